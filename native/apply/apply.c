@@ -1,0 +1,802 @@
+/* apply.c — shit-apply: performs an undo/redo plan (docs/SPOOL.md, "Plan steps") under capture.
+ *
+ *   SHIT_CMD=<undo id> SHIT_STATE=<state dir> shit-apply PLANFILE KIND OF [ARGV...]
+ *
+ * Every mutation is bracketed by the capture API (capture.h) with o.step = the step's index, so
+ * the undo's own spool records what it changed exactly like a shim-captured command: redo is the
+ * undo of the undo. Paths are resolved component by component from "/" with O_NOFOLLOW; every
+ * call acts relative to the parent's fd. Finished steps are appended to
+ * <state>/run/<cmd>.journal; a second run skips them and completes an interrupted step.
+ *
+ * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed. */
+#define _GNU_SOURCE
+#include "../common/capture.h"
+#include "../common/spool.h"
+#include "../common/endscan.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#define E_PARENT_SYMLINK 10000     /* our own "errno": a parent component is a symlink */
+
+static const char *state, *cmd_id;
+static char spool_path[PATH_MAX + 64], journal_path[PATH_MAX + 64];
+static int journal_fd = -1;
+static uint8_t *touched;           /* steps with a successful effect record in our own spool */
+
+static const char *kind_name(int op) {
+  static const char *n[] = {"expect", "remove", "rename", "place", "rewrite", "truncate", "link", "meta", "xattr"};
+  return op >= ST_EXPECT && op <= ST_XATTR ? n[op - ST_EXPECT] : "unknown";
+}
+
+static const char *errstr(int e) {
+  return e == E_PARENT_SYMLINK ? "a parent is a symlink, not following it" : strerror(e);
+}
+
+/* ---- reading files ---- */
+static uint8_t *read_file(const char *path, size_t *len, int *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) { *err = errno; return NULL; }
+  struct stat st;
+  if (fstat(fd, &st) < 0) { *err = errno; close(fd); return NULL; }
+  size_t cap = (size_t)st.st_size + 4096, n = 0;
+  uint8_t *buf = malloc(cap);
+  if (!buf) { *err = ENOMEM; close(fd); return NULL; }
+  for (;;) {
+    if (n == cap) {
+      uint8_t *q = realloc(buf, cap *= 2);
+      if (!q) { free(buf); close(fd); *err = ENOMEM; return NULL; }
+      buf = q;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) { *err = errno; free(buf); close(fd); return NULL; }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  *len = n;
+  return buf;
+}
+
+/* A field as a NUL-terminated string (fields carry no NUL). */
+static char *fstr(const struct sp_view *v, int tag) {
+  if (!v->f[tag]) return NULL;
+  char *s = malloc(v->fn[tag] + 1);
+  if (!s) { fprintf(stderr, "shit-apply: out of memory\n"); exit(4); }
+  memcpy(s, v->f[tag], v->fn[tag]);
+  s[v->fn[tag]] = 0;
+  return s;
+}
+
+/* ---- safe path resolution ---- */
+struct loc { int dfd; const char *name; };   /* name points into the caller's path */
+
+/* Opens PATH's parent directory from "/" component by component, never following a symlink.
+ * Returns 0 and fills l, or an errno (ENOENT when a parent is missing, E_PARENT_SYMLINK). */
+static int open_parent(const char *path, struct loc *l) {
+  l->dfd = -1;
+  l->name = NULL;
+  if (path[0] != '/') return EINVAL;
+  const char *last = strrchr(path, '/');
+  while (last > path && last[1] == 0) return EINVAL;       /* a trailing slash: not a plan path */
+  l->name = last + 1;
+  if (!*l->name || !strcmp(l->name, ".") || !strcmp(l->name, "..")) return EINVAL;
+  int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  const char *p = path;
+  char comp[NAME_MAX + 1];
+  while (p < last) {
+    while (*p == '/') p++;
+    if (p >= last) break;
+    const char *e = p;
+    while (*e != '/') e++;
+    size_t n = (size_t)(e - p);
+    if (n > NAME_MAX) { close(fd); return ENAMETOOLONG; }
+    memcpy(comp, p, n);
+    comp[n] = 0;
+    p = e;
+    if (!strcmp(comp, ".")) continue;
+    if (!strcmp(comp, "..")) { close(fd); return EINVAL; }
+    int nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (nfd < 0) {
+      int e2 = errno;
+      struct stat st;
+      if ((e2 == ENOTDIR || e2 == ELOOP) && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        e2 = E_PARENT_SYMLINK;
+      close(fd);
+      return e2;
+    }
+    close(fd);
+    fd = nfd;
+  }
+  l->dfd = fd;
+  return 0;
+}
+
+static void close_loc(struct loc *l) {
+  if (l->dfd >= 0) close(l->dfd);
+  l->dfd = -1;
+}
+
+/* lstat PATH safely: 0 (found), ENOENT (absent, also when a parent is missing or not a
+ * directory), or another errno. */
+static int safe_lstat(const char *path, struct sp_stat *st) {
+  struct loc l;
+  int e = open_parent(path, &l);
+  if (e == ENOENT || e == ENOTDIR) return ENOENT;
+  if (e) return e;
+  int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, st);
+  close_loc(&l);
+  return r == -ENOTDIR ? ENOENT : -r;
+}
+
+/* ---- copying bytes ---- */
+/* Copies limit bytes (-1: all) from src (at offset 0) to dst (at its current offset 0).
+ * Returns 0 or an errno. */
+static int copy_bytes(int src, int dst, int64_t limit) {
+  if (limit < 0 && ioctl(dst, FICLONE, src) == 0) return 0;
+  int64_t left = limit;
+  loff_t in = 0, out = 0;
+  int use_cfr = 1;
+  while (left != 0) {
+    size_t want = left < 0 || left > (1 << 30) ? (size_t)1 << 30 : (size_t)left;
+    ssize_t n = -1;
+    if (use_cfr) {
+      n = copy_file_range(src, &in, dst, &out, want, 0);
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
+        use_cfr = 0;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+    } else {
+      static char buf[1 << 16];
+      size_t w = want < sizeof buf ? want : sizeof buf;
+      n = pread(src, buf, w, in);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      for (ssize_t done = 0; done < n;) {
+        ssize_t k = pwrite(dst, buf + done, (size_t)(n - done), out + done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return errno;
+        done += k;
+      }
+      in += n;
+      out += n;
+    }
+    if (n == 0) break;                       /* end of the source */
+    if (left > 0) left -= n;
+  }
+  return 0;
+}
+
+/* Opens a KEEP source (absolute path of a blob or staged file): a regular file, not a symlink. */
+static int open_source(const char *src, int *err) {
+  int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) { *err = errno; return -1; }
+  struct stat st;
+  if (fstat(fd, &st) < 0) { *err = errno; close(fd); return -1; }
+  if (!S_ISREG(st.st_mode)) { *err = EINVAL; close(fd); return -1; }
+  return fd;
+}
+
+/* ---- capture brackets ---- */
+static struct cap_op o;
+
+static void end_op(long ret, int err, int newfd, int step) {
+  o.step = step;
+  cap_end(&o, ret, err, newfd);
+}
+
+/* Metadata of an object this step just created: not recorded separately. */
+static void set_created_meta(int dfd, const char *name, const struct sp_stat *pre, const char *path, int is_link) {
+  if (fchownat(dfd, name, pre->uid, pre->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
+    fprintf(stderr, "shit-apply: %s: cannot restore owner: %s\n", path, strerror(errno));
+  if (!is_link && fchmodat(dfd, name, pre->mode & 07777, 0) < 0)
+    fprintf(stderr, "shit-apply: %s: cannot restore mode: %s\n", path, strerror(errno));
+  struct timespec ts[2] = {{pre->atime_ns / 1000000000, pre->atime_ns % 1000000000},
+                           {pre->mtime_ns / 1000000000, pre->mtime_ns % 1000000000}};
+  if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+    fprintf(stderr, "shit-apply: %s: cannot restore times: %s\n", path, strerror(errno));
+}
+
+static struct timespec ns_ts(int64_t ns) {
+  int64_t s = ns / 1000000000, r = ns % 1000000000;
+  if (r < 0) { r += 1000000000; s--; }
+  return (struct timespec){s, r};
+}
+
+/* ---- steps ---- */
+struct step {
+  int idx, op;
+  uint32_t flags;
+  char *path, *path2, *keep, *target, *xname;
+  char how;
+  const uint8_t *xvalue;
+  uint32_t xvalue_n;
+  int has_pre;
+  struct sp_stat pre;
+  int has_post;
+  struct sp_stat post;
+  int64_t arg;
+  int has_arg;
+};
+
+static int do_remove(struct step *s) {
+  struct loc l;
+  int e = open_parent(s->path, &l);
+  if (e == ENOENT) return 0;                 /* absent: nothing to remove (or removed before a kill) */
+  if (e) return e;
+  struct sp_stat st;
+  int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &st);
+  if (r == -ENOENT) { close_loc(&l); return 0; }
+  if (r) { close_loc(&l); return -r; }
+  int fl = S_ISDIR(st.mode) ? AT_REMOVEDIR : 0;
+  o.step = s->idx;
+  cap_unlink(&o, l.dfd, l.name, fl);
+  o.step = s->idx;
+  if (o.done) { close_loc(&l); return o.ret < 0 ? (o.err ? o.err : EIO) : 0; }
+  long rr = unlinkat(l.dfd, l.name, fl);
+  int err = rr < 0 ? errno : 0;
+  end_op(rr, err, -1, s->idx);
+  close_loc(&l);
+  return err;
+}
+
+static int do_rename(struct step *s) {
+  if (!s->path2) return EINVAL;
+  struct loc a, b;
+  int e = open_parent(s->path, &a);
+  if (e) return e;
+  if ((e = open_parent(s->path2, &b))) { close_loc(&a); return e; }
+  struct sp_stat st;
+  if (sp_statat(a.dfd, a.name, AT_SYMLINK_NOFOLLOW, &st) == -ENOENT &&
+      sp_statat(b.dfd, b.name, AT_SYMLINK_NOFOLLOW, &st) == 0) { /* renamed before a kill */
+    close_loc(&a); close_loc(&b);
+    return 0;
+  }
+  o.step = s->idx;
+  cap_rename(&o, a.dfd, a.name, b.dfd, b.name, RENAME_NOREPLACE);
+  o.step = s->idx;
+  int err = 0;
+  if (o.done) err = o.ret < 0 ? (o.err ? o.err : EIO) : 0;
+  else {
+    long r = renameat2(a.dfd, a.name, b.dfd, b.name, RENAME_NOREPLACE);
+    err = r < 0 ? errno : 0;
+    end_op(r, err, -1, s->idx);
+  }
+  close_loc(&a); close_loc(&b);
+  return err;
+}
+
+/* Copies the source into a new file dfd/name atomically: the bytes and the metadata go into a
+ * temporary name in the same directory, renamed (RENAME_NOREPLACE) into place when complete, so
+ * a kill never leaves a half-copied file under the real name. The temporary name is derived
+ * from the command and step, so a re-run removes a leftover. */
+static int place_copy(int dfd, const char *name, int src, const struct step *s) {
+  char tmp[96];
+  snprintf(tmp, sizeof tmp, ".shit-apply.%s.%d.tmp", cmd_id, s->idx);
+  unlinkat(dfd, tmp, 0);
+  int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  int e = copy_bytes(src, fd, -1);
+  if (!e && s->has_pre) {
+    if (fchown(fd, s->pre.uid, s->pre.gid) < 0 && errno != EPERM)
+      fprintf(stderr, "shit-apply: %s: cannot restore owner: %s\n", s->path, strerror(errno));
+    if (fchmod(fd, s->pre.mode & 07777) < 0)
+      fprintf(stderr, "shit-apply: %s: cannot restore mode: %s\n", s->path, strerror(errno));
+    struct timespec ts[2] = {ns_ts(s->pre.atime_ns), ns_ts(s->pre.mtime_ns)};
+    futimens(fd, ts);
+  }
+  if (close(fd) < 0 && !e) e = errno;
+  if (!e && renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0) e = errno;
+  if (e) unlinkat(dfd, tmp, 0);
+  return e;
+}
+
+/* 1 when dfd/name is a regular file with exactly the bytes of src. */
+static int same_content(int src, int dfd, const char *name) {
+  int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return 0;
+  struct stat a, b;
+  int same = fstat(fd, &a) == 0 && fstat(src, &b) == 0 && S_ISREG(a.st_mode) && a.st_size == b.st_size;
+  static char x[1 << 16], y[1 << 16];
+  for (off_t off = 0; same && off < a.st_size;) {
+    ssize_t n = pread(src, x, sizeof x, off), m = n > 0 ? pread(fd, y, (size_t)n, off) : -1;
+    if (n <= 0 || m != n || memcmp(x, y, (size_t)n)) same = 0;
+    else off += n;
+  }
+  close(fd);
+  return same;
+}
+
+static int do_place(struct step *s) {
+  struct loc l;
+  int e = open_parent(s->path, &l);
+  if (e) return e;
+  int err = 0;
+  mode_t type = s->has_pre ? (s->pre.mode & S_IFMT) : 0;
+  if (s->target) type = S_IFLNK;
+  else if (!type && s->keep) type = S_IFREG;
+  if (!type || (type == S_IFREG && !s->keep)) { close_loc(&l); return EINVAL; }
+
+  int src = -1;
+  if (type == S_IFREG) {
+    src = open_source(s->keep, &err);
+    if (src < 0 && !(err == ENOENT && s->how == 'R')) { close_loc(&l); return err; }
+    err = 0;                                 /* an 'R' source gone: moved by an earlier run? */
+  }
+
+  struct sp_stat cur;
+  if (sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur) == 0) {
+    /* It exists: a re-run of this step after a kill. Accept what this step evidently made. */
+    int reuse = 0;
+    if ((cur.mode & S_IFMT) == type) {
+      if (touched[s->idx]) reuse = 1;        /* our own spool says this step created it */
+      else if (type == S_IFREG) {
+        if (src >= 0) reuse = same_content(src, l.dfd, l.name);
+        else reuse = !s->has_pre || cur.size == s->pre.size; /* 'R': the source moved here */
+      } else if (type == S_IFLNK) {
+        char t[PATH_MAX + 1];
+        ssize_t n = readlinkat(l.dfd, l.name, t, sizeof t - 1);
+        if (n >= 0) { t[n] = 0; reuse = !strcmp(t, s->target); }
+      } else {
+        reuse = 1;                           /* a directory / fifo / socket / device of that type */
+      }
+    }
+    if (src >= 0) close(src);
+    if (reuse && s->has_pre) set_created_meta(l.dfd, l.name, &s->pre, s->path, type == S_IFLNK);
+    close_loc(&l);
+    return reuse ? 0 : EEXIST;
+  }
+  if (type == S_IFREG && src < 0) { close_loc(&l); return ENOENT; }
+
+  long r = 0;
+  if (type == S_IFREG) {
+    cap_open(&o, l.dfd, l.name, O_WRONLY | O_CREAT | O_EXCL);
+    int moved = 0;
+    if (s->how == 'R') {
+      /* move the staged/stored file itself; recorded as the creation of PATH (not a rename) */
+      if (renameat2(AT_FDCWD, s->keep, l.dfd, l.name, RENAME_NOREPLACE) == 0) moved = 1;
+      else if (errno != EXDEV) err = errno;
+    }
+    if (!moved && !err) {
+      err = place_copy(l.dfd, l.name, src, s);
+      if (!err && s->how == 'R') unlink(s->keep);   /* a move across filesystems */
+    }
+    int nfd = err ? -1 : openat(l.dfd, l.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    end_op(err ? -1 : (nfd >= 0 ? nfd : 0), err, nfd, s->idx);
+    if (nfd >= 0) close(nfd);
+    close(src);
+  } else if (type == S_IFDIR) {
+    cap_mkdir(&o, l.dfd, l.name, 0700);
+    r = mkdirat(l.dfd, l.name, 0700);
+    err = r < 0 ? errno : 0;
+    end_op(r, err, -1, s->idx);
+  } else if (type == S_IFLNK) {
+    cap_symlink(&o, s->target, l.dfd, l.name);
+    r = symlinkat(s->target, l.dfd, l.name);
+    err = r < 0 ? errno : 0;
+    end_op(r, err, -1, s->idx);
+  } else {
+    mode_t m = type | (s->has_pre ? (s->pre.mode & 07777) : 0600);
+    dev_t dev = s->has_arg ? (dev_t)s->arg : 0;
+    cap_mknod(&o, l.dfd, l.name, m, dev);
+    r = mknodat(l.dfd, l.name, m, dev);
+    err = r < 0 ? errno : 0;
+    end_op(r, err, -1, s->idx);
+  }
+  if (!err && s->has_pre) set_created_meta(l.dfd, l.name, &s->pre, s->path, type == S_IFLNK);
+  close_loc(&l);
+  return err;
+}
+
+/* Opens an existing regular file for writing without following a symlink and without blocking
+ * on a FIFO. */
+static int open_reg_w(int dfd, const char *name, int *err) {
+  int fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) { *err = errno; return -1; }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { *err = EINVAL; close(fd); return -1; }
+  fcntl(fd, F_SETFL, 0);
+  return fd;
+}
+
+static void set_times_fd(int fd, const struct step *s) {
+  if (!s->has_pre) return;
+  struct timespec ts[2] = {ns_ts(s->pre.atime_ns), ns_ts(s->pre.mtime_ns)};
+  if (futimens(fd, ts) < 0) fprintf(stderr, "shit-apply: %s: cannot restore times: %s\n", s->path, strerror(errno));
+}
+
+static int do_rewrite(struct step *s) {
+  if (!s->keep) return EINVAL;
+  int err = 0;
+  int src = open_source(s->keep, &err);
+  if (src < 0) return err;
+  struct loc l;
+  if ((err = open_parent(s->path, &l))) { close(src); return err; }
+  struct sp_stat cur;
+  int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
+  if (r || !S_ISREG(cur.mode)) { close(src); close_loc(&l); return r ? -r : EINVAL; }
+  o.step = s->idx;
+  cap_open(&o, l.dfd, l.name, O_WRONLY | O_TRUNC | O_NOFOLLOW);
+  o.step = s->idx;
+  int fd = open_reg_w(l.dfd, l.name, &err);
+  end_op(fd, fd < 0 ? err : 0, fd, s->idx);
+  if (fd >= 0) {
+    if (ftruncate(fd, 0) < 0) err = errno;
+    else err = copy_bytes(src, fd, s->has_arg ? s->arg : -1);
+    if (!err) set_times_fd(fd, s);
+    if (close(fd) < 0 && !err) err = errno;
+  }
+  close(src);
+  close_loc(&l);
+  return err;
+}
+
+static int do_truncate(struct step *s) {
+  if (!s->has_arg || s->arg < 0) return EINVAL;
+  struct loc l;
+  int err = open_parent(s->path, &l);
+  if (err) return err;
+  int fd = open_reg_w(l.dfd, l.name, &err);
+  if (fd < 0) { close_loc(&l); return err; }
+  o.step = s->idx;
+  cap_truncate(&o, l.dfd, l.name, -1, s->arg);
+  o.step = s->idx;
+  long r = ftruncate(fd, s->arg);
+  err = r < 0 ? errno : 0;
+  end_op(r, err, -1, s->idx);
+  if (!err) set_times_fd(fd, s);
+  close(fd);
+  close_loc(&l);
+  return err;
+}
+
+static int do_link(struct step *s) {
+  if (!s->path2) return EINVAL;
+  struct loc a, b;
+  int e = open_parent(s->path, &a);
+  if (e) return e;
+  if ((e = open_parent(s->path2, &b))) { close_loc(&a); return e; }
+  struct sp_stat s1, s2;
+  if (sp_statat(a.dfd, a.name, AT_SYMLINK_NOFOLLOW, &s1) == 0 && sp_statat(b.dfd, b.name, AT_SYMLINK_NOFOLLOW, &s2) == 0 &&
+      s1.dev == s2.dev && s1.ino == s2.ino) {  /* linked already (a re-run) */
+    close_loc(&a); close_loc(&b);
+    return 0;
+  }
+  o.step = s->idx;
+  cap_link(&o, a.dfd, a.name, b.dfd, b.name, 0);
+  o.step = s->idx;
+  long r = linkat(a.dfd, a.name, b.dfd, b.name, 0);
+  int err = r < 0 ? errno : 0;
+  end_op(r, err, -1, s->idx);
+  close_loc(&a); close_loc(&b);
+  return err;
+}
+
+static int do_meta(struct step *s) {
+  if (!s->has_pre) return EINVAL;
+  struct loc l;
+  int err = open_parent(s->path, &l);
+  if (err) return err;
+  struct sp_stat cur;
+  int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
+  if (r) { close_loc(&l); return -r; }
+  int is_link = S_ISLNK(cur.mode);
+  /* owner first: chown clears set-id bits, which the mode then restores */
+  if (cur.uid != s->pre.uid || cur.gid != s->pre.gid) {
+    o.step = s->idx;
+    cap_chown(&o, l.dfd, l.name, -1, s->pre.uid, s->pre.gid, AT_SYMLINK_NOFOLLOW);
+    o.step = s->idx;
+    long rr = fchownat(l.dfd, l.name, s->pre.uid, s->pre.gid, AT_SYMLINK_NOFOLLOW);
+    int e = rr < 0 ? errno : 0;
+    end_op(rr, e, -1, s->idx);
+    if (e == EPERM) fprintf(stderr, "shit-apply: %s: cannot restore owner %u:%u (not permitted)\n", s->path, s->pre.uid, s->pre.gid);
+    else if (e) { close_loc(&l); return e; }
+    sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
+  }
+  if (!is_link && (cur.mode & 07777) != (s->pre.mode & 07777)) {
+    o.step = s->idx;
+    cap_chmod(&o, l.dfd, l.name, -1, s->pre.mode & 07777, AT_SYMLINK_NOFOLLOW);
+    o.step = s->idx;
+    long rr = fchmodat(l.dfd, l.name, s->pre.mode & 07777, AT_SYMLINK_NOFOLLOW);
+    int e = rr < 0 ? errno : 0;
+    end_op(rr, e, -1, s->idx);
+    if (e) { close_loc(&l); return e; }
+  }
+  if (cur.mtime_ns != s->pre.mtime_ns || cur.atime_ns != s->pre.atime_ns) {
+    struct timespec ts[2] = {ns_ts(s->pre.atime_ns), ns_ts(s->pre.mtime_ns)};
+    o.step = s->idx;
+    cap_utimes(&o, l.dfd, l.name, -1, AT_SYMLINK_NOFOLLOW);
+    o.step = s->idx;
+    long rr = utimensat(l.dfd, l.name, ts, AT_SYMLINK_NOFOLLOW);
+    int e = rr < 0 ? errno : 0;
+    end_op(rr, e, -1, s->idx);
+    if (e) { close_loc(&l); return e; }
+  }
+  close_loc(&l);
+  return 0;
+}
+
+static int do_xattr(struct step *s) {
+  if (!s->xname) return EINVAL;
+  struct loc l;
+  int err = open_parent(s->path, &l);
+  if (err) return err;
+  /* No *at xattr calls before Linux 6.13: name the object through the parent's fd, so no
+   * parent symlink is followed; the l* calls do not follow a final one. */
+  char via[64 + NAME_MAX];
+  snprintf(via, sizeof via, "/proc/self/fd/%d/%s", l.dfd, l.name);
+  int op = s->xvalue ? SP_SETXATTR : SP_REMOVEXATTR;
+  o.step = s->idx;
+  cap_xattr(&o, op, s->path, -1, s->xname, 0);
+  o.step = s->idx;
+  long r = s->xvalue ? lsetxattr(via, s->xname, s->xvalue, s->xvalue_n, 0) : lremovexattr(via, s->xname);
+  err = r < 0 ? errno : 0;
+  end_op(r, err, -1, s->idx);
+  if (err == ENODATA && !s->xvalue) err = 0;   /* absent already */
+  close_loc(&l);
+  return err;
+}
+
+/* ---- EXPECT ---- */
+static const char *type_name(uint32_t m) {
+  switch (m & S_IFMT) {
+  case S_IFREG: return "file";
+  case S_IFDIR: return "directory";
+  case S_IFLNK: return "symlink";
+  case S_IFIFO: return "fifo";
+  case S_IFSOCK: return "socket";
+  case S_IFCHR: return "character device";
+  case S_IFBLK: return "block device";
+  default: return "unknown";
+  }
+}
+
+/* Returns 1 when PATH matches; prints the conflict otherwise. */
+static int check_expect(const struct step *s) {
+  struct sp_stat cur;
+  int e = safe_lstat(s->path, &cur);
+  if (e && e != ENOENT) {
+    fprintf(stderr, "conflict: %s: %s\n", s->path, errstr(e));
+    return 0;
+  }
+  int present = e == 0;
+  if (!s->has_post) {
+    if (present) { fprintf(stderr, "conflict: %s: exists now (a %s), expected absent\n", s->path, type_name(cur.mode)); return 0; }
+    return 1;
+  }
+  if (!present) { fprintf(stderr, "conflict: %s: missing, expected a %s\n", s->path, type_name(s->post.mode)); return 0; }
+  if ((cur.mode & S_IFMT) != (s->post.mode & S_IFMT)) {
+    fprintf(stderr, "conflict: %s: is a %s, expected a %s\n", s->path, type_name(cur.mode), type_name(s->post.mode));
+    return 0;
+  }
+  int ok = 1;
+  char what[256] = "";
+  if (cur.ino != s->post.ino) { strcat(what, "a different file (inode changed)"); ok = 0; }
+  if (!S_ISDIR(cur.mode)) {
+    if (cur.size != s->post.size) {
+      char t[96];
+      snprintf(t, sizeof t, "%ssize %lld, expected %lld", ok ? "" : ", ", (long long)cur.size, (long long)s->post.size);
+      strcat(what, t);
+      ok = 0;
+    }
+    if (cur.mtime_ns != s->post.mtime_ns) { strcat(what, ok ? "modified since (mtime differs)" : ", mtime differs"); ok = 0; }
+  }
+  if (!ok) fprintf(stderr, "conflict: %s: %s\n", s->path, what);
+  return ok;
+}
+
+/* ---- journal, own spool ---- */
+static void journal_add(uint32_t idx) {
+  if (journal_fd < 0) journal_fd = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (journal_fd < 0 || write(journal_fd, &idx, 4) != 4)
+    fprintf(stderr, "shit-apply: %s: cannot write the journal: %s\n", journal_path, strerror(errno));
+}
+
+static void write_end(int code) {
+  static struct sp_buf b;
+  sp_start(&b, SP_END, 0);
+  sp_commit(&b, spool_path, code);
+}
+
+static void mkdirs(void) {
+  char p[PATH_MAX + 64];
+  static const char *sub[] = {"spool", "staging", "run"};
+  mkdir(state, 0700);
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s", state, sub[i]);
+    mkdir(p, 0700);
+  }
+  snprintf(p, sizeof p, "%s/staging/%s", state, cmd_id);
+  mkdir(p, 0700);
+}
+
+/* Never run twice-captured: a shim preloaded into this process would record every call a
+ * second time (without STEP). Re-exec without it. */
+static void drop_preload(char **argv) {
+  const char *lp = getenv("LD_PRELOAD");
+  if (!lp || !strstr(lp, "libshit.so")) return;
+  char *copy = strdup(lp), *out = calloc(1, strlen(lp) + 1);
+  if (!copy || !out) return;
+  for (char *save = NULL, *t = strtok_r(copy, ": ", &save); t; t = strtok_r(NULL, ": ", &save)) {
+    const char *base = strrchr(t, '/');
+    if (!strcmp(base ? base + 1 : t, "libshit.so")) continue;
+    if (*out) strcat(out, ":");
+    strcat(out, t);
+  }
+  if (*out) setenv("LD_PRELOAD", out, 1);
+  else unsetenv("LD_PRELOAD");
+  execv("/proc/self/exe", argv);
+  /* could not re-exec: go on; records may be doubled */
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: SHIT_CMD=id SHIT_STATE=dir shit-apply PLANFILE KIND OF [ARGV...]\n");
+    return 2;
+  }
+  drop_preload(argv);
+  state = getenv("SHIT_STATE");
+  cmd_id = getenv("SHIT_CMD");
+  if (!state || state[0] != '/' || !cmd_id || !*cmd_id || strchr(cmd_id, '/') || strlen(cmd_id) > 32) {
+    fprintf(stderr, "shit-apply: SHIT_CMD and SHIT_STATE (absolute) must be set\n");
+    return 2;
+  }
+  umask(077);
+  size_t plen = 0;
+  int err = 0;
+  uint8_t *plan = read_file(argv[1], &plen, &err);
+  if (!plan) { fprintf(stderr, "shit-apply: %s: %s\n", argv[1], strerror(err)); return 2; }
+
+  /* parse the plan */
+  size_t nsteps = 0, cap = 64, off = 0;
+  struct step *steps = malloc(cap * sizeof *steps);
+  struct sp_view v;
+  int r;
+  while ((r = sp_next(plan, plen, &off, &v)) == 1) {
+    if (nsteps == cap) steps = realloc(steps, (cap *= 2) * sizeof *steps);
+    if (!steps) { fprintf(stderr, "shit-apply: out of memory\n"); return 2; }
+    struct step *s = &steps[nsteps];
+    memset(s, 0, sizeof *s);
+    s->idx = (int)nsteps++;
+    s->op = v.op;
+    s->flags = v.flags;
+    if (v.op < ST_EXPECT || v.op > ST_XATTR) {
+      fprintf(stderr, "shit-apply: %s: step %d: unknown step kind %d\n", argv[1], s->idx, v.op);
+      return 2;
+    }
+    s->path = fstr(&v, T_PATH);
+    s->path2 = fstr(&v, T_PATH2);
+    s->target = fstr(&v, T_TARGET);
+    s->xname = fstr(&v, T_XNAME);
+    if (v.f[T_XVALUE]) { s->xvalue = v.f[T_XVALUE]; s->xvalue_n = v.fn[T_XVALUE]; }
+    if (v.f[T_KEEP] && v.fn[T_KEEP] > 1) {
+      s->how = (char)v.f[T_KEEP][0];
+      s->keep = malloc(v.fn[T_KEEP]);
+      memcpy(s->keep, v.f[T_KEEP] + 1, v.fn[T_KEEP] - 1);
+      s->keep[v.fn[T_KEEP] - 1] = 0;
+    }
+    s->has_pre = sp_view_stat(&v, T_PRE, &s->pre);
+    s->has_post = sp_view_stat(&v, T_POST, &s->post);
+    s->has_arg = v.f[T_ARG] != NULL;
+    s->arg = sp_view_i64(&v, T_ARG, -1);
+    if (!s->path || s->path[0] != '/') {
+      fprintf(stderr, "shit-apply: %s: step %d: no absolute PATH\n", argv[1], s->idx);
+      return 2;
+    }
+  }
+  if (r < 0 || off != plen) {
+    fprintf(stderr, "shit-apply: %s: not a plan (bad record at byte %zu)\n", argv[1], off);
+    return 2;
+  }
+
+  mkdirs();
+  snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, cmd_id);
+  snprintf(journal_path, sizeof journal_path, "%s/run/%s.journal", state, cmd_id);
+
+  /* the journal and our own spool (a re-run of an interrupted apply) */
+  uint8_t *done = calloc(nsteps + 1, 1);
+  touched = calloc(nsteps + 1, 1);
+  size_t jlen = 0;
+  uint8_t *j = read_file(journal_path, &jlen, &err);
+  size_t ndone = 0;
+  if (j) {
+    for (size_t i = 0; i + 4 <= jlen; i += 4) {
+      uint32_t x;
+      memcpy(&x, j + i, 4);
+      if (x < nsteps && !done[x]) { done[x] = 1; ndone++; }
+    }
+    free(j);
+  }
+  size_t slen = 0;
+  uint8_t *sp = read_file(spool_path, &slen, &err);
+  if (!sp) {
+    static struct sp_buf b;
+    sp_start(&b, SP_BEGIN, 0);
+    size_t alen = 0;
+    for (int i = 4; i < argc; i++) alen += strlen(argv[i]) + 1;
+    char *a = malloc(alen + 1), *q = a;
+    for (int i = 4; i < argc; i++) { size_t n = strlen(argv[i]) + 1; memcpy(q, argv[i], n); q += n; }
+    sp_add(&b, T_ARGV, a, alen);
+    free(a);
+    char cwd[PATH_MAX];
+    sp_add_str(&b, T_CWD, getcwd(cwd, sizeof cwd) ? cwd : "");
+    sp_add_str(&b, T_KIND, argv[2]);
+    sp_add_str(&b, T_OF, argv[3]);
+    int rc = sp_commit(&b, spool_path, 0);
+    if (rc) {
+      fprintf(stderr, "shit-apply: %s: %s\n", spool_path, strerror(-rc));
+      return 2;
+    }
+  } else {
+    size_t so = 0;
+    while (sp_next(sp, slen, &so, &v) == 1) {
+      if (v.err || v.op < SP_UNLINK || v.op > SP_MKNOD || !v.f[T_STEP] || v.fn[T_STEP] < 4) continue;
+      uint32_t st;
+      memcpy(&st, v.f[T_STEP], 4);
+      if (st < nsteps) touched[st] = 1;
+    }
+    free(sp);
+  }
+
+  /* EXPECT: all of them before anything changes (skipped on a re-run that passed them) */
+  int conflicts = 0, forced = 0;
+  for (size_t i = 0; i < nsteps; i++) {
+    struct step *s = &steps[i];
+    if (s->op != ST_EXPECT || done[i]) continue;
+    if (!check_expect(s)) {
+      if (s->flags & 1) forced++;
+      else conflicts++;
+    }
+  }
+  if (conflicts) {
+    fprintf(stderr, "shit-apply: %d conflict%s: nothing changed (force to override)\n", conflicts, conflicts > 1 ? "s" : "");
+    write_end(3);
+    return 3;
+  }
+  for (size_t i = 0; i < nsteps; i++)
+    if (steps[i].op == ST_EXPECT && !done[i]) { journal_add((uint32_t)i); done[i] = 1; }
+
+  for (size_t i = 0; i < nsteps; i++) {
+    struct step *s = &steps[i];
+    if (done[i] || s->op == ST_EXPECT) continue;
+    int e;
+    memset(&o, 0, sizeof o);
+    cap_step = (int)i;                       /* every record of this step carries STEP = i */
+    o.step = (int)i;
+    switch (s->op) {
+    case ST_REMOVE: e = do_remove(s); break;
+    case ST_RENAME: e = do_rename(s); break;
+    case ST_PLACE: e = do_place(s); break;
+    case ST_REWRITE: e = do_rewrite(s); break;
+    case ST_TRUNCATE: e = do_truncate(s); break;
+    case ST_LINK: e = do_link(s); break;
+    case ST_META: e = do_meta(s); break;
+    case ST_XATTR: e = do_xattr(s); break;
+    default: e = EINVAL;
+    }
+    if (e) {
+      fprintf(stderr, "shit-apply: step %zu %s %s: %s\n", i, kind_name(s->op), s->path, errstr(e));
+      write_end(4);
+      return 4;
+    }
+    journal_add((uint32_t)i);
+  }
+  write_end(0);
+  end_scan(spool_path);                      /* POST records, as shit-run writes them */
+  return 0;
+}

@@ -1,0 +1,824 @@
+/* capture.c — the capture routine (see capture.h, docs/SPOOL.md, ARCHITECTURE.md "capture").
+ *
+ * Runs inside interposed libc calls: every I/O goes through sys.h (raw syscalls, errno never
+ * touched, nothing interposed re-entered). The only libc calls are getenv, memcpy/memcmp/strlen.
+ * No per-process mutable state: everything lives in the caller's struct cap_op.
+ *
+ * Every stat and every keep acts on the caller's own (dirfd, path), so it sees exactly the
+ * object the real call will act on; the absolute path is only what the record says. */
+#define _GNU_SOURCE
+#include "capture.h"
+#include "sys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>   /* RENAME_NOREPLACE & co. (glibc >= 2.28) */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#define RENAME_EXCHANGE (1 << 1)
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+#ifndef FICLONE
+#define FICLONE 0x40049409 /* _IOW(0x94, 9, int) */
+#endif
+
+enum {
+  CAPF_CREATED = 1,   /* OPEN: the object did not exist; POST = fstat of the new fd */
+  CAPF_NOTCAP = 2,    /* the record became a NOTCAPTURED */
+};
+
+int cap_step = -1;
+
+/* ---------- small helpers ---------- */
+
+static size_t u64dec(char *out, unsigned long long v) {
+  char t[24];
+  size_t n = 0, i;
+  do { t[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+  for (i = 0; i < n; i++) out[i] = t[n - 1 - i];
+  out[n] = 0;
+  return n;
+}
+
+/* Append s (k bytes) to out (length *n, capacity cap). 0 or -1 when it does not fit. */
+static int app(char *out, size_t cap, size_t *n, const char *s, size_t k) {
+  if (*n + k + 1 > cap) return -1;
+  memcpy(out + *n, s, k);
+  *n += k;
+  out[*n] = 0;
+  return 0;
+}
+static int apps(char *out, size_t cap, size_t *n, const char *s) { return app(out, cap, n, s, strlen(s)); }
+
+static void sclose(long fd) { if (fd >= 0) sys1(SYS_close, fd); }
+
+static const char *errname(long e) {
+  switch (e < 0 ? -e : e) {
+  case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EIO: return "EIO";
+  case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM"; case EACCES: return "EACCES";
+  case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST"; case EXDEV: return "EXDEV";
+  case ENOTDIR: return "ENOTDIR"; case EISDIR: return "EISDIR"; case EINVAL: return "EINVAL";
+  case EFBIG: return "EFBIG"; case ENOSPC: return "ENOSPC"; case EROFS: return "EROFS";
+  case EMLINK: return "EMLINK"; case ENAMETOOLONG: return "ENAMETOOLONG"; case ELOOP: return "ELOOP";
+  case ENOSYS: return "ENOSYS"; case EOPNOTSUPP: return "EOPNOTSUPP"; case EDQUOT: return "EDQUOT";
+  case ESTALE: return "ESTALE"; case ETXTBSY: return "ETXTBSY"; case EMFILE: return "EMFILE";
+  case ENFILE: return "ENFILE"; case ERANGE: return "ERANGE"; case ENODATA: return "ENODATA";
+  default: return NULL;
+  }
+}
+
+static void add_note(struct cap_op *o, const char *why, long e) {
+  char t[256];
+  size_t n = 0;
+  apps(t, sizeof t, &n, "not captured: ");
+  apps(t, sizeof t, &n, why);
+  if (e) {
+    const char *en = errname(e);
+    apps(t, sizeof t, &n, " (");
+    if (en) apps(t, sizeof t, &n, en);
+    else { char d[24]; apps(t, sizeof t, &n, "errno "); u64dec(d, (unsigned long long)(e < 0 ? -e : e)); apps(t, sizeof t, &n, d); }
+    apps(t, sizeof t, &n, ")");
+  }
+  sp_add(&o->rec, T_NOTE, t, n);
+}
+
+/* ---------- context ---------- */
+
+static int statelen(const struct cap_ctx *c) {
+  /* staging = <state>/staging/<cmd> */
+  return (int)(strlen(c->staging) - strlen(c->cmd) - 9);
+}
+
+/* Append the lexically cleaned components of s ("." and empty components dropped; ".." kept:
+ * a symlink may sit before it) to the absolute path in out. */
+static int push_path(char *out, size_t cap, size_t *n, const char *s) {
+  const char *p = s;
+  while (*p) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    const char *q = p;
+    while (*q && *q != '/') q++;
+    size_t k = (size_t)(q - p);
+    if (!(k == 1 && p[0] == '.')) {
+      if (!(*n == 1 && out[0] == '/') && app(out, cap, n, "/", 1)) return -1;
+      if (app(out, cap, n, p, k)) return -1;
+    }
+    p = q;
+  }
+  return 0;
+}
+
+int cap_ctx_load(struct cap_ctx *c) {
+  const char *cmd = getenv("SHIT_CMD"), *st = getenv("SHIT_STATE");
+  if (!cmd || !*cmd || !st || st[0] != '/') return 0;
+  size_t cl = strlen(cmd), i;
+  if (cl >= sizeof c->cmd) return 0;
+  for (i = 0; i < cl; i++) {
+    char ch = cmd[i];
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '-'))
+      return 0;
+  }
+  memcpy(c->cmd, cmd, cl + 1);
+  size_t n = 1;
+  c->staging[0] = '/'; c->staging[1] = 0;
+  if (push_path(c->staging, sizeof c->staging - 64, &n, st)) return 0;
+  memcpy(c->spool, c->staging, n + 1);
+  size_t m = n;
+  if (apps(c->spool, sizeof c->spool, &m, n == 1 ? "spool/" : "/spool/") ||
+      apps(c->spool, sizeof c->spool, &m, c->cmd) || apps(c->spool, sizeof c->spool, &m, ".spool"))
+    return 0;
+  if (n == 1) n = 0; /* state "/" (silly but consistent) */
+  if (apps(c->staging, sizeof c->staging, &n, "/staging/") || apps(c->staging, sizeof c->staging, &n, c->cmd))
+    return 0;
+  return 1;
+}
+
+int cap_active(void) {
+  const char *cmd = getenv("SHIT_CMD"), *st = getenv("SHIT_STATE");
+  if (!cmd || !*cmd || !st || st[0] != '/') return 0;
+  stack_t ss;
+  if (sys2(SYS_sigaltstack, 0, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return 0;
+  return 1;
+}
+
+static int under(const char *abs, const char *dir, size_t n) {
+  return memcmp(abs, dir, n) == 0 && (abs[n] == 0 || abs[n] == '/');
+}
+
+/* Paths capture leaves alone: the state directory itself, and the kernel's pseudo
+ * filesystems (/proc, /sys, /dev: reading a "file" there to keep it can have side effects,
+ * and nothing there is undoable). */
+static int in_state(const struct cap_op *o, const char *abs) {
+  if (abs[0] == '/' && (under(abs, "/proc", 5) || under(abs, "/sys", 4) || under(abs, "/dev", 4))) return 1;
+  int sl = statelen(&o->ctx);
+  if (sl <= 0) return 1; /* state is "/": everything is "under" it; capture nothing */
+  return memcmp(abs, o->ctx.staging, (size_t)sl) == 0 && (abs[sl] == 0 || abs[sl] == '/');
+}
+
+static int ensure_staging(struct cap_op *o) {
+  long r = sys3(SYS_mkdirat, AT_FDCWD, o->ctx.staging, 0700);
+  if (r == -ENOENT) {
+    char p[PATH_MAX];
+    size_t n = strlen(o->ctx.staging) - strlen(o->ctx.cmd) - 1;
+    memcpy(p, o->ctx.staging, n);
+    p[n] = 0;
+    sys3(SYS_mkdirat, AT_FDCWD, p, 0700);
+    r = sys3(SYS_mkdirat, AT_FDCWD, o->ctx.staging, 0700);
+  }
+  return (r == 0 || r == -EEXIST) ? 0 : (int)r;
+}
+
+/* ---------- paths ---------- */
+
+/* readlink /proc/self/fd/N: 0; -1 not a filesystem path (pipe:, socket:, anon_inode:);
+ * -2 " (deleted)"; -3 cannot read the link. */
+static int fd_path(int fd, char *out) {
+  char p[40] = "/proc/self/fd/";
+  u64dec(p + 14, (unsigned long long)(unsigned)fd);
+  long n = sys4(SYS_readlinkat, AT_FDCWD, p, out, PATH_MAX - 1);
+  if (n < 0) return -3;
+  out[n] = 0;
+  if (out[0] != '/') return -1;
+  if (n >= 10 && memcmp(out + n - 10, " (deleted)", 10) == 0) return -2;
+  return 0;
+}
+
+/* The absolute, lexically cleaned form of (dirfd, path). 0, or -1 with *why set. */
+static int abs_path(int dirfd, const char *path, char *out, const char **why) {
+  size_t n;
+  if (path && path[0] == '/') {
+    out[0] = '/'; out[1] = 0; n = 1;
+  } else {
+    char base[PATH_MAX];
+    if (dirfd == AT_FDCWD) {
+      long r = sys2(SYS_getcwd, base, sizeof base);
+      if (r < 0 || base[0] != '/') { *why = "cannot get the working directory"; return -1; }
+    } else {
+      int r = fd_path(dirfd, base);
+      if (r < 0) { *why = r == -2 ? "directory descriptor refers to a deleted directory" : "no path for the directory descriptor"; return -1; }
+    }
+    out[0] = '/'; out[1] = 0; n = 1;
+    if (push_path(out, PATH_MAX, &n, base)) { *why = "path too long"; return -1; }
+  }
+  if (path && push_path(out, PATH_MAX, &n, path)) { *why = "path too long"; return -1; }
+  return 0;
+}
+
+/* Parent directory of (dirfd, path), as the call resolves it (following a symlinked parent). */
+static int stat_parent(int dirfd, const char *path, struct sp_stat *st) {
+  size_t n = strlen(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  while (n > 0 && path[n - 1] != '/') n--;
+  if (n == 0) return sp_statat(dirfd, "", AT_EMPTY_PATH, st);
+  char p[PATH_MAX];
+  while (n > 1 && path[n - 1] == '/') n--;
+  if (n >= sizeof p) return -ENAMETOOLONG;
+  memcpy(p, path, n);
+  p[n] = 0;
+  return sp_statat(dirfd, p, 0, st);
+}
+
+static void add_parent(struct cap_op *o, int tag, int dirfd, const char *path) {
+  struct sp_stat st;
+  if (stat_parent(dirfd, path, &st) == 0) sp_add_stat(&o->rec, tag, &st);
+}
+
+static void add_target(struct cap_op *o, int tag, int dirfd, const char *path) {
+  char t[PATH_MAX];
+  long n = sys4(SYS_readlinkat, dirfd, path, t, sizeof t);
+  if (n >= 0) sp_add(&o->rec, tag, t, (size_t)n);
+}
+
+enum { LOC_OK, LOC_ABSENT, LOC_SKIP, LOC_NOPATH };
+
+/* Find the object a call on (dirfd, path) acts on — or, path NULL, the object open on fd
+ * dirfd. follow: the call follows a final symlink. Fills abs and *st. LOC_ABSENT: it does not
+ * exist (abs is the name the call would create; *via_link set when that name is a dangling
+ * symlink's target). LOC_SKIP: record nothing (the call will fail, not a file, or under the
+ * state directory). LOC_NOPATH: exists but no absolute path (*why). */
+static int locate(struct cap_op *o, int dirfd, const char *path, int follow, char *abs,
+                  struct sp_stat *st, const char **why, int *via_link) {
+  if (via_link) *via_link = 0;
+  if (!path) {
+    if (sp_statat(dirfd, "", AT_EMPTY_PATH, st) < 0) return LOC_SKIP;
+    int r = fd_path(dirfd, abs);
+    if (r == -1) return LOC_SKIP;
+    if (r == -2) {
+      if (st->nlink == 0) return LOC_SKIP; /* no name anywhere: nothing to restore */
+      *why = "file descriptor refers to a deleted name";
+      return LOC_NOPATH;
+    }
+    if (r < 0) { *why = "cannot read /proc/self/fd"; return LOC_NOPATH; }
+    return in_state(o, abs) ? LOC_SKIP : LOC_OK;
+  }
+  long r = sp_statat(dirfd, path, AT_SYMLINK_NOFOLLOW, st);
+  if (r == 0 && follow && S_ISLNK(st->mode)) {
+    long pfd = sys4(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
+    if (pfd >= 0) {
+      long s = sp_statat((int)pfd, "", AT_EMPTY_PATH, st);
+      int pr = fd_path((int)pfd, abs);
+      sclose(pfd);
+      if (s < 0) return LOC_SKIP;
+      if (pr < 0) { *why = "cannot resolve the symlink's target"; return LOC_NOPATH; }
+      return in_state(o, abs) ? LOC_SKIP : LOC_OK;
+    }
+    if (pfd != -ENOENT) return LOC_SKIP;
+    /* dangling symlink: a create through it makes its target (one level resolved) */
+    char link[PATH_MAX], t[PATH_MAX];
+    long tn = sys4(SYS_readlinkat, dirfd, path, t, sizeof t - 1);
+    if (tn <= 0) return LOC_SKIP;
+    t[tn] = 0;
+    if (t[0] == '/') {
+      if (abs_path(AT_FDCWD, t, abs, why)) return LOC_NOPATH;
+    } else {
+      if (abs_path(dirfd, path, link, why)) return LOC_NOPATH;
+      size_t n = strlen(link);
+      while (n > 1 && link[n - 1] != '/') n--;
+      link[n > 1 ? n - 1 : 1] = 0;
+      if (abs_path(AT_FDCWD, link, abs, why)) return LOC_NOPATH;
+      n = strlen(abs);
+      if (push_path(abs, PATH_MAX, &n, t)) { *why = "path too long"; return LOC_NOPATH; }
+    }
+    if (via_link) *via_link = 1;
+    return in_state(o, abs) ? LOC_SKIP : LOC_ABSENT;
+  }
+  if (r < 0 && r != -ENOENT) return LOC_SKIP;
+  if (abs_path(dirfd, path, abs, why)) return r == 0 ? LOC_NOPATH : LOC_SKIP;
+  if (in_state(o, abs)) return LOC_SKIP;
+  return r == 0 ? LOC_OK : LOC_ABSENT;
+}
+
+/* ---------- op lifecycle ---------- */
+
+static int begin(struct cap_op *o, int op, uint32_t flags) {
+  o->on = 0;
+  o->op = op;
+  o->done = 0;
+  o->ret = 0;
+  o->err = 0;
+  o->step = cap_step;
+  o->undo_keep[0] = 0;
+  o->internal = 0;
+  if (!cap_ctx_load(&o->ctx)) return 0;
+  sp_start(&o->rec, op, flags);
+  o->on = 1;
+  return 1;
+}
+
+static int skip(struct cap_op *o) {
+  if (o->on) sp_release(&o->rec);
+  o->on = 0;
+  return 0;
+}
+
+/* The record becomes a NOTCAPTURED for the op (written when the call succeeds). */
+static int notcap(struct cap_op *o, const char *why, long e, const char *abs) {
+  sp_release(&o->rec);
+  sp_start(&o->rec, SP_NOTCAPTURED, (uint32_t)o->op);
+  add_note(o, why, e);
+  if (abs && abs[0] == '/') sp_add_str(&o->rec, T_PATH, abs);
+  o->internal |= CAPF_NOTCAP;
+  return 1;
+}
+
+static void commit(struct cap_op *o, int err) {
+  if (o->step >= 0) {
+    uint32_t s = (uint32_t)o->step;
+    sp_add(&o->rec, T_STEP, &s, 4);
+  }
+  sp_commit(&o->rec, o->ctx.spool, err); /* a failed spool write never affects the call */
+}
+
+/* ---------- keeping pre-images ---------- */
+
+/* "<dev>-<ino>[<suffix>]" */
+static void keep_base(char *out, const struct sp_stat *st, const char *suffix, long long arg) {
+  size_t n = u64dec(out, st->dev);
+  out[n++] = '-';
+  n += u64dec(out + n, st->ino);
+  if (suffix) {
+    memcpy(out + n, suffix, strlen(suffix) + 1);
+    n += strlen(suffix);
+    u64dec(out + n, (unsigned long long)arg);
+  }
+}
+
+static int staging_file(const struct cap_op *o, const char *base, char *out) {
+  size_t n = 0;
+  return (apps(out, PATH_MAX, &n, o->ctx.staging) || apps(out, PATH_MAX, &n, "/") || apps(out, PATH_MAX, &n, base)) ? -1 : 0;
+}
+
+static void add_keep(struct cap_op *o, int tag, char how, const char *base) {
+  char rel[PATH_MAX];
+  size_t n = 0;
+  apps(rel, sizeof rel, &n, o->ctx.cmd);
+  apps(rel, sizeof rel, &n, "/");
+  apps(rel, sizeof rel, &n, base);
+  sp_add_keep(&o->rec, tag, how, rel);
+}
+
+static long copy_rw(long s, long d, long long off) {
+  const size_t bs = 1 << 20;
+  long m = sys6(SYS_mmap, 0, (long)bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m < 0 && m > -4096) return m;
+  char *buf = (char *)m;
+  long rc = 0;
+  for (;;) {
+    long n = sys4(SYS_pread64, s, buf, (long)bs, off);
+    if (n == -EINTR) continue;
+    if (n < 0) { rc = n; break; }
+    if (n == 0) break;
+    long w = 0;
+    while (w < n) {
+      long k = sys3(SYS_write, d, buf + w, n - w);
+      if (k == -EINTR) continue;
+      if (k <= 0) { rc = k < 0 ? k : -EIO; goto out; }
+      w += k;
+    }
+    off += n;
+  }
+out:
+  sys2(SYS_munmap, buf, bs);
+  return rc;
+}
+
+static long copy_fd(long s, long d, long long from) {
+  if (from == 0 && sys3(SYS_ioctl, d, FICLONE, s) == 0) return 0;
+  long long in = from, total = 0;
+  for (;;) {
+    long n = sys6(SYS_copy_file_range, s, (long)&in, d, 0, 1L << 30, 0);
+    if (n > 0) { total += n; continue; }
+    if (n == 0) return 0;
+    if (n == -EINTR) continue;
+    if (total == 0 && (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF))
+      return copy_rw(s, d, from);
+    return n;
+  }
+}
+
+/* Copy the bytes of the object at (dirfd, path) (path NULL: open on fd dirfd), from offset
+ * `from`, into staging/<base>. It must still be the regular file *pre describes.
+ * Returns 1 kept (absolute staged path in dst), 0 already kept this command (EEXIST), -1 not
+ * kept (a NOTE was added). */
+static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollow,
+                      const struct sp_stat *pre, long long from, const char *base, char *dst) {
+  if (staging_file(o, base, dst)) { add_note(o, "staging path too long", 0); return -1; }
+  long d = sys4(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (d == -ENOENT && ensure_staging(o) == 0)
+    d = sys4(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (d == -EEXIST) return 0;
+  if (d < 0) { add_note(o, "cannot create the pre-image in staging", d); return -1; }
+  char proc[40];
+  const char *sp = path;
+  int sdir = dirfd;
+  if (!path) {
+    memcpy(proc, "/proc/self/fd/", 14);
+    u64dec(proc + 14, (unsigned long long)(unsigned)dirfd);
+    sp = proc; sdir = AT_FDCWD; nofollow = 0;
+  }
+  int fl = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0);
+  long s = sys4(SYS_openat, sdir, sp, fl | O_NOATIME, 0);
+  if (s == -EPERM) s = sys4(SYS_openat, sdir, sp, fl, 0);
+  long rc;
+  struct sp_stat cur;
+  if (s < 0) { add_note(o, "cannot read the file to keep its bytes", s); goto fail; }
+  if (sp_statat((int)s, "", AT_EMPTY_PATH, &cur) < 0 || !S_ISREG(cur.mode) || cur.dev != pre->dev || cur.ino != pre->ino) {
+    add_note(o, "the file changed while its pre-image was being kept", 0);
+    goto fail;
+  }
+  rc = copy_fd(s, d, from);
+  if (rc < 0) { add_note(o, "copying the pre-image failed", rc); goto fail; }
+  sclose(s);
+  s = -1;
+  rc = sys1(SYS_close, d);
+  d = -1;
+  if (rc < 0 && rc != -EINTR) { add_note(o, "writing the pre-image failed", rc); goto fail; }
+  return 1;
+fail:
+  sclose(s);
+  sclose(d);
+  sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+  return -1;
+}
+
+/* Copy keep with the usual bookkeeping: KEEP 'how' / 'E', undo_keep. Returns 1 when something
+ * is (or was already) kept. */
+static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char *path, int nofollow,
+                     const struct sp_stat *pre, long long from, const char *base) {
+  char dst[PATH_MAX];
+  int r = stage_copy(o, dirfd, path, nofollow, pre, from, base, dst);
+  if (r == 1) {
+    add_keep(o, tag, how, base);
+    memcpy(o->undo_keep, dst, strlen(dst) + 1);
+  } else if (r == 0) {
+    add_keep(o, tag, 'E', base);
+  }
+  return r >= 0;
+}
+
+/* The rename in place of the unlink failed with e: will the unlink fail the same way? */
+static int unlink_fails_too(long e) {
+  return e == -EACCES || e == -EPERM || e == -EROFS || e == -ENOENT || e == -ENOTDIR || e == -ELOOP ||
+         e == -ENAMETOOLONG || e == -EBUSY || e == -EISDIR || e == -EFAULT;
+}
+
+/* ---------- the cap_* "before" functions ---------- */
+
+int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
+  int rmdir = (at_flags & AT_REMOVEDIR) != 0;
+  if (!begin(o, rmdir ? SP_RMDIR : SP_UNLINK, (uint32_t)at_flags)) return 0;
+  if ((at_flags & ~AT_REMOVEDIR) || !path) return skip(o);
+  char abs[PATH_MAX];
+  const char *why = "";
+  struct sp_stat pre;
+  int l = locate(o, dirfd, path, 0, abs, &pre, &why, NULL);
+  if (l == LOC_SKIP || l == LOC_ABSENT) return skip(o);
+  if (l == LOC_NOPATH) return notcap(o, why, 0, NULL);
+  if (rmdir) {
+    if (!S_ISDIR(pre.mode)) return skip(o); /* fails with ENOTDIR */
+  } else if (S_ISDIR(pre.mode)) {
+    return skip(o); /* unlink of a directory fails (EISDIR) */
+  }
+  sp_add_str(&o->rec, T_PATH, abs);
+  sp_add_stat(&o->rec, T_PRE, &pre);
+  add_parent(o, T_PARENT, dirfd, path);
+  if (rmdir) return 1;
+  if (S_ISLNK(pre.mode)) add_target(o, T_TARGET, dirfd, path);
+  char base[64];
+  keep_base(base, &pre, NULL, 0);
+  if (pre.nlink == 1) {
+    char dst[PATH_MAX];
+    if (staging_file(o, base, dst)) return notcap(o, "staging path too long", 0, abs);
+    long r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+    if (r == -ENOENT && ensure_staging(o) == 0)
+      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+    if (r == 0) {
+      add_keep(o, T_KEEP, 'R', base);
+      o->done = 1;
+      o->ret = 0;
+      o->err = 0;
+      commit(o, 0);
+      return 1;
+    }
+    if (r == -EEXIST) { add_keep(o, T_KEEP, 'E', base); return 1; }
+    if (unlink_fails_too(r)) { add_note(o, "cannot move the file into staging", r); return 1; }
+    /* EXDEV (staging on another filesystem), EINVAL (no RENAME_NOREPLACE here), ...: copy */
+    if (!S_ISREG(pre.mode)) { add_note(o, "cannot move the object into staging", r); return 1; }
+  } else if (!S_ISREG(pre.mode)) {
+    return 1; /* a symlink/fifo/device with other names: TARGET/PRE say all there is */
+  }
+  keep_copy(o, T_KEEP, 'C', dirfd, path, 1, &pre, 0, base);
+  return 1;
+}
+
+int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags) {
+  if (!begin(o, SP_RENAME, flags)) return 0;
+  if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) || !oldpath || !newpath) return skip(o);
+  char abs[PATH_MAX], abs2[PATH_MAX];
+  const char *why = "";
+  struct sp_stat pre, pre2;
+  int l = locate(o, olddirfd, oldpath, 0, abs, &pre, &why, NULL);
+  if (l == LOC_ABSENT) return skip(o);
+  int l2;
+  if (l == LOC_SKIP) {
+    /* under the state directory (or the call fails): record only if the target is a user path */
+    if (sp_statat(olddirfd, oldpath, AT_SYMLINK_NOFOLLOW, &pre) < 0) return skip(o);
+    l2 = locate(o, newdirfd, newpath, 0, abs2, &pre2, &why, NULL);
+    if (l2 == LOC_SKIP || l2 == LOC_NOPATH) return skip(o);
+    if (abs_path(olddirfd, oldpath, abs, &why)) return skip(o);
+  } else {
+    if (l == LOC_NOPATH) return notcap(o, why, 0, NULL);
+    l2 = locate(o, newdirfd, newpath, 0, abs2, &pre2, &why, NULL);
+    if (l2 == LOC_NOPATH) return notcap(o, why, 0, abs);
+    if (l2 == LOC_SKIP) {
+      /* the target is under the state directory, or cannot be stat'ed (the call will fail) */
+      long r = sp_statat(newdirfd, newpath, AT_SYMLINK_NOFOLLOW, &pre2);
+      if (r < 0 && r != -ENOENT) return skip(o);
+      if (abs_path(newdirfd, newpath, abs2, &why)) return notcap(o, why, 0, abs);
+      l2 = r == 0 ? LOC_OK : LOC_ABSENT;
+    }
+  }
+  int have2 = l2 == LOC_OK;
+  sp_add_str(&o->rec, T_PATH, abs);
+  sp_add_str(&o->rec, T_PATH2, abs2);
+  sp_add_stat(&o->rec, T_PRE, &pre);
+  if (have2) sp_add_stat(&o->rec, T_PRE2, &pre2);
+  add_parent(o, T_PARENT, olddirfd, oldpath);
+  add_parent(o, T_PARENT2, newdirfd, newpath);
+  if (!have2) return 1;
+  if (S_ISLNK(pre2.mode)) add_target(o, T_TARGET2, newdirfd, newpath);
+  if (flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) return 1; /* nothing is destroyed */
+  if (S_ISDIR(pre2.mode) || S_ISDIR(pre.mode)) return 1;    /* dir over empty dir, or fails */
+  if (pre.dev == pre2.dev && pre.ino == pre2.ino) return 1;  /* same inode: rename does nothing */
+  char base[64];
+  keep_base(base, &pre2, NULL, 0);
+  if (pre2.nlink == 1) {
+    char dst[PATH_MAX];
+    if (staging_file(o, base, dst)) { add_note(o, "staging path too long", 0); return 1; }
+    long r = sys5(SYS_linkat, newdirfd, newpath, AT_FDCWD, dst, 0);
+    if (r == -ENOENT && ensure_staging(o) == 0) r = sys5(SYS_linkat, newdirfd, newpath, AT_FDCWD, dst, 0);
+    if (r == 0) {
+      add_keep(o, T_KEEP2, 'L', base);
+      memcpy(o->undo_keep, dst, strlen(dst) + 1);
+      return 1;
+    }
+    if (r == -EEXIST) { add_keep(o, T_KEEP2, 'E', base); return 1; }
+    if (!S_ISREG(pre2.mode)) { add_note(o, "cannot link the replaced object into staging", r); return 1; }
+  } else if (!S_ISREG(pre2.mode)) {
+    return 1;
+  }
+  keep_copy(o, T_KEEP2, 'C', newdirfd, newpath, 1, &pre2, 0, base);
+  return 1;
+}
+
+int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
+  int acc = oflags & O_ACCMODE;
+  int mutates = acc != O_RDONLY || (oflags & (O_CREAT | O_TRUNC));
+  if (!mutates || (oflags & O_PATH) || (oflags & O_TMPFILE) == O_TMPFILE || !path) {
+    begin(o, SP_OPEN, (uint32_t)oflags);
+    return skip(o);
+  }
+  if (!begin(o, SP_OPEN, (uint32_t)oflags)) return 0;
+  char abs[PATH_MAX];
+  const char *why = "";
+  struct sp_stat pre;
+  int via = 0;
+  int follow = !(oflags & O_NOFOLLOW) && !((oflags & O_CREAT) && (oflags & O_EXCL));
+  int l = locate(o, dirfd, path, follow, abs, &pre, &why, &via);
+  if (l == LOC_SKIP) return skip(o);
+  if (l == LOC_NOPATH) return notcap(o, why, 0, NULL);
+  if (l == LOC_ABSENT) {
+    if (!(oflags & O_CREAT)) return skip(o); /* fails with ENOENT */
+    o->internal |= CAPF_CREATED;
+    sp_add_str(&o->rec, T_PATH, abs);
+    if (via) {
+      char par[PATH_MAX];
+      size_t n = strlen(abs);
+      memcpy(par, abs, n + 1);
+      while (n > 1 && par[n - 1] != '/') n--;
+      par[n > 1 ? n - 1 : 1] = 0;
+      struct sp_stat ps;
+      if (sp_statat(AT_FDCWD, par, 0, &ps) == 0) sp_add_stat(&o->rec, T_PARENT, &ps);
+    } else {
+      add_parent(o, T_PARENT, dirfd, path);
+    }
+    return 1;
+  }
+  /* it exists */
+  if ((oflags & O_CREAT) && (oflags & O_EXCL)) return skip(o); /* fails with EEXIST */
+  if (!S_ISREG(pre.mode)) return skip(o); /* /dev/null, ttys, fifos, directories: nothing to keep */
+  if (acc == O_RDONLY && !(oflags & O_TRUNC)) return skip(o); /* O_RDONLY|O_CREAT of an existing file */
+  sp_add_str(&o->rec, T_PATH, abs);
+  sp_add_stat(&o->rec, T_PRE, &pre);
+  if ((oflags & O_TRUNC) || (acc != O_RDONLY && !(oflags & O_APPEND))) {
+    char base[64];
+    keep_base(base, &pre, NULL, 0);
+    keep_copy(o, T_KEEP, 'C', dirfd, path, !follow, &pre, 0, base);
+  }
+  return 1;
+}
+
+/* Objects for the f*-or-path calls: path NULL (or "" with AT_EMPTY_PATH) means the fd. */
+static int locate_obj(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags,
+                      char *abs, struct sp_stat *pre, const char **why) {
+  if (!path) return locate(o, fd, NULL, 0, abs, pre, why, NULL);
+  if (!path[0] && (at_flags & AT_EMPTY_PATH)) return locate(o, dirfd, NULL, 0, abs, pre, why, NULL);
+  return locate(o, dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), abs, pre, why, NULL);
+}
+
+/* Common start for ops that only need PATH + PRE. 1: go on; 0: skip / notcap already set. */
+static int meta_begin(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags, struct sp_stat *pre) {
+  char abs[PATH_MAX];
+  const char *why = "";
+  int l = locate_obj(o, dirfd, path, fd, at_flags, abs, pre, &why);
+  if (l == LOC_SKIP || l == LOC_ABSENT) { skip(o); return 0; }
+  if (l == LOC_NOPATH) { notcap(o, why, 0, NULL); return 0; }
+  sp_add_str(&o->rec, T_PATH, abs);
+  sp_add_stat(&o->rec, T_PRE, pre);
+  return 1;
+}
+
+int cap_truncate(struct cap_op *o, int dirfd, const char *path, int fd, long long length) {
+  if (!begin(o, SP_TRUNCATE, 0)) return 0;
+  if (length < 0) return skip(o);
+  struct sp_stat pre;
+  if (!meta_begin(o, dirfd, path, fd, 0, &pre)) return o->on;
+  if (!S_ISREG(pre.mode)) return skip(o);
+  sp_add_i64(&o->rec, T_ARG, length);
+  if (length >= pre.size) return 1;
+  char full[64], base[96], dst[PATH_MAX];
+  struct sp_stat ks;
+  keep_base(full, &pre, NULL, 0);
+  if (staging_file(o, full, dst) == 0 && sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) == 0) {
+    add_keep(o, T_KEEP, 'E', full);
+    return 1;
+  }
+  keep_base(base, &pre, ".tail", length);
+  if (path) keep_copy(o, T_KEEP, 'T', dirfd, path, 0, &pre, length, base);
+  else keep_copy(o, T_KEEP, 'T', fd, NULL, 0, &pre, length, base);
+  return 1;
+}
+
+static int create_begin(struct cap_op *o, int dirfd, const char *path) {
+  char abs[PATH_MAX];
+  const char *why = "";
+  struct sp_stat st;
+  if (!path) return skip(o);
+  int l = locate(o, dirfd, path, 0, abs, &st, &why, NULL);
+  if (l == LOC_SKIP || l == LOC_OK) return skip(o); /* exists: the call fails with EEXIST */
+  if (l == LOC_NOPATH) return notcap(o, why, 0, NULL);
+  sp_add_str(&o->rec, T_PATH, abs);
+  add_parent(o, T_PARENT, dirfd, path);
+  return 1;
+}
+
+int cap_mkdir(struct cap_op *o, int dirfd, const char *path, mode_t mode) {
+  if (!begin(o, SP_MKDIR, (uint32_t)mode)) return 0;
+  return create_begin(o, dirfd, path);
+}
+
+int cap_mknod(struct cap_op *o, int dirfd, const char *path, mode_t mode, dev_t dev) {
+  if (!begin(o, SP_MKNOD, (uint32_t)mode)) return 0;
+  if (!create_begin(o, dirfd, path)) return 0;
+  if (!(o->internal & CAPF_NOTCAP)) sp_add_i64(&o->rec, T_ARG, (int64_t)dev);
+  return 1;
+}
+
+int cap_symlink(struct cap_op *o, const char *target, int dirfd, const char *path) {
+  if (!begin(o, SP_SYMLINK, 0)) return 0;
+  if (!target) return skip(o);
+  if (!create_begin(o, dirfd, path)) return 0;
+  if (!(o->internal & CAPF_NOTCAP)) sp_add_str(&o->rec, T_TARGET, target);
+  return 1;
+}
+
+int cap_link(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int at_flags) {
+  if (!begin(o, SP_LINK, (uint32_t)at_flags)) return 0;
+  if (!oldpath || !newpath) return skip(o);
+  char abs[PATH_MAX], abs2[PATH_MAX];
+  const char *why = "";
+  struct sp_stat pre, st2;
+  int l2 = locate(o, newdirfd, newpath, 0, abs2, &st2, &why, NULL);
+  if (l2 == LOC_SKIP || l2 == LOC_OK) return skip(o);
+  if (l2 == LOC_NOPATH) return notcap(o, why, 0, NULL);
+  int l;
+  if (!oldpath[0] && (at_flags & AT_EMPTY_PATH)) {
+    /* linkat(fd, "", ..., AT_EMPTY_PATH): e.g. an O_TMPFILE file getting its name */
+    if (sp_statat(olddirfd, "", AT_EMPTY_PATH, &pre) < 0) return skip(o);
+    int r = fd_path(olddirfd, abs);
+    if (r == -1) return skip(o);
+    if (r == -3) abs[0] = 0;
+    l = LOC_OK;
+  } else {
+    l = locate(o, olddirfd, oldpath, (at_flags & AT_SYMLINK_FOLLOW) != 0, abs, &pre, &why, NULL);
+    if (l == LOC_ABSENT) return skip(o);
+    if (l == LOC_NOPATH) abs[0] = 0;
+    if (l == LOC_SKIP) { /* in the state dir (or fails): the new name still matters */
+      if (sp_statat(olddirfd, oldpath, (at_flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW, &pre) < 0) return skip(o);
+      if (abs_path(olddirfd, oldpath, abs, &why)) abs[0] = 0;
+    }
+  }
+  if (abs[0]) sp_add_str(&o->rec, T_PATH, abs);
+  sp_add_str(&o->rec, T_PATH2, abs2);
+  sp_add_stat(&o->rec, T_PRE, &pre);
+  add_parent(o, T_PARENT2, newdirfd, newpath);
+  return 1;
+}
+
+int cap_chmod(struct cap_op *o, int dirfd, const char *path, int fd, mode_t mode, int at_flags) {
+  if (!begin(o, SP_CHMOD, (uint32_t)mode)) return 0;
+  struct sp_stat pre;
+  meta_begin(o, dirfd, path, fd, at_flags, &pre);
+  return o->on;
+}
+
+int cap_chown(struct cap_op *o, int dirfd, const char *path, int fd, uid_t uid, gid_t gid, int at_flags) {
+  if (!begin(o, SP_CHOWN, 0)) return 0;
+  struct sp_stat pre;
+  meta_begin(o, dirfd, path, fd, at_flags, &pre);
+  return o->on;
+}
+
+int cap_utimes(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags) {
+  if (!begin(o, SP_UTIMES, 0)) return 0;
+  struct sp_stat pre;
+  meta_begin(o, dirfd, path, fd, at_flags, &pre);
+  return o->on;
+}
+
+int cap_xattr(struct cap_op *o, int op, const char *path, int fd, const char *name, int follow) {
+  if (!begin(o, op, 0)) return 0;
+  if (!name) return skip(o);
+  struct sp_stat pre;
+  if (!meta_begin(o, AT_FDCWD, path, fd, follow ? 0 : AT_SYMLINK_NOFOLLOW, &pre)) return o->on;
+  sp_add_str(&o->rec, T_XNAME, name);
+  char buf[4096];
+  long nr = path ? SYS_getxattr : SYS_fgetxattr;
+  if (path && !follow) nr = SYS_lgetxattr;
+  long a0 = path ? (long)path : (long)fd;
+  long n = sys4(nr, a0, name, buf, sizeof buf);
+  if (n == -ERANGE) {
+    long sz = sys4(nr, a0, name, 0, 0);
+    if (sz > 0) {
+      long m = sys6(SYS_mmap, 0, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m < 0 && m > -4096) { add_note(o, "cannot read the old xattr value", m); return 1; }
+      n = sys4(nr, a0, name, m, sz);
+      if (n >= 0) sp_add(&o->rec, T_XVALUE, (void *)m, (size_t)n);
+      else add_note(o, "cannot read the old xattr value", n);
+      sys2(SYS_munmap, m, sz);
+      return 1;
+    }
+    n = sz;
+  }
+  if (n >= 0) sp_add(&o->rec, T_XVALUE, buf, (size_t)n);
+  else if (n != -ENODATA) add_note(o, "cannot read the old xattr value", n);
+  return 1;
+}
+
+int cap_tmpl_begin(struct cap_op *o, int op, const char *tmpl, unsigned flags) {
+  if (!begin(o, op, flags)) return 0;
+  if (!tmpl) return skip(o);
+  o->internal |= CAPF_CREATED;
+  add_parent(o, T_PARENT, AT_FDCWD, tmpl);
+  return 1;
+}
+
+void cap_tmpl_path(struct cap_op *o, const char *path) {
+  if (!o->on || o->done) return;
+  char abs[PATH_MAX];
+  const char *why = "";
+  if (abs_path(AT_FDCWD, path, abs, &why)) { notcap(o, why, 0, NULL); return; }
+  if (in_state(o, abs)) { skip(o); return; }
+  sp_add_str(&o->rec, T_PATH, abs);
+}
+
+/* ---------- after the call ---------- */
+
+void cap_end(struct cap_op *o, long ret, int err, int newfd) {
+  if (!o->on || o->done) return;
+  o->on = 0;
+  if (err) {
+    if (!o->undo_keep[0]) { sp_release(&o->rec); return; }
+    /* the pre-image was kept for nothing: take it back; the record says so (gc) */
+    sys3(SYS_unlinkat, AT_FDCWD, o->undo_keep, 0);
+    o->undo_keep[0] = 0;
+  } else if (o->op == SP_OPEN && (o->internal & CAPF_CREATED) && !(o->internal & CAPF_NOTCAP) && newfd >= 0) {
+    struct sp_stat post;
+    if (sp_statat(newfd, "", AT_EMPTY_PATH, &post) == 0) sp_add_stat(&o->rec, T_POST, &post);
+  }
+  commit(o, err);
+}
+
+int cap_note(const char *why, const char *path, int op) {
+  struct cap_op *o, ob;
+  o = &ob;
+  if (!begin(o, SP_NOTCAPTURED, (uint32_t)op)) return 0;
+  sp_add_str(&o->rec, T_NOTE, why ? why : "not captured");
+  if (path) sp_add_str(&o->rec, T_PATH, path);
+  return sp_commit(&o->rec, o->ctx.spool, 0);
+}

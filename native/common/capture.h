@@ -1,0 +1,88 @@
+/* capture.h — the one capture routine, shared by the LD_PRELOAD shim (native/shim) and by
+ * shit-apply (native/apply), so an undo is captured exactly like any other command.
+ *
+ * Use:   struct cap_op o;
+ *        if (cap_unlink(&o, dirfd, path, flags)) { ...capture is on... }
+ *        if (o.done) { errno = o.err; return o.ret; }     // capture made the call itself
+ *        long r = real_unlinkat(dirfd, path, flags);
+ *        cap_end(&o, r, r < 0 ? errno : 0, -1);
+ *        return r;                                          // errno untouched by cap_end
+ *
+ * Every cap_* "before" function returns 0 and does nothing when capture is off (SHIT_CMD or
+ * SHIT_STATE unset or empty). They never change what the real call will do: on internal
+ * trouble they put a NOTE ("not captured: why") into the record and let the call proceed.
+ * They touch neither errno nor any libc function that the shim interposes (all I/O via sys.h).
+ */
+#ifndef SHIT_CAPTURE_H
+#define SHIT_CAPTURE_H
+#include "spool.h"
+#include <limits.h>
+#include <sys/types.h>
+
+struct cap_ctx {
+  char cmd[40];
+  char spool[PATH_MAX];      /* <state>/spool/<cmd>.spool */
+  char staging[PATH_MAX];    /* <state>/staging/<cmd> */
+};
+/* Reads SHIT_CMD / SHIT_STATE now (a preloaded shell changes SHIT_CMD between commands).
+ * Returns 1 when capture is on. */
+int cap_ctx_load(struct cap_ctx *c);
+
+struct cap_op {
+  int on;                    /* capture is on for this call */
+  int op;                    /* SP_* */
+  int done;                  /* 1: the capture performed the call itself (an unlink done as a
+                                rename into staging); ret/err hold its result */
+  long ret;
+  int err;
+  int step;                  /* -1, or the plan step index (shit-apply), written as T_STEP */
+  char undo_keep[PATH_MAX];  /* a staging name to remove if the real call fails ("" none);
+                                capture.c stores the absolute path of the staged file */
+  struct cap_ctx ctx;
+  struct sp_buf rec;
+  unsigned internal;         /* capture.c's own bookkeeping (CAPF_* in capture.c) */
+};
+
+/* Before the call. path may be relative to dirfd (AT_FDCWD or a directory fd); for the f*
+ * variants pass path NULL and the fd. at_flags as the *at call takes them. */
+int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags);      /* unlink, unlinkat, remove, rmdir (AT_REMOVEDIR) */
+int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags);
+int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags);           /* call only when oflags can mutate */
+int cap_truncate(struct cap_op *o, int dirfd, const char *path, int fd, long long length);
+int cap_mkdir(struct cap_op *o, int dirfd, const char *path, mode_t mode);
+int cap_mknod(struct cap_op *o, int dirfd, const char *path, mode_t mode, dev_t dev);
+int cap_symlink(struct cap_op *o, const char *target, int dirfd, const char *path);
+int cap_link(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int at_flags);
+int cap_chmod(struct cap_op *o, int dirfd, const char *path, int fd, mode_t mode, int at_flags);
+int cap_chown(struct cap_op *o, int dirfd, const char *path, int fd, uid_t uid, gid_t gid, int at_flags);
+int cap_utimes(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags);
+int cap_xattr(struct cap_op *o, int op /* SP_SETXATTR or SP_REMOVEXATTR */, const char *path, int fd,
+              const char *name, int follow);
+
+/* After the call: ret and err (errno, 0 on success) of the real call; newfd is the descriptor
+ * an OPEN returned (or -1) so a created file's identity can be recorded. Writes the record;
+ * removes a pre-image kept for a call that failed. Preserves errno. */
+void cap_end(struct cap_op *o, long ret, int err, int newfd);
+
+/* A record with no call around it (BEGIN/END/POST/EXEC/NOTCAPTURED from the runner). */
+int cap_note(const char *why, const char *path, int op);
+
+/* ---- additions (capture.c / shim) ---- */
+
+/* Cheap test for the shim's wrappers, made before they set up a cap_op (~25 KiB of stack):
+ * 1 when capture is on and it is safe to capture here (not running on a signal alternate
+ * stack, where a big frame could overflow). */
+int cap_active(void);
+
+/* The value every cap_* gives o->step (default -1). shit-apply sets it to the step index
+ * before each step: an unlink that capture performs itself (o->done) writes its record inside
+ * cap_unlink, before the caller could set o->step. The shim never writes it. */
+extern int cap_step;
+
+/* Calls that create a name chosen by libc (mkstemp family: op SP_OPEN, flags the open flags;
+ * mkdtemp: op SP_MKDIR, flags the mode). Before the call: records the template's parent.
+ * After a successful call: cap_tmpl_path with the filled-in template, then cap_end as usual
+ * (newfd = the descriptor for SP_OPEN, so POST is recorded). */
+int cap_tmpl_begin(struct cap_op *o, int op, const char *tmpl, unsigned flags);
+void cap_tmpl_path(struct cap_op *o, const char *path);
+#endif

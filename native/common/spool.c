@@ -1,0 +1,177 @@
+/* spool.c — record writer and reader; see spool.h and docs/SPOOL.md. */
+#define _GNU_SOURCE
+#include "spool.h"
+#include "sys.h"
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <linux/stat.h>
+
+static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+void sp_start(struct sp_buf *b, int op, uint32_t flags) {
+  b->p = b->inline_;
+  b->cap = sizeof b->inline_;
+  b->n = SP_HDR;
+  b->nfields = 0;
+  b->failed = 0;
+  memset(b->p, 0, SP_HDR);
+  b->p[7] = (uint8_t)op;
+  put32(b->p + 24, flags);
+}
+
+static int grow(struct sp_buf *b, size_t need) {
+  if (b->n + need <= b->cap) return 0;
+  size_t cap = b->cap * 2;
+  while (cap < b->n + need) cap *= 2;
+  long m = sys6(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m < 0 && m > -4096) { b->failed = 1; return -1; }
+  memcpy((void *)m, b->p, b->n);
+  if (b->p != b->inline_) sys2(SYS_munmap, b->p, b->cap);
+  b->p = (uint8_t *)m;
+  b->cap = cap;
+  return 0;
+}
+
+void sp_add(struct sp_buf *b, int tag, const void *data, size_t n) {
+  size_t padded = (n + 7) & ~(size_t)7;
+  if (b->failed || n > 0x7fffffff || grow(b, 8 + padded)) return;
+  uint8_t *q = b->p + b->n;
+  put16(q, (uint16_t)tag);
+  put16(q + 2, 0);
+  put32(q + 4, (uint32_t)n);
+  if (n) memcpy(q + 8, data, n);
+  memset(q + 8 + n, 0, padded - n);
+  b->n += 8 + padded;
+  b->nfields++;
+}
+
+void sp_add_str(struct sp_buf *b, int tag, const char *s) { sp_add(b, tag, s, strlen(s)); }
+
+void sp_add_stat(struct sp_buf *b, int tag, const struct sp_stat *st) {
+  uint8_t raw[64];
+  put64(raw, st->dev); put64(raw + 8, st->ino);
+  put32(raw + 16, st->mode); put32(raw + 20, st->uid); put32(raw + 24, st->gid); put32(raw + 28, st->nlink);
+  put64(raw + 32, (uint64_t)st->size); put64(raw + 40, (uint64_t)st->mtime_ns);
+  put64(raw + 48, (uint64_t)st->ctime_ns); put64(raw + 56, (uint64_t)st->atime_ns);
+  sp_add(b, tag, raw, sizeof raw);
+}
+
+void sp_add_i64(struct sp_buf *b, int tag, int64_t v) {
+  uint8_t raw[8];
+  put64(raw, (uint64_t)v);
+  sp_add(b, tag, raw, 8);
+}
+
+void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name) {
+  size_t n = strlen(name);
+  char tmp[4200];
+  if (n + 1 > sizeof tmp) { b->failed = 1; return; }
+  tmp[0] = how;
+  memcpy(tmp + 1, name, n);
+  sp_add(b, tag, tmp, n + 1);
+}
+
+void sp_release(struct sp_buf *b) {
+  if (b->p && b->p != b->inline_) sys2(SYS_munmap, b->p, b->cap);
+  b->p = b->inline_;
+  b->cap = sizeof b->inline_;
+}
+
+int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
+  if (b->failed) {  /* keep what matters: the op and that its record was lost */
+    uint8_t op = b->p[7];
+    uint32_t flags = get32(b->p + 24);
+    sp_release(b);
+    sp_start(b, SP_NOTCAPTURED, op);
+    (void)flags;
+    sp_add_str(b, T_NOTE, "not captured: record too large");
+  }
+  struct timespec ts;
+  sys2(SYS_clock_gettime, CLOCK_REALTIME, &ts);
+  put32(b->p, (uint32_t)b->n);
+  put16(b->p + 4, SP_MAGIC);
+  b->p[6] = SP_VERSION;
+  put32(b->p + 8, (uint32_t)sys0(SYS_getpid));
+  put32(b->p + 12, (uint32_t)err);
+  put64(b->p + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
+  put32(b->p + 28, b->nfields);
+  long fd = sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  int rc = 0;
+  if (fd < 0) rc = (int)fd;
+  else {
+    long w = sys3(SYS_write, fd, b->p, b->n);
+    if (w < 0) rc = (int)w;
+    else if ((size_t)w != b->n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
+    sys1(SYS_close, fd);
+  }
+  sp_release(b);
+  return rc;
+}
+
+int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out) {
+  struct statx sx;
+  long r = sys5(SYS_statx, dirfd, path, flags, STATX_BASIC_STATS, &sx);
+  if (r < 0) return (int)r;
+  /* st_dev as stat(2), Node and Python report it (glibc's makedev encoding), so readers can
+   * compare PRE.dev with a present-day stat and staging names match what other tools see. */
+  uint64_t ma = sx.stx_dev_major, mi = sx.stx_dev_minor;
+  out->dev = ((ma & 0xfffff000ULL) << 32) | ((ma & 0xfffULL) << 8) | ((mi & 0xffffff00ULL) << 12) | (mi & 0xffULL);
+  out->ino = sx.stx_ino;
+  out->mode = sx.stx_mode;
+  out->uid = sx.stx_uid;
+  out->gid = sx.stx_gid;
+  out->nlink = sx.stx_nlink;
+  out->size = (int64_t)sx.stx_size;
+  out->mtime_ns = sx.stx_mtime.tv_sec * 1000000000LL + sx.stx_mtime.tv_nsec;
+  out->ctime_ns = sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
+  out->atime_ns = sx.stx_atime.tv_sec * 1000000000LL + sx.stx_atime.tv_nsec;
+  return 0;
+}
+
+int sp_next(const uint8_t *buf, size_t len, size_t *off, struct sp_view *v) {
+  size_t o = *off;
+  if (o + SP_HDR > len) return 0;
+  uint32_t rl = get32(buf + o);
+  if (get16(buf + o + 4) != SP_MAGIC || buf[o + 6] != SP_VERSION || rl < SP_HDR || (rl & 7)) return -1;
+  if (o + rl > len) return 0;
+  memset(v, 0, sizeof *v);
+  v->len = rl;
+  v->op = buf[o + 7];
+  memcpy(&v->pid, buf + o + 8, 4);
+  memcpy(&v->err, buf + o + 12, 4);
+  memcpy(&v->time_ns, buf + o + 16, 8);
+  v->flags = get32(buf + o + 24);
+  size_t p = o + SP_HDR, end = o + rl;
+  while (p + 8 <= end) {
+    uint16_t tag = get16(buf + p);
+    uint32_t n = get32(buf + p + 4);
+    if (p + 8 + n > end) return -1;
+    if (tag < T_MAX) { v->f[tag] = buf + p + 8; v->fn[tag] = n; }
+    p += 8 + ((n + 7) & ~(size_t)7);
+  }
+  *off = o + rl;
+  return 1;
+}
+
+int sp_view_stat(const struct sp_view *v, int tag, struct sp_stat *out) {
+  const uint8_t *r = v->f[tag];
+  if (!r || v->fn[tag] < 64) return 0;
+  memcpy(&out->dev, r, 8); memcpy(&out->ino, r + 8, 8);
+  memcpy(&out->mode, r + 16, 4); memcpy(&out->uid, r + 20, 4); memcpy(&out->gid, r + 24, 4);
+  memcpy(&out->nlink, r + 28, 4); memcpy(&out->size, r + 32, 8); memcpy(&out->mtime_ns, r + 40, 8);
+  memcpy(&out->ctime_ns, r + 48, 8); memcpy(&out->atime_ns, r + 56, 8);
+  return 1;
+}
+
+int64_t sp_view_i64(const struct sp_view *v, int tag, int64_t dflt) {
+  int64_t x;
+  if (!v->f[tag] || v->fn[tag] < 8) return dflt;
+  memcpy(&x, v->f[tag], 8);
+  return x;
+}

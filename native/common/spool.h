@@ -1,0 +1,69 @@
+/* spool.h — write and read spool records (format: docs/SPOOL.md). Allocation-free on the
+ * write side apart from an mmap for records larger than the inline buffer; all I/O through
+ * sys.h, so it is safe inside interposed calls. */
+#ifndef SHIT_SPOOL_H
+#define SHIT_SPOOL_H
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+enum sp_op {
+  SP_BEGIN = 1, SP_END, SP_UNLINK, SP_RMDIR, SP_RENAME, SP_OPEN, SP_TRUNCATE, SP_MKDIR, SP_LINK,
+  SP_SYMLINK, SP_CHMOD, SP_CHOWN, SP_UTIMES, SP_SETXATTR, SP_REMOVEXATTR, SP_MKNOD,
+  SP_NOTCAPTURED, SP_POST, SP_EXEC,
+  /* plan steps */
+  ST_EXPECT = 64, ST_REMOVE, ST_RENAME, ST_PLACE, ST_REWRITE, ST_TRUNCATE, ST_LINK, ST_META, ST_XATTR,
+};
+enum sp_tag {
+  T_PATH = 1, T_PATH2, T_PRE, T_PRE2, T_KEEP, T_KEEP2, T_TARGET, T_NOTE, T_ARGV, T_CWD, T_POST,
+  T_PARENT, T_PARENT2, T_XNAME, T_XVALUE, T_ARG, T_TARGET2, T_STEP, T_KIND, T_OF,
+  T_MAX
+};
+#define SP_MAGIC 0x5053
+#define SP_VERSION 1
+#define SP_HDR 32
+
+struct sp_stat {            /* 64 bytes, as in the file */
+  uint64_t dev, ino;
+  uint32_t mode, uid, gid, nlink;
+  int64_t size, mtime_ns, ctime_ns, atime_ns;
+};
+
+struct sp_buf {
+  uint8_t *p;               /* points at inline or at an mmap'd area */
+  size_t n, cap;
+  uint32_t nfields;
+  int failed;               /* out of memory: the record is dropped, with a NOTE in its place */
+  uint8_t inline_[12288];
+};
+
+void sp_start(struct sp_buf *b, int op, uint32_t flags);
+void sp_add(struct sp_buf *b, int tag, const void *data, size_t n);
+void sp_add_str(struct sp_buf *b, int tag, const char *s);
+void sp_add_stat(struct sp_buf *b, int tag, const struct sp_stat *st);
+void sp_add_i64(struct sp_buf *b, int tag, int64_t v);
+void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name);
+/* Fill the header (pid, err, time) and append the record to `spool_path` with one write() on a
+ * descriptor opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC for that write. Frees any mmap.
+ * Returns 0 or -errno. */
+int sp_commit(struct sp_buf *b, const char *spool_path, int err);
+void sp_release(struct sp_buf *b);
+
+/* statx into sp_stat; returns 0 or -errno. flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH ... */
+int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out);
+
+/* Reading */
+struct sp_view {
+  uint8_t op;
+  uint32_t flags, len;
+  int32_t pid, err;
+  int64_t time_ns;
+  const uint8_t *f[T_MAX];  /* field data, NULL when absent (last one wins if repeated) */
+  uint32_t fn[T_MAX];
+};
+/* Parse the record at *off in buf[0..len). Returns 1 and advances *off; 0 at the end or at a
+ * cut-off record (leave *off, read again later); -1 when the bytes are not a record. */
+int sp_next(const uint8_t *buf, size_t len, size_t *off, struct sp_view *v);
+int sp_view_stat(const struct sp_view *v, int tag, struct sp_stat *out); /* 1 present, 0 absent */
+int64_t sp_view_i64(const struct sp_view *v, int tag, int64_t dflt);
+#endif

@@ -1,0 +1,279 @@
+/* run.c — shit-run: the fast path of `shit run -- CMD ARGS...`.
+ *
+ *   shit-run CMD ARGS...
+ *
+ * Makes a command id, writes BEGIN to <state>/spool/<id>.spool, runs CMD with SHIT_CMD,
+ * SHIT_STATE and LD_PRELOAD=<dir of this binary>/libshit.so exported, waits for it, writes END
+ * and one POST record (the state after the command) per path the command changed, then exits
+ * the way CMD did (same exit code, or the same signal).
+ *
+ * Filesystem calls on the state directory go through sys.h (raw syscalls): when shit-run itself
+ * runs under the shim (a recorded shell running `shit run`), its own bookkeeping must not be
+ * recorded as effects of the outer command. Format: docs/SPOOL.md. */
+#define _GNU_SOURCE
+#include "../common/spool.h"
+#include "../common/sys.h"
+#include "../common/endscan.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static char state[PATH_MAX];
+static char spool_path[PATH_MAX + 64];
+static volatile sig_atomic_t child_pid = 0;
+static volatile int exec_errno = 0;
+
+static int xmkdir(const char *p) {            /* 0, or -errno (EEXIST of a directory is 0) */
+  long r = sys3(SYS_mkdirat, AT_FDCWD, p, 0700);
+  if (r == -EEXIST) {
+    struct sp_stat st;
+    if (sp_statat(AT_FDCWD, p, 0, &st) == 0 && S_ISDIR(st.mode)) return 0;
+    return -ENOTDIR;
+  }
+  return (int)r;
+}
+
+static int mkdir_p(char *p) {                 /* p is modified temporarily */
+  int r = xmkdir(p);
+  if (r != -ENOENT) return r;
+  for (char *s = p + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = 0;
+    r = xmkdir(p);
+    *s = '/';
+    if (r && r != -EEXIST) return r;
+  }
+  return xmkdir(p);
+}
+
+/* <state> from the environment, absolute, without a trailing slash. 0 or -errno. */
+static int find_state(void) {
+  const char *h = getenv("SHIT_HOME"), *suffix = "";
+  if (!h || !*h) {
+    h = getenv("XDG_STATE_HOME");
+    suffix = "/shit";
+    if (!h || !*h || h[0] != '/') {  /* XDG: a relative XDG_STATE_HOME is invalid, ignore it */
+      h = getenv("HOME");
+      suffix = "/.local/state/shit";
+      if (!h || !*h) return -ENOENT;
+    }
+  }
+  char cwd[PATH_MAX];
+  int n;
+  if (h[0] == '/') n = snprintf(state, sizeof state, "%s%s", h, suffix);
+  else {
+    if (!getcwd(cwd, sizeof cwd)) return -errno;
+    n = snprintf(state, sizeof state, "%s/%s%s", strcmp(cwd, "/") ? cwd : "", h, suffix);
+  }
+  if (n < 0 || (size_t)n >= sizeof state - 64) return -ENAMETOOLONG;
+  while (n > 1 && state[n - 1] == '/') state[--n] = 0;
+  return 0;
+}
+
+static int make_dirs(const char *id) {
+  char p[PATH_MAX + 64];
+  int r = mkdir_p(state);
+  if (r) return r;
+  static const char *sub[] = {"spool", "staging", "run"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s", state, sub[i]);
+    if ((r = xmkdir(p))) return r;
+  }
+  snprintf(p, sizeof p, "%s/staging/%s", state, id);
+  r = (int)sys3(SYS_mkdirat, AT_FDCWD, p, 0700);
+  if (r) return r;
+  /* mkdir succeeding is not proof of writability for every case (e.g. a read-only bind of
+   * spool/): the BEGIN write below is the second check. */
+  return 0;
+}
+
+static void exec_or_die(char **argv) {
+  execvp(argv[0], argv);
+  int e = errno;
+  fprintf(stderr, "shit: %s: %s\n", argv[0], strerror(e));
+  _exit(e == ENOENT ? 127 : 126);
+}
+
+/* ---- signals ---- */
+static const int fwd_sigs[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM, SIGPWR, SIGVTALRM, SIGPROF};
+#define NFWD (sizeof fwd_sigs / sizeof fwd_sigs[0])
+
+static void forward(int sig) {
+  int e = errno;
+  if (child_pid > 0) kill(child_pid, sig);
+  errno = e;
+}
+
+static void set_preload(void) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+  if (n <= 0) return;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return;
+  strcpy(slash + 1, "libshit.so");
+  const char *old = getenv("LD_PRELOAD");
+  if (!old || !*old) { setenv("LD_PRELOAD", exe, 1); return; }
+  /* already there (a recorded shell running shit run): do not load it twice */
+  size_t el = strlen(exe);
+  for (const char *p = old; (p = strstr(p, exe)); p += el)
+    if ((p == old || p[-1] == ':' || p[-1] == ' ') && (p[el] == 0 || p[el] == ':' || p[el] == ' '))
+      return;
+  size_t ol = strlen(old);
+  char *v = malloc(el + 1 + ol + 1);
+  if (!v) return;
+  memcpy(v, exe, el);
+  v[el] = ':';
+  memcpy(v + el + 1, old, ol + 1);
+  setenv("LD_PRELOAD", v, 1);
+  free(v);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: shit-run CMD [ARGS...]\n");
+    return 2;
+  }
+  char **cmd = argv + 1;
+
+  /* command id */
+  uint8_t rnd[8];
+  char id[17];
+  size_t got = 0;
+  while (got < sizeof rnd) {
+    ssize_t r = getrandom(rnd + got, sizeof rnd - got, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      /* no getrandom (very old kernel): time and pid are unique enough for one machine */
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      uint64_t x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
+      memcpy(rnd, &x, 8);
+      break;
+    }
+    got += (size_t)r;
+  }
+  for (int i = 0; i < 8; i++) sprintf(id + 2 * i, "%02x", rnd[i]);
+
+  int r = find_state();
+  if (r == 0) r = make_dirs(id);
+  if (r == 0) {
+    snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, id);
+    static struct sp_buf b;
+    sp_start(&b, SP_BEGIN, 0);
+    size_t alen = 0;
+    for (int i = 1; i < argc; i++) alen += strlen(argv[i]) + 1;
+    char *a = malloc(alen ? alen : 1), *q = a;
+    if (a) {
+      for (int i = 1; i < argc; i++) { size_t l = strlen(argv[i]) + 1; memcpy(q, argv[i], l); q += l; }
+      sp_add(&b, T_ARGV, a, alen);
+      free(a);
+    }
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd)) sp_add_str(&b, T_CWD, cwd);
+    else { const char *pwd = getenv("PWD"); sp_add_str(&b, T_CWD, pwd ? pwd : ""); }
+    sp_add_str(&b, T_KIND, "run");
+    r = sp_commit(&b, spool_path, 0);
+    if (r) {
+      char p[PATH_MAX + 64];
+      snprintf(p, sizeof p, "%s/staging/%s", state, id);
+      sys3(SYS_unlinkat, AT_FDCWD, p, AT_REMOVEDIR);
+    }
+  }
+  if (r) {
+    fprintf(stderr, "shit: cannot record (%s: %s); running the command without capture\n",
+            state[0] ? state : "no state directory: HOME unset", strerror(-r));
+    exec_or_die(cmd);
+  }
+
+  setenv("SHIT_CMD", id, 1);
+  setenv("SHIT_STATE", state, 1);
+  set_preload();
+
+  /* Block what the parent will ignore or forward until the handlers are in place; the child
+   * restores the mask before exec and keeps the dispositions shit-run was started with. */
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGQUIT);
+  for (size_t i = 0; i < NFWD; i++) sigaddset(&block, fwd_sigs[i]);
+  sigprocmask(SIG_BLOCK, &block, &old);
+
+  /* vfork: no page-table copy (fork costs ~0.3-1 ms more in a VM); the child only restores the
+   * mask and execs, and reports an exec failure through exec_errno (shared memory). */
+  pid_t pid = vfork();
+  if (pid < 0) {
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    fprintf(stderr, "shit: fork: %s\n", strerror(e));
+    static struct sp_buf b;
+    sp_start(&b, SP_END, 0);
+    sp_commit(&b, spool_path, 126);
+    return 126;
+  }
+  if (pid == 0) {
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    execvp(cmd[0], cmd);
+    exec_errno = errno;
+    _exit(exec_errno == ENOENT ? 127 : 126);
+  }
+  child_pid = pid;
+  if (exec_errno) fprintf(stderr, "shit: %s: %s\n", cmd[0], strerror(exec_errno));
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGQUIT, &sa, NULL);
+  sa.sa_handler = forward;
+  sa.sa_flags = SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  for (size_t i = 0; i < NFWD; i++) sigaction(fwd_sigs[i], &sa, NULL);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+
+  /* Wait without reaping, so a signal forwarded after the exit hits a zombie, never a reused
+   * pid; then block forwarding and reap. */
+  siginfo_t si;
+  for (;;) {
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0) break;
+    if (errno != EINTR) break;
+  }
+  sigprocmask(SIG_BLOCK, &block, NULL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  child_pid = 0;
+
+  int code, sig = 0;
+  if (WIFEXITED(status)) code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) { sig = WTERMSIG(status); code = 128 + sig; }
+  else code = 255;
+
+  static struct sp_buf b;
+  sp_start(&b, SP_END, (uint32_t)sig);
+  sp_commit(&b, spool_path, code);
+  end_scan(spool_path);
+
+  if (sig) {
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore);          /* the child dumped core already, if it did */
+    signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    raise(sig);
+  }
+  return code;
+}

@@ -1,0 +1,497 @@
+/* shim.c — the LD_PRELOAD library: a table of interposed libc entry points, each calling the
+ * capture routine (common/capture.c) around the real call.
+ *
+ * Rules every wrapper follows:
+ *  - the real function is resolved lazily with dlsym(RTLD_NEXT) (works before constructors,
+ *    in threads, after fork, in vfork children); the resolved pointers are the only
+ *    per-process state;
+ *  - capture off (SHIT_CMD / SHIT_STATE unset or empty, read on every call) -> a plain tail
+ *    call of the real function; the ~25 KiB cap_op lives in a separate noinline function so
+ *    the off path never pays for it;
+ *  - errno is exactly what the real call left (capture itself never touches errno), and the
+ *    result is never changed;
+ *  - glibc calls its own internals directly (fopen -> __open_nocancel, remove -> __unlink), so
+ *    the outer entry points are wrapped too and nothing is recorded twice.
+ *
+ * Not covered: statically linked programs, raw `syscall` instructions, opens done by
+ * posix_spawn file actions (glibc performs them in the child with internal calls). */
+#define _GNU_SOURCE
+#undef _FORTIFY_SOURCE
+#include "../common/capture.h"
+#include "../common/sys.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <utime.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define NOINL __attribute__((noinline))
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* glibc's fortified and compat entry points have no public prototypes */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev);
+int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev);
+
+static void *resolve(void **slot, const char *name) {
+  void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  if (!p) {
+    int e = errno;
+    p = dlsym(RTLD_NEXT, name);
+    errno = e;
+    __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+  }
+  return p;
+}
+
+static int open_mutates(long flags) {
+  if (flags & O_PATH) return 0;
+  if ((flags & O_TMPFILE) == O_TMPFILE) return 0; /* recorded when linkat gives it a name */
+  return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
+}
+
+static int is_dir(const char *path) {
+  struct sp_stat st;
+  return path && sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &st) == 0 && S_ISDIR(st.mode);
+}
+
+/* ---- the common shape: capture before, real call, capture after ---- */
+
+#define SLOW_BODY(T, capexpr, realexpr, isopen)                        \
+  struct cap_op o;                                                     \
+  capexpr;                                                             \
+  if (o.done) {                                                        \
+    if (o.ret < 0) errno = o.err;                                      \
+    return (T)o.ret;                                                   \
+  }                                                                    \
+  T r_ = (realexpr);                                                   \
+  int e_ = errno;                                                      \
+  cap_end(&o, (long)r_, r_ < 0 ? e_ : 0, (isopen) ? (int)r_ : -1);     \
+  errno = e_;                                                          \
+  return r_;
+
+/* int name PARAMS, non-variadic: wrapper + noinline slow path */
+#define WRAP(name, PARAMS, ARGS, capexpr)                                      \
+  static void *r_##name;                                                       \
+  static NOINL int s_##name PARAMS {                                           \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
+    SLOW_BODY(int, capexpr, fn ARGS, 0)                                        \
+  }                                                                            \
+  EXPORT int name PARAMS {                                                     \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (!cap_active()) return fn ARGS;                                         \
+    return s_##name ARGS;                                                      \
+  }
+
+/* ---------- unlink / rmdir / rename ---------- */
+
+WRAP(unlink, (const char *path), (path), cap_unlink(&o, AT_FDCWD, path, 0))
+WRAP(unlinkat, (int dirfd, const char *path, int flags), (dirfd, path, flags), cap_unlink(&o, dirfd, path, flags))
+WRAP(rmdir, (const char *path), (path), cap_unlink(&o, AT_FDCWD, path, AT_REMOVEDIR))
+WRAP(remove, (const char *path), (path), cap_unlink(&o, AT_FDCWD, path, is_dir(path) ? AT_REMOVEDIR : 0))
+WRAP(rename, (const char *oldpath, const char *newpath), (oldpath, newpath),
+     cap_rename(&o, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0))
+WRAP(renameat, (int olddirfd, const char *oldpath, int newdirfd, const char *newpath),
+     (olddirfd, oldpath, newdirfd, newpath), cap_rename(&o, olddirfd, oldpath, newdirfd, newpath, 0))
+WRAP(renameat2, (int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags),
+     (olddirfd, oldpath, newdirfd, newpath, flags), cap_rename(&o, olddirfd, oldpath, newdirfd, newpath, flags))
+
+/* ---------- open family ---------- */
+
+enum { K_OPEN, K_OPENAT, K_OPEN2, K_OPENAT2, K_CREAT };
+
+static NOINL int s_open(void *fn, int kind, int dirfd, const char *path, int flags, mode_t mode) {
+  int d = kind == K_OPENAT || kind == K_OPENAT2 ? dirfd : AT_FDCWD;
+  SLOW_BODY(int, cap_open(&o, d, path, flags),
+            kind == K_OPEN      ? ((int (*)(const char *, int, ...))fn)(path, flags, mode)
+            : kind == K_OPENAT  ? ((int (*)(int, const char *, int, ...))fn)(dirfd, path, flags, mode)
+            : kind == K_OPEN2   ? ((int (*)(const char *, int))fn)(path, flags)
+            : kind == K_OPENAT2 ? ((int (*)(int, const char *, int))fn)(dirfd, path, flags)
+                                : ((int (*)(const char *, mode_t))fn)(path, mode),
+            1)
+}
+
+#define OPENV(name)                                                            \
+  static void *r_##name;                                                       \
+  EXPORT int name(const char *path, int flags, ...) {                          \
+    mode_t mode = 0;                                                           \
+    if (__OPEN_NEEDS_MODE(flags)) {                                            \
+      va_list ap;                                                              \
+      va_start(ap, flags);                                                     \
+      mode = va_arg(ap, mode_t);                                               \
+      va_end(ap);                                                              \
+    }                                                                          \
+    int (*fn)(const char *, int, ...) = resolve(&r_##name, #name);             \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (!open_mutates(flags) || !cap_active()) return fn(path, flags, mode);   \
+    return s_open((void *)fn, K_OPEN, AT_FDCWD, path, flags, mode);            \
+  }
+#define OPENATV(name)                                                          \
+  static void *r_##name;                                                       \
+  EXPORT int name(int dirfd, const char *path, int flags, ...) {               \
+    mode_t mode = 0;                                                           \
+    if (__OPEN_NEEDS_MODE(flags)) {                                            \
+      va_list ap;                                                              \
+      va_start(ap, flags);                                                     \
+      mode = va_arg(ap, mode_t);                                               \
+      va_end(ap);                                                              \
+    }                                                                          \
+    int (*fn)(int, const char *, int, ...) = resolve(&r_##name, #name);        \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags, mode); \
+    return s_open((void *)fn, K_OPENAT, dirfd, path, flags, mode);             \
+  }
+#define OPEN2(name)                                                            \
+  static void *r_##name;                                                       \
+  EXPORT int name(const char *path, int flags) {                               \
+    int (*fn)(const char *, int) = resolve(&r_##name, #name);                  \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (!open_mutates(flags) || !cap_active()) return fn(path, flags);         \
+    return s_open((void *)fn, K_OPEN2, AT_FDCWD, path, flags, 0);              \
+  }
+#define OPENAT2(name)                                                          \
+  static void *r_##name;                                                       \
+  EXPORT int name(int dirfd, const char *path, int flags) {                    \
+    int (*fn)(int, const char *, int) = resolve(&r_##name, #name);             \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags);  \
+    return s_open((void *)fn, K_OPENAT2, dirfd, path, flags, 0);               \
+  }
+#define CREAT(name)                                                            \
+  static void *r_##name;                                                       \
+  EXPORT int name(const char *path, mode_t mode) {                             \
+    int (*fn)(const char *, mode_t) = resolve(&r_##name, #name);               \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (!cap_active()) return fn(path, mode);                                  \
+    return s_open((void *)fn, K_CREAT, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode); \
+  }
+
+OPENV(open)
+OPENV(open64)
+OPENATV(openat)
+OPENATV(openat64)
+OPEN2(__open_2)
+OPEN2(__open64_2)
+OPENAT2(__openat_2)
+OPENAT2(__openat64_2)
+CREAT(creat)
+CREAT(creat64)
+
+/* fopen's mode string as open flags; -1 when fopen will reject it */
+static int fopen_flags(const char *m) {
+  int f;
+  if (!m) return -1;
+  switch (m[0]) {
+  case 'r': f = O_RDONLY; break;
+  case 'w': f = O_WRONLY | O_CREAT | O_TRUNC; break;
+  case 'a': f = O_WRONLY | O_CREAT | O_APPEND; break;
+  default: return -1;
+  }
+  for (const char *p = m + 1; *p && *p != ',' && p < m + 7; p++) {
+    if (*p == '+') f = (f & ~O_ACCMODE) | O_RDWR;
+    else if (*p == 'x') f |= O_EXCL;
+    else if (*p == 'e') f |= O_CLOEXEC;
+  }
+  return f;
+}
+
+static NOINL FILE *s_fopen(void *fn, int re, const char *path, const char *mode, FILE *stream, int flags) {
+  struct cap_op o;
+  cap_open(&o, AT_FDCWD, path, flags);
+  FILE *f = re ? ((FILE * (*)(const char *, const char *, FILE *)) fn)(path, mode, stream)
+               : ((FILE * (*)(const char *, const char *)) fn)(path, mode);
+  int e = errno;
+  cap_end(&o, f ? 0 : -1, f ? 0 : e, f ? fileno(f) : -1);
+  errno = e;
+  return f;
+}
+
+#define FOPEN(name)                                                            \
+  static void *r_##name;                                                       \
+  EXPORT FILE *name(const char *path, const char *mode) {                      \
+    FILE *(*fn)(const char *, const char *) = resolve(&r_##name, #name);       \
+    if (!fn) { errno = ENOSYS; return NULL; }                                  \
+    int fl = fopen_flags(mode);                                                \
+    if (fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode);   \
+    return s_fopen((void *)fn, 0, path, mode, NULL, fl);                       \
+  }
+#define FREOPEN(name)                                                          \
+  static void *r_##name;                                                       \
+  EXPORT FILE *name(const char *path, const char *mode, FILE *stream) {        \
+    FILE *(*fn)(const char *, const char *, FILE *) = resolve(&r_##name, #name); \
+    if (!fn) { errno = ENOSYS; return NULL; }                                  \
+    int fl = fopen_flags(mode);                                                \
+    if (!path || fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode, stream); \
+    return s_fopen((void *)fn, 1, path, mode, stream, fl);                     \
+  }
+
+FOPEN(fopen)
+FOPEN(fopen64)
+FREOPEN(freopen)
+FREOPEN(freopen64)
+
+/* ---------- mkstemp family, mkdtemp ---------- */
+
+enum { T_MKSTEMP, T_MKOSTEMP, T_MKSTEMPS, T_MKOSTEMPS };
+
+static NOINL int s_mkstemp(void *fn, int kind, char *tmpl, int suffixlen, int flags) {
+  struct cap_op o;
+  cap_tmpl_begin(&o, SP_OPEN, tmpl, (unsigned)(O_RDWR | O_CREAT | O_EXCL | flags));
+  int r = kind == T_MKSTEMP    ? ((int (*)(char *))fn)(tmpl)
+          : kind == T_MKOSTEMP ? ((int (*)(char *, int))fn)(tmpl, flags)
+          : kind == T_MKSTEMPS ? ((int (*)(char *, int))fn)(tmpl, suffixlen)
+                               : ((int (*)(char *, int, int))fn)(tmpl, suffixlen, flags);
+  int e = errno;
+  if (r >= 0) cap_tmpl_path(&o, tmpl);
+  cap_end(&o, r, r < 0 ? e : 0, r);
+  errno = e;
+  return r;
+}
+
+#define MKSTEMP(name, kind, PARAMS, ARGS, sfx, fl)                             \
+  static void *r_##name;                                                       \
+  EXPORT int name PARAMS {                                                     \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (!cap_active()) return fn ARGS;                                         \
+    return s_mkstemp((void *)fn, kind, tmpl, sfx, fl);                         \
+  }
+
+MKSTEMP(mkstemp, T_MKSTEMP, (char *tmpl), (tmpl), 0, 0)
+MKSTEMP(mkstemp64, T_MKSTEMP, (char *tmpl), (tmpl), 0, 0)
+MKSTEMP(mkostemp, T_MKOSTEMP, (char *tmpl, int flags), (tmpl, flags), 0, flags)
+MKSTEMP(mkostemp64, T_MKOSTEMP, (char *tmpl, int flags), (tmpl, flags), 0, flags)
+MKSTEMP(mkstemps, T_MKSTEMPS, (char *tmpl, int suffixlen), (tmpl, suffixlen), suffixlen, 0)
+MKSTEMP(mkstemps64, T_MKSTEMPS, (char *tmpl, int suffixlen), (tmpl, suffixlen), suffixlen, 0)
+MKSTEMP(mkostemps, T_MKOSTEMPS, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), suffixlen, flags)
+MKSTEMP(mkostemps64, T_MKOSTEMPS, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), suffixlen, flags)
+
+static void *r_mkdtemp;
+static NOINL char *s_mkdtemp(void *fn, char *tmpl) {
+  struct cap_op o;
+  cap_tmpl_begin(&o, SP_MKDIR, tmpl, 0700);
+  char *r = ((char *(*)(char *))fn)(tmpl);
+  int e = errno;
+  if (r) cap_tmpl_path(&o, tmpl);
+  cap_end(&o, r ? 0 : -1, r ? 0 : e, -1);
+  errno = e;
+  return r;
+}
+EXPORT char *mkdtemp(char *tmpl) {
+  char *(*fn)(char *) = resolve(&r_mkdtemp, "mkdtemp");
+  if (!fn) { errno = ENOSYS; return NULL; }
+  if (!cap_active()) return fn(tmpl);
+  return s_mkdtemp((void *)fn, tmpl);
+}
+
+/* ---------- truncate ---------- */
+
+WRAP(truncate, (const char *path, off_t length), (path, length), cap_truncate(&o, AT_FDCWD, path, -1, length))
+WRAP(truncate64, (const char *path, off64_t length), (path, length), cap_truncate(&o, AT_FDCWD, path, -1, length))
+WRAP(ftruncate, (int fd, off_t length), (fd, length), cap_truncate(&o, AT_FDCWD, NULL, fd, length))
+WRAP(ftruncate64, (int fd, off64_t length), (fd, length), cap_truncate(&o, AT_FDCWD, NULL, fd, length))
+
+/* ---------- creating names ---------- */
+
+WRAP(mkdir, (const char *path, mode_t mode), (path, mode), cap_mkdir(&o, AT_FDCWD, path, mode))
+WRAP(mkdirat, (int dirfd, const char *path, mode_t mode), (dirfd, path, mode), cap_mkdir(&o, dirfd, path, mode))
+WRAP(mknod, (const char *path, mode_t mode, dev_t dev), (path, mode, dev), cap_mknod(&o, AT_FDCWD, path, mode, dev))
+WRAP(mknodat, (int dirfd, const char *path, mode_t mode, dev_t dev), (dirfd, path, mode, dev),
+     cap_mknod(&o, dirfd, path, mode, dev))
+WRAP(__xmknod, (int ver, const char *path, mode_t mode, dev_t *dev), (ver, path, mode, dev),
+     cap_mknod(&o, AT_FDCWD, path, mode, dev ? *dev : 0))
+WRAP(__xmknodat, (int ver, int dirfd, const char *path, mode_t mode, dev_t *dev), (ver, dirfd, path, mode, dev),
+     cap_mknod(&o, dirfd, path, mode, dev ? *dev : 0))
+WRAP(mkfifo, (const char *path, mode_t mode), (path, mode), cap_mknod(&o, AT_FDCWD, path, (mode & 07777) | S_IFIFO, 0))
+WRAP(mkfifoat, (int dirfd, const char *path, mode_t mode), (dirfd, path, mode),
+     cap_mknod(&o, dirfd, path, (mode & 07777) | S_IFIFO, 0))
+WRAP(symlink, (const char *target, const char *path), (target, path), cap_symlink(&o, target, AT_FDCWD, path))
+WRAP(symlinkat, (const char *target, int dirfd, const char *path), (target, dirfd, path),
+     cap_symlink(&o, target, dirfd, path))
+WRAP(link, (const char *oldpath, const char *newpath), (oldpath, newpath),
+     cap_link(&o, AT_FDCWD, oldpath, AT_FDCWD, newpath, 0))
+WRAP(linkat, (int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags),
+     (olddirfd, oldpath, newdirfd, newpath, flags), cap_link(&o, olddirfd, oldpath, newdirfd, newpath, flags))
+
+/* ---------- metadata ---------- */
+
+WRAP(chmod, (const char *path, mode_t mode), (path, mode), cap_chmod(&o, AT_FDCWD, path, -1, mode, 0))
+WRAP(lchmod, (const char *path, mode_t mode), (path, mode), cap_chmod(&o, AT_FDCWD, path, -1, mode, AT_SYMLINK_NOFOLLOW))
+WRAP(fchmod, (int fd, mode_t mode), (fd, mode), cap_chmod(&o, AT_FDCWD, NULL, fd, mode, 0))
+WRAP(fchmodat, (int dirfd, const char *path, mode_t mode, int flags), (dirfd, path, mode, flags),
+     cap_chmod(&o, dirfd, path, dirfd, mode, flags))
+WRAP(chown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid), cap_chown(&o, AT_FDCWD, path, -1, uid, gid, 0))
+WRAP(lchown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid),
+     cap_chown(&o, AT_FDCWD, path, -1, uid, gid, AT_SYMLINK_NOFOLLOW))
+WRAP(fchown, (int fd, uid_t uid, gid_t gid), (fd, uid, gid), cap_chown(&o, AT_FDCWD, NULL, fd, uid, gid, 0))
+WRAP(fchownat, (int dirfd, const char *path, uid_t uid, gid_t gid, int flags), (dirfd, path, uid, gid, flags),
+     cap_chown(&o, dirfd, path, dirfd, uid, gid, flags))
+WRAP(utime, (const char *path, const struct utimbuf *times), (path, times), cap_utimes(&o, AT_FDCWD, path, -1, 0))
+WRAP(utimes, (const char *path, const struct timeval tv[2]), (path, tv), cap_utimes(&o, AT_FDCWD, path, -1, 0))
+WRAP(lutimes, (const char *path, const struct timeval tv[2]), (path, tv),
+     cap_utimes(&o, AT_FDCWD, path, -1, AT_SYMLINK_NOFOLLOW))
+WRAP(futimes, (int fd, const struct timeval tv[2]), (fd, tv), cap_utimes(&o, AT_FDCWD, NULL, fd, 0))
+WRAP(futimesat, (int dirfd, const char *path, const struct timeval tv[2]), (dirfd, path, tv),
+     cap_utimes(&o, dirfd, path, dirfd, 0))
+WRAP(utimensat, (int dirfd, const char *path, const struct timespec ts[2], int flags), (dirfd, path, ts, flags),
+     cap_utimes(&o, dirfd, path, dirfd, flags))
+WRAP(futimens, (int fd, const struct timespec ts[2]), (fd, ts), cap_utimes(&o, AT_FDCWD, NULL, fd, 0))
+
+WRAP(setxattr, (const char *path, const char *name, const void *value, size_t size, int flags),
+     (path, name, value, size, flags), cap_xattr(&o, SP_SETXATTR, path, -1, name, 1))
+WRAP(lsetxattr, (const char *path, const char *name, const void *value, size_t size, int flags),
+     (path, name, value, size, flags), cap_xattr(&o, SP_SETXATTR, path, -1, name, 0))
+WRAP(fsetxattr, (int fd, const char *name, const void *value, size_t size, int flags),
+     (fd, name, value, size, flags), cap_xattr(&o, SP_SETXATTR, NULL, fd, name, 1))
+WRAP(removexattr, (const char *path, const char *name), (path, name), cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 1))
+WRAP(lremovexattr, (const char *path, const char *name), (path, name), cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 0))
+WRAP(fremovexattr, (int fd, const char *name), (fd, name), cap_xattr(&o, SP_REMOVEXATTR, NULL, fd, name, 1))
+
+/* ---------- syscall(2) ---------- */
+
+struct shit_open_how { unsigned long long flags, mode, resolve; };
+
+static int sys_captured(long n) {
+  switch (n) {
+  case SYS_unlinkat: case SYS_renameat2: case SYS_openat: case SYS_openat2: case SYS_mkdirat:
+  case SYS_mknodat: case SYS_linkat: case SYS_symlinkat: case SYS_fchmodat: case SYS_fchmodat2:
+  case SYS_utimensat: case SYS_ftruncate: case SYS_truncate: case SYS_fchownat: case SYS_fchmod:
+  case SYS_fchown:
+#ifdef SYS_renameat
+  case SYS_renameat:
+#endif
+#ifdef SYS_unlink
+  case SYS_unlink: case SYS_rmdir: case SYS_rename: case SYS_open: case SYS_creat: case SYS_mkdir:
+  case SYS_link: case SYS_symlink: case SYS_chmod: case SYS_chown: case SYS_lchown: case SYS_mknod:
+#endif
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static NOINL long s_syscall(long (*fn)(long, ...), long n, long a, long b, long c, long d, long e, long f) {
+  struct cap_op o;
+  int isopen = 0;
+  o.on = 0;
+  o.done = 0;
+#define S(x) ((const char *)(x))
+  switch (n) {
+  case SYS_unlinkat: cap_unlink(&o, (int)a, S(b), (int)c); break;
+  case SYS_renameat2: cap_rename(&o, (int)a, S(b), (int)c, S(d), (unsigned)e); break;
+  case SYS_openat:
+    if (open_mutates((int)c)) { cap_open(&o, (int)a, S(b), (int)c); isopen = 1; }
+    break;
+  case SYS_openat2: {
+    const struct shit_open_how *h = (const struct shit_open_how *)c;
+    if (h && (unsigned long)d >= sizeof *h && open_mutates((long)h->flags)) {
+      cap_open(&o, (int)a, S(b), (int)h->flags);
+      isopen = 1;
+    }
+    break;
+  }
+  case SYS_mkdirat: cap_mkdir(&o, (int)a, S(b), (mode_t)c); break;
+  case SYS_mknodat: cap_mknod(&o, (int)a, S(b), (mode_t)c, (dev_t)(unsigned)d); break;
+  case SYS_linkat: cap_link(&o, (int)a, S(b), (int)c, S(d), (int)e); break;
+  case SYS_symlinkat: cap_symlink(&o, S(a), (int)b, S(c)); break;
+  case SYS_fchmodat: cap_chmod(&o, (int)a, S(b), (int)a, (mode_t)c, 0); break;
+  case SYS_fchmodat2: cap_chmod(&o, (int)a, S(b), (int)a, (mode_t)c, (int)d); break;
+  case SYS_fchownat: cap_chown(&o, (int)a, S(b), (int)a, (uid_t)c, (gid_t)d, (int)e); break;
+  case SYS_utimensat: cap_utimes(&o, (int)a, S(b), (int)a, (int)d); break;
+  case SYS_ftruncate: cap_truncate(&o, AT_FDCWD, NULL, (int)a, (long long)b); break;
+  case SYS_truncate: cap_truncate(&o, AT_FDCWD, S(a), -1, (long long)b); break;
+  case SYS_fchmod: cap_chmod(&o, AT_FDCWD, NULL, (int)a, (mode_t)b, 0); break;
+  case SYS_fchown: cap_chown(&o, AT_FDCWD, NULL, (int)a, (uid_t)b, (gid_t)c, 0); break;
+#ifdef SYS_renameat
+  case SYS_renameat: cap_rename(&o, (int)a, S(b), (int)c, S(d), 0); break;
+#endif
+#ifdef SYS_unlink
+  case SYS_unlink: cap_unlink(&o, AT_FDCWD, S(a), 0); break;
+  case SYS_rmdir: cap_unlink(&o, AT_FDCWD, S(a), AT_REMOVEDIR); break;
+  case SYS_rename: cap_rename(&o, AT_FDCWD, S(a), AT_FDCWD, S(b), 0); break;
+  case SYS_open:
+    if (open_mutates((int)b)) { cap_open(&o, AT_FDCWD, S(a), (int)b); isopen = 1; }
+    break;
+  case SYS_creat: cap_open(&o, AT_FDCWD, S(a), O_WRONLY | O_CREAT | O_TRUNC); isopen = 1; break;
+  case SYS_mkdir: cap_mkdir(&o, AT_FDCWD, S(a), (mode_t)b); break;
+  case SYS_link: cap_link(&o, AT_FDCWD, S(a), AT_FDCWD, S(b), 0); break;
+  case SYS_symlink: cap_symlink(&o, S(a), AT_FDCWD, S(b)); break;
+  case SYS_chmod: cap_chmod(&o, AT_FDCWD, S(a), -1, (mode_t)b, 0); break;
+  case SYS_chown: cap_chown(&o, AT_FDCWD, S(a), -1, (uid_t)b, (gid_t)c, 0); break;
+  case SYS_lchown: cap_chown(&o, AT_FDCWD, S(a), -1, (uid_t)b, (gid_t)c, AT_SYMLINK_NOFOLLOW); break;
+  case SYS_mknod: cap_mknod(&o, AT_FDCWD, S(a), (mode_t)b, (dev_t)(unsigned)c); break;
+#endif
+  }
+#undef S
+  if (o.done) {
+    if (o.ret < 0) errno = o.err;
+    return o.ret;
+  }
+  long r = fn(n, a, b, c, d, e, f);
+  int er = errno;
+  cap_end(&o, r, r < 0 ? er : 0, isopen ? (int)r : -1);
+  errno = er;
+  return r;
+}
+
+static void *r_syscall;
+EXPORT long syscall(long n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+  long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  va_end(ap);
+  long (*fn)(long, ...) = resolve(&r_syscall, "syscall");
+  if (!fn) { errno = ENOSYS; return -1; }
+  if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
+  return s_syscall(fn, n, a, b, c, d, e, f);
+}
+
+/* ---------- process start: an EXEC record (the daemon learns the command's processes) ---------- */
+
+static NOINL void exec_record(void) {
+  struct cap_ctx c;
+  struct sp_buf b;
+  char args[8192], cwd[PATH_MAX];
+  if (!cap_ctx_load(&c)) return;
+  long fd = sys4(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
+  long n = 0;
+  if (fd >= 0) {
+    while (n < (long)sizeof args) {
+      long k = sys3(SYS_read, fd, args + n, sizeof args - (size_t)n);
+      if (k == -EINTR) continue;
+      if (k <= 0) break;
+      n += k;
+    }
+    sys1(SYS_close, fd);
+  }
+  sp_start(&b, SP_EXEC, 0);
+  sp_add(&b, T_ARGV, args, (size_t)n);
+  long w = sys2(SYS_getcwd, cwd, sizeof cwd);
+  if (w > 0 && cwd[0] == '/') sp_add_str(&b, T_CWD, cwd);
+  sp_commit(&b, c.spool, 0);
+}
+
+__attribute__((constructor)) static void shim_init(void) {
+  int e = errno;
+  if (cap_active()) exec_record();
+  errno = e;
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# The install step (npm's `prepare`): C build, TypeScript build, and the choice of Node runtime
+# that bin/shit will use (a system Node >= 22.15, else the one the `node` npm package brought).
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+make -s -C native
+node_modules/.bin/tsc -p tsconfig.json
+mkdir -p build
+pick=""
+if sys=$(PATH=$(printf %s "$PATH" | tr ':' '\n' | grep -v "$root/node_modules" | paste -sd: -) command -v node 2>/dev/null); then
+  if "$sys" -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=15)?0:1)' 2>/dev/null; then pick=$sys; fi
+fi
+[ -n "$pick" ] || pick="$root/node_modules/node/bin/node"
+"$pick" -e 'require("node:sqlite")' || { echo "build: $pick lacks node:sqlite" >&2; exit 1; }
+# a runtime inside the checkout is written relative to it, so a copied checkout keeps working
+case $pick in "$root"/*) printf '%s\n' "${pick#"$root"/}" > build/node ;; *) printf '%s\n' "$pick" > build/node ;; esac
+echo "build: native parts, dist/, runtime $("$pick" --version) at $pick"

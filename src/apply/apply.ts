@@ -1,0 +1,117 @@
+// Performs a plan: writes it as a plan file (docs/SPOOL.md, "Plan steps") and runs shit-apply,
+// which acts relative to directory fds with O_NOFOLLOW and captures everything it overwrites
+// into the undo command's own spool: the undo is itself a recorded command.
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, writeFileSync, writeSync, constants as C } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Op, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
+import type { Plan, Step } from "../plan/plan.js";
+import { toBuf } from "../plan/paths.js";
+import type { Store } from "../store/store.js";
+
+export const nativeDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "native", "build");
+
+export const newId = () => randomBytes(8).toString("hex");
+
+export interface PreparedPlan {
+  id: string; // the undo/redo command's own id
+  file: string;
+  moved: string[]; // keeps that the apply moves back out of staging/store
+}
+
+/** Builds the full old bytes of a file truncated by the command: its present prefix + the kept tail. */
+function joinTail(store: Store, s: Step, tailPath: string, out: string): void {
+  const prefix = s.tailOf!;
+  const w = openSync(out, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (const [src, limit] of [[toBuf(s.path), prefix], [tailPath, -1n]] as Array<[string | Buffer, bigint]>) {
+      const r = openSync(src, C.O_RDONLY | C.O_NOFOLLOW);
+      try {
+        let left = limit;
+        while (left !== 0n) {
+          const want = left < 0n || left > BigInt(buf.length) ? buf.length : Number(left);
+          const n = readSync(r, buf, 0, want, null);
+          if (n <= 0) break;
+          writeSync(w, buf, 0, n);
+          if (left > 0n) left -= BigInt(n);
+        }
+      } finally {
+        closeSync(r);
+      }
+    }
+  } finally {
+    closeSync(w);
+  }
+  void store;
+}
+
+/** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError). */
+export function preparePlan(store: Store, plan: Plan): PreparedPlan {
+  const id = newId();
+  const runDir = store.paths.run;
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const file = join(runDir, `${id}.plan`);
+  const uses = new Map<string, number>();
+  for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
+  const moved: string[] = [];
+  const recs: Buffer[] = [];
+  for (const e of plan.expect) {
+    const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(e.path)]];
+    if (e.node) {
+      f.push([Tag.POST, encodeStat({ dev: e.node.dev ?? 0n, ino: e.node.ino ?? 0n, mode: e.node.type, uid: 0, gid: 0, nlink: 0, size: e.node.size ?? 0n, mtimeNs: e.node.mtimeNs ?? 0n, ctimeNs: 0n, atimeNs: 0n })]);
+    }
+    recs.push(encodeRecord(Op.EXPECT, 0, f));
+  }
+  let tails = 0;
+  for (const s of plan.steps) {
+    const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
+    if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
+    if (s.pre) f.push([Tag.PRE, encodeStat(s.pre)]);
+    if (s.target) f.push([Tag.TARGET, s.target]);
+    if (s.length !== undefined) f.push([Tag.ARG, i64(s.length)]);
+    if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
+    if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
+    if (s.keep) {
+      const src = store.source(s.keep);
+      let path = src.path;
+      if (s.tailOf !== undefined) {
+        path = join(runDir, `${id}.tail${tails++}`);
+        joinTail(store, s, src.path, path);
+      }
+      const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && src.row.state === "staged";
+      if (move) moved.push(s.keep);
+      f.push([Tag.KEEP, keepField(move ? "R" : "C", path)]);
+    }
+    const op = { remove: Op.REMOVE, rename: Op.S_RENAME, place: Op.PLACE, rewrite: Op.REWRITE, truncate: Op.S_TRUNCATE, link: Op.S_LINK, meta: Op.META, xattr: Op.XATTR }[s.kind];
+    recs.push(encodeRecord(op, 0, f));
+  }
+  writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });
+  return { id, file, moved };
+}
+
+export interface ApplyResult {
+  code: number; // shit-apply's exit: 0 done, 3 conflict (nothing changed), 4 a step failed
+  stderr: string;
+}
+
+/** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). */
+export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[]): ApplyResult {
+  const bin = join(nativeDir, "shit-apply");
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm install`);
+  const env: NodeJS.ProcessEnv = { ...process.env, SHIT_CMD: id, SHIT_STATE: store.paths.root };
+  delete env.LD_PRELOAD;
+  const r = spawnSync(bin, [file, kind, of, ...argv], { env, stdio: ["ignore", "inherit", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return { code: r.status ?? 128 + 1, stderr: r.stderr ?? "" };
+}
+
+/** After an apply: the pre-images it moved back out are no longer in staging. */
+export function markMoved(store: Store, moved: string[]): void {
+  const idx = store.index;
+  idx.tx(() => {
+    for (const k of moved) if (!existsSync(store.stagedPath(k))) idx.q("UPDATE keeps SET state = 'gone' WHERE name = ?").run(k);
+  });
+}

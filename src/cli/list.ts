@@ -1,0 +1,46 @@
+// shit list: newest first — id, time, exit, effects, command line.
+import type { CommandRow } from "../index/db.js";
+import { type Ctx, events, isUndone } from "./context.js";
+import { ago, argvOf, commandLine, countsText, effectCounts } from "./describe.js";
+import { display } from "../plan/paths.js";
+
+export function commandJson(ctx: Ctx, c: CommandRow) {
+  const evs = events(ctx, c.id);
+  return {
+    id: c.id,
+    kind: c.kind,
+    ...(c.of ? { of: c.of } : {}),
+    argv: argvOf(c),
+    cwd: c.cwd ? display(c.cwd) : null,
+    started: c.started ? new Date(c.started).toISOString() : null,
+    ended: c.ended ? new Date(c.ended).toISOString() : null,
+    exit: c.exit,
+    signal: c.signal || null,
+    effects: effectCounts(evs),
+    undone: isUndone(ctx, c),
+    undoneBy: c.undone_by,
+  };
+}
+
+export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: boolean }): void {
+  const rows = ctx.index.q("SELECT * FROM commands WHERE started IS NOT NULL ORDER BY started DESC, rowid DESC LIMIT ?").all(opts.all ? -1 : opts.limit) as unknown as CommandRow[];
+  if (opts.json) {
+    process.stdout.write(JSON.stringify(rows.map((c) => commandJson(ctx, c)), null, 2) + "\n");
+    return;
+  }
+  if (!rows.length) {
+    process.stdout.write("no commands recorded yet (try: shit run -- CMD)\n");
+    return;
+  }
+  const now = Date.now();
+  const lines = rows.map((c) => {
+    const j = commandJson(ctx, c);
+    const exit = c.ended === null ? "running" : c.signal ? `sig${c.signal}` : String(c.exit);
+    const flag = j.undone ? "  (undone)" : "";
+    return [c.id.slice(0, 8), ago(c.started, now), exit, countsText(j.effects), commandLine(c) + flag];
+  });
+  const head = ["ID", "WHEN", "EXIT", "EFFECTS", "COMMAND"];
+  const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (l: string[]) => l.map((x, i) => (i === l.length - 1 ? x : x.padEnd(w[i]))).join("  ");
+  process.stdout.write([fmt(head), ...lines.map(fmt)].join("\n") + "\n");
+}

@@ -1,0 +1,88 @@
+// shit — magic undo for the command line. One file per verb; this one wires them up.
+import { Command, CommanderError } from "commander";
+import { openCtx } from "./context.js";
+import { CliError, EXIT } from "./exit.js";
+import { list } from "./list.js";
+import { show } from "./show.js";
+import { reverse } from "./reverse.js";
+import { demo } from "./demo.js";
+
+const EXIT_HELP = `
+Exit codes:
+  0  done (or nothing to change)
+  1  nothing to undo / redo
+  2  bad input: unknown or ambiguous id, already undone, bad arguments
+  3  conflict: a path changed since the command; nothing was changed
+  4  refused: you answered no, or there was no terminal to ask (use --yes)
+  5  internal error, or an undo that stopped part-way (run it again to finish)
+  6  a kept pre-image is missing or corrupt; nothing was changed
+  7  another undo or redo is running
+
+State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
+
+let code = 0;
+const program = new Command()
+  .name("shit")
+  .description("magic undo for the command line: record what a command changes, put it back, put it forward again")
+  .version("0.1.0")
+  .addHelpText("after", EXIT_HELP)
+  .exitOverride()
+  .configureOutput({ outputError: (s, write) => write(`shit: ${s.replace(/^error: /, "")}`) });
+
+program
+  .command("run")
+  .usage("-- CMD [ARGS...]")
+  .description("run a command exactly as without shit, recording every file it changes")
+  .helpOption("-h, --help")
+  .action(() => program.commands.find((c) => c.name() === "run")!.help());
+
+const reverseCmd = (verb: "undo" | "redo", desc: string) =>
+  program
+    .command(`${verb} [id]`)
+    .description(desc)
+    .option("-y, --yes", "do it without asking")
+    .option("-n, --dry-run", "show the plan, change nothing")
+    .option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left")
+    .option("-f, --force", "overwrite paths changed since (what is overwritten is kept, so it can be undone)")
+    .action(async (id: string | undefined, opts) => {
+      code = await reverse(openCtx(), verb, id, opts);
+    });
+reverseCmd("undo", "put back what a command changed (default: the latest command with effects that is not undone)");
+reverseCmd("redo", "put forward again what an undo put back (default: the latest undo)");
+
+program
+  .command("list")
+  .alias("log")
+  .description("recorded commands, newest first")
+  .option("--json", "one JSON array")
+  .option("-n, --limit <n>", "how many", (v) => Number.parseInt(v, 10), 20)
+  .option("-a, --all", "all of them")
+  .action((opts) => list(openCtx(), opts));
+
+program
+  .command("show [id]")
+  .description("every recorded effect of one command (default: the latest)")
+  .option("--json", "one JSON document")
+  .action((id: string | undefined, opts) => show(openCtx(), id, opts));
+
+program
+  .command("demo")
+  .description("the whole loop on a scratch tree: rm -rf under capture, undo, proof, redo")
+  .action(() => {
+    code = demo();
+  });
+
+try {
+  await program.parseAsync(process.argv);
+  process.exitCode = code;
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : EXIT.BAD_INPUT;
+  } else if (e instanceof CliError) {
+    process.stderr.write(`shit: ${e.message}\n`);
+    process.exitCode = e.code;
+  } else {
+    process.stderr.write(`shit: internal error: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = EXIT.INTERNAL;
+  }
+}

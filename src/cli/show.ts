@@ -1,0 +1,55 @@
+// shit show: every recorded effect of one command.
+import { constants as C } from "node:fs";
+import { type Ctx, events, findCommand } from "./context.js";
+import { commandJson } from "./list.js";
+import { ago, commandLine, countsText, eventJson } from "./describe.js";
+import { Op, OpName, decodeStat } from "../spool/records.js";
+import { display, fromBuf } from "../plan/paths.js";
+import { TYPE_NAME, typeOf } from "../plan/vfs.js";
+import { CliError, EXIT } from "./exit.js";
+import type { CommandRow } from "../index/db.js";
+
+export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
+  let c: CommandRow | undefined;
+  if (ref) c = findCommand(ctx, ref);
+  else c = ctx.index.q("SELECT * FROM commands WHERE started IS NOT NULL ORDER BY started DESC, rowid DESC LIMIT 1").get() as CommandRow | undefined;
+  if (!c) throw new CliError("no commands recorded yet", EXIT.NOTHING);
+  const evs = events(ctx, c.id).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
+  const j = commandJson(ctx, c);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ ...j, events: evs.map(eventJson) }, null, 2) + "\n");
+    return;
+  }
+  const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
+  const out: string[] = [];
+  out.push(`command ${c.id}${j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : ""}`);
+  out.push(`    ${commandLine(c)}`);
+  out.push(`in      ${cwd ? display(cwd) : "?"}`);
+  out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
+  out.push(`exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit}`);
+  out.push(`effects ${countsText(j.effects)}`);
+  if (evs.length) out.push("");
+  for (const e of evs) {
+    const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
+    const path = e.path ? display(e.path, cwd) : "?";
+    let what = OpName[e.op] ?? String(e.op);
+    let detail = "";
+    if (e.op === Op.OPEN) {
+      what = !pre ? "create" : e.flags & C.O_APPEND ? "append" : e.flags & C.O_TRUNC ? "overwrite" : "write";
+    }
+    if (e.op === Op.RENAME) detail = `→ ${display(e.path2!, cwd)}${e.pre2 ? " (replacing it)" : ""}`;
+    if (e.op === Op.LINK) detail = `→ ${display(e.path2!, cwd)}`;
+    if (e.op === Op.NOTCAPTURED) detail = e.note ?? "";
+    const meta: string[] = [];
+    if (pre) {
+      meta.push(TYPE_NAME[typeOf(pre.mode)] ?? "?");
+      if (typeOf(pre.mode) === C.S_IFREG) meta.push(`${pre.size} bytes`);
+      meta.push((pre.mode & 0o7777).toString(8).padStart(4, "0"));
+    }
+    if (e.keep) meta.push(e.keep_how === "R" || e.keep_how === "L" ? "kept" : e.keep_how === "T" ? "tail kept" : "copy kept");
+    if (e.keep2) meta.push("replaced file kept");
+    if (e.note && e.op !== Op.NOTCAPTURED) meta.push(e.note);
+    out.push(`  ${what.padEnd(9)} ${path}${detail ? " " + detail : ""}${meta.length ? `  (${meta.join(", ")})` : ""}`);
+  }
+  process.stdout.write(out.join("\n") + "\n");
+}

@@ -1,0 +1,153 @@
+// The index: one SQLite database (WAL) of commands, their events, kept pre-images and spool
+// offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE spools(
+     name TEXT PRIMARY KEY,            -- spool file name (<cmd>.spool)
+     offset INTEGER NOT NULL           -- bytes ingested so far (always the end of a whole record)
+   );
+   CREATE TABLE commands(
+     id TEXT PRIMARY KEY,              -- SHIT_CMD
+     kind TEXT NOT NULL DEFAULT 'run', -- run | undo | redo
+     of TEXT,                          -- for undo/redo: the command it acted on
+     argv BLOB,                        -- arguments, each followed by NUL
+     cwd BLOB,
+     started INTEGER,                  -- ms since the epoch
+     ended INTEGER,
+     exit INTEGER,
+     signal INTEGER,
+     pid INTEGER,
+     undone_by TEXT                    -- the undo/redo command that reversed this one
+   );
+   CREATE INDEX commands_started ON commands(started);
+   CREATE TABLE events(
+     cmd TEXT NOT NULL,
+     seq INTEGER NOT NULL,             -- byte offset in the spool: the order of the calls
+     op INTEGER NOT NULL,
+     pid INTEGER, err INTEGER, time INTEGER, flags INTEGER,
+     path BLOB, path2 BLOB,
+     pre BLOB, pre2 BLOB,              -- 64-byte stat records (docs/SPOOL.md)
+     parent BLOB, parent2 BLOB,
+     keep TEXT, keep_how TEXT,         -- staging name of the pre-image, and how it was kept
+     keep2 TEXT, keep2_how TEXT,
+     target BLOB, target2 BLOB,        -- symlink targets
+     xname TEXT, xvalue BLOB,
+     arg INTEGER, step INTEGER, note TEXT,
+     PRIMARY KEY(cmd, seq)
+   ) WITHOUT ROWID;
+   CREATE INDEX events_path ON events(path);
+   CREATE INDEX events_path2 ON events(path2);
+   CREATE TABLE posts(                 -- each path's state when the command ended (shit-run's end scan)
+     cmd TEXT NOT NULL, path BLOB NOT NULL, post BLOB,
+     PRIMARY KEY(cmd, path)
+   ) WITHOUT ROWID;
+   CREATE TABLE keeps(                 -- pre-images: a staged file, later maybe moved into the store
+     name TEXT PRIMARY KEY,            -- staging name, <cmd>/<dev>-<ino>[.tail<n>]
+     hash TEXT,                        -- sha256 of the bytes (NULL: the file was missing at ingest)
+     size INTEGER,
+     ino INTEGER, ctime TEXT,          -- the staged file's inode and ctime when it was hashed
+     state TEXT NOT NULL               -- staged | stored | gone (moved back out by an undo)
+   ) WITHOUT ROWID;
+   CREATE INDEX keeps_hash ON keeps(hash);`,
+];
+
+export class Index {
+  readonly db: DatabaseSync;
+  private cache = new Map<string, StatementSync>();
+
+  constructor(file: string) {
+    this.db = new DatabaseSync(file, { timeout: 10000 });
+    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const row = this.db.prepare("PRAGMA user_version").get() as { user_version: number };
+    let v = row.user_version;
+    if (v > MIGRATIONS.length) throw new Error(`index schema v${v} is newer than this shit (v${MIGRATIONS.length})`);
+    while (v < MIGRATIONS.length) {
+      this.tx(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.exec(`PRAGMA user_version=${v + 1}`);
+      });
+      v++;
+    }
+  }
+
+  /** A prepared statement, cached by its text. */
+  q(sql: string): StatementSync {
+    let s = this.cache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.cache.set(sql, s);
+    }
+    return s;
+  }
+
+  tx<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const r = fn();
+      this.db.exec("COMMIT");
+      return r;
+    } catch (e) {
+      this.db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+export interface CommandRow {
+  id: string;
+  kind: string;
+  of: string | null;
+  argv: Uint8Array | null;
+  cwd: Uint8Array | null;
+  started: number | null;
+  ended: number | null;
+  exit: number | null;
+  signal: number | null;
+  pid: number | null;
+  undone_by: string | null;
+}
+
+export interface EventRow {
+  cmd: string;
+  seq: number;
+  op: number;
+  pid: number;
+  err: number;
+  time: number;
+  flags: number;
+  path: Uint8Array | null;
+  path2: Uint8Array | null;
+  pre: Uint8Array | null;
+  pre2: Uint8Array | null;
+  parent: Uint8Array | null;
+  parent2: Uint8Array | null;
+  keep: string | null;
+  keep_how: string | null;
+  keep2: string | null;
+  keep2_how: string | null;
+  target: Uint8Array | null;
+  target2: Uint8Array | null;
+  xname: string | null;
+  xvalue: Uint8Array | null;
+  arg: number | null;
+  step: number | null;
+  note: string | null;
+}
+
+export interface KeepRow {
+  name: string;
+  hash: string | null;
+  size: number | null;
+  ino: number | null;
+  ctime: string | null; // ns, as text (past 2^53)
+  state: string;
+}

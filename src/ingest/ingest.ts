@@ -1,0 +1,135 @@
+// Spool → index. Reads every spool from where the last ingest stopped, turns records into rows
+// and hashes the pre-images they kept. Idempotent: the offset moves in the same transaction as
+// the rows, and a record cut off mid-write is left for the next run.
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { join } from "node:path";
+import type { StatePaths } from "../state.js";
+import type { Index } from "../index/db.js";
+import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
+import { hashFile } from "../store/store.js";
+
+export interface IngestResult {
+  spools: number;
+  records: number;
+  corrupt: string[]; // spools that hold bytes which are not records (read up to there)
+}
+
+function readFrom(path: string, offset: number): Buffer | null {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    if (size <= offset) return null;
+    const buf = Buffer.allocUnsafe(size - offset);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, offset + got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const ms = (ns: bigint) => Number(ns / 1000000n);
+const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
+
+export function ingest(paths: StatePaths, index: Index): IngestResult {
+  const result: IngestResult = { spools: 0, records: 0, corrupt: [] };
+  let names: string[];
+  try {
+    names = readdirSync(paths.spool).filter((n) => n.endsWith(".spool"));
+  } catch {
+    return result;
+  }
+  for (const name of names) {
+    const cmd = name.slice(0, -".spool".length);
+    const row = index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined;
+    const offset = row?.offset ?? 0;
+    const buf = readFrom(join(paths.spool, name), offset);
+    if (!buf) continue;
+    const { records, next, corrupt } = readRecords(buf);
+    if (corrupt) result.corrupt.push(name);
+    if (!records.length) continue;
+    index.tx(() => {
+      // Re-check inside the transaction: another ingest may have taken this spool meanwhile.
+      const again = index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined;
+      if ((again?.offset ?? 0) !== offset) return;
+      for (const r of records) apply(paths, index, cmd, r, offset);
+      index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
+      result.records += records.length;
+    });
+    result.spools++;
+  }
+  return result;
+}
+
+function ensureCommand(index: Index, cmd: string): void {
+  index.q("INSERT OR IGNORE INTO commands(id) VALUES(?)").run(cmd);
+}
+
+function apply(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number): void {
+  const f = r.fields;
+  switch (r.op) {
+    case Op.BEGIN: {
+      ensureCommand(index, cmd);
+      index
+        .q("UPDATE commands SET kind = ?, of = ?, argv = ?, cwd = ?, started = ?, pid = ? WHERE id = ?")
+        .run(text(f.get(Tag.KIND)) ?? "run", text(f.get(Tag.OF)), f.get(Tag.ARGV) ?? null, f.get(Tag.CWD) ?? null, ms(r.timeNs), r.pid, cmd);
+      return;
+    }
+    case Op.END: {
+      ensureCommand(index, cmd);
+      index.q("UPDATE commands SET ended = ?, exit = ?, signal = ? WHERE id = ?").run(ms(r.timeNs), r.err, r.flags, cmd);
+      const c = index.q("SELECT kind, of FROM commands WHERE id = ?").get(cmd) as { kind: string; of: string | null };
+      if (c.of && (c.kind === "undo" || c.kind === "redo") && r.err === 0) {
+        index.q("UPDATE commands SET undone_by = ? WHERE id = ?").run(cmd, c.of);
+      }
+      return;
+    }
+    case Op.POST: {
+      const p = f.get(Tag.PATH);
+      if (p) index.q("INSERT OR REPLACE INTO posts(cmd, path, post) VALUES(?, ?, ?)").run(cmd, p, f.get(Tag.POST) ?? null);
+      return;
+    }
+    case Op.EXEC:
+      return;
+  }
+  ensureCommand(index, cmd);
+  const keep = parseKeep(f.get(Tag.KEEP));
+  const keep2 = parseKeep(f.get(Tag.KEEP2));
+  for (const k of [keep, keep2]) if (k) noteKeep(paths, index, k.name);
+  const arg = f.get(Tag.ARG);
+  const step = f.get(Tag.STEP);
+  index
+    .q(
+      `INSERT OR IGNORE INTO events(cmd, seq, op, pid, err, time, flags, path, path2, pre, pre2, parent, parent2,
+         keep, keep_how, keep2, keep2_how, target, target2, xname, xvalue, arg, step, note)
+       VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+    )
+    .run(
+      cmd, base + r.offset, r.op, r.pid, r.err, ms(r.timeNs), r.flags,
+      f.get(Tag.PATH) ?? null, f.get(Tag.PATH2) ?? null, f.get(Tag.PRE) ?? null, f.get(Tag.PRE2) ?? null,
+      f.get(Tag.PARENT) ?? null, f.get(Tag.PARENT2) ?? null,
+      keep?.name ?? null, keep?.how ?? null, keep2?.name ?? null, keep2?.how ?? null,
+      f.get(Tag.TARGET) ?? null, f.get(Tag.TARGET2) ?? null, text(f.get(Tag.XNAME)), f.get(Tag.XVALUE) ?? null,
+      arg && arg.length >= 8 ? Number(arg.readBigInt64LE(0)) : null,
+      step && step.length >= 4 ? step.readUInt32LE(0) : null,
+      text(f.get(Tag.NOTE)),
+    );
+}
+
+/** First sight of a kept pre-image: hash it where it lies. */
+function noteKeep(paths: StatePaths, index: Index, name: string): void {
+  if (index.q("SELECT 1 FROM keeps WHERE name = ?").get(name)) return;
+  let h = null;
+  try {
+    h = hashFile(join(paths.staging, name));
+  } catch {
+    // missing or unreadable: recorded with no hash, so an undo says it cannot restore it
+  }
+  index
+    .q("INSERT INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, 'staged')")
+    .run(name, h?.hash ?? null, h?.size ?? null, h?.ino ?? null, h?.ctime ?? null);
+}

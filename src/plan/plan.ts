@@ -1,0 +1,342 @@
+// A command's events → the steps that put every path back, checked against the present state
+// before anything runs. Steps are the inverse of each effect, in reverse order, so chains
+// (rm a && mv b a && echo c > b) and swaps come out right; then directories get their old
+// modes and times back. A path whose present state is not what the command left is a conflict.
+import { constants as C } from "node:fs";
+import type { EventRow, Index } from "../index/db.js";
+import { Op, decodeStat, type Stat } from "../spool/records.js";
+import { type BPath, dirname, fromBuf, join } from "./paths.js";
+import { TYPE_NAME, VFS, lstatNode, typeOf, type VNode } from "./vfs.js";
+
+export type StepKind = "remove" | "rename" | "place" | "rewrite" | "truncate" | "link" | "meta" | "xattr";
+
+export interface Step {
+  kind: StepKind;
+  path: BPath;
+  path2?: BPath; // rename/link: the destination
+  pre?: Stat; // mode, owner, times (and type, for place) to give the object
+  keep?: string; // staging name of the pre-image bytes
+  tailOf?: bigint; // rewrite from a kept tail: keep holds bytes from this offset on
+  target?: Buffer; // place a symlink
+  length?: bigint; // truncate; rewrite: -1 for all
+  xname?: string;
+  xvalue?: Buffer | null;
+  seq: number; // the event it undoes (-1: the final metadata pass)
+}
+
+export interface Conflict {
+  path: BPath;
+  reason: string;
+}
+
+export interface Plan {
+  cmd: string;
+  steps: Step[];
+  conflicts: Conflict[];
+  skipped: Step[]; // left out by --on-conflict skip
+  cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
+  expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
+}
+
+export type ConflictMode = "stop" | "skip" | "force";
+
+const RENAME_EXCHANGE = 2;
+const idOf = (s: Stat) => `${s.dev}:${s.ino}`;
+const describe = (n: VNode | null) => (n ? TYPE_NAME[n.type] ?? "object" : "nothing");
+const p1 = (e: EventRow) => (e.path ? fromBuf(e.path) : null);
+const p2 = (e: EventRow) => (e.path2 ? fromBuf(e.path2) : null);
+
+export function loadEvents(index: Index, cmd: string): EventRow[] {
+  return index.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[];
+}
+
+/** The inverse steps of one command's events, in the order they must run. */
+export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat> } {
+  const steps: Step[] = [];
+  const cannot: Plan["cannot"] = [];
+  const firstStat = new Map<BPath, Stat>(); // each path's state before the command touched it
+  const note = (p: BPath | null, s: Stat | null) => {
+    if (p && s && !firstStat.has(p)) firstStat.set(p, s);
+  };
+  for (const e of events) {
+    if (e.err !== 0) continue;
+    const a = p1(e), b = p2(e);
+    note(a && dirname(a), decodeStat(e.parent));
+    note(b && dirname(b), decodeStat(e.parent2));
+    note(a, decodeStat(e.pre));
+    note(b, decodeStat(e.pre2));
+  }
+  for (const e of [...events].reverse()) {
+    const path = p1(e);
+    if (e.op === Op.NOTCAPTURED) {
+      cannot.push({ path, reason: e.note ?? "not captured" });
+      continue;
+    }
+    if (e.err !== 0 || !path) continue;
+    const pre = decodeStat(e.pre);
+    const seq = e.seq;
+    const restore = (p: BPath, s: Stat | null, keep: string | null, how: string | null, target: Uint8Array | null) => {
+      if (!s) return;
+      const t = typeOf(s.mode);
+      if (t === C.S_IFDIR) steps.push({ kind: "place", path: p, pre: s, seq });
+      else if (t === C.S_IFLNK && target) steps.push({ kind: "place", path: p, pre: s, target: Buffer.from(target), seq });
+      else if (t === C.S_IFREG && keep && how !== "T") steps.push({ kind: "place", path: p, pre: s, keep, seq });
+      else if (t === C.S_IFIFO || t === C.S_IFSOCK || t === C.S_IFCHR || t === C.S_IFBLK) steps.push({ kind: "place", path: p, pre: s, seq });
+      else cannot.push({ path: p, reason: `its ${TYPE_NAME[t] ?? "contents"} was not kept${e.note ? ": " + e.note : ""}` });
+    };
+    switch (e.op) {
+      case Op.UNLINK:
+      case Op.RMDIR:
+        restore(path, pre, e.keep, e.keep_how, e.target);
+        break;
+      case Op.RENAME: {
+        const to = p2(e)!;
+        if (e.flags & RENAME_EXCHANGE) {
+          cannot.push({ path, reason: `exchanged with ${to}: undoing an exchange is not supported yet` });
+          break;
+        }
+        steps.push({ kind: "rename", path: to, path2: path, pre: pre ?? undefined, seq });
+        restore(to, decodeStat(e.pre2), e.keep2, e.keep2_how, e.target2);
+        break;
+      }
+      case Op.OPEN:
+        if (!pre) steps.push({ kind: "remove", path, seq });
+        else if (typeOf(pre.mode) !== C.S_IFREG) break;
+        else if (e.keep && e.keep_how !== "T") steps.push({ kind: "rewrite", path, keep: e.keep, length: -1n, pre, seq });
+        else if (e.flags & C.O_APPEND && !(e.flags & C.O_TRUNC)) steps.push({ kind: "truncate", path, length: pre.size, pre, seq });
+        else if (e.flags & (C.O_WRONLY | C.O_RDWR | C.O_TRUNC)) cannot.push({ path, reason: e.note ?? "its old bytes were not kept" });
+        break;
+      case Op.TRUNCATE: {
+        if (!pre) break;
+        const len = BigInt(e.arg ?? 0);
+        if (e.keep && e.keep_how === "T") steps.push({ kind: "rewrite", path, keep: e.keep, tailOf: len, length: -1n, pre, seq });
+        else if (e.keep) steps.push({ kind: "rewrite", path, keep: e.keep, length: -1n, pre, seq });
+        else if (pre.size <= len) steps.push({ kind: "truncate", path, length: pre.size, pre, seq });
+        else cannot.push({ path, reason: e.note ?? "the truncated bytes were not kept" });
+        break;
+      }
+      case Op.MKDIR:
+      case Op.SYMLINK:
+      case Op.MKNOD:
+        steps.push({ kind: "remove", path, seq });
+        break;
+      case Op.LINK:
+        if (p2(e)) steps.push({ kind: "remove", path: p2(e)!, seq });
+        break;
+      case Op.CHMOD:
+      case Op.CHOWN:
+      case Op.UTIMES:
+        if (pre) steps.push({ kind: "meta", path, pre, seq });
+        break;
+      case Op.SETXATTR:
+      case Op.REMOVEXATTR:
+        if (e.xname) steps.push({ kind: "xattr", path, xname: e.xname, xvalue: e.xvalue ? Buffer.from(e.xvalue) : null, seq });
+        break;
+    }
+  }
+  return { steps, cannot, firstStat };
+}
+
+interface Expected {
+  node: VNode | null;
+  exact: boolean; // from shit-run's end scan: compare identity, size and mtime too
+}
+
+/** What the command left at each path: the end scan when there is one. */
+function expectedPosts(index: Index, cmd: string): Map<BPath, Expected> {
+  const out = new Map<BPath, Expected>();
+  for (const r of index.q("SELECT path, post FROM posts WHERE cmd = ?").all(cmd) as Array<{ path: Uint8Array; post: Uint8Array | null }>) {
+    const s = decodeStat(r.post ? Buffer.from(r.post) : null);
+    out.set(fromBuf(r.path), { exact: true, node: s && { type: typeOf(s.mode), ino: s.ino, dev: s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) } });
+  }
+  return out;
+}
+
+function differs(want: VNode | null, have: VNode | null): string | null {
+  if (!want && !have) return null;
+  if (!want) return `it was gone after the command, and now there is a ${describe(have)}`;
+  if (!have) return `the command left a ${describe(want)} there, and now it is gone`;
+  if (want.type !== have.type) return `the command left a ${describe(want)}, now it is a ${describe(have)}`;
+  if (want.ino !== have.ino) return `it was replaced since the command`;
+  if (want.type === C.S_IFDIR) return null;
+  if (want.size !== have.size || want.mtimeNs !== have.mtimeNs) return `it was modified since the command`;
+  return null;
+}
+
+/** Plans the undo of `cmd`: its inverse steps, checked one by one against the virtual tree. */
+export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTouch: (p: BPath) => string | null): Plan {
+  const events = loadEvents(index, cmd);
+  const { steps: inverse, cannot, firstStat } = inverseSteps(events);
+  const posts = expectedPosts(index, cmd);
+
+  // 1. Is each path as the command left it?
+  const conflicts: Conflict[] = [];
+  const conflicted = new Set<BPath>();
+  for (const [p, want] of posts) {
+    const why = differs(want.node, lstatNode(p));
+    if (why) {
+      const by = laterTouch(p);
+      conflicts.push({ path: p, reason: by ? `${why} (by ${by})` : why });
+      conflicted.add(p);
+    }
+  }
+
+  // 2. Simulate; with "skip", leave out the steps on conflicting paths until the rest is clean.
+  let steps = mode === "skip" ? inverse.filter((s) => !touches(s, conflicted)) : inverse;
+  let skipped = inverse.filter((s) => !steps.includes(s));
+  for (let round = 0; round < 50; round++) {
+    const sim = simulate(steps, firstStat, mode === "force");
+    if (!sim.conflicts.length || mode !== "skip") {
+      for (const c of sim.conflicts) if (!conflicted.has(c.path)) conflicts.push(c);
+      return {
+        cmd,
+        steps: sim.steps,
+        conflicts: mode === "stop" ? conflicts : mode === "force" ? sim.conflicts : conflicts,
+        skipped,
+        cannot,
+        expect: sim.expect,
+      };
+    }
+    for (const c of sim.conflicts) {
+      if (!conflicted.has(c.path)) conflicts.push(c);
+      conflicted.add(c.path);
+    }
+    steps = steps.filter((s) => !touches(s, conflicted));
+    skipped = inverse.filter((s) => !steps.includes(s));
+  }
+  throw new Error("planning did not settle");
+}
+
+function touches(s: Step, set: Set<BPath>): boolean {
+  return set.has(s.path) || (s.path2 !== undefined && set.has(s.path2));
+}
+
+function nodeOf(s: Stat, ino: bigint | null = null): VNode {
+  return { type: typeOf(s.mode), ino, dev: ino === null ? null : s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
+}
+
+function simulate(input: Step[], firstStat: Map<BPath, Stat>, force: boolean) {
+  const vfs = new VFS();
+  const out: Step[] = [];
+  const conflicts: Conflict[] = [];
+  const expect = new Map<BPath, VNode | null>();
+  const seen = (p: BPath) => {
+    if (!expect.has(p)) expect.set(p, lstatNode(p));
+  };
+  const clash = (path: BPath, reason: string) => conflicts.push({ path, reason });
+
+  // with --force, what stands in the way is removed first (and kept, like any removal)
+  const clear = (p: BPath, seq: number): boolean => {
+    const n = vfs.get(p);
+    if (!n) return true;
+    if (!force) return false;
+    if (n.type === C.S_IFDIR) for (const c of vfs.children(p)) if (!clear(join(p, c), seq)) return false;
+    seen(p);
+    out.push({ kind: "remove", path: p, seq });
+    vfs.remove(p);
+    return true;
+  };
+  const parentOk = (p: BPath): boolean => {
+    const d = vfs.get(dirname(p));
+    if (d?.type === C.S_IFDIR) return true;
+    clash(p, `its directory ${dirname(p)} is ${d ? "not a directory" : "gone"}`);
+    return false;
+  };
+
+  for (const s of input) {
+    seen(s.path);
+    if (s.path2) seen(s.path2);
+    const n = vfs.get(s.path);
+    switch (s.kind) {
+      case "remove": {
+        if (!n) continue; // already gone: nothing to do
+        if (n.type === C.S_IFDIR) {
+          const left = vfs.children(s.path);
+          if (left.length) {
+            if (!force) {
+              clash(s.path, `the command created this directory, and it now holds ${left.length} entr${left.length === 1 ? "y" : "ies"} it did not (${left.slice(0, 3).join(", ")})`);
+              continue;
+            }
+            if (!clear(s.path, s.seq)) continue;
+            continue;
+          }
+        }
+        out.push(s);
+        vfs.remove(s.path);
+        break;
+      }
+      case "rename": {
+        const to = s.path2!;
+        if (!n) {
+          clash(s.path, `the command moved something here from ${to}, and it is gone now`);
+          continue;
+        }
+        if (s.pre && n.orig !== idOf(s.pre) && n.ino !== null && n.ino !== s.pre.ino) {
+          clash(s.path, `the ${describe(n)} here is not the one the command moved here`);
+          continue;
+        }
+        if (!parentOk(to)) continue;
+        if (vfs.get(to) && !clear(to, s.seq)) {
+          clash(to, `something new is here; it would be replaced by ${s.path} moving back`);
+          continue;
+        }
+        out.push(s);
+        vfs.rename(s.path, to);
+        break;
+      }
+      case "place": {
+        if (n && !clear(s.path, s.seq)) {
+          clash(s.path, `a ${describe(n)} is here now; it would be replaced by what the command removed`);
+          continue;
+        }
+        if (!parentOk(s.path)) continue;
+        const pre = s.pre!;
+        // a hard link whose other name is back (or never left): link to it, keeping link-ness
+        if (typeOf(pre.mode) === C.S_IFREG && pre.nlink > 1) {
+          const other = vfs.findOrig(idOf(pre), [dirname(s.path)]);
+          const on = other && vfs.get(other);
+          if (other && on && on.size === pre.size && on.mtimeNs === pre.mtimeNs) {
+            out.push({ kind: "link", path: other, path2: s.path, seq: s.seq });
+            vfs.set(s.path, { ...on });
+            break;
+          }
+        }
+        out.push(s);
+        if (typeOf(pre.mode) === C.S_IFDIR) vfs.setEmptyDir(s.path, nodeOf(pre));
+        else vfs.set(s.path, nodeOf(pre));
+        break;
+      }
+      case "rewrite":
+      case "truncate":
+        if (n?.type !== C.S_IFREG) {
+          clash(s.path, `the command changed the bytes of a file here, and now there is ${n ? "a " + describe(n) : "nothing"}`);
+          continue;
+        }
+        out.push(s);
+        vfs.set(s.path, { ...n, size: s.kind === "truncate" ? s.length! : s.pre!.size, mtimeNs: s.pre!.mtimeNs });
+        break;
+      case "link":
+        if (!n || vfs.get(s.path2!)) {
+          clash(s.path2!, "cannot link it back");
+          continue;
+        }
+        out.push(s);
+        vfs.set(s.path2!, { ...n });
+        break;
+      case "meta":
+      case "xattr":
+        if (!n) continue; // removed again later by this plan, or gone: nothing to set
+        out.push(s);
+        break;
+    }
+  }
+  // finally, every directory the command touched gets its old mode and times back
+  for (const [p, s] of firstStat) {
+    if (typeOf(s.mode) !== C.S_IFDIR) continue;
+    const n = vfs.get(p);
+    if (n?.type !== C.S_IFDIR) continue;
+    seen(p);
+    out.push({ kind: "meta", path: p, pre: s, seq: -1 });
+  }
+  return { steps: out, conflicts, expect: [...expect].map(([path, node]) => ({ path, node })) };
+}

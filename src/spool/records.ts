@@ -1,0 +1,157 @@
+// Reads and writes spool records: the format in docs/SPOOL.md (the C side is native/common/spool.c).
+
+export const Op = {
+  BEGIN: 1, END: 2, UNLINK: 3, RMDIR: 4, RENAME: 5, OPEN: 6, TRUNCATE: 7, MKDIR: 8, LINK: 9,
+  SYMLINK: 10, CHMOD: 11, CHOWN: 12, UTIMES: 13, SETXATTR: 14, REMOVEXATTR: 15, MKNOD: 16,
+  NOTCAPTURED: 17, POST: 18, EXEC: 19,
+  // plan steps
+  EXPECT: 64, REMOVE: 65, S_RENAME: 66, PLACE: 67, REWRITE: 68, S_TRUNCATE: 69, S_LINK: 70, META: 71, XATTR: 72,
+} as const;
+
+export const OpName: Record<number, string> = Object.fromEntries(Object.entries(Op).map(([k, v]) => [v, k.replace(/^S_/, "").toLowerCase()]));
+
+export const Tag = {
+  PATH: 1, PATH2: 2, PRE: 3, PRE2: 4, KEEP: 5, KEEP2: 6, TARGET: 7, NOTE: 8, ARGV: 9, CWD: 10, POST: 11,
+  PARENT: 12, PARENT2: 13, XNAME: 14, XVALUE: 15, ARG: 16, TARGET2: 17, STEP: 18, KIND: 19, OF: 20,
+} as const;
+
+const MAGIC = 0x5053;
+const HDR = 32;
+
+/** A file's identity and metadata as the C side records it (times in ns). */
+export interface Stat {
+  dev: bigint;
+  ino: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  atimeNs: bigint;
+}
+
+export interface Rec {
+  op: number;
+  pid: number;
+  err: number;
+  timeNs: bigint;
+  flags: number;
+  offset: number; // byte offset of the record in its file
+  fields: Map<number, Buffer>;
+}
+
+export interface ReadResult {
+  records: Rec[];
+  next: number; // where the next read starts: the end of the last whole record
+  corrupt: boolean; // stopped at bytes that are not a record
+}
+
+/** Parses whole records from buf starting at `start`; a record cut off at the end is left for later. */
+export function readRecords(buf: Buffer, start = 0): ReadResult {
+  const records: Rec[] = [];
+  let o = start;
+  while (o + HDR <= buf.length) {
+    const len = buf.readUInt32LE(o);
+    if (buf.readUInt16LE(o + 4) !== MAGIC || buf[o + 6] !== 1 || len < HDR || len % 8 !== 0) {
+      return { records, next: o, corrupt: true };
+    }
+    if (o + len > buf.length) break;
+    const fields = new Map<number, Buffer>();
+    let p = o + HDR;
+    const end = o + len;
+    let bad = false;
+    while (p + 8 <= end) {
+      const tag = buf.readUInt16LE(p);
+      const n = buf.readUInt32LE(p + 4);
+      if (p + 8 + n > end) { bad = true; break; }
+      fields.set(tag, buf.subarray(p + 8, p + 8 + n));
+      p += 8 + ((n + 7) & ~7);
+    }
+    if (bad) return { records, next: o, corrupt: true };
+    records.push({
+      op: buf[o + 7],
+      pid: buf.readInt32LE(o + 8),
+      err: buf.readInt32LE(o + 12),
+      timeNs: buf.readBigInt64LE(o + 16),
+      flags: buf.readUInt32LE(o + 24),
+      offset: o,
+      fields,
+    });
+    o = end;
+  }
+  return { records, next: o, corrupt: false };
+}
+
+export function decodeStat(u: Uint8Array | undefined | null): Stat | null {
+  if (!u || u.length < 64) return null;
+  const b = Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length);
+  return {
+    dev: b.readBigUInt64LE(0),
+    ino: b.readBigUInt64LE(8),
+    mode: b.readUInt32LE(16),
+    uid: b.readUInt32LE(20),
+    gid: b.readUInt32LE(24),
+    nlink: b.readUInt32LE(28),
+    size: b.readBigInt64LE(32),
+    mtimeNs: b.readBigInt64LE(40),
+    ctimeNs: b.readBigInt64LE(48),
+    atimeNs: b.readBigInt64LE(56),
+  };
+}
+
+export function encodeStat(s: Stat): Buffer {
+  const b = Buffer.alloc(64);
+  b.writeBigUInt64LE(s.dev, 0);
+  b.writeBigUInt64LE(s.ino, 8);
+  b.writeUInt32LE(s.mode >>> 0, 16);
+  b.writeUInt32LE(s.uid >>> 0, 20);
+  b.writeUInt32LE(s.gid >>> 0, 24);
+  b.writeUInt32LE(s.nlink >>> 0, 28);
+  b.writeBigInt64LE(s.size, 32);
+  b.writeBigInt64LE(s.mtimeNs, 40);
+  b.writeBigInt64LE(s.ctimeNs, 48);
+  b.writeBigInt64LE(s.atimeNs, 56);
+  return b;
+}
+
+export function i64(v: bigint | number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64LE(BigInt(v));
+  return b;
+}
+
+/** A KEEP field: one byte saying how, then the name. */
+export function keepField(how: string, name: string | Buffer): Buffer {
+  return Buffer.concat([Buffer.from(how, "latin1"), Buffer.isBuffer(name) ? name : Buffer.from(name)]);
+}
+
+export function parseKeep(b: Buffer | undefined): { how: string; name: string } | null {
+  if (!b || b.length < 2) return null;
+  return { how: String.fromCharCode(b[0]), name: b.subarray(1).toString("latin1") };
+}
+
+/** Encodes one record (used for plan files; the header's pid/time are informational there). */
+export function encodeRecord(op: number, flags: number, fields: Array<[number, Buffer]>, err = 0): Buffer {
+  let len = HDR;
+  for (const [, v] of fields) len += 8 + ((v.length + 7) & ~7);
+  const b = Buffer.alloc(len);
+  b.writeUInt32LE(len, 0);
+  b.writeUInt16LE(MAGIC, 4);
+  b[6] = 1;
+  b[7] = op;
+  b.writeInt32LE(process.pid, 8);
+  b.writeInt32LE(err, 12);
+  b.writeBigInt64LE(BigInt(Date.now()) * 1000000n, 16);
+  b.writeUInt32LE(flags >>> 0, 24);
+  b.writeUInt32LE(fields.length, 28);
+  let p = HDR;
+  for (const [tag, v] of fields) {
+    b.writeUInt16LE(tag, p);
+    b.writeUInt32LE(v.length, p + 4);
+    v.copy(b, p + 8);
+    p += 8 + ((v.length + 7) & ~7);
+  }
+  return b;
+}

@@ -1,0 +1,37 @@
+// Where shit keeps its state: $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+
+export interface StatePaths {
+  root: string;
+  index: string;
+  spool: string;
+  staging: string;
+  store: string;
+  run: string;
+  trash: string;
+}
+
+export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SHIT_HOME) return resolve(env.SHIT_HOME);
+  if (env.XDG_STATE_HOME) return resolve(env.XDG_STATE_HOME, "shit");
+  return join(env.HOME || homedir(), ".local", "state", "shit");
+}
+
+export function statePaths(root = stateRoot()): StatePaths {
+  return {
+    root,
+    index: join(root, "index.sqlite"),
+    spool: join(root, "spool"),
+    staging: join(root, "staging"),
+    store: join(root, "store"),
+    run: join(root, "run"),
+    trash: join(root, "trash"),
+  };
+}
+
+/** Creates the state layout (0700 everywhere). Throws with the OS error when it cannot. */
+export function ensureState(p: StatePaths): void {
+  for (const d of [p.root, p.spool, p.staging, p.store, p.run, p.trash]) mkdirSync(d, { recursive: true, mode: 0o700 });
+}

@@ -1,0 +1,80 @@
+// Pre-images by content: each kept file is hashed (sha256) at ingest and stays where capture put
+// it (staging) until gc moves it into the content-addressed store (store/<hh>/<hash>, 0600 in
+// 0700 directories). A blob is checked against its hash before any undo uses it; a staged
+// file whose inode and ctime are unchanged since it was hashed cannot have been written to.
+import { createHash } from "node:crypto";
+import { closeSync, fstatSync, lstatSync, openSync, readSync, constants as C } from "node:fs";
+import { join } from "node:path";
+import type { StatePaths } from "../state.js";
+import type { Index, KeepRow } from "../index/db.js";
+
+export interface Hashed {
+  hash: string;
+  size: number;
+  ino: number;
+  ctime: string;
+}
+
+const CHUNK = 1 << 20;
+let chunkBuf: Buffer | null = null;
+
+/** sha256 of a file that must be a regular file, opened without following a symlink. */
+export function hashFile(path: string): Hashed {
+  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    if ((Number(st.mode) & C.S_IFMT) !== C.S_IFREG) throw new Error(`${path}: not a regular file`);
+    const h = createHash("sha256");
+    chunkBuf ??= Buffer.allocUnsafe(CHUNK);
+    let n: number;
+    while ((n = readSync(fd, chunkBuf, 0, CHUNK, null)) > 0) h.update(chunkBuf.subarray(0, n));
+    return { hash: h.digest("hex"), size: Number(st.size), ino: Number(st.ino), ctime: st.ctimeNs.toString() };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class BlobError extends Error {}
+
+export class Store {
+  constructor(readonly paths: StatePaths, readonly index: Index) {}
+
+  stagedPath(name: string): string {
+    return join(this.paths.staging, name);
+  }
+
+  storedPath(hash: string): string {
+    return join(this.paths.store, hash.slice(0, 2), hash);
+  }
+
+  keep(name: string): KeepRow | undefined {
+    return this.index.q("SELECT * FROM keeps WHERE name = ?").get(name) as KeepRow | undefined;
+  }
+
+  /** Where a kept pre-image's bytes are, checked against their hash. Throws BlobError. */
+  source(name: string): { path: string; row: KeepRow } {
+    const row = this.keep(name);
+    if (!row) throw new BlobError(`pre-image ${name} is not in the index`);
+    if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);
+    if (!row.hash) throw new BlobError(`pre-image ${name} was missing when it was ingested`);
+    const path = row.state === "stored" ? this.storedPath(row.hash) : this.stagedPath(name);
+    let st;
+    try {
+      st = lstatSync(path, { bigint: true });
+    } catch (e) {
+      throw new BlobError(`pre-image ${name} is missing (${(e as NodeJS.ErrnoException).code})`);
+    }
+    const unchanged = Number(st.ino) === row.ino && st.ctimeNs.toString() === row.ctime && Number(st.size) === row.size;
+    if (!unchanged) {
+      let h: Hashed;
+      try {
+        h = hashFile(path);
+      } catch (e) {
+        throw new BlobError(`pre-image ${name} cannot be read: ${(e as Error).message}`);
+      }
+      if (h.hash !== row.hash) throw new BlobError(`pre-image ${name} is corrupt: sha256 ${h.hash.slice(0, 12)}…, recorded ${row.hash.slice(0, 12)}…`);
+      this.index.q("UPDATE keeps SET ino = ?, ctime = ? WHERE name = ?").run(h.ino, h.ctime, name);
+    }
+    return { path, row };
+  }
+}

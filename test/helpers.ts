@@ -1,0 +1,59 @@
+// Test helpers: temp trees, the real CLI, whole-tree manifests.
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { mkdtempSync, rmSync, lstatSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { manifest, diffManifests, type Entry } from "../dist/manifest.js";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const shitBin = join(root, "bin", "shit");
+
+export interface Sandbox {
+  dir: string; // the temp dir
+  work: string; // where the case's tree lives (the commands' cwd)
+  state: string; // SHIT_HOME
+  env: NodeJS.ProcessEnv;
+  shit(args: string[], opts?: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
+  sh(script: string, opts?: { cwd?: string }): SpawnSyncReturns<string>;
+  tree(): Entry[];
+  cleanup(): void;
+}
+
+export function sandbox(): Sandbox {
+  const dir = mkdtempSync(join(tmpdir(), "shit-test-"));
+  const work = join(dir, "work");
+  const state = join(dir, "state");
+  const env: NodeJS.ProcessEnv = { ...process.env, SHIT_HOME: state, LC_ALL: "C", TZ: "UTC" };
+  delete env.SHIT_CMD;
+  delete env.SHIT_STATE;
+  spawnSync("mkdir", ["-p", work]);
+  return {
+    dir, work, state, env,
+    shit(args, opts = {}) {
+      return spawnSync(shitBin, args, { cwd: opts.cwd ?? work, env: opts.env ?? env, encoding: "utf8", input: opts.input ?? "", maxBuffer: 256 << 20 });
+    },
+    sh(script, opts = {}) {
+      const r = spawnSync("bash", ["-euc", script], { cwd: opts.cwd ?? work, env, encoding: "utf8", maxBuffer: 256 << 20 });
+      if (r.status !== 0) throw new Error(`setup failed (${r.status}): ${script}\n${r.stderr}`);
+      return r;
+    },
+    tree() {
+      const st = lstatSync(work, { bigint: true });
+      const self: Entry = { path: ".", type: "dir", mode: (Number(st.mode) & 0o7777).toString(8), size: 0, mtimeNs: st.mtimeNs.toString(), nlink: 0 };
+      return [self, ...manifest(work)];
+    },
+    cleanup() {
+      spawnSync("chmod", ["-R", "u+rwX", dir]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function sameTree(a: Entry[], b: Entry[]): string {
+  return diffManifests(a, b);
+}
+
+export function out(r: SpawnSyncReturns<string>): string {
+  return `exit ${r.status}${r.signal ? " signal " + r.signal : ""}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}

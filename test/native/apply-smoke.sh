@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# apply-smoke.sh — end-to-end checks of native/build/shit-apply on a temporary tree.
+#   bash test/native/apply-smoke.sh            (SHIT_APPLY=path overrides the binary; -v dumps spools)
+# Plans are written with test/native/mkplan.py. Exit 0 when every check passes.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+apply=${SHIT_APPLY:-$root/native/build/shit-apply}
+verbose=${1:-}
+mkplan() { python3 "$here/mkplan.py" "$@"; }
+dump() { python3 "$here/dumpspool.py" "$@"; }
+[ -x "$apply" ] || { echo "missing $apply (make -C native build/shit-apply)"; exit 2; }
+
+tmp=$(mktemp -d /tmp/shit-apply-smoke.XXXXXX)
+trap "[ -n \"${KEEP_TMP:-}\" ] || rm -rf \"$tmp\"" EXIT
+export SHIT_STATE=$tmp/state
+mkdir -p "$SHIT_STATE"/{spool,staging,run,store} "$tmp/t"
+T=$tmp/t
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+content() { [ "$(cat "$1")" = "$2" ]; }
+mode() { [ "$(stat -c %a "$1")" = "$2" ]; }
+mtime() { [ "$(stat -c %Y "$1")" = "$2" ]; }
+ino() { stat -c %i "$1"; }
+newid() { head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# ---------------------------------------------------------------- 1. every step kind
+echo "--- plan 1: every step kind"
+echo gone > "$T/del.txt"
+mkdir "$T/emptydir"
+echo A > "$T/a.txt"
+mkdir -p "$SHIT_STATE/staging/0000000000000001"
+staged=$SHIT_STATE/staging/0000000000000001/2049-12345
+printf 'restored bytes\n' > "$staged"
+echo 'new content, longer than the old' > "$T/rw.txt"
+ln "$T/rw.txt" "$T/rw-link.txt"
+rw_ino=$(ino "$T/rw.txt")
+printf 'old content\n' > "$SHIT_STATE/store/blob1"
+python3 -c "open('$T/tr.txt','w').write('x'*100)"
+echo meta > "$T/meta.txt"; chmod 600 "$T/meta.txt"
+printf 'copied blob\n' > "$SHIT_STATE/store/blob2"
+T2000=946684800000000000   # 2000-01-01 in ns
+T2001=978307200000000000
+cat > "$tmp/p1.json" <<EOF
+[
+ {"kind": "EXPECT", "path": "$T/del.txt", "post": {"lstat": "$T/del.txt"}},
+ {"kind": "EXPECT", "path": "$T/restored.txt"},
+ {"kind": "EXPECT", "path": "$T/nope/deeper/x"},
+ {"kind": "REMOVE", "path": "$T/del.txt"},
+ {"kind": "REMOVE", "path": "$T/emptydir"},
+ {"kind": "RENAME", "path": "$T/a.txt", "path2": "$T/b.txt"},
+ {"kind": "PLACE", "path": "$T/restored.txt", "keep": ["R", "$staged"],
+  "pre": {"mode": $((0100640)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2001, "atime_ns": $T2001}},
+ {"kind": "PLACE", "path": "$T/copied.txt", "keep": ["C", "$SHIT_STATE/store/blob2"],
+  "pre": {"mode": $((0100604)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "REWRITE", "path": "$T/rw.txt", "keep": ["C", "$SHIT_STATE/store/blob1"], "arg": -1,
+  "pre": {"mode": $((0100644)), "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "TRUNCATE", "path": "$T/tr.txt", "arg": 10, "pre": {"mode": $((0100644)), "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "META", "path": "$T/meta.txt", "pre": {"mode": $((0100644)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "LINK", "path": "$T/meta.txt", "path2": "$T/meta-link"},
+ {"kind": "PLACE", "path": "$T/newdir", "pre": {"mode": $((040750)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "PLACE", "path": "$T/newdir/lnk", "target": "../b.txt", "pre": {"mode": $((0120777)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2001, "atime_ns": $T2001}},
+ {"kind": "PLACE", "path": "$T/fifo", "pre": {"mode": $((010640)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "XATTR", "path": "$T/meta.txt", "xname": "user.shit", "xvalue": "v1"},
+ {"kind": "XATTR", "path": "$T/b.txt", "xname": "user.absent"}
+]
+EOF
+mkplan "$tmp/p1" < "$tmp/p1.json"
+id1=$(newid)
+SHIT_CMD=$id1 "$apply" "$tmp/p1" undo 00000000000000aa extra-arg; rc=$?
+check "plan 1 exits 0 (got $rc)" [ $rc = 0 ]
+check "REMOVE file" [ ! -e "$T/del.txt" ]
+check "REMOVE empty dir" [ ! -e "$T/emptydir" ]
+check "RENAME" test ! -e "$T/a.txt" -a "$(cat "$T/b.txt" 2>/dev/null)" = A
+check "PLACE R: bytes" content "$T/restored.txt" "restored bytes"
+check "PLACE R: moved out of staging" [ ! -e "$staged" ]
+check "PLACE R: mode 640" mode "$T/restored.txt" 640
+check "PLACE R: mtime" mtime "$T/restored.txt" 978307200
+check "PLACE C: bytes" content "$T/copied.txt" "copied blob"
+check "PLACE C: source kept" [ -f "$SHIT_STATE/store/blob2" ]
+check "PLACE C: mode 604" mode "$T/copied.txt" 604
+check "REWRITE: bytes" content "$T/rw.txt" "old content"
+check "REWRITE: same inode" [ "$(ino "$T/rw.txt")" = "$rw_ino" ]
+check "REWRITE: hardlink sees it" content "$T/rw-link.txt" "old content"
+check "REWRITE: mtime" mtime "$T/rw.txt" 946684800
+check "TRUNCATE: size 10" [ "$(stat -c %s "$T/tr.txt")" = 10 ]
+check "TRUNCATE: mtime" mtime "$T/tr.txt" 946684800
+check "META: mode" mode "$T/meta.txt" 644
+check "META: mtime" mtime "$T/meta.txt" 946684800
+check "LINK" [ "$(ino "$T/meta.txt")" = "$(ino "$T/meta-link")" ]
+check "PLACE dir: mode 750" mode "$T/newdir" 750
+check "PLACE symlink" [ "$(readlink "$T/newdir/lnk")" = ../b.txt ]
+check "PLACE symlink: mtime" [ "$(stat -c %Y "$T/newdir/lnk")" = 978307200 ]
+check "PLACE fifo" test -p "$T/fifo"
+check "PLACE fifo: mode" mode "$T/fifo" 640
+check "XATTR set" [ "$(python3 -c "import os;print(os.getxattr('$T/meta.txt','user.shit').decode())")" = v1 ]
+sp1=$SHIT_STATE/spool/$id1.spool
+check "undo spool written" [ -s "$sp1" ]
+check "journal has 17 steps" [ "$(stat -c %s "$SHIT_STATE/run/$id1.journal")" = 68 ]
+HERE=$here python3 - "$sp1" <<'EOF' && ok "spool: BEGIN, END, POSTs and a STEP on every effect" || { echo "FAIL spool check"; fails=$((fails + 1)); }
+import os, sys
+sys.path.insert(0, os.environ['HERE'])
+import spoolfmt
+recs = list(spoolfmt.parse(open(sys.argv[1], 'rb').read()))
+assert recs[0]['opname'] == 'BEGIN', recs[0]
+f = recs[0]['fields']
+assert f['KIND'] == b'undo' and f['OF'] == b'00000000000000aa' and f['ARGV'] == b'extra-arg\0', f
+ends = [r for r in recs if r['opname'] == 'END']
+assert len(ends) == 1 and ends[0]['err'] == 0, ends
+post = {r['fields']['PATH']: r['fields'].get('POST') for r in recs[recs.index(ends[0]):] if r['opname'] == 'POST'}
+assert all(r['opname'] == 'POST' for r in recs[recs.index(ends[0]) + 1:])
+t = os.path.dirname(recs[1]['fields']['PATH'])
+assert post[t + b'/del.txt'] is None and post[t + b'/restored.txt']['mode'] == 0o100640, post
+eff = [r for r in recs if 3 <= r['op'] <= 16]
+assert len(eff) >= 14, len(eff)
+assert all('STEP' in r['fields'] for r in eff), [r for r in eff if 'STEP' not in r['fields']]
+steps = {r['fields']['STEP'] for r in eff}
+assert steps >= {3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, steps
+EOF
+[ "$verbose" = -v ] && dump "$sp1"
+
+# ---------------------------------------------------------------- 2. conflicts
+echo "--- plan 2: EXPECT conflicts change nothing"
+echo changed-later > "$T/b.txt"
+cat > "$tmp/p2.json" <<EOF
+[
+ {"kind": "EXPECT", "path": "$T/b.txt", "post": {"lstat": "$T/b.txt", "size": 2}},
+ {"kind": "EXPECT", "path": "$T/copied.txt"},
+ {"kind": "EXPECT", "path": "$T/gone-later", "post": {"mode": $((0100644))}},
+ {"kind": "REMOVE", "path": "$T/meta-link"}
+]
+EOF
+mkplan "$tmp/p2" < "$tmp/p2.json"
+id2=$(newid)
+SHIT_CMD=$id2 "$apply" "$tmp/p2" undo 00000000000000bb 2> "$tmp/err2"; rc=$?
+check "conflict exits 3 (got $rc)" [ $rc = 3 ]
+check "conflict: nothing removed" [ -e "$T/meta-link" ]
+check "conflict: size reported" grep -q "conflict: $T/b.txt: size" "$tmp/err2"
+check "conflict: unexpected file reported" grep -q "conflict: $T/copied.txt: exists now" "$tmp/err2"
+check "conflict: missing file reported" grep -q "conflict: $T/gone-later: missing" "$tmp/err2"
+[ "$verbose" = -v ] && cat "$tmp/err2"
+# the same plan with force on every EXPECT
+sed -i 's/"kind": "EXPECT"/"kind": "EXPECT", "flags": 1/' "$tmp/p2.json"
+mkplan "$tmp/p2" < "$tmp/p2.json"
+SHIT_CMD=$(newid) "$apply" "$tmp/p2" undo 00000000000000bb 2> "$tmp/err2f"; rc=$?
+check "forced conflict runs (got $rc)" [ $rc = 0 ]
+check "forced: removed" [ ! -e "$T/meta-link" ]
+check "forced: conflicts still printed" grep -q "conflict: $T/b.txt" "$tmp/err2f"
+
+# ---------------------------------------------------------------- 3. parent symlinks
+echo "--- plan 3: never follow a parent symlink"
+mkdir "$T/real"; echo keep > "$T/real/victim"; ln -s real "$T/sl"
+cat > "$tmp/p3.json" <<EOF
+[ {"kind": "REMOVE", "path": "$T/sl/victim"} ]
+EOF
+mkplan "$tmp/p3" < "$tmp/p3.json"
+SHIT_CMD=$(newid) "$apply" "$tmp/p3" undo 00000000000000cc 2> "$tmp/err3"; rc=$?
+check "symlink parent: exit 4 (got $rc)" [ $rc = 4 ]
+check "symlink parent: victim intact" [ -e "$T/real/victim" ]
+check "symlink parent: message" grep -q "step 0 remove $T/sl/victim: a parent is a symlink, not following it" "$tmp/err3"
+# PLACE onto a final symlink is refused (must not exist), REWRITE of a symlink refused
+ln -s real/victim "$T/final-link"
+cat > "$tmp/p3b.json" <<EOF
+[ {"kind": "REWRITE", "path": "$T/final-link", "keep": ["C", "$SHIT_STATE/store/blob1"], "arg": -1} ]
+EOF
+mkplan "$tmp/p3b" < "$tmp/p3b.json"
+SHIT_CMD=$(newid) "$apply" "$tmp/p3b" undo 00000000000000cc 2> "$tmp/err3b"; rc=$?
+check "REWRITE through a final symlink refused (rc $rc)" [ $rc = 4 ]
+check "REWRITE: symlink's target intact" content "$T/real/victim" keep
+# a KEEP source that is a symlink is refused
+ln -s "$SHIT_STATE/store/blob1" "$SHIT_STATE/store/evil"
+cat > "$tmp/p3c.json" <<EOF
+[ {"kind": "PLACE", "path": "$T/from-evil", "keep": ["C", "$SHIT_STATE/store/evil"], "pre": {"mode": $((0100644))}} ]
+EOF
+mkplan "$tmp/p3c" < "$tmp/p3c.json"
+SHIT_CMD=$(newid) "$apply" "$tmp/p3c" undo 00000000000000cc 2> "$tmp/err3c"; rc=$?
+check "symlink KEEP source refused (rc $rc)" [ $rc = 4 -a ! -e "$T/from-evil" ]
+
+# ---------------------------------------------------------------- 4. journal resume
+echo "--- plan 4: a failing step stops; a second run continues from the journal"
+mkdir "$T/j"; for f in 1 2 3; do echo $f > "$T/j/f$f"; done
+cat > "$tmp/p4.json" <<EOF
+[
+ {"kind": "REMOVE", "path": "$T/j/f1"},
+ {"kind": "RENAME", "path": "$T/j/f2", "path2": "$T/j/sub/f2"},
+ {"kind": "REMOVE", "path": "$T/j/f3"}
+]
+EOF
+mkplan "$tmp/p4" < "$tmp/p4.json"
+id4=$(newid)
+SHIT_CMD=$id4 "$apply" "$tmp/p4" undo 00000000000000dd 2> "$tmp/err4"; rc=$?
+check "failing step: exit 4 (got $rc)" [ $rc = 4 ]
+check "failing step: message" grep -q "shit-apply: step 1 rename $T/j/f2: No such file or directory" "$tmp/err4"
+check "failing step: step 0 done" [ ! -e "$T/j/f1" ]
+check "failing step: step 2 not done" [ -e "$T/j/f3" ]
+check "journal: one step" [ "$(od -An -tu4 "$SHIT_STATE/run/$id4.journal" | tr -d ' ')" = 0 ]
+echo "recreated" > "$T/j/f1"      # if step 0 ran again it would remove this
+mkdir "$T/j/sub"                  # the fix
+SHIT_CMD=$id4 "$apply" "$tmp/p4" undo 00000000000000dd; rc=$?
+check "resume: exit 0 (got $rc)" [ $rc = 0 ]
+check "resume: finished step 0 not redone" content "$T/j/f1" recreated
+check "resume: step 1 done" content "$T/j/sub/f2" 2
+check "resume: step 2 done" [ ! -e "$T/j/f3" ]
+check "journal: 0 1 2" [ "$(od -An -tu4 "$SHIT_STATE/run/$id4.journal" | tr -s ' ' | sed 's/^ //')" = "0 1 2" ]
+check "resume: one BEGIN in the spool" [ "$(dump "$SHIT_STATE/spool/$id4.spool" | grep -c '^BEGIN')" = 1 ]
+[ "$verbose" = -v ] && dump "$SHIT_STATE/spool/$id4.spool"
+
+# ---------------------------------------------------------------- 5. interrupted step re-run
+echo "--- plan 5: re-running a step that had finished but was not journaled"
+mkdir "$T/k"; printf 'kept\n' > "$tmp/staged2"; echo x > "$T/k/rm"; echo y > "$T/k/mv"
+cat > "$tmp/p5.json" <<EOF
+[
+ {"kind": "PLACE", "path": "$T/k/placed", "keep": ["R", "$tmp/staged2"], "pre": {"mode": $((0100600)), "size": 5, "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "REMOVE", "path": "$T/k/rm"},
+ {"kind": "RENAME", "path": "$T/k/mv", "path2": "$T/k/mv2"},
+ {"kind": "PLACE", "path": "$T/k/d", "pre": {"mode": $((040700))}},
+ {"kind": "PLACE", "path": "$T/k/s", "target": "t"},
+ {"kind": "LINK", "path": "$T/k/mv2", "path2": "$T/k/mv3"}
+]
+EOF
+mkplan "$tmp/p5" < "$tmp/p5.json"
+id5=$(newid)
+SHIT_CMD=$id5 "$apply" "$tmp/p5" undo 00000000000000ee; rc=$?
+check "plan 5 first run (got $rc)" [ $rc = 0 ]
+rm "$SHIT_STATE/run/$id5.journal"           # as if killed before any journal write
+SHIT_CMD=$id5 "$apply" "$tmp/p5" undo 00000000000000ee; rc=$?
+check "plan 5 re-run without journal succeeds (got $rc)" [ $rc = 0 ]
+check "plan 5: placed file intact" content "$T/k/placed" kept
+
+# ---------------------------------------------------------------- 6. kill -9 mid-plan, then finish
+echo "--- plan 6: kill -9 during a 3000-step plan, re-run until done"
+mkdir "$T/m"
+printf 'blob\n' > "$SHIT_STATE/store/blob6"
+python3 - "$T/m" "$SHIT_STATE/store/blob6" > "$tmp/p6.json" <<'PY'
+import json, os, sys
+d, blob = sys.argv[1], sys.argv[2]
+steps = []
+for i in range(1000):
+    open(f'{d}/rm{i}', 'w').write(str(i))
+    open(f'{d}/mv{i}', 'w').write(str(i))
+    steps += [{"kind": "REMOVE", "path": f"{d}/rm{i}"},
+              {"kind": "PLACE", "path": f"{d}/new{i}", "keep": ["C", blob], "pre": {"mode": 0o100640}},
+              {"kind": "RENAME", "path": f"{d}/mv{i}", "path2": f"{d}/moved{i}"}]
+print(json.dumps(steps))
+PY
+mkplan "$tmp/p6" < "$tmp/p6.json"
+id6=$(newid); runs=0; rc=1
+for delay in 0.05 0.1 0.15 0.2 0.3; do
+  SHIT_CMD=$id6 "$apply" "$tmp/p6" undo 00000000000000ff 2>> "$tmp/err6" & pid=$!
+  sleep $delay; kill -9 $pid 2>/dev/null; wait $pid; rc=$?; runs=$((runs + 1))
+  [ $rc = 0 ] && break
+done
+[ $rc = 0 ] || { SHIT_CMD=$id6 "$apply" "$tmp/p6" undo 00000000000000ff 2>> "$tmp/err6"; rc=$?; runs=$((runs + 1)); }
+check "plan 6 finished after $runs run(s) (rc $rc)" [ $rc = 0 ]
+check "plan 6: no errors printed" [ ! -s "$tmp/err6" ]
+left=$(ls "$T/m" | grep -c '^rm\|^mv[0-9]'); placed=$(ls "$T/m" | grep -c '^new'); moved=$(ls "$T/m" | grep -c '^moved')
+check "plan 6: every step's effect ($left left, $placed placed, $moved moved)" [ "$left" = 0 -a "$placed" = 1000 -a "$moved" = 1000 ]
+check "plan 6: placed bytes" content "$T/m/new999" blob
+check "plan 6: one UNLINK record per removed file" [ "$(dump "$SHIT_STATE/spool/$id6.spool" | grep -c '^UNLINK ')" = 1000 ]
+check "plan 6: each removed file kept in staging" [ "$(ls "$SHIT_STATE/staging/$id6" | wc -l)" = 1000 ]
+
+echo
+if [ $fails = 0 ]; then echo "apply-smoke: all checks passed"; else echo "apply-smoke: $fails check(s) failed"; fi
+[ $fails = 0 ]

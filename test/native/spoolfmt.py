@@ -1,0 +1,93 @@
+"""spoolfmt.py — encode and decode spool records and plan steps (docs/SPOOL.md), for tests."""
+import struct, time, os
+
+MAGIC, VERSION, HDR = 0x5053, 1, 32
+OPS = {1: 'BEGIN', 2: 'END', 3: 'UNLINK', 4: 'RMDIR', 5: 'RENAME', 6: 'OPEN', 7: 'TRUNCATE', 8: 'MKDIR',
+       9: 'LINK', 10: 'SYMLINK', 11: 'CHMOD', 12: 'CHOWN', 13: 'UTIMES', 14: 'SETXATTR',
+       15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC',
+       64: 'EXPECT', 65: 'REMOVE', 66: 'RENAME_STEP', 67: 'PLACE', 68: 'REWRITE', 69: 'TRUNCATE_STEP',
+       70: 'LINK_STEP', 71: 'META', 72: 'XATTR'}
+OPNUM = {v: k for k, v in OPS.items()}
+OPNUM.update({'RENAME': 5, 'TRUNCATE': 7, 'LINK': 9})
+STEPNUM = {'EXPECT': 64, 'REMOVE': 65, 'RENAME': 66, 'PLACE': 67, 'REWRITE': 68, 'TRUNCATE': 69,
+           'LINK': 70, 'META': 71, 'XATTR': 72}
+TAGS = ['', 'PATH', 'PATH2', 'PRE', 'PRE2', 'KEEP', 'KEEP2', 'TARGET', 'NOTE', 'ARGV', 'CWD', 'POST',
+        'PARENT', 'PARENT2', 'XNAME', 'XVALUE', 'ARG', 'TARGET2', 'STEP', 'KIND', 'OF']
+TAGNUM = {n: i for i, n in enumerate(TAGS) if n}
+STAT_FIELDS = ('dev', 'ino', 'mode', 'uid', 'gid', 'nlink', 'size', 'mtime_ns', 'ctime_ns', 'atime_ns')
+STAT_FMT = '<QQIIIIqqqq'
+
+
+def b(x):
+    return x if isinstance(x, bytes) else os.fsencode(x)
+
+
+def stat_bytes(st):
+    """st: os.stat_result, or a dict with the STAT_FIELDS."""
+    if isinstance(st, os.stat_result):
+        d = dict(dev=st.st_dev, ino=st.st_ino, mode=st.st_mode, uid=st.st_uid, gid=st.st_gid,
+                 nlink=st.st_nlink, size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
+                 atime_ns=st.st_atime_ns)
+    else:
+        d = dict.fromkeys(STAT_FIELDS, 0)
+        d.update(st)
+    return struct.pack(STAT_FMT, *(d[k] for k in STAT_FIELDS))
+
+
+def record(op, fields, flags=0, err=0, pid=None):
+    """fields: list of (tag name, value); value bytes/str, int (ARG/STEP), stat, or ('R', path) for KEEP."""
+    body = b''
+    for tag, val in fields:
+        t = TAGNUM[tag]
+        if tag in ('PRE', 'PRE2', 'POST', 'PARENT', 'PARENT2'):
+            data = stat_bytes(val)
+        elif tag == 'ARG':
+            data = struct.pack('<q', val)
+        elif tag == 'STEP':
+            data = struct.pack('<I', val)
+        elif tag in ('KEEP', 'KEEP2'):
+            data = b(val[0]) + b(val[1])
+        else:
+            data = b(val)
+        body += struct.pack('<HHI', t, 0, len(data)) + data + b'\0' * ((-len(data)) % 8)
+    n = HDR + len(body)
+    hdr = struct.pack('<IHBBiiqII', n, MAGIC, VERSION, op, pid if pid is not None else os.getpid(), err,
+                      time.time_ns(), flags, len(fields))
+    return hdr + body
+
+
+def parse(buf):
+    """Yields dicts: op, opname, pid, err, time_ns, flags, fields {tag name: decoded}."""
+    off = 0
+    while off + HDR <= len(buf):
+        n, magic, ver, op, pid, err, t, flags, nf = struct.unpack_from('<IHBBiiqII', buf, off)
+        if magic != MAGIC or ver != VERSION or n < HDR or n % 8:
+            raise ValueError('bad record at %d' % off)
+        if off + n > len(buf):
+            break
+        p, end, fields = off + HDR, off + n, {}
+        while p + 8 <= end:
+            tag, _, ln = struct.unpack_from('<HHI', buf, p)
+            data = buf[p + 8:p + 8 + ln]
+            name = TAGS[tag] if tag < len(TAGS) else 'T%d' % tag
+            if name in ('PRE', 'PRE2', 'POST', 'PARENT', 'PARENT2'):
+                data = dict(zip(STAT_FIELDS, struct.unpack(STAT_FMT, data)))
+            elif name == 'ARG':
+                data = struct.unpack('<q', data)[0]
+            elif name == 'STEP':
+                data = struct.unpack('<I', data)[0]
+            fields[name] = data
+            p += 8 + ln + ((-ln) % 8)
+        yield dict(op=op, opname=OPS.get(op, str(op)), pid=pid, err=err, time_ns=t, flags=flags, fields=fields)
+        off += n
+
+
+def fmt(rec):
+    out = []
+    for k, v in rec['fields'].items():
+        if isinstance(v, dict):
+            v = 'mode=%o ino=%d size=%d nlink=%d mtime=%d' % (v['mode'], v['ino'], v['size'], v['nlink'], v['mtime_ns'])
+        elif isinstance(v, bytes):
+            v = v.replace(b'\0', b' ').decode('utf-8', 'backslashreplace')
+        out.append('%s=%s' % (k, v))
+    return '%-12s err=%d flags=%#x %s' % (rec['opname'], rec['err'], rec['flags'], ' '.join(out))
