@@ -65,6 +65,7 @@ export const cases: Case[] = [
   { name: "hardlinks: rm one name", setup: "printf 'shared\\n' > a; ln a b", cmd: "rm a" },
   { name: "hardlinks: rm both names", setup: "mkdir d; printf 'shared\\n' > d/a; ln d/a d/b; printf 'solo\\n' > d/c", cmd: "rm -r d" },
   { name: "hardlinks: write through one name", setup: "printf 'shared\\n' > a; ln a b", cmd: "echo changed > b" },
+  { name: "ln and cp -l make hard links", setup: "printf 'data\\n' > a", cmd: "ln a b && cp -l a c" },
   { name: "64 MiB file overwritten", setup: "head -c 67108864 /dev/urandom > big", cmd: "head -c 1000 /dev/zero > big" },
   { name: "chmod, touch -d, mkfifo", setup: "printf x > f; touch -d '2001-01-01' f", cmd: "chmod 600 f && touch -d '2002-02-02' f && mkfifo pipe" },
   { name: "a command that changes nothing", setup: "printf x > f", cmd: "cat f > /dev/null; ls >/dev/null" },

@@ -40,7 +40,7 @@ test("conflict: --force overwrites, and what it overwrote can be brought back by
     const force = s.shit(["undo", "--yes", "--force"]);
     assert.equal(force.status, 0, out(force));
     assert.equal(sameTree(before, s.tree()), "");
-    const back = s.shit(["undo", "--yes"]);
+    const back = s.shit(["redo", "--yes"]); // the undo of that undo
     assert.equal(back.status, 0, out(back));
     assert.equal(readFileSync(join(s.work, "a"), "utf8"), "later\n");
     void later;

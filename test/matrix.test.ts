@@ -23,13 +23,17 @@ for (const c of cases) {
       assert.equal(show.status, 0, out(show));
       for (const e of JSON.parse(show.stdout).events) seenOps.add(e.op);
 
-      const undo = s.shit(["undo", "--yes"]);
       if (sameTree(before, after) === "") {
-        // the command changed nothing: undo says so and succeeds
+        // the command changed nothing: undoing it says so and succeeds; with no id there is
+        // nothing to undo at all (exit 1)
+        const id = JSON.parse(show.stdout).id as string;
+        const undo = s.shit(["undo", "--yes", id]);
         assert.equal(undo.status, 0, out(undo));
-        assert.match(undo.stdout, /nothing to undo/);
+        assert.match(undo.stdout, /nothing to undo: .* changed no files/);
+        assert.equal(s.shit(["undo", "--yes"]).status, 1);
         return;
       }
+      const undo = s.shit(["undo", "--yes"]);
       assert.equal(undo.status, 0, `undo failed:\n${out(undo)}`);
       assert.equal(sameTree(before, s.tree()), "", `after undo the tree differs from before the command:\n${out(undo)}`);
 

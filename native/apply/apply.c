@@ -145,10 +145,11 @@ static int safe_lstat(const char *path, struct sp_stat *st) {
 /* ---- copying bytes ---- */
 /* Copies limit bytes (-1: all) from src (at offset 0) to dst (at its current offset 0).
  * Returns 0 or an errno. */
-static int copy_bytes(int src, int dst, int64_t limit) {
-  if (limit < 0 && ioctl(dst, FICLONE, src) == 0) return 0;
+/* Copies `limit` bytes (-1: all) of src to dst at offset dst_off. */
+static int copy_bytes(int src, int dst, int64_t limit, int64_t dst_off) {
+  if (limit < 0 && dst_off == 0 && ioctl(dst, FICLONE, src) == 0) return 0;
   int64_t left = limit;
-  loff_t in = 0, out = 0;
+  loff_t in = 0, out = dst_off;
   int use_cfr = 1;
   while (left != 0) {
     size_t want = left < 0 || left > (1 << 30) ? (size_t)1 << 30 : (size_t)left;
@@ -291,7 +292,7 @@ static int place_copy(int dfd, const char *name, int src, const struct step *s) 
   unlinkat(dfd, tmp, 0);
   int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
-  int e = copy_bytes(src, fd, -1);
+  int e = copy_bytes(src, fd, -1, 0);
   if (!e && s->has_pre) {
     if (fchown(fd, s->pre.uid, s->pre.gid) < 0 && errno != EPERM)
       fprintf(stderr, "shit-apply: %s: cannot restore owner: %s\n", s->path, strerror(errno));
@@ -436,8 +437,11 @@ static int do_rewrite(struct step *s) {
   int fd = open_reg_w(l.dfd, l.name, &err);
   end_op(fd, fd < 0 ? err : 0, fd, s->idx);
   if (fd >= 0) {
-    if (ftruncate(fd, 0) < 0) err = errno;
-    else err = copy_bytes(src, fd, s->has_arg ? s->arg : -1);
+    /* flags & 2: the source holds the bytes from offset ARG on (a kept tail): keep the first
+     * ARG bytes as they are and write the source after them */
+    int tail = (s->flags & 2) && s->has_arg && s->arg >= 0;
+    if (ftruncate(fd, tail ? s->arg : 0) < 0) err = errno;
+    else err = copy_bytes(src, fd, tail ? -1 : s->has_arg ? s->arg : -1, tail ? s->arg : 0);
     if (!err) set_times_fd(fd, s);
     if (close(fd) < 0 && !err) err = errno;
   }
@@ -496,35 +500,38 @@ static int do_meta(struct step *s) {
   int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
   if (r) { close_loc(&l); return -r; }
   int is_link = S_ISLNK(cur.mode);
+  /* flags & 1: the plan's closing pass over directory times — the PARENT stats recorded by the
+   * other steps already say what these were, so they are set without records of their own */
+  int quiet = s->flags & 1;
   /* owner first: chown clears set-id bits, which the mode then restores */
   if (cur.uid != s->pre.uid || cur.gid != s->pre.gid) {
     o.step = s->idx;
-    cap_chown(&o, l.dfd, l.name, -1, s->pre.uid, s->pre.gid, AT_SYMLINK_NOFOLLOW);
+    if (!quiet) cap_chown(&o, l.dfd, l.name, -1, s->pre.uid, s->pre.gid, AT_SYMLINK_NOFOLLOW);
     o.step = s->idx;
     long rr = fchownat(l.dfd, l.name, s->pre.uid, s->pre.gid, AT_SYMLINK_NOFOLLOW);
     int e = rr < 0 ? errno : 0;
-    end_op(rr, e, -1, s->idx);
+    if (!quiet) end_op(rr, e, -1, s->idx);
     if (e == EPERM) fprintf(stderr, "shit-apply: %s: cannot restore owner %u:%u (not permitted)\n", s->path, s->pre.uid, s->pre.gid);
     else if (e) { close_loc(&l); return e; }
     sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
   }
   if (!is_link && (cur.mode & 07777) != (s->pre.mode & 07777)) {
     o.step = s->idx;
-    cap_chmod(&o, l.dfd, l.name, -1, s->pre.mode & 07777, AT_SYMLINK_NOFOLLOW);
+    if (!quiet) cap_chmod(&o, l.dfd, l.name, -1, s->pre.mode & 07777, AT_SYMLINK_NOFOLLOW);
     o.step = s->idx;
     long rr = fchmodat(l.dfd, l.name, s->pre.mode & 07777, AT_SYMLINK_NOFOLLOW);
     int e = rr < 0 ? errno : 0;
-    end_op(rr, e, -1, s->idx);
+    if (!quiet) end_op(rr, e, -1, s->idx);
     if (e) { close_loc(&l); return e; }
   }
   if (cur.mtime_ns != s->pre.mtime_ns || cur.atime_ns != s->pre.atime_ns) {
     struct timespec ts[2] = {ns_ts(s->pre.atime_ns), ns_ts(s->pre.mtime_ns)};
     o.step = s->idx;
-    cap_utimes(&o, l.dfd, l.name, -1, AT_SYMLINK_NOFOLLOW);
+    if (!quiet) cap_utimes(&o, l.dfd, l.name, -1, AT_SYMLINK_NOFOLLOW);
     o.step = s->idx;
     long rr = utimensat(l.dfd, l.name, ts, AT_SYMLINK_NOFOLLOW);
     int e = rr < 0 ? errno : 0;
-    end_op(rr, e, -1, s->idx);
+    if (!quiet) end_op(rr, e, -1, s->idx);
     if (e) { close_loc(&l); return e; }
   }
   close_loc(&l);

@@ -21,33 +21,6 @@ export interface PreparedPlan {
   moved: string[]; // keeps that the apply moves back out of staging/store
 }
 
-/** Builds the full old bytes of a file truncated by the command: its present prefix + the kept tail. */
-function joinTail(store: Store, s: Step, tailPath: string, out: string): void {
-  const prefix = s.tailOf!;
-  const w = openSync(out, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (const [src, limit] of [[toBuf(s.path), prefix], [tailPath, -1n]] as Array<[string | Buffer, bigint]>) {
-      const r = openSync(src, C.O_RDONLY | C.O_NOFOLLOW);
-      try {
-        let left = limit;
-        while (left !== 0n) {
-          const want = left < 0n || left > BigInt(buf.length) ? buf.length : Number(left);
-          const n = readSync(r, buf, 0, want, null);
-          if (n <= 0) break;
-          writeSync(w, buf, 0, n);
-          if (left > 0n) left -= BigInt(n);
-        }
-      } finally {
-        closeSync(r);
-      }
-    }
-  } finally {
-    closeSync(w);
-  }
-  void store;
-}
-
 /** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError). */
 export function preparePlan(store: Store, plan: Plan): PreparedPlan {
   const id = newId();
@@ -65,28 +38,24 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
     }
     recs.push(encodeRecord(Op.EXPECT, 0, f));
   }
-  let tails = 0;
   for (const s of plan.steps) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
     if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
     if (s.pre) f.push([Tag.PRE, encodeStat(s.pre)]);
     if (s.target) f.push([Tag.TARGET, s.target]);
-    if (s.length !== undefined) f.push([Tag.ARG, i64(s.length)]);
+    if (s.tailOf !== undefined) f.push([Tag.ARG, i64(s.tailOf)]);
+    else if (s.length !== undefined) f.push([Tag.ARG, i64(s.length)]);
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
     if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
     if (s.keep) {
       const src = store.source(s.keep);
-      let path = src.path;
-      if (s.tailOf !== undefined) {
-        path = join(runDir, `${id}.tail${tails++}`);
-        joinTail(store, s, src.path, path);
-      }
       const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && src.row.state === "staged";
       if (move) moved.push(s.keep);
-      f.push([Tag.KEEP, keepField(move ? "R" : "C", path)]);
+      f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
     }
     const op = { remove: Op.REMOVE, rename: Op.S_RENAME, place: Op.PLACE, rewrite: Op.REWRITE, truncate: Op.S_TRUNCATE, link: Op.S_LINK, meta: Op.META, xattr: Op.XATTR }[s.kind];
-    recs.push(encodeRecord(op, 0, f));
+    const flags = s.kind === "meta" && s.seq < 0 ? 1 : s.tailOf !== undefined ? 2 : 0;
+    recs.push(encodeRecord(op, flags, f));
   }
   writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });
   return { id, file, moved };

@@ -20,7 +20,8 @@ let chunkBuf: Buffer | null = null;
 
 /** sha256 of a file that must be a regular file, opened without following a symlink. */
 export function hashFile(path: string): Hashed {
-  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO kept in staging must not block the open (it is refused just below)
+  const fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   try {
     const st = fstatSync(fd, { bigint: true });
     if ((Number(st.mode) & C.S_IFMT) !== C.S_IFREG) throw new Error(`${path}: not a regular file`);
