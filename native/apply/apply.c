@@ -333,9 +333,14 @@ static int do_place(struct step *s) {
   else if (!type && s->keep) type = S_IFREG;
   if (!type || (type == S_IFREG && !s->keep)) { close_loc(&l); return EINVAL; }
 
-  int src = -1;
+  int src = -1, unreadable = 0;
   if (type == S_IFREG) {
     src = open_source(s->keep, &err);
+    if (src < 0 && err == EACCES && s->how == 'R') {
+      /* a source its owner cannot read (a mode-000 file) can still be moved back whole */
+      struct stat sst;
+      if (lstat(s->keep, &sst) == 0 && S_ISREG(sst.st_mode)) unreadable = 1, err = ENOENT;
+    }
     if (src < 0 && !(err == ENOENT && s->how == 'R')) { close_loc(&l); return err; }
     err = 0;                                 /* an 'R' source gone: moved by an earlier run? */
   }
@@ -362,7 +367,7 @@ static int do_place(struct step *s) {
     close_loc(&l);
     return reuse ? 0 : EEXIST;
   }
-  if (type == S_IFREG && src < 0) { close_loc(&l); return ENOENT; }
+  if (type == S_IFREG && src < 0 && !unreadable) { close_loc(&l); return ENOENT; }
 
   long r = 0;
   if (type == S_IFREG) {
@@ -373,6 +378,7 @@ static int do_place(struct step *s) {
       if (renameat2(AT_FDCWD, s->keep, l.dfd, l.name, RENAME_NOREPLACE) == 0) moved = 1;
       else if (errno != EXDEV) err = errno;
     }
+    if (!moved && !err && unreadable) err = EACCES;
     if (!moved && !err) {
       err = place_copy(l.dfd, l.name, src, s);
       if (!err && s->how == 'R') unlink(s->keep);   /* a move across filesystems */
@@ -380,7 +386,7 @@ static int do_place(struct step *s) {
     int nfd = err ? -1 : openat(l.dfd, l.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     end_op(err ? -1 : (nfd >= 0 ? nfd : 0), err, nfd, s->idx);
     if (nfd >= 0) close(nfd);
-    close(src);
+    if (src >= 0) close(src);
   } else if (type == S_IFDIR) {
     cap_mkdir(&o, l.dfd, l.name, 0700);
     r = mkdirat(l.dfd, l.name, 0700);

@@ -99,8 +99,36 @@ static int make_dirs(const char *id) {
   return 0;
 }
 
+/* Finds a command the way a shell does: a name with a slash as it is; otherwise the first
+ * executable regular file of that name in $PATH, skipping directories this user cannot search
+ * (execvp would report such a directory's EACCES instead of "not found"). Returns 0 or ENOENT. */
+static int find_cmd(const char *name, char *out, size_t n) {
+  if (strchr(name, '/')) {
+    snprintf(out, n, "%s", name);
+    return 0;
+  }
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+  for (const char *p = path;;) {
+    const char *e = strchr(p, ':');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    struct stat st;
+    if (len == 0) snprintf(out, n, "%s", name);
+    else snprintf(out, n, "%.*s/%s", (int)len, p, name);
+    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 0;
+    if (!e) break;
+    p = e + 1;
+  }
+  return ENOENT;
+}
+
 static void exec_or_die(char **argv) {
-  execvp(argv[0], argv);
+  static char exe[PATH_MAX];
+  if (find_cmd(argv[0], exe, sizeof exe)) {
+    fprintf(stderr, "shit: %s: command not found\n", argv[0]);
+    _exit(127);
+  }
+  execvp(exe, argv);
   int e = errno;
   fprintf(stderr, "shit: %s: %s\n", argv[0], strerror(e));
   _exit(e == ENOENT ? 127 : 126);
@@ -213,6 +241,8 @@ int main(int argc, char **argv) {
 
   /* vfork: no page-table copy (fork costs ~0.3-1 ms more in a VM); the child only restores the
    * mask and execs, and reports an exec failure through exec_errno (shared memory). */
+  static char exe[PATH_MAX];
+  int found = find_cmd(cmd[0], exe, sizeof exe) == 0;
   pid_t pid = vfork();
   if (pid < 0) {
     int e = errno;
@@ -225,12 +255,17 @@ int main(int argc, char **argv) {
   }
   if (pid == 0) {
     sigprocmask(SIG_SETMASK, &old, NULL);
-    execvp(cmd[0], cmd);
-    exec_errno = errno;
+    if (found) {
+      execvp(exe, cmd);
+      exec_errno = errno;
+    } else {
+      exec_errno = ENOENT;
+    }
     _exit(exec_errno == ENOENT ? 127 : 126);
   }
   child_pid = pid;
-  if (exec_errno) fprintf(stderr, "shit: %s: %s\n", cmd[0], strerror(exec_errno));
+  if (exec_errno == ENOENT && !strchr(cmd[0], '/')) fprintf(stderr, "shit: %s: command not found\n", cmd[0]);
+  else if (exec_errno) fprintf(stderr, "shit: %s: %s\n", cmd[0], strerror(exec_errno));
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_IGN;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { StatePaths } from "../state.js";
 import type { Index } from "../index/db.js";
 import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
-import { hashFile } from "../store/store.js";
+import { hashKept } from "../store/store.js";
 
 export interface IngestResult {
   spools: number;
@@ -125,7 +125,7 @@ function noteKeep(paths: StatePaths, index: Index, name: string): void {
   if (index.q("SELECT 1 FROM keeps WHERE name = ?").get(name)) return;
   let h = null;
   try {
-    h = hashFile(join(paths.staging, name));
+    h = hashKept(join(paths.staging, name));
   } catch {
     // missing or unreadable: recorded with no hash, so an undo says it cannot restore it
   }

@@ -3,7 +3,7 @@
 // 0700 directories). A blob is checked against its hash before any undo uses it; a staged
 // file whose inode and ctime are unchanged since it was hashed cannot have been written to.
 import { createHash } from "node:crypto";
-import { closeSync, fstatSync, lstatSync, openSync, readSync, constants as C } from "node:fs";
+import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, constants as C } from "node:fs";
 import { join } from "node:path";
 import type { StatePaths } from "../state.js";
 import type { Index, KeepRow } from "../index/db.js";
@@ -32,6 +32,30 @@ export function hashFile(path: string): Hashed {
     return { hash: h.digest("hex"), size: Number(st.size), ino: Number(st.ino), ctime: st.ctimeNs.toString() };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * hashFile for a kept pre-image. A kept file may be unreadable to its owner (tar makes mode-0000
+ * placeholders; users chmod 000): the owner may lift that for the read, and puts the mode back.
+ * The ctime returned is the one after that, so an unchanged file is recognised later.
+ */
+export function hashKept(path: string): Hashed {
+  try {
+    return hashFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EACCES") throw e;
+    const st = lstatSync(path);
+    if (!st.isFile()) throw e;
+    chmodSync(path, (st.mode & 0o7777) | 0o400);
+    try {
+      const h = hashFile(path);
+      chmodSync(path, st.mode & 0o7777);
+      return { ...h, ctime: lstatSync(path, { bigint: true }).ctimeNs.toString() };
+    } catch (e2) {
+      chmodSync(path, st.mode & 0o7777);
+      throw e2;
+    }
   }
 }
 
@@ -69,7 +93,7 @@ export class Store {
     if (!unchanged) {
       let h: Hashed;
       try {
-        h = hashFile(path);
+        h = hashKept(path);
       } catch (e) {
         throw new BlobError(`pre-image ${name} cannot be read: ${(e as Error).message}`);
       }
