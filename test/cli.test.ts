@@ -196,3 +196,39 @@ test("the demo runs and proves its tree identical", () => {
     s.cleanup();
   }
 });
+
+test("a concurrent undo is refused while another runs (exit 7), and a stale lock is taken over", () => {
+  const s = sandbox();
+  try {
+    s.sh("printf x > f");
+    assert.equal(s.shit(["run", "--", "rm", "f"]).status, 0);
+    assert.equal(s.shit(["list"]).status, 0);
+    const lock = join(s.state, "run", "apply.lock");
+    writeFileSync(lock, String(process.pid)); // a live process holds it
+    let r = s.shit(["undo", "--yes"]);
+    assert.equal(r.status, 7, out(r));
+    assert.match(r.stderr, /another undo or redo is running/);
+    assert.equal(existsSync(join(s.work, "f")), false);
+    writeFileSync(lock, "999999999"); // no such process: stale
+    r = s.shit(["undo", "--yes"]);
+    assert.equal(r.status, 0, out(r));
+    assert.equal(readFileSync(join(s.work, "f"), "utf8"), "x");
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("bin/shit works through a symlink (npm link) and from a global install's bin dir", () => {
+  const s = sandbox();
+  try {
+    s.sh(`mkdir -p bin && ln -s '${shitBin}' bin/shit && printf x > f`);
+    const viaLink = join(s.work, "bin", "shit");
+    let r = spawnSync(viaLink, ["run", "--", "rm", "f"], { cwd: s.work, env: s.env, encoding: "utf8" });
+    assert.equal(r.status, 0, out(r));
+    r = spawnSync("shit", ["undo", "--yes"], { cwd: s.work, env: { ...s.env, PATH: `${join(s.work, "bin")}:${s.env.PATH}` }, encoding: "utf8" });
+    assert.equal(r.status, 0, out(r));
+    assert.equal(readFileSync(join(s.work, "f"), "utf8"), "x");
+  } finally {
+    s.cleanup();
+  }
+});

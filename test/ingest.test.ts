@@ -1,0 +1,85 @@
+// Ingest: a spool cut off mid-record is read up to its last whole record and finished later;
+// ingesting the same bytes again changes nothing.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync, appendFileSync, truncateSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { sandbox, out } from "./helpers.ts";
+
+const counts = (state: string) => {
+  const db = new DatabaseSync(join(state, "index.sqlite"), { readOnly: true });
+  try {
+    const n = (t: string) => (db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+    return { commands: n("commands"), events: n("events"), posts: n("posts"), keeps: n("keeps") };
+  } finally {
+    db.close();
+  }
+};
+
+test("a spool cut off mid-record is read up to the last whole record, the rest later", () => {
+  const s = sandbox();
+  try {
+    s.sh("mkdir d; for i in 1 2 3 4 5; do printf $i > d/f$i; done");
+    assert.equal(s.shit(["run", "--", "rm", "-r", "d"]).status, 0);
+    const spool = join(s.state, "spool", readdirSync(join(s.state, "spool"))[0]);
+    const whole = readFileSync(spool);
+    // cut the file in the middle of its third record
+    let o = 0;
+    for (let i = 0; i < 2; i++) o += whole.readUInt32LE(o);
+    const cut = o + 13;
+    truncateSync(spool, cut);
+    const r = s.shit(["list", "--json"]);
+    assert.equal(r.status, 0, out(r));
+    assert.equal(r.stderr, "", "a cut-off record is not an error");
+    const early = counts(s.state);
+    appendFileSync(spool, whole.subarray(cut));
+    assert.equal(s.shit(["list"]).status, 0);
+    const full = counts(s.state);
+    assert.ok(full.events > early.events, "the rest was ingested when it arrived");
+    assert.equal(full.events, 6, "5 unlinks and an rmdir");
+    const undo = s.shit(["undo", "--yes"]);
+    assert.equal(undo.status, 0, out(undo));
+    assert.equal(readFileSync(join(s.work, "d", "f3"), "utf8"), "3");
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("ingesting the same spool again changes nothing", () => {
+  const s = sandbox();
+  try {
+    s.sh("printf a > a; printf b > b");
+    assert.equal(s.shit(["run", "--", "sh", "-c", "rm a; echo x > b; mkdir c"]).status, 0);
+    assert.equal(s.shit(["list"]).status, 0);
+    const first = counts(s.state);
+    const db = new DatabaseSync(join(s.state, "index.sqlite"));
+    db.exec("UPDATE spools SET offset = 0");
+    db.close();
+    assert.equal(s.shit(["list"]).status, 0);
+    assert.deepEqual(counts(s.state), first);
+    const undo = s.shit(["undo", "--yes"]);
+    assert.equal(undo.status, 0, out(undo));
+    assert.equal(readFileSync(join(s.work, "a"), "utf8"), "a");
+    assert.equal(readFileSync(join(s.work, "b"), "utf8"), "b");
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("bytes that are not records: read up to them, one warning, the rest of the history intact", () => {
+  const s = sandbox();
+  try {
+    s.sh("printf a > a");
+    assert.equal(s.shit(["run", "--", "rm", "a"]).status, 0);
+    const spool = join(s.state, "spool", readdirSync(join(s.state, "spool"))[0]);
+    appendFileSync(spool, Buffer.alloc(64, 0x41));
+    const r = s.shit(["list", "--json"]);
+    assert.equal(r.status, 0, out(r));
+    assert.match(r.stderr, /unreadable bytes/);
+    assert.equal(JSON.parse(r.stdout)[0].effects.deleted, 1);
+    writeFileSync(join(s.work, "unrelated"), "");
+  } finally {
+    s.cleanup();
+  }
+});
