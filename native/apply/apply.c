@@ -83,6 +83,19 @@ static char *fstr(const struct sp_view *v, int tag) {
 /* ---- safe path resolution ---- */
 struct loc { int dfd; const char *name; };   /* name points into the caller's path */
 
+/* The last parent directory opened, kept open: consecutive steps in one directory (10k files
+ * restored under a few dirs) walk the path once. Dropped after any step that renames or
+ * removes (a directory may have moved) and after placing a directory. The fd stays the
+ * directory it was opened as, so a parent swapped for a symlink meanwhile is still not followed. */
+static char cached_dir[PATH_MAX];
+static int cached_fd = -1;
+static int removed_dir;   /* the last REMOVE step removed a directory */
+static void drop_parent_cache(void) {
+  if (cached_fd >= 0) close(cached_fd);
+  cached_fd = -1;
+  cached_dir[0] = 0;
+}
+
 /* Opens PATH's parent directory from "/" component by component, never following a symlink.
  * Returns 0 and fills l, or an errno (ENOENT when a parent is missing, E_PARENT_SYMLINK). */
 static int open_parent(const char *path, struct loc *l) {
@@ -93,6 +106,14 @@ static int open_parent(const char *path, struct loc *l) {
   while (last > path && last[1] == 0) return EINVAL;       /* a trailing slash: not a plan path */
   l->name = last + 1;
   if (!*l->name || !strcmp(l->name, ".") || !strcmp(l->name, "..")) return EINVAL;
+  size_t dlen = (size_t)(last - path);
+  if (cached_fd >= 0 && dlen < sizeof cached_dir && strlen(cached_dir) == dlen && !memcmp(cached_dir, path, dlen)) {
+    int d = fcntl(cached_fd, F_DUPFD_CLOEXEC, 0);   /* each loc owns its fd: two may be open at once */
+    if (d >= 0) {
+      l->dfd = d;
+      return 0;
+    }
+  }
   int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return errno;
   const char *p = path;
@@ -122,6 +143,14 @@ static int open_parent(const char *path, struct loc *l) {
     fd = nfd;
   }
   l->dfd = fd;
+  if (dlen < sizeof cached_dir) {
+    drop_parent_cache();
+    cached_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (cached_fd >= 0) {
+      memcpy(cached_dir, path, dlen);
+      cached_dir[dlen] = 0;
+    }
+  }
   return 0;
 }
 
@@ -203,13 +232,19 @@ static void end_op(long ret, int err, int newfd, int step) {
 
 /* Metadata of an object this step just created: not recorded separately. */
 static void set_created_meta(int dfd, const char *name, const struct sp_stat *pre, const char *path, int is_link) {
-  if (fchownat(dfd, name, pre->uid, pre->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
+  /* an inode moved back whole mostly has all of it already: set only what differs */
+  struct sp_stat cur;
+  int known = sp_statat(dfd, name, AT_SYMLINK_NOFOLLOW, &cur) == 0;
+  if ((!known || cur.uid != pre->uid || cur.gid != pre->gid) &&
+      fchownat(dfd, name, pre->uid, pre->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
     fprintf(stderr, "shit-apply: %s: cannot restore owner: %s\n", path, strerror(errno));
-  if (!is_link && fchmodat(dfd, name, pre->mode & 07777, 0) < 0)
+  if (!is_link && (!known || (cur.mode & 07777) != (pre->mode & 07777) || cur.uid != pre->uid || cur.gid != pre->gid) &&
+      fchmodat(dfd, name, pre->mode & 07777, 0) < 0)
     fprintf(stderr, "shit-apply: %s: cannot restore mode: %s\n", path, strerror(errno));
   struct timespec ts[2] = {{pre->atime_ns / 1000000000, pre->atime_ns % 1000000000},
                            {pre->mtime_ns / 1000000000, pre->mtime_ns % 1000000000}};
-  if (utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+  if ((!known || cur.mtime_ns != pre->mtime_ns || cur.atime_ns != pre->atime_ns) &&
+      utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
     fprintf(stderr, "shit-apply: %s: cannot restore times: %s\n", path, strerror(errno));
 }
 
@@ -245,6 +280,7 @@ static int do_remove(struct step *s) {
   if (r == -ENOENT) { close_loc(&l); return 0; }
   if (r) { close_loc(&l); return -r; }
   int fl = S_ISDIR(st.mode) ? AT_REMOVEDIR : 0;
+  removed_dir = fl != 0;
   o.step = s->idx;
   cap_unlink(&o, l.dfd, l.name, fl);
   o.step = s->idx;
@@ -792,8 +828,8 @@ int main(int argc, char **argv) {
     cap_step = (int)i;                       /* every record of this step carries STEP = i */
     o.step = (int)i;
     switch (s->op) {
-    case ST_REMOVE: e = do_remove(s); break;
-    case ST_RENAME: e = do_rename(s); break;
+    case ST_REMOVE: removed_dir = 0; e = do_remove(s); if (removed_dir) drop_parent_cache(); break;
+    case ST_RENAME: e = do_rename(s); drop_parent_cache(); break;
     case ST_PLACE: e = do_place(s); break;
     case ST_REWRITE: e = do_rewrite(s); break;
     case ST_TRUNCATE: e = do_truncate(s); break;

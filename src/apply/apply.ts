@@ -27,6 +27,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
   const runDir = store.paths.run;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const file = join(runDir, `${id}.plan`);
+  store.preload(plan.cmd);
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
   const moved: string[] = [];
@@ -77,10 +78,11 @@ export function runApply(store: Store, id: string, file: string, kind: string, o
   return { code: r.status ?? 128 + 1, stderr: r.stderr ?? "" };
 }
 
-/** After an apply: the pre-images it moved back out are no longer in staging. */
-export function markMoved(store: Store, moved: string[]): void {
+/** After an apply: the pre-images it moved back out are no longer in staging (all of them
+ * when it finished; otherwise those whose staged file is gone). */
+export function markMoved(store: Store, moved: string[], finished: boolean): void {
   const idx = store.index;
   idx.tx(() => {
-    for (const k of moved) if (!existsSync(store.stagedPath(k))) idx.q("UPDATE keeps SET state = 'gone' WHERE name = ?").run(k);
+    for (const k of moved) if (finished || !existsSync(store.stagedPath(k))) idx.q("UPDATE keeps SET state = 'gone' WHERE name = ?").run(k);
   });
 }

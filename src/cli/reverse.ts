@@ -197,7 +197,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     }
     const r = runApply(ctx.store, prepared.id, prepared.file, kind, target.id, ["shit", verb, target.id]);
     process.stderr.write(r.stderr);
-    markMoved(ctx.store, prepared.moved);
+    markMoved(ctx.store, prepared.moved, r.code === 0);
     refresh(ctx);
     if (r.code === 0) {
       process.stdout.write(`${verb === "undo" ? "undone" : "redone"} (as ${prepared.id.slice(0, 8)}; \`shit ${verb === "undo" ? "redo" : "undo"}\` reverses it)\n`);

@@ -1,7 +1,7 @@
 // Spool → index. Reads every spool from where the last ingest stopped, turns records into rows
 // and hashes the pre-images they kept. Idempotent: the offset moves in the same transaction as
 // the rows, and a record cut off mid-write is left for the next run.
-import { closeSync, fstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { StatePaths } from "../state.js";
 import type { Index } from "../index/db.js";
@@ -52,6 +52,7 @@ export function ingest(paths: StatePaths, index: Index): IngestResult {
     const { records, next, corrupt } = readRecords(buf);
     if (corrupt) result.corrupt.push(name);
     if (!records.length) continue;
+    ensured = "";
     index.tx(() => {
       // Re-check inside the transaction: another ingest may have taken this spool meanwhile.
       const again = index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined;
@@ -65,8 +66,11 @@ export function ingest(paths: StatePaths, index: Index): IngestResult {
   return result;
 }
 
+let ensured = "";
 function ensureCommand(index: Index, cmd: string): void {
+  if (ensured === cmd) return;
   index.q("INSERT OR IGNORE INTO commands(id) VALUES(?)").run(cmd);
+  ensured = cmd;
 }
 
 function apply(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number): void {
@@ -99,7 +103,7 @@ function apply(paths: StatePaths, index: Index, cmd: string, r: Rec, base: numbe
   ensureCommand(index, cmd);
   const keep = parseKeep(f.get(Tag.KEEP));
   const keep2 = parseKeep(f.get(Tag.KEEP2));
-  for (const k of [keep, keep2]) if (k) noteKeep(paths, index, k.name);
+  for (const k of [keep, keep2]) if (k && k.how !== "E") noteKeep(paths, index, k.name, k.how);
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
   index
@@ -120,14 +124,25 @@ function apply(paths: StatePaths, index: Index, cmd: string, r: Rec, base: numbe
     );
 }
 
-/** First sight of a kept pre-image: hash it where it lies. */
-function noteKeep(paths: StatePaths, index: Index, name: string): void {
+/**
+ * First sight of a kept pre-image. A copy (C, T) is hashed now. An inode kept whole (R, L: the
+ * file itself, renamed or linked into staging) is identified by inode, ctime and size: nothing
+ * can change its bytes without changing its ctime, so that check stands in for the hash until
+ * gc hashes it — an rm -rf of 10k files is not read back at ingest.
+ */
+function noteKeep(paths: StatePaths, index: Index, name: string, how: string): void {
   if (index.q("SELECT 1 FROM keeps WHERE name = ?").get(name)) return;
-  let h = null;
+  const file = join(paths.staging, name);
+  let h: { hash: string | null; size: number; ino: number; ctime: string } | null = null;
   try {
-    h = hashKept(join(paths.staging, name));
+    if (how === "R" || how === "L") {
+      const st = lstatSync(file, { bigint: true });
+      h = { hash: null, size: Number(st.size), ino: Number(st.ino), ctime: st.ctimeNs.toString() };
+    } else {
+      h = hashKept(file);
+    }
   } catch {
-    // missing or unreadable: recorded with no hash, so an undo says it cannot restore it
+    // missing or unreadable: recorded with no identity, so an undo says it cannot restore it
   }
   index
     .q("INSERT INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, 'staged')")

@@ -6,7 +6,7 @@ import { constants as C } from "node:fs";
 import type { EventRow, Index } from "../index/db.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
 import { type BPath, dirname, fromBuf, join } from "./paths.js";
-import { TYPE_NAME, VFS, lstatNode, typeOf, type VNode } from "./vfs.js";
+import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
 
 export type StepKind = "remove" | "rename" | "place" | "rewrite" | "truncate" | "link" | "meta" | "xattr";
 
@@ -170,10 +170,11 @@ export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTou
   const posts = expectedPosts(index, cmd);
 
   // 1. Is each path as the command left it?
+  const real = new VFS();
   const conflicts: Conflict[] = [];
   const conflicted = new Set<BPath>();
   for (const [p, want] of posts) {
-    const why = differs(want.node, lstatNode(p));
+    const why = differs(want.node, real.realAt(p));
     if (why) {
       const by = laterTouch(p);
       conflicts.push({ path: p, reason: by ? `${why} (by ${by})` : why });
@@ -185,7 +186,7 @@ export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTou
   let steps = mode === "skip" ? inverse.filter((s) => !touches(s, conflicted)) : inverse;
   let skipped = inverse.filter((s) => !steps.includes(s));
   for (let round = 0; round < 50; round++) {
-    const sim = simulate(steps, firstStat, mode === "force");
+    const sim = simulate(real.fresh(), steps, firstStat, mode === "force");
     if (!sim.conflicts.length || mode !== "skip") {
       for (const c of sim.conflicts) if (!conflicted.has(c.path)) conflicts.push(c);
       return {
@@ -215,13 +216,12 @@ function nodeOf(s: Stat, ino: bigint | null = null): VNode {
   return { type: typeOf(s.mode), ino, dev: ino === null ? null : s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
 }
 
-function simulate(input: Step[], firstStat: Map<BPath, Stat>, force: boolean) {
-  const vfs = new VFS();
+function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean) {
   const out: Step[] = [];
   const conflicts: Conflict[] = [];
   const expect = new Map<BPath, VNode | null>();
   const seen = (p: BPath) => {
-    if (!expect.has(p)) expect.set(p, lstatNode(p));
+    if (!expect.has(p)) expect.set(p, vfs.realAt(p));
   };
   const clash = (path: BPath, reason: string) => conflicts.push({ path, reason });
 

@@ -29,7 +29,13 @@ export class VFS {
   private over = new Map<BPath, VNode | null>();
   private kids = new Map<BPath, Set<BPath>>(); // names set in the overlay, per directory
   private mounts = new Map<BPath, BPath | null>(); // virtual dir → real dir (null: nothing real below)
-  private cache = new Map<BPath, VNode | null>();
+  /** lstat results of the real tree, shareable between views planned over the same present */
+  constructor(private readonly cache = new Map<BPath, VNode | null>()) {}
+
+  /** A new, empty overlay over the same (cached) real tree. */
+  fresh(): VFS {
+    return new VFS(this.cache);
+  }
 
   /** The real path that holds what the virtual path p shows, or null when nothing real does. */
   private real(p: BPath): BPath | null {
@@ -98,10 +104,23 @@ export class VFS {
     this.set(a, null);
   }
 
+  /** Forgets the overlay below p (walking the overlay's own children, not every entry). */
   private dropBelow(p: BPath): void {
-    for (const k of [...this.over.keys()]) if (isUnder(k, p)) this.over.delete(k);
-    for (const k of [...this.kids.keys()]) if (k === p || isUnder(k, p)) this.kids.delete(k);
-    for (const k of [...this.mounts.keys()]) if (isUnder(k, p)) this.mounts.delete(k);
+    const names = this.kids.get(p);
+    if (names) {
+      this.kids.delete(p);
+      for (const n of names) {
+        const c = join(p, n);
+        this.over.delete(c);
+        this.dropBelow(c);
+      }
+    }
+    if (this.mounts.size) for (const k of [...this.mounts.keys()]) if (isUnder(k, p)) this.mounts.delete(k);
+  }
+
+  /** The real object at p now (before any planned step), from the same cache the view uses. */
+  realAt(p: BPath): VNode | null {
+    return this.realNode(p);
   }
 
   /** Names present in directory p. */

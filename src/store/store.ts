@@ -72,17 +72,24 @@ export class Store {
     return join(this.paths.store, hash.slice(0, 2), hash);
   }
 
+  private rows = new Map<string, KeepRow>();
+
   keep(name: string): KeepRow | undefined {
-    return this.index.q("SELECT * FROM keeps WHERE name = ?").get(name) as KeepRow | undefined;
+    return this.rows.get(name) ?? (this.index.q("SELECT * FROM keeps WHERE name = ?").get(name) as KeepRow | undefined);
   }
 
-  /** Where a kept pre-image's bytes are, checked against their hash. Throws BlobError. */
+  /** Reads the rows of every pre-image a command kept, in one query. */
+  preload(cmd: string): void {
+    for (const r of this.index.q("SELECT * FROM keeps WHERE name > ? AND name < ?").all(cmd + "/", cmd + "0") as unknown as KeepRow[]) this.rows.set(r.name, r);
+  }
+
+  /** Where a kept pre-image's bytes are, checked before use. Throws BlobError. */
   source(name: string): { path: string; row: KeepRow } {
     const row = this.keep(name);
     if (!row) throw new BlobError(`pre-image ${name} is not in the index`);
     if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);
-    if (!row.hash) throw new BlobError(`pre-image ${name} was missing when it was ingested`);
-    const path = row.state === "stored" ? this.storedPath(row.hash) : this.stagedPath(name);
+    if (row.ino === null) throw new BlobError(`pre-image ${name} was missing when it was ingested`);
+    const path = row.state === "stored" && row.hash ? this.storedPath(row.hash) : this.stagedPath(name);
     let st;
     try {
       st = lstatSync(path, { bigint: true });
@@ -90,16 +97,16 @@ export class Store {
       throw new BlobError(`pre-image ${name} is missing (${(e as NodeJS.ErrnoException).code})`);
     }
     const unchanged = Number(st.ino) === row.ino && st.ctimeNs.toString() === row.ctime && Number(st.size) === row.size;
-    if (!unchanged) {
-      let h: Hashed;
-      try {
-        h = hashKept(path);
-      } catch (e) {
-        throw new BlobError(`pre-image ${name} cannot be read: ${(e as Error).message}`);
-      }
-      if (h.hash !== row.hash) throw new BlobError(`pre-image ${name} is corrupt: sha256 ${h.hash.slice(0, 12)}…, recorded ${row.hash.slice(0, 12)}…`);
-      this.index.q("UPDATE keeps SET ino = ?, ctime = ? WHERE name = ?").run(h.ino, h.ctime, name);
+    if (unchanged) return { path, row };
+    if (!row.hash) throw new BlobError(`pre-image ${name} is corrupt: it was changed after it was kept`);
+    let h: Hashed;
+    try {
+      h = hashKept(path);
+    } catch (e) {
+      throw new BlobError(`pre-image ${name} cannot be read: ${(e as Error).message}`);
     }
+    if (h.hash !== row.hash) throw new BlobError(`pre-image ${name} is corrupt: sha256 ${h.hash.slice(0, 12)}…, recorded ${row.hash.slice(0, 12)}…`);
+    this.index.q("UPDATE keeps SET ino = ?, ctime = ? WHERE name = ?").run(h.ino, h.ctime, name);
     return { path, row };
   }
 }
