@@ -1,8 +1,8 @@
 // How commands and their effects read, for people and for --json.
-import { constants as C } from "node:fs";
 import type { CommandRow, EventRow } from "../index/db.js";
-import { Op, OpName, decodeStat, type Stat } from "../spool/records.js";
-import { type BPath, display, fromBuf } from "../plan/paths.js";
+import { OpName, decodeStat, type Stat } from "../spool/records.js";
+import type { EffectCounts } from "../index/effects.js";
+import { display } from "../plan/paths.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 
 export function argvOf(c: CommandRow): string[] {
@@ -30,69 +30,7 @@ export function ago(ms: number | null, now = Date.now()): string {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-export type Effect = "deleted" | "modified" | "created" | "renamed" | "metadata";
-
-/** Net effect per path: what a path was before the command against what it was after. */
-export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
-  interface S { before: boolean; after: boolean; bytes: boolean; meta: boolean; movedTo?: BPath; movedFrom?: BPath }
-  const st = new Map<BPath, S>();
-  const at = (p: BPath, existed: boolean): S => {
-    let s = st.get(p);
-    if (!s) st.set(p, (s = { before: existed, after: existed, bytes: false, meta: false }));
-    return s;
-  };
-  for (const e of evs) {
-    if (e.err !== 0 || !e.path) continue;
-    const a = fromBuf(e.path), b = e.path2 ? fromBuf(e.path2) : null;
-    const pre = !!e.pre;
-    switch (e.op) {
-      case Op.UNLINK: case Op.RMDIR: at(a, true).after = false; break;
-      case Op.RENAME: {
-        const s = at(a, true);
-        s.after = false;
-        s.movedTo = b!;
-        const t = at(b!, !!e.pre2);
-        t.after = true;
-        t.bytes = true;
-        t.movedFrom = a;
-        break;
-      }
-      case Op.OPEN: {
-        const s = at(a, pre);
-        s.after = true;
-        if (e.flags & (C.O_WRONLY | C.O_RDWR | C.O_TRUNC)) s.bytes = true;
-        break;
-      }
-      case Op.TRUNCATE: { const s = at(a, true); s.after = true; s.bytes = true; break; }
-      case Op.MKDIR: case Op.SYMLINK: case Op.MKNOD: at(a, false).after = true; break;
-      case Op.LINK: if (b) at(b, false).after = true; break;
-      case Op.CHMOD: case Op.CHOWN: case Op.UTIMES: case Op.SETXATTR: case Op.REMOVEXATTR: at(a, true).meta = true; break;
-    }
-  }
-  const out = new Map<BPath, Effect>();
-  for (const [p, s] of st) {
-    if (s.before && !s.after) {
-      const to = s.movedTo && st.get(s.movedTo);
-      out.set(p, to && to.after && !to.before && to.movedFrom === p ? "renamed" : "deleted");
-    } else if (!s.before && s.after) {
-      const from = s.movedFrom && st.get(s.movedFrom);
-      if (!(from && from.movedTo === p && from.before && !from.after)) out.set(p, "created");
-    } else if (s.before && s.after) {
-      if (s.bytes) out.set(p, "modified");
-      else if (s.meta) out.set(p, "metadata");
-    }
-  }
-  return out;
-}
-
-export function effectCounts(evs: EventRow[]): Record<Effect, number> & { notCaptured: number } {
-  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0 };
-  for (const k of netEffects(evs).values()) counts[k]++;
-  counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
-  return counts;
-}
-
-export function countsText(c: ReturnType<typeof effectCounts>): string {
+export function countsText(c: EffectCounts): string {
   const parts = (["deleted", "modified", "created", "renamed", "metadata"] as const).filter((k) => c[k]).map((k) => `${c[k]} ${k}`);
   if (c.notCaptured) parts.push(`${c.notCaptured} not captured`);
   return parts.join(", ") || "no changes";

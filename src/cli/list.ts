@@ -1,11 +1,16 @@
 // shit list: newest first — id, time, exit, effects, command line.
 import type { CommandRow } from "../index/db.js";
-import { type Ctx, events, isUndone } from "./context.js";
-import { ago, argvOf, commandLine, countsText, effectCounts } from "./describe.js";
+import { type Ctx, isUndone } from "./context.js";
+import { ago, argvOf, commandLine, countsText } from "./describe.js";
+import { recount, storedCounts } from "../index/effects.js";
 import { display } from "../plan/paths.js";
 
 export function commandJson(ctx: Ctx, c: CommandRow) {
-  const evs = events(ctx, c.id);
+  if (c.effects === null) {
+    // recorded before effects were counted at ingest
+    recount(ctx.index, [c.id]);
+    c = { ...c, effects: (ctx.index.q("SELECT effects FROM commands WHERE id = ?").get(c.id) as { effects: string }).effects };
+  }
   return {
     id: c.id,
     kind: c.kind,
@@ -16,7 +21,7 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     ended: c.ended ? new Date(c.ended).toISOString() : null,
     exit: c.exit,
     signal: c.signal || null,
-    effects: effectCounts(evs),
+    effects: storedCounts(c.effects),
     undone: isUndone(ctx, c),
     undoneBy: c.undone_by,
   };

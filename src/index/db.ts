@@ -50,6 +50,7 @@ const MIGRATIONS: string[] = [
      state TEXT NOT NULL               -- staged | stored | gone (moved back out by an undo)
    ) WITHOUT ROWID;
    CREATE INDEX keeps_hash ON keeps(hash);`,
+  `ALTER TABLE commands ADD COLUMN effects TEXT;  -- JSON counts by kind (src/index/effects.ts)`,
 ];
 
 export class Index {
@@ -114,6 +115,7 @@ export interface CommandRow {
   signal: number | null;
   pid: number | null;
   undone_by: string | null;
+  effects: string | null;
 }
 
 export interface EventRow {

@@ -7,6 +7,7 @@ import type { StatePaths } from "../state.js";
 import type { Index } from "../index/db.js";
 import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
 import { hashKept } from "../store/store.js";
+import { recount } from "../index/effects.js";
 
 export interface IngestResult {
   spools: number;
@@ -58,6 +59,7 @@ export function ingest(paths: StatePaths, index: Index): IngestResult {
       const again = index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined;
       if ((again?.offset ?? 0) !== offset) return;
       for (const r of records) apply(paths, index, cmd, r, offset);
+      if (records.some((r) => r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED)) recount(index, [cmd]);
       index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
       result.records += records.length;
     });
