@@ -47,7 +47,8 @@ const MIGRATIONS: string[] = [
      hash TEXT,                        -- sha256 of the bytes (NULL: the file was missing at ingest)
      size INTEGER,
      ino INTEGER, ctime TEXT,          -- the staged file's inode and ctime when it was hashed
-     state TEXT NOT NULL               -- staged | stored | gone (moved back out by an undo)
+     state TEXT NOT NULL               -- staged (a hashed copy) | inode (the file itself, checked
+                                       -- against its record's PRE) | missing | stored | gone
    ) WITHOUT ROWID;
    CREATE INDEX keeps_hash ON keeps(hash);`,
   `ALTER TABLE commands ADD COLUMN effects TEXT;  -- JSON counts by kind (src/index/effects.ts)`,

@@ -73,7 +73,10 @@ export function effectCounts(evs: EventRow[]): EffectCounts {
 /** Recounts the effects of these commands and stores them with each. */
 export function recount(index: Index, cmds: Iterable<string>): void {
   for (const id of cmds) {
-    const evs = index.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(id) as unknown as EventRow[];
+    // only what netEffects reads: a whole row per event would cost more than the counting
+    const evs = index
+      .q("SELECT op, err, flags, path, path2, pre IS NOT NULL AS pre, pre2 IS NOT NULL AS pre2 FROM events WHERE cmd = ? ORDER BY seq")
+      .all(id) as unknown as EventRow[];
     index.q("UPDATE commands SET effects = ? WHERE id = ?").run(JSON.stringify(effectCounts(evs)), id);
   }
 }

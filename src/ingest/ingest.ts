@@ -1,12 +1,12 @@
 // Spool → index. Reads every spool from where the last ingest stopped, turns records into rows
 // and hashes the pre-images they kept. Idempotent: the offset moves in the same transaction as
 // the rows, and a record cut off mid-write is left for the next run.
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type { StatePaths } from "../state.js";
 import type { Index } from "../index/db.js";
 import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
-import { hashKept } from "../store/store.js";
+import { hashKept, type Hashed } from "../store/store.js";
 import { recount } from "../index/effects.js";
 
 export interface IngestResult {
@@ -127,26 +127,22 @@ function apply(paths: StatePaths, index: Index, cmd: string, r: Rec, base: numbe
 }
 
 /**
- * First sight of a kept pre-image. A copy (C, T) is hashed now. An inode kept whole (R, L: the
- * file itself, renamed or linked into staging) is identified by inode, ctime and size: nothing
- * can change its bytes without changing its ctime, so that check stands in for the hash until
- * gc hashes it — an rm -rf of 10k files is not read back at ingest.
+ * First sight of a kept pre-image. A copy (C, T) is hashed now, and its inode and ctime noted.
+ * An inode kept whole (R, L: the file itself, renamed or linked into staging) is not read: its
+ * record's PRE already names it (inode, size, mtime), and an undo checks the staged file
+ * against that before it moves it back — an rm -rf of 10k files is not read back at ingest.
  */
 function noteKeep(paths: StatePaths, index: Index, name: string, how: string): void {
   if (index.q("SELECT 1 FROM keeps WHERE name = ?").get(name)) return;
-  const file = join(paths.staging, name);
-  let h: { hash: string | null; size: number; ino: number; ctime: string } | null = null;
-  try {
-    if (how === "R" || how === "L") {
-      const st = lstatSync(file, { bigint: true });
-      h = { hash: null, size: Number(st.size), ino: Number(st.ino), ctime: st.ctimeNs.toString() };
-    } else {
-      h = hashKept(file);
+  let h: Hashed | null = null;
+  if (how !== "R" && how !== "L") {
+    try {
+      h = hashKept(join(paths.staging, name));
+    } catch {
+      // missing or unreadable: recorded with no identity, so an undo says it cannot restore it
     }
-  } catch {
-    // missing or unreadable: recorded with no identity, so an undo says it cannot restore it
   }
   index
-    .q("INSERT INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, 'staged')")
-    .run(name, h?.hash ?? null, h?.size ?? null, h?.ino ?? null, h?.ctime ?? null);
+    .q("INSERT INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, ?)")
+    .run(name, h?.hash ?? null, h?.size ?? null, h?.ino ?? null, h?.ctime ?? null, how === "R" || how === "L" ? "inode" : h ? "staged" : "missing");
 }

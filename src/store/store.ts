@@ -7,6 +7,7 @@ import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, constan
 import { join } from "node:path";
 import type { StatePaths } from "../state.js";
 import type { Index, KeepRow } from "../index/db.js";
+import type { Stat } from "../spool/records.js";
 
 export interface Hashed {
   hash: string;
@@ -83,18 +84,29 @@ export class Store {
     for (const r of this.index.q("SELECT * FROM keeps WHERE name > ? AND name < ?").all(cmd + "/", cmd + "0") as unknown as KeepRow[]) this.rows.set(r.name, r);
   }
 
-  /** Where a kept pre-image's bytes are, checked before use. Throws BlobError. */
-  source(name: string): { path: string; row: KeepRow } {
+  /**
+   * Where a kept pre-image's bytes are, checked before use: a copy against its hash (or its
+   * inode and ctime when hashed, unchanged since), an inode kept whole against the record of
+   * the file it was (`pre`: inode, size, mtime). Throws BlobError.
+   */
+  source(name: string, pre?: Stat): { path: string; row: KeepRow } {
     const row = this.keep(name);
     if (!row) throw new BlobError(`pre-image ${name} is not in the index`);
     if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);
-    if (row.ino === null) throw new BlobError(`pre-image ${name} was missing when it was ingested`);
+    if (row.state === "missing") throw new BlobError(`pre-image ${name} was missing when it was ingested`);
     const path = row.state === "stored" && row.hash ? this.storedPath(row.hash) : this.stagedPath(name);
     let st;
     try {
       st = lstatSync(path, { bigint: true });
     } catch (e) {
       throw new BlobError(`pre-image ${name} is missing (${(e as NodeJS.ErrnoException).code})`);
+    }
+    if (row.state === "inode") {
+      if (!pre) throw new BlobError(`pre-image ${name}: nothing to check it against`);
+      if (!st.isFile() || st.ino !== pre.ino || st.size !== pre.size || st.mtimeNs !== pre.mtimeNs) {
+        throw new BlobError(`pre-image ${name} is corrupt: it was changed after it was kept`);
+      }
+      return { path, row };
     }
     const unchanged = Number(st.ino) === row.ino && st.ctimeNs.toString() === row.ctime && Number(st.size) === row.size;
     if (unchanged) return { path, row };
