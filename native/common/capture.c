@@ -2,7 +2,8 @@
  *
  * Runs inside interposed libc calls: every I/O goes through sys.h (raw syscalls, errno never
  * touched, nothing interposed re-entered). The only libc calls are getenv, memcpy/memcmp/strlen.
- * No per-process mutable state: everything lives in the caller's struct cap_op.
+ * Per-process mutable state: cap_step, and the small lock-free table of inodes this process
+ * created in the current command ("created here" below); the rest lives in the caller's cap_op.
  *
  * Every stat and every keep acts on the caller's own (dirfd, path), so it sees exactly the
  * object the real call will act on; the absolute path is only what the record says. */
@@ -30,6 +31,7 @@
 enum {
   CAPF_CREATED = 1,   /* OPEN: the object did not exist; POST = fstat of the new fd */
   CAPF_NOTCAP = 2,    /* the record became a NOTCAPTURED */
+  CAPF_SKIPNEW = 4,   /* metadata op: skip it when locate finds an inode created here */
 };
 
 int cap_step = -1;
@@ -173,6 +175,87 @@ static int ensure_staging(struct cap_op *o) {
   return (r == 0 || r == -EEXIST) ? 0 : (int)r;
 }
 
+/* ---------- inodes created here ----------
+ *
+ * A metadata change (chmod, chown, utimes, xattr, truncate) to an inode that this command
+ * created needs no record: undoing the command removes every name the command gave that inode,
+ * and with the last one the inode. Creating tools change the metadata of what they create all
+ * the time (tar: open O_CREAT, then futimens + fchown + fchmod on the fd, utimensat on the path
+ * after close; sed -i / install / cp -p: mkstemp or open, then fchmod/fchown), and each record
+ * costs a spool open + write + close.
+ *
+ * The table is filled when an OPEN that created a regular file (PRE absent, O_CREAT or the
+ * mkstemp family) has been written to the spool, with the new inode's identity from the fstat
+ * of the returned descriptor: dev, ino and statx btime, plus a hash of the spool path (state
+ * directory and SHIT_CMD, so a preloaded shell that moves on to its next command does not carry
+ * the facts over). A metadata call whose object (as locate stats it: through the descriptor, or
+ * at the path) has the same dev + ino + btime under the same spool hash is not recorded.
+ *
+ * Why the identity is safe to trust:
+ *  - fd numbers play no part: a closed and reused descriptor, or a path-based call after close
+ *    (tar's utimensat on the name), is looked up by the inode it reaches now;
+ *  - an inode number can be reused once the created file is gone (unlinked with a copy kept,
+ *    or removed by another process); the reused inode has a new btime. Residual risk: the
+ *    number is reused within one btime tick (coarse clock on ext4, a few ms) by a creation this
+ *    process did not record — then one metadata change to that foreign file goes unrecorded;
+ *  - filesystems without btime (stx_mask lacks STATX_BTIME) are never entered: no skipping there;
+ *  - the spool hash is 64-bit FNV-1a: two commands colliding within one process is negligible.
+ *
+ * Concurrency: direct-mapped, 256 slots by hash of (dev, ino), each a seqlock with lock-free
+ * writers (a CAS takes the slot to odd; a writer that finds it odd or loses the CAS just does
+ * not insert) and readers that treat an odd or changed sequence as a miss. No call ever waits,
+ * so signal handlers, threads and vfork children (which write into the parent's table while the
+ * parent's other threads run) are all safe; every entry is a true fact for its command
+ * ("this command created this inode"), so inherited (fork) and shared (vfork) entries stay valid.
+ * A miss always means "record as usual". A writer killed mid-update (only possible in a child
+ * forked by another thread at that instant) leaves its slot odd: that slot is unused from then on. */
+
+#define NEW_SLOTS 256
+struct newent {
+  uint32_t seq;              /* even: stable; odd: a writer is in it */
+  uint64_t dev, ino, cmdh;
+  int64_t btime;
+};
+static struct newent newtab[NEW_SLOTS];
+
+static uint64_t ctx_hash(const struct cap_ctx *c) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const unsigned char *p = (const unsigned char *)c->spool; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
+  return h | 1; /* never 0: a zeroed slot can never match */
+}
+
+static struct newent *new_slot(const struct sp_stat *st) {
+  uint64_t h = (st->ino ^ (st->dev * 0xff51afd7ed558ccdULL)) * 0x9e3779b97f4a7c15ULL;
+  return &newtab[h >> 56];
+}
+
+static void new_add(const struct cap_op *o, const struct sp_stat *st) {
+  if (!S_ISREG(st->mode) || st->btime_ns < 0) return;
+  struct newent *e = new_slot(st);
+  uint32_t s = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+  if ((s & 1) || !__atomic_compare_exchange_n(&e->seq, &s, s + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return;
+  __atomic_thread_fence(__ATOMIC_RELEASE); /* the odd seq is visible before any field changes */
+  __atomic_store_n(&e->dev, st->dev, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->ino, st->ino, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->btime, st->btime_ns, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->cmdh, ctx_hash(&o->ctx), __ATOMIC_RELAXED);
+  __atomic_store_n(&e->seq, s + 2, __ATOMIC_RELEASE);
+}
+
+/* 1: *st is an inode this process created in this command (see above). */
+static int created_here(const struct cap_op *o, const struct sp_stat *st) {
+  if (!(o->internal & CAPF_SKIPNEW) || !S_ISREG(st->mode) || st->btime_ns < 0) return 0;
+  struct newent *e = new_slot(st);
+  uint32_t s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+  if ((s1 & 1) || s1 == 0) return 0;
+  uint64_t dev = __atomic_load_n(&e->dev, __ATOMIC_RELAXED), ino = __atomic_load_n(&e->ino, __ATOMIC_RELAXED);
+  uint64_t cmdh = __atomic_load_n(&e->cmdh, __ATOMIC_RELAXED);
+  int64_t bt = __atomic_load_n(&e->btime, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the field loads happen before the re-check */
+  if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != s1) return 0;
+  return dev == st->dev && ino == st->ino && bt == st->btime_ns && cmdh == ctx_hash(&o->ctx);
+}
+
 /* ---------- paths ---------- */
 
 /* readlink /proc/self/fd/N: 0; -1 not a filesystem path (pipe:, socket:, anon_inode:);
@@ -246,6 +329,7 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
   if (via_link) *via_link = 0;
   if (!path) {
     if (sp_statat(dirfd, "", AT_EMPTY_PATH, st) < 0) return LOC_SKIP;
+    if (created_here(o, st)) return LOC_SKIP;
     int r = fd_path(dirfd, abs);
     if (r == -1) return LOC_SKIP;
     if (r == -2) {
@@ -261,9 +345,9 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
     long pfd = sys4(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
     if (pfd >= 0) {
       long s = sp_statat((int)pfd, "", AT_EMPTY_PATH, st);
+      if (s < 0 || created_here(o, st)) { sclose(pfd); return LOC_SKIP; }
       int pr = fd_path((int)pfd, abs);
       sclose(pfd);
-      if (s < 0) return LOC_SKIP;
       if (pr < 0) { *why = "cannot resolve the symlink's target"; return LOC_NOPATH; }
       return in_state(o, abs) ? LOC_SKIP : LOC_OK;
     }
@@ -288,6 +372,7 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
     return in_state(o, abs) ? LOC_SKIP : LOC_ABSENT;
   }
   if (r < 0 && r != -ENOENT) return LOC_SKIP;
+  if (r == 0 && created_here(o, st)) return LOC_SKIP;
   if (abs_path(dirfd, path, abs, why)) return r == 0 ? LOC_NOPATH : LOC_SKIP;
   if (in_state(o, abs)) return LOC_SKIP;
   return r == 0 ? LOC_OK : LOC_ABSENT;
@@ -326,12 +411,12 @@ static int notcap(struct cap_op *o, const char *why, long e, const char *abs) {
   return 1;
 }
 
-static void commit(struct cap_op *o, int err) {
+static int commit(struct cap_op *o, int err) {
   if (o->step >= 0) {
     uint32_t s = (uint32_t)o->step;
     sp_add(&o->rec, T_STEP, &s, 4);
   }
-  sp_commit(&o->rec, o->ctx.spool, err); /* a failed spool write never affects the call */
+  return sp_commit(&o->rec, o->ctx.spool, err); /* a failed spool write never affects the call */
 }
 
 /* ---------- keeping pre-images ---------- */
@@ -631,11 +716,15 @@ static int locate_obj(struct cap_op *o, int dirfd, const char *path, int fd, int
   return locate(o, dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), abs, pre, why, NULL);
 }
 
-/* Common start for ops that only need PATH + PRE. 1: go on; 0: skip / notcap already set. */
+/* Common start for ops that only need PATH + PRE: metadata and bytes of one inode, never a
+ * name, so an inode created here (see above) needs no record. 1: go on; 0: skip / notcap
+ * already set. */
 static int meta_begin(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags, struct sp_stat *pre) {
   char abs[PATH_MAX];
   const char *why = "";
+  o->internal |= CAPF_SKIPNEW;
   int l = locate_obj(o, dirfd, path, fd, at_flags, abs, pre, &why);
+  o->internal &= ~(unsigned)CAPF_SKIPNEW;
   if (l == LOC_SKIP || l == LOC_ABSENT) { skip(o); return 0; }
   if (l == LOC_NOPATH) { notcap(o, why, 0, NULL); return 0; }
   sp_add_str(&o->rec, T_PATH, abs);
@@ -809,7 +898,12 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
     o->undo_keep[0] = 0;
   } else if (o->op == SP_OPEN && (o->internal & CAPF_CREATED) && !(o->internal & CAPF_NOTCAP) && newfd >= 0) {
     struct sp_stat post;
-    if (sp_statat(newfd, "", AT_EMPTY_PATH, &post) == 0) sp_add_stat(&o->rec, T_POST, &post);
+    if (sp_statat(newfd, "", AT_EMPTY_PATH, &post) == 0) {
+      sp_add_stat(&o->rec, T_POST, &post);
+      /* only once the creation is on record may its inode's metadata changes go unrecorded */
+      if (commit(o, 0) == 0) new_add(o, &post);
+      return;
+    }
   }
   commit(o, err);
 }

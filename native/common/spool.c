@@ -116,7 +116,7 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
 
 int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out) {
   struct statx sx;
-  long r = sys5(SYS_statx, dirfd, path, flags, STATX_BASIC_STATS, &sx);
+  long r = sys5(SYS_statx, dirfd, path, flags, STATX_BASIC_STATS | STATX_BTIME, &sx);
   if (r < 0) return (int)r;
   /* st_dev as stat(2), Node and Python report it (glibc's makedev encoding), so readers can
    * compare PRE.dev with a present-day stat and staging names match what other tools see. */
@@ -131,6 +131,7 @@ int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out) {
   out->mtime_ns = sx.stx_mtime.tv_sec * 1000000000LL + sx.stx_mtime.tv_nsec;
   out->ctime_ns = sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
   out->atime_ns = sx.stx_atime.tv_sec * 1000000000LL + sx.stx_atime.tv_nsec;
+  out->btime_ns = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000LL + sx.stx_btime.tv_nsec : -1;
   return 0;
 }
 
@@ -166,6 +167,7 @@ int sp_view_stat(const struct sp_view *v, int tag, struct sp_stat *out) {
   memcpy(&out->mode, r + 16, 4); memcpy(&out->uid, r + 20, 4); memcpy(&out->gid, r + 24, 4);
   memcpy(&out->nlink, r + 28, 4); memcpy(&out->size, r + 32, 8); memcpy(&out->mtime_ns, r + 40, 8);
   memcpy(&out->ctime_ns, r + 48, 8); memcpy(&out->atime_ns, r + 56, 8);
+  out->btime_ns = -1;
   return 1;
 }
 

@@ -23,10 +23,12 @@ enum sp_tag {
 #define SP_VERSION 1
 #define SP_HDR 32
 
-struct sp_stat {            /* 64 bytes, as in the file */
+struct sp_stat {            /* the fields up to atime_ns are the 64 bytes of a stat_rec */
   uint64_t dev, ino;
   uint32_t mode, uid, gid, nlink;
   int64_t size, mtime_ns, ctime_ns, atime_ns;
+  int64_t btime_ns;         /* birth time (statx); -1 when the filesystem reports none. Not
+                               written to the spool: sp_view_stat sets it to -1 */
 };
 
 struct sp_buf {

@@ -13,8 +13,14 @@
  *  - glibc calls its own internals directly (fopen -> __open_nocancel, remove -> __unlink), so
  *    the outer entry points are wrapped too and nothing is recorded twice.
  *
- * Not covered: statically linked programs, raw `syscall` instructions, opens done by
- * posix_spawn file actions (glibc performs them in the child with internal calls). */
+ * Not covered: statically linked programs, raw `syscall` instructions. Opens done by
+ * posix_spawn file actions (glibc performs them in the child with internal calls) are captured
+ * when the action is added (posix_spawn_file_actions_addopen below).
+ *
+ * Deliberately not interposed (test/native/symbols-check.sh keeps the list with reasons):
+ * tmpfile/tmpfile64 (an unnamed O_TMPFILE file: nothing to record), and the calls that write
+ * through a descriptor already open for writing, whose open was the capture point:
+ * copy_file_range, sendfile/sendfile64, fallocate/fallocate64, posix_fallocate/posix_fallocate64. */
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE
 #include "../common/capture.h"
@@ -22,6 +28,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +371,93 @@ WRAP(fsetxattr, (int fd, const char *name, const void *value, size_t size, int f
 WRAP(removexattr, (const char *path, const char *name), (path, name), cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 1))
 WRAP(lremovexattr, (const char *path, const char *name), (path, name), cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 0))
 WRAP(fremovexattr, (int fd, const char *name), (fd, name), cap_xattr(&o, SP_REMOVEXATTR, NULL, fd, name, 1))
+
+/* ---------- posix_spawn file actions ----------
+ *
+ * posix_spawn performs an addopen action in the child, between fork and exec, with glibc's
+ * internal open: no interposed entry point sees it. So the open is captured when the action is
+ * added, exactly as cap_open captures an open (a copy of an existing file that O_TRUNC or a
+ * write-mode open may change; a creation recorded as such), and its OPEN record is written right
+ * away with err 0 although the open happens later, at spawn time (if the spawn never happens,
+ * the record describes an open that did not: undoing it rewrites a file with its own bytes or
+ * removes a name that is not there). The path is resolved against the parent's working
+ * directory now; the child resolves it against its own at spawn time, which is the same unless
+ * the parent changes directory in between (not seen) or an earlier chdir action of the same
+ * action list moves it: those actions are tracked below, and a relative addopen after one is
+ * recorded as NOTCAPTURED. No POST: there is no descriptor yet (shit-run's end scan has it). */
+
+#define SPAWN_CHDIR_SLOTS 32
+static posix_spawn_file_actions_t *spawn_chdir[SPAWN_CHDIR_SLOTS]; /* lists with a chdir action */
+static int spawn_chdir_lost;  /* sticky: a chdir list did not fit; every relative addopen is suspect */
+
+static void spawn_mark(posix_spawn_file_actions_t *fa) {
+  for (int i = 0; i < SPAWN_CHDIR_SLOTS; i++)
+    if (__atomic_load_n(&spawn_chdir[i], __ATOMIC_RELAXED) == fa) return;
+  for (int i = 0; i < SPAWN_CHDIR_SLOTS; i++) {
+    posix_spawn_file_actions_t *z = NULL;
+    if (__atomic_compare_exchange_n(&spawn_chdir[i], &z, fa, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return;
+  }
+  __atomic_store_n(&spawn_chdir_lost, 1, __ATOMIC_RELAXED);
+}
+
+static void spawn_unmark(posix_spawn_file_actions_t *fa) {
+  for (int i = 0; i < SPAWN_CHDIR_SLOTS; i++) {
+    posix_spawn_file_actions_t *p = fa;
+    __atomic_compare_exchange_n(&spawn_chdir[i], &p, NULL, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  }
+}
+
+static int spawn_marked(posix_spawn_file_actions_t *fa) {
+  if (__atomic_load_n(&spawn_chdir_lost, __ATOMIC_RELAXED)) return 1;
+  for (int i = 0; i < SPAWN_CHDIR_SLOTS; i++)
+    if (__atomic_load_n(&spawn_chdir[i], __ATOMIC_RELAXED) == fa) return 1;
+  return 0;
+}
+
+/* init and destroy forget the list (its memory may be reused for another one) */
+#define SPAWN_FA(name, PARAMS, ARGS, before, after)                            \
+  static void *r_##name;                                                       \
+  EXPORT int name PARAMS {                                                     \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
+    if (!fn) return ENOSYS;                                                    \
+    before;                                                                    \
+    int r = fn ARGS;                                                           \
+    if (r == 0) { int e = errno; after; errno = e; }                           \
+    return r;                                                                  \
+  }
+SPAWN_FA(posix_spawn_file_actions_init, (posix_spawn_file_actions_t *fa), (fa), (void)0, spawn_unmark(fa))
+SPAWN_FA(posix_spawn_file_actions_destroy, (posix_spawn_file_actions_t *fa), (fa), spawn_unmark(fa), (void)0)
+SPAWN_FA(posix_spawn_file_actions_addchdir_np, (posix_spawn_file_actions_t *fa, const char *path), (fa, path),
+         (void)0, spawn_mark(fa))
+SPAWN_FA(posix_spawn_file_actions_addfchdir_np, (posix_spawn_file_actions_t *fa, int fd), (fa, fd),
+         (void)0, spawn_mark(fa))
+
+static void *r_posix_spawn_file_actions_addopen;
+static NOINL int s_addopen(void *fn, posix_spawn_file_actions_t *fa, int fd, const char *path, int oflag, mode_t mode) {
+  int (*f)(posix_spawn_file_actions_t *, int, const char *, int, mode_t) = fn;
+  if (path && path[0] != '/' && spawn_marked(fa)) {
+    int r = f(fa, fd, path, oflag, mode);
+    int e = errno;
+    if (r == 0) cap_note("not captured: posix_spawn file action opens a relative path after a chdir action", NULL, SP_OPEN);
+    errno = e;
+    return r;
+  }
+  struct cap_op o;
+  cap_open(&o, AT_FDCWD, path, oflag);
+  int r = f(fa, fd, path, oflag, mode);
+  int e = errno;
+  cap_end(&o, r ? -1 : 0, r, -1); /* the open itself runs at spawn time, in the child */
+  errno = e;
+  return r;
+}
+EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path, int oflag,
+                                            mode_t mode) {
+  int (*fn)(posix_spawn_file_actions_t *, int, const char *, int, mode_t) =
+      resolve(&r_posix_spawn_file_actions_addopen, "posix_spawn_file_actions_addopen");
+  if (!fn) return ENOSYS;
+  if (!open_mutates(oflag) || !cap_active()) return fn(fa, fd, path, oflag, mode);
+  return s_addopen((void *)fn, fa, fd, path, oflag, mode);
+}
 
 /* ---------- syscall(2) ---------- */
 

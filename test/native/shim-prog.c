@@ -3,17 +3,27 @@
  *   shim-prog errno DIR       errno after successful and failed wrapped calls, printed
  *   shim-prog misc DIR        fortified open (__open_2), fopen "w"/"a"/"r+", freopen, mkstemp,
  *                             mkostemps, mkdtemp, creat, truncate/ftruncate, syscall(SYS_unlinkat)
+ *   shim-prog created DIR     metadata changes to files it created (fd- and path-based, after
+ *                             close, in a forked child) and to an existing file "a"; then the
+ *                             same under another SHIT_CMD (fedcba9876543210)
+ *   shim-prog spawn DIR       posix_spawn with addopen actions: O_TRUNC of "a", O_CREAT of
+ *                             "spawned"; with a chdir action first: O_TRUNC of "dd/x"
  * Prints results that must be the same with and without the shim. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static const char *dir;
 
@@ -91,6 +101,65 @@ int main(int argc, char **argv) {
     show("truncate shrink", truncate("m7", 2));
     fd = open("m8", O_WRONLY); show("ftruncate shrink", ftruncate(fd, 1)); close(fd);
     show("syscall unlinkat", syscall(SYS_unlinkat, AT_FDCWD, "m9", 0));
+    return 0;
+  }
+  if (!strcmp(argv[1], "created")) {
+    int fd = open("n1", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    show("write", write(fd, "hello", 5));
+    show("futimens", futimens(fd, NULL));
+    show("fchown", fchown(fd, getuid(), getgid()));
+    show("fchmod", fchmod(fd, 0640));
+    show("ftruncate", ftruncate(fd, 2));
+    fsetxattr(fd, "user.k", "v", 1, 0);         /* may be unsupported: result not shown */
+    close(fd);
+    fd = open("n2", O_RDWR | O_CREAT | O_TRUNC, 0644);  /* keeps fd number reuse in play */
+    show("utimensat path", utimensat(AT_FDCWD, "n1", NULL, 0));
+    show("chmod path", chmod("n1", 0644));
+    show("truncate path", truncate("n1", 1));
+    show("fchmod n2", fchmod(fd, 0600));
+    close(fd);
+    char t[] = "tmpXXXXXX";
+    fd = mkstemp(t);
+    show("fchmod mkstemp", fchmod(fd, 0644));
+    close(fd);
+    show("rename mkstemp", rename(t, "n3"));
+    show("chmod renamed", chmod("n3", 0600));
+    show("chmod existing", chmod("a", 0600));
+    fd = open("b", O_WRONLY | O_APPEND);
+    show("fchmod existing", fchmod(fd, 0600));
+    close(fd);
+    pid_t p = fork();
+    if (p == 0) _exit(chmod("n2", 0640) ? 1 : 0);
+    int st;
+    waitpid(p, &st, 0);
+    show("chmod in child", WEXITSTATUS(st));
+    setenv("SHIT_CMD", "fedcba9876543210", 1);  /* the next command: its own records */
+    show("chmod other cmd", chmod("n1", 0600));
+    return 0;
+  }
+  if (!strcmp(argv[1], "spawn")) {
+    char *av[] = {"echo", "spawned", NULL};
+    posix_spawn_file_actions_t fa;
+    pid_t p;
+    int st;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "a", O_WRONLY | O_TRUNC, 0);
+    show("spawn trunc", posix_spawn(&p, "/bin/echo", &fa, NULL, av, environ));
+    waitpid(p, &st, 0);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "spawned", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    show("spawn creat", posix_spawn(&p, "/bin/echo", &fa, NULL, av, environ));
+    waitpid(p, &st, 0);
+    posix_spawn_file_actions_destroy(&fa);
+    if (argc > 3) {                             /* "chdir": a relative open after a chdir action */
+      posix_spawn_file_actions_init(&fa);
+      posix_spawn_file_actions_addchdir_np(&fa, "dd");
+      posix_spawn_file_actions_addopen(&fa, 1, "x", O_WRONLY | O_TRUNC, 0);
+      show("spawn chdir trunc", posix_spawn(&p, "/bin/echo", &fa, NULL, av, environ));
+      waitpid(p, &st, 0);
+      posix_spawn_file_actions_destroy(&fa);
+    }
     return 0;
   }
   return 2;

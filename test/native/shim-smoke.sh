@@ -102,6 +102,9 @@ run_case c-errno s_errno "$PROG errno ." UNLINK:R
 run_case c-misc s_misc "$PROG misc ." OPEN:C TRUNCATE:T UNLINK:R
 # each file is rewritten (O_TRUNC: copy) before the rename over it, so the rename finds it kept (E)
 run_case c-threads s_files "$PROG threads ." OPEN:C RENAME:E UNLINK:R
+run_case c-created s_files "$PROG created ."
+run_case c-spawn s_files "$PROG spawn ." OPEN:C
+run_case py-spawn s_files 'python3 -c "import os; os.waitpid(os.posix_spawn(\"/bin/echo\", [\"echo\", \"x\"], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, \"b\", os.O_WRONLY | os.O_TRUNC, 0)]), 0)"' OPEN:C
 if command -v node >/dev/null; then
   run_case node s_rm 'node -e "const fs=require(\"fs\"); fs.writeFileSync(\"d/f1\",\"n\"); fs.renameSync(\"d/f2\",\"d/f3\"); fs.chmodSync(\"d/f4\",0o600); fs.rmSync(\"d\",{recursive:true})"' UNLINK:R OPEN:C RENAME:L
 fi
@@ -116,6 +119,33 @@ if [[ -z $ONLY || shell-switch == *$ONLY* ]]; then
   n3=$(cat "$ST"/spool/*.spool | grep -c "$W/c")
   if [[ $n1 == 1 && $n2 == 1 && $n3 == 0 ]]; then pass=$((pass + 1)); echo "ok   shell-switch (one preloaded bash, SHIT_CMD changed between commands)"
   else fail=$((fail + 1)); echo "FAIL shell-switch $n1 $n2 $n3"; fi
+  cd /
+fi
+
+# metadata changes to files the process created in this command are not recorded (only their
+# OPEN): through the fd, by path after close, after a rename, in a forked child. Changes to
+# existing files are, and so are changes made once SHIT_CMD names another command.
+if [[ -z $ONLY || created-here == *$ONLY* ]]; then
+  rm -rf "$W"; mkdir -p "$W"; cd "$W"; s_files; fresh_state
+  env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID "$PROG" created . >/dev/null
+  d=$(python3 "$ROOT/test/native/dumpspool.py" "$ST/spool/$CMDID.spool")
+  o=$(python3 "$ROOT/test/native/dumpspool.py" "$ST/spool/fedcba9876543210.spool" 2>/dev/null)
+  n1=$(grep -c "PATH=$W/n1 " <<<"$d"); n2=$(grep -c "PATH=$W/n2 " <<<"$d"); n3=$(grep -c "PATH=$W/n3 " <<<"$d")
+  na=$(grep -c "^CHMOD.*PATH=$W/a " <<<"$d"); nb=$(grep -c "^CHMOD.*PATH=$W/b " <<<"$d")
+  nt=$(grep -c "^OPEN.*PATH=$W/tmp" <<<"$d"); no=$(grep -c "^CHMOD.*PATH=$W/n1 " <<<"$o")
+  if [[ "$n1 $n2 $n3 $na $nb $nt $no" == "1 1 0 1 1 1 1" ]]; then
+    pass=$((pass + 1)); echo "ok   created-here (metadata of files created in this command not recorded)"
+  else fail=$((fail + 1)); echo "FAIL created-here n1=$n1 n2=$n2 n3=$n3 a=$na b=$nb tmp=$nt other=$no"; grep -v '^EXEC' <<<"$d" | sed 's/^/    /'; fi
+  cd /
+fi
+
+if [[ -z $ONLY || spawn-chdir == *$ONLY* ]]; then
+  rm -rf "$W"; mkdir -p "$W"; cd "$W"; s_files; fresh_state
+  env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID "$PROG" spawn . chdir >/dev/null
+  d=$(python3 "$ROOT/test/native/dumpspool.py" "$ST/spool/$CMDID.spool")
+  if grep -q "^NOTCAPTURED.*chdir action" <<<"$d" && ! grep -q "PATH=$W/x " <<<"$d" && [[ $(cat dd/x) == spawned ]]; then
+    pass=$((pass + 1)); echo "ok   spawn-chdir (relative addopen after a chdir action: NOTCAPTURED)"
+  else fail=$((fail + 1)); echo "FAIL spawn-chdir"; grep -v '^EXEC' <<<"$d" | sed 's/^/    /'; fi
   cd /
 fi
 
