@@ -232,3 +232,26 @@ test("bin/shit works through a symlink (npm link) and from a global install's bi
     s.cleanup();
   }
 });
+
+test("gc frees old pre-images; an undo of such a command then says they were freed", () => {
+  const s = sandbox();
+  try {
+    s.sh("mkdir d && printf 1 > d/a && printf 2 > d/b && printf keep > k");
+    assert.equal(s.shit(["run", "--", "rm", "-r", "d"]).status, 0);
+    let r = s.shit(["gc", "--older-than", "1h"]);
+    assert.equal(r.status, 0, out(r));
+    assert.match(r.stdout, /freed 0 pre-images/);
+    r = s.shit(["gc", "--older-than", "0s", "--dry-run"]);
+    assert.match(r.stdout, /would free 2 pre-images/);
+    r = s.shit(["gc", "--older-than", "0s"]);
+    assert.equal(r.status, 0, out(r));
+    assert.match(r.stdout, /freed 2 pre-images .* of 1 command/);
+    assert.deepEqual(readdirSync(join(s.state, "staging")).flatMap((d) => readdirSync(join(s.state, "staging", d))), []);
+    r = s.shit(["undo", "--yes"]);
+    assert.equal(r.status, 6, out(r));
+    assert.match(r.stderr, /freed by `shit gc`/);
+    assert.equal(s.shit(["gc", "--older-than", "soon"]).status, 2);
+  } finally {
+    s.cleanup();
+  }
+});

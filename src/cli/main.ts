@@ -6,6 +6,7 @@ import { list } from "./list.js";
 import { show } from "./show.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
+import { gc } from "./gc.js";
 
 const EXIT_HELP = `
 Exit codes:
@@ -64,6 +65,15 @@ program
   .description("every recorded effect of one command (default: the latest)")
   .option("--json", "one JSON document")
   .action((id: string | undefined, opts) => show(openCtx(), id, opts));
+
+program
+  .command("gc")
+  .description("free the kept pre-images of old commands (those can no longer be undone)")
+  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", "14d")
+  .option("-n, --dry-run", "say what would be freed")
+  .action((opts) => {
+    code = gc(openCtx(), opts);
+  });
 
 program
   .command("demo")

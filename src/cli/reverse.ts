@@ -56,7 +56,8 @@ function pickRedo(ctx: Ctx, ref?: string): CommandRow {
   throw new CliError("nothing to redo: no undo that is not already redone", EXIT.NOTHING);
 }
 
-function lock(ctx: Ctx): () => void {
+/** The lock that one undo, redo or gc holds at a time. */
+export function lock(ctx: Ctx): () => void {
   const file = join(ctx.paths.run, "apply.lock");
   for (let i = 0; i < 2; i++) {
     try {

@@ -48,7 +48,7 @@ const MIGRATIONS: string[] = [
      size INTEGER,
      ino INTEGER, ctime TEXT,          -- the staged file's inode and ctime when it was hashed
      state TEXT NOT NULL               -- staged (a hashed copy) | inode (the file itself, checked
-                                       -- against its record's PRE) | missing | stored | gone
+                                       -- against its record's PRE) | missing | stored | gone | expired (freed by gc)
    ) WITHOUT ROWID;
    CREATE INDEX keeps_hash ON keeps(hash);`,
   `ALTER TABLE commands ADD COLUMN effects TEXT;  -- JSON counts by kind (src/index/effects.ts)`,

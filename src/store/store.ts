@@ -93,6 +93,7 @@ export class Store {
     const row = this.keep(name);
     if (!row) throw new BlobError(`pre-image ${name} is not in the index`);
     if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);
+    if (row.state === "expired") throw new BlobError(`pre-image ${name} was freed by \`shit gc\``);
     if (row.state === "missing") throw new BlobError(`pre-image ${name} was missing when it was ingested`);
     const path = row.state === "stored" && row.hash ? this.storedPath(row.hash) : this.stagedPath(name);
     let st;

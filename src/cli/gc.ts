@@ -1,0 +1,55 @@
+// shit gc: frees the pre-images of old commands. Capture defers the costly part of a delete
+// (freeing inodes) to here; after gc those commands can no longer be undone, and say so.
+import { readdirSync, rmSync, lstatSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Ctx } from "./context.js";
+import { CliError, EXIT } from "./exit.js";
+import { lock } from "./reverse.js";
+
+export function parseAge(s: string): number {
+  const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(s.trim());
+  if (!m) throw new CliError(`not an age: ${JSON.stringify(s)} (say 14d, 12h, 30m)`, EXIT.BAD_INPUT);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? "d") as "s"];
+  return Number(m[1]) * unit * 1000;
+}
+
+function du(dir: string): { files: number; bytes: number } {
+  let files = 0, bytes = 0;
+  for (const d of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (d.isDirectory()) continue;
+    files++;
+    try {
+      bytes += lstatSync(join(d.parentPath, d.name)).size;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { files, bytes };
+}
+
+export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): number {
+  const cutoff = Date.now() - parseAge(opts.olderThan);
+  const old = ctx.index.q("SELECT id FROM commands WHERE ended IS NOT NULL AND started < ? ORDER BY started").all(cutoff) as Array<{ id: string }>;
+  const unlock = opts.dryRun ? () => {} : lock(ctx);
+  try {
+    let cmds = 0, files = 0, bytes = 0;
+    for (const { id } of old) {
+      const dir = join(ctx.paths.staging, id);
+      if (!existsSync(dir)) continue;
+      const u = du(dir);
+      if (!u.files) continue;
+      cmds++;
+      files += u.files;
+      bytes += u.bytes;
+      if (opts.dryRun) continue;
+      ctx.index.q("UPDATE keeps SET state = 'expired' WHERE name > ? AND name < ? AND state != 'gone'").run(id + "/", id + "0");
+      rmSync(dir, { recursive: true, force: true });
+      for (const f of [`${id}.plan`, `${id}.journal`]) rmSync(join(ctx.paths.run, f), { force: true });
+    }
+    const mb = (bytes / 1048576).toFixed(1);
+    process.stdout.write(`${opts.dryRun ? "would free" : "freed"} ${files} pre-image${files === 1 ? "" : "s"} (${mb} MiB) of ${cmds} command${cmds === 1 ? "" : "s"} older than ${opts.olderThan}${cmds ? "; those can no longer be undone" : ""}\n`);
+    return EXIT.OK;
+  } finally {
+    unlock();
+  }
+}
