@@ -2,7 +2,7 @@
 // and a documented exit code, `shit run` is transparent, list/show speak JSON.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, readFileSync, writeFileSync, readdirSync, existsSync, statSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { sandbox, sameTree, out, shitBin } from "./helpers.ts";
@@ -11,7 +11,6 @@ test("conflict: a file edited after the command is named, nothing changes, --for
   const s = sandbox();
   try {
     s.sh("printf 'one\\n' > a; printf 'two\\n' > b");
-    const before = s.tree();
     assert.equal(s.shit(["run", "--", "sed", "-i", "s/o/0/", "a", "b"]).status, 0);
     s.sh("sleep 0.01; printf 'my later edit\\n' > b");
     const edited = s.tree();
@@ -36,14 +35,12 @@ test("conflict: --force overwrites, and what it overwrote can be brought back by
     const before = s.tree();
     assert.equal(s.shit(["run", "--", "sh", "-c", "echo two > a"]).status, 0);
     s.sh("sleep 0.01; printf 'later\\n' > a");
-    const later = s.tree();
     const force = s.shit(["undo", "--yes", "--force"]);
     assert.equal(force.status, 0, out(force));
     assert.equal(sameTree(before, s.tree()), "");
     const back = s.shit(["redo", "--yes"]); // the undo of that undo
     assert.equal(back.status, 0, out(back));
     assert.equal(readFileSync(join(s.work, "a"), "utf8"), "later\n");
-    void later;
   } finally {
     s.cleanup();
   }
@@ -191,7 +188,6 @@ test("the demo runs and proves its tree identical", () => {
     assert.equal(r.status, 0, out(r));
     assert.match(r.stdout, /identical to before the rm/);
     assert.match(r.stdout, /identical to right after the rm/);
-    void statSync;
   } finally {
     s.cleanup();
   }

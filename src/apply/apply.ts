@@ -3,11 +3,11 @@
 // into the undo command's own spool: the undo is itself a recorded command.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readSync, writeFileSync, writeSync, constants as C } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Op, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
-import type { Plan, Step } from "../plan/plan.js";
+import type { Plan } from "../plan/plan.js";
 import { toBuf } from "../plan/paths.js";
 import type { Store } from "../store/store.js";
 

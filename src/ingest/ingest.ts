@@ -58,7 +58,7 @@ export function ingest(paths: StatePaths, index: Index): IngestResult {
       // Re-check inside the transaction: another ingest may have taken this spool meanwhile.
       const again = index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined;
       if ((again?.offset ?? 0) !== offset) return;
-      for (const r of records) apply(paths, index, cmd, r, offset);
+      for (const r of records) applyRecord(paths, index, cmd, r, offset);
       if (records.some((r) => r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED)) recount(index, [cmd]);
       index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
       result.records += records.length;
@@ -75,7 +75,8 @@ function ensureCommand(index: Index, cmd: string): void {
   ensured = cmd;
 }
 
-function apply(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number): void {
+/** One record into the index. */
+function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number): void {
   const f = r.fields;
   switch (r.op) {
     case Op.BEGIN: {

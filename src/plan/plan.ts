@@ -192,7 +192,8 @@ export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTou
       return {
         cmd,
         steps: sim.steps,
-        conflicts: mode === "stop" ? conflicts : mode === "force" ? sim.conflicts : conflicts,
+        // with --force only what force could not clear stands in the way
+        conflicts: mode === "force" ? sim.conflicts : conflicts,
         skipped,
         cannot,
         expect: sim.expect,
