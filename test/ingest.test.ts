@@ -83,3 +83,26 @@ test("bytes that are not records: read up to them, one warning, the rest of the 
     s.cleanup();
   }
 });
+
+test("a record torn by a writer killed mid-write is skipped; the records after it still count", () => {
+  const s = sandbox();
+  try {
+    s.sh("mkdir d; for i in 1 2 3 4 5; do printf $i > d/f$i; done");
+    assert.equal(s.shit(["run", "--", "rm", "-r", "d"]).status, 0);
+    const spool = join(s.state, "spool", readdirSync(join(s.state, "spool"))[0]);
+    const whole = readFileSync(spool);
+    const starts: number[] = [];
+    for (let o = 0; o < whole.length; o += whole.readUInt32LE(o)) starts.push(o);
+    // BEGIN, EXEC, then unlinks: tear the fourth record 40 bytes in, as a kill -9 mid-write would
+    const torn = Buffer.concat([whole.subarray(0, starts[3] + 40), whole.subarray(starts[4])]);
+    writeFileSync(spool, torn);
+    const r = s.shit(["show", "--json"]);
+    assert.equal(r.status, 0, out(r));
+    assert.match(r.stderr, /unreadable bytes/);
+    const ev = JSON.parse(r.stdout).events;
+    assert.equal(ev.length, 5, "6 effects less the torn one");
+    assert.ok(JSON.parse(r.stdout).ended, "the END after the torn record was read");
+  } finally {
+    s.cleanup();
+  }
+});

@@ -48,28 +48,76 @@ export interface ReadResult {
   corrupt: boolean; // stopped at bytes that are not a record
 }
 
-/** Parses whole records from buf starting at `start`; a record cut off at the end is left for later. */
+function headerOk(buf: Buffer, o: number): boolean {
+  if (o + HDR > buf.length) return false;
+  const len = buf.readUInt32LE(o);
+  return buf.readUInt16LE(o + 4) === MAGIC && buf[o + 6] === 1 && len >= HDR && len % 8 === 0;
+}
+
+/** The length of a whole, well-formed record at o (fields fill it exactly), or 0. */
+function wholeAt(buf: Buffer, o: number): number {
+  if (!headerOk(buf, o)) return 0;
+  const len = buf.readUInt32LE(o);
+  const end = o + len;
+  if (end > buf.length) return 0;
+  let p = o + HDR;
+  while (p + 8 <= end) {
+    const n = buf.readUInt32LE(p + 4);
+    if (p + 8 + n > end) return 0;
+    p += 8 + ((n + 7) & ~7);
+  }
+  return p === end ? len : 0;
+}
+
+/** A whole record at o that is followed by the end, a partial header, or another header. */
+function cleanAt(buf: Buffer, o: number): number {
+  const len = wholeAt(buf, o);
+  if (!len) return 0;
+  const next = o + len;
+  return next === buf.length || next + HDR > buf.length || headerOk(buf, next) ? len : 0;
+}
+
+const SIG = Buffer.from([0x53, 0x50, 0x01]); // magic 0x5053 little-endian, then version 1
+
+/** The next clean record after o, or -1. */
+function resync(buf: Buffer, o: number): number {
+  for (let i = buf.indexOf(SIG, o + 1 + 4); i >= 0; i = buf.indexOf(SIG, i + 1)) {
+    if (cleanAt(buf, i - 4)) return i - 4;
+  }
+  return -1;
+}
+
+/**
+ * Parses whole records from buf starting at `start`. A record still being written at the end is
+ * left for later. A record torn by a writer killed mid-write is skipped up to the next clean
+ * record (other processes of the command go on appending after it), and flagged as corrupt.
+ */
 export function readRecords(buf: Buffer, start = 0): ReadResult {
   const records: Rec[] = [];
   let o = start;
+  let corrupt = false;
   while (o + HDR <= buf.length) {
-    const len = buf.readUInt32LE(o);
-    if (buf.readUInt16LE(o + 4) !== MAGIC || buf[o + 6] !== 1 || len < HDR || len % 8 !== 0) {
-      return { records, next: o, corrupt: true };
+    let len = cleanAt(buf, o);
+    if (!len) {
+      // a whole record stands unless a clean one starts inside it (then it was torn)
+      const whole = wholeAt(buf, o);
+      const p = resync(buf, o);
+      if (whole && (p < 0 || p >= o + whole)) len = whole;
+      else if (p >= 0) {
+        corrupt = true;
+        o = p;
+        continue;
+      } else {
+        if (!headerOk(buf, o)) corrupt = true; // bytes that are no record, and none after them
+        break; // else: a record still being written
+      }
     }
-    if (o + len > buf.length) break;
     const fields = new Map<number, Buffer>();
-    let p = o + HDR;
-    const end = o + len;
-    let bad = false;
-    while (p + 8 <= end) {
-      const tag = buf.readUInt16LE(p);
+    for (let p = o + HDR; p + 8 <= o + len; ) {
       const n = buf.readUInt32LE(p + 4);
-      if (p + 8 + n > end) { bad = true; break; }
-      fields.set(tag, buf.subarray(p + 8, p + 8 + n));
+      fields.set(buf.readUInt16LE(p), buf.subarray(p + 8, p + 8 + n));
       p += 8 + ((n + 7) & ~7);
     }
-    if (bad) return { records, next: o, corrupt: true };
     records.push({
       op: buf[o + 7],
       pid: buf.readInt32LE(o + 8),
@@ -79,9 +127,9 @@ export function readRecords(buf: Buffer, start = 0): ReadResult {
       offset: o,
       fields,
     });
-    o = end;
+    o += len;
   }
-  return { records, next: o, corrupt: false };
+  return { records, next: o, corrupt };
 }
 
 export function decodeStat(u: Uint8Array | undefined | null): Stat | null {

@@ -56,15 +56,61 @@ def record(op, fields, flags=0, err=0, pid=None):
     return hdr + body
 
 
+def _header_ok(buf, off):
+    if off + HDR > len(buf):
+        return False
+    n, magic, ver = struct.unpack_from('<IHB', buf, off)
+    return magic == MAGIC and ver == VERSION and n >= HDR and n % 8 == 0
+
+
+def _whole_at(buf, off):
+    """Length of a whole well-formed record at off (fields fill it exactly), else 0."""
+    if not _header_ok(buf, off):
+        return 0
+    n = struct.unpack_from('<I', buf, off)[0]
+    end = off + n
+    if end > len(buf):
+        return 0
+    p = off + HDR
+    while p + 8 <= end:
+        ln = struct.unpack_from('<I', buf, p + 4)[0]
+        if p + 8 + ln > end:
+            return 0
+        p += 8 + ln + ((-ln) % 8)
+    return n if p == end else 0
+
+
+def _clean_at(buf, off):
+    n = _whole_at(buf, off)
+    if not n:
+        return 0
+    nxt = off + n
+    return n if nxt == len(buf) or nxt + HDR > len(buf) or _header_ok(buf, nxt) else 0
+
+
 def parse(buf):
-    """Yields dicts: op, opname, pid, err, time_ns, flags, fields {tag name: decoded}."""
+    """Yields dicts: op, opname, pid, err, time_ns, flags, fields {tag name: decoded}.
+    Like src/spool/records.ts: a record torn by a killed writer is skipped up to the next clean
+    record; a record still being written at the end stops the parse; other bytes raise."""
     off = 0
     while off + HDR <= len(buf):
+        n = _clean_at(buf, off)
+        if not n:
+            whole = _whole_at(buf, off)
+            i = buf.find(b'SP\x01', off + 5)
+            while i >= 0 and not _clean_at(buf, i - 4):
+                i = buf.find(b'SP\x01', i + 1)
+            nxt = i - 4 if i >= 0 else -1
+            if whole and (nxt < 0 or nxt >= off + whole):
+                n = whole          # a whole record stands unless a clean one starts inside it
+            elif nxt >= 0:
+                off = nxt          # torn by a killed writer: skip to the next clean record
+                continue
+            elif not _header_ok(buf, off):
+                raise ValueError('bad record at %d' % off)
+            else:
+                break
         n, magic, ver, op, pid, err, t, flags, nf = struct.unpack_from('<IHBBiiqII', buf, off)
-        if magic != MAGIC or ver != VERSION or n < HDR or n % 8:
-            raise ValueError('bad record at %d' % off)
-        if off + n > len(buf):
-            break
         p, end, fields = off + HDR, off + n, {}
         while p + 8 <= end:
             tag, _, ln = struct.unpack_from('<HHI', buf, p)
