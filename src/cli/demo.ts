@@ -27,7 +27,8 @@ function makeTree(root: string): void {
   chmodSync(join(root, "build.sh"), 0o755);
   mkdirSync(join(root, "src/empty"));
   symlinkSync("main.c", join(root, "src/entry.c"));
-  writeFileSync(join(root, Buffer.concat([Buffer.from("src/caf"), Buffer.from([0xe9]), Buffer.from(".txt")]).toString("latin1")), "a name that is not UTF-8\n");
+  // a Buffer path: a string would be written as UTF-8, and this name must not be
+  writeFileSync(Buffer.concat([Buffer.from(join(root, "src/caf")), Buffer.from([0xe9]), Buffer.from(".txt")]), "a name that is not UTF-8\n");
   const old = new Date("2024-01-02T03:04:05Z");
   for (const p of ["src/lib", "src", "docs"]) utimesSync(join(root, p), old, old);
 }

@@ -97,7 +97,7 @@ function summary(plan: Plan, cwd?: BPath): string {
   if (restore.length) parts.push(`restore ${restore.join(", ")}`);
   if (n.bytes) parts.push(`put back the old contents of ${pl(n.bytes, "file")}`);
   if (n.move) parts.push(`move ${pl(n.move, "path")} back`);
-  if (n.remove) parts.push(`remove ${pl(n.remove, "path")} the command created`);
+  if (n.remove) parts.push(`remove ${pl(n.remove, "path")} it created`);
   if (n.meta) parts.push(`reset permissions or times of ${pl(n.meta, "path")}`);
   const paths = plan.steps.filter((s) => s.seq >= 0).map((s) => s.path);
   let common = paths.length ? dirname(paths[0]) : "";
