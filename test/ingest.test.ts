@@ -106,3 +106,20 @@ test("a record torn by a writer killed mid-write is skipped; the records after i
     s.cleanup();
   }
 });
+
+test("the end scan reads on past a torn record: a path changed after it is still a conflict", () => {
+  const s = sandbox();
+  try {
+    s.sh("printf 0 > a; printf 0 > b");
+    // between the two writes, the spool gets 40 bytes of a record, as from a writer killed mid-write
+    const cmd = 'echo 1 > a; sp="$SHIT_STATE/spool/$SHIT_CMD.spool"; head -c 40 "$sp" > "$SHIT_STATE/torn"; cat "$SHIT_STATE/torn" >> "$sp"; echo 2 > b';
+    assert.equal(s.shit(["run", "--", "bash", "-c", cmd]).status, 0);
+    s.sh("sleep 0.01; printf later > b");
+    const r = s.shit(["undo", "--yes"]);
+    assert.equal(r.status, 3, out(r));
+    assert.match(r.stderr, /conflict: b: it was modified since the command/);
+    assert.match(r.stderr, /unreadable bytes/);
+  } finally {
+    s.cleanup();
+  }
+});

@@ -118,7 +118,14 @@ static void end_scan(const char *spool_path) {
   struct set s = {0};
   struct sp_view v;
   int oom = 0;
-  while (!oom && sp_next(buf, len, &off, &v) == 1) {
+  int r;
+  while (!oom && (r = sp_next(buf, len, &off, &v)) != 0) {
+    if (r < 0) {                    /* a record torn by a killed writer: go on after it */
+      size_t n = sp_resync(buf, len, off);
+      if (n == (size_t)-1) break;
+      off = n;
+      continue;
+    }
     if (v.op < SP_UNLINK || v.op > SP_MKNOD || v.err != 0) continue;
     for (int t = T_PATH; t <= T_PATH2; t++)
       if (v.f[t] && v.fn[t] && v.fn[t] < PATH_MAX && set_add(&s, v.f[t], v.fn[t]) < 0) oom = 1;

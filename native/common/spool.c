@@ -177,3 +177,29 @@ int64_t sp_view_i64(const struct sp_view *v, int tag, int64_t dflt) {
   memcpy(&x, v->f[tag], 8);
   return x;
 }
+
+static int header_ok(const uint8_t *buf, size_t len, size_t o) {
+  if (o + SP_HDR > len) return 0;
+  uint32_t rl = get32(buf + o);
+  return get16(buf + o + 4) == SP_MAGIC && buf[o + 6] == SP_VERSION && rl >= SP_HDR && !(rl & 7);
+}
+
+static size_t clean_at(const uint8_t *buf, size_t len, size_t o) {
+  if (!header_ok(buf, len, o)) return 0;
+  size_t end = o + get32(buf + o);
+  if (end > len) return 0;
+  size_t p = o + SP_HDR;
+  while (p + 8 <= end) {
+    uint32_t n = get32(buf + p + 4);
+    if (p + 8 + n > end) return 0;
+    p += 8 + ((n + 7) & ~(size_t)7);
+  }
+  if (p != end) return 0;
+  return end == len || end + SP_HDR > len || header_ok(buf, len, end) ? end - o : 0;
+}
+
+size_t sp_resync(const uint8_t *buf, size_t len, size_t off) {
+  for (size_t o = off + 1; o + SP_HDR <= len; o++)
+    if (buf[o + 4] == 0x53 && buf[o + 5] == 0x50 && clean_at(buf, len, o)) return o;
+  return (size_t)-1;
+}

@@ -67,5 +67,9 @@ struct sp_view {
  * cut-off record (leave *off, read again later); -1 when the bytes are not a record. */
 int sp_next(const uint8_t *buf, size_t len, size_t *off, struct sp_view *v);
 int sp_view_stat(const struct sp_view *v, int tag, struct sp_stat *out); /* 1 present, 0 absent */
+/* After sp_next said -1 at off (a record torn by a writer killed mid-write, or other bytes):
+ * the offset of the next clean record — whole, its fields filling it exactly, and followed by
+ * the end, a partial header or another header — or (size_t)-1 when there is none. */
+size_t sp_resync(const uint8_t *buf, size_t len, size_t off);
 int64_t sp_view_i64(const struct sp_view *v, int tag, int64_t dflt);
 #endif
