@@ -142,6 +142,9 @@ test("shit run is transparent: exit status, signals, stdout, stdin", () => {
     assert.equal(r.status, 127, out(r));
     r = s.shit(["run", "sh", "-c", "echo no dashes"]);
     assert.equal(r.stdout, "no dashes\n");
+    r = s.shit(["run"]);
+    assert.equal(r.status, 2, out(r));
+    assert.match(r.stderr, /no command given/);
   } finally {
     s.cleanup();
   }

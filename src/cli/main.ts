@@ -35,7 +35,12 @@ program
   .usage("-- CMD [ARGS...]")
   .description("run a command exactly as without shit, recording every file it changes")
   .helpOption("-h, --help")
-  .action(() => program.commands.find((c) => c.name() === "run")!.help());
+  .action(() => {
+    // bin/shit hands `shit run CMD` to the C runner; here only `shit run` with no command lands
+    process.stderr.write("shit run: no command given\n");
+    program.commands.find((c) => c.name() === "run")!.outputHelp({ error: true });
+    code = EXIT.BAD_INPUT;
+  });
 
 const reverseCmd = (verb: "undo" | "redo", desc: string) =>
   program
