@@ -86,12 +86,7 @@ cp -a tpl/t t
 sync
 EOF
 cat > prep-undo.sh <<EOF
-set -e
-cd '$w'
-rm -rf t
-. '$w/reset-state.sh'
-cp -a tpl/t t
-sync
+. '$w/prep-rm.sh'
 '$shit' run -- rm -rf t
 sync
 EOF

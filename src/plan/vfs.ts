@@ -138,7 +138,7 @@ export class VFS {
     return [...names].filter((n) => this.get(join(p, n)) !== null);
   }
 
-  /** A path whose object is (or copies) inode `orig`, other than `except`. */
+  /** A path whose object is (or copies) inode `orig`: in the overlay, else among the entries of `near`. */
   findOrig(orig: string, near: BPath[]): BPath | null {
     for (const [k, v] of this.over) if (v?.orig === orig) return k;
     for (const d of near) for (const n of this.children(d)) {
