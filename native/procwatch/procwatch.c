@@ -138,11 +138,10 @@ static int proc_stat(int pid, char *state, unsigned long long *start) {
 }
 
 // 1: the NUL-separated /proc/PID/environ holds exactly `entry`; 0: it does not; -errno.
-static int proc_env_has(int pid, const char *entry, int *empty) {
+static int proc_env_has(int pid, const char *entry) {
   char *buf;
   long len = read_proc(pid, "environ", &buf);
   if (len < 0) return (int)len;
-  *empty = len == 0;
   size_t elen = strlen(entry);
   int found = 0;
   for (long i = 0; i < len && !found;) {
@@ -411,9 +410,10 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
   char state = '?';
   unsigned long long start = 0;
   int rc = proc_stat(pid, &state, &start);
-  int env_match = 1, env_empty = 0;
-  if (rc == 0 && want_env) {
-    env_match = proc_env_has(pid, want_env, &env_empty);
+  // A zombie's environment went with its memory (and its /proc files belong to root then).
+  int env_match = 1, zombie_env = rc == 0 && want_env && state == 'Z';
+  if (rc == 0 && want_env && !zombie_env) {
+    env_match = proc_env_has(pid, want_env);
     if (env_match < 0) rc = env_match;
   }
   free(want_env);
@@ -428,8 +428,8 @@ static napi_value js_add(napi_env env, napi_callback_info info) {
     if (rc == -ENOENT || rc == -ESRCH) return result(env, "gone");
     return error_result(env, -rc, "reading /proc to check the process identity");
   }
-  if (!env_match && env_empty && state == 'Z') {
-    close(fd); // a zombie's environment cannot be read: it has exited, whichever it was
+  if (zombie_env) {
+    close(fd); // it has exited, whichever process it was
     return result(env, "gone");
   }
   if ((want_start && start != expect_start) || !env_match) {
