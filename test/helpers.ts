@@ -24,7 +24,7 @@ export function sandbox(): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), "shit-test-"));
   const work = join(dir, "work");
   const state = join(dir, "state");
-  const env: NodeJS.ProcessEnv = { ...process.env, SHIT_HOME: state, LC_ALL: "C", TZ: "UTC" };
+  const env: NodeJS.ProcessEnv = { ...process.env, SHIT_HOME: state, LC_ALL: "C", TZ: "UTC", SHIT_DAEMON: "off" }; // daemon tests turn it on
   delete env.SHIT_CMD;
   delete env.SHIT_STATE;
   spawnSync("mkdir", ["-p", work]);

@@ -7,7 +7,7 @@ import { display } from "../plan/paths.js";
 
 export function commandJson(ctx: Ctx, c: CommandRow) {
   if (c.effects === null) {
-    // recorded before effects were counted at ingest
+    // still running when last ingested (or recorded before effects were counted at ingest)
     recount(ctx.index, [c.id]);
     c = { ...c, effects: (ctx.index.q("SELECT effects FROM commands WHERE id = ?").get(c.id) as { effects: string }).effects };
   }

@@ -1,12 +1,13 @@
 // shit — magic undo for the command line. One file per verb; this one wires them up.
 import { Command, CommanderError } from "commander";
-import { openCtx } from "./context.js";
+import { openCtx, openCurrentCtx } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
 import { list } from "./list.js";
 import { show } from "./show.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
 import { gc } from "./gc.js";
+import { daemon } from "./daemon.js";
 
 const EXIT_HELP = `
 Exit codes:
@@ -51,7 +52,7 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left")
     .option("-f, --force", "overwrite paths changed since (what is overwritten is kept, so it can be undone)")
     .action(async (id: string | undefined, opts) => {
-      code = await reverse(openCtx(), verb, id, opts);
+      code = await reverse(await openCurrentCtx(), verb, id, opts);
     });
 reverseCmd("undo", "put back what a command changed (default: the latest command with effects that is not undone)");
 reverseCmd("redo", "put forward again what an undo put back (default: the latest undo)");
@@ -63,13 +64,13 @@ program
   .option("--json", "one JSON array")
   .option("-n, --limit <n>", "how many", (v) => Number.parseInt(v, 10), 20)
   .option("-a, --all", "all of them")
-  .action((opts) => list(openCtx(), opts));
+  .action(async (opts) => list(await openCurrentCtx(), opts));
 
 program
   .command("show [id]")
   .description("every recorded effect of one command (default: the latest)")
   .option("--json", "one JSON document")
-  .action((id: string | undefined, opts) => show(openCtx(), id, opts));
+  .action(async (id: string | undefined, opts) => show(await openCurrentCtx(), id, opts));
 
 program
   .command("gc")
@@ -78,6 +79,14 @@ program
   .option("-n, --dry-run", "say what would be freed")
   .action((opts) => {
     code = gc(openCtx(), opts);
+  });
+
+program
+  .command("daemon <action>")
+  .description("the background ingest daemon: start, stop, status, install (a systemd user unit), uninstall")
+  .option("--json", "status as one JSON document")
+  .action(async (action: string, opts) => {
+    code = await daemon(action, opts);
   });
 
 program

@@ -52,6 +52,14 @@ const MIGRATIONS: string[] = [
    ) WITHOUT ROWID;
    CREATE INDEX keeps_hash ON keeps(hash);`,
   `ALTER TABLE commands ADD COLUMN effects TEXT;  -- JSON counts by kind (src/index/effects.ts)`,
+  `CREATE TABLE procs(                 -- EXEC records: each program a process of the command started
+     cmd TEXT NOT NULL,
+     seq INTEGER NOT NULL,             -- byte offset in the spool
+     pid INTEGER, time INTEGER,
+     argv BLOB,                        -- arguments, each followed by NUL
+     cwd BLOB,
+     PRIMARY KEY(cmd, seq)
+   ) WITHOUT ROWID;`,
 ];
 
 export class Index {
@@ -144,6 +152,15 @@ export interface EventRow {
   arg: number | null;
   step: number | null;
   note: string | null;
+}
+
+export interface ProcRow {
+  cmd: string;
+  seq: number;
+  pid: number;
+  time: number;
+  argv: Uint8Array | null;
+  cwd: Uint8Array | null;
 }
 
 export interface KeepRow {

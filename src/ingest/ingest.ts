@@ -13,6 +13,14 @@ export interface IngestResult {
   spools: number;
   records: number;
   corrupt: string[]; // spools that hold bytes which are not records (read up to there)
+  more: boolean; // stopped at the record budget: records on disk are still waiting
+}
+
+export interface IngestOpts {
+  /** Records per transaction; the ingest returns (more: true) after the first spool that hit it. */
+  budget?: number;
+  /** Only these spool names (<cmd>.spool); all of them when absent. */
+  only?: Iterable<string>;
 }
 
 function readFrom(path: string, offset: number): Buffer | null {
@@ -36,36 +44,69 @@ function readFrom(path: string, offset: number): Buffer | null {
 const ms = (ns: bigint) => Number(ns / 1000000n);
 const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
 
-export function ingest(paths: StatePaths, index: Index): IngestResult {
-  const result: IngestResult = { spools: 0, records: 0, corrupt: [] };
+export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): IngestResult {
+  const result: IngestResult = { spools: 0, records: 0, corrupt: [], more: false };
   let names: string[];
-  try {
-    names = readdirSync(paths.spool).filter((n) => n.endsWith(".spool"));
-  } catch {
-    return result;
+  if (opts.only) names = [...opts.only].filter((n) => n.endsWith(".spool"));
+  else {
+    try {
+      names = readdirSync(paths.spool).filter((n) => n.endsWith(".spool"));
+    } catch {
+      return result;
+    }
   }
+  const budget = opts.budget ?? Infinity;
   for (const name of names) {
-    const cmd = name.slice(0, -".spool".length);
-    const row = index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined;
-    const offset = row?.offset ?? 0;
-    const buf = readFrom(join(paths.spool, name), offset);
-    if (!buf) continue;
-    const { records, next, corrupt } = readRecords(buf);
-    if (corrupt) result.corrupt.push(name);
-    if (!records.length) continue;
-    ensured = "";
-    index.tx(() => {
-      // Re-check inside the transaction: another ingest may have taken this spool meanwhile.
-      const again = index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined;
-      if ((again?.offset ?? 0) !== offset) return;
-      for (const r of records) applyRecord(paths, index, cmd, r, offset);
-      if (records.some((r) => r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED)) recount(index, [cmd]);
-      index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
-      result.records += records.length;
-    });
-    result.spools++;
+    // Another ingest (the daemon, another CLI) may take part of this spool meanwhile: the offset
+    // is re-checked inside the transaction, and on a change this spool is read again from there.
+    for (let tries = 0; tries < 100; tries++) {
+      const r = ingestSpool(paths, index, name, budget, result);
+      if (r === "raced") continue;
+      if (r === "more") result.more = true;
+      break;
+    }
+    if (result.more) break;
   }
   return result;
+}
+
+const offsetOf = (index: Index, name: string) => (index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined)?.offset ?? 0;
+
+/** One transaction's worth of one spool: done, more (stopped at the budget), or raced. */
+function ingestSpool(paths: StatePaths, index: Index, name: string, budget: number, result: IngestResult): "done" | "more" | "raced" {
+  const cmd = name.slice(0, -".spool".length);
+  const offset = offsetOf(index, name);
+  let buf: Buffer | null;
+  try {
+    buf = readFrom(join(paths.spool, name), offset);
+  } catch {
+    return "done"; // removed meanwhile (gc) or unreadable: nothing to take from it now
+  }
+  if (!buf) return "done";
+  const read = readRecords(buf);
+  if (read.corrupt) result.corrupt.push(name);
+  if (!read.records.length) return "done";
+  const records = read.records.length > budget ? read.records.slice(0, budget) : read.records;
+  const next = records === read.records ? read.next : read.records[budget].offset;
+  ensured = "";
+  const took = index.tx(() => {
+    if (offsetOf(index, name) !== offset) return false;
+    for (const r of records) applyRecord(paths, index, cmd, r, offset);
+    if (records.some((r) => r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED)) {
+      // Counting reads every event of the command: done once it has ended, not after each
+      // slice of a running one (the daemon ingests while it runs); until then the counts are
+      // NULL, which list counts on reading.
+      const ended = (index.q("SELECT ended FROM commands WHERE id = ?").get(cmd) as { ended: number | null } | undefined)?.ended;
+      if (ended != null) recount(index, [cmd]);
+      else index.q("UPDATE commands SET effects = NULL WHERE id = ?").run(cmd);
+    }
+    index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
+    return true;
+  });
+  if (!took) return "raced";
+  result.records += records.length;
+  result.spools++;
+  return records === read.records ? "done" : "more";
 }
 
 let ensured = "";
@@ -101,6 +142,9 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
       return;
     }
     case Op.EXEC:
+      index
+        .q("INSERT OR IGNORE INTO procs(cmd, seq, pid, time, argv, cwd) VALUES(?, ?, ?, ?, ?, ?)")
+        .run(cmd, base + r.offset, r.pid, ms(r.timeNs), f.get(Tag.ARGV) ?? null, f.get(Tag.CWD) ?? null);
       return;
   }
   ensureCommand(index, cmd);

@@ -1,0 +1,147 @@
+// The CLI's side of shitd: ask it something over its socket, start it, stop it.
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { createConnection } from "node:net";
+import { fileURLToPath } from "node:url";
+import { ensureState, type StatePaths } from "../state.js";
+import { logPath, pidPath, socketPath, type Reply, type Request } from "./protocol.js";
+
+/** The daemon's entry point and the runtime that runs it (the one running this CLI). */
+export const daemonEntry = fileURLToPath(new URL("./shitd.js", import.meta.url));
+export const daemonCommand = (): string[] => [process.execPath, "--disable-warning=ExperimentalWarning", daemonEntry];
+
+export class DaemonDown extends Error {}
+
+/** One request, one reply. Throws DaemonDown when nothing listens on the socket. */
+export function request(paths: StatePaths, req: Request, timeoutMs = 10000): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const c = createConnection({ path: socketPath(paths) });
+    let buf = "";
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`shitd did not answer ${req.op} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    c.setEncoding("utf8");
+    c.on("connect", () => c.write(JSON.stringify(req) + "\n"));
+    c.on("data", (d: string) => {
+      buf += d;
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      clearTimeout(timer);
+      c.destroy();
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as Reply);
+      } catch {
+        reject(new Error("shitd answered something that is not JSON"));
+      }
+    });
+    c.on("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(["ENOENT", "ECONNREFUSED", "ENOTSOCK"].includes(e.code ?? "") ? new DaemonDown(`shitd is not running (${e.code})`) : e);
+    });
+    c.on("close", () => {
+      clearTimeout(timer);
+      reject(new DaemonDown("shitd closed the connection"));
+    });
+  });
+}
+
+/** The pid of the live daemon, or null. */
+export async function ping(paths: StatePaths, timeoutMs = 2000): Promise<number | null> {
+  try {
+    const r = await request(paths, { op: "ping" }, timeoutMs);
+    return r.ok && r.op === "ping" ? r.pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Asks a running daemon to bring the index up to date; false when none answered in time. */
+export async function syncDaemon(paths: StatePaths, timeoutMs = 5000): Promise<boolean> {
+  try {
+    const r = await request(paths, { op: "sync" }, timeoutMs);
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts a detached daemon (stdio to its log) and returns at once. */
+export function spawnDaemon(paths: StatePaths): number | undefined {
+  ensureState(paths);
+  const log = openSync(logPath(paths), "a", 0o600);
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, SHIT_HOME: paths.root };
+    delete env.SHIT_CMD;
+    const [exe, ...args] = daemonCommand();
+    const child = spawn(exe, args, { detached: true, stdio: ["ignore", log, log], cwd: "/", env });
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(log);
+  }
+}
+
+const until = async (cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+/** Makes sure a daemon runs; its pid, and whether this call started it. */
+export async function startDaemon(paths: StatePaths, timeoutMs = 10000): Promise<{ pid: number; started: boolean }> {
+  const up = await ping(paths);
+  if (up) return { pid: up, started: false };
+  spawnDaemon(paths);
+  let pid: number | null = null;
+  if (!(await until(async () => !!(pid = await ping(paths)), timeoutMs))) throw new Error(`shitd did not come up within ${timeoutMs} ms (see ${logPath(paths)})`);
+  return { pid: pid!, started: true };
+}
+
+/** Stops the daemon and waits until it is gone; its pid, or null when none ran. */
+export async function stopDaemon(paths: StatePaths, timeoutMs = 10000): Promise<number | null> {
+  let pid: number;
+  try {
+    const r = await request(paths, { op: "stop" }, timeoutMs);
+    if (!r.ok || r.op !== "stop") throw new Error(r.ok ? "unexpected reply" : r.error);
+    pid = r.pid;
+  } catch (e) {
+    if (e instanceof DaemonDown) return null;
+    throw e;
+  }
+  if (!(await until(async () => !alive(pid), timeoutMs))) throw new Error(`shitd (pid ${pid}) did not stop within ${timeoutMs} ms`);
+  return pid;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The pid the pid file names, if that process is alive and is a shitd. Cheap and synchronous. */
+export function pidFileDaemon(paths: StatePaths): number | null {
+  try {
+    const pid = Number(readFileSync(pidPath(paths), "utf8").trim());
+    if (!(pid > 0)) return null;
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("shitd") ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The CLI's autostart: a daemon unless SHIT_DAEMON=off. Never waits, never fails the verb. */
+export function autostart(paths: StatePaths): void {
+  if (process.env.SHIT_DAEMON === "off") return;
+  try {
+    if (pidFileDaemon(paths) === null) spawnDaemon(paths);
+  } catch {
+    // the verb works without a daemon
+  }
+}
