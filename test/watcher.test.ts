@@ -176,6 +176,8 @@ test("files, moves and attributes: kinds, from/to paths, identity and read time"
     chmodSync(join(r.T, "f"), 0o600);
     await r.waitFor("attrib f", is("attrib", join(r.T, "f")));
     mkdirSync(join(r.T, "d"));
+    // d must be watched before the rename, or inotify has only its first half (then: delete + create)
+    await r.waitFor("d", is("create", join(r.T, "d")));
     renameSync(join(r.T, "f"), join(r.T, "d/g"));
     const mv = await r.waitFor("move f", is("move", join(r.T, "d/g")));
     assert.equal(mv.fromStr, join(r.T, "f"));
@@ -323,5 +325,30 @@ test("the helper: bad input is refused clearly, it exits when stdin closes and o
     await assert.rejects(other.stats(), /exited/);
   } finally {
     await r.done(); // close(): stdin ends, the helper exits
+  }
+});
+
+test("events read after a later rename of their directory still get the path it has now", async () => {
+  const r = await rig((T) => mkdirSync(join(T, "A")));
+  try {
+    process.kill(r.w.pid, "SIGSTOP"); // the helper reads these only after all of them happened
+    try {
+      sh("echo 1 > A/f && mkdir P && echo 2 > P/g && mv A B && mv P Q && mkdir A", r.T);
+    } finally {
+      process.kill(r.w.pid, "SIGCONT");
+    }
+    await r.waitFor("B/f", is("create", join(r.T, "B/f")));
+    await r.waitFor("Q/g", is("create", join(r.T, "Q/g")));
+    await r.waitFor("A", is("create", join(r.T, "A")));
+    writeFileSync(join(r.T, "A/new"), "");
+    writeFileSync(join(r.T, "B/later"), "");
+    await r.waitFor("A/new", is("create", join(r.T, "A/new")));
+    await r.waitFor("B/later", is("create", join(r.T, "B/later")));
+    await r.barrier();
+    const wrong = r.since(0).filter((e) => [join(r.T, "A/f"), join(r.T, "P/g"), join(r.T, "A/later"), join(r.T, "B/new")].includes(e.pathStr));
+    assert.deepEqual(wrong.map(show), []);
+    assert.equal((await r.w.stats()).watches, 4);
+  } finally {
+    await r.done();
   }
 });
