@@ -115,8 +115,33 @@ static int push_path(char *out, size_t cap, size_t *n, const char *s) {
   return 0;
 }
 
+/* The current command id: SHIT_CMD. A preloaded fish keeps exported variables to itself (its
+ * environ never changes after it starts), so its hook appends each command's id to the file
+ * SHIT_CMD_FILE names: 16 hex digits and a newline when a command starts, 16 dashes and a newline
+ * when it ends. That file is read, in the shell's own process only (SHIT_SHELL_PID; its children
+ * get SHIT_CMD), when SHIT_CMD is absent: its last 17 bytes are the id, or none. */
+static const char *current_cmd(char buf[32]) {
+  const char *cmd = getenv("SHIT_CMD");
+  if (cmd) return cmd;
+  const char *f = getenv("SHIT_CMD_FILE"), *sp = getenv("SHIT_SHELL_PID");
+  if (!f || f[0] != '/' || !sp || !*sp) return NULL;
+  long pid = 0;
+  for (; *sp >= '0' && *sp <= '9'; sp++) pid = pid * 10 + (*sp - '0');
+  if (*sp || pid != sys0(SYS_getpid)) return NULL;
+  long fd = sys4(SYS_openat, AT_FDCWD, f, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return NULL;
+  struct stat st;
+  long n = -1;
+  if (sys2(SYS_fstat, fd, &st) == 0 && st.st_size >= 17) n = sys4(SYS_pread64, fd, buf, 17, st.st_size - 17);
+  sys1(SYS_close, fd);
+  if (n != 17 || buf[16] != '\n' || buf[0] == '-') return NULL;
+  buf[16] = 0;
+  return buf;
+}
+
 int cap_ctx_load(struct cap_ctx *c) {
-  const char *cmd = getenv("SHIT_CMD"), *st = getenv("SHIT_STATE");
+  char idbuf[32];
+  const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
   if (!cmd || !*cmd || !st || st[0] != '/') return 0;
   size_t cl = strlen(cmd), i;
   if (cl >= sizeof c->cmd) return 0;
@@ -141,7 +166,8 @@ int cap_ctx_load(struct cap_ctx *c) {
 }
 
 int cap_active(void) {
-  const char *cmd = getenv("SHIT_CMD"), *st = getenv("SHIT_STATE");
+  char idbuf[32];
+  const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
   if (!cmd || !*cmd || !st || st[0] != '/') return 0;
   stack_t ss;
   if (sys2(SYS_sigaltstack, 0, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return 0;
@@ -155,11 +181,32 @@ static int under(const char *abs, const char *dir, size_t n) {
 /* Paths capture leaves alone: the state directory itself, and the kernel's pseudo
  * filesystems (/proc, /sys, /dev: reading a "file" there to keep it can have side effects,
  * and nothing there is undoable). */
+/* A hooked shell's own housekeeping while a command runs (fish saves its history then; bash and
+ * zsh may too): the paths in SHIT_SHELL_IGNORE (colon-separated, absolute), in the shell's own
+ * process only (SHIT_SHELL_PID). Whatever the command itself does to them is still captured. */
+static int shell_ignores(const char *abs) {
+  const char *list = getenv("SHIT_SHELL_IGNORE"), *sp = getenv("SHIT_SHELL_PID");
+  if (!list || !*list || !sp || !*sp) return 0;
+  long pid = 0;
+  for (; *sp >= '0' && *sp <= '9'; sp++) pid = pid * 10 + (*sp - '0');
+  if (*sp || pid != sys0(SYS_getpid)) return 0;
+  for (const char *p = list; *p;) {
+    const char *q = p;
+    while (*q && *q != ':') q++;
+    size_t n = (size_t)(q - p);
+    while (n > 1 && p[n - 1] == '/') n--;
+    if (n && p[0] == '/' && under(abs, p, n)) return 1;
+    p = *q ? q + 1 : q;
+  }
+  return 0;
+}
+
 static int in_state(const struct cap_op *o, const char *abs) {
   if (abs[0] == '/' && (under(abs, "/proc", 5) || under(abs, "/sys", 4) || under(abs, "/dev", 4))) return 1;
   int sl = statelen(&o->ctx);
   if (sl <= 0) return 1; /* state is "/": everything is "under" it; capture nothing */
-  return memcmp(abs, o->ctx.staging, (size_t)sl) == 0 && (abs[sl] == 0 || abs[sl] == '/');
+  if (memcmp(abs, o->ctx.staging, (size_t)sl) == 0 && (abs[sl] == 0 || abs[sl] == '/')) return 1;
+  return shell_ignores(abs);
 }
 
 static int ensure_staging(struct cap_op *o) {

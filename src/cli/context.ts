@@ -64,7 +64,9 @@ export function findCommand(ctx: Ctx, ref: string): CommandRow {
 }
 
 export function hasEffects(ctx: Ctx, id: string): boolean {
-  return !!ctx.index.q(`SELECT 1 FROM events WHERE cmd = ? AND (err = 0 OR op = ${Op.NOTCAPTURED}) LIMIT 1`).get(id);
+  if (ctx.index.q(`SELECT 1 FROM events WHERE cmd = ? AND (err = 0 OR op = ${Op.NOTCAPTURED}) LIMIT 1`).get(id)) return true;
+  const c = ctx.index.q("SELECT effects FROM commands WHERE id = ?").get(id) as { effects: string | null } | undefined;
+  return !!c?.effects && (JSON.parse(c.effects).shell ?? 0) > 0; // it changed its shell's state
 }
 
 /** Is this command's effect currently undone? (undone by an undo that was not itself undone) */

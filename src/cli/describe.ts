@@ -1,6 +1,6 @@
 // How commands and their effects read, for people and for --json.
 import type { CommandRow, EventRow } from "../index/db.js";
-import { OpName, decodeStat, type Stat } from "../spool/records.js";
+import { Op, OpName, decodeStat, type Stat } from "../spool/records.js";
 import type { EffectCounts } from "../index/effects.js";
 import { display } from "../plan/paths.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
@@ -18,6 +18,8 @@ export function shellQuote(a: string): string {
 
 export function commandLine(c: CommandRow): string {
   if (c.kind !== "run" && c.of) return `shit ${c.kind} ${c.of.slice(0, 8)}`;
+  if (c.line !== null && c.line !== undefined) return c.line.replace(/\n/g, "⏎ ");
+  if (c.session && !c.argv) return "(command line unknown)";
   return argvOf(c).map(shellQuote).join(" ");
 }
 
@@ -32,6 +34,7 @@ export function ago(ms: number | null, now = Date.now()): string {
 
 export function countsText(c: EffectCounts): string {
   const parts = (["deleted", "modified", "created", "renamed", "metadata"] as const).filter((k) => c[k]).map((k) => `${c[k]} ${k}`);
+  if (c.shell) parts.push(`${c.shell} shell change${c.shell === 1 ? "" : "s"}`);
   if (c.notCaptured) parts.push(`${c.notCaptured} not captured`);
   return parts.join(", ") || "no changes";
 }
@@ -65,6 +68,7 @@ export function eventJson(e: EventRow) {
     kept: e.keep ? { how: KEPT[e.keep_how ?? ""] ?? e.keep_how, name: e.keep } : e.keep2 ? { how: KEPT[e.keep2_how ?? ""] ?? e.keep2_how, name: e.keep2, of: "path2" } : null,
     ...(e.target ? { target: Buffer.from(e.target).toString("utf8") } : {}),
     ...(e.note ? { note: e.note } : {}),
+    ...(e.op === Op.NOTCAPTURED ? { concerns: OpName[e.flags] ?? String(e.flags) } : {}), // the op not captured: "exec" = a program started outside capture
     ...(e.err ? { errno: e.err } : {}),
   };
 }

@@ -4,6 +4,8 @@ import { type Ctx, isUndone } from "./context.js";
 import { ago, argvOf, commandLine, countsText } from "./describe.js";
 import { recount, storedCounts } from "../index/effects.js";
 import { display } from "../plan/paths.js";
+import { thisSession } from "./reverse.js";
+import { CliError, EXIT } from "./exit.js";
 
 export function commandJson(ctx: Ctx, c: CommandRow) {
   if (c.effects === null) {
@@ -24,11 +26,16 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     effects: storedCounts(c.effects),
     undone: isUndone(ctx, c),
     undoneBy: c.undone_by,
+    ...(c.session ? { session: c.session, line: c.line, shell: c.shell ? JSON.parse(c.shell) : null } : {}),
   };
 }
 
-export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: boolean }): void {
-  const rows = ctx.index.q("SELECT * FROM commands WHERE started IS NOT NULL ORDER BY started DESC, rowid DESC LIMIT ?").all(opts.all ? -1 : opts.limit) as unknown as CommandRow[];
+export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: boolean; here?: boolean }): void {
+  const session = opts.here ? thisSession() : null;
+  if (opts.here && !session) throw new CliError("--here: this shell is not hooked (eval \"$(shit init bash)\" in ~/.bashrc; see shit init --help)", EXIT.BAD_INPUT);
+  const rows = (session
+    ? ctx.index.q("SELECT * FROM commands WHERE started IS NOT NULL AND session = ? ORDER BY started DESC, rowid DESC LIMIT ?").all(session, opts.all ? -1 : opts.limit)
+    : ctx.index.q("SELECT * FROM commands WHERE started IS NOT NULL ORDER BY started DESC, rowid DESC LIMIT ?").all(opts.all ? -1 : opts.limit)) as unknown as CommandRow[];
   if (opts.json) {
     process.stdout.write(JSON.stringify(rows.map((c) => commandJson(ctx, c)), null, 2) + "\n");
     return;

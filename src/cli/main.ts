@@ -7,6 +7,7 @@ import { show } from "./show.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
 import { gc } from "./gc.js";
+import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
 
 const EXIT_HELP = `
@@ -51,6 +52,7 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .option("-n, --dry-run", "show the plan, change nothing")
     .option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left")
     .option("-f, --force", "overwrite paths changed since (what is overwritten is kept, so it can be undone)")
+    .option("-g, --global", "in a hooked shell: the latest of any shell, not this shell's own")
     .action(async (id: string | undefined, opts) => {
       code = await reverse(await openCurrentCtx(), verb, id, opts);
     });
@@ -64,6 +66,7 @@ program
   .option("--json", "one JSON array")
   .option("-n, --limit <n>", "how many", (v) => Number.parseInt(v, 10), 20)
   .option("-a, --all", "all of them")
+  .option("--here", "only this shell's commands (in a shell hooked by `shit init`)")
   .action(async (opts) => list(await openCurrentCtx(), opts));
 
 program
@@ -87,6 +90,23 @@ program
   .option("--json", "status as one JSON document")
   .action(async (action: string, opts) => {
     code = await daemon(action, opts);
+  });
+
+program
+  .command("init")
+  .argument("<shell>", "bash, zsh or fish")
+  .description("print the hook that records every command typed in that shell")
+  .addHelpText("after", INIT_HELP)
+  .action((sh: string) => {
+    code = init(sh);
+  });
+
+program
+  .command("status")
+  .description("is this shell hooked, and what is recorded now")
+  .option("--json", "one JSON document")
+  .action((opts) => {
+    code = status(opts);
   });
 
 program

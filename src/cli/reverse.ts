@@ -1,6 +1,6 @@
 // shit undo / shit redo. A redo is the undo of the undo: both plan the inverse of one recorded
 // command's effects and run it as a new recorded command (kind "undo" or "redo").
-import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync, constants as C } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync, constants as C } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import type { CommandRow } from "../index/db.js";
@@ -12,6 +12,8 @@ import { type BPath, display, fromBuf, dirname, isUnder } from "../plan/paths.js
 import { typeOf } from "../plan/vfs.js";
 import { markMoved, preparePlan, runApply } from "../apply/apply.js";
 import { BlobError } from "../store/store.js";
+import { changeCount, describeChanges, invert, script, type Shell, type ShellChanges } from "../shell/state.js";
+import { recount } from "../index/effects.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -19,7 +21,11 @@ export interface ReverseOpts {
   force?: boolean;
   onConflict?: string;
   json?: boolean;
+  global?: boolean;
 }
+
+/** The hooked shell this CLI was started from (its session id), if any. */
+export const thisSession = (): string | null => (/^[0-9a-f]{16}$/.test(process.env.SHIT_SESSION ?? "") ? process.env.SHIT_SESSION! : null);
 
 /** The command whose effects are in place now for c: c itself, or the redo that re-did it. */
 function acting(ctx: Ctx, c: CommandRow): CommandRow {
@@ -33,27 +39,64 @@ function acting(ctx: Ctx, c: CommandRow): CommandRow {
   }
 }
 
-function pickUndo(ctx: Ctx, ref?: string): CommandRow {
+function pickUndo(ctx: Ctx, ref?: string, session?: string | null): CommandRow {
   if (ref) {
     const c = findCommand(ctx, ref);
     if (isUndone(ctx, c)) throw new CliError(`${c.id.slice(0, 8)} is already undone (by ${c.undone_by!.slice(0, 8)}); \`shit redo\` puts it back`, EXIT.BAD_INPUT);
     return acting(ctx, c);
   }
-  const rows = ctx.index.q("SELECT * FROM commands WHERE kind = 'run' AND started IS NOT NULL ORDER BY started DESC, rowid DESC").iterate() as Iterable<CommandRow>;
+  // typed in a hooked shell: that shell's own latest command (an id or --global reaches others)
+  const rows = (session
+    ? ctx.index.q("SELECT * FROM commands WHERE kind = 'run' AND session = ? AND started IS NOT NULL ORDER BY started DESC, rowid DESC").iterate(session)
+    : ctx.index.q("SELECT * FROM commands WHERE kind = 'run' AND started IS NOT NULL ORDER BY started DESC, rowid DESC").iterate()) as Iterable<CommandRow>;
   for (const c of rows) if (!isUndone(ctx, c) && hasEffects(ctx, c.id)) return acting(ctx, c);
-  throw new CliError("nothing to undo: no recorded command with effects that is not undone", EXIT.NOTHING);
+  throw new CliError(`nothing to undo: no recorded command${session ? " of this shell" : ""} with effects that is not undone${session ? " (--global looks at every shell)" : ""}`, EXIT.NOTHING);
 }
 
-function pickRedo(ctx: Ctx, ref?: string): CommandRow {
+function pickRedo(ctx: Ctx, ref?: string, session?: string | null): CommandRow {
   if (ref) {
     const c = findCommand(ctx, ref);
     if ((c.kind === "undo" || c.kind === "redo") && !isUndone(ctx, c)) return c;
     if (isUndone(ctx, c)) return getCommand(ctx, c.undone_by!)!;
     throw new CliError(`${c.id.slice(0, 8)} is not undone: nothing to redo`, EXIT.BAD_INPUT);
   }
-  const rows = ctx.index.q("SELECT * FROM commands WHERE kind = 'undo' AND ended IS NOT NULL AND exit = 0 ORDER BY started DESC, rowid DESC").iterate() as Iterable<CommandRow>;
+  const rows = (session
+    ? ctx.index.q("SELECT * FROM commands WHERE kind = 'undo' AND session = ? AND ended IS NOT NULL AND exit = 0 ORDER BY started DESC, rowid DESC").iterate(session)
+    : ctx.index.q("SELECT * FROM commands WHERE kind = 'undo' AND ended IS NOT NULL AND exit = 0 ORDER BY started DESC, rowid DESC").iterate()) as Iterable<CommandRow>;
   for (const u of rows) if (!isUndone(ctx, u)) return u;
-  throw new CliError("nothing to redo: no undo that is not already redone", EXIT.NOTHING);
+  throw new CliError(`nothing to redo: no undo${session ? " made in this shell" : ""} that is not already redone${session ? " (--global looks at every shell)" : ""}`, EXIT.NOTHING);
+}
+
+interface ShellPart {
+  shell: Shell;
+  session: string | null; // the session whose state this is
+  changes: ShellChanges; // what the undo/redo does to that shell
+  lines: string[]; // the same, for people
+}
+
+/** What reversing target does to the state of the shell it ran in (cwd, variables, aliases,
+ * options): the inverse of its recorded change, or null when it changed none. */
+function shellPart(ctx: Ctx, target: CommandRow): ShellPart | null {
+  if (!target.shell) return null;
+  const info = JSON.parse(target.shell) as { shell?: Shell; changes?: ShellChanges };
+  if (!info.changes || !changeCount(info.changes)) return null;
+  const changes = invert(info.changes);
+  const sess = target.session ? (ctx.index.q("SELECT shell FROM sessions WHERE id = ?").get(target.session) as { shell: Shell } | undefined) : undefined;
+  return { shell: info.shell ?? sess?.shell ?? "bash", session: target.session, changes, lines: describeChanges(changes) };
+}
+
+/** Hands the shell part to the hooked shell it belongs to (its hook sources the file at the next
+ * prompt), or says what to type when this is not that shell. */
+function applyShell(ctx: Ctx, part: ShellPart, by: string): void {
+  ctx.index.q("UPDATE commands SET shell = ? WHERE id = ?").run(JSON.stringify({ shell: part.shell, changes: part.changes }), by);
+  recount(ctx.index, [by]);
+  const text = script(part.shell, part.changes);
+  if (part.session && part.session === thisSession()) {
+    writeFileSync(join(ctx.paths.run, `shell-${part.session}.apply`), [...text, part.shell === "fish" ? `set __shit_of ${by}` : `__shit_of=${by}`, ""].join("\n"), { mode: 0o600 });
+    process.stdout.write("shell: your shell puts its state back at the next prompt\n");
+  } else {
+    process.stdout.write(`shell: to put that shell's state back, run there:\n${text.map((l) => "  " + l).join("\n")}\n`);
+  }
 }
 
 /** The lock that one undo, redo or gc holds at a time. */
@@ -134,7 +177,9 @@ async function confirm(question: string): Promise<boolean> {
 export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | undefined, opts: ReverseOpts): Promise<number> {
   const mode: ConflictMode = opts.force ? "force" : opts.onConflict === "skip" ? "skip" : "stop";
   if (opts.onConflict && !["skip", "stop"].includes(opts.onConflict)) throw new CliError(`--on-conflict takes skip or stop, not ${opts.onConflict}`, EXIT.BAD_INPUT);
-  const target = verb === "undo" ? pickUndo(ctx, ref) : pickRedo(ctx, ref);
+  const session = opts.global ? null : thisSession();
+  const target = verb === "undo" ? pickUndo(ctx, ref, session) : pickRedo(ctx, ref, session);
+  const shell = shellPart(ctx, target);
   // undoing an undo is a redo; undoing anything else (a run, a redo) is an undo
   const kind = target.kind === "undo" ? "redo" : "undo";
   const cwd = target.cwd ? fromBuf(target.cwd) : process.cwd();
@@ -161,7 +206,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     const plan = planUndo(ctx.index, target.id, mode, later);
     const header = `${kind} of ${target.id.slice(0, 8)}: ${commandLine(target)}  (${ago(target.started)}, in ${display(cwd)})`;
 
-    if (!plan.steps.length && !plan.conflicts.length) {
+    if (!plan.steps.length && !plan.conflicts.length && !shell) {
       if (plan.cannot.length) {
         for (const c of plan.cannot) process.stderr.write(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}\n`);
         return EXIT.BLOB;
@@ -174,7 +219,8 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     const shown = visible.length > 40 ? visible.slice(0, 30) : visible;
     for (const s of shown) out.push(stepLine(s, cwd));
     if (shown.length < visible.length) out.push(`  … and ${visible.length - shown.length} more (shit show ${target.id.slice(0, 8)} lists them all)`);
-    out.push(summary(plan, cwd));
+    if (plan.steps.length || !shell) out.push(summary(plan, cwd));
+    if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
     for (const c of plan.cannot) out.push(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}`);
     for (const s of plan.skipped) out.push(`left as it is (conflict): ${display(s.path, cwd)}`);
     process.stdout.write(out.join("\n") + "\n");
@@ -200,6 +246,8 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     process.stderr.write(r.stderr);
     markMoved(ctx.store, prepared.moved, r.code === 0);
     refresh(ctx);
+    if (session) ctx.index.q("UPDATE commands SET session = ? WHERE id = ?").run(session, prepared.id);
+    if (r.code === 0 && shell) applyShell(ctx, shell, prepared.id);
     if (r.code === 0) {
       process.stdout.write(`${verb === "undo" ? "undone" : "redone"} (as ${prepared.id.slice(0, 8)}; \`shit ${verb === "undo" ? "redo" : "undo"}\` reverses it)\n`);
       return EXIT.OK;

@@ -60,6 +60,16 @@ const MIGRATIONS: string[] = [
      cwd BLOB,
      PRIMARY KEY(cmd, seq)
    ) WITHOUT ROWID;`,
+  `ALTER TABLE commands ADD COLUMN session TEXT;  -- the shell session (shell hooks) it was typed in
+   ALTER TABLE commands ADD COLUMN line TEXT;     -- the command line as typed (shell hooks)
+   ALTER TABLE commands ADD COLUMN shell TEXT;    -- JSON: shell, tty, pid, pipestatus, and the shell state it changed (src/ingest/shell.ts)
+   CREATE INDEX commands_session ON commands(session, started);
+   CREATE TABLE sessions(              -- one per hooked shell: where its journal left its state
+     id TEXT PRIMARY KEY,
+     shell TEXT, pid INTEGER, tty TEXT,
+     started INTEGER, seen INTEGER,    -- ms since the epoch
+     state TEXT                        -- JSON: cwd, env, aliases, options after the last record
+   );`,
 ];
 
 export class Index {
@@ -125,6 +135,9 @@ export interface CommandRow {
   pid: number | null;
   undone_by: string | null;
   effects: string | null;
+  session: string | null;
+  line: string | null;
+  shell: string | null;
 }
 
 export interface EventRow {

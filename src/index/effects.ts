@@ -4,6 +4,7 @@ import { constants as C } from "node:fs";
 import type { EventRow, Index } from "./db.js";
 import { Op } from "../spool/records.js";
 import { type BPath, fromBuf } from "../plan/paths.js";
+import { changeCount } from "../shell/state.js";
 
 export type Effect = "deleted" | "modified" | "created" | "renamed" | "metadata";
 
@@ -60,10 +61,11 @@ export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
   return out;
 }
 
-export type EffectCounts = Record<Effect, number> & { notCaptured: number };
+/** Counts by kind; `shell` is the shell state a command changed (cwd, variables, aliases, options). */
+export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number };
 
-export function effectCounts(evs: EventRow[]): EffectCounts {
-  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0 };
+export function effectCounts(evs: EventRow[], shell = 0): EffectCounts {
+  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell };
   for (const k of netEffects(evs).values()) counts[k]++;
   counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
   return counts;
@@ -77,11 +79,13 @@ export function recount(index: Index, cmds: Iterable<string>): void {
     const evs = index
       .q("SELECT op, err, flags, path, path2, pre IS NOT NULL AS pre, pre2 IS NOT NULL AS pre2 FROM events WHERE cmd = ? ORDER BY seq")
       .all(id) as unknown as EventRow[];
-    index.q("UPDATE commands SET effects = ? WHERE id = ?").run(JSON.stringify(effectCounts(evs)), id);
+    const sh = index.q("SELECT shell FROM commands WHERE id = ?").get(id) as { shell: string | null } | undefined;
+    const shell = sh?.shell ? changeCount(JSON.parse(sh.shell).changes) : 0;
+    index.q("UPDATE commands SET effects = ? WHERE id = ?").run(JSON.stringify(effectCounts(evs, shell)), id);
   }
 }
 
 export function storedCounts(json: string | null): EffectCounts {
-  const zero = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0 };
+  const zero = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell: 0 };
   return json ? { ...zero, ...JSON.parse(json) } : zero;
 }

@@ -8,6 +8,7 @@ import type { Index } from "../index/db.js";
 import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
 import { hashKept, type Hashed } from "../store/store.js";
 import { recount } from "../index/effects.js";
+import { ingestJournals } from "./shell.js";
 
 export interface IngestResult {
   spools: number;
@@ -67,6 +68,8 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
     }
     if (result.more) break;
   }
+  // the shells' journals after the spools: a journal record completes a command row
+  if (!opts.only) result.records += ingestJournals(paths, index);
   return result;
 }
 

@@ -1,0 +1,132 @@
+// Shell journals → index. Each hooked shell appends one record per interactive command to
+// <state>/spool/<session>-<n>.shell (docs/SHELL.md): the command's id, times, exit status, line
+// as typed, and the shell's state after it. This turns them into command rows, and the change
+// of state between a command's record and the one before it in the same session into that
+// command's shell effects (what an undo puts back).
+import { readdirSync, statSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { StatePaths } from "../state.js";
+import type { Index } from "../index/db.js";
+import { readFrom } from "./read.js";
+import { recount } from "../index/effects.js";
+import { readJournal, type Journal } from "../shell/journal.js";
+import { changeCount, diffState, stateOf, type ShellState } from "../shell/state.js";
+
+const usToMs = (s: string | undefined) => (s && /^\d+$/.test(s) ? Math.floor(Number(s) / 1000) : null);
+
+/** Reads every journal from where the last ingest stopped. Returns the records taken. */
+export function ingestJournals(paths: StatePaths, index: Index): number {
+  let names: string[];
+  try {
+    names = readdirSync(paths.spool).filter((n) => n.endsWith(".shell")).sort(journalOrder);
+  } catch {
+    return 0;
+  }
+  let taken = 0;
+  for (const name of names) {
+    const offset = (index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined)?.offset ?? 0;
+    const file = join(paths.spool, name);
+    const buf = readFrom(file, offset);
+    if (!buf) {
+      retire(paths, index, name, file, offset);
+      continue;
+    }
+    const { records, next } = readJournal(buf);
+    if (!next) continue;
+    index.tx(() => {
+      const again = (index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined)?.offset ?? 0;
+      if (again !== offset) return;
+      for (const r of records) takeRecord(index, r);
+      index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
+      taken += records.length;
+    });
+  }
+  return taken;
+}
+
+// <session>-<n>.shell: a session's journals in the order it wrote them
+function journalOrder(a: string, b: string): number {
+  const pa = /^(.*)-(\d+)\.shell$/.exec(a), pb = /^(.*)-(\d+)\.shell$/.exec(b);
+  if (pa && pb && pa[1] === pb[1]) return Number(pa[2]) - Number(pb[2]);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A journal read to its end that its shell has moved on from (a later one exists) or that has
+ * not been written for a day is removed: its records are in the index. */
+function retire(paths: StatePaths, index: Index, name: string, file: string, offset: number): void {
+  const m = /^(.*)-(\d+)\.shell$/.exec(name);
+  if (!m) return;
+  try {
+    const st = statSync(file);
+    if (st.size !== offset) return;
+    const later = readdirSync(paths.spool).includes(`${m[1]}-${Number(m[2]) + 1}.shell`);
+    if (!later && Date.now() - st.mtimeMs < 86400e3) return;
+    unlinkSync(file);
+    index.q("DELETE FROM spools WHERE name = ?").run(name);
+  } catch {
+    // gone already, or not ours to remove: left for a later ingest
+  }
+}
+
+/** A record's start and end, ms since the epoch. bash and zsh write their clocks (µs); fish has
+ * no clock builtin: it writes the wall clock it read once at init (ns), /proc/uptime then and now,
+ * and CMD_DURATION (ms). */
+function timesOf(r: Journal): { t0: number | null; t1: number | null } {
+  const clk = r.get("clk"), up0 = r.get("up0"), up = r.get("up");
+  if (clk && up0 && up && /^\d+$/.test(clk) && /^[\d.]+$/.test(up0) && /^[\d.]+$/.test(up)) {
+    const t1 = Math.round(Number(clk) / 1e6 + (Number(up) - Number(up0)) * 1000);
+    return { t0: t1 - (Number(r.get("dur")) || 0), t1 };
+  }
+  return { t0: usToMs(r.get("t0")), t1: usToMs(r.get("t1")) };
+}
+
+function takeRecord(index: Index, r: Journal): void {
+  const sess = r.get("sess");
+  if (!sess) return;
+  const kind = r.get("k");
+  const prev = index.q("SELECT state, seen FROM sessions WHERE id = ?").get(sess) as { state: string | null; seen: number | null } | undefined;
+  const known = prev?.state ? (JSON.parse(prev.state) as ShellState) : null;
+  // fish records the state before a line that may change it in the same record
+  const before: Partial<ShellState> | null = r.has("env0") && r.get("env0") !== "\n" ? { ...known, ...stateOf(r, "0") } : known;
+  const parsed = stateOf(r);
+  const state: ShellState = { cwd: parsed.cwd, env: parsed.env ?? known?.env ?? {}, alias: parsed.alias ?? known?.alias ?? {}, opts: parsed.opts ?? known?.opts ?? [] };
+  let { t0, t1 } = timesOf(r);
+  // a session's commands keep their order even where its clock is coarse (fish: 10 ms)
+  if (t0 !== null && prev?.seen && t0 < prev.seen && kind === "run") t0 = prev.seen;
+  const now = t1 ?? Date.now();
+  index
+    .q(
+      `INSERT INTO sessions(id, shell, pid, tty, started, seen, state) VALUES(?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, seen = max(coalesce(seen, 0), excluded.seen), state = excluded.state`,
+    )
+    .run(sess, r.get("shell") ?? null, Number(r.get("pid")) || null, r.get("tty") || null, now, now, JSON.stringify(state));
+  const id = r.get("id");
+  if (!id || !/^[0-9a-f]{16}$/.test(id)) return;
+  if (kind === "run") {
+    const changes = diffState(before, parsed.env || parsed.alias ? parsed : { cwd: parsed.cwd }, r.get("cwd0") ?? "");
+    const line = r.has("line") ? r.get("line")!.replace(/^\s+/, "").replace(/\n$/, "") : null;
+    const info = {
+      shell: r.get("shell"),
+      tty: r.get("tty") || null,
+      pid: Number(r.get("pid")) || null,
+      pipestatus: (r.get("pipe") ?? "").split(" ").filter(Boolean).map(Number),
+      ...(changeCount(changes) ? { changes } : {}),
+    };
+    index.q("INSERT OR IGNORE INTO commands(id) VALUES(?)").run(id);
+    index
+      .q(
+        `UPDATE commands SET kind = 'run', session = ?, line = ?, shell = ?, cwd = ?, started = ?, ended = ?, exit = ?,
+           pid = coalesce(pid, ?) WHERE id = ?`,
+      )
+      .run(sess, line, JSON.stringify(info), Buffer.from(r.get("cwd0") || state.cwd), t0, t1, Number(r.get("exit") ?? 0), Number(r.get("pid")) || null, id);
+    recount(index, [id]);
+  } else if (kind === "state") {
+    // the hook applied an undo's or redo's shell changes: note it on that command
+    const row = index.q("SELECT shell FROM commands WHERE id = ?").get(id) as { shell: string | null } | undefined;
+    if (row) {
+      const info = row.shell ? JSON.parse(row.shell) : {};
+      info.applied = t1;
+      index.q("UPDATE commands SET shell = ? WHERE id = ?").run(JSON.stringify(info), id);
+    }
+  }
+}

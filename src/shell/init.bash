@@ -1,0 +1,99 @@
+# shit shell hook for bash >= 4.4, printed by `shit init bash` after a line setting __shit_root.
+# Remove the `eval "$(shit init bash)"` line from ~/.bashrc to remove it; `shit status` says
+# whether this shell is hooked. What it does, per interactive command, with builtins only:
+#  - PS0 (expanded once per command line, in this shell, before it runs) gives the command a
+#    fresh id in the exported SHIT_CMD, through `${var:=…}` inside a zero-length substring, so
+#    nothing is printed and nothing forks;
+#  - PROMPT_COMMAND (after it ends) appends one record to this session's journal: id, times,
+#    exit status, cwd before/after, the line from history, and the exported variables, aliases
+#    and options as they are now (docs/SHELL.md says the format), then clears SHIT_CMD so the
+#    shell's housekeeping between commands is not recorded;
+#  - the shell itself runs with the shim preloaded (once, at init, it re-executes itself with
+#    LD_PRELOAD), so its own redirections (`> f`, `>> f`, here-docs, builtins) are captured
+#    before they truncate anything: the shim reads SHIT_CMD with getenv on every call, and bash
+#    keeps its environ in step with `export`.
+if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
+  __shit_lib=$__shit_root/native/build/libshit.so
+  case ":${LD_PRELOAD-}:" in
+  *":$__shit_lib:"*) unset SHIT_REEXEC ;;
+  *)
+    # once: the same shell again, same pid, same arguments, with the shim loaded
+    if [[ ${SHIT_REEXEC-} != "$$" && -z ${SHIT_NO_REEXEC-} && -f $__shit_lib && -r /proc/$$/cmdline ]]; then
+      export SHIT_REEXEC=$$ LD_PRELOAD="$__shit_lib${LD_PRELOAD:+:$LD_PRELOAD}"
+      mapfile -d '' __shit_argv </proc/$$/cmdline
+      exec -a "${__shit_argv[0]}" "$BASH" "${__shit_argv[@]:1}"
+    fi
+    # not preloaded (SHIT_NO_REEXEC, or the exec failed): commands are still captured, the
+    # shell's own redirections are not; `shit status` says so
+    case ":${LD_PRELOAD-}:" in *":$__shit_lib:"*) ;; *) export LD_PRELOAD="$__shit_lib${LD_PRELOAD:+:$LD_PRELOAD}" ;; esac
+    ;;
+  esac
+  __shit_hooked=1
+
+  if [[ ${SHIT_HOME-} == /* ]]; then SHIT_STATE=$SHIT_HOME
+  elif [[ ${XDG_STATE_HOME-} == /* ]]; then SHIT_STATE=$XDG_STATE_HOME/shit
+  else SHIT_STATE=$HOME/.local/state/shit; fi
+  export SHIT_STATE
+  [[ -d $SHIT_STATE/spool && -d $SHIT_STATE/run ]] || command mkdir -p -m 700 "$SHIT_STATE/spool" "$SHIT_STATE/run" "$SHIT_STATE/staging"
+
+  __shit_id() {
+    if [[ -n ${SRANDOM-} ]]; then printf -v "$1" '%08x%08x' "$SRANDOM" "$SRANDOM"
+    else printf -v "$1" '%04x%04x%04x%04x' "$RANDOM" "$RANDOM" "$RANDOM" "$RANDOM"; fi
+  }
+  # one session per shell; `exec bash` keeps SHLVL and so keeps the session
+  if [[ -z ${SHIT_SESSION-} || ${SHIT_SESSION_LVL-} != "$SHLVL" ]]; then __shit_id SHIT_SESSION; fi
+  export SHIT_SESSION SHIT_SESSION_LVL=$SHLVL SHIT_SHELL=bash SHIT_SHELL_PID=$$
+  export SHIT_CMD= # an id inherited from an outer recorded command is not ours
+  # the shell's own history file is housekeeping, not the command's (see capture.c, shell_ignores)
+  export SHIT_SHELL_IGNORE=${HISTFILE-$HOME/.bash_history}
+  __shit_e= __shit_t0=0 __shit_n=0 __shit_cwd=$PWD __shit_hist=${HISTCMD-}
+  __shit_tty=$(command tty 2>/dev/null) || __shit_tty=
+  __shit_apply=$SHIT_STATE/run/shell-$SHIT_SESSION.apply
+  __shit_id __shit_next
+
+  # One record: fields "key=value\0", ended by an empty field; see docs/SHELL.md.
+  __shit_record() { # kind id exit pipestatus t1
+    {
+      printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=bash\0pid=%s\0tty=%s\0t0=%s\0t1=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0o=%s\0so=%s\0' \
+        "$1" "$2" "$SHIT_SESSION" "$$" "$__shit_tty" "$__shit_t0" "$5" "$3" "$4" "$__shit_cwd" "$PWD" "${SHELLOPTS-}" "${BASHOPTS-}"
+      if [[ $1 == run && ${HISTCMD-} != "$__shit_hist" ]]; then printf 'line='; builtin fc -ln -1; printf '\0'; fi
+      printf 'env=\n'; builtin declare -x; printf '\0alias=\n'; builtin alias; printf '\0\0'
+    } >>"$SHIT_STATE/spool/$SHIT_SESSION-$((__shit_n >> 10)).shell" 2>/dev/null
+  }
+
+  __shit_precmd() {
+    local __shit_s=$? __shit_ps="${PIPESTATUS[*]}"
+    if [[ -n $SHIT_CMD ]]; then
+      __shit_record run "$SHIT_CMD" "$__shit_s" "$__shit_ps" "${EPOCHREALTIME/[.,]/}"
+      SHIT_CMD=
+      __shit_n=$((__shit_n + 1))
+      __shit_id __shit_next
+    fi
+    # a `shit undo` / `shit redo` run here asked for this shell's state to be put back
+    if [[ -s $__shit_apply ]]; then
+      local __shit_of=
+      builtin source "$__shit_apply"
+      : >"$__shit_apply"
+      [[ -n $__shit_of ]] && __shit_record state "$__shit_of" 0 0 "${EPOCHREALTIME/[.,]/}"
+    fi
+    __shit_cwd=$PWD __shit_hist=${HISTCMD-}
+    [[ $- == *e* ]] || return "$__shit_s" # hand the status on to the next prompt hook
+  }
+
+  # PS0 gives each command its id: `${SHIT_CMD:=next}` assigns while the arithmetic around it
+  # keeps the expansion empty (0 * 0x<id> = 0 is a zero offset into an empty string)
+  __shit_ps0='${__shit_e:$((__shit_t0 = ${EPOCHREALTIME/[.,]/}, 0 * 0x${SHIT_CMD:=$__shit_next})):0}'
+  [[ ${PS0-} == *__shit_next* ]] || PS0=$__shit_ps0${PS0-}
+  # first prompt hook, so it reads the user's $? and PIPESTATUS; its own element of an array
+  if [[ $(declare -p PROMPT_COMMAND 2>/dev/null) == "declare -a"* ]]; then
+    [[ " ${PROMPT_COMMAND[*]} " == *" __shit_precmd "* ]] || PROMPT_COMMAND=(__shit_precmd "${PROMPT_COMMAND[@]}")
+  else
+    case ${PROMPT_COMMAND-} in
+    __shit_precmd*) ;;
+    "") PROMPT_COMMAND=__shit_precmd ;;
+    *) PROMPT_COMMAND="__shit_precmd"$'\n'"$PROMPT_COMMAND" ;;
+    esac
+  fi
+  # an initial record: the session's starting state, so the first command's changes are known
+  __shit_record start "" 0 0 "${EPOCHREALTIME/[.,]/}"
+fi

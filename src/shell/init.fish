@@ -1,0 +1,117 @@
+# shit shell hook for fish >= 3.1, printed by `shit init fish` after a line setting __shit_root.
+# Remove the `shit init fish | source` line from ~/.config/fish/config.fish to remove it;
+# `shit status` says whether this shell is hooked. Per interactive command, builtins only:
+#  - fish_preexec gives the command a fresh id in the exported SHIT_CMD (for what it starts) and
+#    appends it to SHIT_CMD_FILE: fish keeps exported variables to itself (its environ never
+#    changes after it starts), so the shim preloaded into fish reads the current id from that
+#    file instead (in fish's own process only; see docs/DESIGN.md, "Shell hooks");
+#  - fish_postexec appends one record to this session's journal (docs/SHELL.md).
+#  - fish runs with the shim preloaded (it re-executes itself once, at init, with the variables
+#    the shim needs already in its environment), so its own redirections are captured.
+if status is-interactive; and not set -q __shit_hooked
+    set -g __shit_lib $__shit_root/native/build/libshit.so
+    if string match -q -- '/*' "$SHIT_HOME"
+        set -gx SHIT_STATE $SHIT_HOME
+    else if string match -q -- '/*' "$XDG_STATE_HOME"
+        set -gx SHIT_STATE $XDG_STATE_HOME/shit
+    else
+        set -gx SHIT_STATE $HOME/.local/state/shit
+    end
+    test -d $SHIT_STATE/spool -a -d $SHIT_STATE/run; or command mkdir -p -m 700 $SHIT_STATE/spool $SHIT_STATE/run $SHIT_STATE/staging
+
+    # re-executed unless this very process was (a nested fish must not keep its parent's ids)
+    # (`shit init fish | source` runs this with a pipe for stdin: the new fish gets the terminal)
+    if test "$SHIT_REEXEC" != "$fish_pid"; and not set -q SHIT_NO_REEXEC; and test -f $__shit_lib -a -r /proc/$fish_pid/cmdline; and true </dev/tty 2>/dev/null
+        set -l argv0 (string split0 < /proc/$fish_pid/cmdline)
+        set -gx SHIT_REEXEC $fish_pid
+        set -gx SHIT_SHELL_PID $fish_pid
+        set -gx SHIT_CMD_FILE $SHIT_STATE/run/fish-$fish_pid.cmd
+        # fish saves its history and universal variables while a command runs: not the command's
+        set -l data $XDG_DATA_HOME
+        string match -q -- '/*' "$data"; or set data $HOME/.local/share
+        set -gx SHIT_SHELL_IGNORE "$data/fish:$__fish_config_dir/fish_variables"
+        set -e SHIT_CMD
+        contains -- $__shit_lib (string split ':' -- "$LD_PRELOAD"); or set -gx LD_PRELOAD $__shit_lib(string replace -r '^(?=.)' ':' -- "$LD_PRELOAD")
+        set -l login
+        status is-login; and not string match -q -- '-*' $argv0[1]; and set login --login
+        set -l self (status fish-path)
+        exec $self $login $argv0[2..-1] </dev/tty
+    end
+    set -e SHIT_REEXEC
+    set -g __shit_hooked 1
+
+    function __shit_id
+        printf '%08x%08x' (random 0 4294967295) (random 0 4294967295)
+    end
+    if not set -q SHIT_SESSION; or test "$SHIT_SESSION_LVL" != "$SHLVL"
+        set -gx SHIT_SESSION (__shit_id)
+    end
+    set -gx SHIT_SESSION_LVL $SHLVL
+    set -gx SHIT_SHELL fish
+    set -gx SHIT_SHELL_PID $fish_pid
+    set -gx SHIT_CMD_FILE $SHIT_STATE/run/fish-$fish_pid.cmd
+    set -e SHIT_CMD
+    echo ---------------- >$SHIT_CMD_FILE
+    set -g __shit_next (__shit_id)
+    set -g __shit_n 0
+    set -g __shit_cwd $PWD
+    set -g __shit_tty (path resolve /proc/$fish_pid/fd/2)
+    string match -q '/dev/*' -- $__shit_tty; or set __shit_tty
+    set -g __shit_apply $SHIT_STATE/run/shell-$SHIT_SESSION.apply
+    # fish has no clock builtin: the wall clock once, here, and /proc/uptime (read with a builtin) since
+    set -g __shit_clk (command date +%s%N)
+    read -g __shit_up0 _ </proc/uptime
+    # lines that may change variables or aliases: their state is recorded before and after
+    set -g __shit_stateful '(^|[\s;&|(])(set|source|\.|alias|functions|function|funced|abbr|fish_add_path|eval)(\s|$)'
+
+    # One record: fields "key=value\0", ended by an empty field; see docs/SHELL.md.
+    function __shit_record --argument-names kind id code pipe dur
+        read -l up _ </proc/uptime
+        begin
+            printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=fish\0pid=%s\0tty=%s\0clk=%s\0up0=%s\0up=%s\0dur=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0' \
+                $kind "$id" $SHIT_SESSION $fish_pid "$__shit_tty" "$__shit_clk" "$__shit_up0" $up "$dur" "$code" "$pipe" "$__shit_cwd" "$PWD"
+            test "$kind" = run; and printf 'line=%s\0' "$__shit_line"
+            if set -q __shit_env0[1]; or test "$kind" != run
+                printf 'env0=\n%s\0' "$__shit_env0"
+                printf 'env=\n%s\0' (set -x | string collect)
+                printf 'alias0=%s\0alias=%s\0' "$__shit_fn0" (functions -n | string join ' ')
+            end
+            printf '\0'
+        end >>$SHIT_STATE/spool/$SHIT_SESSION-(math --scale 0 "$__shit_n / 1024").shell 2>/dev/null
+    end
+
+    function __shit_preexec --on-event fish_preexec
+        set -gx SHIT_CMD $__shit_next
+        echo $SHIT_CMD >>$SHIT_CMD_FILE
+        set -g __shit_line $argv[1]
+        set -g __shit_env0
+        set -g __shit_fn0
+        if string match -qr -- $__shit_stateful $argv[1]
+            set -g __shit_env0 (set -x | string collect)
+            set -g __shit_fn0 (functions -n | string join ' ')
+        end
+    end
+
+    function __shit_postexec --on-event fish_postexec
+        set -l s $status
+        set -l ps $pipestatus
+        if set -q SHIT_CMD
+            echo ---------------- >>$SHIT_CMD_FILE
+            __shit_record run $SHIT_CMD $s "$ps" $CMD_DURATION
+            set -e SHIT_CMD
+            set -g __shit_n (math $__shit_n + 1)
+            set -g __shit_next (__shit_id)
+        end
+        # a `shit undo` / `shit redo` run here asked for this shell's state to be put back
+        if test -s $__shit_apply
+            set -l __shit_of
+            source $__shit_apply
+            echo -n >$__shit_apply
+            set -g __shit_env0
+            test -n "$__shit_of"; and __shit_record state $__shit_of 0 0 0
+        end
+        set -g __shit_cwd $PWD
+    end
+
+    __shit_record start '' 0 0 0
+end

@@ -1,0 +1,91 @@
+# shit shell hook for zsh >= 5.1, printed by `shit init zsh` after a line setting __shit_root.
+# Remove the `eval "$(shit init zsh)"` line from ~/.zshrc to remove it; `shit status` says
+# whether this shell is hooked. Per interactive command, with builtins only:
+#  - preexec gives the command a fresh id in the exported SHIT_CMD (zsh keeps its environ in step
+#    with exported parameters, so the shim preloaded into this shell sees it through getenv);
+#  - precmd appends one record to this session's journal (docs/SHELL.md) and clears SHIT_CMD;
+#  - the shell runs with the shim preloaded (it re-executes itself once, at init), so its own
+#    redirections (`> f`, `>> f`, here-docs) are captured before they truncate anything.
+if [[ -o interactive && -z ${__shit_hooked-} ]]; then
+  __shit_lib=$__shit_root/native/build/libshit.so
+  case ":${LD_PRELOAD-}:" in
+  *":$__shit_lib:"*) unset SHIT_REEXEC ;;
+  *)
+    if [[ ${SHIT_REEXEC-} != "$$" && -z ${SHIT_NO_REEXEC-} && -f $__shit_lib && -r /proc/$$/cmdline ]]; then
+      export SHIT_REEXEC=$$ LD_PRELOAD="$__shit_lib${LD_PRELOAD:+:$LD_PRELOAD}"
+      __shit_argv="$(</proc/$$/cmdline)"
+      __shit_argv=("${(@0)${__shit_argv%$'\0'}}")
+      exec -a "${__shit_argv[1]}" /proc/$$/exe "${(@)__shit_argv[2,-1]}"
+    fi
+    case ":${LD_PRELOAD-}:" in *":$__shit_lib:"*) ;; *) export LD_PRELOAD="$__shit_lib${LD_PRELOAD:+:$LD_PRELOAD}" ;; esac
+    ;;
+  esac
+  typeset -g __shit_hooked=1
+  zmodload zsh/datetime 2>/dev/null
+  zmodload zsh/parameter 2>/dev/null
+
+  if [[ ${SHIT_HOME-} == /* ]]; then SHIT_STATE=$SHIT_HOME
+  elif [[ ${XDG_STATE_HOME-} == /* ]]; then SHIT_STATE=$XDG_STATE_HOME/shit
+  else SHIT_STATE=$HOME/.local/state/shit; fi
+  export SHIT_STATE
+  [[ -d $SHIT_STATE/spool && -d $SHIT_STATE/run ]] || command mkdir -p -m 700 "$SHIT_STATE/spool" "$SHIT_STATE/run" "$SHIT_STATE/staging"
+
+  __shit_id() { # zsh's $RANDOM has 15 bits: four of them and the clock's nanoseconds
+    printf -v "$1" '%04x%04x%04x%04x' $RANDOM $RANDOM $RANDOM $(( (10#${${EPOCHREALTIME#*.}[1,9]} ^ $$) & 0xffff ))
+  }
+  if [[ -z ${SHIT_SESSION-} || ${SHIT_SESSION_LVL-} != "$SHLVL" ]]; then __shit_id SHIT_SESSION; fi
+  export SHIT_SESSION SHIT_SESSION_LVL=$SHLVL SHIT_SHELL=zsh SHIT_SHELL_PID=$$
+  export SHIT_CMD=
+  # the shell's own history file is housekeeping, not the command's (see capture.c, shell_ignores)
+  export SHIT_SHELL_IGNORE=${HISTFILE-}
+  typeset -g __shit_t0=0 __shit_n=0 __shit_cwd=$PWD __shit_line= __shit_next=
+  typeset -g __shit_apply=$SHIT_STATE/run/shell-$SHIT_SESSION.apply
+  __shit_id __shit_next
+
+  __shit_us() { typeset -g "$1=${EPOCHREALTIME%.*}${${EPOCHREALTIME#*.}[1,6]}"; }
+
+  __shit_record() { # kind id exit pipestatus t1 options
+    emulate -L zsh
+    {
+      printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=zsh\0pid=%s\0tty=%s\0t0=%s\0t1=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0o=%s\0' \
+        "$1" "$2" "$SHIT_SESSION" "$$" "${TTY-}" "$__shit_t0" "$5" "$3" "$4" "$__shit_cwd" "$PWD" "$6"
+      [[ $1 == run ]] && printf 'line=%s\0' "$__shit_line"
+      printf 'env=\n'; export -p; printf '\0alias=\n'; alias -L; printf '\0\0'
+    } >>"$SHIT_STATE/spool/$SHIT_SESSION-$((__shit_n >> 10)).shell" 2>/dev/null
+  }
+
+  __shit_preexec() {
+    __shit_line=${1:-$3}
+    __shit_us __shit_t0
+    SHIT_CMD=$__shit_next
+  }
+
+  __shit_precmd() {
+    local __shit_s=$? __shit_ps="${pipestatus[*]}" __shit_t1 __shit_o
+    __shit_us __shit_t1
+    __shit_o=${(pj:\n:)${(ok)options[(R)on]}}
+    if [[ -n $SHIT_CMD ]]; then
+      __shit_record run "$SHIT_CMD" "$__shit_s" "$__shit_ps" "$__shit_t1" "$__shit_o"
+      SHIT_CMD=
+      (( __shit_n++ )) || true
+      __shit_id __shit_next
+    fi
+    # a `shit undo` / `shit redo` run here asked for this shell's state to be put back
+    if [[ -s $__shit_apply ]]; then
+      local __shit_of=
+      builtin source "$__shit_apply"
+      : >|"$__shit_apply"
+      __shit_o=${(pj:\n:)${(ok)options[(R)on]}}
+      [[ -n $__shit_of ]] && __shit_record state "$__shit_of" 0 0 "$__shit_t1" "$__shit_o"
+    fi
+    __shit_cwd=$PWD
+    # zsh hands the user's $? to the next precmd function itself
+  }
+
+  autoload -Uz add-zsh-hook
+  add-zsh-hook preexec __shit_preexec
+  # first in precmd_functions, so it reads the user's $? and $pipestatus
+  precmd_functions=(__shit_precmd ${precmd_functions:#__shit_precmd})
+  __shit_us __shit_t0
+  __shit_record start "" 0 0 "$__shit_t0" "${(pj:\n:)${(ok)options[(R)on]}}"
+fi
