@@ -67,7 +67,6 @@ struct Root {
   Node *top;
   Root *next;
   long unwatched; /* directories left unwatched (watch limit) in the current operation */
-  int dead;
 };
 
 typedef struct {
@@ -489,6 +488,15 @@ static int is_ancestor(Node *a, Node *n) {
 
 static void sync_dir(Node *n, int dfd, int mode);
 static void unlink_root(Root *r);
+static Root *graveyard; /* roots merged into another one, freed once the operation is over */
+static void bury(void) {
+  while (graveyard) {
+    Root *r = graveyard;
+    graveyard = r->next;
+    free(r->path);
+    free(r);
+  }
+}
 
 /* A watched directory no longer at its name during a rescan: kept aside until it turns up
  * elsewhere (a move) or the rescan ends (a delete). */
@@ -536,8 +544,9 @@ static void watch_entry(Entry *e, int dfd, int mode, int report) {
   if (x && x->root) {
     /* a root inside the tree being listed: it becomes part of this one, baseline and all */
     x->root->top = NULL;
-    x->root->dead = 1;
-    unlink_root(x->root);
+    unlink_root(x->root); /* freed after the operation: a rescan may be iterating over it */
+    x->root->next = graveyard;
+    graveyard = x->root;
     x->root = NULL;
     x->self = e;
     e->node = x;
@@ -718,10 +727,12 @@ static void unlink_root(Root *r) {
     }
 }
 
+/* Never called during a rescan (which may hold Root pointers); an absorbed root is only unlinked. */
 static void drop_root(Root *r) {
   if (r->top) drop_node(r->top);
   unlink_root(r);
-  r->dead = 1; /* kept: a pending path may still name it */
+  free(r->path);
+  free(r);
 }
 
 /* Watch the directory at r->path as r's top and list it (mode QUIET: no events for what is there). */
@@ -1033,6 +1044,7 @@ static void read_events(void) {
   ndirty = 0;
   fd_clear();
   report_limits();
+  bury();
 }
 
 /* ---- commands (stdin) ---- */
@@ -1129,6 +1141,7 @@ static void command(char *line) {
     reply(seq, "unknown command (add, remove, rescan, stats, quit)");
   }
   free(path.b);
+  bury();
 }
 
 int main(int argc, char **argv) {
