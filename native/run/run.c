@@ -5,7 +5,9 @@
  * Makes a command id, writes BEGIN to <state>/spool/<id>.spool, runs CMD with SHIT_CMD,
  * SHIT_STATE and LD_PRELOAD=<dir of this binary>/libshit.so exported, waits for it, writes END
  * and one POST record (the state after the command) per path the command changed, then exits
- * the way CMD did (same exit code, or the same signal).
+ * the way CMD did (same exit code, or the same signal). When CMD runs outside capture (a set-ID
+ * or statically linked program: common/execcheck.h) it says so on stderr and records a
+ * NOTCAPTURED (flags EXEC), and runs it all the same.
  *
  * Filesystem calls on the state directory go through sys.h (raw syscalls): when shit-run itself
  * runs under the shim (a recorded shell running `shit run`), its own bookkeeping must not be
@@ -14,6 +16,7 @@
 #include "../common/spool.h"
 #include "../common/sys.h"
 #include "../common/endscan.h"
+#include "../common/execcheck.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -134,6 +137,23 @@ static void exec_or_die(char **argv) {
   _exit(e == ENOENT ? 127 : 126);
 }
 
+/* CMD (found at exe) runs outside capture: one line on stderr and a NOTCAPTURED record. */
+static void say_outside(const char *name, const char *exe) {
+  static struct xc_result r;
+  int v = xc_check_at(AT_FDCWD, exe, 0, &r);
+  if (v <= 0) return;
+  if (r.via_script)
+    fprintf(stderr, "shit: %s runs %s, which is %s: what it changes is not recorded (and cannot be undone)\n", name,
+            r.path, xc_what(v));
+  else
+    fprintf(stderr, "shit: %s is %s: what it changes is not recorded (and cannot be undone)\n", name, xc_what(v));
+  static struct sp_buf b;
+  sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
+  sp_add_str(&b, T_NOTE, xc_note(v));
+  if (r.path[0]) sp_add_str(&b, T_PATH, r.path);
+  sp_commit(&b, spool_path, 0);
+}
+
 /* ---- signals ---- */
 static const int fwd_sigs[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM, SIGPWR, SIGVTALRM, SIGPROF};
 #define NFWD (sizeof fwd_sigs / sizeof fwd_sigs[0])
@@ -243,6 +263,7 @@ int main(int argc, char **argv) {
    * mask and execs, and reports an exec failure through exec_errno (shared memory). */
   static char exe[PATH_MAX];
   int found = find_cmd(cmd[0], exe, sizeof exe) == 0;
+  if (found) say_outside(cmd[0], exe);
   pid_t pid = vfork();
   if (pid < 0) {
     int e = errno;

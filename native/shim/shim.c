@@ -13,7 +13,9 @@
  *  - glibc calls its own internals directly (fopen -> __open_nocancel, remove -> __unlink), so
  *    the outer entry points are wrapped too and nothing is recorded twice.
  *
- * Not covered: statically linked programs, raw `syscall` instructions. Opens done by
+ * Not covered: statically linked programs, raw `syscall` instructions. Starting a program that
+ * runs outside capture (set-ID, static: common/execcheck.h) writes a NOTCAPTURED record (exec
+ * family below). Opens done by
  * posix_spawn file actions (glibc performs them in the child with internal calls) are captured
  * when the action is added (posix_spawn_file_actions_addopen below).
  *
@@ -24,6 +26,7 @@
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE
 #include "../common/capture.h"
+#include "../common/execcheck.h"
 #include "../common/sys.h"
 #include <dlfcn.h>
 #include <errno.h>
@@ -546,6 +549,9 @@ static NOINL long s_syscall(long (*fn)(long, ...), long n, long a, long b, long 
   return r;
 }
 
+static void exec_check(int how, int fd, const char *path, int at_flags);
+enum { X_AT, X_SEARCH };
+
 static void *r_syscall;
 EXPORT long syscall(long n, ...) {
   va_list ap;
@@ -555,6 +561,11 @@ EXPORT long syscall(long n, ...) {
   va_end(ap);
   long (*fn)(long, ...) = resolve(&r_syscall, "syscall");
   if (!fn) { errno = ENOSYS; return -1; }
+  if ((n == SYS_execve || n == SYS_execveat) && cap_active()) {
+    if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0);
+    else exec_check(X_AT, (int)a, (const char *)b, (int)e);
+    return fn(n, a, b, c, d, e, f);
+  }
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
   return s_syscall(fn, n, a, b, c, d, e, f);
 }
@@ -584,8 +595,161 @@ static NOINL void exec_record(void) {
   sp_commit(&b, c.spool, 0);
 }
 
+static void find_shim_dir(void);
+
 __attribute__((constructor)) static void shim_init(void) {
   int e = errno;
+  find_shim_dir();
   if (cap_active()) exec_record();
   errno = e;
 }
+
+/* ---------- exec family: say when the program started runs outside capture ----------
+ *
+ * The wrappers only look at the executable before the real call (common/execcheck.h: a set-ID
+ * program that changes identity, or a statically linked one, never loads this shim) and write a
+ * NOTCAPTURED record (flags SP_EXEC, PATH the program, NOTE why) when it is outside capture. The
+ * call itself is unchanged. exec* writes the record before the call (after a successful exec
+ * there is no after; a failed exec leaves a record that overstates); posix_spawn[p] learns the
+ * outcome before returning and writes only when the spawn succeeded. glibc's own calls (execvp
+ * -> __execve, system/popen -> internal posix_spawn) do not come back through here, so each
+ * start is looked at once. shit's own programs (beside this library: the static shit-run that
+ * a recorded shell's `shit run` starts) record themselves and are not flagged. */
+
+/* The directory this library was loaded from, set once by the constructor (dladdr takes the
+ * loader's lock: not something to do later in a forked child of a threaded program). */
+static char shim_dir[PATH_MAX];
+
+static void find_shim_dir(void) {
+  Dl_info di;
+  if (!dladdr((void *)find_shim_dir, &di) || !di.dli_fname) return;
+  const char *b = strrchr(di.dli_fname, '/');
+  if (!b || (size_t)(b - di.dli_fname) >= sizeof shim_dir) return;
+  memcpy(shim_dir, di.dli_fname, (size_t)(b - di.dli_fname));
+  shim_dir[b - di.dli_fname] = 0;
+}
+
+/* Is the flagged program one of ours (in the directory this library was loaded from)? */
+static int own_program(const char *prog) {
+  const char *a = strrchr(prog, '/');
+  if (!a || (size_t)(a - prog) >= PATH_MAX || !shim_dir[0]) return 0;
+  char da[PATH_MAX];
+  memcpy(da, prog, (size_t)(a - prog));
+  da[a - prog] = 0;
+  struct sp_stat sa, sb;
+  return sp_statat(AT_FDCWD, da[0] ? da : "/", 0, &sa) == 0 && sp_statat(AT_FDCWD, shim_dir, 0, &sb) == 0 &&
+         sa.dev == sb.dev && sa.ino == sb.ino;
+}
+
+/* The verdict for what an exec / spawn is about to start (X_AT: fd/path/at_flags as execveat
+ * takes them; X_SEARCH: path is a name looked up like execvp). 0 when it is captured. */
+static NOINL int exec_look(int how, int fd, const char *path, int at_flags, struct xc_result *r) {
+  int v = how == X_SEARCH ? xc_check_search(path, r) : xc_check_at(fd, path, at_flags, r);
+  if (v <= 0 || own_program(r->path)) return 0;
+  return v;
+}
+
+static NOINL void exec_check(int how, int fd, const char *path, int at_flags) {
+  int e = errno;
+  struct xc_result r;
+  int v = exec_look(how, fd, path, at_flags, &r);
+  if (v) cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
+  errno = e;
+}
+
+#define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags)                     \
+  static void *r_##name;                                                       \
+  EXPORT int name PARAMS {                                                     \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
+    if (!fn) { errno = ENOSYS; return -1; }                                    \
+    if (cap_active()) exec_check(how, fd, path, at_flags);                     \
+    return fn ARGS;                                                            \
+  }
+
+EXECW(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp), X_AT, AT_FDCWD, path, 0)
+EXECW(execv, (const char *path, char *const argv[]), (path, argv), X_AT, AT_FDCWD, path, 0)
+EXECW(execvp, (const char *file, char *const argv[]), (file, argv), X_SEARCH, AT_FDCWD, file, 0)
+EXECW(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp), X_SEARCH, AT_FDCWD, file, 0)
+EXECW(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp), X_AT, fd, "", AT_EMPTY_PATH)
+EXECW(execveat, (int dirfd, const char *path, char *const argv[], char *const envp[], int flags),
+      (dirfd, path, argv, envp, flags), X_AT, dirfd, path, flags)
+
+/* execl, execle, execlp: the argument list as an array (as glibc builds it), then the real
+ * execve / execvp, which is what glibc's own execl* call. */
+static void *r_execl_execve, *r_execl_execvp;
+static int execl_common(int how, const char *path, const char *arg0, va_list ap, int with_env) {
+  va_list aq;
+  va_copy(aq, ap);
+  size_t argc = 1;
+  while (va_arg(aq, const char *)) argc++;
+  va_end(aq);
+  const char *argv[argc + 1];
+  argv[0] = arg0;
+  for (size_t i = 1; i <= argc; i++) argv[i] = va_arg(ap, const char *);  /* argv[argc] = NULL */
+  char *const *envp = with_env ? va_arg(ap, char *const *) : environ;
+  if (cap_active()) exec_check(how, AT_FDCWD, path, 0);
+  if (how == X_SEARCH) {
+    int (*fn)(const char *, char *const[]) = resolve(&r_execl_execvp, "execvp");
+    if (!fn) { errno = ENOSYS; return -1; }
+    return fn(path, (char *const *)argv);
+  }
+  int (*fn)(const char *, char *const[], char *const[]) = resolve(&r_execl_execve, "execve");
+  if (!fn) { errno = ENOSYS; return -1; }
+  return fn(path, (char *const *)argv, envp);
+}
+
+EXPORT int execl(const char *path, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  int r = execl_common(X_AT, path, arg, ap, 0);
+  va_end(ap);
+  return r;
+}
+EXPORT int execle(const char *path, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  int r = execl_common(X_AT, path, arg, ap, 1);
+  va_end(ap);
+  return r;
+}
+EXPORT int execlp(const char *file, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  int r = execl_common(X_SEARCH, file, arg, ap, 0);
+  va_end(ap);
+  return r;
+}
+
+/* posix_spawn[p]: look first, call, write the record only when the spawn succeeded. A relative
+ * path after a chdir file action is resolved in another directory: not looked at. */
+static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+  int e = errno;
+  struct xc_result r;
+  int v = 0;
+  if (!(path && path[0] != '/' && (how == X_AT || strchr(path, '/')) && fa &&
+        spawn_marked((posix_spawn_file_actions_t *)fa)))
+    v = exec_look(how, AT_FDCWD, path, 0, &r);
+  errno = e;
+  int ret = ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                      char *const[], char *const[]))fn)(pid, path, fa, attr, argv, envp);
+  if (ret == 0 && v) {
+    e = errno;
+    cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
+    errno = e;
+  }
+  return ret;
+}
+
+#define SPAWNW(name, how)                                                      \
+  static void *r_##name;                                                       \
+  EXPORT int name(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, \
+                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) { \
+    int (*fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
+              char *const[], char *const[]) = resolve(&r_##name, #name);       \
+    if (!fn) return ENOSYS;                                                    \
+    if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);             \
+    return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);          \
+  }
+SPAWNW(posix_spawn, X_AT)
+SPAWNW(posix_spawnp, X_SEARCH)

@@ -28,7 +28,8 @@ OUT=${SYMBOLS_TSV:-$ROOT/native/shim/symbols.tsv}
 MODE=${1:-write}
 
 # The mutating set: entry points that delete, rename, create, truncate, open (possibly for
-# writing), chmod/chown, set times, change xattrs, link, or make special files. LFS (…64) and
+# writing), chmod/chown, set times, change xattrs, link, or make special files; and the exec
+# family, which the shim must see too. LFS (…64) and
 # fortify (__…_2) aliases are separate symbols and are listed separately.
 MUTATING=(
   open open64 openat openat64 __open_2 __open64_2 __openat_2 __openat64_2 creat creat64
@@ -47,6 +48,9 @@ MUTATING=(
   syscall
   # glibc's posix_spawn performs these opens itself, in the child, with internal calls.
   posix_spawn_file_actions_addopen
+  # Starting a program: not a change, but the shim looks at the program first, to say when it
+  # runs outside capture (setuid/setgid, static: native/common/execcheck.h).
+  execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn posix_spawnp
 )
 
 # Looked at and deliberately left out of the table (--candidates stays quiet about them):
