@@ -12,6 +12,7 @@ import { type BPath, display, fromBuf, dirname, isUnder } from "../plan/paths.js
 import { typeOf } from "../plan/vfs.js";
 import { markMoved, preparePlan, runApply } from "../apply/apply.js";
 import { BlobError } from "../store/store.js";
+import { irreversibleOf } from "../irreversible/of-command.js";
 import { changeCount, describeChanges, invert, script, type Shell, type ShellChanges } from "../shell/state.js";
 import { recount } from "../index/effects.js";
 
@@ -205,12 +206,14 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     };
     const plan = planUndo(ctx.index, target.id, mode, later);
     const header = `${kind} of ${target.id.slice(0, 8)}: ${commandLine(target)}  (${ago(target.started)}, in ${display(cwd)})`;
+    const beyond = irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`); // effects that left the machine
 
     if (!plan.steps.length && !plan.conflicts.length && !shell) {
       if (plan.cannot.length) {
         for (const c of plan.cannot) process.stderr.write(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}\n`);
         return EXIT.BLOB;
       }
+      for (const b of beyond) process.stdout.write(b + "\n");
       process.stdout.write(`nothing to ${verb}: ${target.id.slice(0, 8)} (${commandLine(target)}) changed no files\n`);
       return EXIT.OK;
     }
@@ -222,6 +225,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     if (plan.steps.length || !shell) out.push(summary(plan, cwd));
     if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
     for (const c of plan.cannot) out.push(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}`);
+    out.push(...beyond);
     for (const s of plan.skipped) out.push(`left as it is (conflict): ${display(s.path, cwd)}`);
     process.stdout.write(out.join("\n") + "\n");
 

@@ -8,6 +8,7 @@ import { display, fromBuf } from "../plan/paths.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import { CliError, EXIT } from "./exit.js";
 import type { CommandRow } from "../index/db.js";
+import { irreversibleOf } from "../irreversible/of-command.js";
 
 export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
   let c: CommandRow | undefined;
@@ -16,8 +17,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   if (!c) throw new CliError("no commands recorded yet", EXIT.NOTHING);
   const evs = events(ctx, c.id).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
   const j = commandJson(ctx, c);
+  const beyond = irreversibleOf(ctx.index, c); // effects that left the machine
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ ...j, events: evs.map(eventJson) }, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ ...j, irreversible: beyond, events: evs.map(eventJson) }, null, 2) + "\n");
     return;
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
@@ -28,6 +30,7 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
   out.push(`exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit}`);
   out.push(`effects ${countsText(j.effects)}`);
+  for (const b of beyond) out.push(`beyond  ${b.text}`);
   if (evs.length) out.push("");
   for (const e of evs) {
     const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);

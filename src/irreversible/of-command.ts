@@ -1,0 +1,40 @@
+// What one recorded command did beyond this machine: its command line (as run, or as typed into
+// a hooked shell) and every program its processes started (EXEC records), against the built-in
+// rules and the user's.
+import type { CommandRow, Index } from "../index/db.js";
+import { ConfigError, loadConfig } from "../config.js";
+import { RULES } from "./rules.js";
+import { compileRules, irreversibleIn, type Irreversible } from "./match.js";
+
+const argvOf = (b: Uint8Array | null): string[] => {
+  if (!b) return [];
+  const parts = Buffer.from(b).toString("utf8").split("\0");
+  if (parts[parts.length - 1] === "") parts.pop();
+  return parts;
+};
+
+let compiled: ReturnType<typeof compileRules> | null = null;
+
+/** Built-in rules plus the config's. Throws ConfigError on a config that cannot be used. */
+export function rules(): ReturnType<typeof compileRules> {
+  if (compiled) return compiled;
+  const { config, file } = loadConfig();
+  let user: ReturnType<typeof compileRules> = [];
+  if (config.irreversible !== undefined) {
+    try {
+      user = compileRules(config.irreversible, file);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
+  return (compiled = [...compileRules(RULES, "built-in rules"), ...user]);
+}
+
+export function irreversibleOf(index: Index, c: CommandRow): Irreversible[] {
+  if (c.kind !== "run") return [];
+  const argvs: string[][] = [argvOf(c.argv)];
+  const line = (c as { line?: string | null }).line;
+  if (line) argvs.push([line]); // as typed: one word holding the whole line
+  for (const p of index.q("SELECT argv FROM procs WHERE cmd = ? ORDER BY seq").all(c.id) as { argv: Uint8Array | null }[]) argvs.push(argvOf(p.argv));
+  return irreversibleIn(argvs, rules());
+}
