@@ -46,7 +46,7 @@ if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VE
   export SHIT_CMD= # an id inherited from an outer recorded command is not ours
   # the shell's own history file is housekeeping, not the command's (see capture.c, shell_ignores)
   export SHIT_SHELL_IGNORE=${HISTFILE-$HOME/.bash_history}
-  __shit_e= __shit_t0=0 __shit_n=0 __shit_cwd=$PWD __shit_hist=${HISTCMD-}
+  __shit_e= __shit_t0=0 __shit_n=0 __shit_started= __shit_cwd=$PWD __shit_hist=${HISTCMD-}
   __shit_tty=$(command tty 2>/dev/null) || __shit_tty=
   __shit_apply=$SHIT_STATE/run/shell-$SHIT_SESSION.apply
   __shit_id __shit_next
@@ -76,6 +76,11 @@ if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VE
       : >"$__shit_apply"
       [[ -n $__shit_of ]] && __shit_record state "$__shit_of" 0 0 "${EPOCHREALTIME/[.,]/}"
     fi
+    # the session's starting state, at its first prompt: after the rest of the user's rc ran
+    if [[ -z $__shit_started ]]; then
+      __shit_started=1
+      __shit_record start "" 0 0 "${EPOCHREALTIME/[.,]/}"
+    fi
     __shit_cwd=$PWD __shit_hist=${HISTCMD-}
     [[ $- == *e* ]] || return "$__shit_s" # hand the status on to the next prompt hook
   }
@@ -94,6 +99,4 @@ if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VE
     *) PROMPT_COMMAND="__shit_precmd"$'\n'"$PROMPT_COMMAND" ;;
     esac
   fi
-  # an initial record: the session's starting state, so the first command's changes are known
-  __shit_record start "" 0 0 "${EPOCHREALTIME/[.,]/}"
 fi

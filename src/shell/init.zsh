@@ -6,16 +6,19 @@
 #  - precmd appends one record to this session's journal (docs/SHELL.md) and clears SHIT_CMD;
 #  - the shell runs with the shim preloaded (it re-executes itself once, at init), so its own
 #    redirections (`> f`, `>> f`, here-docs) are captured before they truncate anything.
-if [[ -o interactive && -z ${__shit_hooked-} ]]; then
-  __shit_lib=$__shit_root/native/build/libshit.so
+# Everything runs under zsh's own options (emulate -L), whatever the user's rc set (KSH_ARRAYS,
+# NO_UNSET, ERR_EXIT…), except sourcing an undo's shell changes, which must outlive the function.
+if [[ -o interactive && -z ${__shit_hooked-} ]]; then () {
+  emulate -L zsh
+  typeset -g __shit_lib=$__shit_root/native/build/libshit.so
   case ":${LD_PRELOAD-}:" in
   *":$__shit_lib:"*) unset SHIT_REEXEC ;;
   *)
     if [[ ${SHIT_REEXEC-} != "$$" && -z ${SHIT_NO_REEXEC-} && -f $__shit_lib && -r /proc/$$/cmdline ]]; then
       export SHIT_REEXEC=$$ LD_PRELOAD="$__shit_lib${LD_PRELOAD:+:$LD_PRELOAD}"
-      __shit_argv="$(</proc/$$/cmdline)"
-      __shit_argv=("${(@0)${__shit_argv%$'\0'}}")
-      exec -a "${__shit_argv[1]}" /proc/$$/exe "${(@)__shit_argv[2,-1]}"
+      local a="$(</proc/$$/cmdline)"
+      local -a argv0=("${(@0)${a%$'\0'}}")
+      exec -a "${argv0[1]}" /proc/$$/exe "${(@)argv0[2,-1]}"
     fi
     case ":${LD_PRELOAD-}:" in *":$__shit_lib:"*) ;; *) export LD_PRELOAD="$__shit_lib${LD_PRELOAD:+:$LD_PRELOAD}" ;; esac
     ;;
@@ -24,21 +27,20 @@ if [[ -o interactive && -z ${__shit_hooked-} ]]; then
   zmodload zsh/datetime 2>/dev/null
   zmodload zsh/parameter 2>/dev/null
 
-  if [[ ${SHIT_HOME-} == /* ]]; then SHIT_STATE=$SHIT_HOME
-  elif [[ ${XDG_STATE_HOME-} == /* ]]; then SHIT_STATE=$XDG_STATE_HOME/shit
-  else SHIT_STATE=$HOME/.local/state/shit; fi
-  export SHIT_STATE
+  if [[ ${SHIT_HOME-} == /* ]]; then export SHIT_STATE=$SHIT_HOME
+  elif [[ ${XDG_STATE_HOME-} == /* ]]; then export SHIT_STATE=$XDG_STATE_HOME/shit
+  else export SHIT_STATE=$HOME/.local/state/shit; fi
   [[ -d $SHIT_STATE/spool && -d $SHIT_STATE/run ]] || command mkdir -p -m 700 "$SHIT_STATE/spool" "$SHIT_STATE/run" "$SHIT_STATE/staging"
 
   __shit_id() { # zsh's $RANDOM has 15 bits: four of them and the clock's nanoseconds
     printf -v "$1" '%04x%04x%04x%04x' $RANDOM $RANDOM $RANDOM $(( (10#${${EPOCHREALTIME#*.}[1,9]} ^ $$) & 0xffff ))
   }
-  if [[ -z ${SHIT_SESSION-} || ${SHIT_SESSION_LVL-} != "$SHLVL" ]]; then __shit_id SHIT_SESSION; fi
+  if [[ -z ${SHIT_SESSION-} || ${SHIT_SESSION_LVL-} != "$SHLVL" ]]; then typeset -gx SHIT_SESSION; __shit_id SHIT_SESSION; fi
   export SHIT_SESSION SHIT_SESSION_LVL=$SHLVL SHIT_SHELL=zsh SHIT_SHELL_PID=$$
   export SHIT_CMD=
   # the shell's own history file is housekeeping, not the command's (see capture.c, shell_ignores)
   export SHIT_SHELL_IGNORE=${HISTFILE-}
-  typeset -g __shit_t0=0 __shit_n=0 __shit_cwd=$PWD __shit_line= __shit_next=
+  typeset -g __shit_t0=0 __shit_n=0 __shit_cwd=$PWD __shit_line= __shit_next= __shit_started=
   typeset -g __shit_apply=$SHIT_STATE/run/shell-$SHIT_SESSION.apply
   __shit_id __shit_next
 
@@ -55,37 +57,58 @@ if [[ -o interactive && -z ${__shit_hooked-} ]]; then
   }
 
   __shit_preexec() {
+    emulate -L zsh
     __shit_line=${1:-$3}
     __shit_us __shit_t0
     SHIT_CMD=$__shit_next
   }
 
   __shit_precmd() {
-    local __shit_s=$? __shit_ps="${pipestatus[*]}" __shit_t1 __shit_o
-    __shit_us __shit_t1
-    __shit_o=${(pj:\n:)${(ok)options[(R)on]}}
-    if [[ -n $SHIT_CMD ]]; then
-      __shit_record run "$SHIT_CMD" "$__shit_s" "$__shit_ps" "$__shit_t1" "$__shit_o"
-      SHIT_CMD=
-      (( __shit_n++ )) || true
-      __shit_id __shit_next
-    fi
-    # a `shit undo` / `shit redo` run here asked for this shell's state to be put back
+    local __shit_s=$? __shit_ps="${pipestatus[*]}"
+    # the options as the user has them: read here, outside emulate -L
+    local __shit_o="${(pj:\n:)${(ok)options[(R)on]}}"
+    __shit_end $__shit_s "$__shit_ps" "$__shit_o"
+    # a `shit undo` / `shit redo` run here asked for this shell's state to be put back: sourced
+    # here, outside emulate -L, so the options it sets stay set
     if [[ -s $__shit_apply ]]; then
       local __shit_of=
       builtin source "$__shit_apply"
       : >|"$__shit_apply"
-      __shit_o=${(pj:\n:)${(ok)options[(R)on]}}
-      [[ -n $__shit_of ]] && __shit_record state "$__shit_of" 0 0 "$__shit_t1" "$__shit_o"
+      __shit_o="${(pj:\n:)${(ok)options[(R)on]}}"
+      [[ -n $__shit_of ]] && __shit_state state "$__shit_of" "$__shit_o"
+    fi
+    # the session's starting state, at its first prompt: after the rest of the user's rc ran
+    if [[ -z $__shit_started ]]; then
+      __shit_started=1
+      __shit_state start "" "$__shit_o"
+    fi
+    # zsh hands the user's $? to the next precmd function itself
+  }
+
+  __shit_end() {
+    emulate -L zsh
+    local t1=${EPOCHREALTIME%.*}${${EPOCHREALTIME#*.}[1,6]}
+    if [[ -n $SHIT_CMD ]]; then
+      __shit_record run "$SHIT_CMD" "$1" "$2" "$t1" "$3"
+      SHIT_CMD=
+      (( ++__shit_n ))
+      __shit_id __shit_next
     fi
     __shit_cwd=$PWD
-    # zsh hands the user's $? to the next precmd function itself
+  }
+
+  __shit_state() {
+    emulate -L zsh
+    local t1=${EPOCHREALTIME%.*}${${EPOCHREALTIME#*.}[1,6]}
+    __shit_record "$1" "$2" 0 0 "$t1" "$3"
+    __shit_cwd=$PWD
   }
 
   autoload -Uz add-zsh-hook
   add-zsh-hook preexec __shit_preexec
   # first in precmd_functions, so it reads the user's $? and $pipestatus
+  typeset -ga precmd_functions
   precmd_functions=(__shit_precmd ${precmd_functions:#__shit_precmd})
   __shit_us __shit_t0
-  __shit_record start "" 0 0 "$__shit_t0" "${(pj:\n:)${(ok)options[(R)on]}}"
+}
 fi

@@ -21,6 +21,8 @@ export interface ShellChanges {
 
 // Variables the hook itself sets or that follow from a cd: never a command's own change.
 const IGNORED = /^(SHIT_[A-Z_]*|_|PWD|OLDPWD|SHLVL|LD_PRELOAD|COLUMNS|LINES|fish_pid|CMD_DURATION|status|pipestatus)$/;
+// Options no command sets: fixed at startup, read-only, or local to a function by nature.
+const FIXED_OPTS = /^(interactive|shinstdin|stdin|login|privileged|restricted|singlecommand|localoptions|localpatterns|localtraps|login_shell|restricted_shell)$/;
 
 function entries(dump: string | undefined, lead: RegExp, name: (e: string) => string | null): Record<string, string> {
   const out: Record<string, string> = {};
@@ -45,8 +47,8 @@ export function stateOf(r: Journal, prefix = ""): Partial<ShellState> & { cwd: s
     const env = entries(envDump, /\n(?=declare -x )/, (t) => /^declare -x ([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1] ?? null);
     const alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
     const opts = [
-      ...(r.get("o") ?? "").split(":").filter(Boolean).map((o) => "o:" + o),
-      ...(r.get("so") ?? "").split(":").filter(Boolean).map((o) => "s:" + o),
+      ...(r.get("o") ?? "").split(":").filter((o) => o && !FIXED_OPTS.test(o)).map((o) => "o:" + o),
+      ...(r.get("so") ?? "").split(":").filter((o) => o && !FIXED_OPTS.test(o)).map((o) => "s:" + o),
     ];
     return { cwd, env, alias, opts };
   }
@@ -54,7 +56,7 @@ export function stateOf(r: Journal, prefix = ""): Partial<ShellState> & { cwd: s
     // export NAME=value  |  alias name=value  |  options: the names of those that are on
     const env = entries(envDump, /\n(?=export )/, (t) => /^export (?:-- )?([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1] ?? null);
     const alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
-    const opts = (r.get("o") ?? "").split("\n").filter(Boolean).map((o) => "o:" + o);
+    const opts = (r.get("o") ?? "").split(/\s+/).filter((o) => o && !FIXED_OPTS.test(o)).map((o) => "o:" + o);
     return { cwd, env, alias, opts };
   }
   // fish: `set -x` prints NAME and its values (escaped) on one line; functions by name only

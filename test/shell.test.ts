@@ -1,0 +1,226 @@
+// Shell hooks: real bash, zsh and fish under a pseudo-terminal (tmux), typed at, then undone.
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { sandbox, sameTree, root, type Sandbox } from "./helpers.ts";
+import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ok: () => boolean, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** Journal records of one kind written by the hooks under this state dir. */
+function journal(s: Sandbox, kind: string): Array<Map<string, string>> {
+  const dir = join(s.state, "spool");
+  const out: Array<Map<string, string>> = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith(".shell")).sort()) {
+    for (const rec of readFileSync(join(dir, f), "latin1").split("\x1eshit1\0").slice(1)) {
+      const m = new Map<string, string>();
+      for (const field of rec.split("\0")) {
+        const i = field.indexOf("=");
+        if (i > 0) m.set(field.slice(0, i), field.slice(i + 1));
+      }
+      if (m.get("k") === kind) out.push(m);
+    }
+  }
+  return out;
+}
+
+async function withShell(shell: ShellName, fn: (t: Term, s: Sandbox, home: string) => Promise<void>, o: { rc?: (log: string) => string; env?: Record<string, string> } = {}): Promise<void> {
+  const s = sandbox();
+  const home = join(s.dir, "home");
+  mkdirSync(home, { recursive: true });
+  let t: Term | undefined;
+  try {
+    t = await Term.start(shell, { dir: s.dir, home, cwd: s.work, state: s.state, rc: o.rc?.("@PROMPTLOG@"), env: o.env });
+    await fn(t, s, home);
+  } catch (e) {
+    if (t) (e as Error).message += `\n--- ${shell} screen ---\n${t.screen()}`;
+    throw e;
+  } finally {
+    t?.kill();
+    s.cleanup();
+  }
+}
+
+// the same user actions in each shell's own words
+const LINES: Record<ShellName, { heredoc: string; bg: string; cdsub: string; setvar: string; alias: string; opt?: string; probe: (f: string) => string }> = {
+  bash: {
+    heredoc: "cat > hd <<'EOF'\nline one\nline two\nEOF",
+    bg: "(sleep 0.3; rm bg) &",
+    cdsub: "mkdir -p sub && cd sub",
+    setvar: "export FOO=bar; unset GONE",
+    alias: "alias zz='echo zz'",
+    opt: "set -o noclobber",
+    probe: (f) => `printf '%s|%s|%s|%s%s\\n' "$PWD" "\${FOO-unset}" "\${GONE-unset}" "\${BASH_ALIASES[zz]-none}" "$([[ -o noclobber ]] && echo +nc)" >| ${f}`,
+  },
+  zsh: {
+    heredoc: "cat > hd <<'EOF'\nline one\nline two\nEOF",
+    bg: "(sleep 0.3; rm bg) &",
+    cdsub: "mkdir -p sub && cd sub",
+    setvar: "export FOO=bar; unset GONE",
+    alias: "alias zz='echo zz'",
+    opt: "setopt noclobber",
+    probe: (f) => `printf '%s|%s|%s|%s%s\\n' "$PWD" "\${FOO-unset}" "\${GONE-unset}" "\${aliases[zz]-none}" "$([[ -o noclobber ]] && echo +nc)" >| ${f}`,
+  },
+  fish: {
+    heredoc: "printf '%s\\n' 'line one' 'line two' > hd",
+    bg: "sh -c 'sleep 0.3; rm bg' &",
+    cdsub: "mkdir -p sub; and cd sub",
+    setvar: "set -gx FOO bar; set -e GONE",
+    alias: "alias zz 'echo zz'",
+    probe: (f) => `printf '%s|%s|%s|%s\\n' "$PWD" (set -q FOO; and echo $FOO; or echo unset) (set -q GONE; and echo $GONE; or echo unset) (functions -q zz; and echo 'echo zz'; or echo none) > ${f}`,
+  },
+};
+
+for (const shell of SHELLS) {
+  describe(`${shell} hook`, () => {
+    test(`${shell}: each command typed at the prompt is undone, tree for tree`, async () => {
+      // the user's rc has strict options that break careless hooks
+      const strict = shell === "bash" ? "set -u -o pipefail" : shell === "zsh" ? "setopt no_unset ksh_arrays err_return" : "";
+      await withShell(shell, async (t, s) => {
+        s.sh("echo old > notes.txt; mkdir -p dir/deep; echo 1 > dir/deep/x; ln -s deep dir/link; mkdir dir/empty; echo a > a; echo f > f; echo h > hd; echo bg > bg");
+        const steps = ["echo new > notes.txt", "rm -rf dir", "mv a b", "printf x >> f", LINES[shell].heredoc];
+        for (const line of steps) {
+          const before = s.tree();
+          await t.run(line);
+          assert.notEqual(sameTree(before, s.tree()), "", `${line}: changed nothing`);
+          await t.run("shit undo --yes");
+          assert.equal(sameTree(before, s.tree()), "", `${shell}: after undo of ${JSON.stringify(line)}`);
+        }
+        // a background job: its id is inherited, its effects land after the prompt came back
+        const before = s.tree();
+        await t.run(LINES[shell].bg);
+        await until("the background job", () => !existsSync(join(s.work, "bg")));
+        await sleep(100);
+        await t.run("shit undo --yes");
+        assert.equal(sameTree(before, s.tree()), "", `${shell}: after undo of the background job`);
+        // redo puts it forward again, and that is undone in turn
+        await t.run("shit redo --yes");
+        assert.ok(!existsSync(join(s.work, "bg")), "redo removed bg again");
+        await t.run("shit undo --yes");
+        assert.equal(sameTree(before, s.tree()), "");
+        // the shell's own prompt hooks and history were not recorded as anyone's effects
+        const list = JSON.parse(s.shit(["list", "--json", "--all"]).stdout) as Array<{ line?: string; effects: Record<string, number> }>;
+        const typed = list.filter((c) => c.line !== undefined);
+        assert.ok(typed.some((c) => c.line === "echo new > notes.txt"), "the line as typed is recorded");
+        for (const c of typed.filter((c) => /^shit (undo|redo)/.test(c.line ?? ""))) assert.equal(c.effects.modified + c.effects.created + c.effects.deleted, 0, `${c.line} itself changed nothing`);
+      }, { rc: (log) => userRc(shell, log, strict) });
+    });
+
+    test(`${shell}: undoing cd, variables, aliases${shell === "fish" ? "" : " and options"} puts the shell back`, async () => {
+      await withShell(shell, async (t, s) => {
+        const L = LINES[shell];
+        const probe = join(s.state, "probe"); // capture leaves the state dir alone: probing is no effect
+        const state = async () => {
+          await t.run(L.probe(probe));
+          return readFileSync(probe, "utf8").trim();
+        };
+        const start = await state();
+        assert.equal(start, `${s.work}|unset|here|none`);
+        await t.run(L.cdsub);
+        await t.run(L.setvar);
+        await t.run(L.alias);
+        if (L.opt) await t.run(L.opt);
+        const changed = await state();
+        assert.equal(changed, `${join(s.work, "sub")}|bar|unset|echo zz${L.opt ? "+nc" : ""}`);
+        if (L.opt) await t.run("shit undo --yes");
+        await t.run("shit undo --yes"); // the alias
+        await t.run("shit undo --yes"); // the variables
+        await t.run("shit undo --yes"); // mkdir + cd
+        assert.equal(await state(), start);
+        assert.ok(!existsSync(join(s.work, "sub")), "the directory the command made is gone");
+        await t.run("shit redo --yes"); // mkdir + cd again
+        assert.equal((await state()).split("|")[0], join(s.work, "sub"));
+      }, { env: { GONE: "here" } });
+    });
+
+    test(`${shell}: the user's own prompt hooks run once each, with the user's status; init twice hooks once`, async () => {
+      await withShell(shell, async (t, s) => {
+        await t.run("true");
+        await t.run("false");
+        await t.run("echo x > y");
+        const p = t.prompts();
+        assert.deepEqual(p, ["p 0", "p 0", "p 1", "p 0"], "one prompt line per prompt, with $?");
+        if (shell !== "bash") {
+          const pre = readFileSync(t.promptLog + ".pre", "utf8").trim().split("\n");
+          assert.deepEqual(pre, ["x true", "x false", "x echo x > y"], "the user's preexec ran once per command");
+        }
+        const runs = journal(s, "run");
+        assert.deepEqual(runs.map((r) => r.get("line")?.trim()), ["true", "false", "echo x > y"], "one journal record per command");
+        assert.deepEqual(runs.map((r) => r.get("exit")), ["0", "1", "0"]);
+        assert.equal(new Set(runs.map((r) => r.get("id"))).size, 3, "each command its own id");
+        await t.run(`shit status > ${join(s.dir, "status")}`);
+        const st = readFileSync(join(s.dir, "status"), "utf8");
+        assert.match(st, new RegExp(`^hooked: ${shell} \\(pid ${t.pid()}\\)`, "m"));
+        assert.match(st, /redirections .* are captured/);
+      }, { rc: (log) => userRc(shell, log, "", 2) });
+    });
+  });
+}
+
+test("two shells side by side: shit undo in one leaves the other's command alone", async () => {
+  const s = sandbox();
+  const home = join(s.dir, "home");
+  mkdirSync(home, { recursive: true });
+  let a: Term | undefined, b: Term | undefined;
+  try {
+    a = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
+    b = await Term.start("zsh", { dir: s.dir, home, cwd: s.work, state: s.state });
+    s.sh("echo a-old > fa; echo b-old > fb");
+    await a.run("echo a-new > fa");
+    await b.run("echo b-new > fb");
+    await a.run("shit undo --yes");
+    assert.equal(readFileSync(join(s.work, "fa"), "utf8"), "a-old\n");
+    assert.equal(readFileSync(join(s.work, "fb"), "utf8"), "b-new\n", "the other shell's later command is left alone");
+    await b.run(`shit list --here --json > ${join(s.state, "here.json")}`);
+    const here = JSON.parse(readFileSync(join(s.state, "here.json"), "utf8")) as Array<{ line: string }>;
+    assert.ok(here.length >= 1 && here.every((c) => c.line !== "echo a-new > fa"), "list --here shows only this shell's commands");
+    assert.ok(here.some((c) => c.line === "echo b-new > fb"));
+    await b.run("shit undo --yes");
+    assert.equal(readFileSync(join(s.work, "fb"), "utf8"), "b-old\n");
+    // --global reaches the latest of any shell: the redo in a is bash's; undo --global from b takes it
+    await a.run("shit redo --yes");
+    assert.equal(readFileSync(join(s.work, "fa"), "utf8"), "a-new\n");
+  } catch (e) {
+    (e as Error).message += `\n--- a ---\n${a?.screen()}\n--- b ---\n${b?.screen()}`;
+    throw e;
+  } finally {
+    a?.kill();
+    b?.kill();
+    s.cleanup();
+  }
+});
+
+test("the hook does nothing in non-interactive shells and scripts", () => {
+  const s = sandbox();
+  try {
+    const bin = join(root, "bin", "shit");
+    const env = { ...s.env, HOME: s.dir };
+    const run = (argv: string[]) => spawnSync(argv[0], argv.slice(1), { cwd: s.work, env, encoding: "utf8" });
+    writeFileSync(join(s.dir, "rc"), `eval "$(${bin} init bash)"\necho "hooked=\${__shit_hooked-no} cmd=\${SHIT_CMD-unset}"\n`);
+    assert.equal(run(["bash", "-c", `source ${join(s.dir, "rc")}`]).stdout.trim(), "hooked=no cmd=unset");
+    assert.equal(run(["zsh", "-fc", `eval "$(${bin} init zsh)"; echo "hooked=\${__shit_hooked-no}"`]).stdout.trim(), "hooked=no");
+    assert.equal(run(["fish", "-c", `${bin} init fish | source; set -q __shit_hooked; and echo hooked; or echo no`]).stdout.trim(), "no");
+    assert.ok(!existsSync(join(s.state, "spool")) || readdirSync(join(s.state, "spool")).length === 0, "nothing recorded");
+    // unknown shells are bad input; --help says how to remove it
+    const bad = s.shit(["init", "tcsh"]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown shell "tcsh"/);
+    assert.match(s.shit(["init", "--help"]).stdout, /To remove it/);
+    // status outside a hooked shell: exit 1 and how to hook
+    const st = s.shit(["status"]);
+    assert.equal(st.status, 1);
+    assert.match(st.stdout, /not hooked/);
+  } finally {
+    s.cleanup();
+  }
+});
