@@ -8,6 +8,7 @@ export const EXIT = {
   INTERNAL: 5, // internal error, or an apply that stopped part-way (run it again to finish)
   BLOB: 6, // a kept pre-image is missing or corrupt; nothing was changed
   BUSY: 7, // another undo or redo is running
+  UNHEALTHY: 8, // shit doctor: a check says FAIL
 } as const;
 
 export class CliError extends Error {

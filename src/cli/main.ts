@@ -9,6 +9,7 @@ import { demo } from "./demo.js";
 import { gc } from "./gc.js";
 import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
+import { doctor } from "./doctor.js";
 
 const EXIT_HELP = `
 Exit codes:
@@ -20,6 +21,7 @@ Exit codes:
   5  internal error, or an undo that stopped part-way (run it again to finish)
   6  a kept pre-image is missing or corrupt; nothing was changed
   7  another undo or redo is running
+  8  shit doctor: a check says FAIL
 
 State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
 
@@ -82,6 +84,14 @@ program
   .option("-n, --dry-run", "say what would be freed")
   .action((opts) => {
     code = gc(openCtx(), opts);
+  });
+
+program
+  .command("doctor")
+  .description("check that capture, the daemon and the state dir are in order: ok / warn / FAIL, with the fix")
+  .option("--json", "one JSON document")
+  .action(async (opts) => {
+    code = await doctor(opts);
   });
 
 program
