@@ -86,7 +86,8 @@ function takeRecord(index: Index, r: Journal): void {
   const kind = r.get("k");
   const prev = index.q("SELECT state, seen FROM sessions WHERE id = ?").get(sess) as { state: string | null; seen: number | null } | undefined;
   const known = prev?.state ? (JSON.parse(prev.state) as ShellState) : null;
-  // fish records the state before a line that may change it in the same record
+  // fish records the state before a line that may change it in the same record (zsh: in a "pre"
+  // record, taken as the session's state like any other)
   const before: Partial<ShellState> | null = r.has("env0") && r.get("env0") !== "\n" ? { ...known, ...stateOf(r, "0") } : known;
   const parsed = stateOf(r);
   const state: ShellState = { cwd: parsed.cwd, env: parsed.env ?? known?.env ?? {}, alias: parsed.alias ?? known?.alias ?? {}, opts: parsed.opts ?? known?.opts ?? [] };
@@ -103,7 +104,7 @@ function takeRecord(index: Index, r: Journal): void {
   const id = r.get("id");
   if (!id || !/^[0-9a-f]{16}$/.test(id)) return;
   if (kind === "run") {
-    const changes = diffState(before, parsed.env || parsed.alias ? parsed : { cwd: parsed.cwd }, r.get("cwd0") ?? "");
+    const changes = diffState(before, parsed, r.get("cwd0") ?? "");
     const line = r.has("line") ? r.get("line")!.replace(/^\s+/, "").replace(/\n$/, "") : null;
     const info = {
       shell: r.get("shell"),

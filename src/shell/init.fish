@@ -40,11 +40,8 @@ if status is-interactive; and not set -q __shit_hooked
     set -e SHIT_REEXEC
     set -g __shit_hooked 1
 
-    function __shit_id
-        printf '%08x%08x' (random 0 4294967295) (random 0 4294967295)
-    end
     if not set -q SHIT_SESSION; or test "$SHIT_SESSION_LVL" != "$SHLVL"
-        set -gx SHIT_SESSION (__shit_id)
+        set -gx SHIT_SESSION (printf '%08x%08x' (random 0 4294967295) (random 0 4294967295))
     end
     set -gx SHIT_SESSION_LVL $SHLVL
     set -gx SHIT_SHELL fish
@@ -52,8 +49,8 @@ if status is-interactive; and not set -q __shit_hooked
     set -gx SHIT_CMD_FILE $SHIT_STATE/run/fish-$fish_pid.cmd
     set -e SHIT_CMD
     echo ---------------- >$SHIT_CMD_FILE
-    set -g __shit_next (__shit_id)
-    set -g __shit_n 0
+    set -g __shit_next (printf '%08x%08x' (random 0 4294967295) (random 0 4294967295))
+    set -g __shit_journal $SHIT_STATE/spool/$SHIT_SESSION-0.shell
     set -g __shit_cwd $PWD
     set -g __shit_tty (path resolve /proc/$fish_pid/fd/2)
     string match -q '/dev/*' -- $__shit_tty; or set __shit_tty
@@ -77,7 +74,7 @@ if status is-interactive; and not set -q __shit_hooked
                 printf 'alias0=%s\0alias=%s\0' "$__shit_fn0" (functions -n | string join ' ')
             end
             printf '\0'
-        end >>$SHIT_STATE/spool/$SHIT_SESSION-(math --scale 0 "$__shit_n / 1024").shell 2>/dev/null
+        end >>$__shit_journal 2>/dev/null
     end
 
     function __shit_preexec --on-event fish_preexec
@@ -99,8 +96,7 @@ if status is-interactive; and not set -q __shit_hooked
             echo ---------------- >>$SHIT_CMD_FILE
             __shit_record run $SHIT_CMD $s "$ps" $CMD_DURATION
             set -e SHIT_CMD
-            set -g __shit_n (math $__shit_n + 1)
-            set -g __shit_next (__shit_id)
+            set -g __shit_next (printf '%08x%08x' (random 0 4294967295) (random 0 4294967295))
         end
         # a `shit undo` / `shit redo` run here asked for this shell's state to be put back
         if test -s $__shit_apply

@@ -38,38 +38,38 @@ function entries(dump: string | undefined, lead: RegExp, name: (e: string) => st
 
 /** Parses one record's state according to the shell that wrote it. A fish record carries its
  * variables and functions only for lines that may change them (env, alias absent otherwise). */
-export function stateOf(r: Journal, prefix = ""): Partial<ShellState> & { cwd: string } {
+export function stateOf(r: Journal, suffix = ""): Partial<ShellState> & { cwd: string } {
   const shell = r.get("shell");
   const cwd = r.get("cwd") ?? "";
-  const envDump = r.get(prefix + "env"), aliasDump = r.get(prefix + "alias");
+  const envDump = r.get("env" + suffix), aliasDump = r.get("alias" + suffix), o = r.get("o" + suffix), so = r.get("so" + suffix);
+  const out: Partial<ShellState> & { cwd: string } = { cwd };
   if (shell === "bash") {
-    // declare -x NAME="value"  |  alias name='value'
-    const env = entries(envDump, /\n(?=declare -x )/, (t) => /^declare -x ([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1] ?? null);
-    const alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
-    const opts = [
-      ...(r.get("o") ?? "").split(":").filter((o) => o && !FIXED_OPTS.test(o)).map((o) => "o:" + o),
-      ...(r.get("so") ?? "").split(":").filter((o) => o && !FIXED_OPTS.test(o)).map((o) => "s:" + o),
-    ];
-    return { cwd, env, alias, opts };
+    // declare -x NAME="value"  |  alias name='value'  |  SHELLOPTS, BASHOPTS
+    if (envDump !== undefined) out.env = entries(envDump, /\n(?=declare -x )/, (t) => /^declare -x ([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1] ?? null);
+    if (aliasDump !== undefined) out.alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
+    if (o !== undefined || so !== undefined)
+      out.opts = [
+        ...(o ?? "").split(":").filter((x) => x && !FIXED_OPTS.test(x)).map((x) => "o:" + x),
+        ...(so ?? "").split(":").filter((x) => x && !FIXED_OPTS.test(x)).map((x) => "s:" + x),
+      ];
+    return out;
   }
   if (shell === "zsh") {
     // export NAME=value  |  alias name=value  |  options: the names of those that are on
-    const env = entries(envDump, /\n(?=export )/, (t) => /^export (?:-- )?([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1] ?? null);
-    const alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
-    const opts = (r.get("o") ?? "").split(/\s+/).filter((o) => o && !FIXED_OPTS.test(o)).map((o) => "o:" + o);
-    return { cwd, env, alias, opts };
+    if (envDump !== undefined) out.env = entries(envDump, /\n(?=export )/, (t) => /^export (?:-- )?([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1] ?? null);
+    if (aliasDump !== undefined) out.alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
+    if (o !== undefined) out.opts = o.split(/\s+/).filter((x) => x && !FIXED_OPTS.test(x)).map((x) => "o:" + x);
+    return out;
   }
-  // fish: `set -x` prints NAME and its values (escaped) on one line; functions by name only
-  const out: Partial<ShellState> & { cwd: string } = { cwd, opts: [] };
+  // fish: `set -x` prints NAME and its values (escaped) on one line; functions by name only. A
+  // line that cannot change them carries none ("\n").
   if (envDump !== undefined && envDump !== "\n") {
     out.env = {};
     for (const line of envDump.split("\n")) {
       const m = /^([A-Za-z_][A-Za-z0-9_]*)(?: |$)/.exec(line);
       if (m && !IGNORED.test(m[1])) out.env[m[1]] = `set -gx ${line}`;
     }
-  }
-  if (aliasDump !== undefined && envDump !== undefined && envDump !== "\n") {
-    out.alias = Object.fromEntries(aliasDump.split(" ").filter(Boolean).map((n) => [n, `function ${n}`]));
+    if (aliasDump !== undefined) out.alias = Object.fromEntries(aliasDump.split(" ").filter(Boolean).map((n) => [n, `function ${n}`]));
   }
   return out;
 }
@@ -88,10 +88,12 @@ export function diffState(before: Partial<ShellState> | null, after: Partial<She
   if (env) ch.env = env;
   const alias = before.alias && after.alias && diffMap(before.alias, after.alias);
   if (alias) ch.alias = alias;
-  const bo = before.opts ?? [], ao = after.opts ?? [];
-  const on = ao.filter((o) => !bo.includes(o));
-  const off = bo.filter((o) => !ao.includes(o));
-  if (on.length || off.length) ch.opts = { on, off };
+  if (before.opts && after.opts) {
+    const bo = before.opts, ao = after.opts;
+    const on = ao.filter((o) => !bo.includes(o));
+    const off = bo.filter((o) => !ao.includes(o));
+    if (on.length || off.length) ch.opts = { on, off };
+  }
   return ch;
 }
 
