@@ -12,6 +12,7 @@ const scripts: Array<[string, string[], NodeJS.ProcessEnv?]> = [
   ["shit-run: state dir, records, exit status, signals, end scan (run-smoke.sh)", ["test/native/run-smoke.sh"]],
   ["shit-apply: every step kind, conflicts, symlinked parents, resume after kill (apply-smoke.sh)", ["test/native/apply-smoke.sh"]],
   ["the shim exports every mutating symbol the tools here import (symbols-check.sh)", ["test/native/symbols-check.sh"]],
+  ["programs that run outside capture (setuid/setgid, static) are said and recorded (exec-check.sh)", ["test/native/exec-check.sh"]],
 ];
 
 for (const [name, argv, env] of scripts) {

@@ -42,6 +42,7 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
     }
     if (e.op === Op.RENAME) detail = `→ ${display(e.path2!, cwd)}${e.pre2 ? " (replacing it)" : ""}`;
     if (e.op === Op.LINK) detail = `→ ${display(e.path2!, cwd)}`;
+    if (e.op === Op.NOTCAPTURED && e.flags === Op.EXEC) { out.push(`  not captured: ${path} — ${e.note ?? "it runs outside capture"}`); continue; }
     if (e.op === Op.NOTCAPTURED) detail = e.note ?? "";
     const meta: string[] = [];
     if (pre) {
