@@ -24,19 +24,20 @@ export interface IngestOpts {
   only?: Iterable<string>;
 }
 
-function readFrom(path: string, offset: number): Buffer | null {
+/** The bytes from offset on (at most max of them), and whether the file holds more past them. */
+function readFrom(path: string, offset: number, max = Infinity): { buf: Buffer; more: boolean } | null {
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
     if (size <= offset) return null;
-    const buf = Buffer.allocUnsafe(size - offset);
+    const buf = Buffer.allocUnsafe(Math.min(size - offset, max));
     let got = 0;
     while (got < buf.length) {
       const n = readSync(fd, buf, got, buf.length - got, offset + got);
       if (n <= 0) break;
       got += n;
     }
-    return buf.subarray(0, got);
+    return { buf: buf.subarray(0, got), more: offset + got < size };
   } finally {
     closeSync(fd);
   }
@@ -79,18 +80,27 @@ const offsetOf = (index: Index, name: string) => (index.q("SELECT offset FROM sp
 function ingestSpool(paths: StatePaths, index: Index, name: string, budget: number, result: IngestResult): "done" | "more" | "raced" {
   const cmd = name.slice(0, -".spool".length);
   const offset = offsetOf(index, name);
-  let buf: Buffer | null;
+  // with a budget, only about that many records' bytes are read and parsed per transaction
+  const file = join(paths.spool, name);
+  let got: ReturnType<typeof readFrom>;
+  let read: ReturnType<typeof readRecords>;
   try {
-    buf = readFrom(join(paths.spool, name), offset);
+    got = readFrom(file, offset, budget === Infinity ? Infinity : Math.max(budget * 512, 1 << 18));
+    if (!got) return "done";
+    read = readRecords(got.buf);
+    if (!read.records.length && got.more) {
+      got = readFrom(file, offset); // one record longer than the cap
+      if (!got) return "done";
+      read = readRecords(got.buf);
+    }
   } catch {
     return "done"; // removed meanwhile (gc) or unreadable: nothing to take from it now
   }
-  if (!buf) return "done";
-  const read = readRecords(buf);
   if (read.corrupt) result.corrupt.push(name);
   if (!read.records.length) return "done";
   const records = read.records.length > budget ? read.records.slice(0, budget) : read.records;
   const next = records === read.records ? read.next : read.records[budget].offset;
+  const partial = records !== read.records || got.more;
   ensured = "";
   const took = index.tx(() => {
     if (offsetOf(index, name) !== offset) return false;
@@ -109,7 +119,7 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
   if (!took) return "raced";
   result.records += records.length;
   result.spools++;
-  return records === read.records ? "done" : "more";
+  return partial ? "more" : "done";
 }
 
 let ensured = "";
