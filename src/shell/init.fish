@@ -49,7 +49,10 @@ if status is-interactive; and not set -q __shit_hooked
     set -gx SHIT_CMD_FILE $SHIT_STATE/run/fish-$fish_pid.cmd
     set -e SHIT_CMD
     echo ---------------- >$SHIT_CMD_FILE
-    set -g __shit_next (printf '%08x%08x' (random 0 4294967295) (random 0 4294967295))
+    # command ids: a random prefix per shell and an 8-digit counter (digits are hex digits too)
+    set -g __shit_pfx (printf '%08x' (random 0 4294967295))
+    set -g __shit_c 10000000
+    set -g __shit_next $__shit_pfx$__shit_c
     set -g __shit_journal $SHIT_STATE/spool/$SHIT_SESSION-0.shell
     set -g __shit_cwd $PWD
     set -g __shit_tty (path resolve /proc/$fish_pid/fd/2)
@@ -64,17 +67,15 @@ if status is-interactive; and not set -q __shit_hooked
     # One record: fields "key=value\0", ended by an empty field; see docs/SHELL.md.
     function __shit_record --argument-names kind id code pipe dur
         read -l up _ </proc/uptime
-        begin
-            printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=fish\0pid=%s\0tty=%s\0clk=%s\0up0=%s\0up=%s\0dur=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0' \
-                $kind "$id" $SHIT_SESSION $fish_pid "$__shit_tty" "$__shit_clk" "$__shit_up0" $up "$dur" "$code" "$pipe" "$__shit_cwd" "$PWD"
-            test "$kind" = run; and printf 'line=%s\0' "$__shit_line"
-            if set -q __shit_env0[1]; or test "$kind" != run
-                printf 'env0=\n%s\0' "$__shit_env0"
-                printf 'env=\n%s\0' (set -x | string collect)
-                printf 'alias0=%s\0alias=%s\0' "$__shit_fn0" (functions -n | string join ' ')
-            end
-            printf '\0'
-        end >>$__shit_journal 2>/dev/null
+        # one printf for an ordinary line; the state too for lines that may change it
+        if set -q __shit_env0[1]; or test "$kind" != run
+            printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=fish\0pid=%s\0tty=%s\0clk=%s\0up0=%s\0up=%s\0dur=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0line=%s\0env0=\n%s\0env=\n%s\0alias0=%s\0alias=%s\0\0' \
+                $kind "$id" $SHIT_SESSION $fish_pid "$__shit_tty" "$__shit_clk" "$__shit_up0" $up "$dur" "$code" "$pipe" "$__shit_cwd" "$PWD" "$__shit_line" \
+                "$__shit_env0" (set -x | string collect) "$__shit_fn0" (functions -n | string join ' ') >>$__shit_journal 2>/dev/null
+        else
+            printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=fish\0pid=%s\0tty=%s\0clk=%s\0up0=%s\0up=%s\0dur=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0line=%s\0\0' \
+                $kind "$id" $SHIT_SESSION $fish_pid "$__shit_tty" "$__shit_clk" "$__shit_up0" $up "$dur" "$code" "$pipe" "$__shit_cwd" "$PWD" "$__shit_line" >>$__shit_journal 2>/dev/null
+        end
     end
 
     function __shit_preexec --on-event fish_preexec
@@ -96,7 +97,8 @@ if status is-interactive; and not set -q __shit_hooked
             echo ---------------- >>$SHIT_CMD_FILE
             __shit_record run $SHIT_CMD $s "$ps" $CMD_DURATION
             set -e SHIT_CMD
-            set -g __shit_next (printf '%08x%08x' (random 0 4294967295) (random 0 4294967295))
+            set -g __shit_c (math $__shit_c + 1)
+            set -g __shit_next $__shit_pfx$__shit_c
         end
         # a `shit undo` / `shit redo` run here asked for this shell's state to be put back
         if test -s $__shit_apply
