@@ -7,7 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { sandbox, out, sameTree, type Sandbox } from "./helpers.ts";
+import { sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
 import { statePaths } from "../dist/state.js";
 import { request, ping, daemonCommand, alive } from "../dist/daemon/client.js";
 import { readRecords } from "../dist/spool/records.js";
@@ -205,6 +205,58 @@ test("daemon: a kill -9 in the middle of ingesting a big rm -rf loses and double
     const undo = s.shit(["undo", "--yes"], { env: off });
     assert.equal(undo.status, 0, out(undo));
     assert.equal(sameTree(before, s.tree()), "", "the tree is back exactly");
+  } finally {
+    await s.done();
+  }
+});
+
+test("daemon: status lists the pids of a running command (BEGIN and EXEC) until it ends", async () => {
+  const s = daemonBox() as Box;
+  let run: ReturnType<typeof spawn> | null = null;
+  try {
+    assert.equal(s.shit(["daemon", "start"]).status, 0);
+    run = spawn(shitBin, ["run", "--", "sleep", "60"], { cwd: s.work, env: s.env, stdio: "ignore" });
+    let pids: number[] = [];
+    await until("the running command in status", async () => {
+      const r = await request(s.paths, { op: "status" });
+      pids = r.ok && r.op === "status" ? Object.values(r.running)[0] ?? [] : [];
+      return pids.length >= 2;
+    });
+    assert.ok(pids.includes(run.pid!), `the runner (${run.pid}) is among ${pids}`);
+    for (const p of pids) if (p !== run.pid) process.kill(p, "SIGTERM"); // the sleep
+    await until("the ended command to leave the table", async () => {
+      const r = await request(s.paths, { op: "status" });
+      return r.ok && r.op === "status" && Object.keys(r.running).length === 0;
+    });
+  } finally {
+    run?.kill("SIGKILL");
+    await s.done();
+  }
+});
+
+test("daemon: install writes a systemd user unit that runs this runtime on this state dir; uninstall removes it; the log rotates", async () => {
+  const s = daemonBox() as Box;
+  try {
+    const env = { ...s.env, XDG_CONFIG_HOME: join(s.dir, "config") };
+    let r = s.shit(["daemon", "install"], { env });
+    assert.equal(r.status, 0, out(r));
+    const unit = join(s.dir, "config", "systemd", "user", "shitd.service");
+    const text = readFileSync(unit, "utf8");
+    const exec = /^ExecStart=(\S+) .* (\S+shitd\.js)$/m.exec(text)!;
+    assert.ok(exec && existsSync(exec[1]) && existsSync(exec[2]), text);
+    assert.match(text, new RegExp(`^Environment=SHIT_HOME=${s.state}$`, "m"));
+    assert.match(r.stdout, /systemctl --user enable --now shitd\.service/);
+    r = s.shit(["daemon", "uninstall"], { env });
+    assert.equal(r.status, 0, out(r));
+    assert.ok(!existsSync(unit));
+    assert.equal(s.shit(["daemon", "bogus"]).status, 2);
+
+    const { Log } = await import("../dist/daemon/log.js");
+    const file = join(s.dir, "t.log");
+    const log = new Log(file, 200);
+    for (let i = 0; i < 10; i++) log.write(`line ${i} ${"x".repeat(40)}`);
+    assert.ok(statSync(file).size <= 200 && statSync(file + ".1").size <= 200, "capped and rotated");
+    assert.match(readFileSync(file, "utf8"), /line 9/);
   } finally {
     await s.done();
   }
