@@ -150,10 +150,10 @@ for (const shell of SHELLS) {
         await t.run("echo x > y");
         const p = t.prompts();
         assert.deepEqual(p, ["p 0", "p 0", "p 1", "p 0"], "one prompt line per prompt, with $?");
-        if (shell !== "bash") {
-          const pre = readFileSync(t.promptLog + ".pre", "utf8").trim().split("\n");
-          assert.deepEqual(pre, ["x true", "x false", "x echo x > y"], "the user's preexec ran once per command");
-        }
+        const pre = readFileSync(t.promptLog + ".pre", "utf8").trim().split("\n");
+        // bash's DEBUG trap also sees the rc's and the prompt hooks' commands: the typed ones, once each, in order
+        const typedPre = shell === "bash" ? pre.filter((l) => ["x true", "x false", "x echo x > y"].includes(l)) : pre;
+        assert.deepEqual(typedPre, ["x true", "x false", "x echo x > y"], "the user's preexec ran once per command");
         const runs = journal(s, "run");
         assert.deepEqual(runs.map((r) => r.get("line")?.trim()), ["true", "false", "echo x > y"], "one journal record per command");
         assert.deepEqual(runs.map((r) => r.get("exit")), ["0", "1", "0"]);
@@ -162,10 +162,34 @@ for (const shell of SHELLS) {
         const st = readFileSync(join(s.dir, "status"), "utf8");
         assert.match(st, new RegExp(`^hooked: ${shell} \\(pid ${t.pid()}\\)`, "m"));
         assert.match(st, /redirections .* are captured/);
-      }, { rc: (log) => userRc(shell, log, "", 2) });
+      }, {
+        // bash: the user's PROMPT_COMMAND as an array, and a DEBUG trap of their own (a preexec)
+        rc: (log) =>
+          shell === "bash"
+            ? userRc(shell, log, `PROMPT_COMMAND=('echo "p $?" >> "${log}"')\ntrap '[[ $BASH_COMMAND == echo\\ \\"p* ]] || echo "x $BASH_COMMAND" >> "${log}.pre"' DEBUG`, 2).replace(/^PROMPT_COMMAND='.*'$/m, "")
+            : userRc(shell, log, "", 2),
+      });
     });
   });
 }
+
+test("bash: exec keeps the session; a setuid program typed at the prompt is recorded as not captured", async () => {
+  await withShell("bash", async (t, s) => {
+    s.sh("echo old > fa");
+    await t.run("echo new > fa");
+    await t.run("exec bash");
+    await t.run("shit undo --yes");
+    assert.equal(readFileSync(join(s.work, "fa"), "utf8"), "old\n", "the exec'd shell undoes the command typed before the exec");
+    if (process.getuid?.() === 0) return; // root's own setuid-root programs run with the shim: nothing to flag
+    await t.run("su --help > /dev/null");
+    const list = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ id: string; line?: string }>;
+    const su = list.find((c) => c.line === "su --help > /dev/null");
+    assert.ok(su, "the su line is recorded");
+    const show = s.shit(["show", su.id]);
+    assert.match(show.stdout, /not captured/i, show.stdout);
+    assert.match(show.stdout, /setuid/, show.stdout);
+  });
+});
 
 test("two shells side by side: shit undo in one leaves the other's command alone", async () => {
   const s = sandbox();
