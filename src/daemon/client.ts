@@ -91,8 +91,12 @@ const until = async (cond: () => Promise<boolean>, timeoutMs: number): Promise<b
   }
 };
 
+/** A Unix socket path has room for 107 bytes: a state dir deeper than that gets no daemon. */
+export const socketFits = (paths: StatePaths) => Buffer.byteLength(socketPath(paths)) <= 107;
+
 /** Makes sure a daemon runs; its pid, and whether this call started it. */
 export async function startDaemon(paths: StatePaths, timeoutMs = 10000): Promise<{ pid: number; started: boolean }> {
+  if (!socketFits(paths)) throw new Error(`the state dir's path is too long for a Unix socket (${socketPath(paths)}): no daemon; every verb ingests for itself`);
   const up = await ping(paths);
   if (up) return { pid: up, started: false };
   spawnDaemon(paths);
@@ -138,7 +142,7 @@ export function pidFileDaemon(paths: StatePaths): number | null {
 
 /** The CLI's autostart: a daemon unless SHIT_DAEMON=off. Never waits, never fails the verb. */
 export function autostart(paths: StatePaths): void {
-  if (process.env.SHIT_DAEMON === "off") return;
+  if (process.env.SHIT_DAEMON === "off" || !socketFits(paths)) return;
   try {
     if (pidFileDaemon(paths) === null) spawnDaemon(paths);
   } catch {

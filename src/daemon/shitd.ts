@@ -174,7 +174,7 @@ class Daemon {
     });
     if (this.stopping) return;
     if (error) this.timer = setTimeout(() => void this.run(), 1000);
-    else if (this.wanted > this.done) this.timer = setTimeout(() => void this.run(), COALESCE_MS);
+    else if (this.wanted > this.done) this.timer = setTimeout(() => void this.run(), this.waiters.length ? 0 : COALESCE_MS);
   }
 
   /** Resolves when an ingest that began after this call has finished (null), or with its error. */
@@ -224,15 +224,20 @@ class Daemon {
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
         if (!line) continue;
-        chain = chain.then(async () => {
-          const req = parseRequest(line);
-          const reply: Reply = typeof req === "string" ? { ok: false, error: req } : await this.answer(req);
-          if (!c.destroyed) c.write(JSON.stringify(reply) + "\n");
-          if (typeof req !== "string" && req.op === "stop") {
-            c.end();
-            void this.shutdown("stop request");
-          }
-        });
+        chain = chain
+          .then(async () => {
+            const req = parseRequest(line);
+            const reply: Reply = typeof req === "string" ? { ok: false, error: req } : await this.answer(req);
+            if (!c.destroyed) c.write(JSON.stringify(reply) + "\n");
+            if (typeof req !== "string" && req.op === "stop") {
+              c.end();
+              void this.shutdown("stop request");
+            }
+          })
+          .catch((e: Error) => {
+            this.log.write(`request failed: ${e.message}`);
+            c.destroy();
+          });
       }
     });
   }
