@@ -9,6 +9,7 @@ import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import { CliError, EXIT } from "./exit.js";
 import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
+import { describeChanges, type ShellChanges } from "../shell/state.js";
 
 export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
   let c: CommandRow | undefined;
@@ -31,6 +32,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   out.push(`exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit}`);
   out.push(`effects ${countsText(j.effects)}`);
   for (const b of beyond) out.push(`beyond  ${b.text}`);
+  const sh = c.shell ? (JSON.parse(c.shell) as { shell?: string; tty?: string; changes?: ShellChanges; applied?: number }) : null;
+  if (sh?.shell) out.push(`shell   ${sh.shell}${sh.tty ? ` on ${sh.tty}` : ""}${c.session ? `, session ${c.session}` : ""}`);
+  for (const l of sh?.changes ? describeChanges(sh.changes) : []) out.push(`  shell   ${l}`);
   if (evs.length) out.push("");
   for (const e of evs) {
     const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
