@@ -70,6 +70,16 @@ const MIGRATIONS: string[] = [
      started INTEGER, seen INTEGER,    -- ms since the epoch
      state TEXT                        -- JSON: cwd, env, aliases, options after the last record
    );`,
+  `ALTER TABLE procs ADD COLUMN exited INTEGER;  -- ms: when the exit watcher (or a CLI check) saw it gone
+   CREATE INDEX procs_live ON procs(cmd) WHERE exited IS NULL;
+   CREATE TABLE untracked(             -- changes the watcher tier saw in a command's lifetime that capture did not record
+     cmd TEXT NOT NULL,
+     path BLOB NOT NULL,
+     kind TEXT NOT NULL,               -- create | delete | modify | attrib | move
+     path2 BLOB,                       -- for a move: where to
+     time INTEGER,                     -- ms
+     PRIMARY KEY(cmd, path, kind)
+   ) WITHOUT ROWID;`,
 ];
 
 export class Index {
