@@ -54,6 +54,8 @@ if status is-interactive; and not set -q __shit_hooked
     set -g __shit_c 10000000
     set -g __shit_next $__shit_pfx$__shit_c
     set -g __shit_journal $SHIT_STATE/spool/$SHIT_SESSION-0.shell
+    # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per shell
+    test "$SHIT_DAEMON" = off -o -S $SHIT_STATE/run/shitd.sock; or command sh -c '"$0" daemon start >/dev/null 2>&1 &' $__shit_root/bin/shit
     set -g __shit_cwd $PWD
     set -g __shit_tty (path resolve /proc/$fish_pid/fd/2)
     string match -q '/dev/*' -- $__shit_tty; or set __shit_tty
