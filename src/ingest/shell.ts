@@ -23,6 +23,7 @@ export function ingestJournals(paths: StatePaths, index: Index): number {
     return 0;
   }
   let taken = 0;
+  if (names.length) sweepCmdFiles(paths);
   for (const name of names) {
     const offset = (index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined)?.offset ?? 0;
     const file = join(paths.spool, name);
@@ -42,6 +43,30 @@ export function ingestJournals(paths: StatePaths, index: Index): number {
     });
   }
   return taken;
+}
+
+/** fish's command-id files (run/fish-<pid>.cmd) of shells that are gone. */
+function sweepCmdFiles(paths: StatePaths): void {
+  let names: string[];
+  try {
+    names = readdirSync(paths.run).filter((n) => /^fish-\d+\.cmd$/.test(n));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = Number(n.slice(5, -4));
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ESRCH") {
+        try {
+          unlinkSync(join(paths.run, n));
+        } catch {
+          // raced with another sweep
+        }
+      }
+    }
+  }
 }
 
 // <session>-<n>.shell: a session's journals in the order it wrote them
