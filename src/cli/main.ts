@@ -113,7 +113,7 @@ program
 
 program
   .command("status")
-  .description("is this shell hooked, and what is recorded now")
+  .description("is this shell hooked (exit 0), or not (exit 1); its session and the current command's id")
   .option("--json", "one JSON document")
   .action((opts) => {
     code = status(opts);
