@@ -1,6 +1,7 @@
 // The user's config file: $SHIT_CONFIG, else $XDG_CONFIG_HOME/shit/config.json, else
 // ~/.config/shit/config.json. JSON; a missing file is an empty config. Keys:
 //   "irreversible": [rules]  more commands whose effects leave the machine (src/irreversible/rules.ts)
+//   "watch": {"roots": [dirs], "recent": true|false}  what the watcher tier watches (src/daemon/untracked.ts)
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -8,6 +9,7 @@ import { CliError, EXIT } from "./cli/exit.js";
 
 export interface Config {
   irreversible?: unknown[];
+  watch?: unknown;
 }
 
 /** A config that cannot be used: bad input, one line, exit 2. */

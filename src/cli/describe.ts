@@ -36,6 +36,7 @@ export function countsText(c: EffectCounts): string {
   const parts = (["deleted", "modified", "created", "renamed", "metadata"] as const).filter((k) => c[k]).map((k) => `${c[k]} ${k}`);
   if (c.shell) parts.push(`${c.shell} shell change${c.shell === 1 ? "" : "s"}`);
   if (c.notCaptured) parts.push(`${c.notCaptured} not captured`);
+  if (c.untracked) parts.push(`${c.untracked} untracked`);
   return parts.join(", ") || "no changes";
 }
 

@@ -17,6 +17,8 @@ import { ingest } from "../ingest/ingest.js";
 import { claimInstance } from "./instance.js";
 import { Log } from "./log.js";
 import { ProcTable } from "./pids.js";
+import { Lifetimes } from "./lifetimes.js";
+import { UntrackedTier } from "./untracked.js";
 import { logPath, parseRequest, pidPath, socketPath, type Reply, type Request, type Status } from "./protocol.js";
 
 const envMs = (name: string, dflt: number) => {
@@ -44,6 +46,7 @@ class Daemon {
   private index!: Index;
   private server!: Server;
   private watcher: FSWatcher | null = null;
+  private untracked: UntrackedTier | null = null;
   private rootId = "";
   private stopping = false;
   // ingest scheduling: `wanted` counts requests for an ingest, `done` is the last one finished
@@ -69,6 +72,9 @@ class Daemon {
     }
     this.rootId = this.identity();
     this.index = new Index(this.paths.index);
+    new Lifetimes(this.procs, this.index, (m) => this.log.write(m)); // process exits → procs.exited, through the table's hooks
+    // the watcher tier: changes under tracked roots that capture missed (untracked.ts)
+    this.untracked = new UntrackedTier({ paths: this.paths, index: this.index, log: (m) => this.log.write(m), sync: () => this.sync() });
     // a daemon killed -9 left its socket and pid file: this one holds the lock, so they are stale
     for (const f of [socketPath(this.paths), pidPath(this.paths)]) try { unlinkSync(f); } catch { /* none */ }
     this.server = createServer((c) => this.serve(c));
@@ -158,6 +164,7 @@ class Daemon {
         await yieldNow(); // requests and signals get their turn between transactions
       }
       this.procs.refresh(this.index);
+      this.untracked?.ingested();
     } catch (e) {
       error = (e as Error).message;
       if (error !== this.lastError) this.log.write(`ingest failed: ${error}`);

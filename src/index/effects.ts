@@ -61,11 +61,12 @@ export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
   return out;
 }
 
-/** Counts by kind; `shell` is the shell state a command changed (cwd, variables, aliases, options). */
-export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number };
+/** Counts by kind; `shell` is the shell state a command changed (cwd, variables, aliases, options);
+ *  `untracked` the changes the watcher tier saw that capture did not record (src/daemon/untracked.ts). */
+export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number; untracked: number };
 
-export function effectCounts(evs: EventRow[], shell = 0): EffectCounts {
-  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell };
+export function effectCounts(evs: EventRow[], shell = 0, untracked = 0): EffectCounts {
+  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell, untracked };
   for (const k of netEffects(evs).values()) counts[k]++;
   counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
   return counts;
@@ -81,11 +82,12 @@ export function recount(index: Index, cmds: Iterable<string>): void {
       .all(id) as unknown as EventRow[];
     const sh = index.q("SELECT shell FROM commands WHERE id = ?").get(id) as { shell: string | null } | undefined;
     const shell = sh?.shell ? changeCount(JSON.parse(sh.shell).changes) : 0;
-    index.q("UPDATE commands SET effects = ? WHERE id = ?").run(JSON.stringify(effectCounts(evs, shell)), id);
+    const untracked = (index.q("SELECT count(*) AS n FROM untracked WHERE cmd = ?").get(id) as { n: number }).n;
+    index.q("UPDATE commands SET effects = ? WHERE id = ?").run(JSON.stringify(effectCounts(evs, shell, untracked)), id);
   }
 }
 
 export function storedCounts(json: string | null): EffectCounts {
-  const zero = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell: 0 };
+  const zero = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell: 0, untracked: 0 };
   return json ? { ...zero, ...JSON.parse(json) } : zero;
 }

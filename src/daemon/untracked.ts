@@ -1,0 +1,326 @@
+// The watcher tier inside shitd: a DirWatcher over the tracked roots, and each change it sees
+// attached to the commands running then whose own records do not name the path ("untracked":
+// made by a static binary, a setuid tool, another user's process — anything LD_PRELOAD missed).
+//
+// Roots: config.json's "watch": {"roots": [...], "recent": true|false}; with recent (the
+// default) also the distinct cwds of commands started in the last hour. Never "/", never inside
+// the state dir, a root inside another is watched with it, at most MAX_ROOTS. Re-evaluated after
+// each ingest; what is skipped and why goes to the daemon log.
+//
+// Matching: events are held HOLD_MS, then the spools are ingested (a shim record can land after
+// the watcher saw the change), then each event is matched to the `run` commands whose lifetime
+// holds its time (started <= t <= ended + END_SLACK_MS, or no END yet and a process of it alive).
+// A path named by the events of ANY command alive then (undo/redo included) was captured and is
+// skipped; so is a path under a directory such a command removed, renamed or put back. The state
+// dir is filtered. SHIT_WATCH=off turns the tier off.
+import { lstatSync, realpathSync } from "node:fs";
+import { dirname, resolve, sep } from "node:path";
+import type { Index } from "../index/db.js";
+import { recount } from "../index/effects.js";
+import { Op } from "../spool/records.js";
+import type { StatePaths } from "../state.js";
+import { loadConfig } from "../config.js";
+import { DirWatcher, type WatchEvent } from "./watcher.js";
+
+export const MAX_ROOTS = 8;
+export const RECENT_MS = 60 * 60 * 1000;
+const HOLD_MS = 150;
+const END_SLACK_MS = 100; // the helper stamps an event when it reads it, a little after the change
+const RESTART_MS = 5000;
+
+export type UntrackedKind = "create" | "delete" | "modify" | "attrib" | "move";
+const CHANGE = new Set<string>(["create", "delete", "modify", "attrib", "move"]);
+// ops after which everything under the path is the command's doing (or was its before)
+const SUBTREE_OPS = [Op.RMDIR, Op.RENAME, Op.REMOVE, Op.S_RENAME, Op.PLACE].join(",");
+
+export interface WatchConfig {
+  roots: string[];
+  recent: boolean;
+}
+
+/** The "watch" part of the config, or why it cannot be used. */
+export function watchConfig(config: Record<string, unknown>): WatchConfig | string {
+  const w = config.watch;
+  if (w === undefined) return { roots: [], recent: true };
+  if (!w || typeof w !== "object" || Array.isArray(w)) return `"watch" must be an object`;
+  const { roots = [], recent = true } = w as { roots?: unknown; recent?: unknown };
+  if (!Array.isArray(roots) || !roots.every((r) => typeof r === "string")) return `"watch.roots" must be a list of paths`;
+  if (typeof recent !== "boolean") return `"watch.recent" must be true or false`;
+  return { roots: roots as string[], recent };
+}
+
+const under = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+/** Which of the candidate directories (in priority order) to watch, and which not and why. */
+export function chooseRoots(candidates: string[], stateDir: string, max = MAX_ROOTS): { roots: string[]; skipped: { root: string; why: string }[] } {
+  const roots: string[] = [];
+  const skipped: { root: string; why: string }[] = [];
+  const seen = new Set<string>();
+  let state = resolve(stateDir);
+  try { state = realpathSync(state); } catch { /* not there yet */ }
+  for (const c of candidates) {
+    let p: string;
+    try {
+      p = realpathSync(resolve(c));
+      if (!lstatSync(p).isDirectory()) throw new Error("not a directory");
+    } catch (e) {
+      skipped.push({ root: c, why: (e as NodeJS.ErrnoException).code === "ENOENT" ? "it does not exist" : "it is not a directory" });
+      continue;
+    }
+    if (seen.has(p)) continue;
+    seen.add(p);
+    if (p === "/") skipped.push({ root: p, why: "the whole filesystem is never watched" });
+    else if (under(p, state)) skipped.push({ root: p, why: "it is inside the state directory" });
+    else if (roots.some((r) => under(p, r))) continue; // watched with its ancestor
+    else if (roots.some((r) => under(r, p))) roots.splice(0, roots.length, ...roots.filter((r) => !under(r, p)), p); // it takes their places
+    else if (roots.length >= max) skipped.push({ root: p, why: `more than ${max} roots` });
+    else roots.push(p);
+  }
+  return { roots, skipped };
+}
+
+/** Is this process alive (a pid of ours or another user's)? */
+function alive(pid: number | null): boolean {
+  if (!pid || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+interface Held {
+  ev: WatchEvent;
+  at: number; // when it arrived
+}
+
+export interface TierDeps {
+  paths: StatePaths;
+  index: Index;
+  log(msg: string): void;
+  /** Ingests every spool; resolves null when done, or with the error. */
+  sync(): Promise<string | null>;
+}
+
+export class UntrackedTier {
+  private watcher: DirWatcher | null = null;
+  private watched: string[] = [];
+  private held: Held[] = [];
+  private flushTimer: NodeJS.Timeout | null = null;
+  private flushing = false;
+  private evaluating = false;
+  private again = false;
+  private closed = false;
+  private lastSkipped = "";
+  private lastConfigError = "";
+  private restartAt = 0;
+  private readonly state: string;
+  readonly off = process.env.SHIT_WATCH === "off";
+
+  constructor(private readonly deps: TierDeps) {
+    let s = resolve(deps.paths.root);
+    try { s = realpathSync(s); } catch { /* made by the daemon before this */ }
+    this.state = s;
+    if (this.off) deps.log("watcher tier off (SHIT_WATCH=off)");
+  }
+
+  /** The roots watched now. */
+  get roots(): string[] {
+    return [...this.watched];
+  }
+
+  /** After each ingest: the tracked roots may have changed. */
+  ingested(): void {
+    if (this.off || this.closed) return;
+    if (this.evaluating) {
+      this.again = true;
+      return;
+    }
+    this.evaluating = true;
+    void this.evaluate()
+      .catch((e: Error) => this.deps.log(`watcher tier: ${e.message}`))
+      .finally(() => {
+        this.evaluating = false;
+        if (this.again && !this.closed) {
+          this.again = false;
+          this.ingested();
+        }
+      });
+  }
+
+  private candidates(): string[] {
+    let cfg: WatchConfig = { roots: [], recent: true };
+    try {
+      const { config, file } = loadConfig();
+      const w = watchConfig(config as Record<string, unknown>);
+      if (typeof w === "string") throw new Error(`${file}: ${w}; using the defaults`);
+      cfg = w;
+      this.lastConfigError = "";
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== this.lastConfigError) this.deps.log(`watcher tier: ${msg}`);
+      this.lastConfigError = msg;
+    }
+    const out = [...cfg.roots];
+    if (cfg.recent) {
+      const rows = this.deps.index
+        .q("SELECT cwd, max(started) AS s FROM commands WHERE kind = 'run' AND cwd IS NOT NULL AND started >= ? GROUP BY cwd ORDER BY s DESC LIMIT 64")
+        .all(Date.now() - RECENT_MS) as { cwd: Uint8Array }[];
+      for (const r of rows) out.push(Buffer.from(r.cwd).toString());
+    }
+    return out;
+  }
+
+  private async evaluate(): Promise<void> {
+    const { roots, skipped } = chooseRoots(this.candidates(), this.state);
+    const text = skipped.map((s) => `${s.root} (${s.why})`).join(", ");
+    if (text !== this.lastSkipped && text) this.deps.log(`watcher tier: not watching ${text}`);
+    this.lastSkipped = text;
+    if (!roots.length && !this.watcher) return;
+    if (!this.watcher) {
+      if (Date.now() < this.restartAt) return;
+      this.watcher = this.startWatcher();
+      this.watched = [];
+    }
+    const w = this.watcher;
+    for (const r of this.watched.filter((r) => !roots.includes(r))) {
+      await w.remove(r).catch((e: Error) => this.deps.log(`watcher tier: stop watching ${r}: ${e.message}`));
+      this.watched = this.watched.filter((x) => x !== r);
+      this.deps.log(`watcher tier: no longer watching ${r}`);
+    }
+    for (const r of roots.filter((r) => !this.watched.includes(r))) {
+      try {
+        await w.add(r);
+        this.watched.push(r);
+        this.deps.log(`watcher tier: watching ${r}`);
+      } catch (e) {
+        this.deps.log(`watcher tier: cannot watch ${r}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private startWatcher(): DirWatcher {
+    const w = DirWatcher.start();
+    w.on("event", (ev: WatchEvent) => this.event(ev));
+    w.on("exit", (code: number | null, signal: string | null) => {
+      if (this.closed) return;
+      this.deps.log(`watcher tier: shit-watch exited (${signal ?? `status ${code}`}); starting it again at the next ingest`);
+      if (this.watcher === w) {
+        this.watcher = null;
+        this.watched = [];
+        this.restartAt = Date.now() + RESTART_MS;
+      }
+    });
+    return w;
+  }
+
+  private event(ev: WatchEvent): void {
+    if (!CHANGE.has(ev.kind)) {
+      const what = ev.kind === "rescan" ? `rescan of ${ev.root ?? "every root"} done` : ev.kind === "overflow" ? "events lost (inotify queue overflow); rescanning" : ev.message ?? "";
+      this.deps.log(`watcher tier: ${ev.kind}: ${what}`);
+      return;
+    }
+    if (under(ev.pathStr, this.state) && (!ev.fromStr || under(ev.fromStr, this.state))) return;
+    this.held.push({ ev, at: Date.now() });
+    if (!this.flushTimer && !this.flushing) this.flushTimer = setTimeout(() => void this.flush(), HOLD_MS);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushTimer = null;
+    if (this.closed) return;
+    this.flushing = true;
+    try {
+      const cut = Date.now() - HOLD_MS;
+      const take = this.held.filter((h) => h.at <= cut);
+      this.held = this.held.filter((h) => h.at > cut);
+      if (take.length) {
+        const err = await this.deps.sync();
+        if (err) this.deps.log(`watcher tier: ingest before matching failed: ${err}; matching with what is in the index`);
+        if (!this.closed) this.attach(take.map((h) => h.ev));
+      }
+    } catch (e) {
+      this.deps.log(`watcher tier: matching failed: ${(e as Error).message}`);
+    } finally {
+      this.flushing = false;
+    }
+    if (this.held.length && !this.closed) {
+      const wait = Math.max(0, this.held[0].at + HOLD_MS - Date.now());
+      this.flushTimer = setTimeout(() => void this.flush(), wait);
+    }
+  }
+
+  /** The commands alive at t (ms): every kind, and which of them are `run`s. */
+  private aliveAt(t: number): { id: string; kind: string }[] {
+    const idx = this.deps.index;
+    const rows = idx
+      .q("SELECT id, kind, pid, ended FROM commands WHERE started IS NOT NULL AND started <= ? AND (ended IS NULL OR ended + ? >= ?)")
+      .all(t, END_SLACK_MS, t) as { id: string; kind: string; pid: number | null; ended: number | null }[];
+    return rows.filter((c) => {
+      if (c.ended !== null) return true;
+      // no END (yet): alive while one of its processes is
+      if (alive(c.pid)) return true;
+      const procs = idx.q("SELECT pid, exited FROM procs WHERE cmd = ?").all(c.id) as { pid: number | null; exited: number | null }[];
+      return procs.some((p) => (p.exited === null ? alive(p.pid) : p.exited + END_SLACK_MS >= t));
+    });
+  }
+
+  /** Does a command's own record name p (or a directory above p it removed, renamed or put back)? */
+  private named(cmd: string, p: Buffer): boolean {
+    const idx = this.deps.index;
+    if (idx.q("SELECT 1 FROM events WHERE path = ? AND cmd = ? LIMIT 1").get(p, cmd)) return true;
+    if (idx.q("SELECT 1 FROM events WHERE path2 = ? AND cmd = ? LIMIT 1").get(p, cmd)) return true;
+    let s = p.toString("latin1");
+    for (let d = dirname(s); d !== s; s = d, d = dirname(d)) {
+      const b = Buffer.from(d, "latin1");
+      if (idx.q(`SELECT 1 FROM events WHERE path = ? AND cmd = ? AND op IN (${SUBTREE_OPS}) LIMIT 1`).get(b, cmd)) return true;
+      if (idx.q(`SELECT 1 FROM events WHERE path2 = ? AND cmd = ? AND op IN (${SUBTREE_OPS}) LIMIT 1`).get(b, cmd)) return true;
+    }
+    return false;
+  }
+
+  /** Matches watch events to running commands and records the untracked ones. */
+  attach(evs: WatchEvent[]): void {
+    const idx = this.deps.index;
+    const touched = new Set<string>();
+    idx.tx(() => {
+      for (const ev of evs) {
+        const t = Number(ev.timeNs / 1000000n);
+        const cmds = this.aliveAt(t);
+        const runs = cmds.filter((c) => c.kind === "run");
+        if (!runs.length) continue; // no command ran: nothing to attach it to
+        const paths = ev.kind === "move" && ev.from ? [ev.from, ev.path] : [ev.path];
+        if (cmds.some((c) => paths.some((p) => this.named(c.id, p)))) continue; // captured
+        for (const c of runs) {
+          record(idx, c.id, ev.kind as UntrackedKind, ev.kind === "move" && ev.from ? ev.from : ev.path, ev.kind === "move" ? ev.path : null, t);
+          touched.add(c.id);
+        }
+      }
+    });
+    if (touched.size) recount(idx, touched);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    await this.watcher?.close();
+  }
+}
+
+/** One change into `untracked`, net of what is there already for the command: a path it created
+ *  stays a create when modified, is forgotten when deleted again, and moves with a move. */
+function record(idx: Index, cmd: string, kind: UntrackedKind, path: Buffer, path2: Buffer | null, t: number): void {
+  const created = !!idx.q("SELECT 1 FROM untracked WHERE cmd = ? AND path = ? AND kind = 'create'").get(cmd, path);
+  const forget = () => idx.q("DELETE FROM untracked WHERE cmd = ? AND path = ?").run(cmd, path);
+  const put = (k: string, p: Buffer, p2: Buffer | null) =>
+    idx.q("INSERT INTO untracked(cmd, path, kind, path2, time) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET path2 = excluded.path2, time = excluded.time").run(cmd, p, k, p2, t);
+  if (kind === "modify" || kind === "attrib") {
+    if (!created) put(kind, path, null);
+  } else if (kind === "delete") {
+    if (created) forget();
+    else put("delete", path, null);
+  } else if (kind === "move" && created && path2) {
+    forget();
+    put("create", path2, null);
+  } else put(kind, path, path2);
+}
