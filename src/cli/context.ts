@@ -67,6 +67,7 @@ export function findCommand(ctx: Ctx, ref: string): CommandRow {
 
 export function hasEffects(ctx: Ctx, id: string): boolean {
   if (ctx.index.q(`SELECT 1 FROM events WHERE cmd = ? AND (err = 0 OR op = ${Op.NOTCAPTURED}) LIMIT 1`).get(id)) return true;
+  if (ctx.index.q("SELECT 1 FROM untracked WHERE cmd = ? LIMIT 1").get(id)) return true; // changed outside capture
   const c = ctx.index.q("SELECT effects FROM commands WHERE id = ?").get(id) as { effects: string | null } | undefined;
   return !!c?.effects && (JSON.parse(c.effects).shell ?? 0) > 0; // it changed its shell's state
 }

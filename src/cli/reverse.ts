@@ -15,6 +15,7 @@ import { BlobError } from "../store/store.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { changeCount, describeChanges, invert, script, type Shell, type ShellChanges } from "../shell/state.js";
 import { recount } from "../index/effects.js";
+import { OUTSIDE } from "../plan/untracked.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -209,8 +210,9 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     const beyond = irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`); // effects that left the machine
 
     if (!plan.steps.length && !plan.conflicts.length && !shell) {
-      if (plan.cannot.length) {
+      if (plan.cannot.length || plan.outside.length) {
         for (const c of plan.cannot) process.stderr.write(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}\n`);
+        for (const p of plan.outside) process.stderr.write(`cannot restore: ${display(p, cwd)}: ${OUTSIDE}\n`);
         return EXIT.BLOB;
       }
       for (const b of beyond) process.stdout.write(b + "\n");
@@ -225,6 +227,8 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     if (plan.steps.length || !shell) out.push(summary(plan, cwd));
     if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
     for (const c of plan.cannot) out.push(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}`);
+    // the watcher tier saw these change and nothing was kept: the undo does the rest (exit 0)
+    for (const p of plan.outside) out.push(`cannot restore: ${display(p, cwd)}: ${OUTSIDE}`);
     out.push(...beyond);
     for (const s of plan.skipped) out.push(`left as it is (conflict): ${display(s.path, cwd)}`);
     process.stdout.write(out.join("\n") + "\n");

@@ -10,6 +10,7 @@ import { CliError, EXIT } from "./exit.js";
 import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
+import { untrackedOf } from "../plan/untracked.js";
 
 export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
   let c: CommandRow | undefined;
@@ -20,7 +21,8 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   const j = commandJson(ctx, c);
   const beyond = irreversibleOf(ctx.index, c); // effects that left the machine
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ ...j, irreversible: beyond, events: evs.map(eventJson) }, null, 2) + "\n");
+    const untracked = untrackedOf(ctx.index, c.id).map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
+    process.stdout.write(JSON.stringify({ ...j, irreversible: beyond, events: evs.map(eventJson), untracked }, null, 2) + "\n");
     return;
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
@@ -59,5 +61,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
     if (e.note && e.op !== Op.NOTCAPTURED) meta.push(e.note);
     out.push(`  ${what.padEnd(9)} ${path}${detail ? " " + detail : ""}${meta.length ? `  (${meta.join(", ")})` : ""}`);
   }
+  // what the watcher tier saw change during it that capture did not record (src/daemon/untracked.ts)
+  const untracked = untrackedOf(ctx.index, c.id);
+  if (untracked.length) out.push("", "untracked changes (made outside capture: cannot be undone)");
+  for (const u of untracked) out.push(`  ${u.kind.padEnd(9)} ${display(u.path, cwd)}${u.path2 ? ` → ${display(u.path2, cwd)}` : ""}`);
   process.stdout.write(out.join("\n") + "\n");
 }

@@ -7,6 +7,7 @@ import type { EventRow, Index } from "../index/db.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
 import { type BPath, dirname, fromBuf, join } from "./paths.js";
 import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
+import { untrackedUndo } from "./untracked.js";
 
 export type StepKind = "remove" | "rename" | "place" | "rewrite" | "truncate" | "link" | "meta" | "xattr";
 
@@ -36,6 +37,7 @@ export interface Plan {
   skipped: Step[]; // left out by --on-conflict skip
   cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
   expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
+  outside: BPath[]; // changed outside capture (the watcher tier saw it): cannot be restored
 }
 
 export type ConflictMode = "stop" | "skip" | "force";
@@ -166,7 +168,10 @@ function differs(want: VNode | null, have: VNode | null): string | null {
 /** Plans the undo of `cmd`: its inverse steps, checked one by one against the virtual tree. */
 export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTouch: (p: BPath) => string | null): Plan {
   const events = loadEvents(index, cmd);
-  const { steps: inverse, cannot, firstStat } = inverseSteps(events);
+  const { steps: captured, cannot, firstStat } = inverseSteps(events);
+  // what it created outside capture is removed first (it may be inside a directory it made)
+  const untracked = untrackedUndo(index, cmd, laterTouch);
+  const inverse = [...untracked.steps, ...captured];
   const posts = expectedPosts(index, cmd);
 
   // 1. Is each path as the command left it?
@@ -197,6 +202,7 @@ export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTou
         skipped,
         cannot,
         expect: sim.expect,
+        outside: untracked.cannot,
       };
     }
     for (const c of sim.conflicts) {
