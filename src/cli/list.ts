@@ -6,6 +6,7 @@ import { recount, storedCounts } from "../index/effects.js";
 import { display } from "../plan/paths.js";
 import { thisSession } from "./reverse.js";
 import { CliError, EXIT } from "./exit.js";
+import { liveProcesses, mayRun } from "./running.js";
 
 export function commandJson(ctx: Ctx, c: CommandRow) {
   if (c.effects === null) {
@@ -13,6 +14,9 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     recount(ctx.index, [c.id]);
     c = { ...c, effects: (ctx.index.q("SELECT effects FROM commands WHERE id = ?").get(c.id) as { effects: string }).effects };
   }
+  // running while any of its processes lives (a background job outlives its line); /proc is
+  // looked at only for commands with processes not yet seen gone
+  const processes = c.ended === null || mayRun(ctx, c.id) ? liveProcesses(ctx, c.id) : [];
   return {
     id: c.id,
     kind: c.kind,
@@ -23,6 +27,8 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     ended: c.ended ? new Date(c.ended).toISOString() : null,
     exit: c.exit,
     signal: c.signal || null,
+    running: c.ended === null || processes.length > 0,
+    processes,
     effects: storedCounts(c.effects),
     undone: isUndone(ctx, c),
     undoneBy: c.undone_by,
@@ -47,7 +53,7 @@ export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: bool
   const now = Date.now();
   const lines = rows.map((c) => {
     const j = commandJson(ctx, c);
-    const exit = c.ended === null ? "running" : c.signal ? `sig${c.signal}` : String(c.exit);
+    const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : String(c.exit);
     const flag = j.undone ? "  (undone)" : "";
     return [c.id.slice(0, 8), ago(c.started, now), exit, countsText(j.effects), commandLine(c) + flag];
   });

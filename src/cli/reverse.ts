@@ -16,6 +16,7 @@ import { irreversibleOf } from "../irreversible/of-command.js";
 import { changeCount, describeChanges, invert, script, type Shell, type ShellChanges } from "../shell/state.js";
 import { recount } from "../index/effects.js";
 import { OUTSIDE } from "../plan/untracked.js";
+import { liveProcesses } from "./running.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -230,6 +231,8 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     // the watcher tier saw these change and nothing was kept: the undo does the rest (exit 0)
     for (const p of plan.outside) out.push(`cannot restore: ${display(p, cwd)}: ${OUTSIDE}`);
     out.push(...beyond);
+    const live = liveProcesses(ctx, target.id); // a process of it that still runs may write again after
+    for (const p of live) out.push(`still running: pid ${p.pid} ${p.argv.join(" ")} — it may write again`);
     for (const s of plan.skipped) out.push(`left as it is (conflict): ${display(s.path, cwd)}`);
     process.stdout.write(out.join("\n") + "\n");
 
@@ -239,7 +242,15 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
       return EXIT.CONFLICT;
     }
     if (opts.dryRun) return EXIT.OK;
-    if (!opts.yes && !(await confirm(`${verb === "undo" ? "Undo" : "Redo"} this? [y/N] `))) {
+    if (live.length && !opts.force) {
+      // asked even with --yes: only --force goes ahead without a person saying so
+      const pids = live.map((p) => p.pid).join(", ");
+      if (!process.stdin.isTTY) throw new CliError(`${target.id.slice(0, 8)} is still running (pid ${pids}) and there is no terminal to ask on: --force ${verb}s it anyway`, EXIT.REFUSED);
+      if (!(await confirm(`${verb === "undo" ? "Undo" : "Redo"} anyway? [y/N] `))) {
+        process.stderr.write("nothing changed\n");
+        return EXIT.REFUSED;
+      }
+    } else if (!opts.yes && !(await confirm(`${verb === "undo" ? "Undo" : "Redo"} this? [y/N] `))) {
       process.stderr.write("nothing changed\n");
       return EXIT.REFUSED;
     }

@@ -11,6 +11,7 @@ import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
 import { untrackedOf } from "../plan/untracked.js";
+import { processesText } from "./running.js";
 
 export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
   let c: CommandRow | undefined;
@@ -32,6 +33,7 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
   out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
   out.push(`exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit}`);
+  if (j.processes.length) out.push(`still running: ${processesText(j.processes)}`);
   out.push(`effects ${countsText(j.effects)}`);
   for (const b of beyond) out.push(`beyond  ${b.text}`);
   const sh = c.shell ? (JSON.parse(c.shell) as { shell?: string; tty?: string; changes?: ShellChanges; applied?: number }) : null;

@@ -1,12 +1,15 @@
-// Which processes each running command has: the runner's pid from BEGIN and every pid an EXEC
-// record named, for commands with no END yet. The exit watcher (procwatch.ts, pidfd) attaches
-// through the hooks: it is told of each new pid and of each command that ended.
+// Which processes each running command has: the runner's pid from BEGIN for commands with no END
+// yet, and every pid an EXEC record named that was not seen exit. The exit watcher attaches through
+// the hooks (lifetimes.ts): it is told of each new pid and of each command that ended.
 import type { Index } from "../index/db.js";
 
 export interface ProcHooks {
   onProcess?(cmd: string, pid: number): void;
   onCommandEnded?(cmd: string): void;
 }
+
+/** How long after it started a command's processes are still looked for (ms). */
+export const RECENT_MS = 24 * 3600 * 1000;
 
 export class ProcTable {
   readonly running = new Map<string, Set<number>>();
@@ -22,7 +25,10 @@ export class ProcTable {
       s.add(pid);
     };
     for (const r of index.q("SELECT id, pid FROM commands WHERE ended IS NULL AND started IS NOT NULL").all() as { id: string; pid: number | null }[]) add(r.id, r.pid);
-    for (const r of index.q("SELECT p.cmd, p.pid FROM procs p JOIN commands c ON c.id = p.cmd WHERE c.ended IS NULL AND c.started IS NOT NULL").all() as { cmd: string; pid: number | null }[]) add(r.cmd, r.pid);
+    // a command runs while any of its processes lives: an ended one whose processes were not all
+    // seen gone stays, unless it started over a day ago (a row left by a crash is not kept forever)
+    const since = Date.now() - RECENT_MS;
+    for (const r of index.q("SELECT p.cmd, p.pid FROM procs p JOIN commands c ON c.id = p.cmd WHERE p.exited IS NULL AND c.started IS NOT NULL AND (c.ended IS NULL OR c.started >= ?)").all(since) as { cmd: string; pid: number | null }[]) add(r.cmd, r.pid);
     for (const [cmd, pids] of now) {
       const had = this.running.get(cmd);
       for (const pid of pids) if (!had?.has(pid)) this.hooks.onProcess?.(cmd, pid);

@@ -17,6 +17,7 @@ import { ingest } from "../ingest/ingest.js";
 import { claimInstance } from "./instance.js";
 import { Log } from "./log.js";
 import { ProcTable } from "./pids.js";
+import { Lifetimes } from "./lifetimes.js";
 import { UntrackedTier } from "./untracked.js";
 import { logPath, parseRequest, pidPath, socketPath, type Reply, type Request, type Status } from "./protocol.js";
 
@@ -71,6 +72,7 @@ class Daemon {
     }
     this.rootId = this.identity();
     this.index = new Index(this.paths.index);
+    new Lifetimes(this.procs, this.index, (m) => this.log.write(m)); // process exits → procs.exited, through the table's hooks
     // the watcher tier: changes under tracked roots that capture missed (untracked.ts)
     this.untracked = new UntrackedTier({ paths: this.paths, index: this.index, log: (m) => this.log.write(m), sync: () => this.sync() });
     // a daemon killed -9 left its socket and pid file: this one holds the lock, so they are stale

@@ -1,0 +1,255 @@
+// A command is running while any of its processes lives: a background job outlives its command
+// line. `shit list` says so with no daemon (the CLI checks /proc) and with one (the daemon's exit
+// watcher marks each exit in the index by itself); a reused pid does not count; `shit undo` asks
+// before undoing a command that still runs, even with --yes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
+import { Term, userRc } from "./term.ts";
+import { statePaths } from "../dist/state.js";
+import { ping, alive } from "../dist/daemon/client.js";
+
+const until = async (what: string, cond: () => boolean, ms = 10000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+interface Listed {
+  id: string;
+  line?: string;
+  argv: string[];
+  ended: string | null;
+  running: boolean;
+  processes: { pid: number; argv: string[] }[];
+}
+const listJson = (s: Sandbox, env?: NodeJS.ProcessEnv): Listed[] => {
+  const r = s.shit(["list", "--json", "--all"], env ? { env } : {});
+  assert.equal(r.status, 0, out(r));
+  return JSON.parse(r.stdout);
+};
+
+/** Gone, or a zombie (exited, not yet reaped by whoever adopted it). */
+const gone = (pid: number): boolean => {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return st.slice(st.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return true;
+  }
+};
+const kill = (pid: number | undefined) => {
+  if (pid) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+};
+
+const exitedOf = (state: string, pid: number): number | null | undefined => {
+  const db = new DatabaseSync(join(state, "index.sqlite"), { readOnly: true, timeout: 10000 });
+  try {
+    const r = db.prepare("SELECT exited FROM procs WHERE pid = ?").get(pid) as { exited: number | null } | undefined;
+    return r ? r.exited : undefined;
+  } finally {
+    db.close();
+  }
+};
+
+/** `shit run -- sh -c 'sleep 30 & …'`: returns while its sleep goes on; the sleep's pid. */
+function startBackground(s: Sandbox, script = "sleep 30 & echo started"): { cmd: Listed; sleep: number } {
+  // its output to a file: a pipe would stay open as long as the job that inherited it
+  const log = join(s.dir, "run.out");
+  const fd = openSync(log, "w");
+  const r = spawnSync(shitBin, ["run", "--", "sh", "-c", script], { cwd: s.work, env: s.env, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  assert.equal(r.status, 0, readFileSync(log, "utf8"));
+  const cmd = listJson(s)[0];
+  const sleep = cmd.processes.find((p) => p.argv[0] === "sleep");
+  assert.ok(sleep, `the sleep is among its processes: ${JSON.stringify(cmd)}`);
+  return { cmd, sleep: sleep.pid };
+}
+
+test("lifetimes: a command whose background job lives is running (no daemon: the CLI checks /proc); then not", async () => {
+  const s = sandbox();
+  let pid: number | undefined;
+  try {
+    const { cmd, sleep } = startBackground(s);
+    pid = sleep;
+    assert.ok(!gone(sleep), "shit run returned while the sleep still runs");
+    assert.notEqual(cmd.ended, null, "the command itself ended");
+    assert.equal(cmd.running, true);
+    assert.deepEqual(cmd.processes.find((p) => p.pid === sleep)!.argv, ["sleep", "30"]);
+    const text = s.shit(["list"]).stdout.split("\n")[1];
+    assert.match(text, /^\w{8}\s+\S+ ago\s+running\s/, text);
+    assert.match(s.shit(["show", cmd.id]).stdout, new RegExp(`still running: pid ${sleep} \\(sleep 30\\)`));
+    assert.equal(exitedOf(s.state, sleep), null);
+
+    process.kill(sleep, "SIGKILL");
+    await until("the sleep to be gone", () => gone(sleep));
+    const after = listJson(s)[0];
+    assert.equal(after.running, false);
+    assert.deepEqual(after.processes, []);
+    assert.match(s.shit(["list"]).stdout.split("\n")[1], /^\w{8}\s+\S+ ago\s+0\s/);
+    assert.doesNotMatch(s.shit(["show", cmd.id]).stdout, /still running/);
+    assert.equal(typeof exitedOf(s.state, sleep), "number", "the CLI marked the row it found dead");
+  } finally {
+    kill(pid);
+    s.cleanup();
+  }
+});
+
+test("lifetimes: the daemon marks each exit in the index by itself (pidfd), with no CLI call", async () => {
+  const s = sandbox();
+  Object.assign(s.env, { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" });
+  const paths = statePaths(s.state);
+  let pid: number | undefined;
+  try {
+    assert.equal(s.shit(["daemon", "start"]).status, 0);
+    const { cmd, sleep } = startBackground(s);
+    pid = sleep;
+    assert.equal(cmd.running, true);
+    assert.equal(exitedOf(s.state, sleep), null);
+    await until("the daemon's process table to list the sleep", () => {
+      const st = JSON.parse(s.shit(["daemon", "status", "--json"]).stdout) as { processes: Record<string, number[]> };
+      return !!st.processes[cmd.id]?.includes(sleep);
+    });
+    process.kill(sleep, "SIGKILL");
+    // no CLI runs in between: only the daemon writes the index now
+    await until("the daemon to mark the sleep exited", () => typeof exitedOf(s.state, sleep) === "number");
+    await until("the daemon's process table to drop the command", () => {
+      const st = JSON.parse(s.shit(["daemon", "status", "--json"]).stdout) as { processes: Record<string, number[]> };
+      return !(cmd.id in st.processes);
+    });
+    const after = listJson(s).find((c) => c.id === cmd.id)!;
+    assert.equal(after.running, false);
+  } finally {
+    kill(pid);
+    for (let i = 0; i < 3; i++) {
+      const d = await ping(paths, 1000);
+      if (!d) break;
+      kill(d);
+      await until("the daemon to be gone", () => !alive(d));
+    }
+    s.cleanup();
+  }
+});
+
+test("lifetimes: undo of a command that still runs asks even with --yes; no terminal: exit 4 naming --force; --force undoes", async () => {
+  const s = sandbox();
+  let pid: number | undefined;
+  try {
+    s.sh("echo old > f");
+    const before = s.tree();
+    const { cmd, sleep } = startBackground(s, "echo new > f; sleep 30 &");
+    pid = sleep;
+    const changed = s.tree();
+    assert.notEqual(sameTree(before, changed), "");
+
+    let r = s.shit(["undo", "--dry-run"]);
+    assert.equal(r.status, 0, out(r));
+    assert.match(r.stdout, new RegExp(`still running: pid ${sleep} sleep 30 — it may write again`));
+
+    r = s.shit(["undo", "--yes"]);
+    assert.equal(r.status, 4, out(r));
+    assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`pid ${sleep}\\b.*--force`));
+    assert.equal(sameTree(changed, s.tree()), "", "nothing changed");
+    assert.equal(listJson(s).find((c) => c.id === cmd.id)!.running, true);
+
+    r = s.shit(["undo", "--yes", "--force"]);
+    assert.equal(r.status, 0, out(r));
+    assert.equal(sameTree(before, s.tree()), "", "undone");
+  } finally {
+    kill(pid);
+    s.cleanup();
+  }
+});
+
+test("lifetimes: a pid now held by another process does not count (environment, and start time for the runner)", async () => {
+  const s = sandbox();
+  const kids: ChildProcess[] = [];
+  try {
+    let r = s.shit(["run", "--", "true"]);
+    assert.equal(r.status, 0, out(r));
+    const done = listJson(s)[0];
+    assert.equal(done.running, false);
+    // a process of no command holds a pid that a row of `done` names (as after pid reuse)
+    const stranger = spawn("sleep", ["30"], { stdio: "ignore", env: { PATH: process.env.PATH } });
+    kids.push(stranger);
+    await until("the stranger to start", () => existsSync(`/proc/${stranger.pid}`));
+    const db = new DatabaseSync(join(s.state, "index.sqlite"), { timeout: 10000 });
+    try {
+      db.prepare("INSERT INTO procs(cmd, seq, pid, time, argv) VALUES(?, 1000000, ?, ?, ?)").run(done.id, stranger.pid!, Date.now(), Buffer.from("sleep\x0030\x00"));
+      // a `shit run` with no END whose runner pid is now another process, started after it
+      db.prepare("INSERT INTO commands(id, kind, argv, started, pid) VALUES('00000000000000aa', 'run', ?, ?, ?)").run(Buffer.from("make\x00"), Date.now() - 60000, stranger.pid!);
+    } finally {
+      db.close();
+    }
+    const list = listJson(s);
+    const again = list.find((c) => c.id === done.id)!;
+    assert.equal(again.running, false, "a pid held by a process without its SHIT_CMD is not it");
+    assert.deepEqual(again.processes, []);
+    assert.equal(typeof exitedOf(s.state, stranger.pid!), "number", "the row is marked: that process is gone");
+    assert.deepEqual(list.find((c) => c.id === "00000000000000aa")!.processes, [], "a runner pid started after its BEGIN is another process");
+
+    // the real runner of a command that still runs counts, by its start time
+    const run = spawn(shitBin, ["run", "--", "sleep", "30"], { cwd: s.work, env: s.env, stdio: "ignore" });
+    kids.push(run);
+    let mine: Listed | undefined;
+    await until("the running command with its runner", () => {
+      mine = listJson(s).find((c) => c.argv.join(" ") === "sleep 30");
+      return !!mine && mine.processes.some((p) => p.pid === run.pid);
+    });
+    assert.equal(mine!.running, true);
+    assert.deepEqual(mine!.processes.find((p) => p.pid === run.pid)!.argv, ["shit", "run", "sleep", "30"]);
+  } finally {
+    for (const k of kids) k.kill("SIGKILL");
+    s.cleanup();
+  }
+});
+
+test("lifetimes: a background job typed in a hooked bash keeps its line running; undo there asks, even with --yes", async () => {
+  const s = sandbox();
+  let t: Term | undefined;
+  const pids: number[] = [];
+  try {
+    const home = join(s.dir, "home");
+    spawnSync("mkdir", ["-p", home]);
+    t = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state, rc: userRc("bash", "@PROMPTLOG@") });
+    await t.run("sleep 30 &");
+    let line = listJson(s).find((c) => c.line === "sleep 30 &");
+    assert.ok(line, "the line is recorded");
+    pids.push(...line.processes.map((p) => p.pid));
+    assert.equal(line.running, true, JSON.stringify(line));
+    assert.ok(line.processes.some((p) => p.argv.join(" ") === "sleep 30"), JSON.stringify(line.processes));
+
+    writeFileSync(join(s.work, "f"), "old\n");
+    await t.run("echo new > f; sleep 31 &");
+    const l2 = listJson(s).find((c) => c.line === "echo new > f; sleep 31 &")!;
+    pids.push(...l2.processes.map((p) => p.pid));
+    assert.equal(l2.running, true);
+    const prompts = t.prompts().length;
+    spawnSync("tmux", ["-S", t.sock, "send-keys", "-l", "shit undo --yes"]);
+    spawnSync("tmux", ["-S", t.sock, "send-keys", "Enter"]);
+    await until("the question", () => /Undo anyway\? \[y\/N\]/.test(t!.screen()));
+    assert.match(t.screen(), /still running: pid \d+ sleep 31 — it may write again/);
+    spawnSync("tmux", ["-S", t.sock, "send-keys", "n", "Enter"]);
+    await t.waitPrompts(prompts + 1);
+    assert.equal(readFileSync(join(s.work, "f"), "utf8"), "new\n", "answered no: nothing changed");
+
+    for (const p of pids) kill(p);
+    await until("the jobs to be gone", () => pids.every(gone));
+    line = listJson(s).find((c) => c.line === "sleep 30 &")!;
+    assert.equal(line.running, false);
+  } catch (e) {
+    if (t) (e as Error).message += `\n--- screen ---\n${t.screen()}`;
+    throw e;
+  } finally {
+    for (const p of pids) kill(p);
+    t?.kill();
+    s.cleanup();
+  }
+});
