@@ -19,7 +19,8 @@ Exit codes:
   3  conflict: a path changed since the command; nothing was changed
   4  refused: you answered no, or there was no terminal to ask (use --yes)
   5  internal error, or an undo that stopped part-way (run it again to finish)
-  6  a kept pre-image is missing or corrupt; nothing was changed
+  6  a kept pre-image is missing or corrupt, or all that is left to undo changed outside
+     capture (nothing kept); nothing was changed
   7  another undo or redo is running
   8  shit doctor: a check says FAIL
 

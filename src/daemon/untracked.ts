@@ -9,7 +9,8 @@
 //
 // Matching: events are held HOLD_MS, then the spools are ingested (a shim record can land after
 // the watcher saw the change), then each event is matched to the `run` commands whose lifetime
-// holds its time (started <= t <= ended + END_SLACK_MS, or no END yet and a process of it alive).
+// holds its time (started <= t <= ended, or no END yet and a process of it alive; up to
+// END_SLACK_MS after its end only when no command was running at t).
 // A path named by the events of ANY command alive then (undo/redo included) was captured and is
 // skipped; so is a path under a directory such a command removed, renamed or put back. The state
 // dir is filtered. SHIT_WATCH=off turns the tier off.
@@ -250,19 +251,28 @@ export class UntrackedTier {
     }
   }
 
-  /** The commands alive at t (ms): every kind, and which of them are `run`s. */
-  private aliveAt(t: number): { id: string; kind: string }[] {
+  /** The commands alive at t (ms), of every kind; `strict`: without the end slack. */
+  private aliveAt(t: number): { id: string; kind: string; strict: boolean }[] {
     const idx = this.deps.index;
     const rows = idx
       .q("SELECT id, kind, pid, ended FROM commands WHERE started IS NOT NULL AND started <= ? AND (ended IS NULL OR ended + ? >= ?)")
       .all(t, END_SLACK_MS, t) as { id: string; kind: string; pid: number | null; ended: number | null }[];
-    return rows.filter((c) => {
-      if (c.ended !== null) return true;
+    const out: { id: string; kind: string; strict: boolean }[] = [];
+    for (const c of rows) {
+      if (c.ended !== null) {
+        out.push({ id: c.id, kind: c.kind, strict: c.ended >= t });
+        continue;
+      }
       // no END (yet): alive while one of its processes is
-      if (alive(c.pid)) return true;
+      if (alive(c.pid)) {
+        out.push({ id: c.id, kind: c.kind, strict: true });
+        continue;
+      }
       const procs = idx.q("SELECT pid, exited FROM procs WHERE cmd = ?").all(c.id) as { pid: number | null; exited: number | null }[];
-      return procs.some((p) => (p.exited === null ? alive(p.pid) : p.exited + END_SLACK_MS >= t));
-    });
+      if (procs.some((p) => p.exited === null && alive(p.pid))) out.push({ id: c.id, kind: c.kind, strict: true });
+      else if (procs.some((p) => p.exited !== null && p.exited + END_SLACK_MS >= t)) out.push({ id: c.id, kind: c.kind, strict: procs.some((p) => p.exited! >= t) });
+    }
+    return out;
   }
 
   /** Does a command's own record name p (or a directory above p it removed, renamed or put back)? */
@@ -287,7 +297,9 @@ export class UntrackedTier {
       for (const ev of evs) {
         const t = Number(ev.timeNs / 1000000n);
         const cmds = this.aliveAt(t);
-        const runs = cmds.filter((c) => c.kind === "run");
+        // the commands running at t; those that ended just before only when none was
+        let runs = cmds.filter((c) => c.kind === "run" && c.strict);
+        if (!runs.length) runs = cmds.filter((c) => c.kind === "run");
         if (!runs.length) continue; // no command ran: nothing to attach it to
         const paths = ev.kind === "move" && ev.from ? [ev.from, ev.path] : [ev.path];
         if (cmds.some((c) => paths.some((p) => this.named(c.id, p)))) continue; // captured

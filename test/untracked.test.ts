@@ -1,0 +1,166 @@
+// The watcher tier in use: a real daemon watches the working directory of recent commands; a real
+// statically linked program (LD_PRELOAD cannot see it) changes files inside a recorded command;
+// shit show lists exactly those changes as untracked, shit undo says it cannot restore them,
+// removes the file it created and restores the captured part exactly. A change while no command
+// runs is attached to nothing.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { out, sameTree } from "./helpers.ts";
+import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
+import { chooseRoots, watchConfig } from "../dist/daemon/untracked.js";
+import type { Entry } from "../dist/manifest.js";
+
+// c:NAME creates NAME (it must not exist), w:NAME overwrites it, d:NAME deletes it
+const WRITER = `#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *p = a + 2;
+    int fd = -1;
+    if (a[0] == 'c') fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    else if (a[0] == 'w') fd = open(p, O_WRONLY | O_TRUNC);
+    else if (a[0] == 'd') { if (unlink(p)) return 1; continue; }
+    if (fd < 0) return 1;
+    const char *text = a[0] == 'c' ? "made outside capture\\n" : "overwritten outside capture\\n";
+    if (write(fd, text, strlen(text)) < 0 || close(fd)) return 1;
+  }
+  return 0;
+}
+`;
+
+/** Builds the static writer in dir; null (with why) when there is no static libc. */
+function staticWriter(dir: string): { bin: string } | { why: string } {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "writer.c"), WRITER);
+  const bin = join(dir, "static-writer");
+  const r = spawnSync("cc", ["-static", "-O1", "-Wall", "-Wextra", "-o", bin, join(dir, "writer.c")], { encoding: "utf8" });
+  if (r.status !== 0) return { why: `cannot link a static program here (cc -static: ${(r.stderr || r.error?.message || "").trim().split("\n")[0]}); install a static libc (build-essential)` };
+  return { bin };
+}
+
+interface Row { kind: string; path: string; path2?: string }
+const showJson = (s: DaemonBox, ref?: string) => {
+  const r = s.shit(["show", ...(ref ? [ref] : []), "--json"]);
+  assert.equal(r.status, 0, out(r));
+  return JSON.parse(r.stdout) as { id: string; ended: unknown; effects: Record<string, number>; untracked: Row[]; events: { op: string; path: string }[] };
+};
+const sorted = (rows: Row[]) => rows.map((r) => `${r.kind} ${r.path}${r.path2 ? " " + r.path2 : ""}`).sort();
+// the working directory's mtime is not compared: capture first saw it after the static program
+// had already changed the directory, so that later time is what its undo puts back
+const without = (t: Entry[], names: string[]) => t.filter((e) => !names.includes(e.path)).map((e) => (e.path === "." ? { ...e, mtimeNs: "" } : e));
+const rowsFor = (state: string, path: string): number => {
+  const db = new DatabaseSync(join(state, "index.sqlite"), { readOnly: true, timeout: 10000 });
+  try {
+    return Number((db.prepare("SELECT count(*) AS n FROM untracked WHERE path = ?").get(Buffer.from(path)) as { n: number }).n);
+  } finally {
+    db.close();
+  }
+};
+const endedOf = (state: string, id: string): number => {
+  const db = new DatabaseSync(join(state, "index.sqlite"), { readOnly: true, timeout: 10000 });
+  try {
+    return Number((db.prepare("SELECT ended FROM commands WHERE id = ?").get(id) as { ended: number }).ended);
+  } finally {
+    db.close();
+  }
+};
+
+test("untracked: a static program's changes in a recorded command are listed, named by undo, its new file removed", async (t) => {
+  const s = daemonBox({ SHIT_CONFIG: "/nonexistent/shit-config.json" });
+  try {
+    const w = staticWriter(join(s.dir, "bin"));
+    if ("why" in w) return void t.skip(w.why);
+    const work = realpathSync(s.work);
+    s.sh("echo old > existing.txt; echo bye > doomed.txt; echo same > keep.txt; mkdir sub; echo x > sub/inner.txt");
+    let r = s.shit(["daemon", "start"]);
+    assert.equal(r.status, 0, out(r));
+    // the working directory of a recent command becomes a tracked root
+    assert.equal(s.shit(["run", "--", "true"]).status, 0);
+    const id0 = showJson(s).id;
+    const log = join(s.state, "run", "shitd.log");
+    await until(`the daemon to watch ${work}`, () => existsSync(log) && readFileSync(log, "utf8").includes(`watcher tier: watching ${work}\n`));
+    const before = s.tree();
+
+    r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:created.txt w:existing.txt d:doomed.txt && touch touched.txt && sleep 0.5`]);
+    assert.equal(r.status, 0, out(r));
+    let j = showJson(s);
+    const id = j.id;
+    await until("three untracked changes", () => (j = showJson(s, id)).untracked.length >= 3);
+    assert.deepEqual(sorted(j.untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
+    assert.ok(j.events.some((e) => e.op !== "notcaptured" && e.path === join(work, "touched.txt")), "the shim recorded the touch");
+    assert.equal(j.effects.untracked, 3);
+    const text = s.shit(["show", id]).stdout;
+    assert.match(text, /\n\nuntracked changes \(made outside capture: cannot be undone\)\n/);
+    assert.match(text, /effects .*3 untracked/);
+    for (const l of ["create    created.txt", "modify    existing.txt", "delete    doomed.txt"]) assert.ok(text.includes(`\n  ${l}`), `${l} in\n${text}`);
+    assert.doesNotMatch(text.split("untracked changes")[1], /touched\.txt/);
+    assert.match(s.shit(["list"]).stdout, /3 untracked/);
+
+    // undo: says what it cannot restore, removes the created file, restores the captured part
+    r = s.shit(["undo", "--yes", id]);
+    assert.equal(r.status, 0, out(r));
+    assert.match(r.stdout, /cannot restore: existing\.txt: changed outside capture/);
+    assert.match(r.stdout, /cannot restore: doomed\.txt: changed outside capture/);
+    assert.doesNotMatch(r.stdout, /cannot restore: created\.txt/, out(r));
+    assert.match(r.stdout, /remove +created\.txt/);
+    assert.ok(!existsSync(join(work, "created.txt")), "the file the static program made is removed");
+    assert.ok(!existsSync(join(work, "touched.txt")), "the captured touch is undone");
+    assert.equal(readFileSync(join(work, "existing.txt"), "utf8"), "overwritten outside capture\n", "nothing kept: left as it is");
+    assert.equal(sameTree(without(before, ["existing.txt", "doomed.txt"]), without(s.tree(), ["existing.txt"])), "");
+
+    // a redo puts the removed file back (shit-apply kept it)
+    r = s.shit(["redo", "--yes"]);
+    assert.equal(r.status, 0, out(r));
+    assert.equal(readFileSync(join(work, "created.txt"), "utf8"), "made outside capture\n");
+
+    // a change while no command runs is attached to nothing: a later command's rows prove it was seen
+    const ended = endedOf(s.state, id);
+    await until("the command to be well over", () => Date.now() > ended + 1000, 5000);
+    writeFileSync(join(work, "outside.txt"), "no command ran\n");
+    r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:second.txt && sleep 0.3`]);
+    assert.equal(r.status, 0, out(r));
+    const id2 = showJson(s).id;
+    await until("the second command's untracked create", () => showJson(s, id2).untracked.length >= 1);
+    assert.deepEqual(sorted(showJson(s, id2).untracked), ["create " + join(work, "second.txt")]);
+    assert.equal(rowsFor(s.state, join(work, "outside.txt")), 0, "outside.txt belongs to no command");
+    assert.deepEqual(showJson(s, id0).untracked, [], "the command that ended just before gets none of it");
+    // and nothing more was attached to the first one meanwhile (its undo and redo included)
+    assert.deepEqual(sorted(showJson(s, id).untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
+
+    // nothing but changes outside capture: the undo changes nothing, says so, exits 6
+    r = s.shit(["run", "--", "sh", "-c", `${w.bin} w:keep.txt && sleep 0.3`]);
+    assert.equal(r.status, 0, out(r));
+    const id3 = showJson(s).id;
+    await until("the third command's untracked modify", () => showJson(s, id3).untracked.length >= 1);
+    const kept = s.tree();
+    r = s.shit(["undo", "--yes", id3]);
+    assert.equal(r.status, 6, out(r));
+    assert.match(r.stderr, /cannot restore: keep\.txt: changed outside capture/);
+    assert.equal(sameTree(kept, s.tree()), "");
+  } finally {
+    await s.done();
+  }
+});
+
+test("untracked: config roots, never /, nothing in the state dir, nested roots merge, at most a handful", () => {
+  const s = daemonBox();
+  try {
+    s.sh("mkdir -p a/b c d e f g h i j k");
+    mkdirSync(s.state, { recursive: true });
+    const w = realpathSync(s.work);
+    const r = chooseRoots(["/", join(w, "a/b"), join(w, "a"), join(s.state), join(w, "missing"), ...["c", "d", "e", "f", "g", "h", "i", "j", "k"].map((d) => join(w, d))], s.state, 8);
+    assert.deepEqual(r.roots, [join(w, "a"), ...["c", "d", "e", "f", "g", "h", "i"].map((d) => join(w, d))]);
+    assert.deepEqual(r.skipped.map((x) => x.why), ["the whole filesystem is never watched", "it is inside the state directory", "it does not exist", "more than 8 roots", "more than 8 roots"]);
+    assert.deepEqual(watchConfig({}), { roots: [], recent: true });
+    assert.deepEqual(watchConfig({ watch: { roots: ["/x"], recent: false } }), { roots: ["/x"], recent: false });
+    assert.equal(watchConfig({ watch: { roots: "/x" } }), `"watch.roots" must be a list of paths`);
+    assert.equal(watchConfig({ watch: { recent: "yes" } }), `"watch.recent" must be true or false`);
+  } finally {
+    s.cleanup();
+  }
+});
