@@ -49,10 +49,17 @@ if status is-interactive; and not set -q __shit_hooked
     set -gx SHIT_CMD_FILE $SHIT_STATE/run/fish-$fish_pid.cmd
     set -e SHIT_CMD
     echo ---------------- >$SHIT_CMD_FILE
-    # command ids: a random prefix per shell and an 8-digit counter (digits are hex digits too)
+    # command ids: a random prefix per shell and a counter, made 256 at a time (a command
+    # substitution costs ~50 us in fish; taking the next from a list costs a few)
     set -g __shit_pfx (printf '%08x' (random 0 4294967295))
-    set -g __shit_c 10000000
-    set -g __shit_next $__shit_pfx$__shit_c
+    set -g __shit_c 0
+    function __shit_ids
+        set -g __shit_ids (printf "$__shit_pfx%08x\n" (command seq $__shit_c (math $__shit_c + 255)))
+        set -g __shit_c (math $__shit_c + 256)
+    end
+    __shit_ids
+    set -g __shit_next $__shit_ids[1]
+    set -e __shit_ids[1]
     set -g __shit_journal $SHIT_STATE/spool/$SHIT_SESSION-0.shell
     # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per shell
     test "$SHIT_DAEMON" = off -o -S $SHIT_STATE/run/shitd.sock; or command sh -c '"$0" daemon start >/dev/null 2>&1 &' $__shit_root/bin/shit
@@ -64,7 +71,6 @@ if status is-interactive; and not set -q __shit_hooked
     set -g __shit_clk (command date +%s%N)
     read -g __shit_up0 _ </proc/uptime
     # lines that may change variables or aliases: their state is recorded before and after
-    set -g __shit_stateful '(^|[\s;&|(])(set|source|\.|alias|functions|function|funced|abbr|fish_add_path|eval)(\s|$)'
 
     # One record: fields "key=value\0", ended by an empty field; see docs/SHELL.md.
     function __shit_record --argument-names kind id code pipe dur
@@ -86,9 +92,11 @@ if status is-interactive; and not set -q __shit_hooked
         set -g __shit_line $argv[1]
         set -g __shit_env0
         set -g __shit_fn0
-        if string match -qr -- $__shit_stateful $argv[1]
-            set -g __shit_env0 (set -x | string collect)
-            set -g __shit_fn0 (functions -n | string join ' ')
+        # lines that may change variables or functions: their state is recorded before and after
+        switch "$argv[1]"
+            case '*set *' 'source*' '*; source*' '. *' '*alias*' '*function*' 'funced*' 'abbr*' 'fish_add_path*' '*eval *'
+                set -g __shit_env0 (set -x | string collect)
+                set -g __shit_fn0 (functions -n | string join ' ')
         end
     end
 
@@ -99,8 +107,9 @@ if status is-interactive; and not set -q __shit_hooked
             echo ---------------- >>$SHIT_CMD_FILE
             __shit_record run $SHIT_CMD $s "$ps" $CMD_DURATION
             set -e SHIT_CMD
-            set -g __shit_c (math $__shit_c + 1)
-            set -g __shit_next $__shit_pfx$__shit_c
+            set -q __shit_ids[1]; or __shit_ids
+            set -g __shit_next $__shit_ids[1]
+            set -e __shit_ids[1]
         end
         # a `shit undo` / `shit redo` run here asked for this shell's state to be put back
         if test -s $__shit_apply
