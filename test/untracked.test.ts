@@ -2,7 +2,7 @@
 // statically linked program (LD_PRELOAD cannot see it) changes files inside a recorded command;
 // shit show lists exactly those changes as untracked, shit undo says it cannot restore them,
 // removes the file it created and restores the captured part exactly. A change while no command
-// runs is attached to nothing.
+// runs is attached to nothing; one by a background job that outlives its line is its command's.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -142,6 +142,13 @@ test("untracked: a static program's changes in a recorded command are listed, na
     assert.equal(r.status, 6, out(r));
     assert.match(r.stderr, /cannot restore: keep\.txt: changed outside capture/);
     assert.equal(sameTree(kept, s.tree()), "");
+
+    // a background job that outlives its command line: its changes are still that command's
+    r = s.shit(["run", "--", "sh", "-c", `(sleep 0.3; ${w.bin} c:late.txt; sleep 0.3) >/dev/null 2>&1 &`]);
+    assert.equal(r.status, 0, out(r));
+    const id4 = showJson(s).id;
+    await until("the background job's untracked create", () => showJson(s, id4).untracked.length >= 1);
+    assert.deepEqual(sorted(showJson(s, id4).untracked), ["create " + join(work, "late.txt")]);
   } finally {
     await s.done();
   }

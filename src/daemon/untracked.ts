@@ -22,6 +22,8 @@ import { Op } from "../spool/records.js";
 import type { StatePaths } from "../state.js";
 import { loadConfig } from "../config.js";
 import { DirWatcher, type WatchEvent } from "./watcher.js";
+import { liveProcesses } from "../cli/running.js";
+import type { Ctx } from "../cli/context.js";
 
 export const MAX_ROOTS = 8;
 export const RECENT_MS = 60 * 60 * 1000;
@@ -251,26 +253,20 @@ export class UntrackedTier {
     }
   }
 
-  /** The commands alive at t (ms), of every kind; `strict`: without the end slack. */
-  private aliveAt(t: number): { id: string; kind: string; strict: boolean }[] {
+  /** The commands alive at t (ms), of every kind; `strict`: without the end slack. A command
+   *  runs while any of its processes lives (running.ts), also past its END (a background job). */
+  private aliveAt(t: number, live: (id: string, pid: number | null, ended: number | null) => boolean): { id: string; kind: string; strict: boolean }[] {
     const idx = this.deps.index;
     const rows = idx
-      .q("SELECT id, kind, pid, ended FROM commands WHERE started IS NOT NULL AND started <= ? AND (ended IS NULL OR ended + ? >= ?)")
-      .all(t, END_SLACK_MS, t) as { id: string; kind: string; pid: number | null; ended: number | null }[];
+      .q(`SELECT id, kind, pid, ended, (SELECT max(exited) FROM procs p WHERE p.cmd = c.id) AS lastExit FROM commands c
+          WHERE started IS NOT NULL AND started <= ? AND (ended IS NULL OR ended + ? >= ?
+            OR EXISTS (SELECT 1 FROM procs p WHERE p.cmd = c.id AND (p.exited IS NULL OR p.exited + ? >= ?)))`)
+      .all(t, END_SLACK_MS, t, END_SLACK_MS, t) as { id: string; kind: string; pid: number | null; ended: number | null; lastExit: number | null }[];
     const out: { id: string; kind: string; strict: boolean }[] = [];
     for (const c of rows) {
-      if (c.ended !== null) {
-        out.push({ id: c.id, kind: c.kind, strict: c.ended >= t });
-        continue;
-      }
-      // no END (yet): alive while one of its processes is
-      if (alive(c.pid)) {
-        out.push({ id: c.id, kind: c.kind, strict: true });
-        continue;
-      }
-      const procs = idx.q("SELECT pid, exited FROM procs WHERE cmd = ?").all(c.id) as { pid: number | null; exited: number | null }[];
-      if (procs.some((p) => p.exited === null && alive(p.pid))) out.push({ id: c.id, kind: c.kind, strict: true });
-      else if (procs.some((p) => p.exited !== null && p.exited + END_SLACK_MS >= t)) out.push({ id: c.id, kind: c.kind, strict: procs.some((p) => p.exited! >= t) });
+      const end = Math.max(c.ended ?? -Infinity, c.lastExit ?? -Infinity);
+      if ((c.ended !== null && c.ended >= t) || end >= t || live(c.id, c.pid, c.ended)) out.push({ id: c.id, kind: c.kind, strict: true });
+      else if (end + END_SLACK_MS >= t) out.push({ id: c.id, kind: c.kind, strict: false });
     }
     return out;
   }
@@ -292,24 +288,30 @@ export class UntrackedTier {
   /** Matches watch events to running commands and records the untracked ones. */
   attach(evs: WatchEvent[]): void {
     const idx = this.deps.index;
-    const touched = new Set<string>();
+    const seen = new Map<string, boolean>(); // liveness now, once per command per batch
+    const ctx = { index: idx } as Ctx; // liveProcesses reads (and marks exited in) the index only
+    const live = (id: string, pid: number | null, ended: number | null) => {
+      let v = seen.get(id);
+      if (v === undefined) seen.set(id, (v = liveProcesses(ctx, id).length > 0 || (ended === null && alive(pid))));
+      return v;
+    };
+    const found: { cmd: string; kind: UntrackedKind; path: Buffer; path2: Buffer | null; t: number }[] = [];
+    for (const ev of evs) {
+      const t = Number(ev.timeNs / 1000000n);
+      const cmds = this.aliveAt(t, live);
+      // the commands running at t; those that ended just before only when none was
+      let runs = cmds.filter((c) => c.kind === "run" && c.strict);
+      if (!runs.length) runs = cmds.filter((c) => c.kind === "run");
+      if (!runs.length) continue; // no command ran: nothing to attach it to
+      const paths = ev.kind === "move" && ev.from ? [ev.from, ev.path] : [ev.path];
+      if (cmds.some((c) => paths.some((p) => this.named(c.id, p)))) continue; // captured
+      for (const c of runs) found.push({ cmd: c.id, kind: ev.kind as UntrackedKind, path: ev.kind === "move" && ev.from ? ev.from : ev.path, path2: ev.kind === "move" ? ev.path : null, t });
+    }
+    if (!found.length) return;
     idx.tx(() => {
-      for (const ev of evs) {
-        const t = Number(ev.timeNs / 1000000n);
-        const cmds = this.aliveAt(t);
-        // the commands running at t; those that ended just before only when none was
-        let runs = cmds.filter((c) => c.kind === "run" && c.strict);
-        if (!runs.length) runs = cmds.filter((c) => c.kind === "run");
-        if (!runs.length) continue; // no command ran: nothing to attach it to
-        const paths = ev.kind === "move" && ev.from ? [ev.from, ev.path] : [ev.path];
-        if (cmds.some((c) => paths.some((p) => this.named(c.id, p)))) continue; // captured
-        for (const c of runs) {
-          record(idx, c.id, ev.kind as UntrackedKind, ev.kind === "move" && ev.from ? ev.from : ev.path, ev.kind === "move" ? ev.path : null, t);
-          touched.add(c.id);
-        }
-      }
+      for (const f of found) record(idx, f.cmd, f.kind, f.path, f.path2, f.t);
     });
-    if (touched.size) recount(idx, touched);
+    recount(idx, new Set(found.map((f) => f.cmd)));
   }
 
   async close(): Promise<void> {
