@@ -154,6 +154,34 @@ test("untracked: a static program's changes in a recorded command are listed, na
   }
 });
 
+test("untracked: config.json's watch roots (recent off): only those are watched, / never", async (t) => {
+  const s = daemonBox();
+  try {
+    const w = staticWriter(join(s.dir, "bin"));
+    if ("why" in w) return void t.skip(w.why);
+    const work = realpathSync(s.work);
+    const tracked = join(realpathSync(s.dir), "tracked");
+    mkdirSync(tracked);
+    writeFileSync(join(s.dir, "config.json"), JSON.stringify({ watch: { roots: ["/", tracked], recent: false } }));
+    s.env.SHIT_CONFIG = join(s.dir, "config.json");
+    let r = s.shit(["daemon", "start"]);
+    assert.equal(r.status, 0, out(r));
+    const log = join(s.state, "run", "shitd.log");
+    const logText = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
+    await until(`the daemon to watch ${tracked}`, () => logText().includes(`watcher tier: watching ${tracked}\n`));
+    assert.match(logText(), /watcher tier: not watching \/ \(the whole filesystem is never watched\)/);
+    r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:${join(tracked, "in-root.txt")} c:here.txt && sleep 0.3`]);
+    assert.equal(r.status, 0, out(r));
+    const id = showJson(s).id;
+    await until("the create in the configured root", () => showJson(s, id).untracked.length >= 1);
+    // the command's own cwd is not a root with recent off: here.txt is not seen
+    assert.deepEqual(sorted(showJson(s, id).untracked), ["create " + join(tracked, "in-root.txt")]);
+    assert.ok(!logText().includes(`watching ${work}\n`), logText());
+  } finally {
+    await s.done();
+  }
+});
+
 test("untracked: config roots, never /, nothing in the state dir, nested roots merge, at most a handful", () => {
   const s = daemonBox();
   try {

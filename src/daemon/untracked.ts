@@ -2,8 +2,8 @@
 // attached to the commands running then whose own records do not name the path ("untracked":
 // made by a static binary, a setuid tool, another user's process — anything LD_PRELOAD missed).
 //
-// Roots: config.json's "watch": {"roots": [...], "recent": true|false}; with recent (the
-// default) also the distinct cwds of commands started in the last hour. Never "/", never inside
+// Roots: config.json's "watch": {"roots": [...], "recent": true|false} (absolute, or ~/...;
+// relative ones are taken from the daemon's cwd); with recent (the default) also the distinct cwds of commands started in the last hour. Never "/", never inside
 // the state dir, a root inside another is watched with it, at most MAX_ROOTS. Re-evaluated after
 // each ingest; what is skipped and why goes to the daemon log.
 //
@@ -15,7 +15,8 @@
 // skipped; so is a path under a directory such a command removed, renamed or put back. The state
 // dir is filtered. SHIT_WATCH=off turns the tier off.
 import { lstatSync, realpathSync } from "node:fs";
-import { dirname, resolve, sep } from "node:path";
+import { homedir } from "node:os";
+import { dirname, join, resolve, sep } from "node:path";
 import type { Index } from "../index/db.js";
 import { recount } from "../index/effects.js";
 import { Op } from "../spool/records.js";
@@ -30,6 +31,7 @@ export const RECENT_MS = 60 * 60 * 1000;
 const HOLD_MS = 150;
 const END_SLACK_MS = 100; // the helper stamps an event when it reads it, a little after the change
 const RESTART_MS = 5000;
+const RETRY_MS = 60 * 1000;
 
 export type UntrackedKind = "create" | "delete" | "modify" | "attrib" | "move";
 const CHANGE = new Set<string>(["create", "delete", "modify", "attrib", "move"]);
@@ -118,6 +120,7 @@ export class UntrackedTier {
   private lastSkipped = "";
   private lastConfigError = "";
   private restartAt = 0;
+  private failed = new Map<string, { at: number; msg: string }>(); // roots whose add failed, not retried for RETRY_MS
   private readonly state: string;
   readonly off = process.env.SHIT_WATCH === "off";
 
@@ -165,7 +168,8 @@ export class UntrackedTier {
       if (msg !== this.lastConfigError) this.deps.log(`watcher tier: ${msg}`);
       this.lastConfigError = msg;
     }
-    const out = [...cfg.roots];
+    const home = process.env.HOME || homedir();
+    const out = cfg.roots.map((r) => (r === "~" ? home : r.startsWith("~/") ? join(home, r.slice(2)) : r));
     if (cfg.recent) {
       const rows = this.deps.index
         .q("SELECT cwd, max(started) AS s FROM commands WHERE kind = 'run' AND cwd IS NOT NULL AND started >= ? GROUP BY cwd ORDER BY s DESC LIMIT 64")
@@ -193,12 +197,17 @@ export class UntrackedTier {
       this.deps.log(`watcher tier: no longer watching ${r}`);
     }
     for (const r of roots.filter((r) => !this.watched.includes(r))) {
+      const failed = this.failed.get(r);
+      if (failed && Date.now() < failed.at + RETRY_MS) continue;
       try {
         await w.add(r);
         this.watched.push(r);
+        this.failed.delete(r);
         this.deps.log(`watcher tier: watching ${r}`);
       } catch (e) {
-        this.deps.log(`watcher tier: cannot watch ${r}: ${(e as Error).message}`);
+        const msg = (e as Error).message;
+        if (msg !== failed?.msg) this.deps.log(`watcher tier: cannot watch ${r}: ${msg} (tried again every ${RETRY_MS / 1000} s)`);
+        this.failed.set(r, { at: Date.now(), msg });
       }
     }
   }
