@@ -50,42 +50,40 @@ if [[ -o interactive && -z ${__shit_hooked-} ]]; then () {
 
   # the state (options, exported variables, aliases) only where it may have changed: dumping it
   # costs ~0.3 ms, so only for lines that look like they change it (and at the first prompt)
-  typeset -g __shit_re='(^|[[:space:];&|(])(export|unset|alias|unalias|set|setopt|unsetopt|emulate|source|\.|typeset|declare|local|readonly|integer|float|eval|hash|unhash|zmodload|autoload|function|unfunction)([[:space:]]|$)'
   typeset -g __shit_st=0
 
   __shit_record() { # kind id exit pipestatus t1 [options: the state is dumped too]; callers emulate -L zsh
     {
-      printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=zsh\0pid=%s\0tty=%s\0t0=%s\0t1=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0' \
-        "$1" "$2" "$SHIT_SESSION" "$$" "${TTY-}" "$__shit_t0" "$5" "$3" "$4" "$__shit_cwd" "$PWD"
-      [[ $1 == run ]] && printf 'line=%s\0' "$__shit_line"
+      printf '\036shit1\0k=%s\0id=%s\0sess=%s\0shell=zsh\0pid=%s\0tty=%s\0t0=%s\0t1=%s\0exit=%s\0pipe=%s\0cwd0=%s\0cwd=%s\0line=%s\0' \
+        "$1" "$2" "$SHIT_SESSION" "$$" "${TTY-}" "$__shit_t0" "$5" "$3" "$4" "$__shit_cwd" "$PWD" "$__shit_line"
       if (( $# > 5 )); then printf 'o=%s\0env=\n' "$6"; export -p; printf '\0alias=\n'; alias -L; printf '\0'; fi
       printf '\0'
     } >>"$SHIT_STATE/spool/$SHIT_SESSION-$((__shit_n >> 10)).shell" 2>/dev/null
   }
 
   __shit_preexec() {
-    local __shit_o= __shit_w=${1%% *}
-    if [[ $1 =~ $__shit_re || -n ${functions[$__shit_w]-} || -n ${aliases[$__shit_w]-} ]]; then
-      __shit_o="${(pj:\n:)${(ok)options[(R)on]}}" # the user's options: read outside emulate -L
-    fi
-    __shit_begin "$1" "$3" "$__shit_o"
+    # the line may change the shell's state: record it before, with the user's options as they
+    # are (read here, outside emulate -L)
+    __shit_begin "$1" "$3" || __shit_state pre "$SHIT_CMD" "${(pj:\n:)${(ok)options[(R)on]}}"
+    return 0
   }
 
-  __shit_begin() {
+  __shit_begin() { # fails for a line that may change variables, aliases or options
     emulate -L zsh
     __shit_line=${1:-$2}
-    __shit_us __shit_t0
+    __shit_t0=${EPOCHREALTIME%.*}${${EPOCHREALTIME#*.}[1,6]}
     SHIT_CMD=$__shit_next
-    __shit_st=0
-    if [[ -n $3 ]]; then
+    local w=${__shit_line%% *}
+    if [[ $__shit_line == (|*[[:space:]\;\&\|\(])(export|unset|alias|unalias|set|setopt|unsetopt|emulate|source|.|typeset|declare|local|readonly|integer|float|eval|hash|unhash|zmodload|autoload|function|unfunction)(|[[:space:]]*) || -n ${functions[$w]-} || -n ${aliases[$w]-} ]]; then
       __shit_st=1
-      __shit_record pre "$SHIT_CMD" 0 0 "$__shit_t0" "$3"
+      return 1
     fi
+    __shit_st=0
   }
 
   __shit_precmd() {
     local __shit_s=$? __shit_ps="${pipestatus[*]}" __shit_o=
-    # the options as the user has them: read here, outside emulate -L
+    # the options as the user has them, where needed: read here, outside emulate -L
     [[ $__shit_st == 1 || -z $__shit_started ]] && __shit_o="${(pj:\n:)${(ok)options[(R)on]}}"
     __shit_end $__shit_s "$__shit_ps" "$__shit_o"
     # a `shit undo` / `shit redo` run here asked for this shell's state to be put back: sourced
@@ -94,13 +92,7 @@ if [[ -o interactive && -z ${__shit_hooked-} ]]; then () {
       local __shit_of=
       builtin source "$__shit_apply"
       : >|"$__shit_apply"
-      __shit_o="${(pj:\n:)${(ok)options[(R)on]}}"
-      [[ -n $__shit_of ]] && __shit_state state "$__shit_of" "$__shit_o"
-    fi
-    # the session's starting state, at its first prompt: after the rest of the user's rc ran
-    if [[ -z $__shit_started ]]; then
-      __shit_started=1
-      __shit_state start "" "$__shit_o"
+      [[ -n $__shit_of ]] && __shit_state state "$__shit_of" "${(pj:\n:)${(ok)options[(R)on]}}"
     fi
     # zsh hands the user's $? to the next precmd function itself
   }
@@ -114,9 +106,13 @@ if [[ -o interactive && -z ${__shit_hooked-} ]]; then () {
       if (( __shit_st )); then __shit_record run "$id" "$1" "$2" "$t1" "$3"
       else __shit_record run "$id" "$1" "$2" "$t1"; fi
       __shit_st=0
-      SHIT_CMD=
       (( ++__shit_n ))
       __shit_id __shit_next
+    fi
+    # the session's starting state, at its first prompt: after the rest of the user's rc ran
+    if [[ -z $__shit_started ]]; then
+      __shit_started=1
+      __shit_record start "" 0 0 "$t1" "$3"
     fi
     __shit_cwd=$PWD
   }
