@@ -5,18 +5,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
+import { sandbox, out, sameTree, shitBin, root, type Sandbox } from "./helpers.ts";
 import { Term, userRc } from "./term.ts";
 import { statePaths } from "../dist/state.js";
 import { ping, alive } from "../dist/daemon/client.js";
+import { SLACK_MS, environHas, procStat, ticksToMs, whose } from "../dist/procfs.js";
 
-const until = async (what: string, cond: () => boolean, ms = 10000) => {
+const until = async (what: string | (() => string), cond: () => boolean, ms = 10000) => {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 };
@@ -42,6 +43,14 @@ const gone = (pid: number): boolean => {
     return st.slice(st.lastIndexOf(")") + 2).startsWith("Z");
   } catch {
     return true;
+  }
+};
+/** pid runs `prog` (a forked child has the parent's environ until its exec). */
+const execed = (pid: number, prog: string): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "latin1").startsWith(prog + "\0");
+  } catch {
+    return false;
   }
 };
 const kill = (pid: number | undefined) => {
@@ -179,7 +188,7 @@ test("lifetimes: a pid now held by another process does not count (environment, 
     // a process of no command holds a pid that a row of `done` names (as after pid reuse)
     const stranger = spawn("sleep", ["30"], { stdio: "ignore", env: { PATH: process.env.PATH } });
     kids.push(stranger);
-    await until("the stranger to start", () => existsSync(`/proc/${stranger.pid}`));
+    await until("the stranger to start", () => execed(stranger.pid!, "sleep"));
     const db = new DatabaseSync(join(s.state, "index.sqlite"), { timeout: 10000 });
     try {
       db.prepare("INSERT INTO procs(cmd, seq, pid, time, argv) VALUES(?, 1000000, ?, ?, ?)").run(done.id, stranger.pid!, Date.now(), Buffer.from("sleep\x0030\x00"));
@@ -250,6 +259,93 @@ test("lifetimes: a background job typed in a hooked bash keeps its line running;
   } finally {
     for (const p of pids) kill(p);
     t?.kill();
+    s.cleanup();
+  }
+});
+
+/** Runs argv as the unprivileged user `nobody` (the caller is root). */
+const asNobody = (argv: string[], env: NodeJS.ProcessEnv, cwd?: string) =>
+  spawnSync("runuser", ["-u", "nobody", "--", ...argv], { env, cwd, encoding: "utf8", input: "" });
+const nodeBin = process.execPath;
+
+test("lifetimes: a process whose environ cannot be read (another user's) is known by its start time", async (t) => {
+  const cmd = "0123456789abcdef";
+  const before = Date.now();
+  const child = spawn("sleep", ["30"], { stdio: "ignore", env: { PATH: process.env.PATH, SHIT_CMD: cmd } });
+  try {
+    await until("the child to start", () => execed(child.pid!, "sleep"));
+    const after = Date.now();
+    const pid = child.pid!;
+    const st = procStat(pid)!;
+    const started = ticksToMs(st.startTicks);
+    assert.ok(started >= before - SLACK_MS && started <= after + SLACK_MS, `start ${started} within [${before}, ${after}]`);
+    assert.deepEqual(whose(pid, cmd, after), { startTicks: st.startTicks }, "its environ names the command");
+    assert.equal(whose(pid, "fedcba9876543210", after), "other", "another command's id");
+    assert.deepEqual(whose(pid, "fedcba9876543210", after, true), { startTicks: st.startTicks }, "by start time: recorded after it started");
+    assert.equal(whose(pid, cmd, before - 1000, true), "other", "by start time: it started after the record, so it is another process");
+    if (process.getuid?.() !== 0) {
+      // unprivileged: pid 1 belongs to another user where the suite runs in a container as a user
+      if (statSync("/proc/1").uid === process.getuid?.()) return t.skip("no process of another user to look at");
+      assert.equal(environHas(1, `SHIT_CMD=${cmd}`), "unreadable");
+      assert.equal(typeof whose(1, cmd, Date.now()), "object");
+      assert.equal(whose(1, cmd, 0), "other");
+      return;
+    }
+    // as root: nobody looks at this root process
+    const probe = `import(${JSON.stringify(join(root, "dist", "procfs.js"))}).then((m) => console.log(JSON.stringify([m.environHas(${pid}, "SHIT_CMD=${cmd}"), String(m.whose(${pid}, "${cmd}", ${after}).startTicks), m.whose(${pid}, "${cmd}", ${before - 1000})])))`;
+    const r = asNobody([nodeBin, "-e", probe], { PATH: process.env.PATH });
+    assert.equal(r.status, 0, out(r));
+    assert.deepEqual(JSON.parse(r.stdout), ["unreadable", String(st.startTicks), "other"]);
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
+
+test("lifetimes: the daemon of a user who cannot read a process's environ watches it by start time (as nobody)", async (t) => {
+  if (process.getuid?.() !== 0) return t.skip("needs root to run the daemon as another user than a process of the command");
+  const s = sandbox();
+  Object.assign(s.env, { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000", HOME: s.dir });
+  const paths = statePaths(s.state);
+  let setuidLike: ChildProcess | undefined;
+  try {
+    spawnSync("chown", ["-R", "nobody", s.dir]);
+    let r = asNobody([shitBin, "run", "--", "true"], s.env, s.work);
+    assert.equal(r.status, 0, out(r));
+    r = asNobody([shitBin, "daemon", "start"], s.env, s.work);
+    assert.equal(r.status, 0, out(r));
+    r = asNobody([shitBin, "list", "--json"], s.env, s.work);
+    const cmd = (JSON.parse(r.stdout) as Listed[])[0].id;
+    // a process of the command that runs as root, as a setuid program would: its environ names
+    // the command but its user cannot read it
+    setuidLike = spawn("sleep", ["30"], { stdio: "ignore", env: { PATH: process.env.PATH, SHIT_CMD: cmd } });
+    await until("it to start", () => execed(setuidLike!.pid!, "sleep"));
+    const pid = setuidLike.pid!;
+    const insert = `const { DatabaseSync } = require("node:sqlite"); const db = new DatabaseSync(${JSON.stringify(join(s.state, "index.sqlite"))}, { timeout: 10000 });
+      db.prepare("INSERT INTO procs(cmd, seq, pid, time, argv) VALUES(?, 1000000, ?, ?, ?)").run("${cmd}", ${pid}, Date.now(), Buffer.from("sleep\\x0030\\x00")); db.close();`;
+    r = asNobody([nodeBin, "-e", insert], s.env);
+    assert.equal(r.status, 0, out(r));
+    // the CLI (by start time) says it runs; its sync makes the daemon take up the row
+    r = asNobody([shitBin, "list", "--json"], s.env, s.work);
+    assert.equal(r.status, 0, out(r));
+    const listed = (JSON.parse(r.stdout) as Listed[]).find((c) => c.id === cmd)!;
+    assert.equal(listed.running, true, JSON.stringify(listed));
+    assert.deepEqual(listed.processes.map((p) => p.pid), [pid]);
+    await until("the daemon's table to list it", () => {
+      const st = JSON.parse(asNobody([shitBin, "daemon", "status", "--json"], s.env, s.work).stdout) as { processes?: Record<string, number[]> };
+      return !!st.processes?.[cmd]?.includes(pid);
+    });
+    setuidLike.kill("SIGKILL");
+    const log = () => readFileSync(join(s.state, "run", "shitd.log"), "utf8");
+    await until(() => `the daemon to mark it exited; its log:\n${log()}`, () => typeof exitedOf(s.state, pid) === "number");
+    assert.doesNotMatch(log(), /cannot watch/);
+  } finally {
+    setuidLike?.kill("SIGKILL");
+    for (let i = 0; i < 3; i++) {
+      const d = await ping(paths, 1000);
+      if (!d) break;
+      kill(d);
+      await until("the daemon to be gone", () => !alive(d));
+    }
     s.cleanup();
   }
 });
