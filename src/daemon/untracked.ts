@@ -304,6 +304,13 @@ export class UntrackedTier {
       if (v === undefined) seen.set(id, (v = liveProcesses(ctx, id).length > 0 || (ended === null && alive(pid))));
       return v;
     };
+    const names = new Map<string, boolean>(); // a path's create and modify come together: look once
+    const named = (cmd: string, p: Buffer) => {
+      const k = `${cmd}/${p.toString("latin1")}`;
+      let v = names.get(k);
+      if (v === undefined) names.set(k, (v = this.named(cmd, p)));
+      return v;
+    };
     const found: { cmd: string; kind: UntrackedKind; path: Buffer; path2: Buffer | null; t: number }[] = [];
     for (const ev of evs) {
       const t = Number(ev.timeNs / 1000000n);
@@ -313,7 +320,7 @@ export class UntrackedTier {
       if (!runs.length) runs = cmds.filter((c) => c.kind === "run");
       if (!runs.length) continue; // no command ran: nothing to attach it to
       const paths = ev.kind === "move" && ev.from ? [ev.from, ev.path] : [ev.path];
-      if (cmds.some((c) => paths.some((p) => this.named(c.id, p)))) continue; // captured
+      if (cmds.some((c) => paths.some((p) => named(c.id, p)))) continue; // captured
       for (const c of runs) found.push({ cmd: c.id, kind: ev.kind as UntrackedKind, path: ev.kind === "move" && ev.from ? ev.from : ev.path, path2: ev.kind === "move" ? ev.path : null, t });
     }
     if (!found.length) return;
