@@ -17,7 +17,8 @@ Exit codes:
   1  nothing to undo / redo
   2  bad input: unknown or ambiguous id, already undone, bad arguments
   3  conflict: a path changed since the command; nothing was changed
-  4  refused: you answered no, or there was no terminal to ask (use --yes)
+  4  refused: you answered no, or there was no terminal to ask (use --yes; --force when
+     the command still has processes running)
   5  internal error, or an undo that stopped part-way (run it again to finish)
   6  a kept pre-image is missing or corrupt, or all that is left to undo changed outside
      capture (nothing kept); nothing was changed
@@ -54,7 +55,7 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .option("-y, --yes", "do it without asking")
     .option("-n, --dry-run", "show the plan, change nothing")
     .option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left")
-    .option("-f, --force", "overwrite paths changed since (what is overwritten is kept, so it can be undone)")
+    .option("-f, --force", "overwrite paths changed since (what is overwritten is kept, so it can be undone); go ahead without asking when the command still has processes running")
     .option("-g, --global", "in a hooked shell: the latest of any shell, not this shell's own")
     .action(async (id: string | undefined, opts) => {
       code = await reverse(await openCurrentCtx(), verb, id, opts);
