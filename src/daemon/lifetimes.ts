@@ -23,11 +23,6 @@ export class Lifetimes {
     table.hooks = { onProcess: (cmd, pid) => this.watch(cmd, pid), onCommandEnded: (cmd) => this.drop(cmd) };
   }
 
-  /** The pids watched now, by command. */
-  watched(): Record<string, number[]> {
-    return Object.fromEntries([...this.regs].map(([cmd, m]) => [cmd, [...m.keys()].sort((a, b) => a - b)]));
-  }
-
   private watch(cmd: string, pid: number): void {
     if (!this.watcher || this.regs.get(cmd)?.has(pid)) return;
     const exec = this.index.q("SELECT max(time) AS t FROM procs WHERE cmd = ? AND pid = ? AND exited IS NULL").get(cmd, pid) as { t: number | null };
