@@ -53,9 +53,10 @@ if status is-interactive; and not set -q __shit_hooked
     # substitution costs ~50 us in fish; taking the next from a list costs a few)
     set -g __shit_pfx (printf '%08x' (random 0 4294967295))
     set -g __shit_c 0
+    set -g __shit_offs (printf '%02x\n' (command seq 0 255)) # once; no process per refill
     function __shit_ids
-        set -g __shit_ids (printf "$__shit_pfx%08x\n" (command seq $__shit_c (math $__shit_c + 255)))
-        set -g __shit_c (math $__shit_c + 256)
+        set -g __shit_ids (string replace -r '^' $__shit_pfx(printf '%06x' $__shit_c) -- $__shit_offs)
+        set -g __shit_c (math $__shit_c + 1)
     end
     __shit_ids
     set -g __shit_next $__shit_ids[1]
