@@ -37,6 +37,9 @@ trap 'exit 130' INT TERM
 # The state dir lives beside the data: same filesystem, so staging can rename into it.
 export SHIT_HOME=$w/state
 unset SHIT_CMD SHIT_STATE
+# No daemon: each verb ingests for itself (a daemon would ingest in the background between timed
+# runs, and one the CLI autostarts under strace -f below would keep strace waiting for its exit).
+export SHIT_DAEMON=off
 cd "$w" || die "cd $w"
 
 # ---- inputs (built once; each prepare copies from them) ----------------------------------------
