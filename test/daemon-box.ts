@@ -1,16 +1,9 @@
-// A sandbox whose CLI runs with the daemon on, and a condition wait (no fixed sleeps).
-import { sandbox, type Sandbox } from "./helpers.ts";
+// A sandbox whose CLI runs with the daemon on.
+import { sandbox, until, type Sandbox } from "./helpers.ts";
 import { statePaths } from "../dist/state.js";
 import { ping, alive } from "../dist/daemon/client.js";
 
-/** Waits for cond (polled every 20 ms) or throws after ms. */
-export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until }; // the tests that use a daemon box wait with it too
 
 export type DaemonBox = Sandbox & { paths: ReturnType<typeof statePaths>; kill(): Promise<void>; done(): Promise<void> };
 

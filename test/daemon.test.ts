@@ -7,43 +7,10 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
-import { statePaths } from "../dist/state.js";
+import { out, sameTree, shitBin, until } from "./helpers.ts";
+import { daemonBox } from "./daemon-box.ts";
 import { request, ping, daemonCommand, alive } from "../dist/daemon/client.js";
 import { readRecords } from "../dist/spool/records.js";
-
-const until = async (what: string, cond: () => boolean | Promise<boolean>, ms = 10000) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
-/** A sandbox whose CLI runs with the daemon on; its daemon is killed by cleanup. */
-function daemonBox(extra: NodeJS.ProcessEnv = {}): Sandbox & { paths: ReturnType<typeof statePaths>; kill(): Promise<void> } {
-  const s = sandbox();
-  Object.assign(s.env, { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" }, extra);
-  const paths = statePaths(s.state);
-  const cleanup = s.cleanup;
-  const kill = async () => {
-    for (let i = 0; i < 3; i++) {
-      const pid = await ping(paths, 1000);
-      if (!pid) return;
-      try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
-      await until("the killed daemon to be gone", () => !alive(pid));
-    }
-  };
-  return Object.assign(s, {
-    paths,
-    kill,
-    async done() {
-      await kill();
-      cleanup();
-    },
-  }) as never;
-}
-type Box = ReturnType<typeof daemonBox> & { done(): Promise<void> };
 
 const countRows = (state: string, sql: string): number => {
   const db = new DatabaseSync(join(state, "index.sqlite"), { readOnly: true, timeout: 10000 });
@@ -57,7 +24,7 @@ const countRows = (state: string, sql: string): number => {
 };
 
 test("daemon: start, status, stop; socket 0600 in a 0700 run/; a second start finds the first", async () => {
-  const s = daemonBox() as Box;
+  const s = daemonBox();
   try {
     let r = s.shit(["daemon", "status", "--json"]);
     assert.equal(r.status, 0, out(r));
@@ -88,7 +55,7 @@ test("daemon: start, status, stop; socket 0600 in a 0700 run/; a second start fi
 });
 
 test("daemon: of several started at the same moment exactly one stays; a kill -9 leaves nothing that stops the next", async () => {
-  const s = daemonBox() as Box;
+  const s = daemonBox();
   try {
     spawnSync("mkdir", ["-p", join(s.state, "spool")]);
     const [exe, ...args] = daemonCommand();
@@ -118,7 +85,7 @@ test("daemon: of several started at the same moment exactly one stays; a kill -9
 });
 
 test("daemon: ingests in the background when a spool changes, and `sync` answers when the index is current", async () => {
-  const s = daemonBox() as Box;
+  const s = daemonBox();
   try {
     assert.equal(s.shit(["daemon", "start"]).status, 0);
     s.sh("mkdir d; touch d/a d/b");
@@ -145,8 +112,8 @@ test("daemon: ingests in the background when a spool changes, and `sync` answers
 });
 
 test("daemon: the CLI starts it unless SHIT_DAEMON=off; it exits on SIGTERM, when idle, and when its state dir goes", async () => {
-  const s = daemonBox() as Box;
-  const t = daemonBox({ SHIT_DAEMON_IDLE_MS: "300" }) as Box;
+  const s = daemonBox();
+  const t = daemonBox({ SHIT_DAEMON_IDLE_MS: "300" });
   try {
     assert.equal(s.shit(["list"], { env: { ...s.env, SHIT_DAEMON: "off" } }).status, 0);
     assert.equal(await ping(s.paths, 500), null, "SHIT_DAEMON=off starts none");
@@ -174,7 +141,7 @@ test("daemon: the CLI starts it unless SHIT_DAEMON=off; it exits on SIGTERM, whe
 });
 
 test("daemon: a kill -9 in the middle of ingesting a big rm -rf loses and doubles nothing; the undo is exact", async () => {
-  const s = daemonBox({ SHIT_DAEMON_BUDGET: "40" }) as Box;
+  const s = daemonBox({ SHIT_DAEMON_BUDGET: "40" });
   try {
     s.sh("mkdir -p big/sub; for i in $(seq 1 3000); do echo $i > big/f$i; done; ln -s f1 big/sub/l");
     const before = s.tree();
@@ -211,7 +178,7 @@ test("daemon: a kill -9 in the middle of ingesting a big rm -rf loses and double
 });
 
 test("daemon: status lists the pids of a running command (BEGIN and EXEC) until it ends", async () => {
-  const s = daemonBox() as Box;
+  const s = daemonBox();
   let run: ReturnType<typeof spawn> | null = null;
   try {
     assert.equal(s.shit(["daemon", "start"]).status, 0);
@@ -235,7 +202,7 @@ test("daemon: status lists the pids of a running command (BEGIN and EXEC) until 
 });
 
 test("daemon: install writes a systemd user unit that runs this runtime on this state dir; uninstall removes it; the log rotates", async () => {
-  const s = daemonBox() as Box;
+  const s = daemonBox();
   try {
     const env = { ...s.env, XDG_CONFIG_HOME: join(s.dir, "config") };
     let r = s.shit(["daemon", "install"], { env });

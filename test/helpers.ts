@@ -57,3 +57,12 @@ export function sameTree(a: Entry[], b: Entry[]): string {
 export function out(r: SpawnSyncReturns<string>): string {
   return `exit ${r.status}${r.signal ? " signal " + r.signal : ""}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
+
+/** Waits for cond (polled every 20 ms), or throws naming what it waited for after ms. */
+export async function until(what: string | (() => string), cond: () => boolean | Promise<boolean>, ms = 10000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${typeof what === "string" ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -8,19 +8,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { sandbox, out, sameTree, shitBin, root, type Sandbox } from "./helpers.ts";
+import { sandbox, out, sameTree, shitBin, root, until, type Sandbox } from "./helpers.ts";
 import { Term, userRc } from "./term.ts";
 import { statePaths } from "../dist/state.js";
 import { ping, alive } from "../dist/daemon/client.js";
 import { SLACK_MS, environHas, procStat, ticksToMs, whose } from "../dist/procfs.js";
-
-const until = async (what: string | (() => string), cond: () => boolean, ms = 10000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${typeof what === "string" ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 interface Listed {
   id: string;

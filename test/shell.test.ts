@@ -4,18 +4,10 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { sandbox, sameTree, root, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, root, until, type Sandbox } from "./helpers.ts";
 import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, ok: () => boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** Journal records of one kind written by the hooks under this state dir. */
 function journal(s: Sandbox, kind: string): Array<Map<string, string>> {
