@@ -120,14 +120,20 @@ static int push_path(char *out, size_t cap, size_t *n, const char *s) {
  * SHIT_CMD_FILE names: 16 hex digits and a newline when a command starts, 16 dashes and a newline
  * when it ends. That file is read, in the shell's own process only (SHIT_SHELL_PID; its children
  * get SHIT_CMD), when SHIT_CMD is absent: its last 17 bytes are the id, or none. */
+/* Is this process the hooked shell itself (SHIT_SHELL_PID), not one of its children? */
+static int is_hooked_shell(void) {
+  const char *sp = getenv("SHIT_SHELL_PID");
+  if (!sp || !*sp) return 0;
+  long pid = 0;
+  for (; *sp >= '0' && *sp <= '9'; sp++) pid = pid * 10 + (*sp - '0');
+  return !*sp && pid == sys0(SYS_getpid);
+}
+
 static const char *current_cmd(char buf[32]) {
   const char *cmd = getenv("SHIT_CMD");
   if (cmd) return cmd;
-  const char *f = getenv("SHIT_CMD_FILE"), *sp = getenv("SHIT_SHELL_PID");
-  if (!f || f[0] != '/' || !sp || !*sp) return NULL;
-  long pid = 0;
-  for (; *sp >= '0' && *sp <= '9'; sp++) pid = pid * 10 + (*sp - '0');
-  if (*sp || pid != sys0(SYS_getpid)) return NULL;
+  const char *f = getenv("SHIT_CMD_FILE");
+  if (!f || f[0] != '/' || !is_hooked_shell()) return NULL;
   long fd = sys4(SYS_openat, AT_FDCWD, f, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return NULL;
   struct stat st;
@@ -178,18 +184,12 @@ static int under(const char *abs, const char *dir, size_t n) {
   return memcmp(abs, dir, n) == 0 && (abs[n] == 0 || abs[n] == '/');
 }
 
-/* Paths capture leaves alone: the state directory itself, and the kernel's pseudo
- * filesystems (/proc, /sys, /dev: reading a "file" there to keep it can have side effects,
- * and nothing there is undoable). */
 /* A hooked shell's own housekeeping while a command runs (fish saves its history then; bash and
  * zsh may too): the paths in SHIT_SHELL_IGNORE (colon-separated, absolute), in the shell's own
  * process only (SHIT_SHELL_PID). Whatever the command itself does to them is still captured. */
 static int shell_ignores(const char *abs) {
-  const char *list = getenv("SHIT_SHELL_IGNORE"), *sp = getenv("SHIT_SHELL_PID");
-  if (!list || !*list || !sp || !*sp) return 0;
-  long pid = 0;
-  for (; *sp >= '0' && *sp <= '9'; sp++) pid = pid * 10 + (*sp - '0');
-  if (*sp || pid != sys0(SYS_getpid)) return 0;
+  const char *list = getenv("SHIT_SHELL_IGNORE");
+  if (!list || !*list || !is_hooked_shell()) return 0;
   for (const char *p = list; *p;) {
     const char *q = p;
     while (*q && *q != ':') q++;
@@ -201,6 +201,9 @@ static int shell_ignores(const char *abs) {
   return 0;
 }
 
+/* Paths capture leaves alone: the state directory itself, the kernel's pseudo filesystems
+ * (/proc, /sys, /dev: reading a "file" there to keep it can have side effects, and nothing there
+ * is undoable), and a hooked shell's own housekeeping. */
 static int in_state(const struct cap_op *o, const char *abs) {
   if (abs[0] == '/' && (under(abs, "/proc", 5) || under(abs, "/sys", 4) || under(abs, "/dev", 4))) return 1;
   int sl = statelen(&o->ctx);
