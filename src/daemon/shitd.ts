@@ -8,7 +8,7 @@
 // spool activity and no sync (default 30 min, 0 never); SHIT_DAEMON_COALESCE_MS: how long a burst
 // of spool writes is gathered before an ingest (default 25); SHIT_DAEMON_BUDGET: records per
 // ingest transaction (default 2000).
-import { chmodSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { setImmediate as yieldNow } from "node:timers/promises";
 import { ensureState, statePaths } from "../state.js";
@@ -63,6 +63,9 @@ class Daemon {
 
   async start(): Promise<void> {
     process.umask(0o077);
+    // started for a state dir that is already gone (removed while the CLI spawned us): nothing to
+    // serve, and recreating it would leave a daemon and a stray directory behind
+    if (!existsSync(this.paths.root)) process.exit(0);
     ensureState(this.paths);
     chmodSync(this.paths.run, 0o700);
     const lock = await claimInstance(this.paths.root);
