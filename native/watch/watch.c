@@ -197,6 +197,18 @@ static void wdput(Node *n) {
   wds.n++;
 }
 
+/* A directory now watched as wd, with the identity st gives it: registered and counted. */
+static Node *node_new(int wd, const struct stat *st) {
+  Node *n = calloc(1, sizeof *n);
+  if (!n) die("out of memory");
+  n->wd = wd;
+  n->dev = st->st_dev;
+  n->ino = st->st_ino;
+  wdput(n);
+  nwatches++;
+  return n;
+}
+
 static void wddel(Node *n) {
   size_t m = wds.cap - 1, i = wdhome(n->wd);
   while (wds.slot[i] != n) {
@@ -579,15 +591,9 @@ static void watch_entry(Entry *e, int dfd, int mode, int report) {
     close(fd);
     return;
   }
-  Node *n = calloc(1, sizeof *n);
-  if (!n) die("out of memory");
-  n->wd = wd;
-  n->dev = st.st_dev;
-  n->ino = st.st_ino;
+  Node *n = node_new(wd, &st);
   n->self = e;
   e->node = n;
-  wdput(n);
-  nwatches++;
   if (report) emit_entry("create", e, NULL);
   sync_dir(n, fd, mode == QUIET ? QUIET : NEW);
 }
@@ -764,15 +770,9 @@ static int attach_top(Root *r, int mode, const char **why) {
     *why = msg;
     return -1;
   }
-  Node *n = calloc(1, sizeof *n);
-  if (!n) die("out of memory");
-  n->wd = wd;
-  n->dev = st.st_dev;
-  n->ino = st.st_ino;
+  Node *n = node_new(wd, &st);
   n->root = r;
   r->top = n;
-  wdput(n);
-  nwatches++;
   sync_dir(n, fd, mode);
   return 0;
 }
