@@ -10,8 +10,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { sandbox, out, sameTree, shitBin, root, until, type Sandbox } from "./helpers.ts";
 import { Term, userRc } from "./term.ts";
-import { statePaths } from "../dist/state.js";
-import { ping, alive } from "../dist/daemon/client.js";
+import { daemonBox } from "./daemon-box.ts";
 import { SLACK_MS, environHas, procStat, ticksToMs, whose } from "../dist/procfs.js";
 
 interface Listed {
@@ -103,9 +102,7 @@ test("lifetimes: a command whose background job lives is running (no daemon: the
 });
 
 test("lifetimes: the daemon marks each exit in the index by itself (pidfd), with no CLI call", async () => {
-  const s = sandbox();
-  Object.assign(s.env, { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" });
-  const paths = statePaths(s.state);
+  const s = daemonBox();
   let pid: number | undefined;
   try {
     assert.equal(s.shit(["daemon", "start"]).status, 0);
@@ -128,13 +125,7 @@ test("lifetimes: the daemon marks each exit in the index by itself (pidfd), with
     assert.equal(after.running, false);
   } finally {
     kill(pid);
-    for (let i = 0; i < 3; i++) {
-      const d = await ping(paths, 1000);
-      if (!d) break;
-      kill(d);
-      await until("the daemon to be gone", () => !alive(d));
-    }
-    s.cleanup();
+    await s.done();
   }
 });
 
@@ -295,9 +286,8 @@ test("lifetimes: a process whose environ cannot be read (another user's) is know
 
 test("lifetimes: the daemon of a user who cannot read a process's environ watches it by start time (as nobody)", async (t) => {
   if (process.getuid?.() !== 0) return t.skip("needs root to run the daemon as another user than a process of the command");
-  const s = sandbox();
-  Object.assign(s.env, { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000", HOME: s.dir });
-  const paths = statePaths(s.state);
+  const s = daemonBox();
+  s.env.HOME = s.dir;
   let setuidLike: ChildProcess | undefined;
   try {
     spawnSync("chown", ["-R", "nobody", s.dir]);
@@ -332,12 +322,6 @@ test("lifetimes: the daemon of a user who cannot read a process's environ watche
     assert.doesNotMatch(log(), /cannot watch/);
   } finally {
     setuidLike?.kill("SIGKILL");
-    for (let i = 0; i < 3; i++) {
-      const d = await ping(paths, 1000);
-      if (!d) break;
-      kill(d);
-      await until("the daemon to be gone", () => !alive(d));
-    }
-    s.cleanup();
+    await s.done();
   }
 });
