@@ -5,19 +5,14 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { CliError, EXIT } from "./cli/exit.js";
 
 export interface Config {
   irreversible?: unknown[];
   watch?: unknown;
 }
 
-/** A config that cannot be used: bad input, one line, exit 2. */
-export class ConfigError extends CliError {
-  constructor(message: string) {
-    super(message, EXIT.BAD_INPUT);
-  }
-}
+/** A config that cannot be used: bad input (the CLI says it in one line, exit 2). */
+export class ConfigError extends Error {}
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SHIT_CONFIG) return resolve(env.SHIT_CONFIG);

@@ -1,6 +1,6 @@
 // A sandbox whose CLI runs with the daemon on.
 import { sandbox, until, type Sandbox } from "./helpers.ts";
-import { statePaths } from "../dist/state.js";
+import { statePaths } from "../dist/paths/state.js";
 import { ping, alive } from "../dist/daemon/client.js";
 
 export { until }; // the tests that use a daemon box wait with it too

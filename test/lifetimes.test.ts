@@ -11,7 +11,7 @@ import { DatabaseSync } from "node:sqlite";
 import { sandbox, out, sameTree, shitBin, root, until, type Sandbox } from "./helpers.ts";
 import { Term, userRc } from "./term.ts";
 import { daemonBox } from "./daemon-box.ts";
-import { SLACK_MS, environHas, procStat, ticksToMs, whose } from "../dist/procfs.js";
+import { SLACK_MS, environHas, procStat, ticksToMs, whose } from "../dist/procs/procfs.js";
 
 interface Listed {
   id: string;
@@ -275,7 +275,7 @@ test("lifetimes: a process whose environ cannot be read (another user's) is know
       return;
     }
     // as root: nobody looks at this root process
-    const probe = `import(${JSON.stringify(join(root, "dist", "procfs.js"))}).then((m) => console.log(JSON.stringify([m.environHas(${pid}, "SHIT_CMD=${cmd}"), String(m.whose(${pid}, "${cmd}", ${after}).startTicks), m.whose(${pid}, "${cmd}", ${before - 1000})])))`;
+    const probe = `import(${JSON.stringify(join(root, "dist", "procs", "procfs.js"))}).then((m) => console.log(JSON.stringify([m.environHas(${pid}, "SHIT_CMD=${cmd}"), String(m.whose(${pid}, "${cmd}", ${after}).startTicks), m.whose(${pid}, "${cmd}", ${before - 1000})])))`;
     const r = asNobody([nodeBin, "-e", probe], { PATH: process.env.PATH });
     assert.equal(r.status, 0, out(r));
     assert.deepEqual(JSON.parse(r.stdout), ["unreadable", String(st.startTicks), "other"]);

@@ -4,14 +4,13 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { nativeFile } from "../paths/native.js";
 import { Op, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
 import type { Plan } from "../plan/plan.js";
-import { toBuf } from "../plan/paths.js";
+import { toBuf } from "../paths/bytes.js";
 import type { Store } from "../store/store.js";
-
-export const nativeDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "native", "build");
+import * as keeps from "../index/keeps.js";
 
 export const newId = () => randomBytes(8).toString("hex");
 
@@ -69,7 +68,7 @@ export interface ApplyResult {
 
 /** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). */
 export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[]): ApplyResult {
-  const bin = join(nativeDir, "shit-apply");
+  const bin = nativeFile("shit-apply");
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm install`);
   const env: NodeJS.ProcessEnv = { ...process.env, SHIT_CMD: id, SHIT_STATE: store.paths.root };
   delete env.LD_PRELOAD;
@@ -81,8 +80,5 @@ export function runApply(store: Store, id: string, file: string, kind: string, o
 /** After an apply: the pre-images it moved back out are no longer in staging (all of them
  * when it finished; otherwise those whose staged file is gone). */
 export function markMoved(store: Store, moved: string[], finished: boolean): void {
-  const idx = store.index;
-  idx.tx(() => {
-    for (const k of moved) if (finished || !existsSync(store.stagedPath(k))) idx.q("UPDATE keeps SET state = 'gone' WHERE name = ?").run(k);
-  });
+  store.index.tx(() => keeps.markGone(store.index, finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))));
 }

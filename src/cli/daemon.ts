@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { statePaths } from "../state.js";
+import { statePaths } from "../paths/state.js";
 import { DaemonDown, daemonCommand, request, startDaemon, stopDaemon } from "../daemon/client.js";
 import { socketPath } from "../daemon/protocol.js";
 import { CliError, EXIT } from "./exit.js";

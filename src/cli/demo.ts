@@ -4,10 +4,10 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../paths/native.js";
 import { diffManifests, manifest } from "../manifest.js";
 
-const shit = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bin", "shit");
+const shit = join(packageRoot, "bin", "shit");
 
 function makeTree(root: string): void {
   const files: Record<string, string> = {

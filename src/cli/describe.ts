@@ -1,9 +1,10 @@
 // How commands and their effects read, for people and for --json.
 import type { CommandRow, EventRow } from "../index/db.js";
 import { Op, OpName, decodeStat, type Stat } from "../spool/records.js";
-import type { EffectCounts } from "../index/effects.js";
-import { display } from "../plan/paths.js";
+import type { EffectCounts } from "../ingest/effects.js";
+import { display } from "../paths/bytes.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
+import type { LiveProcess } from "../procs/running.js";
 
 export function argvOf(c: CommandRow): string[] {
   if (!c.argv) return [];
@@ -21,6 +22,11 @@ export function commandLine(c: CommandRow): string {
   if (c.line !== null && c.line !== undefined) return c.line.replace(/\n/g, "⏎ ");
   if (c.session && !c.argv) return "(command line unknown)";
   return argvOf(c).map(shellQuote).join(" ");
+}
+
+/** "pid 1234 (sleep 100), pid 1240 (make)" */
+export function processesText(ps: LiveProcess[], sep = ", "): string {
+  return ps.map((p) => `pid ${p.pid}${p.argv.length ? ` (${p.argv.join(" ")})` : ""}`).join(sep);
 }
 
 export function ago(ms: number | null, now = Date.now()): string {

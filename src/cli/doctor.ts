@@ -4,12 +4,14 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants as F, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { statePaths, type StatePaths } from "../state.js";
+import { nativeDir, packageRoot } from "../paths/native.js";
+import { statePaths, type StatePaths } from "../paths/state.js";
 import { Index } from "../index/db.js";
+import * as commands from "../index/commands.js";
+import * as events from "../index/events.js";
 import { ingest } from "../ingest/ingest.js";
 import { Op, readRecords } from "../spool/records.js";
-import { display } from "../plan/paths.js";
+import { display } from "../paths/bytes.js";
 import { ping } from "../daemon/client.js";
 import { probeTier } from "../doctor/tier.js";
 import { freeBytes, human, treeBytes } from "../doctor/usage.js";
@@ -25,8 +27,8 @@ export interface Check {
   data?: Record<string, unknown>;
 }
 
-const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const native = join(root, "native", "build");
+const root = packageRoot;
+const native = nativeDir;
 
 /** shit-run, shit-apply and the shim are built, and the shim loads into a real program. */
 function nativeChecks(): Check[] {
@@ -133,10 +135,9 @@ const TIER_TEXT = {
 
 /** The capture tier of each filesystem that recent commands ran in. */
 function tierChecks(paths: StatePaths, index: Index): Check[] {
-  const rows = index.q("SELECT DISTINCT cwd FROM commands WHERE kind = 'run' AND cwd IS NOT NULL ORDER BY started DESC LIMIT 200").all() as { cwd: Uint8Array }[];
   const byDev = new Map<string, string>();
-  for (const r of rows) {
-    const dir = Buffer.from(r.cwd).toString("latin1");
+  for (const cwd of commands.lastCwds(index, 200)) {
+    const dir = Buffer.from(cwd).toString("latin1");
     try {
       const st = statSync(Buffer.from(dir, "latin1"));
       if (st.isDirectory() && !byDev.has(String(st.dev))) byDev.set(String(st.dev), dir);
@@ -161,7 +162,7 @@ function tierChecks(paths: StatePaths, index: Index): Check[] {
 
 function spaceChecks(paths: StatePaths): Check[] {
   const { free, total } = freeBytes(paths.root);
-  const kept = treeBytes([paths.staging, paths.store]);
+  const kept = treeBytes([paths.staging]);
   const data = { free, total, kept };
   const msg = `${human(free)} free on the state dir's filesystem; kept pre-images (staging/ + store/) take ${human(kept)}`;
   if (free < 100 * 2 ** 20) return [{ check: "space", level: "FAIL", message: msg, fix: "free space: shit gc --older-than 7d frees old pre-images", data }];
@@ -171,9 +172,7 @@ function spaceChecks(paths: StatePaths): Check[] {
 
 /** Recorded NOTCAPTURED events, by reason. */
 function notCapturedChecks(index: Index): Check[] {
-  const rows = index
-    .q(`SELECT COALESCE(note, '(no reason given)') AS note, COUNT(*) AS n, COUNT(DISTINCT cmd) AS cmds, MAX(time) AS last, MAX(cmd) AS example FROM events WHERE op = ${Op.NOTCAPTURED} GROUP BY 1 ORDER BY n DESC`)
-    .all() as { note: string; n: number; cmds: number; last: number; example: string }[];
+  const rows = events.notesOf(index, Op.NOTCAPTURED);
   if (!rows.length) return [{ check: "not captured", level: "ok", message: "every recorded effect was captured" }];
   return rows.map((r) => ({
     check: "not captured",

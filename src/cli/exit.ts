@@ -1,4 +1,10 @@
-// Exit codes: documented in `shit --help`; tests rely on them.
+// Exit codes: documented in `shit --help`; tests rely on them. Each layer throws its own errors;
+// this is where they become exit codes (exitCodeOf), so nothing below the CLI knows of them.
+import { CommandRefError } from "../index/commands.js";
+import { ConfigError } from "../config.js";
+import { BlobError } from "../store/store.js";
+import { ChainError, NothingToDo } from "../undo/chain.js";
+import { Busy } from "../undo/lock.js";
 export const EXIT = {
   OK: 0,
   NOTHING: 1, // nothing to undo / redo
@@ -15,4 +21,14 @@ export class CliError extends Error {
   constructor(message: string, readonly code: number) {
     super(message);
   }
+}
+
+/** The exit code for an error a layer below the CLI threw, or null for an internal error. */
+export function exitCodeOf(e: unknown): number | null {
+  if (e instanceof CliError) return e.code;
+  if (e instanceof CommandRefError || e instanceof ChainError || e instanceof ConfigError) return EXIT.BAD_INPUT;
+  if (e instanceof NothingToDo) return EXIT.NOTHING;
+  if (e instanceof Busy) return EXIT.BUSY;
+  if (e instanceof BlobError) return EXIT.BLOB;
+  return null;
 }

@@ -4,7 +4,9 @@ import { readdirSync, rmSync, lstatSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Ctx } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
-import { lock } from "./reverse.js";
+import { lock } from "../undo/lock.js";
+import * as commands from "../index/commands.js";
+import * as keeps from "../index/keeps.js";
 
 export function parseAge(s: string): number {
   const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(s.trim());
@@ -29,11 +31,11 @@ function du(dir: string): { files: number; bytes: number } {
 
 export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): number {
   const cutoff = Date.now() - parseAge(opts.olderThan);
-  const old = ctx.index.q("SELECT id FROM commands WHERE ended IS NOT NULL AND started < ? ORDER BY started").all(cutoff) as Array<{ id: string }>;
-  const unlock = opts.dryRun ? () => {} : lock(ctx);
+  const old = commands.endedBefore(ctx.index, cutoff);
+  const unlock = opts.dryRun ? () => {} : lock(ctx.paths);
   try {
     let cmds = 0, files = 0, bytes = 0;
-    for (const { id } of old) {
+    for (const id of old) {
       const dir = join(ctx.paths.staging, id);
       if (!existsSync(dir)) continue;
       const u = du(dir);
@@ -42,7 +44,7 @@ export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): num
       files += u.files;
       bytes += u.bytes;
       if (opts.dryRun) continue;
-      ctx.index.q("UPDATE keeps SET state = 'expired' WHERE name > ? AND name < ? AND state != 'gone'").run(id + "/", id + "0");
+      keeps.expireOf(ctx.index, id);
       rmSync(dir, { recursive: true, force: true });
       for (const f of [`${id}.plan`, `${id}.journal`]) rmSync(join(ctx.paths.run, f), { force: true });
     }

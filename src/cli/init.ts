@@ -1,11 +1,11 @@
 // shit init SHELL (the hook script; bin/shit prints it without starting Node) and shit status.
 import { readFileSync, existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { nativeFile, packageRoot } from "../paths/native.js";
 import { CliError, EXIT } from "./exit.js";
-import { statePaths } from "../state.js";
+import { statePaths } from "../paths/state.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const root = packageRoot;
 const SHELLS = ["bash", "zsh", "fish"] as const;
 type ShellName = (typeof SHELLS)[number];
 
@@ -78,7 +78,7 @@ export function shellStatus(): Status {
   if (!isAncestor(pid)) return { ...st, problem: `started from a shell that is not the hooked ${st.shell} (pid ${pid}): a nested or unhooked shell` };
   st.hooked = true;
   try {
-    st.preloaded = readFileSync(`/proc/${pid}/maps`, "utf8").includes(join(root, "native", "build", "libshit.so"));
+    st.preloaded = readFileSync(`/proc/${pid}/maps`, "utf8").includes(nativeFile("libshit.so"));
   } catch {
     st.preloaded = false;
   }

@@ -1,7 +1,7 @@
 // shit — magic undo for the command line. One file per verb; this one wires them up.
 import { Command, CommanderError } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
-import { CliError, EXIT } from "./exit.js";
+import { EXIT, exitCodeOf } from "./exit.js";
 import { list } from "./list.js";
 import { show } from "./show.js";
 import { reverse } from "./reverse.js";
@@ -134,9 +134,9 @@ try {
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : EXIT.BAD_INPUT;
-  } else if (e instanceof CliError) {
-    process.stderr.write(`shit: ${e.message}\n`);
-    process.exitCode = e.code;
+  } else if (exitCodeOf(e) !== null) {
+    process.stderr.write(`shit: ${(e as Error).message}\n`);
+    process.exitCode = exitCodeOf(e)!;
   } else {
     process.stderr.write(`shit: internal error: ${(e as Error).stack ?? e}\n`);
     process.exitCode = EXIT.INTERNAL;

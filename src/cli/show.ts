@@ -1,29 +1,30 @@
 // shit show: every recorded effect of one command.
 import { constants as C } from "node:fs";
-import { type Ctx, events, findCommand } from "./context.js";
-import { commandJson } from "./list.js";
-import { ago, commandLine, countsText, eventJson } from "./describe.js";
+import type { Ctx } from "./context.js";
+import { commandJson } from "./command-json.js";
+import { ago, commandLine, countsText, eventJson, processesText } from "./describe.js";
+import * as commands from "../index/commands.js";
+import * as events from "../index/events.js";
+import * as untracked from "../index/untracked.js";
 import { Op, OpName, decodeStat } from "../spool/records.js";
-import { display, fromBuf } from "../plan/paths.js";
+import { display, fromBuf } from "../paths/bytes.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import { CliError, EXIT } from "./exit.js";
 import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
-import { untrackedOf } from "../plan/untracked.js";
-import { processesText } from "./running.js";
 
 export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
   let c: CommandRow | undefined;
-  if (ref) c = findCommand(ctx, ref);
-  else c = ctx.index.q("SELECT * FROM commands WHERE started IS NOT NULL ORDER BY started DESC, rowid DESC LIMIT 1").get() as CommandRow | undefined;
+  if (ref) c = commands.byRef(ctx.index, ref);
+  else c = commands.newestFirst(ctx.index, null, 1)[0];
   if (!c) throw new CliError("no commands recorded yet", EXIT.NOTHING);
-  const evs = events(ctx, c.id).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
+  const evs = events.of(ctx.index, c.id).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
   const j = commandJson(ctx, c);
   const beyond = irreversibleOf(ctx.index, c); // effects that left the machine
   if (opts.json) {
-    const untracked = untrackedOf(ctx.index, c.id).map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
-    process.stdout.write(JSON.stringify({ ...j, irreversible: beyond, events: evs.map(eventJson), untracked }, null, 2) + "\n");
+    const outside = untracked.of(ctx.index, c.id).map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
+    process.stdout.write(JSON.stringify({ ...j, irreversible: beyond, events: evs.map(eventJson), untracked: outside }, null, 2) + "\n");
     return;
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
@@ -64,8 +65,8 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
     out.push(`  ${what.padEnd(9)} ${path}${detail ? " " + detail : ""}${meta.length ? `  (${meta.join(", ")})` : ""}`);
   }
   // what the watcher tier saw change during it that capture did not record (src/daemon/untracked.ts)
-  const untracked = untrackedOf(ctx.index, c.id);
-  if (untracked.length) out.push("", "untracked changes (made outside capture: cannot be undone)");
-  for (const u of untracked) out.push(`  ${u.kind.padEnd(9)} ${display(u.path, cwd)}${u.path2 ? ` → ${display(u.path2, cwd)}` : ""}`);
+  const outside = untracked.of(ctx.index, c.id);
+  if (outside.length) out.push("", "untracked changes (made outside capture: cannot be undone)");
+  for (const u of outside) out.push(`  ${u.kind.padEnd(9)} ${display(u.path, cwd)}${u.path2 ? ` → ${display(u.path2, cwd)}` : ""}`);
   process.stdout.write(out.join("\n") + "\n");
 }

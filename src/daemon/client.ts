@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { fileURLToPath } from "node:url";
-import { ensureState, type StatePaths } from "../state.js";
+import { ensureState, type StatePaths } from "../paths/state.js";
 import { logPath, pidPath, socketPath, type Reply, type Request } from "./protocol.js";
 
 /** The daemon's entry point and the runtime that runs it (the one running this CLI). */

@@ -3,7 +3,9 @@
 // and `shit undo` need to look at /proc only for what no watcher has seen go. Attached to the
 // process table through its hooks: every pid the table lists is watched until it exits.
 import type { Index } from "../index/db.js";
-import { whose } from "../procfs.js";
+import * as commands from "../index/commands.js";
+import * as procs from "../index/procs.js";
+import { whose } from "../procs/procfs.js";
 import type { ProcTable } from "./pids.js";
 import { ProcWatchError, ProcWatcher, type ExitInfo, type IdentityCheck, type Registration } from "./procwatch.js";
 
@@ -25,13 +27,13 @@ export class Lifetimes {
 
   private watch(cmd: string, pid: number): void {
     if (!this.watcher || this.regs.get(cmd)?.has(pid)) return;
-    const exec = this.index.q("SELECT max(time) AS t FROM procs WHERE cmd = ? AND pid = ? AND exited IS NULL").get(cmd, pid) as { t: number | null };
+    const execAt = procs.lastExecTime(this.index, cmd, pid);
     let check: IdentityCheck;
-    if (exec.t !== null) {
+    if (execAt !== null) {
       check = { env: `SHIT_CMD=${cmd}` }; // inherited by every process of the command
     } else {
       // the runner of `shit run` (its BEGIN, no EXEC): its environment need not name the command
-      const c = this.index.q("SELECT started FROM commands WHERE id = ?").get(cmd) as { started: number | null } | undefined;
+      const c = commands.times(this.index, cmd);
       const w = whose(pid, cmd, c?.started ?? 0, true);
       if (typeof w !== "object") return; // gone, or the pid is another process now: no row to mark
       check = { startTime: w.startTicks };
@@ -40,12 +42,12 @@ export class Lifetimes {
     try {
       reg = this.watcher.on(pid, (info) => this.exited(cmd, info), check);
     } catch (e) {
-      if (!(e instanceof ProcWatchError) || e.code !== "EACCES" || exec.t === null) {
+      if (!(e instanceof ProcWatchError) || e.code !== "EACCES" || execAt === null) {
         this.log(`cannot watch pid ${pid} of ${cmd}: ${(e as Error).message}`);
         return;
       }
       // another user's environment (a setuid program): known by its start time instead
-      const w = whose(pid, cmd, exec.t, true);
+      const w = whose(pid, cmd, execAt, true);
       if (typeof w !== "object") return this.exited(cmd, { pid, how: w === "gone" ? "gone" : "reused" });
       try {
         reg = this.watcher.on(pid, (info) => this.exited(cmd, info), { startTime: w.startTicks });
@@ -67,7 +69,7 @@ export class Lifetimes {
     if (m?.size === 0) this.regs.delete(cmd);
     try {
       // the runner has no row: nothing to mark (its END says the rest)
-      this.index.q("UPDATE procs SET exited = ? WHERE cmd = ? AND pid = ? AND exited IS NULL").run(Date.now(), cmd, info.pid);
+      procs.markExited(this.index, cmd, info.pid, Date.now());
     } catch (e) {
       this.log(`cannot note the exit of pid ${info.pid} of ${cmd}: ${(e as Error).message}`);
       return;

@@ -2,6 +2,8 @@
 // yet, and every pid an EXEC record named that was not seen exit. The exit watcher attaches through
 // the hooks (lifetimes.ts): it is told of each new pid and of each command that ended.
 import type { Index } from "../index/db.js";
+import * as commands from "../index/commands.js";
+import * as procs from "../index/procs.js";
 
 export interface ProcHooks {
   onProcess?(cmd: string, pid: number): void;
@@ -24,11 +26,11 @@ export class ProcTable {
       if (!s) now.set(cmd, (s = new Set()));
       s.add(pid);
     };
-    for (const r of index.q("SELECT id, pid FROM commands WHERE ended IS NULL AND started IS NOT NULL").all() as { id: string; pid: number | null }[]) add(r.id, r.pid);
+    for (const r of commands.unended(index)) add(r.id, r.pid);
     // a command runs while any of its processes lives: an ended one whose processes were not all
     // seen gone stays, unless it started over a day ago (a row left by a crash is not kept forever)
     const since = Date.now() - RECENT_MS;
-    for (const r of index.q("SELECT p.cmd, p.pid FROM procs p JOIN commands c ON c.id = p.cmd WHERE p.exited IS NULL AND c.started IS NOT NULL AND (c.ended IS NULL OR c.started >= ?)").all(since) as { cmd: string; pid: number | null }[]) add(r.cmd, r.pid);
+    for (const r of procs.unexitedSince(index, since)) add(r.cmd, r.pid);
     for (const [cmd, pids] of now) {
       const had = this.running.get(cmd);
       for (const pid of pids) if (!had?.has(pid)) this.hooks.onProcess?.(cmd, pid);

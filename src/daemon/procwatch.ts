@@ -3,7 +3,7 @@
 // here on the JS thread; the addon only says "watch <id> has exited". A dispatch consults the
 // registration table as it is at that moment, so once off() returns that callback never runs.
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { nativeFile } from "../paths/native.js";
 
 /** exited: it ran when watched and has exited since (or was a zombie, exited but not yet reaped).
  *  gone: no such process (already exited and reaped) when on() was called, or it exited before
@@ -59,7 +59,7 @@ interface Native {
 let loaded: Native | undefined;
 function addon(): Native {
   if (!loaded) {
-    const path = fileURLToPath(new URL("../../native/build/procwatch.node", import.meta.url));
+    const path = nativeFile("procwatch.node");
     try {
       loaded = createRequire(import.meta.url)(path) as Native;
     } catch (e) {

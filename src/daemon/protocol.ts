@@ -2,7 +2,7 @@
 // A client writes one request object per line and reads one reply object per line, in order.
 // docs/DESIGN.md ("daemon") is the description; this file is the contract both sides import.
 import { join } from "node:path";
-import type { StatePaths } from "../state.js";
+import type { StatePaths } from "../paths/state.js";
 
 export type Request = { op: "ping" } | { op: "status" } | { op: "sync" } | { op: "stop" };
 export type Op = Request["op"];

@@ -11,7 +11,7 @@
 import { chmodSync, existsSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { setImmediate as yieldNow } from "node:timers/promises";
-import { ensureState, statePaths } from "../state.js";
+import { ensureState, statePaths } from "../paths/state.js";
 import { Index } from "../index/db.js";
 import { ingest } from "../ingest/ingest.js";
 import { claimInstance } from "./instance.js";
@@ -30,13 +30,6 @@ const COALESCE_MS = envMs("SHIT_DAEMON_COALESCE_MS", 25);
 // records per transaction: a CLI waiting on the index waits for one such chunk at most
 const BUDGET = envMs("SHIT_DAEMON_BUDGET", 2000) || 2000;
 const ROOT_CHECK_MS = 30 * 1000;
-
-/** A change the directory watcher (watcher.ts, native/watch) saw under a tracked root. */
-export interface DirEvent {
-  root: string;
-  path: string;
-  kind: string;
-}
 
 class Daemon {
   readonly paths = statePaths();
@@ -250,12 +243,6 @@ class Daemon {
           });
       }
     });
-  }
-
-  /** A change under a tracked root, from the directory watcher. Attached with the watcher tier. */
-  dirEvent(e: DirEvent): void {
-    this.idle?.refresh();
-    this.log.write(`dir event ${e.kind} ${e.path} (under ${e.root})`);
   }
 
   async shutdown(why: string): Promise<void> {

@@ -18,13 +18,17 @@ import { lstatSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Index } from "../index/db.js";
-import { recount } from "../index/effects.js";
+import * as commands from "../index/commands.js";
+import * as events from "../index/events.js";
+import * as untracked from "../index/untracked.js";
+import type { UntrackedKind } from "../index/untracked.js";
+import { recount } from "../ingest/effects.js";
 import { Op } from "../spool/records.js";
-import type { StatePaths } from "../state.js";
+import type { StatePaths } from "../paths/state.js";
 import { loadConfig } from "../config.js";
 import { DirWatcher, type WatchEvent } from "./watcher.js";
-import { liveProcesses } from "../cli/running.js";
-import type { Ctx } from "../cli/context.js";
+import { liveProcesses } from "../procs/running.js";
+import { pidExists } from "../procs/procfs.js";
 
 export const MAX_ROOTS = 8;
 export const RECENT_MS = 60 * 60 * 1000;
@@ -33,10 +37,10 @@ const END_SLACK_MS = 100; // the helper stamps an event when it reads it, a litt
 const RESTART_MS = 5000;
 const RETRY_MS = 60 * 1000;
 
-export type UntrackedKind = "create" | "delete" | "modify" | "attrib" | "move";
+export type { UntrackedKind } from "../index/untracked.js";
 const CHANGE = new Set<string>(["create", "delete", "modify", "attrib", "move"]);
 // ops after which everything under the path is the command's doing (or was its before)
-const SUBTREE_OPS = [Op.RMDIR, Op.RENAME, Op.REMOVE, Op.S_RENAME, Op.PLACE].join(",");
+const SUBTREE_OPS = [Op.RMDIR, Op.RENAME, Op.REMOVE, Op.S_RENAME, Op.PLACE];
 
 export interface WatchConfig {
   roots: string[];
@@ -82,17 +86,6 @@ export function chooseRoots(candidates: string[], stateDir: string, max = MAX_RO
     else roots.push(p);
   }
   return { roots, skipped };
-}
-
-/** Is this process alive (a pid of ours or another user's)? */
-function alive(pid: number | null): boolean {
-  if (!pid || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 interface Held {
@@ -171,10 +164,7 @@ export class UntrackedTier {
     const home = process.env.HOME || homedir();
     const out = cfg.roots.map((r) => (r === "~" ? home : r.startsWith("~/") ? join(home, r.slice(2)) : r));
     if (cfg.recent) {
-      const rows = this.deps.index
-        .q("SELECT cwd, max(started) AS s FROM commands WHERE kind = 'run' AND cwd IS NOT NULL AND started >= ? GROUP BY cwd ORDER BY s DESC LIMIT 64")
-        .all(Date.now() - RECENT_MS) as { cwd: Uint8Array }[];
-      for (const r of rows) out.push(Buffer.from(r.cwd).toString());
+      for (const cwd of commands.recentCwds(this.deps.index, Date.now() - RECENT_MS, 64)) out.push(Buffer.from(cwd).toString());
     }
     return out;
   }
@@ -265,12 +255,7 @@ export class UntrackedTier {
   /** The commands alive at t (ms), of every kind; `strict`: without the end slack. A command
    *  runs while any of its processes lives (running.ts), also past its END (a background job). */
   private aliveAt(t: number, live: (id: string, pid: number | null, ended: number | null) => boolean): { id: string; kind: string; strict: boolean }[] {
-    const idx = this.deps.index;
-    const rows = idx
-      .q(`SELECT id, kind, pid, ended, (SELECT max(exited) FROM procs p WHERE p.cmd = c.id) AS lastExit FROM commands c
-          WHERE started IS NOT NULL AND started <= ? AND (ended IS NULL OR ended + ? >= ?
-            OR EXISTS (SELECT 1 FROM procs p WHERE p.cmd = c.id AND (p.exited IS NULL OR p.exited + ? >= ?)))`)
-      .all(t, END_SLACK_MS, t, END_SLACK_MS, t) as { id: string; kind: string; pid: number | null; ended: number | null; lastExit: number | null }[];
+    const rows = commands.aliveAround(this.deps.index, t, END_SLACK_MS);
     const out: { id: string; kind: string; strict: boolean }[] = [];
     for (const c of rows) {
       const end = Math.max(c.ended ?? -Infinity, c.lastExit ?? -Infinity);
@@ -283,13 +268,10 @@ export class UntrackedTier {
   /** Does a command's own record name p (or a directory above p it removed, renamed or put back)? */
   private named(cmd: string, p: Buffer): boolean {
     const idx = this.deps.index;
-    if (idx.q("SELECT 1 FROM events WHERE path = ? AND cmd = ? LIMIT 1").get(p, cmd)) return true;
-    if (idx.q("SELECT 1 FROM events WHERE path2 = ? AND cmd = ? LIMIT 1").get(p, cmd)) return true;
+    if (events.names(idx, cmd, p)) return true;
     let s = p.toString("latin1");
     for (let d = dirname(s); d !== s; s = d, d = dirname(d)) {
-      const b = Buffer.from(d, "latin1");
-      if (idx.q(`SELECT 1 FROM events WHERE path = ? AND cmd = ? AND op IN (${SUBTREE_OPS}) LIMIT 1`).get(b, cmd)) return true;
-      if (idx.q(`SELECT 1 FROM events WHERE path2 = ? AND cmd = ? AND op IN (${SUBTREE_OPS}) LIMIT 1`).get(b, cmd)) return true;
+      if (events.names(idx, cmd, Buffer.from(d, "latin1"), SUBTREE_OPS)) return true;
     }
     return false;
   }
@@ -298,10 +280,9 @@ export class UntrackedTier {
   attach(evs: WatchEvent[]): void {
     const idx = this.deps.index;
     const seen = new Map<string, boolean>(); // liveness now, once per command per batch
-    const ctx = { index: idx } as Ctx; // liveProcesses reads (and marks exited in) the index only
     const live = (id: string, pid: number | null, ended: number | null) => {
       let v = seen.get(id);
-      if (v === undefined) seen.set(id, (v = liveProcesses(ctx, id).length > 0 || (ended === null && alive(pid))));
+      if (v === undefined) seen.set(id, (v = liveProcesses(idx, id).length > 0 || (ended === null && pidExists(pid))));
       return v;
     };
     const names = new Map<string, boolean>(); // a path's create and modify come together: look once
@@ -325,7 +306,7 @@ export class UntrackedTier {
     }
     if (!found.length) return;
     idx.tx(() => {
-      for (const f of found) record(idx, f.cmd, f.kind, f.path, f.path2, f.t);
+      for (const f of found) untracked.record(idx, f.cmd, f.kind, f.path, f.path2, f.t);
     });
     recount(idx, new Set(found.map((f) => f.cmd)));
   }
@@ -335,22 +316,4 @@ export class UntrackedTier {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.watcher?.close();
   }
-}
-
-/** One change into `untracked`, net of what is there already for the command: a path it created
- *  stays a create when modified, is forgotten when deleted again, and moves with a move. */
-function record(idx: Index, cmd: string, kind: UntrackedKind, path: Buffer, path2: Buffer | null, t: number): void {
-  const created = !!idx.q("SELECT 1 FROM untracked WHERE cmd = ? AND path = ? AND kind = 'create'").get(cmd, path);
-  const forget = () => idx.q("DELETE FROM untracked WHERE cmd = ? AND path = ?").run(cmd, path);
-  const put = (k: string, p: Buffer, p2: Buffer | null) =>
-    idx.q("INSERT INTO untracked(cmd, path, kind, path2, time) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET path2 = excluded.path2, time = excluded.time").run(cmd, p, k, p2, t);
-  if (kind === "modify" || kind === "attrib") {
-    if (!created) put(kind, path, null);
-  } else if (kind === "delete") {
-    if (created) forget();
-    else put("delete", path, null);
-  } else if (kind === "move" && created && path2) {
-    forget();
-    put("create", path2, null);
-  } else put(kind, path, path2);
 }

@@ -4,9 +4,9 @@
 // pathStr is a convenience decoding that may be lossy for non-UTF-8 names.
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { nativeDir } from "../apply/apply.js";
+import { nativeFile } from "../paths/native.js";
 
 export type WatchKind = "create" | "delete" | "modify" | "attrib" | "move" | "overflow" | "rescan" | "error" | "limit";
 
@@ -54,7 +54,7 @@ export class DirWatcher extends EventEmitter {
     super();
     const env = { ...process.env };
     if (opts.maxWatches !== undefined) env.SHIT_WATCH_MAX = String(opts.maxWatches);
-    this.child = spawn(opts.helper ?? join(nativeDir, "shit-watch"), [], { stdio: ["pipe", "pipe", "inherit"], env });
+    this.child = spawn(opts.helper ?? nativeFile("shit-watch"), [], { stdio: ["pipe", "pipe", "inherit"], env });
     this.child.stdin!.on("error", () => {}); // a dead helper is reported by "exit"
     createInterface({ input: this.child.stdout! }).on("line", (l) => this.line(l));
     this.exited = new Promise((done) => {

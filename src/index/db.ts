@@ -1,6 +1,10 @@
 // The index: one SQLite database (WAL) of commands, their events, kept pre-images and spool
 // offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
+// Every query lives in this directory, one file per table (commands.ts, events.ts, keeps.ts,
+// procs.ts, untracked.ts, sessions.ts, spools.ts): a reader finds every writer of a table there.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+
+export type * from "./rows.js";
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE spools(
@@ -105,7 +109,7 @@ export class Index {
     }
   }
 
-  /** A prepared statement, cached by its text. */
+  /** A prepared statement, cached by its text. For this directory's table modules only. */
   q(sql: string): StatementSync {
     let s = this.cache.get(sql);
     if (!s) {
@@ -130,67 +134,4 @@ export class Index {
   close(): void {
     this.db.close();
   }
-}
-
-export interface CommandRow {
-  id: string;
-  kind: string;
-  of: string | null;
-  argv: Uint8Array | null;
-  cwd: Uint8Array | null;
-  started: number | null;
-  ended: number | null;
-  exit: number | null;
-  signal: number | null;
-  pid: number | null;
-  undone_by: string | null;
-  effects: string | null;
-  session: string | null;
-  line: string | null;
-  shell: string | null;
-}
-
-export interface EventRow {
-  cmd: string;
-  seq: number;
-  op: number;
-  pid: number;
-  err: number;
-  time: number;
-  flags: number;
-  path: Uint8Array | null;
-  path2: Uint8Array | null;
-  pre: Uint8Array | null;
-  pre2: Uint8Array | null;
-  parent: Uint8Array | null;
-  parent2: Uint8Array | null;
-  keep: string | null;
-  keep_how: string | null;
-  keep2: string | null;
-  keep2_how: string | null;
-  target: Uint8Array | null;
-  target2: Uint8Array | null;
-  xname: string | null;
-  xvalue: Uint8Array | null;
-  arg: number | null;
-  step: number | null;
-  note: string | null;
-}
-
-export interface ProcRow {
-  cmd: string;
-  seq: number;
-  pid: number;
-  time: number;
-  argv: Uint8Array | null;
-  cwd: Uint8Array | null;
-}
-
-export interface KeepRow {
-  name: string;
-  hash: string | null;
-  size: number | null;
-  ino: number | null;
-  ctime: string | null; // ns, as text (past 2^53)
-  state: string;
 }

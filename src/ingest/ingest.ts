@@ -1,14 +1,20 @@
 // Spool → index. Reads every spool from where the last ingest stopped, turns records into rows
 // and hashes the pre-images they kept. Idempotent: the offset moves in the same transaction as
 // the rows, and a record cut off mid-write is left for the next run.
-import { closeSync, fstatSync, openSync, readdirSync, readSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { StatePaths } from "../state.js";
+import type { StatePaths } from "../paths/state.js";
 import type { Index } from "../index/db.js";
+import * as commands from "../index/commands.js";
+import * as events from "../index/events.js";
+import * as keeps from "../index/keeps.js";
+import * as procs from "../index/procs.js";
+import * as spools from "../index/spools.js";
 import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
 import { hashKept, type Hashed } from "../store/store.js";
-import { recount } from "../index/effects.js";
+import { recount } from "./effects.js";
 import { ingestJournals } from "./shell.js";
+import { readFrom } from "./read.js";
 
 export interface IngestResult {
   spools: number;
@@ -22,25 +28,6 @@ export interface IngestOpts {
   budget?: number;
   /** Only these spool names (<cmd>.spool); all of them when absent. */
   only?: Iterable<string>;
-}
-
-/** The bytes from offset on (at most max of them), and whether the file holds more past them. */
-function readFrom(path: string, offset: number, max = Infinity): { buf: Buffer; more: boolean } | null {
-  const fd = openSync(path, "r");
-  try {
-    const size = fstatSync(fd).size;
-    if (size <= offset) return null;
-    const buf = Buffer.allocUnsafe(Math.min(size - offset, max));
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, offset + got);
-      if (n <= 0) break;
-      got += n;
-    }
-    return { buf: buf.subarray(0, got), more: offset + got < size };
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const ms = (ns: bigint) => Number(ns / 1000000n);
@@ -74,12 +61,10 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
   return result;
 }
 
-const offsetOf = (index: Index, name: string) => (index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined)?.offset ?? 0;
-
 /** One transaction's worth of one spool: done, more (stopped at the budget), or raced. */
 function ingestSpool(paths: StatePaths, index: Index, name: string, budget: number, result: IngestResult): "done" | "more" | "raced" {
   const cmd = name.slice(0, -".spool".length);
-  const offset = offsetOf(index, name);
+  const offset = spools.offsetOf(index, name);
   // with a budget, only about that many records' bytes are read and parsed per transaction
   const file = join(paths.spool, name);
   let got: ReturnType<typeof readFrom>;
@@ -103,17 +88,16 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
   const partial = records !== read.records || got.more;
   ensured = "";
   const took = index.tx(() => {
-    if (offsetOf(index, name) !== offset) return false;
+    if (spools.offsetOf(index, name) !== offset) return false;
     for (const r of records) applyRecord(paths, index, cmd, r, offset);
     if (records.some((r) => r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED)) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
       // NULL, which list counts on reading.
-      const ended = (index.q("SELECT ended FROM commands WHERE id = ?").get(cmd) as { ended: number | null } | undefined)?.ended;
-      if (ended != null) recount(index, [cmd]);
-      else index.q("UPDATE commands SET effects = NULL WHERE id = ?").run(cmd);
+      if (commands.times(index, cmd)?.ended != null) recount(index, [cmd]);
+      else commands.setEffects(index, cmd, null);
     }
-    index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
+    spools.setOffset(index, name, offset + next);
     return true;
   });
   if (!took) return "raced";
@@ -125,7 +109,7 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
 let ensured = "";
 function ensureCommand(index: Index, cmd: string): void {
   if (ensured === cmd) return;
-  index.q("INSERT OR IGNORE INTO commands(id) VALUES(?)").run(cmd);
+  commands.ensure(index, cmd);
   ensured = cmd;
 }
 
@@ -135,29 +119,21 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   switch (r.op) {
     case Op.BEGIN: {
       ensureCommand(index, cmd);
-      index
-        .q("UPDATE commands SET kind = ?, of = ?, argv = ?, cwd = ?, started = ?, pid = ? WHERE id = ?")
-        .run(text(f.get(Tag.KIND)) ?? "run", text(f.get(Tag.OF)), f.get(Tag.ARGV) ?? null, f.get(Tag.CWD) ?? null, ms(r.timeNs), r.pid, cmd);
+      commands.begin(index, cmd, { kind: text(f.get(Tag.KIND)) ?? "run", of: text(f.get(Tag.OF)), argv: f.get(Tag.ARGV) ?? null, cwd: f.get(Tag.CWD) ?? null, started: ms(r.timeNs), pid: r.pid });
       return;
     }
     case Op.END: {
       ensureCommand(index, cmd);
-      index.q("UPDATE commands SET ended = ?, exit = ?, signal = ? WHERE id = ?").run(ms(r.timeNs), r.err, r.flags, cmd);
-      const c = index.q("SELECT kind, of FROM commands WHERE id = ?").get(cmd) as { kind: string; of: string | null };
-      if (c.of && (c.kind === "undo" || c.kind === "redo") && r.err === 0) {
-        index.q("UPDATE commands SET undone_by = ? WHERE id = ?").run(cmd, c.of);
-      }
+      commands.end(index, cmd, ms(r.timeNs), r.err, r.flags);
       return;
     }
     case Op.POST: {
       const p = f.get(Tag.PATH);
-      if (p) index.q("INSERT OR REPLACE INTO posts(cmd, path, post) VALUES(?, ?, ?)").run(cmd, p, f.get(Tag.POST) ?? null);
+      if (p) events.insertPost(index, cmd, p, f.get(Tag.POST) ?? null);
       return;
     }
     case Op.EXEC:
-      index
-        .q("INSERT OR IGNORE INTO procs(cmd, seq, pid, time, argv, cwd) VALUES(?, ?, ?, ?, ?, ?)")
-        .run(cmd, base + r.offset, r.pid, ms(r.timeNs), f.get(Tag.ARGV) ?? null, f.get(Tag.CWD) ?? null);
+      procs.insert(index, { cmd, seq: base + r.offset, pid: r.pid, time: ms(r.timeNs), argv: f.get(Tag.ARGV) ?? null, cwd: f.get(Tag.CWD) ?? null });
       return;
   }
   ensureCommand(index, cmd);
@@ -166,22 +142,16 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   for (const k of [keep, keep2]) if (k && k.how !== "E") noteKeep(paths, index, k.name, k.how);
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
-  index
-    .q(
-      `INSERT OR IGNORE INTO events(cmd, seq, op, pid, err, time, flags, path, path2, pre, pre2, parent, parent2,
-         keep, keep_how, keep2, keep2_how, target, target2, xname, xvalue, arg, step, note)
-       VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-    )
-    .run(
-      cmd, base + r.offset, r.op, r.pid, r.err, ms(r.timeNs), r.flags,
-      f.get(Tag.PATH) ?? null, f.get(Tag.PATH2) ?? null, f.get(Tag.PRE) ?? null, f.get(Tag.PRE2) ?? null,
-      f.get(Tag.PARENT) ?? null, f.get(Tag.PARENT2) ?? null,
-      keep?.name ?? null, keep?.how ?? null, keep2?.name ?? null, keep2?.how ?? null,
-      f.get(Tag.TARGET) ?? null, f.get(Tag.TARGET2) ?? null, text(f.get(Tag.XNAME)), f.get(Tag.XVALUE) ?? null,
-      arg && arg.length >= 8 ? Number(arg.readBigInt64LE(0)) : null,
-      step && step.length >= 4 ? step.readUInt32LE(0) : null,
-      text(f.get(Tag.NOTE)),
-    );
+  events.insert(index, {
+    cmd, seq: base + r.offset, op: r.op, pid: r.pid, err: r.err, time: ms(r.timeNs), flags: r.flags,
+    path: f.get(Tag.PATH) ?? null, path2: f.get(Tag.PATH2) ?? null, pre: f.get(Tag.PRE) ?? null, pre2: f.get(Tag.PRE2) ?? null,
+    parent: f.get(Tag.PARENT) ?? null, parent2: f.get(Tag.PARENT2) ?? null,
+    keep: keep?.name ?? null, keepHow: keep?.how ?? null, keep2: keep2?.name ?? null, keep2How: keep2?.how ?? null,
+    target: f.get(Tag.TARGET) ?? null, target2: f.get(Tag.TARGET2) ?? null, xname: text(f.get(Tag.XNAME)), xvalue: f.get(Tag.XVALUE) ?? null,
+    arg: arg && arg.length >= 8 ? Number(arg.readBigInt64LE(0)) : null,
+    step: step && step.length >= 4 ? step.readUInt32LE(0) : null,
+    note: text(f.get(Tag.NOTE)),
+  });
 }
 
 /**
@@ -191,7 +161,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
  * against that before it moves it back — an rm -rf of 10k files is not read back at ingest.
  */
 function noteKeep(paths: StatePaths, index: Index, name: string, how: string): void {
-  if (index.q("SELECT 1 FROM keeps WHERE name = ?").get(name)) return;
+  if (keeps.exists(index, name)) return;
   let h: Hashed | null = null;
   if (how !== "R" && how !== "L") {
     try {
@@ -200,7 +170,5 @@ function noteKeep(paths: StatePaths, index: Index, name: string, how: string): v
       // missing or unreadable: recorded with no identity, so an undo says it cannot restore it
     }
   }
-  index
-    .q("INSERT INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, ?)")
-    .run(name, h?.hash ?? null, h?.size ?? null, h?.ino ?? null, h?.ctime ?? null, how === "R" || how === "L" ? "inode" : h ? "staged" : "missing");
+  keeps.insert(index, { name, hash: h?.hash ?? null, size: h?.size ?? null, ino: h?.ino ?? null, ctime: h?.ctime ?? null, state: how === "R" || how === "L" ? "inode" : h ? "staged" : "missing" });
 }

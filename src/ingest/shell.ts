@@ -5,10 +5,14 @@
 // command's shell effects (what an undo puts back).
 import { readdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { StatePaths } from "../state.js";
+import type { StatePaths } from "../paths/state.js";
 import type { Index } from "../index/db.js";
+import * as commands from "../index/commands.js";
+import * as sessions from "../index/sessions.js";
+import * as spools from "../index/spools.js";
 import { readFrom } from "./read.js";
-import { recount } from "../index/effects.js";
+import { pidExists } from "../procs/procfs.js";
+import { recount } from "./effects.js";
 import { readJournal, type Journal } from "../shell/journal.js";
 import { changeCount, diffState, stateOf, type ShellState } from "../shell/state.js";
 
@@ -25,9 +29,9 @@ export function ingestJournals(paths: StatePaths, index: Index): number {
   let taken = 0;
   if (names.length) sweepCmdFiles(paths);
   for (const name of names) {
-    const offset = (index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined)?.offset ?? 0;
+    const offset = spools.offsetOf(index, name);
     const file = join(paths.spool, name);
-    const buf = readFrom(file, offset);
+    const buf = readFrom(file, offset)?.buf;
     if (!buf) {
       retire(paths, index, name, file, offset);
       continue;
@@ -35,10 +39,9 @@ export function ingestJournals(paths: StatePaths, index: Index): number {
     const { records, next } = readJournal(buf);
     if (!next) continue;
     index.tx(() => {
-      const again = (index.q("SELECT offset FROM spools WHERE name = ?").get(name) as { offset: number } | undefined)?.offset ?? 0;
-      if (again !== offset) return;
+      if (spools.offsetOf(index, name) !== offset) return;
       for (const r of records) takeRecord(index, r);
-      index.q("INSERT INTO spools(name, offset) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET offset = excluded.offset").run(name, offset + next);
+      spools.setOffset(index, name, offset + next);
       taken += records.length;
     });
   }
@@ -54,17 +57,11 @@ function sweepCmdFiles(paths: StatePaths): void {
     return;
   }
   for (const n of names) {
-    const pid = Number(n.slice(5, -4));
+    if (pidExists(Number(n.slice(5, -4)))) continue;
     try {
-      process.kill(pid, 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ESRCH") {
-        try {
-          unlinkSync(join(paths.run, n));
-        } catch {
-          // raced with another sweep
-        }
-      }
+      unlinkSync(join(paths.run, n));
+    } catch {
+      // raced with another sweep
     }
   }
 }
@@ -87,7 +84,7 @@ function retire(paths: StatePaths, index: Index, name: string, file: string, off
     const later = readdirSync(paths.spool).includes(`${m[1]}-${Number(m[2]) + 1}.shell`);
     if (!later && Date.now() - st.mtimeMs < 86400e3) return;
     unlinkSync(file);
-    index.q("DELETE FROM spools WHERE name = ?").run(name);
+    spools.forget(index, name);
   } catch {
     // gone already, or not ours to remove: left for a later ingest
   }
@@ -109,7 +106,7 @@ function takeRecord(index: Index, r: Journal): void {
   const sess = r.get("sess");
   if (!sess) return;
   const kind = r.get("k");
-  const prev = index.q("SELECT state, seen FROM sessions WHERE id = ?").get(sess) as { state: string | null; seen: number | null } | undefined;
+  const prev = sessions.stateOf(index, sess);
   const known = prev?.state ? (JSON.parse(prev.state) as ShellState) : null;
   // fish records the state before a line that may change it in the same record (zsh: in a "pre"
   // record, taken as the session's state like any other)
@@ -120,12 +117,7 @@ function takeRecord(index: Index, r: Journal): void {
   // a session's commands keep their order even where its clock is coarse (fish: 10 ms)
   if (t0 !== null && prev?.seen && t0 < prev.seen && kind === "run") t0 = prev.seen;
   const now = t1 ?? Date.now();
-  index
-    .q(
-      `INSERT INTO sessions(id, shell, pid, tty, started, seen, state) VALUES(?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, seen = max(coalesce(seen, 0), excluded.seen), state = excluded.state`,
-    )
-    .run(sess, r.get("shell") ?? null, Number(r.get("pid")) || null, r.get("tty") || null, now, now, JSON.stringify(state));
+  sessions.seen(index, { id: sess, shell: r.get("shell") ?? null, pid: Number(r.get("pid")) || null, tty: r.get("tty") || null, seen: now, state: JSON.stringify(state) });
   const id = r.get("id");
   if (!id || !/^[0-9a-f]{16}$/.test(id)) return;
   if (kind === "run") {
@@ -138,21 +130,18 @@ function takeRecord(index: Index, r: Journal): void {
       pipestatus: (r.get("pipe") ?? "").split(" ").filter(Boolean).map(Number),
       ...(changeCount(changes) ? { changes } : {}),
     };
-    index.q("INSERT OR IGNORE INTO commands(id) VALUES(?)").run(id);
-    index
-      .q(
-        `UPDATE commands SET kind = 'run', session = ?, line = ?, shell = ?, cwd = ?, started = ?, ended = ?, exit = ?,
-           pid = coalesce(pid, ?) WHERE id = ?`,
-      )
-      .run(sess, line, JSON.stringify(info), Buffer.from(r.get("cwd0") || state.cwd), t0, t1, Number(r.get("exit") ?? 0), Number(r.get("pid")) || null, id);
+    commands.typed(index, id, {
+      session: sess, line, shell: JSON.stringify(info), cwd: Buffer.from(r.get("cwd0") || state.cwd),
+      started: t0, ended: t1, exit: Number(r.get("exit") ?? 0), pid: Number(r.get("pid")) || null,
+    });
     recount(index, [id]);
   } else if (kind === "state") {
     // the hook applied an undo's or redo's shell changes: note it on that command
-    const row = index.q("SELECT shell FROM commands WHERE id = ?").get(id) as { shell: string | null } | undefined;
-    if (row) {
-      const info = row.shell ? JSON.parse(row.shell) : {};
+    const shell = commands.shellOf(index, id);
+    if (shell !== undefined) {
+      const info = shell ? JSON.parse(shell) : {};
       info.applied = t1;
-      index.q("UPDATE commands SET shell = ? WHERE id = ?").run(JSON.stringify(info), id);
+      commands.setShell(index, id, JSON.stringify(info));
     }
   }
 }

@@ -2,6 +2,7 @@
 // a hooked shell) and every program its processes started (EXEC records), against the built-in
 // rules and the user's.
 import type { CommandRow, Index } from "../index/db.js";
+import * as procs from "../index/procs.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { RULES } from "./rules.js";
 import { compileRules, irreversibleIn, type Irreversible } from "./match.js";
@@ -35,6 +36,6 @@ export function irreversibleOf(index: Index, c: CommandRow): Irreversible[] {
   const argvs: string[][] = [argvOf(c.argv)];
   const line = (c as { line?: string | null }).line;
   if (line) argvs.push([line]); // as typed: one word holding the whole line
-  for (const p of index.q("SELECT argv FROM procs WHERE cmd = ? ORDER BY seq").all(c.id) as { argv: Uint8Array | null }[]) argvs.push(argvOf(p.argv));
+  for (const argv of procs.argvsOf(index, c.id)) argvs.push(argvOf(argv));
   return irreversibleIn(argvs, rules());
 }

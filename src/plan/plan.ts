@@ -3,41 +3,25 @@
 // (rm a && mv b a && echo c > b) and swaps come out right; then directories get their old
 // modes and times back. A path whose present state is not what the command left is a conflict.
 import { constants as C } from "node:fs";
-import type { EventRow, Index } from "../index/db.js";
+import type { EventRow, UntrackedRow } from "../index/rows.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
-import { type BPath, dirname, fromBuf, join } from "./paths.js";
+import { type BPath, dirname, fromBuf, join } from "../paths/bytes.js";
 import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
+import type { Conflict, Plan, Step } from "./steps.js";
 import { untrackedUndo } from "./untracked.js";
 
-export type StepKind = "remove" | "rename" | "place" | "rewrite" | "truncate" | "link" | "meta" | "xattr";
+export type { Conflict, Plan, Step, StepKind } from "./steps.js";
 
-export interface Step {
-  kind: StepKind;
-  path: BPath;
-  path2?: BPath; // rename/link: the destination
-  pre?: Stat; // mode, owner, times (and type, for place) to give the object
-  keep?: string; // staging name of the pre-image bytes
-  tailOf?: bigint; // rewrite from a kept tail: keep holds bytes from this offset on
-  target?: Buffer; // place a symlink
-  length?: bigint; // truncate; rewrite: -1 for all
-  xname?: string;
-  xvalue?: Buffer | null;
-  seq: number; // the event it undoes (-1: the final metadata pass)
-}
-
-export interface Conflict {
-  path: BPath;
-  reason: string;
-}
-
-export interface Plan {
+/** Everything the planner needs to know of one command, as values read from the index. */
+export interface PlanInput {
   cmd: string;
-  steps: Step[];
-  conflicts: Conflict[];
-  skipped: Step[]; // left out by --on-conflict skip
-  cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
-  expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
-  outside: BPath[]; // changed outside capture (the watcher tier saw it): cannot be restored
+  ended: number | null; // ms, when it ended
+  events: EventRow[]; // in order
+  posts: Array<{ path: Uint8Array; post: Uint8Array | null }>; // shit-run's end scan
+  untracked: UntrackedRow[]; // what the watcher tier saw change outside capture
+  /** Of the untracked paths: those a later command's records name, or that another command saw
+   *  change outside capture (then they are not this command's to remove). */
+  claimedElsewhere: Set<BPath>;
 }
 
 export type ConflictMode = "stop" | "skip" | "force";
@@ -47,10 +31,6 @@ const idOf = (s: Stat) => `${s.dev}:${s.ino}`;
 const describe = (n: VNode | null) => (n ? TYPE_NAME[n.type] ?? "object" : "nothing");
 const p1 = (e: EventRow) => (e.path ? fromBuf(e.path) : null);
 const p2 = (e: EventRow) => (e.path2 ? fromBuf(e.path2) : null);
-
-export function loadEvents(index: Index, cmd: string): EventRow[] {
-  return index.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[];
-}
 
 /** The inverse steps of one command's events, in the order they must run. */
 export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat> } {
@@ -145,9 +125,9 @@ interface Expected {
 }
 
 /** What the command left at each path: the end scan when there is one. */
-function expectedPosts(index: Index, cmd: string): Map<BPath, Expected> {
+function expectedPosts(posts: PlanInput["posts"]): Map<BPath, Expected> {
   const out = new Map<BPath, Expected>();
-  for (const r of index.q("SELECT path, post FROM posts WHERE cmd = ?").all(cmd) as Array<{ path: Uint8Array; post: Uint8Array | null }>) {
+  for (const r of posts) {
     const s = decodeStat(r.post ? Buffer.from(r.post) : null);
     out.set(fromBuf(r.path), { exact: true, node: s && { type: typeOf(s.mode), ino: s.ino, dev: s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) } });
   }
@@ -165,14 +145,15 @@ function differs(want: VNode | null, have: VNode | null): string | null {
   return null;
 }
 
-/** Plans the undo of `cmd`: its inverse steps, checked one by one against the virtual tree. */
-export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTouch: (p: BPath) => string | null): Plan {
-  const events = loadEvents(index, cmd);
-  const { steps: captured, cannot, firstStat } = inverseSteps(events);
+/** Plans the undo of one command: its inverse steps, checked one by one against the virtual tree
+ *  (the real tree, read now, overlaid with the steps before). */
+export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
+  const cmd = input.cmd;
+  const { steps: captured, cannot, firstStat } = inverseSteps(input.events);
   // what it created outside capture is removed first (it may be inside a directory it made)
-  const untracked = untrackedUndo(index, cmd, laterTouch);
+  const untracked = untrackedUndo(input.untracked, input.ended, input.claimedElsewhere);
   const inverse = [...untracked.steps, ...captured];
-  const posts = expectedPosts(index, cmd);
+  const posts = expectedPosts(input.posts);
 
   // 1. Is each path as the command left it?
   const real = new VFS();
@@ -181,8 +162,7 @@ export function planUndo(index: Index, cmd: string, mode: ConflictMode, laterTou
   for (const [p, want] of posts) {
     const why = differs(want.node, real.realAt(p));
     if (why) {
-      const by = laterTouch(p);
-      conflicts.push({ path: p, reason: by ? `${why} (by ${by})` : why });
+      conflicts.push({ path: p, reason: why, changedSince: true });
       conflicted.add(p);
     }
   }

@@ -2,30 +2,21 @@
 // not record them, so nothing was kept): nothing, except remove a regular file it created that is
 // still there as the command left it. Each other one is "cannot restore: changed outside capture".
 import { lstatSync } from "node:fs";
-import type { Index } from "../index/db.js";
-import { type BPath, fromBuf } from "./paths.js";
-import type { Step } from "./plan.js";
-
-export interface UntrackedRow {
-  cmd: string;
-  path: Uint8Array;
-  kind: string; // create | delete | modify | attrib | move
-  path2: Uint8Array | null;
-  time: number | null;
-}
+import type { UntrackedRow } from "../index/rows.js";
+import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
+import type { Step } from "./steps.js";
 
 export const OUTSIDE = "changed outside capture";
 const MTIME_SLACK_MS = 1000; // a file last written after its command ended was changed by someone else
 
-export function untrackedOf(index: Index, cmd: string): UntrackedRow[] {
-  return index.q("SELECT * FROM untracked WHERE cmd = ? ORDER BY time, path").all(cmd) as unknown as UntrackedRow[];
+/** The untracked paths an undo might remove (creates): the ones to ask the index about. */
+export function removable(rows: UntrackedRow[]): BPath[] {
+  return rows.filter((r) => r.kind === "create").map((r) => fromBuf(r.path));
 }
 
-/** The remove steps for the untracked creates an undo can take back, and the paths it cannot restore.
- *  laterTouch: a later command's record naming the path (then it is not this command's to remove). */
-export function untrackedUndo(index: Index, cmd: string, laterTouch: (p: BPath) => string | null): { steps: Step[]; cannot: BPath[] } {
-  const rows = untrackedOf(index, cmd);
-  const c = index.q("SELECT started, ended FROM commands WHERE id = ?").get(cmd) as { started: number | null; ended: number | null } | undefined;
+/** The remove steps for the untracked creates an undo can take back, and the paths it cannot
+ *  restore. `claimed`: paths a later command names, or another command saw change (not ours). */
+export function untrackedUndo(rows: UntrackedRow[], ended: number | null, claimed: Set<BPath>): { steps: Step[]; cannot: BPath[] } {
   const perPath = new Map<BPath, number>();
   for (const r of rows) perPath.set(fromBuf(r.path), (perPath.get(fromBuf(r.path)) ?? 0) + 1);
   const steps: Step[] = [];
@@ -33,9 +24,9 @@ export function untrackedUndo(index: Index, cmd: string, laterTouch: (p: BPath) 
   for (const r of rows) {
     const p = fromBuf(r.path);
     if (r.kind === "create" && perPath.get(p) === 1) {
-      const now = present(index, cmd, p, c?.ended ?? null);
+      const now = present(p, ended);
       if (now === "gone") continue; // what the undo would do is done
-      if (now === "removable" && !laterTouch(p)) {
+      if (now === "removable" && !claimed.has(p)) {
         steps.push({ kind: "remove", path: p, seq: 0 });
         continue;
       }
@@ -45,16 +36,15 @@ export function untrackedUndo(index: Index, cmd: string, laterTouch: (p: BPath) 
   return { steps, cannot: [...new Set(cannot)] };
 }
 
-/** removable: a regular file, not written since the command ended, and no other command saw it
- *  change outside capture; gone: nothing there; else "kept". */
-function present(index: Index, cmd: string, p: BPath, ended: number | null): "removable" | "gone" | "kept" {
+/** removable: a regular file, not written since the command ended; gone: nothing there; else "kept". */
+function present(p: BPath, ended: number | null): "removable" | "gone" | "kept" {
   let st;
   try {
-    st = lstatSync(Buffer.from(p, "latin1"));
+    st = lstatSync(toBuf(p));
   } catch {
     return "gone";
   }
   if (!st.isFile()) return "kept";
   if (ended !== null && st.mtimeMs > ended + MTIME_SLACK_MS) return "kept";
-  return index.q("SELECT 1 FROM untracked WHERE path = ? AND cmd != ? LIMIT 1").get(Buffer.from(p, "latin1"), cmd) ? "kept" : "removable";
+  return "removable";
 }

@@ -2,7 +2,7 @@
 // effects of the steps planned so far. The planner checks every step against it before any step
 // runs, so a conflict is found while nothing has been changed yet.
 import { lstatSync, readdirSync, constants as C } from "node:fs";
-import { type BPath, dirname, basename, join, isUnder, toBuf } from "./paths.js";
+import { type BPath, dirname, basename, join, isUnder, toBuf } from "../paths/bytes.js";
 
 export interface VNode {
   type: number; // S_IFMT bits

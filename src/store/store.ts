@@ -1,12 +1,13 @@
-// Pre-images by content: each kept file is hashed (sha256) at ingest and stays where capture put
-// it (staging) until gc moves it into the content-addressed store (store/<hh>/<hash>, 0600 in
-// 0700 directories). A blob is checked against its hash before any undo uses it; a staged
-// file whose inode and ctime are unchanged since it was hashed cannot have been written to.
+// Pre-images: each kept copy is hashed (sha256) at ingest and stays where capture put it
+// (staging/<cmd>/...) until gc frees it. A copy is checked against its hash before any undo uses
+// it; a staged file whose inode and ctime are unchanged since it was hashed cannot have been
+// written to. An inode kept whole is checked against the record of the file it was.
 import { createHash } from "node:crypto";
 import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, constants as C } from "node:fs";
 import { join } from "node:path";
-import type { StatePaths } from "../state.js";
+import type { StatePaths } from "../paths/state.js";
 import type { Index, KeepRow } from "../index/db.js";
+import * as keeps from "../index/keeps.js";
 import type { Stat } from "../spool/records.js";
 
 export interface Hashed {
@@ -69,19 +70,15 @@ export class Store {
     return join(this.paths.staging, name);
   }
 
-  storedPath(hash: string): string {
-    return join(this.paths.store, hash.slice(0, 2), hash);
-  }
-
   private rows = new Map<string, KeepRow>();
 
   keep(name: string): KeepRow | undefined {
-    return this.rows.get(name) ?? (this.index.q("SELECT * FROM keeps WHERE name = ?").get(name) as KeepRow | undefined);
+    return this.rows.get(name) ?? keeps.byName(this.index, name);
   }
 
   /** Reads the rows of every pre-image a command kept, in one query. */
   preload(cmd: string): void {
-    for (const r of this.index.q("SELECT * FROM keeps WHERE name > ? AND name < ?").all(cmd + "/", cmd + "0") as unknown as KeepRow[]) this.rows.set(r.name, r);
+    for (const r of keeps.ofCommand(this.index, cmd)) this.rows.set(r.name, r);
   }
 
   /**
@@ -95,7 +92,7 @@ export class Store {
     if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);
     if (row.state === "expired") throw new BlobError(`pre-image ${name} was freed by \`shit gc\``);
     if (row.state === "missing") throw new BlobError(`pre-image ${name} was missing when it was ingested`);
-    const path = row.state === "stored" && row.hash ? this.storedPath(row.hash) : this.stagedPath(name);
+    const path = this.stagedPath(name);
     let st;
     try {
       st = lstatSync(path, { bigint: true });
@@ -119,7 +116,7 @@ export class Store {
       throw new BlobError(`pre-image ${name} cannot be read: ${(e as Error).message}`);
     }
     if (h.hash !== row.hash) throw new BlobError(`pre-image ${name} is corrupt: sha256 ${h.hash.slice(0, 12)}…, recorded ${row.hash.slice(0, 12)}…`);
-    this.index.q("UPDATE keeps SET ino = ?, ctime = ? WHERE name = ?").run(h.ino, h.ctime, name);
+    keeps.setIdentity(this.index, name, h.ino, h.ctime);
     return { path, row };
   }
 }

@@ -88,3 +88,14 @@ export function whose(pid: number, cmd: string, notAfter: number, byStart = fals
   }
   return ticksToMs(st.startTicks) <= notAfter + SLACK_MS ? { startTicks: st.startTicks } : "other";
 }
+
+/** Whether some process holds pid now (ours or another user's; a zombie counts). */
+export function pidExists(pid: number | null): boolean {
+  if (!pid || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

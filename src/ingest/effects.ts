@@ -1,9 +1,12 @@
 // What a command did, path by path: each path's state before the command against after it.
 // Computed at ingest for every command that got new events, and kept with the command.
 import { constants as C } from "node:fs";
-import type { EventRow, Index } from "./db.js";
+import type { EventRow, Index } from "../index/db.js";
+import * as commands from "../index/commands.js";
+import * as events from "../index/events.js";
+import * as untracked from "../index/untracked.js";
 import { Op } from "../spool/records.js";
-import { type BPath, fromBuf } from "../plan/paths.js";
+import { type BPath, fromBuf } from "../paths/bytes.js";
 import { changeCount } from "../shell/state.js";
 
 export type Effect = "deleted" | "modified" | "created" | "renamed" | "metadata";
@@ -76,14 +79,9 @@ export function effectCounts(evs: EventRow[], shell = 0, untracked = 0): EffectC
 /** Recounts the effects of these commands and stores them with each. */
 export function recount(index: Index, cmds: Iterable<string>): void {
   for (const id of cmds) {
-    // only what netEffects reads: a whole row per event would cost more than the counting
-    const evs = index
-      .q("SELECT op, err, flags, path, path2, pre IS NOT NULL AS pre, pre2 IS NOT NULL AS pre2 FROM events WHERE cmd = ? ORDER BY seq")
-      .all(id) as unknown as EventRow[];
-    const sh = index.q("SELECT shell FROM commands WHERE id = ?").get(id) as { shell: string | null } | undefined;
-    const shell = sh?.shell ? changeCount(JSON.parse(sh.shell).changes) : 0;
-    const untracked = (index.q("SELECT count(*) AS n FROM untracked WHERE cmd = ?").get(id) as { n: number }).n;
-    index.q("UPDATE commands SET effects = ? WHERE id = ?").run(JSON.stringify(effectCounts(evs, shell, untracked)), id);
+    const sh = commands.shellOf(index, id);
+    const shell = sh ? changeCount(JSON.parse(sh).changes) : 0;
+    commands.setEffects(index, id, JSON.stringify(effectCounts(events.forCounting(index, id), shell, untracked.count(index, id))));
   }
 }
 

@@ -8,9 +8,7 @@ export interface StatePaths {
   index: string;
   spool: string;
   staging: string;
-  store: string;
   run: string;
-  trash: string;
 }
 
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -25,13 +23,11 @@ export function statePaths(root = stateRoot()): StatePaths {
     index: join(root, "index.sqlite"),
     spool: join(root, "spool"),
     staging: join(root, "staging"),
-    store: join(root, "store"),
     run: join(root, "run"),
-    trash: join(root, "trash"),
   };
 }
 
 /** Creates the state layout (0700 everywhere). Throws with the OS error when it cannot. */
 export function ensureState(p: StatePaths): void {
-  for (const d of [p.root, p.spool, p.staging, p.store, p.run, p.trash]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [p.root, p.spool, p.staging, p.run]) mkdirSync(d, { recursive: true, mode: 0o700 });
 }

@@ -1,0 +1,38 @@
+// One command as `shit list --json` and `shit show --json` give it (and as the tables read it).
+import type { CommandRow } from "../index/db.js";
+import * as commands from "../index/commands.js";
+import type { Ctx } from "./context.js";
+import { argvOf } from "./describe.js";
+import { recount, storedCounts } from "../ingest/effects.js";
+import { display } from "../paths/bytes.js";
+import { liveProcesses, mayRun } from "../procs/running.js";
+import { isUndone } from "../undo/chain.js";
+import { indexHistory } from "../undo/history.js";
+
+export function commandJson(ctx: Ctx, c: CommandRow) {
+  if (c.effects === null) {
+    // still running when last ingested (or recorded before effects were counted at ingest)
+    recount(ctx.index, [c.id]);
+    c = { ...c, effects: commands.effectsOf(ctx.index, c.id) };
+  }
+  // running while any of its processes lives (a background job outlives its line); /proc is
+  // looked at only for commands with processes not yet seen gone
+  const processes = c.ended === null || mayRun(ctx.index, c.id) ? liveProcesses(ctx.index, c.id) : [];
+  return {
+    id: c.id,
+    kind: c.kind,
+    ...(c.of ? { of: c.of } : {}),
+    argv: argvOf(c),
+    cwd: c.cwd ? display(c.cwd) : null,
+    started: c.started ? new Date(c.started).toISOString() : null,
+    ended: c.ended ? new Date(c.ended).toISOString() : null,
+    exit: c.exit,
+    signal: c.signal || null,
+    running: c.ended === null || processes.length > 0,
+    processes,
+    effects: storedCounts(c.effects),
+    undone: isUndone(indexHistory(ctx.index), c),
+    undoneBy: c.undone_by,
+    ...(c.session ? { session: c.session, line: c.line, shell: c.shell ? JSON.parse(c.shell) : null } : {}),
+  };
+}

@@ -1,0 +1,65 @@
+// The events table (one row per captured call, keyed by its byte offset in the command's spool)
+// and posts (each path's state when `shit run` ended, from its end scan). Written by ingest only.
+import type { Index } from "./db.js";
+import type { EventRow } from "./rows.js";
+
+export function of(ix: Index, cmd: string): EventRow[] {
+  return ix.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[];
+}
+
+/** The columns effect counting reads (pre and pre2 as booleans), in order: a whole row per event
+ *  would cost more than the counting. */
+export function forCounting(ix: Index, cmd: string): EventRow[] {
+  return ix.q("SELECT op, err, flags, path, path2, pre IS NOT NULL AS pre, pre2 IS NOT NULL AS pre2 FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[];
+}
+
+/** Whether the command has an event that succeeded, or one of these ops (failed or not). */
+export function hasAny(ix: Index, cmd: string, orOp: number): boolean {
+  return !!ix.q("SELECT 1 FROM events WHERE cmd = ? AND (err = 0 OR op = ?) LIMIT 1").get(cmd, orOp);
+}
+
+/** Whether one of the command's events names p (as path or path2), optionally only these ops. */
+export function names(ix: Index, cmd: string, p: Buffer, ops?: readonly number[]): boolean {
+  if (!ops) return !!(ix.q("SELECT 1 FROM events WHERE path = ? AND cmd = ? LIMIT 1").get(p, cmd) || ix.q("SELECT 1 FROM events WHERE path2 = ? AND cmd = ? LIMIT 1").get(p, cmd));
+  const list = ops.map(Number).join(",");
+  return !!(
+    ix.q(`SELECT 1 FROM events WHERE path = ? AND cmd = ? AND op IN (${list}) LIMIT 1`).get(p, cmd) ||
+    ix.q(`SELECT 1 FROM events WHERE path2 = ? AND cmd = ? AND op IN (${list}) LIMIT 1`).get(p, cmd)
+  );
+}
+
+/** Events of one op across all commands, grouped by their note: how often, in how many commands. */
+export function notesOf(ix: Index, op: number): { note: string; n: number; cmds: number; last: number; example: string }[] {
+  return ix
+    .q("SELECT COALESCE(note, '(no reason given)') AS note, COUNT(*) AS n, COUNT(DISTINCT cmd) AS cmds, MAX(time) AS last, MAX(cmd) AS example FROM events WHERE op = ? GROUP BY 1 ORDER BY n DESC")
+    .all(op) as { note: string; n: number; cmds: number; last: number; example: string }[];
+}
+
+export interface NewEvent {
+  cmd: string; seq: number; op: number; pid: number; err: number; time: number; flags: number;
+  path: Buffer | null; path2: Buffer | null; pre: Buffer | null; pre2: Buffer | null; parent: Buffer | null; parent2: Buffer | null;
+  keep: string | null; keepHow: string | null; keep2: string | null; keep2How: string | null;
+  target: Buffer | null; target2: Buffer | null; xname: string | null; xvalue: Buffer | null;
+  arg: number | null; step: number | null; note: string | null;
+}
+
+/** One event; a second insert of the same (cmd, seq) is ignored (two ingests may race). */
+export function insert(ix: Index, e: NewEvent): void {
+  ix.q(
+    `INSERT OR IGNORE INTO events(cmd, seq, op, pid, err, time, flags, path, path2, pre, pre2, parent, parent2,
+       keep, keep_how, keep2, keep2_how, target, target2, xname, xvalue, arg, step, note)
+     VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+  ).run(
+    e.cmd, e.seq, e.op, e.pid, e.err, e.time, e.flags, e.path, e.path2, e.pre, e.pre2, e.parent, e.parent2,
+    e.keep, e.keepHow, e.keep2, e.keep2How, e.target, e.target2, e.xname, e.xvalue, e.arg, e.step, e.note,
+  );
+}
+
+/** What the command left at a path (a POST record of the end scan; null post: nothing there). */
+export function insertPost(ix: Index, cmd: string, path: Buffer, post: Buffer | null): void {
+  ix.q("INSERT OR REPLACE INTO posts(cmd, path, post) VALUES(?, ?, ?)").run(cmd, path, post);
+}
+
+export function postsOf(ix: Index, cmd: string): Array<{ path: Uint8Array; post: Uint8Array | null }> {
+  return ix.q("SELECT path, post FROM posts WHERE cmd = ?").all(cmd) as Array<{ path: Uint8Array; post: Uint8Array | null }>;
+}

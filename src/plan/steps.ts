@@ -1,0 +1,38 @@
+// What the planner produces: the steps that put a command's paths back, and what stands in the
+// way. shit-apply performs the steps (src/apply), the CLI shows them.
+import type { BPath } from "../paths/bytes.js";
+import type { Stat } from "../spool/records.js";
+import type { VNode } from "./vfs.js";
+
+export type StepKind = "remove" | "rename" | "place" | "rewrite" | "truncate" | "link" | "meta" | "xattr";
+
+export interface Step {
+  kind: StepKind;
+  path: BPath;
+  path2?: BPath; // rename/link: the destination
+  pre?: Stat; // mode, owner, times (and type, for place) to give the object
+  keep?: string; // staging name of the pre-image bytes
+  tailOf?: bigint; // rewrite from a kept tail: keep holds bytes from this offset on
+  target?: Buffer; // place a symlink
+  length?: bigint; // truncate; rewrite: -1 for all
+  xname?: string;
+  xvalue?: Buffer | null;
+  seq: number; // the event it undoes (-1: the final metadata pass)
+}
+
+export interface Conflict {
+  path: BPath;
+  reason: string;
+  /** The path is not as the command left it (by someone after it); whom the caller may look up. */
+  changedSince?: boolean;
+}
+
+export interface Plan {
+  cmd: string;
+  steps: Step[];
+  conflicts: Conflict[];
+  skipped: Step[]; // left out by --on-conflict skip
+  cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
+  expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
+  outside: BPath[]; // changed outside capture (the watcher tier saw it): cannot be restored
+}

@@ -1,0 +1,92 @@
+// Performing an undo or redo: plan it from the index, write the plan, run shit-apply on it as a
+// new recorded command, and finish that command's row (its session and shell part, its effect
+// counts) in one transaction once its spool is in. Also finishes an undo that was killed.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Index } from "../index/db.js";
+import type { CommandRow } from "../index/rows.js";
+import * as commands from "../index/commands.js";
+import * as events from "../index/events.js";
+import * as untracked from "../index/untracked.js";
+import { ingest } from "../ingest/ingest.js";
+import { recount } from "../ingest/effects.js";
+import { markMoved, preparePlan, runApply } from "../apply/apply.js";
+import { planUndo, type ConflictMode, type Plan } from "../plan/plan.js";
+import { removable } from "../plan/untracked.js";
+import { type BPath, toBuf } from "../paths/bytes.js";
+import type { StatePaths } from "../paths/state.js";
+import type { Store } from "../store/store.js";
+import { shellRecord, type ShellPart } from "./shell.js";
+
+/** A plan, with the later command (if any) that changed each conflicting path since. */
+export interface UndoPlan extends Plan {
+  changedBy: Map<BPath, CommandRow>;
+}
+
+/** Plans the undo of target: the planner's inputs read from the index as values. */
+export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): UndoPlan {
+  const after = target.started ?? 0;
+  const later = (p: BPath) => commands.latestNaming(ix, toBuf(p), after, target.id);
+  const rows = untracked.of(ix, target.id);
+  const claimedElsewhere = new Set(removable(rows).filter((p) => later(p) || untracked.elsewhere(ix, toBuf(p), target.id)));
+  const plan = planUndo(
+    { cmd: target.id, ended: target.ended, events: events.of(ix, target.id), posts: events.postsOf(ix, target.id), untracked: rows, claimedElsewhere },
+    mode,
+  );
+  const changedBy = new Map<BPath, CommandRow>();
+  for (const c of plan.conflicts) {
+    if (!c.changedSince) continue;
+    const by = later(c.path);
+    if (by) changedBy.set(c.path, by);
+  }
+  return { ...plan, changedBy };
+}
+
+export interface Outcome {
+  id: string; // the undo/redo command's id
+  code: number; // shit-apply's exit: 0 done, 3 a conflict found at apply time (nothing changed), else stopped part-way
+  stderr: string;
+  corrupt: string[]; // spools the ingest after it found unreadable bytes in
+}
+
+/** An undo or redo of target that was killed part-way, if one is waiting to be finished. */
+export function interrupted(ix: Index, paths: StatePaths, target: CommandRow): { row: CommandRow; planFile: string } | null {
+  for (const p of commands.unfinishedReversals(ix, target.id)) {
+    const planFile = join(paths.run, `${p.id}.plan`);
+    if (existsSync(planFile)) return { row: p, planFile };
+  }
+  return null;
+}
+
+/** Finishes an interrupted undo or redo from its own plan and journal. */
+export function finish(store: Store, target: CommandRow, p: { row: CommandRow; planFile: string }): Outcome {
+  const r = runApply(store, p.row.id, p.planFile, p.row.kind, target.id, [p.row.kind, target.id]);
+  const { corrupt } = ingest(store.paths, store.index);
+  return { id: p.row.id, ...r, corrupt };
+}
+
+/**
+ * Performs a plan as a new undo/redo command of target: checks the pre-images it uses (throws
+ * BlobError, nothing changed), runs shit-apply, ingests its spool, then finishes its row in one
+ * transaction: the session it was asked from, the shell part it undoes, its effect counts.
+ */
+export function perform(
+  store: Store,
+  target: CommandRow,
+  plan: Plan,
+  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null },
+): Outcome {
+  const prepared = preparePlan(store, plan);
+  const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id]);
+  markMoved(store, prepared.moved, r.code === 0);
+  const { corrupt } = ingest(store.paths, store.index);
+  const ix = store.index;
+  ix.tx(() => {
+    if (how.session) commands.setSession(ix, prepared.id, how.session);
+    if (r.code === 0 && how.shell) {
+      commands.setShell(ix, prepared.id, shellRecord(how.shell));
+      recount(ix, [prepared.id]);
+    }
+  });
+  return { id: prepared.id, ...r, corrupt };
+}
