@@ -1,0 +1,132 @@
+// The planner on synthetic events: inverse steps in reverse order, the end scan as the expected
+// present, conflicts, skip and force. The "present" is a real temp dir made with fs calls; no
+// process runs and no index is opened (src/plan/plan.ts).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { constants as C, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { inverseSteps, planUndo, type PlanInput } from "../../dist/plan/plan.js";
+import { Op, encodeStat, type Stat } from "../../dist/spool/records.js";
+import type { EventRow } from "../../dist/index/rows.js";
+
+let seq = 0;
+function ev(op: number, path: string, extra: Partial<EventRow> = {}): EventRow {
+  return {
+    cmd: "c0ffee", seq: (seq += 64), op, pid: 1, err: 0, time: 0, flags: 0, path: Buffer.from(path), path2: null, pre: null, pre2: null,
+    parent: null, parent2: null, keep: null, keep_how: null, keep2: null, keep2_how: null, target: null, target2: null,
+    xname: null, xvalue: null, arg: null, step: null, note: null, ...extra,
+  };
+}
+
+function stat(mode: number, extra: Partial<Stat> = {}): Stat {
+  return { dev: 1n, ino: BigInt(++seq), mode, uid: 1000, gid: 1000, nlink: 1, size: 5n, mtimeNs: 1000n, ctimeNs: 0n, atimeNs: 0n, ...extra };
+}
+
+/** The stat of a real path, as capture records it. */
+function real(p: string): Stat {
+  const st = lstatSync(p, { bigint: true });
+  return { dev: st.dev, ino: st.ino, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, atimeNs: st.atimeNs };
+}
+
+function input(events: EventRow[], posts: PlanInput["posts"] = []): PlanInput {
+  return { cmd: "c0ffee", ended: null, events, posts, untracked: [], claimedElsewhere: new Set() };
+}
+
+function scratch(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(join(tmpdir(), "shit-plan-"));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+test("inverse steps: each effect undone, last first", () => {
+  const f = stat(C.S_IFREG | 0o644);
+  const { steps, cannot } = inverseSteps([
+    ev(Op.UNLINK, "/w/a", { pre: encodeStat(f), keep: "c0ffee/1-2", keep_how: "R" }),
+    ev(Op.RENAME, "/w/b", { path2: Buffer.from("/w/a"), pre: encodeStat(stat(C.S_IFREG | 0o600)) }),
+    ev(Op.OPEN, "/w/b", { flags: C.O_WRONLY | C.O_CREAT }),
+    ev(Op.MKDIR, "/w/d"),
+    ev(Op.OPEN, "/w/x", { flags: C.O_WRONLY | C.O_TRUNC, pre: encodeStat(f) }), // bytes not kept
+  ]);
+  assert.deepEqual(steps.map((s) => [s.kind, s.path, s.path2 ?? null]), [
+    ["remove", "/w/d", null],
+    ["remove", "/w/b", null],
+    ["rename", "/w/a", "/w/b"],
+    ["place", "/w/a", null],
+  ]);
+  assert.deepEqual(cannot.map((c) => c.path), ["/w/x"]);
+});
+
+test("failed calls are not undone; NOTCAPTURED is named, not guessed", () => {
+  const { steps, cannot } = inverseSteps([ev(Op.UNLINK, "/w/a", { err: 2 }), ev(Op.NOTCAPTURED, "/w/s", { note: "static binary" })]);
+  assert.deepEqual(steps, []);
+  assert.deepEqual(cannot, [{ path: "/w/s", reason: "static binary" }]);
+});
+
+test("appends are truncated back; a kept tail is written back from its offset", () => {
+  const f = stat(C.S_IFREG | 0o644, { size: 10n });
+  const { steps } = inverseSteps([
+    ev(Op.OPEN, "/w/log", { flags: C.O_WRONLY | C.O_APPEND, pre: encodeStat(f) }),
+    ev(Op.TRUNCATE, "/w/big", { arg: 4, pre: encodeStat(f), keep: "c0ffee/1-9.tail4", keep_how: "T" }),
+  ]);
+  assert.deepEqual(steps.map((s) => [s.kind, s.path, s.length, s.tailOf]), [
+    ["rewrite", "/w/big", -1n, 4n],
+    ["truncate", "/w/log", 10n, undefined],
+  ]);
+});
+
+test("plan: a file the command created and left as it was is removed, with its present expected", (t) => {
+  const d = scratch(t);
+  writeFileSync(join(d, "new"), "hello");
+  const plan = planUndo(input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(real(join(d, "new"))) }]), "stop");
+  assert.deepEqual(plan.conflicts, []);
+  assert.deepEqual(plan.steps.map((s) => [s.kind, s.path]), [["remove", join(d, "new")]]);
+  assert.ok(plan.expect.some((e) => e.path === join(d, "new") && e.node?.type === C.S_IFREG));
+});
+
+test("plan: a path changed since the command is a conflict (marked for the caller to say by whom)", (t) => {
+  const d = scratch(t);
+  writeFileSync(join(d, "new"), "hello");
+  const left = real(join(d, "new"));
+  writeFileSync(join(d, "new"), "hello, changed");
+  const plan = planUndo(input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(left) }]), "stop");
+  assert.equal(plan.conflicts.length, 1);
+  assert.equal(plan.conflicts[0].changedSince, true);
+  assert.match(plan.conflicts[0].reason, /modified since the command/);
+});
+
+test("plan: restoring over something new conflicts; skip leaves it out, force removes it first", (t) => {
+  const d = scratch(t);
+  const p = join(d, "a");
+  writeFileSync(p, "someone else's");
+  const events = [ev(Op.UNLINK, p, { pre: encodeStat(stat(C.S_IFREG | 0o644)), keep: "c0ffee/1-2", keep_how: "R" })];
+  const stop = planUndo(input(events), "stop");
+  assert.equal(stop.conflicts.length, 1);
+  assert.match(stop.conflicts[0].reason, /would be replaced/);
+  const skip = planUndo(input(events), "skip");
+  assert.deepEqual(skip.steps.filter((s) => s.seq >= 0), []);
+  assert.deepEqual(skip.skipped.map((s) => s.path), [p]);
+  const force = planUndo(input(events), "force");
+  assert.deepEqual(force.conflicts, []);
+  assert.deepEqual(force.steps.filter((s) => s.seq >= 0).map((s) => [s.kind, s.path]), [["remove", p], ["place", p]]);
+});
+
+test("plan: a directory the command made that now holds someone else's file is not removed", (t) => {
+  const d = scratch(t);
+  mkdirSync(join(d, "made"));
+  writeFileSync(join(d, "made", "theirs"), "x");
+  const plan = planUndo(input([ev(Op.MKDIR, join(d, "made"))]), "stop");
+  assert.equal(plan.conflicts.length, 1);
+  assert.match(plan.conflicts[0].reason, /holds 1 entry it did not \(theirs\)/);
+});
+
+test("plan: directories the command touched get their first-recorded mode and times back, last", (t) => {
+  const d = scratch(t);
+  const dir = real(d);
+  const plan = planUndo(input([ev(Op.OPEN, join(d, "gone"), { flags: C.O_WRONLY | C.O_CREAT, parent: encodeStat({ ...dir, mode: C.S_IFDIR | 0o700 }) })]), "stop");
+  const last = plan.steps[plan.steps.length - 1];
+  assert.equal(last.kind, "meta");
+  assert.equal(last.path, d);
+  assert.equal(last.seq, -1);
+  assert.equal(last.pre!.mode & 0o777, 0o700);
+});
