@@ -55,7 +55,7 @@ const MIGRATIONS: string[] = [
                                        -- against its record's PRE) | missing | stored | gone | expired (freed by gc)
    ) WITHOUT ROWID;
    CREATE INDEX keeps_hash ON keeps(hash);`,
-  `ALTER TABLE commands ADD COLUMN effects TEXT;  -- JSON counts by kind (src/index/effects.ts)`,
+  `ALTER TABLE commands ADD COLUMN effects TEXT;  -- JSON counts by kind (src/ingest/effects.ts)`,
   `CREATE TABLE procs(                 -- EXEC records: each program a process of the command started
      cmd TEXT NOT NULL,
      seq INTEGER NOT NULL,             -- byte offset in the spool
