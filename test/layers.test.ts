@@ -62,6 +62,16 @@ test("every relative import names a file that exists", () => {
   assert.deepEqual(missing, []);
 });
 
+test("verbs do not import verbs: what two verbs share lives in a module of its own", () => {
+  const main = join(src, "cli", "main.ts");
+  const verbs = new Set(graph.get(main)!.filter((d) => top(d) === "cli"));
+  const shared = ["context.ts", "exit.ts"].map((f) => join(src, "cli", f)); // main imports these too
+  for (const f of shared) verbs.delete(f);
+  const wrong = [...verbs].flatMap((v) => graph.get(v)!.filter((d) => verbs.has(d)).map((d) => `${relative(root, v)} imports ${relative(root, d)}`));
+  assert.ok(verbs.size >= 8, `found the verbs: ${[...verbs].map((v) => relative(src, v)).join(", ")}`);
+  assert.deepEqual(wrong, []);
+});
+
 test("no import cycles", () => {
   const state = new Map<string, "open" | "done">();
   const cycles: string[] = [];
