@@ -20,7 +20,14 @@ export const TYPE_NAME: Record<number, string> = {
 };
 
 export function lstatNode(p: BPath): VNode | null {
-  const st = lstatSync(toBuf(p), { bigint: true, throwIfNoEntry: false });
+  let st;
+  try {
+    st = lstatSync(toBuf(p), { bigint: true, throwIfNoEntry: false });
+  } catch (e) {
+    // below a file (ENOTDIR) or a name too long for the kernel: nothing can be there
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR" || (e as NodeJS.ErrnoException).code === "ENAMETOOLONG") return null;
+    throw e;
+  }
   if (!st) return null;
   return { type: typeOf(Number(st.mode)), ino: st.ino, dev: st.dev, size: st.size, mtimeNs: st.mtimeNs, orig: `${st.dev}:${st.ino}` };
 }

@@ -130,3 +130,15 @@ test("plan: directories the command touched get their first-recorded mode and ti
   assert.equal(last.seq, -1);
   assert.equal(last.pre!.mode & 0o777, 0o700);
 });
+
+test("plan: a directory the command removed that is a file now is a conflict, not a crash (ENOTDIR below it)", (t) => {
+  const d = scratch(t);
+  const dir = join(d, "d");
+  writeFileSync(dir, "a file where the directory was");
+  const events = [
+    ev(Op.UNLINK, join(dir, "f"), { pre: encodeStat(stat(C.S_IFREG | 0o644)), keep: "c0ffee/1-3", keep_how: "R" }),
+    ev(Op.RMDIR, dir, { pre: encodeStat(stat(C.S_IFDIR | 0o755)) }),
+  ];
+  const plan = planUndo(input(events, [{ path: Buffer.from(dir), post: null }]), "stop");
+  assert.deepEqual(plan.conflicts.map((c) => c.path).sort(), [dir, join(dir, "f")]);
+});
