@@ -37,7 +37,7 @@ static uint8_t *touched;           /* steps with a successful effect record in o
 
 static const char *kind_name(int op) {
   static const char *n[] = {"expect", "remove", "rename", "place", "rewrite", "truncate", "link", "meta", "xattr"};
-  return op >= ST_EXPECT && op <= ST_XATTR ? n[op - ST_EXPECT] : "unknown";
+  return op >= STEP_EXPECT && op <= STEP_XATTR ? n[op - STEP_EXPECT] : "unknown";
 }
 
 static const char *errstr(int e) {
@@ -724,7 +724,7 @@ int main(int argc, char **argv) {
     s->idx = (int)nsteps++;
     s->op = v.op;
     s->flags = v.flags;
-    if (v.op < ST_EXPECT || v.op > ST_XATTR) {
+    if (v.op < STEP_EXPECT || v.op > STEP_XATTR) {
       fprintf(stderr, "shit-apply: %s: step %d: unknown step kind %d\n", argv[1], s->idx, v.op);
       return 2;
     }
@@ -806,7 +806,7 @@ int main(int argc, char **argv) {
   int conflicts = 0, forced = 0;
   for (size_t i = 0; i < nsteps; i++) {
     struct step *s = &steps[i];
-    if (s->op != ST_EXPECT || done[i]) continue;
+    if (s->op != STEP_EXPECT || done[i]) continue;
     if (!check_expect(s)) {
       if (s->flags & 1) forced++;
       else conflicts++;
@@ -818,24 +818,24 @@ int main(int argc, char **argv) {
     return 3;
   }
   for (size_t i = 0; i < nsteps; i++)
-    if (steps[i].op == ST_EXPECT && !done[i]) { journal_add((uint32_t)i); done[i] = 1; }
+    if (steps[i].op == STEP_EXPECT && !done[i]) { journal_add((uint32_t)i); done[i] = 1; }
 
   for (size_t i = 0; i < nsteps; i++) {
     struct step *s = &steps[i];
-    if (done[i] || s->op == ST_EXPECT) continue;
+    if (done[i] || s->op == STEP_EXPECT) continue;
     int e;
     memset(&o, 0, sizeof o);
     cap_step = (int)i;                       /* every record of this step carries STEP = i */
     o.step = (int)i;
     switch (s->op) {
-    case ST_REMOVE: removed_dir = 0; e = do_remove(s); if (removed_dir) drop_parent_cache(); break;
-    case ST_RENAME: e = do_rename(s); drop_parent_cache(); break;
-    case ST_PLACE: e = do_place(s); break;
-    case ST_REWRITE: e = do_rewrite(s); break;
-    case ST_TRUNCATE: e = do_truncate(s); break;
-    case ST_LINK: e = do_link(s); break;
-    case ST_META: e = do_meta(s); break;
-    case ST_XATTR: e = do_xattr(s); break;
+    case STEP_REMOVE: removed_dir = 0; e = do_remove(s); if (removed_dir) drop_parent_cache(); break;
+    case STEP_RENAME: e = do_rename(s); drop_parent_cache(); break;
+    case STEP_PLACE: e = do_place(s); break;
+    case STEP_REWRITE: e = do_rewrite(s); break;
+    case STEP_TRUNCATE: e = do_truncate(s); break;
+    case STEP_LINK: e = do_link(s); break;
+    case STEP_META: e = do_meta(s); break;
+    case STEP_XATTR: e = do_xattr(s); break;
     default: e = EINVAL;
     }
     if (e) {

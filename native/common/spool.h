@@ -7,12 +7,16 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-enum sp_op {
+/* The record vocabulary; src/spool/records.ts is the source (Op.X is SP_X, StepOp.X is STEP_X,
+ * Tag.X is T_X) and test/vocabulary.test.ts checks this file against it. */
+enum sp_op {   /* record ops */
   SP_BEGIN = 1, SP_END, SP_UNLINK, SP_RMDIR, SP_RENAME, SP_OPEN, SP_TRUNCATE, SP_MKDIR, SP_LINK,
   SP_SYMLINK, SP_CHMOD, SP_CHOWN, SP_UTIMES, SP_SETXATTR, SP_REMOVEXATTR, SP_MKNOD,
   SP_NOTCAPTURED, SP_POST, SP_EXEC,
-  /* plan steps */
-  ST_EXPECT = 64, ST_REMOVE, ST_RENAME, ST_PLACE, ST_REWRITE, ST_TRUNCATE, ST_LINK, ST_META, ST_XATTR,
+};
+enum sp_step { /* plan steps: the op byte of a plan file's records */
+  STEP_EXPECT = 64, STEP_REMOVE, STEP_RENAME, STEP_PLACE, STEP_REWRITE, STEP_TRUNCATE, STEP_LINK,
+  STEP_META, STEP_XATTR,
 };
 enum sp_tag {
   T_PATH = 1, T_PATH2, T_PRE, T_PRE2, T_KEEP, T_KEEP2, T_TARGET, T_NOTE, T_ARGV, T_CWD, T_POST,

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Op, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
+import { StepOp, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
 import type { Plan } from "../plan/plan.js";
 import { toBuf } from "../plan/paths.js";
 import type { Store } from "../store/store.js";
@@ -37,7 +37,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
     if (e.node) {
       f.push([Tag.POST, encodeStat({ dev: e.node.dev ?? 0n, ino: e.node.ino ?? 0n, mode: e.node.type, uid: 0, gid: 0, nlink: 0, size: e.node.size ?? 0n, mtimeNs: e.node.mtimeNs ?? 0n, ctimeNs: 0n, atimeNs: 0n })]);
     }
-    recs.push(encodeRecord(Op.EXPECT, 0, f));
+    recs.push(encodeRecord(StepOp.EXPECT, 0, f));
   }
   for (const s of plan.steps) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
@@ -54,7 +54,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
       if (move) moved.push(s.keep);
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
     }
-    const op = { remove: Op.REMOVE, rename: Op.S_RENAME, place: Op.PLACE, rewrite: Op.REWRITE, truncate: Op.S_TRUNCATE, link: Op.S_LINK, meta: Op.META, xattr: Op.XATTR }[s.kind];
+    const op = { remove: StepOp.REMOVE, rename: StepOp.RENAME, place: StepOp.PLACE, rewrite: StepOp.REWRITE, truncate: StepOp.TRUNCATE, link: StepOp.LINK, meta: StepOp.META, xattr: StepOp.XATTR }[s.kind];
     const flags = s.kind === "meta" && s.seq < 0 ? 1 : s.tailOf !== undefined ? 2 : 0;
     recs.push(encodeRecord(op, flags, f));
   }

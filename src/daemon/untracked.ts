@@ -19,7 +19,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Index } from "../index/db.js";
 import { recount } from "../index/effects.js";
-import { Op } from "../spool/records.js";
+import { Op, StepOp } from "../spool/records.js";
 import type { StatePaths } from "../state.js";
 import { loadConfig } from "../config.js";
 import { DirWatcher, type WatchEvent } from "./watcher.js";
@@ -36,7 +36,7 @@ const RETRY_MS = 60 * 1000;
 export type UntrackedKind = "create" | "delete" | "modify" | "attrib" | "move";
 const CHANGE = new Set<string>(["create", "delete", "modify", "attrib", "move"]);
 // ops after which everything under the path is the command's doing (or was its before)
-const SUBTREE_OPS = [Op.RMDIR, Op.RENAME, Op.REMOVE, Op.S_RENAME, Op.PLACE].join(",");
+const SUBTREE_OPS = [Op.RMDIR, Op.RENAME, StepOp.REMOVE, StepOp.RENAME, StepOp.PLACE].join(",");
 
 export interface WatchConfig {
   roots: string[];

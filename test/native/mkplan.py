@@ -2,7 +2,7 @@
 """mkplan.py OUT < steps.json — writes a plan file (docs/SPOOL.md, "Plan steps") for shit-apply.
 
 steps.json: a list of objects, one per step, in plan order:
-  {"kind": "EXPECT"|"REMOVE"|"RENAME"|"PLACE"|"REWRITE"|"TRUNCATE"|"LINK"|"META"|"XATTR",
+  {"kind": "EXPECT"|"REMOVE"|"RENAME"|"PLACE"|"REWRITE"|"TRUNCATE"|"LINK"|"META"|"XATTR"  (the step STEP_<kind>),
    "path": "/abs", "path2": "/abs", "flags": 0,
    "pre":  {"lstat": "/some/path"} | {"mode": 33188, "uid": 0, ...},   (stat_rec fields)
    "post": {"lstat": "/some/path"} | {...}                            (EXPECT; omit: must be absent)
@@ -37,7 +37,7 @@ def main():
         if 'xname' in s: f.append(('XNAME', s['xname']))
         if 'xvalue' in s: f.append(('XVALUE', s['xvalue']))
         if 'keep' in s: f.append(('KEEP', tuple(s['keep'])))
-        out.append(record(STEPNUM[s['kind']], f, flags=s.get('flags', 0)))
+        out.append(record(STEPNUM['STEP_' + s['kind']], f, flags=s.get('flags', 0)))
     with open(sys.argv[1], 'wb') as fh:
         fh.write(b''.join(out))
 

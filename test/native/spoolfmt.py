@@ -2,15 +2,15 @@
 import struct, time, os
 
 MAGIC, VERSION, HDR = 0x5053, 1, 32
+# The vocabulary as src/spool/records.ts has it (test/vocabulary.test.ts checks the two agree):
+# record ops, plan steps (STEP_*) and field tags.
 OPS = {1: 'BEGIN', 2: 'END', 3: 'UNLINK', 4: 'RMDIR', 5: 'RENAME', 6: 'OPEN', 7: 'TRUNCATE', 8: 'MKDIR',
        9: 'LINK', 10: 'SYMLINK', 11: 'CHMOD', 12: 'CHOWN', 13: 'UTIMES', 14: 'SETXATTR',
-       15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC',
-       64: 'EXPECT', 65: 'REMOVE', 66: 'RENAME_STEP', 67: 'PLACE', 68: 'REWRITE', 69: 'TRUNCATE_STEP',
-       70: 'LINK_STEP', 71: 'META', 72: 'XATTR'}
+       15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC'}
+STEPS = {64: 'STEP_EXPECT', 65: 'STEP_REMOVE', 66: 'STEP_RENAME', 67: 'STEP_PLACE', 68: 'STEP_REWRITE',
+         69: 'STEP_TRUNCATE', 70: 'STEP_LINK', 71: 'STEP_META', 72: 'STEP_XATTR'}
 OPNUM = {v: k for k, v in OPS.items()}
-OPNUM.update({'RENAME': 5, 'TRUNCATE': 7, 'LINK': 9})
-STEPNUM = {'EXPECT': 64, 'REMOVE': 65, 'RENAME': 66, 'PLACE': 67, 'REWRITE': 68, 'TRUNCATE': 69,
-           'LINK': 70, 'META': 71, 'XATTR': 72}
+STEPNUM = {v: k for k, v in STEPS.items()}
 TAGS = ['', 'PATH', 'PATH2', 'PRE', 'PRE2', 'KEEP', 'KEEP2', 'TARGET', 'NOTE', 'ARGV', 'CWD', 'POST',
         'PARENT', 'PARENT2', 'XNAME', 'XVALUE', 'ARG', 'TARGET2', 'STEP', 'KIND', 'OF']
 TAGNUM = {n: i for i, n in enumerate(TAGS) if n}
@@ -124,7 +124,7 @@ def parse(buf):
                 data = struct.unpack('<I', data)[0]
             fields[name] = data
             p += 8 + ln + ((-ln) % 8)
-        yield dict(op=op, opname=OPS.get(op, str(op)), pid=pid, err=err, time_ns=t, flags=flags, fields=fields)
+        yield dict(op=op, opname=OPS.get(op) or STEPS.get(op, str(op)), pid=pid, err=err, time_ns=t, flags=flags, fields=fields)
         off += n
 
 
