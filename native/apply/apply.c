@@ -264,10 +264,16 @@ struct step {
   uint32_t xvalue_n;
   int has_pre;
   struct sp_stat pre;
-  int has_post;
-  struct sp_stat post;
-  int64_t arg;
-  int has_arg;
+  int64_t length;                 /* LENGTH: REWRITE bytes of the source (-1 all), TRUNCATE length */
+  int has_length;
+  int64_t tail_of;                /* TAIL_OF: REWRITE from a kept tail, -1 when not */
+  int64_t rdev;                   /* RDEV: PLACE a device node */
+  struct expect {                 /* EXPECT: what PATH must be; type 0: absent */
+    uint32_t type;
+    int has_dev, has_ino, has_size, has_mtime;
+    uint64_t dev, ino;
+    int64_t size, mtime_ns;
+  } want;
 };
 
 static int do_remove(struct step *s) {
@@ -435,7 +441,7 @@ static int do_place(struct step *s) {
     end_op(r, err, -1, s->idx);
   } else {
     mode_t m = type | (s->has_pre ? (s->pre.mode & 07777) : 0600);
-    dev_t dev = s->has_arg ? (dev_t)s->arg : 0;
+    dev_t dev = (dev_t)s->rdev;
     cap_mknod(&o, l.dfd, l.name, m, dev);
     r = mknodat(l.dfd, l.name, m, dev);
     err = r < 0 ? errno : 0;
@@ -479,11 +485,11 @@ static int do_rewrite(struct step *s) {
   int fd = open_reg_w(l.dfd, l.name, &err);
   end_op(fd, fd < 0 ? err : 0, fd, s->idx);
   if (fd >= 0) {
-    /* flags & 2: the source holds the bytes from offset ARG on (a kept tail): keep the first
-     * ARG bytes as they are and write the source after them */
-    int tail = (s->flags & 2) && s->has_arg && s->arg >= 0;
-    if (ftruncate(fd, tail ? s->arg : 0) < 0) err = errno;
-    else err = copy_bytes(src, fd, tail ? -1 : s->has_arg ? s->arg : -1, tail ? s->arg : 0);
+    /* TAIL_OF: the source holds the bytes from that offset on (a kept tail): keep the first
+     * TAIL_OF bytes as they are and write the source after them */
+    int tail = s->tail_of >= 0;
+    if (ftruncate(fd, tail ? s->tail_of : 0) < 0) err = errno;
+    else err = copy_bytes(src, fd, tail ? -1 : s->has_length ? s->length : -1, tail ? s->tail_of : 0);
     if (!err) set_times_fd(fd, s);
     if (close(fd) < 0 && !err) err = errno;
   }
@@ -493,16 +499,16 @@ static int do_rewrite(struct step *s) {
 }
 
 static int do_truncate(struct step *s) {
-  if (!s->has_arg || s->arg < 0) return EINVAL;
+  if (!s->has_length || s->length < 0) return EINVAL;
   struct loc l;
   int err = open_parent(s->path, &l);
   if (err) return err;
   int fd = open_reg_w(l.dfd, l.name, &err);
   if (fd < 0) { close_loc(&l); return err; }
   o.step = s->idx;
-  cap_truncate(&o, l.dfd, l.name, -1, s->arg);
+  cap_truncate(&o, l.dfd, l.name, -1, s->length);
   o.step = s->idx;
-  long r = ftruncate(fd, s->arg);
+  long r = ftruncate(fd, s->length);
   err = r < 0 ? errno : 0;
   end_op(r, err, -1, s->idx);
   if (!err) set_times_fd(fd, s);
@@ -542,9 +548,9 @@ static int do_meta(struct step *s) {
   int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
   if (r) { close_loc(&l); return -r; }
   int is_link = S_ISLNK(cur.mode);
-  /* flags & 1: the plan's closing pass over directory times — the PARENT stats recorded by the
-   * other steps already say what these were, so they are set without records of their own */
-  int quiet = s->flags & 1;
+  /* the plan's closing pass over directory times: the PARENT stats recorded by the other steps
+   * already say what these were, so they are set without records of their own */
+  int quiet = (s->flags & STEP_F_FINAL_META) != 0;
   /* owner first: chown clears set-id bits, which the mode then restores */
   if (cur.uid != s->pre.uid || cur.gid != s->pre.gid) {
     o.step = s->idx;
@@ -624,26 +630,28 @@ static int check_expect(const struct step *s) {
     return 0;
   }
   int present = e == 0;
-  if (!s->has_post) {
+  const struct expect *w = &s->want;
+  if (!w->type) {
     if (present) { fprintf(stderr, "conflict: %s: exists now (a %s), expected absent\n", s->path, type_name(cur.mode)); return 0; }
     return 1;
   }
-  if (!present) { fprintf(stderr, "conflict: %s: missing, expected a %s\n", s->path, type_name(s->post.mode)); return 0; }
-  if ((cur.mode & S_IFMT) != (s->post.mode & S_IFMT)) {
-    fprintf(stderr, "conflict: %s: is a %s, expected a %s\n", s->path, type_name(cur.mode), type_name(s->post.mode));
+  if (!present) { fprintf(stderr, "conflict: %s: missing, expected a %s\n", s->path, type_name(w->type)); return 0; }
+  if ((cur.mode & S_IFMT) != (w->type & S_IFMT)) {
+    fprintf(stderr, "conflict: %s: is a %s, expected a %s\n", s->path, type_name(cur.mode), type_name(w->type));
     return 0;
   }
   int ok = 1;
   char what[256] = "";
-  if (cur.ino != s->post.ino) { strcat(what, "a different file (inode changed)"); ok = 0; }
+  /* DEV is not compared (as before it had a field of its own): the inode number says it */
+  if (w->has_ino && cur.ino != w->ino) { strcat(what, "a different file (inode changed)"); ok = 0; }
   if (!S_ISDIR(cur.mode)) {
-    if (cur.size != s->post.size) {
+    if (w->has_size && cur.size != w->size) {
       char t[96];
-      snprintf(t, sizeof t, "%ssize %lld, expected %lld", ok ? "" : ", ", (long long)cur.size, (long long)s->post.size);
+      snprintf(t, sizeof t, "%ssize %lld, expected %lld", ok ? "" : ", ", (long long)cur.size, (long long)w->size);
       strcat(what, t);
       ok = 0;
     }
-    if (cur.mtime_ns != s->post.mtime_ns) { strcat(what, ok ? "modified since (mtime differs)" : ", mtime differs"); ok = 0; }
+    if (w->has_mtime && cur.mtime_ns != w->mtime_ns) { strcat(what, ok ? "modified since (mtime differs)" : ", mtime differs"); ok = 0; }
   }
   if (!ok) fprintf(stderr, "conflict: %s: %s\n", s->path, what);
   return ok;
@@ -740,9 +748,16 @@ int main(int argc, char **argv) {
       s->keep[v.fn[T_KEEP] - 1] = 0;
     }
     s->has_pre = sp_view_stat(&v, T_PRE, &s->pre);
-    s->has_post = sp_view_stat(&v, T_POST, &s->post);
-    s->has_arg = v.f[T_ARG] != NULL;
-    s->arg = sp_view_i64(&v, T_ARG, -1);
+    s->has_length = v.f[T_LENGTH] != NULL;
+    s->length = sp_view_i64(&v, T_LENGTH, -1);
+    s->tail_of = sp_view_i64(&v, T_TAIL_OF, -1);
+    s->rdev = sp_view_i64(&v, T_RDEV, 0);
+    struct expect *w = &s->want;
+    w->type = (uint32_t)sp_view_i64(&v, T_TYPE, 0) & S_IFMT;
+    if ((w->has_dev = v.f[T_DEV] != NULL)) w->dev = (uint64_t)sp_view_i64(&v, T_DEV, 0);
+    if ((w->has_ino = v.f[T_INO] != NULL)) w->ino = (uint64_t)sp_view_i64(&v, T_INO, 0);
+    if ((w->has_size = v.f[T_SIZE] != NULL)) w->size = sp_view_i64(&v, T_SIZE, 0);
+    if ((w->has_mtime = v.f[T_MTIME] != NULL)) w->mtime_ns = sp_view_i64(&v, T_MTIME, 0);
     if (!s->path || s->path[0] != '/') {
       fprintf(stderr, "shit-apply: %s: step %d: no absolute PATH\n", argv[1], s->idx);
       return 2;
@@ -808,7 +823,7 @@ int main(int argc, char **argv) {
     struct step *s = &steps[i];
     if (s->op != STEP_EXPECT || done[i]) continue;
     if (!check_expect(s)) {
-      if (s->flags & 1) forced++;
+      if (s->flags & STEP_F_FORCE) forced++;
       else conflicts++;
     }
   }

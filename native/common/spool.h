@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 /* The record vocabulary; src/spool/records.ts is the source (Op.X is SP_X, StepOp.X is STEP_X,
- * Tag.X is T_X) and test/vocabulary.test.ts checks this file against it. */
+ * StepFlag.X is STEP_F_X, Tag.X is T_X) and test/vocabulary.test.ts checks this file against it. */
 enum sp_op {   /* record ops */
   SP_BEGIN = 1, SP_END, SP_UNLINK, SP_RMDIR, SP_RENAME, SP_OPEN, SP_TRUNCATE, SP_MKDIR, SP_LINK,
   SP_SYMLINK, SP_CHMOD, SP_CHOWN, SP_UTIMES, SP_SETXATTR, SP_REMOVEXATTR, SP_MKNOD,
@@ -18,9 +18,15 @@ enum sp_step { /* plan steps: the op byte of a plan file's records */
   STEP_EXPECT = 64, STEP_REMOVE, STEP_RENAME, STEP_PLACE, STEP_REWRITE, STEP_TRUNCATE, STEP_LINK,
   STEP_META, STEP_XATTR,
 };
+enum sp_step_flag { /* a plan step's flags (a record's flags are the call's own) */
+  STEP_F_FORCE = 1,      /* EXPECT: a mismatch is not a conflict */
+  STEP_F_FINAL_META = 2, /* META: the closing pass over directory times, not recorded */
+};
 enum sp_tag {
   T_PATH = 1, T_PATH2, T_PRE, T_PRE2, T_KEEP, T_KEEP2, T_TARGET, T_NOTE, T_ARGV, T_CWD, T_POST,
   T_PARENT, T_PARENT2, T_XNAME, T_XVALUE, T_ARG, T_TARGET2, T_STEP, T_KIND, T_OF,
+  /* plan steps only, i64 each */
+  T_LENGTH, T_TAIL_OF, T_RDEV, T_TYPE, T_DEV, T_INO, T_SIZE, T_MTIME,
   T_MAX
 };
 #define SP_MAGIC 0x5053

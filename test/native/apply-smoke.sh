@@ -55,9 +55,9 @@ cat > "$tmp/p1.json" <<EOF
   "pre": {"mode": $((0100640)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2001, "atime_ns": $T2001}},
  {"kind": "PLACE", "path": "$T/copied.txt", "keep": ["C", "$SHIT_STATE/store/blob2"],
   "pre": {"mode": $((0100604)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
- {"kind": "REWRITE", "path": "$T/rw.txt", "keep": ["C", "$SHIT_STATE/store/blob1"], "arg": -1,
+ {"kind": "REWRITE", "path": "$T/rw.txt", "keep": ["C", "$SHIT_STATE/store/blob1"], "length": -1,
   "pre": {"mode": $((0100644)), "mtime_ns": $T2000, "atime_ns": $T2000}},
- {"kind": "TRUNCATE", "path": "$T/tr.txt", "arg": 10, "pre": {"mode": $((0100644)), "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "TRUNCATE", "path": "$T/tr.txt", "length": 10, "pre": {"mode": $((0100644)), "mtime_ns": $T2000, "atime_ns": $T2000}},
  {"kind": "META", "path": "$T/meta.txt", "pre": {"mode": $((0100644)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
  {"kind": "LINK", "path": "$T/meta.txt", "path2": "$T/meta-link"},
  {"kind": "PLACE", "path": "$T/newdir", "pre": {"mode": $((040750)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
@@ -163,7 +163,7 @@ check "symlink parent: message" grep -q "step 0 remove $T/sl/victim: a parent is
 # PLACE onto a final symlink is refused (must not exist), REWRITE of a symlink refused
 ln -s real/victim "$T/final-link"
 cat > "$tmp/p3b.json" <<EOF
-[ {"kind": "REWRITE", "path": "$T/final-link", "keep": ["C", "$SHIT_STATE/store/blob1"], "arg": -1} ]
+[ {"kind": "REWRITE", "path": "$T/final-link", "keep": ["C", "$SHIT_STATE/store/blob1"], "length": -1} ]
 EOF
 mkplan "$tmp/p3b" < "$tmp/p3b.json"
 SHIT_CMD=$(newid) "$apply" "$tmp/p3b" undo 00000000000000cc 2> "$tmp/err3b"; rc=$?
