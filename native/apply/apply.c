@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "../common/capture.h"
 #include "../common/spool.h"
+#include "../common/command.h"
 #include "../common/endscan.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -789,19 +790,7 @@ int main(int argc, char **argv) {
   size_t slen = 0;
   uint8_t *sp = read_file(spool_path, &slen, &err);
   if (!sp) {
-    static struct sp_buf b;
-    sp_start(&b, SP_BEGIN, 0);
-    size_t alen = 0;
-    for (int i = 4; i < argc; i++) alen += strlen(argv[i]) + 1;
-    char *a = malloc(alen + 1), *q = a;
-    for (int i = 4; i < argc; i++) { size_t n = strlen(argv[i]) + 1; memcpy(q, argv[i], n); q += n; }
-    sp_add(&b, T_ARGV, a, alen);
-    free(a);
-    char cwd[PATH_MAX];
-    sp_add_str(&b, T_CWD, getcwd(cwd, sizeof cwd) ? cwd : "");
-    sp_add_str(&b, T_KIND, argv[2]);
-    sp_add_str(&b, T_OF, argv[3]);
-    int rc = sp_commit(&b, spool_path, 0);
+    int rc = begin_command(spool_path, argv + 4, argc - 4, argv[2], argv[3]);
     if (rc) {
       fprintf(stderr, "shit-apply: %s: %s\n", spool_path, strerror(-rc));
       return 2;

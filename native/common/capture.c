@@ -9,6 +9,7 @@
  * object the real call will act on; the absolute path is only what the record says. */
 #define _GNU_SOURCE
 #include "capture.h"
+#include "errname.h"
 #include "sys.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -58,21 +59,6 @@ static int app(char *out, size_t cap, size_t *n, const char *s, size_t k) {
 static int apps(char *out, size_t cap, size_t *n, const char *s) { return app(out, cap, n, s, strlen(s)); }
 
 static void sclose(long fd) { if (fd >= 0) sys1(SYS_close, fd); }
-
-static const char *errname(long e) {
-  switch (e < 0 ? -e : e) {
-  case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EIO: return "EIO";
-  case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM"; case EACCES: return "EACCES";
-  case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST"; case EXDEV: return "EXDEV";
-  case ENOTDIR: return "ENOTDIR"; case EISDIR: return "EISDIR"; case EINVAL: return "EINVAL";
-  case EFBIG: return "EFBIG"; case ENOSPC: return "ENOSPC"; case EROFS: return "EROFS";
-  case EMLINK: return "EMLINK"; case ENAMETOOLONG: return "ENAMETOOLONG"; case ELOOP: return "ELOOP";
-  case ENOSYS: return "ENOSYS"; case EOPNOTSUPP: return "EOPNOTSUPP"; case EDQUOT: return "EDQUOT";
-  case ESTALE: return "ESTALE"; case ETXTBSY: return "ETXTBSY"; case EMFILE: return "EMFILE";
-  case ENFILE: return "ENFILE"; case ERANGE: return "ERANGE"; case ENODATA: return "ENODATA";
-  default: return NULL;
-  }
-}
 
 static void add_note(struct cap_op *o, const char *why, long e) {
   char t[256];

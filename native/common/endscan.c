@@ -1,10 +1,9 @@
-/* endscan.h — the end-of-command scan shared by shit-run and shit-apply (docs/SPOOL.md, op POST):
+/* endscan.c — the end-of-command scan shared by shit-run and shit-apply (docs/SPOOL.md, op POST):
  * after the command, one POST record per distinct PATH / PATH2 of the spool's successful effect
  * records (ops UNLINK..MKNOD), with the path's lstat now (no POST field: it does not exist).
- * Header-only (static functions): each program includes it once. Plain libc is fine here: it
- * runs after the command, outside any interposed call. */
-#ifndef SHIT_ENDSCAN_H
-#define SHIT_ENDSCAN_H
+ * Plain libc is fine here: it runs after the command, outside any interposed call. */
+#define _GNU_SOURCE
+#include "endscan.h"
 #include "spool.h"
 #include "sys.h"
 #include <errno.h>
@@ -105,7 +104,7 @@ static void seal(struct sp_buf *b, int32_t pid, int64_t now) {
   memcpy(b->p + 28, &nf, 4);
 }
 
-static void end_scan(const char *spool_path) {
+void end_scan(const char *spool_path) {
   size_t len = 0, off = 0;
   int fd = open(spool_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
@@ -161,4 +160,3 @@ static void end_scan(const char *spool_path) {
   free(s.e);
   munmap(buf, len);
 }
-#endif

@@ -1,8 +1,7 @@
-/* execcheck.h — will a program about to be started run outside capture?
+/* execcheck.c — will a program about to be started run outside capture?
  *
  * Shared by the shim's exec wrappers (native/shim/shim.c: execve & co., posix_spawn[p]) and by
- * shit-run (native/run/run.c, on the command it starts). Header-only (static functions): each
- * program includes it once. All I/O through sys.h (raw system calls): safe inside interposed
+ * shit-run (native/run/run.c, on the command it starts). All I/O through sys.h (raw system calls): safe inside interposed
  * calls, never touches errno, never re-enters the shim.
  *
  * The preloaded shim cannot see into two kinds of program:
@@ -24,8 +23,8 @@
  *
  * Cost: one open, one statx, one read of <= 4 KiB, one close (plus one access() per PATH entry
  * tried by the search); more only for a script's interpreter or a flagged file. */
-#ifndef SHIT_EXECCHECK_H
-#define SHIT_EXECCHECK_H
+#define _GNU_SOURCE
+#include "execcheck.h"
 #include "spool.h"
 #include "sys.h"
 #include <elf.h>
@@ -38,16 +37,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-enum xc_verdict { XC_CAPTURED = 0, XC_SETUID, XC_SETGID, XC_STATIC };
-
-struct xc_result {
-  int verdict;          /* XC_* */
-  int via_script;       /* 1: a #! script whose interpreter is the program outside capture */
-  char path[PATH_MAX];  /* absolute path of the program outside capture (valid when verdict != 0) */
-};
-
 /* The NOTE of the NOTCAPTURED record (docs/SPOOL.md) */
-static inline const char *xc_note(int verdict) {
+const char *xc_note(int verdict) {
   switch (verdict) {
   case XC_SETUID: return "setuid program: changes it makes are not captured";
   case XC_SETGID: return "setgid program: changes it makes are not captured";
@@ -57,7 +48,7 @@ static inline const char *xc_note(int verdict) {
 }
 
 /* The same, said to a person (shit-run's stderr line): "a setuid program" etc. */
-static inline const char *xc_what(int verdict) {
+const char *xc_what(int verdict) {
   switch (verdict) {
   case XC_SETUID: return "a setuid program";
   case XC_SETGID: return "a setgid program";
@@ -66,10 +57,10 @@ static inline const char *xc_what(int verdict) {
   }
 }
 
-static inline void xc_close(long fd) { if (fd >= 0) sys1(SYS_close, fd); }
+static void xc_close(long fd) { if (fd >= 0) sys1(SYS_close, fd); }
 
 /* Does exec'ing a file with this stat change the process's identity (AT_SECURE)? */
-static inline int xc_setid(int fd, const struct sp_stat *st) {
+static int xc_setid(int fd, const struct sp_stat *st) {
   int v = 0;
   if ((st->mode & S_ISUID) && (st->uid != (uint32_t)sys0(SYS_geteuid) || st->uid != (uint32_t)sys0(SYS_getuid)))
     v = XC_SETUID;
@@ -84,7 +75,7 @@ static inline int xc_setid(int fd, const struct sp_stat *st) {
 }
 
 /* Statically linked ELF (no PT_INTERP)? buf holds the first n bytes of the file. */
-static inline int xc_static_elf(int fd, const unsigned char *buf, long n) {
+static int xc_static_elf(int fd, const unsigned char *buf, long n) {
   if (n < EI_NIDENT || memcmp(buf, ELFMAG, SELFMAG) != 0) return 0;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   if (buf[EI_DATA] != ELFDATA2LSB) return 0;
@@ -128,7 +119,7 @@ static inline int xc_static_elf(int fd, const unsigned char *buf, long n) {
 }
 
 /* Fills r->path with the absolute name of the open file fd (or `given`, made absolute). */
-static inline void xc_name(int fd, const char *given, struct xc_result *r) {
+static void xc_name(int fd, const char *given, struct xc_result *r) {
   char proc[32] = "/proc/self/fd/";
   char *q = proc + 14, d[12];
   int k = 0;
@@ -150,7 +141,7 @@ static inline void xc_name(int fd, const char *given, struct xc_result *r) {
 /* The verdict for the file fd (open O_RDONLY, or O_PATH when unreadable: set-ID check only).
  * depth 0: the file being started (-1 when it is not a regular file); 1: a script's
  * interpreter. */
-static inline int xc_examine(int fd, int readable, const char *given, struct xc_result *r, int depth) {
+static int xc_examine(int fd, int readable, const char *given, struct xc_result *r, int depth) {
   struct sp_stat st;
   if (sp_statat(fd, "", AT_EMPTY_PATH, &st) != 0 || !S_ISREG(st.mode)) return depth ? XC_CAPTURED : -1;
   unsigned char buf[4096];
@@ -188,7 +179,7 @@ static inline int xc_examine(int fd, int readable, const char *given, struct xc_
 /* The verdict for the file at dirfd/path (at_flags: AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW as
  * execveat takes them). -1 when it is not an existing regular file this process may execute
  * (the search then tries the next directory), else XC_*. */
-static inline int xc_check_at(int dirfd, const char *path, int at_flags, struct xc_result *r) {
+int xc_check_at(int dirfd, const char *path, int at_flags, struct xc_result *r) {
   r->verdict = XC_CAPTURED;
   r->via_script = 0;
   r->path[0] = 0;
@@ -210,42 +201,65 @@ static inline int xc_check_at(int dirfd, const char *path, int at_flags, struct 
 }
 
 /* fexecve: the verdict for an open descriptor */
-static inline int xc_check_fd(int fd, struct xc_result *r) {
+int xc_check_fd(int fd, struct xc_result *r) {
   int v = xc_check_at(fd, "", AT_EMPTY_PATH, r);
   return v < 0 ? XC_CAPTURED : v;
 }
 
-/* execvp / execvpe / execlp / posix_spawnp: glibc's search. A name with a slash is used as it
- * is; otherwise each entry of the calling environment's PATH in turn ("/bin:/usr/bin" when PATH
- * is unset; an empty entry is the working directory), and the first regular file there that
- * this process may execute is the program. Nothing found: XC_CAPTURED (the call will fail). */
-static inline int xc_check_search(const char *file, struct xc_result *r) {
-  r->verdict = XC_CAPTURED;
-  r->via_script = 0;
-  if (!file || !*file) return XC_CAPTURED;
-  if (strchr(file, '/')) {
-    int v = xc_check_at(AT_FDCWD, file, 0, r);
-    return v < 0 ? XC_CAPTURED : v;
-  }
+int xc_search(const char *file, const char *path, char *cand, size_t n,
+              int (*accept)(const char *cand, void *arg), void *arg) {
+  if (!file || !*file) return -1;
   size_t fl = strlen(file);
-  if (fl > NAME_MAX) return XC_CAPTURED;
-  const char *path = getenv("PATH");
-  if (!path) path = "/bin:/usr/bin";
-  char cand[PATH_MAX];
+  if (strchr(file, '/')) {
+    if (fl >= n) return -1;
+    memcpy(cand, file, fl + 1);
+    return accept(cand, arg);
+  }
+  if (fl > NAME_MAX) return -1;
   for (const char *p = path;;) {
     const char *e = strchr(p, ':');
     size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (len + 1 + fl < sizeof cand) {
+    if (len + 1 + fl < n) {
       memcpy(cand, p, len);
       size_t k = len;
       if (len) cand[k++] = '/';
       memcpy(cand + k, file, fl + 1);
-      int v = xc_check_at(AT_FDCWD, cand, 0, r);
+      int v = accept(cand, arg);
       if (v >= 0) return v;
     }
     if (!e) break;
     p = e + 1;
   }
-  return XC_CAPTURED;
+  return -1;
 }
-#endif
+
+static int accept_check(const char *cand, void *r) { return xc_check_at(AT_FDCWD, cand, 0, r); }
+
+/* execvp / execvpe / execlp / posix_spawnp: the calling environment's PATH ("/bin:/usr/bin"
+ * when PATH is unset, as glibc). Nothing found: XC_CAPTURED (the call will fail). */
+int xc_check_search(const char *file, struct xc_result *r) {
+  r->verdict = XC_CAPTURED;
+  r->via_script = 0;
+  const char *path = getenv("PATH");
+  char cand[PATH_MAX];
+  int v = xc_search(file, path ? path : "/bin:/usr/bin", cand, sizeof cand, accept_check, r);
+  return v < 0 ? XC_CAPTURED : v;
+}
+
+/* an executable regular file (following symlinks) */
+static int accept_exec(const char *cand, void *arg) {
+  struct sp_stat st;
+  return sp_statat(AT_FDCWD, cand, 0, &st) == 0 && S_ISREG(st.mode) && sys3(SYS_faccessat, AT_FDCWD, cand, X_OK) == 0
+             ? 0 : -1;
+}
+
+int xc_find(const char *file, const char *dflt, int empty_is_unset, char *out, size_t n) {
+  if (file && strchr(file, '/')) {   /* as it is: the exec says what is wrong with it */
+    if (strlen(file) >= n) return -1;
+    strcpy(out, file);
+    return 0;
+  }
+  const char *path = getenv("PATH");
+  if (!path || (empty_is_unset && !*path)) path = dflt;
+  return xc_search(file, path, out, n, accept_exec, NULL) < 0 ? -1 : 0;
+}

@@ -6,7 +6,7 @@
  * SHIT_STATE and LD_PRELOAD=<dir of this binary>/libshit.so exported, waits for it, writes END
  * and one POST record (the state after the command) per path the command changed, then exits
  * the way CMD did (same exit code, or the same signal). When CMD runs outside capture (a set-ID
- * or statically linked program: common/execcheck.h) it says so on stderr and records a
+ * or statically linked program: common/execcheck.c) it says so on stderr and records a
  * NOTCAPTURED (flags EXEC), and runs it all the same.
  *
  * Filesystem calls on the state directory go through sys.h (raw syscalls): when shit-run itself
@@ -14,6 +14,7 @@
  * recorded as effects of the outer command. Format: docs/SPOOL.md. */
 #define _GNU_SOURCE
 #include "../common/spool.h"
+#include "../common/command.h"
 #include "../common/sys.h"
 #include "../common/endscan.h"
 #include "../common/execcheck.h"
@@ -61,30 +62,6 @@ static int mkdir_p(char *p) {                 /* p is modified temporarily */
   return xmkdir(p);
 }
 
-/* <state> from the environment, absolute, without a trailing slash. 0 or -errno. */
-static int find_state(void) {
-  const char *h = getenv("SHIT_HOME"), *suffix = "";
-  if (!h || !*h) {
-    h = getenv("XDG_STATE_HOME");
-    suffix = "/shit";
-    if (!h || !*h || h[0] != '/') {  /* XDG: a relative XDG_STATE_HOME is invalid, ignore it */
-      h = getenv("HOME");
-      suffix = "/.local/state/shit";
-      if (!h || !*h) return -ENOENT;
-    }
-  }
-  char cwd[PATH_MAX];
-  int n;
-  if (h[0] == '/') n = snprintf(state, sizeof state, "%s%s", h, suffix);
-  else {
-    if (!getcwd(cwd, sizeof cwd)) return -errno;
-    n = snprintf(state, sizeof state, "%s/%s%s", strcmp(cwd, "/") ? cwd : "", h, suffix);
-  }
-  if (n < 0 || (size_t)n >= sizeof state - 64) return -ENAMETOOLONG;
-  while (n > 1 && state[n - 1] == '/') state[--n] = 0;
-  return 0;
-}
-
 static int make_dirs(const char *id) {
   char p[PATH_MAX + 64];
   int r = mkdir_p(state);
@@ -103,26 +80,29 @@ static int make_dirs(const char *id) {
 }
 
 /* Finds a command the way a shell does: a name with a slash as it is; otherwise the first
- * executable regular file of that name in $PATH, skipping directories this user cannot search
- * (execvp would report such a directory's EACCES instead of "not found"). Returns 0 or ENOENT. */
+ * executable regular file of that name in $PATH (/usr/local/bin:/usr/bin:/bin when unset or
+ * empty), skipping directories this user cannot search (execvp would report such a directory's
+ * EACCES instead of "not found"). Returns 0 or ENOENT. */
 static int find_cmd(const char *name, char *out, size_t n) {
-  if (strchr(name, '/')) {
-    snprintf(out, n, "%s", name);
-    return 0;
+  return xc_find(name, "/usr/local/bin:/usr/bin:/bin", 1, out, n) ? ENOENT : 0;
+}
+
+/* The state dir, its layout and this command's BEGIN record. 0 or -errno (state[0] is 0 when
+ * there is no state dir). Not inlined: main() vforks, and gcc would warn its locals clobbered. */
+__attribute__((noinline)) static int start_record(const char *id, char **cmd, int n) {
+  int r = state_dir(state, sizeof state - 64);
+  if (r) state[0] = 0;
+  if (r == 0) r = make_dirs(id);
+  if (r == 0) {
+    snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, id);
+    r = begin_command(spool_path, cmd, n, "run", NULL);
+    if (r) {
+      char p[PATH_MAX + 64];
+      snprintf(p, sizeof p, "%s/staging/%s", state, id);
+      sys3(SYS_unlinkat, AT_FDCWD, p, AT_REMOVEDIR);
+    }
   }
-  const char *path = getenv("PATH");
-  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
-  for (const char *p = path;;) {
-    const char *e = strchr(p, ':');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    struct stat st;
-    if (len == 0) snprintf(out, n, "%s", name);
-    else snprintf(out, n, "%.*s/%s", (int)len, p, name);
-    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 0;
-    if (!e) break;
-    p = e + 1;
-  }
-  return ENOENT;
+  return r;
 }
 
 static void exec_or_die(char **argv) {
@@ -215,31 +195,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < 8; i++) sprintf(id + 2 * i, "%02x", rnd[i]);
 
-  int r = find_state();
-  if (r == 0) r = make_dirs(id);
-  if (r == 0) {
-    snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, id);
-    static struct sp_buf b;
-    sp_start(&b, SP_BEGIN, 0);
-    size_t alen = 0;
-    for (int i = 1; i < argc; i++) alen += strlen(argv[i]) + 1;
-    char *a = malloc(alen ? alen : 1), *q = a;
-    if (a) {
-      for (int i = 1; i < argc; i++) { size_t l = strlen(argv[i]) + 1; memcpy(q, argv[i], l); q += l; }
-      sp_add(&b, T_ARGV, a, alen);
-      free(a);
-    }
-    char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof cwd)) sp_add_str(&b, T_CWD, cwd);
-    else { const char *pwd = getenv("PWD"); sp_add_str(&b, T_CWD, pwd ? pwd : ""); }
-    sp_add_str(&b, T_KIND, "run");
-    r = sp_commit(&b, spool_path, 0);
-    if (r) {
-      char p[PATH_MAX + 64];
-      snprintf(p, sizeof p, "%s/staging/%s", state, id);
-      sys3(SYS_unlinkat, AT_FDCWD, p, AT_REMOVEDIR);
-    }
-  }
+  int r = start_record(id, argv + 1, argc - 1);
   if (r) {
     fprintf(stderr, "shit: cannot record (%s: %s); running the command without capture\n",
             state[0] ? state : "no state directory: HOME unset", strerror(-r));

@@ -14,7 +14,7 @@
  *    the outer entry points are wrapped too and nothing is recorded twice.
  *
  * Not covered: statically linked programs, raw `syscall` instructions. Starting a program that
- * runs outside capture (set-ID, static: common/execcheck.h) writes a NOTCAPTURED record (exec
+ * runs outside capture (set-ID, static: common/execcheck.c) writes a NOTCAPTURED record (exec
  * family below). Opens done by
  * posix_spawn file actions (glibc performs them in the child with internal calls) are captured
  * when the action is added (posix_spawn_file_actions_addopen below).
@@ -606,7 +606,7 @@ __attribute__((constructor)) static void shim_init(void) {
 
 /* ---------- exec family: say when the program started runs outside capture ----------
  *
- * The wrappers only look at the executable before the real call (common/execcheck.h: a set-ID
+ * The wrappers only look at the executable before the real call (common/execcheck.c: a set-ID
  * program that changes identity, or a statically linked one, never loads this shim) and write a
  * NOTCAPTURED record (flags SP_EXEC, PATH the program, NOTE why) when it is outside capture. The
  * call itself is unchanged. exec* writes the record before the call (after a successful exec

@@ -36,8 +36,9 @@ check "BEGIN + END" [ "$(dump "$sp" | cut -c1-12 | tr -d ' ' | tr '\n' ' ')" = "
 check "BEGIN fields" bash -c "dump() { python3 '$here/dumpspool.py' \"\$@\"; }; dump '$sp' | head -1 | grep -q 'ARGV=sh -c .* CWD=$PWD KIND=run'"
 check "END err=7" bash -c "python3 '$here/dumpspool.py' '$sp' | grep -q '^END .*err=7 flags=0x0'"
 
-out=$(cd "$tmp" && SHIT_HOME=rel "$run" sh -c 'echo $SHIT_STATE')
-check "relative SHIT_HOME made absolute" [ "$out" = "$tmp/rel" ]
+out=$(cd "$tmp" && SHIT_HOME=rel XDG_STATE_HOME="$tmp/xdg" "$run" sh -c 'echo $SHIT_STATE')
+check "relative SHIT_HOME ignored (as src/state.ts does)" [ "$out" = "$tmp/xdg/shit" ]
+check "relative SHIT_HOME: nothing made under the cwd" [ ! -e "$tmp/rel" ]
 out=$(SHIT_HOME= XDG_STATE_HOME=$tmp/xdg "$run" sh -c 'echo $SHIT_STATE')
 check "XDG_STATE_HOME/shit" [ "$out" = "$tmp/xdg/shit" ]
 out=$(SHIT_HOME= HOME=$tmp/home "$run" sh -c 'echo $SHIT_STATE')

@@ -1,0 +1,7 @@
+/* endscan.h — the end-of-command scan shared by shit-run and shit-apply (endscan.c). */
+#ifndef SHIT_ENDSCAN_H
+#define SHIT_ENDSCAN_H
+/* After the command: one POST record per distinct PATH / PATH2 of the successful effect records
+ * in spool_path, with the path's lstat now (docs/SPOOL.md, op POST). */
+void end_scan(const char *spool_path);
+#endif
