@@ -37,8 +37,19 @@ static int journal_fd = -1;
 static uint8_t *touched;           /* steps with a successful effect record in our own spool */
 
 static const char *kind_name(int op) {
-  static const char *n[] = {"expect", "remove", "rename", "place", "rewrite", "truncate", "link", "meta", "xattr"};
-  return op >= STEP_EXPECT && op <= STEP_XATTR ? n[op - STEP_EXPECT] : "unknown";
+  /* OPSWITCH(step_name) */
+  switch (op) {
+  case STEP_EXPECT: return "expect";
+  case STEP_REMOVE: return "remove";
+  case STEP_RENAME: return "rename";
+  case STEP_PLACE: return "place";
+  case STEP_REWRITE: return "rewrite";
+  case STEP_TRUNCATE: return "truncate";
+  case STEP_LINK: return "link";
+  case STEP_META: return "meta";
+  case STEP_XATTR: return "xattr";
+  default: return "unknown";
+  }
 }
 
 static const char *errstr(int e) {
@@ -831,6 +842,7 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     cap_step = (int)i;                       /* every record of this step carries STEP = i */
     o.step = (int)i;
+    /* OPSWITCH(apply; ignores: EXPECT) -- every EXPECT was checked before the first step */
     switch (s->op) {
     case STEP_REMOVE: removed_dir = 0; e = do_remove(s); if (removed_dir) drop_parent_cache(); break;
     case STEP_RENAME: e = do_rename(s); drop_parent_cache(); break;
