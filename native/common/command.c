@@ -21,7 +21,7 @@ static int push_norm(char *out, size_t n, size_t *len, const char *p) {
       /* nothing */
     } else if (k == 2 && p[0] == '.' && p[1] == '.') {
       while (*len > 0 && out[*len - 1] != '/') (*len)--;
-      if (*len > 0) (*len)--;   /* the slash before it */
+      if (*len > 0) (*len)--; /* the slash before it */
     } else {
       if (*len + 1 + k >= n) return -ENAMETOOLONG;
       out[(*len)++] = '/';

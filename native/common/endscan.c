@@ -17,15 +17,24 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-struct ent { const uint8_t *p; uint32_t n; uint32_t h; };
-struct set {                  /* insertion-ordered: POST records come out in first-touch order */
-  struct ent *e; size_t n, ecap;
-  uint32_t *t; size_t cap;    /* open addressing: index+1 into e, 0 empty */
+struct ent {
+  const uint8_t *p;
+  uint32_t n;
+  uint32_t h;
+};
+struct set { /* insertion-ordered: POST records come out in first-touch order */
+  struct ent *e;
+  size_t n, ecap;
+  uint32_t *t;
+  size_t cap; /* open addressing: index+1 into e, 0 empty */
 };
 
 static uint32_t hash(const uint8_t *p, size_t n) {
-  uint64_t h = 1469598103934665603ULL;        /* FNV-1a, 64-bit, folded */
-  for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ULL; }
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a, 64-bit, folded */
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
   return (uint32_t)(h ^ (h >> 32));
 }
 
@@ -69,7 +78,11 @@ static int set_add(struct set *s, const uint8_t *p, uint32_t n) {
 /* POST records are gathered in a 64 KiB buffer and appended whole records at a time (a
  * reader only needs each record to be whole). A small reused buffer, not one sized for all
  * records: page faults cost more than write() calls here. */
-struct out { uint8_t p[65536]; size_t n; long fd; };
+struct out {
+  uint8_t p[65536];
+  size_t n;
+  long fd;
+};
 
 static void out_flush(struct out *o, const char *spool_path) {
   size_t done = 0;
@@ -85,7 +98,7 @@ static void out_flush(struct out *o, const char *spool_path) {
 
 static void out_put(struct out *o, const uint8_t *p, size_t n, const char *spool_path) {
   if (o->n + n > sizeof o->p) out_flush(o, spool_path);
-  if (n > sizeof o->p) return;                /* cannot happen: PATH < PATH_MAX */
+  if (n > sizeof o->p) return; /* cannot happen: PATH < PATH_MAX */
   memcpy(o->p + o->n, p, n);
   o->n += n;
 }
@@ -109,7 +122,10 @@ void end_scan(const char *spool_path) {
   int fd = open(spool_path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   struct stat fst;
-  if (fstat(fd, &fst) < 0 || fst.st_size <= 0) { close(fd); return; }
+  if (fstat(fd, &fst) < 0 || fst.st_size <= 0) {
+    close(fd);
+    return;
+  }
   len = (size_t)fst.st_size;
   uint8_t *buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   close(fd);
@@ -119,7 +135,7 @@ void end_scan(const char *spool_path) {
   int oom = 0;
   int r;
   while (!oom && (r = sp_next(buf, len, &off, &v)) != 0) {
-    if (r < 0) {                    /* a record torn by a killed writer: go on after it */
+    if (r < 0) { /* a record torn by a killed writer: go on after it */
       size_t n = sp_resync(buf, len, off);
       if (n == (size_t)-1) break;
       off = n;

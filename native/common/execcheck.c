@@ -57,12 +57,15 @@ const char *xc_what(int verdict) {
   }
 }
 
-static void xc_close(long fd) { if (fd >= 0) sys1(SYS_close, fd); }
+static void xc_close(long fd) {
+  if (fd >= 0) sys1(SYS_close, fd);
+}
 
 /* Does exec'ing a file with this stat change the process's identity (AT_SECURE)? */
 static int xc_setid(int fd, const struct sp_stat *st) {
   int v = 0;
-  if ((st->mode & S_ISUID) && (st->uid != (uint32_t)sys0(SYS_geteuid) || st->uid != (uint32_t)sys0(SYS_getuid)))
+  if ((st->mode & S_ISUID) &&
+      (st->uid != (uint32_t)sys0(SYS_geteuid) || st->uid != (uint32_t)sys0(SYS_getuid)))
     v = XC_SETUID;
   else if ((st->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) &&
            (st->gid != (uint32_t)sys0(SYS_getegid) || st->gid != (uint32_t)sys0(SYS_getgid)))
@@ -88,12 +91,18 @@ static int xc_static_elf(int fd, const unsigned char *buf, long n) {
   if (is64) {
     if (n < (long)sizeof(Elf64_Ehdr)) return 0;
     const Elf64_Ehdr *h = (const Elf64_Ehdr *)buf;
-    phoff = h->e_phoff; phnum = h->e_phnum; phentsize = h->e_phentsize; type = h->e_type;
+    phoff = h->e_phoff;
+    phnum = h->e_phnum;
+    phentsize = h->e_phentsize;
+    type = h->e_type;
     if (phentsize < sizeof(Elf64_Phdr)) return 0;
   } else if (buf[EI_CLASS] == ELFCLASS32) {
     if (n < (long)sizeof(Elf32_Ehdr)) return 0;
     const Elf32_Ehdr *h = (const Elf32_Ehdr *)buf;
-    phoff = h->e_phoff; phnum = h->e_phnum; phentsize = h->e_phentsize; type = h->e_type;
+    phoff = h->e_phoff;
+    phnum = h->e_phnum;
+    phentsize = h->e_phentsize;
+    type = h->e_type;
     if (phentsize < sizeof(Elf32_Phdr)) return 0;
   } else {
     return 0;
@@ -124,16 +133,28 @@ static void xc_name(int fd, const char *given, struct xc_result *r) {
   char *q = proc + 14, d[12];
   int k = 0;
   unsigned v = (unsigned)fd;
-  do { d[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+  do {
+    d[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
   while (k) *q++ = d[--k];
   *q = 0;
   long n = sys4(SYS_readlinkat, AT_FDCWD, proc, r->path, sizeof r->path - 1);
-  if (n > 0 && r->path[0] == '/') { r->path[n] = 0; return; }
+  if (n > 0 && r->path[0] == '/') {
+    r->path[n] = 0;
+    return;
+  }
   size_t gl = given ? strlen(given) : 0;
-  if (given && given[0] == '/' && gl < sizeof r->path) { memcpy(r->path, given, gl + 1); return; }
+  if (given && given[0] == '/' && gl < sizeof r->path) {
+    memcpy(r->path, given, gl + 1);
+    return;
+  }
   long c = sys2(SYS_getcwd, r->path, sizeof r->path);
   size_t cl = c > 0 ? strlen(r->path) : 0;
-  if (c <= 0 || cl + 1 + gl >= sizeof r->path) { r->path[0] = 0; return; }
+  if (c <= 0 || cl + 1 + gl >= sizeof r->path) {
+    r->path[0] = 0;
+    return;
+  }
   if (cl > 1) r->path[cl++] = '/';
   memcpy(r->path + cl, given, gl + 1);
 }
@@ -192,7 +213,10 @@ int xc_check_at(int dirfd, const char *path, int at_flags, struct xc_result *r) 
     if (sys3(SYS_faccessat, dirfd, path, X_OK) != 0) return -1;
     int of = O_CLOEXEC | ((at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0);
     fd = sys4(SYS_openat, dirfd, path, O_RDONLY | of, 0);
-    if (fd < 0) { readable = 0; fd = sys4(SYS_openat, dirfd, path, O_PATH | of, 0); }
+    if (fd < 0) {
+      readable = 0;
+      fd = sys4(SYS_openat, dirfd, path, O_PATH | of, 0);
+    }
   }
   if (fd < 0) return -1;
   int v = xc_examine((int)fd, readable, path[0] ? path : NULL, r, 0);
@@ -249,12 +273,14 @@ int xc_check_search(const char *file, struct xc_result *r) {
 /* an executable regular file (following symlinks) */
 static int accept_exec(const char *cand, void *arg) {
   struct sp_stat st;
-  return sp_statat(AT_FDCWD, cand, 0, &st) == 0 && S_ISREG(st.mode) && sys3(SYS_faccessat, AT_FDCWD, cand, X_OK) == 0
-             ? 0 : -1;
+  return sp_statat(AT_FDCWD, cand, 0, &st) == 0 && S_ISREG(st.mode) &&
+                 sys3(SYS_faccessat, AT_FDCWD, cand, X_OK) == 0
+             ? 0
+             : -1;
 }
 
 int xc_find(const char *file, const char *dflt, int empty_is_unset, char *out, size_t n) {
-  if (file && strchr(file, '/')) {   /* as it is: the exec says what is wrong with it */
+  if (file && strchr(file, '/')) { /* as it is: the exec says what is wrong with it */
     if (strlen(file) >= n) return -1;
     strcpy(out, file);
     return 0;

@@ -8,9 +8,9 @@
 enum xc_verdict { XC_CAPTURED = 0, XC_SETUID, XC_SETGID, XC_STATIC };
 
 struct xc_result {
-  int verdict;          /* XC_* */
-  int via_script;       /* 1: a #! script whose interpreter is the program outside capture */
-  char path[PATH_MAX];  /* absolute path of the program outside capture (valid when verdict != 0) */
+  int verdict;         /* XC_* */
+  int via_script;      /* 1: a #! script whose interpreter is the program outside capture */
+  char path[PATH_MAX]; /* absolute path of the program outside capture (valid when verdict != 0) */
 };
 
 /* The NOTE of the NOTCAPTURED record (docs/SPOOL.md), and the same said to a person (shit-run's

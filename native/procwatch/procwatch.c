@@ -52,8 +52,8 @@ struct watcher {
   pthread_t thread;
   int running; // thread started and not yet joined (JS thread only)
   napi_threadsafe_function tsfn;
-  int released; // tsfn released or finalized (JS thread only)
-  int refs;     // the JS handle + the tsfn; freed at 0 (JS thread only)
+  int released;         // tsfn released or finalized (JS thread only)
+  int refs;             // the JS handle + the tsfn; freed at 0 (JS thread only)
   pthread_mutex_t lock; // guards the table below
   struct watch *w;
   size_t n, cap;
@@ -79,11 +79,18 @@ static long read_proc(int pid, const char *what, char **out) {
   if (fd < 0) return -errno;
   size_t cap = 4096, len = 0;
   char *buf = malloc(cap);
-  if (!buf) { close(fd); return -ENOMEM; }
+  if (!buf) {
+    close(fd);
+    return -ENOMEM;
+  }
   for (;;) {
     if (len + 1 >= cap) {
       char *nb = realloc(buf, cap * 2);
-      if (!nb) { free(buf); close(fd); return -ENOMEM; }
+      if (!nb) {
+        free(buf);
+        close(fd);
+        return -ENOMEM;
+      }
       buf = nb;
       cap *= 2;
     }
@@ -539,8 +546,8 @@ NAPI_MODULE_INIT() {
     const char *name;
     napi_callback fn;
   } fns[] = {
-      {"create", js_create}, {"add", js_add},     {"unwatch", js_unwatch},        {"ref", js_ref1},
-      {"unref", js_unref},   {"stop", js_stop},   {"startTime", js_start_time},
+      {"create", js_create}, {"add", js_add},   {"unwatch", js_unwatch},      {"ref", js_ref1},
+      {"unref", js_unref},   {"stop", js_stop}, {"startTime", js_start_time},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -39,7 +39,7 @@ static char spool_path[PATH_MAX + 64];
 static volatile sig_atomic_t child_pid = 0;
 static volatile int exec_errno = 0;
 
-static int xmkdir(const char *p) {            /* 0, or -errno (EEXIST of a directory is 0) */
+static int xmkdir(const char *p) { /* 0, or -errno (EEXIST of a directory is 0) */
   long r = sys3(SYS_mkdirat, AT_FDCWD, p, 0700);
   if (r == -EEXIST) {
     struct sp_stat st;
@@ -49,7 +49,7 @@ static int xmkdir(const char *p) {            /* 0, or -errno (EEXIST of a direc
   return (int)r;
 }
 
-static int mkdir_p(char *p) {                 /* p is modified temporarily */
+static int mkdir_p(char *p) { /* p is modified temporarily */
   int r = xmkdir(p);
   if (r != -ENOENT) return r;
   for (char *s = p + 1; *s; s++) {
@@ -123,10 +123,11 @@ static void say_outside(const char *name, const char *exe) {
   int v = xc_check_at(AT_FDCWD, exe, 0, &r);
   if (v <= 0) return;
   if (r.via_script)
-    fprintf(stderr, "shit: %s runs %s, which is %s: what it changes is not recorded (and cannot be undone)\n", name,
-            r.path, xc_what(v));
+    fprintf(stderr, "shit: %s runs %s, which is %s: what it changes is not recorded (and cannot be undone)\n",
+            name, r.path, xc_what(v));
   else
-    fprintf(stderr, "shit: %s is %s: what it changes is not recorded (and cannot be undone)\n", name, xc_what(v));
+    fprintf(stderr, "shit: %s is %s: what it changes is not recorded (and cannot be undone)\n", name,
+            xc_what(v));
   static struct sp_buf b;
   sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
   sp_add_str(&b, T_NOTE, xc_note(v));
@@ -135,7 +136,8 @@ static void say_outside(const char *name, const char *exe) {
 }
 
 /* ---- signals ---- */
-static const int fwd_sigs[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM, SIGPWR, SIGVTALRM, SIGPROF};
+static const int fwd_sigs[] = {SIGTERM, SIGHUP, SIGUSR1,   SIGUSR2, SIGCONT,
+                               SIGALRM, SIGPWR, SIGVTALRM, SIGPROF};
 #define NFWD (sizeof fwd_sigs / sizeof fwd_sigs[0])
 
 static void forward(int sig) {
@@ -153,12 +155,14 @@ static void set_preload(void) {
   if (!slash) return;
   strcpy(slash + 1, "libshit.so");
   const char *old = getenv("LD_PRELOAD");
-  if (!old || !*old) { setenv("LD_PRELOAD", exe, 1); return; }
+  if (!old || !*old) {
+    setenv("LD_PRELOAD", exe, 1);
+    return;
+  }
   /* already there (a recorded shell running shit run): do not load it twice */
   size_t el = strlen(exe);
   for (const char *p = old; (p = strstr(p, exe)); p += el)
-    if ((p == old || p[-1] == ':' || p[-1] == ' ') && (p[el] == 0 || p[el] == ':' || p[el] == ' '))
-      return;
+    if ((p == old || p[-1] == ':' || p[-1] == ' ') && (p[el] == 0 || p[el] == ':' || p[el] == ' ')) return;
   size_t ol = strlen(old);
   char *v = malloc(el + 1 + ol + 1);
   if (!v) return;
@@ -269,8 +273,10 @@ int main(int argc, char **argv) {
 
   int code, sig = 0;
   if (WIFEXITED(status)) code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) { sig = WTERMSIG(status); code = 128 + sig; }
-  else code = 255;
+  else if (WIFSIGNALED(status)) {
+    sig = WTERMSIG(status);
+    code = 128 + sig;
+  } else code = 255;
 
   static struct sp_buf b;
   sp_start(&b, SP_END, (uint32_t)sig);
@@ -279,7 +285,7 @@ int main(int argc, char **argv) {
 
   if (sig) {
     struct rlimit nocore = {0, 0};
-    setrlimit(RLIMIT_CORE, &nocore);          /* the child dumped core already, if it did */
+    setrlimit(RLIMIT_CORE, &nocore); /* the child dumped core already, if it did */
     signal(sig, SIG_DFL);
     sigset_t one;
     sigemptyset(&one);
