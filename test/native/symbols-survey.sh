@@ -131,7 +131,7 @@ collect_candidates() {
 TARGET_LABELS=() TARGET_PATHS=()
 collect_targets() {
   collect_candidates
-  local i n=${#CAND_PATHS[@]} real lib
+  local i n=${#CAND_PATHS[@]} real
   # resolve symlinks in one call, keep ELF files only
   mapfile -t real < <(readlink -f -- "${CAND_PATHS[@]}")
   local -a L=() P=()
