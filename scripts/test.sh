@@ -3,7 +3,7 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-[ -x native/build/shit-run ] && [ -f dist/cli/main.js ] || sh scripts/build.sh
+{ [ -x native/build/shit-run ] && [ -f dist/cli/main.js ]; } || sh scripts/build.sh
 node=
 [ -r build/node ] && read -r node < build/node
 case $node in /*) ;; "") node=node_modules/node/bin/node ;; *) node=$root/$node ;; esac

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "../common/capture.h"
 #include "../common/spool.h"
+#include "../common/command.h"
 #include "../common/endscan.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -28,16 +29,27 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
-#define E_PARENT_SYMLINK 10000     /* our own "errno": a parent component is a symlink */
+#define E_PARENT_SYMLINK 10000 /* our own "errno": a parent component is a symlink */
 
 static const char *state, *cmd_id;
 static char spool_path[PATH_MAX + 64], journal_path[PATH_MAX + 64];
 static int journal_fd = -1;
-static uint8_t *touched;           /* steps with a successful effect record in our own spool */
+static uint8_t *touched; /* steps with a successful effect record in our own spool */
 
 static const char *kind_name(int op) {
-  static const char *n[] = {"expect", "remove", "rename", "place", "rewrite", "truncate", "link", "meta", "xattr"};
-  return op >= ST_EXPECT && op <= ST_XATTR ? n[op - ST_EXPECT] : "unknown";
+  /* OPSWITCH(step_name) */
+  switch (op) {
+  case STEP_EXPECT: return "expect";
+  case STEP_REMOVE: return "remove";
+  case STEP_RENAME: return "rename";
+  case STEP_PLACE: return "place";
+  case STEP_REWRITE: return "rewrite";
+  case STEP_TRUNCATE: return "truncate";
+  case STEP_LINK: return "link";
+  case STEP_META: return "meta";
+  case STEP_XATTR: return "xattr";
+  default: return "unknown";
+  }
 }
 
 static const char *errstr(int e) {
@@ -47,21 +59,42 @@ static const char *errstr(int e) {
 /* ---- reading files ---- */
 static uint8_t *read_file(const char *path, size_t *len, int *err) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) { *err = errno; return NULL; }
+  if (fd < 0) {
+    *err = errno;
+    return NULL;
+  }
   struct stat st;
-  if (fstat(fd, &st) < 0) { *err = errno; close(fd); return NULL; }
+  if (fstat(fd, &st) < 0) {
+    *err = errno;
+    close(fd);
+    return NULL;
+  }
   size_t cap = (size_t)st.st_size + 4096, n = 0;
   uint8_t *buf = malloc(cap);
-  if (!buf) { *err = ENOMEM; close(fd); return NULL; }
+  if (!buf) {
+    *err = ENOMEM;
+    close(fd);
+    return NULL;
+  }
   for (;;) {
     if (n == cap) {
       uint8_t *q = realloc(buf, cap *= 2);
-      if (!q) { free(buf); close(fd); *err = ENOMEM; return NULL; }
+      if (!q) {
+        free(buf);
+        close(fd);
+        *err = ENOMEM;
+        return NULL;
+      }
       buf = q;
     }
     ssize_t r = read(fd, buf + n, cap - n);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) { *err = errno; free(buf); close(fd); return NULL; }
+    if (r < 0) {
+      *err = errno;
+      free(buf);
+      close(fd);
+      return NULL;
+    }
     if (r == 0) break;
     n += (size_t)r;
   }
@@ -74,14 +107,20 @@ static uint8_t *read_file(const char *path, size_t *len, int *err) {
 static char *fstr(const struct sp_view *v, int tag) {
   if (!v->f[tag]) return NULL;
   char *s = malloc(v->fn[tag] + 1);
-  if (!s) { fprintf(stderr, "shit-apply: out of memory\n"); exit(4); }
+  if (!s) {
+    fprintf(stderr, "shit-apply: out of memory\n");
+    exit(4);
+  }
   memcpy(s, v->f[tag], v->fn[tag]);
   s[v->fn[tag]] = 0;
   return s;
 }
 
 /* ---- safe path resolution ---- */
-struct loc { int dfd; const char *name; };   /* name points into the caller's path */
+struct loc {
+  int dfd;
+  const char *name;
+}; /* name points into the caller's path */
 
 /* The last parent directory opened, kept open: consecutive steps in one directory (10k files
  * restored under a few dirs) walk the path once. Dropped after any step that renames or
@@ -89,7 +128,7 @@ struct loc { int dfd; const char *name; };   /* name points into the caller's pa
  * directory it was opened as, so a parent swapped for a symlink meanwhile is still not followed. */
 static char cached_dir[PATH_MAX];
 static int cached_fd = -1;
-static int removed_dir;   /* the last REMOVE step removed a directory */
+static int removed_dir; /* the last REMOVE step removed a directory */
 static void drop_parent_cache(void) {
   if (cached_fd >= 0) close(cached_fd);
   cached_fd = -1;
@@ -103,12 +142,13 @@ static int open_parent(const char *path, struct loc *l) {
   l->name = NULL;
   if (path[0] != '/') return EINVAL;
   const char *last = strrchr(path, '/');
-  while (last > path && last[1] == 0) return EINVAL;       /* a trailing slash: not a plan path */
+  while (last > path && last[1] == 0) return EINVAL; /* a trailing slash: not a plan path */
   l->name = last + 1;
   if (!*l->name || !strcmp(l->name, ".") || !strcmp(l->name, "..")) return EINVAL;
   size_t dlen = (size_t)(last - path);
-  if (cached_fd >= 0 && dlen < sizeof cached_dir && strlen(cached_dir) == dlen && !memcmp(cached_dir, path, dlen)) {
-    int d = fcntl(cached_fd, F_DUPFD_CLOEXEC, 0);   /* each loc owns its fd: two may be open at once */
+  if (cached_fd >= 0 && dlen < sizeof cached_dir && strlen(cached_dir) == dlen &&
+      !memcmp(cached_dir, path, dlen)) {
+    int d = fcntl(cached_fd, F_DUPFD_CLOEXEC, 0); /* each loc owns its fd: two may be open at once */
     if (d >= 0) {
       l->dfd = d;
       return 0;
@@ -124,17 +164,24 @@ static int open_parent(const char *path, struct loc *l) {
     const char *e = p;
     while (*e != '/') e++;
     size_t n = (size_t)(e - p);
-    if (n > NAME_MAX) { close(fd); return ENAMETOOLONG; }
+    if (n > NAME_MAX) {
+      close(fd);
+      return ENAMETOOLONG;
+    }
     memcpy(comp, p, n);
     comp[n] = 0;
     p = e;
     if (!strcmp(comp, ".")) continue;
-    if (!strcmp(comp, "..")) { close(fd); return EINVAL; }
+    if (!strcmp(comp, "..")) {
+      close(fd);
+      return EINVAL;
+    }
     int nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (nfd < 0) {
       int e2 = errno;
       struct stat st;
-      if ((e2 == ENOTDIR || e2 == ELOOP) && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+      if ((e2 == ENOTDIR || e2 == ELOOP) && fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode))
         e2 = E_PARENT_SYMLINK;
       close(fd);
       return e2;
@@ -185,7 +232,8 @@ static int copy_bytes(int src, int dst, int64_t limit, int64_t dst_off) {
     ssize_t n = -1;
     if (use_cfr) {
       n = copy_file_range(src, &in, dst, &out, want, 0);
-      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
+      if (n < 0 &&
+          (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
         use_cfr = 0;
         continue;
       }
@@ -206,7 +254,7 @@ static int copy_bytes(int src, int dst, int64_t limit, int64_t dst_off) {
       in += n;
       out += n;
     }
-    if (n == 0) break;                       /* end of the source */
+    if (n == 0) break; /* end of the source */
     if (left > 0) left -= n;
   }
   return 0;
@@ -215,10 +263,21 @@ static int copy_bytes(int src, int dst, int64_t limit, int64_t dst_off) {
 /* Opens a KEEP source (absolute path of a blob or staged file): a regular file, not a symlink. */
 static int open_source(const char *src, int *err) {
   int fd = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) { *err = errno; return -1; }
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
   struct stat st;
-  if (fstat(fd, &st) < 0) { *err = errno; close(fd); return -1; }
-  if (!S_ISREG(st.st_mode)) { *err = EINVAL; close(fd); return -1; }
+  if (fstat(fd, &st) < 0) {
+    *err = errno;
+    close(fd);
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *err = EINVAL;
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 
@@ -231,14 +290,16 @@ static void end_op(long ret, int err, int newfd, int step) {
 }
 
 /* Metadata of an object this step just created: not recorded separately. */
-static void set_created_meta(int dfd, const char *name, const struct sp_stat *pre, const char *path, int is_link) {
+static void set_created_meta(int dfd, const char *name, const struct sp_stat *pre, const char *path,
+                             int is_link) {
   /* an inode moved back whole mostly has all of it already: set only what differs */
   struct sp_stat cur;
   int known = sp_statat(dfd, name, AT_SYMLINK_NOFOLLOW, &cur) == 0;
   if ((!known || cur.uid != pre->uid || cur.gid != pre->gid) &&
       fchownat(dfd, name, pre->uid, pre->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EPERM)
     fprintf(stderr, "shit-apply: %s: cannot restore owner: %s\n", path, strerror(errno));
-  if (!is_link && (!known || (cur.mode & 07777) != (pre->mode & 07777) || cur.uid != pre->uid || cur.gid != pre->gid) &&
+  if (!is_link &&
+      (!known || (cur.mode & 07777) != (pre->mode & 07777) || cur.uid != pre->uid || cur.gid != pre->gid) &&
       fchmodat(dfd, name, pre->mode & 07777, 0) < 0)
     fprintf(stderr, "shit-apply: %s: cannot restore mode: %s\n", path, strerror(errno));
   struct timespec ts[2] = {{pre->atime_ns / 1000000000, pre->atime_ns % 1000000000},
@@ -250,7 +311,10 @@ static void set_created_meta(int dfd, const char *name, const struct sp_stat *pr
 
 static struct timespec ns_ts(int64_t ns) {
   int64_t s = ns / 1000000000, r = ns % 1000000000;
-  if (r < 0) { r += 1000000000; s--; }
+  if (r < 0) {
+    r += 1000000000;
+    s--;
+  }
   return (struct timespec){s, r};
 }
 
@@ -264,27 +328,42 @@ struct step {
   uint32_t xvalue_n;
   int has_pre;
   struct sp_stat pre;
-  int has_post;
-  struct sp_stat post;
-  int64_t arg;
-  int has_arg;
+  int64_t length; /* LENGTH: REWRITE bytes of the source (-1 all), TRUNCATE length */
+  int has_length;
+  int64_t tail_of; /* TAIL_OF: REWRITE from a kept tail, -1 when not */
+  int64_t rdev;    /* RDEV: PLACE a device node */
+  struct expect {  /* EXPECT: what PATH must be; type 0: absent */
+    uint32_t type;
+    int has_dev, has_ino, has_size, has_mtime;
+    uint64_t dev, ino;
+    int64_t size, mtime_ns;
+  } want;
 };
 
 static int do_remove(struct step *s) {
   struct loc l;
   int e = open_parent(s->path, &l);
-  if (e == ENOENT) return 0;                 /* absent: nothing to remove (or removed before a kill) */
+  if (e == ENOENT) return 0; /* absent: nothing to remove (or removed before a kill) */
   if (e) return e;
   struct sp_stat st;
   int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &st);
-  if (r == -ENOENT) { close_loc(&l); return 0; }
-  if (r) { close_loc(&l); return -r; }
+  if (r == -ENOENT) {
+    close_loc(&l);
+    return 0;
+  }
+  if (r) {
+    close_loc(&l);
+    return -r;
+  }
   int fl = S_ISDIR(st.mode) ? AT_REMOVEDIR : 0;
   removed_dir = fl != 0;
   o.step = s->idx;
   cap_unlink(&o, l.dfd, l.name, fl);
   o.step = s->idx;
-  if (o.done) { close_loc(&l); return o.ret < 0 ? (o.err ? o.err : EIO) : 0; }
+  if (o.done) {
+    close_loc(&l);
+    return o.ret < 0 ? (o.err ? o.err : EIO) : 0;
+  }
   long rr = unlinkat(l.dfd, l.name, fl);
   int err = rr < 0 ? errno : 0;
   end_op(rr, err, -1, s->idx);
@@ -297,11 +376,15 @@ static int do_rename(struct step *s) {
   struct loc a, b;
   int e = open_parent(s->path, &a);
   if (e) return e;
-  if ((e = open_parent(s->path2, &b))) { close_loc(&a); return e; }
+  if ((e = open_parent(s->path2, &b))) {
+    close_loc(&a);
+    return e;
+  }
   struct sp_stat st;
   if (sp_statat(a.dfd, a.name, AT_SYMLINK_NOFOLLOW, &st) == -ENOENT &&
       sp_statat(b.dfd, b.name, AT_SYMLINK_NOFOLLOW, &st) == 0) { /* renamed before a kill */
-    close_loc(&a); close_loc(&b);
+    close_loc(&a);
+    close_loc(&b);
     return 0;
   }
   o.step = s->idx;
@@ -314,7 +397,8 @@ static int do_rename(struct step *s) {
     err = r < 0 ? errno : 0;
     end_op(r, err, -1, s->idx);
   }
-  close_loc(&a); close_loc(&b);
+  close_loc(&a);
+  close_loc(&b);
   return err;
 }
 
@@ -367,7 +451,10 @@ static int do_place(struct step *s) {
   mode_t type = s->has_pre ? (s->pre.mode & S_IFMT) : 0;
   if (s->target) type = S_IFLNK;
   else if (!type && s->keep) type = S_IFREG;
-  if (!type || (type == S_IFREG && !s->keep)) { close_loc(&l); return EINVAL; }
+  if (!type || (type == S_IFREG && !s->keep)) {
+    close_loc(&l);
+    return EINVAL;
+  }
 
   int src = -1, unreadable = 0;
   if (type == S_IFREG) {
@@ -377,8 +464,11 @@ static int do_place(struct step *s) {
       struct stat sst;
       if (lstat(s->keep, &sst) == 0 && S_ISREG(sst.st_mode)) unreadable = 1, err = ENOENT;
     }
-    if (src < 0 && !(err == ENOENT && s->how == 'R')) { close_loc(&l); return err; }
-    err = 0;                                 /* an 'R' source gone: moved by an earlier run? */
+    if (src < 0 && !(err == ENOENT && s->how == 'R')) {
+      close_loc(&l);
+      return err;
+    }
+    err = 0; /* an 'R' source gone: moved by an earlier run? */
   }
 
   struct sp_stat cur;
@@ -386,16 +476,19 @@ static int do_place(struct step *s) {
     /* It exists: a re-run of this step after a kill. Accept what this step evidently made. */
     int reuse = 0;
     if ((cur.mode & S_IFMT) == type) {
-      if (touched[s->idx]) reuse = 1;        /* our own spool says this step created it */
+      if (touched[s->idx]) reuse = 1; /* our own spool says this step created it */
       else if (type == S_IFREG) {
         if (src >= 0) reuse = same_content(src, l.dfd, l.name);
         else reuse = !s->has_pre || cur.size == s->pre.size; /* 'R': the source moved here */
       } else if (type == S_IFLNK) {
         char t[PATH_MAX + 1];
         ssize_t n = readlinkat(l.dfd, l.name, t, sizeof t - 1);
-        if (n >= 0) { t[n] = 0; reuse = !strcmp(t, s->target); }
+        if (n >= 0) {
+          t[n] = 0;
+          reuse = !strcmp(t, s->target);
+        }
       } else {
-        reuse = 1;                           /* a directory / fifo / socket / device of that type */
+        reuse = 1; /* a directory / fifo / socket / device of that type */
       }
     }
     if (src >= 0) close(src);
@@ -403,7 +496,10 @@ static int do_place(struct step *s) {
     close_loc(&l);
     return reuse ? 0 : EEXIST;
   }
-  if (type == S_IFREG && src < 0 && !unreadable) { close_loc(&l); return ENOENT; }
+  if (type == S_IFREG && src < 0 && !unreadable) {
+    close_loc(&l);
+    return ENOENT;
+  }
 
   long r = 0;
   if (type == S_IFREG) {
@@ -417,7 +513,7 @@ static int do_place(struct step *s) {
     if (!moved && !err && unreadable) err = EACCES;
     if (!moved && !err) {
       err = place_copy(l.dfd, l.name, src, s);
-      if (!err && s->how == 'R') unlink(s->keep);   /* a move across filesystems */
+      if (!err && s->how == 'R') unlink(s->keep); /* a move across filesystems */
     }
     int nfd = err ? -1 : openat(l.dfd, l.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     end_op(err ? -1 : (nfd >= 0 ? nfd : 0), err, nfd, s->idx);
@@ -435,7 +531,7 @@ static int do_place(struct step *s) {
     end_op(r, err, -1, s->idx);
   } else {
     mode_t m = type | (s->has_pre ? (s->pre.mode & 07777) : 0600);
-    dev_t dev = s->has_arg ? (dev_t)s->arg : 0;
+    dev_t dev = (dev_t)s->rdev;
     cap_mknod(&o, l.dfd, l.name, m, dev);
     r = mknodat(l.dfd, l.name, m, dev);
     err = r < 0 ? errno : 0;
@@ -450,9 +546,16 @@ static int do_place(struct step *s) {
  * on a FIFO. */
 static int open_reg_w(int dfd, const char *name, int *err) {
   int fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) { *err = errno; return -1; }
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
   struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { *err = EINVAL; close(fd); return -1; }
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    *err = EINVAL;
+    close(fd);
+    return -1;
+  }
   fcntl(fd, F_SETFL, 0);
   return fd;
 }
@@ -460,7 +563,8 @@ static int open_reg_w(int dfd, const char *name, int *err) {
 static void set_times_fd(int fd, const struct step *s) {
   if (!s->has_pre) return;
   struct timespec ts[2] = {ns_ts(s->pre.atime_ns), ns_ts(s->pre.mtime_ns)};
-  if (futimens(fd, ts) < 0) fprintf(stderr, "shit-apply: %s: cannot restore times: %s\n", s->path, strerror(errno));
+  if (futimens(fd, ts) < 0)
+    fprintf(stderr, "shit-apply: %s: cannot restore times: %s\n", s->path, strerror(errno));
 }
 
 static int do_rewrite(struct step *s) {
@@ -469,21 +573,28 @@ static int do_rewrite(struct step *s) {
   int src = open_source(s->keep, &err);
   if (src < 0) return err;
   struct loc l;
-  if ((err = open_parent(s->path, &l))) { close(src); return err; }
+  if ((err = open_parent(s->path, &l))) {
+    close(src);
+    return err;
+  }
   struct sp_stat cur;
   int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
-  if (r || !S_ISREG(cur.mode)) { close(src); close_loc(&l); return r ? -r : EINVAL; }
+  if (r || !S_ISREG(cur.mode)) {
+    close(src);
+    close_loc(&l);
+    return r ? -r : EINVAL;
+  }
   o.step = s->idx;
   cap_open(&o, l.dfd, l.name, O_WRONLY | O_TRUNC | O_NOFOLLOW);
   o.step = s->idx;
   int fd = open_reg_w(l.dfd, l.name, &err);
   end_op(fd, fd < 0 ? err : 0, fd, s->idx);
   if (fd >= 0) {
-    /* flags & 2: the source holds the bytes from offset ARG on (a kept tail): keep the first
-     * ARG bytes as they are and write the source after them */
-    int tail = (s->flags & 2) && s->has_arg && s->arg >= 0;
-    if (ftruncate(fd, tail ? s->arg : 0) < 0) err = errno;
-    else err = copy_bytes(src, fd, tail ? -1 : s->has_arg ? s->arg : -1, tail ? s->arg : 0);
+    /* TAIL_OF: the source holds the bytes from that offset on (a kept tail): keep the first
+     * TAIL_OF bytes as they are and write the source after them */
+    int tail = s->tail_of >= 0;
+    if (ftruncate(fd, tail ? s->tail_of : 0) < 0) err = errno;
+    else err = copy_bytes(src, fd, tail ? -1 : s->has_length ? s->length : -1, tail ? s->tail_of : 0);
     if (!err) set_times_fd(fd, s);
     if (close(fd) < 0 && !err) err = errno;
   }
@@ -493,16 +604,19 @@ static int do_rewrite(struct step *s) {
 }
 
 static int do_truncate(struct step *s) {
-  if (!s->has_arg || s->arg < 0) return EINVAL;
+  if (!s->has_length || s->length < 0) return EINVAL;
   struct loc l;
   int err = open_parent(s->path, &l);
   if (err) return err;
   int fd = open_reg_w(l.dfd, l.name, &err);
-  if (fd < 0) { close_loc(&l); return err; }
+  if (fd < 0) {
+    close_loc(&l);
+    return err;
+  }
   o.step = s->idx;
-  cap_truncate(&o, l.dfd, l.name, -1, s->arg);
+  cap_truncate(&o, l.dfd, l.name, -1, s->length);
   o.step = s->idx;
-  long r = ftruncate(fd, s->arg);
+  long r = ftruncate(fd, s->length);
   err = r < 0 ? errno : 0;
   end_op(r, err, -1, s->idx);
   if (!err) set_times_fd(fd, s);
@@ -516,11 +630,16 @@ static int do_link(struct step *s) {
   struct loc a, b;
   int e = open_parent(s->path, &a);
   if (e) return e;
-  if ((e = open_parent(s->path2, &b))) { close_loc(&a); return e; }
+  if ((e = open_parent(s->path2, &b))) {
+    close_loc(&a);
+    return e;
+  }
   struct sp_stat s1, s2;
-  if (sp_statat(a.dfd, a.name, AT_SYMLINK_NOFOLLOW, &s1) == 0 && sp_statat(b.dfd, b.name, AT_SYMLINK_NOFOLLOW, &s2) == 0 &&
-      s1.dev == s2.dev && s1.ino == s2.ino) {  /* linked already (a re-run) */
-    close_loc(&a); close_loc(&b);
+  if (sp_statat(a.dfd, a.name, AT_SYMLINK_NOFOLLOW, &s1) == 0 &&
+      sp_statat(b.dfd, b.name, AT_SYMLINK_NOFOLLOW, &s2) == 0 && s1.dev == s2.dev &&
+      s1.ino == s2.ino) { /* linked already (a re-run) */
+    close_loc(&a);
+    close_loc(&b);
     return 0;
   }
   o.step = s->idx;
@@ -529,7 +648,8 @@ static int do_link(struct step *s) {
   long r = linkat(a.dfd, a.name, b.dfd, b.name, 0);
   int err = r < 0 ? errno : 0;
   end_op(r, err, -1, s->idx);
-  close_loc(&a); close_loc(&b);
+  close_loc(&a);
+  close_loc(&b);
   return err;
 }
 
@@ -540,11 +660,14 @@ static int do_meta(struct step *s) {
   if (err) return err;
   struct sp_stat cur;
   int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
-  if (r) { close_loc(&l); return -r; }
+  if (r) {
+    close_loc(&l);
+    return -r;
+  }
   int is_link = S_ISLNK(cur.mode);
-  /* flags & 1: the plan's closing pass over directory times — the PARENT stats recorded by the
-   * other steps already say what these were, so they are set without records of their own */
-  int quiet = s->flags & 1;
+  /* the plan's closing pass over directory times: the PARENT stats recorded by the other steps
+   * already say what these were, so they are set without records of their own */
+  int quiet = (s->flags & STEP_F_FINAL_META) != 0;
   /* owner first: chown clears set-id bits, which the mode then restores */
   if (cur.uid != s->pre.uid || cur.gid != s->pre.gid) {
     o.step = s->idx;
@@ -553,8 +676,13 @@ static int do_meta(struct step *s) {
     long rr = fchownat(l.dfd, l.name, s->pre.uid, s->pre.gid, AT_SYMLINK_NOFOLLOW);
     int e = rr < 0 ? errno : 0;
     if (!quiet) end_op(rr, e, -1, s->idx);
-    if (e == EPERM) fprintf(stderr, "shit-apply: %s: cannot restore owner %u:%u (not permitted)\n", s->path, s->pre.uid, s->pre.gid);
-    else if (e) { close_loc(&l); return e; }
+    if (e == EPERM)
+      fprintf(stderr, "shit-apply: %s: cannot restore owner %u:%u (not permitted)\n", s->path, s->pre.uid,
+              s->pre.gid);
+    else if (e) {
+      close_loc(&l);
+      return e;
+    }
     sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur);
   }
   if (!is_link && (cur.mode & 07777) != (s->pre.mode & 07777)) {
@@ -564,7 +692,10 @@ static int do_meta(struct step *s) {
     long rr = fchmodat(l.dfd, l.name, s->pre.mode & 07777, AT_SYMLINK_NOFOLLOW);
     int e = rr < 0 ? errno : 0;
     if (!quiet) end_op(rr, e, -1, s->idx);
-    if (e) { close_loc(&l); return e; }
+    if (e) {
+      close_loc(&l);
+      return e;
+    }
   }
   if (cur.mtime_ns != s->pre.mtime_ns || cur.atime_ns != s->pre.atime_ns) {
     struct timespec ts[2] = {ns_ts(s->pre.atime_ns), ns_ts(s->pre.mtime_ns)};
@@ -574,7 +705,10 @@ static int do_meta(struct step *s) {
     long rr = utimensat(l.dfd, l.name, ts, AT_SYMLINK_NOFOLLOW);
     int e = rr < 0 ? errno : 0;
     if (!quiet) end_op(rr, e, -1, s->idx);
-    if (e) { close_loc(&l); return e; }
+    if (e) {
+      close_loc(&l);
+      return e;
+    }
   }
   close_loc(&l);
   return 0;
@@ -596,7 +730,7 @@ static int do_xattr(struct step *s) {
   long r = s->xvalue ? lsetxattr(via, s->xname, s->xvalue, s->xvalue_n, 0) : lremovexattr(via, s->xname);
   err = r < 0 ? errno : 0;
   end_op(r, err, -1, s->idx);
-  if (err == ENODATA && !s->xvalue) err = 0;   /* absent already */
+  if (err == ENODATA && !s->xvalue) err = 0; /* absent already */
   close_loc(&l);
   return err;
 }
@@ -624,26 +758,42 @@ static int check_expect(const struct step *s) {
     return 0;
   }
   int present = e == 0;
-  if (!s->has_post) {
-    if (present) { fprintf(stderr, "conflict: %s: exists now (a %s), expected absent\n", s->path, type_name(cur.mode)); return 0; }
+  const struct expect *w = &s->want;
+  if (!w->type) {
+    if (present) {
+      fprintf(stderr, "conflict: %s: exists now (a %s), expected absent\n", s->path, type_name(cur.mode));
+      return 0;
+    }
     return 1;
   }
-  if (!present) { fprintf(stderr, "conflict: %s: missing, expected a %s\n", s->path, type_name(s->post.mode)); return 0; }
-  if ((cur.mode & S_IFMT) != (s->post.mode & S_IFMT)) {
-    fprintf(stderr, "conflict: %s: is a %s, expected a %s\n", s->path, type_name(cur.mode), type_name(s->post.mode));
+  if (!present) {
+    fprintf(stderr, "conflict: %s: missing, expected a %s\n", s->path, type_name(w->type));
+    return 0;
+  }
+  if ((cur.mode & S_IFMT) != (w->type & S_IFMT)) {
+    fprintf(stderr, "conflict: %s: is a %s, expected a %s\n", s->path, type_name(cur.mode),
+            type_name(w->type));
     return 0;
   }
   int ok = 1;
   char what[256] = "";
-  if (cur.ino != s->post.ino) { strcat(what, "a different file (inode changed)"); ok = 0; }
+  /* DEV is not compared (as before it had a field of its own): the inode number says it */
+  if (w->has_ino && cur.ino != w->ino) {
+    strcat(what, "a different file (inode changed)");
+    ok = 0;
+  }
   if (!S_ISDIR(cur.mode)) {
-    if (cur.size != s->post.size) {
+    if (w->has_size && cur.size != w->size) {
       char t[96];
-      snprintf(t, sizeof t, "%ssize %lld, expected %lld", ok ? "" : ", ", (long long)cur.size, (long long)s->post.size);
+      snprintf(t, sizeof t, "%ssize %lld, expected %lld", ok ? "" : ", ", (long long)cur.size,
+               (long long)w->size);
       strcat(what, t);
       ok = 0;
     }
-    if (cur.mtime_ns != s->post.mtime_ns) { strcat(what, ok ? "modified since (mtime differs)" : ", mtime differs"); ok = 0; }
+    if (w->has_mtime && cur.mtime_ns != w->mtime_ns) {
+      strcat(what, ok ? "modified since (mtime differs)" : ", mtime differs");
+      ok = 0;
+    }
   }
   if (!ok) fprintf(stderr, "conflict: %s: %s\n", s->path, what);
   return ok;
@@ -709,7 +859,10 @@ int main(int argc, char **argv) {
   size_t plen = 0;
   int err = 0;
   uint8_t *plan = read_file(argv[1], &plen, &err);
-  if (!plan) { fprintf(stderr, "shit-apply: %s: %s\n", argv[1], strerror(err)); return 2; }
+  if (!plan) {
+    fprintf(stderr, "shit-apply: %s: %s\n", argv[1], strerror(err));
+    return 2;
+  }
 
   /* parse the plan */
   size_t nsteps = 0, cap = 64, off = 0;
@@ -718,13 +871,16 @@ int main(int argc, char **argv) {
   int r;
   while ((r = sp_next(plan, plen, &off, &v)) == 1) {
     if (nsteps == cap) steps = realloc(steps, (cap *= 2) * sizeof *steps);
-    if (!steps) { fprintf(stderr, "shit-apply: out of memory\n"); return 2; }
+    if (!steps) {
+      fprintf(stderr, "shit-apply: out of memory\n");
+      return 2;
+    }
     struct step *s = &steps[nsteps];
     memset(s, 0, sizeof *s);
     s->idx = (int)nsteps++;
     s->op = v.op;
     s->flags = v.flags;
-    if (v.op < ST_EXPECT || v.op > ST_XATTR) {
+    if (v.op < STEP_EXPECT || v.op > STEP_XATTR) {
       fprintf(stderr, "shit-apply: %s: step %d: unknown step kind %d\n", argv[1], s->idx, v.op);
       return 2;
     }
@@ -732,7 +888,10 @@ int main(int argc, char **argv) {
     s->path2 = fstr(&v, T_PATH2);
     s->target = fstr(&v, T_TARGET);
     s->xname = fstr(&v, T_XNAME);
-    if (v.f[T_XVALUE]) { s->xvalue = v.f[T_XVALUE]; s->xvalue_n = v.fn[T_XVALUE]; }
+    if (v.f[T_XVALUE]) {
+      s->xvalue = v.f[T_XVALUE];
+      s->xvalue_n = v.fn[T_XVALUE];
+    }
     if (v.f[T_KEEP] && v.fn[T_KEEP] > 1) {
       s->how = (char)v.f[T_KEEP][0];
       s->keep = malloc(v.fn[T_KEEP]);
@@ -740,9 +899,16 @@ int main(int argc, char **argv) {
       s->keep[v.fn[T_KEEP] - 1] = 0;
     }
     s->has_pre = sp_view_stat(&v, T_PRE, &s->pre);
-    s->has_post = sp_view_stat(&v, T_POST, &s->post);
-    s->has_arg = v.f[T_ARG] != NULL;
-    s->arg = sp_view_i64(&v, T_ARG, -1);
+    s->has_length = v.f[T_LENGTH] != NULL;
+    s->length = sp_view_i64(&v, T_LENGTH, -1);
+    s->tail_of = sp_view_i64(&v, T_TAIL_OF, -1);
+    s->rdev = sp_view_i64(&v, T_RDEV, 0);
+    struct expect *w = &s->want;
+    w->type = (uint32_t)sp_view_i64(&v, T_TYPE, 0) & S_IFMT;
+    if ((w->has_dev = v.f[T_DEV] != NULL)) w->dev = (uint64_t)sp_view_i64(&v, T_DEV, 0);
+    if ((w->has_ino = v.f[T_INO] != NULL)) w->ino = (uint64_t)sp_view_i64(&v, T_INO, 0);
+    if ((w->has_size = v.f[T_SIZE] != NULL)) w->size = sp_view_i64(&v, T_SIZE, 0);
+    if ((w->has_mtime = v.f[T_MTIME] != NULL)) w->mtime_ns = sp_view_i64(&v, T_MTIME, 0);
     if (!s->path || s->path[0] != '/') {
       fprintf(stderr, "shit-apply: %s: step %d: no absolute PATH\n", argv[1], s->idx);
       return 2;
@@ -767,26 +933,17 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i + 4 <= jlen; i += 4) {
       uint32_t x;
       memcpy(&x, j + i, 4);
-      if (x < nsteps && !done[x]) { done[x] = 1; ndone++; }
+      if (x < nsteps && !done[x]) {
+        done[x] = 1;
+        ndone++;
+      }
     }
     free(j);
   }
   size_t slen = 0;
   uint8_t *sp = read_file(spool_path, &slen, &err);
   if (!sp) {
-    static struct sp_buf b;
-    sp_start(&b, SP_BEGIN, 0);
-    size_t alen = 0;
-    for (int i = 4; i < argc; i++) alen += strlen(argv[i]) + 1;
-    char *a = malloc(alen + 1), *q = a;
-    for (int i = 4; i < argc; i++) { size_t n = strlen(argv[i]) + 1; memcpy(q, argv[i], n); q += n; }
-    sp_add(&b, T_ARGV, a, alen);
-    free(a);
-    char cwd[PATH_MAX];
-    sp_add_str(&b, T_CWD, getcwd(cwd, sizeof cwd) ? cwd : "");
-    sp_add_str(&b, T_KIND, argv[2]);
-    sp_add_str(&b, T_OF, argv[3]);
-    int rc = sp_commit(&b, spool_path, 0);
+    int rc = begin_command(spool_path, argv + 4, argc - 4, argv[2], argv[3]);
     if (rc) {
       fprintf(stderr, "shit-apply: %s: %s\n", spool_path, strerror(-rc));
       return 2;
@@ -806,36 +963,48 @@ int main(int argc, char **argv) {
   int conflicts = 0, forced = 0;
   for (size_t i = 0; i < nsteps; i++) {
     struct step *s = &steps[i];
-    if (s->op != ST_EXPECT || done[i]) continue;
+    if (s->op != STEP_EXPECT || done[i]) continue;
     if (!check_expect(s)) {
-      if (s->flags & 1) forced++;
+      if (s->flags & STEP_F_FORCE) forced++;
       else conflicts++;
     }
   }
   if (conflicts) {
-    fprintf(stderr, "shit-apply: %d conflict%s: nothing changed (force to override)\n", conflicts, conflicts > 1 ? "s" : "");
+    fprintf(stderr, "shit-apply: %d conflict%s: nothing changed (force to override)\n", conflicts,
+            conflicts > 1 ? "s" : "");
     write_end(3);
     return 3;
   }
   for (size_t i = 0; i < nsteps; i++)
-    if (steps[i].op == ST_EXPECT && !done[i]) { journal_add((uint32_t)i); done[i] = 1; }
+    if (steps[i].op == STEP_EXPECT && !done[i]) {
+      journal_add((uint32_t)i);
+      done[i] = 1;
+    }
 
   for (size_t i = 0; i < nsteps; i++) {
     struct step *s = &steps[i];
-    if (done[i] || s->op == ST_EXPECT) continue;
+    if (done[i] || s->op == STEP_EXPECT) continue;
     int e;
     memset(&o, 0, sizeof o);
-    cap_step = (int)i;                       /* every record of this step carries STEP = i */
+    cap_step = (int)i; /* every record of this step carries STEP = i */
     o.step = (int)i;
+    /* OPSWITCH(apply; ignores: EXPECT) -- every EXPECT was checked before the first step */
     switch (s->op) {
-    case ST_REMOVE: removed_dir = 0; e = do_remove(s); if (removed_dir) drop_parent_cache(); break;
-    case ST_RENAME: e = do_rename(s); drop_parent_cache(); break;
-    case ST_PLACE: e = do_place(s); break;
-    case ST_REWRITE: e = do_rewrite(s); break;
-    case ST_TRUNCATE: e = do_truncate(s); break;
-    case ST_LINK: e = do_link(s); break;
-    case ST_META: e = do_meta(s); break;
-    case ST_XATTR: e = do_xattr(s); break;
+    case STEP_REMOVE:
+      removed_dir = 0;
+      e = do_remove(s);
+      if (removed_dir) drop_parent_cache();
+      break;
+    case STEP_RENAME:
+      e = do_rename(s);
+      drop_parent_cache();
+      break;
+    case STEP_PLACE: e = do_place(s); break;
+    case STEP_REWRITE: e = do_rewrite(s); break;
+    case STEP_TRUNCATE: e = do_truncate(s); break;
+    case STEP_LINK: e = do_link(s); break;
+    case STEP_META: e = do_meta(s); break;
+    case STEP_XATTR: e = do_xattr(s); break;
     default: e = EINVAL;
     }
     if (e) {
@@ -846,6 +1015,6 @@ int main(int argc, char **argv) {
     journal_add((uint32_t)i);
   }
   write_end(0);
-  end_scan(spool_path);                      /* POST records, as shit-run writes them */
+  end_scan(spool_path); /* POST records, as shit-run writes them */
   return 0;
 }

@@ -9,11 +9,12 @@
  * object the real call will act on; the absolute path is only what the record says. */
 #define _GNU_SOURCE
 #include "capture.h"
+#include "errname.h"
 #include "sys.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>   /* RENAME_NOREPLACE & co. (glibc >= 2.28) */
+#include <stdio.h> /* RENAME_NOREPLACE & co. (glibc >= 2.28) */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,9 +30,9 @@
 #endif
 
 enum {
-  CAPF_CREATED = 1,   /* OPEN: the object did not exist; POST = fstat of the new fd */
-  CAPF_NOTCAP = 2,    /* the record became a NOTCAPTURED */
-  CAPF_SKIPNEW = 4,   /* metadata op: skip it when locate finds an inode created here */
+  CAPF_CREATED = 1, /* OPEN: the object did not exist; POST = fstat of the new fd */
+  CAPF_NOTCAP = 2,  /* the record became a NOTCAPTURED */
+  CAPF_SKIPNEW = 4, /* metadata op: skip it when locate finds an inode created here */
 };
 
 int cap_step = -1;
@@ -41,7 +42,10 @@ int cap_step = -1;
 static size_t u64dec(char *out, unsigned long long v) {
   char t[24];
   size_t n = 0, i;
-  do { t[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+  do {
+    t[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
   for (i = 0; i < n; i++) out[i] = t[n - 1 - i];
   out[n] = 0;
   return n;
@@ -57,21 +61,8 @@ static int app(char *out, size_t cap, size_t *n, const char *s, size_t k) {
 }
 static int apps(char *out, size_t cap, size_t *n, const char *s) { return app(out, cap, n, s, strlen(s)); }
 
-static void sclose(long fd) { if (fd >= 0) sys1(SYS_close, fd); }
-
-static const char *errname(long e) {
-  switch (e < 0 ? -e : e) {
-  case EPERM: return "EPERM"; case ENOENT: return "ENOENT"; case EIO: return "EIO";
-  case EBADF: return "EBADF"; case ENOMEM: return "ENOMEM"; case EACCES: return "EACCES";
-  case EBUSY: return "EBUSY"; case EEXIST: return "EEXIST"; case EXDEV: return "EXDEV";
-  case ENOTDIR: return "ENOTDIR"; case EISDIR: return "EISDIR"; case EINVAL: return "EINVAL";
-  case EFBIG: return "EFBIG"; case ENOSPC: return "ENOSPC"; case EROFS: return "EROFS";
-  case EMLINK: return "EMLINK"; case ENAMETOOLONG: return "ENAMETOOLONG"; case ELOOP: return "ELOOP";
-  case ENOSYS: return "ENOSYS"; case EOPNOTSUPP: return "EOPNOTSUPP"; case EDQUOT: return "EDQUOT";
-  case ESTALE: return "ESTALE"; case ETXTBSY: return "ETXTBSY"; case EMFILE: return "EMFILE";
-  case ENFILE: return "ENFILE"; case ERANGE: return "ERANGE"; case ENODATA: return "ENODATA";
-  default: return NULL;
-  }
+static void sclose(long fd) {
+  if (fd >= 0) sys1(SYS_close, fd);
 }
 
 static void add_note(struct cap_op *o, const char *why, long e) {
@@ -83,7 +74,12 @@ static void add_note(struct cap_op *o, const char *why, long e) {
     const char *en = errname(e);
     apps(t, sizeof t, &n, " (");
     if (en) apps(t, sizeof t, &n, en);
-    else { char d[24]; apps(t, sizeof t, &n, "errno "); u64dec(d, (unsigned long long)(e < 0 ? -e : e)); apps(t, sizeof t, &n, d); }
+    else {
+      char d[24];
+      apps(t, sizeof t, &n, "errno ");
+      u64dec(d, (unsigned long long)(e < 0 ? -e : e));
+      apps(t, sizeof t, &n, d);
+    }
     apps(t, sizeof t, &n, ")");
   }
   sp_add(&o->rec, T_NOTE, t, n);
@@ -153,12 +149,14 @@ int cap_ctx_load(struct cap_ctx *c) {
   if (cl >= sizeof c->cmd) return 0;
   for (i = 0; i < cl; i++) {
     char ch = cmd[i];
-    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '-'))
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+          ch == '-'))
       return 0;
   }
   memcpy(c->cmd, cmd, cl + 1);
   size_t n = 1;
-  c->staging[0] = '/'; c->staging[1] = 0;
+  c->staging[0] = '/';
+  c->staging[1] = 0;
   if (push_path(c->staging, sizeof c->staging - 64, &n, st)) return 0;
   memcpy(c->spool, c->staging, n + 1);
   size_t m = n;
@@ -262,7 +260,7 @@ static int ensure_staging(struct cap_op *o) {
 
 #define NEW_SLOTS 256
 struct newent {
-  uint32_t seq;              /* even: stable; odd: a writer is in it */
+  uint32_t seq; /* even: stable; odd: a writer is in it */
   uint64_t dev, ino, cmdh;
   int64_t btime;
 };
@@ -283,7 +281,8 @@ static void new_add(const struct cap_op *o, const struct sp_stat *st) {
   if (!S_ISREG(st->mode) || st->btime_ns < 0) return;
   struct newent *e = new_slot(st);
   uint32_t s = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
-  if ((s & 1) || !__atomic_compare_exchange_n(&e->seq, &s, s + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return;
+  if ((s & 1) || !__atomic_compare_exchange_n(&e->seq, &s, s + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    return;
   __atomic_thread_fence(__ATOMIC_RELEASE); /* the odd seq is visible before any field changes */
   __atomic_store_n(&e->dev, st->dev, __ATOMIC_RELAXED);
   __atomic_store_n(&e->ino, st->ino, __ATOMIC_RELAXED);
@@ -325,20 +324,37 @@ static int fd_path(int fd, char *out) {
 static int abs_path(int dirfd, const char *path, char *out, const char **why) {
   size_t n;
   if (path && path[0] == '/') {
-    out[0] = '/'; out[1] = 0; n = 1;
+    out[0] = '/';
+    out[1] = 0;
+    n = 1;
   } else {
     char base[PATH_MAX];
     if (dirfd == AT_FDCWD) {
       long r = sys2(SYS_getcwd, base, sizeof base);
-      if (r < 0 || base[0] != '/') { *why = "cannot get the working directory"; return -1; }
+      if (r < 0 || base[0] != '/') {
+        *why = "cannot get the working directory";
+        return -1;
+      }
     } else {
       int r = fd_path(dirfd, base);
-      if (r < 0) { *why = r == -2 ? "directory descriptor refers to a deleted directory" : "no path for the directory descriptor"; return -1; }
+      if (r < 0) {
+        *why = r == -2 ? "directory descriptor refers to a deleted directory"
+                       : "no path for the directory descriptor";
+        return -1;
+      }
     }
-    out[0] = '/'; out[1] = 0; n = 1;
-    if (push_path(out, PATH_MAX, &n, base)) { *why = "path too long"; return -1; }
+    out[0] = '/';
+    out[1] = 0;
+    n = 1;
+    if (push_path(out, PATH_MAX, &n, base)) {
+      *why = "path too long";
+      return -1;
+    }
   }
-  if (path && push_path(out, PATH_MAX, &n, path)) { *why = "path too long"; return -1; }
+  if (path && push_path(out, PATH_MAX, &n, path)) {
+    *why = "path too long";
+    return -1;
+  }
   return 0;
 }
 
@@ -374,8 +390,8 @@ enum { LOC_OK, LOC_ABSENT, LOC_SKIP, LOC_NOPATH };
  * exist (abs is the name the call would create; *via_link set when that name is a dangling
  * symlink's target). LOC_SKIP: record nothing (the call will fail, not a file, or under the
  * state directory). LOC_NOPATH: exists but no absolute path (*why). */
-static int locate(struct cap_op *o, int dirfd, const char *path, int follow, char *abs,
-                  struct sp_stat *st, const char **why, int *via_link) {
+static int locate(struct cap_op *o, int dirfd, const char *path, int follow, char *abs, struct sp_stat *st,
+                  const char **why, int *via_link) {
   if (via_link) *via_link = 0;
   if (!path) {
     if (sp_statat(dirfd, "", AT_EMPTY_PATH, st) < 0) return LOC_SKIP;
@@ -387,7 +403,10 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
       *why = "file descriptor refers to a deleted name";
       return LOC_NOPATH;
     }
-    if (r < 0) { *why = "cannot read /proc/self/fd"; return LOC_NOPATH; }
+    if (r < 0) {
+      *why = "cannot read /proc/self/fd";
+      return LOC_NOPATH;
+    }
     return in_state(o, abs) ? LOC_SKIP : LOC_OK;
   }
   long r = sp_statat(dirfd, path, AT_SYMLINK_NOFOLLOW, st);
@@ -395,10 +414,16 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
     long pfd = sys4(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
     if (pfd >= 0) {
       long s = sp_statat((int)pfd, "", AT_EMPTY_PATH, st);
-      if (s < 0 || created_here(o, st)) { sclose(pfd); return LOC_SKIP; }
+      if (s < 0 || created_here(o, st)) {
+        sclose(pfd);
+        return LOC_SKIP;
+      }
       int pr = fd_path((int)pfd, abs);
       sclose(pfd);
-      if (pr < 0) { *why = "cannot resolve the symlink's target"; return LOC_NOPATH; }
+      if (pr < 0) {
+        *why = "cannot resolve the symlink's target";
+        return LOC_NOPATH;
+      }
       return in_state(o, abs) ? LOC_SKIP : LOC_OK;
     }
     if (pfd != -ENOENT) return LOC_SKIP;
@@ -416,7 +441,10 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
       link[n > 1 ? n - 1 : 1] = 0;
       if (abs_path(AT_FDCWD, link, abs, why)) return LOC_NOPATH;
       n = strlen(abs);
-      if (push_path(abs, PATH_MAX, &n, t)) { *why = "path too long"; return LOC_NOPATH; }
+      if (push_path(abs, PATH_MAX, &n, t)) {
+        *why = "path too long";
+        return LOC_NOPATH;
+      }
     }
     if (via_link) *via_link = 1;
     return in_state(o, abs) ? LOC_SKIP : LOC_ABSENT;
@@ -485,7 +513,10 @@ static void keep_base(char *out, const struct sp_stat *st, const char *suffix, l
 
 static int staging_file(const struct cap_op *o, const char *base, char *out) {
   size_t n = 0;
-  return (apps(out, PATH_MAX, &n, o->ctx.staging) || apps(out, PATH_MAX, &n, "/") || apps(out, PATH_MAX, &n, base)) ? -1 : 0;
+  return (apps(out, PATH_MAX, &n, o->ctx.staging) || apps(out, PATH_MAX, &n, "/") ||
+          apps(out, PATH_MAX, &n, base))
+             ? -1
+             : 0;
 }
 
 static void add_keep(struct cap_op *o, int tag, char how, const char *base) {
@@ -506,13 +537,19 @@ static long copy_rw(long s, long d, long long off) {
   for (;;) {
     long n = sys4(SYS_pread64, s, buf, (long)bs, off);
     if (n == -EINTR) continue;
-    if (n < 0) { rc = n; break; }
+    if (n < 0) {
+      rc = n;
+      break;
+    }
     if (n == 0) break;
     long w = 0;
     while (w < n) {
       long k = sys3(SYS_write, d, buf + w, n - w);
       if (k == -EINTR) continue;
-      if (k <= 0) { rc = k < 0 ? k : -EIO; goto out; }
+      if (k <= 0) {
+        rc = k < 0 ? k : -EIO;
+        goto out;
+      }
       w += k;
     }
     off += n;
@@ -527,7 +564,10 @@ static long copy_fd(long s, long d, long long from) {
   long long in = from, total = 0;
   for (;;) {
     long n = sys6(SYS_copy_file_range, s, (long)&in, d, 0, 1L << 30, 0);
-    if (n > 0) { total += n; continue; }
+    if (n > 0) {
+      total += n;
+      continue;
+    }
     if (n == 0) return 0;
     if (n == -EINTR) continue;
     if (total == 0 && (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF))
@@ -540,39 +580,57 @@ static long copy_fd(long s, long d, long long from) {
  * `from`, into staging/<base>. It must still be the regular file *pre describes.
  * Returns 1 kept (absolute staged path in dst), 0 already kept this command (EEXIST), -1 not
  * kept (a NOTE was added). */
-static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollow,
-                      const struct sp_stat *pre, long long from, const char *base, char *dst) {
-  if (staging_file(o, base, dst)) { add_note(o, "staging path too long", 0); return -1; }
+static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollow, const struct sp_stat *pre,
+                      long long from, const char *base, char *dst) {
+  if (staging_file(o, base, dst)) {
+    add_note(o, "staging path too long", 0);
+    return -1;
+  }
   long d = sys4(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d == -ENOENT && ensure_staging(o) == 0)
     d = sys4(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d == -EEXIST) return 0;
-  if (d < 0) { add_note(o, "cannot create the pre-image in staging", d); return -1; }
+  if (d < 0) {
+    add_note(o, "cannot create the pre-image in staging", d);
+    return -1;
+  }
   char proc[40];
   const char *sp = path;
   int sdir = dirfd;
   if (!path) {
     memcpy(proc, "/proc/self/fd/", 14);
     u64dec(proc + 14, (unsigned long long)(unsigned)dirfd);
-    sp = proc; sdir = AT_FDCWD; nofollow = 0;
+    sp = proc;
+    sdir = AT_FDCWD;
+    nofollow = 0;
   }
   int fl = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0);
   long s = sys4(SYS_openat, sdir, sp, fl | O_NOATIME, 0);
   if (s == -EPERM) s = sys4(SYS_openat, sdir, sp, fl, 0);
   long rc;
   struct sp_stat cur;
-  if (s < 0) { add_note(o, "cannot read the file to keep its bytes", s); goto fail; }
-  if (sp_statat((int)s, "", AT_EMPTY_PATH, &cur) < 0 || !S_ISREG(cur.mode) || cur.dev != pre->dev || cur.ino != pre->ino) {
+  if (s < 0) {
+    add_note(o, "cannot read the file to keep its bytes", s);
+    goto fail;
+  }
+  if (sp_statat((int)s, "", AT_EMPTY_PATH, &cur) < 0 || !S_ISREG(cur.mode) || cur.dev != pre->dev ||
+      cur.ino != pre->ino) {
     add_note(o, "the file changed while its pre-image was being kept", 0);
     goto fail;
   }
   rc = copy_fd(s, d, from);
-  if (rc < 0) { add_note(o, "copying the pre-image failed", rc); goto fail; }
+  if (rc < 0) {
+    add_note(o, "copying the pre-image failed", rc);
+    goto fail;
+  }
   sclose(s);
   s = -1;
   rc = sys1(SYS_close, d);
   d = -1;
-  if (rc < 0 && rc != -EINTR) { add_note(o, "writing the pre-image failed", rc); goto fail; }
+  if (rc < 0 && rc != -EINTR) {
+    add_note(o, "writing the pre-image failed", rc);
+    goto fail;
+  }
   return 1;
 fail:
   sclose(s);
@@ -640,10 +698,19 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
       commit(o, 0);
       return 1;
     }
-    if (r == -EEXIST) { add_keep(o, T_KEEP, 'E', base); return 1; }
-    if (unlink_fails_too(r)) { add_note(o, "cannot move the file into staging", r); return 1; }
+    if (r == -EEXIST) {
+      add_keep(o, T_KEEP, 'E', base);
+      return 1;
+    }
+    if (unlink_fails_too(r)) {
+      add_note(o, "cannot move the file into staging", r);
+      return 1;
+    }
     /* EXDEV (staging on another filesystem), EINVAL (no RENAME_NOREPLACE here), ...: copy */
-    if (!S_ISREG(pre.mode)) { add_note(o, "cannot move the object into staging", r); return 1; }
+    if (!S_ISREG(pre.mode)) {
+      add_note(o, "cannot move the object into staging", r);
+      return 1;
+    }
   } else if (!S_ISREG(pre.mode)) {
     return 1; /* a symlink/fifo/device with other names: TARGET/PRE say all there is */
   }
@@ -651,9 +718,11 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
   return 1;
 }
 
-int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags) {
+int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+               unsigned flags) {
   if (!begin(o, SP_RENAME, flags)) return 0;
-  if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) || !oldpath || !newpath) return skip(o);
+  if ((flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) || !oldpath || !newpath)
+    return skip(o);
   char abs[PATH_MAX], abs2[PATH_MAX];
   const char *why = "";
   struct sp_stat pre, pre2;
@@ -688,13 +757,16 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
   if (!have2) return 1;
   if (S_ISLNK(pre2.mode)) add_target(o, T_TARGET2, newdirfd, newpath);
   if (flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) return 1; /* nothing is destroyed */
-  if (S_ISDIR(pre2.mode) || S_ISDIR(pre.mode)) return 1;    /* dir over empty dir, or fails */
-  if (pre.dev == pre2.dev && pre.ino == pre2.ino) return 1;  /* same inode: rename does nothing */
+  if (S_ISDIR(pre2.mode) || S_ISDIR(pre.mode)) return 1;      /* dir over empty dir, or fails */
+  if (pre.dev == pre2.dev && pre.ino == pre2.ino) return 1;   /* same inode: rename does nothing */
   char base[64];
   keep_base(base, &pre2, NULL, 0);
   if (pre2.nlink == 1) {
     char dst[PATH_MAX];
-    if (staging_file(o, base, dst)) { add_note(o, "staging path too long", 0); return 1; }
+    if (staging_file(o, base, dst)) {
+      add_note(o, "staging path too long", 0);
+      return 1;
+    }
     long r = sys5(SYS_linkat, newdirfd, newpath, AT_FDCWD, dst, 0);
     if (r == -ENOENT && ensure_staging(o) == 0) r = sys5(SYS_linkat, newdirfd, newpath, AT_FDCWD, dst, 0);
     if (r == 0) {
@@ -702,8 +774,14 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
       memcpy(o->undo_keep, dst, strlen(dst) + 1);
       return 1;
     }
-    if (r == -EEXIST) { add_keep(o, T_KEEP2, 'E', base); return 1; }
-    if (!S_ISREG(pre2.mode)) { add_note(o, "cannot link the replaced object into staging", r); return 1; }
+    if (r == -EEXIST) {
+      add_keep(o, T_KEEP2, 'E', base);
+      return 1;
+    }
+    if (!S_ISREG(pre2.mode)) {
+      add_note(o, "cannot link the replaced object into staging", r);
+      return 1;
+    }
   } else if (!S_ISREG(pre2.mode)) {
     return 1;
   }
@@ -759,8 +837,8 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
 }
 
 /* Objects for the f*-or-path calls: path NULL (or "" with AT_EMPTY_PATH) means the fd. */
-static int locate_obj(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags,
-                      char *abs, struct sp_stat *pre, const char **why) {
+static int locate_obj(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags, char *abs,
+                      struct sp_stat *pre, const char **why) {
   if (!path) return locate(o, fd, NULL, 0, abs, pre, why, NULL);
   if (!path[0] && (at_flags & AT_EMPTY_PATH)) return locate(o, dirfd, NULL, 0, abs, pre, why, NULL);
   return locate(o, dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), abs, pre, why, NULL);
@@ -769,14 +847,21 @@ static int locate_obj(struct cap_op *o, int dirfd, const char *path, int fd, int
 /* Common start for ops that only need PATH + PRE: metadata and bytes of one inode, never a
  * name, so an inode created here (see above) needs no record. 1: go on; 0: skip / notcap
  * already set. */
-static int meta_begin(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags, struct sp_stat *pre) {
+static int meta_begin(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags,
+                      struct sp_stat *pre) {
   char abs[PATH_MAX];
   const char *why = "";
   o->internal |= CAPF_SKIPNEW;
   int l = locate_obj(o, dirfd, path, fd, at_flags, abs, pre, &why);
   o->internal &= ~(unsigned)CAPF_SKIPNEW;
-  if (l == LOC_SKIP || l == LOC_ABSENT) { skip(o); return 0; }
-  if (l == LOC_NOPATH) { notcap(o, why, 0, NULL); return 0; }
+  if (l == LOC_SKIP || l == LOC_ABSENT) {
+    skip(o);
+    return 0;
+  }
+  if (l == LOC_NOPATH) {
+    notcap(o, why, 0, NULL);
+    return 0;
+  }
   sp_add_str(&o->rec, T_PATH, abs);
   sp_add_stat(&o->rec, T_PRE, pre);
   return 1;
@@ -836,7 +921,8 @@ int cap_symlink(struct cap_op *o, const char *target, int dirfd, const char *pat
   return 1;
 }
 
-int cap_link(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int at_flags) {
+int cap_link(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+             int at_flags) {
   if (!begin(o, SP_LINK, (uint32_t)at_flags)) return 0;
   if (!oldpath || !newpath) return skip(o);
   char abs[PATH_MAX], abs2[PATH_MAX];
@@ -858,7 +944,8 @@ int cap_link(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, 
     if (l == LOC_ABSENT) return skip(o);
     if (l == LOC_NOPATH) abs[0] = 0;
     if (l == LOC_SKIP) { /* in the state dir (or fails): the new name still matters */
-      if (sp_statat(olddirfd, oldpath, (at_flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW, &pre) < 0) return skip(o);
+      if (sp_statat(olddirfd, oldpath, (at_flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW, &pre) < 0)
+        return skip(o);
       if (abs_path(olddirfd, oldpath, abs, &why)) abs[0] = 0;
     }
   }
@@ -905,7 +992,10 @@ int cap_xattr(struct cap_op *o, int op, const char *path, int fd, const char *na
     long sz = sys4(nr, a0, name, 0, 0);
     if (sz > 0) {
       long m = sys6(SYS_mmap, 0, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m < 0 && m > -4096) { add_note(o, "cannot read the old xattr value", m); return 1; }
+      if (m < 0 && m > -4096) {
+        add_note(o, "cannot read the old xattr value", m);
+        return 1;
+      }
       n = sys4(nr, a0, name, m, sz);
       if (n >= 0) sp_add(&o->rec, T_XVALUE, (void *)m, (size_t)n);
       else add_note(o, "cannot read the old xattr value", n);
@@ -931,8 +1021,14 @@ void cap_tmpl_path(struct cap_op *o, const char *path) {
   if (!o->on || o->done) return;
   char abs[PATH_MAX];
   const char *why = "";
-  if (abs_path(AT_FDCWD, path, abs, &why)) { notcap(o, why, 0, NULL); return; }
-  if (in_state(o, abs)) { skip(o); return; }
+  if (abs_path(AT_FDCWD, path, abs, &why)) {
+    notcap(o, why, 0, NULL);
+    return;
+  }
+  if (in_state(o, abs)) {
+    skip(o);
+    return;
+  }
   sp_add_str(&o->rec, T_PATH, abs);
 }
 
@@ -942,7 +1038,10 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
   if (!o->on || o->done) return;
   o->on = 0;
   if (err) {
-    if (!o->undo_keep[0]) { sp_release(&o->rec); return; }
+    if (!o->undo_keep[0]) {
+      sp_release(&o->rec);
+      return;
+    }
     /* the pre-image was kept for nothing: take it back; the record says so (gc) */
     sys3(SYS_unlinkat, AT_FDCWD, o->undo_keep, 0);
     o->undo_keep[0] = 0;

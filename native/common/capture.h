@@ -21,38 +21,42 @@
 
 struct cap_ctx {
   char cmd[40];
-  char spool[PATH_MAX];      /* <state>/spool/<cmd>.spool */
-  char staging[PATH_MAX];    /* <state>/staging/<cmd> */
+  char spool[PATH_MAX];   /* <state>/spool/<cmd>.spool */
+  char staging[PATH_MAX]; /* <state>/staging/<cmd> */
 };
 /* Reads SHIT_CMD / SHIT_STATE now (a preloaded shell changes SHIT_CMD between commands).
  * Returns 1 when capture is on. */
 int cap_ctx_load(struct cap_ctx *c);
 
 struct cap_op {
-  int on;                    /* capture is on for this call */
-  int op;                    /* SP_* */
-  int done;                  /* 1: the capture performed the call itself (an unlink done as a
+  int on;   /* capture is on for this call */
+  int op;   /* SP_* */
+  int done; /* 1: the capture performed the call itself (an unlink done as a
                                 rename into staging); ret/err hold its result */
   long ret;
   int err;
-  int step;                  /* -1, or the plan step index (shit-apply), written as T_STEP */
-  char undo_keep[PATH_MAX];  /* a staging name to remove if the real call fails ("" none);
+  int step;                 /* -1, or the plan step index (shit-apply), written as T_STEP */
+  char undo_keep[PATH_MAX]; /* a staging name to remove if the real call fails ("" none);
                                 capture.c stores the absolute path of the staged file */
   struct cap_ctx ctx;
   struct sp_buf rec;
-  unsigned internal;         /* capture.c's own bookkeeping (CAPF_* in capture.c) */
+  unsigned internal; /* capture.c's own bookkeeping (CAPF_* in capture.c) */
 };
 
 /* Before the call. path may be relative to dirfd (AT_FDCWD or a directory fd); for the f*
  * variants pass path NULL and the fd. at_flags as the *at call takes them. */
-int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags);      /* unlink, unlinkat, remove, rmdir (AT_REMOVEDIR) */
-int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned flags);
-int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags);           /* call only when oflags can mutate */
+int cap_unlink(struct cap_op *o, int dirfd, const char *path,
+               int at_flags); /* unlink, unlinkat, remove, rmdir (AT_REMOVEDIR) */
+int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+               unsigned flags);
+int cap_open(struct cap_op *o, int dirfd, const char *path,
+             int oflags); /* call only when oflags can mutate */
 int cap_truncate(struct cap_op *o, int dirfd, const char *path, int fd, long long length);
 int cap_mkdir(struct cap_op *o, int dirfd, const char *path, mode_t mode);
 int cap_mknod(struct cap_op *o, int dirfd, const char *path, mode_t mode, dev_t dev);
 int cap_symlink(struct cap_op *o, const char *target, int dirfd, const char *path);
-int cap_link(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int at_flags);
+int cap_link(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+             int at_flags);
 int cap_chmod(struct cap_op *o, int dirfd, const char *path, int fd, mode_t mode, int at_flags);
 int cap_chown(struct cap_op *o, int dirfd, const char *path, int fd, uid_t uid, gid_t gid, int at_flags);
 int cap_utimes(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags);

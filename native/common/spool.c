@@ -11,8 +11,16 @@
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint32_t get32(const uint8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static uint16_t get16(const uint8_t *p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
 
 void sp_start(struct sp_buf *b, int op, uint32_t flags) {
   b->p = b->inline_;
@@ -30,7 +38,10 @@ static int grow(struct sp_buf *b, size_t need) {
   size_t cap = b->cap * 2;
   while (cap < b->n + need) cap *= 2;
   long m = sys6(SYS_mmap, 0, (long)cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m < 0 && m > -4096) { b->failed = 1; return -1; }
+  if (m < 0 && m > -4096) {
+    b->failed = 1;
+    return -1;
+  }
   memcpy((void *)m, b->p, b->n);
   if (b->p != b->inline_) sys2(SYS_munmap, b->p, b->cap);
   b->p = (uint8_t *)m;
@@ -55,10 +66,16 @@ void sp_add_str(struct sp_buf *b, int tag, const char *s) { sp_add(b, tag, s, st
 
 void sp_add_stat(struct sp_buf *b, int tag, const struct sp_stat *st) {
   uint8_t raw[64];
-  put64(raw, st->dev); put64(raw + 8, st->ino);
-  put32(raw + 16, st->mode); put32(raw + 20, st->uid); put32(raw + 24, st->gid); put32(raw + 28, st->nlink);
-  put64(raw + 32, (uint64_t)st->size); put64(raw + 40, (uint64_t)st->mtime_ns);
-  put64(raw + 48, (uint64_t)st->ctime_ns); put64(raw + 56, (uint64_t)st->atime_ns);
+  put64(raw, st->dev);
+  put64(raw + 8, st->ino);
+  put32(raw + 16, st->mode);
+  put32(raw + 20, st->uid);
+  put32(raw + 24, st->gid);
+  put32(raw + 28, st->nlink);
+  put64(raw + 32, (uint64_t)st->size);
+  put64(raw + 40, (uint64_t)st->mtime_ns);
+  put64(raw + 48, (uint64_t)st->ctime_ns);
+  put64(raw + 56, (uint64_t)st->atime_ns);
   sp_add(b, tag, raw, sizeof raw);
 }
 
@@ -71,7 +88,10 @@ void sp_add_i64(struct sp_buf *b, int tag, int64_t v) {
 void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name) {
   size_t n = strlen(name);
   char tmp[4200];
-  if (n + 1 > sizeof tmp) { b->failed = 1; return; }
+  if (n + 1 > sizeof tmp) {
+    b->failed = 1;
+    return;
+  }
   tmp[0] = how;
   memcpy(tmp + 1, name, n);
   sp_add(b, tag, tmp, n + 1);
@@ -84,7 +104,7 @@ void sp_release(struct sp_buf *b) {
 }
 
 int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
-  if (b->failed) {  /* keep what matters: the op and that its record was lost */
+  if (b->failed) { /* keep what matters: the op and that its record was lost */
     uint8_t op = b->p[7];
     uint32_t flags = get32(b->p + 24);
     sp_release(b);
@@ -121,7 +141,8 @@ int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out) {
   /* st_dev as stat(2), Node and Python report it (glibc's makedev encoding), so readers can
    * compare PRE.dev with a present-day stat and staging names match what other tools see. */
   uint64_t ma = sx.stx_dev_major, mi = sx.stx_dev_minor;
-  out->dev = ((ma & 0xfffff000ULL) << 32) | ((ma & 0xfffULL) << 8) | ((mi & 0xffffff00ULL) << 12) | (mi & 0xffULL);
+  out->dev =
+      ((ma & 0xfffff000ULL) << 32) | ((ma & 0xfffULL) << 8) | ((mi & 0xffffff00ULL) << 12) | (mi & 0xffULL);
   out->ino = sx.stx_ino;
   out->mode = sx.stx_mode;
   out->uid = sx.stx_uid;
@@ -131,7 +152,8 @@ int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out) {
   out->mtime_ns = sx.stx_mtime.tv_sec * 1000000000LL + sx.stx_mtime.tv_nsec;
   out->ctime_ns = sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
   out->atime_ns = sx.stx_atime.tv_sec * 1000000000LL + sx.stx_atime.tv_nsec;
-  out->btime_ns = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000LL + sx.stx_btime.tv_nsec : -1;
+  out->btime_ns =
+      (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000LL + sx.stx_btime.tv_nsec : -1;
   return 0;
 }
 
@@ -153,7 +175,10 @@ int sp_next(const uint8_t *buf, size_t len, size_t *off, struct sp_view *v) {
     uint16_t tag = get16(buf + p);
     uint32_t n = get32(buf + p + 4);
     if (p + 8 + n > end) return -1;
-    if (tag < T_MAX) { v->f[tag] = buf + p + 8; v->fn[tag] = n; }
+    if (tag < T_MAX) {
+      v->f[tag] = buf + p + 8;
+      v->fn[tag] = n;
+    }
     p += 8 + ((n + 7) & ~(size_t)7);
   }
   *off = o + rl;
@@ -163,10 +188,16 @@ int sp_next(const uint8_t *buf, size_t len, size_t *off, struct sp_view *v) {
 int sp_view_stat(const struct sp_view *v, int tag, struct sp_stat *out) {
   const uint8_t *r = v->f[tag];
   if (!r || v->fn[tag] < 64) return 0;
-  memcpy(&out->dev, r, 8); memcpy(&out->ino, r + 8, 8);
-  memcpy(&out->mode, r + 16, 4); memcpy(&out->uid, r + 20, 4); memcpy(&out->gid, r + 24, 4);
-  memcpy(&out->nlink, r + 28, 4); memcpy(&out->size, r + 32, 8); memcpy(&out->mtime_ns, r + 40, 8);
-  memcpy(&out->ctime_ns, r + 48, 8); memcpy(&out->atime_ns, r + 56, 8);
+  memcpy(&out->dev, r, 8);
+  memcpy(&out->ino, r + 8, 8);
+  memcpy(&out->mode, r + 16, 4);
+  memcpy(&out->uid, r + 20, 4);
+  memcpy(&out->gid, r + 24, 4);
+  memcpy(&out->nlink, r + 28, 4);
+  memcpy(&out->size, r + 32, 8);
+  memcpy(&out->mtime_ns, r + 40, 8);
+  memcpy(&out->ctime_ns, r + 48, 8);
+  memcpy(&out->atime_ns, r + 56, 8);
   out->btime_ns = -1;
   return 1;
 }

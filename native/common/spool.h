@@ -7,35 +7,93 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-enum sp_op {
-  SP_BEGIN = 1, SP_END, SP_UNLINK, SP_RMDIR, SP_RENAME, SP_OPEN, SP_TRUNCATE, SP_MKDIR, SP_LINK,
-  SP_SYMLINK, SP_CHMOD, SP_CHOWN, SP_UTIMES, SP_SETXATTR, SP_REMOVEXATTR, SP_MKNOD,
-  SP_NOTCAPTURED, SP_POST, SP_EXEC,
-  /* plan steps */
-  ST_EXPECT = 64, ST_REMOVE, ST_RENAME, ST_PLACE, ST_REWRITE, ST_TRUNCATE, ST_LINK, ST_META, ST_XATTR,
+/* The record vocabulary; src/spool/records.ts is the source (Op.X is SP_X, StepOp.X is STEP_X,
+ * StepFlag.X is STEP_F_X, Tag.X is T_X) and test/vocabulary.test.ts checks this file against it. */
+enum sp_op { /* record ops */
+             SP_BEGIN = 1,
+             SP_END,
+             SP_UNLINK,
+             SP_RMDIR,
+             SP_RENAME,
+             SP_OPEN,
+             SP_TRUNCATE,
+             SP_MKDIR,
+             SP_LINK,
+             SP_SYMLINK,
+             SP_CHMOD,
+             SP_CHOWN,
+             SP_UTIMES,
+             SP_SETXATTR,
+             SP_REMOVEXATTR,
+             SP_MKNOD,
+             SP_NOTCAPTURED,
+             SP_POST,
+             SP_EXEC,
+};
+enum sp_step { /* plan steps: the op byte of a plan file's records */
+               STEP_EXPECT = 64,
+               STEP_REMOVE,
+               STEP_RENAME,
+               STEP_PLACE,
+               STEP_REWRITE,
+               STEP_TRUNCATE,
+               STEP_LINK,
+               STEP_META,
+               STEP_XATTR,
+};
+enum sp_step_flag {                        /* a plan step's flags (a record's flags are the call's own) */
+                    STEP_F_FORCE = 1,      /* EXPECT: a mismatch is not a conflict */
+                    STEP_F_FINAL_META = 2, /* META: the closing pass over directory times, not recorded */
 };
 enum sp_tag {
-  T_PATH = 1, T_PATH2, T_PRE, T_PRE2, T_KEEP, T_KEEP2, T_TARGET, T_NOTE, T_ARGV, T_CWD, T_POST,
-  T_PARENT, T_PARENT2, T_XNAME, T_XVALUE, T_ARG, T_TARGET2, T_STEP, T_KIND, T_OF,
+  T_PATH = 1,
+  T_PATH2,
+  T_PRE,
+  T_PRE2,
+  T_KEEP,
+  T_KEEP2,
+  T_TARGET,
+  T_NOTE,
+  T_ARGV,
+  T_CWD,
+  T_POST,
+  T_PARENT,
+  T_PARENT2,
+  T_XNAME,
+  T_XVALUE,
+  T_ARG,
+  T_TARGET2,
+  T_STEP,
+  T_KIND,
+  T_OF,
+  /* plan steps only, i64 each */
+  T_LENGTH,
+  T_TAIL_OF,
+  T_RDEV,
+  T_TYPE,
+  T_DEV,
+  T_INO,
+  T_SIZE,
+  T_MTIME,
   T_MAX
 };
 #define SP_MAGIC 0x5053
 #define SP_VERSION 1
 #define SP_HDR 32
 
-struct sp_stat {            /* the fields up to atime_ns are the 64 bytes of a stat_rec */
+struct sp_stat { /* the fields up to atime_ns are the 64 bytes of a stat_rec */
   uint64_t dev, ino;
   uint32_t mode, uid, gid, nlink;
   int64_t size, mtime_ns, ctime_ns, atime_ns;
-  int64_t btime_ns;         /* birth time (statx); -1 when the filesystem reports none. Not
+  int64_t btime_ns; /* birth time (statx); -1 when the filesystem reports none. Not
                                written to the spool: sp_view_stat sets it to -1 */
 };
 
 struct sp_buf {
-  uint8_t *p;               /* points at inline or at an mmap'd area */
+  uint8_t *p; /* points at inline or at an mmap'd area */
   size_t n, cap;
   uint32_t nfields;
-  int failed;               /* out of memory: the record is dropped, with a NOTE in its place */
+  int failed; /* out of memory: the record is dropped, with a NOTE in its place */
   uint8_t inline_[12288];
 };
 
@@ -60,7 +118,7 @@ struct sp_view {
   uint32_t flags, len;
   int32_t pid, err;
   int64_t time_ns;
-  const uint8_t *f[T_MAX];  /* field data, NULL when absent (last one wins if repeated) */
+  const uint8_t *f[T_MAX]; /* field data, NULL when absent (last one wins if repeated) */
   uint32_t fn[T_MAX];
 };
 /* Parse the record at *off in buf[0..len). Returns 1 and advances *off; 0 at the end or at a

@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include "../common/errname.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,8 +52,8 @@ struct watcher {
   pthread_t thread;
   int running; // thread started and not yet joined (JS thread only)
   napi_threadsafe_function tsfn;
-  int released; // tsfn released or finalized (JS thread only)
-  int refs;     // the JS handle + the tsfn; freed at 0 (JS thread only)
+  int released;         // tsfn released or finalized (JS thread only)
+  int refs;             // the JS handle + the tsfn; freed at 0 (JS thread only)
   pthread_mutex_t lock; // guards the table below
   struct watch *w;
   size_t n, cap;
@@ -64,19 +65,10 @@ struct watcher {
 static int pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 static int pidfd_signal0(int fd) { return (int)syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0); }
 
-static const char *errname(int e) {
-  switch (e) {
-  case ESRCH: return "ESRCH";
-  case EMFILE: return "EMFILE";
-  case ENFILE: return "ENFILE";
-  case ENOSYS: return "ENOSYS";
-  case EINVAL: return "EINVAL";
-  case ENOMEM: return "ENOMEM";
-  case EACCES: return "EACCES";
-  case EPERM: return "EPERM";
-  case ENOENT: return "ENOENT";
-  default: return "EIO";
-  }
+// the error code a JS caller sees: errno's name (common/errname.c), EIO for any other
+static const char *err_code(int e) {
+  const char *n = errname(e);
+  return n ? n : "EIO";
 }
 
 // Reads a whole /proc file into a malloc'd buffer (NUL-terminated). Returns length or -errno.
@@ -87,11 +79,18 @@ static long read_proc(int pid, const char *what, char **out) {
   if (fd < 0) return -errno;
   size_t cap = 4096, len = 0;
   char *buf = malloc(cap);
-  if (!buf) { close(fd); return -ENOMEM; }
+  if (!buf) {
+    close(fd);
+    return -ENOMEM;
+  }
   for (;;) {
     if (len + 1 >= cap) {
       char *nb = realloc(buf, cap * 2);
-      if (!nb) { free(buf); close(fd); return -ENOMEM; }
+      if (!nb) {
+        free(buf);
+        close(fd);
+        return -ENOMEM;
+      }
       buf = nb;
       cap *= 2;
     }
@@ -156,7 +155,7 @@ static int proc_env_has(int pid, const char *entry) {
 static napi_value throw_errno(napi_env env, int e, const char *what) {
   char msg[160];
   snprintf(msg, sizeof msg, "procwatch: %s: %s", what, strerror(e));
-  napi_throw_error(env, errname(e), msg);
+  napi_throw_error(env, err_code(e), msg);
   return NULL;
 }
 
@@ -170,7 +169,7 @@ static napi_value result(napi_env env, const char *status) {
 
 static napi_value error_result(napi_env env, int e, const char *what) {
   napi_value obj = result(env, "error"), v;
-  napi_create_string_utf8(env, errname(e), NAPI_AUTO_LENGTH, &v);
+  napi_create_string_utf8(env, err_code(e), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, obj, "code", v);
   char msg[200];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(e));
@@ -547,8 +546,8 @@ NAPI_MODULE_INIT() {
     const char *name;
     napi_callback fn;
   } fns[] = {
-      {"create", js_create}, {"add", js_add},     {"unwatch", js_unwatch},        {"ref", js_ref1},
-      {"unref", js_unref},   {"stop", js_stop},   {"startTime", js_start_time},
+      {"create", js_create}, {"add", js_add},   {"unwatch", js_unwatch},      {"ref", js_ref1},
+      {"unref", js_unref},   {"stop", js_stop}, {"startTime", js_start_time},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;

@@ -6,7 +6,7 @@
  * SHIT_STATE and LD_PRELOAD=<dir of this binary>/libshit.so exported, waits for it, writes END
  * and one POST record (the state after the command) per path the command changed, then exits
  * the way CMD did (same exit code, or the same signal). When CMD runs outside capture (a set-ID
- * or statically linked program: common/execcheck.h) it says so on stderr and records a
+ * or statically linked program: common/execcheck.c) it says so on stderr and records a
  * NOTCAPTURED (flags EXEC), and runs it all the same.
  *
  * Filesystem calls on the state directory go through sys.h (raw syscalls): when shit-run itself
@@ -14,6 +14,7 @@
  * recorded as effects of the outer command. Format: docs/SPOOL.md. */
 #define _GNU_SOURCE
 #include "../common/spool.h"
+#include "../common/command.h"
 #include "../common/sys.h"
 #include "../common/endscan.h"
 #include "../common/execcheck.h"
@@ -38,7 +39,7 @@ static char spool_path[PATH_MAX + 64];
 static volatile sig_atomic_t child_pid = 0;
 static volatile int exec_errno = 0;
 
-static int xmkdir(const char *p) {            /* 0, or -errno (EEXIST of a directory is 0) */
+static int xmkdir(const char *p) { /* 0, or -errno (EEXIST of a directory is 0) */
   long r = sys3(SYS_mkdirat, AT_FDCWD, p, 0700);
   if (r == -EEXIST) {
     struct sp_stat st;
@@ -48,7 +49,7 @@ static int xmkdir(const char *p) {            /* 0, or -errno (EEXIST of a direc
   return (int)r;
 }
 
-static int mkdir_p(char *p) {                 /* p is modified temporarily */
+static int mkdir_p(char *p) { /* p is modified temporarily */
   int r = xmkdir(p);
   if (r != -ENOENT) return r;
   for (char *s = p + 1; *s; s++) {
@@ -59,30 +60,6 @@ static int mkdir_p(char *p) {                 /* p is modified temporarily */
     if (r && r != -EEXIST) return r;
   }
   return xmkdir(p);
-}
-
-/* <state> from the environment, absolute, without a trailing slash. 0 or -errno. */
-static int find_state(void) {
-  const char *h = getenv("SHIT_HOME"), *suffix = "";
-  if (!h || !*h) {
-    h = getenv("XDG_STATE_HOME");
-    suffix = "/shit";
-    if (!h || !*h || h[0] != '/') {  /* XDG: a relative XDG_STATE_HOME is invalid, ignore it */
-      h = getenv("HOME");
-      suffix = "/.local/state/shit";
-      if (!h || !*h) return -ENOENT;
-    }
-  }
-  char cwd[PATH_MAX];
-  int n;
-  if (h[0] == '/') n = snprintf(state, sizeof state, "%s%s", h, suffix);
-  else {
-    if (!getcwd(cwd, sizeof cwd)) return -errno;
-    n = snprintf(state, sizeof state, "%s/%s%s", strcmp(cwd, "/") ? cwd : "", h, suffix);
-  }
-  if (n < 0 || (size_t)n >= sizeof state - 64) return -ENAMETOOLONG;
-  while (n > 1 && state[n - 1] == '/') state[--n] = 0;
-  return 0;
 }
 
 static int make_dirs(const char *id) {
@@ -103,26 +80,29 @@ static int make_dirs(const char *id) {
 }
 
 /* Finds a command the way a shell does: a name with a slash as it is; otherwise the first
- * executable regular file of that name in $PATH, skipping directories this user cannot search
- * (execvp would report such a directory's EACCES instead of "not found"). Returns 0 or ENOENT. */
+ * executable regular file of that name in $PATH (/usr/local/bin:/usr/bin:/bin when unset or
+ * empty), skipping directories this user cannot search (execvp would report such a directory's
+ * EACCES instead of "not found"). Returns 0 or ENOENT. */
 static int find_cmd(const char *name, char *out, size_t n) {
-  if (strchr(name, '/')) {
-    snprintf(out, n, "%s", name);
-    return 0;
+  return xc_find(name, "/usr/local/bin:/usr/bin:/bin", 1, out, n) ? ENOENT : 0;
+}
+
+/* The state dir, its layout and this command's BEGIN record. 0 or -errno (state[0] is 0 when
+ * there is no state dir). Not inlined: main() vforks, and gcc would warn its locals clobbered. */
+__attribute__((noinline)) static int start_record(const char *id, char **cmd, int n) {
+  int r = state_dir(state, sizeof state - 64);
+  if (r) state[0] = 0;
+  if (r == 0) r = make_dirs(id);
+  if (r == 0) {
+    snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, id);
+    r = begin_command(spool_path, cmd, n, "run", NULL);
+    if (r) {
+      char p[PATH_MAX + 64];
+      snprintf(p, sizeof p, "%s/staging/%s", state, id);
+      sys3(SYS_unlinkat, AT_FDCWD, p, AT_REMOVEDIR);
+    }
   }
-  const char *path = getenv("PATH");
-  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
-  for (const char *p = path;;) {
-    const char *e = strchr(p, ':');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    struct stat st;
-    if (len == 0) snprintf(out, n, "%s", name);
-    else snprintf(out, n, "%.*s/%s", (int)len, p, name);
-    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 0;
-    if (!e) break;
-    p = e + 1;
-  }
-  return ENOENT;
+  return r;
 }
 
 static void exec_or_die(char **argv) {
@@ -143,10 +123,11 @@ static void say_outside(const char *name, const char *exe) {
   int v = xc_check_at(AT_FDCWD, exe, 0, &r);
   if (v <= 0) return;
   if (r.via_script)
-    fprintf(stderr, "shit: %s runs %s, which is %s: what it changes is not recorded (and cannot be undone)\n", name,
-            r.path, xc_what(v));
+    fprintf(stderr, "shit: %s runs %s, which is %s: what it changes is not recorded (and cannot be undone)\n",
+            name, r.path, xc_what(v));
   else
-    fprintf(stderr, "shit: %s is %s: what it changes is not recorded (and cannot be undone)\n", name, xc_what(v));
+    fprintf(stderr, "shit: %s is %s: what it changes is not recorded (and cannot be undone)\n", name,
+            xc_what(v));
   static struct sp_buf b;
   sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
   sp_add_str(&b, T_NOTE, xc_note(v));
@@ -155,7 +136,8 @@ static void say_outside(const char *name, const char *exe) {
 }
 
 /* ---- signals ---- */
-static const int fwd_sigs[] = {SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT, SIGALRM, SIGPWR, SIGVTALRM, SIGPROF};
+static const int fwd_sigs[] = {SIGTERM, SIGHUP, SIGUSR1,   SIGUSR2, SIGCONT,
+                               SIGALRM, SIGPWR, SIGVTALRM, SIGPROF};
 #define NFWD (sizeof fwd_sigs / sizeof fwd_sigs[0])
 
 static void forward(int sig) {
@@ -173,12 +155,14 @@ static void set_preload(void) {
   if (!slash) return;
   strcpy(slash + 1, "libshit.so");
   const char *old = getenv("LD_PRELOAD");
-  if (!old || !*old) { setenv("LD_PRELOAD", exe, 1); return; }
+  if (!old || !*old) {
+    setenv("LD_PRELOAD", exe, 1);
+    return;
+  }
   /* already there (a recorded shell running shit run): do not load it twice */
   size_t el = strlen(exe);
   for (const char *p = old; (p = strstr(p, exe)); p += el)
-    if ((p == old || p[-1] == ':' || p[-1] == ' ') && (p[el] == 0 || p[el] == ':' || p[el] == ' '))
-      return;
+    if ((p == old || p[-1] == ':' || p[-1] == ' ') && (p[el] == 0 || p[el] == ':' || p[el] == ' ')) return;
   size_t ol = strlen(old);
   char *v = malloc(el + 1 + ol + 1);
   if (!v) return;
@@ -215,31 +199,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < 8; i++) sprintf(id + 2 * i, "%02x", rnd[i]);
 
-  int r = find_state();
-  if (r == 0) r = make_dirs(id);
-  if (r == 0) {
-    snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, id);
-    static struct sp_buf b;
-    sp_start(&b, SP_BEGIN, 0);
-    size_t alen = 0;
-    for (int i = 1; i < argc; i++) alen += strlen(argv[i]) + 1;
-    char *a = malloc(alen ? alen : 1), *q = a;
-    if (a) {
-      for (int i = 1; i < argc; i++) { size_t l = strlen(argv[i]) + 1; memcpy(q, argv[i], l); q += l; }
-      sp_add(&b, T_ARGV, a, alen);
-      free(a);
-    }
-    char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof cwd)) sp_add_str(&b, T_CWD, cwd);
-    else { const char *pwd = getenv("PWD"); sp_add_str(&b, T_CWD, pwd ? pwd : ""); }
-    sp_add_str(&b, T_KIND, "run");
-    r = sp_commit(&b, spool_path, 0);
-    if (r) {
-      char p[PATH_MAX + 64];
-      snprintf(p, sizeof p, "%s/staging/%s", state, id);
-      sys3(SYS_unlinkat, AT_FDCWD, p, AT_REMOVEDIR);
-    }
-  }
+  int r = start_record(id, argv + 1, argc - 1);
   if (r) {
     fprintf(stderr, "shit: cannot record (%s: %s); running the command without capture\n",
             state[0] ? state : "no state directory: HOME unset", strerror(-r));
@@ -313,8 +273,10 @@ int main(int argc, char **argv) {
 
   int code, sig = 0;
   if (WIFEXITED(status)) code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) { sig = WTERMSIG(status); code = 128 + sig; }
-  else code = 255;
+  else if (WIFSIGNALED(status)) {
+    sig = WTERMSIG(status);
+    code = 128 + sig;
+  } else code = 255;
 
   static struct sp_buf b;
   sp_start(&b, SP_END, (uint32_t)sig);
@@ -323,7 +285,7 @@ int main(int argc, char **argv) {
 
   if (sig) {
     struct rlimit nocore = {0, 0};
-    setrlimit(RLIMIT_CORE, &nocore);          /* the child dumped core already, if it did */
+    setrlimit(RLIMIT_CORE, &nocore); /* the child dumped core already, if it did */
     signal(sig, SIG_DFL);
     sigset_t one;
     sigemptyset(&one);

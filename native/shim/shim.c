@@ -14,7 +14,7 @@
  *    the outer entry points are wrapped too and nothing is recorded twice.
  *
  * Not covered: statically linked programs, raw `syscall` instructions. Starting a program that
- * runs outside capture (set-ID, static: common/execcheck.h) writes a NOTCAPTURED record (exec
+ * runs outside capture (set-ID, static: common/execcheck.c) writes a NOTCAPTURED record (exec
  * family below). Opens done by
  * posix_spawn file actions (glibc performs them in the child with internal calls) are captured
  * when the action is added (posix_spawn_file_actions_addopen below).
@@ -84,37 +84,41 @@ static int is_dir(const char *path) {
 
 /* ---- the common shape: capture before, real call, capture after ---- */
 
-#define SLOW_BODY(T, capexpr, realexpr, isopen)                        \
-  struct cap_op o;                                                     \
-  capexpr;                                                             \
-  if (o.done) {                                                        \
-    if (o.ret < 0) errno = o.err;                                      \
-    return (T)o.ret;                                                   \
-  }                                                                    \
-  T r_ = (realexpr);                                                   \
-  int e_ = errno;                                                      \
-  cap_end(&o, (long)r_, r_ < 0 ? e_ : 0, (isopen) ? (int)r_ : -1);     \
-  errno = e_;                                                          \
+#define SLOW_BODY(T, capexpr, realexpr, isopen)                    \
+  struct cap_op o;                                                 \
+  capexpr;                                                         \
+  if (o.done) {                                                    \
+    if (o.ret < 0) errno = o.err;                                  \
+    return (T)o.ret;                                               \
+  }                                                                \
+  T r_ = (realexpr);                                               \
+  int e_ = errno;                                                  \
+  cap_end(&o, (long)r_, r_ < 0 ? e_ : 0, (isopen) ? (int)r_ : -1); \
+  errno = e_;                                                      \
   return r_;
 
 /* int name PARAMS, non-variadic: wrapper + noinline slow path */
-#define WRAP(name, PARAMS, ARGS, capexpr)                                      \
-  static void *r_##name;                                                       \
-  static NOINL int s_##name PARAMS {                                           \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
-    SLOW_BODY(int, capexpr, fn ARGS, 0)                                        \
-  }                                                                            \
-  EXPORT int name PARAMS {                                                     \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
-    if (!cap_active()) return fn ARGS;                                         \
-    return s_##name ARGS;                                                      \
+#define WRAP(name, PARAMS, ARGS, capexpr)                       \
+  static void *r_##name;                                        \
+  static NOINL int s_##name PARAMS {                            \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    SLOW_BODY(int, capexpr, fn ARGS, 0)                         \
+  }                                                             \
+  EXPORT int name PARAMS {                                      \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    if (!fn) {                                                  \
+      errno = ENOSYS;                                           \
+      return -1;                                                \
+    }                                                           \
+    if (!cap_active()) return fn ARGS;                          \
+    return s_##name ARGS;                                       \
   }
 
 /* ---------- unlink / rmdir / rename ---------- */
 
 WRAP(unlink, (const char *path), (path), cap_unlink(&o, AT_FDCWD, path, 0))
-WRAP(unlinkat, (int dirfd, const char *path, int flags), (dirfd, path, flags), cap_unlink(&o, dirfd, path, flags))
+WRAP(unlinkat, (int dirfd, const char *path, int flags), (dirfd, path, flags),
+     cap_unlink(&o, dirfd, path, flags))
 WRAP(rmdir, (const char *path), (path), cap_unlink(&o, AT_FDCWD, path, AT_REMOVEDIR))
 WRAP(remove, (const char *path), (path), cap_unlink(&o, AT_FDCWD, path, is_dir(path) ? AT_REMOVEDIR : 0))
 WRAP(rename, (const char *oldpath, const char *newpath), (oldpath, newpath),
@@ -122,7 +126,8 @@ WRAP(rename, (const char *oldpath, const char *newpath), (oldpath, newpath),
 WRAP(renameat, (int olddirfd, const char *oldpath, int newdirfd, const char *newpath),
      (olddirfd, oldpath, newdirfd, newpath), cap_rename(&o, olddirfd, oldpath, newdirfd, newpath, 0))
 WRAP(renameat2, (int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags),
-     (olddirfd, oldpath, newdirfd, newpath, flags), cap_rename(&o, olddirfd, oldpath, newdirfd, newpath, flags))
+     (olddirfd, oldpath, newdirfd, newpath, flags),
+     cap_rename(&o, olddirfd, oldpath, newdirfd, newpath, flags))
 
 /* ---------- open family ---------- */
 
@@ -139,58 +144,73 @@ static NOINL int s_open(void *fn, int kind, int dirfd, const char *path, int fla
             1)
 }
 
-#define OPENV(name)                                                            \
-  static void *r_##name;                                                       \
-  EXPORT int name(const char *path, int flags, ...) {                          \
-    mode_t mode = 0;                                                           \
-    if (__OPEN_NEEDS_MODE(flags)) {                                            \
-      va_list ap;                                                              \
-      va_start(ap, flags);                                                     \
-      mode = va_arg(ap, mode_t);                                               \
-      va_end(ap);                                                              \
-    }                                                                          \
-    int (*fn)(const char *, int, ...) = resolve(&r_##name, #name);             \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
-    if (!open_mutates(flags) || !cap_active()) return fn(path, flags, mode);   \
-    return s_open((void *)fn, K_OPEN, AT_FDCWD, path, flags, mode);            \
+#define OPENV(name)                                                          \
+  static void *r_##name;                                                     \
+  EXPORT int name(const char *path, int flags, ...) {                        \
+    mode_t mode = 0;                                                         \
+    if (__OPEN_NEEDS_MODE(flags)) {                                          \
+      va_list ap;                                                            \
+      va_start(ap, flags);                                                   \
+      mode = va_arg(ap, mode_t);                                             \
+      va_end(ap);                                                            \
+    }                                                                        \
+    int (*fn)(const char *, int, ...) = resolve(&r_##name, #name);           \
+    if (!fn) {                                                               \
+      errno = ENOSYS;                                                        \
+      return -1;                                                             \
+    }                                                                        \
+    if (!open_mutates(flags) || !cap_active()) return fn(path, flags, mode); \
+    return s_open((void *)fn, K_OPEN, AT_FDCWD, path, flags, mode);          \
   }
-#define OPENATV(name)                                                          \
-  static void *r_##name;                                                       \
-  EXPORT int name(int dirfd, const char *path, int flags, ...) {               \
-    mode_t mode = 0;                                                           \
-    if (__OPEN_NEEDS_MODE(flags)) {                                            \
-      va_list ap;                                                              \
-      va_start(ap, flags);                                                     \
-      mode = va_arg(ap, mode_t);                                               \
-      va_end(ap);                                                              \
-    }                                                                          \
-    int (*fn)(int, const char *, int, ...) = resolve(&r_##name, #name);        \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
+#define OPENATV(name)                                                               \
+  static void *r_##name;                                                            \
+  EXPORT int name(int dirfd, const char *path, int flags, ...) {                    \
+    mode_t mode = 0;                                                                \
+    if (__OPEN_NEEDS_MODE(flags)) {                                                 \
+      va_list ap;                                                                   \
+      va_start(ap, flags);                                                          \
+      mode = va_arg(ap, mode_t);                                                    \
+      va_end(ap);                                                                   \
+    }                                                                               \
+    int (*fn)(int, const char *, int, ...) = resolve(&r_##name, #name);             \
+    if (!fn) {                                                                      \
+      errno = ENOSYS;                                                               \
+      return -1;                                                                    \
+    }                                                                               \
     if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags, mode); \
-    return s_open((void *)fn, K_OPENAT, dirfd, path, flags, mode);             \
+    return s_open((void *)fn, K_OPENAT, dirfd, path, flags, mode);                  \
   }
-#define OPEN2(name)                                                            \
-  static void *r_##name;                                                       \
-  EXPORT int name(const char *path, int flags) {                               \
-    int (*fn)(const char *, int) = resolve(&r_##name, #name);                  \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
-    if (!open_mutates(flags) || !cap_active()) return fn(path, flags);         \
-    return s_open((void *)fn, K_OPEN2, AT_FDCWD, path, flags, 0);              \
+#define OPEN2(name)                                                    \
+  static void *r_##name;                                               \
+  EXPORT int name(const char *path, int flags) {                       \
+    int (*fn)(const char *, int) = resolve(&r_##name, #name);          \
+    if (!fn) {                                                         \
+      errno = ENOSYS;                                                  \
+      return -1;                                                       \
+    }                                                                  \
+    if (!open_mutates(flags) || !cap_active()) return fn(path, flags); \
+    return s_open((void *)fn, K_OPEN2, AT_FDCWD, path, flags, 0);      \
   }
-#define OPENAT2(name)                                                          \
-  static void *r_##name;                                                       \
-  EXPORT int name(int dirfd, const char *path, int flags) {                    \
-    int (*fn)(int, const char *, int) = resolve(&r_##name, #name);             \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
-    if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags);  \
-    return s_open((void *)fn, K_OPENAT2, dirfd, path, flags, 0);               \
+#define OPENAT2(name)                                                         \
+  static void *r_##name;                                                      \
+  EXPORT int name(int dirfd, const char *path, int flags) {                   \
+    int (*fn)(int, const char *, int) = resolve(&r_##name, #name);            \
+    if (!fn) {                                                                \
+      errno = ENOSYS;                                                         \
+      return -1;                                                              \
+    }                                                                         \
+    if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags); \
+    return s_open((void *)fn, K_OPENAT2, dirfd, path, flags, 0);              \
   }
-#define CREAT(name)                                                            \
-  static void *r_##name;                                                       \
-  EXPORT int name(const char *path, mode_t mode) {                             \
-    int (*fn)(const char *, mode_t) = resolve(&r_##name, #name);               \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
-    if (!cap_active()) return fn(path, mode);                                  \
+#define CREAT(name)                                                                         \
+  static void *r_##name;                                                                    \
+  EXPORT int name(const char *path, mode_t mode) {                                          \
+    int (*fn)(const char *, mode_t) = resolve(&r_##name, #name);                            \
+    if (!fn) {                                                                              \
+      errno = ENOSYS;                                                                       \
+      return -1;                                                                            \
+    }                                                                                       \
+    if (!cap_active()) return fn(path, mode);                                               \
     return s_open((void *)fn, K_CREAT, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode); \
   }
 
@@ -234,23 +254,29 @@ static NOINL FILE *s_fopen(void *fn, int re, const char *path, const char *mode,
   return f;
 }
 
-#define FOPEN(name)                                                            \
-  static void *r_##name;                                                       \
-  EXPORT FILE *name(const char *path, const char *mode) {                      \
-    FILE *(*fn)(const char *, const char *) = resolve(&r_##name, #name);       \
-    if (!fn) { errno = ENOSYS; return NULL; }                                  \
-    int fl = fopen_flags(mode);                                                \
-    if (fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode);   \
-    return s_fopen((void *)fn, 0, path, mode, NULL, fl);                       \
+#define FOPEN(name)                                                          \
+  static void *r_##name;                                                     \
+  EXPORT FILE *name(const char *path, const char *mode) {                    \
+    FILE *(*fn)(const char *, const char *) = resolve(&r_##name, #name);     \
+    if (!fn) {                                                               \
+      errno = ENOSYS;                                                        \
+      return NULL;                                                           \
+    }                                                                        \
+    int fl = fopen_flags(mode);                                              \
+    if (fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode); \
+    return s_fopen((void *)fn, 0, path, mode, NULL, fl);                     \
   }
-#define FREOPEN(name)                                                          \
-  static void *r_##name;                                                       \
-  EXPORT FILE *name(const char *path, const char *mode, FILE *stream) {        \
-    FILE *(*fn)(const char *, const char *, FILE *) = resolve(&r_##name, #name); \
-    if (!fn) { errno = ENOSYS; return NULL; }                                  \
-    int fl = fopen_flags(mode);                                                \
+#define FREOPEN(name)                                                                         \
+  static void *r_##name;                                                                      \
+  EXPORT FILE *name(const char *path, const char *mode, FILE *stream) {                       \
+    FILE *(*fn)(const char *, const char *, FILE *) = resolve(&r_##name, #name);              \
+    if (!fn) {                                                                                \
+      errno = ENOSYS;                                                                         \
+      return NULL;                                                                            \
+    }                                                                                         \
+    int fl = fopen_flags(mode);                                                               \
     if (!path || fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode, stream); \
-    return s_fopen((void *)fn, 1, path, mode, stream, fl);                     \
+    return s_fopen((void *)fn, 1, path, mode, stream, fl);                                    \
   }
 
 FOPEN(fopen)
@@ -276,13 +302,16 @@ static NOINL int s_mkstemp(void *fn, int kind, char *tmpl, int suffixlen, int fl
   return r;
 }
 
-#define MKSTEMP(name, kind, PARAMS, ARGS, sfx, fl)                             \
-  static void *r_##name;                                                       \
-  EXPORT int name PARAMS {                                                     \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
-    if (!cap_active()) return fn ARGS;                                         \
-    return s_mkstemp((void *)fn, kind, tmpl, sfx, fl);                         \
+#define MKSTEMP(name, kind, PARAMS, ARGS, sfx, fl)              \
+  static void *r_##name;                                        \
+  EXPORT int name PARAMS {                                      \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    if (!fn) {                                                  \
+      errno = ENOSYS;                                           \
+      return -1;                                                \
+    }                                                           \
+    if (!cap_active()) return fn ARGS;                          \
+    return s_mkstemp((void *)fn, kind, tmpl, sfx, fl);          \
   }
 
 MKSTEMP(mkstemp, T_MKSTEMP, (char *tmpl), (tmpl), 0, 0)
@@ -291,8 +320,10 @@ MKSTEMP(mkostemp, T_MKOSTEMP, (char *tmpl, int flags), (tmpl, flags), 0, flags)
 MKSTEMP(mkostemp64, T_MKOSTEMP, (char *tmpl, int flags), (tmpl, flags), 0, flags)
 MKSTEMP(mkstemps, T_MKSTEMPS, (char *tmpl, int suffixlen), (tmpl, suffixlen), suffixlen, 0)
 MKSTEMP(mkstemps64, T_MKSTEMPS, (char *tmpl, int suffixlen), (tmpl, suffixlen), suffixlen, 0)
-MKSTEMP(mkostemps, T_MKOSTEMPS, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), suffixlen, flags)
-MKSTEMP(mkostemps64, T_MKOSTEMPS, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), suffixlen, flags)
+MKSTEMP(mkostemps, T_MKOSTEMPS, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), suffixlen,
+        flags)
+MKSTEMP(mkostemps64, T_MKOSTEMPS, (char *tmpl, int suffixlen, int flags), (tmpl, suffixlen, flags), suffixlen,
+        flags)
 
 static void *r_mkdtemp;
 static NOINL char *s_mkdtemp(void *fn, char *tmpl) {
@@ -307,7 +338,10 @@ static NOINL char *s_mkdtemp(void *fn, char *tmpl) {
 }
 EXPORT char *mkdtemp(char *tmpl) {
   char *(*fn)(char *) = resolve(&r_mkdtemp, "mkdtemp");
-  if (!fn) { errno = ENOSYS; return NULL; }
+  if (!fn) {
+    errno = ENOSYS;
+    return NULL;
+  }
   if (!cap_active()) return fn(tmpl);
   return s_mkdtemp((void *)fn, tmpl);
 }
@@ -315,22 +349,26 @@ EXPORT char *mkdtemp(char *tmpl) {
 /* ---------- truncate ---------- */
 
 WRAP(truncate, (const char *path, off_t length), (path, length), cap_truncate(&o, AT_FDCWD, path, -1, length))
-WRAP(truncate64, (const char *path, off64_t length), (path, length), cap_truncate(&o, AT_FDCWD, path, -1, length))
+WRAP(truncate64, (const char *path, off64_t length), (path, length),
+     cap_truncate(&o, AT_FDCWD, path, -1, length))
 WRAP(ftruncate, (int fd, off_t length), (fd, length), cap_truncate(&o, AT_FDCWD, NULL, fd, length))
 WRAP(ftruncate64, (int fd, off64_t length), (fd, length), cap_truncate(&o, AT_FDCWD, NULL, fd, length))
 
 /* ---------- creating names ---------- */
 
 WRAP(mkdir, (const char *path, mode_t mode), (path, mode), cap_mkdir(&o, AT_FDCWD, path, mode))
-WRAP(mkdirat, (int dirfd, const char *path, mode_t mode), (dirfd, path, mode), cap_mkdir(&o, dirfd, path, mode))
-WRAP(mknod, (const char *path, mode_t mode, dev_t dev), (path, mode, dev), cap_mknod(&o, AT_FDCWD, path, mode, dev))
+WRAP(mkdirat, (int dirfd, const char *path, mode_t mode), (dirfd, path, mode),
+     cap_mkdir(&o, dirfd, path, mode))
+WRAP(mknod, (const char *path, mode_t mode, dev_t dev), (path, mode, dev),
+     cap_mknod(&o, AT_FDCWD, path, mode, dev))
 WRAP(mknodat, (int dirfd, const char *path, mode_t mode, dev_t dev), (dirfd, path, mode, dev),
      cap_mknod(&o, dirfd, path, mode, dev))
 WRAP(__xmknod, (int ver, const char *path, mode_t mode, dev_t *dev), (ver, path, mode, dev),
      cap_mknod(&o, AT_FDCWD, path, mode, dev ? *dev : 0))
-WRAP(__xmknodat, (int ver, int dirfd, const char *path, mode_t mode, dev_t *dev), (ver, dirfd, path, mode, dev),
-     cap_mknod(&o, dirfd, path, mode, dev ? *dev : 0))
-WRAP(mkfifo, (const char *path, mode_t mode), (path, mode), cap_mknod(&o, AT_FDCWD, path, (mode & 07777) | S_IFIFO, 0))
+WRAP(__xmknodat, (int ver, int dirfd, const char *path, mode_t mode, dev_t *dev),
+     (ver, dirfd, path, mode, dev), cap_mknod(&o, dirfd, path, mode, dev ? *dev : 0))
+WRAP(mkfifo, (const char *path, mode_t mode), (path, mode),
+     cap_mknod(&o, AT_FDCWD, path, (mode & 07777) | S_IFIFO, 0))
 WRAP(mkfifoat, (int dirfd, const char *path, mode_t mode), (dirfd, path, mode),
      cap_mknod(&o, dirfd, path, (mode & 07777) | S_IFIFO, 0))
 WRAP(symlink, (const char *target, const char *path), (target, path), cap_symlink(&o, target, AT_FDCWD, path))
@@ -344,25 +382,29 @@ WRAP(linkat, (int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 /* ---------- metadata ---------- */
 
 WRAP(chmod, (const char *path, mode_t mode), (path, mode), cap_chmod(&o, AT_FDCWD, path, -1, mode, 0))
-WRAP(lchmod, (const char *path, mode_t mode), (path, mode), cap_chmod(&o, AT_FDCWD, path, -1, mode, AT_SYMLINK_NOFOLLOW))
+WRAP(lchmod, (const char *path, mode_t mode), (path, mode),
+     cap_chmod(&o, AT_FDCWD, path, -1, mode, AT_SYMLINK_NOFOLLOW))
 WRAP(fchmod, (int fd, mode_t mode), (fd, mode), cap_chmod(&o, AT_FDCWD, NULL, fd, mode, 0))
 WRAP(fchmodat, (int dirfd, const char *path, mode_t mode, int flags), (dirfd, path, mode, flags),
      cap_chmod(&o, dirfd, path, dirfd, mode, flags))
-WRAP(chown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid), cap_chown(&o, AT_FDCWD, path, -1, uid, gid, 0))
+WRAP(chown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid),
+     cap_chown(&o, AT_FDCWD, path, -1, uid, gid, 0))
 WRAP(lchown, (const char *path, uid_t uid, gid_t gid), (path, uid, gid),
      cap_chown(&o, AT_FDCWD, path, -1, uid, gid, AT_SYMLINK_NOFOLLOW))
 WRAP(fchown, (int fd, uid_t uid, gid_t gid), (fd, uid, gid), cap_chown(&o, AT_FDCWD, NULL, fd, uid, gid, 0))
 WRAP(fchownat, (int dirfd, const char *path, uid_t uid, gid_t gid, int flags), (dirfd, path, uid, gid, flags),
      cap_chown(&o, dirfd, path, dirfd, uid, gid, flags))
-WRAP(utime, (const char *path, const struct utimbuf *times), (path, times), cap_utimes(&o, AT_FDCWD, path, -1, 0))
-WRAP(utimes, (const char *path, const struct timeval tv[2]), (path, tv), cap_utimes(&o, AT_FDCWD, path, -1, 0))
+WRAP(utime, (const char *path, const struct utimbuf *times), (path, times),
+     cap_utimes(&o, AT_FDCWD, path, -1, 0))
+WRAP(utimes, (const char *path, const struct timeval tv[2]), (path, tv),
+     cap_utimes(&o, AT_FDCWD, path, -1, 0))
 WRAP(lutimes, (const char *path, const struct timeval tv[2]), (path, tv),
      cap_utimes(&o, AT_FDCWD, path, -1, AT_SYMLINK_NOFOLLOW))
 WRAP(futimes, (int fd, const struct timeval tv[2]), (fd, tv), cap_utimes(&o, AT_FDCWD, NULL, fd, 0))
 WRAP(futimesat, (int dirfd, const char *path, const struct timeval tv[2]), (dirfd, path, tv),
      cap_utimes(&o, dirfd, path, dirfd, 0))
-WRAP(utimensat, (int dirfd, const char *path, const struct timespec ts[2], int flags), (dirfd, path, ts, flags),
-     cap_utimes(&o, dirfd, path, dirfd, flags))
+WRAP(utimensat, (int dirfd, const char *path, const struct timespec ts[2], int flags),
+     (dirfd, path, ts, flags), cap_utimes(&o, dirfd, path, dirfd, flags))
 WRAP(futimens, (int fd, const struct timespec ts[2]), (fd, ts), cap_utimes(&o, AT_FDCWD, NULL, fd, 0))
 
 WRAP(setxattr, (const char *path, const char *name, const void *value, size_t size, int flags),
@@ -371,8 +413,10 @@ WRAP(lsetxattr, (const char *path, const char *name, const void *value, size_t s
      (path, name, value, size, flags), cap_xattr(&o, SP_SETXATTR, path, -1, name, 0))
 WRAP(fsetxattr, (int fd, const char *name, const void *value, size_t size, int flags),
      (fd, name, value, size, flags), cap_xattr(&o, SP_SETXATTR, NULL, fd, name, 1))
-WRAP(removexattr, (const char *path, const char *name), (path, name), cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 1))
-WRAP(lremovexattr, (const char *path, const char *name), (path, name), cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 0))
+WRAP(removexattr, (const char *path, const char *name), (path, name),
+     cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 1))
+WRAP(lremovexattr, (const char *path, const char *name), (path, name),
+     cap_xattr(&o, SP_REMOVEXATTR, path, -1, name, 0))
 WRAP(fremovexattr, (int fd, const char *name), (fd, name), cap_xattr(&o, SP_REMOVEXATTR, NULL, fd, name, 1))
 
 /* ---------- posix_spawn file actions ----------
@@ -391,7 +435,7 @@ WRAP(fremovexattr, (int fd, const char *name), (fd, name), cap_xattr(&o, SP_REMO
 
 #define SPAWN_CHDIR_SLOTS 32
 static posix_spawn_file_actions_t *spawn_chdir[SPAWN_CHDIR_SLOTS]; /* lists with a chdir action */
-static int spawn_chdir_lost;  /* sticky: a chdir list did not fit; every relative addopen is suspect */
+static int spawn_chdir_lost; /* sticky: a chdir list did not fit; every relative addopen is suspect */
 
 static void spawn_mark(posix_spawn_file_actions_t *fa) {
   for (int i = 0; i < SPAWN_CHDIR_SLOTS; i++)
@@ -418,30 +462,37 @@ static int spawn_marked(posix_spawn_file_actions_t *fa) {
 }
 
 /* init and destroy forget the list (its memory may be reused for another one) */
-#define SPAWN_FA(name, PARAMS, ARGS, before, after)                            \
-  static void *r_##name;                                                       \
-  EXPORT int name PARAMS {                                                     \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
-    if (!fn) return ENOSYS;                                                    \
-    before;                                                                    \
-    int r = fn ARGS;                                                           \
-    if (r == 0) { int e = errno; after; errno = e; }                           \
-    return r;                                                                  \
+#define SPAWN_FA(name, PARAMS, ARGS, before, after)             \
+  static void *r_##name;                                        \
+  EXPORT int name PARAMS {                                      \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    if (!fn) return ENOSYS;                                     \
+    before;                                                     \
+    int r = fn ARGS;                                            \
+    if (r == 0) {                                               \
+      int e = errno;                                            \
+      after;                                                    \
+      errno = e;                                                \
+    }                                                           \
+    return r;                                                   \
   }
-SPAWN_FA(posix_spawn_file_actions_init, (posix_spawn_file_actions_t *fa), (fa), (void)0, spawn_unmark(fa))
-SPAWN_FA(posix_spawn_file_actions_destroy, (posix_spawn_file_actions_t *fa), (fa), spawn_unmark(fa), (void)0)
-SPAWN_FA(posix_spawn_file_actions_addchdir_np, (posix_spawn_file_actions_t *fa, const char *path), (fa, path),
-         (void)0, spawn_mark(fa))
-SPAWN_FA(posix_spawn_file_actions_addfchdir_np, (posix_spawn_file_actions_t *fa, int fd), (fa, fd),
-         (void)0, spawn_mark(fa))
+SPAWN_FA(posix_spawn_file_actions_init, (posix_spawn_file_actions_t * fa), (fa), (void)0, spawn_unmark(fa))
+SPAWN_FA(posix_spawn_file_actions_destroy, (posix_spawn_file_actions_t * fa), (fa), spawn_unmark(fa), (void)0)
+SPAWN_FA(posix_spawn_file_actions_addchdir_np, (posix_spawn_file_actions_t * fa, const char *path),
+         (fa, path), (void)0, spawn_mark(fa))
+SPAWN_FA(posix_spawn_file_actions_addfchdir_np, (posix_spawn_file_actions_t * fa, int fd), (fa, fd), (void)0,
+         spawn_mark(fa))
 
 static void *r_posix_spawn_file_actions_addopen;
-static NOINL int s_addopen(void *fn, posix_spawn_file_actions_t *fa, int fd, const char *path, int oflag, mode_t mode) {
+static NOINL int s_addopen(void *fn, posix_spawn_file_actions_t *fa, int fd, const char *path, int oflag,
+                           mode_t mode) {
   int (*f)(posix_spawn_file_actions_t *, int, const char *, int, mode_t) = fn;
   if (path && path[0] != '/' && spawn_marked(fa)) {
     int r = f(fa, fd, path, oflag, mode);
     int e = errno;
-    if (r == 0) cap_note("not captured: posix_spawn file action opens a relative path after a chdir action", NULL, SP_OPEN);
+    if (r == 0)
+      cap_note("not captured: posix_spawn file action opens a relative path after a chdir action", NULL,
+               SP_OPEN);
     errno = e;
     return r;
   }
@@ -453,8 +504,8 @@ static NOINL int s_addopen(void *fn, posix_spawn_file_actions_t *fa, int fd, con
   errno = e;
   return r;
 }
-EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path, int oflag,
-                                            mode_t mode) {
+EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path,
+                                            int oflag, mode_t mode) {
   int (*fn)(posix_spawn_file_actions_t *, int, const char *, int, mode_t) =
       resolve(&r_posix_spawn_file_actions_addopen, "posix_spawn_file_actions_addopen");
   if (!fn) return ENOSYS;
@@ -464,24 +515,47 @@ EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int 
 
 /* ---------- syscall(2) ---------- */
 
-struct shit_open_how { unsigned long long flags, mode, resolve; };
+struct shit_open_how {
+  unsigned long long flags, mode, resolve;
+};
 
 static int sys_captured(long n) {
   switch (n) {
-  case SYS_unlinkat: case SYS_renameat2: case SYS_openat: case SYS_openat2: case SYS_mkdirat:
-  case SYS_mknodat: case SYS_linkat: case SYS_symlinkat: case SYS_fchmodat: case SYS_fchmodat2:
-  case SYS_utimensat: case SYS_ftruncate: case SYS_truncate: case SYS_fchownat: case SYS_fchmod:
+  case SYS_unlinkat:
+  case SYS_renameat2:
+  case SYS_openat:
+  case SYS_openat2:
+  case SYS_mkdirat:
+  case SYS_mknodat:
+  case SYS_linkat:
+  case SYS_symlinkat:
+  case SYS_fchmodat:
+  case SYS_fchmodat2:
+  case SYS_utimensat:
+  case SYS_ftruncate:
+  case SYS_truncate:
+  case SYS_fchownat:
+  case SYS_fchmod:
   case SYS_fchown:
 #ifdef SYS_renameat
   case SYS_renameat:
 #endif
 #ifdef SYS_unlink
-  case SYS_unlink: case SYS_rmdir: case SYS_rename: case SYS_open: case SYS_creat: case SYS_mkdir:
-  case SYS_link: case SYS_symlink: case SYS_chmod: case SYS_chown: case SYS_lchown: case SYS_mknod:
+  case SYS_unlink:
+  case SYS_rmdir:
+  case SYS_rename:
+  case SYS_open:
+  case SYS_creat:
+  case SYS_mkdir:
+  case SYS_link:
+  case SYS_symlink:
+  case SYS_chmod:
+  case SYS_chown:
+  case SYS_lchown:
+  case SYS_mknod:
 #endif
     return 1;
-  default:
-    return 0;
+  default: return 0;
   }
 }
 
@@ -495,7 +569,10 @@ static NOINL long s_syscall(long (*fn)(long, ...), long n, long a, long b, long 
   case SYS_unlinkat: cap_unlink(&o, (int)a, S(b), (int)c); break;
   case SYS_renameat2: cap_rename(&o, (int)a, S(b), (int)c, S(d), (unsigned)e); break;
   case SYS_openat:
-    if (open_mutates((int)c)) { cap_open(&o, (int)a, S(b), (int)c); isopen = 1; }
+    if (open_mutates((int)c)) {
+      cap_open(&o, (int)a, S(b), (int)c);
+      isopen = 1;
+    }
     break;
   case SYS_openat2: {
     const struct shit_open_how *h = (const struct shit_open_how *)c;
@@ -525,9 +602,15 @@ static NOINL long s_syscall(long (*fn)(long, ...), long n, long a, long b, long 
   case SYS_rmdir: cap_unlink(&o, AT_FDCWD, S(a), AT_REMOVEDIR); break;
   case SYS_rename: cap_rename(&o, AT_FDCWD, S(a), AT_FDCWD, S(b), 0); break;
   case SYS_open:
-    if (open_mutates((int)b)) { cap_open(&o, AT_FDCWD, S(a), (int)b); isopen = 1; }
+    if (open_mutates((int)b)) {
+      cap_open(&o, AT_FDCWD, S(a), (int)b);
+      isopen = 1;
+    }
     break;
-  case SYS_creat: cap_open(&o, AT_FDCWD, S(a), O_WRONLY | O_CREAT | O_TRUNC); isopen = 1; break;
+  case SYS_creat:
+    cap_open(&o, AT_FDCWD, S(a), O_WRONLY | O_CREAT | O_TRUNC);
+    isopen = 1;
+    break;
   case SYS_mkdir: cap_mkdir(&o, AT_FDCWD, S(a), (mode_t)b); break;
   case SYS_link: cap_link(&o, AT_FDCWD, S(a), AT_FDCWD, S(b), 0); break;
   case SYS_symlink: cap_symlink(&o, S(a), AT_FDCWD, S(b)); break;
@@ -560,7 +643,10 @@ EXPORT long syscall(long n, ...) {
   long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
   va_end(ap);
   long (*fn)(long, ...) = resolve(&r_syscall, "syscall");
-  if (!fn) { errno = ENOSYS; return -1; }
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
   if ((n == SYS_execve || n == SYS_execveat) && cap_active()) {
     if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0);
     else exec_check(X_AT, (int)a, (const char *)b, (int)e);
@@ -606,7 +692,7 @@ __attribute__((constructor)) static void shim_init(void) {
 
 /* ---------- exec family: say when the program started runs outside capture ----------
  *
- * The wrappers only look at the executable before the real call (common/execcheck.h: a set-ID
+ * The wrappers only look at the executable before the real call (common/execcheck.c: a set-ID
  * program that changes identity, or a statically linked one, never loads this shim) and write a
  * NOTCAPTURED record (flags SP_EXEC, PATH the program, NOTE why) when it is outside capture. The
  * call itself is unchanged. exec* writes the record before the call (after a successful exec
@@ -657,20 +743,26 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags) {
   errno = e;
 }
 
-#define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags)                     \
-  static void *r_##name;                                                       \
-  EXPORT int name PARAMS {                                                     \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);                \
-    if (!fn) { errno = ENOSYS; return -1; }                                    \
-    if (cap_active()) exec_check(how, fd, path, at_flags);                     \
-    return fn ARGS;                                                            \
+#define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags)      \
+  static void *r_##name;                                        \
+  EXPORT int name PARAMS {                                      \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    if (!fn) {                                                  \
+      errno = ENOSYS;                                           \
+      return -1;                                                \
+    }                                                           \
+    if (cap_active()) exec_check(how, fd, path, at_flags);      \
+    return fn ARGS;                                             \
   }
 
-EXECW(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp), X_AT, AT_FDCWD, path, 0)
+EXECW(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp), X_AT, AT_FDCWD,
+      path, 0)
 EXECW(execv, (const char *path, char *const argv[]), (path, argv), X_AT, AT_FDCWD, path, 0)
 EXECW(execvp, (const char *file, char *const argv[]), (file, argv), X_SEARCH, AT_FDCWD, file, 0)
-EXECW(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp), X_SEARCH, AT_FDCWD, file, 0)
-EXECW(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp), X_AT, fd, "", AT_EMPTY_PATH)
+EXECW(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp), X_SEARCH,
+      AT_FDCWD, file, 0)
+EXECW(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp), X_AT, fd, "",
+      AT_EMPTY_PATH)
 EXECW(execveat, (int dirfd, const char *path, char *const argv[], char *const envp[], int flags),
       (dirfd, path, argv, envp, flags), X_AT, dirfd, path, flags)
 
@@ -685,16 +777,22 @@ static int execl_common(int how, const char *path, const char *arg0, va_list ap,
   va_end(aq);
   const char *argv[argc + 1];
   argv[0] = arg0;
-  for (size_t i = 1; i <= argc; i++) argv[i] = va_arg(ap, const char *);  /* argv[argc] = NULL */
+  for (size_t i = 1; i <= argc; i++) argv[i] = va_arg(ap, const char *); /* argv[argc] = NULL */
   char *const *envp = with_env ? va_arg(ap, char *const *) : environ;
   if (cap_active()) exec_check(how, AT_FDCWD, path, 0);
   if (how == X_SEARCH) {
     int (*fn)(const char *, char *const[]) = resolve(&r_execl_execvp, "execvp");
-    if (!fn) { errno = ENOSYS; return -1; }
+    if (!fn) {
+      errno = ENOSYS;
+      return -1;
+    }
     return fn(path, (char *const *)argv);
   }
   int (*fn)(const char *, char *const[], char *const[]) = resolve(&r_execl_execve, "execve");
-  if (!fn) { errno = ENOSYS; return -1; }
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
   return fn(path, (char *const *)argv, envp);
 }
 
@@ -722,8 +820,9 @@ EXPORT int execlp(const char *file, const char *arg, ...) {
 
 /* posix_spawn[p]: look first, call, write the record only when the spawn succeeded. A relative
  * path after a chdir file action is resolved in another directory: not looked at. */
-static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
-                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
+                         const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+                         char *const argv[], char *const envp[]) {
   int e = errno;
   struct xc_result r;
   int v = 0;
@@ -741,15 +840,15 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path, const 
   return ret;
 }
 
-#define SPAWNW(name, how)                                                      \
-  static void *r_##name;                                                       \
-  EXPORT int name(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, \
-                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) { \
+#define SPAWNW(name, how)                                                                           \
+  static void *r_##name;                                                                            \
+  EXPORT int name(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,               \
+                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {          \
     int (*fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
-              char *const[], char *const[]) = resolve(&r_##name, #name);       \
-    if (!fn) return ENOSYS;                                                    \
-    if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);             \
-    return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);          \
+              char *const[], char *const[]) = resolve(&r_##name, #name);                            \
+    if (!fn) return ENOSYS;                                                                         \
+    if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);                                  \
+    return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);                               \
   }
 SPAWNW(posix_spawn, X_AT)
 SPAWNW(posix_spawnp, X_SEARCH)

@@ -29,8 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | \
-              IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+#define MASK                                                                                      \
+  (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | \
+   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
 
 typedef struct Node Node;
 typedef struct Entry Entry;
@@ -351,7 +352,13 @@ static Buf pa, pb; /* scratch paths */
 static void emit_entry(const char *kind, Entry *e, const Buf *from) {
   Root *r = entry_path(e, &pa);
   if (!r) return;
-  Ev ev = {.kind = kind, .path = &pa, .from = from, .isdir = S_ISDIR(e->mode), .dev = e->dev, .ino = e->ino, .root = r};
+  Ev ev = {.kind = kind,
+           .path = &pa,
+           .from = from,
+           .isdir = S_ISDIR(e->mode),
+           .dev = e->dev,
+           .ino = e->ino,
+           .root = r};
   emit(&ev);
 }
 
@@ -517,7 +524,8 @@ static void detach_missing(Entry *e) {
   Root *r = entry_path(e, &from);
   tdel(&e->parent->kids, e);
   e->parent = NULL;
-  if (nmissing == capmissing) missing = xrealloc(missing, (capmissing = capmissing * 2 + 8) * sizeof *missing);
+  if (nmissing == capmissing)
+    missing = xrealloc(missing, (capmissing = capmissing * 2 + 8) * sizeof *missing);
   missing[nmissing++] = (Missing){e->node, from.b, from.n, r};
 }
 
@@ -599,7 +607,8 @@ static void watch_entry(Entry *e, int dfd, int mode, int report) {
 }
 
 /* A name seen in directory n (open as dfd) with status st: reconcile it with the baseline. */
-static void reconcile(Node *n, int dfd, const char *name, size_t nlen, const struct stat *st, int mode, unsigned long g) {
+static void reconcile(Node *n, int dfd, const char *name, size_t nlen, const struct stat *st, int mode,
+                      unsigned long g) {
   Entry *e = tfind(&n->kids, name, nlen);
   int report = mode != QUIET;
   if (e && (e->mode & S_IFMT) == (st->st_mode & S_IFMT) && e->ino == st->st_ino && e->dev == st->st_dev) {
@@ -709,8 +718,12 @@ static void sync_dir(Node *n, int dfd, int mode) {
 static void finish_missing(void) {
   while (nmissing) {
     Missing m = missing[--nmissing];
-    Ev ev = {.kind = "delete", .path = &(Buf){m.path, m.plen, m.plen}, .isdir = 1, .dev = m.n->self->dev,
-             .ino = m.n->self->ino, .root = m.root};
+    Ev ev = {.kind = "delete",
+             .path = &(Buf){m.path, m.plen, m.plen},
+             .isdir = 1,
+             .dev = m.n->self->dev,
+             .ino = m.n->self->ino,
+             .root = m.root};
     emit(&ev);
     free_entry(m.n->self);
     free(m.path);
@@ -788,7 +801,10 @@ static void rescan_root(Root *r) {
     close(fd);
     if (r->top) {
       Buf p = {r->path, r->plen, r->plen};
-      Ev ev = {.kind = "error", .path = &p, .root = r, .msg = "root was replaced by another directory: listed anew"};
+      Ev ev = {.kind = "error",
+               .path = &p,
+               .root = r,
+               .msg = "root was replaced by another directory: listed anew"};
       emit(&ev);
       drop_node(r->top);
     }
@@ -933,8 +949,11 @@ static void self_gone(Node *n, uint32_t mask) {
   if (!n->root) return; /* a subdirectory: its parent's events say what happened */
   Root *r = n->root;
   Buf p = {r->path, r->plen, r->plen};
-  Ev ev = {.kind = "error", .path = &p, .root = r,
-           .msg = (mask & IN_DELETE_SELF) ? "root was deleted: no longer watched" : "root was moved away: no longer watched"};
+  Ev ev = {.kind = "error",
+           .path = &p,
+           .root = r,
+           .msg = (mask & IN_DELETE_SELF) ? "root was deleted: no longer watched"
+                                          : "root was moved away: no longer watched"};
   emit(&ev);
   drop_root(r);
 }
@@ -1057,7 +1076,10 @@ static int unhex(const char *s, Buf *b) {
     int v = 0;
     for (int j = 0; j < 2; j++) {
       char c = s[i + j];
-      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      int d = c >= '0' && c <= '9'   ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                     : -1;
       if (d < 0) return -1;
       v = v * 16 + d;
     }
@@ -1147,7 +1169,8 @@ static void command(char *line) {
 int main(int argc, char **argv) {
   (void)argv;
   if (argc > 1) {
-    fprintf(stderr, "usage: shit-watch  (no arguments: commands on stdin, events on stdout; see docs/WATCH.md)\n");
+    fprintf(stderr,
+            "usage: shit-watch  (no arguments: commands on stdin, events on stdout; see docs/WATCH.md)\n");
     return 2;
   }
   const char *cap = getenv("SHIT_WATCH_MAX");

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
-import { Op, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
+import { StepFlag, StepOp, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
 import type { Plan } from "../plan/plan.js";
 import { toBuf } from "../paths/bytes.js";
 import type { Store } from "../store/store.js";
@@ -34,17 +34,22 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
   for (const e of plan.expect) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(e.path)]];
     if (e.node) {
-      f.push([Tag.POST, encodeStat({ dev: e.node.dev ?? 0n, ino: e.node.ino ?? 0n, mode: e.node.type, uid: 0, gid: 0, nlink: 0, size: e.node.size ?? 0n, mtimeNs: e.node.mtimeNs ?? 0n, ctimeNs: 0n, atimeNs: 0n })]);
+      // no TYPE: must be absent. DEV, INO, SIZE, MTIME only when known
+      f.push([Tag.TYPE, i64(e.node.type)]);
+      if (e.node.dev != null) f.push([Tag.DEV, i64(e.node.dev)]);
+      if (e.node.ino != null) f.push([Tag.INO, i64(e.node.ino)]);
+      if (e.node.size != null) f.push([Tag.SIZE, i64(e.node.size)]);
+      if (e.node.mtimeNs != null) f.push([Tag.MTIME, i64(e.node.mtimeNs)]);
     }
-    recs.push(encodeRecord(Op.EXPECT, 0, f));
+    recs.push(encodeRecord(StepOp.EXPECT, 0, f));
   }
   for (const s of plan.steps) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
     if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
     if (s.pre) f.push([Tag.PRE, encodeStat(s.pre)]);
     if (s.target) f.push([Tag.TARGET, s.target]);
-    if (s.tailOf !== undefined) f.push([Tag.ARG, i64(s.tailOf)]);
-    else if (s.length !== undefined) f.push([Tag.ARG, i64(s.length)]);
+    if (s.tailOf !== undefined) f.push([Tag.TAIL_OF, i64(s.tailOf)]);
+    if (s.length !== undefined) f.push([Tag.LENGTH, i64(s.length)]);
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
     if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
     if (s.keep) {
@@ -53,8 +58,8 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
       if (move) moved.push(s.keep);
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
     }
-    const op = { remove: Op.REMOVE, rename: Op.S_RENAME, place: Op.PLACE, rewrite: Op.REWRITE, truncate: Op.S_TRUNCATE, link: Op.S_LINK, meta: Op.META, xattr: Op.XATTR }[s.kind];
-    const flags = s.kind === "meta" && s.seq < 0 ? 1 : s.tailOf !== undefined ? 2 : 0;
+    const op = { remove: StepOp.REMOVE, rename: StepOp.RENAME, place: StepOp.PLACE, rewrite: StepOp.REWRITE, truncate: StepOp.TRUNCATE, link: StepOp.LINK, meta: StepOp.META, xattr: StepOp.XATTR }[s.kind];
+    const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : 0;
     recs.push(encodeRecord(op, flags, f));
   }
   writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });

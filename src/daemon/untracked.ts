@@ -23,7 +23,7 @@ import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
 import type { UntrackedKind } from "../index/untracked.js";
 import { recount } from "../ingest/effects.js";
-import { Op } from "../spool/records.js";
+import { Op, StepOp } from "../spool/records.js";
 import type { StatePaths } from "../paths/state.js";
 import { loadConfig } from "../config.js";
 import { DirWatcher, type WatchEvent } from "./watcher.js";
@@ -40,7 +40,7 @@ const RETRY_MS = 60 * 1000;
 export type { UntrackedKind } from "../index/untracked.js";
 const CHANGE = new Set<string>(["create", "delete", "modify", "attrib", "move"]);
 // ops after which everything under the path is the command's doing (or was its before)
-const SUBTREE_OPS = [Op.RMDIR, Op.RENAME, Op.REMOVE, Op.S_RENAME, Op.PLACE];
+const SUBTREE_OPS = [Op.RMDIR, Op.RENAME, StepOp.REMOVE, StepOp.RENAME, StepOp.PLACE];
 
 export interface WatchConfig {
   roots: string[];

@@ -1,6 +1,6 @@
 // Where shit keeps its state: $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.
 import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { mkdirSync } from "node:fs";
 
 export interface StatePaths {
@@ -11,10 +11,13 @@ export interface StatePaths {
   run: string;
 }
 
+/** The rule native/common/command.c state_dir() follows too: a relative SHIT_HOME or
+ * XDG_STATE_HOME is ignored (XDG base-dir spec; the shell hooks skip them too), a relative HOME
+ * is taken against the working directory (test/statedir.test.ts). */
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.SHIT_HOME) return resolve(env.SHIT_HOME);
-  if (env.XDG_STATE_HOME) return resolve(env.XDG_STATE_HOME, "shit");
-  return join(env.HOME || homedir(), ".local", "state", "shit");
+  if (env.SHIT_HOME && isAbsolute(env.SHIT_HOME)) return resolve(env.SHIT_HOME);
+  if (env.XDG_STATE_HOME && isAbsolute(env.XDG_STATE_HOME)) return resolve(env.XDG_STATE_HOME, "shit");
+  return resolve(env.HOME || homedir(), ".local", "state", "shit");
 }
 
 export function statePaths(root = stateRoot()): StatePaths {

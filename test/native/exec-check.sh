@@ -9,9 +9,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 shit=$root/bin/shit
 lib=$root/native/build/libshit.so
-[ -x "$root/native/build/shit-run" ] && [ -f "$lib" ] || { echo "FAIL missing native/build (make -C native)"; exit 1; }
+{ [ -x "$root/native/build/shit-run" ] && [ -f "$lib" ]; } || { echo "FAIL missing native/build (make -C native)"; exit 1; }
 tmp=$(mktemp -d /tmp/shit-exec-check.XXXXXX)
 chmod 755 "$tmp"
+# shellcheck disable=SC2064 # $tmp is expanded now, on purpose
 trap "[ -n \"\${KEEP_TMP:-}\" ] || rm -rf \"$tmp\"" EXIT
 unset XDG_STATE_HOME SHIT_CMD SHIT_STATE SHIT_CMD_FILE
 export SHIT_DAEMON=off LC_ALL=C
@@ -61,7 +62,7 @@ mkdir -p "$tmp/bin" "$tmp/work"
 cc -O1 -o "$tmp/bin/wdyn" "$tmp/w.c" || { echo "FAIL cc"; exit 1; }
 have_static=1
 cc -O1 -static -o "$tmp/bin/wstatic" "$tmp/w.c" 2>/dev/null || have_static=0
-cd "$tmp/work"
+cd "$tmp/work" || exit 1
 
 if [ $have_static = 0 ]; then
   echo "SKIP static cases: no static libc here (cc -static failed; apt-get install libc6-dev provides libc.a)"
@@ -74,7 +75,7 @@ else
   check "static: its write is (indeed) not in the spool" bash -c "! grep -q 'PATH=$tmp/work/s1' <<<'$sp'"
 
   # shit show: text and --json
-  id=$(ls "$SHIT_HOME/spool" | sed 's/\.spool$//')
+  id=$(basename "$(find "$SHIT_HOME/spool" -name '*.spool' | head -1)" .spool)
   show=$("$shit" show "$id" 2>&1)
   check "shit show: 'not captured: PATH — NOTE' line" grep -qF "not captured: $tmp/bin/wstatic — $STATIC_NOTE" <<<"$show"
   check "shit show: counted as not captured" grep -q "^effects .*1 not captured" <<<"$show"
@@ -115,7 +116,6 @@ EOF
   check "bash -c: no stderr line (bash itself is captured: '$err')" [ -z "$err" ]
   check "bash -c: the static child is recorded as not captured" flagged "$STATIC_NOTE" "$tmp/bin/wstatic"
   check "bash -c: the dynamic child's write is captured" opened "$tmp/work/b2"
-  bpid=$(grep '^EXEC .*ARGV=bash ' <<<"$sp" | head -1 | sed 's/.*pid=\([0-9]*\).*/\1/')
   sr bash -c "exec '$tmp/bin/wstatic' '$tmp/work/b3'"
   check "bash exec (no fork): recorded" flagged "$STATIC_NOTE" "$tmp/bin/wstatic"
   sr bash -c "'$tmp/bin/scr'"

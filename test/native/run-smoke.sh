@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # the single-quoted $VARs are for the command's own shell
 # run-smoke.sh — checks of native/build/shit-run: state dir, BEGIN/END, exit status and signals,
 # exec failures, the no-capture fallback, LD_PRELOAD composition and the POST end-scan.
 # Runs a copy of shit-run beside an empty libshit.so, so the real shim does not add records.
@@ -8,6 +9,7 @@ root=$(cd "$here/../.." && pwd)
 bin=${SHIT_RUN:-$root/native/build/shit-run}
 [ -x "$bin" ] || { echo "missing $bin (make -C native build/shit-run)"; exit 2; }
 tmp=$(mktemp -d /tmp/shit-run-smoke.XXXXXX)
+# shellcheck disable=SC2064 # $tmp is expanded now, on purpose
 trap "[ -n \"\${KEEP_TMP:-}\" ] || rm -rf \"$tmp\"" EXIT
 cp "$bin" "$tmp/shit-run"
 echo 'void shit_dummy(void) {}' > "$tmp/d.c"
@@ -20,9 +22,11 @@ ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 dump() { python3 "$here/dumpspool.py" "$@"; }
+# shellcheck disable=SC2012 # the newest by mtime; the names are hex ids
 last_spool() { ls -t "$SHIT_HOME"/spool/*.spool | head -1; }
 
 out=$("$run" sh -c 'echo "$SHIT_CMD $SHIT_STATE $LD_PRELOAD"; exit 7'); rc=$?
+# shellcheck disable=SC2086 # split into its three words
 set -- $out
 check "exit code passes through (7, got $rc)" [ $rc = 7 ]
 ishex16() { [[ $1 =~ ^[0-9a-f]{16}$ ]]; }
@@ -36,11 +40,12 @@ check "BEGIN + END" [ "$(dump "$sp" | cut -c1-12 | tr -d ' ' | tr '\n' ' ')" = "
 check "BEGIN fields" bash -c "dump() { python3 '$here/dumpspool.py' \"\$@\"; }; dump '$sp' | head -1 | grep -q 'ARGV=sh -c .* CWD=$PWD KIND=run'"
 check "END err=7" bash -c "python3 '$here/dumpspool.py' '$sp' | grep -q '^END .*err=7 flags=0x0'"
 
-out=$(cd "$tmp" && SHIT_HOME=rel "$run" sh -c 'echo $SHIT_STATE')
-check "relative SHIT_HOME made absolute" [ "$out" = "$tmp/rel" ]
-out=$(SHIT_HOME= XDG_STATE_HOME=$tmp/xdg "$run" sh -c 'echo $SHIT_STATE')
+out=$(cd "$tmp" && SHIT_HOME=rel XDG_STATE_HOME="$tmp/xdg" "$run" sh -c 'echo $SHIT_STATE')
+check "relative SHIT_HOME ignored (as src/state.ts does)" [ "$out" = "$tmp/xdg/shit" ]
+check "relative SHIT_HOME: nothing made under the cwd" [ ! -e "$tmp/rel" ]
+out=$(SHIT_HOME='' XDG_STATE_HOME=$tmp/xdg "$run" sh -c 'echo $SHIT_STATE')
 check "XDG_STATE_HOME/shit" [ "$out" = "$tmp/xdg/shit" ]
-out=$(SHIT_HOME= HOME=$tmp/home "$run" sh -c 'echo $SHIT_STATE')
+out=$(SHIT_HOME='' HOME=$tmp/home "$run" sh -c 'echo $SHIT_STATE')
 check "HOME/.local/state/shit" [ "$out" = "$tmp/home/.local/state/shit" ]
 out=$(LD_PRELOAD=/x/other.so "$run" sh -c 'echo $LD_PRELOAD' 2>/dev/null)
 check "existing LD_PRELOAD kept after ours" [ "$out" = "$tmp/libshit.so:/x/other.so" ]
@@ -58,6 +63,7 @@ check "exec failure recorded as END 127" bash -c "python3 '$here/dumpspool.py' \
 "$run" sh -c 'kill -TERM $$'; rc=$?
 check "child killed by TERM: shit-run dies of TERM too (143, got $rc)" [ $rc = 143 ]
 check "END err=143 flags=15" bash -c "python3 '$here/dumpspool.py' \$(ls -t '$SHIT_HOME'/spool/*.spool | head -1) | grep -q '^END .*err=143 flags=0xf'"
+# shellcheck disable=SC2015 # ok only prints
 python3 - "$run" <<'EOF' && ok "signals: INT to the group, TERM/USR1 forwarded, INT to shit-run alone ignored" || bad "signals"
 import os, signal, subprocess, sys, time
 run = sys.argv[1]

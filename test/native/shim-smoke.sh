@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # the s_* fixture setups are called by name, through run_case
 # shim-smoke.sh — the LD_PRELOAD shim against real tools.
 #
 # Every case builds the same fixture twice at the same path and runs the same command line, once
@@ -76,7 +77,7 @@ s_git() {
     git -c user.email=t@t -c user.name=t commit -qm i && echo dirty >f && echo dirty >g
 }
 s_errno() { echo 1 >e1; echo 2 >e2; mkdir edir; mkdir -p edir2/x; }
-s_misc() { for i in 1 2 3 4 5 7 8 9; do echo "content $i" >m$i; done; }
+s_misc() { for i in 1 2 3 4 5 7 8 9; do echo "content $i" >"m$i"; done; }
 s_meta() { s_files; }
 
 run_case rm-rf s_rm 'rm -rf d' UNLINK:R UNLINK:C
@@ -111,7 +112,7 @@ fi
 
 # ---- targeted checks ----
 if [[ -z $ONLY || shell-switch == *$ONLY* ]]; then
-  rm -rf "$W"; mkdir -p "$W"; cd "$W"; s_files; fresh_state
+  rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 1; s_files; fresh_state
   mkdir -p "$ST/staging/fedcba9876543210"
   env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID bash -c 'echo 1 > a; export SHIT_CMD=fedcba9876543210; echo 2 > b; unset SHIT_CMD; echo 3 > c'
   n1=$(python3 "$ROOT/test/native/dumpspool.py" "$ST/spool/$CMDID.spool" | grep -c '^OPEN.*PATH=.*/a ')
@@ -126,7 +127,7 @@ fi
 # OPEN): through the fd, by path after close, after a rename, in a forked child. Changes to
 # existing files are, and so are changes made once SHIT_CMD names another command.
 if [[ -z $ONLY || created-here == *$ONLY* ]]; then
-  rm -rf "$W"; mkdir -p "$W"; cd "$W"; s_files; fresh_state
+  rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 1; s_files; fresh_state
   env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID "$PROG" created . >/dev/null
   d=$(python3 "$ROOT/test/native/dumpspool.py" "$ST/spool/$CMDID.spool")
   o=$(python3 "$ROOT/test/native/dumpspool.py" "$ST/spool/fedcba9876543210.spool" 2>/dev/null)
@@ -140,7 +141,7 @@ if [[ -z $ONLY || created-here == *$ONLY* ]]; then
 fi
 
 if [[ -z $ONLY || spawn-chdir == *$ONLY* ]]; then
-  rm -rf "$W"; mkdir -p "$W"; cd "$W"; s_files; fresh_state
+  rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 1; s_files; fresh_state
   env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID "$PROG" spawn . chdir >/dev/null
   d=$(python3 "$ROOT/test/native/dumpspool.py" "$ST/spool/$CMDID.spool")
   if grep -q "^NOTCAPTURED.*chdir action" <<<"$d" && ! grep -q "PATH=$W/x " <<<"$d" && [[ $(cat dd/x) == spawned ]]; then
@@ -151,7 +152,7 @@ fi
 
 if [[ -z $ONLY || exdev == *$ONLY* ]] && [[ -d /dev/shm ]]; then
   SHM=$(mktemp -d /dev/shm/shim-smoke.XXXXXX)
-  rm -rf "$W"; mkdir -p "$W"; cd "$W"; s_files; $CHK snap "$W" "$TMP/snap.json"
+  rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 1; s_files; $CHK snap "$W" "$TMP/snap.json"
   mkdir -p "$SHM/spool" "$SHM/staging/$CMDID"
   env LD_PRELOAD="$LIB" SHIT_STATE="$SHM" SHIT_CMD=$CMDID bash -c 'rm a && mv b c'
   if $CHK check "$SHM" $CMDID "$TMP/snap.json" --expect UNLINK:C --expect RENAME:C; then
@@ -161,9 +162,9 @@ if [[ -z $ONLY || exdev == *$ONLY* ]] && [[ -d /dev/shm ]]; then
 fi
 
 if [[ -z $ONLY || no-staging == *$ONLY* ]]; then
-  rm -rf "$W"; mkdir -p "$W"; cd "$W"; s_files; rm -rf "$ST"; mkdir -p "$ST/spool"
+  rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 1; s_files; rm -rf "$ST"; mkdir -p "$ST/spool"
   env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID rm a
-  if [[ -f $ST/staging/$CMDID/$(stat -c %d "$W")-* ]] 2>/dev/null || ls "$ST/staging/$CMDID/" | grep -q .; then
+  if compgen -G "$ST/staging/$CMDID/$(stat -c %d "$W")-*" >/dev/null; then
     pass=$((pass + 1)); echo "ok   no-staging (staging dir created on demand)"
   else fail=$((fail + 1)); echo "FAIL no-staging"; fi
   # unwritable spool: the call must still succeed
@@ -178,7 +179,7 @@ echo "passed $pass, failed $fail"
 
 if [[ ${BENCH:-1} == 1 && -z $ONLY ]]; then
   echo "--- rm -rf of 10,000 small files (same ext4 filesystem as staging) ---"
-  bench_tree() { rm -rf "$W"; mkdir -p "$W/b"; (cd "$W/b" && for i in $(seq 0 99); do mkdir $i; (cd $i && for j in $(seq 0 99); do echo $i.$j >f$j; done); done); sync; }
+  bench_tree() { rm -rf "$W"; mkdir -p "$W/b"; (cd "$W/b" && for i in $(seq 0 99); do mkdir "$i"; (cd "$i" && for j in $(seq 0 99); do echo "$i.$j" >"f$j"; done); done); sync; }
   for mode in plain shim plain shim; do
     bench_tree; fresh_state
     if [[ $mode == plain ]]; then
@@ -186,7 +187,7 @@ if [[ ${BENCH:-1} == 1 && -z $ONLY ]]; then
     else
       t=$( { TIMEFORMAT='%R real %U user %S sys'; time env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID rm -rf "$W/b"; } 2>&1 )
     fi
-    echo "$mode: $t  (staged: $(ls "$ST/staging/$CMDID" | wc -l), spool: $(stat -c %s "$ST/spool/$CMDID.spool" 2>/dev/null || echo 0) bytes)"
+    echo "$mode: $t  (staged: $(find "$ST/staging/$CMDID" -mindepth 1 -maxdepth 1 | wc -l), spool: $(stat -c %s "$ST/spool/$CMDID.spool" 2>/dev/null || echo 0) bytes)"
   done
 fi
 exit $((fail > 0))

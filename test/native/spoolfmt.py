@@ -2,17 +2,21 @@
 import struct, time, os
 
 MAGIC, VERSION, HDR = 0x5053, 1, 32
+# The vocabulary as src/spool/records.ts has it (test/vocabulary.test.ts checks the two agree):
+# record ops, plan steps (STEP_*), plan step flags (STEP_F_*) and field tags.
 OPS = {1: 'BEGIN', 2: 'END', 3: 'UNLINK', 4: 'RMDIR', 5: 'RENAME', 6: 'OPEN', 7: 'TRUNCATE', 8: 'MKDIR',
        9: 'LINK', 10: 'SYMLINK', 11: 'CHMOD', 12: 'CHOWN', 13: 'UTIMES', 14: 'SETXATTR',
-       15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC',
-       64: 'EXPECT', 65: 'REMOVE', 66: 'RENAME_STEP', 67: 'PLACE', 68: 'REWRITE', 69: 'TRUNCATE_STEP',
-       70: 'LINK_STEP', 71: 'META', 72: 'XATTR'}
+       15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC'}
+STEPS = {64: 'STEP_EXPECT', 65: 'STEP_REMOVE', 66: 'STEP_RENAME', 67: 'STEP_PLACE', 68: 'STEP_REWRITE',
+         69: 'STEP_TRUNCATE', 70: 'STEP_LINK', 71: 'STEP_META', 72: 'STEP_XATTR'}
 OPNUM = {v: k for k, v in OPS.items()}
-OPNUM.update({'RENAME': 5, 'TRUNCATE': 7, 'LINK': 9})
-STEPNUM = {'EXPECT': 64, 'REMOVE': 65, 'RENAME': 66, 'PLACE': 67, 'REWRITE': 68, 'TRUNCATE': 69,
-           'LINK': 70, 'META': 71, 'XATTR': 72}
+STEPNUM = {v: k for k, v in STEPS.items()}
+STEP_FLAGS = {'STEP_F_FORCE': 1, 'STEP_F_FINAL_META': 2}
 TAGS = ['', 'PATH', 'PATH2', 'PRE', 'PRE2', 'KEEP', 'KEEP2', 'TARGET', 'NOTE', 'ARGV', 'CWD', 'POST',
-        'PARENT', 'PARENT2', 'XNAME', 'XVALUE', 'ARG', 'TARGET2', 'STEP', 'KIND', 'OF']
+        'PARENT', 'PARENT2', 'XNAME', 'XVALUE', 'ARG', 'TARGET2', 'STEP', 'KIND', 'OF',
+        # plan steps only
+        'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME']
+I64_TAGS = ('ARG', 'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME')
 TAGNUM = {n: i for i, n in enumerate(TAGS) if n}
 STAT_FIELDS = ('dev', 'ino', 'mode', 'uid', 'gid', 'nlink', 'size', 'mtime_ns', 'ctime_ns', 'atime_ns')
 STAT_FMT = '<QQIIIIqqqq'
@@ -35,13 +39,13 @@ def stat_bytes(st):
 
 
 def record(op, fields, flags=0, err=0, pid=None):
-    """fields: list of (tag name, value); value bytes/str, int (ARG/STEP), stat, or ('R', path) for KEEP."""
+    """fields: list of (tag name, value); value bytes/str, int (I64_TAGS, STEP), stat, or ('R', path) for KEEP."""
     body = b''
     for tag, val in fields:
         t = TAGNUM[tag]
         if tag in ('PRE', 'PRE2', 'POST', 'PARENT', 'PARENT2'):
             data = stat_bytes(val)
-        elif tag == 'ARG':
+        elif tag in I64_TAGS:
             data = struct.pack('<q', val)
         elif tag == 'STEP':
             data = struct.pack('<I', val)
@@ -118,13 +122,13 @@ def parse(buf):
             name = TAGS[tag] if tag < len(TAGS) else 'T%d' % tag
             if name in ('PRE', 'PRE2', 'POST', 'PARENT', 'PARENT2'):
                 data = dict(zip(STAT_FIELDS, struct.unpack(STAT_FMT, data)))
-            elif name == 'ARG':
+            elif name in I64_TAGS:
                 data = struct.unpack('<q', data)[0]
             elif name == 'STEP':
                 data = struct.unpack('<I', data)[0]
             fields[name] = data
             p += 8 + ln + ((-ln) % 8)
-        yield dict(op=op, opname=OPS.get(op, str(op)), pid=pid, err=err, time_ns=t, flags=flags, fields=fields)
+        yield dict(op=op, opname=OPS.get(op) or STEPS.get(op, str(op)), pid=pid, err=err, time_ns=t, flags=flags, fields=fields)
         off += n
 
 

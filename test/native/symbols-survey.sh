@@ -49,7 +49,7 @@ MUTATING=(
   # glibc's posix_spawn performs these opens itself, in the child, with internal calls.
   posix_spawn_file_actions_addopen
   # Starting a program: not a change, but the shim looks at the program first, to say when it
-  # runs outside capture (setuid/setgid, static: native/common/execcheck.h).
+  # runs outside capture (setuid/setgid, static: native/common/execcheck.c).
   execve execv execvp execvpe execl execle execlp fexecve execveat posix_spawn posix_spawnp
 )
 
@@ -131,7 +131,7 @@ collect_candidates() {
 TARGET_LABELS=() TARGET_PATHS=()
 collect_targets() {
   collect_candidates
-  local i n=${#CAND_PATHS[@]} real lib
+  local i n=${#CAND_PATHS[@]} real
   # resolve symlinks in one call, keep ELF files only
   mapfile -t real < <(readlink -f -- "${CAND_PATHS[@]}")
   local -a L=() P=()

@@ -1,0 +1,178 @@
+/* endscan.c — the end-of-command scan shared by shit-run and shit-apply (docs/SPOOL.md, op POST):
+ * after the command, one POST record per distinct PATH / PATH2 of the spool's successful effect
+ * records (ops UNLINK..MKNOD), with the path's lstat now (no POST field: it does not exist).
+ * Plain libc is fine here: it runs after the command, outside any interposed call. */
+#define _GNU_SOURCE
+#include "endscan.h"
+#include "spool.h"
+#include "sys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+struct ent {
+  const uint8_t *p;
+  uint32_t n;
+  uint32_t h;
+};
+struct set { /* insertion-ordered: POST records come out in first-touch order */
+  struct ent *e;
+  size_t n, ecap;
+  uint32_t *t;
+  size_t cap; /* open addressing: index+1 into e, 0 empty */
+};
+
+static uint32_t hash(const uint8_t *p, size_t n) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a, 64-bit, folded */
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+static int set_grow(struct set *s) {
+  size_t ncap = s->cap ? s->cap * 2 : 1024;
+  uint32_t *nt = calloc(ncap, sizeof *nt);
+  if (!nt) return -1;
+  for (size_t i = 0; i < s->n; i++) {
+    size_t j = s->e[i].h & (ncap - 1);
+    while (nt[j]) j = (j + 1) & (ncap - 1);
+    nt[j] = (uint32_t)i + 1;
+  }
+  free(s->t);
+  s->t = nt;
+  s->cap = ncap;
+  return 0;
+}
+
+/* 1 added, 0 already there, -1 out of memory */
+static int set_add(struct set *s, const uint8_t *p, uint32_t n) {
+  if ((s->n + 1) * 2 > s->cap && set_grow(s)) return -1;
+  if (s->n == s->ecap) {
+    size_t nc = s->ecap ? s->ecap * 2 : 512;
+    struct ent *ne = realloc(s->e, nc * sizeof *ne);
+    if (!ne) return -1;
+    s->e = ne;
+    s->ecap = nc;
+  }
+  uint32_t h = hash(p, n);
+  size_t j = h & (s->cap - 1);
+  while (s->t[j]) {
+    const struct ent *x = &s->e[s->t[j] - 1];
+    if (x->h == h && x->n == n && !memcmp(x->p, p, n)) return 0;
+    j = (j + 1) & (s->cap - 1);
+  }
+  s->e[s->n] = (struct ent){p, n, h};
+  s->t[j] = (uint32_t)++s->n;
+  return 1;
+}
+
+/* POST records are gathered in a 64 KiB buffer and appended whole records at a time (a
+ * reader only needs each record to be whole). A small reused buffer, not one sized for all
+ * records: page faults cost more than write() calls here. */
+struct out {
+  uint8_t p[65536];
+  size_t n;
+  long fd;
+};
+
+static void out_flush(struct out *o, const char *spool_path) {
+  size_t done = 0;
+  if (o->fd < 0) o->fd = sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+  while (o->fd >= 0 && done < o->n) {
+    long w = sys3(SYS_write, o->fd, o->p + done, o->n - done);
+    if (w == -EINTR) continue;
+    if (w <= 0) break;
+    done += (size_t)w;
+  }
+  o->n = 0;
+}
+
+static void out_put(struct out *o, const uint8_t *p, size_t n, const char *spool_path) {
+  if (o->n + n > sizeof o->p) out_flush(o, spool_path);
+  if (n > sizeof o->p) return; /* cannot happen: PATH < PATH_MAX */
+  memcpy(o->p + o->n, p, n);
+  o->n += n;
+}
+
+/* Fill a record's header the way sp_commit does (docs/SPOOL.md "Record"), without writing. */
+static void seal(struct sp_buf *b, int32_t pid, int64_t now) {
+  uint32_t len = (uint32_t)b->n, nf = b->nfields;
+  uint16_t magic = SP_MAGIC;
+  int32_t err = 0;
+  memcpy(b->p, &len, 4);
+  memcpy(b->p + 4, &magic, 2);
+  b->p[6] = SP_VERSION;
+  memcpy(b->p + 8, &pid, 4);
+  memcpy(b->p + 12, &err, 4);
+  memcpy(b->p + 16, &now, 8);
+  memcpy(b->p + 28, &nf, 4);
+}
+
+void end_scan(const char *spool_path) {
+  size_t len = 0, off = 0;
+  int fd = open(spool_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat fst;
+  if (fstat(fd, &fst) < 0 || fst.st_size <= 0) {
+    close(fd);
+    return;
+  }
+  len = (size_t)fst.st_size;
+  uint8_t *buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  close(fd);
+  if (buf == MAP_FAILED) return;
+  struct set s = {0};
+  struct sp_view v;
+  int oom = 0;
+  int r;
+  while (!oom && (r = sp_next(buf, len, &off, &v)) != 0) {
+    if (r < 0) { /* a record torn by a killed writer: go on after it */
+      size_t n = sp_resync(buf, len, off);
+      if (n == (size_t)-1) break;
+      off = n;
+      continue;
+    }
+    if (v.op < SP_UNLINK || v.op > SP_MKNOD || v.err != 0) continue;
+    for (int t = T_PATH; t <= T_PATH2; t++)
+      if (v.f[t] && v.fn[t] && v.fn[t] < PATH_MAX && set_add(&s, v.f[t], v.fn[t]) < 0) oom = 1;
+  }
+  static struct out o;
+  o.fd = -1;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  int32_t pid = (int32_t)getpid();
+  static struct sp_buf b;
+  char path[PATH_MAX];
+  for (size_t i = 0; i < s.n; i++) {
+    memcpy(path, s.e[i].p, s.e[i].n);
+    path[s.e[i].n] = 0;
+    struct sp_stat st;
+    sp_start(&b, SP_POST, 0);
+    sp_add(&b, T_PATH, path, s.e[i].n);
+    if (sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &st) == 0) sp_add_stat(&b, T_POST, &st);
+    seal(&b, pid, now);
+    if (!b.failed) out_put(&o, b.p, b.n, spool_path);
+    sp_release(&b);
+  }
+  if (oom) {
+    sp_start(&b, SP_NOTCAPTURED, SP_POST);
+    sp_add_str(&b, T_NOTE, "not captured: out of memory in the end-scan; some POST records are missing");
+    seal(&b, pid, now);
+    out_put(&o, b.p, b.n, spool_path);
+  }
+  if (o.n) out_flush(&o, spool_path);
+  if (o.fd >= 0) sys1(SYS_close, o.fd);
+  free(s.t);
+  free(s.e);
+  munmap(buf, len);
+}
