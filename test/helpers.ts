@@ -1,6 +1,6 @@
 // Test helpers: temp trees, the real CLI, whole-tree manifests.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync, lstatSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,9 +46,7 @@ export function sandbox(t: Ends): Sandbox {
       return r;
     },
     tree() {
-      const st = lstatSync(work, { bigint: true });
-      const self: Entry = { path: ".", type: "dir", mode: (Number(st.mode) & 0o7777).toString(8), size: 0, mtimeNs: st.mtimeNs.toString(), nlink: 0 };
-      return [self, ...manifest(work)];
+      return manifest(work, { self: true, xattrs: true });
     },
     cleanup() {
       spawnSync("chmod", ["-R", "u+rwX", dir]);
