@@ -19,7 +19,7 @@ function summaryOf(stdout: string): string | null {
 
 for (const c of cases) {
   const skip = c.needs && !have(c.needs) ? `${c.needs} is not installed` : c.when && !holds(c.when[0]) ? c.when[1] : false;
-  test(c.name, { skip }, async (t) => {
+  test(c.name, { skip, todo: c.todo }, async (t) => {
     const s = sandbox(t);
     s.sh(c.setup);
     const before = s.tree();
