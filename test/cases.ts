@@ -99,7 +99,7 @@ export const cases: Case[] = [
   { name: "xattrs of a removed file come back with it", setup: "mkdir d; printf x > d/f; setfattr -n user.tag -v kept d/f", cmd: "rm -r d", needs: "setfattr", expect: ok("restore 1 file, 1 dir under ./") },
   // a conflict: the undo names it, changes nothing and exits 3
   { name: "rm -f file, then the name reused: conflict", setup: "printf 'precious\\n' > f", cmd: "rm -f f", later: "printf 'new\\n' > f", expect: { exit: 3, conflict: true, summary: "nothing to change" } },
-  // BUG: the planner lstats the dir's old children through the file (ENOTDIR, which lstatNode in
-  // src/plan/vfs.ts does not catch): `shit: internal error`, exit 5 instead of a conflict
-  { name: "rm -rf dir, then a file at its name: conflict", setup: "mkdir d; printf 'x\\n' > d/f", cmd: "rm -rf d", later: "printf 'file\\n' > d", expect: { exit: 3, conflict: true, summary: "nothing to change" }, todo: "undo: internal error ENOTDIR from the planner's lstat below a file" },
+  // the planner looks below the file for the dir's old children: ENOTDIR is "absent" (it was an
+  // internal error with exit 5 before 7676629)
+  { name: "rm -rf dir, then a file at its name: conflict", setup: "mkdir d; printf 'x\\n' > d/f", cmd: "rm -rf d", later: "printf 'file\\n' > d", expect: { exit: 3, conflict: true, summary: "nothing to change" } },
 ];

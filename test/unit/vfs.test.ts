@@ -116,10 +116,8 @@ test("vfs: findOrig finds an inode by identity in the overlay, else among the en
   assert.equal(v.findOrig("0:0", [T, `${T}/d`]), null);
 });
 
-// vfs.ts says "a parent that is gone or not a directory hides everything below it", but below a
-// real regular file lstat fails with ENOTDIR, which lstatNode does not catch (only ENOENT is
-// quiet): get() throws instead of returning null.
-test("vfs: below a real regular file there is nothing (no throw)", { todo: "lstatNode throws ENOTDIR below a file" }, (t) => {
+// below a real regular file lstat fails with ENOTDIR: that is "nothing there", not an error
+test("vfs: below a real regular file there is nothing (no throw)", (t) => {
   const T = tree(t);
   const v = new VFS();
   assert.equal(v.get(`${T}/e/below-a-file`), null);
