@@ -4,6 +4,8 @@
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# the stamp scripts/test.sh compares sources with: made now, in place once everything is built
+mkdir -p dist && : > dist/.building
 make -s -C native
 node_modules/.bin/tsc -p tsconfig.json
 mkdir -p build
@@ -16,3 +18,4 @@ fi
 # a runtime inside the checkout is written relative to it, so a copied checkout keeps working
 case $pick in "$root"/*) printf '%s\n' "${pick#"$root"/}" > build/node ;; *) printf '%s\n' "$pick" > build/node ;; esac
 echo "build: native parts, dist/, runtime $("$pick" --version) at $pick"
+mv dist/.building dist/.built

@@ -1,15 +1,16 @@
 // A sandbox whose CLI runs with the daemon on.
-import { sandbox, until, type Sandbox } from "./helpers.ts";
+import { sandbox, until, type Ends, type Sandbox } from "./helpers.ts";
 import { statePaths } from "../dist/paths/state.js";
 import { ping, alive } from "../dist/daemon/client.js";
 
 export { until }; // the tests that use a daemon box wait with it too
 
-export type DaemonBox = Sandbox & { paths: ReturnType<typeof statePaths>; kill(): Promise<void>; done(): Promise<void> };
+export type DaemonBox = Sandbox & { paths: ReturnType<typeof statePaths>; kill(): Promise<void> };
 
-/** The sandbox with SHIT_DAEMON=on; done() kills its daemon (if any) and removes it. */
-export function daemonBox(extra: NodeJS.ProcessEnv = {}): DaemonBox {
-  const s = sandbox();
+/** The sandbox with SHIT_DAEMON=on; when the test t ends its daemon (if any) is killed and the
+ * sandbox removed: `const s = daemonBox(t)`, no try/finally. */
+export function daemonBox(t: Ends, extra: NodeJS.ProcessEnv = {}): DaemonBox {
+  const s = sandbox(t);
   Object.assign(s.env, { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" }, extra);
   const paths = statePaths(s.state);
   const kill = async () => {
@@ -21,5 +22,7 @@ export function daemonBox(extra: NodeJS.ProcessEnv = {}): DaemonBox {
     }
   };
   const cleanup = s.cleanup;
-  return Object.assign(s, { paths, kill, async done() { await kill(); cleanup(); } });
+  // the sandbox's end-of-test hook calls s.cleanup(): the daemon goes first, then the directory
+  s.cleanup = async () => { await kill(); cleanup(); };
+  return Object.assign(s, { paths, kill });
 }

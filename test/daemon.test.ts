@@ -23,162 +23,141 @@ const countRows = (state: string, sql: string): number => {
   }
 };
 
-test("daemon: start, status, stop; socket 0600 in a 0700 run/; a second start finds the first", async () => {
-  const s = daemonBox();
-  try {
-    let r = s.shit(["daemon", "status", "--json"]);
-    assert.equal(r.status, 0, out(r));
-    assert.equal(JSON.parse(r.stdout).running, false);
-    r = s.shit(["daemon", "start"]);
-    assert.equal(r.status, 0, out(r));
-    const pid = Number(/pid (\d+)/.exec(r.stdout)![1]);
-    assert.match(s.shit(["daemon", "start"]).stdout, new RegExp(`already running \\(pid ${pid}\\)`));
-    assert.equal(statSync(join(s.state, "run", "shitd.sock")).mode & 0o777, 0o600);
-    assert.equal(statSync(join(s.state, "run")).mode & 0o777, 0o700);
-    assert.equal(readFileSync(join(s.state, "run", "shitd.pid"), "utf8").trim(), String(pid));
-    r = s.shit(["daemon", "status", "--json"]);
-    const st = JSON.parse(r.stdout);
-    assert.equal(st.running, true);
-    assert.equal(st.pid, pid);
-    assert.equal(st.socket, join(s.state, "run", "shitd.sock"));
-    for (const k of ["uptimeMs", "spoolsIngested", "recordsIngested"]) assert.equal(typeof st[k], "number", k);
-    assert.match(s.shit(["daemon", "status"]).stdout, /shitd is running \(pid \d+, up /);
-    r = s.shit(["daemon", "stop"]);
-    assert.equal(r.status, 0, out(r));
-    assert.ok(!alive(pid), "stopped");
-    assert.ok(!existsSync(join(s.state, "run", "shitd.sock")) && !existsSync(join(s.state, "run", "shitd.pid")), "socket and pid file removed");
-    assert.match(s.shit(["daemon", "stop"]).stdout, /not running/);
-    assert.match(readFileSync(join(s.state, "run", "shitd.log"), "utf8"), /stopped: stop request/);
-  } finally {
-    await s.done();
-  }
+test("daemon: start, status, stop; socket 0600 in a 0700 run/; a second start finds the first", async (t) => {
+  const s = daemonBox(t);
+  let r = s.shit(["daemon", "status", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(JSON.parse(r.stdout).running, false);
+  r = s.shit(["daemon", "start"]);
+  assert.equal(r.status, 0, out(r));
+  const pid = Number(/pid (\d+)/.exec(r.stdout)![1]);
+  assert.match(s.shit(["daemon", "start"]).stdout, new RegExp(`already running \\(pid ${pid}\\)`));
+  assert.equal(statSync(join(s.state, "run", "shitd.sock")).mode & 0o777, 0o600);
+  assert.equal(statSync(join(s.state, "run")).mode & 0o777, 0o700);
+  assert.equal(readFileSync(join(s.state, "run", "shitd.pid"), "utf8").trim(), String(pid));
+  r = s.shit(["daemon", "status", "--json"]);
+  const st = JSON.parse(r.stdout);
+  assert.equal(st.running, true);
+  assert.equal(st.pid, pid);
+  assert.equal(st.socket, join(s.state, "run", "shitd.sock"));
+  for (const k of ["uptimeMs", "spoolsIngested", "recordsIngested"]) assert.equal(typeof st[k], "number", k);
+  assert.match(s.shit(["daemon", "status"]).stdout, /shitd is running \(pid \d+, up /);
+  r = s.shit(["daemon", "stop"]);
+  assert.equal(r.status, 0, out(r));
+  assert.ok(!alive(pid), "stopped");
+  assert.ok(!existsSync(join(s.state, "run", "shitd.sock")) && !existsSync(join(s.state, "run", "shitd.pid")), "socket and pid file removed");
+  assert.match(s.shit(["daemon", "stop"]).stdout, /not running/);
+  assert.match(readFileSync(join(s.state, "run", "shitd.log"), "utf8"), /stopped: stop request/);
 });
 
-test("daemon: of several started at the same moment exactly one stays; a kill -9 leaves nothing that stops the next", async () => {
-  const s = daemonBox();
-  try {
-    spawnSync("mkdir", ["-p", join(s.state, "spool")]);
-    const [exe, ...args] = daemonCommand();
-    const kids = Array.from({ length: 4 }, () => spawn(exe, args, { env: s.env, stdio: "ignore" }));
-    const exits = kids.map((k) => new Promise<number | null>((r) => k.on("exit", (c) => r(c))));
-    // three exit on their own (status 0), one serves
-    let winner = 0;
-    await until("one daemon to answer", async () => !!(winner = (await ping(s.paths)) ?? 0));
-    assert.ok(kids.some((k) => k.pid === winner), "the one answering is one of those started");
-    const losers = kids.filter((k) => k.pid !== winner);
-    assert.deepEqual(await Promise.all(exits.filter((_, i) => kids[i].pid !== winner)), losers.map(() => 0));
-    assert.ok(alive(winner));
+test("daemon: of several started at the same moment exactly one stays; a kill -9 leaves nothing that stops the next", async (t) => {
+  const s = daemonBox(t);
+  spawnSync("mkdir", ["-p", join(s.state, "spool")]);
+  const [exe, ...args] = daemonCommand();
+  const kids = Array.from({ length: 4 }, () => spawn(exe, args, { env: s.env, stdio: "ignore" }));
+  const exits = kids.map((k) => new Promise<number | null>((r) => k.on("exit", (c) => r(c))));
+  // three exit on their own (status 0), one serves
+  let winner = 0;
+  await until("one daemon to answer", async () => !!(winner = (await ping(s.paths)) ?? 0));
+  assert.ok(kids.some((k) => k.pid === winner), "the one answering is one of those started");
+  const losers = kids.filter((k) => k.pid !== winner);
+  assert.deepEqual(await Promise.all(exits.filter((_, i) => kids[i].pid !== winner)), losers.map(() => 0));
+  assert.ok(alive(winner));
 
-    process.kill(winner, "SIGKILL");
-    await until("the killed daemon to be gone", () => !alive(winner));
-    assert.ok(existsSync(join(s.state, "run", "shitd.sock")), "kill -9 left the socket behind");
-    const st = JSON.parse(s.shit(["daemon", "status", "--json"]).stdout);
-    assert.equal(st.running, false, "a stale socket is not a running daemon");
-    const r = s.shit(["daemon", "start"]);
-    assert.equal(r.status, 0, out(r));
-    const next = await ping(s.paths);
-    assert.ok(next && next !== winner, "a new daemon took over");
-    assert.equal(readFileSync(join(s.state, "run", "shitd.pid"), "utf8").trim(), String(next));
-  } finally {
-    await s.done();
-  }
+  process.kill(winner, "SIGKILL");
+  await until("the killed daemon to be gone", () => !alive(winner));
+  assert.ok(existsSync(join(s.state, "run", "shitd.sock")), "kill -9 left the socket behind");
+  const st = JSON.parse(s.shit(["daemon", "status", "--json"]).stdout);
+  assert.equal(st.running, false, "a stale socket is not a running daemon");
+  const r = s.shit(["daemon", "start"]);
+  assert.equal(r.status, 0, out(r));
+  const next = await ping(s.paths);
+  assert.ok(next && next !== winner, "a new daemon took over");
+  assert.equal(readFileSync(join(s.state, "run", "shitd.pid"), "utf8").trim(), String(next));
 });
 
-test("daemon: ingests in the background when a spool changes, and `sync` answers when the index is current", async () => {
-  const s = daemonBox();
-  try {
-    assert.equal(s.shit(["daemon", "start"]).status, 0);
-    s.sh("mkdir d; touch d/a d/b");
-    assert.equal(s.shit(["run", "--", "rm", "-r", "d"]).status, 0);
-    // no CLI verb ran: only the daemon can have put it into the index
-    await until("the daemon to ingest the rm", () => countRows(s.state, "SELECT COUNT(*) AS n FROM events WHERE op = 3") === 2);
-    const st = JSON.parse(s.shit(["daemon", "status", "--json"]).stdout);
-    assert.ok(st.recordsIngested > 0 && st.lastIngest, JSON.stringify(st));
-    await s.kill();
+test("daemon: ingests in the background when a spool changes, and `sync` answers when the index is current", async (t) => {
+  const s = daemonBox(t);
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  s.sh("mkdir d; touch d/a d/b");
+  assert.equal(s.shit(["run", "--", "rm", "-r", "d"]).status, 0);
+  // no CLI verb ran: only the daemon can have put it into the index
+  await until("the daemon to ingest the rm", () => countRows(s.state, "SELECT COUNT(*) AS n FROM events WHERE op = 3") === 2);
+  const st = JSON.parse(s.shit(["daemon", "status", "--json"]).stdout);
+  assert.ok(st.recordsIngested > 0 && st.lastIngest, JSON.stringify(st));
+  await s.kill();
 
-    // with coalescing stretched to a minute, only a sync can make the index current in time
-    Object.assign(s.env, { SHIT_DAEMON_COALESCE_MS: "60000" });
-    assert.equal(s.shit(["daemon", "start"]).status, 0);
-    s.sh("touch e");
-    assert.equal(s.shit(["run", "--", "rm", "e"]).status, 0);
-    const r = await request(s.paths, { op: "sync" });
-    assert.ok(r.ok && r.op === "sync", JSON.stringify(r));
-    assert.equal(countRows(s.state, "SELECT COUNT(*) AS n FROM events WHERE op = 3"), 3, "the rm of e is in the index when sync answers");
-    const bad = await request(s.paths, { op: "launch" } as never);
-    assert.equal(bad.ok, false);
-  } finally {
-    await s.done();
-  }
+  // with coalescing stretched to a minute, only a sync can make the index current in time
+  Object.assign(s.env, { SHIT_DAEMON_COALESCE_MS: "60000" });
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  s.sh("touch e");
+  assert.equal(s.shit(["run", "--", "rm", "e"]).status, 0);
+  const r = await request(s.paths, { op: "sync" });
+  assert.ok(r.ok && r.op === "sync", JSON.stringify(r));
+  assert.equal(countRows(s.state, "SELECT COUNT(*) AS n FROM events WHERE op = 3"), 3, "the rm of e is in the index when sync answers");
+  const bad = await request(s.paths, { op: "launch" } as never);
+  assert.equal(bad.ok, false);
 });
 
-test("daemon: the CLI starts it unless SHIT_DAEMON=off; it exits on SIGTERM, when idle, and when its state dir goes", async () => {
-  const s = daemonBox();
-  const t = daemonBox({ SHIT_DAEMON_IDLE_MS: "300" });
-  try {
-    assert.equal(s.shit(["list"], { env: { ...s.env, SHIT_DAEMON: "off" } }).status, 0);
-    assert.equal(await ping(s.paths, 500), null, "SHIT_DAEMON=off starts none");
-    assert.equal(s.shit(["list"]).status, 0);
-    let pid = 0;
-    await until("the autostarted daemon", async () => !!(pid = (await ping(s.paths)) ?? 0));
-    process.kill(pid, "SIGTERM");
-    await until("SIGTERM to stop it", () => !alive(pid));
-    assert.ok(!existsSync(join(s.state, "run", "shitd.sock")), "SIGTERM removed the socket");
-    assert.match(readFileSync(join(s.state, "run", "shitd.log"), "utf8"), /stopped: SIGTERM/);
+test("daemon: the CLI starts it unless SHIT_DAEMON=off; it exits on SIGTERM, when idle, and when its state dir goes", async (tc) => {
+  const s = daemonBox(tc);
+  const t = daemonBox(tc, { SHIT_DAEMON_IDLE_MS: "300" });
+  assert.equal(s.shit(["list"], { env: { ...s.env, SHIT_DAEMON: "off" } }).status, 0);
+  assert.equal(await ping(s.paths, 500), null, "SHIT_DAEMON=off starts none");
+  assert.equal(s.shit(["list"]).status, 0);
+  let pid = 0;
+  await until("the autostarted daemon", async () => !!(pid = (await ping(s.paths)) ?? 0));
+  process.kill(pid, "SIGTERM");
+  await until("SIGTERM to stop it", () => !alive(pid));
+  assert.ok(!existsSync(join(s.state, "run", "shitd.sock")), "SIGTERM removed the socket");
+  assert.match(readFileSync(join(s.state, "run", "shitd.log"), "utf8"), /stopped: SIGTERM/);
 
-    assert.equal(s.shit(["daemon", "start"]).status, 0);
-    pid = (await ping(s.paths))!;
-    rmSync(s.state, { recursive: true, force: true });
-    await until("the daemon to leave with its state dir", () => !alive(pid));
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  pid = (await ping(s.paths))!;
+  rmSync(s.state, { recursive: true, force: true });
+  await until("the daemon to leave with its state dir", () => !alive(pid));
 
-    assert.equal(t.shit(["daemon", "start"]).status, 0);
-    const idle = (await ping(t.paths))!;
-    await until("the idle daemon to exit", () => !alive(idle));
-    assert.match(readFileSync(join(t.state, "run", "shitd.log"), "utf8"), /stopped: idle/);
-  } finally {
-    await s.done();
-    await t.done();
-  }
+  assert.equal(t.shit(["daemon", "start"]).status, 0);
+  const idle = (await ping(t.paths))!;
+  await until("the idle daemon to exit", () => !alive(idle));
+  assert.match(readFileSync(join(t.state, "run", "shitd.log"), "utf8"), /stopped: idle/);
 });
 
-test("daemon: a kill -9 in the middle of ingesting a big rm -rf loses and doubles nothing; the undo is exact", async () => {
-  const s = daemonBox({ SHIT_DAEMON_BUDGET: "40" });
-  try {
-    s.sh("mkdir -p big/sub; for i in $(seq 1 3000); do echo $i > big/f$i; done; ln -s f1 big/sub/l");
-    const before = s.tree();
-    const rm = s.shit(["run", "--", "rm", "-rf", "big"], { env: { ...s.env, SHIT_DAEMON: "off" } });
-    assert.equal(rm.status, 0, out(rm));
-    const spool = readdirSync(join(s.state, "spool"))[0];
-    const size = statSync(join(s.state, "spool", spool)).size;
-    const recs = readRecords(readFileSync(join(s.state, "spool", spool))).records;
-    const effects = recs.filter((r: { op: number }) => r.op >= 3 && r.op <= 17).length;
-    assert.ok(effects > 3000, `effects in the spool: ${effects}`);
+test("daemon: a kill -9 in the middle of ingesting a big rm -rf loses and doubles nothing; the undo is exact", async (t) => {
+  const s = daemonBox(t, { SHIT_DAEMON_BUDGET: "40" });
+  s.sh("mkdir -p big/sub; for i in $(seq 1 3000); do echo $i > big/f$i; done; ln -s f1 big/sub/l");
+  const before = s.tree();
+  const rm = s.shit(["run", "--", "rm", "-rf", "big"], { env: { ...s.env, SHIT_DAEMON: "off" } });
+  assert.equal(rm.status, 0, out(rm));
+  const spool = readdirSync(join(s.state, "spool"))[0];
+  const size = statSync(join(s.state, "spool", spool)).size;
+  const recs = readRecords(readFileSync(join(s.state, "spool", spool))).records;
+  const effects = recs.filter((r: { op: number }) => r.op >= 3 && r.op <= 17).length;
+  assert.ok(effects > 3000, `effects in the spool: ${effects}`);
 
-    assert.equal(s.shit(["daemon", "start"]).status, 0);
-    const pid = (await ping(s.paths))!;
-    const offset = () => countRows(s.state, "SELECT COALESCE(MAX(offset), 0) AS n FROM spools");
-    await until("the daemon to be part-way", () => offset() > 0);
-    process.kill(pid, "SIGKILL");
-    await until("the killed daemon to be gone", () => !alive(pid));
-    const partial = offset();
-    assert.ok(partial > 0 && partial < size, `killed part-way: ${partial} of ${size} bytes`);
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  const pid = (await ping(s.paths))!;
+  const offset = () => countRows(s.state, "SELECT COALESCE(MAX(offset), 0) AS n FROM spools");
+  await until("the daemon to be part-way", () => offset() > 0);
+  process.kill(pid, "SIGKILL");
+  await until("the killed daemon to be gone", () => !alive(pid));
+  const partial = offset();
+  assert.ok(partial > 0 && partial < size, `killed part-way: ${partial} of ${size} bytes`);
 
-    const off = { ...s.env, SHIT_DAEMON: "off" };
-    const list = JSON.parse(s.shit(["list", "--json"], { env: off }).stdout);
-    assert.equal(list.length, 1);
-    assert.equal(list[0].effects.deleted, 3000 + 3, JSON.stringify(list[0].effects)); // files, symlink, 2 dirs
-    const show = JSON.parse(s.shit(["show", "--json"], { env: off }).stdout);
-    assert.equal(show.events.length, effects, "every event exactly once");
-    assert.equal(new Set(show.events.map((e: { path: string; op: string }) => e.op + e.path)).size, effects);
-    const undo = s.shit(["undo", "--yes"], { env: off });
-    assert.equal(undo.status, 0, out(undo));
-    assert.equal(sameTree(before, s.tree()), "", "the tree is back exactly");
-  } finally {
-    await s.done();
-  }
+  const off = { ...s.env, SHIT_DAEMON: "off" };
+  const list = JSON.parse(s.shit(["list", "--json"], { env: off }).stdout);
+  assert.equal(list.length, 1);
+  assert.equal(list[0].effects.deleted, 3000 + 3, JSON.stringify(list[0].effects)); // files, symlink, 2 dirs
+  const show = JSON.parse(s.shit(["show", "--json"], { env: off }).stdout);
+  assert.equal(show.events.length, effects, "every event exactly once");
+  assert.equal(new Set(show.events.map((e: { path: string; op: string }) => e.op + e.path)).size, effects);
+  const undo = s.shit(["undo", "--yes"], { env: off });
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(sameTree(before, s.tree()), "", "the tree is back exactly");
 });
 
-test("daemon: status lists the pids of a running command (BEGIN and EXEC) until it ends", async () => {
-  const s = daemonBox();
+test("daemon: status lists the pids of a running command (BEGIN and EXEC) until it ends", async (t) => {
+  const s = daemonBox(t);
   let run: ReturnType<typeof spawn> | null = null;
   try {
     assert.equal(s.shit(["daemon", "start"]).status, 0);
@@ -197,34 +176,29 @@ test("daemon: status lists the pids of a running command (BEGIN and EXEC) until 
     });
   } finally {
     run?.kill("SIGKILL");
-    await s.done();
   }
 });
 
-test("daemon: install writes a systemd user unit that runs this runtime on this state dir; uninstall removes it; the log rotates", async () => {
-  const s = daemonBox();
-  try {
-    const env = { ...s.env, XDG_CONFIG_HOME: join(s.dir, "config") };
-    let r = s.shit(["daemon", "install"], { env });
-    assert.equal(r.status, 0, out(r));
-    const unit = join(s.dir, "config", "systemd", "user", "shitd.service");
-    const text = readFileSync(unit, "utf8");
-    const exec = /^ExecStart=(\S+) .* (\S+shitd\.js)$/m.exec(text)!;
-    assert.ok(exec && existsSync(exec[1]) && existsSync(exec[2]), text);
-    assert.match(text, new RegExp(`^Environment=SHIT_HOME=${s.state}$`, "m"));
-    assert.match(r.stdout, /systemctl --user enable --now shitd\.service/);
-    r = s.shit(["daemon", "uninstall"], { env });
-    assert.equal(r.status, 0, out(r));
-    assert.ok(!existsSync(unit));
-    assert.equal(s.shit(["daemon", "bogus"]).status, 2);
+test("daemon: install writes a systemd user unit that runs this runtime on this state dir; uninstall removes it; the log rotates", async (t) => {
+  const s = daemonBox(t);
+  const env = { ...s.env, XDG_CONFIG_HOME: join(s.dir, "config") };
+  let r = s.shit(["daemon", "install"], { env });
+  assert.equal(r.status, 0, out(r));
+  const unit = join(s.dir, "config", "systemd", "user", "shitd.service");
+  const text = readFileSync(unit, "utf8");
+  const exec = /^ExecStart=(\S+) .* (\S+shitd\.js)$/m.exec(text)!;
+  assert.ok(exec && existsSync(exec[1]) && existsSync(exec[2]), text);
+  assert.match(text, new RegExp(`^Environment=SHIT_HOME=${s.state}$`, "m"));
+  assert.match(r.stdout, /systemctl --user enable --now shitd\.service/);
+  r = s.shit(["daemon", "uninstall"], { env });
+  assert.equal(r.status, 0, out(r));
+  assert.ok(!existsSync(unit));
+  assert.equal(s.shit(["daemon", "bogus"]).status, 2);
 
-    const { Log } = await import("../dist/daemon/log.js");
-    const file = join(s.dir, "t.log");
-    const log = new Log(file, 200);
-    for (let i = 0; i < 10; i++) log.write(`line ${i} ${"x".repeat(40)}`);
-    assert.ok(statSync(file).size <= 200 && statSync(file + ".1").size <= 200, "capped and rotated");
-    assert.match(readFileSync(file, "utf8"), /line 9/);
-  } finally {
-    await s.done();
-  }
+  const { Log } = await import("../dist/daemon/log.js");
+  const file = join(s.dir, "t.log");
+  const log = new Log(file, 200);
+  for (let i = 0; i < 10; i++) log.write(`line ${i} ${"x".repeat(40)}`);
+  assert.ok(statSync(file).size <= 200 && statSync(file + ".1").size <= 200, "capped and rotated");
+  assert.match(readFileSync(file, "utf8"), /line 9/);
 });

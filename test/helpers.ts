@@ -1,9 +1,10 @@
 // Test helpers: temp trees, the real CLI, whole-tree manifests.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync, lstatSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { TestContext } from "node:test";
 import { manifest, diffManifests, type Entry } from "../dist/manifest.js";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -17,10 +18,16 @@ export interface Sandbox {
   shit(args: string[], opts?: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv }): SpawnSyncReturns<string>;
   sh(script: string, opts?: { cwd?: string }): SpawnSyncReturns<string>;
   tree(): Entry[];
-  cleanup(): void;
+  cleanup(): void | Promise<void>; // sandbox(t) has it called when the test ends
 }
 
-export function sandbox(): Sandbox {
+/** What a fixture needs of a test: a hook run when the test ends, passed or failed (node:test's
+ * TestContext has it). */
+export type Ends = Pick<TestContext, "after">;
+
+/** A temp dir with a work tree and a state dir, removed when the test t ends (pass or fail):
+ * `const s = sandbox(t)`, no try/finally. */
+export function sandbox(t: Ends): Sandbox {
   const dir = mkdtempSync(join(tmpdir(), "shit-test-"));
   const work = join(dir, "work");
   const state = join(dir, "state");
@@ -28,7 +35,7 @@ export function sandbox(): Sandbox {
   delete env.SHIT_CMD;
   delete env.SHIT_STATE;
   spawnSync("mkdir", ["-p", work]);
-  return {
+  const s: Sandbox = {
     dir, work, state, env,
     shit(args, opts = {}) {
       return spawnSync(shitBin, args, { cwd: opts.cwd ?? work, env: opts.env ?? env, encoding: "utf8", input: opts.input ?? "", maxBuffer: 256 << 20 });
@@ -39,15 +46,15 @@ export function sandbox(): Sandbox {
       return r;
     },
     tree() {
-      const st = lstatSync(work, { bigint: true });
-      const self: Entry = { path: ".", type: "dir", mode: (Number(st.mode) & 0o7777).toString(8), size: 0, mtimeNs: st.mtimeNs.toString(), nlink: 0 };
-      return [self, ...manifest(work)];
+      return manifest(work, { self: true, xattrs: true });
     },
     cleanup() {
       spawnSync("chmod", ["-R", "u+rwX", dir]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  t.after(() => s.cleanup()); // s.cleanup, not the method above: a box built on it replaces it
+  return s;
 }
 
 export function sameTree(a: Entry[], b: Entry[]): string {

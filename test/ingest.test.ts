@@ -28,98 +28,78 @@ function removeFiveFiles(s: ReturnType<typeof sandbox>) {
   return { spool, whole, starts };
 }
 
-test("a spool cut off mid-record is read up to the last whole record, the rest later", () => {
-  const s = sandbox();
-  try {
-    const { spool, whole, starts } = removeFiveFiles(s);
-    // cut the file in the middle of its third record
-    const cut = starts[2] + 13;
-    truncateSync(spool, cut);
-    const r = s.shit(["list", "--json"]);
-    assert.equal(r.status, 0, out(r));
-    assert.equal(r.stderr, "", "a cut-off record is not an error");
-    const early = counts(s.state);
-    appendFileSync(spool, whole.subarray(cut));
-    assert.equal(s.shit(["list"]).status, 0);
-    const full = counts(s.state);
-    assert.ok(full.events > early.events, "the rest was ingested when it arrived");
-    assert.equal(full.events, 6, "5 unlinks and an rmdir");
-    const undo = s.shit(["undo", "--yes"]);
-    assert.equal(undo.status, 0, out(undo));
-    assert.equal(readFileSync(join(s.work, "d", "f3"), "utf8"), "3");
-  } finally {
-    s.cleanup();
-  }
+test("a spool cut off mid-record is read up to the last whole record, the rest later", (t) => {
+  const s = sandbox(t);
+  const { spool, whole, starts } = removeFiveFiles(s);
+  // cut the file in the middle of its third record
+  const cut = starts[2] + 13;
+  truncateSync(spool, cut);
+  const r = s.shit(["list", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(r.stderr, "", "a cut-off record is not an error");
+  const early = counts(s.state);
+  appendFileSync(spool, whole.subarray(cut));
+  assert.equal(s.shit(["list"]).status, 0);
+  const full = counts(s.state);
+  assert.ok(full.events > early.events, "the rest was ingested when it arrived");
+  assert.equal(full.events, 6, "5 unlinks and an rmdir");
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(readFileSync(join(s.work, "d", "f3"), "utf8"), "3");
 });
 
-test("ingesting the same spool again changes nothing", () => {
-  const s = sandbox();
-  try {
-    s.sh("printf a > a; printf b > b");
-    assert.equal(s.shit(["run", "--", "sh", "-c", "rm a; echo x > b; mkdir c"]).status, 0);
-    assert.equal(s.shit(["list"]).status, 0);
-    const first = counts(s.state);
-    const db = new DatabaseSync(join(s.state, "index.sqlite"));
-    db.exec("UPDATE spools SET offset = 0");
-    db.close();
-    assert.equal(s.shit(["list"]).status, 0);
-    assert.deepEqual(counts(s.state), first);
-    const undo = s.shit(["undo", "--yes"]);
-    assert.equal(undo.status, 0, out(undo));
-    assert.equal(readFileSync(join(s.work, "a"), "utf8"), "a");
-    assert.equal(readFileSync(join(s.work, "b"), "utf8"), "b");
-  } finally {
-    s.cleanup();
-  }
+test("ingesting the same spool again changes nothing", (t) => {
+  const s = sandbox(t);
+  s.sh("printf a > a; printf b > b");
+  assert.equal(s.shit(["run", "--", "sh", "-c", "rm a; echo x > b; mkdir c"]).status, 0);
+  assert.equal(s.shit(["list"]).status, 0);
+  const first = counts(s.state);
+  const db = new DatabaseSync(join(s.state, "index.sqlite"));
+  db.exec("UPDATE spools SET offset = 0");
+  db.close();
+  assert.equal(s.shit(["list"]).status, 0);
+  assert.deepEqual(counts(s.state), first);
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(readFileSync(join(s.work, "a"), "utf8"), "a");
+  assert.equal(readFileSync(join(s.work, "b"), "utf8"), "b");
 });
 
-test("bytes that are not records: read up to them, one warning, the rest of the history intact", () => {
-  const s = sandbox();
-  try {
-    s.sh("printf a > a");
-    assert.equal(s.shit(["run", "--", "rm", "a"]).status, 0);
-    const spool = join(s.state, "spool", readdirSync(join(s.state, "spool"))[0]);
-    appendFileSync(spool, Buffer.alloc(64, 0x41));
-    const r = s.shit(["list", "--json"]);
-    assert.equal(r.status, 0, out(r));
-    assert.match(r.stderr, /unreadable bytes/);
-    assert.equal(JSON.parse(r.stdout)[0].effects.deleted, 1);
-  } finally {
-    s.cleanup();
-  }
+test("bytes that are not records: read up to them, one warning, the rest of the history intact", (t) => {
+  const s = sandbox(t);
+  s.sh("printf a > a");
+  assert.equal(s.shit(["run", "--", "rm", "a"]).status, 0);
+  const spool = join(s.state, "spool", readdirSync(join(s.state, "spool"))[0]);
+  appendFileSync(spool, Buffer.alloc(64, 0x41));
+  const r = s.shit(["list", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stderr, /unreadable bytes/);
+  assert.equal(JSON.parse(r.stdout)[0].effects.deleted, 1);
 });
 
-test("a record torn by a writer killed mid-write is skipped; the records after it still count", () => {
-  const s = sandbox();
-  try {
-    const { spool, whole, starts } = removeFiveFiles(s);
-    // BEGIN, EXEC, then unlinks: tear the fourth record 40 bytes in, as a kill -9 mid-write would
-    const torn = Buffer.concat([whole.subarray(0, starts[3] + 40), whole.subarray(starts[4])]);
-    writeFileSync(spool, torn);
-    const r = s.shit(["show", "--json"]);
-    assert.equal(r.status, 0, out(r));
-    assert.match(r.stderr, /unreadable bytes/);
-    const ev = JSON.parse(r.stdout).events;
-    assert.equal(ev.length, 5, "6 effects less the torn one");
-    assert.ok(JSON.parse(r.stdout).ended, "the END after the torn record was read");
-  } finally {
-    s.cleanup();
-  }
+test("a record torn by a writer killed mid-write is skipped; the records after it still count", (t) => {
+  const s = sandbox(t);
+  const { spool, whole, starts } = removeFiveFiles(s);
+  // BEGIN, EXEC, then unlinks: tear the fourth record 40 bytes in, as a kill -9 mid-write would
+  const torn = Buffer.concat([whole.subarray(0, starts[3] + 40), whole.subarray(starts[4])]);
+  writeFileSync(spool, torn);
+  const r = s.shit(["show", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stderr, /unreadable bytes/);
+  const ev = JSON.parse(r.stdout).events;
+  assert.equal(ev.length, 5, "6 effects less the torn one");
+  assert.ok(JSON.parse(r.stdout).ended, "the END after the torn record was read");
 });
 
-test("the end scan reads on past a torn record: a path changed after it is still a conflict", () => {
-  const s = sandbox();
-  try {
-    s.sh("printf 0 > a; printf 0 > b");
-    // between the two writes, the spool gets 40 bytes of a record, as from a writer killed mid-write
-    const cmd = 'echo 1 > a; sp="$SHIT_STATE/spool/$SHIT_CMD.spool"; head -c 40 "$sp" > "$SHIT_STATE/torn"; cat "$SHIT_STATE/torn" >> "$sp"; echo 2 > b';
-    assert.equal(s.shit(["run", "--", "bash", "-c", cmd]).status, 0);
-    s.sh("sleep 0.01; printf later > b");
-    const r = s.shit(["undo", "--yes"]);
-    assert.equal(r.status, 3, out(r));
-    assert.match(r.stderr, /conflict: b: it was modified since the command/);
-    assert.match(r.stderr, /unreadable bytes/);
-  } finally {
-    s.cleanup();
-  }
+test("the end scan reads on past a torn record: a path changed after it is still a conflict", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 0 > a; printf 0 > b");
+  // between the two writes, the spool gets 40 bytes of a record, as from a writer killed mid-write
+  const cmd = 'echo 1 > a; sp="$SHIT_STATE/spool/$SHIT_CMD.spool"; head -c 40 "$sp" > "$SHIT_STATE/torn"; cat "$SHIT_STATE/torn" >> "$sp"; echo 2 > b';
+  assert.equal(s.shit(["run", "--", "bash", "-c", cmd]).status, 0);
+  s.sh("sleep 0.01; printf later > b");
+  const r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 3, out(r));
+  assert.match(r.stderr, /conflict: b: it was modified since the command/);
+  assert.match(r.stderr, /unreadable bytes/);
 });

@@ -80,61 +80,53 @@ test("irreversible: the rules on a table of command lines", () => {
   assert.throws(() => compileRules([{ program: "x", says: "y", anyArg: ["("] }], "cfg"), /bad regular expression/);
 });
 
-test("irreversible: a recorded git push is named by show and undo, and the local part is undone", () => {
-  const s = sandbox();
-  try {
-    s.sh("git init -q repo && cd repo && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m one");
-    const repo = join(s.work, "repo");
-    const run = s.shit(["run", "--", "sh", "-c", "touch f; git push nowhere main 2>/dev/null || true"], { cwd: repo });
-    assert.equal(run.status, 0, out(run));
-    assert.ok(existsSync(join(repo, "f")));
-    const show = s.shit(["show"]);
-    assert.equal(show.status, 0, out(show));
-    assert.match(show.stdout, /^beyond {2}git push: sent to a remote; cannot be undone here$/m);
-    const j = JSON.parse(s.shit(["show", "--json"]).stdout);
-    assert.deepEqual(j.irreversible.map((i: { text: string }) => i.text), ["git push: sent to a remote; cannot be undone here"]);
-    assert.deepEqual(j.irreversible[0].argv.slice(0, 2), ["git", "push"]);
-    const undo = s.shit(["undo", "--yes"]);
-    assert.equal(undo.status, 0, out(undo));
-    assert.match(undo.stdout, /^not undone: git push: sent to a remote; cannot be undone here$/m);
-    assert.ok(!existsSync(join(repo, "f")), "the local part is undone");
-  } finally {
-    s.cleanup();
-  }
+test("irreversible: a recorded git push is named by show and undo, and the local part is undone", (t) => {
+  const s = sandbox(t);
+  s.sh("git init -q repo && cd repo && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m one");
+  const repo = join(s.work, "repo");
+  const run = s.shit(["run", "--", "sh", "-c", "touch f; git push nowhere main 2>/dev/null || true"], { cwd: repo });
+  assert.equal(run.status, 0, out(run));
+  assert.ok(existsSync(join(repo, "f")));
+  const show = s.shit(["show"]);
+  assert.equal(show.status, 0, out(show));
+  assert.match(show.stdout, /^beyond {2}git push: sent to a remote; cannot be undone here$/m);
+  const j = JSON.parse(s.shit(["show", "--json"]).stdout);
+  assert.deepEqual(j.irreversible.map((i: { text: string }) => i.text), ["git push: sent to a remote; cannot be undone here"]);
+  assert.deepEqual(j.irreversible[0].argv.slice(0, 2), ["git", "push"]);
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.match(undo.stdout, /^not undone: git push: sent to a remote; cannot be undone here$/m);
+  assert.ok(!existsSync(join(repo, "f")), "the local part is undone");
 });
 
-test("irreversible: curl POST is named, a plain curl is not; the user's config adds rules; a broken config is one line, exit 2", () => {
-  const s = sandbox();
-  try {
-    assert.equal(s.shit(["run", "--", "curl", "-s", "-X", "POST", "http://127.0.0.1:9/"]).status, 7, "curl: connection refused");
-    let j = JSON.parse(s.shit(["show", "--json"]).stdout);
-    assert.deepEqual(j.irreversible.map((i: { what: string }) => i.what), ["curl"]);
-    assert.match(s.shit(["show"]).stdout, /beyond {2}curl: sent a request that may change a server; cannot be undone here/);
-    const id = j.id as string;
-    const nothing = s.shit(["undo", "--yes", id.slice(0, 8)]);
-    assert.equal(nothing.status, 0, out(nothing));
-    assert.match(nothing.stdout, /not undone: curl: sent a request/);
-    assert.match(nothing.stdout, /changed no files/);
+test("irreversible: curl POST is named, a plain curl is not; the user's config adds rules; a broken config is one line, exit 2", (t) => {
+  const s = sandbox(t);
+  assert.equal(s.shit(["run", "--", "curl", "-s", "-X", "POST", "http://127.0.0.1:9/"]).status, 7, "curl: connection refused");
+  let j = JSON.parse(s.shit(["show", "--json"]).stdout);
+  assert.deepEqual(j.irreversible.map((i: { what: string }) => i.what), ["curl"]);
+  assert.match(s.shit(["show"]).stdout, /beyond {2}curl: sent a request that may change a server; cannot be undone here/);
+  const id = j.id as string;
+  const nothing = s.shit(["undo", "--yes", id.slice(0, 8)]);
+  assert.equal(nothing.status, 0, out(nothing));
+  assert.match(nothing.stdout, /not undone: curl: sent a request/);
+  assert.match(nothing.stdout, /changed no files/);
 
-    s.shit(["run", "--", "curl", "-s", "http://127.0.0.1:9/"]);
-    j = JSON.parse(s.shit(["show", "--json"]).stdout);
-    assert.deepEqual(j.irreversible, []);
+  s.shit(["run", "--", "curl", "-s", "http://127.0.0.1:9/"]);
+  j = JSON.parse(s.shit(["show", "--json"]).stdout);
+  assert.deepEqual(j.irreversible, []);
 
-    const cfg = join(s.dir, "config.json");
-    writeFileSync(cfg, JSON.stringify({ irreversible: [{ program: "mytool", subcommand: ["deploy"], says: "did something far away" }] }));
-    const env = { ...s.env, SHIT_CONFIG: cfg };
-    s.shit(["run", "--", "sh", "-c", "mytool() { :; }; mytool deploy"]);
-    assert.match(s.shit(["show"], { env }).stdout, /beyond {2}mytool deploy: did something far away; cannot be undone here/);
-    assert.doesNotMatch(s.shit(["show"]).stdout, /beyond/, "without the config");
+  const cfg = join(s.dir, "config.json");
+  writeFileSync(cfg, JSON.stringify({ irreversible: [{ program: "mytool", subcommand: ["deploy"], says: "did something far away" }] }));
+  const env = { ...s.env, SHIT_CONFIG: cfg };
+  s.shit(["run", "--", "sh", "-c", "mytool() { :; }; mytool deploy"]);
+  assert.match(s.shit(["show"], { env }).stdout, /beyond {2}mytool deploy: did something far away; cannot be undone here/);
+  assert.doesNotMatch(s.shit(["show"]).stdout, /beyond/, "without the config");
 
-    writeFileSync(cfg, "{ not json");
-    const bad = s.shit(["show"], { env });
-    assert.equal(bad.status, 2, out(bad));
-    assert.match(bad.stderr, /^shit: the config .*config\.json is not JSON/);
-    assert.equal(bad.stderr.trim().split("\n").length, 1);
-    writeFileSync(cfg, JSON.stringify({ irreversible: [{ program: "x" }] }));
-    assert.match(s.shit(["show"], { env }).stderr, /irreversible rule 0: "says" must be a non-empty string/);
-  } finally {
-    s.cleanup();
-  }
+  writeFileSync(cfg, "{ not json");
+  const bad = s.shit(["show"], { env });
+  assert.equal(bad.status, 2, out(bad));
+  assert.match(bad.stderr, /^shit: the config .*config\.json is not JSON/);
+  assert.equal(bad.stderr.trim().split("\n").length, 1);
+  writeFileSync(cfg, JSON.stringify({ irreversible: [{ program: "x" }] }));
+  assert.match(s.shit(["show"], { env }).stderr, /irreversible rule 0: "says" must be a non-empty string/);
 });

@@ -72,8 +72,8 @@ function startBackground(s: Sandbox, script = "sleep 30 & echo started"): { cmd:
   return { cmd, sleep: sleep.pid };
 }
 
-test("lifetimes: a command whose background job lives is running (no daemon: the CLI checks /proc); then not", async () => {
-  const s = sandbox();
+test("lifetimes: a command whose background job lives is running (no daemon: the CLI checks /proc); then not", async (t) => {
+  const s = sandbox(t);
   let pid: number | undefined;
   try {
     const { cmd, sleep } = startBackground(s);
@@ -97,12 +97,11 @@ test("lifetimes: a command whose background job lives is running (no daemon: the
     assert.equal(typeof exitedOf(s.state, sleep), "number", "the CLI marked the row it found dead");
   } finally {
     kill(pid);
-    s.cleanup();
   }
 });
 
-test("lifetimes: the daemon marks each exit in the index by itself (pidfd), with no CLI call", async () => {
-  const s = daemonBox();
+test("lifetimes: the daemon marks each exit in the index by itself (pidfd), with no CLI call", async (t) => {
+  const s = daemonBox(t);
   let pid: number | undefined;
   try {
     assert.equal(s.shit(["daemon", "start"]).status, 0);
@@ -125,12 +124,11 @@ test("lifetimes: the daemon marks each exit in the index by itself (pidfd), with
     assert.equal(after.running, false);
   } finally {
     kill(pid);
-    await s.done();
   }
 });
 
-test("lifetimes: undo of a command that still runs asks even with --yes; no terminal: exit 4 naming --force; --force undoes", async () => {
-  const s = sandbox();
+test("lifetimes: undo of a command that still runs asks even with --yes; no terminal: exit 4 naming --force; --force undoes", async (t) => {
+  const s = sandbox(t);
   let pid: number | undefined;
   try {
     s.sh("echo old > f");
@@ -156,12 +154,11 @@ test("lifetimes: undo of a command that still runs asks even with --yes; no term
     assert.equal(sameTree(before, s.tree()), "", "undone");
   } finally {
     kill(pid);
-    s.cleanup();
   }
 });
 
-test("lifetimes: a pid now held by another process does not count (environment, and start time for the runner)", async () => {
-  const s = sandbox();
+test("lifetimes: a pid now held by another process does not count (environment, and start time for the runner)", async (t) => {
+  const s = sandbox(t);
   const kids: ChildProcess[] = [];
   try {
     let r = s.shit(["run", "--", "true"]);
@@ -199,12 +196,11 @@ test("lifetimes: a pid now held by another process does not count (environment, 
     assert.deepEqual(mine!.processes.find((p) => p.pid === run.pid)!.argv, ["shit", "run", "sleep", "30"]);
   } finally {
     for (const k of kids) k.kill("SIGKILL");
-    s.cleanup();
   }
 });
 
-test("lifetimes: a background job typed in a hooked bash keeps its line running; undo there asks, even with --yes", async () => {
-  const s = sandbox();
+test("lifetimes: a background job typed in a hooked bash keeps its line running; undo there asks, even with --yes", async (tc) => {
+  const s = sandbox(tc);
   let t: Term | undefined;
   const pids: number[] = [];
   try {
@@ -242,7 +238,6 @@ test("lifetimes: a background job typed in a hooked bash keeps its line running;
   } finally {
     for (const p of pids) kill(p);
     t?.kill();
-    s.cleanup();
   }
 });
 
@@ -286,7 +281,7 @@ test("lifetimes: a process whose environ cannot be read (another user's) is know
 
 test("lifetimes: the daemon of a user who cannot read a process's environ watches it by start time (as nobody)", async (t) => {
   if (process.getuid?.() !== 0) return t.skip("needs root to run the daemon as another user than a process of the command");
-  const s = daemonBox();
+  const s = daemonBox(t);
   s.env.HOME = s.dir;
   let setuidLike: ChildProcess | undefined;
   try {
@@ -322,6 +317,5 @@ test("lifetimes: the daemon of a user who cannot read a process's environ watche
     assert.doesNotMatch(log(), /cannot watch/);
   } finally {
     setuidLike?.kill("SIGKILL");
-    await s.done();
   }
 });

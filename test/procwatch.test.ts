@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { ProcWatcher, ProcWatchError, processStartTime, type ExitInfo } from "../dist/daemon/procwatch.js";
-import { root } from "./helpers.ts";
+import { root, type Ends } from "./helpers.ts";
 
 async function waitFor(cond: () => boolean, what: string, ms = 10000): Promise<void> {
   const end = Date.now() + ms;
@@ -57,6 +57,16 @@ function reapAll(): void {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 }
 
+/** A watcher for the test t: shut down, and every sleeper reaped, when the test ends. */
+function procWatcher(t: Ends): ProcWatcher {
+  const w = new ProcWatcher();
+  t.after(() => {
+    w.shutdown();
+    reapAll();
+  });
+  return w;
+}
+
 /** Resolves once a short-lived process watched by w has been reported: every exit w saw before
  *  has been dispatched by then. */
 async function barrier(w: ProcWatcher): Promise<void> {
@@ -67,160 +77,135 @@ async function barrier(w: ProcWatcher): Promise<void> {
   await waitFor(() => done, "the barrier process's exit");
 }
 
-test("a live process: its callback runs once, after it has exited", async () => {
-  const w = new ProcWatcher();
-  try {
-    const c = sleeper();
-    const calls: ExitInfo[] = [];
-    let deadAtCall: boolean | null = null;
-    assert.ok(w.on(c.pid, (i) => {
-      calls.push(i);
-      deadAtCall = dead(c.pid);
-    }));
-    assert.deepEqual(w.alive(), [c.pid]);
-    await barrier(w);
-    assert.equal(calls.length, 0, "no callback while it runs");
-    c.kill();
-    await waitFor(() => calls.length > 0, "the exit callback");
-    assert.deepEqual(calls, [{ pid: c.pid, how: "exited" }]);
-    assert.equal(deadAtCall, true, "the process was dead (zombie or reaped) when the callback ran");
-    await barrier(w);
-    assert.equal(calls.length, 1, "called once");
-    assert.deepEqual(w.alive(), []);
-  } finally {
-    w.shutdown();
-    reapAll();
-  }
+test("a live process: its callback runs once, after it has exited", async (t) => {
+  const w = procWatcher(t);
+  const c = sleeper();
+  const calls: ExitInfo[] = [];
+  let deadAtCall: boolean | null = null;
+  assert.ok(w.on(c.pid, (i) => {
+    calls.push(i);
+    deadAtCall = dead(c.pid);
+  }));
+  assert.deepEqual(w.alive(), [c.pid]);
+  await barrier(w);
+  assert.equal(calls.length, 0, "no callback while it runs");
+  c.kill();
+  await waitFor(() => calls.length > 0, "the exit callback");
+  assert.deepEqual(calls, [{ pid: c.pid, how: "exited" }]);
+  assert.equal(deadAtCall, true, "the process was dead (zombie or reaped) when the callback ran");
+  await barrier(w);
+  assert.equal(calls.length, 1, "called once");
+  assert.deepEqual(w.alive(), []);
 });
 
-test("a zombie (exited, not yet reaped) is reported at once", async () => {
-  const w = new ProcWatcher();
+test("a zombie (exited, not yet reaped) is reported at once", async (t) => {
+  const w = procWatcher(t);
   // sh starts a short sleep, then becomes a long sleep that never waits for it
   const holder = spawn("sh", ["-c", "sleep 0.01 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(holder);
-  try {
-    const line = await new Promise<string>((res) => createInterface({ input: holder.stdout! }).once("line", res));
-    const zpid = Number(line);
-    await waitFor(() => procState(zpid) === "Z", `pid ${zpid} to become a zombie`);
-    const start = processStartTime(zpid);
-    assert.ok(start !== null, "a zombie still has its start time");
-    const calls: ExitInfo[] = [];
-    assert.ok(w.on(zpid, (i) => calls.push(i)));
-    assert.ok(w.on(zpid, (i) => calls.push(i), { startTime: start }));
-    // its environment is gone with its memory: an env check cannot tell, and says it is gone
-    assert.ok(w.on(zpid, (i) => calls.push(i), { env: "PATH=x" }));
-    await waitFor(() => calls.length === 3, "the zombie's callbacks");
-    assert.deepEqual(calls.map((c) => c.how).sort(), ["exited", "exited", "gone"]);
-    assert.equal(procState(zpid), "Z", "reported while still a zombie, not after someone reaped it");
-    assert.equal(holder.exitCode, null, "its parent still runs");
-  } finally {
-    w.shutdown();
-    reapAll();
-  }
+  const line = await new Promise<string>((res) => createInterface({ input: holder.stdout! }).once("line", res));
+  const zpid = Number(line);
+  await waitFor(() => procState(zpid) === "Z", `pid ${zpid} to become a zombie`);
+  const start = processStartTime(zpid);
+  assert.ok(start !== null, "a zombie still has its start time");
+  const calls: ExitInfo[] = [];
+  assert.ok(w.on(zpid, (i) => calls.push(i)));
+  assert.ok(w.on(zpid, (i) => calls.push(i), { startTime: start }));
+  // its environment is gone with its memory: an env check cannot tell, and says it is gone
+  assert.ok(w.on(zpid, (i) => calls.push(i), { env: "PATH=x" }));
+  await waitFor(() => calls.length === 3, "the zombie's callbacks");
+  assert.deepEqual(calls.map((c) => c.how).sort(), ["exited", "exited", "gone"]);
+  assert.equal(procState(zpid), "Z", "reported while still a zombie, not after someone reaped it");
+  assert.equal(holder.exitCode, null, "its parent still runs");
 });
 
-test("several callbacks on one process all run, through one pidfd", async () => {
-  const w = new ProcWatcher();
-  try {
-    const base = pidfds();
-    const c = sleeper({ ...process.env, SHIT_CMD: "00000000000000aa" });
-    const start = processStartTime(c.pid)!;
-    const calls: string[] = [];
-    assert.ok(w.on(c.pid, (i) => calls.push(`a ${i.how}`)));
-    assert.ok(w.on(c.pid, (i) => calls.push(`b ${i.how}`), { startTime: start }));
-    assert.ok(w.on(c.pid, (i) => calls.push(`c ${i.how}`), { startTime: Number(start) }));
-    assert.ok(w.on(c.pid, (i) => calls.push(`d ${i.how}`), { env: "SHIT_CMD=00000000000000aa" }));
-    assert.deepEqual(w.alive(), [c.pid]);
-    assert.equal(pidfds(), base + 1, "one pidfd for all four");
-    c.kill();
-    await waitFor(() => calls.length === 4, "four callbacks");
-    assert.deepEqual(calls, ["a exited", "b exited", "c exited", "d exited"]);
-    assert.equal(pidfds(), base, "the pidfd is closed after the exit");
-    await barrier(w);
-    assert.equal(calls.length, 4);
-  } finally {
-    w.shutdown();
-    reapAll();
-  }
+test("several callbacks on one process all run, through one pidfd", async (t) => {
+  const w = procWatcher(t);
+  const base = pidfds();
+  const c = sleeper({ ...process.env, SHIT_CMD: "00000000000000aa" });
+  const start = processStartTime(c.pid)!;
+  const calls: string[] = [];
+  assert.ok(w.on(c.pid, (i) => calls.push(`a ${i.how}`)));
+  assert.ok(w.on(c.pid, (i) => calls.push(`b ${i.how}`), { startTime: start }));
+  assert.ok(w.on(c.pid, (i) => calls.push(`c ${i.how}`), { startTime: Number(start) }));
+  assert.ok(w.on(c.pid, (i) => calls.push(`d ${i.how}`), { env: "SHIT_CMD=00000000000000aa" }));
+  assert.deepEqual(w.alive(), [c.pid]);
+  assert.equal(pidfds(), base + 1, "one pidfd for all four");
+  c.kill();
+  await waitFor(() => calls.length === 4, "four callbacks");
+  assert.deepEqual(calls, ["a exited", "b exited", "c exited", "d exited"]);
+  assert.equal(pidfds(), base, "the pidfd is closed after the exit");
+  await barrier(w);
+  assert.equal(calls.length, 4);
 });
 
-test("off(): an unregistered callback never runs, even when another callback of the same exit unregisters it", async () => {
-  const w = new ProcWatcher();
-  try {
-    const c = sleeper();
-    const ran: number[] = [];
-    const r3box: { r?: ReturnType<ProcWatcher["on"]> } = {};
-    const r1 = w.on(c.pid, () => {
-      ran.push(1);
-      w.off(r3box.r!);
-    });
-    const r2 = w.on(c.pid, () => ran.push(2));
-    r3box.r = w.on(c.pid, () => ran.push(3));
-    assert.ok(w.on(c.pid, () => ran.push(4)));
-    assert.ok(r1 && r2 && r3box.r);
-    w.off(r2);
-    w.off(r2); // harmless
-    c.kill();
-    await waitFor(() => ran.includes(4), "the last callback");
-    await barrier(w);
-    assert.deepEqual(ran, [1, 4]);
+test("off(): an unregistered callback never runs, even when another callback of the same exit unregisters it", async (t) => {
+  const w = procWatcher(t);
+  const c = sleeper();
+  const ran: number[] = [];
+  const r3box: { r?: ReturnType<ProcWatcher["on"]> } = {};
+  const r1 = w.on(c.pid, () => {
+    ran.push(1);
+    w.off(r3box.r!);
+  });
+  const r2 = w.on(c.pid, () => ran.push(2));
+  r3box.r = w.on(c.pid, () => ran.push(3));
+  assert.ok(w.on(c.pid, () => ran.push(4)));
+  assert.ok(r1 && r2 && r3box.r);
+  w.off(r2);
+  w.off(r2); // harmless
+  c.kill();
+  await waitFor(() => ran.includes(4), "the last callback");
+  await barrier(w);
+  assert.deepEqual(ran, [1, 4]);
 
-    // every callback of a process unregistered: the watch itself closes, nothing runs
-    const base = pidfds();
-    const d = sleeper();
-    let called = false;
-    const only = w.on(d.pid, () => (called = true))!;
-    assert.equal(pidfds(), base + 1);
-    w.off(only);
-    assert.deepEqual(w.alive(), []);
-    assert.equal(pidfds(), base, "its pidfd is closed at once");
-    d.kill();
-    await new Promise((r) => d.once("exit", r));
-    await barrier(w);
-    assert.equal(called, false);
+  // every callback of a process unregistered: the watch itself closes, nothing runs
+  const base = pidfds();
+  const d = sleeper();
+  let called = false;
+  const only = w.on(d.pid, () => (called = true))!;
+  assert.equal(pidfds(), base + 1);
+  w.off(only);
+  assert.deepEqual(w.alive(), []);
+  assert.equal(pidfds(), base, "its pidfd is closed at once");
+  d.kill();
+  await new Promise((r) => d.once("exit", r));
+  await barrier(w);
+  assert.equal(called, false);
 
-    // a "gone" report pending for the next turn of the loop is cancelled by off() too
-    const g = spawn("true");
-    await new Promise((r) => g.once("exit", r));
-    let goneCalled = false;
-    w.off(w.on(g.pid!, () => (goneCalled = true))!);
-    await new Promise((r) => setImmediate(r));
-    await barrier(w);
-    assert.equal(goneCalled, false);
-  } finally {
-    w.shutdown();
-    reapAll();
-  }
+  // a "gone" report pending for the next turn of the loop is cancelled by off() too
+  const g = spawn("true");
+  await new Promise((r) => g.once("exit", r));
+  let goneCalled = false;
+  w.off(w.on(g.pid!, () => (goneCalled = true))!);
+  await new Promise((r) => setImmediate(r));
+  await barrier(w);
+  assert.equal(goneCalled, false);
 });
 
-test("forget(): repeatable; afterwards on() is refused while the callbacks already there still run", async () => {
-  const w = new ProcWatcher();
-  try {
-    const c = sleeper();
-    const calls: ExitInfo[] = [];
-    assert.ok(w.on(c.pid, (i) => calls.push(i)));
-    w.forget(c.pid);
-    w.forget(c.pid);
-    let late = false;
-    assert.equal(w.on(c.pid, () => (late = true)), null);
-    c.kill();
-    await new Promise((r) => c.once("exit", r)); // exited and reaped
-    await waitFor(() => calls.length === 1, "the callback registered before forget");
-    assert.deepEqual(calls, [{ pid: c.pid, how: "exited" }]);
-    w.forget(c.pid);
-    assert.equal(w.on(c.pid, () => (late = true)), null, "still refused after the exit");
-    await barrier(w);
-    assert.equal(late, false);
+test("forget(): repeatable; afterwards on() is refused while the callbacks already there still run", async (t) => {
+  const w = procWatcher(t);
+  const c = sleeper();
+  const calls: ExitInfo[] = [];
+  assert.ok(w.on(c.pid, (i) => calls.push(i)));
+  w.forget(c.pid);
+  w.forget(c.pid);
+  let late = false;
+  assert.equal(w.on(c.pid, () => (late = true)), null);
+  c.kill();
+  await new Promise((r) => c.once("exit", r)); // exited and reaped
+  await waitFor(() => calls.length === 1, "the callback registered before forget");
+  assert.deepEqual(calls, [{ pid: c.pid, how: "exited" }]);
+  w.forget(c.pid);
+  assert.equal(w.on(c.pid, () => (late = true)), null, "still refused after the exit");
+  await barrier(w);
+  assert.equal(late, false);
 
-    // a pid never watched can be forgotten too
-    const d = sleeper();
-    w.forget(d.pid);
-    assert.equal(w.on(d.pid, () => {}), null);
-    assert.deepEqual(w.alive(), []);
-  } finally {
-    w.shutdown();
-    reapAll();
-  }
+  // a pid never watched can be forgotten too
+  const d = sleeper();
+  w.forget(d.pid);
+  assert.equal(w.on(d.pid, () => {}), null);
+  assert.deepEqual(w.alive(), []);
 });
 
 test("shutdown(): the thread is joined, pidfds closed, and no callback runs afterwards even for an exit right then", async () => {
@@ -261,44 +246,39 @@ test("shutdown(): the thread is joined, pidfds closed, and no callback runs afte
   assert.equal(pidfds(), fds0, "every pidfd closed");
 });
 
-test("pid reuse: a wrong start time or env entry reports 'reused' without waiting; no such process reports 'gone'", async () => {
-  const w = new ProcWatcher();
-  try {
-    const c = sleeper({ ...process.env, SHIT_CMD: "00000000000000aa" });
-    const start = processStartTime(c.pid)!;
-    const got: string[] = [];
-    const note = (tag: string) => (i: ExitInfo) => got.push(`${tag} ${i.how} ${dead(c.pid) ? "dead" : "alive"}`);
-    assert.ok(w.on(c.pid, note("start"), { startTime: start + 1n }));
-    assert.ok(w.on(c.pid, note("env"), { env: "SHIT_CMD=00000000000000bb" }));
-    assert.ok(w.on(c.pid, note("prefix"), { env: "SHIT_CMD=00000000000000a" }));
-    assert.ok(w.on(c.pid, note("both"), { startTime: start, env: "SHIT_CMD=00000000000000bb" }));
-    assert.deepEqual(w.alive(), [], "a reused pid is not watched");
-    await waitFor(() => got.length === 4, "the reused reports");
-    assert.deepEqual(got.sort(), ["both reused alive", "env reused alive", "prefix reused alive", "start reused alive"]);
+test("pid reuse: a wrong start time or env entry reports 'reused' without waiting; no such process reports 'gone'", async (t) => {
+  const w = procWatcher(t);
+  const c = sleeper({ ...process.env, SHIT_CMD: "00000000000000aa" });
+  const start = processStartTime(c.pid)!;
+  const got: string[] = [];
+  const note = (tag: string) => (i: ExitInfo) => got.push(`${tag} ${i.how} ${dead(c.pid) ? "dead" : "alive"}`);
+  assert.ok(w.on(c.pid, note("start"), { startTime: start + 1n }));
+  assert.ok(w.on(c.pid, note("env"), { env: "SHIT_CMD=00000000000000bb" }));
+  assert.ok(w.on(c.pid, note("prefix"), { env: "SHIT_CMD=00000000000000a" }));
+  assert.ok(w.on(c.pid, note("both"), { startTime: start, env: "SHIT_CMD=00000000000000bb" }));
+  assert.deepEqual(w.alive(), [], "a reused pid is not watched");
+  await waitFor(() => got.length === 4, "the reused reports");
+  assert.deepEqual(got.sort(), ["both reused alive", "env reused alive", "prefix reused alive", "start reused alive"]);
 
-    const g = spawn("true");
-    await new Promise((r) => g.once("exit", r)); // exited and reaped: no such pid now
-    assert.equal(processStartTime(g.pid!), null);
-    const gone: ExitInfo[] = [];
-    assert.ok(w.on(g.pid!, (i) => gone.push(i)));
-    assert.ok(w.on(g.pid!, (i) => gone.push(i), { startTime: start }));
-    await waitFor(() => gone.length === 2, "the gone reports");
-    assert.deepEqual(gone, [{ pid: g.pid, how: "gone" }, { pid: g.pid, how: "gone" }]);
+  const g = spawn("true");
+  await new Promise((r) => g.once("exit", r)); // exited and reaped: no such pid now
+  assert.equal(processStartTime(g.pid!), null);
+  const gone: ExitInfo[] = [];
+  assert.ok(w.on(g.pid!, (i) => gone.push(i)));
+  assert.ok(w.on(g.pid!, (i) => gone.push(i), { startTime: start }));
+  await waitFor(() => gone.length === 2, "the gone reports");
+  assert.deepEqual(gone, [{ pid: g.pid, how: "gone" }, { pid: g.pid, how: "gone" }]);
 
-    for (const bad of [0, -1, 1.5, NaN, 2 ** 31]) {
-      assert.throws(() => w.on(bad, () => {}), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL", String(bad));
-    }
-    assert.throws(() => w.on(c.pid, () => {}, { env: "" }), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL");
-    assert.throws(() => w.on(c.pid, () => {}, { startTime: -1 }), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL");
-  } finally {
-    w.shutdown();
-    reapAll();
+  for (const bad of [0, -1, 1.5, NaN, 2 ** 31]) {
+    assert.throws(() => w.on(bad, () => {}), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL", String(bad));
   }
+  assert.throws(() => w.on(c.pid, () => {}, { env: "" }), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL");
+  assert.throws(() => w.on(c.pid, () => {}, { startTime: -1 }), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL");
 });
 
-test("three hundred processes exiting in one burst are all reported", async () => {
+test("three hundred processes exiting in one burst are all reported", async (t) => {
   const n = 300;
-  const w = new ProcWatcher();
+  const w = procWatcher(t);
   const fds0 = pidfds();
   const sh = spawn("sh", ["-c", `i=0; while [ $i -lt ${n} ]; do sleep 60 & echo $!; i=$((i+1)); done; wait`], {
     detached: true, // its own process group: one kill reaches all
@@ -318,7 +298,6 @@ test("three hundred processes exiting in one burst are all reported", async () =
     assert.deepEqual(w.alive(), []);
     assert.equal(pidfds(), fds0);
   } finally {
-    w.shutdown();
     try {
       process.kill(-sh.pid!, "SIGKILL");
     } catch {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { sandbox, sameTree, root, until, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, root, until, type Ends, type Sandbox } from "./helpers.ts";
 import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,8 +26,8 @@ function journal(s: Sandbox, kind: string): Array<Map<string, string>> {
   return out;
 }
 
-async function withShell(shell: ShellName, fn: (t: Term, s: Sandbox, home: string) => Promise<void>, o: { rc?: (log: string) => string; env?: Record<string, string> } = {}): Promise<void> {
-  const s = sandbox();
+async function withShell(tc: Ends, shell: ShellName, fn: (t: Term, s: Sandbox, home: string) => Promise<void>, o: { rc?: (log: string) => string; env?: Record<string, string> } = {}): Promise<void> {
+  const s = sandbox(tc);
   const home = join(s.dir, "home");
   mkdirSync(home, { recursive: true });
   let t: Term | undefined;
@@ -39,7 +39,6 @@ async function withShell(shell: ShellName, fn: (t: Term, s: Sandbox, home: strin
     throw e;
   } finally {
     t?.kill();
-    s.cleanup();
   }
 }
 
@@ -75,10 +74,10 @@ const LINES: Record<ShellName, { heredoc: string; bg: string; cdsub: string; set
 
 for (const shell of SHELLS) {
   describe(`${shell} hook`, () => {
-    test(`${shell}: each command typed at the prompt is undone, tree for tree`, async () => {
+    test(`${shell}: each command typed at the prompt is undone, tree for tree`, async (tc) => {
       // the user's rc has strict options that break careless hooks
       const strict = shell === "bash" ? "set -u -o pipefail" : shell === "zsh" ? "setopt no_unset ksh_arrays err_return" : "";
-      await withShell(shell, async (t, s) => {
+      await withShell(tc, shell, async (t, s) => {
         s.sh("echo old > notes.txt; mkdir -p dir/deep; echo 1 > dir/deep/x; ln -s deep dir/link; mkdir dir/empty; echo a > a; echo f > f; echo h > hd; echo bg > bg");
         const steps = ["echo new > notes.txt", "rm -rf dir", "mv a b", "printf x >> f", LINES[shell].heredoc];
         for (const line of steps) {
@@ -108,8 +107,8 @@ for (const shell of SHELLS) {
       }, { rc: (log) => userRc(shell, log, strict) });
     });
 
-    test(`${shell}: undoing cd, variables, aliases${shell === "fish" ? "" : " and options"} puts the shell back`, async () => {
-      await withShell(shell, async (t, s) => {
+    test(`${shell}: undoing cd, variables, aliases${shell === "fish" ? "" : " and options"} puts the shell back`, async (tc) => {
+      await withShell(tc, shell, async (t, s) => {
         const L = LINES[shell];
         const probe = join(s.state, "probe"); // capture leaves the state dir alone: probing is no effect
         const state = async () => {
@@ -135,8 +134,8 @@ for (const shell of SHELLS) {
       }, { env: { GONE: "here" } });
     });
 
-    test(`${shell}: the user's own prompt hooks run once each, with the user's status; init twice hooks once`, async () => {
-      await withShell(shell, async (t, s) => {
+    test(`${shell}: the user's own prompt hooks run once each, with the user's status; init twice hooks once`, async (tc) => {
+      await withShell(tc, shell, async (t, s) => {
         await t.run("true");
         await t.run("false");
         await t.run("echo x > y");
@@ -165,8 +164,8 @@ for (const shell of SHELLS) {
   });
 }
 
-test("bash: exec keeps the session; a setuid program typed at the prompt is recorded as not captured", async () => {
-  await withShell("bash", async (t, s) => {
+test("bash: exec keeps the session; a setuid program typed at the prompt is recorded as not captured", async (tc) => {
+  await withShell(tc, "bash", async (t, s) => {
     s.sh("echo old > fa");
     await t.run("echo new > fa");
     await t.run("exec bash");
@@ -183,8 +182,8 @@ test("bash: exec keeps the session; a setuid program typed at the prompt is reco
   });
 });
 
-test("two shells side by side: shit undo in one leaves the other's command alone", async () => {
-  const s = sandbox();
+test("two shells side by side: shit undo in one leaves the other's command alone", async (t) => {
+  const s = sandbox(t);
   const home = join(s.dir, "home");
   mkdirSync(home, { recursive: true });
   let a: Term | undefined, b: Term | undefined;
@@ -216,27 +215,23 @@ test("two shells side by side: shit undo in one leaves the other's command alone
   }
 });
 
-test("the hook does nothing in non-interactive shells and scripts", () => {
-  const s = sandbox();
-  try {
-    const bin = join(root, "bin", "shit");
-    const env = { ...s.env, HOME: s.dir };
-    const run = (argv: string[]) => spawnSync(argv[0], argv.slice(1), { cwd: s.work, env, encoding: "utf8" });
-    writeFileSync(join(s.dir, "rc"), `eval "$(${bin} init bash)"\necho "hooked=\${__shit_hooked-no} cmd=\${SHIT_CMD-unset}"\n`);
-    assert.equal(run(["bash", "-c", `source ${join(s.dir, "rc")}`]).stdout.trim(), "hooked=no cmd=unset");
-    assert.equal(run(["zsh", "-fc", `eval "$(${bin} init zsh)"; echo "hooked=\${__shit_hooked-no}"`]).stdout.trim(), "hooked=no");
-    assert.equal(run(["fish", "-c", `${bin} init fish | source; set -q __shit_hooked; and echo hooked; or echo no`]).stdout.trim(), "no");
-    assert.ok(!existsSync(join(s.state, "spool")) || readdirSync(join(s.state, "spool")).length === 0, "nothing recorded");
-    // unknown shells are bad input; --help says how to remove it
-    const bad = s.shit(["init", "tcsh"]);
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /unknown shell "tcsh"/);
-    assert.match(s.shit(["init", "--help"]).stdout, /To remove it/);
-    // status outside a hooked shell: exit 1 and how to hook
-    const st = s.shit(["status"]);
-    assert.equal(st.status, 1);
-    assert.match(st.stdout, /not hooked/);
-  } finally {
-    s.cleanup();
-  }
+test("the hook does nothing in non-interactive shells and scripts", (t) => {
+  const s = sandbox(t);
+  const bin = join(root, "bin", "shit");
+  const env = { ...s.env, HOME: s.dir };
+  const run = (argv: string[]) => spawnSync(argv[0], argv.slice(1), { cwd: s.work, env, encoding: "utf8" });
+  writeFileSync(join(s.dir, "rc"), `eval "$(${bin} init bash)"\necho "hooked=\${__shit_hooked-no} cmd=\${SHIT_CMD-unset}"\n`);
+  assert.equal(run(["bash", "-c", `source ${join(s.dir, "rc")}`]).stdout.trim(), "hooked=no cmd=unset");
+  assert.equal(run(["zsh", "-fc", `eval "$(${bin} init zsh)"; echo "hooked=\${__shit_hooked-no}"`]).stdout.trim(), "hooked=no");
+  assert.equal(run(["fish", "-c", `${bin} init fish | source; set -q __shit_hooked; and echo hooked; or echo no`]).stdout.trim(), "no");
+  assert.ok(!existsSync(join(s.state, "spool")) || readdirSync(join(s.state, "spool")).length === 0, "nothing recorded");
+  // unknown shells are bad input; --help says how to remove it
+  const bad = s.shit(["init", "tcsh"]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown shell "tcsh"/);
+  assert.match(s.shit(["init", "--help"]).stdout, /To remove it/);
+  // status outside a hooked shell: exit 1 and how to hook
+  const st = s.shit(["status"]);
+  assert.equal(st.status, 1);
+  assert.match(st.stdout, /not hooked/);
 });

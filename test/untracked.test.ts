@@ -71,131 +71,119 @@ const endedOf = (state: string, id: string): number => {
 };
 
 test("untracked: a static program's changes in a recorded command are listed, named by undo, its new file removed", async (t) => {
-  const s = daemonBox({ SHIT_CONFIG: "/nonexistent/shit-config.json" });
-  try {
-    const w = staticWriter(join(s.dir, "bin"));
-    if ("why" in w) return void t.skip(w.why);
-    const work = realpathSync(s.work);
-    s.sh("echo old > existing.txt; echo bye > doomed.txt; echo same > keep.txt; mkdir sub; echo x > sub/inner.txt");
-    let r = s.shit(["daemon", "start"]);
-    assert.equal(r.status, 0, out(r));
-    // the working directory of a recent command becomes a tracked root
-    assert.equal(s.shit(["run", "--", "true"]).status, 0);
-    const id0 = showJson(s).id;
-    const log = join(s.state, "run", "shitd.log");
-    await until(`the daemon to watch ${work}`, () => existsSync(log) && readFileSync(log, "utf8").includes(`watcher tier: watching ${work}\n`));
-    const before = s.tree();
+  const s = daemonBox(t, { SHIT_CONFIG: "/nonexistent/shit-config.json" });
+  const w = staticWriter(join(s.dir, "bin"));
+  if ("why" in w) return void t.skip(w.why);
+  const work = realpathSync(s.work);
+  s.sh("echo old > existing.txt; echo bye > doomed.txt; echo same > keep.txt; mkdir sub; echo x > sub/inner.txt");
+  let r = s.shit(["daemon", "start"]);
+  assert.equal(r.status, 0, out(r));
+  // the working directory of a recent command becomes a tracked root
+  assert.equal(s.shit(["run", "--", "true"]).status, 0);
+  const id0 = showJson(s).id;
+  const log = join(s.state, "run", "shitd.log");
+  await until(`the daemon to watch ${work}`, () => existsSync(log) && readFileSync(log, "utf8").includes(`watcher tier: watching ${work}\n`));
+  const before = s.tree();
 
-    r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:created.txt w:existing.txt d:doomed.txt && touch touched.txt && sleep 0.5`]);
-    assert.equal(r.status, 0, out(r));
-    let j = showJson(s);
-    const id = j.id;
-    await until("three untracked changes", () => (j = showJson(s, id)).untracked.length >= 3);
-    assert.deepEqual(sorted(j.untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
-    assert.ok(j.events.some((e) => e.op !== "notcaptured" && e.path === join(work, "touched.txt")), "the shim recorded the touch");
-    assert.equal(j.effects.untracked, 3);
-    const text = s.shit(["show", id]).stdout;
-    assert.match(text, /\n\nuntracked changes \(made outside capture: cannot be undone\)\n/);
-    assert.match(text, /effects .*3 untracked/);
-    for (const l of ["create    created.txt", "modify    existing.txt", "delete    doomed.txt"]) assert.ok(text.includes(`\n  ${l}`), `${l} in\n${text}`);
-    assert.doesNotMatch(text.split("untracked changes")[1], /touched\.txt/);
-    assert.match(s.shit(["list"]).stdout, /3 untracked/);
+  r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:created.txt w:existing.txt d:doomed.txt && touch touched.txt && sleep 0.5`]);
+  assert.equal(r.status, 0, out(r));
+  let j = showJson(s);
+  const id = j.id;
+  await until("three untracked changes", () => (j = showJson(s, id)).untracked.length >= 3);
+  assert.deepEqual(sorted(j.untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
+  assert.ok(j.events.some((e) => e.op !== "notcaptured" && e.path === join(work, "touched.txt")), "the shim recorded the touch");
+  assert.equal(j.effects.untracked, 3);
+  const text = s.shit(["show", id]).stdout;
+  assert.match(text, /\n\nuntracked changes \(made outside capture: cannot be undone\)\n/);
+  assert.match(text, /effects .*3 untracked/);
+  for (const l of ["create    created.txt", "modify    existing.txt", "delete    doomed.txt"]) assert.ok(text.includes(`\n  ${l}`), `${l} in\n${text}`);
+  assert.doesNotMatch(text.split("untracked changes")[1], /touched\.txt/);
+  assert.match(s.shit(["list"]).stdout, /3 untracked/);
 
-    // undo: says what it cannot restore, removes the created file, restores the captured part
-    r = s.shit(["undo", "--yes", id]);
-    assert.equal(r.status, 0, out(r));
-    assert.match(r.stdout, /cannot restore: existing\.txt: changed outside capture/);
-    assert.match(r.stdout, /cannot restore: doomed\.txt: changed outside capture/);
-    assert.doesNotMatch(r.stdout, /cannot restore: created\.txt/, out(r));
-    assert.match(r.stdout, /remove +created\.txt/);
-    assert.ok(!existsSync(join(work, "created.txt")), "the file the static program made is removed");
-    assert.ok(!existsSync(join(work, "touched.txt")), "the captured touch is undone");
-    assert.equal(readFileSync(join(work, "existing.txt"), "utf8"), "overwritten outside capture\n", "nothing kept: left as it is");
-    assert.equal(sameTree(without(before, ["existing.txt", "doomed.txt"]), without(s.tree(), ["existing.txt"])), "");
+  // undo: says what it cannot restore, removes the created file, restores the captured part
+  r = s.shit(["undo", "--yes", id]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stdout, /cannot restore: existing\.txt: changed outside capture/);
+  assert.match(r.stdout, /cannot restore: doomed\.txt: changed outside capture/);
+  assert.doesNotMatch(r.stdout, /cannot restore: created\.txt/, out(r));
+  assert.match(r.stdout, /remove +created\.txt/);
+  assert.ok(!existsSync(join(work, "created.txt")), "the file the static program made is removed");
+  assert.ok(!existsSync(join(work, "touched.txt")), "the captured touch is undone");
+  assert.equal(readFileSync(join(work, "existing.txt"), "utf8"), "overwritten outside capture\n", "nothing kept: left as it is");
+  assert.equal(sameTree(without(before, ["existing.txt", "doomed.txt"]), without(s.tree(), ["existing.txt"])), "");
 
-    // a redo puts the removed file back (shit-apply kept it)
-    r = s.shit(["redo", "--yes"]);
-    assert.equal(r.status, 0, out(r));
-    assert.equal(readFileSync(join(work, "created.txt"), "utf8"), "made outside capture\n");
+  // a redo puts the removed file back (shit-apply kept it)
+  r = s.shit(["redo", "--yes"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(readFileSync(join(work, "created.txt"), "utf8"), "made outside capture\n");
 
-    // a change while no command runs is attached to nothing: a later command's rows prove it was seen
-    const ended = endedOf(s.state, id);
-    await until("the command to be well over", () => Date.now() > ended + 1000, 5000);
-    writeFileSync(join(work, "outside.txt"), "no command ran\n");
-    r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:second.txt && sleep 0.3`]);
-    assert.equal(r.status, 0, out(r));
-    const id2 = showJson(s).id;
-    await until("the second command's untracked create", () => showJson(s, id2).untracked.length >= 1);
-    assert.deepEqual(sorted(showJson(s, id2).untracked), ["create " + join(work, "second.txt")]);
-    assert.equal(rowsFor(s.state, join(work, "outside.txt")), 0, "outside.txt belongs to no command");
-    assert.deepEqual(showJson(s, id0).untracked, [], "the command that ended just before gets none of it");
-    // and nothing more was attached to the first one meanwhile (its undo and redo included)
-    assert.deepEqual(sorted(showJson(s, id).untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
+  // a change while no command runs is attached to nothing: a later command's rows prove it was seen
+  const ended = endedOf(s.state, id);
+  await until("the command to be well over", () => Date.now() > ended + 1000, 5000);
+  writeFileSync(join(work, "outside.txt"), "no command ran\n");
+  r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:second.txt && sleep 0.3`]);
+  assert.equal(r.status, 0, out(r));
+  const id2 = showJson(s).id;
+  await until("the second command's untracked create", () => showJson(s, id2).untracked.length >= 1);
+  assert.deepEqual(sorted(showJson(s, id2).untracked), ["create " + join(work, "second.txt")]);
+  assert.equal(rowsFor(s.state, join(work, "outside.txt")), 0, "outside.txt belongs to no command");
+  assert.deepEqual(showJson(s, id0).untracked, [], "the command that ended just before gets none of it");
+  // and nothing more was attached to the first one meanwhile (its undo and redo included)
+  assert.deepEqual(sorted(showJson(s, id).untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
 
-    // nothing but changes outside capture: the undo changes nothing, says so, exits 6
-    r = s.shit(["run", "--", "sh", "-c", `${w.bin} w:keep.txt && sleep 0.3`]);
-    assert.equal(r.status, 0, out(r));
-    const id3 = showJson(s).id;
-    await until("the third command's untracked modify", () => showJson(s, id3).untracked.length >= 1);
-    const kept = s.tree();
-    r = s.shit(["undo", "--yes", id3]);
-    assert.equal(r.status, 6, out(r));
-    assert.match(r.stderr, /cannot restore: keep\.txt: changed outside capture/);
-    assert.equal(sameTree(kept, s.tree()), "");
+  // nothing but changes outside capture: the undo changes nothing, says so, exits 6
+  r = s.shit(["run", "--", "sh", "-c", `${w.bin} w:keep.txt && sleep 0.3`]);
+  assert.equal(r.status, 0, out(r));
+  const id3 = showJson(s).id;
+  await until("the third command's untracked modify", () => showJson(s, id3).untracked.length >= 1);
+  const kept = s.tree();
+  r = s.shit(["undo", "--yes", id3]);
+  assert.equal(r.status, 6, out(r));
+  assert.match(r.stderr, /cannot restore: keep\.txt: changed outside capture/);
+  assert.equal(sameTree(kept, s.tree()), "");
 
-    // a background job that outlives its command line: its changes are still that command's
-    r = s.shit(["run", "--", "sh", "-c", `(sleep 0.3; ${w.bin} c:late.txt; sleep 0.3) >/dev/null 2>&1 &`]);
-    assert.equal(r.status, 0, out(r));
-    const id4 = showJson(s).id;
-    await until("the background job's untracked create", () => showJson(s, id4).untracked.length >= 1);
-    assert.deepEqual(sorted(showJson(s, id4).untracked), ["create " + join(work, "late.txt")]);
-  } finally {
-    await s.done();
-  }
+  // a background job that outlives its command line: its changes are still that command's
+  r = s.shit(["run", "--", "sh", "-c", `(sleep 0.3; ${w.bin} c:late.txt; sleep 0.3) >/dev/null 2>&1 &`]);
+  assert.equal(r.status, 0, out(r));
+  const id4 = showJson(s).id;
+  await until("the background job's untracked create", () => showJson(s, id4).untracked.length >= 1);
+  assert.deepEqual(sorted(showJson(s, id4).untracked), ["create " + join(work, "late.txt")]);
 });
 
 test("untracked: config.json's watch roots (recent off): only those are watched, / never", async (t) => {
-  const s = daemonBox();
-  try {
-    const w = staticWriter(join(s.dir, "bin"));
-    if ("why" in w) return void t.skip(w.why);
-    const work = realpathSync(s.work);
-    const tracked = join(realpathSync(s.dir), "tracked");
-    mkdirSync(tracked);
-    writeFileSync(join(s.dir, "config.json"), JSON.stringify({ watch: { roots: ["/", tracked], recent: false } }));
-    s.env.SHIT_CONFIG = join(s.dir, "config.json");
-    let r = s.shit(["daemon", "start"]);
-    assert.equal(r.status, 0, out(r));
-    const log = join(s.state, "run", "shitd.log");
-    const logText = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
-    await until(`the daemon to watch ${tracked}`, () => logText().includes(`watcher tier: watching ${tracked}\n`));
-    assert.match(logText(), /watcher tier: not watching \/ \(the whole filesystem is never watched\)/);
-    r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:${join(tracked, "in-root.txt")} c:here.txt && sleep 0.3`]);
-    assert.equal(r.status, 0, out(r));
-    const id = showJson(s).id;
-    await until("the create in the configured root", () => showJson(s, id).untracked.length >= 1);
-    // the command's own cwd is not a root with recent off: here.txt is not seen
-    assert.deepEqual(sorted(showJson(s, id).untracked), ["create " + join(tracked, "in-root.txt")]);
-    assert.ok(!logText().includes(`watching ${work}\n`), logText());
-  } finally {
-    await s.done();
-  }
+  const s = daemonBox(t);
+  const w = staticWriter(join(s.dir, "bin"));
+  if ("why" in w) return void t.skip(w.why);
+  const work = realpathSync(s.work);
+  const tracked = join(realpathSync(s.dir), "tracked");
+  mkdirSync(tracked);
+  writeFileSync(join(s.dir, "config.json"), JSON.stringify({ watch: { roots: ["/", tracked], recent: false } }));
+  s.env.SHIT_CONFIG = join(s.dir, "config.json");
+  let r = s.shit(["daemon", "start"]);
+  assert.equal(r.status, 0, out(r));
+  const log = join(s.state, "run", "shitd.log");
+  const logText = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
+  await until(`the daemon to watch ${tracked}`, () => logText().includes(`watcher tier: watching ${tracked}\n`));
+  assert.match(logText(), /watcher tier: not watching \/ \(the whole filesystem is never watched\)/);
+  r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:${join(tracked, "in-root.txt")} c:here.txt && sleep 0.3`]);
+  assert.equal(r.status, 0, out(r));
+  const id = showJson(s).id;
+  await until("the create in the configured root", () => showJson(s, id).untracked.length >= 1);
+  // the command's own cwd is not a root with recent off: here.txt is not seen
+  assert.deepEqual(sorted(showJson(s, id).untracked), ["create " + join(tracked, "in-root.txt")]);
+  assert.ok(!logText().includes(`watching ${work}\n`), logText());
 });
 
-test("untracked: config roots, never /, nothing in the state dir, nested roots merge, at most a handful", () => {
-  const s = daemonBox();
-  try {
-    s.sh("mkdir -p a/b c d e f g h i j k");
-    mkdirSync(s.state, { recursive: true });
-    const w = realpathSync(s.work);
-    const r = chooseRoots(["/", join(w, "a/b"), join(w, "a"), join(s.state), join(w, "missing"), ...["c", "d", "e", "f", "g", "h", "i", "j", "k"].map((d) => join(w, d))], s.state, 8);
-    assert.deepEqual(r.roots, [join(w, "a"), ...["c", "d", "e", "f", "g", "h", "i"].map((d) => join(w, d))]);
-    assert.deepEqual(r.skipped.map((x) => x.why), ["the whole filesystem is never watched", "it is inside the state directory", "it does not exist", "more than 8 roots", "more than 8 roots"]);
-    assert.deepEqual(watchConfig({}), { roots: [], recent: true });
-    assert.deepEqual(watchConfig({ watch: { roots: ["/x"], recent: false } }), { roots: ["/x"], recent: false });
-    assert.equal(watchConfig({ watch: { roots: "/x" } }), `"watch.roots" must be a list of paths`);
-    assert.equal(watchConfig({ watch: { recent: "yes" } }), `"watch.recent" must be true or false`);
-  } finally {
-    s.cleanup();
-  }
+test("untracked: config roots, never /, nothing in the state dir, nested roots merge, at most a handful", (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p a/b c d e f g h i j k");
+  mkdirSync(s.state, { recursive: true });
+  const w = realpathSync(s.work);
+  const r = chooseRoots(["/", join(w, "a/b"), join(w, "a"), join(s.state), join(w, "missing"), ...["c", "d", "e", "f", "g", "h", "i", "j", "k"].map((d) => join(w, d))], s.state, 8);
+  assert.deepEqual(r.roots, [join(w, "a"), ...["c", "d", "e", "f", "g", "h", "i"].map((d) => join(w, d))]);
+  assert.deepEqual(r.skipped.map((x) => x.why), ["the whole filesystem is never watched", "it is inside the state directory", "it does not exist", "more than 8 roots", "more than 8 roots"]);
+  assert.deepEqual(watchConfig({}), { roots: [], recent: true });
+  assert.deepEqual(watchConfig({ watch: { roots: ["/x"], recent: false } }), { roots: ["/x"], recent: false });
+  assert.equal(watchConfig({ watch: { roots: "/x" } }), `"watch.roots" must be a list of paths`);
+  assert.equal(watchConfig({ watch: { recent: "yes" } }), `"watch.recent" must be true or false`);
 });

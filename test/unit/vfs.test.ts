@@ -1,0 +1,125 @@
+// The planner's virtual file system (src/plan/vfs.ts): a real temp tree overlaid with planned
+// steps. No processes; the tree is made with fs calls before each view is built.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync, constants as C } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { VFS, lstatNode, typeOf, TYPE_NAME, type VNode } from "../../dist/plan/vfs.js";
+import type { Ends } from "../helpers.ts";
+
+/** A temp tree: d/{a,b}, d/sub/c, e (file), l -> d; removed when the test ends. Paths as latin1. */
+function tree(t: Ends): string {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "shit-vfs-")));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "d/sub"), { recursive: true });
+  writeFileSync(join(dir, "d/a"), "a");
+  writeFileSync(join(dir, "d/b"), "bb");
+  writeFileSync(join(dir, "d/sub/c"), "ccc");
+  writeFileSync(join(dir, "e"), "e");
+  symlinkSync("d", join(dir, "l"));
+  return dir;
+}
+
+const file = (size: number, orig: string | null = null): VNode => ({ type: C.S_IFREG, ino: null, dev: null, size: BigInt(size), mtimeNs: null, orig });
+const dirNode = (): VNode => ({ type: C.S_IFDIR, ino: null, dev: null, size: null, mtimeNs: null, orig: null });
+const kids = (v: VFS, p: string) => v.children(p).sort();
+
+test("vfs: with no steps planned, the view is the real tree (lstat: a symlink is not followed)", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  assert.equal(v.get(`${T}/d/b`)?.size, 2n);
+  assert.equal(v.get(`${T}/d`)?.type, C.S_IFDIR);
+  assert.equal(v.get(`${T}/l`)?.type, C.S_IFLNK);
+  assert.equal(v.get(`${T}/nope`), null);
+  assert.deepEqual(kids(v, `${T}/d`), ["a", "b", "sub"]);
+  const n = lstatNode(`${T}/d/a`)!;
+  assert.equal(n.orig, `${n.dev}:${n.ino}`);
+  assert.equal(TYPE_NAME[typeOf(0o100644)], "file");
+  assert.equal(TYPE_NAME[typeOf(0o40755)], "directory");
+});
+
+test("vfs: set and remove overlay the real tree; a removed directory hides everything below it", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  v.set(`${T}/d/new`, file(9));
+  v.remove(`${T}/d/a`);
+  assert.equal(v.get(`${T}/d/new`)?.size, 9n);
+  assert.equal(v.get(`${T}/d/a`), null);
+  assert.deepEqual(kids(v, `${T}/d`), ["b", "new", "sub"]);
+  v.remove(`${T}/d`);
+  assert.equal(v.get(`${T}/d`), null);
+  assert.equal(v.get(`${T}/d/b`), null);
+  assert.equal(v.get(`${T}/d/sub/c`), null);
+  assert.equal(v.get(`${T}/d/new`), null, "the overlay below it goes too");
+  assert.deepEqual(kids(v, `${T}/d`), []);
+  // the real tree is untouched, and realAt sees it
+  assert.equal(v.realAt(`${T}/d/a`)?.size, 1n);
+});
+
+test("vfs: a renamed directory takes its real contents and its overlay along", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  v.set(`${T}/d/sub/planned`, file(4));
+  v.remove(`${T}/d/b`);
+  v.rename(`${T}/d`, `${T}/moved`);
+  assert.equal(v.get(`${T}/d`), null);
+  assert.equal(v.get(`${T}/d/a`), null);
+  assert.equal(v.get(`${T}/moved`)?.type, C.S_IFDIR);
+  assert.equal(v.get(`${T}/moved/a`)?.size, 1n);
+  assert.equal(v.get(`${T}/moved/sub/c`)?.size, 3n);
+  assert.equal(v.get(`${T}/moved/sub/planned`)?.size, 4n);
+  assert.equal(v.get(`${T}/moved/b`), null, "a removal planned before the move stays removed");
+  assert.deepEqual(kids(v, `${T}/moved`), ["a", "sub"]);
+  assert.deepEqual(kids(v, `${T}/moved/sub`), ["c", "planned"]);
+  // and back again, then a new empty directory in its old place
+  v.rename(`${T}/moved`, `${T}/d`);
+  assert.equal(v.get(`${T}/d/sub/c`)?.size, 3n);
+  assert.equal(v.get(`${T}/moved`), null);
+  v.rename(`${T}/d`, `${T}/again`);
+  v.setEmptyDir(`${T}/d`, dirNode());
+  assert.deepEqual(kids(v, `${T}/d`), [], "nothing real shows through a new directory");
+  assert.equal(v.get(`${T}/d/a`), null);
+  assert.equal(v.get(`${T}/again/a`)?.size, 1n);
+});
+
+test("vfs: renaming a file over another replaces it; the source is gone", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  const a = v.get(`${T}/d/a`)!;
+  v.rename(`${T}/d/a`, `${T}/d/b`);
+  assert.equal(v.get(`${T}/d/a`), null);
+  assert.deepEqual(v.get(`${T}/d/b`), a);
+  assert.deepEqual(kids(v, `${T}/d`), ["b", "sub"]);
+});
+
+test("vfs: fresh() is an empty overlay over the same cached real tree", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  assert.equal(v.get(`${T}/e`)?.size, 1n);
+  v.remove(`${T}/e`);
+  writeFileSync(join(T, "e"), "changed on disk after it was looked at");
+  const f = v.fresh();
+  assert.equal(f.get(`${T}/e`)?.size, 1n, "the real tree as first seen (the shared cache)");
+  assert.equal(new VFS().get(`${T}/e`)?.size, 38n, "a new view looks again");
+  assert.equal(v.get(`${T}/e`), null, "the old overlay is its own");
+});
+
+test("vfs: findOrig finds an inode by identity in the overlay, else among the entries of the given dirs", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  const c = v.get(`${T}/d/sub/c`)!;
+  assert.equal(v.findOrig(c.orig!, [`${T}/d`]), null, "not in the overlay, not directly in d");
+  assert.equal(v.findOrig(c.orig!, [`${T}/d`, `${T}/d/sub`]), `${T}/d/sub/c`);
+  v.set(`${T}/planned-copy`, file(3, c.orig));
+  assert.equal(v.findOrig(c.orig!, []), `${T}/planned-copy`);
+  assert.equal(v.findOrig("0:0", [T, `${T}/d`]), null);
+});
+
+// below a real regular file lstat fails with ENOTDIR: that is "nothing there", not an error
+test("vfs: below a real regular file there is nothing (no throw)", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  assert.equal(v.get(`${T}/e/below-a-file`), null);
+  assert.equal(v.realAt(`${T}/e/below-a-file`), null);
+});
