@@ -17,7 +17,7 @@ import { root } from "./helpers.ts";
 import { Op, StepOp } from "../dist/spool/records.js";
 
 // The switches that must exist (each marked once). Add a name here when you mark a switch.
-const REQUIRED = ["apply", "step_name"];
+const REQUIRED = ["apply", "step_name", "inverse", "effects", "describe"];
 
 type Kind = "ops" | "steps";
 const VOCAB: Record<Kind, string[]> = { ops: Object.keys(Op), steps: Object.keys(StepOp) };
@@ -51,7 +51,6 @@ const LABEL = /\bcase\s+(?:(Op|StepOp)\.([A-Z0-9_]+)|(SP|STEP)_(?!F_)([A-Z0-9_]+
 
 /** Every OPSWITCH marker in one file and the switch after it. */
 export function scan(src: string, file: string): Marked[] {
-  const c = code(src);
   const out: Marked[] = [];
   const lineOf = (i: number) => src.slice(0, i).split("\n").length;
   for (const m of src.matchAll(/OPSWITCH\(([^)]*)\)/g)) {
@@ -66,8 +65,12 @@ export function scan(src: string, file: string): Marked[] {
       if (!ig) r.problems.push(`marker "${m[0]}": cannot parse "${part}" (expected "ignores: A B")`);
       else r.ignores.push(...ig[1].split(/[\s,]+/).filter(Boolean).map((s) => s.replace(/^(Op\.|StepOp\.|SP_|STEP_)/, "")));
     }
-    // the switch must follow the marker's comment, with at most two lines between them
-    const after = at + m[0].length;
+    // the switch must follow the marker's comment, with at most two lines between them; the text
+    // is blanked from the marker on only, so a string or regex the blanker misreads earlier in the
+    // file (nested template literals) cannot hide it
+    const eol = src.indexOf("\n", at);
+    const after = eol < 0 ? src.length : eol; // the marker's own line is a comment
+    const c = " ".repeat(after) + code(src.slice(after));
     const sw = /\bswitch\s*\(/g;
     sw.lastIndex = after;
     const s = sw.exec(c);

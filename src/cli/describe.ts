@@ -2,7 +2,8 @@
 import type { CommandRow, EventRow } from "../index/db.js";
 import { Op, OpName, decodeStat, type Stat } from "../spool/records.js";
 import type { EffectCounts } from "../ingest/effects.js";
-import { display } from "../paths/bytes.js";
+import { type BPath, display } from "../paths/bytes.js";
+import { constants as C } from "node:fs";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import type { LiveProcess } from "../procs/running.js";
 
@@ -44,6 +45,35 @@ export function countsText(c: EffectCounts): string {
   if (c.notCaptured) parts.push(`${c.notCaptured} not captured`);
   if (c.untracked) parts.push(`${c.untracked} untracked`);
   return parts.join(", ") || "no changes";
+}
+
+/** How `shit show` names one event, and what it adds after the path (rename/link targets). */
+export function eventWords(e: EventRow, pre: Stat | null, cwd?: BPath): { what: string; detail: string } {
+  const plain = { what: OpName[e.op] ?? String(e.op), detail: "" };
+  // OPSWITCH(describe; ignores: BEGIN END POST EXEC) -- ingest puts those in commands, posts and procs, never in events
+  switch (e.op) {
+    case Op.OPEN:
+      return { what: !pre ? "create" : e.flags & C.O_APPEND ? "append" : e.flags & C.O_TRUNC ? "overwrite" : "write", detail: "" };
+    case Op.RENAME:
+      return { what: plain.what, detail: `→ ${display(e.path2!, cwd)}${e.pre2 ? " (replacing it)" : ""}` };
+    case Op.LINK:
+      return { what: plain.what, detail: `→ ${display(e.path2!, cwd)}` };
+    case Op.NOTCAPTURED:
+      return { what: plain.what, detail: e.note ?? "" };
+    case Op.UNLINK:
+    case Op.RMDIR:
+    case Op.TRUNCATE:
+    case Op.MKDIR:
+    case Op.SYMLINK:
+    case Op.CHMOD:
+    case Op.CHOWN:
+    case Op.UTIMES:
+    case Op.SETXATTR:
+    case Op.REMOVEXATTR:
+    case Op.MKNOD:
+      return plain;
+  }
+  return plain;
 }
 
 export function statJson(s: Stat | null) {

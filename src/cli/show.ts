@@ -2,11 +2,11 @@
 import { constants as C } from "node:fs";
 import type { Ctx } from "./context.js";
 import { commandJson } from "./command-json.js";
-import { ago, commandLine, countsText, eventJson, processesText } from "./describe.js";
+import { ago, commandLine, countsText, eventJson, eventWords, processesText } from "./describe.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
-import { Op, OpName, decodeStat } from "../spool/records.js";
+import { Op, decodeStat } from "../spool/records.js";
 import { display, fromBuf } from "../paths/bytes.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import { CliError, EXIT } from "./exit.js";
@@ -44,15 +44,8 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   for (const e of evs) {
     const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
     const path = e.path ? display(e.path, cwd) : "?";
-    let what = OpName[e.op] ?? String(e.op);
-    let detail = "";
-    if (e.op === Op.OPEN) {
-      what = !pre ? "create" : e.flags & C.O_APPEND ? "append" : e.flags & C.O_TRUNC ? "overwrite" : "write";
-    }
-    if (e.op === Op.RENAME) detail = `→ ${display(e.path2!, cwd)}${e.pre2 ? " (replacing it)" : ""}`;
-    if (e.op === Op.LINK) detail = `→ ${display(e.path2!, cwd)}`;
     if (e.op === Op.NOTCAPTURED && e.flags === Op.EXEC) { out.push(`  not captured: ${path} — ${e.note ?? "it runs outside capture"}`); continue; }
-    if (e.op === Op.NOTCAPTURED) detail = e.note ?? "";
+    const { what, detail } = eventWords(e, pre, cwd);
     const meta: string[] = [];
     if (pre) {
       meta.push(TYPE_NAME[typeOf(pre.mode)] ?? "?");

@@ -24,6 +24,7 @@ export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
     if (e.err !== 0 || !e.path) continue;
     const a = fromBuf(e.path), b = e.path2 ? fromBuf(e.path2) : null;
     const pre = !!e.pre;
+    // OPSWITCH(effects; ignores: BEGIN END POST EXEC NOTCAPTURED) -- not effects; NOTCAPTURED is counted apart
     switch (e.op) {
       case Op.UNLINK: case Op.RMDIR: at(a, true).after = false; break;
       case Op.RENAME: {
