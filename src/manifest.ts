@@ -65,7 +65,9 @@ export function userXattrs(root: string): Map<string, Record<string, string>> {
 export function manifest(root: string, opts: { dirMtimes?: boolean; xattrs?: boolean; self?: boolean } = {}): Entry[] {
   const out: Entry[] = opts.self ? [describe(root, ".", opts)] : [];
   const walk = (dir: Buffer, rel: string) => {
-    const names = readdirSync(dir, { encoding: "buffer" }).map((b) => b.toString("latin1")).sort();
+    const names = readdirSync(dir, { encoding: "buffer" })
+      .map((b) => b.toString("latin1"))
+      .sort();
     for (const name of names) {
       const p = Buffer.concat([dir, Buffer.from("/"), Buffer.from(name, "latin1")]);
       const r = rel ? `${rel}/${name}` : name;

@@ -200,7 +200,10 @@ test("gc frees old pre-images; an undo of such a command then says they were fre
   r = s.shit(["gc", "--older-than", "0s"]);
   assert.equal(r.status, 0, out(r));
   assert.match(r.stdout, /freed 2 pre-images .* of 1 command/);
-  assert.deepEqual(readdirSync(join(s.state, "staging")).flatMap((d) => readdirSync(join(s.state, "staging", d))), []);
+  assert.deepEqual(
+    readdirSync(join(s.state, "staging")).flatMap((d) => readdirSync(join(s.state, "staging", d))),
+    [],
+  );
   r = s.shit(["undo", "--yes"]);
   assert.equal(r.status, 6, out(r));
   assert.match(r.stderr, /freed by `shit gc`/);

@@ -17,12 +17,19 @@ export function daemonBox(t: Ends, extra: NodeJS.ProcessEnv = {}): DaemonBox {
     for (let i = 0; i < 3; i++) {
       const pid = await ping(paths, 1000);
       if (!pid) return;
-      try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
       await until("the killed daemon to be gone", () => !alive(pid));
     }
   };
   const cleanup = s.cleanup;
   // the sandbox's end-of-test hook calls s.cleanup(): the daemon goes first, then the directory
-  s.cleanup = async () => { await kill(); cleanup(); };
+  s.cleanup = async () => {
+    await kill();
+    cleanup();
+  };
   return Object.assign(s, { paths, kill });
 }

@@ -59,9 +59,15 @@ test("daemon: of several started at the same moment exactly one stays; a kill -9
   // three exit on their own (status 0), one serves
   let winner = 0;
   await until("one daemon to answer", async () => !!(winner = (await ping(s.paths)) ?? 0));
-  assert.ok(kids.some((k) => k.pid === winner), "the one answering is one of those started");
+  assert.ok(
+    kids.some((k) => k.pid === winner),
+    "the one answering is one of those started",
+  );
   const losers = kids.filter((k) => k.pid !== winner);
-  assert.deepEqual(await Promise.all(exits.filter((_, i) => kids[i].pid !== winner)), losers.map(() => 0));
+  assert.deepEqual(
+    await Promise.all(exits.filter((_, i) => kids[i].pid !== winner)),
+    losers.map(() => 0),
+  );
   assert.ok(alive(winner));
 
   process.kill(winner, "SIGKILL");
@@ -165,7 +171,7 @@ test("daemon: status lists the pids of a running command (BEGIN and EXEC) until 
     let pids: number[] = [];
     await until("the running command in status", async () => {
       const r = await request(s.paths, { op: "status" });
-      pids = r.ok && r.op === "status" ? Object.values(r.running)[0] ?? [] : [];
+      pids = r.ok && r.op === "status" ? (Object.values(r.running)[0] ?? []) : [];
       return pids.length >= 2;
     });
     assert.ok(pids.includes(run.pid!), `the runner (${run.pid}) is among ${pids}`);

@@ -8,7 +8,13 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, write
 import { join } from "node:path";
 import { sandbox, out, type Ends, type Sandbox } from "./helpers.ts";
 
-interface Check { check: string; level: string; message: string; fix?: string; data?: Record<string, unknown> }
+interface Check {
+  check: string;
+  level: string;
+  message: string;
+  fix?: string;
+  data?: Record<string, unknown>;
+}
 
 function doctorBox(t: Ends): Sandbox {
   const s = sandbox(t);
@@ -41,7 +47,10 @@ test("doctor: a healthy sandbox — shim loads, state dir 0700, the tier of the 
   // the work dir and the state dir share a filesystem: link() into staging must work
   assert.ok(["reflink", "hardlink"].includes(tiers[0].data!.tier as string), JSON.stringify(tiers[0]));
   assert.deepEqual(readdirSync(s.work), ["a"], "no probe file left in the work dir");
-  assert.ok(readdirSync(join(s.state, "staging")).every((n) => !n.startsWith(".shit-doctor")), "none in staging");
+  assert.ok(
+    readdirSync(join(s.state, "staging")).every((n) => !n.startsWith(".shit-doctor")),
+    "none in staging",
+  );
   const space = by("space")[0];
   assert.ok((space.data!.free as number) > 0 && typeof space.data!.kept === "number");
 

@@ -36,7 +36,10 @@ export function sandbox(t: Ends): Sandbox {
   delete env.SHIT_STATE;
   spawnSync("mkdir", ["-p", work]);
   const s: Sandbox = {
-    dir, work, state, env,
+    dir,
+    work,
+    state,
+    env,
     shit(args, opts = {}) {
       return spawnSync(shitBin, args, { cwd: opts.cwd ?? work, env: opts.env ?? env, encoding: "utf8", input: opts.input ?? "", maxBuffer: 256 << 20 });
     },

@@ -75,7 +75,17 @@ test("irreversible: the rules on a table of command lines", () => {
   }
   assert.deepEqual(wrong, []);
   assert.deepEqual(simpleCommands(`a "b c" 'd e' f\\ g >out 2>&1 && h # i`), [["a", "b c", "d e", "f g"], ["h"]]);
-  assert.deepEqual(irreversibleIn([["git", "push"], ["git", "push", "origin"]], rules).length, 1, "one entry per kind");
+  assert.deepEqual(
+    irreversibleIn(
+      [
+        ["git", "push"],
+        ["git", "push", "origin"],
+      ],
+      rules,
+    ).length,
+    1,
+    "one entry per kind",
+  );
   assert.throws(() => compileRules([{ program: "x" }], "cfg"), /cfg: irreversible rule 0: "says"/);
   assert.throws(() => compileRules([{ program: "x", says: "y", anyArg: ["("] }], "cfg"), /bad regular expression/);
 });
@@ -91,7 +101,10 @@ test("irreversible: a recorded git push is named by show and undo, and the local
   assert.equal(show.status, 0, out(show));
   assert.match(show.stdout, /^beyond {2}git push: sent to a remote; cannot be undone here$/m);
   const j = JSON.parse(s.shit(["show", "--json"]).stdout);
-  assert.deepEqual(j.irreversible.map((i: { text: string }) => i.text), ["git push: sent to a remote; cannot be undone here"]);
+  assert.deepEqual(
+    j.irreversible.map((i: { text: string }) => i.text),
+    ["git push: sent to a remote; cannot be undone here"],
+  );
   assert.deepEqual(j.irreversible[0].argv.slice(0, 2), ["git", "push"]);
   const undo = s.shit(["undo", "--yes"]);
   assert.equal(undo.status, 0, out(undo));
@@ -103,7 +116,10 @@ test("irreversible: curl POST is named, a plain curl is not; the user's config a
   const s = sandbox(t);
   assert.equal(s.shit(["run", "--", "curl", "-s", "-X", "POST", "http://127.0.0.1:9/"]).status, 7, "curl: connection refused");
   let j = JSON.parse(s.shit(["show", "--json"]).stdout);
-  assert.deepEqual(j.irreversible.map((i: { what: string }) => i.what), ["curl"]);
+  assert.deepEqual(
+    j.irreversible.map((i: { what: string }) => i.what),
+    ["curl"],
+  );
   assert.match(s.shit(["show"]).stdout, /beyond {2}curl: sent a request that may change a server; cannot be undone here/);
   const id = j.id as string;
   const nothing = s.shit(["undo", "--yes", id.slice(0, 8)]);

@@ -11,8 +11,21 @@ const src = join(root, "src");
 // core → services → cli: a module may import its own layer or a lower one. Every top-level
 // entry of src/ is placed here, so a new one fails until it is given a layer.
 const LAYER: Record<string, number> = {
-  spool: 0, index: 0, store: 0, plan: 0, paths: 0, procs: 0, "config.ts": 0, "manifest.ts": 0,
-  ingest: 1, apply: 1, daemon: 1, shell: 1, irreversible: 1, doctor: 1, undo: 1,
+  spool: 0,
+  index: 0,
+  store: 0,
+  plan: 0,
+  paths: 0,
+  procs: 0,
+  "config.ts": 0,
+  "manifest.ts": 0,
+  ingest: 1,
+  apply: 1,
+  daemon: 1,
+  shell: 1,
+  irreversible: 1,
+  doctor: 1,
+  undo: 1,
   cli: 2,
 };
 const NAME = ["core", "services", "cli"];
@@ -50,7 +63,8 @@ test("imports point down the layers: core → services → cli, and nothing outs
   for (const [f, deps] of graph) {
     for (const d of deps) {
       if (!d.startsWith(src + "/")) continue;
-      const from = LAYER[top(f)], to = LAYER[top(d)];
+      const from = LAYER[top(f)],
+        to = LAYER[top(d)];
       if (to > from) wrong.push(`${relative(root, f)} (${NAME[from]}) imports ${relative(root, d)} (${NAME[to]})`);
     }
   }
@@ -67,7 +81,12 @@ test("verbs do not import verbs: what two verbs share lives in a module of its o
   const verbs = new Set(graph.get(main)!.filter((d) => top(d) === "cli"));
   const shared = ["context.ts", "exit.ts"].map((f) => join(src, "cli", f)); // main imports these too
   for (const f of shared) verbs.delete(f);
-  const wrong = [...verbs].flatMap((v) => graph.get(v)!.filter((d) => verbs.has(d)).map((d) => `${relative(root, v)} imports ${relative(root, d)}`));
+  const wrong = [...verbs].flatMap((v) =>
+    graph
+      .get(v)!
+      .filter((d) => verbs.has(d))
+      .map((d) => `${relative(root, v)} imports ${relative(root, d)}`),
+  );
   assert.ok(verbs.size >= 8, `found the verbs: ${[...verbs].map((v) => relative(src, v)).join(", ")}`);
   assert.deepEqual(wrong, []);
 });
@@ -93,7 +112,11 @@ test("no import cycles", () => {
 test("SQL lives in src/index/ only", () => {
   const outside = files
     .filter((f) => top(f) !== "index")
-    .flatMap((f) => readFileSync(f, "utf8").split("\n").map((l, i) => [f, i + 1, l] as const))
+    .flatMap((f) =>
+      readFileSync(f, "utf8")
+        .split("\n")
+        .map((l, i) => [f, i + 1, l] as const),
+    )
     .filter(([, , l]) => /\.q\(|\bprepare\(|\.exec\(\s*["'`]\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|BEGIN|PRAGMA)/i.test(l))
     .map(([f, n, l]) => `${relative(root, f)}:${n}: ${l.trim()}`);
   assert.deepEqual(outside, []);
@@ -108,7 +131,8 @@ test("the native build is located in src/paths/native.ts only", () => {
 });
 
 test("the checker sees a cycle and an upward import when there is one", () => {
-  const a = join(src, "plan", "a.ts"), b = join(src, "plan", "b.ts");
+  const a = join(src, "plan", "a.ts"),
+    b = join(src, "plan", "b.ts");
   assert.deepEqual(importsOf(a, `import { x } from "./b.js";\nimport type { Y } from "../cli/main.js";\nconst z = await import("./c.js");`), [
     b,
     join(src, "cli", "main.ts"),

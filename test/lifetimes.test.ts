@@ -45,7 +45,12 @@ const execed = (pid: number, prog: string): boolean => {
   }
 };
 const kill = (pid: number | undefined) => {
-  if (pid) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+  if (pid)
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
 };
 
 const exitedOf = (state: string, pid: number): number | null | undefined => {
@@ -171,9 +176,18 @@ test("lifetimes: a pid now held by another process does not count (environment, 
     await until("the stranger to start", () => execed(stranger.pid!, "sleep"));
     const db = new DatabaseSync(join(s.state, "index.sqlite"), { timeout: 10000 });
     try {
-      db.prepare("INSERT INTO procs(cmd, seq, pid, time, argv) VALUES(?, 1000000, ?, ?, ?)").run(done.id, stranger.pid!, Date.now(), Buffer.from("sleep\x0030\x00"));
+      db.prepare("INSERT INTO procs(cmd, seq, pid, time, argv) VALUES(?, 1000000, ?, ?, ?)").run(
+        done.id,
+        stranger.pid!,
+        Date.now(),
+        Buffer.from("sleep\x0030\x00"),
+      );
       // a `shit run` with no END whose runner pid is now another process, started after it
-      db.prepare("INSERT INTO commands(id, kind, argv, started, pid) VALUES('00000000000000aa', 'run', ?, ?, ?)").run(Buffer.from("make\x00"), Date.now() - 60000, stranger.pid!);
+      db.prepare("INSERT INTO commands(id, kind, argv, started, pid) VALUES('00000000000000aa', 'run', ?, ?, ?)").run(
+        Buffer.from("make\x00"),
+        Date.now() - 60000,
+        stranger.pid!,
+      );
     } finally {
       db.close();
     }
@@ -212,7 +226,10 @@ test("lifetimes: a background job typed in a hooked bash keeps its line running;
     assert.ok(line, "the line is recorded");
     pids.push(...line.processes.map((p) => p.pid));
     assert.equal(line.running, true, JSON.stringify(line));
-    assert.ok(line.processes.some((p) => p.argv.join(" ") === "sleep 30"), JSON.stringify(line.processes));
+    assert.ok(
+      line.processes.some((p) => p.argv.join(" ") === "sleep 30"),
+      JSON.stringify(line.processes),
+    );
 
     writeFileSync(join(s.work, "f"), "old\n");
     await t.run("echo new > f; sleep 31 &");
@@ -306,14 +323,20 @@ test("lifetimes: the daemon of a user who cannot read a process's environ watche
     assert.equal(r.status, 0, out(r));
     const listed = (JSON.parse(r.stdout) as Listed[]).find((c) => c.id === cmd)!;
     assert.equal(listed.running, true, JSON.stringify(listed));
-    assert.deepEqual(listed.processes.map((p) => p.pid), [pid]);
+    assert.deepEqual(
+      listed.processes.map((p) => p.pid),
+      [pid],
+    );
     await until("the daemon's table to list it", () => {
       const st = JSON.parse(asNobody([shitBin, "daemon", "status", "--json"], s.env, s.work).stdout) as { processes?: Record<string, number[]> };
       return !!st.processes?.[cmd]?.includes(pid);
     });
     setuidLike.kill("SIGKILL");
     const log = () => readFileSync(join(s.state, "run", "shitd.log"), "utf8");
-    await until(() => `the daemon to mark it exited; its log:\n${log()}`, () => typeof exitedOf(s.state, pid) === "number");
+    await until(
+      () => `the daemon to mark it exited; its log:\n${log()}`,
+      () => typeof exitedOf(s.state, pid) === "number",
+    );
     assert.doesNotMatch(log(), /cannot watch/);
   } finally {
     setuidLike?.kill("SIGKILL");

@@ -1,5 +1,6 @@
-// Lint: the C of native/ is formatted as .clang-format says (clang-format --dry-run --Werror), and
-// the shell scripts are shellcheck-clean (a warning that is intended carries a targeted
+// Lint: the TypeScript of src/ and test/ is formatted as .prettierrc.json says (prettier --check),
+// the C of native/ as .clang-format says (clang-format --dry-run --Werror), and the shell scripts
+// are shellcheck-clean (a warning that is intended carries a targeted
 // `# shellcheck disable=SCxxxx # reason`). Fails with the tools' own output.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -36,4 +37,11 @@ test("the shell scripts are shellcheck-clean", () => {
   const scripts = [...files(join(root, "scripts"), /\.sh$/), "bin/shit", ...files(join(root, "test", "native"), /\.sh$/), ".ci/run"];
   const r = spawnSync("shellcheck", ["-f", "gcc", ...scripts], { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
   assert.equal(r.status, 0, `shellcheck ${scripts.join(" ")}:\n${r.stdout}${r.stderr}`);
+});
+
+test("src/ and test/ are prettier-formatted (.prettierrc.json)", () => {
+  const bin = join(root, "node_modules", ".bin", "prettier");
+  const r = spawnSync(bin, ["--check", "src/**/*.ts", "test/**/*.ts"], { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
+  assert.ok(!r.error, `prettier is not installed: npm install (it is a devDependency): ${r.error?.message}`);
+  assert.equal(r.status, 0, `prettier would change these (run: npx prettier --write "src/**/*.ts" "test/**/*.ts"):\n${r.stdout}${r.stderr}`);
 });

@@ -17,9 +17,16 @@ const scripts: Array<[string, string[], NodeJS.ProcessEnv?]> = [
 
 for (const [name, argv, env] of scripts) {
   test(name, () => {
-    const r = spawnSync("bash", argv.map((a, i) => (i === 0 ? join(root, a) : a)), {
-      cwd: root, encoding: "utf8", env: { ...process.env, ...env, SHIT_CMD: "", SHIT_STATE: "" }, maxBuffer: 64 << 20,
-    });
+    const r = spawnSync(
+      "bash",
+      argv.map((a, i) => (i === 0 ? join(root, a) : a)),
+      {
+        cwd: root,
+        encoding: "utf8",
+        env: { ...process.env, ...env, SHIT_CMD: "", SHIT_STATE: "" },
+        maxBuffer: 64 << 20,
+      },
+    );
     const fails = (r.stdout + r.stderr).split("\n").filter((l) => /^(FAIL|not ok)\b/.test(l) || /\bFAIL\b/.test(l));
     assert.equal(r.status, 0, `${argv[0]} exited ${r.status}\n${fails.join("\n")}\n--- tail\n${(r.stdout + r.stderr).slice(-3000)}`);
   });

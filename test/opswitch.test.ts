@@ -63,7 +63,13 @@ export function scan(src: string, file: string): Marked[] {
     for (const part of rest) {
       const ig = /^ignores\s*:\s*(.*)$/.exec(part);
       if (!ig) r.problems.push(`marker "${m[0]}": cannot parse "${part}" (expected "ignores: A B")`);
-      else r.ignores.push(...ig[1].split(/[\s,]+/).filter(Boolean).map((s) => s.replace(/^(Op\.|StepOp\.|SP_|STEP_)/, "")));
+      else
+        r.ignores.push(
+          ...ig[1]
+            .split(/[\s,]+/)
+            .filter(Boolean)
+            .map((s) => s.replace(/^(Op\.|StepOp\.|SP_|STEP_)/, "")),
+        );
     }
     // the switch must follow the marker's comment, with at most two lines between them; the text
     // is blanked from the marker on only, so a string or regex the blanker misreads earlier in the
@@ -86,7 +92,7 @@ export function scan(src: string, file: string): Marked[] {
     }
     // the labels of this switch, not of a switch nested in it
     let body = c.slice(open + 1, end - 1);
-    for (let n; (n = /\bswitch\s*\(/.exec(body)); ) {
+    for (let n; (n = /\bswitch\s*\(/.exec(body));) {
       const o = body.indexOf("{", n.index);
       const e = o < 0 ? -1 : closeBrace(body, o);
       if (e < 0) break;
@@ -117,7 +123,8 @@ export function problems(marked: Marked[], required: string[] = []): string[] {
     const vocab = VOCAB[s.kind];
     for (const x of [...s.handled, ...s.ignores]) if (!vocab.includes(x)) out.push(`${id}: ${x} is not one of the ${s.kind} (records.ts)`);
     for (const x of s.ignores) if (s.handled.includes(x)) out.push(`${id}: ${x} is both handled and ignored`);
-    for (const x of vocab) if (!s.handled.includes(x) && !s.ignores.includes(x)) out.push(`${id}: ${s.kind === "ops" ? "op" : "step"} ${x} is neither handled nor in its ignores`);
+    for (const x of vocab)
+      if (!s.handled.includes(x) && !s.ignores.includes(x)) out.push(`${id}: ${s.kind === "ops" ? "op" : "step"} ${x} is neither handled nor in its ignores`);
   }
   for (const n of required) if (!seen.has(n)) out.push(`no OPSWITCH(${n}) marker found (required by test/opswitch.test.ts)`);
   return out;
@@ -153,7 +160,10 @@ test("the scanner fails on a missing op, an unparsable marker, a missing require
 
   const c = `static int g(int op) {\n  /* OPSWITCH(cfix; ignores: BEGIN END POST) */\n  switch (op) {\n  case SP_UNLINK: { switch (x) { case SP_BEGIN: break; } return 1; }\n  default: return 0;\n  }\n}\n`;
   const pc = problems(scan(c, "fixture.c"));
-  assert.ok(pc.some((l) => l.includes("op RMDIR is neither handled")), pc.join("\n"));
+  assert.ok(
+    pc.some((l) => l.includes("op RMDIR is neither handled")),
+    pc.join("\n"),
+  );
   assert.ok(!pc.some((l) => l.includes("op UNLINK")), pc.join("\n"));
 
   assert.ok(problems(scan("// OPSWITCH(lost)\nconst x = 1;\n\n\n\nswitch (y) { case Op.BEGIN: }\n", "f.ts")).some((l) => l.includes("no switch right after")));

@@ -82,10 +82,12 @@ test("a live process: its callback runs once, after it has exited", async (t) =>
   const c = sleeper();
   const calls: ExitInfo[] = [];
   let deadAtCall: boolean | null = null;
-  assert.ok(w.on(c.pid, (i) => {
-    calls.push(i);
-    deadAtCall = dead(c.pid);
-  }));
+  assert.ok(
+    w.on(c.pid, (i) => {
+      calls.push(i);
+      deadAtCall = dead(c.pid);
+    }),
+  );
   assert.deepEqual(w.alive(), [c.pid]);
   await barrier(w);
   assert.equal(calls.length, 0, "no callback while it runs");
@@ -191,20 +193,30 @@ test("forget(): repeatable; afterwards on() is refused while the callbacks alrea
   w.forget(c.pid);
   w.forget(c.pid);
   let late = false;
-  assert.equal(w.on(c.pid, () => (late = true)), null);
+  assert.equal(
+    w.on(c.pid, () => (late = true)),
+    null,
+  );
   c.kill();
   await new Promise((r) => c.once("exit", r)); // exited and reaped
   await waitFor(() => calls.length === 1, "the callback registered before forget");
   assert.deepEqual(calls, [{ pid: c.pid, how: "exited" }]);
   w.forget(c.pid);
-  assert.equal(w.on(c.pid, () => (late = true)), null, "still refused after the exit");
+  assert.equal(
+    w.on(c.pid, () => (late = true)),
+    null,
+    "still refused after the exit",
+  );
   await barrier(w);
   assert.equal(late, false);
 
   // a pid never watched can be forgotten too
   const d = sleeper();
   w.forget(d.pid);
-  assert.equal(w.on(d.pid, () => {}), null);
+  assert.equal(
+    w.on(d.pid, () => {}),
+    null,
+  );
   assert.deepEqual(w.alive(), []);
 });
 
@@ -231,7 +243,10 @@ test("shutdown(): the thread is joined, pidfds closed, and no callback runs afte
       } // else the exit lands while shutdown runs
       w.shutdown();
       assert.equal(threadsNamed(name), threads0 + 1, "the thread has ended when shutdown returns");
-      assert.throws(() => w.on(c.pid, () => {}), (e: unknown) => e instanceof ProcWatchError && e.code === "ESHUTDOWN");
+      assert.throws(
+        () => w.on(c.pid, () => {}),
+        (e: unknown) => e instanceof ProcWatchError && e.code === "ESHUTDOWN",
+      );
       w.shutdown(); // harmless
       assert.deepEqual(w.alive(), []);
       await waitFor(() => seen, "the other watcher's report of the same exit");
@@ -267,13 +282,26 @@ test("pid reuse: a wrong start time or env entry reports 'reused' without waitin
   assert.ok(w.on(g.pid!, (i) => gone.push(i)));
   assert.ok(w.on(g.pid!, (i) => gone.push(i), { startTime: start }));
   await waitFor(() => gone.length === 2, "the gone reports");
-  assert.deepEqual(gone, [{ pid: g.pid, how: "gone" }, { pid: g.pid, how: "gone" }]);
+  assert.deepEqual(gone, [
+    { pid: g.pid, how: "gone" },
+    { pid: g.pid, how: "gone" },
+  ]);
 
   for (const bad of [0, -1, 1.5, NaN, 2 ** 31]) {
-    assert.throws(() => w.on(bad, () => {}), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL", String(bad));
+    assert.throws(
+      () => w.on(bad, () => {}),
+      (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL",
+      String(bad),
+    );
   }
-  assert.throws(() => w.on(c.pid, () => {}, { env: "" }), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL");
-  assert.throws(() => w.on(c.pid, () => {}, { startTime: -1 }), (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL");
+  assert.throws(
+    () => w.on(c.pid, () => {}, { env: "" }),
+    (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL",
+  );
+  assert.throws(
+    () => w.on(c.pid, () => {}, { startTime: -1 }),
+    (e: unknown) => e instanceof ProcWatchError && e.code === "EINVAL",
+  );
 });
 
 test("three hundred processes exiting in one burst are all reported", async (t) => {

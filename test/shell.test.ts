@@ -13,7 +13,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function journal(s: Sandbox, kind: string): Array<Map<string, string>> {
   const dir = join(s.state, "spool");
   const out: Array<Map<string, string>> = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith(".shell")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith(".shell"))
+    .sort()) {
     for (const rec of readFileSync(join(dir, f), "latin1").split("\x1eshit1\0").slice(1)) {
       const m = new Map<string, string>();
       for (const field of rec.split("\0")) {
@@ -26,7 +28,12 @@ function journal(s: Sandbox, kind: string): Array<Map<string, string>> {
   return out;
 }
 
-async function withShell(tc: Ends, shell: ShellName, fn: (t: Term, s: Sandbox, home: string) => Promise<void>, o: { rc?: (log: string) => string; env?: Record<string, string> } = {}): Promise<void> {
+async function withShell(
+  tc: Ends,
+  shell: ShellName,
+  fn: (t: Term, s: Sandbox, home: string) => Promise<void>,
+  o: { rc?: (log: string) => string; env?: Record<string, string> } = {},
+): Promise<void> {
   const s = sandbox(tc);
   const home = join(s.dir, "home");
   mkdirSync(home, { recursive: true });
@@ -68,7 +75,8 @@ const LINES: Record<ShellName, { heredoc: string; bg: string; cdsub: string; set
     cdsub: "mkdir -p sub; and cd sub",
     setvar: "set -gx FOO bar; set -e GONE",
     alias: "alias zz 'echo zz'",
-    probe: (f) => `printf '%s|%s|%s|%s\\n' "$PWD" (set -q FOO; and echo $FOO; or echo unset) (set -q GONE; and echo $GONE; or echo unset) (functions -q zz; and echo 'echo zz'; or echo none) > ${f}`,
+    probe: (f) =>
+      `printf '%s|%s|%s|%s\\n' "$PWD" (set -q FOO; and echo $FOO; or echo unset) (set -q GONE; and echo $GONE; or echo unset) (functions -q zz; and echo 'echo zz'; or echo none) > ${f}`,
   },
 };
 
@@ -77,89 +85,124 @@ for (const shell of SHELLS) {
     test(`${shell}: each command typed at the prompt is undone, tree for tree`, async (tc) => {
       // the user's rc has strict options that break careless hooks
       const strict = shell === "bash" ? "set -u -o pipefail" : shell === "zsh" ? "setopt no_unset ksh_arrays err_return" : "";
-      await withShell(tc, shell, async (t, s) => {
-        s.sh("echo old > notes.txt; mkdir -p dir/deep; echo 1 > dir/deep/x; ln -s deep dir/link; mkdir dir/empty; echo a > a; echo f > f; echo h > hd; echo bg > bg");
-        const steps = ["echo new > notes.txt", "rm -rf dir", "mv a b", "printf x >> f", LINES[shell].heredoc];
-        for (const line of steps) {
+      await withShell(
+        tc,
+        shell,
+        async (t, s) => {
+          s.sh(
+            "echo old > notes.txt; mkdir -p dir/deep; echo 1 > dir/deep/x; ln -s deep dir/link; mkdir dir/empty; echo a > a; echo f > f; echo h > hd; echo bg > bg",
+          );
+          const steps = ["echo new > notes.txt", "rm -rf dir", "mv a b", "printf x >> f", LINES[shell].heredoc];
+          for (const line of steps) {
+            const before = s.tree();
+            await t.run(line);
+            assert.notEqual(sameTree(before, s.tree()), "", `${line}: changed nothing`);
+            await t.run("shit undo --yes");
+            assert.equal(sameTree(before, s.tree()), "", `${shell}: after undo of ${JSON.stringify(line)}`);
+          }
+          // a background job: its id is inherited, its effects land after the prompt came back
           const before = s.tree();
-          await t.run(line);
-          assert.notEqual(sameTree(before, s.tree()), "", `${line}: changed nothing`);
+          await t.run(LINES[shell].bg);
+          await until("the background job", () => !existsSync(join(s.work, "bg")));
+          await sleep(100);
           await t.run("shit undo --yes");
-          assert.equal(sameTree(before, s.tree()), "", `${shell}: after undo of ${JSON.stringify(line)}`);
-        }
-        // a background job: its id is inherited, its effects land after the prompt came back
-        const before = s.tree();
-        await t.run(LINES[shell].bg);
-        await until("the background job", () => !existsSync(join(s.work, "bg")));
-        await sleep(100);
-        await t.run("shit undo --yes");
-        assert.equal(sameTree(before, s.tree()), "", `${shell}: after undo of the background job`);
-        // redo puts it forward again, and that is undone in turn
-        await t.run("shit redo --yes");
-        assert.ok(!existsSync(join(s.work, "bg")), "redo removed bg again");
-        await t.run("shit undo --yes");
-        assert.equal(sameTree(before, s.tree()), "");
-        // the shell's own prompt hooks and history were not recorded as anyone's effects
-        const list = JSON.parse(s.shit(["list", "--json", "--all"]).stdout) as Array<{ line?: string; effects: Record<string, number> }>;
-        const typed = list.filter((c) => c.line !== undefined);
-        assert.ok(typed.some((c) => c.line === "echo new > notes.txt"), "the line as typed is recorded");
-        for (const c of typed.filter((c) => /^shit (undo|redo)/.test(c.line ?? ""))) assert.equal(c.effects.modified + c.effects.created + c.effects.deleted, 0, `${c.line} itself changed nothing`);
-      }, { rc: (log) => userRc(shell, log, strict) });
+          assert.equal(sameTree(before, s.tree()), "", `${shell}: after undo of the background job`);
+          // redo puts it forward again, and that is undone in turn
+          await t.run("shit redo --yes");
+          assert.ok(!existsSync(join(s.work, "bg")), "redo removed bg again");
+          await t.run("shit undo --yes");
+          assert.equal(sameTree(before, s.tree()), "");
+          // the shell's own prompt hooks and history were not recorded as anyone's effects
+          const list = JSON.parse(s.shit(["list", "--json", "--all"]).stdout) as Array<{ line?: string; effects: Record<string, number> }>;
+          const typed = list.filter((c) => c.line !== undefined);
+          assert.ok(
+            typed.some((c) => c.line === "echo new > notes.txt"),
+            "the line as typed is recorded",
+          );
+          for (const c of typed.filter((c) => /^shit (undo|redo)/.test(c.line ?? "")))
+            assert.equal(c.effects.modified + c.effects.created + c.effects.deleted, 0, `${c.line} itself changed nothing`);
+        },
+        { rc: (log) => userRc(shell, log, strict) },
+      );
     });
 
     test(`${shell}: undoing cd, variables, aliases${shell === "fish" ? "" : " and options"} puts the shell back`, async (tc) => {
-      await withShell(tc, shell, async (t, s) => {
-        const L = LINES[shell];
-        const probe = join(s.state, "probe"); // capture leaves the state dir alone: probing is no effect
-        const state = async () => {
-          await t.run(L.probe(probe));
-          return readFileSync(probe, "utf8").trim();
-        };
-        const start = await state();
-        assert.equal(start, `${s.work}|unset|here|none`);
-        await t.run(L.cdsub);
-        await t.run(L.setvar);
-        await t.run(L.alias);
-        if (L.opt) await t.run(L.opt);
-        const changed = await state();
-        assert.equal(changed, `${join(s.work, "sub")}|bar|unset|echo zz${L.opt ? "+nc" : ""}`);
-        if (L.opt) await t.run("shit undo --yes");
-        await t.run("shit undo --yes"); // the alias
-        await t.run("shit undo --yes"); // the variables
-        await t.run("shit undo --yes"); // mkdir + cd
-        assert.equal(await state(), start);
-        assert.ok(!existsSync(join(s.work, "sub")), "the directory the command made is gone");
-        await t.run("shit redo --yes"); // mkdir + cd again
-        assert.equal((await state()).split("|")[0], join(s.work, "sub"));
-      }, { env: { GONE: "here" } });
+      await withShell(
+        tc,
+        shell,
+        async (t, s) => {
+          const L = LINES[shell];
+          const probe = join(s.state, "probe"); // capture leaves the state dir alone: probing is no effect
+          const state = async () => {
+            await t.run(L.probe(probe));
+            return readFileSync(probe, "utf8").trim();
+          };
+          const start = await state();
+          assert.equal(start, `${s.work}|unset|here|none`);
+          await t.run(L.cdsub);
+          await t.run(L.setvar);
+          await t.run(L.alias);
+          if (L.opt) await t.run(L.opt);
+          const changed = await state();
+          assert.equal(changed, `${join(s.work, "sub")}|bar|unset|echo zz${L.opt ? "+nc" : ""}`);
+          if (L.opt) await t.run("shit undo --yes");
+          await t.run("shit undo --yes"); // the alias
+          await t.run("shit undo --yes"); // the variables
+          await t.run("shit undo --yes"); // mkdir + cd
+          assert.equal(await state(), start);
+          assert.ok(!existsSync(join(s.work, "sub")), "the directory the command made is gone");
+          await t.run("shit redo --yes"); // mkdir + cd again
+          assert.equal((await state()).split("|")[0], join(s.work, "sub"));
+        },
+        { env: { GONE: "here" } },
+      );
     });
 
     test(`${shell}: the user's own prompt hooks run once each, with the user's status; init twice hooks once`, async (tc) => {
-      await withShell(tc, shell, async (t, s) => {
-        await t.run("true");
-        await t.run("false");
-        await t.run("echo x > y");
-        const p = t.prompts();
-        assert.deepEqual(p, ["p 0", "p 0", "p 1", "p 0"], "one prompt line per prompt, with $?");
-        const pre = readFileSync(t.promptLog + ".pre", "utf8").trim().split("\n");
-        // bash's DEBUG trap also sees the rc's and the prompt hooks' commands: the typed ones, once each, in order
-        const typedPre = shell === "bash" ? pre.filter((l) => ["x true", "x false", "x echo x > y"].includes(l)) : pre;
-        assert.deepEqual(typedPre, ["x true", "x false", "x echo x > y"], "the user's preexec ran once per command");
-        const runs = journal(s, "run");
-        assert.deepEqual(runs.map((r) => r.get("line")?.trim()), ["true", "false", "echo x > y"], "one journal record per command");
-        assert.deepEqual(runs.map((r) => r.get("exit")), ["0", "1", "0"]);
-        assert.equal(new Set(runs.map((r) => r.get("id"))).size, 3, "each command its own id");
-        await t.run(`shit status > ${join(s.dir, "status")}`);
-        const st = readFileSync(join(s.dir, "status"), "utf8");
-        assert.match(st, new RegExp(`^hooked: ${shell} \\(pid ${t.pid()}\\)`, "m"));
-        assert.match(st, /redirections .* are captured/);
-      }, {
-        // bash: the user's PROMPT_COMMAND as an array, and a DEBUG trap of their own (a preexec)
-        rc: (log) =>
-          shell === "bash"
-            ? userRc(shell, log, `PROMPT_COMMAND=('echo "p $?" >> "${log}"')\ntrap '[[ $BASH_COMMAND == echo\\ \\"p* ]] || echo "x $BASH_COMMAND" >> "${log}.pre"' DEBUG`, 2).replace(/^PROMPT_COMMAND='.*'$/m, "")
-            : userRc(shell, log, "", 2),
-      });
+      await withShell(
+        tc,
+        shell,
+        async (t, s) => {
+          await t.run("true");
+          await t.run("false");
+          await t.run("echo x > y");
+          const p = t.prompts();
+          assert.deepEqual(p, ["p 0", "p 0", "p 1", "p 0"], "one prompt line per prompt, with $?");
+          const pre = readFileSync(t.promptLog + ".pre", "utf8")
+            .trim()
+            .split("\n");
+          // bash's DEBUG trap also sees the rc's and the prompt hooks' commands: the typed ones, once each, in order
+          const typedPre = shell === "bash" ? pre.filter((l) => ["x true", "x false", "x echo x > y"].includes(l)) : pre;
+          assert.deepEqual(typedPre, ["x true", "x false", "x echo x > y"], "the user's preexec ran once per command");
+          const runs = journal(s, "run");
+          assert.deepEqual(
+            runs.map((r) => r.get("line")?.trim()),
+            ["true", "false", "echo x > y"],
+            "one journal record per command",
+          );
+          assert.deepEqual(
+            runs.map((r) => r.get("exit")),
+            ["0", "1", "0"],
+          );
+          assert.equal(new Set(runs.map((r) => r.get("id"))).size, 3, "each command its own id");
+          await t.run(`shit status > ${join(s.dir, "status")}`);
+          const st = readFileSync(join(s.dir, "status"), "utf8");
+          assert.match(st, new RegExp(`^hooked: ${shell} \\(pid ${t.pid()}\\)`, "m"));
+          assert.match(st, /redirections .* are captured/);
+        },
+        {
+          // bash: the user's PROMPT_COMMAND as an array, and a DEBUG trap of their own (a preexec)
+          rc: (log) =>
+            shell === "bash"
+              ? userRc(
+                  shell,
+                  log,
+                  `PROMPT_COMMAND=('echo "p $?" >> "${log}"')\ntrap '[[ $BASH_COMMAND == echo\\ \\"p* ]] || echo "x $BASH_COMMAND" >> "${log}.pre"' DEBUG`,
+                  2,
+                ).replace(/^PROMPT_COMMAND='.*'$/m, "")
+              : userRc(shell, log, "", 2),
+        },
+      );
     });
   });
 }

@@ -40,7 +40,12 @@ function sameStateDir(t: Ends, env: NodeJS.ProcessEnv, expected: (dir: string) =
 }
 
 test("a relative XDG_STATE_HOME is ignored by C and TS alike: ~/.local/state/shit", (t) => {
-  sameStateDir(t, { XDG_STATE_HOME: "rel-xdg" }, (d) => join(d, "home", ".local", "state", "shit"), (d) => [join(d, "work", "sub", "rel-xdg")]);
+  sameStateDir(
+    t,
+    { XDG_STATE_HOME: "rel-xdg" },
+    (d) => join(d, "home", ".local", "state", "shit"),
+    (d) => [join(d, "work", "sub", "rel-xdg")],
+  );
 });
 
 test("a relative SHIT_HOME is ignored by C and TS alike: $XDG_STATE_HOME/shit", (t) => {
@@ -53,9 +58,19 @@ test("a relative SHIT_HOME is ignored by C and TS alike: $XDG_STATE_HOME/shit", 
 });
 
 test("a relative SHIT_HOME and XDG_STATE_HOME: both ignored, ~/.local/state/shit", (t) => {
-  sameStateDir(t, { SHIT_HOME: "./rel-home", XDG_STATE_HOME: "rel-xdg" }, (d) => join(d, "home", ".local", "state", "shit"), (d) => [join(d, "work", "sub", "rel-home"), join(d, "work", "sub", "rel-xdg")]);
+  sameStateDir(
+    t,
+    { SHIT_HOME: "./rel-home", XDG_STATE_HOME: "rel-xdg" },
+    (d) => join(d, "home", ".local", "state", "shit"),
+    (d) => [join(d, "work", "sub", "rel-home"), join(d, "work", "sub", "rel-xdg")],
+  );
 });
 
 test("an absolute SHIT_HOME with . and .. and doubled slashes: the same normalized path", (t) => {
-  sameStateDir(t, { SHIT_HOME: "$DIR//x/./../st8/" }, (d) => join(d, "st8"), (d) => [join(d, "x"), join(d, "home", ".local")]);
+  sameStateDir(
+    t,
+    { SHIT_HOME: "$DIR//x/./../st8/" },
+    (d) => join(d, "st8"),
+    (d) => [join(d, "x"), join(d, "home", ".local")],
+  );
 });

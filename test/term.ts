@@ -16,30 +16,29 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function userRc(shell: ShellName, promptLog: string, extra = "", initLines = 1): string {
   const bin = join(root, "bin", "shit");
   if (shell === "bash")
-    return [
-      `PS1='$ '`,
-      `PROMPT_COMMAND='echo "p $?" >> "${promptLog}"'`,
-      extra,
-      ...Array(initLines).fill(`eval "$(${bin} init bash)"`),
-    ].join("\n") + "\n";
+    return [`PS1='$ '`, `PROMPT_COMMAND='echo "p $?" >> "${promptLog}"'`, extra, ...Array(initLines).fill(`eval "$(${bin} init bash)"`)].join("\n") + "\n";
   if (shell === "zsh")
-    return [
-      `PS1='%% '`,
-      `my_precmd() { echo "p $?" >> "${promptLog}" }`,
-      `my_preexec() { echo "x $1" >> "${promptLog}.pre" }`,
-      `precmd_functions+=(my_precmd)`,
-      `preexec_functions+=(my_preexec)`,
+    return (
+      [
+        `PS1='%% '`,
+        `my_precmd() { echo "p $?" >> "${promptLog}" }`,
+        `my_preexec() { echo "x $1" >> "${promptLog}.pre" }`,
+        `precmd_functions+=(my_precmd)`,
+        `preexec_functions+=(my_preexec)`,
+        extra,
+        ...Array(initLines).fill(`eval "$(${bin} init zsh)"`),
+      ].join("\n") + "\n"
+    );
+  return (
+    [
+      `function fish_greeting; end`,
+      `function fish_prompt; echo -n '> '; end`,
+      `function my_prompt --on-event fish_prompt; echo "p $status" >> "${promptLog}"; end`,
+      `function my_preexec --on-event fish_preexec; echo "x $argv[1]" >> "${promptLog}.pre"; end`,
       extra,
-      ...Array(initLines).fill(`eval "$(${bin} init zsh)"`),
-    ].join("\n") + "\n";
-  return [
-    `function fish_greeting; end`,
-    `function fish_prompt; echo -n '> '; end`,
-    `function my_prompt --on-event fish_prompt; echo "p $status" >> "${promptLog}"; end`,
-    `function my_preexec --on-event fish_preexec; echo "x $argv[1]" >> "${promptLog}.pre"; end`,
-    extra,
-    ...Array(initLines).fill(`${bin} init fish | source`),
-  ].join("\n") + "\n";
+      ...Array(initLines).fill(`${bin} init fish | source`),
+    ].join("\n") + "\n"
+  );
 }
 
 export class Term {
@@ -61,12 +60,20 @@ export class Term {
     mkdirSync(join(rcFile, ".."), { recursive: true });
     writeFileSync(rcFile, rc.replaceAll("@PROMPTLOG@", t.promptLog));
     const env = {
-      HOME: o.home, TERM: "xterm", PATH: `${join(root, "bin")}:/usr/local/bin:/usr/bin:/bin`, SHIT_HOME: o.state, LANG: "C.UTF-8",
-      SHIT_DAEMON: "off", USER: process.env.USER ?? "user", ...(o.env ?? {}),
+      HOME: o.home,
+      TERM: "xterm",
+      PATH: `${join(root, "bin")}:/usr/local/bin:/usr/bin:/bin`,
+      SHIT_HOME: o.state,
+      LANG: "C.UTF-8",
+      SHIT_DAEMON: "off",
+      USER: process.env.USER ?? "user",
+      ...(o.env ?? {}),
     };
     const argv = ["env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), shell, "-i"];
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const r = spawnSync("tmux", ["-S", t.sock, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c", o.cwd, argv.map(q).join(" ")], { encoding: "utf8" });
+    const r = spawnSync("tmux", ["-S", t.sock, "-f", "/dev/null", "new-session", "-d", "-x", "200", "-y", "50", "-c", o.cwd, argv.map(q).join(" ")], {
+      encoding: "utf8",
+    });
     if (r.status !== 0) throw new Error(`tmux: ${r.stderr}`);
     await t.waitPrompts(1);
     return t;

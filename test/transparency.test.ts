@@ -12,18 +12,27 @@ const haveSuite = spawnSync(python, ["-c", "import test.support"]).status === 0;
 
 /** "test_x (module.Class.test_x) ... ok" lines, without timings, sorted. */
 function results(stdout: string): string[] {
-  return stdout.split("\n").filter((l) => / \.\.\. (ok|skipped|FAIL|ERROR|expected failure)/.test(l)).map((l) => l.replace(/ \([0-9.]+s\)$/, "")).sort();
+  return stdout
+    .split("\n")
+    .filter((l) => / \.\.\. (ok|skipped|FAIL|ERROR|expected failure)/.test(l))
+    .map((l) => l.replace(/ \([0-9.]+s\)$/, ""))
+    .sort();
 }
 
-test("python's own tests: same results with and without shit run", { skip: !existsSync(python) || !haveSuite ? "python3 test suite not installed (libpython3-testsuite)" : false }, (t) => {
-  const s = sandbox(t);
-  const argv = [python, "-m", "test", "-v", ...suites];
-  const plain = spawnSync(argv[0], argv.slice(1), { cwd: s.work, env: s.env, encoding: "utf8", maxBuffer: 64 << 20 });
-  const under = s.shit(["run", "--", ...argv]);
-  assert.equal(under.status, plain.status, out(under));
-  const a = results(plain.stdout), b = results(under.stdout);
-  assert.ok(a.length > 300, `the suite ran (${a.length} results)`);
-  assert.deepEqual(b, a);
-  const listed = JSON.parse(s.shit(["list", "--json"]).stdout);
-  assert.equal(listed[0].exit, plain.status);
-});
+test(
+  "python's own tests: same results with and without shit run",
+  { skip: !existsSync(python) || !haveSuite ? "python3 test suite not installed (libpython3-testsuite)" : false },
+  (t) => {
+    const s = sandbox(t);
+    const argv = [python, "-m", "test", "-v", ...suites];
+    const plain = spawnSync(argv[0], argv.slice(1), { cwd: s.work, env: s.env, encoding: "utf8", maxBuffer: 64 << 20 });
+    const under = s.shit(["run", "--", ...argv]);
+    assert.equal(under.status, plain.status, out(under));
+    const a = results(plain.stdout),
+      b = results(under.stdout);
+    assert.ok(a.length > 300, `the suite ran (${a.length} results)`);
+    assert.deepEqual(b, a);
+    const listed = JSON.parse(s.shit(["list", "--json"]).stdout);
+    assert.equal(listed[0].exit, plain.status);
+  },
+);

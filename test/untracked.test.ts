@@ -39,11 +39,18 @@ function staticWriter(dir: string): { bin: string } | { why: string } {
   writeFileSync(join(dir, "writer.c"), WRITER);
   const bin = join(dir, "static-writer");
   const r = spawnSync("cc", ["-static", "-O1", "-Wall", "-Wextra", "-o", bin, join(dir, "writer.c")], { encoding: "utf8" });
-  if (r.status !== 0) return { why: `cannot link a static program here (cc -static: ${(r.stderr || r.error?.message || "").trim().split("\n")[0]}); install a static libc (build-essential)` };
+  if (r.status !== 0)
+    return {
+      why: `cannot link a static program here (cc -static: ${(r.stderr || r.error?.message || "").trim().split("\n")[0]}); install a static libc (build-essential)`,
+    };
   return { bin };
 }
 
-interface Row { kind: string; path: string; path2?: string }
+interface Row {
+  kind: string;
+  path: string;
+  path2?: string;
+}
 const showJson = (s: DaemonBox, ref?: string) => {
   const r = s.shit(["show", ...(ref ? [ref] : []), "--json"]);
   assert.equal(r.status, 0, out(r));
@@ -91,7 +98,10 @@ test("untracked: a static program's changes in a recorded command are listed, na
   const id = j.id;
   await until("three untracked changes", () => (j = showJson(s, id)).untracked.length >= 3);
   assert.deepEqual(sorted(j.untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
-  assert.ok(j.events.some((e) => e.op !== "notcaptured" && e.path === join(work, "touched.txt")), "the shim recorded the touch");
+  assert.ok(
+    j.events.some((e) => e.op !== "notcaptured" && e.path === join(work, "touched.txt")),
+    "the shim recorded the touch",
+  );
   assert.equal(j.effects.untracked, 3);
   const text = s.shit(["show", id]).stdout;
   assert.match(text, /\n\nuntracked changes \(made outside capture: cannot be undone\)\n/);
@@ -129,7 +139,11 @@ test("untracked: a static program's changes in a recorded command are listed, na
   assert.equal(rowsFor(s.state, join(work, "outside.txt")), 0, "outside.txt belongs to no command");
   assert.deepEqual(showJson(s, id0).untracked, [], "the command that ended just before gets none of it");
   // and nothing more was attached to the first one meanwhile (its undo and redo included)
-  assert.deepEqual(sorted(showJson(s, id).untracked), ["create " + join(work, "created.txt"), "delete " + join(work, "doomed.txt"), "modify " + join(work, "existing.txt")]);
+  assert.deepEqual(sorted(showJson(s, id).untracked), [
+    "create " + join(work, "created.txt"),
+    "delete " + join(work, "doomed.txt"),
+    "modify " + join(work, "existing.txt"),
+  ]);
 
   // nothing but changes outside capture: the undo changes nothing, says so, exits 6
   r = s.shit(["run", "--", "sh", "-c", `${w.bin} w:keep.txt && sleep 0.3`]);
@@ -179,9 +193,16 @@ test("untracked: config roots, never /, nothing in the state dir, nested roots m
   s.sh("mkdir -p a/b c d e f g h i j k");
   mkdirSync(s.state, { recursive: true });
   const w = realpathSync(s.work);
-  const r = chooseRoots(["/", join(w, "a/b"), join(w, "a"), join(s.state), join(w, "missing"), ...["c", "d", "e", "f", "g", "h", "i", "j", "k"].map((d) => join(w, d))], s.state, 8);
+  const r = chooseRoots(
+    ["/", join(w, "a/b"), join(w, "a"), join(s.state), join(w, "missing"), ...["c", "d", "e", "f", "g", "h", "i", "j", "k"].map((d) => join(w, d))],
+    s.state,
+    8,
+  );
   assert.deepEqual(r.roots, [join(w, "a"), ...["c", "d", "e", "f", "g", "h", "i"].map((d) => join(w, d))]);
-  assert.deepEqual(r.skipped.map((x) => x.why), ["the whole filesystem is never watched", "it is inside the state directory", "it does not exist", "more than 8 roots", "more than 8 roots"]);
+  assert.deepEqual(
+    r.skipped.map((x) => x.why),
+    ["the whole filesystem is never watched", "it is inside the state directory", "it does not exist", "more than 8 roots", "more than 8 roots"],
+  );
   assert.deepEqual(watchConfig({}), { roots: [], recent: true });
   assert.deepEqual(watchConfig({ watch: { roots: ["/x"], recent: false } }), { roots: ["/x"], recent: false });
   assert.equal(watchConfig({ watch: { roots: "/x" } }), `"watch.roots" must be a list of paths`);

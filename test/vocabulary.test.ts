@@ -27,12 +27,20 @@ function fromTs(): Vocab {
 export function fromC(src: string): Vocab {
   const v = empty();
   const text = src.replace(/\/\*[\s\S]*?\*\//g, " ").replace(/\/\/.*$/gm, " ");
-  const which: Record<string, [Kind, string]> = { sp_op: ["ops", "SP_"], sp_step: ["steps", "STEP_"], sp_step_flag: ["stepFlags", "STEP_F_"], sp_tag: ["tags", "T_"] };
+  const which: Record<string, [Kind, string]> = {
+    sp_op: ["ops", "SP_"],
+    sp_step: ["steps", "STEP_"],
+    sp_step_flag: ["stepFlags", "STEP_F_"],
+    sp_tag: ["tags", "T_"],
+  };
   for (const m of text.matchAll(/enum\s+(\w+)\s*\{([^}]*)\}/g)) {
     const w = which[m[1]];
     if (!w) continue;
     let next = 0;
-    for (const item of m[2].split(",").map((s) => s.trim()).filter(Boolean)) {
+    for (const item of m[2]
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const [name, val] = item.split("=").map((s) => s.trim());
       const n = val !== undefined ? Number(val) : next;
       next = n + 1;
@@ -66,8 +74,11 @@ print(json.dumps({'ops': f.OPS, 'steps': f.STEPS, 'stepFlags': {v: k for k, v in
 export function fromMarkdown(src: string): Vocab {
   const v = empty();
   const heads: Array<[RegExp, Kind, string]> = [
-    [/^### Ops$/, "ops", ""], [/^### Field tags$/, "tags", ""], [/^### Step fields$/, "tags", ""],
-    [/^### Steps$/, "steps", "STEP_"], [/^### Step flags$/, "stepFlags", "STEP_F_"],
+    [/^### Ops$/, "ops", ""],
+    [/^### Field tags$/, "tags", ""],
+    [/^### Step fields$/, "tags", ""],
+    [/^### Steps$/, "steps", "STEP_"],
+    [/^### Step flags$/, "stepFlags", "STEP_F_"],
   ];
   let cur: [Kind, string] | null = null;
   for (const line of src.split("\n")) {
@@ -88,7 +99,8 @@ export function fromMarkdown(src: string): Vocab {
 export function compare(source: Vocab, other: Vocab, where: string): string[] {
   const out: string[] = [];
   for (const k of KINDS) {
-    const a = source[k], b = other[k];
+    const a = source[k],
+      b = other[k];
     for (const [name, n] of a) {
       if (!b.has(name)) out.push(`${where}: ${k}: ${name} (${n}) is missing`);
       else if (b.get(name) !== n) out.push(`${where}: ${k}: ${name} is ${b.get(name)}, records.ts says ${n}`);
@@ -129,10 +141,27 @@ test("the comparison notices a renamed, renumbered or missing entry", () => {
   c.tags.set("PATH", 99);
   c.ops.set("BOGUS", 1);
   const d = compare(ts, c, "x");
-  assert.ok(d.some((l) => l.includes("steps: RENAME")), d.join("\n"));
-  assert.ok(d.some((l) => l.includes("tags: PATH is 99")), d.join("\n"));
-  assert.ok(d.some((l) => l.includes("ops: BOGUS")), d.join("\n"));
+  assert.ok(
+    d.some((l) => l.includes("steps: RENAME")),
+    d.join("\n"),
+  );
+  assert.ok(
+    d.some((l) => l.includes("tags: PATH is 99")),
+    d.join("\n"),
+  );
+  assert.ok(
+    d.some((l) => l.includes("ops: BOGUS")),
+    d.join("\n"),
+  );
   // C numbering: an enumerator without a value follows the previous one
   const e = fromC("enum sp_step { STEP_A = 64, STEP_B, /* c */ STEP_C = 70, STEP_D };");
-  assert.deepEqual([...e.steps], [["A", 64], ["B", 65], ["C", 70], ["D", 71]]);
+  assert.deepEqual(
+    [...e.steps],
+    [
+      ["A", 64],
+      ["B", 65],
+      ["C", 70],
+      ["D", 71],
+    ],
+  );
 });

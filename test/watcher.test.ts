@@ -65,7 +65,11 @@ async function rig(t: Ends, setup?: (T: string) => void, opts: { maxWatches?: nu
     });
   await w.add(T);
   return {
-    dir, T, w, evs, waitFor,
+    dir,
+    T,
+    w,
+    evs,
+    waitFor,
     async barrier() {
       // events are written in the order inotify queued them: once a marker's create arrives,
       // everything caused before it has arrived too
@@ -118,7 +122,10 @@ test("a recreated name is a new directory: the old watch never reports under it"
 
 test("mv build build.old; mkdir build: later events under both carry the right paths, nested dirs too", async (t) => {
   const r = await rig(t, (T) => mkdirSync(join(T, "build/obj/x"), { recursive: true }));
-  sh("mv build build.old && mkdir -p build/obj/x && echo 1 > build/obj/x/new.o && echo 2 > build.old/obj/x/old.o && echo 3 > build/top && echo 4 > build.old/top", r.T);
+  sh(
+    "mv build build.old && mkdir -p build/obj/x && echo 1 > build/obj/x/new.o && echo 2 > build.old/obj/x/old.o && echo 3 > build/top && echo 4 > build.old/top",
+    r.T,
+  );
   for (const p of ["build/obj", "build/obj/x", "build/obj/x/new.o", "build.old/obj/x/old.o", "build/top", "build.old/top"])
     await r.waitFor(p, is("create", join(r.T, p)));
   mkdirSync(join(r.T, "build.old/obj/x/later"));
@@ -127,7 +134,9 @@ test("mv build build.old; mkdir build: later events under both carry the right p
   await r.waitFor("later/f", is("create", join(r.T, "build.old/obj/x/later/f")));
   await r.waitFor("later2", is("create", join(r.T, "build/obj/x/later2")));
   await r.barrier();
-  const wrong = r.since(0).filter((e) => ["build/obj/x/old.o", "build/obj/x/later/f", "build.old/obj/x/new.o", "build.old/obj/x/later2"].some((p) => e.pathStr === join(r.T, p)));
+  const wrong = r
+    .since(0)
+    .filter((e) => ["build/obj/x/old.o", "build/obj/x/later/f", "build.old/obj/x/new.o", "build.old/obj/x/later2"].some((p) => e.pathStr === join(r.T, p)));
   assert.deepEqual(wrong.map(show), []);
   assert.equal((await r.w.stats()).watches, 8, "T, build.old{,/obj,/obj/x,/obj/x/later}, build{,/obj,/obj/x}");
 });
@@ -148,7 +157,13 @@ test("a directory moved out stops being reported; one moved in is watched and li
   writeFileSync(join(r.T, "arrived/q/new"), "");
   await r.waitFor("arrived/q/new", is("create", join(r.T, "arrived/q/new")));
   await r.barrier();
-  assert.deepEqual(r.since(mark).filter((e) => e.pathStr.includes("after") || e.pathStr.includes("leaving")).map(show), []);
+  assert.deepEqual(
+    r
+      .since(mark)
+      .filter((e) => e.pathStr.includes("after") || e.pathStr.includes("leaving"))
+      .map(show),
+    [],
+  );
   assert.equal((await r.w.stats()).watches, 3);
 });
 
@@ -178,13 +193,15 @@ test("files, moves and attributes: kinds, from/to paths, identity and read time"
 
 test("a directory made and filled at once is watched before it is listed: nothing is missed (200 rounds)", async (t) => {
   const r = await rig(t);
-  sh('i=0; while [ $i -lt 200 ]; do mkdir -p D$i/x/y; echo a > D$i/x/y/f; echo b > D$i/x/g; i=$((i+1)); done', r.T);
+  sh("i=0; while [ $i -lt 200 ]; do mkdir -p D$i/x/y; echo a > D$i/x/y/f; echo b > D$i/x/g; i=$((i+1)); done", r.T);
   const want = new Set<string>();
   for (let i = 0; i < 200; i++) for (const p of [`D${i}`, `D${i}/x`, `D${i}/x/y`, `D${i}/x/y/f`, `D${i}/x/g`]) want.add(join(r.T, p));
   const missing = new Set(want);
-  await r.waitFor("all 1000 creates", (e) => (e.kind === "create" && missing.delete(e.pathStr), missing.size === 0), 30_000).catch(() => {
-    assert.fail(`${missing.size} missed, e.g. ${[...missing].slice(0, 5).join(", ")}`);
-  });
+  await r
+    .waitFor("all 1000 creates", (e) => (e.kind === "create" && missing.delete(e.pathStr), missing.size === 0), 30_000)
+    .catch(() => {
+      assert.fail(`${missing.size} missed, e.g. ${[...missing].slice(0, 5).join(", ")}`);
+    });
   assert.equal((await r.w.stats()).watches, 1 + 600);
 });
 
@@ -203,7 +220,13 @@ test("a listing that fails keeps the previous baseline: no false deletes, no fal
   chmodSync(join(r.T, "d"), 0o755);
   await r.w.rescan();
   await r.barrier();
-  assert.deepEqual(r.since(0).filter((e) => (e.kind === "delete" || e.kind === "create") && e.pathStr.startsWith(join(r.T, "d/"))).map(show), []);
+  assert.deepEqual(
+    r
+      .since(0)
+      .filter((e) => (e.kind === "delete" || e.kind === "create") && e.pathStr.startsWith(join(r.T, "d/")))
+      .map(show),
+    [],
+  );
   writeFileSync(join(r.T, "d/sub/still"), "");
   await r.waitFor("still watched", is("create", join(r.T, "d/sub/still")));
 });
@@ -212,12 +235,15 @@ test("queue overflow: the helper reports it, rescans, and the diff names what wa
   const maxq = Number(readFileSync("/proc/sys/fs/inotify/max_queued_events", "utf8"));
   const r = await rig(t, (T) => {
     mkdirSync(join(T, "keep/moved"), { recursive: true });
-    for (let i = 0; i < 20; i++) writeFileSync(join(T, `keep/del${i}`), "x"), writeFileSync(join(T, `keep/mod${i}`), "x");
+    for (let i = 0; i < 20; i++) (writeFileSync(join(T, `keep/del${i}`), "x"), writeFileSync(join(T, `keep/mod${i}`), "x"));
   });
   process.kill(r.w.pid, "SIGSTOP");
   const n = Math.ceil(maxq / 2) + 2000; // each `: > f` queues IN_CREATE + IN_CLOSE_WRITE
   try {
-    sh(`i=0; while [ $i -lt ${n} ]; do : > n$i; i=$((i+1)); done; rm keep/del*; for f in keep/mod*; do echo more >> $f; done; mv keep/moved keep/renamed; : > keep/renamed/inside`, r.T);
+    sh(
+      `i=0; while [ $i -lt ${n} ]; do : > n$i; i=$((i+1)); done; rm keep/del*; for f in keep/mod*; do echo more >> $f; done; mv keep/moved keep/renamed; : > keep/renamed/inside`,
+      r.T,
+    );
   } finally {
     process.kill(r.w.pid, "SIGCONT");
   }
@@ -238,10 +264,14 @@ test("queue overflow: the helper reports it, rescans, and the diff names what wa
 });
 
 test("watch limit: a clear message per root, the rest keeps working (SHIT_WATCH_MAX, the ENOSPC path)", async (t) => {
-  const r = await rig(t, (T) => {
-    for (let i = 0; i < 60; i++) mkdirSync(join(T, `d${i}`));
-    mkdirSync(join(T, "d0/nested/more"), { recursive: true });
-  }, { maxWatches: 50 });
+  const r = await rig(
+    t,
+    (T) => {
+      for (let i = 0; i < 60; i++) mkdirSync(join(T, `d${i}`));
+      mkdirSync(join(T, "d0/nested/more"), { recursive: true });
+    },
+    { maxWatches: 50 },
+  );
   const lim = await r.waitFor("limit", (e) => e.kind === "limit");
   // T + 60 dirs + 2 nested = 63 directories, 50 watched
   assert.equal(lim.count, 13);

@@ -58,7 +58,16 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
       if (move) moved.push(s.keep);
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
     }
-    const op = { remove: StepOp.REMOVE, rename: StepOp.RENAME, place: StepOp.PLACE, rewrite: StepOp.REWRITE, truncate: StepOp.TRUNCATE, link: StepOp.LINK, meta: StepOp.META, xattr: StepOp.XATTR }[s.kind];
+    const op = {
+      remove: StepOp.REMOVE,
+      rename: StepOp.RENAME,
+      place: StepOp.PLACE,
+      rewrite: StepOp.REWRITE,
+      truncate: StepOp.TRUNCATE,
+      link: StepOp.LINK,
+      meta: StepOp.META,
+      xattr: StepOp.XATTR,
+    }[s.kind];
     const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : 0;
     recs.push(encodeRecord(op, flags, f));
   }

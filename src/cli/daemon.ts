@@ -34,12 +34,16 @@ export async function daemon(verb: string, opts: { json?: boolean }): Promise<nu
   const out = (s: string) => process.stdout.write(s + "\n");
   switch (verb) {
     case "start": {
-      const r = await startDaemon(paths).catch((e: Error) => { throw new CliError(e.message, EXIT.INTERNAL); });
+      const r = await startDaemon(paths).catch((e: Error) => {
+        throw new CliError(e.message, EXIT.INTERNAL);
+      });
       out(r.started ? `shitd started (pid ${r.pid})` : `shitd is already running (pid ${r.pid})`);
       return EXIT.OK;
     }
     case "stop": {
-      const pid = await stopDaemon(paths).catch((e: Error) => { throw new CliError(e.message, EXIT.INTERNAL); });
+      const pid = await stopDaemon(paths).catch((e: Error) => {
+        throw new CliError(e.message, EXIT.INTERNAL);
+      });
       out(pid ? `shitd stopped (pid ${pid})` : "shitd was not running");
       return EXIT.OK;
     }

@@ -56,7 +56,9 @@ export function demo(): number {
     if (run(project, env, ["undo", "--yes"]) !== 0) throw new Error("the undo failed");
     const d1 = diffManifests(before, manifest(project));
     if (d1) throw new Error(`after undo the tree differs:\n${d1}`);
-    process.stdout.write(`\n✓ identical to before the rm: ${before.length} entries (names, types, modes, sizes, contents, mtimes, link counts, symlink targets)\n`);
+    process.stdout.write(
+      `\n✓ identical to before the rm: ${before.length} entries (names, types, modes, sizes, contents, mtimes, link counts, symlink targets)\n`,
+    );
     if (run(project, env, ["redo", "--yes"]) !== 0) throw new Error("the redo failed");
     const d2 = diffManifests(after, manifest(project));
     if (d2) throw new Error(`after redo the tree differs:\n${d2}`);

@@ -102,7 +102,11 @@ export function eventJson(e: EventRow) {
     pid: e.pid,
     before: statJson(pre),
     ...(e.pre2 ? { before2: statJson(decodeStat(Buffer.from(e.pre2))) } : {}),
-    kept: e.keep ? { how: KEPT[e.keep_how ?? ""] ?? e.keep_how, name: e.keep } : e.keep2 ? { how: KEPT[e.keep2_how ?? ""] ?? e.keep2_how, name: e.keep2, of: "path2" } : null,
+    kept: e.keep
+      ? { how: KEPT[e.keep_how ?? ""] ?? e.keep_how, name: e.keep }
+      : e.keep2
+        ? { how: KEPT[e.keep2_how ?? ""] ?? e.keep2_how, name: e.keep2, of: "path2" }
+        : null,
     ...(e.target ? { target: Buffer.from(e.target).toString("utf8") } : {}),
     ...(e.note ? { note: e.note } : {}),
     ...(e.op === Op.NOTCAPTURED ? { concerns: OpName[e.flags] ?? String(e.flags) } : {}), // the op not captured: "exec" = a program started outside capture

@@ -41,9 +41,11 @@ function nativeChecks(): Check[] {
       return true;
     }
   });
-  out.push(missing.length
-    ? { check: "native", level: "FAIL", message: `missing in ${native}: ${missing.join(", ")}`, fix: `build them: npm run build (in ${root})` }
-    : { check: "native", level: "ok", message: `shit-run, shit-apply and libshit.so are built (${native})` });
+  out.push(
+    missing.length
+      ? { check: "native", level: "FAIL", message: `missing in ${native}: ${missing.join(", ")}`, fix: `build them: npm run build (in ${root})` }
+      : { check: "native", level: "ok", message: `shit-run, shit-apply and libshit.so are built (${native})` },
+  );
   if (missing.includes("shit-run") || missing.includes("libshit.so")) return out;
   // a recorded run of /bin/true in a scratch state dir: the shim writes EXEC when it loads
   const scratch = mkdtempSync(join(tmpdir(), "shit-doctor-"));
@@ -59,7 +61,12 @@ function nativeChecks(): Check[] {
       out.push({
         check: "shim",
         level: "FAIL",
-        message: r.status !== 0 ? `shit-run /bin/true failed (exit ${r.status ?? r.signal}): ${(r.stderr || "").trim().split("\n")[0]}` : recs.length ? "the shim did not load into /bin/true (no EXEC record)" : "shit-run wrote no spool",
+        message:
+          r.status !== 0
+            ? `shit-run /bin/true failed (exit ${r.status ?? r.signal}): ${(r.stderr || "").trim().split("\n")[0]}`
+            : recs.length
+              ? "the shim did not load into /bin/true (no EXEC record)"
+              : "shit-run wrote no spool",
         fix: `rebuild (npm run build) and check that ${join(native, "libshit.so")} loads: LD_PRELOAD=${join(native, "libshit.so")} /bin/true`,
       });
   } finally {
@@ -93,12 +100,21 @@ function shellChecks(): Check[] {
   const out: Check[] = [];
   const mine = (process.env.SHELL ?? "").split("/").pop() ?? "";
   const rc = RC.find((r) => r.shell === mine) ?? RC[0];
-  out.push(hooked.length
-    ? { check: "shells", level: "ok", message: `hooked: ${hooked.join(", ")}`, data: { hooked: hooked.map((h) => h.split(" ")[0]) } }
-    : { check: "shells", level: "warn", message: `no shell rc file has the hook${present.length ? ` (looked in ${present.join(", ")})` : ""}: only \`shit run\` commands are recorded`, fix: `add  ${rc.line}  to ${rc.file(home, config)}`, data: { hooked: [] } });
+  out.push(
+    hooked.length
+      ? { check: "shells", level: "ok", message: `hooked: ${hooked.join(", ")}`, data: { hooked: hooked.map((h) => h.split(" ")[0]) } }
+      : {
+          check: "shells",
+          level: "warn",
+          message: `no shell rc file has the hook${present.length ? ` (looked in ${present.join(", ")})` : ""}: only \`shit run\` commands are recorded`,
+          fix: `add  ${rc.line}  to ${rc.file(home, config)}`,
+          data: { hooked: [] },
+        },
+  );
   const session = process.env.SHIT_SHELL_HOOK || process.env.SHIT_SESSION;
   if (session) out.push({ check: "this shell", level: "ok", message: "is hooked: the commands typed in it are recorded" });
-  else if (hooked.length) out.push({ check: "this shell", level: "warn", message: "is not hooked, though an rc file has the hook", fix: "open a new shell (or source the rc file)" });
+  else if (hooked.length)
+    out.push({ check: "this shell", level: "warn", message: "is not hooked, though an rc file has the hook", fix: "open a new shell (or source the rc file)" });
   else out.push({ check: "this shell", level: "ok", message: "is not hooked (optional: commands run with `shit run` are recorded)" });
   return out;
 }
@@ -106,8 +122,15 @@ function shellChecks(): Check[] {
 async function daemonCheck(paths: StatePaths): Promise<Check> {
   const pid = await ping(paths);
   if (pid) return { check: "daemon", level: "ok", message: `shitd is running (pid ${pid})`, data: { pid } };
-  if (process.env.SHIT_DAEMON === "off") return { check: "daemon", level: "ok", message: "off (SHIT_DAEMON=off): every verb ingests for itself", data: { pid: null } };
-  return { check: "daemon", level: "warn", message: "shitd is not running: verbs ingest for themselves, a little slower after big commands", fix: "shit daemon start (or shit daemon install for a systemd user unit)", data: { pid: null } };
+  if (process.env.SHIT_DAEMON === "off")
+    return { check: "daemon", level: "ok", message: "off (SHIT_DAEMON=off): every verb ingests for itself", data: { pid: null } };
+  return {
+    check: "daemon",
+    level: "warn",
+    message: "shitd is not running: verbs ingest for themselves, a little slower after big commands",
+    fix: "shit daemon start (or shit daemon install for a systemd user unit)",
+    data: { pid: null },
+  };
 }
 
 function permCheck(paths: StatePaths): Check {
@@ -120,10 +143,29 @@ function permCheck(paths: StatePaths): Check {
   const mode = st.mode & 0o777;
   const m = mode.toString(8).padStart(4, "0");
   const uid = process.getuid?.() ?? st.uid;
-  if (!st.isDirectory()) return { check: "state dir", level: "FAIL", message: `${paths.root} is not a directory`, fix: `move it away; shit makes the directory on first use` };
-  if (st.uid !== uid) return { check: "state dir", level: "FAIL", message: `${paths.root} is owned by uid ${st.uid}, not you (${uid})`, fix: `use your own: set SHIT_HOME, or chown ${uid} ${paths.root}` };
-  if (mode & 0o022) return { check: "state dir", level: "FAIL", message: `${paths.root} is writable by others (mode ${m}): they could change what an undo puts back`, fix: `chmod 700 ${paths.root}` };
-  if (mode & 0o077) return { check: "state dir", level: "warn", message: `${paths.root} is readable by others (mode ${m}): kept pre-images may hold private bytes`, fix: `chmod 700 ${paths.root}` };
+  if (!st.isDirectory())
+    return { check: "state dir", level: "FAIL", message: `${paths.root} is not a directory`, fix: `move it away; shit makes the directory on first use` };
+  if (st.uid !== uid)
+    return {
+      check: "state dir",
+      level: "FAIL",
+      message: `${paths.root} is owned by uid ${st.uid}, not you (${uid})`,
+      fix: `use your own: set SHIT_HOME, or chown ${uid} ${paths.root}`,
+    };
+  if (mode & 0o022)
+    return {
+      check: "state dir",
+      level: "FAIL",
+      message: `${paths.root} is writable by others (mode ${m}): they could change what an undo puts back`,
+      fix: `chmod 700 ${paths.root}`,
+    };
+  if (mode & 0o077)
+    return {
+      check: "state dir",
+      level: "warn",
+      message: `${paths.root} is readable by others (mode ${m}): kept pre-images may hold private bytes`,
+      fix: `chmod 700 ${paths.root}`,
+    };
   return { check: "state dir", level: "ok", message: `${paths.root} is yours, mode 0700` };
 }
 
@@ -149,7 +191,14 @@ function tierChecks(paths: StatePaths, index: Index): Check[] {
   return [...byDev.values()].map((dir): Check => {
     const shown = display(dir);
     const p = probeTier(Buffer.from(dir, "latin1").toString(), paths.staging);
-    if (!p.tier) return { check: "capture tier", level: "warn", message: `${shown}: ${p.why}`, fix: "nothing to do unless commands write there; run shit doctor as the user who does", data: { root: shown, tier: null } };
+    if (!p.tier)
+      return {
+        check: "capture tier",
+        level: "warn",
+        message: `${shown}: ${p.why}`,
+        fix: "nothing to do unless commands write there; run shit doctor as the user who does",
+        data: { root: shown, tier: null },
+      };
     return {
       check: "capture tier",
       level: p.tier === "copy" ? "warn" : "ok",
@@ -166,7 +215,8 @@ function spaceChecks(paths: StatePaths): Check[] {
   const data = { free, total, kept };
   const msg = `${human(free)} free on the state dir's filesystem; kept pre-images (staging/ + store/) take ${human(kept)}`;
   if (free < 100 * 2 ** 20) return [{ check: "space", level: "FAIL", message: msg, fix: "free space: shit gc --older-than 7d frees old pre-images", data }];
-  if (free < 2 ** 30 || free < total * 0.05) return [{ check: "space", level: "warn", message: msg, fix: "shit gc --older-than 14d frees old pre-images", data }];
+  if (free < 2 ** 30 || free < total * 0.05)
+    return [{ check: "space", level: "warn", message: msg, fix: "shit gc --older-than 14d frees old pre-images", data }];
   return [{ check: "space", level: "ok", message: msg, data }];
 }
 
@@ -193,7 +243,12 @@ export async function doctor(opts: { json?: boolean }): Promise<number> {
       ingest(paths, index);
       checks.push(...tierChecks(paths, index), ...spaceChecks(paths), ...notCapturedChecks(index));
     } catch (e) {
-      checks.push({ check: "index", level: "FAIL", message: `cannot read ${paths.index}: ${(e as Error).message}`, fix: "check its permissions and free space; move it away to start a new history" });
+      checks.push({
+        check: "index",
+        level: "FAIL",
+        message: `cannot read ${paths.index}: ${(e as Error).message}`,
+        fix: "check its permissions and free space; move it away to start a new history",
+      });
     } finally {
       index?.close();
     }
@@ -203,7 +258,10 @@ export async function doctor(opts: { json?: boolean }): Promise<number> {
     process.stdout.write(JSON.stringify({ ok: !failed, stateDir: paths.root, checks }, null, 2) + "\n");
   } else {
     const w = Math.max(...checks.map((c) => c.check.length));
-    const lines = checks.flatMap((c) => [`${c.level.padEnd(4)}  ${c.check.padEnd(w)}  ${c.message}`, ...(c.fix && c.level !== "ok" ? [`${" ".repeat(6 + w)}  fix: ${c.fix}`] : [])]);
+    const lines = checks.flatMap((c) => [
+      `${c.level.padEnd(4)}  ${c.check.padEnd(w)}  ${c.message}`,
+      ...(c.fix && c.level !== "ok" ? [`${" ".repeat(6 + w)}  fix: ${c.fix}`] : []),
+    ]);
     process.stdout.write(lines.join("\n") + "\n");
   }
   return failed ? EXIT.UNHEALTHY : EXIT.OK;

@@ -16,7 +16,8 @@ export function parseAge(s: string): number {
 }
 
 function du(dir: string): { files: number; bytes: number } {
-  let files = 0, bytes = 0;
+  let files = 0,
+    bytes = 0;
   for (const d of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (d.isDirectory()) continue;
     files++;
@@ -34,7 +35,9 @@ export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): num
   const old = commands.endedBefore(ctx.index, cutoff);
   const unlock = opts.dryRun ? () => {} : lock(ctx.paths);
   try {
-    let cmds = 0, files = 0, bytes = 0;
+    let cmds = 0,
+      files = 0,
+      bytes = 0;
     for (const id of old) {
       const dir = join(ctx.paths.staging, id);
       if (!existsSync(dir)) continue;
@@ -49,7 +52,9 @@ export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): num
       for (const f of [`${id}.plan`, `${id}.journal`]) rmSync(join(ctx.paths.run, f), { force: true });
     }
     const mb = (bytes / 1048576).toFixed(1);
-    process.stdout.write(`${opts.dryRun ? "would free" : "freed"} ${files} pre-image${files === 1 ? "" : "s"} (${mb} MiB) of ${cmds} command${cmds === 1 ? "" : "s"} older than ${opts.olderThan}${cmds ? "; those can no longer be undone" : ""}\n`);
+    process.stdout.write(
+      `${opts.dryRun ? "would free" : "freed"} ${files} pre-image${files === 1 ? "" : "s"} (${mb} MiB) of ${cmds} command${cmds === 1 ? "" : "s"} older than ${opts.olderThan}${cmds ? "; those can no longer be undone" : ""}\n`,
+    );
     return EXIT.OK;
   } finally {
     unlock();

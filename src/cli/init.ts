@@ -98,7 +98,11 @@ export function status(opts: { json?: boolean }): number {
   } else {
     out.push(`hooked: ${st.shell} (pid ${st.shellPid}), session ${st.session}`);
     out.push(st.command ? `this command: ${st.command}` : "this command: none (run from the prompt to see its id)");
-    out.push(st.preloaded ? "the shell's own redirections (> f, >> f, here-documents) are captured" : "the shell's own redirections are NOT captured: the shell runs without the capture library (SHIT_NO_REEXEC, or it could not re-execute itself)");
+    out.push(
+      st.preloaded
+        ? "the shell's own redirections (> f, >> f, here-documents) are captured"
+        : "the shell's own redirections are NOT captured: the shell runs without the capture library (SHIT_NO_REEXEC, or it could not re-execute itself)",
+    );
   }
   out.push(`state: ${st.state}${existsSync(st.state) ? "" : " (not created yet)"}`);
   process.stdout.write(out.join("\n") + "\n");

@@ -8,10 +8,17 @@ import { CliError, EXIT } from "./exit.js";
 
 export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: boolean; here?: boolean }): void {
   const session = opts.here ? thisSession() : null;
-  if (opts.here && !session) throw new CliError("--here: this shell is not hooked (eval \"$(shit init bash)\" in ~/.bashrc; see shit init --help)", EXIT.BAD_INPUT);
+  if (opts.here && !session)
+    throw new CliError('--here: this shell is not hooked (eval "$(shit init bash)" in ~/.bashrc; see shit init --help)', EXIT.BAD_INPUT);
   const rows = commands.newestFirst(ctx.index, session, opts.all ? -1 : opts.limit);
   if (opts.json) {
-    process.stdout.write(JSON.stringify(rows.map((c) => commandJson(ctx, c)), null, 2) + "\n");
+    process.stdout.write(
+      JSON.stringify(
+        rows.map((c) => commandJson(ctx, c)),
+        null,
+        2,
+      ) + "\n",
+    );
     return;
   }
   if (!rows.length) {

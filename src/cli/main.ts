@@ -55,7 +55,10 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .option("-y, --yes", "do it without asking")
     .option("-n, --dry-run", "show the plan, change nothing")
     .option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left")
-    .option("-f, --force", "overwrite paths changed since (what is overwritten is kept, so it can be undone); go ahead without asking when the command still has processes running")
+    .option(
+      "-f, --force",
+      "overwrite paths changed since (what is overwritten is kept, so it can be undone); go ahead without asking when the command still has processes running",
+    )
     .option("-g, --global", "in a hooked shell: the latest of any shell, not this shell's own")
     .action(async (id: string | undefined, opts) => {
       code = await reverse(await openCurrentCtx(), verb, id, opts);

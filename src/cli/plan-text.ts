@@ -21,7 +21,12 @@ export function summary(plan: Plan, cwd?: BPath): string {
   }
   const pl = (k: number, one: string, many = one + "s") => `${k} ${k === 1 ? one : many}`;
   const parts: string[] = [];
-  const restore = [n.files && pl(n.files, "file"), n.dirs && pl(n.dirs, "dir"), n.links && pl(n.links, "symlink"), n.other && pl(n.other, "special file")].filter(Boolean);
+  const restore = [
+    n.files && pl(n.files, "file"),
+    n.dirs && pl(n.dirs, "dir"),
+    n.links && pl(n.links, "symlink"),
+    n.other && pl(n.other, "special file"),
+  ].filter(Boolean);
   if (restore.length) parts.push(`restore ${restore.join(", ")}`);
   if (n.bytes) parts.push(`put back the old contents of ${pl(n.bytes, "file")}`);
   if (n.move) parts.push(`move ${pl(n.move, "path")} back`);
@@ -30,22 +35,37 @@ export function summary(plan: Plan, cwd?: BPath): string {
   const paths = plan.steps.filter((s) => s.seq >= 0).map((s) => s.path);
   let common = paths.length ? dirname(paths[0]) : "";
   for (const p of paths) while (common !== "/" && p !== common && !isUnder(p, common)) common = dirname(common);
-  const where = paths.length > 1 && common && common !== "/" ? ` under ${cwd && (common === cwd || isUnder(common, cwd)) ? "./" + display(common, cwd).replace(/^\.$/, "").replace(/^\.\//, "") : display(common)}` : "";
+  const where =
+    paths.length > 1 && common && common !== "/"
+      ? ` under ${cwd && (common === cwd || isUnder(common, cwd)) ? "./" + display(common, cwd).replace(/^\.$/, "").replace(/^\.\//, "") : display(common)}`
+      : "";
   return (parts.join("; ") || "nothing to change") + where;
 }
 
 const VERB: Record<Step["kind"], string> = {
-  remove: "remove", rename: "move", place: "restore", rewrite: "rewrite", truncate: "truncate", link: "link", meta: "reset", xattr: "xattr",
+  remove: "remove",
+  rename: "move",
+  place: "restore",
+  rewrite: "rewrite",
+  truncate: "truncate",
+  link: "link",
+  meta: "reset",
+  xattr: "xattr",
 };
 
 export function stepLine(s: Step, cwd?: BPath): string {
   const p = display(s.path, cwd);
   switch (s.kind) {
-    case "rename": return `  move      ${p} → ${display(s.path2!, cwd)}`;
-    case "link": return `  link      ${display(s.path2!, cwd)} (to ${p})`;
-    case "truncate": return `  truncate  ${p} (back to ${s.length} bytes)`;
-    case "place": return `  restore   ${p}${s.pre && typeOf(s.pre.mode) === C.S_IFDIR ? "/" : ""}`;
-    default: return `  ${VERB[s.kind].padEnd(9)} ${p}`;
+    case "rename":
+      return `  move      ${p} → ${display(s.path2!, cwd)}`;
+    case "link":
+      return `  link      ${display(s.path2!, cwd)} (to ${p})`;
+    case "truncate":
+      return `  truncate  ${p} (back to ${s.length} bytes)`;
+    case "place":
+      return `  restore   ${p}${s.pre && typeOf(s.pre.mode) === C.S_IFDIR ? "/" : ""}`;
+    default:
+      return `  ${VERB[s.kind].padEnd(9)} ${p}`;
   }
 }
 

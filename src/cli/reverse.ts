@@ -47,7 +47,8 @@ const byText = (c: CommandRow) => `command ${c.id.slice(0, 8)}: ${commandLine(c)
 
 export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | undefined, opts: ReverseOpts): Promise<number> {
   const mode: ConflictMode = opts.force ? "force" : opts.onConflict === "skip" ? "skip" : "stop";
-  if (opts.onConflict && !["skip", "stop"].includes(opts.onConflict)) throw new CliError(`--on-conflict takes skip or stop, not ${opts.onConflict}`, EXIT.BAD_INPUT);
+  if (opts.onConflict && !["skip", "stop"].includes(opts.onConflict))
+    throw new CliError(`--on-conflict takes skip or stop, not ${opts.onConflict}`, EXIT.BAD_INPUT);
   const session = opts.global ? null : thisSession();
   const history = indexHistory(ctx.index);
   const target = verb === "undo" ? pickUndo(history, ref, session) : pickRedo(history, ref, session);
@@ -105,7 +106,11 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     if (live.length && !opts.force) {
       // asked even with --yes: only --force goes ahead without a person saying so
       const pids = live.map((p) => p.pid).join(", ");
-      if (!process.stdin.isTTY) throw new CliError(`${target.id.slice(0, 8)} is still running (pid ${pids}) and there is no terminal to ask on: --force ${verb}s it anyway`, EXIT.REFUSED);
+      if (!process.stdin.isTTY)
+        throw new CliError(
+          `${target.id.slice(0, 8)} is still running (pid ${pids}) and there is no terminal to ask on: --force ${verb}s it anyway`,
+          EXIT.REFUSED,
+        );
       if (!(await confirm(`${Verb} anyway? [y/N] `))) {
         process.stderr.write("nothing changed\n");
         return EXIT.REFUSED;

@@ -23,7 +23,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   const j = commandJson(ctx, c);
   const beyond = irreversibleOf(ctx.index, c); // effects that left the machine
   if (opts.json) {
-    const outside = untracked.of(ctx.index, c.id).map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
+    const outside = untracked
+      .of(ctx.index, c.id)
+      .map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
     process.stdout.write(JSON.stringify({ ...j, irreversible: beyond, events: evs.map(eventJson), untracked: outside }, null, 2) + "\n");
     return;
   }
@@ -44,7 +46,10 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   for (const e of evs) {
     const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
     const path = e.path ? display(e.path, cwd) : "?";
-    if (e.op === Op.NOTCAPTURED && e.flags === Op.EXEC) { out.push(`  not captured: ${path} — ${e.note ?? "it runs outside capture"}`); continue; }
+    if (e.op === Op.NOTCAPTURED && e.flags === Op.EXEC) {
+      out.push(`  not captured: ${path} — ${e.note ?? "it runs outside capture"}`);
+      continue;
+    }
     const { what, detail } = eventWords(e, pre, cwd);
     const meta: string[] = [];
     if (pre) {

@@ -96,12 +96,14 @@ export const socketFits = (paths: StatePaths) => Buffer.byteLength(socketPath(pa
 
 /** Makes sure a daemon runs; its pid, and whether this call started it. */
 export async function startDaemon(paths: StatePaths, timeoutMs = 10000): Promise<{ pid: number; started: boolean }> {
-  if (!socketFits(paths)) throw new Error(`the state dir's path is too long for a Unix socket (${socketPath(paths)}): no daemon; every verb ingests for itself`);
+  if (!socketFits(paths))
+    throw new Error(`the state dir's path is too long for a Unix socket (${socketPath(paths)}): no daemon; every verb ingests for itself`);
   const up = await ping(paths);
   if (up) return { pid: up, started: false };
   spawnDaemon(paths);
   let pid: number | null = null;
-  if (!(await until(async () => !!(pid = await ping(paths)), timeoutMs))) throw new Error(`shitd did not come up within ${timeoutMs} ms (see ${logPath(paths)})`);
+  if (!(await until(async () => !!(pid = await ping(paths)), timeoutMs)))
+    throw new Error(`shitd did not come up within ${timeoutMs} ms (see ${logPath(paths)})`);
   return { pid: pid!, started: true };
 }
 

@@ -15,7 +15,11 @@ export class Lifetimes {
   private refreshing = false;
 
   /** Watches the processes `table` lists from now on; log says what cannot be watched. */
-  constructor(private readonly table: ProcTable, private readonly index: Index, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly table: ProcTable,
+    private readonly index: Index,
+    private readonly log: (line: string) => void,
+  ) {
     try {
       this.watcher = new ProcWatcher();
     } catch (e) {

@@ -6,7 +6,10 @@ import { appendFileSync, renameSync, statSync } from "node:fs";
 export class Log {
   private size: number;
 
-  constructor(readonly file: string, readonly cap = 1 << 20) {
+  constructor(
+    readonly file: string,
+    readonly cap = 1 << 20,
+  ) {
     try {
       this.size = statSync(file).size;
     } catch {

@@ -34,7 +34,10 @@ export interface Registration {
  *  environment cannot be read for an env check), EINVAL (bad argument, or a thread id),
  *  ESHUTDOWN (the watcher was shut down), ENOADDON (native/build/procwatch.node not built). */
 export class ProcWatchError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = "ProcWatchError";
   }

@@ -72,7 +72,12 @@ class Daemon {
     // the watcher tier: changes under tracked roots that capture missed (untracked.ts)
     this.untracked = new UntrackedTier({ paths: this.paths, index: this.index, log: (m) => this.log.write(m), sync: () => this.sync() });
     // a daemon killed -9 left its socket and pid file: this one holds the lock, so they are stale
-    for (const f of [socketPath(this.paths), pidPath(this.paths)]) try { unlinkSync(f); } catch { /* none */ }
+    for (const f of [socketPath(this.paths), pidPath(this.paths)])
+      try {
+        unlinkSync(f);
+      } catch {
+        /* none */
+      }
     this.server = createServer((c) => this.serve(c));
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
@@ -202,9 +207,12 @@ class Daemon {
 
   private async answer(req: Request): Promise<Reply> {
     switch (req.op) {
-      case "ping": return { ok: true, op: "ping", pid: process.pid };
-      case "status": return { ok: true, op: "status", ...this.status() };
-      case "stop": return { ok: true, op: "stop", pid: process.pid };
+      case "ping":
+        return { ok: true, op: "ping", pid: process.pid };
+      case "status":
+        return { ok: true, op: "status", ...this.status() };
+      case "stop":
+        return { ok: true, op: "stop", pid: process.pid };
       case "sync": {
         if (this.stopping) return { ok: false, error: "shitd is stopping" };
         const before = this.stats.records;
@@ -263,7 +271,11 @@ class Daemon {
     } catch {
       // the state directory is gone
     }
-    try { this.index.close(); } catch { /* closed */ }
+    try {
+      this.index.close();
+    } catch {
+      /* closed */
+    }
     this.log.write(`stopped: ${why}`);
     process.exit(0);
   }

@@ -66,7 +66,11 @@ export function chooseRoots(candidates: string[], stateDir: string, max = MAX_RO
   const skipped: { root: string; why: string }[] = [];
   const seen = new Set<string>();
   let state = resolve(stateDir);
-  try { state = realpathSync(state); } catch { /* not there yet */ }
+  try {
+    state = realpathSync(state);
+  } catch {
+    /* not there yet */
+  }
   for (const c of candidates) {
     let p: string;
     try {
@@ -80,8 +84,10 @@ export function chooseRoots(candidates: string[], stateDir: string, max = MAX_RO
     seen.add(p);
     if (p === "/") skipped.push({ root: p, why: "the whole filesystem is never watched" });
     else if (under(p, state)) skipped.push({ root: p, why: "it is inside the state directory" });
-    else if (roots.some((r) => under(p, r))) continue; // watched with its ancestor
-    else if (roots.some((r) => under(r, p))) roots.splice(0, roots.length, ...roots.filter((r) => !under(r, p)), p); // it takes their places
+    else if (roots.some((r) => under(p, r)))
+      continue; // watched with its ancestor
+    else if (roots.some((r) => under(r, p)))
+      roots.splice(0, roots.length, ...roots.filter((r) => !under(r, p)), p); // it takes their places
     else if (roots.length >= max) skipped.push({ root: p, why: `more than ${max} roots` });
     else roots.push(p);
   }
@@ -119,7 +125,11 @@ export class UntrackedTier {
 
   constructor(private readonly deps: TierDeps) {
     let s = resolve(deps.paths.root);
-    try { s = realpathSync(s); } catch { /* made by the daemon before this */ }
+    try {
+      s = realpathSync(s);
+    } catch {
+      /* made by the daemon before this */
+    }
     this.state = s;
     if (this.off) deps.log("watcher tier off (SHIT_WATCH=off)");
   }
@@ -219,7 +229,12 @@ export class UntrackedTier {
 
   private event(ev: WatchEvent): void {
     if (!CHANGE.has(ev.kind)) {
-      const what = ev.kind === "rescan" ? `rescan of ${ev.root ?? "every root"} done` : ev.kind === "overflow" ? "events lost (inotify queue overflow); rescanning" : ev.message ?? "";
+      const what =
+        ev.kind === "rescan"
+          ? `rescan of ${ev.root ?? "every root"} done`
+          : ev.kind === "overflow"
+            ? "events lost (inotify queue overflow); rescanning"
+            : (ev.message ?? "");
       this.deps.log(`watcher tier: ${ev.kind}: ${what}`);
       return;
     }
@@ -302,7 +317,14 @@ export class UntrackedTier {
       if (!runs.length) continue; // no command ran: nothing to attach it to
       const paths = ev.kind === "move" && ev.from ? [ev.from, ev.path] : [ev.path];
       if (cmds.some((c) => paths.some((p) => named(c.id, p)))) continue; // captured
-      for (const c of runs) found.push({ cmd: c.id, kind: ev.kind as UntrackedKind, path: ev.kind === "move" && ev.from ? ev.from : ev.path, path2: ev.kind === "move" ? ev.path : null, t });
+      for (const c of runs)
+        found.push({
+          cmd: c.id,
+          kind: ev.kind as UntrackedKind,
+          path: ev.kind === "move" && ev.from ? ev.from : ev.path,
+          path2: ev.kind === "move" ? ev.path : null,
+          t,
+        });
     }
     if (!found.length) return;
     idx.tx(() => {

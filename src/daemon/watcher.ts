@@ -136,11 +136,11 @@ export class DirWatcher extends EventEmitter {
     const path = bytes("path") ?? Buffer.alloc(0);
     const ev: WatchEvent = { kind: kind as WatchKind, path, pathStr: path.toString(), isDir: f.get("dir") === "1", timeNs: BigInt(f.get("t") ?? 0) };
     const from = bytes("from");
-    if (from) (ev.from = from), (ev.fromStr = from.toString());
-    if (f.has("ino")) (ev.dev = BigInt(f.get("dev")!)), (ev.ino = BigInt(f.get("ino")!));
+    if (from) ((ev.from = from), (ev.fromStr = from.toString()));
+    if (f.has("ino")) ((ev.dev = BigInt(f.get("dev")!)), (ev.ino = BigInt(f.get("ino")!)));
     if (f.has("msg")) ev.message = bytes("msg")!.toString();
     if (f.has("root")) ev.root = bytes("root")!.toString();
-    if (f.has("count")) (ev.count = Number(f.get("count"))), (ev.max = Number(f.get("max")));
+    if (f.has("count")) ((ev.count = Number(f.get("count"))), (ev.max = Number(f.get("max"))));
     this.emit("event", ev);
   }
 }

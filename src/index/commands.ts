@@ -42,7 +42,9 @@ export function unfinishedReversals(ix: Index, of: string): CommandRow[] {
 /** The latest command other than `not`, started after `after`, whose events name path p. */
 export function latestNaming(ix: Index, p: Buffer, after: number, not: string): CommandRow | undefined {
   return ix
-    .q("SELECT c.* FROM events e JOIN commands c ON c.id = e.cmd WHERE (e.path = ? OR e.path2 = ?) AND c.started > ? AND c.id != ? ORDER BY c.started DESC LIMIT 1")
+    .q(
+      "SELECT c.* FROM events e JOIN commands c ON c.id = e.cmd WHERE (e.path = ? OR e.path2 = ?) AND c.started > ? AND c.id != ? ORDER BY c.started DESC LIMIT 1",
+    )
     .get(p, p, after, not) as CommandRow | undefined;
 }
 
@@ -53,12 +55,18 @@ export function endedBefore(ix: Index, before: number): string[] {
 
 /** The distinct cwds of `run` commands started since `since`, most recent first. */
 export function recentCwds(ix: Index, since: number, limit: number): Uint8Array[] {
-  return (ix.q("SELECT cwd, max(started) AS s FROM commands WHERE kind = 'run' AND cwd IS NOT NULL AND started >= ? GROUP BY cwd ORDER BY s DESC LIMIT ?").all(since, limit) as { cwd: Uint8Array }[]).map((r) => r.cwd);
+  return (
+    ix
+      .q("SELECT cwd, max(started) AS s FROM commands WHERE kind = 'run' AND cwd IS NOT NULL AND started >= ? GROUP BY cwd ORDER BY s DESC LIMIT ?")
+      .all(since, limit) as { cwd: Uint8Array }[]
+  ).map((r) => r.cwd);
 }
 
 /** The distinct cwds `run` commands ran in, latest first. */
 export function lastCwds(ix: Index, limit: number): Uint8Array[] {
-  return (ix.q("SELECT DISTINCT cwd FROM commands WHERE kind = 'run' AND cwd IS NOT NULL ORDER BY started DESC LIMIT ?").all(limit) as { cwd: Uint8Array }[]).map((r) => r.cwd);
+  return (
+    ix.q("SELECT DISTINCT cwd FROM commands WHERE kind = 'run' AND cwd IS NOT NULL ORDER BY started DESC LIMIT ?").all(limit) as { cwd: Uint8Array }[]
+  ).map((r) => r.cwd);
 }
 
 /** The start and end of a command (ms), if it is known. */
@@ -68,11 +76,17 @@ export function times(ix: Index, id: string): { started: number | null; ended: n
 
 /** Commands that were alive at t (ms): started by t, and ended (or a process of theirs exited)
  *  no more than `slack` ms before t, or with an END or a process still to come. */
-export function aliveAround(ix: Index, t: number, slack: number): { id: string; kind: string; pid: number | null; ended: number | null; lastExit: number | null }[] {
+export function aliveAround(
+  ix: Index,
+  t: number,
+  slack: number,
+): { id: string; kind: string; pid: number | null; ended: number | null; lastExit: number | null }[] {
   return ix
-    .q(`SELECT id, kind, pid, ended, (SELECT max(exited) FROM procs p WHERE p.cmd = c.id) AS lastExit FROM commands c
+    .q(
+      `SELECT id, kind, pid, ended, (SELECT max(exited) FROM procs p WHERE p.cmd = c.id) AS lastExit FROM commands c
         WHERE started IS NOT NULL AND started <= ? AND (ended IS NULL OR ended + ? >= ?
-          OR EXISTS (SELECT 1 FROM procs p WHERE p.cmd = c.id AND (p.exited IS NULL OR p.exited + ? >= ?)))`)
+          OR EXISTS (SELECT 1 FROM procs p WHERE p.cmd = c.id AND (p.exited IS NULL OR p.exited + ? >= ?)))`,
+    )
     .all(t, slack, t, slack, t) as { id: string; kind: string; pid: number | null; ended: number | null; lastExit: number | null }[];
 }
 
@@ -89,7 +103,11 @@ export function ensure(ix: Index, id: string): void {
 }
 
 /** BEGIN: what was run, where, when, by which process. */
-export function begin(ix: Index, id: string, b: { kind: string; of: string | null; argv: Buffer | null; cwd: Buffer | null; started: number; pid: number }): void {
+export function begin(
+  ix: Index,
+  id: string,
+  b: { kind: string; of: string | null; argv: Buffer | null; cwd: Buffer | null; started: number; pid: number },
+): void {
   ix.q("UPDATE commands SET kind = ?, of = ?, argv = ?, cwd = ?, started = ?, pid = ? WHERE id = ?").run(b.kind, b.of, b.argv, b.cwd, b.started, b.pid, id);
 }
 

@@ -10,7 +10,9 @@ export function of(ix: Index, cmd: string): EventRow[] {
 /** The columns effect counting reads (pre and pre2 as booleans), in order: a whole row per event
  *  would cost more than the counting. */
 export function forCounting(ix: Index, cmd: string): EventRow[] {
-  return ix.q("SELECT op, err, flags, path, path2, pre IS NOT NULL AS pre, pre2 IS NOT NULL AS pre2 FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[];
+  return ix
+    .q("SELECT op, err, flags, path, path2, pre IS NOT NULL AS pre, pre2 IS NOT NULL AS pre2 FROM events WHERE cmd = ? ORDER BY seq")
+    .all(cmd) as unknown as EventRow[];
 }
 
 /** Whether the command has an event that succeeded, or one of these ops (failed or not). */
@@ -20,7 +22,11 @@ export function hasAny(ix: Index, cmd: string, orOp: number): boolean {
 
 /** Whether one of the command's events names p (as path or path2), optionally only these ops. */
 export function names(ix: Index, cmd: string, p: Buffer, ops?: readonly number[]): boolean {
-  if (!ops) return !!(ix.q("SELECT 1 FROM events WHERE path = ? AND cmd = ? LIMIT 1").get(p, cmd) || ix.q("SELECT 1 FROM events WHERE path2 = ? AND cmd = ? LIMIT 1").get(p, cmd));
+  if (!ops)
+    return !!(
+      ix.q("SELECT 1 FROM events WHERE path = ? AND cmd = ? LIMIT 1").get(p, cmd) ||
+      ix.q("SELECT 1 FROM events WHERE path2 = ? AND cmd = ? LIMIT 1").get(p, cmd)
+    );
   const list = ops.map(Number).join(",");
   return !!(
     ix.q(`SELECT 1 FROM events WHERE path = ? AND cmd = ? AND op IN (${list}) LIMIT 1`).get(p, cmd) ||
@@ -31,16 +37,37 @@ export function names(ix: Index, cmd: string, p: Buffer, ops?: readonly number[]
 /** Events of one op across all commands, grouped by their note: how often, in how many commands. */
 export function notesOf(ix: Index, op: number): { note: string; n: number; cmds: number; last: number; example: string }[] {
   return ix
-    .q("SELECT COALESCE(note, '(no reason given)') AS note, COUNT(*) AS n, COUNT(DISTINCT cmd) AS cmds, MAX(time) AS last, MAX(cmd) AS example FROM events WHERE op = ? GROUP BY 1 ORDER BY n DESC")
+    .q(
+      "SELECT COALESCE(note, '(no reason given)') AS note, COUNT(*) AS n, COUNT(DISTINCT cmd) AS cmds, MAX(time) AS last, MAX(cmd) AS example FROM events WHERE op = ? GROUP BY 1 ORDER BY n DESC",
+    )
     .all(op) as { note: string; n: number; cmds: number; last: number; example: string }[];
 }
 
 export interface NewEvent {
-  cmd: string; seq: number; op: number; pid: number; err: number; time: number; flags: number;
-  path: Buffer | null; path2: Buffer | null; pre: Buffer | null; pre2: Buffer | null; parent: Buffer | null; parent2: Buffer | null;
-  keep: string | null; keepHow: string | null; keep2: string | null; keep2How: string | null;
-  target: Buffer | null; target2: Buffer | null; xname: string | null; xvalue: Buffer | null;
-  arg: number | null; step: number | null; note: string | null;
+  cmd: string;
+  seq: number;
+  op: number;
+  pid: number;
+  err: number;
+  time: number;
+  flags: number;
+  path: Buffer | null;
+  path2: Buffer | null;
+  pre: Buffer | null;
+  pre2: Buffer | null;
+  parent: Buffer | null;
+  parent2: Buffer | null;
+  keep: string | null;
+  keepHow: string | null;
+  keep2: string | null;
+  keep2How: string | null;
+  target: Buffer | null;
+  target2: Buffer | null;
+  xname: string | null;
+  xvalue: Buffer | null;
+  arg: number | null;
+  step: number | null;
+  note: string | null;
 }
 
 /** One event; a second insert of the same (cmd, seq) is ignored (two ingests may race). */
@@ -50,8 +77,30 @@ export function insert(ix: Index, e: NewEvent): void {
        keep, keep_how, keep2, keep2_how, target, target2, xname, xvalue, arg, step, note)
      VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
   ).run(
-    e.cmd, e.seq, e.op, e.pid, e.err, e.time, e.flags, e.path, e.path2, e.pre, e.pre2, e.parent, e.parent2,
-    e.keep, e.keepHow, e.keep2, e.keep2How, e.target, e.target2, e.xname, e.xvalue, e.arg, e.step, e.note,
+    e.cmd,
+    e.seq,
+    e.op,
+    e.pid,
+    e.err,
+    e.time,
+    e.flags,
+    e.path,
+    e.path2,
+    e.pre,
+    e.pre2,
+    e.parent,
+    e.parent2,
+    e.keep,
+    e.keepHow,
+    e.keep2,
+    e.keep2How,
+    e.target,
+    e.target2,
+    e.xname,
+    e.xvalue,
+    e.arg,
+    e.step,
+    e.note,
   );
 }
 

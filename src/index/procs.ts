@@ -18,7 +18,11 @@ export function anyUnexited(ix: Index, cmd: string): boolean {
 
 /** The command's EXECs whose process was not seen gone, in order. */
 export function unexited(ix: Index, cmd: string): { pid: number; time: number; argv: Uint8Array | null }[] {
-  return ix.q("SELECT pid, time, argv FROM procs WHERE cmd = ? AND exited IS NULL ORDER BY seq").all(cmd) as { pid: number; time: number; argv: Uint8Array | null }[];
+  return ix.q("SELECT pid, time, argv FROM procs WHERE cmd = ? AND exited IS NULL ORDER BY seq").all(cmd) as {
+    pid: number;
+    time: number;
+    argv: Uint8Array | null;
+  }[];
 }
 
 /** When pid's latest unexited EXEC in the command was recorded (null: none). */
@@ -29,7 +33,9 @@ export function lastExecTime(ix: Index, cmd: string, pid: number): number | null
 /** Unexited processes of commands that have no END, or started since `since`. */
 export function unexitedSince(ix: Index, since: number): { cmd: string; pid: number | null }[] {
   return ix
-    .q("SELECT p.cmd, p.pid FROM procs p JOIN commands c ON c.id = p.cmd WHERE p.exited IS NULL AND c.started IS NOT NULL AND (c.ended IS NULL OR c.started >= ?)")
+    .q(
+      "SELECT p.cmd, p.pid FROM procs p JOIN commands c ON c.id = p.cmd WHERE p.exited IS NULL AND c.started IS NOT NULL AND (c.ended IS NULL OR c.started >= ?)",
+    )
     .all(since) as { cmd: string; pid: number | null }[];
 }
 

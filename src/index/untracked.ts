@@ -24,7 +24,9 @@ export function record(ix: Index, cmd: string, kind: UntrackedKind, path: Buffer
   const created = !!ix.q("SELECT 1 FROM untracked WHERE cmd = ? AND path = ? AND kind = 'create'").get(cmd, path);
   const forget = () => ix.q("DELETE FROM untracked WHERE cmd = ? AND path = ?").run(cmd, path);
   const put = (k: string, p: Buffer, p2: Buffer | null) =>
-    ix.q("INSERT INTO untracked(cmd, path, kind, path2, time) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET path2 = excluded.path2, time = excluded.time").run(cmd, p, k, p2, t);
+    ix
+      .q("INSERT INTO untracked(cmd, path, kind, path2, time) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET path2 = excluded.path2, time = excluded.time")
+      .run(cmd, p, k, p2, t);
   if (kind === "modify" || kind === "attrib") {
     if (!created) put(kind, path, null);
   } else if (kind === "delete") {

@@ -13,7 +13,14 @@ export type Effect = "deleted" | "modified" | "created" | "renamed" | "metadata"
 
 /** Net effect per path: what a path was before the command against what it was after. */
 export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
-  interface S { before: boolean; after: boolean; bytes: boolean; meta: boolean; movedTo?: BPath; movedFrom?: BPath }
+  interface S {
+    before: boolean;
+    after: boolean;
+    bytes: boolean;
+    meta: boolean;
+    movedTo?: BPath;
+    movedFrom?: BPath;
+  }
   const st = new Map<BPath, S>();
   const at = (p: BPath, existed: boolean): S => {
     let s = st.get(p);
@@ -22,11 +29,15 @@ export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
   };
   for (const e of evs) {
     if (e.err !== 0 || !e.path) continue;
-    const a = fromBuf(e.path), b = e.path2 ? fromBuf(e.path2) : null;
+    const a = fromBuf(e.path),
+      b = e.path2 ? fromBuf(e.path2) : null;
     const pre = !!e.pre;
     // OPSWITCH(effects; ignores: BEGIN END POST EXEC NOTCAPTURED) -- not effects; NOTCAPTURED is counted apart
     switch (e.op) {
-      case Op.UNLINK: case Op.RMDIR: at(a, true).after = false; break;
+      case Op.UNLINK:
+      case Op.RMDIR:
+        at(a, true).after = false;
+        break;
       case Op.RENAME: {
         const s = at(a, true);
         s.after = false;
@@ -43,10 +54,27 @@ export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
         if (e.flags & (C.O_WRONLY | C.O_RDWR | C.O_TRUNC)) s.bytes = true;
         break;
       }
-      case Op.TRUNCATE: { const s = at(a, true); s.after = true; s.bytes = true; break; }
-      case Op.MKDIR: case Op.SYMLINK: case Op.MKNOD: at(a, false).after = true; break;
-      case Op.LINK: if (b) at(b, false).after = true; break;
-      case Op.CHMOD: case Op.CHOWN: case Op.UTIMES: case Op.SETXATTR: case Op.REMOVEXATTR: at(a, true).meta = true; break;
+      case Op.TRUNCATE: {
+        const s = at(a, true);
+        s.after = true;
+        s.bytes = true;
+        break;
+      }
+      case Op.MKDIR:
+      case Op.SYMLINK:
+      case Op.MKNOD:
+        at(a, false).after = true;
+        break;
+      case Op.LINK:
+        if (b) at(b, false).after = true;
+        break;
+      case Op.CHMOD:
+      case Op.CHOWN:
+      case Op.UTIMES:
+      case Op.SETXATTR:
+      case Op.REMOVEXATTR:
+        at(a, true).meta = true;
+        break;
     }
   }
   const out = new Map<BPath, Effect>();
@@ -75,7 +103,6 @@ export function effectCounts(evs: EventRow[], shell = 0, untracked = 0): EffectC
   counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
   return counts;
 }
-
 
 /** Recounts the effects of these commands and stores them with each. */
 export function recount(index: Index, cmds: Iterable<string>): void {

@@ -119,7 +119,14 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   switch (r.op) {
     case Op.BEGIN: {
       ensureCommand(index, cmd);
-      commands.begin(index, cmd, { kind: text(f.get(Tag.KIND)) ?? "run", of: text(f.get(Tag.OF)), argv: f.get(Tag.ARGV) ?? null, cwd: f.get(Tag.CWD) ?? null, started: ms(r.timeNs), pid: r.pid });
+      commands.begin(index, cmd, {
+        kind: text(f.get(Tag.KIND)) ?? "run",
+        of: text(f.get(Tag.OF)),
+        argv: f.get(Tag.ARGV) ?? null,
+        cwd: f.get(Tag.CWD) ?? null,
+        started: ms(r.timeNs),
+        pid: r.pid,
+      });
       return;
     }
     case Op.END: {
@@ -143,11 +150,27 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
   events.insert(index, {
-    cmd, seq: base + r.offset, op: r.op, pid: r.pid, err: r.err, time: ms(r.timeNs), flags: r.flags,
-    path: f.get(Tag.PATH) ?? null, path2: f.get(Tag.PATH2) ?? null, pre: f.get(Tag.PRE) ?? null, pre2: f.get(Tag.PRE2) ?? null,
-    parent: f.get(Tag.PARENT) ?? null, parent2: f.get(Tag.PARENT2) ?? null,
-    keep: keep?.name ?? null, keepHow: keep?.how ?? null, keep2: keep2?.name ?? null, keep2How: keep2?.how ?? null,
-    target: f.get(Tag.TARGET) ?? null, target2: f.get(Tag.TARGET2) ?? null, xname: text(f.get(Tag.XNAME)), xvalue: f.get(Tag.XVALUE) ?? null,
+    cmd,
+    seq: base + r.offset,
+    op: r.op,
+    pid: r.pid,
+    err: r.err,
+    time: ms(r.timeNs),
+    flags: r.flags,
+    path: f.get(Tag.PATH) ?? null,
+    path2: f.get(Tag.PATH2) ?? null,
+    pre: f.get(Tag.PRE) ?? null,
+    pre2: f.get(Tag.PRE2) ?? null,
+    parent: f.get(Tag.PARENT) ?? null,
+    parent2: f.get(Tag.PARENT2) ?? null,
+    keep: keep?.name ?? null,
+    keepHow: keep?.how ?? null,
+    keep2: keep2?.name ?? null,
+    keep2How: keep2?.how ?? null,
+    target: f.get(Tag.TARGET) ?? null,
+    target2: f.get(Tag.TARGET2) ?? null,
+    xname: text(f.get(Tag.XNAME)),
+    xvalue: f.get(Tag.XVALUE) ?? null,
     arg: arg && arg.length >= 8 ? Number(arg.readBigInt64LE(0)) : null,
     step: step && step.length >= 4 ? step.readUInt32LE(0) : null,
     note: text(f.get(Tag.NOTE)),
@@ -170,5 +193,12 @@ function noteKeep(paths: StatePaths, index: Index, name: string, how: string): v
       // missing or unreadable: recorded with no identity, so an undo says it cannot restore it
     }
   }
-  keeps.insert(index, { name, hash: h?.hash ?? null, size: h?.size ?? null, ino: h?.ino ?? null, ctime: h?.ctime ?? null, state: how === "R" || how === "L" ? "inode" : h ? "staged" : "missing" });
+  keeps.insert(index, {
+    name,
+    hash: h?.hash ?? null,
+    size: h?.size ?? null,
+    ino: h?.ino ?? null,
+    ctime: h?.ctime ?? null,
+    state: how === "R" || how === "L" ? "inode" : h ? "staged" : "missing",
+  });
 }

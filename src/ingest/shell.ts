@@ -22,7 +22,9 @@ const usToMs = (s: string | undefined) => (s && /^\d+$/.test(s) ? Math.floor(Num
 export function ingestJournals(paths: StatePaths, index: Index): number {
   let names: string[];
   try {
-    names = readdirSync(paths.spool).filter((n) => n.endsWith(".shell")).sort(journalOrder);
+    names = readdirSync(paths.spool)
+      .filter((n) => n.endsWith(".shell"))
+      .sort(journalOrder);
   } catch {
     return 0;
   }
@@ -68,7 +70,8 @@ function sweepCmdFiles(paths: StatePaths): void {
 
 // <session>-<n>.shell: a session's journals in the order it wrote them
 function journalOrder(a: string, b: string): number {
-  const pa = /^(.*)-(\d+)\.shell$/.exec(a), pb = /^(.*)-(\d+)\.shell$/.exec(b);
+  const pa = /^(.*)-(\d+)\.shell$/.exec(a),
+    pb = /^(.*)-(\d+)\.shell$/.exec(b);
   if (pa && pb && pa[1] === pb[1]) return Number(pa[2]) - Number(pb[2]);
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -94,7 +97,9 @@ function retire(paths: StatePaths, index: Index, name: string, file: string, off
  * no clock builtin: it writes the wall clock it read once at init (ns), /proc/uptime then and now,
  * and CMD_DURATION (ms). */
 function timesOf(r: Journal): { t0: number | null; t1: number | null } {
-  const clk = r.get("clk"), up0 = r.get("up0"), up = r.get("up");
+  const clk = r.get("clk"),
+    up0 = r.get("up0"),
+    up = r.get("up");
   if (clk && up0 && up && /^\d+$/.test(clk) && /^[\d.]+$/.test(up0) && /^[\d.]+$/.test(up)) {
     const t1 = Math.round(Number(clk) / 1e6 + (Number(up) - Number(up0)) * 1000);
     return { t0: t1 - (Number(r.get("dur")) || 0), t1 };
@@ -112,12 +117,24 @@ function takeRecord(index: Index, r: Journal): void {
   // record, taken as the session's state like any other)
   const before: Partial<ShellState> | null = r.has("env0") && r.get("env0") !== "\n" ? { ...known, ...stateOf(r, "0") } : known;
   const parsed = stateOf(r);
-  const state: ShellState = { cwd: parsed.cwd, env: parsed.env ?? known?.env ?? {}, alias: parsed.alias ?? known?.alias ?? {}, opts: parsed.opts ?? known?.opts ?? [] };
+  const state: ShellState = {
+    cwd: parsed.cwd,
+    env: parsed.env ?? known?.env ?? {},
+    alias: parsed.alias ?? known?.alias ?? {},
+    opts: parsed.opts ?? known?.opts ?? [],
+  };
   let { t0, t1 } = timesOf(r);
   // a session's commands keep their order even where its clock is coarse (fish: 10 ms)
   if (t0 !== null && prev?.seen && t0 < prev.seen && kind === "run") t0 = prev.seen;
   const now = t1 ?? Date.now();
-  sessions.seen(index, { id: sess, shell: r.get("shell") ?? null, pid: Number(r.get("pid")) || null, tty: r.get("tty") || null, seen: now, state: JSON.stringify(state) });
+  sessions.seen(index, {
+    id: sess,
+    shell: r.get("shell") ?? null,
+    pid: Number(r.get("pid")) || null,
+    tty: r.get("tty") || null,
+    seen: now,
+    state: JSON.stringify(state),
+  });
   const id = r.get("id");
   if (!id || !/^[0-9a-f]{16}$/.test(id)) return;
   if (kind === "run") {
@@ -131,8 +148,14 @@ function takeRecord(index: Index, r: Journal): void {
       ...(changeCount(changes) ? { changes } : {}),
     };
     commands.typed(index, id, {
-      session: sess, line, shell: JSON.stringify(info), cwd: Buffer.from(r.get("cwd0") || state.cwd),
-      started: t0, ended: t1, exit: Number(r.get("exit") ?? 0), pid: Number(r.get("pid")) || null,
+      session: sess,
+      line,
+      shell: JSON.stringify(info),
+      cwd: Buffer.from(r.get("cwd0") || state.cwd),
+      started: t0,
+      ended: t1,
+      exit: Number(r.get("exit") ?? 0),
+      pid: Number(r.get("pid")) || null,
     });
     recount(index, [id]);
   } else if (kind === "state") {

@@ -57,10 +57,25 @@ export function compileRules(rules: unknown, where: string): Compiled[] {
 // Wrappers that run the rest of their arguments as a command, with their options that take a value.
 const WRAPPERS: Record<string, string[]> = {
   sudo: ["-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group", "--host", "--prompt", "--chdir"],
-  doas: ["-u", "-C"], env: ["-u", "-C", "-S", "--unset", "--chdir", "--split-string"], nice: ["-n", "--adjustment"], nohup: [],
-  time: ["-f", "-o", "--format", "--output"], command: [], exec: ["-a"], builtin: [], stdbuf: ["-i", "-o", "-e"], ionice: ["-c", "-n", "-p"],
-  timeout: ["-s", "-k", "--signal", "--kill-after"], xargs: ["-a", "-d", "-E", "-e", "-I", "-i", "-L", "-l", "-n", "-P", "-s", "--arg-file", "--delimiter", "--max-args", "--max-procs", "--replace"],
-  torsocks: [], proxychains: ["-f"], proxychains4: ["-f"], chronic: [], caffeinate: [], unbuffer: [], flock: ["-w", "-E", "--timeout", "--conflict-exit-code"],
+  doas: ["-u", "-C"],
+  env: ["-u", "-C", "-S", "--unset", "--chdir", "--split-string"],
+  nice: ["-n", "--adjustment"],
+  nohup: [],
+  time: ["-f", "-o", "--format", "--output"],
+  command: [],
+  exec: ["-a"],
+  builtin: [],
+  stdbuf: ["-i", "-o", "-e"],
+  ionice: ["-c", "-n", "-p"],
+  timeout: ["-s", "-k", "--signal", "--kill-after"],
+  xargs: ["-a", "-d", "-E", "-e", "-I", "-i", "-L", "-l", "-n", "-P", "-s", "--arg-file", "--delimiter", "--max-args", "--max-procs", "--replace"],
+  torsocks: [],
+  proxychains: ["-f"],
+  proxychains4: ["-f"],
+  chronic: [],
+  caffeinate: [],
+  unbuffer: [],
+  flock: ["-w", "-E", "--timeout", "--conflict-exit-code"],
 };
 const SHELLS = new Set(["sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "busybox"]);
 
@@ -71,7 +86,10 @@ function unwrap(words: string[], depth = 0): string[][] {
     while (w.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(w[0])) w = w.slice(1); // X=1 cmd
     if (!w.length) return [];
     const prog = basename(w[0]);
-    if (prog === "shit" && w[1] === "run") { w = w.slice(w[2] === "--" ? 3 : 2); continue; }
+    if (prog === "shit" && w[1] === "run") {
+      w = w.slice(w[2] === "--" ? 3 : 2);
+      continue;
+    }
     const valued = WRAPPERS[prog];
     if (!valued) break;
     let i = 1;
@@ -112,8 +130,14 @@ function matches(r: Compiled, argv: string[]): string | null {
   if (r.lastOperand) {
     const operands: string[] = [];
     for (let k = r.subcommands ? i : 1; k < argv.length; k++) {
-      if (argv[k] === "--") { operands.push(...argv.slice(k + 1)); break; }
-      if (argv[k].startsWith("-")) { if (r.valueOptions.has(argv[k])) k++; continue; }
+      if (argv[k] === "--") {
+        operands.push(...argv.slice(k + 1));
+        break;
+      }
+      if (argv[k].startsWith("-")) {
+        if (r.valueOptions.has(argv[k])) k++;
+        continue;
+      }
       operands.push(argv[k]);
     }
     const last = operands[operands.length - 1];

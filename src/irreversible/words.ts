@@ -3,7 +3,26 @@
 // newlines, $( and backquotes), redirections (dropped with their targets) and the keywords that
 // lead a command (if, then, do, …). Not a shell: no expansion, no here-documents.
 
-const KEYWORDS = new Set(["if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case", "esac", "!", "{", "}", "time", "coproc", "function"]);
+const KEYWORDS = new Set([
+  "if",
+  "then",
+  "else",
+  "elif",
+  "fi",
+  "do",
+  "done",
+  "while",
+  "until",
+  "for",
+  "case",
+  "esac",
+  "!",
+  "{",
+  "}",
+  "time",
+  "coproc",
+  "function",
+]);
 
 /** The simple commands of a command line, each as its words. */
 export function simpleCommands(line: string): string[][] {
@@ -26,7 +45,10 @@ export function simpleCommands(line: string): string[][] {
   for (let i = 0; i < line.length; i++) {
     const ch = line[i];
     if (ch === "\\") {
-      if (line[i + 1] === "\n") { i++; continue; }
+      if (line[i + 1] === "\n") {
+        i++;
+        continue;
+      }
       word = (word ?? "") + (line[i + 1] ?? "");
       i++;
     } else if (ch === "'") {
@@ -54,7 +76,10 @@ export function simpleCommands(line: string): string[][] {
       word = null; // an fd number before it belongs to the operator
       while (line[i + 1] === ">" || line[i + 1] === "<" || line[i + 1] === "&" || line[i + 1] === "|") i++;
       dropNext = true;
-      if (/\d/.test(line[i + 1] ?? "") && line[i] === "&") { while (/\d/.test(line[i + 1] ?? "")) i++; dropNext = false; } // >&2
+      if (/\d/.test(line[i + 1] ?? "") && line[i] === "&") {
+        while (/\d/.test(line[i + 1] ?? "")) i++;
+        dropNext = false;
+      } // >&2
     } else if (ch === " " || ch === "\t") {
       endWord();
     } else {

@@ -28,7 +28,7 @@ export type ConflictMode = "stop" | "skip" | "force";
 
 const RENAME_EXCHANGE = 2;
 const idOf = (s: Stat) => `${s.dev}:${s.ino}`;
-const describe = (n: VNode | null) => (n ? TYPE_NAME[n.type] ?? "object" : "nothing");
+const describe = (n: VNode | null) => (n ? (TYPE_NAME[n.type] ?? "object") : "nothing");
 const p1 = (e: EventRow) => (e.path ? fromBuf(e.path) : null);
 const p2 = (e: EventRow) => (e.path2 ? fromBuf(e.path2) : null);
 
@@ -42,7 +42,8 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
   };
   for (const e of events) {
     if (e.err !== 0) continue;
-    const a = p1(e), b = p2(e);
+    const a = p1(e),
+      b = p2(e);
     note(a && dirname(a), decodeStat(e.parent));
     note(b && dirname(b), decodeStat(e.parent2));
     note(a, decodeStat(e.pre));
@@ -242,7 +243,10 @@ function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: b
           const left = vfs.children(s.path);
           if (left.length) {
             if (!force) {
-              clash(s.path, `the command created this directory, and it now holds ${left.length} entr${left.length === 1 ? "y" : "ies"} it did not (${left.slice(0, 3).join(", ")})`);
+              clash(
+                s.path,
+                `the command created this directory, and it now holds ${left.length} entr${left.length === 1 ? "y" : "ies"} it did not (${left.slice(0, 3).join(", ")})`,
+              );
               continue;
             }
             if (!clear(s.path, s.seq)) continue;

@@ -15,8 +15,13 @@ export interface VNode {
 
 export const typeOf = (mode: number) => mode & C.S_IFMT;
 export const TYPE_NAME: Record<number, string> = {
-  [C.S_IFREG]: "file", [C.S_IFDIR]: "directory", [C.S_IFLNK]: "symlink", [C.S_IFIFO]: "fifo",
-  [C.S_IFSOCK]: "socket", [C.S_IFCHR]: "char device", [C.S_IFBLK]: "block device",
+  [C.S_IFREG]: "file",
+  [C.S_IFDIR]: "directory",
+  [C.S_IFLNK]: "symlink",
+  [C.S_IFIFO]: "fifo",
+  [C.S_IFSOCK]: "socket",
+  [C.S_IFCHR]: "char device",
+  [C.S_IFBLK]: "block device",
 };
 
 export function lstatNode(p: BPath): VNode | null {
@@ -148,10 +153,11 @@ export class VFS {
   /** A path whose object is (or copies) inode `orig`: in the overlay, else among the entries of `near`. */
   findOrig(orig: string, near: BPath[]): BPath | null {
     for (const [k, v] of this.over) if (v?.orig === orig) return k;
-    for (const d of near) for (const n of this.children(d)) {
-      const p = join(d, n);
-      if (this.get(p)?.orig === orig) return p;
-    }
+    for (const d of near)
+      for (const n of this.children(d)) {
+        const p = join(d, n);
+        if (this.get(p)?.orig === orig) return p;
+      }
     return null;
   }
 }

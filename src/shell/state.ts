@@ -22,7 +22,8 @@ export interface ShellChanges {
 // Variables the hook itself sets or that follow from a cd: never a command's own change.
 const IGNORED = /^(SHIT_[A-Z_]*|_|PWD|OLDPWD|SHLVL|LD_PRELOAD|COLUMNS|LINES|fish_pid|CMD_DURATION|status|pipestatus)$/;
 // Options no command sets: fixed at startup, read-only, or local to a function by nature.
-const FIXED_OPTS = /^(interactive|shinstdin|stdin|login|privileged|restricted|singlecommand|localoptions|localpatterns|localtraps|login_shell|restricted_shell)$/;
+const FIXED_OPTS =
+  /^(interactive|shinstdin|stdin|login|privileged|restricted|singlecommand|localoptions|localpatterns|localtraps|login_shell|restricted_shell)$/;
 
 function entries(dump: string | undefined, lead: RegExp, name: (e: string) => string | null): Record<string, string> {
   const out: Record<string, string> = {};
@@ -41,7 +42,10 @@ function entries(dump: string | undefined, lead: RegExp, name: (e: string) => st
 export function stateOf(r: Journal, suffix = ""): Partial<ShellState> & { cwd: string } {
   const shell = r.get("shell");
   const cwd = r.get("cwd") ?? "";
-  const envDump = r.get("env" + suffix), aliasDump = r.get("alias" + suffix), o = r.get("o" + suffix), so = r.get("so" + suffix);
+  const envDump = r.get("env" + suffix),
+    aliasDump = r.get("alias" + suffix),
+    o = r.get("o" + suffix),
+    so = r.get("so" + suffix);
   const out: Partial<ShellState> & { cwd: string } = { cwd };
   if (shell === "bash") {
     // declare -x NAME="value"  |  alias name='value'  |  SHELLOPTS, BASHOPTS
@@ -49,8 +53,14 @@ export function stateOf(r: Journal, suffix = ""): Partial<ShellState> & { cwd: s
     if (aliasDump !== undefined) out.alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
     if (o !== undefined || so !== undefined)
       out.opts = [
-        ...(o ?? "").split(":").filter((x) => x && !FIXED_OPTS.test(x)).map((x) => "o:" + x),
-        ...(so ?? "").split(":").filter((x) => x && !FIXED_OPTS.test(x)).map((x) => "s:" + x),
+        ...(o ?? "")
+          .split(":")
+          .filter((x) => x && !FIXED_OPTS.test(x))
+          .map((x) => "o:" + x),
+        ...(so ?? "")
+          .split(":")
+          .filter((x) => x && !FIXED_OPTS.test(x))
+          .map((x) => "s:" + x),
       ];
     return out;
   }
@@ -58,7 +68,11 @@ export function stateOf(r: Journal, suffix = ""): Partial<ShellState> & { cwd: s
     // export NAME=value  |  alias name=value  |  options: the names of those that are on
     if (envDump !== undefined) out.env = entries(envDump, /\n(?=export )/, (t) => /^export (?:-- )?([A-Za-z_][A-Za-z0-9_]*)/.exec(t)?.[1] ?? null);
     if (aliasDump !== undefined) out.alias = entries(aliasDump, /\n(?=alias )/, (t) => /^alias (?:-- )?([^=]+)=/.exec(t)?.[1] ?? null);
-    if (o !== undefined) out.opts = o.split(/\s+/).filter((x) => x && !FIXED_OPTS.test(x)).map((x) => "o:" + x);
+    if (o !== undefined)
+      out.opts = o
+        .split(/\s+/)
+        .filter((x) => x && !FIXED_OPTS.test(x))
+        .map((x) => "o:" + x);
     return out;
   }
   // fish: `set -x` prints NAME and its values (escaped) on one line; functions by name only. A
@@ -69,7 +83,13 @@ export function stateOf(r: Journal, suffix = ""): Partial<ShellState> & { cwd: s
       const m = /^([A-Za-z_][A-Za-z0-9_]*)(?: |$)/.exec(line);
       if (m && !IGNORED.test(m[1])) out.env[m[1]] = `set -gx ${line}`;
     }
-    if (aliasDump !== undefined) out.alias = Object.fromEntries(aliasDump.split(" ").filter(Boolean).map((n) => [n, `function ${n}`]));
+    if (aliasDump !== undefined)
+      out.alias = Object.fromEntries(
+        aliasDump
+          .split(" ")
+          .filter(Boolean)
+          .map((n) => [n, `function ${n}`]),
+      );
   }
   return out;
 }
@@ -89,7 +109,8 @@ export function diffState(before: Partial<ShellState> | null, after: Partial<She
   const alias = before.alias && after.alias && diffMap(before.alias, after.alias);
   if (alias) ch.alias = alias;
   if (before.opts && after.opts) {
-    const bo = before.opts, ao = after.opts;
+    const bo = before.opts,
+      ao = after.opts;
     const on = ao.filter((o) => !bo.includes(o));
     const off = bo.filter((o) => !ao.includes(o));
     if (on.length || off.length) ch.opts = { on, off };
@@ -147,8 +168,10 @@ function optLine(shell: Shell, o: string, on: boolean): string {
 export function describeChanges(c: ShellChanges): string[] {
   const out: string[] = [];
   if (c.cwd) out.push(`cwd: ${c.cwd[0]} → ${c.cwd[1]}`);
-  for (const [n, [a, b]] of Object.entries(c.env ?? {})) out.push(`variable ${n}: ${a === null ? "unset" : "set"} → ${b === null ? "unset" : "set"}${b !== null ? ` (${b.replace(/\n/g, "\\n")})` : ""}`);
-  for (const [n, [a, b]] of Object.entries(c.alias ?? {})) out.push(`alias ${n}: ${a === null ? "none" : "defined"} → ${b === null ? "removed" : b.replace(/\n/g, "\\n")}`);
+  for (const [n, [a, b]] of Object.entries(c.env ?? {}))
+    out.push(`variable ${n}: ${a === null ? "unset" : "set"} → ${b === null ? "unset" : "set"}${b !== null ? ` (${b.replace(/\n/g, "\\n")})` : ""}`);
+  for (const [n, [a, b]] of Object.entries(c.alias ?? {}))
+    out.push(`alias ${n}: ${a === null ? "none" : "defined"} → ${b === null ? "removed" : b.replace(/\n/g, "\\n")}`);
   for (const o of c.opts?.on ?? []) out.push(`option ${o.slice(2)}: off → on`);
   for (const o of c.opts?.off ?? []) out.push(`option ${o.slice(2)}: on → off`);
   return out;

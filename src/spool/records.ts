@@ -7,14 +7,38 @@
 
 /** Record ops: what a captured call did (the `op` byte of a spool record). */
 export const Op = {
-  BEGIN: 1, END: 2, UNLINK: 3, RMDIR: 4, RENAME: 5, OPEN: 6, TRUNCATE: 7, MKDIR: 8, LINK: 9,
-  SYMLINK: 10, CHMOD: 11, CHOWN: 12, UTIMES: 13, SETXATTR: 14, REMOVEXATTR: 15, MKNOD: 16,
-  NOTCAPTURED: 17, POST: 18, EXEC: 19,
+  BEGIN: 1,
+  END: 2,
+  UNLINK: 3,
+  RMDIR: 4,
+  RENAME: 5,
+  OPEN: 6,
+  TRUNCATE: 7,
+  MKDIR: 8,
+  LINK: 9,
+  SYMLINK: 10,
+  CHMOD: 11,
+  CHOWN: 12,
+  UTIMES: 13,
+  SETXATTR: 14,
+  REMOVEXATTR: 15,
+  MKNOD: 16,
+  NOTCAPTURED: 17,
+  POST: 18,
+  EXEC: 19,
 } as const;
 
 /** Plan steps: the `op` byte of a record in a plan file (`shit undo` -> `shit-apply`). */
 export const StepOp = {
-  EXPECT: 64, REMOVE: 65, RENAME: 66, PLACE: 67, REWRITE: 68, TRUNCATE: 69, LINK: 70, META: 71, XATTR: 72,
+  EXPECT: 64,
+  REMOVE: 65,
+  RENAME: 66,
+  PLACE: 67,
+  REWRITE: 68,
+  TRUNCATE: 69,
+  LINK: 70,
+  META: 71,
+  XATTR: 72,
 } as const;
 
 /** A plan step's `flags` (never a record's: those are the call's own flags). */
@@ -27,11 +51,36 @@ export const StepFlag = {
 export const OpName: Record<number, string> = Object.fromEntries([...Object.entries(Op), ...Object.entries(StepOp)].map(([k, v]) => [v, k.toLowerCase()]));
 
 export const Tag = {
-  PATH: 1, PATH2: 2, PRE: 3, PRE2: 4, KEEP: 5, KEEP2: 6, TARGET: 7, NOTE: 8, ARGV: 9, CWD: 10, POST: 11,
-  PARENT: 12, PARENT2: 13, XNAME: 14, XVALUE: 15, ARG: 16, TARGET2: 17, STEP: 18, KIND: 19, OF: 20,
+  PATH: 1,
+  PATH2: 2,
+  PRE: 3,
+  PRE2: 4,
+  KEEP: 5,
+  KEEP2: 6,
+  TARGET: 7,
+  NOTE: 8,
+  ARGV: 9,
+  CWD: 10,
+  POST: 11,
+  PARENT: 12,
+  PARENT2: 13,
+  XNAME: 14,
+  XVALUE: 15,
+  ARG: 16,
+  TARGET2: 17,
+  STEP: 18,
+  KIND: 19,
+  OF: 20,
   // plan steps only (i64 each): REWRITE / TRUNCATE length, REWRITE from a kept tail, PLACE device
   // number, and what EXPECT must find (TYPE: S_IFMT bits; the others only when known)
-  LENGTH: 21, TAIL_OF: 22, RDEV: 23, TYPE: 24, DEV: 25, INO: 26, SIZE: 27, MTIME: 28,
+  LENGTH: 21,
+  TAIL_OF: 22,
+  RDEV: 23,
+  TYPE: 24,
+  DEV: 25,
+  INO: 26,
+  SIZE: 27,
+  MTIME: 28,
 } as const;
 
 const MAGIC = 0x5053;
@@ -132,7 +181,7 @@ export function readRecords(buf: Buffer, start = 0): ReadResult {
       }
     }
     const fields = new Map<number, Buffer>();
-    for (let p = o + HDR; p + 8 <= o + len; ) {
+    for (let p = o + HDR; p + 8 <= o + len;) {
       const n = buf.readUInt32LE(p + 4);
       fields.set(buf.readUInt16LE(p), buf.subarray(p + 8, p + 8 + n));
       p += 8 + ((n + 7) & ~7);

@@ -64,7 +64,10 @@ export function hashKept(path: string): Hashed {
 export class BlobError extends Error {}
 
 export class Store {
-  constructor(readonly paths: StatePaths, readonly index: Index) {}
+  constructor(
+    readonly paths: StatePaths,
+    readonly index: Index,
+  ) {}
 
   stagedPath(name: string): string {
     return join(this.paths.staging, name);

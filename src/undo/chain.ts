@@ -65,7 +65,9 @@ export function pickUndo(h: History, ref?: string, session?: string | null): Com
     return acting(h, c);
   }
   for (const c of h.newest("run", session ?? null, false)) if (!isUndone(h, c) && h.hasEffects(c.id)) return acting(h, c);
-  throw new NothingToDo(`nothing to undo: no recorded command${session ? " of this shell" : ""} with effects that is not undone${session ? " (--global looks at every shell)" : ""}`);
+  throw new NothingToDo(
+    `nothing to undo: no recorded command${session ? " of this shell" : ""} with effects that is not undone${session ? " (--global looks at every shell)" : ""}`,
+  );
 }
 
 /** What `shit redo [ref]` reverses: an undo (or redo) named that is in effect, the undo of a
@@ -78,7 +80,9 @@ export function pickRedo(h: History, ref?: string, session?: string | null): Com
     throw new ChainError(`${c.id.slice(0, 8)} is not undone: nothing to redo`);
   }
   for (const u of h.newest("undo", session ?? null, true)) if (!isUndone(h, u)) return u;
-  throw new NothingToDo(`nothing to redo: no undo${session ? " made in this shell" : ""} that is not already redone${session ? " (--global looks at every shell)" : ""}`);
+  throw new NothingToDo(
+    `nothing to redo: no undo${session ? " made in this shell" : ""} that is not already redone${session ? " (--global looks at every shell)" : ""}`,
+  );
 }
 
 /** Undoing an undo is a redo; undoing anything else (a run, a redo) is an undo. */

@@ -33,7 +33,9 @@ export const shellRecord = (part: ShellPart): string => JSON.stringify({ shell: 
 export function handShell(paths: StatePaths, part: ShellPart, by: string, here: string | null): "handed" | string[] {
   const text = script(part.shell, part.changes);
   if (part.session && part.session === here) {
-    writeFileSync(join(paths.run, `shell-${part.session}.apply`), [...text, part.shell === "fish" ? `set __shit_of ${by}` : `__shit_of=${by}`, ""].join("\n"), { mode: 0o600 });
+    writeFileSync(join(paths.run, `shell-${part.session}.apply`), [...text, part.shell === "fish" ? `set __shit_of ${by}` : `__shit_of=${by}`, ""].join("\n"), {
+      mode: 0o600,
+    });
     return "handed";
   }
   return text;

@@ -8,8 +8,22 @@ import type { CommandRow } from "../../dist/index/rows.js";
 let clock = 0;
 function row(id: string, kind = "run", of: string | null = null, extra: Partial<CommandRow> = {}): CommandRow {
   return {
-    id, kind, of, argv: null, cwd: null, started: ++clock, ended: clock, exit: 0, signal: null, pid: null,
-    undone_by: null, effects: null, session: null, line: null, shell: null, ...extra,
+    id,
+    kind,
+    of,
+    argv: null,
+    cwd: null,
+    started: ++clock,
+    ended: clock,
+    exit: 0,
+    signal: null,
+    pid: null,
+    undone_by: null,
+    effects: null,
+    session: null,
+    line: null,
+    shell: null,
+    ...extra,
   };
 }
 
@@ -80,7 +94,10 @@ test("per shell session: undo and redo stay in the session unless none is given"
   const h = history([mine, theirs]);
   assert.equal(pickUndo(h, undefined, "s1").id, "aaaa1");
   assert.equal(pickUndo(h, undefined, null).id, "bbbb1");
-  assert.throws(() => pickUndo(h, undefined, "s3"), (e: Error) => e instanceof NothingToDo && /of this shell/.test(e.message));
+  assert.throws(
+    () => pickUndo(h, undefined, "s3"),
+    (e: Error) => e instanceof NothingToDo && /of this shell/.test(e.message),
+  );
 });
 
 test("redo of a command that is not undone is bad input; nothing to undo is NothingToDo", () => {

@@ -25,7 +25,10 @@ test("encodeRecord/readRecords: header and fields round trip, every field length
   assert.equal(x.pid, process.pid);
   assert.equal(x.offset, 0);
   assert.ok(x.timeNs > 0n);
-  assert.deepEqual([...x.fields.keys()], fields.map(([t]) => t));
+  assert.deepEqual(
+    [...x.fields.keys()],
+    fields.map(([t]) => t),
+  );
   for (const [t, v] of fields) assert.deepEqual(x.fields.get(t), v, `field ${t}`);
 });
 
@@ -33,9 +36,15 @@ test("readRecords: several records, offsets, and a read from the middle", () => 
   const parts = [rec(Op.BEGIN, "/a"), rec(Op.UNLINK, "/a/bb"), rec(Op.MKDIR, "/a/ccc/dddddddd", 0o755), rec(Op.END, "/", 0, 3)];
   const buf = Buffer.concat(parts);
   const r = readRecords(buf);
-  assert.deepEqual(r.records.map((x) => x.op), [Op.BEGIN, Op.UNLINK, Op.MKDIR, Op.END]);
+  assert.deepEqual(
+    r.records.map((x) => x.op),
+    [Op.BEGIN, Op.UNLINK, Op.MKDIR, Op.END],
+  );
   const starts = [0, parts[0].length, parts[0].length + parts[1].length, buf.length - parts[3].length];
-  assert.deepEqual(r.records.map((x) => x.offset), starts);
+  assert.deepEqual(
+    r.records.map((x) => x.offset),
+    starts,
+  );
   assert.equal(r.records[2].flags, 0o755);
   assert.equal(r.records[3].err, 3);
   assert.equal(r.next, buf.length);
@@ -46,29 +55,46 @@ test("readRecords: several records, offsets, and a read from the middle", () => 
 
 test("readRecords: a record still being written is left alone, and read whole once the rest is there", () => {
   const a = rec(Op.UNLINK, "/x/first");
-  const b = encodeRecord(Op.OPEN, 1, [[Tag.PATH, Buffer.from("/x/second")], [Tag.PRE, Buffer.alloc(64, 7)]]);
+  const b = encodeRecord(Op.OPEN, 1, [
+    [Tag.PATH, Buffer.from("/x/second")],
+    [Tag.PRE, Buffer.alloc(64, 7)],
+  ]);
   const whole = Buffer.concat([a, b]);
   for (let cut = a.length; cut < whole.length; cut++) {
     const r = readRecords(whole.subarray(0, cut));
-    assert.deepEqual(r.records.map((x) => x.op), [Op.UNLINK], `cut at ${cut}`);
+    assert.deepEqual(
+      r.records.map((x) => x.op),
+      [Op.UNLINK],
+      `cut at ${cut}`,
+    );
     assert.equal(r.next, a.length, `cut at ${cut}: the next read starts at the partial record`);
     assert.equal(r.corrupt, false, `cut at ${cut}`);
   }
   const later = readRecords(whole, a.length);
-  assert.deepEqual(later.records.map((x) => x.op), [Op.OPEN]);
+  assert.deepEqual(
+    later.records.map((x) => x.op),
+    [Op.OPEN],
+  );
   assert.equal(later.next, whole.length);
   assert.deepEqual(later.records[0].fields.get(Tag.PRE), Buffer.alloc(64, 7));
 });
 
 test("readRecords: a record torn by a killed writer is skipped up to the next clean record, flagged corrupt", () => {
   const a = rec(Op.UNLINK, "/t/a");
-  const torn = encodeRecord(Op.OPEN, 0, [[Tag.PATH, Buffer.from("/t/torn")], [Tag.PRE, Buffer.alloc(64, 1)]]);
+  const torn = encodeRecord(Op.OPEN, 0, [
+    [Tag.PATH, Buffer.from("/t/torn")],
+    [Tag.PRE, Buffer.alloc(64, 1)],
+  ]);
   const c = rec(Op.RMDIR, "/t/c");
   const d = rec(Op.END, "/t/d");
   for (const keep of [8, 32, 40, torn.length - 8]) {
     const buf = Buffer.concat([a, torn.subarray(0, keep), c, d]);
     const r = readRecords(buf);
-    assert.deepEqual(r.records.map((x) => x.fields.get(Tag.PATH)?.toString()), ["/t/a", "/t/c", "/t/d"], `torn after ${keep} bytes`);
+    assert.deepEqual(
+      r.records.map((x) => x.fields.get(Tag.PATH)?.toString()),
+      ["/t/a", "/t/c", "/t/d"],
+      `torn after ${keep} bytes`,
+    );
     assert.equal(r.corrupt, true, `torn after ${keep} bytes`);
     assert.equal(r.next, buf.length);
     assert.equal(r.records[1].offset, a.length + keep);
@@ -79,7 +105,10 @@ test("readRecords: bytes that are not records stop the read there, flagged corru
   const a = rec(Op.UNLINK, "/g/a");
   const buf = Buffer.concat([a, Buffer.from("this is not a spool record at all, no magic in here")]);
   const r = readRecords(buf);
-  assert.deepEqual(r.records.map((x) => x.op), [Op.UNLINK]);
+  assert.deepEqual(
+    r.records.map((x) => x.op),
+    [Op.UNLINK],
+  );
   assert.equal(r.next, a.length);
   assert.equal(r.corrupt, true);
   // a header with a length that is no multiple of 8 is no record either
@@ -90,8 +119,16 @@ test("readRecords: bytes that are not records stop the read there, flagged corru
 
 test("decodeStat/encodeStat: 64 bytes, every field round trips, extremes included", () => {
   const s: Stat = {
-    dev: 0xfffffffffffffffen, ino: 1n << 40n, mode: 0o100644, uid: 0xfffffffe, gid: 1000, nlink: 3,
-    size: (1n << 62n) + 5n, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: -1_000_000_001n, atimeNs: 0n,
+    dev: 0xfffffffffffffffen,
+    ino: 1n << 40n,
+    mode: 0o100644,
+    uid: 0xfffffffe,
+    gid: 1000,
+    nlink: 3,
+    size: (1n << 62n) + 5n,
+    mtimeNs: 1_700_000_000_123_456_789n,
+    ctimeNs: -1_000_000_001n,
+    atimeNs: 0n,
   };
   const b = encodeStat(s);
   assert.equal(b.length, 64);

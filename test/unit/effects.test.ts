@@ -10,9 +10,31 @@ import type { EventRow } from "../../dist/index/rows.js";
 const PRE = new Uint8Array(64); // only its presence matters here
 function ev(op: number, path: string, extra: Partial<EventRow> = {}): EventRow {
   return {
-    cmd: "c", seq: 0, op, pid: 1, err: 0, time: 0, flags: 0, path: Buffer.from(path), path2: null, pre: null, pre2: null,
-    parent: null, parent2: null, keep: null, keep_how: null, keep2: null, keep2_how: null, target: null, target2: null,
-    xname: null, xvalue: null, arg: null, step: null, note: null, ...extra,
+    cmd: "c",
+    seq: 0,
+    op,
+    pid: 1,
+    err: 0,
+    time: 0,
+    flags: 0,
+    path: Buffer.from(path),
+    path2: null,
+    pre: null,
+    pre2: null,
+    parent: null,
+    parent2: null,
+    keep: null,
+    keep_how: null,
+    keep2: null,
+    keep2_how: null,
+    target: null,
+    target2: null,
+    xname: null,
+    xvalue: null,
+    arg: null,
+    step: null,
+    note: null,
+    ...extra,
   };
 }
 const net = (evs: EventRow[]) => Object.fromEntries(netEffects(evs));

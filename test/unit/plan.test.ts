@@ -13,9 +13,31 @@ import type { EventRow } from "../../dist/index/rows.js";
 let seq = 0;
 function ev(op: number, path: string, extra: Partial<EventRow> = {}): EventRow {
   return {
-    cmd: "c0ffee", seq: (seq += 64), op, pid: 1, err: 0, time: 0, flags: 0, path: Buffer.from(path), path2: null, pre: null, pre2: null,
-    parent: null, parent2: null, keep: null, keep_how: null, keep2: null, keep2_how: null, target: null, target2: null,
-    xname: null, xvalue: null, arg: null, step: null, note: null, ...extra,
+    cmd: "c0ffee",
+    seq: (seq += 64),
+    op,
+    pid: 1,
+    err: 0,
+    time: 0,
+    flags: 0,
+    path: Buffer.from(path),
+    path2: null,
+    pre: null,
+    pre2: null,
+    parent: null,
+    parent2: null,
+    keep: null,
+    keep_how: null,
+    keep2: null,
+    keep2_how: null,
+    target: null,
+    target2: null,
+    xname: null,
+    xvalue: null,
+    arg: null,
+    step: null,
+    note: null,
+    ...extra,
   };
 }
 
@@ -26,7 +48,18 @@ function stat(mode: number, extra: Partial<Stat> = {}): Stat {
 /** The stat of a real path, as capture records it. */
 function real(p: string): Stat {
   const st = lstatSync(p, { bigint: true });
-  return { dev: st.dev, ino: st.ino, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, atimeNs: st.atimeNs };
+  return {
+    dev: st.dev,
+    ino: st.ino,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    size: st.size,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    atimeNs: st.atimeNs,
+  };
 }
 
 function input(events: EventRow[], posts: PlanInput["posts"] = []): PlanInput {
@@ -48,13 +81,19 @@ test("inverse steps: each effect undone, last first", () => {
     ev(Op.MKDIR, "/w/d"),
     ev(Op.OPEN, "/w/x", { flags: C.O_WRONLY | C.O_TRUNC, pre: encodeStat(f) }), // bytes not kept
   ]);
-  assert.deepEqual(steps.map((s) => [s.kind, s.path, s.path2 ?? null]), [
-    ["remove", "/w/d", null],
-    ["remove", "/w/b", null],
-    ["rename", "/w/a", "/w/b"],
-    ["place", "/w/a", null],
-  ]);
-  assert.deepEqual(cannot.map((c) => c.path), ["/w/x"]);
+  assert.deepEqual(
+    steps.map((s) => [s.kind, s.path, s.path2 ?? null]),
+    [
+      ["remove", "/w/d", null],
+      ["remove", "/w/b", null],
+      ["rename", "/w/a", "/w/b"],
+      ["place", "/w/a", null],
+    ],
+  );
+  assert.deepEqual(
+    cannot.map((c) => c.path),
+    ["/w/x"],
+  );
 });
 
 test("failed calls are not undone; NOTCAPTURED is named, not guessed", () => {
@@ -69,18 +108,27 @@ test("appends are truncated back; a kept tail is written back from its offset", 
     ev(Op.OPEN, "/w/log", { flags: C.O_WRONLY | C.O_APPEND, pre: encodeStat(f) }),
     ev(Op.TRUNCATE, "/w/big", { arg: 4, pre: encodeStat(f), keep: "c0ffee/1-9.tail4", keep_how: "T" }),
   ]);
-  assert.deepEqual(steps.map((s) => [s.kind, s.path, s.length, s.tailOf]), [
-    ["rewrite", "/w/big", -1n, 4n],
-    ["truncate", "/w/log", 10n, undefined],
-  ]);
+  assert.deepEqual(
+    steps.map((s) => [s.kind, s.path, s.length, s.tailOf]),
+    [
+      ["rewrite", "/w/big", -1n, 4n],
+      ["truncate", "/w/log", 10n, undefined],
+    ],
+  );
 });
 
 test("plan: a file the command created and left as it was is removed, with its present expected", (t) => {
   const d = scratch(t);
   writeFileSync(join(d, "new"), "hello");
-  const plan = planUndo(input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(real(join(d, "new"))) }]), "stop");
+  const plan = planUndo(
+    input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(real(join(d, "new"))) }]),
+    "stop",
+  );
   assert.deepEqual(plan.conflicts, []);
-  assert.deepEqual(plan.steps.map((s) => [s.kind, s.path]), [["remove", join(d, "new")]]);
+  assert.deepEqual(
+    plan.steps.map((s) => [s.kind, s.path]),
+    [["remove", join(d, "new")]],
+  );
   assert.ok(plan.expect.some((e) => e.path === join(d, "new") && e.node?.type === C.S_IFREG));
 });
 
@@ -89,7 +137,10 @@ test("plan: a path changed since the command is a conflict (marked for the calle
   writeFileSync(join(d, "new"), "hello");
   const left = real(join(d, "new"));
   writeFileSync(join(d, "new"), "hello, changed");
-  const plan = planUndo(input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(left) }]), "stop");
+  const plan = planUndo(
+    input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(left) }]),
+    "stop",
+  );
   assert.equal(plan.conflicts.length, 1);
   assert.equal(plan.conflicts[0].changedSince, true);
   assert.match(plan.conflicts[0].reason, /modified since the command/);
@@ -104,11 +155,23 @@ test("plan: restoring over something new conflicts; skip leaves it out, force re
   assert.equal(stop.conflicts.length, 1);
   assert.match(stop.conflicts[0].reason, /would be replaced/);
   const skip = planUndo(input(events), "skip");
-  assert.deepEqual(skip.steps.filter((s) => s.seq >= 0), []);
-  assert.deepEqual(skip.skipped.map((s) => s.path), [p]);
+  assert.deepEqual(
+    skip.steps.filter((s) => s.seq >= 0),
+    [],
+  );
+  assert.deepEqual(
+    skip.skipped.map((s) => s.path),
+    [p],
+  );
   const force = planUndo(input(events), "force");
   assert.deepEqual(force.conflicts, []);
-  assert.deepEqual(force.steps.filter((s) => s.seq >= 0).map((s) => [s.kind, s.path]), [["remove", p], ["place", p]]);
+  assert.deepEqual(
+    force.steps.filter((s) => s.seq >= 0).map((s) => [s.kind, s.path]),
+    [
+      ["remove", p],
+      ["place", p],
+    ],
+  );
 });
 
 test("plan: a directory the command made that now holds someone else's file is not removed", (t) => {
@@ -123,7 +186,10 @@ test("plan: a directory the command made that now holds someone else's file is n
 test("plan: directories the command touched get their first-recorded mode and times back, last", (t) => {
   const d = scratch(t);
   const dir = real(d);
-  const plan = planUndo(input([ev(Op.OPEN, join(d, "gone"), { flags: C.O_WRONLY | C.O_CREAT, parent: encodeStat({ ...dir, mode: C.S_IFDIR | 0o700 }) })]), "stop");
+  const plan = planUndo(
+    input([ev(Op.OPEN, join(d, "gone"), { flags: C.O_WRONLY | C.O_CREAT, parent: encodeStat({ ...dir, mode: C.S_IFDIR | 0o700 }) })]),
+    "stop",
+  );
   const last = plan.steps[plan.steps.length - 1];
   assert.equal(last.kind, "meta");
   assert.equal(last.path, d);
