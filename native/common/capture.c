@@ -1,4 +1,4 @@
-/* capture.c — the capture routine (see capture.h, docs/SPOOL.md, ARCHITECTURE.md "capture").
+/* capture.c — the capture routine (see capture.h, docs/SPOOL.md, docs/DESIGN.md "capture").
  *
  * Runs inside interposed libc calls: every I/O goes through sys.h (raw syscalls, errno never
  * touched, nothing interposed re-entered). The only libc calls are getenv, memcpy/memcmp/strlen.
