@@ -5,38 +5,10 @@ import assert from "node:assert/strict";
 import { constants as C } from "node:fs";
 import { effectCounts, netEffects, storedCounts } from "../../dist/ingest/effects.js";
 import { Op } from "../../dist/spool/records.js";
+import { ev } from "./events.ts";
 import type { EventRow } from "../../dist/index/rows.js";
 
 const PRE = new Uint8Array(64); // only its presence matters here
-function ev(op: number, path: string, extra: Partial<EventRow> = {}): EventRow {
-  return {
-    cmd: "c",
-    seq: 0,
-    op,
-    pid: 1,
-    err: 0,
-    time: 0,
-    flags: 0,
-    path: Buffer.from(path),
-    path2: null,
-    pre: null,
-    pre2: null,
-    parent: null,
-    parent2: null,
-    keep: null,
-    keep_how: null,
-    keep2: null,
-    keep2_how: null,
-    target: null,
-    target2: null,
-    xname: null,
-    xvalue: null,
-    arg: null,
-    step: null,
-    note: null,
-    ...extra,
-  };
-}
 const net = (evs: EventRow[]) => Object.fromEntries(netEffects(evs));
 
 test("net effects: a file created then deleted is nothing; modified then deleted is deleted", () => {

@@ -8,41 +8,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inverseSteps, planUndo, type PlanInput } from "../../dist/plan/plan.js";
 import { Op, encodeStat, type Stat } from "../../dist/spool/records.js";
+import { ev } from "./events.ts";
 import type { EventRow } from "../../dist/index/rows.js";
 
-let seq = 0;
-function ev(op: number, path: string, extra: Partial<EventRow> = {}): EventRow {
-  return {
-    cmd: "c0ffee",
-    seq: (seq += 64),
-    op,
-    pid: 1,
-    err: 0,
-    time: 0,
-    flags: 0,
-    path: Buffer.from(path),
-    path2: null,
-    pre: null,
-    pre2: null,
-    parent: null,
-    parent2: null,
-    keep: null,
-    keep_how: null,
-    keep2: null,
-    keep2_how: null,
-    target: null,
-    target2: null,
-    xname: null,
-    xvalue: null,
-    arg: null,
-    step: null,
-    note: null,
-    ...extra,
-  };
-}
+let inode = 0;
 
 function stat(mode: number, extra: Partial<Stat> = {}): Stat {
-  return { dev: 1n, ino: BigInt(++seq), mode, uid: 1000, gid: 1000, nlink: 1, size: 5n, mtimeNs: 1000n, ctimeNs: 0n, atimeNs: 0n, ...extra };
+  return { dev: 1n, ino: BigInt(++inode), mode, uid: 1000, gid: 1000, nlink: 1, size: 5n, mtimeNs: 1000n, ctimeNs: 0n, atimeNs: 0n, ...extra };
 }
 
 /** The stat of a real path, as capture records it. */
