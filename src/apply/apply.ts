@@ -53,7 +53,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
     if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
     if (s.keep) {
-      const src = store.source(s.keep, s.pre);
+      const src = store.source(plan.cmd, s.keep, s.pre);
       const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && (src.row.state === "staged" || src.row.state === "inode");
       if (move) moved.push(s.keep);
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
