@@ -80,13 +80,20 @@ export interface ApplyResult {
   stderr: string;
 }
 
-/** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). */
-export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[]): ApplyResult {
+/** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). lockFd,
+ * the descriptor holding the undo lock (src/undo/lock.ts), is handed to it as fd 3: the lock
+ * then lasts as long as shit-apply runs, even if this process is killed first. */
+export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[], lockFd?: number): ApplyResult {
   const bin = nativeFile("shit-apply");
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm install`);
   const env: NodeJS.ProcessEnv = { ...process.env, SHIT_CMD: id, SHIT_STATE: store.paths.root };
   delete env.LD_PRELOAD;
-  const r = spawnSync(bin, [file, kind, of, ...argv], { env, stdio: ["ignore", "inherit", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync(bin, [file, kind, of, ...argv], {
+    env,
+    stdio: ["ignore", "inherit", "pipe", ...(lockFd === undefined ? [] : [lockFd])],
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   if (r.error) throw r.error;
   return { code: r.status ?? 128 + 1, stderr: r.stderr ?? "" };
 }
