@@ -182,3 +182,38 @@ test("an existing state dir made readable by an older version is closed to other
   assert.equal(r.status, 0, out(r));
   assert.deepEqual(loosePerms(s.state), []);
 });
+
+const haveShell = (sh: string) => spawnSync("sh", ["-c", `command -v ${sh}`]).status === 0;
+for (const sh of ["bash", "zsh", "fish"]) {
+  test(
+    `${sh} hook: a state dir others can write is refused with one line and the shell is not hooked; a new one is made 0700 under umask 000`,
+    { skip: haveShell(sh) ? false : `${sh} is not installed` },
+    (t) => {
+      const s = sandbox(t);
+      const hook = (state: string) => {
+        const line =
+          sh === "fish"
+            ? `${join(root, "bin", "shit")} init fish | source; echo "hooked=$__shit_hooked state=$SHIT_STATE"`
+            : `eval "$(${join(root, "bin", "shit")} init ${sh})"; echo "hooked=\${__shit_hooked-} state=\${SHIT_STATE-}"`;
+        return spawnSync("sh", ["-c", `umask 000; exec ${sh} -i -c "$0" </dev/null`, line], {
+          cwd: s.work,
+          env: { ...s.env, HOME: s.dir, SHIT_HOME: state, SHIT_NO_REEXEC: "1" },
+          encoding: "utf8",
+        });
+      };
+      const fresh = join(s.dir, "fresh");
+      const ok = hook(fresh);
+      assert.match(ok.stdout, new RegExp(`^hooked=1 state=${fresh}$`, "m"), out(ok));
+      for (const d of [fresh, join(fresh, "spool"), join(fresh, "staging"), join(fresh, "run")]) assert.equal(statSync(d).mode & 0o777, 0o700, d);
+      chmodSync(join(fresh, "run"), 0o777);
+      const bad = hook(fresh);
+      assert.match(bad.stdout, /^hooked= state=$/m, out(bad));
+      const lines = bad.stderr.split("\n").filter((l) => l.startsWith("shit:"));
+      assert.deepEqual(
+        lines,
+        [`shit: not recording this shell: refusing the state directory: ${join(fresh, "run")}: another user owns it or others can write to it`],
+        out(bad),
+      );
+    },
+  );
+}
