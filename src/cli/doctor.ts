@@ -33,9 +33,9 @@ const native = nativeDir;
 /** shit-run, shit-apply and the shim are built, and the shim loads into a real program. */
 function nativeChecks(): Check[] {
   const out: Check[] = [];
-  const missing = ["shit-run", "shit-apply", "libshit.so"].filter((f) => {
+  const missing = ["shit-run", "shit-apply", "libshit.so", "lock.node"].filter((f) => {
     try {
-      accessSync(join(native, f), f.endsWith(".so") ? F.R_OK : F.X_OK);
+      accessSync(join(native, f), f.endsWith(".so") || f.endsWith(".node") ? F.R_OK : F.X_OK);
       return false;
     } catch {
       return true;
@@ -44,7 +44,7 @@ function nativeChecks(): Check[] {
   out.push(
     missing.length
       ? { check: "native", level: "FAIL", message: `missing in ${native}: ${missing.join(", ")}`, fix: `build them: npm run build (in ${root})` }
-      : { check: "native", level: "ok", message: `shit-run, shit-apply and libshit.so are built (${native})` },
+      : { check: "native", level: "ok", message: `shit-run, shit-apply, libshit.so and lock.node are built (${native})` },
   );
   if (missing.includes("shit-run") || missing.includes("libshit.so")) return out;
   // a recorded run of /bin/true in a scratch state dir: the shim writes EXEC when it loads
