@@ -136,6 +136,18 @@ unsafeCase(
   { root: true },
 );
 
+test("a command's own staging dir writable by others: its undo is refused (exit 9), nothing changed", (t) => {
+  const s = sandbox(t);
+  s.sh("echo a > a");
+  assert.equal(s.shit(["run", "--", "rm", "a"]).status, 0);
+  const [cmd] = readdirSync(join(s.state, "staging"));
+  chmodSync(join(s.state, "staging", cmd), 0o777);
+  const r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 9, out(r));
+  assert.match(r.stderr, new RegExp(`^shit: refusing the state directory: ${join(s.state, "staging", cmd)} is writable by others \\(mode 0777\\)`), out(r));
+  assert.ok(!existsSync(join(s.work, "a")));
+});
+
 /** Every dir under dir 0700; every file 0600, except the user's own inodes kept whole in staging. */
 function loosePerms(dir: string): string[] {
   const bad: string[] = [];

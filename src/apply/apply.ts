@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
+import { checkState } from "../paths/state.js";
 import { StepFlag, StepOp, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
 import type { Plan } from "../plan/plan.js";
 import { toBuf } from "../paths/bytes.js";
@@ -20,12 +21,14 @@ export interface PreparedPlan {
   moved: string[]; // keeps that the apply moves back out of staging/store
 }
 
-/** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError). */
+/** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError), and
+ * that no one else can write the command's staging dir (throws UnsafeState). */
 export function preparePlan(store: Store, plan: Plan): PreparedPlan {
   const id = newId();
   const runDir = store.paths.run;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const file = join(runDir, `${id}.plan`);
+  checkState(store.paths, [join(store.paths.staging, plan.cmd)]); // its pre-images' dir too: others must not write there
   store.preload(plan.cmd);
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
