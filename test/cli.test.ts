@@ -6,6 +6,8 @@ import { chmodSync, readFileSync, writeFileSync, readdirSync, existsSync } from 
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { sandbox, sameTree, out, shitBin } from "./helpers.ts";
+import { lock } from "../dist/undo/lock.js";
+import { statePaths } from "../dist/paths/state.js";
 
 test("conflict: a file edited after the command is named, nothing changes, --force restores it", (t) => {
   const s = sandbox(t);
@@ -160,18 +162,18 @@ test("the demo runs and proves its tree identical", (t) => {
   assert.match(r.stdout, /identical to right after the rm/);
 });
 
-test("a concurrent undo is refused while another runs (exit 7), and a stale lock is taken over", (t) => {
+test("a concurrent undo is refused while another holds the lock (exit 7); a lock file nobody holds is free, whatever pid it names", (t) => {
   const s = sandbox(t);
   s.sh("printf x > f");
   assert.equal(s.shit(["run", "--", "rm", "f"]).status, 0);
   assert.equal(s.shit(["list"]).status, 0);
-  const lock = join(s.state, "run", "apply.lock");
-  writeFileSync(lock, String(process.pid)); // a live process holds it
+  const release = lock(statePaths(s.state)); // this process holds it, as an undo does (flock)
   let r = s.shit(["undo", "--yes"]);
   assert.equal(r.status, 7, out(r));
-  assert.match(r.stderr, /another undo or redo is running/);
+  assert.match(r.stderr, /another undo, redo or gc is running \(started by pid \d+\)/);
   assert.equal(existsSync(join(s.work, "f")), false);
-  writeFileSync(lock, "999999999"); // no such process: stale
+  release();
+  writeFileSync(join(s.state, "run", "apply.lock"), String(process.pid)); // a live pid, but no one holds the lock
   r = s.shit(["undo", "--yes"]);
   assert.equal(r.status, 0, out(r));
   assert.equal(readFileSync(join(s.work, "f"), "utf8"), "x");

@@ -281,6 +281,28 @@ static int open_source(const char *src, int *err) {
   return fd;
 }
 
+/* Whether a KEEP source is a kept pre-image of command `of`: <state>/staging/<of>/<dev>-<ino> or
+ * <dev>-<ino>.tail<n>, a plain name in that command's own staging dir. The CLI checks the same
+ * (src/store/store.ts isKeepName); a plan naming anything else is refused before any step. */
+static int keep_ok(const char *keep, const char *of) {
+  size_t sl = strlen(state), ol = strlen(of);
+  if (!ol || strchr(of, '/') || !strcmp(of, ".") || !strcmp(of, "..")) return 0;
+  if (strncmp(keep, state, sl) || strncmp(keep + sl, "/staging/", 9) || strncmp(keep + sl + 9, of, ol) ||
+      keep[sl + 9 + ol] != '/')
+    return 0;
+  const char *p = keep + sl + 9 + ol + 1, *q = p;
+  while (*q >= '0' && *q <= '9') q++;
+  if (q == p || *q++ != '-') return 0;
+  p = q;
+  while (*q >= '0' && *q <= '9') q++;
+  if (q == p) return 0;
+  if (!*q) return 1;
+  if (strncmp(q, ".tail", 5)) return 0;
+  p = q += 5;
+  while (*q >= '0' && *q <= '9') q++;
+  return q != p && !*q;
+}
+
 /* ---- capture brackets ---- */
 static struct cap_op o;
 
@@ -897,6 +919,11 @@ int main(int argc, char **argv) {
       s->keep = malloc(v.fn[T_KEEP]);
       memcpy(s->keep, v.f[T_KEEP] + 1, v.fn[T_KEEP] - 1);
       s->keep[v.fn[T_KEEP] - 1] = 0;
+      if (!keep_ok(s->keep, argv[3])) {
+        fprintf(stderr, "shit-apply: %s: step %d: refusing KEEP %s: not a file of %s's own staging dir\n",
+                argv[1], s->idx, s->keep, argv[3]);
+        return 2;
+      }
     }
     s->has_pre = sp_view_stat(&v, T_PRE, &s->pre);
     s->has_length = v.f[T_LENGTH] != NULL;

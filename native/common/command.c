@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 /* Appends "/" + the components of p to out[0..*len), resolving "." and ".." lexically. */
 static int push_norm(char *out, size_t n, size_t *len, const char *p) {
@@ -57,6 +58,42 @@ int state_dir(char *out, size_t n) {
     if (n < 2) return -ENAMETOOLONG;
     out[0] = '/';
     out[1] = 0;
+  }
+  return 0;
+}
+
+static int unsafe_one(const char *path, const struct stat *st, int dir, char *why, size_t n) {
+  if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+    snprintf(why, n, "%s is not a %s", path, dir ? "directory" : "regular file");
+  else if (st->st_uid != geteuid())
+    snprintf(why, n, "%s is owned by uid %u, not by you (uid %u)", path, (unsigned)st->st_uid,
+             (unsigned)geteuid());
+  else if (st->st_mode & 022)
+    snprintf(why, n, "%s is writable by %s (mode %04o)", path, st->st_mode & 002 ? "others" : "its group",
+             (unsigned)(st->st_mode & 07777));
+  else return 0;
+  return 1;
+}
+
+int state_unsafe(const char *dir, char *why, size_t n) {
+  struct stat st;
+  if (stat(dir, &st) < 0) {
+    if (errno == ENOENT) return 0;
+    snprintf(why, n, "%s: %s", dir, strerror(errno));
+    return 1;
+  }
+  if (unsafe_one(dir, &st, 1, why, n)) return 1;
+  static const char *const sub[] = {"spool",        "staging",          "run",
+                                    "index.sqlite", "index.sqlite-wal", "index.sqlite-shm"};
+  for (int i = 0; i < 6; i++) {
+    char p[PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/%s", dir, sub[i]);
+    if (lstat(p, &st) < 0) {
+      if (errno == ENOENT) continue;
+      snprintf(why, n, "%s: %s", p, strerror(errno));
+      return 1;
+    }
+    if (unsafe_one(p, &st, i < 3, why, n)) return 1;
   }
   return 0;
 }

@@ -12,6 +12,12 @@
  * trailing slash). Returns 0, -ENOENT (HOME unset), -ENAMETOOLONG, or getcwd's -errno. */
 int state_dir(char *out, size_t n);
 
+/* Whether the state directory must not be used, the check src/paths/state.ts unsafeState() makes:
+ * the dir (symlink followed), spool/, staging/, run/, index.sqlite and its -wal/-shm, where they
+ * exist, must be directories / regular files owned by the effective uid and not writable by
+ * group or others. 0 when safe (or absent); else 1 with the reason in why (one line). */
+int state_unsafe(const char *dir, char *why, size_t n);
+
 /* Appends the BEGIN record of a command to spool_path: ARGV (argv[0..argc), each followed by a
  * NUL), CWD (getcwd, else $PWD), KIND ("run", "undo", "redo") and OF when not NULL. Returns
  * sp_commit's 0 or -errno. */

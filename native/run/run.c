@@ -87,11 +87,15 @@ static int find_cmd(const char *name, char *out, size_t n) {
   return xc_find(name, "/usr/local/bin:/usr/bin:/bin", 1, out, n) ? ENOENT : 0;
 }
 
-/* The state dir, its layout and this command's BEGIN record. 0 or -errno (state[0] is 0 when
+static char unsafe_why[PATH_MAX + 128];
+
+/* The state dir, its layout and this command's BEGIN record. 0, 1 (the state dir is unsafe:
+ * unsafe_why says why) or -errno (state[0] is 0 when
  * there is no state dir). Not inlined: main() vforks, and gcc would warn its locals clobbered. */
 __attribute__((noinline)) static int start_record(const char *id, char **cmd, int n) {
   int r = state_dir(state, sizeof state - 64);
   if (r) state[0] = 0;
+  if (r == 0 && state_unsafe(state, unsafe_why, sizeof unsafe_why)) return 1; /* nothing made in it */
   if (r == 0) r = make_dirs(id);
   if (r == 0) {
     snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, id);
@@ -200,6 +204,12 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 8; i++) sprintf(id + 2 * i, "%02x", rnd[i]);
 
   int r = start_record(id, argv + 1, argc - 1);
+  if (r == 1) {
+    fprintf(stderr,
+            "shit: not recording: refusing the state directory: %s; running the command without capture\n",
+            unsafe_why);
+    exec_or_die(cmd);
+  }
   if (r) {
     fprintf(stderr, "shit: cannot record (%s: %s); running the command without capture\n",
             state[0] ? state : "no state directory: HOME unset", strerror(-r));

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
+import { checkState } from "../paths/state.js";
 import { StepFlag, StepOp, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
 import type { Plan } from "../plan/plan.js";
 import { toBuf } from "../paths/bytes.js";
@@ -20,12 +21,14 @@ export interface PreparedPlan {
   moved: string[]; // keeps that the apply moves back out of staging/store
 }
 
-/** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError). */
+/** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError), and
+ * that no one else can write the command's staging dir (throws UnsafeState). */
 export function preparePlan(store: Store, plan: Plan): PreparedPlan {
   const id = newId();
   const runDir = store.paths.run;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const file = join(runDir, `${id}.plan`);
+  checkState(store.paths, [join(store.paths.staging, plan.cmd)]); // its pre-images' dir too: others must not write there
   store.preload(plan.cmd);
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
@@ -53,7 +56,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
     if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
     if (s.keep) {
-      const src = store.source(s.keep, s.pre);
+      const src = store.source(plan.cmd, s.keep, s.pre);
       const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && (src.row.state === "staged" || src.row.state === "inode");
       if (move) moved.push(s.keep);
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
@@ -80,13 +83,20 @@ export interface ApplyResult {
   stderr: string;
 }
 
-/** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). */
-export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[]): ApplyResult {
+/** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). lockFd,
+ * the descriptor holding the undo lock (src/undo/lock.ts), is handed to it as fd 3: the lock
+ * then lasts as long as shit-apply runs, even if this process is killed first. */
+export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[], lockFd?: number): ApplyResult {
   const bin = nativeFile("shit-apply");
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm install`);
   const env: NodeJS.ProcessEnv = { ...process.env, SHIT_CMD: id, SHIT_STATE: store.paths.root };
   delete env.LD_PRELOAD;
-  const r = spawnSync(bin, [file, kind, of, ...argv], { env, stdio: ["ignore", "inherit", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync(bin, [file, kind, of, ...argv], {
+    env,
+    stdio: ["ignore", "inherit", "pipe", ...(lockFd === undefined ? [] : [lockFd])],
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   if (r.error) throw r.error;
   return { code: r.status ?? 128 + 1, stderr: r.stderr ?? "" };
 }

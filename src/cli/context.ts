@@ -1,6 +1,6 @@
 // What every verb that reads history needs: the state dir, the index, and an ingest of what the
 // spools hold so far (so answers are current even with no daemon running).
-import { ensureState, statePaths, type StatePaths } from "../paths/state.js";
+import { checkState, ensureState, statePaths, type StatePaths } from "../paths/state.js";
 import { Index } from "../index/db.js";
 import { Store } from "../store/store.js";
 import { ingest } from "../ingest/ingest.js";
@@ -23,12 +23,14 @@ export interface Ctx {
  * answer (5 s) only means this process ingests for itself.
  */
 export async function openCurrentCtx(): Promise<Ctx> {
+  checkState(statePaths()); // before anything is read from it, or asked of its daemon
   const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths()));
   return openCtx({ ingest: !synced });
 }
 
 export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
   const paths = statePaths();
+  checkState(paths); // another user's, or writable by others: refused (exit 9), nothing made in it
   try {
     ensureState(paths);
   } catch (e) {

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { statePaths } from "../paths/state.js";
+import { checkState, statePaths } from "../paths/state.js";
 import { DaemonDown, daemonCommand, request, startDaemon, stopDaemon } from "../daemon/client.js";
 import { socketPath } from "../daemon/protocol.js";
 import { CliError, EXIT } from "./exit.js";
@@ -31,6 +31,7 @@ WantedBy=default.target
 
 export async function daemon(verb: string, opts: { json?: boolean }): Promise<number> {
   const paths = statePaths();
+  if (verb !== "uninstall") checkState(paths);
   const out = (s: string) => process.stdout.write(s + "\n");
   switch (verb) {
     case "start": {

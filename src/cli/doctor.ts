@@ -1,11 +1,11 @@
 // shit doctor: is everything in place for capture and undo? One line per check (ok / warn /
 // FAIL) and, when not ok, one line saying how to fix it.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants as F, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants as F, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { nativeDir, packageRoot } from "../paths/native.js";
-import { statePaths, type StatePaths } from "../paths/state.js";
+import { statePaths, unsafeState, type StatePaths } from "../paths/state.js";
 import { Index } from "../index/db.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
@@ -33,9 +33,9 @@ const native = nativeDir;
 /** shit-run, shit-apply and the shim are built, and the shim loads into a real program. */
 function nativeChecks(): Check[] {
   const out: Check[] = [];
-  const missing = ["shit-run", "shit-apply", "libshit.so"].filter((f) => {
+  const missing = ["shit-run", "shit-apply", "libshit.so", "lock.node"].filter((f) => {
     try {
-      accessSync(join(native, f), f.endsWith(".so") ? F.R_OK : F.X_OK);
+      accessSync(join(native, f), f.endsWith(".so") || f.endsWith(".node") ? F.R_OK : F.X_OK);
       return false;
     } catch {
       return true;
@@ -44,7 +44,7 @@ function nativeChecks(): Check[] {
   out.push(
     missing.length
       ? { check: "native", level: "FAIL", message: `missing in ${native}: ${missing.join(", ")}`, fix: `build them: npm run build (in ${root})` }
-      : { check: "native", level: "ok", message: `shit-run, shit-apply and libshit.so are built (${native})` },
+      : { check: "native", level: "ok", message: `shit-run, shit-apply, libshit.so and lock.node are built (${native})` },
   );
   if (missing.includes("shit-run") || missing.includes("libshit.so")) return out;
   // a recorded run of /bin/true in a scratch state dir: the shim writes EXEC when it loads
@@ -136,28 +136,23 @@ async function daemonCheck(paths: StatePaths): Promise<Check> {
 function permCheck(paths: StatePaths): Check {
   let st;
   try {
-    st = lstatSync(paths.root);
+    st = statSync(paths.root);
   } catch {
     return { check: "state dir", level: "ok", message: `${paths.root} does not exist yet (made 0700 on first use)` };
   }
   const mode = st.mode & 0o777;
   const m = mode.toString(8).padStart(4, "0");
-  const uid = process.getuid?.() ?? st.uid;
-  if (!st.isDirectory())
-    return { check: "state dir", level: "FAIL", message: `${paths.root} is not a directory`, fix: `move it away; shit makes the directory on first use` };
-  if (st.uid !== uid)
+  const uid = process.geteuid?.() ?? st.uid;
+  // the check every verb makes (src/paths/state.ts): a FAIL here is an exit 9 there
+  const unsafe = unsafeState(paths);
+  if (unsafe)
     return {
       check: "state dir",
       level: "FAIL",
-      message: `${paths.root} is owned by uid ${st.uid}, not you (${uid})`,
-      fix: `use your own: set SHIT_HOME, or chown ${uid} ${paths.root}`,
-    };
-  if (mode & 0o022)
-    return {
-      check: "state dir",
-      level: "FAIL",
-      message: `${paths.root} is writable by others (mode ${m}): they could change what an undo puts back`,
-      fix: `chmod 700 ${paths.root}`,
+      message: `${unsafe}: every verb refuses it, nothing is captured into it`,
+      fix: / owned by uid /.test(unsafe)
+        ? `use your own: set SHIT_HOME, or chown -R ${uid} ${paths.root}`
+        : `chmod 700 ${paths.root} && chmod -R go-w ${paths.root}`,
     };
   if (mode & 0o077)
     return {

@@ -5,6 +5,7 @@ import { ConfigError } from "../config.js";
 import { BlobError } from "../store/store.js";
 import { ChainError, NothingToDo } from "../undo/chain.js";
 import { Busy } from "../undo/lock.js";
+import { UnsafeState } from "../paths/state.js";
 export const EXIT = {
   OK: 0,
   NOTHING: 1, // nothing to undo / redo
@@ -15,6 +16,7 @@ export const EXIT = {
   BLOB: 6, // a kept pre-image is missing or corrupt; nothing was changed
   BUSY: 7, // another undo or redo is running
   UNHEALTHY: 8, // shit doctor: a check says FAIL
+  UNSAFE: 9, // the state dir is another user's or writable by others: refused
 } as const;
 
 export class CliError extends Error {
@@ -33,5 +35,6 @@ export function exitCodeOf(e: unknown): number | null {
   if (e instanceof NothingToDo) return EXIT.NOTHING;
   if (e instanceof Busy) return EXIT.BUSY;
   if (e instanceof BlobError) return EXIT.BLOB;
+  if (e instanceof UnsafeState) return EXIT.UNSAFE;
   return null;
 }

@@ -24,8 +24,14 @@ Exit codes:
      capture (nothing kept); nothing was changed
   7  another undo or redo is running
   8  shit doctor: a check says FAIL
+  9  the state dir is another user's, or writable by group or others: refused (shit run
+     runs the command uncaptured, with a warning)
 
 State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
+
+// what the CLI creates under the state dir (the index and its WAL, plans, logs) is its owner's
+// alone, whatever the user's umask: command lines and kept bytes may hold secrets
+process.umask(0o077);
 
 let code = 0;
 const program = new Command()

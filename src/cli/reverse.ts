@@ -61,7 +61,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     const pending = interrupted(ctx.index, ctx.paths, target);
     if (pending) {
       process.stderr.write(`shit: finishing the interrupted ${pending.row.kind} ${pending.row.id.slice(0, 8)} of ${target.id.slice(0, 8)}\n`);
-      const r = finish(ctx.store, target, pending);
+      const r = finish(ctx.store, target, pending, unlock.fd);
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       return r.code === 0 ? EXIT.OK : r.code === 3 ? EXIT.CONFLICT : EXIT.INTERNAL;
@@ -121,7 +121,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     }
     let r: Outcome;
     try {
-      r = perform(ctx.store, target, plan, { verb, kind, session, shell });
+      r = perform(ctx.store, target, plan, { verb, kind, session, shell, lockFd: unlock.fd }); // shit-apply holds the lock too
     } catch (e) {
       if (e instanceof BlobError) throw new CliError(`cannot ${verb}: ${e.message}; nothing changed`, EXIT.BLOB);
       throw e;

@@ -11,7 +11,7 @@
 import { chmodSync, existsSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { setImmediate as yieldNow } from "node:timers/promises";
-import { ensureState, statePaths } from "../paths/state.js";
+import { ensureState, statePaths, unsafeState } from "../paths/state.js";
 import { Index } from "../index/db.js";
 import { ingest } from "../ingest/ingest.js";
 import { claimInstance } from "./instance.js";
@@ -59,6 +59,11 @@ class Daemon {
     // started for a state dir that is already gone (removed while the CLI spawned us): nothing to
     // serve, and recreating it would leave a daemon and a stray directory behind
     if (!existsSync(this.paths.root)) process.exit(0);
+    const unsafe = unsafeState(this.paths); // another user's, or writable by others: not served
+    if (unsafe) {
+      process.stderr.write(`shitd: refusing the state directory: ${unsafe}\n`);
+      process.exit(1);
+    }
     ensureState(this.paths);
     chmodSync(this.paths.run, 0o700);
     const lock = await claimInstance(this.paths.root);

@@ -11,7 +11,7 @@ import * as keeps from "../index/keeps.js";
 import * as procs from "../index/procs.js";
 import * as spools from "../index/spools.js";
 import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
-import { hashKept, type Hashed } from "../store/store.js";
+import { hashKept, isKeepName, type Hashed } from "../store/store.js";
 import { recount } from "./effects.js";
 import { ingestJournals } from "./shell.js";
 import { readFrom } from "./read.js";
@@ -146,7 +146,8 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   ensureCommand(index, cmd);
   const keep = parseKeep(f.get(Tag.KEEP));
   const keep2 = parseKeep(f.get(Tag.KEEP2));
-  for (const k of [keep, keep2]) if (k && k.how !== "E") noteKeep(paths, index, k.name, k.how);
+  // a name outside this command's staging dir (a forged record) is never read: the undo refuses it
+  for (const k of [keep, keep2]) if (k && k.how !== "E" && isKeepName(cmd, k.name)) noteKeep(paths, index, k.name, k.how);
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
   events.insert(index, {

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 /** The package root: the checkout, or where npm installed it (dist/paths/native.js is two below). */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** native/build: shit-run, shit-apply, shit-watch, libshit.so, procwatch.node. */
+/** native/build: shit-run, shit-apply, shit-watch, libshit.so, procwatch.node, lock.node. */
 export const nativeDir = join(packageRoot, "native", "build");
 
 /** A file of the native build, by name. */

@@ -1,7 +1,7 @@
 // Where shit keeps its state: $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { mkdirSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, statSync, type Stats } from "node:fs";
 
 export interface StatePaths {
   root: string;
@@ -30,7 +30,79 @@ export function statePaths(root = stateRoot()): StatePaths {
   };
 }
 
-/** Creates the state layout (0700 everywhere). Throws with the OS error when it cannot. */
+/** Creates the state layout (0700 dirs, 0600 index files, also when they exist). Throws with the OS error when it cannot. */
 export function ensureState(p: StatePaths): void {
   for (const d of [p.root, p.spool, p.staging, p.run]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  // made by an older version, or under a loose umask: closed to others (never opened wider)
+  for (const [f, mode] of [
+    [p.root, 0o700],
+    [p.spool, 0o700],
+    [p.staging, 0o700],
+    [p.run, 0o700],
+    [p.index, 0o600],
+    [`${p.index}-wal`, 0o600],
+    [`${p.index}-shm`, 0o600],
+  ] as const) {
+    try {
+      if (statSync(f).mode & 0o077) chmodSync(f, mode);
+    } catch {
+      // absent
+    }
+  }
+}
+
+/** Why the state dir must not be used (owned by another user, or writable by group or others),
+ * or null when it is safe or does not exist yet. The one check: every verb refuses such a dir
+ * (exit 9), `shit doctor` FAILs it, and shit-run (native/common/command.c state_check) and the
+ * shell hooks capture nothing into it. Checked: the dir (symlink followed), spool/, staging/,
+ * run/, index.sqlite and its -wal/-shm, and extra (a command's staging dir) when given. */
+export function unsafeState(p: StatePaths, extra: string[] = []): string | null {
+  const uid = process.geteuid?.() ?? process.getuid?.() ?? 0;
+  const one = (path: string, st: Stats, dir: boolean): string | null => {
+    if (dir ? !st.isDirectory() : !st.isFile()) return `${path} is not a ${dir ? "directory" : "regular file"}`;
+    if (st.uid !== uid) return `${path} is owned by uid ${st.uid}, not by you (uid ${uid})`;
+    if (st.mode & 0o022) return `${path} is writable by ${st.mode & 0o002 ? "others" : "its group"} (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")})`;
+    return null;
+  };
+  let root: Stats;
+  try {
+    root = statSync(p.root);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    return `${p.root}: ${(e as NodeJS.ErrnoException).code}`;
+  }
+  const bad = one(p.root, root, true);
+  if (bad) return bad;
+  const dirs = [p.spool, p.staging, p.run, ...extra];
+  const files = [p.index, `${p.index}-wal`, `${p.index}-shm`];
+  for (const [list, dir] of [
+    [dirs, true],
+    [files, false],
+  ] as const) {
+    for (const path of list) {
+      let st: Stats;
+      try {
+        st = lstatSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") continue;
+        return `${path}: ${(e as NodeJS.ErrnoException).code}`;
+      }
+      const why = one(path, st, dir);
+      if (why) return why;
+    }
+  }
+  return null;
+}
+
+/** The state dir may not be used: another user owns it, or others can write to it (exit 9). */
+export class UnsafeState extends Error {
+  constructor(why: string) {
+    super(`refusing the state directory: ${why}; another user could change what an undo puts back (fix it, or set SHIT_HOME to a directory of your own)`);
+  }
+}
+
+/** Throws UnsafeState when unsafeState finds something. */
+export function checkState(p: StatePaths, extra: string[] = []): void {
+  const why = unsafeState(p, extra);
+  if (why) throw new UnsafeState(why);
 }

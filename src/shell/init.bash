@@ -12,7 +12,25 @@
 #    LD_PRELOAD), so its own redirections (`> f`, `>> f`, here-docs, builtins) are captured
 #    before they truncate anything: the shim reads SHIT_CMD with getenv on every call, and bash
 #    keeps its environ in step with `export`.
-if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)); then
+# The state dir (the rule of src/paths/state.ts), made 0700 when absent. One another user owns, or
+# that group or others can write (the dir, spool/, staging/, run/, the index: unsafeState), is
+# refused with one line and this shell is not hooked, so nothing is captured into it.
+__shit_state_ok() {
+  if [[ ${SHIT_HOME-} == /* ]]; then SHIT_STATE=$SHIT_HOME
+  elif [[ ${XDG_STATE_HOME-} == /* ]]; then SHIT_STATE=$XDG_STATE_HOME/shit
+  else SHIT_STATE=$HOME/.local/state/shit; fi
+  local s=$SHIT_STATE bad f
+  [[ -d $s/spool && -d $s/run ]] || [[ -e $s && ! -O $s ]] || (umask 077 && command mkdir -p "$s/spool" "$s/run" "$s/staging")
+  local -a p=("$s/.")
+  for f in "$s"/{spool,staging,run,index.sqlite,index.sqlite-wal,index.sqlite-shm}; do [[ -e $f || -L $f ]] && p+=("$f"); done
+  if [[ ! -O $s ]]; then bad="$s is not yours"
+  else bad=$(command find "${p[@]}" -maxdepth 0 \( ! -user "$EUID" -o -perm /022 \) -print 2>&1) || bad=${bad:-"$s cannot be checked"}; fi
+  [[ -z $bad ]] && export SHIT_STATE && return 0
+  printf 'shit: not recording this shell: refusing the state directory: %s: another user owns it or others can write to it\n' "${bad//$'\n'/, }" >&2
+  unset SHIT_STATE
+  return 1
+}
+if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404)) && __shit_state_ok; then
   __shit_lib=$__shit_root/native/build/libshit.so
   case ":${LD_PRELOAD-}:" in
   *":$__shit_lib:"*) unset SHIT_REEXEC ;;
@@ -30,11 +48,7 @@ if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VE
   esac
   __shit_hooked=1
 
-  if [[ ${SHIT_HOME-} == /* ]]; then SHIT_STATE=$SHIT_HOME
-  elif [[ ${XDG_STATE_HOME-} == /* ]]; then SHIT_STATE=$XDG_STATE_HOME/shit
-  else SHIT_STATE=$HOME/.local/state/shit; fi
-  export SHIT_STATE
-  [[ -d $SHIT_STATE/spool && -d $SHIT_STATE/run ]] || command mkdir -p -m 700 "$SHIT_STATE/spool" "$SHIT_STATE/run" "$SHIT_STATE/staging"
+  # SHIT_STATE: set and checked by __shit_state_ok above
 
   __shit_id() {
     if [[ -n ${SRANDOM-} ]]; then printf -v "$1" '%08x%08x' "$SRANDOM" "$SRANDOM"

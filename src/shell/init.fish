@@ -8,8 +8,10 @@
 #  - fish_postexec appends one record to this session's journal (docs/SHELL.md).
 #  - fish runs with the shim preloaded (it re-executes itself once, at init, with the variables
 #    the shim needs already in its environment), so its own redirections are captured.
-if status is-interactive; and not set -q __shit_hooked
-    set -g __shit_lib $__shit_root/native/build/libshit.so
+# The state dir (the rule of src/paths/state.ts), made 0700 when absent. One another user owns, or
+# that group or others can write (the dir, spool/, staging/, run/, the index: unsafeState), is
+# refused with one line and this shell is not hooked, so nothing is captured into it.
+function __shit_state_ok
     if string match -q -- '/*' "$SHIT_HOME"
         set -gx SHIT_STATE $SHIT_HOME
     else if string match -q -- '/*' "$XDG_STATE_HOME"
@@ -17,7 +19,27 @@ if status is-interactive; and not set -q __shit_hooked
     else
         set -gx SHIT_STATE $HOME/.local/state/shit
     end
-    test -d $SHIT_STATE/spool -a -d $SHIT_STATE/run; or command mkdir -p -m 700 $SHIT_STATE/spool $SHIT_STATE/run $SHIT_STATE/staging
+    set -l s $SHIT_STATE
+    test -d $s/spool -a -d $s/run; or begin
+        test -e $s; and not test -O $s
+    end; or command sh -c 'umask 077 && mkdir -p "$@"' sh $s/spool $s/run $s/staging
+    set -l p $s/.
+    for f in $s/{spool,staging,run,index.sqlite,index.sqlite-wal,index.sqlite-shm}
+        test -e $f -o -L $f; and set -a p $f
+    end
+    set -l bad
+    if not test -O $s
+        set bad "$s is not yours"
+    else
+        set bad (command find $p -maxdepth 0 \( ! -user (command id -u) -o -perm /022 \) -print 2>&1); or set -q bad[1]; or set bad "$s cannot be checked"
+    end
+    set -q bad[1]; or return 0
+    echo "shit: not recording this shell: refusing the state directory: "(string join ', ' -- $bad)": another user owns it or others can write to it" >&2
+    set -e SHIT_STATE
+    return 1
+end
+if status is-interactive; and not set -q __shit_hooked; and __shit_state_ok
+    set -g __shit_lib $__shit_root/native/build/libshit.so
 
     # re-executed unless this very process was (a nested fish must not keep its parent's ids)
     # (`shit init fish | source` runs this with a pipe for stdin: the new fish gets the terminal)

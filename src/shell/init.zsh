@@ -8,7 +8,26 @@
 #    redirections (`> f`, `>> f`, here-docs) are captured before they truncate anything.
 # Everything runs under zsh's own options (emulate -L), whatever the user's rc set (KSH_ARRAYS,
 # NO_UNSET, ERR_EXIT…), except sourcing an undo's shell changes, which must outlive the function.
-if [[ -o interactive && -z ${__shit_hooked-} ]]; then () {
+# The state dir (the rule of src/paths/state.ts), made 0700 when absent. One another user owns, or
+# that group or others can write (the dir, spool/, staging/, run/, the index: unsafeState), is
+# refused with one line and this shell is not hooked, so nothing is captured into it.
+__shit_state_ok() {
+  emulate -L zsh
+  if [[ ${SHIT_HOME-} == /* ]]; then SHIT_STATE=$SHIT_HOME
+  elif [[ ${XDG_STATE_HOME-} == /* ]]; then SHIT_STATE=$XDG_STATE_HOME/shit
+  else SHIT_STATE=$HOME/.local/state/shit; fi
+  local s=$SHIT_STATE bad f
+  [[ -d $s/spool && -d $s/run ]] || [[ -e $s && ! -O $s ]] || (umask 077 && command mkdir -p "$s/spool" "$s/run" "$s/staging")
+  local -a p=("$s/.")
+  for f in "$s"/{spool,staging,run,index.sqlite,index.sqlite-wal,index.sqlite-shm}; do [[ -e $f || -L $f ]] && p+=("$f"); done
+  if [[ ! -O $s ]]; then bad="$s is not yours"
+  else bad=$(command find "${p[@]}" -maxdepth 0 \( ! -user "$EUID" -o -perm /022 \) -print 2>&1) || bad=${bad:-"$s cannot be checked"}; fi
+  [[ -z $bad ]] && export SHIT_STATE && return 0
+  print -r -u2 -- "shit: not recording this shell: refusing the state directory: ${bad//$'\n'/, }: another user owns it or others can write to it"
+  unset SHIT_STATE
+  return 1
+}
+if [[ -o interactive && -z ${__shit_hooked-} ]] && __shit_state_ok; then () {
   emulate -L zsh
   typeset -g __shit_lib=$__shit_root/native/build/libshit.so
   case ":${LD_PRELOAD-}:" in
@@ -27,10 +46,7 @@ if [[ -o interactive && -z ${__shit_hooked-} ]]; then () {
   zmodload zsh/datetime 2>/dev/null
   zmodload zsh/parameter 2>/dev/null
 
-  if [[ ${SHIT_HOME-} == /* ]]; then export SHIT_STATE=$SHIT_HOME
-  elif [[ ${XDG_STATE_HOME-} == /* ]]; then export SHIT_STATE=$XDG_STATE_HOME/shit
-  else export SHIT_STATE=$HOME/.local/state/shit; fi
-  [[ -d $SHIT_STATE/spool && -d $SHIT_STATE/run ]] || command mkdir -p -m 700 "$SHIT_STATE/spool" "$SHIT_STATE/run" "$SHIT_STATE/staging"
+  # SHIT_STATE: set and checked by __shit_state_ok above
 
   __shit_id() { # zsh's $RANDOM has 15 bits: four of them and the clock's nanoseconds
     printf -v "$1" '%04x%04x%04x%04x' $RANDOM $RANDOM $RANDOM $(( (10#${${EPOCHREALTIME#*.}[1,9]} ^ $$) & 0xffff ))

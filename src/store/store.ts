@@ -63,6 +63,13 @@ export function hashKept(path: string): Hashed {
 
 export class BlobError extends Error {}
 
+/** Whether name (from a KEEP field) is a kept pre-image of command cmd: `<cmd>/<dev>-<ino>` or
+ * `<cmd>/<dev>-<ino>.tail<n>`, a plain name inside cmd's own staging dir (no `..`, no other `/`).
+ * Anything else is a forged or corrupt record, never followed (shit-apply checks the same). */
+export function isKeepName(cmd: string, name: string): boolean {
+  return /^[0-9A-Za-z_-]+$/.test(cmd) && name.startsWith(`${cmd}/`) && /^\d+-\d+(\.tail\d+)?$/.test(name.slice(cmd.length + 1));
+}
+
 export class Store {
   constructor(
     readonly paths: StatePaths,
@@ -87,9 +94,12 @@ export class Store {
   /**
    * Where a kept pre-image's bytes are, checked before use: a copy against its hash (or its
    * inode and ctime when hashed, unchanged since), an inode kept whole against the record of
-   * the file it was (`pre`: inode, size, mtime). Throws BlobError.
+   * the file it was (`pre`: inode, size, mtime); its name must be one of cmd's (isKeepName).
+   * Throws BlobError.
    */
-  source(name: string, pre?: Stat): { path: string; row: KeepRow } {
+  source(cmd: string, name: string, pre?: Stat): { path: string; row: KeepRow } {
+    if (!isKeepName(cmd, name))
+      throw new BlobError(`pre-image name ${JSON.stringify(name)} is not a file of ${cmd}'s own staging dir: a forged or corrupt record, refused`);
     const row = this.keep(name);
     if (!row) throw new BlobError(`pre-image ${name} is not in the index`);
     if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);

@@ -59,8 +59,8 @@ export function interrupted(ix: Index, paths: StatePaths, target: CommandRow): {
 }
 
 /** Finishes an interrupted undo or redo from its own plan and journal. */
-export function finish(store: Store, target: CommandRow, p: { row: CommandRow; planFile: string }): Outcome {
-  const r = runApply(store, p.row.id, p.planFile, p.row.kind, target.id, [p.row.kind, target.id]);
+export function finish(store: Store, target: CommandRow, p: { row: CommandRow; planFile: string }, lockFd?: number): Outcome {
+  const r = runApply(store, p.row.id, p.planFile, p.row.kind, target.id, [p.row.kind, target.id], lockFd);
   const { corrupt } = ingest(store.paths, store.index);
   return { id: p.row.id, ...r, corrupt };
 }
@@ -74,10 +74,10 @@ export function perform(
   store: Store,
   target: CommandRow,
   plan: Plan,
-  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null },
+  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null; lockFd?: number },
 ): Outcome {
   const prepared = preparePlan(store, plan);
-  const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id]);
+  const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd);
   markMoved(store, prepared.moved, r.code === 0);
   const { corrupt } = ingest(store.paths, store.index);
   const ix = store.index;

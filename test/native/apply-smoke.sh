@@ -15,7 +15,10 @@ tmp=$(mktemp -d /tmp/shit-apply-smoke.XXXXXX)
 # shellcheck disable=SC2064 # $tmp is expanded now, on purpose
 trap "[ -n \"\${KEEP_TMP:-}\" ] || rm -rf \"$tmp\"" EXIT
 export SHIT_STATE=$tmp/state
-mkdir -p "$SHIT_STATE"/{spool,staging,run,store} "$tmp/t"
+mkdir -p "$SHIT_STATE"/{spool,staging,run} "$tmp/t"
+# a KEEP source must be <state>/staging/<OF>/<dev>-<ino>[.tail<n>], OF the plan's undone command:
+# shit-apply refuses any other (test/security.test.ts); each plan's blobs live in its OF's dir
+st() { mkdir -p "$SHIT_STATE/staging/00000000000000$1" && echo "$SHIT_STATE/staging/00000000000000$1/$2"; }
 T=$tmp/t
 fails=0
 ok() { echo "ok   $*"; }
@@ -32,16 +35,15 @@ echo "--- plan 1: every step kind"
 echo gone > "$T/del.txt"
 mkdir "$T/emptydir"
 echo A > "$T/a.txt"
-mkdir -p "$SHIT_STATE/staging/0000000000000001"
-staged=$SHIT_STATE/staging/0000000000000001/2049-12345
+staged=$(st aa 2049-12345)
 printf 'restored bytes\n' > "$staged"
 echo 'new content, longer than the old' > "$T/rw.txt"
 ln "$T/rw.txt" "$T/rw-link.txt"
 rw_ino=$(ino "$T/rw.txt")
-printf 'old content\n' > "$SHIT_STATE/store/blob1"
+blob1=$(st aa 1-1); printf 'old content\n' > "$blob1"
 python3 -c "open('$T/tr.txt','w').write('x'*100)"
 echo meta > "$T/meta.txt"; chmod 600 "$T/meta.txt"
-printf 'copied blob\n' > "$SHIT_STATE/store/blob2"
+blob2=$(st aa 1-2); printf 'copied blob\n' > "$blob2"
 T2000=946684800000000000   # 2000-01-01 in ns
 T2001=978307200000000000
 cat > "$tmp/p1.json" <<EOF
@@ -54,9 +56,9 @@ cat > "$tmp/p1.json" <<EOF
  {"kind": "RENAME", "path": "$T/a.txt", "path2": "$T/b.txt"},
  {"kind": "PLACE", "path": "$T/restored.txt", "keep": ["R", "$staged"],
   "pre": {"mode": $((0100640)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2001, "atime_ns": $T2001}},
- {"kind": "PLACE", "path": "$T/copied.txt", "keep": ["C", "$SHIT_STATE/store/blob2"],
+ {"kind": "PLACE", "path": "$T/copied.txt", "keep": ["C", "$blob2"],
   "pre": {"mode": $((0100604)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
- {"kind": "REWRITE", "path": "$T/rw.txt", "keep": ["C", "$SHIT_STATE/store/blob1"], "length": -1,
+ {"kind": "REWRITE", "path": "$T/rw.txt", "keep": ["C", "$blob1"], "length": -1,
   "pre": {"mode": $((0100644)), "mtime_ns": $T2000, "atime_ns": $T2000}},
  {"kind": "TRUNCATE", "path": "$T/tr.txt", "length": 10, "pre": {"mode": $((0100644)), "mtime_ns": $T2000, "atime_ns": $T2000}},
  {"kind": "META", "path": "$T/meta.txt", "pre": {"mode": $((0100644)), "uid": $(id -u), "gid": $(id -g), "mtime_ns": $T2000, "atime_ns": $T2000}},
@@ -80,7 +82,7 @@ check "PLACE R: moved out of staging" [ ! -e "$staged" ]
 check "PLACE R: mode 640" mode "$T/restored.txt" 640
 check "PLACE R: mtime" mtime "$T/restored.txt" 978307200
 check "PLACE C: bytes" content "$T/copied.txt" "copied blob"
-check "PLACE C: source kept" [ -f "$SHIT_STATE/store/blob2" ]
+check "PLACE C: source kept" [ -f "$blob2" ]
 check "PLACE C: mode 604" mode "$T/copied.txt" 604
 check "REWRITE: bytes" content "$T/rw.txt" "old content"
 check "REWRITE: same inode" [ "$(ino "$T/rw.txt")" = "$rw_ino" ]
@@ -164,17 +166,18 @@ check "symlink parent: victim intact" [ -e "$T/real/victim" ]
 check "symlink parent: message" grep -q "step 0 remove $T/sl/victim: a parent is a symlink, not following it" "$tmp/err3"
 # PLACE onto a final symlink is refused (must not exist), REWRITE of a symlink refused
 ln -s real/victim "$T/final-link"
+blob1c=$(st cc 1-1); cp "$blob1" "$blob1c"
 cat > "$tmp/p3b.json" <<EOF
-[ {"kind": "REWRITE", "path": "$T/final-link", "keep": ["C", "$SHIT_STATE/store/blob1"], "length": -1} ]
+[ {"kind": "REWRITE", "path": "$T/final-link", "keep": ["C", "$blob1c"], "length": -1} ]
 EOF
 mkplan "$tmp/p3b" < "$tmp/p3b.json"
 SHIT_CMD=$(newid) "$apply" "$tmp/p3b" undo 00000000000000cc 2> "$tmp/err3b"; rc=$?
 check "REWRITE through a final symlink refused (rc $rc)" [ $rc = 4 ]
 check "REWRITE: symlink's target intact" content "$T/real/victim" keep
 # a KEEP source that is a symlink is refused
-ln -s "$SHIT_STATE/store/blob1" "$SHIT_STATE/store/evil"
+evil=$(st cc 1-3); ln -s "$blob1c" "$evil"
 cat > "$tmp/p3c.json" <<EOF
-[ {"kind": "PLACE", "path": "$T/from-evil", "keep": ["C", "$SHIT_STATE/store/evil"], "pre": {"mode": $((0100644))}} ]
+[ {"kind": "PLACE", "path": "$T/from-evil", "keep": ["C", "$evil"], "pre": {"mode": $((0100644))}} ]
 EOF
 mkplan "$tmp/p3c" < "$tmp/p3c.json"
 SHIT_CMD=$(newid) "$apply" "$tmp/p3c" undo 00000000000000cc 2> "$tmp/err3c"; rc=$?
@@ -211,10 +214,10 @@ check "resume: one BEGIN in the spool" [ "$(dump "$SHIT_STATE/spool/$id4.spool" 
 
 # ---------------------------------------------------------------- 5. interrupted step re-run
 echo "--- plan 5: re-running a step that had finished but was not journaled"
-mkdir "$T/k"; printf 'kept\n' > "$tmp/staged2"; echo x > "$T/k/rm"; echo y > "$T/k/mv"
+mkdir "$T/k"; staged2=$(st ee 1-5); printf 'kept\n' > "$staged2"; echo x > "$T/k/rm"; echo y > "$T/k/mv"
 cat > "$tmp/p5.json" <<EOF
 [
- {"kind": "PLACE", "path": "$T/k/placed", "keep": ["R", "$tmp/staged2"], "pre": {"mode": $((0100600)), "size": 5, "mtime_ns": $T2000, "atime_ns": $T2000}},
+ {"kind": "PLACE", "path": "$T/k/placed", "keep": ["R", "$staged2"], "pre": {"mode": $((0100600)), "size": 5, "mtime_ns": $T2000, "atime_ns": $T2000}},
  {"kind": "REMOVE", "path": "$T/k/rm"},
  {"kind": "RENAME", "path": "$T/k/mv", "path2": "$T/k/mv2"},
  {"kind": "PLACE", "path": "$T/k/d", "pre": {"mode": $((040700))}},
@@ -234,8 +237,8 @@ check "plan 5: placed file intact" content "$T/k/placed" kept
 # ---------------------------------------------------------------- 6. kill -9 mid-plan, then finish
 echo "--- plan 6: kill -9 during a 3000-step plan, re-run until done"
 mkdir "$T/m"
-printf 'blob\n' > "$SHIT_STATE/store/blob6"
-python3 - "$T/m" "$SHIT_STATE/store/blob6" > "$tmp/p6.json" <<'PY'
+blob6=$(st ff 1-6); printf 'blob\n' > "$blob6"
+python3 - "$T/m" "$blob6" > "$tmp/p6.json" <<'PY'
 import json, os, sys
 d, blob = sys.argv[1], sys.argv[2]
 steps = []
