@@ -1,7 +1,7 @@
 // Where shit keeps its state: $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
-import { mkdirSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { mkdirSync, statSync } from "node:fs";
 
 export interface StatePaths {
   root: string;
@@ -32,5 +32,21 @@ export function statePaths(root = stateRoot()): StatePaths {
 
 /** Creates the state layout (0700 everywhere). Throws with the OS error when it cannot. */
 export function ensureState(p: StatePaths): void {
-  for (const d of [p.root, p.spool, p.staging, p.run]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [p.root, p.spool, p.staging, p.run]) mkdirs(d, 0o700);
+}
+
+/** mkdir -p that gives up: Node's recursive mkdirSync loops forever (100% CPU) where mkdir says
+ * ENOENT for a parent that exists, as under /proc. Each missing parent is made once, then the
+ * dir is tried once more and its error thrown. */
+export function mkdirs(d: string, mode: number): void {
+  try {
+    mkdirSync(d, { mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && statSync(d).isDirectory()) return;
+    const parent = dirname(d);
+    if (code !== "ENOENT" || parent === d) throw e;
+    mkdirs(parent, mode);
+    mkdirSync(d, { mode });
+  }
 }

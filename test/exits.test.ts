@@ -1,0 +1,18 @@
+// The CLI ends cleanly and tells the truth in its exit code (issue 12, item 18 and "exit codes
+// that tell the truth"): no stack trace, no endless loop, a closed pipe and Ctrl-C end quietly,
+// bad arguments are refused by the parser, an undo that left something undone says so.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { sandbox, out, shitBin } from "./helpers.ts";
+
+test("a state dir under /proc is refused at once with one clear line, not a spin at 100% CPU", (t) => {
+  const s = sandbox(t);
+  for (const verb of [["list"], ["show"], ["undo", "--dry-run"], ["gc"]]) {
+    const r = spawnSync(shitBin, verb, { cwd: s.work, env: { ...s.env, SHIT_HOME: "/proc" }, encoding: "utf8", timeout: 20000 });
+    assert.equal(r.signal, null, `shit ${verb.join(" ")} did not end: ${out(r)}`);
+    assert.notEqual(r.status, 0, out(r));
+    assert.match(r.stderr, /^shit: cannot use the state directory \/proc: .*\/proc\/spool/, out(r));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "a stack trace");
+  }
+});
