@@ -16,3 +16,20 @@ test("a state dir under /proc is refused at once with one clear line, not a spin
     assert.doesNotMatch(r.stderr, /\n\s+at /, "a stack trace");
   }
 });
+
+test("option values are checked by the parser: one line naming the option, exit 2", (t) => {
+  const s = sandbox(t);
+  for (const [args, what] of [
+    [["list", "--limit", "abc"], /--limit <n>' argument 'abc' is invalid\. a whole number, 1 or more/],
+    [["list", "-n", "0"], /argument '0' is invalid/],
+    [["gc", "--older-than", "3x"], /--older-than <age>' argument '3x' is invalid\. not an age/],
+    [["undo", "--on-conflict", "maybe"], /--on-conflict <how>' argument 'maybe' is invalid\. Allowed choices are stop, skip/],
+  ] as const) {
+    const r = s.shit([...args]);
+    assert.equal(r.status, 2, out(r));
+    assert.match(r.stderr, what, out(r));
+    assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${out(r)}`);
+  }
+  const r = s.shit(["list", "-n", "3"]);
+  assert.equal(r.status, 0, out(r));
+});

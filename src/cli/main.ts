@@ -1,12 +1,12 @@
 // shit — magic undo for the command line. One file per verb; this one wires them up.
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
 import { EXIT, exitCodeOf } from "./exit.js";
 import { list } from "./list.js";
 import { show } from "./show.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
-import { gc } from "./gc.js";
+import { gc, parseAge } from "./gc.js";
 import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
 import { doctor } from "./doctor.js";
@@ -26,6 +26,20 @@ Exit codes:
   8  shit doctor: a check says FAIL
 
 State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
+
+/** Option values are checked by the parser: one line naming the option, exit 2 (BAD_INPUT). */
+function count(v: string): number {
+  if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError("a whole number, 1 or more");
+  return Number(v);
+}
+function age(v: string): string {
+  try {
+    parseAge(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return v;
+}
 
 let code = 0;
 const program = new Command()
@@ -54,7 +68,7 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .description(desc)
     .option("-y, --yes", "do it without asking")
     .option("-n, --dry-run", "show the plan, change nothing")
-    .option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left")
+    .addOption(new Option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left").choices(["stop", "skip"]))
     .option(
       "-f, --force",
       "overwrite paths changed since (what is overwritten is kept, so it can be undone); go ahead without asking when the command still has processes running",
@@ -71,7 +85,7 @@ program
   .alias("log")
   .description("recorded commands, newest first")
   .option("--json", "one JSON array")
-  .option("-n, --limit <n>", "how many", (v) => Number.parseInt(v, 10), 20)
+  .option("-n, --limit <n>", "how many", count, 20)
   .option("-a, --all", "all of them")
   .option("--here", "only this shell's commands (in a shell hooked by `shit init`)")
   .action(async (opts) => list(await openCurrentCtx(), opts));
@@ -85,7 +99,7 @@ program
 program
   .command("gc")
   .description("free the kept pre-images of old commands (those can no longer be undone)")
-  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", "14d")
+  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", age, "14d")
   .option("-n, --dry-run", "say what would be freed")
   .action((opts) => {
     code = gc(openCtx(), opts);
