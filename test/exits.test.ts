@@ -33,3 +33,13 @@ test("option values are checked by the parser: one line naming the option, exit 
   const r = s.shit(["list", "-n", "3"]);
   assert.equal(r.status, 0, out(r));
 });
+
+test("a closed pipe (shit show | head -1) ends the verb quietly with 141, as git does", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir d; cd d; seq 1 3000 | xargs touch"); // show prints a line a file: more than a pipe holds
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  for (const args of ["show", "show --json"]) {
+    const r = s.sh(`"${shitBin}" ${args} 2>err | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"; cat err`);
+    assert.equal(r.stdout, "141\n", `shit ${args}: exit and stderr: ${r.stdout}`);
+  }
+});

@@ -24,8 +24,19 @@ Exit codes:
      capture (nothing kept); nothing was changed
   7  another undo or redo is running
   8  shit doctor: a check says FAIL
+  141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
+     the output stops there, quietly, as git's does
 
 State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
+
+// A reader that went away (`shit show | head -1`) ends the verb quietly with 141, as git does
+// (killed by SIGPIPE: 128 + 13; Node ignores the signal itself, so the write fails with EPIPE).
+// Whatever the verb had done by then stays done; only its output is cut short.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(EXIT.PIPE);
+  });
 
 /** Option values are checked by the parser: one line naming the option, exit 2 (BAD_INPUT). */
 function count(v: string): number {
