@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { sandbox, out, shitBin } from "./helpers.ts";
+import { sandbox, sameTree, out, shitBin } from "./helpers.ts";
 
 test("a state dir under /proc is refused at once with one clear line, not a spin at 100% CPU", (t) => {
   const s = sandbox(t);
@@ -41,5 +41,46 @@ test("a closed pipe (shit show | head -1) ends the verb quietly with 141, as git
   for (const args of ["show", "show --json"]) {
     const r = s.sh(`"${shitBin}" ${args} 2>err | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"; cat err`);
     assert.equal(r.stdout, "141\n", `shit ${args}: exit and stderr: ${r.stdout}`);
+  }
+});
+
+// Starts argv under a pseudo-terminal, types KEY once the y/N question shows, prints all it read
+// and then "EXIT <code>".
+const AT_THE_PROMPT = `
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+buf, end, typed = b"", time.time() + 30, False
+while time.time() < end:
+    if not typed and b"[y/N]" in buf:
+        os.write(fd, os.environ["KEY"].encode())
+        typed = True
+    if select.select([fd], [], [], 0.2)[0]:
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        buf += d
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(buf.decode(errors="replace") + "\\nEXIT %d\\n" % os.waitstatus_to_exitcode(st))
+`;
+
+test("Ctrl-C at the y/N question ends quietly with 130 and changes nothing; Ctrl-D is a no (4)", (t) => {
+  const s = sandbox(t);
+  s.sh("printf x > f");
+  assert.equal(s.shit(["run", "--", "rm", "f"]).status, 0);
+  const gone = s.tree();
+  for (const [key, code, said] of [
+    ["\x03", 130, /shit: interrupted: nothing changed/],
+    ["\x04", 4, /nothing changed/],
+  ] as const) {
+    const r = spawnSync("python3", ["-c", AT_THE_PROMPT, shitBin, "undo"], { cwd: s.work, env: { ...s.env, KEY: key }, encoding: "utf8", timeout: 60000 });
+    assert.match(r.stdout, new RegExp(`\\nEXIT ${code}\\n$`), out(r));
+    assert.match(r.stdout, said, out(r));
+    assert.doesNotMatch(r.stdout, /\n\s+at /, "a stack trace");
+    assert.equal(sameTree(gone, s.tree()), "", "the undo changed something");
   }
 });

@@ -24,8 +24,9 @@ Exit codes:
      capture (nothing kept); nothing was changed
   7  another undo or redo is running
   8  shit doctor: a check says FAIL
+  130  interrupted: Ctrl-C at the y/N question; nothing was changed
   141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
-     the output stops there, quietly, as git's does
+       the output stops there, quietly, as git's does
 
 State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
 

@@ -32,8 +32,21 @@ export interface ReverseOpts {
 async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) throw new CliError("no terminal to ask on: add --yes to go ahead (or --dry-run to look)", EXIT.REFUSED);
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  // Ctrl-C (a key to readline in raw mode) ends it quietly, exit 130; Ctrl-D (end of input) is a no
+  const stop = new AbortController();
+  let interrupted = false;
+  rl.on("SIGINT", () => {
+    interrupted = true;
+    stop.abort();
+  });
+  rl.on("close", () => stop.abort());
   try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
+    return /^y(es)?$/i.test((await rl.question(question, { signal: stop.signal })).trim());
+  } catch (e) {
+    if (!stop.signal.aborted) throw e;
+    process.stderr.write("\n");
+    if (interrupted) throw new CliError("interrupted: nothing changed", EXIT.INTERRUPTED);
+    return false;
   } finally {
     rl.close();
   }
