@@ -84,3 +84,92 @@ test("Ctrl-C at the y/N question ends quietly with 130 and changes nothing; Ctrl
     assert.equal(sameTree(gone, s.tree()), "", "the undo changed something");
   }
 });
+
+test("an undo that restores some paths and not others exits 10 and names each one left, with why", (t) => {
+  const s = sandbox(t);
+  // a pre-image deleted from staging: stop (6, nothing changed, how to go on), then skip (10)
+  s.sh("printf 1 > a; printf 2 > b; printf 3 > c");
+  assert.equal(s.shit(["run", "--", "rm", "a", "b", "c"]).status, 0);
+  const staged = s.sh(`find "${s.state}/staging" -type f -name '*-*' | sort`).stdout.trim().split("\n");
+  assert.equal(staged.length, 3);
+  s.sh(`rm "${staged[0]}"`);
+  const gone = s.tree();
+  let r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 6, out(r));
+  assert.match(r.stderr, /cannot undo: [abc]: pre-image \S+ is missing \(ENOENT\)/);
+  assert.match(r.stderr, /nothing changed: a kept pre-image is gone; .*`shit undo --on-conflict skip` restores the rest/);
+  assert.equal(sameTree(gone, s.tree()), "", "a stopped undo changed something");
+  r = s.shit(["undo", "--yes", "--on-conflict", "skip"]);
+  assert.equal(r.status, 10, out(r));
+  assert.match(r.stdout, /undone in part \(as \w{8}; `shit redo` reverses it\): 1 path was not restored/);
+  assert.match(r.stderr, /not restored: 1 whose kept pre-image is gone/);
+  assert.equal(s.sh("ls").stdout.split("\n").filter(Boolean).length, 2, "the other two are back");
+
+  // a pre-image freed by gc beside a step that needs none (the mkdir)
+  s.sh("printf 4 > e");
+  assert.equal(s.shit(["run", "--", "sh", "-c", "rm e; mkdir d"]).status, 0);
+  assert.equal(s.shit(["gc", "--older-than", "0s"]).status, 0);
+  r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 6, out(r));
+  assert.match(r.stderr, /cannot undo: e: pre-image \S+ was freed by `shit gc`/);
+  r = s.shit(["undo", "--yes", "--on-conflict", "skip"]);
+  assert.equal(r.status, 10, out(r));
+  assert.match(r.stdout, /cannot undo: e: pre-image \S+ was freed by `shit gc`/);
+  assert.equal(s.sh("test ! -e d && test ! -e e && echo ok").stdout, "ok\n", "d removed, e not restored");
+});
+
+test("--json on undo and redo: the plan, what is left, the outcome and the exit code, as data", (t) => {
+  const s = sandbox(t);
+  s.sh("printf one > a; printf two > b");
+  assert.equal(s.shit(["run", "--", "sh", "-c", "echo A > a; echo B > b"]).status, 0);
+  s.sh("sleep 0.01; printf later > b");
+  const id = JSON.parse(s.shit(["list", "--json"]).stdout)[0].id as string;
+
+  let r = s.shit(["undo", "--json", "--dry-run"]);
+  assert.equal(r.status, 3, out(r));
+  let j = JSON.parse(r.stdout);
+  assert.equal(j.verb, "undo");
+  assert.equal(j.target.id, id);
+  assert.equal(j.outcome, "conflict");
+  assert.equal(j.exit, 3);
+  assert.deepEqual(
+    j.conflicts.map((c: { path: string }) => c.path),
+    [`${s.work}/b`],
+  );
+  assert.ok(j.steps.some((x: { path: string }) => x.path === `${s.work}/a`));
+
+  r = s.shit(["undo", "--json", "--dry-run", "--on-conflict", "skip"]);
+  assert.equal(r.status, 0, out(r));
+  j = JSON.parse(r.stdout);
+  assert.equal(j.outcome, "planned");
+  assert.deepEqual(j.skipped, [`${s.work}/b`]);
+  assert.equal(j.as, null);
+
+  r = s.shit(["undo", "--json", "--on-conflict", "skip"]); // --json asks nothing: --yes or --dry-run
+  assert.equal(r.status, 4, out(r));
+  assert.equal(JSON.parse(r.stdout).outcome, "refused");
+
+  r = s.shit(["undo", "--json", "--yes", "--on-conflict", "skip"]);
+  assert.equal(r.status, 10, out(r));
+  j = JSON.parse(r.stdout);
+  assert.equal(j.outcome, "partial");
+  assert.equal(j.exit, 10);
+  assert.match(j.as, /^[0-9a-f]{16}$/);
+  assert.deepEqual(j.skipped, [`${s.work}/b`]);
+  assert.equal(s.sh("cat a b").stdout, "onelater");
+
+  r = s.shit(["redo", "--json", "--yes"]);
+  assert.equal(r.status, 0, out(r));
+  j = JSON.parse(r.stdout);
+  assert.equal(j.verb, "redo");
+  assert.equal(j.outcome, "done");
+  assert.equal(j.exit, 0);
+  assert.equal(s.sh("cat a").stdout, "A\n");
+
+  r = s.shit(["undo", "--json", "--yes", "deadbeef"]); // an error is data too, beside its one line
+  assert.equal(r.status, 2, out(r));
+  j = JSON.parse(r.stdout);
+  assert.equal(j.outcome, "error");
+  assert.equal(j.exit, 2);
+  assert.match(j.error, /unknown command id: deadbeef/);
+});

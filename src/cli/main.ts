@@ -20,10 +20,14 @@ Exit codes:
   4  refused: you answered no, or there was no terminal to ask (use --yes; --force when
      the command still has processes running)
   5  internal error, or an undo that stopped part-way (run it again to finish)
-  6  a kept pre-image is missing or corrupt, or all that is left to undo changed outside
-     capture (nothing kept); nothing was changed
+  6  a kept pre-image is missing or corrupt (freed by shit gc, deleted from staging), or all
+     that is left to undo changed outside capture (nothing kept); nothing was changed
+     (--on-conflict skip restores the rest)
   7  another undo or redo is running
   8  shit doctor: a check says FAIL
+  10 done in part: an undo or redo that restored some paths and not others (--on-conflict
+     skip left conflicts, a pre-image was gone, nothing was kept of a change); each path
+     left is named, with why and how to finish
   130  interrupted: Ctrl-C at the y/N question; nothing was changed
   141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
        the output stops there, quietly, as git's does
@@ -86,6 +90,7 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
       "overwrite paths changed since (what is overwritten is kept, so it can be undone); go ahead without asking when the command still has processes running",
     )
     .option("-g, --global", "in a hooked shell: the latest of any shell, not this shell's own")
+    .option("--json", "the plan and its outcome (steps, conflicts, what cannot be restored, exit code) as one JSON document; asks nothing")
     .action(async (id: string | undefined, opts) => {
       code = await reverse(await openCurrentCtx(), verb, id, opts);
     });
