@@ -27,7 +27,7 @@ Exit codes:
   8  shit doctor: a check says FAIL
   10 done in part: an undo or redo that restored some paths and not others (--on-conflict
      skip left conflicts, a pre-image was gone, nothing was kept of a change); each path
-     left is named, with why and how to finish
+     left is named, with why
   130  interrupted: Ctrl-C at the y/N question; nothing was changed
   141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
        the output stops there, quietly, as git's does
