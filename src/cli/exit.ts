@@ -17,6 +17,9 @@ export const EXIT = {
   BUSY: 7, // another undo or redo is running
   UNHEALTHY: 8, // shit doctor: a check says FAIL
   UNSAFE: 9, // the state dir is another user's or writable by others: refused
+  PARTIAL: 10, // an undo or redo that restored some paths and not others; each is named with why
+  INTERRUPTED: 130, // Ctrl-C at the y/N question (128 + SIGINT, as a shell reports it): nothing changed
+  PIPE: 141, // the output's reader went away (128 + SIGPIPE, as git): the output stops there, quietly
 } as const;
 
 export class CliError extends Error {

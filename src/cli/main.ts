@@ -1,12 +1,12 @@
 // shit — magic undo for the command line. One file per verb; this one wires them up.
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
 import { EXIT, exitCodeOf } from "./exit.js";
 import { list } from "./list.js";
 import { show } from "./show.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
-import { gc } from "./gc.js";
+import { gc, parseAge } from "./gc.js";
 import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
 import { doctor } from "./doctor.js";
@@ -20,18 +20,48 @@ Exit codes:
   4  refused: you answered no, or there was no terminal to ask (use --yes; --force when
      the command still has processes running)
   5  internal error, or an undo that stopped part-way (run it again to finish)
-  6  a kept pre-image is missing or corrupt, or all that is left to undo changed outside
-     capture (nothing kept); nothing was changed
+  6  a kept pre-image is missing or corrupt (freed by shit gc, deleted from staging), or all
+     that is left to undo changed outside capture (nothing kept); nothing was changed
+     (--on-conflict skip restores the rest)
   7  another undo or redo is running
   8  shit doctor: a check says FAIL
   9  the state dir is another user's, or writable by group or others: refused (shit run
      runs the command uncaptured, with a warning)
+  10 done in part: an undo or redo that restored some paths and not others (--on-conflict
+     skip left conflicts, a pre-image was gone, nothing was kept of a change); each path
+     left is named, with why
+  130  interrupted: Ctrl-C at the y/N question; nothing was changed
+  141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
+       the output stops there, quietly, as git's does
 
 State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
 
 // what the CLI creates under the state dir (the index and its WAL, plans, logs) is its owner's
 // alone, whatever the user's umask: command lines and kept bytes may hold secrets
 process.umask(0o077);
+
+// A reader that went away (`shit show | head -1`) ends the verb quietly with 141, as git does
+// (killed by SIGPIPE: 128 + 13; Node ignores the signal itself, so the write fails with EPIPE).
+// Whatever the verb had done by then stays done; only its output is cut short.
+for (const stream of [process.stdout, process.stderr])
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(EXIT.PIPE);
+  });
+
+/** Option values are checked by the parser: one line naming the option, exit 2 (BAD_INPUT). */
+function count(v: string): number {
+  if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError("a whole number, 1 or more");
+  return Number(v);
+}
+function age(v: string): string {
+  try {
+    parseAge(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return v;
+}
 
 let code = 0;
 const program = new Command()
@@ -60,12 +90,13 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .description(desc)
     .option("-y, --yes", "do it without asking")
     .option("-n, --dry-run", "show the plan, change nothing")
-    .option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left")
+    .addOption(new Option("--on-conflict <how>", "stop (default) or skip: restore everything else and list what was left").choices(["stop", "skip"]))
     .option(
       "-f, --force",
       "overwrite paths changed since (what is overwritten is kept, so it can be undone); go ahead without asking when the command still has processes running",
     )
     .option("-g, --global", "in a hooked shell: the latest of any shell, not this shell's own")
+    .option("--json", "the plan and its outcome (steps, conflicts, what cannot be restored, exit code) as one JSON document; asks nothing")
     .action(async (id: string | undefined, opts) => {
       code = await reverse(await openCurrentCtx(), verb, id, opts);
     });
@@ -77,7 +108,7 @@ program
   .alias("log")
   .description("recorded commands, newest first")
   .option("--json", "one JSON array")
-  .option("-n, --limit <n>", "how many", (v) => Number.parseInt(v, 10), 20)
+  .option("-n, --limit <n>", "how many", count, 20)
   .option("-a, --all", "all of them")
   .option("--here", "only this shell's commands (in a shell hooked by `shit init`)")
   .action(async (opts) => list(await openCurrentCtx(), opts));
@@ -91,7 +122,7 @@ program
 program
   .command("gc")
   .description("free the kept pre-images of old commands (those can no longer be undone)")
-  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", "14d")
+  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", age, "14d")
   .option("-n, --dry-run", "say what would be freed")
   .action((opts) => {
     code = gc(openCtx(), opts);

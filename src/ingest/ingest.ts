@@ -10,7 +10,7 @@ import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
 import * as procs from "../index/procs.js";
 import * as spools from "../index/spools.js";
-import { Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
+import { MAGIC, Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
 import { hashKept, isKeepName, type Hashed } from "../store/store.js";
 import { recount } from "./effects.js";
 import { ingestJournals } from "./shell.js";
@@ -28,7 +28,13 @@ export interface IngestOpts {
   budget?: number;
   /** Only these spool names (<cmd>.spool); all of them when absent. */
   only?: Iterable<string>;
+  /** At most this many bytes of a spool are read per transaction (CHUNK; tests make it small).
+   *  Without a budget the ingest goes on to the next chunk until the spool is read. */
+  chunk?: number;
 }
+
+/** One Buffer per chunk, not per spool: a spool of 2 GiB or more cannot be read in one. */
+export const CHUNK = 64 << 20;
 
 const ms = (ns: bigint) => Number(ns / 1000000n);
 const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
@@ -45,14 +51,19 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
     }
   }
   const budget = opts.budget ?? Infinity;
+  const chunk = opts.chunk ?? CHUNK;
   for (const name of names) {
     // Another ingest (the daemon, another CLI) may take part of this spool meanwhile: the offset
     // is re-checked inside the transaction, and on a change this spool is read again from there.
-    for (let tries = 0; tries < 100; tries++) {
-      const r = ingestSpool(paths, index, name, budget, result);
-      if (r === "raced") continue;
-      if (r === "more") result.more = true;
-      break;
+    for (let tries = 0; tries < 100;) {
+      const r = ingestSpool(paths, index, name, budget, chunk, result);
+      if (r === "raced") tries++;
+      else if (r === "more" && budget === Infinity)
+        continue; // the next chunk (the offset moved)
+      else {
+        if (r === "more") result.more = true;
+        break;
+      }
     }
     if (result.more) break;
   }
@@ -62,26 +73,30 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
 }
 
 /** One transaction's worth of one spool: done, more (stopped at the budget), or raced. */
-function ingestSpool(paths: StatePaths, index: Index, name: string, budget: number, result: IngestResult): "done" | "more" | "raced" {
+function ingestSpool(paths: StatePaths, index: Index, name: string, budget: number, chunk: number, result: IngestResult): "done" | "more" | "raced" {
   const cmd = name.slice(0, -".spool".length);
   const offset = spools.offsetOf(index, name);
-  // with a budget, only about that many records' bytes are read and parsed per transaction
+  // at most a chunk is read and parsed per transaction; with a budget, about that many records
   const file = join(paths.spool, name);
+  const corrupt = () => result.corrupt.includes(name) || result.corrupt.push(name);
   let got: ReturnType<typeof readFrom>;
   let read: ReturnType<typeof readRecords>;
   try {
-    got = readFrom(file, offset, budget === Infinity ? Infinity : Math.max(budget * 512, 1 << 18));
+    got = readFrom(file, offset, budget === Infinity ? chunk : Math.min(chunk, Math.max(budget * 512, 1 << 18)));
     if (!got) return "done";
     read = readRecords(got.buf);
-    if (!read.records.length && got.more) {
-      got = readFrom(file, offset); // one record longer than the cap
+    const len = got.buf.length >= 8 && got.buf.readUInt16LE(4) === MAGIC ? got.buf.readUInt32LE(0) : 0;
+    if (!read.records.length && got.more && len > got.buf.length) {
+      got = readFrom(file, offset, len); // one record longer than the cap: as long as its header says
       if (!got) return "done";
       read = readRecords(got.buf);
     }
-  } catch {
-    return "done"; // removed meanwhile (gc) or unreadable: nothing to take from it now
+  } catch (e) {
+    // removed meanwhile (gc): nothing to take from it now; unreadable: said, not skipped silently
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") corrupt();
+    return "done";
   }
-  if (read.corrupt) result.corrupt.push(name);
+  if (read.corrupt) corrupt();
   if (!read.records.length) return "done";
   const records = read.records.length > budget ? read.records.slice(0, budget) : read.records;
   const next = records === read.records ? read.next : read.records[budget].offset;

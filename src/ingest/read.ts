@@ -11,7 +11,7 @@ export function readFrom(path: string, offset: number, max = Infinity): { buf: B
     const buf = Buffer.allocUnsafe(Math.min(size - offset, max));
     let got = 0;
     while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, offset + got);
+      const n = readSync(fd, buf, got, Math.min(buf.length - got, 1 << 30), offset + got); // one read() takes < 2 GiB
       if (n <= 0) break;
       got += n;
     }

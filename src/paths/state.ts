@@ -1,6 +1,6 @@
 // Where shit keeps its state: $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.
 import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { chmodSync, lstatSync, mkdirSync, statSync, type Stats } from "node:fs";
 
 export interface StatePaths {
@@ -32,7 +32,7 @@ export function statePaths(root = stateRoot()): StatePaths {
 
 /** Creates the state layout (0700 dirs, 0600 index files, also when they exist). Throws with the OS error when it cannot. */
 export function ensureState(p: StatePaths): void {
-  for (const d of [p.root, p.spool, p.staging, p.run]) mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [p.root, p.spool, p.staging, p.run]) mkdirs(d, 0o700);
   // made by an older version, or under a loose umask: closed to others (never opened wider)
   for (const [f, mode] of [
     [p.root, 0o700],
@@ -105,4 +105,20 @@ export class UnsafeState extends Error {
 export function checkState(p: StatePaths, extra: string[] = []): void {
   const why = unsafeState(p, extra);
   if (why) throw new UnsafeState(why);
+}
+
+/** mkdir -p that gives up: Node's recursive mkdirSync loops forever (100% CPU) where mkdir says
+ * ENOENT for a parent that exists, as under /proc. Each missing parent is made once, then the
+ * dir is tried once more and its error thrown. */
+export function mkdirs(d: string, mode: number): void {
+  try {
+    mkdirSync(d, { mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && statSync(d).isDirectory()) return;
+    const parent = dirname(d);
+    if (code !== "ENOENT" || parent === d) throw e;
+    mkdirs(parent, mode);
+    mkdirSync(d, { mode });
+  }
 }

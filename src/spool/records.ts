@@ -83,7 +83,7 @@ export const Tag = {
   MTIME: 28,
 } as const;
 
-const MAGIC = 0x5053;
+export const MAGIC = 0x5053;
 const HDR = 32;
 
 /** A file's identity and metadata as the C side records it (times in ns). */

@@ -1,0 +1,35 @@
+// Which of a plan's steps can still get their kept bytes: a pre-image freed by `shit gc`, deleted
+// from staging, or changed since it was kept cannot restore its path. The CLI names those
+// (with why), stops, or with `--on-conflict skip` performs the plan without them.
+import type { BPath } from "../paths/bytes.js";
+import type { Plan, Step } from "../plan/plan.js";
+import { BlobError, type Store } from "../store/store.js";
+
+export interface Lost {
+  path: BPath;
+  reason: string; // the store's word for it: "pre-image … was freed by `shit gc`", "… is missing (ENOENT)"
+  step: Step;
+}
+
+/** The steps of plan whose pre-image cannot be used, each with why. */
+export function lostPreimages(store: Store, plan: Plan): Lost[] {
+  store.preload(plan.cmd);
+  const lost: Lost[] = [];
+  for (const s of plan.steps) {
+    if (!s.keep) continue;
+    try {
+      store.source(plan.cmd, s.keep, s.pre);
+    } catch (e) {
+      if (!(e instanceof BlobError)) throw e;
+      lost.push({ path: s.path, reason: e.message, step: s });
+    }
+  }
+  return lost;
+}
+
+/** plan without the steps that lost their pre-image. */
+export function withoutLost(plan: Plan, lost: Lost[]): Plan {
+  if (!lost.length) return plan;
+  const drop = new Set(lost.map((l) => l.step));
+  return { ...plan, steps: plan.steps.filter((s) => !drop.has(s)) };
+}
