@@ -18,10 +18,7 @@ export interface PlanInput {
   ended: number | null; // ms, when it ended
   events: EventRow[]; // in order
   posts: Array<{ path: Uint8Array; post: Uint8Array | null }>; // shit-run's end scan
-  untracked: UntrackedRow[]; // what the watcher tier saw change outside capture
-  /** Of the untracked paths: those a later command's records name, or that another command saw
-   *  change outside capture (then they are not this command's to remove). */
-  claimedElsewhere: Set<BPath>;
+  untracked: UntrackedRow[]; // what the watcher tier saw change outside capture: named, never acted on
 }
 
 export type ConflictMode = "stop" | "skip" | "force";
@@ -152,9 +149,9 @@ function differs(want: VNode | null, have: VNode | null): string | null {
 export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
   const cmd = input.cmd;
   const { steps: captured, cannot, firstStat } = inverseSteps(input.events);
-  // what it created outside capture is removed first (it may be inside a directory it made)
-  const untracked = untrackedUndo(input.untracked, input.ended, input.claimedElsewhere);
-  const inverse = [...untracked.steps, ...captured];
+  // what the watcher tier saw change while it ran is named, never acted on (src/plan/untracked.ts)
+  const untracked = untrackedUndo(input.untracked);
+  const inverse = captured;
   const posts = expectedPosts(input.posts);
 
   // 1. Is each path as the command left it?

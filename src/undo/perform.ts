@@ -12,7 +12,6 @@ import { ingest } from "../ingest/ingest.js";
 import { recount } from "../ingest/effects.js";
 import { markMoved, preparePlan, runApply } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan } from "../plan/plan.js";
-import { removable } from "../plan/untracked.js";
 import { type BPath, toBuf } from "../paths/bytes.js";
 import type { StatePaths } from "../paths/state.js";
 import type { Store } from "../store/store.js";
@@ -27,10 +26,8 @@ export interface UndoPlan extends Plan {
 export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): UndoPlan {
   const after = target.started ?? 0;
   const later = (p: BPath) => commands.latestNaming(ix, toBuf(p), after, target.id);
-  const rows = untracked.of(ix, target.id);
-  const claimedElsewhere = new Set(removable(rows).filter((p) => later(p) || untracked.elsewhere(ix, toBuf(p), target.id)));
   const plan = planUndo(
-    { cmd: target.id, ended: target.ended, events: events.of(ix, target.id), posts: events.postsOf(ix, target.id), untracked: rows, claimedElsewhere },
+    { cmd: target.id, ended: target.ended, events: events.of(ix, target.id), posts: events.postsOf(ix, target.id), untracked: untracked.of(ix, target.id) },
     mode,
   );
   const changedBy = new Map<BPath, CommandRow>();

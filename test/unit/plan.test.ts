@@ -63,7 +63,7 @@ function real(p: string): Stat {
 }
 
 function input(events: EventRow[], posts: PlanInput["posts"] = []): PlanInput {
-  return { cmd: "c0ffee", ended: null, events, posts, untracked: [], claimedElsewhere: new Set() };
+  return { cmd: "c0ffee", ended: null, events, posts, untracked: [] };
 }
 
 function scratch(t: { after(fn: () => void): void }): string {
