@@ -19,6 +19,10 @@ export interface PlanInput {
   events: EventRow[]; // in order
   posts: Array<{ path: Uint8Array; post: Uint8Array | null }>; // shit-run's end scan
   untracked: UntrackedRow[]; // what the watcher tier saw change outside capture: named, never acted on
+  /** Paths whose bytes the command changed (open for writing, truncate) that other commands wrote
+   *  to while it ran, with their ids: their bytes may sit between its own (interleaved appends),
+   *  so truncating back or putting the old bytes back would remove theirs too. */
+  concurrent?: Map<BPath, string[]>;
 }
 
 export type ConflictMode = "stop" | "skip" | "force";
@@ -164,6 +168,15 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
       conflicts.push({ path: p, reason: why, changedSince: true });
       conflicted.add(p);
     }
+  }
+  // 1b. Did another command write its bytes while this one ran? Then its bytes may sit between
+  // this command's own (A1 B1 A2 B2): putting the old bytes back would remove them too.
+  for (const s of inverse) {
+    const others = s.kind === "truncate" || s.kind === "rewrite" ? input.concurrent?.get(s.path) : undefined;
+    if (!others?.length || conflicted.has(s.path)) continue;
+    const who = others.length === 1 ? `another command (${others[0]})` : `other commands (${others.join(", ")})`;
+    conflicts.push({ path: s.path, reason: `${who} wrote to it while this one ran: putting its old bytes back would remove theirs too` });
+    conflicted.add(s.path);
   }
 
   // 2. Simulate; with "skip", leave out the steps on conflicting paths until the rest is clean.
