@@ -263,6 +263,25 @@ test("bash: exec keeps the session; a setuid program typed at the prompt is reco
   });
 });
 
+test("bash not preloaded (no end scan): a change after the command, outside capture, is still a conflict", async (tc) => {
+  await withShell(
+    tc,
+    "bash",
+    async (t, s) => {
+      s.sh("echo orig > f; echo src > src");
+      await t.run("cp src f");
+      assert.equal(journal(s, "run").length, 1);
+      await sleep(300); // past the slack on the command's end time
+      const r = spawnSync("env", ["-u", "LD_PRELOAD", "-u", "SHIT_CMD", "sh", "-c", `echo "the IDE's bytes" > ${join(s.work, "f")}`]);
+      assert.equal(r.status, 0);
+      await t.run("shit undo --yes");
+      assert.equal(t.prompts().at(-1), "p 3");
+      assert.equal(readFileSync(join(s.work, "f"), "utf8"), "the IDE's bytes\n");
+    },
+    { env: { SHIT_NO_REEXEC: "1" } },
+  );
+});
+
 test("two shells side by side: shit undo in one leaves the other's command alone", async (t) => {
   const s = sandbox(t);
   const home = join(s.dir, "home");

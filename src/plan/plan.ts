@@ -2,10 +2,10 @@
 // before anything runs. Steps are the inverse of each effect, in reverse order, so chains
 // (rm a && mv b a && echo c > b) and swaps come out right; then directories get their old
 // modes and times back. A path whose present state is not what the command left is a conflict.
-import { constants as C } from "node:fs";
+import { constants as C, lstatSync } from "node:fs";
 import type { EventRow, UntrackedRow } from "../index/rows.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
-import { type BPath, dirname, fromBuf, join } from "../paths/bytes.js";
+import { type BPath, dirname, fromBuf, join, toBuf } from "../paths/bytes.js";
 import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
 import type { Conflict, Plan, Step } from "./steps.js";
 import { untrackedUndo } from "./untracked.js";
@@ -28,6 +28,8 @@ export interface PlanInput {
 export type ConflictMode = "stop" | "skip" | "force";
 
 const RENAME_EXCHANGE = 2;
+// fish's end time comes from /proc/uptime (10 ms ticks); ctime from the kernel's coarse clock
+const CTIME_SLACK_MS = 100;
 const idOf = (s: Stat) => `${s.dev}:${s.ino}`;
 const describe = (n: VNode | null) => (n ? (TYPE_NAME[n.type] ?? "object") : "nothing");
 const p1 = (e: EventRow) => (e.path ? fromBuf(e.path) : null);
@@ -169,6 +171,18 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
       conflicted.add(p);
     }
   }
+  // 1a. A command with no end scan for a path (a shell that is not preloaded, a runner killed
+  // before its scan, records from before the scan existed): a file whose inode changed (ctime,
+  // which no process can set) after the command ended was changed by someone since.
+  if (input.ended !== null) {
+    for (const s of inverse) {
+      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || posts.has(s.path) || conflicted.has(s.path)) continue;
+      const ctime = changedAt(s.path);
+      if (ctime === null || ctime <= input.ended + CTIME_SLACK_MS) continue;
+      conflicts.push({ path: s.path, reason: "it was changed after the command ended", changedSince: true });
+      conflicted.add(s.path);
+    }
+  }
   // 1b. Did another command write its bytes while this one ran? Then its bytes may sit between
   // this command's own (A1 B1 A2 B2): putting the old bytes back would remove them too.
   for (const s of inverse) {
@@ -205,6 +219,16 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
     skipped = inverse.filter((s) => !steps.includes(s));
   }
   throw new Error("planning did not settle");
+}
+
+/** ms of the last change to a non-directory at p (its ctime), null when absent or a directory. */
+function changedAt(p: BPath): number | null {
+  try {
+    const st = lstatSync(toBuf(p));
+    return st.isDirectory() ? null : st.ctimeMs;
+  } catch {
+    return null;
+  }
 }
 
 function touches(s: Step, set: Set<BPath>): boolean {
