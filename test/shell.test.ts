@@ -282,6 +282,19 @@ test("bash not preloaded (no end scan): a change after the command, outside capt
   );
 });
 
+test("bash: a background job writing after its line's end scan is the command's own change, not a conflict", async (tc) => {
+  await withShell(tc, "bash", async (t, s) => {
+    s.sh("echo orig > f");
+    const before = s.tree();
+    await t.run("echo x > f; (sleep 0.3; echo y >> f) &");
+    await until("the background append", () => readFileSync(join(s.work, "f"), "utf8") === "x\ny\n");
+    await sleep(300);
+    await t.run("shit undo --yes");
+    assert.equal(t.prompts().at(-1), "p 0");
+    assert.equal(sameTree(before, s.tree()), "");
+  });
+});
+
 test("two shells side by side: shit undo in one leaves the other's command alone", async (t) => {
   const s = sandbox(t);
   const home = join(s.dir, "home");

@@ -158,7 +158,14 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
   // what the watcher tier saw change while it ran is named, never acted on (src/plan/untracked.ts)
   const untracked = untrackedUndo(input.untracked);
   const inverse = captured;
+  // the last time the command's own records touch each path: a record after the command ended
+  // comes from a background process of it that outlived its line, and makes that path's end
+  // scan stale (the scan runs when the line ends)
+  const touched = new Map<BPath, number>();
+  for (const e of input.events)
+    for (const p of [p1(e), p2(e)]) if (p && e.err === 0 && e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
   const posts = expectedPosts(input.posts);
+  if (input.ended !== null) for (const [p, t] of touched) if (t > input.ended) posts.delete(p);
 
   // 1. Is each path as the command left it?
   const real = new VFS();
@@ -172,13 +179,14 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
     }
   }
   // 1a. A command with no end scan for a path (a shell that is not preloaded, a runner killed
-  // before its scan, records from before the scan existed): a file whose inode changed (ctime,
-  // which no process can set) after the command ended was changed by someone since.
+  // before its scan, a background process writing after it): a file whose inode changed (ctime,
+  // which no process can set) after the command ended, and after its last record of that path,
+  // was changed by someone since.
   if (input.ended !== null) {
     for (const s of inverse) {
       if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || posts.has(s.path) || conflicted.has(s.path)) continue;
       const ctime = changedAt(s.path);
-      if (ctime === null || ctime <= input.ended + CTIME_SLACK_MS) continue;
+      if (ctime === null || ctime <= Math.max(input.ended, touched.get(s.path) ?? 0) + CTIME_SLACK_MS) continue;
       conflicts.push({ path: s.path, reason: "it was changed after the command ended", changedSince: true });
       conflicted.add(s.path);
     }
