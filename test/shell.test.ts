@@ -158,6 +158,44 @@ for (const shell of SHELLS) {
       );
     });
 
+    test(`${shell}: a change made after the command by a writer outside capture is a conflict, for the command and for an undo`, async (tc) => {
+      await withShell(tc, shell, async (t, s) => {
+        // an IDE saving a file: a process started by the harness, without the shim or an id
+        const outside = (f: string, text: string) => {
+          const r = spawnSync(
+            "env",
+            ["-u", "LD_PRELOAD", "-u", "SHIT_CMD", "python3", "-c", `open(${JSON.stringify(join(s.work, f))}, "w").write(${JSON.stringify(text)})`],
+            {
+              encoding: "utf8",
+            },
+          );
+          assert.equal(r.status, 0, r.stderr);
+        };
+        const read = (f: string) => readFileSync(join(s.work, f), "utf8");
+        const status = () => t.prompts().at(-1);
+        s.sh("echo orig > ide.txt; echo orig > kid.txt; echo orig > re.txt");
+        // the shell's own redirection, and a child process writing
+        await t.run("echo mine > ide.txt");
+        outside("ide.txt", "the IDE's bytes\n");
+        await t.run("shit undo --yes");
+        assert.equal(status(), "p 3", "undo of the shell's own write stops on the later change");
+        assert.equal(read("ide.txt"), "the IDE's bytes\n");
+        await t.run("cp ide.txt kid.txt");
+        outside("kid.txt", "saved again\n");
+        await t.run("shit undo --yes");
+        assert.equal(status(), "p 3", "undo of a child's write stops on the later change");
+        assert.equal(read("kid.txt"), "saved again\n");
+        // an undo of an undo (redo): what shit-apply left is checked the same way
+        await t.run("echo two > re.txt");
+        await t.run("shit undo --yes");
+        assert.equal(read("re.txt"), "orig\n");
+        outside("re.txt", "edited after the undo\n");
+        await t.run("shit redo --yes");
+        assert.equal(status(), "p 3", "redo stops on the change made after the undo");
+        assert.equal(read("re.txt"), "edited after the undo\n");
+      });
+    });
+
     test(`${shell}: the user's own prompt hooks run once each, with the user's status; init twice hooks once`, async (tc) => {
       await withShell(
         tc,
@@ -222,6 +260,38 @@ test("bash: exec keeps the session; a setuid program typed at the prompt is reco
     const show = s.shit(["show", su.id]);
     assert.match(show.stdout, /not captured/i, show.stdout);
     assert.match(show.stdout, /setuid/, show.stdout);
+  });
+});
+
+test("bash not preloaded (no end scan): a change after the command, outside capture, is still a conflict", async (tc) => {
+  await withShell(
+    tc,
+    "bash",
+    async (t, s) => {
+      s.sh("echo orig > f; echo src > src");
+      await t.run("cp src f");
+      assert.equal(journal(s, "run").length, 1);
+      await sleep(300); // past the slack on the command's end time
+      const r = spawnSync("env", ["-u", "LD_PRELOAD", "-u", "SHIT_CMD", "sh", "-c", `echo "the IDE's bytes" > ${join(s.work, "f")}`]);
+      assert.equal(r.status, 0);
+      await t.run("shit undo --yes");
+      assert.equal(t.prompts().at(-1), "p 3");
+      assert.equal(readFileSync(join(s.work, "f"), "utf8"), "the IDE's bytes\n");
+    },
+    { env: { SHIT_NO_REEXEC: "1" } },
+  );
+});
+
+test("bash: a background job writing after its line's end scan is the command's own change, not a conflict", async (tc) => {
+  await withShell(tc, "bash", async (t, s) => {
+    s.sh("echo orig > f");
+    const before = s.tree();
+    await t.run("echo x > f; (sleep 0.3; echo y >> f) &");
+    await until("the background append", () => readFileSync(join(s.work, "f"), "utf8") === "x\ny\n");
+    await sleep(300);
+    await t.run("shit undo --yes");
+    assert.equal(t.prompts().at(-1), "p 0");
+    assert.equal(sameTree(before, s.tree()), "");
   });
 });
 

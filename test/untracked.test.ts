@@ -1,15 +1,17 @@
 // The watcher tier in use: a real daemon watches the working directory of recent commands; a real
 // statically linked program (LD_PRELOAD cannot see it) changes files inside a recorded command;
-// shit show lists exactly those changes as untracked, shit undo says it cannot restore them,
-// removes the file it created and restores the captured part exactly. A change while no command
-// runs is attached to nothing; one by a background job that outlives its line is its command's.
+// shit show lists exactly those changes as untracked, shit undo names them and leaves them as
+// they are (attribution is by time: it cannot prove the command made them, so it deletes nothing,
+// not even a file "the command created") and restores the captured part exactly. A change while
+// no command runs is attached to nothing; one by a background job that outlives its line is its
+// command's; a file an unrelated process makes while a recorded command runs is never removed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { out, sameTree } from "./helpers.ts";
+import { out, root, sameTree } from "./helpers.ts";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 import { chooseRoots, watchConfig } from "../dist/daemon/untracked.js";
 import type { Entry } from "../dist/manifest.js";
@@ -77,7 +79,7 @@ const endedOf = (state: string, id: string): number => {
   }
 };
 
-test("untracked: a static program's changes in a recorded command are listed, named by undo, its new file removed", async (t) => {
+test("untracked: a static program's changes in a recorded command are listed, named by undo, left as they are", async (t) => {
   const s = daemonBox(t, { SHIT_CONFIG: "/nonexistent/shit-config.json" });
   const w = staticWriter(join(s.dir, "bin"));
   if ("why" in w) return void t.skip(w.why);
@@ -110,21 +112,22 @@ test("untracked: a static program's changes in a recorded command are listed, na
   assert.doesNotMatch(text.split("untracked changes")[1], /touched\.txt/);
   assert.match(s.shit(["list"]).stdout, /3 untracked/);
 
-  // undo: says what it cannot restore, removes the created file, restores the captured part
+  // undo: names each change it cannot prove the command made, leaves it, restores the captured part
   r = s.shit(["undo", "--yes", id]);
   assert.equal(r.status, 10, out(r)); // done in part: what changed outside capture is named, not restored
   assert.match(r.stdout, /cannot restore: existing\.txt: changed outside capture/);
   assert.match(r.stdout, /cannot restore: doomed\.txt: changed outside capture/);
-  assert.doesNotMatch(r.stdout, /cannot restore: created\.txt/, out(r));
-  assert.match(r.stdout, /remove +created\.txt/);
-  assert.ok(!existsSync(join(work, "created.txt")), "the file the static program made is removed");
+  assert.match(r.stdout, /cannot restore: created\.txt: changed outside capture .*not known to be the command's/, out(r));
+  assert.doesNotMatch(r.stdout, /remove +created\.txt/, out(r));
+  assert.equal(readFileSync(join(work, "created.txt"), "utf8"), "made outside capture\n", "a file it cannot prove the command made is left");
   assert.ok(!existsSync(join(work, "touched.txt")), "the captured touch is undone");
   assert.equal(readFileSync(join(work, "existing.txt"), "utf8"), "overwritten outside capture\n", "nothing kept: left as it is");
-  assert.equal(sameTree(without(before, ["existing.txt", "doomed.txt"]), without(s.tree(), ["existing.txt"])), "");
+  assert.equal(sameTree(without(before, ["existing.txt", "doomed.txt", "created.txt"]), without(s.tree(), ["existing.txt", "created.txt"])), "");
 
-  // a redo puts the removed file back (shit-apply kept it)
+  // a redo puts the captured part forward again
   r = s.shit(["redo", "--yes"]);
   assert.equal(r.status, 0, out(r));
+  assert.ok(existsSync(join(work, "touched.txt")));
   assert.equal(readFileSync(join(work, "created.txt"), "utf8"), "made outside capture\n");
 
   // a change while no command runs is attached to nothing: a later command's rows prove it was seen
@@ -155,6 +158,22 @@ test("untracked: a static program's changes in a recorded command are listed, na
   assert.equal(r.status, 6, out(r));
   assert.match(r.stderr, /cannot restore: keep\.txt: changed outside capture/);
   assert.equal(sameTree(kept, s.tree()), "");
+
+  // an unrelated process (an editor, a download) makes a file while a recorded sleep runs: the
+  // tier attributes it to the sleep by time; show names it, the undo deletes nothing (exit 6)
+  const sleeping = spawn(join(root, "bin", "shit"), ["run", "--", "sleep", "1.5"], { cwd: s.work, env: s.env, stdio: "ignore" });
+  const slept = new Promise<number | null>((res) => sleeping.on("exit", (c) => res(c)));
+  await until("the sleep to be recorded", () => /sleep 1\.5/.test(s.shit(["list"]).stdout), 5000);
+  await new Promise((res) => setTimeout(res, 300));
+  spawnSync("env", ["-u", "LD_PRELOAD", "-u", "SHIT_CMD", "sh", "-c", `echo "the editor's file" > ${join(work, "editor.txt")}`]);
+  assert.equal(await slept, 0);
+  const id5 = showJson(s).id;
+  await until("the editor's create seen as untracked", () => showJson(s, id5).untracked.length >= 1);
+  assert.deepEqual(sorted(showJson(s, id5).untracked), ["create " + join(work, "editor.txt")]);
+  r = s.shit(["undo", "--yes", id5]);
+  assert.equal(r.status, 6, out(r));
+  assert.match(r.stderr, /cannot restore: editor\.txt: changed outside capture/);
+  assert.equal(readFileSync(join(work, "editor.txt"), "utf8"), "the editor's file\n", "the undo of the sleep deletes nothing");
 
   // a background job that outlives its command line: its changes are still that command's
   r = s.shit(["run", "--", "sh", "-c", `(sleep 0.3; ${w.bin} c:late.txt; sleep 0.3) >/dev/null 2>&1 &`]);

@@ -9,6 +9,7 @@
  * object the real call will act on; the absolute path is only what the record says. */
 #define _GNU_SOURCE
 #include "capture.h"
+#include "endscan.h"
 #include "errname.h"
 #include "sys.h"
 #include <errno.h>
@@ -789,6 +790,28 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
   return 1;
 }
 
+/* The end of a command typed in a hooked shell: the hook appends the command's journal record
+ * (`>> <state>/spool/<session>-<n>.shell`, docs/SHELL.md) while the command's id is still
+ * current, in the shell's own process. That append is the moment shit-run's end scan runs for
+ * a `shit run`, so the shell runs the same scan here, in-process (the hook stays builtins-only):
+ * POST records say what the command left at each path, and the planner takes a later change
+ * for a conflict. A command that wrote nothing has no spool: one failed open. 1: it was that
+ * append (a file in the state dir: not captured). */
+static int shell_end(struct cap_op *o, const char *path, int oflags) {
+  if (!(oflags & O_APPEND) || path[0] != '/') return 0;
+  size_t pl = strlen(path);
+  if (pl < 7 || memcmp(path + pl - 6, ".shell", 6) || !is_hooked_shell()) return 0;
+  char abs[PATH_MAX];
+  size_t n = 1;
+  abs[0] = '/';
+  abs[1] = 0;
+  if (push_path(abs, sizeof abs, &n, path)) return 0;
+  size_t dl = strlen(o->ctx.spool) - strlen(o->ctx.cmd) - 6; /* "<state>/spool/" */
+  if (n <= dl || memcmp(abs, o->ctx.spool, dl) || memchr(abs + dl, '/', n - dl)) return 0;
+  end_scan(o->ctx.spool);
+  return 1;
+}
+
 int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
   int acc = oflags & O_ACCMODE;
   int mutates = acc != O_RDONLY || (oflags & (O_CREAT | O_TRUNC));
@@ -797,6 +820,7 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
     return skip(o);
   }
   if (!begin(o, SP_OPEN, (uint32_t)oflags)) return 0;
+  if (shell_end(o, path, oflags)) return skip(o);
   char abs[PATH_MAX];
   const char *why = "";
   struct sp_stat pre;

@@ -1,7 +1,10 @@
 /* endscan.c — the end-of-command scan shared by shit-run and shit-apply (docs/SPOOL.md, op POST):
  * after the command, one POST record per distinct PATH / PATH2 of the spool's successful effect
  * records (ops UNLINK..MKNOD), with the path's lstat now (no POST field: it does not exist).
- * Plain libc is fine here: it runs after the command, outside any interposed call. */
+ * Also run by the shim inside a hooked shell's own process when a typed command ends
+ * (capture.c, shell_end): so file I/O goes through sys.h (nothing interposed is re-entered, errno
+ * is not touched); the only libc calls are calloc/realloc/free and clock_gettime, safe there
+ * because the shell is in its own code, not in a signal handler or in malloc. */
 #define _GNU_SOURCE
 #include "endscan.h"
 #include "spool.h"
@@ -119,17 +122,18 @@ static void seal(struct sp_buf *b, int32_t pid, int64_t now) {
 
 void end_scan(const char *spool_path) {
   size_t len = 0, off = 0;
-  int fd = open(spool_path, O_RDONLY | O_CLOEXEC);
+  long fd = sys4(SYS_openat, AT_FDCWD, spool_path, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return;
   struct stat fst;
-  if (fstat(fd, &fst) < 0 || fst.st_size <= 0) {
-    close(fd);
+  if (sys2(SYS_fstat, fd, &fst) < 0 || fst.st_size <= 0) {
+    sys1(SYS_close, fd);
     return;
   }
   len = (size_t)fst.st_size;
-  uint8_t *buf = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-  close(fd);
-  if (buf == MAP_FAILED) return;
+  long m = sys6(SYS_mmap, 0, (long)len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  sys1(SYS_close, fd);
+  if (m < 0 && m > -4096) return;
+  uint8_t *buf = (uint8_t *)m;
   struct set s = {0};
   struct sp_view v;
   int oom = 0;
@@ -150,7 +154,7 @@ void end_scan(const char *spool_path) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  int32_t pid = (int32_t)getpid();
+  int32_t pid = (int32_t)sys0(SYS_getpid);
   static struct sp_buf b;
   char path[PATH_MAX];
   for (size_t i = 0; i < s.n; i++) {
@@ -174,5 +178,5 @@ void end_scan(const char *spool_path) {
   if (o.fd >= 0) sys1(SYS_close, o.fd);
   free(s.t);
   free(s.e);
-  munmap(buf, len);
+  sys2(SYS_munmap, buf, len);
 }

@@ -34,6 +34,19 @@ export function names(ix: Index, cmd: string, p: Buffer, ops?: readonly number[]
   );
 }
 
+/** The other commands with a successful event of these ops (opens for writing, truncates) on p
+ *  recorded no later than `to` that ended no earlier than `from` (or have not ended): writers
+ *  whose bytes may sit between a command's own. Times in ms, bounds inclusive. */
+export function writersDuring(ix: Index, p: Buffer, not: string, ops: readonly number[], from: number, to: number): string[] {
+  const list = ops.map(Number).join(",");
+  const rows = ix
+    .q(
+      `SELECT DISTINCT e.cmd AS cmd FROM events e JOIN commands c ON c.id = e.cmd WHERE e.path = ? AND e.cmd != ? AND e.err = 0 AND e.op IN (${list}) AND e.time <= ? AND coalesce(c.ended, 9007199254740991) >= ? ORDER BY e.cmd`,
+    )
+    .all(p, not, to, from) as Array<{ cmd: string }>;
+  return rows.map((r) => r.cmd);
+}
+
 /** Events of one op across all commands, grouped by their note: how often, in how many commands. */
 export function notesOf(ix: Index, op: number): { note: string; n: number; cmds: number; last: number; example: string }[] {
   return ix

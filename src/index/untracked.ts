@@ -13,11 +13,6 @@ export function count(ix: Index, cmd: string): number {
   return (ix.q("SELECT count(*) AS n FROM untracked WHERE cmd = ?").get(cmd) as { n: number }).n;
 }
 
-/** Whether a command other than `not` saw p change outside capture. */
-export function elsewhere(ix: Index, p: Buffer, not: string): boolean {
-  return !!ix.q("SELECT 1 FROM untracked WHERE path = ? AND cmd != ? LIMIT 1").get(p, not);
-}
-
 /** One change, net of what is there already for the command: a path it created stays a create
  *  when modified, is forgotten when deleted again, and moves with a move. */
 export function record(ix: Index, cmd: string, kind: UntrackedKind, path: Buffer, path2: Buffer | null, t: number): void {

@@ -2,10 +2,10 @@
 // before anything runs. Steps are the inverse of each effect, in reverse order, so chains
 // (rm a && mv b a && echo c > b) and swaps come out right; then directories get their old
 // modes and times back. A path whose present state is not what the command left is a conflict.
-import { constants as C } from "node:fs";
+import { constants as C, lstatSync } from "node:fs";
 import type { EventRow, UntrackedRow } from "../index/rows.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
-import { type BPath, dirname, fromBuf, join } from "../paths/bytes.js";
+import { type BPath, dirname, fromBuf, join, toBuf } from "../paths/bytes.js";
 import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
 import type { Conflict, Plan, Step } from "./steps.js";
 import { untrackedUndo } from "./untracked.js";
@@ -18,15 +18,18 @@ export interface PlanInput {
   ended: number | null; // ms, when it ended
   events: EventRow[]; // in order
   posts: Array<{ path: Uint8Array; post: Uint8Array | null }>; // shit-run's end scan
-  untracked: UntrackedRow[]; // what the watcher tier saw change outside capture
-  /** Of the untracked paths: those a later command's records name, or that another command saw
-   *  change outside capture (then they are not this command's to remove). */
-  claimedElsewhere: Set<BPath>;
+  untracked: UntrackedRow[]; // what the watcher tier saw change outside capture: named, never acted on
+  /** Paths whose bytes the command changed (open for writing, truncate) that other commands wrote
+   *  to while it ran, with their ids: their bytes may sit between its own (interleaved appends),
+   *  so truncating back or putting the old bytes back would remove theirs too. */
+  concurrent?: Map<BPath, string[]>;
 }
 
 export type ConflictMode = "stop" | "skip" | "force";
 
 const RENAME_EXCHANGE = 2;
+// fish's end time comes from /proc/uptime (10 ms ticks); ctime from the kernel's coarse clock
+const CTIME_SLACK_MS = 100;
 const idOf = (s: Stat) => `${s.dev}:${s.ino}`;
 const describe = (n: VNode | null) => (n ? (TYPE_NAME[n.type] ?? "object") : "nothing");
 const p1 = (e: EventRow) => (e.path ? fromBuf(e.path) : null);
@@ -152,10 +155,17 @@ function differs(want: VNode | null, have: VNode | null): string | null {
 export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
   const cmd = input.cmd;
   const { steps: captured, cannot, firstStat } = inverseSteps(input.events);
-  // what it created outside capture is removed first (it may be inside a directory it made)
-  const untracked = untrackedUndo(input.untracked, input.ended, input.claimedElsewhere);
-  const inverse = [...untracked.steps, ...captured];
+  // what the watcher tier saw change while it ran is named, never acted on (src/plan/untracked.ts)
+  const untracked = untrackedUndo(input.untracked);
+  const inverse = captured;
+  // the last time the command's own records touch each path: a record after the command ended
+  // comes from a background process of it that outlived its line, and makes that path's end
+  // scan stale (the scan runs when the line ends)
+  const touched = new Map<BPath, number>();
+  for (const e of input.events)
+    for (const p of [p1(e), p2(e)]) if (p && e.err === 0 && e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
   const posts = expectedPosts(input.posts);
+  if (input.ended !== null) for (const [p, t] of touched) if (t > input.ended) posts.delete(p);
 
   // 1. Is each path as the command left it?
   const real = new VFS();
@@ -167,6 +177,28 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
       conflicts.push({ path: p, reason: why, changedSince: true });
       conflicted.add(p);
     }
+  }
+  // 1a. A command with no end scan for a path (a shell that is not preloaded, a runner killed
+  // before its scan, a background process writing after it): a file whose inode changed (ctime,
+  // which no process can set) after the command ended, and after its last record of that path,
+  // was changed by someone since.
+  if (input.ended !== null) {
+    for (const s of inverse) {
+      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || posts.has(s.path) || conflicted.has(s.path)) continue;
+      const ctime = changedAt(s.path);
+      if (ctime === null || ctime <= Math.max(input.ended, touched.get(s.path) ?? 0) + CTIME_SLACK_MS) continue;
+      conflicts.push({ path: s.path, reason: "it was changed after the command ended", changedSince: true });
+      conflicted.add(s.path);
+    }
+  }
+  // 1b. Did another command write its bytes while this one ran? Then its bytes may sit between
+  // this command's own (A1 B1 A2 B2): putting the old bytes back would remove them too.
+  for (const s of inverse) {
+    const others = s.kind === "truncate" || s.kind === "rewrite" ? input.concurrent?.get(s.path) : undefined;
+    if (!others?.length || conflicted.has(s.path)) continue;
+    const who = others.length === 1 ? `another command (${others[0]})` : `other commands (${others.join(", ")})`;
+    conflicts.push({ path: s.path, reason: `${who} wrote to it while this one ran: putting its old bytes back would remove theirs too` });
+    conflicted.add(s.path);
   }
 
   // 2. Simulate; with "skip", leave out the steps on conflicting paths until the rest is clean.
@@ -195,6 +227,16 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
     skipped = inverse.filter((s) => !steps.includes(s));
   }
   throw new Error("planning did not settle");
+}
+
+/** ms of the last change to a non-directory at p (its ctime), null when absent or a directory. */
+function changedAt(p: BPath): number | null {
+  try {
+    const st = lstatSync(toBuf(p));
+    return st.isDirectory() ? null : st.ctimeMs;
+  } catch {
+    return null;
+  }
 }
 
 function touches(s: Step, set: Set<BPath>): boolean {

@@ -1,50 +1,17 @@
 // What an undo can do about a command's untracked changes (the watcher tier saw them, capture did
-// not record them, so nothing was kept): nothing, except remove a regular file it created that is
-// still there as the command left it. Each other one is "cannot restore: changed outside capture".
-import { lstatSync } from "node:fs";
+// not record them, so nothing was kept): name them, and leave them as they are. The tier
+// attributes a change to the commands alive when it happened, by time only (inotify does not say
+// who wrote; unprivileged fanotify reports pid 0 for every other writer), so it cannot prove the
+// command made it: an editor saving beside a running `sleep` looks the same as the command's own
+// static helper. An undo changes or deletes nothing it cannot prove the command did; acting on
+// such a change needs its writer known to be one of the command's processes (a tier that sees
+// the writer: a root daemon's fanotify, or seccomp), which no tier records yet.
 import type { UntrackedRow } from "../index/rows.js";
-import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
-import type { Step } from "./steps.js";
+import { type BPath, fromBuf } from "../paths/bytes.js";
 
-export const OUTSIDE = "changed outside capture";
-const MTIME_SLACK_MS = 1000; // a file last written after its command ended was changed by someone else
+export const OUTSIDE = "changed outside capture while the command ran (by a writer not known to be the command's): left as it is";
 
-/** The untracked paths an undo might remove (creates): the ones to ask the index about. */
-export function removable(rows: UntrackedRow[]): BPath[] {
-  return rows.filter((r) => r.kind === "create").map((r) => fromBuf(r.path));
-}
-
-/** The remove steps for the untracked creates an undo can take back, and the paths it cannot
- *  restore. `claimed`: paths a later command names, or another command saw change (not ours). */
-export function untrackedUndo(rows: UntrackedRow[], ended: number | null, claimed: Set<BPath>): { steps: Step[]; cannot: BPath[] } {
-  const perPath = new Map<BPath, number>();
-  for (const r of rows) perPath.set(fromBuf(r.path), (perPath.get(fromBuf(r.path)) ?? 0) + 1);
-  const steps: Step[] = [];
-  const cannot: BPath[] = [];
-  for (const r of rows) {
-    const p = fromBuf(r.path);
-    if (r.kind === "create" && perPath.get(p) === 1) {
-      const now = present(p, ended);
-      if (now === "gone") continue; // what the undo would do is done
-      if (now === "removable" && !claimed.has(p)) {
-        steps.push({ kind: "remove", path: p, seq: 0 });
-        continue;
-      }
-    }
-    cannot.push(r.kind === "move" && r.path2 ? fromBuf(r.path2) : p);
-  }
-  return { steps, cannot: [...new Set(cannot)] };
-}
-
-/** removable: a regular file, not written since the command ended; gone: nothing there; else "kept". */
-function present(p: BPath, ended: number | null): "removable" | "gone" | "kept" {
-  let st;
-  try {
-    st = lstatSync(toBuf(p));
-  } catch {
-    return "gone";
-  }
-  if (!st.isFile()) return "kept";
-  if (ended !== null && st.mtimeMs > ended + MTIME_SLACK_MS) return "kept";
-  return "removable";
+/** The paths an undo names and leaves alone: every untracked change of the command. */
+export function untrackedUndo(rows: UntrackedRow[]): { cannot: BPath[] } {
+  return { cannot: [...new Set(rows.map((r) => fromBuf(r.kind === "move" && r.path2 ? r.path2 : r.path)))] };
 }

@@ -80,9 +80,10 @@ if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VE
   __shit_precmd() {
     local __shit_s=$? __shit_ps="${PIPESTATUS[*]}"
     if [[ -n $SHIT_CMD ]]; then
-      local __shit_was=$SHIT_CMD
-      SHIT_CMD= # first: the record's own write is then no capture's business
-      __shit_record run "$__shit_was" "$__shit_s" "$__shit_ps" "${EPOCHREALTIME/[.,]/}"
+      # the record is appended while the id is still current: the preloaded shim takes that
+      # append for the command's end and writes its end scan (capture.c, shell_end)
+      __shit_record run "$SHIT_CMD" "$__shit_s" "$__shit_ps" "${EPOCHREALTIME/[.,]/}"
+      SHIT_CMD=
       __shit_n=$((__shit_n + 1))
       __shit_id __shit_next
     fi

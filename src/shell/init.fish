@@ -127,8 +127,10 @@ if status is-interactive; and not set -q __shit_hooked; and __shit_state_ok
         set -l s $status
         set -l ps $pipestatus
         if set -q SHIT_CMD
-            echo ---------------- >>$SHIT_CMD_FILE
+            # the record is appended while the id is still current: the preloaded shim takes
+            # that append for the command's end and writes its end scan (capture.c, shell_end)
             __shit_record run $SHIT_CMD $s "$ps" $CMD_DURATION
+            echo ---------------- >>$SHIT_CMD_FILE
             set -e SHIT_CMD
             set -q __shit_ids[1]; or __shit_ids
             set -g __shit_next $__shit_ids[1]

@@ -117,10 +117,11 @@ if [[ -o interactive && -z ${__shit_hooked-} ]] && __shit_state_ok; then () {
     emulate -L zsh
     local t1=${EPOCHREALTIME%.*}${${EPOCHREALTIME#*.}[1,6]}
     if [[ -n $SHIT_CMD ]]; then
-      local id=$SHIT_CMD
-      SHIT_CMD= # first: the record's own write is then no capture's business
-      if (( __shit_st )); then __shit_record run "$id" "$1" "$2" "$t1" "$3"
-      else __shit_record run "$id" "$1" "$2" "$t1"; fi
+      # the record is appended while the id is still current: the preloaded shim takes that
+      # append for the command's end and writes its end scan (capture.c, shell_end)
+      if (( __shit_st )); then __shit_record run "$SHIT_CMD" "$1" "$2" "$t1" "$3"
+      else __shit_record run "$SHIT_CMD" "$1" "$2" "$t1"; fi
+      SHIT_CMD=
       __shit_st=0
       (( ++__shit_n ))
       __shit_id __shit_next

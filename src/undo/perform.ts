@@ -4,7 +4,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
-import type { CommandRow } from "../index/rows.js";
+import type { CommandRow, EventRow } from "../index/rows.js";
+import { Op } from "../spool/records.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
@@ -12,8 +13,7 @@ import { ingest } from "../ingest/ingest.js";
 import { recount } from "../ingest/effects.js";
 import { markMoved, preparePlan, runApply } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan } from "../plan/plan.js";
-import { removable } from "../plan/untracked.js";
-import { type BPath, toBuf } from "../paths/bytes.js";
+import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
 import type { StatePaths } from "../paths/state.js";
 import type { Store } from "../store/store.js";
 import { shellRecord, type ShellPart } from "./shell.js";
@@ -27,10 +27,16 @@ export interface UndoPlan extends Plan {
 export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): UndoPlan {
   const after = target.started ?? 0;
   const later = (p: BPath) => commands.latestNaming(ix, toBuf(p), after, target.id);
-  const rows = untracked.of(ix, target.id);
-  const claimedElsewhere = new Set(removable(rows).filter((p) => later(p) || untracked.elsewhere(ix, toBuf(p), target.id)));
+  const evs = events.of(ix, target.id);
   const plan = planUndo(
-    { cmd: target.id, ended: target.ended, events: events.of(ix, target.id), posts: events.postsOf(ix, target.id), untracked: rows, claimedElsewhere },
+    {
+      cmd: target.id,
+      ended: target.ended,
+      events: evs,
+      posts: events.postsOf(ix, target.id),
+      untracked: untracked.of(ix, target.id),
+      concurrent: concurrentWriters(ix, target, evs),
+    },
     mode,
   );
   const changedBy = new Map<BPath, CommandRow>();
@@ -40,6 +46,26 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): Undo
     if (by) changedBy.set(c.path, by);
   }
   return { ...plan, changedBy };
+}
+
+/** For each existing file whose bytes target changed, the other commands that wrote to it while
+ *  target did (from target's first write of it to target's end, or now while it runs; the ms
+ *  bounds are inclusive, so a tie counts as overlap). */
+function concurrentWriters(ix: Index, target: CommandRow, evs: EventRow[]): Map<BPath, string[]> {
+  const BYTES: readonly number[] = [Op.OPEN, Op.TRUNCATE];
+  const first = new Map<BPath, number>();
+  for (const e of evs)
+    if (e.err === 0 && e.path && BYTES.includes(e.op) && e.pre) {
+      const p = fromBuf(e.path);
+      if (!first.has(p)) first.set(p, e.time ?? target.started ?? 0);
+    }
+  const out = new Map<BPath, string[]>();
+  const to = target.ended ?? Date.now();
+  for (const [p, from] of first) {
+    const others = events.writersDuring(ix, toBuf(p), target.id, BYTES, from, to);
+    if (others.length) out.set(p, others);
+  }
+  return out;
 }
 
 export interface Outcome {

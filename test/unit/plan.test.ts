@@ -35,7 +35,7 @@ function real(p: string): Stat {
 }
 
 function input(events: EventRow[], posts: PlanInput["posts"] = []): PlanInput {
-  return { cmd: "c0ffee", ended: null, events, posts, untracked: [], claimedElsewhere: new Set() };
+  return { cmd: "c0ffee", ended: null, events, posts, untracked: [] };
 }
 
 function scratch(t: { after(fn: () => void): void }): string {
@@ -179,4 +179,30 @@ test("plan: a directory the command removed that is a file now is a conflict, no
   ];
   const plan = planUndo(input(events, [{ path: Buffer.from(dir), post: null }]), "stop");
   assert.deepEqual(plan.conflicts.map((c) => c.path).sort(), [dir, join(dir, "f")]);
+});
+
+test("a file another command wrote while this one ran is a conflict (its bytes may sit between ours); force truncates", (t) => {
+  const d = scratch(t);
+  const log = join(d, "log");
+  writeFileSync(log, "base\nA1\nB1\nA2\n");
+  const pre = stat(C.S_IFREG | 0o644, { size: 5n });
+  const events = [ev(Op.OPEN, log, { flags: C.O_WRONLY | C.O_APPEND, pre: encodeStat(pre) })];
+  const clean = planUndo(input(events), "stop");
+  assert.deepEqual(clean.conflicts, []);
+  assert.deepEqual(
+    clean.steps.map((s) => [s.kind, s.length]),
+    [["truncate", 5n]],
+  );
+  const both = { ...input(events), concurrent: new Map([[log, ["beefcafe"]]]) };
+  const stop = planUndo(both, "stop");
+  assert.deepEqual(
+    stop.conflicts.map((c) => c.path),
+    [log],
+  );
+  assert.match(stop.conflicts[0].reason, /another command \(beefcafe\) wrote to it while this one ran/);
+  assert.deepEqual(planUndo(both, "skip").steps, []);
+  assert.deepEqual(
+    planUndo(both, "force").steps.map((s) => s.kind),
+    ["truncate"],
+  );
 });
