@@ -1,5 +1,5 @@
 // A tree's full description, for proving an undo exact: names as bytes, type, mode, owner,
-// size, content hash, mtime in ns, link count, symlink target, and (opts.xattrs) the user.*
+// size, content hash, mtime in ns, link count, symlink target, device number, and (opts.xattrs) the user.*
 // extended attributes. Used by `shit demo` and the tests.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -16,6 +16,7 @@ export interface Entry {
   mtimeNs: string;
   nlink: number;
   target?: string;
+  rdev?: string; // a char or block device's number, "major:minor"
   xattrs?: Record<string, string>; // user.* name -> value as hex (opts.xattrs; absent: none)
 }
 
@@ -25,13 +26,27 @@ export function describe(p: string | Buffer, rel: string, opts: { dirMtimes?: bo
   const t = Number(st.mode) & C.S_IFMT;
   return {
     path: rel,
-    type: t === C.S_IFREG ? "file" : t === C.S_IFDIR ? "dir" : t === C.S_IFLNK ? "symlink" : t === C.S_IFIFO ? "fifo" : "other",
+    type:
+      t === C.S_IFREG
+        ? "file"
+        : t === C.S_IFDIR
+          ? "dir"
+          : t === C.S_IFLNK
+            ? "symlink"
+            : t === C.S_IFIFO
+              ? "fifo"
+              : t === C.S_IFCHR
+                ? "chardev"
+                : t === C.S_IFBLK
+                  ? "blockdev"
+                  : "other",
     mode: (Number(st.mode) & 0o7777).toString(8),
     uid: Number(st.uid),
     gid: Number(st.gid),
     size: t === C.S_IFDIR ? 0 : Number(st.size),
     mtimeNs: t === C.S_IFDIR && opts.dirMtimes === false ? "-" : st.mtimeNs.toString(),
     nlink: t === C.S_IFDIR ? 0 : Number(st.nlink),
+    ...(t === C.S_IFCHR || t === C.S_IFBLK ? { rdev: `${(st.rdev >> 8n) & 0xfffn}:${(st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xfff00n)}` } : {}),
   };
 }
 

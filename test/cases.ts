@@ -260,6 +260,13 @@ export const cases: Case[] = [
     cmd: "chmod 600 f && touch -d '2002-02-02' f && mkfifo pipe",
     expect: ok("put back the old contents of 1 file; remove 1 path it created; reset permissions or times of 2 paths under ./"),
   },
+  {
+    name: "rm of device nodes keeps their numbers (root)",
+    setup: "mknod null c 1 3 && mknod loop b 7 200 && chmod 0620 null && touch -d '2003-03-03' null loop",
+    cmd: "rm null loop",
+    when: ['[ "$(id -u)" = 0 ]', "only root makes device nodes (mknod c/b)"],
+    expect: ok("restore 2 special files under ./"),
+  },
   { name: "a command that changes nothing", setup: "printf x > f", cmd: "cat f > /dev/null; ls >/dev/null", expect: ok(null) },
   // owner and extended attributes (the tree manifest compares uid, gid and user.* xattrs)
   { name: "chown to the owner it already has", setup: "printf x > f", cmd: 'chown "$(id -u)" f', expect: ok("reset permissions or times of 1 path") },

@@ -48,6 +48,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
     if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
     if (s.pre) f.push([Tag.PRE, encodeStat(s.pre)]);
     if (s.target) f.push([Tag.TARGET, s.target]);
+    if (s.rdev !== undefined) f.push([Tag.RDEV, i64(s.rdev)]);
     if (s.tailOf !== undefined) f.push([Tag.TAIL_OF, i64(s.tailOf)]);
     if (s.length !== undefined) f.push([Tag.LENGTH, i64(s.length)]);
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);

@@ -64,7 +64,8 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
       if (t === C.S_IFDIR) steps.push({ kind: "place", path: p, pre: s, seq });
       else if (t === C.S_IFLNK && target) steps.push({ kind: "place", path: p, pre: s, target: Buffer.from(target), seq });
       else if (t === C.S_IFREG && keep && how !== "T") steps.push({ kind: "place", path: p, pre: s, keep, seq });
-      else if (t === C.S_IFIFO || t === C.S_IFSOCK || t === C.S_IFCHR || t === C.S_IFBLK) steps.push({ kind: "place", path: p, pre: s, seq });
+      else if (t === C.S_IFIFO || t === C.S_IFSOCK) steps.push({ kind: "place", path: p, pre: s, seq });
+      else if ((t === C.S_IFCHR || t === C.S_IFBLK) && s.rdev !== undefined) steps.push({ kind: "place", path: p, pre: s, rdev: s.rdev, seq });
       else cannot.push({ path: p, reason: `its ${TYPE_NAME[t] ?? "contents"} was not kept${e.note ? ": " + e.note : ""}` });
     };
     // OPSWITCH(inverse; ignores: BEGIN END POST EXEC NOTCAPTURED) -- not effects; NOTCAPTURED is named above

@@ -121,7 +121,10 @@ def parse(buf):
             data = buf[p + 8:p + 8 + ln]
             name = TAGS[tag] if tag < len(TAGS) else 'T%d' % tag
             if name in ('PRE', 'PRE2', 'POST', 'PARENT', 'PARENT2'):
-                data = dict(zip(STAT_FIELDS, struct.unpack(STAT_FMT, data)))
+                st = dict(zip(STAT_FIELDS, struct.unpack_from(STAT_FMT, data)))
+                if len(data) >= 72:  # a char or block device: its rdev follows
+                    st['rdev'] = struct.unpack_from('<Q', data, 64)[0]
+                data = st
             elif name in I64_TAGS:
                 data = struct.unpack('<q', data)[0]
             elif name == 'STEP':
