@@ -33,6 +33,7 @@ enum {
   CAPF_CREATED = 1, /* OPEN: the object did not exist; POST = fstat of the new fd */
   CAPF_NOTCAP = 2,  /* the record became a NOTCAPTURED */
   CAPF_SKIPNEW = 4, /* metadata op: skip it when locate finds an inode created here */
+  CAPF_KEPT_L = 8,  /* RENAME: the replaced inode was linked into staging (undo_keep): KEPT after */
 };
 
 int cap_step = -1;
@@ -528,6 +529,15 @@ static void add_keep(struct cap_op *o, int tag, char how, const char *base) {
   sp_add_keep(&o->rec, tag, how, rel);
 }
 
+/* KEPT: the stat of an inode kept whole, in staging, once nothing of this call changes it any more.
+ * Its ctime is the inode's last change: any later write, truncate, chmod, chown, link or xattr
+ * change sets a new one (no process can set it back), so an undo can tell the kept inode is
+ * still as it was (docs/DESIGN.md, "store"). */
+static void add_kept(struct cap_op *o, const char *dst) {
+  struct sp_stat ks;
+  if (sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) == 0) sp_add_stat(&o->rec, T_KEPT, &ks);
+}
+
 static long copy_rw(long s, long d, long long off) {
   const size_t bs = 1 << 20;
   long m = sys6(SYS_mmap, 0, (long)bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -692,6 +702,7 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
       r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
     if (r == 0) {
       add_keep(o, T_KEEP, 'R', base);
+      add_kept(o, dst);
       o->done = 1;
       o->ret = 0;
       o->err = 0;
@@ -772,6 +783,7 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
     if (r == 0) {
       add_keep(o, T_KEEP2, 'L', base);
       memcpy(o->undo_keep, dst, strlen(dst) + 1);
+      o->internal |= CAPF_KEPT_L;
       return 1;
     }
     if (r == -EEXIST) {
@@ -1053,6 +1065,8 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
       if (commit(o, 0) == 0) new_add(o, &post);
       return;
     }
+  } else if (o->internal & CAPF_KEPT_L) {
+    add_kept(o, o->undo_keep); /* after the rename: dropping the name changed its ctime */
   }
   commit(o, err);
 }

@@ -75,6 +75,7 @@ enum sp_tag {
   T_INO,
   T_SIZE,
   T_MTIME,
+  T_KEPT, /* records: stat_rec of the inode kept whole (R, L) in staging, right after the keep */
   T_MAX
 };
 #define SP_MAGIC 0x5053

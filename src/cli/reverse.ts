@@ -121,7 +121,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     }
     let r: Outcome;
     try {
-      r = perform(ctx.store, target, plan, { verb, kind, session, shell });
+      r = perform(ctx.store, target, plan, { verb, kind, session, shell, force: mode === "force" });
     } catch (e) {
       if (e instanceof BlobError) throw new CliError(`cannot ${verb}: ${e.message}; nothing changed`, EXIT.BLOB);
       throw e;

@@ -81,6 +81,9 @@ export const Tag = {
   INO: 26,
   SIZE: 27,
   MTIME: 28,
+  // records again: the stat_rec of an inode kept whole (KEEP/KEEP2 how R or L) in staging, taken
+  // right after it was kept; its ctime is what an undo checks the staged inode against
+  KEPT: 29,
 } as const;
 
 const MAGIC = 0x5053;

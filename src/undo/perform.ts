@@ -74,9 +74,9 @@ export function perform(
   store: Store,
   target: CommandRow,
   plan: Plan,
-  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null },
+  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null; force?: boolean },
 ): Outcome {
-  const prepared = preparePlan(store, plan);
+  const prepared = preparePlan(store, plan, { force: how.force });
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id]);
   markMoved(store, prepared.moved, r.code === 0);
   const { corrupt } = ingest(store.paths, store.index);
@@ -88,5 +88,6 @@ export function perform(
       recount(ix, [prepared.id]);
     }
   });
-  return { id: prepared.id, ...r, corrupt };
+  const notes = prepared.notes.map((n) => `shit: ${n}\n`).join("");
+  return { id: prepared.id, ...r, stderr: notes + r.stderr, corrupt };
 }

@@ -1,0 +1,67 @@
+// Odd files (issue 12, items 12-17): what an inode kept whole guarantees, files still open for
+// writing when they are deleted, and the like. Each test runs the real CLI in a sandbox.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { sandbox, out } from "./helpers.ts";
+
+/** The one file a command kept in staging. */
+function stagedFile(state: string): string {
+  const staging = join(state, "staging");
+  const [cmd] = readdirSync(staging);
+  const [name] = readdirSync(join(staging, cmd));
+  return join(staging, cmd, name);
+}
+
+test("an inode kept whole whose bytes changed with size and mtime as they were is refused, naming the file; --force says what it restores", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'precious\\n' > f; touch -d '2021-05-05' f");
+  const run = s.shit(["run", "--", "rm", "f"]);
+  assert.equal(run.status, 0, out(run));
+  s.shit(["list"]); // ingest: the keep is noted
+  const staged = stagedFile(s.state);
+  // the same number of bytes written over it, then its mtime put back: only its ctime tells
+  s.sh(`printf 'PRECIOUS\\n' | dd of='${staged}' conv=notrunc status=none; touch -d '2021-05-05' '${staged}'`);
+
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 6, `a changed pre-image is refused:\n${out(undo)}`);
+  assert.match(undo.stderr, /\/f was changed after it was kept: its inode was changed/, out(undo));
+  assert.match(undo.stderr, /--force/, out(undo));
+  assert.equal(s.sh("ls -A").stdout, "", "nothing was restored");
+
+  const forced = s.shit(["undo", "--yes", "--force"]);
+  assert.equal(forced.status, 0, out(forced));
+  assert.match(forced.stderr, /\/f: restored as it is now, not as it was kept/, out(forced));
+  assert.equal(readFileSync(join(s.work, "f"), "utf8"), "PRECIOUS\n");
+});
+
+test("a file still open for writing when it was deleted: undo names it and stops; --force restores it with what was written since", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'line 1\\n' > log");
+  const fd = openSync(join(s.work, "log"), "a"); // a writer that keeps it open, like a daemon's log
+  t.after(() => closeSync(fd));
+  const run = s.shit(["run", "--", "rm", "log"]);
+  assert.equal(run.status, 0, out(run));
+  writeSync(fd, "line 2, written after the rm\n");
+
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 6, out(undo));
+  assert.match(undo.stderr, /\/log was changed after it was kept: its size is 36 bytes now, 7 when it was kept/, out(undo));
+  assert.match(undo.stderr, /`--force` restores it as it is now/, out(undo));
+
+  const forced = s.shit(["undo", "--yes", "--force"]);
+  assert.equal(forced.status, 0, out(forced));
+  assert.match(forced.stderr, /\/log: restored as it is now/, out(forced));
+  assert.equal(readFileSync(join(s.work, "log"), "utf8"), "line 1\nline 2, written after the rm\n");
+
+  // the forced undo is an ordinary command: redo and undo again need no force
+  const redo = s.shit(["redo", "--yes"]);
+  assert.equal(redo.status, 0, out(redo));
+  assert.equal(s.sh("ls -A").stdout, "");
+  const again = s.shit(["undo", "--yes"]);
+  assert.equal(again.status, 0, out(again));
+  // the writer's descriptor reaches the restored file: the name and the inode are one again
+  writeSync(fd, "line 3\n");
+  assert.equal(readFileSync(join(s.work, "log"), "utf8"), "line 1\nline 2, written after the rm\nline 3\n");
+});
