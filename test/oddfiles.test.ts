@@ -65,3 +65,28 @@ test("a file still open for writing when it was deleted: undo names it and stops
   writeSync(fd, "line 3\n");
   assert.equal(readFileSync(join(s.work, "log"), "utf8"), "line 1\nline 2, written after the rm\nline 3\n");
 });
+
+test("paths past PATH_MAX removed under capture are named, and a file's bytes are still kept", (t) => {
+  const s = sandbox(t);
+  // 24 levels of 200-byte names: the leaf's path is about 4.9 KB, past PATH_MAX (4096)
+  const seg = "d".repeat(199);
+  s.sh(`cd top 2>/dev/null || mkdir top; cd top; for i in $(seq 1 24); do mkdir ${seg}$((i % 10)); cd ${seg}$((i % 10)); done; printf 'deep bytes\\n' > leaf`);
+  const rel = ["top", ...Array.from({ length: 24 }, (_, i) => seg + ((i + 1) % 10)), "leaf"].join("/");
+  assert.ok(rel.length > 4096);
+  const run = s.shit(["run", "--", "rm", "-rf", "top"]);
+  assert.equal(run.status, 0, out(run));
+
+  const undo = s.shit(["undo", "--dry-run"]);
+  assert.doesNotMatch(undo.stdout + undo.stderr, /\?: not captured/, out(undo));
+  // the file and each directory too deep for an undo are named in full
+  const lines = (undo.stdout + undo.stderr).split("\n").filter((l) => l.startsWith("cannot undo: "));
+  const leaf = lines.find((l) => l.includes(`${rel}: not captured`));
+  assert.ok(leaf, `the leaf is named:\n${lines.map((l) => l.slice(0, 60) + "…" + l.slice(-160)).join("\n")}`);
+  const m = / its bytes are kept in the state dir as (staging\/\S+)$/.exec(leaf!);
+  assert.ok(m, leaf!.slice(-200));
+  assert.equal(readFileSync(join(s.state, m[1]), "utf8"), "deep bytes\n");
+  assert.ok(
+    lines.some((l) => l.startsWith(`cannot undo: ${rel.slice(0, -"/leaf".length)}: not captured`)),
+    "the deepest directory is named",
+  );
+});

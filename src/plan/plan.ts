@@ -52,7 +52,9 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
   for (const e of [...events].reverse()) {
     const path = p1(e);
     if (e.op === Op.NOTCAPTURED) {
-      cannot.push({ path, reason: e.note ?? "not captured" });
+      // a file removed where no undo can reach (a path past PATH_MAX) is still kept: say where
+      const kept = e.keep && e.keep_how === "R" ? `; its bytes are kept in the state dir as staging/${e.keep}` : "";
+      cannot.push({ path, reason: (e.note ?? "not captured") + kept });
       continue;
     }
     if (e.err !== 0 || !path) continue;
