@@ -2,7 +2,7 @@
 // writing when they are deleted, and the like. Each test runs the real CLI in a sandbox.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, out } from "./helpers.ts";
 
@@ -90,3 +90,34 @@ test("paths past PATH_MAX removed under capture are named, and a file's bytes ar
     "the deepest directory is named",
   );
 });
+
+/** Bytes a file has allocated on disk (st_blocks). */
+const allocated = (p: string) => Number(statSync(p, { bigint: true }).blocks) * 512;
+const sha = (s: ReturnType<typeof sandbox>, f: string) => s.sh(`sha256sum '${f}'`).stdout.split(" ")[0];
+const stagedBytes = (s: ReturnType<typeof sandbox>) => Number(s.sh(`du -s -B1 '${s.state}/staging' | cut -f1`).stdout);
+
+for (const [what, cmd] of [
+  ["truncate -s 0 (a kept tail)", "truncate -s 0 sparse"],
+  [": > (a kept copy)", ": > sparse"],
+]) {
+  test(`a sparse file cut by ${what} is kept and restored sparse`, (t) => {
+    const s = sandbox(t);
+    // 1 GiB with a few bytes of data at its start, middle and end: almost all hole
+    s.sh(
+      "truncate -s 1G sparse && printf head | dd of=sparse conv=notrunc status=none && " +
+        "printf mid | dd of=sparse bs=1 seek=536870912 conv=notrunc status=none && " +
+        "printf tail | dd of=sparse bs=1 seek=1073741820 conv=notrunc status=none",
+    );
+    const file = join(s.work, "sparse");
+    const before = sha(s, file);
+    assert.ok(allocated(file) < 1 << 20);
+    const run = s.shit(["run", "--", "bash", "-c", cmd]);
+    assert.equal(run.status, 0, out(run));
+    assert.ok(stagedBytes(s) < 1 << 20, `the pre-image takes ${stagedBytes(s)} bytes in staging, not its holes`);
+    const undo = s.shit(["undo", "--yes"]);
+    assert.equal(undo.status, 0, out(undo));
+    assert.equal(statSync(file).size, 1 << 30);
+    assert.equal(sha(s, file), before);
+    assert.ok(allocated(file) < 1 << 20, `the restored file has ${allocated(file)} bytes allocated: its holes were filled`);
+  });
+}

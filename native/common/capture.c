@@ -627,52 +627,89 @@ static void add_kept(struct cap_op *o, const char *dst) {
   if (sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) == 0) sp_add_stat(&o->rec, T_KEPT, &ks);
 }
 
-static long copy_rw(long s, long d, long long off) {
-  const size_t bs = 1 << 20;
-  long m = sys6(SYS_mmap, 0, (long)bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m < 0 && m > -4096) return m;
-  char *buf = (char *)m;
-  long rc = 0;
-  for (;;) {
-    long n = sys4(SYS_pread64, s, buf, (long)bs, off);
+/* Copies len bytes of s from offset in to d at offset out (fewer when s ends first):
+ * copy_file_range, else pread/pwrite through a 1 MiB buffer. 0 or -errno. */
+static long copy_seg(long s, long d, long long in, long long out, long long len) {
+  const long bs = 1 << 20;
+  int cfr = 1;
+  long m = 0, rc = 0;
+  while (len > 0) {
+    long want = len > (1L << 30) ? (1L << 30) : (long)len;
+    long n;
+    if (cfr) {
+      n = sys6(SYS_copy_file_range, s, (long)&in, d, (long)&out, want, 0);
+      if (n == -EINTR) continue;
+      if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
+        cfr = 0; /* in and out are where the kernel left them */
+        continue;
+      }
+      if (n < 0) {
+        rc = n;
+        break;
+      }
+      if (n == 0) break;
+      len -= n;
+      continue;
+    }
+    if (!m) {
+      m = sys6(SYS_mmap, 0, bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m < 0 && m > -4096) {
+        rc = m;
+        m = 0;
+        break;
+      }
+    }
+    n = sys4(SYS_pread64, s, m, want < bs ? want : bs, in);
     if (n == -EINTR) continue;
     if (n < 0) {
       rc = n;
       break;
     }
     if (n == 0) break;
-    long w = 0;
-    while (w < n) {
-      long k = sys3(SYS_write, d, buf + w, n - w);
+    for (long w = 0; w < n;) {
+      long k = sys4(SYS_pwrite64, d, m + w, n - w, out + w);
       if (k == -EINTR) continue;
       if (k <= 0) {
         rc = k < 0 ? k : -EIO;
-        goto out;
+        goto done;
       }
       w += k;
     }
-    off += n;
+    in += n;
+    out += n;
+    len -= n;
   }
-out:
-  sys2(SYS_munmap, buf, bs);
+done:
+  if (m) sys2(SYS_munmap, m, bs);
   return rc;
 }
 
+/* Copies s from offset `from` to the end into the empty file d: a reflink when it can, else only
+ * the data segments (SEEK_DATA / SEEK_HOLE), d then extended to the length, so a sparse file's
+ * holes stay holes and cost nothing to keep (a 10 GiB sparse file truncated to 0 keeps its few
+ * blocks of data, not 10 GiB of zeros). A filesystem without SEEK_DATA: all of it. */
 static long copy_fd(long s, long d, long long from) {
   if (from == 0 && sys3(SYS_ioctl, d, FICLONE, s) == 0) return 0;
-  long long in = from, total = 0;
-  for (;;) {
-    long n = sys6(SYS_copy_file_range, s, (long)&in, d, 0, 1L << 30, 0);
-    if (n > 0) {
-      total += n;
-      continue;
+  struct stat st;
+  long rc = sys2(SYS_fstat, s, &st);
+  if (rc < 0) return rc;
+  long long end = st.st_size, pos = from;
+  while (pos < end) {
+    long long data = sys3(SYS_lseek, s, pos, SEEK_DATA), hole;
+    if (data == -ENXIO) break; /* only a hole is left */
+    if (data < 0) {
+      data = pos;
+      hole = end;
+    } else {
+      hole = sys3(SYS_lseek, s, data, SEEK_HOLE);
+      if (hole < 0 || hole > end) hole = end;
     }
-    if (n == 0) return 0;
-    if (n == -EINTR) continue;
-    if (total == 0 && (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF))
-      return copy_rw(s, d, from);
-    return n;
+    if (data >= end) break;
+    rc = copy_seg(s, d, data, data - from, hole - data);
+    if (rc < 0) return rc;
+    pos = hole;
   }
+  return end > from ? sys2(SYS_ftruncate, d, end - from) : 0;
 }
 
 /* Copy the bytes of the object at (dirfd, path) (path NULL: open on fd dirfd), from offset
