@@ -30,7 +30,15 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): Undo
   const rows = untracked.of(ix, target.id);
   const claimedElsewhere = new Set(removable(rows).filter((p) => later(p) || untracked.elsewhere(ix, toBuf(p), target.id)));
   const plan = planUndo(
-    { cmd: target.id, ended: target.ended, events: events.of(ix, target.id), posts: events.postsOf(ix, target.id), untracked: rows, claimedElsewhere },
+    {
+      cmd: target.id,
+      ended: target.ended,
+      events: events.of(ix, target.id),
+      posts: events.postsOf(ix, target.id),
+      untracked: rows,
+      claimedElsewhere,
+      related: target.of ? events.of(ix, target.of) : undefined,
+    },
     mode,
   );
   const changedBy = new Map<BPath, CommandRow>();
