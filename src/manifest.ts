@@ -1,6 +1,6 @@
 // A tree's full description, for proving an undo exact: names as bytes, type, mode, owner,
-// size, content hash, mtime in ns, link count, symlink target, and (opts.xattrs) the user.*
-// extended attributes. Used by `shit demo` and the tests.
+// size, content hash, mtime in ns, link count, which names share an inode, symlink target, device
+// number, and (opts.xattrs) the user.* extended attributes and POSIX ACLs. Used by `shit demo` and the tests.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { lstatSync, readdirSync, readFileSync, readlinkSync, constants as C } from "node:fs";
@@ -16,7 +16,9 @@ export interface Entry {
   mtimeNs: string;
   nlink: number;
   target?: string;
-  xattrs?: Record<string, string>; // user.* name -> value as hex (opts.xattrs; absent: none)
+  rdev?: string; // a char or block device's number, "major:minor"
+  inode?: string; // a non-directory with other names: the first path (in walk order) of its inode in the tree
+  xattrs?: Record<string, string>; // user.* and POSIX ACL name -> value as hex (opts.xattrs; absent: none)
 }
 
 /** The lstat fields of an entry, for a path (the tests describe the root itself with it too). */
@@ -25,23 +27,41 @@ export function describe(p: string | Buffer, rel: string, opts: { dirMtimes?: bo
   const t = Number(st.mode) & C.S_IFMT;
   return {
     path: rel,
-    type: t === C.S_IFREG ? "file" : t === C.S_IFDIR ? "dir" : t === C.S_IFLNK ? "symlink" : t === C.S_IFIFO ? "fifo" : "other",
+    type:
+      t === C.S_IFREG
+        ? "file"
+        : t === C.S_IFDIR
+          ? "dir"
+          : t === C.S_IFLNK
+            ? "symlink"
+            : t === C.S_IFIFO
+              ? "fifo"
+              : t === C.S_IFCHR
+                ? "chardev"
+                : t === C.S_IFBLK
+                  ? "blockdev"
+                  : "other",
     mode: (Number(st.mode) & 0o7777).toString(8),
     uid: Number(st.uid),
     gid: Number(st.gid),
     size: t === C.S_IFDIR ? 0 : Number(st.size),
     mtimeNs: t === C.S_IFDIR && opts.dirMtimes === false ? "-" : st.mtimeNs.toString(),
     nlink: t === C.S_IFDIR ? 0 : Number(st.nlink),
+    ...(t === C.S_IFCHR || t === C.S_IFBLK ? { rdev: `${(st.rdev >> 8n) & 0xfffn}:${(st.rdev & 0xffn) | ((st.rdev >> 12n) & 0xfff00n)}` } : {}),
   };
 }
 
 /**
- * The user.* extended attributes of every object under root (root itself is "."), by relative
+ * The user.* extended attributes and POSIX ACLs (system.posix_acl_access, _default) of every
+ * object under root (root itself is "."), by relative
  * path in latin1, values as hex. One `getfattr` (the attr package) for the whole tree; symlinks
  * are not followed. Throws when getfattr is missing or fails.
  */
 export function userXattrs(root: string): Map<string, Record<string, string>> {
-  const r = spawnSync("getfattr", ["-R", "-P", "-h", "-d", "-m", "^user\\.", "-e", "hex", "--absolute-names", "."], { cwd: root, maxBuffer: 256 << 20 });
+  const r = spawnSync("getfattr", ["-R", "-P", "-h", "-d", "-m", "^(user\\.|system\\.posix_acl_)", "-e", "hex", "--absolute-names", "."], {
+    cwd: root,
+    maxBuffer: 256 << 20,
+  });
   if (r.error || r.status !== 0) throw new Error(`getfattr on ${root}: ${r.error?.message ?? r.stderr.toString()}`);
   // getfattr writes names as bytes, with \ooo for control characters and backslashes
   const unescape = (b: string) => b.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -64,6 +84,7 @@ export function userXattrs(root: string): Map<string, Record<string, string>> {
 /** opts.self: root itself comes first, as "."; opts.xattrs: user.* attributes too (getfattr). */
 export function manifest(root: string, opts: { dirMtimes?: boolean; xattrs?: boolean; self?: boolean } = {}): Entry[] {
   const out: Entry[] = opts.self ? [describe(root, ".", opts)] : [];
+  const inodes = new Map<string, string>(); // dev:ino -> the first path of a multiply linked inode
   const walk = (dir: Buffer, rel: string) => {
     const names = readdirSync(dir, { encoding: "buffer" })
       .map((b) => b.toString("latin1"))
@@ -75,6 +96,12 @@ export function manifest(root: string, opts: { dirMtimes?: boolean; xattrs?: boo
       const t = e.type === "file" ? C.S_IFREG : e.type === "dir" ? C.S_IFDIR : e.type === "symlink" ? C.S_IFLNK : 0;
       if (t === C.S_IFREG) e.sha256 = createHash("sha256").update(readFileSync(p)).digest("hex");
       if (t === C.S_IFLNK) e.target = readlinkSync(p, { encoding: "buffer" }).toString("latin1");
+      if (t !== C.S_IFDIR && e.nlink > 1) {
+        const st = lstatSync(p, { bigint: true });
+        const id = `${st.dev}:${st.ino}`;
+        if (!inodes.has(id)) inodes.set(id, r);
+        e.inode = inodes.get(id);
+      }
       out.push(e);
       if (t === C.S_IFDIR) walk(p, r);
     }

@@ -260,6 +260,46 @@ export const cases: Case[] = [
     cmd: "chmod 600 f && touch -d '2002-02-02' f && mkfifo pipe",
     expect: ok("put back the old contents of 1 file; remove 1 path it created; reset permissions or times of 2 paths under ./"),
   },
+  {
+    name: "rm of device nodes keeps their numbers (root)",
+    setup: "mknod null c 1 3 && mknod loop b 7 200 && chmod 0620 null && touch -d '2003-03-03' null loop",
+    cmd: "rm null loop",
+    when: ['[ "$(id -u)" = 0 ]', "only root makes device nodes (mknod c/b)"],
+    expect: ok("restore 2 special files under ./"),
+  },
+  // hard links and ACLs (the tree manifest says which names share an inode, and the POSIX ACLs)
+  {
+    name: "ln into another directory",
+    setup: "mkdir a b; printf 'data\\n' > a/f; touch -d '2020-01-01' a b",
+    cmd: "ln a/f b/f",
+    expect: ok("remove 1 path it created"),
+  },
+  {
+    name: "cp -al, then an edit through one name",
+    setup: "mkdir src; printf 'data\\n' > src/f; printf 'two\\n' > src/g; touch -d '2020-01-01' src/f src/g src",
+    cmd: "cp -al src dst && echo more >> dst/f",
+    expect: ok("put back the old contents of 1 file; remove 3 paths it created; reset permissions or times of 5 paths under ./dst"),
+  },
+  {
+    name: "rename(2) between two names of one inode does nothing, then an append",
+    setup: "printf 'one inode\\n' > a; ln a b",
+    cmd: 'python3 -c \'import os; os.rename("a", "b")\' && echo more >> b',
+    expect: ok("put back the old contents of 1 file"),
+  },
+  {
+    name: "setfacl -b: the ACL and the group bits it set",
+    setup: "printf x > f; setfacl -m u:65534:rwx,g::r-- f; touch -d '2020-01-01' f",
+    cmd: "setfacl -b f",
+    needs: "setfacl",
+    expect: ok("reset permissions or times of 2 paths under ./"),
+  },
+  {
+    name: "setfacl -m on a plain file",
+    setup: "printf x > f; chmod 0640 f; touch -d '2020-01-01' f",
+    cmd: "setfacl -m u:65534:rw f",
+    needs: "setfacl",
+    expect: ok("reset permissions or times of 2 paths under ./"),
+  },
   { name: "a command that changes nothing", setup: "printf x > f", cmd: "cat f > /dev/null; ls >/dev/null", expect: ok(null) },
   // owner and extended attributes (the tree manifest compares uid, gid and user.* xattrs)
   { name: "chown to the owner it already has", setup: "printf x > f", cmd: 'chown "$(id -u)" f', expect: ok("reset permissions or times of 1 path") },

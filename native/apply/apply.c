@@ -219,16 +219,12 @@ static int safe_lstat(const char *path, struct sp_stat *st) {
 }
 
 /* ---- copying bytes ---- */
-/* Copies limit bytes (-1: all) from src (at offset 0) to dst (at its current offset 0).
- * Returns 0 or an errno. */
-/* Copies `limit` bytes (-1: all) of src to dst at offset dst_off. */
-static int copy_bytes(int src, int dst, int64_t limit, int64_t dst_off) {
-  if (limit < 0 && dst_off == 0 && ioctl(dst, FICLONE, src) == 0) return 0;
-  int64_t left = limit;
-  loff_t in = 0, out = dst_off;
+/* Copies len bytes of src from offset in to dst at offset out (fewer when src ends first):
+ * copy_file_range, else pread/pwrite. Returns 0 or an errno. */
+static int copy_seg(int src, int dst, loff_t in, loff_t out, int64_t len) {
   int use_cfr = 1;
-  while (left != 0) {
-    size_t want = left < 0 || left > (1 << 30) ? (size_t)1 << 30 : (size_t)left;
+  while (len > 0) {
+    size_t want = len > (1 << 30) ? (size_t)1 << 30 : (size_t)len;
     ssize_t n = -1;
     if (use_cfr) {
       n = copy_file_range(src, &in, dst, &out, want, 0);
@@ -255,9 +251,36 @@ static int copy_bytes(int src, int dst, int64_t limit, int64_t dst_off) {
       out += n;
     }
     if (n == 0) break; /* end of the source */
-    if (left > 0) left -= n;
+    len -= n;
   }
   return 0;
+}
+
+/* Copies `limit` bytes (-1: all) of src to dst at offset dst_off, where dst ends (nothing of dst
+ * lies past it). A reflink when it can; else only src's data segments (SEEK_DATA / SEEK_HOLE),
+ * and dst is then extended to the length, so holes stay holes: a sparse file comes back sparse.
+ * Returns 0 or an errno. */
+static int copy_bytes(int src, int dst, int64_t limit, int64_t dst_off) {
+  if (limit < 0 && dst_off == 0 && ioctl(dst, FICLONE, src) == 0) return 0;
+  struct stat st;
+  if (fstat(src, &st) < 0) return errno;
+  int64_t end = limit < 0 || limit > st.st_size ? st.st_size : limit, pos = 0;
+  while (pos < end) {
+    off_t data = lseek(src, pos, SEEK_DATA), hole;
+    if (data < 0 && errno == ENXIO) break; /* only a hole is left */
+    if (data < 0) {
+      data = pos;
+      hole = end;
+    } else {
+      hole = lseek(src, data, SEEK_HOLE);
+      if (hole < 0 || hole > end) hole = end;
+    }
+    if (data >= end) break;
+    int e = copy_seg(src, dst, data, dst_off + data, hole - data);
+    if (e) return e;
+    pos = hole;
+  }
+  return ftruncate(dst, dst_off + end) < 0 ? errno : 0;
 }
 
 /* Opens a KEEP source (absolute path of a blob or staged file): a regular file, not a symlink. */

@@ -34,6 +34,7 @@ enum {
   CAPF_CREATED = 1, /* OPEN: the object did not exist; POST = fstat of the new fd */
   CAPF_NOTCAP = 2,  /* the record became a NOTCAPTURED */
   CAPF_SKIPNEW = 4, /* metadata op: skip it when locate finds an inode created here */
+  CAPF_KEPT_L = 8,  /* RENAME: the replaced inode was linked into staging (undo_keep): KEPT after */
 };
 
 int cap_step = -1;
@@ -452,7 +453,11 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
   }
   if (r < 0 && r != -ENOENT) return LOC_SKIP;
   if (r == 0 && created_here(o, st)) return LOC_SKIP;
-  if (abs_path(dirfd, path, abs, why)) return r == 0 ? LOC_NOPATH : LOC_SKIP;
+  if (abs_path(dirfd, path, abs, why)) {
+    o->np_dirfd = dirfd;
+    o->np_path = path;
+    return r == 0 ? LOC_NOPATH : LOC_SKIP;
+  }
   if (in_state(o, abs)) return LOC_SKIP;
   return r == 0 ? LOC_OK : LOC_ABSENT;
 }
@@ -468,6 +473,7 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->step = cap_step;
   o->undo_keep[0] = 0;
   o->internal = 0;
+  o->np_path = NULL;
   if (!cap_ctx_load(&o->ctx)) return 0;
   sp_start(&o->rec, op, flags);
   o->on = 1;
@@ -480,12 +486,96 @@ static int skip(struct cap_op *o) {
   return 0;
 }
 
+/* The absolute path of (dirfd, path) where abs_path found none (longer than PATH_MAX, or the
+ * directory's /proc link unreadable): from dirfd up through "..", each directory's name found in
+ * its parent by inode, until one whose /proc path can be read (or "/"). Written into out (cap
+ * bytes, cap > PATH_MAX). Returns its length, or 0. Slow (a readdir per level), and only for a
+ * NOTCAPTURED, so the record names what it could not capture. */
+#define LONG_PATH_CAP (1 << 18)
+static size_t long_path(int dirfd, const char *path, char *out, size_t cap) {
+  size_t n = 1;
+  out[0] = '/';
+  out[1] = 0;
+  if (path[0] == '/') return push_path(out, cap, &n, path) ? 0 : n;
+  size_t pos = cap / 2; /* the directory's path is built backwards in out[0 .. cap/2) */
+  long cur = sys4(SYS_openat, dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  char *dents = out + cap / 2, head[PATH_MAX];
+  int found = 0;
+  for (int depth = 0; cur >= 0 && depth < 65536; depth++) {
+    if (fd_path((int)cur, head) == 0) {
+      size_t k = strlen(head);
+      if (k == 1) k = 0; /* "/" */
+      if (k > pos) break;
+      pos -= k;
+      memcpy(out + pos, head, k);
+      found = 1;
+      break;
+    }
+    struct sp_stat me, up;
+    long par = sys4(SYS_openat, cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (par < 0 || sp_statat((int)cur, "", AT_EMPTY_PATH, &me) ||
+        sp_statat((int)par, "", AT_EMPTY_PATH, &up)) {
+      sclose(par);
+      break;
+    }
+    if (me.dev == up.dev && me.ino == up.ino) { /* the root */
+      sclose(par);
+      found = 1;
+      break;
+    }
+    int named = 0;
+    for (;;) {
+      long got = sys3(SYS_getdents64, par, dents, (long)(cap / 2));
+      if (got <= 0) break;
+      for (long off = 0; off < got && !named;) {
+        struct {
+          uint64_t ino;
+          int64_t off;
+          unsigned short reclen;
+          unsigned char type;
+          char name[];
+        } *d = (void *)(dents + off);
+        off += d->reclen;
+        struct sp_stat c;
+        if (d->ino != me.ino || !strcmp(d->name, ".") || !strcmp(d->name, "..")) continue;
+        if (sp_statat((int)par, d->name, AT_SYMLINK_NOFOLLOW, &c) || c.dev != me.dev || c.ino != me.ino)
+          continue;
+        size_t k = strlen(d->name);
+        if (k + 1 > pos) break;
+        pos -= k;
+        memcpy(out + pos, d->name, k);
+        out[--pos] = '/';
+        named = 1;
+      }
+      if (named) break;
+    }
+    sclose(cur);
+    cur = par;
+    if (!named) break;
+  }
+  sclose(cur);
+  if (!found) return 0;
+  n = cap / 2 - pos;
+  memmove(out, out + pos, n);
+  if (n == 0) out[n++] = '/';
+  out[n] = 0;
+  return push_path(out, cap, &n, path) ? 0 : n;
+}
+
 /* The record becomes a NOTCAPTURED for the op (written when the call succeeds). */
 static int notcap(struct cap_op *o, const char *why, long e, const char *abs) {
   sp_release(&o->rec);
   sp_start(&o->rec, SP_NOTCAPTURED, (uint32_t)o->op);
   add_note(o, why, e);
   if (abs && abs[0] == '/') sp_add_str(&o->rec, T_PATH, abs);
+  else if (o->np_path) {
+    long m = sys6(SYS_mmap, 0, LONG_PATH_CAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m >= 0 || m < -4095) {
+      size_t n = long_path(o->np_dirfd, o->np_path, (char *)m, LONG_PATH_CAP);
+      if (n) sp_add(&o->rec, T_PATH, (char *)m, n);
+      sys2(SYS_munmap, m, LONG_PATH_CAP);
+    }
+  }
   o->internal |= CAPF_NOTCAP;
   return 1;
 }
@@ -529,52 +619,98 @@ static void add_keep(struct cap_op *o, int tag, char how, const char *base) {
   sp_add_keep(&o->rec, tag, how, rel);
 }
 
-static long copy_rw(long s, long d, long long off) {
-  const size_t bs = 1 << 20;
-  long m = sys6(SYS_mmap, 0, (long)bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m < 0 && m > -4096) return m;
-  char *buf = (char *)m;
-  long rc = 0;
-  for (;;) {
-    long n = sys4(SYS_pread64, s, buf, (long)bs, off);
+/* KEPT: the stat of an inode kept whole, in staging, once nothing of this call changes it any more.
+ * Its ctime is the inode's last change: any later write, truncate, chmod, chown, link or xattr
+ * change sets a new one (no process can set it back), so an undo can tell the kept inode is
+ * still as it was (docs/DESIGN.md, "store"). */
+static void add_kept(struct cap_op *o, const char *dst) {
+  struct sp_stat ks;
+  if (sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) == 0) sp_add_stat(&o->rec, T_KEPT, &ks);
+}
+
+/* Copies len bytes of s from offset in to d at offset out (fewer when s ends first):
+ * copy_file_range, else pread/pwrite through a 1 MiB buffer. 0 or -errno. */
+static long copy_seg(long s, long d, long long in, long long out, long long len) {
+  const long bs = 1 << 20;
+  int cfr = 1;
+  long m = 0, rc = 0;
+  while (len > 0) {
+    long want = len > (1L << 30) ? (1L << 30) : (long)len;
+    long n;
+    if (cfr) {
+      n = sys6(SYS_copy_file_range, s, (long)&in, d, (long)&out, want, 0);
+      if (n == -EINTR) continue;
+      if (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF) {
+        cfr = 0; /* in and out are where the kernel left them */
+        continue;
+      }
+      if (n < 0) {
+        rc = n;
+        break;
+      }
+      if (n == 0) break;
+      len -= n;
+      continue;
+    }
+    if (!m) {
+      m = sys6(SYS_mmap, 0, bs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m < 0 && m > -4096) {
+        rc = m;
+        m = 0;
+        break;
+      }
+    }
+    n = sys4(SYS_pread64, s, m, want < bs ? want : bs, in);
     if (n == -EINTR) continue;
     if (n < 0) {
       rc = n;
       break;
     }
     if (n == 0) break;
-    long w = 0;
-    while (w < n) {
-      long k = sys3(SYS_write, d, buf + w, n - w);
+    for (long w = 0; w < n;) {
+      long k = sys4(SYS_pwrite64, d, m + w, n - w, out + w);
       if (k == -EINTR) continue;
       if (k <= 0) {
         rc = k < 0 ? k : -EIO;
-        goto out;
+        goto done;
       }
       w += k;
     }
-    off += n;
+    in += n;
+    out += n;
+    len -= n;
   }
-out:
-  sys2(SYS_munmap, buf, bs);
+done:
+  if (m) sys2(SYS_munmap, m, bs);
   return rc;
 }
 
+/* Copies s from offset `from` to the end into the empty file d: a reflink when it can, else only
+ * the data segments (SEEK_DATA / SEEK_HOLE), d then extended to the length, so a sparse file's
+ * holes stay holes and cost nothing to keep (a 10 GiB sparse file truncated to 0 keeps its few
+ * blocks of data, not 10 GiB of zeros). A filesystem without SEEK_DATA: all of it. */
 static long copy_fd(long s, long d, long long from) {
   if (from == 0 && sys3(SYS_ioctl, d, FICLONE, s) == 0) return 0;
-  long long in = from, total = 0;
-  for (;;) {
-    long n = sys6(SYS_copy_file_range, s, (long)&in, d, 0, 1L << 30, 0);
-    if (n > 0) {
-      total += n;
-      continue;
+  struct stat st;
+  long rc = sys2(SYS_fstat, s, &st);
+  if (rc < 0) return rc;
+  long long end = st.st_size, pos = from;
+  while (pos < end) {
+    long long data = sys3(SYS_lseek, s, pos, SEEK_DATA), hole;
+    if (data == -ENXIO) break; /* only a hole is left */
+    if (data < 0) {
+      data = pos;
+      hole = end;
+    } else {
+      hole = sys3(SYS_lseek, s, data, SEEK_HOLE);
+      if (hole < 0 || hole > end) hole = end;
     }
-    if (n == 0) return 0;
-    if (n == -EINTR) continue;
-    if (total == 0 && (n == -EXDEV || n == -EINVAL || n == -ENOSYS || n == -EOPNOTSUPP || n == -EBADF))
-      return copy_rw(s, d, from);
-    return n;
+    if (data >= end) break;
+    rc = copy_seg(s, d, data, data - from, hole - data);
+    if (rc < 0) return rc;
+    pos = hole;
   }
+  return end > from ? sys2(SYS_ftruncate, d, end - from) : 0;
 }
 
 /* Copy the bytes of the object at (dirfd, path) (path NULL: open on fd dirfd), from offset
@@ -672,7 +808,27 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
   struct sp_stat pre;
   int l = locate(o, dirfd, path, 0, abs, &pre, &why, NULL);
   if (l == LOC_SKIP || l == LOC_ABSENT) return skip(o);
-  if (l == LOC_NOPATH) return notcap(o, why, 0, NULL);
+  if (l == LOC_NOPATH) {
+    /* named (long_path) but not undoable here; a file losing its last name is still kept, so
+     * its bytes are not lost: the NOTCAPTURED carries PRE and KEEP */
+    notcap(o, why, 0, NULL);
+    if (rmdir || S_ISDIR(pre.mode) || pre.nlink != 1) return 1;
+    char base[64], dst[PATH_MAX];
+    keep_base(base, &pre, NULL, 0);
+    if (staging_file(o, base, dst)) return 1;
+    long r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+    if (r == -ENOENT && ensure_staging(o) == 0)
+      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+    if (r != 0) return 1;
+    sp_add_stat(&o->rec, T_PRE, &pre);
+    add_keep(o, T_KEEP, 'R', base);
+    add_kept(o, dst);
+    o->done = 1;
+    o->ret = 0;
+    o->err = 0;
+    commit(o, 0);
+    return 1;
+  }
   if (rmdir) {
     if (!S_ISDIR(pre.mode)) return skip(o); /* fails with ENOTDIR */
   } else if (S_ISDIR(pre.mode)) {
@@ -693,6 +849,7 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
       r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
     if (r == 0) {
       add_keep(o, T_KEEP, 'R', base);
+      add_kept(o, dst);
       o->done = 1;
       o->ret = 0;
       o->err = 0;
@@ -773,6 +930,7 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
     if (r == 0) {
       add_keep(o, T_KEEP2, 'L', base);
       memcpy(o->undo_keep, dst, strlen(dst) + 1);
+      o->internal |= CAPF_KEPT_L;
       return 1;
     }
     if (r == -EEXIST) {
@@ -1077,6 +1235,8 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
       if (commit(o, 0) == 0) new_add(o, &post);
       return;
     }
+  } else if (o->internal & CAPF_KEPT_L) {
+    add_kept(o, o->undo_keep); /* after the rename: dropping the name changed its ctime */
   }
   commit(o, err);
 }

@@ -40,7 +40,9 @@ struct cap_op {
                                 capture.c stores the absolute path of the staged file */
   struct cap_ctx ctx;
   struct sp_buf rec;
-  unsigned internal; /* capture.c's own bookkeeping (CAPF_* in capture.c) */
+  unsigned internal;   /* capture.c's own bookkeeping (CAPF_* in capture.c) */
+  int np_dirfd;        /* the (dirfd, path) locate found no absolute path for (too long, or */
+  const char *np_path; /* no /proc path): a NOTCAPTURED names it by walking up from dirfd */
 };
 
 /* Before the call. path may be relative to dirfd (AT_FDCWD or a directory fd); for the f*

@@ -65,7 +65,7 @@ void sp_add(struct sp_buf *b, int tag, const void *data, size_t n) {
 void sp_add_str(struct sp_buf *b, int tag, const char *s) { sp_add(b, tag, s, strlen(s)); }
 
 void sp_add_stat(struct sp_buf *b, int tag, const struct sp_stat *st) {
-  uint8_t raw[64];
+  uint8_t raw[72];
   put64(raw, st->dev);
   put64(raw + 8, st->ino);
   put32(raw + 16, st->mode);
@@ -76,7 +76,8 @@ void sp_add_stat(struct sp_buf *b, int tag, const struct sp_stat *st) {
   put64(raw + 40, (uint64_t)st->mtime_ns);
   put64(raw + 48, (uint64_t)st->ctime_ns);
   put64(raw + 56, (uint64_t)st->atime_ns);
-  sp_add(b, tag, raw, sizeof raw);
+  put64(raw + 64, st->rdev);
+  sp_add(b, tag, raw, S_ISCHR(st->mode) || S_ISBLK(st->mode) ? 72 : 64);
 }
 
 void sp_add_i64(struct sp_buf *b, int tag, int64_t v) {
@@ -152,6 +153,10 @@ int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out) {
   out->mtime_ns = sx.stx_mtime.tv_sec * 1000000000LL + sx.stx_mtime.tv_nsec;
   out->ctime_ns = sx.stx_ctime.tv_sec * 1000000000LL + sx.stx_ctime.tv_nsec;
   out->atime_ns = sx.stx_atime.tv_sec * 1000000000LL + sx.stx_atime.tv_nsec;
+  ma = sx.stx_rdev_major;
+  mi = sx.stx_rdev_minor;
+  out->rdev =
+      ((ma & 0xfffff000ULL) << 32) | ((ma & 0xfffULL) << 8) | ((mi & 0xffffff00ULL) << 12) | (mi & 0xffULL);
   out->btime_ns =
       (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_sec * 1000000000LL + sx.stx_btime.tv_nsec : -1;
   return 0;
@@ -198,6 +203,8 @@ int sp_view_stat(const struct sp_view *v, int tag, struct sp_stat *out) {
   memcpy(&out->mtime_ns, r + 40, 8);
   memcpy(&out->ctime_ns, r + 48, 8);
   memcpy(&out->atime_ns, r + 56, 8);
+  out->rdev = 0;
+  if (v->fn[tag] >= 72) memcpy(&out->rdev, r + 64, 8);
   out->btime_ns = -1;
   return 1;
 }

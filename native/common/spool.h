@@ -75,6 +75,7 @@ enum sp_tag {
   T_INO,
   T_SIZE,
   T_MTIME,
+  T_KEPT, /* records: stat_rec of the inode kept whole (R, L) in staging, right after the keep */
   T_MAX
 };
 #define SP_MAGIC 0x5053
@@ -85,6 +86,8 @@ struct sp_stat { /* the fields up to atime_ns are the 64 bytes of a stat_rec */
   uint64_t dev, ino;
   uint32_t mode, uid, gid, nlink;
   int64_t size, mtime_ns, ctime_ns, atime_ns;
+  uint64_t rdev;    /* a device node's number (makedev encoding, as st_rdev); written to the
+                       spool, as 8 more bytes of the stat_rec, only for a char or block device */
   int64_t btime_ns; /* birth time (statx); -1 when the filesystem reports none. Not
                                written to the spool: sp_view_stat sets it to -1 */
 };

@@ -19,11 +19,13 @@ export interface PreparedPlan {
   id: string; // the undo/redo command's own id
   file: string;
   moved: string[]; // keeps that the apply moves back out of staging/store
+  notes: string[]; // what --force restores other than as it was kept
 }
 
 /** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError), and
- * that no one else can write the command's staging dir (throws UnsafeState). */
-export function preparePlan(store: Store, plan: Plan): PreparedPlan {
+ * that no one else can write the command's staging dir (throws UnsafeState).
+ *  opts.force: a kept inode changed since it was kept is restored as it is now (and named). */
+export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean } = {}): PreparedPlan {
   const id = newId();
   const runDir = store.paths.run;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -33,6 +35,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
   const moved: string[] = [];
+  const notes: string[] = [];
   const recs: Buffer[] = [];
   for (const e of plan.expect) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(e.path)]];
@@ -49,14 +52,18 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
   for (const s of plan.steps) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
     if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
-    if (s.pre) f.push([Tag.PRE, encodeStat(s.pre)]);
+    const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path }) : null;
+    if (src?.changed) notes.push(`${s.path}: restored as it is now, not as it was kept: ${src.changed}`);
+    // a kept inode restored as it is now keeps its own times
+    const pre = src?.now ?? s.pre;
+    if (pre) f.push([Tag.PRE, encodeStat(pre)]);
     if (s.target) f.push([Tag.TARGET, s.target]);
+    if (s.rdev !== undefined) f.push([Tag.RDEV, i64(s.rdev)]);
     if (s.tailOf !== undefined) f.push([Tag.TAIL_OF, i64(s.tailOf)]);
     if (s.length !== undefined) f.push([Tag.LENGTH, i64(s.length)]);
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
     if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
-    if (s.keep) {
-      const src = store.source(plan.cmd, s.keep, s.pre);
+    if (s.keep && src) {
       const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && (src.row.state === "staged" || src.row.state === "inode");
       if (move) moved.push(s.keep);
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
@@ -75,7 +82,7 @@ export function preparePlan(store: Store, plan: Plan): PreparedPlan {
     recs.push(encodeRecord(op, flags, f));
   }
   writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });
-  return { id, file, moved };
+  return { id, file, moved, notes };
 }
 
 export interface ApplyResult {

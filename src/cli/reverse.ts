@@ -236,7 +236,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     }
     let r: Outcome;
     try {
-      r = perform(ctx.store, target, plan, { verb, kind, session, shell, lockFd: unlock.fd }); // shit-apply holds the lock too
+      r = perform(ctx.store, target, plan, { verb, kind, session, shell, lockFd: unlock.fd, force: mode === "force" }); // shit-apply holds the lock too
     } catch (e) {
       if (e instanceof BlobError) throw new CliError(`cannot ${verb}: ${e.message}; nothing changed`, EXIT.BLOB);
       throw e;

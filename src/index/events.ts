@@ -7,11 +7,15 @@ export function of(ix: Index, cmd: string): EventRow[] {
   return ix.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[];
 }
 
-/** The columns effect counting reads (pre and pre2 as booleans), in order: a whole row per event
- *  would cost more than the counting. */
+/** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
+ *  between two names of one inode did nothing), in order: a whole row per event would cost more
+ *  than the counting. */
 export function forCounting(ix: Index, cmd: string): EventRow[] {
   return ix
-    .q("SELECT op, err, flags, path, path2, pre IS NOT NULL AS pre, pre2 IS NOT NULL AS pre2 FROM events WHERE cmd = ? ORDER BY seq")
+    .q(
+      "SELECT op, err, flags, path, path2, CASE WHEN op = 5 THEN pre ELSE pre IS NOT NULL END AS pre, " +
+        "CASE WHEN op = 5 THEN pre2 ELSE pre2 IS NOT NULL END AS pre2 FROM events WHERE cmd = ? ORDER BY seq",
+    )
     .all(cmd) as unknown as EventRow[];
 }
 

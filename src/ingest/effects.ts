@@ -7,6 +7,7 @@ import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
 import { Op } from "../spool/records.js";
 import { type BPath, fromBuf } from "../paths/bytes.js";
+import { noop } from "../plan/plan.js";
 import { changeCount } from "../shell/state.js";
 
 export type Effect = "deleted" | "modified" | "created" | "renamed" | "metadata";
@@ -39,6 +40,7 @@ export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
         at(a, true).after = false;
         break;
       case Op.RENAME: {
+        if (noop(e)) break; // between two names of one inode: it did nothing
         const s = at(a, true);
         s.after = false;
         s.movedTo = b!;

@@ -10,7 +10,7 @@ import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
 import * as procs from "../index/procs.js";
 import * as spools from "../index/spools.js";
-import { MAGIC, Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
+import { MAGIC, Op, Tag, decodeStat, parseKeep, readRecords, type Rec, type Stat } from "../spool/records.js";
 import { hashKept, isKeepName, type Hashed } from "../store/store.js";
 import { recount } from "./effects.js";
 import { ingestJournals } from "./shell.js";
@@ -161,8 +161,9 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   ensureCommand(index, cmd);
   const keep = parseKeep(f.get(Tag.KEEP));
   const keep2 = parseKeep(f.get(Tag.KEEP2));
+  const kept = decodeStat(f.get(Tag.KEPT));
   // a name outside this command's staging dir (a forged record) is never read: the undo refuses it
-  for (const k of [keep, keep2]) if (k && k.how !== "E" && isKeepName(cmd, k.name)) noteKeep(paths, index, k.name, k.how);
+  for (const k of [keep, keep2]) if (k && k.how !== "E" && isKeepName(cmd, k.name)) noteKeep(paths, index, k.name, k.how, kept);
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
   events.insert(index, {
@@ -197,12 +198,15 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
  * First sight of a kept pre-image. A copy (C, T) is hashed now, and its inode and ctime noted.
  * An inode kept whole (R, L: the file itself, renamed or linked into staging) is not read: its
  * record's PRE already names it (inode, size, mtime), and an undo checks the staged file
- * against that before it moves it back — an rm -rf of 10k files is not read back at ingest.
+ * against that before it moves it back — an rm -rf of 10k files is not read back at ingest. Its
+ * inode and ctime right after it was kept (the record's KEPT) are noted: any change since sets a
+ * new ctime, which the undo sees.
  */
-function noteKeep(paths: StatePaths, index: Index, name: string, how: string): void {
+function noteKeep(paths: StatePaths, index: Index, name: string, how: string, kept: Stat | null): void {
   if (keeps.exists(index, name)) return;
   let h: Hashed | null = null;
-  if (how !== "R" && how !== "L") {
+  const whole = how === "R" || how === "L";
+  if (!whole) {
     try {
       h = hashKept(join(paths.staging, name));
     } catch {
@@ -213,8 +217,8 @@ function noteKeep(paths: StatePaths, index: Index, name: string, how: string): v
     name,
     hash: h?.hash ?? null,
     size: h?.size ?? null,
-    ino: h?.ino ?? null,
-    ctime: h?.ctime ?? null,
+    ino: h?.ino ?? (whole && kept ? Number(kept.ino) : null),
+    ctime: h?.ctime ?? (whole && kept ? kept.ctimeNs.toString() : null),
     state: how === "R" || how === "L" ? "inode" : h ? "staged" : "missing",
   });
 }

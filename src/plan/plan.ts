@@ -23,6 +23,9 @@ export interface PlanInput {
    *  to while it ran, with their ids: their bytes may sit between its own (interleaved appends),
    *  so truncating back or putting the old bytes back would remove theirs too. */
   concurrent?: Map<BPath, string[]>;
+  /** The events of the command this one reversed (an undo's or redo's OF), if any: the other
+   *  names of a hard-linked file it puts back are looked for in their directories too. */
+  related?: EventRow[];
 }
 
 export type ConflictMode = "stop" | "skip" | "force";
@@ -35,6 +38,14 @@ const describe = (n: VNode | null) => (n ? (TYPE_NAME[n.type] ?? "object") : "no
 const p1 = (e: EventRow) => (e.path ? fromBuf(e.path) : null);
 const p2 = (e: EventRow) => (e.path2 ? fromBuf(e.path2) : null);
 
+/** A rename between two names of one inode: rename(2) does nothing and succeeds. */
+export function noop(e: EventRow): boolean {
+  if (e.op !== Op.RENAME) return false;
+  const a = decodeStat(e.pre),
+    b = decodeStat(e.pre2);
+  return !!a && !!b && idOf(a) === idOf(b);
+}
+
 /** The inverse steps of one command's events, in the order they must run. */
 export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat> } {
   const steps: Step[] = [];
@@ -44,7 +55,7 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
     if (p && s && !firstStat.has(p)) firstStat.set(p, s);
   };
   for (const e of events) {
-    if (e.err !== 0) continue;
+    if (e.err !== 0 || noop(e)) continue;
     const a = p1(e),
       b = p2(e);
     note(a && dirname(a), decodeStat(e.parent));
@@ -55,7 +66,9 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
   for (const e of [...events].reverse()) {
     const path = p1(e);
     if (e.op === Op.NOTCAPTURED) {
-      cannot.push({ path, reason: e.note ?? "not captured" });
+      // a file removed where no undo can reach (a path past PATH_MAX) is still kept: say where
+      const kept = e.keep && e.keep_how === "R" ? `; its bytes are kept in the state dir as staging/${e.keep}` : "";
+      cannot.push({ path, reason: (e.note ?? "not captured") + kept });
       continue;
     }
     if (e.err !== 0 || !path) continue;
@@ -67,7 +80,8 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
       if (t === C.S_IFDIR) steps.push({ kind: "place", path: p, pre: s, seq });
       else if (t === C.S_IFLNK && target) steps.push({ kind: "place", path: p, pre: s, target: Buffer.from(target), seq });
       else if (t === C.S_IFREG && keep && how !== "T") steps.push({ kind: "place", path: p, pre: s, keep, seq });
-      else if (t === C.S_IFIFO || t === C.S_IFSOCK || t === C.S_IFCHR || t === C.S_IFBLK) steps.push({ kind: "place", path: p, pre: s, seq });
+      else if (t === C.S_IFIFO || t === C.S_IFSOCK) steps.push({ kind: "place", path: p, pre: s, seq });
+      else if ((t === C.S_IFCHR || t === C.S_IFBLK) && s.rdev !== undefined) steps.push({ kind: "place", path: p, pre: s, rdev: s.rdev, seq });
       else cannot.push({ path: p, reason: `its ${TYPE_NAME[t] ?? "contents"} was not kept${e.note ? ": " + e.note : ""}` });
     };
     // OPSWITCH(inverse; ignores: BEGIN END POST EXEC NOTCAPTURED) -- not effects; NOTCAPTURED is named above
@@ -78,6 +92,7 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
         break;
       case Op.RENAME: {
         const to = p2(e)!;
+        if (noop(e)) break;
         if (e.flags & RENAME_EXCHANGE) {
           cannot.push({ path, reason: `exchanged with ${to}: undoing an exchange is not supported yet` });
           break;
@@ -118,6 +133,9 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
       case Op.SETXATTR:
       case Op.REMOVEXATTR:
         if (e.xname) steps.push({ kind: "xattr", path, xname: e.xname, xvalue: e.xvalue ? Buffer.from(e.xvalue) : null, seq });
+        // an access ACL is mode bits too (its mask is the group bits, and removing it leaves them
+        // as they were): the old mode goes back after it
+        if (e.xname === "system.posix_acl_access" && pre) steps.push({ kind: "meta", path, pre, seq });
         break;
     }
   }
@@ -166,6 +184,8 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
     for (const p of [p1(e), p2(e)]) if (p && e.err === 0 && e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
   const posts = expectedPosts(input.posts);
   if (input.ended !== null) for (const [p, t] of touched) if (t > input.ended) posts.delete(p);
+  const near = new Set<BPath>();
+  for (const e of input.related ?? []) for (const p of [p1(e), p2(e)]) if (p) near.add(dirname(p));
 
   // 1. Is each path as the command left it?
   const real = new VFS();
@@ -205,7 +225,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
   let steps = mode === "skip" ? inverse.filter((s) => !touches(s, conflicted)) : inverse;
   let skipped = inverse.filter((s) => !steps.includes(s));
   for (let round = 0; round < 50; round++) {
-    const sim = simulate(real.fresh(), steps, firstStat, mode === "force");
+    const sim = simulate(real.fresh(), steps, firstStat, mode === "force", [...near]);
     if (!sim.conflicts.length || mode !== "skip") {
       for (const c of sim.conflicts) if (!conflicted.has(c.path)) conflicts.push(c);
       return {
@@ -247,7 +267,7 @@ function nodeOf(s: Stat, ino: bigint | null = null): VNode {
   return { type: typeOf(s.mode), ino, dev: ino === null ? null : s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
 }
 
-function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean) {
+function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean, near: BPath[]) {
   const out: Step[] = [];
   const conflicts: Conflict[] = [];
   const expect = new Map<BPath, VNode | null>();
@@ -327,7 +347,7 @@ function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: b
         const pre = s.pre!;
         // a hard link whose other name is back (or never left): link to it, keeping link-ness
         if (typeOf(pre.mode) === C.S_IFREG && pre.nlink > 1) {
-          const other = vfs.findOrig(idOf(pre), [dirname(s.path)]);
+          const other = vfs.findOrig(idOf(pre), [dirname(s.path), ...near]);
           const on = other && vfs.get(other);
           if (other && on && on.size === pre.size && on.mtimeNs === pre.mtimeNs) {
             out.push({ kind: "link", path: other, path2: s.path, seq: s.seq });

@@ -14,6 +14,7 @@ export interface Step {
   keep?: string; // staging name of the pre-image bytes
   tailOf?: bigint; // rewrite from a kept tail: keep holds bytes from this offset on
   target?: Buffer; // place a symlink
+  rdev?: bigint; // place a device node: its number
   length?: bigint; // truncate; rewrite: -1 for all
   xname?: string;
   xvalue?: Buffer | null;

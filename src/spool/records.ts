@@ -81,6 +81,9 @@ export const Tag = {
   INO: 26,
   SIZE: 27,
   MTIME: 28,
+  // records again: the stat_rec of an inode kept whole (KEEP/KEEP2 how R or L) in staging, taken
+  // right after it was kept; its ctime is what an undo checks the staged inode against
+  KEPT: 29,
 } as const;
 
 export const MAGIC = 0x5053;
@@ -98,6 +101,7 @@ export interface Stat {
   mtimeNs: bigint;
   ctimeNs: bigint;
   atimeNs: bigint;
+  rdev?: bigint; // a char or block device's number (st_rdev): the stat_rec's 8 more bytes
 }
 
 export interface Rec {
@@ -214,11 +218,12 @@ export function decodeStat(u: Uint8Array | undefined | null): Stat | null {
     mtimeNs: b.readBigInt64LE(40),
     ctimeNs: b.readBigInt64LE(48),
     atimeNs: b.readBigInt64LE(56),
+    ...(b.length >= 72 ? { rdev: b.readBigUInt64LE(64) } : {}),
   };
 }
 
 export function encodeStat(s: Stat): Buffer {
-  const b = Buffer.alloc(64);
+  const b = Buffer.alloc(s.rdev !== undefined ? 72 : 64);
   b.writeBigUInt64LE(s.dev, 0);
   b.writeBigUInt64LE(s.ino, 8);
   b.writeUInt32LE(s.mode >>> 0, 16);
@@ -229,6 +234,7 @@ export function encodeStat(s: Stat): Buffer {
   b.writeBigInt64LE(s.mtimeNs, 40);
   b.writeBigInt64LE(s.ctimeNs, 48);
   b.writeBigInt64LE(s.atimeNs, 56);
+  if (s.rdev !== undefined) b.writeBigUInt64LE(s.rdev, 64);
   return b;
 }
 

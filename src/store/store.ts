@@ -94,10 +94,14 @@ export class Store {
   /**
    * Where a kept pre-image's bytes are, checked before use: a copy against its hash (or its
    * inode and ctime when hashed, unchanged since), an inode kept whole against the record of
-   * the file it was (`pre`: inode, size, mtime); its name must be one of cmd's (isKeepName).
-   * Throws BlobError.
+   * the file it was (`pre`: inode, size, mtime) and against its ctime right after it was kept
+   * (the record's KEPT, when there is one); its name must be one of cmd's (isKeepName). Throws
+   * BlobError, naming `opts.path` when given.
+   *
+   * An inode kept whole that was changed since (a process that had it open wrote on) is refused,
+   * unless `opts.force`: then it is used as it is now, and `changed` says how it differs.
    */
-  source(cmd: string, name: string, pre?: Stat): { path: string; row: KeepRow } {
+  source(cmd: string, name: string, pre?: Stat, opts: { force?: boolean; path?: string } = {}): { path: string; row: KeepRow; changed?: string; now?: Stat } {
     if (!isKeepName(cmd, name))
       throw new BlobError(`pre-image name ${JSON.stringify(name)} is not a file of ${cmd}'s own staging dir: a forged or corrupt record, refused`);
     const row = this.keep(name);
@@ -114,10 +118,26 @@ export class Store {
     }
     if (row.state === "inode") {
       if (!pre) throw new BlobError(`pre-image ${name}: nothing to check it against`);
-      if (!st.isFile() || st.ino !== pre.ino || st.size !== pre.size || st.mtimeNs !== pre.mtimeNs) {
-        throw new BlobError(`pre-image ${name} is corrupt: it was changed after it was kept`);
+      const what = opts.path ?? `pre-image ${name}`;
+      if (!st.isFile() || st.ino !== pre.ino || (row.ino !== null && Number(st.ino) !== row.ino)) {
+        throw new BlobError(`${what}: the file kept for it is not there (another object is in its place in staging)`);
       }
-      return { path, row };
+      const changed =
+        st.size !== pre.size
+          ? `its size is ${st.size} bytes now, ${pre.size} when it was kept`
+          : st.mtimeNs !== pre.mtimeNs
+            ? "it was modified (its mtime moved)"
+            : row.ctime !== null && st.ctimeNs.toString() !== row.ctime
+              ? "its inode was changed (its ctime moved), though its size and mtime are as they were"
+              : null;
+      if (!changed) return { path, row };
+      if (!opts.force) {
+        throw new BlobError(
+          `${what} was changed after it was kept: ${changed} (a process that had it open may have written on); \`--force\` restores it as it is now`,
+        );
+      }
+      const now = { ...pre, size: st.size, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs };
+      return { path, row, changed, now };
     }
     const unchanged = Number(st.ino) === row.ino && st.ctimeNs.toString() === row.ctime && Number(st.size) === row.size;
     if (unchanged) return { path, row };

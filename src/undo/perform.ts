@@ -36,6 +36,7 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): Undo
       posts: events.postsOf(ix, target.id),
       untracked: untracked.of(ix, target.id),
       concurrent: concurrentWriters(ix, target, evs),
+      related: target.of ? events.of(ix, target.of) : undefined,
     },
     mode,
   );
@@ -100,9 +101,9 @@ export function perform(
   store: Store,
   target: CommandRow,
   plan: Plan,
-  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null; lockFd?: number },
+  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null; lockFd?: number; force?: boolean },
 ): Outcome {
-  const prepared = preparePlan(store, plan);
+  const prepared = preparePlan(store, plan, { force: how.force });
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd);
   markMoved(store, prepared.moved, r.code === 0);
   const { corrupt } = ingest(store.paths, store.index);
@@ -114,5 +115,6 @@ export function perform(
       recount(ix, [prepared.id]);
     }
   });
-  return { id: prepared.id, ...r, corrupt };
+  const notes = prepared.notes.map((n) => `shit: ${n}\n`).join("");
+  return { id: prepared.id, ...r, stderr: notes + r.stderr, corrupt };
 }

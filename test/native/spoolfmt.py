@@ -15,7 +15,9 @@ STEP_FLAGS = {'STEP_F_FORCE': 1, 'STEP_F_FINAL_META': 2}
 TAGS = ['', 'PATH', 'PATH2', 'PRE', 'PRE2', 'KEEP', 'KEEP2', 'TARGET', 'NOTE', 'ARGV', 'CWD', 'POST',
         'PARENT', 'PARENT2', 'XNAME', 'XVALUE', 'ARG', 'TARGET2', 'STEP', 'KIND', 'OF',
         # plan steps only
-        'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME']
+        'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME',
+        # records again
+        'KEPT']
 I64_TAGS = ('ARG', 'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME')
 TAGNUM = {n: i for i, n in enumerate(TAGS) if n}
 STAT_FIELDS = ('dev', 'ino', 'mode', 'uid', 'gid', 'nlink', 'size', 'mtime_ns', 'ctime_ns', 'atime_ns')
@@ -120,8 +122,11 @@ def parse(buf):
             tag, _, ln = struct.unpack_from('<HHI', buf, p)
             data = buf[p + 8:p + 8 + ln]
             name = TAGS[tag] if tag < len(TAGS) else 'T%d' % tag
-            if name in ('PRE', 'PRE2', 'POST', 'PARENT', 'PARENT2'):
-                data = dict(zip(STAT_FIELDS, struct.unpack(STAT_FMT, data)))
+            if name in ('PRE', 'PRE2', 'POST', 'PARENT', 'PARENT2', 'KEPT'):
+                st = dict(zip(STAT_FIELDS, struct.unpack_from(STAT_FMT, data)))
+                if len(data) >= 72:  # a char or block device: its rdev follows
+                    st['rdev'] = struct.unpack_from('<Q', data, 64)[0]
+                data = st
             elif name in I64_TAGS:
                 data = struct.unpack('<q', data)[0]
             elif name == 'STEP':

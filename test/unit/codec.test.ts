@@ -140,6 +140,13 @@ test("decodeStat/encodeStat: 64 bytes, every field round trips, extremes include
   assert.equal(decodeStat(undefined), null);
   assert.equal(decodeStat(null), null);
   assert.equal(decodeStat(b.subarray(0, 63)), null, "shorter than a stat_rec");
+  // a device's stat_rec is 72 bytes: its rdev follows; readers of the 64 take the rest as before
+  const dev = { ...s, mode: 0o20620, rdev: (1n << 40n) + 0x103n };
+  const db = encodeStat(dev);
+  assert.equal(db.length, 72);
+  assert.deepEqual(decodeStat(db), dev);
+  const { rdev: _, ...first64 } = dev;
+  assert.deepEqual(decodeStat(db.subarray(0, 64)), first64);
   // the layout of docs/SPOOL.md
   assert.equal(b.readUInt32LE(16), 0o100644);
   assert.equal(b.readUInt32LE(20), 0xfffffffe);

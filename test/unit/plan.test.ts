@@ -74,6 +74,20 @@ test("failed calls are not undone; NOTCAPTURED is named, not guessed", () => {
   assert.deepEqual(cannot, [{ path: "/w/s", reason: "static binary" }]);
 });
 
+test("a device node is placed with its number; one recorded without it is named, never made as 0:0", () => {
+  const withRdev = stat(C.S_IFCHR | 0o620, { rdev: 0x103n });
+  const without = stat(C.S_IFBLK | 0o660);
+  const { steps, cannot } = inverseSteps([ev(Op.UNLINK, "/w/null", { pre: encodeStat(withRdev) }), ev(Op.UNLINK, "/w/loop", { pre: encodeStat(without) })]);
+  assert.deepEqual(
+    steps.map((s) => [s.kind, s.path, s.rdev]),
+    [["place", "/w/null", 0x103n]],
+  );
+  assert.deepEqual(
+    cannot.map((c) => c.path),
+    ["/w/loop"],
+  );
+});
+
 test("appends are truncated back; a kept tail is written back from its offset", () => {
   const f = stat(C.S_IFREG | 0o644, { size: 10n });
   const { steps } = inverseSteps([

@@ -1,0 +1,123 @@
+// Odd files (issue 12, items 12-17): what an inode kept whole guarantees, files still open for
+// writing when they are deleted, and the like. Each test runs the real CLI in a sandbox.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { sandbox, out } from "./helpers.ts";
+
+/** The one file a command kept in staging. */
+function stagedFile(state: string): string {
+  const staging = join(state, "staging");
+  const [cmd] = readdirSync(staging);
+  const [name] = readdirSync(join(staging, cmd));
+  return join(staging, cmd, name);
+}
+
+test("an inode kept whole whose bytes changed with size and mtime as they were is refused, naming the file; --force says what it restores", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'precious\\n' > f; touch -d '2021-05-05' f");
+  const run = s.shit(["run", "--", "rm", "f"]);
+  assert.equal(run.status, 0, out(run));
+  s.shit(["list"]); // ingest: the keep is noted
+  const staged = stagedFile(s.state);
+  // the same number of bytes written over it, then its mtime put back: only its ctime tells
+  s.sh(`printf 'PRECIOUS\\n' | dd of='${staged}' conv=notrunc status=none; touch -d '2021-05-05' '${staged}'`);
+
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 6, `a changed pre-image is refused:\n${out(undo)}`);
+  assert.match(undo.stderr, /\/f was changed after it was kept: its inode was changed/, out(undo));
+  assert.match(undo.stderr, /--force/, out(undo));
+  assert.equal(s.sh("ls -A").stdout, "", "nothing was restored");
+
+  const forced = s.shit(["undo", "--yes", "--force"]);
+  assert.equal(forced.status, 0, out(forced));
+  assert.match(forced.stderr, /\/f: restored as it is now, not as it was kept/, out(forced));
+  assert.equal(readFileSync(join(s.work, "f"), "utf8"), "PRECIOUS\n");
+});
+
+test("a file still open for writing when it was deleted: undo names it and stops; --force restores it with what was written since", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'line 1\\n' > log");
+  const fd = openSync(join(s.work, "log"), "a"); // a writer that keeps it open, like a daemon's log
+  t.after(() => closeSync(fd));
+  const run = s.shit(["run", "--", "rm", "log"]);
+  assert.equal(run.status, 0, out(run));
+  writeSync(fd, "line 2, written after the rm\n");
+
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 6, out(undo));
+  assert.match(undo.stderr, /\/log was changed after it was kept: its size is 36 bytes now, 7 when it was kept/, out(undo));
+  assert.match(undo.stderr, /`--force` restores it as it is now/, out(undo));
+
+  const forced = s.shit(["undo", "--yes", "--force"]);
+  assert.equal(forced.status, 0, out(forced));
+  assert.match(forced.stderr, /\/log: restored as it is now/, out(forced));
+  assert.equal(readFileSync(join(s.work, "log"), "utf8"), "line 1\nline 2, written after the rm\n");
+
+  // the forced undo is an ordinary command: redo and undo again need no force
+  const redo = s.shit(["redo", "--yes"]);
+  assert.equal(redo.status, 0, out(redo));
+  assert.equal(s.sh("ls -A").stdout, "");
+  const again = s.shit(["undo", "--yes"]);
+  assert.equal(again.status, 0, out(again));
+  // the writer's descriptor reaches the restored file: the name and the inode are one again
+  writeSync(fd, "line 3\n");
+  assert.equal(readFileSync(join(s.work, "log"), "utf8"), "line 1\nline 2, written after the rm\nline 3\n");
+});
+
+test("paths past PATH_MAX removed under capture are named, and a file's bytes are still kept", (t) => {
+  const s = sandbox(t);
+  // 24 levels of 200-byte names: the leaf's path is about 4.9 KB, past PATH_MAX (4096)
+  const seg = "d".repeat(199);
+  s.sh(`cd top 2>/dev/null || mkdir top; cd top; for i in $(seq 1 24); do mkdir ${seg}$((i % 10)); cd ${seg}$((i % 10)); done; printf 'deep bytes\\n' > leaf`);
+  const rel = ["top", ...Array.from({ length: 24 }, (_, i) => seg + ((i + 1) % 10)), "leaf"].join("/");
+  assert.ok(rel.length > 4096);
+  const run = s.shit(["run", "--", "rm", "-rf", "top"]);
+  assert.equal(run.status, 0, out(run));
+
+  const undo = s.shit(["undo", "--dry-run"]);
+  assert.doesNotMatch(undo.stdout + undo.stderr, /\?: not captured/, out(undo));
+  // the file and each directory too deep for an undo are named in full
+  const lines = (undo.stdout + undo.stderr).split("\n").filter((l) => l.startsWith("cannot undo: "));
+  const leaf = lines.find((l) => l.includes(`${rel}: not captured`));
+  assert.ok(leaf, `the leaf is named:\n${lines.map((l) => l.slice(0, 60) + "…" + l.slice(-160)).join("\n")}`);
+  const m = / its bytes are kept in the state dir as (staging\/\S+)$/.exec(leaf!);
+  assert.ok(m, leaf!.slice(-200));
+  assert.equal(readFileSync(join(s.state, m[1]), "utf8"), "deep bytes\n");
+  assert.ok(
+    lines.some((l) => l.startsWith(`cannot undo: ${rel.slice(0, -"/leaf".length)}: not captured`)),
+    "the deepest directory is named",
+  );
+});
+
+/** Bytes a file has allocated on disk (st_blocks). */
+const allocated = (p: string) => Number(statSync(p, { bigint: true }).blocks) * 512;
+const sha = (s: ReturnType<typeof sandbox>, f: string) => s.sh(`sha256sum '${f}'`).stdout.split(" ")[0];
+const stagedBytes = (s: ReturnType<typeof sandbox>) => Number(s.sh(`du -s -B1 '${s.state}/staging' | cut -f1`).stdout);
+
+for (const [what, cmd] of [
+  ["truncate -s 0 (a kept tail)", "truncate -s 0 sparse"],
+  [": > (a kept copy)", ": > sparse"],
+]) {
+  test(`a sparse file cut by ${what} is kept and restored sparse`, (t) => {
+    const s = sandbox(t);
+    // 1 GiB with a few bytes of data at its start, middle and end: almost all hole
+    s.sh(
+      "truncate -s 1G sparse && printf head | dd of=sparse conv=notrunc status=none && " +
+        "printf mid | dd of=sparse bs=1 seek=536870912 conv=notrunc status=none && " +
+        "printf tail | dd of=sparse bs=1 seek=1073741820 conv=notrunc status=none",
+    );
+    const file = join(s.work, "sparse");
+    const before = sha(s, file);
+    assert.ok(allocated(file) < 1 << 20);
+    const run = s.shit(["run", "--", "bash", "-c", cmd]);
+    assert.equal(run.status, 0, out(run));
+    assert.ok(stagedBytes(s) < 1 << 20, `the pre-image takes ${stagedBytes(s)} bytes in staging, not its holes`);
+    const undo = s.shit(["undo", "--yes"]);
+    assert.equal(undo.status, 0, out(undo));
+    assert.equal(statSync(file).size, 1 << 30);
+    assert.equal(sha(s, file), before);
+    assert.ok(allocated(file) < 1 << 20, `the restored file has ${allocated(file)} bytes allocated: its holes were filled`);
+  });
+}
