@@ -147,7 +147,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
 
     const planned = planFor(ctx.index, target, mode);
     // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
-    const lost = lostPreimages(ctx.store, planned);
+    const lost = lostPreimages(ctx.store, planned, mode === "force");
     const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy } : planned;
     const cannot = [...plan.cannot, ...lost.map((l) => ({ path: l.path, reason: l.reason }))];
     const header = `${kind} of ${target.id.slice(0, 8)}: ${commandLine(target)}  (${ago(target.started)}, in ${display(cwd)})`;

@@ -11,14 +11,15 @@ export interface Lost {
   step: Step;
 }
 
-/** The steps of plan whose pre-image cannot be used, each with why. */
-export function lostPreimages(store: Store, plan: Plan): Lost[] {
+/** The steps of plan whose pre-image cannot be used, each with why. `force`: a kept inode changed
+ *  since it was kept is not lost (the apply restores it as it is now, and says so). */
+export function lostPreimages(store: Store, plan: Plan, force = false): Lost[] {
   store.preload(plan.cmd);
   const lost: Lost[] = [];
   for (const s of plan.steps) {
     if (!s.keep) continue;
     try {
-      store.source(plan.cmd, s.keep, s.pre);
+      store.source(plan.cmd, s.keep, s.pre, { force, path: s.path });
     } catch (e) {
       if (!(e instanceof BlobError)) throw e;
       lost.push({ path: s.path, reason: e.message, step: s });
