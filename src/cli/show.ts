@@ -35,7 +35,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   out.push(`    ${commandLine(c)}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
   out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
-  out.push(`exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit}`);
+  out.push(
+    `exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit === null ? "killed (its processes are gone; exit unknown)" : c.exit}`,
+  );
   if (j.processes.length) out.push(`still running: ${processesText(j.processes)}`);
   out.push(`effects ${countsText(j.effects)}`);
   for (const b of beyond) out.push(`beyond  ${b.text}`);

@@ -118,6 +118,13 @@ export function end(ix: Index, id: string, ended: number, exit: number, signal: 
   if (c.of && (c.kind === "undo" || c.kind === "redo") && exit === 0) ix.q("UPDATE commands SET undone_by = ? WHERE id = ?").run(id, c.of);
 }
 
+/** A command whose processes are all gone with no END (killed: kill -9 of its process group, a
+ *  crash, a shell killed mid-line): ended at `at`, exit and signal unknown (NULL). A later END
+ *  still overwrites it. */
+export function endKilled(ix: Index, id: string, at: number): void {
+  ix.q("UPDATE commands SET ended = ?, exit = NULL, signal = NULL WHERE id = ? AND ended IS NULL").run(at, id);
+}
+
 /** A line typed into a hooked shell (its journal record): the whole row but argv. */
 export function typed(
   ix: Index,
