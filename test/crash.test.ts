@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin } from "./helpers.ts";
 
@@ -53,3 +53,83 @@ test("kill -9 of the whole `shit run` process group: the command is ended (kille
 
 void spawnSync;
 void sameTree;
+
+/** A tree of `dirs` x `files` small files (and a symlink per dir), made with one shell. */
+function makeTree(s: ReturnType<typeof sandbox>, dirs: number, files: number): void {
+  s.sh(
+    `mkdir t; for i in $(seq ${dirs}); do mkdir t/d$i; ln -s f1 t/d$i/link; for j in $(seq ${files}); do echo "$i $j" > t/d$i/f$j; done; done; chmod 700 t/d1`,
+  );
+}
+
+/** Whether a process of group pgid still runs (a zombie does not: its parent may be slow to reap it). */
+function groupAlive(pgid: number): boolean {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    let st: string;
+    try {
+      st = readFileSync(`/proc/${d}/stat`, "latin1");
+    } catch {
+      continue;
+    }
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
+  }
+  return false;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs argv (shit ...) in its own process group and SIGKILLs the group after ms. */
+async function killAfter(s: ReturnType<typeof sandbox>, args: string[], ms: number): Promise<void> {
+  const p = spawn(shitBin, args, { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });
+  const exited = new Promise((r) => p.on("exit", r));
+  await sleep(ms);
+  try {
+    process.kill(-p.pid!, "SIGKILL");
+  } catch {
+    // already done
+  }
+  await exited;
+  await until("the group to be gone", () => !groupAlive(p.pid!));
+}
+
+/** `shit undo --yes [id]` until it has nothing left to do (at most 4 runs); the last result. */
+function undoUntilDone(s: ReturnType<typeof sandbox>, id?: string) {
+  let r = s.shit(["undo", "--yes", ...(id ? [id] : [])]);
+  for (let i = 0; i < 3 && r.status !== 0 && !/nothing to undo|already undone/i.test(r.stderr + r.stdout); i++)
+    r = s.shit(["undo", "--yes", ...(id ? [id] : [])]);
+  return r;
+}
+
+test("fault injection: SIGKILL of a captured rm -rf of 2000 files at random points; undo brings every file back", async (t) => {
+  const s = sandbox(t);
+  makeTree(s, 40, 50);
+  const before = s.tree();
+  const delays = [3, 8, 15, 25, 35, 45, 55, 65, 80, 100].map((d) => d + Math.floor(Math.random() * 10));
+  for (const ms of delays) {
+    await killAfter(s, ["run", "--", "rm", "-rf", "t"], ms);
+    const r = undoUntilDone(s);
+    assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
+    // every regular file is moved back (a symlink is made anew from its recorded target)
+    const left = readdirSync(join(s.state, "staging"), { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
+    assert.deepEqual(
+      left.map((d) => join(d.parentPath, d.name)),
+      [],
+      `killed after ${ms} ms: staged files left after the undo ${out(r)}`,
+    );
+  }
+});
+
+test("fault injection: SIGKILL of an undo (shit-apply) mid-way; running undo again finishes it, every file back", async (t) => {
+  const s = sandbox(t);
+  makeTree(s, 40, 50);
+  const before = s.tree();
+  for (const ms of [200, 350, 500].map((d) => d + Math.floor(Math.random() * 100))) {
+    const r0 = s.shit(["run", "--", "rm", "-rf", "t"]);
+    assert.equal(r0.status, 0, out(r0));
+    const id = (JSON.parse(s.shit(["list", "--json", "--limit", "1"]).stdout) as { id: string }[])[0].id;
+    await killAfter(s, ["undo", "--yes", id], ms);
+    const r = undoUntilDone(s, id);
+    assert.equal(sameTree(before, s.tree()), "", `undo killed after ${ms} ms; the next: ${out(r)}`);
+  }
+});

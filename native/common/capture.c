@@ -33,6 +33,7 @@ enum {
   CAPF_CREATED = 1, /* OPEN: the object did not exist; POST = fstat of the new fd */
   CAPF_NOTCAP = 2,  /* the record became a NOTCAPTURED */
   CAPF_SKIPNEW = 4, /* metadata op: skip it when locate finds an inode created here */
+  CAPF_PRE = 8,     /* the record was written before the call (prewrite); a failed call gets a VOID */
 };
 
 int cap_step = -1;
@@ -466,6 +467,7 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->err = 0;
   o->step = cap_step;
   o->undo_keep[0] = 0;
+  o->path[0] = 0;
   o->internal = 0;
   if (!cap_ctx_load(&o->ctx)) return 0;
   sp_start(&o->rec, op, flags);
@@ -495,6 +497,34 @@ static int commit(struct cap_op *o, int err) {
     sp_add(&o->rec, T_STEP, &s, 4);
   }
   return sp_commit(&o->rec, o->ctx.spool, err); /* a failed spool write never affects the call */
+}
+
+/* Write the record now, before the call: an UNLINK moved into staging, a RENAME whose replaced
+ * file was linked there, an RMDIR. A process killed after the call and before a record written
+ * after it would leave a staged file (or a removed directory) that no record explains. 0: on
+ * record (cap_end writes a VOID if the call fails). -1: it could not be written in full (a full
+ * disk): the op becomes a NOTCAPTURED for cap_end to attempt, and the caller must not move
+ * anything into staging. A short write leaves a torn record, which readers skip. */
+static int prewrite(struct cap_op *o) {
+  size_t n = strlen(o->path);
+  int rc = commit(o, 0);
+  if (rc == 0) {
+    o->internal |= CAPF_PRE;
+    return 0;
+  }
+  sp_start(&o->rec, SP_NOTCAPTURED, (uint32_t)o->op);
+  add_note(o, "cannot write the record", rc);
+  if (n) sp_add(&o->rec, T_PATH, o->path, n);
+  o->internal |= CAPF_NOTCAP;
+  return -1;
+}
+
+/* The record prewrite wrote did not happen: the call failed with e (> 0). */
+static void write_void(struct cap_op *o, long e) {
+  sp_start(&o->rec, SP_VOID, (uint32_t)o->op);
+  sp_add(&o->rec, T_PATH, o->path, strlen(o->path));
+  commit(o, (int)(e < 0 ? -e : e));
+  o->internal &= ~(unsigned)CAPF_PRE;
 }
 
 /* ---------- keeping pre-images ---------- */
@@ -662,6 +692,13 @@ static int unlink_fails_too(long e) {
 
 /* ---------- the cap_* "before" functions ---------- */
 
+static void unlink_fields(struct cap_op *o, int dirfd, const char *path, const struct sp_stat *pre) {
+  sp_add_str(&o->rec, T_PATH, o->path);
+  sp_add_stat(&o->rec, T_PRE, pre);
+  add_parent(o, T_PARENT, dirfd, path);
+  if (S_ISLNK(pre->mode)) add_target(o, T_TARGET, dirfd, path);
+}
+
 int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
   int rmdir = (at_flags & AT_REMOVEDIR) != 0;
   if (!begin(o, rmdir ? SP_RMDIR : SP_UNLINK, (uint32_t)at_flags)) return 0;
@@ -677,26 +714,36 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
   } else if (S_ISDIR(pre.mode)) {
     return skip(o); /* unlink of a directory fails (EISDIR) */
   }
-  sp_add_str(&o->rec, T_PATH, abs);
-  sp_add_stat(&o->rec, T_PRE, &pre);
-  add_parent(o, T_PARENT, dirfd, path);
-  if (rmdir) return 1;
-  if (S_ISLNK(pre.mode)) add_target(o, T_TARGET, dirfd, path);
+  memcpy(o->path, abs, strlen(abs) + 1);
+  unlink_fields(o, dirfd, path, &pre);
+  if (rmdir) {
+    prewrite(o); /* on record before the directory goes (or a NOTCAPTURED when it cannot be) */
+    return 1;
+  }
   char base[64];
   keep_base(base, &pre, NULL, 0);
   if (pre.nlink == 1) {
     char dst[PATH_MAX];
+    struct sp_stat sst;
     if (staging_file(o, base, dst)) return notcap(o, "staging path too long", 0, abs);
-    long r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
-    if (r == -ENOENT && ensure_staging(o) == 0)
-      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+    long r = sp_statat(AT_FDCWD, o->ctx.staging, 0, &sst);
+    if (r == -ENOENT && ensure_staging(o) == 0) r = sp_statat(AT_FDCWD, o->ctx.staging, 0, &sst);
+    if (r == 0 && sst.dev != pre.dev) r = -EXDEV;
     if (r == 0) {
+      /* the record first, then the rename: no staged file without its record */
       add_keep(o, T_KEEP, 'R', base);
-      o->done = 1;
-      o->ret = 0;
-      o->err = 0;
-      commit(o, 0);
-      return 1;
+      if (prewrite(o)) return 1; /* cannot record it: the unlink goes ahead uncaptured */
+      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+      if (r == 0) {
+        o->done = 1;
+        o->ret = 0;
+        o->err = 0;
+        return 1;
+      }
+      write_void(o, r);
+      begin(o, SP_UNLINK, (uint32_t)at_flags); /* the fallback's own record, written after the call */
+      memcpy(o->path, abs, strlen(abs) + 1);
+      unlink_fields(o, dirfd, path, &pre);
     }
     if (r == -EEXIST) {
       add_keep(o, T_KEEP, 'E', base);
@@ -772,6 +819,11 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
     if (r == 0) {
       add_keep(o, T_KEEP2, 'L', base);
       memcpy(o->undo_keep, dst, strlen(dst) + 1);
+      memcpy(o->path, abs, strlen(abs) + 1);
+      if (prewrite(o)) { /* cannot record it: no staged link either; the rename goes ahead uncaptured */
+        sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+        o->undo_keep[0] = 0;
+      }
       return 1;
     }
     if (r == -EEXIST) {
@@ -1037,6 +1089,14 @@ void cap_tmpl_path(struct cap_op *o, const char *path) {
 void cap_end(struct cap_op *o, long ret, int err, int newfd) {
   if (!o->on || o->done) return;
   o->on = 0;
+  if (o->internal & CAPF_PRE) { /* on record already: only a failure needs saying */
+    if (err) {
+      if (o->undo_keep[0]) sys3(SYS_unlinkat, AT_FDCWD, o->undo_keep, 0);
+      o->undo_keep[0] = 0;
+      write_void(o, err);
+    }
+    return;
+  }
   if (err) {
     if (!o->undo_keep[0]) {
       sp_release(&o->rec);

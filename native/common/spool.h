@@ -29,6 +29,7 @@ enum sp_op { /* record ops */
              SP_NOTCAPTURED,
              SP_POST,
              SP_EXEC,
+             SP_VOID,
 };
 enum sp_step { /* plan steps: the op byte of a plan file's records */
                STEP_EXPECT = 64,

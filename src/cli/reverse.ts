@@ -67,7 +67,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
       return r.code === 0 ? EXIT.OK : r.code === 3 ? EXIT.CONFLICT : EXIT.INTERNAL;
     }
 
-    const plan = planFor(ctx.index, target, mode);
+    const plan = planFor(ctx.index, target, mode, ctx.paths.staging);
     const header = `${kind} of ${target.id.slice(0, 8)}: ${commandLine(target)}  (${ago(target.started)}, in ${display(cwd)})`;
     const beyond = irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`); // effects that left the machine
 

@@ -139,6 +139,11 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
       if (p) events.insertPost(index, cmd, p, f.get(Tag.POST) ?? null);
       return;
     }
+    case Op.VOID: {
+      const p = f.get(Tag.PATH);
+      if (p) events.voidLatest(index, cmd, { op: r.flags, pid: r.pid, path: p, err: r.err });
+      return;
+    }
     case Op.EXEC:
       procs.insert(index, { cmd, seq: base + r.offset, pid: r.pid, time: ms(r.timeNs), argv: f.get(Tag.ARGV) ?? null, cwd: f.get(Tag.CWD) ?? null });
       return;

@@ -17,6 +17,7 @@ import { type BPath, toBuf } from "../paths/bytes.js";
 import type { StatePaths } from "../paths/state.js";
 import type { Store } from "../store/store.js";
 import { shellRecord, type ShellPart } from "./shell.js";
+import { happened } from "./unhappened.js";
 
 /** A plan, with the later command (if any) that changed each conflicting path since. */
 export interface UndoPlan extends Plan {
@@ -24,13 +25,21 @@ export interface UndoPlan extends Plan {
 }
 
 /** Plans the undo of target: the planner's inputs read from the index as values. */
-export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): UndoPlan {
+/** `staging`: the state dir's staging root, to drop records of calls a kill kept from happening. */
+export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, staging?: string): UndoPlan {
   const after = target.started ?? 0;
   const later = (p: BPath) => commands.latestNaming(ix, toBuf(p), after, target.id);
   const rows = untracked.of(ix, target.id);
   const claimedElsewhere = new Set(removable(rows).filter((p) => later(p) || untracked.elsewhere(ix, toBuf(p), target.id)));
   const plan = planUndo(
-    { cmd: target.id, ended: target.ended, events: events.of(ix, target.id), posts: events.postsOf(ix, target.id), untracked: rows, claimedElsewhere },
+    {
+      cmd: target.id,
+      ended: target.ended,
+      events: happened(events.of(ix, target.id), staging),
+      posts: events.postsOf(ix, target.id),
+      untracked: rows,
+      claimedElsewhere,
+    },
     mode,
   );
   const changedBy = new Map<BPath, CommandRow>();

@@ -77,6 +77,18 @@ def check(state, cmd, snapfile, expects, forbid):
     errs = []
     seen = set()
     staging = os.path.join(state, 'staging')
+    # a VOID says the latest record of its pid, op (flags) and PATH, written before its call, did
+    # not happen (the call failed): that record counts as a failed call, as ingest takes it
+    for i, r in enumerate(recs):
+        if r['opname'] != 'VOID':
+            continue
+        for q in reversed(recs[:i]):
+            if q['op'] == r['flags'] and q['pid'] == r['pid'] and q['fields'].get('PATH') == r['fields'].get('PATH') and not q['err']:
+                q['err'] = r['err'] or 1
+                q['voided'] = True  # its staged name may be another record's keep (EEXIST)
+                break
+        else:
+            errs.append('VOID with no record to void: ' + spoolfmt.fmt(r))
     for r in recs:
         fl = r['fields']
         for tag in ('PATH', 'PATH2'):
@@ -97,7 +109,7 @@ def check(state, cmd, snapfile, expects, forbid):
             seen.add('%s:%s' % (r['opname'], how))
             staged = os.path.join(staging, name)
             if r['err']:
-                if os.path.exists(staged) and how != 'E':
+                if os.path.exists(staged) and how != 'E' and not r.get('voided'):
                     errs.append('failed call left its keep: ' + spoolfmt.fmt(r))
                 continue
             if not os.path.lexists(staged):
