@@ -174,3 +174,21 @@ function fullDisk(s: ReturnType<typeof sandbox>, fs: string): void {
   const back = new Set(readdirSync(join(fs, "w")));
   assert.equal(back.size, keptBefore, out(u));
 }
+
+test("gc names a staged file no record explains and keeps it, unless --unexplained", (t) => {
+  const s = sandbox(t);
+  s.sh("echo a > a && echo b > b");
+  const r = s.shit(["run", "--", "rm", "a"]);
+  assert.equal(r.status, 0, out(r));
+  const id = (JSON.parse(s.shit(["list", "--json"]).stdout) as { id: string }[])[0].id;
+  // what a process killed between a keep and its record leaves: a staged file with no record
+  s.sh(`mv b ${join(s.state, "staging", id, "1-2")}`);
+  let g = s.shit(["gc", "--older-than", "0s"]);
+  assert.equal(g.status, 0, out(g));
+  assert.match(g.stdout, new RegExp(`freed 1 pre-image .*\\nkept .*staging/${id}/1-2: no record explains it`), out(g));
+  assert.ok(existsSync(join(s.state, "staging", id, "1-2")), out(g));
+  assert.equal(readdirSync(join(s.state, "staging", id)).length, 1, out(g));
+  g = s.shit(["gc", "--older-than", "0s", "--unexplained"]);
+  assert.equal(g.status, 0, out(g));
+  assert.ok(!existsSync(join(s.state, "staging", id, "1-2")), out(g));
+});
