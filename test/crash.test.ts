@@ -192,3 +192,33 @@ test("gc names a staged file no record explains and keeps it, unless --unexplain
   assert.equal(g.status, 0, out(g));
   assert.ok(!existsSync(join(s.state, "staging", id, "1-2")), out(g));
 });
+
+test("an undo step that cannot succeed (truncate of a chattr +a file): the cause is named, and undo again resumes the one undo", (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip("needs root for chattr +a (CI runs it as root too)");
+    return;
+  }
+  const s = sandbox(t);
+  s.sh("printf 'old\\n' > f");
+  const before = s.tree();
+  assert.equal(s.shit(["run", "--", "sh", "-c", "echo more >> f"]).status, 0);
+  const id = (JSON.parse(s.shit(["list", "--json"]).stdout) as { id: string }[])[0].id;
+  if (spawnSync("chattr", ["+a", join(s.work, "f")]).status !== 0) {
+    t.skip("chattr +a does not work on this filesystem");
+    return;
+  }
+  t.after(() => spawnSync("chattr", ["-a", join(s.work, "f")]));
+  const undos = () => (JSON.parse(s.shit(["list", "--json"]).stdout) as { kind: string }[]).filter((c) => c.kind === "undo").length;
+  for (let i = 0; i < 3; i++) {
+    const u = s.shit(["undo", "--yes", id]);
+    assert.notEqual(u.status, 0, out(u));
+    assert.match(u.stderr, /truncate .*\/f: Operation not permitted \(append-only or immutable\? lsattr shows it\)/, out(u));
+    assert.doesNotMatch(u.stderr, /run `shit undo` again to finish it$/m, out(u));
+    assert.equal(undos(), 1, `one undo record, not one per try: ${out(u)}`);
+  }
+  spawnSync("chattr", ["-a", join(s.work, "f")]);
+  const u = s.shit(["undo", "--yes", id]);
+  assert.equal(u.status, 0, out(u));
+  assert.equal(undos(), 1, out(u));
+  assert.equal(sameTree(before, s.tree()), "", out(u));
+});

@@ -8,7 +8,9 @@
  * call acts relative to the parent's fd. Finished steps are appended to
  * <state>/run/<cmd>.journal; a second run skips them and completes an interrupted step.
  *
- * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed. */
+ * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed: it
+ * stops there, names the step, its path and the cause, and records END 4; the steps before it
+ * are journaled, so a second run (once the cause is gone) retries that step and goes on. */
 #define _GNU_SOURCE
 #include "../common/capture.h"
 #include "../common/spool.h"
@@ -54,6 +56,19 @@ static const char *kind_name(int op) {
 
 static const char *errstr(int e) {
   return e == E_PARENT_SYMLINK ? "a parent is a symlink, not following it" : strerror(e);
+}
+
+/* What usually causes a step's errno, for the person who has to remove the cause. */
+static const char *hint(int e) {
+  switch (e) {
+  case EPERM: return " (append-only or immutable? lsattr shows it)";
+  case EACCES: return " (no permission)";
+  case EROFS: return " (read-only filesystem)";
+  case ENOSPC:
+  case EDQUOT: return " (no space left)";
+  case ETXTBSY: return " (a program running from it)";
+  default: return "";
+  }
 }
 
 /* ---- reading files ---- */
@@ -1008,7 +1023,7 @@ int main(int argc, char **argv) {
     default: e = EINVAL;
     }
     if (e) {
-      fprintf(stderr, "shit-apply: step %zu %s %s: %s\n", i, kind_name(s->op), s->path, errstr(e));
+      fprintf(stderr, "shit-apply: step %zu %s %s: %s%s\n", i, kind_name(s->op), s->path, errstr(e), hint(e));
       write_end(4);
       return 4;
     }

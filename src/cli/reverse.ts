@@ -60,10 +60,12 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     // a killed undo/redo of this command is finished first, from its own plan and journal
     const pending = interrupted(ctx.index, ctx.paths, target);
     if (pending) {
-      process.stderr.write(`shit: finishing the interrupted ${pending.row.kind} ${pending.row.id.slice(0, 8)} of ${target.id.slice(0, 8)}\n`);
+      const which = `${pending.row.kind} ${pending.row.id.slice(0, 8)} of ${target.id.slice(0, 8)}`;
+      process.stderr.write(pending.row.exit === 4 ? `shit: retrying the ${which} from the step that failed\n` : `shit: finishing the interrupted ${which}\n`);
       const r = finish(ctx.store, target, pending);
       process.stderr.write(r.stderr);
       warnCorrupt(r);
+      if (r.code === 4) stepFailed(verb, pending.row.kind, r.id);
       return r.code === 0 ? EXIT.OK : r.code === 3 ? EXIT.CONFLICT : EXIT.INTERNAL;
     }
 
@@ -141,9 +143,18 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
       process.stderr.write("something changed while planning; nothing was changed. Run it again to see the new plan.\n");
       return EXIT.CONFLICT;
     }
-    process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
+    if (r.code === 4) stepFailed(verb, kind, r.id);
+    else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
     return EXIT.INTERNAL;
   } finally {
     unlock();
   }
+}
+
+/** A step of the apply failed (shit-apply exit 4, its line above names the path and the cause):
+ *  running it again as things are fails the same way, so say what to do instead. */
+function stepFailed(verb: string, kind: string, id: string): void {
+  process.stderr.write(
+    `shit: the ${kind} ${id.slice(0, 8)} stopped at the step above; the steps before it are done. Remove the cause, then \`shit ${verb}\` resumes this ${kind} at that step (it will fail the same way until then)\n`,
+  );
 }

@@ -34,9 +34,10 @@ export function ofKindNewestFirst(ix: Index, kind: "run" | "undo" | "redo", sess
   return (session ? ix.q(sql).iterate(kind, session) : ix.q(sql).iterate(kind)) as Iterable<CommandRow>;
 }
 
-/** Undos and redos of `of` that have no END: killed or still running. */
+/** Undos and redos of `of` that have no END (killed or still running), or whose last END is
+ *  shit-apply's 4 (a step failed: it stopped there, and running it again retries that step). */
 export function unfinishedReversals(ix: Index, of: string): CommandRow[] {
-  return ix.q("SELECT * FROM commands WHERE of = ? AND ended IS NULL AND kind IN ('undo','redo')").all(of) as unknown as CommandRow[];
+  return ix.q("SELECT * FROM commands WHERE of = ? AND (ended IS NULL OR exit = 4) AND kind IN ('undo','redo')").all(of) as unknown as CommandRow[];
 }
 
 /** The latest command other than `not`, started after `after`, whose events name path p. */
