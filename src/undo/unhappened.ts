@@ -22,8 +22,9 @@ function lstatB(p: string | Buffer) {
 /**
  * The events minus those whose call never happened:
  *  - an UNLINK kept whole (R) whose staged file is absent while its path still holds PRE's inode
- *    with PRE's ctime (a rename into staging changes the ctime), or an RMDIR whose directory is
- *    still there, the same inode with the same ctime;
+ *    with PRE's ctime (a rename into staging changes the ctime), an RMDIR whose directory is
+ *    still there, the same inode with the same ctime, or a RENAME whose source path still holds
+ *    PRE's inode with PRE's ctime (a rename changes the ctime of what it moves);
  *  - of several UNLINK records of one path with the same PRE and keep (shit-apply resumed after a
  *    kill between the record and the call, then made the call), all but the last.
  */
@@ -36,7 +37,7 @@ export function happened(events: EventRow[], staging: string | undefined): Event
     if (e.op === Op.UNLINK && e.keep_how === "R") {
       if (lastOf.get(key(e)) !== e.seq) return false;
       if (!staging || !e.keep || lstatB(join(staging, e.keep))) return true;
-    } else if (e.op !== Op.RMDIR) return true;
+    } else if (e.op !== Op.RMDIR && e.op !== Op.RENAME) return true;
     const pre = decodeStat(Buffer.from(e.pre));
     const now = lstatB(Buffer.from(e.path));
     if (!pre || !now) return true;
