@@ -222,3 +222,28 @@ test("an undo step that cannot succeed (truncate of a chattr +a file): the cause
   assert.equal(undos(), 1, out(u));
   assert.equal(sameTree(before, s.tree()), "", out(u));
 });
+
+test("fault injection across filesystems (root: state dir on a tmpfs, so each unlink keeps a copy): SIGKILL of rm -rf at random points; undo brings every file back", async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip("needs root to mount a tmpfs for the state dir (CI runs it as root too)");
+    return;
+  }
+  const s = sandbox(t);
+  s.sh(`mkdir ${s.state}`);
+  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", s.state]);
+  if (m.status !== 0) {
+    t.skip(`cannot mount a tmpfs here: ${m.stderr}`);
+    return;
+  }
+  try {
+    makeTree(s, 20, 50);
+    const before = s.tree();
+    for (const ms of [5, 20, 40, 60, 90].map((d) => d + Math.floor(Math.random() * 10))) {
+      await killAfter(s, ["run", "--", "rm", "-rf", "t"], ms);
+      const r = undoUntilDone(s);
+      assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
+    }
+  } finally {
+    spawnSync("umount", ["-l", s.state]);
+  }
+});

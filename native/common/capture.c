@@ -669,8 +669,9 @@ fail:
   return -1;
 }
 
-/* Copy keep with the usual bookkeeping: KEEP 'how' / 'E', undo_keep. Returns 1 when something
- * is (or was already) kept. */
+/* Copy keep with the usual bookkeeping: KEEP 'how' / 'E', undo_keep. A fresh copy's record is
+ * written now, before the call (prewrite; o->path is its PATH): the caller adds nothing after.
+ * Returns 1 when something is (or was already) kept. */
 static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char *path, int nofollow,
                      const struct sp_stat *pre, long long from, const char *base) {
   char dst[PATH_MAX];
@@ -678,6 +679,11 @@ static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char 
   if (r == 1) {
     add_keep(o, tag, how, base);
     memcpy(o->undo_keep, dst, strlen(dst) + 1);
+    if (prewrite(o)) { /* no copy without its record: the call goes ahead uncaptured */
+      sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+      o->undo_keep[0] = 0;
+      return 0;
+    }
   } else if (r == 0) {
     add_keep(o, tag, 'E', base);
   }
@@ -837,6 +843,7 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
   } else if (!S_ISREG(pre2.mode)) {
     return 1;
   }
+  memcpy(o->path, abs, strlen(abs) + 1);
   keep_copy(o, T_KEEP2, 'C', newdirfd, newpath, 1, &pre2, 0, base);
   return 1;
 }
@@ -883,6 +890,7 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
   if ((oflags & O_TRUNC) || (acc != O_RDONLY && !(oflags & O_APPEND))) {
     char base[64];
     keep_base(base, &pre, NULL, 0);
+    memcpy(o->path, abs, strlen(abs) + 1);
     keep_copy(o, T_KEEP, 'C', dirfd, path, !follow, &pre, 0, base);
   }
   return 1;
@@ -916,6 +924,7 @@ static int meta_begin(struct cap_op *o, int dirfd, const char *path, int fd, int
   }
   sp_add_str(&o->rec, T_PATH, abs);
   sp_add_stat(&o->rec, T_PRE, pre);
+  memcpy(o->path, abs, strlen(abs) + 1); /* for a VOID, should a kept tail's record go first */
   return 1;
 }
 

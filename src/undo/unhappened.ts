@@ -21,8 +21,8 @@ function lstatB(p: string | Buffer) {
 
 /**
  * The events minus those whose call never happened:
- *  - an UNLINK kept whole (R) whose staged file is absent while its path still holds PRE's inode
- *    with PRE's ctime (a rename into staging changes the ctime), an RMDIR whose directory is
+ *  - an UNLINK whose path still holds PRE's inode with PRE's ctime (for one kept whole, R, whose
+ *    staged file is absent: a rename into staging changes the ctime), an RMDIR whose directory is
  *    still there, the same inode with the same ctime, or a RENAME whose source path still holds
  *    PRE's inode with PRE's ctime (a rename changes the ctime of what it moves);
  *  - of several UNLINK records of one path with the same PRE and keep (shit-apply resumed after a
@@ -31,12 +31,12 @@ function lstatB(p: string | Buffer) {
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
   const lastOf = new Map<string, number>();
   const key = (e: EventRow) => `${Buffer.from(e.path!).toString("hex")}/${Buffer.from(e.pre!).toString("hex")}/${e.keep}`;
-  for (const e of events) if (e.op === Op.UNLINK && e.err === 0 && e.path && e.pre && e.keep_how === "R") lastOf.set(key(e), e.seq);
+  for (const e of events) if (e.op === Op.UNLINK && e.err === 0 && e.path && e.pre) lastOf.set(key(e), e.seq);
   return events.filter((e) => {
     if (e.err !== 0 || !e.path || !e.pre) return true;
-    if (e.op === Op.UNLINK && e.keep_how === "R") {
+    if (e.op === Op.UNLINK) {
       if (lastOf.get(key(e)) !== e.seq) return false;
-      if (!staging || !e.keep || lstatB(join(staging, e.keep))) return true;
+      if (e.keep_how === "R" && (!staging || !e.keep || lstatB(join(staging, e.keep)))) return true;
     } else if (e.op !== Op.RMDIR && e.op !== Op.RENAME) return true;
     const pre = decodeStat(Buffer.from(e.pre));
     const now = lstatB(Buffer.from(e.path));
