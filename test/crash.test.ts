@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin } from "./helpers.ts";
 
@@ -77,6 +77,15 @@ function groupAlive(pgid: number): boolean {
   return false;
 }
 
+const lexists = (p: string) => {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs argv (shit ...) in its own process group and SIGKILLs the group after ms. */
@@ -108,6 +117,11 @@ test("fault injection: SIGKILL of a captured rm -rf of 2000 files at random poin
   const delays = [3, 8, 15, 25, 35, 45, 55, 65, 80, 100].map((d) => d + Math.floor(Math.random() * 10));
   for (const ms of delays) {
     await killAfter(s, ["run", "--", "rm", "-rf", "t"], ms);
+    // show lists as deleted only what is gone (not a record whose call the kill kept from running)
+    const shown = s.shit(["show", "--json"]);
+    if (shown.status === 0)
+      for (const e of (JSON.parse(shown.stdout) as { events: { op: string; path: string }[] }).events)
+        if (e.op === "UNLINK" || e.op === "RMDIR") assert.ok(!lexists(e.path), `killed after ${ms} ms: show says ${e.op} ${e.path}, which is there`);
     const r = undoUntilDone(s);
     assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
     // every regular file is moved back (a symlink is made anew from its recorded target)
