@@ -145,6 +145,13 @@ test("fault injection: SIGKILL of an undo (shit-apply) mid-way; running undo aga
     await killAfter(s, ["undo", "--yes", id], ms);
     const r = undoUntilDone(s, id);
     assert.equal(sameTree(before, s.tree()), "", `undo killed after ${ms} ms; the next: ${out(r)}`);
+    // the resumed undo's own record is whole: its redo removes every file again
+    const rd = s.shit(["redo", "--yes"]);
+    assert.equal(rd.status, 0, out(rd));
+    if (lexists(join(s.work, "t")))
+      assert.fail(`undo killed after ${ms} ms: the redo left ${readdirSync(join(s.work, "t"), { recursive: true }).length} paths under t: ${out(rd)}`);
+    const u = s.shit(["undo", "--yes"]);
+    assert.equal(sameTree(before, s.tree()), "", `the undo of the redo: ${out(u)}`);
   }
 });
 
