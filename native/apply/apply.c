@@ -8,7 +8,9 @@
  * call acts relative to the parent's fd. Finished steps are appended to
  * <state>/run/<cmd>.journal; a second run skips them and completes an interrupted step.
  *
- * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed. */
+ * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed: it
+ * stops there, names the step, its path and the cause, and records END 4; the steps before it
+ * are journaled, so a second run (once the cause is gone) retries that step and goes on. */
 #define _GNU_SOURCE
 #include "../common/capture.h"
 #include "../common/spool.h"
@@ -54,6 +56,19 @@ static const char *kind_name(int op) {
 
 static const char *errstr(int e) {
   return e == E_PARENT_SYMLINK ? "a parent is a symlink, not following it" : strerror(e);
+}
+
+/* What usually causes a step's errno, for the person who has to remove the cause. */
+static const char *hint(int e) {
+  switch (e) {
+  case EPERM: return " (append-only or immutable? lsattr shows it)";
+  case EACCES: return " (no permission)";
+  case EROFS: return " (read-only filesystem)";
+  case ENOSPC:
+  case EDQUOT: return " (no space left)";
+  case ETXTBSY: return " (a program running from it)";
+  default: return "";
+  }
 }
 
 /* ---- reading files ---- */
@@ -488,6 +503,27 @@ static int same_content(int src, int dfd, const char *name) {
   return same;
 }
 
+/* A re-run found what this step creates already there, with no record of it in our own spool:
+ * the first run was killed between making it and writing its record. Write that record now (as
+ * the capture would have: the creation of PATH, its parent, the object as it is), so the redo
+ * (the undo of this undo) removes it too. */
+static void record_found(const struct step *s, int dfd, const char *name, mode_t type) {
+  static struct sp_buf b;
+  struct sp_stat st, par;
+  if (sp_statat(dfd, name, AT_SYMLINK_NOFOLLOW, &st) < 0) return;
+  int op = type == S_IFREG ? SP_OPEN : type == S_IFDIR ? SP_MKDIR : type == S_IFLNK ? SP_SYMLINK : SP_MKNOD;
+  uint32_t flags = type == S_IFREG ? (uint32_t)(O_WRONLY | O_CREAT | O_EXCL) : op == SP_SYMLINK ? 0 : st.mode;
+  sp_start(&b, op, flags);
+  sp_add_str(&b, T_PATH, s->path);
+  if (sp_statat(dfd, "", AT_EMPTY_PATH, &par) == 0) sp_add_stat(&b, T_PARENT, &par);
+  if (type == S_IFREG) sp_add_stat(&b, T_POST, &st);
+  if (type == S_IFLNK && s->target) sp_add_str(&b, T_TARGET, s->target);
+  if (op == SP_MKNOD) sp_add_i64(&b, T_ARG, s->rdev);
+  uint32_t idx = (uint32_t)s->idx;
+  sp_add(&b, T_STEP, &idx, 4);
+  sp_commit(&b, spool_path, 0);
+}
+
 static int do_place(struct step *s) {
   struct loc l;
   int e = open_parent(s->path, &l);
@@ -537,6 +573,7 @@ static int do_place(struct step *s) {
       }
     }
     if (src >= 0) close(src);
+    if (reuse && !touched[s->idx]) record_found(s, l.dfd, l.name, type);
     if (reuse && s->has_pre) set_created_meta(l.dfd, l.name, &s->pre, s->path, type == S_IFLNK);
     close_loc(&l);
     return reuse ? 0 : EEXIST;
@@ -1058,7 +1095,7 @@ int main(int argc, char **argv) {
     default: e = EINVAL;
     }
     if (e) {
-      fprintf(stderr, "shit-apply: step %zu %s %s: %s\n", i, kind_name(s->op), s->path, errstr(e));
+      fprintf(stderr, "shit-apply: step %zu %s %s: %s%s\n", i, kind_name(s->op), s->path, errstr(e), hint(e));
       write_end(4);
       return 4;
     }

@@ -34,7 +34,8 @@ enum {
   CAPF_CREATED = 1, /* OPEN: the object did not exist; POST = fstat of the new fd */
   CAPF_NOTCAP = 2,  /* the record became a NOTCAPTURED */
   CAPF_SKIPNEW = 4, /* metadata op: skip it when locate finds an inode created here */
-  CAPF_KEPT_L = 8,  /* RENAME: the replaced inode was linked into staging (undo_keep): KEPT after */
+  CAPF_PRE = 8,     /* the record was written before the call (prewrite); a failed call gets a VOID */
+  CAPF_LINKED = 16, /* RENAME: the replaced inode was linked into staging (undo_keep): STAGED after */
 };
 
 int cap_step = -1;
@@ -472,6 +473,7 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->err = 0;
   o->step = cap_step;
   o->undo_keep[0] = 0;
+  o->path[0] = 0;
   o->internal = 0;
   o->np_path = NULL;
   if (!cap_ctx_load(&o->ctx)) return 0;
@@ -588,6 +590,34 @@ static int commit(struct cap_op *o, int err) {
   return sp_commit(&o->rec, o->ctx.spool, err); /* a failed spool write never affects the call */
 }
 
+/* Write the record now, before the call: an UNLINK moved into staging, a RENAME whose replaced
+ * file was linked there, an RMDIR. A process killed after the call and before a record written
+ * after it would leave a staged file (or a removed directory) that no record explains. 0: on
+ * record (cap_end writes a VOID if the call fails). -1: it could not be written in full (a full
+ * disk): the op becomes a NOTCAPTURED for cap_end to attempt, and the caller must not move
+ * anything into staging. A short write leaves a torn record, which readers skip. */
+static int prewrite(struct cap_op *o) {
+  size_t n = strlen(o->path);
+  int rc = commit(o, 0);
+  if (rc == 0) {
+    o->internal |= CAPF_PRE;
+    return 0;
+  }
+  sp_start(&o->rec, SP_NOTCAPTURED, (uint32_t)o->op);
+  add_note(o, "cannot write the record", rc);
+  if (n) sp_add(&o->rec, T_PATH, o->path, n);
+  o->internal |= CAPF_NOTCAP;
+  return -1;
+}
+
+/* The record prewrite wrote did not happen: the call failed with e (> 0). */
+static void write_void(struct cap_op *o, long e) {
+  sp_start(&o->rec, SP_VOID, (uint32_t)o->op);
+  sp_add(&o->rec, T_PATH, o->path, strlen(o->path));
+  commit(o, (int)(e < 0 ? -e : e));
+  o->internal &= ~(unsigned)CAPF_PRE;
+}
+
 /* ---------- keeping pre-images ---------- */
 
 /* "<dev>-<ino>[<suffix>]" */
@@ -626,6 +656,18 @@ static void add_keep(struct cap_op *o, int tag, char how, const char *base) {
 static void add_kept(struct cap_op *o, const char *dst) {
   struct sp_stat ks;
   if (sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) == 0) sp_add_stat(&o->rec, T_KEPT, &ks);
+}
+
+/* STAGED: right after an inode whose record was written first (prewrite) was renamed or linked
+ * into staging as `base`, its stat there (KEPT): the ctime it has once kept, which an undo checks
+ * (docs/DESIGN.md, "store"). A kill before this record only leaves the weaker size/mtime check. */
+static void write_staged(struct cap_op *o, char how, const char *base, const char *dst) {
+  struct sp_stat ks;
+  if (sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) != 0) return;
+  sp_start(&o->rec, SP_STAGED, 0);
+  add_keep(o, T_KEEP, how, base);
+  sp_add_stat(&o->rec, T_KEPT, &ks);
+  commit(o, 0);
 }
 
 /* Copies len bytes of s from offset in to d at offset out (fewer when s ends first):
@@ -776,8 +818,9 @@ fail:
   return -1;
 }
 
-/* Copy keep with the usual bookkeeping: KEEP 'how' / 'E', undo_keep. Returns 1 when something
- * is (or was already) kept. */
+/* Copy keep with the usual bookkeeping: KEEP 'how' / 'E', undo_keep. A fresh copy's record is
+ * written now, before the call (prewrite; o->path is its PATH): the caller adds nothing after.
+ * Returns 1 when something is (or was already) kept. */
 static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char *path, int nofollow,
                      const struct sp_stat *pre, long long from, const char *base) {
   char dst[PATH_MAX];
@@ -785,6 +828,11 @@ static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char 
   if (r == 1) {
     add_keep(o, tag, how, base);
     memcpy(o->undo_keep, dst, strlen(dst) + 1);
+    if (prewrite(o)) { /* no copy without its record: the call goes ahead uncaptured */
+      sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+      o->undo_keep[0] = 0;
+      return 0;
+    }
   } else if (r == 0) {
     add_keep(o, tag, 'E', base);
   }
@@ -798,6 +846,13 @@ static int unlink_fails_too(long e) {
 }
 
 /* ---------- the cap_* "before" functions ---------- */
+
+static void unlink_fields(struct cap_op *o, int dirfd, const char *path, const struct sp_stat *pre) {
+  sp_add_str(&o->rec, T_PATH, o->path);
+  sp_add_stat(&o->rec, T_PRE, pre);
+  add_parent(o, T_PARENT, dirfd, path);
+  if (S_ISLNK(pre->mode)) add_target(o, T_TARGET, dirfd, path);
+}
 
 int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
   int rmdir = (at_flags & AT_REMOVEDIR) != 0;
@@ -834,27 +889,37 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
   } else if (S_ISDIR(pre.mode)) {
     return skip(o); /* unlink of a directory fails (EISDIR) */
   }
-  sp_add_str(&o->rec, T_PATH, abs);
-  sp_add_stat(&o->rec, T_PRE, &pre);
-  add_parent(o, T_PARENT, dirfd, path);
-  if (rmdir) return 1;
-  if (S_ISLNK(pre.mode)) add_target(o, T_TARGET, dirfd, path);
+  memcpy(o->path, abs, strlen(abs) + 1);
+  unlink_fields(o, dirfd, path, &pre);
+  if (rmdir) {
+    prewrite(o); /* on record before the directory goes (or a NOTCAPTURED when it cannot be) */
+    return 1;
+  }
   char base[64];
   keep_base(base, &pre, NULL, 0);
   if (pre.nlink == 1) {
     char dst[PATH_MAX];
+    struct sp_stat sst;
     if (staging_file(o, base, dst)) return notcap(o, "staging path too long", 0, abs);
-    long r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
-    if (r == -ENOENT && ensure_staging(o) == 0)
-      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+    long r = sp_statat(AT_FDCWD, o->ctx.staging, 0, &sst);
+    if (r == -ENOENT && ensure_staging(o) == 0) r = sp_statat(AT_FDCWD, o->ctx.staging, 0, &sst);
+    if (r == 0 && sst.dev != pre.dev) r = -EXDEV;
     if (r == 0) {
+      /* the record first, then the rename: no staged file without its record */
       add_keep(o, T_KEEP, 'R', base);
-      add_kept(o, dst);
-      o->done = 1;
-      o->ret = 0;
-      o->err = 0;
-      commit(o, 0);
-      return 1;
+      if (prewrite(o)) return 1; /* cannot record it: the unlink goes ahead uncaptured */
+      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+      if (r == 0) {
+        write_staged(o, 'R', base, dst);
+        o->done = 1;
+        o->ret = 0;
+        o->err = 0;
+        return 1;
+      }
+      write_void(o, r);
+      begin(o, SP_UNLINK, (uint32_t)at_flags); /* the fallback's own record, written after the call */
+      memcpy(o->path, abs, strlen(abs) + 1);
+      unlink_fields(o, dirfd, path, &pre);
     }
     if (r == -EEXIST) {
       add_keep(o, T_KEEP, 'E', base);
@@ -930,7 +995,12 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
     if (r == 0) {
       add_keep(o, T_KEEP2, 'L', base);
       memcpy(o->undo_keep, dst, strlen(dst) + 1);
-      o->internal |= CAPF_KEPT_L;
+      memcpy(o->path, abs, strlen(abs) + 1);
+      o->internal |= CAPF_LINKED;
+      if (prewrite(o)) { /* cannot record it: no staged link either; the rename goes ahead uncaptured */
+        sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+        o->undo_keep[0] = 0;
+      }
       return 1;
     }
     if (r == -EEXIST) {
@@ -944,6 +1014,7 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
   } else if (!S_ISREG(pre2.mode)) {
     return 1;
   }
+  memcpy(o->path, abs, strlen(abs) + 1);
   keep_copy(o, T_KEEP2, 'C', newdirfd, newpath, 1, &pre2, 0, base);
   return 1;
 }
@@ -1013,6 +1084,7 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
   if ((oflags & O_TRUNC) || (acc != O_RDONLY && !(oflags & O_APPEND))) {
     char base[64];
     keep_base(base, &pre, NULL, 0);
+    memcpy(o->path, abs, strlen(abs) + 1);
     keep_copy(o, T_KEEP, 'C', dirfd, path, !follow, &pre, 0, base);
   }
   return 1;
@@ -1046,6 +1118,7 @@ static int meta_begin(struct cap_op *o, int dirfd, const char *path, int fd, int
   }
   sp_add_str(&o->rec, T_PATH, abs);
   sp_add_stat(&o->rec, T_PRE, pre);
+  memcpy(o->path, abs, strlen(abs) + 1); /* for a VOID, should a kept tail's record go first */
   return 1;
 }
 
@@ -1219,6 +1292,18 @@ void cap_tmpl_path(struct cap_op *o, const char *path) {
 void cap_end(struct cap_op *o, long ret, int err, int newfd) {
   if (!o->on || o->done) return;
   o->on = 0;
+  if (o->internal & CAPF_PRE) { /* on record already: only a failure needs saying */
+    if (err) {
+      if (o->undo_keep[0]) sys3(SYS_unlinkat, AT_FDCWD, o->undo_keep, 0);
+      o->undo_keep[0] = 0;
+      write_void(o, err);
+    } else if ((o->internal & CAPF_LINKED) && o->undo_keep[0]) {
+      /* the replaced inode, linked into staging before the rename dropped its name: as kept now */
+      const char *slash = strrchr(o->undo_keep, '/');
+      write_staged(o, 'L', slash ? slash + 1 : o->undo_keep, o->undo_keep);
+    }
+    return;
+  }
   if (err) {
     if (!o->undo_keep[0]) {
       sp_release(&o->rec);
@@ -1235,8 +1320,6 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
       if (commit(o, 0) == 0) new_add(o, &post);
       return;
     }
-  } else if (o->internal & CAPF_KEPT_L) {
-    add_kept(o, o->undo_keep); /* after the rename: dropping the name changed its ctime */
   }
   commit(o, err);
 }

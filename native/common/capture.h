@@ -38,6 +38,7 @@ struct cap_op {
   int step;                 /* -1, or the plan step index (shit-apply), written as T_STEP */
   char undo_keep[PATH_MAX]; /* a staging name to remove if the real call fails ("" none);
                                 capture.c stores the absolute path of the staged file */
+  char path[PATH_MAX];      /* the record's PATH, for a VOID after a record written before the call */
   struct cap_ctx ctx;
   struct sp_buf rec;
   unsigned internal;   /* capture.c's own bookkeeping (CAPF_* in capture.c) */

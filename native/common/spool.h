@@ -29,6 +29,8 @@ enum sp_op { /* record ops */
              SP_NOTCAPTURED,
              SP_POST,
              SP_EXEC,
+             SP_VOID,
+             SP_STAGED,
 };
 enum sp_step { /* plan steps: the op byte of a plan file's records */
                STEP_EXPECT = 64,

@@ -6,6 +6,7 @@ import { Store } from "../store/store.js";
 import { ingest } from "../ingest/ingest.js";
 import { CliError, EXIT } from "./exit.js";
 import { autostart, syncDaemon } from "../daemon/client.js";
+import { endGone } from "../procs/running.js";
 
 export interface Ctx {
   paths: StatePaths;
@@ -45,6 +46,7 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
   const ctx = { paths, index, store: new Store(paths, index) };
   autostart(paths); // the background ingest for next time; this verb ingests for itself below
   if (opts.ingest !== false) refresh(ctx);
+  endGone(index); // a command killed with all its processes is ended (exit unknown), not "running" forever
   return ctx;
 }
 

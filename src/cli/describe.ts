@@ -50,7 +50,7 @@ export function countsText(c: EffectCounts): string {
 /** How `shit show` names one event, and what it adds after the path (rename/link targets). */
 export function eventWords(e: EventRow, pre: Stat | null, cwd?: BPath): { what: string; detail: string } {
   const plain = { what: OpName[e.op] ?? String(e.op), detail: "" };
-  // OPSWITCH(describe; ignores: BEGIN END POST EXEC) -- ingest puts those in commands, posts and procs, never in events
+  // OPSWITCH(describe; ignores: BEGIN END POST EXEC VOID STAGED) -- ingest puts those in commands, posts and procs (a VOID into the event it voids), never in events
   switch (e.op) {
     case Op.OPEN:
       return { what: !pre ? "create" : e.flags & C.O_APPEND ? "append" : e.flags & C.O_TRUNC ? "overwrite" : "write", detail: "" };

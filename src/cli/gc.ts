@@ -1,7 +1,7 @@
 // shit gc: frees the pre-images of old commands. Capture defers the costly part of a delete
 // (freeing inodes) to here; after gc those commands can no longer be undone, and say so.
 import { readdirSync, rmSync, lstatSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { Ctx } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
 import { lock } from "../undo/lock.js";
@@ -30,7 +30,17 @@ function du(dir: string): { files: number; bytes: number } {
   return { files, bytes };
 }
 
-export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): number {
+/** The staged files of command id that no record explains (no keep of that name): left by a
+ *  process killed between a keep and its record, or by a record lost. Relative to staging/. */
+function unexplained(ctx: Ctx, id: string): string[] {
+  const dir = join(ctx.paths.staging, id);
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => !d.isDirectory())
+    .map((d) => relative(ctx.paths.staging, join(d.parentPath, d.name)))
+    .filter((name) => !keeps.exists(ctx.index, name));
+}
+
+export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean; unexplained?: boolean }): number {
   const cutoff = Date.now() - parseAge(opts.olderThan);
   const old = commands.endedBefore(ctx.index, cutoff);
   const unlock = opts.dryRun ? () => {} : lock(ctx.paths);
@@ -38,6 +48,7 @@ export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): num
     let cmds = 0,
       files = 0,
       bytes = 0;
+    const kept: string[] = [];
     for (const id of old) {
       const dir = join(ctx.paths.staging, id);
       if (!existsSync(dir)) continue;
@@ -46,15 +57,25 @@ export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean }): num
       cmds++;
       files += u.files;
       bytes += u.bytes;
+      const odd = opts.unexplained ? [] : unexplained(ctx, id);
+      kept.push(...odd);
+      files -= odd.length;
       if (opts.dryRun) continue;
       keeps.expireOf(ctx.index, id);
-      rmSync(dir, { recursive: true, force: true });
+      if (odd.length) {
+        // free what records explain; keep the rest, named below, until --unexplained
+        const keep = new Set(odd.map((n) => join(ctx.paths.staging, n)));
+        for (const d of readdirSync(dir, { withFileTypes: true, recursive: true }))
+          if (!d.isDirectory() && !keep.has(join(d.parentPath, d.name))) rmSync(join(d.parentPath, d.name), { force: true });
+      } else rmSync(dir, { recursive: true, force: true });
       for (const f of [`${id}.plan`, `${id}.journal`]) rmSync(join(ctx.paths.run, f), { force: true });
     }
     const mb = (bytes / 1048576).toFixed(1);
     process.stdout.write(
       `${opts.dryRun ? "would free" : "freed"} ${files} pre-image${files === 1 ? "" : "s"} (${mb} MiB) of ${cmds} command${cmds === 1 ? "" : "s"} older than ${opts.olderThan}${cmds ? "; those can no longer be undone" : ""}\n`,
     );
+    for (const n of kept)
+      process.stdout.write(`kept ${join(ctx.paths.staging, n)}: no record explains it (a process killed mid-call?); \`shit gc --unexplained\` frees it\n`);
     return EXIT.OK;
   } finally {
     unlock();

@@ -28,7 +28,7 @@ export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: bool
   const now = Date.now();
   const lines = rows.map((c) => {
     const j = commandJson(ctx, c);
-    const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : String(c.exit);
+    const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : c.exit === null ? "killed" : String(c.exit);
     const flag = j.undone ? "  (undone)" : "";
     return [c.id.slice(0, 8), ago(c.started, now), exit, countsText(j.effects), commandLine(c) + flag];
   });

@@ -124,6 +124,7 @@ program
   .description("free the kept pre-images of old commands (those can no longer be undone)")
   .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", age, "14d")
   .option("-n, --dry-run", "say what would be freed")
+  .option("--unexplained", "free too the staged files no record explains (named otherwise, and kept)")
   .action((opts) => {
     code = gc(openCtx(), opts);
   });

@@ -137,15 +137,17 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     // a killed undo/redo of this command is finished first, from its own plan and journal
     const pending = interrupted(ctx.index, ctx.paths, target);
     if (pending) {
-      process.stderr.write(`shit: finishing the interrupted ${pending.row.kind} ${pending.row.id.slice(0, 8)} of ${target.id.slice(0, 8)}\n`);
+      const which = `${pending.row.kind} ${pending.row.id.slice(0, 8)} of ${target.id.slice(0, 8)}`;
+      process.stderr.write(pending.row.exit === 4 ? `shit: retrying the ${which} from the step that failed\n` : `shit: finishing the interrupted ${which}\n`);
       const r = finish(ctx.store, target, pending, unlock.fd);
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       report.as = pending.row.id;
+      if (r.code === 4) stepFailed(verb, pending.row.kind, r.id);
       return r.code === 0 ? ended("done", EXIT.OK) : r.code === 3 ? ended("conflict", EXIT.CONFLICT) : ended("stopped", EXIT.INTERNAL);
     }
 
-    const planned = planFor(ctx.index, target, mode);
+    const planned = planFor(ctx.index, target, mode, ctx.paths.staging);
     // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
     const lost = lostPreimages(ctx.store, planned, mode === "force");
     const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy } : planned;
@@ -278,9 +280,18 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       process.stderr.write("something changed while planning; nothing was changed. Run it again to see the new plan.\n");
       return ended("conflict", EXIT.CONFLICT);
     }
-    process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
+    if (r.code === 4) stepFailed(verb, kind, r.id);
+    else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
     return ended("stopped", EXIT.INTERNAL);
   } finally {
     unlock();
   }
+}
+
+/** A step of the apply failed (shit-apply exit 4, its line above names the path and the cause):
+ *  running it again as things are fails the same way, so say what to do instead. */
+function stepFailed(verb: string, kind: string, id: string): void {
+  process.stderr.write(
+    `shit: the ${kind} ${id.slice(0, 8)} stopped at the step above; the steps before it are done. Remove the cause, then \`shit ${verb}\` resumes this ${kind} at that step (it will fail the same way until then)\n`,
+  );
 }

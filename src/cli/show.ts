@@ -13,13 +13,15 @@ import { CliError, EXIT } from "./exit.js";
 import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
+import { happened } from "../undo/unhappened.js";
 
 export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
   let c: CommandRow | undefined;
   if (ref) c = commands.byRef(ctx.index, ref);
   else c = commands.newestFirst(ctx.index, null, 1)[0];
   if (!c) throw new CliError("no commands recorded yet", EXIT.NOTHING);
-  const evs = events.of(ctx.index, c.id).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
+  // records of calls a kill kept from happening (written before their call) are not shown
+  const evs = happened(events.of(ctx.index, c.id), ctx.paths.staging).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
   const j = commandJson(ctx, c);
   const beyond = irreversibleOf(ctx.index, c); // effects that left the machine
   if (opts.json) {
@@ -35,7 +37,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   out.push(`    ${commandLine(c)}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
   out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
-  out.push(`exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit}`);
+  out.push(
+    `exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit === null ? "killed (its processes are gone; exit unknown)" : c.exit}`,
+  );
   if (j.processes.length) out.push(`still running: ${processesText(j.processes)}`);
   out.push(`effects ${countsText(j.effects)}`);
   for (const b of beyond) out.push(`beyond  ${b.text}`);

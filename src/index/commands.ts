@@ -34,9 +34,10 @@ export function ofKindNewestFirst(ix: Index, kind: "run" | "undo" | "redo", sess
   return (session ? ix.q(sql).iterate(kind, session) : ix.q(sql).iterate(kind)) as Iterable<CommandRow>;
 }
 
-/** Undos and redos of `of` that have no END: killed or still running. */
+/** Undos and redos of `of` that have no END (killed or still running), or whose last END is
+ *  shit-apply's 4 (a step failed: it stopped there, and running it again retries that step). */
 export function unfinishedReversals(ix: Index, of: string): CommandRow[] {
-  return ix.q("SELECT * FROM commands WHERE of = ? AND ended IS NULL AND kind IN ('undo','redo')").all(of) as unknown as CommandRow[];
+  return ix.q("SELECT * FROM commands WHERE of = ? AND (ended IS NULL OR exit = 4) AND kind IN ('undo','redo')").all(of) as unknown as CommandRow[];
 }
 
 /** The latest command other than `not`, started after `after`, whose events name path p. */
@@ -116,6 +117,13 @@ export function end(ix: Index, id: string, ended: number, exit: number, signal: 
   ix.q("UPDATE commands SET ended = ?, exit = ?, signal = ? WHERE id = ?").run(ended, exit, signal, id);
   const c = ix.q("SELECT kind, of FROM commands WHERE id = ?").get(id) as { kind: string; of: string | null };
   if (c.of && (c.kind === "undo" || c.kind === "redo") && exit === 0) ix.q("UPDATE commands SET undone_by = ? WHERE id = ?").run(id, c.of);
+}
+
+/** A command whose processes are all gone with no END (killed: kill -9 of its process group, a
+ *  crash, a shell killed mid-line): ended at `at`, exit and signal unknown (NULL). A later END
+ *  still overwrites it. */
+export function endKilled(ix: Index, id: string, at: number): void {
+  ix.q("UPDATE commands SET ended = ?, exit = NULL, signal = NULL WHERE id = ? AND ended IS NULL").run(at, id);
 }
 
 /** A line typed into a hooked shell (its journal record): the whole row but argv. */

@@ -122,6 +122,15 @@ export function insert(ix: Index, e: NewEvent): void {
 }
 
 /** What the command left at a path (a POST record of the end scan; null post: nothing there). */
+/** A VOID record: the latest event of this pid with that op and path, written before its call,
+ *  did not happen (the call failed with err): it is marked failed, as a record after a failed
+ *  call would have been. */
+export function voidLatest(ix: Index, cmd: string, v: { op: number; pid: number; path: Buffer; err: number }): void {
+  ix.q(
+    "UPDATE events SET err = ? WHERE cmd = ? AND seq = (SELECT seq FROM events WHERE cmd = ? AND op = ? AND pid = ? AND path = ? AND err = 0 ORDER BY seq DESC LIMIT 1)",
+  ).run(v.err || 1, cmd, cmd, v.op, v.pid, v.path);
+}
+
 export function insertPost(ix: Index, cmd: string, path: Buffer, post: Buffer | null): void {
   ix.q("INSERT OR REPLACE INTO posts(cmd, path, post) VALUES(?, ?, ?)").run(cmd, path, post);
 }

@@ -33,7 +33,7 @@ export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
     const a = fromBuf(e.path),
       b = e.path2 ? fromBuf(e.path2) : null;
     const pre = !!e.pre;
-    // OPSWITCH(effects; ignores: BEGIN END POST EXEC NOTCAPTURED) -- not effects; NOTCAPTURED is counted apart
+    // OPSWITCH(effects; ignores: BEGIN END POST EXEC NOTCAPTURED VOID STAGED) -- not effects; NOTCAPTURED is counted apart; a VOID marks the event it voids failed
     switch (e.op) {
       case Op.UNLINK:
       case Op.RMDIR:

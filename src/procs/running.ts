@@ -43,3 +43,24 @@ export function liveProcesses(index: Index, cmdId: string): LiveProcess[] {
   }
   return live;
 }
+
+/**
+ * A `run` command with no END whose processes are all gone was killed (the whole process group
+ * with kill -9, a crash, a hooked shell killed mid-line): mark it ended, exit unknown, so list,
+ * show, gc and undo stop taking it for running. Its runner (`shit run`) or, typed in a hooked
+ * shell, that shell must be gone too (the shell ends the line itself otherwise). An undo or redo
+ * killed part-way is left unended: the next `shit undo` finishes it from its plan and journal.
+ */
+export function endIfGone(index: Index, cmdId: string): boolean {
+  const c = commands.byId(index, cmdId);
+  if (!c || c.ended !== null || c.kind !== "run" || c.started === null || !c.pid) return false;
+  if (typeof whose(c.pid, cmdId, c.started, true) === "object") return false;
+  if (liveProcesses(index, cmdId).length) return false;
+  commands.endKilled(index, cmdId, Date.now());
+  return true;
+}
+
+/** endIfGone for every command without an END. */
+export function endGone(index: Index): void {
+  for (const c of commands.unended(index)) endIfGone(index, c.id);
+}

@@ -26,6 +26,8 @@ export const Op = {
   NOTCAPTURED: 17,
   POST: 18,
   EXEC: 19,
+  VOID: 20,
+  STAGED: 21,
 } as const;
 
 /** Plan steps: the `op` byte of a record in a plan file (`shit undo` -> `shit-apply`). */

@@ -17,6 +17,7 @@ import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
 import type { StatePaths } from "../paths/state.js";
 import type { Store } from "../store/store.js";
 import { shellRecord, type ShellPart } from "./shell.js";
+import { happened } from "./unhappened.js";
 
 /** A plan, with the later command (if any) that changed each conflicting path since. */
 export interface UndoPlan extends Plan {
@@ -24,10 +25,11 @@ export interface UndoPlan extends Plan {
 }
 
 /** Plans the undo of target: the planner's inputs read from the index as values. */
-export function planFor(ix: Index, target: CommandRow, mode: ConflictMode): UndoPlan {
+/** `staging`: the state dir's staging root, to drop records of calls a kill kept from happening. */
+export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, staging?: string): UndoPlan {
   const after = target.started ?? 0;
   const later = (p: BPath) => commands.latestNaming(ix, toBuf(p), after, target.id);
-  const evs = events.of(ix, target.id);
+  const evs = happened(events.of(ix, target.id), staging);
   const plan = planUndo(
     {
       cmd: target.id,

@@ -77,6 +77,18 @@ def check(state, cmd, snapfile, expects, forbid):
     errs = []
     seen = set()
     staging = os.path.join(state, 'staging')
+    # a VOID says the latest record of its pid, op (flags) and PATH, written before its call, did
+    # not happen (the call failed): that record counts as a failed call, as ingest takes it
+    for i, r in enumerate(recs):
+        if r['opname'] != 'VOID':
+            continue
+        for q in reversed(recs[:i]):
+            if q['op'] == r['flags'] and q['pid'] == r['pid'] and q['fields'].get('PATH') == r['fields'].get('PATH') and not q['err']:
+                q['err'] = r['err'] or 1
+                q['voided'] = True  # its staged name may be another record's keep (EEXIST)
+                break
+        else:
+            errs.append('VOID with no record to void: ' + spoolfmt.fmt(r))
     for r in recs:
         fl = r['fields']
         for tag in ('PATH', 'PATH2'):
@@ -90,6 +102,12 @@ def check(state, cmd, snapfile, expects, forbid):
             errs.append('NOTCAPTURED: ' + spoolfmt.fmt(r))
         if 'NOTE' in fl:
             errs.append('NOTE: ' + spoolfmt.fmt(r))
+        if r['opname'] == 'STAGED':
+            # the kept inode's stat right after the keep: names a keep of an earlier record
+            name = fl['KEEP'][1:].decode()
+            if not any(q['fields'].get(t, b'')[1:].decode() == name for q in recs if q is not r for t in ('KEEP', 'KEEP2')):
+                errs.append('STAGED of no keep: ' + spoolfmt.fmt(r))
+            continue
         for ktag, ptag in (('KEEP', 'PRE'), ('KEEP2', 'PRE2')):
             if ktag not in fl:
                 continue
@@ -97,7 +115,7 @@ def check(state, cmd, snapfile, expects, forbid):
             seen.add('%s:%s' % (r['opname'], how))
             staged = os.path.join(staging, name)
             if r['err']:
-                if os.path.exists(staged) and how != 'E':
+                if os.path.exists(staged) and how != 'E' and not r.get('voided'):
                     errs.append('failed call left its keep: ' + spoolfmt.fmt(r))
                 continue
             if not os.path.lexists(staged):

@@ -6,7 +6,8 @@ MAGIC, VERSION, HDR = 0x5053, 1, 32
 # record ops, plan steps (STEP_*), plan step flags (STEP_F_*) and field tags.
 OPS = {1: 'BEGIN', 2: 'END', 3: 'UNLINK', 4: 'RMDIR', 5: 'RENAME', 6: 'OPEN', 7: 'TRUNCATE', 8: 'MKDIR',
        9: 'LINK', 10: 'SYMLINK', 11: 'CHMOD', 12: 'CHOWN', 13: 'UTIMES', 14: 'SETXATTR',
-       15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC'}
+       15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC',
+       20: 'VOID', 21: 'STAGED'}
 STEPS = {64: 'STEP_EXPECT', 65: 'STEP_REMOVE', 66: 'STEP_RENAME', 67: 'STEP_PLACE', 68: 'STEP_REWRITE',
          69: 'STEP_TRUNCATE', 70: 'STEP_LINK', 71: 'STEP_META', 72: 'STEP_XATTR'}
 OPNUM = {v: k for k, v in OPS.items()}

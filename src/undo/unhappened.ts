@@ -1,0 +1,47 @@
+// Records of calls that never happened. Capture writes the record of an unlink into staging, a
+// rename that replaced a file and an rmdir *before* the call (docs/SPOOL.md), so a process killed
+// at any point leaves no staged file without its record. A process killed between such a record
+// and its call leaves a record of something that did not happen: those are dropped here, from
+// what the present tree shows, before planning.
+import { lstatSync } from "node:fs";
+import { join } from "node:path";
+import type { EventRow } from "../index/rows.js";
+import { Op, decodeStat } from "../spool/records.js";
+
+const S_IFMT = 0o170000,
+  S_IFDIR = 0o040000;
+
+function lstatB(p: string | Buffer) {
+  try {
+    return lstatSync(p, { bigint: true });
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The events minus those whose call never happened:
+ *  - an UNLINK whose path still holds PRE's inode with PRE's ctime (for one kept whole, R, whose
+ *    staged file is absent: a rename into staging changes the ctime), an RMDIR whose directory is
+ *    still there, the same inode with the same ctime, or a RENAME whose source path still holds
+ *    PRE's inode with PRE's ctime (a rename changes the ctime of what it moves);
+ *  - of several UNLINK records of one path with the same PRE and keep (shit-apply resumed after a
+ *    kill between the record and the call, then made the call), all but the last.
+ */
+export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
+  const lastOf = new Map<string, number>();
+  const key = (e: EventRow) => `${Buffer.from(e.path!).toString("hex")}/${Buffer.from(e.pre!).toString("hex")}/${e.keep}`;
+  for (const e of events) if (e.op === Op.UNLINK && e.err === 0 && e.path && e.pre) lastOf.set(key(e), e.seq);
+  return events.filter((e) => {
+    if (e.err !== 0 || !e.path || !e.pre) return true;
+    if (e.op === Op.UNLINK) {
+      if (lastOf.get(key(e)) !== e.seq) return false;
+      if (e.keep_how === "R" && (!staging || !e.keep || lstatB(join(staging, e.keep)))) return true;
+    } else if (e.op !== Op.RMDIR && e.op !== Op.RENAME) return true;
+    const pre = decodeStat(Buffer.from(e.pre));
+    const now = lstatB(Buffer.from(e.path));
+    if (!pre || !now) return true;
+    if (e.op === Op.RMDIR && (Number(now.mode) & S_IFMT) !== S_IFDIR) return true;
+    return !(now.dev === pre.dev && now.ino === pre.ino && now.ctimeNs === pre.ctimeNs);
+  });
+}
