@@ -96,7 +96,7 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") corrupt();
     return "done";
   }
-  if (read.corrupt) corrupt();
+  if (read.corrupt || read.records.some(impossible)) corrupt();
   if (!read.records.length) return "done";
   const records = read.records.length > budget ? read.records.slice(0, budget) : read.records;
   const next = records === read.records ? read.next : read.records[budget].offset;
@@ -104,7 +104,7 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
   ensured = "";
   const took = index.tx(() => {
     if (spools.offsetOf(index, name) !== offset) return false;
-    for (const r of records) applyRecord(paths, index, cmd, r, offset);
+    for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, offset);
     if (records.some((r) => r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED)) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
@@ -129,6 +129,13 @@ function ensureCommand(index: Index, cmd: string): void {
 }
 
 /** One record into the index. */
+/** A record no writer makes: a path with a NUL byte in it (the kernel takes none), which only a
+ *  damaged or forged spool holds. It is left out, and the spool reported as unreadable there. */
+function impossible(r: Rec): boolean {
+  for (const t of [Tag.PATH, Tag.PATH2, Tag.CWD]) if (r.fields.get(t)?.includes(0)) return true;
+  return false;
+}
+
 function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number): void {
   const f = r.fields;
   switch (r.op) {

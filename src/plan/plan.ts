@@ -91,7 +91,11 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
         restore(path, pre, e.keep, e.keep_how, e.target);
         break;
       case Op.RENAME: {
-        const to = p2(e)!;
+        const to = p2(e);
+        if (to === null) {
+          cannot.push({ path, reason: "its record names no destination (a damaged record)" });
+          break;
+        }
         if (noop(e)) break;
         if (e.flags & RENAME_EXCHANGE) {
           cannot.push({ path, reason: `exchanged with ${to}: undoing an exchange is not supported yet` });
