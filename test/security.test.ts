@@ -229,3 +229,14 @@ for (const sh of ["bash", "zsh", "fish"]) {
     },
   );
 }
+
+test("a hooked shell's journal, appended under the shell's own umask, is made 0600 by the first ingest", (t) => {
+  const s = sandbox(t);
+  assert.equal(s.shit(["list"]).status, 0); // makes the state dir
+  const journal = join(s.state, "spool", "0123456789abcdef-0.shell");
+  writeFileSync(journal, "", { mode: 0o644 });
+  chmodSync(journal, 0o644); // as `>> file` under umask 022 leaves it
+  const r = s.shit(["list"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(statSync(journal).mode & 0o777, 0o600);
+});

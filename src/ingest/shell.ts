@@ -3,7 +3,7 @@
 // as typed, and the shell's state after it. This turns them into command rows, and the change
 // of state between a command's record and the one before it in the same session into that
 // command's shell effects (what an undo puts back).
-import { readdirSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { StatePaths } from "../paths/state.js";
 import type { Index } from "../index/db.js";
@@ -33,6 +33,7 @@ export function ingestJournals(paths: StatePaths, index: Index): number {
   for (const name of names) {
     const offset = spools.offsetOf(index, name);
     const file = join(paths.spool, name);
+    closeToOthers(file);
     const buf = readFrom(file, offset)?.buf;
     if (!buf) {
       retire(paths, index, name, file, offset);
@@ -48,6 +49,17 @@ export function ingestJournals(paths: StatePaths, index: Index): number {
     });
   }
   return taken;
+}
+
+/** A hooked shell appends its journal with its own umask (setting a umask per command would cost
+ *  the hook a process): the file sits in a 0700 dir, and the first ingest makes it 0600 like
+ *  everything else under the state dir. */
+function closeToOthers(file: string): void {
+  try {
+    if (statSync(file).mode & 0o077) chmodSync(file, 0o600);
+  } catch {
+    // gone meanwhile, or not ours: the state check refuses a dir that is not
+  }
 }
 
 /** fish's command-id files (run/fish-<pid>.cmd) of shells that are gone. */
