@@ -1,10 +1,10 @@
 // The events table (one row per captured call, keyed by its byte offset in the command's spool)
 // and posts (each path's state when `shit run` ended, from its end scan). Written by ingest only.
 import type { Index } from "./db.js";
-import type { EventRow } from "./rows.js";
+import { checkedEvent, goodPost, type EventRow } from "./rows.js";
 
 export function of(ix: Index, cmd: string): EventRow[] {
-  return ix.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[];
+  return (ix.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[]).map(checkedEvent);
 }
 
 /** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
@@ -136,5 +136,5 @@ export function insertPost(ix: Index, cmd: string, path: Buffer, post: Buffer | 
 }
 
 export function postsOf(ix: Index, cmd: string): Array<{ path: Uint8Array; post: Uint8Array | null }> {
-  return ix.q("SELECT path, post FROM posts WHERE cmd = ?").all(cmd) as Array<{ path: Uint8Array; post: Uint8Array | null }>;
+  return (ix.q("SELECT path, post FROM posts WHERE cmd = ?").all(cmd) as Array<{ path: Uint8Array; post: Uint8Array | null }>).filter(goodPost);
 }

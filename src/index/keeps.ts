@@ -1,15 +1,16 @@
 // The keeps table: one row per kept pre-image (its staging name, hash, identity, state). Written
 // at ingest (first sight), by the store (a re-hash), after an apply (moved back), by gc (freed).
 import type { Index } from "./db.js";
-import type { KeepRow } from "./rows.js";
+import { checkedKeep, type KeepRow } from "./rows.js";
 
 export function byName(ix: Index, name: string): KeepRow | undefined {
-  return ix.q("SELECT * FROM keeps WHERE name = ?").get(name) as KeepRow | undefined;
+  const r = ix.q("SELECT * FROM keeps WHERE name = ?").get(name) as KeepRow | undefined;
+  return r && checkedKeep(r);
 }
 
 /** Every pre-image one command kept (names <cmd>/...). */
 export function ofCommand(ix: Index, cmd: string): KeepRow[] {
-  return ix.q("SELECT * FROM keeps WHERE name > ? AND name < ?").all(cmd + "/", cmd + "0") as unknown as KeepRow[];
+  return (ix.q("SELECT * FROM keeps WHERE name > ? AND name < ?").all(cmd + "/", cmd + "0") as unknown as KeepRow[]).map(checkedKeep);
 }
 
 export function exists(ix: Index, name: string): boolean {

@@ -70,3 +70,58 @@ export interface UntrackedRow {
   path2: Uint8Array | null;
   time: number | null;
 }
+
+// A row whose columns do not have the types this code writes (SQLite does not enforce them) can
+// only come from a damaged index: it is never handed on as it is (test/fuzz.test.ts).
+const blob = (v: unknown) => v === null || v instanceof Uint8Array;
+const str = (v: unknown) => v === null || typeof v === "string";
+const int = (v: unknown) => v === null || (typeof v === "number" && Number.isInteger(v));
+/** A path as capture writes it: absolute, no NUL byte (the kernel takes none). */
+const absPath = (v: unknown) => v === null || (v instanceof Uint8Array && v[0] === 0x2f && !v.includes(0));
+
+/** An event row as read, or, when a column is damaged, a NOTCAPTURED in its place that names it
+ *  (so an undo says it cannot do that part instead of guessing). */
+export function checkedEvent(r: EventRow): EventRow {
+  const ok =
+    typeof r.op === "number" &&
+    typeof r.err === "number" &&
+    typeof r.flags === "number" &&
+    [r.path, r.path2].every(absPath) &&
+    [r.pre, r.pre2, r.parent, r.parent2, r.target, r.target2, r.xvalue].every(blob) &&
+    [r.keep, r.keep_how, r.keep2, r.keep2_how, r.xname, r.note].every(str) &&
+    [r.arg, r.step].every(int);
+  if (ok) return r;
+  const path = r.path instanceof Uint8Array ? r.path : null;
+  return {
+    ...r,
+    op: 17 /* NOTCAPTURED */,
+    err: 0,
+    flags: 0,
+    path,
+    path2: null,
+    pre: null,
+    pre2: null,
+    parent: null,
+    parent2: null,
+    keep: null,
+    keep_how: null,
+    keep2: null,
+    keep2_how: null,
+    target: null,
+    target2: null,
+    xname: null,
+    xvalue: null,
+    arg: null,
+    step: null,
+    note: "its record in the index is damaged",
+  };
+}
+
+/** Whether an end-scan row has the types the end scan writes. */
+export const goodPost = (r: { path: unknown; post: unknown }): boolean => r.path !== null && absPath(r.path) && blob(r.post);
+
+/** A keep row as read, or, when a column is damaged, the same row as "missing" (an undo names it). */
+export function checkedKeep(r: KeepRow): KeepRow {
+  const ok = typeof r.name === "string" && typeof r.state === "string" && str(r.hash) && str(r.ctime) && int(r.size) && int(r.ino);
+  return ok ? r : { name: String(r.name), hash: null, size: null, ino: null, ctime: null, state: "missing" };
+}
