@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { sandbox, sameTree, root, until, type Ends, type Sandbox } from "./helpers.ts";
 import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
+import { Op, Tag, readRecords } from "../dist/spool/records.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -173,23 +174,39 @@ for (const shell of SHELLS) {
         };
         const read = (f: string) => readFileSync(join(s.work, f), "utf8");
         const status = () => t.prompts().at(-1);
+        // "after the command" means after its end scan is on record (the prompt can come back a
+        // hair before the harness sees it): wait for a POST record of the path, then write
+        const scans = (f: string) => {
+          const want = Buffer.from(join(s.work, f));
+          let n = 0;
+          for (const name of readdirSync(join(s.state, "spool")).filter((x) => x.endsWith(".spool")))
+            for (const r of readRecords(readFileSync(join(s.state, "spool", name))).records) if (r.op === Op.POST && r.fields.get(Tag.PATH)?.equals(want)) n++;
+          return n;
+        };
+        const afterScan = async (f: string, before: number, text: string) => {
+          await until(`the end scan of ${f}`, () => scans(f) > before);
+          outside(f, text);
+        };
         s.sh("echo orig > ide.txt; echo orig > kid.txt; echo orig > re.txt");
         // the shell's own redirection, and a child process writing
+        let seen = scans("ide.txt");
         await t.run("echo mine > ide.txt");
-        outside("ide.txt", "the IDE's bytes\n");
+        await afterScan("ide.txt", seen, "the IDE's bytes\n");
         await t.run("shit undo --yes");
         assert.equal(status(), "p 3", "undo of the shell's own write stops on the later change");
         assert.equal(read("ide.txt"), "the IDE's bytes\n");
+        seen = scans("kid.txt");
         await t.run("cp ide.txt kid.txt");
-        outside("kid.txt", "saved again\n");
+        await afterScan("kid.txt", seen, "saved again\n");
         await t.run("shit undo --yes");
         assert.equal(status(), "p 3", "undo of a child's write stops on the later change");
         assert.equal(read("kid.txt"), "saved again\n");
         // an undo of an undo (redo): what shit-apply left is checked the same way
         await t.run("echo two > re.txt");
+        seen = scans("re.txt");
         await t.run("shit undo --yes");
         assert.equal(read("re.txt"), "orig\n");
-        outside("re.txt", "edited after the undo\n");
+        await afterScan("re.txt", seen, "edited after the undo\n");
         await t.run("shit redo --yes");
         assert.equal(status(), "p 3", "redo stops on the change made after the undo");
         assert.equal(read("re.txt"), "edited after the undo\n");
