@@ -1,7 +1,7 @@
 // Spool → index. Reads every spool from where the last ingest stopped, turns records into rows
 // and hashes the pre-images they kept. Idempotent: the offset moves in the same transaction as
 // the rows, and a record cut off mid-write is left for the next run.
-import { lstatSync, readdirSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { StatePaths } from "../paths/state.js";
 import type { Index } from "../index/db.js";
@@ -234,28 +234,7 @@ function noteKeep(paths: StatePaths, index: Index, name: string, how: string, ke
   }
   // An inode kept whole is known by its ctime once kept: the record's own KEPT (a path past
   // PATH_MAX, recorded after the keep), else the STAGED record capture writes right after the keep
-  // (below, it overwrites this), else for a file renamed into staging (R) the staged file as this
-  // first ingest finds it: a STAGED lost to a kill leaves that weaker look. Not for L: its record
-  // may be read before the rename that drops its other name (and changes its ctime).
-  if (!kept && how === "R") {
-    try {
-      const st = lstatSync(join(paths.staging, name), { bigint: true });
-      kept = {
-        dev: st.dev,
-        ino: st.ino,
-        mode: Number(st.mode),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-        nlink: Number(st.nlink),
-        size: st.size,
-        mtimeNs: st.mtimeNs,
-        ctimeNs: st.ctimeNs,
-        atimeNs: st.atimeNs,
-      };
-    } catch {
-      // not there (yet, or the call did not happen): checked by size and mtime only
-    }
-  }
+  // (a later record: it sets the identity then). A kill between the two leaves size and mtime only.
   keeps.insert(index, {
     name,
     hash: h?.hash ?? null,
