@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { fileURLToPath } from "node:url";
+import { pidExists } from "../procs/procfs.js";
 import { ensureState, type StatePaths } from "../paths/state.js";
 import { logPath, pidPath, socketPath, type Reply, type Request } from "./protocol.js";
 
@@ -122,14 +123,8 @@ export async function stopDaemon(paths: StatePaths, timeoutMs = 10000): Promise<
   return pid;
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+/** Whether the daemon's pid still names a process. */
+export const alive = (pid: number): boolean => pidExists(pid);
 
 /** The pid the pid file names, if that process is alive and is a shitd. Cheap and synchronous. */
 export function pidFileDaemon(paths: StatePaths): number | null {
