@@ -60,35 +60,8 @@ export function notesOf(ix: Index, op: number): { note: string; n: number; cmds:
     .all(op) as { note: string; n: number; cmds: number; last: number; example: string }[];
 }
 
-export interface NewEvent {
-  cmd: string;
-  seq: number;
-  op: number;
-  pid: number;
-  err: number;
-  time: number;
-  flags: number;
-  path: Buffer | null;
-  path2: Buffer | null;
-  pre: Buffer | null;
-  pre2: Buffer | null;
-  parent: Buffer | null;
-  parent2: Buffer | null;
-  keep: string | null;
-  keepHow: string | null;
-  keep2: string | null;
-  keep2How: string | null;
-  target: Buffer | null;
-  target2: Buffer | null;
-  xname: string | null;
-  xvalue: Buffer | null;
-  arg: number | null;
-  step: number | null;
-  note: string | null;
-}
-
 /** One event; a second insert of the same (cmd, seq) is ignored (two ingests may race). */
-export function insert(ix: Index, e: NewEvent): void {
+export function insert(ix: Index, e: EventRow): void {
   ix.q(
     `INSERT OR IGNORE INTO events(cmd, seq, op, pid, err, time, flags, path, path2, pre, pre2, parent, parent2,
        keep, keep_how, keep2, keep2_how, target, target2, xname, xvalue, arg, step, note)
@@ -108,9 +81,9 @@ export function insert(ix: Index, e: NewEvent): void {
     e.parent,
     e.parent2,
     e.keep,
-    e.keepHow,
+    e.keep_how,
     e.keep2,
-    e.keep2How,
+    e.keep2_how,
     e.target,
     e.target2,
     e.xname,
