@@ -84,6 +84,7 @@ const MIGRATIONS: string[] = [
      time INTEGER,                     -- ms
      PRIMARY KEY(cmd, path, kind)
    ) WITHOUT ROWID;`,
+  `ALTER TABLE posts ADD COLUMN seq INTEGER;  -- the POST's byte offset in the spool: an own record after it makes it stale`,
 ];
 
 export class Index {

@@ -1,7 +1,7 @@
 // The events table (one row per captured call, keyed by its byte offset in the command's spool)
 // and posts (each path's state when `shit run` ended, from its end scan). Written by ingest only.
 import type { Index } from "./db.js";
-import { checkedEvent, goodPost, type EventRow } from "./rows.js";
+import { checkedEvent, goodPost, type EventRow, type PostRow } from "./rows.js";
 
 export function of(ix: Index, cmd: string): EventRow[] {
   return (ix.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[]).map(checkedEvent);
@@ -104,10 +104,12 @@ export function voidLatest(ix: Index, cmd: string, v: { op: number; pid: number;
   ).run(v.err || 1, cmd, cmd, v.op, v.pid, v.path);
 }
 
-export function insertPost(ix: Index, cmd: string, path: Buffer, post: Buffer | null): void {
-  ix.q("INSERT OR REPLACE INTO posts(cmd, path, post) VALUES(?, ?, ?)").run(cmd, path, post);
+export function insertPost(ix: Index, cmd: string, seq: number, path: Buffer, post: Buffer | null): void {
+  ix.q("INSERT OR REPLACE INTO posts(cmd, path, post, seq) VALUES(?, ?, ?, ?)").run(cmd, path, post, seq);
 }
 
-export function postsOf(ix: Index, cmd: string): Array<{ path: Uint8Array; post: Uint8Array | null }> {
-  return (ix.q("SELECT path, post FROM posts WHERE cmd = ?").all(cmd) as Array<{ path: Uint8Array; post: Uint8Array | null }>).filter(goodPost);
+export function postsOf(ix: Index, cmd: string): PostRow[] {
+  return (ix.q("SELECT path, post, seq FROM posts WHERE cmd = ?").all(cmd) as unknown as PostRow[])
+    .filter(goodPost)
+    .map((r) => ({ ...r, seq: Number.isSafeInteger(r.seq) ? r.seq : null }));
 }

@@ -118,6 +118,14 @@ export function checkedEvent(r: EventRow): EventRow {
 }
 
 /** Whether an end-scan row has the types the end scan writes. */
+/** What the end scan saw at a path when the command ended; seq: the POST's place in the spool
+ *  (null in rows from before it was kept). */
+export interface PostRow {
+  path: Uint8Array;
+  post: Uint8Array | null;
+  seq: number | null;
+}
+
 export const goodPost = (r: { path: unknown; post: unknown }): boolean => r.path !== null && absPath(r.path) && blob(r.post);
 
 /** A keep row as read, or, when a column is damaged, the same row as "missing" (an undo names it). */

@@ -158,7 +158,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
     }
     case Op.POST: {
       const p = f.get(Tag.PATH);
-      if (p) events.insertPost(index, cmd, p, f.get(Tag.POST) ?? null);
+      if (p) events.insertPost(index, cmd, base + r.offset, p, f.get(Tag.POST) ?? null);
       return;
     }
     case Op.STAGED: {

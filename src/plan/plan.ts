@@ -3,7 +3,7 @@
 // (rm a && mv b a && echo c > b) and swaps come out right; then directories get their old
 // modes and times back. A path whose present state is not what the command left is a conflict.
 import { constants as C, lstatSync } from "node:fs";
-import type { EventRow, UntrackedRow } from "../index/rows.js";
+import type { EventRow, PostRow, UntrackedRow } from "../index/rows.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
 import { type BPath, dirname, fromBuf, join, toBuf } from "../paths/bytes.js";
 import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
@@ -17,7 +17,7 @@ export interface PlanInput {
   cmd: string;
   ended: number | null; // ms, when it ended
   events: EventRow[]; // in order
-  posts: Array<{ path: Uint8Array; post: Uint8Array | null }>; // shit-run's end scan
+  posts: PostRow[]; // the end scan of shit-run, shit-apply or a hooked shell
   untracked: UntrackedRow[]; // what the watcher tier saw change outside capture: named, never acted on
   /** Paths whose bytes the command changed (open for writing, truncate) that other commands wrote
    *  to while it ran, with their ids: their bytes may sit between its own (interleaved appends),
@@ -180,14 +180,24 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
   // what the watcher tier saw change while it ran is named, never acted on (src/plan/untracked.ts)
   const untracked = untrackedUndo(input.untracked);
   const inverse = captured;
-  // the last time the command's own records touch each path: a record after the command ended
-  // comes from a background process of it that outlived its line, and makes that path's end
-  // scan stale (the scan runs when the line ends)
+  // the last time, and the last place in the spool, the command's own records touch each path:
+  // a record after the path's end scan comes from a background process of it that outlived its
+  // line, and makes that scan stale. By place, not by time: a shell's end time is coarse (fish
+  // reads /proc/uptime), a spool's order is exact (one file, appended to).
   const touched = new Map<BPath, number>();
+  const lastSeq = new Map<BPath, number>();
   for (const e of input.events)
-    for (const p of [p1(e), p2(e)]) if (p && e.err === 0 && e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
+    for (const p of [p1(e), p2(e)]) {
+      if (!p || e.err !== 0) continue;
+      if (e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
+      if (e.seq > (lastSeq.get(p) ?? -Infinity)) lastSeq.set(p, e.seq);
+    }
   const posts = expectedPosts(input.posts);
-  if (input.ended !== null) for (const [p, t] of touched) if (t > input.ended) posts.delete(p);
+  for (const r of input.posts) {
+    const p = fromBuf(r.path);
+    const stale = r.seq !== null ? (lastSeq.get(p) ?? -Infinity) > r.seq : input.ended !== null && (touched.get(p) ?? -Infinity) > input.ended;
+    if (stale) posts.delete(p);
+  }
   const near = new Set<BPath>();
   for (const e of input.related ?? []) for (const p of [p1(e), p2(e)]) if (p) near.add(dirname(p));
 

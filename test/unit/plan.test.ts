@@ -107,7 +107,10 @@ test("plan: a file the command created and left as it was is removed, with its p
   const d = scratch(t);
   writeFileSync(join(d, "new"), "hello");
   const plan = planUndo(
-    input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(real(join(d, "new"))) }]),
+    input(
+      [ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })],
+      [{ path: Buffer.from(join(d, "new")), post: encodeStat(real(join(d, "new"))), seq: 1e9 }],
+    ),
     "stop",
   );
   assert.deepEqual(plan.conflicts, []);
@@ -124,12 +127,47 @@ test("plan: a path changed since the command is a conflict (marked for the calle
   const left = real(join(d, "new"));
   writeFileSync(join(d, "new"), "hello, changed");
   const plan = planUndo(
-    input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(left) }]),
+    input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(left), seq: 1e9 }]),
     "stop",
   );
   assert.equal(plan.conflicts.length, 1);
   assert.equal(plan.conflicts[0].changedSince, true);
   assert.match(plan.conflicts[0].reason, /modified since the command/);
+});
+
+test("plan: the end scan is placed by spool order, not by a coarse end time: fish's clock ending before the command's last record still conflicts", (t) => {
+  // fish's end time is its init clock plus /proc/uptime (10 ms ticks): it can read earlier than
+  // the command's own records. The scan comes after them in the spool, so it stands.
+  const d = scratch(t);
+  const f = join(d, "kid.txt");
+  writeFileSync(f, "the command's bytes");
+  const left = real(f);
+  writeFileSync(f, "saved by an IDE");
+  const now = Date.now();
+  const write = ev(Op.OPEN, f, { flags: C.O_WRONLY | C.O_TRUNC, time: now, pre: encodeStat(stat(C.S_IFREG | 0o644)) });
+  const plan = planUndo({ ...input([write], [{ path: Buffer.from(f), post: encodeStat(left), seq: write.seq + 64 }]), ended: now - 15 }, "stop");
+  assert.deepEqual(
+    plan.conflicts.map((c) => [c.path, c.reason]),
+    [[f, "it was modified since the command"]],
+  );
+});
+
+test("plan: a record after the end scan in the spool (a background process of the command) makes that scan stale", (t) => {
+  const d = scratch(t);
+  const f = join(d, "bg.txt");
+  writeFileSync(f, "before the scan");
+  const scanned = real(f);
+  writeFileSync(f, "the background job's later bytes");
+  const now = Date.now();
+  const first = ev(Op.OPEN, f, { flags: C.O_WRONLY | C.O_CREAT, time: now - 5 });
+  const post = { path: Buffer.from(f), post: encodeStat(scanned), seq: first.seq + 1 };
+  const later = ev(Op.OPEN, f, { flags: C.O_WRONLY | C.O_TRUNC, time: now - 10 }); // a clock that says earlier: order decides
+  const plan = planUndo({ ...input([first, later], [post]), ended: now }, "stop");
+  assert.deepEqual(plan.conflicts, [], "the job's own write is the command's change, not a later one");
+  assert.deepEqual(
+    plan.steps.map((s) => [s.kind, s.path]),
+    [["remove", f]],
+  );
 });
 
 test("plan: restoring over something new conflicts; skip leaves it out, force removes it first", (t) => {
@@ -191,7 +229,7 @@ test("plan: a directory the command removed that is a file now is a conflict, no
     ev(Op.UNLINK, join(dir, "f"), { pre: encodeStat(stat(C.S_IFREG | 0o644)), keep: "c0ffee/1-3", keep_how: "R" }),
     ev(Op.RMDIR, dir, { pre: encodeStat(stat(C.S_IFDIR | 0o755)) }),
   ];
-  const plan = planUndo(input(events, [{ path: Buffer.from(dir), post: null }]), "stop");
+  const plan = planUndo(input(events, [{ path: Buffer.from(dir), post: null, seq: 1e9 }]), "stop");
   assert.deepEqual(plan.conflicts.map((c) => c.path).sort(), [dir, join(dir, "f")]);
 });
 
