@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, out, root } from "./helpers.ts";
+import { daemonEntry } from "../dist/daemon/client.js";
 import { Op, StepOp, Tag, decodeStat, encodeRecord, encodeStat, keepField, readRecords, parseKeep } from "../dist/spool/records.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -135,6 +136,23 @@ unsafeCase(
   },
   { root: true },
 );
+
+test("shitd itself (as a systemd unit or an old CLI would start it) refuses an unsafe state dir: one line, exit 1, no socket, the index untouched", (t) => {
+  const s = sandbox(t);
+  assert.equal(s.shit(["run", "--", "sh", "-c", "echo one > made"]).status, 0);
+  assert.equal(s.shit(["list"]).status, 0);
+  chmodSync(join(s.state, "spool"), 0o777);
+  const index = statSync(join(s.state, "index.sqlite"));
+  const r = spawnSync(process.execPath, ["--disable-warning=ExperimentalWarning", daemonEntry], {
+    env: { ...s.env, SHIT_DAEMON: "on" },
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  assert.equal(r.status, 1, out(r));
+  assert.match(r.stderr, /^shitd: refusing the state directory: .*writable by[^\n]*\n$/, out(r));
+  assert.ok(!existsSync(join(s.state, "run", "shitd.sock")), "no socket was made");
+  assert.equal(statSync(join(s.state, "index.sqlite")).mtimeMs, index.mtimeMs, "the index was not opened for writing");
+});
 
 test("a command's own staging dir writable by others: its undo is refused (exit 9), nothing changed", (t) => {
   const s = sandbox(t);

@@ -365,3 +365,77 @@ test("the hook does nothing in non-interactive shells and scripts", (t) => {
   assert.equal(st.status, 1);
   assert.match(st.stdout, /not hooked/);
 });
+
+// Issue 12, items 4-5 at a hooked prompt: the typed command is killed mid-way (kill -9 of the rm,
+// and separately of the whole shell with it): undo, from a new shell, brings every file back.
+for (const what of ["the command", "the shell and the command"] as const) {
+  test(`bash: kill -9 of ${what} during a typed rm -rf; undo from a new shell brings every file back`, async (tc) => {
+    const s = sandbox(tc);
+    const home = join(s.dir, "home");
+    mkdirSync(home, { recursive: true });
+    s.sh(`mkdir t; for i in $(seq 20); do mkdir t/d$i; for j in $(seq 150); do echo "$i $j" > t/d$i/f$j; done; done`);
+    const before = s.tree();
+    let a: Term | undefined, b: Term | undefined;
+    try {
+      a = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
+      // slowed down so the kill lands mid-way: one rm per directory
+      spawnSync("tmux", ["-S", a.sock, "send-keys", "-l", "for d in t/d*; do rm -rf $d; sleep 0.05; done; rmdir t"]);
+      spawnSync("tmux", ["-S", a.sock, "send-keys", "Enter"]);
+      await until("a few directories removed", () => readdirSync(join(s.work, "t")).length <= 15);
+      const shellPid = a.pid();
+      // before its journal record, the line's process to watch is the shell it was typed in
+      // (the SHELL field of its EXEC records): it runs while the shell does
+      const running = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ id: string; running: boolean; processes: Array<{ pid: number }> }>;
+      assert.equal(running.length, 1);
+      assert.equal(running[0].running, true);
+      assert.ok(
+        running[0].processes.some((p) => p.pid === shellPid),
+        JSON.stringify(running[0].processes),
+      );
+      if (what === "the command") {
+        // the for loop runs in the shell itself; its children are the rm and sleep processes
+        spawnSync("pkill", ["-KILL", "-P", String(shellPid)]);
+        spawnSync("kill", ["-INT", String(shellPid)]); // Ctrl-C ends the loop, as a user would
+        await a.waitPrompts(2);
+      } else {
+        spawnSync("pkill", ["-KILL", "-P", String(shellPid)]);
+        process.kill(shellPid, "SIGKILL");
+        a.kill();
+        a = undefined;
+      }
+      assert.ok(readdirSync(join(s.work, "t")).length < 20, "some directories were removed before the kill");
+      if (what !== "the command") {
+        const [c] = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ running: boolean; exit: number | null; ended: string | null }>;
+        assert.deepEqual([c.running, c.exit, !!c.ended], [false, null, true], "its shell gone, the line is ended: killed, exit unknown");
+      }
+      b = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
+      await b.run(`shit list --all --json > ${join(s.dir, "list.out")}; shit undo --global --yes > ${join(s.dir, "undo.out")} 2>&1`);
+      const said = readFileSync(join(s.dir, "undo.out"), "utf8") + readFileSync(join(s.dir, "list.out"), "utf8");
+      assert.equal(b.prompts().at(-1), "p 0", said);
+      assert.equal(sameTree(before, s.tree()), "", said);
+    } finally {
+      a?.kill();
+      b?.kill();
+    }
+  });
+}
+
+test("bash with the daemon on: a change made after the command, outside capture, is a conflict", async (tc) => {
+  await withShell(
+    tc,
+    "bash",
+    async (t, s) => {
+      s.sh("echo orig > f; echo src > src");
+      await t.run("cp src f");
+      await sleep(300);
+      const r = spawnSync("env", ["-u", "LD_PRELOAD", "-u", "SHIT_CMD", "sh", "-c", `echo "the IDE's bytes" > ${join(s.work, "f")}`]);
+      assert.equal(r.status, 0);
+      await t.run("shit undo --yes");
+      assert.equal(t.prompts().at(-1), "p 3");
+      assert.equal(readFileSync(join(s.work, "f"), "utf8"), "the IDE's bytes\n");
+      const ping = s.shit(["daemon", "status"]);
+      assert.match(ping.stdout + ping.stderr, /running|pid/i, "the daemon ran meanwhile");
+    },
+    { env: { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "20000" } },
+  );
+});

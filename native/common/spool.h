@@ -77,7 +77,8 @@ enum sp_tag {
   T_INO,
   T_SIZE,
   T_MTIME,
-  T_KEPT, /* records: stat_rec of the inode kept whole (R, L) in staging, right after the keep */
+  T_KEPT,  /* records: stat_rec of the inode kept whole (R, L) in staging, right after the keep */
+  T_SHELL, /* EXEC: i64 pid of the hooked shell the command was typed in (SHIT_SHELL_PID) */
   T_MAX
 };
 #define SP_MAGIC 0x5053

@@ -678,6 +678,12 @@ static NOINL void exec_record(void) {
   sp_add(&b, T_ARGV, args, (size_t)n);
   long w = sys2(SYS_getcwd, cwd, sizeof cwd);
   if (w > 0 && cwd[0] == '/') sp_add_str(&b, T_CWD, cwd);
+  /* typed in a hooked shell: the shell's pid, so a command whose shell was killed before its
+   * journal record is seen ended once the shell and its processes are gone */
+  const char *sh = getenv("SHIT_SHELL_PID");
+  int64_t shell = 0;
+  for (; sh && *sh >= '0' && *sh <= '9' && shell < (1 << 30); sh++) shell = shell * 10 + (*sh - '0');
+  if (sh && !*sh && shell > 0) sp_add_i64(&b, T_SHELL, shell);
   sp_commit(&b, c.spool, 0);
 }
 

@@ -126,7 +126,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   };
   const session = opts.global ? null : thisSession();
   const history = indexHistory(ctx.index);
-  const target = verb === "undo" ? pickUndo(history, ref, session) : pickRedo(history, ref, session);
+  const target = verb === "undo" ? pickUndo(history, ref, session, process.env.SHIT_CALLER_CMD || undefined) : pickRedo(history, ref, session);
   const shell = shellPart(ctx.index, target);
   const kind = reversalKind(target);
   const cwd: BPath = target.cwd ? fromBuf(target.cwd) : process.cwd();

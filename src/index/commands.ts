@@ -98,9 +98,17 @@ export function unended(ix: Index): { id: string; pid: number | null }[] {
 
 // --- writers ---
 
-/** The row exists (a command's first record may be any record). */
-export function ensure(ix: Index, id: string): void {
-  ix.q("INSERT OR IGNORE INTO commands(id) VALUES(?)").run(id);
+/** The row exists (a command's first record may be any record). `started`: the time of that
+ *  record, until a BEGIN or a shell's journal record says when the command started (a command
+ *  typed in a shell killed before its journal record has no other). */
+export function ensure(ix: Index, id: string, started: number | null = null): void {
+  ix.q("INSERT OR IGNORE INTO commands(id, started) VALUES(?, ?)").run(id, started);
+}
+
+/** An EXEC of a command typed in a hooked shell (SHELL: the shell's pid), before the shell's
+ *  journal record: the shell is the command's process to watch, as its journal would say. */
+export function typedIn(ix: Index, id: string, shellPid: number): void {
+  ix.q("UPDATE commands SET pid = ? WHERE id = ? AND pid IS NULL AND argv IS NULL AND session IS NULL").run(shellPid, id);
 }
 
 /** BEGIN: what was run, where, when, by which process. */

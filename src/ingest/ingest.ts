@@ -122,9 +122,9 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
 }
 
 let ensured = "";
-function ensureCommand(index: Index, cmd: string): void {
+function ensureCommand(index: Index, cmd: string, r: Rec): void {
   if (ensured === cmd) return;
-  commands.ensure(index, cmd);
+  commands.ensure(index, cmd, ms(r.timeNs));
   ensured = cmd;
 }
 
@@ -140,7 +140,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   const f = r.fields;
   switch (r.op) {
     case Op.BEGIN: {
-      ensureCommand(index, cmd);
+      ensureCommand(index, cmd, r);
       commands.begin(index, cmd, {
         kind: text(f.get(Tag.KIND)) ?? "run",
         of: text(f.get(Tag.OF)),
@@ -152,7 +152,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
       return;
     }
     case Op.END: {
-      ensureCommand(index, cmd);
+      ensureCommand(index, cmd, r);
       commands.end(index, cmd, ms(r.timeNs), r.err, r.flags);
       return;
     }
@@ -173,11 +173,15 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
       if (p) events.voidLatest(index, cmd, { op: r.flags, pid: r.pid, path: p, err: r.err });
       return;
     }
-    case Op.EXEC:
+    case Op.EXEC: {
+      ensureCommand(index, cmd, r);
       procs.insert(index, { cmd, seq: base + r.offset, pid: r.pid, time: ms(r.timeNs), argv: f.get(Tag.ARGV) ?? null, cwd: f.get(Tag.CWD) ?? null });
+      const shell = f.get(Tag.SHELL);
+      if (shell?.length === 8 && shell.readBigInt64LE(0) > 0n) commands.typedIn(index, cmd, Number(shell.readBigInt64LE(0)));
       return;
+    }
   }
-  ensureCommand(index, cmd);
+  ensureCommand(index, cmd, r);
   const keep = parseKeep(f.get(Tag.KEEP));
   const keep2 = parseKeep(f.get(Tag.KEEP2));
   const kept = decodeStat(f.get(Tag.KEPT));

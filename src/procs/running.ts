@@ -23,9 +23,11 @@ export function liveProcesses(index: Index, cmdId: string): LiveProcess[] {
   const c = commands.byId(index, cmdId);
   if (!c) return [];
   const live: LiveProcess[] = [];
-  // the runner of `shit run` (no EXEC record of its own): by start time, never marked
+  // the runner of `shit run` (no EXEC record of its own), or the hooked shell a line was typed in
+  // before its journal record came (an EXEC's SHELL): by start time, never marked
   if (c.ended === null && c.kind === "run" && !c.session && c.pid && c.started !== null) {
-    if (typeof whose(c.pid, cmdId, c.started, true) === "object") live.push({ pid: c.pid, argv: ["shit", "run", ...argvOf(c.argv)] });
+    const argv = c.argv ? ["shit", "run", ...argvOf(c.argv)] : ["(the shell it was typed in)"];
+    if (typeof whose(c.pid, cmdId, c.started, true) === "object") live.push({ pid: c.pid, argv });
   }
   const byPid = new Map<number, { time: number; argv: Uint8Array | null }>(); // its latest exec: what it runs now
   for (const r of procs.unexited(index, cmdId)) if (r.pid > 0) byPid.set(r.pid, { time: r.time, argv: r.argv });

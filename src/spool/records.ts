@@ -86,6 +86,9 @@ export const Tag = {
   // records again: the stat_rec of an inode kept whole (KEEP/KEEP2 how R or L) in staging, taken
   // right after it was kept; its ctime is what an undo checks the staged inode against
   KEPT: 29,
+  // EXEC: the pid of the hooked shell the command was typed in (i64), from SHIT_SHELL_PID: a
+  // command whose shell was killed before its journal record still has a process to watch
+  SHELL: 30,
 } as const;
 
 export const MAGIC = 0x5053;

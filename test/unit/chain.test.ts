@@ -112,3 +112,11 @@ test("a dangling undone_by (its undo row gone) is not undone, and acting stops t
   assert.equal(isUndone(h, a), false, "no such undo row: not undone");
   assert.equal(acting(h, a).id, "aaaa1");
 });
+
+test("the command an undo runs in (its line typed at a hooked prompt, still running) is never its own default target", () => {
+  const earlier = row("aaaa1");
+  const typed = row("eeee1", "run", null, { ended: null, exit: null }); // `echo x > out; shit undo`: its line has effects
+  const h = history([earlier, typed]);
+  assert.equal(pickUndo(h, undefined, null, "eeee1").id, "aaaa1");
+  assert.equal(pickUndo(h).id, "eeee1", "from elsewhere it is a command like any other");
+});
