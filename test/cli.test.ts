@@ -148,6 +148,7 @@ test("list and show: newest first, JSON with ids, argv, cwd, effects, undone, ev
   assert.equal(show.events[0].op, "unlink");
   assert.equal(show.events[0].path, join(s.work, "a"));
   assert.equal(show.events[0].kept.how, "inode");
+  assert.deepEqual(show.changes, [{ effect: "deleted", path: join(s.work, "a"), type: "file" }], "the net change per path, beside the calls");
   const text = s.shit(["list"]).stdout;
   assert.match(text, /1 deleted/);
   assert.match(text, /\(undone\)/);

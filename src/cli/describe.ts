@@ -6,6 +6,7 @@ import { type BPath, display } from "../paths/bytes.js";
 import { constants as C } from "node:fs";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import type { LiveProcess } from "../procs/running.js";
+import { localDate } from "./output.js";
 
 export function argvOf(c: CommandRow): string[] {
   if (!c.argv) return [];
@@ -36,7 +37,7 @@ export function ago(ms: number | null, now = Date.now()): string {
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.round(s / 60)}m ago`;
   if (s < 86400) return `${Math.round(s / 3600)}h ago`;
-  return new Date(ms).toISOString().slice(0, 10);
+  return localDate(ms);
 }
 
 export function countsText(c: EffectCounts): string {

@@ -5,6 +5,7 @@ import { commandJson } from "./command-json.js";
 import { ago, commandLine, countsText } from "./describe.js";
 import { thisSession } from "./session.js";
 import { CliError, EXIT } from "./exit.js";
+import { cut, emit, paint, width } from "./output.js";
 
 export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: boolean; here?: boolean }): void {
   const session = opts.here ? thisSession() : null;
@@ -34,6 +35,10 @@ export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: bool
   });
   const head = ["ID", "WHEN", "EXIT", "EFFECTS", "COMMAND"];
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (l: string[]) => l.map((x, i) => (i === l.length - 1 ? x : x.padEnd(w[i]))).join("  ");
-  process.stdout.write([fmt(head), ...lines.map(fmt)].join("\n") + "\n");
+  // on a terminal the COMMAND column ends at its edge; a pipe gets whole lines
+  const cols = width();
+  const last = cols === null ? Infinity : Math.max(10, cols - w.slice(0, -1).reduce((a, b) => a + b + 2, 0));
+  const fmt = (l: string[], top = false) =>
+    l.map((x, i) => (i === l.length - 1 ? cut(x, last) : i === 0 && !top ? paint("yellow", x.padEnd(w[i])) : x.padEnd(w[i]))).join("  ");
+  emit([paint("bold", fmt(head, true)), ...lines.map((l) => fmt(l))].join("\n") + "\n", { page: true });
 }

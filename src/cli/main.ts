@@ -3,7 +3,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { openCtx, openCurrentCtx } from "./context.js";
 import { EXIT, exitCodeOf } from "./exit.js";
 import { list } from "./list.js";
-import { show } from "./show.js";
+import { diff, show } from "./show.js";
+import { COLOR_WHEN, setOutput } from "./output.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
 import { gc, parseAge } from "./gc.js";
@@ -70,7 +71,10 @@ const program = new Command()
   .version("0.1.0")
   .addHelpText("after", EXIT_HELP)
   .exitOverride()
-  .configureOutput({ outputError: (s, write) => write(`shit: ${s.replace(/^error: /, "")}`) });
+  .configureOutput({ outputError: (s, write) => write(`shit: ${s.replace(/^error: /, "")}`) })
+  .addOption(new Option("--color <when>", "color: auto (when stdout is a terminal and NO_COLOR is not set), always, never").choices(COLOR_WHEN).default("auto"))
+  .option("--no-pager", "do not page show, diff and list (the pager: $SHIT_PAGER, else $PAGER, else less -FRX; only when stdout is a terminal)")
+  .hook("preAction", () => setOutput(program.opts()));
 
 program
   .command("run")
@@ -97,6 +101,8 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     )
     .option("-g, --global", "in a hooked shell: the latest of any shell, not this shell's own")
     .option("--json", "the plan and its outcome (steps, conflicts, what cannot be restored, exit code) as one JSON document; asks nothing")
+    .option("-p, --patch", "show how the contents of each file will change")
+    .option("--raw", "the plan's steps one by one, not what they do to each path")
     .action(async (id: string | undefined, opts) => {
       code = await reverse(await openCurrentCtx(), verb, id, opts);
     });
@@ -114,10 +120,18 @@ program
   .action(async (opts) => list(await openCurrentCtx(), opts));
 
 program
-  .command("show [id]")
-  .description("every recorded effect of one command (default: the latest)")
+  .command("show [id] [paths...]")
+  .description("what one command did, path by path (default: the latest); with paths: only those")
   .option("--json", "one JSON document")
-  .action(async (id: string | undefined, opts) => show(await openCurrentCtx(), id, opts));
+  .option("-p, --patch", "the content diff of each file it changed")
+  .option("--raw", "every recorded system call, not the net effect per path")
+  .option("-a, --all", "list created and deleted trees path by path instead of counting them")
+  .action(async (id: string | undefined, paths: string[], opts) => show(await openCurrentCtx(), id, opts, paths));
+
+program
+  .command("diff <id> [paths...]")
+  .description("the content diff of each file a command changed: before it vs what it left (with paths: only those)")
+  .action(async (id: string, paths: string[]) => diff(await openCurrentCtx(), id, paths));
 
 program
   .command("gc")

@@ -1,9 +1,14 @@
-// How an undo's plan reads: a header, one line per step (the first 30 of a long plan), a summary
-// ("restore 214 files, 9 dirs under ./src"), and what it cannot do.
+// How an undo's plan reads: a header, one line per path it puts back, as `shit show` names the
+// command's changes ("revert f", "restore src/ (214 files, 9 dirs)"; the first 30 of a long
+// plan; --raw: one line per step), a summary ("restore 214 files, 9 dirs under ./src"), and what
+// it cannot do.
 import { constants as C } from "node:fs";
-import { type BPath, display, dirname, isUnder } from "../paths/bytes.js";
+import { type BPath, display, dirname, fromBuf, isUnder } from "../paths/bytes.js";
+import type { EventRow } from "../index/rows.js";
 import type { Plan, Step } from "../plan/plan.js";
 import { typeOf } from "../plan/vfs.js";
+import { type Change, fold } from "../plan/net.js";
+import { undoLine } from "./changes.js";
 
 export function summary(plan: Plan, cwd?: BPath): string {
   const n = { files: 0, dirs: 0, links: 0, other: 0, remove: 0, move: 0, bytes: 0, meta: 0 };
@@ -69,11 +74,33 @@ export function stepLine(s: Step, cwd?: BPath): string {
   }
 }
 
-/** The steps people see (not the closing pass over directory times), at most 30 of a long plan. */
-export function stepLines(plan: Plan, cwd: BPath | undefined, moreHint: string): string[] {
+/** The target command's changes the plan undoes (those its steps touch); and its steps that
+ *  belong to no change (--force clearing a path), but not those on the command's passing paths
+ *  (a temp file it made and renamed away: the undo of its rename names it). */
+export function changesOf(plan: Plan, changes: Change[], events: EventRow[]): { undone: Change[]; other: Step[] } {
   const visible = plan.steps.filter((s) => s.seq >= 0);
-  const shown = visible.length > 40 ? visible.slice(0, 30) : visible;
-  const out = shown.map((s) => stepLine(s, cwd));
-  if (shown.length < visible.length) out.push(`  … and ${visible.length - shown.length} more (${moreHint})`);
-  return out;
+  const touched = new Set<BPath>();
+  for (const s of visible) {
+    touched.add(s.path);
+    if (s.path2 !== undefined) touched.add(s.path2);
+  }
+  const undone = changes.filter((c) => touched.has(c.path) || (c.to !== undefined && touched.has(c.to)));
+  const named = new Set(undone.flatMap((c) => (c.to !== undefined ? [c.path, c.to] : [c.path])));
+  const net = new Set(changes.flatMap((c) => (c.to !== undefined ? [c.path, c.to] : [c.path])));
+  for (const e of events) for (const p of [e.path, e.path2]) if (p && !net.has(fromBuf(p))) named.add(fromBuf(p));
+  return { undone, other: visible.filter((s) => !named.has(s.path) && !(s.path2 !== undefined && named.has(s.path2))) };
+}
+
+/** What people see of the plan: a line per path it puts back (folded trees; `raw`: a line per
+ *  step, not the closing pass over directory times), at most 30 of a long plan. */
+export function planLines(plan: Plan, changes: Change[], events: EventRow[], cwd: BPath | undefined, moreHint: string, raw = false): string[] {
+  let lines: string[];
+  if (raw) lines = plan.steps.filter((s) => s.seq >= 0).map((s) => stepLine(s, cwd));
+  else {
+    const { undone, other } = changesOf(plan, changes, events);
+    lines = [...fold(undone).map((f) => undoLine(f, cwd)), ...other.map((s) => stepLine(s, cwd))];
+  }
+  const shown = lines.length > 40 ? lines.slice(0, 30) : lines;
+  if (shown.length < lines.length) shown.push(`  … and ${lines.length - shown.length} more (${moreHint})`);
+  return shown;
 }

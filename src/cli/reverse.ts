@@ -6,7 +6,9 @@ import type { CommandRow } from "../index/rows.js";
 import { type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
-import { summary, stepLines } from "./plan-text.js";
+import { changesOf, planLines, summary } from "./plan-text.js";
+import { netChanges } from "../plan/net.js";
+import { undoPatches } from "./changes.js";
 import type { ConflictMode } from "../plan/plan.js";
 import { OUTSIDE } from "../plan/untracked.js";
 import { type BPath, display, fromBuf } from "../paths/bytes.js";
@@ -28,6 +30,8 @@ export interface ReverseOpts {
   onConflict?: string;
   json?: boolean;
   global?: boolean;
+  patch?: boolean; // how each file's contents will change
+  raw?: boolean; // the plan's steps one by one
 }
 
 async function confirm(question: string): Promise<boolean> {
@@ -183,7 +187,8 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       say(`nothing to ${verb}: ${target.id.slice(0, 8)} (${commandLine(target)}) changed no files\n`);
       return ended("nothing", EXIT.OK);
     }
-    const out: string[] = [header, ...stepLines(plan, cwd, `shit show ${target.id.slice(0, 8)} lists them all`)];
+    const changes = netChanges(planned.events);
+    const out: string[] = [header, ...planLines(plan, changes, planned.events, cwd, `shit show ${target.id.slice(0, 8)} --all lists them all`, opts.raw)];
     if (plan.steps.length || !shell) out.push(summary(plan, cwd));
     if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
     // a lost pre-image that stops the undo is told on stderr below, as a conflict is
@@ -194,6 +199,10 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     out.push(...beyond);
     for (const p of live) out.push(`still running: pid ${p.pid} ${p.argv.join(" ")} — it may write again`);
     for (const p of skipped) out.push(`left as it is (conflict): ${display(p, cwd)}`);
+    if (opts.patch) {
+      const diffs = undoPatches(ctx.store, target, planned.events, changesOf(plan, changes, planned.events).undone, cwd);
+      if (diffs.length) out.push("", ...diffs);
+    }
     say(out.join("\n") + "\n");
 
     if (plan.conflicts.length && mode !== "skip") {

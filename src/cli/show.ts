@@ -1,4 +1,5 @@
-// shit show: every recorded effect of one command.
+// shit show: what one command did, path by path (its net effect; --raw: every recorded call),
+// with content diffs (-p); shit diff: only the diffs.
 import { constants as C } from "node:fs";
 import type { Ctx } from "./context.js";
 import { commandJson } from "./command-json.js";
@@ -14,29 +15,64 @@ import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
 import { happened } from "../undo/unhappened.js";
+import { netChanges, fold, type Change } from "../plan/net.js";
+import { didLine, didPatches, onPaths } from "./changes.js";
+import { emit, localTime, paint } from "./output.js";
 
-export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
-  let c: CommandRow | undefined;
-  if (ref) c = commands.byRef(ctx.index, ref);
-  else c = commands.newestFirst(ctx.index, null, 1)[0];
+export interface ShowOpts {
+  json?: boolean;
+  raw?: boolean; // every recorded call instead of the net effect per path
+  all?: boolean; // created and deleted trees path by path, not summed up
+  patch?: boolean; // content diffs
+}
+
+function target(ctx: Ctx, ref: string | undefined): CommandRow {
+  const c = ref ? commands.byRef(ctx.index, ref) : commands.newestFirst(ctx.index, null, 1)[0];
   if (!c) throw new CliError("no commands recorded yet", EXIT.NOTHING);
+  return c;
+}
+
+const changeJson = (c: Change) => ({
+  effect: c.effect,
+  path: display(c.path),
+  ...(c.to !== undefined ? { to: display(c.to) } : {}),
+  ...(c.replaced ? { replaced: true } : {}),
+  type: c.type === null ? null : (TYPE_NAME[c.type] ?? "unknown"),
+  ...(c.meta ? { meta: c.meta } : {}),
+  ...(c.mode ? { mode: { from: c.mode[0].toString(8).padStart(4, "0"), to: c.mode[1].toString(8).padStart(4, "0") } } : {}),
+});
+
+/** shit diff ID [PATH…]: the content diff of each file the command changed. */
+export function diff(ctx: Ctx, ref: string, paths: string[]): void {
+  const c = target(ctx, ref);
+  const evs = happened(events.of(ctx.index, c.id), ctx.paths.staging);
+  const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
+  const lines = didPatches(ctx.store, c, evs, onPaths(netChanges(evs), paths), cwd);
+  emit(lines.length ? lines.join("\n") + "\n" : "", { page: true });
+}
+
+export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: string[] = []): void {
+  const c = target(ctx, ref);
   // records of calls a kill kept from happening (written before their call) are not shown
-  const evs = happened(events.of(ctx.index, c.id), ctx.paths.staging).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
+  const all = happened(events.of(ctx.index, c.id), ctx.paths.staging);
+  const evs = all.filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
+  const changes = onPaths(netChanges(all), paths);
   const j = commandJson(ctx, c);
   const beyond = irreversibleOf(ctx.index, c); // effects that left the machine
   if (opts.json) {
     const outside = untracked
       .of(ctx.index, c.id)
       .map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
-    process.stdout.write(JSON.stringify({ ...j, irreversible: beyond, events: evs.map(eventJson), untracked: outside }, null, 2) + "\n");
+    const doc = { ...j, irreversible: beyond, events: evs.map(eventJson), untracked: outside, changes: changes.map(changeJson) };
+    process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
     return;
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const out: string[] = [];
-  out.push(`command ${c.id}${j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : ""}`);
-  out.push(`    ${commandLine(c)}`);
+  out.push(paint("yellow", `command ${c.id}`) + (j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : ""));
+  out.push(`    ${paint("bold", commandLine(c))}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
-  out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
+  out.push(`when    ${c.started ? localTime(c.started) : "?"} (${ago(c.started)})`);
   out.push(
     `exit    ${c.ended === null ? "still running" : c.signal ? `killed by signal ${c.signal}` : c.exit === null ? "killed (its processes are gone; exit unknown)" : c.exit}`,
   );
@@ -46,8 +82,11 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   const sh = c.shell ? (JSON.parse(c.shell) as { shell?: string; tty?: string; changes?: ShellChanges; applied?: number }) : null;
   if (sh?.shell) out.push(`shell   ${sh.shell}${sh.tty ? ` on ${sh.tty}` : ""}${c.session ? `, session ${c.session}` : ""}`);
   for (const l of sh?.changes ? describeChanges(sh.changes) : []) out.push(`  shell   ${l}`);
-  if (evs.length) out.push("");
-  for (const e of evs) {
+  const notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED);
+  const raw = opts.raw ? evs : notCaptured;
+  if (raw.length || (!opts.raw && changes.length)) out.push("");
+  if (!opts.raw) for (const f of fold(changes, opts.all)) out.push(didLine(f, cwd));
+  for (const e of raw) {
     const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
     const path = e.path ? display(e.path, cwd) : "?";
     if (e.op === Op.NOTCAPTURED && e.flags === Op.EXEC) {
@@ -70,5 +109,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   const outside = untracked.of(ctx.index, c.id);
   if (outside.length) out.push("", "untracked changes (made outside capture: cannot be undone)");
   for (const u of outside) out.push(`  ${u.kind.padEnd(9)} ${display(u.path, cwd)}${u.path2 ? ` → ${display(u.path2, cwd)}` : ""}`);
-  process.stdout.write(out.join("\n") + "\n");
+  if (opts.patch) {
+    const diffs = didPatches(ctx.store, c, all, changes, cwd);
+    if (diffs.length) out.push("", ...diffs);
+  }
+  emit(out.join("\n") + "\n", { page: true });
 }

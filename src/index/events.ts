@@ -60,6 +60,18 @@ export function notesOf(ix: Index, op: number): { note: string; n: number; cmds:
     .all(op) as { note: string; n: number; cmds: number; last: number; example: string }[];
 }
 
+/** The first event of another command started at or after `after` that kept what was at p (its
+ *  bytes before that command changed them): what the earlier command left there, if unchanged. */
+export function nextKeep(ix: Index, p: Buffer, not: string, after: number): EventRow | undefined {
+  const r = ix
+    .q(
+      "SELECT e.* FROM events e JOIN commands c ON c.id = e.cmd WHERE e.cmd != ? AND c.started >= ? AND e.err = 0 AND " +
+        "((e.path = ? AND e.keep IS NOT NULL AND e.op != 5) OR (e.path2 = ? AND e.keep2 IS NOT NULL AND e.op = 5)) ORDER BY c.started, e.seq LIMIT 1",
+    )
+    .get(not, after, p, p) as unknown as EventRow | undefined;
+  return r && checkedEvent(r);
+}
+
 /** One event; a second insert of the same (cmd, seq) is ignored (two ingests may race). */
 export function insert(ix: Index, e: EventRow): void {
   ix.q(

@@ -22,6 +22,7 @@ import { happened } from "./unhappened.js";
 /** A plan, with the later command (if any) that changed each conflicting path since. */
 export interface UndoPlan extends Plan {
   changedBy: Map<BPath, CommandRow>;
+  events: EventRow[]; // the target's events it was planned from (its net changes are what the plan text names)
 }
 
 /** Plans the undo of target: the planner's inputs read from the index as values. */
@@ -48,7 +49,7 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
     const by = later(c.path);
     if (by) changedBy.set(c.path, by);
   }
-  return { ...plan, changedBy };
+  return { ...plan, changedBy, events: evs };
 }
 
 /** For each existing file whose bytes target changed, the other commands that wrote to it while

@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { constants as C } from "node:fs";
-import { effectCounts, netEffects, storedCounts } from "../../dist/ingest/effects.js";
+import { effectCounts, storedCounts } from "../../dist/ingest/effects.js";
+import { fold, netChanges, netEffects } from "../../dist/plan/net.js";
 import { Op } from "../../dist/spool/records.js";
 import { ev } from "./events.ts";
 import type { EventRow } from "../../dist/index/rows.js";
@@ -16,10 +17,51 @@ test("net effects: a file created then deleted is nothing; modified then deleted
   assert.deepEqual(net([ev(Op.OPEN, "/f", { flags: C.O_WRONLY, pre: PRE }), ev(Op.UNLINK, "/f")]), { "/f": "deleted" });
 });
 
-test("net effects: a rename is one renamed path; a rename over a file is a delete and a modify", () => {
+test("net effects: a rename is one renamed path, also over a file (replacing it); a temp file renamed over one is a modify", () => {
   assert.deepEqual(net([ev(Op.RENAME, "/a", { path2: Buffer.from("/b") })]), { "/a": "renamed" });
-  // b keeps its name with new bytes, a is gone: counted as what each path went through
-  assert.deepEqual(net([ev(Op.RENAME, "/a", { path2: Buffer.from("/b"), pre2: PRE })]), { "/a": "deleted", "/b": "modified" });
+  // mv a b over b: one rename, that replaced b (as people say it), not a delete and a modify
+  assert.deepEqual(net([ev(Op.RENAME, "/a", { path2: Buffer.from("/b"), pre2: PRE })]), { "/a": "renamed" });
+  assert.equal(netChanges([ev(Op.RENAME, "/a", { path2: Buffer.from("/b"), pre2: PRE })])[0].replaced, true);
+  // sed -i: create a temp file, rename it over f
+  const sed = [ev(Op.OPEN, "/d/sedX1", { flags: C.O_WRONLY | C.O_CREAT }), ev(Op.RENAME, "/d/sedX1", { path2: Buffer.from("/d/f"), pre2: PRE })];
+  assert.deepEqual(net(sed), { "/d/f": "modified" });
+  // a → b → c is one rename a → c
+  const chain = [ev(Op.RENAME, "/a", { path2: Buffer.from("/b") }), ev(Op.RENAME, "/b", { path2: Buffer.from("/c") })];
+  assert.deepEqual(
+    netChanges(chain).map((c) => [c.path, c.effect, c.to]),
+    [["/a", "renamed", "/c"]],
+  );
+});
+
+test("net changes fold a deleted tree into one entry with counts; all: every path", () => {
+  const dir = (m: number) => {
+    const b = new Uint8Array(64);
+    new DataView(b.buffer).setUint32(16, m, true);
+    return b;
+  };
+  const evs = [
+    ev(Op.UNLINK, "/t/d/y", { pre: dir(C.S_IFREG | 0o644) }),
+    ev(Op.RMDIR, "/t/d", { pre: dir(C.S_IFDIR | 0o755) }),
+    ev(Op.UNLINK, "/t/x", { pre: dir(C.S_IFREG | 0o644) }),
+    ev(Op.RMDIR, "/t", { pre: dir(C.S_IFDIR | 0o755) }),
+    ev(Op.UNLINK, "/t-other", { pre: dir(C.S_IFREG | 0o644) }),
+  ];
+  const f = fold(netChanges(evs));
+  assert.deepEqual(
+    f.map((x) => [x.change.path, x.contents]),
+    [
+      ["/t", { files: 2, dirs: 1, links: 0, other: 0 }],
+      ["/t-other", undefined],
+    ],
+  );
+  assert.equal(fold(netChanges(evs), true).length, 5);
+});
+
+test("net changes: a chmod says the mode before and after", () => {
+  const pre = new Uint8Array(64);
+  new DataView(pre.buffer).setUint32(16, C.S_IFREG | 0o644, true);
+  const [c] = netChanges([ev(Op.CHMOD, "/m", { pre, flags: 0o755 })]);
+  assert.deepEqual([c.effect, c.mode], ["metadata", [0o644, 0o755]]);
 });
 
 test("net effects: metadata only, failed calls ignored, a read-only open is nothing", () => {

@@ -1,0 +1,78 @@
+// How the verbs write for people, in one place: color through util.styleText when wanted
+// (--color=auto|always|never; auto: stdout is a terminal and NO_COLOR is not set), a pager for
+// what is read rather than asked (show, diff, list) when stdout is a terminal, as git does
+// ($SHIT_PAGER, else $PAGER, else `less -FRX`; --no-pager), the terminal's width, local times.
+// main sets it once from the global options, before any verb runs.
+import { spawnSync } from "node:child_process";
+import { styleText } from "node:util";
+import { EXIT } from "./exit.js";
+
+export const COLOR_WHEN = ["auto", "always", "never"] as const;
+
+const state = { color: false, pager: true };
+
+export function setOutput(o: { color?: string; pager?: boolean }): void {
+  const when = o.color ?? "auto";
+  const auto = !!process.stdout.isTTY && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  state.color = when === "always" || (when === "auto" && auto);
+  state.pager = o.pager !== false;
+}
+
+type Style = Parameters<typeof styleText>[0];
+
+/** text in a style (a color, bold, dim…), or as it is when color is off. */
+export function paint(style: Style, text: string): string {
+  return state.color && text ? styleText(style, text, { validateStream: false }) : text;
+}
+
+/** Columns to fit lines to: when stdout is a terminal, $COLUMNS if set, else its width; null when
+ *  it is not a terminal (a pipe or a file gets whole lines). */
+export function width(): number | null {
+  if (!process.stdout.isTTY) return null;
+  const c = Number(process.env.COLUMNS);
+  return Number.isInteger(c) && c > 0 ? c : process.stdout.columns || 80;
+}
+
+/** s cut to n characters, the last one an ellipsis when it was cut. */
+export function cut(s: string, n: number): string {
+  const chars = [...s];
+  return chars.length <= n ? s : n <= 1 ? "…".slice(0, n) : chars.slice(0, n - 1).join("") + "…";
+}
+
+/** A time as people read it where they are: 2025-03-04 14:05:06 +0100. */
+export function localTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  const off = -d.getTimezoneOffset();
+  const zone = `${off < 0 ? "-" : "+"}${p(Math.floor(Math.abs(off) / 60))}${p(Math.abs(off) % 60)}`;
+  return `${localDate(ms)} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${zone}`;
+}
+
+export function localDate(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+/** The pager command, or null for none: $SHIT_PAGER, else $PAGER, else less (empty or `cat`: none). */
+function pagerCommand(): string | null {
+  const cmd = (process.env.SHIT_PAGER ?? process.env.PAGER ?? "less").trim();
+  return cmd === "" || cmd === "cat" ? null : cmd;
+}
+
+/** Writes text to stdout, through the pager when asked for, stdout is a terminal and --no-pager
+ *  was not given. A pager that is not there leaves the text on stdout. */
+export function emit(text: string, opts: { page?: boolean } = {}): void {
+  const cmd = opts.page && state.pager && process.stdout.isTTY ? pagerCommand() : null;
+  if (!cmd) {
+    process.stdout.write(text);
+    return;
+  }
+  // Ctrl-C is the pager's (less stays, as under git): this process waits for it, and does not die
+  process.on("SIGINT", () => {});
+  const env = { ...process.env, LESS: process.env.LESS ?? "FRX", LV: process.env.LV ?? "-c" };
+  const r = spawnSync("/bin/sh", ["-c", cmd], { input: text, stdio: ["pipe", "inherit", "inherit"], env });
+  // the pager quit before reading it all (q in less): a closed pipe, as `shit show | head -1`
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === "EPIPE") process.exit(EXIT.PIPE);
+  if (r.error || r.status === 127 || r.status === 126) process.stdout.write(text); // no such pager: as if none
+}

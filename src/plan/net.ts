@@ -1,0 +1,201 @@
+// What a command did, path by path: each path's state before the command against after it, so a
+// `sed -i` (create a temp file, rename it over f) reads as "modified f". One function serves the
+// effect counts stored at ingest (src/ingest/effects.ts), `shit show` and the undo's plan text.
+import { constants as C } from "node:fs";
+import type { EventRow } from "../index/rows.js";
+import { Op, decodeStat, type Stat } from "../spool/records.js";
+import { type BPath, fromBuf, isUnder } from "../paths/bytes.js";
+import { noop } from "./plan.js";
+import { typeOf } from "./vfs.js";
+
+export type Effect = "deleted" | "modified" | "created" | "renamed" | "metadata";
+export type MetaKind = "mode" | "owner" | "times" | "xattr";
+
+export interface Change {
+  path: BPath;
+  effect: Effect;
+  to?: BPath; // renamed: its new name
+  replaced?: boolean; // renamed over a path that was there (what was there is kept)
+  type: number | null; // S_IFMT of the object (what it was; created: what it is), null when not known
+  before: Stat | null; // its state before the command (null: not there, or rows read for counting)
+  meta?: MetaKind[]; // metadata: what changed
+  mode?: [number, number]; // a chmod that changed the permission bits: before → after
+}
+
+/** Per path: the Change, in path order. Rows may be events.forCounting's (pre as a flag): then
+ *  only the effects are exact, not the types and stats. */
+export function netChanges(evs: EventRow[]): Change[] {
+  interface S {
+    before: boolean;
+    after: boolean;
+    bytes: boolean;
+    meta: Set<MetaKind>;
+    origin?: BPath; // where the object now here was before the command (itself when it stayed)
+    type: number | null;
+    first: Stat | null;
+    mode?: number; // the last mode a chmod set
+  }
+  const st = new Map<BPath, S>();
+  const stat = (v: unknown) => (v instanceof Uint8Array ? decodeStat(v) : null);
+  const at = (p: BPath, existed: boolean, pre: Stat | null = null): S => {
+    let s = st.get(p);
+    if (!s) st.set(p, (s = { before: existed, after: existed, bytes: false, meta: new Set(), origin: existed ? p : undefined, type: null, first: pre }));
+    if (pre && s.type === null && s.before) s.type = typeOf(pre.mode);
+    return s;
+  };
+  const made = (p: BPath, type: number | null) => {
+    const s = at(p, false);
+    s.after = true;
+    s.origin = undefined;
+    s.type = type;
+    s.bytes = true;
+    return s;
+  };
+  for (const e of evs) {
+    if (e.err !== 0 || !e.path) continue;
+    const a = fromBuf(e.path),
+      b = e.path2 ? fromBuf(e.path2) : null;
+    const pre = stat(e.pre);
+    // OPSWITCH(effects; ignores: BEGIN END POST EXEC NOTCAPTURED VOID STAGED) -- not effects; NOTCAPTURED is counted apart; a VOID marks the event it voids failed
+    switch (e.op) {
+      case Op.UNLINK:
+      case Op.RMDIR: {
+        const s = at(a, true, pre);
+        s.after = false;
+        s.origin = undefined;
+        break;
+      }
+      case Op.RENAME: {
+        if (noop(e) || !b) break; // between two names of one inode: it did nothing
+        const s = at(a, true, pre);
+        const t = at(b, !!e.pre2, stat(e.pre2));
+        const origin = s.origin;
+        const type = s.type;
+        s.after = false;
+        s.origin = undefined;
+        t.after = true;
+        t.origin = origin;
+        t.type = type;
+        t.bytes = true;
+        break;
+      }
+      case Op.OPEN: {
+        const s = at(a, !!e.pre, pre);
+        if (!s.after) made(a, C.S_IFREG);
+        else if (e.flags & (C.O_WRONLY | C.O_RDWR | C.O_TRUNC)) s.bytes = true;
+        break;
+      }
+      case Op.TRUNCATE:
+        at(a, true, pre).bytes = true;
+        break;
+      case Op.MKDIR:
+        made(a, C.S_IFDIR);
+        break;
+      case Op.SYMLINK:
+        made(a, C.S_IFLNK);
+        break;
+      case Op.MKNOD:
+        made(a, typeOf(e.flags) || null);
+        break;
+      case Op.LINK:
+        if (b) made(b, C.S_IFREG);
+        break;
+      case Op.CHMOD: {
+        const s = at(a, true, pre);
+        s.meta.add("mode");
+        s.mode = e.flags & 0o7777;
+        break;
+      }
+      case Op.CHOWN:
+        at(a, true, pre).meta.add("owner");
+        break;
+      case Op.UTIMES:
+        at(a, true, pre).meta.add("times");
+        break;
+      case Op.SETXATTR:
+      case Op.REMOVEXATTR:
+        at(a, true, pre).meta.add("xattr");
+        break;
+    }
+  }
+  // where each object that was there before the command ended up
+  const movedTo = new Map<BPath, BPath>();
+  for (const [p, s] of st) if (s.after && s.origin !== undefined && s.origin !== p) movedTo.set(s.origin, p);
+  const out: Change[] = [];
+  for (const [p, s] of st) {
+    const base = { path: p, type: s.type, before: s.first };
+    if (s.before && !s.after) {
+      const to = movedTo.get(p);
+      if (to !== undefined) out.push({ ...base, effect: "renamed", to, ...(st.get(to)!.before ? { replaced: true } : {}) });
+      else out.push({ ...base, effect: "deleted" });
+    } else if (!s.before && s.after) {
+      if (s.origin === undefined) out.push({ ...base, effect: "created" });
+    } else if (s.before && s.after) {
+      if (s.origin !== p && s.origin !== undefined) continue; // another path's object moved here: that path's rename says it
+      if (s.origin === undefined || s.bytes) out.push({ ...base, effect: "modified" });
+      else if (s.meta.size) {
+        const oldMode = s.first ? s.first.mode & 0o7777 : null;
+        const meta = [...s.meta].filter((m) => m !== "mode" || oldMode === null || s.mode !== oldMode);
+        const mode: [number, number] | undefined = oldMode !== null && s.mode !== undefined && s.mode !== oldMode ? [oldMode, s.mode] : undefined;
+        out.push({ ...base, effect: "metadata", meta: meta.length ? meta : [...s.meta], ...(mode ? { mode } : {}) });
+      }
+    }
+  }
+  // a directory's contents right after it: "/" sorts before every other byte
+  const key = (c: Change) => c.path.replaceAll("/", "\0");
+  return out.sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+}
+
+/** Net effect per path (the key of a rename is its old name). */
+export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
+  return new Map(netChanges(evs).map((c) => [c.path, c.effect]));
+}
+
+export interface Contents {
+  files: number;
+  dirs: number;
+  links: number;
+  other: number;
+}
+
+/** A created or deleted directory with what was created or deleted under it, as one entry. */
+export interface Folded {
+  change: Change;
+  contents?: Contents; // a folded directory: what is under it
+  under?: Change[]; // the changes folded into it
+}
+
+/** The changes with each created or deleted directory's created or deleted contents folded into
+ *  it ("deleted src/ (214 files, 9 dirs)"); `all`: none folded. */
+export function fold(changes: Change[], all = false): Folded[] {
+  if (all) return changes.map((change) => ({ change }));
+  const out: Folded[] = [];
+  let top: Folded | null = null;
+  // path order puts a directory right before what is under it
+  for (const c of changes) {
+    if (top && isUnder(c.path, top.change.path) && c.effect === top.change.effect) {
+      const n = top.contents!;
+      if (c.type === C.S_IFDIR) n.dirs++;
+      else if (c.type === C.S_IFLNK) n.links++;
+      else if (c.type === C.S_IFREG || c.type === null) n.files++;
+      else n.other++;
+      top.under!.push(c);
+      continue;
+    }
+    if ((c.effect === "deleted" || c.effect === "created") && c.type === C.S_IFDIR) {
+      top = { change: c, contents: { files: 0, dirs: 0, links: 0, other: 0 }, under: [] };
+      out.push(top);
+    } else {
+      if (top && !isUnder(c.path, top.change.path)) top = null;
+      out.push({ change: c });
+    }
+  }
+  return out;
+}
+
+export function contentsText(n: Contents): string {
+  const pl = (k: number, one: string, many = one + "s") => `${k} ${k === 1 ? one : many}`;
+  return [n.files && pl(n.files, "file"), n.dirs && pl(n.dirs, "dir"), n.links && pl(n.links, "symlink"), n.other && pl(n.other, "special file")]
+    .filter(Boolean)
+    .join(", ");
+}
