@@ -33,7 +33,8 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const out: string[] = [];
-  out.push(`command ${c.id}${j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : ""}`);
+  const partly = j.partlyUndoneBy.map((id) => id.slice(0, 8)).join(", ");
+  out.push(`command ${c.id}${j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : partly ? `  (partly undone by ${partly})` : ""}`);
   out.push(`    ${commandLine(c)}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
   out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
