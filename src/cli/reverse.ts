@@ -145,6 +145,8 @@ interface Part {
 }
 
 const id8 = (c: CommandRow) => c.id.slice(0, 8);
+/** "; changed later by 4baa4413 `rm -rf src`" */
+const laterBy = (by: CommandRow | undefined) => (by ? `; changed later by ${id8(by)} \`${commandLine(by)}\`` : "");
 
 /** The plan of one reversal: against the tree as the reversals before it (`prior`) leave it. */
 function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, opts: ReverseOpts, prior: Step[], only?: BPath[]): Part {
@@ -338,7 +340,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       for (const x of plan.outside) out.push(`cannot restore: ${display(x, cwd)}: ${OUTSIDE}`);
       out.push(...p.beyond);
       for (const x of p.live) out.push(`still running: pid ${x.pid} ${x.argv.join(" ")} — it may write again`);
-      for (const x of p.skipped) out.push(`left as it is (conflict): ${display(x, cwd)}`);
+      for (const x of p.skipped) out.push(`left as it is (conflict): ${display(x, cwd)}${laterBy(p.plan.changedBy.get(x))}`);
     }
     say(out.join("\n") + "\n");
 
@@ -349,7 +351,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
         for (const c of p.plan.conflicts) {
           const by = p.plan.changedBy.get(c.path);
           later ||= !!by;
-          process.stderr.write(`conflict: ${display(c.path, p.cwd)}: ${c.reason}${by ? `; changed later by ${id8(by)} \`${commandLine(by)}\`` : ""}\n`);
+          process.stderr.write(`conflict: ${display(c.path, p.cwd)}: ${c.reason}${laterBy(by)}\n`);
         }
       process.stderr.write(conflictHint(verb, verb === "undo" ? id8(orig) : id8(target), opts, later && hasDeps) + "\n");
       return ended("conflict", EXIT.CONFLICT);
