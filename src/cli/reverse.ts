@@ -170,7 +170,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     cannot: [...plan.cannot, ...lost.map((l) => ({ path: l.path, reason: l.reason }))],
     skipped: [...new Set(plan.skipped.map((s) => s.path))], // a path may have several steps
     shell: shellPart(ctx.index, target),
-    beyond: irreversibleOf(ctx.index, orig).map((b) => `not undone: ${b.text}`), // effects that left the machine
+    beyond: irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`), // effects that left the machine (a run's only)
     live: liveProcesses(ctx.index, target.id), // a process of it that still runs may write again after
     header: `${kind} of ${id8(orig)}: ${commandLine(orig)}  (${ago(orig.started)}, in ${display(cwd)}${via})`,
   };
