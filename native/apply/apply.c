@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #define E_PARENT_SYMLINK 10000 /* our own "errno": a parent component is a symlink */
 
@@ -881,6 +882,65 @@ static int check_expect(const struct step *s) {
   return ok;
 }
 
+/* ---- the progress line ----
+ * SHIT_PROGRESS=FD:LABEL: the CLI hands over its terminal (stderr) as FD, only when it is one.
+ * "LABEL 4,210/10,000 steps" is rewritten in place with \r, first after SHIT_PROGRESS_AFTER_MS
+ * (250 ms: a quick undo shows nothing), then at most every 100 ms, and cleared at the end. The
+ * cost per step is one vDSO clock read. */
+static int prog_fd = -1;
+static const char *prog_label;
+static int64_t prog_next;
+static size_t prog_total, prog_done;
+static int prog_shown;
+
+static int64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void progress_start(size_t total) {
+  const char *e = getenv("SHIT_PROGRESS");
+  char *end;
+  if (!e) return;
+  long fd = strtol(e, &end, 10);
+  if (end == e || *end != ':' || fd < 0 || fd > 1000 || !isatty((int)fd)) return;
+  const char *after = getenv("SHIT_PROGRESS_AFTER_MS");
+  prog_fd = (int)fd;
+  prog_label = end + 1;
+  prog_total = total;
+  prog_next = mono_ns() + (after ? atoll(after) : 250) * 1000000;
+}
+
+/* n with a comma every three digits */
+static void grouped(char *out, size_t cap, size_t n) {
+  char d[32];
+  int len = snprintf(d, sizeof d, "%zu", n), o = 0;
+  for (int i = 0; i < len && (size_t)o + 2 < cap; i++) {
+    if (i && (len - i) % 3 == 0) out[o++] = ',';
+    out[o++] = d[i];
+  }
+  out[o] = 0;
+}
+
+static void progress_step(void) {
+  if (prog_fd < 0) return;
+  prog_done++;
+  int64_t t = mono_ns();
+  if (t < prog_next) return;
+  prog_next = t + 100000000;
+  char a[32], b[32], line[512];
+  grouped(a, sizeof a, prog_done);
+  grouped(b, sizeof b, prog_total);
+  int n = snprintf(line, sizeof line, "\r%s %s/%s steps", prog_label, a, b);
+  if (n > 0 && write(prog_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) > 0)
+    prog_shown = 1;
+}
+
+static void progress_end(void) {
+  if (prog_shown && write(prog_fd, "\r\033[K", 4) < 0) prog_shown = 0;
+}
+
 /* ---- journal, own spool ---- */
 static void journal_add(uint32_t idx) {
   if (journal_fd < 0) journal_fd = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -1068,6 +1128,9 @@ int main(int argc, char **argv) {
       done[i] = 1;
     }
 
+  size_t todo = 0;
+  for (size_t i = 0; i < nsteps; i++) todo += !done[i] && steps[i].op != STEP_EXPECT;
+  progress_start(todo);
   for (size_t i = 0; i < nsteps; i++) {
     struct step *s = &steps[i];
     if (done[i] || s->op == STEP_EXPECT) continue;
@@ -1095,12 +1158,15 @@ int main(int argc, char **argv) {
     default: e = EINVAL;
     }
     if (e) {
+      progress_end();
       fprintf(stderr, "shit-apply: step %zu %s %s: %s%s\n", i, kind_name(s->op), s->path, errstr(e), hint(e));
       write_end(4);
       return 4;
     }
     journal_add((uint32_t)i);
+    progress_step();
   }
+  progress_end();
   write_end(0);
   end_scan(spool_path); /* POST records, as shit-run writes them */
   return 0;

@@ -85,6 +85,12 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean } 
   return { id, file, moved, notes };
 }
 
+/** A progress line: written to fd (a terminal), "LABEL N/M steps". */
+export interface Progress {
+  fd: number;
+  label: string;
+}
+
 export interface ApplyResult {
   code: number; // shit-apply's exit: 0 done, 3 conflict (nothing changed), 4 a step failed
   stderr: string;
@@ -93,14 +99,18 @@ export interface ApplyResult {
 /** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). lockFd,
  * the descriptor holding the undo lock (src/undo/lock.ts), is handed to it as fd 3: the lock
  * then lasts as long as shit-apply runs, even if this process is killed first. */
-export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[], lockFd?: number): ApplyResult {
+export function runApply(store: Store, id: string, file: string, kind: string, of: string, argv: string[], lockFd?: number, progress?: Progress): ApplyResult {
   const bin = nativeFile("shit-apply");
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm install`);
   const env: NodeJS.ProcessEnv = { ...process.env, SHIT_CMD: id, SHIT_STATE: store.paths.root };
   delete env.LD_PRELOAD;
+  delete env.SHIT_PROGRESS;
+  // the progress line goes straight to the terminal (fd 4): this process waits in spawnSync and
+  // could not relay it; shit-apply rewrites it at most 10 times a second
+  if (progress) env.SHIT_PROGRESS = `4:${progress.label}`;
   const r = spawnSync(bin, [file, kind, of, ...argv], {
     env,
-    stdio: ["ignore", "inherit", "pipe", ...(lockFd === undefined ? [] : [lockFd])],
+    stdio: ["ignore", "inherit", "pipe", lockFd ?? "ignore", progress ? progress.fd : "ignore"],
     encoding: "utf8",
     maxBuffer: 64 << 20,
   });

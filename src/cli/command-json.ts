@@ -7,6 +7,7 @@ import { recount, storedCounts } from "../ingest/effects.js";
 import { display } from "../paths/bytes.js";
 import { liveProcesses, mayRun } from "../procs/running.js";
 import { isUndone } from "../undo/chain.js";
+import { partlyUndoneBy } from "../undo/scope.js";
 import { indexHistory } from "../undo/history.js";
 
 export function commandJson(ctx: Ctx, c: CommandRow) {
@@ -17,6 +18,7 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
   }
   // running while any of its processes lives (a background job outlives its line); /proc is
   // looked at only for commands with processes not yet seen gone
+  const h = indexHistory(ctx.index);
   const processes = c.ended === null || mayRun(ctx.index, c.id) ? liveProcesses(ctx.index, c.id) : [];
   return {
     id: c.id,
@@ -31,8 +33,11 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     running: c.ended === null || processes.length > 0,
     processes,
     effects: storedCounts(c.effects),
-    undone: isUndone(indexHistory(ctx.index), c),
+    undone: isUndone(h, c),
     undoneBy: c.undone_by,
+    // selective undos in effect (`shit undo ID -- PATH…`): the rest of it is still in place
+    partlyUndoneBy: c.kind === "run" && !isUndone(h, c) ? partlyUndoneBy(ctx.index, h, c).map((r) => r.id) : [],
+    ...(c.grp ? { cascade: c.grp } : {}),
     ...(c.session ? { session: c.session, line: c.line, shell: c.shell ? JSON.parse(c.shell) : null } : {}),
   };
 }

@@ -30,7 +30,7 @@ export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: bool
   const lines = rows.map((c) => {
     const j = commandJson(ctx, c);
     const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : c.exit === null ? "killed" : String(c.exit);
-    const flag = j.undone ? "  (undone)" : "";
+    const flag = j.undone ? "  (undone)" : j.partlyUndoneBy.length ? "  (partly undone)" : "";
     return [c.id.slice(0, 8), ago(c.started, now), exit, countsText(j.effects), commandLine(c) + flag];
   });
   const head = ["ID", "WHEN", "EXIT", "EFFECTS", "COMMAND"];

@@ -1,7 +1,7 @@
 // shit — magic undo for the command line. One file per verb; this one wires them up.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
-import { EXIT, exitCodeOf } from "./exit.js";
+import { CliError, EXIT, exitCodeOf } from "./exit.js";
 import { list } from "./list.js";
 import { diff, show } from "./show.js";
 import { COLOR_WHEN, setOutput } from "./output.js";
@@ -17,7 +17,8 @@ Exit codes:
   0  done (or nothing to change)
   1  nothing to undo / redo
   2  bad input: unknown or ambiguous id, already undone, bad arguments
-  3  conflict: a path changed since the command; nothing was changed
+  3  conflict: a path changed since the command, or later commands changed what it changed
+     (named; --cascade undoes them first); nothing was changed
   4  refused: you answered no, or there was no terminal to ask (use --yes; --force when
      the command still has processes running)
   5  internal error, or an undo that stopped part-way (run it again to finish)
@@ -88,9 +89,22 @@ program
     code = EXIT.BAD_INPUT;
   });
 
+/** `--paths` may be given more than once. */
+const collect = (v: string, all: string[] = []) => [...all, v];
+
+/** `shit undo [ID] [-- PATH…]`: the operands after `--` are paths (relative to the cwd). */
+function idAndPaths(operands: string[]): { id?: string; only?: string[] } {
+  const dd = process.argv.indexOf("--");
+  const only = dd < 0 ? [] : process.argv.slice(dd + 1);
+  const before = operands.slice(0, operands.length - only.length);
+  if (before.length > 1) throw new CliError(`one command id at most (paths go after --: shit undo ID -- PATH…), not ${before.join(" ")}`, EXIT.BAD_INPUT);
+  return { id: before[0], ...(only.length ? { only } : {}) };
+}
+
 const reverseCmd = (verb: "undo" | "redo", desc: string) =>
   program
-    .command(`${verb} [id]`)
+    .command(`${verb} [id] [paths...]`)
+    .usage("[options] [ID] [-- PATH...]")
     .description(desc)
     .option("-y, --yes", "do it without asking")
     .option("-n, --dry-run", "show the plan, change nothing")
@@ -103,8 +117,11 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .option("--json", "the plan and its outcome (steps, conflicts, what cannot be restored, exit code) as one JSON document; asks nothing")
     .option("-p, --patch", "show how the contents of each file will change")
     .option("--raw", "the plan's steps one by one, not what they do to each path")
-    .action(async (id: string | undefined, opts) => {
-      code = await reverse(await openCurrentCtx(), verb, id, opts);
+    .option("--cascade", "first undo the later commands that changed the same paths (newest first), as one plan; a redo of it puts them all forward again")
+    .option("--paths <glob>", "only the paths it changed that match (relative to here; repeatable); -- PATH… names paths as they are", collect)
+    .action(async (_id: string | undefined, _paths: string[], opts, cmd: Command) => {
+      const { id, only } = idAndPaths(cmd.args);
+      code = await reverse(await openCurrentCtx(), verb, id, { ...opts, only });
     });
 reverseCmd("undo", "put back what a command changed (default: the latest command with effects that is not undone)");
 reverseCmd("redo", "put forward again what an undo put back (default: the latest undo)");
@@ -139,6 +156,7 @@ program
   .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", age, "14d")
   .option("-n, --dry-run", "say what would be freed")
   .option("--unexplained", "free too the staged files no record explains (named otherwise, and kept)")
+  .option("--json", "what was freed (or would be, with --dry-run) as one JSON document")
   .action((opts) => {
     code = gc(openCtx(), opts);
   });

@@ -2,25 +2,31 @@
 // ask, and perform it as a new recorded command (src/undo/perform.ts). A redo is the undo of the
 // undo. This file is the conversation with the user; the rules live in src/undo/.
 import { createInterface } from "node:readline/promises";
-import type { CommandRow } from "../index/rows.js";
+import { matchesGlob, resolve } from "node:path";
+import type { CommandRow, EventRow } from "../index/rows.js";
 import { type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
 import { changesOf, planLines, summary } from "./plan-text.js";
 import { netChanges } from "../plan/net.js";
 import { undoPatches } from "./changes.js";
-import type { ConflictMode } from "../plan/plan.js";
+import type { ConflictMode, Scope, Step } from "../plan/plan.js";
 import { OUTSIDE } from "../plan/untracked.js";
-import { type BPath, display, fromBuf } from "../paths/bytes.js";
+import { type BPath, display, fromBuf, isUnder } from "../paths/bytes.js";
 import { BlobError } from "../store/store.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
-import { liveProcesses } from "../procs/running.js";
-import { pickRedo, pickUndo, reversalKind } from "../undo/chain.js";
+import { liveProcesses, type LiveProcess } from "../procs/running.js";
+import { isUndone, pickRedo, pickUndo, reversalKind, type History } from "../undo/chain.js";
+import { dependents, rootOf } from "../undo/depends.js";
+import { partlyUndoneBy, scopeFor } from "../undo/scope.js";
+import * as commands from "../index/commands.js";
+import * as events from "../index/events.js";
+import { newId, type Progress } from "../apply/apply.js";
 import { indexHistory } from "../undo/history.js";
 import { lock } from "../undo/lock.js";
-import { lostPreimages, withoutLost } from "../undo/preimages.js";
-import { finish, interrupted, perform, planFor, type Outcome } from "../undo/perform.js";
-import { handShell, shellPart } from "../undo/shell.js";
+import { lostPreimages, withoutLost, type Lost } from "../undo/preimages.js";
+import { finish, interrupted, perform, planFor, type Outcome, type UndoPlan } from "../undo/perform.js";
+import { handShell, shellPart, type ShellPart } from "../undo/shell.js";
 import { thisSession } from "./session.js";
 
 export interface ReverseOpts {
@@ -32,7 +38,13 @@ export interface ReverseOpts {
   global?: boolean;
   patch?: boolean; // how each file's contents will change
   raw?: boolean; // the plan's steps one by one
+  cascade?: boolean; // undo the later commands that depend on it first
+  paths?: string[]; // --paths GLOB: only the paths it changed that match
+  only?: string[]; // -- PATH…: only these paths (and what is under them)
 }
+
+/** Whether a scope's selection takes p (prefix), leaving out what was already put back. */
+const scopeHas = (scope: Scope, p: BPath) => !scope.except?.has(p) && (!scope.only || scope.only.some((o) => p === o || isUnder(p, o)));
 
 async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) throw new CliError("no terminal to ask on: add --yes to go ahead (or --dry-run to look)", EXIT.REFUSED);
@@ -61,13 +73,15 @@ const warnCorrupt = (o: Outcome) => {
   for (const s of o.corrupt) process.stderr.write(`shit: warning: spool ${s} has unreadable bytes; read up to them\n`);
 };
 
-const byText = (c: CommandRow) => `command ${c.id.slice(0, 8)}: ${commandLine(c)}`;
-
 /** What `--json` gives: the plan as data, then what came of it. */
 interface Report {
   verb: "undo" | "redo";
   kind?: "undo" | "redo";
   target?: { id: string; argv: string[]; cwd: string };
+  original?: { id: string; argv: string[] }; // the command it undoes or puts forward again (a redo's target is an undo)
+  dependsOn?: Array<{ id: string; argv: string[]; line: string }>; // later commands that changed what it changed
+  cascade?: Array<{ kind: string; target: string; original: { id: string; argv: string[] }; as: string | null }>; // each reversal, in order
+  partial?: boolean; // a selective undo: the rest of the command is left as it is
   dryRun: boolean;
   steps: Array<{ kind: string; path: string; to?: string; length?: string }>;
   conflicts: Array<{ path: string; reason: string; changedBy: string | null }>;
@@ -118,6 +132,76 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
   }
 }
 
+/** One reversal of a plan that may reverse several commands (a cascade, or a cascade's redo). */
+interface Part {
+  target: CommandRow; // what is reversed
+  orig: CommandRow; // the command it stands for: the run at the root of its undo chain
+  kind: "undo" | "redo";
+  cwd: BPath;
+  plan: UndoPlan;
+  lost: Lost[];
+  cannot: Array<{ path: BPath | null; reason: string }>;
+  skipped: BPath[];
+  shell: ShellPart | null;
+  beyond: string[];
+  live: LiveProcess[];
+  header: string;
+  events: EventRow[]; // the target's, as planned: the plan text names their net changes
+}
+
+const id8 = (c: CommandRow) => c.id.slice(0, 8);
+/** "; changed later by 4baa4413 `rm -rf src`" */
+const laterBy = (by: CommandRow | undefined) => (by ? `; changed later by ${id8(by)} \`${commandLine(by)}\`` : "");
+
+/** The plan of one reversal: against the tree as the reversals before it (`prior`) leave it. */
+function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, opts: ReverseOpts, prior: Step[], only?: BPath[]): Part {
+  const orig = rootOf(h, target);
+  const kind = reversalKind(target);
+  const cwd: BPath = orig.cwd ? fromBuf(orig.cwd) : target.cwd ? fromBuf(target.cwd) : process.cwd();
+  const { scope, keepIfFull } = scopeFor(ctx.index, h, target, only);
+  const planned = planFor(ctx.index, target, mode, ctx.paths.staging, { prior, scope, keepIfFull });
+  // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
+  const lost = lostPreimages(ctx.store, planned, mode === "force");
+  const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
+  // a redo names the command it puts forward again, not the undo it reverses
+  const via = target.id === orig.id ? "" : `; ${target.kind === "undo" ? "undone" : "redone"} by ${id8(target)}`;
+  return {
+    target,
+    orig,
+    kind,
+    cwd,
+    plan,
+    lost,
+    cannot: [...plan.cannot, ...lost.map((l) => ({ path: l.path, reason: l.reason }))],
+    skipped: [...new Set(plan.skipped.map((s) => s.path))], // a path may have several steps
+    shell: shellPart(ctx.index, target),
+    beyond: irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`), // effects that left the machine (a run's only)
+    live: liveProcesses(ctx.index, target.id), // a process of it that still runs may write again after
+    header: `${kind} of ${id8(orig)}: ${commandLine(orig)}  (${ago(orig.started)}, in ${display(cwd)}${via})`,
+    events: planned.events,
+  };
+}
+
+/** Paths as typed (relative to the cwd), and globs matched against the paths target changed. */
+function selection(ctx: Ctx, target: CommandRow, opts: ReverseOpts): BPath[] | undefined {
+  const typed = opts.only ?? [];
+  const globs = opts.paths ?? [];
+  if (!typed.length && !globs.length) return undefined;
+  const abs = (p: string) => fromBuf(Buffer.from(resolve(process.cwd(), p)));
+  const out = typed.map(abs);
+  if (globs.length) {
+    const named = new Set<string>();
+    for (const e of events.of(ctx.index, target.id)) for (const b of [e.path, e.path2]) if (b && e.err === 0) named.add(Buffer.from(b).toString("utf8"));
+    for (const g of globs) {
+      const pattern = resolve(process.cwd(), g);
+      const hits = [...named].filter((p) => matchesGlob(p, pattern));
+      if (!hits.length) throw new CliError(`--paths ${g}: matches no path ${id8(target)} changed`, EXIT.BAD_INPUT);
+      out.push(...hits.map((p) => fromBuf(Buffer.from(p))));
+    }
+  }
+  return out;
+}
+
 async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefined, opts: ReverseOpts, report: Report): Promise<number> {
   const mode: ConflictMode = opts.force ? "force" : opts.onConflict === "skip" ? "skip" : "stop";
   if (opts.onConflict && !["skip", "stop"].includes(opts.onConflict))
@@ -129,21 +213,50 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     return code;
   };
   const session = opts.global ? null : thisSession();
-  const history = indexHistory(ctx.index);
-  const target = verb === "undo" ? pickUndo(history, ref, session, process.env.SHIT_CALLER_CMD || undefined) : pickRedo(history, ref, session);
-  const shell = shellPart(ctx.index, target);
-  const kind = reversalKind(target);
-  const cwd: BPath = target.cwd ? fromBuf(target.cwd) : process.cwd();
-  report.kind = kind;
-  report.target = { id: target.id, argv: argvOf(target), cwd: display(cwd) };
+  const h = indexHistory(ctx.index);
+  const target = verb === "undo" ? pickUndo(h, ref, session, process.env.SHIT_CALLER_CMD || undefined) : pickRedo(h, ref, session);
+  const only = selection(ctx, target, opts);
+  const orig = rootOf(h, target);
+  report.kind = reversalKind(target);
+  report.target = { id: target.id, argv: argvOf(target), cwd: display(target.cwd ? fromBuf(target.cwd) : process.cwd()) };
+  report.original = { id: orig.id, argv: argvOf(orig) };
   const unlock = lock(ctx.paths);
   try {
-    // a killed undo/redo of this command is finished first, from its own plan and journal
-    const pending = interrupted(ctx.index, ctx.paths, target);
-    if (pending) {
-      const which = `${pending.row.kind} ${pending.row.id.slice(0, 8)} of ${target.id.slice(0, 8)}`;
+    // what is reversed, in order: a cascade's redo takes all of the cascade still undone (newest
+    // first, so the oldest command comes forward first); an undo or redo with later commands that
+    // depend on it reverses those first with --cascade, else it stops and names them
+    let targets = [target];
+    let hasDeps = false;
+    if (verb === "redo" && !only && target.grp) {
+      const all = commands.inGroup(ctx.index, target.grp).filter((c) => !isUndone(h, c));
+      if (all.some((c) => c.id === target.id)) targets = all;
+    }
+    if (targets.length === 1) {
+      const { scope, first } = scopeFor(ctx.index, h, target, only);
+      targets = [...first, target];
+      const deps = dependents(ctx.index, h, target, scope ? (p) => scopeHas(scope, p) : undefined);
+      hasDeps = deps.length > 0;
+      report.dependsOn = deps.map((d) => ({ id: d.cmd.id, argv: argvOf(d.cmd), line: commandLine(d.cmd) }));
+      if (deps.length && opts.cascade) targets = [...deps.map((d) => d.acting), ...targets];
+      else if (deps.length && mode === "stop") {
+        process.stderr.write(
+          `depends: ${deps.length === 1 ? "a later command" : `${deps.length} later commands`} changed what ${id8(orig)} changed (or a path under a directory it made, moved or removed):\n`,
+        );
+        for (const d of deps) process.stderr.write(`  ${id8(d.cmd)}  ${commandLine(d.cmd)}  (${ago(d.cmd.started)})\n`);
+        process.stderr.write(
+          `nothing changed. \`shit ${verb} ${verb === "undo" ? id8(orig) : id8(target)} --cascade\` ${verb === "undo" ? "undoes" : "reverses"} ${deps.length === 1 ? "it" : "them"} first (newest first), then this one, as one plan; \`--on-conflict skip\` restores only what ${deps.length === 1 ? "it" : "they"} did not change; \`--force\` overwrites (what it overwrites is kept).\n`,
+        );
+        return ended("conflict", EXIT.CONFLICT);
+      }
+    }
+
+    // a killed undo/redo of one of them is finished first, from its own plan and journal
+    for (const t of targets) {
+      const pending = interrupted(ctx.index, ctx.paths, t);
+      if (!pending) continue;
+      const which = `${pending.row.kind} ${id8(pending.row)} of ${id8(t)}`;
       process.stderr.write(pending.row.exit === 4 ? `shit: retrying the ${which} from the step that failed\n` : `shit: finishing the interrupted ${which}\n`);
-      const r = finish(ctx.store, target, pending, unlock.fd);
+      const r = finish(ctx.store, t, pending, unlock.fd, progressTo(pending.row.kind, t));
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       report.as = pending.row.id;
@@ -151,71 +264,113 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       return r.code === 0 ? ended("done", EXIT.OK) : r.code === 3 ? ended("conflict", EXIT.CONFLICT) : ended("stopped", EXIT.INTERNAL);
     }
 
-    const planned = planFor(ctx.index, target, mode, ctx.paths.staging);
-    // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
-    const lost = lostPreimages(ctx.store, planned, mode === "force");
-    const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy } : planned;
-    const cannot = [...plan.cannot, ...lost.map((l) => ({ path: l.path, reason: l.reason }))];
-    const header = `${kind} of ${target.id.slice(0, 8)}: ${commandLine(target)}  (${ago(target.started)}, in ${display(cwd)})`;
-    const beyond = irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`); // effects that left the machine
-    const live = liveProcesses(ctx.index, target.id); // a process of it that still runs may write again after
-    report.steps = plan.steps
-      .filter((s) => s.seq >= 0)
-      .map((s) => ({
-        kind: s.kind,
-        path: display(s.path),
-        ...(s.path2 !== undefined ? { to: display(s.path2) } : {}),
-        ...(s.length !== undefined && s.kind === "truncate" ? { length: String(s.length) } : {}),
-      }));
-    report.conflicts = plan.conflicts.map((c) => ({ path: display(c.path), reason: c.reason, changedBy: plan.changedBy.get(c.path)?.id ?? null }));
-    const skipped = [...new Set(plan.skipped.map((s) => s.path))]; // a path may have several steps
-    report.skipped = skipped.map((p) => display(p));
-    report.cannot = cannot.map((c) => ({ path: c.path ? display(c.path) : null, reason: c.reason }));
-    report.outside = plan.outside.map((p) => display(p));
-    report.beyond = beyond;
-    report.running = live.map((p) => ({ pid: p.pid, argv: p.argv }));
-    report.shell = shell?.lines ?? [];
+    // one plan over all of them, each checked against the tree as the ones before it leave it
+    const parts: Part[] = [];
+    for (const t of targets)
+      parts.push(
+        partOf(
+          ctx,
+          h,
+          t,
+          mode,
+          opts,
+          parts.flatMap((p) => p.plan.steps),
+          t === target ? only : undefined,
+        ),
+      );
+    const main = parts[parts.length - 1];
+    report.kind = main.kind;
+    report.cascade =
+      parts.length > 1 ? parts.map((p) => ({ kind: p.kind, target: p.target.id, original: { id: p.orig.id, argv: argvOf(p.orig) }, as: null })) : [];
+    report.steps = parts.flatMap((p) =>
+      p.plan.steps
+        .filter((s) => s.seq >= 0)
+        .map((s) => ({
+          kind: s.kind,
+          path: display(s.path),
+          ...(s.path2 !== undefined ? { to: display(s.path2) } : {}),
+          ...(s.length !== undefined && s.kind === "truncate" ? { length: String(s.length) } : {}),
+        })),
+    );
+    report.conflicts = parts.flatMap((p) =>
+      p.plan.conflicts.map((c) => ({ path: display(c.path), reason: c.reason, changedBy: p.plan.changedBy.get(c.path)?.id ?? null })),
+    );
+    report.skipped = parts.flatMap((p) => p.skipped.map((x) => display(x)));
+    report.cannot = parts.flatMap((p) => p.cannot.map((c) => ({ path: c.path ? display(c.path) : null, reason: c.reason })));
+    report.outside = parts.flatMap((p) => p.plan.outside.map((x) => display(x)));
+    report.beyond = parts.flatMap((p) => p.beyond);
+    report.running = parts.flatMap((p) => p.live.map((x) => ({ pid: x.pid, argv: x.argv })));
+    report.shell = parts.flatMap((p) => p.shell?.lines ?? []);
+    report.partial = !!main.plan.partial;
 
-    const noSteps = lost.length ? !plan.steps.some((s) => s.seq >= 0) : !plan.steps.length; // skip may leave only the closing pass
-    if (noSteps && !plan.conflicts.length && !shell) {
-      if (cannot.length || plan.outside.length) {
-        for (const c of cannot) process.stderr.write(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}\n`);
-        for (const p of plan.outside) process.stderr.write(`cannot restore: ${display(p, cwd)}: ${OUTSIDE}\n`);
-        return ended("lost", EXIT.BLOB);
+    if (parts.length === 1) {
+      const { plan, cannot, shell, beyond, cwd, lost } = main;
+      const noSteps = lost.length ? !plan.steps.some((s) => s.seq >= 0) : !plan.steps.length; // skip may leave only the closing pass
+      if (noSteps && !plan.conflicts.length && !shell) {
+        if (cannot.length || plan.outside.length) {
+          for (const c of cannot) process.stderr.write(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}\n`);
+          for (const p of plan.outside) process.stderr.write(`cannot restore: ${display(p, cwd)}: ${OUTSIDE}\n`);
+          return ended("lost", EXIT.BLOB);
+        }
+        if (only)
+          throw new CliError(
+            `${id8(orig)} (${commandLine(orig)}) changed nothing under ${only.map((p) => display(p, process.cwd())).join(", ")}`,
+            EXIT.BAD_INPUT,
+          );
+        for (const b of beyond) say(b + "\n");
+        const rest = partlyUndoneBy(ctx.index, h, target);
+        say(
+          rest.length
+            ? `nothing left to ${verb}: the rest of ${id8(orig)} (${commandLine(orig)}) was undone in part by ${rest.map(id8).join(", ")}\n`
+            : `nothing to ${verb}: ${id8(orig)} (${commandLine(orig)}) changed no files\n`,
+        );
+        return ended("nothing", EXIT.OK);
       }
-      for (const b of beyond) say(b + "\n");
-      say(`nothing to ${verb}: ${target.id.slice(0, 8)} (${commandLine(target)}) changed no files\n`);
-      return ended("nothing", EXIT.OK);
     }
-    const changes = netChanges(planned.events);
-    const out: string[] = [header, ...planLines(plan, changes, planned.events, cwd, `shit show ${target.id.slice(0, 8)} --all lists them all`, opts.raw)];
-    if (plan.steps.length || !shell) out.push(summary(plan, cwd));
-    if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
-    // a lost pre-image that stops the undo is told on stderr below, as a conflict is
-    const shown = opts.onConflict === "skip" ? cannot : plan.cannot;
-    for (const c of shown) out.push(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}`);
-    // the watcher tier saw these change and nothing was kept: the undo does the rest (exit PARTIAL)
-    for (const p of plan.outside) out.push(`cannot restore: ${display(p, cwd)}: ${OUTSIDE}`);
-    out.push(...beyond);
-    for (const p of live) out.push(`still running: pid ${p.pid} ${p.argv.join(" ")} — it may write again`);
-    for (const p of skipped) out.push(`left as it is (conflict): ${display(p, cwd)}`);
-    if (opts.patch) {
-      const diffs = undoPatches(ctx.store, target, planned.events, changesOf(plan, changes, planned.events).undone, cwd);
-      if (diffs.length) out.push("", ...diffs);
+    const out: string[] = [];
+    if (parts.length > 1)
+      out.push(
+        verb === "undo"
+          ? `cascade: ${parts.length - 1} later command${parts.length === 2 ? "" : "s"} depend${parts.length === 2 ? "s" : ""} on ${id8(orig)}; undone first, newest first, as one plan:`
+          : `redo of a cascade: ${parts.length} commands put forward again, oldest first, as one plan:`,
+      );
+    for (const p of parts) {
+      const { plan, shell, cwd } = p;
+      const changes = netChanges(p.events);
+      out.push(p.header, ...planLines(plan, changes, p.events, cwd, `shit show ${id8(p.target)} --all lists them all`, opts.raw));
+      if (plan.steps.length || !shell) out.push(summary(plan, cwd) + (plan.partial ? "; the rest of the command is left as it is" : ""));
+      if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
+      // a lost pre-image that stops the undo is told on stderr below, as a conflict is
+      const shown = opts.onConflict === "skip" ? p.cannot : plan.cannot;
+      for (const c of shown) out.push(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}`);
+      // the watcher tier saw these change and nothing was kept: the undo does the rest (exit PARTIAL)
+      for (const x of plan.outside) out.push(`cannot restore: ${display(x, cwd)}: ${OUTSIDE}`);
+      out.push(...p.beyond);
+      for (const x of p.live) out.push(`still running: pid ${x.pid} ${x.argv.join(" ")} — it may write again`);
+      for (const x of p.skipped) out.push(`left as it is (conflict): ${display(x, cwd)}${laterBy(p.plan.changedBy.get(x))}`);
+      if (opts.patch) {
+        const diffs = undoPatches(ctx.store, p.target, p.events, changesOf(plan, changes, p.events).undone, cwd);
+        if (diffs.length) out.push("", ...diffs);
+      }
     }
     say(out.join("\n") + "\n");
 
-    if (plan.conflicts.length && mode !== "skip") {
-      for (const c of plan.conflicts) {
-        const by = plan.changedBy.get(c.path);
-        process.stderr.write(`conflict: ${display(c.path, cwd)}: ${c.reason}${by ? ` (by ${byText(by)})` : ""}\n`);
-      }
-      process.stderr.write(`nothing changed. \`shit ${verb} --on-conflict skip\` restores the rest, \`--force\` overwrites (what it overwrites is kept).\n`);
+    const conflicted = parts.filter((p) => p.plan.conflicts.length);
+    if (conflicted.length && mode !== "skip") {
+      let later = false;
+      for (const p of conflicted)
+        for (const c of p.plan.conflicts) {
+          const by = p.plan.changedBy.get(c.path);
+          later ||= !!by;
+          process.stderr.write(`conflict: ${display(c.path, p.cwd)}: ${c.reason}${laterBy(by)}\n`);
+        }
+      process.stderr.write(conflictHint(verb, verb === "undo" ? id8(orig) : id8(target), opts, later && hasDeps) + "\n");
       return ended("conflict", EXIT.CONFLICT);
     }
+    const lost = parts.flatMap((p) => p.lost);
     if (lost.length && opts.onConflict !== "skip") {
-      const rest = plan.steps.some((s) => s.seq >= 0 && !lost.some((l) => l.step === s));
-      for (const l of lost) process.stderr.write(`cannot ${verb}: ${display(l.path, cwd)}: ${l.reason}\n`);
+      const rest = parts.some((p) => p.plan.steps.some((s) => s.seq >= 0 && !p.lost.some((l) => l.step === s)));
+      for (const p of parts) for (const l of p.lost) process.stderr.write(`cannot ${verb}: ${display(l.path, p.cwd)}: ${l.reason}\n`);
       process.stderr.write(
         `nothing changed: ${lost.length === 1 ? "a kept pre-image is" : `${lost.length} kept pre-images are`} gone; no undo can restore ${lost.length === 1 ? "that path" : "those paths"}.` +
           (rest ? ` \`shit ${verb} --on-conflict skip\` restores the rest.` : "") +
@@ -225,6 +380,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     }
     if (opts.dryRun) return ended("planned", EXIT.OK);
     const Verb = verb === "undo" ? "Undo" : "Redo";
+    const live = parts.flatMap((p) => p.live);
     if (opts.json && !opts.yes && !(live.length && opts.force)) {
       process.stderr.write(`--json asks nothing: add --yes to go ahead (or --dry-run to look); nothing changed\n`);
       return ended("refused", EXIT.REFUSED);
@@ -233,68 +389,111 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       // asked even with --yes: only --force goes ahead without a person saying so
       const pids = live.map((p) => p.pid).join(", ");
       if (!process.stdin.isTTY || opts.json)
-        throw new CliError(
-          `${target.id.slice(0, 8)} is still running (pid ${pids}) and there is no terminal to ask on: --force ${verb}s it anyway`,
-          EXIT.REFUSED,
-        );
+        throw new CliError(`${id8(target)} is still running (pid ${pids}) and there is no terminal to ask on: --force ${verb}s it anyway`, EXIT.REFUSED);
       if (!(await confirm(`${Verb} anyway? [y/N] `))) {
         process.stderr.write("nothing changed\n");
         return ended("refused", EXIT.REFUSED);
       }
-    } else if (!opts.yes && !(await confirm(`${Verb} this? [y/N] `))) {
+    } else if (!opts.yes && !(await confirm(`${Verb} ${parts.length > 1 ? `these ${parts.length}` : "this"}? [y/N] `))) {
       process.stderr.write("nothing changed\n");
       return ended("refused", EXIT.REFUSED);
     }
-    let r: Outcome;
-    try {
-      r = perform(ctx.store, target, plan, { verb, kind, session, shell, lockFd: unlock.fd, force: mode === "force" }); // shit-apply holds the lock too
-    } catch (e) {
-      if (e instanceof BlobError) throw new CliError(`cannot ${verb}: ${e.message}; nothing changed`, EXIT.BLOB);
-      throw e;
+
+    // one after the other; each after the first is planned again against the tree the ones
+    // before it left (what shit-apply checks), and the cascade stops at the first that cannot go on
+    const group = parts.length > 1 ? newId() : undefined;
+    let left = 0;
+    for (const [i, p] of parts.entries()) {
+      if (i > 0) {
+        const again = partOf(ctx, h, p.target, mode, opts, [], p.target === target ? only : undefined);
+        if (again.plan.conflicts.length && mode !== "skip") {
+          for (const c of again.plan.conflicts) process.stderr.write(`conflict: ${display(c.path, p.cwd)}: ${c.reason}\n`);
+          process.stderr.write(
+            `shit: the cascade stopped before the ${p.kind} of ${id8(p.orig)}: ${i} of ${parts.length} done (\`shit ${verb === "undo" ? "redo" : "undo"}\` reverses them)\n`,
+          );
+          return ended("stopped", EXIT.CONFLICT);
+        }
+        parts[i] = again;
+      }
+      const q = parts[i];
+      let r: Outcome;
+      try {
+        r = perform(ctx.store, q.target, q.plan, {
+          verb,
+          kind: q.kind,
+          session,
+          shell: q.shell,
+          lockFd: unlock.fd, // shit-apply holds the lock too
+          force: mode === "force",
+          group,
+          progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),
+        });
+      } catch (e) {
+        if (e instanceof BlobError) throw new CliError(`cannot ${verb}: ${e.message}; nothing changed`, EXIT.BLOB);
+        throw e;
+      }
+      report.as = r.id;
+      if (report.cascade?.length) report.cascade[i].as = r.id;
+      process.stderr.write(r.stderr);
+      warnCorrupt(r);
+      if (r.code === 0 && q.shell) {
+        const handed = handShell(ctx.paths, q.shell, r.id, thisSession());
+        if (handed === "handed") say("shell: your shell puts its state back at the next prompt\n");
+        else say(`shell: to put that shell's state back, run there:\n${handed.map((l) => "  " + l).join("\n")}\n`);
+      }
+      if (r.code === 0) {
+        left += q.cannot.length + q.plan.outside.length + q.skipped.length;
+        if (parts.length > 1) say(`${q.kind === "undo" ? "undone" : "redone"}: ${id8(q.orig)} ${commandLine(q.orig)} (as ${r.id.slice(0, 8)})\n`);
+        continue;
+      }
+      if (i > 0) process.stderr.write(`shit: the cascade stopped at ${id8(q.orig)}: ${i} of ${parts.length} done\n`);
+      if (r.code === 3) {
+        process.stderr.write("something changed while planning; nothing was changed. Run it again to see the new plan.\n");
+        return ended("conflict", EXIT.CONFLICT);
+      }
+      if (r.code === 4) stepFailed(verb, q.kind, r.id);
+      else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
+      return ended("stopped", EXIT.INTERNAL);
     }
-    report.as = r.id;
-    process.stderr.write(r.stderr);
-    warnCorrupt(r);
-    if (r.code === 0 && shell) {
-      const handed = handShell(ctx.paths, shell, r.id, thisSession());
-      if (handed === "handed") say("shell: your shell puts its state back at the next prompt\n");
-      else say(`shell: to put that shell's state back, run there:\n${handed.map((l) => "  " + l).join("\n")}\n`);
-    }
-    const left = cannot.length + plan.outside.length + skipped.length;
-    if (r.code === 0 && left) {
+    const reverses = `\`shit ${verb === "undo" ? "redo" : "undo"}\` reverses ${parts.length > 1 ? "them all" : "it"}`;
+    const as = parts.length > 1 ? `as ${parts.length} ${verb}s` : `as ${report.as!.slice(0, 8)}`;
+    const partly = main.plan.partial ? `; ${id8(main.orig)} is partly undone: \`shit undo ${id8(main.orig)}\` undoes the rest` : "";
+    if (left) {
       // done, but not all of it: each thing left is named above, with why; here how to finish
-      const reverses = `\`shit ${verb === "undo" ? "redo" : "undo"}\` reverses it`;
-      say(
-        `${verb === "undo" ? "undone" : "redone"} in part (as ${r.id.slice(0, 8)}; ${reverses}): ${left} ${left === 1 ? "path was" : "paths were"} not restored\n`,
-      );
-      if (skipped.length)
+      say(`${verb === "undo" ? "undone" : "redone"} in part (${as}; ${reverses}): ${left} ${left === 1 ? "path was" : "paths were"} not restored\n`);
+      const skipped = parts.reduce((n, p) => n + p.skipped.length, 0);
+      const nothingKept = parts.reduce((n, p) => n + p.plan.cannot.length + p.plan.outside.length, 0);
+      if (skipped)
         process.stderr.write(
-          `left as they are: ${skipped.length} changed since the command (conflicts), as --on-conflict skip asks; what the command found there stays kept (\`shit show ${target.id.slice(0, 8)}\`). To overwrite them, \`shit ${verb} --force\` instead of skip.\n`,
+          `left as they are: ${skipped} changed since the command (conflicts), as --on-conflict skip asks; what the command found there stays kept (\`shit show ${id8(target)}\`). To overwrite them, \`shit ${verb} --force\` instead of skip.\n`,
         );
       if (lost.length)
         process.stderr.write(
           `not restored: ${lost.length} whose kept pre-image is gone (freed by \`shit gc\`, or deleted from staging): nothing is left to restore them from\n`,
         );
-      if (plan.cannot.length || plan.outside.length)
-        process.stderr.write(
-          `not restored: ${plan.cannot.length + plan.outside.length} of which nothing was kept (named above, with why): no undo can restore them\n`,
-        );
+      if (nothingKept) process.stderr.write(`not restored: ${nothingKept} of which nothing was kept (named above, with why): no undo can restore them\n`);
       return ended("partial", EXIT.PARTIAL);
     }
-    if (r.code === 0) {
-      say(`${verb === "undo" ? "undone" : "redone"} (as ${r.id.slice(0, 8)}; \`shit ${verb === "undo" ? "redo" : "undo"}\` reverses it)\n`);
-      return ended("done", EXIT.OK);
-    }
-    if (r.code === 3) {
-      process.stderr.write("something changed while planning; nothing was changed. Run it again to see the new plan.\n");
-      return ended("conflict", EXIT.CONFLICT);
-    }
-    if (r.code === 4) stepFailed(verb, kind, r.id);
-    else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
-    return ended("stopped", EXIT.INTERNAL);
+    say(`${verb === "undo" ? "undone" : "redone"} (${as}; ${reverses}${partly})\n`);
+    return ended("done", EXIT.OK);
   } finally {
     unlock();
   }
+}
+
+/** What can help with conflicts, leaving out what was already asked for. */
+function conflictHint(verb: string, id: string, opts: ReverseOpts, byLater: boolean): string {
+  const can: string[] = [];
+  if (byLater && !opts.cascade) can.push(`\`shit ${verb} ${id} --cascade\` ${verb === "undo" ? "undoes" : "reverses"} the later commands first`);
+  if (opts.onConflict !== "skip") can.push(`\`shit ${verb} --on-conflict skip\` restores the rest`);
+  if (!opts.force) can.push(`\`--force\` overwrites (what it overwrites is kept)`);
+  return `nothing changed.${can.length ? " " + can.join(", ") + "." : ""}`;
+}
+
+/** The progress line's target (stderr, when it is a terminal). */
+function progressTo(kind: string, c: CommandRow, of = ""): Progress | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  return { fd: 2, label: `${kind === "undo" ? "undoing" : "redoing"} ${id8(c)}${of ? ` (${of})` : ""}:` };
 }
 
 /** A step of the apply failed (shit-apply exit 4, its line above names the path and the cause):

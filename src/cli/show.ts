@@ -69,7 +69,8 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const out: string[] = [];
-  out.push(paint("yellow", `command ${c.id}`) + (j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : ""));
+  const partly = j.partlyUndoneBy.map((id) => id.slice(0, 8)).join(", ");
+  out.push(paint("yellow", `command ${c.id}`) + (j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : partly ? `  (partly undone by ${partly})` : ""));
   out.push(`    ${paint("bold", commandLine(c))}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
   out.push(`when    ${c.started ? localTime(c.started) : "?"} (${ago(c.started)})`);

@@ -40,13 +40,35 @@ export function unfinishedReversals(ix: Index, of: string): CommandRow[] {
   return ix.q("SELECT * FROM commands WHERE of = ? AND (ended IS NULL OR exit = 4) AND kind IN ('undo','redo')").all(of) as unknown as CommandRow[];
 }
 
-/** The latest command other than `not`, started after `after`, whose events name path p. */
+/** The latest command other than `not`, started after `after`, with a successful event on path p. */
 export function latestNaming(ix: Index, p: Buffer, after: number, not: string): CommandRow | undefined {
   return ix
     .q(
-      "SELECT c.* FROM events e JOIN commands c ON c.id = e.cmd WHERE (e.path = ? OR e.path2 = ?) AND c.started > ? AND c.id != ? ORDER BY c.started DESC LIMIT 1",
+      "SELECT c.* FROM events e JOIN commands c ON c.id = e.cmd WHERE (e.path = ? OR e.path2 = ?) AND e.err = 0 AND c.started > ? AND c.id != ? ORDER BY c.started DESC LIMIT 1",
     )
     .get(p, p, after, not) as CommandRow | undefined;
+}
+
+/** Commands started after `after` (ms) with a successful event, oldest first: the candidates for
+ *  depending on a command. */
+export function laterWithEvents(ix: Index, after: number): CommandRow[] {
+  return ix
+    .q("SELECT * FROM commands c WHERE started > ? AND EXISTS (SELECT 1 FROM events e WHERE e.cmd = c.id AND e.err = 0) ORDER BY started, rowid")
+    .all(after) as unknown as CommandRow[];
+}
+
+/** The successful undos and redos of `of` that acted on part of it (a scope), oldest first. */
+export function scopedReversalsOf(ix: Index, of: string): CommandRow[] {
+  return ix
+    .q(
+      "SELECT * FROM commands c WHERE of = ? AND kind IN ('undo','redo') AND exit = 0 AND EXISTS (SELECT 1 FROM scopes s WHERE s.cmd = c.id) ORDER BY started, rowid",
+    )
+    .all(of) as unknown as CommandRow[];
+}
+
+/** The reversals a cascade did as one, newest first. */
+export function inGroup(ix: Index, grp: string): CommandRow[] {
+  return ix.q("SELECT * FROM commands WHERE grp = ? AND exit = 0 ORDER BY started DESC, rowid DESC").all(grp) as unknown as CommandRow[];
 }
 
 /** Ids of finished commands started before `before` (ms), oldest first. */
@@ -124,7 +146,9 @@ export function begin(
 export function end(ix: Index, id: string, ended: number, exit: number, signal: number): void {
   ix.q("UPDATE commands SET ended = ?, exit = ?, signal = ? WHERE id = ?").run(ended, exit, signal, id);
   const c = ix.q("SELECT kind, of FROM commands WHERE id = ?").get(id) as { kind: string; of: string | null };
-  if (c.of && (c.kind === "undo" || c.kind === "redo") && exit === 0) ix.q("UPDATE commands SET undone_by = ? WHERE id = ?").run(id, c.of);
+  // a selective one (rows in scopes) leaves its target partly undone: not undone
+  const whole = !ix.q("SELECT 1 FROM scopes WHERE cmd = ? LIMIT 1").get(id);
+  if (c.of && (c.kind === "undo" || c.kind === "redo") && exit === 0 && whole) ix.q("UPDATE commands SET undone_by = ? WHERE id = ?").run(id, c.of);
 }
 
 /** A command whose processes are all gone with no END (killed: kill -9 of its process group, a
@@ -153,6 +177,12 @@ export function shellOf(ix: Index, id: string): string | null | undefined {
 
 export function setShell(ix: Index, id: string, shell: string): void {
   ix.q("UPDATE commands SET shell = ? WHERE id = ?").run(shell, id);
+}
+
+/** A reversal done as part of a cascade (before it runs, so a killed one is still in it). */
+export function setGroup(ix: Index, id: string, grp: string): void {
+  ensure(ix, id);
+  ix.q("UPDATE commands SET grp = ? WHERE id = ?").run(grp, id);
 }
 
 export function setSession(ix: Index, id: string, session: string): void {

@@ -1,7 +1,7 @@
 // The index: one SQLite database (WAL) of commands, their events, kept pre-images and spool
 // offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
 // Every query lives in this directory, one file per table (commands.ts, events.ts, keeps.ts,
-// procs.ts, untracked.ts, sessions.ts, spools.ts): a reader finds every writer of a table there.
+// procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts): a reader finds every writer of a table there.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 export type * from "./rows.js";
@@ -85,6 +85,15 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY(cmd, path, kind)
    ) WITHOUT ROWID;`,
   `ALTER TABLE posts ADD COLUMN seq INTEGER;  -- the POST's byte offset in the spool: an own record after it makes it stale`,
+  `ALTER TABLE commands ADD COLUMN grp TEXT;  -- a cascade: the reversals done as one share it (one redo takes them all)
+   CREATE INDEX commands_grp ON commands(grp) WHERE grp IS NOT NULL;
+   CREATE INDEX commands_of ON commands(of) WHERE of IS NOT NULL;
+   CREATE TABLE scopes(                -- a selective undo or redo: every path it acted on; its target is partly undone
+     cmd TEXT NOT NULL,                -- the undo/redo command
+     path BLOB NOT NULL,
+     needed INTEGER NOT NULL DEFAULT 0, -- 1: a directory put back only for a path selected below it
+     PRIMARY KEY(cmd, path)
+   ) WITHOUT ROWID;`,
 ];
 
 export class Index {

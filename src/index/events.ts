@@ -19,6 +19,16 @@ export function forCounting(ix: Index, cmd: string): EventRow[] {
     .all(cmd) as unknown as EventRow[];
 }
 
+/** The paths of a command's successful events of these ops (the calls that change something). */
+export function effectPaths(ix: Index, cmd: string, ops: readonly number[]): Array<{ op: number; path: Uint8Array | null; path2: Uint8Array | null }> {
+  const list = ops.map(Number).join(",");
+  return ix.q(`SELECT op, path, path2 FROM events WHERE cmd = ? AND err = 0 AND op IN (${list})`).all(cmd) as Array<{
+    op: number;
+    path: Uint8Array | null;
+    path2: Uint8Array | null;
+  }>;
+}
+
 /** Whether the command has an event that succeeded, or one of these ops (failed or not). */
 export function hasAny(ix: Index, cmd: string, orOp: number): boolean {
   return !!ix.q("SELECT 1 FROM events WHERE cmd = ? AND (err = 0 OR op = ?) LIMIT 1").get(cmd, orOp);

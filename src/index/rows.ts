@@ -16,6 +16,7 @@ export interface CommandRow {
   session: string | null;
   line: string | null;
   shell: string | null;
+  grp?: string | null; // a cascade's reversals share it
 }
 
 export interface EventRow {

@@ -5,7 +5,7 @@
 import { constants as C, lstatSync } from "node:fs";
 import type { EventRow, PostRow, UntrackedRow } from "../index/rows.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
-import { type BPath, dirname, fromBuf, join, toBuf } from "../paths/bytes.js";
+import { type BPath, dirname, fromBuf, isUnder, join, toBuf } from "../paths/bytes.js";
 import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
 import type { Conflict, Plan, Step } from "./steps.js";
 import { untrackedUndo } from "./untracked.js";
@@ -29,6 +29,25 @@ export interface PlanInput {
 }
 
 export type ConflictMode = "stop" | "skip" | "force";
+
+/** Which of a command's paths an undo acts on (selective undo). */
+export interface Scope {
+  /** Only these paths and everything under them (absolute), with the parent directories they
+   *  need put back too. Absent: all of them. */
+  only?: BPath[];
+  /** Paths an undo of part of the command already put back (exact): left out. */
+  except?: Set<BPath>;
+}
+
+/** How a plan is made: `scope`, a part of the command; `prior`, the steps of reversals that run
+ *  before this one (a cascade): the plan is checked against the tree as they will leave it. */
+export interface PlanOpts {
+  scope?: Scope;
+  prior?: Step[];
+  /** Directories to remove only when empty (those a selective undo put back only because a path
+   *  it selected was below them: other undos may have put things there since). */
+  keepIfFull?: Set<BPath>;
+}
 
 const RENAME_EXCHANGE = 2;
 // fish's end time comes from /proc/uptime (10 ms ticks); ctime from the kernel's coarse clock
@@ -146,6 +165,31 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
   return { steps, cannot, firstStat };
 }
 
+/** The steps (and what cannot be undone) a scope keeps: the selected paths and everything under
+ *  them, the directories above them that the undo must put back first (placed, or moved back),
+ *  less what an earlier selective undo already put back. */
+function scoped(all: ReturnType<typeof inverseSteps>, scope?: Scope) {
+  const inScope = (p: BPath | null): boolean => {
+    if (p === null) return !scope?.only;
+    if (scope?.except?.has(p)) return false;
+    return !scope?.only || scope.only.some((o) => p === o || isUnder(p, o));
+  };
+  if (!scope) return { ...all, inScope, partial: false, needed: [] as BPath[] };
+  const picked = all.steps.filter((s) => inScope(s.path) || (s.path2 !== undefined && inScope(s.path2)));
+  const above = new Set<BPath>();
+  for (const s of picked)
+    for (const p of s.path2 !== undefined ? [s.path, s.path2] : [s.path]) for (let d = dirname(p); d !== "/"; d = dirname(d)) above.add(d);
+  const isNeeded = (s: Step) =>
+    !scope.except?.has(s.path) &&
+    ((s.kind === "place" && !!s.pre && typeOf(s.pre.mode) === C.S_IFDIR && above.has(s.path)) || (s.kind === "rename" && above.has(s.path2!)));
+  const steps = all.steps.filter((s) => picked.includes(s) || isNeeded(s));
+  const firstStat = new Map([...all.firstStat].filter(([p]) => !scope.only || above.has(p) || inScope(p)));
+  // less than all that is left of the command: its target stays partly undone
+  const partial = !!scope.only && steps.length < all.steps.filter((s) => !scope.except?.has(s.path)).length;
+  const needed = steps.filter((s) => !picked.includes(s)).map((s) => s.path2 ?? s.path);
+  return { steps, cannot: all.cannot.filter((c) => inScope(c.path)), firstStat, inScope, partial, needed };
+}
+
 interface Expected {
   node: VNode | null;
   exact: boolean; // from shit-run's end scan: compare identity, size and mtime too
@@ -166,7 +210,8 @@ function differs(want: VNode | null, have: VNode | null): string | null {
   if (!want) return `it was gone after the command, and now there is a ${describe(have)}`;
   if (!have) return `the command left a ${describe(want)} there, and now it is gone`;
   if (want.type !== have.type) return `the command left a ${describe(want)}, now it is a ${describe(have)}`;
-  if (want.ino !== have.ino) return `it was replaced since the command`;
+  // a node an earlier step of a cascade puts back has no inode yet: it is the inode it was
+  if (have.ino === null ? have.orig !== want.orig : want.ino !== have.ino) return `it was replaced since the command`;
   if (want.type === C.S_IFDIR) return null;
   if (want.size !== have.size || want.mtimeNs !== have.mtimeNs) return `it was modified since the command`;
   return null;
@@ -174,12 +219,13 @@ function differs(want: VNode | null, have: VNode | null): string | null {
 
 /** Plans the undo of one command: its inverse steps, checked one by one against the virtual tree
  *  (the real tree, read now, overlaid with the steps before). */
-export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
+export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = {}): Plan {
   const cmd = input.cmd;
-  const { steps: captured, cannot, firstStat } = inverseSteps(input.events);
+  const all = inverseSteps(input.events);
+  const { steps: inverse, cannot, firstStat, inScope, partial, needed } = scoped(all, opts.scope);
   // what the watcher tier saw change while it ran is named, never acted on (src/plan/untracked.ts)
   const untracked = untrackedUndo(input.untracked);
-  const inverse = captured;
+  untracked.cannot = untracked.cannot.filter((p) => inScope(p));
   // the last time, and the last place in the spool, the command's own records touch each path:
   // a record after the path's end scan comes from a background process of it that outlived its
   // line, and makes that scan stale. By place, not by time: a shell's end time is coarse (fish
@@ -193,20 +239,30 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
       if (e.seq > (lastSeq.get(p) ?? -Infinity)) lastSeq.set(p, e.seq);
     }
   const posts = expectedPosts(input.posts);
+  // a selective undo checks only the paths it acts on
+  const acted = opts.scope ? new Set(inverse.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path]))) : null;
   for (const r of input.posts) {
     const p = fromBuf(r.path);
     const stale = r.seq !== null ? (lastSeq.get(p) ?? -Infinity) > r.seq : input.ended !== null && (touched.get(p) ?? -Infinity) > input.ended;
-    if (stale) posts.delete(p);
+    if (stale || (acted && !acted.has(p))) posts.delete(p);
   }
+  // in a cascade the tree this plan meets is the present one as the reversals before it leave it
+  const prior = opts.prior ?? [];
+  const priorPaths = new Set(prior.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path])));
+  const start = (v: VFS) => {
+    if (prior.length) simulate(v, prior, new Map(), mode === "force", []);
+    return v;
+  };
   const near = new Set<BPath>();
   for (const e of input.related ?? []) for (const p of [p1(e), p2(e)]) if (p) near.add(dirname(p));
 
   // 1. Is each path as the command left it?
   const real = new VFS();
+  const before = prior.length ? start(real.fresh()) : null;
   const conflicts: Conflict[] = [];
   const conflicted = new Set<BPath>();
   for (const [p, want] of posts) {
-    const why = differs(want.node, real.realAt(p));
+    const why = differs(want.node, before ? before.get(p) : real.realAt(p));
     if (why) {
       conflicts.push({ path: p, reason: why, changedSince: true });
       conflicted.add(p);
@@ -218,7 +274,8 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
   // was changed by someone since.
   if (input.ended !== null) {
     for (const s of inverse) {
-      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || posts.has(s.path) || conflicted.has(s.path)) continue;
+      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || posts.has(s.path) || conflicted.has(s.path) || priorPaths.has(s.path))
+        continue;
       const ctime = changedAt(s.path);
       if (ctime === null || ctime <= Math.max(input.ended, touched.get(s.path) ?? 0) + CTIME_SLACK_MS) continue;
       conflicts.push({ path: s.path, reason: "it was changed after the command ended", changedSince: true });
@@ -239,7 +296,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
   let steps = mode === "skip" ? inverse.filter((s) => !touches(s, conflicted)) : inverse;
   let skipped = inverse.filter((s) => !steps.includes(s));
   for (let round = 0; round < 50; round++) {
-    const sim = simulate(real.fresh(), steps, firstStat, mode === "force", [...near]);
+    const sim = simulate(start(real.fresh()), steps, firstStat, mode === "force", [...near], opts.keepIfFull);
     if (!sim.conflicts.length || mode !== "skip") {
       for (const c of sim.conflicts) if (!conflicted.has(c.path)) conflicts.push(c);
       return {
@@ -251,6 +308,8 @@ export function planUndo(input: PlanInput, mode: ConflictMode): Plan {
         cannot,
         expect: sim.expect,
         outside: untracked.cannot,
+        partial,
+        needed,
       };
     }
     for (const c of sim.conflicts) {
@@ -281,7 +340,7 @@ function nodeOf(s: Stat, ino: bigint | null = null): VNode {
   return { type: typeOf(s.mode), ino, dev: ino === null ? null : s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
 }
 
-function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean, near: BPath[]) {
+function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean, near: BPath[], keepIfFull?: Set<BPath>) {
   const out: Step[] = [];
   const conflicts: Conflict[] = [];
   const expect = new Map<BPath, VNode | null>();
@@ -318,6 +377,7 @@ function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: b
         if (n.type === C.S_IFDIR) {
           const left = vfs.children(s.path);
           if (left.length) {
+            if (keepIfFull?.has(s.path)) continue; // still needed by what is in it
             if (!force) {
               clash(
                 s.path,

@@ -36,4 +36,6 @@ export interface Plan {
   cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
   expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
   outside: BPath[]; // changed outside capture (the watcher tier saw it): cannot be restored
+  partial?: boolean; // a selective undo that leaves part of the command as it is
+  needed?: BPath[]; // a selective undo: the directories it puts back only for what it selected
 }

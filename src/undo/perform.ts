@@ -11,8 +11,9 @@ import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
 import { ingest } from "../ingest/ingest.js";
 import { recount } from "../ingest/effects.js";
-import { markMoved, preparePlan, runApply } from "../apply/apply.js";
-import { planUndo, type ConflictMode, type Plan } from "../plan/plan.js";
+import { markMoved, preparePlan, runApply, type Progress } from "../apply/apply.js";
+import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
+import * as scopes from "../index/scopes.js";
 import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
 import type { StatePaths } from "../paths/state.js";
 import type { Store } from "../store/store.js";
@@ -27,7 +28,8 @@ export interface UndoPlan extends Plan {
 
 /** Plans the undo of target: the planner's inputs read from the index as values. */
 /** `staging`: the state dir's staging root, to drop records of calls a kill kept from happening. */
-export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, staging?: string): UndoPlan {
+/** `opts`: a part of it (selective undo), the steps that run before it (a cascade). */
+export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, staging?: string, opts: PlanOpts = {}): UndoPlan {
   const after = target.started ?? 0;
   const later = (p: BPath) => commands.latestNaming(ix, toBuf(p), after, target.id);
   const evs = happened(events.of(ix, target.id), staging);
@@ -42,6 +44,7 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
       related: target.of ? events.of(ix, target.of) : undefined,
     },
     mode,
+    opts,
   );
   const changedBy = new Map<BPath, CommandRow>();
   for (const c of plan.conflicts) {
@@ -89,8 +92,8 @@ export function interrupted(ix: Index, paths: StatePaths, target: CommandRow): {
 }
 
 /** Finishes an interrupted undo or redo from its own plan and journal. */
-export function finish(store: Store, target: CommandRow, p: { row: CommandRow; planFile: string }, lockFd?: number): Outcome {
-  const r = runApply(store, p.row.id, p.planFile, p.row.kind, target.id, [p.row.kind, target.id], lockFd);
+export function finish(store: Store, target: CommandRow, p: { row: CommandRow; planFile: string }, lockFd?: number, progress?: Progress): Outcome {
+  const r = runApply(store, p.row.id, p.planFile, p.row.kind, target.id, [p.row.kind, target.id], lockFd, progress);
   const { corrupt } = ingest(store.paths, store.index);
   return { id: p.row.id, ...r, corrupt };
 }
@@ -104,10 +107,31 @@ export function perform(
   store: Store,
   target: CommandRow,
   plan: Plan,
-  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null; lockFd?: number; force?: boolean },
+  how: {
+    verb: "undo" | "redo";
+    kind: "undo" | "redo";
+    session: string | null;
+    shell: ShellPart | null;
+    lockFd?: number;
+    force?: boolean;
+    group?: string; // a cascade's reversals share it
+    progress?: Progress; // a progress line on a terminal
+  },
 ): Outcome {
   const prepared = preparePlan(store, plan, { force: how.force });
-  const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd);
+  // known before it runs, so the ingest of its END already knows: a selective undo leaves its
+  // target partly undone, and a cascade's reversals are redone together
+  store.index.tx(() => {
+    if (how.group) commands.setGroup(store.index, prepared.id, how.group);
+    if (plan.partial)
+      scopes.set(
+        store.index,
+        prepared.id,
+        plan.steps.filter((s) => s.seq >= 0).flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path])),
+        new Set(plan.needed ?? []),
+      );
+  });
+  const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   markMoved(store, prepared.moved, r.code === 0);
   const { corrupt } = ingest(store.paths, store.index);
   const ix = store.index;
