@@ -80,6 +80,9 @@ export function dependents(ix: Index, h: History, target: CommandRow, inScope: (
   const found = new Map<string, Dependency>();
   for (const c of commands.laterWithEvents(ix, target.started ?? 0)) {
     if (c.id === target.id || isUndone(h, c)) continue;
+    // one that started while target still ran is no dependency: its writes may sit between
+    // target's (the planner's concurrent-writer conflict names it), and undoing it first helps nothing
+    if ((c.started ?? 0) <= (target.ended ?? Infinity)) continue;
     const root = rootOf(h, c);
     if (root.id === self) continue; // target's own chain (a selective undo of it, its redo)
     // a reversal of a later command stands for that command; of an earlier one, for itself
