@@ -30,7 +30,7 @@ export interface ReverseOpts {
   global?: boolean;
 }
 
-async function confirm(question: string): Promise<boolean> {
+export async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) throw new CliError("no terminal to ask on: add --yes to go ahead (or --dry-run to look)", EXIT.REFUSED);
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   // Ctrl-C (a key to readline in raw mode) ends it quietly, exit 130; Ctrl-D (end of input) is a no
