@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync, mkdirSync, lstatSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, out, type Sandbox, type Ends } from "./helpers.ts";
+import { root, sandbox, out, type Sandbox, type Ends } from "./helpers.ts";
 
 function box(t: Ends): Sandbox & { cfg: string } {
   const s = sandbox(t);
@@ -144,4 +144,12 @@ test("config: a file with a wrong type makes every verb that reads it fail with 
   assert.equal(nj.status, 2);
   assert.match(nj.stderr, /^shit: config ~\/conf\/shit\/config\.json: not JSON: /);
   assert.equal(nj.stderr.split("\n").length, 2, "one line");
+});
+
+test("config: docs/CONFIG.md's table names every key there is, and no other", (t) => {
+  const s = sandbox(t);
+  const keys = Object.keys(JSON.parse(s.shit(["config", "list", "--json"]).stdout).settings).sort();
+  const doc = readFileSync(join(root, "docs", "CONFIG.md"), "utf8");
+  const rows = [...doc.matchAll(/^\| `([\w.]+)` \|/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(rows, keys);
 });
