@@ -21,7 +21,7 @@ import {
   type Key,
 } from "../config.js";
 import { CliError, EXIT } from "./exit.js";
-import { confirm } from "./reverse.js";
+import { confirm } from "./confirm.js";
 
 export const CONFIG_HELP = `
 The file: $SHIT_CONFIG, else $XDG_CONFIG_HOME/shit/config.json, else ~/.config/shit/config.json.

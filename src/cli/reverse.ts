@@ -1,7 +1,6 @@
 // shit undo / shit redo: pick the command (src/undo/chain.ts), plan its inverse, show the plan,
 // ask, and perform it as a new recorded command (src/undo/perform.ts). A redo is the undo of the
 // undo. This file is the conversation with the user; the rules live in src/undo/.
-import { createInterface } from "node:readline/promises";
 import type { CommandRow } from "../index/rows.js";
 import { type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
@@ -20,6 +19,7 @@ import { lostPreimages, withoutLost } from "../undo/preimages.js";
 import { finish, interrupted, perform, planFor, type Outcome } from "../undo/perform.js";
 import { handShell, shellPart } from "../undo/shell.js";
 import { thisSession } from "./session.js";
+import { confirm } from "./confirm.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -28,29 +28,6 @@ export interface ReverseOpts {
   onConflict?: string;
   json?: boolean;
   global?: boolean;
-}
-
-export async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) throw new CliError("no terminal to ask on: add --yes to go ahead (or --dry-run to look)", EXIT.REFUSED);
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  // Ctrl-C (a key to readline in raw mode) ends it quietly, exit 130; Ctrl-D (end of input) is a no
-  const stop = new AbortController();
-  let interrupted = false;
-  rl.on("SIGINT", () => {
-    interrupted = true;
-    stop.abort();
-  });
-  rl.on("close", () => stop.abort());
-  try {
-    return /^y(es)?$/i.test((await rl.question(question, { signal: stop.signal })).trim());
-  } catch (e) {
-    if (!stop.signal.aborted) throw e;
-    process.stderr.write("\n");
-    if (interrupted) throw new CliError("interrupted: nothing changed", EXIT.INTERRUPTED);
-    return false;
-  } finally {
-    rl.close();
-  }
 }
 
 const warnCorrupt = (o: Outcome) => {
