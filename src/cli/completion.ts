@@ -15,9 +15,9 @@ export type CompletionShell = (typeof COMPLETION_SHELLS)[number];
 const key = (d: CommandDef) => d.path.join(" ");
 const names = (d: CommandDef) => [d.name, ...d.aliases];
 const flags = (o: OptionDef) => [o.short, o.long].filter((f): f is string => !!f);
-/** A description short enough for a completion menu: up to the first clause. */
+/** A description short enough for a completion menu: up to the first "; ", at most 70 columns. */
 const brief = (s: string) => {
-  const t = s.replace(/\s+/g, " ").split(/; | \(|: /)[0];
+  const t = s.replace(/\s+/g, " ").split("; ")[0];
   return t.length > 70 ? t.slice(0, 69) + "…" : t;
 };
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`; // bash and zsh single quotes
@@ -287,7 +287,7 @@ function __shit_arg --description 'at argument N (or past it, for "more") of the
 end
 function __shit_ids --description 'recent command ids, with their command lines'
     set -l exe (commandline -opc)[1]
-    command $exe __complete ids 2>/dev/null
+    command -q $exe; and command $exe __complete ids 2>/dev/null
 end
 complete -c shit -f
 ${lines.join("\n")}
