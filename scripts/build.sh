@@ -17,5 +17,15 @@ fi
 "$pick" -e 'require("node:sqlite")' || { echo "build: $pick lacks node:sqlite" >&2; exit 1; }
 # a runtime inside the checkout is written relative to it, so a copied checkout keeps working
 case $pick in "$root"/*) printf '%s\n' "${pick#"$root"/}" > build/node ;; *) printf '%s\n' "$pick" > build/node ;; esac
+# made by the CLI from its own definitions: the completion scripts the `shit init` hooks load,
+# and the man page package.json "man" installs (written whole, then moved into place)
+mkdir -p dist/completion man/man1
+for sh in bash zsh fish; do
+  case $sh in bash) f=shit.bash ;; zsh) f=_shit ;; fish) f=shit.fish ;; esac
+  "$pick" --disable-warning=ExperimentalWarning dist/cli/main.js completion "$sh" > "dist/completion/$f.new"
+  mv "dist/completion/$f.new" "dist/completion/$f"
+done
+"$pick" --disable-warning=ExperimentalWarning dist/cli/main.js __man > man/man1/shit.1.new
+mv man/man1/shit.1.new man/man1/shit.1
 echo "build: native parts, dist/, runtime $("$pick" --version) at $pick"
 mv dist/.building dist/.built

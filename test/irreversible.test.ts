@@ -141,8 +141,8 @@ test("irreversible: curl POST is named, a plain curl is not; the user's config a
   writeFileSync(cfg, "{ not json");
   const bad = s.shit(["show"], { env });
   assert.equal(bad.status, 2, out(bad));
-  assert.match(bad.stderr, /^shit: the config .*config\.json is not JSON/);
+  assert.match(bad.stderr, /^shit: config .*config\.json: not JSON/);
   assert.equal(bad.stderr.trim().split("\n").length, 1);
   writeFileSync(cfg, JSON.stringify({ irreversible: [{ program: "x" }] }));
-  assert.match(s.shit(["show"], { env }).stderr, /irreversible rule 0: "says" must be a non-empty string/);
+  assert.match(s.shit(["show"], { env }).stderr, /config .*config\.json: irreversible\[0\]\.says: missing/);
 });

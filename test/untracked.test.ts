@@ -224,6 +224,6 @@ test("untracked: config roots, never /, nothing in the state dir, nested roots m
   );
   assert.deepEqual(watchConfig({}), { roots: [], recent: true });
   assert.deepEqual(watchConfig({ watch: { roots: ["/x"], recent: false } }), { roots: ["/x"], recent: false });
-  assert.equal(watchConfig({ watch: { roots: "/x" } }), `"watch.roots" must be a list of paths`);
-  assert.equal(watchConfig({ watch: { recent: "yes" } }), `"watch.recent" must be true or false`);
+  assert.equal(watchConfig({ watch: { roots: "/x" } }), "watch.roots: expected a list");
+  assert.equal(watchConfig({ watch: { recent: "yes" } }), "watch.recent: expected true or false");
 });

@@ -15,6 +15,7 @@ import { display } from "../paths/bytes.js";
 import { ping } from "../daemon/client.js";
 import { probeTier } from "../doctor/tier.js";
 import { freeBytes, human, treeBytes } from "../doctor/usage.js";
+import { loadConfig, shownPath } from "../config.js";
 import { ago } from "./describe.js";
 import { EXIT } from "./exit.js";
 
@@ -228,9 +229,23 @@ function notCapturedChecks(index: Index): Check[] {
   }));
 }
 
+/** The config file loads: one that does not makes the other verbs fail (exit 2), so it is named here. */
+function configCheck(): Check {
+  try {
+    const { file } = loadConfig();
+    return {
+      check: "config",
+      level: "ok",
+      message: existsSync(file) ? `${shownPath(file)} is valid` : `no file at ${shownPath(file)}: every setting has its default`,
+    };
+  } catch (e) {
+    return { check: "config", level: "FAIL", message: (e as Error).message, fix: "correct the field named (shit config set, or shit config edit)" };
+  }
+}
+
 export async function doctor(opts: { json?: boolean }): Promise<number> {
   const paths = statePaths();
-  const checks: Check[] = [...nativeChecks(), ...shellChecks(), await daemonCheck(paths), permCheck(paths)];
+  const checks: Check[] = [...nativeChecks(), ...shellChecks(), await daemonCheck(paths), permCheck(paths), configCheck()];
   if (existsSync(paths.root)) {
     let index: Index | null = null;
     try {

@@ -1,5 +1,5 @@
 // shit — magic undo for the command line. One file per verb; this one wires them up.
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
 import { list } from "./list.js";
@@ -11,6 +11,10 @@ import { gc, parseAge } from "./gc.js";
 import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
 import { doctor } from "./doctor.js";
+import { configEdit, configGet, configList, configSet, configUnset, CONFIG_HELP } from "./config.js";
+import { COMPLETION_SHELLS, completionScript, printIds } from "./completion.js";
+import { manPage } from "./man.js";
+import { KEYS, loadConfig, type Key } from "../config.js";
 
 const EXIT_HELP = `
 Exit codes:
@@ -80,6 +84,7 @@ const program = new Command()
 program
   .command("run")
   .usage("-- CMD [ARGS...]")
+  .argument("[command...]", "the command and its arguments")
   .description("run a command exactly as without shit, recording every file it changes")
   .helpOption("-h, --help")
   .action(() => {
@@ -170,7 +175,8 @@ program
   });
 
 program
-  .command("daemon <action>")
+  .command("daemon")
+  .addArgument(new Argument("<action>").choices(["start", "stop", "status", "install", "uninstall"]))
   .description("the background ingest daemon: start, stop, status, install (a systemd user unit), uninstall")
   .option("--json", "status as one JSON document")
   .action(async (action: string, opts) => {
@@ -179,8 +185,8 @@ program
 
 program
   .command("init")
-  .argument("<shell>", "bash, zsh or fish")
-  .description("print the hook that records every command typed in that shell")
+  .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(["bash", "zsh", "fish"]))
+  .description("print the hook that records every command typed in that shell (and loads the completions)")
   .addHelpText("after", INIT_HELP)
   .action((sh: string) => {
     code = init(sh);
@@ -200,6 +206,77 @@ program
   .action(() => {
     code = demo();
   });
+
+const config = program
+  .command("config")
+  .description("read and change the settings in the config file: get, set, unset, list, edit")
+  .addHelpText("after", CONFIG_HELP);
+const keyArg = () => new Argument("<key>", "a setting (shit config list names them)").choices(KEYS);
+config
+  .command("get")
+  .description("print a setting's value (as set, else its default)")
+  .addArgument(keyArg())
+  .action((k: Key) => {
+    code = configGet(k);
+  });
+config
+  .command("set")
+  .description("set a setting: VALUE is JSON when it is JSON, else a string; checked before it is written")
+  .addArgument(keyArg())
+  .argument("<value>", "the value")
+  .action((k: Key, v: string) => {
+    code = configSet(k, v);
+  });
+config
+  .command("unset")
+  .description("remove a setting from the file (it has its default again)")
+  .addArgument(keyArg())
+  .action((k: Key) => {
+    code = configUnset(k);
+  });
+config
+  .command("list")
+  .description("every setting with its value and its default")
+  .option("--json", "one JSON document, with what each setting does")
+  .action((opts) => {
+    code = configList(opts);
+  });
+config
+  .command("edit")
+  .description("open the file in $VISUAL or $EDITOR; it replaces the file only when it is valid")
+  .action(async () => {
+    code = await configEdit();
+  });
+
+program
+  .command("completion")
+  .description("print the completion script for bash, zsh or fish (shit init loads it)")
+  .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(COMPLETION_SHELLS))
+  .addHelpText("after", '\nLoad it in your startup file: eval "$(shit completion bash)" (or zsh), or for fish: shit completion fish | source')
+  .action((sh: (typeof COMPLETION_SHELLS)[number]) => {
+    process.stdout.write(completionScript(program, sh));
+  });
+
+// for the completion scripts: recent command ids, each with its command line
+program
+  .command("__complete", { hidden: true })
+  .argument("<what>")
+  .action(async (what: string) => {
+    if (what === "ids") printIds(await openCurrentCtx());
+  });
+// for scripts/build.sh: the man page
+program.command("__man", { hidden: true }).action(() => {
+  process.stdout.write(manPage(program));
+});
+
+// A config file that does not load is one line naming the field (exit 2) for every verb but those
+// that fix it, report it (doctor) or do not read it
+const NO_CONFIG = new Set(["config", "doctor", "init", "completion", "__complete", "__man", "help"]);
+program.hook("preAction", (_, action) => {
+  let top = action;
+  while (top.parent && top.parent !== program) top = top.parent;
+  if (!NO_CONFIG.has(top.name())) loadConfig();
+});
 
 try {
   await program.parseAsync(process.argv);

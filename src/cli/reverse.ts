@@ -1,7 +1,6 @@
 // shit undo / shit redo: pick the command (src/undo/chain.ts), plan its inverse, show the plan,
 // ask, and perform it as a new recorded command (src/undo/perform.ts). A redo is the undo of the
 // undo. This file is the conversation with the user; the rules live in src/undo/.
-import { createInterface } from "node:readline/promises";
 import { matchesGlob, resolve } from "node:path";
 import type { CommandRow, EventRow } from "../index/rows.js";
 import { type Ctx } from "./context.js";
@@ -28,6 +27,7 @@ import { lostPreimages, withoutLost, type Lost } from "../undo/preimages.js";
 import { finish, interrupted, perform, planFor, type Outcome, type UndoPlan } from "../undo/perform.js";
 import { handShell, shellPart, type ShellPart } from "../undo/shell.js";
 import { thisSession } from "./session.js";
+import { confirm } from "./confirm.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -45,29 +45,6 @@ export interface ReverseOpts {
 
 /** Whether a scope's selection takes p (prefix), leaving out what was already put back. */
 const scopeHas = (scope: Scope, p: BPath) => !scope.except?.has(p) && (!scope.only || scope.only.some((o) => p === o || isUnder(p, o)));
-
-async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) throw new CliError("no terminal to ask on: add --yes to go ahead (or --dry-run to look)", EXIT.REFUSED);
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  // Ctrl-C (a key to readline in raw mode) ends it quietly, exit 130; Ctrl-D (end of input) is a no
-  const stop = new AbortController();
-  let interrupted = false;
-  rl.on("SIGINT", () => {
-    interrupted = true;
-    stop.abort();
-  });
-  rl.on("close", () => stop.abort());
-  try {
-    return /^y(es)?$/i.test((await rl.question(question, { signal: stop.signal })).trim());
-  } catch (e) {
-    if (!stop.signal.aborted) throw e;
-    process.stderr.write("\n");
-    if (interrupted) throw new CliError("interrupted: nothing changed", EXIT.INTERRUPTED);
-    return false;
-  } finally {
-    rl.close();
-  }
-}
 
 const warnCorrupt = (o: Outcome) => {
   for (const s of o.corrupt) process.stderr.write(`shit: warning: spool ${s} has unreadable bytes; read up to them\n`);

@@ -25,7 +25,7 @@ import type { UntrackedKind } from "../index/untracked.js";
 import { recount } from "../ingest/effects.js";
 import { Op, StepOp } from "../spool/records.js";
 import type { StatePaths } from "../paths/state.js";
-import { loadConfig } from "../config.js";
+import { loadConfig, parseConfig, settingOf } from "../config.js";
 import { DirWatcher, type WatchEvent } from "./watcher.js";
 import { liveProcesses } from "../procs/running.js";
 import { pidExists } from "../procs/procfs.js";
@@ -47,15 +47,11 @@ export interface WatchConfig {
   recent: boolean;
 }
 
-/** The "watch" part of the config, or why it cannot be used. */
+/** The "watch" part of the config (src/config.ts, SETTINGS), or why it cannot be used. */
 export function watchConfig(config: Record<string, unknown>): WatchConfig | string {
-  const w = config.watch;
-  if (w === undefined) return { roots: [], recent: true };
-  if (!w || typeof w !== "object" || Array.isArray(w)) return `"watch" must be an object`;
-  const { roots = [], recent = true } = w as { roots?: unknown; recent?: unknown };
-  if (!Array.isArray(roots) || !roots.every((r) => typeof r === "string")) return `"watch.roots" must be a list of paths`;
-  if (typeof recent !== "boolean") return `"watch.recent" must be true or false`;
-  return { roots: roots as string[], recent };
+  const r = parseConfig(config);
+  if ("error" in r) return r.error;
+  return { roots: settingOf(r.config, "watch.roots") ?? [], recent: settingOf(r.config, "watch.recent") ?? true };
 }
 
 const under = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith(sep) ? dir : dir + sep);
@@ -161,13 +157,12 @@ export class UntrackedTier {
   private candidates(): string[] {
     let cfg: WatchConfig = { roots: [], recent: true };
     try {
-      const { config, file } = loadConfig();
-      const w = watchConfig(config as Record<string, unknown>);
-      if (typeof w === "string") throw new Error(`${file}: ${w}; using the defaults`);
+      const w = watchConfig(loadConfig().config); // checked by loadConfig: a ConfigError names the file and field
+      if (typeof w === "string") throw new Error(w);
       cfg = w;
       this.lastConfigError = "";
     } catch (e) {
-      const msg = (e as Error).message;
+      const msg = `${(e as Error).message}; using the defaults`;
       if (msg !== this.lastConfigError) this.deps.log(`watcher tier: ${msg}`);
       this.lastConfigError = msg;
     }

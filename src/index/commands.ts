@@ -197,3 +197,17 @@ export function effectsOf(ix: Index, id: string): string | null {
 export function setEffects(ix: Index, id: string, json: string | null): void {
   ix.q("UPDATE commands SET effects = ? WHERE id = ?").run(json, id);
 }
+
+/** The shortest prefix of id, at least min long, that names no other command (for ids offered to be typed). */
+export function uniquePrefix(ix: Index, id: string, min = 8): string {
+  const before = ix.q("SELECT id FROM commands WHERE id < ? ORDER BY id DESC LIMIT 1").get(id) as { id: string } | undefined;
+  const after = ix.q("SELECT id FROM commands WHERE id > ? ORDER BY id LIMIT 1").get(id) as { id: string } | undefined;
+  let n = min;
+  for (const other of [before?.id, after?.id]) {
+    if (!other) continue;
+    let common = 0;
+    while (common < id.length && id[common] === other[common]) common++;
+    n = Math.max(n, common + 1);
+  }
+  return id.slice(0, Math.min(n, id.length));
+}

@@ -3,7 +3,7 @@
 // rules and the user's.
 import type { CommandRow, Index } from "../index/db.js";
 import * as procs from "../index/procs.js";
-import { ConfigError, loadConfig } from "../config.js";
+import { ConfigError, loadConfig, settingOf } from "../config.js";
 import { RULES } from "./rules.js";
 import { compileRules, irreversibleIn, type Irreversible } from "./match.js";
 
@@ -19,14 +19,12 @@ let compiled: ReturnType<typeof compileRules> | null = null;
 /** Built-in rules plus the config's. Throws ConfigError on a config that cannot be used. */
 export function rules(): ReturnType<typeof compileRules> {
   if (compiled) return compiled;
-  const { config, file } = loadConfig();
+  const { config, file } = loadConfig(); // checked against the schema there (src/config.ts)
   let user: ReturnType<typeof compileRules> = [];
-  if (config.irreversible !== undefined) {
-    try {
-      user = compileRules(config.irreversible, file);
-    } catch (e) {
-      throw new ConfigError((e as Error).message);
-    }
+  try {
+    user = compileRules(settingOf(config, "irreversible") ?? [], file);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
   }
   return (compiled = [...compileRules(RULES, "built-in rules"), ...user]);
 }

@@ -118,3 +118,12 @@ if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VE
     esac
   fi
 fi
+# Completion for shit (made by `shit completion bash` at build time): sourced at the first <TAB>
+# after `shit`, so a shell that never completes it pays nothing for it at startup.
+if [[ $- == *i* ]] && ! complete -p shit &>/dev/null; then
+  __shit_complete_load() {
+    [[ -r $__shit_root/dist/completion/shit.bash ]] || return 0
+    builtin source "$__shit_root/dist/completion/shit.bash" && __shit_complete "$@"
+  }
+  complete -o default -F __shit_complete_load shit
+fi

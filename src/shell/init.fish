@@ -149,3 +149,8 @@ if status is-interactive; and not set -q __shit_hooked; and __shit_state_ok
 
     __shit_record start '' 0 0 0
 end
+# Completion for shit (made by `shit completion fish` at build time): fish loads it from
+# dist/completion at the first <TAB> after `shit` (ahead of completions fish made from man pages).
+if status is-interactive; and not contains -- $__shit_root/dist/completion $fish_complete_path
+    set -g fish_complete_path $__shit_root/dist/completion $fish_complete_path
+end

@@ -149,3 +149,13 @@ if [[ -o interactive && -z ${__shit_hooked-} ]] && __shit_state_ok; then () {
   __shit_us __shit_t0
 }
 fi
+# Completion for shit (made by `shit completion zsh` at build time): _shit is autoloaded from
+# dist/completion at the first <TAB>, by a compinit run before this line (then compdef here) or
+# after it (it finds the directory in $fpath). Without compinit zsh completes no commands' words.
+if [[ -o interactive && -r $__shit_root/dist/completion/_shit ]]; then
+  (( ${fpath[(Ie)$__shit_root/dist/completion]} )) || fpath=("$__shit_root/dist/completion" $fpath)
+  if (( $+functions[compdef] )); then
+    autoload -Uz _shit
+    compdef _shit shit
+  fi
+fi
