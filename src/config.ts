@@ -2,6 +2,8 @@
 // ~/.config/shit/config.json. JSON; a missing file is an empty config. Keys:
 //   "irreversible": [rules]  more commands whose effects leave the machine (src/irreversible/rules.ts)
 //   "watch": {"roots": [dirs], "recent": true|false}  what the watcher tier watches (src/daemon/untracked.ts)
+//   "housekeeping": [globs], "housekeeping!": [globs]  paths whose changes alone do not make a
+//     command what `shit undo` picks, or `shit list` shows (src/ingest/housekeeping.ts)
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -9,6 +11,8 @@ import { join, resolve } from "node:path";
 export interface Config {
   irreversible?: unknown[];
   watch?: unknown;
+  housekeeping?: unknown;
+  "housekeeping!"?: unknown;
 }
 
 /** A config that cannot be used: bad input (the CLI says it in one line, exit 2). */

@@ -19,7 +19,7 @@ import { lock } from "../undo/lock.js";
 import { lostPreimages, withoutLost } from "../undo/preimages.js";
 import { finish, interrupted, perform, planFor, type Outcome } from "../undo/perform.js";
 import { handShell, shellPart } from "../undo/shell.js";
-import { thisSession } from "./session.js";
+import { thisCommand, thisSession } from "./session.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -238,7 +238,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     }
     let r: Outcome;
     try {
-      r = perform(ctx.store, target, plan, { verb, kind, session, shell, lockFd: unlock.fd, force: mode === "force" }); // shit-apply holds the lock too
+      r = perform(ctx.store, target, plan, { verb, kind, session, shell, lockFd: unlock.fd, force: mode === "force", parent: thisCommand() }); // shit-apply holds the lock too
     } catch (e) {
       if (e instanceof BlobError) throw new CliError(`cannot ${verb}: ${e.message}; nothing changed`, EXIT.BLOB);
       throw e;

@@ -14,12 +14,12 @@ import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
 import { happened } from "../undo/unhappened.js";
+import { NothingToDo, pickUndo, resolveRef } from "../undo/chain.js";
+import { indexHistory } from "../undo/history.js";
+import { thisSession } from "./session.js";
 
 export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }): void {
-  let c: CommandRow | undefined;
-  if (ref) c = commands.byRef(ctx.index, ref);
-  else c = commands.newestFirst(ctx.index, null, 1)[0];
-  if (!c) throw new CliError("no commands recorded yet", EXIT.NOTHING);
+  const c = shown(ctx, ref);
   // records of calls a kill kept from happening (written before their call) are not shown
   const evs = happened(events.of(ctx.index, c.id), ctx.paths.staging).filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
   const j = commandJson(ctx, c);
@@ -33,7 +33,7 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const out: string[] = [];
-  out.push(`command ${c.id}${j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : ""}`);
+  out.push(`command ${c.id}${j.undone ? `  (undone by ${commands.shortId(ctx.index, c.undone_by!)})` : ""}`);
   out.push(`    ${commandLine(c)}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
   out.push(`when    ${c.started ? new Date(c.started).toISOString() : "?"} (${ago(c.started)})`);
@@ -71,4 +71,19 @@ export function show(ctx: Ctx, ref: string | undefined, opts: { json?: boolean }
   if (outside.length) out.push("", "untracked changes (made outside capture: cannot be undone)");
   for (const u of outside) out.push(`  ${u.kind.padEnd(9)} ${display(u.path, cwd)}${u.path2 ? ` → ${display(u.path2, cwd)}` : ""}`);
   process.stdout.write(out.join("\n") + "\n");
+}
+
+/** The command named (an id, a prefix, @, @~N); with none, the one `shit undo` would pick (this
+ *  shell's, in a hooked shell), else — nothing to undo — the latest command. */
+function shown(ctx: Ctx, ref: string | undefined): CommandRow {
+  const h = indexHistory(ctx.index);
+  if (ref) return resolveRef(h, ref, thisSession());
+  try {
+    return pickUndo(h, undefined, thisSession());
+  } catch (e) {
+    if (!(e instanceof NothingToDo)) throw e;
+  }
+  const latest = commands.newestFirst(ctx.index, null, 1)[0];
+  if (!latest) throw new CliError("no commands recorded yet", EXIT.NOTHING);
+  return latest;
 }

@@ -85,6 +85,12 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY(cmd, path, kind)
    ) WITHOUT ROWID;`,
   `ALTER TABLE posts ADD COLUMN seq INTEGER;  -- the POST's byte offset in the spool: an own record after it makes it stale`,
+  `ALTER TABLE commands ADD COLUMN class TEXT;   -- changes | none | housekeeping (src/ingest/effects.ts classOf); NULL: not counted yet
+   ALTER TABLE commands ADD COLUMN parent TEXT;  -- for undo/redo: the command it was run from (the shit undo line typed in a hooked shell)
+   CREATE INDEX commands_parent ON commands(parent) WHERE parent IS NOT NULL;
+   CREATE INDEX posts_path ON posts(path);  -- who left a path so (a git index refresh is proven by the next writer's keep)
+   UPDATE commands SET class = CASE WHEN effects IS NULL THEN NULL
+     WHEN (SELECT sum(value) FROM json_each(effects)) > 0 THEN 'changes' ELSE 'none' END;`,
 ];
 
 export class Index {
@@ -94,6 +100,10 @@ export class Index {
   constructor(file: string) {
     this.db = new DatabaseSync(file, { timeout: 10000 });
     this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
+    // a command's arguments (NUL-separated) as one line, for `shit list --grep`
+    this.db.function("argv_line", { deterministic: true }, (b) =>
+      b instanceof Uint8Array ? Buffer.from(b).toString("utf8").replace(/\0$/, "").replaceAll("\0", " ") : null,
+    );
     this.migrate();
   }
 

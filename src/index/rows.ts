@@ -16,6 +16,8 @@ export interface CommandRow {
   session: string | null;
   line: string | null;
   shell: string | null;
+  class?: string | null; // changes | none | housekeeping; NULL: not counted yet
+  parent?: string | null; // undo/redo: the command it was run from
 }
 
 export interface EventRow {

@@ -103,7 +103,15 @@ export function perform(
   store: Store,
   target: CommandRow,
   plan: Plan,
-  how: { verb: "undo" | "redo"; kind: "undo" | "redo"; session: string | null; shell: ShellPart | null; lockFd?: number; force?: boolean },
+  how: {
+    verb: "undo" | "redo";
+    kind: "undo" | "redo";
+    session: string | null;
+    shell: ShellPart | null;
+    lockFd?: number;
+    force?: boolean;
+    parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
+  },
 ): Outcome {
   const prepared = preparePlan(store, plan, { force: how.force });
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd);
@@ -112,9 +120,10 @@ export function perform(
   const ix = store.index;
   ix.tx(() => {
     if (how.session) commands.setSession(ix, prepared.id, how.session);
+    if (how.parent) commands.setParent(ix, prepared.id, how.parent);
     if (r.code === 0 && how.shell) {
       commands.setShell(ix, prepared.id, shellRecord(how.shell));
-      recount(ix, [prepared.id]);
+      recount(ix, [prepared.id], store.paths.staging);
     }
   });
   const notes = prepared.notes.map((n) => `shit: ${n}\n`).join("");
