@@ -24,6 +24,7 @@ export interface ListOpts {
 }
 
 export const DEFAULT_LIMIT = 20;
+export { parseExit, parseWhen } from "./when.js"; // the option parsers main wires up
 
 export function list(ctx: Ctx, opts: ListOpts): void {
   checkHousekeepingConfig(); // a config that cannot be used is said here, not silently left out

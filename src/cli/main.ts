@@ -2,8 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
 import { EXIT, exitCodeOf } from "./exit.js";
-import { DEFAULT_LIMIT, list } from "./list.js";
-import { parseExit, parseWhen } from "./when.js";
+import { DEFAULT_LIMIT, list, parseExit, parseWhen } from "./list.js";
 import { show } from "./show.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
