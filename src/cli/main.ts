@@ -116,7 +116,7 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .action(async (id: string | undefined, opts) => {
       code = await reverse(await openCurrentCtx(), verb, id, opts);
     });
-reverseCmd("undo", "put back what a command changed (default: the latest command with effects that is not undone)");
+reverseCmd("undo", "put back what a command changed (default: @, the latest command with effects beyond housekeeping that is not undone)");
 reverseCmd("redo", "put forward again what an undo put back (default: the latest undo)");
 
 program
