@@ -47,6 +47,12 @@ export const SETTINGS = {
   ),
   "watch.roots": setting(z.array(z.string()), [], "directories the daemon's watcher tier watches for changes made outside capture (absolute, or ~/...)"),
   "watch.recent": setting(z.boolean(), true, "the watcher tier also watches the directories commands ran in during the last hour"),
+  housekeeping: setting(
+    z.array(z.string().min(1)),
+    [],
+    'more paths whose changes alone do not make a command what `shit undo` picks or `shit list` shows: globs, "~/" the home, "**" across directories, no "/": a name anywhere (src/ingest/housekeeping.ts)',
+  ),
+  "housekeeping!": setting(z.array(z.string().min(1)), [], 'built-in housekeeping patterns to drop, as written there (e.g. "~/.cache/**")'),
   pager: setting(z.string(), undefined, "the pager for long output on a terminal; $SHIT_PAGER comes first, then this, then $PAGER, else less -FRX"),
   color: setting(z.enum(["auto", "always", "never"]), "auto", "color in output: auto (on a terminal, unless NO_COLOR is set), always, never"),
 };

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync, mkdirSync, lstatSync } from "node:fs";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
 import { root, sandbox, out, type Sandbox, type Ends } from "./helpers.ts";
 
 function box(t: Ends): Sandbox & { cfg: string } {
@@ -150,6 +151,25 @@ test("config: docs/CONFIG.md's table names every key there is, and no other", (t
   const s = sandbox(t);
   const keys = Object.keys(JSON.parse(s.shit(["config", "list", "--json"]).stdout).settings).sort();
   const doc = readFileSync(join(root, "docs", "CONFIG.md"), "utf8");
-  const rows = [...doc.matchAll(/^\| `([\w.]+)` \|/gm)].map((m) => m[1]).sort();
+  const rows = [...doc.matchAll(/^\| `([\w.!]+)` \|/gm)].map((m) => m[1]).sort();
   assert.deepEqual(rows, keys);
+});
+
+test("config: color and pager are read by the verbs, under what the command line says", (t) => {
+  const s = box(t);
+  assert.equal(s.shit(["run", "--", "sh", "-c", "echo x > f"]).status, 0);
+  const esc = /\x1b\[/;
+  assert.doesNotMatch(s.shit(["list"]).stdout, esc, "piped: plain by default");
+  assert.equal(s.shit(["config", "set", "color", "always"]).status, 0);
+  assert.match(s.shit(["list"]).stdout, esc, "the config's color: always");
+  assert.doesNotMatch(s.shit(["--color=never", "list"]).stdout, esc, "--color wins over the config");
+  // the config's pager, used on a terminal (script(1) gives one), after $SHIT_PAGER
+  const paged = join(s.dir, "paged");
+  assert.equal(s.shit(["config", "set", "pager", `cat > ${paged}`]).status, 0);
+  const env = { ...s.env };
+  delete env.SHIT_PAGER;
+  delete env.PAGER;
+  const r = spawnSync("script", ["-qec", `${join(root, "bin", "shit")} list`, "/dev/null"], { cwd: s.work, env, encoding: "utf8" });
+  assert.equal(r.status, 0, out(r));
+  assert.match(readFileSync(paged, "utf8"), /echo x > f/, "list went through the config's pager");
 });

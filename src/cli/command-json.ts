@@ -13,8 +13,8 @@ import { indexHistory } from "../undo/history.js";
 export function commandJson(ctx: Ctx, c: CommandRow) {
   if (c.effects === null) {
     // still running when last ingested (or recorded before effects were counted at ingest)
-    recount(ctx.index, [c.id]);
-    c = { ...c, effects: commands.effectsOf(ctx.index, c.id) };
+    recount(ctx.index, [c.id], ctx.paths.staging);
+    c = { ...c, effects: commands.effectsOf(ctx.index, c.id), class: commands.classOf(ctx.index, c.id) };
   }
   // running while any of its processes lives (a background job outlives its line); /proc is
   // looked at only for commands with processes not yet seen gone
@@ -33,6 +33,8 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     running: c.ended === null || processes.length > 0,
     processes,
     effects: storedCounts(c.effects),
+    class: c.class ?? null, // changes | none | housekeeping (null: not counted yet)
+    ...(c.parent ? { parent: c.parent } : {}), // an undo/redo: the command line it was run from
     undone: isUndone(h, c),
     undoneBy: c.undone_by,
     // selective undos in effect (`shit undo ID -- PATH…`): the rest of it is still in place

@@ -3,18 +3,14 @@
 import { readdirSync, rmSync, lstatSync, existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Ctx } from "./context.js";
-import { CliError, EXIT } from "./exit.js";
+import { EXIT } from "./exit.js";
 import { lock } from "../undo/lock.js";
 import { ProgressLine } from "./progress.js";
 import * as commands from "../index/commands.js";
 import * as keeps from "../index/keeps.js";
+import { parseAge } from "./when.js";
 
-export function parseAge(s: string): number {
-  const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(s.trim());
-  if (!m) throw new CliError(`not an age: ${JSON.stringify(s)} (say 14d, 12h, 30m)`, EXIT.BAD_INPUT);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? "d") as "s"];
-  return Number(m[1]) * unit * 1000;
-}
+export { parseAge } from "./when.js";
 
 function du(dir: string): { files: number; bytes: number } {
   let files = 0,

@@ -1,4 +1,7 @@
-// shit list: newest first — id, time, exit, effects, command line.
+// shit list: newest first — id, time, exit, effects, command line. The filters narrow in SQL
+// (commands.list); the default view hides what changed nothing worth seeing (--all shows it).
+import { realpathSync } from "node:fs";
+import { resolve } from "node:path";
 import * as commands from "../index/commands.js";
 import type { Ctx } from "./context.js";
 import { commandJson } from "./command-json.js";
@@ -7,23 +10,53 @@ import { thisSession } from "./session.js";
 import { CliError, EXIT } from "./exit.js";
 import { cut, emit, paint, width } from "./output.js";
 
-export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: boolean; here?: boolean }): void {
+export interface ListOpts {
+  json?: boolean;
+  limit?: number;
+  all?: boolean;
+  here?: boolean;
+  cwd?: string | boolean;
+  since?: number;
+  until?: number;
+  grep?: string;
+  exit?: number | "failed";
+  effects?: boolean;
+}
+
+export const DEFAULT_LIMIT = 20;
+export { parseExit, parseWhen } from "./when.js"; // the option parsers main wires up
+
+export function list(ctx: Ctx, opts: ListOpts): void {
   const session = opts.here ? thisSession() : null;
   if (opts.here && !session)
     throw new CliError('--here: this shell is not hooked (eval "$(shit init bash)" in ~/.bashrc; see shit init --help)', EXIT.BAD_INPUT);
-  const rows = commands.newestFirst(ctx.index, session, opts.all ? -1 : opts.limit);
+  const filter: commands.ListFilter = {
+    session,
+    cwds: opts.cwd === undefined ? undefined : cwdsOf(opts.cwd === true ? process.cwd() : String(opts.cwd)),
+    since: opts.since,
+    until: opts.until,
+    grep: opts.grep,
+    exit: opts.exit,
+    effects: opts.effects,
+    all: opts.all,
+    // -a: every command, hidden ones too, and no limit unless one is given
+    limit: opts.limit ?? (opts.all ? -1 : DEFAULT_LIMIT),
+  };
+  const { rows, hidden } = commands.list(ctx.index, filter);
   if (opts.json) {
     process.stdout.write(
       JSON.stringify(
-        rows.map((c) => commandJson(ctx, c)),
+        rows.map((c) => ({ ...commandJson(ctx, c), short: commands.shortId(ctx.index, c.id) })),
         null,
         2,
       ) + "\n",
     );
     return;
   }
+  const filtered = [opts.here, opts.cwd, opts.since, opts.until, opts.grep, opts.exit, opts.effects].some((v) => v !== undefined && v !== false);
+  const note = hidden ? `(${hidden} more that changed nothing, only housekeeping, or ran an undo: shit list --all shows every command)\n` : "";
   if (!rows.length) {
-    process.stdout.write("no commands recorded yet (try: shit run -- CMD)\n");
+    process.stdout.write(filtered ? `no command matches\n${note}` : `no commands recorded yet (try: shit run -- CMD)\n${note}`);
     return;
   }
   const now = Date.now();
@@ -31,7 +64,8 @@ export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: bool
     const j = commandJson(ctx, c);
     const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : c.exit === null ? "killed" : String(c.exit);
     const flag = j.undone ? "  (undone)" : j.partlyUndoneBy.length ? "  (partly undone)" : "";
-    return [c.id.slice(0, 8), ago(c.started, now), exit, countsText(j.effects), commandLine(c) + flag];
+    const counts = countsText(j.effects) + (j.class === "housekeeping" ? " (housekeeping)" : "");
+    return [commands.shortId(ctx.index, c.id), ago(c.started, now), exit, counts, commandLine(c) + flag];
   });
   const head = ["ID", "WHEN", "EXIT", "EFFECTS", "COMMAND"];
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -40,5 +74,18 @@ export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: bool
   const last = cols === null ? Infinity : Math.max(10, cols - w.slice(0, -1).reduce((a, b) => a + b + 2, 0));
   const fmt = (l: string[], top = false) =>
     l.map((x, i) => (i === l.length - 1 ? cut(x, last) : i === 0 && !top ? paint("yellow", x.padEnd(w[i])) : x.padEnd(w[i]))).join("  ");
-  emit([paint("bold", fmt(head, true)), ...lines.map((l) => fmt(l))].join("\n") + "\n", { page: true });
+  emit([paint("bold", fmt(head, true)), ...lines.map((l) => fmt(l))].join("\n") + "\n" + note, { page: true });
+}
+
+/** The dir as given and as it really is: a shell records its logical $PWD, `shit run` getcwd(). */
+function cwdsOf(dir: string): Buffer[] {
+  const abs = resolve(dir);
+  let real = abs;
+  try {
+    real = realpathSync(abs);
+  } catch {
+    // gone: commands may still have run there
+  }
+  const strip = (p: string) => (p.length > 1 ? p.replace(/\/+$/, "") : p);
+  return [...new Set([strip(abs), strip(real)])].map((p) => Buffer.from(p));
 }

@@ -2,7 +2,7 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
-import { list } from "./list.js";
+import { DEFAULT_LIMIT, list, parseExit, parseWhen } from "./list.js";
 import { diff, show } from "./show.js";
 import { COLOR_WHEN, setOutput } from "./output.js";
 import { reverse } from "./reverse.js";
@@ -14,7 +14,7 @@ import { doctor } from "./doctor.js";
 import { configEdit, configGet, configList, configSet, configUnset, CONFIG_HELP } from "./config.js";
 import { COMPLETION_SHELLS, completionScript, printIds } from "./completion.js";
 import { manPage } from "./man.js";
-import { KEYS, loadConfig, type Key } from "../config.js";
+import { KEYS, loadConfig, settingOf, type Key } from "../config.js";
 
 const EXIT_HELP = `
 Exit codes:
@@ -40,6 +40,12 @@ Exit codes:
   141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
        the output stops there, quietly, as git's does
 
+Command ids: \`shit list\` shows the shortest prefix that names one command (8 digits or
+more); any unique prefix (4 digits or more) works in every verb. @ is the command \`shit undo\`
+would pick (this shell's, in a hooked shell), @~1 the one it would pick after that, @~N the
+Nth. A command whose only effects are housekeeping (~/.lesshst, shell history, ~/.viminfo, swap
+files, ~/.cache/**, a git index refresh: config "housekeeping") is never picked by default.
+
 State lives in $SHIT_HOME, else $XDG_STATE_HOME/shit, else ~/.local/state/shit.`;
 
 // what the CLI creates under the state dir (the index and its WAL, plans, logs) is its owner's
@@ -60,6 +66,16 @@ function count(v: string): number {
   if (!/^\d+$/.test(v.trim()) || Number(v) < 1) throw new InvalidArgumentError("a whole number, 1 or more");
   return Number(v);
 }
+/** A CliError from a value parser, as the parser's own error (one line naming the option). */
+const checked =
+  <T>(parse: (v: string) => T) =>
+  (v: string): T => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
 function age(v: string): string {
   try {
     parseAge(v);
@@ -128,22 +144,30 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
       const { id, only } = idAndPaths(cmd.args);
       code = await reverse(await openCurrentCtx(), verb, id, { ...opts, only });
     });
-reverseCmd("undo", "put back what a command changed (default: the latest command with effects that is not undone)");
+reverseCmd("undo", "put back what a command changed (default: @, the latest command with effects beyond housekeeping that is not undone)");
 reverseCmd("redo", "put forward again what an undo put back (default: the latest undo)");
 
 program
   .command("list")
   .alias("log")
-  .description("recorded commands, newest first")
+  .description(
+    "recorded commands, newest first; lines typed in a hooked shell that changed nothing, housekeeping-only commands and the lines that ran an undo are left out (-a shows them)",
+  )
   .option("--json", "one JSON array")
-  .option("-n, --limit <n>", "how many", count, 20)
-  .option("-a, --all", "all of them")
+  .option("-n, --limit <n>", `how many (default ${DEFAULT_LIMIT}; with --all: every one)`, count)
+  .option("-a, --all", "every command, the ones left out by default too; no limit unless -n")
   .option("--here", "only this shell's commands (in a shell hooked by `shit init`)")
+  .option("--cwd [dir]", "only commands run in DIR or below (no DIR: the current directory)")
+  .option("--since <when>", "started since: 2h, 30m, 3d, today, yesterday, 2024-05-01, 2024-05-01T14:30", checked(parseWhen))
+  .option("--until <when>", "started before (same forms as --since)", checked(parseWhen))
+  .option("--grep <text>", "whose command line contains TEXT")
+  .option("--exit <status>", "that exited so (0-255), or failed: not 0, signalled or killed", checked(parseExit))
+  .option("--effects", "only commands that changed something (not housekeeping alone)")
   .action(async (opts) => list(await openCurrentCtx(), opts));
 
 program
   .command("show [id] [paths...]")
-  .description("what one command did, path by path (default: the latest); with paths: only those")
+  .description("what one command did, path by path (default: the one `shit undo` would pick, else the latest); with paths: only those")
   .option("--json", "one JSON document")
   .option("-p, --patch", "the content diff of each file it changed")
   .option("--raw", "every recorded system call, not the net effect per path")
@@ -275,7 +299,12 @@ const NO_CONFIG = new Set(["config", "doctor", "init", "completion", "__complete
 program.hook("preAction", (_, action) => {
   let top = action;
   while (top.parent && top.parent !== program) top = top.parent;
-  if (!NO_CONFIG.has(top.name())) loadConfig();
+  if (NO_CONFIG.has(top.name())) return;
+  // the config's color and pager, under what the command line says
+  const { config } = loadConfig();
+  const o = program.opts();
+  const color = program.getOptionValueSource("color") === "default" ? settingOf(config, "color") : o.color;
+  setOutput({ color, pager: o.pager, pagerCmd: settingOf(config, "pager") });
 });
 
 try {

@@ -9,13 +9,15 @@ import { EXIT } from "./exit.js";
 
 export const COLOR_WHEN = ["auto", "always", "never"] as const;
 
-const state = { color: false, pager: true };
+const state = { color: false, pager: true, pagerCmd: undefined as string | undefined };
 
-export function setOutput(o: { color?: string; pager?: boolean }): void {
+/** `pagerCmd`: the config's "pager" (after $SHIT_PAGER, before $PAGER). */
+export function setOutput(o: { color?: string; pager?: boolean; pagerCmd?: string }): void {
   const when = o.color ?? "auto";
   const auto = !!process.stdout.isTTY && !process.env.NO_COLOR && process.env.TERM !== "dumb";
   state.color = when === "always" || (when === "auto" && auto);
   state.pager = o.pager !== false;
+  state.pagerCmd = o.pagerCmd;
 }
 
 type Style = Parameters<typeof styleText>[0];
@@ -54,9 +56,10 @@ export function localDate(ms: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
 }
 
-/** The pager command, or null for none: $SHIT_PAGER, else $PAGER, else less (empty or `cat`: none). */
+/** The pager command, or null for none: $SHIT_PAGER, else the config's, else $PAGER, else less
+ *  (empty or `cat`: none). */
 function pagerCommand(): string | null {
-  const cmd = (process.env.SHIT_PAGER ?? process.env.PAGER ?? "less").trim();
+  const cmd = (process.env.SHIT_PAGER ?? state.pagerCmd ?? process.env.PAGER ?? "less").trim();
   return cmd === "" || cmd === "cat" ? null : cmd;
 }
 

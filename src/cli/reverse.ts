@@ -26,7 +26,7 @@ import { lock } from "../undo/lock.js";
 import { lostPreimages, withoutLost, type Lost } from "../undo/preimages.js";
 import { finish, interrupted, perform, planFor, type Outcome, type UndoPlan } from "../undo/perform.js";
 import { handShell, shellPart, type ShellPart } from "../undo/shell.js";
-import { thisSession } from "./session.js";
+import { thisCommand, thisSession } from "./session.js";
 import { confirm } from "./confirm.js";
 
 export interface ReverseOpts {
@@ -191,7 +191,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   };
   const session = opts.global ? null : thisSession();
   const h = indexHistory(ctx.index);
-  const target = verb === "undo" ? pickUndo(h, ref, session, process.env.SHIT_CALLER_CMD || undefined) : pickRedo(h, ref, session);
+  const target = verb === "undo" ? pickUndo(h, ref, session, thisCommand() ?? undefined) : pickRedo(h, ref, session, thisCommand() ?? undefined);
   const only = selection(ctx, target, opts);
   const orig = rootOf(h, target);
   report.kind = reversalKind(target);
@@ -402,6 +402,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           shell: q.shell,
           lockFd: unlock.fd, // shit-apply holds the lock too
           force: mode === "force",
+          parent: thisCommand(),
           group,
           progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),
         });

@@ -15,6 +15,10 @@ import type { CommandRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
 import { happened } from "../undo/unhappened.js";
+import { NothingToDo, pickUndo, resolveRef } from "../undo/chain.js";
+import { indexHistory } from "../undo/history.js";
+import { thisCommand, thisSession } from "./session.js";
+
 import { netChanges, fold, type Change } from "../plan/net.js";
 import { didLine, didPatches, onPaths } from "./changes.js";
 import { emit, localTime, paint } from "./output.js";
@@ -24,12 +28,6 @@ export interface ShowOpts {
   raw?: boolean; // every recorded call instead of the net effect per path
   all?: boolean; // created and deleted trees path by path, not summed up
   patch?: boolean; // content diffs
-}
-
-function target(ctx: Ctx, ref: string | undefined): CommandRow {
-  const c = ref ? commands.byRef(ctx.index, ref) : commands.newestFirst(ctx.index, null, 1)[0];
-  if (!c) throw new CliError("no commands recorded yet", EXIT.NOTHING);
-  return c;
 }
 
 const changeJson = (c: Change) => ({
@@ -44,7 +42,7 @@ const changeJson = (c: Change) => ({
 
 /** shit diff ID [PATH…]: the content diff of each file the command changed. */
 export function diff(ctx: Ctx, ref: string, paths: string[]): void {
-  const c = target(ctx, ref);
+  const c = shown(ctx, ref);
   const evs = happened(events.of(ctx.index, c.id), ctx.paths.staging);
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const lines = didPatches(ctx.store, c, evs, onPaths(netChanges(evs), paths), cwd);
@@ -52,7 +50,7 @@ export function diff(ctx: Ctx, ref: string, paths: string[]): void {
 }
 
 export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: string[] = []): void {
-  const c = target(ctx, ref);
+  const c = shown(ctx, ref);
   // records of calls a kill kept from happening (written before their call) are not shown
   const all = happened(events.of(ctx.index, c.id), ctx.paths.staging);
   const evs = all.filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
@@ -69,8 +67,11 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const out: string[] = [];
-  const partly = j.partlyUndoneBy.map((id) => id.slice(0, 8)).join(", ");
-  out.push(paint("yellow", `command ${c.id}`) + (j.undone ? `  (undone by ${c.undone_by!.slice(0, 8)})` : partly ? `  (partly undone by ${partly})` : ""));
+  const partly = j.partlyUndoneBy.map((id) => commands.shortId(ctx.index, id)).join(", ");
+  out.push(
+    paint("yellow", `command ${c.id}`) +
+      (j.undone ? `  (undone by ${commands.shortId(ctx.index, c.undone_by!)})` : partly ? `  (partly undone by ${partly})` : ""),
+  );
   out.push(`    ${paint("bold", commandLine(c))}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
   out.push(`when    ${c.started ? localTime(c.started) : "?"} (${ago(c.started)})`);
@@ -115,4 +116,19 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
     if (diffs.length) out.push("", ...diffs);
   }
   emit(out.join("\n") + "\n", { page: true });
+}
+
+/** The command named (an id, a prefix, @, @~N); with none, the one `shit undo` would pick (this
+ *  shell's, in a hooked shell), else — nothing to undo — the latest command. */
+function shown(ctx: Ctx, ref: string | undefined): CommandRow {
+  const h = indexHistory(ctx.index);
+  if (ref) return resolveRef(h, ref, thisSession(), thisCommand() ?? undefined);
+  try {
+    return pickUndo(h, undefined, thisSession(), thisCommand() ?? undefined);
+  } catch (e) {
+    if (!(e instanceof NothingToDo)) throw e;
+  }
+  const latest = commands.newestFirst(ctx.index, null, 1)[0];
+  if (!latest) throw new CliError("no commands recorded yet", EXIT.NOTHING);
+  return latest;
 }

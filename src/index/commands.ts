@@ -10,20 +10,127 @@ export function byId(ix: Index, id: string): CommandRow | undefined {
   return ix.q("SELECT * FROM commands WHERE id = ?").get(id) as CommandRow | undefined;
 }
 
-/** A command by id or unique id prefix (at least 4 hex digits). Throws CommandRefError. */
+/** A command by id or unique id prefix (at least 4 hex digits). Throws CommandRefError: an
+ *  ambiguous prefix names the commands it matches, an unknown one the ids it is close to. */
 export function byRef(ix: Index, ref: string): CommandRow {
-  if (!/^[0-9a-f]{4,16}$/.test(ref)) throw new CommandRefError(`not a command id: ${JSON.stringify(ref)} (ids are hex, as \`shit list\` shows them)`);
-  const rows = ix.q("SELECT * FROM commands WHERE id >= ? AND id < ? LIMIT 2").all(ref, ref + "g") as unknown as CommandRow[];
-  if (!rows.length) throw new CommandRefError(`unknown command id: ${ref}`);
-  if (rows.length > 1) throw new CommandRefError(`ambiguous command id: ${ref} (matches ${rows.map((r) => r.id.slice(0, 12)).join(", ")})`);
-  return rows[0];
+  if (!/^[0-9a-f]{4,16}$/.test(ref))
+    throw new CommandRefError(`not a command id: ${JSON.stringify(ref)} (ids are hex, as \`shit list\` shows them; or @, @~1: see shit --help)`);
+  const rows = ix.q("SELECT * FROM commands WHERE id >= ? AND id < ? ORDER BY id LIMIT 6").all(ref, ref + "g") as unknown as CommandRow[];
+  if (rows.length === 1) return rows[0];
+  if (rows.length > 1) {
+    const more = rows.length > 5 ? ", …" : "";
+    const named = rows.slice(0, 5).map((r) => `${shortId(ix, r.id)} (${lineOf(r)})`);
+    throw new CommandRefError(`ambiguous command id ${ref}: it starts ${named.join(", ")}${more}; type more of it`);
+  }
+  const near = closeIds(ix, ref);
+  throw new CommandRefError(`unknown command id: ${ref}${near.length ? ` (did you mean ${near.map((id) => shortId(ix, id)).join(" or ")}?)` : ""}`);
+}
+
+/** A row's command line, short, for messages from this layer. */
+const lineOf = (r: CommandRow): string => {
+  const argv = r.argv ? Buffer.from(r.argv).toString("utf8").replace(/\0$/, "").replaceAll("\0", " ") : "?";
+  const t = r.kind !== "run" && r.of ? `shit ${r.kind} ${r.of.slice(0, 8)}` : (r.line ?? argv);
+  return t.length > 40 ? t.slice(0, 39) + "…" : t;
+};
+
+/** Ids whose first digits are a typo or two away from ref (a swapped, missing, extra or wrong
+ *  digit), nearest first. Read only when a reference names nothing. */
+function closeIds(ix: Index, ref: string): string[] {
+  const scored: Array<[number, string]> = [];
+  for (const { id } of ix.q("SELECT id FROM commands").iterate() as Iterable<{ id: string }>) {
+    const d = Math.min(...[0, -1, 1].map((k) => editDistance(ref, id.slice(0, ref.length + k))));
+    if (d <= (ref.length >= 8 ? 2 : 1)) scored.push([d, id]);
+  }
+  return scored
+    .sort((a, b) => a[0] - b[0])
+    .slice(0, 3)
+    .map(([, id]) => id);
+}
+
+/** Optimal string alignment distance (Damerau–Levenshtein, no substring edited twice). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
+}
+
+/** The shortest prefix of id that names it alone among the recorded commands, as git abbreviates:
+ *  at least `min` digits (ids of one fish shell share their first 8, and show longer). */
+export function shortId(ix: Index, id: string, min = 8): string {
+  const r = ix.q("SELECT (SELECT max(id) FROM commands WHERE id < ?1) AS before, (SELECT min(id) FROM commands WHERE id > ?1) AS after").get(id) as {
+    before: string | null;
+    after: string | null;
+  };
+  const common = (o: string | null) => {
+    let n = 0;
+    while (o && n < id.length && o[n] === id[n]) n++;
+    return n;
+  };
+  return id.slice(0, Math.max(min, common(r.before) + 1, common(r.after) + 1));
 }
 
 /** Started commands, newest first (of one shell session when given); limit -1: all. */
 export function newestFirst(ix: Index, session: string | null, limit: number): CommandRow[] {
-  return (session
-    ? ix.q("SELECT * FROM commands WHERE started IS NOT NULL AND session = ? ORDER BY started DESC, rowid DESC LIMIT ?").all(session, limit)
-    : ix.q("SELECT * FROM commands WHERE started IS NOT NULL ORDER BY started DESC, rowid DESC LIMIT ?").all(limit)) as unknown as CommandRow[];
+  return list(ix, { session, all: true, limit }).rows;
+}
+
+/** What `shit list` selects. Every field narrows; none given: the default view. */
+export interface ListFilter {
+  session?: string | null; // typed in this shell session
+  cwds?: Buffer[]; // run in one of these directories or below (absolute, no trailing slash)
+  since?: number; // started at or after (ms)
+  until?: number; // started at or before (ms)
+  grep?: string; // in the command line (as typed, or the arguments joined by spaces)
+  exit?: number | "failed"; // exited so; failed: not 0, killed by a signal, or killed (exit unknown)
+  effects?: boolean; // only commands that changed something (class changes)
+  all?: boolean; // the hidden ones too (HIDDEN)
+  limit: number; // -1: all
+}
+
+/** Hidden from the default view: a finished `run` that only did housekeeping, a line typed into
+ *  a hooked shell that changed nothing (`shit run CMD` was asked for: it stays), and a typed line
+ *  that started an undo or redo (that undo's own row stands for it). */
+const HIDDEN = `(c.kind = 'run' AND c.ended IS NOT NULL AND (c.class IS 'housekeeping' OR (c.class IS 'none' AND c.session IS NOT NULL)
+  OR EXISTS (SELECT 1 FROM commands r WHERE r.parent = c.id)))`;
+
+/** The one query behind `shit list`: the rows the filter selects, newest first, and how many the
+ *  default view hid among them (newer than the last row shown when the limit cut the list). */
+export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: number } {
+  const where = ["c.started IS NOT NULL"];
+  const args: Array<string | number | Buffer> = [];
+  const and = (sql: string, ...a: Array<string | number | Buffer>) => (where.push(sql), args.push(...a));
+  if (f.session) and("c.session = ?", f.session);
+  if (f.cwds?.length) {
+    // the dir itself or a path below it: a range of byte strings ('0' is the byte after '/')
+    const one = (d: Buffer) => {
+      if (d.equals(Buffer.from("/"))) return "c.cwd IS NOT NULL";
+      args.push(d, Buffer.concat([d, Buffer.from("/")]), Buffer.concat([d, Buffer.from("0")]));
+      return "(c.cwd = ? OR (c.cwd >= ? AND c.cwd < ?))";
+    };
+    where.push(`(${f.cwds.map(one).join(" OR ")})`);
+  }
+  if (f.since !== undefined) and("c.started >= ?", f.since);
+  if (f.until !== undefined) and("c.started <= ?", f.until);
+  if (f.grep !== undefined) and("instr(coalesce(c.line, argv_line(c.argv), ''), ?) > 0", f.grep);
+  if (f.exit === "failed") and("c.ended IS NOT NULL AND (c.exit IS NULL OR c.exit != 0 OR c.signal)");
+  else if (f.exit !== undefined) and("c.exit = ?", f.exit);
+  if (f.effects) and("c.class IS 'changes'");
+  const base = where.join(" AND ");
+  const shown = f.all ? base : `${base} AND NOT ${HIDDEN}`;
+  const rows = ix.q(`SELECT c.* FROM commands c WHERE ${shown} ORDER BY c.started DESC, c.rowid DESC LIMIT ?`).all(...args, f.limit) as unknown as CommandRow[];
+  if (f.all) return { rows, hidden: 0 };
+  const cut = f.limit >= 0 && rows.length === f.limit ? rows[rows.length - 1].started : null;
+  const span = cut === null ? [] : [cut];
+  const n = ix.q(`SELECT count(*) AS n FROM commands c WHERE ${base} AND ${HIDDEN}${cut === null ? "" : " AND c.started >= ?"}`).get(...args, ...span) as {
+    n: number;
+  };
+  return { rows, hidden: n.n };
 }
 
 /** Commands of one kind, newest first (of one session when given); `finishedOk`: only those that
@@ -189,13 +296,24 @@ export function setSession(ix: Index, id: string, session: string): void {
   ix.q("UPDATE commands SET session = ? WHERE id = ?").run(session, id);
 }
 
+/** The command's class (changes | none | housekeeping), or null while it is not counted. */
+export function classOf(ix: Index, id: string): string | null {
+  return (ix.q("SELECT class FROM commands WHERE id = ?").get(id) as { class: string | null } | undefined)?.class ?? null;
+}
+
+/** An undo or redo: the command it was run from (SHIT_CMD of the CLI: the typed line). */
+export function setParent(ix: Index, id: string, parent: string): void {
+  ix.q("UPDATE commands SET parent = ? WHERE id = ? AND id != ?").run(parent, id, parent);
+}
+
 export function effectsOf(ix: Index, id: string): string | null {
   return (ix.q("SELECT effects FROM commands WHERE id = ?").get(id) as { effects: string | null } | undefined)?.effects ?? null;
 }
 
-/** The counts JSON (src/ingest/effects.ts); null while the command runs. */
-export function setEffects(ix: Index, id: string, json: string | null): void {
-  ix.q("UPDATE commands SET effects = ? WHERE id = ?").run(json, id);
+/** The counts JSON (src/ingest/effects.ts) and the class they make (changes | none |
+ *  housekeeping); null while the command runs. */
+export function setEffects(ix: Index, id: string, json: string | null, cls: string | null): void {
+  ix.q("UPDATE commands SET effects = ?, class = ? WHERE id = ?").run(json, cls, id);
 }
 
 /** The shortest prefix of id, at least min long, that names no other command (for ids offered to be typed). */

@@ -94,6 +94,12 @@ const MIGRATIONS: string[] = [
      needed INTEGER NOT NULL DEFAULT 0, -- 1: a directory put back only for a path selected below it
      PRIMARY KEY(cmd, path)
    ) WITHOUT ROWID;`,
+  `ALTER TABLE commands ADD COLUMN class TEXT;   -- changes | none | housekeeping (src/ingest/effects.ts classOf); NULL: not counted yet
+   ALTER TABLE commands ADD COLUMN parent TEXT;  -- for undo/redo: the command it was run from (the shit undo line typed in a hooked shell)
+   CREATE INDEX commands_parent ON commands(parent) WHERE parent IS NOT NULL;
+   CREATE INDEX posts_path ON posts(path);  -- who left a path so (a git index refresh is proven by the next writer's keep)
+   UPDATE commands SET class = CASE WHEN effects IS NULL THEN NULL
+     WHEN (SELECT sum(value) FROM json_each(effects)) > 0 THEN 'changes' ELSE 'none' END;`,
 ];
 
 export class Index {
@@ -103,6 +109,10 @@ export class Index {
   constructor(file: string) {
     this.db = new DatabaseSync(file, { timeout: 10000 });
     this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
+    // a command's arguments (NUL-separated) as one line, for `shit list --grep`
+    this.db.function("argv_line", { deterministic: true }, (b) =>
+      b instanceof Uint8Array ? Buffer.from(b).toString("utf8").replace(/\0$/, "").replaceAll("\0", " ") : null,
+    );
     this.migrate();
   }
 

@@ -126,6 +126,21 @@ export function voidLatest(ix: Index, cmd: string, v: { op: number; pid: number;
   ).run(v.err || 1, cmd, cmd, v.op, v.pid, v.path);
 }
 
+/** Every kept pre-image of path p, by any command: the staging name and the stat it was kept with. */
+export function keptOf(ix: Index, p: Buffer): { keep: string; pre: Uint8Array }[] {
+  return ix
+    .q(
+      "SELECT keep2 AS keep, pre2 AS pre FROM events WHERE path2 = ? AND keep2 IS NOT NULL AND pre2 IS NOT NULL AND err = 0 " +
+        "UNION ALL SELECT keep, pre FROM events WHERE path = ? AND keep IS NOT NULL AND pre IS NOT NULL AND err = 0",
+    )
+    .all(p, p) as { keep: string; pre: Uint8Array }[];
+}
+
+/** The commands whose end scan saw path p, with what they saw. */
+export function postsAt(ix: Index, p: Buffer): { cmd: string; post: Uint8Array | null }[] {
+  return ix.q("SELECT cmd, post FROM posts WHERE path = ?").all(p) as { cmd: string; post: Uint8Array | null }[];
+}
+
 export function insertPost(ix: Index, cmd: string, seq: number, path: Buffer, post: Buffer | null): void {
   ix.q("INSERT OR REPLACE INTO posts(cmd, path, post, seq) VALUES(?, ?, ?, ?)").run(cmd, path, post, seq);
 }

@@ -17,6 +17,8 @@ export interface CommandRow {
   line: string | null;
   shell: string | null;
   grp?: string | null; // a cascade's reversals share it
+  class?: string | null; // changes | none | housekeeping; NULL: not counted yet
+  parent?: string | null; // undo/redo: the command it was run from
 }
 
 export interface EventRow {

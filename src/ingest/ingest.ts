@@ -105,12 +105,14 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
   const took = index.tx(() => {
     if (spools.offsetOf(index, name) !== offset) return false;
     for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, offset);
-    if (records.some((r) => r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED)) {
+    // an END with no effect before it is counted too: its class (nothing changed) is what the
+    // default `shit list` leaves out
+    if (records.some((r) => (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END)) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
       // NULL, which list counts on reading.
-      if (commands.times(index, cmd)?.ended != null) recount(index, [cmd]);
-      else commands.setEffects(index, cmd, null);
+      if (commands.times(index, cmd)?.ended != null) recount(index, [cmd], paths.staging);
+      else commands.setEffects(index, cmd, null, null);
     }
     spools.setOffset(index, name, offset + next);
     return true;

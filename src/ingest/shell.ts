@@ -43,7 +43,7 @@ export function ingestJournals(paths: StatePaths, index: Index): number {
     if (!next) continue;
     index.tx(() => {
       if (spools.offsetOf(index, name) !== offset) return;
-      for (const r of records) takeRecord(index, r);
+      for (const r of records) takeRecord(index, r, paths.staging);
       spools.setOffset(index, name, offset + next);
       taken += records.length;
     });
@@ -119,7 +119,7 @@ function timesOf(r: Journal): { t0: number | null; t1: number | null } {
   return { t0: usToMs(r.get("t0")), t1: usToMs(r.get("t1")) };
 }
 
-function takeRecord(index: Index, r: Journal): void {
+function takeRecord(index: Index, r: Journal, staging: string): void {
   const sess = r.get("sess");
   if (!sess) return;
   const kind = r.get("k");
@@ -169,7 +169,7 @@ function takeRecord(index: Index, r: Journal): void {
       exit: Number(r.get("exit") ?? 0),
       pid: Number(r.get("pid")) || null,
     });
-    recount(index, [id]);
+    recount(index, [id], staging);
   } else if (kind === "state") {
     // the hook applied an undo's or redo's shell changes: note it on that command
     const shell = commands.shellOf(index, id);

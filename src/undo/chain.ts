@@ -20,7 +20,8 @@ export interface History {
   /** Commands of a kind, newest first, of one shell session when given; `finishedOk`: only
    *  those that ended with exit 0. */
   newest(kind: "run" | "undo", session: string | null, finishedOk: boolean): Iterable<CommandRow>;
-  /** Whether a command changed anything (files, outside capture, or its shell's state). */
+  /** Whether a command changed anything worth undoing (files, outside capture, or its shell's
+   *  state; not housekeeping alone). */
   hasEffects(id: string): boolean;
 }
 
@@ -56,26 +57,50 @@ export function acting(h: History, c: CommandRow): CommandRow {
   }
 }
 
+/** The commands `shit undo` would pick, best first: `run`s with effects (not housekeeping only)
+ *  that are not undone, newest first — of this shell's session when given. */
+function* undoCandidates(h: History, session: string | null, self?: string): Generator<CommandRow> {
+  for (const c of h.newest("run", session, false)) if (c.id !== self && !isUndone(h, c) && h.hasEffects(c.id)) yield c;
+}
+
+/** A reference as people type it: an id or a unique prefix of one, or a relative one — `@` is the
+ *  command `shit undo` would pick, `@~1` (or `@~`) the one it would pick after that, `@~N` the
+ *  Nth after (git's HEAD~N; jj's @-). Relative ones count in this shell's session when given. */
+export function resolveRef(h: History, ref: string, session?: string | null, self?: string): CommandRow {
+  const rel = /^@(?:~(\d*))?$/.exec(ref);
+  if (!rel) return h.byRef(ref);
+  const n = rel[1] === undefined ? 0 : rel[1] === "" ? 1 : Number(rel[1]);
+  let i = 0;
+  for (const c of undoCandidates(h, session ?? null, self)) if (i++ === n) return c;
+  if (i === 0) throw nothingToUndo(session);
+  throw new ChainError(
+    `${ref}: there ${i === 1 ? "is 1 command" : `are ${i} commands`} to undo${session ? " in this shell" : ""} (@${i > 1 ? ` to @~${i - 1}` : ""})`,
+  );
+}
+
+const nothingToUndo = (session?: string | null) =>
+  new NothingToDo(
+    `nothing to undo: no recorded command${session ? " of this shell" : ""} with effects that is not undone${session ? " (--global looks at every shell)" : ""}`,
+  );
+
 /** What `shit undo [ref]` reverses: the command named (through its redos), else the latest `run`
  *  with effects that is not undone — of this shell's session when given — other than `self`, the
  *  command the undo itself runs in (typed at a hooked prompt: its line is recorded, and running). */
 export function pickUndo(h: History, ref?: string, session?: string | null, self?: string): CommandRow {
   if (ref) {
-    const c = h.byRef(ref);
+    const c = resolveRef(h, ref, session, self);
     if (isUndone(h, c)) throw new ChainError(`${c.id.slice(0, 8)} is already undone (by ${c.undone_by!.slice(0, 8)}); \`shit redo\` puts it back`);
     return acting(h, c);
   }
-  for (const c of h.newest("run", session ?? null, false)) if (c.id !== self && !isUndone(h, c) && h.hasEffects(c.id)) return acting(h, c);
-  throw new NothingToDo(
-    `nothing to undo: no recorded command${session ? " of this shell" : ""} with effects that is not undone${session ? " (--global looks at every shell)" : ""}`,
-  );
+  for (const c of undoCandidates(h, session ?? null, self)) return acting(h, c);
+  throw nothingToUndo(session);
 }
 
 /** What `shit redo [ref]` reverses: an undo (or redo) named that is in effect, the undo of a
  *  command named, else the latest successful undo that is not undone — of this session when given. */
-export function pickRedo(h: History, ref?: string, session?: string | null): CommandRow {
+export function pickRedo(h: History, ref?: string, session?: string | null, self?: string): CommandRow {
   if (ref) {
-    const c = h.byRef(ref);
+    const c = resolveRef(h, ref, session, self);
     if ((c.kind === "undo" || c.kind === "redo") && !isUndone(h, c)) return c;
     if (isUndone(h, c)) return h.byId(c.undone_by!)!;
     throw new ChainError(`${c.id.slice(0, 8)} is not undone: nothing to redo`);

@@ -6,9 +6,12 @@ import * as untracked from "../index/untracked.js";
 import { Op } from "../spool/records.js";
 import type { History } from "./chain.js";
 
-/** Whether a command changed anything: a captured effect (or one capture could not keep), a change
- *  outside capture, or its shell's state. */
+/** Whether a command changed anything worth undoing: a captured effect (or one capture could not
+ *  keep), a change outside capture, or its shell's state — not when all it changed is
+ *  housekeeping (src/ingest/housekeeping.ts), nor when its effects net to nothing. */
 export function hasEffects(ix: Index, id: string): boolean {
+  const cls = commands.classOf(ix, id);
+  if (cls === "housekeeping" || cls === "none") return false;
   if (events.hasAny(ix, id, Op.NOTCAPTURED)) return true;
   if (untracked.count(ix, id) > 0) return true; // changed outside capture
   const effects = commands.effectsOf(ix, id);

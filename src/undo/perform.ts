@@ -116,6 +116,7 @@ export function perform(
     force?: boolean;
     group?: string; // a cascade's reversals share it
     progress?: Progress; // a progress line on a terminal
+    parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
   },
 ): Outcome {
   const prepared = preparePlan(store, plan, { force: how.force });
@@ -137,9 +138,10 @@ export function perform(
   const ix = store.index;
   ix.tx(() => {
     if (how.session) commands.setSession(ix, prepared.id, how.session);
+    if (how.parent) commands.setParent(ix, prepared.id, how.parent);
     if (r.code === 0 && how.shell) {
       commands.setShell(ix, prepared.id, shellRecord(how.shell));
-      recount(ix, [prepared.id]);
+      recount(ix, [prepared.id], store.paths.staging);
     }
   });
   const notes = prepared.notes.map((n) => `shit: ${n}\n`).join("");
