@@ -4,6 +4,7 @@ import { checkState, ensureState, statePaths, type StatePaths } from "../paths/s
 import { Index } from "../index/db.js";
 import { Store } from "../store/store.js";
 import { ingest } from "../ingest/ingest.js";
+import { compressPending } from "../store/blobs.js";
 import { CliError, EXIT } from "./exit.js";
 import { autostart, syncDaemon } from "../daemon/client.js";
 import { endGone } from "../procs/running.js";
@@ -53,4 +54,6 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
 export function refresh(ctx: Ctx): void {
   const r = ingest(ctx.paths, ctx.index);
   for (const s of r.corrupt) process.stderr.write(`shit: warning: spool ${s} has unreadable bytes; read up to them\n`);
+  // no daemon did it: the blobs absorbed just now are compressed here (src/daemon/tidy.ts otherwise)
+  compressPending(ctx.paths, ctx.index);
 }

@@ -1,7 +1,7 @@
 // The index: one SQLite database (WAL) of commands, their events, kept pre-images and spool
 // offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
 // Every query lives in this directory, one file per table (commands.ts, events.ts, keeps.ts,
-// procs.ts, untracked.ts, sessions.ts, spools.ts): a reader finds every writer of a table there.
+// procs.ts, untracked.ts, sessions.ts, spools.ts, blobs.ts): a reader finds every writer of a table there.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 export type * from "./rows.js";
@@ -85,6 +85,18 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY(cmd, path, kind)
    ) WITHOUT ROWID;`,
   `ALTER TABLE posts ADD COLUMN seq INTEGER;  -- the POST's byte offset in the spool: an own record after it makes it stale`,
+  `CREATE TABLE blobs(                 -- the content-addressed store (src/store/blobs.ts); keeps in state 'stored' name them by hash
+     hash TEXT PRIMARY KEY,            -- sha256 of the bytes
+     size INTEGER NOT NULL,            -- bytes
+     stored INTEGER NOT NULL,          -- bytes on disk
+     zstd INTEGER NOT NULL DEFAULT 0,  -- 0 raw, not tried | 1 zstd (<hash>.zst) | 2 raw: compression saved too little
+     added INTEGER                     -- ms
+   ) WITHOUT ROWID;
+   CREATE INDEX keeps_staged ON keeps(name) WHERE state = 'staged';  -- the copies not yet absorbed
+   ALTER TABLE commands ADD COLUMN pinned INTEGER;   -- ms: shit pin (gc never frees it)
+   ALTER TABLE commands ADD COLUMN pin_name TEXT;
+   ALTER TABLE commands ADD COLUMN freed INTEGER;    -- ms: when gc freed its pre-images
+   ALTER TABLE commands ADD COLUMN freed_by TEXT;    -- gc (by age) | budget (over the store budget)`,
 ];
 
 export class Index {

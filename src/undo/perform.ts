@@ -107,7 +107,7 @@ export function perform(
 ): Outcome {
   const prepared = preparePlan(store, plan, { force: how.force });
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd);
-  markMoved(store, prepared.moved, r.code === 0);
+  markMoved(store, prepared, r.code);
   const { corrupt } = ingest(store.paths, store.index);
   const ix = store.index;
   ix.tx(() => {
