@@ -2,6 +2,7 @@
 // ~/.config/shit/config.json. JSON; a missing file is an empty config. Keys:
 //   "irreversible": [rules]  more commands whose effects leave the machine (src/irreversible/rules.ts)
 //   "watch": {"roots": [dirs], "recent": true|false}  what the watcher tier watches (src/daemon/untracked.ts)
+//   "store": {"maxAge": "7d", "budget": "5GiB", "fileCap": "1GiB"}  gc and capture limits (src/store/limits.ts)
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -9,6 +10,7 @@ import { join, resolve } from "node:path";
 export interface Config {
   irreversible?: unknown[];
   watch?: unknown;
+  store?: unknown; // src/store/limits.ts reads it
 }
 
 /** A config that cannot be used: bad input (the CLI says it in one line, exit 2). */

@@ -84,9 +84,9 @@ test("a corrupt pre-image is refused with a clear error and nothing changes", (t
   const s = sandbox(t);
   s.sh("printf 'original\\n' > f");
   assert.equal(s.shit(["run", "--", "sh", "-c", "echo new > f"]).status, 0);
-  assert.equal(s.shit(["list"]).status, 0); // ingest: the pre-image is hashed now
-  const staging = join(s.state, "staging");
-  const kept = readdirSync(staging, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
+  assert.equal(s.shit(["list"]).status, 0); // ingest: the pre-image is hashed and moved into the store now
+  const store = join(s.state, "store");
+  const kept = readdirSync(store, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
   assert.equal(kept.length, 1, "one pre-image kept");
   writeFileSync(join(kept[0].parentPath, kept[0].name), "tampered\n");
   const r = s.shit(["undo", "--yes"]);

@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, writeFileSync, statSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
+import { manifest, diffManifests } from "../dist/manifest.js";
 
 /** The blob files of the store: store/<hh>/<hash>[.zst]. */
 function blobFiles(s: Sandbox): string[] {
@@ -77,4 +79,116 @@ test("a 50 MiB text pre-image is stored compressed well under its size and resto
   assert.equal(readFileSync(join(s.work, "big.txt"), "utf8"), "short\n", "nothing changed");
   r = s.shit(["doctor"]);
   assert.match(r.stdout, /FAIL\s+store\s+1 of \d+ blobs are corrupt or missing: .*is corrupt.*held by/, out(r));
+});
+
+/** The sandbox's env with a config file setting the store's limits. */
+function withLimits(s: Sandbox, store: Record<string, string | number>): NodeJS.ProcessEnv {
+  const file = join(s.dir, "config.json");
+  writeFileSync(file, JSON.stringify({ store }));
+  return { ...s.env, SHIT_CONFIG: file };
+}
+
+/** Runs one command that overwrites its own file of n random bytes (a kept copy: one blob). */
+function overwrite(s: Sandbox, name: string, n: number): string {
+  s.sh(`head -c ${n} /dev/urandom > ${name}`);
+  const r = s.shit(["run", "--", "sh", "-c", `echo gone > ${name}`]);
+  assert.equal(r.status, 0, out(r));
+  return JSON.parse(s.shit(["list", "--json"]).stdout)[0].id as string;
+}
+
+test("gc with a budget frees oldest first, keeps exactly the pinned command's blobs; freed commands say so and the default undo skips them", (t) => {
+  const s = sandbox(t);
+  const K = 600 * 1024;
+  const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => overwrite(s, n, K));
+  let r = s.shit(["pin", b, "--name", "keepme"]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(s.shit(["list"]).stdout, /\(pinned keepme\)/);
+  assert.equal(blobFiles(s).length, 4);
+
+  // over a budget of 1.3 MiB: a, then c (b is pinned) — then it fits
+  r = s.shit(["gc"], { env: withLimits(s, { budget: "1300K" }) });
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stdout, /^freed 2 pre-images \(1\.2 MiB\) of 2 commands older than 7d \(2 of them younger, oldest first, to fit the budget of 1\.3 MiB\)/);
+  assert.match(r.stdout, /kept whatever their age: 1 pinned command/);
+  const freed = (id: string) => JSON.parse(s.shit(["show", "--json", id]).stdout).freed;
+  assert.deepEqual(
+    [a, b, c, d].map((id) => !!freed(id)),
+    [true, false, true, false],
+  );
+  assert.equal(blobFiles(s).length, 2);
+
+  // honest history: list, show, undo by id
+  const list = s.shit(["list"]).stdout;
+  assert.match(list, new RegExp(`${a.slice(0, 8)}.*\\(freed\\)`));
+  assert.doesNotMatch(list, new RegExp(`${d.slice(0, 8)}.*\\(freed\\)`));
+  const show = s.shit(["show", a]).stdout;
+  assert.match(show, /^freed   \S+ by gc \(over the store's budget\): its pre-images are gone/m);
+  assert.match(show, /copy freed/);
+  r = s.shit(["undo", "--yes", a]);
+  assert.equal(r.status, 6, out(r));
+  assert.match(r.stderr, /a: pre-image \S+ was freed by `shit gc` on \d{4}-\d\d-\d\d \d\d:\d\d UTC \(the store was over its budget\)/);
+
+  // a budget of nothing: all but the pinned command's blob go
+  r = s.shit(["gc", "--json"], { env: withLimits(s, { budget: 0 }) });
+  assert.equal(r.status, 0, out(r));
+  const rep = JSON.parse(r.stdout);
+  assert.deepEqual(
+    rep.freed.map((f: { id: string }) => f.id),
+    [d],
+  );
+  const left = blobFiles(s);
+  assert.equal(left.length, 1);
+  const bId = JSON.parse(s.shit(["show", "--json", b]).stdout);
+  assert.equal(bId.freed, null);
+  // the default undo skips the freed d and c: it picks b, whose blob is the one left
+  r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stdout, new RegExp(`undo of ${b.slice(0, 8)}`));
+  assert.equal(statSync(join(s.work, "b")).size, K);
+  assert.equal(sha(readFileSync(join(s.work, "b"))), left[0].split("/").pop());
+  // unpin: gc may free it now
+  assert.equal(s.shit(["unpin", b]).status, 0);
+  assert.equal(s.shit(["unpin", b]).status, 2);
+});
+
+test("gc --dry-run changes nothing in the state dir; gc reclaims spools and staging dirs", (t) => {
+  const s = sandbox(t);
+  for (let i = 0; i < 3; i++) overwrite(s, `f${i}`, 8192);
+  assert.equal(s.shit(["run", "--", "true"]).status, 0);
+  assert.equal(s.shit(["list"]).status, 0);
+  // (the state dir's own mtime is left out: SQLite removes and makes its -wal and -shm files as
+  // each process opens and closes the index, a dry run or not)
+  const before = manifest(s.state);
+  const r = s.shit(["gc", "--older-than", "0s", "--dry-run"]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stdout, /^would free 3 pre-images \(0\.0 MiB\) of 3 commands older than 0s/);
+  assert.match(r.stdout, /would reclaim 3 blobs, 4 spools, 4 staging dirs/);
+  assert.equal(diffManifests(before, manifest(s.state)), "", "the dry run changed the state dir");
+  const g = s.shit(["gc", "--older-than", "0s"]);
+  assert.match(g.stdout, /^freed 3 pre-images .* of 3 commands/);
+  assert.match(g.stdout, /reclaimed 3 blobs, 4 spools, 4 staging dirs/);
+  assert.deepEqual(readdirSync(join(s.state, "spool")), []);
+  assert.deepEqual(readdirSync(join(s.state, "staging")), []);
+  assert.deepEqual(blobFiles(s), []);
+});
+
+test("forget leaves no trace of the command in the index, spools or store", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'token=hunter2-SECRET-LINE\\n' > cred");
+  const keep = overwrite(s, "other", 5000);
+  let r = s.shit(["run", "--", "sh", "-c", "echo hunter2-SECRET-LINE-ARG >/dev/null; echo x > cred"]);
+  assert.equal(r.status, 0, out(r));
+  const id = JSON.parse(s.shit(["list", "--json"]).stdout)[0].id as string;
+  assert.equal(s.shit(["undo", "--yes"]).status, 0); // an undo of it holds what the command wrote
+  assert.equal(s.shit(["redo", "--yes"]).status, 0);
+  const grep = () => spawnSync("grep", ["-rla", "hunter2-SECRET", s.state], { encoding: "utf8" }).stdout.trim();
+  assert.notEqual(grep(), "", "the secret is in the state dir before");
+  r = s.shit(["forget", id.slice(0, 8)]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stdout, /^forgot \w{8} and 2 undos or redos of it: \d+ recorded effects, \d+ pre-images, \d+ blobs? only it held/);
+  assert.equal(grep(), "", "no trace left");
+  assert.equal(s.shit(["show", id]).status, 2);
+  assert.doesNotMatch(s.shit(["list"]).stdout, /SECRET/);
+  assert.equal(JSON.parse(s.shit(["show", "--json", keep]).stdout).id, keep, "the other command is still there");
+  assert.equal(blobFiles(s).length, 1, "its blob stays");
 });

@@ -33,6 +33,8 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     effects: storedCounts(c.effects),
     undone: isUndone(indexHistory(ctx.index), c),
     undoneBy: c.undone_by,
+    pinned: c.pinned ? { at: new Date(c.pinned).toISOString(), name: c.pin_name ?? null } : null,
+    freed: c.freed ? { at: new Date(c.freed).toISOString(), by: c.freed_by ?? "gc" } : null,
     ...(c.session ? { session: c.session, line: c.line, shell: c.shell ? JSON.parse(c.shell) : null } : {}),
   };
 }

@@ -1,83 +1,56 @@
-// shit gc: frees the pre-images of old commands. Capture defers the costly part of a delete
-// (freeing inodes) to here; after gc those commands can no longer be undone, and say so.
-import { readdirSync, rmSync, lstatSync, existsSync } from "node:fs";
-import { join, relative } from "node:path";
+// shit gc: frees the pre-images of old commands, by age and by the store's size budget (the
+// config's "store" limits, src/store/limits.ts), oldest first (src/store/gc.ts); after gc those
+// commands can no longer be undone, and say so in list, show and undo.
 import type { Ctx } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
 import { lock } from "../undo/lock.js";
-import * as commands from "../index/commands.js";
-import * as keeps from "../index/keeps.js";
+import { loadConfig } from "../config.js";
+import { gc as runGc, type GcReport } from "../store/gc.js";
+import { human, limitsOf, parseAge as parseAgeMs, LimitError } from "../store/limits.js";
 
 export function parseAge(s: string): number {
-  const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(s.trim());
-  if (!m) throw new CliError(`not an age: ${JSON.stringify(s)} (say 14d, 12h, 30m)`, EXIT.BAD_INPUT);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? "d") as "s"];
-  return Number(m[1]) * unit * 1000;
-}
-
-function du(dir: string): { files: number; bytes: number } {
-  let files = 0,
-    bytes = 0;
-  for (const d of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (d.isDirectory()) continue;
-    files++;
-    try {
-      bytes += lstatSync(join(d.parentPath, d.name)).size;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return { files, bytes };
-}
-
-/** The staged files of command id that no record explains (no keep of that name): left by a
- *  process killed between a keep and its record, or by a record lost. Relative to staging/. */
-function unexplained(ctx: Ctx, id: string): string[] {
-  const dir = join(ctx.paths.staging, id);
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((d) => !d.isDirectory())
-    .map((d) => relative(ctx.paths.staging, join(d.parentPath, d.name)))
-    .filter((name) => !keeps.exists(ctx.index, name));
-}
-
-export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean; unexplained?: boolean }): number {
-  const cutoff = Date.now() - parseAge(opts.olderThan);
-  const old = commands.endedBefore(ctx.index, cutoff);
-  const unlock = opts.dryRun ? () => {} : lock(ctx.paths);
   try {
-    let cmds = 0,
-      files = 0,
-      bytes = 0;
-    const kept: string[] = [];
-    for (const id of old) {
-      const dir = join(ctx.paths.staging, id);
-      if (!existsSync(dir)) continue;
-      const u = du(dir);
-      if (!u.files) continue;
-      cmds++;
-      files += u.files;
-      bytes += u.bytes;
-      const odd = opts.unexplained ? [] : unexplained(ctx, id);
-      kept.push(...odd);
-      files -= odd.length;
-      if (opts.dryRun) continue;
-      keeps.expireOf(ctx.index, id);
-      if (odd.length) {
-        // free what records explain; keep the rest, named below, until --unexplained
-        const keep = new Set(odd.map((n) => join(ctx.paths.staging, n)));
-        for (const d of readdirSync(dir, { withFileTypes: true, recursive: true }))
-          if (!d.isDirectory() && !keep.has(join(d.parentPath, d.name))) rmSync(join(d.parentPath, d.name), { force: true });
-      } else rmSync(dir, { recursive: true, force: true });
-      for (const f of [`${id}.plan`, `${id}.journal`]) rmSync(join(ctx.paths.run, f), { force: true });
-    }
-    const mb = (bytes / 1048576).toFixed(1);
-    process.stdout.write(
-      `${opts.dryRun ? "would free" : "freed"} ${files} pre-image${files === 1 ? "" : "s"} (${mb} MiB) of ${cmds} command${cmds === 1 ? "" : "s"} older than ${opts.olderThan}${cmds ? "; those can no longer be undone" : ""}\n`,
-    );
-    for (const n of kept)
-      process.stdout.write(`kept ${join(ctx.paths.staging, n)}: no record explains it (a process killed mid-call?); \`shit gc --unexplained\` frees it\n`);
-    return EXIT.OK;
+    return parseAgeMs(s);
+  } catch (e) {
+    if (e instanceof LimitError) throw new CliError(e.message, EXIT.BAD_INPUT);
+    throw e;
+  }
+}
+
+const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
+
+export function gc(ctx: Ctx, opts: { olderThan?: string; dryRun?: boolean; unexplained?: boolean; json?: boolean }): number {
+  const limits = limitsOf(loadConfig().config);
+  const maxAge = opts.olderThan !== undefined ? parseAge(opts.olderThan) : limits.maxAge;
+  const ageText = opts.olderThan ?? `${Math.round(maxAge / 86400_000)}d`;
+  const unlock = opts.dryRun ? () => {} : lock(ctx.paths);
+  let r: GcReport;
+  try {
+    r = runGc(ctx.paths, ctx.index, { maxAge, budget: limits.budget, dryRun: opts.dryRun, unexplained: opts.unexplained });
   } finally {
     unlock();
   }
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ dryRun: !!opts.dryRun, maxAgeMs: maxAge, ...r }, null, 2) + "\n");
+    return EXIT.OK;
+  }
+  const files = r.freed.reduce((n, f) => n + f.files, 0);
+  const byBudget = r.freed.filter((f) => f.why === "budget").length;
+  const why = `older than ${ageText}${byBudget ? ` (${byBudget} of them younger, oldest first, to fit the budget of ${human(r.budget)})` : ""}`;
+  const out = [
+    `${opts.dryRun ? "would free" : "freed"} ${plural(files, "pre-image")} (${(r.bytes / 1048576).toFixed(1)} MiB) of ${plural(r.freed.length, "command")} ${why}${r.freed.length ? "; those can no longer be undone" : ""}`,
+  ];
+  if (r.spools || r.dirs || r.journals || r.blobs)
+    out.push(
+      `${opts.dryRun ? "would reclaim" : "reclaimed"} ${plural(r.blobs, "blob")}, ${plural(r.spools, "spool")}, ${plural(r.dirs, "staging dir")}, ${plural(r.journals, "plan or journal")}`,
+    );
+  out.push(`store: ${human(r.after)}${opts.dryRun ? " after it" : ""} of a ${human(r.budget)} budget`);
+  if (r.held.pinned || r.held.redo)
+    out.push(
+      `kept whatever their age: ${plural(r.held.pinned, "pinned command")}, ${plural(r.held.redo, "undo")} whose redo is pending (${human(r.held.bytes)})`,
+    );
+  for (const n of r.unexplained)
+    out.push(`kept ${ctx.paths.staging}/${n}: no record explains it (a process killed mid-call?); \`shit gc --unexplained\` frees it`);
+  process.stdout.write(out.join("\n") + "\n");
+  return EXIT.OK;
 }

@@ -29,7 +29,7 @@ export function list(ctx: Ctx, opts: { json?: boolean; limit: number; all?: bool
   const lines = rows.map((c) => {
     const j = commandJson(ctx, c);
     const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : c.exit === null ? "killed" : String(c.exit);
-    const flag = j.undone ? "  (undone)" : "";
+    const flag = (j.undone ? "  (undone)" : "") + (j.freed ? "  (freed)" : "") + (j.pinned ? `  (pinned${j.pinned.name ? ` ${j.pinned.name}` : ""})` : "");
     return [c.id.slice(0, 8), ago(c.started, now), exit, countsText(j.effects), commandLine(c) + flag];
   });
   const head = ["ID", "WHEN", "EXIT", "EFFECTS", "COMMAND"];

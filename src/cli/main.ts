@@ -7,6 +7,7 @@ import { show } from "./show.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
 import { gc, parseAge } from "./gc.js";
+import { forget, pin, unpin } from "./pin.js";
 import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
 import { doctor } from "./doctor.js";
@@ -121,12 +122,35 @@ program
 
 program
   .command("gc")
-  .description("free the kept pre-images of old commands (those can no longer be undone)")
-  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", age, "14d")
+  .description("free the kept pre-images of old commands, and of the oldest others while the store is over its budget (those can no longer be undone)")
+  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m; default: the config's store.maxAge, 7d)", age)
   .option("-n, --dry-run", "say what would be freed")
+  .option("--json", "the report as one JSON document")
   .option("--unexplained", "free too the staged files no record explains (named otherwise, and kept)")
   .action((opts) => {
     code = gc(openCtx(), opts);
+  });
+
+program
+  .command("pin <id>")
+  .description("keep a command's pre-images whatever gc's age and budget say")
+  .option("--name <name>", "a name for the pin, shown in list and show")
+  .action((id: string, opts) => {
+    code = pin(openCtx(), id, opts);
+  });
+
+program
+  .command("unpin <id>")
+  .description("let gc free a pinned command again")
+  .action((id: string) => {
+    code = unpin(openCtx(), id);
+  });
+
+program
+  .command("forget <id>")
+  .description("remove a command, its records and the blobs only it holds (its line or a file held a secret)")
+  .action((id: string) => {
+    code = forget(openCtx(), id);
   });
 
 program

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { StatePaths } from "../paths/state.js";
 import type { Index, KeepRow } from "../index/db.js";
 import * as keeps from "../index/keeps.js";
+import * as commands from "../index/commands.js";
 import type { Stat } from "../spool/records.js";
 import { BlobError, materialise, readBlob } from "./blobs.js";
 
@@ -118,7 +119,13 @@ export class Store {
     const row = this.keep(name);
     if (!row) throw new BlobError(`pre-image ${name} is not in the index`);
     if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);
-    if (row.state === "expired") throw new BlobError(`pre-image ${name} was freed by \`shit gc\``);
+    if (row.state === "expired") {
+      const c = commands.byId(this.index, cmd);
+      const on = c?.freed
+        ? ` on ${new Date(c.freed).toISOString().slice(0, 16).replace("T", " ")} UTC${c.freed_by === "budget" ? " (the store was over its budget)" : ""}`
+        : "";
+      throw new BlobError(`pre-image ${name} was freed by \`shit gc\`${on}`);
+    }
     if (row.state === "missing") throw new BlobError(`pre-image ${name} was missing when it was ingested`);
     const path = this.stagedPath(name);
     if (row.state === "stored") {

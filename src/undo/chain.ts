@@ -57,14 +57,15 @@ export function acting(h: History, c: CommandRow): CommandRow {
 }
 
 /** What `shit undo [ref]` reverses: the command named (through its redos), else the latest `run`
- *  with effects that is not undone — of this shell's session when given. */
+ *  with effects that is not undone and whose pre-images gc has not freed — of this shell's session
+ *  when given. */
 export function pickUndo(h: History, ref?: string, session?: string | null): CommandRow {
   if (ref) {
     const c = h.byRef(ref);
     if (isUndone(h, c)) throw new ChainError(`${c.id.slice(0, 8)} is already undone (by ${c.undone_by!.slice(0, 8)}); \`shit redo\` puts it back`);
     return acting(h, c);
   }
-  for (const c of h.newest("run", session ?? null, false)) if (!isUndone(h, c) && h.hasEffects(c.id)) return acting(h, c);
+  for (const c of h.newest("run", session ?? null, false)) if (!isUndone(h, c) && !c.freed && h.hasEffects(c.id)) return acting(h, c);
   throw new NothingToDo(
     `nothing to undo: no recorded command${session ? " of this shell" : ""} with effects that is not undone${session ? " (--global looks at every shell)" : ""}`,
   );
