@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
 import { manifest, diffManifests } from "../dist/manifest.js";
+import { daemonBox, until } from "./daemon-box.ts";
 
 /** The blob files of the store: store/<hh>/<hash>[.zst]. */
 function blobFiles(s: Sandbox): string[] {
@@ -191,4 +192,26 @@ test("forget leaves no trace of the command in the index, spools or store", (t) 
   assert.doesNotMatch(s.shit(["list"]).stdout, /SECRET/);
   assert.equal(JSON.parse(s.shit(["show", "--json", keep]).stdout).id, keep, "the other command is still there");
   assert.equal(blobFiles(s).length, 1, "its blob stays");
+});
+
+test("the daemon compresses new blobs in the background, and runs gc when the store is over its budget", async (t) => {
+  const s = daemonBox(t, { SHIT_DAEMON_TIDY_MS: "100" });
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  s.sh("seq 1 300000 > nums");
+  assert.equal(s.shit(["run", "--", "sh", "-c", "echo x > nums"]).status, 0);
+  await until("the daemon to compress the blob", () => blobFiles(s).some((f) => f.endsWith(".zst")), 20000);
+  // over a budget of 1 KiB: the daemon frees it (oldest first) without being asked; the next
+  // command's pre-image ("x\n") fits
+  const file = join(s.dir, "config.json");
+  writeFileSync(file, JSON.stringify({ store: { budget: "1K" } }));
+  s.env.SHIT_CONFIG = file;
+  assert.equal(s.shit(["daemon", "stop"]).status, 0);
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "sh", "-c", "echo y > nums"]).status, 0);
+  await until("the daemon's gc to free the first", () => blobFiles(s).length === 1 && !blobFiles(s)[0].endsWith(".zst"), 20000);
+  const rows = JSON.parse(s.shit(["list", "--json"]).stdout) as { freed: { by: string } | null }[];
+  assert.deepEqual(
+    rows.map((r) => r.freed?.by),
+    [undefined, "budget"],
+  );
 });
