@@ -215,3 +215,21 @@ test("the daemon compresses new blobs in the background, and runs gc when the st
     [undefined, "budget"],
   );
 });
+
+test("a file larger than the capture cap is recorded as not captured, and undo says so", (t) => {
+  const s = sandbox(t);
+  const env = withLimits(s, { fileCap: "4K" });
+  assert.equal(s.shit(["list"], { env }).status, 0); // any verb writes the cap for the shim
+  assert.equal(readFileSync(join(s.state, "cap"), "utf8"), "4096\n");
+  s.sh("head -c 5000 /dev/urandom > big; head -c 4000 /dev/urandom > small");
+  const r = s.shit(["run", "--", "sh", "-c", "echo x > big; echo y > small"], { env });
+  assert.equal(r.status, 0, out(r));
+  const show = s.shit(["show"], { env });
+  assert.match(show.stdout, /big .*not captured: larger than the cap/);
+  assert.doesNotMatch(show.stdout, /small .*not captured/);
+  // what was kept is restored, what was not is named with why (exit 10, as for any part not kept)
+  const u = s.shit(["undo", "--yes"], { env });
+  assert.equal(u.status, 10, out(u));
+  assert.match(u.stdout, /cannot undo: big: not captured: larger than the cap/);
+  assert.equal(statSync(join(s.work, "small")).size, 4000, "the file under the cap is restored");
+});

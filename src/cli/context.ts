@@ -5,6 +5,9 @@ import { Index } from "../index/db.js";
 import { Store } from "../store/store.js";
 import { ingest } from "../ingest/ingest.js";
 import { compressPending } from "../store/blobs.js";
+import { syncCap } from "../store/cap.js";
+import { limitsOf } from "../store/limits.js";
+import { loadConfig } from "../config.js";
 import { CliError, EXIT } from "./exit.js";
 import { autostart, syncDaemon } from "../daemon/client.js";
 import { endGone } from "../procs/running.js";
@@ -43,6 +46,11 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
     index = new Index(paths.index);
   } catch (e) {
     throw new CliError(`cannot open the index ${paths.index}: ${(e as Error).message}`, EXIT.INTERNAL);
+  }
+  try {
+    syncCap(paths, limitsOf(loadConfig().config).fileCap); // for the shim (src/store/cap.ts)
+  } catch {
+    // a config that cannot be read: the verbs that use it say so; capture keeps the last cap
   }
   const ctx = { paths, index, store: new Store(paths, index) };
   autostart(paths); // the background ingest for next time; this verb ingests for itself below
