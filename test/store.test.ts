@@ -122,6 +122,10 @@ test("gc with a budget frees oldest first, keeps exactly the pinned command's bl
   const list = s.shit(["list"]).stdout;
   assert.match(list, new RegExp(`${a.slice(0, 8)}.*\\(freed\\)`));
   assert.doesNotMatch(list, new RegExp(`${d.slice(0, 8)}.*\\(freed\\)`));
+  const du = s.shit(["du"], { env: withLimits(s, { budget: "1300K" }) });
+  assert.match(du.stdout, /^store    1\.2 MiB in 2 blobs/m, out(du));
+  assert.match(du.stdout, /^total    1\.2 MiB of a 1\.3 MiB budget/m);
+  assert.match(du.stdout, /^gc       would free 0 B of 0 commands now; keeps 600\.0 KiB of pinned commands/m);
   const show = s.shit(["show", a]).stdout;
   assert.match(show, /^freed   \S+ by gc \(over the store's budget\): its pre-images are gone/m);
   assert.match(show, /copy freed/);

@@ -8,6 +8,7 @@ import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
 import { gc, parseAge } from "./gc.js";
 import { forget, pin, unpin } from "./pin.js";
+import { du } from "./du.js";
 import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
 import { doctor } from "./doctor.js";
@@ -129,6 +130,14 @@ program
   .option("--unexplained", "free too the staged files no record explains (named otherwise, and kept)")
   .action((opts) => {
     code = gc(openCtx(), opts);
+  });
+
+program
+  .command("du")
+  .description("what the store of pre-images takes, its budget, and what gc would free now")
+  .option("--json", "one JSON document")
+  .action((opts) => {
+    code = du(openCtx(), opts);
   });
 
 program

@@ -116,14 +116,7 @@ export function gc(paths: StatePaths, ix: Index, opts: GcOpts): GcReport {
     const stage = du(join(paths.staging, c.id));
     const hs = held.get(c.id) ?? [];
     const holds = stage.files > 0 || hs.length > 0;
-    if (c.pinned || c.redo) {
-      if (holds) {
-        if (c.pinned) report.held.pinned++;
-        else report.held.redo++;
-        report.held.bytes += stage.bytes + hs.reduce((n, h) => n + (sizes.get(h) ?? 0), 0);
-      }
-      continue;
-    }
+    if (c.pinned || c.redo) continue; // counted in held below
     if (!old && !holds) continue; // nothing of it takes room: only the age reclaims its leftovers
     if (running(c.id)) continue;
     const odd = opts.unexplained ? [] : unexplainedOf(paths, ix, c.id);
@@ -156,6 +149,15 @@ export function gc(paths: StatePaths, ix: Index, opts: GcOpts): GcReport {
   if (!opts.dryRun) report.blobs = deleteUnheld(paths, ix).blobs;
   else for (const [, n] of holders) if (n === 0) report.blobs++;
   report.after = total;
+  for (const c of commands.forGc(ix)) {
+    if (!c.pinned && !c.redo) continue;
+    const stage = du(join(paths.staging, c.id));
+    const hs = held.get(c.id) ?? [];
+    if (!stage.files && !hs.length) continue;
+    if (c.pinned) report.held.pinned++;
+    else report.held.redo++;
+    report.held.bytes += stage.bytes + hs.reduce((n, h) => n + (sizes.get(h) ?? 0), 0);
+  }
   return report;
 }
 
