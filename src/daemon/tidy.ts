@@ -2,6 +2,7 @@
 // absorbed since (a slice at a time, so requests still get their turn), then runs gc when the
 // store is over its budget (src/store/gc.ts; the config's store limits, read each time). With no
 // daemon, the CLI compresses at its own ingest (src/cli/context.ts) and gc runs when asked.
+// SHIT_DAEMON_TIDY_MS: how long after the last ingest a pass starts (default 2000; tests make it short).
 import { setImmediate as yieldNow } from "node:timers/promises";
 import type { Index } from "../index/db.js";
 import type { StatePaths } from "../paths/state.js";

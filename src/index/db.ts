@@ -92,6 +92,7 @@ const MIGRATIONS: string[] = [
      zstd INTEGER NOT NULL DEFAULT 0,  -- 0 raw, not tried | 1 zstd (<hash>.zst) | 2 raw: compression saved too little
      added INTEGER                     -- ms
    ) WITHOUT ROWID;
+   CREATE INDEX blobs_untried ON blobs(added) WHERE zstd = 0;         -- the blobs not yet compressed
    CREATE INDEX keeps_staged ON keeps(name) WHERE state = 'staged';  -- the copies not yet absorbed
    ALTER TABLE commands ADD COLUMN pinned INTEGER;   -- ms: shit pin (gc never frees it)
    ALTER TABLE commands ADD COLUMN pin_name TEXT;
