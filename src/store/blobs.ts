@@ -18,7 +18,7 @@
 // length) and one zstd frame of at most CHUNK raw bytes, so neither compression nor reading ever
 // holds more than a chunk in memory.
 import { createHash } from "node:crypto";
-import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync, chmodSync, constants as C } from "node:fs";
+import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync, chmodSync, constants as C } from "node:fs";
 import { join } from "node:path";
 import { zstdCompressSync, zstdDecompressSync, constants as Z } from "node:zlib";
 import type { Index, BlobRow, KeepRow } from "../index/db.js";
@@ -103,7 +103,7 @@ function readFull(fd: number, buf: Buffer, n: number): number {
  * BlobError when it is missing or its bytes are not the ones named (`what` names the file it
  * holds). A blob compressed meanwhile is found under its new name.
  */
-export function readBlob(paths: StatePaths, ix: Index, hash: string, out: number | null, what: string): void {
+export function readBlob(paths: StatePaths, ix: Index, hash: string, out: ((b: Buffer) => void) | null, what: string): void {
   for (let attempt = 0; ; attempt++) {
     const row = blobs.byHash(ix, hash);
     if (!row) throw new BlobError(`${what}: its blob ${hash.slice(0, 12)}… is not in the index`);
@@ -121,7 +121,7 @@ export function readBlob(paths: StatePaths, ix: Index, hash: string, out: number
       const emit = (b: Buffer) => {
         h.update(b);
         size += b.length;
-        if (out !== null) for (let off = 0; off < b.length;) off += writeSync(out, b, off);
+        out?.(b);
       };
       if (row.zstd === 1) {
         const head = Buffer.alloc(8);
@@ -159,13 +159,27 @@ export function readBlob(paths: StatePaths, ix: Index, hash: string, out: number
   }
 }
 
+const BLOCK = 4096;
+const ZEROS = Buffer.alloc(BLOCK);
+
 /** Writes blob `hash` as a new file at `dest` (replacing one there), verified on the way: a restore
- *  gets its own inode, never one of the store's. */
+ *  gets its own inode, never one of the store's. Blocks of zeros are left as holes, so a sparse
+ *  file comes back sparse (the apply copies it on as such). */
 export function materialise(paths: StatePaths, ix: Index, hash: string, dest: string, what: string): void {
   const tmp = `${dest}.m${process.pid}`;
   const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
+  let pos = 0;
+  const write = (b: Buffer) => {
+    for (let i = 0; i < b.length; i += BLOCK) {
+      const blk = b.subarray(i, i + BLOCK);
+      if (blk.length === BLOCK && blk.equals(ZEROS)) continue;
+      for (let off = 0; off < blk.length;) off += writeSync(fd, blk, off, blk.length - off, pos + i + off);
+    }
+    pos += b.length;
+  };
   try {
-    readBlob(paths, ix, hash, fd, what);
+    readBlob(paths, ix, hash, write, what);
+    ftruncateSync(fd, pos); // the holes at its end
   } catch (e) {
     closeSync(fd);
     unlinkSync(tmp);
