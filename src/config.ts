@@ -53,6 +53,21 @@ export const SETTINGS = {
     'more paths whose changes alone do not make a command what `shit undo` picks or `shit list` shows: globs, "~/" the home, "**" across directories, no "/": a name anywhere (src/ingest/housekeeping.ts)',
   ),
   "housekeeping!": setting(z.array(z.string().min(1)), [], 'built-in housekeeping patterns to drop, as written there (e.g. "~/.cache/**")'),
+  "store.maxAge": setting(
+    z.union([z.string().regex(/^\s*\d+\s*[smhdw]?\s*$/, "an age: 14d, 12h, 30m, 2w"), z.number().int().nonnegative()]),
+    "7d",
+    "gc frees the pre-images of commands older than this (a bare number: days; src/store/limits.ts)",
+  ),
+  "store.budget": setting(
+    z.union([z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT](i?B)?|B)?\s*$/i, "a size: 5GiB, 500M, or bytes"), z.number().int().nonnegative()]),
+    "5GiB",
+    "and, oldest first, of other commands while the store (blobs and staging) is bigger than this",
+  ),
+  "store.fileCap": setting(
+    z.union([z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT](i?B)?|B)?\s*$/i, "a size: 1GiB, 500M, or bytes"), z.number().int().nonnegative()]),
+    "1GiB",
+    'capture keeps no pre-image of a file larger than this: it records "not captured: larger than the cap"',
+  ),
   pager: setting(z.string(), undefined, "the pager for long output on a terminal; $SHIT_PAGER comes first, then this, then $PAGER, else less -FRX"),
   color: setting(z.enum(["auto", "always", "never"]), "auto", "color in output: auto (on a terminal, unless NO_COLOR is set), always, never"),
 };

@@ -84,9 +84,9 @@ test("a corrupt pre-image is refused with a clear error and nothing changes", (t
   const s = sandbox(t);
   s.sh("printf 'original\\n' > f");
   assert.equal(s.shit(["run", "--", "sh", "-c", "echo new > f"]).status, 0);
-  assert.equal(s.shit(["list"]).status, 0); // ingest: the pre-image is hashed now
-  const staging = join(s.state, "staging");
-  const kept = readdirSync(staging, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
+  assert.equal(s.shit(["list"]).status, 0); // ingest: the pre-image is hashed and moved into the store now
+  const store = join(s.state, "store");
+  const kept = readdirSync(store, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
   assert.equal(kept.length, 1, "one pre-image kept");
   writeFileSync(join(kept[0].parentPath, kept[0].name), "tampered\n");
   const r = s.shit(["undo", "--yes"]);
@@ -208,8 +208,12 @@ test("gc frees old pre-images; an undo of such a command then says they were fre
     readdirSync(join(s.state, "staging")).flatMap((d) => readdirSync(join(s.state, "staging", d))),
     [],
   );
+  // the default undo skips a command gc freed; by id, it says when gc freed it
   r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 1, out(r));
+  assert.match(r.stderr, /nothing to undo/);
+  r = s.shit(["undo", "--yes", JSON.parse(s.shit(["list", "--json"]).stdout)[0].id]);
   assert.equal(r.status, 6, out(r));
-  assert.match(r.stderr, /freed by `shit gc`/);
+  assert.match(r.stderr, /freed by `shit gc` on \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
   assert.equal(s.shit(["gc", "--older-than", "soon"]).status, 2);
 });

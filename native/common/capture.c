@@ -759,8 +759,47 @@ static long copy_fd(long s, long d, long long from) {
  * `from`, into staging/<base>. It must still be the regular file *pre describes.
  * Returns 1 kept (absolute staged path in dst), 0 already kept this command (EEXIST), -1 not
  * kept (a NOTE was added). */
+/* The per-file capture cap: no copy is kept of a file with more bytes than this to copy (the
+ * record says "not captured: larger than the cap"). SHIT_CAP (bytes) when set, else the file
+ * <state>/cap that the CLI writes from the config's store.fileCap (src/store/cap.ts), else 1 GiB.
+ * Read once per process, at its first copy. */
+static long long copy_cap(void) {
+  static long long cap = -1;
+  if (cap >= 0) return cap;
+  long long v = 1LL << 30;
+  char buf[32];
+  const char *e = getenv("SHIT_CAP"), *st = getenv("SHIT_STATE");
+  if (!e && st && st[0] == '/') {
+    char f[PATH_MAX];
+    size_t n = 0;
+    f[0] = 0;
+    if (!apps(f, sizeof f, &n, st) && !apps(f, sizeof f, &n, "/cap")) {
+      long fd = sys4(SYS_openat, AT_FDCWD, f, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+      if (fd >= 0) {
+        long k = sys3(SYS_read, fd, buf, sizeof buf - 1);
+        sys1(SYS_close, fd);
+        if (k > 0) {
+          buf[k] = 0;
+          e = buf;
+        }
+      }
+    }
+  }
+  if (e && *e >= '0' && *e <= '9') {
+    long long x = 0;
+    for (; *e >= '0' && *e <= '9' && x < (1LL << 60); e++) x = x * 10 + (*e - '0');
+    v = x;
+  }
+  cap = v;
+  return cap;
+}
+
 static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollow, const struct sp_stat *pre,
                       long long from, const char *base, char *dst) {
+  if (pre->size - from > copy_cap()) {
+    add_note(o, "larger than the cap", 0);
+    return -1;
+  }
   if (staging_file(o, base, dst)) {
     add_note(o, "staging path too long", 0);
     return -1;

@@ -3,7 +3,7 @@
 // into the undo command's own spool: the undo is itself a recorded command.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
 import { checkState } from "../paths/state.js";
@@ -19,6 +19,7 @@ export interface PreparedPlan {
   id: string; // the undo/redo command's own id
   file: string;
   moved: string[]; // keeps that the apply moves back out of staging/store
+  materialised: string[]; // files written from the store for this apply (removed after it, unless moved)
   notes: string[]; // what --force restores other than as it was kept
 }
 
@@ -35,6 +36,7 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean } 
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
   const moved: string[] = [];
+  const materialised = new Set<string>();
   const notes: string[] = [];
   const recs: Buffer[] = [];
   for (const e of plan.expect) {
@@ -64,7 +66,11 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean } 
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
     if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
     if (s.keep && src) {
-      const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && (src.row.state === "staged" || src.row.state === "inode");
+      if (src.row.state === "stored" && !materialised.has(src.path)) {
+        store.materialise(plan.cmd, src.row, s.path);
+        materialised.add(src.path);
+      }
+      const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && src.row.state !== "missing";
       if (move) moved.push(s.keep);
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
     }
@@ -82,7 +88,7 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean } 
     recs.push(encodeRecord(op, flags, f));
   }
   writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });
-  return { id, file, moved, notes };
+  return { id, file, moved, materialised: [...materialised], notes };
 }
 
 /** A progress line: written to fd (a terminal), "LABEL N/M steps". */
@@ -119,7 +125,11 @@ export function runApply(store: Store, id: string, file: string, kind: string, o
 }
 
 /** After an apply: the pre-images it moved back out are no longer in staging (all of them
- * when it finished; otherwise those whose staged file is gone). */
-export function markMoved(store: Store, moved: string[], finished: boolean): void {
+ * when it finished; otherwise those whose staged file is gone). The files written from the store
+ * for it and not moved are removed, unless it stopped part-way (finishing it reads them again). */
+export function markMoved(store: Store, prepared: PreparedPlan, code: number): void {
+  const finished = code === 0;
+  const moved = prepared.moved;
   store.index.tx(() => keeps.markGone(store.index, finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))));
+  if (code === 0 || code === 3) for (const f of prepared.materialised) rmSync(f, { force: true });
 }

@@ -40,6 +40,8 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     // selective undos in effect (`shit undo ID -- PATH…`): the rest of it is still in place
     partlyUndoneBy: c.kind === "run" && !isUndone(h, c) ? partlyUndoneBy(ctx.index, h, c).map((r) => r.id) : [],
     ...(c.grp ? { cascade: c.grp } : {}),
+    pinned: c.pinned ? { at: new Date(c.pinned).toISOString(), name: c.pin_name ?? null } : null,
+    freed: c.freed ? { at: new Date(c.freed).toISOString(), by: c.freed_by ?? "gc" } : null,
     ...(c.session ? { session: c.session, line: c.line, shell: c.shell ? JSON.parse(c.shell) : null } : {}),
   };
 }

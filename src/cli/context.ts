@@ -4,6 +4,10 @@ import { checkState, ensureState, statePaths, type StatePaths } from "../paths/s
 import { Index } from "../index/db.js";
 import { Store } from "../store/store.js";
 import { ingest } from "../ingest/ingest.js";
+import { compressPending } from "../store/blobs.js";
+import { syncCap } from "../store/cap.js";
+import { limitsOf } from "../store/limits.js";
+import { loadConfig } from "../config.js";
 import { CliError, EXIT } from "./exit.js";
 import { autostart, syncDaemon } from "../daemon/client.js";
 import { endGone } from "../procs/running.js";
@@ -43,6 +47,11 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
   } catch (e) {
     throw new CliError(`cannot open the index ${paths.index}: ${(e as Error).message}`, EXIT.INTERNAL);
   }
+  try {
+    syncCap(paths, limitsOf(loadConfig().config).fileCap); // for the shim (src/store/cap.ts)
+  } catch {
+    // a config that cannot be read: the verbs that use it say so; capture keeps the last cap
+  }
   const ctx = { paths, index, store: new Store(paths, index) };
   autostart(paths); // the background ingest for next time; this verb ingests for itself below
   if (opts.ingest !== false) refresh(ctx);
@@ -53,4 +62,6 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
 export function refresh(ctx: Ctx): void {
   const r = ingest(ctx.paths, ctx.index);
   for (const s of r.corrupt) process.stderr.write(`shit: warning: spool ${s} has unreadable bytes; read up to them\n`);
+  // no daemon did it: the blobs absorbed just now are compressed here (src/daemon/tidy.ts otherwise)
+  compressPending(ctx.paths, ctx.index);
 }

@@ -9,6 +9,8 @@ import { statePaths, unsafeState, type StatePaths } from "../paths/state.js";
 import { Index } from "../index/db.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
+import * as keeps from "../index/keeps.js";
+import { verifyAll } from "../store/blobs.js";
 import { ingest } from "../ingest/ingest.js";
 import { Op, readRecords } from "../spool/records.js";
 import { display } from "../paths/bytes.js";
@@ -243,6 +245,20 @@ function configCheck(): Check {
   }
 }
 
+/** Every blob of the store read whole and checked against its hash. */
+function storeCheck(paths: StatePaths, index: Index): Check {
+  const { checked, bad } = verifyAll(paths, index);
+  if (!bad.length) return { check: "store", level: "ok", message: `${checked} blob${checked === 1 ? "" : "s"} read and checked against their sha256` };
+  const held = bad.map((b) => ({ ...b, by: keeps.holdersOf(index, b.hash) }));
+  return {
+    check: "store",
+    level: "FAIL",
+    message: `${bad.length} of ${checked} blobs are corrupt or missing: ${held.map((b) => `${b.why} (held by ${b.by.map((n) => n.split("/")[0].slice(0, 8)).join(", ") || "nothing"})`).join("; ")}`,
+    fix: "those pre-images cannot be restored (an undo refuses them); `shit forget ID` drops the commands that hold them",
+    data: { checked, bad: held },
+  };
+}
+
 export async function doctor(opts: { json?: boolean }): Promise<number> {
   const paths = statePaths();
   const checks: Check[] = [...nativeChecks(), ...shellChecks(), await daemonCheck(paths), permCheck(paths), configCheck()];
@@ -251,7 +267,7 @@ export async function doctor(opts: { json?: boolean }): Promise<number> {
     try {
       index = new Index(paths.index);
       ingest(paths, index);
-      checks.push(...tierChecks(paths, index), ...spaceChecks(paths), ...notCapturedChecks(index));
+      checks.push(...tierChecks(paths, index), ...spaceChecks(paths), ...notCapturedChecks(index), storeCheck(paths, index));
     } catch (e) {
       checks.push({
         check: "index",

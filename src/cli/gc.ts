@@ -1,95 +1,54 @@
-// shit gc: frees the pre-images of old commands. Capture defers the costly part of a delete
-// (freeing inodes) to here; after gc those commands can no longer be undone, and say so.
-import { readdirSync, rmSync, lstatSync, existsSync } from "node:fs";
-import { join, relative } from "node:path";
+// shit gc: frees the pre-images of old commands, by age and by the store's size budget (the
+// config's "store" limits, src/store/limits.ts), oldest first (src/store/gc.ts); after gc those
+// commands can no longer be undone, and say so in list, show and undo.
 import type { Ctx } from "./context.js";
 import { EXIT } from "./exit.js";
 import { lock } from "../undo/lock.js";
-import { ProgressLine } from "./progress.js";
-import * as commands from "../index/commands.js";
-import * as keeps from "../index/keeps.js";
+import { loadConfig } from "../config.js";
+import { gc as runGc, type GcReport } from "../store/gc.js";
+import { human, limitsOf } from "../store/limits.js";
 import { parseAge } from "./when.js";
+import { ProgressLine } from "./progress.js";
 
 export { parseAge } from "./when.js";
 
-function du(dir: string): { files: number; bytes: number } {
-  let files = 0,
-    bytes = 0;
-  for (const d of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (d.isDirectory()) continue;
-    files++;
-    try {
-      bytes += lstatSync(join(d.parentPath, d.name)).size;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return { files, bytes };
-}
+const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
 
-/** The staged files of command id that no record explains (no keep of that name): left by a
- *  process killed between a keep and its record, or by a record lost. Relative to staging/. */
-function unexplained(ctx: Ctx, id: string): string[] {
-  const dir = join(ctx.paths.staging, id);
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((d) => !d.isDirectory())
-    .map((d) => relative(ctx.paths.staging, join(d.parentPath, d.name)))
-    .filter((name) => !keeps.exists(ctx.index, name));
-}
-
-export function gc(ctx: Ctx, opts: { olderThan: string; dryRun?: boolean; unexplained?: boolean; json?: boolean }): number {
-  const cutoff = Date.now() - parseAge(opts.olderThan);
-  const old = commands.endedBefore(ctx.index, cutoff);
+export function gc(ctx: Ctx, opts: { olderThan?: string; dryRun?: boolean; unexplained?: boolean; json?: boolean }): number {
+  const limits = limitsOf(loadConfig().config);
+  const maxAge = opts.olderThan !== undefined ? parseAge(opts.olderThan) : limits.maxAge;
+  const ageText = opts.olderThan ?? `${Math.round(maxAge / 86400_000)}d`;
   const unlock = opts.dryRun ? () => {} : lock(ctx.paths);
+  let r: GcReport;
   try {
-    let cmds = 0,
-      files = 0,
-      bytes = 0;
-    const kept: string[] = [];
-    const freed: Array<{ id: string; files: number; bytes: number }> = [];
-    const todo: Array<{ id: string; dir: string; odd: string[] }> = [];
-    for (const id of old) {
-      const dir = join(ctx.paths.staging, id);
-      if (!existsSync(dir)) continue;
-      const u = du(dir);
-      if (!u.files) continue;
-      cmds++;
-      const odd = opts.unexplained ? [] : unexplained(ctx, id);
-      kept.push(...odd);
-      files += u.files - odd.length;
-      bytes += u.bytes;
-      freed.push({ id, files: u.files - odd.length, bytes: u.bytes });
-      todo.push({ id, dir, odd });
-    }
-    if (!opts.dryRun) {
-      const progress = new ProgressLine("freeing", files, "pre-images");
-      for (const { id, dir, odd } of todo) {
-        keeps.expireOf(ctx.index, id);
-        // free what records explain; keep the rest, named below, until --unexplained
-        const keep = new Set(odd.map((n) => join(ctx.paths.staging, n)));
-        for (const d of readdirSync(dir, { withFileTypes: true, recursive: true }))
-          if (!d.isDirectory() && !keep.has(join(d.parentPath, d.name))) {
-            rmSync(join(d.parentPath, d.name), { force: true });
-            progress.step();
-          }
-        if (!odd.length) rmSync(dir, { recursive: true, force: true });
-        for (const f of [`${id}.plan`, `${id}.journal`]) rmSync(join(ctx.paths.run, f), { force: true });
-      }
-      progress.end();
-    }
-    const keptPaths = kept.map((n) => join(ctx.paths.staging, n));
-    if (opts.json) {
-      const doc = { dryRun: !!opts.dryRun, olderThan: opts.olderThan, commands: cmds, files, bytes, freed, kept: keptPaths };
-      process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
-      return EXIT.OK;
-    }
-    const mb = (bytes / 1048576).toFixed(1);
-    process.stdout.write(
-      `${opts.dryRun ? "would free" : "freed"} ${files} pre-image${files === 1 ? "" : "s"} (${mb} MiB) of ${cmds} command${cmds === 1 ? "" : "s"} older than ${opts.olderThan}${cmds ? "; those can no longer be undone" : ""}\n`,
-    );
-    for (const p of keptPaths) process.stdout.write(`kept ${p}: no record explains it (a process killed mid-call?); \`shit gc --unexplained\` frees it\n`);
-    return EXIT.OK;
+    let line: ProgressLine | undefined;
+    const step = (done: number, of: number) => (line ??= new ProgressLine("gc: looked at", of, "commands")).step(done);
+    r = runGc(ctx.paths, ctx.index, { maxAge, budget: limits.budget, dryRun: opts.dryRun, unexplained: opts.unexplained, step });
+    line?.end();
   } finally {
     unlock();
   }
+  const files = r.freed.reduce((n, f) => n + f.files, 0);
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ dryRun: !!opts.dryRun, maxAgeMs: maxAge, commands: r.freed.length, files, ...r }, null, 2) + "\n");
+    return EXIT.OK;
+  }
+  const byBudget = r.freed.filter((f) => f.why === "budget").length;
+  const why = `older than ${ageText}${byBudget ? ` (${byBudget} of them younger, oldest first, to fit the budget of ${human(r.budget)})` : ""}`;
+  const out = [
+    `${opts.dryRun ? "would free" : "freed"} ${plural(files, "pre-image")} (${(r.bytes / 1048576).toFixed(1)} MiB) of ${plural(r.freed.length, "command")} ${why}${r.freed.length ? "; those can no longer be undone" : ""}`,
+  ];
+  if (r.spools || r.dirs || r.journals || r.blobs)
+    out.push(
+      `${opts.dryRun ? "would reclaim" : "reclaimed"} ${plural(r.blobs, "blob")}, ${plural(r.spools, "spool")}, ${plural(r.dirs, "staging dir")}, ${plural(r.journals, "plan or journal")}`,
+    );
+  out.push(`store: ${human(r.after)}${opts.dryRun ? " after it" : ""} of a ${human(r.budget)} budget`);
+  if (r.held.pinned || r.held.redo)
+    out.push(
+      `kept whatever their age: ${plural(r.held.pinned, "pinned command")}, ${plural(r.held.redo, "undo")} whose redo is pending (${human(r.held.bytes)})`,
+    );
+  for (const n of r.unexplained)
+    out.push(`kept ${ctx.paths.staging}/${n}: no record explains it (a process killed mid-call?); \`shit gc --unexplained\` frees it`);
+  process.stdout.write(out.join("\n") + "\n");
+  return EXIT.OK;
 }

@@ -63,7 +63,10 @@ export function list(ctx: Ctx, opts: ListOpts): void {
   const lines = rows.map((c) => {
     const j = commandJson(ctx, c);
     const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : c.exit === null ? "killed" : String(c.exit);
-    const flag = j.undone ? "  (undone)" : j.partlyUndoneBy.length ? "  (partly undone)" : "";
+    const flag =
+      (j.undone ? "  (undone)" : j.partlyUndoneBy.length ? "  (partly undone)" : "") +
+      (j.freed ? "  (freed)" : "") +
+      (j.pinned ? `  (pinned${j.pinned.name ? ` ${j.pinned.name}` : ""})` : "");
     const counts = countsText(j.effects) + (j.class === "housekeeping" ? " (housekeeping)" : "");
     return [commands.shortId(ctx.index, c.id), ago(c.started, now), exit, counts, commandLine(c) + flag];
   });

@@ -8,6 +8,8 @@ import { COLOR_WHEN, setOutput } from "./output.js";
 import { reverse } from "./reverse.js";
 import { demo } from "./demo.js";
 import { gc, parseAge } from "./gc.js";
+import { forget, pin, unpin } from "./pin.js";
+import { du } from "./du.js";
 import { init, INIT_HELP, status } from "./init.js";
 import { daemon } from "./daemon.js";
 import { doctor } from "./doctor.js";
@@ -181,13 +183,43 @@ program
 
 program
   .command("gc")
-  .description("free the kept pre-images of old commands (those can no longer be undone)")
-  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m)", age, "14d")
+  .description("free the kept pre-images of old commands, and of the oldest others while the store is over its budget (those can no longer be undone)")
+  .option("--older-than <age>", "commands that started longer ago than this (14d, 12h, 30m; default: the config's store.maxAge, 7d)", age)
   .option("-n, --dry-run", "say what would be freed")
   .option("--unexplained", "free too the staged files no record explains (named otherwise, and kept)")
   .option("--json", "what was freed (or would be, with --dry-run) as one JSON document")
   .action((opts) => {
     code = gc(openCtx(), opts);
+  });
+
+program
+  .command("du")
+  .description("what the store of pre-images takes, its budget, and what gc would free now")
+  .option("--json", "one JSON document")
+  .action((opts) => {
+    code = du(openCtx(), opts);
+  });
+
+program
+  .command("pin <id>")
+  .description("keep a command's pre-images whatever gc's age and budget say")
+  .option("--name <name>", "a name for the pin, shown in list and show")
+  .action((id: string, opts) => {
+    code = pin(openCtx(), id, opts);
+  });
+
+program
+  .command("unpin <id>")
+  .description("let gc free a pinned command again")
+  .action((id: string) => {
+    code = unpin(openCtx(), id);
+  });
+
+program
+  .command("forget <id>")
+  .description("remove a command, its records and the blobs only it holds (its line or a file held a secret)")
+  .action((id: string) => {
+    code = forget(openCtx(), id);
   });
 
 program

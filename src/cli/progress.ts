@@ -17,8 +17,9 @@ export class ProgressLine {
     this.next = Date.now() + Number(process.env.SHIT_PROGRESS_AFTER_MS ?? 250);
   }
 
-  step(): void {
-    this.done++;
+  /** One more done, or `done` of them. */
+  step(done?: number): void {
+    this.done = done ?? this.done + 1;
     if (!this.on) return;
     const now = Date.now();
     if (now < this.next) return;

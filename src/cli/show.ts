@@ -80,6 +80,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
   );
   if (j.processes.length) out.push(`still running: ${processesText(j.processes)}`);
   out.push(`effects ${countsText(j.effects)}`);
+  if (j.pinned) out.push(`pinned  ${j.pinned.at}${j.pinned.name ? ` as ${j.pinned.name}` : ""} (gc keeps its pre-images)`);
+  if (j.freed)
+    out.push(`freed   ${j.freed.at} by gc${j.freed.by === "budget" ? " (over the store's budget)" : ""}: its pre-images are gone, it can no longer be undone`);
   for (const b of beyond) out.push(`beyond  ${b.text}`);
   const sh = c.shell ? (JSON.parse(c.shell) as { shell?: string; tty?: string; changes?: ShellChanges; applied?: number }) : null;
   if (sh?.shell) out.push(`shell   ${sh.shell}${sh.tty ? ` on ${sh.tty}` : ""}${c.session ? `, session ${c.session}` : ""}`);
@@ -87,7 +90,14 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
   const notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED);
   const raw = opts.raw ? evs : notCaptured;
   if (raw.length || (!opts.raw && changes.length)) out.push("");
-  if (!opts.raw) for (const f of fold(changes, opts.all)) out.push(didLine(f, cwd));
+  // what capture said of a path's calls (not kept: larger than the cap…) stays on its line
+  const notes = new Map<string, Set<string>>();
+  for (const e of evs) if (e.note && e.path && e.op !== Op.NOTCAPTURED) notes.set(fromBuf(e.path), (notes.get(fromBuf(e.path)) ?? new Set()).add(e.note));
+  if (!opts.raw)
+    for (const f of fold(changes, opts.all)) {
+      const said = f.contents ? undefined : notes.get(f.change.path);
+      out.push(didLine(f, cwd) + (said ? `  (${[...said].join("; ")})` : ""));
+    }
   for (const e of raw) {
     const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
     const path = e.path ? display(e.path, cwd) : "?";
@@ -102,8 +112,9 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
       if (typeOf(pre.mode) === C.S_IFREG) meta.push(`${pre.size} bytes`);
       meta.push((pre.mode & 0o7777).toString(8).padStart(4, "0"));
     }
-    if (e.keep) meta.push(e.keep_how === "R" || e.keep_how === "L" ? "kept" : e.keep_how === "T" ? "tail kept" : "copy kept");
-    if (e.keep2) meta.push("replaced file kept");
+    const kept = j.freed ? " freed" : " kept"; // gc freed them: no longer kept
+    if (e.keep) meta.push(((e.keep_how === "R" || e.keep_how === "L" ? "" : e.keep_how === "T" ? "tail" : "copy") + kept).trim());
+    if (e.keep2) meta.push("replaced file" + kept);
     if (e.note && e.op !== Op.NOTCAPTURED) meta.push(e.note);
     out.push(`  ${what.padEnd(9)} ${path}${detail ? " " + detail : ""}${meta.length ? `  (${meta.join(", ")})` : ""}`);
   }

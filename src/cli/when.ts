@@ -1,14 +1,17 @@
 // What `shit list` filters take. Points in time as people type them, for --since/--until: an age back from now
 // (30s, 30m, 2h, 3d, 1w), today or yesterday (local midnight), an ISO date (local midnight) or
 // date-time (local unless it says its zone).
+import { LimitError, parseAge as ageMs } from "../store/limits.js";
 import { CliError, EXIT } from "./exit.js";
 
-/** An age: 30s, 30m, 12h, 14d, 2w (a bare number is days). */
+/** "14d" → ms (src/store/limits.ts says the forms); bad input: one line, exit 2. */
 export function parseAge(s: string): number {
-  const m = /^(\d+)\s*(s|m|h|d|w)?$/.exec(s.trim());
-  if (!m) throw new CliError(`not an age: ${JSON.stringify(s)} (say 14d, 12h, 30m)`, EXIT.BAD_INPUT);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? "d") as "s"];
-  return Number(m[1]) * unit * 1000;
+  try {
+    return ageMs(s);
+  } catch (e) {
+    if (e instanceof LimitError) throw new CliError(e.message, EXIT.BAD_INPUT);
+    throw e;
+  }
 }
 
 export function parseWhen(s: string, now = Date.now()): number {

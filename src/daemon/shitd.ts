@@ -19,6 +19,7 @@ import { Log } from "./log.js";
 import { ProcTable } from "./pids.js";
 import { Lifetimes } from "./lifetimes.js";
 import { UntrackedTier } from "./untracked.js";
+import { Tidy } from "./tidy.js";
 import { logPath, parseRequest, pidPath, socketPath, type Reply, type Request, type Status } from "./protocol.js";
 
 const envMs = (name: string, dflt: number) => {
@@ -53,6 +54,12 @@ class Daemon {
   private stats = { spools: 0, records: 0, last: null as number | null };
   private idle: NodeJS.Timeout | null = null;
   private lastError: string | null = null;
+  private readonly tidy = new Tidy(
+    this.paths,
+    () => this.index,
+    this.log,
+    () => this.running || this.wanted > this.done,
+  );
 
   async start(): Promise<void> {
     process.umask(0o077);
@@ -171,6 +178,7 @@ class Daemon {
       }
       this.procs.refresh(this.index);
       this.untracked?.ingested();
+      this.tidy.soon(); // compression and gc over budget, once ingests settle (tidy.ts)
     } catch (e) {
       error = (e as Error).message;
       if (error !== this.lastError) this.log.write(`ingest failed: ${error}`);

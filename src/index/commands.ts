@@ -329,3 +329,47 @@ export function uniquePrefix(ix: Index, id: string, min = 8): string {
   }
   return id.slice(0, Math.min(n, id.length));
 }
+
+/** What gc weighs, oldest first: every ended command, with what keeps it (a pin, a pending redo:
+ *  an undo that ended well and is not redone). */
+export function forGc(ix: Index): { id: string; started: number | null; pinned: number | null; redo: number; freed: number | null }[] {
+  return ix
+    .q(
+      `SELECT id, started, pinned, freed, (kind = 'undo' AND exit = 0 AND undone_by IS NULL) AS redo
+       FROM commands WHERE ended IS NOT NULL ORDER BY started, rowid`,
+    )
+    .all() as { id: string; started: number | null; pinned: number | null; redo: number; freed: number | null }[];
+}
+
+/** gc freed its pre-images: when, and why ("gc": by age, "budget": over the store's budget). */
+export function setFreed(ix: Index, id: string, at: number, by: string): void {
+  ix.q("UPDATE commands SET freed = ?, freed_by = ? WHERE id = ?").run(at, by, id);
+}
+
+/** shit pin / unpin (at null: unpinned). */
+export function setPin(ix: Index, id: string, at: number | null, name: string | null): void {
+  ix.q("UPDATE commands SET pinned = ?, pin_name = ? WHERE id = ?").run(at, name, id);
+}
+
+/** shit forget: the command's row. */
+export function remove(ix: Index, id: string): void {
+  ix.q("DELETE FROM commands WHERE id = ?").run(id);
+}
+
+/** The undos and redos that reversed id (directly). */
+export function reversalsOf(ix: Index, id: string): string[] {
+  return (ix.q("SELECT id FROM commands WHERE of = ? AND kind IN ('undo', 'redo')").all(id) as { id: string }[]).map((r) => r.id);
+}
+
+/** SQLite overwrites what it deletes (a forgotten secret must not linger in free pages), and the
+ *  write-ahead log is emptied into the database. Whether the log could be emptied. */
+export function scrub(ix: Index, fn: () => void): boolean {
+  ix.db.exec("PRAGMA secure_delete = ON");
+  try {
+    ix.tx(fn);
+  } finally {
+    ix.db.exec("PRAGMA secure_delete = OFF");
+  }
+  const r = ix.db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number };
+  return r.busy === 0;
+}

@@ -1,7 +1,7 @@
 // The index: one SQLite database (WAL) of commands, their events, kept pre-images and spool
 // offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
 // Every query lives in this directory, one file per table (commands.ts, events.ts, keeps.ts,
-// procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts): a reader finds every writer of a table there.
+// procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts, blobs.ts): a reader finds every writer of a table there.
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 
 export type * from "./rows.js";
@@ -100,6 +100,19 @@ const MIGRATIONS: string[] = [
    CREATE INDEX posts_path ON posts(path);  -- who left a path so (a git index refresh is proven by the next writer's keep)
    UPDATE commands SET class = CASE WHEN effects IS NULL THEN NULL
      WHEN (SELECT sum(value) FROM json_each(effects)) > 0 THEN 'changes' ELSE 'none' END;`,
+  `CREATE TABLE blobs(                 -- the content-addressed store (src/store/blobs.ts); keeps in state 'stored' name them by hash
+     hash TEXT PRIMARY KEY,            -- sha256 of the bytes
+     size INTEGER NOT NULL,            -- bytes
+     stored INTEGER NOT NULL,          -- bytes on disk
+     zstd INTEGER NOT NULL DEFAULT 0,  -- 0 raw, not tried | 1 zstd (<hash>.zst) | 2 raw: compression saved too little
+     added INTEGER                     -- ms
+   ) WITHOUT ROWID;
+   CREATE INDEX blobs_untried ON blobs(added) WHERE zstd = 0;         -- the blobs not yet compressed
+   CREATE INDEX keeps_staged ON keeps(name) WHERE state = 'staged';  -- the copies not yet absorbed
+   ALTER TABLE commands ADD COLUMN pinned INTEGER;   -- ms: shit pin (gc never frees it)
+   ALTER TABLE commands ADD COLUMN pin_name TEXT;
+   ALTER TABLE commands ADD COLUMN freed INTEGER;    -- ms: when gc freed its pre-images
+   ALTER TABLE commands ADD COLUMN freed_by TEXT;    -- gc (by age) | budget (over the store budget)`,
 ];
 
 export class Index {

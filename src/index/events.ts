@@ -150,3 +150,9 @@ export function postsOf(ix: Index, cmd: string): PostRow[] {
     .filter(goodPost)
     .map((r) => ({ ...r, seq: Number.isSafeInteger(r.seq) ? r.seq : null }));
 }
+
+/** shit forget: a command's events and end-scan posts. The number of events removed. */
+export function removeOf(ix: Index, cmd: string): number {
+  ix.q("DELETE FROM posts WHERE cmd = ?").run(cmd);
+  return Number(ix.q("DELETE FROM events WHERE cmd = ?").run(cmd).changes);
+}

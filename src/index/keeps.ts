@@ -35,3 +35,35 @@ export function markGone(ix: Index, names: Iterable<string>): void {
 export function expireOf(ix: Index, cmd: string): void {
   ix.q("UPDATE keeps SET state = 'expired' WHERE name > ? AND name < ? AND state != 'gone'").run(cmd + "/", cmd + "0");
 }
+
+/** Hashed copies still in staging, not yet moved into the store. */
+export function staged(ix: Index): KeepRow[] {
+  return (ix.q("SELECT * FROM keeps WHERE state = 'staged' AND hash IS NOT NULL").all() as unknown as KeepRow[]).map(checkedKeep);
+}
+
+/** A staged copy's bytes are now the blob of its hash. */
+export function setStored(ix: Index, name: string): void {
+  ix.q("UPDATE keeps SET state = 'stored' WHERE name = ? AND state = 'staged'").run(name);
+}
+
+/** The hashes of the blobs a command's keeps hold. */
+export function storedHashes(ix: Index, cmd: string): string[] {
+  return (ix.q("SELECT DISTINCT hash FROM keeps WHERE name > ? AND name < ? AND state = 'stored'").all(cmd + "/", cmd + "0") as { hash: string }[]).map(
+    (r) => r.hash,
+  );
+}
+
+/** Whether the command still holds any pre-image (in staging or in the store). */
+export function holdsAny(ix: Index, cmd: string): boolean {
+  return !!ix.q("SELECT 1 FROM keeps WHERE name > ? AND name < ? AND state IN ('staged', 'stored', 'inode') LIMIT 1").get(cmd + "/", cmd + "0");
+}
+
+/** shit forget: every keep row of a command. */
+export function removeOf(ix: Index, cmd: string): number {
+  return Number(ix.q("DELETE FROM keeps WHERE name > ? AND name < ?").run(cmd + "/", cmd + "0").changes);
+}
+
+/** The stored keeps that hold blob hash. */
+export function holdersOf(ix: Index, hash: string): string[] {
+  return (ix.q("SELECT name FROM keeps WHERE hash = ? AND state = 'stored' ORDER BY name").all(hash) as { name: string }[]).map((r) => r.name);
+}

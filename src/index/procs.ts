@@ -42,3 +42,8 @@ export function unexitedSince(ix: Index, since: number): { cmd: string; pid: num
 export function markExited(ix: Index, cmd: string, pid: number, at: number): void {
   ix.q("UPDATE procs SET exited = ? WHERE cmd = ? AND pid = ? AND exited IS NULL").run(at, cmd, pid);
 }
+
+/** shit forget: the programs a command ran. */
+export function removeOf(ix: Index, cmd: string): void {
+  ix.q("DELETE FROM procs WHERE cmd = ?").run(cmd);
+}

@@ -19,6 +19,10 @@ export interface CommandRow {
   grp?: string | null; // a cascade's reversals share it
   class?: string | null; // changes | none | housekeeping; NULL: not counted yet
   parent?: string | null; // undo/redo: the command it was run from
+  pinned?: number | null; // ms when `shit pin` pinned it (gc never frees it)
+  pin_name?: string | null;
+  freed?: number | null; // ms when gc freed its pre-images
+  freed_by?: string | null; // what freed them: "gc" (by age), "budget" (over the store budget)
 }
 
 export interface EventRow {
@@ -63,7 +67,15 @@ export interface KeepRow {
   size: number | null;
   ino: number | null;
   ctime: string | null; // ns, as text (past 2^53)
-  state: string; // staged (a hashed copy) | inode (the file itself) | missing | gone (moved back) | expired (freed by gc)
+  state: string; // staged (a hashed copy) | stored (its bytes are a blob, src/store/blobs.ts) | inode (the file itself) | missing | gone (moved back) | expired (freed by gc)
+}
+
+export interface BlobRow {
+  hash: string; // sha256 of the bytes (uncompressed)
+  size: number; // bytes
+  stored: number; // bytes on disk
+  zstd: number; // 0 raw, not yet tried | 1 compressed (<hash>.zst) | 2 raw, compression saved too little
+  added: number | null; // ms
 }
 
 export interface UntrackedRow {

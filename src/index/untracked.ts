@@ -32,3 +32,8 @@ export function record(ix: Index, cmd: string, kind: UntrackedKind, path: Buffer
     put("create", path2, null);
   } else put(kind, path, path2);
 }
+
+/** shit forget: what the watcher saw during a command. */
+export function removeOf(ix: Index, cmd: string): void {
+  ix.q("DELETE FROM untracked WHERE cmd = ?").run(cmd);
+}

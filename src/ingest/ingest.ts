@@ -12,6 +12,7 @@ import * as procs from "../index/procs.js";
 import * as spools from "../index/spools.js";
 import { MAGIC, Op, Tag, decodeStat, parseKeep, readRecords, type Rec, type Stat } from "../spool/records.js";
 import { hashKept, isKeepName, type Hashed } from "../store/store.js";
+import { absorb } from "../store/blobs.js";
 import { recount } from "./effects.js";
 import { ingestJournals } from "./shell.js";
 import { readFrom } from "./read.js";
@@ -69,6 +70,7 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
   }
   // the shells' journals after the spools: a journal record completes a command row
   if (!opts.only) result.records += ingestJournals(paths, index);
+  absorb(paths, index); // the copies hashed just now move into the store (src/store/blobs.ts)
   return result;
 }
 

@@ -9,6 +9,7 @@ export interface StatePaths {
   spool: string;
   staging: string;
   run: string;
+  store: string; // content-addressed pre-images, store/<hh>/<sha256>[.zst] (src/store/blobs.ts)
 }
 
 /** The rule native/common/command.c state_dir() follows too: a relative SHIT_HOME or
@@ -27,18 +28,20 @@ export function statePaths(root = stateRoot()): StatePaths {
     spool: join(root, "spool"),
     staging: join(root, "staging"),
     run: join(root, "run"),
+    store: join(root, "store"),
   };
 }
 
 /** Creates the state layout (0700 dirs, 0600 index files, also when they exist). Throws with the OS error when it cannot. */
 export function ensureState(p: StatePaths): void {
-  for (const d of [p.root, p.spool, p.staging, p.run]) mkdirs(d, 0o700);
+  for (const d of [p.root, p.spool, p.staging, p.run, p.store]) mkdirs(d, 0o700);
   // made by an older version, or under a loose umask: closed to others (never opened wider)
   for (const [f, mode] of [
     [p.root, 0o700],
     [p.spool, 0o700],
     [p.staging, 0o700],
     [p.run, 0o700],
+    [p.store, 0o700],
     [p.index, 0o600],
     [`${p.index}-wal`, 0o600],
     [`${p.index}-shm`, 0o600],
@@ -73,7 +76,7 @@ export function unsafeState(p: StatePaths, extra: string[] = []): string | null 
   }
   const bad = one(p.root, root, true);
   if (bad) return bad;
-  const dirs = [p.spool, p.staging, p.run, ...extra];
+  const dirs = [p.spool, p.staging, p.run, p.store, ...extra];
   const files = [p.index, `${p.index}-wal`, `${p.index}-shm`];
   for (const [list, dir] of [
     [dirs, true],

@@ -1,14 +1,18 @@
-// Pre-images: each kept copy is hashed (sha256) at ingest and stays where capture put it
-// (staging/<cmd>/...) until gc frees it. A copy is checked against its hash before any undo uses
+// Pre-images: each kept copy is hashed (sha256) at ingest and moved into the content-addressed
+// store (src/store/blobs.ts) until gc frees it. A copy is checked against its hash before any undo uses
 // it; a staged file whose inode and ctime are unchanged since it was hashed cannot have been
 // written to. An inode kept whole is checked against the record of the file it was.
 import { createHash } from "node:crypto";
-import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, constants as C } from "node:fs";
+import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, constants as C } from "node:fs";
 import { join } from "node:path";
 import type { StatePaths } from "../paths/state.js";
 import type { Index, KeepRow } from "../index/db.js";
 import * as keeps from "../index/keeps.js";
+import * as commands from "../index/commands.js";
 import type { Stat } from "../spool/records.js";
+import { BlobError, materialise, readBlob } from "./blobs.js";
+
+export { BlobError };
 
 export interface Hashed {
   hash: string;
@@ -61,8 +65,6 @@ export function hashKept(path: string): Hashed {
   }
 }
 
-export class BlobError extends Error {}
-
 /** Whether name (from a KEEP field) is a kept pre-image of command cmd: `<cmd>/<dev>-<ino>` or
  * `<cmd>/<dev>-<ino>.tail<n>`, a plain name inside cmd's own staging dir (no `..`, no other `/`).
  * Anything else is a forged or corrupt record, never followed (shit-apply checks the same). */
@@ -81,6 +83,16 @@ export class Store {
   }
 
   private rows = new Map<string, KeepRow>();
+  private verified = new Set<string>(); // blobs read whole and found intact by this process
+
+  /** Writes a stored pre-image's bytes to its staging name as a new file (verified again as they
+   *  are read), for shit-apply to move or copy from like any staged copy. */
+  materialise(cmd: string, row: KeepRow, what: string): string {
+    const path = this.stagedPath(row.name);
+    mkdirSync(join(this.paths.staging, cmd), { recursive: true, mode: 0o700 });
+    materialise(this.paths, this.index, row.hash!, path, what);
+    return path;
+  }
 
   keep(name: string): KeepRow | undefined {
     return this.rows.get(name) ?? keeps.byName(this.index, name);
@@ -107,9 +119,21 @@ export class Store {
     const row = this.keep(name);
     if (!row) throw new BlobError(`pre-image ${name} is not in the index`);
     if (row.state === "gone") throw new BlobError(`pre-image ${name} was already moved back by an earlier undo`);
-    if (row.state === "expired") throw new BlobError(`pre-image ${name} was freed by \`shit gc\``);
+    if (row.state === "expired") {
+      const c = commands.byId(this.index, cmd);
+      const on = c?.freed
+        ? ` on ${new Date(c.freed).toISOString().slice(0, 16).replace("T", " ")} UTC${c.freed_by === "budget" ? " (the store was over its budget)" : ""}`
+        : "";
+      throw new BlobError(`pre-image ${name} was freed by \`shit gc\`${on}`);
+    }
     if (row.state === "missing") throw new BlobError(`pre-image ${name} was missing when it was ingested`);
     const path = this.stagedPath(name);
+    if (row.state === "stored") {
+      // its bytes are a blob: checked here, written out as a new file by materialise before an apply
+      if (!this.verified.has(row.hash!)) readBlob(this.paths, this.index, row.hash!, null, opts.path ?? `pre-image ${name}`);
+      this.verified.add(row.hash!);
+      return { path, row };
+    }
     let st;
     try {
       st = lstatSync(path, { bigint: true });

@@ -60,7 +60,7 @@ export function acting(h: History, c: CommandRow): CommandRow {
 /** The commands `shit undo` would pick, best first: `run`s with effects (not housekeeping only)
  *  that are not undone, newest first — of this shell's session when given. */
 function* undoCandidates(h: History, session: string | null, self?: string): Generator<CommandRow> {
-  for (const c of h.newest("run", session, false)) if (c.id !== self && !isUndone(h, c) && h.hasEffects(c.id)) yield c;
+  for (const c of h.newest("run", session, false)) if (c.id !== self && !isUndone(h, c) && !c.freed && h.hasEffects(c.id)) yield c;
 }
 
 /** A reference as people type it: an id or a unique prefix of one, or a relative one — `@` is the
@@ -84,8 +84,9 @@ const nothingToUndo = (session?: string | null) =>
   );
 
 /** What `shit undo [ref]` reverses: the command named (through its redos), else the latest `run`
- *  with effects that is not undone — of this shell's session when given — other than `self`, the
- *  command the undo itself runs in (typed at a hooked prompt: its line is recorded, and running). */
+ *  with effects that is not undone and whose pre-images gc has not freed — of this shell's session
+ *  when given — other than `self`, the command the undo itself runs in (typed at a hooked prompt:
+ *  its line is recorded, and running). */
 export function pickUndo(h: History, ref?: string, session?: string | null, self?: string): CommandRow {
   if (ref) {
     const c = resolveRef(h, ref, session, self);

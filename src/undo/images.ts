@@ -3,6 +3,7 @@
 // it, src/store/store.ts). After: the present file when it is still what the command left (its
 // end scan's identity), else what the next command kept of it, else it cannot be shown.
 import { constants as C, lstatSync, readFileSync } from "node:fs";
+import { readBlob } from "../store/blobs.js";
 import type { CommandRow, EventRow } from "../index/rows.js";
 import * as events from "../index/events.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
@@ -34,7 +35,14 @@ function kept(store: Store, cmd: string, keep: string | null, how: string | null
   if (how === "T") return { why: "only the tail the truncate cut off was kept" };
   try {
     const src = store.source(cmd, keep, pre ?? undefined);
-    return readImage(src.path, Number(pre?.size ?? 0));
+    const size = Number(pre?.size ?? 0);
+    if (src.row.state !== "stored") return readImage(src.path, size);
+    // a copy moved into the content-addressed store: read (and checked) from its blob
+    if (size > MAX_DIFF_BYTES) return { bytes: null, size };
+    const parts: Buffer[] = [];
+    readBlob(store.paths, store.index, src.row.hash!, (b) => parts.push(Buffer.from(b)), `pre-image ${keep}`);
+    const bytes = Buffer.concat(parts);
+    return { bytes, size: bytes.length };
   } catch (e) {
     if (e instanceof BlobError) return { why: e.message };
     throw e;

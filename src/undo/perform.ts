@@ -133,7 +133,7 @@ export function perform(
       );
   });
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
-  markMoved(store, prepared.moved, r.code === 0);
+  markMoved(store, prepared, r.code);
   const { corrupt } = ingest(store.paths, store.index);
   const ix = store.index;
   ix.tx(() => {
