@@ -36,7 +36,7 @@ async function settle(t: Term, quietMs = 500): Promise<void> {
 }
 
 for (const shell of SHELLS) {
-  test(`completion: ${shell} completes shit un<TAB> to undo, and shit show <TAB> to recorded ids`, async (tc) => {
+  test(`completion: ${shell} completes shit und<TAB> to undo, and shit show <TAB> to recorded ids`, async (tc) => {
     const s = sandbox(tc);
     const home = join(s.dir, "home");
     mkdirSync(home, { recursive: true });
@@ -55,7 +55,8 @@ for (const shell of SHELLS) {
       while (full[0].slice(0, n) === full[1].slice(0, n)) n++;
       const ids = full.map((id) => id.slice(0, n));
 
-      keys(t, "shit un", "Tab");
+      // `un` is also unpin's beginning: und is undo's own
+      keys(t, "shit und", "Tab");
       await until(
         () => `shit undo on the line; screen:\n${t.screen()}`,
         () => editLine(t).trimEnd() === `${prompt[shell]}shit undo`,

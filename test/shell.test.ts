@@ -379,7 +379,7 @@ for (const what of ["the command", "the shell and the command"] as const) {
     try {
       a = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
       // slowed down so the kill lands mid-way: one rm per directory
-      spawnSync("tmux", ["-S", a.sock, "send-keys", "-l", "for d in t/d*; do rm -rf $d; sleep 0.05; done; rmdir t"]);
+      spawnSync("tmux", ["-S", a.sock, "send-keys", "-l", "for d in t/d*; do rm -rf $d; sleep 0.3; done; rmdir t"]);
       spawnSync("tmux", ["-S", a.sock, "send-keys", "Enter"]);
       await until("a few directories removed", () => readdirSync(join(s.work, "t")).length <= 15);
       const shellPid = a.pid();

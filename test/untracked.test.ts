@@ -53,8 +53,10 @@ interface Row {
   path: string;
   path2?: string;
 }
+/** The latest recorded command (`show` with no id shows what `shit undo` would pick instead). */
+const latest = (s: DaemonBox) => (JSON.parse(s.shit(["list", "--all", "-n", "1", "--json"]).stdout) as Array<{ id: string }>)[0].id;
 const showJson = (s: DaemonBox, ref?: string) => {
-  const r = s.shit(["show", ...(ref ? [ref] : []), "--json"]);
+  const r = s.shit(["show", ref ?? latest(s), "--json"]);
   assert.equal(r.status, 0, out(r));
   return JSON.parse(r.stdout) as { id: string; ended: unknown; effects: Record<string, number>; untracked: Row[]; events: { op: string; path: string }[] };
 };

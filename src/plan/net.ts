@@ -131,7 +131,13 @@ export function netChanges(evs: EventRow[]): Change[] {
     } else if (!s.before && s.after) {
       if (s.origin === undefined) out.push({ ...base, effect: "created" });
     } else if (s.before && s.after) {
-      if (s.origin !== p && s.origin !== undefined) continue; // another path's object moved here: that path's rename says it
+      if (s.origin !== p && s.origin !== undefined) {
+        // another path's object moved here, over this one's: that path's rename says it when the
+        // path is gone after (above); when it is not (a swap: x → t, y → x, t → y) it is said here
+        const from = st.get(s.origin)!;
+        if (from.after) out.push({ path: s.origin, type: from.type, before: from.first, effect: "renamed", to: p, replaced: true });
+        continue;
+      }
       if (s.origin === undefined || s.bytes) out.push({ ...base, effect: "modified" });
       else if (s.meta.size) {
         const oldMode = s.first ? s.first.mode & 0o7777 : null;

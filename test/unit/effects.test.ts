@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { constants as C } from "node:fs";
 import { effectCounts, storedCounts } from "../../dist/ingest/effects.js";
 import { fold, netChanges, netEffects } from "../../dist/plan/net.js";
-import { Op } from "../../dist/spool/records.js";
+import { Op, encodeStat } from "../../dist/spool/records.js";
 import { ev } from "./events.ts";
 import type { EventRow } from "../../dist/index/rows.js";
 
@@ -30,6 +30,25 @@ test("net effects: a rename is one renamed path, also over a file (replacing it)
   assert.deepEqual(
     netChanges(chain).map((c) => [c.path, c.effect, c.to]),
     [["/a", "renamed", "/c"]],
+  );
+});
+
+test("net effects: a swap, or a cycle of renames, is a rename of each (replacing), not nothing", () => {
+  // each object its own inode (a rename between two names of one inode does nothing)
+  const ino = { "/x": 1n, "/y": 2n, "/z": 3n } as Record<string, bigint>;
+  const file = (i: bigint) =>
+    encodeStat({ dev: 1n, ino: i, mode: C.S_IFREG | 0o644, uid: 0, gid: 0, nlink: 1, size: 1n, mtimeNs: 0n, ctimeNs: 0n, atimeNs: 0n });
+  const mv = (a: string, b: string, obj: string, over?: string) =>
+    ev(Op.RENAME, a, { path2: Buffer.from(b), pre: file(ino[obj]), ...(over ? { pre2: file(ino[over]) } : {}) });
+  // as mv does it: each name is free again when the next object moves onto it
+  const cycle = [mv("/x", "/t", "/x"), mv("/y", "/x", "/y"), mv("/z", "/y", "/z"), mv("/t", "/z", "/x")];
+  assert.deepEqual(
+    netChanges(cycle).map((c) => [c.path, c.effect, c.to, c.replaced]),
+    [
+      ["/x", "renamed", "/z", true],
+      ["/y", "renamed", "/x", true],
+      ["/z", "renamed", "/y", true],
+    ],
   );
 });
 
