@@ -28,6 +28,7 @@ import { lostPreimages, withoutLost, type Lost } from "../undo/preimages.js";
 import { finish, interrupted, perform, planFor, type Outcome, type UndoPlan } from "../undo/perform.js";
 import { handShell, shellPart, type ShellPart } from "../undo/shell.js";
 import { thisSession } from "./session.js";
+import { phase } from "../undo/times.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -279,6 +280,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
         ),
       );
     const main = parts[parts.length - 1];
+    phase("plan");
     report.kind = main.kind;
     report.cascade =
       parts.length > 1 ? parts.map((p) => ({ kind: p.kind, target: p.target.id, original: { id: p.orig.id, argv: argvOf(p.orig) }, as: null })) : [];
