@@ -1,11 +1,10 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Focused bench of `shit undo` of an `rm -rf` of N small files (default 10000, in N/100 dirs),
 # measured side by side with the plain `rm -rf` of the same tree in the same run. The machine may
 # be shared, so it reports CPU time (user+sys, children included) beside wall time, and ratios.
-#   sh bench/undo.sh [N]      SHIT_BENCH_RUNS (3): rounds; SHIT_BENCH_PROF=DIR: node --cpu-prof into DIR
+#   bash bench/undo.sh [N]      SHIT_BENCH_RUNS (3): rounds; SHIT_BENCH_PROF=DIR: node --cpu-prof into DIR
 # Each round: plain rm -rf; shit run -- rm -rf; shit undo --yes (SHIT_DAEMON=off: it ingests the
 # rm's spool itself) split into Node before shit-apply / shit-apply / Node after by SHIT_TIMES.
-if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shit=$root/bin/shit
@@ -13,7 +12,7 @@ n=${1:-10000}
 runs=${SHIT_BENCH_RUNS:-3}
 w=$(mktemp -d "${SHIT_BENCH_DIR:-${TMPDIR:-/tmp}}/shit-undo-bench.XXXXXX") || exit 1
 trap 'cd /; rm -rf "$w"' EXIT
-export SHIT_HOME=$w/state SHIT_DAEMON=off
+export SHIT_HOME="$w/state" SHIT_DAEMON=off
 unset SHIT_CMD SHIT_STATE
 cd "$w" || exit 1
 python3 - "$w/tpl" "$n" <<'PY'
@@ -30,7 +29,7 @@ PY
 timed() { /usr/bin/time -f "%e %U %S" -o "$w/time.out" "$@" >/dev/null 2>"$w/err" || { echo "bench: $* failed:" >&2; cat "$w/err" >&2; }
   awk '{printf "%.3f %.3f", $1, $2 + $3}' "$w/time.out"; }
 prep() { rm -rf "$w/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/t"; sync; }
-for r in $(seq "$runs"); do
+for _ in $(seq "$runs"); do
   prep; plain=$(timed rm -rf t)
   prep; run=$(timed "$shit" run -- rm -rf t); sync
   spool=$(du -sk "$SHIT_HOME/spool" | cut -f1)
