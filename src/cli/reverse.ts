@@ -387,6 +387,8 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       process.stderr.write(`--json asks nothing: add --yes to go ahead (or --dry-run to look); nothing changed\n`);
       return ended("refused", EXIT.REFUSED);
     }
+    // a question may wait for minutes: then every pre-image is checked again right before the apply
+    const asked = (live.length > 0 && !opts.force) || !opts.yes;
     if (live.length && !opts.force) {
       // asked even with --yes: only --force goes ahead without a person saying so
       const pids = live.map((p) => p.pid).join(", ");
@@ -427,6 +429,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           shell: q.shell,
           lockFd: unlock.fd, // shit-apply holds the lock too
           force: mode === "force",
+          checked: !asked || i > 0, // partOf checked them (lostPreimages), a later part's just now
           group,
           progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),
         });

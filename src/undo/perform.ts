@@ -115,12 +115,13 @@ export function perform(
     shell: ShellPart | null;
     lockFd?: number;
     force?: boolean;
+    checked?: boolean; // its pre-images were checked for this plan just now, nothing waited since
     group?: string; // a cascade's reversals share it
     progress?: Progress; // a progress line on a terminal
   },
 ): Outcome {
   phase("show plan");
-  const prepared = preparePlan(store, plan, { force: how.force });
+  const prepared = preparePlan(store, plan, { force: how.force, checked: how.checked });
   // known before it runs, so the ingest of its END already knows: a selective undo leaves its
   // target partly undone, and a cascade's reversals are redone together
   store.index.tx(() => {
