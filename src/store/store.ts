@@ -4,7 +4,6 @@
 // written to. An inode kept whole is checked against the record of the file it was.
 import { createHash } from "node:crypto";
 import { chmodSync, closeSync, fstatSync, lstatSync, openSync, readSync, constants as C } from "node:fs";
-import { join } from "node:path";
 import type { StatePaths } from "../paths/state.js";
 import type { Index, KeepRow } from "../index/db.js";
 import * as keeps from "../index/keeps.js";
@@ -85,7 +84,7 @@ export class Store {
   ) {}
 
   stagedPath(name: string): string {
-    return join(this.paths.staging, name);
+    return `${this.paths.staging}/${name}`; // name is <cmd>/<file> (isKeepName), nothing to normalise
   }
 
   private rows = new Map<string, KeepRow>();
