@@ -21,6 +21,14 @@ export function insert(ix: Index, k: KeepRow): void {
   ix.q("INSERT INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, ?)").run(k.name, k.hash, k.size, k.ino, k.ctime, k.state);
 }
 
+/** Inserts k unless a row of that name is there; whether it did. */
+export function insertNew(ix: Index, k: KeepRow): boolean {
+  const r = ix
+    .q("INSERT OR IGNORE INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, ?)")
+    .run(k.name, k.hash, k.size, k.ino, k.ctime, k.state);
+  return Number(r.changes) > 0;
+}
+
 /** The staged file was hashed again and matched: its inode and ctime now. */
 export function setIdentity(ix: Index, name: string, ino: number, ctime: string): void {
   ix.q("UPDATE keeps SET ino = ?, ctime = ? WHERE name = ?").run(ino, ctime, name);
