@@ -469,5 +469,18 @@ function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: b
     seen(p);
     out.push({ kind: "meta", path: p, pre: s, seq: -1 });
   }
-  return { steps: out, conflicts, expect: [...expect].map(([path, node]) => ({ path, node })) };
+  return { steps: out, conflicts, expect: needed(expect) };
+}
+
+/** The states apply must find, less each "absent" below a directory expected absent: nothing
+ *  can be below a directory that is not there, and apply checks them all before any step (the
+ *  undo of an rm -rf of 10k files expects its top directory absent, not 10k paths). */
+function needed(expect: Map<BPath, VNode | null>): Plan["expect"] {
+  const out: Plan["expect"] = [];
+  for (const [path, node] of expect) {
+    let implied = false;
+    if (node === null) for (let d = dirname(path); d !== "/" && !implied; d = dirname(d)) implied = expect.get(d) === null;
+    if (!implied) out.push({ path, node });
+  }
+  return out;
 }
