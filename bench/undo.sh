@@ -3,6 +3,8 @@
 # measured side by side with the plain `rm -rf` of the same tree in the same run. The machine may
 # be shared, so it reports CPU time (user+sys, children included) beside wall time, and ratios.
 #   bash bench/undo.sh [N]      SHIT_BENCH_RUNS (3): rounds; SHIT_BENCH_PROF=DIR: node --cpu-prof into DIR
+#   SHIT_BENCH_DAEMON=1: with shitd running, caught up with the rm before the undo is timed (the
+#   daemon's own CPU is not counted: it is no child of the undo)
 # Each round: plain rm -rf; shit run -- rm -rf; shit undo --yes (SHIT_DAEMON=off: it ingests the
 # rm's spool itself) split into Node before shit-apply / shit-apply / Node after by SHIT_TIMES.
 set -uo pipefail
@@ -11,8 +13,10 @@ shit=$root/bin/shit
 n=${1:-10000}
 runs=${SHIT_BENCH_RUNS:-3}
 w=$(mktemp -d "${SHIT_BENCH_DIR:-${TMPDIR:-/tmp}}/shit-undo-bench.XXXXXX") || exit 1
-trap 'cd /; rm -rf "$w"' EXIT
+trap 'if [ -n "${daemon:-}" ]; then "$shit" daemon stop >/dev/null 2>&1; fi; cd /; rm -rf "$w"' EXIT
 export SHIT_HOME="$w/state" SHIT_DAEMON=off
+daemon=${SHIT_BENCH_DAEMON:-}
+if [ -n "$daemon" ]; then export SHIT_DAEMON=on; fi
 unset SHIT_CMD SHIT_STATE
 cd "$w" || exit 1
 python3 - "$w/tpl" "$n" <<'PY'
@@ -28,11 +32,15 @@ PY
 # cpu SECONDS and wall of one command: "wall cpu"
 timed() { /usr/bin/time -f "%e %U %S" -o "$w/time.out" "$@" >/dev/null 2>"$w/err" || { echo "bench: $* failed:" >&2; cat "$w/err" >&2; }
   awk '{printf "%.3f %.3f", $1, $2 + $3}' "$w/time.out"; }
-prep() { rm -rf "$w/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/t"; sync; }
+prep() {
+  if [ -n "$daemon" ] && [ -d "$SHIT_HOME" ]; then "$shit" daemon stop >/dev/null 2>&1; fi
+  rm -rf "$w/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/t"; sync
+}
 for _ in $(seq "$runs"); do
   prep; plain=$(timed rm -rf t)
   prep; run=$(timed "$shit" run -- rm -rf t); sync
   spool=$(du -sk "$SHIT_HOME/spool" | cut -f1)
+  if [ -n "$daemon" ]; then "$shit" daemon start >/dev/null 2>&1; "$shit" list >/dev/null; fi # caught up
   if [ -n "${SHIT_BENCH_PROF:-}" ]; then export NODE_OPTIONS="--cpu-prof --cpu-prof-dir=$SHIT_BENCH_PROF"; fi
   undo=$(SHIT_TIMES=$w/phases timed "$shit" undo --yes); unset NODE_OPTIONS
   files=$(find t -type f | wc -l)
