@@ -30,12 +30,16 @@ for i in range(n):
         fh.write(b"file %d " % i + b"x" * 80 + b"\n")
 PY
 # cpu SECONDS and wall of one command: "wall cpu"
-timed() { /usr/bin/time -f "%e %U %S" -o "$w/time.out" "$@" >/dev/null 2>"$w/err" || { echo "bench: $* failed:" >&2; cat "$w/err" >&2; }
+timed() { /usr/bin/time -f "%e %U %S" -o "$w/time.out" "$@" >"$w/out" 2>"$w/err" || { echo "bench: $* failed:" >&2; grep -v '^  ' "$w/out" | tail -5 >&2; cat "$w/err" >&2; }
   awk '{printf "%.3f %.3f", $1, $2 + $3}' "$w/time.out"; }
+# the commands run in $w/d, the bench's own files stay in $w: the watcher tier (with shitd) would
+# take /usr/bin/time writing them as changes outside capture while the rm ran
+mkdir "$w/d"
 prep() {
   if [ -n "$daemon" ] && [ -d "$SHIT_HOME" ]; then "$shit" daemon stop >/dev/null 2>&1; fi
-  rm -rf "$w/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/t"; sync
+  rm -rf "$w/d/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/d/t"; sync
 }
+cd "$w/d" || exit 1
 for _ in $(seq "$runs"); do
   prep; plain=$(timed rm -rf t)
   prep; run=$(timed "$shit" run -- rm -rf t); sync
