@@ -107,3 +107,44 @@ test("the end scan reads on past a torn record: a path changed after it is still
   assert.match(r.stderr, /conflict: b: it was modified since the command/);
   assert.match(r.stderr, /unreadable bytes/);
 });
+
+test("an inode kept whole gets its identity from its STAGED record, in the same slice or a later one", (t) => {
+  const keepIds = (state: string) => {
+    const db = new DatabaseSync(join(state, "index.sqlite"), { readOnly: true });
+    try {
+      return db.prepare("SELECT name, ino, ctime, state FROM keeps ORDER BY name").all() as Array<{
+        name: string;
+        ino: number | null;
+        ctime: string | null;
+        state: string;
+      }>;
+    } finally {
+      db.close();
+    }
+  };
+  // whole: each STAGED in the slice of the unlink it follows
+  const a = sandbox(t);
+  removeFiveFiles(a);
+  assert.equal(a.shit(["list"]).status, 0);
+  const ids = keepIds(a.state);
+  assert.equal(ids.length, 5);
+  for (const k of ids) assert.ok(k.state === "inode" && k.ino !== null && k.ctime !== null, JSON.stringify(k));
+
+  // cut right after the first unlink: its STAGED comes in the next ingest, and still counts
+  const b = sandbox(t);
+  const { spool, whole, starts } = removeFiveFiles(b);
+  const first = starts.find((o) => whole[o + 7] === Op.UNLINK)!;
+  const cut = starts[starts.indexOf(first) + 1];
+  assert.equal(whole[cut + 7], Op.STAGED, "capture writes STAGED right after the unlink");
+  truncateSync(spool, cut);
+  assert.equal(b.shit(["list"]).status, 0);
+  const early = keepIds(b.state);
+  assert.equal(early.length, 1);
+  assert.equal(early[0].ctime, null, "no identity before its STAGED record is in");
+  appendFileSync(spool, whole.subarray(cut));
+  assert.equal(b.shit(["list"]).status, 0);
+  for (const k of keepIds(b.state)) assert.ok(k.ino !== null && k.ctime !== null, JSON.stringify(k));
+  // and the undo, which checks each against it, puts them back
+  const undo = b.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+});

@@ -167,6 +167,7 @@ static int open_parent(const char *path, struct loc *l) {
     int d = fcntl(cached_fd, F_DUPFD_CLOEXEC, 0); /* each loc owns its fd: two may be open at once */
     if (d >= 0) {
       l->dfd = d;
+      cap_dir_known(d, path, dlen);
       return 0;
     }
   }
@@ -206,6 +207,7 @@ static int open_parent(const char *path, struct loc *l) {
     fd = nfd;
   }
   l->dfd = fd;
+  cap_dir_known(fd, path, dlen); /* walked from "/" with no symlink followed: its path is this */
   if (dlen < sizeof cached_dir) {
     drop_parent_cache();
     cached_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -218,16 +220,27 @@ static int open_parent(const char *path, struct loc *l) {
 }
 
 static void close_loc(struct loc *l) {
+  if (l->dfd >= 0) cap_dir_forget(l->dfd);
   if (l->dfd >= 0) close(l->dfd);
   l->dfd = -1;
 }
 
 /* lstat PATH safely: 0 (found), ENOENT (absent, also when a parent is missing or not a
  * directory), or another errno. */
+static char gone_dir[PATH_MAX]; /* the last directory safe_lstat found missing ("": none) */
 static int safe_lstat(const char *path, struct sp_stat *st) {
+  /* Only the EXPECT checks use it, before any step: a directory missing then holds nothing,
+   * so the paths under it (10k under one removed tree) need no walk from "/" each. */
+  size_t gl = strlen(gone_dir);
+  if (gl && !strncmp(path, gone_dir, gl) && path[gl] == '/') return ENOENT;
   struct loc l;
   int e = open_parent(path, &l);
-  if (e == ENOENT || e == ENOTDIR) return ENOENT;
+  if (e == ENOENT || e == ENOTDIR) {
+    const char *last = strrchr(path, '/');
+    size_t dl = last ? (size_t)(last - path) : 0;
+    if (dl > 1 && dl < sizeof gone_dir) memcpy(gone_dir, path, dl), gone_dir[dl] = 0;
+    return ENOENT;
+  }
   if (e) return e;
   int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, st);
   close_loc(&l);
@@ -538,19 +551,25 @@ static int do_place(struct step *s) {
     return EINVAL;
   }
 
-  int src = -1, unreadable = 0;
-  if (type == S_IFREG) {
-    src = open_source(s->keep, &err);
-    if (src < 0 && err == EACCES && s->how == 'R') {
-      /* a source its owner cannot read (a mode-000 file) can still be moved back whole */
-      struct stat sst;
-      if (lstat(s->keep, &sst) == 0 && S_ISREG(sst.st_mode)) unreadable = 1, err = ENOENT;
-    }
-    if (src < 0 && !(err == ENOENT && s->how == 'R')) {
+  int src = -1, staged = 0; /* staged: an 'R' source is there (gone: moved by an earlier run?) */
+  if (type == S_IFREG && s->how == 'R') {
+    /* moved back whole: an lstat says it is there and a regular file; it is opened only if its
+     * bytes must be read (a re-run comparing contents, a copy across filesystems) */
+    struct stat sst;
+    if (lstat(s->keep, &sst) == 0) {
+      if (!S_ISREG(sst.st_mode)) {
+        close_loc(&l);
+        return EINVAL;
+      }
+      staged = 1;
+    } else if (errno != ENOENT) {
+      err = errno;
       close_loc(&l);
       return err;
     }
-    err = 0; /* an 'R' source gone: moved by an earlier run? */
+  } else if (type == S_IFREG && (src = open_source(s->keep, &err)) < 0) {
+    close_loc(&l);
+    return err;
   }
 
   struct sp_stat cur;
@@ -560,6 +579,7 @@ static int do_place(struct step *s) {
     if ((cur.mode & S_IFMT) == type) {
       if (touched[s->idx]) reuse = 1; /* our own spool says this step created it */
       else if (type == S_IFREG) {
+        if (staged && (src = open_source(s->keep, &err)) < 0) err = 0; /* unreadable (mode 000): by size */
         if (src >= 0) reuse = same_content(src, l.dfd, l.name);
         else reuse = !s->has_pre || cur.size == s->pre.size; /* 'R': the source moved here */
       } else if (type == S_IFLNK) {
@@ -579,7 +599,7 @@ static int do_place(struct step *s) {
     close_loc(&l);
     return reuse ? 0 : EEXIST;
   }
-  if (type == S_IFREG && src < 0 && !unreadable) {
+  if (type == S_IFREG && src < 0 && !staged) {
     close_loc(&l);
     return ENOENT;
   }
@@ -593,7 +613,8 @@ static int do_place(struct step *s) {
       if (renameat2(AT_FDCWD, s->keep, l.dfd, l.name, RENAME_NOREPLACE) == 0) moved = 1;
       else if (errno != EXDEV) err = errno;
     }
-    if (!moved && !err && unreadable) err = EACCES;
+    /* across filesystems: copied, so it must be readable (a mode-000 one fails EACCES) */
+    if (!moved && !err && src < 0) src = open_source(s->keep, &err);
     if (!moved && !err) {
       err = place_copy(l.dfd, l.name, src, s);
       if (!err && s->how == 'R') unlink(s->keep); /* a move across filesystems */
@@ -1105,6 +1126,9 @@ int main(int argc, char **argv) {
     }
     free(sp);
   }
+  /* one record per step: written on one descriptor, not an open and close each */
+  if ((err = sp_hold(spool_path)))
+    fprintf(stderr, "shit-apply: %s: %s (each record opens it instead)\n", spool_path, strerror(-err));
 
   /* EXPECT: all of them before anything changes (skipped on a re-run that passed them) */
   int conflicts = 0, forced = 0;

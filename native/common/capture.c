@@ -312,7 +312,31 @@ static int created_here(const struct cap_op *o, const struct sp_stat *st) {
 
 /* readlink /proc/self/fd/N: 0; -1 not a filesystem path (pipe:, socket:, anon_inode:);
  * -2 " (deleted)"; -3 cannot read the link. */
+static struct {
+  int fd;
+  char path[PATH_MAX];
+} known[2] = {{-1, ""}, {-1, ""}};
+
+void cap_dir_known(int fd, const char *path, size_t len) {
+  int i = known[0].fd < 0 || known[0].fd == fd ? 0 : known[1].fd < 0 || known[1].fd == fd ? 1 : -1;
+  if (i < 0 || fd < 0 || len == 0 || len >= PATH_MAX || path[0] != '/') return;
+  memcpy(known[i].path, path, len);
+  known[i].path[len] = 0;
+  known[i].fd = fd;
+}
+
+void cap_dir_forget(int fd) {
+  for (int i = 0; i < 2; i++)
+    if (known[i].fd == fd) known[i].fd = -1;
+}
+
 static int fd_path(int fd, char *out) {
+  for (int i = 0; i < 2; i++)
+    if (fd >= 0 && known[i].fd == fd) {
+      size_t n = strlen(known[i].path);
+      memcpy(out, known[i].path, n + 1);
+      return 0;
+    }
   char p[40] = "/proc/self/fd/";
   u64dec(p + 14, (unsigned long long)(unsigned)fd);
   long n = sys4(SYS_readlinkat, AT_FDCWD, p, out, PATH_MAX - 1);

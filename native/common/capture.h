@@ -86,6 +86,13 @@ int cap_active(void);
  * cap_unlink, before the caller could set o->step. The shim never writes it. */
 extern int cap_step;
 
+/* shit-apply opens each parent directory itself, component by component from "/" without
+ * following a symlink, so it knows the directory's absolute path: it names it here (len bytes
+ * of path) while fd is open, and capture takes it instead of reading /proc/self/fd/N for it (a
+ * readlink per step). cap_dir_forget(fd) before the fd is closed. Two at a time (a rename's). */
+void cap_dir_known(int fd, const char *path, size_t len);
+void cap_dir_forget(int fd);
+
 /* Calls that create a name chosen by libc (mkstemp family: op SP_OPEN, flags the open flags;
  * mkdtemp: op SP_MKDIR, flags the mode). Before the call: records the template's parent.
  * After a successful call: cap_tmpl_path with the filled-in template, then cap_end as usual

@@ -104,6 +104,20 @@ void sp_release(struct sp_buf *b) {
   b->cap = sizeof b->inline_;
 }
 
+static long held_fd = -1;
+static char held_path[4096 + 64];
+
+int sp_hold(const char *spool_path) {
+  size_t n = strlen(spool_path);
+  if (n >= sizeof held_path) return -36; /* ENAMETOOLONG */
+  long fd = sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return (int)fd;
+  if (held_fd >= 0) sys1(SYS_close, held_fd);
+  memcpy(held_path, spool_path, n + 1);
+  held_fd = fd;
+  return 0;
+}
+
 int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   if (b->failed) { /* keep what matters: the op and that its record was lost */
     uint8_t op = b->p[7];
@@ -122,14 +136,16 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   put32(b->p + 12, (uint32_t)err);
   put64(b->p + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
   put32(b->p + 28, b->nfields);
-  long fd = sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  int held = held_fd >= 0 && !strcmp(spool_path, held_path);
+  long fd = held ? held_fd
+                 : sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {
     long w = sys3(SYS_write, fd, b->p, b->n);
     if (w < 0) rc = (int)w;
     else if ((size_t)w != b->n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
-    sys1(SYS_close, fd);
+    if (!held) sys1(SYS_close, fd);
   }
   sp_release(b);
   return rc;

@@ -113,6 +113,11 @@ void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name);
  * descriptor opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC for that write. Frees any mmap.
  * Returns 0 or -errno. */
 int sp_commit(struct sp_buf *b, const char *spool_path, int err);
+/* A writer that appends many records to one spool (shit-apply: one per step) keeps it open:
+ * sp_commit to that path then writes on this descriptor, not an open and close per record.
+ * Still one write() per record, O_APPEND. The shim never holds one (processes share spools and
+ * close fds). Returns 0 or -errno. */
+int sp_hold(const char *spool_path);
 void sp_release(struct sp_buf *b);
 
 /* statx into sp_stat; returns 0 or -errno. flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH ... */

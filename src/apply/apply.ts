@@ -25,8 +25,10 @@ export interface PreparedPlan {
 
 /** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError), and
  * that no one else can write the command's staging dir (throws UnsafeState).
- *  opts.force: a kept inode changed since it was kept is restored as it is now (and named). */
-export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean } = {}): PreparedPlan {
+ *  opts.force: a kept inode changed since it was kept is restored as it is now (and named).
+ *  opts.checked: this process checked them for this plan just now (lostPreimages), and nothing
+ *  waited since (no question asked): that check stands, no second lstat of every kept file. */
+export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean; checked?: boolean } = {}): PreparedPlan {
   const id = newId();
   const runDir = store.paths.run;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -54,7 +56,7 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean } 
   for (const s of plan.steps) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
     if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
-    const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path }) : null;
+    const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path, again: opts.checked }) : null;
     if (src?.changed) notes.push(`${s.path}: restored as it is now, not as it was kept: ${src.changed}`);
     // a kept inode restored as it is now keeps its own times
     const pre = src?.now ?? s.pre;

@@ -11,6 +11,7 @@ import { loadConfig } from "../config.js";
 import { CliError, EXIT } from "./exit.js";
 import { autostart, syncDaemon } from "../daemon/client.js";
 import { endGone } from "../procs/running.js";
+import { phase } from "../undo/times.js";
 
 export interface Ctx {
   paths: StatePaths;
@@ -54,7 +55,9 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
   }
   const ctx = { paths, index, store: new Store(paths, index) };
   autostart(paths); // the background ingest for next time; this verb ingests for itself below
+  phase("start, open index");
   if (opts.ingest !== false) refresh(ctx);
+  phase("ingest");
   endGone(index); // a command killed with all its processes is ended (exit unknown), not "running" forever
   return ctx;
 }

@@ -28,6 +28,7 @@ import { finish, interrupted, perform, planFor, type Outcome, type UndoPlan } fr
 import { handShell, shellPart, type ShellPart } from "../undo/shell.js";
 import { thisCommand, thisSession } from "./session.js";
 import { confirm } from "./confirm.js";
+import { phase } from "../undo/times.js";
 
 export interface ReverseOpts {
   yes?: boolean;
@@ -256,6 +257,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
         ),
       );
     const main = parts[parts.length - 1];
+    phase("plan");
     report.kind = main.kind;
     report.cascade =
       parts.length > 1 ? parts.map((p) => ({ kind: p.kind, target: p.target.id, original: { id: p.orig.id, argv: argvOf(p.orig) }, as: null })) : [];
@@ -362,6 +364,8 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       process.stderr.write(`--json asks nothing: add --yes to go ahead (or --dry-run to look); nothing changed\n`);
       return ended("refused", EXIT.REFUSED);
     }
+    // a question may wait for minutes: then every pre-image is checked again right before the apply
+    const asked = (live.length > 0 && !opts.force) || !opts.yes;
     if (live.length && !opts.force) {
       // asked even with --yes: only --force goes ahead without a person saying so
       const pids = live.map((p) => p.pid).join(", ");
@@ -403,6 +407,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           lockFd: unlock.fd, // shit-apply holds the lock too
           force: mode === "force",
           parent: thisCommand(),
+          checked: !asked || i > 0, // partOf checked them (lostPreimages), a later part's just now
           group,
           progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),
         });

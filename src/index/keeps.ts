@@ -21,6 +21,14 @@ export function insert(ix: Index, k: KeepRow): void {
   ix.q("INSERT INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, ?)").run(k.name, k.hash, k.size, k.ino, k.ctime, k.state);
 }
 
+/** Inserts k unless a row of that name is there; whether it did. */
+export function insertNew(ix: Index, k: KeepRow): boolean {
+  const r = ix
+    .q("INSERT OR IGNORE INTO keeps(name, hash, size, ino, ctime, state) VALUES(?, ?, ?, ?, ?, ?)")
+    .run(k.name, k.hash, k.size, k.ino, k.ctime, k.state);
+  return Number(r.changes) > 0;
+}
+
 /** The staged file was hashed again and matched: its inode and ctime now. */
 export function setIdentity(ix: Index, name: string, ino: number, ctime: string): void {
   ix.q("UPDATE keeps SET ino = ?, ctime = ? WHERE name = ?").run(ino, ctime, name);
@@ -28,7 +36,9 @@ export function setIdentity(ix: Index, name: string, ino: number, ctime: string)
 
 /** An apply moved these back out of staging. */
 export function markGone(ix: Index, names: Iterable<string>): void {
-  for (const k of names) ix.q("UPDATE keeps SET state = 'gone' WHERE name = ?").run(k);
+  // one statement for all of them (an undo of an rm -rf moves 10k back), not one each
+  const list = [...names];
+  if (list.length) ix.q("UPDATE keeps SET state = 'gone' WHERE name IN (SELECT value FROM json_each(?))").run(JSON.stringify(list));
 }
 
 /** gc freed a command's staging: its pre-images that were still there are expired. */

@@ -106,7 +106,8 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
   ensured = "";
   const took = index.tx(() => {
     if (spools.offsetOf(index, name) !== offset) return false;
-    for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, offset);
+    const staged = stagedIn(cmd, records);
+    for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, offset, staged);
     // an END with no effect before it is counted too: its class (nothing changed) is what the
     // default `shit list` leaves out
     if (records.some((r) => (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END)) {
@@ -140,7 +141,26 @@ function impossible(r: Rec): boolean {
   return false;
 }
 
-function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number): void {
+/** The STAGED records of one slice, by keep name: the identity each inode kept whole had right
+ *  after the keep. Its keep row is then inserted with it, instead of inserted and then updated
+ *  (an rm -rf of 10k files: 10k fewer statements). The names inserted so get `done`. */
+interface Staged {
+  kept: Map<string, Stat>;
+  done: Set<string>;
+}
+
+function stagedIn(cmd: string, records: Rec[]): Staged {
+  const kept = new Map<string, Stat>();
+  for (const r of records) {
+    if (r.op !== Op.STAGED) continue;
+    const k = parseKeep(r.fields.get(Tag.KEEP));
+    const st = decodeStat(r.fields.get(Tag.KEPT));
+    if (k && st && isKeepName(cmd, k.name)) kept.set(k.name, st);
+  }
+  return { kept, done: new Set() };
+}
+
+function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number, staged: Staged): void {
   const f = r.fields;
   switch (r.op) {
     case Op.BEGIN: {
@@ -169,7 +189,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
       // the stat of an inode kept whole, taken right after the keep (its record came first)
       const k = parseKeep(f.get(Tag.KEEP));
       const st = decodeStat(f.get(Tag.KEPT));
-      if (k && st && isKeepName(cmd, k.name)) keeps.setIdentity(index, k.name, Number(st.ino), st.ctimeNs.toString());
+      if (k && st && isKeepName(cmd, k.name) && !staged.done.has(k.name)) keeps.setIdentity(index, k.name, Number(st.ino), st.ctimeNs.toString());
       return;
     }
     case Op.VOID: {
@@ -190,7 +210,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   const keep2 = parseKeep(f.get(Tag.KEEP2));
   const kept = decodeStat(f.get(Tag.KEPT));
   // a name outside this command's staging dir (a forged record) is never read: the undo refuses it
-  for (const k of [keep, keep2]) if (k && k.how !== "E" && isKeepName(cmd, k.name)) noteKeep(paths, index, k.name, k.how, kept);
+  for (const k of [keep, keep2]) if (k && k.how !== "E" && isKeepName(cmd, k.name)) noteKeep(paths, index, k.name, k.how, kept, staged);
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
   events.insert(index, {
@@ -229,26 +249,32 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
  * inode and ctime right after it was kept (the record's KEPT) are noted: any change since sets a
  * new ctime, which the undo sees.
  */
-function noteKeep(paths: StatePaths, index: Index, name: string, how: string, kept: Stat | null): void {
+function noteKeep(paths: StatePaths, index: Index, name: string, how: string, kept: Stat | null, staged: Staged): void {
+  const whole = how === "R" || how === "L";
+  if (whole) {
+    // nothing to read. Known by its ctime once kept: the STAGED record capture writes right after
+    // the keep (in this slice: inserted with it; in a later one: it sets the identity then), else
+    // the record's own KEPT (a path past PATH_MAX, recorded after the keep). A kill between the
+    // two leaves size and mtime only. Inserted unless there, without a lookup first.
+    const id = staged.kept.get(name) ?? kept;
+    const fresh = keeps.insertNew(index, {
+      name,
+      hash: null,
+      size: null,
+      ino: id ? Number(id.ino) : null,
+      ctime: id ? id.ctimeNs.toString() : null,
+      state: "inode",
+    });
+    if (fresh && staged.kept.has(name)) staged.done.add(name);
+    return;
+  }
+  // a copy: hashed once, at first sight
   if (keeps.exists(index, name)) return;
   let h: Hashed | null = null;
-  const whole = how === "R" || how === "L";
-  if (!whole) {
-    try {
-      h = hashKept(join(paths.staging, name));
-    } catch {
-      // missing or unreadable: recorded with no identity, so an undo says it cannot restore it
-    }
+  try {
+    h = hashKept(join(paths.staging, name));
+  } catch {
+    // missing or unreadable: recorded with no identity, so an undo says it cannot restore it
   }
-  // An inode kept whole is known by its ctime once kept: the record's own KEPT (a path past
-  // PATH_MAX, recorded after the keep), else the STAGED record capture writes right after the keep
-  // (a later record: it sets the identity then). A kill between the two leaves size and mtime only.
-  keeps.insert(index, {
-    name,
-    hash: h?.hash ?? null,
-    size: h?.size ?? null,
-    ino: h?.ino ?? (whole && kept ? Number(kept.ino) : null),
-    ctime: h?.ctime ?? (whole && kept ? kept.ctimeNs.toString() : null),
-    state: how === "R" || how === "L" ? "inode" : h ? "staged" : "missing",
-  });
+  keeps.insert(index, { name, hash: h?.hash ?? null, size: h?.size ?? null, ino: h?.ino ?? null, ctime: h?.ctime ?? null, state: h ? "staged" : "missing" });
 }

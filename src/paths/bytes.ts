@@ -2,7 +2,8 @@
 // char codes are the path's bytes (latin1), so names that are not UTF-8 survive every step.
 export type BPath = string;
 
-export const fromBuf = (b: Uint8Array): BPath => Buffer.from(b).toString("latin1");
+// a view of b's bytes, not a copy (this runs for every path of every event read)
+export const fromBuf = (b: Uint8Array): BPath => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
 export const toBuf = (p: BPath): Buffer => Buffer.from(p, "latin1");
 
 export function dirname(p: BPath): BPath {

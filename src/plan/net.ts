@@ -147,9 +147,11 @@ export function netChanges(evs: EventRow[]): Change[] {
       }
     }
   }
-  // a directory's contents right after it: "/" sorts before every other byte
-  const key = (c: Change) => c.path.replaceAll("/", "\0");
-  return out.sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+  // a directory's contents right after it: "/" sorts before every other byte. Each key made once
+  // (made in the comparator, they were most of the cost of counting 10k effects)
+  const keyed = out.map((c) => ({ c, k: c.path.replaceAll("/", "\0") }));
+  keyed.sort((x, y) => (x.k < y.k ? -1 : x.k > y.k ? 1 : 0));
+  return keyed.map((x) => x.c);
 }
 
 /** Net effect per path (the key of a rename is its old name). */

@@ -70,17 +70,20 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
   const steps: Step[] = [];
   const cannot: Plan["cannot"] = [];
   const firstStat = new Map<BPath, Stat>(); // each path's state before the command touched it
-  const note = (p: BPath | null, s: Stat | null) => {
-    if (p && s && !firstStat.has(p)) firstStat.set(p, s);
+  // decoded only for a path not seen yet: 10k files in one directory carry its stat 10k times
+  const note = (p: BPath | null, raw: Uint8Array | null) => {
+    if (!p || !raw || firstStat.has(p)) return;
+    const s = decodeStat(raw);
+    if (s) firstStat.set(p, s);
   };
   for (const e of events) {
     if (e.err !== 0 || noop(e)) continue;
     const a = p1(e),
       b = p2(e);
-    note(a && dirname(a), decodeStat(e.parent));
-    note(b && dirname(b), decodeStat(e.parent2));
-    note(a, decodeStat(e.pre));
-    note(b, decodeStat(e.pre2));
+    note(a && dirname(a), e.parent);
+    note(b && dirname(b), e.parent2);
+    note(a, e.pre);
+    note(b, e.pre2);
   }
   for (const e of [...events].reverse()) {
     const path = p1(e);
@@ -466,5 +469,18 @@ function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: b
     seen(p);
     out.push({ kind: "meta", path: p, pre: s, seq: -1 });
   }
-  return { steps: out, conflicts, expect: [...expect].map(([path, node]) => ({ path, node })) };
+  return { steps: out, conflicts, expect: needed(expect) };
+}
+
+/** The states apply must find, less each "absent" below a directory expected absent: nothing
+ *  can be below a directory that is not there, and apply checks them all before any step (the
+ *  undo of an rm -rf of 10k files expects its top directory absent, not 10k paths). */
+function needed(expect: Map<BPath, VNode | null>): Plan["expect"] {
+  const out: Plan["expect"] = [];
+  for (const [path, node] of expect) {
+    let implied = false;
+    if (node === null) for (let d = dirname(path); d !== "/" && !implied; d = dirname(d)) implied = expect.get(d) === null;
+    if (!implied) out.push({ path, node });
+  }
+  return out;
 }

@@ -60,9 +60,15 @@ export class VFS {
     }
   }
 
+  /** What is at real path rp now. Below a directory found absent nothing can be: no lstat (the
+   *  undo of an rm -rf of 10k files asks for 10k paths under one absent directory). Its parent
+   *  is asked first, which is one lstat per directory, cached. */
   private realNode(rp: BPath): VNode | null {
-    if (!this.cache.has(rp)) this.cache.set(rp, lstatNode(rp));
-    return this.cache.get(rp)!;
+    const known = this.cache.get(rp);
+    if (known !== undefined) return known;
+    const n = rp !== "/" && this.realNode(dirname(rp)) === null ? null : lstatNode(rp);
+    this.cache.set(rp, n);
+    return n;
   }
 
   get(p: BPath): VNode | null {

@@ -72,6 +72,14 @@ export function isKeepName(cmd: string, name: string): boolean {
   return /^[0-9A-Za-z_-]+$/.test(cmd) && name.startsWith(`${cmd}/`) && /^\d+-\d+(\.tail\d+)?$/.test(name.slice(cmd.length + 1));
 }
 
+/** Where a kept pre-image's bytes are, as source() found them. */
+export interface Source {
+  path: string;
+  row: KeepRow;
+  changed?: string; // restored as it is now (--force): how it differs from when it was kept
+  now?: Stat;
+}
+
 export class Store {
   constructor(
     readonly paths: StatePaths,
@@ -79,7 +87,7 @@ export class Store {
   ) {}
 
   stagedPath(name: string): string {
-    return join(this.paths.staging, name);
+    return `${this.paths.staging}/${name}`; // name is <cmd>/<file> (isKeepName), nothing to normalise
   }
 
   private rows = new Map<string, KeepRow>();
@@ -113,7 +121,21 @@ export class Store {
    * An inode kept whole that was changed since (a process that had it open wrote on) is refused,
    * unless `opts.force`: then it is used as it is now, and `changed` says how it differs.
    */
-  source(cmd: string, name: string, pre?: Stat, opts: { force?: boolean; path?: string } = {}): { path: string; row: KeepRow; changed?: string; now?: Stat } {
+  source(cmd: string, name: string, pre?: Stat, opts: { force?: boolean; path?: string; again?: boolean } = {}): Source {
+    const key = `${cmd}\0${name}\0${opts.force ? 1 : 0}\0${opts.path ?? ""}\0${pre ? `${pre.ino}:${pre.size}:${pre.mtimeNs}` : ""}`;
+    const seen = opts.again ? this.checked.get(key) : undefined;
+    if (seen) return seen;
+    const r = this.check(cmd, name, pre, opts);
+    this.checked.set(key, r);
+    return r;
+  }
+
+  /** Each pre-image that passed source(), by what it was asked: a second pass over one plan
+   *  (`again`: nothing waited in between, such as a question to the user) takes the verdict
+   *  instead of an lstat per kept file. */
+  private checked = new Map<string, Source>();
+
+  private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string }): Source {
     if (!isKeepName(cmd, name))
       throw new BlobError(`pre-image name ${JSON.stringify(name)} is not a file of ${cmd}'s own staging dir: a forged or corrupt record, refused`);
     const row = this.keep(name);

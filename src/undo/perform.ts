@@ -19,6 +19,7 @@ import type { StatePaths } from "../paths/state.js";
 import type { Store } from "../store/store.js";
 import { shellRecord, type ShellPart } from "./shell.js";
 import { happened } from "./unhappened.js";
+import { phase } from "./times.js";
 
 /** A plan, with the later command (if any) that changed each conflicting path since. */
 export interface UndoPlan extends Plan {
@@ -114,12 +115,14 @@ export function perform(
     shell: ShellPart | null;
     lockFd?: number;
     force?: boolean;
+    checked?: boolean; // its pre-images were checked for this plan just now, nothing waited since
     group?: string; // a cascade's reversals share it
     progress?: Progress; // a progress line on a terminal
     parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
   },
 ): Outcome {
-  const prepared = preparePlan(store, plan, { force: how.force });
+  phase("show plan");
+  const prepared = preparePlan(store, plan, { force: how.force, checked: how.checked });
   // known before it runs, so the ingest of its END already knows: a selective undo leaves its
   // target partly undone, and a cascade's reversals are redone together
   store.index.tx(() => {
@@ -132,9 +135,12 @@ export function perform(
         new Set(plan.needed ?? []),
       );
   });
+  phase("write plan");
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
+  phase("shit-apply");
   markMoved(store, prepared, r.code);
   const { corrupt } = ingest(store.paths, store.index);
+  phase("ingest the apply");
   const ix = store.index;
   ix.tx(() => {
     if (how.session) commands.setSession(ix, prepared.id, how.session);
@@ -144,6 +150,7 @@ export function perform(
       recount(ix, [prepared.id], store.paths.staging);
     }
   });
+  phase("finish row");
   const notes = prepared.notes.map((n) => `shit: ${n}\n`).join("");
   return { id: prepared.id, ...r, stderr: notes + r.stderr, corrupt };
 }

@@ -7,6 +7,7 @@ import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { EventRow } from "../index/rows.js";
 import { Op, decodeStat } from "../spool/records.js";
+import { fromBuf } from "../paths/bytes.js";
 
 const S_IFMT = 0o170000,
   S_IFDIR = 0o040000;
@@ -30,8 +31,13 @@ function lstatB(p: string | Buffer) {
  */
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
   const lastOf = new Map<string, number>();
-  const key = (e: EventRow) => `${Buffer.from(e.path!).toString("latin1")}\0${Buffer.from(e.pre!).toString("latin1")}\0${e.keep}`;
-  for (const e of events) if (e.op === Op.UNLINK && e.err === 0 && e.path && e.pre) lastOf.set(key(e), e.seq);
+  const keys = new Map<EventRow, string>(); // each made once
+  for (const e of events)
+    if (e.op === Op.UNLINK && e.err === 0 && e.path && e.pre) {
+      const k = `${fromBuf(e.path)}\0${fromBuf(e.pre)}\0${e.keep}`;
+      keys.set(e, k);
+      lastOf.set(k, e.seq);
+    }
   // what is in staging, one listing per command dir instead of an lstat per kept file (an rm -rf
   // of 10k files keeps 10k)
   const listed = new Map<string, Set<string> | null>();
@@ -51,7 +57,7 @@ export function happened(events: EventRow[], staging: string | undefined): Event
   return events.filter((e) => {
     if (e.err !== 0 || !e.path || !e.pre) return true;
     if (e.op === Op.UNLINK) {
-      if (lastOf.get(key(e)) !== e.seq) return false;
+      if (lastOf.get(keys.get(e)!) !== e.seq) return false;
       if (e.keep_how === "R" && (!staging || !e.keep || !e.keep.includes("/") || staged(e.keep))) return true;
     } else if (e.op !== Op.RMDIR && e.op !== Op.RENAME) return true;
     const pre = decodeStat(Buffer.from(e.pre));

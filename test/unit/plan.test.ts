@@ -258,3 +258,38 @@ test("a file another command wrote while this one ran is a conflict (its bytes m
     ["truncate"],
   );
 });
+
+test("plan: the undo of an rm -rf expects its top directory absent, not every path below it (nothing can be below an absent one)", (t) => {
+  const d = scratch(t);
+  const top = join(d, "t");
+  const sub = join(top, "s");
+  const events = [
+    ev(Op.UNLINK, join(sub, "f1"), { pre: encodeStat(stat(C.S_IFREG | 0o644)), keep: "c0ffee/1-11", keep_how: "R" }),
+    ev(Op.UNLINK, join(sub, "f2"), { pre: encodeStat(stat(C.S_IFREG | 0o644)), keep: "c0ffee/1-12", keep_how: "R" }),
+    ev(Op.RMDIR, sub, { pre: encodeStat(stat(C.S_IFDIR | 0o755)) }),
+    ev(Op.UNLINK, join(top, "g"), { pre: encodeStat(stat(C.S_IFREG | 0o644)), keep: "c0ffee/1-13", keep_how: "R" }),
+    ev(Op.RMDIR, top, { pre: encodeStat(stat(C.S_IFDIR | 0o755)) }),
+  ];
+  const plan = planUndo(input(events), "stop");
+  assert.deepEqual(plan.conflicts, []);
+  assert.equal(plan.steps.filter((s) => s.kind === "place").length, 5);
+  assert.deepEqual(
+    plan.expect.map((e) => [e.path, e.node]),
+    [[top, null]],
+  );
+  // below a directory that is there, each path is expected on its own
+  mkdirSync(top);
+  const files = [events[3], ev(Op.UNLINK, join(top, "h"), { pre: encodeStat(stat(C.S_IFREG | 0o644)), keep: "c0ffee/1-14", keep_how: "R" })];
+  assert.deepEqual(
+    planUndo(input(files), "stop").expect.map((e) => [e.path, e.node]),
+    [
+      [join(top, "h"), null],
+      [join(top, "g"), null],
+    ],
+  );
+  // and below one absent that is not the top: that one stands for them
+  assert.deepEqual(
+    planUndo(input(events.slice(0, 3)), "stop").expect.map((e) => [e.path, e.node]),
+    [[sub, null]],
+  );
+});

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Focused bench of `shit undo` of an `rm -rf` of N small files (default 10000, in N/100 dirs),
+# measured side by side with the plain `rm -rf` of the same tree in the same run. The machine may
+# be shared, so it reports CPU time (user+sys, children included) beside wall time, and ratios.
+#   bash bench/undo.sh [N]      SHIT_BENCH_RUNS (3): rounds; SHIT_BENCH_PROF=DIR: node --cpu-prof into DIR
+#   SHIT_BENCH_DAEMON=1: with shitd running, caught up with the rm before the undo is timed (the
+#   daemon's own CPU is not counted: it is no child of the undo)
+# Each round: plain rm -rf; shit run -- rm -rf; shit undo --yes (SHIT_DAEMON=off: it ingests the
+# rm's spool itself) split into Node before shit-apply / shit-apply / Node after by SHIT_TIMES.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shit=$root/bin/shit
+n=${1:-10000}
+runs=${SHIT_BENCH_RUNS:-3}
+w=$(mktemp -d "${SHIT_BENCH_DIR:-${TMPDIR:-/tmp}}/shit-undo-bench.XXXXXX") || exit 1
+trap 'if [ -n "${daemon:-}" ]; then "$shit" daemon stop >/dev/null 2>&1; fi; cd /; rm -rf "$w"' EXIT
+export SHIT_HOME="$w/state" SHIT_DAEMON=off
+daemon=${SHIT_BENCH_DAEMON:-}
+if [ -n "$daemon" ]; then export SHIT_DAEMON=on; fi
+unset SHIT_CMD SHIT_STATE
+cd "$w" || exit 1
+python3 - "$w/tpl" "$n" <<'PY'
+import os, sys
+w, n = sys.argv[1], int(sys.argv[2])
+per = 100
+for i in range(n):
+    d = os.path.join(w, "t", "d%04d" % (i // per))
+    if i % per == 0: os.makedirs(d)
+    with open(os.path.join(d, "f%02d" % (i % per)), "wb") as fh:
+        fh.write(b"file %d " % i + b"x" * 80 + b"\n")
+PY
+# cpu SECONDS and wall of one command: "wall cpu"
+timed() { /usr/bin/time -f "%e %U %S" -o "$w/time.out" "$@" >"$w/out" 2>"$w/err" || { echo "bench: $* failed:" >&2; grep -v '^  ' "$w/out" | tail -5 >&2; cat "$w/err" >&2; }
+  awk '{printf "%.3f %.3f", $1, $2 + $3}' "$w/time.out"; }
+# the commands run in $w/d, the bench's own files stay in $w: the watcher tier (with shitd) would
+# take /usr/bin/time writing them as changes outside capture while the rm ran
+mkdir "$w/d"
+prep() {
+  if [ -n "$daemon" ] && [ -d "$SHIT_HOME" ]; then "$shit" daemon stop >/dev/null 2>&1; fi
+  rm -rf "$w/d/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/d/t"; sync
+}
+cd "$w/d" || exit 1
+for _ in $(seq "$runs"); do
+  prep; plain=$(timed rm -rf t)
+  prep; run=$(timed "$shit" run -- rm -rf t); sync
+  spool=$(du -sk "$SHIT_HOME/spool" | cut -f1)
+  if [ -n "$daemon" ]; then "$shit" daemon start >/dev/null 2>&1; "$shit" list >/dev/null; fi # caught up
+  if [ -n "${SHIT_BENCH_PROF:-}" ]; then export NODE_OPTIONS="--cpu-prof --cpu-prof-dir=$SHIT_BENCH_PROF"; fi
+  undo=$(SHIT_TIMES=$w/phases timed "$shit" undo --yes); unset NODE_OPTIONS
+  files=$(find t -type f | wc -l)
+  redo=$(timed "$shit" redo --yes)
+  gone=$(find t -type f 2>/dev/null | wc -l)
+  python3 - "$plain" "$run" "$undo" "$redo" "$files" "$gone" "$n" "$spool" "$w/phases" <<'PY'
+import sys
+plain, run, undo, redo = [tuple(map(float, a.split())) for a in sys.argv[1:5]]
+files, gone, n, spool, ph = sys.argv[5:]
+r = lambda x, i: x[i] / plain[i] if plain[i] else float("inf")
+print("rm -rf %s files: plain wall %.3f cpu %.3f | run %.2fx/%.2fx | undo wall %.3f cpu %.3f = %.2fx wall %.2fx cpu | redo %.2fx/%.2fx  (spool %s KiB)" % (
+    n, plain[0], plain[1], r(run, 0), r(run, 1), undo[0], undo[1], r(undo, 0), r(undo, 1), r(redo, 0), r(redo, 1), spool))
+if int(files) != int(n) or int(gone) != 0: print("  WRONG: after undo %s files, after redo %s" % (files, gone))
+try:
+    for line in open(ph):
+        name, wall, cpu = line.split()
+        print("    %-28s wall %.3f cpu %.3f (%.2fx cpu of plain rm)" % (name, float(wall), float(cpu), float(cpu) / plain[1]))
+except OSError: pass
+PY
+  rm -f "$w/phases"
+done

@@ -1,0 +1,31 @@
+// SHIT_TIMES=FILE: the phases of an undo or redo, each appended to FILE as "NAME WALL CPU" (seconds;
+// CPU is user+sys of this process and of the children it waited for, such as shit-apply), for
+// bench/undo.sh. Off (one env lookup) otherwise.
+import { appendFileSync, readFileSync } from "node:fs";
+
+const file = process.env.SHIT_TIMES;
+
+/** CPU seconds of this process plus its waited-for children (/proc/self/stat cutime, cstime). */
+function cpu(): number {
+  const own = process.cpuUsage();
+  let kids = 0;
+  try {
+    const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
+    kids = (Number(f[13]) + Number(f[14])) / 100; // fields 16, 17 of stat(5); USER_HZ is 100 on Linux
+  } catch {
+    // not Linux: own time only
+  }
+  return (own.user + own.system) / 1e6 + kids;
+}
+
+let last = file ? { wall: 0, cpu: 0 } : null; // the first phase counts from the process start
+
+/** Ends a phase: what it took since the last one (or since the process started). */
+export function phase(name: string): void {
+  if (!file || !last) return;
+  const now = { wall: performance.now() / 1000, cpu: cpu() };
+  appendFileSync(file, `${name.replace(/\s/g, "_")} ${(now.wall - last.wall).toFixed(3)} ${(now.cpu - last.cpu).toFixed(3)}\n`);
+  last = { wall: performance.now() / 1000, cpu: cpu() };
+}
+
+if (file) process.on("exit", () => phase("rest, to exit"));
