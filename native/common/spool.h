@@ -113,6 +113,9 @@ void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name);
  * descriptor opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC for that write. Frees any mmap.
  * Returns 0 or -errno. */
 int sp_commit(struct sp_buf *b, const char *spool_path, int err);
+/* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor
+ * (native/supervise) writes records for the process whose call it captures. */
+extern int32_t sp_record_pid;
 void sp_release(struct sp_buf *b);
 
 /* statx into sp_stat; returns 0 or -errno. flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH ... */
