@@ -1,0 +1,165 @@
+// The seccomp tier (native/supervise, docs/DESIGN.md "seccomp tier"): a statically linked program
+// that `shit run` starts — here busybox-static, whose applets are real static programs — is
+// captured like any other: each case builds a tree, runs a busybox command under `shit run`,
+// undoes it (the tree from before, exactly), redoes it (the tree from right after, exactly).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { sandbox, sameTree, out, type Sandbox } from "./helpers.ts";
+
+const BB = ["/bin/busybox", "/usr/bin/busybox"].find(
+  (p) => existsSync(p) && /statically linked/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
+);
+const noBusybox = BB ? false : "no busybox-static (apt-get install busybox-static)";
+
+interface Show {
+  id: string;
+  effects: Record<string, number>;
+  events: { op: string; path?: string; note?: string }[];
+}
+const show = (s: Sandbox): Show => {
+  const r = s.shit(["show", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  return JSON.parse(r.stdout) as Show;
+};
+
+/** Runs `busybox sh -c CMD` under shit run, then undo, redo, undo: whole trees compared each time. */
+function roundTrip(s: Sandbox, cmd: string): Show {
+  const before = s.tree();
+  const run = s.shit(["run", "--", BB!, "sh", "-c", cmd]);
+  assert.equal(run.status, 0, `the command failed under shit run:\n${out(run)}`);
+  assert.doesNotMatch(run.stderr, /not recorded/, out(run));
+  const after = s.tree();
+  const sh = show(s);
+  assert.equal(sh.effects.notCaptured, 0, JSON.stringify(sh.events.filter((e) => e.op === "notcaptured")));
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, `undo:\n${out(undo)}`);
+  assert.equal(sameTree(before, s.tree()), "", `after undo the tree differs from before the command:\n${out(undo)}`);
+  const redo = s.shit(["redo", "--yes"]);
+  assert.equal(redo.status, 0, `redo:\n${out(redo)}`);
+  assert.equal(sameTree(after, s.tree()), "", `after redo the tree differs from right after the command:\n${out(redo)}`);
+  const again = s.shit(["undo", "--yes"]);
+  assert.equal(again.status, 0, `undo of the redo:\n${out(again)}`);
+  assert.equal(sameTree(before, s.tree()), "", "after undoing the redo the tree differs from before");
+  return sh;
+}
+
+const tree = `
+mkdir -p proj/src/lib proj/docs proj/empty
+printf 'int main(void){return 0;}\\n' > proj/src/main.c
+printf 'int a;\\n' > proj/src/lib/a.c
+printf 'line one\\nline two\\n' > proj/docs/readme.md
+printf 'old target\\n' > proj/target.txt
+printf 'moved in\\n' > proj/incoming.txt
+head -c 100000 /dev/urandom > proj/blob.bin
+chmod 640 proj/src/lib/a.c
+ln -s src/main.c proj/link-to-main
+`;
+
+const cases: [string, string][] = [
+  ["rm -rf of a tree", "busybox rm -rf proj"],
+  ["mv over a file", "busybox mv proj/incoming.txt proj/target.txt"],
+  ["sed -i", "busybox sed -i 's/two/2/' proj/docs/readme.md"],
+  ["chmod -R", "busybox chmod -R go-rwx proj/src"],
+  ["mkdir -p", "busybox mkdir -p proj/new/deeper/still"],
+  ["ln and ln -s", "busybox ln proj/target.txt proj/hard && busybox ln -s ../target.txt proj/docs/soft"],
+  ["touch: a new file and an old one's times", "busybox touch proj/fresh.txt && busybox touch -d '2001-02-03 04:05:06' proj/src/main.c"],
+  [
+    "dd over part of a file (notrunc), and truncating another",
+    "busybox dd if=/dev/zero of=proj/blob.bin bs=1k count=3 seek=10 conv=notrunc 2>/dev/null && busybox dd if=proj/docs/readme.md of=proj/target.txt 2>/dev/null",
+  ],
+  ["cp over an existing file, cp -r of a tree", "busybox cp proj/docs/readme.md proj/target.txt && busybox cp -r proj/src proj/src-copy"],
+  ["tar x over a tree", "busybox tar cf p.tar proj && busybox rm -rf proj/src && echo changed > proj/target.txt && busybox tar xf p.tar && busybox rm p.tar"],
+  ["shell redirections: > (truncate), >> (append), a new file", "echo replaced > proj/target.txt; echo more >> proj/docs/readme.md; echo new > proj/new.txt"],
+];
+
+for (const [name, cmd] of cases) {
+  test(`seccomp tier: busybox-static ${name}: undo and redo exact`, { skip: noBusybox }, (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    roundTrip(s, cmd);
+  });
+}
+
+test(
+  "seccomp tier: a dynamic program started by the supervised one is captured once (by the shim), a static one by the supervisor",
+  { skip: noBusybox },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    // /bin/rm (coreutils, dynamic: LD_PRELOAD) and busybox rm (static, under the inherited filter)
+    const sh = roundTrip(s, "/bin/rm proj/target.txt; busybox rm proj/incoming.txt; /bin/mv proj/blob.bin proj/blob2.bin");
+    const unlinks = sh.events.filter((e) => e.op === "unlink").map((e) => e.path);
+    assert.deepEqual(unlinks.sort(), [join(s.work, "proj/incoming.txt"), join(s.work, "proj/target.txt")], JSON.stringify(sh.events));
+    assert.equal(sh.events.filter((e) => e.op === "rename").length, 1, JSON.stringify(sh.events));
+  },
+);
+
+test("seccomp tier: a background job outliving the command is still captured (a detached supervisor serves it)", { skip: noBusybox }, async (t) => {
+  const s = sandbox(t);
+  s.sh(tree);
+  const before = s.tree();
+  const run = s.shit(["run", "--", BB!, "sh", "-c", "(busybox sleep 0.4; busybox rm proj/target.txt) >/dev/null 2>&1 &"]);
+  assert.equal(run.status, 0, out(run));
+  for (let i = 0; i < 100 && existsSync(join(s.work, "proj/target.txt")); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(existsSync(join(s.work, "proj/target.txt")), false, "the background rm ran");
+  await new Promise((r) => setTimeout(r, 200));
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(sameTree(before, s.tree()), "", out(undo));
+});
+
+test("seccomp tier: the program's exit status, stdout and a failing call's errno are its own", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  s.sh(tree + "chmod 555 proj/docs");
+  const r = s.shit([
+    "run",
+    "--",
+    BB!,
+    "sh",
+    "-c",
+    "busybox rm proj/nope; echo rc=$?; busybox mkdir proj/src 2>&1; busybox rm proj/docs/readme.md 2>&1; echo out; exit 7",
+  ]);
+  assert.equal(r.status, 7, out(r));
+  assert.match(r.stdout, /rc=1\n/);
+  assert.match(r.stdout, /File exists/);
+  if (process.getuid?.() !== 0) assert.match(r.stdout, /Permission denied/);
+  assert.match(r.stdout, /out\n$/);
+  assert.match(r.stderr, /No such file or directory/);
+});
+
+test("seccomp tier: a set-ID program started under the filter runs without its privileges: said and recorded", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  // a set-user-ID program owned by someone else: root makes one (owned by nobody); a user finds su/passwd
+  let prog = "";
+  if (process.getuid?.() === 0) {
+    prog = join(s.dir, "suid-id");
+    spawnSync("cp", ["/usr/bin/id", prog]);
+    spawnSync("chown", ["65534", prog]);
+    chmodSync(prog, 0o4755);
+  } else {
+    prog = ["/usr/bin/su", "/bin/su", "/usr/bin/passwd"].find((p) => existsSync(p) && spawnSync("test", ["-u", p]).status === 0) ?? "";
+  }
+  if (!prog) return t.skip("no set-user-ID program here");
+  writeFileSync(join(s.work, "x"), "");
+  const r = s.shit(["run", "--", BB!, "sh", "-c", `${prog} --help >/dev/null 2>&1; busybox rm x`]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stderr, new RegExp(`shit: ${prog} is a setuid program: .* runs without its privileges`), out(r));
+  const sh = show(s);
+  const nc = sh.events.filter((e) => e.op === "notcaptured");
+  assert.equal(nc.length, 1, JSON.stringify(nc));
+  assert.equal(nc[0].path, prog);
+  assert.match(nc[0].note ?? "", /ran without its privileges/);
+  assert.equal(sh.events.filter((e) => e.op === "unlink").length, 1, "the rm after it is captured");
+});
+
+test("seccomp tier: SHIT_SECCOMP=off runs the static program outside capture, as before, and says so", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  writeFileSync(join(s.work, "x"), "");
+  const r = s.shit(["run", "--", BB!, "rm", "x"], { env: { ...s.env, SHIT_SECCOMP: "off" } });
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stderr, /is statically linked: what it changes is not recorded/);
+  assert.equal(show(s).effects.notCaptured, 1);
+});
