@@ -73,6 +73,10 @@ const cases: [string, string][] = [
   ["cp over an existing file, cp -r of a tree", "busybox cp proj/docs/readme.md proj/target.txt && busybox cp -r proj/src proj/src-copy"],
   ["tar x over a tree", "busybox tar cf p.tar proj && busybox rm -rf proj/src && echo changed > proj/target.txt && busybox tar xf p.tar && busybox rm p.tar"],
   ["shell redirections: > (truncate), >> (append), a new file", "echo replaced > proj/target.txt; echo more >> proj/docs/readme.md; echo new > proj/new.txt"],
+  [
+    "cd between writes in one process (its working directory followed)",
+    "cd proj && echo a > target.txt && cd src && echo b > main.c && cd lib && echo c > new.c",
+  ],
 ];
 
 for (const [name, cmd] of cases) {
