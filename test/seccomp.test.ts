@@ -4,10 +4,10 @@
 // undoes it (the tree from before, exactly), redoes it (the tree from right after, exactly).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, out, until, shitBin, type Sandbox } from "./helpers.ts";
 
 const BB = ["/bin/busybox", "/usr/bin/busybox"].find(
   (p) => existsSync(p) && /statically linked/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
@@ -167,3 +167,30 @@ test("seccomp tier: SHIT_SECCOMP=off runs the static program outside capture, as
   assert.match(r.stderr, /is statically linked: what it changes is not recorded/);
   assert.equal(show(s).effects.notCaptured, 1);
 });
+
+test(
+  "seccomp tier: shit-run killed with SIGKILL mid-command: the program runs on unharmed, and what it does after is still captured (the watchdog)",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const before = s.tree();
+    const p = (f: string) => join(s.work, "proj", f);
+    const go = join(s.dir, "go"); // outside the tree: made by the test, not the command
+    const script = `busybox rm proj/target.txt; while [ ! -e ${go} ]; do busybox sleep 0.05; done; busybox rm proj/incoming.txt && echo ok > proj/done`;
+    const run = spawn(shitBin, ["run", "--", BB!, "sh", "-c", script], { cwd: s.work, env: s.env, stdio: "ignore" });
+    const exited = new Promise((r) => run.on("exit", r));
+    await until("the first rm", () => !existsSync(p("target.txt")));
+    run.kill("SIGKILL");
+    await exited;
+    writeFileSync(go, ""); // only now does the program go on
+    await until("the program's last write", () => existsSync(p("done")));
+    assert.equal(existsSync(p("incoming.txt")), false);
+    const sh = show(s);
+    const paths = sh.events.filter((e) => e.op === "unlink" || e.op === "open").map((e) => e.path);
+    for (const f of ["target.txt", "incoming.txt", "done"]) assert.ok(paths.includes(p(f)), `${f} recorded: ${JSON.stringify(sh.events)}`);
+    const undo = s.shit(["undo", "--yes"]);
+    assert.equal(undo.status, 0, out(undo));
+    assert.equal(sameTree(before, s.tree()), "", out(undo));
+  },
+);

@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -766,6 +767,47 @@ static int kernel_at_least(int maj, int min) {
   return a > maj || (a == maj && b >= min);
 }
 
+/* The id of the call being handled (0: none), in a page shared with the watchdog. */
+static volatile uint64_t *inflight;
+
+static void to_null(void) {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+  }
+}
+
+static int serve(pid_t child);
+
+/* The watchdog: a copy of the supervisor, idle on a pipe whose write ends only the supervisors
+ * hold. A byte: they finished, it exits. End of file: every supervisor died (shit-run killed
+ * with SIGKILL, or crashed) with the program still running; the watchdog answers the call that
+ * was being handled (CONTINUE: if it had been performed already, it is performed again and may
+ * fail) and serves the rest, capturing as before, so the program never sees ENOSYS. */
+static void watchdog(int rfd) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  int ign[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM};
+  for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++) sigaction(ign[i], &sa, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  to_null();
+  char c;
+  ssize_t n;
+  while ((n = read(rfd, &c, 1)) < 0 && errno == EINTR) {}
+  if (n == 1) _exit(0);
+  close(rfd);
+  uint64_t id = *inflight;
+  if (id && id_valid(id)) send_resp(id, 0, 1);
+  *inflight = 0;
+  serve(0);
+  _exit(0);
+}
+
 /* Serves until no process uses the filter (POLLHUP), or, child > 0, until it exits. 1: the
  * child exited with processes still using the filter. */
 static int serve(pid_t child) {
@@ -785,7 +827,11 @@ static int serve(pid_t child) {
     if (r < 0) break;
     if (f[0].revents & POLLIN) {
       memset(&req, 0, sizeof req);
-      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req.n) == 0) handle(&req.n);
+      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req.n) == 0) {
+        if (inflight) *inflight = req.n.id; /* for the watchdog, should this process die now */
+        handle(&req.n);
+        if (inflight) *inflight = 0;
+      }
       continue; /* drain what is waiting before looking at the child */
     }
     if (f[0].revents & (POLLHUP | POLLERR | POLLNVAL)) break; /* no process uses the filter any more */
@@ -812,22 +858,34 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   can_addfd = kernel_at_least(5, 14);
   for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = -1;
   mode_t old = umask(0); /* mkdir/mknod/open on the caller's behalf apply the caller's umask */
+  void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  int wd[2] = {-1, -1};
+  if (page != MAP_FAILED && pipe2(wd, O_CLOEXEC) == 0) {
+    inflight = page;
+    pid_t w = fork();
+    if (w == 0) {
+      close(wd[1]);
+      watchdog(wd[0]);
+    }
+    close(wd[0]);
+    if (w < 0) pclose_(&wd[1]);
+  }
   if (serve(child)) {
     /* processes of the command outlive it (a background job): a detached process serves them
-     * until the last one exits; shit-run goes on to the command's END */
+     * until the last one exits (and then tells the watchdog); shit-run goes on to END */
     pid_t k = fork();
     if (k == 0) {
       setsid();
-      int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-      if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-      }
+      to_null();
       serve(0);
+      if (wd[1] >= 0) (void)!write(wd[1], "q", 1);
       _exit(0);
     }
+    /* no keeper (fork failed): closing the pipe without a byte makes the watchdog take over */
+  } else if (wd[1] >= 0) {
+    (void)!write(wd[1], "q", 1);
   }
+  if (wd[1] >= 0) close(wd[1]);
   umask(old);
   close(lfd);
 }
