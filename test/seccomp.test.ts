@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin, type Sandbox } from "./helpers.ts";
 
@@ -25,10 +25,10 @@ const show = (s: Sandbox): Show => {
   return JSON.parse(r.stdout) as Show;
 };
 
-/** Runs `busybox sh -c CMD` under shit run, then undo, redo, undo: whole trees compared each time. */
-function roundTrip(s: Sandbox, cmd: string): Show {
+/** Runs `busybox sh -c CMD` (or argv) under shit run, then undo, redo, undo: whole trees compared each time. */
+function roundTrip(s: Sandbox, cmd: string | string[]): Show {
   const before = s.tree();
-  const run = s.shit(["run", "--", BB!, "sh", "-c", cmd]);
+  const run = s.shit(["run", "--", ...(typeof cmd === "string" ? [BB!, "sh", "-c", cmd] : cmd)]);
   assert.equal(run.status, 0, `the command failed under shit run:\n${out(run)}`);
   assert.doesNotMatch(run.stderr, /not recorded/, out(run));
   const after = s.tree();
@@ -194,3 +194,68 @@ test(
     assert.equal(sameTree(before, s.tree()), "", out(undo));
   },
 );
+
+// A Go program built static (CGO_ENABLED=0), as every Go tool people run is: writes, renames
+// over, truncates, removes a tree (unlinkat through directory descriptors), chmods, makes
+// directories and a symlink, appends, and removes 400 files from 16 goroutines at once.
+const goProgram = `package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func main() {
+	p := func(s string) string { return filepath.Join(os.Args[1], s) }
+	must(os.WriteFile(p("new.txt"), []byte("from go\\n"), 0644))
+	must(os.WriteFile(p("tmp.txt"), []byte("replacement\\n"), 0600))
+	must(os.Rename(p("tmp.txt"), p("target.txt")))
+	must(os.Truncate(p("blob.bin"), 1000))
+	must(os.RemoveAll(p("src")))
+	must(os.Chmod(p("docs/readme.md"), 0600))
+	must(os.MkdirAll(p("a/b/c"), 0755))
+	must(os.Symlink("../target.txt", p("a/link")))
+	f, err := os.OpenFile(p("incoming.txt"), os.O_WRONLY|os.O_APPEND, 0)
+	must(err)
+	_, err = f.Write([]byte("appended\\n"))
+	must(err)
+	must(f.Close())
+	var wg sync.WaitGroup
+	for t := 0; t < 16; t++ {
+		wg.Add(1)
+		go func(t int) {
+			defer wg.Done()
+			for i := t; i < 400; i += 16 {
+				must(os.Remove(p(fmt.Sprintf("many/f%d", i))))
+			}
+		}(t)
+	}
+	wg.Wait()
+}
+`;
+const noGo = spawnSync("sh", ["-c", "command -v go"]).status === 0 ? false : "no go (apt-get install golang-go)";
+
+test("seccomp tier: a static Go program (16 goroutines deleting at once among its calls): undo and redo exact", { skip: noGo }, (t) => {
+  const s = sandbox(t);
+  const src = join(s.dir, "gosrc");
+  mkdirSync(src);
+  writeFileSync(join(src, "main.go"), goProgram);
+  const bin = join(s.dir, "gowriter");
+  const env = { ...process.env, CGO_ENABLED: "0", GOCACHE: join(s.dir, "gocache"), GOPATH: join(s.dir, "gopath"), HOME: s.dir, GOFLAGS: "", GO111MODULE: "" };
+  const b = spawnSync("go", ["build", "-o", bin, "main.go"], { cwd: src, env, encoding: "utf8" });
+  assert.equal(b.status, 0, `go build:\n${b.stderr}`);
+  assert.match(spawnSync("file", [bin], { encoding: "utf8" }).stdout, /statically linked/);
+  s.sh(tree + "mkdir proj/many; for i in $(seq 0 399); do echo $i > proj/many/f$i; done");
+  const sh = roundTrip(s, [bin, "proj"]);
+  const unlinks = sh.events.filter((e) => e.op === "unlink").length;
+  assert.equal(unlinks, 402, `each of the 400 removals and src/main.c, src/lib/a.c once (got ${unlinks})`);
+});
