@@ -207,9 +207,11 @@ struct proc {
   int covered; /* 1: libshit.so is mapped (the shim captures it); 0 no; -1 not looked yet */
   int rooted;  /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
   int cwd;     /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
+  int noted;   /* its memory could not be read, and a NOTCAPTURED said so */
 };
 #define NPROC 64
 static struct proc procs[NPROC];
+static pid_t recorded[NPROC]; /* by tgid: its EXEC record is written for the program it runs now */
 static const char *shim_lib;
 static int can_addfd = 1; /* SECCOMP_ADDFD_FLAG_SEND (5.14): opens are performed here */
 
@@ -292,6 +294,7 @@ static struct proc *proc_get(pid_t tid) {
   if (p->pidfd < 0) p->pidfd = -1;
   p->covered = -1;
   p->rooted = -1;
+  p->noted = 0;
   return p;
 }
 
@@ -473,18 +476,28 @@ static void handle(struct seccomp_notif *req) {
     int fl = nr == SYS_execve ? 0 : (int)a[4];
     uint64_t pathp = nr == SYS_execve ? a[0] : a[1];
     if (rd_mem(p, pathp, pa, sizeof pa, 1) == 0 && id_valid(id)) exec_check(p, dfd, pa, fl);
-    p->covered = -1; /* it may be the shim's after the exec, or no longer */
+    /* after the exec it is another program (the shim's, or no longer), in whichever thread */
+    for (int i = 0; i < NPROC; i++)
+      if (procs[i].tgid == p->tgid) procs[i].covered = -1;
+    if (recorded[(unsigned)p->tgid % NPROC] == p->tgid) recorded[(unsigned)p->tgid % NPROC] = 0;
     goto out;
   }
   if (p->covered < 0) {
     p->covered = has_shim(p->tgid);
-    if (!p->covered) exec_record(p);
+    pid_t *r = &recorded[(unsigned)p->tgid % NPROC];
+    if (!p->covered && *r != p->tgid) { /* once per program, not per thread */
+      exec_record(p);
+      *r = p->tgid;
+    }
   }
   if (p->covered) goto out;
   if (p->mem < 0) {
-    sp_record_pid = p->tgid;
-    cap_note("not captured: the seccomp tier cannot read the caller's memory", NULL, 0);
-    sp_record_pid = 0;
+    if (!p->noted) { /* once per thread, not per call */
+      sp_record_pid = p->tgid;
+      cap_note("not captured: the seccomp tier cannot read the caller's memory", NULL, 0);
+      sp_record_pid = 0;
+      p->noted = 1;
+    }
     goto out;
   }
 
