@@ -433,9 +433,11 @@ static void exec_check(struct proc *p, int dirfd, const char *path, int at_flags
       "shit: %s is %s: started by a statically linked program under capture (no_new_privs), it runs without "
       "its privileges; run it outside `shit run` (or SHIT_SECCOMP=off shit run ...)\n",
       r.path[0] ? r.path : path, xc_what(v));
+  sp_record_pid = p->tgid;
   cap_note(v == XC_SETUID ? "setuid program: ran without its privileges (seccomp tier: no_new_privs)"
                           : "setgid program: ran without its privileges (seccomp tier: no_new_privs)",
            r.path[0] ? r.path : NULL, SP_EXEC);
+  sp_record_pid = 0;
 }
 
 /* Results of a capture + call, shared by every handler. */
@@ -462,6 +464,7 @@ static void handle(struct seccomp_notif *req) {
   struct cap_op o;
   int lfd = -1;
   int cont = 1;
+  pa[0] = pb[0] = 0;
   if (nr == SYS_chroot) { /* resolve absolute paths again after it */
     p->rooted = -1;
     goto out;
@@ -749,9 +752,12 @@ static void handle(struct seccomp_notif *req) {
     af.srcfd = (uint32_t)nfd;
     af.newfd_flags = (uint32_t)(fl & O_CLOEXEC);
     long got = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af);
-    /* the caller has it (got: its number), or was killed meanwhile (the file was made all the same) */
+    int ae = got < 0 ? errno : 0;
+    /* the file was opened (made) here: on record as it is, whether or not the caller got it */
     cap_end(&o, got >= 0 ? got : 0, 0, (int)nfd);
     close((int)nfd);
+    /* not handed over (EMFILE: the caller's descriptor limit), the call still waits: it fails so */
+    if (got < 0 && ae != ENOENT) send_resp(id, -ae, 0);
     goto out_answered;
   }
   default: break;
