@@ -101,6 +101,21 @@ test(
   },
 );
 
+test(
+  "seccomp tier: a static program started by a dynamic one (bash) in a captured command: the shim hands it to shit-run, undo and redo exact",
+  { skip: noBusybox },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const sh = roundTrip(s, [
+      "bash",
+      "-c",
+      `${BB} rm -rf proj/src && ${BB} sed -i s/one/1/ proj/docs/readme.md && ${BB} sh -c 'exit 3'; [ $? = 3 ] && /bin/mv proj/incoming.txt proj/target.txt`,
+    ]);
+    assert.equal(sh.events.filter((e) => e.op === "rename").length, 2, "sed -i's rename and mv's, once each");
+  },
+);
+
 test("seccomp tier: a background job outliving the command is still captured (a detached supervisor serves it)", { skip: noBusybox }, async (t) => {
   const s = sandbox(t);
   s.sh(tree);

@@ -14,6 +14,7 @@
  * recorded as effects of the outer command. Format: docs/SPOOL.md. */
 #define _GNU_SOURCE
 #include "../common/spool.h"
+#include "../common/capture.h"
 #include "../common/command.h"
 #include "../common/sys.h"
 #include "../common/endscan.h"
@@ -190,17 +191,19 @@ static void forward(int sig) {
 
 static char shim_lib[PATH_MAX]; /* <dir of this binary>/libshit.so */
 
-static void set_preload(void) {
-  char *exe = shim_lib;
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof shim_lib - 16);
+static void lib_path(void) {
+  ssize_t n = readlink("/proc/self/exe", shim_lib, sizeof shim_lib - 16);
   if (n <= 0) return;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) {
-    exe[0] = 0;
-    return;
-  }
-  strcpy(slash + 1, "libshit.so");
+  shim_lib[n] = 0;
+  char *slash = strrchr(shim_lib, '/');
+  if (!slash) shim_lib[0] = 0;
+  else strcpy(slash + 1, "libshit.so");
+}
+
+static void set_preload(void) {
+  lib_path();
+  const char *exe = shim_lib;
+  if (!*exe) return;
   const char *old = getenv("LD_PRELOAD");
   if (!old || !*old) {
     setenv("LD_PRELOAD", exe, 1);
@@ -220,12 +223,33 @@ static void set_preload(void) {
   free(v);
 }
 
+static int run_command(const char *prog, char **cmd, int joined);
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: shit-run CMD [ARGS...]\n");
     return 2;
   }
   char **cmd = argv + 1;
+
+  /* Joined (SHIT_RUN_JOIN set): the shim, in a captured command, hands over the exec of a
+   * statically linked program (shim.c, exec_check): argv[1] is the program's path and argv[2..]
+   * the argv it was started with. It runs under the seccomp tier within that command: no command
+   * of its own (no BEGIN, END or end scan), the same exit status and signals. */
+  const char *join = getenv("SHIT_RUN_JOIN");
+  if (join && *join) {
+    unsetenv("SHIT_RUN_JOIN");
+    static struct cap_ctx ctx;
+    if (argc < 3 || !cap_ctx_load(&ctx)) {
+      if (argc >= 3) execv(argv[1], argv + 2);
+      fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run",
+              argc >= 3 ? strerror(errno) : "nothing to run");
+      return 126;
+    }
+    snprintf(spool_path, sizeof spool_path, "%s", ctx.spool);
+    lib_path();
+    return run_command(argv[1], argv + 2, 1);
+  }
 
   /* command id */
   uint8_t rnd[8];
@@ -262,7 +286,12 @@ int main(int argc, char **argv) {
   setenv("SHIT_CMD", id, 1);
   setenv("SHIT_STATE", state, 1);
   set_preload();
+  return run_command(NULL, cmd, 0);
+}
 
+/* Runs cmd (prog: its path, or NULL to look it up) and exits the way it did; joined: within
+ * the command the shim runs in (see main), writing no END. */
+static int run_command(const char *prog, char **cmd, int joined) {
   /* Block what the parent will ignore or forward until the handlers are in place; the child
    * restores the mask before exec and keeps the dispositions shit-run was started with. */
   sigset_t block, old;
@@ -274,7 +303,8 @@ int main(int argc, char **argv) {
 
   static char exe[PATH_MAX];
   static struct xc_result xr;
-  int found = find_cmd(cmd[0], exe, sizeof exe) == 0;
+  int found =
+      prog ? snprintf(exe, sizeof exe, "%s", prog) < (int)sizeof exe : find_cmd(cmd[0], exe, sizeof exe) == 0;
   int verdict = found ? xc_check_at(AT_FDCWD, exe, 0, &xr) : 0;
   int listener = -1;
   pid_t pid = -1;
@@ -345,10 +375,12 @@ int main(int argc, char **argv) {
     code = 128 + sig;
   } else code = 255;
 
-  static struct sp_buf b;
-  sp_start(&b, SP_END, (uint32_t)sig);
-  sp_commit(&b, spool_path, code);
-  end_scan(spool_path);
+  if (!joined) {
+    static struct sp_buf b;
+    sp_start(&b, SP_END, (uint32_t)sig);
+    sp_commit(&b, spool_path, code);
+    end_scan(spool_path);
+  }
 
   if (sig) {
     struct rlimit nocore = {0, 0};

@@ -281,6 +281,13 @@ if [ $have_static = 1 ]; then
   SHIT_SECCOMP=on sr "$tmp/bin/scr"
   check "seccomp tier: a #! script with a static interpreter is captured" opened "$tmp/work/by-script"
   check "seccomp tier: #! script: no NOTCAPTURED" notflagged
+  # started by a dynamic program in a captured command: the shim hands the exec to shit-run (joined)
+  SHIT_SECCOMP=on sr bash -c "'$tmp/bin/wstatic' '$tmp/work/sc2' 6; echo \$?"
+  check "seccomp tier via the shim: the static child's exit status reaches bash ($(cat "$tmp/out$n"))" [ "$(cat "$tmp/out$n")" = 6 ]
+  check "seccomp tier via the shim: nothing said ($err)" [ -z "$err" ]
+  check "seccomp tier via the shim: no NOTCAPTURED" notflagged
+  check "seccomp tier via the shim: the write is captured" opened "$tmp/work/sc2"
+  check "seccomp tier via the shim: one BEGIN, one END (no command of its own)" [ "$(grep -c '^BEGIN' <<<"$sp")$(grep -c '^END' <<<"$sp")" = 11 ]
 fi
 
 echo
