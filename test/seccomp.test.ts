@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin, type Sandbox } from "./helpers.ts";
+import { Term } from "./term.ts";
 
 const BB = ["/bin/busybox", "/usr/bin/busybox"].find(
   (p) => existsSync(p) && /statically linked/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
@@ -273,4 +274,22 @@ test("seccomp tier: a static Go program (16 goroutines deleting at once among it
   const sh = roundTrip(s, [bin, "proj"]);
   const unlinks = sh.events.filter((e) => e.op === "unlink").length;
   assert.equal(unlinks, 402, `each of the 400 removals and src/main.c, src/lib/a.c once (got ${unlinks})`);
+});
+
+test("seccomp tier: busybox rm -rf typed in a hooked bash is captured (the shim hands it over) and undone, tree for tree", { skip: noBusybox }, async (t) => {
+  const s = sandbox(t);
+  s.sh(tree);
+  const home = join(s.dir, "home");
+  mkdirSync(home, { recursive: true });
+  const before = s.tree();
+  const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
+  try {
+    await term.run(`${BB} rm -rf proj`);
+    assert.equal(existsSync(join(s.work, "proj")), false, term.screen());
+    assert.doesNotMatch(term.screen(), /not recorded/);
+    await term.run("shit undo --yes");
+    assert.equal(sameTree(before, s.tree()), "", term.screen());
+  } finally {
+    term.kill();
+  }
 });
