@@ -74,6 +74,7 @@ const cases: [string, string][] = [
   ["cp over an existing file, cp -r of a tree", "busybox cp proj/docs/readme.md proj/target.txt && busybox cp -r proj/src proj/src-copy"],
   ["tar x over a tree", "busybox tar cf p.tar proj && busybox rm -rf proj/src && echo changed > proj/target.txt && busybox tar xf p.tar && busybox rm p.tar"],
   ["shell redirections: > (truncate), >> (append), a new file", "echo replaced > proj/target.txt; echo more >> proj/docs/readme.md; echo new > proj/new.txt"],
+  ["truncate (open, then ftruncate on the descriptor) and mkfifo (mknod)", "busybox truncate -s 10 proj/blob.bin && busybox mkfifo proj/fifo"],
   [
     "cd between writes in one process (its working directory followed)",
     "cd proj && echo a > target.txt && cd src && echo b > main.c && cd lib && echo c > new.c",
