@@ -118,6 +118,14 @@ test(
   },
 );
 
+test("seccomp tier: a static program started with posix_spawnp (python) in a captured command is handed over too", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  s.sh(tree);
+  const py = `import os; pid = os.posix_spawnp("busybox", ["busybox", "rm", "-r", "proj/src"], os.environ); _, st = os.waitpid(pid, 0); raise SystemExit(os.waitstatus_to_exitcode(st))`;
+  const sh = roundTrip(s, ["python3", "-c", py]);
+  assert.equal(sh.events.filter((e) => e.op === "unlink").length, 2, JSON.stringify(sh.events));
+});
+
 test("seccomp tier: a background job outliving the command is still captured (a detached supervisor serves it)", { skip: noBusybox }, async (t) => {
   const s = sandbox(t);
   s.sh(tree);

@@ -745,17 +745,19 @@ static NOINL int exec_look(int how, int fd, const char *path, int at_flags, stru
 }
 
 /* A statically linked program started in a captured command runs under the seccomp tier: the
- * exec becomes one of shit-run (beside this library) joined to the command (SHIT_RUN_JOIN, run.c),
- * which starts the program under the filter, captures its calls, and exits as it does. Returns
- * only when it cannot (SHIT_SECCOMP off, no argv, the exec failed): then it runs outside capture. */
-static void exec_supervised(const char *prog, char *const *argv, char *const *envp) {
+ * exec (or spawn: spawn non-NULL, the real posix_spawn[p]) becomes one of shit-run (beside this
+ * library) joined to the command (SHIT_RUN_JOIN, run.c), which starts the program under the
+ * filter, captures its calls, and exits as it does. Returns -1 when it cannot (SHIT_SECCOMP off,
+ * no argv, the exec failed: the program then runs outside capture), else the spawn's result. */
+static int exec_supervised(const char *prog, char *const *argv, char *const *envp, void *spawn, pid_t *pid,
+                           const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr) {
   const char *off = getenv("SHIT_SECCOMP");
   if (!argv || !argv[0] || !prog[0] || !shim_dir[0] || (off && (!strcmp(off, "off") || !strcmp(off, "0"))))
-    return;
+    return -1;
   size_t ac = 0, ec = 0, dl = strlen(shim_dir);
   while (argv[ac]) ac++;
   while (envp && envp[ec]) ec++;
-  if (dl + 10 > PATH_MAX) return;
+  if (dl + 10 > PATH_MAX) return -1;
   char runner[PATH_MAX];
   memcpy(runner, shim_dir, dl);
   memcpy(runner + dl, "/shit-run", 10);
@@ -766,7 +768,11 @@ static void exec_supervised(const char *prog, char *const *argv, char *const *en
   for (size_t i = 0; i < ec; i++) nenv[i] = envp[i];
   nenv[ec] = "SHIT_RUN_JOIN=1";
   nenv[ec + 1] = NULL;
+  if (spawn)
+    return ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                     const char *const[], const char *const[]))spawn)(pid, runner, fa, attr, nargv, nenv);
   sys3(SYS_execve, runner, nargv, nenv);
+  return -1;
 }
 
 static NOINL void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv,
@@ -774,7 +780,8 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags, ch
   int e = errno;
   struct xc_result r;
   int v = exec_look(how, fd, path, at_flags, &r);
-  if (v == XC_STATIC && !(at_flags & AT_EMPTY_PATH)) exec_supervised(r.path, argv, envp);
+  if (v == XC_STATIC && !(at_flags & AT_EMPTY_PATH))
+    exec_supervised(r.path, argv, envp, NULL, NULL, NULL, NULL);
   if (v) cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
   errno = e;
 }
@@ -865,6 +872,11 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   if (!(path && path[0] != '/' && (how == X_AT || strchr(path, '/')) && fa &&
         spawn_marked((posix_spawn_file_actions_t *)fa)))
     v = exec_look(how, AT_FDCWD, path, 0, &r);
+  errno = e;
+  /* a static program: spawned as shit-run joined to the command (the seccomp tier); if that
+   * spawn fails, the program is spawned as asked, outside capture */
+  if (v == XC_STATIC && exec_supervised(r.path, argv, envp ? envp : environ, fn, pid, fa, attr) == 0)
+    return 0;
   errno = e;
   int ret = ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
                       char *const[], char *const[]))fn)(pid, path, fa, attr, argv, envp);
