@@ -104,6 +104,8 @@ void sp_release(struct sp_buf *b) {
   b->cap = sizeof b->inline_;
 }
 
+int32_t sp_record_pid = 0;
+
 static long held_fd = -1;
 static char held_path[4096 + 64];
 
@@ -132,7 +134,7 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   put32(b->p, (uint32_t)b->n);
   put16(b->p + 4, SP_MAGIC);
   b->p[6] = SP_VERSION;
-  put32(b->p + 8, (uint32_t)sys0(SYS_getpid));
+  put32(b->p + 8, sp_record_pid ? (uint32_t)sp_record_pid : (uint32_t)sys0(SYS_getpid));
   put32(b->p + 12, (uint32_t)err);
   put64(b->p + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
   put32(b->p + 28, b->nfields);

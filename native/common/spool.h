@@ -118,6 +118,10 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err);
  * Still one write() per record, O_APPEND. The shim never holds one (processes share spools and
  * close fds). Returns 0 or -errno. */
 int sp_hold(const char *spool_path);
+
+/* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor
+ * (native/supervise) writes records for the process whose call it captures. */
+extern int32_t sp_record_pid;
 void sp_release(struct sp_buf *b);
 
 /* statx into sp_stat; returns 0 or -errno. flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH ... */

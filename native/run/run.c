@@ -14,10 +14,12 @@
  * recorded as effects of the outer command. Format: docs/SPOOL.md. */
 #define _GNU_SOURCE
 #include "../common/spool.h"
+#include "../common/capture.h"
 #include "../common/command.h"
 #include "../common/sys.h"
 #include "../common/endscan.h"
 #include "../common/execcheck.h"
+#include "../supervise/supervise.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -121,22 +124,58 @@ static void exec_or_die(char **argv) {
   _exit(e == ENOENT ? 127 : 126);
 }
 
-/* CMD (found at exe) runs outside capture: one line on stderr and a NOTCAPTURED record. */
-static void say_outside(const char *name, const char *exe) {
-  static struct xc_result r;
-  int v = xc_check_at(AT_FDCWD, exe, 0, &r);
-  if (v <= 0) return;
-  if (r.via_script)
+/* CMD (found at exe) runs outside capture (verdict v, r from xc_check_at): one line on stderr
+ * and a NOTCAPTURED record. why: what stands in the way, when it is not the program itself. */
+static void say_outside(const char *name, int v, const struct xc_result *r, const char *why) {
+  if (why)
+    fprintf(stderr, "shit: %s is %s and %s: what it changes is not recorded (and cannot be undone)\n", name,
+            xc_what(v), why);
+  else if (r->via_script)
     fprintf(stderr, "shit: %s runs %s, which is %s: what it changes is not recorded (and cannot be undone)\n",
-            name, r.path, xc_what(v));
+            name, r->path, xc_what(v));
   else
     fprintf(stderr, "shit: %s is %s: what it changes is not recorded (and cannot be undone)\n", name,
             xc_what(v));
   static struct sp_buf b;
   sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
   sp_add_str(&b, T_NOTE, xc_note(v));
-  if (r.path[0]) sp_add_str(&b, T_PATH, r.path);
+  if (r->path[0]) sp_add_str(&b, T_PATH, r->path);
   sp_commit(&b, spool_path, 0);
+}
+
+/* The seccomp tier (native/supervise) for a statically linked program, unless SHIT_SECCOMP is
+ * "off" or "0". */
+static int tier_on(void) {
+  const char *v = getenv("SHIT_SECCOMP");
+  return !(v && (!strcmp(v, "off") || !strcmp(v, "0")));
+}
+
+/* Starts exe under the seccomp filter: fork (not vfork: the child installs the filter and sends
+ * its listener back before the exec). Returns the child's pid with *listener set (-errno when
+ * the filter could not be installed: the child runs uncaptured all the same), or -1 when no
+ * child could be started. */
+static pid_t start_supervised(const char *exe, char **cmd, const sigset_t *mask, int *listener) {
+  int sv[2];
+  *listener = -ENOSYS;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(sv[0]);
+    sigprocmask(SIG_SETMASK, mask, NULL);
+    setenv("SHIT_SUPERVISED", "1", 1); /* the shim in a dynamic child: a static grandchild is captured */
+    int l = sv_install();
+    sv_send(sv[1], l);
+    if (l >= 0) close(l);
+    close(sv[1]);
+    execvp(exe, cmd);
+    int e = errno;
+    fprintf(stderr, "shit: %s: %s\n", cmd[0], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  close(sv[1]);
+  if (pid > 0) *listener = sv_recv(sv[0]);
+  close(sv[0]);
+  return pid;
 }
 
 /* ---- signals ---- */
@@ -150,14 +189,21 @@ static void forward(int sig) {
   errno = e;
 }
 
-static void set_preload(void) {
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+static char shim_lib[PATH_MAX]; /* <dir of this binary>/libshit.so */
+
+static void lib_path(void) {
+  ssize_t n = readlink("/proc/self/exe", shim_lib, sizeof shim_lib - 16);
   if (n <= 0) return;
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (!slash) return;
-  strcpy(slash + 1, "libshit.so");
+  shim_lib[n] = 0;
+  char *slash = strrchr(shim_lib, '/');
+  if (!slash) shim_lib[0] = 0;
+  else strcpy(slash + 1, "libshit.so");
+}
+
+static void set_preload(void) {
+  lib_path();
+  const char *exe = shim_lib;
+  if (!*exe) return;
   const char *old = getenv("LD_PRELOAD");
   if (!old || !*old) {
     setenv("LD_PRELOAD", exe, 1);
@@ -177,12 +223,33 @@ static void set_preload(void) {
   free(v);
 }
 
+static int run_command(const char *prog, char **cmd, int joined);
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: shit-run CMD [ARGS...]\n");
     return 2;
   }
   char **cmd = argv + 1;
+
+  /* Joined (SHIT_RUN_JOIN set): the shim, in a captured command, hands over the exec of a
+   * statically linked program (shim.c, exec_check): argv[1] is the program's path and argv[2..]
+   * the argv it was started with. It runs under the seccomp tier within that command: no command
+   * of its own (no BEGIN, END or end scan), the same exit status and signals. */
+  const char *join = getenv("SHIT_RUN_JOIN");
+  if (join && *join) {
+    unsetenv("SHIT_RUN_JOIN");
+    static struct cap_ctx ctx;
+    if (argc < 3 || !cap_ctx_load(&ctx)) {
+      if (argc >= 3) execv(argv[1], argv + 2);
+      fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run",
+              argc >= 3 ? strerror(errno) : "nothing to run");
+      return 126;
+    }
+    snprintf(spool_path, sizeof spool_path, "%s", ctx.spool);
+    lib_path();
+    return run_command(argv[1], argv + 2, 1);
+  }
 
   /* command id */
   uint8_t rnd[8];
@@ -219,7 +286,12 @@ int main(int argc, char **argv) {
   setenv("SHIT_CMD", id, 1);
   setenv("SHIT_STATE", state, 1);
   set_preload();
+  return run_command(NULL, cmd, 0);
+}
 
+/* Runs cmd (prog: its path, or NULL to look it up) and exits the way it did; joined: within
+ * the command the shim runs in (see main), writing no END. */
+static int run_command(const char *prog, char **cmd, int joined) {
   /* Block what the parent will ignore or forward until the handlers are in place; the child
    * restores the mask before exec and keeps the dispositions shit-run was started with. */
   sigset_t block, old;
@@ -229,12 +301,36 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < NFWD; i++) sigaddset(&block, fwd_sigs[i]);
   sigprocmask(SIG_BLOCK, &block, &old);
 
-  /* vfork: no page-table copy (fork costs ~0.3-1 ms more in a VM); the child only restores the
-   * mask and execs, and reports an exec failure through exec_errno (shared memory). */
   static char exe[PATH_MAX];
-  int found = find_cmd(cmd[0], exe, sizeof exe) == 0;
-  if (found) say_outside(cmd[0], exe);
-  pid_t pid = vfork();
+  static struct xc_result xr;
+  int found =
+      prog ? snprintf(exe, sizeof exe, "%s", prog) < (int)sizeof exe : find_cmd(cmd[0], exe, sizeof exe) == 0;
+  int verdict = found ? xc_check_at(AT_FDCWD, exe, 0, &xr) : 0;
+  int listener = -1;
+  pid_t pid = -1;
+  if (verdict == XC_STATIC && tier_on()) {
+    pid = start_supervised(exe, cmd, &old, &listener);
+    if (pid > 0 && listener < 0) {
+      char why[96];
+      snprintf(why, sizeof why, "cannot be supervised (seccomp: %s)", strerror(-listener));
+      say_outside(cmd[0], verdict, &xr, why);
+    }
+  } else {
+    if (verdict > 0) say_outside(cmd[0], verdict, &xr, NULL);
+    /* vfork: no page-table copy (fork costs ~0.3-1 ms more in a VM); the child only restores the
+     * mask and execs, and reports an exec failure through exec_errno (shared memory). */
+    pid = vfork();
+    if (pid == 0) {
+      sigprocmask(SIG_SETMASK, &old, NULL);
+      if (found) {
+        execvp(exe, cmd);
+        exec_errno = errno;
+      } else {
+        exec_errno = ENOENT;
+      }
+      _exit(exec_errno == ENOENT ? 127 : 126);
+    }
+  }
   if (pid < 0) {
     int e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -243,16 +339,6 @@ int main(int argc, char **argv) {
     sp_start(&b, SP_END, 0);
     sp_commit(&b, spool_path, 126);
     return 126;
-  }
-  if (pid == 0) {
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (found) {
-      execvp(exe, cmd);
-      exec_errno = errno;
-    } else {
-      exec_errno = ENOENT;
-    }
-    _exit(exec_errno == ENOENT ? 127 : 126);
   }
   child_pid = pid;
   if (exec_errno == ENOENT && !strchr(cmd[0], '/')) fprintf(stderr, "shit: %s: command not found\n", cmd[0]);
@@ -267,6 +353,7 @@ int main(int argc, char **argv) {
   sigfillset(&sa.sa_mask);
   for (size_t i = 0; i < NFWD; i++) sigaction(fwd_sigs[i], &sa, NULL);
   sigprocmask(SIG_SETMASK, &old, NULL);
+  if (listener >= 0) sv_serve(listener, pid, shim_lib); /* until the child exits */
 
   /* Wait without reaping, so a signal forwarded after the exit hits a zombie, never a reused
    * pid; then block forwarding and reap. */
@@ -288,10 +375,12 @@ int main(int argc, char **argv) {
     code = 128 + sig;
   } else code = 255;
 
-  static struct sp_buf b;
-  sp_start(&b, SP_END, (uint32_t)sig);
-  sp_commit(&b, spool_path, code);
-  end_scan(spool_path);
+  if (!joined) {
+    static struct sp_buf b;
+    sp_start(&b, SP_END, (uint32_t)sig);
+    sp_commit(&b, spool_path, code);
+    end_scan(spool_path);
+  }
 
   if (sig) {
     struct rlimit nocore = {0, 0};

@@ -632,7 +632,7 @@ static NOINL long s_syscall(long (*fn)(long, ...), long n, long a, long b, long 
   return r;
 }
 
-static void exec_check(int how, int fd, const char *path, int at_flags);
+static void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv, char *const *envp);
 enum { X_AT, X_SEARCH };
 
 static void *r_syscall;
@@ -648,8 +648,8 @@ EXPORT long syscall(long n, ...) {
     return -1;
   }
   if ((n == SYS_execve || n == SYS_execveat) && cap_active()) {
-    if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0);
-    else exec_check(X_AT, (int)a, (const char *)b, (int)e);
+    if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0, (char *const *)b, (char *const *)c);
+    else exec_check(X_AT, (int)a, (const char *)b, (int)e, NULL, NULL);
     return fn(n, a, b, c, d, e, f);
   }
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
@@ -738,39 +738,76 @@ static int own_program(const char *prog) {
 static NOINL int exec_look(int how, int fd, const char *path, int at_flags, struct xc_result *r) {
   int v = how == X_SEARCH ? xc_check_search(path, r) : xc_check_at(fd, path, at_flags, r);
   if (v <= 0 || own_program(r->path)) return 0;
+  /* under `shit run`'s seccomp tier (native/supervise) a static program is captured: the filter
+   * is inherited by every process the supervised one starts */
+  if (v == XC_STATIC && getenv("SHIT_SUPERVISED")) return 0;
   return v;
 }
 
-static NOINL void exec_check(int how, int fd, const char *path, int at_flags) {
+/* A statically linked program started in a captured command runs under the seccomp tier: the
+ * exec (or spawn: spawn non-NULL, the real posix_spawn[p]) becomes one of shit-run (beside this
+ * library) joined to the command (SHIT_RUN_JOIN, run.c), which starts the program under the
+ * filter, captures its calls, and exits as it does. Returns -1 when it cannot (SHIT_SECCOMP off,
+ * no argv, the exec failed: the program then runs outside capture), else the spawn's result. */
+static int exec_supervised(const char *prog, char *const *argv, char *const *envp, void *spawn, pid_t *pid,
+                           const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr) {
+  const char *off = getenv("SHIT_SECCOMP");
+  if (!argv || !argv[0] || !prog[0] || !shim_dir[0] || (off && (!strcmp(off, "off") || !strcmp(off, "0"))))
+    return -1;
+  size_t ac = 0, ec = 0, dl = strlen(shim_dir);
+  while (argv[ac]) ac++;
+  while (envp && envp[ec]) ec++;
+  if (dl + 10 > PATH_MAX) return -1;
+  char runner[PATH_MAX];
+  memcpy(runner, shim_dir, dl);
+  memcpy(runner + dl, "/shit-run", 10);
+  const char *nargv[ac + 3], *nenv[ec + 2];
+  nargv[0] = "shit-run";
+  nargv[1] = prog;
+  for (size_t i = 0; i <= ac; i++) nargv[i + 2] = argv[i];
+  for (size_t i = 0; i < ec; i++) nenv[i] = envp[i];
+  nenv[ec] = "SHIT_RUN_JOIN=1";
+  nenv[ec + 1] = NULL;
+  if (spawn)
+    return ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                     const char *const[], const char *const[]))spawn)(pid, runner, fa, attr, nargv, nenv);
+  sys3(SYS_execve, runner, nargv, nenv);
+  return -1;
+}
+
+static NOINL void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv,
+                             char *const *envp) {
   int e = errno;
   struct xc_result r;
   int v = exec_look(how, fd, path, at_flags, &r);
+  if (v == XC_STATIC && !(at_flags & AT_EMPTY_PATH))
+    exec_supervised(r.path, argv, envp, NULL, NULL, NULL, NULL);
   if (v) cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
   errno = e;
 }
 
-#define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags)      \
-  static void *r_##name;                                        \
-  EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
-    if (cap_active()) exec_check(how, fd, path, at_flags);      \
-    return fn ARGS;                                             \
+#define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags, env)       \
+  static void *r_##name;                                              \
+  EXPORT int name PARAMS {                                            \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);       \
+    if (!fn) {                                                        \
+      errno = ENOSYS;                                                 \
+      return -1;                                                      \
+    }                                                                 \
+    if (cap_active()) exec_check(how, fd, path, at_flags, argv, env); \
+    return fn ARGS;                                                   \
   }
 
 EXECW(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp), X_AT, AT_FDCWD,
-      path, 0)
-EXECW(execv, (const char *path, char *const argv[]), (path, argv), X_AT, AT_FDCWD, path, 0)
-EXECW(execvp, (const char *file, char *const argv[]), (file, argv), X_SEARCH, AT_FDCWD, file, 0)
+      path, 0, envp)
+EXECW(execv, (const char *path, char *const argv[]), (path, argv), X_AT, AT_FDCWD, path, 0, environ)
+EXECW(execvp, (const char *file, char *const argv[]), (file, argv), X_SEARCH, AT_FDCWD, file, 0, environ)
 EXECW(execvpe, (const char *file, char *const argv[], char *const envp[]), (file, argv, envp), X_SEARCH,
-      AT_FDCWD, file, 0)
+      AT_FDCWD, file, 0, envp)
 EXECW(fexecve, (int fd, char *const argv[], char *const envp[]), (fd, argv, envp), X_AT, fd, "",
-      AT_EMPTY_PATH)
+      AT_EMPTY_PATH, envp)
 EXECW(execveat, (int dirfd, const char *path, char *const argv[], char *const envp[], int flags),
-      (dirfd, path, argv, envp, flags), X_AT, dirfd, path, flags)
+      (dirfd, path, argv, envp, flags), X_AT, dirfd, path, flags, envp)
 
 /* execl, execle, execlp: the argument list as an array (as glibc builds it), then the real
  * execve / execvp, which is what glibc's own execl* call. */
@@ -785,7 +822,7 @@ static int execl_common(int how, const char *path, const char *arg0, va_list ap,
   argv[0] = arg0;
   for (size_t i = 1; i <= argc; i++) argv[i] = va_arg(ap, const char *); /* argv[argc] = NULL */
   char *const *envp = with_env ? va_arg(ap, char *const *) : environ;
-  if (cap_active()) exec_check(how, AT_FDCWD, path, 0);
+  if (cap_active()) exec_check(how, AT_FDCWD, path, 0, (char *const *)argv, envp);
   if (how == X_SEARCH) {
     int (*fn)(const char *, char *const[]) = resolve(&r_execl_execvp, "execvp");
     if (!fn) {
@@ -835,6 +872,11 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   if (!(path && path[0] != '/' && (how == X_AT || strchr(path, '/')) && fa &&
         spawn_marked((posix_spawn_file_actions_t *)fa)))
     v = exec_look(how, AT_FDCWD, path, 0, &r);
+  errno = e;
+  /* a static program: spawned as shit-run joined to the command (the seccomp tier); if that
+   * spawn fails, the program is spawned as asked, outside capture */
+  if (v == XC_STATIC && exec_supervised(r.path, argv, envp ? envp : environ, fn, pid, fa, attr) == 0)
+    return 0;
   errno = e;
   int ret = ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
                       char *const[], char *const[]))fn)(pid, path, fa, attr, argv, envp);

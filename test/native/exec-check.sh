@@ -15,7 +15,9 @@ chmod 755 "$tmp"
 # shellcheck disable=SC2064 # $tmp is expanded now, on purpose
 trap "[ -n \"\${KEEP_TMP:-}\" ] || rm -rf \"$tmp\"" EXIT
 unset XDG_STATE_HOME SHIT_CMD SHIT_STATE SHIT_CMD_FILE
-export SHIT_DAEMON=off LC_ALL=C
+# what is said and recorded for programs outside capture: `shit run`'s seccomp tier (which captures a
+# static program it starts itself) is off here; the section "seccomp tier" at the end turns it on
+export SHIT_DAEMON=off LC_ALL=C SHIT_SECCOMP=off
 PY=$(python3 -c "import sys; print(sys.executable)")  # the interpreter itself, not a pyenv shim script
 fails=0 n=0
 ok() { echo "ok   $*"; }
@@ -267,6 +269,25 @@ if [ -z "$sgid" ]; then
 else
   sr bash -c "'$sgid' --help >/dev/null 2>&1; true"
   check "setgid ${sgid##*/} from a recorded shell: record" flagged "$SETGID_NOTE" "$sgid"
+fi
+
+# ---- the seccomp tier (native/supervise): a static program `shit run` starts is captured ----
+if [ $have_static = 1 ]; then
+  SHIT_SECCOMP=on sr "$tmp/bin/wstatic" "$tmp/work/sc1" 5
+  check "seccomp tier: same exit status (5, got $rc)" [ $rc = 5 ]
+  check "seccomp tier: nothing said ($err)" [ -z "$err" ]
+  check "seccomp tier: no NOTCAPTURED" notflagged
+  check "seccomp tier: the write is captured" opened "$tmp/work/sc1"
+  SHIT_SECCOMP=on sr "$tmp/bin/scr"
+  check "seccomp tier: a #! script with a static interpreter is captured" opened "$tmp/work/by-script"
+  check "seccomp tier: #! script: no NOTCAPTURED" notflagged
+  # started by a dynamic program in a captured command: the shim hands the exec to shit-run (joined)
+  SHIT_SECCOMP=on sr bash -c "'$tmp/bin/wstatic' '$tmp/work/sc2' 6; echo \$?"
+  check "seccomp tier via the shim: the static child's exit status reaches bash ($(cat "$tmp/out$n"))" [ "$(cat "$tmp/out$n")" = 6 ]
+  check "seccomp tier via the shim: nothing said ($err)" [ -z "$err" ]
+  check "seccomp tier via the shim: no NOTCAPTURED" notflagged
+  check "seccomp tier via the shim: the write is captured" opened "$tmp/work/sc2"
+  check "seccomp tier via the shim: one BEGIN, one END (no command of its own)" [ "$(grep -c '^BEGIN' <<<"$sp")$(grep -c '^END' <<<"$sp")" = 11 ]
 fi
 
 echo

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The seccomp tier's cost (docs/DESIGN.md "seccomp tier"): busybox-static plain vs the same under
+# `shit run` (supervised), measured side by side with hyperfine and printed as ratios:
+#
+#   1. busybox rm -rf of 10,000 small files        target <= 1.5x
+#   2. busybox tar xf of a 10,000-file archive      target <= 1.5x
+#   3. a static program making no mutating calls    target <= 1.02x (a busybox sh loop)
+#
+# Knobs: SHIT_BENCH_RUNS (5), SHIT_BENCH_DIR (default $TMPDIR or /tmp). Not part of the tests.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shit=$root/bin/shit
+runs=${SHIT_BENCH_RUNS:-5}
+bb=$(command -v busybox) || { echo "bench: busybox not found (apt-get install busybox-static)" >&2; exit 1; }
+command -v hyperfine >/dev/null || { echo "bench: hyperfine not found" >&2; exit 1; }
+dir=$(mktemp -d "${SHIT_BENCH_DIR:-${TMPDIR:-/tmp}}/shit-bench-seccomp.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+export SHIT_HOME="$dir/state" SHIT_DAEMON=off
+mkdir -p "$dir/src"
+for i in $(seq 0 99); do mkdir "$dir/src/d$i"; for j in $(seq 0 99); do echo "$i $j" > "$dir/src/d$i/f$j"; done; done
+tar cf "$dir/src.tar" -C "$dir" src
+prep="rm -rf $dir/t $dir/state; cp -r $dir/src $dir/t"
+
+# hyperfine NAME PREPARE PLAIN SHIT: prints "NAME ratio"
+pair() {
+  hyperfine -N -r "$runs" -w 1 --prepare "sh -c '$2'" --export-json "$dir/$1.json" "$3" "$4" >/dev/null 2>&1 || { echo "$1 failed"; return; }
+  python3 -c '
+import json, sys
+p, s = (x["median"] for x in json.load(open(sys.argv[1]))["results"])
+print("%-12s plain %8.1f ms   tier %8.1f ms   %.2fx" % (sys.argv[2], p * 1000, s * 1000, s / p))
+' "$dir/$1.json" "$1"
+}
+pair rm-rf-10k "$prep" "$bb rm -rf $dir/t" "$shit run -- $bb rm -rf $dir/t"
+pair tar-x-10k "$prep" "$bb tar xf $dir/src.tar -C $dir/t" "$shit run -- $bb tar xf $dir/src.tar -C $dir/t"
+# shellcheck disable=SC2016 # expanded by busybox sh, not here
+loop='i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'
+pair cpu-loop "rm -rf $dir/state" "$bb sh -c '$loop'" "$shit run -- $bb sh -c '$loop'"

@@ -1,0 +1,916 @@
+/* supervise.c — the seccomp tier: capture for a statically linked program (no loader, so no
+ * LD_PRELOAD shim) that `shit run` starts. docs/DESIGN.md "seccomp tier" is the user's view.
+ *
+ * The child sets no_new_privs and a seccomp filter (sv_install) that sends the mutating system
+ * calls (the shim's set: unlink*, rmdir, rename*, open* with a write flag, O_CREAT or O_TRUNC,
+ * creat, truncate, mkdir*, mknod*, link*, symlink*, chmod*, chown*, utime*, *xattr) and execve*
+ * to a listener (SECCOMP_RET_USER_NOTIF) held by shit-run; everything else runs at full speed.
+ * For each call shit-run (sv_serve):
+ *  - reads the path arguments from /proc/TID/mem, then checks SECCOMP_IOCTL_NOTIF_ID_VALID, so
+ *    what was read belongs to a call that is still waiting (the pid was not reused);
+ *  - opens the caller's directory (/proc/TID/cwd, /proc/TID/fd/N; /proc/TID/root for an
+ *    absolute path of a chroot'd caller) and, for f* calls, takes a duplicate of the caller's
+ *    descriptor (pidfd_getfd), so the capture routine (common/capture.c, the shim's own) acts on
+ *    exactly the objects the caller names, with its usual pre-images, staging and records (the
+ *    records carry the caller's pid: sp_record_pid);
+ *  - performs the call itself on those objects and returns its result (an open's descriptor is
+ *    installed in the caller with SECCOMP_IOCTL_NOTIF_ADDFD + SEND), so what is recorded is
+ *    what happened: the caller's memory is not read again by the kernel after capture looked.
+ *    utime*, *xattr and linkat(AT_EMPTY_PATH) are recorded and then let through (CONTINUE).
+ * Calls capture leaves alone (a path under the state dir, a fifo, a call that will fail) go on
+ * unchanged (CONTINUE). A process that has libshit.so mapped (a dynamic program started by the
+ * static one, carrying LD_PRELOAD) is the shim's: its calls go on unseen, never captured twice.
+ *
+ * Fail open: the listener lives in shit-run, the caller's parent, which ignores or forwards
+ * every catchable signal; a call it cannot read, resolve or capture goes on uncaptured (a
+ * NOTCAPTURED says so). If shit-run is killed (SIGKILL), the kernel fails the supervised calls
+ * with ENOSYS from then on: docs/DESIGN.md says so. When the child exits while processes it
+ * started still use the filter (a background job), a detached process keeps serving them.
+ *
+ * No allocations; one request at a time (the calls of a multi-threaded program queue). */
+#define _GNU_SOURCE
+#include "supervise.h"
+#include "../common/capture.h"
+#include "../common/execcheck.h"
+#include "../common/spool.h"
+#include "../common/sys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#define SV_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SV_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "supervise.c: add this architecture's AUDIT_ARCH"
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef SYS_creat
+#define SYS_creat (-1) /* architectures with openat only */
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS /* 6.6 */
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
+/* ---------- the filter ---------- */
+
+/* always sent to the supervisor (opens are sent only with a mutating flag, in the filter) */
+static const int sv_calls[] = {
+#ifdef SYS_unlink
+    SYS_unlink,       SYS_rmdir,        SYS_rename,   SYS_mkdir,     SYS_mknod,     SYS_symlink,
+    SYS_link,         SYS_chmod,        SYS_chown,    SYS_lchown,    SYS_creat,     SYS_utime,
+    SYS_utimes,       SYS_futimesat,
+#endif
+    SYS_unlinkat,     SYS_renameat2,    SYS_mkdirat,  SYS_mknodat,   SYS_symlinkat, SYS_linkat,
+    SYS_fchmodat,     SYS_fchmodat2,    SYS_fchmod,   SYS_fchownat,  SYS_fchown,    SYS_truncate,
+    SYS_ftruncate,    SYS_utimensat,    SYS_setxattr, SYS_lsetxattr, SYS_fsetxattr, SYS_removexattr,
+    SYS_lremovexattr, SYS_fremovexattr, SYS_openat2,  SYS_execve,    SYS_execveat,  SYS_chroot,
+    SYS_chdir,        SYS_fchdir,
+#ifdef SYS_renameat
+    SYS_renameat,
+#endif
+};
+#define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
+#define OPEN_MUTATING (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* the low word (little-endian) */
+
+int sv_install(void) {
+  struct sock_filter f[NCALLS + 16];
+  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2 };
+  unsigned char jt[NCALLS + 16], jf[NCALLS + 16];
+  int n = 0, at[5] = {0};
+#define EMIT(code, k, t, e) (jt[n] = (t), jf[n] = (e), f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
+  EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JEQ | BPF_K, SV_ARCH, L_NONE, L_ALLOW);
+  EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), L_NONE, L_NONE);
+#ifdef __x86_64__
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, L_ALLOW, L_NONE); /* x32 calls: not ours */
+#endif
+  for (size_t i = 0; i < NCALLS; i++)
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_calls[i], L_NOTIFY, L_NONE);
+#ifdef SYS_open
+  EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, L_CHK1, L_NONE);
+#endif
+  EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, L_CHK2, L_NONE);
+  EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
+  at[L_CHK1] = n;
+  EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_MUTATING, L_NOTIFY, L_ALLOW);
+  at[L_CHK2] = n;
+  EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_MUTATING, L_NOTIFY, L_ALLOW);
+  at[L_ALLOW] = n;
+  EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
+  at[L_NOTIFY] = n;
+  EMIT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, L_NONE, L_NONE);
+#undef EMIT
+  for (int i = 0; i < n; i++) { /* labels to forward offsets (every label is after its jumps) */
+    if (jt[i] != L_NONE) f[i].jt = (unsigned char)(at[jt[i]] - i - 1);
+    if (jf[i] != L_NONE) f[i].jf = (unsigned char)(at[jf[i]] - i - 1);
+  }
+  struct sock_fprog prog = {(unsigned short)n, f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return -errno;
+  /* WAIT_KILLABLE_RECV (5.19): once the supervisor has a call, only a fatal signal interrupts
+   * it, so a call performed on the caller's behalf is never also restarted by the caller.
+   * SPEC_ALLOW: without it the kernel turns on the speculative store bypass mitigation for a
+   * filtered process, which slows a CPU-bound program down markedly */
+  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV |
+                        SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+                    &prog);
+  if (fd < 0 && errno == EINVAL)
+    fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                 SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_SPEC_ALLOW, &prog);
+  return fd < 0 ? -errno : (int)fd;
+}
+
+void sv_send(int sock, int v) {
+  int err = v < 0 ? -v : 0;
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec io = {&err, sizeof err};
+  struct msghdr m = {0};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  if (v >= 0) {
+    memset(cbuf, 0, sizeof cbuf);
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &v, sizeof v);
+  }
+  while (sendmsg(sock, &m, MSG_NOSIGNAL) < 0 && errno == EINTR) {}
+}
+
+int sv_recv(int sock) {
+  int err = 0, fd = -1;
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec io = {&err, sizeof err};
+  struct msghdr m = {0};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  ssize_t r;
+  while ((r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+  if (r < (ssize_t)sizeof err) return -EPIPE; /* the child died before it could say */
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  if (fd >= 0) return fd;
+  return err ? -err : -EPROTO;
+}
+
+/* ---------- the processes being served ---------- */
+
+/* What is known of a calling thread (cached by tid; a dead process's entry is noticed through
+ * its pidfd and made again). */
+struct proc {
+  pid_t tid, tgid;
+  int mem;     /* /proc/TID/mem, O_RDONLY */
+  int pidfd;   /* of tgid: liveness, and pidfd_getfd */
+  int covered; /* 1: libshit.so is mapped (the shim captures it); 0 no; -1 not looked yet */
+  int rooted;  /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
+  int cwd;     /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
+  int noted;   /* its memory could not be read, and a NOTCAPTURED said so */
+};
+#define NPROC 64
+static struct proc procs[NPROC];
+static pid_t recorded[NPROC]; /* by tgid: its EXEC record is written for the program it runs now */
+static const char *shim_lib;
+static int can_addfd = 1; /* SECCOMP_ADDFD_FLAG_SEND (5.14): opens are performed here */
+
+static void pclose_(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+/* Reads a small /proc file into buf (NUL-terminated). Length, or -1. */
+static long read_small(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long n = 0;
+  while ((size_t)n < cap - 1) {
+    ssize_t k = read(fd, buf + n, cap - 1 - (size_t)n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    n += k;
+  }
+  close(fd);
+  buf[n] = 0;
+  return n;
+}
+
+/* A field of /proc/TID/status ("Tgid", "Umask"), parsed in `base`; dflt when absent. */
+static long status_field(pid_t tid, const char *name, int base, long dflt) {
+  char p[64], buf[4096], key[32];
+  snprintf(p, sizeof p, "/proc/%d/status", (int)tid);
+  if (read_small(p, buf, sizeof buf) <= 0) return dflt;
+  snprintf(key, sizeof key, "\n%s:", name);
+  char *s = strstr(buf, key);
+  return s ? strtol(s + strlen(key), NULL, base) : dflt;
+}
+
+/* Does the process have the shim mapped? Looked up in /proc/TGID/maps. */
+static int has_shim(pid_t tgid) {
+  if (!shim_lib || !*shim_lib) return 0;
+  char p[64], buf[16384 + 1];
+  snprintf(p, sizeof p, "/proc/%d/maps", (int)tgid);
+  int fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t ll = strlen(shim_lib), keep = 0;
+  int found = 0;
+  for (;;) { /* windows overlapping by the name's length, so a name across two reads is seen */
+    ssize_t k = read(fd, buf + keep, sizeof buf - 1 - keep);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    size_t n = keep + (size_t)k;
+    buf[n] = 0;
+    if (memmem(buf, n, shim_lib, ll)) {
+      found = 1;
+      break;
+    }
+    keep = n < ll ? n : ll;
+    memmove(buf, buf + n - keep, keep);
+  }
+  close(fd);
+  return found;
+}
+
+static void exec_record(struct proc *p);
+
+static struct proc *proc_get(pid_t tid) {
+  struct proc *p = &procs[(unsigned)tid % NPROC];
+  if (p->tid == tid && tid > 0) {
+    struct pollfd pf = {p->pidfd, POLLIN, 0};
+    if (p->pidfd < 0 || poll(&pf, 1, 0) == 0) return p; /* still the same live process */
+  }
+  if (p->tid) {
+    pclose_(&p->mem);
+    pclose_(&p->pidfd);
+    pclose_(&p->cwd);
+  }
+  p->tid = tid;
+  p->tgid = (pid_t)status_field(tid, "Tgid", 10, tid);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
+  p->mem = open(path, O_RDONLY | O_CLOEXEC);
+  p->pidfd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
+  if (p->pidfd < 0) p->pidfd = -1;
+  p->covered = -1;
+  p->rooted = -1;
+  p->noted = 0;
+  return p;
+}
+
+/* A NUL-terminated string of the caller at addr, into buf. 0, or -errno (EFAULT: unreadable,
+ * ENAMETOOLONG). Reads page by page, so a string ending just before an unmapped page reads. */
+static int rd_mem(struct proc *p, uint64_t addr, void *buf, size_t cap, int str) {
+  if (!addr) return -EFAULT;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    size_t got = 0;
+    int bad = 0;
+    while (got < cap) {
+      size_t chunk = 4096 - (size_t)((addr + got) & 4095);
+      if (chunk > cap - got) chunk = cap - got;
+      ssize_t k = pread(p->mem, (char *)buf + got, chunk, (off_t)(addr + got));
+      if (k <= 0) {
+        bad = 1;
+        break;
+      }
+      if (str && memchr((char *)buf + got, 0, (size_t)k)) return 0;
+      got += (size_t)k;
+    }
+    if (!bad) return str ? -ENAMETOOLONG : 0;
+    if (got > 0 || attempt) return -EFAULT;
+    /* nothing read: the descriptor may belong to the program before an exec; open it again */
+    pclose_(&p->mem);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)p->tid);
+    p->mem = open(path, O_RDONLY | O_CLOEXEC);
+    if (p->mem < 0) return -EFAULT;
+  }
+  return -EFAULT;
+}
+
+/* The EXEC record the shim's constructor writes for a process it starts, for a process the
+ * supervisor serves first (the daemon learns the command's processes from them). */
+static void exec_record(struct proc *p) {
+  struct cap_ctx c;
+  static struct sp_buf b;
+  char path[64], args[8192], cwd[PATH_MAX];
+  if (!cap_ctx_load(&c)) return;
+  snprintf(path, sizeof path, "/proc/%d/cmdline", (int)p->tgid);
+  long n = read_small(path, args, sizeof args);
+  sp_start(&b, SP_EXEC, 0);
+  sp_add(&b, T_ARGV, args, n > 0 ? (size_t)n : 0);
+  snprintf(path, sizeof path, "/proc/%d/cwd", (int)p->tgid);
+  ssize_t w = readlink(path, cwd, sizeof cwd - 1);
+  if (w > 0 && cwd[0] == '/') {
+    cwd[w] = 0;
+    sp_add_str(&b, T_CWD, cwd);
+  }
+  sp_commit(&b, c.spool, 0);
+}
+
+/* ---------- one call ---------- */
+
+struct loc {
+  int fd; /* the caller's directory here (AT_FDCWD for an absolute path), -1 none */
+  const char *path;
+  int own; /* fd is ours to close */
+};
+
+/* The directory a path argument is resolved from, as a descriptor here: the caller's cwd, its
+ * dirfd, or its root. 0 or -errno. */
+static int resolve_at(struct proc *p, int dirfd, const char *path, struct loc *l) {
+  char pp[64];
+  l->fd = AT_FDCWD;
+  l->path = path;
+  l->own = 0;
+  if (path && path[0] == '/') {
+    if (p->rooted < 0) {
+      char r[8];
+      snprintf(pp, sizeof pp, "/proc/%d/root", (int)p->tid);
+      ssize_t k = readlink(pp, r, sizeof r);
+      p->rooted = k == 1 && r[0] == '/';
+    }
+    if (p->rooted) return 0;
+    snprintf(pp, sizeof pp, "/proc/%d/root", (int)p->tid);
+    while (l->path[0] == '/') l->path++;
+    if (!l->path[0]) l->path = ".";
+  } else if (dirfd == AT_FDCWD) {
+    if (p->cwd < 0) {
+      snprintf(pp, sizeof pp, "/proc/%d/cwd", (int)p->tid);
+      p->cwd = open(pp, O_PATH | O_CLOEXEC);
+      if (p->cwd < 0) return -errno;
+    }
+    l->fd = p->cwd;
+    return 0;
+  } else {
+    snprintf(pp, sizeof pp, "/proc/%d/fd/%d", (int)p->tid, dirfd);
+  }
+  l->fd = open(pp, O_PATH | O_CLOEXEC);
+  if (l->fd < 0) return -errno;
+  l->own = 1;
+  return 0;
+}
+
+static void loc_close(struct loc *l) {
+  if (l->own && l->fd >= 0) close(l->fd);
+  l->own = 0;
+}
+
+/* A duplicate of the caller's descriptor fd (its open file description), or -errno. */
+static int get_fd(struct proc *p, int fd) {
+  if (p->pidfd < 0) return -EBADF;
+  long r = syscall(SYS_pidfd_getfd, p->pidfd, fd, 0);
+  return r < 0 ? -errno : (int)r;
+}
+
+static int listener;
+
+static int id_valid(uint64_t id) { return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
+
+static void send_resp(uint64_t id, long r, int cont) {
+  struct seccomp_notif_resp resp = {0};
+  resp.id = id;
+  if (cont) resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  else if (r < 0) resp.error = (int32_t)r;
+  else resp.val = r;
+  ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
+/* The caller's umask (mkdir, mknod and a creating open are performed here, with umask 0). */
+static mode_t caller_umask(struct proc *p) { return (mode_t)status_field(p->tid, "Umask", 8, 022); }
+
+/* Says on shit-run's stderr and in the spool that a set-ID program started under the filter
+ * runs without its privileges (no_new_privs). */
+static void exec_check(struct proc *p, int dirfd, const char *path, int at_flags) {
+  struct loc l;
+  if (resolve_at(p, dirfd, path, &l)) return;
+  static struct xc_result r;
+  int v = xc_check_at(l.fd, l.path, at_flags & (AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW), &r);
+  loc_close(&l);
+  if (v != XC_SETUID && v != XC_SETGID) return;
+  fprintf(
+      stderr,
+      "shit: %s is %s: started by a statically linked program under capture (no_new_privs), it runs without "
+      "its privileges; run it outside `shit run` (or SHIT_SECCOMP=off shit run ...)\n",
+      r.path[0] ? r.path : path, xc_what(v));
+  sp_record_pid = p->tgid;
+  cap_note(v == XC_SETUID ? "setuid program: ran without its privileges (seccomp tier: no_new_privs)"
+                          : "setgid program: ran without its privileges (seccomp tier: no_new_privs)",
+           r.path[0] ? r.path : NULL, SP_EXEC);
+  sp_record_pid = 0;
+}
+
+/* Results of a capture + call, shared by every handler. */
+#define DONE(o, r, newfd)                                 \
+  do {                                                    \
+    if ((o).done) {                                       \
+      send_resp(id, (o).ret < 0 ? -(o).err : (o).ret, 0); \
+      goto out;                                           \
+    }                                                     \
+    long r_ = (r);                                        \
+    cap_end(&(o), r_, r_ < 0 ? (int)-r_ : 0, (newfd));    \
+    send_resp(id, r_, 0);                                 \
+    goto out;                                             \
+  } while (0)
+
+static char pa[PATH_MAX], pb[PATH_MAX], xname[256];
+
+static void handle(struct seccomp_notif *req) {
+  uint64_t id = req->id;
+  int nr = req->data.nr;
+  const __u64 *a = req->data.args;
+  struct proc *p = proc_get((pid_t)req->pid);
+  struct loc l1 = {-1, NULL, 0}, l2 = {-1, NULL, 0};
+  struct cap_op o;
+  int lfd = -1;
+  int cont = 1;
+  pa[0] = pb[0] = 0;
+  if (nr == SYS_chroot) { /* resolve absolute paths again after it */
+    p->rooted = -1;
+    goto out;
+  }
+  if (nr == SYS_chdir || nr == SYS_fchdir) { /* and relative ones, in every thread sharing its cwd */
+    for (int i = 0; i < NPROC; i++)
+      if (procs[i].tgid == p->tgid) pclose_(&procs[i].cwd);
+    goto out;
+  }
+  if (nr == SYS_execve || nr == SYS_execveat) {
+    int dfd = nr == SYS_execve ? AT_FDCWD : (int)a[0];
+    int fl = nr == SYS_execve ? 0 : (int)a[4];
+    uint64_t pathp = nr == SYS_execve ? a[0] : a[1];
+    if (rd_mem(p, pathp, pa, sizeof pa, 1) == 0 && id_valid(id)) exec_check(p, dfd, pa, fl);
+    /* after the exec it is another program (the shim's, or no longer), in whichever thread */
+    for (int i = 0; i < NPROC; i++)
+      if (procs[i].tgid == p->tgid) procs[i].covered = -1;
+    if (recorded[(unsigned)p->tgid % NPROC] == p->tgid) recorded[(unsigned)p->tgid % NPROC] = 0;
+    goto out;
+  }
+  if (p->covered < 0) {
+    p->covered = has_shim(p->tgid);
+    pid_t *r = &recorded[(unsigned)p->tgid % NPROC];
+    if (!p->covered && *r != p->tgid) { /* once per program, not per thread */
+      exec_record(p);
+      *r = p->tgid;
+    }
+  }
+  if (p->covered) goto out;
+  if (p->mem < 0) {
+    if (!p->noted) { /* once per thread, not per call */
+      sp_record_pid = p->tgid;
+      cap_note("not captured: the seccomp tier cannot read the caller's memory", NULL, 0);
+      sp_record_pid = 0;
+      p->noted = 1;
+    }
+    goto out;
+  }
+
+  /* the arguments: the paths, read once; then the call must still be waiting */
+  int dfd1 = AT_FDCWD, dfd2 = AT_FDCWD, fdarg = -1, flags = 0, e = 0;
+  uint64_t p1 = 0, p2 = 0;
+  mode_t mode = 0;
+  switch (nr) {
+#ifdef SYS_unlink
+  case SYS_unlink:
+  case SYS_rmdir:
+  case SYS_mkdir:
+  case SYS_chmod:
+  case SYS_chown:
+  case SYS_lchown:
+  case SYS_creat:
+  case SYS_open:
+  case SYS_truncate:
+  case SYS_mknod:
+  case SYS_utime:
+  case SYS_utimes: p1 = a[0]; break;
+  case SYS_rename:
+  case SYS_link: p1 = a[0], p2 = a[1]; break;
+  case SYS_symlink: p1 = a[0], p2 = a[1]; break;
+  case SYS_futimesat: dfd1 = (int)a[0], p1 = a[1]; break;
+#endif
+  case SYS_unlinkat:
+  case SYS_mkdirat:
+  case SYS_mknodat:
+  case SYS_fchmodat:
+  case SYS_fchmodat2:
+  case SYS_fchownat:
+  case SYS_openat:
+  case SYS_openat2: dfd1 = (int)a[0], p1 = a[1]; break;
+  case SYS_utimensat: dfd1 = (int)a[0], p1 = a[1]; break; /* p1 may be NULL: the fd itself */
+  case SYS_renameat2:
+#ifdef SYS_renameat
+  case SYS_renameat:
+#endif
+    dfd1 = (int)a[0], p1 = a[1], dfd2 = (int)a[2], p2 = a[3];
+    break;
+  case SYS_linkat: dfd1 = (int)a[0], p1 = a[1], dfd2 = (int)a[2], p2 = a[3]; break;
+  case SYS_symlinkat: p1 = a[0], dfd2 = (int)a[1], p2 = a[2]; break;
+  case SYS_setxattr:
+  case SYS_lsetxattr:
+  case SYS_removexattr:
+  case SYS_lremovexattr: p1 = a[0]; break;
+  case SYS_fchmod:
+  case SYS_fchown:
+  case SYS_ftruncate:
+  case SYS_fsetxattr:
+  case SYS_fremovexattr: fdarg = (int)a[0]; break;
+  default: goto out;
+  }
+  if (p1 && (e = rd_mem(p, p1, pa, sizeof pa, 1)))
+    goto out; /* the call fails (EFAULT, ENAMETOOLONG) by itself */
+  if (p2 && (e = rd_mem(p, p2, pb, sizeof pb, 1))) goto out;
+  int isx = nr == SYS_setxattr || nr == SYS_lsetxattr || nr == SYS_removexattr || nr == SYS_lremovexattr ||
+            nr == SYS_fsetxattr || nr == SYS_fremovexattr;
+  if (isx && rd_mem(p, a[1], xname, sizeof xname, 1)) goto out;
+  struct open_how how = {0};
+  if (nr == SYS_openat2) {
+    size_t hs = a[3] < sizeof how ? (size_t)a[3] : sizeof how;
+    if (hs < 16 || rd_mem(p, a[2], &how, hs, 0)) goto out;
+  }
+  if (!id_valid(id)) return; /* the caller is gone or the call was interrupted: nothing to answer */
+
+  /* the caller's directories and descriptors, here */
+  if (p1 && (e = resolve_at(p, dfd1, pa, &l1))) goto notcap;
+  if (p2 && (e = resolve_at(p, dfd2, pb, &l2))) goto notcap;
+  if (nr == SYS_utimensat && !p1) fdarg = dfd1;
+  if (fdarg >= 0 && (lfd = get_fd(p, fdarg)) < 0) {
+    if (lfd == -EBADF) goto out; /* not a descriptor: the call fails by itself */
+    e = lfd;
+    goto notcap;
+  }
+
+  sp_record_pid = p->tgid;
+  cont = 0;
+  switch (nr) {
+#ifdef SYS_unlink
+  case SYS_unlink:
+  case SYS_rmdir:
+#endif
+  case SYS_unlinkat: flags = nr == SYS_unlinkat ? (int)a[2] : 0;
+#ifdef SYS_rmdir
+    if (nr == SYS_rmdir) flags = AT_REMOVEDIR;
+#endif
+    if (!cap_unlink(&o, l1.fd, l1.path, flags)) break;
+    DONE(o, sys3(SYS_unlinkat, l1.fd, l1.path, flags), -1);
+#ifdef SYS_rename
+  case SYS_rename:
+#endif
+#ifdef SYS_renameat
+  case SYS_renameat:
+#endif
+  case SYS_renameat2:
+    flags = nr == SYS_renameat2 ? (int)a[4] : 0;
+    if (!cap_rename(&o, l1.fd, l1.path, l2.fd, l2.path, (unsigned)flags)) break;
+    DONE(o, sys5(SYS_renameat2, l1.fd, l1.path, l2.fd, l2.path, flags), -1);
+#ifdef SYS_mkdir
+  case SYS_mkdir:
+#endif
+  case SYS_mkdirat:
+    mode = (mode_t)(nr == SYS_mkdirat ? a[2] : a[1]);
+    if (!cap_mkdir(&o, l1.fd, l1.path, mode)) break;
+    DONE(o, sys3(SYS_mkdirat, l1.fd, l1.path, mode & ~caller_umask(p)), -1);
+#ifdef SYS_mknod
+  case SYS_mknod:
+#endif
+  case SYS_mknodat: {
+    int at = nr == SYS_mknodat;
+    mode = (mode_t)a[at + 1];
+    dev_t dev = (dev_t)a[at + 2];
+    if (!cap_mknod(&o, l1.fd, l1.path, mode, dev)) break;
+    DONE(o, sys4(SYS_mknodat, l1.fd, l1.path, (mode & S_IFMT) | (mode & 07777 & ~caller_umask(p)), dev), -1);
+  }
+#ifdef SYS_symlink
+  case SYS_symlink:
+#endif
+  case SYS_symlinkat:
+    if (!cap_symlink(&o, pa, l2.fd, l2.path)) break;
+    DONE(o, sys3(SYS_symlinkat, pa, l2.fd, l2.path), -1);
+#ifdef SYS_link
+  case SYS_link:
+#endif
+  case SYS_linkat:
+    flags = nr == SYS_linkat ? (int)a[4] : 0;
+    if (flags & AT_EMPTY_PATH) { /* an O_TMPFILE file getting its name: recorded, then let through */
+      if (cap_link(&o, l1.fd, l1.path, l2.fd, l2.path, flags)) cap_end(&o, 0, 0, -1);
+      cont = 1;
+      break;
+    }
+    if (!cap_link(&o, l1.fd, l1.path, l2.fd, l2.path, flags)) break;
+    DONE(o, sys5(SYS_linkat, l1.fd, l1.path, l2.fd, l2.path, flags), -1);
+#ifdef SYS_chmod
+  case SYS_chmod:
+#endif
+  case SYS_fchmodat:
+  case SYS_fchmodat2:
+    mode = (mode_t)(nr == SYS_fchmodat || nr == SYS_fchmodat2 ? a[2] : a[1]);
+    flags = nr == SYS_fchmodat2 ? (int)a[3] : 0;
+    if (!cap_chmod(&o, l1.fd, l1.path, -1, mode, flags)) break;
+    DONE(o,
+         flags ? sys4(SYS_fchmodat2, l1.fd, l1.path, mode, flags) : sys3(SYS_fchmodat, l1.fd, l1.path, mode),
+         -1);
+  case SYS_fchmod:
+    if (!cap_chmod(&o, AT_FDCWD, NULL, lfd, (mode_t)a[1], 0)) break;
+    DONE(o, sys2(SYS_fchmod, lfd, a[1]), -1);
+#ifdef SYS_chown
+  case SYS_chown:
+  case SYS_lchown:
+#endif
+  case SYS_fchownat: {
+    int at = nr == SYS_fchownat;
+    uid_t u = (uid_t)a[at + 1];
+    gid_t g = (gid_t)a[at + 2];
+    flags = at ? (int)a[4] : 0;
+#ifdef SYS_lchown
+    if (nr == SYS_lchown) flags = AT_SYMLINK_NOFOLLOW;
+#endif
+    if (!cap_chown(&o, l1.fd, l1.path, -1, u, g, flags)) break;
+    DONE(o, sys5(SYS_fchownat, l1.fd, l1.path, (long)(int)u, (long)(int)g, flags), -1);
+  }
+  case SYS_fchown:
+    if (!cap_chown(&o, AT_FDCWD, NULL, lfd, (uid_t)a[1], (gid_t)a[2], 0)) break;
+    DONE(o, sys3(SYS_fchown, lfd, (long)(int)a[1], (long)(int)a[2]), -1);
+  case SYS_truncate: {
+    char tp[PATH_MAX + 32];
+    if (l1.fd == AT_FDCWD) snprintf(tp, sizeof tp, "%s", l1.path);
+    else snprintf(tp, sizeof tp, "/proc/self/fd/%d/%s", l1.fd, l1.path);
+    if (!cap_truncate(&o, l1.fd, l1.path, -1, (long long)a[1])) break;
+    DONE(o, sys2(SYS_truncate, tp, a[1]), -1);
+  }
+  case SYS_ftruncate:
+    if (!cap_truncate(&o, AT_FDCWD, NULL, lfd, (long long)a[1])) break;
+    DONE(o, sys2(SYS_ftruncate, lfd, a[1]), -1);
+#ifdef SYS_utime
+  case SYS_utime:
+  case SYS_utimes:
+  case SYS_futimesat:
+#endif
+  case SYS_utimensat: /* recorded, then let through */
+    cont = 1;
+    if (lfd >= 0 ? cap_utimes(&o, AT_FDCWD, NULL, lfd, 0)
+                 : cap_utimes(&o, l1.fd, l1.path, -1, nr == SYS_utimensat ? (int)a[3] : 0))
+      cap_end(&o, 0, 0, -1);
+    break;
+  case SYS_setxattr:
+  case SYS_lsetxattr:
+  case SYS_removexattr:
+  case SYS_lremovexattr:
+  case SYS_fsetxattr:
+  case SYS_fremovexattr: { /* recorded, then let through */
+    int op = nr == SYS_setxattr || nr == SYS_lsetxattr || nr == SYS_fsetxattr ? SP_SETXATTR : SP_REMOVEXATTR;
+    int follow = !(nr == SYS_lsetxattr || nr == SYS_lremovexattr);
+    char tp[PATH_MAX + 32];
+    const char *xp = NULL;
+    if (lfd < 0) {
+      if (l1.fd == AT_FDCWD) snprintf(tp, sizeof tp, "%s", l1.path);
+      else snprintf(tp, sizeof tp, "/proc/self/fd/%d/%s", l1.fd, l1.path);
+      xp = tp;
+    }
+    cont = 1;
+    if (cap_xattr(&o, op, xp, lfd, xname, follow)) cap_end(&o, 0, 0, -1);
+    break;
+  }
+#ifdef SYS_open
+  case SYS_open:
+  case SYS_creat:
+#endif
+  case SYS_openat:
+  case SYS_openat2: {
+    long fl = O_WRONLY | O_CREAT | O_TRUNC; /* creat */
+    if (nr == SYS_openat2) {
+      fl = (long)how.flags;
+      mode = (mode_t)how.mode;
+    } else if (nr == SYS_openat) {
+      fl = (long)a[2];
+      mode = (mode_t)a[3];
+    } else {
+      fl = nr == SYS_creat ? fl : (long)a[1];
+      mode = (mode_t)(nr == SYS_creat ? a[1] : a[2]);
+    }
+    if (!cap_open(&o, l1.fd, l1.path, (int)fl)) break;
+    if (!can_addfd) { /* no way to hand a descriptor over: recorded, then let through */
+      cap_end(&o, 0, 0, -1);
+      cont = 1;
+      break;
+    }
+    if (fl & O_CREAT) mode &= ~caller_umask(p);
+    long nfd;
+    if (nr == SYS_openat2) {
+      struct open_how h2 = how;
+      h2.flags |= O_CLOEXEC;
+      h2.mode = mode;
+      nfd = sys4(SYS_openat2, l1.fd, l1.path, &h2, sizeof h2);
+    } else {
+      nfd = sys4(SYS_openat, l1.fd, l1.path, fl | O_CLOEXEC, mode);
+    }
+    if (nfd < 0) {
+      cap_end(&o, nfd, (int)-nfd, -1);
+      send_resp(id, nfd, 0);
+      goto out;
+    }
+    struct seccomp_notif_addfd af = {0};
+    af.id = id;
+    af.flags = SECCOMP_ADDFD_FLAG_SEND;
+    af.srcfd = (uint32_t)nfd;
+    af.newfd_flags = (uint32_t)(fl & O_CLOEXEC);
+    long got = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &af);
+    int ae = got < 0 ? errno : 0;
+    /* the file was opened (made) here: on record as it is, whether or not the caller got it */
+    cap_end(&o, got >= 0 ? got : 0, 0, (int)nfd);
+    close((int)nfd);
+    /* not handed over (EMFILE: the caller's descriptor limit), the call still waits: it fails so */
+    if (got < 0 && ae != ENOENT) send_resp(id, -ae, 0);
+    goto out_answered;
+  }
+  default: break;
+  }
+  cont = 1; /* capture left the call alone (or recorded it and lets it through): it goes on */
+  goto out;
+notcap:
+  sp_record_pid = p->tgid;
+  {
+    char why[96];
+    snprintf(why, sizeof why, "not captured: the seccomp tier cannot reach the caller's file (%s)",
+             strerror(-e));
+    cap_note(why, pa[0] == '/' ? pa : NULL, 0);
+  }
+out:
+  if (cont) send_resp(id, 0, 1);
+out_answered:
+  sp_record_pid = 0;
+  loc_close(&l1);
+  loc_close(&l2);
+  if (lfd >= 0) close(lfd);
+}
+
+/* ---------- the loop ---------- */
+
+static int kernel_at_least(int maj, int min) {
+  struct utsname u;
+  int a = 0, b = 0;
+  if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2) return 0;
+  return a > maj || (a == maj && b >= min);
+}
+
+/* The id of the call being handled (0: none), in a page shared with the watchdog. */
+static volatile uint64_t *inflight;
+
+static void to_null(void) {
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+  }
+}
+
+static int serve(pid_t child);
+
+/* The watchdog: a copy of the supervisor, idle on a pipe whose write ends only the supervisors
+ * hold. A byte: they finished, it exits. End of file: every supervisor died (shit-run killed
+ * with SIGKILL, or crashed) with the program still running; the watchdog answers the call that
+ * was being handled (CONTINUE: if it had been performed already, it is performed again and may
+ * fail) and serves the rest, capturing as before, so the program never sees ENOSYS. */
+static void watchdog(int rfd) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  int ign[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM};
+  for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++) sigaction(ign[i], &sa, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  to_null();
+  char c;
+  ssize_t n;
+  while ((n = read(rfd, &c, 1)) < 0 && errno == EINTR) {}
+  if (n == 1) _exit(0);
+  close(rfd);
+  uint64_t id = *inflight;
+  if (id && id_valid(id)) send_resp(id, 0, 1);
+  *inflight = 0;
+  serve(0);
+  _exit(0);
+}
+
+/* Serves until no process uses the filter (POLLHUP), or, child > 0, until it exits. 1: the
+ * child exited with processes still using the filter. */
+static int serve(pid_t child) {
+  struct seccomp_notif_sizes sz;
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz)) return 0;
+  union {
+    struct seccomp_notif n;
+    char space[4096];
+  } req;
+  if (sz.seccomp_notif > sizeof req) return 0;
+  int pidfd = child > 0 ? (int)syscall(SYS_pidfd_open, child, 0) : -1;
+  for (;;) {
+    struct pollfd f[2] = {{listener, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    int timeout = child > 0 && pidfd < 0 ? 100 : -1; /* no pidfd: look at the child now and then */
+    int r = poll(f, pidfd >= 0 ? 2 : 1, timeout);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if (f[0].revents & POLLIN) {
+      memset(&req, 0, sizeof req);
+      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req.n) == 0) {
+        if (inflight) *inflight = req.n.id; /* for the watchdog, should this process die now */
+        handle(&req.n);
+        if (inflight) *inflight = 0;
+      }
+      continue; /* drain what is waiting before looking at the child */
+    }
+    if (f[0].revents & (POLLHUP | POLLERR | POLLNVAL)) break; /* no process uses the filter any more */
+    int exited = 0;
+    if (pidfd >= 0) exited = (f[1].revents & POLLIN) != 0;
+    else if (child > 0) {
+      siginfo_t si;
+      si.si_pid = 0;
+      exited = waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == child;
+    }
+    if (exited) {
+      if (pidfd >= 0) close(pidfd);
+      struct pollfd h = {listener, POLLIN, 0};
+      return !(poll(&h, 1, 0) == 1 && (h.revents & POLLHUP));
+    }
+  }
+  if (pidfd >= 0) close(pidfd);
+  return 0;
+}
+
+void sv_serve(int lfd, pid_t child, const char *lib) {
+  listener = lfd;
+  shim_lib = lib;
+  can_addfd = kernel_at_least(5, 14);
+  /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
+  ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+  for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = -1;
+  mode_t old = umask(0); /* mkdir/mknod/open on the caller's behalf apply the caller's umask */
+  void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  int wd[2] = {-1, -1};
+  if (page != MAP_FAILED && pipe2(wd, O_CLOEXEC) == 0) {
+    inflight = page;
+    pid_t w = fork();
+    if (w == 0) {
+      close(wd[1]);
+      watchdog(wd[0]);
+    }
+    close(wd[0]);
+    if (w < 0) pclose_(&wd[1]);
+  }
+  if (serve(child)) {
+    /* processes of the command outlive it (a background job): a detached process serves them
+     * until the last one exits (and then tells the watchdog); shit-run goes on to END */
+    pid_t k = fork();
+    if (k == 0) {
+      setsid();
+      to_null();
+      serve(0);
+      if (wd[1] >= 0) (void)!write(wd[1], "q", 1);
+      _exit(0);
+    }
+    /* no keeper (fork failed): closing the pipe without a byte makes the watchdog take over */
+  } else if (wd[1] >= 0) {
+    (void)!write(wd[1], "q", 1);
+  }
+  if (wd[1] >= 0) close(wd[1]);
+  umask(old);
+  close(lfd);
+}

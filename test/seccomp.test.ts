@@ -1,0 +1,304 @@
+// The seccomp tier (native/supervise, docs/DESIGN.md "seccomp tier"): a statically linked program
+// that `shit run` starts — here busybox-static, whose applets are real static programs — is
+// captured like any other: each case builds a tree, runs a busybox command under `shit run`,
+// undoes it (the tree from before, exactly), redoes it (the tree from right after, exactly).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { sandbox, sameTree, out, until, shitBin, type Sandbox } from "./helpers.ts";
+import { Term } from "./term.ts";
+
+const BB = ["/bin/busybox", "/usr/bin/busybox"].find(
+  (p) => existsSync(p) && /statically linked/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
+);
+const noBusybox = BB ? false : "no busybox-static (apt-get install busybox-static)";
+
+interface Show {
+  id: string;
+  effects: Record<string, number>;
+  events: { op: string; path?: string; note?: string }[];
+}
+const show = (s: Sandbox): Show => {
+  const r = s.shit(["show", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  return JSON.parse(r.stdout) as Show;
+};
+
+/** Runs `busybox sh -c CMD` (or argv) under shit run, then undo, redo, undo: whole trees compared each time. */
+function roundTrip(s: Sandbox, cmd: string | string[]): Show {
+  const before = s.tree();
+  const run = s.shit(["run", "--", ...(typeof cmd === "string" ? [BB!, "sh", "-c", cmd] : cmd)]);
+  assert.equal(run.status, 0, `the command failed under shit run:\n${out(run)}`);
+  assert.doesNotMatch(run.stderr, /not recorded/, out(run));
+  const after = s.tree();
+  const sh = show(s);
+  assert.equal(sh.effects.notCaptured, 0, JSON.stringify(sh.events.filter((e) => e.op === "notcaptured")));
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, `undo:\n${out(undo)}`);
+  assert.equal(sameTree(before, s.tree()), "", `after undo the tree differs from before the command:\n${out(undo)}`);
+  const redo = s.shit(["redo", "--yes"]);
+  assert.equal(redo.status, 0, `redo:\n${out(redo)}`);
+  assert.equal(sameTree(after, s.tree()), "", `after redo the tree differs from right after the command:\n${out(redo)}`);
+  const again = s.shit(["undo", "--yes"]);
+  assert.equal(again.status, 0, `undo of the redo:\n${out(again)}`);
+  assert.equal(sameTree(before, s.tree()), "", "after undoing the redo the tree differs from before");
+  return sh;
+}
+
+const tree = `
+mkdir -p proj/src/lib proj/docs proj/empty
+printf 'int main(void){return 0;}\\n' > proj/src/main.c
+printf 'int a;\\n' > proj/src/lib/a.c
+printf 'line one\\nline two\\n' > proj/docs/readme.md
+printf 'old target\\n' > proj/target.txt
+printf 'moved in\\n' > proj/incoming.txt
+head -c 100000 /dev/urandom > proj/blob.bin
+chmod 640 proj/src/lib/a.c
+ln -s src/main.c proj/link-to-main
+`;
+
+const cases: [string, string][] = [
+  ["rm -rf of a tree", "busybox rm -rf proj"],
+  ["mv over a file", "busybox mv proj/incoming.txt proj/target.txt"],
+  ["sed -i", "busybox sed -i 's/two/2/' proj/docs/readme.md"],
+  ["chmod -R", "busybox chmod -R go-rwx proj/src"],
+  ["mkdir -p", "busybox mkdir -p proj/new/deeper/still"],
+  ["ln and ln -s", "busybox ln proj/target.txt proj/hard && busybox ln -s ../target.txt proj/docs/soft"],
+  ["touch: a new file and an old one's times", "busybox touch proj/fresh.txt && busybox touch -d '2001-02-03 04:05:06' proj/src/main.c"],
+  [
+    "dd over part of a file (notrunc), and truncating another",
+    "busybox dd if=/dev/zero of=proj/blob.bin bs=1k count=3 seek=10 conv=notrunc 2>/dev/null && busybox dd if=proj/docs/readme.md of=proj/target.txt 2>/dev/null",
+  ],
+  ["cp over an existing file, cp -r of a tree", "busybox cp proj/docs/readme.md proj/target.txt && busybox cp -r proj/src proj/src-copy"],
+  ["tar x over a tree", "busybox tar cf p.tar proj && busybox rm -rf proj/src && echo changed > proj/target.txt && busybox tar xf p.tar && busybox rm p.tar"],
+  ["shell redirections: > (truncate), >> (append), a new file", "echo replaced > proj/target.txt; echo more >> proj/docs/readme.md; echo new > proj/new.txt"],
+  ["truncate (open, then ftruncate on the descriptor) and mkfifo (mknod)", "busybox truncate -s 10 proj/blob.bin && busybox mkfifo proj/fifo"],
+  [
+    "cd between writes in one process (its working directory followed)",
+    "cd proj && echo a > target.txt && cd src && echo b > main.c && cd lib && echo c > new.c",
+  ],
+];
+
+for (const [name, cmd] of cases) {
+  test(`seccomp tier: busybox-static ${name}: undo and redo exact`, { skip: noBusybox }, (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    roundTrip(s, cmd);
+  });
+}
+
+test(
+  "seccomp tier: a dynamic program started by the supervised one is captured once (by the shim), a static one by the supervisor",
+  { skip: noBusybox },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    // /bin/rm (coreutils, dynamic: LD_PRELOAD) and busybox rm (static, under the inherited filter)
+    const sh = roundTrip(s, "/bin/rm proj/target.txt; busybox rm proj/incoming.txt; /bin/mv proj/blob.bin proj/blob2.bin");
+    const unlinks = sh.events.filter((e) => e.op === "unlink").map((e) => e.path);
+    assert.deepEqual(unlinks.sort(), [join(s.work, "proj/incoming.txt"), join(s.work, "proj/target.txt")], JSON.stringify(sh.events));
+    assert.equal(sh.events.filter((e) => e.op === "rename").length, 1, JSON.stringify(sh.events));
+  },
+);
+
+test(
+  "seccomp tier: a static program started by a dynamic one (bash) in a captured command: the shim hands it to shit-run, undo and redo exact",
+  { skip: noBusybox },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const sh = roundTrip(s, [
+      "bash",
+      "-c",
+      `${BB} rm -rf proj/src && ${BB} sed -i s/one/1/ proj/docs/readme.md && ${BB} sh -c 'exit 3'; [ $? = 3 ] && /bin/mv proj/incoming.txt proj/target.txt`,
+    ]);
+    assert.equal(sh.events.filter((e) => e.op === "rename").length, 2, "sed -i's rename and mv's, once each");
+  },
+);
+
+test("seccomp tier: a static program started with posix_spawnp (python) in a captured command is handed over too", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  s.sh(tree);
+  const py = `import os; pid = os.posix_spawnp("busybox", ["busybox", "rm", "-r", "proj/src"], os.environ); _, st = os.waitpid(pid, 0); raise SystemExit(os.waitstatus_to_exitcode(st))`;
+  const sh = roundTrip(s, ["python3", "-c", py]);
+  assert.equal(sh.events.filter((e) => e.op === "unlink").length, 2, JSON.stringify(sh.events));
+});
+
+test("seccomp tier: a background job outliving the command is still captured (a detached supervisor serves it)", { skip: noBusybox }, async (t) => {
+  const s = sandbox(t);
+  s.sh(tree);
+  const before = s.tree();
+  const run = s.shit(["run", "--", BB!, "sh", "-c", "(busybox sleep 0.4; busybox rm proj/target.txt) >/dev/null 2>&1 &"]);
+  assert.equal(run.status, 0, out(run));
+  for (let i = 0; i < 100 && existsSync(join(s.work, "proj/target.txt")); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(existsSync(join(s.work, "proj/target.txt")), false, "the background rm ran");
+  await new Promise((r) => setTimeout(r, 200));
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(sameTree(before, s.tree()), "", out(undo));
+});
+
+test("seccomp tier: the program's exit status, stdout and a failing call's errno are its own", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  s.sh(tree + "chmod 555 proj/docs");
+  const r = s.shit([
+    "run",
+    "--",
+    BB!,
+    "sh",
+    "-c",
+    "busybox rm proj/nope; echo rc=$?; busybox mkdir proj/src 2>&1; busybox rm proj/docs/readme.md 2>&1; echo out; exit 7",
+  ]);
+  assert.equal(r.status, 7, out(r));
+  assert.match(r.stdout, /rc=1\n/);
+  assert.match(r.stdout, /File exists/);
+  if (process.getuid?.() !== 0) assert.match(r.stdout, /Permission denied/);
+  assert.match(r.stdout, /out\n$/);
+  assert.match(r.stderr, /No such file or directory/);
+});
+
+test("seccomp tier: a set-ID program started under the filter runs without its privileges: said and recorded", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  // a set-user-ID program owned by someone else: root makes one (owned by nobody); a user finds su/passwd
+  let prog = "";
+  if (process.getuid?.() === 0) {
+    prog = join(s.dir, "suid-id");
+    spawnSync("cp", ["/usr/bin/id", prog]);
+    spawnSync("chown", ["65534", prog]);
+    chmodSync(prog, 0o4755);
+  } else {
+    prog = ["/usr/bin/su", "/bin/su", "/usr/bin/passwd"].find((p) => existsSync(p) && spawnSync("test", ["-u", p]).status === 0) ?? "";
+  }
+  if (!prog) return t.skip("no set-user-ID program here");
+  writeFileSync(join(s.work, "x"), "");
+  const r = s.shit(["run", "--", BB!, "sh", "-c", `${prog} --help >/dev/null 2>&1; busybox rm x`]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stderr, new RegExp(`shit: ${prog} is a setuid program: .* runs without its privileges`), out(r));
+  const sh = show(s);
+  const nc = sh.events.filter((e) => e.op === "notcaptured");
+  assert.equal(nc.length, 1, JSON.stringify(nc));
+  assert.equal(nc[0].path, prog);
+  assert.match(nc[0].note ?? "", /ran without its privileges/);
+  assert.equal(sh.events.filter((e) => e.op === "unlink").length, 1, "the rm after it is captured");
+});
+
+test("seccomp tier: SHIT_SECCOMP=off runs the static program outside capture, as before, and says so", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  writeFileSync(join(s.work, "x"), "");
+  const r = s.shit(["run", "--", BB!, "rm", "x"], { env: { ...s.env, SHIT_SECCOMP: "off" } });
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stderr, /is statically linked: what it changes is not recorded/);
+  assert.equal(show(s).effects.notCaptured, 1);
+});
+
+test(
+  "seccomp tier: shit-run killed with SIGKILL mid-command: the program runs on unharmed, and what it does after is still captured (the watchdog)",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const before = s.tree();
+    const p = (f: string) => join(s.work, "proj", f);
+    const go = join(s.dir, "go"); // outside the tree: made by the test, not the command
+    const script = `busybox rm proj/target.txt; while [ ! -e ${go} ]; do busybox sleep 0.05; done; busybox rm proj/incoming.txt && echo ok > proj/done`;
+    const run = spawn(shitBin, ["run", "--", BB!, "sh", "-c", script], { cwd: s.work, env: s.env, stdio: "ignore" });
+    const exited = new Promise((r) => run.on("exit", r));
+    await until("the first rm", () => !existsSync(p("target.txt")));
+    run.kill("SIGKILL");
+    await exited;
+    writeFileSync(go, ""); // only now does the program go on
+    await until("the program's last write", () => existsSync(p("done")));
+    assert.equal(existsSync(p("incoming.txt")), false);
+    const sh = show(s);
+    const paths = sh.events.filter((e) => e.op === "unlink" || e.op === "open").map((e) => e.path);
+    for (const f of ["target.txt", "incoming.txt", "done"]) assert.ok(paths.includes(p(f)), `${f} recorded: ${JSON.stringify(sh.events)}`);
+    const undo = s.shit(["undo", "--yes"]);
+    assert.equal(undo.status, 0, out(undo));
+    assert.equal(sameTree(before, s.tree()), "", out(undo));
+  },
+);
+
+// A Go program built static (CGO_ENABLED=0), as every Go tool people run is: writes, renames
+// over, truncates, removes a tree (unlinkat through directory descriptors), chmods, makes
+// directories and a symlink, appends, and removes 400 files from 16 goroutines at once.
+const goProgram = `package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func main() {
+	p := func(s string) string { return filepath.Join(os.Args[1], s) }
+	must(os.WriteFile(p("new.txt"), []byte("from go\\n"), 0644))
+	must(os.WriteFile(p("tmp.txt"), []byte("replacement\\n"), 0600))
+	must(os.Rename(p("tmp.txt"), p("target.txt")))
+	must(os.Truncate(p("blob.bin"), 1000))
+	must(os.RemoveAll(p("src")))
+	must(os.Chmod(p("docs/readme.md"), 0600))
+	must(os.MkdirAll(p("a/b/c"), 0755))
+	must(os.Symlink("../target.txt", p("a/link")))
+	f, err := os.OpenFile(p("incoming.txt"), os.O_WRONLY|os.O_APPEND, 0)
+	must(err)
+	_, err = f.Write([]byte("appended\\n"))
+	must(err)
+	must(f.Close())
+	var wg sync.WaitGroup
+	for t := 0; t < 16; t++ {
+		wg.Add(1)
+		go func(t int) {
+			defer wg.Done()
+			for i := t; i < 400; i += 16 {
+				must(os.Remove(p(fmt.Sprintf("many/f%d", i))))
+			}
+		}(t)
+	}
+	wg.Wait()
+}
+`;
+const noGo = spawnSync("sh", ["-c", "command -v go"]).status === 0 ? false : "no go (apt-get install golang-go)";
+
+test("seccomp tier: a static Go program (16 goroutines deleting at once among its calls): undo and redo exact", { skip: noGo }, (t) => {
+  const s = sandbox(t);
+  const src = join(s.dir, "gosrc");
+  mkdirSync(src);
+  writeFileSync(join(src, "main.go"), goProgram);
+  const bin = join(s.dir, "gowriter");
+  const env = { ...process.env, CGO_ENABLED: "0", GOCACHE: join(s.dir, "gocache"), GOPATH: join(s.dir, "gopath"), HOME: s.dir, GOFLAGS: "", GO111MODULE: "" };
+  const b = spawnSync("go", ["build", "-o", bin, "main.go"], { cwd: src, env, encoding: "utf8" });
+  assert.equal(b.status, 0, `go build:\n${b.stderr}`);
+  assert.match(spawnSync("file", [bin], { encoding: "utf8" }).stdout, /statically linked/);
+  s.sh(tree + "mkdir proj/many; for i in $(seq 0 399); do echo $i > proj/many/f$i; done");
+  const sh = roundTrip(s, [bin, "proj"]);
+  const unlinks = sh.events.filter((e) => e.op === "unlink").length;
+  assert.equal(unlinks, 402, `each of the 400 removals and src/main.c, src/lib/a.c once (got ${unlinks})`);
+});
+
+test("seccomp tier: busybox rm -rf typed in a hooked bash is captured (the shim hands it over) and undone, tree for tree", { skip: noBusybox }, async (t) => {
+  const s = sandbox(t);
+  s.sh(tree);
+  const home = join(s.dir, "home");
+  mkdirSync(home, { recursive: true });
+  const before = s.tree();
+  const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
+  try {
+    await term.run(`${BB} rm -rf proj`);
+    assert.equal(existsSync(join(s.work, "proj")), false, term.screen());
+    assert.doesNotMatch(term.screen(), /not recorded/);
+    await term.run("shit undo --yes");
+    assert.equal(sameTree(before, s.tree()), "", term.screen());
+  } finally {
+    term.kill();
+  }
+});
