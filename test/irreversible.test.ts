@@ -18,6 +18,12 @@ test("irreversible: the rules on a table of command lines", () => {
   const table: Array<[string[] | string, string[]]> = [
     [["git", "push"], ["git push"]],
     [["git", "pull"], []],
+    [["ssh-keygen", "-t", "ed25519", "-f", "k"], ["ssh-keygen"]],
+    [["ssh-keygen", "-l", "-f", "k.pub"], []], // a fingerprint: nothing generated
+    [["ssh-keygen", "-R", "host"], []],
+    [["gpg", "--batch", "--quick-gen-key", "me@x"], ["gpg"]],
+    [["gpg", "--list-keys"], []],
+    [["age-keygen", "-o", "key.txt"], ["age-keygen"]],
     [["git", "-C", "repo", "push", "origin", "main"], ["git push"]],
     [["git", "-C", "push", "status"], []], // -C takes a value: "push" is the directory
     [["git", "commit", "-m", "push"], []],
@@ -110,6 +116,17 @@ test("irreversible: a recorded git push is named by show and undo, and the local
   assert.equal(undo.status, 0, out(undo));
   assert.match(undo.stdout, /^not undone: git push: sent to a remote; cannot be undone here$/m);
   assert.ok(!existsSync(join(repo, "f")), "the local part is undone");
+});
+
+test("irreversible: a key made by ssh-keygen is undone (its files go) with a warning that it may have been copied or used", (t) => {
+  const s = sandbox(t);
+  const run = s.shit(["run", "--", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", "id_test"]);
+  assert.equal(run.status, 0, out(run));
+  assert.ok(existsSync(join(s.work, "id_test")) && existsSync(join(s.work, "id_test.pub")));
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.match(undo.stdout, /^not undone: ssh-keygen: generated a key, which may already have been copied or used; cannot be undone here$/m, out(undo));
+  assert.ok(!existsSync(join(s.work, "id_test")) && !existsSync(join(s.work, "id_test.pub")), "the key files are gone");
 });
 
 test("irreversible: curl POST is named, a plain curl is not; the user's config adds rules; a broken config is one line, exit 2", (t) => {

@@ -58,6 +58,15 @@ export const RULES: Rule[] = [
     anyArg: ["^--(post-data|post-file|body-data|body-file)([ =].*)?$", `^--method[ =](${HTTP_WRITE})$`],
     says: "sent a request that may change a server",
   },
+  // an identity made here: undo removes the key files, not what was done with the key meanwhile
+  {
+    program: "ssh-keygen",
+    anyArg: ["^-[A-Za-z]*[tbA]"],
+    valueOptions: ["-f", "-C", "-N", "-P", "-Z", "-a", "-O", "-I", "-n", "-V", "-z", "-s", "-w", "-D", "-r", "-G", "-M", "-S", "-Y"],
+    says: "generated a key, which may already have been copied or used",
+  },
+  { program: ["gpg", "gpg2"], anyArg: ["^--(full-|quick-)?gen(erate)?-key$"], says: "generated a key, which may already have been copied or used" },
+  { program: "age-keygen", anyArg: ["^-o$", "^--output"], says: "generated a key, which may already have been copied or used" },
   { program: ["http", "https", "xh"], anyArg: [`^(${HTTP_WRITE})$`], says: "sent a request that may change a server" },
   {
     program: "npm",
