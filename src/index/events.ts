@@ -1,6 +1,7 @@
 // The events table (one row per captured call, keyed by its byte offset in the command's spool)
 // and posts (each path's state when `shit run` ended, from its end scan). Written by ingest only.
 import type { Index } from "./db.js";
+import { Op } from "../spool/records.js";
 import { checkedEvent, goodPost, type EventRow, type PostRow } from "./rows.js";
 
 export function of(ix: Index, cmd: string): EventRow[] {
@@ -10,6 +11,13 @@ export function of(ix: Index, cmd: string): EventRow[] {
 /** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
  *  between two names of one inode did nothing), in order: a whole row per event would cost more
  *  than the counting. */
+/** The command's successful renames over a kept file (KEEP2): few, where events.of would read them all. */
+export function renamesOver(ix: Index, cmd: string): EventRow[] {
+  return (
+    ix.q(`SELECT * FROM events WHERE cmd = ? AND op = ${Op.RENAME} AND err = 0 AND keep2 IS NOT NULL ORDER BY seq`).all(cmd) as unknown as EventRow[]
+  ).map(checkedEvent);
+}
+
 export function forCounting(ix: Index, cmd: string): EventRow[] {
   return ix
     .q(

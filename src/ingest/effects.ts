@@ -49,7 +49,7 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
  *  ingested, they could not yet tell a refresh from a change; its keep tells it now. */
 function indexLeftBy(index: Index, id: string): string[] {
   const out: string[] = [];
-  for (const e of events.of(index, id)) {
+  for (const e of events.renamesOver(index, id)) {
     if (e.err || e.op !== Op.RENAME || !e.path2 || !e.keep2 || !GIT_INDEX.test(fromBuf(e.path2))) continue;
     const pre = decodeStat(e.pre2);
     if (!pre) continue;
