@@ -882,6 +882,9 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
   ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
   for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = -1;
+  /* every record goes to the command's one spool: held open, not opened and closed per record */
+  struct cap_ctx ctx;
+  if (cap_ctx_load(&ctx)) sp_hold(ctx.spool);
   mode_t old = umask(0); /* mkdir/mknod/open on the caller's behalf apply the caller's umask */
   void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   int wd[2] = {-1, -1};
