@@ -129,6 +129,12 @@ export const cases: Case[] = [
     expect: ok("restore 1 file; move 1 path back; remove 1 path it created under ./"),
   },
   {
+    name: "paths through ..: cp, rm, tar and mv from a subdirectory",
+    setup: "mkdir sub; printf 'x\\n' > sub/f; printf 'y\\n' > g",
+    cmd: "cd sub && cp f ../h && rm ../g && tar cf ../p.tar f && mv ../h ../sub/../h2",
+    expect: ok("restore 1 file; move 1 path back; remove 2 paths it created under ./"),
+  },
+  {
     name: "three-way swap",
     setup: "printf 'X\\n' > x; printf 'Y\\n' > y; printf 'Z\\n' > z",
     cmd: "mv x t && mv y x && mv z y && mv t z",

@@ -348,8 +348,53 @@ static int fd_path(int fd, char *out) {
 }
 
 /* The absolute, lexically cleaned form of (dirfd, path). 0, or -1 with *why set. */
+/* Whether a path has a ".." component: then its directory part is resolved by the kernel
+ * (symlinks before a ".." are followed, as the call follows them), not by taking names off. */
+static int has_dotdot(const char *p) {
+  for (const char *q = p; (q = strstr(q, "..")) != NULL; q += 2)
+    if ((q == p || q[-1] == '/') && (q[2] == 0 || q[2] == '/')) return 1;
+  return 0;
+}
+
 static int abs_path(int dirfd, const char *path, char *out, const char **why) {
   size_t n;
+  if (path && has_dotdot(path)) {
+    /* the directory part as the kernel resolves it, then the last name (none when the path ends
+     * in "..", ".", or a slash: then the whole path is the directory) */
+    char dir[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof dir) {
+      *why = "path too long";
+      return -1;
+    }
+    memcpy(dir, path, len + 1);
+    while (len > 1 && dir[len - 1] == '/') dir[--len] = 0;
+    size_t cut = len;
+    while (cut > 0 && dir[cut - 1] != '/') cut--;
+    const char *last = dir + cut;
+    if (!strcmp(last, "..") || !strcmp(last, ".") || len < strlen(path)) last = NULL;
+    if (last) { /* a ".." is before the last name, so there is a slash before it */
+      dir[cut > 1 ? cut - 1 : 1] = 0;
+      last = path + cut;
+    }
+    long fd = sys4(SYS_openat, dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (fd < 0) {
+      *why = "cannot resolve the directory of a path through ..";
+      return -1;
+    }
+    int r = fd_path((int)fd, out);
+    sclose(fd);
+    if (r < 0) {
+      *why = "no path for the directory of a path through ..";
+      return -1;
+    }
+    n = strlen(out);
+    if (last && push_path(out, PATH_MAX, &n, last)) {
+      *why = "path too long";
+      return -1;
+    }
+    return 0;
+  }
   if (path && path[0] == '/') {
     out[0] = '/';
     out[1] = 0;
