@@ -17,6 +17,9 @@ export interface Ctx {
   paths: StatePaths;
   index: Index;
   store: Store;
+  /** shitd answered and brought the index up to date: it also ingests what this verb's own
+   *  records add (an undo's apply), so this process need not wait for that. */
+  daemon?: boolean;
 }
 
 /**
@@ -31,7 +34,7 @@ export interface Ctx {
 export async function openCurrentCtx(): Promise<Ctx> {
   checkState(statePaths()); // before anything is read from it, or asked of its daemon
   const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths()));
-  return openCtx({ ingest: !synced });
+  return { ...openCtx({ ingest: !synced }), daemon: synced };
 }
 
 export function openCtx(opts: { ingest?: boolean } = {}): Ctx {

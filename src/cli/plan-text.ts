@@ -86,9 +86,13 @@ export function changesOf(plan: Plan, changes: Change[], events: EventRow[]): { 
   }
   const undone = changes.filter((c) => touched.has(c.path) || (c.to !== undefined && touched.has(c.to)));
   const named = new Set(undone.flatMap((c) => (c.to !== undefined ? [c.path, c.to] : [c.path])));
+  const unnamed = (s: Step) => !named.has(s.path) && !(s.path2 !== undefined && named.has(s.path2));
+  // the paths with no net change are looked for only when some step is not named yet (an undo
+  // of an rm -rf of 10k files names every step: its events are not read a second time)
+  if (!visible.some(unnamed)) return { undone, other: [] };
   const net = new Set(changes.flatMap((c) => (c.to !== undefined ? [c.path, c.to] : [c.path])));
   for (const e of events) for (const p of [e.path, e.path2]) if (p && !net.has(fromBuf(p))) named.add(fromBuf(p));
-  return { undone, other: visible.filter((s) => !named.has(s.path) && !(s.path2 !== undefined && named.has(s.path2))) };
+  return { undone, other: visible.filter(unnamed) };
 }
 
 /** What people see of the plan: a line per path it puts back (folded trees; `raw`: a line per

@@ -407,6 +407,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           lockFd: unlock.fd, // shit-apply holds the lock too
           force: mode === "force",
           parent: thisCommand(),
+          daemon: ctx.daemon,
           checked: !asked || i > 0, // partOf checked them (lostPreimages), a later part's just now
           group,
           progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),

@@ -2,7 +2,7 @@
 // offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
 // Every query lives in this directory, one file per table (commands.ts, events.ts, keeps.ts,
 // procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts, blobs.ts): a reader finds every writer of a table there.
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 
 export type * from "./rows.js";
 
@@ -151,6 +151,22 @@ export class Index {
     }
     return s;
   }
+
+  /** The rows of a query as arrays of its columns in order, for readers of many rows: node:sqlite's
+   *  row objects are in dictionary mode, and reading one property by property costs several times
+   *  what an object literal made from the array does (the 10k events of an undo are read so). */
+  arrays(sql: string, ...params: SQLInputValue[]): unknown[][] {
+    let s = this.arrayCache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      // Node < 22.16 has no setReturnArrays: its objects' values are the columns in order
+      if (typeof s.setReturnArrays === "function") s.setReturnArrays(true);
+      this.arrayCache.set(sql, s);
+    }
+    const rows = s.all(...params) as unknown[];
+    return rows.length && !Array.isArray(rows[0]) ? rows.map((r) => Object.values(r as object)) : (rows as unknown[][]);
+  }
+  private arrayCache = new Map<string, StatementSync>();
 
   tx<T>(fn: () => T): T {
     this.db.exec("BEGIN IMMEDIATE");

@@ -4,8 +4,41 @@ import type { Index } from "./db.js";
 import { Op } from "../spool/records.js";
 import { checkedEvent, goodPost, type EventRow, type PostRow } from "./rows.js";
 
+const COLS =
+  "cmd, seq, op, pid, err, time, flags, path, path2, pre, pre2, parent, parent2, keep, keep_how, keep2, keep2_how, target, target2, xname, xvalue, arg, step, note";
+
+/** An event row from the columns of COLS, in that order: an object literal (fast properties). */
+function eventOf(r: unknown[]): EventRow {
+  return {
+    cmd: r[0],
+    seq: r[1],
+    op: r[2],
+    pid: r[3],
+    err: r[4],
+    time: r[5],
+    flags: r[6],
+    path: r[7],
+    path2: r[8],
+    pre: r[9],
+    pre2: r[10],
+    parent: r[11],
+    parent2: r[12],
+    keep: r[13],
+    keep_how: r[14],
+    keep2: r[15],
+    keep2_how: r[16],
+    target: r[17],
+    target2: r[18],
+    xname: r[19],
+    xvalue: r[20],
+    arg: r[21],
+    step: r[22],
+    note: r[23],
+  } as EventRow;
+}
+
 export function of(ix: Index, cmd: string): EventRow[] {
-  return (ix.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[]).map(checkedEvent);
+  return ix.arrays(`SELECT ${COLS} FROM events WHERE cmd = ? ORDER BY seq`, cmd).map((r) => checkedEvent(eventOf(r)));
 }
 
 /** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
@@ -13,28 +46,27 @@ export function of(ix: Index, cmd: string): EventRow[] {
  *  than the counting. */
 /** The command's successful renames over a kept file (KEEP2): few, where events.of would read them all. */
 export function renamesOver(ix: Index, cmd: string): EventRow[] {
-  return (
-    ix.q(`SELECT * FROM events WHERE cmd = ? AND op = ${Op.RENAME} AND err = 0 AND keep2 IS NOT NULL ORDER BY seq`).all(cmd) as unknown as EventRow[]
-  ).map(checkedEvent);
+  return ix
+    .arrays(`SELECT ${COLS} FROM events WHERE cmd = ? AND op = ${Op.RENAME} AND err = 0 AND keep2 IS NOT NULL ORDER BY seq`, cmd)
+    .map((r) => checkedEvent(eventOf(r)));
 }
 
 export function forCounting(ix: Index, cmd: string): EventRow[] {
   return ix
-    .q(
+    .arrays(
       "SELECT op, err, flags, path, path2, CASE WHEN op = 5 THEN pre ELSE pre IS NOT NULL END AS pre, " +
         "CASE WHEN op = 5 THEN pre2 ELSE pre2 IS NOT NULL END AS pre2 FROM events WHERE cmd = ? ORDER BY seq",
+      cmd,
     )
-    .all(cmd) as unknown as EventRow[];
+    .map((r) => ({ op: r[0], err: r[1], flags: r[2], path: r[3], path2: r[4], pre: r[5], pre2: r[6] }) as unknown as EventRow);
 }
 
 /** The paths of a command's successful events of these ops (the calls that change something). */
 export function effectPaths(ix: Index, cmd: string, ops: readonly number[]): Array<{ op: number; path: Uint8Array | null; path2: Uint8Array | null }> {
   const list = ops.map(Number).join(",");
-  return ix.q(`SELECT op, path, path2 FROM events WHERE cmd = ? AND err = 0 AND op IN (${list})`).all(cmd) as Array<{
-    op: number;
-    path: Uint8Array | null;
-    path2: Uint8Array | null;
-  }>;
+  return ix
+    .arrays(`SELECT op, path, path2 FROM events WHERE cmd = ? AND err = 0 AND op IN (${list})`, cmd)
+    .map((r) => ({ op: r[0] as number, path: r[1] as Uint8Array | null, path2: r[2] as Uint8Array | null }));
 }
 
 /** Whether the command has an event that succeeded, or one of these ops (failed or not). */
@@ -154,9 +186,11 @@ export function insertPost(ix: Index, cmd: string, seq: number, path: Buffer, po
 }
 
 export function postsOf(ix: Index, cmd: string): PostRow[] {
-  return (ix.q("SELECT path, post, seq FROM posts WHERE cmd = ?").all(cmd) as unknown as PostRow[])
+  return ix
+    .arrays("SELECT path, post, seq FROM posts WHERE cmd = ?", cmd)
+    .map((r) => ({ path: r[0], post: r[1], seq: r[2] }) as PostRow)
     .filter(goodPost)
-    .map((r) => ({ ...r, seq: Number.isSafeInteger(r.seq) ? r.seq : null }));
+    .map((r) => ({ path: r.path, post: r.post, seq: Number.isSafeInteger(r.seq) ? r.seq : null }));
 }
 
 /** shit forget: a command's events and end-scan posts. The number of events removed. */

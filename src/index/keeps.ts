@@ -10,7 +10,9 @@ export function byName(ix: Index, name: string): KeepRow | undefined {
 
 /** Every pre-image one command kept (names <cmd>/...). */
 export function ofCommand(ix: Index, cmd: string): KeepRow[] {
-  return (ix.q("SELECT * FROM keeps WHERE name > ? AND name < ?").all(cmd + "/", cmd + "0") as unknown as KeepRow[]).map(checkedKeep);
+  return ix
+    .arrays("SELECT name, hash, size, ino, ctime, state FROM keeps WHERE name > ? AND name < ?", cmd + "/", cmd + "0")
+    .map((r) => checkedKeep({ name: r[0], hash: r[1], size: r[2], ino: r[3], ctime: r[4], state: r[5] } as KeepRow));
 }
 
 export function exists(ix: Index, name: string): boolean {

@@ -22,9 +22,9 @@ export type { Effect } from "../plan/net.js";
  *  `untracked` the changes the watcher tier saw that capture did not record (src/daemon/untracked.ts). */
 export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number; untracked: number };
 
-export function effectCounts(evs: EventRow[], shell = 0, untracked = 0): EffectCounts {
+export function effectCounts(evs: EventRow[], shell = 0, untracked = 0, net = netEffects(evs)): EffectCounts {
   const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell, untracked };
-  for (const k of netEffects(evs).values()) counts[k]++;
+  for (const k of net.values()) counts[k]++;
   counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
   return counts;
 }
@@ -37,9 +37,10 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
     const sh = commands.shellOf(index, id);
     const shell = sh ? changeCount(JSON.parse(sh).changes) : 0;
     const evs = events.forCounting(index, id);
-    const counts = effectCounts(evs, shell, untracked.count(index, id));
+    const net = netEffects(evs); // read once: counting 10k events is most of a recount
+    const counts = effectCounts(evs, shell, untracked.count(index, id), net);
     const proven = commands.classOf(index, id) === "housekeeping"; // a refresh once proven stays one (the index may change later)
-    const cls = classOf(counts, netEffects(evs), userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
+    const cls = classOf(counts, net, userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
     commands.setEffects(index, id, JSON.stringify(counts), cls);
     if (earlier && staging) recount(index, indexLeftBy(index, id), staging, false);
   }

@@ -119,13 +119,21 @@ export function perform(
     group?: string; // a cascade's reversals share it
     progress?: Progress; // a progress line on a terminal
     parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
+    daemon?: boolean; // shitd ingests the apply's spool: this process does not wait for that
   },
 ): Outcome {
   phase("show plan");
   const prepared = preparePlan(store, plan, { force: how.force, checked: how.checked });
   // known before it runs, so the ingest of its END already knows: a selective undo leaves its
   // target partly undone, and a cascade's reversals are redone together
-  store.index.tx(() => {
+  const ix = store.index;
+  ix.tx(() => {
+    // with shitd ingesting its spool, the row's own fields go in first (its records fill in the rest)
+    if (how.daemon) {
+      commands.ensure(ix, prepared.id);
+      if (how.session) commands.setSession(ix, prepared.id, how.session);
+      if (how.parent) commands.setParent(ix, prepared.id, how.parent);
+    }
     if (how.group) commands.setGroup(store.index, prepared.id, how.group);
     if (plan.partial)
       scopes.set(
@@ -139,15 +147,17 @@ export function perform(
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
   markMoved(store, prepared, r.code);
-  const { corrupt } = ingest(store.paths, store.index);
+  // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
+  // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
+  const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);
   phase("ingest the apply");
-  const ix = store.index;
   ix.tx(() => {
-    if (how.session) commands.setSession(ix, prepared.id, how.session);
-    if (how.parent) commands.setParent(ix, prepared.id, how.parent);
+    if (!how.daemon && how.session) commands.setSession(ix, prepared.id, how.session);
+    if (!how.daemon && how.parent) commands.setParent(ix, prepared.id, how.parent);
     if (r.code === 0 && how.shell) {
       commands.setShell(ix, prepared.id, shellRecord(how.shell));
-      recount(ix, [prepared.id], store.paths.staging);
+      // counted with its shell part: now if its END is in, else by the ingest of its END
+      if (commands.times(ix, prepared.id)?.ended != null) recount(ix, [prepared.id], store.paths.staging);
     }
   });
   phase("finish row");
