@@ -148,3 +148,26 @@ test("an inode kept whole gets its identity from its STAGED record, in the same 
   const undo = b.shit(["undo", "--yes"]);
   assert.equal(undo.status, 0, out(undo));
 });
+
+test("the end scan leaves out what is below a directory it found absent: an rm -rf of a tree ends with a POST per top path, and still reads as deleted", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir -p t/a/b t/c && for d in t/a t/a/b t/c; do for i in 1 2 3; do echo $i > $d/f$i; done; done && echo keep > k");
+  assert.equal(s.shit(["run", "--", "sh", "-c", "rm -rf t; echo more >> k"]).status, 0);
+  assert.equal(s.shit(["list"]).status, 0);
+  const db = new DatabaseSync(join(s.state, "index.sqlite"), { readOnly: true });
+  const posts = (db.prepare("SELECT CAST(path AS TEXT) AS p, post IS NULL AS gone FROM posts ORDER BY p").all() as Array<{ p: string; gone: number }>).map(
+    (r) => `${r.p.slice(s.work.length + 1)}${r.gone ? " (absent)" : ""}`,
+  );
+  db.close();
+  // 9 files and 3 dirs below t were removed: their absence is t's (13 POSTs before)
+  assert.deepEqual(posts, ["k", "t (absent)"]);
+  // what was below still reads as deleted: its diff is all removed lines
+  const d = s.shit(["diff", "@", "t/a/b/f2"]);
+  assert.equal(d.status, 0, out(d));
+  assert.match(d.stdout, /^-2$/m);
+  // and t made again since is a conflict, named at t
+  s.sh("mkdir -p t/a && echo new > t/a/f1");
+  const r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 3, out(r));
+  assert.match(r.stderr, /conflict: t: it was gone after the command, and now there is a directory/);
+});

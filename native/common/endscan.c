@@ -56,6 +56,17 @@ static int set_grow(struct set *s) {
   return 0;
 }
 
+/* the index+1 of p in s, 0 when absent */
+static size_t set_find(const struct set *s, const uint8_t *p, uint32_t n) {
+  if (!s->cap) return 0;
+  uint32_t h = hash(p, n);
+  for (size_t j = h & (s->cap - 1); s->t[j]; j = (j + 1) & (s->cap - 1)) {
+    const struct ent *x = &s->e[s->t[j] - 1];
+    if (x->h == h && x->n == n && !memcmp(x->p, p, n)) return s->t[j];
+  }
+  return 0;
+}
+
 /* 1 added, 0 already there, -1 out of memory */
 static int set_add(struct set *s, const uint8_t *p, uint32_t n) {
   if ((s->n + 1) * 2 > s->cap && set_grow(s)) return -1;
@@ -157,17 +168,39 @@ void end_scan(const char *spool_path) {
   int32_t pid = (int32_t)sys0(SYS_getpid);
   static struct sp_buf b;
   char path[PATH_MAX];
-  for (size_t i = 0; i < s.n; i++) {
+  /* Each path's state now; then a POST for each, except a path found absent whose parent
+   * directory is also in the scan and absent: nothing can be below a directory that is not
+   * there, and readers take it as absent (an rm -rf of 10k files: 101 POSTs, not 10101). */
+  struct sp_stat *sts = s.n ? calloc(s.n, sizeof *sts) : NULL;
+  uint8_t *there = s.n ? calloc(s.n, 1) : NULL;
+  int keep_all = !sts || !there; /* out of memory: every path gets its POST, as before */
+  for (size_t i = 0; i < s.n && !keep_all; i++) {
     memcpy(path, s.e[i].p, s.e[i].n);
     path[s.e[i].n] = 0;
+    there[i] = sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &sts[i]) == 0;
+  }
+  for (size_t i = 0; i < s.n; i++) {
+    const uint8_t *p = s.e[i].p;
+    uint32_t n = s.e[i].n;
+    if (!keep_all && !there[i]) {
+      uint32_t d = n;
+      while (d > 0 && p[d - 1] != '/') d--;
+      size_t up = d > 1 ? set_find(&s, p, d - 1) : 0; /* the parent, without its trailing '/' */
+      if (up && !there[up - 1]) continue;
+    }
+    memcpy(path, p, n);
+    path[n] = 0;
     struct sp_stat st;
     sp_start(&b, SP_POST, 0);
-    sp_add(&b, T_PATH, path, s.e[i].n);
-    if (sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &st) == 0) sp_add_stat(&b, T_POST, &st);
+    sp_add(&b, T_PATH, path, n);
+    if (keep_all ? sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &st) == 0 : there[i])
+      sp_add_stat(&b, T_POST, keep_all ? &st : &sts[i]);
     seal(&b, pid, now);
     if (!b.failed) out_put(&o, b.p, b.n, spool_path);
     sp_release(&b);
   }
+  free(sts);
+  free(there);
   if (oom) {
     sp_start(&b, SP_NOTCAPTURED, SP_POST);
     sp_add_str(&b, T_NOTE, "not captured: out of memory in the end-scan; some POST records are missing");

@@ -7,7 +7,7 @@ import { readBlob } from "../store/blobs.js";
 import type { CommandRow, EventRow } from "../index/rows.js";
 import * as events from "../index/events.js";
 import { Op, decodeStat, type Stat } from "../spool/records.js";
-import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
+import { type BPath, fromBuf, isUnder, toBuf } from "../paths/bytes.js";
 import { BlobError, type Store } from "../store/store.js";
 
 /** Files larger than this are not read: their diff is their sizes. */
@@ -100,8 +100,12 @@ function writes(e: EventRow, p: BPath): boolean {
  *  that changed it kept, else why it cannot be shown. */
 export function after(store: Store, cmd: CommandRow, evs: EventRow[], p: BPath): Image {
   const last = Math.max(-1, ...evs.filter((e) => e.err === 0 && ((e.path && fromBuf(e.path) === p) || (e.path2 && fromBuf(e.path2) === p))).map((e) => e.seq));
-  const row = events.postsOf(store.index, cmd.id).find((r) => fromBuf(r.path) === p && (r.seq === null || r.seq > last));
-  const post = row ? decodeStat(row.post) : undefined; // null: the end scan found nothing there
+  const posts = events.postsOf(store.index, cmd.id).filter((r) => r.seq === null || r.seq > last);
+  const row = posts.find((r) => fromBuf(r.path) === p);
+  // null: the end scan found nothing there (or nothing at a directory above it: the scan leaves
+  // out what is below a directory it found absent)
+  const gone = !row && posts.some((r) => r.post === null && isUnder(p, fromBuf(r.path)));
+  const post = row ? decodeStat(row.post) : gone ? null : undefined;
   if (post === null) return { none: true };
   const now = lstatSync(toBuf(p), { bigint: true, throwIfNoEntry: false });
   const same = (s: Stat) => !!now && now.isFile() && now.ino === s.ino && now.size === s.size && now.mtimeNs === s.mtimeNs;
