@@ -72,6 +72,14 @@ export function isKeepName(cmd: string, name: string): boolean {
   return /^[0-9A-Za-z_-]+$/.test(cmd) && name.startsWith(`${cmd}/`) && /^\d+-\d+(\.tail\d+)?$/.test(name.slice(cmd.length + 1));
 }
 
+/** What source() was asked of one pre-image, and what it found. */
+interface Verdict {
+  force: boolean;
+  path: string | undefined;
+  pre: Stat | undefined;
+  r: Source;
+}
+
 /** Where a kept pre-image's bytes are, as source() found them. */
 export interface Source {
   path: string;
@@ -122,18 +130,25 @@ export class Store {
    * unless `opts.force`: then it is used as it is now, and `changed` says how it differs.
    */
   source(cmd: string, name: string, pre?: Stat, opts: { force?: boolean; path?: string; again?: boolean } = {}): Source {
-    const key = `${cmd}\0${name}\0${opts.force ? 1 : 0}\0${opts.path ?? ""}\0${pre ? `${pre.ino}:${pre.size}:${pre.mtimeNs}` : ""}`;
-    const seen = opts.again ? this.checked.get(key) : undefined;
-    if (seen) return seen;
+    const key = `${cmd}\0${name}`; // the rest of what was asked is compared below (no bigint made text per keep)
+    const force = !!opts.force;
+    const asked = (c: Verdict) =>
+      c.force === force &&
+      c.path === opts.path &&
+      (c.pre === pre || (!!c.pre && !!pre && c.pre.ino === pre.ino && c.pre.size === pre.size && c.pre.mtimeNs === pre.mtimeNs));
+    const seen = opts.again ? this.checked.get(key)?.find(asked) : undefined;
+    if (seen) return seen.r;
     const r = this.check(cmd, name, pre, opts);
-    this.checked.set(key, r);
+    const list = this.checked.get(key);
+    if (list) list.push({ force, path: opts.path, pre, r });
+    else this.checked.set(key, [{ force, path: opts.path, pre, r }]);
     return r;
   }
 
   /** Each pre-image that passed source(), by what it was asked: a second pass over one plan
    *  (`again`: nothing waited in between, such as a question to the user) takes the verdict
    *  instead of an lstat per kept file. */
-  private checked = new Map<string, Source>();
+  private checked = new Map<string, Verdict[]>();
 
   private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string }): Source {
     if (!isKeepName(cmd, name))
