@@ -24,6 +24,7 @@
 #
 #   sudo bash bench/fs.sh [btrfs] [xfs]     default both;  SHIT_BENCH_RUNS (5) rounds;
 #   SHIT_BENCH_DIR: where the images go (default /var/tmp; sparse, 4 GiB each, removed at exit)
+# Then, on each, bench/fs-placement.py: the per-file cost of each place staging could be.
 # Needs root (mount, losetup); says so and exits 0 otherwise. Installs btrfs-progs, xfsprogs and
 # snapper with apt-get when they are missing (bench-only tools: the tests never need them).
 # Always exits 0 once the report is printed: a missed target is reported as MISSED, not an error.
@@ -175,6 +176,9 @@ bench_fs() { # bench_fs FS
       rm -rf "$mnt/other/state"
     fi
   done
+  # where staging could be, without the shim: the system calls each placement needs, per file
+  say "$fs: placements (bench/fs-placement.py)"
+  SHIT_BENCH_RUNS=3 python3 "$root/bench/fs-placement.py" "$vol" >>"$base/placement" 2>&1
   # was the pre-image of the dd a reflink? (FIEMAP's "shared" flag on the kept copy's extents)
   prep_big
   "$shit" run -- dd if=tpl/over.bin of=big.txt bs=1M count=1 conv=notrunc >/dev/null 2>&1
@@ -211,10 +215,10 @@ def row(fs, label, a, aw, b, bw, target):
     x, y = med(fs, a), med(fs, b)
     name = "%s %s" % (fs, label)
     if x is None or y is None or x <= 0:
-        print("%-34s FAILED (no timing)" % name)
+        print("%-36s FAILED (no timing)" % name)
         return
     r = y / x
-    print("%-34s %s %7.3f s  %s %7.3f s  ratio %5.2fx   target <= %.2fx   %s" % (
+    print("%-36s %s %7.3f s  %s %7.3f s  ratio %5.2fx   target <= %.2fx   %s" % (
         name, aw, x, bw, y, r, target, "ok" if r <= target else "MISSED"))
 for fs in fss:
     row(fs, "rm -rf 10k capture", "rm", "plain", "shit_rm", "shit ", 1.0)
@@ -223,7 +227,7 @@ for fs in fss:
         row(fs, "undo vs snapper undochange", "undochange", "snap ", "undo", "undo ", 0.5)
         pre, post, uc, rm2 = med(fs, "snap_pre"), med(fs, "snap_post"), med(fs, "undochange"), med(fs, "snap_rm")
         tot = pre + post + uc
-        print("%-34s snapper pre %.3f s + post %.3f s + undochange %.3f s = %.3f s; undo/that %.2fx; rm -rf between the snapshots %.3f s" % (
+        print("%-36s snapper pre %.3f s + post %.3f s + undochange %.3f s = %.3f s; undo/that %.2fx; rm -rf between the snapshots %.3f s" % (
             "", pre, post, uc, tot, med(fs, "undo") / tot, rm2))
     row(fs, "tar xf 10k over its tree", "tar", "plain", "shit_tar", "shit ", 1.0)
     row(fs, "dd conv=notrunc 100 MB", "dd", "plain", "shit_dd", "shit ", 1.05)
@@ -232,9 +236,13 @@ for fs in fss:
         row(fs, "rm -rf, state in other subvol", "rm", "plain", "shit_rm_other", "shit ", 1.0)
     for k, what in (("undo_wrong", "undo"), ("undochange_wrong", "undochange")):
         if v.get((fs, k)):
-            print("%-34s MISSED: after the %s t/ held %s files, not 10000" % ("", what, ", ".join("%d" % x for x in v[(fs, k)])))
+            print("%-36s MISSED: after the %s t/ held %s files, not 10000" % ("", what, ", ".join("%d" % x for x in v[(fs, k)])))
     if v.get((fs, "reflink")):
-        print("%-34s the dd's kept pre-image %s extents with the file (FIEMAP)" % ("", "shares" if v[(fs, "reflink")][0] else "does NOT share"))
+        print("%-36s the dd's kept pre-image %s extents with the file (FIEMAP)" % ("", "shares" if v[(fs, "reflink")][0] else "does NOT share"))
     print()
 EOF
+if [ -s "$base/placement" ]; then
+  echo "Where staging could be (bench/fs-placement.py: the system calls alone, no shim, median of 3):"
+  cat "$base/placement"
+fi
 exit 0
