@@ -10,7 +10,9 @@
 #define KR_MAX_TARGETS 64      /* a group kill records at most this many processes */
 #define KR_MAX_FILE (1u << 20) /* of a target's cmdline or environ, at most this much is kept */
 
-int kr_wants(int sig) {
+int kr_wants(int sig) { return kr_fatal(sig) && cap_active(); }
+
+int kr_fatal(int sig) {
   switch (sig) { /* the signals whose default action ends the process (signal(7)), but USR1/2 */
   case SIGHUP:
   case SIGINT:
@@ -31,7 +33,7 @@ int kr_wants(int sig) {
   case SIGVTALRM:
   case SIGPROF:
   case SIGPWR:
-  case SIGSYS: return cap_active();
+  case SIGSYS: return 1;
   default: return 0;
   }
 }
@@ -188,8 +190,8 @@ static void note_rec(struct kr_call *k, int sig, long pid, const char *why) {
 
 /* One process about to get sig: its record into the arena, unless it is not to be recorded.
  * Returns 1 when recorded. */
-static int add_target(struct kr_call *k, long pid, int sig, struct grow *g) {
-  if (pid <= 0 || pid == sys0(SYS_getpid)) return 0; /* the caller ending itself is the command's own end */
+static int add_target(struct kr_call *k, long caller, long pid, int sig, struct grow *g) {
+  if (pid <= 0 || pid == caller) return 0; /* the caller ending itself is the command's own end */
   char path[64];
   struct grow env = {0};
   proc_path(path, pid, "environ");
@@ -235,7 +237,7 @@ static int add_target(struct kr_call *k, long pid, int sig, struct grow *g) {
 }
 
 /* Every process of group pgrp (a /proc walk: group kills are rare, and this is before them). */
-static void add_group(struct kr_call *k, long pgrp, int sig, struct grow *g) {
+static void add_group(struct kr_call *k, long caller, long pgrp, int sig, struct grow *g) {
   long dfd = sys4(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
   if (dfd < 0) {
     note_rec(k, sig, -pgrp, "not captured: /proc could not be read to find the group's processes");
@@ -262,7 +264,7 @@ static void add_group(struct kr_call *k, long pgrp, int sig, struct grow *g) {
       proc_path(path, pid, "stat");
       if (slurp(path, g) != 0 || stat_field(g, 5) != pgrp) continue;
       if (count >= KR_MAX_TARGETS) more = 1;
-      else count += add_target(k, pid, sig, g);
+      else count += add_target(k, caller, pid, sig, g);
     }
   }
   sys1(SYS_close, dfd);
@@ -270,6 +272,10 @@ static void add_group(struct kr_call *k, long pgrp, int sig, struct grow *g) {
 }
 
 void kr_before(struct kr_call *k, int how, long who, int sig) {
+  kr_before_for(k, sys0(SYS_getpid), how, who, sig);
+}
+
+void kr_before_for(struct kr_call *k, long caller, int how, long who, int sig) {
   k->on = 0;
   k->arena = NULL;
   k->len = k->cap = 0;
@@ -278,19 +284,19 @@ void kr_before(struct kr_call *k, int how, long who, int sig) {
   struct grow g = {0};
   if (how == KR_PIDFD) {
     char path[64];
-    proc_path(path, sys0(SYS_getpid), "fdinfo/");
+    proc_path(path, caller, "fdinfo/");
     put_num(path, strlen(path), who);
     long pid = slurp(path, &g) == 0 ? field_num(&g, "Pid:") : -1;
-    if (pid > 0) add_target(k, pid, sig, &g);
+    if (pid > 0) add_target(k, caller, pid, sig, &g);
   } else if (how == KR_TID) {
     char path[64];
     proc_path(path, who, "status");
     long tgid = slurp(path, &g) == 0 ? field_num(&g, "Tgid:") : -1;
-    if (tgid > 0) add_target(k, tgid, sig, &g);
-  } else if (who > 0) add_target(k, who, sig, &g);
+    if (tgid > 0) add_target(k, caller, tgid, sig, &g);
+  } else if (who > 0) add_target(k, caller, who, sig, &g);
   else if (who == -1)
     note_rec(k, sig, -1, "not captured: a signal to every process the caller may signal (kill -1)");
-  else add_group(k, who ? -who : sys1(SYS_getpgid, 0), sig, &g);
+  else add_group(k, caller, who ? -who : sys1(SYS_getpgid, caller), sig, &g);
   grow_free(&g);
 }
 
@@ -310,4 +316,16 @@ void kr_after(struct kr_call *k, int err) {
   }
   sys2(SYS_munmap, k->arena, k->cap);
   k->arena = NULL;
+}
+
+int kr_syscall(long nr, long a, long b, long c, int *how, long *who) {
+  switch (nr) {
+  case SYS_kill:
+  case SYS_rt_sigqueueinfo: *how = KR_PID, *who = a; return (int)b;
+  case SYS_tkill: *how = KR_TID, *who = a; return (int)b;
+  case SYS_tgkill:
+  case SYS_rt_tgsigqueueinfo: *how = KR_TID, *who = b; return (int)c;
+  case SYS_pidfd_send_signal: *how = KR_PIDFD, *who = a; return (int)b;
+  default: return -1;
+  }
 }

@@ -28,8 +28,16 @@ struct kr_call {
   size_t len, cap;
 };
 
-/* 1 when capture would record a call sending sig (capture on, and a signal that ends a process). */
+/* 1 for a signal whose default action ends a process (but USR1/USR2): the ones recorded. */
+int kr_fatal(int sig);
+/* 1 when capture would record a call sending sig (capture on, and kr_fatal). */
 int kr_wants(int sig);
 void kr_before(struct kr_call *k, int how, long who, int sig);
+/* The same for a call made by process `caller` (the seccomp tier: shit-run records what the
+ * supervised program's kill is about to end; its own pid, group and descriptors are the caller's). */
+void kr_before_for(struct kr_call *k, long caller, int how, long who, int sig);
 void kr_after(struct kr_call *k, int err);
+/* A system call that sends a signal (kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
+ * pidfd_send_signal): its signal, with how/who set as kr_before takes them; -1 for any other. */
+int kr_syscall(long nr, long a, long b, long c, int *how, long *who);
 #endif

@@ -553,19 +553,6 @@ KILLW(tgkill, (pid_t tgid, pid_t tid, int sig), (tgid, tid, sig), KR_TID, tid, s
 KILLW(pidfd_send_signal, (int pidfd, int sig, siginfo_t *info, unsigned int flags), (pidfd, sig, info, flags),
       KR_PIDFD, pidfd, sig, 1)
 
-/* syscall(2) with a signal: the target as the wrappers above take it, or 0 when not one */
-static int sys_kill_target(long n, long a, long b, long c, int *how, long *who) {
-  switch (n) {
-  case SYS_kill:
-  case SYS_rt_sigqueueinfo: *how = KR_PID, *who = a; return (int)b;
-  case SYS_tkill: *how = KR_TID, *who = a; return (int)b;
-  case SYS_tgkill:
-  case SYS_rt_tgsigqueueinfo: *how = KR_TID, *who = b; return (int)c;
-  case SYS_pidfd_send_signal: *how = KR_PIDFD, *who = a; return (int)b;
-  default: return 0;
-  }
-}
-
 static NOINL long s_syscall_kill(long (*fn)(long, ...), int how, long who, int sig, long n, long a, long b,
                                  long c, long d, long e, long f) {
   struct kr_call k;
@@ -718,8 +705,8 @@ EXPORT long syscall(long n, ...) {
   }
   int how;
   long who;
-  int sig = sys_kill_target(n, a, b, c, &how, &who);
-  if (sig && kr_wants(sig)) return s_syscall_kill(fn, how, who, sig, n, a, b, c, d, e, f);
+  int sig = kr_syscall(n, a, b, c, &how, &who);
+  if (sig > 0 && kr_wants(sig)) return s_syscall_kill(fn, how, who, sig, n, a, b, c, d, e, f);
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
   return s_syscall(fn, n, a, b, c, d, e, f);
 }

@@ -32,6 +32,7 @@
 #include "supervise.h"
 #include "../common/capture.h"
 #include "../common/execcheck.h"
+#include "../common/killrec.h"
 #include "../common/spool.h"
 #include "../common/sys.h"
 #include <errno.h>
@@ -91,15 +92,54 @@
 /* always sent to the supervisor (opens are sent only with a mutating flag, in the filter) */
 static const int sv_calls[] = {
 #ifdef SYS_unlink
-    SYS_unlink,       SYS_rmdir,        SYS_rename,   SYS_mkdir,     SYS_mknod,     SYS_symlink,
-    SYS_link,         SYS_chmod,        SYS_chown,    SYS_lchown,    SYS_creat,     SYS_utime,
-    SYS_utimes,       SYS_futimesat,
+    SYS_unlink,
+    SYS_rmdir,
+    SYS_rename,
+    SYS_mkdir,
+    SYS_mknod,
+    SYS_symlink,
+    SYS_link,
+    SYS_chmod,
+    SYS_chown,
+    SYS_lchown,
+    SYS_creat,
+    SYS_utime,
+    SYS_utimes,
+    SYS_futimesat,
 #endif
-    SYS_unlinkat,     SYS_renameat2,    SYS_mkdirat,  SYS_mknodat,   SYS_symlinkat, SYS_linkat,
-    SYS_fchmodat,     SYS_fchmodat2,    SYS_fchmod,   SYS_fchownat,  SYS_fchown,    SYS_truncate,
-    SYS_ftruncate,    SYS_utimensat,    SYS_setxattr, SYS_lsetxattr, SYS_fsetxattr, SYS_removexattr,
-    SYS_lremovexattr, SYS_fremovexattr, SYS_openat2,  SYS_execve,    SYS_execveat,  SYS_chroot,
-    SYS_chdir,        SYS_fchdir,
+    SYS_unlinkat,
+    SYS_renameat2,
+    SYS_mkdirat,
+    SYS_mknodat,
+    SYS_symlinkat,
+    SYS_linkat,
+    SYS_fchmodat,
+    SYS_fchmodat2,
+    SYS_fchmod,
+    SYS_fchownat,
+    SYS_fchown,
+    SYS_truncate,
+    SYS_ftruncate,
+    SYS_utimensat,
+    SYS_setxattr,
+    SYS_lsetxattr,
+    SYS_fsetxattr,
+    SYS_removexattr,
+    SYS_lremovexattr,
+    SYS_fremovexattr,
+    SYS_openat2,
+    SYS_execve,
+    SYS_execveat,
+    SYS_chroot,
+    SYS_chdir,
+    SYS_fchdir,
+    /* signals: what a kill is about to end is recorded (common/killrec.c), then the call goes on */
+    SYS_kill,
+    SYS_tkill,
+    SYS_tgkill,
+    SYS_rt_sigqueueinfo,
+    SYS_rt_tgsigqueueinfo,
+    SYS_pidfd_send_signal,
 #ifdef SYS_renameat
     SYS_renameat,
 #endif
@@ -494,6 +534,21 @@ static void handle(struct seccomp_notif *req) {
     }
   }
   if (p->covered) goto out;
+  int khow;
+  long kwho;
+  int ksig = kr_syscall(nr, (long)a[0], (long)a[1], (long)a[2], &khow, &kwho);
+  if (ksig >= 0) {
+    /* recorded before the call (it runs once this answers CONTINUE), with err 0: a kill the kernel
+     * then refuses (EPERM) is recorded as made; one to no process (ESRCH) finds no target here */
+    if (ksig > 0 && kr_fatal(ksig) && id_valid(id)) {
+      struct kr_call k;
+      sp_record_pid = p->tgid;
+      kr_before_for(&k, p->tgid, khow, kwho, ksig);
+      kr_after(&k, 0);
+      sp_record_pid = 0;
+    }
+    goto out;
+  }
   if (p->mem < 0) {
     if (!p->noted) { /* once per thread, not per call */
       sp_record_pid = p->tgid;

@@ -173,7 +173,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     shell: shellPart(ctx.index, target),
     beyond: irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`), // effects that left the machine (a run's only)
     live: liveProcesses(ctx.index, target.id), // a process of it that still runs may write again after
-    ended: kind === "undo" && target.kind === "run" ? kills.of(ctx.index, target.id) : [],
+    ended: kind === "undo" && orig.kind === "run" ? kills.of(ctx.index, orig.id) : [], // a redo of it killed nothing again
     header: `${kind} of ${id8(orig)}: ${commandLine(orig)}  (${ago(orig.started)}, in ${display(cwd)}${via})`,
     events: planned.events,
   };
