@@ -153,6 +153,19 @@ test("kill: pkill -f of a background server is recorded and shown; undo puts the
   d.pids.push(srv2.pid);
   const said = await ask(srv2.port);
   assert.deepEqual(said, { tag, cwd: d.dir, argv: ["server.py", "--tag", tag], cmd: null });
+
+  // undone already, the undo said how to run the restart later: `shit undo ID --restart` does only that
+  const id = (JSON.parse(s.shit(["list", "--json", "-a"]).stdout) as { id: string; argv: string[] }[]).find((c) => c.argv[0] === "bash")!.id;
+  assert.ok(undo.stdout.includes(`\`shit undo ${id.slice(0, 8)} --restart\` runs it`), out(undo));
+  process.kill(srv2.pid, "SIGTERM");
+  await until("the second server gone", () => !alive(srv2.pid));
+  const later = s.shit(["undo", id.slice(0, 8), "--restart", "--yes"]);
+  assert.equal(later.status, 0, out(later));
+  assert.ok(later.stdout.includes("is already undone"), out(later));
+  const srv3 = await listening(d.dir, srv2.pid);
+  d.pids.push(srv3.pid);
+  assert.equal((await ask(srv3.port)).tag, tag);
+  assert.equal(readFileSync(join(s.work, "notes.txt"), "utf8"), "original\n", "the files were not touched again");
 });
 
 test("kill: undo --restart starts a killed server again, detached, with the same argv, cwd and environment, and says its new pid", async (t) => {

@@ -151,7 +151,7 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     });
 reverseCmd("undo", "put back what a command changed (default: @, the latest command with effects beyond housekeeping that is not undone)").option(
   "--restart",
-  "start again, detached, each process it killed (its argv, in its directory, with its environment; output to a log in the state dir) and each unit it stopped",
+  "start again, detached, each process it killed (its argv, in its directory, with its environment; output to a log in the state dir) and each unit it stopped; of a command already undone (by ID): only that",
 );
 reverseCmd("redo", "put forward again what an undo put back (default: the latest undo)");
 

@@ -15,7 +15,7 @@ import { type BPath, display, fromBuf, isUnder } from "../paths/bytes.js";
 import { BlobError } from "../store/store.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { liveProcesses, type LiveProcess } from "../procs/running.js";
-import { isUndone, pickRedo, pickUndo, reversalKind, type History } from "../undo/chain.js";
+import { isUndone, pickRedo, pickUndo, resolveRef, reversalKind, type History } from "../undo/chain.js";
 import { dependents, rootOf } from "../undo/depends.js";
 import { partlyUndoneBy, scopeFor } from "../undo/scope.js";
 import * as commands from "../index/commands.js";
@@ -211,6 +211,12 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   };
   const session = opts.global ? null : thisSession();
   const h = indexHistory(ctx.index);
+  // `shit undo ID --restart` of a command already undone without it: only the restarts are left
+  if (verb === "undo" && opts.restart && ref) {
+    const named = resolveRef(h, ref, session, thisCommand() ?? undefined);
+    const gone = named.kind === "run" && isUndone(h, named) ? kills.of(ctx.index, named.id) : [];
+    if (gone.length) return restartOnly(ctx, named, gone, opts, report, say);
+  }
   const target = verb === "undo" ? pickUndo(h, ref, session, thisCommand() ?? undefined) : pickRedo(h, ref, session, thisCommand() ?? undefined);
   const only = selection(ctx, target, opts);
   const orig = rootOf(h, target);
@@ -300,16 +306,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     report.running = parts.flatMap((p) => p.live.map((x) => ({ pid: x.pid, argv: x.argv })));
     report.shell = parts.flatMap((p) => p.shell?.lines ?? []);
     const gone = parts.flatMap((p) => p.ended);
-    report.killed = gone.map((k) => ({
-      kind: k.kind,
-      pid: k.pid,
-      signal: k.kind === "process" ? signalName(k.signal) : null,
-      argv: argvOfKill(k),
-      unit: k.unit,
-      restart: restartLine(k),
-      stillRunning: stillRunning(k),
-      restarted: null,
-    }));
+    report.killed = gone.map(killedEntry);
     report.partial = !!main.plan.partial;
 
     if (parts.length === 1) {
@@ -487,12 +484,12 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           `not restored: ${lost.length} whose kept pre-image is gone (freed by \`shit gc\`, or deleted from staging): nothing is left to restore them from\n`,
         );
       if (nothingKept) process.stderr.write(`not restored: ${nothingKept} of which nothing was kept (named above, with why): no undo can restore them\n`);
-      if (notBack) process.stderr.write(notBackText(notBack, !!opts.restart) + "\n");
+      if (notBack) process.stderr.write(notBackText(notBack, !!opts.restart, id8(orig)) + "\n");
       return ended("partial", EXIT.PARTIAL);
     }
     if (notBack) {
       // the files are back; a process is not: done in part, and the line above starts it again
-      say(`${verb === "undo" ? "undone" : "redone"} in part (${as}; ${reverses}${partly}): ${notBackText(notBack, !!opts.restart)}\n`);
+      say(`${verb === "undo" ? "undone" : "redone"} in part (${as}; ${reverses}${partly}): ${notBackText(notBack, !!opts.restart, id8(orig))}\n`);
       return ended("partial", EXIT.PARTIAL);
     }
     say(`${verb === "undo" ? "undone" : "redone"} (${as}; ${reverses}${partly})\n`);
@@ -514,11 +511,41 @@ function endedLines(ended: kills.KillRow[], restarting: boolean): string[] {
     const line = restartLine(k);
     const what = k.kind === "unit" ? "a unit's processes cannot be brought back" : "a process cannot be brought back";
     out.push(
-      `cannot undo: ${killText(k)}: ${what}; ${!line ? "its command line was not recorded" : restarting ? "--restart starts it again with:" : "to start it again (`--restart` does):"}`,
+      `cannot undo: ${killText(k)}: ${what}; ${!line ? "its command line was not recorded" : restarting ? "--restart starts it again with:" : "to start it again (`--restart` does it):"}`,
     );
     if (line) out.push(`  ${line}`);
   }
   return out;
+}
+
+const killedEntry = (k: kills.KillRow): Report["killed"][number] => ({
+  kind: k.kind,
+  pid: k.pid,
+  signal: k.kind === "process" ? signalName(k.signal) : null,
+  argv: argvOfKill(k),
+  unit: k.unit,
+  restart: restartLine(k),
+  stillRunning: stillRunning(k),
+  restarted: null,
+});
+
+/** `shit undo ID --restart` of a command already undone (its files are back): start again what
+ *  it killed and stopped, nothing else. 0 when all of it runs again, else 10 (each named). */
+async function restartOnly(ctx: Ctx, c: CommandRow, gone: kills.KillRow[], opts: ReverseOpts, report: Report, say: (t: string) => unknown): Promise<number> {
+  report.kind = "undo";
+  report.target = { id: c.id, argv: argvOf(c), cwd: display(c.cwd ? fromBuf(c.cwd) : process.cwd()) };
+  report.original = { id: c.id, argv: argvOf(c) };
+  report.killed = gone.map(killedEntry);
+  say(`${id8(c)} (${commandLine(c)}) is already undone (by ${c.undone_by!.slice(0, 8)}); what it ended is started again:\n`);
+  say(endedLines(gone, true).join("\n") + "\n");
+  if (opts.dryRun) {
+    report.outcome = "planned";
+    return EXIT.OK;
+  }
+  const notBack = await restartEnded(ctx, report, gone, true, say);
+  report.outcome = notBack ? "partial" : "done";
+  if (notBack) process.stderr.write(notBackText(notBack, true) + "\n");
+  return notBack ? EXIT.PARTIAL : EXIT.OK;
 }
 
 /** With --restart, starts again what it killed and stopped (each once the apply is done) and
@@ -545,8 +572,8 @@ async function restartEnded(ctx: Ctx, report: Report, ended: kills.KillRow[], re
   return notBack;
 }
 
-const notBackText = (n: number, restarting: boolean) =>
-  `${n} ${n === 1 ? "process or unit it ended is" : "processes or units it ended are"} not running again (${restarting ? "named above, with why" : "the line above starts each again; `shit show` keeps it"})`;
+const notBackText = (n: number, restarting: boolean, id?: string) =>
+  `${n} ${n === 1 ? "process or unit it ended is" : "processes or units it ended are"} not running again (${restarting ? "named above, with why" : `the line above starts each again; \`shit undo ${id ?? "ID"} --restart\` runs ${n === 1 ? "it" : "them"}`})`;
 
 /** What can help with conflicts, leaving out what was already asked for. */
 function conflictHint(verb: string, id: string, opts: ReverseOpts, byLater: boolean): string {
