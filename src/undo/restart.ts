@@ -76,7 +76,7 @@ export function stillRunning(k: KillRow): boolean {
   try {
     const stat = readFileSync(`/proc/${k.pid}/stat`, "latin1");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(f[19]) === k.start; // field 22, counted from field 3 after the comm
+    return f[0] !== "Z" && f[0] !== "X" && Number(f[19]) === k.start; // state (field 3), start time (22); a zombie is dead
   } catch {
     return false;
   }
