@@ -243,6 +243,66 @@ test("kill: kill PID is recorded; kill -0, STOP and CONT, a kill that fails and 
   assert.ok(dry.stdout.includes(`cannot undo: killed ${pid} sleep 1000 (SIGTERM)`), out(dry));
 });
 
+test("kill: killall by name and a pidfd signal (python's signal.pidfd_send_signal, through syscall(2)) are recorded", async (t) => {
+  const s = sandbox(t);
+  // a program of its own name, so killall can end nothing else on the machine
+  const name = `sleeper${process.pid}`;
+  const prog = join(s.dir, name);
+  spawnSync("cp", ["/bin/sleep", prog]);
+  const started: number[] = [];
+  const start = () => {
+    const c = spawn(prog, ["1000"], { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });
+    c.unref();
+    started.push(c.pid!);
+    return c.pid!;
+  };
+  t.after(() => {
+    for (const p of started) if (alive(p)) process.kill(p, "SIGKILL");
+  });
+  const a = start();
+  const r = s.shit(["run", "--", "killall", "-KILL", name]);
+  assert.equal(r.status, 0, out(r));
+  assert.deepEqual(
+    killedOf(s, latestId(s)).map((k) => [k.pid, k.signal, k.argv]),
+    [[a, "SIGKILL", [prog, "1000"]]],
+  );
+  const b = start();
+  const p = s.shit(["run", "--", py, "-c", `import os, signal; signal.pidfd_send_signal(os.pidfd_open(${b}), signal.SIGHUP)`]);
+  assert.equal(p.status, 0, out(p));
+  assert.deepEqual(
+    killedOf(s, latestId(s)).map((k) => [k.pid, k.signal]),
+    [[b, "SIGHUP"]],
+  );
+});
+
+test("kill: a process that outlived the signal (it ignores SIGTERM) is said to be still running, and not started twice", async (t) => {
+  const s = sandbox(t);
+  const c = spawn(py, ["-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(1000)"], {
+    cwd: s.work,
+    env: s.env,
+    detached: true,
+    stdio: "ignore",
+  });
+  c.unref();
+  t.after(() => {
+    if (alive(c.pid!)) process.kill(c.pid!, "SIGKILL");
+  });
+  // ready once the kernel says it ignores SIGTERM (signal 15: bit 14 of SigIgn)
+  const ignoresTerm = () => ((BigInt("0x" + (/SigIgn:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${c.pid}/status`, "latin1"))?.[1] ?? "0")) >> 14n) & 1n) === 1n;
+  await until("SIGTERM ignored", ignoresTerm);
+  const r = s.shit(["run", "--", "kill", String(c.pid)]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(killedOf(s).length, 1);
+  assert.ok(alive(c.pid!));
+  const dry = s.shit(["undo", "--dry-run"]);
+  assert.ok(dry.stdout.includes(`still running: pid ${c.pid} `) && dry.stdout.includes("it outlived the signal; nothing to restart"), out(dry));
+  const undo = s.shit(["undo", "--yes", "--restart", "--json"]);
+  assert.equal(undo.status, 0, out(undo));
+  const rep = JSON.parse(undo.stdout);
+  assert.equal(rep.killed[0].stillRunning, true, out(undo));
+  assert.equal(rep.killed[0].restarted, null, "not started a second time");
+});
+
 test("kill: a signal to a process group (kill -- -PGID) records each of its processes", async (t) => {
   const s = sandbox(t);
   const group = spawn("sh", ["-c", "sleep 1001 & sleep 1002 & wait"], { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });

@@ -287,6 +287,17 @@ void kr_before_for(struct kr_call *k, long caller, int how, long who, int sig) {
     proc_path(path, caller, "fdinfo/");
     put_num(path, strlen(path), who);
     long pid = slurp(path, &g) == 0 ? field_num(&g, "Pid:") : -1;
+    if (pid <= 0) { /* a /proc/PID directory fd is a pidfd too (killall opens those) */
+      char link[64];
+      proc_path(path, caller, "fd/");
+      put_num(path, strlen(path), who);
+      long n = sys4(SYS_readlinkat, AT_FDCWD, path, link, sizeof link - 1);
+      if (n > 6 && !memcmp(link, "/proc/", 6)) {
+        pid = 0;
+        for (long i = 6; i < n && pid >= 0; i++)
+          pid = link[i] >= '0' && link[i] <= '9' ? pid * 10 + (link[i] - '0') : -1;
+      }
+    }
     if (pid > 0) add_target(k, caller, pid, sig, &g);
   } else if (how == KR_TID) {
     char path[64];
