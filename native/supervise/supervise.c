@@ -92,66 +92,31 @@
 /* always sent to the supervisor (opens are sent only with a mutating flag, in the filter) */
 static const int sv_calls[] = {
 #ifdef SYS_unlink
-    SYS_unlink,
-    SYS_rmdir,
-    SYS_rename,
-    SYS_mkdir,
-    SYS_mknod,
-    SYS_symlink,
-    SYS_link,
-    SYS_chmod,
-    SYS_chown,
-    SYS_lchown,
-    SYS_creat,
-    SYS_utime,
-    SYS_utimes,
-    SYS_futimesat,
+    SYS_unlink,       SYS_rmdir,        SYS_rename,   SYS_mkdir,     SYS_mknod,     SYS_symlink,
+    SYS_link,         SYS_chmod,        SYS_chown,    SYS_lchown,    SYS_creat,     SYS_utime,
+    SYS_utimes,       SYS_futimesat,
 #endif
-    SYS_unlinkat,
-    SYS_renameat2,
-    SYS_mkdirat,
-    SYS_mknodat,
-    SYS_symlinkat,
-    SYS_linkat,
-    SYS_fchmodat,
-    SYS_fchmodat2,
-    SYS_fchmod,
-    SYS_fchownat,
-    SYS_fchown,
-    SYS_truncate,
-    SYS_ftruncate,
-    SYS_utimensat,
-    SYS_setxattr,
-    SYS_lsetxattr,
-    SYS_fsetxattr,
-    SYS_removexattr,
-    SYS_lremovexattr,
-    SYS_fremovexattr,
-    SYS_openat2,
-    SYS_execve,
-    SYS_execveat,
-    SYS_chroot,
-    SYS_chdir,
-    SYS_fchdir,
-    /* signals: what a kill is about to end is recorded (common/killrec.c), then the call goes on */
-    SYS_kill,
-    SYS_tkill,
-    SYS_tgkill,
-    SYS_rt_sigqueueinfo,
-    SYS_rt_tgsigqueueinfo,
-    SYS_pidfd_send_signal,
+    SYS_unlinkat,     SYS_renameat2,    SYS_mkdirat,  SYS_mknodat,   SYS_symlinkat, SYS_linkat,
+    SYS_fchmodat,     SYS_fchmodat2,    SYS_fchmod,   SYS_fchownat,  SYS_fchown,    SYS_truncate,
+    SYS_ftruncate,    SYS_utimensat,    SYS_setxattr, SYS_lsetxattr, SYS_fsetxattr, SYS_removexattr,
+    SYS_lremovexattr, SYS_fremovexattr, SYS_openat2,  SYS_execve,    SYS_execveat,  SYS_chroot,
+    SYS_chdir,        SYS_fchdir,
 #ifdef SYS_renameat
     SYS_renameat,
 #endif
 };
+/* sent too: what a signal is about to end is recorded (common/killrec.c), then the call goes on */
+static const int sv_signal_calls[] = {
+    SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal};
 #define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
+#define NSIGCALLS (sizeof sv_signal_calls / sizeof sv_signal_calls[0])
 #define OPEN_MUTATING (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* the low word (little-endian) */
 
 int sv_install(void) {
-  struct sock_filter f[NCALLS + 16];
+  struct sock_filter f[NCALLS + NSIGCALLS + 16];
   enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2 };
-  unsigned char jt[NCALLS + 16], jf[NCALLS + 16];
+  unsigned char jt[NCALLS + NSIGCALLS + 16], jf[NCALLS + NSIGCALLS + 16];
   int n = 0, at[5] = {0};
 #define EMIT(code, k, t, e) (jt[n] = (t), jf[n] = (e), f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
   EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
@@ -162,6 +127,8 @@ int sv_install(void) {
 #endif
   for (size_t i = 0; i < NCALLS; i++)
     EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_calls[i], L_NOTIFY, L_NONE);
+  for (size_t i = 0; i < NSIGCALLS; i++)
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls[i], L_NOTIFY, L_NONE);
 #ifdef SYS_open
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, L_CHK1, L_NONE);
 #endif
