@@ -120,7 +120,7 @@ int sp_hold(const char *spool_path) {
   return 0;
 }
 
-int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
+size_t sp_seal(struct sp_buf *b, int err) {
   if (b->failed) { /* keep what matters: the op and that its record was lost */
     uint8_t op = b->p[7];
     uint32_t flags = get32(b->p + 24);
@@ -138,6 +138,11 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   put32(b->p + 12, (uint32_t)err);
   put64(b->p + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
   put32(b->p + 28, b->nfields);
+  return b->n;
+}
+
+int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
+  sp_seal(b, err);
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   long fd = held ? held_fd
                  : sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

@@ -31,6 +31,7 @@ enum sp_op { /* record ops */
              SP_EXEC,
              SP_VOID,
              SP_STAGED,
+             SP_KILL,
 };
 enum sp_step { /* plan steps: the op byte of a plan file's records */
                STEP_EXPECT = 64,
@@ -79,6 +80,8 @@ enum sp_tag {
   T_MTIME,
   T_KEPT,  /* records: stat_rec of the inode kept whole (R, L) in staging, right after the keep */
   T_SHELL, /* EXEC: i64 pid of the hooked shell the command was typed in (SHIT_SHELL_PID) */
+  T_ENV,   /* KILL: the target's environment, each entry followed by one NUL (/proc/PID/environ) */
+  T_START, /* KILL: i64 the target's start time, clock ticks after boot (/proc/PID/stat field 22) */
   T_MAX
 };
 #define SP_MAGIC 0x5053
@@ -113,6 +116,9 @@ void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name);
  * descriptor opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC for that write. Frees any mmap.
  * Returns 0 or -errno. */
 int sp_commit(struct sp_buf *b, const char *spool_path, int err);
+/* Fill the header as sp_commit does and return the record's length, without writing it: the
+ * caller writes b->p[0..len) itself (several records in one write). Does not release b. */
+size_t sp_seal(struct sp_buf *b, int err);
 /* A writer that appends many records to one spool (shit-apply: one per step) keeps it open:
  * sp_commit to that path then writes on this descriptor, not an open and close per record.
  * Still one write() per record, O_APPEND. The shim never holds one (processes share spools and

@@ -27,10 +27,12 @@
 #undef _FORTIFY_SOURCE
 #include "../common/capture.h"
 #include "../common/execcheck.h"
+#include "../common/killrec.h"
 #include "../common/sys.h"
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -513,6 +515,55 @@ EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int 
   return s_addopen((void *)fn, fa, fd, path, oflag, mode);
 }
 
+/* ---------- signals that end a process: a KILL record of each target (common/killrec.c) ----------
+ *
+ * kill(1), pkill, killall, bash's builtin kill (in a hooked shell, whose process has this shim)
+ * and os.kill all come through kill, killpg, sigqueue, tgkill, pidfd_send_signal or syscall(2).
+ * The targets' command line, cwd and environment are read before the call (after it they may
+ * be gone) and written after it with its errno; the call itself is made exactly as asked. */
+
+int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags);
+
+#define KILLW(name, PARAMS, ARGS, how, who, sig, when)          \
+  static void *r_##name;                                        \
+  static NOINL int s_##name PARAMS {                            \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    struct kr_call k;                                           \
+    kr_before(&k, how, who, sig);                               \
+    int r = fn ARGS;                                            \
+    int e = errno;                                              \
+    kr_after(&k, r < 0 ? e : 0);                                \
+    errno = e;                                                  \
+    return r;                                                   \
+  }                                                             \
+  EXPORT int name PARAMS {                                      \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    if (!fn) {                                                  \
+      errno = ENOSYS;                                           \
+      return -1;                                                \
+    }                                                           \
+    if (!(when) || !kr_wants(sig)) return fn ARGS;              \
+    return s_##name ARGS;                                       \
+  }
+
+KILLW(kill, (pid_t pid, int sig), (pid, sig), KR_PID, pid, sig, 1)
+KILLW(killpg, (pid_t pgrp, int sig), (pgrp, sig), KR_PID, -(long)pgrp, sig, pgrp >= 0)
+KILLW(sigqueue, (pid_t pid, int sig, const union sigval value), (pid, sig, value), KR_PID, pid, sig, 1)
+KILLW(tgkill, (pid_t tgid, pid_t tid, int sig), (tgid, tid, sig), KR_TID, tid, sig, 1)
+KILLW(pidfd_send_signal, (int pidfd, int sig, siginfo_t *info, unsigned int flags), (pidfd, sig, info, flags),
+      KR_PIDFD, pidfd, sig, 1)
+
+static NOINL long s_syscall_kill(long (*fn)(long, ...), int how, long who, int sig, long n, long a, long b,
+                                 long c, long d, long e, long f) {
+  struct kr_call k;
+  kr_before(&k, how, who, sig);
+  long r = fn(n, a, b, c, d, e, f);
+  int er = errno;
+  kr_after(&k, r < 0 ? er : 0);
+  errno = er;
+  return r;
+}
+
 /* ---------- syscall(2) ---------- */
 
 struct shit_open_how {
@@ -652,6 +703,10 @@ EXPORT long syscall(long n, ...) {
     else exec_check(X_AT, (int)a, (const char *)b, (int)e, NULL, NULL);
     return fn(n, a, b, c, d, e, f);
   }
+  int how;
+  long who;
+  int sig = kr_syscall(n, a, b, c, &how, &who);
+  if (sig > 0 && kr_wants(sig)) return s_syscall_kill(fn, how, who, sig, n, a, b, c, d, e, f);
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
   return s_syscall(fn, n, a, b, c, d, e, f);
 }

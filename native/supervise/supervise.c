@@ -32,6 +32,7 @@
 #include "supervise.h"
 #include "../common/capture.h"
 #include "../common/execcheck.h"
+#include "../common/killrec.h"
 #include "../common/spool.h"
 #include "../common/sys.h"
 #include <errno.h>
@@ -104,14 +105,18 @@ static const int sv_calls[] = {
     SYS_renameat,
 #endif
 };
+/* sent too: what a signal is about to end is recorded (common/killrec.c), then the call goes on */
+static const int sv_signal_calls[] = {
+    SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal};
 #define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
+#define NSIGCALLS (sizeof sv_signal_calls / sizeof sv_signal_calls[0])
 #define OPEN_MUTATING (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* the low word (little-endian) */
 
 int sv_install(void) {
-  struct sock_filter f[NCALLS + 16];
+  struct sock_filter f[NCALLS + NSIGCALLS + 16];
   enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2 };
-  unsigned char jt[NCALLS + 16], jf[NCALLS + 16];
+  unsigned char jt[NCALLS + NSIGCALLS + 16], jf[NCALLS + NSIGCALLS + 16];
   int n = 0, at[5] = {0};
 #define EMIT(code, k, t, e) (jt[n] = (t), jf[n] = (e), f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
   EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
@@ -122,6 +127,8 @@ int sv_install(void) {
 #endif
   for (size_t i = 0; i < NCALLS; i++)
     EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_calls[i], L_NOTIFY, L_NONE);
+  for (size_t i = 0; i < NSIGCALLS; i++)
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls[i], L_NOTIFY, L_NONE);
 #ifdef SYS_open
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, L_CHK1, L_NONE);
 #endif
@@ -494,6 +501,21 @@ static void handle(struct seccomp_notif *req) {
     }
   }
   if (p->covered) goto out;
+  int khow;
+  long kwho;
+  int ksig = kr_syscall(nr, (long)a[0], (long)a[1], (long)a[2], &khow, &kwho);
+  if (ksig >= 0) {
+    /* recorded before the call (it runs once this answers CONTINUE), with err 0: a kill the kernel
+     * then refuses (EPERM) is recorded as made; one to no process (ESRCH) finds no target here */
+    if (ksig > 0 && kr_fatal(ksig) && id_valid(id)) {
+      struct kr_call k;
+      sp_record_pid = p->tgid;
+      kr_before_for(&k, p->tgid, khow, kwho, ksig);
+      kr_after(&k, 0);
+      sp_record_pid = 0;
+    }
+    goto out;
+  }
   if (p->mem < 0) {
     if (!p->noted) { /* once per thread, not per call */
       sp_record_pid = p->tgid;

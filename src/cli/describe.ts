@@ -7,16 +7,15 @@ import { constants as C } from "node:fs";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import type { LiveProcess } from "../procs/running.js";
 import { localDate } from "./output.js";
+import { shellQuote } from "../shell/quote.js";
+
+export { shellQuote };
 
 export function argvOf(c: CommandRow): string[] {
   if (!c.argv) return [];
   const parts = Buffer.from(c.argv).toString("utf8").split("\0");
   if (parts.length && parts[parts.length - 1] === "") parts.pop();
   return parts;
-}
-
-export function shellQuote(a: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
 export function commandLine(c: CommandRow): string {
@@ -43,6 +42,8 @@ export function ago(ms: number | null, now = Date.now()): string {
 export function countsText(c: EffectCounts): string {
   const parts = (["deleted", "modified", "created", "renamed", "metadata"] as const).filter((k) => c[k]).map((k) => `${c[k]} ${k}`);
   if (c.shell) parts.push(`${c.shell} shell change${c.shell === 1 ? "" : "s"}`);
+  if (c.killed) parts.push(`${c.killed} killed`);
+  if (c.stopped) parts.push(`${c.stopped} unit${c.stopped === 1 ? "" : "s"} stopped`);
   if (c.notCaptured) parts.push(`${c.notCaptured} not captured`);
   if (c.untracked) parts.push(`${c.untracked} untracked`);
   return parts.join(", ") || "no changes";
@@ -51,7 +52,7 @@ export function countsText(c: EffectCounts): string {
 /** How `shit show` names one event, and what it adds after the path (rename/link targets). */
 export function eventWords(e: EventRow, pre: Stat | null, cwd?: BPath): { what: string; detail: string } {
   const plain = { what: OpName[e.op] ?? String(e.op), detail: "" };
-  // OPSWITCH(describe; ignores: BEGIN END POST EXEC VOID STAGED) -- ingest puts those in commands, posts and procs (a VOID into the event it voids), never in events
+  // OPSWITCH(describe; ignores: BEGIN END POST EXEC VOID STAGED KILL) -- ingest puts those in commands, posts, procs and kills (a VOID into the event it voids), never in events
   switch (e.op) {
     case Op.OPEN:
       return { what: !pre ? "create" : e.flags & C.O_APPEND ? "append" : e.flags & C.O_TRUNC ? "overwrite" : "write", detail: "" };

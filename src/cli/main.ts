@@ -37,7 +37,10 @@ Exit codes:
      runs the command uncaptured, with a warning)
   10 done in part: an undo or redo that restored some paths and not others (--on-conflict
      skip left conflicts, a pre-image was gone, nothing was kept of a change); each path
-     left is named, with why
+     left is named, with why. Also an undo of a command that killed a process or stopped a
+     unit, without --restart (or whose restart failed): the files are back, the process is
+     not; the command that starts it again is printed (also for a command whose only effect
+     was the kill)
   130  interrupted: Ctrl-C at the y/N question; nothing was changed
   141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
        the output stops there, quietly, as git's does
@@ -146,7 +149,10 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
       const { id, only } = idAndPaths(cmd.args);
       code = await reverse(await openCurrentCtx(), verb, id, { ...opts, only });
     });
-reverseCmd("undo", "put back what a command changed (default: @, the latest command with effects beyond housekeeping that is not undone)");
+reverseCmd("undo", "put back what a command changed (default: @, the latest command with effects beyond housekeeping that is not undone)").option(
+  "--restart",
+  "start again, detached, each process it killed (its argv, in its directory, with its environment; output to a log in the state dir) and each unit it stopped; of a command already undone (by ID): only that",
+);
 reverseCmd("redo", "put forward again what an undo put back (default: the latest undo)");
 
 program

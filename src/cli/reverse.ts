@@ -15,11 +15,14 @@ import { type BPath, display, fromBuf, isUnder } from "../paths/bytes.js";
 import { BlobError } from "../store/store.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { liveProcesses, type LiveProcess } from "../procs/running.js";
-import { isUndone, pickRedo, pickUndo, reversalKind, type History } from "../undo/chain.js";
+import { isUndone, pickRedo, pickUndo, resolveRef, reversalKind, type History } from "../undo/chain.js";
 import { dependents, rootOf } from "../undo/depends.js";
 import { partlyUndoneBy, scopeFor } from "../undo/scope.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
+import * as kills from "../index/kills.js";
+import { join } from "node:path";
+import { argvOfKill, killText, restart, restartLine, signalName, stillRunning } from "../undo/restart.js";
 import { newId, type Progress } from "../apply/apply.js";
 import { indexHistory } from "../undo/history.js";
 import { lock } from "../undo/lock.js";
@@ -42,6 +45,7 @@ export interface ReverseOpts {
   cascade?: boolean; // undo the later commands that depend on it first
   paths?: string[]; // --paths GLOB: only the paths it changed that match
   only?: string[]; // -- PATH…: only these paths (and what is under them)
+  restart?: boolean; // start again, detached, each process it killed (and each unit it stopped)
 }
 
 /** Whether a scope's selection takes p (prefix), leaving out what was already put back. */
@@ -68,6 +72,18 @@ interface Report {
   outside: string[]; // changed outside capture: nothing kept
   beyond: string[]; // effects that left the machine
   running: Array<{ pid: number; argv: string[] }>;
+  // processes it killed and units it stopped: never brought back, started again only with --restart
+  killed: Array<{
+    kind: string;
+    pid: number | null;
+    signal: string | null;
+    argv: string[];
+    unit: string | null;
+    restart: string | null;
+    stillRunning: boolean;
+    restarted: { pid: number; log: string } | { exit: number } | null;
+    error?: string;
+  }>;
   shell: string[];
   outcome: "nothing" | "planned" | "done" | "partial" | "conflict" | "lost" | "refused" | "interrupted" | "stopped" | "error";
   as: string | null; // the undo/redo command's id once it ran
@@ -88,6 +104,7 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     outside: [],
     beyond: [],
     running: [],
+    killed: [],
     shell: [],
     outcome: "error",
     as: null,
@@ -123,6 +140,7 @@ interface Part {
   shell: ShellPart | null;
   beyond: string[];
   live: LiveProcess[];
+  ended: kills.KillRow[]; // processes it killed, units it stopped (an undo of a run only)
   header: string;
   events: EventRow[]; // the target's, as planned: the plan text names their net changes
 }
@@ -155,6 +173,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     shell: shellPart(ctx.index, target),
     beyond: irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`), // effects that left the machine (a run's only)
     live: liveProcesses(ctx.index, target.id), // a process of it that still runs may write again after
+    ended: kind === "undo" && orig.kind === "run" ? kills.of(ctx.index, orig.id) : [], // a redo of it killed nothing again
     header: `${kind} of ${id8(orig)}: ${commandLine(orig)}  (${ago(orig.started)}, in ${display(cwd)}${via})`,
     events: planned.events,
   };
@@ -192,6 +211,12 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   };
   const session = opts.global ? null : thisSession();
   const h = indexHistory(ctx.index);
+  // `shit undo ID --restart` of a command already undone without it: only the restarts are left
+  if (verb === "undo" && opts.restart && ref) {
+    const named = resolveRef(h, ref, session, thisCommand() ?? undefined);
+    const gone = named.kind === "run" && isUndone(h, named) ? kills.of(ctx.index, named.id) : [];
+    if (gone.length) return restartOnly(ctx, named, gone, opts, report, say);
+  }
   const target = verb === "undo" ? pickUndo(h, ref, session, thisCommand() ?? undefined) : pickRedo(h, ref, session, thisCommand() ?? undefined);
   const only = selection(ctx, target, opts);
   const orig = rootOf(h, target);
@@ -280,12 +305,14 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     report.beyond = parts.flatMap((p) => p.beyond);
     report.running = parts.flatMap((p) => p.live.map((x) => ({ pid: x.pid, argv: x.argv })));
     report.shell = parts.flatMap((p) => p.shell?.lines ?? []);
+    const gone = parts.flatMap((p) => p.ended);
+    report.killed = gone.map(killedEntry);
     report.partial = !!main.plan.partial;
 
     if (parts.length === 1) {
       const { plan, cannot, shell, beyond, cwd, lost } = main;
       const noSteps = lost.length ? !plan.steps.some((s) => s.seq >= 0) : !plan.steps.length; // skip may leave only the closing pass
-      if (noSteps && !plan.conflicts.length && !shell) {
+      if (noSteps && !plan.conflicts.length && !shell && !main.ended.length) {
         if (cannot.length || plan.outside.length) {
           for (const c of cannot) process.stderr.write(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}\n`);
           for (const p of plan.outside) process.stderr.write(`cannot restore: ${display(p, cwd)}: ${OUTSIDE}\n`);
@@ -317,7 +344,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       const { plan, shell, cwd } = p;
       const changes = netChanges(p.events);
       out.push(p.header, ...planLines(plan, changes, p.events, cwd, `shit show ${id8(p.target)} --all lists them all`, opts.raw));
-      if (plan.steps.length || !shell) out.push(summary(plan, cwd) + (plan.partial ? "; the rest of the command is left as it is" : ""));
+      if (plan.steps.length || (!shell && !p.ended.length)) out.push(summary(plan, cwd) + (plan.partial ? "; the rest of the command is left as it is" : ""));
       if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
       // a lost pre-image that stops the undo is told on stderr below, as a conflict is
       const shown = opts.onConflict === "skip" ? p.cannot : plan.cannot;
@@ -326,6 +353,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       for (const x of plan.outside) out.push(`cannot restore: ${display(x, cwd)}: ${OUTSIDE}`);
       out.push(...p.beyond);
       for (const x of p.live) out.push(`still running: pid ${x.pid} ${x.argv.join(" ")} — it may write again`);
+      out.push(...endedLines(p.ended, !!opts.restart));
       for (const x of p.skipped) out.push(`left as it is (conflict): ${display(x, cwd)}${laterBy(p.plan.changedBy.get(x))}`);
       if (opts.patch) {
         const diffs = undoPatches(ctx.store, p.target, p.events, changesOf(plan, changes, p.events).undone, cwd);
@@ -439,6 +467,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
       return ended("stopped", EXIT.INTERNAL);
     }
+    const notBack = await restartEnded(ctx, report, gone, !!opts.restart, say);
     const reverses = `\`shit ${verb === "undo" ? "redo" : "undo"}\` reverses ${parts.length > 1 ? "them all" : "it"}`;
     const as = parts.length > 1 ? `as ${parts.length} ${verb}s` : `as ${report.as!.slice(0, 8)}`;
     const partly = main.plan.partial ? `; ${id8(main.orig)} is partly undone: \`shit undo ${id8(main.orig)}\` undoes the rest` : "";
@@ -456,6 +485,12 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           `not restored: ${lost.length} whose kept pre-image is gone (freed by \`shit gc\`, or deleted from staging): nothing is left to restore them from\n`,
         );
       if (nothingKept) process.stderr.write(`not restored: ${nothingKept} of which nothing was kept (named above, with why): no undo can restore them\n`);
+      if (notBack) process.stderr.write(notBackText(notBack, !!opts.restart, id8(orig)) + "\n");
+      return ended("partial", EXIT.PARTIAL);
+    }
+    if (notBack) {
+      // the files are back; a process is not: done in part, and the line above starts it again
+      say(`${verb === "undo" ? "undone" : "redone"} in part (${as}; ${reverses}${partly}): ${notBackText(notBack, !!opts.restart, id8(orig))}\n`);
       return ended("partial", EXIT.PARTIAL);
     }
     say(`${verb === "undo" ? "undone" : "redone"} (${as}; ${reverses}${partly})\n`);
@@ -464,6 +499,82 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     unlock();
   }
 }
+
+/** How the plan names what it killed or stopped: it cannot be brought back, here is how to start
+ *  it again (with --restart: it will be, after the undo). */
+function endedLines(ended: kills.KillRow[], restarting: boolean): string[] {
+  const out: string[] = [];
+  for (const k of ended) {
+    if (stillRunning(k)) {
+      out.push(`still running: ${killText(k).replace(/^killed /, "pid ")}: it outlived the signal; nothing to restart`);
+      continue;
+    }
+    const line = restartLine(k);
+    const what = k.kind === "unit" ? "a unit's processes cannot be brought back" : "a process cannot be brought back";
+    out.push(
+      `cannot undo: ${killText(k)}: ${what}; ${!line ? "its command line was not recorded" : restarting ? "--restart starts it again with:" : "to start it again (`--restart` does it):"}`,
+    );
+    if (line) out.push(`  ${line}`);
+  }
+  return out;
+}
+
+const killedEntry = (k: kills.KillRow): Report["killed"][number] => ({
+  kind: k.kind,
+  pid: k.pid,
+  signal: k.kind === "process" ? signalName(k.signal) : null,
+  argv: argvOfKill(k),
+  unit: k.unit,
+  restart: restartLine(k),
+  stillRunning: stillRunning(k),
+  restarted: null,
+});
+
+/** `shit undo ID --restart` of a command already undone (its files are back): start again what
+ *  it killed and stopped, nothing else. 0 when all of it runs again, else 10 (each named). */
+async function restartOnly(ctx: Ctx, c: CommandRow, gone: kills.KillRow[], opts: ReverseOpts, report: Report, say: (t: string) => unknown): Promise<number> {
+  report.kind = "undo";
+  report.target = { id: c.id, argv: argvOf(c), cwd: display(c.cwd ? fromBuf(c.cwd) : process.cwd()) };
+  report.original = { id: c.id, argv: argvOf(c) };
+  report.killed = gone.map(killedEntry);
+  say(`${id8(c)} (${commandLine(c)}) is already undone (by ${c.undone_by!.slice(0, 8)}); what it ended is started again:\n`);
+  say(endedLines(gone, true).join("\n") + "\n");
+  if (opts.dryRun) {
+    report.outcome = "planned";
+    return EXIT.OK;
+  }
+  const notBack = await restartEnded(ctx, report, gone, true, say);
+  report.outcome = notBack ? "partial" : "done";
+  if (notBack) process.stderr.write(notBackText(notBack, true) + "\n");
+  return notBack ? EXIT.PARTIAL : EXIT.OK;
+}
+
+/** With --restart, starts again what it killed and stopped (each once the apply is done) and
+ *  says what came of it. Returns how many are not running again. */
+async function restartEnded(ctx: Ctx, report: Report, ended: kills.KillRow[], restarting: boolean, say: (t: string) => unknown): Promise<number> {
+  let notBack = 0;
+  for (const [i, k] of ended.entries()) {
+    if (report.killed[i].stillRunning) continue;
+    if (!restarting) {
+      notBack++;
+      continue;
+    }
+    const r = await restart(k, join(ctx.paths.run, "restart"));
+    if ("error" in r) {
+      notBack++;
+      report.killed[i].error = r.error;
+      process.stderr.write(`not restarted: ${killText(k)}: ${r.error}\n`);
+      continue;
+    }
+    report.killed[i].restarted = r;
+    if ("pid" in r) say(`restarted: ${argvOfKill(k).join(" ")} as pid ${r.pid} (was ${k.pid}; its output: ${r.log})\n`);
+    else say(`restarted: ${k.unit} (${k.scope})\n`);
+  }
+  return notBack;
+}
+
+const notBackText = (n: number, restarting: boolean, id?: string) =>
+  `${n} ${n === 1 ? "process or unit it ended is" : "processes or units it ended are"} not running again (${restarting ? "named above, with why" : `the line above starts each again; \`shit undo ${id ?? "ID"} --restart\` runs ${n === 1 ? "it" : "them"}`})`;
 
 /** What can help with conflicts, leaving out what was already asked for. */
 function conflictHint(verb: string, id: string, opts: ReverseOpts, byLater: boolean): string {

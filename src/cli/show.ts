@@ -7,6 +7,8 @@ import { ago, commandLine, countsText, eventJson, eventWords, processesText } fr
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
+import * as kills from "../index/kills.js";
+import { argvOfKill, envOfKill, killText, restartLine, signalName } from "../undo/restart.js";
 import { Op, decodeStat } from "../spool/records.js";
 import { display, fromBuf } from "../paths/bytes.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
@@ -57,11 +59,12 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
   const changes = onPaths(netChanges(all), paths);
   const j = commandJson(ctx, c);
   const beyond = irreversibleOf(ctx.index, c); // effects that left the machine
+  const ended = kills.of(ctx.index, c.id); // processes it killed, units it stopped
   if (opts.json) {
     const outside = untracked
       .of(ctx.index, c.id)
       .map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
-    const doc = { ...j, irreversible: beyond, events: evs.map(eventJson), untracked: outside, changes: changes.map(changeJson) };
+    const doc = { ...j, irreversible: beyond, killed: ended.map(killJson), events: evs.map(eventJson), untracked: outside, changes: changes.map(changeJson) };
     process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
     return;
   }
@@ -89,7 +92,16 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
   for (const l of sh?.changes ? describeChanges(sh.changes) : []) out.push(`  shell   ${l}`);
   const notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED);
   const raw = opts.raw ? evs : notCaptured;
-  if (raw.length || (!opts.raw && changes.length)) out.push("");
+  if (raw.length || ended.length || (!opts.raw && changes.length)) out.push("");
+  // a process cannot be brought back: how to start it again (`shit undo --restart` runs it)
+  for (const k of ended) {
+    const by = k.started_by ? `; started by ${commands.shortId(ctx.index, k.started_by)}` : "";
+    const line = restartLine(k);
+    const text = killText(k); // "killed 4242 python3 server.py (SIGTERM)": who started it goes in the parentheses
+    out.push(`  ${by ? text.replace(/\)$/, `${by})`) : text}`);
+    if (k.note) out.push(`      (${k.note})`);
+    if (line) out.push(`      restart: ${line}`);
+  }
   // what capture said of a path's calls (not kept: larger than the cap…) stays on its line
   const notes = new Map<string, Set<string>>();
   for (const e of evs) if (e.note && e.path && e.op !== Op.NOTCAPTURED) notes.set(fromBuf(e.path), (notes.get(fromBuf(e.path)) ?? new Set()).add(e.note));
@@ -127,6 +139,24 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
     if (diffs.length) out.push("", ...diffs);
   }
   emit(out.join("\n") + "\n", { page: true });
+}
+
+/** A killed process or stopped unit as `show --json` gives it: the restart line relative to this
+ *  environment, the recorded environment whole. */
+function killJson(k: kills.KillRow) {
+  if (k.kind === "unit") return { kind: k.kind, unit: k.unit, scope: k.scope, restart: restartLine(k) };
+  return {
+    kind: k.kind,
+    pid: k.pid,
+    signal: signalName(k.signal),
+    argv: argvOfKill(k),
+    cwd: k.cwd ? display(k.cwd) : null,
+    env: envOfKill(k),
+    exe: k.exe ? display(k.exe) : null,
+    startedBy: k.started_by,
+    ...(k.note ? { note: k.note } : {}),
+    restart: restartLine(k),
+  };
 }
 
 /** The command named (an id, a prefix, @, @~N); with none, the one `shit undo` would pick (this

@@ -1,7 +1,7 @@
 // The index: one SQLite database (WAL) of commands, their events, kept pre-images and spool
 // offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
 // Every query lives in this directory, one file per table (commands.ts, events.ts, keeps.ts,
-// procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts, blobs.ts): a reader finds every writer of a table there.
+// procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts, blobs.ts, kills.ts): a reader finds every writer of a table there.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 
 export type * from "./rows.js";
@@ -113,6 +113,21 @@ const MIGRATIONS: string[] = [
    ALTER TABLE commands ADD COLUMN pin_name TEXT;
    ALTER TABLE commands ADD COLUMN freed INTEGER;    -- ms: when gc freed its pre-images
    ALTER TABLE commands ADD COLUMN freed_by TEXT;    -- gc (by age) | budget (over the store budget)`,
+  `CREATE TABLE kills(                 -- what a command ended that is not a file (src/index/kills.ts)
+     cmd TEXT NOT NULL,
+     seq INTEGER NOT NULL,             -- a process: its KILL record's byte offset in the spool; a unit: -1, -2, … as named
+     kind TEXT NOT NULL,               -- process (a signal of the command ended it) | unit (systemctl stop)
+     pid INTEGER, signal INTEGER,
+     argv BLOB, cwd BLOB,              -- its command line (each argument followed by NUL) and working directory
+     env BLOB,                         -- its environment (each entry followed by NUL)
+     exe BLOB,                         -- its executable (/proc/PID/exe)
+     start INTEGER,                    -- its start time, clock ticks after boot
+     started_by TEXT,                  -- the recorded command that started it (its SHIT_CMD)
+     unit TEXT, scope TEXT,            -- a unit: its name, user | system
+     note TEXT,                        -- what capture could not read of it
+     time INTEGER,                     -- ms
+     PRIMARY KEY(cmd, seq)
+   ) WITHOUT ROWID;`,
 ];
 
 export class Index {

@@ -7,6 +7,7 @@ import type { EventRow, Index } from "../index/db.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
+import * as kills from "../index/kills.js";
 import { Op } from "../spool/records.js";
 import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
 import { type Effect, netEffects } from "../plan/net.js";
@@ -20,10 +21,11 @@ export type { Effect } from "../plan/net.js";
 
 /** Counts by kind; `shell` is the shell state a command changed (cwd, variables, aliases, options);
  *  `untracked` the changes the watcher tier saw that capture did not record (src/daemon/untracked.ts). */
-export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number; untracked: number };
+/** `killed`: processes a signal of it ended; `stopped`: systemd units it stopped (src/index/kills.ts). */
+export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number; untracked: number; killed: number; stopped: number };
 
-export function effectCounts(evs: EventRow[], shell = 0, untracked = 0, net = netEffects(evs)): EffectCounts {
-  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell, untracked };
+export function effectCounts(evs: EventRow[], shell = 0, untracked = 0, ended = { killed: 0, stopped: 0 }, net = netEffects(evs)): EffectCounts {
+  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell, untracked, ...ended };
   for (const k of net.values()) counts[k]++;
   counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
   return counts;
@@ -38,7 +40,7 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
     const shell = sh ? changeCount(JSON.parse(sh).changes) : 0;
     const evs = events.forCounting(index, id);
     const net = netEffects(evs); // read once: counting 10k events is most of a recount
-    const counts = effectCounts(evs, shell, untracked.count(index, id), net);
+    const counts = effectCounts(evs, shell, untracked.count(index, id), kills.count(index, id), net);
     const proven = commands.classOf(index, id) === "housekeeping"; // a refresh once proven stays one (the index may change later)
     const cls = classOf(counts, net, userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
     commands.setEffects(index, id, JSON.stringify(counts), cls);
@@ -68,7 +70,7 @@ function indexLeftBy(index: Index, id: string): string[] {
  *  refreshed (its staged content the same after as before). */
 export type CommandClass = "changes" | "none" | "housekeeping";
 export function classOf(counts: EffectCounts, net: Map<BPath, Effect>, hk: Housekeeping, refreshed: (p: BPath) => boolean): CommandClass {
-  if (counts.shell || counts.untracked || counts.notCaptured) return "changes";
+  if (counts.shell || counts.untracked || counts.notCaptured || counts.killed || counts.stopped) return "changes";
   if (!net.size) return "none";
   for (const p of net.keys()) {
     if (hk.matches(p) || GIT_LOCK.test(p)) continue;
@@ -120,6 +122,6 @@ function indexRefreshed(index: Index, id: string, p: BPath, staging: string): bo
 }
 
 export function storedCounts(json: string | null): EffectCounts {
-  const zero = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell: 0, untracked: 0 };
+  const zero = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell: 0, untracked: 0, killed: 0, stopped: 0 };
   return json ? { ...zero, ...JSON.parse(json) } : zero;
 }

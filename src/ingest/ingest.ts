@@ -9,6 +9,7 @@ import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
 import * as procs from "../index/procs.js";
+import * as kills from "../index/kills.js";
 import * as spools from "../index/spools.js";
 import { MAGIC, Op, Tag, decodeStat, parseKeep, readRecords, type Rec, type Stat } from "../spool/records.js";
 import { hashKept, isKeepName, type Hashed } from "../store/store.js";
@@ -16,6 +17,7 @@ import { absorb } from "../store/blobs.js";
 import { recount } from "./effects.js";
 import { ingestJournals } from "./shell.js";
 import { readFrom } from "./read.js";
+import { noteStoppedUnits } from "./units.js";
 
 export interface IngestResult {
   spools: number;
@@ -110,12 +112,15 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
     for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, offset, staged);
     // an END with no effect before it is counted too: its class (nothing changed) is what the
     // default `shit list` leaves out
-    if (records.some((r) => (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END)) {
+    if (records.some((r) => (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END || r.op === Op.KILL)) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
       // NULL, which list counts on reading.
-      if (commands.times(index, cmd)?.ended != null) recount(index, [cmd], paths.staging);
-      else commands.setEffects(index, cmd, null, null);
+      if (commands.times(index, cmd)?.ended != null) {
+        const row = commands.byId(index, cmd);
+        if (row && records.some((r) => r.op === Op.END)) noteStoppedUnits(index, row); // its lines are all in by its END
+        recount(index, [cmd], paths.staging);
+      } else commands.setEffects(index, cmd, null, null);
     }
     spools.setOffset(index, name, offset + next);
     return true;
@@ -197,6 +202,12 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
       if (p) events.voidLatest(index, cmd, { op: r.flags, pid: r.pid, path: p, err: r.err });
       return;
     }
+    case Op.KILL: {
+      // a process a signal of the command ended (one that failed, ESRCH or EPERM, ended nothing)
+      ensureCommand(index, cmd, r);
+      if (r.err === 0) kills.insert(index, killRow(cmd, base + r.offset, r));
+      return;
+    }
     case Op.EXEC: {
       ensureCommand(index, cmd, r);
       procs.insert(index, { cmd, seq: base + r.offset, pid: r.pid, time: ms(r.timeNs), argv: f.get(Tag.ARGV) ?? null, cwd: f.get(Tag.CWD) ?? null });
@@ -239,6 +250,31 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
     step: step && step.length >= 4 ? step.readUInt32LE(0) : null,
     note: text(f.get(Tag.NOTE)),
   });
+}
+
+/** A KILL record as a kills row; who started the process is its environment's SHIT_CMD. */
+function killRow(cmd: string, seq: number, r: Rec): kills.KillRow {
+  const f = r.fields;
+  const i64 = (b: Buffer | undefined) => (b && b.length >= 8 ? Number(b.readBigInt64LE(0)) : null);
+  const env = f.get(Tag.ENV) ?? null;
+  const by = env ? /(?:^|\0)SHIT_CMD=([0-9a-zA-Z_-]+)\0/.exec(env.toString("latin1"))?.[1] : undefined;
+  return {
+    cmd,
+    seq,
+    kind: "process",
+    pid: i64(f.get(Tag.ARG)),
+    signal: r.flags,
+    argv: f.get(Tag.ARGV) ?? null,
+    cwd: f.get(Tag.CWD) ?? null,
+    env,
+    exe: f.get(Tag.PATH) ?? null,
+    start: i64(f.get(Tag.START)),
+    started_by: by && by !== cmd ? by : null,
+    unit: null,
+    scope: null,
+    note: text(f.get(Tag.NOTE)),
+    time: ms(r.timeNs),
+  };
 }
 
 /**

@@ -13,6 +13,7 @@ import * as spools from "../index/spools.js";
 import { readFrom } from "./read.js";
 import { pidExists } from "../procs/procfs.js";
 import { recount } from "./effects.js";
+import { noteStoppedUnits } from "./units.js";
 import { readJournal, type Journal } from "../shell/journal.js";
 import { changeCount, diffState, stateOf, type ShellState } from "../shell/state.js";
 
@@ -169,6 +170,8 @@ function takeRecord(index: Index, r: Journal, staging: string): void {
       exit: Number(r.get("exit") ?? 0),
       pid: Number(r.get("pid")) || null,
     });
+    const row = commands.byId(index, id);
+    if (row) noteStoppedUnits(index, row); // `systemctl --user stop x` typed: the line says so
     recount(index, [id], staging);
   } else if (kind === "state") {
     // the hook applied an undo's or redo's shell changes: note it on that command

@@ -153,16 +153,19 @@ function matches(r: Compiled, argv: string[]): string | null {
  */
 export function irreversibleIn(argvs: string[][], rules: Compiled[]): Irreversible[] {
   const seen = new Map<string, Irreversible>();
-  for (const argv of argvs) {
-    const cmds = argv.length === 1 && /\s/.test(argv[0]) ? simpleCommands(argv[0]) : argv.length ? [argv] : [];
-    for (const sc of cmds.flatMap((c) => unwrap(c))) {
-      for (const r of rules) {
-        const what = matches(r, sc);
-        if (!what) continue;
-        const key = `${what}\0${r.says}`;
-        if (!seen.has(key)) seen.set(key, { what, says: r.says, text: `${what}: ${r.says}; cannot be undone here`, argv: sc });
-      }
+  for (const sc of programsIn(argvs)) {
+    for (const r of rules) {
+      const what = matches(r, sc);
+      if (!what) continue;
+      const key = `${what}\0${r.says}`;
+      if (!seen.has(key)) seen.set(key, { what, says: r.says, text: `${what}: ${r.says}; cannot be undone here`, argv: sc });
     }
   }
   return [...seen.values()];
+}
+
+/** The programs these command lines run, each as its argv: a typed line (a single word with
+ *  spaces) split into its simple commands, wrappers (sudo, env, timeout, sh -c …) taken off. */
+export function programsIn(argvs: string[][]): string[][] {
+  return argvs.flatMap((argv) => (argv.length === 1 && /\s/.test(argv[0]) ? simpleCommands(argv[0]) : argv.length ? [argv] : [])).flatMap((c) => unwrap(c));
 }

@@ -56,7 +56,7 @@ export function netChanges(evs: EventRow[]): Change[] {
     const a = fromBuf(e.path),
       b = e.path2 ? fromBuf(e.path2) : null;
     const pre = stat(e.pre);
-    // OPSWITCH(effects; ignores: BEGIN END POST EXEC NOTCAPTURED VOID STAGED) -- not effects; NOTCAPTURED is counted apart; a VOID marks the event it voids failed
+    // OPSWITCH(effects; ignores: BEGIN END POST EXEC NOTCAPTURED VOID STAGED KILL) -- not effects on paths; NOTCAPTURED and KILL are counted apart; a VOID marks the event it voids failed
     switch (e.op) {
       case Op.UNLINK:
       case Op.RMDIR: {

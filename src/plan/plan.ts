@@ -106,7 +106,7 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
       else if ((t === C.S_IFCHR || t === C.S_IFBLK) && s.rdev !== undefined) steps.push({ kind: "place", path: p, pre: s, rdev: s.rdev, seq });
       else cannot.push({ path: p, reason: `its ${TYPE_NAME[t] ?? "contents"} was not kept${e.note ? ": " + e.note : ""}` });
     };
-    // OPSWITCH(inverse; ignores: BEGIN END POST EXEC NOTCAPTURED VOID STAGED) -- not effects; NOTCAPTURED is named above; ingest applies a VOID to the event it voids
+    // OPSWITCH(inverse; ignores: BEGIN END POST EXEC NOTCAPTURED VOID STAGED KILL) -- not effects; NOTCAPTURED is named above; ingest applies a VOID to the event it voids; a KILL has no inverse (ingest puts it in kills; the undo prints its restart command)
     switch (e.op) {
       case Op.UNLINK:
       case Op.RMDIR:

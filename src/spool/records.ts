@@ -28,6 +28,7 @@ export const Op = {
   EXEC: 19,
   VOID: 20,
   STAGED: 21,
+  KILL: 22,
 } as const;
 
 /** Plan steps: the `op` byte of a record in a plan file (`shit undo` -> `shit-apply`). */
@@ -89,6 +90,10 @@ export const Tag = {
   // EXEC: the pid of the hooked shell the command was typed in (i64), from SHIT_SHELL_PID: a
   // command whose shell was killed before its journal record still has a process to watch
   SHELL: 30,
+  // KILL: the process a signal was about to end — its environment (entries each followed by a
+  // NUL) and its start time in clock ticks after boot (i64: with its pid, which process it was)
+  ENV: 31,
+  START: 32,
 } as const;
 
 export const MAGIC = 0x5053;

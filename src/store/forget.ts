@@ -10,6 +10,7 @@ import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
 import * as procs from "../index/procs.js";
+import * as kills from "../index/kills.js";
 import * as spools from "../index/spools.js";
 import * as untracked from "../index/untracked.js";
 import { deleteUnheld } from "./blobs.js";
@@ -38,6 +39,7 @@ export function forget(paths: StatePaths, ix: Index, id: string): Forgotten {
       r.events += events.removeOf(ix, c);
       r.keeps += keeps.removeOf(ix, c);
       procs.removeOf(ix, c);
+      kills.removeOf(ix, c);
       untracked.removeOf(ix, c);
       spools.forget(ix, `${c}.spool`);
       commands.remove(ix, c);

@@ -7,7 +7,7 @@ import { Op } from "../spool/records.js";
 import type { History } from "./chain.js";
 
 /** Whether a command changed anything worth undoing: a captured effect (or one capture could not
- *  keep), a change outside capture, or its shell's state — not when all it changed is
+ *  keep), a change outside capture, its shell's state, or a process or unit it ended — not when all it changed is
  *  housekeeping (src/ingest/housekeeping.ts), nor when its effects net to nothing. */
 export function hasEffects(ix: Index, id: string): boolean {
   const cls = commands.classOf(ix, id);
@@ -15,7 +15,9 @@ export function hasEffects(ix: Index, id: string): boolean {
   if (events.hasAny(ix, id, Op.NOTCAPTURED)) return true;
   if (untracked.count(ix, id) > 0) return true; // changed outside capture
   const effects = commands.effectsOf(ix, id);
-  return !!effects && (JSON.parse(effects).shell ?? 0) > 0; // it changed its shell's state
+  if (!effects) return false;
+  const c = JSON.parse(effects);
+  return (c.shell ?? 0) > 0 || (c.killed ?? 0) > 0 || (c.stopped ?? 0) > 0; // its shell's state; a process it ended, a unit it stopped
 }
 
 export function indexHistory(ix: Index): History {

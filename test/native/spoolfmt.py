@@ -7,7 +7,7 @@ MAGIC, VERSION, HDR = 0x5053, 1, 32
 OPS = {1: 'BEGIN', 2: 'END', 3: 'UNLINK', 4: 'RMDIR', 5: 'RENAME', 6: 'OPEN', 7: 'TRUNCATE', 8: 'MKDIR',
        9: 'LINK', 10: 'SYMLINK', 11: 'CHMOD', 12: 'CHOWN', 13: 'UTIMES', 14: 'SETXATTR',
        15: 'REMOVEXATTR', 16: 'MKNOD', 17: 'NOTCAPTURED', 18: 'POST', 19: 'EXEC',
-       20: 'VOID', 21: 'STAGED'}
+       20: 'VOID', 21: 'STAGED', 22: 'KILL'}
 STEPS = {64: 'STEP_EXPECT', 65: 'STEP_REMOVE', 66: 'STEP_RENAME', 67: 'STEP_PLACE', 68: 'STEP_REWRITE',
          69: 'STEP_TRUNCATE', 70: 'STEP_LINK', 71: 'STEP_META', 72: 'STEP_XATTR'}
 OPNUM = {v: k for k, v in OPS.items()}
@@ -18,8 +18,8 @@ TAGS = ['', 'PATH', 'PATH2', 'PRE', 'PRE2', 'KEEP', 'KEEP2', 'TARGET', 'NOTE', '
         # plan steps only
         'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME',
         # records again
-        'KEPT', 'SHELL']
-I64_TAGS = ('ARG', 'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME', 'SHELL')
+        'KEPT', 'SHELL', 'ENV', 'START']
+I64_TAGS = ('ARG', 'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME', 'SHELL', 'START')
 TAGNUM = {n: i for i, n in enumerate(TAGS) if n}
 STAT_FIELDS = ('dev', 'ino', 'mode', 'uid', 'gid', 'nlink', 'size', 'mtime_ns', 'ctime_ns', 'atime_ns')
 STAT_FMT = '<QQIIIIqqqq'

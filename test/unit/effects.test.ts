@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { constants as C } from "node:fs";
-import { effectCounts, storedCounts } from "../../dist/ingest/effects.js";
+import { classOf, effectCounts, storedCounts } from "../../dist/ingest/effects.js";
+import { housekeeping } from "../../dist/ingest/housekeeping.js";
 import { fold, netChanges, netEffects } from "../../dist/plan/net.js";
 import { Op, encodeStat } from "../../dist/spool/records.js";
 import { ev } from "./events.ts";
@@ -89,9 +90,27 @@ test("net effects: metadata only, failed calls ignored, a read-only open is noth
   assert.deepEqual(net([ev(Op.OPEN, "/r", { flags: C.O_RDONLY, pre: PRE })]), {});
 });
 
-test("counts add the shell's changes, untracked ones and what was not captured", () => {
-  const c = effectCounts([ev(Op.MKDIR, "/d"), ev(Op.SYMLINK, "/d/l"), ev(Op.NOTCAPTURED, "/s", { err: 0 })], 2, 1);
-  assert.deepEqual(c, { deleted: 0, modified: 0, created: 2, renamed: 0, metadata: 0, notCaptured: 1, shell: 2, untracked: 1 });
-  assert.deepEqual(storedCounts(null), { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell: 0, untracked: 0 });
+test("counts add the shell's changes, untracked ones, what was not captured and the processes and units it ended", () => {
+  const c = effectCounts([ev(Op.MKDIR, "/d"), ev(Op.SYMLINK, "/d/l"), ev(Op.NOTCAPTURED, "/s", { err: 0 })], 2, 1, { killed: 3, stopped: 1 });
+  assert.deepEqual(c, { deleted: 0, modified: 0, created: 2, renamed: 0, metadata: 0, notCaptured: 1, shell: 2, untracked: 1, killed: 3, stopped: 1 });
+  assert.deepEqual(storedCounts(null), {
+    deleted: 0,
+    modified: 0,
+    created: 0,
+    renamed: 0,
+    metadata: 0,
+    notCaptured: 0,
+    shell: 0,
+    untracked: 0,
+    killed: 0,
+    stopped: 0,
+  });
   assert.equal(storedCounts(JSON.stringify({ deleted: 3 })).deleted, 3, "counts stored before a kind existed read as 0 for it");
+});
+
+test("a command whose only effect was a kill or a stopped unit has changes (undo's target), one that did nothing has none", () => {
+  const cls = (ended: { killed: number; stopped: number }) => classOf(effectCounts([], 0, 0, ended), new Map(), housekeeping(), () => false);
+  assert.equal(cls({ killed: 1, stopped: 0 }), "changes");
+  assert.equal(cls({ killed: 0, stopped: 1 }), "changes");
+  assert.equal(cls({ killed: 0, stopped: 0 }), "none");
 });
