@@ -105,6 +105,7 @@ void sp_release(struct sp_buf *b) {
 }
 
 int32_t sp_record_pid = 0;
+int sp_root_fd = -1;
 
 static long held_fd = -1;
 static char held_path[4096 + 64];
@@ -140,7 +141,8 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   put32(b->p + 28, b->nfields);
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   long fd = held ? held_fd
-                 : sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+                 : sys4(SYS_openat, sp_ofd(), sp_opath(spool_path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                        0600);
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {

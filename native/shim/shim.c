@@ -656,6 +656,29 @@ EXPORT long syscall(long n, ...) {
   return s_syscall(fn, n, a, b, c, d, e, f);
 }
 
+/* ---------- chroot: capture follows the process into its new root (capture.c "after chroot") ----------
+ * Wrapped whether or not capture is on now (a hooked shell's next command may be captured). */
+static void *r_chroot;
+static NOINL int s_chroot(int (*fn)(const char *), const char *path) {
+  int e = errno;
+  struct cap_chroot c;
+  cap_chroot_before(&c, path);
+  errno = e;
+  int r = fn(path);
+  e = errno;
+  cap_chroot_after(&c, r == 0);
+  errno = e;
+  return r;
+}
+EXPORT int chroot(const char *path) {
+  int (*fn)(const char *) = resolve(&r_chroot, "chroot");
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return s_chroot(fn, path);
+}
+
 /* ---------- process start: an EXEC record (the daemon learns the command's processes) ---------- */
 
 static NOINL void exec_record(void) {
@@ -775,9 +798,22 @@ static int exec_supervised(const char *prog, char *const *argv, char *const *env
   return -1;
 }
 
+/* A program started by a chroot'd process: the library path LD_PRELOAD names is not in the new
+ * root (and a shim there would not know the real one), nor is shit-run: it runs outside capture. */
+static void chroot_exec_note(const char *path) {
+  char real[PATH_MAX];
+  int named = path && strchr(path, '/') && cap_real_path(path, real) == 0;
+  cap_note("not captured: after chroot: a program started inside the new root", named ? real : path, SP_EXEC);
+}
+
 static NOINL void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv,
                              char *const *envp) {
   int e = errno;
+  if (cap_chrooted()) {
+    chroot_exec_note(path);
+    errno = e;
+    return;
+  }
   struct xc_result r;
   int v = exec_look(how, fd, path, at_flags, &r);
   if (v == XC_STATIC && !(at_flags & AT_EMPTY_PATH))
@@ -867,6 +903,13 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
                          const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
                          char *const argv[], char *const envp[]) {
   int e = errno;
+  if (cap_chrooted()) {
+    int ret = ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]))fn)(pid, path, fa, attr, argv, envp);
+    if (ret == 0) chroot_exec_note(path);
+    errno = e;
+    return ret;
+  }
   struct xc_result r;
   int v = 0;
   if (!(path && path[0] != '/' && (how == X_AT || strchr(path, '/')) && fa &&
@@ -900,3 +943,31 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   }
 SPAWNW(posix_spawn, X_AT)
 SPAWNW(posix_spawnp, X_SEARCH)
+
+/* system(3) and popen(3) start /bin/sh with glibc's internal spawn, which no wrapper above sees:
+ * in a chroot'd process that shell runs outside capture, and a note says so. Otherwise the shell
+ * loads the shim (LD_PRELOAD) and captures itself. */
+static void *r_system, *r_popen;
+EXPORT int system(const char *line) {
+  int (*fn)(const char *) = resolve(&r_system, "system");
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
+  if (line && cap_active() && cap_chrooted()) chroot_exec_note("/bin/sh");
+  return fn(line);
+}
+EXPORT FILE *popen(const char *line, const char *mode) {
+  FILE *(*fn)(const char *, const char *) = resolve(&r_popen, "popen");
+  if (!fn) {
+    errno = ENOSYS;
+    return NULL;
+  }
+  FILE *f = fn(line, mode);
+  if (f && cap_active() && cap_chrooted()) {
+    int e = errno;
+    chroot_exec_note("/bin/sh");
+    errno = e;
+  }
+  return f;
+}
