@@ -649,7 +649,7 @@ EXPORT long syscall(long n, ...) {
   }
   if ((n == SYS_execve || n == SYS_execveat) && cap_active()) {
     if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0, (char *const *)b, (char *const *)c);
-    else exec_check(X_AT, (int)a, (const char *)b, (int)e, NULL, NULL);
+    else exec_check(X_AT, (int)a, (const char *)b, (int)e, (char *const *)c, (char *const *)d);
     return fn(n, a, b, c, d, e, f);
   }
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
@@ -816,8 +816,23 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags, ch
   }
   struct xc_result r;
   int v = exec_look(how, fd, path, at_flags, &r);
-  if (v == XC_STATIC && !(at_flags & AT_EMPTY_PATH))
+  if (v == XC_STATIC && (at_flags & AT_EMPTY_PATH) && path && !path[0]) {
+    /* fexecve, execveat(fd, "", AT_EMPTY_PATH): the program is the descriptor (a memfd may have no
+     * name at all); shit-run gets a duplicate that survives the exec, as /proc/self/fd/N, and
+     * marks it close-on-exec so the program does not inherit it */
+    long m = sys3(SYS_fcntl, fd, F_DUPFD, 3);
+    if (m >= 0) {
+      char prog[40] = "/proc/self/fd/", d[24];
+      size_t n = 0, k = 14;
+      for (unsigned long v2 = (unsigned long)m; n == 0 || v2; v2 /= 10) d[n++] = (char)('0' + v2 % 10);
+      while (n) prog[k++] = d[--n];
+      prog[k] = 0;
+      exec_supervised(prog, argv, envp, NULL, NULL, NULL, NULL);
+      sys1(SYS_close, m);
+    }
+  } else if (v == XC_STATIC) {
     exec_supervised(r.path, argv, envp, NULL, NULL, NULL, NULL);
+  }
   if (v) cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
   errno = e;
 }
