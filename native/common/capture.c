@@ -1007,6 +1007,26 @@ static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char 
   return r >= 0;
 }
 
+/* The staging directory's device, for the unlink's same-filesystem test, looked up once per
+ * command rather than a stat per unlink. Keyed by the command's spool hash (ctx_hash); the key
+ * is cleared while the device is written, so a thread reading it sees the pair or a miss. */
+static uint64_t staging_key, staging_dev;
+
+static int staging_dev_cached(const struct cap_op *o, uint64_t *dev) {
+  uint64_t h = ctx_hash(&o->ctx);
+  if (__atomic_load_n(&staging_key, __ATOMIC_ACQUIRE) != h) return 0;
+  *dev = __atomic_load_n(&staging_dev, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  return __atomic_load_n(&staging_key, __ATOMIC_RELAXED) == h;
+}
+
+static void staging_dev_keep(const struct cap_op *o, uint64_t dev) {
+  __atomic_store_n(&staging_key, 0, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  __atomic_store_n(&staging_dev, dev, __ATOMIC_RELAXED);
+  __atomic_store_n(&staging_key, ctx_hash(&o->ctx), __ATOMIC_RELEASE);
+}
+
 /* The rename in place of the unlink failed with e: will the unlink fail the same way? */
 static int unlink_fails_too(long e) {
   return e == -EACCES || e == -EPERM || e == -EROFS || e == -ENOENT || e == -ENOTDIR || e == -ELOOP ||
@@ -1069,14 +1089,21 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
     char dst[PATH_MAX];
     struct sp_stat sst;
     if (staging_file(o, base, dst)) return notcap(o, "staging path too long", 0, abs);
-    long r = sp_statat(sp_ofd(), sp_opath(o->ctx.staging), 0, &sst);
-    if (r == -ENOENT && ensure_staging(o) == 0) r = sp_statat(sp_ofd(), sp_opath(o->ctx.staging), 0, &sst);
+    int cached = staging_dev_cached(o, &sst.dev);
+    long r = 0;
+    if (!cached) {
+      r = sp_statat(sp_ofd(), sp_opath(o->ctx.staging), 0, &sst);
+      if (r == -ENOENT && ensure_staging(o) == 0) r = sp_statat(sp_ofd(), sp_opath(o->ctx.staging), 0, &sst);
+      if (r == 0) staging_dev_keep(o, sst.dev);
+    }
     if (r == 0 && sst.dev != pre.dev) r = -EXDEV;
     if (r == 0) {
       /* the record first, then the rename: no staged file without its record */
       add_keep(o, T_KEEP, 'R', base);
       if (prewrite(o)) return 1; /* cannot record it: the unlink goes ahead uncaptured */
       r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
+      if (r == -ENOENT && cached && ensure_staging(o) == 0) /* staging went since it was looked at */
+        r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
       if (r == 0) {
         write_staged(o, 'R', base, dst);
         o->done = 1;
