@@ -169,3 +169,29 @@ test(
       assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
   },
 );
+
+test(
+  "chroot: a program that closes every descriptor, the held root's among them, and reuses its number: capture stops, never writing where that number now points",
+  { skip: noChroot },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    const py = `
+import os
+os.chroot("jail"); os.chdir("/")
+os.unlink("/d/k")
+os.closerange(3, 4096)
+os.makedirs(os.environ["SHIT_STATE"] + "/spool", exist_ok=True)  # the spool's path, inside the jail
+os.dup2(os.open("/", os.O_RDONLY), 512)
+open("/d/after", "w").write("not recorded")
+`;
+    const cmd = [...wrap!, shitBin, "run", "--", "python3", "-c", py];
+    const run = spawnSync(cmd[0], cmd.slice(1), { cwd: s.work, env: s.env, encoding: "utf8" });
+    assert.equal(run.status, 0, out(run));
+    const inJailSpool = spawnSync("find", [join(s.work, "jail", s.state), "-type", "f"], { encoding: "utf8" }).stdout;
+    assert.equal(inJailSpool, "", "no record written inside the jail");
+    const paths = show(s).events.map((e) => e.path);
+    assert.ok(paths.includes(join(s.work, "jail/d/k")), JSON.stringify(paths));
+    assert.ok(!paths.includes(join(s.work, "jail/d/after")), JSON.stringify(paths));
+  },
+);

@@ -53,6 +53,15 @@ static char cap_root[PATH_MAX]; /* "" when not chroot'd */
 static size_t cap_root_len;
 static int held_root = -1; /* the real root, opened at the first chroot */
 static int chroot_off;     /* capture is off in this process: chroot'd into an unknown root */
+static uint64_t held_dev, held_ino;
+
+/* Is the held root still the descriptor opened as it? A program may close every descriptor
+ * (daemons do) and reuse the number: then shit's files cannot be reached any more, and capture
+ * stops rather than write relative to whatever the number now names. */
+static int root_still_held(void) {
+  struct sp_stat st;
+  return sp_statat(held_root, "", AT_EMPTY_PATH, &st) == 0 && st.dev == held_dev && st.ino == held_ino;
+}
 
 /* ---------- small helpers ---------- */
 
@@ -162,6 +171,11 @@ int cap_ctx_load(struct cap_ctx *c) {
   char idbuf[32];
   const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
   if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
+  if (cap_root_len && !root_still_held()) {
+    chroot_off = 1;
+    sp_root_fd = -1;
+    return 0;
+  }
   size_t cl = strlen(cmd), i;
   if (cl >= sizeof c->cmd) return 0;
   for (i = 0; i < cl; i++) {
@@ -1542,7 +1556,14 @@ void cap_chroot_before(struct cap_chroot *c, const char *path) {
       sclose(fd);
       fd = h;
     }
-    held_root = fd >= 0 ? (int)fd : -1;
+    struct sp_stat st;
+    held_root = fd >= 0 && sp_statat((int)fd, "", AT_EMPTY_PATH, &st) == 0 ? (int)fd : -1;
+    if (held_root >= 0) {
+      held_dev = st.dev;
+      held_ino = st.ino;
+    } else {
+      sclose(fd);
+    }
   }
   if (!path) return;
   long d = sys4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
