@@ -40,6 +40,29 @@ enum {
 
 int cap_step = -1;
 
+/* ---------- after chroot(2) ----------
+ *
+ * A captured process that calls chroot (python os.chroot, useradd -R, build tools) names its
+ * files from the new root. The shim's chroot wrapper (cap_chroot_before / _after) keeps the real
+ * path of that root (cap_root) and the real root itself open (sp_root_fd, spool.h), since /proc,
+ * the spool and staging may not exist inside the new root: capture then reads /proc/self/fd and
+ * reaches shit's own files through that descriptor, and every path it records is the real one
+ * (cap_root + the path as the process names it). A root whose real path cannot be known stops
+ * capture in the process, with one NOTCAPTURED written before the chroot. */
+static char cap_root[PATH_MAX]; /* "" when not chroot'd */
+static size_t cap_root_len;
+static int held_root = -1; /* the real root, opened at the first chroot */
+static int chroot_off;     /* capture is off in this process: chroot'd into an unknown root */
+static uint64_t held_dev, held_ino;
+
+/* Is the held root still the descriptor opened as it? A program may close every descriptor
+ * (daemons do) and reuse the number: then shit's files cannot be reached any more, and capture
+ * stops rather than write relative to whatever the number now names. */
+static int root_still_held(void) {
+  struct sp_stat st;
+  return sp_statat(held_root, "", AT_EMPTY_PATH, &st) == 0 && st.dev == held_dev && st.ino == held_ino;
+}
+
 /* ---------- small helpers ---------- */
 
 static size_t u64dec(char *out, unsigned long long v) {
@@ -147,7 +170,12 @@ static const char *current_cmd(char buf[32]) {
 int cap_ctx_load(struct cap_ctx *c) {
   char idbuf[32];
   const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
-  if (!cmd || !*cmd || !st || st[0] != '/') return 0;
+  if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
+  if (cap_root_len && !root_still_held()) {
+    chroot_off = 1;
+    sp_root_fd = -1;
+    return 0;
+  }
   size_t cl = strlen(cmd), i;
   if (cl >= sizeof c->cmd) return 0;
   for (i = 0; i < cl; i++) {
@@ -175,7 +203,7 @@ int cap_ctx_load(struct cap_ctx *c) {
 int cap_active(void) {
   char idbuf[32];
   const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
-  if (!cmd || !*cmd || !st || st[0] != '/') return 0;
+  if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
   stack_t ss;
   if (sys2(SYS_sigaltstack, 0, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return 0;
   return 1;
@@ -207,6 +235,10 @@ static int shell_ignores(const char *abs) {
  * is undoable), and a hooked shell's own housekeeping. */
 static int in_state(const struct cap_op *o, const char *abs) {
   if (abs[0] == '/' && (under(abs, "/proc", 5) || under(abs, "/sys", 4) || under(abs, "/dev", 4))) return 1;
+  if (cap_root_len && under(abs, cap_root, cap_root_len)) { /* the same inside a chroot */
+    const char *r = abs + cap_root_len;
+    if (under(r, "/proc", 5) || under(r, "/sys", 4) || under(r, "/dev", 4)) return 1;
+  }
   int sl = statelen(&o->ctx);
   if (sl <= 0) return 1; /* state is "/": everything is "under" it; capture nothing */
   if (memcmp(abs, o->ctx.staging, (size_t)sl) == 0 && (abs[sl] == 0 || abs[sl] == '/')) return 1;
@@ -214,14 +246,14 @@ static int in_state(const struct cap_op *o, const char *abs) {
 }
 
 static int ensure_staging(struct cap_op *o) {
-  long r = sys3(SYS_mkdirat, AT_FDCWD, o->ctx.staging, 0700);
+  long r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(o->ctx.staging), 0700);
   if (r == -ENOENT) {
     char p[PATH_MAX];
     size_t n = strlen(o->ctx.staging) - strlen(o->ctx.cmd) - 1;
     memcpy(p, o->ctx.staging, n);
     p[n] = 0;
-    sys3(SYS_mkdirat, AT_FDCWD, p, 0700);
-    r = sys3(SYS_mkdirat, AT_FDCWD, o->ctx.staging, 0700);
+    sys3(SYS_mkdirat, sp_ofd(), sp_opath(p), 0700);
+    r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(o->ctx.staging), 0700);
   }
   return (r == 0 || r == -EEXIST) ? 0 : (int)r;
 }
@@ -330,6 +362,31 @@ void cap_dir_forget(int fd) {
     if (known[i].fd == fd) known[i].fd = -1;
 }
 
+/* fd_path after a chroot: the kernel names a file inside the new root from it, and one outside
+ * (reached through a descriptor opened before the chroot) from the real root; which one it is
+ * is told by comparing the descriptor's inode with what each name reaches. */
+static int fd_path_rooted(int fd, char *out) {
+  char p[40] = "proc/self/fd/", l[PATH_MAX];
+  u64dec(p + 13, (unsigned long long)(unsigned)fd);
+  long n = sys4(SYS_readlinkat, sp_root_fd, p, l, PATH_MAX - 1);
+  if (n < 0) return -3;
+  l[n] = 0;
+  if (l[0] != '/') return -1;
+  if (n >= 10 && memcmp(l + n - 10, " (deleted)", 10) == 0) return -2;
+  struct sp_stat a, b;
+  if (sp_statat(fd, "", AT_EMPTY_PATH, &a) < 0) return -3;
+  size_t k = 0;
+  out[0] = 0;
+  if (!apps(out, PATH_MAX, &k, cap_root) && !push_path(out, PATH_MAX, &k, l) &&
+      sp_statat(sp_root_fd, sp_opath(out), AT_SYMLINK_NOFOLLOW, &b) == 0 && a.dev == b.dev && a.ino == b.ino)
+    return 0;
+  if (sp_statat(sp_root_fd, sp_opath(l), AT_SYMLINK_NOFOLLOW, &b) == 0 && a.dev == b.dev && a.ino == b.ino) {
+    memcpy(out, l, (size_t)n + 1);
+    return 0;
+  }
+  return -3;
+}
+
 static int fd_path(int fd, char *out) {
   for (int i = 0; i < 2; i++)
     if (fd >= 0 && known[i].fd == fd) {
@@ -337,6 +394,7 @@ static int fd_path(int fd, char *out) {
       memcpy(out, known[i].path, n + 1);
       return 0;
     }
+  if (cap_root_len) return fd_path_rooted(fd, out);
   char p[40] = "/proc/self/fd/";
   u64dec(p + 14, (unsigned long long)(unsigned)fd);
   long n = sys4(SYS_readlinkat, AT_FDCWD, p, out, PATH_MAX - 1);
@@ -356,7 +414,8 @@ static int has_dotdot(const char *p) {
   return 0;
 }
 
-static int abs_path(int dirfd, const char *path, char *out, const char **why) {
+/* real: path is already a real absolute path (not one the process names from its root). */
+static int abs_path_in(int dirfd, const char *path, char *out, const char **why, int real) {
   size_t n;
   if (path && has_dotdot(path)) {
     /* the directory part as the kernel resolves it, then the last name (none when the path ends
@@ -377,7 +436,8 @@ static int abs_path(int dirfd, const char *path, char *out, const char **why) {
       dir[cut > 1 ? cut - 1 : 1] = 0;
       last = path + cut;
     }
-    long fd = sys4(SYS_openat, dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    long fd = real ? sys4(SYS_openat, sp_ofd(), sp_opath(dir), O_PATH | O_DIRECTORY | O_CLOEXEC, 0)
+                   : sys4(SYS_openat, dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     if (fd < 0) {
       *why = "cannot resolve the directory of a path through ..";
       return -1;
@@ -395,15 +455,24 @@ static int abs_path(int dirfd, const char *path, char *out, const char **why) {
     }
     return 0;
   }
-  if (path && path[0] == '/') {
-    out[0] = '/';
-    out[1] = 0;
-    n = 1;
-  } else {
+  /* the process's root: "/", or after a chroot the real path of its new root */
+  out[0] = '/';
+  out[1] = 0;
+  n = 1;
+  if (cap_root_len && !real) {
+    memcpy(out, cap_root, cap_root_len + 1);
+    n = cap_root_len;
+  }
+  if (!(path && path[0] == '/')) {
     char base[PATH_MAX];
+    const char *b = base;
     if (dirfd == AT_FDCWD) {
       long r = sys2(SYS_getcwd, base, sizeof base);
-      if (r < 0 || base[0] != '/') {
+      if (r > 13 && cap_root_len && memcmp(base, "(unreachable)/", 14) == 0) {
+        b = base + 13; /* chroot'd with its cwd outside the new root: named from the real root */
+        n = 1;
+        out[1] = 0;
+      } else if (r < 0 || base[0] != '/') {
         *why = "cannot get the working directory";
         return -1;
       }
@@ -414,11 +483,11 @@ static int abs_path(int dirfd, const char *path, char *out, const char **why) {
                        : "no path for the directory descriptor";
         return -1;
       }
+      out[0] = '/'; /* fd_path gave the real path */
+      out[1] = 0;
+      n = 1;
     }
-    out[0] = '/';
-    out[1] = 0;
-    n = 1;
-    if (push_path(out, PATH_MAX, &n, base)) {
+    if (push_path(out, PATH_MAX, &n, b)) {
       *why = "path too long";
       return -1;
     }
@@ -428,6 +497,10 @@ static int abs_path(int dirfd, const char *path, char *out, const char **why) {
     return -1;
   }
   return 0;
+}
+
+static int abs_path(int dirfd, const char *path, char *out, const char **why) {
+  return abs_path_in(dirfd, path, out, why, 0);
 }
 
 /* Parent directory of (dirfd, path), as the call resolves it (following a symlinked parent). */
@@ -511,7 +584,7 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
       size_t n = strlen(link);
       while (n > 1 && link[n - 1] != '/') n--;
       link[n > 1 ? n - 1 : 1] = 0;
-      if (abs_path(AT_FDCWD, link, abs, why)) return LOC_NOPATH;
+      if (abs_path_in(AT_FDCWD, link, abs, why, 1)) return LOC_NOPATH;
       n = strlen(abs);
       if (push_path(abs, PATH_MAX, &n, t)) {
         *why = "path too long";
@@ -724,7 +797,7 @@ static void add_keep(struct cap_op *o, int tag, char how, const char *base) {
  * still as it was (docs/DESIGN.md, "store"). */
 static void add_kept(struct cap_op *o, const char *dst) {
   struct sp_stat ks;
-  if (sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) == 0) sp_add_stat(&o->rec, T_KEPT, &ks);
+  if (sp_statat(sp_ofd(), sp_opath(dst), AT_SYMLINK_NOFOLLOW, &ks) == 0) sp_add_stat(&o->rec, T_KEPT, &ks);
 }
 
 /* STAGED: right after an inode whose record was written first (prewrite) was renamed or linked
@@ -732,7 +805,7 @@ static void add_kept(struct cap_op *o, const char *dst) {
  * (docs/DESIGN.md, "store"). A kill before this record only leaves the weaker size/mtime check. */
 static void write_staged(struct cap_op *o, char how, const char *base, const char *dst) {
   struct sp_stat ks;
-  if (sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) != 0) return;
+  if (sp_statat(sp_ofd(), sp_opath(dst), AT_SYMLINK_NOFOLLOW, &ks) != 0) return;
   sp_start(&o->rec, SP_STAGED, 0);
   add_keep(o, T_KEEP, how, base);
   sp_add_stat(&o->rec, T_KEPT, &ks);
@@ -843,7 +916,7 @@ static long long copy_cap(void) {
     size_t n = 0;
     f[0] = 0;
     if (!apps(f, sizeof f, &n, st) && !apps(f, sizeof f, &n, "/cap")) {
-      long fd = sys4(SYS_openat, AT_FDCWD, f, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+      long fd = sys4(SYS_openat, sp_ofd(), sp_opath(f), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
       if (fd >= 0) {
         long k = sys3(SYS_read, fd, buf, sizeof buf - 1);
         sys1(SYS_close, fd);
@@ -873,9 +946,10 @@ static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollo
     add_note(o, "staging path too long", 0);
     return -1;
   }
-  long d = sys4(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  long d =
+      sys4(SYS_openat, sp_ofd(), sp_opath(dst), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d == -ENOENT && ensure_staging(o) == 0)
-    d = sys4(SYS_openat, AT_FDCWD, dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    d = sys4(SYS_openat, sp_ofd(), sp_opath(dst), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d == -EEXIST) return 0;
   if (d < 0) {
     add_note(o, "cannot create the pre-image in staging", d);
@@ -887,8 +961,8 @@ static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollo
   if (!path) {
     memcpy(proc, "/proc/self/fd/", 14);
     u64dec(proc + 14, (unsigned long long)(unsigned)dirfd);
-    sp = proc;
-    sdir = AT_FDCWD;
+    sp = sp_opath(proc); /* /proc is the real root's after a chroot */
+    sdir = sp_ofd();
     nofollow = 0;
   }
   int fl = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0);
@@ -922,7 +996,7 @@ static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollo
 fail:
   sclose(s);
   sclose(d);
-  sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+  sys3(SYS_unlinkat, sp_ofd(), sp_opath(dst), 0);
   return -1;
 }
 
@@ -937,7 +1011,7 @@ static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char 
     add_keep(o, tag, how, base);
     memcpy(o->undo_keep, dst, strlen(dst) + 1);
     if (prewrite(o)) { /* no copy without its record: the call goes ahead uncaptured */
-      sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+      sys3(SYS_unlinkat, sp_ofd(), sp_opath(dst), 0);
       o->undo_keep[0] = 0;
       return 0;
     }
@@ -945,6 +1019,26 @@ static int keep_copy(struct cap_op *o, int tag, char how, int dirfd, const char 
     add_keep(o, tag, 'E', base);
   }
   return r >= 0;
+}
+
+/* The staging directory's device, for the unlink's same-filesystem test, looked up once per
+ * command rather than a stat per unlink. Keyed by the command's spool hash (ctx_hash); the key
+ * is cleared while the device is written, so a thread reading it sees the pair or a miss. */
+static uint64_t staging_key, staging_dev;
+
+static int staging_dev_cached(const struct cap_op *o, uint64_t *dev) {
+  uint64_t h = ctx_hash(&o->ctx);
+  if (__atomic_load_n(&staging_key, __ATOMIC_ACQUIRE) != h) return 0;
+  *dev = __atomic_load_n(&staging_dev, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_ACQUIRE);
+  return __atomic_load_n(&staging_key, __ATOMIC_RELAXED) == h;
+}
+
+static void staging_dev_keep(const struct cap_op *o, uint64_t dev) {
+  __atomic_store_n(&staging_key, 0, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  __atomic_store_n(&staging_dev, dev, __ATOMIC_RELAXED);
+  __atomic_store_n(&staging_key, ctx_hash(&o->ctx), __ATOMIC_RELEASE);
 }
 
 /* The rename in place of the unlink failed with e: will the unlink fail the same way? */
@@ -979,9 +1073,9 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
     char base[64], dst[PATH_MAX];
     keep_base(base, &pre, NULL, 0);
     if (staging_file(o, base, dst)) return 1;
-    long r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+    long r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
     if (r == -ENOENT && ensure_staging(o) == 0)
-      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+      r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
     if (r != 0) return 1;
     sp_add_stat(&o->rec, T_PRE, &pre);
     add_keep(o, T_KEEP, 'R', base);
@@ -1009,14 +1103,21 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
     char dst[PATH_MAX];
     struct sp_stat sst;
     if (staging_file(o, base, dst)) return notcap(o, "staging path too long", 0, abs);
-    long r = sp_statat(AT_FDCWD, o->ctx.staging, 0, &sst);
-    if (r == -ENOENT && ensure_staging(o) == 0) r = sp_statat(AT_FDCWD, o->ctx.staging, 0, &sst);
+    int cached = staging_dev_cached(o, &sst.dev);
+    long r = 0;
+    if (!cached) {
+      r = sp_statat(sp_ofd(), sp_opath(o->ctx.staging), 0, &sst);
+      if (r == -ENOENT && ensure_staging(o) == 0) r = sp_statat(sp_ofd(), sp_opath(o->ctx.staging), 0, &sst);
+      if (r == 0) staging_dev_keep(o, sst.dev);
+    }
     if (r == 0 && sst.dev != pre.dev) r = -EXDEV;
     if (r == 0) {
       /* the record first, then the rename: no staged file without its record */
       add_keep(o, T_KEEP, 'R', base);
       if (prewrite(o)) return 1; /* cannot record it: the unlink goes ahead uncaptured */
-      r = sys5(SYS_renameat2, dirfd, path, AT_FDCWD, dst, RENAME_NOREPLACE);
+      r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
+      if (r == -ENOENT && cached && ensure_staging(o) == 0) /* staging went since it was looked at */
+        r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
       if (r == 0) {
         write_staged(o, 'R', base, dst);
         o->done = 1;
@@ -1098,15 +1199,16 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
       add_note(o, "staging path too long", 0);
       return 1;
     }
-    long r = sys5(SYS_linkat, newdirfd, newpath, AT_FDCWD, dst, 0);
-    if (r == -ENOENT && ensure_staging(o) == 0) r = sys5(SYS_linkat, newdirfd, newpath, AT_FDCWD, dst, 0);
+    long r = sys5(SYS_linkat, newdirfd, newpath, sp_ofd(), sp_opath(dst), 0);
+    if (r == -ENOENT && ensure_staging(o) == 0)
+      r = sys5(SYS_linkat, newdirfd, newpath, sp_ofd(), sp_opath(dst), 0);
     if (r == 0) {
       add_keep(o, T_KEEP2, 'L', base);
       memcpy(o->undo_keep, dst, strlen(dst) + 1);
       memcpy(o->path, abs, strlen(abs) + 1);
       o->internal |= CAPF_LINKED;
       if (prewrite(o)) { /* cannot record it: no staged link either; the rename goes ahead uncaptured */
-        sys3(SYS_unlinkat, AT_FDCWD, dst, 0);
+        sys3(SYS_unlinkat, sp_ofd(), sp_opath(dst), 0);
         o->undo_keep[0] = 0;
       }
       return 1;
@@ -1177,7 +1279,7 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
       while (n > 1 && par[n - 1] != '/') n--;
       par[n > 1 ? n - 1 : 1] = 0;
       struct sp_stat ps;
-      if (sp_statat(AT_FDCWD, par, 0, &ps) == 0) sp_add_stat(&o->rec, T_PARENT, &ps);
+      if (sp_statat(sp_ofd(), sp_opath(par), 0, &ps) == 0) sp_add_stat(&o->rec, T_PARENT, &ps);
     } else {
       add_parent(o, T_PARENT, dirfd, path);
     }
@@ -1241,7 +1343,7 @@ int cap_truncate(struct cap_op *o, int dirfd, const char *path, int fd, long lon
   char full[64], base[96], dst[PATH_MAX];
   struct sp_stat ks;
   keep_base(full, &pre, NULL, 0);
-  if (staging_file(o, full, dst) == 0 && sp_statat(AT_FDCWD, dst, AT_SYMLINK_NOFOLLOW, &ks) == 0) {
+  if (staging_file(o, full, dst) == 0 && sp_statat(sp_ofd(), sp_opath(dst), AT_SYMLINK_NOFOLLOW, &ks) == 0) {
     add_keep(o, T_KEEP, 'E', full);
     return 1;
   }
@@ -1402,7 +1504,7 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
   o->on = 0;
   if (o->internal & CAPF_PRE) { /* on record already: only a failure needs saying */
     if (err) {
-      if (o->undo_keep[0]) sys3(SYS_unlinkat, AT_FDCWD, o->undo_keep, 0);
+      if (o->undo_keep[0]) sys3(SYS_unlinkat, sp_ofd(), sp_opath(o->undo_keep), 0);
       o->undo_keep[0] = 0;
       write_void(o, err);
     } else if ((o->internal & CAPF_LINKED) && o->undo_keep[0]) {
@@ -1418,7 +1520,7 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
       return;
     }
     /* the pre-image was kept for nothing: take it back; the record says so (gc) */
-    sys3(SYS_unlinkat, AT_FDCWD, o->undo_keep, 0);
+    sys3(SYS_unlinkat, sp_ofd(), sp_opath(o->undo_keep), 0);
     o->undo_keep[0] = 0;
   } else if (o->op == SP_OPEN && (o->internal & CAPF_CREATED) && !(o->internal & CAPF_NOTCAP) && newfd >= 0) {
     struct sp_stat post;
@@ -1439,4 +1541,65 @@ int cap_note(const char *why, const char *path, int op) {
   sp_add_str(&o->rec, T_NOTE, why ? why : "not captured");
   if (path) sp_add_str(&o->rec, T_PATH, path);
   return sp_commit(&o->rec, o->ctx.spool, 0);
+}
+
+/* ---------- chroot ---------- */
+
+void cap_chroot_before(struct cap_chroot *c, const char *path) {
+  c->known = 0;
+  c->real[0] = 0;
+  if (held_root < 0) {
+    long fd = sys4(SYS_openat, AT_FDCWD, "/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    /* out of the way of programs that expect their low descriptor numbers free */
+    long h = fd >= 0 ? sys3(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 512) : -1;
+    if (h >= 0) {
+      sclose(fd);
+      fd = h;
+    }
+    struct sp_stat st;
+    held_root = fd >= 0 && sp_statat((int)fd, "", AT_EMPTY_PATH, &st) == 0 ? (int)fd : -1;
+    if (held_root >= 0) {
+      held_dev = st.dev;
+      held_ino = st.ino;
+    } else {
+      sclose(fd);
+    }
+  }
+  if (!path) return;
+  long d = sys4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  if (d < 0) return; /* the chroot fails too */
+  c->known = held_root >= 0 && fd_path((int)d, c->real) == 0;
+  sclose(d);
+  if (!c->known) { /* said now, while the spool can still be reached */
+    char abs[PATH_MAX];
+    const char *why = "";
+    cap_note(
+        "not captured: after chroot: changes inside the new root are not recorded (its real path is unknown)",
+        abs_path(AT_FDCWD, path, abs, &why) == 0 ? abs : NULL, 0);
+  }
+}
+
+void cap_chroot_after(const struct cap_chroot *c, int ok) {
+  if (!ok) return;
+  if (!c->known) {
+    chroot_off = 1;
+    return;
+  }
+  size_t n = strlen(c->real);
+  if (n == 1) { /* back to the real root */
+    cap_root[0] = 0;
+    cap_root_len = 0;
+    sp_root_fd = -1;
+    return;
+  }
+  memcpy(cap_root, c->real, n + 1);
+  cap_root_len = n;
+  sp_root_fd = held_root;
+}
+
+int cap_chrooted(void) { return chroot_off || cap_root_len != 0; }
+
+int cap_real_path(const char *path, char *out) {
+  const char *why = "";
+  return abs_path(AT_FDCWD, path, out, &why);
 }

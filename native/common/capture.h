@@ -99,4 +99,17 @@ void cap_dir_forget(int fd);
  * (newfd = the descriptor for SP_OPEN, so POST is recorded). */
 int cap_tmpl_begin(struct cap_op *o, int op, const char *tmpl, unsigned flags);
 void cap_tmpl_path(struct cap_op *o, const char *path);
+
+/* chroot(2) (the shim wraps it; capture.c "after chroot(2)"): before the call, the real path of
+ * the new root; after it (ok: it succeeded), capture names this process's files from there. */
+struct cap_chroot {
+  int known; /* the real path of the new root is known */
+  char real[PATH_MAX];
+};
+void cap_chroot_before(struct cap_chroot *c, const char *path);
+void cap_chroot_after(const struct cap_chroot *c, int ok);
+/* 1: this process has chroot'd away from the real root (a program it starts runs without the shim) */
+int cap_chrooted(void);
+/* The real absolute path of a path as this process names it (relative: from its cwd). 0 or -1. */
+int cap_real_path(const char *path, char *out);
 #endif

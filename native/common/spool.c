@@ -105,6 +105,7 @@ void sp_release(struct sp_buf *b) {
 }
 
 int32_t sp_record_pid = 0;
+int sp_root_fd = -1;
 
 static long held_fd = -1;
 static char held_path[4096 + 64];
@@ -130,7 +131,7 @@ size_t sp_seal(struct sp_buf *b, int err) {
     sp_add_str(b, T_NOTE, "not captured: record too large");
   }
   struct timespec ts;
-  sys2(SYS_clock_gettime, CLOCK_REALTIME, &ts);
+  clock_gettime(CLOCK_REALTIME, &ts); /* the vDSO's: no system call (not interposed; errno untouched) */
   put32(b->p, (uint32_t)b->n);
   put16(b->p + 4, SP_MAGIC);
   b->p[6] = SP_VERSION;
@@ -145,7 +146,8 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   sp_seal(b, err);
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   long fd = held ? held_fd
-                 : sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+                 : sys4(SYS_openat, sp_ofd(), sp_opath(spool_path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                        0600);
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {

@@ -128,6 +128,16 @@ int sp_hold(const char *spool_path);
 /* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor
  * (native/supervise) writes records for the process whose call it captures. */
 extern int32_t sp_record_pid;
+
+/* After chroot(2) in a captured process (the shim's chroot wrapper, capture.c cap_chroot_*),
+ * shit's own files (spool, staging, <state>/cap, /proc/self/fd) are reached through the real
+ * root, held open from before the chroot: sp_root_fd is that descriptor, -1 when the process is
+ * not chroot'd. sp_ofd() and sp_opath(p) are the (dirfd, path) of the real absolute path p. */
+extern int sp_root_fd;
+static inline int sp_ofd(void) { return sp_root_fd >= 0 ? sp_root_fd : -100 /* AT_FDCWD */; }
+static inline const char *sp_opath(const char *p) {
+  return sp_root_fd >= 0 && p[0] == '/' ? (p[1] ? p + 1 : ".") : p;
+}
 void sp_release(struct sp_buf *b);
 
 /* statx into sp_stat; returns 0 or -errno. flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH ... */

@@ -239,6 +239,12 @@ int main(int argc, char **argv) {
   const char *join = getenv("SHIT_RUN_JOIN");
   if (join && *join) {
     unsetenv("SHIT_RUN_JOIN");
+    /* a program started from a descriptor (fexecve) comes as /proc/self/fd/N, N a duplicate the
+     * shim made for this exec: the program does not inherit it */
+    int pfd;
+    char rest;
+    if (argc >= 3 && sscanf(argv[1], "/proc/self/fd/%d%c", &pfd, &rest) == 1 && pfd > 2)
+      fcntl(pfd, F_SETFD, FD_CLOEXEC);
     static struct cap_ctx ctx;
     if (argc < 3 || !cap_ctx_load(&ctx)) {
       if (argc >= 3) execv(argv[1], argv + 2);

@@ -700,7 +700,7 @@ EXPORT long syscall(long n, ...) {
   }
   if ((n == SYS_execve || n == SYS_execveat) && cap_active()) {
     if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0, (char *const *)b, (char *const *)c);
-    else exec_check(X_AT, (int)a, (const char *)b, (int)e, NULL, NULL);
+    else exec_check(X_AT, (int)a, (const char *)b, (int)e, (char *const *)c, (char *const *)d);
     return fn(n, a, b, c, d, e, f);
   }
   int how;
@@ -709,6 +709,29 @@ EXPORT long syscall(long n, ...) {
   if (sig > 0 && kr_wants(sig)) return s_syscall_kill(fn, how, who, sig, n, a, b, c, d, e, f);
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
   return s_syscall(fn, n, a, b, c, d, e, f);
+}
+
+/* ---------- chroot: capture follows the process into its new root (capture.c "after chroot") ----------
+ * Wrapped whether or not capture is on now (a hooked shell's next command may be captured). */
+static void *r_chroot;
+static NOINL int s_chroot(int (*fn)(const char *), const char *path) {
+  int e = errno;
+  struct cap_chroot c;
+  cap_chroot_before(&c, path);
+  errno = e;
+  int r = fn(path);
+  e = errno;
+  cap_chroot_after(&c, r == 0);
+  errno = e;
+  return r;
+}
+EXPORT int chroot(const char *path) {
+  int (*fn)(const char *) = resolve(&r_chroot, "chroot");
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return s_chroot(fn, path);
 }
 
 /* ---------- process start: an EXEC record (the daemon learns the command's processes) ---------- */
@@ -830,13 +853,41 @@ static int exec_supervised(const char *prog, char *const *argv, char *const *env
   return -1;
 }
 
+/* A program started by a chroot'd process: the library path LD_PRELOAD names is not in the new
+ * root (and a shim there would not know the real one), nor is shit-run: it runs outside capture. */
+static void chroot_exec_note(const char *path) {
+  char real[PATH_MAX];
+  int named = path && strchr(path, '/') && cap_real_path(path, real) == 0;
+  cap_note("not captured: after chroot: a program started inside the new root", named ? real : path, SP_EXEC);
+}
+
 static NOINL void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv,
                              char *const *envp) {
   int e = errno;
+  if (cap_chrooted()) {
+    chroot_exec_note(path);
+    errno = e;
+    return;
+  }
   struct xc_result r;
   int v = exec_look(how, fd, path, at_flags, &r);
-  if (v == XC_STATIC && !(at_flags & AT_EMPTY_PATH))
+  if (v == XC_STATIC && (at_flags & AT_EMPTY_PATH) && path && !path[0]) {
+    /* fexecve, execveat(fd, "", AT_EMPTY_PATH): the program is the descriptor (a memfd may have no
+     * name at all); shit-run gets a duplicate that survives the exec, as /proc/self/fd/N, and
+     * marks it close-on-exec so the program does not inherit it */
+    long m = sys3(SYS_fcntl, fd, F_DUPFD, 3);
+    if (m >= 0) {
+      char prog[40] = "/proc/self/fd/", d[24];
+      size_t n = 0, k = 14;
+      for (unsigned long v2 = (unsigned long)m; n == 0 || v2; v2 /= 10) d[n++] = (char)('0' + v2 % 10);
+      while (n) prog[k++] = d[--n];
+      prog[k] = 0;
+      exec_supervised(prog, argv, envp, NULL, NULL, NULL, NULL);
+      sys1(SYS_close, m);
+    }
+  } else if (v == XC_STATIC) {
     exec_supervised(r.path, argv, envp, NULL, NULL, NULL, NULL);
+  }
   if (v) cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
   errno = e;
 }
@@ -922,6 +973,13 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
                          const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
                          char *const argv[], char *const envp[]) {
   int e = errno;
+  if (cap_chrooted()) {
+    int ret = ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]))fn)(pid, path, fa, attr, argv, envp);
+    if (ret == 0) chroot_exec_note(path);
+    errno = e;
+    return ret;
+  }
   struct xc_result r;
   int v = 0;
   if (!(path && path[0] != '/' && (how == X_AT || strchr(path, '/')) && fa &&
@@ -955,3 +1013,31 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   }
 SPAWNW(posix_spawn, X_AT)
 SPAWNW(posix_spawnp, X_SEARCH)
+
+/* system(3) and popen(3) start /bin/sh with glibc's internal spawn, which no wrapper above sees:
+ * in a chroot'd process that shell runs outside capture, and a note says so. Otherwise the shell
+ * loads the shim (LD_PRELOAD) and captures itself. */
+static void *r_system, *r_popen;
+EXPORT int system(const char *line) {
+  int (*fn)(const char *) = resolve(&r_system, "system");
+  if (!fn) {
+    errno = ENOSYS;
+    return -1;
+  }
+  if (line && cap_active() && cap_chrooted()) chroot_exec_note("/bin/sh");
+  return fn(line);
+}
+EXPORT FILE *popen(const char *line, const char *mode) {
+  FILE *(*fn)(const char *, const char *) = resolve(&r_popen, "popen");
+  if (!fn) {
+    errno = ENOSYS;
+    return NULL;
+  }
+  FILE *f = fn(line, mode);
+  if (f && cap_active() && cap_chrooted()) {
+    int e = errno;
+    chroot_exec_note("/bin/sh");
+    errno = e;
+  }
+  return f;
+}

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -205,8 +206,10 @@ int sv_recv(int sock) {
 
 /* ---------- the processes being served ---------- */
 
-/* What is known of a calling thread (cached by tid; a dead process's entry is noticed through
- * its pidfd and made again). */
+/* What is known of a calling thread (cached by tid). A process's death is seen through its
+ * pidfd, which serve watches (epoll) with the listener: its entry goes before any later call is
+ * received, so a reused tid never meets the dead process's entry. Without epoll, each call polls
+ * the pidfd. */
 struct proc {
   pid_t tid, tgid;
   int mem;     /* /proc/TID/mem, O_RDONLY */
@@ -220,6 +223,9 @@ struct proc {
 static struct proc procs[NPROC];
 static pid_t recorded[NPROC]; /* by tgid: its EXEC record is written for the program it runs now */
 static const char *shim_lib;
+static int ep = -1; /* serve's epoll: the listener, the child's pidfd, each entry's pidfd */
+#define EV_LISTENER (~0ULL)
+#define EV_CHILD (~1ULL)
 static int can_addfd = 1; /* SECCOMP_ADDFD_FLAG_SEND (5.14): opens are performed here */
 
 static void pclose_(int *fd) {
@@ -281,17 +287,30 @@ static int has_shim(pid_t tgid) {
 
 static void exec_record(struct proc *p);
 
+static void proc_watch(struct proc *p) {
+  if (ep < 0 || p->pidfd < 0) return;
+  struct epoll_event e = {.events = EPOLLIN, .data.u64 = ((uint64_t)(p - procs) << 32) | (uint32_t)p->tid};
+  epoll_ctl(ep, EPOLL_CTL_ADD, p->pidfd, &e);
+}
+
+static void proc_drop(struct proc *p) {
+  /* removed from the epoll set by name: a copy of the pidfd in another supervisor (fork) would
+   * keep it registered past the close */
+  if (ep >= 0 && p->pidfd >= 0) epoll_ctl(ep, EPOLL_CTL_DEL, p->pidfd, NULL);
+  pclose_(&p->mem);
+  pclose_(&p->pidfd);
+  pclose_(&p->cwd);
+  p->tid = 0;
+}
+
 static struct proc *proc_get(pid_t tid) {
   struct proc *p = &procs[(unsigned)tid % NPROC];
   if (p->tid == tid && tid > 0) {
+    if (ep >= 0 || p->pidfd < 0) return p; /* its death would have dropped it (serve) */
     struct pollfd pf = {p->pidfd, POLLIN, 0};
-    if (p->pidfd < 0 || poll(&pf, 1, 0) == 0) return p; /* still the same live process */
+    if (poll(&pf, 1, 0) == 0) return p; /* still the same live process */
   }
-  if (p->tid) {
-    pclose_(&p->mem);
-    pclose_(&p->pidfd);
-    pclose_(&p->cwd);
-  }
+  if (p->tid) proc_drop(p);
   p->tid = tid;
   p->tgid = (pid_t)status_field(tid, "Tgid", 10, tid);
   char path[64];
@@ -299,6 +318,7 @@ static struct proc *proc_get(pid_t tid) {
   p->mem = open(path, O_RDONLY | O_CLOEXEC);
   p->pidfd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
   if (p->pidfd < 0) p->pidfd = -1;
+  proc_watch(p);
   p->covered = -1;
   p->rooted = -1;
   p->noted = 0;
@@ -864,12 +884,35 @@ static int serve(pid_t child) {
   } req;
   if (sz.seccomp_notif > sizeof req) return 0;
   int pidfd = child > 0 ? (int)syscall(SYS_pidfd_open, child, 0) : -1;
+  ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep >= 0) {
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = EV_LISTENER};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, listener, &e)) pclose_(&ep);
+    e.data.u64 = EV_CHILD;
+    if (ep >= 0 && pidfd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, pidfd, &e)) pclose_(&ep);
+    for (int i = 0; ep >= 0 && i < NPROC; i++) /* entries a supervisor forked from this one made */
+      if (procs[i].tid) proc_watch(&procs[i]);
+  }
   for (;;) {
     struct pollfd f[2] = {{listener, POLLIN, 0}, {pidfd, POLLIN, 0}};
     int timeout = child > 0 && pidfd < 0 ? 100 : -1; /* no pidfd: look at the child now and then */
-    int r = poll(f, pidfd >= 0 ? 2 : 1, timeout);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break;
+    if (ep >= 0) {
+      struct epoll_event ev[NPROC + 2];
+      int n = epoll_wait(ep, ev, NPROC + 2, timeout);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      f[0].revents = f[1].revents = 0;
+      for (int i = 0; i < n; i++) {
+        uint64_t d = ev[i].data.u64;
+        if (d == EV_LISTENER) f[0].revents = (short)ev[i].events; /* EPOLLIN etc. are the POLL* bits */
+        else if (d == EV_CHILD) f[1].revents = (short)ev[i].events;
+        else if (procs[d >> 32].tid == (pid_t)(uint32_t)d) proc_drop(&procs[d >> 32]); /* it exited */
+      }
+    } else {
+      int r = poll(f, pidfd >= 0 ? 2 : 1, timeout);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) break;
+    }
     if (f[0].revents & POLLIN) {
       memset(&req, 0, sizeof req);
       if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req.n) == 0) {
@@ -889,11 +932,13 @@ static int serve(pid_t child) {
     }
     if (exited) {
       if (pidfd >= 0) close(pidfd);
+      pclose_(&ep);
       struct pollfd h = {listener, POLLIN, 0};
       return !(poll(&h, 1, 0) == 1 && (h.revents & POLLHUP));
     }
   }
   if (pidfd >= 0) close(pidfd);
+  pclose_(&ep);
   return 0;
 }
 

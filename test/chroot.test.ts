@@ -1,0 +1,197 @@
+// Writes after chroot(2) (issue 16): a dynamic program that chroots (python os.chroot) is followed
+// by the shim into its new root (capture.c "after chroot"), a static one by the seccomp tier
+// (/proc/TID/root): what they change is recorded against the real path and undone exactly; a
+// program started inside the new root, which the shim cannot follow, is named "not captured".
+//
+// chroot(2) needs CAP_SYS_CHROOT: the commands run under `unshare -r` (a user namespace where the
+// user is root), which works unprivileged on most kernels; without it the tests run only as root.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { sandbox, sameTree, out, shitBin, type Sandbox } from "./helpers.ts";
+
+const userns = spawnSync("unshare", ["-r", "true"]).status === 0;
+const wrap: string[] | null = userns ? ["unshare", "-r"] : process.getuid?.() === 0 ? [] : null;
+const noChroot = wrap ? false : "chroot(2) needs root or `unshare -r` (user namespaces), neither is available";
+const BB = ["/bin/busybox", "/usr/bin/busybox"].find(
+  (p) => existsSync(p) && /statically linked/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
+);
+
+interface Show {
+  id: string;
+  effects: Record<string, number>;
+  events: { op: string; path?: string; path2?: string; note?: string }[];
+}
+const show = (s: Sandbox): Show => {
+  const r = s.shit(["show", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  return JSON.parse(r.stdout) as Show;
+};
+
+const jail = `
+mkdir -p jail/d/sub jail/d/deep/er jail/bin
+printf 'old contents\\n' > jail/d/f
+printf 'kept\\n' > jail/d/k
+printf 'moved over\\n' > jail/d/target
+printf 'x\\n' > jail/d/sub/x
+printf 'y\\n' > jail/d/deep/er/y
+chmod 640 jail/d/k
+`;
+
+/** Runs argv under `shit run` with chroot allowed; undo, redo, undo, whole trees compared. */
+function roundTrip(s: Sandbox, argv: string[], notCaptured = 0): Show {
+  const before = s.tree();
+  const cmd = [...wrap!, shitBin, "run", "--", ...argv];
+  const run = spawnSync(cmd[0], cmd.slice(1), { cwd: s.work, env: s.env, encoding: "utf8" });
+  assert.equal(run.status, 0, `the command failed under shit run:\n${out(run)}`);
+  const after = s.tree();
+  assert.notEqual(sameTree(before, after), "", "the command changed the tree");
+  const sh = show(s);
+  assert.equal(sh.effects.notCaptured, notCaptured, JSON.stringify(sh.events.filter((e) => e.op === "notcaptured")));
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, notCaptured ? 10 : 0, `undo:\n${out(undo)}`);
+  assert.equal(sameTree(before, s.tree()), "", `after undo the tree differs from before the command:\n${out(undo)}`);
+  if (notCaptured) return sh;
+  const redo = s.shit(["redo", "--yes"]);
+  assert.equal(redo.status, 0, `redo:\n${out(redo)}`);
+  assert.equal(sameTree(after, s.tree()), "", `after redo the tree differs from right after the command:\n${out(redo)}`);
+  const again = s.shit(["undo", "--yes"]);
+  assert.equal(again.status, 0, `undo of the redo:\n${out(again)}`);
+  assert.equal(sameTree(before, s.tree()), "", "after undoing the redo the tree differs from before");
+  return sh;
+}
+
+test(
+  "chroot: python os.chroot, then writes, renames, unlinks and a tree removal inside: recorded at their real paths, undo and redo exact",
+  { skip: noChroot },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    const py = `
+import os, shutil
+os.chroot("jail"); os.chdir("/")
+open("/d/f", "w").write("new contents")
+open("/d/new", "w").write("made in the jail")
+os.rename("/d/target", "/d/renamed")
+os.rename("/d/new", "/d/renamed2")
+os.unlink("/d/k")
+shutil.rmtree("/d/deep")
+os.mkdir("/d/dir")
+os.symlink("/d/f", "/d/dir/abs-link")
+os.chmod("/d/sub/x", 0o600)
+`;
+    const sh = roundTrip(s, ["python3", "-c", py]);
+    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
+    for (const p of ["d/f", "d/k", "d/deep/er/y", "d/deep/er", "d/dir/abs-link", "d/sub/x"])
+      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+  },
+);
+
+test(
+  "chroot: a descriptor from before the chroot, a working directory left outside it, and a chroot inside the chroot: every path the real one",
+  { skip: noChroot },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    const py = `
+import os
+d = os.open("jail/d", os.O_RDONLY)
+os.chroot("jail")
+open("outside.txt", "w").write("the cwd is outside the new root")
+os.unlink("f", dir_fd=d)
+os.chroot("/d")
+os.chdir("/")
+open("/nested", "w").write("n")
+os.unlink("/k")
+os.rename("/sub/x", "/sub/x2")
+`;
+    const sh = roundTrip(s, ["python3", "-c", py]);
+    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
+    for (const p of ["outside.txt", "jail/d/f", "jail/d/nested", "jail/d/k", "jail/d/sub/x"])
+      assert.ok(paths.includes(join(s.work, p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+  },
+);
+
+const inJail = (s: Sandbox, ...names: string[]) => {
+  for (const n of names) {
+    copyFileSync(BB!, join(s.work, "jail/bin", n));
+    spawnSync("chmod", ["755", join(s.work, "jail/bin", n)]);
+  }
+};
+
+test(
+  "chroot: a program started inside the new root runs without the shim: named not captured, never silent",
+  { skip: noChroot || (BB ? false : "no busybox-static") },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    inJail(s, "sh", "true");
+    const py = `
+import os
+os.chroot("jail"); os.chdir("/")
+os.unlink("/d/k")
+assert os.system("true") == 0
+pid = os.fork()
+if pid == 0:
+    os.execv("/bin/true", ["true"])
+_, st = os.waitpid(pid, 0)
+assert st == 0
+`;
+    const sh = roundTrip(s, ["python3", "-c", py], 2);
+    const nc = sh.events.filter((e) => e.op === "notcaptured");
+    assert.deepEqual(nc.map((e) => e.path).sort(), [join(s.work, "jail/bin/sh"), join(s.work, "jail/bin/true")], JSON.stringify(nc));
+    for (const e of nc) assert.match(e.note ?? "", /after chroot/);
+    const text = s.shit(["show", sh.id]);
+    assert.match(text.stdout, /after chroot/, out(text));
+  },
+);
+
+test(
+  "chroot: a static program (busybox-static chroot) under the seccomp tier: its writes in the new root undone and redone exactly",
+  { skip: noChroot || (BB ? false : "no busybox-static") },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    inJail(s, "busybox");
+    const sh = roundTrip(s, [
+      BB!,
+      "chroot",
+      "jail",
+      "/bin/busybox",
+      "sh",
+      "-c",
+      "echo new > /d/f; rm /d/k; mkdir /d/n; echo z > /d/n/z; mv /d/n/z /d/target; rm -r /d/deep; cd /d/sub && echo rel > rel.txt",
+    ]);
+    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
+    for (const p of ["d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"])
+      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+  },
+);
+
+test(
+  "chroot: a program that closes every descriptor, the held root's among them, and reuses its number: capture stops, never writing where that number now points",
+  { skip: noChroot },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    const py = `
+import os
+os.chroot("jail"); os.chdir("/")
+os.unlink("/d/k")
+os.closerange(3, 4096)
+os.makedirs(os.environ["SHIT_STATE"] + "/spool", exist_ok=True)  # the spool's path, inside the jail
+os.dup2(os.open("/", os.O_RDONLY), 512)
+open("/d/after", "w").write("not recorded")
+`;
+    const cmd = [...wrap!, shitBin, "run", "--", "python3", "-c", py];
+    const run = spawnSync(cmd[0], cmd.slice(1), { cwd: s.work, env: s.env, encoding: "utf8" });
+    assert.equal(run.status, 0, out(run));
+    const inJailSpool = spawnSync("find", [join(s.work, "jail", s.state), "-type", "f"], { encoding: "utf8" }).stdout;
+    assert.equal(inJailSpool, "", "no record written inside the jail");
+    const paths = show(s).events.map((e) => e.path);
+    assert.ok(paths.includes(join(s.work, "jail/d/k")), JSON.stringify(paths));
+    assert.ok(!paths.includes(join(s.work, "jail/d/after")), JSON.stringify(paths));
+  },
+);
