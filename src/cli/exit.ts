@@ -5,6 +5,7 @@ import { ConfigError } from "../config.js";
 import { BlobError } from "../store/store.js";
 import { ChainError, NothingToDo } from "../undo/chain.js";
 import { Busy } from "../undo/lock.js";
+import { IndexBusy } from "../index/db.js";
 import { UnsafeState } from "../paths/state.js";
 export const EXIT = {
   OK: 0,
@@ -14,7 +15,7 @@ export const EXIT = {
   REFUSED: 4, // the user said no (or there was no terminal to ask and no --yes)
   INTERNAL: 5, // internal error, or an apply that stopped part-way (run it again to finish)
   BLOB: 6, // a kept pre-image is missing or corrupt; nothing was changed
-  BUSY: 7, // another undo or redo is running
+  BUSY: 7, // another undo or redo is running, or the index stayed locked (IndexBusy)
   UNHEALTHY: 8, // shit doctor: a check says FAIL
   UNSAFE: 9, // the state dir is another user's or writable by others: refused
   PARTIAL: 10, // an undo or redo that restored some paths and not others; each is named with why
@@ -36,7 +37,7 @@ export function exitCodeOf(e: unknown): number | null {
   if (e instanceof CliError) return e.code;
   if (e instanceof CommandRefError || e instanceof ChainError || e instanceof ConfigError) return EXIT.BAD_INPUT;
   if (e instanceof NothingToDo) return EXIT.NOTHING;
-  if (e instanceof Busy) return EXIT.BUSY;
+  if (e instanceof Busy || e instanceof IndexBusy) return EXIT.BUSY;
   if (e instanceof BlobError) return EXIT.BLOB;
   if (e instanceof UnsafeState) return EXIT.UNSAFE;
   return null;

@@ -31,7 +31,7 @@ Exit codes:
   6  a kept pre-image is missing or corrupt (freed by shit gc, deleted from staging), or all
      that is left to undo changed outside capture (nothing kept); nothing was changed
      (--on-conflict skip restores the rest)
-  7  another undo or redo is running
+  7  busy: another undo or redo is running, or another shit process kept the index locked
   8  shit doctor: a check says FAIL
   9  the state dir is another user's, or writable by group or others: refused (shit run
      runs the command uncaptured, with a warning)

@@ -130,12 +130,16 @@ const MIGRATIONS: string[] = [
    ) WITHOUT ROWID;`,
 ];
 
+/** The index stayed locked by another process longer than any wait. */
+export class IndexBusy extends Error {}
+
 export class Index {
   readonly db: DatabaseSync;
   private cache = new Map<string, StatementSync>();
 
-  constructor(file: string) {
-    this.db = new DatabaseSync(file, { timeout: 10000 });
+  /** `timeoutMs`: how long a write waits for another writer before begin() retries (tests make it short). */
+  constructor(file: string, timeoutMs = 10000) {
+    this.db = new DatabaseSync(file, { timeout: timeoutMs });
     this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;");
     // a command's arguments (NUL-separated) as one line, for `shit list --grep`
     this.db.function("argv_line", { deterministic: true }, (b) =>
@@ -184,7 +188,7 @@ export class Index {
   private arrayCache = new Map<string, StatementSync>();
 
   tx<T>(fn: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
+    this.begin();
     try {
       const r = fn();
       this.db.exec("COMMIT");
@@ -192,6 +196,23 @@ export class Index {
     } catch (e) {
       this.db.exec("ROLLBACK");
       throw e;
+    }
+  }
+
+  /** BEGIN IMMEDIATE, waiting out a writer (shitd ingesting a large command) past SQLite's own
+   *  busy timeout a few more times before it says so: an undo that finished its steps must get
+   *  to record that. Still busy: an IndexBusy, which the CLI says in one line. */
+  private begin(): void {
+    for (let tries = 0; ; tries++) {
+      try {
+        this.db.exec("BEGIN IMMEDIATE");
+        return;
+      } catch (e) {
+        const busy = ((e as { errcode?: number }).errcode ?? 0) & 0xff; // SQLITE_BUSY and its extended codes
+        if (busy !== 5) throw e;
+        if (tries >= 5) throw new IndexBusy(`the index is busy: another shit process kept it locked (${(e as Error).message}); run it again`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200 * (tries + 1));
+      }
     }
   }
 
