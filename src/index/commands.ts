@@ -220,6 +220,16 @@ export function aliveAround(
     .all(t, slack, t, slack, t) as { id: string; kind: string; pid: number | null; ended: number | null; lastExit: number | null }[];
 }
 
+/** Whether the command ended before `before` (ms) and has no process left that was not seen to
+ *  exit: its spool is unlikely to grow again (it may: then a new file goes on after it). */
+export function settled(ix: Index, id: string, before: number): boolean {
+  return !!ix
+    .q(
+      "SELECT 1 FROM commands c WHERE id = ? AND ended IS NOT NULL AND ended < ? AND NOT EXISTS (SELECT 1 FROM procs p WHERE p.cmd = c.id AND p.exited IS NULL)",
+    )
+    .get(id, before);
+}
+
 /** Commands with no END yet: their runner's pid. */
 export function unended(ix: Index): { id: string; pid: number | null }[] {
   return ix.q("SELECT id, pid FROM commands WHERE ended IS NULL AND started IS NOT NULL").all() as { id: string; pid: number | null }[];

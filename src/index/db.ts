@@ -113,6 +113,8 @@ const MIGRATIONS: string[] = [
    ALTER TABLE commands ADD COLUMN pin_name TEXT;
    ALTER TABLE commands ADD COLUMN freed INTEGER;    -- ms: when gc freed its pre-images
    ALTER TABLE commands ADD COLUMN freed_by TEXT;    -- gc (by age) | budget (over the store budget)`,
+  `ALTER TABLE spools ADD COLUMN base INTEGER NOT NULL DEFAULT 0;  -- bytes of the command's records before the file now at name (its first file settled into spool/done/): seq = base + offset in the file
+   CREATE INDEX commands_unended ON commands(started) WHERE ended IS NULL;  -- the few commands with no END yet, which every verb looks at`,
 ];
 
 export class Index {
