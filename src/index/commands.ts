@@ -117,7 +117,23 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
   }
   if (f.since !== undefined) and("c.started >= ?", f.since);
   if (f.until !== undefined) and("c.started <= ?", f.until);
-  if (f.grep !== undefined) and("instr(coalesce(c.line, argv_line(c.argv), ''), ?) > 0", f.grep);
+  if (f.grep !== undefined) {
+    // in the line as typed, else in the arguments joined by spaces: each word of it in argv's
+    // bytes first (SQL alone), the whole only then (argv_line is a call into JS: 100k of them
+    // were most of a --grep)
+    const words = f.grep
+      .split(" ")
+      .filter(Boolean)
+      .map((w) => Buffer.from(w));
+    const all = words.map(() => "instr(c.argv, ?) > 0").join(" AND ") || "1";
+    and(
+      `(CASE WHEN c.line IS NOT NULL THEN instr(c.line, ?) > 0 WHEN c.argv IS NULL THEN ? = '' WHEN ${all} THEN instr(argv_line(c.argv), ?) > 0 ELSE 0 END)`,
+      f.grep,
+      f.grep,
+      ...words,
+      f.grep,
+    );
+  }
   if (f.exit === "failed") and("c.ended IS NOT NULL AND (c.exit IS NULL OR c.exit != 0 OR c.signal)");
   else if (f.exit !== undefined) and("c.exit = ?", f.exit);
   if (f.effects) and("c.class IS 'changes'");
