@@ -2,10 +2,22 @@
 // and posts (each path's state when `shit run` ended, from its end scan). Written by ingest only.
 import type { Index } from "./db.js";
 import { Op } from "../spool/records.js";
-import { checkedEvent, goodPost, type EventRow, type PostRow } from "./rows.js";
+import { checkedEvent, checkedNet, goodPost, type EventRow, type NetRow, type PostRow } from "./rows.js";
 
 export function of(ix: Index, cmd: string): EventRow[] {
   return (ix.q("SELECT * FROM events WHERE cmd = ? ORDER BY seq").all(cmd) as unknown as EventRow[]).map(checkedEvent);
+}
+
+/** A command's events in seq order, one row at a time, with the columns its net changes and
+ *  `shit show` read: a 100k-event command is never held whole in memory. */
+export function* iterate(ix: Index, cmd: string): Generator<NetRow> {
+  const sql = "SELECT seq, op, err, flags, path, path2, pre, pre2, keep, keep_how, note FROM events WHERE cmd = ? ORDER BY seq";
+  for (const r of ix.q(sql).iterate(cmd) as Iterable<NetRow>) yield checkedNet(r);
+}
+
+/** Some of the command's events, whole, by seq (a few: those iterate found not captured). */
+export function bySeq(ix: Index, cmd: string, seqs: number[]): EventRow[] {
+  return seqs.map((seq) => ix.q("SELECT * FROM events WHERE cmd = ? AND seq = ?").get(cmd, seq) as unknown as EventRow).map(checkedEvent);
 }
 
 /** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one

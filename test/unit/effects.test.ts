@@ -95,3 +95,24 @@ test("counts add the shell's changes, untracked ones and what was not captured",
   assert.deepEqual(storedCounts(null), { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell: 0, untracked: 0 });
   assert.equal(storedCounts(JSON.stringify({ deleted: 3 })).deleted, 3, "counts stored before a kind existed read as 0 for it");
 });
+
+test("net changes come in path order: a directory's contents right after it, names by their bytes; from an iterator as from an array", () => {
+  const paths = ["/w/a-b", "/w/a/b/c", "/w/a", "/w/a b", "/w/a.b", "/w/a/b", "/w/B", "/w/a/\xe9", "/w/a/z", "/v", "/w/a!"];
+  const evs = paths.map((p) => ev(Op.MKDIR, p));
+  // "/" before every other byte, so a/… comes before a!, a-b, a.b (whole paths compared with it as NUL)
+  const want = paths
+    .map((p) => Buffer.from(p).toString("latin1"))
+    .sort((x, y) => {
+      const [a, b] = [x.replaceAll("/", "\0"), y.replaceAll("/", "\0")];
+      return a < b ? -1 : a > b ? 1 : 0;
+    });
+  assert.deepEqual(
+    netChanges(evs).map((c) => c.path),
+    want,
+  );
+  assert.deepEqual(want.slice(0, 7), ["/v", "/w/B", "/w/a", "/w/a/b", "/w/a/b/c", "/w/a/z", "/w/a/\xc3\xa9"]); // é as its UTF-8 bytes
+  assert.deepEqual(
+    netChanges(evs.values()).map((c) => c.path),
+    want,
+  );
+});
