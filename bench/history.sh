@@ -10,7 +10,8 @@
 # from the start of `shit …` (the sh launcher and Node's start included) to its exit, or for
 # `show` to the 40th line on a pipe; beside it the same minus the median of `node -e 0` (Node's
 # own start, ~60-80 ms here). Targets are on the raw time. Max RSS is wait4's ru_maxrss of the
-# process tree (what /usr/bin/time -v reports), the largest over the runs. SHIT_DAEMON=off: each
+# process tree (what /usr/bin/time -v reports), the largest over the runs; cpu: user + system of
+# the whole run (less moved by other load than wall time), median. SHIT_DAEMON=off: each
 # verb looks at the spools itself (100k spool files, all ingested already).
 # SHIT_BENCH_PROF=DIR: one more run of each with node --cpu-prof into DIR.
 # Prints rows `name  value  target  ok/MISSED`; exits 0 once they are printed.
@@ -40,7 +41,8 @@ rm = one("SELECT id, cwd FROM commands WHERE argv = ?", b"rm\0-rf\0big-tree\0")
 db.close()
 
 def run(argv, lines=None, env=None):
-    """Wall seconds from the start to the exit (or to the `lines`-th line), and max RSS in KiB."""
+    """Wall seconds from the start to the exit (or to the `lines`-th line), max RSS in KiB, and
+    CPU seconds (user + system, of the whole run)."""
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     t = None
@@ -58,7 +60,7 @@ def run(argv, lines=None, env=None):
     p.returncode = status
     if t is None:
         t = time.perf_counter() - t0
-    return t, ru.ru_maxrss
+    return t, ru.ru_maxrss, ru.ru_utime + ru.ru_stime
 
 def median(argv, lines=None):
     run(argv, lines)  # warm the page cache
@@ -66,17 +68,17 @@ def median(argv, lines=None):
     if prof:
         env = dict(os.environ, NODE_OPTIONS="--cpu-prof --cpu-prof-dir=" + prof)
         run(argv, lines, env)
-    return statistics.median(t for t, _ in got), max(r for _, r in got)
+    return statistics.median(t for t, _, _ in got), max(r for _, r, _ in got), statistics.median(c for _, _, c in got)
 
-base, _ = median([node, "-e", "0"])
+base, _, base_cpu = median([node, "-e", "0"])
 rows, worst = [], 0
 def row(name, argv, target_ms, lines=None):
     global worst
-    t, rss = median(argv, lines)
+    t, rss, cpu = median(argv, lines)
     worst = max(worst, rss)
     ms = t * 1e3
-    rows.append("%-34s %7.1f ms  (%5.1f ms after Node's start)  %4.0f MiB  target <= %d ms  %s"
-                % (name, ms, ms - base * 1e3, rss / 1024, target_ms, "ok" if ms <= target_ms else "MISSED"))
+    rows.append("%-34s %7.1f ms  (%6.1f ms after Node's start; cpu %6.1f ms)  %4.0f MiB  target <= %d ms  %s"
+                % (name, ms, ms - base * 1e3, cpu * 1e3, rss / 1024, target_ms, "ok" if ms <= target_ms else "MISSED"))
 
 cwd = rm[1].decode() if rm else state
 row("shit list", [shit, "list"], 100)
@@ -90,8 +92,8 @@ if rm:
     row("shit show (rm -rf of 100k files)", [shit, "show", rm[0]], 300, lines=40)
 
 print()
-print("shit history bench — %s commands, %s events in the index (%s); `node -e 0` %.1f ms"
-      % (filled["commands"], filled["events"], state, base * 1e3))
+print("shit history bench — %s commands, %s events in the index (%s); `node -e 0` %.1f ms (cpu %.1f ms)"
+      % (filled["commands"], filled["events"], state, base * 1e3, base_cpu * 1e3))
 print("(median of %d runs each; the machine may be shared: read the figures with that in mind)" % runs)
 print()
 for r in rows:
