@@ -20,23 +20,29 @@ export function bySeq(ix: Index, cmd: string, seqs: number[]): EventRow[] {
   return seqs.map((seq) => ix.q("SELECT * FROM events WHERE cmd = ? AND seq = ?").get(cmd, seq) as unknown as EventRow).map(checkedEvent);
 }
 
-/** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
- *  between two names of one inode did nothing), in order: a whole row per event would cost more
- *  than the counting. */
-/** The command's successful renames over a kept file (KEEP2): few, where events.of would read them all. */
-export function renamesOver(ix: Index, cmd: string): EventRow[] {
-  return (
-    ix.q(`SELECT * FROM events WHERE cmd = ? AND op = ${Op.RENAME} AND err = 0 AND keep2 IS NOT NULL ORDER BY seq`).all(cmd) as unknown as EventRow[]
-  ).map(checkedEvent);
+/** The command's successful renames over a kept file (KEEP2) whose target ends in `suffix` (a
+ *  sed -i over 100k files makes 100k renames over kept files: none is read unless it names one). */
+export function renamesOver(ix: Index, cmd: string, suffix: Buffer): Array<Pick<EventRow, "op" | "err" | "path2" | "pre2" | "keep2">> {
+  return ix
+    .q(
+      `SELECT op, err, path2, pre2, keep2 FROM events WHERE cmd = ? AND op = ${Op.RENAME} AND err = 0 AND keep2 IS NOT NULL AND substr(path2, -?) = ? ORDER BY seq`,
+    )
+    .all(cmd, suffix.length, suffix)
+    .filter((r) => r.path2 instanceof Uint8Array && (r.pre2 === null || r.pre2 instanceof Uint8Array) && typeof r.keep2 === "string") as Array<
+    Pick<EventRow, "op" | "err" | "path2" | "pre2" | "keep2">
+  >;
 }
 
-export function forCounting(ix: Index, cmd: string): EventRow[] {
-  return ix
+/** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
+ *  between two names of one inode did nothing), in order, one row at a time: a whole row per
+ *  event, or all rows at once, would cost more than the counting. */
+export function* forCounting(ix: Index, cmd: string): Generator<EventRow> {
+  yield* ix
     .q(
       "SELECT op, err, flags, path, path2, CASE WHEN op = 5 THEN pre ELSE pre IS NOT NULL END AS pre, " +
         "CASE WHEN op = 5 THEN pre2 ELSE pre2 IS NOT NULL END AS pre2 FROM events WHERE cmd = ? ORDER BY seq",
     )
-    .all(cmd) as unknown as EventRow[];
+    .iterate(cmd) as Iterable<EventRow>;
 }
 
 /** The paths of a command's successful events of these ops (the calls that change something). */

@@ -23,9 +23,17 @@ export type { Effect } from "../plan/net.js";
 export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number; untracked: number };
 
 export function effectCounts(evs: EventRow[], shell = 0, untracked = 0): EffectCounts {
-  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell, untracked };
-  for (const k of netEffects(evs).values()) counts[k]++;
-  counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
+  return countsOf(
+    netEffects(evs),
+    evs.filter((e) => e.op === Op.NOTCAPTURED),
+    shell,
+    untracked,
+  );
+}
+
+function countsOf(net: Map<BPath, Effect>, notCaptured: unknown[], shell: number, untracked: number): EffectCounts {
+  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: notCaptured.length, shell, untracked };
+  for (const k of net.values()) counts[k]++;
   return counts;
 }
 
@@ -36,10 +44,18 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
   for (const id of cmds) {
     const sh = commands.shellOf(index, id);
     const shell = sh ? changeCount(JSON.parse(sh).changes) : 0;
-    const evs = events.forCounting(index, id);
-    const counts = effectCounts(evs, shell, untracked.count(index, id));
+    // one pass over the rows as they are read (a 100k-file command: never all at once)
+    const notCaptured: true[] = [];
+    function* counted() {
+      for (const e of events.forCounting(index, id)) {
+        if (e.op === Op.NOTCAPTURED) notCaptured.push(true);
+        yield e;
+      }
+    }
+    const net = netEffects(counted());
+    const counts = countsOf(net, notCaptured, shell, untracked.count(index, id));
     const proven = commands.classOf(index, id) === "housekeeping"; // a refresh once proven stays one (the index may change later)
-    const cls = classOf(counts, netEffects(evs), userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
+    const cls = classOf(counts, net, userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
     commands.setEffects(index, id, JSON.stringify(counts), cls);
     if (earlier && staging) recount(index, indexLeftBy(index, id), staging, false);
   }
@@ -49,7 +65,7 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
  *  ingested, they could not yet tell a refresh from a change; its keep tells it now. */
 function indexLeftBy(index: Index, id: string): string[] {
   const out: string[] = [];
-  for (const e of events.renamesOver(index, id)) {
+  for (const e of events.renamesOver(index, id, Buffer.from("/.git/index"))) {
     if (e.err || e.op !== Op.RENAME || !e.path2 || !e.keep2 || !GIT_INDEX.test(fromBuf(e.path2))) continue;
     const pre = decodeStat(e.pre2);
     if (!pre) continue;

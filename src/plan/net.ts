@@ -194,7 +194,7 @@ export function inPathOrder<T extends { path: BPath }>(items: T[]): T[] {
 }
 
 /** Net effect per path (the key of a rename is its old name). */
-export function netEffects(evs: EventRow[]): Map<BPath, Effect> {
+export function netEffects(evs: Iterable<Pick<EventRow, "op" | "err" | "flags" | "path" | "path2" | "pre" | "pre2">>): Map<BPath, Effect> {
   return new Map(netChanges(evs).map((c) => [c.path, c.effect]));
 }
 
