@@ -138,15 +138,30 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
   else if (f.exit !== undefined) and("c.exit = ?", f.exit);
   if (f.effects) and("c.class IS 'changes'");
   const base = where.join(" AND ");
-  const shown = f.all ? base : `${base} AND NOT ${HIDDEN}`;
-  const rows = ix.q(`SELECT c.* FROM commands c WHERE ${shown} ORDER BY c.started DESC, c.rowid DESC LIMIT ?`).all(...args, f.limit) as unknown as CommandRow[];
-  if (f.all) return { rows, hidden: 0 };
-  const cut = f.limit >= 0 && rows.length === f.limit ? rows[rows.length - 1].started : null;
-  const span = cut === null ? [] : [cut];
-  const n = ix.q(`SELECT count(*) AS n FROM commands c WHERE ${base} AND ${HIDDEN}${cut === null ? "" : " AND c.started >= ?"}`).get(...args, ...span) as {
-    n: number;
-  };
-  return { rows, hidden: n.n };
+  if (f.all)
+    return {
+      rows: ix.q(`SELECT c.* FROM commands c WHERE ${base} ORDER BY c.started DESC, c.rowid DESC LIMIT ?`).all(...args, f.limit) as unknown as CommandRow[],
+      hidden: 0,
+    };
+  // One pass, newest first: the rows shown, and the hidden ones among them (down to the time of the
+  // last one shown) counted on the way. A second query for the count scanned the table again when
+  // a filter left fewer rows than the limit (a --grep over 100k commands: twice ~100 ms).
+  const rows: CommandRow[] = [];
+  let hidden = 0;
+  let cut: number | null = null; // the time of the last row shown, once the limit is reached
+  if (f.limit === 0) return { rows, hidden };
+  const all = ix.q(`SELECT c.*, ${HIDDEN} AS hidden_ FROM commands c WHERE ${base} ORDER BY c.started DESC, c.rowid DESC`).iterate(...args) as Iterable<
+    CommandRow & { hidden_: number }
+  >;
+  for (const { hidden_, ...r } of all) {
+    if (cut !== null && r.started !== cut) break;
+    if (hidden_) hidden++;
+    else if (cut === null) {
+      rows.push(r);
+      if (rows.length === f.limit) cut = r.started;
+    }
+  }
+  return { rows, hidden };
 }
 
 /** Commands of one kind, newest first (of one session when given); `finishedOk`: only those that
