@@ -12,7 +12,7 @@
 // mv), ~20% bulk (tar xf, cp -r, rm -rf) whose sizes follow a heavy tail scaled so the total is
 // M. Deterministic (seeded). Keeps are `R`/`L` (inodes kept whole: ingest reads no file); no
 // staging files, no POST records. Prints what it built, and on stdout the state dir last.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -29,7 +29,7 @@ const M = Number(opt("--events", 1000000));
 const K = Number(opt("--big", 100000));
 const force = args.includes("--force");
 const dir = resolve(opt("--dir", `/tmp/shit-history-${N}-${M}-${K}`));
-const VERSION = 1; // of this generator's output: a cached dir of another version is rebuilt
+const VERSION = 1; // of this generator's output (the same bytes since 1): a cached dir of another version is rebuilt
 if (!(N >= 10 && M >= 3 * K && K >= 1)) {
   console.error("fill-history: need --commands >= 10, --big >= 1, --events >= 3 x --big");
   process.exit(2);
@@ -220,12 +220,17 @@ for (let i = 0; i < N; i++) {
   const start = BigInt(Math.floor(first + i * step)) * 1000000n;
   const pid = 10000 + (i % 50000);
   const cwd = pick(PROJECTS) + pick(SUBS);
-  const parts = [];
+  const spool = join(paths.spool, `${cur}.spool`);
+  let parts = [];
+  let count = 0;
   let now = start;
+  // written in pieces: a 100k-effect command's spool is not held whole in this process either
+  const spill = () => (appendFileSync(spool, Buffer.concat(parts), { mode: 0o600 }), (parts = []));
   const emit = (op, flags, fields) => {
     now += 20000n;
     parts.push(rec(op, flags, fields, pid, now));
     total++;
+    if (++count % 8192 === 0) spill();
   };
   let argv;
   if (kind[i] === 0) argv = pick([["ls", "-la"], ["git", "log", "--oneline"], ["make", "-n"], ["cat", file()], ["grep", "-r", pick(WORDS), "."]]);
@@ -238,10 +243,15 @@ for (let i = 0; i < N; i++) {
     removeTree(`${cwd}/big-tree`, emit, start, sizes[i]);
     argv = ["rm", "-rf", "big-tree"];
   }
+  // BEGIN comes first in the file: the events were made (and maybe spilled) before argv was known
   const begin = rec(Op.BEGIN, 0, [[Tag.ARGV, B(argv.map((a) => a + "\0").join(""))], [Tag.CWD, B(cwd)], [Tag.KIND, B("run")]], pid, start);
-  const end = rec(Op.END, 0, [], pid, now + 1000000n, i % 40 === 0 ? 1 : 0);
-  writeFileSync(join(paths.spool, `${cur}.spool`), Buffer.concat([begin, ...parts, end]), { mode: 0o600 });
-  if (kind[i] >= 3) console.error(`fill-history: command ${cur}: ${argv.join(" ")} (${parts.length} events)`);
+  parts.push(rec(Op.END, 0, [], pid, now + 1000000n, i % 40 === 0 ? 1 : 0));
+  if (count < 8192) writeFileSync(spool, Buffer.concat([begin, ...parts]), { mode: 0o600 });
+  else {
+    spill();
+    writeFileSync(spool, Buffer.concat([begin, readFileSync(spool)]), { mode: 0o600 });
+  }
+  if (kind[i] >= 3) console.error(`fill-history: command ${cur}: ${argv.join(" ")} (${count} events)`);
   batch.push(`${cur}.spool`);
   if (batch.length >= BATCH || kind[i] >= 3) flush();
   if ((i + 1) % 10000 === 0) console.error(`fill-history: ${i + 1}/${N} commands, ${total} events, ${((Date.now() - t0) / 1000).toFixed(0)} s`);

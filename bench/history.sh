@@ -99,6 +99,7 @@ print()
 for r in rows:
     print(r)
 print("%-34s %7.0f MiB  target <= 256 MiB  %s" % ("max RSS of any shit process", worst / 1024, "ok" if worst <= 256 * 1024 else "MISSED"))
-print("%-34s %7s µs/event (max RSS %s MiB while filling)" % ("ingest cost (fill-history)", filled.get("ingestUsPerEvent", "?"), filled.get("maxRssMiB", "?")))
+print("%-34s %7s µs/event when the state was built (fill-history's own max RSS, its spool writing included: %s MiB)"
+      % ("ingest cost", filled.get("ingestUsPerEvent", "?"), filled.get("maxRssMiB", "?")))
 PY
 exit 0
