@@ -64,6 +64,9 @@ test("list filters: --grep, --exit, --effects, --cwd, --since/--until, each in S
 
   assert.deepEqual(argvs(listJson(s, ["--grep", "old/new"])), ["sed -i s/old/new/ f.txt"]);
   assert.deepEqual(argvs(listJson(s, ["--grep", "-c exit"])), ["sh -c exit 3"], "the arguments are searched as one line");
+  // its words each in the arguments are not enough (SQL looks for them first): the line must hold it
+  assert.deepEqual(argvs(listJson(s, ["--grep", "exit -c"])), [], "words out of order");
+  assert.deepEqual(argvs(listJson(s, ["--grep", "3 exit"])), [], "words out of order");
   assert.deepEqual(argvs(listJson(s, ["--exit", "failed"])), ["sh -c exit 3"]);
   assert.deepEqual(argvs(listJson(s, ["--exit", "3"])), ["sh -c exit 3"]);
   assert.equal(listJson(s, ["--exit", "0"]).length, 4);

@@ -2,10 +2,10 @@
 // ingesting the same bytes again changes nothing.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync, appendFileSync, truncateSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync, appendFileSync, truncateSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Op } from "../dist/spool/records.js";
+import { Op, Tag, encodeRecord, encodeStat } from "../dist/spool/records.js";
 import { sandbox, out } from "./helpers.ts";
 
 const counts = (state: string) => {
@@ -170,4 +170,65 @@ test("the end scan leaves out what is below a directory it found absent: an rm -
   const r = s.shit(["undo", "--yes"]);
   assert.equal(r.status, 3, out(r));
   assert.match(r.stderr, /conflict: t: it was gone after the command, and now there is a directory/);
+});
+
+test("a settled command's spool moves to spool/done/; a record written after that goes on in a new file, after it", (t) => {
+  const s = sandbox(t);
+  s.sh("printf a > a");
+  assert.equal(s.shit(["run", "--", "rm", "a"]).status, 0);
+  const id = readdirSync(join(s.state, "spool"))
+    .find((n) => n.endsWith(".spool"))!
+    .slice(0, -".spool".length);
+  const live = join(s.state, "spool", `${id}.spool`);
+  const moved = join(s.state, "spool", "done", `${id}.spool`);
+  const sql = (q: string) => {
+    const db = new DatabaseSync(join(s.state, "index.sqlite"));
+    try {
+      return db.prepare(q).all(id) as Array<Record<string, number>>;
+    } finally {
+      db.close();
+    }
+  };
+  assert.equal(s.shit(["list"]).status, 0);
+  assert.ok(existsSync(live), "a command that ended just now stays where it is");
+  // ended 11 minutes ago, its processes seen gone: settled
+  sql("UPDATE commands SET ended = ended - 660000 WHERE id = ?1");
+  sql("UPDATE procs SET exited = 1 WHERE cmd = ?1");
+  const before = sql("SELECT seq FROM events WHERE cmd = ?1 ORDER BY seq").map((r) => r.seq);
+  assert.equal(s.shit(["list"]).status, 0);
+  assert.ok(!existsSync(live) && existsSync(moved), "moved out of the listed directory");
+  assert.deepEqual(
+    sql("SELECT seq FROM events WHERE cmd = ?1 ORDER BY seq").map((r) => r.seq),
+    before,
+    "nothing read twice",
+  );
+
+  // killed between the move and its record (the position still that of the moved file): the
+  // next ingest that meets a new file at the name finishes the settle first
+  sql("UPDATE spools SET offset = base, base = 0 WHERE name = ?1 || '.spool'");
+  // a background process of the command writes a record later: a new file at the name
+  const late = (path: string) =>
+    encodeRecord(Op.OPEN, 0o1101, [
+      [Tag.PATH, Buffer.from(path)],
+      [Tag.PARENT, encodeStat({ dev: 1n, ino: 2n, mode: 0o40755, uid: 0, gid: 0, nlink: 2, size: 0n, mtimeNs: 0n, ctimeNs: 0n, atimeNs: 0n })],
+    ]);
+  s.sh("printf x > late");
+  appendFileSync(live, late(join(s.work, "late")));
+  assert.equal(s.shit(["list"]).status, 0);
+  // and another, on the new file
+  s.sh("printf y > later");
+  appendFileSync(live, late(join(s.work, "later")));
+  const show = s.shit(["show", id]);
+  assert.equal(show.status, 0, out(show));
+  assert.match(show.stdout, /deleted\s+a\n/);
+  assert.match(show.stdout, /created\s+late\n/, show.stdout);
+  assert.match(show.stdout, /created\s+later\n/, show.stdout);
+  const seqs = sql("SELECT seq FROM events WHERE cmd = ?1 ORDER BY seq").map((r) => r.seq);
+  assert.equal(seqs.length, before.length + 2, "nothing read twice, nothing skipped");
+  assert.ok(seqs.at(-2)! >= statSync(moved).size, "their seqs after the moved file's records");
+
+  // gc frees the command: both files go
+  const gc = s.shit(["gc", "--older-than", "0s"]);
+  assert.equal(gc.status, 0, out(gc));
+  assert.ok(!existsSync(live) && !existsSync(moved), "gc removed both files");
 });

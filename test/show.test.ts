@@ -143,6 +143,23 @@ test("a pager that quits early ends shit quietly with 141, as a closed pipe does
   assert.match(r.stdout, /EXIT 141\r?\n$/, out(r));
 });
 
+test("the net view of a large command streams to its pager: all of it when read, 141 when the pager quits early, stdout when none is there", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir d; cd d; seq -f 'a-longer-file-name-%05g.txt' 1 6000 | xargs touch");
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  // --all: 6000 lines, written as they are made while the pager reads
+  const file = join(s.dir, "paged");
+  const whole = onTty(s, `${shitBin} show --all; echo "EXIT $?"`, { SHIT_PAGER: `cat > ${file}` });
+  assert.match(whole.stdout, /EXIT 0\r?\n$/, out(whole));
+  const lines = readFileSync(file, "utf8").split("\n");
+  assert.equal(lines.filter((l) => /deleted +d\/a-longer-file-name-\d{5}\.txt$/.test(plain(l))).length, 6000);
+  assert.match(plain(lines.at(-2)!), /a-longer-file-name-06000\.txt$/, "in path order, to the last");
+  const quit = onTty(s, `${shitBin} show --all 2>err; echo "EXIT $?"; cat err`, { SHIT_PAGER: "head -c 1 >/dev/null" });
+  assert.match(quit.stdout, /EXIT 141\r?\n$/, out(quit));
+  const none = onTty(s, `${shitBin} show --all; echo "EXIT $?"`, { SHIT_PAGER: "no-such-pager-here" });
+  assert.match(none.stdout, /a-longer-file-name-06000\.txt\r?\nEXIT 0\r?\n$/, out(none));
+});
+
 // Starts argv under a pseudo-terminal of 24 rows, types Ctrl-C once output shows, then q; prints
 // all it read and "EXIT <code>".
 const PAGE_THEN_KEYS = `

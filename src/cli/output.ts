@@ -3,7 +3,7 @@
 // what is read rather than asked (show, diff, list) when stdout is a terminal, as git does
 // ($SHIT_PAGER, else $PAGER, else `less -FRX`; --no-pager), the terminal's width, local times.
 // main sets it once from the global options, before any verb runs.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { styleText } from "node:util";
 import { EXIT } from "./exit.js";
 
@@ -78,4 +78,31 @@ export function emit(text: string, opts: { page?: boolean } = {}): void {
   // the pager quit before reading it all (q in less): a closed pipe, as `shit show | head -1`
   if ((r.error as NodeJS.ErrnoException | undefined)?.code === "EPIPE") process.exit(EXIT.PIPE);
   if (r.error || r.status === 127 || r.status === 126) process.stdout.write(text); // no such pager: as if none
+}
+
+/** A writer for output made piece by piece (`shit show` of a 100k-path command): each piece goes
+ *  out as it is written, to stdout or — as emit decides — to a pager started at the first piece,
+ *  so the first screen shows before the last line is made. A pager that is not there leaves the
+ *  text on stdout; one that quits early (q in less) ends this process's output (exit EXIT.PIPE). */
+export function paged(): { write(text: string): void; end(): void } {
+  const cmd = state.pager && process.stdout.isTTY ? pagerCommand() : null;
+  if (!cmd) return { write: (t) => void process.stdout.write(t), end: () => {} };
+  process.on("SIGINT", () => {}); // Ctrl-C is the pager's, as in emit
+  const env = { ...process.env, LESS: process.env.LESS ?? "FRX", LV: process.env.LV ?? "-c" };
+  const child = spawn("/bin/sh", ["-c", cmd], { stdio: ["pipe", "inherit", "inherit"], env });
+  const sent: string[] = []; // for a pager that is not there (exit 126, 127): then on stdout
+  let closed = false;
+  child.stdin.on("error", () => (closed = true));
+  child.on("error", () => ((closed = true), process.stdout.write(sent.join("")))); // no /bin/sh: as if no pager
+  child.on("exit", (code) => {
+    if (code === 127 || code === 126) process.stdout.write(sent.join(""));
+    else if (closed) process.exitCode = EXIT.PIPE;
+  });
+  return {
+    write: (t) => {
+      sent.push(t);
+      if (!closed) child.stdin.write(t);
+    },
+    end: () => child.stdin.end(),
+  };
 }

@@ -10,20 +10,20 @@ import * as untracked from "../index/untracked.js";
 import * as kills from "../index/kills.js";
 import { argvOfKill, envOfKill, killText, restartLine, signalName } from "../undo/restart.js";
 import { Op, decodeStat } from "../spool/records.js";
-import { display, fromBuf } from "../paths/bytes.js";
+import { type BPath, display, fromBuf } from "../paths/bytes.js";
 import { TYPE_NAME, typeOf } from "../plan/vfs.js";
 import { CliError, EXIT } from "./exit.js";
-import type { CommandRow } from "../index/db.js";
+import type { CommandRow, EventRow } from "../index/db.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { describeChanges, type ShellChanges } from "../shell/state.js";
-import { happened } from "../undo/unhappened.js";
+import { didHappen, happened } from "../undo/unhappened.js";
 import { NothingToDo, pickUndo, resolveRef } from "../undo/chain.js";
 import { indexHistory } from "../undo/history.js";
 import { thisCommand, thisSession } from "./session.js";
 
-import { netChanges, fold, type Change } from "../plan/net.js";
+import { netChanges, fold, type Change, type Folded } from "../plan/net.js";
 import { didLine, didPatches, onPaths } from "./changes.js";
-import { emit, localTime, paint } from "./output.js";
+import { emit, localTime, paged, paint } from "./output.js";
 
 export interface ShowOpts {
   json?: boolean;
@@ -53,6 +53,7 @@ export function diff(ctx: Ctx, ref: string, paths: string[]): void {
 
 export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: string[] = []): void {
   const c = shown(ctx, ref);
+  if (!opts.json && !opts.raw && !opts.patch) return showNet(ctx, c, opts, paths);
   // records of calls a kill kept from happening (written before their call) are not shown
   const all = happened(events.of(ctx.index, c.id), ctx.paths.staging);
   const evs = all.filter((e) => e.err === 0 || e.op === Op.NOTCAPTURED);
@@ -69,6 +70,90 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
     return;
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
+  const out = headLines(ctx, c, j, beyond, cwd);
+  const notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED);
+  const raw = opts.raw ? evs : notCaptured;
+  if (raw.length || ended.length || (!opts.raw && changes.length)) out.push("");
+  out.push(...killLines(ctx, ended));
+  // what capture said of a path's calls (not kept: larger than the cap…) stays on its line
+  const notes = new Map<string, Set<string>>();
+  for (const e of evs) noteOf(notes, e);
+  if (!opts.raw) for (const f of fold(changes, opts.all)) out.push(foldedLine(f, notes, cwd));
+  for (const e of raw) out.push(eventLine(e, j, cwd));
+  out.push(...untrackedLines(ctx, c, cwd));
+  if (opts.patch) {
+    const diffs = didPatches(ctx.store, c, all, changes, cwd);
+    if (diffs.length) out.push("", ...diffs);
+  }
+  emit(out.join("\n") + "\n", { page: true });
+}
+
+/**
+ * The net-effect view (no --json, --raw, -p) of a command of any size: its events read one at a
+ * time into the net changes (never all rows in memory), and the lines written as they are made,
+ * so a pipe or the pager gets the first screen before the last line of a 100k-path listing is
+ * formatted. Same lines as show's whole view.
+ */
+function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[]): void {
+  const did = didHappen(ctx.paths.staging); // records of calls a kill kept from happening are not shown
+  const notes = new Map<string, Set<string>>();
+  const uncaptured: number[] = [];
+  function* happening() {
+    for (const e of events.iterate(ctx.index, c.id)) {
+      if (!did(e)) continue;
+      if (e.op === Op.NOTCAPTURED) uncaptured.push(e.seq);
+      else if (e.err === 0) noteOf(notes, e);
+      yield e;
+    }
+  }
+  const changes = onPaths(netChanges(happening()), paths);
+  const notCaptured = events.bySeq(ctx.index, c.id, uncaptured); // whole rows, for their lines
+  const j = commandJson(ctx, c);
+  const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
+  const out = paged();
+  const head = headLines(ctx, c, j, irreversibleOf(ctx.index, c), cwd);
+  const ended = kills.of(ctx.index, c.id); // processes it killed, units it stopped
+  if (notCaptured.length || ended.length || changes.length) head.push("");
+  head.push(...killLines(ctx, ended));
+  out.write(head.join("\n") + "\n");
+  let chunk: string[] = [];
+  for (const f of fold(changes, opts.all)) {
+    chunk.push(foldedLine(f, notes, cwd));
+    if (chunk.length === 256) (out.write(chunk.join("\n") + "\n"), (chunk = []));
+  }
+  for (const e of notCaptured) chunk.push(eventLine(e, j, cwd));
+  chunk.push(...untrackedLines(ctx, c, cwd));
+  if (chunk.length) out.write(chunk.join("\n") + "\n");
+  out.end();
+}
+
+/** A process cannot be brought back: what it was, and how to start it again (`shit undo
+ *  --restart` runs it). "killed 4242 python3 server.py (SIGTERM; started by 1a2b3c4d)". */
+function killLines(ctx: Ctx, ended: kills.KillRow[]): string[] {
+  const out: string[] = [];
+  for (const k of ended) {
+    const by = k.started_by ? `; started by ${commands.shortId(ctx.index, k.started_by)}` : "";
+    const line = restartLine(k);
+    const text = killText(k);
+    out.push(`  ${by ? text.replace(/\)$/, `${by})`) : text}`);
+    if (k.note) out.push(`      (${k.note})`);
+    if (line) out.push(`      restart: ${line}`);
+  }
+  return out;
+}
+
+/** What capture said of a path's calls (not kept: larger than the cap…), by path. */
+function noteOf(notes: Map<string, Set<string>>, e: Pick<EventRow, "note" | "path" | "op">): void {
+  if (e.note && e.path && e.op !== Op.NOTCAPTURED) notes.set(fromBuf(e.path), (notes.get(fromBuf(e.path)) ?? new Set()).add(e.note));
+}
+
+function foldedLine(f: Folded, notes: Map<string, Set<string>>, cwd: BPath | undefined): string {
+  const said = f.contents ? undefined : notes.get(f.change.path);
+  return didLine(f, cwd) + (said ? `  (${[...said].join("; ")})` : "");
+}
+
+/** The command's own lines: id, line, where, when, exit, counts… */
+function headLines(ctx: Ctx, c: CommandRow, j: ReturnType<typeof commandJson>, beyond: ReturnType<typeof irreversibleOf>, cwd: BPath | undefined): string[] {
   const out: string[] = [];
   const partly = j.partlyUndoneBy.map((id) => commands.shortId(ctx.index, id)).join(", ");
   out.push(
@@ -90,55 +175,37 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
   const sh = c.shell ? (JSON.parse(c.shell) as { shell?: string; tty?: string; changes?: ShellChanges; applied?: number }) : null;
   if (sh?.shell) out.push(`shell   ${sh.shell}${sh.tty ? ` on ${sh.tty}` : ""}${c.session ? `, session ${c.session}` : ""}`);
   for (const l of sh?.changes ? describeChanges(sh.changes) : []) out.push(`  shell   ${l}`);
-  const notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED);
-  const raw = opts.raw ? evs : notCaptured;
-  if (raw.length || ended.length || (!opts.raw && changes.length)) out.push("");
-  // a process cannot be brought back: how to start it again (`shit undo --restart` runs it)
-  for (const k of ended) {
-    const by = k.started_by ? `; started by ${commands.shortId(ctx.index, k.started_by)}` : "";
-    const line = restartLine(k);
-    const text = killText(k); // "killed 4242 python3 server.py (SIGTERM)": who started it goes in the parentheses
-    out.push(`  ${by ? text.replace(/\)$/, `${by})`) : text}`);
-    if (k.note) out.push(`      (${k.note})`);
-    if (line) out.push(`      restart: ${line}`);
+  return out;
+}
+
+/** One recorded call, as --raw lists them (and a call capture could not follow, always). */
+function eventLine(e: EventRow, j: ReturnType<typeof commandJson>, cwd: BPath | undefined): string {
+  const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
+  const path = e.path ? display(e.path, cwd) : "?";
+  if (e.op === Op.NOTCAPTURED && e.flags === Op.EXEC) return `  not captured: ${path} — ${e.note ?? "it runs outside capture"}`;
+  const { what, detail } = eventWords(e, pre, cwd);
+  const meta: string[] = [];
+  if (pre) {
+    meta.push(TYPE_NAME[typeOf(pre.mode)] ?? "?");
+    if (typeOf(pre.mode) === C.S_IFREG) meta.push(`${pre.size} bytes`);
+    meta.push((pre.mode & 0o7777).toString(8).padStart(4, "0"));
   }
-  // what capture said of a path's calls (not kept: larger than the cap…) stays on its line
-  const notes = new Map<string, Set<string>>();
-  for (const e of evs) if (e.note && e.path && e.op !== Op.NOTCAPTURED) notes.set(fromBuf(e.path), (notes.get(fromBuf(e.path)) ?? new Set()).add(e.note));
-  if (!opts.raw)
-    for (const f of fold(changes, opts.all)) {
-      const said = f.contents ? undefined : notes.get(f.change.path);
-      out.push(didLine(f, cwd) + (said ? `  (${[...said].join("; ")})` : ""));
-    }
-  for (const e of raw) {
-    const pre = decodeStat(e.pre ? Buffer.from(e.pre) : null);
-    const path = e.path ? display(e.path, cwd) : "?";
-    if (e.op === Op.NOTCAPTURED && e.flags === Op.EXEC) {
-      out.push(`  not captured: ${path} — ${e.note ?? "it runs outside capture"}`);
-      continue;
-    }
-    const { what, detail } = eventWords(e, pre, cwd);
-    const meta: string[] = [];
-    if (pre) {
-      meta.push(TYPE_NAME[typeOf(pre.mode)] ?? "?");
-      if (typeOf(pre.mode) === C.S_IFREG) meta.push(`${pre.size} bytes`);
-      meta.push((pre.mode & 0o7777).toString(8).padStart(4, "0"));
-    }
-    const kept = j.freed ? " freed" : " kept"; // gc freed them: no longer kept
-    if (e.keep) meta.push(((e.keep_how === "R" || e.keep_how === "L" ? "" : e.keep_how === "T" ? "tail" : "copy") + kept).trim());
-    if (e.keep2) meta.push("replaced file" + kept);
-    if (e.note && e.op !== Op.NOTCAPTURED) meta.push(e.note);
-    out.push(`  ${what.padEnd(9)} ${path}${detail ? " " + detail : ""}${meta.length ? `  (${meta.join(", ")})` : ""}`);
-  }
-  // what the watcher tier saw change during it that capture did not record (src/daemon/untracked.ts)
+  const kept = j.freed ? " freed" : " kept"; // gc freed them: no longer kept
+  if (e.keep) meta.push(((e.keep_how === "R" || e.keep_how === "L" ? "" : e.keep_how === "T" ? "tail" : "copy") + kept).trim());
+  if (e.keep2) meta.push("replaced file" + kept);
+  if (e.note && e.op !== Op.NOTCAPTURED) meta.push(e.note);
+  return `  ${what.padEnd(9)} ${path}${detail ? " " + detail : ""}${meta.length ? `  (${meta.join(", ")})` : ""}`;
+}
+
+/** What the watcher tier saw change during it that capture did not record (src/daemon/untracked.ts). */
+function untrackedLines(ctx: Ctx, c: CommandRow, cwd: BPath | undefined): string[] {
   const outside = untracked.of(ctx.index, c.id);
-  if (outside.length) out.push("", "untracked changes (made outside capture: cannot be undone)");
-  for (const u of outside) out.push(`  ${u.kind.padEnd(9)} ${display(u.path, cwd)}${u.path2 ? ` → ${display(u.path2, cwd)}` : ""}`);
-  if (opts.patch) {
-    const diffs = didPatches(ctx.store, c, all, changes, cwd);
-    if (diffs.length) out.push("", ...diffs);
-  }
-  emit(out.join("\n") + "\n", { page: true });
+  if (!outside.length) return [];
+  return [
+    "",
+    "untracked changes (made outside capture: cannot be undone)",
+    ...outside.map((u) => `  ${u.kind.padEnd(9)} ${display(u.path, cwd)}${u.path2 ? ` → ${display(u.path2, cwd)}` : ""}`),
+  ];
 }
 
 /** A killed process or stopped unit as `show --json` gives it: the restart line relative to this

@@ -128,6 +128,8 @@ const MIGRATIONS: string[] = [
      time INTEGER,                     -- ms
      PRIMARY KEY(cmd, seq)
    ) WITHOUT ROWID;`,
+  `ALTER TABLE spools ADD COLUMN base INTEGER NOT NULL DEFAULT 0;  -- bytes of the command's records before the file now at name (its first file settled into spool/done/): seq = base + offset in the file
+   CREATE INDEX commands_unended ON commands(started) WHERE ended IS NULL;  -- the few commands with no END yet, which every verb looks at`,
 ];
 
 /** The index stayed locked by another process longer than any wait. */
@@ -175,6 +177,17 @@ export class Index {
    *  row objects are in dictionary mode, and reading one property by property costs several times
    *  what an object literal made from the array does (the 10k events of an undo are read so). */
   arrays(sql: string, ...params: SQLInputValue[]): unknown[][] {
+    const rows = this.arrayStatement(sql).all(...params) as unknown[];
+    return rows.length && !Array.isArray(rows[0]) ? rows.map((r) => Object.values(r as object)) : (rows as unknown[][]);
+  }
+
+  /** arrays(), one row at a time: a command's 100k events are never held whole. Read it to its
+   *  end: a statement left stepping holds a read snapshot that fails this process's next write. */
+  *iterateArrays(sql: string, ...params: SQLInputValue[]): Generator<unknown[]> {
+    for (const r of this.arrayStatement(sql).iterate(...params) as Iterable<unknown>) yield Array.isArray(r) ? r : Object.values(r as object);
+  }
+
+  private arrayStatement(sql: string): StatementSync {
     let s = this.arrayCache.get(sql);
     if (!s) {
       s = this.db.prepare(sql);
@@ -182,8 +195,7 @@ export class Index {
       if (typeof s.setReturnArrays === "function") s.setReturnArrays(true);
       this.arrayCache.set(sql, s);
     }
-    const rows = s.all(...params) as unknown[];
-    return rows.length && !Array.isArray(rows[0]) ? rows.map((r) => Object.values(r as object)) : (rows as unknown[][]);
+    return s;
   }
   private arrayCache = new Map<string, StatementSync>();
 

@@ -2,7 +2,7 @@
 // and posts (each path's state when `shit run` ended, from its end scan). Written by ingest only.
 import type { Index } from "./db.js";
 import { Op } from "../spool/records.js";
-import { checkedEvent, goodPost, type EventRow, type PostRow } from "./rows.js";
+import { checkedEvent, checkedNet, goodPost, type EventRow, type NetRow, type PostRow } from "./rows.js";
 
 const COLS =
   "cmd, seq, op, pid, err, time, flags, path, path2, pre, pre2, parent, parent2, keep, keep_how, keep2, keep2_how, target, target2, xname, xvalue, arg, step, note";
@@ -41,24 +41,52 @@ export function of(ix: Index, cmd: string): EventRow[] {
   return ix.arrays(`SELECT ${COLS} FROM events WHERE cmd = ? ORDER BY seq`, cmd).map((r) => checkedEvent(eventOf(r)));
 }
 
-/** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
- *  between two names of one inode did nothing), in order: a whole row per event would cost more
- *  than the counting. */
-/** The command's successful renames over a kept file (KEEP2): few, where events.of would read them all. */
-export function renamesOver(ix: Index, cmd: string): EventRow[] {
-  return ix
-    .arrays(`SELECT ${COLS} FROM events WHERE cmd = ? AND op = ${Op.RENAME} AND err = 0 AND keep2 IS NOT NULL ORDER BY seq`, cmd)
-    .map((r) => checkedEvent(eventOf(r)));
+/** A command's events in seq order, one row at a time, with the columns its net changes and
+ *  `shit show` read: a 100k-event command is never held whole in memory. */
+export function* iterate(ix: Index, cmd: string): Generator<NetRow> {
+  const sql = "SELECT seq, op, err, flags, path, path2, pre, pre2, keep, keep_how, note FROM events WHERE cmd = ? ORDER BY seq";
+  for (const r of ix.iterateArrays(sql, cmd))
+    yield checkedNet({
+      seq: r[0],
+      op: r[1],
+      err: r[2],
+      flags: r[3],
+      path: r[4],
+      path2: r[5],
+      pre: r[6],
+      pre2: r[7],
+      keep: r[8],
+      keep_how: r[9],
+      note: r[10],
+    } as NetRow);
 }
 
-export function forCounting(ix: Index, cmd: string): EventRow[] {
+/** Some of the command's events, whole, by seq (a few: those iterate found not captured). */
+export function bySeq(ix: Index, cmd: string, seqs: number[]): EventRow[] {
+  return seqs.map((seq) => ix.q("SELECT * FROM events WHERE cmd = ? AND seq = ?").get(cmd, seq) as unknown as EventRow).map(checkedEvent);
+}
+
+/** The command's successful renames over a kept file (KEEP2) whose target ends in `suffix` (a
+ *  sed -i over 100k files makes 100k renames over kept files: none is read unless it names one). */
+export function renamesOver(ix: Index, cmd: string, suffix: Buffer): Array<Pick<EventRow, "op" | "err" | "path2" | "pre2" | "keep2">> {
   return ix
-    .arrays(
-      "SELECT op, err, flags, path, path2, CASE WHEN op = 5 THEN pre ELSE pre IS NOT NULL END AS pre, " +
-        "CASE WHEN op = 5 THEN pre2 ELSE pre2 IS NOT NULL END AS pre2 FROM events WHERE cmd = ? ORDER BY seq",
-      cmd,
+    .q(
+      `SELECT op, err, path2, pre2, keep2 FROM events WHERE cmd = ? AND op = ${Op.RENAME} AND err = 0 AND keep2 IS NOT NULL AND substr(path2, -?) = ? ORDER BY seq`,
     )
-    .map((r) => ({ op: r[0], err: r[1], flags: r[2], path: r[3], path2: r[4], pre: r[5], pre2: r[6] }) as unknown as EventRow);
+    .all(cmd, suffix.length, suffix)
+    .filter((r) => r.path2 instanceof Uint8Array && (r.pre2 === null || r.pre2 instanceof Uint8Array) && typeof r.keep2 === "string") as Array<
+    Pick<EventRow, "op" | "err" | "path2" | "pre2" | "keep2">
+  >;
+}
+
+/** The columns effect counting reads (pre and pre2 as booleans, but a rename's as stats: one
+ *  between two names of one inode did nothing), in order, one row at a time: a whole row per
+ *  event, or all rows at once, would cost more than the counting. */
+export function* forCounting(ix: Index, cmd: string): Generator<EventRow> {
+  const sql =
+    "SELECT op, err, flags, path, path2, CASE WHEN op = 5 THEN pre ELSE pre IS NOT NULL END AS pre, " +
+    "CASE WHEN op = 5 THEN pre2 ELSE pre2 IS NOT NULL END AS pre2 FROM events WHERE cmd = ? ORDER BY seq";
+  for (const r of ix.iterateArrays(sql, cmd)) yield { op: r[0], err: r[1], flags: r[2], path: r[3], path2: r[4], pre: r[5], pre2: r[6] } as unknown as EventRow;
 }
 
 /** The paths of a command's successful events of these ops (the calls that change something). */

@@ -99,24 +99,15 @@ const absPath = (v: unknown) => v === null || (v instanceof Uint8Array && v[0] =
 export function checkedEvent(r: EventRow): EventRow {
   // no arrays or closures per row: every event of an undo passes here (10k for an rm -rf)
   const ok =
-    typeof r.op === "number" &&
-    typeof r.err === "number" &&
-    typeof r.flags === "number" &&
-    absPath(r.path) &&
-    absPath(r.path2) &&
-    blob(r.pre) &&
-    blob(r.pre2) &&
+    netOk(r) &&
     blob(r.parent) &&
     blob(r.parent2) &&
     blob(r.target) &&
     blob(r.target2) &&
     blob(r.xvalue) &&
-    str(r.keep) &&
-    str(r.keep_how) &&
     str(r.keep2) &&
     str(r.keep2_how) &&
     str(r.xname) &&
-    str(r.note) &&
     int(r.arg) &&
     int(r.step);
   if (ok) return r;
@@ -142,6 +133,40 @@ export function checkedEvent(r: EventRow): EventRow {
     xvalue: null,
     arg: null,
     step: null,
+    note: "its record in the index is damaged",
+  };
+}
+
+/** The columns of an event that its net effect and `shit show`'s lines read (events.iterate). */
+export type NetRow = Pick<EventRow, "seq" | "op" | "err" | "flags" | "path" | "path2" | "pre" | "pre2" | "keep" | "keep_how" | "note">;
+
+const netOk = (r: NetRow): boolean =>
+  typeof r.op === "number" &&
+  typeof r.err === "number" &&
+  typeof r.flags === "number" &&
+  absPath(r.path) &&
+  absPath(r.path2) &&
+  blob(r.pre) &&
+  blob(r.pre2) &&
+  str(r.keep) &&
+  str(r.keep_how) &&
+  str(r.note);
+
+/** checkedEvent for those columns. */
+export function checkedNet(r: NetRow): NetRow {
+  if (netOk(r)) return r;
+  const path = r.path instanceof Uint8Array ? r.path : null;
+  return {
+    seq: r.seq,
+    op: 17 /* NOTCAPTURED */,
+    err: 0,
+    flags: 0,
+    path,
+    path2: null,
+    pre: null,
+    pre2: null,
+    keep: null,
+    keep_how: null,
     note: "its record in the index is damaged",
   };
 }

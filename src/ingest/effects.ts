@@ -24,10 +24,19 @@ export type { Effect } from "../plan/net.js";
 /** `killed`: processes a signal of it ended; `stopped`: systemd units it stopped (src/index/kills.ts). */
 export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number; untracked: number; killed: number; stopped: number };
 
-export function effectCounts(evs: EventRow[], shell = 0, untracked = 0, ended = { killed: 0, stopped: 0 }, net = netEffects(evs)): EffectCounts {
-  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: 0, shell, untracked, ...ended };
+export function effectCounts(evs: EventRow[], shell = 0, untracked = 0, ended = { killed: 0, stopped: 0 }): EffectCounts {
+  return countsOf(
+    netEffects(evs),
+    evs.filter((e) => e.op === Op.NOTCAPTURED),
+    shell,
+    untracked,
+    ended,
+  );
+}
+
+function countsOf(net: Map<BPath, Effect>, notCaptured: unknown[], shell: number, untracked: number, ended: { killed: number; stopped: number }): EffectCounts {
+  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: notCaptured.length, shell, untracked, ...ended };
   for (const k of net.values()) counts[k]++;
-  counts.notCaptured = evs.filter((e) => e.op === Op.NOTCAPTURED).length;
   return counts;
 }
 
@@ -38,9 +47,16 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
   for (const id of cmds) {
     const sh = commands.shellOf(index, id);
     const shell = sh ? changeCount(JSON.parse(sh).changes) : 0;
-    const evs = events.forCounting(index, id);
-    const net = netEffects(evs); // read once: counting 10k events is most of a recount
-    const counts = effectCounts(evs, shell, untracked.count(index, id), kills.count(index, id), net);
+    // one pass over the rows as they are read (a 100k-file command: never all at once)
+    const notCaptured: true[] = [];
+    function* counted() {
+      for (const e of events.forCounting(index, id)) {
+        if (e.op === Op.NOTCAPTURED) notCaptured.push(true);
+        yield e;
+      }
+    }
+    const net = netEffects(counted());
+    const counts = countsOf(net, notCaptured, shell, untracked.count(index, id), kills.count(index, id));
     const proven = commands.classOf(index, id) === "housekeeping"; // a refresh once proven stays one (the index may change later)
     const cls = classOf(counts, net, userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
     commands.setEffects(index, id, JSON.stringify(counts), cls);
@@ -52,7 +68,7 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
  *  ingested, they could not yet tell a refresh from a change; its keep tells it now. */
 function indexLeftBy(index: Index, id: string): string[] {
   const out: string[] = [];
-  for (const e of events.renamesOver(index, id)) {
+  for (const e of events.renamesOver(index, id, Buffer.from("/.git/index"))) {
     if (e.err || e.op !== Op.RENAME || !e.path2 || !e.keep2 || !GIT_INDEX.test(fromBuf(e.path2))) continue;
     const pre = decodeStat(e.pre2);
     if (!pre) continue;

@@ -1,9 +1,9 @@
 // Spool → index. Reads every spool from where the last ingest stopped, turns records into rows
 // and hashes the pre-images they kept. Idempotent: the offset moves in the same transaction as
 // the rows, and a record cut off mid-write is left for the next run.
-import { readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { StatePaths } from "../paths/state.js";
+import { settledSpool, type StatePaths } from "../paths/state.js";
 import type { Index } from "../index/db.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
@@ -36,8 +36,10 @@ export interface IngestOpts {
   chunk?: number;
 }
 
-/** One Buffer per chunk, not per spool: a spool of 2 GiB or more cannot be read in one. */
-export const CHUNK = 64 << 20;
+/** One Buffer per chunk, not per spool: a spool of 2 GiB or more cannot be read in one. And a
+ *  chunk's records are parsed whole: at 64 MiB the ingest of a sed -i over 100k files peaked at
+ *  1 GB resident, at 8 MiB 226 MB (with effect counting reading rows one at a time). */
+export const CHUNK = 8 << 20;
 
 const ms = (ns: bigint) => Number(ns / 1000000n);
 const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
@@ -45,43 +47,119 @@ const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
 export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): IngestResult {
   const result: IngestResult = { spools: 0, records: 0, corrupt: [], more: false };
   let names: string[];
+  let listed: string[] | undefined;
+  const still: string[] = []; // read to their end: settled when their command is
   if (opts.only) names = [...opts.only].filter((n) => n.endsWith(".spool"));
   else {
     try {
-      names = readdirSync(paths.spool).filter((n) => n.endsWith(".spool"));
+      listed = readdirSync(paths.spool);
     } catch {
       return result;
+    }
+    names = [];
+    const live = listed.filter((n) => n.endsWith(".spool"));
+    const known = live.length > 32 ? spools.positions(index) : null; // one read, not a query a spool
+    for (const n of live) {
+      const size = statSync(join(paths.spool, n), { throwIfNoEntry: false })?.size;
+      const at = known ? (known.get(n) ?? { offset: 0, base: 0 }) : spools.positionOf(index, n);
+      if (size === undefined) continue;
+      if (size === at.offset) {
+        if (at.base === 0 && at.offset > 0) still.push(n);
+        continue;
+      }
+      names.push(n);
     }
   }
   const budget = opts.budget ?? Infinity;
   const chunk = opts.chunk ?? CHUNK;
   for (const name of names) {
-    // Another ingest (the daemon, another CLI) may take part of this spool meanwhile: the offset
-    // is re-checked inside the transaction, and on a change this spool is read again from there.
-    for (let tries = 0; tries < 100;) {
-      const r = ingestSpool(paths, index, name, budget, chunk, result);
-      if (r === "raced") tries++;
-      else if (r === "more" && budget === Infinity)
-        continue; // the next chunk (the offset moved)
-      else {
-        if (r === "more") result.more = true;
-        break;
-      }
-    }
+    readWhole(paths, index, name, budget, chunk, result);
     if (result.more) break;
   }
+  if (!result.more) settle(paths, index, still, result);
   // the shells' journals after the spools: a journal record completes a command row
-  if (!opts.only) result.records += ingestJournals(paths, index);
+  if (listed) result.records += ingestJournals(paths, index, listed);
   absorb(paths, index); // the copies hashed just now move into the store (src/store/blobs.ts)
   return result;
 }
 
-/** One transaction's worth of one spool: done, more (stopped at the budget), or raced. */
-function ingestSpool(paths: StatePaths, index: Index, name: string, budget: number, chunk: number, result: IngestResult): "done" | "more" | "raced" {
+/** A spool from its offset to its end (or the budget: result.more). */
+function readWhole(paths: StatePaths, index: Index, name: string, budget: number, chunk: number, result: IngestResult, file?: string): void {
+  if (!file) {
+    // a settle that moved the file but was killed before it recorded that: finished first, so
+    // the new file's records go after the moved one's
+    const at = spools.positionOf(index, name);
+    if (at.base === 0 && at.offset > 0 && existsSync(settledSpool(paths, name))) finishSettle(paths, index, name, result);
+  }
+  // Another ingest (the daemon, another CLI) may take part of this spool meanwhile: the offset
+  // is re-checked inside the transaction, and on a change this spool is read again from there.
+  for (let tries = 0; tries < 100;) {
+    const r = ingestSpool(paths, index, name, budget, chunk, result, file);
+    if (r === "raced") tries++;
+    else if (r === "more" && budget === Infinity)
+      continue; // the next chunk (the offset moved)
+    else {
+      if (r === "more") result.more = true;
+      break;
+    }
+  }
+}
+
+/** How long after its END, with no process of it left, a command's spool is settled. */
+const SETTLE_MS = 10 * 60 * 1000;
+
+/**
+ * Spools read to their end whose command has settled move to spool/done/, out of the directory
+ * every ingest lists and stats (a state dir of 100k commands kept 100k files there: seconds per
+ * `shit list`). A record written later (a background process of the command) makes a new file at
+ * the name, read from 0 with its seqs after the moved file's (spools.base). Only a command's
+ * first file moves. The file is moved first and read again from the offset after the move (a
+ * record that landed meanwhile is taken), then the position is recorded; a kill in between is
+ * finished by the next ingest that sees a new file at the name (finishSettle).
+ */
+function settle(paths: StatePaths, index: Index, names: string[], result: IngestResult): void {
+  const before = Date.now() - SETTLE_MS;
+  const moved: string[] = [];
+  let made = false;
+  for (const n of names) {
+    if (!commands.settled(index, n.slice(0, -".spool".length), before)) continue;
+    try {
+      if (!made) mkdirSync(join(paths.spool, "done"), { recursive: true, mode: 0o700 });
+      made = true;
+      renameSync(join(paths.spool, n), settledSpool(paths, n));
+    } catch {
+      continue; // gone meanwhile (gc, another ingest settled it): nothing to move
+    }
+    readWhole(paths, index, n, Infinity, CHUNK, result, settledSpool(paths, n));
+    moved.push(n);
+  }
+  // recorded a thousand to a transaction (one each: the first ingest over 100k old spools took 29 s)
+  for (let i = 0; i < moved.length; i += 1000)
+    index.tx(() => {
+      for (const n of moved.slice(i, i + 1000)) spools.settle(index, n, spools.positionOf(index, n).offset);
+    });
+}
+
+/** The moved file read to its end, then its position recorded as settled. */
+function finishSettle(paths: StatePaths, index: Index, name: string, result: IngestResult): void {
+  readWhole(paths, index, name, Infinity, CHUNK, result, settledSpool(paths, name));
+  index.tx(() => spools.settle(index, name, spools.positionOf(index, name).offset));
+}
+
+/** One transaction's worth of one spool (the file at its name, or `file`): done, more (stopped
+ *  at the budget), or raced. */
+function ingestSpool(
+  paths: StatePaths,
+  index: Index,
+  name: string,
+  budget: number,
+  chunk: number,
+  result: IngestResult,
+  file = join(paths.spool, name),
+): "done" | "more" | "raced" {
   const cmd = name.slice(0, -".spool".length);
-  const offset = spools.offsetOf(index, name);
+  const { offset, base } = spools.positionOf(index, name);
   // at most a chunk is read and parsed per transaction; with a budget, about that many records
-  const file = join(paths.spool, name);
   const corrupt = () => result.corrupt.includes(name) || result.corrupt.push(name);
   let got: ReturnType<typeof readFrom>;
   let read: ReturnType<typeof readRecords>;
@@ -107,9 +185,10 @@ function ingestSpool(paths: StatePaths, index: Index, name: string, budget: numb
   const partial = records !== read.records || got.more;
   ensured = "";
   const took = index.tx(() => {
-    if (spools.offsetOf(index, name) !== offset) return false;
+    const now = spools.positionOf(index, name);
+    if (now.offset !== offset || now.base !== base) return false;
     const staged = stagedIn(cmd, records);
-    for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, offset, staged);
+    for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, base + offset, staged);
     // an END with no effect before it is counted too: its class (nothing changed) is what the
     // default `shit list` leaves out
     if (records.some((r) => (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END || r.op === Op.KILL)) {

@@ -20,12 +20,10 @@ import { changeCount, diffState, stateOf, type ShellState } from "../shell/state
 const usToMs = (s: string | undefined) => (s && /^\d+$/.test(s) ? Math.floor(Number(s) / 1000) : null);
 
 /** Reads every journal from where the last ingest stopped. Returns the records taken. */
-export function ingestJournals(paths: StatePaths, index: Index): number {
+export function ingestJournals(paths: StatePaths, index: Index, listed?: string[]): number {
   let names: string[];
   try {
-    names = readdirSync(paths.spool)
-      .filter((n) => n.endsWith(".shell"))
-      .sort(journalOrder);
+    names = (listed ?? readdirSync(paths.spool)).filter((n) => n.endsWith(".shell")).sort(journalOrder);
   } catch {
     return 0;
   }

@@ -12,6 +12,10 @@ export interface StatePaths {
   store: string; // content-addressed pre-images, store/<hh>/<sha256>[.zst] (src/store/blobs.ts)
 }
 
+/** Where a spool read to its end goes once its command has settled (src/ingest/ingest.ts): out of
+ *  the directory every ingest lists, which would otherwise grow by a file a command. */
+export const settledSpool = (p: StatePaths, name: string): string => join(p.spool, "done", name);
+
 /** The rule native/common/command.c state_dir() follows too: a relative SHIT_HOME or
  * XDG_STATE_HOME is ignored (XDG base-dir spec; the shell hooks skip them too), a relative HOME
  * is taken against the working directory (test/statedir.test.ts). */

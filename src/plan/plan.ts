@@ -58,11 +58,13 @@ const p1 = (e: EventRow) => (e.path ? fromBuf(e.path) : null);
 const p2 = (e: EventRow) => (e.path2 ? fromBuf(e.path2) : null);
 
 /** A rename between two names of one inode: rename(2) does nothing and succeeds. */
-export function noop(e: EventRow): boolean {
+export function noop(e: Pick<EventRow, "op" | "pre" | "pre2">): boolean {
   if (e.op !== Op.RENAME) return false;
-  const a = decodeStat(e.pre),
-    b = decodeStat(e.pre2);
-  return !!a && !!b && idOf(a) === idOf(b);
+  const a = e.pre,
+    b = e.pre2;
+  if (!(a instanceof Uint8Array && b instanceof Uint8Array && a.length >= 64 && b.length >= 64)) return false;
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false; // dev and ino (docs/SPOOL.md stat_rec): idOf of both
+  return true;
 }
 
 /** The inverse steps of one command's events, in the order they must run. */

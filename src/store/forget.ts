@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
-import type { StatePaths } from "../paths/state.js";
+import { settledSpool, type StatePaths } from "../paths/state.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
@@ -51,7 +51,7 @@ export function forget(paths: StatePaths, ix: Index, id: string): Forgotten {
       r.files += readdirSync(dir, { recursive: true }).length;
       rmSync(dir, { recursive: true, force: true });
     }
-    for (const f of [join(paths.spool, `${c}.spool`), join(paths.run, `${c}.plan`), join(paths.run, `${c}.journal`)]) {
+    for (const f of [join(paths.spool, `${c}.spool`), settledSpool(paths, `${c}.spool`), join(paths.run, `${c}.plan`), join(paths.run, `${c}.journal`)]) {
       if (!existsSync(f)) continue;
       rmSync(f, { force: true });
       r.files++;

@@ -7,7 +7,7 @@
 import { existsSync, lstatSync, readdirSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Index } from "../index/db.js";
-import type { StatePaths } from "../paths/state.js";
+import { settledSpool, type StatePaths } from "../paths/state.js";
 import * as commands from "../index/commands.js";
 import * as keeps from "../index/keeps.js";
 import * as blobs from "../index/blobs.js";
@@ -138,7 +138,7 @@ export function gc(paths: StatePaths, ix: Index, opts: GcOpts): GcReport {
       total -= bytes;
     }
     if (opts.dryRun) {
-      report.spools += +existsSync(join(paths.spool, `${c.id}.spool`));
+      report.spools += +(existsSync(join(paths.spool, `${c.id}.spool`)) || existsSync(settledSpool(paths, `${c.id}.spool`)));
       report.dirs += +existsSync(join(paths.staging, c.id));
       continue;
     }
@@ -181,14 +181,14 @@ function reclaim(paths: StatePaths, ix: Index, id: string, odd: string[], report
   }
   const spool = `${id}.spool`;
   const file = join(paths.spool, spool);
-  try {
-    if (lstatSync(file).size <= spools.offsetOf(ix, spool)) {
-      rmSync(file, { force: true });
-      ix.tx(() => spools.forget(ix, spool));
-      report.spools++;
-    }
-  } catch {
-    // no spool (a shell command's records come from its journal)
+  const settled = settledSpool(paths, spool); // its first file, once its command settled (src/ingest/ingest.ts)
+  const live = lstatSync(file, { throwIfNoEntry: false });
+  // no spool (a shell command's records come from its journal), or one with records not yet read
+  if ((live || existsSync(settled)) && !(live && live.size > spools.offsetOf(ix, spool))) {
+    rmSync(file, { force: true });
+    rmSync(settled, { force: true });
+    ix.tx(() => spools.forget(ix, spool));
+    report.spools++;
   }
   for (const f of [`${id}.plan`, `${id}.journal`]) {
     if (!existsSync(join(paths.run, f))) continue;

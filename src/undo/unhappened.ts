@@ -12,13 +12,8 @@ import { fromBuf } from "../paths/bytes.js";
 const S_IFMT = 0o170000,
   S_IFDIR = 0o040000;
 
-function lstatB(p: string | Buffer) {
-  try {
-    return lstatSync(p, { bigint: true });
-  } catch {
-    return null;
-  }
-}
+// no exception for a path that is not there (most are not, after an rm -rf): throwing costs more than the call
+const lstatB = (p: string | Buffer) => lstatSync(p, { bigint: true, throwIfNoEntry: false }) ?? null;
 
 /**
  * The events minus those whose call never happened:
@@ -38,6 +33,17 @@ export function happened(events: EventRow[], staging: string | undefined): Event
       keys.set(e, k);
       lastOf.set(k, e.seq);
     }
+  const did = didHappen(staging);
+  return events.filter((e) => !(e.op === Op.UNLINK && keys.has(e) && lastOf.get(keys.get(e)!) !== e.seq) && did(e));
+}
+
+/**
+ * The test of one event, by what the present tree shows (the first rule of happened), for a
+ * pass over a command's events one at a time. Without happened's second rule: a repeated UNLINK
+ * record (a resumed shit-apply) changes no path's net effect, so `shit show`'s net changes need
+ * no look-ahead.
+ */
+export function didHappen(staging: string | undefined): (e: Pick<EventRow, "op" | "err" | "path" | "pre" | "keep" | "keep_how">) => boolean {
   // what is in staging, one listing per command dir instead of an lstat per kept file (an rm -rf
   // of 10k files keeps 10k)
   const listed = new Map<string, Set<string> | null>();
@@ -54,16 +60,15 @@ export function happened(events: EventRow[], staging: string | undefined): Event
     const names = listed.get(dir);
     return names ? names.has(name.slice(slash + 1)) : !!lstatB(join(staging!, name));
   };
-  return events.filter((e) => {
+  return (e) => {
     if (e.err !== 0 || !e.path || !e.pre) return true;
     if (e.op === Op.UNLINK) {
-      if (lastOf.get(keys.get(e)!) !== e.seq) return false;
       if (e.keep_how === "R" && (!staging || !e.keep || !e.keep.includes("/") || staged(e.keep))) return true;
     } else if (e.op !== Op.RMDIR && e.op !== Op.RENAME) return true;
-    const pre = decodeStat(Buffer.from(e.pre));
-    const now = lstatB(Buffer.from(e.path));
+    const now = lstatB(Buffer.from(e.path)); // most often gone (the call happened): nothing to decode
+    const pre = now && decodeStat(e.pre);
     if (!pre || !now) return true;
     if (e.op === Op.RMDIR && (Number(now.mode) & S_IFMT) !== S_IFDIR) return true;
     return !(now.dev === pre.dev && now.ino === pre.ino && now.ctimeNs === pre.ctimeNs);
-  });
+  };
 }

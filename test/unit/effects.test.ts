@@ -114,3 +114,24 @@ test("a command whose only effect was a kill or a stopped unit has changes (undo
   assert.equal(cls({ killed: 0, stopped: 1 }), "changes");
   assert.equal(cls({ killed: 0, stopped: 0 }), "none");
 });
+
+test("net changes come in path order: a directory's contents right after it, names by their bytes; from an iterator as from an array", () => {
+  const paths = ["/w/a-b", "/w/a/b/c", "/w/a", "/w/a b", "/w/a.b", "/w/a/b", "/w/B", "/w/a/\xe9", "/w/a/z", "/v", "/w/a!"];
+  const evs = paths.map((p) => ev(Op.MKDIR, p));
+  // "/" before every other byte, so a/… comes before a!, a-b, a.b (whole paths compared with it as NUL)
+  const want = paths
+    .map((p) => Buffer.from(p).toString("latin1"))
+    .sort((x, y) => {
+      const [a, b] = [x.replaceAll("/", "\0"), y.replaceAll("/", "\0")];
+      return a < b ? -1 : a > b ? 1 : 0;
+    });
+  assert.deepEqual(
+    netChanges(evs).map((c) => c.path),
+    want,
+  );
+  assert.deepEqual(want.slice(0, 7), ["/v", "/w/B", "/w/a", "/w/a/b", "/w/a/b/c", "/w/a/z", "/w/a/\xc3\xa9"]); // é as its UTF-8 bytes
+  assert.deepEqual(
+    netChanges(evs.values()).map((c) => c.path),
+    want,
+  );
+});
