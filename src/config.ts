@@ -6,74 +6,97 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { z } from "zod";
+import { createRequire } from "node:module";
+import type { z as Z } from "zod";
 
-const text = z.string().min(1);
-const regex = z.string().refine(
-  (s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "not a valid regular expression" },
-);
+// zod is loaded when a config file is checked, not at every verb's start (~70 ms of CPU, and
+// most users have no config file): the schemas below are made on first use.
+let zmod: typeof Z | undefined;
+const zod = (): typeof Z => (zmod ??= (createRequire(import.meta.url)("zod") as { z: typeof Z }).z);
+
+const text = () => zod().string().min(1);
+const regex = () =>
+  zod()
+    .string()
+    .refine(
+      (s) => {
+        try {
+          new RegExp(s);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: "not a valid regular expression" },
+    );
 // an irreversible rule: the shape src/irreversible/rules.ts describes
-const rule = z.strictObject({
-  program: z.union([text, z.array(text).min(1)]),
-  subcommand: z.array(text).optional(),
-  valueOptions: z.array(text).optional(),
-  anyArg: z.array(regex).optional(),
-  lastOperand: regex.optional(),
-  says: text,
-});
+const rule = () => {
+  const z = zod();
+  return z.strictObject({
+    program: z.union([text(), z.array(text()).min(1)]),
+    subcommand: z.array(text()).optional(),
+    valueOptions: z.array(text()).optional(),
+    anyArg: z.array(regex()).optional(),
+    lastOperand: regex().optional(),
+    says: text(),
+  });
+};
 
-interface Setting<T extends z.ZodType> {
-  schema: T;
-  default: z.infer<T> | undefined; // undefined: no value unless set (the doc says what happens then)
+interface Setting<T extends Z.ZodType> {
+  schema: () => T; // made when first checked
+  default: Z.infer<T> | undefined; // undefined: no value unless set (the doc says what happens then)
   doc: string;
 }
-const setting = <T extends z.ZodType>(schema: T, dflt: z.infer<T> | undefined, doc: string): Setting<T> => ({ schema, default: dflt, doc });
+const setting = <T extends Z.ZodType>(schema: () => T, dflt: Z.infer<T> | undefined, doc: string): Setting<T> => ({ schema, default: dflt, doc });
+const SIZE = /^\s*\d+(\.\d+)?\s*([KMGT](i?B)?|B)?\s*$/i;
 
 export const SETTINGS = {
   irreversible: setting(
-    z.array(rule),
+    () => zod().array(rule()),
     [],
     "more commands whose effects leave the machine, added to the built-in ones: " +
       '[{"program": "deploy-tool", "subcommand": ["release"], "says": "released to production"}] ' +
       "(fields: program, subcommand, valueOptions, anyArg, lastOperand, says; src/irreversible/rules.ts)",
   ),
-  "watch.roots": setting(z.array(z.string()), [], "directories the daemon's watcher tier watches for changes made outside capture (absolute, or ~/...)"),
-  "watch.recent": setting(z.boolean(), true, "the watcher tier also watches the directories commands ran in during the last hour"),
+  "watch.roots": setting(
+    () => zod().array(zod().string()),
+    [],
+    "directories the daemon's watcher tier watches for changes made outside capture (absolute, or ~/...)",
+  ),
+  "watch.recent": setting(() => zod().boolean(), true, "the watcher tier also watches the directories commands ran in during the last hour"),
   housekeeping: setting(
-    z.array(z.string().min(1)),
+    () => zod().array(zod().string().min(1)),
     [],
     'more paths whose changes alone do not make a command what `shit undo` picks or `shit list` shows: globs, "~/" the home, "**" across directories, no "/": a name anywhere (src/ingest/housekeeping.ts)',
   ),
-  "housekeeping!": setting(z.array(z.string().min(1)), [], 'built-in housekeeping patterns to drop, as written there (e.g. "~/.cache/**")'),
+  "housekeeping!": setting(() => zod().array(zod().string().min(1)), [], 'built-in housekeeping patterns to drop, as written there (e.g. "~/.cache/**")'),
   "store.maxAge": setting(
-    z.union([z.string().regex(/^\s*\d+\s*[smhdw]?\s*$/, "an age: 14d, 12h, 30m, 2w"), z.number().int().nonnegative()]),
+    () =>
+      zod().union([
+        zod()
+          .string()
+          .regex(/^\s*\d+\s*[smhdw]?\s*$/, "an age: 14d, 12h, 30m, 2w"),
+        zod().number().int().nonnegative(),
+      ]),
     "7d",
     "gc frees the pre-images of commands older than this (a bare number: days; src/store/limits.ts)",
   ),
   "store.budget": setting(
-    z.union([z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT](i?B)?|B)?\s*$/i, "a size: 5GiB, 500M, or bytes"), z.number().int().nonnegative()]),
+    () => zod().union([zod().string().regex(SIZE, "a size: 5GiB, 500M, or bytes"), zod().number().int().nonnegative()]),
     "5GiB",
     "and, oldest first, of other commands while the store (blobs and staging) is bigger than this",
   ),
   "store.fileCap": setting(
-    z.union([z.string().regex(/^\s*\d+(\.\d+)?\s*([KMGT](i?B)?|B)?\s*$/i, "a size: 1GiB, 500M, or bytes"), z.number().int().nonnegative()]),
+    () => zod().union([zod().string().regex(SIZE, "a size: 1GiB, 500M, or bytes"), zod().number().int().nonnegative()]),
     "1GiB",
     'capture keeps no pre-image of a file larger than this: it records "not captured: larger than the cap"',
   ),
-  pager: setting(z.string(), undefined, "the pager for long output on a terminal; $SHIT_PAGER comes first, then this, then $PAGER, else less -FRX"),
-  color: setting(z.enum(["auto", "always", "never"]), "auto", "color in output: auto (on a terminal, unless NO_COLOR is set), always, never"),
+  pager: setting(() => zod().string(), undefined, "the pager for long output on a terminal; $SHIT_PAGER comes first, then this, then $PAGER, else less -FRX"),
+  color: setting(() => zod().enum(["auto", "always", "never"]), "auto", "color in output: auto (on a terminal, unless NO_COLOR is set), always, never"),
 };
 
 export type Key = keyof typeof SETTINGS;
-export type Value<K extends Key> = z.infer<(typeof SETTINGS)[K]["schema"]>;
+export type Value<K extends Key> = Z.infer<ReturnType<(typeof SETTINGS)[K]["schema"]>>;
 export const KEYS = Object.keys(SETTINGS).sort() as Key[];
 
 /** The parsed file: nested objects as in the file, every key optional. */
@@ -83,20 +106,21 @@ export type Config = Record<string, unknown>;
 export class ConfigError extends Error {}
 
 // the file's schema, nested from the dotted keys; unknown keys are refused (a typo is not silently ignored)
-type Shape = { [k: string]: z.ZodType | Shape };
-function nest(): z.ZodType {
+type Shape = { [k: string]: Z.ZodType | Shape };
+function nest(): Z.ZodType {
+  const z = zod();
   const root: Shape = {};
   for (const key of KEYS) {
     const parts = key.split(".");
     let at = root;
     for (const p of parts.slice(0, -1)) at = (at[p] ??= {}) as Shape;
-    at[parts[parts.length - 1]] = SETTINGS[key].schema;
+    at[parts[parts.length - 1]] = SETTINGS[key].schema();
   }
-  const build = (s: Shape): z.ZodType =>
+  const build = (s: Shape): Z.ZodType =>
     z.strictObject(Object.fromEntries(Object.entries(s).map(([k, v]) => [k, (v instanceof z.ZodType ? v : build(v)).optional()])));
   return build(root);
 }
-const FILE_SCHEMA = nest();
+let fileSchema: Z.ZodType | undefined;
 
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SHIT_CONFIG) return resolve(env.SHIT_CONFIG);
@@ -121,7 +145,7 @@ const A: Record<string, string> = {
 const pathText = (path: PropertyKey[]) => path.map((p, i) => (typeof p === "number" ? `[${p}]` : i ? `.${String(p)}` : String(p))).join("");
 
 /** One line for the first thing wrong: the field's path, then what was expected there. */
-function problem(issue: z.core.$ZodIssue): string {
+function problem(issue: Z.core.$ZodIssue): string {
   const at = pathText(issue.path);
   const field = (what: string) => (at ? `${at}: ${what}` : what);
   switch (issue.code) {
@@ -145,7 +169,7 @@ function problem(issue: z.core.$ZodIssue): string {
 
 /** The config, checked against the schema: or the one line that says what is wrong, and where. */
 export function parseConfig(v: unknown): { config: Config } | { error: string } {
-  const r = FILE_SCHEMA.safeParse(v, { reportInput: true });
+  const r = (fileSchema ??= nest()).safeParse(v, { reportInput: true });
   return r.success ? { config: r.data as Config } : { error: problem(r.error.issues[0]) };
 }
 
