@@ -672,13 +672,7 @@ static size_t long_path(int dirfd, const char *path, char *out, size_t cap) {
       long got = sys3(SYS_getdents64, par, dents, (long)(cap / 2));
       if (got <= 0) break;
       for (long off = 0; off < got && !named;) {
-        struct {
-          uint64_t ino;
-          int64_t off;
-          unsigned short reclen;
-          unsigned char type;
-          char name[];
-        } *d = (void *)(dents + off);
+        struct sys_dirent64 *d = (void *)(dents + off);
         off += d->reclen;
         struct sp_stat c;
         if (d->ino != me.ino || !strcmp(d->name, ".") || !strcmp(d->name, "..")) continue;

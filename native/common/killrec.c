@@ -249,13 +249,7 @@ static void add_group(struct kr_call *k, long caller, long pgrp, int sig, struct
     long r = sys3(SYS_getdents64, dfd, dents, sizeof dents);
     if (r <= 0) break;
     for (long off = 0; off < r;) {
-      struct {
-        uint64_t ino;
-        int64_t off;
-        unsigned short reclen;
-        unsigned char type;
-        char name[];
-      } *d = (void *)(dents + off);
+      struct sys_dirent64 *d = (void *)(dents + off);
       off += d->reclen;
       long pid = 0;
       const char *c = d->name;

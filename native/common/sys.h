@@ -3,6 +3,7 @@
  * Return value: >= 0 on success, -errno on failure. */
 #ifndef SHIT_SYS_H
 #define SHIT_SYS_H
+#include <stdint.h>
 #include <sys/syscall.h>
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f) {
@@ -36,4 +37,13 @@ static inline long sys6(long n, long a, long b, long c, long d, long e, long f) 
 #define sys3(n, a, b, c) sys6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define sys4(n, a, b, c, d) sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 #define sys5(n, a, b, c, d, e) sys6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+
+/* One entry of what getdents64 fills a buffer with (the kernel's linux_dirent64). */
+struct sys_dirent64 {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[];
+};
 #endif

@@ -111,20 +111,11 @@ export function checkedEvent(r: EventRow): EventRow {
     int(r.arg) &&
     int(r.step);
   if (ok) return r;
-  const path = r.path instanceof Uint8Array ? r.path : null;
   return {
     ...r,
-    op: 17 /* NOTCAPTURED */,
-    err: 0,
-    flags: 0,
-    path,
-    path2: null,
-    pre: null,
-    pre2: null,
+    ...damaged(r),
     parent: null,
     parent2: null,
-    keep: null,
-    keep_how: null,
     keep2: null,
     keep2_how: null,
     target: null,
@@ -133,7 +124,6 @@ export function checkedEvent(r: EventRow): EventRow {
     xvalue: null,
     arg: null,
     step: null,
-    note: "its record in the index is damaged",
   };
 }
 
@@ -154,14 +144,17 @@ const netOk = (r: NetRow): boolean =>
 
 /** checkedEvent for those columns. */
 export function checkedNet(r: NetRow): NetRow {
-  if (netOk(r)) return r;
-  const path = r.path instanceof Uint8Array ? r.path : null;
+  return netOk(r) ? r : damaged(r);
+}
+
+/** A damaged row's columns as a NOTCAPTURED that says so. */
+function damaged(r: NetRow): NetRow {
   return {
     seq: r.seq,
     op: 17 /* NOTCAPTURED */,
     err: 0,
     flags: 0,
-    path,
+    path: r.path instanceof Uint8Array ? r.path : null,
     path2: null,
     pre: null,
     pre2: null,
