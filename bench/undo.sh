@@ -30,8 +30,8 @@ for i in range(n):
         fh.write(b"file %d " % i + b"x" * 80 + b"\n")
 PY
 # cpu SECONDS and wall of one command: "wall cpu"
-timed() { /usr/bin/time -f "%e %U %S" -o "$w/time.out" "$@" >"$w/out" 2>"$w/err" || { echo "bench: $* failed:" >&2; grep -v '^  ' "$w/out" | tail -5 >&2; cat "$w/err" >&2; }
-  awk '{printf "%.3f %.3f", $1, $2 + $3}' "$w/time.out"; }
+timed() { /usr/bin/time -f "%e %U %S %M" -o "$w/time.out" "$@" >"$w/out" 2>"$w/err" || { echo "bench: $* failed:" >&2; grep -v '^  ' "$w/out" | tail -5 >&2; cat "$w/err" >&2; }
+  awk '{printf "%.3f %.3f %d", $1, $2 + $3, $4}' "$w/time.out"; }
 # the commands run in $w/d, the bench's own files stay in $w: the watcher tier (with shitd) would
 # take /usr/bin/time writing them as changes outside capture while the rm ran
 mkdir "$w/d"
@@ -51,13 +51,19 @@ for _ in $(seq "$runs"); do
   redo=$(timed "$shit" redo --yes)
   gone=$(find t -type f 2>/dev/null | wc -l)
   python3 - "$plain" "$run" "$undo" "$redo" "$files" "$gone" "$n" "$spool" "$w/phases" <<'PY'
-import sys
+import os, sys
 plain, run, undo, redo = [tuple(map(float, a.split())) for a in sys.argv[1:5]]
 files, gone, n, spool, ph = sys.argv[5:]
 r = lambda x, i: x[i] / plain[i] if plain[i] else float("inf")
-print("rm -rf %s files: plain wall %.3f cpu %.3f | run %.2fx/%.2fx | undo wall %.3f cpu %.3f = %.2fx wall %.2fx cpu | redo %.2fx/%.2fx  (spool %s KiB)" % (
-    n, plain[0], plain[1], r(run, 0), r(run, 1), undo[0], undo[1], r(undo, 0), r(undo, 1), r(redo, 0), r(redo, 1), spool))
+print("rm -rf %s files: plain wall %.3f cpu %.3f | run %.2fx/%.2fx | undo wall %.3f cpu %.3f = %.2fx wall %.2fx cpu | redo %.2fx/%.2fx  (spool %s KiB; peak RSS of one process: undo %.0f MiB, redo %.0f MiB)" % (
+    n, plain[0], plain[1], r(run, 0), r(run, 1), undo[0], undo[1], r(undo, 0), r(undo, 1), r(redo, 0), r(redo, 1), spool, undo[2] / 1024, redo[2] / 1024))
 if int(files) != int(n) or int(gone) != 0: print("  WRONG: after undo %s files, after redo %s" % (files, gone))
+# the issue's targets, on wall time against the plain rm of the same run (CPU beside it)
+target = 0.2 if os.environ.get("SHIT_BENCH_DAEMON") else 0.35
+how = "shitd running" if os.environ.get("SHIT_BENCH_DAEMON") else "SHIT_DAEMON=off"
+for name, x in (("undo", undo), ("redo", redo)):
+    print("  %-4s of rm -rf %s (%s)  ratio %.2fx wall (%.2fx cpu)   target <= %.2fx   %s" % (
+        name, n, how, r(x, 0), r(x, 1), target, "ok" if r(x, 0) <= target else "MISSED"))
 try:
     for line in open(ph):
         name, wall, cpu = line.split()
