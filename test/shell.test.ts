@@ -281,17 +281,21 @@ test("bash: exec keeps the session; a setuid program typed at the prompt is reco
 });
 
 // A later change outside capture is a conflict however the line was recorded: a bash that is not
-// preloaded (no end scan: the ctime check, past its slack on the command's end time), and with
-// the daemon ingesting meanwhile.
-const laterChange: Array<{ how: string; env: Record<string, string> }> = [
-  { how: "bash not preloaded (no end scan): a change after the command, outside capture, is still a conflict", env: { SHIT_NO_REEXEC: "1" } },
-  { how: "bash with the daemon on: a change made after the command, outside capture, is a conflict", env: { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "20000" } },
+// preloaded (no end scan: the ctime check, past its slack on the command's end time), and in
+// each shell with the daemon ingesting meanwhile.
+const laterChange: Array<{ shell: ShellName; how: string; env: Record<string, string> }> = [
+  { shell: "bash", how: "bash not preloaded (no end scan): a change after the command, outside capture, is still a conflict", env: { SHIT_NO_REEXEC: "1" } },
+  ...SHELLS.map((shell) => ({
+    shell,
+    how: `${shell} with the daemon on: a change made after the command, outside capture, is a conflict`,
+    env: { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "20000" },
+  })),
 ];
-for (const { how, env } of laterChange) {
+for (const { shell, how, env } of laterChange) {
   test(how, async (tc) => {
     await withShell(
       tc,
-      "bash",
+      shell,
       async (t, s) => {
         s.sh("echo orig > f; echo src > src");
         await t.run("cp src f");
@@ -304,7 +308,7 @@ for (const { how, env } of laterChange) {
         assert.equal(readFileSync(join(s.work, "f"), "utf8"), "the IDE's bytes\n");
         if (env.SHIT_DAEMON === "on") {
           const ping = s.shit(["daemon", "status"]);
-          assert.match(ping.stdout + ping.stderr, /running|pid/i, "the daemon ran meanwhile");
+          assert.match(ping.stdout, /^shitd is running \(pid \d+/m, "the daemon ran meanwhile");
         }
       },
       { env },
@@ -358,6 +362,49 @@ test("two shells side by side: shit undo in one leaves the other's command alone
   }
 });
 
+// `shit run` typed at a real terminal, in a shell with no hook: the command has the terminal
+// (stdin, stdout and stderr are the shell's tty), the terminal's Ctrl-C reaches it and its
+// handler, its exit status is the shell's $?, and what it changed is undone.
+test("shit run at a terminal: the command has the tty, Ctrl-C reaches it, its exit status passes through, its changes are undone", async (tc) => {
+  await withShell(
+    tc,
+    "bash",
+    async (t, s) => {
+      const status = () => t.prompts().at(-1);
+      s.sh("echo old > f; echo keep > g");
+      const before = s.tree();
+      await t.run(`shit run -- sh -c 'test -t 0 && test -t 1 && test -t 2 && [ "$(tty)" = "$0" ] && echo new > f' "$(tty)"`);
+      assert.equal(status(), "p 0", "the command's stdin, stdout and stderr are the shell's terminal");
+      assert.equal(readFileSync(join(s.work, "f"), "utf8"), "new\n");
+      await t.run("shit run -- sh -c 'test -t 0' < /dev/null");
+      assert.equal(status(), "p 1", "stdin from /dev/null is no tty (the check above can fail)");
+      await t.run("shit run -- sh -c 'exit 42'");
+      assert.equal(status(), "p 42");
+      // Ctrl-C from the terminal: the command's trap runs, and its exit status is the shell's
+      const n = t.prompts().length;
+      spawnSync("tmux", ["-S", t.sock, "send-keys", "-l", `shit run -- sh -c 'rm g; trap "echo got-int; exit 7" INT; echo waiting; sleep 30'`]);
+      spawnSync("tmux", ["-S", t.sock, "send-keys", "Enter"]);
+      await until("the command waiting", () => t.screen().split("\n").includes("waiting") && !existsSync(join(s.work, "g")));
+      spawnSync("tmux", ["-S", t.sock, "send-keys", "C-c"]);
+      await t.waitPrompts(n + 1, 10000); // well before the sleep ends
+      assert.match(t.screen(), /^(\^C)?got-int$/m, "the command's INT trap ran");
+      assert.equal(status(), "p 7", "the trap's exit status passes through");
+      const list = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ id: string; exit: number | null; argv: string[] }>;
+      const [int, first] = [list[0], list.at(-1)!];
+      assert.deepEqual([int.exit, int.argv.at(-1)], [7, 'rm g; trap "echo got-int; exit 7" INT; echo waiting; sleep 30'], "recorded with its exit");
+      assert.equal(list.length, 4, JSON.stringify(list));
+      // undo the interrupted command, then the first one: the tree from before
+      await t.run(`shit undo --yes ${int.id}`);
+      assert.equal(status(), "p 0");
+      assert.equal(readFileSync(join(s.work, "g"), "utf8"), "keep\n", "the file removed before the Ctrl-C is back");
+      await t.run(`shit undo --yes ${first.id}`);
+      assert.equal(status(), "p 0");
+      assert.equal(sameTree(before, s.tree()), "");
+    },
+    { rc: (log) => userRc("bash", log, "", 0) },
+  );
+});
+
 test("the hook does nothing in non-interactive shells and scripts", (t) => {
   const s = sandbox(t);
   const bin = join(root, "bin", "shit");
@@ -381,54 +428,63 @@ test("the hook does nothing in non-interactive shells and scripts", (t) => {
 
 // Issue 12, items 4-5 at a hooked prompt: the typed command is killed mid-way (kill -9 of the rm,
 // and separately of the whole shell with it): undo, from a new shell, brings every file back.
-for (const what of ["the command", "the shell and the command"] as const) {
-  test(`bash: kill -9 of ${what} during a typed rm -rf; undo from a new shell brings every file back`, async (tc) => {
-    const s = sandbox(tc);
-    const home = join(s.dir, "home");
-    mkdirSync(home, { recursive: true });
-    s.sh(`mkdir t; for i in $(seq 20); do mkdir t/d$i; for j in $(seq 150); do echo "$i $j" > t/d$i/f$j; done; done`);
-    const before = s.tree();
-    let a: Term | undefined, b: Term | undefined;
-    try {
-      a = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
-      // slowed down so the kill lands mid-way: one rm per directory
-      spawnSync("tmux", ["-S", a.sock, "send-keys", "-l", "for d in t/d*; do rm -rf $d; sleep 0.3; done; rmdir t"]);
-      spawnSync("tmux", ["-S", a.sock, "send-keys", "Enter"]);
-      await until("a few directories removed", () => readdirSync(join(s.work, "t")).length <= 15);
-      const shellPid = a.pid();
-      // before its journal record, the line's process to watch is the shell it was typed in
-      // (the SHELL field of its EXEC records): it runs while the shell does
-      const running = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ id: string; running: boolean; processes: Array<{ pid: number }> }>;
-      assert.equal(running.length, 1);
-      assert.equal(running[0].running, true);
-      assert.ok(
-        running[0].processes.some((p) => p.pid === shellPid),
-        JSON.stringify(running[0].processes),
-      );
-      if (what === "the command") {
-        // the for loop runs in the shell itself; its children are the rm and sleep processes
-        spawnSync("pkill", ["-KILL", "-P", String(shellPid)]);
-        spawnSync("kill", ["-INT", String(shellPid)]); // Ctrl-C ends the loop, as a user would
-        await a.waitPrompts(2);
-      } else {
-        spawnSync("pkill", ["-KILL", "-P", String(shellPid)]);
-        process.kill(shellPid, "SIGKILL");
-        a.kill();
-        a = undefined;
+// Slowed down so the kill lands mid-way: one rm per directory, in each shell's own words.
+const SLOW_RM: Record<ShellName, string> = {
+  bash: "for d in t/d*; do rm -rf $d; sleep 0.3; done; rmdir t",
+  zsh: "for d in t/d*; do rm -rf $d; sleep 0.3; done; rmdir t",
+  fish: "for d in t/d*; rm -rf $d; sleep 0.3; end; rmdir t",
+};
+for (const shell of SHELLS)
+  for (const what of ["the command", "the shell and the command"] as const) {
+    test(`${shell}: kill -9 of ${what} during a typed rm -rf; undo from a new shell brings every file back`, async (tc) => {
+      const s = sandbox(tc);
+      const home = join(s.dir, "home");
+      mkdirSync(home, { recursive: true });
+      s.sh(`mkdir t; for i in $(seq 20); do mkdir t/d$i; for j in $(seq 150); do echo "$i $j" > t/d$i/f$j; done; done`);
+      const before = s.tree();
+      let a: Term | undefined, b: Term | undefined;
+      try {
+        a = await Term.start(shell, { dir: s.dir, home, cwd: s.work, state: s.state });
+        spawnSync("tmux", ["-S", a.sock, "send-keys", "-l", SLOW_RM[shell]]);
+        spawnSync("tmux", ["-S", a.sock, "send-keys", "Enter"]);
+        await until("a few directories removed", () => readdirSync(join(s.work, "t")).length <= 15);
+        const shellPid = a.pid();
+        // before its journal record, the line's process to watch is the shell it was typed in
+        // (the SHELL field of its EXEC records): it runs while the shell does
+        const running = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ id: string; running: boolean; processes: Array<{ pid: number }> }>;
+        assert.equal(running.length, 1);
+        assert.equal(running[0].running, true);
+        assert.ok(
+          running[0].processes.some((p) => p.pid === shellPid),
+          JSON.stringify(running[0].processes),
+        );
+        if (what === "the command") {
+          // the for loop runs in the shell itself; its children are the rm and sleep processes
+          spawnSync("pkill", ["-KILL", "-P", String(shellPid)]);
+          spawnSync("kill", ["-INT", String(shellPid)]); // Ctrl-C ends the loop, as a user would
+          await a.waitPrompts(2);
+        } else {
+          spawnSync("pkill", ["-KILL", "-P", String(shellPid)]);
+          process.kill(shellPid, "SIGKILL");
+          a.kill();
+          a = undefined;
+        }
+        assert.ok(readdirSync(join(s.work, "t")).length < 20, "some directories were removed before the kill");
+        if (what !== "the command") {
+          const [c] = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ running: boolean; exit: number | null; ended: string | null }>;
+          assert.deepEqual([c.running, c.exit, !!c.ended], [false, null, true], "its shell gone, the line is ended: killed, exit unknown");
+        }
+        b = await Term.start(shell, { dir: s.dir, home, cwd: s.work, state: s.state });
+        await b.run(`shit list --all --json > ${join(s.dir, "list.out")}; shit undo --global --yes > ${join(s.dir, "undo.out")} 2>&1`);
+        const said = readFileSync(join(s.dir, "undo.out"), "utf8") + readFileSync(join(s.dir, "list.out"), "utf8");
+        assert.equal(b.prompts().at(-1), "p 0", said);
+        assert.equal(sameTree(before, s.tree()), "", said);
+      } catch (e) {
+        (e as Error).message += `\n--- ${shell} screens ---\n${a?.screen() ?? ""}\n---\n${b?.screen() ?? ""}`;
+        throw e;
+      } finally {
+        a?.kill();
+        b?.kill();
       }
-      assert.ok(readdirSync(join(s.work, "t")).length < 20, "some directories were removed before the kill");
-      if (what !== "the command") {
-        const [c] = JSON.parse(s.shit(["list", "--json"]).stdout) as Array<{ running: boolean; exit: number | null; ended: string | null }>;
-        assert.deepEqual([c.running, c.exit, !!c.ended], [false, null, true], "its shell gone, the line is ended: killed, exit unknown");
-      }
-      b = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
-      await b.run(`shit list --all --json > ${join(s.dir, "list.out")}; shit undo --global --yes > ${join(s.dir, "undo.out")} 2>&1`);
-      const said = readFileSync(join(s.dir, "undo.out"), "utf8") + readFileSync(join(s.dir, "list.out"), "utf8");
-      assert.equal(b.prompts().at(-1), "p 0", said);
-      assert.equal(sameTree(before, s.tree()), "", said);
-    } finally {
-      a?.kill();
-      b?.kill();
-    }
-  });
-}
+    });
+  }
