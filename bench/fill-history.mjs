@@ -28,7 +28,9 @@ const N = Number(opt("--commands", 100000));
 const M = Number(opt("--events", 1000000));
 const K = Number(opt("--big", 100000));
 const force = args.includes("--force");
-const dir = resolve(opt("--dir", `/tmp/shit-history-${N}-${M}-${K}`));
+// keyed by the index's schema version too: a state migrated by another build's schema is not reused
+const { SCHEMA_VERSION } = await dist("index/db.js");
+const dir = resolve(opt("--dir", `/tmp/shit-history-${N}-${M}-${K}-v${SCHEMA_VERSION}`));
 const VERSION = 1; // of this generator's output (the same bytes since 1): a cached dir of another version is rebuilt
 if (!(N >= 10 && M >= 3 * K && K >= 1)) {
   console.error("fill-history: need --commands >= 10, --big >= 1, --events >= 3 x --big");

@@ -135,6 +135,9 @@ const MIGRATIONS: string[] = [
 /** The index stayed locked by another process longer than any wait. */
 export class IndexBusy extends Error {}
 
+/** The schema version this build makes and reads (bench/fill-history.mjs keys its cache by it). */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
 export class Index {
   readonly db: DatabaseSync;
   private cache = new Map<string, StatementSync>();
