@@ -208,3 +208,37 @@ test("daemon: install writes a systemd user unit that runs this runtime on this 
   assert.ok(statSync(file).size <= 200 && statSync(file + ".1").size <= 200, "capped and rotated");
   assert.match(readFileSync(file, "utf8"), /line 9/);
 });
+
+test("daemon: an undo leaves its own spool to shitd; its row has its session from the start, a redo right after is exact, and so is the undo after that", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p tree/a tree/b; for i in $(seq 1 300); do echo $i > tree/a/f$i; echo $i > tree/b/g$i; done");
+  const before = s.tree();
+  const session = "0123456789abcdef";
+  const env = { ...s.env, SHIT_SESSION: session };
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "tree"]).status, 0);
+  const rm = JSON.parse(s.shit(["list", "--json"]).stdout)[0].id as string;
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.ok(await ping(s.paths), "the daemon answers");
+  const after = s.tree();
+
+  const undo = s.shit(["undo", rm, "--yes"], { env });
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(sameTree(before, s.tree()), "", "the tree is back exactly");
+  // the undo's row: in this session (written by the CLI before shit-apply ran), and its END in
+  // once the daemon has taken its spool
+  const id = /as ([0-9a-f]{8})/.exec(undo.stdout)![1];
+  const row = () =>
+    countRows(
+      s.state,
+      `SELECT COUNT(*) AS n FROM commands WHERE id LIKE '${id}%' AND kind = 'undo' AND session = '${session}' AND ended IS NOT NULL AND exit = 0`,
+    );
+  await until("the daemon to have ingested the undo's spool", () => row() === 1);
+  // what this session's redo picks comes from that row
+  const redo = s.shit(["redo", "--yes"], { env });
+  assert.equal(redo.status, 0, out(redo));
+  assert.equal(sameTree(after, s.tree()), "", "redone exactly");
+  const again = s.shit(["undo", rm, "--yes"], { env });
+  assert.equal(again.status, 0, out(again));
+  assert.match(again.stdout, /^undo of [0-9a-f]{8}: rm -rf tree/m);
+  assert.equal(sameTree(before, s.tree()), "", "undone again exactly");
+});
