@@ -275,6 +275,13 @@ export function ensure(ix: Index, id: string, started: number | null = null): vo
   ix.q("INSERT OR IGNORE INTO commands(id, started) VALUES(?, ?)").run(id, started);
 }
 
+/** An undo or redo about to run (its BEGIN not ingested yet): what it is, so that one whose
+ *  records never come in (killed first) is an unfinished reversal of `of`, not a bare row. */
+export function planned(ix: Index, id: string, kind: string, of: string): void {
+  ensure(ix, id);
+  ix.q("UPDATE commands SET kind = ?, of = ? WHERE id = ? AND argv IS NULL").run(kind, of, id);
+}
+
 /** An EXEC of a command typed in a hooked shell (SHELL: the shell's pid), before the shell's
  *  journal record: the shell is the command's process to watch, as its journal would say. */
 export function typedIn(ix: Index, id: string, shellPid: number): void {

@@ -130,7 +130,7 @@ export function perform(
   ix.tx(() => {
     // with shitd ingesting its spool, the row's own fields go in first (its records fill in the rest)
     if (how.daemon) {
-      commands.ensure(ix, prepared.id);
+      commands.planned(ix, prepared.id, how.kind, target.id);
       if (how.session) commands.setSession(ix, prepared.id, how.session);
       if (how.parent) commands.setParent(ix, prepared.id, how.parent);
     }
