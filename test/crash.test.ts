@@ -88,13 +88,14 @@ const lexists = (p: string) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs argv (shit ...) in its own process group and SIGKILLs the group after ms. */
-async function killAfter(s: ReturnType<typeof sandbox>, args: string[], ms: number): Promise<void> {
+/** Runs argv (shit ...) in its own process group and SIGKILLs the group after ms (only its
+ * first process, `shit run`'s shit-run or the CLI, with alone), then waits for the group to end. */
+async function killAfter(s: ReturnType<typeof sandbox>, args: string[], ms: number, alone = false): Promise<void> {
   const p = spawn(shitBin, args, { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });
   const exited = new Promise((r) => p.on("exit", r));
   await sleep(ms);
   try {
-    process.kill(-p.pid!, "SIGKILL");
+    process.kill(alone ? p.pid! : -p.pid!, "SIGKILL");
   } catch {
     // already done
   }
@@ -149,6 +150,47 @@ for (const { tier, what, rm, skip } of rmTiers)
     assert.ok(caught.length > 0, "no kill fell while the rm was running: the test proved nothing");
     t.diagnostic(`kills mid-way: ${caught.length}; paths left under t: ${caught.join(" ")} of ${total}`);
   });
+
+test(
+  "seccomp tier: fault injection: SIGKILL of shit-run alone at random points of a supervised busybox rm -rf of 2000 files (the watchdog serves on): the rm ends whole; undo brings every file back or names it and fails",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    makeTree(s, 40, 50);
+    let before = s.tree();
+    const total = readdirSync(join(s.work, "t"), { recursive: true }).length;
+    let served = 0; // rounds the watchdog took over mid-way
+    let named = 0; // files an undo named as lost (a kill right as shit-run's record of an unlink is written)
+    for (const ms of [3, 8, 15, 25, 35, 45, 55, 65, 80, 100].map((d) => d + Math.floor(Math.random() * 10))) {
+      await killAfter(s, ["run", "--", busybox!, "rm", "-rf", "t"], ms, true);
+      // the rm went on to its end, served by the watchdog (or was never started)
+      const under = lexists(join(s.work, "t")) ? readdirSync(join(s.work, "t"), { recursive: true }).length : 0;
+      assert.ok(under === 0 || under === total, `killed after ${ms} ms: the rm stopped with ${under} of ${total} paths left`);
+      const [c] = JSON.parse(s.shit(["list", "--json", "--limit", "1"]).stdout) as { exit: number | null }[];
+      if (under === 0 && c.exit === null) served++; // shit-run died before the rm ended (no exit status)
+      let r = undoUntilDone(s);
+      if (r.status === 6) r = s.shit(["undo", "--yes", "--on-conflict", "skip"]); // a pre-image is gone: the rest
+      const after = s.tree();
+      const gone = before.filter((e) => !after.some((a) => a.path === e.path)).map((e) => e.path);
+      assert.equal(
+        sameTree(
+          before.filter((e) => !gone.includes(e.path)),
+          after,
+        ),
+        "",
+        `shit-run killed after ${ms} ms; the undo: ${out(r)}`,
+      );
+      if (gone.length === 0) continue;
+      // never silently: each file not back is named, and the undo says it failed
+      assert.notEqual(r.status, 0, `${gone.join(" ")} not back, yet: ${out(r)}`);
+      for (const g of gone) assert.ok((r.stdout + r.stderr).includes(`cannot undo: ${g}: `), `${g} not back and not named: ${out(r)}`);
+      named += gone.length;
+      before = after;
+    }
+    assert.ok(served > 0, "shit-run was never killed while the rm ran: the test proved nothing");
+    t.diagnostic(`the watchdog took over mid-way ${served} times of 10; files named as lost: ${named}`);
+  },
+);
 
 test("fault injection: SIGKILL of an undo (shit-apply) mid-way; running undo again finishes it, every file back", async (t) => {
   const s = sandbox(t);
