@@ -8,16 +8,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, shitBin, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, out, shitBin, busybox, type Sandbox } from "./helpers.ts";
 
 const userns = spawnSync("unshare", ["-r", "true"]).status === 0;
 const wrap: string[] | null = userns ? ["unshare", "-r"] : process.getuid?.() === 0 ? [] : null;
 const noChroot = wrap ? false : "chroot(2) needs root or `unshare -r` (user namespaces), neither is available";
-const BB = ["/bin/busybox", "/usr/bin/busybox"].find(
-  (p) => existsSync(p) && /statically linked/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
-);
+const BB = busybox;
 
 interface Show {
   id: string;

@@ -1,12 +1,12 @@
 // Crash, kill and full disk (issue 12, items 4-7): nothing stranded. A command or an undo killed
 // with SIGKILL at any point, or running out of disk, still leaves a state that `shit undo` (run
 // again as needed) brings back whole, and says what it could not.
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, until, shitBin } from "./helpers.ts";
+import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox } from "./helpers.ts";
 
 const alive = (pid: number) => {
   try {
@@ -88,13 +88,14 @@ const lexists = (p: string) => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs argv (shit ...) in its own process group and SIGKILLs the group after ms. */
-async function killAfter(s: ReturnType<typeof sandbox>, args: string[], ms: number): Promise<void> {
+/** Runs argv (shit ...) in its own process group and SIGKILLs the group after ms (only its
+ * first process, `shit run`'s shit-run or the CLI, with alone), then waits for the group to end. */
+async function killAfter(s: ReturnType<typeof sandbox>, args: string[], ms: number, alone = false): Promise<void> {
   const p = spawn(shitBin, args, { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });
   const exited = new Promise((r) => p.on("exit", r));
   await sleep(ms);
   try {
-    process.kill(-p.pid!, "SIGKILL");
+    process.kill(alone ? p.pid! : -p.pid!, "SIGKILL");
   } catch {
     // already done
   }
@@ -110,29 +111,86 @@ function undoUntilDone(s: ReturnType<typeof sandbox>, id?: string) {
   return r;
 }
 
-test("fault injection: SIGKILL of a captured rm -rf of 2000 files at random points; undo brings every file back", async (t) => {
-  const s = sandbox(t);
-  makeTree(s, 40, 50);
-  const before = s.tree();
-  const delays = [3, 8, 15, 25, 35, 45, 55, 65, 80, 100].map((d) => d + Math.floor(Math.random() * 10));
-  for (const ms of delays) {
-    await killAfter(s, ["run", "--", "rm", "-rf", "t"], ms);
-    // show lists as deleted only what is gone (not a record whose call the kill kept from running)
-    const shown = s.shit(["show", "--json"]);
-    if (shown.status === 0)
-      for (const e of (JSON.parse(shown.stdout) as { events: { op: string; path: string }[] }).events)
-        if (e.op === "UNLINK" || e.op === "RMDIR") assert.ok(!lexists(e.path), `killed after ${ms} ms: show says ${e.op} ${e.path}, which is there`);
-    const r = undoUntilDone(s);
-    assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
-    // every regular file is moved back (a symlink is made anew from its recorded target)
-    const left = readdirSync(join(s.state, "staging"), { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
-    assert.deepEqual(
-      left.map((d) => join(d.parentPath, d.name)),
-      [],
-      `killed after ${ms} ms: staged files left after the undo ${out(r)}`,
-    );
-  }
-});
+/** The capture tiers a killed `rm -rf t` is run under: the shim (a dynamic rm, LD_PRELOAD) and the
+ * seccomp tier (busybox-static's rm, supervised by shit-run). */
+const rmTiers = [
+  { tier: "", what: "a captured rm -rf", rm: ["rm", "-rf", "t"], skip: false as string | false },
+  { tier: "seccomp tier: ", what: "a supervised busybox rm -rf", rm: [busybox ?? "busybox", "rm", "-rf", "t"], skip: noBusybox },
+];
+
+for (const { tier, what, rm, skip } of rmTiers)
+  test(`${tier}fault injection: SIGKILL of ${what} of 2000 files at random points; undo brings every file back`, { skip }, async (t) => {
+    const s = sandbox(t);
+    makeTree(s, 40, 50);
+    const before = s.tree();
+    const total = readdirSync(join(s.work, "t"), { recursive: true }).length;
+    const caught: number[] = []; // the paths left under t by each kill that fell mid-way
+    const round = async (ms: number) => {
+      await killAfter(s, ["run", "--", ...rm], ms);
+      const under = lexists(join(s.work, "t")) ? readdirSync(join(s.work, "t"), { recursive: true }).length : 0;
+      if (under > 0 && under < total) caught.push(under);
+      // show lists as deleted only what is gone (not a record whose call the kill kept from running)
+      const shown = s.shit(["show", "--json"]);
+      if (shown.status === 0)
+        for (const e of (JSON.parse(shown.stdout) as { events: { op: string; path: string }[] }).events)
+          if (e.op === "unlink" || e.op === "rmdir") assert.ok(!lexists(e.path), `killed after ${ms} ms: show says ${e.op} ${e.path}, which is there`);
+      const r = undoUntilDone(s);
+      assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
+      // every regular file is moved back (a symlink is made anew from its recorded target)
+      const left = readdirSync(join(s.state, "staging"), { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
+      assert.deepEqual(
+        left.map((d) => join(d.parentPath, d.name)),
+        [],
+        `killed after ${ms} ms: staged files left after the undo ${out(r)}`,
+      );
+    };
+    for (const ms of [3, 8, 15, 25, 35, 45, 55, 65, 80, 100]) await round(ms + Math.floor(Math.random() * 10));
+    // a loaded machine may start the rm later than every kill: later ones until one falls mid-way
+    for (let ms = 150; caught.length === 0 && ms < 3000; ms = Math.round(ms * 1.5)) await round(ms);
+    assert.ok(caught.length > 0, "no kill fell while the rm was running: the test proved nothing");
+    t.diagnostic(`kills mid-way: ${caught.length}; paths left under t: ${caught.join(" ")} of ${total}`);
+  });
+
+test(
+  "seccomp tier: fault injection: SIGKILL of shit-run alone at random points of a supervised busybox rm -rf of 2000 files (the watchdog serves on): the rm ends whole; undo brings every file back or names it and fails",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    makeTree(s, 40, 50);
+    let before = s.tree();
+    const total = readdirSync(join(s.work, "t"), { recursive: true }).length;
+    let served = 0; // rounds the watchdog took over mid-way
+    let named = 0; // files an undo named as lost (a kill right as shit-run's record of an unlink is written)
+    for (const ms of [3, 8, 15, 25, 35, 45, 55, 65, 80, 100].map((d) => d + Math.floor(Math.random() * 10))) {
+      await killAfter(s, ["run", "--", busybox!, "rm", "-rf", "t"], ms, true);
+      // the rm went on to its end, served by the watchdog (or was never started)
+      const under = lexists(join(s.work, "t")) ? readdirSync(join(s.work, "t"), { recursive: true }).length : 0;
+      assert.ok(under === 0 || under === total, `killed after ${ms} ms: the rm stopped with ${under} of ${total} paths left`);
+      const [c] = JSON.parse(s.shit(["list", "--json", "--limit", "1"]).stdout) as { exit: number | null }[];
+      if (under === 0 && c.exit === null) served++; // shit-run died before the rm ended (no exit status)
+      let r = undoUntilDone(s);
+      if (r.status === 6) r = s.shit(["undo", "--yes", "--on-conflict", "skip"]); // a pre-image is gone: the rest
+      const after = s.tree();
+      const gone = before.filter((e) => !after.some((a) => a.path === e.path)).map((e) => e.path);
+      assert.equal(
+        sameTree(
+          before.filter((e) => !gone.includes(e.path)),
+          after,
+        ),
+        "",
+        `shit-run killed after ${ms} ms; the undo: ${out(r)}`,
+      );
+      if (gone.length === 0) continue;
+      // never silently: each file not back is named, and the undo says it failed
+      assert.notEqual(r.status, 0, `${gone.join(" ")} not back, yet: ${out(r)}`);
+      for (const g of gone) assert.ok((r.stdout + r.stderr).includes(`cannot undo: ${g}: `), `${g} not back and not named: ${out(r)}`);
+      named += gone.length;
+      before = after;
+    }
+    assert.ok(served > 0, "shit-run was never killed while the rm ran: the test proved nothing");
+    t.diagnostic(`the watchdog took over mid-way ${served} times of 10; files named as lost: ${named}`);
+  },
+);
 
 test("fault injection: SIGKILL of an undo (shit-apply) mid-way; running undo again finishes it, every file back", async (t) => {
   const s = sandbox(t);
@@ -155,45 +213,69 @@ test("fault injection: SIGKILL of an undo (shit-apply) mid-way; running undo aga
   }
 });
 
-test("full disk during a command (root: a 2 MiB tmpfs): nothing is moved into staging without its record; undo restores all that was kept", async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip("needs root to mount a small tmpfs (skipped as the CI user)");
-    return;
-  }
-  const s = sandbox(t);
-  const fs = join(s.dir, "fs");
-  s.sh(`mkdir ${fs}`);
-  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m,mode=700", "tmpfs", fs]);
-  if (m.status !== 0) {
-    t.skip(`cannot mount a tmpfs here: ${m.stderr}`);
-    return;
-  }
-  try {
-    fullDisk(s, fs);
-  } finally {
-    spawnSync("umount", ["-l", fs]);
-  }
-});
+/** The command that fills the disk, then deletes p1..p40: a dynamic sh and rm (the shim), or
+ * busybox-static's sh, cat and rm (the seccomp tier). */
+const fillTiers = [
+  { tier: "", skip: false as string | false, argv: (filler: string) => ["sh", "-c", `cat /dev/zero > '${filler}' 2>/dev/null; rm p*`] },
+  {
+    tier: "seccomp tier: ",
+    skip: noBusybox,
+    argv: (filler: string) => [busybox ?? "busybox", "sh", "-c", `busybox cat /dev/zero > '${filler}' 2>/dev/null; busybox rm p*`],
+  },
+];
 
-function fullDisk(s: ReturnType<typeof sandbox>, fs: string): void {
+for (const { tier, skip, argv } of fillTiers)
+  test(
+    `${tier}full disk during a command (root: a 2 MiB tmpfs): nothing is moved into staging without its record; undo restores all that was kept and names the rest`,
+    { skip },
+    async (t) => {
+      if (process.getuid?.() !== 0) {
+        t.skip("needs root to mount a small tmpfs (skipped as the CI user)");
+        return;
+      }
+      const s = sandbox(t);
+      const fs = join(s.dir, "fs");
+      s.sh(`mkdir ${fs}`);
+      const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m,mode=700", "tmpfs", fs]);
+      if (m.status !== 0) {
+        t.skip(`cannot mount a tmpfs here: ${m.stderr}`);
+        return;
+      }
+      try {
+        fullDisk(t, s, fs, argv);
+      } finally {
+        spawnSync("umount", ["-l", fs]);
+      }
+    },
+  );
+
+function fullDisk(t: TestContext, s: ReturnType<typeof sandbox>, fs: string, argv: (filler: string) => string[]): void {
   const env = { ...s.env, SHIT_HOME: join(fs, "state") };
   const shit = (args: string[]) => spawnSync(shitBin, args, { cwd: join(fs, "w"), env, encoding: "utf8" });
   s.sh(`mkdir ${fs}/w && cd ${fs}/w && for i in $(seq 40); do head -c 3000 /dev/urandom > p$i; done`);
   assert.equal(shit(["list"]).status, 0); // the state dir and its index exist
   // the disk fills during the command, then it deletes: each record may or may not fit
   const filler = join(fs, "filler");
-  shit(["run", "--", "sh", "-c", `cat /dev/zero > '${filler}' 2>/dev/null; rm p*`]);
+  const run = shit(["run", "--", ...argv(filler)]);
+  assert.deepEqual(readdirSync(join(fs, "w")), [], `the command deleted every file: ${out(run)}`);
   s.sh(`: > '${filler}'`); // room again (outside capture: the undo leaves the filler as a conflict)
   const staged = () =>
     readdirSync(join(fs, "state/staging"), { recursive: true, withFileTypes: true })
       .filter((d) => d.isFile())
       .map((d) => d.name);
   const keptBefore = staged().length;
+  assert.ok(keptBefore < 40, `every record fit: the disk was never full, the test proved nothing; ${out(run)}`);
   const u = shit(["undo", "--yes", "--on-conflict", "skip"]);
   // every file moved into staging had its record: the undo brings each one back, none is stranded
   assert.deepEqual(staged(), [], `${keptBefore} staged before the undo; ${out(u)}`);
   const back = new Set(readdirSync(join(fs, "w")));
   assert.equal(back.size, keptBefore, out(u));
+  // and each file not back is named, with why; the undo says it is done in part (the filler too)
+  assert.equal(u.status, 10, out(u));
+  for (let i = 1; i <= 40; i++)
+    if (!back.has(`p${i}`))
+      assert.match(u.stdout, new RegExp(`^ *cannot undo: p${i}: not captured: cannot write the record`, "m"), `p${i} not back: ${out(u)}`);
+  t.diagnostic(`${keptBefore} of 40 kept, the rest named`);
 }
 
 test("gc names a staged file no record explains and keeps it, unless --unexplained", (t) => {
@@ -244,27 +326,32 @@ test("an undo step that cannot succeed (truncate of a chattr +a file): the cause
   assert.equal(sameTree(before, s.tree()), "", out(u));
 });
 
-test("fault injection across filesystems (root: state dir on a tmpfs, so each unlink keeps a copy): SIGKILL of rm -rf at random points; undo brings every file back", async (t) => {
-  if (process.getuid?.() !== 0) {
-    t.skip("needs root to mount a tmpfs for the state dir (skipped as the CI user)");
-    return;
-  }
-  const s = sandbox(t);
-  s.sh(`mkdir ${s.state}`);
-  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64m,mode=700", "tmpfs", s.state]);
-  if (m.status !== 0) {
-    t.skip(`cannot mount a tmpfs here: ${m.stderr}`);
-    return;
-  }
-  try {
-    makeTree(s, 20, 50);
-    const before = s.tree();
-    for (const ms of [5, 20, 40, 60, 90].map((d) => d + Math.floor(Math.random() * 10))) {
-      await killAfter(s, ["run", "--", "rm", "-rf", "t"], ms);
-      const r = undoUntilDone(s);
-      assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
-    }
-  } finally {
-    spawnSync("umount", ["-l", s.state]);
-  }
-});
+for (const { tier, what, rm, skip } of rmTiers)
+  test(
+    `${tier}fault injection across filesystems (root: state dir on a tmpfs, so each unlink keeps a copy): SIGKILL of ${what} at random points; undo brings every file back`,
+    { skip },
+    async (t) => {
+      if (process.getuid?.() !== 0) {
+        t.skip("needs root to mount a tmpfs for the state dir (skipped as the CI user)");
+        return;
+      }
+      const s = sandbox(t);
+      s.sh(`mkdir ${s.state}`);
+      const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64m,mode=700", "tmpfs", s.state]);
+      if (m.status !== 0) {
+        t.skip(`cannot mount a tmpfs here: ${m.stderr}`);
+        return;
+      }
+      try {
+        makeTree(s, 20, 50);
+        const before = s.tree();
+        for (const ms of [5, 20, 40, 60, 90].map((d) => d + Math.floor(Math.random() * 10))) {
+          await killAfter(s, ["run", "--", ...rm], ms);
+          const r = undoUntilDone(s);
+          assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
+        }
+      } finally {
+        spawnSync("umount", ["-l", s.state]);
+      }
+    },
+  );

@@ -1,6 +1,6 @@
 // Test helpers: temp trees, the real CLI, whole-tree manifests.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,3 +76,10 @@ export async function until(what: string | (() => string), cond: () => boolean |
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** The path of a statically linked busybox (busybox-static: its applets run under the seccomp
+ * tier), or undefined; noBusybox is the skip reason when there is none. */
+export const busybox = ["/bin/busybox", "/usr/bin/busybox"].find(
+  (p) => existsSync(p) && /statically linked|static-pie/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
+);
+export const noBusybox = busybox ? false : "no busybox-static (apt-get install busybox-static)";

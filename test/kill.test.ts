@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { out, sandbox, until, type Sandbox } from "./helpers.ts";
+import { out, sandbox, until, busybox, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
 
 // the interpreter itself, not a version manager's shim that execs it under another argv[0]
@@ -414,9 +414,7 @@ test("kill: systemctl --user stop is recognised from the command line, shown, an
   assert.deepEqual(killedOf(s, latestId(s)), []);
 });
 
-const BB = ["/bin/busybox", "/usr/bin/busybox"].find(
-  (p) => existsSync(p) && /statically linked|static-pie/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
-);
+const BB = busybox;
 
 test(
   "kill: a statically linked kill (busybox) is recorded by the seccomp tier; its kill -0 is not",

@@ -718,7 +718,12 @@ static int notcap(struct cap_op *o, const char *why, long e, const char *abs) {
   return 1;
 }
 
+void (*cap_on_record)(void);
+void (*cap_on_performed)(long ret);
+void (*cap_on_staging)(const char *from, const char *to);
+
 static int commit(struct cap_op *o, int err) {
+  if (cap_on_record) cap_on_record();
   if (o->step >= 0) {
     uint32_t s = (uint32_t)o->step;
     sp_add(&o->rec, T_STEP, &s, 4);
@@ -1071,6 +1076,7 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
     if (r == -ENOENT && ensure_staging(o) == 0)
       r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
     if (r != 0) return 1;
+    if (cap_on_performed) cap_on_performed(0);
     sp_add_stat(&o->rec, T_PRE, &pre);
     add_keep(o, T_KEEP, 'R', base);
     add_kept(o, dst);
@@ -1108,11 +1114,13 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
     if (r == 0) {
       /* the record first, then the rename: no staged file without its record */
       add_keep(o, T_KEEP, 'R', base);
+      if (cap_on_staging) cap_on_staging(abs, dst);
       if (prewrite(o)) return 1; /* cannot record it: the unlink goes ahead uncaptured */
       r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
       if (r == -ENOENT && cached && ensure_staging(o) == 0) /* staging went since it was looked at */
         r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
       if (r == 0) {
+        if (cap_on_performed) cap_on_performed(0);
         write_staged(o, 'R', base, dst);
         o->done = 1;
         o->ret = 0;
@@ -1534,6 +1542,7 @@ int cap_note(const char *why, const char *path, int op) {
   if (!begin(o, SP_NOTCAPTURED, (uint32_t)op)) return 0;
   sp_add_str(&o->rec, T_NOTE, why ? why : "not captured");
   if (path) sp_add_str(&o->rec, T_PATH, path);
+  if (cap_on_record) cap_on_record();
   return sp_commit(&o->rec, o->ctx.spool, 0);
 }
 

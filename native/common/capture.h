@@ -86,6 +86,15 @@ int cap_active(void);
  * cap_unlink, before the caller could set o->step. The shim never writes it. */
 extern int cap_step;
 
+/* Told, when set, before capture writes a record and when it has performed the call itself (an
+ * unlink done as a rename into staging): the seccomp tier's watchdog, taking over a call from a
+ * killed supervisor, must know whether it was begun or done (native/supervise). NULL elsewhere. */
+extern void (*cap_on_record)(void);
+extern void (*cap_on_performed)(long ret);
+/* Told, when set, right before capture writes the record of an unlink and moves the file `from`
+ * (absolute) into staging as `to`: the move is the call. */
+extern void (*cap_on_staging)(const char *from, const char *to);
+
 /* shit-apply opens each parent directory itself, component by component from "/" without
  * following a symlink, so it knows the directory's absolute path: it names it here (len bytes
  * of path) while fd is open, and capture takes it instead of reading /proc/self/fd/N for it (a

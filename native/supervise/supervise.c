@@ -430,6 +430,52 @@ static int get_fd(struct proc *p, int fd) {
   return r < 0 ? -errno : (int)r;
 }
 
+/* The call being handled, in a page shared with the watchdog (NULL: no watchdog): the notification
+ * is received straight into it, so a supervisor killed at any point leaves the watchdog its id and
+ * how far it got. RECEIVED: nothing done yet (the watchdog serves it as if just received).
+ * TOUCHED: a record was written, or an open made here (the watchdog lets the call through).
+ * STAGING: an unlink's record is being written and its file moved into staging (the watchdog
+ * finishes the move if the record is in the spool, or finds it made, and answers 0; else lets the
+ * call through, as capture does when the record cannot be written). PERFORMING: the call is being made here
+ * (SIGKILL takes effect as a call returns: the likeliest moment; the watchdog answers 0 for an
+ * rmdir whose directory is gone, else lets the call through). PERFORMED: the call was done here
+ * with result ret (the watchdog answers with ret, so a call is never performed twice: an unlink
+ * run again would fail with ENOENT). */
+enum { PH_RECEIVED, PH_TOUCHED, PH_STAGING, PH_PERFORMING, PH_PERFORMED };
+struct inflight {
+  volatile int phase;
+  volatile long ret;
+  char from[PATH_MAX], to[PATH_MAX]; /* STAGING: the move into staging; PERFORMING: the path */
+  union {
+    struct seccomp_notif n;
+    char space[3072]; /* the kernel's notification may be larger than this header's */
+  } req;
+};
+static struct inflight *inflight;
+
+static void touched(void) {
+  if (inflight && inflight->phase == PH_RECEIVED) inflight->phase = PH_TOUCHED; /* not after PERFORMED */
+}
+
+static void staging(const char *from, const char *to) {
+  if (!inflight || strlen(from) >= PATH_MAX || strlen(to) >= PATH_MAX) return;
+  strcpy(inflight->from, from);
+  strcpy(inflight->to, to);
+  inflight->phase = PH_STAGING;
+}
+
+static void performing(const char *path) {
+  if (!inflight || strlen(path) >= PATH_MAX) return;
+  strcpy(inflight->from, path);
+  inflight->phase = PH_PERFORMING;
+}
+
+static void performed(long r) {
+  if (!inflight) return;
+  inflight->ret = r;
+  inflight->phase = PH_PERFORMED;
+}
+
 static int listener;
 
 static int id_valid(uint64_t id) { return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
@@ -455,6 +501,7 @@ static void exec_check(struct proc *p, int dirfd, const char *path, int at_flags
   int v = xc_check_at(l.fd, l.path, at_flags & (AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW), &r);
   loc_close(&l);
   if (v != XC_SETUID && v != XC_SETGID) return;
+  touched();
   fprintf(
       stderr,
       "shit: %s is %s: started by a statically linked program under capture (no_new_privs), it runs without "
@@ -471,10 +518,13 @@ static void exec_check(struct proc *p, int dirfd, const char *path, int at_flags
 #define DONE(o, r, newfd)                                 \
   do {                                                    \
     if ((o).done) {                                       \
+      performed((o).ret < 0 ? -(o).err : (o).ret);        \
       send_resp(id, (o).ret < 0 ? -(o).err : (o).ret, 0); \
       goto out;                                           \
     }                                                     \
+    performing((o).path);                                 \
     long r_ = (r);                                        \
+    performed(r_);                                        \
     cap_end(&(o), r_, r_ < 0 ? (int)-r_ : 0, (newfd));    \
     send_resp(id, r_, 0);                                 \
     goto out;                                             \
@@ -516,6 +566,7 @@ static void handle(struct seccomp_notif *req) {
     p->covered = has_shim(p->tgid);
     pid_t *r = &recorded[(unsigned)p->tgid % NPROC];
     if (!p->covered && *r != p->tgid) { /* once per program, not per thread */
+      touched();
       exec_record(p);
       *r = p->tgid;
     }
@@ -529,6 +580,7 @@ static void handle(struct seccomp_notif *req) {
      * then refuses (EPERM) is recorded as made; one to no process (ESRCH) finds no target here */
     if (ksig > 0 && kr_fatal(ksig) && id_valid(id)) {
       struct kr_call k;
+      touched();
       sp_record_pid = p->tgid;
       kr_before_for(&k, p->tgid, khow, kwho, ksig);
       kr_after(&k, 0);
@@ -538,6 +590,7 @@ static void handle(struct seccomp_notif *req) {
   }
   if (p->mem < 0) {
     if (!p->noted) { /* once per thread, not per call */
+      touched();
       sp_record_pid = p->tgid;
       cap_note("not captured: the seccomp tier cannot read the caller's memory", NULL, 0);
       sp_record_pid = 0;
@@ -774,6 +827,7 @@ static void handle(struct seccomp_notif *req) {
       break;
     }
     if (fl & O_CREAT) mode &= ~caller_umask(p);
+    touched(); /* made here, handed over below: not to be opened again (O_EXCL) */
     long nfd;
     if (nr == SYS_openat2) {
       struct open_how h2 = how;
@@ -807,6 +861,7 @@ static void handle(struct seccomp_notif *req) {
   cont = 1; /* capture left the call alone (or recorded it and lets it through): it goes on */
   goto out;
 notcap:
+  touched();
   sp_record_pid = p->tgid;
   {
     char why[96];
@@ -832,9 +887,6 @@ static int kernel_at_least(int maj, int min) {
   return a > maj || (a == maj && b >= min);
 }
 
-/* The id of the call being handled (0: none), in a page shared with the watchdog. */
-static volatile uint64_t *inflight;
-
 static void to_null(void) {
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
@@ -846,11 +898,56 @@ static void to_null(void) {
 
 static int serve(pid_t child);
 
+static char spool_path[PATH_MAX];
+
+/* Whether the record keeping `to` (its KEEP field: 'R' and "<cmd>/<dev>-<ino>", the last two
+ * components of the staging path) is in the spool's last 64 KiB. SIGKILL takes effect as a call
+ * returns, so a supervisor killed while writing it most likely wrote it whole. */
+static int keep_recorded(const char *to) {
+  const char *b = strrchr(to, '/');
+  while (b && b > to && b[-1] != '/') b--;
+  if (!b || b == to) return 0;
+  char want[128];
+  int wn = snprintf(want, sizeof want, "R%s", b);
+  if (wn <= 1 || wn >= (int)sizeof want) return 0;
+  int fd = open(spool_path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  static char tail[65536];
+  struct stat st;
+  ssize_t n = 0;
+  if (fstat(fd, &st) == 0) {
+    off_t at = st.st_size > (off_t)sizeof tail ? st.st_size - (off_t)sizeof tail : 0;
+    n = pread(fd, tail, sizeof tail, at);
+  }
+  close(fd);
+  for (ssize_t i = 0; n > 0 && i + wn <= n; i++)
+    if (memcmp(tail + i, want, (size_t)wn) == 0 && (i + wn == n || tail[i + wn] < '0' || tail[i + wn] > '9'))
+      return 1;
+  return 0;
+}
+
+/* The unlink a killed supervisor was making as a move into staging: made (the staged file is
+ * there), or made now when its record is on file. 0 or -errno; 1: not recorded, let it through. */
+static long finish_staging(void) {
+  struct stat st;
+  if (lstat(inflight->to, &st) == 0) return 0;
+  if (!keep_recorded(inflight->to)) return 1;
+  long r = syscall(SYS_renameat2, AT_FDCWD, inflight->from, AT_FDCWD, inflight->to, RENAME_NOREPLACE);
+  return r < 0 ? -errno : 0;
+}
+
+static int is_rmdir(const struct seccomp_notif *n) {
+#ifdef SYS_rmdir
+  if (n->data.nr == SYS_rmdir) return 1;
+#endif
+  return n->data.nr == SYS_unlinkat && (n->data.args[2] & AT_REMOVEDIR);
+}
+
 /* The watchdog: a copy of the supervisor, idle on a pipe whose write ends only the supervisors
  * hold. A byte: they finished, it exits. End of file: every supervisor died (shit-run killed
- * with SIGKILL, or crashed) with the program still running; the watchdog answers the call that
- * was being handled (CONTINUE: if it had been performed already, it is performed again and may
- * fail) and serves the rest, capturing as before, so the program never sees ENOSYS. */
+ * with SIGKILL, or crashed) with the program still running; the watchdog finishes the call that
+ * was being handled (struct inflight says how) and serves the rest, capturing as before, so the
+ * program never sees ENOSYS. */
 static void watchdog(int rfd) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -866,9 +963,18 @@ static void watchdog(int rfd) {
   while ((n = read(rfd, &c, 1)) < 0 && errno == EINTR) {}
   if (n == 1) _exit(0);
   close(rfd);
-  uint64_t id = *inflight;
-  if (id && id_valid(id)) send_resp(id, 0, 1);
-  *inflight = 0;
+  uint64_t id = inflight->req.n.id;
+  if (id && id_valid(id)) {
+    if (inflight->phase == PH_RECEIVED) handle(&inflight->req.n);
+    else if (inflight->phase == PH_PERFORMED) send_resp(id, inflight->ret, 0);
+    else if (inflight->phase == PH_STAGING) {
+      long r = finish_staging();
+      send_resp(id, r == 1 ? 0 : r, r == 1);
+    } else if (inflight->phase == PH_PERFORMING && is_rmdir(&inflight->req.n) &&
+               access(inflight->from, F_OK) && errno == ENOENT)
+      send_resp(id, 0, 0);
+    else send_resp(id, 0, 1); /* part-way through capture: let through (docs/DESIGN.md, "seccomp tier") */
+  }
   serve(0);
   _exit(0);
 }
@@ -882,7 +988,7 @@ static int serve(pid_t child) {
     struct seccomp_notif n;
     char space[4096];
   } req;
-  if (sz.seccomp_notif > sizeof req) return 0;
+  if (sz.seccomp_notif > sizeof inflight->req) return 0; /* room in the shared page too */
   int pidfd = child > 0 ? (int)syscall(SYS_pidfd_open, child, 0) : -1;
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep >= 0) {
@@ -914,12 +1020,12 @@ static int serve(pid_t child) {
       if (r < 0) break;
     }
     if (f[0].revents & POLLIN) {
-      memset(&req, 0, sizeof req);
-      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req.n) == 0) {
-        if (inflight) *inflight = req.n.id; /* for the watchdog, should this process die now */
-        handle(&req.n);
-        if (inflight) *inflight = 0;
-      }
+      /* received into the shared page when there is one: the watchdog's, should this process die */
+      struct seccomp_notif *n = inflight ? &inflight->req.n : &req.n;
+      memset(n, 0, sz.seccomp_notif);
+      if (inflight) inflight->phase = PH_RECEIVED;
+      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) == 0) handle(n);
+      n->id = 0;
       continue; /* drain what is waiting before looking at the child */
     }
     if (f[0].revents & (POLLHUP | POLLERR | POLLNVAL)) break; /* no process uses the filter any more */
@@ -946,17 +1052,23 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   listener = lfd;
   shim_lib = lib;
   can_addfd = kernel_at_least(5, 14);
+  cap_on_record = touched;
+  cap_on_performed = performed;
+  cap_on_staging = staging;
   /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
   ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
   for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = -1;
   /* every record goes to the command's one spool: held open, not opened and closed per record */
   struct cap_ctx ctx;
-  if (cap_ctx_load(&ctx)) sp_hold(ctx.spool);
+  if (cap_ctx_load(&ctx)) {
+    sp_hold(ctx.spool);
+    snprintf(spool_path, sizeof spool_path, "%s", ctx.spool);
+  }
   mode_t old = umask(0); /* mkdir/mknod/open on the caller's behalf apply the caller's umask */
-  void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void *page = mmap(NULL, sizeof(struct inflight), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   int wd[2] = {-1, -1};
   if (page != MAP_FAILED && pipe2(wd, O_CLOEXEC) == 0) {
-    inflight = page;
+    inflight = (struct inflight *)page;
     pid_t w = fork();
     if (w == 0) {
       close(wd[1]);
