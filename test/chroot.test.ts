@@ -10,23 +10,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, shitBin, busybox, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, out, shitBin, busybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
 
 const userns = spawnSync("unshare", ["-r", "true"]).status === 0;
 const wrap: string[] | null = userns ? ["unshare", "-r"] : process.getuid?.() === 0 ? [] : null;
 const noChroot = wrap ? false : "chroot(2) needs root or `unshare -r` (user namespaces), neither is available";
 const BB = busybox;
-
-interface Show {
-  id: string;
-  effects: Record<string, number>;
-  events: { op: string; path?: string; path2?: string; note?: string }[];
-}
-const show = (s: Sandbox): Show => {
-  const r = s.shit(["show", "--json"]);
-  assert.equal(r.status, 0, out(r));
-  return JSON.parse(r.stdout) as Show;
-};
 
 const jail = `
 mkdir -p jail/d/sub jail/d/deep/er jail/bin
@@ -39,7 +28,7 @@ chmod 640 jail/d/k
 `;
 
 /** Runs argv under `shit run` with chroot allowed; undo, redo, undo, whole trees compared. */
-function roundTrip(s: Sandbox, argv: string[], notCaptured = 0): Show {
+function roundTrip(s: Sandbox, argv: string[], notCaptured = 0): ShowJson {
   const before = s.tree();
   const cmd = [...wrap!, shitBin, "run", "--", ...argv];
   const run = spawnSync(cmd[0], cmd.slice(1), { cwd: s.work, env: s.env, encoding: "utf8" });

@@ -64,6 +64,18 @@ export function sameTree(a: Entry[], b: Entry[]): string {
   return diffManifests(a, b);
 }
 
+/** `shit show --json` of the newest command, as the tests read it (exit 0 asserted). */
+export interface ShowJson {
+  id: string;
+  effects: Record<string, number>;
+  events: { op: string; path?: string; path2?: string; note?: string }[];
+}
+export function showJson(s: Sandbox): ShowJson {
+  const r = s.shit(["show", "--json"]);
+  if (r.status !== 0) throw new Error(`shit show --json failed: ${out(r)}`);
+  return JSON.parse(r.stdout) as ShowJson;
+}
+
 export function out(r: SpawnSyncReturns<string>): string {
   return `exit ${r.status}${r.signal ? " signal " + r.signal : ""}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }

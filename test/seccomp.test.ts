@@ -7,24 +7,13 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
 
 const BB = busybox;
 
-interface Show {
-  id: string;
-  effects: Record<string, number>;
-  events: { op: string; path?: string; path2?: string; note?: string }[];
-}
-const show = (s: Sandbox): Show => {
-  const r = s.shit(["show", "--json"]);
-  assert.equal(r.status, 0, out(r));
-  return JSON.parse(r.stdout) as Show;
-};
-
 /** Runs `busybox sh -c CMD` (or argv) under shit run, then undo, redo, undo: whole trees compared each time. */
-function roundTrip(s: Sandbox, cmd: string | string[]): Show {
+function roundTrip(s: Sandbox, cmd: string | string[]): ShowJson {
   const before = s.tree();
   const run = s.shit(["run", "--", ...(typeof cmd === "string" ? [BB!, "sh", "-c", cmd] : cmd)]);
   assert.equal(run.status, 0, `the command failed under shit run:\n${out(run)}`);
