@@ -216,9 +216,8 @@ export function insertPost(ix: Index, cmd: string, seq: number, path: Buffer, po
 export function postsOf(ix: Index, cmd: string): PostRow[] {
   return ix
     .arrays("SELECT path, post, seq FROM posts WHERE cmd = ?", cmd)
-    .map((r) => ({ path: r[0], post: r[1], seq: r[2] }) as PostRow)
-    .filter(goodPost)
-    .map((r) => ({ path: r.path, post: r.post, seq: Number.isSafeInteger(r.seq) ? r.seq : null }));
+    .map((r) => ({ path: r[0], post: r[1], seq: Number.isSafeInteger(r[2]) ? r[2] : null }) as PostRow)
+    .filter(goodPost);
 }
 
 /** shit forget: a command's events and end-scan posts. The number of events removed. */

@@ -128,12 +128,10 @@ export function perform(
   // target partly undone, and a cascade's reversals are redone together
   const ix = store.index;
   ix.tx(() => {
-    // with shitd ingesting its spool, the row's own fields go in first (its records fill in the rest)
-    if (how.daemon) {
-      commands.planned(ix, prepared.id, how.kind, target.id);
-      if (how.session) commands.setSession(ix, prepared.id, how.session);
-      if (how.parent) commands.setParent(ix, prepared.id, how.parent);
-    }
+    // the row's own fields go in first, whoever ingests its spool (its records fill in the rest)
+    commands.planned(ix, prepared.id, how.kind, target.id);
+    if (how.session) commands.setSession(ix, prepared.id, how.session);
+    if (how.parent) commands.setParent(ix, prepared.id, how.parent);
     if (how.group) commands.setGroup(store.index, prepared.id, how.group);
     if (plan.partial)
       scopes.set(
@@ -151,15 +149,12 @@ export function perform(
   // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
   const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);
   phase("ingest the apply");
-  ix.tx(() => {
-    if (!how.daemon && how.session) commands.setSession(ix, prepared.id, how.session);
-    if (!how.daemon && how.parent) commands.setParent(ix, prepared.id, how.parent);
-    if (r.code === 0 && how.shell) {
-      commands.setShell(ix, prepared.id, shellRecord(how.shell));
+  if (r.code === 0 && how.shell)
+    ix.tx(() => {
+      commands.setShell(ix, prepared.id, shellRecord(how.shell!));
       // counted with its shell part: now if its END is in, else by the ingest of its END
       if (commands.times(ix, prepared.id)?.ended != null) recount(ix, [prepared.id], store.paths.staging);
-    }
-  });
+    });
   phase("finish row");
   const notes = prepared.notes.map((n) => `shit: ${n}\n`).join("");
   return { id: prepared.id, ...r, stderr: notes + r.stderr, corrupt };
