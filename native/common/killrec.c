@@ -314,11 +314,7 @@ void kr_after(struct kr_call *k, int err) {
     if (len < SP_HDR) break;
     off += len;
   }
-  long fd = sys4(SYS_openat, AT_FDCWD, k->ctx.spool, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd >= 0) {
-    sys3(SYS_write, fd, k->arena, k->len);
-    sys1(SYS_close, fd);
-  }
+  sp_append(k->ctx.spool, k->arena, k->len); /* as any record: the held spool, the real root */
   sys2(SYS_munmap, k->arena, k->cap);
   k->arena = NULL;
 }

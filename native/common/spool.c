@@ -142,8 +142,7 @@ size_t sp_seal(struct sp_buf *b, int err) {
   return b->n;
 }
 
-int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
-  sp_seal(b, err);
+int sp_append(const char *spool_path, const void *p, size_t n) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   long fd = held ? held_fd
                  : sys4(SYS_openat, sp_ofd(), sp_opath(spool_path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
@@ -151,11 +150,17 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {
-    long w = sys3(SYS_write, fd, b->p, b->n);
+    long w = sys3(SYS_write, fd, p, n);
     if (w < 0) rc = (int)w;
-    else if ((size_t)w != b->n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
+    else if ((size_t)w != n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
     if (!held) sys1(SYS_close, fd);
   }
+  return rc;
+}
+
+int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
+  sp_seal(b, err);
+  int rc = sp_append(spool_path, b->p, b->n);
   sp_release(b);
   return rc;
 }

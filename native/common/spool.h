@@ -116,6 +116,9 @@ void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name);
  * descriptor opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC for that write. Frees any mmap.
  * Returns 0 or -errno. */
 int sp_commit(struct sp_buf *b, const char *spool_path, int err);
+/* Append n bytes of whole records to the spool (the held descriptor when it is that spool's,
+ * reached through the real root after a chroot): 0, or -errno (-EIO for a short write). */
+int sp_append(const char *spool_path, const void *p, size_t n);
 /* Fill the header as sp_commit does and return the record's length, without writing it: the
  * caller writes b->p[0..len) itself (several records in one write). Does not release b. */
 size_t sp_seal(struct sp_buf *b, int err);
