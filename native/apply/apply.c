@@ -556,21 +556,20 @@ static int do_place(struct step *s) {
   if (type == S_IFREG && s->how == 'R') {
     /* moved back whole: an lstat says it is there and a regular file; it is opened only if its
      * bytes must be read (a re-run comparing contents, a copy across filesystems) */
-    struct stat sst;
-    if (lstat(s->keep, &sst) == 0) {
-      if (!S_ISREG(sst.st_mode)) {
+    struct sp_stat sst;
+    int r = sp_statat(AT_FDCWD, s->keep, AT_SYMLINK_NOFOLLOW, &sst);
+    if (r == 0) {
+      if (!S_ISREG(sst.mode)) {
         close_loc(&l);
         return EINVAL;
       }
       staged = 1;
-      as_kept = s->has_pre && sst.st_uid == s->pre.uid && sst.st_gid == s->pre.gid &&
-                (sst.st_mode & 07777) == (s->pre.mode & 07777) &&
-                (int64_t)sst.st_mtim.tv_sec * 1000000000 + sst.st_mtim.tv_nsec == s->pre.mtime_ns &&
-                (int64_t)sst.st_atim.tv_sec * 1000000000 + sst.st_atim.tv_nsec == s->pre.atime_ns;
-    } else if (errno != ENOENT) {
-      err = errno;
+      as_kept = s->has_pre && sst.uid == s->pre.uid && sst.gid == s->pre.gid &&
+                (sst.mode & 07777) == (s->pre.mode & 07777) && sst.mtime_ns == s->pre.mtime_ns &&
+                sst.atime_ns == s->pre.atime_ns;
+    } else if (r != -ENOENT) {
       close_loc(&l);
-      return err;
+      return -r;
     }
   } else if (type == S_IFREG && (src = open_source(s->keep, &err)) < 0) {
     close_loc(&l);
