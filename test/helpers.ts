@@ -64,7 +64,7 @@ export function sameTree(a: Entry[], b: Entry[]): string {
   return diffManifests(a, b);
 }
 
-/** `shit show --json` of the newest command, as the tests read it (exit 0 asserted). */
+/** `shit show --json` with no id (the command `shit undo` would pick), as the tests read it (exit 0 asserted). */
 export interface ShowJson {
   id: string;
   effects: Record<string, number>;

@@ -298,7 +298,7 @@ ${lines.join("\n")}
  * short as it can be while naming that command alone (a fish session's ids share 10 digits). */
 export function printIds(ctx: Ctx): void {
   const rows = commands.newestFirst(ctx.index, null, 50);
-  process.stdout.write(rows.map((c) => `${commands.uniquePrefix(ctx.index, c.id)}\t${commandLine(c).replace(/\s+/g, " ")}\n`).join(""));
+  process.stdout.write(rows.map((c) => `${commands.shortId(ctx.index, c.id)}\t${commandLine(c).replace(/\s+/g, " ")}\n`).join(""));
 }
 
 export function completionScript(program: Command, shell: CompletionShell): string {

@@ -81,14 +81,8 @@ const checked =
       throw new InvalidArgumentError((e as Error).message);
     }
   };
-function age(v: string): string {
-  try {
-    parseAge(v);
-  } catch (e) {
-    throw new InvalidArgumentError((e as Error).message);
-  }
-  return v;
-}
+/** An age checked as gc will read it, kept as typed. */
+const age = (v: string): string => (checked(parseAge)(v), v);
 
 let code = 0;
 const program = new Command()

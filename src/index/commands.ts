@@ -364,20 +364,6 @@ export function setEffects(ix: Index, id: string, json: string | null, cls: stri
   ix.q("UPDATE commands SET effects = ?, class = ? WHERE id = ?").run(json, cls, id);
 }
 
-/** The shortest prefix of id, at least min long, that names no other command (for ids offered to be typed). */
-export function uniquePrefix(ix: Index, id: string, min = 8): string {
-  const before = ix.q("SELECT id FROM commands WHERE id < ? ORDER BY id DESC LIMIT 1").get(id) as { id: string } | undefined;
-  const after = ix.q("SELECT id FROM commands WHERE id > ? ORDER BY id LIMIT 1").get(id) as { id: string } | undefined;
-  let n = min;
-  for (const other of [before?.id, after?.id]) {
-    if (!other) continue;
-    let common = 0;
-    while (common < id.length && id[common] === other[common]) common++;
-    n = Math.max(n, common + 1);
-  }
-  return id.slice(0, Math.min(n, id.length));
-}
-
 /** What gc weighs, oldest first: every ended command, with what keeps it (a pin, a pending redo:
  *  an undo that ended well and is not redone). */
 export function forGc(ix: Index): { id: string; started: number | null; pinned: number | null; redo: number; freed: number | null }[] {
