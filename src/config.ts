@@ -214,11 +214,6 @@ export function settingOf<K extends Key>(config: Config, key: K): Value<K> | und
   return (v === undefined ? SETTINGS[key].default : v) as Value<K> | undefined;
 }
 
-/** A key's value in the user's config file (as set, else its default). Throws ConfigError. */
-export function configValue<K extends Key>(key: K, env: NodeJS.ProcessEnv = process.env): Value<K> | undefined {
-  return settingOf(loadConfig(env).config, key);
-}
-
 /** A copy of the file's JSON with key set to value (undefined: removed, and emptied parents with it). */
 export function withValue(raw: unknown, key: string, value: unknown): Record<string, unknown> {
   const root: Record<string, unknown> = raw && typeof raw === "object" && !Array.isArray(raw) ? structuredClone(raw as Record<string, unknown>) : {};

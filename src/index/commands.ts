@@ -209,11 +209,6 @@ export function inGroup(ix: Index, grp: string): CommandRow[] {
   return ix.q("SELECT * FROM commands WHERE grp = ? AND exit = 0 ORDER BY started DESC, rowid DESC").all(grp) as unknown as CommandRow[];
 }
 
-/** Ids of finished commands started before `before` (ms), oldest first. */
-export function endedBefore(ix: Index, before: number): string[] {
-  return (ix.q("SELECT id FROM commands WHERE ended IS NOT NULL AND started < ? ORDER BY started").all(before) as Array<{ id: string }>).map((r) => r.id);
-}
-
 /** The distinct cwds of `run` commands started since `since`, most recent first. */
 export function recentCwds(ix: Index, since: number, limit: number): Uint8Array[] {
   return (

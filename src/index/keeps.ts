@@ -65,11 +65,6 @@ export function storedHashes(ix: Index, cmd: string): string[] {
   );
 }
 
-/** Whether the command still holds any pre-image (in staging or in the store). */
-export function holdsAny(ix: Index, cmd: string): boolean {
-  return !!ix.q("SELECT 1 FROM keeps WHERE name > ? AND name < ? AND state IN ('staged', 'stored', 'inode') LIMIT 1").get(cmd + "/", cmd + "0");
-}
-
 /** shit forget: every keep row of a command. */
 export function removeOf(ix: Index, cmd: string): number {
   return Number(ix.q("DELETE FROM keeps WHERE name > ? AND name < ?").run(cmd + "/", cmd + "0").changes);

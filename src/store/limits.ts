@@ -12,8 +12,6 @@ export interface Limits {
   fileCap: number; // bytes
 }
 
-export const DEFAULT_LIMITS: Limits = { maxAge: 7 * 86400_000, budget: 5 * 2 ** 30, fileCap: 2 ** 30 };
-
 /** A limit that cannot be read: bad input (one line, exit 2). */
 export class LimitError extends ConfigError {}
 
