@@ -12,6 +12,7 @@ import type { History } from "./chain.js";
 export function hasEffects(ix: Index, id: string): boolean {
   const cls = commands.classOf(ix, id);
   if (cls === "housekeeping" || cls === "none") return false;
+  if (cls === "changes") return true; // counted at its END from the same effects as below
   if (events.hasAny(ix, id, Op.NOTCAPTURED)) return true;
   if (untracked.count(ix, id) > 0) return true; // changed outside capture
   const effects = commands.effectsOf(ix, id);
