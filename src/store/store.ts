@@ -72,6 +72,13 @@ export function isKeepName(cmd: string, name: string): boolean {
   return /^[0-9A-Za-z_-]+$/.test(cmd) && name.startsWith(`${cmd}/`) && /^\d+-\d+(\.tail\d+)?$/.test(name.slice(cmd.length + 1));
 }
 
+/** A keep name of any command: the shape isKeepName checks, without knowing whose (a record read
+ *  back from the index names its keep, which a damaged spool may have bent). */
+export function looksLikeKeepName(name: string): boolean {
+  const slash = name.indexOf("/");
+  return slash > 0 && isKeepName(name.slice(0, slash), name);
+}
+
 /** What source() was asked of one pre-image, and what it found. */
 interface Verdict {
   force: boolean;

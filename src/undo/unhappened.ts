@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { EventRow } from "../index/rows.js";
 import { Op, decodeStat } from "../spool/records.js";
 import { fromBuf } from "../paths/bytes.js";
+import { looksLikeKeepName } from "../store/store.js";
 
 const S_IFMT = 0o170000,
   S_IFDIR = 0o040000;
@@ -63,7 +64,8 @@ export function didHappen(staging: string | undefined): (e: Pick<EventRow, "op" 
   return (e) => {
     if (e.err !== 0 || !e.path || !e.pre) return true;
     if (e.op === Op.UNLINK) {
-      if (e.keep_how === "R" && (!staging || !e.keep || !e.keep.includes("/") || staged(e.keep))) return true;
+      // a keep that is no keep name (a damaged record) was never in staging: the tree decides
+      if (e.keep_how === "R" && (!staging || !e.keep || (looksLikeKeepName(e.keep) && staged(e.keep)))) return true;
     } else if (e.op !== Op.RMDIR && e.op !== Op.RENAME) return true;
     const now = lstatB(Buffer.from(e.path)); // most often gone (the call happened): nothing to decode
     const pre = now && decodeStat(e.pre);

@@ -52,3 +52,24 @@ test("happened: drops records whose call a kill kept from running, keeps the res
     [rename.seq, rmdir.seq],
   );
 });
+
+test("happened: a keep name bent by a damaged record (NUL bytes, '..', no slash) is not looked up in staging; the tree decides", (t) => {
+  const d = mkdtempSync(join(tmpdir(), "shit-unhappened-"));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  const staging = join(d, "staging");
+  mkdirSync(staging, { recursive: true });
+  writeFileSync(join(d, "still"), "x");
+  const pre = real(join(d, "still"));
+  writeFileSync(join(d, "gone"), "y");
+  const preGone = real(join(d, "gone"));
+  rmSync(join(d, "gone"));
+  for (const keep of ["6389b4\0\0\0mv\0a\0b", "../../etc/passwd", "c0ffee", "c0ffee/1-1\0"]) {
+    // the path still holds its inode: the call never ran, whatever the keep says; the other did
+    const evs = [ev(Op.UNLINK, join(d, "still"), pre, { keep, keep_how: "R" }), ev(Op.UNLINK, join(d, "gone"), preGone, { keep, keep_how: "R" })];
+    assert.deepEqual(
+      happened(evs, staging).map((e) => e.path!.toString()),
+      [join(d, "gone")],
+      JSON.stringify(keep),
+    );
+  }
+});
