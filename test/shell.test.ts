@@ -304,7 +304,7 @@ for (const { shell, how, env } of laterChange) {
         const r = spawnSync("env", ["-u", "LD_PRELOAD", "-u", "SHIT_CMD", "sh", "-c", `echo "the IDE's bytes" > ${join(s.work, "f")}`]);
         assert.equal(r.status, 0);
         await t.run("shit undo --yes");
-        assert.equal(t.prompts().at(-1), "p 3");
+        assert.equal(t.prompts().at(-1), "p 3", t.screen());
         assert.equal(readFileSync(join(s.work, "f"), "utf8"), "the IDE's bytes\n");
         if (env.SHIT_DAEMON === "on") {
           const ping = s.shit(["daemon", "status"]);

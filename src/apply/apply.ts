@@ -20,6 +20,7 @@ export interface PreparedPlan {
   file: string;
   moved: string[]; // keeps that the apply moves back out of staging/store
   materialised: string[]; // files written from the store for this apply (removed after it, unless moved)
+  stored: Array<{ name: string; what: string }>; // planned ahead: the keeps to write out of the store when it is used
   notes: string[]; // what --force restores other than as it was kept
 }
 
@@ -32,13 +33,25 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean; c
   const id = newId();
   const runDir = store.paths.run;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  const file = join(runDir, `${id}.plan`);
+  return writePlan(store, plan, id, join(runDir, `${id}.plan`), opts);
+}
+
+/** A plan written ahead of time (src/undo/ahead.ts) to `file`: as preparePlan, with no id of its
+ *  own yet; the pre-images in the store are not written out (`stored` names them): a plan made
+ *  ahead leaves nothing in staging that nobody may use. */
+export function planAhead(store: Store, plan: Plan, file: string): PreparedPlan {
+  return writePlan(store, plan, "", file, { checked: true, ahead: true });
+}
+
+function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { force?: boolean; checked?: boolean; ahead?: boolean }): PreparedPlan {
   checkState(store.paths, [join(store.paths.staging, plan.cmd)]); // its pre-images' dir too: others must not write there
   store.preload(plan.cmd);
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
   const moved: string[] = [];
   const materialised = new Set<string>();
+  const stored: PreparedPlan["stored"] = [];
+  const storedNames = new Set<string>();
   const notes: string[] = [];
   const recs: Buffer[] = [];
   for (const e of plan.expect) {
@@ -68,7 +81,10 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean; c
     if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
     if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
     if (s.keep && src) {
-      if (src.row.state === "stored" && !materialised.has(src.path)) {
+      if (src.row.state === "stored" && opts.ahead) {
+        if (!storedNames.has(src.row.name)) stored.push({ name: src.row.name, what: s.path });
+        storedNames.add(src.row.name);
+      } else if (src.row.state === "stored" && !materialised.has(src.path)) {
         store.materialise(plan.cmd, src.row, s.path);
         materialised.add(src.path);
       }
@@ -90,7 +106,7 @@ export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean; c
     recs.push(encodeRecord(op, flags, f));
   }
   writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });
-  return { id, file, moved, materialised: [...materialised], notes };
+  return { id, file, moved, materialised: [...materialised], notes, stored };
 }
 
 /** A progress line: written to fd (a terminal), "LABEL N/M steps". */

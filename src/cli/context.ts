@@ -31,9 +31,10 @@ export interface Ctx {
  * would parse it again only to find its offset taken. A daemon that is down, killed or slow to
  * answer (5 s) only means this process ingests for itself.
  */
-export async function openCurrentCtx(): Promise<Ctx> {
+/** `ahead`: shitd also makes the plans it makes ahead before it answers (an undo or redo). */
+export async function openCurrentCtx(opts: { ahead?: boolean } = {}): Promise<Ctx> {
   checkState(statePaths()); // before anything is read from it, or asked of its daemon
-  const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths()));
+  const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths(), 5000, opts.ahead));
   return { ...openCtx({ ingest: !synced }), daemon: synced };
 }
 

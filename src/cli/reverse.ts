@@ -26,8 +26,9 @@ import { argvOfKill, killText, restart, restartLine, signalName, stillRunning } 
 import { newId, type Progress } from "../apply/apply.js";
 import { indexHistory } from "../undo/history.js";
 import { lock } from "../undo/lock.js";
-import { lostPreimages, withoutLost, type Lost } from "../undo/preimages.js";
-import { finish, interrupted, perform, planFor, type Outcome, type UndoPlan } from "../undo/perform.js";
+import { withoutLost, type Lost } from "../undo/preimages.js";
+import { finish, interrupted, perform, planWithLost, type Outcome, type UndoPlan } from "../undo/perform.js";
+import { giveBack, spent, stillGood, takeAhead, type Ahead } from "../undo/ahead.js";
 import { handShell, shellPart, type ShellPart } from "../undo/shell.js";
 import { thisCommand, thisSession } from "./session.js";
 import { confirm } from "./confirm.js";
@@ -46,6 +47,7 @@ export interface ReverseOpts {
   paths?: string[]; // --paths GLOB: only the paths it changed that match
   only?: string[]; // -- PATH…: only these paths (and what is under them)
   restart?: boolean; // start again, detached, each process it killed (and each unit it stopped)
+  planNow?: boolean; // not the plan made ahead: it met a tree changed since (shit-apply's EXPECTs)
 }
 
 /** Whether a scope's selection takes p (prefix), leaving out what was already put back. */
@@ -110,9 +112,9 @@ export async function reverse(ctx: Ctx, verb: "undo" | "redo", ref: string | und
     as: null,
     exit: EXIT.INTERNAL,
   };
-  if (!opts.json) return reverseWith(ctx, verb, ref, opts, report);
+  if (!opts.json) return reverseOrReplan(ctx, verb, ref, opts, report);
   try {
-    const code = await reverseWith(ctx, verb, ref, opts, report);
+    const code = await reverseOrReplan(ctx, verb, ref, opts, report);
     report.exit = code;
     process.stdout.write(JSON.stringify(report, null, 2) + "\n");
     return code;
@@ -150,14 +152,13 @@ const id8 = (c: CommandRow) => c.id.slice(0, 8);
 const laterBy = (by: CommandRow | undefined) => (by ? `; changed later by ${id8(by)} \`${commandLine(by)}\`` : "");
 
 /** The plan of one reversal: against the tree as the reversals before it (`prior`) leave it. */
-function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, opts: ReverseOpts, prior: Step[], only?: BPath[]): Part {
+/** `ahead`: the plan shitd made ahead for it (src/undo/ahead.ts), still good: nothing is planned here. */
+function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, opts: ReverseOpts, prior: Step[], only?: BPath[], ahead?: Ahead): Part {
   const orig = rootOf(h, target);
   const kind = reversalKind(target);
   const cwd: BPath = orig.cwd ? fromBuf(orig.cwd) : target.cwd ? fromBuf(target.cwd) : process.cwd();
-  const { scope, keepIfFull } = scopeFor(ctx.index, h, target, only);
-  const planned = planFor(ctx.index, target, mode, ctx.paths.staging, { prior, scope, keepIfFull });
   // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
-  const lost = lostPreimages(ctx.store, planned, mode === "force");
+  const { planned, lost } = ahead ? { planned: ahead.plan, lost: [] } : planWithLost(ctx.store, h, target, mode, prior, only);
   const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
   // a redo names the command it puts forward again, not the undo it reverses
   const via = target.id === orig.id ? "" : `; ${target.kind === "undo" ? "undone" : "redone"} by ${id8(target)}`;
@@ -199,6 +200,17 @@ function selection(ctx: Ctx, target: CommandRow, opts: ReverseOpts): BPath[] | u
   return out;
 }
 
+/** A plan made ahead that met a tree changed since it was made (nothing was changed): planned
+ *  again now, against the tree as it is, which names what changed. */
+async function reverseOrReplan(ctx: Ctx, verb: "undo" | "redo", ref: string | undefined, opts: ReverseOpts, report: Report): Promise<number> {
+  const code = await reverseWith(ctx, verb, ref, opts, report);
+  if (code !== REPLAN) return code;
+  process.stderr.write("shit: the tree changed since that plan was made (nothing was changed); planning again:\n");
+  report.as = null;
+  return reverseWith(ctx, verb, ref, { ...opts, planNow: true }, report);
+}
+const REPLAN = -1;
+
 async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefined, opts: ReverseOpts, report: Report): Promise<number> {
   const mode: ConflictMode = opts.force ? "force" : opts.onConflict === "skip" ? "skip" : "stop";
   if (opts.onConflict && !["skip", "stop"].includes(opts.onConflict))
@@ -224,17 +236,25 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   report.target = { id: target.id, argv: argvOf(target), cwd: display(target.cwd ? fromBuf(target.cwd) : process.cwd()) };
   report.original = { id: orig.id, argv: argvOf(orig) };
   const unlock = lock(ctx.paths);
+  let ahead: Ahead | null = null;
+  let performed = false;
   try {
     // what is reversed, in order: a cascade's redo takes all of the cascade still undone (newest
     // first, so the oldest command comes forward first); an undo or redo with later commands that
     // depend on it reverses those first with --cascade, else it stops and names them
     let targets = [target];
     let hasDeps = false;
-    if (verb === "redo" && !only && target.grp) {
+    // the plain case (the whole command, conflicts stop it) may have been planned ahead by shitd:
+    // then it had no group, no dependents and nothing interrupted at the index's present stamp
+    // (--patch reads events' columns a plan made ahead does not keep)
+    ahead = !only && mode === "stop" && !opts.onConflict && !opts.patch && !opts.planNow && !target.grp ? takeAhead(ctx.store, target) : null;
+    if (ahead) {
+      // planned ahead: targets stay [target]
+    } else if (verb === "redo" && !only && target.grp) {
       const all = commands.inGroup(ctx.index, target.grp).filter((c) => !isUndone(h, c));
       if (all.some((c) => c.id === target.id)) targets = all;
     }
-    if (targets.length === 1) {
+    if (targets.length === 1 && !ahead) {
       const { scope, first } = scopeFor(ctx.index, h, target, only);
       targets = [...first, target];
       const deps = dependents(ctx.index, h, target, scope ? (p) => scopeHas(scope, p) : undefined);
@@ -279,10 +299,11 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           opts,
           parts.flatMap((p) => p.plan.steps),
           t === target ? only : undefined,
+          t === target ? (ahead ?? undefined) : undefined,
         ),
       );
     const main = parts[parts.length - 1];
-    phase("plan");
+    phase(ahead ? "plan (made ahead)" : "plan");
     report.kind = main.kind;
     report.cascade =
       parts.length > 1 ? parts.map((p) => ({ kind: p.kind, target: p.target.id, original: { id: p.orig.id, argv: argvOf(p.orig) }, as: null })) : [];
@@ -408,6 +429,11 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       return ended("refused", EXIT.REFUSED);
     }
 
+    if (ahead && asked && !stillGood(ctx.store, ahead)) {
+      process.stderr.write("something changed while asking (a kept pre-image); nothing was changed. Run it again to see the new plan.\n");
+      return ended("conflict", EXIT.CONFLICT);
+    }
+
     // one after the other; each after the first is planned again against the tree the ones
     // before it left (what shit-apply checks), and the cascade stops at the first that cannot go on
     const group = parts.length > 1 ? newId() : undefined;
@@ -426,6 +452,8 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       }
       const q = parts[i];
       let r: Outcome;
+      const prepared = i === 0 && ahead ? spent(ahead) : undefined; // performed now: not there for another undo to take
+      if (prepared) performed = true;
       try {
         r = perform(ctx.store, q.target, q.plan, {
           verb,
@@ -439,6 +467,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           checked: !asked || i > 0, // partOf checked them (lostPreimages), a later part's just now
           group,
           progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),
+          prepared,
         });
       } catch (e) {
         if (e instanceof BlobError) throw new CliError(`cannot ${verb}: ${e.message}; nothing changed`, EXIT.BLOB);
@@ -446,6 +475,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       }
       report.as = r.id;
       if (report.cascade?.length) report.cascade[i].as = r.id;
+      if (r.code === 3 && prepared) return REPLAN; // its conflicts are named by the plan made now
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       if (r.code === 0 && q.shell) {
@@ -496,6 +526,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     say(`${verb === "undo" ? "undone" : "redone"} (${as}; ${reverses}${partly})\n`);
     return ended("done", EXIT.OK);
   } finally {
+    if (ahead && !performed) giveBack(ahead); // taken, not used: for the next undo
     unlock();
   }
 }

@@ -4,7 +4,9 @@
 import { join } from "node:path";
 import type { StatePaths } from "../paths/state.js";
 
-export type Request = { op: "ping" } | { op: "status" } | { op: "sync" } | { op: "stop" };
+/** sync with `ahead`: also the plans shitd makes ahead (src/undo/ahead.ts) made at the stamp
+ *  the sync leaves, before the answer (`shit undo` and `redo` ask so). */
+export type Request = { op: "ping" } | { op: "status" } | { op: "sync"; ahead?: boolean } | { op: "stop" };
 export type Op = Request["op"];
 export const OPS: readonly Op[] = ["ping", "status", "sync", "stop"];
 
@@ -42,5 +44,6 @@ export function parseRequest(line: string): Request | string {
   }
   const op = (v as { op?: unknown } | null)?.op;
   if (typeof op !== "string" || !(OPS as readonly string[]).includes(op)) return `unknown op ${JSON.stringify(op)} (ops: ${OPS.join(", ")})`;
+  if (op === "sync" && (v as { ahead?: unknown }).ahead === true) return { op, ahead: true };
   return { op } as Request;
 }

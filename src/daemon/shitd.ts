@@ -20,6 +20,8 @@ import { ProcTable } from "./pids.js";
 import { Lifetimes } from "./lifetimes.js";
 import { UntrackedTier } from "./untracked.js";
 import { Tidy } from "./tidy.js";
+import { makeAhead } from "../undo/ahead.js";
+import { Store } from "../store/store.js";
 import { logPath, parseRequest, pidPath, socketPath, type Reply, type Request, type Status } from "./protocol.js";
 
 const envMs = (name: string, dflt: number) => {
@@ -31,6 +33,7 @@ const COALESCE_MS = envMs("SHIT_DAEMON_COALESCE_MS", 25);
 // records per transaction: a CLI waiting on the index waits for one such chunk at most
 const BUDGET = envMs("SHIT_DAEMON_BUDGET", 2000) || 2000;
 const ROOT_CHECK_MS = 30 * 1000;
+const AHEAD_MS = envMs("SHIT_DAEMON_AHEAD_MS", 50); // after the last ingest, before planning ahead
 
 class Daemon {
   readonly paths = statePaths();
@@ -179,6 +182,7 @@ class Daemon {
       this.procs.refresh(this.index);
       this.untracked?.ingested();
       this.tidy.soon(); // compression and gc over budget, once ingests settle (tidy.ts)
+      this.aheadSoon();
     } catch (e) {
       error = (e as Error).message;
       if (error !== this.lastError) this.log.write(`ingest failed: ${error}`);
@@ -196,6 +200,27 @@ class Daemon {
     if (this.stopping) return;
     if (error) this.timer = setTimeout(() => void this.run(), 1000);
     else if (this.wanted > this.done) this.timer = setTimeout(() => void this.run(), this.waiters.length ? 0 : COALESCE_MS);
+  }
+
+  /** The plans made ahead (src/undo/ahead.ts), once this burst of ingests is over: the undo a
+   *  user may type next is planned while they type it. */
+  private aheadTimer: NodeJS.Timeout | null = null;
+  private aheadSoon(): void {
+    if (this.aheadTimer) this.aheadTimer.refresh();
+    else
+      this.aheadTimer = setTimeout(() => {
+        this.aheadTimer = null;
+        if (this.running || this.wanted > this.done) return this.aheadSoon(); // more to ingest first
+        this.makeAhead();
+      }, AHEAD_MS).unref();
+  }
+
+  private makeAhead(): void {
+    try {
+      makeAhead(new Store(this.paths, this.index));
+    } catch (e) {
+      this.log.write(`planning ahead failed: ${(e as Error).message}`);
+    }
   }
 
   /** Resolves when an ingest that began after this call has finished (null), or with its error. */
@@ -230,6 +255,7 @@ class Daemon {
         if (this.stopping) return { ok: false, error: "shitd is stopping" };
         const before = this.stats.records;
         const err = await this.sync();
+        if (!err && req.ahead) this.makeAhead();
         return err ? { ok: false, error: `ingest failed: ${err}` } : { ok: true, op: "sync", records: this.stats.records - before };
       }
     }

@@ -130,7 +130,24 @@ const MIGRATIONS: string[] = [
    ) WITHOUT ROWID;`,
   `ALTER TABLE spools ADD COLUMN base INTEGER NOT NULL DEFAULT 0;  -- bytes of the command's records before the file now at name (its first file settled into spool/done/): seq = base + offset in the file
    CREATE INDEX commands_unended ON commands(started) WHERE ended IS NULL;  -- the few commands with no END yet, which every verb looks at`,
+  `CREATE TABLE stamp(n INTEGER NOT NULL);  -- moves with every write an undo plan may depend on (src/index/stamp.ts)
+   INSERT INTO stamp VALUES(0);
+   ${stampTriggers()}`,
 ];
+
+/** The triggers that move the stamp: on every table but spools (ingest positions), on insert,
+ *  update and delete, except inserts into events and keeps: the ingest, their one writer, moves it
+ *  once per transaction instead (a trigger per row doubles the cost of 10k inserts). A table added
+ *  later gets its triggers in its own migration (test/unit/stamp.test.ts checks that each has). */
+function stampTriggers(): string {
+  const tables = ["commands", "events", "posts", "keeps", "procs", "sessions", "untracked", "scopes", "blobs", "kills"];
+  const out: string[] = [];
+  for (const t of tables)
+    for (const op of ["INSERT", "UPDATE", "DELETE"])
+      if (!(op === "INSERT" && (t === "events" || t === "keeps")))
+        out.push(`CREATE TRIGGER stamp_${t}_${op.toLowerCase()} AFTER ${op} ON ${t} BEGIN UPDATE stamp SET n = n + 1; END;`);
+  return out.join("\n   ");
+}
 
 /** The index stayed locked by another process longer than any wait. */
 export class IndexBusy extends Error {}

@@ -97,6 +97,11 @@ export function effectPaths(ix: Index, cmd: string, ops: readonly number[]): Arr
     .map((r) => ({ op: r[0] as number, path: r[1] as Uint8Array | null, path2: r[2] as Uint8Array | null }));
 }
 
+/** How many events the command has (its primary key's range: no row is read). */
+export function count(ix: Index, cmd: string): number {
+  return Number((ix.q("SELECT count(*) AS n FROM events WHERE cmd = ?").get(cmd) as { n: number | bigint }).n);
+}
+
 /** Whether the command has an event that succeeded, or one of these ops (failed or not). */
 export function hasAny(ix: Index, cmd: string, orOp: number): boolean {
   return !!ix.q("SELECT 1 FROM events WHERE cmd = ? AND (err = 0 OR op = ?) LIMIT 1").get(cmd, orOp);

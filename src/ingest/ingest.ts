@@ -8,6 +8,7 @@ import type { Index } from "../index/db.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
+import * as stamp from "../index/stamp.js";
 import * as procs from "../index/procs.js";
 import * as kills from "../index/kills.js";
 import * as spools from "../index/spools.js";
@@ -202,6 +203,7 @@ function ingestSpool(
       } else commands.setEffects(index, cmd, null, null);
     }
     spools.setOffset(index, name, offset + next);
+    stamp.bump(index); // events and keeps rows move the stamp here, once, not by a trigger per row
     return true;
   });
   if (!took) return "raced";

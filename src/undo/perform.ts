@@ -1,7 +1,7 @@
 // Performing an undo or redo: plan it from the index, write the plan, run shit-apply on it as a
 // new recorded command, and finish that command's row (its session and shell part, its effect
 // counts) in one transaction once its spool is in. Also finishes an undo that was killed.
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
 import type { CommandRow, EventRow } from "../index/rows.js";
@@ -11,7 +11,7 @@ import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
 import { ingest } from "../ingest/ingest.js";
 import { recount } from "../ingest/effects.js";
-import { markMoved, preparePlan, runApply, type Progress } from "../apply/apply.js";
+import { markMoved, preparePlan, runApply, type PreparedPlan, type Progress } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
 import * as scopes from "../index/scopes.js";
 import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
@@ -20,6 +20,10 @@ import type { Store } from "../store/store.js";
 import { shellRecord, type ShellPart } from "./shell.js";
 import { happened } from "./unhappened.js";
 import { phase } from "./times.js";
+import { scopeFor } from "./scope.js";
+import { lostPreimages, type Lost } from "./preimages.js";
+import type { History } from "./chain.js";
+import type { Step } from "../plan/plan.js";
 
 /** A plan, with the later command (if any) that changed each conflicting path since. */
 export interface UndoPlan extends Plan {
@@ -54,6 +58,21 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
     if (by) changedBy.set(c.path, by);
   }
   return { ...plan, changedBy, events: evs };
+}
+
+/** The plan of a reversal of target as `shit undo`/`redo` makes it (scoped by its selective
+ *  reversals, or by `only`), and the steps whose kept pre-image is gone. */
+export function planWithLost(
+  store: Store,
+  h: History,
+  target: CommandRow,
+  mode: ConflictMode,
+  prior: Step[] = [],
+  only?: BPath[],
+): { planned: UndoPlan; lost: Lost[] } {
+  const { scope, keepIfFull } = scopeFor(store.index, h, target, only);
+  const planned = planFor(store.index, target, mode, store.paths.staging, { prior, scope, keepIfFull });
+  return { planned, lost: lostPreimages(store, planned, mode === "force") };
 }
 
 /** For each existing file whose bytes target changed, the other commands that wrote to it while
@@ -120,10 +139,11 @@ export function perform(
     progress?: Progress; // a progress line on a terminal
     parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
     daemon?: boolean; // shitd ingests the apply's spool: this process does not wait for that
+    prepared?: PreparedPlan; // its plan file is written already (made ahead: src/undo/ahead.ts)
   },
 ): Outcome {
   phase("show plan");
-  const prepared = preparePlan(store, plan, { force: how.force, checked: how.checked });
+  const prepared = how.prepared ?? preparePlan(store, plan, { force: how.force, checked: how.checked });
   // known before it runs, so the ingest of its END already knows: a selective undo leaves its
   // target partly undone, and a cascade's reversals are redone together
   const ix = store.index;
@@ -145,6 +165,8 @@ export function perform(
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
   markMoved(store, prepared, r.code);
+  // a conflict found at apply time changed nothing: its plan is no interrupted reversal to finish
+  if (r.code === 3) rmSync(prepared.file, { force: true });
   // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
   // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
   const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);

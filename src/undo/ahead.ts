@@ -1,0 +1,207 @@
+// Plans made ahead. shitd plans the reversal a user is likely to ask for next — the undo of the
+// newest command with effects, the redo of the newest undo — once their records are in, and
+// writes its plan file; `shit undo` then finds it ready and goes from its question straight to
+// shit-apply (an rm -rf of 10k files: ~0.6 s of planning, writing and checking not done then).
+//
+// A plan made ahead is used only while nothing it was made from has moved:
+//  - the index: its stamp (src/index/stamp.ts) is the one it was made at, in its file name;
+//  - staging: every pre-image it moves back is still there (one listing per command dir);
+//  - the tree: checked where it always is, by shit-apply's EXPECT steps before any change (a
+//    change since: exit 3, nothing changed, and the CLI plans again in full to say what).
+// Only the plain case is made ahead: the whole command, no conflicts, nothing lost or dropped as
+// never having happened, no later command depending on it, no shell state or processes to put
+// back, at most MAX_EVENTS. The pre-images it reads out of the store are written out when it is
+// taken, not before (nothing is left in staging for a plan never used).
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { deserialize, serialize } from "node:v8";
+import type { CommandRow, EventRow, NetRow } from "../index/rows.js";
+import * as events from "../index/events.js";
+import * as kills from "../index/kills.js";
+import { stampOf } from "../index/stamp.js";
+import { newId, planAhead, type PreparedPlan } from "../apply/apply.js";
+import { BlobError, type Store } from "../store/store.js";
+import { checkState } from "../paths/state.js";
+import { ChainError, NothingToDo, pickRedo, pickUndo, reversalKind, type History } from "./chain.js";
+import { indexHistory } from "./history.js";
+import { dependents } from "./depends.js";
+import { scopeFor } from "./scope.js";
+import { shellPart } from "./shell.js";
+import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
+
+/** Larger commands are planned when asked: the plan of 100k events is ~600 MiB for a while. */
+const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 30000);
+
+/** What the CLI takes: the plan (with the events it was made from, only their columns a plan's
+ *  text reads: NetRow), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
+ *  else removes it meanwhile. */
+export interface Ahead {
+  plan: UndoPlan;
+  id: string;
+  file: string;
+  base: string; // where it was made ahead: <run>/ahead/<target>-<stamp>(.plan|.v8)
+  moved: string[]; // the pre-images it moves back out of staging (PreparedPlan.moved)
+  keeps: string[]; // the pre-images it reads from staging
+  materialised: string[]; // written out of the store when it was taken (PreparedPlan.materialised)
+}
+
+interface Saved {
+  target: string;
+  kind: "undo" | "redo";
+  plan: UndoPlan;
+  moved: string[];
+  keeps: string[];
+  stored: Array<{ name: string; what: string }>; // pre-images in the store: written out when taken
+}
+
+const dirOf = (store: Store) => join(store.paths.run, "ahead");
+const baseOf = (target: string, stamp: number) => `${target}-${stamp}`;
+
+/** The reversals worth making ahead now: the undo and the redo `shit undo`/`redo` would pick with
+ *  no id, across sessions. */
+function candidates(h: History): CommandRow[] {
+  const out: CommandRow[] = [];
+  for (const pick of [pickUndo, pickRedo])
+    try {
+      const c = pick(h);
+      if (!out.some((o) => o.id === c.id)) out.push(c);
+    } catch (e) {
+      if (!(e instanceof NothingToDo || e instanceof ChainError)) throw e;
+    }
+  return out;
+}
+
+/** For shitd: makes ahead the plans of the reversals likely asked for next, unless made at this
+ *  stamp already; removes the rest. Returns the targets whose plan is ready. */
+export function makeAhead(store: Store): string[] {
+  const ix = store.index;
+  const dir = dirOf(store);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stamp = stampOf(ix);
+  const h = indexHistory(ix);
+  const ready: string[] = [];
+  const keep = new Set<string>();
+  for (const t of candidates(h)) {
+    const base = baseOf(t.id, stamp);
+    keep.add(base);
+    const have = readdirSync(dir).includes(`${base}.v8`);
+    if (have || ahead(store, h, t, join(dir, base))) ready.push(t.id);
+  }
+  for (const n of readdirSync(dir)) if (!keep.has(n.replace(/\.(v8|plan)$/, ""))) rmSync(join(dir, n), { force: true });
+  return ready;
+}
+
+const netOf = (e: EventRow): NetRow => ({
+  seq: e.seq,
+  op: e.op,
+  err: e.err,
+  flags: e.flags,
+  path: e.path,
+  path2: e.path2,
+  pre: e.pre,
+  pre2: e.pre2,
+  keep: e.keep,
+  keep_how: e.keep_how,
+  note: e.note,
+});
+
+/** Plans t ahead into base.plan and base.v8, if it is the plain case. */
+function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
+  const ix = store.index;
+  if (t.ended == null || t.grp || events.count(ix, t.id) > MAX_EVENTS) return false;
+  if (interrupted(ix, store.paths, t) || shellPart(ix, t) || kills.of(ix, t.id).length) return false;
+  const scoped = scopeFor(ix, h, t);
+  if (scoped.first.length || scoped.scope || scoped.keepIfFull) return false;
+  if (dependents(ix, h, t).length) return false;
+  const { planned, lost } = planWithLost(store, h, t, "stop");
+  const dropped = planned.events.length !== events.count(ix, t.id); // records of calls that never ran: the tree decided
+  if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
+  if (!planned.steps.some((s) => s.seq >= 0)) return false;
+  const written = planAhead(store, planned, `${base}.plan`);
+  const inStore = new Set(written.stored.map((x) => x.name));
+  const keeps = [...new Set(planned.steps.flatMap((s) => (s.keep && !inStore.has(s.keep) ? [s.keep] : [])))];
+  // the events only as the plan text reads them (their net changes): a third of the columns, and
+  // of the time to read them back
+  const net = planned.events.map((e) => ({ ...netOf(e) }) as EventRow);
+  const saved: Saved = { target: t.id, kind: reversalKind(t), plan: { ...planned, events: net }, moved: written.moved, keeps, stored: written.stored };
+  writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
+  renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
+  return true;
+}
+
+/** For `shit undo`/`redo` of target (the whole command, no options that change the plan): the
+ *  plan made ahead for it, if it is still good, with its file taken; else null (plan it now). */
+export function takeAhead(store: Store, target: CommandRow): Ahead | null {
+  const base = join(dirOf(store), baseOf(target.id, stampOf(store.index)));
+  let saved: Saved;
+  try {
+    saved = deserialize(readFileSync(`${base}.v8`)) as Saved;
+  } catch {
+    return null; // none made for it at this stamp
+  }
+  if (saved.target !== target.id || saved.kind !== reversalKind(target)) return null;
+  if (!stillStaged(store, saved.keeps)) return null;
+  checkState(store.paths, [join(store.paths.staging, saved.plan.cmd)]); // as preparePlan: others must not write there
+  const id = newId();
+  const file = join(store.paths.run, `${id}.plan`);
+  try {
+    renameSync(`${base}.plan`, file);
+  } catch {
+    return null; // removed meanwhile (shitd moved on to a newer stamp)
+  }
+  const taken: Ahead = { plan: saved.plan, id, file, base, moved: saved.moved, keeps: saved.keeps, materialised: [] };
+  // the pre-images in the store, written out to their staging names as preparePlan does (each
+  // verified against its hash as it is read): one that cannot be is for the plan made now to name
+  store.preload(saved.plan.cmd);
+  try {
+    for (const x of saved.stored) {
+      const row = store.keep(x.name);
+      if (row?.state !== "stored") throw new BlobError(`${x.name} is no longer in the store`);
+      taken.materialised.push(store.materialise(saved.plan.cmd, row, x.what));
+    }
+  } catch (e) {
+    if (!(e instanceof BlobError)) throw e;
+    giveBack(taken);
+    return null;
+  }
+  return taken;
+}
+
+/** A plan made ahead that is being performed: no longer there to take; as perform() takes it. */
+export function spent(a: Ahead): PreparedPlan {
+  rmSync(`${a.base}.v8`, { force: true });
+  return { id: a.id, file: a.file, moved: a.moved, materialised: a.materialised, notes: [], stored: [] };
+}
+
+/** A plan made ahead that was taken and not performed (a dry run, a question answered no): put
+ *  back for the next `shit undo`, which is then as quick. */
+export function giveBack(a: Ahead): void {
+  for (const f of a.materialised) rmSync(f, { force: true });
+  try {
+    renameSync(a.file, `${a.base}.plan`);
+  } catch {
+    rmSync(a.file, { force: true });
+  }
+}
+
+/** Whether the pre-images a plan made ahead reads are all still in staging: asked again after a
+ *  question that may have waited for minutes, as the CLI checks its own plan's pre-images again. */
+export const stillGood = (store: Store, a: Ahead): boolean => stillStaged(store, a.keeps);
+
+/** Whether every one of these pre-images is still in staging (by name: one listing per command
+ *  dir, not an lstat each). */
+function stillStaged(store: Store, keeps: string[]): boolean {
+  const listed = new Map<string, Set<string> | null>();
+  for (const k of keeps) {
+    const slash = k.indexOf("/");
+    const dir = k.slice(0, slash);
+    if (!listed.has(dir))
+      try {
+        listed.set(dir, new Set(readdirSync(join(store.paths.staging, dir))));
+      } catch {
+        listed.set(dir, null);
+      }
+    if (!listed.get(dir)?.has(k.slice(slash + 1))) return false;
+  }
+  return true;
+}

@@ -1,0 +1,140 @@
+// Plans made ahead (src/undo/ahead.ts): shitd plans the undo of the newest command (and the redo
+// of the newest undo) once its records are in; `shit undo` then goes from its question straight to
+// shit-apply. Real shitd, real files, whole trees compared; SHIT_TIMES tells which plan was used.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { out, sameTree } from "./helpers.ts";
+import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
+
+const aheadDir = (s: DaemonBox) => join(s.state, "run", "ahead");
+/** Waits until shitd has a plan made ahead for the command whose id begins with `id`. */
+const planned = (s: DaemonBox, id: string) =>
+  until(`a plan made ahead for ${id}`, () => {
+    s.shit(["list"]); // a sync: shitd ingests, then plans ahead a moment later
+    return existsSync(aheadDir(s)) && readdirSync(aheadDir(s)).some((n) => n.startsWith(id) && n.endsWith(".v8"));
+  });
+const newest = (s: DaemonBox) => (JSON.parse(s.shit(["list", "--json"]).stdout) as { id: string }[])[0].id;
+/** An undo/redo with SHIT_TIMES: its result, and whether it used the plan made ahead. */
+function timed(s: DaemonBox, args: string[]) {
+  const times = join(s.dir, `times-${Math.random().toString(36).slice(2)}`);
+  const r = s.shit(args, { env: { ...s.env, SHIT_TIMES: times } });
+  const phases = existsSync(times) ? readFileSync(times, "utf8") : "";
+  return { r, ahead: /^plan_\(made_ahead\) /m.test(phases), phases };
+}
+
+test("ahead: shitd plans the undo ahead; undo, redo and undo again use it and are exact (whole trees)", async (t) => {
+  const s = daemonBox(t);
+  s.sh(
+    "mkdir -p d/e/f && for i in 1 2 3 4 5; do echo $i > d/f$i; echo x$i > d/e/g$i; done; ln -s f1 d/link; chmod 640 d/f2; " +
+      "touch -d '2001-02-03 04:05:06' d/e/g1 d/e; echo keep > a; echo other > b; echo log > l",
+  );
+  const before = s.tree();
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  let r = s.shit(["run", "--", "sh", "-c", "rm -rf d; mv a b; echo more >> l; chmod 600 l"]);
+  assert.equal(r.status, 0, out(r));
+  const after = s.tree();
+  const cmd = newest(s);
+  await planned(s, cmd);
+
+  const undo = timed(s, ["undo", "--yes"]);
+  assert.equal(undo.r.status, 0, out(undo.r));
+  assert.ok(undo.ahead, `the plan made ahead was used; phases:\n${undo.phases}`);
+  assert.equal(sameTree(before, s.tree()), "", "undo restores the tree exactly");
+  assert.ok(!readdirSync(aheadDir(s)).some((n) => n.startsWith(cmd)), "the plan made ahead is taken, not left behind");
+
+  const undoId = /\(as ([0-9a-f]+);/.exec(undo.r.stdout)![1];
+  await planned(s, undoId);
+  const redo = timed(s, ["redo", "--yes"]);
+  assert.equal(redo.r.status, 0, out(redo.r));
+  assert.ok(redo.ahead, `the redo's plan was made ahead too; phases:\n${redo.phases}`);
+  assert.equal(sameTree(after, s.tree()), "", "redo puts the command's effects back exactly");
+
+  const redoId = /\(as ([0-9a-f]+);/.exec(redo.r.stdout)![1];
+  await planned(s, redoId);
+  const again = timed(s, ["undo", "--yes"]);
+  assert.equal(again.r.status, 0, out(again.r));
+  assert.ok(again.ahead, "and the undo of the redo");
+  assert.equal(sameTree(before, s.tree()), "", "the undo after the redo restores it exactly again");
+  // as the same undo planned now (no daemon) would say it
+  r = s.shit(["show", cmd]);
+  assert.equal(r.status, 0, out(r));
+});
+
+test("ahead: a change made outside capture after the command is a conflict: nothing is overwritten, and the plan made now names it", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done; echo old > f");
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  const r = s.shit(["run", "--", "sh", "-c", "rm -rf d; echo new > f"]);
+  assert.equal(r.status, 0, out(r));
+  await planned(s, newest(s));
+  writeFileSync(join(s.work, "f"), "mine\n"); // not captured: the index's stamp does not move
+  const changed = s.tree();
+
+  const undo = timed(s, ["undo", "--yes"]);
+  assert.equal(undo.r.status, 3, out(undo.r));
+  assert.ok(undo.ahead, `it began with the plan made ahead; phases:\n${undo.phases}`);
+  assert.match(undo.r.stderr, /the tree changed since that plan was made \(nothing was changed\); planning again/);
+  assert.match(undo.r.stderr, /conflict: .*\bf\b/);
+  assert.equal(sameTree(changed, s.tree()), "", "nothing changed: f keeps what was written after the command, d stays gone");
+  assert.equal(readFileSync(join(s.work, "f"), "utf8"), "mine\n");
+
+  // the failed apply left nothing to finish: skip restores the rest, f is left as it is
+  const skip = s.shit(["undo", "--yes", "--on-conflict", "skip"]);
+  assert.equal(skip.status, 10, out(skip));
+  assert.equal(readFileSync(join(s.work, "d", "f2"), "utf8"), "2\n");
+  assert.equal(readFileSync(join(s.work, "f"), "utf8"), "mine\n");
+});
+
+test("ahead: a dry run gives the plan made ahead back; once a later command moved the index's stamp it is not used", async (t) => {
+  const s = daemonBox(t, { SHIT_DAEMON_AHEAD_MS: "600000" }); // planned ahead only when an undo's sync asks for it
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const cmd = newest(s);
+  let r = timed(s, ["undo", "--dry-run"]);
+  assert.equal(r.r.status, 0, out(r.r));
+  assert.ok(r.ahead, `the dry run's sync had it planned ahead; phases:\n${r.phases}`);
+  const mine = () =>
+    readdirSync(aheadDir(s))
+      .filter((n) => n.startsWith(cmd))
+      .sort();
+  assert.deepEqual(
+    mine().map((n) => n.replace(/^[0-9a-f]+-\d+/, "")),
+    [".plan", ".v8"],
+    "given back whole for the next undo",
+  );
+  r = timed(s, ["undo", "--dry-run"]);
+  assert.ok(r.ahead, "and the next one takes it");
+
+  // a later captured command moves the stamp; with no sync (no daemon asked) the old plan is still
+  // there, and must not be used
+  assert.equal(s.shit(["run", "--", "touch", "elsewhere"]).status, 0);
+  s.shit(["list"]); // shitd ingests it (a sync that plans nothing ahead)
+  const stale = mine();
+  assert.equal(stale.length, 2);
+  const off = { ...s.env, SHIT_DAEMON: "off" };
+  const times = join(s.dir, "times-stale");
+  const u = s.shit(["undo", cmd.slice(0, 8), "--yes"], { env: { ...off, SHIT_TIMES: times } });
+  assert.equal(u.status, 0, out(u));
+  assert.doesNotMatch(readFileSync(times, "utf8"), /made_ahead/, "planned now");
+  assert.equal(readFileSync(join(s.work, "d", "f3"), "utf8"), "3\n");
+});
+
+test("ahead: a kept pre-image gone from staging since: planned now, which finds it lost and changes nothing", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const cmd = newest(s);
+  await planned(s, cmd);
+  const staged = join(s.state, "staging", cmd);
+  rmSync(join(staged, readdirSync(staged)[0]));
+  const gone = s.tree();
+  const r = timed(s, ["undo", "--yes"]);
+  assert.equal(r.r.status, 6, out(r.r));
+  assert.ok(!r.ahead, `not the plan made ahead; phases:\n${r.phases}`);
+  assert.match(r.r.stderr, /nothing changed: a kept pre-image is gone/);
+  assert.equal(sameTree(gone, s.tree()), "", "nothing changed");
+});
