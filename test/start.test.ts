@@ -15,7 +15,10 @@ const probe = { NODE_OPTIONS: "--import=data:text/javascript,console.error('main
 const ran = (stderr: string) => /^main:(.*)$/m.exec(stderr)?.[1];
 
 test("start: bin/shit runs the bundle the build made, and it is dist/'s CLI: same version, completion, man page, native files, lazy zod and jsdiff", (t) => {
-  assert.ok(existsSync(bundle) && existsSync(join(root, "dist", "bundle", "shitd.js")), "the build made no bundle: npm install (esbuild is a devDependency)");
+  assert.ok(
+    existsSync(bundle) && existsSync(join(root, "dist", "bundle", "shitd.js")),
+    "the build made no bundle: npm install (esbuild is a devDependency), then npm run build",
+  );
   const s = sandbox(t);
   const v = s.shit(["--version"], { env: { ...s.env, ...probe } });
   assert.equal(v.status, 0, out(v));
