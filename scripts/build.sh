@@ -6,8 +6,26 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # the stamp scripts/test.sh compares sources with: made now, in place once everything is built
 mkdir -p dist && : > dist/.building
+# no bundle outlives a build that fails or cannot make one: bin/shit then runs dist/cli/main.js
+rm -rf dist/bundle dist/bundle.new
 make -s -C native
 node_modules/.bin/tsc -p tsconfig.json
+# The CLI and shitd each as one file (dist/bundle/main.js, shitd.js), which bin/shit runs when
+# present: Node resolves, reads, compiles and links each ES module of a program one by one, ~60 of
+# a short verb's ~100 ms for the CLI's ~100 modules. Bundled from tsc's output, so it is the code
+# the tests import from dist/. Same depth under dist/ as dist/cli/main.js, so every
+# import.meta.url-relative path (src/paths/native.ts, ./shitd.js) holds. zod and jsdiff stay out,
+# loaded on first use through createRequire; commander is CommonJS, so the bundle gets a require.
+# ESBUILD names another esbuild binary (default: the devDependency).
+esbuild=${ESBUILD:-node_modules/.bin/esbuild}
+if [ -x "$esbuild" ]; then
+  "$esbuild" main=dist/cli/main.js shitd=dist/daemon/shitd.js --bundle --format=esm --platform=node --target=node22.15 \
+    --outdir=dist/bundle.new --log-level=warning \
+    --banner:js='import { createRequire as shitRequire } from "node:module"; const require = shitRequire(import.meta.url);'
+  mv dist/bundle.new dist/bundle
+else
+  echo "build: no esbuild at $esbuild (npm install brings it): bin/shit runs dist/cli/main.js, ~50 ms slower to start" >&2
+fi
 mkdir -p build
 pick=""
 if sys=$(PATH=$(printf %s "$PATH" | tr ':' '\n' | grep -v "$root/node_modules" | paste -sd: -) command -v node 2>/dev/null); then

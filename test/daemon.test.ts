@@ -7,7 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { out, sameTree, shitBin, until } from "./helpers.ts";
+import { out, root, sameTree, shitBin, until } from "./helpers.ts";
 import { daemonBox } from "./daemon-box.ts";
 import { request, ping, daemonCommand, alive } from "../dist/daemon/client.js";
 import { readRecords } from "../dist/spool/records.js";
@@ -194,6 +194,8 @@ test("daemon: install writes a systemd user unit that runs this runtime on this 
   const text = readFileSync(unit, "utf8");
   const exec = /^ExecStart=(\S+) .* (\S+shitd\.js)$/m.exec(text)!;
   assert.ok(exec && existsSync(exec[1]) && existsSync(exec[2]), text);
+  // not the bundle the CLI ran from: a later build without esbuild removes dist/bundle
+  assert.equal(exec[2], join(root, "dist", "daemon", "shitd.js"));
   assert.match(text, new RegExp(`^Environment=SHIT_HOME=${s.state}$`, "m"));
   assert.match(r.stdout, /systemctl --user enable --now shitd\.service/);
   r = s.shit(["daemon", "uninstall"], { env });

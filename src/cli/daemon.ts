@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { checkState, statePaths } from "../paths/state.js";
-import { DaemonDown, daemonCommand, request, startDaemon, stopDaemon } from "../daemon/client.js";
+import { DaemonDown, daemonCommand, durableDaemonEntry, request, startDaemon, stopDaemon } from "../daemon/client.js";
 import { socketPath } from "../daemon/protocol.js";
 import { CliError, EXIT } from "./exit.js";
 
@@ -19,7 +19,7 @@ Description=shit daemon: background ingest of recorded commands (state ${state})
 
 [Service]
 Type=simple
-ExecStart=${daemonCommand().map(quote).join(" ")}
+ExecStart=${daemonCommand(durableDaemonEntry).map(quote).join(" ")}
 Environment=${quote(`SHIT_HOME=${state}`)}
 Environment=SHIT_DAEMON_IDLE_MS=0
 Restart=on-failure

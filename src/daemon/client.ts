@@ -2,14 +2,19 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { packageRoot } from "../paths/native.js";
 import { pidExists } from "../procs/procfs.js";
 import { ensureState, type StatePaths } from "../paths/state.js";
 import { logPath, pidPath, socketPath, type Reply, type Request } from "./protocol.js";
 
-/** The daemon's entry point and the runtime that runs it (the one running this CLI). */
+/** The daemon's entry point beside this module: dist/daemon/shitd.js, or dist/bundle/shitd.js when the CLI runs bundled. */
 export const daemonEntry = fileURLToPath(new URL("./shitd.js", import.meta.url));
-export const daemonCommand = (): string[] => [process.execPath, "--disable-warning=ExperimentalWarning", daemonEntry];
+/** The entry a systemd unit names: every build makes it, while a later build without esbuild leaves no bundle. */
+export const durableDaemonEntry = join(packageRoot, "dist", "daemon", "shitd.js");
+/** The daemon's command line; its runtime is the one running this CLI. */
+export const daemonCommand = (entry = daemonEntry): string[] => [process.execPath, "--disable-warning=ExperimentalWarning", entry];
 
 export class DaemonDown extends Error {}
 
