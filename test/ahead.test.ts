@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { serialize } from "node:v8";
 import { out, sameTree } from "./helpers.ts";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 
@@ -137,4 +138,30 @@ test("ahead: a kept pre-image gone from staging since: planned now, which finds 
   assert.ok(!r.ahead, `not the plan made ahead; phases:\n${r.phases}`);
   assert.match(r.r.stderr, /nothing changed: a kept pre-image is gone/);
   assert.equal(sameTree(gone, s.tree()), "", "nothing changed");
+});
+
+test("ahead: a saved plan of another format (an older shitd's) or cut short is not used: planned now, no internal error", async (t) => {
+  const s = daemonBox(t, { SHIT_DAEMON_AHEAD_MS: "600000" });
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  const before = s.tree();
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const cmd = newest(s);
+  let r = timed(s, ["undo", "--dry-run"]); // has shitd plan it ahead, and gives it back
+  assert.ok(r.ahead, r.phases);
+  const v8file = join(
+    aheadDir(s),
+    readdirSync(aheadDir(s)).find((n) => n.startsWith(cmd) && n.endsWith(".v8"))!,
+  );
+  const whole = readFileSync(v8file);
+  for (const bad of [serialize({ target: cmd, kind: "undo", plan: { cmd }, moved: [] }), whole.subarray(0, whole.length >> 1)]) {
+    writeFileSync(v8file, bad);
+    r = timed(s, ["undo", "--dry-run", "--global"]);
+    assert.equal(r.r.status, 0, out(r.r));
+    assert.ok(!r.ahead, "planned now");
+    assert.doesNotMatch(r.r.stderr, /internal error/);
+  }
+  r = timed(s, ["undo", "--yes"]);
+  assert.equal(r.r.status, 0, out(r.r));
+  assert.equal(sameTree(before, s.tree()), "");
 });

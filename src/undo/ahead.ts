@@ -45,7 +45,11 @@ export interface Ahead {
   materialised: string[]; // written out of the store when it was taken (PreparedPlan.materialised)
 }
 
+/** The saved file's format: a file of another (an older shitd's, after an upgrade) is not used. */
+const FORMAT = 1;
+
 interface Saved {
+  v: number;
   target: string;
   kind: "undo" | "redo";
   plan: UndoPlan;
@@ -123,7 +127,15 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   // the events only as the plan text reads them (their net changes): a third of the columns, and
   // of the time to read them back
   const net = planned.events.map((e) => ({ ...netOf(e) }) as EventRow);
-  const saved: Saved = { target: t.id, kind: reversalKind(t), plan: { ...planned, events: net }, moved: written.moved, keeps, stored: written.stored };
+  const saved: Saved = {
+    v: FORMAT,
+    target: t.id,
+    kind: reversalKind(t),
+    plan: { ...planned, events: net },
+    moved: written.moved,
+    keeps,
+    stored: written.stored,
+  };
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
   return true;
@@ -137,9 +149,9 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
   try {
     saved = deserialize(readFileSync(`${base}.v8`)) as Saved;
   } catch {
-    return null; // none made for it at this stamp
+    return null; // none made for it at this stamp (or not whole: then it is planned now)
   }
-  if (saved.target !== target.id || saved.kind !== reversalKind(target)) return null;
+  if (!isSaved(saved) || saved.target !== target.id || saved.kind !== reversalKind(target)) return null;
   if (!stillStaged(store, saved.keeps)) return null;
   checkState(store.paths, [join(store.paths.staging, saved.plan.cmd)]); // as preparePlan: others must not write there
   const id = newId();
@@ -165,6 +177,22 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     return null;
   }
   return taken;
+}
+
+const strings = (x: unknown) => Array.isArray(x) && x.every((y) => typeof y === "string");
+/** Whether a file read back is one this build writes (an older shitd's may not be). */
+function isSaved(x: Saved): boolean {
+  const p = x?.plan as Partial<UndoPlan> | undefined;
+  return (
+    x?.v === FORMAT &&
+    strings(x.moved) &&
+    strings(x.keeps) &&
+    Array.isArray(x.stored) &&
+    !!p &&
+    typeof p.cmd === "string" &&
+    [p.steps, p.events, p.conflicts, p.cannot, p.skipped, p.outside, p.expect].every(Array.isArray) &&
+    p.changedBy instanceof Map
+  );
 }
 
 /** A plan made ahead that is being performed: no longer there to take; as perform() takes it. */
