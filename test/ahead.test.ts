@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serialize } from "node:v8";
+import { DatabaseSync } from "node:sqlite";
 import { out, sameTree } from "./helpers.ts";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 
@@ -47,6 +48,14 @@ test("ahead: shitd plans the undo ahead; undo, redo and undo again use it and ar
 
   const undoId = /\(as ([0-9a-f]+);/.exec(undo.r.stdout)![1];
   await planned(s, undoId);
+  // what it moved back out of staging is marked so by shitd's ingest of its END (src/ingest/moved.ts)
+  const db = new DatabaseSync(join(s.state, "index.sqlite"), { readOnly: true });
+  const rows = db.prepare("SELECT name, state FROM keeps WHERE name > ? AND name < ?").all(`${cmd}/`, `${cmd}0`) as { name: string; state: string }[];
+  db.close();
+  const movedBack = rows.filter((k) => !existsSync(join(s.state, "staging", k.name)));
+  // (the symlink's keep is restored by symlinkat, not moved: its row is left as it is either way)
+  assert.ok(movedBack.filter((k) => k.state === "gone").length >= 10, `the files moved back are marked gone: ${JSON.stringify(movedBack)}`);
+  assert.deepEqual(readdirSync(join(s.state, "run", "moved")), [], "the list was taken");
   const redo = timed(s, ["redo", "--yes"]);
   assert.equal(redo.r.status, 0, out(redo.r));
   assert.ok(redo.ahead, `the redo's plan was made ahead too; phases:\n${redo.phases}`);

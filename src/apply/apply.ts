@@ -12,6 +12,7 @@ import type { Plan } from "../plan/plan.js";
 import { toBuf } from "../paths/bytes.js";
 import type { Store } from "../store/store.js";
 import * as keeps from "../index/keeps.js";
+import { cancelMoved } from "../ingest/moved.js";
 
 export const newId = () => randomBytes(8).toString("hex");
 
@@ -145,9 +146,11 @@ export function runApply(store: Store, id: string, file: string, kind: string, o
 /** After an apply: the pre-images it moved back out are no longer in staging (all of them
  * when it finished; otherwise those whose staged file is gone). The files written from the store
  * for it and not moved are removed, unless it stopped part-way (finishing it reads them again). */
-export function markMoved(store: Store, prepared: PreparedPlan, code: number): void {
+export function markMoved(store: Store, prepared: PreparedPlan, code: number, deferred = false): void {
   const finished = code === 0;
   const moved = prepared.moved;
-  store.index.tx(() => keeps.markGone(store.index, finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))));
+  // deferred (deferMoved before the apply): the ingest of its END marks them all (moved.ts)
+  if (deferred && !finished) cancelMoved(store.paths, prepared.id);
+  if (!deferred || !finished) store.index.tx(() => keeps.markGone(store.index, finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))));
   if (code === 0 || code === 3) for (const f of prepared.materialised) rmSync(f, { force: true });
 }

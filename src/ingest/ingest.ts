@@ -9,6 +9,7 @@ import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
 import * as stamp from "../index/stamp.js";
+import { settleMoved } from "./moved.js";
 import * as procs from "../index/procs.js";
 import * as kills from "../index/kills.js";
 import * as spools from "../index/spools.js";
@@ -81,6 +82,7 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
   // the shells' journals after the spools: a journal record completes a command row
   if (listed) result.records += ingestJournals(paths, index, listed);
   absorb(paths, index); // the copies hashed just now move into the store (src/store/blobs.ts)
+  settleMoved(paths, index); // what undos moved back out of staging (moved.ts)
   return result;
 }
 

@@ -10,6 +10,7 @@ import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as untracked from "../index/untracked.js";
 import { ingest } from "../ingest/ingest.js";
+import { deferMoved } from "../ingest/moved.js";
 import { recount } from "../ingest/effects.js";
 import { markMoved, preparePlan, runApply, type PreparedPlan, type Progress } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
@@ -162,9 +163,12 @@ export function perform(
       );
   });
   phase("write plan");
+  // with shitd ingesting the apply's records, the ingest of its END marks what it moved back
+  const deferred = !!how.daemon && prepared.moved.length > 0;
+  if (deferred) deferMoved(store.paths, prepared.id, prepared.moved);
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
-  markMoved(store, prepared, r.code);
+  markMoved(store, prepared, r.code, deferred);
   // a conflict found at apply time changed nothing: its plan is no interrupted reversal to finish
   if (r.code === 3) rmSync(prepared.file, { force: true });
   // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
