@@ -6,7 +6,8 @@ import type { CommandRow, EventRow } from "../index/rows.js";
 import { type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
-import { changesOf, planLines, summary } from "./plan-text.js";
+import { planLines, rawLines, summary } from "./plan-text.js";
+import { changesOf, planView, type PlanView } from "../plan/view.js";
 import { netChanges } from "../plan/net.js";
 import { undoPatches } from "./changes.js";
 import type { ConflictMode, Scope, Step } from "../plan/plan.js";
@@ -144,7 +145,8 @@ interface Part {
   live: LiveProcess[];
   ended: kills.KillRow[]; // processes it killed, units it stopped (an undo of a run only)
   header: string;
-  events: EventRow[]; // the target's, as planned: the plan text names their net changes
+  events: EventRow[]; // the target's, as planned, for --patch (none from a plan made ahead: it is not made for --patch)
+  view: PlanView; // what the plan text shows
 }
 
 const id8 = (c: CommandRow) => c.id.slice(0, 8);
@@ -160,6 +162,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
   // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
   const { planned, lost } = ahead ? { planned: ahead.plan, lost: [] } : planWithLost(ctx.store, h, target, mode, prior, only);
   const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
+  const view = ahead ? ahead.view : planView(plan, netChanges(planned.events), planned.events);
   // a redo names the command it puts forward again, not the undo it reverses
   const via = target.id === orig.id ? "" : `; ${target.kind === "undo" ? "undone" : "redone"} by ${id8(target)}`;
   return {
@@ -176,7 +179,8 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     live: liveProcesses(ctx.index, target.id), // a process of it that still runs may write again after
     ended: kind === "undo" && orig.kind === "run" ? kills.of(ctx.index, orig.id) : [], // a redo of it killed nothing again
     header: `${kind} of ${id8(orig)}: ${commandLine(orig)}  (${ago(orig.started)}, in ${display(cwd)}${via})`,
-    events: planned.events,
+    events: ahead ? [] : planned.events,
+    view,
   };
 }
 
@@ -246,8 +250,9 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     let hasDeps = false;
     // the plain case (the whole command, conflicts stop it) may have been planned ahead by shitd:
     // then it had no group, no dependents and nothing interrupted at the index's present stamp
-    // (--patch reads events' columns a plan made ahead does not keep)
-    ahead = !only && mode === "stop" && !opts.onConflict && !opts.patch && !opts.planNow && !target.grp ? takeAhead(ctx.store, target) : null;
+    // (--patch, --raw and --json read its steps and events, which a plan made ahead keeps in its file)
+    const plain = !only && mode === "stop" && !opts.onConflict && !opts.patch && !opts.raw && !opts.json && !opts.planNow && !target.grp;
+    ahead = plain ? takeAhead(ctx.store, target) : null;
     if (ahead) {
       // planned ahead: targets stay [target]
     } else if (verb === "redo" && !only && target.grp) {
@@ -307,7 +312,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     report.kind = main.kind;
     report.cascade =
       parts.length > 1 ? parts.map((p) => ({ kind: p.kind, target: p.target.id, original: { id: p.orig.id, argv: argvOf(p.orig) }, as: null })) : [];
-    report.steps = parts.flatMap((p) =>
+    report.steps = (opts.json ? parts : []).flatMap((p) =>
       p.plan.steps
         .filter((s) => s.seq >= 0)
         .map((s) => ({
@@ -332,7 +337,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
 
     if (parts.length === 1) {
       const { plan, cannot, shell, beyond, cwd, lost } = main;
-      const noSteps = lost.length ? !plan.steps.some((s) => s.seq >= 0) : !plan.steps.length; // skip may leave only the closing pass
+      const noSteps = lost.length ? !plan.steps.some((s) => s.seq >= 0) : !main.view.steps; // skip may leave only the closing pass
       if (noSteps && !plan.conflicts.length && !shell && !main.ended.length) {
         if (cannot.length || plan.outside.length) {
           for (const c of cannot) process.stderr.write(`cannot ${verb}: ${c.path ? display(c.path, cwd) : "?"}: ${c.reason}\n`);
@@ -363,9 +368,9 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       );
     for (const p of parts) {
       const { plan, shell, cwd } = p;
-      const changes = netChanges(p.events);
-      out.push(p.header, ...planLines(plan, changes, p.events, cwd, `shit show ${id8(p.target)} --all lists them all`, opts.raw));
-      if (plan.steps.length || (!shell && !p.ended.length)) out.push(summary(plan, cwd) + (plan.partial ? "; the rest of the command is left as it is" : ""));
+      const more = `shit show ${id8(p.target)} --all lists them all`;
+      out.push(p.header, ...(opts.raw ? rawLines(plan, cwd, more) : planLines(p.view, cwd, more)));
+      if (p.view.steps || (!shell && !p.ended.length)) out.push(summary(p.view, cwd) + (plan.partial ? "; the rest of the command is left as it is" : ""));
       if (shell) out.push(...shell.lines.map((l) => `  shell     ${l}`));
       // a lost pre-image that stops the undo is told on stderr below, as a conflict is
       const shown = opts.onConflict === "skip" ? p.cannot : plan.cannot;
@@ -377,7 +382,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       out.push(...endedLines(p.ended, !!opts.restart));
       for (const x of p.skipped) out.push(`left as it is (conflict): ${display(x, cwd)}${laterBy(p.plan.changedBy.get(x))}`);
       if (opts.patch) {
-        const diffs = undoPatches(ctx.store, p.target, p.events, changesOf(plan, changes, p.events).undone, cwd);
+        const diffs = undoPatches(ctx.store, p.target, p.events, changesOf(plan, netChanges(p.events), p.events).undone, cwd);
         if (diffs.length) out.push("", ...diffs);
       }
     }

@@ -15,7 +15,9 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
-import type { CommandRow, EventRow, NetRow } from "../index/rows.js";
+import type { CommandRow } from "../index/rows.js";
+import { netChanges } from "../plan/net.js";
+import { planView, type PlanView } from "../plan/view.js";
 import * as events from "../index/events.js";
 import * as kills from "../index/kills.js";
 import { stampOf } from "../index/stamp.js";
@@ -32,11 +34,12 @@ import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 /** Larger commands are planned when asked: the plan of 100k events is ~600 MiB for a while. */
 const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 30000);
 
-/** What the CLI takes: the plan (with the events it was made from, only their columns a plan's
- *  text reads: NetRow), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
+/** What the CLI takes: the plan's outcome (conflicts, what it cannot do), what its text shows
+ *  (src/plan/view.ts), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
  *  else removes it meanwhile. */
 export interface Ahead {
-  plan: UndoPlan;
+  plan: UndoPlan; // its steps, expects and events are in its file and the view, not here (sealed)
+  view: PlanView;
   id: string;
   file: string;
   base: string; // where it was made ahead: <run>/ahead/<target>-<stamp>(.plan|.v8)
@@ -46,13 +49,14 @@ export interface Ahead {
 }
 
 /** The saved file's format: a file of another (an older shitd's, after an upgrade) is not used. */
-const FORMAT = 1;
+const FORMAT = 2;
 
 interface Saved {
   v: number;
   target: string;
   kind: "undo" | "redo";
-  plan: UndoPlan;
+  plan: UndoPlan; // without steps, expects and events
+  view: PlanView;
   moved: string[];
   keeps: string[];
   stored: Array<{ name: string; what: string }>; // pre-images in the store: written out when taken
@@ -95,20 +99,6 @@ export function makeAhead(store: Store): string[] {
   return ready;
 }
 
-const netOf = (e: EventRow): NetRow => ({
-  seq: e.seq,
-  op: e.op,
-  err: e.err,
-  flags: e.flags,
-  path: e.path,
-  path2: e.path2,
-  pre: e.pre,
-  pre2: e.pre2,
-  keep: e.keep,
-  keep_how: e.keep_how,
-  note: e.note,
-});
-
 /** Plans t ahead into base.plan and base.v8, if it is the plain case. */
 function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const ix = store.index;
@@ -124,18 +114,11 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const written = planAhead(store, planned, `${base}.plan`);
   const inStore = new Set(written.stored.map((x) => x.name));
   const keeps = [...new Set(planned.steps.flatMap((s) => (s.keep && !inStore.has(s.keep) ? [s.keep] : [])))];
-  // the events only as the plan text reads them (their net changes): a third of the columns, and
-  // of the time to read them back
-  const net = planned.events.map((e) => ({ ...netOf(e) }) as EventRow);
-  const saved: Saved = {
-    v: FORMAT,
-    target: t.id,
-    kind: reversalKind(t),
-    plan: { ...planned, events: net },
-    moved: written.moved,
-    keeps,
-    stored: written.stored,
-  };
+  // what the plan text shows, not the 10k steps and events it is made from: reading those back
+  // (7 MB) cost more than planning a small command
+  const view = planView(planned, netChanges(planned.events), planned.events);
+  const plan = { ...planned, steps: [], expect: [], events: [] };
+  const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view, moved: written.moved, keeps, stored: written.stored };
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
   return true;
@@ -161,7 +144,7 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
   } catch {
     return null; // removed meanwhile (shitd moved on to a newer stamp)
   }
-  const taken: Ahead = { plan: saved.plan, id, file, base, moved: saved.moved, keeps: saved.keeps, materialised: [] };
+  const taken: Ahead = { plan: sealed(saved.plan), view: saved.view, id, file, base, moved: saved.moved, keeps: saved.keeps, materialised: [] };
   // the pre-images in the store, written out to their staging names as preparePlan does (each
   // verified against its hash as it is read): one that cannot be is for the plan made now to name
   store.preload(saved.plan.cmd);
@@ -179,6 +162,18 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
   return taken;
 }
 
+/** A plan made ahead as the CLI holds it: reading its steps, expects or events is a bug (they are
+ *  in its file), said loudly rather than taken as "none". */
+function sealed(p: UndoPlan): UndoPlan {
+  for (const k of ["steps", "expect", "events"] as const)
+    Object.defineProperty(p, k, {
+      get() {
+        throw new Error(`the ${k} of a plan made ahead are in its plan file, not in memory`);
+      },
+    });
+  return p;
+}
+
 const strings = (x: unknown) => Array.isArray(x) && x.every((y) => typeof y === "string");
 /** Whether a file read back is one this build writes (an older shitd's may not be). */
 function isSaved(x: Saved): boolean {
@@ -189,6 +184,9 @@ function isSaved(x: Saved): boolean {
     strings(x.keeps) &&
     Array.isArray(x.stored) &&
     !!p &&
+    !!x.view &&
+    Array.isArray(x.view.entries) &&
+    typeof x.view.steps === "number" &&
     typeof p.cmd === "string" &&
     [p.steps, p.events, p.conflicts, p.cannot, p.skipped, p.outside, p.expect].every(Array.isArray) &&
     p.changedBy instanceof Map
