@@ -174,3 +174,26 @@ test("ahead: a saved plan of another format (an older shitd's) or cut short is n
   assert.equal(r.r.status, 0, out(r.r));
   assert.equal(sameTree(before, s.tree()), "");
 });
+
+test("ahead: a target is planned ahead once after its ingest, not again after each later command; the undo's sync plans it again", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  const before = s.tree();
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const cmd = newest(s);
+  await planned(s, cmd);
+  assert.equal(s.shit(["run", "--", "true"]).status, 0); // moves the stamp, changes nothing
+  s.shit(["list"]);
+  await new Promise((r) => setTimeout(r, 500)); // past shitd's wait after an ingest
+  s.shit(["list"]);
+  assert.deepEqual(
+    readdirSync(aheadDir(s)).filter((n) => n.startsWith(cmd)),
+    [],
+    "not planned again (the old stamp's plan removed)",
+  );
+  const r = timed(s, ["undo", "--yes"]);
+  assert.equal(r.r.status, 0, out(r.r));
+  assert.ok(r.ahead, `the undo's sync had it planned; phases:\n${r.phases}`);
+  assert.equal(sameTree(before, s.tree()), "");
+});

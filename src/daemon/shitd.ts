@@ -203,7 +203,8 @@ class Daemon {
   }
 
   /** The plans made ahead (src/undo/ahead.ts), once this burst of ingests is over: the undo a
-   *  user may type next is planned while they type it. */
+   *  user may type next is planned while they type it. Each target once: when later commands
+   *  have moved the stamp since, the sync of `shit undo` has it planned again. */
   private aheadTimer: NodeJS.Timeout | null = null;
   private aheadSoon(): void {
     if (this.aheadTimer) this.aheadTimer.refresh();
@@ -211,13 +212,15 @@ class Daemon {
       this.aheadTimer = setTimeout(() => {
         this.aheadTimer = null;
         if (this.running || this.wanted > this.done) return this.aheadSoon(); // more to ingest first
-        this.makeAhead();
+        this.makeAhead(this.planned);
       }, AHEAD_MS).unref();
   }
 
-  private makeAhead(): void {
+  private readonly planned = new Set<string>(); // targets planned ahead after an ingest once already
+  private makeAhead(fresh?: Set<string>): void {
+    if (this.planned.size > 1000) this.planned.clear(); // only the newest matter
     try {
-      makeAhead(new Store(this.paths, this.index));
+      makeAhead(new Store(this.paths, this.index), fresh);
     } catch (e) {
       this.log.write(`planning ahead failed: ${(e as Error).message}`);
     }

@@ -80,8 +80,10 @@ function candidates(h: History): CommandRow[] {
 }
 
 /** For shitd: makes ahead the plans of the reversals likely asked for next, unless made at this
- *  stamp already; removes the rest. Returns the targets whose plan is ready. */
-export function makeAhead(store: Store): string[] {
+ *  stamp already; removes the rest. Returns the targets whose plan is ready. `fresh`: plans only
+ *  targets it has not planned before (after each ingest: a big command's plan is not made again
+ *  for every later command that moves the stamp; the sync of an undo asks for it then). */
+export function makeAhead(store: Store, fresh?: Set<string>): string[] {
   const ix = store.index;
   const dir = dirOf(store);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -93,6 +95,8 @@ export function makeAhead(store: Store): string[] {
     const base = baseOf(t.id, stamp);
     keep.add(base);
     const have = readdirSync(dir).includes(`${base}.v8`);
+    if (!have && fresh?.has(t.id)) continue;
+    fresh?.add(t.id);
     if (have || ahead(store, h, t, join(dir, base))) ready.push(t.id);
   }
   for (const n of readdirSync(dir)) if (!keep.has(n.replace(/\.(v8|plan)$/, ""))) rmSync(join(dir, n), { force: true });
