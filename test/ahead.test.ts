@@ -197,3 +197,24 @@ test("ahead: a target is planned ahead once after its ingest, not again after ea
   assert.ok(r.ahead, `the undo's sync had it planned; phases:\n${r.phases}`);
   assert.equal(sameTree(before, s.tree()), "");
 });
+
+test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own undo, not only the newest of all shells", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p da db && for i in 1 2 3; do echo $i > da/f$i; echo $i > db/f$i; done");
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "da"]).status, 0);
+  const a = newest(s);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "db"]).status, 0);
+  const b = newest(s);
+  // as if each was typed in its own hooked shell (the journal's session)
+  const db = new DatabaseSync(join(s.state, "index.sqlite"), { timeout: 10000 });
+  db.prepare("UPDATE commands SET session = ? WHERE id = ?").run("aaaaaaaaaaaaaaaa", a);
+  db.prepare("UPDATE commands SET session = ? WHERE id = ?").run("bbbbbbbbbbbbbbbb", b);
+  db.close();
+  const times = join(s.dir, "times-session");
+  const r = s.shit(["undo", "--yes"], { env: { ...s.env, SHIT_SESSION: "aaaaaaaaaaaaaaaa", SHIT_TIMES: times } });
+  assert.equal(r.status, 0, out(r));
+  assert.match(readFileSync(times, "utf8"), /^plan_\(made_ahead\) /m, "this shell's undo was planned ahead at its sync");
+  assert.equal(readFileSync(join(s.work, "da", "f2"), "utf8"), "2\n");
+  assert.ok(!existsSync(join(s.work, "db")), "the other shell's command is left alone");
+});

@@ -12,6 +12,7 @@ import { CliError, EXIT } from "./exit.js";
 import { autostart, syncDaemon } from "../daemon/client.js";
 import { endGone } from "../procs/running.js";
 import { phase } from "../undo/times.js";
+import { thisSession } from "./session.js";
 
 export interface Ctx {
   paths: StatePaths;
@@ -31,10 +32,12 @@ export interface Ctx {
  * would parse it again only to find its offset taken. A daemon that is down, killed or slow to
  * answer (5 s) only means this process ingests for itself.
  */
-/** `ahead`: shitd also makes the plans it makes ahead before it answers (an undo or redo). */
-export async function openCurrentCtx(opts: { ahead?: boolean } = {}): Promise<Ctx> {
+/** `ahead`: shitd also makes the plans it makes ahead (of this shell's session's undo) before it
+ *  answers (an undo or redo). */
+export async function openCurrentCtx(opts: { ahead?: { global: boolean } } = {}): Promise<Ctx> {
   checkState(statePaths()); // before anything is read from it, or asked of its daemon
-  const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths(), 5000, opts.ahead));
+  const ahead = opts.ahead && { session: opts.ahead.global ? null : thisSession() };
+  const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths(), 5000, ahead));
   return { ...openCtx({ ingest: !synced }), daemon: synced };
 }
 

@@ -141,7 +141,8 @@ const reverseCmd = (verb: "undo" | "redo", desc: string) =>
     .option("--paths <glob>", "only the paths it changed that match (relative to here; repeatable); -- PATH… names paths as they are", collect)
     .action(async (_id: string | undefined, _paths: string[], opts, cmd: Command) => {
       const { id, only } = idAndPaths(cmd.args);
-      code = await reverse(await openCurrentCtx({ ahead: true }), verb, id, { ...opts, only });
+      // shitd plans ahead what this shell's undo picks (or any shell's, with --global)
+      code = await reverse(await openCurrentCtx({ ahead: { global: !!opts.global } }), verb, id, { ...opts, only });
     });
 reverseCmd("undo", "put back what a command changed (default: @, the latest command with effects beyond housekeeping that is not undone)").option(
   "--restart",

@@ -63,9 +63,9 @@ export async function ping(paths: StatePaths, timeoutMs = 2000): Promise<number 
 }
 
 /** Asks a running daemon to bring the index up to date; false when none answered in time. */
-export async function syncDaemon(paths: StatePaths, timeoutMs = 5000, ahead = false): Promise<boolean> {
+export async function syncDaemon(paths: StatePaths, timeoutMs = 5000, ahead?: { session: string | null }): Promise<boolean> {
   try {
-    const r = await request(paths, ahead ? { op: "sync", ahead } : { op: "sync" }, timeoutMs);
+    const r = await request(paths, ahead ? { op: "sync", ahead: true, ...(ahead.session ? { session: ahead.session } : {}) } : { op: "sync" }, timeoutMs);
     return r.ok;
   } catch {
     return false;

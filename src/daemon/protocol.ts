@@ -5,8 +5,9 @@ import { join } from "node:path";
 import type { StatePaths } from "../paths/state.js";
 
 /** sync with `ahead`: also the plans shitd makes ahead (src/undo/ahead.ts) made at the stamp
- *  the sync leaves, before the answer (`shit undo` and `redo` ask so). */
-export type Request = { op: "ping" } | { op: "status" } | { op: "sync"; ahead?: boolean } | { op: "stop" };
+ *  the sync leaves, before the answer (`shit undo` and `redo` ask so), with those of `session`'s
+ *  own undo and redo (a hooked shell's: 16 hex digits). */
+export type Request = { op: "ping" } | { op: "status" } | { op: "sync"; ahead?: boolean; session?: string } | { op: "stop" };
 export type Op = Request["op"];
 export const OPS: readonly Op[] = ["ping", "status", "sync", "stop"];
 
@@ -44,6 +45,9 @@ export function parseRequest(line: string): Request | string {
   }
   const op = (v as { op?: unknown } | null)?.op;
   if (typeof op !== "string" || !(OPS as readonly string[]).includes(op)) return `unknown op ${JSON.stringify(op)} (ops: ${OPS.join(", ")})`;
-  if (op === "sync" && (v as { ahead?: unknown }).ahead === true) return { op, ahead: true };
+  if (op === "sync" && (v as { ahead?: unknown }).ahead === true) {
+    const session = (v as { session?: unknown }).session;
+    return { op, ahead: true, ...(typeof session === "string" && /^[0-9a-f]{16}$/.test(session) ? { session } : {}) };
+  }
   return { op } as Request;
 }

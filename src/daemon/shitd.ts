@@ -217,10 +217,10 @@ class Daemon {
   }
 
   private readonly planned = new Set<string>(); // targets planned ahead after an ingest once already
-  private makeAhead(fresh?: Set<string>): void {
+  private makeAhead(fresh?: Set<string>, session?: string): void {
     if (this.planned.size > 1000) this.planned.clear(); // only the newest matter
     try {
-      makeAhead(new Store(this.paths, this.index), fresh);
+      makeAhead(new Store(this.paths, this.index), fresh, session);
     } catch (e) {
       this.log.write(`planning ahead failed: ${(e as Error).message}`);
     }
@@ -258,7 +258,7 @@ class Daemon {
         if (this.stopping) return { ok: false, error: "shitd is stopping" };
         const before = this.stats.records;
         const err = await this.sync();
-        if (!err && req.ahead) this.makeAhead();
+        if (!err && req.ahead) this.makeAhead(undefined, req.session);
         return err ? { ok: false, error: `ingest failed: ${err}` } : { ok: true, op: "sync", records: this.stats.records - before };
       }
     }

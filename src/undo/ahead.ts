@@ -66,16 +66,17 @@ const dirOf = (store: Store) => join(store.paths.run, "ahead");
 const baseOf = (target: string, stamp: number) => `${target}-${stamp}`;
 
 /** The reversals worth making ahead now: the undo and the redo `shit undo`/`redo` would pick with
- *  no id, across sessions. */
-function candidates(h: History): CommandRow[] {
+ *  no id, across sessions, and in `session` (the hooked shell asking) when given. */
+function candidates(h: History, session?: string): CommandRow[] {
   const out: CommandRow[] = [];
-  for (const pick of [pickUndo, pickRedo])
-    try {
-      const c = pick(h);
-      if (!out.some((o) => o.id === c.id)) out.push(c);
-    } catch (e) {
-      if (!(e instanceof NothingToDo || e instanceof ChainError)) throw e;
-    }
+  for (const s of session ? [null, session] : [null])
+    for (const pick of [pickUndo, pickRedo])
+      try {
+        const c = pick(h, undefined, s);
+        if (!out.some((o) => o.id === c.id)) out.push(c);
+      } catch (e) {
+        if (!(e instanceof NothingToDo || e instanceof ChainError)) throw e;
+      }
   return out;
 }
 
@@ -83,23 +84,23 @@ function candidates(h: History): CommandRow[] {
  *  stamp already; removes the rest. Returns the targets whose plan is ready. `fresh`: plans only
  *  targets it has not planned before (after each ingest: a big command's plan is not made again
  *  for every later command that moves the stamp; the sync of an undo asks for it then). */
-export function makeAhead(store: Store, fresh?: Set<string>): string[] {
+export function makeAhead(store: Store, fresh?: Set<string>, session?: string): string[] {
   const ix = store.index;
   const dir = dirOf(store);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stamp = stampOf(ix);
   const h = indexHistory(ix);
   const ready: string[] = [];
-  const keep = new Set<string>();
-  for (const t of candidates(h)) {
+  for (const t of candidates(h, session)) {
     const base = baseOf(t.id, stamp);
-    keep.add(base);
     const have = readdirSync(dir).includes(`${base}.v8`);
     if (!have && fresh?.has(t.id)) continue;
-    fresh?.add(t.id);
-    if (have || ahead(store, h, t, join(dir, base))) ready.push(t.id);
+    const ok = have || ahead(store, h, t, join(dir, base));
+    if (ok) ready.push(t.id);
+    if (ok || t.ended != null) fresh?.add(t.id); // one still running is tried again once it has ended
   }
-  for (const n of readdirSync(dir)) if (!keep.has(n.replace(/\.(v8|plan)$/, ""))) rmSync(join(dir, n), { force: true });
+  // those of other stamps: stale (those of this one stay: another shell's, planned at its sync)
+  for (const n of readdirSync(dir)) if (!n.replace(/\.(v8|plan|v8\.tmp)$/, "").endsWith(`-${stamp}`)) rmSync(join(dir, n), { force: true });
   return ready;
 }
 
