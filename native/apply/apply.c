@@ -6,7 +6,10 @@
  * the undo's own spool records what it changed exactly like a shim-captured command: redo is the
  * undo of the undo. Paths are resolved component by component from "/" with O_NOFOLLOW; every
  * call acts relative to the parent's fd. Finished steps are appended to
- * <state>/run/<cmd>.journal; a second run skips them and completes an interrupted step.
+ * <state>/run/<cmd>.journal; a second run skips them and completes an interrupted step. The
+ * records and journal entries of consecutive PLACEs in one directory (after its first) wait in
+ * memory and are appended in batches, records first (see the main loop, docs/SPOOL.md "Plan
+ * steps"); every other record is written as capture writes it.
  *
  * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed: it
  * stops there, names the step, its path and the cause, and records END 4; the steps before it
@@ -221,8 +224,9 @@ static int open_parent(const char *path, struct loc *l) {
     fd = nfd;
   }
   l->dfd = fd;
-  cap_dir_known(fd, path, dlen);              /* walked from "/" with no symlink followed: its path is this */
-  if (dlen < sizeof cached_dir && !lent_to) { /* it becomes the cached one, lent to l */
+  cap_dir_known(fd, path, dlen); /* walked from "/" with no symlink followed: its path is this */
+  /* it becomes the cached one, lent to l */
+  if (dlen < sizeof cached_dir && !lent_to) {
     drop_parent_cache();
     cached_fd = fd;
     memcpy(cached_dir, path, dlen);
@@ -1034,11 +1038,13 @@ static volatile sig_atomic_t j_busy, pending_sig;
 /* Writes the deferred records, then the waiting journal entries. Async-signal-safe (quiet: no
  * message, from the signal handler). */
 static void journal_flush(int quiet) {
-  sp_flush();
+  if (sp_flush() < 0) jn = 0; /* records lost (a full disk): a re-run redoes those steps and records them */
   if (!jn) return;
   j_busy = 1;
   if (journal_fd < 0) journal_fd = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   ssize_t want = (ssize_t)(jn * 4), w = journal_fd < 0 ? -1 : write(journal_fd, jbuf, (size_t)want);
+  struct stat st; /* a short write (a full disk) must not leave part of an entry: the next would be misread */
+  if (w > 0 && w % 4 && fstat(journal_fd, &st) == 0 && ftruncate(journal_fd, st.st_size - w % 4) < 0) w = -1;
   jn = 0;
   j_busy = 0;
   if (w != want && !quiet)
