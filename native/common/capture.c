@@ -1549,7 +1549,8 @@ void cap_end_post(struct cap_op *o, long ret, int err, const struct sp_stat *pos
 
 void cap_end(struct cap_op *o, long ret, int err, int newfd) {
   struct sp_stat post;
-  int created = o->on && !o->done && !err && o->op == SP_OPEN && (o->internal & CAPF_CREATED) && newfd >= 0;
+  int created = o->on && !o->done && !err && o->op == SP_OPEN && (o->internal & CAPF_CREATED) &&
+                !(o->internal & CAPF_NOTCAP) && newfd >= 0;
   cap_end_post(o, ret, err, created && sp_statat(newfd, "", AT_EMPTY_PATH, &post) == 0 ? &post : NULL);
 }
 
