@@ -6,7 +6,10 @@
  * the undo's own spool records what it changed exactly like a shim-captured command: redo is the
  * undo of the undo. Paths are resolved component by component from "/" with O_NOFOLLOW; every
  * call acts relative to the parent's fd. Finished steps are appended to
- * <state>/run/<cmd>.journal; a second run skips them and completes an interrupted step.
+ * <state>/run/<cmd>.journal; a second run skips them and completes an interrupted step. The
+ * records and journal entries of consecutive PLACEs in one directory (after its first) wait in
+ * memory and are appended in batches, records first (see the main loop, docs/SPOOL.md "Plan
+ * steps"); every other record is written as capture writes it.
  *
  * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed: it
  * stops there, names the step, its path and the cause, and records END 4; the steps before it
@@ -19,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,18 +139,26 @@ static char *fstr(const struct sp_view *v, int tag) {
 /* ---- safe path resolution ---- */
 struct loc {
   int dfd;
-  const char *name;
-}; /* name points into the caller's path */
+  const char *name; /* points into the caller's path */
+  int own;          /* dfd is this loc's to close; 0: it is the cached parent's, lent */
+};
 
 /* The last parent directory opened, kept open: consecutive steps in one directory (10k files
  * restored under a few dirs) walk the path once. Dropped after any step that renames or
- * removes (a directory may have moved) and after placing a directory. The fd stays the
- * directory it was opened as, so a parent swapped for a symlink meanwhile is still not followed. */
+ * removes a directory (a directory may have moved). The fd stays the directory it was opened
+ * as, so a parent swapped for a symlink meanwhile is still not followed. It is lent to one loc
+ * at a time (no descriptor copy per step); a second loc open at once (a rename's) gets a copy,
+ * and a loc holding it when the cache is dropped takes it over and closes it itself. */
 static char cached_dir[PATH_MAX];
 static int cached_fd = -1;
-static int removed_dir; /* the last REMOVE step removed a directory */
+static struct loc *lent_to; /* the loc the cached fd is lent to, NULL: none */
+static int removed_dir;     /* the last REMOVE step removed a directory */
+static int cached_placed;   /* a PLACE step finished in the cached directory */
 static void drop_parent_cache(void) {
-  if (cached_fd >= 0) close(cached_fd);
+  cached_placed = 0;
+  if (lent_to) lent_to->own = 1;
+  else if (cached_fd >= 0) close(cached_fd);
+  lent_to = NULL;
   cached_fd = -1;
   cached_dir[0] = 0;
 }
@@ -156,6 +168,7 @@ static void drop_parent_cache(void) {
 static int open_parent(const char *path, struct loc *l) {
   l->dfd = -1;
   l->name = NULL;
+  l->own = 1;
   if (path[0] != '/') return EINVAL;
   const char *last = strrchr(path, '/');
   while (last > path && last[1] == 0) return EINVAL; /* a trailing slash: not a plan path */
@@ -164,9 +177,13 @@ static int open_parent(const char *path, struct loc *l) {
   size_t dlen = (size_t)(last - path);
   if (cached_fd >= 0 && dlen < sizeof cached_dir && strlen(cached_dir) == dlen &&
       !memcmp(cached_dir, path, dlen)) {
-    int d = fcntl(cached_fd, F_DUPFD_CLOEXEC, 0); /* each loc owns its fd: two may be open at once */
+    int d = lent_to ? fcntl(cached_fd, F_DUPFD_CLOEXEC, 0) : cached_fd;
     if (d >= 0) {
       l->dfd = d;
+      if (!lent_to) {
+        lent_to = l;
+        l->own = 0;
+      }
       cap_dir_known(d, path, dlen);
       return 0;
     }
@@ -208,20 +225,29 @@ static int open_parent(const char *path, struct loc *l) {
   }
   l->dfd = fd;
   cap_dir_known(fd, path, dlen); /* walked from "/" with no symlink followed: its path is this */
-  if (dlen < sizeof cached_dir) {
+  /* it becomes the cached one, lent to l */
+  if (dlen < sizeof cached_dir && !lent_to) {
     drop_parent_cache();
-    cached_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (cached_fd >= 0) {
-      memcpy(cached_dir, path, dlen);
-      cached_dir[dlen] = 0;
-    }
+    cached_fd = fd;
+    memcpy(cached_dir, path, dlen);
+    cached_dir[dlen] = 0;
+    lent_to = l;
+    l->own = 0;
   }
   return 0;
 }
 
+/* 1 when PATH's parent is the cached directory, free to lend (open_parent walks nothing). */
+static int parent_cached(const char *path) {
+  const char *last = strrchr(path, '/');
+  size_t dlen = last ? (size_t)(last - path) : 0;
+  return last && cached_fd >= 0 && !lent_to && strlen(cached_dir) == dlen && !memcmp(cached_dir, path, dlen);
+}
+
 static void close_loc(struct loc *l) {
   if (l->dfd >= 0) cap_dir_forget(l->dfd);
-  if (l->dfd >= 0) close(l->dfd);
+  if (l->dfd >= 0 && l->own) close(l->dfd);
+  if (lent_to == l) lent_to = NULL; /* back to the cache */
   l->dfd = -1;
 }
 
@@ -538,6 +564,63 @@ static void record_found(const struct step *s, int dfd, const char *name, mode_t
   sp_commit(&b, spool_path, 0);
 }
 
+/* What this step creates is there already (cur): a re-run of it after a kill. Accepts what the
+ * step evidently made (0) or refuses (EEXIST). Closes src. */
+static int place_found(const struct step *s, const struct loc *l, mode_t type, int staged, int src,
+                       const struct sp_stat *cur) {
+  int reuse = 0, err = 0;
+  if ((cur->mode & S_IFMT) == type) {
+    if (touched[s->idx]) reuse = 1; /* our own spool says this step created it */
+    else if (type == S_IFREG) {
+      if (staged && src < 0 && (src = open_source(s->keep, &err)) < 0)
+        err = 0; /* unreadable (mode 000): by size */
+      if (src >= 0) reuse = same_content(src, l->dfd, l->name);
+      else reuse = !s->has_pre || cur->size == s->pre.size; /* 'R': the source moved here */
+    } else if (type == S_IFLNK) {
+      char t[PATH_MAX + 1];
+      ssize_t n = readlinkat(l->dfd, l->name, t, sizeof t - 1);
+      if (n >= 0) {
+        t[n] = 0;
+        reuse = !strcmp(t, s->target);
+      }
+    } else {
+      reuse = 1; /* a directory / fifo / socket / device of that type */
+    }
+  }
+  if (src >= 0) close(src);
+  if (reuse && !touched[s->idx]) record_found(s, l->dfd, l->name, type);
+  if (reuse && s->has_pre) set_created_meta(l->dfd, l->name, &s->pre, s->path, type == S_IFLNK);
+  return reuse ? 0 : EEXIST;
+}
+
+/* Puts a regular file in place (absent when the step began, as far as it knows): the staged
+ * inode itself for 'R' (renamed back: recorded as the creation of PATH, not a rename), else a
+ * copy. The move goes first, without looking whether PATH exists: RENAME_NOREPLACE refuses an
+ * existing one, which then is a re-run's (place_found). *moved: the staged inode itself was moved. */
+static int place_file(const struct step *s, struct loc *l, int staged, int *src, int *moved) {
+  int err = 0;
+  *moved = 0;
+  o.step = s->idx;
+  cap_open_new(&o, l->dfd, l->name, O_WRONLY | O_CREAT | O_EXCL);
+  o.step = s->idx;
+  if (s->how == 'R' && staged) {
+    if (renameat2(AT_FDCWD, s->keep, l->dfd, l->name, RENAME_NOREPLACE) == 0) *moved = 1;
+    else if (errno != EXDEV) err = errno;
+  }
+  /* across filesystems: copied, so it must be readable (a mode-000 one fails EACCES) */
+  if (!*moved && !err && *src < 0) *src = open_source(s->keep, &err);
+  if (!*moved && !err) {
+    err = place_copy(l->dfd, l->name, *src, s);
+    if (!err && s->how == 'R') unlink(s->keep); /* a move across filesystems */
+  }
+  /* the record's POST: the file now in place (a statx of the name, not an open and fstat) */
+  struct sp_stat post;
+  int have = !err && sp_statat(l->dfd, l->name, AT_SYMLINK_NOFOLLOW, &post) == 0;
+  o.step = s->idx;
+  cap_end_post(&o, err ? -1 : 0, err, have ? &post : NULL);
+  return err;
+}
+
 static int do_place(struct step *s) {
   struct loc l;
   int e = open_parent(s->path, &l);
@@ -576,32 +659,14 @@ static int do_place(struct step *s) {
     return err;
   }
 
+  /* Is it there already (a re-run of this step after a kill)? A staged inode is moved first
+   * instead: the move itself says (EEXIST), one statx less per file of an rm -rf's undo. */
   struct sp_stat cur;
-  if (sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur) == 0) {
-    /* It exists: a re-run of this step after a kill. Accept what this step evidently made. */
-    int reuse = 0;
-    if ((cur.mode & S_IFMT) == type) {
-      if (touched[s->idx]) reuse = 1; /* our own spool says this step created it */
-      else if (type == S_IFREG) {
-        if (staged && (src = open_source(s->keep, &err)) < 0) err = 0; /* unreadable (mode 000): by size */
-        if (src >= 0) reuse = same_content(src, l.dfd, l.name);
-        else reuse = !s->has_pre || cur.size == s->pre.size; /* 'R': the source moved here */
-      } else if (type == S_IFLNK) {
-        char t[PATH_MAX + 1];
-        ssize_t n = readlinkat(l.dfd, l.name, t, sizeof t - 1);
-        if (n >= 0) {
-          t[n] = 0;
-          reuse = !strcmp(t, s->target);
-        }
-      } else {
-        reuse = 1; /* a directory / fifo / socket / device of that type */
-      }
-    }
-    if (src >= 0) close(src);
-    if (reuse && !touched[s->idx]) record_found(s, l.dfd, l.name, type);
-    if (reuse && s->has_pre) set_created_meta(l.dfd, l.name, &s->pre, s->path, type == S_IFLNK);
+  int move_first = type == S_IFREG && staged;
+  if (!move_first && sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur) == 0) {
+    err = place_found(s, &l, type, staged, src, &cur);
     close_loc(&l);
-    return reuse ? 0 : EEXIST;
+    return err;
   }
   if (type == S_IFREG && src < 0 && !staged) {
     close_loc(&l);
@@ -610,22 +675,14 @@ static int do_place(struct step *s) {
 
   long r = 0;
   if (type == S_IFREG) {
-    cap_open(&o, l.dfd, l.name, O_WRONLY | O_CREAT | O_EXCL);
     int moved = 0;
-    if (s->how == 'R') {
-      /* move the staged/stored file itself; recorded as the creation of PATH (not a rename) */
-      if (renameat2(AT_FDCWD, s->keep, l.dfd, l.name, RENAME_NOREPLACE) == 0) moved = 1;
-      else if (errno != EXDEV) err = errno;
+    err = place_file(s, &l, staged, &src, &moved);
+    /* refused (EEXIST; or EACCES &c. where the old check would have found it there first) */
+    if (err && move_first && sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &cur) == 0) {
+      err = place_found(s, &l, type, staged, src, &cur); /* closes src */
+      close_loc(&l);
+      return err;
     }
-    /* across filesystems: copied, so it must be readable (a mode-000 one fails EACCES) */
-    if (!moved && !err && src < 0) src = open_source(s->keep, &err);
-    if (!moved && !err) {
-      err = place_copy(l.dfd, l.name, src, s);
-      if (!err && s->how == 'R') unlink(s->keep); /* a move across filesystems */
-    }
-    int nfd = err ? -1 : openat(l.dfd, l.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    end_op(err ? -1 : (nfd >= 0 ? nfd : 0), err, nfd, s->idx);
-    if (nfd >= 0) close(nfd);
     if (src >= 0) close(src);
     /* moved whole as it was kept: nothing to set (one statx less per file of an rm -rf's undo) */
     if (!err && moved && as_kept) {
@@ -972,16 +1029,71 @@ static void progress_end(void) {
 }
 
 /* ---- journal, own spool ---- */
-static void journal_add(uint32_t idx) {
+/* Finished steps wait here and are appended together, always after the records of those steps
+ * (sp_flush first): the journal never names a step whose records are not in the spool. */
+static uint32_t jbuf[1024];
+static size_t jn;
+static volatile sig_atomic_t j_busy, pending_sig;
+
+/* Writes the deferred records, then the waiting journal entries. Async-signal-safe (quiet: no
+ * message, from the signal handler). */
+static void journal_flush(int quiet) {
+  if (sp_flush() < 0) jn = 0; /* records lost (a full disk): a re-run redoes those steps and records them */
+  if (!jn) return;
+  j_busy = 1;
   if (journal_fd < 0) journal_fd = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (journal_fd < 0 || write(journal_fd, &idx, 4) != 4)
-    fprintf(stderr, "shit-apply: %s: cannot write the journal: %s\n", journal_path, strerror(errno));
+  ssize_t want = (ssize_t)(jn * 4), w = journal_fd < 0 ? -1 : write(journal_fd, jbuf, (size_t)want);
+  struct stat st; /* a short write (a full disk) must not leave part of an entry: the next would be misread */
+  if (w > 0 && w % 4 && fstat(journal_fd, &st) == 0 && ftruncate(journal_fd, st.st_size - w % 4) < 0) w = -1;
+  jn = 0;
+  j_busy = 0;
+  if (w != want && !quiet)
+    fprintf(stderr, "shit-apply: %s: cannot write the journal: %s\n", journal_path,
+            strerror(w < 0 ? errno : EIO));
+}
+
+static void journal_add(uint32_t idx) {
+  j_busy = 1;
+  jbuf[jn++] = idx;
+  j_busy = 0;
+  if (jn == sizeof jbuf / sizeof jbuf[0]) journal_flush(0);
+}
+
+/* SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE end shit-apply as before, but write what waits
+ * first (records, then journal entries), unless it is being changed right then: then the main
+ * loop does it at the end of the step. Only a SIGKILL (or a crash) loses deferred records,
+ * which a re-run finds in place and records then (place_found). */
+static void flush_and_die(int sig) {
+  journal_flush(1);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void on_signal(int sig) {
+  if (sp_busy || j_busy) pending_sig = sig;
+  else flush_and_die(sig);
+}
+
+static void catch_signals(void) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction sa, old;
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue; /* left ignored */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(sigs[i], &sa, NULL);
+  }
 }
 
 static void write_end(int code) {
   static struct sp_buf b;
+  sp_defer(0); /* what waits is written first, END after it */
+  journal_flush(0);
   sp_start(&b, SP_END, 0);
   sp_commit(&b, spool_path, code);
+  if (pending_sig) flush_and_die(pending_sig); /* it came while the last records were written */
 }
 
 static void mkdirs(void) {
@@ -1135,9 +1247,11 @@ int main(int argc, char **argv) {
     }
     free(sp);
   }
-  /* one record per step: written on one descriptor, not an open and close each */
+  /* the records are written on one descriptor, not an open and close each */
   if ((err = sp_hold(spool_path)))
     fprintf(stderr, "shit-apply: %s: %s (each record opens it instead)\n", spool_path, strerror(-err));
+  sp_record_pid = (int32_t)getpid(); /* no getpid per record: this process forks nothing */
+  catch_signals();
 
   /* EXPECT: all of them before anything changes (skipped on a re-run that passed them) */
   int conflicts = 0, forced = 0;
@@ -1160,6 +1274,7 @@ int main(int argc, char **argv) {
       journal_add((uint32_t)i);
       done[i] = 1;
     }
+  journal_flush(0); /* before any change: a re-run must not take this run's changes for conflicts */
 
   size_t todo = 0;
   for (size_t i = 0; i < nsteps; i++) todo += !done[i] && steps[i].op != STEP_EXPECT;
@@ -1171,6 +1286,15 @@ int main(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     cap_step = (int)i; /* every record of this step carries STEP = i */
     o.step = (int)i;
+    /* A PLACE in the directory of the step before it: its records (a creation, after the call)
+     * may wait in memory with its journal entry, written together every 64 KiB (sp_defer),
+     * before the next step that is not such a PLACE, and at the end. A kill in between leaves
+     * files in place without their records: a re-run finds them and records them (place_found),
+     * as it did for a kill between a call and its record. The first PLACE in a directory is
+     * written at once: its record's PARENT is the directory's state before the undo, which the
+     * redo restores (src/plan firstStat). Every other step's records are written as before. */
+    int deferred = s->op == STEP_PLACE && parent_cached(s->path) && cached_placed;
+    sp_defer(deferred);
     /* OPSWITCH(apply; ignores: EXPECT) -- every EXPECT was checked before the first step */
     switch (s->op) {
     case STEP_REMOVE:
@@ -1197,6 +1321,9 @@ int main(int argc, char **argv) {
       return 4;
     }
     journal_add((uint32_t)i);
+    if (s->op == STEP_PLACE && parent_cached(s->path)) cached_placed = 1;
+    if (!deferred) journal_flush(0);
+    if (pending_sig) flush_and_die(pending_sig);
     progress_step();
   }
   progress_end();

@@ -740,6 +740,7 @@ static int commit(struct cap_op *o, int err) {
 static int prewrite(struct cap_op *o) {
   size_t n = strlen(o->path);
   int rc = commit(o, 0);
+  if (rc == 0) rc = sp_flush(); /* records deferred before it (sp_defer: shit-apply) go with it */
   if (rc == 0) {
     o->internal |= CAPF_PRE;
     return 0;
@@ -1302,6 +1303,18 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
   return 1;
 }
 
+int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags) {
+  if (!begin(o, SP_OPEN, (uint32_t)oflags)) return 0;
+  char abs[PATH_MAX];
+  const char *why = "";
+  if (abs_path(dirfd, name, abs, &why)) return skip(o); /* as locate for an absent name with no path */
+  if (in_state(o, abs)) return skip(o);
+  o->internal |= CAPF_CREATED;
+  sp_add_str(&o->rec, T_PATH, abs);
+  add_parent(o, T_PARENT, dirfd, name);
+  return 1;
+}
+
 /* Objects for the f*-or-path calls: path NULL (or "" with AT_EMPTY_PATH) means the fd. */
 static int locate_obj(struct cap_op *o, int dirfd, const char *path, int fd, int at_flags, char *abs,
                       struct sp_stat *pre, const char **why) {
@@ -1501,7 +1514,8 @@ void cap_tmpl_path(struct cap_op *o, const char *path) {
 
 /* ---------- after the call ---------- */
 
-void cap_end(struct cap_op *o, long ret, int err, int newfd) {
+void cap_end_post(struct cap_op *o, long ret, int err, const struct sp_stat *post) {
+  (void)ret;
   if (!o->on || o->done) return;
   o->on = 0;
   if (o->internal & CAPF_PRE) { /* on record already: only a failure needs saying */
@@ -1524,16 +1538,20 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd) {
     /* the pre-image was kept for nothing: take it back; the record says so (gc) */
     sys3(SYS_unlinkat, sp_ofd(), sp_opath(o->undo_keep), 0);
     o->undo_keep[0] = 0;
-  } else if (o->op == SP_OPEN && (o->internal & CAPF_CREATED) && !(o->internal & CAPF_NOTCAP) && newfd >= 0) {
-    struct sp_stat post;
-    if (sp_statat(newfd, "", AT_EMPTY_PATH, &post) == 0) {
-      sp_add_stat(&o->rec, T_POST, &post);
-      /* only once the creation is on record may its inode's metadata changes go unrecorded */
-      if (commit(o, 0) == 0) new_add(o, &post);
-      return;
-    }
+  } else if (o->op == SP_OPEN && (o->internal & CAPF_CREATED) && !(o->internal & CAPF_NOTCAP) && post) {
+    sp_add_stat(&o->rec, T_POST, post);
+    /* only once the creation is on record may its inode's metadata changes go unrecorded */
+    if (commit(o, 0) == 0) new_add(o, post);
+    return;
   }
   commit(o, err);
+}
+
+void cap_end(struct cap_op *o, long ret, int err, int newfd) {
+  struct sp_stat post;
+  int created = o->on && !o->done && !err && o->op == SP_OPEN && (o->internal & CAPF_CREATED) &&
+                !(o->internal & CAPF_NOTCAP) && newfd >= 0;
+  cap_end_post(o, ret, err, created && sp_statat(newfd, "", AT_EMPTY_PATH, &post) == 0 ? &post : NULL);
 }
 
 int cap_note(const char *why, const char *path, int op) {

@@ -54,6 +54,11 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
                unsigned flags);
 int cap_open(struct cap_op *o, int dirfd, const char *path,
              int oflags); /* call only when oflags can mutate */
+/* cap_open for a call that creates `name` in directory dirfd exclusively (it fails with EEXIST
+ * when the name exists; shit-apply's renameat2 RENAME_NOREPLACE of a staged file into place):
+ * the same record, without first looking whether the name exists — if it does, the call fails
+ * and cap_end drops the record, as it drops any record of a failed create. */
+int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags);
 int cap_truncate(struct cap_op *o, int dirfd, const char *path, int fd, long long length);
 int cap_mkdir(struct cap_op *o, int dirfd, const char *path, mode_t mode);
 int cap_mknod(struct cap_op *o, int dirfd, const char *path, mode_t mode, dev_t dev);
@@ -70,6 +75,9 @@ int cap_xattr(struct cap_op *o, int op /* SP_SETXATTR or SP_REMOVEXATTR */, cons
  * an OPEN returned (or -1) so a created file's identity can be recorded. Writes the record;
  * removes a pre-image kept for a call that failed. Preserves errno. */
 void cap_end(struct cap_op *o, long ret, int err, int newfd);
+/* cap_end with the created file's stat taken by the caller (an OPEN that created it: its POST;
+ * NULL: none) instead of an fstat of a descriptor: shit-apply stats the name it moved into place. */
+void cap_end_post(struct cap_op *o, long ret, int err, const struct sp_stat *post);
 
 /* A record with no call around it (BEGIN/END/POST/EXEC/NOTCAPTURED from the runner). */
 int cap_note(const char *why, const char *path, int op);

@@ -142,17 +142,55 @@ size_t sp_seal(struct sp_buf *b, int err) {
   return b->n;
 }
 
+/* Deferred appends (sp_defer): whole records gathered here, written in one write() by sp_flush.
+ * sp_busy is set while they change or are being written, so a signal handler that flushes
+ * (shit-apply's) neither writes a record twice nor half of one. */
+static uint8_t dbuf[1 << 16];
+static size_t dn;
+static int defer_on;
+volatile sig_atomic_t sp_busy;
+
+void sp_defer(int on) {
+  if (!on) sp_flush(); /* what waits goes before any record written at once */
+  defer_on = on;
+}
+
+static int write_all(long fd, const uint8_t *p, size_t n) {
+  long w = sys3(SYS_write, fd, p, n);
+  if (w < 0) return (int)w;
+  return (size_t)w != n ? -5 : 0; /* EIO: a short append; the reader treats it as cut off */
+}
+
+int sp_flush(void) {
+  if (!dn) return 0;
+  sp_busy = 1;
+  int rc = held_fd >= 0 ? write_all(held_fd, dbuf, dn) : -9; /* EBADF: nothing held */
+  dn = 0;
+  sp_busy = 0;
+  return rc;
+}
+
 int sp_append(const char *spool_path, const void *p, size_t n) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
+  if (held && defer_on) {
+    int rc = 0;
+    if (dn + n > sizeof dbuf) rc = sp_flush();
+    sp_busy = 1;
+    if (n > sizeof dbuf) rc = write_all(held_fd, p, n);
+    else {
+      memcpy(dbuf + dn, p, n);
+      dn += n;
+    }
+    sp_busy = 0;
+    return rc;
+  }
   long fd = held ? held_fd
                  : sys4(SYS_openat, sp_ofd(), sp_opath(spool_path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
                         0600);
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {
-    long w = sys3(SYS_write, fd, p, n);
-    if (w < 0) rc = (int)w;
-    else if ((size_t)w != n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
+    rc = write_all(fd, p, n);
     if (!held) sys1(SYS_close, fd);
   }
   return rc;

@@ -5,6 +5,7 @@
 #define SHIT_SPOOL_H
 #include <stdint.h>
 #include <stddef.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 /* The record vocabulary; src/spool/records.ts is the source (Op.X is SP_X, StepOp.X is STEP_X,
@@ -127,6 +128,16 @@ size_t sp_seal(struct sp_buf *b, int err);
  * Still one write() per record, O_APPEND. The shim never holds one (processes share spools and
  * close fds). Returns 0 or -errno. */
 int sp_hold(const char *spool_path);
+
+/* shit-apply only: records to the held spool may wait in memory (sp_defer(1)) and are written
+ * together by sp_flush (also when the buffer fills, in the order they came). Whoever defers
+ * must flush before a call whose record has to be on disk first (capture's prewrite does),
+ * before anything else reads the spool, and before exiting. sp_busy: 1 while the deferred
+ * records change or are being written (a signal handler then must not flush). sp_flush
+ * returns 0 or -errno of the write. */
+void sp_defer(int on);
+int sp_flush(void);
+extern volatile sig_atomic_t sp_busy;
 
 /* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor
  * (native/supervise) writes records for the process whose call it captures. */

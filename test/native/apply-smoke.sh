@@ -270,6 +270,86 @@ unl=$(dump "$SHIT_STATE/spool/$id6.spool" | grep -c '^UNLINK ')
 check "plan 6: an UNLINK record per removed file, less at most one per kill ($unl, $runs runs)" [ "$unl" -le 1000 -a "$unl" -ge $((1000 - runs + 1)) ]
 check "plan 6: each removed file kept in staging" [ "$(find "$SHIT_STATE/staging/$id6" -mindepth 1 -maxdepth 1 | wc -l)" = 1000 ]
 
+# ---------------------------------------------------------------- 7. kills while records wait
+# A PLACE in the directory of the step before it keeps its record (and journal entry) in memory
+# for a while (apply.c, sp_defer). A SIGTERM writes them before shit-apply ends; a kill -9 loses
+# them, and the re-run finds those files in place and records them: either way every step ends
+# with exactly one OPEN record, and the directory's first one still has its PARENT from before.
+echo "--- plan 7: 2000 files moved back into one directory; SIGTERM, or kill -9, right after the 100th"
+cat > "$tmp/killat.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+/* SHIT_TEST_KILL_AT=N:SIG: raise SIG right after the Nth successful renameat2 */
+int renameat2(int a, const char *b, int c, const char *d, unsigned f) {
+  static int n;
+  int (*real)(int, const char *, int, const char *, unsigned) = dlsym(RTLD_NEXT, "renameat2");
+  int r = real(a, b, c, d, f);
+  const char *e = getenv("SHIT_TEST_KILL_AT");
+  if (r == 0 && e && strchr(e, ':') && ++n == atoi(e)) raise(atoi(strchr(e, ':') + 1));
+  return r;
+}
+C
+cc -shared -fPIC -o "$tmp/killat.so" "$tmp/killat.c" -ldl
+for c in 15:a1 9:a2; do # SIGTERM, SIGKILL; each undoes its own command (its staging dir)
+  sig=${c%:*} of=00000000000000${c#*:} dir=$T/p${c%:*}; mkdir "$dir"
+  python3 - "$dir" "$(st "${c#*:}" x)" > "$tmp/p7.json" <<'PY'
+import json, os, sys
+d, stdir = sys.argv[1], os.path.dirname(sys.argv[2])
+steps = [{"kind": "EXPECT", "path": f"{d}/f0"}]  # its check opens the directory before any step
+for i in range(2000):
+    kept = f'{stdir}/1-{i}'
+    open(kept, 'w').write(str(i))
+    steps.append({"kind": "PLACE", "path": f"{d}/f{i}", "keep": ["R", kept], "pre": {"lstat": kept}})
+print(json.dumps(steps))
+PY
+  mkplan "$tmp/p7" < "$tmp/p7.json"
+  touch -d @946684800 "$dir" # the directory's state before the undo: what its redo sets back
+  id7=$(newid)
+  SHIT_CMD=$id7 SHIT_TEST_KILL_AT=100:$sig LD_PRELOAD=$tmp/killat.so "$apply" "$tmp/p7" undo "$of"; rc=$?
+  check "plan 7 (signal $sig): ended by the signal (rc $rc)" [ $rc = $((128 + sig)) ]
+  placed=$(find "$dir" -mindepth 1 | wc -l)
+  recs=$(dump "$SHIT_STATE/spool/$id7.spool" | grep -c '^OPEN ')
+  check "plan 7 (signal $sig): 100 placed ($placed)" [ "$placed" = 100 ]
+  # SIGTERM: every record but the one of the call it came right after; kill -9: those waiting are lost
+  [ "$sig" = 15 ] && check "plan 7 (SIGTERM): the records waiting were written ($recs for $placed files)" [ "$recs" = 99 ]
+  SHIT_CMD=$id7 "$apply" "$tmp/p7" undo "$of"; rc=$?
+  check "plan 7 (signal $sig): the re-run finishes (rc $rc)" [ $rc = 0 ]
+  python3 - "$SHIT_STATE/spool/$id7.spool" "$here" <<'PY' > "$tmp/p7.out"
+import os, sys
+sys.path.insert(0, sys.argv[2])
+import spoolfmt
+recs = [r for r in spoolfmt.parse(open(sys.argv[1], 'rb').read()) if r['opname'] == 'OPEN' and r['err'] == 0]
+steps = sorted(r['fields']['STEP'] for r in recs)
+print('steps', 'ok' if steps == list(range(1, 2001)) else '%d records, %d distinct' % (len(steps), len(set(steps))))
+print('first parent', recs[0]['fields']['PARENT']['mtime_ns'])
+bad = [r['fields']['PATH'] for r in recs if r['fields']['POST']['ino'] != os.lstat(r['fields']['PATH']).st_ino]
+print('posts', 'ok' if not bad else bad[:3])
+PY
+  check "plan 7 (signal $sig): one OPEN record per step" grep -qx 'steps ok' "$tmp/p7.out"
+  check "plan 7 (signal $sig): the directory's first record has its PARENT from before" grep -qx 'first parent 946684800000000000' "$tmp/p7.out"
+  check "plan 7 (signal $sig): each record's POST is the file in place" grep -qx 'posts ok' "$tmp/p7.out"
+done
+
+# ---------------------------------------------------------------- 8. records stay in step order
+echo "--- plan 8: a record that waits in memory still comes before the records of later steps"
+mkdir "$T/q"; echo z > "$T/q/z"; kx=$(st b1 1-1); ky=$(st b1 1-2); echo x > "$kx"; echo y > "$ky"
+cat > "$tmp/p8.json" <<EOF
+[
+ {"kind": "PLACE", "path": "$T/q/x", "keep": ["R", "$kx"], "pre": {"lstat": "$kx"}},
+ {"kind": "PLACE", "path": "$T/q/y", "keep": ["R", "$ky"], "pre": {"lstat": "$ky"}},
+ {"kind": "REMOVE", "path": "$T/q/z"}
+]
+EOF
+mkplan "$tmp/p8" < "$tmp/p8.json"
+id8=$(newid)
+SHIT_CMD=$id8 "$apply" "$tmp/p8" undo 00000000000000b1; rc=$?
+check "plan 8 (rc $rc)" [ $rc = 0 ]
+order=$(dump "$SHIT_STATE/spool/$id8.spool" | sed -n 's/^\(OPEN\|UNLINK\) .*STEP=\([0-9]*\).*/\1 \2/p' | tr '\n' ' ')
+check "plan 8: records in step order ($order)" [ "$order" = "OPEN 0 OPEN 1 UNLINK 2 " ]
+
 echo
 if [ $fails = 0 ]; then echo "apply-smoke: all checks passed"; else echo "apply-smoke: $fails check(s) failed"; fi
 [ $fails = 0 ]
