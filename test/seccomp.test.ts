@@ -218,6 +218,45 @@ test(
   },
 );
 
+test(
+  "seccomp tier: a signal that ends no process (kill -0, SIGURG as Go's preemption sends, SIGCHLD) never waits for the supervisor; one that may end a process does",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    // the filter decides by signal number: with shit-run stopped, a call sent to it would wait
+    const script = "echo ready; read x; kill -0 $$; kill -URG $$; kill -CHLD $$; echo harmless; read x; kill -HUP $bg; echo fatal";
+    const run = spawn(shitBin, ["run", "--", BB!, "sh", "-c", `busybox sleep 30 & bg=$!; ${script}`], {
+      cwd: s.work,
+      env: s.env,
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    t.after(() => {
+      run.kill("SIGCONT");
+      run.kill("SIGKILL");
+    });
+    let stdout = "";
+    run.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise((r) => run.on("exit", r));
+    await until("the program to start", () => stdout.includes("ready"));
+    run.kill("SIGSTOP"); // shit-run only: the program runs on
+    run.stdin!.write("go\n");
+    await until(
+      () => `the harmless signals sent with the supervisor stopped (stdout: ${JSON.stringify(stdout)})`,
+      () => stdout.includes("harmless"),
+    );
+    run.stdin!.write("go\n");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.doesNotMatch(stdout, /fatal/, "a SIGHUP to a process was not sent to the supervisor (it is stopped)");
+    run.kill("SIGCONT");
+    run.stdin!.end();
+    await until(
+      () => `the SIGHUP once the supervisor runs again (stdout: ${JSON.stringify(stdout)})`,
+      () => stdout.includes("fatal"),
+    );
+    await exited;
+  },
+);
+
 // A Go program built static (CGO_ENABLED=0), as every Go tool people run is: writes, renames
 // over, truncates, removes a tree (unlinkat through directory descriptors), chmods, makes
 // directories and a symlink, appends, and removes 400 files from 16 goroutines at once.

@@ -106,19 +106,24 @@ static const int sv_calls[] = {
     SYS_renameat,
 #endif
 };
-/* sent too: what a signal is about to end is recorded (common/killrec.c), then the call goes on */
-static const int sv_signal_calls[] = {
-    SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal};
+/* sent too, with a signal that ends a process (kr_fatal; tested in the filter, so Go's SIGURG
+ * preemption, kill -0 and SIGCHLD run at full speed): what it is about to end is recorded
+ * (common/killrec.c), then the call goes on. The signal is argument 1, or 2 for these two. */
+static const int sv_signal_calls[] = {SYS_kill, SYS_tkill, SYS_rt_sigqueueinfo, SYS_pidfd_send_signal};
+static const int sv_signal_calls2[] = {SYS_tgkill, SYS_rt_tgsigqueueinfo};
 #define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
-#define NSIGCALLS (sizeof sv_signal_calls / sizeof sv_signal_calls[0])
+#define NSIGCALLS (sizeof sv_signal_calls / sizeof sv_signal_calls[0] + sizeof sv_signal_calls2 / sizeof sv_signal_calls2[0])
 #define OPEN_MUTATING (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* the low word (little-endian) */
 
 int sv_install(void) {
-  struct sock_filter f[NCALLS + NSIGCALLS + 16];
-  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2 };
-  unsigned char jt[NCALLS + NSIGCALLS + 16], jf[NCALLS + NSIGCALLS + 16];
-  int n = 0, at[5] = {0};
+  struct sock_filter f[NCALLS + NSIGCALLS + 24];
+  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2, L_SIG1, L_SIG2, L_SIGBIT, L_N };
+  unsigned char jt[NCALLS + NSIGCALLS + 24], jf[NCALLS + NSIGCALLS + 24];
+  int n = 0, at[L_N] = {0};
+  uint32_t fatal = 0; /* the signals below 32 kr_fatal records, as a mask (no real-time signal is) */
+  for (int s = 1; s < 32; s++)
+    if (kr_fatal(s)) fatal |= 1u << s;
 #define EMIT(code, k, t, e) (jt[n] = (t), jf[n] = (e), f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
   EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SV_ARCH, L_NONE, L_ALLOW);
@@ -128,8 +133,10 @@ int sv_install(void) {
 #endif
   for (size_t i = 0; i < NCALLS; i++)
     EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_calls[i], L_NOTIFY, L_NONE);
-  for (size_t i = 0; i < NSIGCALLS; i++)
-    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls[i], L_NOTIFY, L_NONE);
+  for (size_t i = 0; i < sizeof sv_signal_calls / sizeof sv_signal_calls[0]; i++)
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls[i], L_SIG1, L_NONE);
+  for (size_t i = 0; i < sizeof sv_signal_calls2 / sizeof sv_signal_calls2[0]; i++)
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls2[i], L_SIG2, L_NONE);
 #ifdef SYS_open
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, L_CHK1, L_NONE);
 #endif
@@ -141,6 +148,19 @@ int sv_install(void) {
   at[L_CHK2] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_MUTATING, L_NOTIFY, L_ALLOW);
+  /* the signal's low word, as the kernel reads an int: >= 32 (or negative) is not recorded; else
+   * its bit in `fatal` decides */
+  at[L_SIG2] = n;
+  EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_SIGBIT);
+  at[L_SIG1] = n;
+  EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_NONE);
+  at[L_SIGBIT] = n;
+  EMIT(BPF_MISC | BPF_TAX, 0, L_NONE, L_NONE);
+  EMIT(BPF_LD | BPF_IMM, 1, L_NONE, L_NONE);
+  EMIT(BPF_ALU | BPF_LSH | BPF_X, 0, L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JSET | BPF_K, fatal, L_NOTIFY, L_ALLOW);
   at[L_ALLOW] = n;
   EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
   at[L_NOTIFY] = n;
