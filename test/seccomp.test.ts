@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
+import { existsSync, writeFileSync, chmodSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
@@ -215,6 +215,22 @@ test(
     const undo = s.shit(["undo", "--yes"]);
     assert.equal(undo.status, 0, out(undo));
     assert.equal(sameTree(before, s.tree()), "", out(undo));
+  },
+);
+
+test(
+  "seccomp tier: what the supervisor creates for the program gets the program's umask, as it changes (one process, and a child)",
+  { skip: noBusybox },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const cmd = "umask 077; busybox mkdir proj/a; echo x > proj/f; umask 002; busybox mkdir proj/b; echo y > proj/g; mkdir proj/c; busybox mkfifo proj/p";
+    const sh = roundTrip(s, [BB!, "sh", "-c", cmd]);
+    assert.equal(sh.effects.created, 6, JSON.stringify(sh.events));
+    const redo = s.shit(["redo", "--yes"]);
+    assert.equal(redo.status, 0, out(redo));
+    const mode = (f: string) => (statSync(join(s.work, "proj", f)).mode & 0o777).toString(8);
+    assert.deepEqual(["a", "f", "b", "g", "c", "p"].map(mode), ["700", "600", "775", "664", "775", "664"]);
   },
 );
 

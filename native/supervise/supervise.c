@@ -112,7 +112,8 @@ static const int sv_calls[] = {
 static const int sv_signal_calls[] = {SYS_kill, SYS_tkill, SYS_rt_sigqueueinfo, SYS_pidfd_send_signal};
 static const int sv_signal_calls2[] = {SYS_tgkill, SYS_rt_tgsigqueueinfo};
 #define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
-#define NSIGCALLS (sizeof sv_signal_calls / sizeof sv_signal_calls[0] + sizeof sv_signal_calls2 / sizeof sv_signal_calls2[0])
+#define NSIGCALLS \
+  (sizeof sv_signal_calls / sizeof sv_signal_calls[0] + sizeof sv_signal_calls2 / sizeof sv_signal_calls2[0])
 #define OPEN_MUTATING (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* the low word (little-endian) */
 
@@ -238,6 +239,7 @@ struct proc {
   int rooted;  /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
   int cwd;     /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
   int noted;   /* its memory could not be read, and a NOTCAPTURED said so */
+  int status;  /* /proc/TID/status, held: read again (pread) each time a field is wanted, or -1 */
 };
 #define NPROC 64
 static struct proc procs[NPROC];
@@ -267,16 +269,6 @@ static long read_small(const char *path, char *buf, size_t cap) {
   close(fd);
   buf[n] = 0;
   return n;
-}
-
-/* A field of /proc/TID/status ("Tgid", "Umask"), parsed in `base`; dflt when absent. */
-static long status_field(pid_t tid, const char *name, int base, long dflt) {
-  char p[64], buf[4096], key[32];
-  snprintf(p, sizeof p, "/proc/%d/status", (int)tid);
-  if (read_small(p, buf, sizeof buf) <= 0) return dflt;
-  snprintf(key, sizeof key, "\n%s:", name);
-  char *s = strstr(buf, key);
-  return s ? strtol(s + strlen(key), NULL, base) : dflt;
 }
 
 /* Does the process have the shim mapped? Looked up in /proc/TGID/maps. */
@@ -313,6 +305,29 @@ static void proc_watch(struct proc *p) {
   epoll_ctl(ep, EPOLL_CTL_ADD, p->pidfd, &e);
 }
 
+/* A field of the thread's /proc/TID/status ("Tgid", "Umask"), parsed in `base`; dflt when
+ * absent. The file is held open and read again from offset 0 each time (the kernel writes it
+ * anew): one system call, not four. A thread that exec'd from a non-leader thread has taken the
+ * leader's tid and its old file reads nothing: opened again then. */
+static long status_field(struct proc *p, const char *name, int base, long dflt) {
+  char path[64], buf[4096], key[32];
+  long n = -1;
+  for (int attempt = 0; attempt < 2 && n <= 0; attempt++) {
+    if (p->status < 0 || attempt) {
+      pclose_(&p->status);
+      snprintf(path, sizeof path, "/proc/%d/status", (int)p->tid);
+      p->status = open(path, O_RDONLY | O_CLOEXEC);
+      if (p->status < 0) return dflt;
+    }
+    while ((n = pread(p->status, buf, sizeof buf - 1, 0)) < 0 && errno == EINTR) {}
+  }
+  if (n <= 0) return dflt;
+  buf[n] = 0;
+  snprintf(key, sizeof key, "\n%s:", name);
+  char *s = strstr(buf, key);
+  return s ? strtol(s + strlen(key), NULL, base) : dflt;
+}
+
 static void proc_drop(struct proc *p) {
   /* removed from the epoll set by name: a copy of the pidfd in another supervisor (fork) would
    * keep it registered past the close */
@@ -320,6 +335,7 @@ static void proc_drop(struct proc *p) {
   pclose_(&p->mem);
   pclose_(&p->pidfd);
   pclose_(&p->cwd);
+  pclose_(&p->status);
   p->tid = 0;
 }
 
@@ -332,7 +348,7 @@ static struct proc *proc_get(pid_t tid) {
   }
   if (p->tid) proc_drop(p);
   p->tid = tid;
-  p->tgid = (pid_t)status_field(tid, "Tgid", 10, tid);
+  p->tgid = (pid_t)status_field(p, "Tgid", 10, tid);
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
   p->mem = open(path, O_RDONLY | O_CLOEXEC);
@@ -510,7 +526,7 @@ static void send_resp(uint64_t id, long r, int cont) {
 }
 
 /* The caller's umask (mkdir, mknod and a creating open are performed here, with umask 0). */
-static mode_t caller_umask(struct proc *p) { return (mode_t)status_field(p->tid, "Umask", 8, 022); }
+static mode_t caller_umask(struct proc *p) { return (mode_t)status_field(p, "Umask", 8, 022); }
 
 /* Says on shit-run's stderr and in the spool that a set-ID program started under the filter
  * runs without its privileges (no_new_privs). */
@@ -1077,7 +1093,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   cap_on_staging = staging;
   /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
   ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
-  for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = -1;
+  for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = procs[i].status = -1;
   /* every record goes to the command's one spool: held open, not opened and closed per record */
   struct cap_ctx ctx;
   if (cap_ctx_load(&ctx)) {
