@@ -5,7 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, writeFileSync, chmodSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, writeFileSync, chmodSync, mkdirSync, statSync, readdirSync, readFileSync } from "node:fs";
+import { readRecords, Op, type Rec } from "../dist/spool/records.js";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
@@ -215,6 +216,36 @@ test(
     const undo = s.shit(["undo", "--yes"]);
     assert.equal(undo.status, 0, out(undo));
     assert.equal(sameTree(before, s.tree()), "", out(undo));
+  },
+);
+
+/** The records of the one spool in the sandbox's state dir (a command still running). */
+function spoolRecords(s: Sandbox): Rec[] {
+  const dir = join(s.state, "spool");
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".spool")) : [];
+  return files.length === 1 ? readRecords(readFileSync(join(dir, files[0]!))).records : [];
+}
+
+test(
+  "seccomp tier: an unlink's STAGED record, held back to go out with the next record, is in the spool a moment later without one, and before END",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const go = join(s.dir, "go");
+    // after the first rm the program makes no call the supervisor sees until the test says go
+    const script = `busybox rm proj/target.txt; while [ ! -e ${go} ]; do :; done; busybox rm -r proj/src`;
+    const run = spawn(shitBin, ["run", "--", BB!, "sh", "-c", script], { cwd: s.work, env: s.env, stdio: "ignore" });
+    t.after(() => run.kill("SIGKILL"));
+    const exited = new Promise((r) => run.on("exit", r));
+    const count = (op: number) => spoolRecords(s).filter((r) => r.op === op).length;
+    await until("the first unlink's STAGED record, with the program idle", () => count(Op.STAGED) === 1);
+    writeFileSync(go, "");
+    await exited;
+    const ops = spoolRecords(s).map((r) => r.op);
+    assert.equal(count(Op.UNLINK), 3);
+    assert.equal(count(Op.STAGED), 3, "every kept file's STAGED record");
+    assert.ok(ops.lastIndexOf(Op.STAGED) < ops.indexOf(Op.END), `STAGED before END: ${ops.join(" ")}`);
   },
 );
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <linux/stat.h>
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
@@ -142,6 +143,8 @@ size_t sp_seal(struct sp_buf *b, int err) {
   return b->n;
 }
 
+struct sp_pending *sp_pending;
+
 int sp_append(const char *spool_path, const void *p, size_t n) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   long fd = held ? held_fd
@@ -150,12 +153,33 @@ int sp_append(const char *spool_path, const void *p, size_t n) {
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {
-    long w = sys3(SYS_write, fd, p, n);
+    size_t before = held && sp_pending ? sp_pending->n : 0; /* held back: they go first, same write */
+    struct iovec iov[2] = {{sp_pending ? sp_pending->p : NULL, before}, {(void *)p, n}};
+    long w = before ? sys3(SYS_writev, fd, iov, 2) : sys3(SYS_write, fd, p, n);
+    if (before) sp_pending->n = 0; /* written, or lost with the record they went with */
     if (w < 0) rc = (int)w;
-    else if ((size_t)w != n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
+    else if ((size_t)w != before + n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
     if (!held) sys1(SYS_close, fd);
   }
   return rc;
+}
+
+int sp_defer(struct sp_buf *b, const char *spool_path) {
+  if (!sp_pending || held_fd < 0 || strcmp(spool_path, held_path) || b->failed) return -1;
+  size_t have = sp_pending->n, len = sp_seal(b, 0);
+  if (len > sizeof sp_pending->p - have) return -1;
+  memcpy(sp_pending->p + have, b->p, len);
+  sp_pending->n = have + len; /* after the bytes: a writer killed part-way leaves none half-held */
+  sp_release(b);
+  return 0;
+}
+
+int sp_flush(void) {
+  if (!sp_pending || !sp_pending->n || held_fd < 0) return 0;
+  long w = sys3(SYS_write, held_fd, sp_pending->p, sp_pending->n);
+  size_t want = sp_pending->n;
+  sp_pending->n = 0;
+  return w < 0 ? (int)w : (size_t)w != want ? -5 : 0;
 }
 
 int sp_commit(struct sp_buf *b, const char *spool_path, int err) {

@@ -128,6 +128,21 @@ size_t sp_seal(struct sp_buf *b, int err);
  * close fds). Returns 0 or -errno. */
 int sp_hold(const char *spool_path);
 
+/* Records held back from the held spool (sp_defer), to go out in the same write as the next
+ * record appended to it (one writev), or with sp_flush. The seccomp supervisor points sp_pending
+ * at a page its watchdog shares, so one killed between the two still gets them written; NULL
+ * (the default, and always in the shim): nothing is held back. */
+struct sp_pending {
+  volatile size_t n;
+  uint8_t p[2048];
+};
+extern struct sp_pending *sp_pending;
+/* Seals b (err 0) and holds it back when sp_pending is set, spool_path is the held spool and it
+ * fits: 0 (b released). Else -1, b untouched: the caller commits it as usual. */
+int sp_defer(struct sp_buf *b, const char *spool_path);
+/* Writes the held-back records now: 0 or -errno. */
+int sp_flush(void);
+
 /* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor
  * (native/supervise) writes records for the process whose call it captures. */
 extern int32_t sp_record_pid;

@@ -482,6 +482,7 @@ struct inflight {
   volatile int phase;
   volatile long ret;
   char from[PATH_MAX], to[PATH_MAX]; /* STAGING: the move into staging; PERFORMING: the path */
+  struct sp_pending pending;         /* STAGED records held back (sp_defer): written by whoever serves on */
   union {
     struct seccomp_notif n;
     char space[3072]; /* the kernel's notification may be larger than this header's */
@@ -999,6 +1000,7 @@ static void watchdog(int rfd) {
   while ((n = read(rfd, &c, 1)) < 0 && errno == EINTR) {}
   if (n == 1) _exit(0);
   close(rfd);
+  sp_flush(); /* the records the supervisor held back */
   uint64_t id = inflight->req.n.id;
   if (id && id_valid(id)) {
     if (inflight->phase == PH_RECEIVED) handle(&inflight->req.n);
@@ -1038,11 +1040,15 @@ static int serve(pid_t child) {
   for (;;) {
     struct pollfd f[2] = {{listener, POLLIN, 0}, {pidfd, POLLIN, 0}};
     int timeout = child > 0 && pidfd < 0 ? 100 : -1; /* no pidfd: look at the child now and then */
+    /* records held back go out with the next call's, or after 5 ms without one */
+    int held = sp_pending && sp_pending->n;
+    if (held && (timeout < 0 || timeout > 5)) timeout = 5;
     if (ep >= 0) {
       struct epoll_event ev[NPROC + 2];
       int n = epoll_wait(ep, ev, NPROC + 2, timeout);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) break;
+      if (n == 0 && held) sp_flush();
       f[0].revents = f[1].revents = 0;
       for (int i = 0; i < n; i++) {
         uint64_t d = ev[i].data.u64;
@@ -1054,6 +1060,7 @@ static int serve(pid_t child) {
       int r = poll(f, pidfd >= 0 ? 2 : 1, timeout);
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) break;
+      if (r == 0 && held) sp_flush();
     }
     if (f[0].revents & POLLIN) {
       /* received into the shared page when there is one: the watchdog's, should this process die */
@@ -1073,12 +1080,14 @@ static int serve(pid_t child) {
       exited = waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == child;
     }
     if (exited) {
+      sp_flush();
       if (pidfd >= 0) close(pidfd);
       pclose_(&ep);
       struct pollfd h = {listener, POLLIN, 0};
       return !(poll(&h, 1, 0) == 1 && (h.revents & POLLHUP));
     }
   }
+  sp_flush();
   if (pidfd >= 0) close(pidfd);
   pclose_(&ep);
   return 0;
@@ -1105,6 +1114,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   int wd[2] = {-1, -1};
   if (page != MAP_FAILED && pipe2(wd, O_CLOEXEC) == 0) {
     inflight = (struct inflight *)page;
+    sp_pending = &inflight->pending;
     pid_t w = fork();
     if (w == 0) {
       close(wd[1]);
