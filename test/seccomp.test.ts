@@ -304,6 +304,87 @@ test(
   },
 );
 
+// A static C program whose second thread removes a file and exits (the supervisor learns its
+// tid); then, the process living on, a child of its gets that tid (the test sets ns_last_pid: root
+// only) and removes a file whose name it writes where the parent's memory holds another name.
+const reuseProgram = `#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static char path[64] = "parent-name";
+static pid_t tid;
+static void *thread(void *a) {
+  tid = gettid();
+  unlink("by-thread");
+  return a;
+}
+int main(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, thread, NULL);
+  pthread_join(t, NULL);
+  printf("tid %d\\n", (int)tid);
+  fflush(stdout);
+  char line[16];
+  while (fgets(line, sizeof line, stdin)) {
+    pid_t c = fork();
+    if (c == 0) {
+      if (getpid() == tid) {
+        strcpy(path, "child-name");
+        unlink(path);
+      }
+      _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    printf("child %d\\n", (int)c);
+    fflush(stdout);
+    if (c == tid) break;
+  }
+  return 0;
+}
+`;
+const noStaticCc =
+  process.getuid?.() !== 0
+    ? "root only (sets /proc/sys/kernel/ns_last_pid)"
+    : spawnSync("sh", ["-c", "echo 'int main(void){return 0;}' | cc -static -x c -o /dev/null -"]).status === 0
+      ? false
+      : "no static C toolchain (cc -static)";
+
+test(
+  "seccomp tier: a thread that exits hands its tid back: a process given that tid next is read as itself, not as the thread's process",
+  { skip: noStaticCc },
+  async (t) => {
+    const s = sandbox(t);
+    const src = join(s.dir, "reuse.c");
+    const bin = join(s.dir, "reuse");
+    writeFileSync(src, reuseProgram);
+    const cc = spawnSync("cc", ["-static", "-pthread", "-O1", "-o", bin, src], { encoding: "utf8" });
+    assert.equal(cc.status, 0, cc.stderr);
+    s.sh("touch by-thread parent-name child-name");
+    const run = spawn(shitBin, ["run", "--", bin], { cwd: s.work, env: s.env, stdio: ["pipe", "pipe", "inherit"] });
+    t.after(() => run.kill("SIGKILL"));
+    const exited = new Promise((r) => run.on("exit", r));
+    let stdout = "";
+    run.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    await until("the thread's tid", () => /^tid \d+\n/.test(stdout));
+    const tid = Number(/^tid (\d+)/.exec(stdout)![1]);
+    let reused = false;
+    for (let i = 0; i < 50 && !reused; i++) {
+      const seen = stdout.length;
+      writeFileSync("/proc/sys/kernel/ns_last_pid", String(tid - 1)); // the next process gets tid (unless another takes it first)
+      run.stdin!.write("fork\n");
+      await until("the child", () => stdout.slice(seen).includes("\n"));
+      reused = stdout.slice(seen).startsWith(`child ${tid}\n`);
+    }
+    run.stdin!.end();
+    await exited;
+    if (!reused) return t.skip("no child got the thread's tid (other processes took it first)");
+    const left = readdirSync(s.work).sort();
+    assert.deepEqual(left, ["parent-name"], "the child removed its own file, and only that");
+  },
+);
+
 // A Go program built static (CGO_ENABLED=0), as every Go tool people run is: writes, renames
 // over, truncates, removes a tree (unlinkat through directory descriptors), chmods, makes
 // directories and a symlink, appends, and removes 400 files from 16 goroutines at once.

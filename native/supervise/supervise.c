@@ -77,6 +77,9 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* 6.9 */
+#endif
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
@@ -227,14 +230,14 @@ int sv_recv(int sock) {
 
 /* ---------- the processes being served ---------- */
 
-/* What is known of a calling thread (cached by tid). A process's death is seen through its
- * pidfd, which serve watches (epoll) with the listener: its entry goes before any later call is
- * received, so a reused tid never meets the dead process's entry. Without epoll, each call polls
- * the pidfd. */
+/* What is known of a calling thread (cached by tid). A process's death (and a thread's, for a
+ * thread other than the leader, on 6.9 and later) is seen through its pidfd, which serve watches
+ * (epoll) with the listener: its entry goes before any later call is received, so a reused tid
+ * never meets the dead one's entry. Without epoll, each call polls the pidfd. */
 struct proc {
   pid_t tid, tgid;
   int mem;     /* /proc/TID/mem, O_RDONLY */
-  int pidfd;   /* of tgid: liveness, and pidfd_getfd */
+  int pidfd;   /* of the thread (PIDFD_THREAD) or of tgid: liveness, and pidfd_getfd */
   int covered; /* 1: libshit.so is mapped (the shim captures it); 0 no; -1 not looked yet */
   int rooted;  /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
   int cwd;     /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
@@ -352,7 +355,11 @@ static struct proc *proc_get(pid_t tid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
   p->mem = open(path, O_RDONLY | O_CLOEXEC);
-  p->pidfd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
+  /* a thread's tid is free for reuse once that thread exits, its process living on: a thread
+   * other than the leader is watched through its own pidfd (PIDFD_THREAD, 6.9), so its exit drops
+   * the entry too; the leader's tid stays taken until the whole process is gone */
+  p->pidfd = p->tgid != tid ? (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD) : -1;
+  if (p->pidfd < 0) p->pidfd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
   if (p->pidfd < 0) p->pidfd = -1;
   proc_watch(p);
   p->covered = -1;
