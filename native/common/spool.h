@@ -124,7 +124,7 @@ int sp_append(const char *spool_path, const void *p, size_t n);
 size_t sp_seal(struct sp_buf *b, int err);
 /* A writer that appends many records to one spool (shit-apply: one per step) keeps it open:
  * sp_commit to that path then writes on this descriptor, not an open and close per record.
- * Still one write() per record, O_APPEND. The shim never holds one (processes share spools and
+ * Still one write() per record (with records held back, sp_defer: one writev), O_APPEND. The shim never holds one (processes share spools and
  * close fds). Returns 0 or -errno. */
 int sp_hold(const char *spool_path);
 
