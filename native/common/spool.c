@@ -156,7 +156,8 @@ int sp_append(const char *spool_path, const void *p, size_t n) {
     size_t before = held && sp_pending ? sp_pending->n : 0; /* held back: they go first, same write */
     struct iovec iov[2] = {{sp_pending ? sp_pending->p : NULL, before}, {(void *)p, n}};
     long w = before ? sys3(SYS_writev, fd, iov, 2) : sys3(SYS_write, fd, p, n);
-    if (before) sp_pending->n = 0; /* written, or lost with the record they went with */
+    /* written (or torn with the record they went with); none written (a full disk): held on */
+    if (before && w >= 0) sp_pending->n = 0;
     if (w < 0) rc = (int)w;
     else if ((size_t)w != before + n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
     if (!held) sys1(SYS_close, fd);
