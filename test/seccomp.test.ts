@@ -5,7 +5,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, writeFileSync, chmodSync, mkdirSync } from "node:fs";
+import { existsSync, writeFileSync, chmodSync, mkdirSync, statSync, readdirSync, readFileSync } from "node:fs";
+import { readRecords, Op, type Rec } from "../dist/spool/records.js";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
@@ -215,6 +216,172 @@ test(
     const undo = s.shit(["undo", "--yes"]);
     assert.equal(undo.status, 0, out(undo));
     assert.equal(sameTree(before, s.tree()), "", out(undo));
+  },
+);
+
+/** The records of the one spool in the sandbox's state dir (a command still running). */
+function spoolRecords(s: Sandbox): Rec[] {
+  const dir = join(s.state, "spool");
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".spool")) : [];
+  return files.length === 1 ? readRecords(readFileSync(join(dir, files[0]!))).records : [];
+}
+
+test(
+  "seccomp tier: an unlink's STAGED record, held back to go out with the next record, is in the spool a moment later without one, and before END",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const go = join(s.dir, "go");
+    // after the first rm the program makes no call the supervisor sees until the test says go
+    const script = `busybox rm proj/target.txt; while [ ! -e ${go} ]; do :; done; busybox rm -r proj/src`;
+    const run = spawn(shitBin, ["run", "--", BB!, "sh", "-c", script], { cwd: s.work, env: s.env, stdio: "ignore" });
+    t.after(() => run.kill("SIGKILL"));
+    const exited = new Promise((r) => run.on("exit", r));
+    const count = (op: number) => spoolRecords(s).filter((r) => r.op === op).length;
+    await until("the first unlink's STAGED record, with the program idle", () => count(Op.STAGED) === 1);
+    writeFileSync(go, "");
+    await exited;
+    const ops = spoolRecords(s).map((r) => r.op);
+    assert.equal(count(Op.UNLINK), 3);
+    assert.equal(count(Op.STAGED), 3, "every kept file's STAGED record");
+    assert.ok(ops.lastIndexOf(Op.STAGED) < ops.indexOf(Op.END), `STAGED before END: ${ops.join(" ")}`);
+  },
+);
+
+test(
+  "seccomp tier: what the supervisor creates for the program gets the program's umask, as it changes (one process, and a child)",
+  { skip: noBusybox },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    const cmd = "umask 077; busybox mkdir proj/a; echo x > proj/f; umask 002; busybox mkdir proj/b; echo y > proj/g; mkdir proj/c; busybox mkfifo proj/p";
+    const sh = roundTrip(s, [BB!, "sh", "-c", cmd]);
+    assert.equal(sh.effects.created, 6, JSON.stringify(sh.events));
+    const redo = s.shit(["redo", "--yes"]);
+    assert.equal(redo.status, 0, out(redo));
+    const mode = (f: string) => (statSync(join(s.work, "proj", f)).mode & 0o777).toString(8);
+    assert.deepEqual(["a", "f", "b", "g", "c", "p"].map(mode), ["700", "600", "775", "664", "775", "664"]);
+  },
+);
+
+test(
+  "seccomp tier: a signal that ends no process (kill -0, SIGURG as Go's preemption sends, SIGCHLD) never waits for the supervisor; one that may end a process does",
+  { skip: noBusybox },
+  async (t) => {
+    const s = sandbox(t);
+    // the filter decides by signal number: with shit-run stopped, a call sent to it would wait
+    const script = "echo ready; read x; kill -0 $$; kill -URG $$; kill -CHLD $$; echo harmless; read x; kill -HUP $bg; echo fatal";
+    const run = spawn(shitBin, ["run", "--", BB!, "sh", "-c", `busybox sleep 30 & bg=$!; ${script}`], {
+      cwd: s.work,
+      env: s.env,
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    t.after(() => {
+      run.kill("SIGCONT");
+      run.kill("SIGKILL");
+    });
+    let stdout = "";
+    run.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise((r) => run.on("exit", r));
+    await until("the program to start", () => stdout.includes("ready"));
+    run.kill("SIGSTOP"); // shit-run only: the program runs on
+    run.stdin!.write("go\n");
+    await until(
+      () => `the harmless signals sent with the supervisor stopped (stdout: ${JSON.stringify(stdout)})`,
+      () => stdout.includes("harmless"),
+    );
+    run.stdin!.write("go\n");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.doesNotMatch(stdout, /fatal/, "a SIGHUP to a process was not sent to the supervisor (it is stopped)");
+    run.kill("SIGCONT");
+    run.stdin!.end();
+    await until(
+      () => `the SIGHUP once the supervisor runs again (stdout: ${JSON.stringify(stdout)})`,
+      () => stdout.includes("fatal"),
+    );
+    await exited;
+  },
+);
+
+// A static C program whose second thread removes a file and exits (the supervisor learns its
+// tid); then, the process living on, a child of its gets that tid (the test sets ns_last_pid: root
+// only) and removes a file whose name it writes where the parent's memory holds another name.
+const reuseProgram = `#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static char path[64] = "parent-name";
+static pid_t tid;
+static void *thread(void *a) {
+  tid = gettid();
+  unlink("by-thread");
+  return a;
+}
+int main(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, thread, NULL);
+  pthread_join(t, NULL);
+  printf("tid %d\\n", (int)tid);
+  fflush(stdout);
+  char line[16];
+  while (fgets(line, sizeof line, stdin)) {
+    pid_t c = fork();
+    if (c == 0) {
+      if (getpid() == tid) {
+        strcpy(path, "child-name");
+        unlink(path);
+      }
+      _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    printf("child %d\\n", (int)c);
+    fflush(stdout);
+    if (c == tid) break;
+  }
+  return 0;
+}
+`;
+const noStaticCc =
+  process.getuid?.() !== 0
+    ? "root only (sets /proc/sys/kernel/ns_last_pid)"
+    : spawnSync("sh", ["-c", "echo 'int main(void){return 0;}' | cc -static -x c -o /dev/null -"]).status === 0
+      ? false
+      : "no static C toolchain (cc -static)";
+
+test(
+  "seccomp tier: a thread that exits hands its tid back: a process given that tid next is read as itself, not as the thread's process",
+  { skip: noStaticCc },
+  async (t) => {
+    const s = sandbox(t);
+    const src = join(s.dir, "reuse.c");
+    const bin = join(s.dir, "reuse");
+    writeFileSync(src, reuseProgram);
+    const cc = spawnSync("cc", ["-static", "-pthread", "-O1", "-o", bin, src], { encoding: "utf8" });
+    assert.equal(cc.status, 0, cc.stderr);
+    s.sh("touch by-thread parent-name child-name");
+    const run = spawn(shitBin, ["run", "--", bin], { cwd: s.work, env: s.env, stdio: ["pipe", "pipe", "inherit"] });
+    t.after(() => run.kill("SIGKILL"));
+    const exited = new Promise((r) => run.on("exit", r));
+    let stdout = "";
+    run.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    await until("the thread's tid", () => /^tid \d+\n/.test(stdout));
+    const tid = Number(/^tid (\d+)/.exec(stdout)![1]);
+    let reused = false;
+    for (let i = 0; i < 50 && !reused; i++) {
+      const seen = stdout.length;
+      writeFileSync("/proc/sys/kernel/ns_last_pid", String(tid - 1)); // the next process gets tid (unless another takes it first)
+      run.stdin!.write("fork\n");
+      await until("the child", () => stdout.slice(seen).includes("\n"));
+      reused = stdout.slice(seen).startsWith(`child ${tid}\n`);
+    }
+    run.stdin!.end();
+    await exited;
+    if (!reused) return t.skip("no child got the thread's tid (other processes took it first)");
+    const left = readdirSync(s.work).sort();
+    assert.deepEqual(left, ["parent-name"], "the child removed its own file, and only that");
   },
 );
 

@@ -1089,7 +1089,7 @@ static void catch_signals(void) {
 
 static void write_end(int code) {
   static struct sp_buf b;
-  sp_defer(0); /* what waits is written first, END after it */
+  sp_batch(0); /* what waits is written first, END after it */
   journal_flush(0);
   sp_start(&b, SP_END, 0);
   sp_commit(&b, spool_path, code);
@@ -1287,14 +1287,14 @@ int main(int argc, char **argv) {
     cap_step = (int)i; /* every record of this step carries STEP = i */
     o.step = (int)i;
     /* A PLACE in the directory of the step before it: its records (a creation, after the call)
-     * may wait in memory with its journal entry, written together every 64 KiB (sp_defer),
+     * may wait in memory with its journal entry, written together every 64 KiB (sp_batch),
      * before the next step that is not such a PLACE, and at the end. A kill in between leaves
      * files in place without their records: a re-run finds them and records them (place_found),
      * as it did for a kill between a call and its record. The first PLACE in a directory is
      * written at once: its record's PARENT is the directory's state before the undo, which the
      * redo restores (src/plan firstStat). Every other step's records are written as before. */
     int deferred = s->op == STEP_PLACE && parent_cached(s->path) && cached_placed;
-    sp_defer(deferred);
+    sp_batch(deferred);
     /* OPSWITCH(apply; ignores: EXPECT) -- every EXPECT was checked before the first step */
     switch (s->op) {
     case STEP_REMOVE:

@@ -722,14 +722,18 @@ void (*cap_on_record)(void);
 void (*cap_on_performed)(long ret);
 void (*cap_on_staging)(const char *from, const char *to);
 
-static int commit(struct cap_op *o, int err) {
+/* defer: the record may be held back (sp_defer) to go out with the next one */
+static int commit_as(struct cap_op *o, int err, int defer) {
   if (cap_on_record) cap_on_record();
   if (o->step >= 0) {
     uint32_t s = (uint32_t)o->step;
     sp_add(&o->rec, T_STEP, &s, 4);
   }
+  if (defer && sp_defer(&o->rec, o->ctx.spool) == 0) return 0;
   return sp_commit(&o->rec, o->ctx.spool, err); /* a failed spool write never affects the call */
 }
+
+static int commit(struct cap_op *o, int err) { return commit_as(o, err, 0); }
 
 /* Write the record now, before the call: an UNLINK moved into staging, a RENAME whose replaced
  * file was linked there, an RMDIR. A process killed after the call and before a record written
@@ -740,7 +744,7 @@ static int commit(struct cap_op *o, int err) {
 static int prewrite(struct cap_op *o) {
   size_t n = strlen(o->path);
   int rc = commit(o, 0);
-  if (rc == 0) rc = sp_flush(); /* records deferred before it (sp_defer: shit-apply) go with it */
+  if (rc == 0) rc = sp_flush(); /* records batched before it (sp_batch: shit-apply) go first */
   if (rc == 0) {
     o->internal |= CAPF_PRE;
     return 0;
@@ -802,14 +806,16 @@ static void add_kept(struct cap_op *o, const char *dst) {
 
 /* STAGED: right after an inode whose record was written first (prewrite) was renamed or linked
  * into staging as `base`, its stat there (KEPT): the ctime it has once kept, which an undo checks
- * (docs/DESIGN.md, "store"). A kill before this record only leaves the weaker size/mtime check. */
+ * (docs/DESIGN.md, "store"). A kill before this record only leaves the weaker size/mtime check.
+ * The stat is taken now, before the call returns; the record may go out with the next one
+ * (sp_defer: the seccomp tier, whose watchdog writes it should the supervisor die). */
 static void write_staged(struct cap_op *o, char how, const char *base, const char *dst) {
   struct sp_stat ks;
   if (sp_statat(sp_ofd(), sp_opath(dst), AT_SYMLINK_NOFOLLOW, &ks) != 0) return;
   sp_start(&o->rec, SP_STAGED, 0);
   add_keep(o, T_KEEP, how, base);
   sp_add_stat(&o->rec, T_KEPT, &ks);
-  commit(o, 0);
+  commit_as(o, 0, 1);
 }
 
 /* Copies len bytes of s from offset in to d at offset out (fewer when s ends first):

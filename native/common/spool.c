@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <linux/stat.h>
 
 static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
@@ -142,17 +143,21 @@ size_t sp_seal(struct sp_buf *b, int err) {
   return b->n;
 }
 
-/* Deferred appends (sp_defer): whole records gathered here, written in one write() by sp_flush.
- * sp_busy is set while they change or are being written, so a signal handler that flushes
- * (shit-apply's) neither writes a record twice nor half of one. */
+/* Two ways records wait in memory, never both in one process:
+ *  - batched (sp_batch, shit-apply): whole records gathered here, written in one write() by
+ *    sp_flush. sp_busy is set while they change or are being written, so a signal handler that
+ *    flushes (shit-apply's) neither writes a record twice nor half of one.
+ *  - held back (sp_defer, the seccomp supervisor): a record in sp_pending, a page the watchdog
+ *    shares, written in one writev with the next record appended, or by sp_flush. */
 static uint8_t dbuf[1 << 16];
 static size_t dn;
-static int defer_on;
+static int batch_on;
 volatile sig_atomic_t sp_busy;
+struct sp_pending *sp_pending;
 
-void sp_defer(int on) {
+void sp_batch(int on) {
   if (!on) sp_flush(); /* what waits goes before any record written at once */
-  defer_on = on;
+  batch_on = on;
 }
 
 static int write_all(long fd, const uint8_t *p, size_t n) {
@@ -161,18 +166,9 @@ static int write_all(long fd, const uint8_t *p, size_t n) {
   return (size_t)w != n ? -5 : 0; /* EIO: a short append; the reader treats it as cut off */
 }
 
-int sp_flush(void) {
-  if (!dn) return 0;
-  sp_busy = 1;
-  int rc = held_fd >= 0 ? write_all(held_fd, dbuf, dn) : -9; /* EBADF: nothing held */
-  dn = 0;
-  sp_busy = 0;
-  return rc;
-}
-
 int sp_append(const char *spool_path, const void *p, size_t n) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
-  if (held && defer_on) {
+  if (held && batch_on) {
     int rc = 0;
     if (dn + n > sizeof dbuf) rc = sp_flush();
     sp_busy = 1;
@@ -190,10 +186,41 @@ int sp_append(const char *spool_path, const void *p, size_t n) {
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {
-    rc = write_all(fd, p, n);
+    size_t before = held && sp_pending ? sp_pending->n : 0; /* held back: they go first, same write */
+    struct iovec iov[2] = {{sp_pending ? sp_pending->p : NULL, before}, {(void *)p, n}};
+    long w = before ? sys3(SYS_writev, fd, iov, 2) : sys3(SYS_write, fd, p, n);
+    /* written (or torn with the record they went with); none written (a full disk): held on */
+    if (before && w >= 0) sp_pending->n = 0;
+    if (w < 0) rc = (int)w;
+    else if ((size_t)w != before + n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
     if (!held) sys1(SYS_close, fd);
   }
   return rc;
+}
+
+int sp_defer(struct sp_buf *b, const char *spool_path) {
+  if (!sp_pending || held_fd < 0 || strcmp(spool_path, held_path) || b->failed) return -1;
+  size_t have = sp_pending->n, len = sp_seal(b, 0);
+  if (len > sizeof sp_pending->p - have) return -1;
+  memcpy(sp_pending->p + have, b->p, len);
+  sp_pending->n = have + len; /* after the bytes: a writer killed part-way leaves none half-held */
+  sp_release(b);
+  return 0;
+}
+
+int sp_flush(void) {
+  if (dn) { /* batched */
+    sp_busy = 1;
+    int rc = held_fd >= 0 ? write_all(held_fd, dbuf, dn) : -9; /* EBADF: nothing held */
+    dn = 0;
+    sp_busy = 0;
+    return rc;
+  }
+  if (!sp_pending || !sp_pending->n || held_fd < 0) return 0; /* held back */
+  long w = sys3(SYS_write, held_fd, sp_pending->p, sp_pending->n);
+  size_t want = sp_pending->n;
+  sp_pending->n = 0;
+  return w < 0 ? (int)w : (size_t)w != want ? -5 : 0;
 }
 
 int sp_commit(struct sp_buf *b, const char *spool_path, int err) {

@@ -125,19 +125,32 @@ int sp_append(const char *spool_path, const void *p, size_t n);
 size_t sp_seal(struct sp_buf *b, int err);
 /* A writer that appends many records to one spool (shit-apply: one per step) keeps it open:
  * sp_commit to that path then writes on this descriptor, not an open and close per record.
- * Still one write() per record, O_APPEND. The shim never holds one (processes share spools and
+ * Still one write() per record (with records held back, sp_defer: one writev), O_APPEND. The shim never holds one (processes share spools and
  * close fds). Returns 0 or -errno. */
 int sp_hold(const char *spool_path);
 
-/* shit-apply only: records to the held spool may wait in memory (sp_defer(1)) and are written
- * together by sp_flush (also when the buffer fills, in the order they came). Whoever defers
- * must flush before a call whose record has to be on disk first (capture's prewrite does),
- * before anything else reads the spool, and before exiting. sp_busy: 1 while the deferred
- * records change or are being written (a signal handler then must not flush). sp_flush
- * returns 0 or -errno of the write. */
-void sp_defer(int on);
-int sp_flush(void);
+/* Records that wait in memory, two ways, never both in one process (sp_flush writes whichever):
+ * - shit-apply batches (sp_batch(1)): records to the held spool are written together by sp_flush
+ *   (also when the buffer fills, in the order they came). Whoever batches must flush before a
+ *   call whose record has to be on disk first (capture's prewrite does), before anything else
+ *   reads the spool, and before exiting. sp_busy: 1 while the batched records change or are
+ *   being written (a signal handler then must not flush).
+ * - the seccomp supervisor holds a record back (sp_defer), to go out in the same write as the
+ *   next record appended to the held spool (one writev), or with sp_flush. It points sp_pending
+ *   at a page its watchdog shares, so one killed between the two still gets them written; NULL
+ *   (the default, and always in the shim): nothing is held back.
+ * sp_flush returns 0 or -errno of the write. */
+void sp_batch(int on);
 extern volatile sig_atomic_t sp_busy;
+struct sp_pending {
+  volatile size_t n;
+  uint8_t p[2048];
+};
+extern struct sp_pending *sp_pending;
+/* Seals b (err 0) and holds it back when sp_pending is set, spool_path is the held spool and it
+ * fits: 0 (b released). Else -1, b untouched: the caller commits it as usual. */
+int sp_defer(struct sp_buf *b, const char *spool_path);
+int sp_flush(void);
 
 /* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor
  * (native/supervise) writes records for the process whose call it captures. */

@@ -77,6 +77,9 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* 6.9 */
+#endif
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
@@ -106,19 +109,25 @@ static const int sv_calls[] = {
     SYS_renameat,
 #endif
 };
-/* sent too: what a signal is about to end is recorded (common/killrec.c), then the call goes on */
-static const int sv_signal_calls[] = {
-    SYS_kill, SYS_tkill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, SYS_pidfd_send_signal};
+/* sent too, with a signal that ends a process (kr_fatal; tested in the filter, so Go's SIGURG
+ * preemption, kill -0 and SIGCHLD run at full speed): what it is about to end is recorded
+ * (common/killrec.c), then the call goes on. The signal is argument 1, or 2 for these two. */
+static const int sv_signal_calls[] = {SYS_kill, SYS_tkill, SYS_rt_sigqueueinfo, SYS_pidfd_send_signal};
+static const int sv_signal_calls2[] = {SYS_tgkill, SYS_rt_tgsigqueueinfo};
 #define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
-#define NSIGCALLS (sizeof sv_signal_calls / sizeof sv_signal_calls[0])
+#define NSIGCALLS \
+  (sizeof sv_signal_calls / sizeof sv_signal_calls[0] + sizeof sv_signal_calls2 / sizeof sv_signal_calls2[0])
 #define OPEN_MUTATING (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
 #define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i)) /* the low word (little-endian) */
 
 int sv_install(void) {
-  struct sock_filter f[NCALLS + NSIGCALLS + 16];
-  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2 };
-  unsigned char jt[NCALLS + NSIGCALLS + 16], jf[NCALLS + NSIGCALLS + 16];
-  int n = 0, at[5] = {0};
+  struct sock_filter f[NCALLS + NSIGCALLS + 24];
+  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2, L_SIG1, L_SIG2, L_SIGBIT, L_N };
+  unsigned char jt[NCALLS + NSIGCALLS + 24], jf[NCALLS + NSIGCALLS + 24];
+  int n = 0, at[L_N] = {0};
+  uint32_t fatal = 0; /* the signals below 32 kr_fatal records, as a mask (no real-time signal is) */
+  for (int s = 1; s < 32; s++)
+    if (kr_fatal(s)) fatal |= 1u << s;
 #define EMIT(code, k, t, e) (jt[n] = (t), jf[n] = (e), f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
   EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SV_ARCH, L_NONE, L_ALLOW);
@@ -128,8 +137,10 @@ int sv_install(void) {
 #endif
   for (size_t i = 0; i < NCALLS; i++)
     EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_calls[i], L_NOTIFY, L_NONE);
-  for (size_t i = 0; i < NSIGCALLS; i++)
-    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls[i], L_NOTIFY, L_NONE);
+  for (size_t i = 0; i < sizeof sv_signal_calls / sizeof sv_signal_calls[0]; i++)
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls[i], L_SIG1, L_NONE);
+  for (size_t i = 0; i < sizeof sv_signal_calls2 / sizeof sv_signal_calls2[0]; i++)
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)sv_signal_calls2[i], L_SIG2, L_NONE);
 #ifdef SYS_open
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_open, L_CHK1, L_NONE);
 #endif
@@ -141,6 +152,19 @@ int sv_install(void) {
   at[L_CHK2] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_MUTATING, L_NOTIFY, L_ALLOW);
+  /* the signal's low word, as the kernel reads an int: >= 32 (or negative) is not recorded; else
+   * its bit in `fatal` decides */
+  at[L_SIG2] = n;
+  EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_SIGBIT);
+  at[L_SIG1] = n;
+  EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_NONE);
+  at[L_SIGBIT] = n;
+  EMIT(BPF_MISC | BPF_TAX, 0, L_NONE, L_NONE);
+  EMIT(BPF_LD | BPF_IMM, 1, L_NONE, L_NONE);
+  EMIT(BPF_ALU | BPF_LSH | BPF_X, 0, L_NONE, L_NONE);
+  EMIT(BPF_JMP | BPF_JSET | BPF_K, fatal, L_NOTIFY, L_ALLOW);
   at[L_ALLOW] = n;
   EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
   at[L_NOTIFY] = n;
@@ -206,18 +230,19 @@ int sv_recv(int sock) {
 
 /* ---------- the processes being served ---------- */
 
-/* What is known of a calling thread (cached by tid). A process's death is seen through its
- * pidfd, which serve watches (epoll) with the listener: its entry goes before any later call is
- * received, so a reused tid never meets the dead process's entry. Without epoll, each call polls
- * the pidfd. */
+/* What is known of a calling thread (cached by tid). A process's death (and a thread's, for a
+ * thread other than the leader, on 6.9 and later) is seen through its pidfd, which serve watches
+ * (epoll) with the listener: its entry goes before any later call is received, so a reused tid
+ * never meets the dead one's entry. Without epoll, each call polls the pidfd. */
 struct proc {
   pid_t tid, tgid;
   int mem;     /* /proc/TID/mem, O_RDONLY */
-  int pidfd;   /* of tgid: liveness, and pidfd_getfd */
+  int pidfd;   /* of the thread (PIDFD_THREAD) or of tgid: liveness, and pidfd_getfd */
   int covered; /* 1: libshit.so is mapped (the shim captures it); 0 no; -1 not looked yet */
   int rooted;  /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
   int cwd;     /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
   int noted;   /* its memory could not be read, and a NOTCAPTURED said so */
+  int status;  /* /proc/TID/status, held: read again (pread) each time a field is wanted, or -1 */
 };
 #define NPROC 64
 static struct proc procs[NPROC];
@@ -247,16 +272,6 @@ static long read_small(const char *path, char *buf, size_t cap) {
   close(fd);
   buf[n] = 0;
   return n;
-}
-
-/* A field of /proc/TID/status ("Tgid", "Umask"), parsed in `base`; dflt when absent. */
-static long status_field(pid_t tid, const char *name, int base, long dflt) {
-  char p[64], buf[4096], key[32];
-  snprintf(p, sizeof p, "/proc/%d/status", (int)tid);
-  if (read_small(p, buf, sizeof buf) <= 0) return dflt;
-  snprintf(key, sizeof key, "\n%s:", name);
-  char *s = strstr(buf, key);
-  return s ? strtol(s + strlen(key), NULL, base) : dflt;
 }
 
 /* Does the process have the shim mapped? Looked up in /proc/TGID/maps. */
@@ -293,6 +308,29 @@ static void proc_watch(struct proc *p) {
   epoll_ctl(ep, EPOLL_CTL_ADD, p->pidfd, &e);
 }
 
+/* A field of the thread's /proc/TID/status ("Tgid", "Umask"), parsed in `base`; dflt when
+ * absent. The file is held open and read again from offset 0 each time (the kernel writes it
+ * anew): one system call, not four. A thread that exec'd from a non-leader thread has taken the
+ * leader's tid and its old file reads nothing: opened again then. */
+static long status_field(struct proc *p, const char *name, int base, long dflt) {
+  char path[64], buf[4096], key[32];
+  long n = -1;
+  for (int attempt = 0; attempt < 2 && n <= 0; attempt++) {
+    if (p->status < 0 || attempt) {
+      pclose_(&p->status);
+      snprintf(path, sizeof path, "/proc/%d/status", (int)p->tid);
+      p->status = open(path, O_RDONLY | O_CLOEXEC);
+      if (p->status < 0) return dflt;
+    }
+    while ((n = pread(p->status, buf, sizeof buf - 1, 0)) < 0 && errno == EINTR) {}
+  }
+  if (n <= 0) return dflt;
+  buf[n] = 0;
+  snprintf(key, sizeof key, "\n%s:", name);
+  char *s = strstr(buf, key);
+  return s ? strtol(s + strlen(key), NULL, base) : dflt;
+}
+
 static void proc_drop(struct proc *p) {
   /* removed from the epoll set by name: a copy of the pidfd in another supervisor (fork) would
    * keep it registered past the close */
@@ -300,6 +338,7 @@ static void proc_drop(struct proc *p) {
   pclose_(&p->mem);
   pclose_(&p->pidfd);
   pclose_(&p->cwd);
+  pclose_(&p->status);
   p->tid = 0;
 }
 
@@ -312,11 +351,15 @@ static struct proc *proc_get(pid_t tid) {
   }
   if (p->tid) proc_drop(p);
   p->tid = tid;
-  p->tgid = (pid_t)status_field(tid, "Tgid", 10, tid);
+  p->tgid = (pid_t)status_field(p, "Tgid", 10, tid);
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
   p->mem = open(path, O_RDONLY | O_CLOEXEC);
-  p->pidfd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
+  /* a thread's tid is free for reuse once that thread exits, its process living on: a thread
+   * other than the leader is watched through its own pidfd (PIDFD_THREAD, 6.9), so its exit drops
+   * the entry too; the leader's tid stays taken until the whole process is gone */
+  p->pidfd = p->tgid != tid ? (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD) : -1;
+  if (p->pidfd < 0) p->pidfd = (int)syscall(SYS_pidfd_open, p->tgid, 0);
   if (p->pidfd < 0) p->pidfd = -1;
   proc_watch(p);
   p->covered = -1;
@@ -446,6 +489,7 @@ struct inflight {
   volatile int phase;
   volatile long ret;
   char from[PATH_MAX], to[PATH_MAX]; /* STAGING: the move into staging; PERFORMING: the path */
+  struct sp_pending pending;         /* STAGED records held back (sp_defer): written by whoever serves on */
   union {
     struct seccomp_notif n;
     char space[3072]; /* the kernel's notification may be larger than this header's */
@@ -490,7 +534,7 @@ static void send_resp(uint64_t id, long r, int cont) {
 }
 
 /* The caller's umask (mkdir, mknod and a creating open are performed here, with umask 0). */
-static mode_t caller_umask(struct proc *p) { return (mode_t)status_field(p->tid, "Umask", 8, 022); }
+static mode_t caller_umask(struct proc *p) { return (mode_t)status_field(p, "Umask", 8, 022); }
 
 /* Says on shit-run's stderr and in the spool that a set-ID program started under the filter
  * runs without its privileges (no_new_privs). */
@@ -963,6 +1007,7 @@ static void watchdog(int rfd) {
   while ((n = read(rfd, &c, 1)) < 0 && errno == EINTR) {}
   if (n == 1) _exit(0);
   close(rfd);
+  sp_flush(); /* the records the supervisor held back */
   uint64_t id = inflight->req.n.id;
   if (id && id_valid(id)) {
     if (inflight->phase == PH_RECEIVED) handle(&inflight->req.n);
@@ -1002,11 +1047,15 @@ static int serve(pid_t child) {
   for (;;) {
     struct pollfd f[2] = {{listener, POLLIN, 0}, {pidfd, POLLIN, 0}};
     int timeout = child > 0 && pidfd < 0 ? 100 : -1; /* no pidfd: look at the child now and then */
+    /* records held back go out with the next call's, or after 5 ms without one */
+    int held = sp_pending && sp_pending->n;
+    if (held && (timeout < 0 || timeout > 5)) timeout = 5;
     if (ep >= 0) {
       struct epoll_event ev[NPROC + 2];
       int n = epoll_wait(ep, ev, NPROC + 2, timeout);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) break;
+      if (n == 0 && held) sp_flush();
       f[0].revents = f[1].revents = 0;
       for (int i = 0; i < n; i++) {
         uint64_t d = ev[i].data.u64;
@@ -1018,6 +1067,7 @@ static int serve(pid_t child) {
       int r = poll(f, pidfd >= 0 ? 2 : 1, timeout);
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) break;
+      if (r == 0 && held) sp_flush();
     }
     if (f[0].revents & POLLIN) {
       /* received into the shared page when there is one: the watchdog's, should this process die */
@@ -1037,12 +1087,14 @@ static int serve(pid_t child) {
       exited = waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == child;
     }
     if (exited) {
+      sp_flush();
       if (pidfd >= 0) close(pidfd);
       pclose_(&ep);
       struct pollfd h = {listener, POLLIN, 0};
       return !(poll(&h, 1, 0) == 1 && (h.revents & POLLHUP));
     }
   }
+  sp_flush();
   if (pidfd >= 0) close(pidfd);
   pclose_(&ep);
   return 0;
@@ -1057,7 +1109,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   cap_on_staging = staging;
   /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
   ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
-  for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = -1;
+  for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = procs[i].status = -1;
   /* every record goes to the command's one spool: held open, not opened and closed per record */
   struct cap_ctx ctx;
   if (cap_ctx_load(&ctx)) {
@@ -1069,6 +1121,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   int wd[2] = {-1, -1};
   if (page != MAP_FAILED && pipe2(wd, O_CLOEXEC) == 0) {
     inflight = (struct inflight *)page;
+    sp_pending = &inflight->pending;
     pid_t w = fork();
     if (w == 0) {
       close(wd[1]);
