@@ -3,7 +3,7 @@
 // shit-apply. Real shitd, real files, whole trees compared; SHIT_TIMES tells which plan was used.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
@@ -217,4 +217,22 @@ test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own u
   assert.match(readFileSync(times, "utf8"), /^plan_\(made_ahead\) /m, "this shell's undo was planned ahead at its sync");
   assert.equal(readFileSync(join(s.work, "da", "f2"), "utf8"), "2\n");
   assert.ok(!existsSync(join(s.work, "db")), "the other shell's command is left alone");
+});
+
+test("ahead: an inode kept whole that changed inside staging since the plan was made is refused by shit-apply before any change; the plan made now names it", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const cmd = newest(s);
+  await planned(s, cmd);
+  const staged = join(s.state, "staging", cmd);
+  appendFileSync(join(staged, readdirSync(staged)[0]), "changed inside staging\n"); // still there: the presence check passes
+  const gone = s.tree();
+  const r = timed(s, ["undo", "--yes"]);
+  assert.equal(r.r.status, 6, out(r.r));
+  assert.ok(r.ahead, `it began with the plan made ahead; phases:\n${r.phases}`);
+  assert.match(r.r.stderr, /planning again/);
+  assert.match(r.r.stderr, /nothing changed: a kept pre-image is gone/);
+  assert.equal(sameTree(gone, s.tree()), "", "nothing changed");
 });

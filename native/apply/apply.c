@@ -11,7 +11,8 @@
  * memory and are appended in batches, records first (see the main loop, docs/SPOOL.md "Plan
  * steps"); every other record is written as capture writes it.
  *
- * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 4 a step failed: it
+ * Exit: 0 done; 2 usage or unreadable plan; 3 conflict (nothing changed); 5 a pre-image kept
+ * whole (STEP_F_KEPT_WHOLE) is gone or changed since it was kept (nothing changed); 4 a step failed: it
  * stops there, names the step, its path and the cause, and records END 4; the steps before it
  * are journaled, so a second run (once the cause is gone) retries that step and goes on. */
 #define _GNU_SOURCE
@@ -428,6 +429,8 @@ struct step {
   uint32_t xvalue_n;
   int has_pre;
   struct sp_stat pre;
+  int kept; /* STEP_F_KEPT_WHOLE, checked before any step: 1 KEEP found as kst, -1 at PATH already */
+  struct sp_stat kst;
   int64_t length; /* LENGTH: REWRITE bytes of the source (-1 all), TRUNCATE length */
   int has_length;
   int64_t tail_of; /* TAIL_OF: REWRITE from a kept tail, -1 when not */
@@ -621,6 +624,32 @@ static int place_file(const struct step *s, struct loc *l, int staged, int *src,
   return err;
 }
 
+/* STEP_F_KEPT_WHOLE: KEEP is PATH's own inode (moved into staging by capture), so it must have
+ * PRE's device, inode, size and mtime (a rename changes none of them; its ctime it does). Found
+ * there: kept = 1 with its stat for do_place. Absent, and PATH holds it: kept = -1 (moved back by
+ * a run killed before its journal entry; do_place takes that as done). Else it says so: 0. */
+static int kept_ok(struct step *s) {
+  if (!s->keep || s->how != 'R' || !s->has_pre) return 1;
+  struct sp_stat st;
+  int r = sp_statat(AT_FDCWD, s->keep, AT_SYMLINK_NOFOLLOW, &st);
+  int same = r == 0 && S_ISREG(st.mode) && st.dev == s->pre.dev && st.ino == s->pre.ino &&
+             st.size == s->pre.size && st.mtime_ns == s->pre.mtime_ns;
+  if (same) {
+    s->kept = 1;
+    s->kst = st;
+    return 1;
+  }
+  if (r == -ENOENT && safe_lstat(s->path, &st) == 0 && st.dev == s->pre.dev && st.ino == s->pre.ino) {
+    s->kept = -1;
+    return 1;
+  }
+  fprintf(stderr, "shit-apply: %s: its kept pre-image %s %s\n", s->path, s->keep,
+          r == -ENOENT ? "is missing"
+          : r          ? strerror(-r)
+                       : "changed since it was kept");
+  return 0;
+}
+
 static int do_place(struct step *s) {
   struct loc l;
   int e = open_parent(s->path, &l);
@@ -639,8 +668,8 @@ static int do_place(struct step *s) {
   if (type == S_IFREG && s->how == 'R') {
     /* moved back whole: an lstat says it is there and a regular file; it is opened only if its
      * bytes must be read (a re-run comparing contents, a copy across filesystems) */
-    struct sp_stat sst;
-    int r = sp_statat(AT_FDCWD, s->keep, AT_SYMLINK_NOFOLLOW, &sst);
+    struct sp_stat sst = s->kst; /* the check before any step took it (nothing moved it since) */
+    int r = s->kept == 1 ? 0 : sp_statat(AT_FDCWD, s->keep, AT_SYMLINK_NOFOLLOW, &sst);
     if (r == 0) {
       if (!S_ISREG(sst.mode)) {
         close_loc(&l);
@@ -1268,6 +1297,18 @@ int main(int argc, char **argv) {
             conflicts > 1 ? "s" : "");
     write_end(3);
     return 3;
+  }
+  /* every inode kept whole that a PLACE moves back: still in staging as it was kept (or at its
+   * path, moved by a run killed before its journal entry), checked before anything changes */
+  int lost = 0;
+  for (size_t i = 0; i < nsteps; i++)
+    if (steps[i].op == STEP_PLACE && !done[i] && (steps[i].flags & STEP_F_KEPT_WHOLE) && !kept_ok(&steps[i]))
+      lost++;
+  if (lost) {
+    fprintf(stderr, "shit-apply: %d kept pre-image%s gone or changed: nothing changed\n", lost,
+            lost > 1 ? "s" : "");
+    write_end(5);
+    return 5;
   }
   for (size_t i = 0; i < nsteps; i++)
     if (steps[i].op == STEP_EXPECT && !done[i]) {

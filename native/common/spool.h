@@ -48,6 +48,8 @@ enum sp_step { /* plan steps: the op byte of a plan file's records */
 enum sp_step_flag {                        /* a plan step's flags (a record's flags are the call's own) */
                     STEP_F_FORCE = 1,      /* EXPECT: a mismatch is not a conflict */
                     STEP_F_FINAL_META = 2, /* META: the closing pass over directory times, not recorded */
+                    STEP_F_KEPT_WHOLE =
+                        4, /* PLACE: KEEP is PATH's own inode, moved into staging: checked against PRE first */
 };
 enum sp_tag {
   T_PATH = 1,

@@ -70,6 +70,7 @@ function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { f
   for (const s of plan.steps) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
     if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
+    let whole = false;
     const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path, again: opts.checked }) : null;
     if (src?.changed) notes.push(`${s.path}: restored as it is now, not as it was kept: ${src.changed}`);
     // a kept inode restored as it is now keeps its own times
@@ -91,6 +92,9 @@ function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { f
       }
       const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && src.row.state !== "missing";
       if (move) moved.push(s.keep);
+      // the path's own inode moved back: shit-apply checks it is still as kept before any change
+      // (a plan made ahead checked it when it was made: src/undo/ahead.ts)
+      whole = move && src.row.state === "inode" && !src.changed;
       f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
     }
     const op = {
@@ -103,7 +107,7 @@ function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { f
       meta: StepOp.META,
       xattr: StepOp.XATTR,
     }[s.kind];
-    const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : 0;
+    const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : whole ? StepFlag.KEPT_WHOLE : 0;
     recs.push(encodeRecord(op, flags, f));
   }
   writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });
@@ -117,7 +121,7 @@ export interface Progress {
 }
 
 export interface ApplyResult {
-  code: number; // shit-apply's exit: 0 done, 3 conflict (nothing changed), 4 a step failed
+  code: number; // shit-apply's exit: 0 done, 3 conflict (nothing changed), 5 a pre-image kept whole gone or changed (nothing changed), 4 a step failed
   stderr: string;
 }
 
@@ -152,5 +156,5 @@ export function markMoved(store: Store, prepared: PreparedPlan, code: number, de
   // deferred (deferMoved before the apply): the ingest of its END marks them all (moved.ts)
   if (deferred && !finished) cancelMoved(store.paths, prepared.id);
   if (!deferred || !finished) store.index.tx(() => keeps.markGone(store.index, finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))));
-  if (code === 0 || code === 3) for (const f of prepared.materialised) rmSync(f, { force: true });
+  if (code === 0 || code === 3 || code === 5) for (const f of prepared.materialised) rmSync(f, { force: true });
 }

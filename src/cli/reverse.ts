@@ -289,6 +289,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       warnCorrupt(r);
       report.as = pending.row.id;
       if (r.code === 4) stepFailed(verb, pending.row.kind, r.id);
+      if (r.code === 5) return ended("lost", EXIT.BLOB);
       return r.code === 0 ? ended("done", EXIT.OK) : r.code === 3 ? ended("conflict", EXIT.CONFLICT) : ended("stopped", EXIT.INTERNAL);
     }
 
@@ -480,7 +481,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       }
       report.as = r.id;
       if (report.cascade?.length) report.cascade[i].as = r.id;
-      if (r.code === 3 && prepared) return REPLAN; // its conflicts are named by the plan made now
+      if ((r.code === 3 || r.code === 5) && prepared) return REPLAN; // the plan made now names its conflicts, or what is lost
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       if (r.code === 0 && q.shell) {
@@ -497,6 +498,10 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       if (r.code === 3) {
         process.stderr.write("something changed while planning; nothing was changed. Run it again to see the new plan.\n");
         return ended("conflict", EXIT.CONFLICT);
+      }
+      if (r.code === 5) {
+        process.stderr.write("a kept pre-image changed while planning (named above); nothing was changed.\n");
+        return ended("lost", EXIT.BLOB);
       }
       if (r.code === 4) stepFailed(verb, q.kind, r.id);
       else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);

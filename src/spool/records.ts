@@ -48,6 +48,7 @@ export const StepOp = {
 export const StepFlag = {
   FORCE: 1, // EXPECT: a mismatch is not a conflict
   FINAL_META: 2, // META: the closing pass over directory times, not recorded
+  KEPT_WHOLE: 4, // PLACE: KEEP is PATH's own inode, moved into staging: checked against PRE first
 } as const;
 
 // lower-case names, as `shit show` prints them (a step prints as the op it performs)

@@ -98,7 +98,7 @@ function concurrentWriters(ix: Index, target: CommandRow, evs: EventRow[]): Map<
 
 export interface Outcome {
   id: string; // the undo/redo command's id
-  code: number; // shit-apply's exit: 0 done, 3 a conflict found at apply time (nothing changed), else stopped part-way
+  code: number; // shit-apply's exit: 0 done, 3 a conflict found at apply time, 5 a pre-image kept whole gone or changed (nothing changed in either), else stopped part-way
   stderr: string;
   corrupt: string[]; // spools the ingest after it found unreadable bytes in
 }
@@ -169,8 +169,9 @@ export function perform(
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
   markMoved(store, prepared, r.code, deferred);
-  // a conflict found at apply time changed nothing: its plan is no interrupted reversal to finish
-  if (r.code === 3) rmSync(prepared.file, { force: true });
+  // a conflict or a lost pre-image found at apply time changed nothing: its plan is no
+  // interrupted reversal to finish
+  if (r.code === 3 || r.code === 5) rmSync(prepared.file, { force: true });
   // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
   // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
   const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);

@@ -12,7 +12,7 @@ STEPS = {64: 'STEP_EXPECT', 65: 'STEP_REMOVE', 66: 'STEP_RENAME', 67: 'STEP_PLAC
          69: 'STEP_TRUNCATE', 70: 'STEP_LINK', 71: 'STEP_META', 72: 'STEP_XATTR'}
 OPNUM = {v: k for k, v in OPS.items()}
 STEPNUM = {v: k for k, v in STEPS.items()}
-STEP_FLAGS = {'STEP_F_FORCE': 1, 'STEP_F_FINAL_META': 2}
+STEP_FLAGS = {'STEP_F_FORCE': 1, 'STEP_F_FINAL_META': 2, 'STEP_F_KEPT_WHOLE': 4}
 TAGS = ['', 'PATH', 'PATH2', 'PRE', 'PRE2', 'KEEP', 'KEEP2', 'TARGET', 'NOTE', 'ARGV', 'CWD', 'POST',
         'PARENT', 'PARENT2', 'XNAME', 'XVALUE', 'ARG', 'TARGET2', 'STEP', 'KIND', 'OF',
         # plan steps only
