@@ -107,9 +107,12 @@ static void add_note(struct cap_op *o, const char *why, long e) {
       apps(t, sizeof t, &n, d);
     }
     apps(t, sizeof t, &n, ")");
+    o->keep_err = (int)(e < 0 ? -e : e);
   }
   sp_add(&o->rec, T_NOTE, t, n);
 }
+
+int cap_failed(const struct cap_op *o) { return o->on ? o->keep_err : 0; }
 
 /* ---------- context ---------- */
 
@@ -617,6 +620,7 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->undo_keep[0] = 0;
   o->path[0] = 0;
   o->internal = 0;
+  o->keep_err = 0;
   o->np_path = NULL;
   if (!cap_ctx_load(&o->ctx)) return 0;
   sp_start(&o->rec, op, flags);

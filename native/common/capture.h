@@ -42,6 +42,7 @@ struct cap_op {
   struct cap_ctx ctx;
   struct sp_buf rec;
   unsigned internal;   /* capture.c's own bookkeeping (CAPF_* in capture.c) */
+  int keep_err;        /* see cap_failed */
   int np_dirfd;        /* the (dirfd, path) locate found no absolute path for (too long, or */
   const char *np_path; /* no /proc path): a NOTCAPTURED names it by walking up from dirfd */
 };
@@ -71,6 +72,12 @@ int cap_xattr(struct cap_op *o, int op /* SP_SETXATTR or SP_REMOVEXATTR */, cons
  * removes a pre-image kept for a call that failed. Preserves errno. */
 void cap_end(struct cap_op *o, long ret, int err, int newfd);
 
+/* After a before function: the errno (positive) of a failure that keeps nothing of what the call
+ * destroys — the pre-image or the record could not be written (ENOSPC: a full disk), so the
+ * record says "not captured" — else 0. The shim lets the call go ahead (the program runs as
+ * without shit); shit-apply does not make it (cap_end(o, -1, that errno, -1) writes nothing): an
+ * undo never destroys what no redo could bring back, and is finished once there is room. */
+int cap_failed(const struct cap_op *o);
 /* A record with no call around it (BEGIN/END/POST/EXEC/NOTCAPTURED from the runner). */
 int cap_note(const char *why, const char *path, int op);
 

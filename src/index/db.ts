@@ -209,7 +209,9 @@ export class Index {
       this.db.exec("COMMIT");
       return r;
     } catch (e) {
-      this.db.exec("ROLLBACK");
+      // SQLite ends a transaction itself on some errors (SQLITE_FULL: a full disk); a ROLLBACK
+      // then would fail and hide the error that says what happened
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
       throw e;
     }
   }
