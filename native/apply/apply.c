@@ -1125,6 +1125,7 @@ int main(int argc, char **argv) {
   }
 
   mkdirs();
+  cap_reserve_fill(state, strlen(state));
   snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, cmd_id);
   snprintf(journal_path, sizeof journal_path, "%s/run/%s.journal", state, cmd_id);
 

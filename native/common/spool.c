@@ -142,20 +142,32 @@ size_t sp_seal(struct sp_buf *b, int err) {
   return b->n;
 }
 
-int sp_append(const char *spool_path, const void *p, size_t n) {
+int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   long fd = held ? held_fd
                  : sys4(SYS_openat, sp_ofd(), sp_opath(spool_path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
                         0600);
   int rc = 0;
+  *done = 0;
   if (fd < 0) rc = (int)fd;
   else {
-    long w = sys3(SYS_write, fd, p, n);
-    if (w < 0) rc = (int)w;
-    else if ((size_t)w != n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
+    /* a short append (the disk filled mid-record) goes on: the next write says why it stopped */
+    while (*done < n) {
+      long w = sys3(SYS_write, fd, (const char *)p + *done, n - *done);
+      if (w <= 0) {
+        rc = w < 0 ? (int)w : -5; /* EIO */
+        break;
+      }
+      *done += (size_t)w;
+    }
     if (!held) sys1(SYS_close, fd);
   }
   return rc;
+}
+
+int sp_append(const char *spool_path, const void *p, size_t n) {
+  size_t done;
+  return sp_append_part(spool_path, p, n, &done);
 }
 
 int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
