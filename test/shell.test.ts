@@ -317,6 +317,34 @@ for (const { shell, how, env } of laterChange) {
   });
 }
 
+// With the daemon on, the watcher sees an undo's closing pass set the times of the directories it
+// changed things in (no records of their own): that is the undo's, not an untracked change of
+// the shell line that ran it, which the next `shit undo` would then pick and refuse (exit 6).
+test("bash with the daemon on: shit undo typed four times undoes the four latest commands, tree for tree", async (tc) => {
+  await withShell(
+    tc,
+    "bash",
+    async (t, s) => {
+      s.sh("mkdir t; for i in $(seq 5); do echo $i > t/p$i; done; echo a > a; echo b > b; echo old > notes.txt");
+      const trees = [s.tree()];
+      for (const line of ["rm -rf t", "echo new > notes.txt", "mv a b", "cp b c"]) {
+        await t.run(line);
+        trees.push(s.tree());
+      }
+      await until(
+        "the daemon watching",
+        () => existsSync(join(s.state, "run/shitd.log")) && readFileSync(join(s.state, "run/shitd.log"), "utf8").includes("watching"),
+      );
+      for (let i = 3; i >= 0; i--) {
+        await t.run("shit undo --yes");
+        assert.equal(t.prompts().at(-1), "p 0", t.screen());
+        assert.equal(sameTree(trees[i], s.tree()), "", t.screen());
+      }
+    },
+    { env: { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "20000" } },
+  );
+});
+
 test("bash: a background job writing after its line's end scan is the command's own change, not a conflict", async (tc) => {
   await withShell(tc, "bash", async (t, s) => {
     s.sh("echo orig > f");
@@ -494,8 +522,9 @@ for (const shell of SHELLS)
 // each). Each line is typed twice on a disk filled to the last byte: in a shell without the hook
 // (the reference) and in a hooked one. The hooked shell's user sees the same: output, error
 // messages, exit status. Then, with room again, undo in the hooked shell brings back every byte.
-for (const shell of SHELLS)
-  test(`${shell}: commands typed on a full disk (root: tmpfs) behave as without shit: output and status; undo with room again brings the tree back`, async (tc) => {
+const fullDiskShells: Array<{ shell: ShellName; daemon: boolean }> = [...SHELLS.map((shell) => ({ shell, daemon: false })), { shell: "bash", daemon: true }];
+for (const { shell, daemon } of fullDiskShells)
+  test(`${shell}${daemon ? " with the daemon on" : ""}: commands typed on a full disk (root: tmpfs) behave as without shit: output and status; undo with room again brings the tree back`, async (tc) => {
     const s = sandbox(tc);
     const [plain, hooked] = [join(s.dir, "plain"), join(s.dir, "hooked")];
     for (const fs of [plain, hooked]) {
@@ -512,6 +541,7 @@ for (const shell of SHELLS)
         cwd: join(fs, "w"),
         state: join(fs, "state"),
         rc: rc?.("@PROMPTLOG@"),
+        env: daemon ? { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "20000" } : {},
       });
     let a: Term | undefined, b: Term | undefined;
     try {
@@ -535,6 +565,10 @@ for (const shell of SHELLS)
         assert.equal(b.prompts().at(-1), "p 0", b.screen());
       }
       assert.equal(sameTree(before, manifest(join(hooked, "w"), { self: true, xattrs: true })), "", b.screen());
+      if (daemon) {
+        const ping = spawnSync(join(root, "bin", "shit"), ["daemon", "status"], { env: { ...s.env, SHIT_HOME: join(hooked, "state") }, encoding: "utf8" });
+        assert.match(ping.stdout, /^shitd is running \(pid \d+/m, "the daemon ran meanwhile");
+      }
     } catch (e) {
       (e as Error).message += `\n--- ${shell} without the hook ---\n${a?.screen() ?? ""}\n--- hooked ---\n${b?.screen() ?? ""}`;
       throw e;
