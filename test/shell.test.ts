@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { sandbox, sameTree, root, until, mountTmpfs, fill, type Ends, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, root, until, mountTmpfs, fill, busybox, type Ends, type Sandbox } from "./helpers.ts";
 import { manifest } from "../dist/manifest.js";
 import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
 import { Op, Tag, readRecords } from "../dist/spool/records.js";
@@ -531,7 +531,7 @@ for (const { shell, daemon } of fullDiskShells)
       const no = mountTmpfs(s, fs, "2m");
       if (no) return tc.skip(no);
       s.sh(
-        `mkdir -p ${fs}/w/t ${fs}/home && cd ${fs}/w && for i in $(seq 40); do head -c 3000 /dev/urandom > t/p$i; done; echo old > notes.txt; echo a > a; echo b > b; head -c 3000 /dev/urandom > big`,
+        `mkdir -p ${fs}/w/t ${fs}/w/u ${fs}/home && cd ${fs}/w && for i in $(seq 40); do head -c 3000 /dev/urandom > t/p$i; head -c 3000 /dev/urandom > u/q$i; done; echo old > notes.txt; echo old > more.txt; echo a > a; echo b > b; head -c 3000 /dev/urandom > big`,
       );
     }
     const term = (fs: string, rc?: (log: string) => string) =>
@@ -550,7 +550,15 @@ for (const { shell, daemon } of fullDiskShells)
       await a.run("true");
       await b.run("true"); // the state dir is made, as in a shell that has run a command
       const before = manifest(join(hooked, "w"), { self: true, xattrs: true });
-      for (const line of ["rm -rf t", "echo new > notes.txt", "mv a b", "cp big big2"]) {
+      // busybox-static: a static program the hooked shell hands to the seccomp tier
+      const lines = [
+        "rm -rf t",
+        "echo new > notes.txt",
+        "mv a b",
+        "cp big big2",
+        ...(busybox ? [`${busybox} rm -rf u`, `${busybox} sh -c 'echo new > more.txt'`] : []),
+      ];
+      for (const line of lines) {
         fill(plain);
         fill(hooked);
         await a.run(line);
@@ -560,7 +568,7 @@ for (const { shell, daemon } of fullDiskShells)
       assert.equal(screen(b), screen(a), "the same output on the terminal");
       assert.deepEqual(b.prompts(), a.prompts(), "the same exit statuses");
       fill(hooked, -1);
-      for (let i = 0; i < 4; i++) {
+      for (let i = 0; i < lines.length; i++) {
         await b.run("shit undo --yes");
         assert.equal(b.prompts().at(-1), "p 0", b.screen());
       }

@@ -155,9 +155,29 @@ static int is_hooked_shell(void) {
   return !*sp && pid == sys0(SYS_getpid);
 }
 
+/* The child a hooked fish forks to run a typed line's program: fish keeps exported variables
+ * apart from environ and passes them in the exec's envp, so this process has no SHIT_CMD of its
+ * own. The exec wrappers name that envp's SHIT_CMD and SHIT_STATE here (cap_exec_env) while they
+ * look at what it starts (a static program is handed to the seccomp tier; a set-ID one named). */
+static const char *env_cmd, *env_state;
+
+void cap_exec_env(char *const *envp) {
+  env_cmd = env_state = NULL;
+  for (; envp && *envp; envp++) {
+    if (!strncmp(*envp, "SHIT_CMD=", 9)) env_cmd = *envp + 9;
+    else if (!strncmp(*envp, "SHIT_STATE=", 11)) env_state = *envp + 11;
+  }
+}
+
+static const char *state_dir(void) {
+  const char *st = getenv("SHIT_STATE");
+  return st ? st : env_state;
+}
+
 static const char *current_cmd(char buf[32]) {
   const char *cmd = getenv("SHIT_CMD");
   if (cmd) return cmd;
+  if (env_cmd) return env_cmd;
   const char *f = getenv("SHIT_CMD_FILE");
   if (!f || f[0] != '/' || !is_hooked_shell()) return NULL;
   long fd = sys4(SYS_openat, AT_FDCWD, f, O_RDONLY | O_CLOEXEC, 0);
@@ -173,7 +193,7 @@ static const char *current_cmd(char buf[32]) {
 
 int cap_ctx_load(struct cap_ctx *c) {
   char idbuf[32];
-  const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
+  const char *cmd = current_cmd(idbuf), *st = state_dir();
   if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
   if (cap_root_len && !root_still_held()) {
     chroot_off = 1;
@@ -206,7 +226,7 @@ int cap_ctx_load(struct cap_ctx *c) {
 
 int cap_active(void) {
   char idbuf[32];
-  const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
+  const char *cmd = current_cmd(idbuf), *st = state_dir();
   if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
   stack_t ss;
   if (sys2(SYS_sigaltstack, 0, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return 0;

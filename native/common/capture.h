@@ -87,6 +87,9 @@ void cap_reserve_fill(const char *state, size_t len);
 /* Gives back `bytes` (in whole blocks) of that reserve; if_short: only when the disk has less than
  * that free. 1: it gave some; 0: it is spent or absent (or the disk has the room). */
 int cap_reserve_give(const char *state, size_t len, long long bytes, int if_short);
+/* A process about to exec with envp, whose own environ has no SHIT_CMD (a child a hooked fish
+ * forked): capture takes envp's SHIT_CMD and SHIT_STATE until cap_exec_env(NULL). */
+void cap_exec_env(char *const *envp);
 /* A record with no call around it (BEGIN/END/POST/EXEC/NOTCAPTURED from the runner). */
 int cap_note(const char *why, const char *path, int op);
 
