@@ -241,6 +241,7 @@ for (const shell of SHELLS) {
             ["0", "1", "0"],
           );
           assert.equal(new Set(runs.map((r) => r.get("id"))).size, 3, "each command its own id");
+          assert.equal(new Set(runs.map((r) => r.get("id")?.slice(0, 8))).size, 3, "and its own first eight digits, which shit prints");
           await t.run(`shit status > ${join(s.dir, "status")}`);
           const st = readFileSync(join(s.dir, "status"), "utf8");
           assert.match(st, new RegExp(`^hooked: ${shell} \\(pid ${t.pid()}\\)`, "m"));
