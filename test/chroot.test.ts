@@ -8,9 +8,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, sameTree, out, shitBin, busybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
+import { Term } from "./term.ts";
 
 const userns = spawnSync("unshare", ["-r", "true"]).status === 0;
 const wrap: string[] | null = userns ? ["unshare", "-r"] : process.getuid?.() === 0 ? [] : null;
@@ -180,5 +181,99 @@ open("/d/after", "w").write("not recorded")
     const paths = show(s).events.map((e) => e.path);
     assert.ok(paths.includes(join(s.work, "jail/d/k")), JSON.stringify(paths));
     assert.ok(!paths.includes(join(s.work, "jail/d/after")), JSON.stringify(paths));
+  },
+);
+
+// The same typed at a hooked bash prompt (the shell runs the line with the shim preloaded; a static
+// program is handed to the seccomp tier): every write after the chroot is recorded at its real
+// path and undone and redone exactly, or named "not captured: after chroot" — never silence.
+test(
+  "chroot typed at a hooked bash: python os.chroot's writes recorded at their real paths, undone and redone exactly; a program started in the new root named not captured; busybox chroot under the seccomp tier undone exactly",
+  { skip: noChroot || (BB ? false : "no busybox-static") },
+  async (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    inJail(s, "busybox", "true");
+    const home = join(s.dir, "home");
+    mkdirSync(home);
+    const py = (name: string, code: string) => {
+      writeFileSync(join(s.dir, name), code);
+      return [...wrap!, "python3", join(s.dir, name)].join(" ");
+    };
+    const writes = py(
+      "writes.py",
+      `
+import os, shutil
+os.chroot("jail"); os.chdir("/")
+open("/d/f", "w").write("new contents")
+os.rename("/d/target", "/d/renamed")
+os.unlink("/d/k")
+shutil.rmtree("/d/deep")
+os.mkdir("/d/dir")
+os.symlink("/d/f", "/d/dir/abs-link")
+os.chmod("/d/sub/x", 0o600)
+`,
+    );
+    const inside = py(
+      "inside.py",
+      `
+import os
+os.chroot("jail"); os.chdir("/")
+os.unlink("/d/sub/x")
+pid = os.fork()
+if pid == 0:
+    os.execv("/bin/true", ["true"])
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+`,
+    );
+    const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
+    try {
+      const status = () => term.prompts().at(-1);
+      const typed = async (line: string) => {
+        const before = s.tree();
+        await term.run(line);
+        assert.equal(status(), "p 0", `${line}\n${term.screen()}`);
+        const after = s.tree();
+        assert.notEqual(sameTree(before, after), "", `${line}: changed nothing`);
+        const [c] = JSON.parse(s.shit(["list", "--json", "--limit", "1"]).stdout) as { id: string; line: string }[];
+        assert.equal(c.line, line);
+        return { before, after, id: c.id, events: show(s).events };
+      };
+      // python: the chroot'd process's own calls, at their real paths
+      let r = await typed(writes);
+      const paths = r.events.flatMap((e) => [e.path, e.path2]);
+      for (const p of ["d/f", "d/target", "d/k", "d/deep/er/y", "d/dir/abs-link", "d/sub/x"])
+        assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+      await term.run("shit undo --yes");
+      assert.equal(status(), "p 0", term.screen());
+      assert.equal(sameTree(r.before, s.tree()), "", term.screen());
+      await term.run("shit redo --yes");
+      assert.equal(status(), "p 0", term.screen());
+      assert.equal(sameTree(r.after, s.tree()), "", term.screen());
+      await term.run("shit undo --yes");
+      assert.equal(sameTree(r.before, s.tree()), "", term.screen());
+      // a program started inside the new root: named, and the undo says it is done in part
+      r = await typed(inside);
+      const nc = r.events.filter((e) => e.op === "notcaptured");
+      assert.deepEqual(
+        nc.map((e) => [e.path, e.note]),
+        [[join(s.work, "jail/bin/true"), "not captured: after chroot: a program started inside the new root"]],
+        JSON.stringify(r.events),
+      );
+      const u = s.shit(["undo", "--yes", "--on-conflict", "skip", r.id]);
+      assert.equal(u.status, 10, out(u));
+      assert.match(u.stdout, /cannot undo: jail\/bin\/true: not captured: after chroot/, out(u));
+      assert.equal(sameTree(r.before, s.tree()), "", out(u));
+      // a static chroot (busybox-static), handed to the seccomp tier by the shell's shim
+      r = await typed(`${[...wrap!, BB!].join(" ")} chroot jail /bin/busybox sh -c 'echo new > /d/f; rm /d/k; mkdir /d/n; echo z > /d/n/z; rm -r /d/deep'`);
+      const bbPaths = r.events.flatMap((e) => [e.path, e.path2]);
+      for (const p of ["d/f", "d/k", "d/n/z", "d/deep/er/y"])
+        assert.ok(bbPaths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(bbPaths)}`);
+      await term.run("shit undo --yes");
+      assert.equal(status(), "p 0", term.screen());
+      assert.equal(sameTree(r.before, s.tree()), "", term.screen());
+    } finally {
+      term.kill();
+    }
   },
 );

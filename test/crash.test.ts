@@ -4,9 +4,9 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, statfsSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox } from "./helpers.ts";
+import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, mountTmpfs, fill } from "./helpers.ts";
 
 const alive = (pid: number) => {
   try {
@@ -214,42 +214,36 @@ test("fault injection: SIGKILL of an undo (shit-apply) mid-way; running undo aga
 });
 
 /** The command that fills the disk, then deletes p1..p40: a dynamic sh and rm (the shim), or
- * busybox-static's sh, cat and rm (the seccomp tier). */
+ * busybox-static's sh, cat and rm (the seccomp tier). `first` runs before it fills the disk. */
 const fillTiers = [
-  { tier: "", skip: false as string | false, argv: (filler: string) => ["sh", "-c", `cat /dev/zero > '${filler}' 2>/dev/null; rm p*`] },
+  { tier: "", skip: false as string | false, argv: (filler: string, first: string) => ["sh", "-c", `${first} cat /dev/zero > '${filler}' 2>/dev/null; rm p*`] },
   {
     tier: "seccomp tier: ",
     skip: noBusybox,
-    argv: (filler: string) => [busybox ?? "busybox", "sh", "-c", `busybox cat /dev/zero > '${filler}' 2>/dev/null; busybox rm p*`],
+    argv: (filler: string, first: string) => [busybox ?? "busybox", "sh", "-c", `${first} busybox cat /dev/zero > '${filler}' 2>/dev/null; busybox rm p*`],
   },
 ];
 
+// With the reserve (run/reserve: room capture gives itself back a block at a time on a full disk)
+// every file is kept; with it spent first (emptied by the command, before the disk fills) the
+// records that find no room are not written, and what they would have kept is named instead.
 for (const { tier, skip, argv } of fillTiers)
-  test(
-    `${tier}full disk during a command (root: a 2 MiB tmpfs): nothing is moved into staging without its record; undo restores all that was kept and names the rest`,
-    { skip },
-    async (t) => {
-      if (process.getuid?.() !== 0) {
-        t.skip("needs root to mount a small tmpfs (skipped as the CI user)");
-        return;
-      }
-      const s = sandbox(t);
-      const fs = join(s.dir, "fs");
-      s.sh(`mkdir ${fs}`);
-      const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m,mode=700", "tmpfs", fs]);
-      if (m.status !== 0) {
-        t.skip(`cannot mount a tmpfs here: ${m.stderr}`);
-        return;
-      }
-      try {
-        fullDisk(t, s, fs, argv);
-      } finally {
-        spawnSync("umount", ["-l", fs]);
-      }
-    },
-  );
+  for (const spent of [false, true])
+    test(
+      spent
+        ? `${tier}full disk during a command, its reserve spent first (root: a 2 MiB tmpfs): nothing is moved into staging without its record; undo restores all that was kept and names the rest`
+        : `${tier}full disk during a command (root: a 2 MiB tmpfs): the reserve gives each record room, every file is kept; undo restores all`,
+      { skip },
+      async (t) => {
+        const s = sandbox(t);
+        const fs = join(s.dir, "fs");
+        const no = mountTmpfs(s, fs, "2m");
+        if (no) return t.skip(no);
+        fullDisk(t, s, fs, (filler) => argv(filler, spent ? `: > "$SHIT_STATE/run/reserve";` : ""), spent);
+      },
+    );
 
-function fullDisk(t: TestContext, s: ReturnType<typeof sandbox>, fs: string, argv: (filler: string) => string[]): void {
+function fullDisk(t: TestContext, s: ReturnType<typeof sandbox>, fs: string, argv: (filler: string) => string[], spent: boolean): void {
   const env = { ...s.env, SHIT_HOME: join(fs, "state") };
   const shit = (args: string[]) => spawnSync(shitBin, args, { cwd: join(fs, "w"), env, encoding: "utf8" });
   s.sh(`mkdir ${fs}/w && cd ${fs}/w && for i in $(seq 40); do head -c 3000 /dev/urandom > p$i; done`);
@@ -258,13 +252,15 @@ function fullDisk(t: TestContext, s: ReturnType<typeof sandbox>, fs: string, arg
   const filler = join(fs, "filler");
   const run = shit(["run", "--", ...argv(filler)]);
   assert.deepEqual(readdirSync(join(fs, "w")), [], `the command deleted every file: ${out(run)}`);
+  assert.ok(statfsSync(fs).bavail < 2, `the command filled the disk: ${out(run)}`);
   s.sh(`: > '${filler}'`); // room again (outside capture: the undo leaves the filler as a conflict)
   const staged = () =>
     readdirSync(join(fs, "state/staging"), { recursive: true, withFileTypes: true })
       .filter((d) => d.isFile())
       .map((d) => d.name);
   const keptBefore = staged().length;
-  assert.ok(keptBefore < 40, `every record fit: the disk was never full, the test proved nothing; ${out(run)}`);
+  if (spent) assert.ok(keptBefore < 40, `every record fit: the disk was never full, the test proved nothing; ${out(run)}`);
+  else assert.equal(keptBefore, 40, `the reserve gave every record room: ${out(run)}`);
   const u = shit(["undo", "--yes", "--on-conflict", "skip"]);
   // every file moved into staging had its record: the undo brings each one back, none is stranded
   assert.deepEqual(staged(), [], `${keptBefore} staged before the undo; ${out(u)}`);
@@ -272,11 +268,55 @@ function fullDisk(t: TestContext, s: ReturnType<typeof sandbox>, fs: string, arg
   assert.equal(back.size, keptBefore, out(u));
   // and each file not back is named, with why; the undo says it is done in part (the filler too)
   assert.equal(u.status, 10, out(u));
+  assert.match(u.stdout, /^left as it is \(conflict\): \/.*\/filler$/m, out(u));
   for (let i = 1; i <= 40; i++)
     if (!back.has(`p${i}`))
       assert.match(u.stdout, new RegExp(`^ *cannot undo: p${i}: not captured: cannot write the record`, "m"), `p${i} not back: ${out(u)}`);
   t.diagnostic(`${keptBefore} of 40 kept, the rest named`);
 }
+
+// The disk fills before or while an undo (a redo) runs: shit-apply's own capture of what it
+// overwrites, a blob taken out of the store, the index. At each headroom, with the reserve
+// (run/reserve) in place and spent, the verb either finishes or stops with one line naming the
+// cause or the step (never a stack trace), losing nothing: with room again the next `shit undo`
+// (`shit redo`) finishes it, tree for tree, and the chain stays whole for every round after.
+test("full disk during an undo and a redo (root: a 4 MiB tmpfs, filled to headrooms of 8 KiB to 400 KiB, the reserve in place and spent): each stops naming the cause and loses nothing; run again with room, it finishes", async (t) => {
+  const s = sandbox(t);
+  const no = mountTmpfs(s, s.dir, "4m"); // work and state on it
+  if (no) return t.skip(no);
+  spawnSync("mkdir", [s.work]);
+  s.sh("mkdir t && for i in $(seq 20); do head -c 3000 /dev/urandom > t/p$i; done; head -c 200000 /dev/urandom > big; echo old > notes.txt; echo g > grown");
+  const before = s.tree();
+  const r = s.shit(["run", "--", "sh", "-c", "echo new > notes.txt; head -c 100 /dev/zero > big; head -c 150000 /dev/urandom > grown; rm -rf t"]);
+  assert.equal(r.status, 0, out(r));
+  const after = s.tree();
+  const stopped = { undo: 0, redo: 0 }; // rounds that stopped on the full disk
+  const inApply = { undo: 0, redo: 0 }; // ... in a step of shit-apply, the reserve spent
+  for (const spent of [true, false])
+    for (const kib of [8, 32, 64, 128, 192, 256, 320, 400])
+      for (const [verb, want] of [
+        ["undo", before],
+        ["redo", after],
+      ] as const) {
+        if (spent) spawnSync("truncate", ["-s", "0", join(s.state, "run/reserve")]);
+        fill(s.dir, kib);
+        const full = s.shit([verb, "--yes"]);
+        fill(s.dir, -1);
+        const said = `${verb} with ${kib} KiB free${spent ? ", the reserve spent" : ""}: ${out(full)}`;
+        if (full.status !== 0) {
+          stopped[verb]++;
+          assert.doesNotMatch(full.stderr, /internal error|^\s+at /m, said);
+          assert.match(full.stderr, /No space left|the disk is full/, said);
+          if (spent && /^shit-apply: step \d+ .*No space left on device/m.test(full.stderr)) inApply[verb]++;
+          const again = s.shit([verb, "--yes"]);
+          assert.equal(again.status, 0, `${said}\nthen with room: ${out(again)}`);
+        }
+        assert.equal(sameTree(want, s.tree()), "", said);
+      }
+  t.diagnostic(`stopped: ${JSON.stringify(stopped)}; in shit-apply, the reserve spent: ${JSON.stringify(inApply)}`);
+  assert.ok(stopped.undo > 0 && stopped.redo > 0, "the disk never stopped an undo or a redo: the test proved nothing");
+  assert.ok(inApply.undo + inApply.redo > 0, "no round filled the disk while shit-apply ran: the test proved nothing");
+});
 
 test("gc names a staged file no record explains and keeps it, unless --unexplained", (t) => {
   const s = sandbox(t);
@@ -331,27 +371,15 @@ for (const { tier, what, rm, skip } of rmTiers)
     `${tier}fault injection across filesystems (root: state dir on a tmpfs, so each unlink keeps a copy): SIGKILL of ${what} at random points; undo brings every file back`,
     { skip },
     async (t) => {
-      if (process.getuid?.() !== 0) {
-        t.skip("needs root to mount a tmpfs for the state dir (skipped as the CI user)");
-        return;
-      }
       const s = sandbox(t);
-      s.sh(`mkdir ${s.state}`);
-      const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64m,mode=700", "tmpfs", s.state]);
-      if (m.status !== 0) {
-        t.skip(`cannot mount a tmpfs here: ${m.stderr}`);
-        return;
-      }
-      try {
-        makeTree(s, 20, 50);
-        const before = s.tree();
-        for (const ms of [5, 20, 40, 60, 90].map((d) => d + Math.floor(Math.random() * 10))) {
-          await killAfter(s, ["run", "--", ...rm], ms);
-          const r = undoUntilDone(s);
-          assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
-        }
-      } finally {
-        spawnSync("umount", ["-l", s.state]);
+      const no = mountTmpfs(s, s.state, "64m");
+      if (no) return t.skip(no);
+      makeTree(s, 20, 50);
+      const before = s.tree();
+      for (const ms of [5, 20, 40, 60, 90].map((d) => d + Math.floor(Math.random() * 10))) {
+        await killAfter(s, ["run", "--", ...rm], ms);
+        const r = undoUntilDone(s);
+        assert.equal(sameTree(before, s.tree()), "", `killed after ${ms} ms; the undo: ${out(r)}`);
       }
     },
   );

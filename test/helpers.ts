@@ -60,6 +60,29 @@ export function sandbox(t: Ends): Sandbox {
   return s;
 }
 
+/** Mounts a tmpfs of `size` (mount's size=, "2m") on dir, made here, for a root-only test: unmounted
+ * when the test ends, before the sandbox s is removed. False, or why it cannot (the skip reason). */
+export function mountTmpfs(s: Sandbox, dir: string, size: string): string | false {
+  if (process.getuid?.() !== 0) return "needs root to mount a small tmpfs (skipped as the CI user)";
+  spawnSync("mkdir", ["-p", dir]);
+  const m = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=700`, "tmpfs", dir], { encoding: "utf8" });
+  if (m.status !== 0) return `cannot mount a tmpfs here: ${m.stderr}`;
+  const removeBox = s.cleanup;
+  s.cleanup = () => {
+    spawnSync("umount", ["-l", dir]);
+    return removeBox();
+  };
+  return false;
+}
+
+/** Fills the file system of dir (a tmpfs mountTmpfs made) up to all but `leaveKiB`, with dir/filler,
+ * outside capture; fill(dir, -1) empties the filler again. */
+export function fill(dir: string, leaveKiB = 0): void {
+  const f = join(dir, "filler");
+  const script = leaveKiB < 0 ? `: > '${f}'` : `cat /dev/zero > '${f}' 2>/dev/null; truncate -s -${leaveKiB}K '${f}'`;
+  spawnSync("sh", ["-c", script]);
+}
+
 export function sameTree(a: Entry[], b: Entry[]): string {
   return diffManifests(a, b);
 }

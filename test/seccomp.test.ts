@@ -9,7 +9,7 @@ import { existsSync, writeFileSync, chmodSync, mkdirSync, statSync, readdirSync,
 import { readRecords, Op, type Rec } from "../dist/spool/records.js";
 import { join } from "node:path";
 import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
-import { Term } from "./term.ts";
+import { SHELLS, Term } from "./term.ts";
 
 const BB = busybox;
 
@@ -456,23 +456,30 @@ test("seccomp tier: a static Go program (16 goroutines deleting at once among it
   assert.equal(unlinks, 402, `each of the 400 removals and src/main.c, src/lib/a.c once (got ${unlinks})`);
 });
 
-test("seccomp tier: busybox rm -rf typed in a hooked bash is captured (the shim hands it over) and undone, tree for tree", { skip: noBusybox }, async (t) => {
-  const s = sandbox(t);
-  s.sh(tree);
-  const home = join(s.dir, "home");
-  mkdirSync(home, { recursive: true });
-  const before = s.tree();
-  const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state });
-  try {
-    await term.run(`${BB} rm -rf proj`);
-    assert.equal(existsSync(join(s.work, "proj")), false, term.screen());
-    assert.doesNotMatch(term.screen(), /not recorded/);
-    await term.run("shit undo --yes");
-    assert.equal(sameTree(before, s.tree()), "", term.screen());
-  } finally {
-    term.kill();
-  }
-});
+// fish forks and execs with an envp of its own (its environ has no SHIT_CMD): the shim takes the
+// command from that envp to hand the static program over.
+for (const shell of SHELLS)
+  test(
+    `seccomp tier: busybox rm -rf typed in a hooked ${shell} is captured (the shim hands it over) and undone, tree for tree`,
+    { skip: noBusybox },
+    async (t) => {
+      const s = sandbox(t);
+      s.sh(tree);
+      const home = join(s.dir, "home");
+      mkdirSync(home, { recursive: true });
+      const before = s.tree();
+      const term = await Term.start(shell, { dir: s.dir, home, cwd: s.work, state: s.state });
+      try {
+        await term.run(`${BB} rm -rf proj`);
+        assert.equal(existsSync(join(s.work, "proj")), false, term.screen());
+        assert.doesNotMatch(term.screen(), /not recorded/);
+        await term.run("shit undo --yes");
+        assert.equal(sameTree(before, s.tree()), "", term.screen());
+      } finally {
+        term.kill();
+      }
+    },
+  );
 
 // A static program started from a descriptor rather than a path: python's os.execve(fd) is
 // fexecve, a memfd holds a copy with no name at all, and execveat(fd, "", AT_EMPTY_PATH) is

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { sandbox, sameTree, root, until, type Ends, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, root, until, mountTmpfs, fill, busybox, type Ends, type Sandbox } from "./helpers.ts";
+import { manifest } from "../dist/manifest.js";
 import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
 import { Op, Tag, readRecords } from "../dist/spool/records.js";
 
@@ -240,6 +241,7 @@ for (const shell of SHELLS) {
             ["0", "1", "0"],
           );
           assert.equal(new Set(runs.map((r) => r.get("id"))).size, 3, "each command its own id");
+          assert.equal(new Set(runs.map((r) => r.get("id")?.slice(0, 8))).size, 3, "and its own first eight digits, which shit prints");
           await t.run(`shit status > ${join(s.dir, "status")}`);
           const st = readFileSync(join(s.dir, "status"), "utf8");
           assert.match(st, new RegExp(`^hooked: ${shell} \\(pid ${t.pid()}\\)`, "m"));
@@ -315,6 +317,34 @@ for (const { shell, how, env } of laterChange) {
     );
   });
 }
+
+// With the daemon on, the watcher sees an undo's closing pass set the times of the directories it
+// changed things in (no records of their own): that is the undo's, not an untracked change of
+// the shell line that ran it, which the next `shit undo` would then pick and refuse (exit 6).
+test("bash with the daemon on: shit undo typed four times undoes the four latest commands, tree for tree", async (tc) => {
+  await withShell(
+    tc,
+    "bash",
+    async (t, s) => {
+      s.sh("mkdir t; for i in $(seq 5); do echo $i > t/p$i; done; echo a > a; echo b > b; echo old > notes.txt");
+      const trees = [s.tree()];
+      for (const line of ["rm -rf t", "echo new > notes.txt", "mv a b", "cp b c"]) {
+        await t.run(line);
+        trees.push(s.tree());
+      }
+      await until(
+        "the daemon watching",
+        () => existsSync(join(s.state, "run/shitd.log")) && readFileSync(join(s.state, "run/shitd.log"), "utf8").includes("watching"),
+      );
+      for (let i = 3; i >= 0; i--) {
+        await t.run("shit undo --yes");
+        assert.equal(t.prompts().at(-1), "p 0", t.screen());
+        assert.equal(sameTree(trees[i], s.tree()), "", t.screen());
+      }
+    },
+    { env: { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "20000" } },
+  );
+});
 
 test("bash: a background job writing after its line's end scan is the command's own change, not a conflict", async (tc) => {
   await withShell(tc, "bash", async (t, s) => {
@@ -488,3 +518,117 @@ for (const shell of SHELLS)
       }
     });
   }
+
+// A full disk under a hooked prompt (root: two 2 MiB tmpfs, the work dir and the state dir on
+// each). Each line is typed twice on a disk filled to the last byte: in a shell without the hook
+// (the reference) and in a hooked one. The hooked shell's user sees the same: output, error
+// messages, exit status. Then, with room again, undo in the hooked shell brings back every byte.
+const fullDiskShells: Array<{ shell: ShellName; daemon: boolean }> = [...SHELLS.map((shell) => ({ shell, daemon: false })), { shell: "bash", daemon: true }];
+for (const { shell, daemon } of fullDiskShells)
+  test(`${shell}${daemon ? " with the daemon on" : ""}: commands typed on a full disk (root: tmpfs) behave as without shit: output and status; undo with room again brings the tree back`, async (tc) => {
+    const s = sandbox(tc);
+    const [plain, hooked] = [join(s.dir, "plain"), join(s.dir, "hooked")];
+    for (const fs of [plain, hooked]) {
+      const no = mountTmpfs(s, fs, "2m");
+      if (no) return tc.skip(no);
+      s.sh(
+        `mkdir -p ${fs}/w/t ${fs}/w/u ${fs}/home && cd ${fs}/w && for i in $(seq 40); do head -c 3000 /dev/urandom > t/p$i; head -c 3000 /dev/urandom > u/q$i; done; echo old > notes.txt; echo old > more.txt; echo a > a; echo b > b; head -c 3000 /dev/urandom > big`,
+      );
+    }
+    const term = (fs: string, rc?: (log: string) => string) =>
+      Term.start(shell, {
+        dir: s.dir,
+        home: join(s.dir, `home-${fs === plain ? "plain" : "hooked"}`),
+        cwd: join(fs, "w"),
+        state: join(fs, "state"),
+        rc: rc?.("@PROMPTLOG@"),
+        env: daemon ? { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "20000" } : {},
+      });
+    let a: Term | undefined, b: Term | undefined;
+    try {
+      a = await term(plain, (log) => userRc(shell, log, "", 0));
+      b = await term(hooked);
+      await a.run("true");
+      await b.run("true"); // the state dir is made, as in a shell that has run a command
+      const before = manifest(join(hooked, "w"), { self: true, xattrs: true });
+      // busybox-static: a static program the hooked shell hands to the seccomp tier
+      const lines = [
+        "rm -rf t",
+        "echo new > notes.txt",
+        "mv a b",
+        "cp big big2",
+        ...(busybox ? [`${busybox} rm -rf u`, `${busybox} sh -c 'echo new > more.txt'`] : []),
+      ];
+      for (const line of lines) {
+        fill(plain);
+        fill(hooked);
+        await a.run(line);
+        await b.run(line);
+      }
+      const screen = (t: Term) => t.screen().replace(/\s+$/, "");
+      assert.equal(screen(b), screen(a), "the same output on the terminal");
+      assert.deepEqual(b.prompts(), a.prompts(), "the same exit statuses");
+      fill(hooked, -1);
+      for (let i = 0; i < lines.length; i++) {
+        await b.run("shit undo --yes");
+        assert.equal(b.prompts().at(-1), "p 0", b.screen());
+      }
+      assert.equal(sameTree(before, manifest(join(hooked, "w"), { self: true, xattrs: true })), "", b.screen());
+      if (daemon) {
+        const ping = spawnSync(join(root, "bin", "shit"), ["daemon", "status"], { env: { ...s.env, SHIT_HOME: join(hooked, "state") }, encoding: "utf8" });
+        assert.match(ping.stdout, /^shitd is running \(pid \d+/m, "the daemon ran meanwhile");
+      }
+    } catch (e) {
+      (e as Error).message += `\n--- ${shell} without the hook ---\n${a?.screen() ?? ""}\n--- hooked ---\n${b?.screen() ?? ""}`;
+      throw e;
+    } finally {
+      a?.kill();
+      b?.kill();
+    }
+  });
+
+// The same once the reserve is spent (a disk that stays full): what capture could not keep is no
+// longer guaranteed to be kept, but never lost silently: undone with room again, each command
+// brings back what it kept, and every file not back is named by an undo that exits non-zero.
+for (const shell of SHELLS)
+  test(`${shell}: commands typed on a full disk, the reserve spent (root: tmpfs): undo with room again restores each file or names it and exits non-zero`, async (tc) => {
+    const s = sandbox(tc);
+    const fs = join(s.dir, "hooked");
+    const no = mountTmpfs(s, fs, "2m");
+    if (no) return tc.skip(no);
+    const [w, state] = [join(fs, "w"), join(fs, "state")];
+    s.sh(`mkdir -p ${w}/t && cd ${w} && for i in $(seq 40); do head -c 3000 /dev/urandom > t/p$i; done; echo old > notes.txt; echo a > a; echo b > b`);
+    const home = join(s.dir, "home");
+    mkdirSync(home);
+    const t = await Term.start(shell, { dir: s.dir, home, cwd: w, state });
+    try {
+      await t.run("true");
+      const before = manifest(w, { self: true, xattrs: true });
+      spawnSync("truncate", ["-s", "0", join(state, "run/reserve")]);
+      for (const line of ["rm -rf t", "echo new > notes.txt", "mv a b"]) {
+        fill(fs);
+        await t.run(line);
+      }
+      fill(fs, -1);
+      const env = { ...s.env, SHIT_HOME: state };
+      const shit = (args: string[]) => spawnSync(join(root, "bin", "shit"), args, { cwd: w, env, encoding: "utf8" });
+      const cmds = JSON.parse(shit(["list", "--json", "--all"]).stdout) as Array<{ id: string; kind: string }>;
+      const undos = cmds.filter((c) => c.kind === "run").map((c) => shit(["undo", "--yes", "--on-conflict", "skip", c.id]));
+      const now = new Map(manifest(w, { self: true, xattrs: true }).map((e) => [e.path, JSON.stringify(e)]));
+      const said = undos.map((u) => `exit ${u.status}\n${u.stdout}${u.stderr}`).join("\n");
+      let named = 0;
+      for (const e of before)
+        if (e.type !== "dir" && now.get(e.path) !== JSON.stringify(e)) {
+          const by = undos.find((u) => (u.stdout + u.stderr).includes(`cannot undo: ${e.path}: `));
+          assert.ok(by, `${e.path} is not as before and no undo names it:\n${said}`);
+          assert.notEqual(by.status, 0, said);
+          named++;
+        }
+      tc.diagnostic(`${named} files named, the rest restored`);
+    } catch (e) {
+      (e as Error).message += `\n--- ${shell} ---\n${t.screen()}`;
+      throw e;
+    } finally {
+      t.kill();
+    }
+  });

@@ -390,6 +390,15 @@ static void end_op(long ret, int err, int newfd, int step) {
   cap_end(&o, ret, err, newfd);
 }
 
+/* Capture could not keep what this step's call would destroy (a full disk: the pre-image or its
+ * record could not be written): the call is not made and no record written, so nothing is lost;
+ * its errno stops the apply, and running it again once there is room finishes it. */
+static int kept_nothing(void) {
+  int e = cap_failed(&o);
+  if (e) cap_end(&o, -1, e, -1);
+  return e;
+}
+
 /* Metadata of an object this step just created: not recorded separately. */
 static void set_created_meta(int dfd, const char *name, const struct sp_stat *pre, const char *path,
                              int is_link) {
@@ -463,6 +472,11 @@ static int do_remove(struct step *s) {
   o.step = s->idx;
   cap_unlink(&o, l.dfd, l.name, fl);
   o.step = s->idx;
+  int lost = kept_nothing();
+  if (lost) {
+    close_loc(&l);
+    return lost;
+  }
   if (o.done) {
     close_loc(&l);
     return o.ret < 0 ? (o.err ? o.err : EIO) : 0;
@@ -786,6 +800,11 @@ static int do_rewrite(struct step *s) {
   o.step = s->idx;
   cap_open(&o, l.dfd, l.name, O_WRONLY | O_TRUNC | O_NOFOLLOW);
   o.step = s->idx;
+  if ((err = kept_nothing())) {
+    close(src);
+    close_loc(&l);
+    return err;
+  }
   int fd = open_reg_w(l.dfd, l.name, &err);
   end_op(fd, fd < 0 ? err : 0, fd, s->idx);
   if (fd >= 0) {
@@ -815,6 +834,11 @@ static int do_truncate(struct step *s) {
   o.step = s->idx;
   cap_truncate(&o, l.dfd, l.name, -1, s->length);
   o.step = s->idx;
+  if ((err = kept_nothing())) {
+    close(fd);
+    close_loc(&l);
+    return err;
+  }
   long r = ftruncate(fd, s->length);
   err = r < 0 ? errno : 0;
   end_op(r, err, -1, s->idx);
@@ -926,6 +950,10 @@ static int do_xattr(struct step *s) {
   o.step = s->idx;
   cap_xattr(&o, op, s->path, -1, s->xname, 0);
   o.step = s->idx;
+  if ((err = kept_nothing())) {
+    close_loc(&l);
+    return err;
+  }
   long r = s->xvalue ? lsetxattr(via, s->xname, s->xvalue, s->xvalue_n, 0) : lremovexattr(via, s->xname);
   err = r < 0 ? errno : 0;
   end_op(r, err, -1, s->idx);
@@ -1238,6 +1266,7 @@ int main(int argc, char **argv) {
   }
 
   mkdirs();
+  cap_reserve_fill(state, strlen(state));
   snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, cmd_id);
   snprintf(journal_path, sizeof journal_path, "%s/run/%s.journal", state, cmd_id);
 

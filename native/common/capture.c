@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -107,9 +108,12 @@ static void add_note(struct cap_op *o, const char *why, long e) {
       apps(t, sizeof t, &n, d);
     }
     apps(t, sizeof t, &n, ")");
+    o->keep_err = (int)(e < 0 ? -e : e);
   }
   sp_add(&o->rec, T_NOTE, t, n);
 }
+
+int cap_failed(const struct cap_op *o) { return o->on ? o->keep_err : 0; }
 
 /* ---------- context ---------- */
 
@@ -151,9 +155,29 @@ static int is_hooked_shell(void) {
   return !*sp && pid == sys0(SYS_getpid);
 }
 
+/* The child a hooked fish forks to run a typed line's program: fish keeps exported variables
+ * apart from environ and passes them in the exec's envp, so this process has no SHIT_CMD of its
+ * own. The exec wrappers name that envp's SHIT_CMD and SHIT_STATE here (cap_exec_env) while they
+ * look at what it starts (a static program is handed to the seccomp tier; a set-ID one named). */
+static const char *env_cmd, *env_state;
+
+void cap_exec_env(char *const *envp) {
+  env_cmd = env_state = NULL;
+  for (; envp && *envp; envp++) {
+    if (!strncmp(*envp, "SHIT_CMD=", 9)) env_cmd = *envp + 9;
+    else if (!strncmp(*envp, "SHIT_STATE=", 11)) env_state = *envp + 11;
+  }
+}
+
+static const char *state_dir(void) {
+  const char *st = getenv("SHIT_STATE");
+  return st ? st : env_state;
+}
+
 static const char *current_cmd(char buf[32]) {
   const char *cmd = getenv("SHIT_CMD");
   if (cmd) return cmd;
+  if (env_cmd) return env_cmd;
   const char *f = getenv("SHIT_CMD_FILE");
   if (!f || f[0] != '/' || !is_hooked_shell()) return NULL;
   long fd = sys4(SYS_openat, AT_FDCWD, f, O_RDONLY | O_CLOEXEC, 0);
@@ -169,7 +193,7 @@ static const char *current_cmd(char buf[32]) {
 
 int cap_ctx_load(struct cap_ctx *c) {
   char idbuf[32];
-  const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
+  const char *cmd = current_cmd(idbuf), *st = state_dir();
   if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
   if (cap_root_len && !root_still_held()) {
     chroot_off = 1;
@@ -202,7 +226,7 @@ int cap_ctx_load(struct cap_ctx *c) {
 
 int cap_active(void) {
   char idbuf[32];
-  const char *cmd = current_cmd(idbuf), *st = getenv("SHIT_STATE");
+  const char *cmd = current_cmd(idbuf), *st = state_dir();
   if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
   stack_t ss;
   if (sys2(SYS_sigaltstack, 0, &ss) == 0 && (ss.ss_flags & SS_ONSTACK)) return 0;
@@ -617,6 +641,8 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->undo_keep[0] = 0;
   o->path[0] = 0;
   o->internal = 0;
+  o->keep_err = 0;
+  o->replaced = NULL;
   o->np_path = NULL;
   if (!cap_ctx_load(&o->ctx)) return 0;
   sp_start(&o->rec, op, flags);
@@ -718,6 +744,78 @@ static int notcap(struct cap_op *o, const char *why, long e, const char *abs) {
   return 1;
 }
 
+/* ---------- the reserve: room for records and pre-images on a full disk ---------- */
+
+/* <state>/run/reserve holds RESERVE bytes of the state dir's disk, allocated while it has room
+ * (cap_reserve_fill). When a record or a pre-image cannot be written for want of space, capture
+ * gives back from it just what that write needs (whole blocks) and writes again: the disk stays as
+ * full as the command would leave it without shit, so the room a command frees for itself (a
+ * truncate) is still its own, and what it destroys is still kept. Spent, it is filled again once
+ * the disk has room (never from its last few MiB). */
+#define RESERVE (256L << 10)
+#define RESERVE_BLOCK 4096L
+#define JOURNAL_ROOM (16L << 10) /* a hooked shell's journal record: its exported variables and aliases */
+
+static int no_room(long e) { return e == -ENOSPC || e == -EDQUOT; }
+
+static int reserve_path(const char *state, size_t len, char *out) {
+  size_t n = 0;
+  return app(out, PATH_MAX, &n, state, len) || apps(out, PATH_MAX, &n, "/run/reserve") ? -1 : 0;
+}
+
+int cap_reserve_give(const char *state, size_t len, long long bytes, int if_short) {
+  char p[PATH_MAX];
+  if (reserve_path(state, len, p)) return 0;
+  long fd = sys4(SYS_openat, sp_ofd(), sp_opath(p), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  struct sp_stat st;
+  struct statfs sf;
+  int gave = 0;
+  if (if_short &&
+      (sys2(SYS_fstatfs, fd, &sf) < 0 || (long long)sf.f_bavail * (long long)sf.f_bsize >= bytes)) {
+    sclose(fd);
+    return 0;
+  }
+  if (sp_statat((int)fd, "", AT_EMPTY_PATH, &st) == 0 && S_ISREG(st.mode) && st.size > 0) {
+    long long left = st.size - (bytes + RESERVE_BLOCK - 1) / RESERVE_BLOCK * RESERVE_BLOCK;
+    gave = sys2(SYS_ftruncate, fd, left > 0 ? left : 0) == 0;
+  }
+  sclose(fd);
+  return gave;
+}
+
+void cap_reserve_fill(const char *state, size_t len) {
+  char p[PATH_MAX];
+  struct sp_stat st;
+  if (reserve_path(state, len, p)) return;
+  if (sp_statat(sp_ofd(), sp_opath(p), AT_SYMLINK_NOFOLLOW, &st) == 0 && st.size >= RESERVE) return;
+  long fd =
+      sys4(SYS_openat, sp_ofd(), sp_opath(p), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  struct statfs sf;
+  if (sp_statat((int)fd, "", AT_EMPTY_PATH, &st) == 0 && S_ISREG(st.mode) &&
+      sys2(SYS_fstatfs, fd, &sf) == 0 &&
+      (long long)sf.f_bavail * (long long)sf.f_bsize >= 4 * RESERVE + (RESERVE - st.size))
+    sys4(SYS_fallocate, fd, 0, 0, RESERVE);
+  sclose(fd);
+}
+
+static int reserve_give(const struct cap_ctx *c, long long bytes, int if_short) {
+  return cap_reserve_give(c->staging, (size_t)statelen(c), bytes, if_short);
+}
+
+/* Appends a sealed record to the command's spool; for want of space, the rest again with what
+ * the reserve gives back. */
+static int append_record(const struct cap_ctx *c, const uint8_t *p, size_t n) {
+  size_t done = 0, more;
+  int rc = sp_append_part(c->spool, p, n, &done);
+  for (int i = 0; i < 4 && no_room(rc) && reserve_give(c, (long long)(n - done), 0); i++) {
+    rc = sp_append_part(c->spool, p + done, n - done, &more);
+    done += more;
+  }
+  return rc;
+}
+
 void (*cap_on_record)(void);
 void (*cap_on_performed)(long ret);
 void (*cap_on_staging)(const char *from, const char *to);
@@ -730,7 +828,10 @@ static int commit_as(struct cap_op *o, int err, int defer) {
     sp_add(&o->rec, T_STEP, &s, 4);
   }
   if (defer && sp_defer(&o->rec, o->ctx.spool) == 0) return 0;
-  return sp_commit(&o->rec, o->ctx.spool, err); /* a failed spool write never affects the call */
+  sp_seal(&o->rec, err);
+  int rc = append_record(&o->ctx, o->rec.p, o->rec.n); /* a failed spool write never affects the call */
+  sp_release(&o->rec);
+  return rc;
 }
 
 static int commit(struct cap_op *o, int err) { return commit_as(o, err, 0); }
@@ -752,6 +853,7 @@ static int prewrite(struct cap_op *o) {
   sp_start(&o->rec, SP_NOTCAPTURED, (uint32_t)o->op);
   add_note(o, "cannot write the record", rc);
   if (n) sp_add(&o->rec, T_PATH, o->path, n);
+  if (o->replaced) sp_add_str(&o->rec, T_PATH2, o->replaced); /* whose bytes go: named too */
   o->internal |= CAPF_NOTCAP;
   return -1;
 }
@@ -952,14 +1054,18 @@ static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollo
     add_note(o, "staging path too long", 0);
     return -1;
   }
-  long d =
-      sys4(SYS_openat, sp_ofd(), sp_opath(dst), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  const char *why;
+  long rc, s = -1, d;
+  int again = 0;
+retry:
+  d = sys4(SYS_openat, sp_ofd(), sp_opath(dst), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d == -ENOENT && ensure_staging(o) == 0)
     d = sys4(SYS_openat, sp_ofd(), sp_opath(dst), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (d == -EEXIST) return 0;
   if (d < 0) {
-    add_note(o, "cannot create the pre-image in staging", d);
-    return -1;
+    why = "cannot create the pre-image in staging";
+    rc = d;
+    goto fail;
   }
   char proc[40];
   const char *sp = path;
@@ -972,22 +1078,23 @@ static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollo
     nofollow = 0;
   }
   int fl = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0);
-  long s = sys4(SYS_openat, sdir, sp, fl | O_NOATIME, 0);
+  s = sys4(SYS_openat, sdir, sp, fl | O_NOATIME, 0);
   if (s == -EPERM) s = sys4(SYS_openat, sdir, sp, fl, 0);
-  long rc;
   struct sp_stat cur;
   if (s < 0) {
-    add_note(o, "cannot read the file to keep its bytes", s);
+    why = "cannot read the file to keep its bytes";
+    rc = s;
     goto fail;
   }
   if (sp_statat((int)s, "", AT_EMPTY_PATH, &cur) < 0 || !S_ISREG(cur.mode) || cur.dev != pre->dev ||
       cur.ino != pre->ino) {
-    add_note(o, "the file changed while its pre-image was being kept", 0);
+    why = "the file changed while its pre-image was being kept";
+    rc = 0;
     goto fail;
   }
   rc = copy_fd(s, d, from);
   if (rc < 0) {
-    add_note(o, "copying the pre-image failed", rc);
+    why = "copying the pre-image failed";
     goto fail;
   }
   sclose(s);
@@ -995,14 +1102,18 @@ static int stage_copy(struct cap_op *o, int dirfd, const char *path, int nofollo
   rc = sys1(SYS_close, d);
   d = -1;
   if (rc < 0 && rc != -EINTR) {
-    add_note(o, "writing the pre-image failed", rc);
+    why = "writing the pre-image failed";
     goto fail;
   }
   return 1;
 fail:
   sclose(s);
+  s = -1;
   sclose(d);
   sys3(SYS_unlinkat, sp_ofd(), sp_opath(dst), 0);
+  /* the disk is full: once more with room the reserve gives back, as much as the copy takes */
+  if (no_room(rc) && !again++ && reserve_give(&o->ctx, pre->size - from + RESERVE_BLOCK, 0)) goto retry;
+  add_note(o, why, rc);
   return -1;
 }
 
@@ -1202,6 +1313,7 @@ int cap_rename(struct cap_op *o, int olddirfd, const char *oldpath, int newdirfd
   if (pre.dev == pre2.dev && pre.ino == pre2.ino) return 1;   /* same inode: rename does nothing */
   char base[64];
   keep_base(base, &pre2, NULL, 0);
+  o->replaced = abs2;
   if (pre2.nlink == 1) {
     char dst[PATH_MAX];
     if (staging_file(o, base, dst)) {
@@ -1257,6 +1369,9 @@ static int shell_end(struct cap_op *o, const char *path, int oflags) {
   size_t dl = strlen(o->ctx.spool) - strlen(o->ctx.cmd) - 6; /* "<state>/spool/" */
   if (n <= dl || memcmp(abs, o->ctx.spool, dl) || memchr(abs + dl, '/', n - dl)) return 0;
   end_scan(o->ctx.spool);
+  /* the shell writes the journal record itself, after this open: on a full disk, room for it (a
+   * command without one has no line, and `shit undo` in this shell would pass over it) */
+  if (!reserve_give(&o->ctx, JOURNAL_ROOM, 1)) cap_reserve_fill(o->ctx.staging, (size_t)statelen(&o->ctx));
   return 1;
 }
 
@@ -1567,7 +1682,10 @@ int cap_note(const char *why, const char *path, int op) {
   sp_add_str(&o->rec, T_NOTE, why ? why : "not captured");
   if (path) sp_add_str(&o->rec, T_PATH, path);
   if (cap_on_record) cap_on_record();
-  return sp_commit(&o->rec, o->ctx.spool, 0);
+  sp_seal(&o->rec, 0);
+  int rc = append_record(&o->ctx, o->rec.p, o->rec.n);
+  sp_release(&o->rec);
+  return rc;
 }
 
 /* ---------- chroot ---------- */

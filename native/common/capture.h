@@ -41,9 +41,12 @@ struct cap_op {
   char path[PATH_MAX];      /* the record's PATH, for a VOID after a record written before the call */
   struct cap_ctx ctx;
   struct sp_buf rec;
-  unsigned internal;   /* capture.c's own bookkeeping (CAPF_* in capture.c) */
-  int np_dirfd;        /* the (dirfd, path) locate found no absolute path for (too long, or */
-  const char *np_path; /* no /proc path): a NOTCAPTURED names it by walking up from dirfd */
+  unsigned internal;    /* capture.c's own bookkeeping (CAPF_* in capture.c) */
+  int keep_err;         /* see cap_failed */
+  const char *replaced; /* RENAME: the path of the file it replaces, while cap_rename runs (a
+                           NOTCAPTURED written for want of room names it as PATH2) */
+  int np_dirfd;         /* the (dirfd, path) locate found no absolute path for (too long, or */
+  const char *np_path;  /* no /proc path): a NOTCAPTURED names it by walking up from dirfd */
 };
 
 /* Before the call. path may be relative to dirfd (AT_FDCWD or a directory fd); for the f*
@@ -79,6 +82,22 @@ void cap_end(struct cap_op *o, long ret, int err, int newfd);
  * NULL: none) instead of an fstat of a descriptor: shit-apply stats the name it moved into place. */
 void cap_end_post(struct cap_op *o, long ret, int err, const struct sp_stat *post);
 
+/* After a before function: the errno (positive) of a failure that keeps nothing of what the call
+ * destroys — the pre-image or the record could not be written (ENOSPC: a full disk), so the
+ * record says "not captured" — else 0. The shim lets the call go ahead (the program runs as
+ * without shit); shit-apply does not make it (cap_end(o, -1, that errno, -1) writes nothing): an
+ * undo never destroys what no redo could bring back, and is finished once there is room. */
+int cap_failed(const struct cap_op *o);
+/* Tops up <state>/run/reserve (len bytes of state), the room capture gives back from when the disk
+ * is full (capture.c, "the reserve"), if the disk has room to spare. shit-run and shit-apply at
+ * their start, the shim of a hooked shell as each typed command ends. */
+void cap_reserve_fill(const char *state, size_t len);
+/* Gives back `bytes` (in whole blocks) of that reserve; if_short: only when the disk has less than
+ * that free. 1: it gave some; 0: it is spent or absent (or the disk has the room). */
+int cap_reserve_give(const char *state, size_t len, long long bytes, int if_short);
+/* A process about to exec with envp, whose own environ has no SHIT_CMD (a child a hooked fish
+ * forked): capture takes envp's SHIT_CMD and SHIT_STATE until cap_exec_env(NULL). */
+void cap_exec_env(char *const *envp);
 /* A record with no call around it (BEGIN/END/POST/EXEC/NOTCAPTURED from the runner). */
 int cap_note(const char *why, const char *path, int op);
 

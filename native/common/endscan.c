@@ -7,6 +7,7 @@
  * because the shell is in its own code, not in a signal handler or in malloc. */
 #define _GNU_SOURCE
 #include "endscan.h"
+#include "capture.h"
 #include "spool.h"
 #include "sys.h"
 #include <errno.h>
@@ -100,10 +101,18 @@ struct out {
 
 static void out_flush(struct out *o, const char *spool_path) {
   size_t done = 0;
+  int gave = 0;
   if (o->fd < 0) o->fd = sys4(SYS_openat, AT_FDCWD, spool_path, O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
   while (o->fd >= 0 && done < o->n) {
     long w = sys3(SYS_write, o->fd, o->p + done, o->n - done);
     if (w == -EINTR) continue;
+    /* a full disk: the rest with room from the state dir's reserve (capture.c), <state>/spool/x */
+    if ((w == -ENOSPC || w == -EDQUOT) && gave++ < 4) {
+      const char *e = strrchr(spool_path, '/');
+      size_t sl = e ? (size_t)(e - spool_path) : 0;
+      while (sl > 0 && spool_path[sl - 1] != '/') sl--;
+      if (sl > 1 && cap_reserve_give(spool_path, sl - 1, (long long)(o->n - done), 0)) continue;
+    }
     if (w <= 0) break;
     done += (size_t)w;
   }

@@ -166,8 +166,9 @@ static int write_all(long fd, const uint8_t *p, size_t n) {
   return (size_t)w != n ? -5 : 0; /* EIO: a short append; the reader treats it as cut off */
 }
 
-int sp_append(const char *spool_path, const void *p, size_t n) {
+int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
+  *done = 0;
   if (held && batch_on) {
     int rc = 0;
     if (dn + n > sizeof dbuf) rc = sp_flush();
@@ -178,6 +179,7 @@ int sp_append(const char *spool_path, const void *p, size_t n) {
       dn += n;
     }
     sp_busy = 0;
+    *done = rc ? 0 : n;
     return rc;
   }
   long fd = held ? held_fd
@@ -187,15 +189,33 @@ int sp_append(const char *spool_path, const void *p, size_t n) {
   if (fd < 0) rc = (int)fd;
   else {
     size_t before = held && sp_pending ? sp_pending->n : 0; /* held back: they go first, same write */
-    struct iovec iov[2] = {{sp_pending ? sp_pending->p : NULL, before}, {(void *)p, n}};
-    long w = before ? sys3(SYS_writev, fd, iov, 2) : sys3(SYS_write, fd, p, n);
-    /* written (or torn with the record they went with); none written (a full disk): held on */
-    if (before && w >= 0) sp_pending->n = 0;
-    if (w < 0) rc = (int)w;
-    else if ((size_t)w != before + n) rc = -5; /* EIO: a short append; the reader treats it as cut off */
+    if (before) {
+      struct iovec iov[2] = {{sp_pending->p, before}, {(void *)p, n}};
+      long w = sys3(SYS_writev, fd, iov, 2);
+      /* written (or torn with the record they went with); none written (a full disk): held on */
+      if (w >= 0) sp_pending->n = 0;
+      if (w < 0) rc = (int)w;
+      else if ((size_t)w < before)
+        rc = -5; /* EIO: torn in what was held back: the reader treats it as cut off */
+      else *done = (size_t)w - before;
+    }
+    /* a short append (the disk filled mid-record) goes on: the next write says why it stopped */
+    while (!rc && *done < n) {
+      long w = sys3(SYS_write, fd, (const char *)p + *done, n - *done);
+      if (w <= 0) {
+        rc = w < 0 ? (int)w : -5; /* EIO */
+        break;
+      }
+      *done += (size_t)w;
+    }
     if (!held) sys1(SYS_close, fd);
   }
   return rc;
+}
+
+int sp_append(const char *spool_path, const void *p, size_t n) {
+  size_t done;
+  return sp_append_part(spool_path, p, n, &done);
 }
 
 int sp_defer(struct sp_buf *b, const char *spool_path) {

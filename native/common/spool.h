@@ -120,8 +120,11 @@ void sp_add_keep(struct sp_buf *b, int tag, char how, const char *name);
  * Returns 0 or -errno. */
 int sp_commit(struct sp_buf *b, const char *spool_path, int err);
 /* Append n bytes of whole records to the spool (the held descriptor when it is that spool's,
- * reached through the real root after a chroot): 0, or -errno (-EIO for a short write). */
+ * reached through the real root after a chroot) with one write(); a short one (the disk filled
+ * mid-record) is followed by writes of the rest until one fails. 0, or -errno. */
 int sp_append(const char *spool_path, const void *p, size_t n);
+/* sp_append, saying in *done how many bytes were written (all of them when it returns 0). */
+int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done);
 /* Fill the header as sp_commit does and return the record's length, without writing it: the
  * caller writes b->p[0..len) itself (several records in one write). Does not release b. */
 size_t sp_seal(struct sp_buf *b, int err);

@@ -103,6 +103,7 @@ __attribute__((noinline)) static int start_record(const char *id, char **cmd, in
   if (r == 0) {
     snprintf(spool_path, sizeof spool_path, "%s/spool/%s.spool", state, id);
     r = begin_command(spool_path, cmd, n, "run", NULL);
+    if (r == 0) cap_reserve_fill(state, strlen(state));
     if (r) {
       char p[PATH_MAX + 64];
       snprintf(p, sizeof p, "%s/staging/%s", state, id);

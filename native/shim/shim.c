@@ -892,16 +892,32 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags, ch
   errno = e;
 }
 
-#define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags, env)       \
-  static void *r_##name;                                              \
-  EXPORT int name PARAMS {                                            \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name);       \
-    if (!fn) {                                                        \
-      errno = ENOSYS;                                                 \
-      return -1;                                                      \
-    }                                                                 \
-    if (cap_active()) exec_check(how, fd, path, at_flags, argv, env); \
-    return fn ARGS;                                                   \
+/* exec_check when capture is on here, or when the envp the program gets says it is (a child a
+ * hooked fish forked: fish passes its exported SHIT_CMD in envp, not in environ). */
+static NOINL void exec_check_env(int how, int fd, const char *path, int at_flags, char *const *argv,
+                                 char *const *envp) {
+  if (cap_active()) {
+    exec_check(how, fd, path, at_flags, argv, envp);
+    return;
+  }
+  if (!envp || envp == environ) return;
+  int e = errno;
+  cap_exec_env(envp);
+  if (cap_active()) exec_check(how, fd, path, at_flags, argv, envp);
+  cap_exec_env(NULL);
+  errno = e;
+}
+
+#define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags, env) \
+  static void *r_##name;                                        \
+  EXPORT int name PARAMS {                                      \
+    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
+    if (!fn) {                                                  \
+      errno = ENOSYS;                                           \
+      return -1;                                                \
+    }                                                           \
+    exec_check_env(how, fd, path, at_flags, argv, env);         \
+    return fn ARGS;                                             \
   }
 
 EXECW(execve, (const char *path, char *const argv[], char *const envp[]), (path, argv, envp), X_AT, AT_FDCWD,
@@ -928,7 +944,7 @@ static int execl_common(int how, const char *path, const char *arg0, va_list ap,
   argv[0] = arg0;
   for (size_t i = 1; i <= argc; i++) argv[i] = va_arg(ap, const char *); /* argv[argc] = NULL */
   char *const *envp = with_env ? va_arg(ap, char *const *) : environ;
-  if (cap_active()) exec_check(how, AT_FDCWD, path, 0, (char *const *)argv, envp);
+  exec_check_env(how, AT_FDCWD, path, 0, (char *const *)argv, envp);
   if (how == X_SEARCH) {
     int (*fn)(const char *, char *const[]) = resolve(&r_execl_execvp, "execvp");
     if (!fn) {

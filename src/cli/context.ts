@@ -8,7 +8,7 @@ import { compressPending } from "../store/blobs.js";
 import { syncCap } from "../store/cap.js";
 import { limitsOf } from "../store/limits.js";
 import { loadConfig } from "../config.js";
-import { CliError, EXIT } from "./exit.js";
+import { CliError, EXIT, fullHint } from "./exit.js";
 import { autostart, syncDaemon } from "../daemon/client.js";
 import { endGone } from "../procs/running.js";
 import { phase } from "../undo/times.js";
@@ -53,7 +53,7 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
   try {
     index = new Index(paths.index);
   } catch (e) {
-    throw new CliError(`cannot open the index ${paths.index}: ${(e as Error).message}`, EXIT.INTERNAL);
+    throw new CliError(`cannot open the index ${paths.index}: ${(e as Error).message}${fullHint(paths.root)}`, EXIT.INTERNAL);
   }
   try {
     syncCap(paths, limitsOf(loadConfig().config).fileCap); // for the shim (src/store/cap.ts)

@@ -1,5 +1,6 @@
 // Exit codes: documented in `shit --help`; tests rely on them. Each layer throws its own errors;
 // this is where they become exit codes (exitCodeOf), so nothing below the CLI knows of them.
+import { statfsSync } from "node:fs";
 import { CommandRefError } from "../index/commands.js";
 import { ConfigError } from "../config.js";
 import { BlobError } from "../store/store.js";
@@ -32,9 +33,35 @@ export class CliError extends Error {
   }
 }
 
+/** A full disk (or quota), as node:fs (ENOSPC, EDQUOT) or node:sqlite (SQLITE_FULL) says it. */
+function noSpace(e: unknown): boolean {
+  const x = e as { code?: unknown; errcode?: unknown } | null;
+  return x?.code === "ENOSPC" || x?.code === "EDQUOT" || (x?.code === "ERR_SQLITE_ERROR" && typeof x.errcode === "number" && (x.errcode & 0xff) === 13);
+}
+
+const FULL = " (the disk is full: free some space, then run it again)";
+
+/** The one line the CLI prints for an error with an exit code (exitCodeOf). */
+export function errorLine(e: unknown): string {
+  const m = (e as Error).message;
+  return noSpace(e) ? m + FULL : m;
+}
+
+/** FULL when dir's file system has less than 1 MiB free (SQLite says only "disk I/O error" for
+ *  some writes to a full disk), else "". */
+export function fullHint(dir: string): string {
+  try {
+    const f = statfsSync(dir);
+    return f.bavail * f.bsize < 1 << 20 ? FULL : "";
+  } catch {
+    return "";
+  }
+}
+
 /** The exit code for an error a layer below the CLI threw, or null for an internal error. */
 export function exitCodeOf(e: unknown): number | null {
   if (e instanceof CliError) return e.code;
+  if (noSpace(e)) return EXIT.INTERNAL; // an undo it stopped is finished by running it again
   if (e instanceof CommandRefError || e instanceof ChainError || e instanceof ConfigError) return EXIT.BAD_INPUT;
   if (e instanceof NothingToDo) return EXIT.NOTHING;
   if (e instanceof Busy || e instanceof IndexBusy) return EXIT.BUSY;

@@ -1,7 +1,7 @@
 // shit — magic undo for the command line. One file per verb; this one wires them up.
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { openCtx, openCurrentCtx } from "./context.js";
-import { CliError, EXIT, exitCodeOf } from "./exit.js";
+import { CliError, EXIT, errorLine, exitCodeOf } from "./exit.js";
 import { DEFAULT_LIMIT, list, parseExit, parseWhen } from "./list.js";
 import { diff, show } from "./show.js";
 import { COLOR_WHEN, setOutput } from "./output.js";
@@ -347,7 +347,7 @@ try {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : EXIT.BAD_INPUT;
   } else if (exitCodeOf(e) !== null) {
-    process.stderr.write(`shit: ${(e as Error).message}\n`);
+    process.stderr.write(`shit: ${errorLine(e)}\n`);
     process.exitCode = exitCodeOf(e)!;
   } else {
     process.stderr.write(`shit: internal error: ${(e as Error).stack ?? e}\n`);

@@ -312,6 +312,9 @@ export class UntrackedTier {
       if (!runs.length) continue; // no command ran: nothing to attach it to
       const paths = ev.kind === "move" && ev.from ? [ev.from, ev.path] : [ev.path];
       if (cmds.some((c) => paths.some((p) => named(c.id, p)))) continue; // captured
+      // an undo's (redo's) closing pass sets the times of the directories it changed things in,
+      // without records of their own (StepFlag.FINAL_META): the shell line that ran it did not
+      if (ev.kind === "attrib" && cmds.some((c) => c.kind !== "run" && events.namesUnder(idx, c.id, ev.path))) continue;
       for (const c of runs)
         found.push({
           cmd: c.id,

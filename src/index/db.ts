@@ -171,16 +171,21 @@ export class Index {
   }
 
   private migrate(): void {
-    const row = this.db.prepare("PRAGMA user_version").get() as { user_version: number };
-    let v = row.user_version;
-    if (v > MIGRATIONS.length) throw new Error(`index schema v${v} is newer than this shit (v${MIGRATIONS.length})`);
-    while (v < MIGRATIONS.length) {
-      this.tx(() => {
-        this.db.exec(MIGRATIONS[v]);
-        this.db.exec(`PRAGMA user_version=${v + 1}`);
+    const version = () => {
+      const v = (this.db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+      if (v > MIGRATIONS.length) throw new Error(`index schema v${v} is newer than this shit (v${MIGRATIONS.length})`);
+      return v;
+    };
+    // read again under the write lock: another process (shitd, a second CLI) opening a new index
+    // at the same moment may have migrated it meanwhile ("table ... already exists")
+    for (let v = version(); v < MIGRATIONS.length;)
+      v = this.tx(() => {
+        const now = version();
+        if (now >= MIGRATIONS.length) return now;
+        this.db.exec(MIGRATIONS[now]);
+        this.db.exec(`PRAGMA user_version=${now + 1}`);
+        return now + 1;
       });
-      v++;
-    }
   }
 
   /** A prepared statement, cached by its text. For this directory's table modules only. */
@@ -226,7 +231,9 @@ export class Index {
       this.db.exec("COMMIT");
       return r;
     } catch (e) {
-      this.db.exec("ROLLBACK");
+      // SQLite ends a transaction itself on some errors (SQLITE_FULL: a full disk); a ROLLBACK
+      // then would fail and hide the error that says what happened
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
       throw e;
     }
   }

@@ -121,6 +121,13 @@ export function names(ix: Index, cmd: string, p: Buffer, ops?: readonly number[]
   );
 }
 
+/** Does a command's event name a path below the directory p (p/...)? */
+export function namesUnder(ix: Index, cmd: string, p: Buffer): boolean {
+  const lo = Buffer.concat([p, Buffer.from("/")]);
+  const hi = Buffer.concat([p, Buffer.from("0")]); // "/" + 1: every path that starts with p/
+  return !!ix.q("SELECT 1 FROM events WHERE cmd = ? AND path > ? AND path < ? LIMIT 1").get(cmd, lo, hi);
+}
+
 /** The other commands with a successful event of these ops (opens for writing, truncates) on p
  *  recorded no later than `to` that ended no earlier than `from` (or have not ended): writers
  *  whose bytes may sit between a command's own. Times in ms, bounds inclusive. */

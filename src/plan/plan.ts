@@ -93,6 +93,9 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
       // a file removed where no undo can reach (a path past PATH_MAX) is still kept: say where
       const kept = e.keep && e.keep_how === "R" ? `; its bytes are kept in the state dir as staging/${e.keep}` : "";
       cannot.push({ path, reason: (e.note ?? "not captured") + kept });
+      // a rename over a file, not recorded: the file it replaced is lost too (capture.c prewrite)
+      const replaced = p2(e);
+      if (replaced) cannot.push({ path: replaced, reason: `replaced by a rename: ${e.note ?? "not captured"}` });
       continue;
     }
     if (e.err !== 0 || !path) continue;

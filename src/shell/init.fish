@@ -71,13 +71,18 @@ if status is-interactive; and not set -q __shit_hooked; and __shit_state_ok
     set -gx SHIT_CMD_FILE $SHIT_STATE/run/fish-$fish_pid.cmd
     set -e SHIT_CMD
     echo ---------------- >$SHIT_CMD_FILE
-    # command ids: a random prefix per shell and a counter, made 256 at a time (a command
-    # substitution costs ~50 us in fish; taking the next from a list costs a few)
+    # command ids, made 256 at a time (a command substitution costs ~50 us in fish; taking the
+    # next from a list costs a few): two digits for the place in the batch, then the batch number
+    # xor'd with a random six, then a random eight per shell. Unique in the shell, and the first
+    # eight, which shit prints, differ from command to command (a shell prefix first made every
+    # command of a fish print as the same id)
     set -g __shit_pfx (printf '%08x' (random 0 4294967295))
+    set -g __shit_rnd (random 0 16777215)
     set -g __shit_c 0
     set -g __shit_offs (printf '%02x\n' (command seq 0 255)) # once; no process per refill
     function __shit_ids
-        set -g __shit_ids (string replace -r '^' $__shit_pfx(printf '%06x' $__shit_c) -- $__shit_offs)
+        set -l mid (printf '%06x' (math "bitand(bitxor($__shit_rnd, $__shit_c), 16777215)"))
+        set -g __shit_ids (string replace -r '$' $mid$__shit_pfx -- $__shit_offs)
         set -g __shit_c (math $__shit_c + 1)
     end
     __shit_ids

@@ -46,3 +46,22 @@ test("a write waits out another writer past SQLite's timeout, and says IndexBusy
   assert.match((err as Error).message, /^the index is busy: another shit process kept it locked/);
   assert.equal(exitCodeOf(err), EXIT.BUSY);
 });
+
+// shitd and a CLI (or two CLIs) opening a new index at the same moment: each read the schema
+// version before taking the write lock, and the second ran the first migration again ("cannot
+// open the index: table spools already exists", exit 5).
+test("a new index opened by eight processes at the same moment is migrated once; every open succeeds", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "shit-migrate-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "index.sqlite");
+  const db = new URL("../../dist/index/db.js", import.meta.url).href;
+  const at = Date.now() + 1500; // all start together
+  const code = `const {Index}=await import(${JSON.stringify(db)});while(Date.now()<${at});try{new Index(${JSON.stringify(file)}).close();console.log("ok")}catch(e){console.log(e.message)}`;
+  const runs = Array.from({ length: 8 }, () => {
+    const p = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+    let said = "";
+    p.stdout.on("data", (d) => (said += d));
+    return new Promise<string>((resolve) => p.on("exit", () => resolve(said.trim())));
+  });
+  assert.deepEqual(await Promise.all(runs), Array(8).fill("ok"));
+});
