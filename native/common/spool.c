@@ -192,12 +192,22 @@ int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done
     if (before) {
       struct iovec iov[2] = {{sp_pending->p, before}, {(void *)p, n}};
       long w = sys3(SYS_writev, fd, iov, 2);
-      /* written (or torn with the record they went with); none written (a full disk): held on */
-      if (w >= 0) sp_pending->n = 0;
-      if (w < 0) rc = (int)w;
-      else if ((size_t)w < before)
-        rc = -5; /* EIO: torn in what was held back: the reader treats it as cut off */
-      else *done = (size_t)w - before;
+      size_t off = w > 0 ? (size_t)w : 0;
+      /* cut short inside what was held back (the disk filled): the rest of it goes on as a short
+       * append does; what still cannot be written stays held, at the front, for the next write */
+      while (w >= 0 && off < before) {
+        w = sys3(SYS_write, fd, sp_pending->p + off, before - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+      }
+      if (off < before) {
+        memmove(sp_pending->p, sp_pending->p + off, before - off);
+        sp_pending->n = before - off;
+        rc = w < 0 ? (int)w : -5; /* EIO */
+      } else {
+        sp_pending->n = 0;
+        *done = off - before;
+      }
     }
     /* a short append (the disk filled mid-record) goes on: the next write says why it stopped */
     while (!rc && *done < n) {
