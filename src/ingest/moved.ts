@@ -13,12 +13,19 @@ import type { StatePaths } from "../paths/state.js";
 
 const dirOf = (paths: StatePaths) => join(paths.run, "moved");
 
-/** Leaves the names for the next ingest to mark gone. */
-export function deferMoved(paths: StatePaths, id: string, names: string[]): void {
-  mkdirSync(dirOf(paths), { recursive: true, mode: 0o700 });
+/** Leaves the names for the next ingest to mark gone; false when it cannot (a full disk): the
+ *  CLI marks them itself then. */
+export function deferMoved(paths: StatePaths, id: string, names: string[]): boolean {
   const file = join(dirOf(paths), id);
-  writeFileSync(`${file}.tmp`, JSON.stringify(names), { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  try {
+    mkdirSync(dirOf(paths), { recursive: true, mode: 0o700 });
+    writeFileSync(`${file}.tmp`, JSON.stringify(names), { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+    return true;
+  } catch {
+    rmSync(`${file}.tmp`, { force: true });
+    return false;
+  }
 }
 
 /** The list of an undo that did not finish: the CLI marks what it moved itself. */

@@ -12,7 +12,7 @@
 // never having happened, no later command depending on it, no shell state or processes to put
 // back, at most MAX_EVENTS. The pre-images it reads out of the store are written out when it is
 // taken, not before (nothing is left in staging for a plan never used).
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import type { CommandRow } from "../index/rows.js";
@@ -104,16 +104,30 @@ export function makeAhead(store: Store, fresh?: Set<string>, session?: string): 
   return ready;
 }
 
+/** Free space left for a plan made ahead (~200 bytes a step) with a wide margin: a plan nobody may
+ *  use must never take the room a user's next command needs (a disk nearly full: planned when
+ *  asked, as without shitd). */
+const MARGIN = 64 << 20;
+function roomFor(store: Store, events: number): boolean {
+  try {
+    const fs = statfsSync(store.paths.run);
+    return fs.bavail * fs.bsize >= MARGIN + events * 512;
+  } catch {
+    return false;
+  }
+}
+
 /** Plans t ahead into base.plan and base.v8, if it is the plain case. */
 function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const ix = store.index;
-  if (t.ended == null || t.grp || events.count(ix, t.id) > MAX_EVENTS) return false;
+  const n = t.ended == null || t.grp ? Infinity : events.count(ix, t.id);
+  if (n > MAX_EVENTS || !roomFor(store, n)) return false;
   if (interrupted(ix, store.paths, t) || shellPart(ix, t) || kills.of(ix, t.id).length) return false;
   const scoped = scopeFor(ix, h, t);
   if (scoped.first.length || scoped.scope || scoped.keepIfFull) return false;
   if (dependents(ix, h, t).length) return false;
   const { planned, lost } = planWithLost(store, h, t, "stop");
-  const dropped = planned.events.length !== events.count(ix, t.id); // records of calls that never ran: the tree decided
+  const dropped = planned.events.length !== n; // records of calls that never ran: the tree decided
   if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
   if (!planned.steps.some((s) => s.seq >= 0)) return false;
   const written = planAhead(store, planned, `${base}.plan`);

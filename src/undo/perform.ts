@@ -164,8 +164,7 @@ export function perform(
   });
   phase("write plan");
   // with shitd ingesting the apply's records, the ingest of its END marks what it moved back
-  const deferred = !!how.daemon && prepared.moved.length > 0;
-  if (deferred) deferMoved(store.paths, prepared.id, prepared.moved);
+  const deferred = !!how.daemon && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
   markMoved(store, prepared, r.code, deferred);
