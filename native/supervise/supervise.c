@@ -477,14 +477,15 @@ static int get_fd(struct proc *p, int fd) {
  * is received straight into it, so a supervisor killed at any point leaves the watchdog its id and
  * how far it got. RECEIVED: nothing done yet (the watchdog serves it as if just received).
  * TOUCHED: a record was written, or an open made here (the watchdog lets the call through).
- * STAGING: an unlink's record is being written and its file moved into staging (the watchdog
- * finishes the move if the record is in the spool, or finds it made, and answers 0; else lets the
- * call through, as capture does when the record cannot be written). PERFORMING: the call is being made here
+ * RECORDING: a record is being written, nothing else done (the watchdog serves it again from the
+ * start). STAGING: an unlink's record is being written and its file moved into staging (the
+ * watchdog finishes the move if the record is in the spool, or finds it made, and answers 0; else
+ * serves it again from the start: nothing was moved). PERFORMING: the call is being made here
  * (SIGKILL takes effect as a call returns: the likeliest moment; the watchdog answers 0 for an
  * rmdir whose directory is gone, else lets the call through). PERFORMED: the call was done here
  * with result ret (the watchdog answers with ret, so a call is never performed twice: an unlink
  * run again would fail with ENOENT). */
-enum { PH_RECEIVED, PH_TOUCHED, PH_STAGING, PH_PERFORMING, PH_PERFORMED };
+enum { PH_RECEIVED, PH_RECORDING, PH_TOUCHED, PH_STAGING, PH_PERFORMING, PH_PERFORMED };
 struct inflight {
   volatile int phase;
   volatile long ret;
@@ -498,7 +499,14 @@ struct inflight {
 static struct inflight *inflight;
 
 static void touched(void) {
-  if (inflight && inflight->phase == PH_RECEIVED) inflight->phase = PH_TOUCHED; /* not after PERFORMED */
+  if (inflight && inflight->phase <= PH_RECORDING) inflight->phase = PH_TOUCHED; /* not after PERFORMED */
+}
+
+/* A record is being written, and nothing else was done yet (capture writes a destroying call's
+ * record before it moves or copies anything): the watchdog captures the call again from the
+ * start. Letting it through instead lost the file of an unlink whose record was cut short. */
+static void recording(void) {
+  if (inflight && inflight->phase == PH_RECEIVED) inflight->phase = PH_RECORDING;
 }
 
 static void staging(const char *from, const char *to) {
@@ -1010,11 +1018,14 @@ static void watchdog(int rfd) {
   sp_flush(); /* the records the supervisor held back */
   uint64_t id = inflight->req.n.id;
   if (id && id_valid(id)) {
-    if (inflight->phase == PH_RECEIVED) handle(&inflight->req.n);
+    if (inflight->phase == PH_RECEIVED || inflight->phase == PH_RECORDING) handle(&inflight->req.n);
     else if (inflight->phase == PH_PERFORMED) send_resp(id, inflight->ret, 0);
     else if (inflight->phase == PH_STAGING) {
       long r = finish_staging();
-      send_resp(id, r == 1 ? 0 : r, r == 1);
+      /* its record not in the spool (cut short by the kill): nothing was moved, so it is captured
+       * again from the start; let through, the unlink lost the file with no record at all */
+      if (r == 1) handle(&inflight->req.n);
+      else send_resp(id, r, 0);
     } else if (inflight->phase == PH_PERFORMING && is_rmdir(&inflight->req.n) &&
                access(inflight->from, F_OK) && errno == ENOENT)
       send_resp(id, 0, 0);
@@ -1104,7 +1115,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   listener = lfd;
   shim_lib = lib;
   can_addfd = kernel_at_least(5, 14);
-  cap_on_record = touched;
+  cap_on_record = recording;
   cap_on_performed = performed;
   cap_on_staging = staging;
   /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
