@@ -26,6 +26,16 @@ function timed(s: DaemonBox, args: string[]) {
   return { r, ahead: /^plan_\(made_ahead\) /m.test(phases), phases };
 }
 
+/** d/f1..f3 made, shitd started, `rm -rf d` recorded and planned ahead: its id. */
+async function removedAhead(s: DaemonBox): Promise<string> {
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const cmd = newest(s);
+  await planned(s, cmd);
+  return cmd;
+}
+
 test("ahead: shitd plans the undo ahead; undo, redo and undo again use it and are exact (whole trees)", async (t) => {
   const s = daemonBox(t);
   s.sh(
@@ -134,12 +144,7 @@ test("ahead: a dry run gives the plan made ahead back; once a later command move
 
 test("ahead: a kept pre-image gone from staging since: planned now, which finds it lost and changes nothing", async (t) => {
   const s = daemonBox(t);
-  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
-  assert.equal(s.shit(["daemon", "start"]).status, 0);
-  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
-  const cmd = newest(s);
-  await planned(s, cmd);
-  const staged = join(s.state, "staging", cmd);
+  const staged = join(s.state, "staging", await removedAhead(s));
   rmSync(join(staged, readdirSync(staged)[0]));
   const gone = s.tree();
   const r = timed(s, ["undo", "--yes"]);
@@ -221,12 +226,7 @@ test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own u
 
 test("ahead: an inode kept whole that changed inside staging since the plan was made is refused by shit-apply before any change; the plan made now names it", async (t) => {
   const s = daemonBox(t);
-  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
-  assert.equal(s.shit(["daemon", "start"]).status, 0);
-  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
-  const cmd = newest(s);
-  await planned(s, cmd);
-  const staged = join(s.state, "staging", cmd);
+  const staged = join(s.state, "staging", await removedAhead(s));
   appendFileSync(join(staged, readdirSync(staged)[0]), "changed inside staging\n"); // still there: the presence check passes
   const gone = s.tree();
   const r = timed(s, ["undo", "--yes"]);
