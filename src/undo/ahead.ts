@@ -30,6 +30,7 @@ import { dependents } from "./depends.js";
 import { scopeFor } from "./scope.js";
 import { shellPart } from "./shell.js";
 import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
+import { inStaging } from "./unhappened.js";
 
 /** Larger commands are planned when asked: the plan of 100k events is ~600 MiB for a while. */
 const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 30000);
@@ -236,17 +237,6 @@ export const stillGood = (store: Store, a: Ahead): boolean => stillStaged(store,
 /** Whether every one of these pre-images is still in staging (by name: one listing per command
  *  dir, not an lstat each). */
 function stillStaged(store: Store, keeps: string[]): boolean {
-  const listed = new Map<string, Set<string> | null>();
-  for (const k of keeps) {
-    const slash = k.indexOf("/");
-    const dir = k.slice(0, slash);
-    if (!listed.has(dir))
-      try {
-        listed.set(dir, new Set(readdirSync(join(store.paths.staging, dir))));
-      } catch {
-        listed.set(dir, null);
-      }
-    if (!listed.get(dir)?.has(k.slice(slash + 1))) return false;
-  }
-  return true;
+  const staged = inStaging(store.paths.staging);
+  return keeps.every(staged);
 }

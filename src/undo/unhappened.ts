@@ -16,6 +16,25 @@ const S_IFMT = 0o170000,
 // no exception for a path that is not there (most are not, after an rm -rf): throwing costs more than the call
 const lstatB = (p: string | Buffer) => lstatSync(p, { bigint: true, throwIfNoEntry: false }) ?? null;
 
+/** Whether a keep name (<cmd>/<file>) is in staging now: one listing per command dir instead of
+ *  an lstat per kept file (an rm -rf of 10k files keeps 10k); an lstat where a dir cannot be listed. */
+export function inStaging(staging: string): (name: string) => boolean {
+  const listed = new Map<string, Set<string> | null>();
+  return (name) => {
+    const slash = name.indexOf("/");
+    const dir = name.slice(0, slash);
+    if (!listed.has(dir)) {
+      try {
+        listed.set(dir, new Set(readdirSync(join(staging, dir))));
+      } catch {
+        listed.set(dir, null);
+      }
+    }
+    const names = listed.get(dir);
+    return names ? names.has(name.slice(slash + 1)) : !!lstatB(join(staging, name));
+  };
+}
+
 /**
  * The events minus those whose call never happened:
  *  - an UNLINK whose path still holds PRE's inode with PRE's ctime (for one kept whole, R, whose
@@ -45,22 +64,7 @@ export function happened(events: EventRow[], staging: string | undefined): Event
  * no look-ahead.
  */
 export function didHappen(staging: string | undefined): (e: Pick<EventRow, "op" | "err" | "path" | "pre" | "keep" | "keep_how">) => boolean {
-  // what is in staging, one listing per command dir instead of an lstat per kept file (an rm -rf
-  // of 10k files keeps 10k)
-  const listed = new Map<string, Set<string> | null>();
-  const staged = (name: string): boolean => {
-    const slash = name.indexOf("/");
-    const dir = name.slice(0, slash);
-    if (!listed.has(dir)) {
-      try {
-        listed.set(dir, new Set(readdirSync(join(staging!, dir))));
-      } catch {
-        listed.set(dir, null);
-      }
-    }
-    const names = listed.get(dir);
-    return names ? names.has(name.slice(slash + 1)) : !!lstatB(join(staging!, name));
-  };
+  const staged = staging ? inStaging(staging) : () => false;
   return (e) => {
     if (e.err !== 0 || !e.path || !e.pre) return true;
     if (e.op === Op.UNLINK) {
