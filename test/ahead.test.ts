@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFil
 import { join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
-import { out, sameTree } from "./helpers.ts";
+import { out, sameTree, stagedFiles } from "./helpers.ts";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 
 const aheadDir = (s: DaemonBox) => join(s.state, "run", "ahead");
@@ -145,7 +145,7 @@ test("ahead: a dry run gives the plan made ahead back; once a later command move
 test("ahead: a kept pre-image gone from staging since: planned now, which finds it lost and changes nothing", async (t) => {
   const s = daemonBox(t);
   const staged = join(s.state, "staging", await removedAhead(s));
-  rmSync(join(staged, readdirSync(staged)[0]));
+  rmSync(stagedFiles(staged)[0]);
   const gone = s.tree();
   const r = timed(s, ["undo", "--yes"]);
   assert.equal(r.r.status, 6, out(r.r));
@@ -227,7 +227,7 @@ test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own u
 test("ahead: an inode kept whole that changed inside staging since the plan was made is refused by shit-apply before any change; the plan made now names it", async (t) => {
   const s = daemonBox(t);
   const staged = join(s.state, "staging", await removedAhead(s));
-  appendFileSync(join(staged, readdirSync(staged)[0]), "changed inside staging\n"); // still there: the presence check passes
+  appendFileSync(stagedFiles(staged)[0], "changed inside staging\n"); // still there: the presence check passes
   const gone = s.tree();
   const r = timed(s, ["undo", "--yes"]);
   assert.equal(r.r.status, 6, out(r.r));

@@ -4,7 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { sandbox, sameTree, out, shitBin } from "./helpers.ts";
+import { join } from "node:path";
+import { sandbox, sameTree, out, shitBin, stagedFiles } from "./helpers.ts";
 
 test("a state dir under /proc is refused at once with one clear line, not a spin at 100% CPU", (t) => {
   const s = sandbox(t);
@@ -91,7 +92,7 @@ test("an undo that restores some paths and not others exits 10 and names each on
   // a pre-image deleted from staging: stop (6, nothing changed, how to go on), then skip (10)
   s.sh("printf 1 > a; printf 2 > b; printf 3 > c");
   assert.equal(s.shit(["run", "--", "rm", "a", "b", "c"]).status, 0);
-  const staged = s.sh(`find "${s.state}/staging" -type f -name '*-*' | sort`).stdout.trim().split("\n");
+  const staged = stagedFiles(join(s.state, "staging"));
   assert.equal(staged.length, 3);
   s.sh(`rm "${staged[0]}"`);
   const gone = s.tree();

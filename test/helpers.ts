@@ -1,6 +1,6 @@
 // Test helpers: temp trees, the real CLI, whole-tree manifests.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -81,6 +81,15 @@ export function fill(dir: string, leaveKiB = 0): void {
   const f = join(dir, "filler");
   const script = leaveKiB < 0 ? `: > '${f}'` : `cat /dev/zero > '${f}' 2>/dev/null; truncate -s -${leaveKiB}K '${f}'`;
   spawnSync("sh", ["-c", script]);
+}
+
+/** The files kept in staging under dir (a command's staging dir, or all of staging): an unlinked
+ *  file is kept in a dir named by its directory (d<dev>-<ino>/<name>), others by inode. */
+export function stagedFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => !d.isDirectory())
+    .map((d) => join(d.parentPath, d.name))
+    .sort();
 }
 
 export function sameTree(a: Entry[], b: Entry[]): string {

@@ -2,16 +2,15 @@
 // writing when they are deleted, and the like. Each test runs the real CLI in a sandbox.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, out } from "./helpers.ts";
+import { sandbox, out, stagedFiles } from "./helpers.ts";
 
 /** The one file a command kept in staging. */
 function stagedFile(state: string): string {
-  const staging = join(state, "staging");
-  const [cmd] = readdirSync(staging);
-  const [name] = readdirSync(join(staging, cmd));
-  return join(staging, cmd, name);
+  const files = stagedFiles(join(state, "staging"));
+  assert.equal(files.length, 1, files.join("\n"));
+  return files[0];
 }
 
 test("an inode kept whole whose bytes changed with size and mtime as they were is refused, naming the file; --force says what it restores", (t) => {

@@ -84,6 +84,15 @@ test("shit-apply refuses a plan whose KEEP is not a file of the undone command's
     `${staging}/aaaaaaaaaaaaaaaa/1-2/x`,
     `${staging}/aaaaaaaaaaaaaaaa/1-2.tail`,
     `${staging}/aaaaaaaaaaaaaaaa/x1-2`,
+    // a file kept by its directory: d<dev>-<ino>/<one plain name>, nothing else
+    `${staging}/aaaaaaaaaaaaaaaa/d1-2/..`,
+    `${staging}/aaaaaaaaaaaaaaaa/d1-2/.`,
+    `${staging}/aaaaaaaaaaaaaaaa/d1-2/`,
+    `${staging}/aaaaaaaaaaaaaaaa/d1-2`,
+    `${staging}/aaaaaaaaaaaaaaaa/d1-2/../../../../secret`,
+    `${staging}/aaaaaaaaaaaaaaaa/d1-2/a/b`,
+    `${staging}/aaaaaaaaaaaaaaaa/dx-2/kept`,
+    `${staging}/aaaaaaaaaaaaaaaa/d1-2/caf\u00e9`,
   ]) {
     const r = apply(keep);
     assert.equal(r.status, 2, `${keep}\n${r.stderr}`);
@@ -93,6 +102,12 @@ test("shit-apply refuses a plan whose KEEP is not a file of the undone command's
   const ok = apply(`${staging}/aaaaaaaaaaaaaaaa/1-2`);
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(readFileSync(join(s.work, "out"), "utf8"), "kept\n");
+  s.sh(
+    "rm out; mkdir ../state/staging/aaaaaaaaaaaaaaaa/d1-2 && echo by-dir > '../state/staging/aaaaaaaaaaaaaaaa/d1-2/k e.pt'; rm -f ../state/run/*.journal ../state/spool/*",
+  );
+  const byDir = apply(`${staging}/aaaaaaaaaaaaaaaa/d1-2/k e.pt`);
+  assert.equal(byDir.status, 0, byDir.stderr);
+  assert.equal(readFileSync(join(s.work, "out"), "utf8"), "by-dir\n");
 });
 
 /** Makes a recorded, undoable command in s, then breaks the state dir with how. */

@@ -33,6 +33,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -361,25 +362,35 @@ static int open_source(const char *src, int *err) {
 }
 
 /* Whether a KEEP source is a kept pre-image of command `of`: <state>/staging/<of>/<dev>-<ino> or
- * <dev>-<ino>.tail<n>, a plain name in that command's own staging dir. The CLI checks the same
- * (src/store/store.ts isKeepName); a plan naming anything else is refused before any step. */
+ * <dev>-<ino>.tail<n> (by inode), or <state>/staging/<of>/d<dev>-<ino>/<name> (an unlinked file
+ * by its directory and its plain name: printable ASCII but '/', not "." or ".."), in that
+ * command's own staging dir. The CLI checks the same (src/store/store.ts isKeepName); a plan
+ * naming anything else is refused before any step. */
+static const char *digits(const char *q) {
+  while (*q >= '0' && *q <= '9') q++;
+  return q;
+}
 static int keep_ok(const char *keep, const char *of) {
   size_t sl = strlen(state), ol = strlen(of);
   if (!ol || strchr(of, '/') || !strcmp(of, ".") || !strcmp(of, "..")) return 0;
   if (strncmp(keep, state, sl) || strncmp(keep + sl, "/staging/", 9) || strncmp(keep + sl + 9, of, ol) ||
       keep[sl + 9 + ol] != '/')
     return 0;
-  const char *p = keep + sl + 9 + ol + 1, *q = p;
-  while (*q >= '0' && *q <= '9') q++;
-  if (q == p || *q++ != '-') return 0;
-  p = q;
-  while (*q >= '0' && *q <= '9') q++;
-  if (q == p) return 0;
-  if (!*q) return 1;
-  if (strncmp(q, ".tail", 5)) return 0;
-  p = q += 5;
-  while (*q >= '0' && *q <= '9') q++;
-  return q != p && !*q;
+  const char *p = keep + sl + 9 + ol + 1, *q;
+  int by_dir = *p == 'd';
+  p += by_dir;
+  if ((q = digits(p)) == p || *q++ != '-') return 0;
+  if ((p = digits(q)) == q) return 0;
+  if (by_dir) {
+    if (*p++ != '/' || !*p || !strcmp(p, ".") || !strcmp(p, "..") || strlen(p) > 255) return 0;
+    for (; *p; p++)
+      if (*p < 0x20 || *p > 0x7e || *p == '/') return 0;
+    return 1;
+  }
+  if (!*p) return 1;
+  if (strncmp(p, ".tail", 5)) return 0;
+  q = p + 5;
+  return (p = digits(q)) != q && !*p;
 }
 
 /* ---- capture brackets ---- */
@@ -440,6 +451,9 @@ struct step {
   struct sp_stat pre;
   int kept; /* STEP_F_KEPT_WHOLE, checked before any step: 1 KEEP found as kst, -1 at PATH already */
   struct sp_stat kst;
+  /* a directory's PLACE that may move its kept files' staging dir into place whole (find_moves) */
+  char *move_from;
+  int *members, nmembers;
   int64_t length; /* LENGTH: REWRITE bytes of the source (-1 all), TRUNCATE length */
   int has_length;
   int64_t tail_of; /* TAIL_OF: REWRITE from a kept tail, -1 when not */
@@ -452,13 +466,16 @@ struct step {
   } want;
 };
 
-static int do_remove(struct step *s) {
+/* later: the file's unlink may be recorded only (o.staged_later, *st its stat): its directory
+ * goes into staging whole (remove_dir_whole). */
+static int remove_at(struct step *s, int later, struct sp_stat *st_out) {
   struct loc l;
   int e = open_parent(s->path, &l);
   if (e == ENOENT) return 0; /* absent: nothing to remove (or removed before a kill) */
   if (e) return e;
   struct sp_stat st;
   int r = sp_statat(l.dfd, l.name, AT_SYMLINK_NOFOLLOW, &st);
+  if (st_out) *st_out = st;
   if (r == -ENOENT) {
     close_loc(&l);
     return 0;
@@ -470,14 +487,16 @@ static int do_remove(struct step *s) {
   int fl = S_ISDIR(st.mode) ? AT_REMOVEDIR : 0;
   removed_dir = fl != 0;
   o.step = s->idx;
+  cap_stage_later = later;
   cap_unlink(&o, l.dfd, l.name, fl);
+  cap_stage_later = 0;
   o.step = s->idx;
   int lost = kept_nothing();
   if (lost) {
     close_loc(&l);
     return lost;
   }
-  if (o.done) {
+  if (o.done || o.staged_later) {
     close_loc(&l);
     return o.ret < 0 ? (o.err ? o.err : EIO) : 0;
   }
@@ -487,6 +506,8 @@ static int do_remove(struct step *s) {
   close_loc(&l);
   return err;
 }
+
+static int do_remove(struct step *s) { return remove_at(s, 0, NULL); }
 
 static int do_rename(struct step *s) {
   if (!s->path2) return EINVAL;
@@ -664,6 +685,412 @@ static int kept_ok(struct step *s) {
   return 0;
 }
 
+static void journal_add(uint32_t idx);
+static void progress_step(void);
+
+/* ---- a directory moved back whole ----
+ * An rm -rf keeps each file it unlinks by its directory and name (staging/<of>/d<dev>-<ino>/<name>,
+ * capture.c keep_base_in_dir), so the staging dir of a removed directory holds its files under
+ * their own names. When the plan puts that directory back (a PLACE of a directory that is not
+ * there) with every file of that staging dir moved back whole into it, unchanged (each checked by
+ * kept_ok before any step), the staging dir is renamed into place instead of a mkdir and a rename
+ * per file: 100 renames for the undo of an rm -rf of 10k files in 100 directories, not 10,100.
+ * The records are the same as the mkdir's and the PLACEs' would be (the directory and each file
+ * created, each file's POST its stat as checked: a rename of its directory changes nothing of
+ * it), so a redo is the same; each member's step is journaled as done with them. */
+static struct step *all_steps;
+static size_t all_n;
+static uint8_t *all_done;
+
+static size_t dir_len(const char *p) { return (size_t)(strrchr(p, '/') - p); }
+
+struct member {
+  const char *mdir; /* the keep's staging dir: KEEP up to its last '/' */
+  size_t mlen;
+  int idx;
+};
+static int by_mdir(const void *a, const void *b) {
+  const struct member *x = a, *y = b;
+  size_t n = x->mlen < y->mlen ? x->mlen : y->mlen;
+  int c = memcmp(x->mdir, y->mdir, n);
+  if (c) return c;
+  if (x->mlen != y->mlen) return x->mlen < y->mlen ? -1 : 1;
+  return x->idx - y->idx;
+}
+static int by_path(const void *a, const void *b) {
+  return strcmp(all_steps[*(const int *)a].path, all_steps[*(const int *)b].path);
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether moving the n members' files in at d's step changes nothing of the plan's order: no
+ * other step between d and the last member acts on one of their names in that directory (an
+ * undo of `rm d/f; mv d/g d/f; rm d/f` puts one f back, moves it to g, then puts the other f
+ * back). Only a short stretch is looked at: the files of a removed directory follow its PLACE. */
+static int in_order(const struct step *d, const struct member *mm, size_t n, const char *dir, size_t dl) {
+  int last = d->idx;
+  for (size_t k = 0; k < n; k++)
+    if (mm[k].idx > last) last = mm[k].idx;
+  if ((size_t)(last - d->idx) > 4 * n + 64) return 0;
+  const char **names = malloc(n * sizeof *names);
+  uint8_t *mine = calloc((size_t)(last - d->idx) + 1, 1);
+  int ok = names && mine;
+  for (size_t k = 0; ok && k < n; k++) {
+    names[k] = strrchr(all_steps[mm[k].idx].path, '/') + 1;
+    mine[mm[k].idx - d->idx] = 1;
+  }
+  if (ok) qsort(names, n, sizeof *names, by_name);
+  for (int j = d->idx + 1; ok && j < last; j++) {
+    if (mine[j - d->idx]) continue;
+    const char *ps[2] = {all_steps[j].path, all_steps[j].path2};
+    for (int k = 0; k < 2 && ok; k++) {
+      const char *q = ps[k];
+      if (!q || dir_len(q) != dl || memcmp(q, dir, dl)) continue;
+      const char *leaf = q + dl + 1;
+      if (bsearch(&leaf, names, n, sizeof *names, by_name)) ok = 0;
+    }
+  }
+  free(names);
+  free(mine);
+  return ok;
+}
+
+/* Before the first step, after kept_ok: which directory PLACE may move which staging dir. */
+static void find_moves(void) {
+  struct member *m = malloc(all_n * sizeof *m);
+  int *dirs = malloc(all_n * sizeof *dirs);
+  size_t nm = 0, nd = 0;
+  if (!m || !dirs) goto out;
+  for (size_t i = 0; i < all_n; i++) {
+    struct step *s = &all_steps[i];
+    if (all_done[i] || s->op != STEP_PLACE) continue;
+    if (s->has_pre && S_ISDIR(s->pre.mode) && !s->keep && !s->target) dirs[nd++] = (int)i;
+    /* moved back whole, as kept (a rename sets nothing), under the name it had */
+    if (s->kept != 1 || s->how != 'R' || !s->has_pre) continue;
+    const struct sp_stat *k = &s->kst;
+    if (k->uid != s->pre.uid || k->gid != s->pre.gid || (k->mode & 07777) != (s->pre.mode & 07777) ||
+        k->mtime_ns != s->pre.mtime_ns || k->atime_ns != s->pre.atime_ns)
+      continue;
+    const char *leaf = strrchr(s->keep, '/') + 1, *name = strrchr(s->path, '/') + 1;
+    const char *ml = leaf - 1;
+    while (ml > s->keep && ml[-1] != '/') ml--;
+    if (*ml != 'd' || strcmp(leaf, name)) continue; /* kept by inode, or under another name */
+    m[nm++] = (struct member){s->keep, (size_t)(leaf - 1 - s->keep), (int)i};
+  }
+  qsort(m, nm, sizeof *m, by_mdir);
+  qsort(dirs, nd, sizeof *dirs, by_path);
+  for (size_t a = 0, b; a < nm; a = b) {
+    const char *parent = all_steps[m[a].idx].path;
+    size_t pl = dir_len(parent);
+    int same = 1;
+    for (b = a + 1; b < nm && m[b].mlen == m[a].mlen && !memcmp(m[b].mdir, m[a].mdir, m[a].mlen); b++) {
+      const char *q = all_steps[m[b].idx].path;
+      if (dir_len(q) != pl || memcmp(q, parent, pl)) same = 0; /* from two directories (an inode reused) */
+    }
+    if (!same) continue;
+    /* the PLACE of that directory, before its files */
+    size_t lo = 0, hi = nd;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      const char *dp = all_steps[dirs[mid]].path;
+      int c = strncmp(dp, parent, pl);
+      if (!c) c = dp[pl] ? 1 : 0;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo == nd) continue;
+    struct step *d = &all_steps[dirs[lo]];
+    if (strlen(d->path) != pl || memcmp(d->path, parent, pl) || d->idx > m[a].idx || d->move_from) continue;
+    if (!in_order(d, m + a, b - a, parent, pl)) continue;
+    d->move_from = strndup(m[a].mdir, m[a].mlen);
+    d->members = malloc((b - a) * sizeof *d->members);
+    if (!d->move_from || !d->members) {
+      free(d->move_from);
+      d->move_from = NULL;
+      continue;
+    }
+    d->nmembers = (int)(b - a);
+    for (size_t k = a; k < b; k++) d->members[k - a] = m[k].idx;
+  }
+out:
+  free(m);
+  free(dirs);
+}
+
+/* How many entries the directory at path holds (-1: cannot be read). */
+static long entries_fd(int fd, const char **names, size_t nn);
+static long entries(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  long n = entries_fd(fd, NULL, 0);
+  close(fd);
+  return n;
+}
+static int by_name(const void *a, const void *b);
+/* ... of fd; with names (sorted, nn of them): -1 as well when one entry is not among them. */
+static long entries_fd(int fd, const char **names, size_t nn) {
+  char buf[32768];
+  long n = 0, got;
+  while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+    for (long off = 0; off < got;) {
+      struct {
+        uint64_t ino;
+        int64_t off;
+        unsigned short reclen;
+        unsigned char type;
+        char name[];
+      } *e = (void *)(buf + off);
+      if (strcmp(e->name, ".") && strcmp(e->name, "..")) {
+        const char *k = e->name;
+        if (names && !bsearch(&k, names, nn, sizeof *names, by_name)) return -1;
+        n++;
+      }
+      off += e->reclen;
+    }
+  return got < 0 ? -1 : n;
+}
+
+/* The directory step s, its staging dir holding exactly its members' files: renamed into place
+ * (l: its parent and name), recorded as made, then each member recorded as placed and journaled.
+ * Nonzero: not moved (the caller makes the directory as usual; nothing was changed). */
+static int move_dir(struct step *s, struct loc *l) {
+  if (entries(s->move_from) != s->nmembers) return 1; /* another file there, or one gone */
+  /* a directory made there inherits its parent's default ACL; one moved in does not */
+  char proc[40]; /* l->dfd is an O_PATH descriptor: its xattrs through /proc */
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", l->dfd);
+  if (getxattr(proc, "system.posix_acl_default", NULL, 0) >= 0 || (errno != ENODATA && errno != ENOTSUP))
+    return 1;
+  cap_mkdir(&o, l->dfd, l->name, 0700);
+  long r = renameat2(AT_FDCWD, s->move_from, l->dfd, l->name, RENAME_NOREPLACE);
+  int err = r < 0 ? errno : 0;
+  end_op(r, err, -1, s->idx);
+  if (err) return 1;
+  /* its files, each recorded as placed in it (walked to once: the directory just moved here) */
+  int dfd = openat(l->dfd, l->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd >= 0) cap_dir_known(dfd, s->path, strlen(s->path));
+  for (int k = 0; k < s->nmembers; k++) {
+    struct step *f = &all_steps[s->members[k]];
+    if (dfd >= 0) {
+      sp_batch(k > 0); /* as consecutive PLACEs in one directory: the first at once */
+      memset(&o, 0, sizeof o);
+      cap_step = f->idx;
+      o.step = f->idx;
+      cap_open_new(&o, dfd, strrchr(f->path, '/') + 1, O_WRONLY | O_CREAT | O_EXCL);
+      o.step = f->idx;
+      cap_end_post(&o, 0, 0, &f->kst);
+    }
+    journal_add((uint32_t)f->idx);
+    all_done[f->idx] = 1;
+    progress_step();
+  }
+  if (dfd >= 0) {
+    cap_dir_forget(dfd);
+    close(dfd);
+  }
+  memset(&o, 0, sizeof o);
+  cap_step = s->idx;
+  return 0;
+}
+
+/* ---- a directory taken into staging whole ----
+ * The redo of an undo that put a tree back (and the undo of a tar x, a cp -r, a git clone)
+ * removes every file of a directory, then the directory. When the plan's REMOVEs of a
+ * directory's entries are all there is in it, and no other step between them acts on it, each
+ * file's unlink is recorded as kept by its directory and name (staging/<cmd>/d<dev>-<ino>/<name>,
+ * as capture keeps an unlinked file), then the directory's RMDIR, and the directory itself is
+ * renamed to that staging dir: one rename instead of one per file. The records are what removing
+ * them one by one would write (and each STAGED its stat: its directory's move changes nothing of
+ * it), so the undo of it is the same, and moves the directory back whole again. A directory that
+ * cannot be moved (staging elsewhere, the staging dir there) is removed file by file. */
+static int *removes; /* REMOVE steps, by path */
+static size_t nremoves;
+static char failed_dir[PATH_MAX]; /* the last directory found not to be taken whole */
+
+static int remove_by_path(const void *a, const void *b) {
+  return strcmp(all_steps[*(const int *)a].path, all_steps[*(const int *)b].path);
+}
+
+/* The REMOVE step of path (not done, after step after), or -1. */
+static int remove_of(const char *path, size_t len, int after) {
+  if (!removes) {
+    removes = malloc((all_n + 1) * sizeof *removes);
+    if (!removes) return -1;
+    for (size_t i = 0; i < all_n; i++)
+      if (all_steps[i].op == STEP_REMOVE) removes[nremoves++] = (int)i;
+    qsort(removes, nremoves, sizeof *removes, remove_by_path);
+  }
+  size_t lo = 0, hi = nremoves;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const char *p = all_steps[removes[mid]].path;
+    int c = strncmp(p, path, len);
+    if (!c) c = p[len] ? 1 : 0;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (; lo < nremoves; lo++) {
+    const struct step *r = &all_steps[removes[lo]];
+    if (strncmp(r->path, path, len) || r->path[len]) return -1;
+    if (r->idx > after && !all_done[r->idx]) return r->idx;
+  }
+  return -1;
+}
+
+/* Whether p is dir (dl bytes) or under it. */
+static int under(const char *p, const char *dir, size_t dl) {
+  return p && !strncmp(p, dir, dl) && (p[dl] == 0 || p[dl] == '/');
+}
+
+/* The first REMOVE s of a file in a directory: -1 when its directory is not taken whole (the
+ * caller removes s as usual); else s and the rest are done (0), or an errno for s. */
+static int remove_dir_whole(struct step *s) {
+  size_t dl = dir_len(s->path);
+  if (dl == 0 || dl >= PATH_MAX) return -1;
+  if (strlen(failed_dir) == dl && !memcmp(failed_dir, s->path, dl)) return -1;
+  memcpy(failed_dir, s->path, dl); /* until it is found to be taken whole */
+  failed_dir[dl] = 0;
+  int rd = remove_of(s->path, dl, s->idx);
+  if (rd < 0) return -1;
+  /* the directory's entries removed by steps s..rd, and nothing else there between them */
+  size_t n = 0;
+  for (int j = s->idx; j < rd; j++) {
+    const struct step *t = &all_steps[j];
+    if (all_done[j]) continue;
+    int mine = t->op == STEP_REMOVE && dir_len(t->path) == dl && !memcmp(t->path, s->path, dl);
+    if (mine) n++;
+    else if (under(t->path, s->path, dl) || under(t->path2, s->path, dl)) return -1;
+  }
+  if ((size_t)(rd - s->idx) > 4 * n + 64) return -1;
+  const char **names = malloc((n + 1) * sizeof *names);
+  if (!names) return -1;
+  size_t nn = 0;
+  for (int j = s->idx; j < rd; j++)
+    if (!all_done[j] && all_steps[j].op == STEP_REMOVE && dir_len(all_steps[j].path) == dl &&
+        !memcmp(all_steps[j].path, s->path, dl))
+      names[nn++] = all_steps[j].path + dl + 1;
+  qsort(names, nn, sizeof *names, by_name);
+  /* everything in it is one of them (one gone already is not: a run killed after removing it) */
+  struct loc ld;
+  struct stat dst_;
+  long have = -1;
+  if (open_parent(s->path, &ld) == 0) {
+    int fd = openat(ld.dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      have = entries_fd(fd, names, nn);
+      if (fstat(fd, &dst_)) have = -1;
+      close(fd);
+    }
+    close_loc(&ld);
+  }
+  free(names);
+  if (have < 0) return -1;
+  char staged[PATH_MAX + 96], base_dir[64];
+  snprintf(base_dir, sizeof base_dir, "d%llu-%llu", (unsigned long long)dst_.st_dev,
+           (unsigned long long)dst_.st_ino);
+  snprintf(staged, sizeof staged, "%s/staging/%s", state, cmd_id);
+  struct stat sst;
+  if (mkdir(staged, 0700) && errno != EEXIST) return -1;
+  if (stat(staged, &sst) || sst.st_dev != dst_.st_dev) return -1; /* a move into staging would cross */
+  snprintf(staged, sizeof staged, "%s/staging/%s/%s", state, cmd_id, base_dir);
+  if (lstat(staged, &sst) == 0 || errno != ENOENT) return -1;
+
+  /* each entry's record (its unlink kept by name: recorded, not moved), in step order */
+  struct later {
+    int idx;
+    struct sp_stat st;
+  } *later = malloc(n * sizeof *later);
+  if (!later) return -1;
+  size_t nl = 0;
+  int e = 0, first = 1;
+  for (int j = s->idx; j < rd && !e; j++) {
+    struct step *t = &all_steps[j];
+    if (all_done[j] || t->op != STEP_REMOVE || dir_len(t->path) != dl || memcmp(t->path, s->path, dl))
+      continue;
+    memset(&o, 0, sizeof o);
+    cap_step = j;
+    o.step = j;
+    sp_batch(!first); /* written out together, before the move (the RMDIR's record flushes them) */
+    first = 0;
+    struct sp_stat st;
+    e = remove_at(t, 1, &st);
+    if (!e && o.staged_later) later[nl++] = (struct later){j, st};
+    else if (!e && j != s->idx) {
+      journal_add((uint32_t)j); /* removed as usual (a symlink, a name not plain, an empty dir) */
+      all_done[j] = 1;
+      progress_step();
+    }
+  }
+  /* the directory's RMDIR, on record before it goes, then the move */
+  struct loc lp;
+  long r = -1;
+  int err = e ? e : open_parent(all_steps[rd].path, &lp);
+  if (!err) {
+    memset(&o, 0, sizeof o);
+    cap_step = rd;
+    o.step = rd;
+    sp_batch(0); /* its files' records written out first: none may be missing once they move */
+    err = sp_flush() < 0 ? ENOSPC : 0;
+    if (!err) cap_unlink(&o, lp.dfd, lp.name, AT_REMOVEDIR);
+    o.step = rd;
+    if (!err && !cap_recorded(&o)) { /* its own record could not be written (a full disk) */
+      err = ENOSPC;
+      end_op(-1, err, -1, rd);
+    }
+    if (!err) {
+      r = renameat2(lp.dfd, lp.name, AT_FDCWD, staged, RENAME_NOREPLACE);
+      err = r < 0 ? errno : 0;
+      end_op(r, err, -1, rd); /* a failed move: a VOID for the RMDIR */
+    }
+    close_loc(&lp);
+  }
+  drop_parent_cache();
+  if (err) {
+    /* not moved: its files' records are of calls that never happened (each file is still there,
+     * as it was: src/undo/unhappened.ts drops them); removed one by one now, as usual */
+    for (size_t k = 0; k < nl && !e; k++) {
+      memset(&o, 0, sizeof o);
+      cap_step = later[k].idx;
+      o.step = later[k].idx;
+      sp_batch(0);
+      e = remove_at(&all_steps[later[k].idx], 0, NULL);
+      if (!e && later[k].idx != s->idx) {
+        journal_add((uint32_t)later[k].idx);
+        all_done[later[k].idx] = 1;
+        progress_step();
+      }
+    }
+    free(later);
+    drop_parent_cache();
+    return e; /* the directory's own step comes as usual */
+  }
+  /* moved: each file's STAGED (its stat there is the one it had), then the steps are done */
+  for (size_t k = 0; k < nl; k++) {
+    char base[PATH_MAX];
+    const char *name = strrchr(all_steps[later[k].idx].path, '/') + 1;
+    snprintf(base, sizeof base, "%s/%s", base_dir, name);
+    memset(&o, 0, sizeof o);
+    cap_step = later[k].idx;
+    o.step = later[k].idx;
+    sp_batch(1);
+    cap_staged_later(&o, base, &later[k].st);
+    if (later[k].idx != s->idx) {
+      journal_add((uint32_t)later[k].idx);
+      all_done[later[k].idx] = 1;
+      progress_step();
+    }
+  }
+  journal_add((uint32_t)rd);
+  all_done[rd] = 1;
+  progress_step();
+  free(later);
+  failed_dir[0] = 0;
+  memset(&o, 0, sizeof o);
+  cap_step = s->idx;
+  return 0;
+}
+
 static int do_place(struct step *s) {
   struct loc l;
   int e = open_parent(s->path, &l);
@@ -732,6 +1159,8 @@ static int do_place(struct step *s) {
       close_loc(&l);
       return 0;
     }
+  } else if (type == S_IFDIR && s->move_from && move_dir(s, &l) == 0) {
+    /* moved into place whole, its files with it */
   } else if (type == S_IFDIR) {
     cap_mkdir(&o, l.dfd, l.name, 0700);
     r = mkdirat(l.dfd, l.name, 0700);
@@ -1339,6 +1768,10 @@ int main(int argc, char **argv) {
     write_end(5);
     return 5;
   }
+  all_steps = steps;
+  all_n = nsteps;
+  all_done = done;
+  find_moves();
   for (size_t i = 0; i < nsteps; i++)
     if (steps[i].op == STEP_EXPECT && !done[i]) {
       journal_add((uint32_t)i);
@@ -1369,7 +1802,7 @@ int main(int argc, char **argv) {
     switch (s->op) {
     case STEP_REMOVE:
       removed_dir = 0;
-      e = do_remove(s);
+      if ((e = remove_dir_whole(s)) < 0) e = do_remove(s);
       if (removed_dir) drop_parent_cache();
       break;
     case STEP_RENAME:

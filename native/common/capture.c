@@ -32,14 +32,16 @@
 #endif
 
 enum {
-  CAPF_CREATED = 1, /* OPEN: the object did not exist; POST = fstat of the new fd */
-  CAPF_NOTCAP = 2,  /* the record became a NOTCAPTURED */
-  CAPF_SKIPNEW = 4, /* metadata op: skip it when locate finds an inode created here */
-  CAPF_PRE = 8,     /* the record was written before the call (prewrite); a failed call gets a VOID */
-  CAPF_LINKED = 16, /* RENAME: the replaced inode was linked into staging (undo_keep): STAGED after */
+  CAPF_CREATED = 1,  /* OPEN: the object did not exist; POST = fstat of the new fd */
+  CAPF_NOTCAP = 2,   /* the record became a NOTCAPTURED */
+  CAPF_SKIPNEW = 4,  /* metadata op: skip it when locate finds an inode created here */
+  CAPF_PRE = 8,      /* the record was written before the call (prewrite); a failed call gets a VOID */
+  CAPF_LINKED = 16,  /* RENAME: the replaced inode was linked into staging (undo_keep): STAGED after */
+  CAPF_NOFLUSH = 32, /* prewrite leaves the record batched: nothing is moved until its caller's flush */
 };
 
 int cap_step = -1;
+int cap_stage_later;
 
 /* ---------- after chroot(2) ----------
  *
@@ -279,6 +281,20 @@ static int ensure_staging(struct cap_op *o) {
     sys3(SYS_mkdirat, sp_ofd(), sp_opath(p), 0700);
     r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(o->ctx.staging), 0700);
   }
+  return (r == 0 || r == -EEXIST) ? 0 : (int)r;
+}
+
+/* The directory dst (a staging file) is in: made (0700) when the move into it failed with ENOENT,
+ * the command's staging dir first if that is missing too. 0, or -errno. */
+static int ensure_dir_of(struct cap_op *o, const char *dst) {
+  char d[PATH_MAX];
+  size_t n = strlen(dst);
+  while (n > 0 && dst[n - 1] != '/') n--;
+  if (n < 2 || n > sizeof d) return -ENAMETOOLONG;
+  memcpy(d, dst, n - 1);
+  d[n - 1] = 0;
+  long r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(d), 0700);
+  if (r == -ENOENT && ensure_staging(o) == 0) r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(d), 0700);
   return (r == 0 || r == -EEXIST) ? 0 : (int)r;
 }
 
@@ -644,6 +660,7 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->keep_err = 0;
   o->replaced = NULL;
   o->np_path = NULL;
+  o->staged_later = 0;
   if (!cap_ctx_load(&o->ctx)) return 0;
   sp_start(&o->rec, op, flags);
   o->on = 1;
@@ -845,7 +862,8 @@ static int commit(struct cap_op *o, int err) { return commit_as(o, err, 0); }
 static int prewrite(struct cap_op *o) {
   size_t n = strlen(o->path);
   int rc = commit(o, 0);
-  if (rc == 0) rc = sp_flush(); /* records batched before it (sp_batch: shit-apply) go first */
+  if (rc == 0 && !(o->internal & CAPF_NOFLUSH))
+    rc = sp_flush(); /* records batched before it (sp_batch: shit-apply) go first */
   if (rc == 0) {
     o->internal |= CAPF_PRE;
     return 0;
@@ -878,6 +896,33 @@ static void keep_base(char *out, const struct sp_stat *st, const char *suffix, l
     n += strlen(suffix);
     u64dec(out + n, (unsigned long long)arg);
   }
+}
+
+/* An unlinked file's staging name by its directory: "d<dev>-<ino>/<name>", the directory's identity
+ * and the file's own name, when that name is plain (printable ASCII, not "." or ".."): an undo
+ * that puts the whole directory back moves that staging dir into place in one rename instead of
+ * a rename per file (native/apply, "a directory moved back whole"); small directories also make
+ * each move cheaper than one into a single directory of every kept file. 0: no such name (the
+ * caller keeps the file by its inode instead). Same shape as src/store/store.ts isKeepName. */
+static int keep_base_in_dir(char *out, size_t cap, const struct sp_stat *parent, const char *path) {
+  size_t n = strlen(path), e;
+  while (n > 0 && path[n - 1] == '/') n--;
+  e = n;
+  while (n > 0 && path[n - 1] != '/') n--;
+  size_t len = e - n;
+  if (len == 0 || len > 255 || (path[n] == '.' && (len == 1 || (len == 2 && path[n + 1] == '.')))) return 0;
+  for (size_t i = n; i < e; i++)
+    if ((unsigned char)path[i] < 0x20 || (unsigned char)path[i] > 0x7e) return 0;
+  if (cap < 64 + len) return 0;
+  size_t k = 0;
+  out[k++] = 'd';
+  k += u64dec(out + k, parent->dev);
+  out[k++] = '-';
+  k += u64dec(out + k, parent->ino);
+  out[k++] = '/';
+  memcpy(out + k, path + n, len);
+  out[k + len] = 0;
+  return 1;
 }
 
 static int staging_file(const struct cap_op *o, const char *base, char *out) {
@@ -918,6 +963,16 @@ static void write_staged(struct cap_op *o, char how, const char *base, const cha
   add_keep(o, T_KEEP, how, base);
   sp_add_stat(&o->rec, T_KEPT, &ks);
   commit_as(o, 0, 1);
+}
+
+int cap_recorded(const struct cap_op *o) { return (o->internal & CAPF_PRE) && !(o->internal & CAPF_NOTCAP); }
+
+void cap_staged_later(struct cap_op *o, const char *base, const struct sp_stat *kept) {
+  if (!begin(o, SP_STAGED, 0)) return;
+  add_keep(o, T_KEEP, 'R', base);
+  sp_add_stat(&o->rec, T_KEPT, kept);
+  commit(o, 0);
+  o->on = 0;
 }
 
 /* Copies len bytes of s from offset in to d at offset out (fewer when s ends first):
@@ -1166,11 +1221,15 @@ static int unlink_fails_too(long e) {
 
 /* ---------- the cap_* "before" functions ---------- */
 
-static void unlink_fields(struct cap_op *o, int dirfd, const char *path, const struct sp_stat *pre) {
+/* PATH, PRE, PARENT (its stat in *parent; 0 when it has one) and a symlink's TARGET. */
+static int unlink_fields(struct cap_op *o, int dirfd, const char *path, const struct sp_stat *pre,
+                         struct sp_stat *parent) {
   sp_add_str(&o->rec, T_PATH, o->path);
   sp_add_stat(&o->rec, T_PRE, pre);
-  add_parent(o, T_PARENT, dirfd, path);
+  int have = stat_parent(dirfd, path, parent) == 0;
+  if (have) sp_add_stat(&o->rec, T_PARENT, parent);
   if (S_ISLNK(pre->mode)) add_target(o, T_TARGET, dirfd, path);
+  return have;
 }
 
 int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
@@ -1210,16 +1269,22 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
     return skip(o); /* unlink of a directory fails (EISDIR) */
   }
   memcpy(o->path, abs, strlen(abs) + 1);
-  unlink_fields(o, dirfd, path, &pre);
+  struct sp_stat parent;
+  int have_parent = unlink_fields(o, dirfd, path, &pre, &parent);
   if (rmdir) {
     prewrite(o); /* on record before the directory goes (or a NOTCAPTURED when it cannot be) */
     return 1;
   }
-  char base[64];
-  keep_base(base, &pre, NULL, 0);
+  char base[PATH_MAX];
+  /* a file by its directory and name; by its inode when the name is not plain or already taken
+   * there, and anything else (a symlink is put back from its target, not moved: see apply.c) */
+  int by_dir = pre.nlink == 1 && S_ISREG(pre.mode) && have_parent &&
+               keep_base_in_dir(base, sizeof base, &parent, path);
+  if (!by_dir) keep_base(base, &pre, NULL, 0);
   if (pre.nlink == 1) {
     char dst[PATH_MAX];
     struct sp_stat sst;
+  again:
     if (staging_file(o, base, dst)) return notcap(o, "staging path too long", 0, abs);
     int cached = staging_dev_cached(o, &sst.dev);
     long r = 0;
@@ -1233,9 +1298,15 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
       /* the record first, then the rename: no staged file without its record */
       add_keep(o, T_KEEP, 'R', base);
       if (cap_on_staging) cap_on_staging(abs, dst);
-      if (prewrite(o)) return 1; /* cannot record it: the unlink goes ahead uncaptured */
+      if (cap_stage_later && by_dir) o->internal |= CAPF_NOFLUSH;
+      if (prewrite(o)) return 1;        /* cannot record it: the unlink goes ahead uncaptured */
+      if (o->internal & CAPF_NOFLUSH) { /* its directory goes into staging whole (shit-apply) */
+        o->staged_later = 1;
+        return 1;
+      }
       r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
-      if (r == -ENOENT && cached && ensure_staging(o) == 0) /* staging went since it was looked at */
+      /* its staging dir is made at its first file (or staging went since it was looked at) */
+      if (r == -ENOENT && (by_dir || cached) && ensure_dir_of(o, dst) == 0)
         r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
       if (r == 0) {
         if (cap_on_performed) cap_on_performed(0);
@@ -1248,7 +1319,12 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
       write_void(o, r);
       begin(o, SP_UNLINK, (uint32_t)at_flags); /* the fallback's own record, written after the call */
       memcpy(o->path, abs, strlen(abs) + 1);
-      unlink_fields(o, dirfd, path, &pre);
+      unlink_fields(o, dirfd, path, &pre, &parent);
+      if (r == -EEXIST && by_dir) { /* a file of that name was kept from this directory before */
+        by_dir = 0;
+        keep_base(base, &pre, NULL, 0);
+        goto again;
+      }
     }
     if (r == -EEXIST) {
       add_keep(o, T_KEEP, 'E', base);
@@ -1266,6 +1342,7 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
   } else if (!S_ISREG(pre.mode)) {
     return 1; /* a symlink/fifo/device with other names: TARGET/PRE say all there is */
   }
+  if (by_dir) keep_base(base, &pre, NULL, 0); /* a copy is kept by its inode */
   keep_copy(o, T_KEEP, 'C', dirfd, path, 1, &pre, 0, base);
   return 1;
 }

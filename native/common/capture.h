@@ -47,7 +47,13 @@ struct cap_op {
                            NOTCAPTURED written for want of room names it as PATH2) */
   int np_dirfd;         /* the (dirfd, path) locate found no absolute path for (too long, or */
   const char *np_path;  /* no /proc path): a NOTCAPTURED names it by walking up from dirfd */
+  int staged_later;     /* cap_stage_later: the unlink was recorded, not moved; the caller makes
+                           neither the call nor the move */
 };
+
+/* shit-apply only (0 everywhere else): an unlink kept by its directory is recorded (batched, not
+ * yet written out) but not moved: the caller moves the whole directory into staging. */
+extern int cap_stage_later;
 
 /* Before the call. path may be relative to dirfd (AT_FDCWD or a directory fd); for the f*
  * variants pass path NULL and the fd. at_flags as the *at call takes them. */
@@ -62,6 +68,12 @@ int cap_open(struct cap_op *o, int dirfd, const char *path,
  * the same record, without first looking whether the name exists — if it does, the call fails
  * and cap_end drops the record, as it drops any record of a failed create. */
 int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags);
+/* After the caller moved into staging the directory whose files' unlinks were recorded with
+ * stage_later: the STAGED record of one of them (base: its keep name below the command's staging
+ * dir, "d<dev>-<ino>/<name>"; kept: its stat, which its directory's move did not change). */
+void cap_staged_later(struct cap_op *o, const char *base, const struct sp_stat *kept);
+/* Whether the op's record was written in full before the call (an UNLINK kept, an RMDIR). */
+int cap_recorded(const struct cap_op *o);
 int cap_truncate(struct cap_op *o, int dirfd, const char *path, int fd, long long length);
 int cap_mkdir(struct cap_op *o, int dirfd, const char *path, mode_t mode);
 int cap_mknod(struct cap_op *o, int dirfd, const char *path, mode_t mode, dev_t dev);

@@ -952,14 +952,32 @@ static int serve(pid_t child);
 
 static char spool_path[PATH_MAX];
 
-/* Whether the record keeping `to` (its KEEP field: 'R' and "<cmd>/<dev>-<ino>", the last two
- * components of the staging path) is in the spool's last 64 KiB. SIGKILL takes effect as a call
- * returns, so a supervisor killed while writing it most likely wrote it whole. */
+/* Whether `name` (one path component) is a kept file's directory in staging: "d<dev>-<ino>". */
+static int is_keep_dir(const char *name, size_t n) {
+  size_t i = 1;
+  if (n < 4 || name[0] != 'd') return 0;
+  while (i < n && name[i] >= '0' && name[i] <= '9') i++;
+  if (i == 1 || i >= n || name[i++] != '-') return 0;
+  size_t j = i;
+  while (j < n && name[j] >= '0' && name[j] <= '9') j++;
+  return j > i && j == n;
+}
+
+/* Whether the record keeping `to` (its KEEP field: 'R' and the keep name, "<cmd>/<dev>-<ino>" or
+ * "<cmd>/d<dev>-<ino>/<name>", the last two or three components of the staging path) is in the
+ * spool's last 64 KiB. SIGKILL takes effect as a call returns, so a supervisor killed while
+ * writing it most likely wrote it whole. */
 static int keep_recorded(const char *to) {
   const char *b = strrchr(to, '/');
-  while (b && b > to && b[-1] != '/') b--;
   if (!b || b == to) return 0;
-  char want[128];
+  const char *last = b;
+  while (b > to && b[-1] != '/') b--; /* b: the component before the file's name */
+  if (is_keep_dir(b, (size_t)(last - b)) && b - 1 > to) {
+    b--;
+    while (b > to && b[-1] != '/') b--;
+  }
+  if (b == to) return 0;
+  char want[4200];
   int wn = snprintf(want, sizeof want, "R%s", b);
   if (wn <= 1 || wn >= (int)sizeof want) return 0;
   int fd = open(spool_path, O_RDONLY | O_CLOEXEC);
@@ -972,9 +990,12 @@ static int keep_recorded(const char *to) {
     n = pread(fd, tail, sizeof tail, at);
   }
   close(fd);
-  for (ssize_t i = 0; n > 0 && i + wn <= n; i++)
-    if (memcmp(tail + i, want, (size_t)wn) == 0 && (i + wn == n || tail[i + wn] < '0' || tail[i + wn] > '9'))
-      return 1;
+  /* the field's value whole: its length (the 4 bytes before it) is the keep's */
+  for (ssize_t i = 4; n > 0 && i + wn <= n; i++) {
+    uint32_t len;
+    memcpy(&len, tail + i - 4, 4);
+    if (len == (uint32_t)wn && memcmp(tail + i, want, (size_t)wn) == 0) return 1;
+  }
   return 0;
 }
 
@@ -985,6 +1006,20 @@ static long finish_staging(void) {
   if (lstat(inflight->to, &st) == 0) return 0;
   if (!keep_recorded(inflight->to)) return 1;
   long r = syscall(SYS_renameat2, AT_FDCWD, inflight->from, AT_FDCWD, inflight->to, RENAME_NOREPLACE);
+  if (r < 0 && errno == ENOENT) { /* its staging dir not made yet: it (its parent first), then again */
+    char d[PATH_MAX], *s, *t;
+    snprintf(d, sizeof d, "%s", inflight->to);
+    if ((s = strrchr(d, '/')) && s != d) {
+      *s = 0;
+      if (mkdir(d, 0700) && errno == ENOENT && (t = strrchr(d, '/')) && t != d) {
+        *t = 0;
+        mkdir(d, 0700);
+        *t = '/';
+        mkdir(d, 0700);
+      }
+    }
+    r = syscall(SYS_renameat2, AT_FDCWD, inflight->from, AT_FDCWD, inflight->to, RENAME_NOREPLACE);
+  }
   return r < 0 ? -errno : 0;
 }
 

@@ -4,7 +4,7 @@
 // frees a pinned command, an undo whose redo is pending, or a command still running. Of each
 // command it frees (and of every command past the age), it also reclaims what no longer has a use:
 // the spool (once ingested), the staging dir, the plan and journal of an undo.
-import { existsSync, lstatSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, rmSync, rmdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Index } from "../index/db.js";
 import { settledSpool, type StatePaths } from "../paths/state.js";
@@ -172,8 +172,16 @@ function reclaim(paths: StatePaths, ix: Index, id: string, odd: string[], report
   if (existsSync(dir)) {
     if (odd.length) {
       const keep = new Set(odd.map((n) => join(paths.staging, n)));
-      for (const d of readdirSync(dir, { withFileTypes: true, recursive: true }))
-        if (!d.isDirectory() && !keep.has(join(d.parentPath, d.name))) rmSync(join(d.parentPath, d.name), { force: true });
+      const entries = readdirSync(dir, { withFileTypes: true, recursive: true });
+      for (const d of entries) if (!d.isDirectory() && !keep.has(join(d.parentPath, d.name))) rmSync(join(d.parentPath, d.name), { force: true });
+      // the dirs files were kept in by their directory (d<dev>-<ino>), emptied: deepest first
+      for (const d of entries.filter((e) => e.isDirectory()).reverse()) {
+        try {
+          rmdirSync(join(d.parentPath, d.name));
+        } catch {
+          // holds an unexplained file
+        }
+      }
     } else {
       rmSync(dir, { recursive: true, force: true });
       report.dirs++;

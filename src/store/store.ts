@@ -66,11 +66,14 @@ export function hashKept(path: string): Hashed {
 }
 
 /** Whether name (from a KEEP field) is a kept pre-image of command cmd: `<cmd>/<dev>-<ino>` or
- * `<cmd>/<dev>-<ino>.tail<n>`, a plain name inside cmd's own staging dir (no `..`, no other `/`).
- * Anything else is a forged or corrupt record, never followed (shit-apply checks the same). */
+ * `<cmd>/<dev>-<ino>.tail<n>` (by inode), or `<cmd>/d<dev>-<ino>/<name>` (an unlinked file by its
+ * directory's identity and its own plain name: printable ASCII, not `.` or `..`), inside cmd's own
+ * staging dir (no other `/`). Anything else is a forged or corrupt record, never followed
+ * (shit-apply checks the same). */
 export function isKeepName(cmd: string, name: string): boolean {
-  return /^[0-9A-Za-z_-]+$/.test(cmd) && name.startsWith(`${cmd}/`) && /^\d+-\d+(\.tail\d+)?$/.test(name.slice(cmd.length + 1));
+  return /^[0-9A-Za-z_-]+$/.test(cmd) && name.startsWith(`${cmd}/`) && KEEP_LEAF.test(name.slice(cmd.length + 1));
 }
+const KEEP_LEAF = /^(?:\d+-\d+(?:\.tail\d+)?|d\d+-\d+\/(?!\.\.?$)[\x20-\x2e\x30-\x7e]{1,255})$/;
 
 /** A keep name of any command: the shape isKeepName checks, without knowing whose (a record read
  *  back from the index names its keep, which a damaged spool may have bent). */
@@ -102,7 +105,7 @@ export class Store {
   ) {}
 
   stagedPath(name: string): string {
-    return `${this.paths.staging}/${name}`; // name is <cmd>/<file> (isKeepName), nothing to normalise
+    return `${this.paths.staging}/${name}`; // name is <cmd>/<file> or <cmd>/d<dir>/<file> (isKeepName), nothing to normalise
   }
 
   private rows = new Map<string, KeepRow>();

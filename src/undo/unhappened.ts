@@ -16,12 +16,13 @@ const S_IFMT = 0o170000,
 // no exception for a path that is not there (most are not, after an rm -rf): throwing costs more than the call
 const lstatB = (p: string | Buffer) => lstatSync(p, { bigint: true, throwIfNoEntry: false }) ?? null;
 
-/** Whether a keep name (<cmd>/<file>) is in staging now: one listing per command dir instead of
- *  an lstat per kept file (an rm -rf of 10k files keeps 10k); an lstat where a dir cannot be listed. */
+/** Whether a keep name (<cmd>/<file>, <cmd>/d<dir>/<file>) is in staging now: one listing per
+ *  dir instead of an lstat per kept file (an rm -rf of 10k files keeps 10k); an lstat where a dir
+ *  cannot be listed. */
 export function inStaging(staging: string): (name: string) => boolean {
   const listed = new Map<string, Set<string> | null>();
   return (name) => {
-    const slash = name.indexOf("/");
+    const slash = name.lastIndexOf("/");
     const dir = name.slice(0, slash);
     if (!listed.has(dir)) {
       try {
@@ -41,20 +42,23 @@ export function inStaging(staging: string): (name: string) => boolean {
  *    staged file is absent: a rename into staging changes the ctime), an RMDIR whose directory is
  *    still there, the same inode with the same ctime, or a RENAME whose source path still holds
  *    PRE's inode with PRE's ctime (a rename changes the ctime of what it moves);
- *  - of several UNLINK records of one path with the same PRE and keep (shit-apply resumed after a
- *    kill between the record and the call, then made the call), all but the last.
+ *  - of several UNLINK (or RMDIR) records of one path with the same PRE (inode and ctime) and keep (shit-apply
+ *    resumed after a kill between the record and the call, then made the call; a directory taken
+ *    into staging whole has its files' and its own records written before its one move), all but
+ *    the last.
  */
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
   const lastOf = new Map<string, number>();
   const keys = new Map<EventRow, string>(); // each made once
   for (const e of events)
-    if (e.op === Op.UNLINK && e.err === 0 && e.path && e.pre) {
-      const k = `${fromBuf(e.path)}\0${fromBuf(e.pre)}\0${e.keep}`;
+    if ((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre) {
+      const pre = decodeStat(e.pre); // the same object as it was: its atime may differ (a re-run read the directory)
+      const k = `${fromBuf(e.path)}\0${pre ? `${pre.dev}:${pre.ino}:${pre.ctimeNs}` : fromBuf(e.pre)}\0${e.keep}`;
       keys.set(e, k);
       lastOf.set(k, e.seq);
     }
   const did = didHappen(staging);
-  return events.filter((e) => !(e.op === Op.UNLINK && keys.has(e) && lastOf.get(keys.get(e)!) !== e.seq) && did(e));
+  return events.filter((e) => !(keys.has(e) && lastOf.get(keys.get(e)!) !== e.seq) && did(e));
 }
 
 /**

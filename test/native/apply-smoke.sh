@@ -268,7 +268,7 @@ check "plan 6: placed bytes" content "$T/m/new999" blob
 # file itself is safe in staging): at most one per killed run. Known gap, see docs/DESIGN.md.
 unl=$(dump "$SHIT_STATE/spool/$id6.spool" | grep -c '^UNLINK ')
 check "plan 6: an UNLINK record per removed file, less at most one per kill ($unl, $runs runs)" [ "$unl" -le 1000 -a "$unl" -ge $((1000 - runs + 1)) ]
-check "plan 6: each removed file kept in staging" [ "$(find "$SHIT_STATE/staging/$id6" -mindepth 1 -maxdepth 1 | wc -l)" = 1000 ]
+check "plan 6: each removed file kept in staging" [ "$(find "$SHIT_STATE/staging/$id6" -type f | wc -l)" = 1000 ]
 
 # ---------------------------------------------------------------- 7. kills while records wait
 # A PLACE in the directory of the step before it keeps its record (and journal entry) in memory

@@ -164,7 +164,7 @@ fi
 if [[ -z $ONLY || no-staging == *$ONLY* ]]; then
   rm -rf "$W"; mkdir -p "$W"; cd "$W" || exit 1; s_files; rm -rf "$ST"; mkdir -p "$ST/spool"
   env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID rm a
-  if compgen -G "$ST/staging/$CMDID/$(stat -c %d "$W")-*" >/dev/null; then
+  if compgen -G "$ST/staging/$CMDID/d$(stat -c %d "$W")-$(stat -c %i "$W")/a" >/dev/null; then
     pass=$((pass + 1)); echo "ok   no-staging (staging dir created on demand)"
   else fail=$((fail + 1)); echo "FAIL no-staging"; fi
   # unwritable spool: the call must still succeed
@@ -187,7 +187,7 @@ if [[ ${BENCH:-1} == 1 && -z $ONLY ]]; then
     else
       t=$( { TIMEFORMAT='%R real %U user %S sys'; time env LD_PRELOAD="$LIB" SHIT_STATE="$ST" SHIT_CMD=$CMDID rm -rf "$W/b"; } 2>&1 )
     fi
-    echo "$mode: $t  (staged: $(find "$ST/staging/$CMDID" -mindepth 1 -maxdepth 1 | wc -l), spool: $(stat -c %s "$ST/spool/$CMDID.spool" 2>/dev/null || echo 0) bytes)"
+    echo "$mode: $t  (staged: $(find "$ST/staging/$CMDID" -type f | wc -l), spool: $(stat -c %s "$ST/spool/$CMDID.spool" 2>/dev/null || echo 0) bytes)"
   done
 fi
 exit $((fail > 0))
