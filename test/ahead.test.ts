@@ -3,11 +3,12 @@
 // shit-apply. Real shitd, real files, whole trees compared; SHIT_TIMES tells which plan was used.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
-import { out, sameTree } from "./helpers.ts";
+import { out, sameTree, shitBin } from "./helpers.ts";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 
 const aheadDir = (s: DaemonBox) => join(s.state, "run", "ahead");
@@ -235,4 +236,93 @@ test("ahead: an inode kept whole that changed inside staging since the plan was 
   assert.match(r.r.stderr, /planning again/);
   assert.match(r.r.stderr, /nothing changed: a kept pre-image is gone/);
   assert.equal(sameTree(gone, s.tree()), "", "nothing changed");
+});
+
+/** Whether a process of group pgid still runs (a zombie does not). */
+function groupAlive(pgid: number): boolean {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    let st: string;
+    try {
+      st = readFileSync(`/proc/${d}/stat`, "latin1");
+    } catch {
+      continue;
+    }
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
+  }
+  return false;
+}
+const count = (dir: string) => (existsSync(dir) ? readdirSync(dir, { recursive: true }).length : 0);
+
+// Where an undo run from a plan made ahead is killed: told by the phases it has written to
+// SHIT_TIMES (src/undo/times.ts), then `ms` more. "plan_(made_ahead)": the plan taken, its file
+// renamed to the undo's id, no row yet; "write_plan": the undo's row written, shit-apply about to
+// start; "shit-apply": the apply done, its row not finished.
+const kills = [
+  { at: "plan_(made_ahead)", ms: 0 },
+  { at: "write_plan", ms: 0 },
+  { at: "write_plan", ms: 15 },
+  { at: "write_plan", ms: 40 },
+  { at: "write_plan", ms: 80 },
+  { at: "shit-apply", ms: 0 },
+];
+
+test("ahead: kill -9 of an undo run from a plan made ahead (2400 files), before, during and after shit-apply: the next `shit undo` finishes it, tree for tree; redo and undo after it are exact", async (t) => {
+  const s = daemonBox(t);
+  s.sh('mkdir t; for i in $(seq 40); do mkdir t/d$i; ln -s f1 t/d$i/link; for j in $(seq 60); do echo "$i $j" > t/d$i/f$j; done; done; chmod 700 t/d1');
+  const before = s.tree();
+  const total = count(join(s.work, "t"));
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  const r = s.shit(["run", "--", "rm", "-rf", "t"]);
+  assert.equal(r.status, 0, out(r));
+  const after = s.tree();
+  let reversed = newest(s); // what the next undo reverses: the rm, then each redo
+  const seen: string[] = [];
+  const rounds = [...kills, ...kills.filter((k) => k.at === "write_plan" && k.ms > 0).map((k) => ({ ...k, ms: k.ms + 10 + Math.floor(Math.random() * 30) }))];
+  for (const k of rounds) {
+    await planned(s, reversed);
+    const times = join(s.dir, `times-kill-${seen.length}`);
+    const p = spawn(shitBin, ["undo", "--yes"], { cwd: s.work, env: { ...s.env, SHIT_TIMES: times }, detached: true, stdio: "ignore" });
+    const exited = new Promise((res) => p.on("exit", res));
+    let done = false;
+    void exited.then(() => (done = true));
+    await until(
+      `${k.at} in the undo's phases`,
+      () => done || (existsSync(times) && new RegExp(`^${k.at.replace(/[()]/g, "\\$&")} `, "m").test(readFileSync(times, "utf8"))),
+      60000,
+    );
+    if (k.ms) await new Promise((res) => setTimeout(res, k.ms));
+    try {
+      process.kill(-p.pid!, "SIGKILL");
+    } catch {
+      // already done
+    }
+    await exited;
+    await until("the undo's process group to be gone", () => !groupAlive(p.pid!));
+    const phases = readFileSync(times, "utf8");
+    assert.match(phases, /^plan_\(made_ahead\) /m, `the killed undo ran the plan made ahead; phases:\n${phases}`);
+    const back = count(join(s.work, "t"));
+    const where = `killed at ${k.at} +${k.ms} ms with ${back} of ${total} paths back`;
+    seen.push(back === 0 ? "before" : back < total ? "during" : "after");
+
+    // the history reads as it is, and nothing it shows is lost
+    const l = s.shit(["list"]);
+    assert.equal(l.status, 0, `${where}: ${out(l)}`);
+    const u = s.shit(["undo", "--yes"]);
+    const again = u.status !== 0 && /nothing to undo/.test(u.stderr) ? null : u; // the kill fell after the apply was done
+    if (again) assert.equal(again.status, 0, `${where}: the next undo: ${out(again)}`);
+    assert.equal(sameTree(before, s.tree()), "", `${where}; the next undo: ${out(u)}`);
+    // the chain is whole: the redo puts every path back as the rm left it
+    const rd = s.shit(["redo", "--yes"]);
+    assert.equal(rd.status, 0, `${where}; the undo after: ${out(u)}\nthe redo: ${out(rd)}`);
+    assert.equal(sameTree(after, s.tree()), "", `${where}: the redo after it`);
+    reversed = /\(as ([0-9a-f]+);/.exec(rd.stdout)![1];
+  }
+  const u = s.shit(["undo", "--yes"]);
+  assert.equal(u.status, 0, out(u));
+  assert.equal(sameTree(before, s.tree()), "", "the last undo");
+  t.diagnostic(`kills: ${seen.join(" ")}`);
+  assert.ok(seen.includes("during"), `no kill fell while shit-apply ran: the test proved nothing (${seen.join(" ")})`);
+  assert.ok(seen.includes("before"), `no kill fell before shit-apply moved a file (${seen.join(" ")})`);
 });
