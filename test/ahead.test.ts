@@ -3,7 +3,7 @@
 // shit-apply. Real shitd, real files, whole trees compared; SHIT_TIMES tells which plan was used.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { serialize } from "node:v8";
@@ -27,14 +27,16 @@ function timed(s: DaemonBox, args: string[]) {
   return { r, ahead: /^plan_\(made_ahead\) /m.test(phases), phases };
 }
 
-/** d/f1..f3 made, shitd started, `rm -rf d` recorded and planned ahead: its id. */
-async function removedAhead(s: DaemonBox): Promise<string> {
+/** d/f1..f3 made, shitd started, `rm -rf d` recorded and planned ahead: its id, and the tree
+ *  before it. */
+async function removedAhead(s: DaemonBox): Promise<{ cmd: string; before: ReturnType<DaemonBox["tree"]> }> {
   s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  const before = s.tree();
   assert.equal(s.shit(["daemon", "start"]).status, 0);
   assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
   const cmd = newest(s);
   await planned(s, cmd);
-  return cmd;
+  return { cmd, before };
 }
 
 test("ahead: shitd plans the undo ahead; undo, redo and undo again use it and are exact (whole trees)", async (t) => {
@@ -145,7 +147,7 @@ test("ahead: a dry run gives the plan made ahead back; once a later command move
 
 test("ahead: a kept pre-image gone from staging since: planned now, which finds it lost and changes nothing", async (t) => {
   const s = daemonBox(t);
-  const staged = join(s.state, "staging", await removedAhead(s));
+  const staged = join(s.state, "staging", (await removedAhead(s)).cmd);
   rmSync(join(staged, readdirSync(staged)[0]));
   const gone = s.tree();
   const r = timed(s, ["undo", "--yes"]);
@@ -227,7 +229,7 @@ test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own u
 
 test("ahead: an inode kept whole that changed inside staging since the plan was made is refused by shit-apply before any change; the plan made now names it", async (t) => {
   const s = daemonBox(t);
-  const staged = join(s.state, "staging", await removedAhead(s));
+  const staged = join(s.state, "staging", (await removedAhead(s)).cmd);
   appendFileSync(join(staged, readdirSync(staged)[0]), "changed inside staging\n"); // still there: the presence check passes
   const gone = s.tree();
   const r = timed(s, ["undo", "--yes"]);
@@ -326,3 +328,46 @@ test("ahead: kill -9 of an undo run from a plan made ahead (2400 files), before,
   assert.ok(seen.includes("during"), `no kill fell while shit-apply ran: the test proved nothing (${seen.join(" ")})`);
   assert.ok(seen.includes("before"), `no kill fell before shit-apply moved a file (${seen.join(" ")})`);
 });
+
+// A plan made ahead lives in run/ahead under the checked 0700 state dir, but run/ahead and its
+// files are not among what that check looks at: one made writable by others, another user's, or
+// replaced by a symlink may hold a plan someone else wrote. It is never used, nor followed: the
+// undo is planned in full, and what the symlink points at is left as it is.
+const tampered: Array<{ what: string; skip?: string | false; tamper: (dir: string, v8: string, plan: string, away: string) => string }> = [
+  { what: "run/ahead writable by others", tamper: (dir) => `chmod 777 '${dir}'` },
+  { what: "the saved plan (.v8) writable by its group", tamper: (_, v8) => `chmod 660 '${v8}'` },
+  { what: "the plan file writable by others", tamper: (_, __, plan) => `chmod 646 '${plan}'` },
+  { what: "run/ahead a symlink to a dir holding the plan", tamper: (dir, _, __, away) => `mv '${dir}' '${away}/ahead' && ln -s '${away}/ahead' '${dir}'` },
+  { what: "the saved plan a symlink", tamper: (_, v8, __, away) => `mv '${v8}' '${away}' && ln -s '${away}/'"$(basename '${v8}')" '${v8}'` },
+  { what: "the plan file a symlink", tamper: (_, __, plan, away) => `mv '${plan}' '${away}' && ln -s '${away}/'"$(basename '${plan}')" '${plan}'` },
+  {
+    what: "the saved plan and the plan file another user's (root: chown nobody)",
+    skip: process.getuid?.() === 0 ? false : "needs root to give a file to another user (skipped as the CI user)",
+    tamper: (_, v8, plan) => `chown nobody '${v8}' '${plan}'`,
+  },
+];
+for (const { what, skip, tamper } of tampered)
+  test(`ahead: ${what}: not used nor followed; the undo is planned in full and exact`, { skip }, async (t) => {
+    const s = daemonBox(t);
+    const { cmd, before } = await removedAhead(s);
+    const gone = s.tree();
+    const dir = aheadDir(s);
+    const v8 = join(
+      dir,
+      readdirSync(dir).find((n) => n.startsWith(cmd) && n.endsWith(".v8"))!,
+    );
+    const plan = v8.replace(/\.v8$/, ".plan");
+    // a control, on the same state: untouched, it is taken (a dry run gives it back)
+    const control = timed(s, ["undo", "--dry-run"]);
+    assert.ok(control.ahead, `untouched, the plan made ahead is used; phases:\n${control.phases}`);
+    const away = join(s.dir, "elsewhere"); // where a symlink points: outside the state dir
+    s.sh(`mkdir '${away}' && ${tamper(dir, v8, plan, away)}`);
+    const look = () => spawnSync("ls", ["-lR", "--time-style=full-iso", away], { encoding: "utf8" }).stdout;
+    const elsewhere = look();
+    const r = timed(s, ["undo", "--yes"]);
+    assert.equal(r.r.status, 0, out(r.r));
+    assert.ok(!r.ahead, `planned in full, not from the plan made ahead; phases:\n${r.phases}`);
+    assert.equal(sameTree(before, s.tree()), "", `the undo is exact: ${out(r.r)}`);
+    assert.notEqual(sameTree(gone, before), "");
+    assert.equal(look(), elsewhere, "what a symlink points at is left as it is");
+  });
