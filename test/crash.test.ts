@@ -383,3 +383,58 @@ for (const { tier, what, rm, skip } of rmTiers)
       }
     },
   );
+
+// The disk fills while an undo (a redo) runs, from the moment its plan file is written: shit-apply
+// then finishes on the room the reserve (run/reserve) gives its records, and the index writes
+// after it (the pre-images moved back, the ingest of its records) meet a full disk. What was done
+// is said as done: exit 0 and the tree as it should be, or a stop that the same verb, run again
+// with room, finishes — never "failed" then "nothing to redo" for a reversal that was made.
+test("full disk from the moment an undo's (a redo's) plan is written (root: a 4 MiB tmpfs, the reserve in place): the apply done on the reserve's room is recorded and said as done", async (t) => {
+  const s = sandbox(t);
+  const no = mountTmpfs(s, s.dir, "4m");
+  if (no) return t.skip(no);
+  spawnSync("mkdir", [s.work]);
+  s.sh("mkdir t && for i in $(seq 30); do head -c 2000 /dev/urandom > t/p$i; done");
+  const before = s.tree();
+  const r = s.shit(["run", "--", "rm", "-rf", "t"]);
+  assert.equal(r.status, 0, out(r));
+  const after = s.tree();
+  const run = join(s.state, "run");
+  let fullBeforeEnd = 0; // rounds whose disk was full before the verb ended
+  let done = 0; // ... and the verb said it was done
+  for (let round = 0; round < 6; round++)
+    for (const [verb, want] of [
+      ["undo", before],
+      ["redo", after],
+    ] as const) {
+      spawnSync("fallocate", ["-l", "256K", join(run, "reserve")]); // in place, as capture leaves it with room
+      const plans = new Set(readdirSync(run));
+      const p = spawn(shitBin, [verb, "--yes"], { cwd: s.work, env: s.env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      p.stdout.on("data", (d) => (stdout += d));
+      p.stderr.on("data", (d) => (stderr += d));
+      let ended = false;
+      const exited = new Promise<number | null>((res) => p.on("close", (code) => ((ended = true), res(code))));
+      await until(`${verb}'s plan file`, () => ended || readdirSync(run).some((n) => n.endsWith(".plan") && !plans.has(n)), 30000);
+      fill(s.dir, 0);
+      if (!ended) fullBeforeEnd++;
+      const code = await exited;
+      fill(s.dir, -1);
+      const said = `round ${round}, ${verb}: exit ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`;
+      assert.doesNotMatch(stderr, /internal error|^\s+at /m, said);
+      if (code === 0) {
+        done++;
+        assert.match(stdout, new RegExp(`^${verb === "undo" ? "undone" : "redone"} \\(as `, "m"), said);
+      } else {
+        // stopped (shit-apply cannot begin its journal on a full disk): said, and finished when run
+        // again — never "failed" for an apply that was done, then "nothing to redo" (before: 2 in 2)
+        assert.match(stderr, /No space left|the disk is full/, said);
+        const again = s.shit([verb, "--yes"]);
+        assert.equal(again.status, 0, `${said}\nthen with room: ${out(again)}`);
+      }
+      assert.equal(sameTree(want, s.tree()), "", said);
+    }
+  t.diagnostic(`the disk was full before the verb ended in ${fullBeforeEnd} of 12 rounds; done at once in ${done}`);
+  assert.ok(fullBeforeEnd > 0, "the disk never filled while a verb ran: the test proved nothing");
+});

@@ -8,6 +8,7 @@ import { ChainError, NothingToDo } from "../undo/chain.js";
 import { Busy } from "../undo/lock.js";
 import { IndexBusy } from "../index/db.js";
 import { UnsafeState } from "../paths/state.js";
+import { noSpace } from "../paths/room.js";
 export const EXIT = {
   OK: 0,
   NOTHING: 1, // nothing to undo / redo
@@ -31,12 +32,6 @@ export class CliError extends Error {
   ) {
     super(message);
   }
-}
-
-/** A full disk (or quota), as node:fs (ENOSPC, EDQUOT) or node:sqlite (SQLITE_FULL) says it. */
-function noSpace(e: unknown): boolean {
-  const x = e as { code?: unknown; errcode?: unknown } | null;
-  return x?.code === "ENOSPC" || x?.code === "EDQUOT" || (x?.code === "ERR_SQLITE_ERROR" && typeof x.errcode === "number" && (x.errcode & 0xff) === 13);
 }
 
 const FULL = " (the disk is full: free some space, then run it again)";

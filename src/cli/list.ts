@@ -3,6 +3,8 @@
 import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import * as commands from "../index/commands.js";
+import type { CommandRow } from "../index/rows.js";
+import { held } from "../undo/lock.js";
 import type { Ctx } from "./context.js";
 import { commandJson } from "./command-json.js";
 import { ago, commandLine, countsText } from "./describe.js";
@@ -60,9 +62,15 @@ export function list(ctx: Ctx, opts: ListOpts): void {
     return;
   }
   const now = Date.now();
+  // an undo or redo with no END while none holds the lock was killed part-way: not "running"
+  let applying: boolean | undefined;
+  const killed = (c: CommandRow) => (c.kind === "undo" || c.kind === "redo") && c.ended === null && !(applying ??= held(ctx.paths));
+  let interrupted = 0;
   const lines = rows.map((c) => {
     const j = commandJson(ctx, c);
-    const exit = j.running ? "running" : c.signal ? `sig${c.signal}` : c.exit === null ? "killed" : String(c.exit);
+    const stopped = killed(c);
+    if (stopped) interrupted++;
+    const exit = stopped ? "interrupted" : j.running ? "running" : c.signal ? `sig${c.signal}` : c.exit === null ? "killed" : String(c.exit);
     const flag =
       (j.undone ? "  (undone)" : j.partlyUndoneBy.length ? "  (partly undone)" : "") +
       (j.freed ? "  (freed)" : "") +
@@ -77,7 +85,8 @@ export function list(ctx: Ctx, opts: ListOpts): void {
   const last = cols === null ? Infinity : Math.max(10, cols - w.slice(0, -1).reduce((a, b) => a + b + 2, 0));
   const fmt = (l: string[], top = false) =>
     l.map((x, i) => (i === l.length - 1 ? cut(x, last) : i === 0 && !top ? paint("yellow", x.padEnd(w[i])) : x.padEnd(w[i]))).join("  ");
-  emit([paint("bold", fmt(head, true)), ...lines.map((l) => fmt(l))].join("\n") + "\n" + note, { page: true });
+  const hint = interrupted ? "(interrupted: killed part-way; the next `shit undo` or `shit redo` finishes it first)\n" : "";
+  emit([paint("bold", fmt(head, true)), ...lines.map((l) => fmt(l))].join("\n") + "\n" + hint + note, { page: true });
 }
 
 /** The dir as given and as it really is: a shell records its logical $PWD, `shit run` getcwd(). */

@@ -1,6 +1,7 @@
 // shit undo / shit redo: pick the command (src/undo/chain.ts), plan its inverse, show the plan,
 // ask, and perform it as a new recorded command (src/undo/perform.ts). A redo is the undo of the
 // undo. This file is the conversation with the user; the rules live in src/undo/.
+import { existsSync } from "node:fs";
 import { matchesGlob, resolve } from "node:path";
 import type { CommandRow, EventRow } from "../index/rows.js";
 import { type Ctx } from "./context.js";
@@ -226,6 +227,10 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     return code;
   };
   const session = opts.global ? null : thisSession();
+  if (!ref && !opts.dryRun) {
+    const code = finishKilled(ctx, verb, session, report);
+    if (code !== null) return ended(report.outcome, code);
+  }
   const h = indexHistory(ctx.index);
   // `shit undo ID --restart` of a command already undone without it: only the restarts are left
   if (verb === "undo" && opts.restart && ref) {
@@ -537,6 +542,39 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     return ended("done", EXIT.OK);
   } finally {
     if (ahead && !performed) giveBack(ahead); // taken, not used: for the next undo
+    unlock();
+  }
+}
+
+/** `shit undo`/`redo` with no id after an undo or redo of this shell (any, with no session) was
+ *  killed part-way: that one is finished first, from its plan and journal, so the history reads
+ *  as the tree is. Else `shit redo` after a killed undo said "nothing to redo", and `shit undo`
+ *  after a killed redo picked an older command, the tree half-way. The same kind as asked: that
+ *  was the answer (its exit code). The other: null, and it is reversed as the history now says
+ *  (a killed undo finished, then redone: rolled back). */
+function finishKilled(ctx: Ctx, verb: "undo" | "redo", session: string | null, report: Report): number | null {
+  const planOf = (c: CommandRow) => join(ctx.paths.run, `${c.id}.plan`);
+  const killed = () => commands.unendedReversals(ctx.index).find((c) => (!session || c.session === session) && c.of && existsSync(planOf(c)));
+  if (!killed()) return null;
+  const unlock = lock(ctx.paths); // held: no undo runs now, so one with no END was killed
+  try {
+    const p = killed();
+    const target = p && commands.byId(ctx.index, p.of!);
+    if (!p || !target) return null;
+    process.stderr.write(`shit: finishing the interrupted ${p.kind} ${id8(p)} of ${id8(target)}${p.kind === verb ? "" : ` before the ${verb}`}\n`);
+    const r = finish(ctx.store, target, { row: p, planFile: planOf(p) }, unlock.fd, progressTo(p.kind, target));
+    process.stderr.write(r.stderr);
+    warnCorrupt(r);
+    report.as = p.id;
+    if (r.code === 0) {
+      if (p.kind !== verb) return null;
+      report.outcome = "done";
+      return EXIT.OK;
+    }
+    if (r.code === 4) stepFailed(verb, p.kind, r.id);
+    report.outcome = r.code === 5 ? "lost" : r.code === 3 ? "conflict" : "stopped";
+    return r.code === 5 ? EXIT.BLOB : r.code === 3 ? EXIT.CONFLICT : EXIT.INTERNAL;
+  } finally {
     unlock();
   }
 }

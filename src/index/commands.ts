@@ -178,6 +178,12 @@ export function unfinishedReversals(ix: Index, of: string): CommandRow[] {
   return ix.q("SELECT * FROM commands WHERE of = ? AND (ended IS NULL OR exit = 4) AND kind IN ('undo','redo')").all(of) as unknown as CommandRow[];
 }
 
+/** Undos and redos with no END: killed part-way, or running now (the caller holds the undo lock
+ *  to tell: then none runs), newest first. */
+export function unendedReversals(ix: Index): CommandRow[] {
+  return ix.q("SELECT * FROM commands WHERE ended IS NULL AND kind IN ('undo','redo') ORDER BY rowid DESC").all() as unknown as CommandRow[];
+}
+
 /** The latest command other than `not`, started after `after`, with a successful event on path p. */
 export function latestNaming(ix: Index, p: Buffer, after: number, not: string): CommandRow | undefined {
   return ix

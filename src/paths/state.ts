@@ -58,19 +58,23 @@ export function ensureState(p: StatePaths): void {
   }
 }
 
+/** Why one entry of the state dir (st: its lstat, or fstat) must not be used: not a directory
+ *  (dir) or regular file (a symlink is neither), another user's, or writable by group or others. */
+export function unsafeEntry(path: string, st: Stats, dir: boolean): string | null {
+  const uid = process.geteuid?.() ?? process.getuid?.() ?? 0;
+  if (dir ? !st.isDirectory() : !st.isFile()) return `${path} is not a ${dir ? "directory" : "regular file"}`;
+  if (st.uid !== uid) return `${path} is owned by uid ${st.uid}, not by you (uid ${uid})`;
+  if (st.mode & 0o022) return `${path} is writable by ${st.mode & 0o002 ? "others" : "its group"} (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")})`;
+  return null;
+}
+
 /** Why the state dir must not be used (owned by another user, or writable by group or others),
  * or null when it is safe or does not exist yet. The one check: every verb refuses such a dir
  * (exit 9), `shit doctor` FAILs it, and shit-run (native/common/command.c state_check) and the
  * shell hooks capture nothing into it. Checked: the dir (symlink followed), spool/, staging/,
  * run/, index.sqlite and its -wal/-shm, and extra (a command's staging dir) when given. */
 export function unsafeState(p: StatePaths, extra: string[] = []): string | null {
-  const uid = process.geteuid?.() ?? process.getuid?.() ?? 0;
-  const one = (path: string, st: Stats, dir: boolean): string | null => {
-    if (dir ? !st.isDirectory() : !st.isFile()) return `${path} is not a ${dir ? "directory" : "regular file"}`;
-    if (st.uid !== uid) return `${path} is owned by uid ${st.uid}, not by you (uid ${uid})`;
-    if (st.mode & 0o022) return `${path} is writable by ${st.mode & 0o002 ? "others" : "its group"} (mode ${(st.mode & 0o7777).toString(8).padStart(4, "0")})`;
-    return null;
-  };
+  const one = unsafeEntry;
   let root: Stats;
   try {
     root = statSync(p.root);

@@ -12,7 +12,20 @@
 // never having happened, no later command depending on it, no shell state or processes to put
 // back, at most MAX_EVENTS. The pre-images it reads out of the store are written out when it is
 // taken, not before (nothing is left in staging for a plan never used).
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import type { CommandRow } from "../index/rows.js";
@@ -23,7 +36,7 @@ import * as kills from "../index/kills.js";
 import { stampOf } from "../index/stamp.js";
 import { newId, planAhead, type PreparedPlan } from "../apply/apply.js";
 import { BlobError, type Store } from "../store/store.js";
-import { checkState } from "../paths/state.js";
+import { checkState, unsafeEntry } from "../paths/state.js";
 import { ChainError, NothingToDo, pickRedo, pickUndo, reversalKind, type History } from "./chain.js";
 import { indexHistory } from "./history.js";
 import { dependents } from "./depends.js";
@@ -64,6 +77,33 @@ interface Saved {
 }
 
 const dirOf = (store: Store) => join(store.paths.run, "ahead");
+
+/** Whether run/ahead, or a file in it, is not as this user's own makes it (a symlink, another
+ *  user's, writable by others: planted, or pointing elsewhere): then it is never used, nor
+ *  followed; the undo is planned in full. */
+function unsafe(path: string, dir: boolean): boolean {
+  try {
+    return unsafeEntry(path, lstatSync(path), dir) !== null;
+  } catch {
+    return true;
+  }
+}
+
+/** The saved file, read through a descriptor that did not follow a symlink and is checked as
+ *  opened; null when it may not be used. */
+function readOwn(file: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    return unsafeEntry(file, fstatSync(fd), false) ? null : readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 const baseOf = (target: string, stamp: number) => `${target}-${stamp}`;
 
 /** The reversals worth making ahead now: the undo and the redo `shit undo`/`redo` would pick with
@@ -89,6 +129,7 @@ export function makeAhead(store: Store, fresh?: Set<string>, session?: string): 
   const ix = store.index;
   const dir = dirOf(store);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (unsafe(dir, true)) return []; // not written through (the CLI would not take it either)
   const stamp = stampOf(ix);
   const h = indexHistory(ix);
   const ready: string[] = [];
@@ -148,9 +189,12 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
  *  plan made ahead for it, if it is still good, with its file taken; else null (plan it now). */
 export function takeAhead(store: Store, target: CommandRow): Ahead | null {
   const base = join(dirOf(store), baseOf(target.id, stampOf(store.index)));
+  if (unsafe(dirOf(store), true)) return null;
   let saved: Saved;
   try {
-    saved = deserialize(readFileSync(`${base}.v8`)) as Saved;
+    const bytes = readOwn(`${base}.v8`);
+    if (!bytes) return null;
+    saved = deserialize(bytes) as Saved;
   } catch {
     return null; // none made for it at this stamp (or not whole: then it is planned now)
   }
@@ -163,6 +207,11 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     renameSync(`${base}.plan`, file);
   } catch {
     return null; // removed meanwhile (shitd moved on to a newer stamp)
+  }
+  // checked where it is now, in run/ (0700, checked): no one else can change it there any more
+  if (unsafe(file, false)) {
+    rmSync(file, { force: true });
+    return null;
   }
   const taken: Ahead = { plan: sealed(saved.plan), view: saved.view, id, file, base, moved: saved.moved, keeps: saved.keeps, materialised: [] };
   // the pre-images in the store, written out to their staging names as preparePlan does (each

@@ -58,3 +58,14 @@ export function lock(paths: StatePaths): Unlock {
   };
   return Object.assign(release, { fd });
 }
+
+/** Whether an undo, redo or gc holds the lock now (taken and let go at once if not). */
+export function held(paths: StatePaths): boolean {
+  try {
+    lock(paths)();
+    return false;
+  } catch (e) {
+    if (e instanceof Busy) return true;
+    throw e;
+  }
+}

@@ -2,6 +2,7 @@
 // new recorded command, and finish that command's row (its session and shell part, its effect
 // counts) in one transaction once its spool is in. Also finishes an undo that was killed.
 import { existsSync, rmSync } from "node:fs";
+import { noSpace, withReserve } from "../paths/room.js";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
 import type { CommandRow, EventRow } from "../index/rows.js";
@@ -96,6 +97,33 @@ function concurrentWriters(ix: Index, target: CommandRow, evs: EventRow[]): Map<
   return out;
 }
 
+/** Said when an apply that is done could not be recorded in the index (the disk full even with
+ *  the reserve's room): it is done, and its journal has it. */
+const LATER = "shit: the disk is full: the index records this at the next `shit` command (its journal has it)\n";
+
+/** The index writes after an apply: on a full disk once more with the reserve's room (withReserve);
+ *  still short after an apply that is done: null, for the caller to say it is done and recorded
+ *  later, never an error that calls a reversal made "failed" (the next verb would then say
+ *  "nothing to redo"). After a stopped apply the error stands: it is run again anyway. */
+function recorded<T>(store: Store, code: number, write: () => T): T | null {
+  try {
+    return withReserve(store.paths, write);
+  } catch (e) {
+    if (code !== 0 || !noSpace(e)) throw e;
+    return null;
+  }
+}
+
+/** shit-apply said done, yet its END is not in the index after the ingest of its journal: a full
+ *  disk cut the journal short (its last records are written without the reserve's room). Not
+ *  said as done: as an apply stopped part-way, which run again finds its steps made and records
+ *  them (else the next verb would say "nothing to redo", or meet its own changes as conflicts). */
+function journalCut(ix: Index, id: string, r: { code: number; stderr: string }): void {
+  if (commands.times(ix, id)?.ended != null) return;
+  r.code = 2;
+  r.stderr += "shit: the disk is full: the journal of its changes was cut short (they are made)\n";
+}
+
 export interface Outcome {
   id: string; // the undo/redo command's id
   code: number; // shit-apply's exit: 0 done, 3 a conflict found at apply time, 5 a pre-image kept whole gone or changed (nothing changed in either), else stopped part-way
@@ -115,8 +143,9 @@ export function interrupted(ix: Index, paths: StatePaths, target: CommandRow): {
 /** Finishes an interrupted undo or redo from its own plan and journal. */
 export function finish(store: Store, target: CommandRow, p: { row: CommandRow; planFile: string }, lockFd?: number, progress?: Progress): Outcome {
   const r = runApply(store, p.row.id, p.planFile, p.row.kind, target.id, [p.row.kind, target.id], lockFd, progress);
-  const { corrupt } = ingest(store.paths, store.index);
-  return { id: p.row.id, ...r, corrupt };
+  const done = recorded(store, r.code, () => ingest(store.paths, store.index));
+  if (done && r.code === 0) journalCut(store.index, p.row.id, r);
+  return { id: p.row.id, ...r, stderr: r.stderr + (done ? "" : LATER), corrupt: done?.corrupt ?? [] };
 }
 
 /**
@@ -167,21 +196,34 @@ export function perform(
   const deferred = !!how.daemon && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
-  markMoved(store, prepared, r.code, deferred);
-  // a conflict or a lost pre-image found at apply time changed nothing: its plan is no
-  // interrupted reversal to finish
-  if (r.code === 3 || r.code === 5) rmSync(prepared.file, { force: true });
-  // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
-  // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
-  const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);
-  phase("ingest the apply");
-  if (r.code === 0 && how.shell)
-    ix.tx(() => {
-      commands.setShell(ix, prepared.id, shellRecord(how.shell!));
-      // counted with its shell part: now if its END is in, else by the ingest of its END
-      if (commands.times(ix, prepared.id)?.ended != null) recount(ix, [prepared.id], store.paths.staging);
-    });
+  // the apply is done (or stopped): what follows records it in the index, which a full disk
+  // must not turn into "failed" for a reversal that was made (the next verb would then say
+  // "nothing to redo"): once more with the reserve's room, and if even that is short, left for
+  // the next verb's ingest of the apply's journal, which has it all
+  const done = recorded(store, r.code, () => {
+    markMoved(store, prepared, r.code, deferred);
+    // a conflict or a lost pre-image found at apply time changed nothing: its plan is no
+    // interrupted reversal to finish
+    if (r.code === 3 || r.code === 5) rmSync(prepared.file, { force: true });
+    // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
+    // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
+    const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);
+    phase("ingest the apply");
+    if (r.code === 0 && how.shell)
+      ix.tx(() => {
+        commands.setShell(ix, prepared.id, shellRecord(how.shell!));
+        // counted with its shell part: now if its END is in, else by the ingest of its END
+        if (commands.times(ix, prepared.id)?.ended != null) recount(ix, [prepared.id], store.paths.staging);
+      });
+    return { corrupt };
+  });
+  if (done && r.code === 0 && !how.daemon) journalCut(ix, prepared.id, r);
+  if (!done) {
+    // what it moved back stays marked as kept until then: the next ingest marks it (moved.ts)
+    if (!deferred && prepared.moved.length) deferMoved(store.paths, prepared.id, prepared.moved);
+    r.stderr += LATER;
+  }
   phase("finish row");
   const notes = prepared.notes.map((n) => `shit: ${n}\n`).join("");
-  return { id: prepared.id, ...r, stderr: notes + r.stderr, corrupt };
+  return { id: prepared.id, ...r, stderr: notes + r.stderr, corrupt: done?.corrupt ?? [] };
 }
