@@ -1573,13 +1573,20 @@ static void catch_signals(void) {
   }
 }
 
-static void write_end(int code) {
+/* 0, or -errno when END could not be written even with the reserve's room (a full disk): the
+ * caller then says so and exits 4, so the CLI runs it again rather than take it as done. */
+static int write_end(int code) {
   static struct sp_buf b;
   sp_batch(0); /* what waits is written first, END after it */
   journal_flush(0);
-  sp_start(&b, SP_END, 0);
-  sp_commit(&b, spool_path, code);
+  int rc = 0;
+  for (int again = 0; again < 2; again++) {
+    sp_start(&b, SP_END, 0);
+    rc = sp_commit(&b, spool_path, code); /* a short one is torn: readers skip it, the next is whole */
+    if (!rc || !cap_reserve_give(state, strlen(state), 1 << 16, 0)) break;
+  }
   if (pending_sig) flush_and_die(pending_sig); /* it came while the last records were written */
+  return rc;
 }
 
 static void mkdirs(void) {
@@ -1830,7 +1837,13 @@ int main(int argc, char **argv) {
     progress_step();
   }
   progress_end();
-  write_end(0);
+  int rc = write_end(0);
+  if (rc) {
+    fprintf(stderr,
+            "shit-apply: %s: cannot record the end: %s; every step is done, run it again to record it\n",
+            spool_path, strerror(rc == -5 ? EIO : -rc));
+    return 4;
+  }
   end_scan(spool_path); /* POST records, as shit-run writes them */
   return 0;
 }
