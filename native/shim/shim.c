@@ -73,6 +73,14 @@ static void *resolve(void **slot, const char *name) {
   return p;
 }
 
+/* The real function into a local `fn` of type FT, resolved once (resolve); when there is none the
+ * wrapper does what `fail` says: REAL fails as a missing call does (ENOSYS in errno, `ret`
+ * returned); REAL_OR for the posix_spawn* calls, which return their error. */
+#define REAL_OR(slot, name, FT, fail)                         \
+  __typeof__(FT) fn = (__typeof__(FT))resolve(&(slot), name); \
+  if (!fn) { fail; }
+#define REAL(slot, name, FT, ret) REAL_OR(slot, name, FT, errno = ENOSYS; return ret)
+
 static int open_mutates(long flags) {
   if (flags & O_PATH) return 0;
   if ((flags & O_TMPFILE) == O_TMPFILE) return 0; /* recorded when linkat gives it a name */
@@ -107,11 +115,7 @@ static int is_dir(const char *path) {
     SLOW_BODY(int, capexpr, fn ARGS, 0)                         \
   }                                                             \
   EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
+    REAL(r_##name, #name, int(*) PARAMS, -1)                    \
     if (!cap_active()) return fn ARGS;                          \
     return s_##name ARGS;                                       \
   }
@@ -156,11 +160,7 @@ static NOINL int s_open(void *fn, int kind, int dirfd, const char *path, int fla
       mode = va_arg(ap, mode_t);                                             \
       va_end(ap);                                                            \
     }                                                                        \
-    int (*fn)(const char *, int, ...) = resolve(&r_##name, #name);           \
-    if (!fn) {                                                               \
-      errno = ENOSYS;                                                        \
-      return -1;                                                             \
-    }                                                                        \
+    REAL(r_##name, #name, int (*)(const char *, int, ...), -1)               \
     if (!open_mutates(flags) || !cap_active()) return fn(path, flags, mode); \
     return s_open((void *)fn, K_OPEN, AT_FDCWD, path, flags, mode);          \
   }
@@ -174,44 +174,28 @@ static NOINL int s_open(void *fn, int kind, int dirfd, const char *path, int fla
       mode = va_arg(ap, mode_t);                                                    \
       va_end(ap);                                                                   \
     }                                                                               \
-    int (*fn)(int, const char *, int, ...) = resolve(&r_##name, #name);             \
-    if (!fn) {                                                                      \
-      errno = ENOSYS;                                                               \
-      return -1;                                                                    \
-    }                                                                               \
+    REAL(r_##name, #name, int (*)(int, const char *, int, ...), -1)                 \
     if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags, mode); \
     return s_open((void *)fn, K_OPENAT, dirfd, path, flags, mode);                  \
   }
 #define OPEN2(name)                                                    \
   static void *r_##name;                                               \
   EXPORT int name(const char *path, int flags) {                       \
-    int (*fn)(const char *, int) = resolve(&r_##name, #name);          \
-    if (!fn) {                                                         \
-      errno = ENOSYS;                                                  \
-      return -1;                                                       \
-    }                                                                  \
+    REAL(r_##name, #name, int (*)(const char *, int), -1)              \
     if (!open_mutates(flags) || !cap_active()) return fn(path, flags); \
     return s_open((void *)fn, K_OPEN2, AT_FDCWD, path, flags, 0);      \
   }
 #define OPENAT2(name)                                                         \
   static void *r_##name;                                                      \
   EXPORT int name(int dirfd, const char *path, int flags) {                   \
-    int (*fn)(int, const char *, int) = resolve(&r_##name, #name);            \
-    if (!fn) {                                                                \
-      errno = ENOSYS;                                                         \
-      return -1;                                                              \
-    }                                                                         \
+    REAL(r_##name, #name, int (*)(int, const char *, int), -1)                \
     if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags); \
     return s_open((void *)fn, K_OPENAT2, dirfd, path, flags, 0);              \
   }
 #define CREAT(name)                                                                         \
   static void *r_##name;                                                                    \
   EXPORT int name(const char *path, mode_t mode) {                                          \
-    int (*fn)(const char *, mode_t) = resolve(&r_##name, #name);                            \
-    if (!fn) {                                                                              \
-      errno = ENOSYS;                                                                       \
-      return -1;                                                                            \
-    }                                                                                       \
+    REAL(r_##name, #name, int (*)(const char *, mode_t), -1)                                \
     if (!cap_active()) return fn(path, mode);                                               \
     return s_open((void *)fn, K_CREAT, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode); \
   }
@@ -259,11 +243,7 @@ static NOINL FILE *s_fopen(void *fn, int re, const char *path, const char *mode,
 #define FOPEN(name)                                                          \
   static void *r_##name;                                                     \
   EXPORT FILE *name(const char *path, const char *mode) {                    \
-    FILE *(*fn)(const char *, const char *) = resolve(&r_##name, #name);     \
-    if (!fn) {                                                               \
-      errno = ENOSYS;                                                        \
-      return NULL;                                                           \
-    }                                                                        \
+    REAL(r_##name, #name, FILE *(*)(const char *, const char *), NULL)       \
     int fl = fopen_flags(mode);                                              \
     if (fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode); \
     return s_fopen((void *)fn, 0, path, mode, NULL, fl);                     \
@@ -271,11 +251,7 @@ static NOINL FILE *s_fopen(void *fn, int re, const char *path, const char *mode,
 #define FREOPEN(name)                                                                         \
   static void *r_##name;                                                                      \
   EXPORT FILE *name(const char *path, const char *mode, FILE *stream) {                       \
-    FILE *(*fn)(const char *, const char *, FILE *) = resolve(&r_##name, #name);              \
-    if (!fn) {                                                                                \
-      errno = ENOSYS;                                                                         \
-      return NULL;                                                                            \
-    }                                                                                         \
+    REAL(r_##name, #name, FILE *(*)(const char *, const char *, FILE *), NULL)                \
     int fl = fopen_flags(mode);                                                               \
     if (!path || fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode, stream); \
     return s_fopen((void *)fn, 1, path, mode, stream, fl);                                    \
@@ -304,16 +280,12 @@ static NOINL int s_mkstemp(void *fn, int kind, char *tmpl, int suffixlen, int fl
   return r;
 }
 
-#define MKSTEMP(name, kind, PARAMS, ARGS, sfx, fl)              \
-  static void *r_##name;                                        \
-  EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
-    if (!cap_active()) return fn ARGS;                          \
-    return s_mkstemp((void *)fn, kind, tmpl, sfx, fl);          \
+#define MKSTEMP(name, kind, PARAMS, ARGS, sfx, fl)     \
+  static void *r_##name;                               \
+  EXPORT int name PARAMS {                             \
+    REAL(r_##name, #name, int(*) PARAMS, -1)           \
+    if (!cap_active()) return fn ARGS;                 \
+    return s_mkstemp((void *)fn, kind, tmpl, sfx, fl); \
   }
 
 MKSTEMP(mkstemp, T_MKSTEMP, (char *tmpl), (tmpl), 0, 0)
@@ -339,11 +311,7 @@ static NOINL char *s_mkdtemp(void *fn, char *tmpl) {
   return r;
 }
 EXPORT char *mkdtemp(char *tmpl) {
-  char *(*fn)(char *) = resolve(&r_mkdtemp, "mkdtemp");
-  if (!fn) {
-    errno = ENOSYS;
-    return NULL;
-  }
+  REAL(r_mkdtemp, "mkdtemp", char *(*)(char *), NULL)
   if (!cap_active()) return fn(tmpl);
   return s_mkdtemp((void *)fn, tmpl);
 }
@@ -464,19 +432,18 @@ static int spawn_marked(posix_spawn_file_actions_t *fa) {
 }
 
 /* init and destroy forget the list (its memory may be reused for another one) */
-#define SPAWN_FA(name, PARAMS, ARGS, before, after)             \
-  static void *r_##name;                                        \
-  EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) return ENOSYS;                                     \
-    before;                                                     \
-    int r = fn ARGS;                                            \
-    if (r == 0) {                                               \
-      int e = errno;                                            \
-      after;                                                    \
-      errno = e;                                                \
-    }                                                           \
-    return r;                                                   \
+#define SPAWN_FA(name, PARAMS, ARGS, before, after)        \
+  static void *r_##name;                                   \
+  EXPORT int name PARAMS {                                 \
+    REAL_OR(r_##name, #name, int(*) PARAMS, return ENOSYS) \
+    before;                                                \
+    int r = fn ARGS;                                       \
+    if (r == 0) {                                          \
+      int e = errno;                                       \
+      after;                                               \
+      errno = e;                                           \
+    }                                                      \
+    return r;                                              \
   }
 SPAWN_FA(posix_spawn_file_actions_init, (posix_spawn_file_actions_t * fa), (fa), (void)0, spawn_unmark(fa))
 SPAWN_FA(posix_spawn_file_actions_destroy, (posix_spawn_file_actions_t * fa), (fa), spawn_unmark(fa), (void)0)
@@ -508,9 +475,8 @@ static NOINL int s_addopen(void *fn, posix_spawn_file_actions_t *fa, int fd, con
 }
 EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path,
                                             int oflag, mode_t mode) {
-  int (*fn)(posix_spawn_file_actions_t *, int, const char *, int, mode_t) =
-      resolve(&r_posix_spawn_file_actions_addopen, "posix_spawn_file_actions_addopen");
-  if (!fn) return ENOSYS;
+  REAL_OR(r_posix_spawn_file_actions_addopen, "posix_spawn_file_actions_addopen",
+          int (*)(posix_spawn_file_actions_t *, int, const char *, int, mode_t), return ENOSYS)
   if (!open_mutates(oflag) || !cap_active()) return fn(fa, fd, path, oflag, mode);
   return s_addopen((void *)fn, fa, fd, path, oflag, mode);
 }
@@ -537,11 +503,7 @@ int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags);
     return r;                                                   \
   }                                                             \
   EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
+    REAL(r_##name, #name, int(*) PARAMS, -1)                    \
     if (!(when) || !kr_wants(sig)) return fn ARGS;              \
     return s_##name ARGS;                                       \
   }
@@ -693,11 +655,7 @@ EXPORT long syscall(long n, ...) {
   long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
   long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
   va_end(ap);
-  long (*fn)(long, ...) = resolve(&r_syscall, "syscall");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_syscall, "syscall", long (*)(long, ...), -1)
   if ((n == SYS_execve || n == SYS_execveat) && cap_active()) {
     if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0, (char *const *)b, (char *const *)c);
     else exec_check(X_AT, (int)a, (const char *)b, (int)e, (char *const *)c, (char *const *)d);
@@ -726,11 +684,7 @@ static NOINL int s_chroot(int (*fn)(const char *), const char *path) {
   return r;
 }
 EXPORT int chroot(const char *path) {
-  int (*fn)(const char *) = resolve(&r_chroot, "chroot");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_chroot, "chroot", int (*)(const char *), -1)
   return s_chroot(fn, path);
 }
 
@@ -911,11 +865,7 @@ static NOINL void exec_check_env(int how, int fd, const char *path, int at_flags
 #define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags, env) \
   static void *r_##name;                                        \
   EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
+    REAL(r_##name, #name, int(*) PARAMS, -1)                    \
     exec_check_env(how, fd, path, at_flags, argv, env);         \
     return fn ARGS;                                             \
   }
@@ -946,18 +896,10 @@ static int execl_common(int how, const char *path, const char *arg0, va_list ap,
   char *const *envp = with_env ? va_arg(ap, char *const *) : environ;
   exec_check_env(how, AT_FDCWD, path, 0, (char *const *)argv, envp);
   if (how == X_SEARCH) {
-    int (*fn)(const char *, char *const[]) = resolve(&r_execl_execvp, "execvp");
-    if (!fn) {
-      errno = ENOSYS;
-      return -1;
-    }
+    REAL(r_execl_execvp, "execvp", int (*)(const char *, char *const[]), -1)
     return fn(path, (char *const *)argv);
   }
-  int (*fn)(const char *, char *const[], char *const[]) = resolve(&r_execl_execve, "execve");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_execl_execve, "execve", int (*)(const char *, char *const[], char *const[]), -1)
   return fn(path, (char *const *)argv, envp);
 }
 
@@ -1017,15 +959,16 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   return ret;
 }
 
-#define SPAWNW(name, how)                                                                           \
-  static void *r_##name;                                                                            \
-  EXPORT int name(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,               \
-                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {          \
-    int (*fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
-              char *const[], char *const[]) = resolve(&r_##name, #name);                            \
-    if (!fn) return ENOSYS;                                                                         \
-    if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);                                  \
-    return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);                               \
+#define SPAWNW(name, how)                                                                                 \
+  static void *r_##name;                                                                                  \
+  EXPORT int name(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,                     \
+                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {                \
+    REAL_OR(r_##name, #name,                                                                              \
+            int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
+                    char *const[], char *const[]),                                                        \
+            return ENOSYS)                                                                                \
+    if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);                                        \
+    return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);                                     \
   }
 SPAWNW(posix_spawn, X_AT)
 SPAWNW(posix_spawnp, X_SEARCH)
@@ -1035,20 +978,12 @@ SPAWNW(posix_spawnp, X_SEARCH)
  * loads the shim (LD_PRELOAD) and captures itself. */
 static void *r_system, *r_popen;
 EXPORT int system(const char *line) {
-  int (*fn)(const char *) = resolve(&r_system, "system");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_system, "system", int (*)(const char *), -1)
   if (line && cap_active() && cap_chrooted()) chroot_exec_note("/bin/sh");
   return fn(line);
 }
 EXPORT FILE *popen(const char *line, const char *mode) {
-  FILE *(*fn)(const char *, const char *) = resolve(&r_popen, "popen");
-  if (!fn) {
-    errno = ENOSYS;
-    return NULL;
-  }
+  REAL(r_popen, "popen", FILE * (*)(const char *, const char *), NULL)
   FILE *f = fn(line, mode);
   if (f && cap_active() && cap_chrooted()) {
     int e = errno;
