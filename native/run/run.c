@@ -144,6 +144,37 @@ static void say_outside(const char *name, int v, const struct xc_result *r, cons
   sp_commit(&b, spool_path, 0);
 }
 
+/* Started by a chroot'd process (SHIT_RUN_ROOT: the real root, shim.c chroot_exec): shit-run
+ * leaves the new root (chroot back to the real one, the working directory kept), so that /proc,
+ * the spool and staging are where capture looks for them; the program is started back inside it
+ * (enter_jail, in the child). jail: the new root, -1 when not started so. */
+static int jail = -1, jail_cwd = -1;
+
+static int leave_jail(const char *v) {
+  char *end;
+  long root = strtol(v, &end, 10);
+  if (*end || root < 3 || fcntl((int)root, F_SETFD, FD_CLOEXEC)) return -EBADF;
+  jail = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  jail_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int e = jail < 0 || jail_cwd < 0 || fchdir((int)root) || chroot(".") ? errno : 0;
+  if (jail_cwd >= 0 && fchdir(jail_cwd) && !e) e = errno;
+  if (e) {
+    if (jail >= 0) close(jail);
+    jail = -1;
+  }
+  close((int)root);
+  return -e;
+}
+
+/* In the child: back into the new root, in the directory it was started in. */
+static void enter_jail(void) {
+  if (jail >= 0 && (fchdir(jail) || chroot(".") || fchdir(jail_cwd))) {
+    static const char msg[] = "shit: cannot return into the chroot\n"; /* a vfork child: no stdio */
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(126);
+  }
+}
+
 /* The seccomp tier (native/supervise) for a statically linked program, unless SHIT_SECCOMP is
  * "off" or "0". */
 static int tier_on(void) {
@@ -164,6 +195,7 @@ static pid_t start_supervised(const char *exe, char **cmd, const sigset_t *mask,
     close(sv[0]);
     sigprocmask(SIG_SETMASK, mask, NULL);
     setenv("SHIT_SUPERVISED", "1", 1); /* the shim in a dynamic child: a static grandchild is captured */
+    enter_jail();
     int l = sv_install();
     sv_send(sv[1], l);
     if (l >= 0) close(l);
@@ -246,8 +278,20 @@ int main(int argc, char **argv) {
     char rest;
     if (argc >= 3 && sscanf(argv[1], "/proc/self/fd/%d%c", &pfd, &rest) == 1 && pfd > 2)
       fcntl(pfd, F_SETFD, FD_CLOEXEC);
+    const char *root = getenv("SHIT_RUN_ROOT");
+    int left = 0;
+    if (root) {
+      left = leave_jail(root);
+      unsetenv("SHIT_RUN_ROOT");
+      if (left) { /* still inside: the program runs there, outside capture (the shim said so) */
+        if (argc >= 3) execv(argv[1], argv + 2);
+        fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run", strerror(errno));
+        return 126;
+      }
+    }
     static struct cap_ctx ctx;
     if (argc < 3 || !cap_ctx_load(&ctx)) {
+      enter_jail();
       if (argc >= 3) execv(argv[1], argv + 2);
       fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run",
               argc >= 3 ? strerror(errno) : "nothing to run");
@@ -312,7 +356,10 @@ static int run_command(const char *prog, char **cmd, int joined) {
   static struct xc_result xr;
   int found =
       prog ? snprintf(exe, sizeof exe, "%s", prog) < (int)sizeof exe : find_cmd(cmd[0], exe, sizeof exe) == 0;
-  int verdict = found ? xc_check_at(AT_FDCWD, exe, 0, &xr) : 0;
+  /* an absolute name of a program in a chroot is from its root */
+  int verdict = !found                       ? 0
+                : jail >= 0 && exe[0] == '/' ? xc_check_at(jail, exe + 1, 0, &xr)
+                                             : xc_check_at(AT_FDCWD, exe, 0, &xr);
   int listener = -1;
   pid_t pid = -1;
   if (verdict == XC_STATIC && tier_on()) {
@@ -329,6 +376,7 @@ static int run_command(const char *prog, char **cmd, int joined) {
     pid = vfork();
     if (pid == 0) {
       sigprocmask(SIG_SETMASK, &old, NULL);
+      enter_jail();
       if (found) {
         execvp(exe, cmd);
         exec_errno = errno;

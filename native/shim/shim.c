@@ -776,13 +776,26 @@ static NOINL int exec_look(int how, int fd, const char *path, int at_flags, stru
   return v;
 }
 
+/* prefix and the decimal v, into out (at least 40 bytes) */
+static void put_num(char *out, const char *prefix, unsigned long v) {
+  size_t k = strlen(prefix), n = 0;
+  char d[24];
+  memcpy(out, prefix, k);
+  do d[n++] = (char)('0' + v % 10);
+  while (v /= 10);
+  while (n) out[k++] = d[--n];
+  out[k] = 0;
+}
+
 /* A statically linked program started in a captured command runs under the seccomp tier: the
  * exec (or spawn: spawn non-NULL, the real posix_spawn[p]) becomes one of shit-run (beside this
  * library) joined to the command (SHIT_RUN_JOIN, run.c), which starts the program under the
- * filter, captures its calls, and exits as it does. Returns -1 when it cannot (SHIT_SECCOMP off,
- * no argv, the exec failed: the program then runs outside capture), else the spawn's result. */
-static int exec_supervised(const char *prog, char *const *argv, char *const *envp, void *spawn, pid_t *pid,
-                           const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr) {
+ * filter, captures its calls, and exits as it does. root >= 0 (an exec by a chroot'd process): the
+ * real root, through which shit-run is found, and which it gets (SHIT_RUN_ROOT) to leave the new
+ * root by. Returns -1 when it cannot (SHIT_SECCOMP off, no argv, the exec failed: the program then
+ * runs outside capture), else the spawn's result. */
+static int exec_supervised(const char *prog, char *const *argv, char *const *envp, int root, void *spawn,
+                           pid_t *pid, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr) {
   const char *off = getenv("SHIT_SECCOMP");
   if (!argv || !argv[0] || !prog[0] || !shim_dir[0] || (off && (!strcmp(off, "off") || !strcmp(off, "0"))))
     return -1;
@@ -793,7 +806,7 @@ static int exec_supervised(const char *prog, char *const *argv, char *const *env
   char runner[PATH_MAX];
   memcpy(runner, shim_dir, dl);
   memcpy(runner + dl, "/shit-run", 10);
-  const char *nargv[ac + 3], *nenv[ec + 2];
+  const char *nargv[ac + 3], *nenv[ec + 3];
   nargv[0] = "shit-run";
   nargv[1] = prog;
   for (size_t i = 0; i <= ac; i++) nargv[i + 2] = argv[i];
@@ -803,8 +816,33 @@ static int exec_supervised(const char *prog, char *const *argv, char *const *env
   if (spawn)
     return ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
                      const char *const[], const char *const[]))spawn)(pid, runner, fa, attr, nargv, nenv);
-  sys3(SYS_execve, runner, nargv, nenv);
+  if (root < 0) {
+    sys3(SYS_execve, runner, nargv, nenv);
+    return -1;
+  }
+  long r2 = sys3(SYS_fcntl, root, F_DUPFD, 3); /* the held root is close-on-exec: a copy that is not */
+  if (r2 < 0) return -1;
+  char rootenv[48];
+  put_num(rootenv, "SHIT_RUN_ROOT=", (unsigned long)r2);
+  nenv[ec + 1] = rootenv;
+  nenv[ec + 2] = NULL;
+  sys5(SYS_execveat, r2, runner + 1, nargv, nenv, 0);
+  sys1(SYS_close, r2);
   return -1;
+}
+
+/* May this process chroot, and will shit-run, exec'd by it, still be able to? (CAP_SYS_CHROOT in
+ * its effective set, and uid 0, which keeps its capabilities across the exec.) */
+static int may_chroot(void) {
+  struct {
+    uint32_t version;
+    int pid;
+  } h = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } d[2];
+  return sys0(SYS_geteuid) == 0 && sys2(SYS_capget, &h, d) == 0 &&
+         (d[0].effective & (1u << 18 /* CAP_SYS_CHROOT */));
 }
 
 /* A program started by a chroot'd process: the library path LD_PRELOAD names is not in the new
@@ -815,11 +853,28 @@ static void chroot_exec_note(const char *path) {
   cap_note("not captured: after chroot: a program started inside the new root", named ? real : path, SP_EXEC);
 }
 
+/* An exec by a chroot'd process (the program is looked for inside the new root). A static one is
+ * handed to shit-run through the held real root (run.c leaves the new root to supervise it, and
+ * starts the program back inside), when this process may chroot; shit-run leaving the new root
+ * needs that too. Anything else runs outside capture, and is named. */
+static void chroot_exec(int how, int fd, const char *path, int at_flags, char *const *argv,
+                        char *const *envp) {
+  struct xc_result r;
+  int root = cap_real_root();
+  if (root >= 0 && path && path[0] && fd == AT_FDCWD && !(at_flags & AT_EMPTY_PATH) && may_chroot()) {
+    int v = how == X_SEARCH ? xc_check_search(path, &r) : xc_check_at(fd, path, at_flags, &r);
+    /* the name the program is started by: as given (from the same cwd), or where the search found it */
+    const char *prog = how == X_SEARCH && !strchr(path, '/') ? (r.path[0] == '/' ? r.path : NULL) : path;
+    if (v == XC_STATIC && prog) exec_supervised(prog, argv, envp, root, NULL, NULL, NULL, NULL);
+  }
+  chroot_exec_note(path);
+}
+
 static NOINL void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv,
                              char *const *envp) {
   int e = errno;
   if (cap_chrooted()) {
-    chroot_exec_note(path);
+    chroot_exec(how, fd, path, at_flags, argv, envp);
     errno = e;
     return;
   }
@@ -831,16 +886,13 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags, ch
      * marks it close-on-exec so the program does not inherit it */
     long m = sys3(SYS_fcntl, fd, F_DUPFD, 3);
     if (m >= 0) {
-      char prog[40] = "/proc/self/fd/", d[24];
-      size_t n = 0, k = 14;
-      for (unsigned long v2 = (unsigned long)m; n == 0 || v2; v2 /= 10) d[n++] = (char)('0' + v2 % 10);
-      while (n) prog[k++] = d[--n];
-      prog[k] = 0;
-      exec_supervised(prog, argv, envp, NULL, NULL, NULL, NULL);
+      char prog[40];
+      put_num(prog, "/proc/self/fd/", (unsigned long)m);
+      exec_supervised(prog, argv, envp, -1, NULL, NULL, NULL, NULL);
       sys1(SYS_close, m);
     }
   } else if (v == XC_STATIC) {
-    exec_supervised(r.path, argv, envp, NULL, NULL, NULL, NULL);
+    exec_supervised(r.path, argv, envp, -1, NULL, NULL, NULL, NULL);
   }
   if (v) cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
   errno = e;
@@ -946,7 +998,7 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   errno = e;
   /* a static program: spawned as shit-run joined to the command (the seccomp tier); if that
    * spawn fails, the program is spawned as asked, outside capture */
-  if (v == XC_STATIC && exec_supervised(r.path, argv, envp ? envp : environ, fn, pid, fa, attr) == 0)
+  if (v == XC_STATIC && exec_supervised(r.path, argv, envp ? envp : environ, -1, fn, pid, fa, attr) == 0)
     return 0;
   errno = e;
   int ret = ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
