@@ -109,9 +109,10 @@ static const int sv_calls[] = {
     SYS_renameat,
 #endif
 };
-/* sent too, with a signal that ends a process (kr_fatal; tested in the filter, so Go's SIGURG
- * preemption, kill -0 and SIGCHLD run at full speed): what it is about to end is recorded
- * (common/killrec.c), then the call goes on. The signal is argument 1, or 2 for these two. */
+/* sent too, with a signal that may end a process (kr_may_end: TERM, KILL, USR1, a real-time one
+ * …; tested in the filter, so Go's SIGURG preemption, kill -0 and SIGCHLD run at full speed):
+ * what it is about to end is recorded (common/killrec.c), then the call goes on. The signal is
+ * argument 1, or 2 for these two. */
 static const int sv_signal_calls[] = {SYS_kill, SYS_tkill, SYS_rt_sigqueueinfo, SYS_pidfd_send_signal};
 static const int sv_signal_calls2[] = {SYS_tgkill, SYS_rt_tgsigqueueinfo};
 #define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
@@ -122,12 +123,12 @@ static const int sv_signal_calls2[] = {SYS_tgkill, SYS_rt_tgsigqueueinfo};
 
 int sv_install(void) {
   struct sock_filter f[NCALLS + NSIGCALLS + 24];
-  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2, L_SIG1, L_SIG2, L_SIGBIT, L_N };
+  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2, L_SIG1, L_SIG2, L_SIGBIT, L_SIGRT, L_N };
   unsigned char jt[NCALLS + NSIGCALLS + 24], jf[NCALLS + NSIGCALLS + 24];
   int n = 0, at[L_N] = {0};
-  uint32_t fatal = 0; /* the signals below 32 kr_fatal records, as a mask (no real-time signal is) */
+  uint32_t fatal = 0; /* the signals below 32 that may end a process, as a mask */
   for (int s = 1; s < 32; s++)
-    if (kr_fatal(s)) fatal |= 1u << s;
+    if (kr_may_end(s)) fatal |= 1u << s;
 #define EMIT(code, k, t, e) (jt[n] = (t), jf[n] = (e), f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
   EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SV_ARCH, L_NONE, L_ALLOW);
@@ -152,19 +153,21 @@ int sv_install(void) {
   at[L_CHK2] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_MUTATING, L_NOTIFY, L_ALLOW);
-  /* the signal's low word, as the kernel reads an int: >= 32 (or negative) is not recorded; else
-   * its bit in `fatal` decides */
+  /* the signal's low word, as the kernel reads an int: below 32 its bit in `fatal` decides; 32-64
+   * (real-time) may end a process; above (or negative) is no signal */
   at[L_SIG2] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
-  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_SIGBIT);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_SIGRT, L_SIGBIT);
   at[L_SIG1] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
-  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_NONE);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_SIGRT, L_NONE);
   at[L_SIGBIT] = n;
   EMIT(BPF_MISC | BPF_TAX, 0, L_NONE, L_NONE);
   EMIT(BPF_LD | BPF_IMM, 1, L_NONE, L_NONE);
   EMIT(BPF_ALU | BPF_LSH | BPF_X, 0, L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JSET | BPF_K, fatal, L_NOTIFY, L_ALLOW);
+  at[L_SIGRT] = n;
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 65, L_ALLOW, L_NOTIFY);
   at[L_ALLOW] = n;
   EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
   at[L_NOTIFY] = n;
@@ -635,7 +638,7 @@ static void handle(struct seccomp_notif *req) {
   if (ksig >= 0) {
     /* recorded before the call (it runs once this answers CONTINUE), with err 0: a kill the kernel
      * then refuses (EPERM) is recorded as made; one to no process (ESRCH) finds no target here */
-    if (ksig > 0 && kr_fatal(ksig) && id_valid(id)) {
+    if (ksig > 0 && kr_may_end(ksig) && id_valid(id)) {
       struct kr_call k;
       touched();
       sp_record_pid = p->tgid;
