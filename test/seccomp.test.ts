@@ -214,6 +214,40 @@ test(
   },
 );
 
+// The same refusal from Yama: at ptrace_scope 2 only CAP_SYS_PTRACE may open another process's
+// memory. Root-only (it sets the sysctl, and puts the old value back whatever happens; never 3,
+// which cannot be undone until a reboot); the program runs as uid 65534.
+const yama = "/proc/sys/kernel/yama/ptrace_scope";
+test(
+  "seccomp tier: under Yama's ptrace_scope 2, an ordinary user's static program runs as without shit, and is named not captured",
+  {
+    skip: noBusybox || (process.getuid?.() !== 0 ? "root only: sets kernel.yama.ptrace_scope" : !existsSync(yama) ? "no Yama in this kernel" : false),
+  },
+  (t) => {
+    const old = readFileSync(yama, "utf8").trim();
+    if (old === "3") return t.skip("ptrace_scope is 3 (no ptrace at all, until a reboot)");
+    const s = sandbox(t);
+    s.sh(tree);
+    spawnSync("chown", ["-R", "65534:65534", s.dir]);
+    const as = (argv: string[]) =>
+      spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", ...argv], { cwd: s.work, env: { ...s.env, HOME: s.dir }, encoding: "utf8" });
+    let r;
+    writeFileSync(yama, "2");
+    try {
+      r = as([shitBin, "run", "--", BB!, "rm", "proj/target.txt"]);
+    } finally {
+      writeFileSync(yama, old);
+    }
+    assert.equal(readFileSync(yama, "utf8").trim(), old, "ptrace_scope put back");
+    assert.equal(r.status, 0, out(r));
+    assert.equal(existsSync(join(s.work, "proj/target.txt")), false, "rm ran as asked");
+    const sh = JSON.parse(as([shitBin, "show", "--json"]).stdout) as ShowJson;
+    const nc = sh.events.filter((e) => e.op === "notcaptured");
+    assert.equal(nc.length, 1, JSON.stringify(sh.events));
+    assert.match(nc[0].note ?? "", /^not captured: the seccomp tier cannot read the caller's memory \(Operation not permitted: .*ptrace_scope/);
+  },
+);
+
 test("seccomp tier: SHIT_SECCOMP=off runs the static program outside capture, as before, and says so", { skip: noBusybox }, (t) => {
   const s = sandbox(t);
   writeFileSync(join(s.work, "x"), "");
