@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { sandbox, sameTree, out, shitBin, busybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
 
@@ -34,6 +34,7 @@ function roundTrip(s: Sandbox, argv: string[], notCaptured = 0, env: Record<stri
   const cmd = [...wrap!, shitBin, "run", "--", ...argv];
   const run = spawnSync(cmd[0], cmd.slice(1), { cwd: s.work, env: { ...s.env, ...env }, encoding: "utf8" });
   assert.equal(run.status, 0, `the command failed under shit run:\n${out(run)}`);
+  assert.doesNotMatch(run.stderr, /cannot be preloaded/, "the shim's library is not asked for inside the new root");
   const after = s.tree();
   assert.notEqual(sameTree(before, after), "", "the command changed the tree");
   const sh = show(s);
@@ -163,6 +164,39 @@ raise SystemExit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     sh = roundTrip(s, ["chroot", "jail", "busybox", "sh", "-c", script], 0, { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" });
     paths = sh.events.flatMap((e) => [e.path, e.path2]);
     for (const p of ["d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"])
+      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+  },
+);
+
+// A dynamic program inside the new root cannot load the shim (its path is the real root's), so it
+// is handed to the seccomp tier the same way; LD_PRELOAD loses the shim's library (the loader said
+// on stderr that it could not load it).
+const dynProgram = `#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(void) {
+  FILE *f = fopen("/d/f", "w");
+  if (!f || fputs("new from a dynamic program\\n", f) < 0 || fclose(f)) return 1;
+  return unlink("/d/k") || rename("/d/sub/x", "/d/target") || mkdir("/d/made", 0755);
+}
+`;
+test(
+  "chroot: a dynamic program exec'd inside the new root (coreutils chroot DIR /bin/dyn, its libc copied in) is supervised too: recorded at its real paths, undo and redo exact",
+  { skip: noChroot },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    writeFileSync(join(s.dir, "dyn.c"), dynProgram);
+    const bin = join(s.work, "jail/bin/dyn");
+    const cc = spawnSync("gcc", ["-o", bin, join(s.dir, "dyn.c")], { encoding: "utf8" });
+    if (cc.status !== 0) return t.skip(`no C compiler here: ${cc.stderr}`);
+    for (const lib of spawnSync("ldd", [bin], { encoding: "utf8" }).stdout.match(/\/\S+/g) ?? []) {
+      mkdirSync(join(s.work, "jail", dirname(lib)), { recursive: true });
+      copyFileSync(lib, join(s.work, "jail", lib));
+    }
+    const sh = roundTrip(s, ["chroot", "jail", "/bin/dyn"], 0, { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" });
+    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
+    for (const p of ["d/f", "d/k", "d/sub/x", "d/target", "d/made"])
       assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
   },
 );

@@ -39,6 +39,7 @@
 
 static char state[PATH_MAX];
 static char spool_path[PATH_MAX + 64];
+static char shim_lib[PATH_MAX]; /* <dir of this binary>/libshit.so */
 static volatile sig_atomic_t child_pid = 0;
 static volatile int exec_errno = 0;
 
@@ -182,6 +183,31 @@ static int tier_on(void) {
   return !(v && (!strcmp(v, "off") || !strcmp(v, "0")));
 }
 
+/* In a chroot the shim's library cannot be loaded (its path is the real root's; the loader would
+ * say so on stderr for each program) and the filter captures every program: it leaves
+ * LD_PRELOAD, which is unset if nothing else was in it. */
+static void drop_preload(void) {
+  const char *v = getenv("LD_PRELOAD");
+  size_t ll = strlen(shim_lib);
+  if (!v || !ll) return;
+  char *out = malloc(strlen(v) + 1), *o = out;
+  if (!out) return;
+  for (const char *p = v; *p;) {
+    size_t n = strcspn(p, ": ");
+    if (n && !(n == ll && !memcmp(p, shim_lib, ll))) {
+      if (o > out) *o++ = ':';
+      memcpy(o, p, n);
+      o += n;
+    }
+    p += n;
+    if (*p) p++;
+  }
+  *o = 0;
+  if (*out) setenv("LD_PRELOAD", out, 1);
+  else unsetenv("LD_PRELOAD");
+  free(out);
+}
+
 /* Starts exe under the seccomp filter: fork (not vfork: the child installs the filter and sends
  * its listener back before the exec). Returns the child's pid with *listener set (-errno when
  * the filter could not be installed: the child runs uncaptured all the same), or -1 when no
@@ -195,6 +221,7 @@ static pid_t start_supervised(const char *exe, char **cmd, const sigset_t *mask,
     close(sv[0]);
     sigprocmask(SIG_SETMASK, mask, NULL);
     setenv("SHIT_SUPERVISED", "1", 1); /* the shim in a dynamic child: a static grandchild is captured */
+    if (jail >= 0) drop_preload();
     enter_jail();
     int l = sv_install();
     sv_send(sv[1], l);
@@ -221,8 +248,6 @@ static void forward(int sig) {
   if (child_pid > 0) kill(child_pid, sig);
   errno = e;
 }
-
-static char shim_lib[PATH_MAX]; /* <dir of this binary>/libshit.so */
 
 static void lib_path(void) {
   ssize_t n = readlink("/proc/self/exe", shim_lib, sizeof shim_lib - 16);
@@ -362,12 +387,21 @@ static int run_command(const char *prog, char **cmd, int joined) {
                                              : xc_check_at(AT_FDCWD, exe, 0, &xr);
   int listener = -1;
   pid_t pid = -1;
-  if (verdict == XC_STATIC && tier_on()) {
+  /* in a chroot (leave_jail) a dynamic program is supervised too: the shim is not in the new root */
+  if ((verdict == XC_STATIC || (jail >= 0 && verdict == XC_CAPTURED)) && tier_on()) {
     pid = start_supervised(exe, cmd, &old, &listener);
     if (pid > 0 && listener < 0) {
       char why[96];
       snprintf(why, sizeof why, "cannot be supervised (seccomp: %s)", strerror(-listener));
-      say_outside(cmd[0], verdict, &xr, why);
+      if (verdict) say_outside(cmd[0], verdict, &xr, why);
+      else { /* a dynamic program in a chroot */
+        fprintf(stderr, "shit: %s, started inside a chroot, %s: what it changes is not recorded\n", cmd[0],
+                why);
+        static struct sp_buf b;
+        sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
+        sp_add_str(&b, T_NOTE, "not captured: after chroot: a program started inside the new root");
+        sp_commit(&b, spool_path, 0);
+      }
     }
   } else {
     if (verdict > 0) say_outside(cmd[0], verdict, &xr, NULL);

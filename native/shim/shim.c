@@ -853,19 +853,24 @@ static void chroot_exec_note(const char *path) {
   cap_note("not captured: after chroot: a program started inside the new root", named ? real : path, SP_EXEC);
 }
 
-/* An exec by a chroot'd process (the program is looked for inside the new root). A static one is
- * handed to shit-run through the held real root (run.c leaves the new root to supervise it, and
- * starts the program back inside), when this process may chroot; shit-run leaving the new root
- * needs that too. Anything else runs outside capture, and is named. */
+/* An exec by a chroot'd process (the program is looked for inside the new root). The shim cannot
+ * follow it there (the library LD_PRELOAD names is not in the new root), so a program, static or
+ * dynamic, is handed to shit-run through the held real root (run.c leaves the new root to
+ * supervise it under the seccomp tier, and starts it back inside), when this process may chroot:
+ * shit-run leaving the new root needs that too. A set-ID one (it would run without its
+ * privileges: no_new_privs), one that cannot be handed over, or a failed hand-over: named. */
 static void chroot_exec(int how, int fd, const char *path, int at_flags, char *const *argv,
                         char *const *envp) {
   struct xc_result r;
+  char found[PATH_MAX];
   int root = cap_real_root();
-  if (root >= 0 && path && path[0] && fd == AT_FDCWD && !(at_flags & AT_EMPTY_PATH) && may_chroot()) {
-    int v = how == X_SEARCH ? xc_check_search(path, &r) : xc_check_at(fd, path, at_flags, &r);
-    /* the name the program is started by: as given (from the same cwd), or where the search found it */
-    const char *prog = how == X_SEARCH && !strchr(path, '/') ? (r.path[0] == '/' ? r.path : NULL) : path;
-    if (v == XC_STATIC && prog) exec_supervised(prog, argv, envp, root, NULL, NULL, NULL, NULL);
+  if (root >= 0 && path && path[0] && fd == AT_FDCWD && !at_flags && may_chroot()) {
+    /* the name the program is started by: as given (from the same cwd), or where the search finds it */
+    const char *prog = path;
+    if (how == X_SEARCH && !strchr(path, '/'))
+      prog = xc_find(path, "/bin:/usr/bin", 0, found, sizeof found) == 0 && found[0] == '/' ? found : NULL;
+    int v = prog ? xc_check_at(AT_FDCWD, prog, 0, &r) : -1;
+    if (v == XC_STATIC || v == XC_CAPTURED) exec_supervised(prog, argv, envp, root, NULL, NULL, NULL, NULL);
   }
   chroot_exec_note(path);
 }
