@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { sandbox, sameTree, out, shitBin, busybox, showJson as show, type ShowJson, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
@@ -165,6 +165,33 @@ raise SystemExit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     paths = sh.events.flatMap((e) => [e.path, e.path2]);
     for (const p of ["d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"])
       assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+  },
+);
+
+test(
+  "chroot: when shit-run cannot leave the new root (CAP_SYS_CHROOT dropped from the bounding set: the process keeps it, its exec loses it), the program runs as asked and is named not captured, never silent",
+  { skip: noChroot || (BB ? false : "no busybox-static") },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(jail);
+    inJail(s, "busybox");
+    const py = `
+import os, ctypes
+os.chroot("jail"); os.chdir("/")
+assert ctypes.CDLL(None).prctl(24, 18, 0, 0, 0) == 0  # PR_CAPBSET_DROP, CAP_SYS_CHROOT
+os.execv("/bin/busybox", ["busybox", "rm", "/d/k"])
+`;
+    const cmd = [...wrap!, shitBin, "run", "--", "python3", "-c", py];
+    const run = spawnSync(cmd[0], cmd.slice(1), { cwd: s.work, env: s.env, encoding: "utf8" });
+    assert.equal(run.status, 0, out(run));
+    assert.equal(existsSync(join(s.work, "jail/d/k")), false, "rm ran as asked");
+    const nc = show(s).events.filter((e) => e.op === "notcaptured");
+    assert.equal(nc.length, 1, JSON.stringify(nc));
+    assert.match(
+      nc[0]?.note ?? "",
+      /^not captured: after chroot: a program started inside the new root \(shit-run cannot leave it: Operation not permitted\)$/,
+      JSON.stringify(nc),
+    );
   },
 );
 

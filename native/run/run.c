@@ -149,12 +149,13 @@ static void say_outside(const char *name, int v, const struct xc_result *r, cons
  * leaves the new root (chroot back to the real one, the working directory kept), so that /proc,
  * the spool and staging are where capture looks for them; the program is started back inside it
  * (enter_jail, in the child). jail: the new root, -1 when not started so. */
-static int jail = -1, jail_cwd = -1;
+static int jail = -1, jail_cwd = -1, jail_root = -1;
 
 static int leave_jail(const char *v) {
   char *end;
   long root = strtol(v, &end, 10);
   if (*end || root < 3 || fcntl((int)root, F_SETFD, FD_CLOEXEC)) return -EBADF;
+  jail_root = (int)root;
   jail = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   jail_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   int e = jail < 0 || jail_cwd < 0 || fchdir((int)root) || chroot(".") ? errno : 0;
@@ -162,9 +163,11 @@ static int leave_jail(const char *v) {
   if (e) {
     if (jail >= 0) close(jail);
     jail = -1;
+    return -e; /* the real root stays open: the caller says it through it */
   }
   close((int)root);
-  return -e;
+  jail_root = -1;
+  return 0;
 }
 
 /* In the child: back into the new root, in the directory it was started in. */
@@ -308,7 +311,21 @@ int main(int argc, char **argv) {
     if (root) {
       left = leave_jail(root);
       unsetenv("SHIT_RUN_ROOT");
-      if (left) { /* still inside: the program runs there, outside capture (the shim said so) */
+      if (left) { /* still inside: the program runs there, outside capture; said through the real root */
+        static struct cap_ctx c;
+        sp_root_fd = jail_root;
+        if (jail_root >= 0 && cap_ctx_load(&c)) {
+          char why[160];
+          snprintf(why, sizeof why,
+                   "not captured: after chroot: a program started inside the new root (shit-run cannot leave "
+                   "it: %s)",
+                   strerror(-left));
+          static struct sp_buf b;
+          sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
+          sp_add_str(&b, T_NOTE, why);
+          sp_commit(&b, c.spool, 0);
+        }
+        if (jail_root >= 0) close(jail_root);
         if (argc >= 3) execv(argv[1], argv + 2);
         fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run", strerror(errno));
         return 126;
