@@ -170,6 +170,17 @@ static int leave_jail(const char *v) {
   return 0;
 }
 
+/* The NOTCAPTURED for a program run inside the new root after all: what stood in the way, err. */
+static void say_jailed(const char *spool, const char *what, int err) {
+  char why[192];
+  snprintf(why, sizeof why, "not captured: after chroot: a program started inside the new root (%s: %s)",
+           what, strerror(err));
+  static struct sp_buf b;
+  sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
+  sp_add_str(&b, T_NOTE, why);
+  sp_commit(&b, spool, 0);
+}
+
 /* In the child: back into the new root, in the directory it was started in. */
 static void enter_jail(void) {
   if (jail >= 0 && (fchdir(jail) || chroot(".") || fchdir(jail_cwd))) {
@@ -314,17 +325,7 @@ int main(int argc, char **argv) {
       if (left) { /* still inside: the program runs there, outside capture; said through the real root */
         static struct cap_ctx c;
         sp_root_fd = jail_root;
-        if (jail_root >= 0 && cap_ctx_load(&c)) {
-          char why[160];
-          snprintf(why, sizeof why,
-                   "not captured: after chroot: a program started inside the new root (shit-run cannot leave "
-                   "it: %s)",
-                   strerror(-left));
-          static struct sp_buf b;
-          sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
-          sp_add_str(&b, T_NOTE, why);
-          sp_commit(&b, c.spool, 0);
-        }
+        if (jail_root >= 0 && cap_ctx_load(&c)) say_jailed(c.spool, "shit-run cannot leave it", -left);
         if (jail_root >= 0) close(jail_root);
         if (argc >= 3) execv(argv[1], argv + 2);
         fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run", strerror(errno));
@@ -414,10 +415,7 @@ static int run_command(const char *prog, char **cmd, int joined) {
       else { /* a dynamic program in a chroot */
         fprintf(stderr, "shit: %s, started inside a chroot, %s: what it changes is not recorded\n", cmd[0],
                 why);
-        static struct sp_buf b;
-        sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
-        sp_add_str(&b, T_NOTE, "not captured: after chroot: a program started inside the new root");
-        sp_commit(&b, spool_path, 0);
+        say_jailed(spool_path, "seccomp", -listener);
       }
     }
   } else {
