@@ -845,8 +845,9 @@ static int may_chroot(void) {
          (d[0].effective & (1u << 18 /* CAP_SYS_CHROOT */));
 }
 
-/* A program started by a chroot'd process: the library path LD_PRELOAD names is not in the new
- * root (and a shim there would not know the real one), nor is shit-run: it runs outside capture. */
+/* A program started by a chroot'd process and not handed to shit-run (chroot_exec): the library
+ * path LD_PRELOAD names is not in the new root (and a shim there would not know the real one), so
+ * it runs outside capture. */
 static void chroot_exec_note(const char *path) {
   char real[PATH_MAX];
   int named = path && strchr(path, '/') && cap_real_path(path, real) == 0;
