@@ -160,6 +160,16 @@ raise SystemExit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     let paths = sh.events.flatMap((e) => [e.path, e.path2]);
     for (const p of ["d/own", "d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"])
       assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+    // a name without a slash, started from the working directory (execv), not looked for in PATH
+    mkdirSync(join(s.work, "jail/tools"));
+    copyFileSync(BB!, join(s.work, "jail/tools/bb"));
+    spawnSync("chmod", ["755", join(s.work, "jail/tools/bb")]);
+    const bare = `import os\nos.chroot("jail"); os.chdir("/tools")\nos.execv("bb", ["rm", "/d/k"])\n`;
+    sh = roundTrip(s, ["python3", "-c", bare]);
+    assert.ok(
+      sh.events.some((e) => e.op === "unlink" && e.path === join(s.work, "jail/d/k")),
+      JSON.stringify(sh.events),
+    );
     // coreutils chroot (dynamic: the shim's chroot and execvp wrappers), the program found by PATH
     sh = roundTrip(s, ["chroot", "jail", "busybox", "sh", "-c", script], 0, { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" });
     paths = sh.events.flatMap((e) => [e.path, e.path2]);

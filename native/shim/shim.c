@@ -868,8 +868,11 @@ static void chroot_exec(int how, int fd, const char *path, int at_flags, char *c
   if (root >= 0 && path && path[0] && fd == AT_FDCWD && !at_flags && may_chroot()) {
     /* the name the program is started by: as given (from the same cwd), or where the search finds it */
     const char *prog = path;
+    size_t pl = strlen(path);
     if (how == X_SEARCH && !strchr(path, '/'))
       prog = xc_find(path, "/bin:/usr/bin", 0, found, sizeof found) == 0 && found[0] == '/' ? found : NULL;
+    else if (!strchr(path, '/')) /* execve("prog"): from the cwd, where shit-run's execvp would search */
+      prog = pl + 3 <= sizeof found ? (memcpy(found, "./", 2), memcpy(found + 2, path, pl + 1), found) : NULL;
     int v = prog ? xc_check_at(AT_FDCWD, prog, 0, &r) : -1;
     if (v == XC_STATIC || v == XC_CAPTURED) exec_supervised(prog, argv, envp, root, NULL, NULL, NULL, NULL);
   }
