@@ -437,3 +437,90 @@ test(
     );
   },
 );
+
+// USR1, USR2 and the real-time signals end a process that leaves them at their default action,
+// as TERM does; a program sent one mostly handles it (a reload), so only such targets are recorded.
+// They were never looked at: `kill -USR1` of a plain process ended it with nothing recorded.
+test(
+  "kill: USR1, USR2 and a real-time signal sent to processes that leave them at their default are recorded (static busybox kill under the seccomp tier, kill(1) under the shim); to one that handles them, not",
+  { skip: BB ? false : "no busybox-static (apt-get install busybox-static)" },
+  async (t) => {
+    const s = sandbox(t);
+    const procs: number[] = [];
+    t.after(() => {
+      for (const p of procs) if (alive(p)) process.kill(p, "SIGKILL");
+    });
+    const start = (argv: string[]) => {
+      const c = spawn(argv[0], argv.slice(1), { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });
+      c.unref();
+      procs.push(c.pid!);
+      return c.pid!;
+    };
+    const ends = [
+      { argv: [BB!, "kill", "-USR1"], sleeper: ["sleep", "1021"], signal: "SIGUSR1" },
+      { argv: [BB!, "kill", "-34"], sleeper: ["sleep", "1022"], signal: "signal 34" },
+      { argv: ["kill", "-USR2"], sleeper: ["sleep", "1023"], signal: "SIGUSR2" },
+      { argv: ["kill", "-40"], sleeper: ["sleep", "1024"], signal: "signal 40" },
+    ];
+    for (const e of ends) {
+      const pid = start(e.sleeper);
+      await until(`${e.sleeper.join(" ")} running`, () => cmdline(pid)[0] === "sleep");
+      const r = s.shit(["run", "--", ...e.argv, String(pid)]);
+      assert.equal(r.status, 0, out(r));
+      await until(`${pid} ended`, () => !alive(pid));
+      const killed = killedOf(s, latestId(s));
+      assert.deepEqual(
+        killed.map((k) => [k.pid, k.signal, k.argv]),
+        [[pid, e.signal, e.sleeper]],
+        `${e.argv.join(" ")}: ${JSON.stringify(killed)}`,
+      );
+    }
+    // a process that handles USR1 (a reload) and one that ignores 34 live on: nothing recorded
+    const handler = start([
+      py,
+      "-c",
+      "import signal, time\nsignal.signal(signal.SIGUSR1, lambda *a: None)\nsignal.signal(34, signal.SIG_IGN)\nopen('ready', 'w')\ntime.sleep(1000)",
+    ]);
+    await until("the handler ready", () => existsSync(join(s.work, "ready")));
+    for (const argv of [
+      [BB!, "kill", "-USR1"],
+      ["kill", "-34"],
+    ]) {
+      const r = s.shit(["run", "--", ...argv, String(handler)]);
+      assert.equal(r.status, 0, out(r));
+      assert.deepEqual(killedOf(s, latestId(s)), [], argv.join(" "));
+    }
+    assert.ok(alive(handler), "the handler lived on");
+  },
+);
+
+// A static C program (glibc, gcc -static) under the seccomp tier: its own kill(2) is seen by the
+// filter; the shell its system(3) starts (glibc's spawn, then /bin/sh with the shim) runs the kill.
+const staticKill = `#include <signal.h>
+#include <stdlib.h>
+int main(int argc, char **argv) { return argv[1][0] == 's' ? system(argv[2]) : kill(atoi(argv[2]), SIGTERM); }
+`;
+test("kill: a static program's kill(2), and a kill run by its system(3), are recorded", { skip: BB ? false : "no busybox-static" }, async (t) => {
+  const s = sandbox(t);
+  writeFileSync(join(s.dir, "sk.c"), staticKill);
+  const bin = join(s.dir, "sk");
+  const cc = spawnSync("gcc", ["-static", "-O", "-o", bin, join(s.dir, "sk.c")], { encoding: "utf8" });
+  if (cc.status !== 0) return t.skip(`no static C build here (gcc -static): ${cc.stderr}`);
+  const procs: number[] = [];
+  t.after(() => {
+    for (const p of procs) if (alive(p)) process.kill(p, "SIGKILL");
+  });
+  for (const how of [(pid: number) => [bin, "k", String(pid)], (pid: number) => [bin, "s", `kill ${pid}`], (pid: number) => [bin, "s", `${BB} kill ${pid}`]]) {
+    const c = spawn("sleep", ["1031"], { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });
+    c.unref();
+    procs.push(c.pid!);
+    await until("the sleeper running", () => cmdline(c.pid!)[0] === "sleep");
+    const r = s.shit(["run", "--", ...how(c.pid!)]);
+    assert.equal(r.status, 0, out(r));
+    assert.deepEqual(
+      killedOf(s, latestId(s)).map((k) => [k.pid, k.signal, k.argv]),
+      [[c.pid, "SIGTERM", ["sleep", "1031"]]],
+      how(c.pid!).join(" "),
+    );
+  }
+});

@@ -183,6 +183,71 @@ test("seccomp tier: a set-ID program started under the filter runs without its p
   assert.equal(sh.events.filter((e) => e.op === "unlink").length, 1, "the rm after it is captured");
 });
 
+// The supervisor reads each call's path from /proc/TID/mem, which the kernel refuses for a program
+// that may not be traced: one that is not dumpable (started from a file its user may not read, as
+// here) or, for a user without CAP_SYS_PTRACE, any program under Yama's ptrace_scope 2 or 3. Such a
+// program must run exactly as without shit, and what it does be named "not captured", never silent.
+test(
+  "seccomp tier: a program whose memory the supervisor may not read (exec'd from an execute-only file: not dumpable) runs as without shit, and is named not captured",
+  { skip: noBusybox || (process.getuid?.() === 0 ? "root may read any memory (CAP_SYS_PTRACE): this needs an ordinary user" : false) },
+  (t) => {
+    const s = sandbox(t);
+    s.sh(tree);
+    mkdirSync(join(s.dir, "xbin"));
+    const rm = join(s.dir, "xbin", "rm"); // busybox runs the applet its name says
+    writeFileSync(rm, readFileSync(BB!));
+    chmodSync(rm, 0o111);
+    // the shell's own write is captured (its memory is read); a child it forks becomes rm (it was
+    // silent: the child's memory was opened at its exec, and not again after it), then the shell does
+    const r = s.shit(["run", "--", BB!, "sh", "-c", `echo x > proj/new.txt; ${rm} proj/target.txt; exec ${rm} proj/blob.bin`]);
+    assert.equal(r.status, 0, out(r));
+    assert.equal(existsSync(join(s.work, "proj/target.txt")) || existsSync(join(s.work, "proj/blob.bin")), false, "rm ran as asked");
+    const sh = show(s);
+    const nc = sh.events.filter((e) => e.op === "notcaptured");
+    assert.equal(nc.length, 2, `one for each process that ran rm: ${JSON.stringify(sh.events)}`);
+    for (const e of nc) assert.match(e.note ?? "", /^not captured: the seccomp tier cannot read the caller's memory \(Permission denied: .*not dumpable/);
+    assert.equal(sh.effects.created, 1, JSON.stringify(sh.events));
+    const undo = s.shit(["undo", "--yes"]);
+    assert.equal(undo.status, 10, out(undo));
+    assert.match(undo.stdout, /cannot undo: .*cannot read the caller's memory/, out(undo));
+    assert.equal(existsSync(join(s.work, "proj/new.txt")), false, out(undo));
+  },
+);
+
+// The same refusal from Yama: at ptrace_scope 2 only CAP_SYS_PTRACE may open another process's
+// memory. Root-only (it sets the sysctl, and puts the old value back whatever happens; never 3,
+// which cannot be undone until a reboot); the program runs as uid 65534.
+const yama = "/proc/sys/kernel/yama/ptrace_scope";
+test(
+  "seccomp tier: under Yama's ptrace_scope 2, an ordinary user's static program runs as without shit, and is named not captured",
+  {
+    skip: noBusybox || (process.getuid?.() !== 0 ? "root only: sets kernel.yama.ptrace_scope" : !existsSync(yama) ? "no Yama in this kernel" : false),
+  },
+  (t) => {
+    const old = readFileSync(yama, "utf8").trim();
+    if (old === "3") return t.skip("ptrace_scope is 3 (no ptrace at all, until a reboot)");
+    const s = sandbox(t);
+    s.sh(tree);
+    spawnSync("chown", ["-R", "65534:65534", s.dir]);
+    const as = (argv: string[]) =>
+      spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", ...argv], { cwd: s.work, env: { ...s.env, HOME: s.dir }, encoding: "utf8" });
+    let r;
+    writeFileSync(yama, "2");
+    try {
+      r = as([shitBin, "run", "--", BB!, "rm", "proj/target.txt"]);
+    } finally {
+      writeFileSync(yama, old);
+    }
+    assert.equal(readFileSync(yama, "utf8").trim(), old, "ptrace_scope put back");
+    assert.equal(r.status, 0, out(r));
+    assert.equal(existsSync(join(s.work, "proj/target.txt")), false, "rm ran as asked");
+    const sh = JSON.parse(as([shitBin, "show", "--json"]).stdout) as ShowJson;
+    const nc = sh.events.filter((e) => e.op === "notcaptured");
+    assert.equal(nc.length, 1, JSON.stringify(sh.events));
+    assert.match(nc[0].note ?? "", /^not captured: the seccomp tier cannot read the caller's memory \(Operation not permitted: .*ptrace_scope/);
+  },
+);
+
 test("seccomp tier: SHIT_SECCOMP=off runs the static program outside capture, as before, and says so", { skip: noBusybox }, (t) => {
   const s = sandbox(t);
   writeFileSync(join(s.work, "x"), "");

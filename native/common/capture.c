@@ -1821,6 +1821,8 @@ void cap_chroot_after(const struct cap_chroot *c, int ok) {
 
 int cap_chrooted(void) { return chroot_off || cap_root_len != 0; }
 
+int cap_real_root(void) { return !chroot_off && cap_root_len && root_still_held() ? held_root : -1; }
+
 int cap_real_path(const char *path, char *out) {
   const char *why = "";
   return abs_path(AT_FDCWD, path, out, &why);

@@ -158,6 +158,9 @@ void cap_chroot_before(struct cap_chroot *c, const char *path);
 void cap_chroot_after(const struct cap_chroot *c, int ok);
 /* 1: this process has chroot'd away from the real root (a program it starts runs without the shim) */
 int cap_chrooted(void);
+/* Chroot'd into a root whose real path is known: the real root, held open (O_PATH, close-on-exec;
+ * the shim execs shit-run through it, which is not in the new root). -1 otherwise. */
+int cap_real_root(void);
 /* The real absolute path of a path as this process names it (relative: from its cwd). 0 or -1. */
 int cap_real_path(const char *path, char *out);
 #endif

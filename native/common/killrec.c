@@ -10,7 +10,11 @@
 #define KR_MAX_TARGETS 64      /* a group kill records at most this many processes */
 #define KR_MAX_FILE (1u << 20) /* of a target's cmdline or environ, at most this much is kept */
 
-int kr_wants(int sig) { return kr_fatal(sig) && cap_active(); }
+int kr_wants(int sig) { return kr_may_end(sig) && cap_active(); }
+
+int kr_may_end(int sig) {
+  return kr_fatal(sig) || sig == SIGUSR1 || sig == SIGUSR2 || (sig >= 32 && sig <= 64);
+}
 
 int kr_fatal(int sig) {
   switch (sig) { /* the signals whose default action ends the process (signal(7)), but USR1/2 */
@@ -129,6 +133,23 @@ static long field_num(const struct grow *g, const char *name) {
   return -1;
 }
 
+/* A mask after "Name:\t" in a /proc status text (hex, as SigCgt is written), or 0. */
+static uint64_t field_hex(const struct grow *g, const char *name) {
+  size_t nl = strlen(name);
+  for (size_t i = 0; i + nl < g->n; i++) {
+    if ((i == 0 || g->p[i - 1] == '\n') && !memcmp(g->p + i, name, nl)) {
+      uint64_t v = 0;
+      for (size_t j = i + nl; j < g->n && g->p[j] != '\n'; j++) {
+        char c = (char)g->p[j];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d >= 0) v = v << 4 | (uint64_t)d;
+      }
+      return v;
+    }
+  }
+  return 0;
+}
+
 /* Field `nth` (1-based, as proc(5) numbers them) of /proc/PID/stat, counted after the comm's
  * closing parenthesis (a comm may hold spaces and parentheses), or -1. */
 static long stat_field(const struct grow *g, int nth) {
@@ -193,6 +214,16 @@ static void note_rec(struct kr_call *k, int sig, long pid, const char *why) {
 static int add_target(struct kr_call *k, long caller, long pid, int sig, struct grow *g) {
   if (pid <= 0 || pid == caller) return 0; /* the caller ending itself is the command's own end */
   char path[64];
+  if (!kr_fatal(sig)) {
+    /* USR1, USR2, a real-time signal: its default action ends the process too, but a program sent
+     * one mostly handles it (a reload, a log rotation) or waits for it blocked (sigwaitinfo): it
+     * ends the process only where it is neither caught, ignored nor blocked */
+    proc_path(path, pid, "status");
+    if (slurp(path, g) == 0) {
+      uint64_t bit = 1ull << (sig - 1);
+      if ((field_hex(g, "SigCgt:") | field_hex(g, "SigIgn:") | field_hex(g, "SigBlk:")) & bit) return 0;
+    }
+  }
   struct grow env = {0};
   proc_path(path, pid, "environ");
   long env_rc = slurp(path, &env);

@@ -6,8 +6,9 @@
  *        long r = real_kill(pid, sig);
  *        kr_after(&k, r < 0 ? errno : 0);      // writes their records with the call's errno
  *
- * Only signals whose default action ends a process are looked at (not 0, STOP, CONT, USR1/2,
- * WINCH, CHLD …). A target that is the caller itself, or a process of the same command (its
+ * Only signals whose default action ends a process are looked at (not 0, STOP, CONT, WINCH,
+ * CHLD, URG …); of USR1, USR2 and the real-time signals only the targets that leave them at
+ * that default (not caught, ignored or blocked) are recorded. A target that is the caller itself, or a process of the same command (its
  * environment's SHIT_CMD is the caller's: `timeout` ending its child), is not recorded. Like the
  * capture routines, these never change the call, never touch errno and use raw system calls
  * only; what cannot be read becomes the record's NOTE. */
@@ -28,9 +29,13 @@ struct kr_call {
   size_t len, cap;
 };
 
-/* 1 for a signal whose default action ends a process (but USR1/USR2): the ones recorded. */
+/* 1 for a signal whose default action ends a process (but USR1/USR2 and the real-time ones): its
+ * targets are recorded. */
 int kr_fatal(int sig);
-/* 1 when capture would record a call sending sig (capture on, and kr_fatal). */
+/* kr_fatal, or USR1, USR2, a real-time signal (32-64): their default action ends a process too;
+ * a target is recorded only where the signal is neither caught, ignored nor blocked. */
+int kr_may_end(int sig);
+/* 1 when capture would look at a call sending sig (capture on, and kr_may_end). */
 int kr_wants(int sig);
 void kr_before(struct kr_call *k, int how, long who, int sig);
 /* The same for a call made by process `caller` (the seccomp tier: shit-run records what the

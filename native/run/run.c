@@ -39,6 +39,7 @@
 
 static char state[PATH_MAX];
 static char spool_path[PATH_MAX + 64];
+static char shim_lib[PATH_MAX]; /* <dir of this binary>/libshit.so */
 static volatile sig_atomic_t child_pid = 0;
 static volatile int exec_errno = 0;
 
@@ -144,11 +145,81 @@ static void say_outside(const char *name, int v, const struct xc_result *r, cons
   sp_commit(&b, spool_path, 0);
 }
 
+/* Started by a chroot'd process (SHIT_RUN_ROOT: the real root, shim.c chroot_exec): shit-run
+ * leaves the new root (chroot back to the real one, the working directory kept), so that /proc,
+ * the spool and staging are where capture looks for them; the program is started back inside it
+ * (enter_jail, in the child). jail: the new root, -1 when not started so. */
+static int jail = -1, jail_cwd = -1, jail_root = -1;
+
+static int leave_jail(const char *v) {
+  char *end;
+  long root = strtol(v, &end, 10);
+  if (*end || root < 3 || fcntl((int)root, F_SETFD, FD_CLOEXEC)) return -EBADF;
+  jail_root = (int)root;
+  jail = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  jail_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int e = jail < 0 || jail_cwd < 0 || fchdir((int)root) || chroot(".") ? errno : 0;
+  if (jail_cwd >= 0 && fchdir(jail_cwd) && !e) e = errno;
+  if (e) {
+    if (jail >= 0) close(jail);
+    jail = -1;
+    return -e; /* the real root stays open: the caller says it through it */
+  }
+  close((int)root);
+  jail_root = -1;
+  return 0;
+}
+
+/* The NOTCAPTURED for a program run inside the new root after all: what stood in the way, err. */
+static void say_jailed(const char *spool, const char *what, int err) {
+  char why[192];
+  snprintf(why, sizeof why, "not captured: after chroot: a program started inside the new root (%s: %s)",
+           what, strerror(err));
+  static struct sp_buf b;
+  sp_start(&b, SP_NOTCAPTURED, SP_EXEC);
+  sp_add_str(&b, T_NOTE, why);
+  sp_commit(&b, spool, 0);
+}
+
+/* In the child: back into the new root, in the directory it was started in. */
+static void enter_jail(void) {
+  if (jail >= 0 && (fchdir(jail) || chroot(".") || fchdir(jail_cwd))) {
+    static const char msg[] = "shit: cannot return into the chroot\n"; /* a vfork child: no stdio */
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(126);
+  }
+}
+
 /* The seccomp tier (native/supervise) for a statically linked program, unless SHIT_SECCOMP is
  * "off" or "0". */
 static int tier_on(void) {
   const char *v = getenv("SHIT_SECCOMP");
   return !(v && (!strcmp(v, "off") || !strcmp(v, "0")));
+}
+
+/* In a chroot the shim's library cannot be loaded (its path is the real root's; the loader would
+ * say so on stderr for each program) and the filter captures every program: it leaves
+ * LD_PRELOAD, which is unset if nothing else was in it. */
+static void drop_preload(void) {
+  const char *v = getenv("LD_PRELOAD");
+  size_t ll = strlen(shim_lib);
+  if (!v || !ll) return;
+  char *out = malloc(strlen(v) + 1), *o = out;
+  if (!out) return;
+  for (const char *p = v; *p;) {
+    size_t n = strcspn(p, ": ");
+    if (n && !(n == ll && !memcmp(p, shim_lib, ll))) {
+      if (o > out) *o++ = ':';
+      memcpy(o, p, n);
+      o += n;
+    }
+    p += n;
+    if (*p) p++;
+  }
+  *o = 0;
+  if (*out) setenv("LD_PRELOAD", out, 1);
+  else unsetenv("LD_PRELOAD");
+  free(out);
 }
 
 /* Starts exe under the seccomp filter: fork (not vfork: the child installs the filter and sends
@@ -164,6 +235,8 @@ static pid_t start_supervised(const char *exe, char **cmd, const sigset_t *mask,
     close(sv[0]);
     sigprocmask(SIG_SETMASK, mask, NULL);
     setenv("SHIT_SUPERVISED", "1", 1); /* the shim in a dynamic child: a static grandchild is captured */
+    if (jail >= 0) drop_preload();
+    enter_jail();
     int l = sv_install();
     sv_send(sv[1], l);
     if (l >= 0) close(l);
@@ -189,8 +262,6 @@ static void forward(int sig) {
   if (child_pid > 0) kill(child_pid, sig);
   errno = e;
 }
-
-static char shim_lib[PATH_MAX]; /* <dir of this binary>/libshit.so */
 
 static void lib_path(void) {
   ssize_t n = readlink("/proc/self/exe", shim_lib, sizeof shim_lib - 16);
@@ -246,8 +317,24 @@ int main(int argc, char **argv) {
     char rest;
     if (argc >= 3 && sscanf(argv[1], "/proc/self/fd/%d%c", &pfd, &rest) == 1 && pfd > 2)
       fcntl(pfd, F_SETFD, FD_CLOEXEC);
+    const char *root = getenv("SHIT_RUN_ROOT");
+    int left = 0;
+    if (root) {
+      left = leave_jail(root);
+      unsetenv("SHIT_RUN_ROOT");
+      if (left) { /* still inside: the program runs there, outside capture; said through the real root */
+        static struct cap_ctx c;
+        sp_root_fd = jail_root;
+        if (jail_root >= 0 && cap_ctx_load(&c)) say_jailed(c.spool, "shit-run cannot leave it", -left);
+        if (jail_root >= 0) close(jail_root);
+        if (argc >= 3) execv(argv[1], argv + 2);
+        fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run", strerror(errno));
+        return 126;
+      }
+    }
     static struct cap_ctx ctx;
     if (argc < 3 || !cap_ctx_load(&ctx)) {
+      enter_jail();
       if (argc >= 3) execv(argv[1], argv + 2);
       fprintf(stderr, "shit: %s: %s\n", argc >= 3 ? argv[1] : "shit-run",
               argc >= 3 ? strerror(errno) : "nothing to run");
@@ -312,15 +399,24 @@ static int run_command(const char *prog, char **cmd, int joined) {
   static struct xc_result xr;
   int found =
       prog ? snprintf(exe, sizeof exe, "%s", prog) < (int)sizeof exe : find_cmd(cmd[0], exe, sizeof exe) == 0;
-  int verdict = found ? xc_check_at(AT_FDCWD, exe, 0, &xr) : 0;
+  /* an absolute name of a program in a chroot is from its root */
+  int verdict = !found                       ? 0
+                : jail >= 0 && exe[0] == '/' ? xc_check_at(jail, exe + 1, 0, &xr)
+                                             : xc_check_at(AT_FDCWD, exe, 0, &xr);
   int listener = -1;
   pid_t pid = -1;
-  if (verdict == XC_STATIC && tier_on()) {
+  /* in a chroot (leave_jail) a dynamic program is supervised too: the shim is not in the new root */
+  if ((verdict == XC_STATIC || (jail >= 0 && verdict == XC_CAPTURED)) && tier_on()) {
     pid = start_supervised(exe, cmd, &old, &listener);
     if (pid > 0 && listener < 0) {
       char why[96];
       snprintf(why, sizeof why, "cannot be supervised (seccomp: %s)", strerror(-listener));
-      say_outside(cmd[0], verdict, &xr, why);
+      if (verdict) say_outside(cmd[0], verdict, &xr, why);
+      else { /* a dynamic program in a chroot */
+        fprintf(stderr, "shit: %s, started inside a chroot, %s: what it changes is not recorded\n", cmd[0],
+                why);
+        say_jailed(spool_path, "seccomp", -listener);
+      }
     }
   } else {
     if (verdict > 0) say_outside(cmd[0], verdict, &xr, NULL);
@@ -329,6 +425,7 @@ static int run_command(const char *prog, char **cmd, int joined) {
     pid = vfork();
     if (pid == 0) {
       sigprocmask(SIG_SETMASK, &old, NULL);
+      enter_jail();
       if (found) {
         execvp(exe, cmd);
         exec_errno = errno;

@@ -73,6 +73,14 @@ static void *resolve(void **slot, const char *name) {
   return p;
 }
 
+/* The real function into a local `fn` of type FT, resolved once (resolve); when there is none the
+ * wrapper does what `fail` says: REAL fails as a missing call does (ENOSYS in errno, `ret`
+ * returned); REAL_OR for the posix_spawn* calls, which return their error. */
+#define REAL_OR(slot, name, FT, fail)                         \
+  __typeof__(FT) fn = (__typeof__(FT))resolve(&(slot), name); \
+  if (!fn) { fail; }
+#define REAL(slot, name, FT, ret) REAL_OR(slot, name, FT, errno = ENOSYS; return ret)
+
 static int open_mutates(long flags) {
   if (flags & O_PATH) return 0;
   if ((flags & O_TMPFILE) == O_TMPFILE) return 0; /* recorded when linkat gives it a name */
@@ -107,11 +115,7 @@ static int is_dir(const char *path) {
     SLOW_BODY(int, capexpr, fn ARGS, 0)                         \
   }                                                             \
   EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
+    REAL(r_##name, #name, int(*) PARAMS, -1)                    \
     if (!cap_active()) return fn ARGS;                          \
     return s_##name ARGS;                                       \
   }
@@ -156,11 +160,7 @@ static NOINL int s_open(void *fn, int kind, int dirfd, const char *path, int fla
       mode = va_arg(ap, mode_t);                                             \
       va_end(ap);                                                            \
     }                                                                        \
-    int (*fn)(const char *, int, ...) = resolve(&r_##name, #name);           \
-    if (!fn) {                                                               \
-      errno = ENOSYS;                                                        \
-      return -1;                                                             \
-    }                                                                        \
+    REAL(r_##name, #name, int (*)(const char *, int, ...), -1)               \
     if (!open_mutates(flags) || !cap_active()) return fn(path, flags, mode); \
     return s_open((void *)fn, K_OPEN, AT_FDCWD, path, flags, mode);          \
   }
@@ -174,44 +174,28 @@ static NOINL int s_open(void *fn, int kind, int dirfd, const char *path, int fla
       mode = va_arg(ap, mode_t);                                                    \
       va_end(ap);                                                                   \
     }                                                                               \
-    int (*fn)(int, const char *, int, ...) = resolve(&r_##name, #name);             \
-    if (!fn) {                                                                      \
-      errno = ENOSYS;                                                               \
-      return -1;                                                                    \
-    }                                                                               \
+    REAL(r_##name, #name, int (*)(int, const char *, int, ...), -1)                 \
     if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags, mode); \
     return s_open((void *)fn, K_OPENAT, dirfd, path, flags, mode);                  \
   }
 #define OPEN2(name)                                                    \
   static void *r_##name;                                               \
   EXPORT int name(const char *path, int flags) {                       \
-    int (*fn)(const char *, int) = resolve(&r_##name, #name);          \
-    if (!fn) {                                                         \
-      errno = ENOSYS;                                                  \
-      return -1;                                                       \
-    }                                                                  \
+    REAL(r_##name, #name, int (*)(const char *, int), -1)              \
     if (!open_mutates(flags) || !cap_active()) return fn(path, flags); \
     return s_open((void *)fn, K_OPEN2, AT_FDCWD, path, flags, 0);      \
   }
 #define OPENAT2(name)                                                         \
   static void *r_##name;                                                      \
   EXPORT int name(int dirfd, const char *path, int flags) {                   \
-    int (*fn)(int, const char *, int) = resolve(&r_##name, #name);            \
-    if (!fn) {                                                                \
-      errno = ENOSYS;                                                         \
-      return -1;                                                              \
-    }                                                                         \
+    REAL(r_##name, #name, int (*)(int, const char *, int), -1)                \
     if (!open_mutates(flags) || !cap_active()) return fn(dirfd, path, flags); \
     return s_open((void *)fn, K_OPENAT2, dirfd, path, flags, 0);              \
   }
 #define CREAT(name)                                                                         \
   static void *r_##name;                                                                    \
   EXPORT int name(const char *path, mode_t mode) {                                          \
-    int (*fn)(const char *, mode_t) = resolve(&r_##name, #name);                            \
-    if (!fn) {                                                                              \
-      errno = ENOSYS;                                                                       \
-      return -1;                                                                            \
-    }                                                                                       \
+    REAL(r_##name, #name, int (*)(const char *, mode_t), -1)                                \
     if (!cap_active()) return fn(path, mode);                                               \
     return s_open((void *)fn, K_CREAT, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode); \
   }
@@ -259,11 +243,7 @@ static NOINL FILE *s_fopen(void *fn, int re, const char *path, const char *mode,
 #define FOPEN(name)                                                          \
   static void *r_##name;                                                     \
   EXPORT FILE *name(const char *path, const char *mode) {                    \
-    FILE *(*fn)(const char *, const char *) = resolve(&r_##name, #name);     \
-    if (!fn) {                                                               \
-      errno = ENOSYS;                                                        \
-      return NULL;                                                           \
-    }                                                                        \
+    REAL(r_##name, #name, FILE *(*)(const char *, const char *), NULL)       \
     int fl = fopen_flags(mode);                                              \
     if (fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode); \
     return s_fopen((void *)fn, 0, path, mode, NULL, fl);                     \
@@ -271,11 +251,7 @@ static NOINL FILE *s_fopen(void *fn, int re, const char *path, const char *mode,
 #define FREOPEN(name)                                                                         \
   static void *r_##name;                                                                      \
   EXPORT FILE *name(const char *path, const char *mode, FILE *stream) {                       \
-    FILE *(*fn)(const char *, const char *, FILE *) = resolve(&r_##name, #name);              \
-    if (!fn) {                                                                                \
-      errno = ENOSYS;                                                                         \
-      return NULL;                                                                            \
-    }                                                                                         \
+    REAL(r_##name, #name, FILE *(*)(const char *, const char *, FILE *), NULL)                \
     int fl = fopen_flags(mode);                                                               \
     if (!path || fl < 0 || !open_mutates(fl) || !cap_active()) return fn(path, mode, stream); \
     return s_fopen((void *)fn, 1, path, mode, stream, fl);                                    \
@@ -304,16 +280,12 @@ static NOINL int s_mkstemp(void *fn, int kind, char *tmpl, int suffixlen, int fl
   return r;
 }
 
-#define MKSTEMP(name, kind, PARAMS, ARGS, sfx, fl)              \
-  static void *r_##name;                                        \
-  EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
-    if (!cap_active()) return fn ARGS;                          \
-    return s_mkstemp((void *)fn, kind, tmpl, sfx, fl);          \
+#define MKSTEMP(name, kind, PARAMS, ARGS, sfx, fl)     \
+  static void *r_##name;                               \
+  EXPORT int name PARAMS {                             \
+    REAL(r_##name, #name, int(*) PARAMS, -1)           \
+    if (!cap_active()) return fn ARGS;                 \
+    return s_mkstemp((void *)fn, kind, tmpl, sfx, fl); \
   }
 
 MKSTEMP(mkstemp, T_MKSTEMP, (char *tmpl), (tmpl), 0, 0)
@@ -339,11 +311,7 @@ static NOINL char *s_mkdtemp(void *fn, char *tmpl) {
   return r;
 }
 EXPORT char *mkdtemp(char *tmpl) {
-  char *(*fn)(char *) = resolve(&r_mkdtemp, "mkdtemp");
-  if (!fn) {
-    errno = ENOSYS;
-    return NULL;
-  }
+  REAL(r_mkdtemp, "mkdtemp", char *(*)(char *), NULL)
   if (!cap_active()) return fn(tmpl);
   return s_mkdtemp((void *)fn, tmpl);
 }
@@ -464,19 +432,18 @@ static int spawn_marked(posix_spawn_file_actions_t *fa) {
 }
 
 /* init and destroy forget the list (its memory may be reused for another one) */
-#define SPAWN_FA(name, PARAMS, ARGS, before, after)             \
-  static void *r_##name;                                        \
-  EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) return ENOSYS;                                     \
-    before;                                                     \
-    int r = fn ARGS;                                            \
-    if (r == 0) {                                               \
-      int e = errno;                                            \
-      after;                                                    \
-      errno = e;                                                \
-    }                                                           \
-    return r;                                                   \
+#define SPAWN_FA(name, PARAMS, ARGS, before, after)        \
+  static void *r_##name;                                   \
+  EXPORT int name PARAMS {                                 \
+    REAL_OR(r_##name, #name, int(*) PARAMS, return ENOSYS) \
+    before;                                                \
+    int r = fn ARGS;                                       \
+    if (r == 0) {                                          \
+      int e = errno;                                       \
+      after;                                               \
+      errno = e;                                           \
+    }                                                      \
+    return r;                                              \
   }
 SPAWN_FA(posix_spawn_file_actions_init, (posix_spawn_file_actions_t * fa), (fa), (void)0, spawn_unmark(fa))
 SPAWN_FA(posix_spawn_file_actions_destroy, (posix_spawn_file_actions_t * fa), (fa), spawn_unmark(fa), (void)0)
@@ -508,9 +475,8 @@ static NOINL int s_addopen(void *fn, posix_spawn_file_actions_t *fa, int fd, con
 }
 EXPORT int posix_spawn_file_actions_addopen(posix_spawn_file_actions_t *fa, int fd, const char *path,
                                             int oflag, mode_t mode) {
-  int (*fn)(posix_spawn_file_actions_t *, int, const char *, int, mode_t) =
-      resolve(&r_posix_spawn_file_actions_addopen, "posix_spawn_file_actions_addopen");
-  if (!fn) return ENOSYS;
+  REAL_OR(r_posix_spawn_file_actions_addopen, "posix_spawn_file_actions_addopen",
+          int (*)(posix_spawn_file_actions_t *, int, const char *, int, mode_t), return ENOSYS)
   if (!open_mutates(oflag) || !cap_active()) return fn(fa, fd, path, oflag, mode);
   return s_addopen((void *)fn, fa, fd, path, oflag, mode);
 }
@@ -537,11 +503,7 @@ int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags);
     return r;                                                   \
   }                                                             \
   EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
+    REAL(r_##name, #name, int(*) PARAMS, -1)                    \
     if (!(when) || !kr_wants(sig)) return fn ARGS;              \
     return s_##name ARGS;                                       \
   }
@@ -693,11 +655,7 @@ EXPORT long syscall(long n, ...) {
   long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
   long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
   va_end(ap);
-  long (*fn)(long, ...) = resolve(&r_syscall, "syscall");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_syscall, "syscall", long (*)(long, ...), -1)
   if ((n == SYS_execve || n == SYS_execveat) && cap_active()) {
     if (n == SYS_execve) exec_check(X_AT, AT_FDCWD, (const char *)a, 0, (char *const *)b, (char *const *)c);
     else exec_check(X_AT, (int)a, (const char *)b, (int)e, (char *const *)c, (char *const *)d);
@@ -726,11 +684,7 @@ static NOINL int s_chroot(int (*fn)(const char *), const char *path) {
   return r;
 }
 EXPORT int chroot(const char *path) {
-  int (*fn)(const char *) = resolve(&r_chroot, "chroot");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_chroot, "chroot", int (*)(const char *), -1)
   return s_chroot(fn, path);
 }
 
@@ -822,13 +776,26 @@ static NOINL int exec_look(int how, int fd, const char *path, int at_flags, stru
   return v;
 }
 
+/* prefix and the decimal v, into out (at least 40 bytes) */
+static void put_num(char *out, const char *prefix, unsigned long v) {
+  size_t k = strlen(prefix), n = 0;
+  char d[24];
+  memcpy(out, prefix, k);
+  do d[n++] = (char)('0' + v % 10);
+  while (v /= 10);
+  while (n) out[k++] = d[--n];
+  out[k] = 0;
+}
+
 /* A statically linked program started in a captured command runs under the seccomp tier: the
  * exec (or spawn: spawn non-NULL, the real posix_spawn[p]) becomes one of shit-run (beside this
  * library) joined to the command (SHIT_RUN_JOIN, run.c), which starts the program under the
- * filter, captures its calls, and exits as it does. Returns -1 when it cannot (SHIT_SECCOMP off,
- * no argv, the exec failed: the program then runs outside capture), else the spawn's result. */
-static int exec_supervised(const char *prog, char *const *argv, char *const *envp, void *spawn, pid_t *pid,
-                           const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr) {
+ * filter, captures its calls, and exits as it does. root >= 0 (an exec by a chroot'd process): the
+ * real root, through which shit-run is found, and which it gets (SHIT_RUN_ROOT) to leave the new
+ * root by. Returns -1 when it cannot (SHIT_SECCOMP off, no argv, the exec failed: the program then
+ * runs outside capture), else the spawn's result. */
+static int exec_supervised(const char *prog, char *const *argv, char *const *envp, int root, void *spawn,
+                           pid_t *pid, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr) {
   const char *off = getenv("SHIT_SECCOMP");
   if (!argv || !argv[0] || !prog[0] || !shim_dir[0] || (off && (!strcmp(off, "off") || !strcmp(off, "0"))))
     return -1;
@@ -839,7 +806,7 @@ static int exec_supervised(const char *prog, char *const *argv, char *const *env
   char runner[PATH_MAX];
   memcpy(runner, shim_dir, dl);
   memcpy(runner + dl, "/shit-run", 10);
-  const char *nargv[ac + 3], *nenv[ec + 2];
+  const char *nargv[ac + 3], *nenv[ec + 3];
   nargv[0] = "shit-run";
   nargv[1] = prog;
   for (size_t i = 0; i <= ac; i++) nargv[i + 2] = argv[i];
@@ -849,23 +816,74 @@ static int exec_supervised(const char *prog, char *const *argv, char *const *env
   if (spawn)
     return ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
                      const char *const[], const char *const[]))spawn)(pid, runner, fa, attr, nargv, nenv);
-  sys3(SYS_execve, runner, nargv, nenv);
+  if (root < 0) {
+    sys3(SYS_execve, runner, nargv, nenv);
+    return -1;
+  }
+  long r2 = sys3(SYS_fcntl, root, F_DUPFD, 3); /* the held root is close-on-exec: a copy that is not */
+  if (r2 < 0) return -1;
+  char rootenv[48];
+  put_num(rootenv, "SHIT_RUN_ROOT=", (unsigned long)r2);
+  nenv[ec + 1] = rootenv;
+  nenv[ec + 2] = NULL;
+  sys5(SYS_execveat, r2, runner + 1, nargv, nenv, 0);
+  sys1(SYS_close, r2);
   return -1;
 }
 
-/* A program started by a chroot'd process: the library path LD_PRELOAD names is not in the new
- * root (and a shim there would not know the real one), nor is shit-run: it runs outside capture. */
+/* May this process chroot, and will shit-run, exec'd by it, still be able to? (CAP_SYS_CHROOT in
+ * its effective set, and uid 0, which keeps its capabilities across the exec.) */
+static int may_chroot(void) {
+  struct {
+    uint32_t version;
+    int pid;
+  } h = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } d[2];
+  return sys0(SYS_geteuid) == 0 && sys2(SYS_capget, &h, d) == 0 &&
+         (d[0].effective & (1u << 18 /* CAP_SYS_CHROOT */));
+}
+
+/* A program started by a chroot'd process and not handed to shit-run (chroot_exec): the library
+ * path LD_PRELOAD names is not in the new root (and a shim there would not know the real one), so
+ * it runs outside capture. */
 static void chroot_exec_note(const char *path) {
   char real[PATH_MAX];
   int named = path && strchr(path, '/') && cap_real_path(path, real) == 0;
   cap_note("not captured: after chroot: a program started inside the new root", named ? real : path, SP_EXEC);
 }
 
+/* An exec by a chroot'd process (the program is looked for inside the new root). The shim cannot
+ * follow it there (the library LD_PRELOAD names is not in the new root), so a program, static or
+ * dynamic, is handed to shit-run through the held real root (run.c leaves the new root to
+ * supervise it under the seccomp tier, and starts it back inside), when this process may chroot:
+ * shit-run leaving the new root needs that too. A set-ID one (it would run without its
+ * privileges: no_new_privs), one that cannot be handed over, or a failed hand-over: named. */
+static void chroot_exec(int how, int fd, const char *path, int at_flags, char *const *argv,
+                        char *const *envp) {
+  struct xc_result r;
+  char found[PATH_MAX];
+  int root = cap_real_root();
+  if (root >= 0 && path && path[0] && fd == AT_FDCWD && !at_flags && may_chroot()) {
+    /* the name the program is started by: as given (from the same cwd), or where the search finds it */
+    const char *prog = path;
+    size_t pl = strlen(path);
+    if (how == X_SEARCH && !strchr(path, '/'))
+      prog = xc_find(path, "/bin:/usr/bin", 0, found, sizeof found) == 0 && found[0] == '/' ? found : NULL;
+    else if (!strchr(path, '/')) /* execve("prog"): from the cwd, where shit-run's execvp would search */
+      prog = pl + 3 <= sizeof found ? (memcpy(found, "./", 2), memcpy(found + 2, path, pl + 1), found) : NULL;
+    int v = prog ? xc_check_at(AT_FDCWD, prog, 0, &r) : -1;
+    if (v == XC_STATIC || v == XC_CAPTURED) exec_supervised(prog, argv, envp, root, NULL, NULL, NULL, NULL);
+  }
+  chroot_exec_note(path);
+}
+
 static NOINL void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv,
                              char *const *envp) {
   int e = errno;
   if (cap_chrooted()) {
-    chroot_exec_note(path);
+    chroot_exec(how, fd, path, at_flags, argv, envp);
     errno = e;
     return;
   }
@@ -877,16 +895,13 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags, ch
      * marks it close-on-exec so the program does not inherit it */
     long m = sys3(SYS_fcntl, fd, F_DUPFD, 3);
     if (m >= 0) {
-      char prog[40] = "/proc/self/fd/", d[24];
-      size_t n = 0, k = 14;
-      for (unsigned long v2 = (unsigned long)m; n == 0 || v2; v2 /= 10) d[n++] = (char)('0' + v2 % 10);
-      while (n) prog[k++] = d[--n];
-      prog[k] = 0;
-      exec_supervised(prog, argv, envp, NULL, NULL, NULL, NULL);
+      char prog[40];
+      put_num(prog, "/proc/self/fd/", (unsigned long)m);
+      exec_supervised(prog, argv, envp, -1, NULL, NULL, NULL, NULL);
       sys1(SYS_close, m);
     }
   } else if (v == XC_STATIC) {
-    exec_supervised(r.path, argv, envp, NULL, NULL, NULL, NULL);
+    exec_supervised(r.path, argv, envp, -1, NULL, NULL, NULL, NULL);
   }
   if (v) cap_note(xc_note(v), r.path[0] ? r.path : NULL, SP_EXEC);
   errno = e;
@@ -911,11 +926,7 @@ static NOINL void exec_check_env(int how, int fd, const char *path, int at_flags
 #define EXECW(name, PARAMS, ARGS, how, fd, path, at_flags, env) \
   static void *r_##name;                                        \
   EXPORT int name PARAMS {                                      \
-    int(*fn) PARAMS = (int(*) PARAMS)resolve(&r_##name, #name); \
-    if (!fn) {                                                  \
-      errno = ENOSYS;                                           \
-      return -1;                                                \
-    }                                                           \
+    REAL(r_##name, #name, int(*) PARAMS, -1)                    \
     exec_check_env(how, fd, path, at_flags, argv, env);         \
     return fn ARGS;                                             \
   }
@@ -946,18 +957,10 @@ static int execl_common(int how, const char *path, const char *arg0, va_list ap,
   char *const *envp = with_env ? va_arg(ap, char *const *) : environ;
   exec_check_env(how, AT_FDCWD, path, 0, (char *const *)argv, envp);
   if (how == X_SEARCH) {
-    int (*fn)(const char *, char *const[]) = resolve(&r_execl_execvp, "execvp");
-    if (!fn) {
-      errno = ENOSYS;
-      return -1;
-    }
+    REAL(r_execl_execvp, "execvp", int (*)(const char *, char *const[]), -1)
     return fn(path, (char *const *)argv);
   }
-  int (*fn)(const char *, char *const[], char *const[]) = resolve(&r_execl_execve, "execve");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_execl_execve, "execve", int (*)(const char *, char *const[], char *const[]), -1)
   return fn(path, (char *const *)argv, envp);
 }
 
@@ -1004,7 +1007,7 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   errno = e;
   /* a static program: spawned as shit-run joined to the command (the seccomp tier); if that
    * spawn fails, the program is spawned as asked, outside capture */
-  if (v == XC_STATIC && exec_supervised(r.path, argv, envp ? envp : environ, fn, pid, fa, attr) == 0)
+  if (v == XC_STATIC && exec_supervised(r.path, argv, envp ? envp : environ, -1, fn, pid, fa, attr) == 0)
     return 0;
   errno = e;
   int ret = ((int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
@@ -1017,15 +1020,16 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
   return ret;
 }
 
-#define SPAWNW(name, how)                                                                           \
-  static void *r_##name;                                                                            \
-  EXPORT int name(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,               \
-                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {          \
-    int (*fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
-              char *const[], char *const[]) = resolve(&r_##name, #name);                            \
-    if (!fn) return ENOSYS;                                                                         \
-    if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);                                  \
-    return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);                               \
+#define SPAWNW(name, how)                                                                                 \
+  static void *r_##name;                                                                                  \
+  EXPORT int name(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,                     \
+                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {                \
+    REAL_OR(r_##name, #name,                                                                              \
+            int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
+                    char *const[], char *const[]),                                                        \
+            return ENOSYS)                                                                                \
+    if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);                                        \
+    return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);                                     \
   }
 SPAWNW(posix_spawn, X_AT)
 SPAWNW(posix_spawnp, X_SEARCH)
@@ -1035,20 +1039,12 @@ SPAWNW(posix_spawnp, X_SEARCH)
  * loads the shim (LD_PRELOAD) and captures itself. */
 static void *r_system, *r_popen;
 EXPORT int system(const char *line) {
-  int (*fn)(const char *) = resolve(&r_system, "system");
-  if (!fn) {
-    errno = ENOSYS;
-    return -1;
-  }
+  REAL(r_system, "system", int (*)(const char *), -1)
   if (line && cap_active() && cap_chrooted()) chroot_exec_note("/bin/sh");
   return fn(line);
 }
 EXPORT FILE *popen(const char *line, const char *mode) {
-  FILE *(*fn)(const char *, const char *) = resolve(&r_popen, "popen");
-  if (!fn) {
-    errno = ENOSYS;
-    return NULL;
-  }
+  REAL(r_popen, "popen", FILE * (*)(const char *, const char *), NULL)
   FILE *f = fn(line, mode);
   if (f && cap_active() && cap_chrooted()) {
     int e = errno;

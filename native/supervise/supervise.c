@@ -109,9 +109,10 @@ static const int sv_calls[] = {
     SYS_renameat,
 #endif
 };
-/* sent too, with a signal that ends a process (kr_fatal; tested in the filter, so Go's SIGURG
- * preemption, kill -0 and SIGCHLD run at full speed): what it is about to end is recorded
- * (common/killrec.c), then the call goes on. The signal is argument 1, or 2 for these two. */
+/* sent too, with a signal that may end a process (kr_may_end: TERM, KILL, USR1, a real-time one
+ * …; tested in the filter, so Go's SIGURG preemption, kill -0 and SIGCHLD run at full speed):
+ * what it is about to end is recorded (common/killrec.c), then the call goes on. The signal is
+ * argument 1, or 2 for these two. */
 static const int sv_signal_calls[] = {SYS_kill, SYS_tkill, SYS_rt_sigqueueinfo, SYS_pidfd_send_signal};
 static const int sv_signal_calls2[] = {SYS_tgkill, SYS_rt_tgsigqueueinfo};
 #define NCALLS (sizeof sv_calls / sizeof sv_calls[0])
@@ -122,12 +123,12 @@ static const int sv_signal_calls2[] = {SYS_tgkill, SYS_rt_tgsigqueueinfo};
 
 int sv_install(void) {
   struct sock_filter f[NCALLS + NSIGCALLS + 24];
-  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2, L_SIG1, L_SIG2, L_SIGBIT, L_N };
+  enum { L_NONE, L_ALLOW, L_NOTIFY, L_CHK1, L_CHK2, L_SIG1, L_SIG2, L_SIGBIT, L_SIGRT, L_N };
   unsigned char jt[NCALLS + NSIGCALLS + 24], jf[NCALLS + NSIGCALLS + 24];
   int n = 0, at[L_N] = {0};
-  uint32_t fatal = 0; /* the signals below 32 kr_fatal records, as a mask (no real-time signal is) */
+  uint32_t fatal = 0; /* the signals below 32 that may end a process, as a mask */
   for (int s = 1; s < 32; s++)
-    if (kr_fatal(s)) fatal |= 1u << s;
+    if (kr_may_end(s)) fatal |= 1u << s;
 #define EMIT(code, k, t, e) (jt[n] = (t), jf[n] = (e), f[n++] = (struct sock_filter)BPF_STMT((code), (k)))
   EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JEQ | BPF_K, SV_ARCH, L_NONE, L_ALLOW);
@@ -152,19 +153,21 @@ int sv_install(void) {
   at[L_CHK2] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_MUTATING, L_NOTIFY, L_ALLOW);
-  /* the signal's low word, as the kernel reads an int: >= 32 (or negative) is not recorded; else
-   * its bit in `fatal` decides */
+  /* the signal's low word, as the kernel reads an int: below 32 its bit in `fatal` decides; 32-64
+   * (real-time) may end a process; above (or negative) is no signal */
   at[L_SIG2] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
-  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_SIGBIT);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_SIGRT, L_SIGBIT);
   at[L_SIG1] = n;
   EMIT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
-  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_ALLOW, L_NONE);
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 32, L_SIGRT, L_NONE);
   at[L_SIGBIT] = n;
   EMIT(BPF_MISC | BPF_TAX, 0, L_NONE, L_NONE);
   EMIT(BPF_LD | BPF_IMM, 1, L_NONE, L_NONE);
   EMIT(BPF_ALU | BPF_LSH | BPF_X, 0, L_NONE, L_NONE);
   EMIT(BPF_JMP | BPF_JSET | BPF_K, fatal, L_NOTIFY, L_ALLOW);
+  at[L_SIGRT] = n;
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 65, L_ALLOW, L_NOTIFY);
   at[L_ALLOW] = n;
   EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
   at[L_NOTIFY] = n;
@@ -241,7 +244,8 @@ struct proc {
   int covered; /* 1: libshit.so is mapped (the shim captures it); 0 no; -1 not looked yet */
   int rooted;  /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
   int cwd;     /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
-  int noted;   /* its memory could not be read, and a NOTCAPTURED said so */
+  int noted;   /* its memory could not be read, and a NOTCAPTURED said so (once per program run) */
+  int memerr;  /* why /proc/TID/mem could not be opened (errno), when mem is -1 */
   int status;  /* /proc/TID/status, held: read again (pread) each time a field is wanted, or -1 */
 };
 #define NPROC 64
@@ -355,6 +359,7 @@ static struct proc *proc_get(pid_t tid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
   p->mem = open(path, O_RDONLY | O_CLOEXEC);
+  p->memerr = p->mem < 0 ? errno : 0;
   /* a thread's tid is free for reuse once that thread exits, its process living on: a thread
    * other than the leader is watched through its own pidfd (PIDFD_THREAD, 6.9), so its exit drops
    * the entry too; the leader's tid stays taken until the whole process is gone */
@@ -369,7 +374,9 @@ static struct proc *proc_get(pid_t tid) {
 }
 
 /* A NUL-terminated string of the caller at addr, into buf. 0, or -errno (EFAULT: unreadable,
- * ENAMETOOLONG). Reads page by page, so a string ending just before an unmapped page reads. */
+ * ENAMETOOLONG). Reads page by page, so a string ending just before an unmapped page reads. A
+ * memory the supervisor may no longer open (the caller exec'd a program it may not trace: one it
+ * cannot read, so not dumpable; Yama) leaves p->mem -1: the caller says "not captured". */
 static int rd_mem(struct proc *p, uint64_t addr, void *buf, size_t cap, int str) {
   if (!addr) return -EFAULT;
   for (int attempt = 0; attempt < 2; attempt++) {
@@ -393,6 +400,7 @@ static int rd_mem(struct proc *p, uint64_t addr, void *buf, size_t cap, int str)
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/mem", (int)p->tid);
     p->mem = open(path, O_RDONLY | O_CLOEXEC);
+    p->memerr = p->mem < 0 ? errno : 0;
     if (p->mem < 0) return -EFAULT;
   }
   return -EFAULT;
@@ -610,7 +618,7 @@ static void handle(struct seccomp_notif *req) {
     if (rd_mem(p, pathp, pa, sizeof pa, 1) == 0 && id_valid(id)) exec_check(p, dfd, pa, fl);
     /* after the exec it is another program (the shim's, or no longer), in whichever thread */
     for (int i = 0; i < NPROC; i++)
-      if (procs[i].tgid == p->tgid) procs[i].covered = -1;
+      if (procs[i].tgid == p->tgid) procs[i].covered = -1, procs[i].noted = 0;
     if (recorded[(unsigned)p->tgid % NPROC] == p->tgid) recorded[(unsigned)p->tgid % NPROC] = 0;
     goto out;
   }
@@ -630,7 +638,7 @@ static void handle(struct seccomp_notif *req) {
   if (ksig >= 0) {
     /* recorded before the call (it runs once this answers CONTINUE), with err 0: a kill the kernel
      * then refuses (EPERM) is recorded as made; one to no process (ESRCH) finds no target here */
-    if (ksig > 0 && kr_fatal(ksig) && id_valid(id)) {
+    if (ksig > 0 && kr_may_end(ksig) && id_valid(id)) {
       struct kr_call k;
       touched();
       sp_record_pid = p->tgid;
@@ -640,16 +648,7 @@ static void handle(struct seccomp_notif *req) {
     }
     goto out;
   }
-  if (p->mem < 0) {
-    if (!p->noted) { /* once per thread, not per call */
-      touched();
-      sp_record_pid = p->tgid;
-      cap_note("not captured: the seccomp tier cannot read the caller's memory", NULL, 0);
-      sp_record_pid = 0;
-      p->noted = 1;
-    }
-    goto out;
-  }
+  if (p->mem < 0) goto unreadable;
 
   /* the arguments: the paths, read once; then the call must still be waiting */
   int dfd1 = AT_FDCWD, dfd2 = AT_FDCWD, fdarg = -1, flags = 0, e = 0;
@@ -702,9 +701,11 @@ static void handle(struct seccomp_notif *req) {
   case SYS_fremovexattr: fdarg = (int)a[0]; break;
   default: goto out;
   }
-  if (p1 && (e = rd_mem(p, p1, pa, sizeof pa, 1)))
-    goto out; /* the call fails (EFAULT, ENAMETOOLONG) by itself */
-  if (p2 && (e = rd_mem(p, p2, pb, sizeof pb, 1))) goto out;
+  /* an unreadable argument: the call fails (EFAULT, ENAMETOOLONG) by itself */
+  if ((p1 && (e = rd_mem(p, p1, pa, sizeof pa, 1))) || (p2 && (e = rd_mem(p, p2, pb, sizeof pb, 1)))) {
+    if (p->mem < 0) goto unreadable; /* no: the memory may not be opened any more */
+    goto out;
+  }
   int isx = nr == SYS_setxattr || nr == SYS_lsetxattr || nr == SYS_removexattr || nr == SYS_lremovexattr ||
             nr == SYS_fsetxattr || nr == SYS_fremovexattr;
   if (isx && rd_mem(p, a[1], xname, sizeof xname, 1)) goto out;
@@ -911,6 +912,25 @@ static void handle(struct seccomp_notif *req) {
   default: break;
   }
   cont = 1; /* capture left the call alone (or recorded it and lets it through): it goes on */
+  goto out;
+unreadable:
+  /* Not allowed to read the caller's memory (Yama's ptrace_scope 2 or 3 without CAP_SYS_PTRACE;
+   * a program that is not dumpable, as one started from a file its user may not read): its calls
+   * go on exactly as without shit, and a NOTCAPTURED per program and thread says why. */
+  if (!p->noted) {
+    touched();
+    sp_record_pid = p->tgid;
+    char why[256];
+    int me = p->memerr ? p->memerr : EIO;
+    snprintf(why, sizeof why, "not captured: the seccomp tier cannot read the caller's memory (%s%s)",
+             strerror(me),
+             me == EACCES || me == EPERM
+                 ? ": a program that may not be traced: not dumpable, or kernel.yama.ptrace_scope 2 or 3"
+                 : "");
+    cap_note(why, NULL, 0);
+    sp_record_pid = 0;
+    p->noted = 1;
+  }
   goto out;
 notcap:
   touched();
