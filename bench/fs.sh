@@ -4,6 +4,7 @@
 #
 #   rm -rf of 10,000 small files (100 dirs)  shit run vs plain                 target <= 1.0x
 #   shit undo of that rm -rf                 vs the plain rm (info)            target <= 0.35x
+#   the same with shitd running (it planned the undo ahead)  vs the plain rm   target <= 0.2x
 #   shit undo (btrfs)                        vs snapper's undochange of the same rm -rf:
 #                                            `snapper create --type pre`, rm -rf, `--type post`,
 #                                            `snapper undochange PRE..POST`     target <= 0.5x
@@ -149,6 +150,14 @@ bench_fs() { # bench_fs FS
     prep_tree; rec "$fs" shit_rm "$(t "$shit" run -- rm -rf t)"
     sync; rec "$fs" undo "$(t "$shit" undo --yes)"
     n=$(find t -type f | wc -l); [ "$n" = 10000 ] || rec "$fs" undo_wrong "$n"
+    # the realistic case: shitd running, which has ingested the rm and planned its undo ahead
+    # while a person types `shit undo` (waited for here, at most 10 s)
+    prep_tree; "$shit" run -- rm -rf t >/dev/null 2>&1; sync
+    SHIT_DAEMON=on "$shit" daemon start >/dev/null 2>&1; SHIT_DAEMON=on "$shit" list >/dev/null 2>&1
+    for _ in $(seq 100); do ls "$SHIT_HOME"/run/ahead/*.v8 >/dev/null 2>&1 && break; sleep 0.1; done
+    rec "$fs" undo_d "$(SHIT_DAEMON=on t "$shit" undo --yes)"
+    SHIT_DAEMON=on "$shit" daemon stop >/dev/null 2>&1
+    n=$(find t -type f | wc -l); [ "$n" = 10000 ] || rec "$fs" undo_wrong "$n"
     if [ -n "$snap" ]; then
       prep_tree
       local t0 pre post
@@ -223,8 +232,10 @@ def row(fs, label, a, aw, b, bw, target):
 for fs in fss:
     row(fs, "rm -rf 10k capture", "rm", "plain", "shit_rm", "shit ", 1.0)
     row(fs, "undo of rm -rf 10k", "rm", "rm   ", "undo", "undo ", 0.35)
+    row(fs, "undo of rm -rf 10k, shitd", "rm", "rm   ", "undo_d", "undo ", 0.2)
     if med(fs, "undochange") is not None:
         row(fs, "undo vs snapper undochange", "undochange", "snap ", "undo", "undo ", 0.5)
+        row(fs, "undo (shitd) vs snapper", "undochange", "snap ", "undo_d", "undo ", 0.5)
         pre, post, uc, rm2 = med(fs, "snap_pre"), med(fs, "snap_post"), med(fs, "undochange"), med(fs, "snap_rm")
         tot = pre + post + uc
         print("%-36s snapper pre %.3f s + post %.3f s + undochange %.3f s = %.3f s; undo/that %.2fx; rm -rf between the snapshots %.3f s" % (
