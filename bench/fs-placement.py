@@ -8,8 +8,9 @@ calls each placement needs, timed in one run, as microseconds per file and as a 
 
 SHIT_BENCH_RUNS (3) rounds, the ways alternating within each; each row is the median.
 
-Rows: plain unlink (what `rm -rf` does); rename into one staging dir (what capture does); rename
-into a staging dir made in each parent; a reflink copy into staging then the unlink (capture's
+Rows: plain unlink (what `rm -rf` does); rename into one staging dir (what capture did); rename
+into a dir per parent directory inside staging (what capture does: staging/<cmd>/d<dev>-<ino>/);
+rename into a staging dir made in each parent; a reflink copy into staging then the unlink (capture's
 fallback when staging is on another filesystem or btrfs subvolume); on btrfs, a snapshot of the
 subvolume then plain unlinks; and the cost of one spool record append there.
 """
@@ -82,6 +83,20 @@ def p_central():
     return secs
 
 
+def p_bydir():
+    w = scratch()
+    st = os.open(os.path.join(w, "staging"), os.O_RDONLY)
+    t0 = time.perf_counter()
+    for d, dp, fd in dirs(os.path.join(w, "t")):
+        os.mkdir("d%d" % d, dir_fd=st)
+        for f in range(N_F):
+            os.rename("f%02d" % f, "d%d/f%02d" % (d, f), src_dir_fd=fd, dst_dir_fd=st)
+        os.rmdir(dp)
+    secs = time.perf_counter() - t0
+    os.close(st)
+    return secs
+
+
 def p_perdir():
     w = scratch()
     t0 = time.perf_counter()
@@ -137,7 +152,8 @@ def p_snapshot():
 
 ways = [
     ("unlink (plain rm -rf)", p_unlink),
-    ("rename into one staging dir (capture today)", p_central),
+    ("rename into one staging dir (capture before)", p_central),
+    ("rename into a dir per parent, in staging (capture)", p_bydir),
     ("rename into a staging dir in each parent", p_perdir),
     ("reflink (else copy) into staging, then unlink", p_reflink),
 ]
