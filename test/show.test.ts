@@ -4,9 +4,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, shitBin, out, type Sandbox } from "./helpers.ts";
+import { Op, Tag, encodeRecord, encodeStat } from "../dist/spool/records.js";
+import { Index } from "../dist/index/db.js";
+import * as views from "../dist/index/views.js";
 
 const ESC = /\x1b\[/;
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
@@ -158,6 +161,73 @@ test("the net view of a large command streams to its pager: all of it when read,
   assert.match(quit.stdout, /EXIT 141\r?\n$/, out(quit));
   const none = onTty(s, `${shitBin} show --all; echo "EXIT $?"`, { SHIT_PAGER: "no-such-pager-here" });
   assert.match(none.stdout, /a-longer-file-name-06000\.txt\r?\nEXIT 0\r?\n$/, out(none));
+});
+
+/** A command's spool as capture writes it: BEGIN, the events, END (docs/SPOOL.md). */
+function writeSpool(s: Sandbox, id: string, argv: string[], events: Array<[number, number, Array<[number, Buffer]>]>): void {
+  const recs = [
+    encodeRecord(Op.BEGIN, 0, [
+      [Tag.ARGV, Buffer.from(argv.map((a) => a + "\0").join(""))],
+      [Tag.CWD, Buffer.from(s.work)],
+      [Tag.KIND, Buffer.from("run")],
+    ]),
+  ];
+  for (const [op, flags, fields] of events) recs.push(encodeRecord(op, flags, fields));
+  recs.push(encodeRecord(Op.END, 0, []));
+  mkdirSync(join(s.state, "spool"), { recursive: true, mode: 0o700 });
+  writeFileSync(join(s.state, "spool", `${id}.spool`), Buffer.concat(recs), { mode: 0o600 });
+}
+
+test("show of a large command reads the view stored at ingest, the same lines as its events fold to, while no record written before its call is in doubt", (t) => {
+  const s = sandbox(t);
+  s.sh("printf x > kept.txt");
+  const st = lstatSync(join(s.work, "kept.txt"), { bigint: true });
+  const pre = encodeStat({
+    dev: st.dev,
+    ino: st.ino,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    size: st.size,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    atimeNs: st.atimeNs,
+  });
+  const id = "5eed5eed5eed0001";
+  const evs: Array<[number, number, Array<[number, Buffer]>]> = [[Op.MKDIR, 0o755, [[Tag.PATH, Buffer.from(join(s.work, "made"))]]]];
+  for (let i = 0; i < 1100; i++) evs.push([Op.OPEN, 0o1101, [[Tag.PATH, Buffer.from(join(s.work, "made", `f${i}`))]]]);
+  // an unlink recorded before its call, which a kill kept from happening: kept.txt is still the
+  // very file the record names (same inode and ctime), so show does not say it was deleted
+  evs.push([
+    Op.UNLINK,
+    0,
+    [
+      [Tag.PATH, Buffer.from(join(s.work, "kept.txt"))],
+      [Tag.PRE, pre],
+    ],
+  ]);
+  writeSpool(s, id, ["sh", "-c", "mkdir made; touch made/f*; rm kept.txt"], evs);
+  assert.equal(s.shit(["list"]).status, 0); // ingests it
+  const ix = new Index(join(s.state, "index.sqlite"));
+  t.after(() => ix.close());
+  assert.ok(views.part(ix, id, -1) !== null, "its view is stored at ingest");
+  const folded = (args: string[]) => {
+    const r = s.shit(["show", ...args]);
+    assert.equal(r.status, 0, out(r));
+    return r.stdout.replace(/^when .*\n/m, ""); // "(1s ago)"
+  };
+  // `show ID /` folds the events at show time (a path narrows it, here to everything)
+  assert.deepEqual(listing(folded([id])), ["  created   made/  (1100 files)"], "not kept.txt: its record's call did not happen");
+  assert.equal(folded([id]), folded([id, "/"]));
+  rmSync(join(s.work, "kept.txt")); // as if the call had been made
+  assert.deepEqual(listing(folded([id])), ["  deleted   kept.txt", "  created   made/  (1100 files)"]);
+  assert.equal(folded([id]), folded([id, "/"]));
+  // what show prints is what is stored, not folded again from the events
+  views.put(ix, id, 0, JSON.stringify([{ change: { path: join(s.work, "stored"), effect: "created", type: null } }]));
+  assert.deepEqual(listing(folded([id])), ["  created   stored"]);
+  assert.equal(s.shit(["forget", id]).status, 0);
+  assert.equal(views.part(ix, id, -1), null, "forget drops it");
 });
 
 // Starts argv under a pseudo-terminal of 24 rows, types Ctrl-C once output shows, then q; prints
