@@ -199,15 +199,17 @@ test("show of a large command reads the view stored at ingest, the same lines as
   for (let i = 0; i < 1100; i++) evs.push([Op.OPEN, 0o1101, [[Tag.PATH, Buffer.from(join(s.work, "made", `f${i}`))]]]);
   // an unlink recorded before its call, which a kill kept from happening: kept.txt is still the
   // very file the record names (same inode and ctime), so show does not say it was deleted
-  evs.push([
+  const unlink = (p: string): [number, number, Array<[number, Buffer]>] => [
     Op.UNLINK,
     0,
     [
-      [Tag.PATH, Buffer.from(join(s.work, "kept.txt"))],
+      [Tag.PATH, Buffer.from(p)],
       [Tag.PRE, pre],
     ],
-  ]);
-  writeSpool(s, id, ["sh", "-c", "mkdir made; touch made/f*; rm kept.txt"], evs);
+  ];
+  evs.push(unlink(join(s.work, "kept.txt")));
+  evs.push(unlink(join(s.work, "gone", "x"))); // one in a directory that is gone: its call happened
+  writeSpool(s, id, ["sh", "-c", "mkdir made; touch made/f*; rm kept.txt gone/x"], evs);
   assert.equal(s.shit(["list"]).status, 0); // ingests it
   const ix = new Index(join(s.state, "index.sqlite"));
   t.after(() => ix.close());
@@ -218,10 +220,10 @@ test("show of a large command reads the view stored at ingest, the same lines as
     return r.stdout.replace(/^when .*\n/m, ""); // "(1s ago)"
   };
   // `show ID /` folds the events at show time (a path narrows it, here to everything)
-  assert.deepEqual(listing(folded([id])), ["  created   made/  (1100 files)"], "not kept.txt: its record's call did not happen");
+  assert.deepEqual(listing(folded([id])), ["  deleted   gone/x", "  created   made/  (1100 files)"], "not kept.txt: its record's call did not happen");
   assert.equal(folded([id]), folded([id, "/"]));
   rmSync(join(s.work, "kept.txt")); // as if the call had been made
-  assert.deepEqual(listing(folded([id])), ["  deleted   kept.txt", "  created   made/  (1100 files)"]);
+  assert.deepEqual(listing(folded([id])), ["  deleted   gone/x", "  deleted   kept.txt", "  created   made/  (1100 files)"]);
   assert.equal(folded([id]), folded([id, "/"]));
   // what show prints is what is stored, not folded again from the events
   views.put(ix, id, 0, JSON.stringify([{ change: { path: join(s.work, "stored"), effect: "created", type: null } }]));

@@ -9,7 +9,7 @@
 // (src/index/doubts.ts): it is used only while no such name is in its directory (one listing a
 // directory; a name there has its records looked at as show always did). Otherwise, and for a
 // command whose events changed since, show folds the events as before.
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import type { Index } from "../index/db.js";
 import type { NetRow } from "../index/rows.js";
 import * as events from "../index/events.js";
@@ -113,10 +113,13 @@ export function storedView(ix: Index, cmd: string, staging: string): NetView | n
   for (const dir of doubts.dirsOf(ix, cmd)) {
     let listed: string[];
     try {
+      // gone (the usual, after an rm -rf): none of its names is there, every call in it happened;
+      // told without an exception per directory (an rm -rf of 1000 dirs: 1000 of them)
+      if (!statSync(Buffer.from(dir), { throwIfNoEntry: false })) continue;
       listed = readdirSync(Buffer.from(dir), { encoding: "latin1" });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") continue; // none of its names is there: every call happened
+      if (code === "ENOENT" || code === "ENOTDIR") continue;
       return null;
     }
     if (!listed.length) continue;
