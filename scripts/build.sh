@@ -19,15 +19,16 @@ node_modules/.bin/tsc -p tsconfig.json
 # ESBUILD names another esbuild binary (default: the devDependency).
 esbuild=${ESBUILD:-node_modules/.bin/esbuild}
 # In the CLI's bundle the Node modules a short verb never uses (crypto, child_process, net, zlib,
-# readline) are loaded at their first use (scripts/lazy-builtins/): linking each at start was
-# ~12 of `shit list`'s ~85 ms of CPU. A name the sources import that a stand-in lacks fails here.
+# readline, v8) are loaded at their first use (scripts/lazy-builtins/): linking them at start was
+# ~12 of `shit list`'s ~85 ms of CPU (v8's ES module facade loads worker_threads too). A name the
+# sources import that a stand-in lacks fails here.
 bundle() {
   "$esbuild" "$@" --bundle --format=esm --platform=node --target=node22.15 --outdir=dist/bundle.new --log-level=warning \
     --banner:js='import { createRequire as shitRequire } from "node:module"; const require = shitRequire(import.meta.url);'
 }
 if [ -x "$esbuild" ]; then
   lazy=""
-  for m in crypto child_process net zlib readline/promises; do
+  for m in crypto child_process net zlib readline/promises v8; do
     lazy="$lazy --alias:node:$m=./scripts/lazy-builtins/$(echo "$m" | tr / -).mjs"
   done
   # shellcheck disable=SC2086 # one word an alias
