@@ -52,7 +52,7 @@ export function diff(ctx: Ctx, ref: string, paths: string[]): void {
   emit(lines.length ? lines.join("\n") + "\n" : "", { page: true });
 }
 
-export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: string[] = []): void {
+export async function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: string[] = []): Promise<void> {
   const c = shown(ctx, ref);
   if (!opts.json && !opts.raw && !opts.patch) return showNet(ctx, c, opts, paths);
   // records of calls a kill kept from happening (written before their call) are not shown
@@ -96,7 +96,7 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
  * while it holds (src/ingest/view.ts); else its events are read one at a time into the net
  * changes (never all rows in memory). Same lines as show's whole view.
  */
-function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[]): void {
+async function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[]): Promise<void> {
   const did = didHappen(ctx.paths.staging); // records of calls a kill kept from happening are not shown
   const view =
     (!paths.length && !opts.all && storedView(ctx.index, c.id, ctx.paths.staging)) ||
@@ -113,7 +113,12 @@ function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[]): void
   let chunk: string[] = [];
   for (const f of view.entries) {
     chunk.push(didLine(f, cwd) + (f.note ? `  (${f.note})` : ""));
-    if (chunk.length === 256) (out.write(chunk.join("\n") + "\n"), (chunk = []));
+    if (chunk.length < 256) continue;
+    out.write(chunk.join("\n") + "\n");
+    chunk = [];
+    // a reader that went away (`| head`, q in less) is told by an event: let it in, so the rest of
+    // a 100k-line listing is not made for nobody
+    await new Promise((go) => setImmediate(go));
   }
   for (const e of notCaptured) chunk.push(eventLine(e, j, cwd));
   chunk.push(...untrackedLines(ctx, c, cwd));
