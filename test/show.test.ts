@@ -10,6 +10,7 @@ import { sandbox, shitBin, out, type Sandbox } from "./helpers.ts";
 import { Op, Tag, encodeRecord, encodeStat } from "../dist/spool/records.js";
 import { Index } from "../dist/index/db.js";
 import * as views from "../dist/index/views.js";
+import * as events from "../dist/index/events.js";
 
 const ESC = /\x1b\[/;
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
@@ -164,7 +165,7 @@ test("the net view of a large command streams to its pager: all of it when read,
 });
 
 /** A command's spool as capture writes it: BEGIN, the events, END (docs/SPOOL.md). */
-function writeSpool(s: Sandbox, id: string, argv: string[], events: Array<[number, number, Array<[number, Buffer]>]>): void {
+function writeSpool(s: Sandbox, id: string, argv: string[], evs: Array<[number, number, Array<[number, Buffer]>]>): void {
   const recs = [
     encodeRecord(Op.BEGIN, 0, [
       [Tag.ARGV, Buffer.from(argv.map((a) => a + "\0").join(""))],
@@ -172,7 +173,7 @@ function writeSpool(s: Sandbox, id: string, argv: string[], events: Array<[numbe
       [Tag.KIND, Buffer.from("run")],
     ]),
   ];
-  for (const [op, flags, fields] of events) recs.push(encodeRecord(op, flags, fields));
+  for (const [op, flags, fields] of evs) recs.push(encodeRecord(op, flags, fields));
   recs.push(encodeRecord(Op.END, 0, []));
   mkdirSync(join(s.state, "spool"), { recursive: true, mode: 0o700 });
   writeFileSync(join(s.state, "spool", `${id}.spool`), Buffer.concat(recs), { mode: 0o600 });
@@ -228,6 +229,10 @@ test("show of a large command reads the view stored at ingest, the same lines as
   // what show prints is what is stored, not folded again from the events
   views.put(ix, id, 0, JSON.stringify([{ change: { path: join(s.work, "stored"), effect: "created", type: null } }]));
   assert.deepEqual(listing(folded([id])), ["  created   stored"]);
+  // an event changed in place (a VOID record: the unlink of gone/x failed) drops the view
+  events.voidLatest(ix, id, { op: Op.UNLINK, pid: process.pid, path: Buffer.from(join(s.work, "gone", "x")), err: 2 });
+  assert.equal(views.part(ix, id, -1), null, "a voided event drops it");
+  assert.deepEqual(listing(folded([id])), ["  deleted   kept.txt", "  created   made/  (1100 files)"]);
   assert.equal(s.shit(["forget", id]).status, 0);
   assert.equal(views.part(ix, id, -1), null, "forget drops it");
 });

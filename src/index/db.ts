@@ -145,6 +145,11 @@ const MIGRATIONS: string[] = [
      names BLOB NOT NULL,              -- their names in dir, each followed by NUL
      PRIMARY KEY(cmd, dir)
    ) WITHOUT ROWID;
+   -- a view is checked against its command's last seq (an event added); an event changed in place
+   -- (a VOID marks one failed) drops it, to be made again by the next recount
+   CREATE TRIGGER views_stale AFTER UPDATE ON events BEGIN
+     DELETE FROM views WHERE cmd = NEW.cmd; DELETE FROM doubts WHERE cmd = NEW.cmd;
+   END;
    ${stampTriggers(["views", "doubts"])}`,
 ];
 
