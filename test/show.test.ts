@@ -237,6 +237,45 @@ test("show of a large command reads the view stored at ingest, the same lines as
   assert.equal(views.part(ix, id, -1), null, "forget drops it");
 });
 
+test("a stored view whose records' names are mostly there again (rm -rf, then made anew) is not looked at name by name: show folds the events", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir again; for i in $(seq 0 299); do printf x > again/f$i; done");
+  const st = lstatSync(join(s.work, "again", "f0"), { bigint: true });
+  const pre = encodeStat({
+    dev: st.dev,
+    ino: st.ino + 1000000n,
+    mode: Number(st.mode),
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    size: 1n,
+    mtimeNs: 0n,
+    ctimeNs: 0n,
+    atimeNs: 0n,
+  });
+  const id = "5eed5eed5eed0002";
+  const evs: Array<[number, number, Array<[number, Buffer]>]> = [];
+  for (let i = 0; i < 1000; i++) evs.push([Op.OPEN, 0o1101, [[Tag.PATH, Buffer.from(join(s.work, "made", `f${i}`))]]]);
+  for (let i = 0; i < 300; i++)
+    evs.push([
+      Op.UNLINK,
+      0,
+      [
+        [Tag.PATH, Buffer.from(join(s.work, "again", `f${i}`))],
+        [Tag.PRE, pre],
+      ],
+    ]);
+  writeSpool(s, id, ["rm", "-rf", "again"], evs);
+  assert.equal(s.shit(["list"]).status, 0);
+  const ix = new Index(join(s.state, "index.sqlite"));
+  t.after(() => ix.close());
+  views.put(ix, id, 0, JSON.stringify([{ change: { path: join(s.work, "stored"), effect: "created", type: null } }])); // tells which was read
+  const lines = () => listing(s.shit(["show", id]).stdout);
+  assert.equal(lines().length, 1300, "300 names there again: folded from the events (other files, so every unlink happened)");
+  s.sh("rm again/f1??"); // 200 left: each looked at
+  assert.equal(lines()[0], "  created   stored");
+});
+
 // Starts argv under a pseudo-terminal of 24 rows, types Ctrl-C once output shows, then q; prints
 // all it read and "EXIT <code>".
 const PAGE_THEN_KEYS = `

@@ -107,9 +107,15 @@ export function storeView(ix: Index, cmd: string): { net: Map<BPath, Effect>; un
 export function storedView(ix: Index, cmd: string, staging: string): NetView | null {
   const head = views.part(ix, cmd, -1);
   if (head === null) return null;
-  const made = JSON.parse(head) as Made;
-  if (made.seq !== events.lastSeq(ix, cmd)) return null;
+  let made: Made;
+  try {
+    made = JSON.parse(head) as Made;
+  } catch {
+    return null; // damaged: fold the events
+  }
+  if (made.seq !== events.lastSeq(ix, cmd) || !Array.isArray(made.uncaptured)) return null;
   const did = didHappen(staging);
+  let looked = 0; // names there again (rm -rf node_modules, then npm install): past a few, one fold looks at them all sooner
   for (const dir of doubts.dirsOf(ix, cmd)) {
     let listed: string[];
     try {
@@ -129,6 +135,7 @@ export function storedView(ix: Index, cmd: string, staging: string): NetView | n
     const d = fromBuf(dir);
     for (const name of listed) {
       if (!recorded.has(name)) continue;
+      if (++looked > 256) return null;
       const p = d === "/" ? "/" + name : d + "/" + name;
       if (!events.atPath(ix, cmd, toBuf(p)).every(did)) return null;
     }
