@@ -18,10 +18,22 @@ node_modules/.bin/tsc -p tsconfig.json
 # loaded on first use through createRequire; commander is CommonJS, so the bundle gets a require.
 # ESBUILD names another esbuild binary (default: the devDependency).
 esbuild=${ESBUILD:-node_modules/.bin/esbuild}
-if [ -x "$esbuild" ]; then
-  "$esbuild" main=dist/cli/main.js shitd=dist/daemon/shitd.js --bundle --format=esm --platform=node --target=node22.15 \
-    --outdir=dist/bundle.new --log-level=warning \
+# In the CLI's bundle the Node modules a short verb never uses (crypto, child_process, net, zlib,
+# readline, v8) are loaded at their first use (scripts/lazy-builtins/): linking them at start was
+# ~12 of `shit list`'s ~85 ms of CPU (v8's ES module facade loads worker_threads too). A name the
+# sources import that a stand-in lacks fails here.
+bundle() {
+  "$esbuild" "$@" --bundle --format=esm --platform=node --target=node22.15 --outdir=dist/bundle.new --log-level=warning \
     --banner:js='import { createRequire as shitRequire } from "node:module"; const require = shitRequire(import.meta.url);'
+}
+if [ -x "$esbuild" ]; then
+  lazy=""
+  for m in crypto child_process net zlib readline/promises v8; do
+    lazy="$lazy --alias:node:$m=./scripts/lazy-builtins/$(echo "$m" | tr / -).mjs"
+  done
+  # shellcheck disable=SC2086 # one word an alias
+  bundle main=dist/cli/main.js $lazy
+  bundle shitd=dist/daemon/shitd.js
   mv dist/bundle.new dist/bundle
 else
   echo "build: no esbuild at $esbuild (npm install brings it): bin/shit runs dist/cli/main.js, ~50 ms slower to start" >&2

@@ -4,9 +4,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, shitBin, out, type Sandbox } from "./helpers.ts";
+import { Op, Tag, encodeRecord, encodeStat } from "../dist/spool/records.js";
+import { Index } from "../dist/index/db.js";
+import * as views from "../dist/index/views.js";
+import * as events from "../dist/index/events.js";
 
 const ESC = /\x1b\[/;
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
@@ -158,6 +162,118 @@ test("the net view of a large command streams to its pager: all of it when read,
   assert.match(quit.stdout, /EXIT 141\r?\n$/, out(quit));
   const none = onTty(s, `${shitBin} show --all; echo "EXIT $?"`, { SHIT_PAGER: "no-such-pager-here" });
   assert.match(none.stdout, /a-longer-file-name-06000\.txt\r?\nEXIT 0\r?\n$/, out(none));
+});
+
+/** A command's spool as capture writes it: BEGIN, the events, END (docs/SPOOL.md). */
+function writeSpool(s: Sandbox, id: string, argv: string[], evs: Array<[number, number, Array<[number, Buffer]>]>): void {
+  const recs = [
+    encodeRecord(Op.BEGIN, 0, [
+      [Tag.ARGV, Buffer.from(argv.map((a) => a + "\0").join(""))],
+      [Tag.CWD, Buffer.from(s.work)],
+      [Tag.KIND, Buffer.from("run")],
+    ]),
+  ];
+  for (const [op, flags, fields] of evs) recs.push(encodeRecord(op, flags, fields));
+  recs.push(encodeRecord(Op.END, 0, []));
+  mkdirSync(join(s.state, "spool"), { recursive: true, mode: 0o700 });
+  writeFileSync(join(s.state, "spool", `${id}.spool`), Buffer.concat(recs), { mode: 0o600 });
+}
+
+test("show of a large command reads the view stored at ingest, the same lines as its events fold to, while no record written before its call is in doubt", (t) => {
+  const s = sandbox(t);
+  s.sh("printf x > kept.txt");
+  const st = lstatSync(join(s.work, "kept.txt"), { bigint: true });
+  const pre = encodeStat({
+    dev: st.dev,
+    ino: st.ino,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    size: st.size,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    atimeNs: st.atimeNs,
+  });
+  const id = "5eed5eed5eed0001";
+  const evs: Array<[number, number, Array<[number, Buffer]>]> = [[Op.MKDIR, 0o755, [[Tag.PATH, Buffer.from(join(s.work, "made"))]]]];
+  for (let i = 0; i < 1100; i++) evs.push([Op.OPEN, 0o1101, [[Tag.PATH, Buffer.from(join(s.work, "made", `f${i}`))]]]);
+  // an unlink recorded before its call, which a kill kept from happening: kept.txt is still the
+  // very file the record names (same inode and ctime), so show does not say it was deleted
+  const unlink = (p: string): [number, number, Array<[number, Buffer]>] => [
+    Op.UNLINK,
+    0,
+    [
+      [Tag.PATH, Buffer.from(p)],
+      [Tag.PRE, pre],
+    ],
+  ];
+  evs.push(unlink(join(s.work, "kept.txt")));
+  evs.push(unlink(join(s.work, "gone", "x"))); // one in a directory that is gone: its call happened
+  writeSpool(s, id, ["sh", "-c", "mkdir made; touch made/f*; rm kept.txt gone/x"], evs);
+  assert.equal(s.shit(["list"]).status, 0); // ingests it
+  const ix = new Index(join(s.state, "index.sqlite"));
+  t.after(() => ix.close());
+  assert.ok(views.part(ix, id, -1) !== null, "its view is stored at ingest");
+  const folded = (args: string[]) => {
+    const r = s.shit(["show", ...args]);
+    assert.equal(r.status, 0, out(r));
+    return r.stdout.replace(/^when .*\n/m, ""); // "(1s ago)"
+  };
+  // `show ID /` folds the events at show time (a path narrows it, here to everything)
+  assert.deepEqual(listing(folded([id])), ["  deleted   gone/x", "  created   made/  (1100 files)"], "not kept.txt: its record's call did not happen");
+  assert.equal(folded([id]), folded([id, "/"]));
+  rmSync(join(s.work, "kept.txt")); // as if the call had been made
+  assert.deepEqual(listing(folded([id])), ["  deleted   gone/x", "  deleted   kept.txt", "  created   made/  (1100 files)"]);
+  assert.equal(folded([id]), folded([id, "/"]));
+  // what show prints is what is stored, not folded again from the events
+  views.put(ix, id, 0, JSON.stringify([{ change: { path: join(s.work, "stored"), effect: "created", type: null } }]));
+  assert.deepEqual(listing(folded([id])), ["  created   stored"]);
+  // an event changed in place (a VOID record: the unlink of gone/x failed) drops the view
+  events.voidLatest(ix, id, { op: Op.UNLINK, pid: process.pid, path: Buffer.from(join(s.work, "gone", "x")), err: 2 });
+  assert.equal(views.part(ix, id, -1), null, "a voided event drops it");
+  assert.deepEqual(listing(folded([id])), ["  deleted   kept.txt", "  created   made/  (1100 files)"]);
+  assert.equal(s.shit(["forget", id]).status, 0);
+  assert.equal(views.part(ix, id, -1), null, "forget drops it");
+});
+
+test("a stored view whose records' names are mostly there again (rm -rf, then made anew) is not looked at name by name: show folds the events", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir again; for i in $(seq 0 299); do printf x > again/f$i; done");
+  const st = lstatSync(join(s.work, "again", "f0"), { bigint: true });
+  const pre = encodeStat({
+    dev: st.dev,
+    ino: st.ino + 1000000n,
+    mode: Number(st.mode),
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    size: 1n,
+    mtimeNs: 0n,
+    ctimeNs: 0n,
+    atimeNs: 0n,
+  });
+  const id = "5eed5eed5eed0002";
+  const evs: Array<[number, number, Array<[number, Buffer]>]> = [];
+  for (let i = 0; i < 1000; i++) evs.push([Op.OPEN, 0o1101, [[Tag.PATH, Buffer.from(join(s.work, "made", `f${i}`))]]]);
+  for (let i = 0; i < 300; i++)
+    evs.push([
+      Op.UNLINK,
+      0,
+      [
+        [Tag.PATH, Buffer.from(join(s.work, "again", `f${i}`))],
+        [Tag.PRE, pre],
+      ],
+    ]);
+  writeSpool(s, id, ["rm", "-rf", "again"], evs);
+  assert.equal(s.shit(["list"]).status, 0);
+  const ix = new Index(join(s.state, "index.sqlite"));
+  t.after(() => ix.close());
+  views.put(ix, id, 0, JSON.stringify([{ change: { path: join(s.work, "stored"), effect: "created", type: null } }])); // tells which was read
+  const lines = () => listing(s.shit(["show", id]).stdout);
+  assert.equal(lines().length, 1300, "300 names there again: folded from the events (other files, so every unlink happened)");
+  s.sh("rm again/f1??"); // 200 left: each looked at
+  assert.equal(lines()[0], "  created   stored");
 });
 
 // Starts argv under a pseudo-terminal of 24 rows, types Ctrl-C once output shows, then q; prints

@@ -90,16 +90,25 @@ export function paged(): { write(text: string): void; end(): void } {
   process.on("SIGINT", () => {}); // Ctrl-C is the pager's, as in emit
   const env = { ...process.env, LESS: process.env.LESS ?? "FRX", LV: process.env.LV ?? "-c" };
   const child = spawn("/bin/sh", ["-c", cmd], { stdio: ["pipe", "inherit", "inherit"], env });
-  const sent: string[] = []; // for a pager that is not there (exit 126, 127): then on stdout
+  // written as the verb goes on (it yields between pieces): a pager not there (exit 126, 127; no
+  // /bin/sh) sends what it was sent and the rest to stdout; one that quit early (its stdin
+  // closed) ends this process with EXIT.PIPE once both are known, in either order
+  let sent: string[] = [];
   let closed = false;
-  child.stdin.on("error", () => (closed = true));
-  child.on("error", () => ((closed = true), process.stdout.write(sent.join("")))); // no /bin/sh: as if no pager
+  let exited = false;
+  let direct = false;
+  const toStdout = () => ((direct = true), process.stdout.write(sent.join("")), (sent = []));
+  const quitEarly = () => closed && exited && !direct && process.exit(EXIT.PIPE);
+  child.stdin.on("error", () => ((closed = true), quitEarly()));
+  child.on("error", toStdout);
   child.on("exit", (code) => {
-    if (code === 127 || code === 126) process.stdout.write(sent.join(""));
-    else if (closed) process.exitCode = EXIT.PIPE;
+    exited = true;
+    if (code === 127 || code === 126) toStdout();
+    quitEarly();
   });
   return {
     write: (t) => {
+      if (direct) return void process.stdout.write(t);
       sent.push(t);
       if (!closed) child.stdin.write(t);
     },

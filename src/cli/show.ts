@@ -22,6 +22,7 @@ import { indexHistory } from "../undo/history.js";
 import { thisCommand, thisSession } from "./session.js";
 
 import { netChanges, fold, type Change, type Folded } from "../plan/net.js";
+import { netView, storedView } from "../ingest/view.js";
 import { didLine, didPatches, onPaths } from "./changes.js";
 import { emit, localTime, paged, paint } from "./output.js";
 
@@ -51,7 +52,7 @@ export function diff(ctx: Ctx, ref: string, paths: string[]): void {
   emit(lines.length ? lines.join("\n") + "\n" : "", { page: true });
 }
 
-export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: string[] = []): void {
+export async function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: string[] = []): Promise<void> {
   const c = shown(ctx, ref);
   if (!opts.json && !opts.raw && !opts.patch) return showNet(ctx, c, opts, paths);
   // records of calls a kill kept from happening (written before their call) are not shown
@@ -89,37 +90,35 @@ export function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, paths: s
 }
 
 /**
- * The net-effect view (no --json, --raw, -p) of a command of any size: its events read one at a
- * time into the net changes (never all rows in memory), and the lines written as they are made,
- * so a pipe or the pager gets the first screen before the last line of a 100k-path listing is
- * formatted. Same lines as show's whole view.
+ * The net-effect view (no --json, --raw, -p) of a command of any size, its lines written as they
+ * are made, so a pipe or the pager gets the first screen before the last line of a 100k-path
+ * listing is formatted. A large command's view was stored at ingest and is read part by part
+ * while it holds (src/ingest/view.ts); else its events are read one at a time into the net
+ * changes (never all rows in memory). Same lines as show's whole view.
  */
-function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[]): void {
+async function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[]): Promise<void> {
   const did = didHappen(ctx.paths.staging); // records of calls a kill kept from happening are not shown
-  const notes = new Map<string, Set<string>>();
-  const uncaptured: number[] = [];
-  function* happening() {
-    for (const e of events.iterate(ctx.index, c.id)) {
-      if (!did(e)) continue;
-      if (e.op === Op.NOTCAPTURED) uncaptured.push(e.seq);
-      else if (e.err === 0) noteOf(notes, e);
-      yield e;
-    }
-  }
-  const changes = onPaths(netChanges(happening()), paths);
-  const notCaptured = events.bySeq(ctx.index, c.id, uncaptured); // whole rows, for their lines
+  const view =
+    (!paths.length && !opts.all && storedView(ctx.index, c.id, ctx.paths.staging)) ||
+    netView(events.iterate(ctx.index, c.id), did, opts.all, (changes) => onPaths(changes, paths));
+  const notCaptured = events.bySeq(ctx.index, c.id, view.uncaptured); // whole rows, for their lines
   const j = commandJson(ctx, c);
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const out = paged();
   const head = headLines(ctx, c, j, irreversibleOf(ctx.index, c), cwd);
   const ended = kills.of(ctx.index, c.id); // processes it killed, units it stopped
-  if (notCaptured.length || ended.length || changes.length) head.push("");
+  if (notCaptured.length || ended.length || view.any) head.push("");
   head.push(...killLines(ctx, ended));
   out.write(head.join("\n") + "\n");
   let chunk: string[] = [];
-  for (const f of fold(changes, opts.all)) {
-    chunk.push(foldedLine(f, notes, cwd));
-    if (chunk.length === 256) (out.write(chunk.join("\n") + "\n"), (chunk = []));
+  for (const f of view.entries) {
+    chunk.push(didLine(f, cwd) + (f.note ? `  (${f.note})` : ""));
+    if (chunk.length < 256) continue;
+    out.write(chunk.join("\n") + "\n");
+    chunk = [];
+    // a reader that went away (`| head`, q in less) is told by an event: let it in, so the rest of
+    // a 100k-line listing is not made for nobody
+    await new Promise((go) => setImmediate(go));
   }
   for (const e of notCaptured) chunk.push(eventLine(e, j, cwd));
   chunk.push(...untrackedLines(ctx, c, cwd));

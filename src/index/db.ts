@@ -1,7 +1,7 @@
 // The index: one SQLite database (WAL) of commands, their events, kept pre-images and spool
 // offsets. The schema is versioned: each entry of MIGRATIONS moves it one version forward.
 // Every query lives in this directory, one file per table (commands.ts, events.ts, keeps.ts,
-// procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts, blobs.ts, kills.ts): a reader finds every writer of a table there.
+// procs.ts, untracked.ts, sessions.ts, spools.ts, scopes.ts, blobs.ts, kills.ts, views.ts, doubts.ts): a reader finds every writer of a table there.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 
 export type * from "./rows.js";
@@ -133,14 +133,31 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE stamp(n INTEGER NOT NULL);  -- moves with every write an undo plan may depend on (src/index/stamp.ts)
    INSERT INTO stamp VALUES(0);
    ${stampTriggers()}`,
+  `CREATE TABLE views(                 -- a large command's net view as shit show lists it, made at ingest (src/ingest/view.ts)
+     cmd TEXT NOT NULL,
+     part INTEGER NOT NULL,            -- -1: what it was made from (JSON: last seq, calls not captured); 0, 1, …: folded entries in path order (JSON)
+     data TEXT NOT NULL,
+     PRIMARY KEY(cmd, part)
+   ) WITHOUT ROWID;
+   CREATE TABLE doubts(                -- the command's records written before their call (unlink, rmdir, rename), by directory:
+     cmd TEXT NOT NULL,                -- the view holds while none of their paths is there (src/undo/unhappened.ts)
+     dir BLOB NOT NULL,
+     names BLOB NOT NULL,              -- their names in dir, each followed by NUL
+     PRIMARY KEY(cmd, dir)
+   ) WITHOUT ROWID;
+   -- a view is checked against its command's last seq (an event added); an event changed in place
+   -- (a VOID marks one failed) drops it, to be made again by the next recount
+   CREATE TRIGGER views_stale AFTER UPDATE ON events BEGIN
+     DELETE FROM views WHERE cmd = NEW.cmd; DELETE FROM doubts WHERE cmd = NEW.cmd;
+   END;
+   ${stampTriggers(["views", "doubts"])}`,
 ];
 
 /** The triggers that move the stamp: on every table but spools (ingest positions), on insert,
  *  update and delete, except inserts into events and keeps: the ingest, their one writer, moves it
  *  once per transaction instead (a trigger per row doubles the cost of 10k inserts). A table added
  *  later gets its triggers in its own migration (test/unit/stamp.test.ts checks that each has). */
-function stampTriggers(): string {
-  const tables = ["commands", "events", "posts", "keeps", "procs", "sessions", "untracked", "scopes", "blobs", "kills"];
+function stampTriggers(tables = ["commands", "events", "posts", "keeps", "procs", "sessions", "untracked", "scopes", "blobs", "kills"]): string {
   const out: string[] = [];
   for (const t of tables)
     for (const op of ["INSERT", "UPDATE", "DELETE"])

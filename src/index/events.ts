@@ -41,24 +41,37 @@ export function of(ix: Index, cmd: string): EventRow[] {
   return ix.arrays(`SELECT ${COLS} FROM events WHERE cmd = ? ORDER BY seq`, cmd).map((r) => checkedEvent(eventOf(r)));
 }
 
+const NET_COLS = "seq, op, err, flags, path, path2, pre, pre2, keep, keep_how, note";
+const netOf = (r: unknown[]): NetRow =>
+  checkedNet({
+    seq: r[0],
+    op: r[1],
+    err: r[2],
+    flags: r[3],
+    path: r[4],
+    path2: r[5],
+    pre: r[6],
+    pre2: r[7],
+    keep: r[8],
+    keep_how: r[9],
+    note: r[10],
+  } as NetRow);
+
 /** A command's events in seq order, one row at a time, with the columns its net changes and
  *  `shit show` read: a 100k-event command is never held whole in memory. */
 export function* iterate(ix: Index, cmd: string): Generator<NetRow> {
-  const sql = "SELECT seq, op, err, flags, path, path2, pre, pre2, keep, keep_how, note FROM events WHERE cmd = ? ORDER BY seq";
-  for (const r of ix.iterateArrays(sql, cmd))
-    yield checkedNet({
-      seq: r[0],
-      op: r[1],
-      err: r[2],
-      flags: r[3],
-      path: r[4],
-      path2: r[5],
-      pre: r[6],
-      pre2: r[7],
-      keep: r[8],
-      keep_how: r[9],
-      note: r[10],
-    } as NetRow);
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? ORDER BY seq`, cmd)) yield netOf(r);
+}
+
+/** The command's last event's seq (-1: none): its primary key's end, no row read. */
+export function lastSeq(ix: Index, cmd: string): number {
+  const r = ix.q("SELECT seq FROM events WHERE cmd = ? ORDER BY seq DESC LIMIT 1").get(cmd) as { seq: number | bigint } | undefined;
+  return r ? Number(r.seq) : -1;
+}
+
+/** The command's events on path p (as path). */
+export function atPath(ix: Index, cmd: string, p: Uint8Array): NetRow[] {
+  return ix.arrays(`SELECT ${NET_COLS} FROM events WHERE path = ? AND cmd = ? ORDER BY seq`, p, cmd).map(netOf);
 }
 
 /** Some of the command's events, whole, by seq (a few: those iterate found not captured). */
@@ -100,6 +113,11 @@ export function effectPaths(ix: Index, cmd: string, ops: readonly number[]): Arr
 /** How many events the command has (its primary key's range: no row is read). */
 export function count(ix: Index, cmd: string): number {
   return Number((ix.q("SELECT count(*) AS n FROM events WHERE cmd = ?").get(cmd) as { n: number | bigint }).n);
+}
+
+/** Whether the command has n events or more (reads n keys at most, not all: count reads all). */
+export function atLeast(ix: Index, cmd: string, n: number): boolean {
+  return !!ix.q("SELECT 1 FROM events WHERE cmd = ? LIMIT 1 OFFSET ?").get(cmd, n - 1);
 }
 
 /** Whether the command has an event that succeeded, or one of these ops (failed or not). */

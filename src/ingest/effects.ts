@@ -16,6 +16,7 @@ import { decodeStat } from "../spool/records.js";
 import { loadConfig } from "../config.js";
 import { GIT_INDEX, GIT_LOCK, housekeeping, housekeepingOf, type Housekeeping } from "./housekeeping.js";
 import { sameStaged } from "./git-index.js";
+import { storeView } from "./view.js";
 
 export type { Effect } from "../plan/net.js";
 
@@ -47,15 +48,17 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
   for (const id of cmds) {
     const sh = commands.shellOf(index, id);
     const shell = sh ? changeCount(JSON.parse(sh).changes) : 0;
-    // one pass over the rows as they are read (a 100k-file command: never all at once)
-    const notCaptured: true[] = [];
+    // one pass over the rows as they are read (a 100k-file command: never all at once); a large
+    // command's pass makes its show view too (src/ingest/view.ts)
+    const viewed = storeView(index, id);
+    const notCaptured: unknown[] = viewed?.uncaptured ?? [];
     function* counted() {
       for (const e of events.forCounting(index, id)) {
         if (e.op === Op.NOTCAPTURED) notCaptured.push(true);
         yield e;
       }
     }
-    const net = netEffects(counted());
+    const net = viewed?.net ?? netEffects(counted());
     const counts = countsOf(net, notCaptured, shell, untracked.count(index, id), kills.count(index, id));
     const proven = commands.classOf(index, id) === "housekeeping"; // a refresh once proven stays one (the index may change later)
     const cls = classOf(counts, net, userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));

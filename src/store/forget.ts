@@ -13,6 +13,8 @@ import * as procs from "../index/procs.js";
 import * as kills from "../index/kills.js";
 import * as spools from "../index/spools.js";
 import * as untracked from "../index/untracked.js";
+import * as views from "../index/views.js";
+import * as doubts from "../index/doubts.js";
 import { deleteUnheld } from "./blobs.js";
 
 export interface Forgotten {
@@ -41,6 +43,8 @@ export function forget(paths: StatePaths, ix: Index, id: string): Forgotten {
       procs.removeOf(ix, c);
       kills.removeOf(ix, c);
       untracked.removeOf(ix, c);
+      views.removeOf(ix, c);
+      doubts.removeOf(ix, c);
       spools.forget(ix, `${c}.spool`);
       commands.remove(ix, c);
     }
