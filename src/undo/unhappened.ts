@@ -45,16 +45,22 @@ export function inStaging(staging: string): (name: string) => boolean {
  *    kill between the record and the call, then made the call), all but the last.
  */
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
-  const lastOf = new Map<string, number>();
-  const keys = new Map<EventRow, string>(); // each made once
+  // by path first: a path unlinked once (nearly all of them) has no earlier record to compare
+  const byPath = new Map<string, EventRow[]>();
+  const repeated = new Set<EventRow>();
   for (const e of events)
     if (e.op === Op.UNLINK && e.err === 0 && e.path && e.pre) {
-      const k = `${fromBuf(e.path)}\0${fromBuf(e.pre)}\0${e.keep}`;
-      keys.set(e, k);
-      lastOf.set(k, e.seq);
+      const p = fromBuf(e.path);
+      const earlier = byPath.get(p);
+      if (!earlier) {
+        byPath.set(p, [e]);
+        continue;
+      }
+      for (const x of earlier) if (x.keep === e.keep && Buffer.compare(x.pre!, e.pre) === 0) repeated.add(x);
+      earlier.push(e);
     }
   const did = didHappen(staging);
-  return events.filter((e) => !(e.op === Op.UNLINK && keys.has(e) && lastOf.get(keys.get(e)!) !== e.seq) && did(e));
+  return events.filter((e) => !repeated.has(e) && did(e));
 }
 
 /**
