@@ -212,7 +212,7 @@ function ingestSpool(
       } else commands.setEffects(index, cmd, null, null);
     }
     spools.setOffset(index, name, offset + next);
-    stamp.bump(index); // events and keeps rows move the stamp here, once, not by a trigger per row
+    stamp.bump(index); // events, keeps and posts rows move the stamp here, once, not by a trigger per row
     return true;
   });
   if (!took) return "raced";
