@@ -239,8 +239,14 @@ export function postsAt(ix: Index, p: Buffer): { cmd: string; post: Uint8Array |
   return ix.q("SELECT cmd, post FROM posts WHERE path = ?").all(p) as { cmd: string; post: Uint8Array | null }[];
 }
 
+/** A POST: the latest of a path's wins (an upsert: cheaper than REPLACE's delete and insert). */
 export function insertPost(ix: Index, cmd: string, seq: number, path: Buffer, post: Buffer | null): void {
-  ix.q("INSERT OR REPLACE INTO posts(cmd, path, post, seq) VALUES(?, ?, ?, ?)").run(cmd, path, post, seq);
+  ix.q("INSERT INTO posts(cmd, path, post, seq) VALUES(?, ?, ?, ?) ON CONFLICT(cmd, path) DO UPDATE SET post = excluded.post, seq = excluded.seq").run(
+    cmd,
+    path,
+    post,
+    seq,
+  );
 }
 
 export function postsOf(ix: Index, cmd: string): PostRow[] {

@@ -1,6 +1,6 @@
 // The index's stamp: a number that moves with every write an undo plan may depend on (triggers
 // on every table but spools, src/index/db.ts), so a plan made ahead of time (src/undo/prepared.ts)
-// is used only while the stamp it was made at still holds. Inserts into events and keeps move it
+// is used only while the stamp it was made at still holds. Inserts into events, keeps and posts move it
 // through bump(), once per ingest transaction.
 import type { Index } from "./db.js";
 
@@ -8,7 +8,7 @@ export function stampOf(ix: Index): number {
   return Number((ix.q("SELECT n FROM stamp").get() as { n: number | bigint }).n);
 }
 
-/** For the ingest, the one writer of events and keeps rows: inside its transaction. */
+/** For the ingest, the one writer of events, keeps and posts rows: inside its transaction. */
 export function bump(ix: Index): void {
   ix.q("UPDATE stamp SET n = n + 1").run();
 }

@@ -13,7 +13,7 @@ import { settleMoved } from "./moved.js";
 import * as procs from "../index/procs.js";
 import * as kills from "../index/kills.js";
 import * as spools from "../index/spools.js";
-import { MAGIC, Op, Tag, decodeStat, parseKeep, readRecords, type Rec, type Stat } from "../spool/records.js";
+import { MAGIC, Op, Tag, parseKeep, readRecords, type Rec } from "../spool/records.js";
 import { hashKept, isKeepName, type Hashed } from "../store/store.js";
 import { absorb } from "../store/blobs.js";
 import { recount } from "./effects.js";
@@ -40,8 +40,11 @@ export interface IngestOpts {
 
 /** One Buffer per chunk, not per spool: a spool of 2 GiB or more cannot be read in one. And a
  *  chunk's records are parsed whole: at 64 MiB the ingest of a sed -i over 100k files peaked at
- *  1 GB resident, at 8 MiB 226 MB (with effect counting reading rows one at a time). */
-export const CHUNK = 8 << 20;
+ *  1 GB resident, at 8 MiB 226 MB (with effect counting reading rows one at a time). At 256 KiB
+ *  (~1300 records of an rm -rf) a chunk's parsed records die young: at 8 MiB the 20k records of
+ *  an rm -rf of 10k files lived through the whole transaction, and copying them from scavenge to
+ *  scavenge was ~40% of the ingest's CPU (--trace-gc: 176 ms of GC, 71 ms at 256 KiB). */
+export const CHUNK = 256 << 10;
 
 const ms = (ns: bigint) => Number(ns / 1000000n);
 const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
@@ -181,7 +184,9 @@ function ingestSpool(
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") corrupt();
     return "done";
   }
-  if (read.corrupt || read.records.some(impossible)) corrupt();
+  // each record looked at once: whether a writer could have made it
+  const possible = read.records.map((r) => !impossible(r));
+  if (read.corrupt || possible.includes(false)) corrupt();
   if (!read.records.length) return "done";
   const records = read.records.length > budget ? read.records.slice(0, budget) : read.records;
   const next = records === read.records ? read.next : read.records[budget].offset;
@@ -191,21 +196,29 @@ function ingestSpool(
     const now = spools.positionOf(index, name);
     if (now.offset !== offset || now.base !== base) return false;
     const staged = stagedIn(cmd, records);
-    for (const r of records) if (!impossible(r)) applyRecord(paths, index, cmd, r, base + offset, staged);
-    // an END with no effect before it is counted too: its class (nothing changed) is what the
-    // default `shit list` leaves out
-    if (records.some((r) => (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END || r.op === Op.KILL)) {
+    let counts = false;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (possible[i]) applyRecord(paths, index, cmd, r, base + offset, staged);
+      // an END with no effect before it is counted too: its class (nothing changed) is what the
+      // default `shit list` leaves out
+      counts ||= (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END || r.op === Op.KILL;
+    }
+    if (counts) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
       // NULL, which list counts on reading.
       if (commands.times(index, cmd)?.ended != null) {
         const row = commands.byId(index, cmd);
         if (row && records.some((r) => r.op === Op.END)) noteStoppedUnits(index, row); // its lines are all in by its END
-        recount(index, [cmd], paths.staging);
+        // with more of its spool to read, counted once that is in: a recount per chunk would
+        // read every event again (records written after the END, a background process's)
+        if (partial) commands.setEffects(index, cmd, null, null);
+        else recount(index, [cmd], paths.staging);
       } else commands.setEffects(index, cmd, null, null);
     }
     spools.setOffset(index, name, offset + next);
-    stamp.bump(index); // events and keeps rows move the stamp here, once, not by a trigger per row
+    stamp.bump(index); // events, keeps and posts rows move the stamp here, once, not by a trigger per row
     return true;
   });
   if (!took) return "raced";
@@ -225,25 +238,39 @@ function ensureCommand(index: Index, cmd: string, r: Rec): void {
 /** A record no writer makes: a path with a NUL byte in it (the kernel takes none), which only a
  *  damaged or forged spool holds. It is left out, and the spool reported as unreadable there. */
 function impossible(r: Rec): boolean {
-  for (const t of [Tag.PATH, Tag.PATH2, Tag.CWD]) if (r.fields.get(t)?.includes(0)) return true;
-  return false;
+  const f = r.fields;
+  return hasNul(f.get(Tag.PATH)) || hasNul(f.get(Tag.PATH2)) || hasNul(f.get(Tag.CWD));
 }
+const hasNul = (b: Buffer | undefined) => b !== undefined && b.indexOf(0) >= 0;
 
 /** The STAGED records of one slice, by keep name: the identity each inode kept whole had right
  *  after the keep. Its keep row is then inserted with it, instead of inserted and then updated
  *  (an rm -rf of 10k files: 10k fewer statements). The names inserted so get `done`. */
 interface Staged {
-  kept: Map<string, Stat>;
+  kept: Map<string, Identity>;
   done: Set<string>;
 }
 
+/** What a keeps row holds of a staged inode: its inode number and ctime (ns, as text). */
+interface Identity {
+  ino: number;
+  ctime: string;
+}
+
+/** The identity in a stat_rec (docs/SPOOL.md: ino at 8, ctime at 48), as decodeStat reads it,
+ *  without decoding the other eight fields (an rm -rf of 10k files has 10k of them). */
+function identityOf(b: Buffer | undefined): Identity | null {
+  if (!b || b.length < 64) return null;
+  return { ino: Number(b.readBigUInt64LE(8)), ctime: b.readBigInt64LE(48).toString() };
+}
+
 function stagedIn(cmd: string, records: Rec[]): Staged {
-  const kept = new Map<string, Stat>();
+  const kept = new Map<string, Identity>();
   for (const r of records) {
     if (r.op !== Op.STAGED) continue;
     const k = parseKeep(r.fields.get(Tag.KEEP));
-    const st = decodeStat(r.fields.get(Tag.KEPT));
-    if (k && st && isKeepName(cmd, k.name)) kept.set(k.name, st);
+    const id = identityOf(r.fields.get(Tag.KEPT));
+    if (k && id && isKeepName(cmd, k.name)) kept.set(k.name, id);
   }
   return { kept, done: new Set() };
 }
@@ -276,8 +303,9 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
     case Op.STAGED: {
       // the stat of an inode kept whole, taken right after the keep (its record came first)
       const k = parseKeep(f.get(Tag.KEEP));
-      const st = decodeStat(f.get(Tag.KEPT));
-      if (k && st && isKeepName(cmd, k.name) && !staged.done.has(k.name)) keeps.setIdentity(index, k.name, Number(st.ino), st.ctimeNs.toString());
+      if (!k || staged.done.has(k.name)) return; // inserted with it
+      const id = identityOf(f.get(Tag.KEPT));
+      if (id && isKeepName(cmd, k.name)) keeps.setIdentity(index, k.name, id.ino, id.ctime);
       return;
     }
     case Op.VOID: {
@@ -302,9 +330,10 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   ensureCommand(index, cmd, r);
   const keep = parseKeep(f.get(Tag.KEEP));
   const keep2 = parseKeep(f.get(Tag.KEEP2));
-  const kept = decodeStat(f.get(Tag.KEPT));
+  const kept = f.get(Tag.KEPT);
   // a name outside this command's staging dir (a forged record) is never read: the undo refuses it
-  for (const k of [keep, keep2]) if (k && k.how !== "E" && isKeepName(cmd, k.name)) noteKeep(paths, index, k.name, k.how, kept, staged);
+  if (keep && keep.how !== "E" && isKeepName(cmd, keep.name)) noteKeep(paths, index, keep.name, keep.how, kept, staged);
+  if (keep2 && keep2.how !== "E" && isKeepName(cmd, keep2.name)) noteKeep(paths, index, keep2.name, keep2.how, kept, staged);
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
   events.insert(index, {
@@ -368,20 +397,20 @@ function killRow(cmd: string, seq: number, r: Rec): kills.KillRow {
  * inode and ctime right after it was kept (the record's KEPT) are noted: any change since sets a
  * new ctime, which the undo sees.
  */
-function noteKeep(paths: StatePaths, index: Index, name: string, how: string, kept: Stat | null, staged: Staged): void {
+function noteKeep(paths: StatePaths, index: Index, name: string, how: string, kept: Buffer | undefined, staged: Staged): void {
   const whole = how === "R" || how === "L";
   if (whole) {
     // nothing to read. Known by its ctime once kept: the STAGED record capture writes right after
     // the keep (in this slice: inserted with it; in a later one: it sets the identity then), else
     // the record's own KEPT (a path past PATH_MAX, recorded after the keep). A kill between the
     // two leaves size and mtime only. Inserted unless there, without a lookup first.
-    const id = staged.kept.get(name) ?? kept;
+    const id = staged.kept.get(name) ?? identityOf(kept);
     const fresh = keeps.insertNew(index, {
       name,
       hash: null,
       size: null,
-      ino: id ? Number(id.ino) : null,
-      ctime: id ? id.ctimeNs.toString() : null,
+      ino: id ? id.ino : null,
+      ctime: id ? id.ctime : null,
       state: "inode",
     });
     if (fresh && staged.kept.has(name)) staged.done.add(name);

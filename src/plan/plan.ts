@@ -241,12 +241,15 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   // reads /proc/uptime), a spool's order is exact (one file, appended to).
   const touched = new Map<BPath, number>();
   const lastSeq = new Map<BPath, number>();
-  for (const e of input.events)
-    for (const p of [p1(e), p2(e)]) {
-      if (!p || e.err !== 0) continue;
-      if (e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
-      if (e.seq > (lastSeq.get(p) ?? -Infinity)) lastSeq.set(p, e.seq);
-    }
+  const touch = (p: BPath, e: EventRow) => {
+    if (e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
+    if (e.seq > (lastSeq.get(p) ?? -Infinity)) lastSeq.set(p, e.seq);
+  };
+  for (const e of input.events) {
+    if (e.err !== 0) continue;
+    if (e.path) touch(fromBuf(e.path), e);
+    if (e.path2) touch(fromBuf(e.path2), e);
+  }
   const posts = expectedPosts(input.posts);
   // a selective undo checks only the paths it acts on
   const acted = opts.scope ? new Set(inverse.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path]))) : null;

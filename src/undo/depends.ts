@@ -74,7 +74,13 @@ export function dependents(ix: Index, h: History, target: CommandRow, inScope: (
         return false;
       }),
     );
-  add(events.effectPaths(ix, target.id, EFFECTS), inScope);
+  // target's own paths read only once a later command is there to compare (the undo of the
+  // latest command, the common case, has none: its 10k events are not read again)
+  let primed = false;
+  const prime = () => {
+    if (!primed) add(events.effectPaths(ix, target.id, EFFECTS), inScope);
+    primed = true;
+  };
   const origin = rootOf(h, target);
   const self = origin.id;
   const found = new Map<string, Dependency>();
@@ -89,6 +95,7 @@ export function dependents(ix: Index, h: History, target: CommandRow, inScope: (
     const unit = c.kind !== "run" && (root.started ?? 0) > (origin.started ?? 0) ? root : c;
     if (unit !== c && isUndone(h, unit)) continue;
     const rows = events.effectPaths(ix, c.id, EFFECTS);
+    prime();
     if (!hits(rows)) continue;
     add(rows, () => true);
     if (!found.has(unit.id)) found.set(unit.id, { cmd: unit, acting: unit.kind === "run" ? acting(h, unit) : unit });

@@ -48,17 +48,30 @@ export function inStaging(staging: string): (name: string) => boolean {
  *    the last.
  */
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
-  const lastOf = new Map<string, number>();
-  const keys = new Map<EventRow, string>(); // each made once
+  // by path first: a path unlinked once (nearly all of them) has no earlier record to compare
+  const byPath = new Map<string, EventRow[]>();
+  const repeated = new Set<EventRow>();
   for (const e of events)
     if ((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre) {
-      const pre = decodeStat(e.pre); // the same object as it was: its atime may differ (a re-run read the directory)
-      const k = `${fromBuf(e.path)}\0${pre ? `${pre.dev}:${pre.ino}:${pre.ctimeNs}` : fromBuf(e.pre)}\0${e.keep}`;
-      keys.set(e, k);
-      lastOf.set(k, e.seq);
+      const p = fromBuf(e.path);
+      const earlier = byPath.get(p);
+      if (!earlier) {
+        byPath.set(p, [e]);
+        continue;
+      }
+      for (const x of earlier) if (x.op === e.op && x.keep === e.keep && sameObject(x.pre!, e.pre)) repeated.add(x);
+      earlier.push(e);
     }
   const did = didHappen(staging);
-  return events.filter((e) => !(keys.has(e) && lastOf.get(keys.get(e)!) !== e.seq) && did(e));
+  return events.filter((e) => !repeated.has(e) && did(e));
+}
+
+/** The same object as it was: inode and ctime (its atime may differ: a re-run read the directory). */
+function sameObject(a: Uint8Array, b: Uint8Array): boolean {
+  if (Buffer.compare(a, b) === 0) return true;
+  const x = decodeStat(a),
+    y = decodeStat(b);
+  return !!x && !!y && x.dev === y.dev && x.ino === y.ino && x.ctimeNs === y.ctimeNs;
 }
 
 /**
