@@ -194,7 +194,19 @@ export class Index {
     // (the full-disk tests' 2 MiB state dir, shitd and the CLI both writing) a log grown toward
     // 4 MiB made an undo fail with "database or disk is full" 3 times in 8. Its file is never cut
     // back (no journal_size_limit): the room it has is what a later write on a full disk reuses.
-    this.db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=256;");
+    // a new index opened by several processes at once (shitd and a CLI, eight tests): the switch to
+    // WAL takes the file's exclusive lock, and SQLite says "database is locked" at once rather than
+    // wait for it (its busy handler is not called there): tried again, a few ms apart
+    for (let i = 0; ; i++) {
+      try {
+        this.db.exec("PRAGMA journal_mode=WAL");
+        break;
+      } catch (e) {
+        if (i >= 200 || !/database is locked/.test((e as Error).message)) throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + (i % 10));
+      }
+    }
+    this.db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=256;");
     // a command's arguments (NUL-separated) as one line, for `shit list --grep`
     this.db.function("argv_line", { deterministic: true }, (b) =>
       b instanceof Uint8Array ? Buffer.from(b).toString("utf8").replace(/\0$/, "").replaceAll("\0", " ") : null,
