@@ -29,13 +29,19 @@ function tree(s: Sandbox): void {
   );
 }
 
-test("undo of rm -rf puts each removed directory back whole, in one rename; redo and undo again exact (whole trees)", (t) => {
-  const s = sandbox(t);
+/** The tree made, then removed by a recorded rm -rf: the tree before, and the dirs its files were kept in. */
+function removedTree(s: Sandbox): { before: ReturnType<Sandbox["tree"]>; kept: Map<string, number> } {
   tree(s);
   const before = s.tree();
-  let r = s.shit(["run", "--", "rm", "-rf", "t"]);
+  const r = s.shit(["run", "--", "rm", "-rf", "t"]);
   assert.equal(r.status, 0, out(r));
-  const kept = keptDirs(s);
+  return { before, kept: keptDirs(s) };
+}
+
+test("undo of rm -rf puts each removed directory back whole, in one rename; redo and undo again exact (whole trees)", (t) => {
+  const s = sandbox(t);
+  const { before, kept } = removedTree(s);
+  let r: ReturnType<Sandbox["shit"]>;
   assert.ok(kept.size >= 3, `a staging dir per directory with files: ${[...kept.keys()]}`);
   r = s.shit(["undo", "--yes"]);
   assert.equal(r.status, 0, out(r));
@@ -60,14 +66,10 @@ test("undo of rm -rf puts each removed directory back whole, in one rename; redo
 
 test("a staging dir holding a file the plan does not put back is not moved: each file is, exact", (t) => {
   const s = sandbox(t);
-  tree(s);
-  const before = s.tree();
-  let r = s.shit(["run", "--", "rm", "-rf", "t"]);
-  assert.equal(r.status, 0, out(r));
-  const kept = keptDirs(s);
+  const { before, kept } = removedTree(s);
   // what a process killed between a keep and its record leaves: a file no record explains
   for (const [name] of kept) writeFileSync(join(s.state, "staging", name, "unexplained"), "odd\n");
-  r = s.shit(["undo", "--yes"]);
+  const r = s.shit(["undo", "--yes"]);
   assert.equal(r.status, 0, out(r));
   assert.equal(sameTree(before, s.tree()), "", "undo exact, the odd files not put back");
   const moved = new Set(kept.values());

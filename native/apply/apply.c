@@ -784,6 +784,20 @@ static int in_order(const struct step *d, const struct member *mm, size_t n, con
   return ok;
 }
 
+/* In idx (n steps sorted by path), the first whose path is path's first len bytes or after it. */
+static size_t first_of(const int *idx, size_t n, const char *path, size_t len) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const char *p = all_steps[idx[mid]].path;
+    int c = strncmp(p, path, len);
+    if (!c) c = p[len] ? 1 : 0;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /* Before the first step, after kept_ok: which directory PLACE may move which staging dir. */
 static void find_moves(void) {
   struct member *m = malloc(all_n * sizeof *m);
@@ -818,15 +832,7 @@ static void find_moves(void) {
     }
     if (!same) continue;
     /* the PLACE of that directory, before its files */
-    size_t lo = 0, hi = nd;
-    while (lo < hi) {
-      size_t mid = (lo + hi) / 2;
-      const char *dp = all_steps[dirs[mid]].path;
-      int c = strncmp(dp, parent, pl);
-      if (!c) c = dp[pl] ? 1 : 0;
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
-    }
+    size_t lo = first_of(dirs, nd, parent, pl);
     if (lo == nd) continue;
     struct step *d = &all_steps[dirs[lo]];
     if (strlen(d->path) != pl || memcmp(d->path, parent, pl) || d->idx > m[a].idx || d->move_from) continue;
@@ -935,10 +941,6 @@ static int *removes; /* REMOVE steps, by path */
 static size_t nremoves;
 static char failed_dir[PATH_MAX]; /* the last directory found not to be taken whole */
 
-static int remove_by_path(const void *a, const void *b) {
-  return strcmp(all_steps[*(const int *)a].path, all_steps[*(const int *)b].path);
-}
-
 /* The REMOVE step of path (not done, after step after), or -1. */
 static int remove_of(const char *path, size_t len, int after) {
   if (!removes) {
@@ -946,18 +948,9 @@ static int remove_of(const char *path, size_t len, int after) {
     if (!removes) return -1;
     for (size_t i = 0; i < all_n; i++)
       if (all_steps[i].op == STEP_REMOVE) removes[nremoves++] = (int)i;
-    qsort(removes, nremoves, sizeof *removes, remove_by_path);
+    qsort(removes, nremoves, sizeof *removes, by_path);
   }
-  size_t lo = 0, hi = nremoves;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    const char *p = all_steps[removes[mid]].path;
-    int c = strncmp(p, path, len);
-    if (!c) c = p[len] ? 1 : 0;
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  for (; lo < nremoves; lo++) {
+  for (size_t lo = first_of(removes, nremoves, path, len); lo < nremoves; lo++) {
     const struct step *r = &all_steps[removes[lo]];
     if (strncmp(r->path, path, len) || r->path[len]) return -1;
     if (r->idx > after && !all_done[r->idx]) return r->idx;
