@@ -965,6 +965,11 @@ static int under(const char *p, const char *dir, size_t dl) {
 
 /* The first REMOVE s of a file in a directory: -1 when its directory is not taken whole (the
  * caller removes s as usual); else s and the rest are done (0), or an errno for s. */
+/* Whether step t removes an entry of directory dir (dl bytes). */
+static int removes_in(const struct step *t, const char *dir, size_t dl) {
+  return t->op == STEP_REMOVE && dir_len(t->path) == dl && !memcmp(t->path, dir, dl);
+}
+
 static int remove_dir_whole(struct step *s) {
   size_t dl = dir_len(s->path);
   if (dl == 0 || dl >= PATH_MAX) return -1;
@@ -978,8 +983,7 @@ static int remove_dir_whole(struct step *s) {
   for (int j = s->idx; j < rd; j++) {
     const struct step *t = &all_steps[j];
     if (all_done[j]) continue;
-    int mine = t->op == STEP_REMOVE && dir_len(t->path) == dl && !memcmp(t->path, s->path, dl);
-    if (mine) n++;
+    if (removes_in(t, s->path, dl)) n++;
     else if (under(t->path, s->path, dl) || under(t->path2, s->path, dl)) return -1;
   }
   if ((size_t)(rd - s->idx) > 4 * n + 64) return -1;
@@ -987,19 +991,17 @@ static int remove_dir_whole(struct step *s) {
   if (!names) return -1;
   size_t nn = 0;
   for (int j = s->idx; j < rd; j++)
-    if (!all_done[j] && all_steps[j].op == STEP_REMOVE && dir_len(all_steps[j].path) == dl &&
-        !memcmp(all_steps[j].path, s->path, dl))
-      names[nn++] = all_steps[j].path + dl + 1;
+    if (!all_done[j] && removes_in(&all_steps[j], s->path, dl)) names[nn++] = all_steps[j].path + dl + 1;
   qsort(names, nn, sizeof *names, by_name);
   /* everything in it is one of them (one gone already is not: a run killed after removing it) */
   struct loc ld;
-  struct stat dst_;
+  struct stat dirst;
   long have = -1;
   if (open_parent(s->path, &ld) == 0) {
     int fd = openat(ld.dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
       have = entries_fd(fd, names, nn);
-      if (fstat(fd, &dst_)) have = -1;
+      if (fstat(fd, &dirst)) have = -1;
       close(fd);
     }
     close_loc(&ld);
@@ -1007,12 +1009,12 @@ static int remove_dir_whole(struct step *s) {
   free(names);
   if (have < 0) return -1;
   char staged[PATH_MAX + 96], base_dir[64];
-  snprintf(base_dir, sizeof base_dir, "d%llu-%llu", (unsigned long long)dst_.st_dev,
-           (unsigned long long)dst_.st_ino);
+  snprintf(base_dir, sizeof base_dir, "d%llu-%llu", (unsigned long long)dirst.st_dev,
+           (unsigned long long)dirst.st_ino);
   snprintf(staged, sizeof staged, "%s/staging/%s", state, cmd_id);
   struct stat sst;
   if (mkdir(staged, 0700) && errno != EEXIST) return -1;
-  if (stat(staged, &sst) || sst.st_dev != dst_.st_dev) return -1; /* a move into staging would cross */
+  if (stat(staged, &sst) || sst.st_dev != dirst.st_dev) return -1; /* a move into staging would cross */
   snprintf(staged, sizeof staged, "%s/staging/%s/%s", state, cmd_id, base_dir);
   if (lstat(staged, &sst) == 0 || errno != ENOENT) return -1;
 
@@ -1026,8 +1028,7 @@ static int remove_dir_whole(struct step *s) {
   int e = 0, first = 1;
   for (int j = s->idx; j < rd && !e; j++) {
     struct step *t = &all_steps[j];
-    if (all_done[j] || t->op != STEP_REMOVE || dir_len(t->path) != dl || memcmp(t->path, s->path, dl))
-      continue;
+    if (all_done[j] || !removes_in(t, s->path, dl)) continue;
     memset(&o, 0, sizeof o);
     cap_step = j;
     o.step = j;
