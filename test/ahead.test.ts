@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
 import { out, sameTree, shitBin, stagedFiles } from "./helpers.ts";
@@ -348,6 +348,56 @@ test("ahead: kill -9 of an undo run from a plan made ahead (2400 files), before,
   assert.ok(seen.includes("during"), `no kill fell while shit-apply ran: the test proved nothing (${seen.join(" ")})`);
   assert.ok(seen.includes("before"), `no kill fell before shit-apply moved a file (${seen.join(" ")})`);
 });
+
+// An undo killed before shit-apply wrote its BEGIN: shit-apply never ran (its spool not made), or
+// ran to the moment between making its spool and writing BEGIN into it (the spool made, empty). The
+// re-run that finishes it used to take a spool that is there for one holding BEGIN: the undo's row
+// never got its start, and `shit redo` took an older undo of the chain for the latest (seen under
+// load in the kill test above at write_plan +15 ms: a conflict on every path).
+const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";
+const applyBin = join(dirname(shitBin), "..", "native", "build", "shit-apply");
+for (const spool of ["not made", "made, empty"])
+  test(
+    `ahead: an undo killed before shit-apply wrote BEGIN (its spool ${spool}): the next \`shit undo\` finishes it, the \`shit redo\` after reverses that undo, not an older one of the chain; whole trees`,
+    { skip: noStrace },
+    async (t) => {
+      const s = daemonBox(t);
+      s.sh("mkdir -p t/a t/b && for i in 1 2 3; do echo $i > t/a/f$i; echo $i > t/b/g$i; done; ln -s f1 t/a/link");
+      const before = s.tree();
+      assert.equal(s.shit(["daemon", "start"]).status, 0);
+      let r = s.shit(["run", "--", "rm", "-rf", "t"]);
+      assert.equal(r.status, 0, out(r));
+      const after = s.tree();
+      for (const verb of ["undo", "redo"]) assert.equal((r = s.shit([verb, "--yes"])).status, 0, out(r));
+      // killed as it starts shit-apply: strace kills the exec of shit-apply (the CLI says it stopped)
+      const k = spawnSync(
+        "strace",
+        ["-f", "-o", "/dev/null", "-P", applyBin, "-e", "trace=execve", "-e", "inject=execve:signal=SIGKILL", shitBin, "undo", "--yes"],
+        {
+          cwd: s.work,
+          env: s.env,
+          encoding: "utf8",
+        },
+      );
+      assert.notEqual(k.status, 0, out(k));
+      assert.equal(sameTree(after, s.tree()), "", "nothing changed yet");
+      const db = new DatabaseSync(join(s.state, "index.sqlite"), { timeout: 10000 });
+      const killed = (db.prepare("SELECT id FROM commands WHERE kind = 'undo' AND ended IS NULL").all() as { id: string }[]).map((c) => c.id);
+      db.close();
+      assert.equal(killed.length, 1, `one undo left unended: ${out(k)}`);
+      if (spool === "made, empty") writeFileSync(join(s.state, "spool", `${killed[0]}.spool`), "", { mode: 0o600 });
+      const u = s.shit(["undo", "--yes"]);
+      assert.equal(u.status, 0, out(u));
+      assert.match(u.stderr, new RegExp(`finishing the interrupted undo ${killed[0].slice(0, 8)}`), out(u));
+      assert.equal(sameTree(before, s.tree()), "", `the undo finished: ${out(u)}`);
+      const rd = s.shit(["redo", "--yes"]);
+      assert.equal(rd.status, 0, out(rd));
+      assert.match(rd.stdout, new RegExp(`undone by ${killed[0].slice(0, 8)}\\)`), `the redo reverses the undo just finished: ${out(rd)}`);
+      assert.equal(sameTree(after, s.tree()), "", `the redo: ${out(rd)}`);
+      assert.equal((r = s.shit(["undo", "--yes"])).status, 0, out(r));
+      assert.equal(sameTree(before, s.tree()), "", "the chain after is exact");
+    },
+  );
 
 // A plan made ahead lives in run/ahead under the checked 0700 state dir, but run/ahead and its
 // files are not among what that check looks at: one made writable by others, another user's, or
