@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
 import { out, sameTree, shitBin, stagedFiles } from "./helpers.ts";
@@ -269,85 +269,168 @@ const count = (dir: string) => (existsSync(dir) ? readdirSync(dir, { recursive: 
 // Where an undo run from a plan made ahead is killed: told by the phases it has written to
 // SHIT_TIMES (src/undo/times.ts), then `ms` more. "plan_(made_ahead)": the plan taken, its file
 // renamed to the undo's id, no row yet; "write_plan": the undo's row written, shit-apply about to
-// start; "shit-apply": the apply done, its row not finished.
-const kills = [
+// start; "shit-apply": the apply done, its row not finished. `move`: inside shit-apply, whatever
+// the timing: strace holds shit-apply at its move-th rename (a directory of 60 files and a link
+// into place; ~41 in all), and the undo is killed there. Without it the kills that fell while
+// shit-apply ran were by chance (its ~40 renames take a few ms).
+const kills: Array<{ at: string; ms: number; move?: number }> = [
   { at: "plan_(made_ahead)", ms: 0 },
   { at: "write_plan", ms: 0 },
   { at: "write_plan", ms: 15 },
   { at: "write_plan", ms: 40 },
+  { at: "shit-apply's move", ms: 0, move: 20 },
   { at: "write_plan", ms: 80 },
   { at: "shit-apply", ms: 0 },
 ];
+const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";
+/** argv of `shit undo --yes`, held (60 s) by strace at its process's move-th renameat2 when given. */
+const undoArgv = (move?: number): [string, string[]] =>
+  move
+    ? ["strace", ["-f", "-o", "/dev/null", "-e", "trace=renameat2", "-e", `inject=renameat2:delay_enter=60000000:when=${move}`, shitBin, "undo", "--yes"]]
+    : [shitBin, ["undo", "--yes"]];
 
-test("ahead: kill -9 of an undo run from a plan made ahead (2400 files), before, during and after shit-apply: list says interrupted; the next `shit undo` finishes it, the next `shit redo` finishes it and redoes it, tree for tree; the chain after is exact", async (t) => {
-  const s = daemonBox(t);
-  s.sh('mkdir t; for i in $(seq 40); do mkdir t/d$i; ln -s f1 t/d$i/link; for j in $(seq 60); do echo "$i $j" > t/d$i/f$j; done; done; chmod 700 t/d1');
-  const before = s.tree();
-  const total = count(join(s.work, "t"));
-  assert.equal(s.shit(["daemon", "start"]).status, 0);
-  const r = s.shit(["run", "--", "rm", "-rf", "t"]);
-  assert.equal(r.status, 0, out(r));
-  const after = s.tree();
-  let reversed = newest(s); // what the next undo reverses: the rm, then each redo
-  const seen: string[] = [];
-  const rounds = [...kills, ...kills.filter((k) => k.at === "write_plan" && k.ms > 0).map((k) => ({ ...k, ms: k.ms + 10 + Math.floor(Math.random() * 30) }))];
-  for (const k of rounds) {
-    await planned(s, reversed);
-    const times = join(s.dir, `times-kill-${seen.length}`);
-    const p = spawn(shitBin, ["undo", "--yes"], { cwd: s.work, env: { ...s.env, SHIT_TIMES: times }, detached: true, stdio: "ignore" });
-    const exited = new Promise((res) => p.on("exit", res));
-    let done = false;
-    void exited.then(() => (done = true));
-    await until(
-      `${k.at} in the undo's phases`,
-      () => done || (existsSync(times) && new RegExp(`^${k.at.replace(/[()]/g, "\\$&")} `, "m").test(readFileSync(times, "utf8"))),
-      60000,
-    );
-    if (k.ms) await new Promise((res) => setTimeout(res, k.ms));
-    try {
-      process.kill(-p.pid!, "SIGKILL");
-    } catch {
-      // already done
-    }
-    await exited;
-    await until("the undo's process group to be gone", () => !groupAlive(p.pid!));
-    const phases = readFileSync(times, "utf8");
-    assert.match(phases, /^plan_\(made_ahead\) /m, `the killed undo ran the plan made ahead; phases:\n${phases}`);
-    const back = count(join(s.work, "t"));
-    const where = `killed at ${k.at} +${k.ms} ms with ${back} of ${total} paths back`;
-    seen.push(back === 0 ? "before" : back < total ? "during" : "after");
+test(
+  "ahead: kill -9 of an undo run from a plan made ahead (2400 files), before, during and after shit-apply: list says interrupted; the next `shit undo` finishes it, the next `shit redo` finishes it and redoes it, tree for tree; the chain after is exact",
+  { skip: noStrace },
+  async (t) => {
+    const s = daemonBox(t);
+    s.sh('mkdir t; for i in $(seq 40); do mkdir t/d$i; ln -s f1 t/d$i/link; for j in $(seq 60); do echo "$i $j" > t/d$i/f$j; done; done; chmod 700 t/d1');
+    const before = s.tree();
+    const total = count(join(s.work, "t"));
+    assert.equal(s.shit(["daemon", "start"]).status, 0);
+    const r = s.shit(["run", "--", "rm", "-rf", "t"]);
+    assert.equal(r.status, 0, out(r));
+    const after = s.tree();
+    let reversed = newest(s); // what the next undo reverses: the rm, then each redo
+    const seen: string[] = [];
+    const rounds = [
+      ...kills, // the one at a move is followed by an undo,
+      { at: "shit-apply's move", ms: 0, move: 5 + Math.floor(Math.random() * 30) }, // this one by a redo
+      ...kills.filter((k) => k.at === "write_plan" && k.ms > 0).map((k) => ({ ...k, ms: k.ms + 10 + Math.floor(Math.random() * 30) })),
+    ];
+    for (const k of rounds) {
+      await planned(s, reversed);
+      const times = join(s.dir, `times-kill-${seen.length}`);
+      const [bin, args] = undoArgv(k.move);
+      const p = spawn(bin, args, { cwd: s.work, env: { ...s.env, SHIT_TIMES: times }, detached: true, stdio: "ignore" });
+      const exited = new Promise((res) => p.on("exit", res));
+      let done = false;
+      void exited.then(() => (done = true));
+      if (k.move) {
+        // held at that rename: part of the tree is back, and no more comes for a while
+        let last = -1;
+        let since = Date.now();
+        await until(
+          `the undo held at its rename ${k.move} (${last} of ${total} paths back)`,
+          () => {
+            const n = count(join(s.work, "t"));
+            if (n !== last) [last, since] = [n, Date.now()];
+            return done || (n > 0 && n < total && Date.now() - since > 400);
+          },
+          60000,
+        );
+      } else
+        await until(
+          `${k.at} in the undo's phases`,
+          () => done || (existsSync(times) && new RegExp(`^${k.at.replace(/[()]/g, "\\$&")} `, "m").test(readFileSync(times, "utf8"))),
+          60000,
+        );
+      if (k.ms) await new Promise((res) => setTimeout(res, k.ms));
+      try {
+        process.kill(-p.pid!, "SIGKILL");
+      } catch {
+        // already done
+      }
+      await exited;
+      await until("the undo's process group to be gone", () => !groupAlive(p.pid!));
+      const phases = readFileSync(times, "utf8");
+      assert.match(phases, /^plan_\(made_ahead\) /m, `the killed undo ran the plan made ahead; phases:\n${phases}`);
+      const back = count(join(s.work, "t"));
+      const where = `killed at ${k.at} +${k.ms} ms with ${back} of ${total} paths back`;
+      seen.push(back === 0 ? "before" : back < total ? "during" : "after");
 
-    // the history reads as it is: an undo killed part-way is "interrupted", not "running" forever
-    const l = s.shit(["list"]);
-    assert.equal(l.status, 0, `${where}: ${out(l)}`);
-    assert.doesNotMatch(l.stdout, /\brunning\b/, `${where}: ${out(l)}`);
-    if (back > 0 && back < total) assert.match(l.stdout, /\binterrupted\b/, `${where}: ${out(l)}`);
-    if ((seen.length - 1) % 2) {
-      // `shit redo` next: the killed undo is finished, then redone (rolled back), never "nothing to
-      // redo" while the tree is half-way (before: exit 1, the tree left half-way)
+      // the history reads as it is: an undo killed part-way is "interrupted", not "running" forever
+      const l = s.shit(["list"]);
+      assert.equal(l.status, 0, `${where}: ${out(l)}`);
+      assert.doesNotMatch(l.stdout, /\brunning\b/, `${where}: ${out(l)}`);
+      if (back > 0 && back < total) assert.match(l.stdout, /\binterrupted\b/, `${where}: ${out(l)}`);
+      if ((seen.length - 1) % 2) {
+        // `shit redo` next: the killed undo is finished, then redone (rolled back), never "nothing to
+        // redo" while the tree is half-way (before: exit 1, the tree left half-way)
+        const rd = s.shit(["redo", "--yes"]);
+        assert.equal(rd.status, 0, `${where}; the next redo: ${out(rd)}`);
+        assert.equal(sameTree(...butTopTime(after, s.tree())), "", `${where}; the next redo: ${out(rd)}`);
+        reversed = /\(as ([0-9a-f]+);/.exec(rd.stdout)![1];
+        continue;
+      }
+      // `shit undo` next: it finishes the killed one
+      const u = s.shit(["undo", "--yes"]);
+      if (!(u.status === 1 && /nothing to undo/.test(u.stderr) && back === total)) assert.equal(u.status, 0, `${where}: the next undo: ${out(u)}`);
+      assert.equal(sameTree(before, s.tree()), "", `${where}; the next undo: ${out(u)}`);
+      // the chain is whole: the redo puts every path back as the rm left it
       const rd = s.shit(["redo", "--yes"]);
-      assert.equal(rd.status, 0, `${where}; the next redo: ${out(rd)}`);
-      assert.equal(sameTree(...butTopTime(after, s.tree())), "", `${where}; the next redo: ${out(rd)}`);
+      assert.equal(rd.status, 0, `${where}; the undo after: ${out(u)}\nthe redo: ${out(rd)}`);
+      assert.equal(sameTree(...butTopTime(after, s.tree())), "", `${where}: the redo after it`);
       reversed = /\(as ([0-9a-f]+);/.exec(rd.stdout)![1];
-      continue;
     }
-    // `shit undo` next: it finishes the killed one
     const u = s.shit(["undo", "--yes"]);
-    if (!(u.status === 1 && /nothing to undo/.test(u.stderr) && back === total)) assert.equal(u.status, 0, `${where}: the next undo: ${out(u)}`);
-    assert.equal(sameTree(before, s.tree()), "", `${where}; the next undo: ${out(u)}`);
-    // the chain is whole: the redo puts every path back as the rm left it
-    const rd = s.shit(["redo", "--yes"]);
-    assert.equal(rd.status, 0, `${where}; the undo after: ${out(u)}\nthe redo: ${out(rd)}`);
-    assert.equal(sameTree(...butTopTime(after, s.tree())), "", `${where}: the redo after it`);
-    reversed = /\(as ([0-9a-f]+);/.exec(rd.stdout)![1];
-  }
-  const u = s.shit(["undo", "--yes"]);
-  assert.equal(u.status, 0, out(u));
-  assert.equal(sameTree(before, s.tree()), "", "the last undo");
-  t.diagnostic(`kills: ${seen.join(" ")}`);
-  assert.ok(seen.includes("during"), `no kill fell while shit-apply ran: the test proved nothing (${seen.join(" ")})`);
-  assert.ok(seen.includes("before"), `no kill fell before shit-apply moved a file (${seen.join(" ")})`);
-});
+    assert.equal(u.status, 0, out(u));
+    assert.equal(sameTree(before, s.tree()), "", "the last undo");
+    t.diagnostic(`kills: ${seen.join(" ")}`);
+    for (const [i, k] of rounds.entries())
+      if (k.move) assert.equal(seen[i], "during", `the kill at rename ${k.move} fell inside shit-apply (${seen.join(" ")})`);
+    assert.ok(seen.includes("before"), `no kill fell before shit-apply moved a file (${seen.join(" ")})`);
+  },
+);
+
+// An undo killed before shit-apply wrote its BEGIN: shit-apply never ran (its spool not made), or
+// ran to the moment between making its spool and writing BEGIN into it (the spool made, empty). The
+// re-run that finishes it used to take a spool that is there for one holding BEGIN: the undo's row
+// never got its start, and `shit redo` took an older undo of the chain for the latest (seen under
+// load in the kill test above at write_plan +15 ms: a conflict on every path).
+const applyBin = join(dirname(shitBin), "..", "native", "build", "shit-apply");
+for (const spool of ["not made", "made, empty"])
+  test(
+    `ahead: an undo killed before shit-apply wrote BEGIN (its spool ${spool}): the next \`shit undo\` finishes it, the \`shit redo\` after reverses that undo, not an older one of the chain; whole trees`,
+    { skip: noStrace },
+    async (t) => {
+      const s = daemonBox(t);
+      s.sh("mkdir -p t/a t/b && for i in 1 2 3; do echo $i > t/a/f$i; echo $i > t/b/g$i; done; ln -s f1 t/a/link");
+      const before = s.tree();
+      assert.equal(s.shit(["daemon", "start"]).status, 0);
+      let r = s.shit(["run", "--", "rm", "-rf", "t"]);
+      assert.equal(r.status, 0, out(r));
+      const after = s.tree();
+      for (const verb of ["undo", "redo"]) assert.equal((r = s.shit([verb, "--yes"])).status, 0, out(r));
+      // killed as it starts shit-apply: strace kills the exec of shit-apply (the CLI says it stopped)
+      const k = spawnSync(
+        "strace",
+        ["-f", "-o", "/dev/null", "-P", applyBin, "-e", "trace=execve", "-e", "inject=execve:signal=SIGKILL", shitBin, "undo", "--yes"],
+        {
+          cwd: s.work,
+          env: s.env,
+          encoding: "utf8",
+        },
+      );
+      assert.notEqual(k.status, 0, out(k));
+      assert.equal(sameTree(after, s.tree()), "", "nothing changed yet");
+      const db = new DatabaseSync(join(s.state, "index.sqlite"), { timeout: 10000 });
+      const killed = (db.prepare("SELECT id FROM commands WHERE kind = 'undo' AND ended IS NULL").all() as { id: string }[]).map((c) => c.id);
+      db.close();
+      assert.equal(killed.length, 1, `one undo left unended: ${out(k)}`);
+      if (spool === "made, empty") writeFileSync(join(s.state, "spool", `${killed[0]}.spool`), "", { mode: 0o600 });
+      const u = s.shit(["undo", "--yes"]);
+      assert.equal(u.status, 0, out(u));
+      assert.match(u.stderr, new RegExp(`finishing the interrupted undo ${killed[0].slice(0, 8)}`), out(u));
+      assert.equal(sameTree(before, s.tree()), "", `the undo finished: ${out(u)}`);
+      const rd = s.shit(["redo", "--yes"]);
+      assert.equal(rd.status, 0, out(rd));
+      assert.match(rd.stdout, new RegExp(`undone by ${killed[0].slice(0, 8)}\\)`), `the redo reverses the undo just finished: ${out(rd)}`);
+      assert.equal(sameTree(after, s.tree()), "", `the redo: ${out(rd)}`);
+      assert.equal((r = s.shit(["undo", "--yes"])).status, 0, out(r));
+      assert.equal(sameTree(before, s.tree()), "", "the chain after is exact");
+    },
+  );
 
 // A plan made ahead lives in run/ahead under the checked 0700 state dir, but run/ahead and its
 // files are not among what that check looks at: one made writable by others, another user's, or

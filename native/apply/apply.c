@@ -1746,21 +1746,27 @@ int main(int argc, char **argv) {
   }
   size_t slen = 0;
   uint8_t *sp = read_file(spool_path, &slen, &err);
-  if (!sp) {
-    int rc = begin_command(spool_path, argv + 4, argc - 4, argv[2], argv[3]);
-    if (rc) {
-      fprintf(stderr, "shit-apply: %s: %s\n", spool_path, strerror(-rc));
-      return 2;
-    }
-  } else {
+  /* a run killed between creating its spool and writing BEGIN into it left a spool with no
+   * BEGIN: the command's row then never got its start (argv, cwd, time), and the undo chain,
+   * which orders reversals by it, took an older undo for the latest. BEGIN is written then too. */
+  int begun = 0;
+  if (sp) {
     size_t so = 0;
     while (sp_next(sp, slen, &so, &v) == 1) {
+      if (v.op == SP_BEGIN) begun = 1;
       if (v.err || v.op < SP_UNLINK || v.op > SP_MKNOD || !v.f[T_STEP] || v.fn[T_STEP] < 4) continue;
       uint32_t st;
       memcpy(&st, v.f[T_STEP], 4);
       if (st < nsteps) touched[st] = 1;
     }
     free(sp);
+  }
+  if (!begun) {
+    int rc = begin_command(spool_path, argv + 4, argc - 4, argv[2], argv[3]);
+    if (rc) {
+      fprintf(stderr, "shit-apply: %s: %s\n", spool_path, strerror(-rc));
+      return 2;
+    }
   }
   /* the records are written on one descriptor, not an open and close each */
   if ((err = sp_hold(spool_path)))

@@ -165,10 +165,14 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
 }
 
 /** Commands of one kind, newest first (of one session when given); `finishedOk`: only those that
- *  ended with exit 0. Lazy: the undo chain usually stops at the first rows. */
+ *  ended with exit 0, the last to end first: an undo killed part-way and finished by a later
+ *  verb took effect when it ended, after any undo started meanwhile (and a row whose start never
+ *  came, from before shit-apply wrote BEGIN on a re-run, would sort last by its start). Lazy:
+ *  the undo chain usually stops at the first rows. */
 export function ofKindNewestFirst(ix: Index, kind: "run" | "undo" | "redo", session: string | null, finishedOk = false): Iterable<CommandRow> {
-  const done = finishedOk ? " AND ended IS NOT NULL AND exit = 0" : " AND started IS NOT NULL";
-  const sql = `SELECT * FROM commands WHERE kind = ?${done}${session ? " AND session = ?" : ""} ORDER BY started DESC, rowid DESC`;
+  // (a reversal's `of` is set: that term lets SQLite read the few reversals through commands_of)
+  const done = finishedOk ? " AND ended IS NOT NULL AND exit = 0" + (kind === "run" ? "" : " AND of IS NOT NULL") : " AND started IS NOT NULL";
+  const sql = `SELECT * FROM commands WHERE kind = ?${done}${session ? " AND session = ?" : ""} ORDER BY ${finishedOk ? "ended" : "started"} DESC, rowid DESC`;
   return (session ? ix.q(sql).iterate(kind, session) : ix.q(sql).iterate(kind)) as Iterable<CommandRow>;
 }
 
