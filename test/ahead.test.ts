@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFil
 import { dirname, join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
-import { out, sameTree, shitBin, stagedFiles } from "./helpers.ts";
+import { groupAlive, out, sameTree, shitBin, stagedFiles } from "./helpers.ts";
 import type { Entry } from "../dist/manifest.js";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 
@@ -241,21 +241,6 @@ test("ahead: an inode kept whole that changed inside staging since the plan was 
   assert.equal(sameTree(gone, s.tree()), "", "nothing changed");
 });
 
-/** Whether a process of group pgid still runs (a zombie does not). */
-function groupAlive(pgid: number): boolean {
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    let st: string;
-    try {
-      st = readFileSync(`/proc/${d}/stat`, "latin1");
-    } catch {
-      continue;
-    }
-    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-    if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
-  }
-  return false;
-}
 /** Both trees without the mtime of the work dir itself. Known gap (shit-apply, not yet fixed): a
  *  kill -9 right after the undo made t/ loses that step's batched record (up to 64 KiB are); the
  *  re-run finds t/ made and records it with the work dir's time as it is by then, which the redo

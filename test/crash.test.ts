@@ -4,9 +4,9 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, statfsSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, statfsSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, mountTmpfs, fill } from "./helpers.ts";
+import { sandbox, sameTree, out, until, shitBin, busybox, noBusybox, mountTmpfs, fill, groupAlive } from "./helpers.ts";
 
 const alive = (pid: number) => {
   try {
@@ -59,22 +59,6 @@ function makeTree(s: ReturnType<typeof sandbox>, dirs: number, files: number): v
   s.sh(
     `mkdir t; for i in $(seq ${dirs}); do mkdir t/d$i; ln -s f1 t/d$i/link; for j in $(seq ${files}); do echo "$i $j" > t/d$i/f$j; done; done; chmod 700 t/d1`,
   );
-}
-
-/** Whether a process of group pgid still runs (a zombie does not: its parent may be slow to reap it). */
-function groupAlive(pgid: number): boolean {
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    let st: string;
-    try {
-      st = readFileSync(`/proc/${d}/stat`, "latin1");
-    } catch {
-      continue;
-    }
-    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-    if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
-  }
-  return false;
 }
 
 const lexists = (p: string) => {

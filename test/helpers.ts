@@ -1,6 +1,6 @@
 // Test helpers: temp trees, the real CLI, whole-tree manifests.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -90,6 +90,22 @@ export function stagedFiles(dir: string): string[] {
     .filter((d) => !d.isDirectory())
     .map((d) => join(d.parentPath, d.name))
     .sort();
+}
+
+/** Whether a process of group pgid still runs (a zombie does not: its parent may be slow to reap it). */
+export function groupAlive(pgid: number): boolean {
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    let st: string;
+    try {
+      st = readFileSync(`/proc/${d}/stat`, "latin1");
+    } catch {
+      continue;
+    }
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) === pgid && f[0] !== "Z" && f[0] !== "X") return true;
+  }
+  return false;
 }
 
 export function sameTree(a: Entry[], b: Entry[]): string {
