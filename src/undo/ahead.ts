@@ -216,7 +216,7 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
   const taken: Ahead = { plan: sealed(saved.plan), view: saved.view, id, file, base, moved: saved.moved, keeps: saved.keeps, materialised: [] };
   // the pre-images in the store, written out to their staging names as preparePlan does (each
   // verified against its hash as it is read): one that cannot be is for the plan made now to name
-  store.preload(saved.plan.cmd);
+  if (saved.stored.length) store.preload(saved.plan.cmd); // an rm -rf's 10k are all kept whole: none to read
   try {
     for (const x of saved.stored) {
       const row = store.keep(x.name);
