@@ -186,12 +186,7 @@ test("ahead: a saved plan of another format (an older shitd's) or cut short is n
 
 test("ahead: a target is planned ahead once after its ingest, not again after each later command; the undo's sync plans it again", async (t) => {
   const s = daemonBox(t);
-  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
-  const before = s.tree();
-  assert.equal(s.shit(["daemon", "start"]).status, 0);
-  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
-  const cmd = newest(s);
-  await planned(s, cmd);
+  const { cmd, before } = await removedAhead(s);
   assert.equal(s.shit(["run", "--", "true"]).status, 0); // moves the stamp, changes nothing
   s.shit(["list"]);
   await new Promise((r) => setTimeout(r, 500)); // past shitd's wait after an ingest

@@ -1,11 +1,12 @@
 // Test helpers: temp trees, the real CLI, whole-tree manifests.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestContext } from "node:test";
 import { manifest, diffManifests, type Entry } from "../dist/manifest.js";
+import type { Stat } from "../dist/spool/records.js";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const shitBin = join(root, "bin", "shit");
@@ -90,6 +91,23 @@ export function stagedFiles(dir: string): string[] {
     .filter((d) => !d.isDirectory())
     .map((d) => join(d.parentPath, d.name))
     .sort();
+}
+
+/** The stat of a real path, as capture records it (PRE, POST, KEPT). */
+export function statOf(p: string): Stat {
+  const st = lstatSync(p, { bigint: true });
+  return {
+    dev: st.dev,
+    ino: st.ino,
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    nlink: Number(st.nlink),
+    size: st.size,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    atimeNs: st.atimeNs,
+  };
 }
 
 /** Whether a process of group pgid still runs (a zombie does not: its parent may be slow to reap it). */

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, shitBin, out, type Sandbox } from "./helpers.ts";
+import { sandbox, shitBin, out, statOf, type Sandbox } from "./helpers.ts";
 import { Op, Tag, encodeRecord, encodeStat } from "../dist/spool/records.js";
 import { Index } from "../dist/index/db.js";
 import * as views from "../dist/index/views.js";
@@ -182,19 +182,7 @@ function writeSpool(s: Sandbox, id: string, argv: string[], evs: Array<[number, 
 test("show of a large command reads the view stored at ingest, the same lines as its events fold to, while no record written before its call is in doubt", (t) => {
   const s = sandbox(t);
   s.sh("printf x > kept.txt");
-  const st = lstatSync(join(s.work, "kept.txt"), { bigint: true });
-  const pre = encodeStat({
-    dev: st.dev,
-    ino: st.ino,
-    mode: Number(st.mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    nlink: Number(st.nlink),
-    size: st.size,
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-    atimeNs: st.atimeNs,
-  });
+  const pre = encodeStat(statOf(join(s.work, "kept.txt")));
   const id = "5eed5eed5eed0001";
   const evs: Array<[number, number, Array<[number, Buffer]>]> = [[Op.MKDIR, 0o755, [[Tag.PATH, Buffer.from(join(s.work, "made"))]]]];
   for (let i = 0; i < 1100; i++) evs.push([Op.OPEN, 0o1101, [[Tag.PATH, Buffer.from(join(s.work, "made", `f${i}`))]]]);

@@ -3,35 +3,19 @@
 // process runs and no index is opened (src/plan/plan.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { constants as C, lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { constants as C, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inverseSteps, planUndo, type PlanInput } from "../../dist/plan/plan.js";
 import { Op, encodeStat, type Stat } from "../../dist/spool/records.js";
 import { ev } from "./events.ts";
+import { statOf } from "../helpers.ts";
 import type { EventRow } from "../../dist/index/rows.js";
 
 let inode = 0;
 
 function stat(mode: number, extra: Partial<Stat> = {}): Stat {
   return { dev: 1n, ino: BigInt(++inode), mode, uid: 1000, gid: 1000, nlink: 1, size: 5n, mtimeNs: 1000n, ctimeNs: 0n, atimeNs: 0n, ...extra };
-}
-
-/** The stat of a real path, as capture records it. */
-function real(p: string): Stat {
-  const st = lstatSync(p, { bigint: true });
-  return {
-    dev: st.dev,
-    ino: st.ino,
-    mode: Number(st.mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    nlink: Number(st.nlink),
-    size: st.size,
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-    atimeNs: st.atimeNs,
-  };
 }
 
 function input(events: EventRow[], posts: PlanInput["posts"] = []): PlanInput {
@@ -109,7 +93,7 @@ test("plan: a file the command created and left as it was is removed, with its p
   const plan = planUndo(
     input(
       [ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })],
-      [{ path: Buffer.from(join(d, "new")), post: encodeStat(real(join(d, "new"))), seq: 1e9 }],
+      [{ path: Buffer.from(join(d, "new")), post: encodeStat(statOf(join(d, "new"))), seq: 1e9 }],
     ),
     "stop",
   );
@@ -124,7 +108,7 @@ test("plan: a file the command created and left as it was is removed, with its p
 test("plan: a path changed since the command is a conflict (marked for the caller to say by whom)", (t) => {
   const d = scratch(t);
   writeFileSync(join(d, "new"), "hello");
-  const left = real(join(d, "new"));
+  const left = statOf(join(d, "new"));
   writeFileSync(join(d, "new"), "hello, changed");
   const plan = planUndo(
     input([ev(Op.OPEN, join(d, "new"), { flags: C.O_WRONLY | C.O_CREAT })], [{ path: Buffer.from(join(d, "new")), post: encodeStat(left), seq: 1e9 }]),
@@ -141,7 +125,7 @@ test("plan: the end scan is placed by spool order, not by a coarse end time: fis
   const d = scratch(t);
   const f = join(d, "kid.txt");
   writeFileSync(f, "the command's bytes");
-  const left = real(f);
+  const left = statOf(f);
   writeFileSync(f, "saved by an IDE");
   const now = Date.now();
   const write = ev(Op.OPEN, f, { flags: C.O_WRONLY | C.O_TRUNC, time: now, pre: encodeStat(stat(C.S_IFREG | 0o644)) });
@@ -156,7 +140,7 @@ test("plan: a record after the end scan in the spool (a background process of th
   const d = scratch(t);
   const f = join(d, "bg.txt");
   writeFileSync(f, "before the scan");
-  const scanned = real(f);
+  const scanned = statOf(f);
   writeFileSync(f, "the background job's later bytes");
   const now = Date.now();
   const first = ev(Op.OPEN, f, { flags: C.O_WRONLY | C.O_CREAT, time: now - 5 });
@@ -209,7 +193,7 @@ test("plan: a directory the command made that now holds someone else's file is n
 
 test("plan: directories the command touched get their first-recorded mode and times back, last", (t) => {
   const d = scratch(t);
-  const dir = real(d);
+  const dir = statOf(d);
   const plan = planUndo(
     input([ev(Op.OPEN, join(d, "gone"), { flags: C.O_WRONLY | C.O_CREAT, parent: encodeStat({ ...dir, mode: C.S_IFDIR | 0o700 }) })]),
     "stop",
