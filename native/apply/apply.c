@@ -979,20 +979,23 @@ static int remove_dir_whole(struct step *s) {
   int rd = remove_of(s->path, dl, s->idx);
   if (rd < 0) return -1;
   /* the directory's entries removed by steps s..rd, and nothing else there between them */
+  const char **names = malloc(((size_t)(rd - s->idx) + 1) * sizeof *names);
+  if (!names) return -1;
   size_t n = 0;
   for (int j = s->idx; j < rd; j++) {
     const struct step *t = &all_steps[j];
     if (all_done[j]) continue;
-    if (removes_in(t, s->path, dl)) n++;
-    else if (under(t->path, s->path, dl) || under(t->path2, s->path, dl)) return -1;
+    if (removes_in(t, s->path, dl)) names[n++] = t->path + dl + 1;
+    else if (under(t->path, s->path, dl) || under(t->path2, s->path, dl)) {
+      free(names);
+      return -1;
+    }
   }
-  if ((size_t)(rd - s->idx) > 4 * n + 64) return -1;
-  const char **names = malloc((n + 1) * sizeof *names);
-  if (!names) return -1;
-  size_t nn = 0;
-  for (int j = s->idx; j < rd; j++)
-    if (!all_done[j] && removes_in(&all_steps[j], s->path, dl)) names[nn++] = all_steps[j].path + dl + 1;
-  qsort(names, nn, sizeof *names, by_name);
+  if ((size_t)(rd - s->idx) > 4 * n + 64) {
+    free(names);
+    return -1;
+  }
+  qsort(names, n, sizeof *names, by_name);
   /* everything in it is one of them (one gone already is not: a run killed after removing it) */
   struct loc ld;
   struct stat dirst;
@@ -1000,7 +1003,7 @@ static int remove_dir_whole(struct step *s) {
   if (open_parent(s->path, &ld) == 0) {
     int fd = openat(ld.dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
-      have = entries_fd(fd, names, nn);
+      have = entries_fd(fd, names, n);
       if (fstat(fd, &dirst)) have = -1;
       close(fd);
     }
