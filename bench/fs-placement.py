@@ -70,31 +70,29 @@ def p_unlink():
     return time.perf_counter() - t0
 
 
-def p_central():
+def into_staging(by_dir):
+    """Each file renamed into staging: into one dir, or into a dir per parent (made at its first file)."""
     w = scratch()
     st = os.open(os.path.join(w, "staging"), os.O_RDONLY)
     t0 = time.perf_counter()
     for d, dp, fd in dirs(os.path.join(w, "t")):
+        if by_dir:
+            os.mkdir("d%d" % d, dir_fd=st)
         for f in range(N_F):
-            os.rename("f%02d" % f, "%d-%d" % (d, f), src_dir_fd=fd, dst_dir_fd=st)
+            dst = "d%d/f%02d" % (d, f) if by_dir else "%d-%d" % (d, f)
+            os.rename("f%02d" % f, dst, src_dir_fd=fd, dst_dir_fd=st)
         os.rmdir(dp)
     secs = time.perf_counter() - t0
     os.close(st)
     return secs
+
+
+def p_central():
+    return into_staging(False)
 
 
 def p_bydir():
-    w = scratch()
-    st = os.open(os.path.join(w, "staging"), os.O_RDONLY)
-    t0 = time.perf_counter()
-    for d, dp, fd in dirs(os.path.join(w, "t")):
-        os.mkdir("d%d" % d, dir_fd=st)
-        for f in range(N_F):
-            os.rename("f%02d" % f, "d%d/f%02d" % (d, f), src_dir_fd=fd, dst_dir_fd=st)
-        os.rmdir(dp)
-    secs = time.perf_counter() - t0
-    os.close(st)
-    return secs
+    return into_staging(True)
 
 
 def p_perdir():
