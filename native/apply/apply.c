@@ -663,37 +663,14 @@ static int place_file(const struct step *s, struct loc *l, int staged, int *src,
  * PRE's device, inode, size and mtime (a rename changes none of them; its ctime it does). Found
  * there: kept = 1 with its stat for do_place. Absent, and PATH holds it: kept = -1 (moved back by
  * a run killed before its journal entry; do_place takes that as done). Else it says so: 0. */
-/* The lstat of a staged file, through its staging dir opened once for a run of files kept there
- * (10k files in 100 dirs: 100 path walks, not 10k). */
-static int staged_stat(const char *keep, struct sp_stat *st) {
-  static char dir[PATH_MAX];
-  static int dfd = -1;
-  if (!keep) { /* done with them: a staging dir may move into place next (move_dir) */
-    if (dfd >= 0) close(dfd);
-    dfd = -1;
-    dir[0] = 0;
-    return 0;
-  }
-  const char *slash = strrchr(keep, '/');
-  size_t dl = (size_t)(slash - keep);
-  if (dl >= sizeof dir) return sp_statat(AT_FDCWD, keep, AT_SYMLINK_NOFOLLOW, st);
-  if (dfd < 0 || strlen(dir) != dl || memcmp(dir, keep, dl)) {
-    if (dfd >= 0) close(dfd);
-    memcpy(dir, keep, dl);
-    dir[dl] = 0;
-    dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-      dir[0] = 0;
-      return sp_statat(AT_FDCWD, keep, AT_SYMLINK_NOFOLLOW, st);
-    }
-  }
-  return sp_statat(dfd, slash + 1, AT_SYMLINK_NOFOLLOW, st);
-}
+/* The staged files' dirs, opened once for a run of files kept in one (kept_ok, before any step:
+ * dropped after, since a staging dir may move into place then) */
+static struct sp_dir staged_dir;
 
 static int kept_ok(struct step *s) {
   if (!s->keep || s->how != 'R' || !s->has_pre) return 1;
   struct sp_stat st;
-  int r = staged_stat(s->keep, &st);
+  int r = sp_lstat_in_dir(&staged_dir, s->keep, &st);
   int same = r == 0 && S_ISREG(st.mode) && st.dev == s->pre.dev && st.ino == s->pre.ino &&
              st.size == s->pre.size && st.mtime_ns == s->pre.mtime_ns;
   if (same) {
@@ -1799,7 +1776,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nsteps; i++)
     if (steps[i].op == STEP_PLACE && !done[i] && (steps[i].flags & STEP_F_KEPT_WHOLE) && !kept_ok(&steps[i]))
       lost++;
-  staged_stat(NULL, NULL);
+  sp_dir_drop(&staged_dir);
   if (lost) {
     fprintf(stderr, "shit-apply: %d kept pre-image%s gone or changed: nothing changed\n", lost,
             lost > 1 ? "s" : "");

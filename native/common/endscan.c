@@ -183,30 +183,13 @@ void end_scan(const char *spool_path) {
   struct sp_stat *sts = s.n ? calloc(s.n, sizeof *sts) : NULL;
   uint8_t *there = s.n ? calloc(s.n, 1) : NULL;
   int keep_all = !sts || !there; /* out of memory: every path gets its POST, as before */
-  /* each through its directory, opened once for a run of paths in it (an undo's 10k files in 100
-   * directories: 100 path walks, not 10k); resolved as the path itself would be */
-  char dir[PATH_MAX];
-  long dfd = -1;
-  dir[0] = 0;
+  static struct sp_dir dir;      /* each through its directory, opened once for a run of paths in it */
   for (size_t i = 0; i < s.n && !keep_all; i++) {
     memcpy(path, s.e[i].p, s.e[i].n);
     path[s.e[i].n] = 0;
-    char *slash = strrchr(path, '/');
-    size_t dl = slash ? (size_t)(slash - path) : 0;
-    if (dl > 0 && slash[1] && (strlen(dir) != dl || memcmp(dir, path, dl))) {
-      if (dfd >= 0) sys1(SYS_close, dfd);
-      *slash = 0;
-      dfd = sys4(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
-      *slash = '/';
-      memcpy(dir, path, dl);
-      dir[dl] = 0;
-    }
-    if (dl > 0 && slash[1] && dfd >= 0)
-      there[i] = sp_statat((int)dfd, slash + 1, AT_SYMLINK_NOFOLLOW, &sts[i]) == 0;
-    else if (dl > 0 && slash[1] && dfd == -ENOENT) there[i] = 0; /* its directory is not there */
-    else there[i] = sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &sts[i]) == 0;
+    there[i] = sp_lstat_in_dir(&dir, path, &sts[i]) == 0;
   }
-  if (dfd >= 0) sys1(SYS_close, dfd);
+  sp_dir_drop(&dir);
   for (size_t i = 0; i < s.n; i++) {
     const uint8_t *p = s.e[i].p;
     uint32_t n = s.e[i].n;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "spool.h"
 #include "sys.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <time.h>
@@ -258,6 +259,29 @@ int sp_commit(struct sp_buf *b, const char *spool_path, int err) {
   int rc = sp_append(spool_path, b->p, b->n);
   sp_release(b);
   return rc;
+}
+
+int sp_lstat_in_dir(struct sp_dir *d, const char *path, struct sp_stat *out) {
+  const char *slash = strrchr(path, '/');
+  size_t dl = slash ? (size_t)(slash - path) : 0;
+  if (!slash || dl == 0 || !slash[1] || dl >= sizeof d->path)
+    return sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, out);
+  if (!d->open || strlen(d->path) != dl || memcmp(d->path, path, dl)) {
+    sp_dir_drop(d);
+    memcpy(d->path, path, dl);
+    d->path[dl] = 0;
+    d->fd = sys4(SYS_openat, AT_FDCWD, d->path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    d->open = 1;
+  }
+  if (d->fd >= 0) return sp_statat((int)d->fd, slash + 1, AT_SYMLINK_NOFOLLOW, out);
+  if (d->fd == -ENOENT) return -ENOENT; /* its directory is not there */
+  return sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, out);
+}
+
+void sp_dir_drop(struct sp_dir *d) {
+  if (d->open && d->fd >= 0) sys1(SYS_close, d->fd);
+  d->open = 0;
+  d->path[0] = 0;
 }
 
 int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out) {

@@ -5,6 +5,7 @@
 #define SHIT_SPOOL_H
 #include <stdint.h>
 #include <stddef.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -174,6 +175,17 @@ void sp_release(struct sp_buf *b);
 
 /* statx into sp_stat; returns 0 or -errno. flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH ... */
 int sp_statat(int dirfd, const char *path, int flags, struct sp_stat *out);
+/* The lstat of an absolute path through its directory, kept open for the next path in the same
+ * directory (10k files in 100 dirs: 100 path walks, not 10k); resolved as the path itself would
+ * be. -ENOENT at once for each path of a directory that is not there. Zero-initialised; one
+ * directory at a time; sp_dir_drop closes it (before anything may move that directory). */
+struct sp_dir {
+  char path[PATH_MAX];
+  int open; /* fd holds the last directory's open (fd < 0: its -errno) */
+  long fd;
+};
+int sp_lstat_in_dir(struct sp_dir *d, const char *path, struct sp_stat *out);
+void sp_dir_drop(struct sp_dir *d);
 
 /* Reading */
 struct sp_view {
