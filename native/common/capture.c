@@ -271,31 +271,42 @@ static int in_state(const struct cap_op *o, const char *abs) {
   return shell_ignores(abs);
 }
 
-static int ensure_staging(struct cap_op *o) {
-  long r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(o->ctx.staging), 0700);
-  if (r == -ENOENT) {
-    char p[PATH_MAX];
-    size_t n = strlen(o->ctx.staging) - strlen(o->ctx.cmd) - 1;
-    memcpy(p, o->ctx.staging, n);
-    p[n] = 0;
-    sys3(SYS_mkdirat, sp_ofd(), sp_opath(p), 0700);
-    r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(o->ctx.staging), 0700);
+/* mkdir (0700) of p's first n bytes, and when that fails with ENOENT, of up to `up` directories
+ * above it first. 0 (made, or there), or -errno. */
+static long mkdir_up(char *p, size_t n, int up) {
+  char c = p[n];
+  p[n] = 0;
+  long r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(p), 0700);
+  p[n] = c;
+  if (r == -ENOENT && up > 0) {
+    size_t k = n;
+    while (k > 0 && p[k - 1] != '/') k--;
+    if (k > 1 && mkdir_up(p, k - 1, up - 1) == 0) {
+      c = p[n];
+      p[n] = 0;
+      r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(p), 0700);
+      p[n] = c;
+    }
   }
-  return (r == 0 || r == -EEXIST) ? 0 : (int)r;
+  return r == -EEXIST ? 0 : r;
 }
 
-/* The directory dst (a staging file) is in: made (0700) when the move into it failed with ENOENT,
- * the command's staging dir first if that is missing too. 0, or -errno. */
-static int ensure_dir_of(struct cap_op *o, const char *dst) {
+/* The command's staging dir (and staging/ above it), made when missing. 0, or -errno. */
+static int ensure_staging(struct cap_op *o) {
+  char p[PATH_MAX];
+  size_t n = strlen(o->ctx.staging);
+  memcpy(p, o->ctx.staging, n + 1);
+  return (int)mkdir_up(p, n, 1);
+}
+
+int cap_make_dir_of(const char *file, int up) {
   char d[PATH_MAX];
-  size_t n = strlen(dst);
-  while (n > 0 && dst[n - 1] != '/') n--;
-  if (n < 2 || n > sizeof d) return -ENAMETOOLONG;
-  memcpy(d, dst, n - 1);
-  d[n - 1] = 0;
-  long r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(d), 0700);
-  if (r == -ENOENT && ensure_staging(o) == 0) r = sys3(SYS_mkdirat, sp_ofd(), sp_opath(d), 0700);
-  return (r == 0 || r == -EEXIST) ? 0 : (int)r;
+  size_t n = strlen(file);
+  if (n >= sizeof d) return -ENAMETOOLONG;
+  memcpy(d, file, n + 1);
+  while (n > 0 && d[n - 1] != '/') n--;
+  if (n < 2) return -EINVAL;
+  return (int)mkdir_up(d, n - 1, up);
 }
 
 /* ---------- inodes created here ----------
@@ -1306,7 +1317,7 @@ int cap_unlink(struct cap_op *o, int dirfd, const char *path, int at_flags) {
       }
       r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
       /* its staging dir is made at its first file (or staging went since it was looked at) */
-      if (r == -ENOENT && (by_dir || cached) && ensure_dir_of(o, dst) == 0)
+      if (r == -ENOENT && (by_dir || cached) && cap_make_dir_of(dst, by_dir ? 2 : 1) == 0)
         r = sys5(SYS_renameat2, dirfd, path, sp_ofd(), sp_opath(dst), RENAME_NOREPLACE);
       if (r == 0) {
         if (cap_on_performed) cap_on_performed(0);

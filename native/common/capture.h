@@ -72,6 +72,10 @@ int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags);
  * stage_later: the STAGED record of one of them (base: its keep name below the command's staging
  * dir, "d<dev>-<ino>/<name>"; kept: its stat, which its directory's move did not change). */
 void cap_staged_later(struct cap_op *o, const char *base, const struct sp_stat *kept);
+/* Makes the directory the staging file `file` goes in (0700), and up to `up` directories above it
+ * when they are missing too (a file kept by its directory: 2, that dir's, the command's staging
+ * dir and staging/; by inode: 1). 0, or -errno. */
+int cap_make_dir_of(const char *file, int up);
 /* Whether the op's record was written in full before the call (an UNLINK kept, an RMDIR). */
 int cap_recorded(const struct cap_op *o);
 int cap_truncate(struct cap_op *o, int dirfd, const char *path, int fd, long long length);

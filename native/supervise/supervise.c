@@ -1026,18 +1026,7 @@ static long finish_staging(void) {
   if (lstat(inflight->to, &st) == 0) return 0;
   if (!keep_recorded(inflight->to)) return 1;
   long r = syscall(SYS_renameat2, AT_FDCWD, inflight->from, AT_FDCWD, inflight->to, RENAME_NOREPLACE);
-  if (r < 0 && errno == ENOENT) { /* its staging dir not made yet: it (its parent first), then again */
-    char d[PATH_MAX], *s, *t;
-    snprintf(d, sizeof d, "%s", inflight->to);
-    if ((s = strrchr(d, '/')) && s != d) {
-      *s = 0;
-      if (mkdir(d, 0700) && errno == ENOENT && (t = strrchr(d, '/')) && t != d) {
-        *t = 0;
-        mkdir(d, 0700);
-        *t = '/';
-        mkdir(d, 0700);
-      }
-    }
+  if (r < 0 && errno == ENOENT && cap_make_dir_of(inflight->to, 1) == 0) { /* its staging dir not made yet */
     r = syscall(SYS_renameat2, AT_FDCWD, inflight->from, AT_FDCWD, inflight->to, RENAME_NOREPLACE);
   }
   return r < 0 ? -errno : 0;
