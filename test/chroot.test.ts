@@ -52,6 +52,12 @@ function roundTrip(s: Sandbox, argv: string[], notCaptured = 0, env: Record<stri
   return sh;
 }
 
+/** Asserts each of names (relative to root) is a path of one of the command's records. */
+function recordedAt(sh: Pick<ShowJson, "events">, root: string, names: string[]): void {
+  const paths = sh.events.flatMap((e) => [e.path, e.path2]);
+  for (const p of names) assert.ok(paths.includes(join(root, p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+}
+
 test(
   "chroot: python os.chroot, then writes, renames, unlinks and a tree removal inside: recorded at their real paths, undo and redo exact",
   { skip: noChroot },
@@ -72,9 +78,7 @@ os.symlink("/d/f", "/d/dir/abs-link")
 os.chmod("/d/sub/x", 0o600)
 `;
     const sh = roundTrip(s, ["python3", "-c", py]);
-    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
-    for (const p of ["d/f", "d/k", "d/deep/er/y", "d/deep/er", "d/dir/abs-link", "d/sub/x"])
-      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+    recordedAt(sh, join(s.work, "jail"), ["d/f", "d/k", "d/deep/er/y", "d/deep/er", "d/dir/abs-link", "d/sub/x"]);
   },
 );
 
@@ -97,9 +101,7 @@ os.unlink("/k")
 os.rename("/sub/x", "/sub/x2")
 `;
     const sh = roundTrip(s, ["python3", "-c", py]);
-    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
-    for (const p of ["outside.txt", "jail/d/f", "jail/d/nested", "jail/d/k", "jail/d/sub/x"])
-      assert.ok(paths.includes(join(s.work, p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+    recordedAt(sh, s.work, ["outside.txt", "jail/d/f", "jail/d/nested", "jail/d/k", "jail/d/sub/x"]);
   },
 );
 
@@ -157,9 +159,7 @@ if pid == 0:
 raise SystemExit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 `;
     let sh = roundTrip(s, ["python3", "-c", py]);
-    let paths = sh.events.flatMap((e) => [e.path, e.path2]);
-    for (const p of ["d/own", "d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"])
-      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+    recordedAt(sh, join(s.work, "jail"), ["d/own", "d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"]);
     // a name without a slash, started from the working directory (execv), not looked for in PATH
     mkdirSync(join(s.work, "jail/tools"));
     copyFileSync(BB!, join(s.work, "jail/tools/bb"));
@@ -172,9 +172,7 @@ raise SystemExit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     );
     // coreutils chroot (dynamic: the shim's chroot and execvp wrappers), the program found by PATH
     sh = roundTrip(s, ["chroot", "jail", "busybox", "sh", "-c", script], 0, { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" });
-    paths = sh.events.flatMap((e) => [e.path, e.path2]);
-    for (const p of ["d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"])
-      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+    recordedAt(sh, join(s.work, "jail"), ["d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"]);
   },
 );
 
@@ -232,9 +230,7 @@ test(
       copyFileSync(lib, join(s.work, "jail", lib));
     }
     const sh = roundTrip(s, ["chroot", "jail", "/bin/dyn"], 0, { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" });
-    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
-    for (const p of ["d/f", "d/k", "d/sub/x", "d/target", "d/made"])
-      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+    recordedAt(sh, join(s.work, "jail"), ["d/f", "d/k", "d/sub/x", "d/target", "d/made"]);
   },
 );
 
@@ -254,9 +250,7 @@ test(
       "-c",
       "echo new > /d/f; rm /d/k; mkdir /d/n; echo z > /d/n/z; mv /d/n/z /d/target; rm -r /d/deep; cd /d/sub && echo rel > rel.txt",
     ]);
-    const paths = sh.events.flatMap((e) => [e.path, e.path2]);
-    for (const p of ["d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"])
-      assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+    recordedAt(sh, join(s.work, "jail"), ["d/f", "d/k", "d/target", "d/deep/er/y", "d/sub/rel.txt"]);
   },
 );
 
@@ -341,9 +335,7 @@ assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
       };
       // python: the chroot'd process's own calls, at their real paths
       let r = await typed(writes);
-      const paths = r.events.flatMap((e) => [e.path, e.path2]);
-      for (const p of ["d/f", "d/target", "d/k", "d/deep/er/y", "d/dir/abs-link", "d/sub/x"])
-        assert.ok(paths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(paths)}`);
+      recordedAt(r, join(s.work, "jail"), ["d/f", "d/target", "d/k", "d/deep/er/y", "d/dir/abs-link", "d/sub/x"]);
       await term.run("shit undo --yes");
       assert.equal(status(), "p 0", term.screen());
       assert.equal(sameTree(r.before, s.tree()), "", term.screen());
@@ -366,9 +358,7 @@ assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
       assert.equal(sameTree(r.before, s.tree()), "", out(u));
       // a static chroot (busybox-static), handed to the seccomp tier by the shell's shim
       r = await typed(`${[...wrap!, BB!].join(" ")} chroot jail /bin/busybox sh -c 'echo new > /d/f; rm /d/k; mkdir /d/n; echo z > /d/n/z; rm -r /d/deep'`);
-      const bbPaths = r.events.flatMap((e) => [e.path, e.path2]);
-      for (const p of ["d/f", "d/k", "d/n/z", "d/deep/er/y"])
-        assert.ok(bbPaths.includes(join(s.work, "jail", p)), `${p} recorded at its real path: ${JSON.stringify(bbPaths)}`);
+      recordedAt(r, join(s.work, "jail"), ["d/f", "d/k", "d/n/z", "d/deep/er/y"]);
       await term.run("shit undo --yes");
       assert.equal(status(), "p 0", term.screen());
       assert.equal(sameTree(r.before, s.tree()), "", term.screen());
