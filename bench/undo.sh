@@ -52,12 +52,12 @@ for _ in $(seq "$runs"); do
   undo=$(SHIT_TIMES=$w/phases timed "$shit" undo --yes); unset NODE_OPTIONS
   files=$(find t -type f | wc -l)
   if [ -n "$daemon" ]; then "$shit" list >/dev/null; ahead_wait "$(sed -n 's/.*(as \([0-9a-f]*\);.*/\1/p' "$w/out")"; fi
-  redo=$(timed "$shit" redo --yes)
+  redo=$(SHIT_TIMES=$w/rphases timed "$shit" redo --yes)
   gone=$(find t -type f 2>/dev/null | wc -l)
-  python3 - "$plain" "$run" "$undo" "$redo" "$files" "$gone" "$n" "$spool" "$w/phases" <<'PY'
+  python3 - "$plain" "$run" "$undo" "$redo" "$files" "$gone" "$n" "$spool" "$w/phases" "$w/rphases" <<'PY'
 import os, sys
 plain, run, undo, redo = [tuple(map(float, a.split())) for a in sys.argv[1:5]]
-files, gone, n, spool, ph = sys.argv[5:]
+files, gone, n, spool, ph, rph = sys.argv[5:]
 r = lambda x, i: x[i] / plain[i] if plain[i] else float("inf")
 print("rm -rf %s files: plain wall %.3f cpu %.3f | run %.2fx/%.2fx | undo wall %.3f cpu %.3f = %.2fx wall %.2fx cpu | redo %.2fx/%.2fx  (spool %s KiB; peak RSS of one process: undo %.0f MiB, redo %.0f MiB)" % (
     n, plain[0], plain[1], r(run, 0), r(run, 1), undo[0], undo[1], r(undo, 0), r(undo, 1), r(redo, 0), r(redo, 1), spool, undo[2] / 1024, redo[2] / 1024))
@@ -68,11 +68,14 @@ how = "shitd running" if os.environ.get("SHIT_BENCH_DAEMON") else "SHIT_DAEMON=o
 for name, x in (("undo", undo), ("redo", redo)):
     print("  %-4s of rm -rf %s (%s)  ratio %.2fx wall (%.2fx cpu)   target <= %.2fx   %s" % (
         name, n, how, r(x, 0), r(x, 1), target, "ok" if r(x, 0) <= target else "MISSED"))
-try:
-    for line in open(ph):
+for verb, f in (("undo", ph), ("redo", rph)):
+    try:
+        lines = open(f).read().split("\n")
+    except OSError: continue
+    print("   %s phases:" % verb)
+    for line in filter(None, lines):
         name, wall, cpu = line.split()
         print("    %-28s wall %.3f cpu %.3f (%.2fx cpu of plain rm)" % (name, float(wall), float(cpu), float(cpu) / plain[1]))
-except OSError: pass
 PY
-  rm -f "$w/phases"
+  rm -f "$w/phases" "$w/rphases"
 done
