@@ -39,8 +39,11 @@ prep() {
   if [ -n "$daemon" ] && [ -d "$SHIT_HOME" ]; then "$shit" daemon stop >/dev/null 2>&1; fi
   rm -rf "$w/d/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/d/t"; sync
 }
-# waits for a plan made ahead (of the command whose id begins with $1, if given)
-ahead_wait() { for _ in $(seq 100); do ls "$SHIT_HOME/run/ahead/${1-}"*.v8 >/dev/null 2>&1 && return; sleep 0.1; done; echo "bench: no plan made ahead" >&2; }
+# waits for a plan made ahead (of the command whose id begins with $1, if given) at the index's
+# stamp as it is: one made before the index settled (an undo's processes' exits noted after it) is
+# stale, and shitd plans it again a moment later, as a person typing the next verb gives it time to
+stamp() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True).execute("SELECT n FROM stamp").fetchone()[0])' "$SHIT_HOME/index.sqlite"; }
+ahead_wait() { for _ in $(seq 100); do ls "$SHIT_HOME/run/ahead/${1-}"*"-$(stamp).v8" >/dev/null 2>&1 && return; sleep 0.1; done; echo "bench: no plan made ahead" >&2; }
 cd "$w/d" || exit 1
 for _ in $(seq "$runs"); do
   prep; plain=$(timed rm -rf t)
