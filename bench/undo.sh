@@ -39,8 +39,11 @@ prep() {
   if [ -n "$daemon" ] && [ -d "$SHIT_HOME" ]; then "$shit" daemon stop >/dev/null 2>&1; fi
   rm -rf "$w/d/t" "$SHIT_HOME"; "$shit" run -- true; cp -a "$w/tpl/t" "$w/d/t"; sync
 }
-# waits for a plan made ahead (of the command whose id begins with $1, if given)
-ahead_wait() { for _ in $(seq 100); do ls "$SHIT_HOME/run/ahead/${1-}"*.v8 >/dev/null 2>&1 && return; sleep 0.1; done; echo "bench: no plan made ahead" >&2; }
+# waits for a plan made ahead (of the command whose id begins with $1, if given) at the index's
+# stamp as it is: one made before the index settled (an undo's processes' exits noted after it) is
+# stale, and shitd plans it again a moment later, as a person typing the next verb gives it time to
+stamp() { python3 -c 'import sqlite3, sys; print(sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True).execute("SELECT n FROM stamp").fetchone()[0])' "$SHIT_HOME/index.sqlite"; }
+ahead_wait() { for _ in $(seq 100); do ls "$SHIT_HOME/run/ahead/${1-}"*"-$(stamp).v8" >/dev/null 2>&1 && return; sleep 0.1; done; echo "bench: no plan made ahead" >&2; }
 cd "$w/d" || exit 1
 for _ in $(seq "$runs"); do
   prep; plain=$(timed rm -rf t)
@@ -52,12 +55,12 @@ for _ in $(seq "$runs"); do
   undo=$(SHIT_TIMES=$w/phases timed "$shit" undo --yes); unset NODE_OPTIONS
   files=$(find t -type f | wc -l)
   if [ -n "$daemon" ]; then "$shit" list >/dev/null; ahead_wait "$(sed -n 's/.*(as \([0-9a-f]*\);.*/\1/p' "$w/out")"; fi
-  redo=$(timed "$shit" redo --yes)
+  redo=$(SHIT_TIMES=$w/rphases timed "$shit" redo --yes)
   gone=$(find t -type f 2>/dev/null | wc -l)
-  python3 - "$plain" "$run" "$undo" "$redo" "$files" "$gone" "$n" "$spool" "$w/phases" <<'PY'
+  python3 - "$plain" "$run" "$undo" "$redo" "$files" "$gone" "$n" "$spool" "$w/phases" "$w/rphases" <<'PY'
 import os, sys
 plain, run, undo, redo = [tuple(map(float, a.split())) for a in sys.argv[1:5]]
-files, gone, n, spool, ph = sys.argv[5:]
+files, gone, n, spool, ph, rph = sys.argv[5:]
 r = lambda x, i: x[i] / plain[i] if plain[i] else float("inf")
 print("rm -rf %s files: plain wall %.3f cpu %.3f | run %.2fx/%.2fx | undo wall %.3f cpu %.3f = %.2fx wall %.2fx cpu | redo %.2fx/%.2fx  (spool %s KiB; peak RSS of one process: undo %.0f MiB, redo %.0f MiB)" % (
     n, plain[0], plain[1], r(run, 0), r(run, 1), undo[0], undo[1], r(undo, 0), r(undo, 1), r(redo, 0), r(redo, 1), spool, undo[2] / 1024, redo[2] / 1024))
@@ -68,11 +71,14 @@ how = "shitd running" if os.environ.get("SHIT_BENCH_DAEMON") else "SHIT_DAEMON=o
 for name, x in (("undo", undo), ("redo", redo)):
     print("  %-4s of rm -rf %s (%s)  ratio %.2fx wall (%.2fx cpu)   target <= %.2fx   %s" % (
         name, n, how, r(x, 0), r(x, 1), target, "ok" if r(x, 0) <= target else "MISSED"))
-try:
-    for line in open(ph):
+for verb, f in (("undo", ph), ("redo", rph)):
+    try:
+        lines = open(f).read().split("\n")
+    except OSError: continue
+    print("   %s phases:" % verb)
+    for line in filter(None, lines):
         name, wall, cpu = line.split()
         print("    %-28s wall %.3f cpu %.3f (%.2fx cpu of plain rm)" % (name, float(wall), float(cpu), float(cpu) / plain[1]))
-except OSError: pass
 PY
-  rm -f "$w/phases"
+  rm -f "$w/phases" "$w/rphases"
 done

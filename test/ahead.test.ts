@@ -206,6 +206,42 @@ test("ahead: a target is planned ahead once after its ingest, not again after ea
   assert.equal(sameTree(before, s.tree()), "");
 });
 
+/** The index's stamp, read without asking shitd anything (a verb's sync would have it plan). */
+const stampNow = (s: DaemonBox) => {
+  const db = new DatabaseSync(join(s.state, "index.sqlite"), { readOnly: true });
+  try {
+    return Number((db.prepare("SELECT n FROM stamp").get() as { n: number }).n);
+  } finally {
+    db.close();
+  }
+};
+/** Waits, asking no verb, until shitd has made ahead the plan of `id` at the index's stamp as it is. */
+const plannedUnasked = (s: DaemonBox, id: string) =>
+  until(
+    () => `a plan made ahead for ${id} at stamp ${stampNow(s)} (there: ${existsSync(aheadDir(s)) ? readdirSync(aheadDir(s)).join(" ") : "none"})`,
+    () => existsSync(aheadDir(s)) && readdirSync(aheadDir(s)).some((n) => n.startsWith(id) && n.endsWith(`-${stampNow(s)}.v8`)),
+  );
+
+test("ahead: after an undo shitd has its redo planned at the stamp the index settles at, with no verb asking; a write that is no command (a pin) has it planned again", async (t) => {
+  const s = daemonBox(t);
+  const { before } = await removedAhead(s);
+  const after = s.tree();
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  const undoId = /\(as ([0-9a-f]+);/.exec(undo.stdout)![1];
+  assert.equal(sameTree(before, s.tree()), "");
+  // the undo's END, its processes' exits, what it moved back marked: each moves the stamp, some
+  // after the plan's first making
+  await plannedUnasked(s, undoId);
+  const pin = s.shit(["pin", undoId]); // moves the stamp, and no later command came
+  assert.equal(pin.status, 0, out(pin));
+  await plannedUnasked(s, undoId);
+  const redo = timed(s, ["redo", "--yes"]);
+  assert.equal(redo.r.status, 0, out(redo.r));
+  assert.ok(redo.ahead, `the redo used it; phases:\n${redo.phases}`);
+  assert.equal(sameTree(after, s.tree()), "");
+});
+
 test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own undo, not only the newest of all shells", async (t) => {
   const s = daemonBox(t);
   s.sh("mkdir -p da db && for i in 1 2 3; do echo $i > da/f$i; echo $i > db/f$i; done");

@@ -880,6 +880,9 @@ static int move_dir(struct step *s, struct loc *l) {
   /* its files, each recorded as placed in it (walked to once: the directory just moved here) */
   int dfd = openat(l->dfd, l->name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dfd >= 0) cap_dir_known(dfd, s->path, strlen(s->path));
+  /* each member's PARENT: the directory as moved in, which recording them does not change */
+  struct sp_stat dst;
+  int have_dst = dfd >= 0 && sp_statat(dfd, "", AT_EMPTY_PATH, &dst) == 0;
   for (int k = 0; k < s->nmembers; k++) {
     struct step *f = &all_steps[s->members[k]];
     if (dfd >= 0) {
@@ -887,7 +890,8 @@ static int move_dir(struct step *s, struct loc *l) {
       memset(&o, 0, sizeof o);
       cap_step = f->idx;
       o.step = f->idx;
-      cap_open_new(&o, dfd, strrchr(f->path, '/') + 1, O_WRONLY | O_CREAT | O_EXCL);
+      cap_open_new_in(&o, dfd, strrchr(f->path, '/') + 1, O_WRONLY | O_CREAT | O_EXCL,
+                      have_dst ? &dst : NULL);
       o.step = f->idx;
       cap_end_post(&o, 0, 0, &f->kst);
     }

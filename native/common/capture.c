@@ -1512,7 +1512,7 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
   return 1;
 }
 
-int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags) {
+int cap_open_new_in(struct cap_op *o, int dirfd, const char *name, int oflags, const struct sp_stat *parent) {
   if (!begin(o, SP_OPEN, (uint32_t)oflags)) return 0;
   char abs[PATH_MAX];
   const char *why = "";
@@ -1520,8 +1520,13 @@ int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags) {
   if (in_state(o, abs)) return skip(o);
   o->internal |= CAPF_CREATED;
   sp_add_str(&o->rec, T_PATH, abs);
-  add_parent(o, T_PARENT, dirfd, name);
+  if (parent) sp_add_stat(&o->rec, T_PARENT, parent);
+  else add_parent(o, T_PARENT, dirfd, name);
   return 1;
+}
+
+int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags) {
+  return cap_open_new_in(o, dirfd, name, oflags, NULL);
 }
 
 /* Objects for the f*-or-path calls: path NULL (or "" with AT_EMPTY_PATH) means the fd. */

@@ -68,6 +68,10 @@ int cap_open(struct cap_op *o, int dirfd, const char *path,
  * the same record, without first looking whether the name exists — if it does, the call fails
  * and cap_end drops the record, as it drops any record of a failed create. */
 int cap_open_new(struct cap_op *o, int dirfd, const char *name, int oflags);
+/* ... with its PARENT given (parent: the stat of dirfd, which the caller knows unchanged since:
+ * shit-apply's members of a directory moved whole, one statx for all of them, not one each);
+ * NULL: stat'ed here, as cap_open_new. */
+int cap_open_new_in(struct cap_op *o, int dirfd, const char *name, int oflags, const struct sp_stat *parent);
 /* After the caller moved into staging the directory whose files' unlinks were recorded with
  * stage_later: the STAGED record of one of them (base: its keep name below the command's staging
  * dir, "d<dev>-<ino>/<name>"; kept: its stat, which its directory's move did not change). */

@@ -155,6 +155,9 @@ export function markMoved(store: Store, prepared: PreparedPlan, code: number, de
   const moved = prepared.moved;
   // deferred (deferMoved before the apply): the ingest of its END marks them all (moved.ts)
   if (deferred && !finished) cancelMoved(store.paths, prepared.id);
-  if (!deferred || !finished) store.index.tx(() => keeps.markGone(store.index, finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))));
+  // none (a redo moves nothing back): no write, which with shitd ingesting the apply's records
+  // would wait behind them (0.03-0.17 s of a 10k-file redo)
+  const gone = !deferred || !finished ? (finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))) : [];
+  if (gone.length) store.index.tx(() => keeps.markGone(store.index, gone));
   if (code === 0 || code === 3 || code === 5) for (const f of prepared.materialised) rmSync(f, { force: true });
 }

@@ -22,6 +22,7 @@ import { UntrackedTier } from "./untracked.js";
 import { Tidy } from "./tidy.js";
 import { makeAhead } from "../undo/ahead.js";
 import { Store } from "../store/store.js";
+import { stampOf } from "../index/stamp.js";
 import { logPath, parseRequest, pidPath, socketPath, type Reply, type Request, type Status } from "./protocol.js";
 
 const envMs = (name: string, dflt: number) => {
@@ -34,6 +35,7 @@ const COALESCE_MS = envMs("SHIT_DAEMON_COALESCE_MS", 25);
 const BUDGET = envMs("SHIT_DAEMON_BUDGET", 2000) || 2000;
 const ROOT_CHECK_MS = 30 * 1000;
 const AHEAD_MS = envMs("SHIT_DAEMON_AHEAD_MS", 50); // after the last ingest, before planning ahead
+const STAMP_WATCH_MS = 250; // after planning ahead, the first look at whether the stamp moved since (then 2x, 4x ... 32x)
 
 class Daemon {
   readonly paths = statePaths();
@@ -203,8 +205,9 @@ class Daemon {
   }
 
   /** The plans made ahead (src/undo/ahead.ts), once this burst of ingests is over: the undo a
-   *  user may type next is planned while they type it. Each target once: when later commands
-   *  have moved the stamp since, the sync of `shit undo` has it planned again. */
+   *  user may type next is planned while they type it. Each target once, and again only for
+   *  writes that settle the commands there are (makeAhead's `tried`): when later commands have
+   *  moved the stamp since, the sync of `shit undo` has it planned again. */
   private aheadTimer: NodeJS.Timeout | null = null;
   private aheadSoon(): void {
     if (this.aheadTimer) this.aheadTimer.refresh();
@@ -212,18 +215,40 @@ class Daemon {
       this.aheadTimer = setTimeout(() => {
         this.aheadTimer = null;
         if (this.running || this.wanted > this.done) return this.aheadSoon(); // more to ingest first
-        this.makeAhead(this.planned);
+        this.makeAhead(this.tried);
+        this.watchStamp(STAMP_WATCH_MS);
       }, AHEAD_MS).unref();
   }
 
-  private readonly planned = new Set<string>(); // targets planned ahead after an ingest once already
-  private makeAhead(fresh?: Set<string>, session?: string): void {
-    if (this.planned.size > 1000) this.planned.clear(); // only the newest matter
+  private readonly tried = new Map<string, number>(); // targets tried ahead after an ingest, with the newest command then
+  private aheadAt = -1; // the stamp the plans made ahead after an ingest were last made at
+  private makeAhead(tried?: Map<string, number>, session?: string): void {
+    if (this.tried.size > 1000) this.tried.clear(); // only the newest matter
     try {
-      makeAhead(new Store(this.paths, this.index), fresh, session);
+      const store = new Store(this.paths, this.index);
+      if (tried) this.aheadAt = stampOf(this.index);
+      makeAhead(store, tried, session);
     } catch (e) {
       this.log.write(`planning ahead failed: ${(e as Error).message}`);
     }
+  }
+
+  /** Not every write that moves the stamp is an ingest: a process's exit noted (lifetimes.ts),
+   *  blobs compressed (tidy.ts), another process's (a pin). One that comes after a plan was made
+   *  leaves it stale with nothing to plan it again (the redo of a 10k-file undo then waited
+   *  ~0.4 s at its sync). So the stamp is looked at a few times after each pass, further apart
+   *  each time (~16 s in all), and a pass runs again when it moved. */
+  private stampTimer: NodeJS.Timeout | null = null;
+  private watchStamp(delay: number): void {
+    if (this.stampTimer) clearTimeout(this.stampTimer);
+    this.stampTimer = null;
+    if (delay > STAMP_WATCH_MS * 32) return;
+    this.stampTimer = setTimeout(() => {
+      this.stampTimer = null;
+      if (this.stopping) return;
+      if (stampOf(this.index) !== this.aheadAt) this.aheadSoon();
+      else this.watchStamp(delay * 2);
+    }, delay).unref();
   }
 
   /** Resolves when an ingest that began after this call has finished (null), or with its error. */

@@ -271,6 +271,16 @@ export function unended(ix: Index): { id: string; pid: number | null }[] {
   return ix.q("SELECT id, pid FROM commands WHERE ended IS NULL AND started IS NOT NULL").all() as { id: string; pid: number | null }[];
 }
 
+/** The newest command (its rowid: a later command has a larger one) and whether any command has
+ *  no END yet: a plan made ahead is made again, once the stamp moved, only while neither changed. */
+export function lastAndRunning(ix: Index): { last: number; running: boolean } {
+  const r = ix.q("SELECT (SELECT max(rowid) FROM commands) AS last, EXISTS (SELECT 1 FROM commands WHERE ended IS NULL) AS running").get() as {
+    last: number | bigint | null;
+    running: number | bigint;
+  };
+  return { last: Number(r.last ?? 0), running: Number(r.running) > 0 };
+}
+
 // --- writers ---
 
 /** The row exists (a command's first record may be any record). `started`: the time of that

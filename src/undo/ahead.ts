@@ -33,6 +33,7 @@ import { netChanges } from "../plan/net.js";
 import { planView, type PlanView } from "../plan/view.js";
 import * as events from "../index/events.js";
 import * as kills from "../index/kills.js";
+import * as commands from "../index/commands.js";
 import { stampOf } from "../index/stamp.js";
 import { newId, planAhead, type PreparedPlan } from "../apply/apply.js";
 import { BlobError, type Store } from "../store/store.js";
@@ -122,24 +123,28 @@ function candidates(h: History, session?: string): CommandRow[] {
 }
 
 /** For shitd: makes ahead the plans of the reversals likely asked for next, unless made at this
- *  stamp already; removes the rest. Returns the targets whose plan is ready. `fresh`: plans only
- *  targets it has not planned before (after each ingest: a big command's plan is not made again
- *  for every later command that moves the stamp; the sync of an undo asks for it then). */
-export function makeAhead(store: Store, fresh?: Set<string>, session?: string): string[] {
+ *  stamp already; removes the rest. Returns the targets whose plan is ready. `tried`: each target
+ *  tried before, with the newest command then (commands.lastAndRunning): it is tried again only
+ *  while no later command came and none is running — the stamp then moved by what settles after
+ *  a command (the exit of its processes noted, what an undo moved back marked, a pin), not by
+ *  another command, each of which would plan a 10k-file command again (the sync of an undo asks
+ *  for it then). Without `tried`: each target is planned if it is not yet (a sync that asks). */
+export function makeAhead(store: Store, tried?: Map<string, number>, session?: string): string[] {
   const ix = store.index;
   const dir = dirOf(store);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (unsafe(dir, true)) return []; // not written through (the CLI would not take it either)
   const stamp = stampOf(ix);
   const h = indexHistory(ix);
+  const { last, running } = commands.lastAndRunning(ix);
   const ready: string[] = [];
   for (const t of candidates(h, session)) {
     const base = baseOf(t.id, stamp);
     const have = readdirSync(dir).includes(`${base}.v8`);
-    if (!have && fresh?.has(t.id)) continue;
+    if (!have && tried?.has(t.id) && (tried.get(t.id) !== last || running)) continue;
     const ok = have || ahead(store, h, t, join(dir, base));
     if (ok) ready.push(t.id);
-    if (ok || t.ended != null) fresh?.add(t.id); // one still running is tried again once it has ended
+    if (ok || t.ended != null) tried?.set(t.id, last); // one still running is tried again once it has ended
   }
   // those of other stamps: stale (those of this one stay: another shell's, planned at its sync)
   for (const n of readdirSync(dir)) if (!n.replace(/\.(v8|plan|v8\.tmp)$/, "").endsWith(`-${stamp}`)) rmSync(join(dir, n), { force: true });
