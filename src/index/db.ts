@@ -206,7 +206,9 @@ export class Index {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + (i % 10));
       }
     }
-    this.db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=256;");
+    // a page cache of 16 MiB, not 2: an ingest's transaction of 2 MiB of spool (TX_BYTES) touches
+    // ~3 MB of pages, which at 2 MiB were read back from the log and the file (6k preads an undo)
+    this.db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=256; PRAGMA cache_size=-16384;");
     // a command's arguments (NUL-separated) as one line, for `shit list --grep`
     this.db.function("argv_line", { deterministic: true }, (b) =>
       b instanceof Uint8Array ? Buffer.from(b).toString("utf8").replace(/\0$/, "").replaceAll("\0", " ") : null,
