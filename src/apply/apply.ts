@@ -3,7 +3,7 @@
 // into the undo command's own spool: the undo is itself a recorded command.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
 import { checkState } from "../paths/state.js";
@@ -47,6 +47,19 @@ export function planAhead(store: Store, plan: Plan, file: string): PreparedPlan 
 function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { force?: boolean; checked?: boolean; ahead?: boolean }): PreparedPlan {
   checkState(store.paths, [join(store.paths.staging, plan.cmd)]); // its pre-images' dir too: others must not write there
   store.preload(plan.cmd);
+  const recs = new RecordFile(file);
+  try {
+    return writeRecords(store, plan, id, recs, opts);
+  } catch (e) {
+    rmSync(file, { force: true }); // no plan file half written (a pre-image found changed: BlobError)
+    throw e;
+  } finally {
+    recs.close();
+  }
+}
+
+/** The plan's records, EXPECTs then steps, into recs; what it uses of staging and the store. */
+function writeRecords(store: Store, plan: Plan, id: string, recs: RecordFile, opts: { force?: boolean; checked?: boolean; ahead?: boolean }): PreparedPlan {
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
   const moved: string[] = [];
@@ -54,7 +67,6 @@ function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { f
   const stored: PreparedPlan["stored"] = [];
   const storedNames = new Set<string>();
   const notes: string[] = [];
-  const recs: Buffer[] = [];
   for (const e of plan.expect) {
     const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(e.path)]];
     if (e.node) {
@@ -110,8 +122,33 @@ function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { f
     const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : whole ? StepFlag.KEPT_WHOLE : 0;
     recs.push(encodeRecord(op, flags, f));
   }
-  writeFileSync(file, Buffer.concat(recs), { mode: 0o600 });
-  return { id, file, moved, materialised: [...materialised], notes, stored };
+  recs.flush();
+  return { id, file: recs.file, moved, materialised: [...materialised], notes, stored };
+}
+
+/** A file of records written as they are made, about a MiB at a time: a plan of 100k steps was
+ *  100k Buffers and then their concatenation, both whole in memory. */
+class RecordFile {
+  private fd: number;
+  private parts: Buffer[] = [];
+  private size = 0;
+  constructor(readonly file: string) {
+    this.fd = openSync(file, "w", 0o600);
+  }
+  push(b: Buffer): void {
+    this.parts.push(b);
+    this.size += b.length;
+    if (this.size >= 1 << 20) this.flush();
+  }
+  flush(): void {
+    const all = Buffer.concat(this.parts, this.size);
+    for (let off = 0; off < all.length;) off += writeSync(this.fd, all, off, all.length - off);
+    this.parts = [];
+    this.size = 0;
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
 }
 
 /** A progress line: written to fd (a terminal), "LABEL N/M steps". */

@@ -3,7 +3,7 @@
 // effect counts stored at ingest (src/ingest/effects.ts), `shit show` and the undo's plan text.
 import { constants as C } from "node:fs";
 import type { EventRow, NetRow } from "../index/rows.js";
-import { Op } from "../spool/records.js";
+import { Op, modeOf } from "../spool/records.js";
 import { type BPath, fromBuf, isUnder } from "../paths/bytes.js";
 import { noop } from "./plan.js";
 import { typeOf } from "./vfs.js";
@@ -20,10 +20,6 @@ export interface Change {
   meta?: MetaKind[]; // metadata: what changed
   mode?: [number, number]; // a chmod that changed the permission bits: before → after
 }
-
-/** A stat_rec's st_mode (docs/SPOOL.md), or null: only the mode is read here, not the whole
- *  record (a 100k-effect command has 100k of them). */
-const modeOf = (v: unknown): number | null => (v instanceof Uint8Array && v.length >= 64 ? (v[16] | (v[17] << 8) | (v[18] << 16) | (v[19] << 24)) >>> 0 : null);
 
 /** Per path: the Change, in path order (`sorted` false: in no order, for counting). Rows may be
  *  events.forCounting's (pre as a flag): then only the effects are exact, not the types. One pass

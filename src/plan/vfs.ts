@@ -66,7 +66,9 @@ export class VFS {
   private realNode(rp: BPath): VNode | null {
     const known = this.cache.get(rp);
     if (known !== undefined) return known;
-    const n = rp !== "/" && this.realNode(dirname(rp)) === null ? null : lstatNode(rp);
+    // not cached below an absent parent: asking it again is one lookup, and 100k entries are not
+    if (rp !== "/" && this.realNode(dirname(rp)) === null) return null;
+    const n = lstatNode(rp);
     this.cache.set(rp, n);
     return n;
   }

@@ -215,6 +215,11 @@ export function readRecords(buf: Buffer, start = 0): ReadResult {
   return { records, next: o, corrupt };
 }
 
+/** A stat_rec's st_mode, or null: only the mode read, not the whole record (a 100k-effect
+ *  command has 100k of them). */
+export const modeOf = (v: unknown): number | null =>
+  v instanceof Uint8Array && v.length >= 64 ? (v[16] | (v[17] << 8) | (v[18] << 16) | (v[19] << 24)) >>> 0 : null;
+
 export function decodeStat(u: Uint8Array | undefined | null): Stat | null {
   if (!u || u.length < 64) return null;
   const b = Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.length);

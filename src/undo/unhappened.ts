@@ -49,18 +49,21 @@ export function inStaging(staging: string): (name: string) => boolean {
  */
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
   // by path first: a path unlinked once (nearly all of them) has no earlier record to compare
-  const byPath = new Map<string, EventRow[]>();
+  // (the record itself, an array only from a path's second: 100k arrays of one were ~6 MB)
+  const byPath = new Map<string, EventRow | EventRow[]>();
   const repeated = new Set<EventRow>();
   for (const e of events)
     if ((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre) {
       const p = fromBuf(e.path);
       const earlier = byPath.get(p);
       if (!earlier) {
-        byPath.set(p, [e]);
+        byPath.set(p, e);
         continue;
       }
-      for (const x of earlier) if (x.op === e.op && x.keep === e.keep && sameObject(x.pre!, e.pre)) repeated.add(x);
-      earlier.push(e);
+      const list = Array.isArray(earlier) ? earlier : [earlier];
+      for (const x of list) if (x.op === e.op && x.keep === e.keep && sameObject(x.pre!, e.pre)) repeated.add(x);
+      list.push(e);
+      byPath.set(p, list);
     }
   const did = didHappen(staging);
   return events.filter((e) => !repeated.has(e) && did(e));

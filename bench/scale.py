@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Scale bench (issue 15): `rm -rf` of big trees, plain against `shit run -- rm -rf` (capture)
+and `shit undo --yes` of it, measured side by side in one run, with the peak resident memory of
+every process on the path (the shit CLI, shitd, shit-apply, shit-run, the rm under the shim).
+
+    python3 bench/scale.py [--counts 10000,100000] [--flat 100000] [--daemon on|off|both]
+    python3 bench/scale.py --counts 10000,100000,1000000      the issue's 1M (minutes; ~5 GB of disk)
+
+Shapes: COUNT files in dirs of 1000 (1M: 10^3 dirs x 10^3 files) and a flat directory of --flat
+entries (0: none). Each row: one round (SHIT_BENCH_RUNS for more; the best wall time is kept):
+build the tree, plain rm -rf; build it again, `shit run -- rm -rf` (with shitd: caught up with
+it, as it is by the time a person types the undo); `shit undo --yes`; the files counted back.
+Peak RSS: VmHWM of each process whose environment has this bench's SHIT_HOME, polled from /proc
+every 20 ms (a process shorter than that can be missed). Per-file cost: wall / files. Prints `name value target ok/MISSED` rows;
+always exits 0 once they are printed. Run under `flock /tmp/bench.lock` on a shared machine.
+"""
+import argparse, os, shutil, signal, subprocess, sys, tempfile, threading, time
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+shit = os.path.join(root, "bin", "shit")
+ap = argparse.ArgumentParser()
+ap.add_argument("--counts", default="10000,100000")
+ap.add_argument("--flat", type=int, default=100000)
+ap.add_argument("--daemon", default="on", choices=["on", "off", "both"])
+ap.add_argument("--per", type=int, default=1000, help="files a directory in the tree shape")
+args = ap.parse_args()
+runs = int(os.environ.get("SHIT_BENCH_RUNS", "1"))
+RSS_MIB, CAPTURE, UNDO = 256, 1.0, 0.3
+if not os.path.exists(os.path.join(root, "dist", "cli", "main.js")):
+    sys.exit("bench: not built: run npm run build first")
+
+w = tempfile.mkdtemp(prefix="shit-scale-bench.", dir=os.environ.get("SHIT_BENCH_DIR") or None)
+state = os.path.join(w, "state")
+os.mkdir(os.path.join(w, "d"))  # the commands run here; the bench's own files stay in w
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # through the finally below: shitd stopped, w removed
+
+
+def build(top, count, per):
+    """count files of ~90 bytes: in one dir (per >= count) or in count/per dirs."""
+    body = b"x" * 80 + b"\n"
+    d = top
+    os.mkdir(top)
+    for i in range(count):
+        if per < count and i % per == 0:
+            d = os.path.join(top, "d%04d" % (i // per))
+            os.mkdir(d)
+        fd = os.open(os.path.join(d, "f%06d" % i), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, b"file %d " % i + body)
+        os.close(fd)
+    os.sync()
+
+
+def count_files(top):
+    n = 0
+    for _, _, files in os.walk(top):
+        n += len(files)
+    return n
+
+
+class Peaks(threading.Thread):
+    """VmHWM (peak RSS) per role of every process with our SHIT_HOME, polled until stopped."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.seen, self.stop = {}, {}, threading.Event()
+
+    def role(self, pid):
+        try:
+            env = open("/proc/%s/environ" % pid, "rb").read().split(b"\0")
+            if ("SHIT_HOME=" + state).encode() not in env:
+                return None
+            argv = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+        except OSError:
+            return None
+        words = [a.decode(errors="replace") for a in argv if a]
+        joined = " ".join(words)
+        if "shitd" in joined:
+            return "shitd"
+        if "main.js" in joined or "bundle" in joined:
+            verb = next((a for a in words[1:] if not a.startswith("-") and not a.endswith(".js") and "/" not in a), "?")
+            return "shit " + verb + " (Node)"
+        base = os.path.basename(words[0]) if words else "?"
+        return base if base.startswith("shit") else base + " (under capture)"
+
+    def poll(self):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                start = open("/proc/%s/stat" % pid, "rb").read().rsplit(b")", 1)[1].split()[19]
+            except OSError:
+                continue
+            key = (pid, start)
+            if key not in self.seen:
+                self.seen[key] = self.role(pid)
+            r = self.seen[key]
+            if r is None:
+                continue
+            try:
+                for line in open("/proc/%s/status" % pid):
+                    if line.startswith("VmHWM:"):
+                        kib = int(line.split()[1])
+                        self.peak[r] = max(self.peak.get(r, 0), kib)
+            except OSError:
+                pass
+
+    def run(self):
+        while not self.stop.is_set():
+            self.poll()
+            time.sleep(0.02)
+
+
+def timed(argv):
+    """wall seconds and exit code of one command run in w/d."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.path.join(w, "d"))
+    out, err = p.communicate()
+    t = time.perf_counter() - t0
+    if p.returncode != 0:
+        print("bench: %s exited %d: %s" % (" ".join(argv), p.returncode, (err or out).decode(errors="replace").strip()[-400:]), file=sys.stderr)
+    return t, p.returncode
+
+
+def shit_cmd(*a, check=False):
+    return subprocess.run([shit, *a], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=os.path.join(w, "d"), check=check)
+
+
+def one(name, count, per, daemon):
+    """One round of one shape: returns a dict of figures."""
+    os.environ["SHIT_HOME"] = state
+    os.environ["SHIT_DAEMON"] = "on" if daemon else "off"
+    for k in ("SHIT_CMD", "SHIT_STATE"):
+        os.environ.pop(k, None)
+    top = os.path.join(w, "d", "t")
+    shit_cmd("daemon", "stop")
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.rmtree(top, ignore_errors=True)
+    shit_cmd("run", "--", "true")
+    f = {}
+    build(top, count, per)
+    f["plain"], _ = timed(["rm", "-rf", "t"])
+    build(top, count, per)
+    if daemon:
+        shit_cmd("daemon", "start")
+        shit_cmd("list")
+    peaks = Peaks()
+    peaks.start()
+    f["run"], _ = timed([shit, "run", "--", "rm", "-rf", "t"])
+    if daemon:
+        t0 = time.perf_counter()
+        shit_cmd("list")  # syncs with shitd: ingested
+        f["catch-up"] = time.perf_counter() - t0
+    f["undo"], code = timed([shit, "undo", "--yes"])
+    f["back"] = count_files(top) if os.path.isdir(top) else 0
+    peaks.poll()
+    peaks.stop.set()
+    peaks.join()
+    f["peaks"] = peaks.peak
+    shit_cmd("daemon", "stop")
+    shutil.rmtree(top, ignore_errors=True)
+    return f
+
+
+rows = []
+shapes = [("tree %d files (%d/dir)" % (n, args.per), n, args.per) for n in map(int, args.counts.split(","))]
+if args.flat:
+    shapes.insert(1 if shapes else 0, ("flat dir of %d entries" % args.flat, args.flat, args.flat))
+modes = {"on": [True], "off": [False], "both": [True, False]}[args.daemon]
+worst = 0
+per_file = []
+try:
+    for daemon in modes:
+        how = "shitd running" if daemon else "SHIT_DAEMON=off"
+        for name, n, per in shapes:
+            best = None
+            for _ in range(runs):
+                f = one(name, n, per, daemon)
+                if best is None or f["undo"] < best["undo"]:
+                    best = f
+            f = best
+            cap, und = f["run"] / f["plain"], f["undo"] / f["plain"]
+            print("%s, %s: plain rm -rf %.2f s; shit run %.2f s; undo %.2f s%s; %d of %d files back" % (
+                name, how, f["plain"], f["run"], f["undo"], "; shitd caught up in %.2f s" % f["catch-up"] if daemon else "", f["back"], n), flush=True)
+            rows.append("  %-44s %6.2fx   target <= %.1fx   %s" % ("capture, " + name, cap, CAPTURE, "ok" if cap <= CAPTURE else "MISSED"))
+            rows.append("  %-44s %6.2fx   target <= %.1fx   %s" % ("undo, " + name, und, UNDO, "ok" if und <= UNDO and f["back"] == n else "MISSED" + ("" if f["back"] == n else " (files not all back)")))
+            for role, kib in sorted(f["peaks"].items()):
+                mib = kib / 1024
+                worst = max(worst, mib)
+                rows.append("  %-44s %6.0f MiB  target <= %d MiB  %s" % ("  peak RSS " + role, mib, RSS_MIB, "ok" if mib <= RSS_MIB else "MISSED"))
+            if per < n:
+                per_file.append((how, n, f["plain"] / n * 1e6, f["run"] / n * 1e6, f["undo"] / n * 1e6))
+            print("\n".join(rows[-(2 + len(f["peaks"])):]), flush=True)
+finally:
+    subprocess.run([shit, "daemon", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.rmtree(w, ignore_errors=True)
+
+print()
+print("shit scale bench (one run side by side; the machine may be shared: ratios, not seconds, are the figures)")
+for r in rows:
+    print(r)
+print("  %-44s %6.0f MiB  target <= %d MiB  %s" % ("max peak RSS of any process", worst, RSS_MIB, "ok" if worst <= RSS_MIB else "MISSED"))
+if per_file:
+    print("  per-file cost (µs a file; linear: flat across counts)")
+    for how, n, p, r, u in per_file:
+        print("    %-16s %8d files: plain rm %6.1f  shit run %6.1f  undo %6.1f" % (how, n, p, r, u))
