@@ -441,6 +441,8 @@ struct loc {
   int own; /* fd is ours to close */
 };
 
+static int get_fd(struct proc *p, int fd);
+
 /* The directory a path argument is resolved from, as a descriptor here: the caller's cwd, its
  * dirfd, or its root. 0 or -errno. */
 static int resolve_at(struct proc *p, int dirfd, const char *path, struct loc *l) {
@@ -477,6 +479,13 @@ static int resolve_at(struct proc *p, int dirfd, const char *path, struct loc *l
     }
     return 0;
   } else {
+    /* the caller's own open directory (pidfd_getfd): no walk of /proc/TID/fd/N and its link */
+    int own = get_fd(p, dirfd);
+    if (own >= 0) {
+      l->fd = own;
+      l->own = 1;
+      return 0;
+    }
     snprintf(pp, sizeof pp, "/proc/%d/fd/%d", (int)p->tid, dirfd);
   }
   l->fd = open(pp, O_PATH | O_CLOEXEC);
