@@ -66,6 +66,12 @@ const cases: [string, string][] = [
     "cd between writes in one process (its working directory followed)",
     "cd proj && echo a > target.txt && cd src && echo b > main.c && cd lib && echo c > new.c",
   ],
+  [
+    // the supervisor works in the caller's directory (supervise.c here_gen): it must go back to the
+    // parent's after serving the subshell's, or `rm main.c` fails and `>> note` lands in lib/
+    "processes in different directories taking turns (each one's working directory followed)",
+    "cd proj/src && echo p1 > note && (cd lib && echo c1 > note && rm a.c) && rm main.c && echo p2 >> note && (cd lib && rm note)",
+  ],
 ];
 
 for (const [name, cmd] of cases) {

@@ -438,6 +438,14 @@ static int fd_path_rooted(int fd, char *out) {
   return -3;
 }
 
+static int fd_dir = -1; /* /proc/self/fd of this process, or -1 (cap_fd_dir_open) */
+
+void cap_fd_dir_open(void) {
+  sclose(fd_dir);
+  fd_dir = (int)sys4(SYS_openat, AT_FDCWD, "/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd_dir < 0) fd_dir = -1;
+}
+
 static int fd_path(int fd, char *out) {
   for (int i = 0; i < 2; i++)
     if (fd >= 0 && known[i].fd == fd) {
@@ -448,7 +456,8 @@ static int fd_path(int fd, char *out) {
   if (cap_root_len) return fd_path_rooted(fd, out);
   char p[40] = "/proc/self/fd/";
   u64dec(p + 14, (unsigned long long)(unsigned)fd);
-  long n = sys4(SYS_readlinkat, AT_FDCWD, p, out, PATH_MAX - 1);
+  long n = fd_dir >= 0 ? sys4(SYS_readlinkat, fd_dir, p + 14, out, PATH_MAX - 1) : -1;
+  if (n < 0) n = sys4(SYS_readlinkat, AT_FDCWD, p, out, PATH_MAX - 1);
   if (n < 0) return -3;
   out[n] = 0;
   if (out[0] != '/') return -1;

@@ -149,6 +149,13 @@ extern void (*cap_on_staging)(const char *from, const char *to);
 void cap_dir_known(int fd, const char *path, size_t len);
 void cap_dir_forget(int fd);
 
+/* The seccomp tier names the caller's directories through descriptors of its own (one per call,
+ * or the caller's cwd, held): it holds /proc/self/fd open (cap_fd_dir_open, again in a forked
+ * child: the descriptor names the fd table of the process that opened it), so each name is one
+ * readlink of "N" there, not a walk of /proc/self/fd/N through /proc and the "self" symlink
+ * (a tenth of the supervisor's time on an rm -rf). The shim never opens it. */
+void cap_fd_dir_open(void);
+
 /* Calls that create a name chosen by libc (mkstemp family: op SP_OPEN, flags the open flags;
  * mkdtemp: op SP_MKDIR, flags the mode). Before the call: records the template's parent.
  * After a successful call: cap_tmpl_path with the filled-in template, then cap_end as usual

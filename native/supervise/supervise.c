@@ -239,14 +239,15 @@ int sv_recv(int sock) {
  * never meets the dead one's entry. Without epoll, each call polls the pidfd. */
 struct proc {
   pid_t tid, tgid;
-  int mem;     /* /proc/TID/mem, O_RDONLY */
-  int pidfd;   /* of the thread (PIDFD_THREAD) or of tgid: liveness, and pidfd_getfd */
-  int covered; /* 1: libshit.so is mapped (the shim captures it); 0 no; -1 not looked yet */
-  int rooted;  /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
-  int cwd;     /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
-  int noted;   /* its memory could not be read, and a NOTCAPTURED said so (once per program run) */
-  int memerr;  /* why /proc/TID/mem could not be opened (errno), when mem is -1 */
-  int status;  /* /proc/TID/status, held: read again (pread) each time a field is wanted, or -1 */
+  int mem;          /* /proc/TID/mem, O_RDONLY */
+  int pidfd;        /* of the thread (PIDFD_THREAD) or of tgid: liveness, and pidfd_getfd */
+  int covered;      /* 1: libshit.so is mapped (the shim captures it); 0 no; -1 not looked yet */
+  int rooted;       /* 1: its root is "/" (absolute paths resolve here as there); 0 chroot'd; -1 not looked */
+  int cwd;          /* /proc/TID/cwd opened O_PATH, until it calls chdir or fchdir (both sent here), or -1 */
+  unsigned cwd_gen; /* which opening of cwd that is (here_gen) */
+  int noted;        /* its memory could not be read, and a NOTCAPTURED said so (once per program run) */
+  int memerr;       /* why /proc/TID/mem could not be opened (errno), when mem is -1 */
+  int status;       /* /proc/TID/status, held: read again (pread) each time a field is wanted, or -1 */
 };
 #define NPROC 64
 static struct proc procs[NPROC];
@@ -256,6 +257,12 @@ static int ep = -1; /* serve's epoll: the listener, the child's pidfd, each entr
 #define EV_LISTENER (~0ULL)
 #define EV_CHILD (~1ULL)
 static int can_addfd = 1; /* SECCOMP_ADDFD_FLAG_SEND (5.14): opens are performed here */
+/* The supervisor works in the directory of the caller it serves: a path relative to the caller's
+ * cwd is then one relative to its own, and capture names it with getcwd, as the shim does, not
+ * with a readlink of /proc/self/fd/N (the readlink's ptrace check and /proc walk were a tenth of
+ * the supervisor's time on an rm -rf). here_gen: the cwd_gen of the entry whose cwd it is in (0:
+ * its own); it changes directory only when a caller with another cwd calls. */
+static unsigned here_gen, cwd_gens;
 
 static void pclose_(int *fd) {
   if (*fd >= 0) close(*fd);
@@ -434,6 +441,8 @@ struct loc {
   int own; /* fd is ours to close */
 };
 
+static int get_fd(struct proc *p, int fd);
+
 /* The directory a path argument is resolved from, as a descriptor here: the caller's cwd, its
  * dirfd, or its root. 0 or -errno. */
 static int resolve_at(struct proc *p, int dirfd, const char *path, struct loc *l) {
@@ -457,10 +466,26 @@ static int resolve_at(struct proc *p, int dirfd, const char *path, struct loc *l
       snprintf(pp, sizeof pp, "/proc/%d/cwd", (int)p->tid);
       p->cwd = open(pp, O_PATH | O_CLOEXEC);
       if (p->cwd < 0) return -errno;
+      p->cwd_gen = ++cwd_gens ? cwd_gens : ++cwd_gens;
     }
-    l->fd = p->cwd;
+    if (here_gen != p->cwd_gen) {
+      /* a directory the caller may be in but not enter (its mode changed since): named by the
+       * descriptor instead */
+      if (fchdir(p->cwd)) {
+        l->fd = p->cwd;
+        return 0;
+      }
+      here_gen = p->cwd_gen;
+    }
     return 0;
   } else {
+    /* the caller's own open directory (pidfd_getfd): no walk of /proc/TID/fd/N and its link */
+    int own = get_fd(p, dirfd);
+    if (own >= 0) {
+      l->fd = own;
+      l->own = 1;
+      return 0;
+    }
     snprintf(pp, sizeof pp, "/proc/%d/fd/%d", (int)p->tid, dirfd);
   }
   l->fd = open(pp, O_PATH | O_CLOEXEC);
@@ -1045,6 +1070,7 @@ static int is_rmdir(const struct seccomp_notif *n) {
  * was being handled (struct inflight says how) and serves the rest, capturing as before, so the
  * program never sees ENOSYS. */
 static void watchdog(int rfd) {
+  cap_fd_dir_open(); /* its own fd table, not the supervisor's */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_IGN;
@@ -1171,6 +1197,8 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
     sp_hold(ctx.spool);
     snprintf(spool_path, sizeof spool_path, "%s", ctx.spool);
   }
+  cap_fd_dir_open();
+  int home = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC); /* served from callers' directories (here_gen) */
   mode_t old = umask(0); /* mkdir/mknod/open on the caller's behalf apply the caller's umask */
   void *page = mmap(NULL, sizeof(struct inflight), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   int wd[2] = {-1, -1};
@@ -1192,6 +1220,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
     if (k == 0) {
       setsid();
       to_null();
+      cap_fd_dir_open();
       serve(0);
       if (wd[1] >= 0) (void)!write(wd[1], "q", 1);
       _exit(0);
@@ -1201,6 +1230,8 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
     (void)!write(wd[1], "q", 1);
   }
   if (wd[1] >= 0) close(wd[1]);
+  if (home >= 0 && fchdir(home) == 0) here_gen = 0;
+  if (home >= 0) close(home);
   umask(old);
   close(lfd);
 }
