@@ -982,7 +982,8 @@ static void write_staged(struct cap_op *o, char how, const char *base, const cha
   sp_start(&o->rec, SP_STAGED, 0);
   add_keep(o, T_KEEP, how, base);
   sp_add_stat(&o->rec, T_KEPT, &ks);
-  commit_as(o, 0, 1);
+  /* not held back in a hooked shell: its next record may be the next command's, long after */
+  commit_as(o, 0, !is_hooked_shell());
 }
 
 int cap_recorded(const struct cap_op *o) { return (o->internal & CAPF_PRE) && !(o->internal & CAPF_NOTCAP); }

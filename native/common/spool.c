@@ -167,9 +167,51 @@ static int write_all(long fd, const uint8_t *p, size_t n) {
   return (size_t)w != n ? -5 : 0; /* EIO: a short append; the reader treats it as cut off */
 }
 
+/* The shim's record held back, one per thread (spool.h, sp_thread_defer). */
+int sp_thread_defer;
+static __thread struct {
+  volatile size_t n;    /* 0: nothing held */
+  volatile int busy;    /* in use: a signal handler's record then goes out alone */
+  int32_t pid;          /* the process that held it (a forked child's copy is not its own) */
+  char path[4096 + 64]; /* its spool */
+  uint8_t p[1024];
+} slot;
+
+static int slot_mine(void) { return slot.n && !slot.busy && slot.pid == (int32_t)sys0(SYS_getpid); }
+
+static int append_at(const char *spool_path, const uint8_t *p, size_t n) {
+  long fd = sys4(SYS_openat, sp_ofd(), sp_opath(spool_path), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return (int)fd;
+  int rc = write_all(fd, p, n);
+  sys1(SYS_close, fd);
+  return rc;
+}
+
+void sp_thread_flush(void) {
+  if (!slot_mine()) return;
+  slot.busy = 1;
+  append_at(slot.path, slot.p, slot.n); /* as any record: a failed append is not retried */
+  slot.n = 0;
+  slot.busy = 0;
+}
+
 int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   *done = 0;
+  /* what waits goes first, in the same write: the supervisor's (held spool) or this thread's */
+  uint8_t *wp = NULL;
+  volatile size_t *wn = NULL;
+  if (held && sp_pending) {
+    wp = sp_pending->p;
+    wn = &sp_pending->n;
+  } else if (!held && slot_mine()) {
+    if (strcmp(spool_path, slot.path)) sp_thread_flush(); /* another spool's: alone, first */
+    else {
+      slot.busy = 1;
+      wp = slot.p;
+      wn = &slot.n;
+    }
+  }
   if (held && batch_on) {
     int rc = 0;
     if (dn + n > sizeof dbuf) rc = sp_flush();
@@ -189,24 +231,24 @@ int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done
   int rc = 0;
   if (fd < 0) rc = (int)fd;
   else {
-    size_t before = held && sp_pending ? sp_pending->n : 0; /* held back: they go first, same write */
+    size_t before = wn ? *wn : 0; /* held back: they go first, same write */
     if (before) {
-      struct iovec iov[2] = {{sp_pending->p, before}, {(void *)p, n}};
+      struct iovec iov[2] = {{wp, before}, {(void *)p, n}};
       long w = sys3(SYS_writev, fd, iov, 2);
       size_t off = w > 0 ? (size_t)w : 0;
       /* cut short inside what was held back (the disk filled): the rest of it goes on as a short
        * append does; what still cannot be written stays held, at the front, for the next write */
       while (w >= 0 && off < before) {
-        w = sys3(SYS_write, fd, sp_pending->p + off, before - off);
+        w = sys3(SYS_write, fd, wp + off, before - off);
         if (w <= 0) break;
         off += (size_t)w;
       }
       if (off < before) {
-        memmove(sp_pending->p, sp_pending->p + off, before - off);
-        sp_pending->n = before - off;
+        memmove(wp, wp + off, before - off);
+        *wn = before - off;
         rc = w < 0 ? (int)w : -5; /* EIO */
       } else {
-        sp_pending->n = 0;
+        *wn = 0;
         *done = off - before;
       }
     }
@@ -221,6 +263,7 @@ int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done
     }
     if (!held) sys1(SYS_close, fd);
   }
+  if (wn == &slot.n) slot.busy = 0;
   return rc;
 }
 
@@ -230,6 +273,22 @@ int sp_append(const char *spool_path, const void *p, size_t n) {
 }
 
 int sp_defer(struct sp_buf *b, const char *spool_path) {
+  if (!sp_pending && sp_thread_defer) {
+    size_t pl = strlen(spool_path);
+    if (b->failed || slot.busy || pl >= sizeof slot.path || b->n > sizeof slot.p) return -1;
+    int32_t me = (int32_t)sys0(SYS_getpid);
+    if (slot.n && slot.pid != me) return -1; /* not this process's: left alone */
+    sp_thread_flush();                       /* one waits at most */
+    slot.busy = 1;
+    size_t len = sp_seal(b, 0);
+    memcpy(slot.p, b->p, len);
+    memcpy(slot.path, spool_path, pl + 1);
+    slot.pid = me;
+    slot.n = len;
+    slot.busy = 0;
+    sp_release(b);
+    return 0;
+  }
   if (!sp_pending || held_fd < 0 || strcmp(spool_path, held_path) || b->failed) return -1;
   size_t have = sp_pending->n, len = sp_seal(b, 0);
   if (len > sizeof sp_pending->p - have) return -1;
