@@ -66,6 +66,19 @@ static int root_still_held(void) {
   return sp_statat(held_root, "", AT_EMPTY_PATH, &st) == 0 && st.dev == held_dev && st.ino == held_ino;
 }
 
+/* The shim's held-back record (spool.h sp_thread_flush) goes out as any record does: only while
+ * the held root still names the real one. Its path is resolved against that root; were the
+ * number reused, the record would land wherever it now points (inside the jail). */
+void cap_thread_flush(void) {
+  if (cap_root_len && !root_still_held()) {
+    chroot_off = 1;
+    sp_root_fd = -1;
+    sp_thread_drop();
+    return;
+  }
+  sp_thread_flush();
+}
+
 /* ---------- small helpers ---------- */
 
 static size_t u64dec(char *out, unsigned long long v) {

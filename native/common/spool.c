@@ -195,6 +195,10 @@ void sp_thread_flush(void) {
   slot.busy = 0;
 }
 
+void sp_thread_drop(void) {
+  if (slot_mine()) slot.n = 0;
+}
+
 int sp_append_part(const char *spool_path, const void *p, size_t n, size_t *done) {
   int held = held_fd >= 0 && !strcmp(spool_path, held_path);
   *done = 0;

@@ -171,6 +171,7 @@ int sp_flush(void);
  * process, or of a process ending by _exit or a signal. */
 extern int sp_thread_defer;
 void sp_thread_flush(void);
+void sp_thread_drop(void); /* forgets it (capture.c cap_thread_flush: shit's files out of reach) */
 
 /* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor
  * (native/supervise) writes records for the process whose call it captures. */

@@ -730,7 +730,7 @@ __attribute__((constructor)) static void shim_init(void) {
 }
 
 /* what a thread held back goes out before the process ends (raw calls: errno untouched) */
-__attribute__((destructor)) static void shim_fini(void) { sp_thread_flush(); }
+__attribute__((destructor)) static void shim_fini(void) { cap_thread_flush(); }
 
 /* ---------- exec family: say when the program started runs outside capture ----------
  *
@@ -886,7 +886,7 @@ static void chroot_exec(int how, int fd, const char *path, int at_flags, char *c
 static NOINL void exec_check(int how, int fd, const char *path, int at_flags, char *const *argv,
                              char *const *envp) {
   int e = errno;
-  sp_thread_flush(); /* the new program has no destructor of ours to write it */
+  cap_thread_flush(); /* the new program has no destructor of ours to write it */
   if (cap_chrooted()) {
     chroot_exec(how, fd, path, at_flags, argv, envp);
     errno = e;
@@ -916,7 +916,7 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags, ch
  * hooked fish forked: fish passes its exported SHIT_CMD in envp, not in environ). */
 static NOINL void exec_check_env(int how, int fd, const char *path, int at_flags, char *const *argv,
                                  char *const *envp) {
-  sp_thread_flush();
+  cap_thread_flush();
   if (cap_active()) {
     exec_check(how, fd, path, at_flags, argv, envp);
     return;
