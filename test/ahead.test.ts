@@ -4,13 +4,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
 import { groupAlive, out, sameTree, shitBin, stagedFiles } from "./helpers.ts";
 import type { Entry } from "../dist/manifest.js";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
+import { Term } from "./term.ts";
 
 const aheadDir = (s: DaemonBox) => join(s.state, "run", "ahead");
 /** Waits until shitd has a plan made ahead for the command whose id begins with `id`. `asked`:
@@ -261,6 +262,37 @@ test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own u
   assert.match(readFileSync(times, "utf8"), /^plan_\(made_ahead\) /m, "this shell's undo was planned ahead at its sync");
   assert.equal(readFileSync(join(s.work, "da", "f2"), "utf8"), "2\n");
   assert.ok(!existsSync(join(s.work, "db")), "the other shell's command is left alone");
+});
+
+// The realistic path: the verbs typed at a hooked prompt are themselves lines the hook journals;
+// their own records must not make the plan shitd made stale before the verb takes it.
+test("ahead: typed at a hooked bash with shitd on, `shit undo` and then `shit redo` each take the plan made ahead; trees exact", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p d/e && for i in $(seq 1 60); do echo $i > d/f$i; echo $i > d/e/g$i; done");
+  const home = join(s.dir, "home");
+  mkdirSync(home);
+  const times = join(s.dir, "times");
+  const env = { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" };
+  assert.equal(s.shit(["daemon", "start"]).status, 0); // running, as the issue's row has it (not started by this first command)
+  const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state, env });
+  try {
+    const before = s.tree();
+    await term.run("rm -rf d");
+    const after = s.tree();
+    assert.ok(!existsSync(join(s.work, "d")), term.screen());
+    for (const [verb, tree] of [
+      ["undo", before],
+      ["redo", after],
+    ] as const) {
+      rmSync(times, { force: true });
+      await term.run(`SHIT_TIMES=${times} shit ${verb} --yes`);
+      assert.equal(term.prompts().at(-1), "p 0", term.screen());
+      assert.equal(sameTree(tree, s.tree()), "", `${verb}: ${term.screen()}`);
+      assert.match(readFileSync(times, "utf8"), /^plan_\(made_ahead\) /m, `the typed ${verb} took the plan made ahead:\n${readFileSync(times, "utf8")}`);
+    }
+  } finally {
+    term.kill();
+  }
 });
 
 test("ahead: an inode kept whole that changed inside staging since the plan was made is refused by shit-apply before any change; the plan made now names it", async (t) => {
