@@ -169,6 +169,9 @@ export function perform(
     progress?: Progress; // a progress line on a terminal
     parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
     daemon?: boolean; // shitd ingests the apply's spool: this process does not wait for that
+    // nor with no shitd: the spool is on disk (the undo is a recorded command: its spool is its
+    // record) and every verb ingests before it reads the index; ~0.2-0.5 s of a 10k-file undo/redo
+    leave?: boolean;
     prepared?: PreparedPlan; // its plan file is written already (made ahead: src/undo/ahead.ts)
   },
 ): Outcome {
@@ -192,8 +195,9 @@ export function perform(
       );
   });
   phase("write plan");
-  // with shitd ingesting the apply's records, the ingest of its END marks what it moved back
-  const deferred = !!how.daemon && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
+  const later = !!how.daemon || !!how.leave;
+  // with the apply's records left to a later ingest, the ingest of its END marks what it moved back
+  const deferred = later && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
   // the apply is done (or stopped): what follows records it in the index, which a full disk
@@ -207,7 +211,7 @@ export function perform(
     if (r.code === 3 || r.code === 5) rmSync(prepared.file, { force: true });
     // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
     // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
-    const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);
+    const { corrupt } = later ? { corrupt: [] } : ingest(store.paths, store.index);
     phase("ingest the apply");
     if (r.code === 0 && how.shell)
       ix.tx(() => {
@@ -217,7 +221,7 @@ export function perform(
       });
     return { corrupt };
   });
-  if (done && r.code === 0 && !how.daemon) journalCut(ix, prepared.id, r);
+  if (done && r.code === 0 && !later) journalCut(ix, prepared.id, r);
   if (!done) {
     // what it moved back stays marked as kept until then: the next ingest marks it (moved.ts)
     if (!deferred && prepared.moved.length) deferMoved(store.paths, prepared.id, prepared.moved);
