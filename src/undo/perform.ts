@@ -2,7 +2,7 @@
 // new recorded command, and finish that command's row (its session and shell part, its effect
 // counts) in one transaction once its spool is in. Also finishes an undo that was killed.
 import { existsSync, rmSync } from "node:fs";
-import { noSpace, withReserve } from "../paths/room.js";
+import { noSpace, roomy, withReserve } from "../paths/room.js";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
 import type { CommandRow, EventRow } from "../index/rows.js";
@@ -170,7 +170,9 @@ export function perform(
     parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
     daemon?: boolean; // shitd ingests the apply's spool: this process does not wait for that
     // nor with no shitd: the spool is on disk (the undo is a recorded command: its spool is its
-    // record) and every verb ingests before it reads the index; ~0.2-0.5 s of a 10k-file undo/redo
+    // record) and every verb ingests before it reads the index; ~0.2-0.5 s of a 10k-file undo/redo.
+    // Not on a disk short of room: there the ingest now (with the reserve's room) tells a journal
+    // a full disk cut short from one that is whole (journalCut), and says so
     leave?: boolean;
     prepared?: PreparedPlan; // its plan file is written already (made ahead: src/undo/ahead.ts)
   },
@@ -195,7 +197,7 @@ export function perform(
       );
   });
   phase("write plan");
-  const later = !!how.daemon || !!how.leave;
+  const later = !!how.daemon || (!!how.leave && roomy(store.paths));
   // with the apply's records left to a later ingest, the ingest of its END marks what it moved back
   const deferred = later && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
