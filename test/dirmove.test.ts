@@ -7,7 +7,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { lstatSync, readdirSync, writeFileSync } from "node:fs";
+import { DatabaseSync } from "node:sqlite";
+import { lstatSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
 
@@ -62,6 +63,49 @@ test("undo of rm -rf puts each removed directory back whole, in one rename; redo
   assert.equal(r.status, 0, out(r));
   assert.equal(sameTree(before, s.tree()), "", "undo of the redo exact");
   assert.ok(kept2.has(ino(s, "t/a/b")), "the redo kept t/a/b's files by name too: moved back whole again");
+});
+
+// With no shitd the undo leaves its apply's records to the next verb's ingest (src/undo/perform.ts,
+// `leave`): the spool is the record; the next verb reads it before the index, and marks what
+// the undo moved back out of staging (run/moved) once its END is in.
+test("with no daemon the undo's own records wait for the next verb, which ingests them first: list, redo and undo again exact", (t) => {
+  const s = sandbox(t);
+  const { before } = removedTree(s);
+  const rm = s.shit(["list", "--json"]);
+  const rmId = (JSON.parse(rm.stdout) as Array<{ id: string }>)[0].id;
+  let r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(sameTree(before, s.tree()), "", "undo exact");
+  const ix = () => {
+    const db = new DatabaseSync(join(s.state, "index.sqlite"), { readOnly: true });
+    try {
+      const undo = db.prepare("SELECT id, ended, exit FROM commands WHERE kind = 'undo'").get() as { id: string; ended: number | null; exit: number | null };
+      const gone = db.prepare("SELECT name FROM keeps WHERE name LIKE ? || '/%' AND state = 'gone'").all(rmId) as Array<{ name: string }>;
+      return { undo, gone: gone.map((k) => k.name).sort() };
+    } finally {
+      db.close();
+    }
+  };
+  const after = ix();
+  assert.equal(after.undo.ended, null, "the undo's END is not read back by the undo itself");
+  assert.deepEqual(after.gone, [], "what it moved back is marked at the next ingest");
+  const moved = JSON.parse(readFileSync(join(s.state, "run", "moved", after.undo.id), "utf8")) as string[];
+  assert.ok(moved.length >= 60, `the list of what it moved back waits in run/moved: ${moved.length}`);
+  r = s.shit(["list", "--json"]);
+  assert.equal(r.status, 0, out(r));
+  assert.ok(
+    (JSON.parse(r.stdout) as Array<{ id: string }>).some((c) => c.id === after.undo.id),
+    out(r),
+  );
+  const settled = ix();
+  assert.ok(settled.undo.ended !== null && settled.undo.exit === 0, "the next verb ingested the undo's spool first");
+  assert.deepEqual(settled.gone, moved.sort(), "and marked each pre-image it moved back as gone from staging");
+  r = s.shit(["redo", "--yes"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(s.sh("ls -A").stdout, "", "redo removed t again");
+  r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(sameTree(before, s.tree()), "", "undo of the redo exact");
 });
 
 test("a staging dir holding a file the plan does not put back is not moved: each file is, exact", (t) => {

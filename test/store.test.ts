@@ -48,6 +48,8 @@ test("ten commands each overwriting a 10 MiB file with the same bytes add one bl
   assert.ok(readFileSync(join(s.work, "f")).equals(bytes), "f restored byte-exact");
   assert.ok(existsSync(blobs[0]), "the blob stays for the other nine");
   assert.notEqual(statSync(join(s.work, "f")).ino, statSync(blobs[0]).ino, "the restored file is not the blob's inode");
+  // the undo's own records (its pre-image of f) are ingested by the next verb, as with shitd
+  assert.equal(s.shit(["list"]).status, 0);
   assert.equal(blobFiles(s).length, 2, "and the undo's own pre-image of f ('changed') is a blob too");
 });
 

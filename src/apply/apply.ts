@@ -7,9 +7,8 @@ import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from "n
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
 import { checkState } from "../paths/state.js";
-import { StepFlag, StepOp, Tag, encodeRecord, encodeStat, i64, keepField } from "../spool/records.js";
+import { RecordWriter, StepFlag, StepOp, Tag } from "../spool/records.js";
 import type { Plan } from "../plan/plan.js";
-import { toBuf } from "../paths/bytes.js";
 import type { Store } from "../store/store.js";
 import * as keeps from "../index/keeps.js";
 import { cancelMoved } from "../ingest/moved.js";
@@ -46,20 +45,41 @@ export function planAhead(store: Store, plan: Plan, file: string): PreparedPlan 
 
 function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { force?: boolean; checked?: boolean; ahead?: boolean }): PreparedPlan {
   checkState(store.paths, [join(store.paths.staging, plan.cmd)]); // its pre-images' dir too: others must not write there
-  store.preload(plan.cmd);
-  const recs = new RecordFile(file);
+  // the keeps' rows were read for this plan just now (lostPreimages), and their verdicts stand
+  if (!opts.checked) store.preload(plan.cmd);
+  const fd = openSync(file, "w", 0o600);
   try {
-    return writeRecords(store, plan, id, recs, opts);
+    const recs = new RecordWriter(1 << 20, (b) => {
+      for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off);
+    });
+    return { ...writeRecords(store, plan, id, recs, opts), file };
   } catch (e) {
     rmSync(file, { force: true }); // no plan file half written (a pre-image found changed: BlobError)
     throw e;
   } finally {
-    recs.close();
+    closeSync(fd);
   }
 }
 
+const STEP_OP = {
+  remove: StepOp.REMOVE,
+  rename: StepOp.RENAME,
+  place: StepOp.PLACE,
+  rewrite: StepOp.REWRITE,
+  truncate: StepOp.TRUNCATE,
+  link: StepOp.LINK,
+  meta: StepOp.META,
+  xattr: StepOp.XATTR,
+} as const;
+
 /** The plan's records, EXPECTs then steps, into recs; what it uses of staging and the store. */
-function writeRecords(store: Store, plan: Plan, id: string, recs: RecordFile, opts: { force?: boolean; checked?: boolean; ahead?: boolean }): PreparedPlan {
+function writeRecords(
+  store: Store,
+  plan: Plan,
+  id: string,
+  recs: RecordWriter,
+  opts: { force?: boolean; checked?: boolean; ahead?: boolean },
+): Omit<PreparedPlan, "file"> {
   const uses = new Map<string, number>();
   for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
   const moved: string[] = [];
@@ -68,32 +88,22 @@ function writeRecords(store: Store, plan: Plan, id: string, recs: RecordFile, op
   const storedNames = new Set<string>();
   const notes: string[] = [];
   for (const e of plan.expect) {
-    const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(e.path)]];
+    recs.begin(StepOp.EXPECT, 0).latin1(Tag.PATH, e.path);
     if (e.node) {
       // no TYPE: must be absent. DEV, INO, SIZE, MTIME only when known
-      f.push([Tag.TYPE, i64(e.node.type)]);
-      if (e.node.dev != null) f.push([Tag.DEV, i64(e.node.dev)]);
-      if (e.node.ino != null) f.push([Tag.INO, i64(e.node.ino)]);
-      if (e.node.size != null) f.push([Tag.SIZE, i64(e.node.size)]);
-      if (e.node.mtimeNs != null) f.push([Tag.MTIME, i64(e.node.mtimeNs)]);
+      recs.int(Tag.TYPE, e.node.type);
+      if (e.node.dev != null) recs.int(Tag.DEV, e.node.dev);
+      if (e.node.ino != null) recs.int(Tag.INO, e.node.ino);
+      if (e.node.size != null) recs.int(Tag.SIZE, e.node.size);
+      if (e.node.mtimeNs != null) recs.int(Tag.MTIME, e.node.mtimeNs);
     }
-    recs.push(encodeRecord(StepOp.EXPECT, 0, f));
+    recs.end();
   }
   for (const s of plan.steps) {
-    const f: Array<[number, Buffer]> = [[Tag.PATH, toBuf(s.path)]];
-    if (s.path2 !== undefined) f.push([Tag.PATH2, toBuf(s.path2)]);
-    let whole = false;
     const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path, again: opts.checked }) : null;
     if (src?.changed) notes.push(`${s.path}: restored as it is now, not as it was kept: ${src.changed}`);
-    // a kept inode restored as it is now keeps its own times
-    const pre = src?.now ?? s.pre;
-    if (pre) f.push([Tag.PRE, encodeStat(pre)]);
-    if (s.target) f.push([Tag.TARGET, s.target]);
-    if (s.rdev !== undefined) f.push([Tag.RDEV, i64(s.rdev)]);
-    if (s.tailOf !== undefined) f.push([Tag.TAIL_OF, i64(s.tailOf)]);
-    if (s.length !== undefined) f.push([Tag.LENGTH, i64(s.length)]);
-    if (s.xname !== undefined) f.push([Tag.XNAME, Buffer.from(s.xname)]);
-    if (s.xvalue) f.push([Tag.XVALUE, s.xvalue]);
+    let whole = false;
+    let keep: [string, string] | null = null; // how, name
     if (s.keep && src) {
       if (src.row.state === "stored" && opts.ahead) {
         if (!storedNames.has(src.row.name)) stored.push({ name: src.row.name, what: s.path });
@@ -107,48 +117,25 @@ function writeRecords(store: Store, plan: Plan, id: string, recs: RecordFile, op
       // the path's own inode moved back: shit-apply checks it is still as kept before any change
       // (a plan made ahead checked it when it was made: src/undo/ahead.ts)
       whole = move && src.row.state === "inode" && !src.changed;
-      f.push([Tag.KEEP, keepField(move ? "R" : "C", src.path)]);
+      keep = [move ? "R" : "C", src.path];
     }
-    const op = {
-      remove: StepOp.REMOVE,
-      rename: StepOp.RENAME,
-      place: StepOp.PLACE,
-      rewrite: StepOp.REWRITE,
-      truncate: StepOp.TRUNCATE,
-      link: StepOp.LINK,
-      meta: StepOp.META,
-      xattr: StepOp.XATTR,
-    }[s.kind];
     const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : whole ? StepFlag.KEPT_WHOLE : 0;
-    recs.push(encodeRecord(op, flags, f));
+    recs.begin(STEP_OP[s.kind], flags).latin1(Tag.PATH, s.path);
+    if (s.path2 !== undefined) recs.latin1(Tag.PATH2, s.path2);
+    // a kept inode restored as it is now keeps its own times
+    const pre = src?.now ?? s.pre;
+    if (pre) recs.stat(Tag.PRE, pre);
+    if (s.target) recs.bytes(Tag.TARGET, s.target);
+    if (s.rdev !== undefined) recs.int(Tag.RDEV, s.rdev);
+    if (s.tailOf !== undefined) recs.int(Tag.TAIL_OF, s.tailOf);
+    if (s.length !== undefined) recs.int(Tag.LENGTH, s.length);
+    if (s.xname !== undefined) recs.utf8(Tag.XNAME, s.xname);
+    if (s.xvalue) recs.bytes(Tag.XVALUE, s.xvalue);
+    if (keep) recs.keep(Tag.KEEP, keep[0], keep[1]);
+    recs.end();
   }
   recs.flush();
-  return { id, file: recs.file, moved, materialised: [...materialised], notes, stored };
-}
-
-/** A file of records written as they are made, about a MiB at a time: a plan of 100k steps was
- *  100k Buffers and then their concatenation, both whole in memory. */
-class RecordFile {
-  private fd: number;
-  private parts: Buffer[] = [];
-  private size = 0;
-  constructor(readonly file: string) {
-    this.fd = openSync(file, "w", 0o600);
-  }
-  push(b: Buffer): void {
-    this.parts.push(b);
-    this.size += b.length;
-    if (this.size >= 1 << 20) this.flush();
-  }
-  flush(): void {
-    const all = Buffer.concat(this.parts, this.size);
-    for (let off = 0; off < all.length;) off += writeSync(this.fd, all, off, all.length - off);
-    this.parts = [];
-    this.size = 0;
-  }
-  close(): void {
-    closeSync(this.fd);
-  }
+  return { id, moved, materialised: [...materialised], notes, stored };
 }
 
 /** A progress line: written to fd (a terminal), "LABEL N/M steps". */

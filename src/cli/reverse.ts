@@ -475,6 +475,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           force: mode === "force",
           parent: thisCommand(),
           daemon: ctx.daemon,
+          leave: i === parts.length - 1, // a cascade's next part is planned from the index: the last one's records can wait
           checked: !asked || i > 0, // partOf checked them (lostPreimages), a later part's just now
           group,
           progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),

@@ -1,7 +1,7 @@
 // A full disk, as the layers meet it: the error that says so, and the state dir's reserve
 // (run/reserve, filled by capture.c while the disk has room) given back for a write that must
 // not be lost for want of a few blocks.
-import { closeSync, constants, fstatSync, ftruncateSync, openSync } from "node:fs";
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import type { StatePaths } from "./state.js";
 
@@ -39,5 +39,16 @@ export function withReserve<T>(paths: StatePaths, write: () => T): T {
   } catch (e) {
     if (!noSpace(e) || !giveReserve(paths)) throw e;
     return write();
+  }
+}
+
+/** Whether the state dir's filesystem has room to spare (64 MiB): then no write of a moment ago
+ *  was cut short by a full disk. */
+export function roomy(paths: StatePaths): boolean {
+  try {
+    const fs = statfsSync(paths.root);
+    return fs.bavail * fs.bsize >= 64 << 20;
+  } catch {
+    return false;
   }
 }

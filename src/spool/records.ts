@@ -272,24 +272,130 @@ export function parseKeep(b: Buffer | undefined): { how: string; name: string } 
 
 /** Encodes one record (used for plan files; the header's pid/time are informational there). */
 export function encodeRecord(op: number, flags: number, fields: Array<[number, Buffer]>, err = 0): Buffer {
-  let len = HDR;
-  for (const [, v] of fields) len += 8 + ((v.length + 7) & ~7);
-  const b = Buffer.allocUnsafe(len).fill(0); // the pool's, zeroed: the padding is part of the record
-  b.writeUInt32LE(len, 0);
-  b.writeUInt16LE(MAGIC, 4);
-  b[6] = 1;
-  b[7] = op;
-  b.writeInt32LE(process.pid, 8);
-  b.writeInt32LE(err, 12);
-  b.writeBigInt64LE(BigInt(Date.now()) * 1000000n, 16);
-  b.writeUInt32LE(flags >>> 0, 24);
-  b.writeUInt32LE(fields.length, 28);
-  let p = HDR;
-  for (const [tag, v] of fields) {
-    b.writeUInt16LE(tag, p);
-    b.writeUInt32LE(v.length, p + 4);
-    v.copy(b, p + 8);
-    p += 8 + ((v.length + 7) & ~7);
+  const w = new RecordWriter(HDR + fields.reduce((n, [, v]) => n + 8 + v.length + 7, 0));
+  w.begin(op, flags, err);
+  for (const [tag, v] of fields) w.bytes(tag, v);
+  w.end();
+  return w.take(); // the writer's own buffer, sized for this record
+}
+
+/** Records encoded one after another into one buffer, each field written in place: a plan of
+ *  10k steps was 10k field arrays, ~40k small Buffers (a path, a stat, a KEEP each), a record
+ *  Buffer per step and their concatenation. `sink` takes the bytes each time they pass `flushAt`
+ *  (and at `flush()`); without one, `take()` returns them. */
+export class RecordWriter {
+  private b: Buffer;
+  private n = 0; // bytes written
+  private at = -1; // the open record's start
+  private count = 0; // its fields
+  private ms = -1;
+  private ns = 0n;
+  constructor(
+    size = 1 << 16,
+    private readonly sink?: (b: Buffer) => void,
+    private readonly flushAt = 1 << 20,
+  ) {
+    this.b = Buffer.alloc(size);
   }
-  return b;
+  private room(len: number): void {
+    if (this.n + len <= this.b.length) return;
+    const grown = Buffer.alloc(Math.max(this.b.length * 2, this.n + len));
+    this.b.copy(grown, 0, 0, this.n);
+    this.b = grown;
+  }
+  begin(op: number, flags: number, err = 0): this {
+    this.room(HDR);
+    const b = this.b;
+    const at = (this.at = this.n);
+    const ms = Date.now();
+    if (ms !== this.ms) [this.ms, this.ns] = [ms, BigInt(ms) * 1000000n];
+    b.writeUInt16LE(MAGIC, at + 4);
+    b[at + 6] = 1;
+    b[at + 7] = op;
+    b.writeInt32LE(process.pid, at + 8);
+    b.writeInt32LE(err, at + 12);
+    b.writeBigInt64LE(this.ns, at + 16);
+    b.writeUInt32LE(flags >>> 0, at + 24);
+    this.n += HDR;
+    this.count = 0;
+    return this;
+  }
+  /** A field's header, then room for its len bytes (padded to 8 with zeros): where they go. */
+  private field(tag: number, len: number): number {
+    const padded = (len + 7) & ~7;
+    this.room(8 + padded);
+    const b = this.b;
+    const p = this.n;
+    b.writeUInt32LE(tag, p); // the tag, and the two bytes after it zero
+    b.writeUInt32LE(len, p + 4);
+    b.fill(0, p + 8 + len, p + 8 + padded);
+    this.n += 8 + padded;
+    this.count++;
+    return p + 8;
+  }
+  bytes(tag: number, v: Uint8Array): this {
+    const at = this.field(tag, v.length);
+    this.b.set(v, at);
+    return this;
+  }
+  /** A path as a byte string (src/paths/bytes.ts): one char, one byte. */
+  latin1(tag: number, s: string): this {
+    const at = this.field(tag, s.length); // first: it may grow this.b
+    this.b.write(s, at, s.length, "latin1");
+    return this;
+  }
+  utf8(tag: number, s: string): this {
+    const len = Buffer.byteLength(s, "utf8");
+    const at = this.field(tag, len);
+    this.b.write(s, at, len, "utf8");
+    return this;
+  }
+  int(tag: number, v: bigint | number): this {
+    const at = this.field(tag, 8);
+    this.b.writeBigInt64LE(BigInt(v), at);
+    return this;
+  }
+  /** A stat_rec (encodeStat's bytes). */
+  stat(tag: number, s: Stat): this {
+    const at = this.field(tag, s.rdev !== undefined ? 72 : 64);
+    const b = this.b;
+    b.writeBigUInt64LE(s.dev, at);
+    b.writeBigUInt64LE(s.ino, at + 8);
+    b.writeUInt32LE(s.mode >>> 0, at + 16);
+    b.writeUInt32LE(s.uid >>> 0, at + 20);
+    b.writeUInt32LE(s.gid >>> 0, at + 24);
+    b.writeUInt32LE(s.nlink >>> 0, at + 28);
+    b.writeBigInt64LE(s.size, at + 32);
+    b.writeBigInt64LE(s.mtimeNs, at + 40);
+    b.writeBigInt64LE(s.ctimeNs, at + 48);
+    b.writeBigInt64LE(s.atimeNs, at + 56);
+    if (s.rdev !== undefined) b.writeBigUInt64LE(s.rdev, at + 64);
+    return this;
+  }
+  /** A KEEP field (keepField's bytes): how, then the name. */
+  keep(tag: number, how: string, name: string): this {
+    const len = Buffer.byteLength(name, "utf8");
+    const at = this.field(tag, 1 + len);
+    this.b[at] = how.charCodeAt(0);
+    this.b.write(name, at + 1, len, "utf8");
+    return this;
+  }
+  end(): void {
+    this.b.writeUInt32LE(this.n - this.at, this.at);
+    this.b.writeUInt32LE(this.count, this.at + 28);
+    this.at = -1;
+    if (this.sink && this.n >= this.flushAt) this.flush();
+  }
+  /** The records ended so far go to the sink (which must be done with them when it returns: the
+   *  buffer is written over next). */
+  flush(): void {
+    if (!this.sink || !this.n) return;
+    this.sink(this.b.subarray(0, this.n));
+    this.n = 0;
+  }
+  take(): Buffer {
+    const out = this.b.subarray(0, this.n);
+    this.n = 0;
+    return out;
+  }
 }

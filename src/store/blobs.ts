@@ -68,23 +68,37 @@ function absorbOne(paths: StatePaths, ix: Index, k: KeepRow): boolean {
   } catch (e) {
     if (!gone(e)) throw e;
   }
+  const row = () =>
+    ix.tx(() => {
+      if (!have) blobs.insert(ix, { hash, size: k.size!, stored: k.size!, zstd: 0, added: Date.now() });
+      keeps.setStored(ix, k.name);
+    });
+  // the row and the file agree whatever fails (a full disk fails the row's write, and an undo
+  // then looks for the copy where the row says it is): a copy of a blob the store has is dropped
+  // once the row says stored; a new blob's row is written once its file is there, else it goes back
   if (st) {
     if (!st.isFile() || Number(st.ino) !== k.ino || st.ctimeNs.toString() !== k.ctime || Number(st.size) !== k.size) throw new Error("changed");
-    if (have) unlinkSync(src);
-    else {
-      mkdirSync(join(paths.store, hash.slice(0, 2)), { recursive: true, mode: 0o700 });
-      renameSync(src, raw);
-      chmodSync(raw, 0o600);
+    if (have) {
+      row();
+      unlinkSync(src);
+      return false;
     }
+    mkdirSync(join(paths.store, hash.slice(0, 2)), { recursive: true, mode: 0o700 });
+    renameSync(src, raw);
+    try {
+      chmodSync(raw, 0o600);
+      row();
+    } catch (e) {
+      renameSync(raw, src);
+      throw e;
+    }
+    return true;
   } else if (!have) {
     // gone from staging: moved here by an absorb that was killed before it wrote the row?
     // (really missing: lstat throws, and an undo says it is missing)
     if (!lstatSync(raw).isFile()) throw new Error("not a file");
   }
-  ix.tx(() => {
-    if (!have) blobs.insert(ix, { hash, size: k.size!, stored: k.size!, zstd: 0, added: Date.now() });
-    keeps.setStored(ix, k.name);
-  });
+  row();
   return !have;
 }
 

@@ -2,7 +2,7 @@
 // new recorded command, and finish that command's row (its session and shell part, its effect
 // counts) in one transaction once its spool is in. Also finishes an undo that was killed.
 import { existsSync, rmSync } from "node:fs";
-import { noSpace, withReserve } from "../paths/room.js";
+import { noSpace, roomy, withReserve } from "../paths/room.js";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
 import type { CommandRow, EventRow } from "../index/rows.js";
@@ -169,6 +169,11 @@ export function perform(
     progress?: Progress; // a progress line on a terminal
     parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
     daemon?: boolean; // shitd ingests the apply's spool: this process does not wait for that
+    // nor with no shitd: the spool is on disk (the undo is a recorded command: its spool is its
+    // record) and every verb ingests before it reads the index; ~0.2-0.5 s of a 10k-file undo/redo.
+    // Not on a disk short of room: there the ingest now (with the reserve's room) tells a journal
+    // a full disk cut short from one that is whole (journalCut), and says so
+    leave?: boolean;
     prepared?: PreparedPlan; // its plan file is written already (made ahead: src/undo/ahead.ts)
   },
 ): Outcome {
@@ -192,8 +197,9 @@ export function perform(
       );
   });
   phase("write plan");
-  // with shitd ingesting the apply's records, the ingest of its END marks what it moved back
-  const deferred = !!how.daemon && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
+  const later = !!how.daemon || (!!how.leave && roomy(store.paths));
+  // with the apply's records left to a later ingest, the ingest of its END marks what it moved back
+  const deferred = later && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
   // the apply is done (or stopped): what follows records it in the index, which a full disk
@@ -207,7 +213,7 @@ export function perform(
     if (r.code === 3 || r.code === 5) rmSync(prepared.file, { force: true });
     // 10k records of an undo of an rm -rf: ~0.2 s here, or none when shitd takes them (it watches
     // the spool dir; any later verb syncs with it, or ingests itself if it is gone)
-    const { corrupt } = how.daemon ? { corrupt: [] } : ingest(store.paths, store.index);
+    const { corrupt } = later ? { corrupt: [] } : ingest(store.paths, store.index);
     phase("ingest the apply");
     if (r.code === 0 && how.shell)
       ix.tx(() => {
@@ -217,7 +223,7 @@ export function perform(
       });
     return { corrupt };
   });
-  if (done && r.code === 0 && !how.daemon) journalCut(ix, prepared.id, r);
+  if (done && r.code === 0 && !later) journalCut(ix, prepared.id, r);
   if (!done) {
     // what it moved back stays marked as kept until then: the next ingest marks it (moved.ts)
     if (!deferred && prepared.moved.length) deferMoved(store.paths, prepared.id, prepared.moved);

@@ -2,7 +2,7 @@
 // trips, a record still being written, torn records, stat_rec and KEEP fields.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { encodeRecord, readRecords, decodeStat, encodeStat, keepField, parseKeep, i64, Op, Tag, type Stat } from "../../dist/spool/records.js";
+import { encodeRecord, readRecords, decodeStat, encodeStat, keepField, parseKeep, i64, Op, RecordWriter, Tag, type Stat } from "../../dist/spool/records.js";
 
 const rec = (op: number, path: string, flags = 0, err = 0) => encodeRecord(op, flags, [[Tag.PATH, Buffer.from(path)]], err);
 const paths = (buf: Buffer, start = 0) => readRecords(buf, start).records.map((r) => r.fields.get(Tag.PATH)?.toString());
@@ -167,4 +167,62 @@ test("i64: little-endian signed 64-bit, from number or bigint", () => {
   assert.deepEqual(i64(1), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]));
   assert.equal(i64(-2n).readBigInt64LE(0), -2n);
   assert.equal(i64(2 ** 40).readBigInt64LE(0), 2n ** 40n);
+});
+
+test("RecordWriter: each typed field is the bytes of the field encoders, across flushes into a reused buffer and growth", () => {
+  const st: Stat = {
+    dev: 2049n,
+    ino: 1n << 40n,
+    mode: 0o100644,
+    uid: 1000,
+    gid: 100,
+    nlink: 1,
+    size: 97n,
+    mtimeNs: 1700000000123456789n,
+    ctimeNs: 5n,
+    atimeNs: 6n,
+  };
+  const dev: Stat = { ...st, mode: 0o020600, rdev: 0x0501n };
+  const long = "/t/" + "n".repeat(3000); // more than the writer's first buffer
+  const steps = [
+    { path: "/tmp/caf\xe9/\xff", keep: ["R", "/s/abc/d1-2/caf\u00e9"], stat: st, int: -3n },
+    { path: long, keep: ["C", "/s/x"], stat: dev, int: 1n << 62n },
+    { path: "/", keep: ["R", "/s/y"], stat: st, int: 0 },
+  ] as const;
+  const expected = Buffer.concat(
+    steps.map((s, i) =>
+      encodeRecord(
+        Op.RENAME,
+        i,
+        [
+          [Tag.PATH, Buffer.from(s.path, "latin1")],
+          [Tag.PRE, encodeStat(s.stat)],
+          [Tag.LENGTH, i64(s.int)],
+          [Tag.XNAME, Buffer.from("user.caf\u00e9")],
+          [Tag.KEEP, keepField(s.keep[0], s.keep[1])],
+        ],
+        i + 1,
+      ),
+    ),
+  );
+  const parts: Buffer[] = [];
+  const w = new RecordWriter(64, (b) => parts.push(Buffer.from(b)), 100); // flushed after every record, its buffer written over
+  for (const [i, s] of steps.entries()) {
+    w.begin(Op.RENAME, i, i + 1)
+      .latin1(Tag.PATH, s.path)
+      .stat(Tag.PRE, s.stat)
+      .int(Tag.LENGTH, s.int)
+      .utf8(Tag.XNAME, "user.caf\u00e9");
+    w.keep(Tag.KEEP, s.keep[0], s.keep[1]).end();
+  }
+  w.flush();
+  assert.ok(parts.length >= 3, `flushed as it went: ${parts.length}`);
+  const got = Buffer.concat(parts);
+  // the header's time is when each was encoded: the same field of the other
+  const times = (b: Buffer) => readRecords(b).records.map((r) => r.offset);
+  for (const at of times(expected)) expected.writeBigInt64LE(0n, at + 16);
+  for (const at of times(got)) got.writeBigInt64LE(0n, at + 16);
+  assert.equal(got.length, expected.length);
+  assert.ok(got.equals(expected), "the same bytes, padding zero");
+  assert.equal(readRecords(got).records.length, 3);
 });
