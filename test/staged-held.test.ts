@@ -128,6 +128,7 @@ test(
     assert.equal(count(rs, Op.UNLINK), 60, "unlinks");
     assert.equal(count(rs, Op.STAGED), 60, "a STAGED for each kept file");
     assert.equal(rs.filter(created).length, 60, "a creating OPEN for each file");
+    assert.equal(count(rs, Op.OPEN), 60, "none for tar's O_EXCL opens that failed on the file there");
     for (const u of rs.filter((x) => x.op === Op.UNLINK)) {
       const i = rs.indexOf(u);
       const c = rs.findIndex((x) => created(x) && pathOf(x) === pathOf(u));
