@@ -1774,7 +1774,7 @@ void cap_tmpl_path(struct cap_op *o, const char *path) {
  * are covered by the flushes before fork, vfork's exec and spawn (shim.c). Losing it destroys
  * nothing: undoing a creation only removes the file. Not in a hooked shell's own process, whose
  * next record may be a later command's; only in the shim (the seccomp tier writes as before).
- * glibc >= 2.32 says whether a thread was ever started (weak: older ones never hold). */
+ * glibc >= 2.32 says whether a thread was ever started (the shim needs 2.34 already). */
 extern char __libc_single_threaded __attribute__((weak));
 
 static int hold_created(void) {
