@@ -176,14 +176,9 @@ static __thread struct {
   volatile size_t n;    /* 0: nothing held */
   volatile int busy;    /* in use: a signal handler's record then goes out alone */
   int32_t pid;          /* the process that held it (a forked child's copy is not its own) */
-  int count;            /* records held (when n > 0) */
   char path[4096 + 64]; /* its spool */
-  uint8_t p[2048];      /* whole records, in the order they were held */
+  uint8_t p[8192];      /* whole records, in the order they were held */
 } slot;
-
-/* At most this many wait: a STAGED and the OPEN after it (tar xf over a tree). A kill loses what
- * waits, so a fresh tar xf interrupted by ^C leaves at most two files it created unrecorded. */
-#define SLOT_RECORDS 2
 
 static int slot_mine(void) { return slot.n && !slot.busy && slot.pid == (int32_t)sys0(SYS_getpid); }
 
@@ -303,15 +298,12 @@ int sp_defer(struct sp_buf *b, const char *spool_path) {
     int32_t me = (int32_t)sys0(SYS_getpid);
     if (slot.n && slot.pid != me) return -1; /* not this process's: left alone */
     /* records wait together while they are for one spool and fit: in the order they were made */
-    if (slot.n &&
-        (strcmp(slot.path, spool_path) || slot.n + b->n > sizeof slot.p || slot.count >= SLOT_RECORDS))
-      sp_thread_flush();
+    if (slot.n && (strcmp(slot.path, spool_path) || slot.n + b->n > sizeof slot.p)) sp_thread_flush();
     slot.busy = 1;
     size_t have = slot.n, len = seal_as(b, 0, me);
     memcpy(slot.p + have, b->p, len);
     if (!have) memcpy(slot.path, spool_path, pl + 1);
     slot.pid = me;
-    slot.count = have ? slot.count + 1 : 1;
     slot.n = have + len; /* after the bytes */
     slot.busy = 0;
     sp_release(b);

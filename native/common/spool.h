@@ -166,8 +166,7 @@ int sp_flush(void);
  * the next file's UNLINK and on tar xf over a tree the next file's: one append a kept file instead
  * of two or three (on btrfs each costs ~9-15 µs of CPU). sp_thread_flush writes them alone: at
  * exit (the shim's destructor, _exit), before an exec, a fork, a spawn, and before a record to
- * another spool or one that does not fit, and before a third is held (at most two wait: a kill
- * loses them). Only the process that held them writes them (a forked
+ * another spool or one that does not fit. Only the process that held them writes them (a forked
  * child's copy stays unwritten); a vfork child, which shares its parent's slot, writes it before
  * it execs (sp_thread_flush_vforked). A signal handler's record while the slot is in use goes out
  * alone. Lost: the slot of a thread that exits before the process, or of a process killed by a
