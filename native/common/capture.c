@@ -79,12 +79,6 @@ void cap_thread_flush(void) {
   sp_thread_flush();
 }
 
-/* The same in a vfork child, for its parent's thread (spool.h sp_thread_flush_vforked). */
-void cap_thread_flush_vforked(void) {
-  if (cap_root_len && !root_still_held()) return;
-  sp_thread_flush_vforked();
-}
-
 /* ---------- small helpers ---------- */
 
 static size_t u64dec(char *out, unsigned long long v) {
@@ -1768,19 +1762,6 @@ void cap_tmpl_path(struct cap_op *o, const char *path) {
 
 /* ---------- after the call ---------- */
 
-/* May the OPEN that created a file wait in the thread's slot (spool.h sp_thread_defer)? Only in
- * a process with one thread: records are read in spool order, and another thread acting on the
- * new file (unlinking it, say) would otherwise be on record before its creation. Other processes
- * are covered by the flushes before fork, vfork's exec and spawn (shim.c). Losing it destroys
- * nothing: undoing a creation only removes the file. Not in a hooked shell's own process, whose
- * next record may be a later command's; only in the shim (the seccomp tier writes as before).
- * glibc >= 2.32 says whether a thread was ever started (the shim needs 2.34 already). */
-extern char __libc_single_threaded __attribute__((weak));
-
-static int hold_created(void) {
-  return sp_thread_defer && &__libc_single_threaded && __libc_single_threaded && !is_hooked_shell();
-}
-
 void cap_end_post(struct cap_op *o, long ret, int err, const struct sp_stat *post) {
   (void)ret;
   if (!o->on || o->done) return;
@@ -1807,9 +1788,8 @@ void cap_end_post(struct cap_op *o, long ret, int err, const struct sp_stat *pos
     o->undo_keep[0] = 0;
   } else if (o->op == SP_OPEN && (o->internal & CAPF_CREATED) && !(o->internal & CAPF_NOTCAP) && post) {
     sp_add_stat(&o->rec, T_POST, post);
-    /* only once the creation is on record (or held, to go before this thread's next record) may
-     * its inode's metadata changes go unrecorded */
-    if (commit_as(o, 0, hold_created()) == 0) new_add(o, post);
+    /* only once the creation is on record may its inode's metadata changes go unrecorded */
+    if (commit(o, 0) == 0) new_add(o, post);
     return;
   }
   commit(o, err);

@@ -30,7 +30,6 @@ int cap_ctx_load(struct cap_ctx *c);
 /* writes the record this thread holds back (spool.h sp_thread_flush) if shit's files can still
  * be reached after a chroot, else forgets it: at exit and before an exec */
 void cap_thread_flush(void);
-void cap_thread_flush_vforked(void); /* a vfork child, before it execs: its parent's thread's */
 
 struct cap_op {
   int on;   /* capture is on for this call */

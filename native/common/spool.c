@@ -177,7 +177,7 @@ static __thread struct {
   volatile int busy;    /* in use: a signal handler's record then goes out alone */
   int32_t pid;          /* the process that held it (a forked child's copy is not its own) */
   char path[4096 + 64]; /* its spool */
-  uint8_t p[8192];      /* whole records, in the order they were held */
+  uint8_t p[1024];
 } slot;
 
 static int slot_mine(void) { return slot.n && !slot.busy && slot.pid == (int32_t)sys0(SYS_getpid); }
@@ -194,18 +194,6 @@ void sp_thread_flush(void) {
   if (!slot_mine()) return;
   slot.busy = 1;
   append_at(slot.path, slot.p, slot.n); /* as any record: a failed append is not retried */
-  slot.n = 0;
-  slot.busy = 0;
-}
-
-/* A vfork child (posix_spawn's, Python's subprocess) shares its parent's memory, and the parent
- * waits until it execs: what the parent's thread holds goes out now, before the new program can
- * act on what those records name, and the slot, being the parent's own, is then empty for it too.
- * A fork child's slot is a copy: fork's prepare handler emptied it first (shim.c). */
-void sp_thread_flush_vforked(void) {
-  if (!slot.n || slot.busy || slot.pid != (int32_t)sys0(SYS_getppid)) return;
-  slot.busy = 1;
-  append_at(slot.path, slot.p, slot.n);
   slot.n = 0;
   slot.busy = 0;
 }
@@ -297,14 +285,13 @@ int sp_defer(struct sp_buf *b, const char *spool_path) {
     if (b->failed || slot.busy || pl >= sizeof slot.path || b->n > sizeof slot.p) return -1;
     int32_t me = (int32_t)sys0(SYS_getpid);
     if (slot.n && slot.pid != me) return -1; /* not this process's: left alone */
-    /* records wait together while they are for one spool and fit: in the order they were made */
-    if (slot.n && (strcmp(slot.path, spool_path) || slot.n + b->n > sizeof slot.p)) sp_thread_flush();
+    sp_thread_flush();                       /* one waits at most */
     slot.busy = 1;
-    size_t have = slot.n, len = seal_as(b, 0, me);
-    memcpy(slot.p + have, b->p, len);
-    if (!have) memcpy(slot.path, spool_path, pl + 1);
+    size_t len = seal_as(b, 0, me);
+    memcpy(slot.p, b->p, len);
+    memcpy(slot.path, spool_path, pl + 1);
     slot.pid = me;
-    slot.n = have + len; /* after the bytes */
+    slot.n = len;
     slot.busy = 0;
     sp_release(b);
     return 0;

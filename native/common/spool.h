@@ -159,22 +159,18 @@ extern struct sp_pending *sp_pending;
  * b untouched: the caller commits it as usual. */
 int sp_defer(struct sp_buf *b, const char *spool_path);
 int sp_flush(void);
-/* The shim holds no descriptor, so it holds records back per thread: a STAGED (capture.c
- * write_staged), and in a single-threaded process the OPEN that created a file (cap_end_post),
- * wait in the thread's slot, in order, and go out in the same write as the next record that
- * thread appends to that spool (one writev on the descriptor opened for it), which on rm -rf is
- * the next file's UNLINK and on tar xf over a tree the next file's: one append a kept file instead
- * of two or three (on btrfs each costs ~9-15 µs of CPU). sp_thread_flush writes them alone: at
- * exit (the shim's destructor, _exit), before an exec, a fork, a spawn, and before a record to
- * another spool or one that does not fit. Only the process that held them writes them (a forked
- * child's copy stays unwritten); a vfork child, which shares its parent's slot, writes it before
- * it execs (sp_thread_flush_vforked). A signal handler's record while the slot is in use goes out
- * alone. Lost: the slot of a thread that exits before the process, or of a process killed by a
- * signal — a STAGED then leaves the undo its size and mtime check only, as a kill between the
- * keep and its STAGED does; a created file's OPEN, nothing destroyed (the file stays, unrecorded). */
+/* The shim holds no descriptor, so it holds a record back per thread: a STAGED (capture.c
+ * write_staged) waits in the thread's slot and goes out in the same write as the next record
+ * that thread appends to that spool (one writev on the descriptor opened for it), which on
+ * rm -rf is the next file's UNLINK: one append a kept file instead of two (on btrfs each costs
+ * ~9 µs of CPU: ~20% of rm -rf's capture). sp_thread_flush writes it alone: at exit (the shim's
+ * destructor), before an exec, before a record to another spool. Only the process that held it
+ * writes it (a forked child's copy stays unwritten). A signal handler's record while the slot
+ * is in use goes out alone. Lost, as a kill between the keep and its STAGED loses it anyway
+ * (the undo then checks size and mtime only): the slot of a thread that exits before the
+ * process, or of a process a signal kills (the shim wraps _exit). */
 extern int sp_thread_defer;
 void sp_thread_flush(void);
-void sp_thread_flush_vforked(void);
 void sp_thread_drop(void); /* forgets it (capture.c cap_thread_flush: shit's files out of reach) */
 
 /* The pid a record's header names: 0 (the default) is the writer's own. The seccomp supervisor

@@ -32,7 +32,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -722,21 +721,15 @@ static NOINL void exec_record(void) {
 
 static void find_shim_dir(void);
 
-/* What a thread holds back (common/spool.h sp_thread_defer) goes out before another process
- * could act on what it names: a child forked now sees the records already on file. Raw calls
- * only: errno untouched. */
-static void flush_held(void) { cap_thread_flush(); }
-
 __attribute__((constructor)) static void shim_init(void) {
   int e = errno;
   find_shim_dir();
   if (cap_active()) exec_record();
-  sp_thread_defer = 1; /* a STAGED or a creating OPEN waits for the thread's next record */
-  pthread_atfork(flush_held, NULL, NULL);
+  sp_thread_defer = 1; /* a STAGED waits for the thread's next record (common/spool.h) */
   errno = e;
 }
 
-/* what a thread held back goes out before the process ends */
+/* what a thread held back goes out before the process ends (raw calls: errno untouched) */
 __attribute__((destructor)) static void shim_fini(void) { cap_thread_flush(); }
 
 /* _exit skips the destructor: what this thread held goes out first (glibc's exit calls its own
@@ -942,7 +935,6 @@ static NOINL void exec_check(int how, int fd, const char *path, int at_flags, ch
 static NOINL void exec_check_env(int how, int fd, const char *path, int at_flags, char *const *argv,
                                  char *const *envp) {
   cap_thread_flush();
-  cap_thread_flush_vforked();
   if (cap_active()) {
     exec_check(how, fd, path, at_flags, argv, envp);
     return;
@@ -1060,7 +1052,6 @@ static NOINL int s_spawn(void *fn, int how, pid_t *pid, const char *path,
             int (*)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, \
                     char *const[], char *const[]),                                                        \
             return ENOSYS)                                                                                \
-    flush_held();                                                                                         \
     if (!cap_active()) return fn(pid, path, fa, attr, argv, envp);                                        \
     return s_spawn((void *)fn, how, pid, path, fa, attr, argv, envp);                                     \
   }
@@ -1073,13 +1064,11 @@ SPAWNW(posix_spawnp, X_SEARCH)
 static void *r_system, *r_popen;
 EXPORT int system(const char *line) {
   REAL(r_system, "system", int (*)(const char *), -1)
-  flush_held(); /* glibc's internal spawn: no wrapper or fork handler of ours runs */
   if (line && cap_active() && cap_chrooted()) chroot_exec_note("/bin/sh");
   return fn(line);
 }
 EXPORT FILE *popen(const char *line, const char *mode) {
   REAL(r_popen, "popen", FILE * (*)(const char *, const char *), NULL)
-  flush_held();
   FILE *f = fn(line, mode);
   if (f && cap_active() && cap_chrooted()) {
     int e = errno;
