@@ -1498,6 +1498,17 @@ int cap_open(struct cap_op *o, int dirfd, const char *path, int oflags) {
   char abs[PATH_MAX];
   const char *why = "";
   struct sp_stat pre;
+  if ((oflags & O_CREAT) && (oflags & O_EXCL) && abs_path(dirfd, path, abs, &why) == 0) {
+    /* anything at the path (a dangling symlink too) fails it with EEXIST, destroying nothing:
+     * what it names and its parent as it is before, and the call says whether it created
+     * (cap_end_post drops the record of a failed one) — no stat of the name first (tar xf
+     * over a tree: one per file, on the open that fails and on the one that creates) */
+    if (in_state(o, abs)) return skip(o);
+    o->internal |= CAPF_CREATED;
+    sp_add_str(&o->rec, T_PATH, abs);
+    add_parent(o, T_PARENT, dirfd, path);
+    return 1;
+  }
   int via = 0;
   int follow = !(oflags & O_NOFOLLOW) && !((oflags & O_CREAT) && (oflags & O_EXCL));
   int l = locate(o, dirfd, path, follow, abs, &pre, &why, &via);

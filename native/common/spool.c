@@ -123,7 +123,8 @@ int sp_hold(const char *spool_path) {
   return 0;
 }
 
-size_t sp_seal(struct sp_buf *b, int err) {
+/* pid: the header's, 0 for the writer's own (one getpid) */
+static size_t seal_as(struct sp_buf *b, int err, int32_t pid) {
   if (b->failed) { /* keep what matters: the op and that its record was lost */
     uint8_t op = b->p[7];
     uint32_t flags = get32(b->p + 24);
@@ -137,12 +138,14 @@ size_t sp_seal(struct sp_buf *b, int err) {
   put32(b->p, (uint32_t)b->n);
   put16(b->p + 4, SP_MAGIC);
   b->p[6] = SP_VERSION;
-  put32(b->p + 8, sp_record_pid ? (uint32_t)sp_record_pid : (uint32_t)sys0(SYS_getpid));
+  put32(b->p + 8, sp_record_pid ? (uint32_t)sp_record_pid : pid ? (uint32_t)pid : (uint32_t)sys0(SYS_getpid));
   put32(b->p + 12, (uint32_t)err);
   put64(b->p + 16, (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec));
   put32(b->p + 28, b->nfields);
   return b->n;
 }
+
+size_t sp_seal(struct sp_buf *b, int err) { return seal_as(b, err, 0); }
 
 /* Two ways records wait in memory, never both in one process:
  *  - batched (sp_batch, shit-apply): whole records gathered here, written in one write() by
@@ -284,7 +287,7 @@ int sp_defer(struct sp_buf *b, const char *spool_path) {
     if (slot.n && slot.pid != me) return -1; /* not this process's: left alone */
     sp_thread_flush();                       /* one waits at most */
     slot.busy = 1;
-    size_t len = sp_seal(b, 0);
+    size_t len = seal_as(b, 0, me);
     memcpy(slot.p, b->p, len);
     memcpy(slot.path, spool_path, pl + 1);
     slot.pid = me;

@@ -168,7 +168,7 @@ int sp_flush(void);
  * writes it (a forked child's copy stays unwritten). A signal handler's record while the slot
  * is in use goes out alone. Lost, as a kill between the keep and its STAGED loses it anyway
  * (the undo then checks size and mtime only): the slot of a thread that exits before the
- * process, or of a process ending by _exit or a signal. */
+ * process, or of a process a signal kills (the shim wraps _exit). */
 extern int sp_thread_defer;
 void sp_thread_flush(void);
 void sp_thread_drop(void); /* forgets it (capture.c cap_thread_flush: shit's files out of reach) */

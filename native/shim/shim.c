@@ -732,6 +732,24 @@ __attribute__((constructor)) static void shim_init(void) {
 /* what a thread held back goes out before the process ends (raw calls: errno untouched) */
 __attribute__((destructor)) static void shim_fini(void) { cap_thread_flush(); }
 
+/* _exit skips the destructor: what this thread held goes out first (glibc's exit calls its own
+ * _exit internally, after the destructor: not through here) */
+static void *r__exit, *r__Exit;
+EXPORT void _exit(int status) {
+  cap_thread_flush();
+  void (*fn)(int) = (void (*)(int))resolve(&r__exit, "_exit");
+  if (fn) fn(status);
+  sys1(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+EXPORT void _Exit(int status) {
+  cap_thread_flush();
+  void (*fn)(int) = (void (*)(int))resolve(&r__Exit, "_Exit");
+  if (fn) fn(status);
+  sys1(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
 /* ---------- exec family: say when the program started runs outside capture ----------
  *
  * The wrappers only look at the executable before the real call (common/execcheck.c: a set-ID
