@@ -8,7 +8,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, syml
 import { join } from "node:path";
 import { out, root, sandbox, shitBin } from "./helpers.ts";
 
-const bundle = join(root, "dist", "bundle", "main.js");
+const bundle = join(root, "dist", "bundle", "main.cjs");
 const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
 // Node loads this before the program and it prints the program's path: which file bin/shit ran
 const probe = { NODE_OPTIONS: "--import=data:text/javascript,console.error('main:'+process.argv[1])" };
@@ -71,7 +71,7 @@ test("start: with no bundle, or one older than dist/cli/main.js, bin/shit runs d
   for (const d of ["node_modules", "native", "src", "package.json"]) symlinkSync(join(root, d), join(pkg, d));
   const shit = (args: string[]) => spawnSync(join(pkg, "bin", "shit"), args, { cwd: s.work, env: { ...s.env, ...probe }, encoding: "utf8" });
   const main = join(pkg, "dist", "cli", "main.js");
-  const bundled = join(pkg, "dist", "bundle", "main.js");
+  const bundled = join(pkg, "dist", "bundle", "main.cjs");
   const check = (expect: string) => {
     const r = shit(["--version"]);
     assert.equal(r.status, 0, out(r));

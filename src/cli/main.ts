@@ -340,17 +340,20 @@ program.hook("preAction", (_, action) => {
   setOutput({ color, pager: o.pager, pagerCmd: settingOf(config, "pager") });
 });
 
-try {
-  await program.parseAsync(process.argv);
-  process.exitCode = code;
-} catch (e) {
-  if (e instanceof CommanderError) {
-    process.exitCode = e.exitCode === 0 ? 0 : EXIT.BAD_INPUT;
-  } else if (exitCodeOf(e) !== null) {
-    process.stderr.write(`shit: ${errorLine(e)}\n`);
-    process.exitCode = exitCodeOf(e)!;
-  } else {
-    process.stderr.write(`shit: internal error: ${(e as Error).stack ?? e}\n`);
-    process.exitCode = EXIT.INTERNAL;
+// no top-level await: scripts/build.sh bundles this file as CommonJS, which has none
+void (async () => {
+  try {
+    await program.parseAsync(process.argv);
+    process.exitCode = code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : EXIT.BAD_INPUT;
+    } else if (exitCodeOf(e) !== null) {
+      process.stderr.write(`shit: ${errorLine(e)}\n`);
+      process.exitCode = exitCodeOf(e)!;
+    } else {
+      process.stderr.write(`shit: internal error: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = EXIT.INTERNAL;
+    }
   }
-}
+})();
