@@ -46,6 +46,29 @@ test("start: bin/shit runs the bundle the build made, and it is dist/'s CLI: sam
   assert.equal(readFileSync(join(s.work, "f"), "utf8"), "one\n");
 });
 
+test("start: list and show to a pipe or a file make no process.stdout (node:net and the streams, ~4 ms CPU a verb); to /dev/null it is asked", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'one\\n' > f");
+  assert.equal(s.shit(["run", "--", "sed", "-i", "s/one/two/", "f"]).status, 0);
+  // which of Node's own modules the verb loaded, written at its exit without making a stream
+  const said = join(s.dir, "loaded");
+  const probeLoads = join(s.dir, "probe.mjs");
+  writeFileSync(
+    probeLoads,
+    `process.on("exit", () => process.getBuiltinModule("fs").writeFileSync(${JSON.stringify(said)}, process.moduleLoadList.join("\\n")));\n`,
+  );
+  const loaded = (script: string) => {
+    s.sh(`set -o pipefail; NODE_OPTIONS=--import=${probeLoads} ${script}`); // fails the test if the verb does
+    return readFileSync(said, "utf8").split("\n");
+  };
+  for (const script of [`"${shitBin}" list | cat`, `"${shitBin}" list --json > out.txt`, `"${shitBin}" show @ | cat`, `"${shitBin}" show --json @ | cat`]) {
+    const mods = loaded(script);
+    assert.ok(mods.includes("NativeModule fs"), `${script}: the probe ran`);
+    assert.ok(!mods.includes("NativeModule net") && !mods.includes("NativeModule stream"), `${script}: ${mods.filter((m) => /net|stream/.test(m)).join(", ")}`);
+  }
+  assert.ok(loaded(`"${shitBin}" list > /dev/null`).includes("NativeModule stream"), "a character device is asked of process.stdout");
+});
+
 test("start: the bundled CLI starts the bundled shitd beside it", (t) => {
   const s = sandbox(t);
   const env = { ...s.env };
