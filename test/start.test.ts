@@ -46,7 +46,7 @@ test("start: bin/shit runs the bundle the build made, and it is dist/'s CLI: sam
   assert.equal(readFileSync(join(s.work, "f"), "utf8"), "one\n");
 });
 
-test("start: list and show to a pipe or a file make no process.stdout (node:net and the streams, ~4 ms CPU a verb); to /dev/null it is asked", (t) => {
+test("start: list, show and completion's ids to a pipe or a file make no process.stdout (node:net and the streams, ~4 ms CPU a verb); to /dev/null it is asked", (t) => {
   const s = sandbox(t);
   s.sh("printf 'one\\n' > f");
   assert.equal(s.shit(["run", "--", "sed", "-i", "s/one/two/", "f"]).status, 0);
@@ -61,7 +61,13 @@ test("start: list and show to a pipe or a file make no process.stdout (node:net 
     s.sh(`set -o pipefail; NODE_OPTIONS=--import=${probeLoads} ${script}`); // fails the test if the verb does
     return readFileSync(said, "utf8").split("\n");
   };
-  for (const script of [`"${shitBin}" list | cat`, `"${shitBin}" list --json > out.txt`, `"${shitBin}" show @ | cat`, `"${shitBin}" show --json @ | cat`]) {
+  for (const script of [
+    `"${shitBin}" list | cat`,
+    `"${shitBin}" list --json > out.txt`,
+    `"${shitBin}" show @ | cat`,
+    `"${shitBin}" show --json @ | cat`,
+    `ids=$("${shitBin}" __complete ids)`,
+  ]) {
     const mods = loaded(script);
     assert.ok(mods.includes("NativeModule fs"), `${script}: the probe ran`);
     assert.ok(!mods.includes("NativeModule net") && !mods.includes("NativeModule stream"), `${script}: ${mods.filter((m) => /net|stream/.test(m)).join(", ")}`);
