@@ -10,7 +10,7 @@ mkdir -p dist && : > dist/.building
 rm -rf dist/bundle dist/bundle.new
 make -s -C native
 node_modules/.bin/tsc -p tsconfig.json
-# The CLI and shitd each as one file (dist/bundle/main.js, shitd.js), which bin/shit runs when
+# The CLI and shitd each as one file (dist/bundle/main.cjs, shitd.js), which bin/shit runs when
 # present: Node resolves, reads, compiles and links each ES module of a program one by one, ~60 of
 # a short verb's ~100 ms for the CLI's ~100 modules. Bundled from tsc's output, so it is the code
 # the tests import from dist/. Same depth under dist/ as dist/cli/main.js, so every
@@ -23,17 +23,23 @@ esbuild=${ESBUILD:-node_modules/.bin/esbuild}
 # ~12 of `shit list`'s ~85 ms of CPU (v8's ES module facade loads worker_threads too). A name the
 # sources import that a stand-in lacks fails here.
 bundle() {
-  "$esbuild" "$@" --bundle --format=esm --platform=node --target=node22.15 --outdir=dist/bundle.new --log-level=warning \
-    --banner:js='import { createRequire as shitRequire } from "node:module"; const require = shitRequire(import.meta.url);'
+  "$esbuild" "$@" --bundle --platform=node --target=node22.15 --outdir=dist/bundle.new --log-level=warning
 }
 if [ -x "$esbuild" ]; then
   lazy=""
   for m in crypto child_process net zlib readline/promises v8; do
     lazy="$lazy --alias:node:$m=./scripts/lazy-builtins/$(echo "$m" | tr / -).mjs"
   done
+  # The CLI as CommonJS (main.cjs): Node's ES module loader, and the ES facade it makes of each
+  # builtin (node:fs's reads fs.ReadStream, which loads the streams), cost ~6 of `shit list`'s ~70 ms
+  # of CPU. Strict as the ES modules it is made of; import.meta.url is the bundle's own URL, as it is
+  # in an ES bundle.
   # shellcheck disable=SC2086 # one word an alias
-  bundle main=dist/cli/main.js $lazy
-  bundle shitd=dist/daemon/shitd.js
+  bundle main=dist/cli/main.js $lazy --format=cjs --out-extension:.js=.cjs --define:import.meta.url=shitUrl \
+    --banner:js='"use strict"; const shitUrl = require("node:url").pathToFileURL(__filename).href;'
+  # shitd stays an ES module (top-level await); commander is CommonJS, so it gets a require
+  bundle shitd=dist/daemon/shitd.js --format=esm \
+    --banner:js='import { createRequire as shitRequire } from "node:module"; const require = shitRequire(import.meta.url);'
   mv dist/bundle.new dist/bundle
 else
   echo "build: no esbuild at $esbuild (npm install brings it): bin/shit runs dist/cli/main.js, ~50 ms slower to start" >&2

@@ -13,7 +13,7 @@ cd "$root"
 stale() {
   [ -x native/build/shit-run ] && [ -f dist/cli/main.js ] && [ -f dist/.built ] || return 0
   # built before esbuild was installed: no bundle (scripts/build.sh)
-  [ -f dist/bundle/main.js ] || [ ! -x "${ESBUILD:-node_modules/.bin/esbuild}" ] || return 0
+  [ -f dist/bundle/main.cjs ] || [ ! -x "${ESBUILD:-node_modules/.bin/esbuild}" ] || return 0
   [ -n "$(find src native tsconfig.json package.json -path native/build -prune -o -newer dist/.built -print | head -n 1)" ]
 }
 if stale; then sh scripts/build.sh; fi

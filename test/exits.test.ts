@@ -40,7 +40,7 @@ test("a closed pipe (shit show | head -1) ends the verb quietly with 141, as git
   const s = sandbox(t);
   s.sh("mkdir d; cd d; seq 1 3000 | xargs touch"); // show --raw prints a line a file: more than a pipe holds
   assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
-  for (const args of ["show --raw", "show --json"]) {
+  for (const args of ["show --raw", "show --json", "show --all"]) {
     const r = s.sh(`"${shitBin}" ${args} 2>err | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"; cat err`);
     assert.equal(r.stdout, "141\n", `shit ${args}: exit and stderr: ${r.stdout}`);
   }

@@ -8,7 +8,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, syml
 import { join } from "node:path";
 import { out, root, sandbox, shitBin } from "./helpers.ts";
 
-const bundle = join(root, "dist", "bundle", "main.js");
+const bundle = join(root, "dist", "bundle", "main.cjs");
 const version = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version;
 // Node loads this before the program and it prints the program's path: which file bin/shit ran
 const probe = { NODE_OPTIONS: "--import=data:text/javascript,console.error('main:'+process.argv[1])" };
@@ -46,6 +46,35 @@ test("start: bin/shit runs the bundle the build made, and it is dist/'s CLI: sam
   assert.equal(readFileSync(join(s.work, "f"), "utf8"), "one\n");
 });
 
+test("start: list, show and completion's ids to a pipe or a file make no process.stdout (node:net and the streams, ~4 ms CPU a verb); to /dev/null it is asked", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'one\\n' > f");
+  assert.equal(s.shit(["run", "--", "sed", "-i", "s/one/two/", "f"]).status, 0);
+  // which of Node's own modules the verb loaded, written at its exit without making a stream
+  const said = join(s.dir, "loaded");
+  const probeLoads = join(s.dir, "probe.mjs");
+  writeFileSync(
+    probeLoads,
+    `process.on("exit", () => process.getBuiltinModule("fs").writeFileSync(${JSON.stringify(said)}, process.moduleLoadList.join("\\n")));\n`,
+  );
+  const loaded = (script: string) => {
+    s.sh(`set -o pipefail; NODE_OPTIONS=--import=${probeLoads} ${script}`); // fails the test if the verb does
+    return readFileSync(said, "utf8").split("\n");
+  };
+  for (const script of [
+    `"${shitBin}" list | cat`,
+    `"${shitBin}" list --json > out.txt`,
+    `"${shitBin}" show @ | cat`,
+    `"${shitBin}" show --json @ | cat`,
+    `ids=$("${shitBin}" __complete ids)`,
+  ]) {
+    const mods = loaded(script);
+    assert.ok(mods.includes("NativeModule fs"), `${script}: the probe ran`);
+    assert.ok(!mods.includes("NativeModule net") && !mods.includes("NativeModule stream"), `${script}: ${mods.filter((m) => /net|stream/.test(m)).join(", ")}`);
+  }
+  assert.ok(loaded(`"${shitBin}" list > /dev/null`).includes("NativeModule stream"), "a character device is asked of process.stdout");
+});
+
 test("start: the bundled CLI starts the bundled shitd beside it", (t) => {
   const s = sandbox(t);
   const env = { ...s.env };
@@ -71,7 +100,7 @@ test("start: with no bundle, or one older than dist/cli/main.js, bin/shit runs d
   for (const d of ["node_modules", "native", "src", "package.json"]) symlinkSync(join(root, d), join(pkg, d));
   const shit = (args: string[]) => spawnSync(join(pkg, "bin", "shit"), args, { cwd: s.work, env: { ...s.env, ...probe }, encoding: "utf8" });
   const main = join(pkg, "dist", "cli", "main.js");
-  const bundled = join(pkg, "dist", "bundle", "main.js");
+  const bundled = join(pkg, "dist", "bundle", "main.cjs");
   const check = (expect: string) => {
     const r = shit(["--version"]);
     assert.equal(r.status, 0, out(r));

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import * as commands from "../index/commands.js";
 import type { Ctx } from "./context.js";
 import { commandLine } from "./describe.js";
+import { out } from "./output.js";
 import { allCommands, definitionsOf, type ArgumentDef, type CommandDef, type OptionDef } from "./definitions.js";
 
 export const COMPLETION_SHELLS = ["bash", "zsh", "fish"] as const;
@@ -298,7 +299,7 @@ ${lines.join("\n")}
  * short as it can be while naming that command alone (a fish session's ids share 10 digits). */
 export function printIds(ctx: Ctx): void {
   const rows = commands.newestFirst(ctx.index, null, 50);
-  process.stdout.write(rows.map((c) => `${commands.shortId(ctx.index, c.id)}\t${commandLine(c).replace(/\s+/g, " ")}\n`).join(""));
+  out(rows.map((c) => `${commands.shortId(ctx.index, c.id)}\t${commandLine(c).replace(/\s+/g, " ")}\n`).join(""));
 }
 
 export function completionScript(program: Command, shell: CompletionShell): string {

@@ -10,7 +10,7 @@ import { commandJson } from "./command-json.js";
 import { ago, commandLine, countsText } from "./describe.js";
 import { thisSession } from "./session.js";
 import { CliError, EXIT } from "./exit.js";
-import { cut, emit, paint, width } from "./output.js";
+import { cut, emit, out, paint, width } from "./output.js";
 
 export interface ListOpts {
   json?: boolean;
@@ -46,7 +46,7 @@ export function list(ctx: Ctx, opts: ListOpts): void {
   };
   const { rows, hidden } = commands.list(ctx.index, filter);
   if (opts.json) {
-    process.stdout.write(
+    out(
       JSON.stringify(
         rows.map((c) => ({ ...commandJson(ctx, c), short: commands.shortId(ctx.index, c.id) })),
         null,
@@ -58,7 +58,7 @@ export function list(ctx: Ctx, opts: ListOpts): void {
   const filtered = [opts.here, opts.cwd, opts.since, opts.until, opts.grep, opts.exit, opts.effects].some((v) => v !== undefined && v !== false);
   const note = hidden ? `(${hidden} more that changed nothing, only housekeeping, or ran an undo: shit list --all shows every command)\n` : "";
   if (!rows.length) {
-    process.stdout.write(filtered ? `no command matches\n${note}` : `no commands recorded yet (try: shit run -- CMD)\n${note}`);
+    out(filtered ? `no command matches\n${note}` : `no commands recorded yet (try: shit run -- CMD)\n${note}`);
     return;
   }
   const now = Date.now();

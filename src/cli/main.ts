@@ -59,12 +59,30 @@ process.umask(0o077);
 
 // A reader that went away (`shit show | head -1`) ends the verb quietly with 141, as git does
 // (killed by SIGPIPE: 128 + 13; Node ignores the signal itself, so the write fails with EPIPE).
-// Whatever the verb had done by then stays done; only its output is cut short.
-for (const stream of [process.stdout, process.stderr])
-  stream.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code !== "EPIPE") throw e;
-    process.exit(EXIT.PIPE);
+// Whatever the verb had done by then stays done; only its output is cut short. The handler goes on
+// each stream when something first makes it: making one loads node:net or the streams (~4 ms CPU),
+// which a verb writing to a pipe or a file through output.ts's out() never needs.
+const onWriteError = (e: NodeJS.ErrnoException) => {
+  if (e.code !== "EPIPE") throw e;
+  process.exit(EXIT.PIPE);
+};
+for (const name of ["stdout", "stderr"] as const) {
+  const made = Object.getOwnPropertyDescriptor(process, name);
+  if (!made?.get || !made.configurable) {
+    process[name].on("error", onWriteError);
+    continue;
+  }
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: made.enumerable,
+    get() {
+      const stream = made.get!.call(process) as NodeJS.WriteStream;
+      Object.defineProperty(process, name, { ...made });
+      stream.on("error", onWriteError);
+      return stream;
+    },
   });
+}
 
 /** Option values are checked by the parser: one line naming the option, exit 2 (BAD_INPUT). */
 function count(v: string): number {
@@ -340,17 +358,20 @@ program.hook("preAction", (_, action) => {
   setOutput({ color, pager: o.pager, pagerCmd: settingOf(config, "pager") });
 });
 
-try {
-  await program.parseAsync(process.argv);
-  process.exitCode = code;
-} catch (e) {
-  if (e instanceof CommanderError) {
-    process.exitCode = e.exitCode === 0 ? 0 : EXIT.BAD_INPUT;
-  } else if (exitCodeOf(e) !== null) {
-    process.stderr.write(`shit: ${errorLine(e)}\n`);
-    process.exitCode = exitCodeOf(e)!;
-  } else {
-    process.stderr.write(`shit: internal error: ${(e as Error).stack ?? e}\n`);
-    process.exitCode = EXIT.INTERNAL;
+// no top-level await: scripts/build.sh bundles this file as CommonJS, which has none
+void (async () => {
+  try {
+    await program.parseAsync(process.argv);
+    process.exitCode = code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : EXIT.BAD_INPUT;
+    } else if (exitCodeOf(e) !== null) {
+      process.stderr.write(`shit: ${errorLine(e)}\n`);
+      process.exitCode = exitCodeOf(e)!;
+    } else {
+      process.stderr.write(`shit: internal error: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = EXIT.INTERNAL;
+    }
   }
-}
+})();

@@ -4,6 +4,7 @@
 // ($SHIT_PAGER, else $PAGER, else `less -FRX`; --no-pager), the terminal's width, local times.
 // main sets it once from the global options, before any verb runs.
 import { spawn, spawnSync } from "node:child_process";
+import { fstatSync, writeSync } from "node:fs";
 import { styleText } from "node:util";
 import { EXIT } from "./exit.js";
 
@@ -11,10 +12,45 @@ export const COLOR_WHEN = ["auto", "always", "never"] as const;
 
 const state = { color: false, pager: true, pagerCmd: undefined as string | undefined };
 
+let tty: boolean | undefined;
+/** Whether stdout is a terminal. A pipe or a file is told by fstat(2), without making
+ *  process.stdout (node:net and the streams: ~4 ms CPU of a short verb); only a character device
+ *  (a terminal, or /dev/null) is asked of the stream. */
+export function stdoutIsTTY(): boolean {
+  if (tty === undefined) {
+    let chr = true;
+    try {
+      chr = fstatSync(1).isCharacterDevice();
+    } catch {
+      // closed, or not statable: the stream says
+    }
+    tty = chr && !!process.stdout.isTTY;
+  }
+  return tty;
+}
+
+/** text on stdout: to a terminal through process.stdout; to a pipe or a file with write(2) itself,
+ *  whole (Node writes to those synchronously too, so the order with any stream write holds). A
+ *  reader that went away ends the verb with EXIT.PIPE, as main's handler does for the stream. */
+export function out(text: string): void {
+  if (stdoutIsTTY()) return void process.stdout.write(text);
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length;) {
+    try {
+      off += writeSync(1, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EPIPE") process.exit(EXIT.PIPE);
+      if (code !== "EAGAIN") throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking pipe, full: its reader is behind
+    }
+  }
+}
+
 /** `pagerCmd`: the config's "pager" (after $SHIT_PAGER, before $PAGER). */
 export function setOutput(o: { color?: string; pager?: boolean; pagerCmd?: string }): void {
   const when = o.color ?? "auto";
-  const auto = !!process.stdout.isTTY && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+  const auto = stdoutIsTTY() && !process.env.NO_COLOR && process.env.TERM !== "dumb";
   state.color = when === "always" || (when === "auto" && auto);
   state.pager = o.pager !== false;
   state.pagerCmd = o.pagerCmd;
@@ -30,7 +66,7 @@ export function paint(style: Style, text: string): string {
 /** Columns to fit lines to: when stdout is a terminal, $COLUMNS if set, else its width; null when
  *  it is not a terminal (a pipe or a file gets whole lines). */
 export function width(): number | null {
-  if (!process.stdout.isTTY) return null;
+  if (!stdoutIsTTY()) return null;
   const c = Number(process.env.COLUMNS);
   return Number.isInteger(c) && c > 0 ? c : process.stdout.columns || 80;
 }
@@ -66,9 +102,9 @@ function pagerCommand(): string | null {
 /** Writes text to stdout, through the pager when asked for, stdout is a terminal and --no-pager
  *  was not given. A pager that is not there leaves the text on stdout. */
 export function emit(text: string, opts: { page?: boolean } = {}): void {
-  const cmd = opts.page && state.pager && process.stdout.isTTY ? pagerCommand() : null;
+  const cmd = opts.page && state.pager && stdoutIsTTY() ? pagerCommand() : null;
   if (!cmd) {
-    process.stdout.write(text);
+    out(text);
     return;
   }
   // Ctrl-C is the pager's (less stays, as under git): this process waits for it, and does not die
@@ -77,7 +113,7 @@ export function emit(text: string, opts: { page?: boolean } = {}): void {
   const r = spawnSync("/bin/sh", ["-c", cmd], { input: text, stdio: ["pipe", "inherit", "inherit"], env });
   // the pager quit before reading it all (q in less): a closed pipe, as `shit show | head -1`
   if ((r.error as NodeJS.ErrnoException | undefined)?.code === "EPIPE") process.exit(EXIT.PIPE);
-  if (r.error || r.status === 127 || r.status === 126) process.stdout.write(text); // no such pager: as if none
+  if (r.error || r.status === 127 || r.status === 126) out(text); // no such pager: as if none
 }
 
 /** A writer for output made piece by piece (`shit show` of a 100k-path command): each piece goes
@@ -85,8 +121,8 @@ export function emit(text: string, opts: { page?: boolean } = {}): void {
  *  so the first screen shows before the last line is made. A pager that is not there leaves the
  *  text on stdout; one that quits early (q in less) ends this process's output (exit EXIT.PIPE). */
 export function paged(): { write(text: string): void; end(): void } {
-  const cmd = state.pager && process.stdout.isTTY ? pagerCommand() : null;
-  if (!cmd) return { write: (t) => void process.stdout.write(t), end: () => {} };
+  const cmd = state.pager && stdoutIsTTY() ? pagerCommand() : null;
+  if (!cmd) return { write: out, end: () => {} };
   process.on("SIGINT", () => {}); // Ctrl-C is the pager's, as in emit
   const env = { ...process.env, LESS: process.env.LESS ?? "FRX", LV: process.env.LV ?? "-c" };
   const child = spawn("/bin/sh", ["-c", cmd], { stdio: ["pipe", "inherit", "inherit"], env });
@@ -97,7 +133,7 @@ export function paged(): { write(text: string): void; end(): void } {
   let closed = false;
   let exited = false;
   let direct = false;
-  const toStdout = () => ((direct = true), process.stdout.write(sent.join("")), (sent = []));
+  const toStdout = () => ((direct = true), out(sent.join("")), (sent = []));
   const quitEarly = () => closed && exited && !direct && process.exit(EXIT.PIPE);
   child.stdin.on("error", () => ((closed = true), quitEarly()));
   child.on("error", toStdout);
@@ -108,7 +144,7 @@ export function paged(): { write(text: string): void; end(): void } {
   });
   return {
     write: (t) => {
-      if (direct) return void process.stdout.write(t);
+      if (direct) return out(t);
       sent.push(t);
       if (!closed) child.stdin.write(t);
     },

@@ -67,7 +67,7 @@ export async function show(ctx: Ctx, ref: string | undefined, opts: ShowOpts, pa
       .of(ctx.index, c.id)
       .map((u) => ({ kind: u.kind, path: display(u.path), ...(u.path2 ? { path2: display(u.path2) } : {}), time: u.time }));
     const doc = { ...j, irreversible: beyond, killed: ended.map(killJson), events: evs.map(eventJson), untracked: outside, changes: changes.map(changeJson) };
-    process.stdout.write(JSON.stringify(doc, null, 2) + "\n");
+    emit(JSON.stringify(doc, null, 2) + "\n");
     return;
   }
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;

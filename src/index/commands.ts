@@ -102,6 +102,28 @@ const HIDDEN = `(c.kind = 'run' AND c.ended IS NOT NULL AND (c.class IS 'houseke
 /** The one query behind `shit list`: the rows the filter selects, newest first, and how many the
  *  default view hid among them (newer than the last row shown when the limit cut the list). */
 export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: number } {
+  const { sql, args } = listQuery(f);
+  if (f.all) return { rows: ix.q(`${sql} LIMIT ?`).all(...args, f.limit) as unknown as CommandRow[], hidden: 0 };
+  // One pass, newest first: the rows shown, and the hidden ones among them (down to the time of the
+  // last one shown) counted on the way. A second query for the count scanned the table again when
+  // a filter left fewer rows than the limit (a --grep over 100k commands: twice ~100 ms).
+  const rows: CommandRow[] = [];
+  let hidden = 0;
+  let cut: number | null = null; // the time of the last row shown, once the limit is reached
+  if (f.limit === 0) return { rows, hidden };
+  for (const { hidden_, ...r } of ix.q(sql).iterate(...args) as Iterable<CommandRow & { hidden_: number }>) {
+    if (cut !== null && r.started !== cut) break;
+    if (hidden_) hidden++;
+    else if (cut === null) {
+      rows.push(r);
+      if (rows.length === f.limit) cut = r.started;
+    }
+  }
+  return { rows, hidden };
+}
+
+/** list's SQL for a filter, newest first (with hidden_ unless f.all) and its arguments. */
+export function listQuery(f: ListFilter): { sql: string; args: Array<string | number | Buffer> } {
   const where = ["c.started IS NOT NULL"];
   const args: Array<string | number | Buffer> = [];
   const and = (sql: string, ...a: Array<string | number | Buffer>) => (where.push(sql), args.push(...a));
@@ -138,30 +160,11 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
   else if (f.exit !== undefined) and("c.exit = ?", f.exit);
   if (f.effects) and("c.class IS 'changes'");
   const base = where.join(" AND ");
-  if (f.all)
-    return {
-      rows: ix.q(`SELECT c.* FROM commands c WHERE ${base} ORDER BY c.started DESC, c.rowid DESC LIMIT ?`).all(...args, f.limit) as unknown as CommandRow[],
-      hidden: 0,
-    };
-  // One pass, newest first: the rows shown, and the hidden ones among them (down to the time of the
-  // last one shown) counted on the way. A second query for the count scanned the table again when
-  // a filter left fewer rows than the limit (a --grep over 100k commands: twice ~100 ms).
-  const rows: CommandRow[] = [];
-  let hidden = 0;
-  let cut: number | null = null; // the time of the last row shown, once the limit is reached
-  if (f.limit === 0) return { rows, hidden };
-  const all = ix.q(`SELECT c.*, ${HIDDEN} AS hidden_ FROM commands c WHERE ${base} ORDER BY c.started DESC, c.rowid DESC`).iterate(...args) as Iterable<
-    CommandRow & { hidden_: number }
-  >;
-  for (const { hidden_, ...r } of all) {
-    if (cut !== null && r.started !== cut) break;
-    if (hidden_) hidden++;
-    else if (cut === null) {
-      rows.push(r);
-      if (rows.length === f.limit) cut = r.started;
-    }
-  }
-  return { rows, hidden };
+  // --grep and --cwd are checked on commands_find's entries, and only the rows they match are read
+  // (SQLite picks the narrower commands_started, which reads every row it passes)
+  const from = !f.session && (f.grep !== undefined || f.cwds?.length) ? "commands c INDEXED BY commands_find" : "commands c";
+  const hidden = f.all ? "" : `, ${HIDDEN} AS hidden_`;
+  return { sql: `SELECT c.*${hidden} FROM ${from} WHERE ${base} ORDER BY c.started DESC, c.rowid DESC`, args };
 }
 
 /** Commands of one kind, newest first (of one session when given); `finishedOk`: only those that
