@@ -48,25 +48,39 @@ export function inStaging(staging: string): (name: string) => boolean {
  *    the last.
  */
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
+  const bySeq = new Map<number, EventRow>();
+  for (const e of events) bySeq.set(e.seq, e);
+  const dropped = unhappened(events, staging, (seq) => bySeq.get(seq)!);
+  return dropped.size ? events.filter((e) => !dropped.has(e.seq)) : events;
+}
+
+/** The seqs of happened's dropped records, from one pass over the events in seq order (a row at
+ *  a time: nothing of an event is held but its path and seq, and only for UNLINK and RMDIR).
+ *  `earlier`: the event of a seq seen before (asked only of a path's repeated records). */
+export function unhappened(events: Iterable<EventRow>, staging: string | undefined, earlier: (seq: number) => EventRow): Set<number> {
   // by path first: a path unlinked once (nearly all of them) has no earlier record to compare
-  // (the record itself, an array only from a path's second: 100k arrays of one were ~6 MB)
-  const byPath = new Map<string, EventRow | EventRow[]>();
-  const repeated = new Set<EventRow>();
-  for (const e of events)
-    if ((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre) {
-      const p = fromBuf(e.path);
-      const earlier = byPath.get(p);
-      if (!earlier) {
-        byPath.set(p, e);
-        continue;
-      }
-      const list = Array.isArray(earlier) ? earlier : [earlier];
-      for (const x of list) if (x.op === e.op && x.keep === e.keep && sameObject(x.pre!, e.pre)) repeated.add(x);
-      list.push(e);
-      byPath.set(p, list);
-    }
+  // (its seq, an array only from a path's second)
+  const byPath = new Map<string, number | number[]>();
+  const dropped = new Set<number>();
   const did = didHappen(staging);
-  return events.filter((e) => !repeated.has(e) && did(e));
+  for (const e of events) {
+    if (!did(e)) dropped.add(e.seq);
+    if (!((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre)) continue;
+    const p = fromBuf(e.path);
+    const before = byPath.get(p);
+    if (before === undefined) {
+      byPath.set(p, e.seq);
+      continue;
+    }
+    const list = typeof before === "number" ? [before] : before;
+    for (const seq of list) {
+      const x = earlier(seq);
+      if (x.op === e.op && x.keep === e.keep && sameObject(x.pre!, e.pre)) dropped.add(seq);
+    }
+    list.push(e.seq);
+    byPath.set(p, list);
+  }
+  return dropped;
 }
 
 /** The same object as it was: inode and ctime (its atime may differ: a re-run read the directory). */
