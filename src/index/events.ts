@@ -102,6 +102,11 @@ export function* iterate(ix: Index, cmd: string): Generator<NetRow> {
   for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? ORDER BY seq`, cmd)) yield netOf(r);
 }
 
+/** As iterate, up to seq `last` (the passes of one plan read the same events). */
+export function* iterateTo(ix: Index, cmd: string, last: number): Generator<NetRow> {
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? AND seq <= ? ORDER BY seq`, cmd, last)) yield netOf(r);
+}
+
 /** The command's last event's seq (-1: none): its primary key's end, no row read. */
 export function lastSeq(ix: Index, cmd: string): number {
   const r = ix.q("SELECT seq FROM events WHERE cmd = ? ORDER BY seq DESC LIMIT 1").get(cmd) as { seq: number | bigint } | undefined;

@@ -182,7 +182,7 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const keeps = [...new Set(planned.steps.flatMap((s) => (s.keep && !inStore.has(s.keep) ? [s.keep] : [])))];
   // what the plan text shows, not the 10k steps and events it is made from: reading those back
   // (7 MB) cost more than planning a small command
-  const view = planView(planned, netChanges(planned.events.forward()), planned.events.forward());
+  const view = planView(planned, netChanges(planned.events.net()), planned.events.net());
   const { events: _, ...rest } = planned; // a pass over the index, not data
   const plan = { ...rest, steps: [], expect: [] };
   const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view, moved: written.moved, keeps, stored: written.stored };
