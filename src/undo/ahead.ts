@@ -46,8 +46,10 @@ import { shellPart } from "./shell.js";
 import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
 
-/** Larger commands are planned when asked: the plan of 100k events is ~600 MiB for a while. */
-const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 30000);
+/** Larger commands are planned when asked: planning the undo of an rm -rf of 50k files ahead,
+ *  shitd peaked at 233 MiB resident, of 100k at 363 (~2.6 MiB a thousand events: the planner
+ *  still holds a plan's steps); 40k keeps a margin under the issue's 256 MiB a process. */
+const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 40000);
 
 /** What the CLI takes: the plan's outcome (conflicts, what it cannot do), what its text shows
  *  (src/plan/view.ts), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
