@@ -20,7 +20,8 @@ export interface CommandEvents extends Events {
 /** The events of cmd (as events.of, then happened() with `staging`), read again for each pass. */
 export function commandEvents(ix: Index, cmd: string, staging: string | undefined): CommandEvents {
   const last = events.lastSeq(ix, cmd); // every pass reads the same events, even of a command still running
-  const dropped = unhappened(events.stream(ix, cmd, last), staging, (seq) => events.bySeq(ix, cmd, [seq])[0]);
+  // (the columns its rules read: the whole row only of the few records it drops or compares)
+  const dropped = unhappened(events.iterateTo(ix, cmd, last), staging, (seq) => events.bySeq(ix, cmd, [seq])[0]);
   return {
     dropped: dropped.size,
     last,

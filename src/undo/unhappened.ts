@@ -54,17 +54,23 @@ export function happened(events: EventRow[], staging: string | undefined): Event
   return dropped.size ? events.filter((e) => !dropped.has(e.seq)) : events;
 }
 
+/** The columns happened's rules read of a record. */
+type Rule = Pick<EventRow, "seq" | "op" | "err" | "path" | "pre" | "keep" | "keep_how">;
+
 /** The seqs of happened's dropped records, from one pass over the events in seq order (a row at
  *  a time: nothing of an event is held but its path and seq, and only for UNLINK and RMDIR).
- *  `earlier`: the event of a seq seen before (asked only of a path's repeated records). */
-export function unhappened(events: Iterable<EventRow>, staging: string | undefined, earlier: (seq: number) => EventRow): Set<number> {
+ *  `events` may carry only the columns the rules read (a pass over the index reads a third of the
+ *  bytes); `whole`: the event of a seq as planned, asked only of a record about to be dropped and
+ *  of those it is compared with (one whose other columns are damaged is planned as a NOTCAPTURED,
+ *  which is never dropped). */
+export function unhappened(events: Iterable<Rule>, staging: string | undefined, whole: (seq: number) => EventRow): Set<number> {
   // by path first: a path unlinked once (nearly all of them) has no earlier record to compare
   // (its seq, an array only from a path's second)
   const byPath = new Map<string, number | number[]>();
   const dropped = new Set<number>();
   const did = didHappen(staging);
   for (const e of events) {
-    if (!did(e)) dropped.add(e.seq);
+    if (!did(e) && !did(whole(e.seq))) dropped.add(e.seq);
     if (!((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre)) continue;
     const p = fromBuf(e.path);
     const before = byPath.get(p);
@@ -73,9 +79,10 @@ export function unhappened(events: Iterable<EventRow>, staging: string | undefin
       continue;
     }
     const list = typeof before === "number" ? [before] : before;
+    const w = whole(e.seq);
     for (const seq of list) {
-      const x = earlier(seq);
-      if (x.op === e.op && x.keep === e.keep && sameObject(x.pre!, e.pre)) dropped.add(seq);
+      const x = whole(seq);
+      if (x.op === w.op && w.op === e.op && x.keep === w.keep && x.pre && w.pre && sameObject(x.pre, w.pre)) dropped.add(seq);
     }
     list.push(e.seq);
     byPath.set(p, list);
