@@ -3,7 +3,7 @@
 // undo. This file is the conversation with the user; the rules live in src/undo/.
 import { existsSync } from "node:fs";
 import { matchesGlob, resolve } from "node:path";
-import type { CommandRow, EventRow } from "../index/rows.js";
+import type { CommandRow } from "../index/rows.js";
 import { type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
@@ -11,7 +11,7 @@ import { planLines, rawLines, summary } from "./plan-text.js";
 import { changesOf, planView, type PlanView } from "../plan/view.js";
 import { netChanges } from "../plan/net.js";
 import { undoPatches } from "./changes.js";
-import type { ConflictMode, Scope, Step } from "../plan/plan.js";
+import type { ConflictMode, Events, Scope, Step } from "../plan/plan.js";
 import { OUTSIDE } from "../plan/untracked.js";
 import { type BPath, display, fromBuf, isUnder } from "../paths/bytes.js";
 import { BlobError } from "../store/store.js";
@@ -146,7 +146,7 @@ interface Part {
   live: LiveProcess[];
   ended: kills.KillRow[]; // processes it killed, units it stopped (an undo of a run only)
   header: string;
-  events: EventRow[]; // the target's, as planned, for --patch (none from a plan made ahead: it is not made for --patch)
+  events: Events | null; // the target's, as planned, for --patch (none from a plan made ahead: it is not made for --patch)
   view: PlanView; // what the plan text shows
 }
 
@@ -163,7 +163,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
   // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
   const { planned, lost } = ahead ? { planned: ahead.plan, lost: [] } : planWithLost(ctx.store, h, target, mode, prior, only);
   const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
-  const view = ahead ? ahead.view : planView(plan, netChanges(planned.events), planned.events);
+  const view = ahead ? ahead.view : planView(plan, netChanges(planned.events.net()), planned.events.net());
   // a redo names the command it puts forward again, not the undo it reverses
   const via = target.id === orig.id ? "" : `; ${target.kind === "undo" ? "undone" : "redone"} by ${id8(target)}`;
   return {
@@ -180,7 +180,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     live: liveProcesses(ctx.index, target.id), // a process of it that still runs may write again after
     ended: kind === "undo" && orig.kind === "run" ? kills.of(ctx.index, orig.id) : [], // a redo of it killed nothing again
     header: `${kind} of ${id8(orig)}: ${commandLine(orig)}  (${ago(orig.started)}, in ${display(cwd)}${via})`,
-    events: ahead ? [] : planned.events,
+    events: ahead ? null : planned.events,
     view,
   };
 }
@@ -387,8 +387,9 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       for (const x of p.live) out.push(`still running: pid ${x.pid} ${x.argv.join(" ")} — it may write again`);
       out.push(...endedLines(p.ended, !!opts.restart));
       for (const x of p.skipped) out.push(`left as it is (conflict): ${display(x, cwd)}${laterBy(p.plan.changedBy.get(x))}`);
-      if (opts.patch) {
-        const diffs = undoPatches(ctx.store, p.target, p.events, changesOf(plan, netChanges(p.events), p.events).undone, cwd);
+      if (opts.patch && p.events) {
+        const evs = [...p.events.forward()]; // read whole: each file's diff asks them again
+        const diffs = undoPatches(ctx.store, p.target, evs, changesOf(plan, netChanges(evs), evs).undone, cwd);
         if (diffs.length) out.push("", ...diffs);
       }
     }

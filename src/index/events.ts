@@ -70,6 +70,16 @@ export function of(ix: Index, cmd: string): EventRow[] {
   return out;
 }
 
+/** A command's events one row at a time, in seq order or (`desc`) its reverse, up to seq `last`:
+ *  a pass over a command of any size holds one row (its blobs its own, dropped with it), and
+ *  passes bounded by one `last` read the same events even while a running command adds more. */
+export function* stream(ix: Index, cmd: string, last: number, desc = false): Generator<EventRow> {
+  for (const r of ix.iterateArrays(`SELECT ${COLS} FROM events WHERE cmd = ? AND seq <= ? ORDER BY seq ${desc ? "DESC" : "ASC"}`, cmd, last)) {
+    r[0] = cmd; // one string for all, not one a row
+    yield checkedEvent(eventOf(r));
+  }
+}
+
 const NET_COLS = "seq, op, err, flags, path, path2, pre, pre2, keep, keep_how, note";
 const netOf = (r: unknown[]): NetRow =>
   checkedNet({
@@ -90,6 +100,11 @@ const netOf = (r: unknown[]): NetRow =>
  *  `shit show` read: a 100k-event command is never held whole in memory. */
 export function* iterate(ix: Index, cmd: string): Generator<NetRow> {
   for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? ORDER BY seq`, cmd)) yield netOf(r);
+}
+
+/** As iterate, up to seq `last` (the passes of one plan read the same events). */
+export function* iterateTo(ix: Index, cmd: string, last: number): Generator<NetRow> {
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? AND seq <= ? ORDER BY seq`, cmd, last)) yield netOf(r);
 }
 
 /** The command's last event's seq (-1: none): its primary key's end, no row read. */
@@ -173,6 +188,18 @@ export function namesUnder(ix: Index, cmd: string, p: Buffer): boolean {
   const lo = Buffer.concat([p, Buffer.from("/")]);
   const hi = Buffer.concat([p, Buffer.from("0")]); // "/" + 1: every path that starts with p/
   return !!ix.q("SELECT 1 FROM events WHERE cmd = ? AND path > ? AND path < ? LIMIT 1").get(cmd, lo, hi);
+}
+
+/** The command's events of these ops, in seq order, up to seq `last`: a few rows, not a pass
+ *  over all of them (an rm -rf has no OPEN). */
+export function ofOps(ix: Index, cmd: string, ops: readonly number[], last: number): EventRow[] {
+  const list = ops.map(Number).join(",");
+  const out: EventRow[] = [];
+  for (const r of ix.iterateArrays(`SELECT ${COLS} FROM events WHERE cmd = ? AND seq <= ? AND op IN (${list}) ORDER BY seq`, cmd, last)) {
+    r[0] = cmd;
+    out.push(checkedEvent(eventOf(r)));
+  }
+  return out;
 }
 
 /** The other commands with a successful event of these ops (opens for writing, truncates) on p

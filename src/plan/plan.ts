@@ -16,7 +16,7 @@ export type { Conflict, Plan, Step, StepKind } from "./steps.js";
 export interface PlanInput {
   cmd: string;
   ended: number | null; // ms, when it ended
-  events: EventRow[]; // in order
+  events: EventRow[] | Events; // in order
   posts: PostRow[]; // the end scan of shit-run, shit-apply or a hooked shell
   untracked: UntrackedRow[]; // what the watcher tier saw change outside capture: named, never acted on
   /** Paths whose bytes the command changed (open for writing, truncate) that other commands wrote
@@ -25,8 +25,27 @@ export interface PlanInput {
   concurrent?: Map<BPath, string[]>;
   /** The events of the command this one reversed (an undo's or redo's OF), if any: the other
    *  names of a hard-linked file it puts back are looked for in their directories too. */
-  related?: EventRow[];
+  related?: EventRow[] | Events;
 }
+
+/** A command's events as the planner reads them: once a pass, in seq order or its reverse. From
+ *  the index a row at a time (src/undo/events.ts), so a command of 100k events is never held
+ *  whole (it was ~1 KB an event); an array serves as well. */
+export interface Events {
+  forward(): Iterable<EventRow>;
+  backward(): Iterable<EventRow>;
+}
+
+export function arrayEvents(a: EventRow[]): Events {
+  return {
+    forward: () => a,
+    backward: function* () {
+      for (let i = a.length - 1; i >= 0; i--) yield a[i];
+    },
+  };
+}
+
+const asEvents = (e: EventRow[] | Events): Events => (Array.isArray(e) ? arrayEvents(e) : e);
 
 export type ConflictMode = "stop" | "skip" | "force";
 
@@ -68,37 +87,36 @@ export function noop(e: Pick<EventRow, "op" | "pre" | "pre2">): boolean {
 }
 
 /** The inverse steps of one command's events, in the order they must run. */
-export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat | null> } {
+export function inverseSteps(input: EventRow[] | Events): { steps: Step[]; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat> } {
   const steps: Step[] = [];
   const cannot: Plan["cannot"] = [];
-  // each path's state before the command touched it: a directory's stat (the final pass puts its
-  // mode and times back), null for anything else (an rm -rf of 100k files kept 100k decoded stats
-  // here that nothing read, ~40 MB)
-  const firstStat = new Map<BPath, Stat | null>();
-  // decoded only for a path not seen yet: 10k files in one directory carry its stat 10k times
+  // each path's state before the command touched it, from its earliest record: read backward, the
+  // last one seen (one pass over the events, not two). A directory's raw stat and its place in
+  // this pass (the final pass puts its mode and times back, in the order the command first met
+  // them); null for anything else, a mark that the path was met as no directory first. Keyed by
+  // the steps' own path strings.
+  const earliest = new Map<BPath, { raw: Uint8Array; at: number } | null>();
+  let at = 0;
   const note = (p: BPath | null, raw: Uint8Array | null) => {
     const mode = modeOf(raw);
-    if (!p || mode === null || firstStat.has(p)) return;
-    firstStat.set(p, typeOf(mode) === C.S_IFDIR ? decodeStat(raw) : null);
+    if (p && mode !== null) earliest.set(p, typeOf(mode) === C.S_IFDIR ? { raw: raw!, at: at++ } : null);
   };
-  for (const e of events) {
-    if (e.err !== 0 || noop(e)) continue;
-    const a = p1(e),
-      b = p2(e);
-    note(a && dirname(a), e.parent);
-    note(b && dirname(b), e.parent2);
-    note(a, e.pre);
-    note(b, e.pre2);
-  }
-  for (const e of [...events].reverse()) {
-    const path = p1(e);
+  for (const e of asEvents(input).backward()) {
+    const path = p1(e),
+      path2 = p2(e);
+    if (e.err === 0 && !noop(e)) {
+      // in the reverse of the order a forward pass takes them: the earliest wins
+      note(path2, e.pre2);
+      note(path, e.pre);
+      note(path2 && dirname(path2), e.parent2);
+      note(path && dirname(path), e.parent);
+    }
     if (e.op === Op.NOTCAPTURED) {
       // a file removed where no undo can reach (a path past PATH_MAX) is still kept: say where
       const kept = e.keep && e.keep_how === "R" ? `; its bytes are kept in the state dir as staging/${e.keep}` : "";
       cannot.push({ path, reason: (e.note ?? "not captured") + kept });
       // a rename over a file, not recorded: the file it replaced is lost too (capture.c prewrite)
-      const replaced = p2(e);
-      if (replaced) cannot.push({ path: replaced, reason: `replaced by a rename: ${e.note ?? "not captured"}` });
+      if (path2) cannot.push({ path: path2, reason: `replaced by a rename: ${e.note ?? "not captured"}` });
       continue;
     }
     if (e.err !== 0 || !path) continue;
@@ -121,7 +139,7 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
         restore(path, pre, e.keep, e.keep_how, e.target);
         break;
       case Op.RENAME: {
-        const to = p2(e);
+        const to = path2;
         if (to === null) {
           cannot.push({ path, reason: "its record names no destination (a damaged record)" });
           break;
@@ -157,7 +175,7 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
         steps.push({ kind: "remove", path, seq });
         break;
       case Op.LINK:
-        if (p2(e)) steps.push({ kind: "remove", path: p2(e)!, seq });
+        if (path2) steps.push({ kind: "remove", path: path2, seq });
         break;
       case Op.CHMOD:
       case Op.CHOWN:
@@ -173,6 +191,13 @@ export function inverseSteps(events: EventRow[]): { steps: Step[]; cannot: Plan[
         break;
     }
   }
+  // the directories, first met first (the last of this pass)
+  const dirs: Array<[BPath, { raw: Uint8Array; at: number }]> = [];
+  for (const [p, v] of earliest) if (v) dirs.push([p, v]);
+  earliest.clear();
+  dirs.sort((x, y) => y[1].at - x[1].at);
+  const firstStat = new Map<BPath, Stat>();
+  for (const [p, v] of dirs) firstStat.set(p, decodeStat(v.raw)!);
   return { steps, cannot, firstStat };
 }
 
@@ -233,7 +258,8 @@ function differs(want: VNode | null, have: VNode | null): string | null {
  *  (the real tree, read now, overlaid with the steps before). */
 export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = {}): Plan {
   const cmd = input.cmd;
-  const all = inverseSteps(input.events);
+  const events = asEvents(input.events);
+  const all = inverseSteps(events);
   const { steps: inverse, cannot, firstStat, inScope, partial, needed } = scoped(all, opts.scope);
   // what the watcher tier saw change while it ran is named, never acted on (src/plan/untracked.ts)
   const untracked = untrackedUndo(input.untracked);
@@ -254,7 +280,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
     if (e.seq > (lastSeq.get(p) ?? -Infinity)) lastSeq.set(p, e.seq);
   };
   if (asked.size)
-    for (const e of input.events) {
+    for (const e of events.forward()) {
       if (e.err !== 0) continue;
       if (e.path) touch(fromBuf(e.path), e);
       if (e.path2) touch(fromBuf(e.path2), e);
@@ -275,7 +301,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
     return v;
   };
   const near = new Set<BPath>();
-  for (const e of input.related ?? []) for (const p of [p1(e), p2(e)]) if (p) near.add(dirname(p));
+  if (input.related) for (const e of asEvents(input.related).forward()) for (const p of [p1(e), p2(e)]) if (p) near.add(dirname(p));
 
   // 1. Is each path as the command left it?
   const real = new VFS();
@@ -367,7 +393,7 @@ function nodeOf(s: Stat, ino: bigint | null = null): VNode {
   return { type: typeOf(s.mode), ino, dev: ino === null ? null : s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
 }
 
-function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat | null>, force: boolean, near: BPath[], keepIfFull?: Set<BPath>) {
+function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean, near: BPath[], keepIfFull?: Set<BPath>) {
   const out: Step[] = [];
   const conflicts: Conflict[] = [];
   const expect = new Map<BPath, VNode | null>();

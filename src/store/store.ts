@@ -82,12 +82,15 @@ export function looksLikeKeepName(name: string): boolean {
   return slash > 0 && isKeepName(name.slice(0, slash), name);
 }
 
-/** What source() was asked of one pre-image, and what it found. */
+/** What source() was asked of one pre-image, and what it found: its Source less its staged path
+ *  (made again when asked: a cache of the 100k keeps of an rm -rf held each path, its key and a
+ *  Source object, ~30 MB). */
 interface Verdict {
   force: boolean;
-  path: string | undefined;
+  path: string | undefined; // the step's own path and pre: no copies
   pre: Stat | undefined;
-  r: Source;
+  row: KeepRow;
+  changed?: Pick<Source, "changed" | "now">;
 }
 
 /** Where a kept pre-image's bytes are, as source() found them. */
@@ -140,25 +143,27 @@ export class Store {
    * unless `opts.force`: then it is used as it is now, and `changed` says how it differs.
    */
   source(cmd: string, name: string, pre?: Stat, opts: { force?: boolean; path?: string; again?: boolean } = {}): Source {
-    const key = `${cmd}\0${name}`; // the rest of what was asked is compared below (no bigint made text per keep)
+    // keyed by name alone: a keep name is of one command's staging dir (check() refuses the rest);
+    // the rest of what was asked is compared below (no bigint made text per keep)
     const force = !!opts.force;
     const asked = (c: Verdict) =>
       c.force === force &&
       c.path === opts.path &&
       (c.pre === pre || (!!c.pre && !!pre && c.pre.ino === pre.ino && c.pre.size === pre.size && c.pre.mtimeNs === pre.mtimeNs));
-    const seen = opts.again ? this.checked.get(key)?.find(asked) : undefined;
-    if (seen) return seen.r;
+    const had = name.startsWith(cmd) && name.charCodeAt(cmd.length) === 47 ? this.checked.get(name) : undefined; // "<cmd>/": else check() refuses it
+    const seen = !opts.again || !had ? undefined : Array.isArray(had) ? had.find(asked) : asked(had) ? had : undefined;
+    if (seen) return { path: this.stagedPath(name), row: seen.row, ...seen.changed };
     const r = this.check(cmd, name, pre, opts);
-    const list = this.checked.get(key);
-    if (list) list.push({ force, path: opts.path, pre, r });
-    else this.checked.set(key, [{ force, path: opts.path, pre, r }]);
+    const v: Verdict = { force, path: opts.path, pre, row: r.row, ...(r.changed !== undefined ? { changed: { changed: r.changed, now: r.now } } : {}) };
+    // an array only from a keep's second question (nearly all are asked once, or again the same)
+    this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
     return r;
   }
 
   /** Each pre-image that passed source(), by what it was asked: a second pass over one plan
    *  (`again`: nothing waited in between, such as a question to the user) takes the verdict
    *  instead of an lstat per kept file. */
-  private checked = new Map<string, Verdict[]>();
+  private checked = new Map<string, Verdict | Verdict[]>();
 
   private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string }): Source {
     if (!isKeepName(cmd, name))

@@ -46,8 +46,10 @@ import { shellPart } from "./shell.js";
 import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
 
-/** Larger commands are planned when asked: the plan of 100k events is ~600 MiB for a while. */
-const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 30000);
+/** Larger commands are planned when asked: planning the undo of an rm -rf of 50k files ahead,
+ *  shitd peaked at 233 MiB resident, of 100k at 363 (~2.6 MiB a thousand events: the planner
+ *  still holds a plan's steps); 40k keeps a margin under the issue's 256 MiB a process. */
+const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 40000);
 
 /** What the CLI takes: the plan's outcome (conflicts, what it cannot do), what its text shows
  *  (src/plan/view.ts), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
@@ -70,7 +72,7 @@ interface Saved {
   v: number;
   target: string;
   kind: "undo" | "redo";
-  plan: UndoPlan; // without steps, expects and events
+  plan: Omit<UndoPlan, "events">; // without steps and expects (in the plan file) and events (a pass over the index)
   view: PlanView;
   moved: string[];
   keeps: string[];
@@ -174,7 +176,7 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   if (scoped.first.length || scoped.scope || scoped.keepIfFull) return false;
   if (dependents(ix, h, t).length) return false;
   const { planned, lost } = planWithLost(store, h, t, "stop");
-  const dropped = planned.events.length !== n; // records of calls that never ran: the tree decided
+  const dropped = planned.events.dropped > 0; // records of calls that never ran: the tree decided
   if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
   if (!planned.steps.some((s) => s.seq >= 0)) return false;
   const written = planAhead(store, planned, `${base}.plan`);
@@ -182,8 +184,9 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const keeps = [...new Set(planned.steps.flatMap((s) => (s.keep && !inStore.has(s.keep) ? [s.keep] : [])))];
   // what the plan text shows, not the 10k steps and events it is made from: reading those back
   // (7 MB) cost more than planning a small command
-  const view = planView(planned, netChanges(planned.events), planned.events);
-  const plan = { ...planned, steps: [], expect: [], events: [] };
+  const view = planView(planned, netChanges(planned.events.net()), planned.events.net());
+  const { events: _, ...rest } = planned; // a pass over the index, not data
+  const plan = { ...rest, steps: [], expect: [] };
   const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view, moved: written.moved, keeps, stored: written.stored };
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
@@ -238,20 +241,20 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
 
 /** A plan made ahead as the CLI holds it: reading its steps, expects or events is a bug (they are
  *  in its file), said loudly rather than taken as "none". */
-function sealed(p: UndoPlan): UndoPlan {
+function sealed(p: Omit<UndoPlan, "events">): UndoPlan {
   for (const k of ["steps", "expect", "events"] as const)
     Object.defineProperty(p, k, {
       get() {
         throw new Error(`the ${k} of a plan made ahead are in its plan file, not in memory`);
       },
     });
-  return p;
+  return p as UndoPlan;
 }
 
 const strings = (x: unknown) => Array.isArray(x) && x.every((y) => typeof y === "string");
 /** Whether a file read back is one this build writes (an older shitd's may not be). */
 function isSaved(x: Saved): boolean {
-  const p = x?.plan as Partial<UndoPlan> | undefined;
+  const p = x?.plan as Partial<Saved["plan"]> | undefined;
   return (
     x?.v === FORMAT &&
     strings(x.moved) &&
@@ -262,7 +265,7 @@ function isSaved(x: Saved): boolean {
     Array.isArray(x.view.entries) &&
     typeof x.view.steps === "number" &&
     typeof p.cmd === "string" &&
-    [p.steps, p.events, p.conflicts, p.cannot, p.skipped, p.outside, p.expect].every(Array.isArray) &&
+    [p.steps, p.conflicts, p.cannot, p.skipped, p.outside, p.expect].every(Array.isArray) &&
     p.changedBy instanceof Map
   );
 }

@@ -5,7 +5,7 @@ import { existsSync, rmSync } from "node:fs";
 import { noSpace, roomy, withReserve } from "../paths/room.js";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
-import type { CommandRow, EventRow } from "../index/rows.js";
+import type { CommandRow } from "../index/rows.js";
 import { Op } from "../spool/records.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
@@ -20,7 +20,7 @@ import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
 import type { StatePaths } from "../paths/state.js";
 import type { Store } from "../store/store.js";
 import { shellRecord, type ShellPart } from "./shell.js";
-import { happened } from "./unhappened.js";
+import { commandEvents, recordedEvents, type CommandEvents } from "./events.js";
 import { phase } from "./times.js";
 import { scopeFor } from "./scope.js";
 import { lostPreimages, type Lost } from "./preimages.js";
@@ -30,7 +30,7 @@ import type { Step } from "../plan/plan.js";
 /** A plan, with the later command (if any) that changed each conflicting path since. */
 export interface UndoPlan extends Plan {
   changedBy: Map<BPath, CommandRow>;
-  events: EventRow[]; // the target's events it was planned from (its net changes are what the plan text names)
+  events: CommandEvents; // the target's events it was planned from, read again for each pass (its net changes are what the plan text names)
 }
 
 /** Plans the undo of target: the planner's inputs read from the index as values. */
@@ -39,7 +39,7 @@ export interface UndoPlan extends Plan {
 export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, staging?: string, opts: PlanOpts = {}): UndoPlan {
   const after = target.started ?? 0;
   const later = (p: BPath) => commands.latestNaming(ix, toBuf(p), after, target.id);
-  const evs = happened(events.of(ix, target.id), staging);
+  const evs = commandEvents(ix, target.id, staging);
   const plan = planUndo(
     {
       cmd: target.id,
@@ -48,7 +48,7 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
       posts: events.postsOf(ix, target.id),
       untracked: untracked.of(ix, target.id),
       concurrent: concurrentWriters(ix, target, evs),
-      related: target.of ? events.of(ix, target.of) : undefined,
+      related: target.of ? recordedEvents(ix, target.of) : undefined,
     },
     mode,
     opts,
@@ -80,10 +80,11 @@ export function planWithLost(
 /** For each existing file whose bytes target changed, the other commands that wrote to it while
  *  target did (from target's first write of it to target's end, or now while it runs; the ms
  *  bounds are inclusive, so a tie counts as overlap). */
-function concurrentWriters(ix: Index, target: CommandRow, evs: EventRow[]): Map<BPath, string[]> {
+function concurrentWriters(ix: Index, target: CommandRow, evs: CommandEvents): Map<BPath, string[]> {
   const BYTES: readonly number[] = [Op.OPEN, Op.TRUNCATE];
   const first = new Map<BPath, number>();
-  for (const e of evs)
+  // (happened() drops no OPEN or TRUNCATE: the index answers, no pass over every event)
+  for (const e of events.ofOps(ix, target.id, BYTES, evs.last))
     if (e.err === 0 && e.path && BYTES.includes(e.op) && e.pre) {
       const p = fromBuf(e.path);
       if (!first.has(p)) first.set(p, e.time ?? target.started ?? 0);

@@ -48,25 +48,46 @@ export function inStaging(staging: string): (name: string) => boolean {
  *    the last.
  */
 export function happened(events: EventRow[], staging: string | undefined): EventRow[] {
+  const bySeq = new Map<number, EventRow>();
+  for (const e of events) bySeq.set(e.seq, e);
+  const dropped = unhappened(events, staging, (seq) => bySeq.get(seq)!);
+  return dropped.size ? events.filter((e) => !dropped.has(e.seq)) : events;
+}
+
+/** The columns happened's rules read of a record. */
+type Rule = Pick<EventRow, "seq" | "op" | "err" | "path" | "pre" | "keep" | "keep_how">;
+
+/** The seqs of happened's dropped records, from one pass over the events in seq order (a row at
+ *  a time: nothing of an event is held but its path and seq, and only for UNLINK and RMDIR).
+ *  `events` may carry only the columns the rules read (a pass over the index reads a third of the
+ *  bytes); `whole`: the event of a seq as planned, asked only of a record about to be dropped and
+ *  of those it is compared with (one whose other columns are damaged is planned as a NOTCAPTURED,
+ *  which is never dropped). */
+export function unhappened(events: Iterable<Rule>, staging: string | undefined, whole: (seq: number) => EventRow): Set<number> {
   // by path first: a path unlinked once (nearly all of them) has no earlier record to compare
-  // (the record itself, an array only from a path's second: 100k arrays of one were ~6 MB)
-  const byPath = new Map<string, EventRow | EventRow[]>();
-  const repeated = new Set<EventRow>();
-  for (const e of events)
-    if ((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre) {
-      const p = fromBuf(e.path);
-      const earlier = byPath.get(p);
-      if (!earlier) {
-        byPath.set(p, e);
-        continue;
-      }
-      const list = Array.isArray(earlier) ? earlier : [earlier];
-      for (const x of list) if (x.op === e.op && x.keep === e.keep && sameObject(x.pre!, e.pre)) repeated.add(x);
-      list.push(e);
-      byPath.set(p, list);
-    }
+  // (its seq, an array only from a path's second)
+  const byPath = new Map<string, number | number[]>();
+  const dropped = new Set<number>();
   const did = didHappen(staging);
-  return events.filter((e) => !repeated.has(e) && did(e));
+  for (const e of events) {
+    if (!did(e) && !did(whole(e.seq))) dropped.add(e.seq);
+    if (!((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre)) continue;
+    const p = fromBuf(e.path);
+    const before = byPath.get(p);
+    if (before === undefined) {
+      byPath.set(p, e.seq);
+      continue;
+    }
+    const list = typeof before === "number" ? [before] : before;
+    const w = whole(e.seq);
+    for (const seq of list) {
+      const x = whole(seq);
+      if (x.op === w.op && w.op === e.op && x.keep === w.keep && x.pre && w.pre && sameObject(x.pre, w.pre)) dropped.add(seq);
+    }
+    list.push(e.seq);
+    byPath.set(p, list);
+  }
+  return dropped;
 }
 
 /** The same object as it was: inode and ctime (its atime may differ: a re-run read the directory). */

@@ -205,6 +205,30 @@ test("plan: directories the command touched get their first-recorded mode and ti
   assert.equal(last.pre!.mode & 0o777, 0o700);
 });
 
+test("plan: each directory's earliest record wins, a path first met as no directory gets none, and they are put back in the order the command met them", (t) => {
+  const d = scratch(t);
+  for (const n of ["x", "y"]) mkdirSync(join(d, n));
+  writeFileSync(join(d, "f"), "");
+  const at = (n: string, mode: number) => encodeStat({ ...statOf(join(d, n)), mode: C.S_IFDIR | mode });
+  const events = [
+    ev(Op.OPEN, join(d, "y/a"), { flags: C.O_WRONLY | C.O_CREAT, parent: at("y", 0o711) }),
+    ev(Op.OPEN, join(d, "x/a"), { flags: C.O_WRONLY | C.O_CREAT, parent: at("x", 0o701) }),
+    ev(Op.OPEN, join(d, "y/b"), { flags: C.O_WRONLY | C.O_CREAT, parent: at("y", 0o755) }), // y changed by then: its first state wins
+    ev(Op.UNLINK, join(d, "f"), { pre: encodeStat(statOf(join(d, "f"))), keep: "c0ffee/1-1", keep_how: "R" }),
+    ev(Op.MKDIR, join(d, "f")),
+    ev(Op.OPEN, join(d, "f/c"), { flags: C.O_WRONLY | C.O_CREAT, parent: at("f", 0o700) }), // f was a file first
+  ];
+  const plan = planUndo(input(events), "stop");
+  const closing = plan.steps.filter((s) => s.seq === -1).map((s) => [s.path, s.pre!.mode & 0o777]);
+  assert.deepEqual(closing, [
+    [join(d, "y"), 0o711],
+    [join(d, "x"), 0o701],
+  ]);
+  // read from a source of passes as from an array: the same plan
+  const passes = planUndo({ ...input([]), events: { forward: () => events, backward: () => [...events].reverse() } }, "stop");
+  assert.deepEqual(passes.steps, plan.steps);
+});
+
 test("plan: a directory the command removed that is a file now is a conflict, not a crash (ENOTDIR below it)", (t) => {
   const d = scratch(t);
   const dir = join(d, "d");
