@@ -58,6 +58,11 @@ struct cap_op {
  * yet written out) but not moved: the caller moves the whole directory into staging. */
 extern int cap_stage_later;
 
+/* shit-apply only (NULL everywhere else), for the next cap_unlink: the lstat of its path (and of
+ * its parent directory) the caller has just taken, with nothing changed there since: used for
+ * PRE (and PARENT) instead of a statx again. The caller clears them after the call. */
+extern const struct sp_stat *cap_pre_known, *cap_parent_known;
+
 /* Before the call. path may be relative to dirfd (AT_FDCWD or a directory fd); for the f*
  * variants pass path NULL and the fd. at_flags as the *at call takes them. */
 int cap_unlink(struct cap_op *o, int dirfd, const char *path,
