@@ -1711,6 +1711,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "shit-apply: SHIT_CMD and SHIT_STATE (absolute) must be set\n");
     return 2;
   }
+  cap_ctx_fixed = 1; /* neither changes from here on (drop_preload's setenv came before) */
   umask(077);
   size_t plen = 0;
   int err = 0;

@@ -27,6 +27,9 @@ struct cap_ctx {
 /* Reads SHIT_CMD / SHIT_STATE now (a preloaded shell changes SHIT_CMD between commands).
  * Returns 1 when capture is on. */
 int cap_ctx_load(struct cap_ctx *c);
+/* shit-apply only (0 elsewhere): its SHIT_CMD and SHIT_STATE never change and it never chroots, so
+ * cap_ctx_load reads them once and copies that context after (getenv per call was ~7% of it). */
+extern int cap_ctx_fixed;
 /* writes the record this thread holds back (spool.h sp_thread_flush) if shit's files can still
  * be reached after a chroot, else forgets it: at exit and before an exec */
 void cap_thread_flush(void);
