@@ -295,6 +295,41 @@ test("ahead: typed at a hooked bash with shitd on, `shit undo` and then `shit re
   }
 });
 
+test("ahead: with no shitd running, the hooked bash starts it; the first `shit undo` typed right after a command takes the plan made ahead, tree exact", async (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p d/e && for i in $(seq 1 60); do echo $i > d/f$i; echo $i > d/e/g$i; done");
+  const home = join(s.dir, "home");
+  mkdirSync(home);
+  const times = join(s.dir, "times");
+  const env = { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" };
+  assert.match(s.shit(["daemon", "status"]).stdout, /not running/, "no shitd before the shell starts");
+  const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state, env });
+  try {
+    const before = s.tree();
+    await term.run("rm -rf d");
+    await term.run(`SHIT_TIMES=${times} shit undo --yes`);
+    assert.equal(term.prompts().at(-1), "p 0", term.screen());
+    assert.equal(sameTree(before, s.tree()), "", term.screen());
+    assert.match(readFileSync(times, "utf8"), /^plan_\(made_ahead\) /m, `the first typed undo took the plan made ahead:\n${readFileSync(times, "utf8")}`);
+  } finally {
+    term.kill();
+  }
+});
+
+test("ahead: a launch marker whose shitd never came up (died at load) holds an undo for no more than the marker speaks for; it then plans itself, exact", (t) => {
+  const s = daemonBox(t);
+  s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done");
+  const before = s.tree();
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0); // shit-run: no Node verb, no shitd started
+  writeFileSync(join(s.state, "run", "shitd.starting"), ""); // launched just now, as the hook marks it, and never to answer
+  const r = timed(s, ["undo", "--yes"]);
+  assert.equal(r.r.status, 0, out(r.r));
+  assert.equal(sameTree(before, s.tree()), "", "undo exact");
+  assert.ok(!r.ahead, `planned by the undo itself:\n${r.phases}`);
+  const waited = Number(/^start,_open_index (\S+)/m.exec(r.phases)?.[1]);
+  assert.ok(waited >= 1 && waited < 8, `it waited for the launch, boundedly: ${waited} s\n${r.phases}`);
+});
+
 test("ahead: an inode kept whole that changed inside staging since the plan was made is refused by shit-apply before any change; the plan made now names it", async (t) => {
   const s = daemonBox(t);
   const staged = join(s.state, "staging", (await removedAhead(s)).cmd);

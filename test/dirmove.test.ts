@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { DatabaseSync } from "node:sqlite";
-import { lstatSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
 
@@ -204,4 +204,48 @@ test("fault injection (strace): SIGKILL at the k-th move of an undo and of a red
     assert.equal(sameTree(before, s.tree()), "", `the undo of the redo killed at move ${k}`);
   }
   assert.ok(kills.undo >= 3 && kills.redo >= 3, `killed mid-way: ${JSON.stringify(kills)}`);
+});
+
+/** `shit <verb> --yes` under strace -ff: shit-apply's statx calls, and the spool it wrote. */
+function applyStatx(s: Sandbox, verb: string): number {
+  const dir = join(s.dir, `strace-${verb}-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(dir);
+  const r = spawnSync("strace", ["-ff", "-e", "trace=execve,statx", "-o", join(dir, "t"), shitBin, verb, "--yes"], {
+    cwd: s.work,
+    env: s.env,
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, out(r));
+  const traces = readdirSync(dir).map((n) => readFileSync(join(dir, n), "utf8"));
+  const apply = traces.find((t) => /^execve\("[^"]*shit-apply"/m.test(t));
+  assert.ok(apply, "a shit-apply ran");
+  return (apply.match(/^statx\(/gm) ?? []).length;
+}
+
+test("shit-apply stats each file of an rm -rf's undo once and of its redo twice; the end scan's POSTs are each path's lstat", { skip: noStrace }, (t) => {
+  const s = sandbox(t);
+  s.sh("for d in $(seq 1 10); do mkdir -p t/d$d; for i in $(seq 1 50); do echo $d$i > t/d$d/f$i; done; done");
+  const before = s.tree();
+  const files = 500;
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "t"]).status, 0);
+  // before: 2 per file in the undo (its check in staging, the end scan's), 4 in the redo (remove_at's, cap_unlink's, the parent's, the check)
+  const undo = applyStatx(s, "undo");
+  assert.equal(sameTree(before, s.tree()), "", "undo exact");
+  assert.ok(undo < files * 1.2, `undo: ${undo} statx for ${files} files`);
+  // each POST (most taken from the check in staging, not stat'ed again) is the path's lstat now
+  const id = (JSON.parse(s.shit(["list", "--json"]).stdout) as { id: string }[])[0].id;
+  const dump = spawnSync("python3", [join(import.meta.dirname, "native", "dumpspool.py"), join(s.state, "spool", `${id}.spool`)], { encoding: "utf8" });
+  const posts = dump.stdout.split("\n").filter((l) => l.startsWith("POST "));
+  assert.equal(posts.length, files + 11, dump.stdout.slice(0, 2000) + dump.stderr);
+  for (const l of posts) {
+    const m = /PATH=(\S+) POST=mode=(\d+) ino=(\d+) size=(\d+) nlink=(\d+) mtime=(\d+)$/.exec(l);
+    assert.ok(m, l);
+    const st = lstatSync(m[1], { bigint: true });
+    assert.deepEqual([m[2], m[3], m[4], m[5], m[6]], [st.mode.toString(8), `${st.ino}`, `${st.size}`, `${st.nlink}`, `${st.mtimeNs}`], l);
+  }
+  const redo = applyStatx(s, "redo");
+  assert.ok(redo < files * 2.2, `redo: ${redo} statx for ${files} files`);
+  assert.equal(s.sh("ls -A").stdout, "", "redo removed t");
+  assert.equal(s.shit(["undo", "--yes"]).status, 0);
+  assert.equal(sameTree(before, s.tree()), "", "the undo of the redo exact");
 });

@@ -42,6 +42,7 @@ enum {
 
 int cap_step = -1;
 int cap_stage_later;
+const struct sp_stat *cap_pre_known, *cap_parent_known;
 
 /* ---------- after chroot(2) ----------
  *
@@ -206,7 +207,23 @@ static const char *current_cmd(char buf[32]) {
   return buf;
 }
 
+int cap_ctx_fixed;
+static struct cap_ctx fixed_ctx;
+static int fixed_got = -1; /* cap_ctx_load's result when cap_ctx_fixed, -1 before its first */
+
+static int ctx_load(struct cap_ctx *c);
 int cap_ctx_load(struct cap_ctx *c) {
+  if (!cap_ctx_fixed) return ctx_load(c);
+  if (fixed_got < 0) fixed_got = ctx_load(&fixed_ctx);
+  if (fixed_got) {
+    memcpy(c->cmd, fixed_ctx.cmd, strlen(fixed_ctx.cmd) + 1);
+    memcpy(c->spool, fixed_ctx.spool, strlen(fixed_ctx.spool) + 1);
+    memcpy(c->staging, fixed_ctx.staging, strlen(fixed_ctx.staging) + 1);
+  }
+  return fixed_got;
+}
+
+static int ctx_load(struct cap_ctx *c) {
   char idbuf[32];
   const char *cmd = current_cmd(idbuf), *st = state_dir();
   if (chroot_off || !cmd || !*cmd || !st || st[0] != '/') return 0;
@@ -627,7 +644,8 @@ static int locate(struct cap_op *o, int dirfd, const char *path, int follow, cha
     }
     return in_state(o, abs) ? LOC_SKIP : LOC_OK;
   }
-  long r = sp_statat(dirfd, path, AT_SYMLINK_NOFOLLOW, st);
+  long r =
+      !follow && cap_pre_known ? (*st = *cap_pre_known, 0) : sp_statat(dirfd, path, AT_SYMLINK_NOFOLLOW, st);
   if (r == 0 && follow && S_ISLNK(st->mode)) {
     long pfd = sys4(SYS_openat, dirfd, path, O_PATH | O_CLOEXEC, 0);
     if (pfd >= 0) {
@@ -1260,7 +1278,7 @@ static int unlink_fields(struct cap_op *o, int dirfd, const char *path, const st
                          struct sp_stat *parent) {
   sp_add_str(&o->rec, T_PATH, o->path);
   sp_add_stat(&o->rec, T_PRE, pre);
-  int have = stat_parent(dirfd, path, parent) == 0;
+  int have = cap_parent_known ? (*parent = *cap_parent_known, 1) : stat_parent(dirfd, path, parent) == 0;
   if (have) sp_add_stat(&o->rec, T_PARENT, parent);
   if (S_ISLNK(pre->mode)) add_target(o, T_TARGET, dirfd, path);
   return have;

@@ -27,6 +27,9 @@ struct cap_ctx {
 /* Reads SHIT_CMD / SHIT_STATE now (a preloaded shell changes SHIT_CMD between commands).
  * Returns 1 when capture is on. */
 int cap_ctx_load(struct cap_ctx *c);
+/* shit-apply only (0 elsewhere): its SHIT_CMD and SHIT_STATE never change and it never chroots, so
+ * cap_ctx_load reads them once and copies that context after (getenv per call was ~7% of it). */
+extern int cap_ctx_fixed;
 /* writes the record this thread holds back (spool.h sp_thread_flush) if shit's files can still
  * be reached after a chroot, else forgets it: at exit and before an exec */
 void cap_thread_flush(void);
@@ -57,6 +60,11 @@ struct cap_op {
 /* shit-apply only (0 everywhere else): an unlink kept by its directory is recorded (batched, not
  * yet written out) but not moved: the caller moves the whole directory into staging. */
 extern int cap_stage_later;
+
+/* shit-apply only (NULL everywhere else), for the next cap_unlink: the lstat of its path (and of
+ * its parent directory) the caller has just taken, with nothing changed there since: used for
+ * PRE (and PARENT) instead of a statx again. The caller clears them after the call. */
+extern const struct sp_stat *cap_pre_known, *cap_parent_known;
 
 /* Before the call. path may be relative to dirfd (AT_FDCWD or a directory fd); for the f*
  * variants pass path NULL and the fd. at_flags as the *at call takes them. */

@@ -21,6 +21,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+const struct sp_stat *(*end_scan_known)(const char *path);
+
 struct ent {
   const uint8_t *p;
   uint32_t n;
@@ -187,7 +189,9 @@ void end_scan(const char *spool_path) {
   for (size_t i = 0; i < s.n && !keep_all; i++) {
     memcpy(path, s.e[i].p, s.e[i].n);
     path[s.e[i].n] = 0;
-    there[i] = sp_lstat_in_dir(&dir, path, &sts[i]) == 0;
+    const struct sp_stat *k = end_scan_known ? end_scan_known(path) : NULL;
+    if (k) sts[i] = *k;
+    there[i] = k || sp_lstat_in_dir(&dir, path, &sts[i]) == 0;
   }
   sp_dir_drop(&dir);
   for (size_t i = 0; i < s.n; i++) {

@@ -4,4 +4,9 @@
 /* After the command: one POST record per distinct PATH / PATH2 of the successful effect records
  * in spool_path, with the path's lstat now (docs/SPOOL.md, op POST). */
 void end_scan(const char *spool_path);
+
+struct sp_stat;
+/* shit-apply's (NULL elsewhere): a path's stat as the scan would find it, known without a statx
+ * (a file shit-apply moved back with its directory and did not act on since), or NULL. */
+extern const struct sp_stat *(*end_scan_known)(const char *path);
 #endif

@@ -37,7 +37,9 @@ export interface Ctx {
 export async function openCurrentCtx(opts: { ahead?: { global: boolean } } = {}): Promise<Ctx> {
   checkState(statePaths()); // before anything is read from it, or asked of its daemon
   const ahead = opts.ahead && { session: opts.ahead.global ? null : thisSession() };
-  const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths(), 5000, ahead));
+  // an undo or redo waits for a shitd still starting (launched by the hooked shell at its start):
+  // its sync ingests and plans ahead what this verb would otherwise ingest and plan itself
+  const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths(), 5000, ahead, ahead ? 5000 : 0));
   return { ...openCtx({ ingest: !synced }), daemon: synced };
 }
 

@@ -1,13 +1,14 @@
 // The CLI's side of shitd: ask it something over its socket, start it, stop it.
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { packageRoot } from "../paths/native.js";
 import { pidExists } from "../procs/procfs.js";
 import { ensureState, type StatePaths } from "../paths/state.js";
-import { logPath, pidPath, socketPath, type Reply, type Request } from "./protocol.js";
+import { instanceName } from "./instance.js";
+import { logPath, pidPath, socketPath, startingPath, type Reply, type Request } from "./protocol.js";
 
 /** The daemon's entry point beside this module: dist/daemon/shitd.js, or dist/bundle/shitd.js when the CLI runs bundled. */
 export const daemonEntry = fileURLToPath(new URL("./shitd.js", import.meta.url));
@@ -64,19 +65,50 @@ export async function ping(paths: StatePaths, timeoutMs = 2000): Promise<number 
   }
 }
 
-/** Asks a running daemon to bring the index up to date; false when none answered in time. */
-export async function syncDaemon(paths: StatePaths, timeoutMs = 5000, ahead?: { session: string | null }): Promise<boolean> {
-  try {
-    const r = await request(paths, ahead ? { op: "sync", ahead: true, ...(ahead.session ? { session: ahead.session } : {}) } : { op: "sync" }, timeoutMs);
-    return r.ok;
-  } catch {
-    return false;
+/** Asks a running daemon to bring the index up to date; false when none answered in time.
+ *  `waitStartMs`: a shitd on its way up (`starting`) is waited for that long at most, rather than
+ *  taken for none: the first `shit undo` in a shell whose hook has just launched it then takes
+ *  the plan shitd makes ahead instead of ingesting and planning the whole command itself. */
+export async function syncDaemon(paths: StatePaths, timeoutMs = 5000, ahead?: { session: string | null }, waitStartMs = 0): Promise<boolean> {
+  const req: Request = ahead ? { op: "sync", ahead: true, ...(ahead.session ? { session: ahead.session } : {}) } : { op: "sync" };
+  const end = Date.now() + waitStartMs;
+  for (;;) {
+    try {
+      return (await request(paths, req, timeoutMs)).ok;
+    } catch (e) {
+      if (!(e instanceof DaemonDown) || Date.now() >= end || !(await starting(paths))) return false;
+    }
+    await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** How long a launch marker speaks for a shitd that has not yet taken its lock: one that died
+ *  before (a crash at load) is waited for no longer than this. */
+const LAUNCH_MS = 3000;
+
+/** Whether a shitd is on its way up: it holds the instance lock (a live process, whatever it is
+ *  doing; the kernel frees the lock when it dies), or it was launched less than LAUNCH_MS ago and
+ *  has not yet taken it. */
+export async function starting(paths: StatePaths): Promise<boolean> {
+  try {
+    if (Date.now() - statSync(startingPath(paths)).mtimeMs < LAUNCH_MS) return true;
+  } catch {
+    // no launch pending
+  }
+  return new Promise((resolve) => {
+    const c = createConnection({ path: instanceName(paths.root) });
+    c.on("connect", () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.on("error", () => resolve(false));
+  });
 }
 
 /** Starts a detached daemon (stdio to its log) and returns at once. */
 export function spawnDaemon(paths: StatePaths): number | undefined {
   ensureState(paths);
+  closeSync(openSync(startingPath(paths), "w", 0o600)); // fresh mtime: launched now
   const log = openSync(logPath(paths), "a", 0o600);
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, SHIT_HOME: paths.root };

@@ -34,6 +34,9 @@ export type Reply =
 export const socketPath = (p: StatePaths) => join(p.run, "shitd.sock");
 export const pidPath = (p: StatePaths) => join(p.run, "shitd.pid");
 export const logPath = (p: StatePaths) => join(p.run, "shitd.log");
+/** Written by whoever launches a shitd (the hooked shell at its start, spawnDaemon), removed by
+ *  that shitd once it holds the instance lock: till then the lock cannot say one is coming. */
+export const startingPath = (p: StatePaths) => join(p.run, "shitd.starting");
 
 /** The request on one line, or an error text. */
 export function parseRequest(line: string): Request | string {

@@ -8,7 +8,7 @@
 // spool activity and no sync (default 30 min, 0 never); SHIT_DAEMON_COALESCE_MS: how long a burst
 // of spool writes is gathered before an ingest (default 25); SHIT_DAEMON_BUDGET: records per
 // ingest transaction (default 2000).
-import { chmodSync, existsSync, readFileSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, unlinkSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { setImmediate as yieldNow } from "node:timers/promises";
 import { ensureState, statePaths, unsafeState } from "../paths/state.js";
@@ -23,7 +23,7 @@ import { Tidy } from "./tidy.js";
 import { makeAhead } from "../undo/ahead.js";
 import { Store } from "../store/store.js";
 import { stampOf } from "../index/stamp.js";
-import { logPath, parseRequest, pidPath, socketPath, type Reply, type Request, type Status } from "./protocol.js";
+import { logPath, parseRequest, pidPath, socketPath, startingPath, type Reply, type Request, type Status } from "./protocol.js";
 
 const envMs = (name: string, dflt: number) => {
   const v = Number(process.env[name]);
@@ -79,6 +79,7 @@ class Daemon {
     ensureState(this.paths);
     chmodSync(this.paths.run, 0o700);
     const lock = await claimInstance(this.paths.root);
+    rmSync(startingPath(this.paths), { force: true }); // the lock (this one's, or the live one's) speaks from now on
     if (!lock) {
       this.log.write("another shitd serves this state directory; exiting");
       process.exit(0);

@@ -64,8 +64,13 @@ if [[ $- == *i* && -z ${__shit_hooked-} ]] && ((BASH_VERSINFO[0] * 100 + BASH_VE
   __shit_tty=$(command tty 2>/dev/null) || __shit_tty=
   __shit_apply=$SHIT_STATE/run/shell-$SHIT_SESSION.apply
   __shit_id __shit_next
-  # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per shell
-  [[ ${SHIT_DAEMON-} == off || -S $SHIT_STATE/run/shitd.sock ]] || (command "$__shit_root/bin/shit" daemon start >/dev/null 2>&1 &)
+  # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per shell,
+  # at its start. The marker (a builtin's redirection, no fork) tells a `shit undo` typed before
+  # shitd answers that one is coming, so it waits for shitd's plan (src/daemon/client.ts, starting)
+  [[ ${SHIT_DAEMON-} == off || -S $SHIT_STATE/run/shitd.sock ]] || {
+    : 2>/dev/null >|"$SHIT_STATE/run/shitd.starting"
+    (command "$__shit_root/bin/shit" daemon start >/dev/null 2>&1 &)
+  }
 
   # One record: fields "key=value\0", ended by an empty field; see docs/SHELL.md.
   __shit_record() { # kind id exit pipestatus t1

@@ -89,8 +89,13 @@ if status is-interactive; and not set -q __shit_hooked; and __shit_state_ok
     set -g __shit_next $__shit_ids[1]
     set -e __shit_ids[1]
     set -g __shit_journal $SHIT_STATE/spool/$SHIT_SESSION-0.shell
-    # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per shell
-    test "$SHIT_DAEMON" = off -o -S $SHIT_STATE/run/shitd.sock; or command sh -c '"$0" daemon start >/dev/null 2>&1 &' $__shit_root/bin/shit
+    # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per
+    # shell, at its start. The marker tells a `shit undo` typed before shitd answers that one is
+    # coming, so it waits for shitd's plan (src/daemon/client.ts, starting)
+    if not test "$SHIT_DAEMON" = off -o -S $SHIT_STATE/run/shitd.sock
+        true 2>/dev/null >$SHIT_STATE/run/shitd.starting
+        command sh -c '"$0" daemon start >/dev/null 2>&1 &' $__shit_root/bin/shit
+    end
     set -g __shit_cwd $PWD
     set -g __shit_tty (path resolve /proc/$fish_pid/fd/2)
     string match -q '/dev/*' -- $__shit_tty; or set __shit_tty

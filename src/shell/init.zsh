@@ -59,8 +59,13 @@ if [[ -o interactive && -z ${__shit_hooked-} ]] && __shit_state_ok; then () {
   typeset -g __shit_t0=0 __shit_n=0 __shit_cwd=$PWD __shit_line= __shit_next= __shit_started=
   typeset -g __shit_apply=$SHIT_STATE/run/shell-$SHIT_SESSION.apply
   __shit_id __shit_next
-  # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per shell
-  [[ ${SHIT_DAEMON-} == off || -S $SHIT_STATE/run/shitd.sock ]] || (command "$__shit_root/bin/shit" daemon start >/dev/null 2>&1 &)
+  # the daemon keeps the history current in the background (SHIT_DAEMON=off: never); once per shell,
+  # at its start. The marker (a builtin's redirection, no fork) tells a `shit undo` typed before
+  # shitd answers that one is coming, so it waits for shitd's plan (src/daemon/client.ts, starting)
+  [[ ${SHIT_DAEMON-} == off || -S $SHIT_STATE/run/shitd.sock ]] || {
+    : 2>/dev/null >|"$SHIT_STATE/run/shitd.starting"
+    (command "$__shit_root/bin/shit" daemon start >/dev/null 2>&1 &)
+  }
 
   __shit_us() { typeset -g "$1=${EPOCHREALTIME%.*}${${EPOCHREALTIME#*.}[1,6]}"; }
 
