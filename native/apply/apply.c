@@ -1603,7 +1603,9 @@ static volatile sig_atomic_t j_busy, pending_sig;
 /* Writes the deferred records, then the waiting journal entries. Async-signal-safe (quiet: no
  * message, from the signal handler). */
 static void journal_flush(int quiet) {
-  if (sp_flush() < 0) jn = 0; /* records lost (a full disk): a re-run redoes those steps and records them */
+  /* records lost (a full disk), now or before: from then on no step is journaled, as after a kill
+   * there, and the run ends without END (write_end); a re-run redoes those steps and records them */
+  if (sp_flush() < 0 || sp_lost) jn = 0;
   if (!jn) return;
   j_busy = 1;
   if (journal_fd < 0) journal_fd = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -1652,12 +1654,17 @@ static void catch_signals(void) {
   }
 }
 
-/* 0, or -errno when END could not be written even with the reserve's room (a full disk): the
- * caller then says so and exits 4, so the CLI runs it again rather than take it as done. */
+/* 0, or -errno when END could not be written even with the reserve's room (a full disk), or
+ * when batched records were lost (sp_lost: then no END, which would say every step is on record):
+ * the caller then says so and exits 4, so the CLI runs it again rather than take it as done. */
 static int write_end(int code) {
   static struct sp_buf b;
   sp_batch(0); /* what waits is written first, END after it */
   journal_flush(0);
+  if (sp_lost) {
+    if (pending_sig) flush_and_die(pending_sig);
+    return -sp_lost;
+  }
   int rc = 0;
   for (int again = 0; again < 2; again++) {
     sp_start(&b, SP_END, 0);
@@ -1926,9 +1933,13 @@ int main(int argc, char **argv) {
   progress_end();
   int rc = write_end(0);
   if (rc) {
-    fprintf(stderr,
-            "shit-apply: %s: cannot record the end: %s; every step is done, run it again to record it\n",
-            spool_path, strerror(rc == -5 ? EIO : -rc));
+    if (sp_lost)
+      fprintf(stderr, "shit-apply: %s: cannot record every step: %s; run it again to record them\n",
+              spool_path, strerror(sp_lost));
+    else
+      fprintf(stderr,
+              "shit-apply: %s: cannot record the end: %s; every step is done, run it again to record it\n",
+              spool_path, strerror(rc == -5 ? EIO : -rc));
     return 4;
   }
   known_prepare();

@@ -156,7 +156,7 @@ size_t sp_seal(struct sp_buf *b, int err) { return seal_as(b, err, 0); }
 static uint8_t dbuf[1 << 16];
 static size_t dn;
 static int batch_on;
-volatile sig_atomic_t sp_busy;
+volatile sig_atomic_t sp_busy, sp_lost;
 struct sp_pending *sp_pending;
 
 void sp_batch(int on) {
@@ -310,6 +310,7 @@ int sp_flush(void) {
     sp_busy = 1;
     int rc = held_fd >= 0 ? write_all(held_fd, dbuf, dn) : -9; /* EBADF: nothing held */
     dn = 0;
+    if (rc < 0 && !sp_lost) sp_lost = -rc;
     sp_busy = 0;
     return rc;
   }

@@ -146,9 +146,11 @@ int sp_hold(const char *spool_path);
  *   at a page its watchdog shares, so one killed between the two still gets them written; NULL
  *   (the default, and always in the shim): nothing is held back that way (the shim's own way:
  *   sp_thread_defer below).
- * sp_flush returns 0 or -errno of the write. */
+ * sp_flush returns 0 or -errno of the write. Batched records a failed write took with it are
+ * gone: sp_lost then says why (an errno, kept), so the batcher never takes its work as recorded. */
 void sp_batch(int on);
 extern volatile sig_atomic_t sp_busy;
+extern volatile sig_atomic_t sp_lost;
 struct sp_pending {
   volatile size_t n;
   uint8_t p[2048];
