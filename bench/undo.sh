@@ -30,8 +30,14 @@ for i in range(n):
         fh.write(b"file %d " % i + b"x" * 80 + b"\n")
 PY
 # cpu SECONDS and wall of one command: "wall cpu"
-timed() { /usr/bin/time -f "%e %U %S %M" -o "$w/time.out" "$@" >"$w/out" 2>"$w/err" || { echo "bench: $* failed:" >&2; grep -v '^  ' "$w/out" | tail -5 >&2; cat "$w/err" >&2; }
-  awk '{printf "%.3f %.3f %d", $1, $2 + $3, $4}' "$w/time.out"; }
+# (a failed command: "-1 -1 0", which the row then calls FAILED, never a ratio)
+timed() {
+  if /usr/bin/time -f "%e %U %S %M" -o "$w/time.out" "$@" >"$w/out" 2>"$w/err"; then
+    tail -1 "$w/time.out" | awk '{printf "%.3f %.3f %d", $1, $2 + $3, $4}'
+  else
+    echo "bench: $* failed:" >&2; grep -v '^  ' "$w/out" | tail -5 >&2; cat "$w/err" >&2; echo "-1 -1 0"
+  fi
+}
 # the commands run in $w/d, the bench's own files stay in $w: the watcher tier (with shitd) would
 # take /usr/bin/time writing them as changes outside capture while the rm ran
 mkdir "$w/d"
@@ -70,7 +76,7 @@ target = 0.2 if os.environ.get("SHIT_BENCH_DAEMON") else 0.35
 how = "shitd running" if os.environ.get("SHIT_BENCH_DAEMON") else "SHIT_DAEMON=off"
 for name, x in (("undo", undo), ("redo", redo)):
     print("  %-4s of rm -rf %s (%s)  ratio %.2fx wall (%.2fx cpu)   target <= %.2fx   %s" % (
-        name, n, how, r(x, 0), r(x, 1), target, "ok" if r(x, 0) <= target else "MISSED"))
+        name, n, how, r(x, 0), r(x, 1), target, "FAILED (exited non-zero)" if x[0] < 0 else "ok" if r(x, 0) <= target else "MISSED"))
 for verb, f in (("undo", ph), ("redo", rph)):
     try:
         lines = open(f).read().split("\n")
