@@ -1,7 +1,7 @@
 // Plans made ahead (src/undo/ahead.ts): shitd plans the undo of the newest command (and the redo
 // of the newest undo) once its records are in; `shit undo` then goes from its question straight to
 // shit-apply. Real shitd, real files, whole trees compared; SHIT_TIMES tells which plan was used.
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -264,15 +264,19 @@ test("ahead: in a hooked shell the undo's sync has shitd plan that shell's own u
   assert.ok(!existsSync(join(s.work, "db")), "the other shell's command is left alone");
 });
 
-// The realistic path: the verbs typed at a hooked prompt are themselves lines the hook journals;
-// their own records must not make the plan shitd made stale before the verb takes it.
-test("ahead: typed at a hooked bash with shitd on, `shit undo` and then `shit redo` each take the plan made ahead; trees exact", async (t) => {
+/** A tree d/ of 120 files for a hooked bash to remove, its HOME, a SHIT_TIMES file, shitd on. */
+function hookedBox(t: TestContext) {
   const s = daemonBox(t);
   s.sh("mkdir -p d/e && for i in $(seq 1 60); do echo $i > d/f$i; echo $i > d/e/g$i; done");
   const home = join(s.dir, "home");
   mkdirSync(home);
-  const times = join(s.dir, "times");
-  const env = { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" };
+  return { s, home, times: join(s.dir, "times"), env: { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" } };
+}
+
+// The realistic path: the verbs typed at a hooked prompt are themselves lines the hook journals;
+// their own records must not make the plan shitd made stale before the verb takes it.
+test("ahead: typed at a hooked bash with shitd on, `shit undo` and then `shit redo` each take the plan made ahead; trees exact", async (t) => {
+  const { s, home, times, env } = hookedBox(t);
   assert.equal(s.shit(["daemon", "start"]).status, 0); // running, as the issue's row has it (not started by this first command)
   const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state, env });
   try {
@@ -296,12 +300,7 @@ test("ahead: typed at a hooked bash with shitd on, `shit undo` and then `shit re
 });
 
 test("ahead: with no shitd running, the hooked bash starts it; the first `shit undo` typed right after a command takes the plan made ahead, tree exact", async (t) => {
-  const s = daemonBox(t);
-  s.sh("mkdir -p d/e && for i in $(seq 1 60); do echo $i > d/f$i; echo $i > d/e/g$i; done");
-  const home = join(s.dir, "home");
-  mkdirSync(home);
-  const times = join(s.dir, "times");
-  const env = { SHIT_DAEMON: "on", SHIT_DAEMON_IDLE_MS: "120000" };
+  const { s, home, times, env } = hookedBox(t);
   assert.match(s.shit(["daemon", "status"]).stdout, /not running/, "no shitd before the shell starts");
   const term = await Term.start("bash", { dir: s.dir, home, cwd: s.work, state: s.state, env });
   try {
