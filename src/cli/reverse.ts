@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { matchesGlob, resolve } from "node:path";
 import type { CommandRow } from "../index/rows.js";
-import { type Ctx } from "./context.js";
+import { refresh, type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
 import { planLines, rawLines, summary } from "./plan-text.js";
@@ -245,6 +245,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   report.target = { id: target.id, argv: argvOf(target), cwd: display(target.cwd ? fromBuf(target.cwd) : process.cwd()) };
   report.original = { id: orig.id, argv: argvOf(orig) };
   const unlock = lock(ctx.paths);
+  refresh(ctx); // what the verb that held the lock before left to the next one: its records, its END
   let ahead: Ahead | null = null;
   let performed = false;
   try {
@@ -560,6 +561,9 @@ function finishKilled(ctx: Ctx, verb: "undo" | "redo", session: string | null, r
   if (!killed()) return null;
   const unlock = lock(ctx.paths); // held: no undo runs now, so one with no END was killed
   try {
+    // ... once the records of the one that held the lock before are read in: an undo or redo leaves
+    // them (its END) to the next verb, and this one read the spools before it waited for the lock
+    refresh(ctx);
     const p = killed();
     const target = p && commands.byId(ctx.index, p.of!);
     if (!p || !target) return null;
