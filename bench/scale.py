@@ -9,7 +9,8 @@ every process on the path (the shit CLI, shitd, shit-apply, shit-run, the rm und
 Shapes: COUNT files in dirs of 1000 (1M: 10^3 dirs x 10^3 files) and a flat directory of --flat
 entries (0: none). Each row: one round (SHIT_BENCH_RUNS for more; the best wall time is kept):
 build the tree, plain rm -rf; build it again, `shit run -- rm -rf` (with shitd: caught up with
-it, as it is by the time a person types the undo); `shit undo --yes`; the files counted back.
+it, and its plan of the undo made ahead if it makes one, at most 10 s, as by the time a person
+types the undo); `shit undo --yes`; the files counted back.
 Peak RSS: VmHWM of each process whose environment has this bench's SHIT_HOME, polled from /proc
 every 20 ms (a process shorter than that can be missed). Per-file cost: wall / files. Prints `name value target ok/MISSED` rows;
 always exits 0 once they are printed. Run under `flock /tmp/bench.lock` on a shared machine.
@@ -125,6 +126,24 @@ def shit_cmd(*a, check=False):
     return subprocess.run([shit, *a], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=os.path.join(w, "d"), check=check)
 
 
+def ahead_wait(limit=10.0):
+    """Seconds until shitd's plan of the undo, made ahead, is saved at the index's stamp (as a
+    person typing `shit undo` gives it time to: bench/undo.sh waits the same way); None when none
+    comes (a command over SHIT_AHEAD_MAX_EVENTS is planned by the undo itself)."""
+    import glob, sqlite3
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(state, "index.sqlite"), uri=True)
+        try:
+            stamp = db.execute("SELECT n FROM stamp").fetchone()[0]
+        finally:
+            db.close()
+        if glob.glob(os.path.join(state, "run", "ahead", "*-%d.v8" % stamp)):
+            return time.perf_counter() - t0
+        time.sleep(0.1)
+    return None
+
+
 def one(name, count, per, daemon):
     """One round of one shape: returns a dict of figures."""
     os.environ["SHIT_HOME"] = state
@@ -150,6 +169,7 @@ def one(name, count, per, daemon):
         t0 = time.perf_counter()
         shit_cmd("list")  # syncs with shitd: ingested
         f["catch-up"] = time.perf_counter() - t0
+        f["ahead"] = ahead_wait()
     f["undo"], code = timed([shit, "undo", "--yes"])
     f["back"] = count_files(top) if os.path.isdir(top) else 0
     peaks.poll()
@@ -159,6 +179,12 @@ def one(name, count, per, daemon):
     shit_cmd("daemon", "stop")
     shutil.rmtree(top, ignore_errors=True)
     return f
+
+
+def ahead_said(f):
+    a = f["ahead"]
+    plan = "its plan made ahead %.2f s later" % a if a is not None else "no plan made ahead (the undo plans it)"
+    return "; shitd caught up in %.2f s, %s" % (f["catch-up"], plan)
 
 
 rows = []
@@ -180,7 +206,7 @@ try:
             f = best
             cap, und = f["run"] / f["plain"], f["undo"] / f["plain"]
             print("%s, %s: plain rm -rf %.2f s; shit run %.2f s; undo %.2f s%s; %d of %d files back" % (
-                name, how, f["plain"], f["run"], f["undo"], "; shitd caught up in %.2f s" % f["catch-up"] if daemon else "", f["back"], n), flush=True)
+                name, how, f["plain"], f["run"], f["undo"], ahead_said(f) if daemon else "", f["back"], n), flush=True)
             rows.append("  %-44s %6.2fx   target <= %.1fx   %s" % ("capture, " + name, cap, CAPTURE, "ok" if cap <= CAPTURE else "MISSED"))
             rows.append("  %-44s %6.2fx   target <= %.1fx   %s" % ("undo, " + name, und, UNDO, "ok" if und <= UNDO and f["back"] == n else "MISSED" + ("" if f["back"] == n else " (files not all back)")))
             for role, kib in sorted(f["peaks"].items()):
