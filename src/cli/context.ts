@@ -13,6 +13,7 @@ import { autostart, syncDaemon } from "../daemon/client.js";
 import { endGone } from "../procs/running.js";
 import { phase } from "../undo/times.js";
 import { thisSession } from "./session.js";
+import { lock, type Unlock } from "../undo/lock.js";
 
 export interface Ctx {
   paths: StatePaths;
@@ -69,6 +70,19 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
   phase("ingest");
   endGone(index); // a command killed with all its processes is ended (exit unknown), not "running" forever
   return ctx;
+}
+
+/** The undo/redo/gc lock (exit 7 when held), then the spools read in again: the verb that held it
+ *  just before leaves its records (an undo's END) to the next one, and this one read them before. */
+export function lockFresh(ctx: Ctx): Unlock {
+  const unlock = lock(ctx.paths);
+  try {
+    refresh(ctx);
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+  return unlock;
 }
 
 export function refresh(ctx: Ctx): void {

@@ -1,9 +1,8 @@
 // shit gc: frees the pre-images of old commands, by age and by the store's size budget (the
 // config's "store" limits, src/store/limits.ts), oldest first (src/store/gc.ts); after gc those
 // commands can no longer be undone, and say so in list, show and undo.
-import type { Ctx } from "./context.js";
+import { lockFresh, type Ctx } from "./context.js";
 import { EXIT } from "./exit.js";
-import { lock } from "../undo/lock.js";
 import { loadConfig } from "../config.js";
 import { gc as runGc, type GcReport } from "../store/gc.js";
 import { human, limitsOf } from "../store/limits.js";
@@ -18,7 +17,7 @@ export function gc(ctx: Ctx, opts: { olderThan?: string; dryRun?: boolean; unexp
   const limits = limitsOf(loadConfig().config);
   const maxAge = opts.olderThan !== undefined ? parseAge(opts.olderThan) : limits.maxAge;
   const ageText = opts.olderThan ?? `${Math.round(maxAge / 86400_000)}d`;
-  const unlock = opts.dryRun ? () => {} : lock(ctx.paths);
+  const unlock = opts.dryRun ? () => {} : lockFresh(ctx);
   let r: GcReport;
   try {
     let line: ProgressLine | undefined;

@@ -1,7 +1,6 @@
 // shit pin / unpin / forget: what gc must keep, and what must go now.
-import type { Ctx } from "./context.js";
+import { lockFresh, type Ctx } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
-import { lock } from "../undo/lock.js";
 import * as commands from "../index/commands.js";
 import { forget as forgetCommand } from "../store/forget.js";
 import { human } from "../store/limits.js";
@@ -27,7 +26,7 @@ export function forget(ctx: Ctx, ref: string): number {
   const c = commands.byRef(ctx.index, ref);
   if (c.ended === null || liveProcesses(ctx.index, c.id).length)
     throw new CliError(`${c.id.slice(0, 8)} is still running; forget it when it has ended`, EXIT.BAD_INPUT);
-  const unlock = lock(ctx.paths);
+  const unlock = lockFresh(ctx);
   let r;
   try {
     r = forgetCommand(ctx.paths, ctx.index, c.id);

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { matchesGlob, resolve } from "node:path";
 import type { CommandRow } from "../index/rows.js";
-import { refresh, type Ctx } from "./context.js";
+import { lockFresh, type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
 import { planLines, rawLines, summary } from "./plan-text.js";
@@ -27,7 +27,6 @@ import { join } from "node:path";
 import { argvOfKill, killText, restart, restartLine, signalName, stillRunning } from "../undo/restart.js";
 import { newId, type Progress } from "../apply/apply.js";
 import { indexHistory } from "../undo/history.js";
-import { lock } from "../undo/lock.js";
 import { withoutLost, type Lost } from "../undo/preimages.js";
 import { finish, interrupted, perform, planWithLost, type Outcome, type UndoPlan } from "../undo/perform.js";
 import { giveBack, spent, stillGood, takeAhead, type Ahead } from "../undo/ahead.js";
@@ -244,11 +243,16 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   report.kind = reversalKind(target);
   report.target = { id: target.id, argv: argvOf(target), cwd: display(target.cwd ? fromBuf(target.cwd) : process.cwd()) };
   report.original = { id: orig.id, argv: argvOf(orig) };
-  const unlock = lock(ctx.paths);
-  refresh(ctx); // what the verb that held the lock before left to the next one: its records, its END
+  const unlock = lockFresh(ctx);
   let ahead: Ahead | null = null;
   let performed = false;
   try {
+    // picked before the lock: a verb that held it meanwhile may have reversed it (its records are
+    // read in now); picked again, an id names it already undone (exit 2), no id another command
+    const fresh = indexHistory(ctx.index);
+    const now = verb === "undo" ? pickUndo(fresh, ref, session, thisCommand() ?? undefined) : pickRedo(fresh, ref, session, thisCommand() ?? undefined);
+    if (now.id !== target.id)
+      throw new CliError(`${id8(target)} was ${verb === "undo" ? "undone" : "redone"} by another shit while this one waited; nothing changed`, EXIT.NOTHING);
     // what is reversed, in order: a cascade's redo takes all of the cascade still undone (newest
     // first, so the oldest command comes forward first); an undo or redo with later commands that
     // depend on it reverses those first with --cascade, else it stops and names them
@@ -559,11 +563,8 @@ function finishKilled(ctx: Ctx, verb: "undo" | "redo", session: string | null, r
   const planOf = (c: CommandRow) => join(ctx.paths.run, `${c.id}.plan`);
   const killed = () => commands.unendedReversals(ctx.index).find((c) => (!session || c.session === session) && c.of && existsSync(planOf(c)));
   if (!killed()) return null;
-  const unlock = lock(ctx.paths); // held: no undo runs now, so one with no END was killed
+  const unlock = lockFresh(ctx); // held, the spools read in: no undo runs now, so one with no END was killed
   try {
-    // ... once the records of the one that held the lock before are read in: an undo or redo leaves
-    // them (its END) to the next verb, and this one read the spools before it waited for the lock
-    refresh(ctx);
     const p = killed();
     const target = p && commands.byId(ctx.index, p.of!);
     if (!p || !target) return null;
