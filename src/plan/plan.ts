@@ -17,7 +17,9 @@ export interface PlanInput {
   cmd: string;
   ended: number | null; // ms, when it ended
   events: EventRow[] | Events; // in order
-  posts: PostRow[]; // the end scan of shit-run, shit-apply or a hooked shell
+  /** The end scan of shit-run, shit-apply or a hooked shell; read twice, a row at a time when a
+   *  function (the redo of an undo of an rm -rf of 100k files has 100k). */
+  posts: PostRow[] | (() => Iterable<PostRow>);
   untracked: UntrackedRow[]; // what the watcher tier saw change outside capture: named, never acted on
   /** Paths whose bytes the command changed (open for writing, truncate) that other commands wrote
    *  to while it ran, with their ids: their bytes may sit between its own (interleaved appends),
@@ -227,19 +229,10 @@ function scoped(all: ReturnType<typeof inverseSteps>, scope?: Scope) {
   return { steps, cannot: all.cannot.filter((c) => inScope(c.path)), firstStat, inScope, partial, needed };
 }
 
-interface Expected {
-  node: VNode | null;
-  exact: boolean; // from shit-run's end scan: compare identity, size and mtime too
-}
-
-/** What the command left at each path: the end scan when there is one. */
-function expectedPosts(posts: PlanInput["posts"]): Map<BPath, Expected> {
-  const out = new Map<BPath, Expected>();
-  for (const r of posts) {
-    const s = decodeStat(r.post ? Buffer.from(r.post) : null);
-    out.set(fromBuf(r.path), { exact: true, node: s && { type: typeOf(s.mode), ino: s.ino, dev: s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) } });
-  }
-  return out;
+/** What the command left at a path, by its end scan. */
+function postNode(r: PostRow): VNode | null {
+  const s = decodeStat(r.post ? Buffer.from(r.post) : null);
+  return s && { type: typeOf(s.mode), ino: s.ino, dev: s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
 }
 
 function differs(want: VNode | null, have: VNode | null): string | null {
@@ -270,7 +263,9 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   // reads /proc/uptime), a spool's order is exact (one file, appended to).
   // Only of the paths asked below (those with an end scan, those 1a checks): an rm -rf of 100k
   // files held 200k entries here for a handful of questions.
-  const asked = new Set<BPath>(input.posts.map((r) => fromBuf(r.path)));
+  const postRows = () => (typeof input.posts === "function" ? input.posts() : input.posts);
+  const asked = new Set<BPath>();
+  for (const r of postRows()) asked.add(fromBuf(r.path));
   if (input.ended !== null) for (const s of inverse) if (s.kind === "remove" || s.kind === "rewrite" || s.kind === "truncate") asked.add(s.path);
   const touched = new Map<BPath, number>();
   const lastSeq = new Map<BPath, number>();
@@ -285,14 +280,8 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
       if (e.path) touch(fromBuf(e.path), e);
       if (e.path2) touch(fromBuf(e.path2), e);
     }
-  const posts = expectedPosts(input.posts);
   // a selective undo checks only the paths it acts on
   const acted = opts.scope ? new Set(inverse.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path]))) : null;
-  for (const r of input.posts) {
-    const p = fromBuf(r.path);
-    const stale = r.seq !== null ? (lastSeq.get(p) ?? -Infinity) > r.seq : input.ended !== null && (touched.get(p) ?? -Infinity) > input.ended;
-    if (stale || (acted && !acted.has(p))) posts.delete(p);
-  }
   // in a cascade the tree this plan meets is the present one as the reversals before it leave it
   const prior = opts.prior ?? [];
   const priorPaths = new Set(prior.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path])));
@@ -308,8 +297,14 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   const before = prior.length ? start(real.fresh()) : null;
   const conflicts: Conflict[] = [];
   const conflicted = new Set<BPath>();
-  for (const [p, want] of posts) {
-    const why = differs(want.node, before ? before.get(p) : real.realAt(p));
+  // the paths whose end scan stands (not stale, acted on), each compared as it is read
+  const posts = new Set<BPath>();
+  for (const r of postRows()) {
+    const p = fromBuf(r.path);
+    const stale = r.seq !== null ? (lastSeq.get(p) ?? -Infinity) > r.seq : input.ended !== null && (touched.get(p) ?? -Infinity) > input.ended;
+    if (stale || (acted && !acted.has(p)) || posts.has(p)) continue;
+    posts.add(p);
+    const why = differs(postNode(r), before ? before.get(p) : real.realAt(p));
     if (why) {
       conflicts.push({ path: p, reason: why, changedSince: true });
       conflicted.add(p);

@@ -45,7 +45,7 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
       cmd: target.id,
       ended: target.ended,
       events: evs,
-      posts: events.postsOf(ix, target.id),
+      posts: () => events.iteratePosts(ix, target.id),
       untracked: untracked.of(ix, target.id),
       concurrent: concurrentWriters(ix, target, evs),
       related: target.of ? recordedEvents(ix, target.of) : undefined,
