@@ -154,6 +154,38 @@ test("plan: a record after the end scan in the spool (a background process of th
   );
 });
 
+test("plan: the end scan read a row at a time (a function giving a one-pass iterator, as the undo reads the index) decides as the rows whole do", (t) => {
+  const d = scratch(t);
+  const changed = join(d, "changed.txt"),
+    bg = join(d, "bg.txt");
+  writeFileSync(changed, "the command's bytes");
+  writeFileSync(bg, "before the scan");
+  const rows = [
+    { path: Buffer.from(changed), post: encodeStat(statOf(changed)), seq: 1e9 },
+    { path: Buffer.from(bg), post: encodeStat(statOf(bg)), seq: 0 },
+  ];
+  writeFileSync(changed, "someone's later bytes");
+  writeFileSync(bg, "the background job's later bytes");
+  const now = Date.now();
+  const evs = [ev(Op.OPEN, changed, { flags: C.O_WRONLY | C.O_CREAT, time: now - 5 }), ev(Op.OPEN, bg, { flags: C.O_WRONLY | C.O_CREAT, time: now - 5 })];
+  rows[1].seq = evs[1].seq - 1; // its own later record makes bg's scan stale
+  let calls = 0;
+  const oneRowAtATime = function* () {
+    calls++;
+    yield* rows.map((r) => ({ ...r }));
+  };
+  const whole = planUndo({ ...input(evs, rows), ended: now }, "stop");
+  const streamed = planUndo({ ...input(evs, oneRowAtATime), ended: now }, "stop");
+  assert.deepEqual(
+    streamed.conflicts.map((c) => [c.path, c.reason]),
+    [[changed, "it was modified since the command"]],
+  );
+  assert.deepEqual(streamed.conflicts, whole.conflicts);
+  assert.deepEqual(streamed.steps, whole.steps);
+  assert.deepEqual(streamed.expect, whole.expect);
+  assert.ok(calls >= 2, "read again for each pass, not held");
+});
+
 test("plan: restoring over something new conflicts; skip leaves it out, force removes it first", (t) => {
   const d = scratch(t);
   const p = join(d, "a");
