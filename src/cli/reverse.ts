@@ -8,7 +8,7 @@ import { lockFresh, type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
 import { planLines, rawLines, summary } from "./plan-text.js";
-import { changesOf, planView, type PlanView } from "../plan/view.js";
+import { changesOf, type PlanView } from "../plan/view.js";
 import { netChanges } from "../plan/net.js";
 import { undoPatches } from "./changes.js";
 import type { ConflictMode, Events, Scope, Step } from "../plan/plan.js";
@@ -28,7 +28,7 @@ import { argvOfKill, killText, restart, restartLine, signalName, stillRunning } 
 import { newId, type Progress } from "../apply/apply.js";
 import { indexHistory } from "../undo/history.js";
 import { withoutLost, type Lost } from "../undo/preimages.js";
-import { finish, interrupted, perform, planWithLost, type Outcome, type UndoPlan } from "../undo/perform.js";
+import { finish, interrupted, perform, planWithLost, viewOf, type Outcome, type UndoPlan } from "../undo/perform.js";
 import { giveBack, spent, stillGood, takeAhead, type Ahead } from "../undo/ahead.js";
 import { handShell, shellPart, type ShellPart } from "../undo/shell.js";
 import { thisCommand, thisSession } from "./session.js";
@@ -160,9 +160,12 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
   const kind = reversalKind(target);
   const cwd: BPath = orig.cwd ? fromBuf(orig.cwd) : target.cwd ? fromBuf(target.cwd) : process.cwd();
   // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
-  const { planned, lost } = ahead ? { planned: ahead.plan, lost: [] } : planWithLost(ctx.store, h, target, mode, prior, only);
-  const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
-  const view = ahead ? ahead.view : planView(plan, netChanges(planned.events.net()), planned.events.net());
+  // (skip: the view of the plan less the steps whose pre-image is lost, so made after that check)
+  const skip = opts.onConflict === "skip";
+  const made = ahead ? { planned: ahead.plan, lost: [], view: ahead.view } : planWithLost(ctx.store, h, target, mode, prior, only, { view: !skip });
+  const { planned, lost } = made;
+  const plan = skip ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
+  const view = made.view ?? viewOf(plan, planned.events);
   // a redo names the command it puts forward again, not the undo it reverses
   const via = target.id === orig.id ? "" : `; ${target.kind === "undo" ? "undone" : "redone"} by ${id8(target)}`;
   return {

@@ -29,8 +29,7 @@ import {
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import type { CommandRow } from "../index/rows.js";
-import { netChanges } from "../plan/net.js";
-import { planView, type PlanView } from "../plan/view.js";
+import type { PlanView } from "../plan/view.js";
 import * as events from "../index/events.js";
 import * as kills from "../index/kills.js";
 import * as commands from "../index/commands.js";
@@ -175,19 +174,20 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const scoped = scopeFor(ix, h, t);
   if (scoped.first.length || scoped.scope || scoped.keepIfFull) return false;
   if (dependents(ix, h, t).length) return false;
-  const { planned, lost } = planWithLost(store, h, t, "stop");
+  const { planned, lost, view } = planWithLost(store, h, t, "stop", [], undefined, { view: true });
   const dropped = planned.events.dropped > 0; // records of calls that never ran: the tree decided
   if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
   if (!planned.steps.some((s) => s.seq >= 0)) return false;
   const written = planAhead(store, planned, `${base}.plan`);
   const inStore = new Set(written.stored.map((x) => x.name));
-  const keeps = [...new Set(planned.steps.flatMap((s) => (s.keep && !inStore.has(s.keep) ? [s.keep] : [])))];
-  // what the plan text shows, not the 10k steps and events it is made from: reading those back
-  // (7 MB) cost more than planning a small command
-  const view = planView(planned, netChanges(planned.events.net()), planned.events.net());
+  const kept = new Set<string>();
+  for (const s of planned.steps) if (s.keep && !inStore.has(s.keep)) kept.add(s.keep);
+  const keeps = [...kept];
+  // with the plan, what its text shows (view), not the 10k steps and events it is made from:
+  // reading those back (7 MB) cost more than planning a small command
   const { events: _, ...rest } = planned; // a pass over the index, not data
   const plan = { ...rest, steps: [], expect: [] };
-  const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view, moved: written.moved, keeps, stored: written.stored };
+  const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view: view!, moved: written.moved, keeps, stored: written.stored };
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
   return true;

@@ -15,6 +15,8 @@ import { deferMoved } from "../ingest/moved.js";
 import { recount } from "../ingest/effects.js";
 import { markMoved, preparePlan, runApply, type PreparedPlan, type Progress } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
+import { netChanges } from "../plan/net.js";
+import { planView, type PlanView } from "../plan/view.js";
 import * as scopes from "../index/scopes.js";
 import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
 import type { StatePaths } from "../paths/state.js";
@@ -63,7 +65,10 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
 }
 
 /** The plan of a reversal of target as `shit undo`/`redo` makes it (scoped by its selective
- *  reversals, or by `only`), and the steps whose kept pre-image is gone. */
+ *  reversals, or by `only`), and the steps whose kept pre-image is gone. `view`: what its text
+ *  shows too (planView), made before the pre-images are checked: of an rm -rf of 100k files the
+ *  net changes it reads (~35 MB while made) and the store's rows and verdicts (~31 MB, kept for
+ *  the plan file) were held at once, and made the undo's peak. */
 export function planWithLost(
   store: Store,
   h: History,
@@ -71,10 +76,17 @@ export function planWithLost(
   mode: ConflictMode,
   prior: Step[] = [],
   only?: BPath[],
-): { planned: UndoPlan; lost: Lost[] } {
+  opts: { view?: boolean } = {},
+): { planned: UndoPlan; lost: Lost[]; view: PlanView | null } {
   const { scope, keepIfFull } = scopeFor(store.index, h, target, only);
   const planned = planFor(store.index, target, mode, store.paths.staging, { prior, scope, keepIfFull });
-  return { planned, lost: lostPreimages(store, planned, mode === "force") };
+  const view = opts.view ? viewOf(planned) : null;
+  return { planned, lost: lostPreimages(store, planned, mode === "force"), view };
+}
+
+/** What the text of an undo's plan shows (src/plan/view.ts): from its steps and the target's net changes. */
+export function viewOf(plan: Plan, events: CommandEvents = (plan as UndoPlan).events): PlanView {
+  return planView(plan, netChanges(events.net()), events.net());
 }
 
 /** For each existing file whose bytes target changed, the other commands that wrote to it while
