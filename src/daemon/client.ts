@@ -16,8 +16,17 @@ export const daemonEntry = fileURLToPath(new URL("./shitd.js", import.meta.url))
 export const durableDaemonEntry = join(packageRoot, "dist", "daemon", "shitd.js");
 /** The daemon's command line; its runtime is the one running this CLI, with 4 MiB semi-spaces as
  *  bin/shit gives the CLI: shitd's ingest of an rm -rf of 100k files peaked at 242 MiB resident
- *  with V8's default young generation, 140 MiB with these (bench/scale.py). */
-export const daemonCommand = (entry = daemonEntry): string[] => [process.execPath, "--disable-warning=ExperimentalWarning", "--max-semi-space-size=4", entry];
+ *  with V8's default young generation, 140 MiB with these (bench/scale.py). Its old generation
+ *  grows by a quarter of what a full GC left live, as bin/shit gives undo and redo: planning
+ *  ahead an undo of 100k files (the plan, its text, the pre-images checked: each phase's garbage
+ *  stacked on the last with V8's own factor of up to 4x) peaked at 265-279 MiB. */
+export const daemonCommand = (entry = daemonEntry): string[] => [
+  process.execPath,
+  "--disable-warning=ExperimentalWarning",
+  "--max-semi-space-size=4",
+  "--heap-growing-percent=25",
+  entry,
+];
 
 export class DaemonDown extends Error {}
 
