@@ -91,6 +91,27 @@ test("ahead: shitd plans the undo ahead; undo, redo and undo again use it and ar
   assert.equal(r.status, 0, out(r));
 });
 
+test("ahead: a command over SHIT_AHEAD_MAX_EVENTS is planned by the undo itself; 3000 files undone, redone and undone again exact (whole trees; the redo reads the undo's 3000-row end scan a row at a time)", async (t) => {
+  const s = daemonBox(t, { SHIT_AHEAD_MAX_EVENTS: "1000" });
+  s.sh("mkdir d && for i in $(seq 0 29); do mkdir d/$i; for j in $(seq 0 99); do echo $i.$j > d/$i/f$j; done; done; chmod 750 d/7");
+  const before = s.tree();
+  assert.equal(s.shit(["daemon", "start"]).status, 0);
+  const r = s.shit(["run", "--", "rm", "-rf", "d"]);
+  assert.equal(r.status, 0, out(r));
+  const after = s.tree();
+  const undo = timed(s, ["undo", "--yes"]);
+  assert.equal(undo.r.status, 0, out(undo.r));
+  assert.ok(!undo.ahead, `over the limit: planned by the undo; phases:\n${undo.phases}`);
+  assert.equal(sameTree(before, s.tree()), "", "undo restores the 3000 files exactly");
+  const redo = timed(s, ["redo", "--yes"]);
+  assert.equal(redo.r.status, 0, out(redo.r));
+  assert.ok(!redo.ahead, "the redo too");
+  assert.equal(sameTree(after, s.tree()), "", "redo removes them again");
+  const again = timed(s, ["undo", "--yes"]);
+  assert.equal(again.r.status, 0, out(again.r));
+  assert.equal(sameTree(before, s.tree()), "", "and the undo of the redo restores them exactly again");
+});
+
 test("ahead: a change made outside capture after the command is a conflict: nothing is overwritten, and the plan made now names it", async (t) => {
   const s = daemonBox(t);
   s.sh("mkdir -p d && for i in 1 2 3; do echo $i > d/f$i; done; echo old > f");

@@ -45,10 +45,12 @@ import { shellPart } from "./shell.js";
 import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
 
-/** Larger commands are planned when asked: planning the undo of an rm -rf of 50k files ahead,
- *  shitd peaked at 233 MiB resident, of 100k at 363 (~2.6 MiB a thousand events: the planner
- *  still holds a plan's steps); 40k keeps a margin under the issue's 256 MiB a process. */
-const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 40000);
+/** Larger commands are planned when asked. Planning ahead the undo of an rm -rf of 100k files in
+ *  dirs of 1000 (100,101 events) and then the redo of that undo, shitd peaks at 225 and 240 MiB
+ *  resident (its old generation grown by a quarter: src/daemon/client.ts; it was 363 MiB with
+ *  V8's own growth and the end scan's rows held whole), under the issue's 256 MiB a process:
+ *  the planner still holds a plan's steps (~0.5 KB each), so 110k, not more. */
+const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 110000);
 
 /** What the CLI takes: the plan's outcome (conflicts, what it cannot do), what its text shows
  *  (src/plan/view.ts), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
