@@ -70,7 +70,8 @@ interface Made {
  *  events changed), inside the ingest's transaction. Run by recount, which counts the command's
  *  effects from the same pass (the net effect of each path, the calls not captured); null for a
  *  smaller command (recount reads its events itself). */
-export function storeView(ix: Index, cmd: string): { net: Map<BPath, Effect>; uncaptured: number[] } | null {
+/** `rows`: the command's events, when the caller has them all in hand (else read here). */
+export function storeView(ix: Index, cmd: string, rows?: Iterable<NetRow>): { net: Map<BPath, Effect>; uncaptured: number[] } | null {
   views.removeOf(ix, cmd);
   doubts.removeOf(ix, cmd);
   if (!events.atLeast(ix, cmd, VIEW_MIN)) return null;
@@ -92,7 +93,7 @@ export function storeView(ix: Index, cmd: string): { net: Map<BPath, Effect>; un
     return true;
   };
   let net = new Map<BPath, Effect>();
-  const v = netView(events.iterate(ix, cmd), did, false, (changes) => ((net = new Map(changes.map((c) => [c.path, c.effect]))), changes));
+  const v = netView(rows ?? events.iterate(ix, cmd), did, false, (changes) => ((net = new Map(changes.map((c) => [c.path, c.effect]))), changes));
   if (!sure) return { net, uncaptured: v.uncaptured };
   const entries = v.entries as Entry[];
   for (let i = 0; i * PART < entries.length; i++) views.put(ix, cmd, i, JSON.stringify(entries.slice(i * PART, (i + 1) * PART)));

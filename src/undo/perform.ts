@@ -84,7 +84,7 @@ function concurrentWriters(ix: Index, target: CommandRow, evs: CommandEvents): M
   const BYTES: readonly number[] = [Op.OPEN, Op.TRUNCATE];
   const first = new Map<BPath, number>();
   // (happened() drops no OPEN or TRUNCATE: the index answers, no pass over every event)
-  for (const e of events.ofOps(ix, target.id, BYTES, evs.last))
+  for (const e of evs.ofOps(BYTES))
     if (e.err === 0 && e.path && BYTES.includes(e.op) && e.pre) {
       const p = fromBuf(e.path);
       if (!first.has(p)) first.set(p, e.time ?? target.started ?? 0);
