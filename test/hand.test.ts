@@ -17,6 +17,7 @@ import { ingest } from "../dist/ingest/ingest.js";
 import { recount } from "../dist/ingest/effects.js";
 import { holdEvents, inHand, HOLD_MAX } from "../dist/ingest/hand.js";
 import { planFor } from "../dist/undo/perform.js";
+import { planView } from "../dist/plan/view.js";
 import { statePaths } from "../dist/paths/state.js";
 import { Op, readRecords } from "../dist/spool/records.js";
 
@@ -83,6 +84,8 @@ function sameBothWays(s: Sandbox, opts: { chunk?: number } = {}): number {
         const b = planFor(plain, c2, mode, paths.staging);
         assert.equal(text({ ...a, events: null }), text({ ...b, events: null }), `${c.id} ${mode}: the plan from the rows in hand`);
         assert.equal(passes(a), passes(b), `${c.id} ${mode}: the events planned from`);
+        const view = (p: typeof a) => text(planView(p, p.events.changes(), p.events.net()));
+        assert.equal(view(a), view(b), `${c.id} ${mode}: the plan text's view`);
       }
       // counted at ingest from the rows in hand; counted again from the index alone (an END
       // read with more of its spool after it, in slices with no effect, is counted by a reader)
@@ -131,6 +134,24 @@ test("in hand = from the index: a spool read in many small slices and transactio
   );
   assert.ok(new Set(recs.map((r) => r.pid)).size > 10, "the processes' records are not interleaved");
   assert.equal(sameBothWays(s, { chunk: 700 }), 1); // a few records a slice, ~2 a transaction
+});
+
+test("in hand = from the index: a command large enough for a stored view (its net changes made once)", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir -p d && for i in $(seq 1 12); do mkdir d/$i && touch d/$i/f{1..100}; done");
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const paths = statePaths(s.state);
+  assert.equal(sameBothWays(s), 1);
+  const ix = new Index(paths.index);
+  try {
+    const id = commands.newestFirst(ix, null, -1).find((c) => c.kind === "run" && c.argv)!.id;
+    assert.ok([...views.parts(ix, id)].length > 0, "no stored view: the case does not test one");
+  } finally {
+    ix.close();
+  }
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(sameBothWays(s), 1);
 });
 
 test("not in hand: a spool another ingest read part of, a command over HOLD_MAX", (t) => {

@@ -162,7 +162,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
   // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
   const { planned, lost } = ahead ? { planned: ahead.plan, lost: [] } : planWithLost(ctx.store, h, target, mode, prior, only);
   const plan = opts.onConflict === "skip" ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
-  const view = ahead ? ahead.view : planView(plan, netChanges(planned.events.net()), planned.events.net());
+  const view = ahead ? ahead.view : planView(plan, planned.events.changes(), planned.events.net());
   // a redo names the command it puts forward again, not the undo it reverses
   const via = target.id === orig.id ? "" : `; ${target.kind === "undo" ? "undone" : "redone"} by ${id8(target)}`;
   return {

@@ -8,7 +8,8 @@ import type { Index } from "../index/db.js";
 import * as events from "../index/events.js";
 import type { EventRow, NetRow } from "../index/rows.js";
 import type { Events } from "../plan/plan.js";
-import { inHand } from "../ingest/hand.js";
+import { inHand, netChangesOf } from "../ingest/hand.js";
+import { type Change, netChanges } from "../plan/net.js";
 import { unhappened } from "./unhappened.js";
 
 export interface CommandEvents extends Events {
@@ -20,6 +21,8 @@ export interface CommandEvents extends Events {
   net(): Iterable<NetRow>;
   /** The events of these ops up to `last`, those left out included (events.ofOps). */
   ofOps(ops: readonly number[]): EventRow[];
+  /** netChanges of net(): the plan text's. */
+  changes(): Change[];
 }
 
 /** The events of cmd (as events.of, then happened() with `staging`), read again for each pass. */
@@ -36,6 +39,7 @@ export function commandEvents(ix: Index, cmd: string, staging: string | undefine
     backward: () => without(events.stream(ix, cmd, last, true), dropped),
     net: () => without(events.iterateTo(ix, cmd, last), dropped),
     ofOps: (ops) => events.ofOps(ix, cmd, ops, last),
+    changes: () => netChanges(without(events.iterateTo(ix, cmd, last), dropped)),
   };
 }
 
@@ -50,6 +54,7 @@ function heldEvents(rows: EventRow[], staging: string | undefined): CommandEvent
     backward: () => backward(kept),
     net: () => kept,
     ofOps: (ops) => rows.filter((e) => ops.includes(e.op)),
+    changes: () => netChangesOf(kept), // those of the stored view when nothing was left out
   };
 }
 
