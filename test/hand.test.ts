@@ -154,22 +154,47 @@ test("in hand = from the index: a command large enough for a stored view (its ne
   assert.equal(sameBothWays(s), 1);
 });
 
-test("not in hand: a spool another ingest read part of, a command over HOLD_MAX", (t) => {
+test("not in hand: a spool another ingest read part of; more rows than the hand holds, in one command or in all", (t) => {
   const s = sandbox(t);
-  s.sh("mkdir d && for i in $(seq 1 50); do echo $i > d/f$i; done");
-  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  s.sh("mkdir d e f && for i in $(seq 1 50); do echo $i > d/f$i; done && for i in $(seq 1 20); do echo $i > e/f$i; echo $i > f/f$i; done");
+  for (const dir of ["d", "e", "f"]) assert.equal(s.shit(["run", "--", "rm", "-rf", dir]).status, 0);
   const paths = statePaths(s.state);
+  const base = join(s.dir, "base");
+  spawnSync("cp", ["-a", s.state, base]); // each ingest below starts from the spools alone
+  const fresh = () => {
+    spawnSync("rm", ["-rf", s.state]);
+    spawnSync("cp", ["-a", base, s.state]);
+    return new Index(paths.index);
+  };
+  const runs = (ix: Index) => commands.newestFirst(ix, null, -1).filter((c) => c.kind === "run" && c.argv);
+  const held = (ix: Index) => runs(ix).filter((c) => inHand(ix, c.id)).length;
+  let ix = fresh();
+  try {
+    holdEvents(ix);
+    ingest(paths, ix);
+    assert.equal(held(ix), 3, "every command is in hand under the cap");
+  } finally {
+    ix.close();
+  }
+  ix = fresh();
   const other = new Index(paths.index); // as shitd: one transaction of a few records, then it stops
-  const ix = new Index(paths.index);
   try {
     ingest(paths, other, { budget: 10, chunk: 1024 });
     holdEvents(ix);
     ingest(paths, ix);
-    const id = commands.newestFirst(ix, null, -1).find((c) => c.kind === "run" && c.argv)!.id;
-    assert.equal(inHand(ix, id), null, "rows another ingest wrote are not in hand: the index answers");
+    assert.equal(held(ix), 2, "rows another ingest wrote are not in hand: the index answers");
   } finally {
     other.close();
     ix.close();
   }
-  assert.ok(HOLD_MAX >= 10_000, "the undo of an rm -rf of 10k files is planned from the rows in hand");
+  ix = fresh();
+  try {
+    holdEvents(ix, 45); // each small command's ~21 events fit, and one more; the 50-file one does not
+    ingest(paths, ix);
+    assert.equal(held(ix), 2);
+    assert.ok(runs(ix).every((c) => inHand(ix, c.id) === null || inHand(ix, c.id)!.length < 45));
+  } finally {
+    ix.close();
+  }
+  assert.ok(HOLD_MAX >= 20_000, "the undo of an rm -rf of 10k files (its ~10k events and the redo's) is planned from the rows in hand");
 });

@@ -15,8 +15,8 @@ import type { EventRow } from "../index/rows.js";
 import * as events from "../index/events.js";
 import { type Change, netChanges } from "../plan/net.js";
 
-/** More events than this are not held (the spool's chunks they point into stay alive with them:
- *  ~4 MiB and 10k small objects per 10k events). */
+/** More events than this, in all, are not held (the spool's chunks they point into stay alive
+ *  with them: ~4 MiB and 10k small objects per 10k events). */
 export const HOLD_MAX = 50_000;
 
 interface Held {
@@ -24,26 +24,27 @@ interface Held {
   next: number; // the spool position (base + offset) the next slice must start at to go on
 }
 
-/** Per index (an open database): the commands held, by id. Absent: this index holds nothing. */
-const hands = new WeakMap<Index, Map<string, Held>>();
+/** Per index (an open database): the commands held, by id, and how many rows it holds at most.
+ *  Absent: this index holds nothing. */
+const hands = new WeakMap<Index, { held: Map<string, Held>; max: number }>();
 
 /** From now on, ingests into ix keep the events they write in hand (an undo or redo: the CLI
- *  process reads them right after). Off elsewhere: shitd ingests for days. */
-export function holdEvents(ix: Index): void {
-  if (!hands.has(ix)) hands.set(ix, new Map());
+ *  process reads them right after), at most `max` in all. Off elsewhere: shitd ingests for days. */
+export function holdEvents(ix: Index, max = HOLD_MAX): void {
+  if (!hands.has(ix)) hands.set(ix, { held: new Map(), max });
 }
 
 /** A slice of one spool being ingested: where its rows go until its transaction took them. */
 export interface Slice {
   held: Held;
   fresh: EventRow[];
-  gone?: boolean; // past HOLD_MAX: not held
+  gone?: boolean; // over HOLD_MAX: not held
 }
 
 /** The slice of cmd's spool that starts at spool position `at` (base + offset): held on when it
  *  goes on from the last one held, or when it is the spool's start; else cmd is not held. */
 export function slice(ix: Index, cmd: string, at: number, base: number): Slice | null {
-  const map = hands.get(ix);
+  const map = hands.get(ix)?.held;
   if (!map) return null;
   let held = map.get(cmd);
   if (held && held.next !== at) held = undefined;
@@ -58,9 +59,13 @@ export function slice(ix: Index, cmd: string, at: number, base: number): Slice |
 /** The slice's rows are in the index (in the transaction that takes them, before anything
  *  reads them back): they are held, up to `next`. Once more after more rows: those too. */
 export function took(ix: Index, cmd: string, s: Slice, next: number): void {
-  const map = hands.get(ix);
-  if (!map || s.gone) return;
-  if (s.held.rows.length + s.fresh.length > HOLD_MAX) {
+  const hand = hands.get(ix);
+  if (!hand || s.gone) return;
+  const map = hand.held;
+  // at most max rows in all, whatever the number of commands read in at once
+  let others = 0;
+  for (const [id, h] of map) if (id !== cmd) others += h.rows.length;
+  if (others + s.held.rows.length + s.fresh.length > hand.max) {
     map.delete(cmd);
     s.gone = true;
     return;
@@ -86,12 +91,12 @@ export function voided(s: Slice, v: { op: number; pid: number; path: Uint8Array;
 
 /** Nothing is held any more for ix (an ingest that failed part-way: what it wrote is unsure). */
 export function drop(ix: Index): void {
-  hands.get(ix)?.clear();
+  hands.get(ix)?.held.clear();
 }
 
 /** cmd's events in seq order, when every one the index has is in hand; else null (read the index). */
 export function inHand(ix: Index, cmd: string): EventRow[] | null {
-  const held = hands.get(ix)?.get(cmd);
+  const held = hands.get(ix)?.held.get(cmd);
   if (!held) return null;
   const n = held.rows.length;
   // the index's own count and last seq (its primary key's range, no row read): a row written by
