@@ -236,6 +236,10 @@ function ingestSpool(
       // default `shit list` leaves out
       counts ||= (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END || r.op === Op.KILL;
     }
+    // an END read with more of the spool after it is counted at the slice that ends the read, which
+    // may hold nothing that counts: shit-apply's end scan writes its 10k POSTs after its END, and
+    // an undo's counts stayed NULL (no stored view for show; list counted it at every read)
+    counts ||= !partial && commands.effectsOf(index, cmd) === null && commands.times(index, cmd)?.ended != null;
     if (counts) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
