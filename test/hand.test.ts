@@ -15,7 +15,8 @@ import * as commands from "../dist/index/commands.js";
 import * as views from "../dist/index/views.js";
 import { ingest } from "../dist/ingest/ingest.js";
 import { recount } from "../dist/ingest/effects.js";
-import { holdEvents, inHand, HOLD_MAX } from "../dist/ingest/hand.js";
+import { holdEvents, inHand, postsInHand, HOLD_MAX } from "../dist/ingest/hand.js";
+import * as events from "../dist/index/events.js";
 import { planFor } from "../dist/undo/perform.js";
 import { planView } from "../dist/plan/view.js";
 import { statePaths } from "../dist/paths/state.js";
@@ -79,6 +80,9 @@ function sameBothWays(s: Sandbox, opts: { chunk?: number } = {}): number {
       if (!rows) continue;
       inhand++;
       const c2 = commands.byId(plain, c.id)!;
+      const posts = postsInHand(held, c.id);
+      assert.ok(posts, `${c.id}: its events are in hand, its end scan is not`);
+      assert.equal(text(posts), text(events.postsOf(plain, c.id)), `${c.id}: its end scan`);
       for (const mode of ["stop", "skip", "force"] as const) {
         const a = planFor(held, c, mode, paths.staging);
         const b = planFor(plain, c2, mode, paths.staging);

@@ -11,7 +11,7 @@
 // against the index once more, and falls back to the index on any difference, so the answer is
 // the index's answer either way (test/hand.test.ts compares the plans both ways).
 import type { Index } from "../index/db.js";
-import type { EventRow } from "../index/rows.js";
+import { goodPost, type EventRow, type PostRow } from "../index/rows.js";
 import * as events from "../index/events.js";
 import { type Change, netChanges } from "../plan/net.js";
 
@@ -21,6 +21,7 @@ export const HOLD_MAX = 50_000;
 
 interface Held {
   rows: EventRow[]; // in seq order, as inserted (a VOID's update applied)
+  posts: Map<string, PostRow>; // by path (latin1): the latest POST of each, as the upsert keeps it
   next: number; // the spool position (base + offset) the next slice must start at to go on
 }
 
@@ -38,6 +39,7 @@ export function holdEvents(ix: Index, max = HOLD_MAX): void {
 export interface Slice {
   held: Held;
   fresh: EventRow[];
+  posts: PostRow[];
   gone?: boolean; // over HOLD_MAX: not held
 }
 
@@ -48,12 +50,12 @@ export function slice(ix: Index, cmd: string, at: number, base: number): Slice |
   if (!map) return null;
   let held = map.get(cmd);
   if (held && held.next !== at) held = undefined;
-  if (!held && at === 0 && base === 0) held = { rows: [], next: 0 };
+  if (!held && at === 0 && base === 0) held = { rows: [], posts: new Map(), next: 0 };
   if (!held) {
     map.delete(cmd); // a part read by another ingest: the index alone has it all
     return null;
   }
-  return { held, fresh: [] };
+  return { held, fresh: [], posts: [] };
 }
 
 /** The slice's rows are in the index (in the transaction that takes them, before anything
@@ -64,8 +66,8 @@ export function took(ix: Index, cmd: string, s: Slice, next: number): void {
   const map = hand.held;
   // at most max rows in all, whatever the number of commands read in at once
   let others = 0;
-  for (const [id, h] of map) if (id !== cmd) others += h.rows.length;
-  if (others + s.held.rows.length + s.fresh.length > hand.max) {
+  for (const [id, h] of map) if (id !== cmd) others += h.rows.length + h.posts.size;
+  if (others + s.held.rows.length + s.fresh.length + s.held.posts.size + s.posts.length > hand.max) {
     map.delete(cmd);
     s.gone = true;
     return;
@@ -73,6 +75,8 @@ export function took(ix: Index, cmd: string, s: Slice, next: number): void {
   for (const r of s.fresh) s.held.rows.push(r);
   if (s.fresh.length) folded.delete(s.held.rows);
   s.fresh = [];
+  for (const p of s.posts) s.held.posts.set(Buffer.from(p.path.buffer, p.path.byteOffset, p.path.byteLength).toString("latin1"), p);
+  s.posts = [];
   s.held.next = next;
   map.set(cmd, s.held);
 }
@@ -113,4 +117,12 @@ export function netChangesOf(rows: EventRow[]): Change[] {
   let c = folded.get(rows);
   if (!c) folded.set(rows, (c = netChanges(rows)));
   return c;
+}
+
+/** cmd's end-scan rows (events.postsOf: in path order, the damaged left out), when every one the
+ *  index has is in hand; else null. */
+export function postsInHand(ix: Index, cmd: string): PostRow[] | null {
+  const held = hands.get(ix)?.held.get(cmd);
+  if (!held || events.postCount(ix, cmd) !== held.posts.size) return null;
+  return [...held.posts.values()].sort((a, b) => Buffer.compare(a.path, b.path)).filter(goodPost); // a BLOB key's order
 }

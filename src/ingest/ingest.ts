@@ -338,6 +338,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
     case Op.POST: {
       const p = f.get(Tag.PATH);
       if (p) events.insertPost(index, cmd, base + r.offset, p, f.get(Tag.POST) ?? null);
+      if (p) held?.posts.push({ path: p, post: f.get(Tag.POST) ?? null, seq: base + r.offset });
       return;
     }
     case Op.STAGED: {

@@ -13,6 +13,7 @@ import * as untracked from "../index/untracked.js";
 import { ingest } from "../ingest/ingest.js";
 import { deferMoved } from "../ingest/moved.js";
 import { recount } from "../ingest/effects.js";
+import { postsInHand } from "../ingest/hand.js";
 import { markMoved, preparePlan, runApply, type PreparedPlan, type Progress } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
 import * as scopes from "../index/scopes.js";
@@ -45,7 +46,7 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
       cmd: target.id,
       ended: target.ended,
       events: evs,
-      posts: events.postsOf(ix, target.id),
+      posts: postsInHand(ix, target.id) ?? events.postsOf(ix, target.id),
       untracked: untracked.of(ix, target.id),
       concurrent: concurrentWriters(ix, target, evs),
       related: target.of ? recordedEvents(ix, target.of) : undefined,
