@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:f
 import { join } from "node:path";
 import { settledSpool, type StatePaths } from "../paths/state.js";
 import type { Index } from "../index/db.js";
-import type { EventRow } from "../index/rows.js";
+import { checkedEvent, type EventRow } from "../index/rows.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
@@ -22,7 +22,6 @@ import { ingestJournals } from "./shell.js";
 import { readFrom } from "./read.js";
 import { noteStoppedUnits } from "./units.js";
 import * as hand from "./hand.js";
-import { checkedEvent } from "../index/rows.js";
 
 export interface IngestResult {
   spools: number;
