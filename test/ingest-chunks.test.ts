@@ -8,6 +8,8 @@ import { sandbox, out } from "./helpers.ts";
 import { ingest } from "../dist/ingest/ingest.js";
 import { Index } from "../dist/index/db.js";
 import { ensureState, statePaths } from "../dist/paths/state.js";
+import * as commands from "../dist/index/commands.js";
+import { recount } from "../dist/ingest/effects.js";
 
 test("a spool read in chunks smaller than a record gives the same history as one read", (t) => {
   const s = sandbox(t);
@@ -54,4 +56,25 @@ test("a spool of more than 2 GiB is read: its command is listed, the bytes past 
   const undo = s.shit(["undo", "--yes"]);
   assert.equal(undo.status, 0, out(undo));
   assert.equal(readFileSync(join(s.work, "f"), "utf8"), "x");
+});
+
+test("an undo's spool, its END followed by its end scan's POSTs over many chunks: counted when the read ends", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir d && for i in $(seq 1 60); do echo $i > d/f$i; done");
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  const undo = s.shit(["undo", "--yes"]); // its own records are left to the next verb
+  assert.equal(undo.status, 0, out(undo));
+  const paths = statePaths(s.state);
+  const ix = new Index(paths.index);
+  try {
+    ingest(paths, ix, { chunk: 2048 }); // the END's chunk has more after it; the last ones only POSTs
+    const u = commands.newestFirst(ix, null, -1).find((c) => c.kind === "undo")!;
+    const counts = commands.effectsOf(ix, u.id);
+    assert.notEqual(counts, null, "the undo was left uncounted");
+    recount(ix, [u.id], paths.staging);
+    assert.equal(commands.effectsOf(ix, u.id), counts);
+    assert.equal(JSON.parse(counts!).created, 61); // 60 files and d put back
+  } finally {
+    ix.close();
+  }
 });

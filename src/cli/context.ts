@@ -4,6 +4,7 @@ import { checkState, ensureState, statePaths, type StatePaths } from "../paths/s
 import { Index } from "../index/db.js";
 import { Store } from "../store/store.js";
 import { ingest } from "../ingest/ingest.js";
+import { holdEvents } from "../ingest/hand.js";
 import { compressPending } from "../store/blobs.js";
 import { syncCap } from "../store/cap.js";
 import { limitsOf } from "../store/limits.js";
@@ -41,10 +42,11 @@ export async function openCurrentCtx(opts: { ahead?: { global: boolean } } = {})
   // an undo or redo waits for a shitd still starting (launched by the hooked shell at its start):
   // its sync ingests and plans ahead what this verb would otherwise ingest and plan itself
   const synced = process.env.SHIT_DAEMON !== "off" && (await syncDaemon(statePaths(), 5000, ahead, ahead ? 5000 : 0));
-  return { ...openCtx({ ingest: !synced }), daemon: synced };
+  // an undo or redo plans from the rows its own ingest writes (src/ingest/hand.ts)
+  return { ...openCtx({ ingest: !synced, hold: !!opts.ahead }), daemon: synced };
 }
 
-export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
+export function openCtx(opts: { ingest?: boolean; hold?: boolean } = {}): Ctx {
   const paths = statePaths();
   checkState(paths); // another user's, or writable by others: refused (exit 9), nothing made in it
   try {
@@ -63,6 +65,7 @@ export function openCtx(opts: { ingest?: boolean } = {}): Ctx {
   } catch {
     // a config that cannot be read: the verbs that use it say so; capture keeps the last cap
   }
+  if (opts.hold) holdEvents(index);
   const ctx = { paths, index, store: new Store(paths, index) };
   autostart(paths); // the background ingest for next time; this verb ingests for itself below
   phase("start, open index");

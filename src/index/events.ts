@@ -312,6 +312,11 @@ export function* iteratePosts(ix: Index, cmd: string): Generator<PostRow> {
   }
 }
 
+/** How many end-scan rows the command has. */
+export function postCount(ix: Index, cmd: string): number {
+  return Number((ix.q("SELECT count(*) AS n FROM posts WHERE cmd = ?").get(cmd) as { n: number | bigint }).n);
+}
+
 export function postsOf(ix: Index, cmd: string): PostRow[] {
   return ix
     .arrays("SELECT path, post, seq FROM posts WHERE cmd = ?", cmd)

@@ -17,6 +17,7 @@ import { loadConfig } from "../config.js";
 import { GIT_INDEX, GIT_LOCK, housekeeping, housekeepingOf, type Housekeeping } from "./housekeeping.js";
 import { sameStaged } from "./git-index.js";
 import { storeView } from "./view.js";
+import { inHand } from "./hand.js";
 
 export type { Effect } from "../plan/net.js";
 
@@ -50,10 +51,12 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
     const shell = sh ? changeCount(JSON.parse(sh).changes) : 0;
     // one pass over the rows as they are read (a 100k-file command: never all at once); a large
     // command's pass makes its show view too (src/ingest/view.ts)
-    const viewed = storeView(index, id);
+    // (from the rows in hand when this process just wrote them all: src/ingest/hand.ts)
+    const held = inHand(index, id);
+    const viewed = storeView(index, id, held ?? undefined);
     const notCaptured: unknown[] = viewed?.uncaptured ?? [];
     function* counted() {
-      for (const e of events.forCounting(index, id)) {
+      for (const e of held ?? events.forCounting(index, id)) {
         if (e.op === Op.NOTCAPTURED) notCaptured.push(true);
         yield e;
       }

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:f
 import { join } from "node:path";
 import { settledSpool, type StatePaths } from "../paths/state.js";
 import type { Index } from "../index/db.js";
+import { checkedEvent, type EventRow } from "../index/rows.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
 import * as keeps from "../index/keeps.js";
@@ -20,6 +21,7 @@ import { recount } from "./effects.js";
 import { ingestJournals } from "./shell.js";
 import { readFrom } from "./read.js";
 import { noteStoppedUnits } from "./units.js";
+import * as hand from "./hand.js";
 
 export interface IngestResult {
   spools: number;
@@ -50,6 +52,15 @@ const ms = (ns: bigint) => Number(ns / 1000000n);
 const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
 
 export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): IngestResult {
+  try {
+    return ingestAll(paths, index, opts);
+  } catch (e) {
+    hand.drop(index); // what a failed ingest wrote is unsure: the index alone answers
+    throw e;
+  }
+}
+
+function ingestAll(paths: StatePaths, index: Index, opts: IngestOpts): IngestResult {
   const result: IngestResult = { spools: 0, records: 0, corrupt: [], more: false };
   let names: string[];
   let listed: string[] | undefined;
@@ -215,14 +226,19 @@ function ingestSpool(
     const now = spools.positionOf(index, name);
     if (now.offset !== offset || now.base !== base) return false;
     const staged = stagedIn(cmd, records);
+    const held = hand.slice(index, cmd, base + offset, base); // the rows written kept in hand too (hand.ts)
     let counts = false;
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
-      if (possible[i]) applyRecord(paths, index, cmd, r, base + offset, staged);
+      if (possible[i]) applyRecord(paths, index, cmd, r, base + offset, staged, held);
       // an END with no effect before it is counted too: its class (nothing changed) is what the
       // default `shit list` leaves out
       counts ||= (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END || r.op === Op.KILL;
     }
+    // an END read with more of the spool after it is counted at the slice that ends the read, which
+    // may hold nothing that counts: shit-apply's end scan writes its 10k POSTs after its END, and
+    // an undo's counts stayed NULL (no stored view for show; list counted it at every read)
+    counts ||= !partial && commands.effectsOf(index, cmd) === null && commands.times(index, cmd)?.ended != null;
     if (counts) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
@@ -233,9 +249,13 @@ function ingestSpool(
         // with more of its spool to read, counted once that is in: a recount per chunk would
         // read every event again (records written after the END, a background process's)
         if (partial) commands.setEffects(index, cmd, null, null);
-        else recount(index, [cmd], paths.staging);
+        else {
+          if (held) hand.took(index, cmd, held, base + offset + next); // counted from them
+          recount(index, [cmd], paths.staging);
+        }
       } else commands.setEffects(index, cmd, null, null);
     }
+    if (held) hand.took(index, cmd, held, base + offset + next);
     spools.setOffset(index, name, offset + next);
     stamp.bump(index); // events, keeps and posts rows move the stamp here, once, not by a trigger per row
     return true;
@@ -294,7 +314,7 @@ function stagedIn(cmd: string, records: Rec[]): Staged {
   return { kept, done: new Set() };
 }
 
-function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number, staged: Staged): void {
+function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base: number, staged: Staged, held: hand.Slice | null): void {
   const f = r.fields;
   switch (r.op) {
     case Op.BEGIN: {
@@ -317,6 +337,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
     case Op.POST: {
       const p = f.get(Tag.PATH);
       if (p) events.insertPost(index, cmd, base + r.offset, p, f.get(Tag.POST) ?? null);
+      if (p) held?.posts.push({ path: p, post: f.get(Tag.POST) ?? null, seq: base + r.offset });
       return;
     }
     case Op.STAGED: {
@@ -330,6 +351,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
     case Op.VOID: {
       const p = f.get(Tag.PATH);
       if (p) events.voidLatest(index, cmd, { op: r.flags, pid: r.pid, path: p, err: r.err });
+      if (p && held) hand.voided(held, { op: r.flags, pid: r.pid, path: p, err: r.err });
       return;
     }
     case Op.KILL: {
@@ -355,7 +377,7 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
   if (keep2 && keep2.how !== "E" && isKeepName(cmd, keep2.name)) noteKeep(paths, index, keep2.name, keep2.how, kept, staged);
   const arg = f.get(Tag.ARG);
   const step = f.get(Tag.STEP);
-  events.insert(index, {
+  const row: EventRow = {
     cmd,
     seq: base + r.offset,
     op: r.op,
@@ -380,7 +402,9 @@ function applyRecord(paths: StatePaths, index: Index, cmd: string, r: Rec, base:
     arg: arg && arg.length >= 8 ? Number(arg.readBigInt64LE(0)) : null,
     step: step && step.length >= 4 ? step.readUInt32LE(0) : null,
     note: text(f.get(Tag.NOTE)),
-  });
+  };
+  events.insert(index, row);
+  held?.fresh.push(checkedEvent(row)); // as the index gives it back
 }
 
 /** A KILL record as a kills row; who started the process is its environment's SHIT_CMD. */

@@ -11,7 +11,7 @@
 // command whose events changed since, show folds the events as before.
 import { readdirSync, statSync } from "node:fs";
 import type { Index } from "../index/db.js";
-import type { NetRow } from "../index/rows.js";
+import type { EventRow, NetRow } from "../index/rows.js";
 import * as events from "../index/events.js";
 import * as views from "../index/views.js";
 import * as doubts from "../index/doubts.js";
@@ -19,6 +19,7 @@ import { Op } from "../spool/records.js";
 import { type BPath, basename, dirname, fromBuf, toBuf } from "../paths/bytes.js";
 import { type Change, type Contents, type Effect, fold, netChanges } from "../plan/net.js";
 import { didHappen } from "../undo/unhappened.js";
+import { netChangesOf } from "./hand.js";
 
 /** Commands of fewer events are folded at show time: it takes less than reading a stored view. */
 export const VIEW_MIN = 1000;
@@ -40,7 +41,8 @@ export interface NetView {
 
 /** The view made from these events (in seq order, read one at a time): `did` tells the records
  *  whose calls happened; `seen` is shown each one that did. */
-export function netView(evs: Iterable<NetRow>, did: (e: NetRow) => boolean, all = false, paths?: (c: Change[]) => Change[]): NetView {
+/** `known`: the net changes of evs, when the caller has them (every one of evs happened). */
+export function netView(evs: Iterable<NetRow>, did: (e: NetRow) => boolean, all = false, paths?: (c: Change[]) => Change[], known?: Change[]): NetView {
   const notes = new Map<BPath, Set<string>>();
   const uncaptured: number[] = [];
   function* happening() {
@@ -51,7 +53,10 @@ export function netView(evs: Iterable<NetRow>, did: (e: NetRow) => boolean, all 
       yield e;
     }
   }
-  const changes = netChanges(happening());
+  let changes = known;
+  if (changes)
+    for (const _ of happening()); // its notes and uncaptured calls
+  else changes = netChanges(happening());
   const folded = fold(paths ? paths(changes) : changes, all);
   const entries = folded.map((f): Entry => {
     const said = f.contents ? undefined : notes.get(f.change.path);
@@ -70,7 +75,8 @@ interface Made {
  *  events changed), inside the ingest's transaction. Run by recount, which counts the command's
  *  effects from the same pass (the net effect of each path, the calls not captured); null for a
  *  smaller command (recount reads its events itself). */
-export function storeView(ix: Index, cmd: string): { net: Map<BPath, Effect>; uncaptured: number[] } | null {
+/** `rows`: the command's events, when the caller has them all in hand (else read here). */
+export function storeView(ix: Index, cmd: string, rows?: EventRow[]): { net: Map<BPath, Effect>; uncaptured: number[] } | null {
   views.removeOf(ix, cmd);
   doubts.removeOf(ix, cmd);
   if (!events.atLeast(ix, cmd, VIEW_MIN)) return null;
@@ -92,7 +98,13 @@ export function storeView(ix: Index, cmd: string): { net: Map<BPath, Effect>; un
     return true;
   };
   let net = new Map<BPath, Effect>();
-  const v = netView(events.iterate(ix, cmd), did, false, (changes) => ((net = new Map(changes.map((c) => [c.path, c.effect]))), changes));
+  const v = netView(
+    rows ?? events.iterate(ix, cmd),
+    did,
+    false,
+    (changes) => ((net = new Map(changes.map((c) => [c.path, c.effect]))), changes),
+    rows && netChangesOf(rows), // did() takes every record as made: the same changes
+  );
   if (!sure) return { net, uncaptured: v.uncaptured };
   const entries = v.entries as Entry[];
   for (let i = 0; i * PART < entries.length; i++) views.put(ix, cmd, i, JSON.stringify(entries.slice(i * PART, (i + 1) * PART)));

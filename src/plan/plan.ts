@@ -286,11 +286,18 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   const prior = opts.prior ?? [];
   const priorPaths = new Set(prior.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path])));
   const start = (v: VFS) => {
-    if (prior.length) simulate(v, prior, new Map(), mode === "force", []);
+    if (prior.length) simulate(v, prior, new Map(), mode === "force", () => []);
     return v;
   };
-  const near = new Set<BPath>();
-  if (input.related) for (const e of asEvents(input.related).forward()) for (const p of [p1(e), p2(e)]) if (p) near.add(dirname(p));
+  // read only when a hard link is put back: a pass over the related command's events (10k for
+  // the redo of an rm -rf's undo) that most plans never need
+  let nearDirs: BPath[] | null = null;
+  const near = () => {
+    if (nearDirs) return nearDirs;
+    const dirs = new Set<BPath>();
+    if (input.related) for (const e of asEvents(input.related).forward()) for (const p of [p1(e), p2(e)]) if (p) dirs.add(dirname(p));
+    return (nearDirs = [...dirs]);
+  };
 
   // 1. Is each path as the command left it?
   const real = new VFS();
@@ -344,7 +351,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   let steps = mode === "skip" ? inverse.filter((s) => !touches(s, conflicted)) : inverse;
   let skipped = leftOut(steps);
   for (let round = 0; round < 50; round++) {
-    const sim = simulate(start(real.fresh()), steps, firstStat, mode === "force", [...near], opts.keepIfFull);
+    const sim = simulate(start(real.fresh()), steps, firstStat, mode === "force", near, opts.keepIfFull);
     if (!sim.conflicts.length || mode !== "skip") {
       for (const c of sim.conflicts) if (!conflicted.has(c.path)) conflicts.push(c);
       return {
@@ -388,7 +395,7 @@ function nodeOf(s: Stat, ino: bigint | null = null): VNode {
   return { type: typeOf(s.mode), ino, dev: ino === null ? null : s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
 }
 
-function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean, near: BPath[], keepIfFull?: Set<BPath>) {
+function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean, near: () => BPath[], keepIfFull?: Set<BPath>) {
   const out: Step[] = [];
   const conflicts: Conflict[] = [];
   const expect = new Map<BPath, VNode | null>();
@@ -473,7 +480,7 @@ function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: b
         const pre = s.pre!;
         // a hard link whose other name is back (or never left): link to it, keeping link-ness
         if (typeOf(pre.mode) === C.S_IFREG && pre.nlink > 1) {
-          const other = vfs.findOrig(idOf(pre), [dirname(s.path), ...near]);
+          const other = vfs.findOrig(idOf(pre), [dirname(s.path), ...near()]);
           const on = other && vfs.get(other);
           if (other && on && on.size === pre.size && on.mtimeNs === pre.mtimeNs) {
             out.push({ kind: "link", path: other, path2: s.path, seq: s.seq });

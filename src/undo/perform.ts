@@ -13,9 +13,9 @@ import * as untracked from "../index/untracked.js";
 import { ingest } from "../ingest/ingest.js";
 import { deferMoved } from "../ingest/moved.js";
 import { recount } from "../ingest/effects.js";
+import { postsInHand } from "../ingest/hand.js";
 import { markMoved, preparePlan, runApply, type PreparedPlan, type Progress } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
-import { netChanges } from "../plan/net.js";
 import { planView, type PlanView } from "../plan/view.js";
 import * as scopes from "../index/scopes.js";
 import { type BPath, fromBuf, toBuf } from "../paths/bytes.js";
@@ -47,7 +47,7 @@ export function planFor(ix: Index, target: CommandRow, mode: ConflictMode, stagi
       cmd: target.id,
       ended: target.ended,
       events: evs,
-      posts: () => events.iteratePosts(ix, target.id),
+      posts: postsInHand(ix, target.id) ?? (() => events.iteratePosts(ix, target.id)),
       untracked: untracked.of(ix, target.id),
       concurrent: concurrentWriters(ix, target, evs),
       related: target.of ? recordedEvents(ix, target.of) : undefined,
@@ -86,7 +86,7 @@ export function planWithLost(
 
 /** What the text of an undo's plan shows (src/plan/view.ts): from its steps and the target's net changes. */
 export function viewOf(plan: Plan, events: CommandEvents = (plan as UndoPlan).events): PlanView {
-  return planView(plan, netChanges(events.net()), events.net());
+  return planView(plan, events.changes(), events.net());
 }
 
 /** For each existing file whose bytes target changed, the other commands that wrote to it while
@@ -96,7 +96,7 @@ function concurrentWriters(ix: Index, target: CommandRow, evs: CommandEvents): M
   const BYTES: readonly number[] = [Op.OPEN, Op.TRUNCATE];
   const first = new Map<BPath, number>();
   // (happened() drops no OPEN or TRUNCATE: the index answers, no pass over every event)
-  for (const e of events.ofOps(ix, target.id, BYTES, evs.last))
+  for (const e of evs.ofOps(BYTES))
     if (e.err === 0 && e.path && BYTES.includes(e.op) && e.pre) {
       const p = fromBuf(e.path);
       if (!first.has(p)) first.set(p, e.time ?? target.started ?? 0);
