@@ -60,7 +60,7 @@ const passes = (p: ReturnType<typeof planFor>) =>
       keep_how,
       note,
     })), // the columns net changes read
-    writes: p.events.ofOps([Op.OPEN, Op.TRUNCATE]),
+    writes: [...p.events.ofOps([Op.OPEN, Op.TRUNCATE])],
     dropped: p.events.dropped,
     last: p.events.last,
   });
