@@ -456,6 +456,52 @@ test(
   },
 );
 
+// A static program that vforks (as Go's os/exec does: CLONE_VFORK|CLONE_VM) and execs a static
+// program: the child's memory was its parent's when the supervisor first opened it (at the
+// execve), and that descriptor read the parent's memory on after the exec. The exec'd program
+// writes the name it removes into a global, where the parent's copy of the same binary holds
+// another name: the supervisor removed the parent's (keep) and answered 0, leaving the child's.
+const vforkProgram = `#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static char path[64];
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "child") == 0) {
+    strcpy(path, argv[2]);
+    return unlink(path) ? 1 : 0;
+  }
+  strcpy(path, "keep");
+  pid_t c = vfork();
+  if (c == 0) {
+    execl("/proc/self/exe", argv[0], "child", "victim", (char *)0);
+    _exit(127);
+  }
+  int st;
+  waitpid(c, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+`;
+const noCcStatic =
+  spawnSync("sh", ["-c", "echo 'int main(void){return 0;}' | cc -static -x c -o /dev/null -"]).status === 0 ? false : "no static C toolchain (cc -static)";
+
+test("seccomp tier: a vfork child's exec'd program is read from its own memory, not its parent's: it removes its own file", { skip: noCcStatic }, (t) => {
+  const s = sandbox(t);
+  const src = join(s.dir, "vf.c");
+  const bin = join(s.dir, "vf");
+  writeFileSync(src, vforkProgram);
+  const cc = spawnSync("cc", ["-static", "-O1", "-o", bin, src], { encoding: "utf8" });
+  assert.equal(cc.status, 0, cc.stderr);
+  s.sh("echo keep > keep && echo victim > victim");
+  const before = s.tree();
+  const run = s.shit(["run", "--", bin]);
+  assert.equal(run.status, 0, out(run));
+  assert.deepEqual(readdirSync(s.work).sort(), ["keep"], "the child removed victim, and only that");
+  const undo = s.shit(["undo", "--yes"]);
+  assert.equal(undo.status, 0, out(undo));
+  assert.equal(sameTree(before, s.tree()), "", out(undo));
+});
+
 // A Go program built static (CGO_ENABLED=0), as every Go tool people run is: writes, renames
 // over, truncates, removes a tree (unlinkat through directory descriptors), chmods, makes
 // directories and a symlink, appends, and removes 400 files from 16 goroutines at once.

@@ -248,6 +248,8 @@ struct proc {
   int noted;        /* its memory could not be read, and a NOTCAPTURED said so (once per program run) */
   int memerr;       /* why /proc/TID/mem could not be opened (errno), when mem is -1 */
   int status;       /* /proc/TID/status, held: read again (pread) each time a field is wanted, or -1 */
+  int exec_seen;    /* it called execve/execveat since mem was opened: open mem again before reading */
+  int mem_valid;    /* a call was still waiting after mem was opened: mem is this thread's (see handle) */
 };
 #define NPROC 64
 static struct proc procs[NPROC];
@@ -257,6 +259,7 @@ static int ep = -1; /* serve's epoll: the listener, the child's pidfd, each entr
 #define EV_LISTENER (~0ULL)
 #define EV_CHILD (~1ULL)
 static int can_addfd = 1; /* SECCOMP_ADDFD_FLAG_SEND (5.14): opens are performed here */
+static int killable_recv; /* WAIT_KILLABLE_RECV (5.19): only SIGKILL interrupts a received call */
 /* The supervisor works in the directory of the caller it serves: a path relative to the caller's
  * cwd is then one relative to its own, and capture names it with getcwd, as the shim does, not
  * with a readlink of /proc/self/fd/N (the readlink's ptrace check and /proc walk were a tenth of
@@ -353,6 +356,20 @@ static void proc_drop(struct proc *p) {
   p->tid = 0;
 }
 
+/* Opens the thread's /proc/TID/mem: the memory it has now. The descriptor holds that memory (an mm)
+ * for good, and reads it for as long as any process uses it: after an exec the thread has another,
+ * while a descriptor opened before reads the old one on if a process still has it (a vfork child's
+ * is its parent's, Go's os/exec included), so every exec makes it open again (exec_seen). */
+static void mem_open(struct proc *p) {
+  char path[64];
+  pclose_(&p->mem);
+  snprintf(path, sizeof path, "/proc/%d/mem", (int)p->tid);
+  p->mem = open(path, O_RDONLY | O_CLOEXEC);
+  p->memerr = p->mem < 0 ? errno : 0;
+  p->exec_seen = 0;
+  p->mem_valid = 0;
+}
+
 static struct proc *proc_get(pid_t tid) {
   struct proc *p = &procs[(unsigned)tid % NPROC];
   if (p->tid == tid && tid > 0) {
@@ -363,10 +380,7 @@ static struct proc *proc_get(pid_t tid) {
   if (p->tid) proc_drop(p);
   p->tid = tid;
   p->tgid = (pid_t)status_field(p, "Tgid", 10, tid);
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/mem", (int)tid);
-  p->mem = open(path, O_RDONLY | O_CLOEXEC);
-  p->memerr = p->mem < 0 ? errno : 0;
+  mem_open(p);
   /* a thread's tid is free for reuse once that thread exits, its process living on: a thread
    * other than the leader is watched through its own pidfd (PIDFD_THREAD, 6.9), so its exit drops
    * the entry too; the leader's tid stays taken until the whole process is gone */
@@ -403,11 +417,7 @@ static int rd_mem(struct proc *p, uint64_t addr, void *buf, size_t cap, int str)
     if (!bad) return str ? -ENAMETOOLONG : 0;
     if (got > 0 || attempt) return -EFAULT;
     /* nothing read: the descriptor may belong to the program before an exec; open it again */
-    pclose_(&p->mem);
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/mem", (int)p->tid);
-    p->mem = open(path, O_RDONLY | O_CLOEXEC);
-    p->memerr = p->mem < 0 ? errno : 0;
+    mem_open(p);
     if (p->mem < 0) return -EFAULT;
   }
   return -EFAULT;
@@ -622,6 +632,7 @@ static void handle(struct seccomp_notif *req) {
   int nr = req->data.nr;
   const __u64 *a = req->data.args;
   struct proc *p = proc_get((pid_t)req->pid);
+  if (p->exec_seen) mem_open(p); /* the memory it has since (exec_seen) */
   struct loc l1 = {-1, NULL, 0}, l2 = {-1, NULL, 0};
   struct cap_op o;
   int lfd = -1;
@@ -641,9 +652,11 @@ static void handle(struct seccomp_notif *req) {
     int fl = nr == SYS_execve ? 0 : (int)a[4];
     uint64_t pathp = nr == SYS_execve ? a[0] : a[1];
     if (rd_mem(p, pathp, pa, sizeof pa, 1) == 0 && id_valid(id)) exec_check(p, dfd, pa, fl);
-    /* after the exec it is another program (the shim's, or no longer), in whichever thread */
+    /* after the exec it is another program (the shim's, or no longer), in whichever thread, with
+     * another memory: read from the old one, a vfork child's next path was its parent's bytes at
+     * that address (another file removed in its place) */
     for (int i = 0; i < NPROC; i++)
-      if (procs[i].tgid == p->tgid) procs[i].covered = -1, procs[i].noted = 0;
+      if (procs[i].tgid == p->tgid) procs[i].covered = -1, procs[i].noted = 0, procs[i].exec_seen = 1;
     if (recorded[(unsigned)p->tgid % NPROC] == p->tgid) recorded[(unsigned)p->tgid % NPROC] = 0;
     goto out;
   }
@@ -739,7 +752,17 @@ static void handle(struct seccomp_notif *req) {
     size_t hs = a[3] < sizeof how ? (size_t)a[3] : sizeof how;
     if (hs < 16 || rd_mem(p, a[2], &how, hs, 0)) goto out;
   }
-  if (!id_valid(id)) return; /* the caller is gone or the call was interrupted: nothing to answer */
+  /* The call still waiting after mem was opened proves mem is the caller's, not a process's that
+   * took a dead caller's pid. Once proven, it stays so: the descriptor holds that memory, a death
+   * drops the entry before a later call is received (serve), an exec opens mem again. Not asked
+   * per call (one ioctl of each supervised call's ten): a caller killed since it was received
+   * (only SIGKILL interrupts it: WAIT_KILLABLE_RECV) has its call performed and recorded, as the
+   * kernel may finish a call before a kill takes effect, and the answer finds no one. Before
+   * 5.19 any signal interrupts it and the caller makes the call again: asked each time there. */
+  if (!p->mem_valid || !killable_recv) {
+    if (!id_valid(id)) return; /* the caller is gone or the call was interrupted: nothing to answer */
+    p->mem_valid = 1;
+  }
 
   /* the caller's directories and descriptors, here */
   if (p1 && (e = resolve_at(p, dfd1, pa, &l1))) goto notcap;
@@ -1185,6 +1208,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   listener = lfd;
   shim_lib = lib;
   can_addfd = kernel_at_least(5, 14);
+  killable_recv = kernel_at_least(5, 19);
   cap_on_record = recording;
   cap_on_performed = performed;
   cap_on_staging = staging;
