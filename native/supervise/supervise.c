@@ -249,7 +249,6 @@ struct proc {
   int memerr;       /* why /proc/TID/mem could not be opened (errno), when mem is -1 */
   int status;       /* /proc/TID/status, held: read again (pread) each time a field is wanted, or -1 */
   int exec_seen;    /* it called execve/execveat since mem was opened: open mem again before reading */
-  int mem_valid;    /* a call was still waiting after mem was opened: mem is this thread's (see handle) */
 };
 #define NPROC 64
 static struct proc procs[NPROC];
@@ -259,7 +258,6 @@ static int ep = -1; /* serve's epoll: the listener, the child's pidfd, each entr
 #define EV_LISTENER (~0ULL)
 #define EV_CHILD (~1ULL)
 static int can_addfd = 1; /* SECCOMP_ADDFD_FLAG_SEND (5.14): opens are performed here */
-static int killable_recv; /* WAIT_KILLABLE_RECV (5.19): only SIGKILL interrupts a received call */
 /* The supervisor works in the directory of the caller it serves: a path relative to the caller's
  * cwd is then one relative to its own, and capture names it with getcwd, as the shim does, not
  * with a readlink of /proc/self/fd/N (the readlink's ptrace check and /proc walk were a tenth of
@@ -367,7 +365,6 @@ static void mem_open(struct proc *p) {
   p->mem = open(path, O_RDONLY | O_CLOEXEC);
   p->memerr = p->mem < 0 ? errno : 0;
   p->exec_seen = 0;
-  p->mem_valid = 0;
 }
 
 static struct proc *proc_get(pid_t tid) {
@@ -752,17 +749,7 @@ static void handle(struct seccomp_notif *req) {
     size_t hs = a[3] < sizeof how ? (size_t)a[3] : sizeof how;
     if (hs < 16 || rd_mem(p, a[2], &how, hs, 0)) goto out;
   }
-  /* The call still waiting after mem was opened proves mem is the caller's, not a process's that
-   * took a dead caller's pid. Once proven, it stays so: the descriptor holds that memory, a death
-   * drops the entry before a later call is received (serve), an exec opens mem again. Not asked
-   * per call (one ioctl of each supervised call's ten): a caller killed since it was received
-   * (only SIGKILL interrupts it: WAIT_KILLABLE_RECV) has its call performed and recorded, as the
-   * kernel may finish a call before a kill takes effect, and the answer finds no one. Before
-   * 5.19 any signal interrupts it and the caller makes the call again: asked each time there. */
-  if (!p->mem_valid || !killable_recv) {
-    if (!id_valid(id)) return; /* the caller is gone or the call was interrupted: nothing to answer */
-    p->mem_valid = 1;
-  }
+  if (!id_valid(id)) return; /* the caller is gone or the call was interrupted: nothing to answer */
 
   /* the caller's directories and descriptors, here */
   if (p1 && (e = resolve_at(p, dfd1, pa, &l1))) goto notcap;
@@ -1208,7 +1195,6 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   listener = lfd;
   shim_lib = lib;
   can_addfd = kernel_at_least(5, 14);
-  killable_recv = kernel_at_least(5, 19);
   cap_on_record = recording;
   cap_on_performed = performed;
   cap_on_staging = staging;
