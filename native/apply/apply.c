@@ -1046,8 +1046,11 @@ static int remove_dir_whole(struct step *s) {
     memset(&o, 0, sizeof o);
     cap_step = rd;
     o.step = rd;
-    sp_batch(0); /* its files' records written out first: none may be missing once they move */
-    err = sp_flush() < 0 ? ENOSPC : 0;
+    /* its files' records written out first: none may be missing once they move. sp_batch(0)
+     * writes them (a failure there empties the batch, so a second sp_flush has nothing to fail
+     * on): sp_lost says whether any batched record was lost, now or before */
+    sp_batch(0);
+    err = sp_flush() < 0 || sp_lost ? ENOSPC : 0;
     if (!err) cap_unlink(&o, lp.dfd, lp.name, AT_REMOVEDIR);
     o.step = rd;
     if (!err && !cap_recorded(&o)) { /* its own record could not be written (a full disk) */
@@ -1602,11 +1605,11 @@ static volatile sig_atomic_t j_busy, pending_sig;
 
 /* Writes the deferred records, then the waiting journal entries. Async-signal-safe (quiet: no
  * message, from the signal handler). */
-static void journal_flush(int quiet) {
+static int journal_flush(int quiet) {
   /* records lost (a full disk), now or before: from then on no step is journaled, as after a kill
    * there, and the run ends without END (write_end); a re-run redoes those steps and records them */
   if (sp_flush() < 0 || sp_lost) jn = 0;
-  if (!jn) return;
+  if (!jn) return 0;
   j_busy = 1;
   if (journal_fd < 0) journal_fd = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   ssize_t want = (ssize_t)(jn * 4), w = journal_fd < 0 ? -1 : write(journal_fd, jbuf, (size_t)want);
@@ -1614,9 +1617,10 @@ static void journal_flush(int quiet) {
   if (w > 0 && w % 4 && fstat(journal_fd, &st) == 0 && ftruncate(journal_fd, st.st_size - w % 4) < 0) w = -1;
   jn = 0;
   j_busy = 0;
+  int e = w < 0 ? errno : EIO;
   if (w != want && !quiet)
-    fprintf(stderr, "shit-apply: %s: cannot write the journal: %s\n", journal_path,
-            strerror(w < 0 ? errno : EIO));
+    fprintf(stderr, "shit-apply: %s: cannot write the journal: %s\n", journal_path, strerror(e));
+  return w == want ? 0 : -e;
 }
 
 static void journal_add(uint32_t idx) {
@@ -1873,12 +1877,23 @@ int main(int argc, char **argv) {
   all_n = nsteps;
   all_done = done;
   find_moves();
-  for (size_t i = 0; i < nsteps; i++)
-    if (steps[i].op == STEP_EXPECT && !done[i]) {
-      journal_add((uint32_t)i);
-      done[i] = 1;
+  /* the EXPECTs passed, on the journal before any change: a re-run must not take this run's
+   * changes for conflicts (a full disk: once more with the reserve's room; else nothing is changed,
+   * exit 4, and the re-run checks them again) */
+  for (int again = 0;; again++) {
+    for (size_t i = 0; i < nsteps; i++)
+      if (steps[i].op == STEP_EXPECT && !done[i]) journal_add((uint32_t)i);
+    int je = journal_flush(again == 0);
+    if (!je) break;
+    if (again || !cap_reserve_give(state, strlen(state), 1 << 16, 0)) {
+      if (again == 0)
+        fprintf(stderr, "shit-apply: %s: cannot write the journal: %s\n", journal_path, strerror(-je));
+      fprintf(stderr, "shit-apply: nothing changed; run it again once there is room\n");
+      return 4;
     }
-  journal_flush(0); /* before any change: a re-run must not take this run's changes for conflicts */
+  }
+  for (size_t i = 0; i < nsteps; i++)
+    if (steps[i].op == STEP_EXPECT) done[i] = 1;
 
   size_t todo = 0;
   for (size_t i = 0; i < nsteps; i++) todo += !done[i] && steps[i].op != STEP_EXPECT;

@@ -164,10 +164,18 @@ void sp_batch(int on) {
   batch_on = on;
 }
 
+/* A short write (the disk filled part-way) goes on, so the write after it says why it stopped
+ * (ENOSPC, EDQUOT), not EIO; what was cut off, the reader treats as a torn record. */
 static int write_all(long fd, const uint8_t *p, size_t n) {
-  long w = sys3(SYS_write, fd, p, n);
-  if (w < 0) return (int)w;
-  return (size_t)w != n ? -5 : 0; /* EIO: a short append; the reader treats it as cut off */
+  size_t done = 0;
+  while (done < n) {
+    long w = sys3(SYS_write, fd, p + done, n - done);
+    if (w == -EINTR) continue;
+    if (w < 0) return (int)w;
+    if (w == 0) return -5; /* EIO: nothing written and no reason given */
+    done += (size_t)w;
+  }
+  return 0;
 }
 
 /* The shim's record held back, one per thread (spool.h, sp_thread_defer). */

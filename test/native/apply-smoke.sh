@@ -379,6 +379,73 @@ else
   echo "skip plan 9: no strace"
 fi
 
+# ---------------------------------------------------------------- 10. a directory taken whole, its batch lost
+# A directory whose files are all removed goes into staging in one move, its files' UNLINK
+# records batched and written just before it. When that write fails (a full disk: strace makes it
+# fail with ENOSPC), the move must not happen: sp_batch(0) had written (and emptied) the batch, so
+# the flush after it found nothing to fail on and the directory moved with 39 of its 40 files on
+# no record (before: 40 staged, 1 UNLINK; the undo then put back only the files on record, and a
+# re-run found the directory gone and recorded nothing). Now the files are removed one by one,
+# each on record, and shit-apply exits 4 as for any lost batch.
+echo "--- plan 10: a directory of 40 files taken whole, the batch of their records fails with ENOSPC"
+if command -v strace > /dev/null; then
+  mkdir "$T/whole"; for i in $(seq 1 40); do echo "$i" > "$T/whole/f$i"; done
+  python3 - "$T/whole" > "$tmp/p10.json" <<'PY'
+import json, sys
+d = sys.argv[1]
+steps = [{"kind": "REMOVE", "path": f"{d}/f{i}", "pre": {"lstat": f"{d}/f{i}"}} for i in range(1, 41)]
+print(json.dumps(steps + [{"kind": "REMOVE", "path": d, "pre": {"lstat": d}}]))
+PY
+  mkplan "$tmp/p10" < "$tmp/p10.json"
+  id10=$(newid)
+  # writes: BEGIN, the first file's UNLINK (at once), then the batch of the other 39
+  SHIT_CMD=$id10 strace -o /dev/null -e trace=write -e inject=write:error=ENOSPC:when=3 "$apply" "$tmp/p10" redo 00000000000000c1 2> "$tmp/err10"; rc=$?
+  check "plan 10: exit 4 when the batch was lost (rc $rc)" [ $rc = 4 ]
+  dump "$SHIT_STATE/spool/$id10.spool" > "$tmp/d10"
+  staged10=0 unrecorded10=0
+  for f in "$SHIT_STATE/staging/$id10"/*/*; do
+    [ -e "$f" ] || continue
+    staged10=$((staged10 + 1))
+    k=${f#"$SHIT_STATE/staging/"}
+    grep -q "^UNLINK .*KEEP=R$k " "$tmp/d10" || unrecorded10=$((unrecorded10 + 1))
+  done
+  check "plan 10: the 40 files are staged ($staged10)" [ $staged10 = 40 ]
+  check "plan 10: every staged file on an UNLINK record ($unrecorded10 on none)" [ $unrecorded10 = 0 ]
+  SHIT_CMD=$id10 "$apply" "$tmp/p10" redo 00000000000000c1; rc=$?
+  check "plan 10: the re-run finishes (rc $rc)" [ $rc = 0 ]
+else
+  echo "skip plan 10: no strace"
+fi
+
+# ---------------------------------------------------------------- 11. the journal of the EXPECTs cannot be written
+# The EXPECTs pass and go on the journal before anything changes, so a re-run does not take this
+# run's own changes for conflicts. When that journal write fails (a full disk: strace fails it and
+# the one after the reserve's room was given), nothing may change: before, the run went on, and
+# its re-run met the directory it had made as a conflict ("exists now, expected absent", exit 3).
+echo "--- plan 11: the journal write of the EXPECTs fails with ENOSPC"
+if command -v strace > /dev/null; then
+  k11=$(st c2 1-11); echo eleven > "$k11"
+  cat > "$tmp/p11.json" <<EOF
+[
+ {"kind": "EXPECT", "path": "$T/d11"},
+ {"kind": "PLACE", "path": "$T/d11", "pre": {"mode": $((040755))}},
+ {"kind": "PLACE", "path": "$T/d11/f", "keep": ["C", "$k11"], "pre": {"mode": $((0100644))}}
+]
+EOF
+  mkplan "$tmp/p11" < "$tmp/p11.json"
+  id11=$(newid)
+  # writes: BEGIN, then the journal's entries for the EXPECTs, and again after the reserve gave room
+  SHIT_CMD=$id11 strace -o /dev/null -e trace=write -e inject=write:error=ENOSPC:when=2..3 "$apply" "$tmp/p11" undo 00000000000000c2 2> "$tmp/err11"; rc=$?
+  check "plan 11: exit 4 (rc $rc)" [ $rc = 4 ]
+  check "plan 11: it says so" grep -q "cannot write the journal: No space left on device" "$tmp/err11"
+  check "plan 11: nothing changed" [ ! -e "$T/d11" ]
+  SHIT_CMD=$id11 "$apply" "$tmp/p11" undo 00000000000000c2; rc=$?
+  check "plan 11: the re-run finishes (rc $rc)" [ $rc = 0 ]
+  check "plan 11: the file is placed" content "$T/d11/f" eleven
+else
+  echo "skip plan 11: no strace"
+fi
+
 echo
 if [ $fails = 0 ]; then echo "apply-smoke: all checks passed"; else echo "apply-smoke: $fails check(s) failed"; fi
 [ $fails = 0 ]
