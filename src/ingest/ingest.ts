@@ -235,27 +235,26 @@ function ingestSpool(
       // default `shit list` leaves out
       counts ||= (r.op >= Op.UNLINK && r.op <= Op.NOTCAPTURED) || r.op === Op.END || r.op === Op.KILL;
     }
+    // the rows written in hand, before anything reads them back (the count below: hand.ts)
+    if (held) hand.took(index, cmd, held, base + offset + next);
+    const ended = commands.times(index, cmd)?.ended != null;
     // an END read with more of the spool after it is counted at the slice that ends the read, which
     // may hold nothing that counts: shit-apply's end scan writes its 10k POSTs after its END, and
     // an undo's counts stayed NULL (no stored view for show; list counted it at every read)
-    counts ||= !partial && commands.effectsOf(index, cmd) === null && commands.times(index, cmd)?.ended != null;
+    counts ||= !partial && ended && commands.effectsOf(index, cmd) === null;
     if (counts) {
       // Counting reads every event of the command: done once it has ended, not after each
       // slice of a running one (the daemon ingests while it runs); until then the counts are
       // NULL, which list counts on reading.
-      if (commands.times(index, cmd)?.ended != null) {
+      if (ended) {
         const row = commands.byId(index, cmd);
         if (row && records.some((r) => r.op === Op.END)) noteStoppedUnits(index, row); // its lines are all in by its END
         // with more of its spool to read, counted once that is in: a recount per chunk would
         // read every event again (records written after the END, a background process's)
         if (partial) commands.setEffects(index, cmd, null, null);
-        else {
-          if (held) hand.took(index, cmd, held, base + offset + next); // counted from them
-          recount(index, [cmd], paths.staging);
-        }
+        else recount(index, [cmd], paths.staging);
       } else commands.setEffects(index, cmd, null, null);
     }
-    if (held) hand.took(index, cmd, held, base + offset + next);
     spools.setOffset(index, name, offset + next);
     stamp.bump(index); // events, keeps and posts rows move the stamp here, once, not by a trigger per row
     return true;
