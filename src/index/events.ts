@@ -318,10 +318,7 @@ export function postCount(ix: Index, cmd: string): number {
 }
 
 export function postsOf(ix: Index, cmd: string): PostRow[] {
-  return ix
-    .arrays("SELECT path, post, seq FROM posts WHERE cmd = ?", cmd)
-    .map((r) => ({ path: r[0], post: r[1], seq: Number.isSafeInteger(r[2]) ? r[2] : null }) as PostRow)
-    .filter(goodPost);
+  return [...iteratePosts(ix, cmd)];
 }
 
 /** shit forget: a command's events and end-scan posts. The number of events removed. */
