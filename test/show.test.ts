@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, shitBin, out, statOf, type Sandbox } from "./helpers.ts";
+import { root, sandbox, shitBin, out, statOf, type Sandbox } from "./helpers.ts";
 import { Op, Tag, encodeRecord, encodeStat } from "../dist/spool/records.js";
 import { Index } from "../dist/index/db.js";
 import * as views from "../dist/index/views.js";
@@ -162,6 +162,29 @@ test("the net view of a large command streams to its pager: all of it when read,
   assert.match(quit.stdout, /EXIT 141\r?\n$/, out(quit));
   const none = onTty(s, `${shitBin} show --all; echo "EXIT $?"`, { SHIT_PAGER: "no-such-pager-here" });
   assert.match(none.stdout, /a-longer-file-name-06000\.txt\r?\nEXIT 0\r?\n$/, out(none));
+});
+
+// A pager that quits before taking everything, noticed by its exit rather than by a write that
+// fails: Node destroys a child's stdin when it reaps the child, so when the exit is seen first (the
+// verb busy making its next lines while the pipe held all it had sent) no write ever fails. Made
+// certain here: the pager (`true`) exits while this process is busy, before any write is pending.
+test("a pager that exits before the verb has sent everything ends it with 141, even when its exit is seen before any write fails", (t) => {
+  const s = sandbox(t);
+  const script = join(s.dir, "pager-exit-first.mjs");
+  writeFileSync(
+    script,
+    `import { paged, setOutput } from ${JSON.stringify(join(root, "dist", "cli", "output.js"))};
+setOutput({});
+const p = paged();
+p.write("first\\n");
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800); // the pager exits meanwhile
+for (let i = 0; i < 5; i++) await new Promise((go) => setTimeout(go, 20)); // its exit is reaped
+p.write("more\\n");
+p.end();
+`,
+  );
+  const r = onTty(s, `${process.execPath} ${script}; echo "EXIT $?"`, { SHIT_PAGER: "true" });
+  assert.match(r.stdout, /EXIT 141\r?\n$/, out(r));
 });
 
 /** A command's spool as capture writes it: BEGIN, the events, END (docs/SPOOL.md). */

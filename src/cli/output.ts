@@ -140,6 +140,9 @@ export function paged(): { write(text: string): void; end(): void } {
   child.on("exit", (code) => {
     exited = true;
     if (code === 127 || code === 126) toStdout();
+    // gone before taking all of it: Node destroys its stdin as it reaps it, so when the exit is
+    // seen first (nothing was pending to fail) no write ever says so
+    else if (!child.stdin.writableFinished) closed = true;
     quitEarly();
   });
   return {
