@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSyn
 import { dirname, join } from "node:path";
 import { serialize } from "node:v8";
 import { DatabaseSync } from "node:sqlite";
-import { groupAlive, out, sameTree, shitBin, stagedFiles } from "./helpers.ts";
+import { groupAlive, noStrace, out, sameTree, shitBin, stagedFiles } from "./helpers.ts";
 import type { Entry } from "../dist/manifest.js";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 import { Term } from "./term.ts";
@@ -390,7 +390,6 @@ const kills: Array<{ at: string; ms: number; move?: number }> = [
   { at: "write_plan", ms: 80 },
   { at: "shit-apply", ms: 0 },
 ];
-const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";
 /** argv of `shit undo --yes`, held (60 s) by strace at its process's move-th renameat2 when given. */
 const undoArgv = (move?: number): [string, string[]] =>
   move

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { DatabaseSync } from "node:sqlite";
 import { lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
+import { noStrace, sandbox, out, sameTree, shitBin, type Sandbox } from "./helpers.ts";
 
 /** The inode numbers of the dirs files were kept in (staging/<cmd>/d<dev>-<ino>), by that name. */
 function keptDirs(s: Sandbox): Map<string, number> {
@@ -166,8 +166,6 @@ test("a file changed after the undo put its directory back whole is a conflict f
   assert.match(r.stdout + r.stderr, /t\/c\/h1/);
   assert.equal(sameTree(later, s.tree()), "", "nothing changed");
 });
-
-const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";
 
 /** `shit <verb> --yes` under strace, SIGKILLed at the k-th renameat2 of any of its processes
  *  (shit-apply's moves: a staging dir into place, a directory into staging, a file). */

@@ -161,3 +161,4 @@ export const busybox = ["/bin/busybox", "/usr/bin/busybox"].find(
   (p) => existsSync(p) && /statically linked|static-pie/.test(spawnSync("file", ["-L", p], { encoding: "utf8" }).stdout ?? ""),
 );
 export const noBusybox = busybox ? false : "no busybox-static (apt-get install busybox-static)";
+export const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";

@@ -661,7 +661,9 @@ static void handle(struct seccomp_notif *req) {
     p->covered = has_shim(p->tgid);
     pid_t *r = &recorded[(unsigned)p->tgid % NPROC];
     if (!p->covered && *r != p->tgid) { /* once per program, not per thread */
-      touched();
+      /* the program's record, not this call's: a watchdog taking over from here serves the call
+       * from the start (TOUCHED let it through uncaptured: an rm's first unlink lost its file) */
+      recording();
       exec_record(p);
       *r = p->tgid;
     }
