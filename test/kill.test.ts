@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { out, sandbox, until, busybox, type Sandbox } from "./helpers.ts";
+import { out, sandbox, until, busybox, groupAlive, noStrace, shitBin, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
 
 // the interpreter itself, not a version manager's shim that execs it under another argv[0]
@@ -434,6 +434,51 @@ test(
     assert.deepEqual(
       killed.map((k) => [k.pid, k.signal, k.argv, k.cwd, k.env.SLEEP_TAG]),
       [[sleeper.pid, "SIGINT", ["sleep", "1003"], s.work, "bb"]],
+    );
+  },
+);
+
+// The supervisor marked a kill's call "touched" before reading what it ends: killed there (strace
+// kills shit-run as it opens the target's command line), the watchdog let the kill through with
+// nothing recorded, and no restart hint was left.
+test(
+  "kill: shit-run killed while reading what a static kill ends: the watchdog records it and lets the kill through",
+  { skip: !BB ? "no busybox-static (apt-get install busybox-static)" : noStrace },
+  async (t) => {
+    const s = sandbox(t);
+    const sleeper = spawn("sleep", ["1005"], { cwd: s.work, env: { ...s.env, SLEEP_TAG: "wd" }, detached: true, stdio: "ignore" });
+    sleeper.unref();
+    t.after(() => {
+      if (alive(sleeper.pid!)) process.kill(sleeper.pid!, "SIGKILL");
+    });
+    const log = join(s.dir, "strace.log");
+    const cmdline = `/proc/${sleeper.pid}/cmdline`;
+    const argv = [
+      "-o",
+      log,
+      "-P",
+      cmdline,
+      "-e",
+      "trace=openat",
+      "-e",
+      "inject=openat:signal=SIGKILL",
+      shitBin,
+      "run",
+      "--",
+      BB!,
+      "kill",
+      "-INT",
+      String(sleeper.pid),
+    ];
+    const p = spawn("strace", argv, { cwd: s.work, env: s.env, detached: true, stdio: "ignore" });
+    await new Promise((r) => p.on("exit", r));
+    assert.match(readFileSync(log, "utf8"), new RegExp(`openat\\(AT_FDCWD, "${cmdline}"[^]*\\+\\+\\+ killed by SIGKILL`), "shit-run was not killed there");
+    await until("the sleeper to end", () => !alive(sleeper.pid!));
+    await until("the command's processes to end", () => !groupAlive(p.pid!));
+    const killed = killedOf(s, latestId(s));
+    assert.deepEqual(
+      killed.map((k) => [k.pid, k.signal, k.argv, k.cwd, k.env.SLEEP_TAG]),
+      [[sleeper.pid, "SIGINT", ["sleep", "1005"], s.work, "wd"]],
     );
   },
 );

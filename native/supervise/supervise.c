@@ -677,11 +677,14 @@ static void handle(struct seccomp_notif *req) {
      * then refuses (EPERM) is recorded as made; one to no process (ESRCH) finds no target here */
     if (ksig > 0 && kr_may_end(ksig) && id_valid(id)) {
       struct kr_call k;
-      touched();
       sp_record_pid = p->tgid;
       kr_before_for(&k, p->tgid, khow, kwho, ksig);
       kr_after(&k, 0);
       sp_record_pid = 0;
+      /* recorded: let through, should the watchdog take over now. Not before: killed while its
+       * targets were read, the kill went through with nothing recorded (served again, at worst a
+       * target is recorded twice) */
+      touched();
     }
     goto out;
   }
