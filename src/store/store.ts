@@ -83,13 +83,12 @@ export function looksLikeKeepName(name: string): boolean {
 }
 
 /** What source() was asked of one pre-image, and what it found: its Source less its staged path
- *  (made again when asked: a cache of the 100k keeps of an rm -rf held each path, its key and a
- *  Source object, ~30 MB). */
+ *  and its row (made again when asked: a cache of the 100k keeps of an rm -rf held each path, its
+ *  key and a Source object, ~30 MB; the rows are read again a window at a time, rowsOf). */
 interface Verdict {
   force: boolean;
   path: string | undefined; // the step's own path and pre: no copies
   pre: Stat | undefined;
-  row: KeepRow;
   changed?: Pick<Source, "changed" | "now">;
 }
 
@@ -132,6 +131,14 @@ export class Store {
     for (const r of keeps.ofCommand(this.index, cmd)) this.rows.set(r.name, r);
   }
 
+  /** Holds the rows of these pre-images only (in one query), in place of those read before: a
+   *  plan's keeps a window at a time (src/undo/preimages.ts, src/apply), so a plan of 1M kept
+   *  files never holds 1M rows. */
+  rowsOf(names: readonly string[]): void {
+    this.rows.clear();
+    for (const r of keeps.byNames(this.index, names)) this.rows.set(r.name, r);
+  }
+
   /**
    * Where a kept pre-image's bytes are, checked before use: a copy against its hash (or its
    * inode and ctime when hashed, unchanged since), an inode kept whole against the record of
@@ -152,9 +159,10 @@ export class Store {
       (c.pre === pre || (!!c.pre && !!pre && c.pre.ino === pre.ino && c.pre.size === pre.size && c.pre.mtimeNs === pre.mtimeNs));
     const had = name.startsWith(cmd) && name.charCodeAt(cmd.length) === 47 ? this.checked.get(name) : undefined; // "<cmd>/": else check() refuses it
     const seen = !opts.again || !had ? undefined : Array.isArray(had) ? had.find(asked) : asked(had) ? had : undefined;
-    if (seen) return { path: this.stagedPath(name), row: seen.row, ...seen.changed };
+    const row = seen && this.keep(name); // read again: its state and hash as when it was checked (nothing waited since)
+    if (seen && row) return { path: this.stagedPath(name), row, ...seen.changed };
     const r = this.check(cmd, name, pre, opts);
-    const v: Verdict = { force, path: opts.path, pre, row: r.row, ...(r.changed !== undefined ? { changed: { changed: r.changed, now: r.now } } : {}) };
+    const v: Verdict = { force, path: opts.path, pre, ...(r.changed !== undefined ? { changed: { changed: r.changed, now: r.now } } : {}) };
     // an array only from a keep's second question (nearly all are asked once, or again the same)
     this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
     return r;
@@ -228,4 +236,27 @@ export class Store {
     keeps.setIdentity(this.index, name, h.ino, h.ctime);
     return { path, row };
   }
+}
+
+/** Steps read with their keeps' rows this many at a time. */
+export const KEEP_WINDOW = 4096;
+
+/** A plan's steps in order, a window at a time, with the store holding the rows of that window's
+ *  kept pre-images only (store.rowsOf): one query a window, never the rows of every keep of a
+ *  large command at once (an rm -rf of 1M files kept 1M). */
+export function* keepWindows<S extends { keep?: string }>(store: Store, steps: Iterable<S>, size = KEEP_WINDOW): Generator<S[]> {
+  let win: S[] = [];
+  const flush = () => {
+    const names: string[] = [];
+    for (const s of win) if (s.keep) names.push(s.keep);
+    store.rowsOf(names);
+    const w = win;
+    win = [];
+    return w;
+  };
+  for (const s of steps) {
+    win.push(s);
+    if (win.length >= size) yield flush();
+  }
+  if (win.length) yield flush();
 }
