@@ -92,6 +92,12 @@ interface Verdict {
   changed?: Pick<Source, "changed" | "now">;
 }
 
+/** Verdicts a store keeps at most: those of a plan of up to 64k kept files. */
+export const VERDICTS = 1 << 16;
+
+/** Steps read with their keeps' rows this many at a time. */
+export const KEEP_WINDOW = 4096;
+
 /** Where a kept pre-image's bytes are, as source() found them. */
 export interface Source {
   path: string;
@@ -111,6 +117,9 @@ export class Store {
   }
 
   private rows = new Map<string, KeepRow>();
+  /** How many verdicts it keeps (VERDICTS), and the steps a window of keepWindows holds (KEEP_WINDOW). */
+  verdicts = VERDICTS;
+  window = KEEP_WINDOW;
   private verified = new Set<string>(); // blobs read whole and found intact by this process
 
   /** Writes a stored pre-image's bytes to its staging name as a new file (verified again as they
@@ -164,7 +173,10 @@ export class Store {
     const r = this.check(cmd, name, pre, opts);
     const v: Verdict = { force, path: opts.path, pre, ...(r.changed !== undefined ? { changed: { changed: r.changed, now: r.now } } : {}) };
     // an array only from a keep's second question (nearly all are asked once, or again the same)
-    this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
+    // up to VERDICTS of them: past that a second pass checks again (an lstat a keep), so a plan of
+    // 1M kept files holds no 1M verdicts (~100 MB); it finds what changed in between, as a first
+    // check would
+    if (had || this.checked.size < this.verdicts) this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
     return r;
   }
 
@@ -238,13 +250,10 @@ export class Store {
   }
 }
 
-/** Steps read with their keeps' rows this many at a time. */
-export const KEEP_WINDOW = 4096;
-
 /** A plan's steps in order, a window at a time, with the store holding the rows of that window's
  *  kept pre-images only (store.rowsOf): one query a window, never the rows of every keep of a
  *  large command at once (an rm -rf of 1M files kept 1M). */
-export function* keepWindows<S extends { keep?: string }>(store: Store, steps: Iterable<S>, size = KEEP_WINDOW): Generator<S[]> {
+export function* keepWindows<S extends { keep?: string }>(store: Store, steps: Iterable<S>, size = store.window): Generator<S[]> {
   let win: S[] = [];
   const flush = () => {
     const names: string[] = [];
