@@ -89,11 +89,17 @@ interface Verdict {
   force: boolean;
   path: string | undefined; // the step's own path and pre: no copies
   pre: Stat | undefined;
-  changed?: Pick<Source, "changed" | "now">;
+  changed: Pick<Source, "changed" | "now">;
 }
 
-/** Verdicts a store keeps at most: those of a plan of up to 64k kept files. */
-export const VERDICTS = 1 << 16;
+/** A plain pass, nothing changed: the pre it was checked against (the step's own, no copy), or
+ *  NO_PRE. No object of its own per keep: ~100 B a verdict was ~100 MB for 1M kept files. */
+type Plain = Stat | typeof NO_PRE;
+const NO_PRE = Symbol("no pre");
+const isPlain = (v: Verdict | Plain): v is Plain => v === NO_PRE || !("changed" in v);
+
+/** Verdicts a store keeps at most: those of a plan of up to 256k kept files. */
+export const VERDICTS = 1 << 18;
 
 /** Steps read with their keeps' rows this many at a time. */
 export const KEEP_WINDOW = 4096;
@@ -162,20 +168,19 @@ export class Store {
     // keyed by name alone: a keep name is of one command's staging dir (check() refuses the rest);
     // the rest of what was asked is compared below (no bigint made text per keep)
     const force = !!opts.force;
-    const asked = (c: Verdict) =>
-      c.force === force &&
-      c.path === opts.path &&
-      (c.pre === pre || (!!c.pre && !!pre && c.pre.ino === pre.ino && c.pre.size === pre.size && c.pre.mtimeNs === pre.mtimeNs));
+    const samePre = (a: Stat | undefined) => a === pre || (!!a && !!pre && a.ino === pre.ino && a.size === pre.size && a.mtimeNs === pre.mtimeNs);
+    // a plain pass (nothing changed) is the same answer whatever the force and path asked with
+    // (they change only what a refusal or a change says): held as the pre it was checked against
+    const asked = (c: Verdict | Plain) => (isPlain(c) ? samePre(c === NO_PRE ? undefined : c) : c.force === force && c.path === opts.path && samePre(c.pre));
     const had = name.startsWith(cmd) && name.charCodeAt(cmd.length) === 47 ? this.checked.get(name) : undefined; // "<cmd>/": else check() refuses it
     const seen = !opts.again || !had ? undefined : Array.isArray(had) ? had.find(asked) : asked(had) ? had : undefined;
     const row = seen && this.keep(name); // read again: its state and hash as when it was checked (nothing waited since)
-    if (seen && row) return { path: this.stagedPath(name), row, ...seen.changed };
+    if (seen && row) return { path: this.stagedPath(name), row, ...(isPlain(seen) ? {} : seen.changed) };
     const r = this.check(cmd, name, pre, opts);
-    const v: Verdict = { force, path: opts.path, pre, ...(r.changed !== undefined ? { changed: { changed: r.changed, now: r.now } } : {}) };
+    const v: Verdict | Plain = r.changed === undefined ? (pre ?? NO_PRE) : { force, path: opts.path, pre, changed: { changed: r.changed, now: r.now } };
     // an array only from a keep's second question (nearly all are asked once, or again the same)
     // up to VERDICTS of them: past that a second pass checks again (an lstat a keep), so a plan of
-    // 1M kept files holds no 1M verdicts (~100 MB); it finds what changed in between, as a first
-    // check would
+    // 1M kept files holds no 1M verdicts; it finds what changed in between, as a first check would
     if (had || this.checked.size < this.verdicts) this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
     return r;
   }
@@ -183,7 +188,7 @@ export class Store {
   /** Each pre-image that passed source(), by what it was asked: a second pass over one plan
    *  (`again`: nothing waited in between, such as a question to the user) takes the verdict
    *  instead of an lstat per kept file. */
-  private checked = new Map<string, Verdict | Verdict[]>();
+  private checked = new Map<string, Verdict | Plain | Array<Verdict | Plain>>();
 
   private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string }): Source {
     if (!isKeepName(cmd, name))
