@@ -1,5 +1,5 @@
 // A plan's pre-image checks and its plan file made a window of steps at a time (store.rowsOf,
-// keepWindows) and with the verdicts a store keeps bounded (store.verdicts): the same lost
+// keepWindows) and with the verdicts and rows a store keeps bounded: the same lost
 // pre-images and the same plan file, byte for byte, as with one window over the whole plan and
 // every verdict kept. Each command of the case matrix, and a multi-directory tree many windows
 // long with a kept file gone from staging, planned in every conflict mode.
@@ -39,7 +39,7 @@ const records = (file: string) =>
 
 /** What the plan of each command comes to with a store of this window and verdict bound: its lost
  *  pre-images and its plan files (made ahead, and as an undo prepares it), as text. */
-function outcomes(s: Sandbox, bounds: { window?: number; verdicts?: number }): Map<string, string> {
+function outcomes(s: Sandbox, bounds: { window?: number; verdicts?: number; rows?: number }): Map<string, string> {
   const paths = statePaths(s.state);
   const ix = new Index(paths.index);
   const got = new Map<string, string>();
@@ -50,6 +50,7 @@ function outcomes(s: Sandbox, bounds: { window?: number; verdicts?: number }): M
         const store = new Store(paths, ix);
         if (bounds.window) store.window = bounds.window;
         if (bounds.verdicts !== undefined) store.verdicts = bounds.verdicts;
+        if (bounds.rows !== undefined) store.rowsMax = bounds.rows;
         const planned = planFor(ix, c, mode, paths.staging);
         const lost = lostPreimages(store, planned, mode === "force");
         const plan = withoutLost(planned, lost);
@@ -78,10 +79,10 @@ function outcomes(s: Sandbox, bounds: { window?: number; verdicts?: number }): M
   return got;
 }
 
-/** The same outcomes with a window of 3 steps and 2 verdicts kept as with one window and all kept. */
+/** The same outcomes with a window of 3 steps, 2 verdicts and 4 rows kept as with one window and all kept. */
 function sameWindowed(s: Sandbox): Map<string, string> {
-  const whole = outcomes(s, { window: 1 << 30, verdicts: 1 << 30 });
-  const small = outcomes(s, { window: 3, verdicts: 2 });
+  const whole = outcomes(s, { window: 1 << 30, verdicts: 1 << 30, rows: 1 << 30 });
+  const small = outcomes(s, { window: 3, verdicts: 2, rows: 4 });
   assert.deepEqual([...small.keys()], [...whole.keys()]);
   for (const [k, v] of whole) {
     const w = small.get(k)!;

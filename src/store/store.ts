@@ -101,6 +101,9 @@ const isPlain = (v: Verdict | Plain): v is Plain => v === NO_PRE || !("changed" 
 /** Verdicts a store keeps at most: those of a plan of up to 256k kept files. */
 export const VERDICTS = 1 << 18;
 
+/** Keeps' rows a store holds at most from rowsOf (~300 B each): those of a plan of up to 64k kept files. */
+export const ROWS = 1 << 16;
+
 /** Steps read with their keeps' rows this many at a time. */
 export const KEEP_WINDOW = 4096;
 
@@ -123,9 +126,10 @@ export class Store {
   }
 
   private rows = new Map<string, KeepRow>();
-  /** How many verdicts it keeps (VERDICTS), and the steps a window of keepWindows holds (KEEP_WINDOW). */
+  /** How many verdicts it keeps (VERDICTS), the steps a window of keepWindows holds (KEEP_WINDOW), the keeps' rows it holds (ROWS). */
   verdicts = VERDICTS;
   window = KEEP_WINDOW;
+  rowsMax = ROWS;
   private verified = new Set<string>(); // blobs read whole and found intact by this process
 
   /** Writes a stored pre-image's bytes to its staging name as a new file (verified again as they
@@ -146,12 +150,14 @@ export class Store {
     for (const r of keeps.ofCommand(this.index, cmd)) this.rows.set(r.name, r);
   }
 
-  /** Holds the rows of these pre-images only (in one query), in place of those read before: a
-   *  plan's keeps a window at a time (src/undo/preimages.ts, src/apply), so a plan of 1M kept
-   *  files never holds 1M rows. */
+  /** Holds the rows of these pre-images (in one query, those it holds not yet), with those read
+   *  before while they are up to `rowsMax` in all, else in place of them: a plan's keeps a window
+   *  at a time (keepWindows), so a plan of 1M kept files never holds 1M rows (~300 MB), and one of
+   *  up to rowsMax has them from its check when it is written (no second read). */
   rowsOf(names: readonly string[]): void {
-    this.rows.clear();
-    for (const r of keeps.byNames(this.index, names)) this.rows.set(r.name, r);
+    if (this.rows.size + names.length > this.rowsMax) this.rows.clear();
+    const missing = names.filter((n) => !this.rows.has(n));
+    for (const r of keeps.byNames(this.index, missing)) this.rows.set(r.name, r);
   }
 
   /**
