@@ -83,8 +83,8 @@ for verb, f in (("undo", ph), ("redo", rph)):
     except OSError: continue
     print("   %s phases:" % verb)
     for line in filter(None, lines):
-        name, wall, cpu = line.split()
-        print("    %-28s wall %.3f cpu %.3f (%.2fx cpu of plain rm)" % (name, float(wall), float(cpu), float(cpu) / plain[1]))
+        name, wall, cpu, hwm = (line.split() + ["?"])[:4]
+        print("    %-28s wall %.3f cpu %.3f (%.2fx cpu of plain rm)  peak RSS so far %s MiB" % (name, float(wall), float(cpu), float(cpu) / plain[1], hwm))
 PY
   rm -f "$w/phases" "$w/rphases"
 done

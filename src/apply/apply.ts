@@ -9,7 +9,7 @@ import { nativeFile } from "../paths/native.js";
 import { checkState } from "../paths/state.js";
 import { RecordWriter, StepFlag, StepOp, Tag } from "../spool/records.js";
 import type { Plan } from "../plan/plan.js";
-import type { Store } from "../store/store.js";
+import { keepWindows, type Store } from "../store/store.js";
 import * as keeps from "../index/keeps.js";
 import { cancelMoved } from "../ingest/moved.js";
 
@@ -45,8 +45,6 @@ export function planAhead(store: Store, plan: Plan, file: string): PreparedPlan 
 
 function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { force?: boolean; checked?: boolean; ahead?: boolean }): PreparedPlan {
   checkState(store.paths, [join(store.paths.staging, plan.cmd)]); // its pre-images' dir too: others must not write there
-  // the keeps' rows were read for this plan just now (lostPreimages), and their verdicts stand
-  if (!opts.checked) store.preload(plan.cmd);
   const fd = openSync(file, "w", 0o600);
   try {
     const recs = new RecordWriter(1 << 20, (b) => {
@@ -99,41 +97,43 @@ function writeRecords(
     }
     recs.end();
   }
-  for (const s of plan.steps) {
-    const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path, again: opts.checked }) : null;
-    if (src?.changed) notes.push(`${s.path}: restored as it is now, not as it was kept: ${src.changed}`);
-    let whole = false;
-    let keep: [string, string] | null = null; // how, name
-    if (s.keep && src) {
-      if (src.row.state === "stored" && opts.ahead) {
-        if (!storedNames.has(src.row.name)) stored.push({ name: src.row.name, what: s.path });
-        storedNames.add(src.row.name);
-      } else if (src.row.state === "stored" && !materialised.has(src.path)) {
-        store.materialise(plan.cmd, src.row, s.path);
-        materialised.add(src.path);
+  // the keeps' rows a window of steps at a time (with opts.checked, lostPreimages's verdicts stand)
+  for (const win of keepWindows(store, plan.steps))
+    for (const s of win) {
+      const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path, again: opts.checked }) : null;
+      if (src?.changed) notes.push(`${s.path}: restored as it is now, not as it was kept: ${src.changed}`);
+      let whole = false;
+      let keep: [string, string] | null = null; // how, name
+      if (s.keep && src) {
+        if (src.row.state === "stored" && opts.ahead) {
+          if (!storedNames.has(src.row.name)) stored.push({ name: src.row.name, what: s.path });
+          storedNames.add(src.row.name);
+        } else if (src.row.state === "stored" && !materialised.has(src.path)) {
+          store.materialise(plan.cmd, src.row, s.path);
+          materialised.add(src.path);
+        }
+        const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && src.row.state !== "missing";
+        if (move) moved.push(s.keep);
+        // the path's own inode moved back: shit-apply checks it is still as kept before any change
+        // (a plan made ahead checked it when it was made: src/undo/ahead.ts)
+        whole = move && src.row.state === "inode" && !src.changed;
+        keep = [move ? "R" : "C", src.path];
       }
-      const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && src.row.state !== "missing";
-      if (move) moved.push(s.keep);
-      // the path's own inode moved back: shit-apply checks it is still as kept before any change
-      // (a plan made ahead checked it when it was made: src/undo/ahead.ts)
-      whole = move && src.row.state === "inode" && !src.changed;
-      keep = [move ? "R" : "C", src.path];
+      const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : whole ? StepFlag.KEPT_WHOLE : 0;
+      recs.begin(STEP_OP[s.kind], flags).latin1(Tag.PATH, s.path);
+      if (s.path2 !== undefined) recs.latin1(Tag.PATH2, s.path2);
+      // a kept inode restored as it is now keeps its own times
+      const pre = src?.now ?? s.pre;
+      if (pre) recs.stat(Tag.PRE, pre);
+      if (s.target) recs.bytes(Tag.TARGET, s.target);
+      if (s.rdev !== undefined) recs.int(Tag.RDEV, s.rdev);
+      if (s.tailOf !== undefined) recs.int(Tag.TAIL_OF, s.tailOf);
+      if (s.length !== undefined) recs.int(Tag.LENGTH, s.length);
+      if (s.xname !== undefined) recs.utf8(Tag.XNAME, s.xname);
+      if (s.xvalue) recs.bytes(Tag.XVALUE, s.xvalue);
+      if (keep) recs.keep(Tag.KEEP, keep[0], keep[1]);
+      recs.end();
     }
-    const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : whole ? StepFlag.KEPT_WHOLE : 0;
-    recs.begin(STEP_OP[s.kind], flags).latin1(Tag.PATH, s.path);
-    if (s.path2 !== undefined) recs.latin1(Tag.PATH2, s.path2);
-    // a kept inode restored as it is now keeps its own times
-    const pre = src?.now ?? s.pre;
-    if (pre) recs.stat(Tag.PRE, pre);
-    if (s.target) recs.bytes(Tag.TARGET, s.target);
-    if (s.rdev !== undefined) recs.int(Tag.RDEV, s.rdev);
-    if (s.tailOf !== undefined) recs.int(Tag.TAIL_OF, s.tailOf);
-    if (s.length !== undefined) recs.int(Tag.LENGTH, s.length);
-    if (s.xname !== undefined) recs.utf8(Tag.XNAME, s.xname);
-    if (s.xvalue) recs.bytes(Tag.XVALUE, s.xvalue);
-    if (keep) recs.keep(Tag.KEEP, keep[0], keep[1]);
-    recs.end();
-  }
   recs.flush();
   return { id, moved, materialised: [...materialised], notes, stored };
 }

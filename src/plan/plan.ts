@@ -92,16 +92,20 @@ export function noop(e: Pick<EventRow, "op" | "pre" | "pre2">): boolean {
 export function inverseSteps(input: EventRow[] | Events): { steps: Step[]; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat> } {
   const steps: Step[] = [];
   const cannot: Plan["cannot"] = [];
-  // each path's state before the command touched it, from its earliest record: read backward, the
-  // last one seen (one pass over the events, not two). A directory's raw stat and its place in
-  // this pass (the final pass puts its mode and times back, in the order the command first met
-  // them); null for anything else, a mark that the path was met as no directory first. Keyed by
-  // the steps' own path strings.
-  const earliest = new Map<BPath, { raw: Uint8Array; at: number } | null>();
+  // each directory's state before the command touched it, from its earliest record: read
+  // backward, the last one seen (one pass over the events, not two). Its raw stat and its place
+  // in this pass (the final pass puts its mode and times back, in the order the command first met
+  // them). A path met as no directory in an earlier record than any that shows it as one is no
+  // directory first: it is dropped (only paths seen as directories are held, not one entry per
+  // path: the undo of an rm -rf of 1M files held 1M here for its 1k directories). Keyed by the
+  // steps' own path strings.
+  const earliest = new Map<BPath, { raw: Uint8Array; at: number }>();
   let at = 0;
   const note = (p: BPath | null, raw: Uint8Array | null) => {
     const mode = modeOf(raw);
-    if (p && mode !== null) earliest.set(p, typeOf(mode) === C.S_IFDIR ? { raw: raw!, at: at++ } : null);
+    if (!p || mode === null) return;
+    if (typeOf(mode) === C.S_IFDIR) earliest.set(p, { raw: raw!, at: at++ });
+    else earliest.delete(p);
   };
   for (const e of asEvents(input).backward()) {
     const path = p1(e),
@@ -194,8 +198,7 @@ export function inverseSteps(input: EventRow[] | Events): { steps: Step[]; canno
     }
   }
   // the directories, first met first (the last of this pass)
-  const dirs: Array<[BPath, { raw: Uint8Array; at: number }]> = [];
-  for (const [p, v] of earliest) if (v) dirs.push([p, v]);
+  const dirs = [...earliest];
   earliest.clear();
   dirs.sort((x, y) => y[1].at - x[1].at);
   const firstStat = new Map<BPath, Stat>();

@@ -83,15 +83,29 @@ export function looksLikeKeepName(name: string): boolean {
 }
 
 /** What source() was asked of one pre-image, and what it found: its Source less its staged path
- *  (made again when asked: a cache of the 100k keeps of an rm -rf held each path, its key and a
- *  Source object, ~30 MB). */
+ *  and its row (made again when asked: a cache of the 100k keeps of an rm -rf held each path, its
+ *  key and a Source object, ~30 MB; the rows are read again a window at a time, rowsOf). */
 interface Verdict {
   force: boolean;
   path: string | undefined; // the step's own path and pre: no copies
   pre: Stat | undefined;
-  row: KeepRow;
-  changed?: Pick<Source, "changed" | "now">;
+  changed: Pick<Source, "changed" | "now">;
 }
+
+/** A plain pass, nothing changed: the pre it was checked against (the step's own, no copy), or
+ *  NO_PRE. No object of its own per keep: ~100 B a verdict was ~100 MB for 1M kept files. */
+type Plain = Stat | typeof NO_PRE;
+const NO_PRE = Symbol("no pre");
+const isPlain = (v: Verdict | Plain): v is Plain => v === NO_PRE || !("changed" in v);
+
+/** Verdicts a store keeps at most: those of a plan of up to 256k kept files. */
+export const VERDICTS = 1 << 18;
+
+/** Keeps' rows a store holds at most from rowsOf (~300 B each): those of a plan of up to 64k kept files. */
+export const ROWS = 1 << 16;
+
+/** Steps read with their keeps' rows this many at a time. */
+export const KEEP_WINDOW = 4096;
 
 /** Where a kept pre-image's bytes are, as source() found them. */
 export interface Source {
@@ -112,6 +126,10 @@ export class Store {
   }
 
   private rows = new Map<string, KeepRow>();
+  /** How many verdicts it keeps (VERDICTS), the steps a window of keepWindows holds (KEEP_WINDOW), the keeps' rows it holds (ROWS). */
+  verdicts = VERDICTS;
+  window = KEEP_WINDOW;
+  rowsMax = ROWS;
   private verified = new Set<string>(); // blobs read whole and found intact by this process
 
   /** Writes a stored pre-image's bytes to its staging name as a new file (verified again as they
@@ -132,6 +150,16 @@ export class Store {
     for (const r of keeps.ofCommand(this.index, cmd)) this.rows.set(r.name, r);
   }
 
+  /** Holds the rows of these pre-images (in one query, those it holds not yet), with those read
+   *  before while they are up to `rowsMax` in all, else in place of them: a plan's keeps a window
+   *  at a time (keepWindows), so a plan of 1M kept files never holds 1M rows (~300 MB), and one of
+   *  up to rowsMax has them from its check when it is written (no second read). */
+  rowsOf(names: readonly string[]): void {
+    if (this.rows.size + names.length > this.rowsMax) this.rows.clear();
+    const missing = names.filter((n) => !this.rows.has(n));
+    for (const r of keeps.byNames(this.index, missing)) this.rows.set(r.name, r);
+  }
+
   /**
    * Where a kept pre-image's bytes are, checked before use: a copy against its hash (or its
    * inode and ctime when hashed, unchanged since), an inode kept whole against the record of
@@ -146,24 +174,27 @@ export class Store {
     // keyed by name alone: a keep name is of one command's staging dir (check() refuses the rest);
     // the rest of what was asked is compared below (no bigint made text per keep)
     const force = !!opts.force;
-    const asked = (c: Verdict) =>
-      c.force === force &&
-      c.path === opts.path &&
-      (c.pre === pre || (!!c.pre && !!pre && c.pre.ino === pre.ino && c.pre.size === pre.size && c.pre.mtimeNs === pre.mtimeNs));
+    const samePre = (a: Stat | undefined) => a === pre || (!!a && !!pre && a.ino === pre.ino && a.size === pre.size && a.mtimeNs === pre.mtimeNs);
+    // a plain pass (nothing changed) is the same answer whatever the force and path asked with
+    // (they change only what a refusal or a change says): held as the pre it was checked against
+    const asked = (c: Verdict | Plain) => (isPlain(c) ? samePre(c === NO_PRE ? undefined : c) : c.force === force && c.path === opts.path && samePre(c.pre));
     const had = name.startsWith(cmd) && name.charCodeAt(cmd.length) === 47 ? this.checked.get(name) : undefined; // "<cmd>/": else check() refuses it
     const seen = !opts.again || !had ? undefined : Array.isArray(had) ? had.find(asked) : asked(had) ? had : undefined;
-    if (seen) return { path: this.stagedPath(name), row: seen.row, ...seen.changed };
+    const row = seen && this.keep(name); // read again: its state and hash as when it was checked (nothing waited since)
+    if (seen && row) return { path: this.stagedPath(name), row, ...(isPlain(seen) ? {} : seen.changed) };
     const r = this.check(cmd, name, pre, opts);
-    const v: Verdict = { force, path: opts.path, pre, row: r.row, ...(r.changed !== undefined ? { changed: { changed: r.changed, now: r.now } } : {}) };
+    const v: Verdict | Plain = r.changed === undefined ? (pre ?? NO_PRE) : { force, path: opts.path, pre, changed: { changed: r.changed, now: r.now } };
     // an array only from a keep's second question (nearly all are asked once, or again the same)
-    this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
+    // up to VERDICTS of them: past that a second pass checks again (an lstat a keep), so a plan of
+    // 1M kept files holds no 1M verdicts; it finds what changed in between, as a first check would
+    if (had || this.checked.size < this.verdicts) this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
     return r;
   }
 
   /** Each pre-image that passed source(), by what it was asked: a second pass over one plan
    *  (`again`: nothing waited in between, such as a question to the user) takes the verdict
    *  instead of an lstat per kept file. */
-  private checked = new Map<string, Verdict | Verdict[]>();
+  private checked = new Map<string, Verdict | Plain | Array<Verdict | Plain>>();
 
   private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string }): Source {
     if (!isKeepName(cmd, name))
@@ -228,4 +259,24 @@ export class Store {
     keeps.setIdentity(this.index, name, h.ino, h.ctime);
     return { path, row };
   }
+}
+
+/** A plan's steps in order, a window at a time, with the store holding the rows of that window's
+ *  kept pre-images only (store.rowsOf): one query a window, never the rows of every keep of a
+ *  large command at once (an rm -rf of 1M files kept 1M). */
+export function* keepWindows<S extends { keep?: string }>(store: Store, steps: Iterable<S>, size = store.window): Generator<S[]> {
+  let win: S[] = [];
+  const flush = () => {
+    const names: string[] = [];
+    for (const s of win) if (s.keep) names.push(s.keep);
+    store.rowsOf(names);
+    const w = win;
+    win = [];
+    return w;
+  };
+  for (const s of steps) {
+    win.push(s);
+    if (win.length >= size) yield flush();
+  }
+  if (win.length) yield flush();
 }

@@ -3,7 +3,7 @@
 // (with why), stops, or with `--on-conflict skip` performs the plan without them.
 import type { BPath } from "../paths/bytes.js";
 import type { Plan, Step } from "../plan/plan.js";
-import { BlobError, type Store } from "../store/store.js";
+import { BlobError, keepWindows, type Store } from "../store/store.js";
 
 export interface Lost {
   path: BPath;
@@ -14,15 +14,16 @@ export interface Lost {
 /** The steps of plan whose pre-image cannot be used, each with why. `force`: a kept inode changed
  *  since it was kept is not lost (the apply restores it as it is now, and says so). */
 export function lostPreimages(store: Store, plan: Plan, force = false): Lost[] {
-  store.preload(plan.cmd);
   const lost: Lost[] = [];
-  for (const s of plan.steps) {
-    if (!s.keep) continue;
-    try {
-      store.source(plan.cmd, s.keep, s.pre, { force, path: s.path });
-    } catch (e) {
-      if (!(e instanceof BlobError)) throw e;
-      lost.push({ path: s.path, reason: e.message, step: s });
+  for (const win of keepWindows(store, plan.steps)) {
+    for (const s of win) {
+      if (!s.keep) continue;
+      try {
+        store.source(plan.cmd, s.keep, s.pre, { force, path: s.path });
+      } catch (e) {
+        if (!(e instanceof BlobError)) throw e;
+        lost.push({ path: s.path, reason: e.message, step: s });
+      }
     }
   }
   return lost;

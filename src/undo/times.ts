@@ -1,5 +1,6 @@
-// SHIT_TIMES=FILE: the phases of an undo or redo, each appended to FILE as "NAME WALL CPU" (seconds;
-// CPU is user+sys of this process and of the children it waited for, such as shit-apply), for
+// SHIT_TIMES=FILE: the phases of an undo or redo, each appended to FILE as "NAME WALL CPU HWM"
+// (seconds; CPU is user+sys of this process and of the children it waited for, such as
+// shit-apply; HWM this process's peak resident MiB so far, VmHWM: which phase made the peak), for
 // bench/undo.sh. Off (one env lookup) otherwise.
 import { appendFileSync, readFileSync } from "node:fs";
 
@@ -18,13 +19,23 @@ function cpu(): number {
   return (own.user + own.system) / 1e6 + kids;
 }
 
+/** This process's peak resident set so far, MiB (VmHWM of /proc/self/status); 0 when not known. */
+function hwm(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? Math.round(Number(m[1]) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 let last = file ? { wall: 0, cpu: 0 } : null; // the first phase counts from the process start
 
 /** Ends a phase: what it took since the last one (or since the process started). */
 export function phase(name: string): void {
   if (!file || !last) return;
   const now = { wall: performance.now() / 1000, cpu: cpu() };
-  appendFileSync(file, `${name.replace(/\s/g, "_")} ${(now.wall - last.wall).toFixed(3)} ${(now.cpu - last.cpu).toFixed(3)}\n`);
+  appendFileSync(file, `${name.replace(/\s/g, "_")} ${(now.wall - last.wall).toFixed(3)} ${(now.cpu - last.cpu).toFixed(3)} ${hwm()}\n`);
   last = { wall: performance.now() / 1000, cpu: cpu() };
 }
 
