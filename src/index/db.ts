@@ -217,15 +217,6 @@ export class Index {
     this.db.function("argv_line", { deterministic: true }, (b) =>
       b instanceof Uint8Array ? Buffer.from(b).toString("utf8").replace(/\0$/, "").replaceAll("\0", " ") : null,
     );
-    // a path's place in path order (src/plan/net.ts inPathOrder: a directory's contents right after
-    // it, names in byte order) as a byte string: its "/"s made NUL, a byte no name holds; and its
-    // directory. For the folds of a large command in bounded memory (events.byPath, doubtsByDir)
-    this.db.function("path_key", { deterministic: true }, (b) => (b instanceof Uint8Array ? pathKey(b) : null));
-    this.db.function("dir_of", { deterministic: true }, (b) => {
-      if (!(b instanceof Uint8Array)) return null;
-      const i = b.lastIndexOf(0x2f);
-      return i <= 0 ? Buffer.from("/") : b.subarray(0, i);
-    });
     this.migrate();
   }
 
@@ -317,11 +308,4 @@ export class Index {
   close(): void {
     this.db.close();
   }
-}
-
-/** A path's bytes with each "/" made NUL: in byte order, these are in path order. */
-export function pathKey(b: Uint8Array): Uint8Array {
-  const k = Buffer.from(b);
-  for (let i = k.indexOf(0x2f); i >= 0; i = k.indexOf(0x2f, i + 1)) k[i] = 0;
-  return k;
 }

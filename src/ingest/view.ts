@@ -140,35 +140,62 @@ const doubted = (e: NetRow) => e.err === 0 && !!e.path && !!e.pre && (e.op === O
 /** Whether a listing of its directory can show the name (else the view is not stored). */
 const nameListed = (p: BPath, name: BPath) => !!name && name !== "." && name !== ".." && p !== "/";
 
+/** The doubts (see above) of paths seen in path order, put by directory: a directory's names are
+ *  all seen between its first and the first path not under it, so only the directories on the
+ *  way to the path seen are open (a stack). Each one's names in seq order, as storeView has them. */
+class Doubts {
+  sure = true;
+  private open: Array<{ dir: BPath; seqs: number[]; names: BPath[] }> = [];
+  constructor(
+    private ix: Index,
+    private cmd: string,
+  ) {}
+
+  add(e: NetRow): void {
+    if (!this.sure) return;
+    const p = fromBuf(e.path!);
+    const name = basename(p);
+    if (!nameListed(p, name)) {
+      this.sure = false;
+      return;
+    }
+    const d = dirname(p);
+    let top = this.open.at(-1);
+    while (top && top.dir !== d && !isUnder(d, top.dir)) {
+      this.put(this.open.pop()!);
+      top = this.open.at(-1);
+    }
+    if (!top || top.dir !== d) this.open.push((top = { dir: d, seqs: [], names: [] }));
+    top.seqs.push(e.seq);
+    top.names.push(name);
+  }
+
+  /** Puts what is still open; whether the view can be stored. */
+  end(): boolean {
+    for (let o = this.open.pop(); o && this.sure; o = this.open.pop()) this.put(o);
+    return this.sure;
+  }
+
+  private put(o: { dir: BPath; seqs: number[]; names: BPath[] }): void {
+    if (!this.sure) return;
+    const order = o.seqs.map((_, i) => i).sort((a, b) => o.seqs[a] - o.seqs[b]);
+    doubts.put(this.ix, this.cmd, toBuf(o.dir), toBuf(order.map((i) => o.names[i]).join("\0") + "\0"));
+  }
+}
+
 /**
  * storeView for a command of any size in bounded memory, with the same rows stored. A path's net
  * change depends on its own events only, but for renames (where an object came from): the events
  * of the paths renames name are folded together in memory (as many as those), every other path's
  * alone, as SQLite hands them over grouped by path in path order (events.byPath); the two merge in
  * path order, and the changes are folded into entries in batches (a created or deleted directory
- * still open at a batch's end goes on into the next). The doubts come from a second sorted read,
- * by directory. Held at once: one path's events, a batch, one directory's doubtful names, and the
- * renames' paths, the calls not captured and the links' notes.
+ * still open at a batch's end goes on into the next); the doubts are put directory by directory
+ * from the same pass. Held at once: one path's events, a batch, the doubtful names of the
+ * directories on the way to the path, and the renames' paths, the calls not captured and the
+ * links' notes.
  */
 function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[] } {
-  let sure = true;
-  let dir: BPath | null = null;
-  let names: BPath[] = [];
-  const putDoubts = () => dir !== null && doubts.put(ix, cmd, toBuf(dir), toBuf(names.join("\0") + "\0"));
-  for (const e of events.doubtsByDir(ix, cmd)) {
-    if (!doubted(e) || !sure) continue; // read to its end all the same (a statement left stepping)
-    const p = fromBuf(e.path!);
-    const name = basename(p);
-    if (!nameListed(p, name)) sure = false;
-    const d = dirname(p);
-    if (d !== dir) {
-      putDoubts();
-      dir = d;
-      names = [];
-    }
-    names.push(name);
-  }
-  if (sure) putDoubts();
+  const doubtful = new Doubts(ix, cmd);
 
   // notes said of a path by calls in another path's group: links (path → path2)
   const notes = new Map<BPath, Array<[number, string]>>();
@@ -231,6 +258,7 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[
     group = [];
   };
   for (const e of events.byPath(ix, cmd)) {
+    if (doubted(e)) doubtful.add(e);
     if (e.op === Op.NOTCAPTURED) {
       uncaptured.push(e.seq);
       continue;
@@ -247,7 +275,7 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[
   upTo(null);
   out.add(changes.splice(0), true);
   uncaptured.sort((a, b) => a - b);
-  if (!sure) {
+  if (!doubtful.end()) {
     views.removeOf(ix, cmd);
     doubts.removeOf(ix, cmd);
     return { uncaptured };
