@@ -107,6 +107,42 @@ export function* iterateTo(ix: Index, cmd: string, last: number): Generator<NetR
   for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? AND seq <= ? ORDER BY seq`, cmd, last)) yield netOf(r);
 }
 
+// A large command's events for the folds of src/ingest/view.ts in bounded memory: grouped by the
+// path each one changes (a link's new name, path2; else path), in path order, each group in seq
+// order. SQLite sorts them (spilling to a temporary file past its cache), so no pass holds more
+// than one path's events. Path order (src/plan/net.ts inPathOrder: a directory's contents right
+// after it, names in byte order) is the byte order of the path with its "/"s made NUL, a byte no
+// name holds: replace() works on the bytes (a JS function per row held ~150 MB more at 300k rows:
+// its arguments' buffers, freed only by a collection). A rename's two paths are one fold (where an object came from), so the
+// events of every path a rename names are read apart, in seq order (renamed, ofRenamed).
+const AFFECTED = `CASE WHEN op = ${Op.LINK} THEN path2 ELSE path END`;
+const RENAMED = `SELECT path FROM events WHERE cmd = ?1 AND op = ${Op.RENAME} AND err = 0 AND path IS NOT NULL AND path2 IS NOT NULL
+  UNION SELECT path2 FROM events WHERE cmd = ?1 AND op = ${Op.RENAME} AND err = 0 AND path IS NOT NULL AND path2 IS NOT NULL`;
+
+/** cmd's events by the path they change, in path order, each path's in seq order. */
+export function* byPath(ix: Index, cmd: string): Generator<NetRow> {
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? ORDER BY replace(${AFFECTED}, '/', x'00'), seq`, cmd)) yield netOf(r);
+}
+
+/** The paths cmd's renames name (old and new names), as latin1 byte strings. */
+export function renamed(ix: Index, cmd: string): Set<string> {
+  const out = new Set<string>();
+  for (const r of ix.iterateArrays(RENAMED, cmd)) out.add(Buffer.from(r[0] as Uint8Array).toString("latin1"));
+  return out;
+}
+
+/** cmd's events that change a path its renames name, in seq order. */
+export function* ofRenamed(ix: Index, cmd: string): Generator<NetRow> {
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ?1 AND ${AFFECTED} IN (${RENAMED}) ORDER BY seq`, cmd)) yield netOf(r);
+}
+
+/** cmd's successful links that have a note, whose note goes with a path (path) other than the one
+ *  they change (path2), in seq order: few. */
+export function* linkNotes(ix: Index, cmd: string): Generator<NetRow> {
+  const sql = `SELECT ${NET_COLS} FROM events WHERE cmd = ? AND op = ${Op.LINK} AND err = 0 AND note IS NOT NULL AND path IS NOT NULL AND path2 IS NOT path ORDER BY seq`;
+  for (const r of ix.iterateArrays(sql, cmd)) yield netOf(r);
+}
+
 /** The command's last event's seq (-1: none): its primary key's end, no row read. */
 export function lastSeq(ix: Index, cmd: string): number {
   const r = ix.q("SELECT seq FROM events WHERE cmd = ? ORDER BY seq DESC LIMIT 1").get(cmd) as { seq: number | bigint } | undefined;

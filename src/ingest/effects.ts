@@ -27,19 +27,30 @@ export type { Effect } from "../plan/net.js";
 export type EffectCounts = Record<Effect, number> & { notCaptured: number; shell: number; untracked: number; killed: number; stopped: number };
 
 export function effectCounts(evs: EventRow[], shell = 0, untracked = 0, ended = { killed: 0, stopped: 0 }): EffectCounts {
-  return countsOf(
-    netEffects(evs),
-    evs.filter((e) => e.op === Op.NOTCAPTURED),
-    shell,
-    untracked,
-    ended,
-  );
+  const t = new Tally(housekeeping());
+  for (const [p, e] of netEffects(evs)) t.seen(p, e);
+  return countsOf(t, evs.filter((e) => e.op === Op.NOTCAPTURED).length, shell, untracked, ended);
 }
 
-function countsOf(net: Map<BPath, Effect>, notCaptured: unknown[], shell: number, untracked: number, ended: { killed: number; stopped: number }): EffectCounts {
-  const counts = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0, notCaptured: notCaptured.length, shell, untracked, ...ended };
-  for (const k of net.values()) counts[k]++;
-  return counts;
+function countsOf(t: Tally, notCaptured: number, shell: number, untracked: number, ended: { killed: number; stopped: number }): EffectCounts {
+  return { ...t.counts, notCaptured, shell, untracked, ...ended };
+}
+
+/** Each path's net effect, seen one at a time (a 1M-path command's are never held together):
+ *  counted by kind, with what classOf tells from the paths. */
+class Tally {
+  counts: Record<Effect, number> = { deleted: 0, modified: 0, created: 0, renamed: 0, metadata: 0 };
+  size = 0;
+  other = false; // a path that is not housekeeping
+  indexes: BPath[] = []; // git indexes modified: housekeeping if only refreshed
+  constructor(private hk: Housekeeping) {}
+  seen = (p: BPath, e: Effect): void => {
+    this.counts[e]++;
+    this.size++;
+    if (this.other || this.hk.matches(p) || GIT_LOCK.test(p)) return;
+    if (GIT_INDEX.test(p) && e === "modified") this.indexes.push(p);
+    else this.other = true;
+  };
 }
 
 /** Recounts the effects of these commands and stores them with each, and what kind of command
@@ -53,18 +64,19 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
     // command's pass makes its show view too (src/ingest/view.ts)
     // (from the rows in hand when this process just wrote them all: src/ingest/hand.ts)
     const held = inHand(index, id);
-    const viewed = storeView(index, id, held ?? undefined);
-    const notCaptured: unknown[] = viewed?.uncaptured ?? [];
+    const tally = new Tally(userHousekeeping());
+    const viewed = storeView(index, id, tally.seen, held ?? undefined);
+    let notCaptured = viewed?.uncaptured.length ?? 0;
     function* counted() {
       for (const e of held ?? events.forCounting(index, id)) {
-        if (e.op === Op.NOTCAPTURED) notCaptured.push(true);
+        if (e.op === Op.NOTCAPTURED) notCaptured++;
         yield e;
       }
     }
-    const net = viewed?.net ?? netEffects(counted());
-    const counts = countsOf(net, notCaptured, shell, untracked.count(index, id), kills.count(index, id));
+    if (!viewed) for (const [p, e] of netEffects(counted())) tally.seen(p, e);
+    const counts = countsOf(tally, notCaptured, shell, untracked.count(index, id), kills.count(index, id));
     const proven = commands.classOf(index, id) === "housekeeping"; // a refresh once proven stays one (the index may change later)
-    const cls = classOf(counts, net, userHousekeeping(), (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
+    const cls = classFrom(counts, tally, (p) => proven || (!!staging && indexRefreshed(index, id, p, staging)));
     commands.setEffects(index, id, JSON.stringify(counts), cls);
     if (earlier && staging) recount(index, indexLeftBy(index, id), staging, false);
   }
@@ -92,14 +104,16 @@ function indexLeftBy(index: Index, id: string): string[] {
  *  refreshed (its staged content the same after as before). */
 export type CommandClass = "changes" | "none" | "housekeeping";
 export function classOf(counts: EffectCounts, net: Map<BPath, Effect>, hk: Housekeeping, refreshed: (p: BPath) => boolean): CommandClass {
+  const t = new Tally(hk);
+  for (const [p, e] of net) t.seen(p, e);
+  return classFrom(counts, t, refreshed);
+}
+
+function classFrom(counts: EffectCounts, paths: Tally, refreshed: (p: BPath) => boolean): CommandClass {
   if (counts.shell || counts.untracked || counts.notCaptured || counts.killed || counts.stopped) return "changes";
-  if (!net.size) return "none";
-  for (const p of net.keys()) {
-    if (hk.matches(p) || GIT_LOCK.test(p)) continue;
-    if (GIT_INDEX.test(p) && net.get(p) === "modified" && refreshed(p)) continue;
-    return "changes";
-  }
-  return "housekeeping";
+  if (!paths.size) return "none";
+  if (paths.other) return "changes";
+  return paths.indexes.every(refreshed) ? "housekeeping" : "changes";
 }
 
 let hkCache: Housekeeping | null = null;

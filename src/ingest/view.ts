@@ -16,13 +16,13 @@ import * as events from "../index/events.js";
 import * as views from "../index/views.js";
 import * as doubts from "../index/doubts.js";
 import { Op } from "../spool/records.js";
-import { type BPath, basename, dirname, fromBuf, toBuf } from "../paths/bytes.js";
+import { type BPath, basename, dirname, fromBuf, isUnder, toBuf } from "../paths/bytes.js";
 import { type Change, type Contents, type Effect, fold, netChanges } from "../plan/net.js";
 import { didHappen } from "../undo/unhappened.js";
 import { netChangesOf } from "./hand.js";
 
 /** Commands of fewer events are folded at show time: it takes less than reading a stored view. */
-export const VIEW_MIN = 1000;
+let viewMin = 1000;
 const PART = 256; // entries a stored part
 
 /** One line of show's net view: a change (a folded tree with its counts), and what capture said
@@ -71,23 +71,42 @@ interface Made {
   entries: number;
 }
 
-/** Stores the view of a command of VIEW_MIN events or more (and drops one stored before: its
+/** Past this many events (and with its rows not in hand) a command's view is folded path by path
+ *  in bounded memory (storeBounded): one whole fold held ~600 bytes a path, and an rm -rf of 1M
+ *  files took shitd to 628 MiB. Below it the whole fold is quicker than SQLite's sort. */
+let bounded = 50_000;
+let batch = 4096; // changes folded at once there
+
+/** Tests set these small (a view for a few events, folded path by path in batches of a few);
+ *  returns the ones before. */
+export function viewLimits(set: { min?: number; bounded?: number; batch?: number }): { min: number; bounded: number; batch: number } {
+  const was = { min: viewMin, bounded, batch };
+  viewMin = set.min ?? viewMin;
+  bounded = set.bounded ?? bounded;
+  batch = set.batch ?? batch;
+  return was;
+}
+
+/** Each path's net effect (the key of a rename is its old name), as recount counts it. */
+export type Seen = (path: BPath, effect: Effect) => void;
+
+/** Stores the view of a command of viewMin events or more (and drops one stored before: its
  *  events changed), inside the ingest's transaction. Run by recount, which counts the command's
- *  effects from the same pass (the net effect of each path, the calls not captured); null for a
- *  smaller command (recount reads its events itself). */
+ *  effects from the same pass: `seen` is shown the net effect of each path, and the calls not
+ *  captured are returned; null for a smaller command (recount reads its events itself). */
 /** `rows`: the command's events, when the caller has them all in hand (else read here). */
-export function storeView(ix: Index, cmd: string, rows?: EventRow[]): { net: Map<BPath, Effect>; uncaptured: number[] } | null {
+export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[]): { uncaptured: number[] } | null {
   views.removeOf(ix, cmd);
   doubts.removeOf(ix, cmd);
-  if (!events.atLeast(ix, cmd, VIEW_MIN)) return null;
+  if (!events.atLeast(ix, cmd, viewMin)) return null;
+  if (!rows && bounded < Infinity && events.atLeast(ix, cmd, bounded + 1)) return storeBounded(ix, cmd, seen);
   const doubtful = new Map<BPath, BPath[]>(); // dir → names of records written before their call
   let sure = true;
   const did = (e: NetRow) => {
-    if (e.err === 0 && e.path && e.pre && (e.op === Op.UNLINK || e.op === Op.RMDIR || e.op === Op.RENAME)) {
-      const p = fromBuf(e.path);
+    if (doubted(e)) {
+      const p = fromBuf(e.path!);
       const name = basename(p);
-      if (!name || name === "." || name === ".." || p === "/")
-        sure = false; // not a name a listing shows
+      if (!nameListed(p, name)) sure = false;
       else {
         const d = dirname(p);
         let names = doubtful.get(d);
@@ -105,13 +124,238 @@ export function storeView(ix: Index, cmd: string, rows?: EventRow[]): { net: Map
     (changes) => ((net = new Map(changes.map((c) => [c.path, c.effect]))), changes),
     rows && netChangesOf(rows), // did() takes every record as made: the same changes
   );
-  if (!sure) return { net, uncaptured: v.uncaptured };
+  for (const [p, e] of net) seen(p, e);
+  if (!sure) return { uncaptured: v.uncaptured };
   const entries = v.entries as Entry[];
   for (let i = 0; i * PART < entries.length; i++) views.put(ix, cmd, i, JSON.stringify(entries.slice(i * PART, (i + 1) * PART)));
   for (const [d, names] of doubtful) doubts.put(ix, cmd, toBuf(d), toBuf(names.join("\0") + "\0"));
   const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured: v.uncaptured, entries: entries.length };
   views.put(ix, cmd, -1, JSON.stringify(made));
-  return { net, uncaptured: v.uncaptured };
+  return { uncaptured: v.uncaptured };
+}
+
+/** A record written before its call (src/undo/unhappened.ts): the view holds while its name is
+ *  not in its directory. */
+const doubted = (e: NetRow) => e.err === 0 && !!e.path && !!e.pre && (e.op === Op.UNLINK || e.op === Op.RMDIR || e.op === Op.RENAME);
+/** Whether a listing of its directory can show the name (else the view is not stored). */
+const nameListed = (p: BPath, name: BPath) => !!name && name !== "." && name !== ".." && p !== "/";
+
+/** The doubts (see above) of paths seen in path order, put by directory: a directory's names are
+ *  all seen between its first and the first path not under it, so only the directories on the
+ *  way to the path seen are open (a stack). Each one's names in seq order, as storeView has them. */
+class Doubts {
+  sure = true;
+  private open: Array<{ dir: BPath; seqs: number[]; names: BPath[] }> = [];
+  constructor(
+    private ix: Index,
+    private cmd: string,
+  ) {}
+
+  add(e: NetRow): void {
+    if (!this.sure) return;
+    const p = fromBuf(e.path!);
+    const name = basename(p);
+    if (!nameListed(p, name)) {
+      this.sure = false;
+      return;
+    }
+    const d = dirname(p);
+    let top = this.open.at(-1);
+    while (top && top.dir !== d && !isUnder(d, top.dir)) {
+      this.put(this.open.pop()!);
+      top = this.open.at(-1);
+    }
+    if (!top || top.dir !== d) this.open.push((top = { dir: d, seqs: [], names: [] }));
+    top.seqs.push(e.seq);
+    top.names.push(name);
+  }
+
+  /** Puts what is still open; whether the view can be stored. */
+  end(): boolean {
+    for (let o = this.open.pop(); o && this.sure; o = this.open.pop()) this.put(o);
+    return this.sure;
+  }
+
+  private put(o: { dir: BPath; seqs: number[]; names: BPath[] }): void {
+    if (!this.sure) return;
+    const order = o.seqs.map((_, i) => i).sort((a, b) => o.seqs[a] - o.seqs[b]);
+    doubts.put(this.ix, this.cmd, toBuf(o.dir), toBuf(order.map((i) => o.names[i]).join("\0") + "\0"));
+  }
+}
+
+/**
+ * storeView for a command of any size in bounded memory, with the same rows stored. A path's net
+ * change depends on its own events only, but for renames (where an object came from): the events
+ * of the paths renames name are folded together in memory (as many as those), every other path's
+ * alone, as SQLite hands them over grouped by path in path order (events.byPath); the two merge in
+ * path order, and the changes are folded into entries in batches (a created or deleted directory
+ * still open at a batch's end goes on into the next); the doubts are put directory by directory
+ * from the same pass. Held at once: one path's events, a batch, the doubtful names of the
+ * directories on the way to the path, and the renames' paths, the calls not captured and the
+ * links' notes.
+ */
+function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[] } {
+  const doubtful = new Doubts(ix, cmd);
+
+  // notes said of a path by calls in another path's group: links (path → path2)
+  const notes = new Map<BPath, Array<[number, string]>>();
+  const noteOn = (m: Map<BPath, Array<[number, string]>>, e: NetRow) => {
+    const p = fromBuf(e.path!);
+    let l = m.get(p);
+    if (!l) m.set(p, (l = []));
+    l.push([e.seq, e.note!]);
+  };
+  for (const e of events.linkNotes(ix, cmd)) if (e.op === Op.LINK && e.note && e.path) noteOn(notes, e);
+  const ownNote = (e: NetRow) => e.op !== Op.NOTCAPTURED && e.err === 0 && !!e.note && !!e.path && (e.op !== Op.LINK || sameBytes(e.path, e.path2));
+  const said = (p: BPath, own: Array<[number, string]> | undefined): string | undefined => {
+    const side = notes.get(p);
+    const all = side && own ? [...own, ...side].sort((a, b) => a[0] - b[0]) : (own ?? side);
+    return all?.length ? [...new Set(all.map((n) => n[1]))].join("; ") : undefined;
+  };
+
+  // the paths renames name, folded together
+  const renamed = events.renamed(ix, cmd);
+  let fromRenames: Change[] = [];
+  const renameNotes = new Map<BPath, Array<[number, string]>>();
+  if (renamed.size) {
+    const evs: NetRow[] = [];
+    for (const e of events.ofRenamed(ix, cmd)) {
+      if (ownNote(e)) noteOn(renameNotes, e);
+      evs.push(e);
+    }
+    fromRenames = netChanges(evs);
+    for (const [p, e] of new Map(fromRenames.map((c) => [c.path, c.effect]))) seen(p, e); // one a path, as netEffects counts them
+  }
+  let r = 0; // the next of fromRenames
+
+  const uncaptured: number[] = [];
+  const changes: Change[] = [];
+  const notesOf = new Map<BPath, string>();
+  const out = new Folding(ix, cmd, notesOf);
+  const take = (c: Change, note: string | undefined, count = true) => {
+    if (count) seen(c.path, c.effect);
+    if (note) notesOf.set(c.path, note);
+    changes.push(c);
+    if (changes.length >= batch) out.add(changes.splice(0));
+  };
+  const upTo = (p: BPath | null) => {
+    for (; r < fromRenames.length && (p === null || keyCompare(fromRenames[r].path, p) < 0); r++) {
+      const c = fromRenames[r];
+      take(c, said(c.path, renameNotes.get(c.path)), false);
+    }
+  };
+  let group: NetRow[] = [];
+  let key: Uint8Array | null = null;
+  const close = () => {
+    if (!key) return;
+    const p = fromBuf(key);
+    if (!renamed.has(p)) {
+      const own = group.filter(ownNote).map((e): [number, string] => [e.seq, e.note!]);
+      const cs = netChanges(group);
+      if (cs.length) upTo(p);
+      for (const c of cs) take(c, said(c.path, own.length ? own : undefined));
+    }
+    group = [];
+  };
+  for (const e of events.byPath(ix, cmd)) {
+    if (doubted(e)) doubtful.add(e);
+    if (e.op === Op.NOTCAPTURED) {
+      uncaptured.push(e.seq);
+      continue;
+    }
+    const k = e.op === Op.LINK ? e.path2 : e.path;
+    if (!k) continue; // changes nothing (a note on a link's path: linkNotes)
+    if (!key || !sameBytes(k, key)) {
+      close();
+      key = k;
+    }
+    group.push(e);
+  }
+  close();
+  upTo(null);
+  out.add(changes.splice(0), true);
+  uncaptured.sort((a, b) => a - b);
+  if (!doubtful.end()) {
+    views.removeOf(ix, cmd);
+    doubts.removeOf(ix, cmd);
+    return { uncaptured };
+  }
+  const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured, entries: out.entries };
+  views.put(ix, cmd, -1, JSON.stringify(made));
+  return { uncaptured };
+}
+
+const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => !!a && !!b && Buffer.compare(a, b) === 0;
+
+/** Path order (inPathOrder's) of two paths: byte order with "/" below every other byte. */
+function keyCompare(a: BPath, b: BPath): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === 0x2f) x = 0;
+    if (y === 0x2f) y = 0;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Changes in path order, in batches, folded (src/plan/net.ts fold) into entries stored PART a
+ *  row. fold's one state across its input is the created or deleted directory it is folding into:
+ *  when one is still open at a batch's end, it and the entries after it (under it, of another
+ *  effect) are held, and the next batch is folded after it again, its counts added. */
+class Folding {
+  entries = 0;
+  private part: Entry[] = [];
+  private parts = 0;
+  private held: Entry[] = [];
+  constructor(
+    private ix: Index,
+    private cmd: string,
+    private notes: Map<BPath, string>,
+  ) {}
+
+  add(changes: Change[], last = false): void {
+    const open = this.held[0];
+    const folded = fold(open ? [open.change, ...changes] : changes);
+    const made: Entry[] = open ? [...this.held] : [];
+    for (let i = open ? 1 : 0; i < folded.length; i++) {
+      const f = folded[i];
+      const note = f.contents ? undefined : this.notes.get(f.change.path);
+      made.push({ change: f.change, ...(f.contents ? { contents: f.contents } : {}), ...(note ? { note } : {}) });
+    }
+    if (open) {
+      const more = folded[0].contents!;
+      const n = open.contents!;
+      n.files += more.files;
+      n.dirs += more.dirs;
+      n.links += more.links;
+      n.other += more.other;
+    }
+    this.notes.clear();
+    let keep = made.length;
+    if (!last) {
+      let top = made.length - 1;
+      while (top >= 0 && !made[top].contents) top--;
+      if (top >= 0 && made.slice(top + 1).every((e) => isUnder(e.change.path, made[top].change.path))) keep = top;
+    }
+    this.held = made.slice(keep);
+    for (let i = 0; i < keep; i++) this.put(made[i]);
+    if (last) this.flush();
+  }
+
+  private put(e: Entry): void {
+    this.part.push(e);
+    this.entries++;
+    if (this.part.length >= PART) this.flush();
+  }
+
+  private flush(): void {
+    if (!this.part.length) return;
+    views.put(this.ix, this.cmd, this.parts++, JSON.stringify(this.part));
+    this.part = [];
+  }
 }
 
 /** The stored view, if the command has one that holds now (see above); else null. `staging`: the

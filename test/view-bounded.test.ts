@@ -1,0 +1,116 @@
+// A large command's stored view folded path by path in bounded memory (src/ingest/view.ts,
+// storeBounded) against the whole fold: for every command of the case matrix, and for one of
+// thousands of events over many directories (renames across directories, chains and a swap,
+// sed -i's temp files renamed over, files created then removed, links, metadata, a directory
+// removed after a file was moved out of it, files past the cap), folded in batches of a few changes, the same rows:
+// the view's parts, its doubts, the effect counts and the command's class.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cases } from "./cases.ts";
+import { sandbox, out, type Sandbox } from "./helpers.ts";
+import { Index } from "../dist/index/db.js";
+import * as commands from "../dist/index/commands.js";
+import * as views from "../dist/index/views.js";
+import * as doubts from "../dist/index/doubts.js";
+import * as events from "../dist/index/events.js";
+import { ingest } from "../dist/ingest/ingest.js";
+import { recount } from "../dist/ingest/effects.js";
+import { viewLimits } from "../dist/ingest/view.js";
+import { statePaths } from "../dist/paths/state.js";
+
+const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
+const holds = (cond: string) => spawnSync("bash", ["-c", cond]).status === 0;
+const hex = (b: Uint8Array | null) => (b ? Buffer.from(b).toString("hex") : null);
+
+/** What recount stored of a command, as text. */
+function stored(ix: Index, id: string): string {
+  const dirs = doubts.dirsOf(ix, id).sort((a, b) => Buffer.compare(a, b));
+  return JSON.stringify({
+    effects: commands.effectsOf(ix, id),
+    class: commands.classOf(ix, id),
+    head: views.part(ix, id, -1),
+    parts: [...views.parts(ix, id)],
+    doubts: dirs.map((d) => [hex(d), hex(doubts.namesIn(ix, id, d))]),
+  });
+}
+
+/** Each command of the state dir recounted with its view folded whole, then path by path in
+ *  batches of `batch`: the same rows. Returns the stored views compared (with entries). */
+function bothWays(s: Sandbox, batch: number): Array<{ id: string; events: number; entries: number }> {
+  const paths = statePaths(s.state);
+  const ix = new Index(paths.index);
+  const was = viewLimits({});
+  const seen = [];
+  try {
+    ingest(paths, ix);
+    for (const c of commands.newestFirst(ix, null, -1)) {
+      viewLimits({ min: 1, bounded: Infinity });
+      ix.tx(() => recount(ix, [c.id], paths.staging));
+      const whole = stored(ix, c.id);
+      viewLimits({ min: 1, bounded: 0, batch });
+      ix.tx(() => recount(ix, [c.id], paths.staging));
+      assert.equal(stored(ix, c.id), whole, `${c.id} (${c.argv ? Buffer.from(c.argv).toString() : c.kind}): folded path by path`);
+      const head = views.part(ix, c.id, -1);
+      if (head) seen.push({ id: c.id, events: events.count(ix, c.id), entries: (JSON.parse(head) as { entries: number }).entries });
+    }
+  } finally {
+    viewLimits(was);
+    ix.close();
+  }
+  return seen;
+}
+
+test("bounded view = whole view: the case matrix, each command and its undo", async (t) => {
+  let compared = 0;
+  for (const c of cases) {
+    if ((c.needs && !have(c.needs)) || (c.when && !holds(c.when[0]))) continue;
+    await t.test(c.name, async (t) => {
+      const s = sandbox(t);
+      s.sh(c.setup);
+      const run = s.shit(["run", "--", ...(c.shell ?? ["bash", "-c"]), c.cmd]);
+      assert.equal(run.status, 0, out(run));
+      if (c.settle) await new Promise((r) => setTimeout(r, c.settle));
+      if (c.later) s.sh(c.later);
+      if (c.expect.exit === 0 && c.expect.summary !== null) s.shit(["undo", "--yes"]); // its records too
+      compared += bothWays(s, 2).length;
+    });
+  }
+  assert.ok(compared >= 40, `only ${compared} stored views compared`);
+});
+
+test("bounded view = whole view: ~900 events in many directories, renames across them, folded in batches of 7", (t) => {
+  const s = sandbox(t);
+  s.sh(`mkdir t && for d in $(seq 1 14); do mkdir t/d$d; for i in $(seq 1 100); do echo "x $d $i" > t/d$d/f$i; done; done
+        mkdir -p t/gone/a/b t/a && echo x > t/gone/a/b/c && echo x > t/gone/k && echo x > t/a/x && echo x > t/a-b
+        for i in 1 2 3 4 5 6; do head -c 8192 /dev/zero > t/big$i; done`);
+  const cmd = `set -e
+    mv t/d3/f1 t/out1; rm -rf t/d1 t/d2 t/d3                        # deleted dirs; one file moved out first
+    for i in $(seq 1 50); do mv t/d5/f$i t/d6/m$i; done              # renames across directories
+    mv t/d7/f1 t/d7/x; mv t/d7/x t/d8/y; mv t/d8/y t/d9/z            # a chain
+    mv t/d7/f2 t/tmp; mv t/d7/f3 t/d7/f2; mv t/tmp t/d7/f3           # a swap
+    mv t/d4 t/d4b; mv t/d4b/f9 t/d4b/f9b                             # a directory renamed, then a name in it
+    for i in $(seq 1 30); do echo n > t/d10/n$i; rm t/d10/n$i; done  # created then removed
+    mkdir -p t/new/sub; touch t/new/f{1..150} t/new/sub/g{1..20}      # a created directory
+    sed -i s/x/y/ t/d11/f*                                           # a temp file renamed over each
+    chmod 600 t/d12/f{1..20}; touch -d 2001-01-01 t/d12/f{21..30}     # metadata
+    ln t/d12/f31 t/d12/l31; ln -s f32 t/d12/s32                      # links
+    echo more >> t/d13/f1; truncate -s 0 t/d13/f2                    # modified
+    echo y >> t/gone/k; rm -rf t/gone                                # modified, then deleted
+    rm t/d14/f{1..60}
+    echo y >> t/a/x; mv t/a-b t/d13/ab                                # "t/a/x" before "t/a-b" in path order, not in byte order
+    for i in 1 2 3; do echo gone > t/big$i; done; rm t/big4 t/big5; truncate -s 1 t/big6  # past the cap: notes`;
+  const run = s.shit(["run", "--", "bash", "-c", cmd], { env: { ...s.env, SHIT_CAP: "4096" } });
+  assert.equal(run.status, 0, out(run));
+  const seen = bothWays(s, 7);
+  const big = seen.find((v) => v.events > 800);
+  assert.ok(big, `no command of over 800 events: ${JSON.stringify(seen)}`);
+  assert.ok(big.entries > 200, `its view has ${big.entries} entries: not many batches`);
+  const ix = new Index(statePaths(s.state).index);
+  try {
+    const parts = [...views.parts(ix, big.id)].join("");
+    assert.match(parts, /larger than the cap/, "no notes: the case does not test them");
+  } finally {
+    ix.close();
+  }
+});
