@@ -129,8 +129,9 @@ static uint8_t *read_file(const char *path, size_t *len, int *err) {
 /* A file mapped read-only (private), read front to back or in short stretches: its pages are let
  * go every MAP_WINDOW bytes touched (MADV_DONTNEED: they come back from the page cache when read
  * again, the mapping's addresses stay valid), so a 1M-step plan or spool is never all resident
- * (issue 15, Scale). Falls back to read_file when it cannot be mapped. */
-#define MAP_WINDOW ((size_t)32 << 20)
+ * (issue 15, Scale). Falls back to read_file when it cannot be mapped. Pointers into it stay
+ * valid across a release: a string of one record is read again from the page cache. */
+static size_t map_window = (size_t)32 << 20; /* SHIT_APPLY_WINDOW (bytes): tests let go at every record */
 struct mapped {
   uint8_t *p;
   size_t len, touched;
@@ -161,7 +162,7 @@ static int map_file(const char *path, struct mapped *m, int *err) {
 /* n bytes of m were read (a record): past the window, its pages are let go */
 static void map_touch(struct mapped *m, size_t n) {
   m->touched += n + 4096; /* a short record still costs its page */
-  if (m->touched < MAP_WINDOW || !m->mapped) return;
+  if (m->touched < map_window || !m->mapped) return;
   m->touched = 0;
   madvise(m->p, m->len, MADV_DONTNEED);
 }
@@ -2071,6 +2072,8 @@ int main(int argc, char **argv) {
   cap_ctx_fixed = 1; /* neither changes from here on (drop_preload's setenv came before) */
   umask(077);
   int err = 0;
+  const char *win = getenv("SHIT_APPLY_WINDOW");
+  if (win && atoll(win) > 0) map_window = (size_t)atoll(win);
   if (map_file(argv[1], &plan, &err) < 0) {
     fprintf(stderr, "shit-apply: %s: %s\n", argv[1], strerror(err));
     return 2;
