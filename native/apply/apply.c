@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -125,17 +126,68 @@ static uint8_t *read_file(const char *path, size_t *len, int *err) {
   return buf;
 }
 
-/* A field as a NUL-terminated string (fields carry no NUL). */
-static char *fstr(const struct sp_view *v, int tag) {
-  if (!v->f[tag]) return NULL;
-  char *s = malloc(v->fn[tag] + 1);
-  if (!s) {
+/* A file mapped read-only (private), read front to back or in short stretches: its pages are let
+ * go every MAP_WINDOW bytes touched (MADV_DONTNEED: they come back from the page cache when read
+ * again, the mapping's addresses stay valid), so a 1M-step plan or spool is never all resident
+ * (issue 15, Scale). Falls back to read_file when it cannot be mapped. Pointers into it stay
+ * valid across a release: a string of one record is read again from the page cache. */
+static size_t map_window = (size_t)32 << 20; /* SHIT_APPLY_WINDOW (bytes): tests let go at every record */
+struct mapped {
+  uint8_t *p;
+  size_t len, touched;
+  int mapped; /* 1: p is a mapping, 0: a malloc'd copy */
+};
+static int map_file(const char *path, struct mapped *m, int *err) {
+  memset(m, 0, sizeof *m);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) {
+      close(fd);
+      m->p = p;
+      m->len = (size_t)st.st_size;
+      m->mapped = 1;
+      return 0;
+    }
+  }
+  close(fd);
+  m->p = read_file(path, &m->len, err);
+  return m->p ? 0 : -1;
+}
+/* n bytes of m were read (a record): past the window, its pages are let go */
+static void map_touch(struct mapped *m, size_t n) {
+  m->touched += n + 4096; /* a short record still costs its page */
+  if (m->touched < map_window || !m->mapped) return;
+  m->touched = 0;
+  madvise(m->p, m->len, MADV_DONTNEED);
+}
+static void map_free(struct mapped *m) {
+  if (m->mapped) munmap(m->p, m->len);
+  else free(m->p);
+  m->p = NULL;
+}
+
+static uint64_t hash64(const char *p, size_t n) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) {
+    h ^= (uint8_t)p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) {
     fprintf(stderr, "shit-apply: out of memory\n");
     exit(4);
   }
-  memcpy(s, v->f[tag], v->fn[tag]);
-  s[v->fn[tag]] = 0;
-  return s;
+  return p;
 }
 
 /* ---- safe path resolution ---- */
@@ -439,25 +491,46 @@ static struct timespec ns_ts(int64_t ns) {
   return (struct timespec){s, r};
 }
 
-/* ---- steps ---- */
+/* ---- steps ----
+ * The plan stays in its mapping: what a step says is decoded from its record when the step is
+ * looked at (step_load: a struct step, its strings NUL-terminated in its own buffer), and per step
+ * only a slot is kept, with what the passes before and after the steps learn of it. */
+struct slot {
+  const uint8_t *rec; /* its record in the plan */
+  int whole_of;       /* a member of the directory moved back whole by step whole_of - 1 (0: none) */
+  int dm;             /* a directory's PLACE that may move a staging dir into place: dmoves[dm - 1] */
+  uint8_t op;
+  int8_t kept;                        /* STEP_F_KEPT_WHOLE checked: 1 KEEP found as kst, -1 at PATH already */
+  uint8_t moved_whole;                /* this directory was moved back whole */
+  uint8_t whole_bad, acted_on;        /* a later step moved it (or above); a later step names this member */
+  uint32_t kuid, kgid, kmode, knlink; /* kept == 1: the kept inode's stat (its dev, ino, size and */
+  int64_t kctime, katime, kbtime;     /* mtime are PRE's: kept_ok found them so) */
+};
+struct dmove {
+  char *from; /* the staging dir */
+  int *members, n;
+};
+static struct slot *slots;
+static struct dmove *dmoves;
+static size_t ndmoves;
+static struct mapped plan;
+
 struct step {
   int idx, op;
   uint32_t flags;
-  char *path, *path2, *keep, *target, *xname;
+  char *path, *path2, *keep, *target, *xname; /* in mem */
   char how;
-  const uint8_t *xvalue;
+  const uint8_t *xvalue; /* in the plan's mapping */
   uint32_t xvalue_n;
   int has_pre;
   struct sp_stat pre;
-  int kept; /* STEP_F_KEPT_WHOLE, checked before any step: 1 KEEP found as kst, -1 at PATH already */
+  int kept; /* slot's */
   struct sp_stat kst;
-  /* a directory's PLACE that may move its kept files' staging dir into place whole (find_moves) */
-  char *move_from;
+  char *move_from; /* dmoves[dm - 1], or NULL */
   int *members, nmembers;
-  int whole_of;    /* a member of the directory moved back whole by step whole_of - 1 (0: none) */
-  int moved_whole; /* this directory was moved back whole; whole_bad: a later step moved it (or above) */
-  int whole_bad, acted_on; /* acted_on: a later step names this member */
-  int64_t length;          /* LENGTH: REWRITE bytes of the source (-1 all), TRUNCATE length */
+  char *mem;
+  size_t memcap;
+  int64_t length; /* LENGTH: REWRITE bytes of the source (-1 all), TRUNCATE length */
   int has_length;
   int64_t tail_of; /* TAIL_OF: REWRITE from a kept tail, -1 when not */
   int64_t rdev;    /* RDEV: PLACE a device node */
@@ -468,6 +541,166 @@ struct step {
     int64_t size, mtime_ns;
   } want;
 };
+
+/* A string field as C reads it (up to a NUL), in the record: its length in *n; NULL when absent.
+ * KEEP without its `how` byte (NULL when that is all). */
+static const char *view_str(const struct sp_view *v, int tag, size_t *n) {
+  const char *q = (const char *)v->f[tag];
+  size_t fn = v->fn[tag];
+  *n = 0;
+  if (!q || (tag == T_KEEP && fn <= 1)) return NULL;
+  if (tag == T_KEEP) q++, fn--;
+  *n = strnlen(q, fn);
+  return q;
+}
+
+/* Step i's record (checked whole when the plan was read). */
+static void rec_view(size_t i, struct sp_view *v) {
+  const uint8_t *r = slots[i].rec;
+  size_t off = 0;
+  sp_next(r, plan.len - (size_t)(r - plan.p), &off, v);
+  map_touch(&plan, off);
+}
+
+static const char *rec_str(size_t i, int tag, size_t *n) {
+  struct sp_view v;
+  rec_view(i, &v);
+  return view_str(&v, tag, n);
+}
+
+/* Whether step i's PATH is p (pl bytes). */
+static int path_is(int i, const char *p, size_t pl) {
+  size_t qn;
+  const char *q = rec_str((size_t)i, T_PATH, &qn);
+  return q && qn == pl && !memcmp(q, p, pl);
+}
+
+/* The kept inode's stat as kept_ok found it (slot kept == 1), with PRE's dev, ino, size, mtime. */
+static void slot_kst(const struct slot *sl, const struct sp_stat *pre, struct sp_stat *k) {
+  *k = (struct sp_stat){.dev = pre->dev,
+                        .ino = pre->ino,
+                        .mode = sl->kmode,
+                        .uid = sl->kuid,
+                        .gid = sl->kgid,
+                        .nlink = sl->knlink,
+                        .size = pre->size,
+                        .mtime_ns = pre->mtime_ns,
+                        .ctime_ns = sl->kctime,
+                        .atime_ns = sl->katime,
+                        .rdev = 0, /* a regular file */
+                        .btime_ns = sl->kbtime};
+}
+
+static char *put_str(char *mem, size_t *at, const struct sp_view *v, int tag) {
+  size_t n;
+  const char *q = view_str(v, tag, &n);
+  if (!q) return NULL;
+  char *d = mem + *at;
+  memcpy(d, q, n);
+  d[n] = 0;
+  *at += n + 1;
+  return d;
+}
+
+/* Step i as the plan says it, with what its slot learned. */
+static void step_load(size_t i, struct step *s) {
+  struct sp_view v;
+  rec_view(i, &v);
+  char *mem = s->mem;
+  size_t cap = s->memcap, at = 0;
+  if (cap < (size_t)v.len + 8) {
+    free(mem);
+    cap = (size_t)v.len + 64;
+    mem = xmalloc(cap);
+  }
+  memset(s, 0, sizeof *s);
+  s->mem = mem;
+  s->memcap = cap;
+  s->idx = (int)i;
+  s->op = v.op;
+  s->flags = v.flags;
+  s->path = put_str(mem, &at, &v, T_PATH);
+  s->path2 = put_str(mem, &at, &v, T_PATH2);
+  s->target = put_str(mem, &at, &v, T_TARGET);
+  s->xname = put_str(mem, &at, &v, T_XNAME);
+  if (v.f[T_XVALUE]) {
+    s->xvalue = v.f[T_XVALUE];
+    s->xvalue_n = v.fn[T_XVALUE];
+  }
+  if ((s->keep = put_str(mem, &at, &v, T_KEEP))) s->how = (char)v.f[T_KEEP][0];
+  s->has_pre = sp_view_stat(&v, T_PRE, &s->pre);
+  s->has_length = v.f[T_LENGTH] != NULL;
+  s->length = sp_view_i64(&v, T_LENGTH, -1);
+  s->tail_of = sp_view_i64(&v, T_TAIL_OF, -1);
+  s->rdev = sp_view_i64(&v, T_RDEV, 0);
+  struct expect *w = &s->want;
+  w->type = (uint32_t)sp_view_i64(&v, T_TYPE, 0) & S_IFMT;
+  if ((w->has_dev = v.f[T_DEV] != NULL)) w->dev = (uint64_t)sp_view_i64(&v, T_DEV, 0);
+  if ((w->has_ino = v.f[T_INO] != NULL)) w->ino = (uint64_t)sp_view_i64(&v, T_INO, 0);
+  if ((w->has_size = v.f[T_SIZE] != NULL)) w->size = sp_view_i64(&v, T_SIZE, 0);
+  if ((w->has_mtime = v.f[T_MTIME] != NULL)) w->mtime_ns = sp_view_i64(&v, T_MTIME, 0);
+  const struct slot *sl = &slots[i];
+  s->kept = sl->kept;
+  if (sl->kept == 1) slot_kst(sl, &s->pre, &s->kst);
+  if (sl->dm) {
+    const struct dmove *d = &dmoves[sl->dm - 1];
+    s->move_from = d->from;
+    s->members = d->members;
+    s->nmembers = d->n;
+  }
+}
+
+/* Steps by the hash of a path, then by index: found by their path without a copy of it. */
+struct hidx {
+  uint64_t h;
+  int idx;
+};
+static int by_hidx(const void *a, const void *b) {
+  const struct hidx *x = a, *y = b;
+  if (x->h != y->h) return x->h < y->h ? -1 : 1;
+  return x->idx - y->idx;
+}
+/* The lowest step in t whose PATH is p (pl bytes), at or after *from in t's order (-1: none). */
+static int hidx_find(const struct hidx *t, size_t n, const char *p, size_t pl, size_t *from) {
+  uint64_t h = hash64(p, pl);
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (t[mid].h < h) lo = mid + 1;
+    else hi = mid;
+  }
+  if (*from > lo) lo = *from;
+  for (; lo < n && t[lo].h == h; lo++)
+    if (path_is(t[lo].idx, p, pl)) {
+      *from = lo + 1;
+      return t[lo].idx;
+    }
+  *from = n;
+  return -1;
+}
+
+/* Short-lived copies of strings of the plan, NUL-terminated. */
+struct arena {
+  char *p;
+  size_t n, cap;
+};
+static size_t arena_put(struct arena *a, const char *q, size_t n) {
+  if (a->n + n + 1 > a->cap) {
+    size_t nc = (a->cap ? a->cap * 2 : 4096) + n + 1;
+    char *np = realloc(a->p, nc);
+    if (!np) {
+      fprintf(stderr, "shit-apply: out of memory\n");
+      exit(4);
+    }
+    a->p = np;
+    a->cap = nc;
+  }
+  size_t at = a->n;
+  memcpy(a->p + at, q, n);
+  a->p[at + n] = 0;
+  a->n += n + 1;
+  return at;
+}
 
 /* later: the file's unlink may be recorded only (o.staged_later, *st its stat): its directory
  * goes into staging whole (remove_dir_whole). */
@@ -679,12 +912,15 @@ static int kept_ok(struct step *s) {
   int same = r == 0 && S_ISREG(st.mode) && st.dev == s->pre.dev && st.ino == s->pre.ino &&
              st.size == s->pre.size && st.mtime_ns == s->pre.mtime_ns;
   if (same) {
-    s->kept = 1;
+    struct slot *sl = &slots[s->idx];
+    s->kept = sl->kept = 1;
     s->kst = st;
+    sl->kuid = st.uid, sl->kgid = st.gid, sl->kmode = st.mode, sl->knlink = st.nlink;
+    sl->kctime = st.ctime_ns, sl->katime = st.atime_ns, sl->kbtime = st.btime_ns;
     return 1;
   }
   if (r == -ENOENT && safe_lstat(s->path, &st) == 0 && st.dev == s->pre.dev && st.ino == s->pre.ino) {
-    s->kept = -1;
+    s->kept = slots[s->idx].kept = -1;
     return 1;
   }
   fprintf(stderr, "shit-apply: %s: its kept pre-image %s %s\n", s->path, s->keep,
@@ -707,27 +943,46 @@ static void progress_step(void);
  * The records are the same as the mkdir's and the PLACEs' would be (the directory and each file
  * created, each file's POST its stat as checked: a rename of its directory changes nothing of
  * it), so a redo is the same; each member's step is journaled as done with them. */
-static struct step *all_steps;
 static size_t all_n;
 static uint8_t *all_done;
 
 static size_t dir_len(const char *p) { return (size_t)(strrchr(p, '/') - p); }
+/* ... of a string of n bytes ((size_t)-1: no '/') */
+static size_t dir_len_n(const char *p, size_t n) {
+  const char *sl = memrchr(p, '/', n);
+  return sl ? (size_t)(sl - p) : (size_t)-1;
+}
 
 struct member {
-  const char *mdir; /* the keep's staging dir: KEEP up to its last '/' */
+  uint64_t h; /* of the keep's staging dir: KEEP up to its last '/' */
   size_t mlen;
   int idx;
 };
-static int by_mdir(const void *a, const void *b) {
+static const char *mdir_of(int idx, size_t *n) {
+  size_t kn;
+  const char *k = rec_str((size_t)idx, T_KEEP, &kn);
+  *n = dir_len_n(k, kn);
+  return k;
+}
+static int by_hash(const void *a, const void *b) {
   const struct member *x = a, *y = b;
-  size_t n = x->mlen < y->mlen ? x->mlen : y->mlen;
-  int c = memcmp(x->mdir, y->mdir, n);
-  if (c) return c;
+  if (x->h != y->h) return x->h < y->h ? -1 : 1;
   if (x->mlen != y->mlen) return x->mlen < y->mlen ? -1 : 1;
   return x->idx - y->idx;
 }
-static int by_path(const void *a, const void *b) {
-  return strcmp(all_steps[*(const int *)a].path, all_steps[*(const int *)b].path);
+static int by_mdir(const void *a, const void *b) {
+  const struct member *x = a, *y = b;
+  size_t xn, yn;
+  const char *xd = mdir_of(x->idx, &xn), *yd = mdir_of(y->idx, &yn);
+  int c = memcmp(xd, yd, xn < yn ? xn : yn);
+  if (c) return c;
+  if (xn != yn) return xn < yn ? -1 : 1;
+  return x->idx - y->idx;
+}
+static int same_mdir(const struct member *x, const struct member *y) {
+  size_t xn, yn;
+  const char *xd = mdir_of(x->idx, &xn), *yd = mdir_of(y->idx, &yn);
+  return xn == yn && !memcmp(xd, yd, xn);
 }
 
 static int by_name(const void *a, const void *b) {
@@ -738,58 +993,66 @@ static int by_name(const void *a, const void *b) {
  * other step between d and the last member acts on one of their names in that directory (an
  * undo of `rm d/f; mv d/g d/f; rm d/f` puts one f back, moves it to g, then puts the other f
  * back). Only a short stretch is looked at: the files of a removed directory follow its PLACE. */
-static int in_order(const struct step *d, const struct member *mm, size_t n, const char *dir, size_t dl) {
-  int last = d->idx;
+static int in_order(int d, const struct member *mm, size_t n, const char *dir, size_t dl) {
+  int last = d;
   for (size_t k = 0; k < n; k++)
     if (mm[k].idx > last) last = mm[k].idx;
-  if ((size_t)(last - d->idx) > 4 * n + 64) return 0;
+  if ((size_t)(last - d) > 4 * n + 64) return 0;
   const char **names = malloc(n * sizeof *names);
-  uint8_t *mine = calloc((size_t)(last - d->idx) + 1, 1);
-  int ok = names && mine;
+  size_t *at = malloc(n * sizeof *at);
+  uint8_t *mine = calloc((size_t)(last - d) + 1, 1);
+  struct arena a = {0}, key = {0};
+  int ok = names && mine && at;
   for (size_t k = 0; ok && k < n; k++) {
-    names[k] = strrchr(all_steps[mm[k].idx].path, '/') + 1;
-    mine[mm[k].idx - d->idx] = 1;
+    size_t pn;
+    const char *p = rec_str((size_t)mm[k].idx, T_PATH, &pn);
+    size_t dn = dir_len_n(p, pn);
+    at[k] = arena_put(&a, p + dn + 1, pn - dn - 1);
+    mine[mm[k].idx - d] = 1;
   }
+  for (size_t k = 0; ok && k < n; k++) names[k] = a.p + at[k];
   if (ok) qsort(names, n, sizeof *names, by_name);
-  for (int j = d->idx + 1; ok && j < last; j++) {
-    if (mine[j - d->idx]) continue;
-    const char *ps[2] = {all_steps[j].path, all_steps[j].path2};
+  for (int j = d + 1; ok && j < last; j++) {
+    if (mine[j - d]) continue;
+    struct sp_view v;
+    rec_view((size_t)j, &v);
+    static const int tags[2] = {T_PATH, T_PATH2};
     for (int k = 0; k < 2 && ok; k++) {
-      const char *q = ps[k];
-      if (!q || dir_len(q) != dl || memcmp(q, dir, dl)) continue;
-      const char *leaf = q + dl + 1;
+      size_t qn;
+      const char *q = view_str(&v, tags[k], &qn);
+      if (!q || dir_len_n(q, qn) != dl || memcmp(q, dir, dl)) continue;
+      key.n = 0;
+      size_t lo = arena_put(&key, q + dl + 1, qn - dl - 1); /* it may move key.p */
+      const char *leaf = key.p + lo;
       if (bsearch(&leaf, names, n, sizeof *names, by_name)) ok = 0;
     }
   }
   free(names);
+  free(at);
   free(mine);
+  free(a.p);
+  free(key.p);
   return ok;
 }
 
-/* In idx (n steps sorted by path), the first whose path is path's first len bytes or after it. */
-static size_t first_of(const int *idx, size_t n, const char *path, size_t len) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    const char *p = all_steps[idx[mid]].path;
-    int c = strncmp(p, path, len);
-    if (!c) c = p[len] ? 1 : 0;
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/* Before the first step, after kept_ok: which directory PLACE may move which staging dir. */
+/* Before the first step, after kept_ok: which directory PLACE may move which staging dir. The
+ * members are grouped by their staging dir's hash (no copy of it), the groups then taken in the
+ * order of their staging dirs' names. */
 static void find_moves(void) {
   struct member *m = malloc(all_n * sizeof *m);
-  int *dirs = malloc(all_n * sizeof *dirs);
-  size_t nm = 0, nd = 0;
+  struct hidx *dirs = malloc(all_n * sizeof *dirs);
+  size_t nm = 0, nd = 0, ng = 0;
+  struct group {
+    size_t a, b;
+  } *g = NULL;
+  static struct step s0;
   if (!m || !dirs) goto out;
   for (size_t i = 0; i < all_n; i++) {
-    struct step *s = &all_steps[i];
-    if (all_done[i] || s->op != STEP_PLACE) continue;
-    if (s->has_pre && S_ISDIR(s->pre.mode) && !s->keep && !s->target) dirs[nd++] = (int)i;
+    if (all_done[i] || slots[i].op != STEP_PLACE) continue;
+    struct step *s = &s0;
+    step_load(i, s);
+    if (s->has_pre && S_ISDIR(s->pre.mode) && !s->keep && !s->target)
+      dirs[nd++] = (struct hidx){hash64(s->path, strlen(s->path)), (int)i};
     /* moved back whole, as kept (a rename sets nothing), under the name it had */
     if (s->kept != 1 || s->how != 'R' || !s->has_pre) continue;
     const struct sp_stat *k = &s->kst;
@@ -800,38 +1063,79 @@ static void find_moves(void) {
     const char *ml = leaf - 1;
     while (ml > s->keep && ml[-1] != '/') ml--;
     if (*ml != 'd' || strcmp(leaf, name)) continue; /* kept by inode, or under another name */
-    m[nm++] = (struct member){s->keep, (size_t)(leaf - 1 - s->keep), (int)i};
+    size_t mlen = (size_t)(leaf - 1 - s->keep);
+    m[nm++] = (struct member){hash64(s->keep, mlen), mlen, (int)i};
   }
-  qsort(m, nm, sizeof *m, by_mdir);
-  qsort(dirs, nd, sizeof *dirs, by_path);
+  qsort(m, nm, sizeof *m, by_hash);
+  qsort(dirs, nd, sizeof *dirs, by_hidx);
+  /* the groups: members of one staging dir (a run of one hash holds two only by a collision) */
+  g = malloc((nm + 1) * sizeof *g);
+  if (!g) goto out;
   for (size_t a = 0, b; a < nm; a = b) {
-    const char *parent = all_steps[m[a].idx].path;
-    size_t pl = dir_len(parent);
+    int one = 1;
+    for (b = a + 1; b < nm && m[b].h == m[a].h && m[b].mlen == m[a].mlen; b++)
+      if (one && !same_mdir(&m[a], &m[b])) one = 0;
+    if (!one) qsort(m + a, b - a, sizeof *m, by_mdir);
+    for (size_t x = a, y; x < b; x = y) {
+      for (y = x + 1; y < b && (one || same_mdir(&m[x], &m[y])); y++) {}
+      g[ng++] = (struct group){x, y};
+    }
+  }
+  /* in the order of their staging dirs (the first of two groups for one directory wins) */
+  {
+    struct member *firsts = malloc((ng + 1) * sizeof *firsts);
+    struct group *gs = malloc((ng + 1) * sizeof *gs);
+    if (!firsts || !gs) {
+      free(firsts);
+      free(gs);
+      goto out;
+    }
+    for (size_t x = 0; x < ng; x++) firsts[x] = (struct member){x, 0, m[g[x].a].idx};
+    /* by_mdir compares idx last: the first members are distinct steps, their names distinct */
+    qsort(firsts, ng, sizeof *firsts, by_mdir);
+    for (size_t x = 0; x < ng; x++) gs[x] = g[firsts[x].h];
+    free(firsts);
+    free(g);
+    g = gs;
+  }
+  for (size_t x = 0; x < ng; x++) {
+    size_t a = g[x].a, b = g[x].b;
+    size_t pn0;
+    const char *parent = rec_str((size_t)m[a].idx, T_PATH, &pn0);
+    size_t pl = dir_len_n(parent, pn0);
     int same = 1;
-    for (b = a + 1; b < nm && m[b].mlen == m[a].mlen && !memcmp(m[b].mdir, m[a].mdir, m[a].mlen); b++) {
-      const char *q = all_steps[m[b].idx].path;
-      if (dir_len(q) != pl || memcmp(q, parent, pl)) same = 0; /* from two directories (an inode reused) */
+    for (size_t k = a + 1; k < b && same; k++) {
+      size_t qn;
+      const char *q = rec_str((size_t)m[k].idx, T_PATH, &qn);
+      if (dir_len_n(q, qn) != pl || memcmp(q, parent, pl))
+        same = 0; /* from two directories (an inode reused) */
     }
     if (!same) continue;
     /* the PLACE of that directory, before its files */
-    size_t lo = first_of(dirs, nd, parent, pl);
-    if (lo == nd) continue;
-    struct step *d = &all_steps[dirs[lo]];
-    if (strlen(d->path) != pl || memcmp(d->path, parent, pl) || d->idx > m[a].idx || d->move_from) continue;
+    size_t from = 0;
+    int d = hidx_find(dirs, nd, parent, pl, &from);
+    if (d < 0 || d > m[a].idx || slots[d].dm) continue;
     if (!in_order(d, m + a, b - a, parent, pl)) continue;
-    d->move_from = strndup(m[a].mdir, m[a].mlen);
-    d->members = malloc((b - a) * sizeof *d->members);
-    if (!d->move_from || !d->members) {
-      free(d->move_from);
-      d->move_from = NULL;
+    size_t mn;
+    const char *md = mdir_of(m[a].idx, &mn);
+    struct dmove dm = {strndup(md, mn), malloc((b - a) * sizeof(int)), (int)(b - a)};
+    static size_t dcap;
+    size_t ncap = ndmoves < dcap ? dcap : dcap * 2 + 16;
+    struct dmove *nds = ncap == dcap ? dmoves : realloc(dmoves, ncap * sizeof *dmoves);
+    if (nds) dmoves = nds, dcap = ncap;
+    if (!dm.from || !dm.members || !nds) {
+      free(dm.from);
+      free(dm.members);
       continue;
     }
-    d->nmembers = (int)(b - a);
-    for (size_t k = a; k < b; k++) d->members[k - a] = m[k].idx;
+    for (size_t k = a; k < b; k++) dm.members[k - a] = m[k].idx;
+    dmoves[ndmoves++] = dm;
+    slots[d].dm = (int)ndmoves;
   }
 out:
   free(m);
   free(dirs);
+  free(g);
 }
 
 /* How many entries the directory at path holds (-1: cannot be read). */
@@ -843,7 +1147,6 @@ static long entries(const char *path) {
   close(fd);
   return n;
 }
-static int by_name(const void *a, const void *b);
 /* ... of fd; with names (sorted, nn of them): -1 as well when one entry is not among them. */
 static long entries_fd(int fd, const char **names, size_t nn) {
   char buf[32768];
@@ -888,8 +1191,10 @@ static int move_dir(struct step *s, struct loc *l) {
   /* each member's PARENT: the directory as moved in, which recording them does not change */
   struct sp_stat dst;
   int have_dst = dfd >= 0 && sp_statat(dfd, "", AT_EMPTY_PATH, &dst) == 0;
+  static struct step fv;
   for (int k = 0; k < s->nmembers; k++) {
-    struct step *f = &all_steps[s->members[k]];
+    struct step *f = &fv;
+    step_load((size_t)s->members[k], f);
     if (dfd >= 0) {
       sp_batch(k > 0); /* as consecutive PLACEs in one directory: the first at once */
       memset(&o, 0, sizeof o);
@@ -903,9 +1208,9 @@ static int move_dir(struct step *s, struct loc *l) {
     journal_add((uint32_t)f->idx);
     all_done[f->idx] = 1;
     progress_step();
-    if (dfd >= 0) f->whole_of = s->idx + 1;
+    if (dfd >= 0) slots[f->idx].whole_of = s->idx + 1;
   }
-  s->moved_whole = dfd >= 0;
+  slots[s->idx].moved_whole = dfd >= 0;
   if (dfd >= 0) {
     cap_dir_forget(dfd);
     close(dfd);
@@ -925,7 +1230,7 @@ static int move_dir(struct step *s, struct loc *l) {
  * them one by one would write (and each STAGED its stat: its directory's move changes nothing of
  * it), so the undo of it is the same, and moves the directory back whole again. A directory that
  * cannot be moved (staging elsewhere, the staging dir there) is removed file by file. */
-static int *removes; /* REMOVE steps, by path */
+static struct hidx *removes; /* REMOVE steps, by path */
 static size_t nremoves;
 static char failed_dir[PATH_MAX]; /* the last directory found not to be taken whole */
 
@@ -935,27 +1240,29 @@ static int remove_of(const char *path, size_t len, int after) {
     removes = malloc((all_n + 1) * sizeof *removes);
     if (!removes) return -1;
     for (size_t i = 0; i < all_n; i++)
-      if (all_steps[i].op == STEP_REMOVE) removes[nremoves++] = (int)i;
-    qsort(removes, nremoves, sizeof *removes, by_path);
+      if (slots[i].op == STEP_REMOVE) {
+        size_t pn;
+        const char *p = rec_str(i, T_PATH, &pn);
+        removes[nremoves++] = (struct hidx){hash64(p, pn), (int)i};
+      }
+    qsort(removes, nremoves, sizeof *removes, by_hidx);
   }
-  for (size_t lo = first_of(removes, nremoves, path, len); lo < nremoves; lo++) {
-    const struct step *r = &all_steps[removes[lo]];
-    if (strncmp(r->path, path, len) || r->path[len]) return -1;
-    if (r->idx > after && !all_done[r->idx]) return r->idx;
-  }
+  size_t from = 0;
+  for (int r; (r = hidx_find(removes, nremoves, path, len, &from)) >= 0;)
+    if (r > after && !all_done[r]) return r;
   return -1;
 }
 
-/* Whether p is dir (dl bytes) or under it. */
-static int under(const char *p, const char *dir, size_t dl) {
-  return p && !strncmp(p, dir, dl) && (p[dl] == 0 || p[dl] == '/');
+/* Whether p (pn bytes) is dir (dl bytes) or under it. */
+static int under(const char *p, size_t pn, const char *dir, size_t dl) {
+  return p && pn >= dl && !memcmp(p, dir, dl) && (pn == dl || p[dl] == '/');
 }
 
 /* The first REMOVE s of a file in a directory: -1 when its directory is not taken whole (the
  * caller removes s as usual); else s and the rest are done (0), or an errno for s. */
-/* Whether step t removes an entry of directory dir (dl bytes). */
-static int removes_in(const struct step *t, const char *dir, size_t dl) {
-  return t->op == STEP_REMOVE && dir_len(t->path) == dl && !memcmp(t->path, dir, dl);
+/* Whether step j (its PATH p, pn bytes) removes an entry of directory dir (dl bytes). */
+static int removes_in(int j, const char *p, size_t pn, const char *dir, size_t dl) {
+  return slots[j].op == STEP_REMOVE && dir_len_n(p, pn) == dl && !memcmp(p, dir, dl);
 }
 
 static int remove_dir_whole(struct step *s) {
@@ -968,19 +1275,33 @@ static int remove_dir_whole(struct step *s) {
   if (rd < 0) return -1;
   /* the directory's entries removed by steps s..rd, and nothing else there between them */
   const char **names = malloc(((size_t)(rd - s->idx) + 1) * sizeof *names);
-  if (!names) return -1;
+  size_t *at = malloc(((size_t)(rd - s->idx) + 1) * sizeof *at);
+  struct arena na = {0};
+  if (!names || !at) {
+    free(names);
+    free(at);
+    return -1;
+  }
   size_t n = 0;
   for (int j = s->idx; j < rd; j++) {
-    const struct step *t = &all_steps[j];
     if (all_done[j]) continue;
-    if (removes_in(t, s->path, dl)) names[n++] = t->path + dl + 1;
-    else if (under(t->path, s->path, dl) || under(t->path2, s->path, dl)) {
+    struct sp_view v;
+    rec_view((size_t)j, &v);
+    size_t pn = 0, p2n = 0;
+    const char *p = view_str(&v, T_PATH, &pn), *p2 = view_str(&v, T_PATH2, &p2n);
+    if (removes_in(j, p, pn, s->path, dl)) at[n++] = arena_put(&na, p + dl + 1, pn - dl - 1);
+    else if (under(p, pn, s->path, dl) || under(p2, p2n, s->path, dl)) {
       free(names);
+      free(at);
+      free(na.p);
       return -1;
     }
   }
+  for (size_t k = 0; k < n; k++) names[k] = na.p + at[k];
+  free(at);
   if ((size_t)(rd - s->idx) > 4 * n + 64) {
     free(names);
+    free(na.p);
     return -1;
   }
   qsort(names, n, sizeof *names, by_name);
@@ -998,6 +1319,7 @@ static int remove_dir_whole(struct step *s) {
     close_loc(&ld);
   }
   free(names);
+  free(na.p);
   if (have < 0) return -1;
   char staged[PATH_MAX + 96], base_dir[64];
   snprintf(base_dir, sizeof base_dir, "d%llu-%llu", (unsigned long long)dirst.dev,
@@ -1019,9 +1341,14 @@ static int remove_dir_whole(struct step *s) {
   int e = 0, first = 1;
   /* the directory is as stat'ed while its files are only recorded; one removed as usual changes it */
   cap_parent_known = &dirst;
+  static struct step tv, rv;
   for (int j = s->idx; j < rd && !e; j++) {
-    struct step *t = &all_steps[j];
-    if (all_done[j] || !removes_in(t, s->path, dl)) continue;
+    struct step *t = &tv;
+    if (all_done[j]) continue;
+    size_t pn;
+    const char *p = rec_str((size_t)j, T_PATH, &pn);
+    if (!removes_in(j, p, pn, s->path, dl)) continue;
+    step_load((size_t)j, t);
     memset(&o, 0, sizeof o);
     cap_step = j;
     o.step = j;
@@ -1041,7 +1368,8 @@ static int remove_dir_whole(struct step *s) {
   /* the directory's RMDIR, on record before it goes, then the move */
   struct loc lp;
   long r = -1;
-  int err = e ? e : open_parent(all_steps[rd].path, &lp);
+  if (!e) step_load((size_t)rd, &rv);
+  int err = e ? e : open_parent(rv.path, &lp);
   if (!err) {
     memset(&o, 0, sizeof o);
     cap_step = rd;
@@ -1073,7 +1401,8 @@ static int remove_dir_whole(struct step *s) {
       cap_step = later[k].idx;
       o.step = later[k].idx;
       sp_batch(0);
-      e = remove_at(&all_steps[later[k].idx], 0, NULL);
+      step_load((size_t)later[k].idx, &tv);
+      e = remove_at(&tv, 0, NULL);
       if (!e && later[k].idx != s->idx) {
         journal_add((uint32_t)later[k].idx);
         all_done[later[k].idx] = 1;
@@ -1087,8 +1416,10 @@ static int remove_dir_whole(struct step *s) {
   /* moved: each file's STAGED (its stat there is the one it had), then the steps are done */
   for (size_t k = 0; k < nl; k++) {
     char base[PATH_MAX];
-    const char *name = strrchr(all_steps[later[k].idx].path, '/') + 1;
-    snprintf(base, sizeof base, "%s/%s", base_dir, name);
+    size_t pn;
+    const char *p = rec_str((size_t)later[k].idx, T_PATH, &pn);
+    size_t ln = pn - dir_len_n(p, pn) - 1;
+    snprintf(base, sizeof base, "%s/%.*s", base_dir, (int)ln, p + pn - ln);
     memset(&o, 0, sizeof o);
     cap_step = later[k].idx;
     o.step = later[k].idx;
@@ -1117,60 +1448,76 @@ static int remove_dir_whole(struct step *s) {
  * the end scan takes kst for POST instead of a statx each (10k in the undo of an rm -rf of 10k
  * files). A change another process makes meanwhile is then found by the redo's check, as one made
  * after the end scan is. */
-static struct step **known_m; /* the members, by path */
+static struct hidx *known_m; /* the members, by path */
 static size_t known_n;
 
-static int by_step_path(const void *a, const void *b) {
-  return strcmp((*(struct step *const *)a)->path, (*(struct step *const *)b)->path);
+static int known_member(const char *path, size_t pn) {
+  size_t from = 0;
+  return known_n ? hidx_find(known_m, known_n, path, pn, &from) : -1;
 }
 
-static struct step *known_member(const char *path) {
-  struct step key = {.path = (char *)path}, *kp = &key;
-  struct step **hit = known_n ? bsearch(&kp, known_m, known_n, sizeof *known_m, by_step_path) : NULL;
-  return hit ? *hit : NULL;
-}
-
-/* a is p or a directory above it */
-static int is_above(const char *a, const char *p) {
+/* a is p (pn bytes) or a directory above it */
+static int is_above(const char *a, const char *p, size_t pn) {
   size_t n = strlen(a);
-  return !strncmp(a, p, n) && (p[n] == 0 || p[n] == '/' || (n == 1 && a[0] == '/'));
+  return pn >= n && !memcmp(a, p, n) && (pn == n || p[n] == '/' || (n == 1 && a[0] == '/'));
 }
 
 static void known_prepare(void) {
   size_t n = 0, nd = 0;
   for (size_t i = 0; i < all_n; i++) {
-    n += all_steps[i].whole_of != 0;
-    nd += all_steps[i].moved_whole != 0;
+    n += slots[i].whole_of != 0;
+    nd += slots[i].moved_whole != 0;
   }
   if (!n || (all_n - n) * nd > 4000000 || !(known_m = malloc(n * sizeof *known_m))) return; /* statx each */
-  int *dirs = malloc(nd * sizeof *dirs);
-  if (!dirs) return;
+  int *dirs = malloc((nd + 1) * sizeof *dirs);
+  char **dpath = malloc((nd + 1) * sizeof *dpath);
+  if (!dirs || !dpath) {
+    free(dirs);
+    free(dpath);
+    return;
+  }
   nd = 0;
   for (size_t i = 0; i < all_n; i++) {
-    if (all_steps[i].whole_of) known_m[known_n++] = &all_steps[i];
-    if (all_steps[i].moved_whole) dirs[nd++] = (int)i;
+    if (!slots[i].whole_of && !slots[i].moved_whole) continue;
+    size_t pn;
+    const char *p = rec_str(i, T_PATH, &pn);
+    if (slots[i].whole_of) known_m[known_n++] = (struct hidx){hash64(p, pn), (int)i};
+    if (slots[i].moved_whole && (dpath[nd] = strndup(p, pn))) dirs[nd++] = (int)i;
   }
-  qsort(known_m, known_n, sizeof *known_m, by_step_path);
+  qsort(known_m, known_n, sizeof *known_m, by_hidx);
   for (size_t j = 0; j < all_n; j++) {
-    const struct step *t = &all_steps[j];
+    const struct slot *t = &slots[j];
     if (t->whole_of || t->op == STEP_EXPECT) continue;
-    const char *ps[2] = {t->path, t->path2};
+    struct sp_view v;
+    rec_view(j, &v);
+    static const int tags[2] = {T_PATH, T_PATH2};
     for (int k = 0; k < 2; k++) {
-      if (!ps[k]) continue;
-      struct step *m = known_member(ps[k]);
-      if (m && (int)j > m->whole_of - 1) m->acted_on = 1;
+      size_t pn;
+      const char *p = view_str(&v, tags[k], &pn);
+      if (!p) continue;
+      int m = known_member(p, pn);
+      if (m >= 0 && (int)j > slots[m].whole_of - 1) slots[m].acted_on = 1;
       if (t->op == STEP_META || t->op == STEP_XATTR)
         continue; /* a directory's times or mode: not its files' */
       for (size_t d = 0; d < nd; d++)
-        if (dirs[d] < (int)j && is_above(ps[k], all_steps[dirs[d]].path)) all_steps[dirs[d]].whole_bad = 1;
+        if (dirs[d] < (int)j && is_above(dpath[d], p, pn)) slots[dirs[d]].whole_bad = 1;
     }
   }
+  for (size_t d = 0; d < nd; d++) free(dpath[d]);
+  free(dpath);
   free(dirs);
 }
 
 static const struct sp_stat *known_post(const char *path) {
-  const struct step *m = known_member(path);
-  return m && !m->acted_on && !all_steps[m->whole_of - 1].whole_bad ? &m->kst : NULL;
+  static struct sp_stat k;
+  int m = known_member(path, strlen(path));
+  if (m < 0 || slots[m].acted_on || slots[slots[m].whole_of - 1].whole_bad) return NULL;
+  struct sp_view v;
+  struct sp_stat pre;
+  rec_view((size_t)m, &v);
+  sp_view_stat(&v, T_PRE, &pre);
+  slot_kst(&slots[m], &pre, &k);
+  return &k;
 }
 
 static int do_place(struct step *s) {
@@ -1724,70 +2071,58 @@ int main(int argc, char **argv) {
   }
   cap_ctx_fixed = 1; /* neither changes from here on (drop_preload's setenv came before) */
   umask(077);
-  size_t plen = 0;
   int err = 0;
-  uint8_t *plan = read_file(argv[1], &plen, &err);
-  if (!plan) {
+  const char *win = getenv("SHIT_APPLY_WINDOW");
+  if (win && atoll(win) > 0) map_window = (size_t)atoll(win);
+  if (map_file(argv[1], &plan, &err) < 0) {
     fprintf(stderr, "shit-apply: %s: %s\n", argv[1], strerror(err));
     return 2;
   }
 
-  /* parse the plan */
-  size_t nsteps = 0, cap = 64, off = 0;
-  struct step *steps = malloc(cap * sizeof *steps);
+  /* read the plan through: each step checked, its record's place kept */
+  size_t nsteps = 0, cap = 64, off = 0, at = 0;
+  slots = malloc(cap * sizeof *slots);
   struct sp_view v;
+  struct arena kb = {0};
   int r;
-  while ((r = sp_next(plan, plen, &off, &v)) == 1) {
-    if (nsteps == cap) steps = realloc(steps, (cap *= 2) * sizeof *steps);
-    if (!steps) {
+  while ((r = sp_next(plan.p, plan.len, &off, &v)) == 1) {
+    if (nsteps == cap) slots = realloc(slots, (cap *= 2) * sizeof *slots);
+    if (!slots) {
       fprintf(stderr, "shit-apply: out of memory\n");
       return 2;
     }
-    struct step *s = &steps[nsteps];
-    memset(s, 0, sizeof *s);
-    s->idx = (int)nsteps++;
-    s->op = v.op;
-    s->flags = v.flags;
+    struct slot *sl = &slots[nsteps];
+    memset(sl, 0, sizeof *sl);
+    sl->rec = plan.p + at;
+    sl->op = v.op;
+    int idx = (int)nsteps++;
+    map_touch(&plan, off - at);
+    at = off;
     if (v.op < STEP_EXPECT || v.op > STEP_XATTR) {
-      fprintf(stderr, "shit-apply: %s: step %d: unknown step kind %d\n", argv[1], s->idx, v.op);
+      fprintf(stderr, "shit-apply: %s: step %d: unknown step kind %d\n", argv[1], idx, v.op);
       return 2;
     }
-    s->path = fstr(&v, T_PATH);
-    s->path2 = fstr(&v, T_PATH2);
-    s->target = fstr(&v, T_TARGET);
-    s->xname = fstr(&v, T_XNAME);
-    if (v.f[T_XVALUE]) {
-      s->xvalue = v.f[T_XVALUE];
-      s->xvalue_n = v.fn[T_XVALUE];
-    }
-    if (v.f[T_KEEP] && v.fn[T_KEEP] > 1) {
-      s->how = (char)v.f[T_KEEP][0];
-      s->keep = malloc(v.fn[T_KEEP]);
-      memcpy(s->keep, v.f[T_KEEP] + 1, v.fn[T_KEEP] - 1);
-      s->keep[v.fn[T_KEEP] - 1] = 0;
-      if (!keep_ok(s->keep, argv[3])) {
+    size_t kn;
+    const char *k = view_str(&v, T_KEEP, &kn);
+    if (k) {
+      kb.n = 0;
+      size_t ko = arena_put(&kb, k, kn); /* it may move kb.p */
+      const char *keep = kb.p + ko;
+      if (!keep_ok(keep, argv[3])) {
         fprintf(stderr, "shit-apply: %s: step %d: refusing KEEP %s: not a file of %s's own staging dir\n",
-                argv[1], s->idx, s->keep, argv[3]);
+                argv[1], idx, keep, argv[3]);
         return 2;
       }
     }
-    s->has_pre = sp_view_stat(&v, T_PRE, &s->pre);
-    s->has_length = v.f[T_LENGTH] != NULL;
-    s->length = sp_view_i64(&v, T_LENGTH, -1);
-    s->tail_of = sp_view_i64(&v, T_TAIL_OF, -1);
-    s->rdev = sp_view_i64(&v, T_RDEV, 0);
-    struct expect *w = &s->want;
-    w->type = (uint32_t)sp_view_i64(&v, T_TYPE, 0) & S_IFMT;
-    if ((w->has_dev = v.f[T_DEV] != NULL)) w->dev = (uint64_t)sp_view_i64(&v, T_DEV, 0);
-    if ((w->has_ino = v.f[T_INO] != NULL)) w->ino = (uint64_t)sp_view_i64(&v, T_INO, 0);
-    if ((w->has_size = v.f[T_SIZE] != NULL)) w->size = sp_view_i64(&v, T_SIZE, 0);
-    if ((w->has_mtime = v.f[T_MTIME] != NULL)) w->mtime_ns = sp_view_i64(&v, T_MTIME, 0);
-    if (!s->path || s->path[0] != '/') {
-      fprintf(stderr, "shit-apply: %s: step %d: no absolute PATH\n", argv[1], s->idx);
+    size_t pn;
+    const char *path = view_str(&v, T_PATH, &pn);
+    if (!path || !pn || path[0] != '/') {
+      fprintf(stderr, "shit-apply: %s: step %d: no absolute PATH\n", argv[1], idx);
       return 2;
     }
   }
-  if (r < 0 || off != plen) {
+  free(kb.p);
+  if (r < 0 || off != plan.len) {
     fprintf(stderr, "shit-apply: %s: not a plan (bad record at byte %zu)\n", argv[1], off);
     return 2;
   }
@@ -1814,22 +2149,21 @@ int main(int argc, char **argv) {
     }
     free(j);
   }
-  size_t slen = 0;
-  uint8_t *sp = read_file(spool_path, &slen, &err);
+  struct mapped sp;
   /* a run killed between creating its spool and writing BEGIN into it left a spool with no
    * BEGIN: the command's row then never got its start (argv, cwd, time), and the undo chain,
    * which orders reversals by it, took an older undo for the latest. BEGIN is written then too. */
   int begun = 0;
-  if (sp) {
-    size_t so = 0;
-    while (sp_next(sp, slen, &so, &v) == 1) {
+  if (map_file(spool_path, &sp, &err) == 0) {
+    for (size_t so = 0, sat = 0; sp_next(sp.p, sp.len, &so, &v) == 1; sat = so) {
+      map_touch(&sp, so - sat);
       if (v.op == SP_BEGIN) begun = 1;
       if (v.err || v.op < SP_UNLINK || v.op > SP_MKNOD || !v.f[T_STEP] || v.fn[T_STEP] < 4) continue;
       uint32_t st;
       memcpy(&st, v.f[T_STEP], 4);
       if (st < nsteps) touched[st] = 1;
     }
-    free(sp);
+    map_free(&sp);
   }
   if (!begun) {
     int rc = begin_command(spool_path, argv + 4, argc - 4, argv[2], argv[3]);
@@ -1846,9 +2180,11 @@ int main(int argc, char **argv) {
 
   /* EXPECT: all of them before anything changes (skipped on a re-run that passed them) */
   int conflicts = 0, forced = 0;
+  static struct step cur;
   for (size_t i = 0; i < nsteps; i++) {
-    struct step *s = &steps[i];
-    if (s->op != STEP_EXPECT || done[i]) continue;
+    struct step *s = &cur;
+    if (slots[i].op != STEP_EXPECT || done[i]) continue;
+    step_load(i, s);
     if (!check_expect(s)) {
       if (s->flags & STEP_F_FORCE) forced++;
       else conflicts++;
@@ -1863,9 +2199,11 @@ int main(int argc, char **argv) {
   /* every inode kept whole that a PLACE moves back: still in staging as it was kept (or at its
    * path, moved by a run killed before its journal entry), checked before anything changes */
   int lost = 0;
-  for (size_t i = 0; i < nsteps; i++)
-    if (steps[i].op == STEP_PLACE && !done[i] && (steps[i].flags & STEP_F_KEPT_WHOLE) && !kept_ok(&steps[i]))
-      lost++;
+  for (size_t i = 0; i < nsteps; i++) {
+    if (slots[i].op != STEP_PLACE || done[i]) continue;
+    step_load(i, &cur);
+    if ((cur.flags & STEP_F_KEPT_WHOLE) && !kept_ok(&cur)) lost++;
+  }
   sp_dir_drop(&staged_dir);
   if (lost) {
     fprintf(stderr, "shit-apply: %d kept pre-image%s gone or changed: nothing changed\n", lost,
@@ -1873,7 +2211,6 @@ int main(int argc, char **argv) {
     write_end(5);
     return 5;
   }
-  all_steps = steps;
   all_n = nsteps;
   all_done = done;
   find_moves();
@@ -1882,7 +2219,7 @@ int main(int argc, char **argv) {
    * exit 4, and the re-run checks them again) */
   for (int again = 0;; again++) {
     for (size_t i = 0; i < nsteps; i++)
-      if (steps[i].op == STEP_EXPECT && !done[i]) journal_add((uint32_t)i);
+      if (slots[i].op == STEP_EXPECT && !done[i]) journal_add((uint32_t)i);
     int je = journal_flush(again == 0);
     if (!je) break;
     if (again || !cap_reserve_give(state, strlen(state), 1 << 16, 0)) {
@@ -1893,14 +2230,15 @@ int main(int argc, char **argv) {
     }
   }
   for (size_t i = 0; i < nsteps; i++)
-    if (steps[i].op == STEP_EXPECT) done[i] = 1;
+    if (slots[i].op == STEP_EXPECT) done[i] = 1;
 
   size_t todo = 0;
-  for (size_t i = 0; i < nsteps; i++) todo += !done[i] && steps[i].op != STEP_EXPECT;
+  for (size_t i = 0; i < nsteps; i++) todo += !done[i] && slots[i].op != STEP_EXPECT;
   progress_start(todo);
   for (size_t i = 0; i < nsteps; i++) {
-    struct step *s = &steps[i];
-    if (done[i] || s->op == STEP_EXPECT) continue;
+    struct step *s = &cur;
+    if (done[i] || slots[i].op == STEP_EXPECT) continue;
+    step_load(i, s);
     int e;
     memset(&o, 0, sizeof o);
     cap_step = (int)i; /* every record of this step carries STEP = i */
