@@ -5,6 +5,10 @@
 // `expect` is what the undo says and does: its exit code, whether it stops at a conflict, and
 // the summary line of its plan (`shit undo --dry-run`; null: "nothing to undo").
 
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { out, type Sandbox } from "./helpers.ts";
+
 export interface Case {
   name: string;
   setup: string; // bash, run in the work dir before the command
@@ -369,3 +373,20 @@ export const cases: Case[] = [
     expect: { exit: 3, conflict: true, summary: "nothing to change" },
   },
 ];
+
+const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
+const holds = (cond: string) => spawnSync("bash", ["-c", cond]).status === 0;
+
+/** Why case c cannot run here (a tool it needs is not installed, a condition does not hold), or false. */
+export function skipOf(c: Case): string | false {
+  return c.needs && !have(c.needs) ? `${c.needs} is not installed` : c.when && !holds(c.when[0]) ? c.when[1] : false;
+}
+
+/** c in s: its tree built, its command run under `shit run` (exit 0), its settle waited, its later change made. */
+export async function runCase(s: Sandbox, c: Case): Promise<void> {
+  s.sh(c.setup);
+  const run = s.shit(["run", "--", ...(c.shell ?? ["bash", "-c"]), c.cmd]);
+  assert.equal(run.status, 0, `the command failed under shit run:\n${out(run)}`);
+  if (c.settle) await new Promise((r) => setTimeout(r, c.settle));
+  if (c.later) s.sh(c.later);
+}

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cases } from "./cases.ts";
+import { cases, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
@@ -21,9 +21,6 @@ import { planFor } from "../dist/undo/perform.js";
 import { planView } from "../dist/plan/view.js";
 import { statePaths } from "../dist/paths/state.js";
 import { Op, readRecords } from "../dist/spool/records.js";
-
-const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
-const holds = (cond: string) => spawnSync("bash", ["-c", cond]).status === 0;
 
 /** A plan (or rows) as text: blobs as hex, bigints, maps and sets as lists; the same bytes in a
  *  Buffer or a Uint8Array are the same text. */
@@ -105,14 +102,10 @@ function sameBothWays(s: Sandbox, opts: { chunk?: number } = {}): number {
 }
 
 for (const c of cases) {
-  const skip = c.needs && !have(c.needs) ? `${c.needs} is not installed` : c.when && !holds(c.when[0]) ? c.when[1] : false;
+  const skip = skipOf(c);
   test(`in hand = from the index: ${c.name}`, { skip }, async (t) => {
     const s = sandbox(t);
-    s.sh(c.setup);
-    const run = s.shit(["run", "--", ...(c.shell ?? ["bash", "-c"]), c.cmd]);
-    assert.equal(run.status, 0, out(run));
-    if (c.settle) await new Promise((r) => setTimeout(r, c.settle));
-    if (c.later) s.sh(c.later);
+    await runCase(s, c);
     assert.ok(sameBothWays(s) >= 1, "the command's events were not held");
     if (c.expect.exit !== 0 || c.expect.summary === null) return;
     // the undo's records are left to the next verb: the redo plans from them in hand

@@ -2,12 +2,9 @@
 // tree from before, exactly → redo → the tree from right after, exactly.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { cases } from "./cases.ts";
+import { cases, skipOf } from "./cases.ts";
 import { sandbox, sameTree, out } from "./helpers.ts";
 
-const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
-const holds = (cond: string) => spawnSync("bash", ["-c", cond]).status === 0;
 const seenOps = new Set<string>();
 
 /** The plan's summary line: the first line after the header that is not a step ("  …"). */
@@ -18,7 +15,7 @@ function summaryOf(stdout: string): string | null {
 }
 
 for (const c of cases) {
-  const skip = c.needs && !have(c.needs) ? `${c.needs} is not installed` : c.when && !holds(c.when[0]) ? c.when[1] : false;
+  const skip = skipOf(c);
   test(c.name, { skip, todo: c.todo }, async (t) => {
     const s = sandbox(t);
     s.sh(c.setup);

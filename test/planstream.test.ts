@@ -5,10 +5,9 @@
 // long with a kept file gone from staging, planned in every conflict mode.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cases } from "./cases.ts";
+import { cases, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
@@ -19,9 +18,6 @@ import { planAhead, preparePlan } from "../dist/apply/apply.js";
 import { statePaths } from "../dist/paths/state.js";
 import { Store } from "../dist/store/store.js";
 import { readRecords } from "../dist/spool/records.js";
-
-const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
-const holds = (cond: string) => spawnSync("bash", ["-c", cond]).status === 0;
 
 /** A plan file's records as text, less the time and pid of the process that wrote each. */
 const records = (file: string) =>
@@ -97,14 +93,10 @@ function sameWindowed(s: Sandbox): Map<string, string> {
 }
 
 for (const c of cases) {
-  const skip = c.needs && !have(c.needs) ? `${c.needs} is not installed` : c.when && !holds(c.when[0]) ? c.when[1] : false;
+  const skip = skipOf(c);
   test(`windowed pre-image checks and plan file = whole: ${c.name}`, { skip }, async (t) => {
     const s = sandbox(t);
-    s.sh(c.setup);
-    const run = s.shit(["run", "--", ...(c.shell ?? ["bash", "-c"]), c.cmd]);
-    assert.equal(run.status, 0, out(run));
-    if (c.settle) await new Promise((r) => setTimeout(r, c.settle));
-    if (c.later) s.sh(c.later);
+    await runCase(s, c);
     sameWindowed(s);
   });
 }

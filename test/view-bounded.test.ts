@@ -6,8 +6,7 @@
 // the view's parts, its doubts, the effect counts and the command's class.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { cases } from "./cases.ts";
+import { cases, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
@@ -19,8 +18,6 @@ import { recount } from "../dist/ingest/effects.js";
 import { viewLimits } from "../dist/ingest/view.js";
 import { statePaths } from "../dist/paths/state.js";
 
-const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
-const holds = (cond: string) => spawnSync("bash", ["-c", cond]).status === 0;
 const hex = (b: Uint8Array | null) => (b ? Buffer.from(b).toString("hex") : null);
 
 /** What recount stored of a command, as text. */
@@ -64,14 +61,10 @@ function bothWays(s: Sandbox, batch: number): Array<{ id: string; events: number
 test("bounded view = whole view: the case matrix, each command and its undo", async (t) => {
   let compared = 0;
   for (const c of cases) {
-    if ((c.needs && !have(c.needs)) || (c.when && !holds(c.when[0]))) continue;
+    if (skipOf(c)) continue;
     await t.test(c.name, async (t) => {
       const s = sandbox(t);
-      s.sh(c.setup);
-      const run = s.shit(["run", "--", ...(c.shell ?? ["bash", "-c"]), c.cmd]);
-      assert.equal(run.status, 0, out(run));
-      if (c.settle) await new Promise((r) => setTimeout(r, c.settle));
-      if (c.later) s.sh(c.later);
+      await runCase(s, c);
       if (c.expect.exit === 0 && c.expect.summary !== null) s.shit(["undo", "--yes"]); // its records too
       compared += bothWays(s, 2).length;
     });
