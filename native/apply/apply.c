@@ -135,7 +135,9 @@ static size_t map_window = (size_t)32 << 20; /* SHIT_APPLY_WINDOW (bytes): tests
 struct mapped {
   uint8_t *p;
   size_t len, touched;
-  int mapped; /* 1: p is a mapping, 0: a malloc'd copy */
+  size_t block; /* the FAULT_AROUND block charged last, + 1 (0: none) */
+  size_t reads; /* records read */
+  int mapped;   /* 1: p is a mapping, 0: a malloc'd copy */
 };
 static int map_file(const char *path, struct mapped *m, int *err) {
   memset(m, 0, sizeof *m);
@@ -159,10 +161,31 @@ static int map_file(const char *path, struct mapped *m, int *err) {
   m->p = read_file(path, &m->len, err);
   return m->p ? 0 : -1;
 }
-/* n bytes of m were read (a record): past the window, its pages are let go */
-static void map_touch(struct mapped *m, size_t n) {
-  m->touched += n + 4096; /* a short record still costs its page */
-  if (m->touched < map_window || !m->mapped) return;
+/* The process's file pages mapped, in bytes (/proc/self/statm's third field), 0 when unknown. */
+static size_t file_resident(void) {
+  static int fd = -2;
+  if (fd == -2) fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  char b[160];
+  ssize_t n = fd >= 0 ? pread(fd, b, sizeof b - 1, 0) : -1;
+  unsigned long size, res, shared;
+  if (n <= 0) return 0;
+  b[n] = 0;
+  return sscanf(b, "%lu %lu %lu", &size, &res, &shared) == 3 ? shared * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* n bytes at q in m were read (a record): past the window, its pages are let go. A fault maps
+ * more than its page: the 64 KiB around it that the page cache holds (the kernel's fault-around),
+ * or a whole large folio; so a record read away from the last one is charged its 64 KiB block,
+ * and every 64 reads what is really mapped is asked (known_prepare's reads of ~300 directory
+ * steps over a 300k-step plan left 52 MiB of it mapped where a page a record was counted). */
+#define FAULT_AROUND ((size_t)64 << 10)
+static void map_touch(struct mapped *m, const uint8_t *q, size_t n) {
+  size_t b = (size_t)(q - m->p) / FAULT_AROUND, e = ((size_t)(q - m->p) + n) / FAULT_AROUND;
+  m->touched += n;
+  for (; b <= e; b++)
+    if (b + 1 != m->block) m->touched += FAULT_AROUND, m->block = b + 1;
+  if (!m->mapped) return;
+  if (m->touched < map_window && (++m->reads % 64 || file_resident() < map_window)) return;
   m->touched = 0;
   madvise(m->p, m->len, MADV_DONTNEED);
 }
@@ -559,7 +582,7 @@ static void rec_view(size_t i, struct sp_view *v) {
   const uint8_t *r = slots[i].rec;
   size_t off = 0;
   sp_next(r, plan.len - (size_t)(r - plan.p), &off, v);
-  map_touch(&plan, off);
+  map_touch(&plan, r, off);
 }
 
 static const char *rec_str(size_t i, int tag, size_t *n) {
@@ -2096,7 +2119,7 @@ int main(int argc, char **argv) {
     sl->rec = plan.p + at;
     sl->op = v.op;
     int idx = (int)nsteps++;
-    map_touch(&plan, off - at);
+    map_touch(&plan, plan.p + at, off - at);
     at = off;
     if (v.op < STEP_EXPECT || v.op > STEP_XATTR) {
       fprintf(stderr, "shit-apply: %s: step %d: unknown step kind %d\n", argv[1], idx, v.op);
@@ -2156,7 +2179,7 @@ int main(int argc, char **argv) {
   int begun = 0;
   if (map_file(spool_path, &sp, &err) == 0) {
     for (size_t so = 0, sat = 0; sp_next(sp.p, sp.len, &so, &v) == 1; sat = so) {
-      map_touch(&sp, so - sat);
+      map_touch(&sp, sp.p + sat, so - sat);
       if (v.op == SP_BEGIN) begun = 1;
       if (v.err || v.op < SP_UNLINK || v.op > SP_MKNOD || !v.f[T_STEP] || v.fn[T_STEP] < 4) continue;
       uint32_t st;

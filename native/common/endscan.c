@@ -23,11 +23,42 @@
 
 const struct sp_stat *(*end_scan_known)(const char *path);
 
+/* LEB128 of an unsigned value, and of a signed one zigzagged (small either side of 0: short) */
+static size_t put_uv(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  for (; v >= 0x80; v >>= 7) p[n++] = (uint8_t)(v | 0x80);
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+static uint64_t get_uv(const uint8_t **p) {
+  uint64_t v = 0;
+  for (int s = 0;; s += 7) {
+    uint8_t c = *(*p)++;
+    v |= (uint64_t)(c & 0x7f) << s;
+    if (!(c & 0x80)) return v;
+  }
+}
+
+static size_t put_sv(uint8_t *p, uint64_t d) { /* d: a difference, wrapped */
+  return put_uv(p, (d << 1) ^ (uint64_t)((int64_t)d >> 63));
+}
+
+static uint64_t get_sv(const uint8_t **p) {
+  uint64_t z = get_uv(p);
+  return (z >> 1) ^ (uint64_t) - (int64_t)(z & 1);
+}
+
 /* The distinct paths, copied into one arena as the spool is read, so that the spool's pages can
- * be let go behind the read (an rm -rf's spool is ~480 bytes a file, its paths ~10% of that). */
+ * be let go behind the read (an rm -rf's spool is ~480 bytes a file, its paths ~10% of that).
+ * Front-coded: a path is kept as the length of the prefix it shares with the path before it and
+ * the rest of its bytes (paths in first-touch order mostly differ in their last name: ~8 bytes
+ * a path instead of ~50); every RESTART-th path is kept whole, so any one is rebuilt from at
+ * most RESTART entries, which is done only where a hash matches. */
+#define RESTART 16
 struct ent {
-  uint64_t off; /* into set.a */
-  uint32_t n;
+  uint64_t off; /* into set.a: the shared length (LEB128), then the other bytes */
+  uint32_t n;   /* the whole path's length */
   uint32_t h;
 };
 struct set { /* insertion-ordered: POST records come out in first-touch order */
@@ -37,6 +68,8 @@ struct set { /* insertion-ordered: POST records come out in first-touch order */
   size_t cap; /* open addressing: index+1 into e, 0 empty */
   uint8_t *a;
   size_t an, acap;
+  uint8_t last[PATH_MAX]; /* the path added last, whole */
+  uint32_t lastn;
 };
 
 static uint32_t hash(const uint8_t *p, size_t n) {
@@ -63,7 +96,25 @@ static int set_grow(struct set *s) {
   return 0;
 }
 
-static const uint8_t *ent_path(const struct set *s, size_t i) { return s->a + s->e[i].off; }
+/* Entry i applied to buf, which holds path i-1 (or anything when i starts a run): path i. */
+static void ent_next(const struct set *s, size_t i, uint8_t *buf) {
+  const uint8_t *q = s->a + s->e[i].off;
+  uint32_t shared = (uint32_t)get_uv(&q);
+  memcpy(buf + shared, q, s->e[i].n - shared);
+}
+
+/* path i, rebuilt from the start of its run into buf */
+static void ent_path(const struct set *s, size_t i, uint8_t *buf) {
+  for (size_t k = i - i % RESTART; k <= i; k++) ent_next(s, k, buf);
+}
+
+/* x's path is p (n bytes, as x's)? */
+static int ent_is(const struct set *s, const struct ent *x, const uint8_t *p, uint32_t n) {
+  uint8_t buf[PATH_MAX];
+  if (x->n != n) return 0;
+  ent_path(s, (size_t)(x - s->e), buf);
+  return !memcmp(buf, p, n);
+}
 
 /* the index+1 of p in s, 0 when absent */
 static size_t set_find(const struct set *s, const uint8_t *p, uint32_t n) {
@@ -71,19 +122,19 @@ static size_t set_find(const struct set *s, const uint8_t *p, uint32_t n) {
   uint32_t h = hash(p, n);
   for (size_t j = h & (s->cap - 1); s->t[j]; j = (j + 1) & (s->cap - 1)) {
     const struct ent *x = &s->e[s->t[j] - 1];
-    if (x->h == h && x->n == n && !memcmp(s->a + x->off, p, n)) return s->t[j];
+    if (x->h == h && ent_is(s, x, p, n)) return s->t[j];
   }
   return 0;
 }
 
-/* 1 added (p copied into the arena), 0 already there, -1 out of memory */
+/* 1 added (p front-coded into the arena), 0 already there, -1 out of memory */
 static int set_add(struct set *s, const uint8_t *p, uint32_t n) {
   if ((s->n + 1) * 2 > s->cap && set_grow(s)) return -1;
   uint32_t h = hash(p, n);
   size_t j = h & (s->cap - 1);
   while (s->t[j]) {
     const struct ent *x = &s->e[s->t[j] - 1];
-    if (x->h == h && x->n == n && !memcmp(s->a + x->off, p, n)) return 0;
+    if (x->h == h && ent_is(s, x, p, n)) return 0;
     j = (j + 1) & (s->cap - 1);
   }
   if (s->n == s->ecap) {
@@ -93,17 +144,23 @@ static int set_add(struct set *s, const uint8_t *p, uint32_t n) {
     s->e = ne;
     s->ecap = nc;
   }
-  if (s->an + n > s->acap) {
+  uint32_t shared = 0;
+  if (s->n % RESTART)
+    while (shared < n && shared < s->lastn && p[shared] == s->last[shared]) shared++;
+  if (s->an + 10 + n - shared > s->acap) {
     size_t nc = s->acap ? s->acap * 2 : 65536;
-    while (nc < s->an + n) nc *= 2;
+    while (nc < s->an + 10 + n - shared) nc *= 2;
     uint8_t *na = realloc(s->a, nc);
     if (!na) return -1;
     s->a = na;
     s->acap = nc;
   }
-  memcpy(s->a + s->an, p, n);
   s->e[s->n] = (struct ent){s->an, n, h};
-  s->an += n;
+  s->an += put_uv(s->a + s->an, shared);
+  memcpy(s->a + s->an, p + shared, n - shared);
+  s->an += n - shared;
+  memcpy(s->last + shared, p + shared, n - shared);
+  s->lastn = n;
   s->t[j] = (uint32_t)++s->n;
   return 1;
 }
@@ -161,9 +218,57 @@ static void seal(struct sp_buf *b, int32_t pid, int64_t now) {
 /* The spool's pages already read are let go every DROP_STEP bytes: a private read-only file
  * mapping, so a page touched again (sp_resync looks ahead) is read again from the file. */
 #define DROP_STEP (8u << 20)
-/* The stats of at most this many paths found there are kept from the first pass to the second
- * (80 bytes each: 32 MiB); any further path found there is stat'ed again when its POST is made. */
-#define KEEP_STATS (400u * 1024)
+/* The stats of the paths found there are kept from the first pass to the second, in order (the
+ * second takes them in the same order), each as its fields' differences from the one before,
+ * LEB128-coded (~20 bytes a stat instead of 80: files touched together have near inodes and
+ * times), up to KEEP_BYTES; any further path found there is stat'ed again when its POST is made. */
+#define KEEP_BYTES (32u << 20)
+#define NF 12
+static void stat_fields(const struct sp_stat *st, uint64_t *f) {
+  f[0] = st->dev, f[1] = st->ino, f[2] = st->mode, f[3] = st->uid, f[4] = st->gid, f[5] = st->nlink;
+  f[6] = (uint64_t)st->size, f[7] = (uint64_t)st->mtime_ns, f[8] = (uint64_t)st->ctime_ns;
+  f[9] = (uint64_t)st->atime_ns, f[10] = st->rdev, f[11] = (uint64_t)st->btime_ns;
+}
+
+struct kept {
+  uint8_t *p;
+  size_t n, cap, at; /* at: the second pass's read offset */
+  uint64_t prev[NF]; /* the fields of the stat put (or got) last */
+};
+
+/* 0 kept, -1 no room (KEEP_BYTES or out of memory) */
+static int kept_put(struct kept *k, const struct sp_stat *st) {
+  if (k->n + NF * 10 > k->cap) {
+    size_t nc = k->cap ? k->cap * 2 : 65536;
+    uint8_t *np = nc <= KEEP_BYTES ? realloc(k->p, nc) : NULL;
+    if (!np) return -1;
+    k->p = np;
+    k->cap = nc;
+  }
+  uint64_t f[NF];
+  stat_fields(st, f);
+  for (int i = 0; i < NF; i++) k->n += put_sv(k->p + k->n, f[i] - k->prev[i]), k->prev[i] = f[i];
+  return 0;
+}
+
+static void kept_get(struct kept *k, struct sp_stat *st) {
+  const uint8_t *q = k->p + k->at;
+  for (int i = 0; i < NF; i++) k->prev[i] += get_sv(&q);
+  k->at = (size_t)(q - k->p);
+  const uint64_t *f = k->prev;
+  *st = (struct sp_stat){.dev = f[0],
+                         .ino = f[1],
+                         .mode = (uint32_t)f[2],
+                         .uid = (uint32_t)f[3],
+                         .gid = (uint32_t)f[4],
+                         .nlink = (uint32_t)f[5],
+                         .size = (int64_t)f[6],
+                         .mtime_ns = (int64_t)f[7],
+                         .ctime_ns = (int64_t)f[8],
+                         .atime_ns = (int64_t)f[9],
+                         .rdev = f[10],
+                         .btime_ns = (int64_t)f[11]};
+}
 
 static int stat_now(struct sp_dir *dir, const char *path, struct sp_stat *st) {
   const struct sp_stat *k = end_scan_known ? end_scan_known(path) : NULL;
@@ -224,34 +329,31 @@ void end_scan(const char *spool_path) {
    * between them: one byte a path, and the stats of the first KEEP_STATS paths found there, in
    * order (the second pass takes them in the same order). */
   uint8_t *there = s.n ? calloc(s.n, 1) : NULL;
-  struct sp_stat *sts = NULL;
-  size_t nst = 0, stcap = 0;
+  struct kept k = {0};
+  size_t nst = 0; /* stats kept */
   int full = 0;
   int keep_all = s.n && !there; /* out of memory: every path gets its POST, as before */
   static struct sp_dir dir;     /* each through its directory, opened once for a run of paths in it */
+  static uint8_t cur[PATH_MAX]; /* path i, rebuilt entry by entry */
   for (size_t i = 0; i < s.n && !keep_all; i++) {
-    memcpy(path, ent_path(&s, i), s.e[i].n);
+    ent_next(&s, i, cur);
+    memcpy(path, cur, s.e[i].n);
     path[s.e[i].n] = 0;
     struct sp_stat st;
     there[i] = (uint8_t)stat_now(&dir, path, &st);
     if (!there[i] || full) continue;
-    if (nst == stcap) {
-      size_t nc = stcap ? stcap * 2 : 1024;
-      if (nc > KEEP_STATS) nc = KEEP_STATS;
-      struct sp_stat *ns = nst < KEEP_STATS ? realloc(sts, nc * sizeof *ns) : NULL;
-      if (!ns) { /* this path and all after it are stat'ed again in the second pass */
-        full = 1;
-        continue;
-      }
-      sts = ns;
-      stcap = nc;
+    if (kept_put(&k, &st)) { /* this path and all after it are stat'ed again in the second pass */
+      full = 1;
+      continue;
     }
-    sts[nst++] = st;
+    nst++;
   }
   sp_dir_drop(&dir);
+  memset(k.prev, 0, sizeof k.prev);
   size_t si = 0;
   for (size_t i = 0; i < s.n; i++) {
-    const uint8_t *p = ent_path(&s, i);
+    ent_next(&s, i, cur);
+    const uint8_t *p = cur;
     uint32_t n = s.e[i].n;
     if (!keep_all && !there[i]) {
       uint32_t d = n;
@@ -264,7 +366,7 @@ void end_scan(const char *spool_path) {
     struct sp_stat st;
     int has = 0;
     if (keep_all) has = sp_statat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, &st) == 0;
-    else if (there[i] && si < nst) st = sts[si++], has = 1;
+    else if (there[i] && si < nst) kept_get(&k, &st), si++, has = 1;
     else if (there[i]) has = stat_now(&dir, path, &st);
     sp_start(&b, SP_POST, 0);
     sp_add(&b, T_PATH, path, n);
@@ -274,7 +376,7 @@ void end_scan(const char *spool_path) {
     sp_release(&b);
   }
   sp_dir_drop(&dir);
-  free(sts);
+  free(k.p);
   free(there);
   if (oom) {
     sp_start(&b, SP_NOTCAPTURED, SP_POST);
