@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { out, sandbox, until, busybox, groupAlive, noStrace, shitBin, type Sandbox } from "./helpers.ts";
+import { out, sandbox, until, busybox, groupAlive, noStrace, shitBin, type Ends, type Sandbox } from "./helpers.ts";
 import { Term } from "./term.ts";
 
 // the interpreter itself, not a version manager's shim that execs it under another argv[0]
@@ -416,16 +416,23 @@ test("kill: systemctl --user stop is recognised from the command line, shown, an
 
 const BB = busybox;
 
+/** A `sleep secs` in the background, in s's work dir with SLEEP_TAG=tag in its environment (what a
+ *  kill's record must name), killed when the test t ends if still there. */
+function tagged(s: Sandbox, t: Ends, secs: string, tag: string) {
+  const sleeper = spawn("sleep", [secs], { cwd: s.work, env: { ...s.env, SLEEP_TAG: tag }, detached: true, stdio: "ignore" });
+  sleeper.unref();
+  t.after(() => {
+    if (alive(sleeper.pid!)) process.kill(sleeper.pid!, "SIGKILL");
+  });
+  return sleeper;
+}
+
 test(
   "kill: a statically linked kill (busybox) is recorded by the seccomp tier; its kill -0 is not",
   { skip: BB ? false : "no busybox-static (apt-get install busybox-static)" },
   async (t) => {
     const s = sandbox(t);
-    const sleeper = spawn("sleep", ["1003"], { cwd: s.work, env: { ...s.env, SLEEP_TAG: "bb" }, detached: true, stdio: "ignore" });
-    sleeper.unref();
-    t.after(() => {
-      if (alive(sleeper.pid!)) process.kill(sleeper.pid!, "SIGKILL");
-    });
+    const sleeper = tagged(s, t, "1003", "bb");
     s.shit(["run", "--", BB!, "kill", "-0", String(sleeper.pid)]);
     assert.deepEqual(killedOf(s, latestId(s)), []);
     const r = s.shit(["run", "--", BB!, "kill", "-INT", String(sleeper.pid)]);
@@ -446,11 +453,7 @@ test(
   { skip: !BB ? "no busybox-static (apt-get install busybox-static)" : noStrace },
   async (t) => {
     const s = sandbox(t);
-    const sleeper = spawn("sleep", ["1005"], { cwd: s.work, env: { ...s.env, SLEEP_TAG: "wd" }, detached: true, stdio: "ignore" });
-    sleeper.unref();
-    t.after(() => {
-      if (alive(sleeper.pid!)) process.kill(sleeper.pid!, "SIGKILL");
-    });
+    const sleeper = tagged(s, t, "1005", "wd");
     const log = join(s.dir, "strace.log");
     const cmdline = `/proc/${sleeper.pid}/cmdline`;
     const argv = [
