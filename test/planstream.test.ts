@@ -65,7 +65,7 @@ function outcomes(s: Sandbox, bounds: { window?: number; verdicts?: number; rows
         } catch (e) {
           prepared = `throws ${(e as Error).message}`;
         }
-        const steps = plan.steps.filter((x) => x.keep).length;
+        const steps = [...plan.steps].filter((x) => x.keep).length;
         got.set(`${c.id} ${mode}`, JSON.stringify({ lost: lost.map((l) => [l.path, l.reason]), steps, ahead, prepared }));
       }
     }

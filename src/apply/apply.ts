@@ -78,8 +78,7 @@ function writeRecords(
   recs: RecordWriter,
   opts: { force?: boolean; checked?: boolean; ahead?: boolean },
 ): Omit<PreparedPlan, "file"> {
-  const uses = new Map<string, number>();
-  for (const s of plan.steps) if (s.keep) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
+  const uses = keepUses(plan.steps);
   const moved: string[] = [];
   const materialised = new Set<string>();
   const stored: PreparedPlan["stored"] = [];
@@ -112,7 +111,7 @@ function writeRecords(
           store.materialise(plan.cmd, src.row, s.path);
           materialised.add(src.path);
         }
-        const move = s.kind === "place" && s.tailOf === undefined && uses.get(s.keep) === 1 && src.row.state !== "missing";
+        const move = s.kind === "place" && s.tailOf === undefined && !uses.has(s.keep) && src.row.state !== "missing";
         if (move) moved.push(s.keep);
         // the path's own inode moved back: shit-apply checks it is still as kept before any change
         // (a plan made ahead checked it when it was made: src/undo/ahead.ts)
@@ -136,6 +135,29 @@ function writeRecords(
     }
   recs.flush();
   return { id, moved, materialised: [...materialised], notes, stored };
+}
+
+/** The keeps more than one step of the plan uses (copied, not moved back): by a 32-bit hash of
+ *  each name first, so a plan of 1M kept files holds 4 MB of hashes, not 1M names in a map;
+ *  the names of the hashes seen twice, in a second pass. */
+function keepUses(steps: Iterable<{ keep?: string }>): Set<string> {
+  const seen = new Set<number>();
+  const twice = new Set<number>();
+  const hash = (k: string) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
+    return h | 0;
+  };
+  for (const s of steps)
+    if (s.keep) {
+      const h = hash(s.keep);
+      if (seen.has(h)) twice.add(h);
+      else seen.add(h);
+    }
+  seen.clear();
+  const uses = new Map<string, number>();
+  if (twice.size) for (const s of steps) if (s.keep && twice.has(hash(s.keep))) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
+  return new Set([...uses].filter(([, n]) => n > 1).map(([k]) => k));
 }
 
 /** A progress line: written to fd (a terminal), "LABEL N/M steps". */

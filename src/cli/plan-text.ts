@@ -68,8 +68,10 @@ export function planLines(view: PlanView, cwd: BPath | undefined, moreHint: stri
 
 /** --raw: a line per step, not the closing pass over directory times. */
 export function rawLines(plan: Plan, cwd: BPath | undefined, moreHint: string): string[] {
-  const lines = plan.steps.filter((s) => s.seq >= 0).map((s) => stepLine(s, cwd));
-  return limited(lines.length > SHOWN ? lines.slice(0, 30) : lines, lines.length, moreHint);
+  const lines: string[] = [];
+  let n = 0; // (the first SHOWN made, the rest counted: a plan of 1M steps is read, not held)
+  for (const s of plan.steps) if (s.seq >= 0 && n++ < SHOWN) lines.push(stepLine(s, cwd));
+  return limited(n > SHOWN ? lines.slice(0, 30) : lines, n, moreHint);
 }
 
 function limited(shown: string[], total: number, moreHint: string): string[] {

@@ -155,7 +155,7 @@ const laterBy = (by: CommandRow | undefined) => (by ? `; changed later by ${id8(
 
 /** The plan of one reversal: against the tree as the reversals before it (`prior`) leave it. */
 /** `ahead`: the plan shitd made ahead for it (src/undo/ahead.ts), still good: nothing is planned here. */
-function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, opts: ReverseOpts, prior: Step[], only?: BPath[], ahead?: Ahead): Part {
+function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, opts: ReverseOpts, prior: Iterable<Step>, only?: BPath[], ahead?: Ahead): Part {
   const orig = rootOf(h, target);
   const kind = reversalKind(target);
   const cwd: BPath = orig.cwd ? fromBuf(orig.cwd) : target.cwd ? fromBuf(target.cwd) : process.cwd();
@@ -176,7 +176,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     plan,
     lost,
     cannot: [...plan.cannot, ...lost.map((l) => ({ path: l.path, reason: l.reason }))],
-    skipped: [...new Set(plan.skipped.map((s) => s.path))], // a path may have several steps
+    skipped: [...new Set(Array.from(plan.skipped, (s) => s.path))], // a path may have several steps
     shell: shellPart(ctx.index, target),
     beyond: irreversibleOf(ctx.index, target).map((b) => `not undone: ${b.text}`), // effects that left the machine (a run's only)
     live: liveProcesses(ctx.index, target.id), // a process of it that still runs may write again after
@@ -185,6 +185,11 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     events: ahead ? null : planned.events,
     view,
   };
+}
+
+/** The steps of these parts, in order (a pass over each one's log). */
+function* stepsOf(parts: Part[]): Generator<Step> {
+  for (const p of parts) yield* p.plan.steps;
 }
 
 /** Paths as typed (relative to the cwd), and globs matched against the paths target changed. */
@@ -309,33 +314,21 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     // one plan over all of them, each checked against the tree as the ones before it leave it
     const parts: Part[] = [];
     for (const t of targets)
-      parts.push(
-        partOf(
-          ctx,
-          h,
-          t,
-          mode,
-          opts,
-          parts.flatMap((p) => p.plan.steps),
-          t === target ? only : undefined,
-          t === target ? (ahead ?? undefined) : undefined,
-        ),
-      );
+      parts.push(partOf(ctx, h, t, mode, opts, stepsOf(parts), t === target ? only : undefined, t === target ? (ahead ?? undefined) : undefined));
     const main = parts[parts.length - 1];
     phase(ahead ? "plan (made ahead)" : "plan");
     report.kind = main.kind;
     report.cascade =
       parts.length > 1 ? parts.map((p) => ({ kind: p.kind, target: p.target.id, original: { id: p.orig.id, argv: argvOf(p.orig) }, as: null })) : [];
-    report.steps = (opts.json ? parts : []).flatMap((p) =>
-      p.plan.steps
-        .filter((s) => s.seq >= 0)
-        .map((s) => ({
+    report.steps = [];
+    for (const s of opts.json ? stepsOf(parts) : [])
+      if (s.seq >= 0)
+        report.steps.push({
           kind: s.kind,
           path: display(s.path),
           ...(s.path2 !== undefined ? { to: display(s.path2) } : {}),
           ...(s.length !== undefined && s.kind === "truncate" ? { length: String(s.length) } : {}),
-        })),
-    );
+        });
     report.conflicts = parts.flatMap((p) =>
       p.plan.conflicts.map((c) => ({ path: display(c.path), reason: c.reason, changedBy: p.plan.changedBy.get(c.path)?.id ?? null })),
     );
@@ -417,7 +410,11 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     }
     const lost = parts.flatMap((p) => p.lost);
     if (lost.length && opts.onConflict !== "skip") {
-      const rest = parts.some((p) => p.plan.steps.some((s) => s.seq >= 0 && !p.lost.some((l) => l.step === s)));
+      const rest = parts.some((p) => {
+        const gone = new Set(p.lost.map((l) => l.at));
+        let at = 0;
+        return p.plan.steps.some((s) => !gone.has(at++) && s.seq >= 0);
+      });
       for (const p of parts) for (const l of p.lost) process.stderr.write(`cannot ${verb}: ${display(l.path, p.cwd)}: ${l.reason}\n`);
       process.stderr.write(
         `nothing changed: ${lost.length === 1 ? "a kept pre-image is" : `${lost.length} kept pre-images are`} gone; no undo can restore ${lost.length === 1 ? "that path" : "those paths"}.` +

@@ -9,6 +9,7 @@ import { type BPath, dirname, fromBuf, isUnder, join, toBuf } from "../paths/byt
 import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
 import type { Conflict, Plan, Step } from "./steps.js";
 import { untrackedUndo } from "./untracked.js";
+import { StepLog } from "./steplog.js";
 
 export type { Conflict, Plan, Step, StepKind } from "./steps.js";
 
@@ -64,10 +65,12 @@ export interface Scope {
  *  before this one (a cascade): the plan is checked against the tree as they will leave it. */
 export interface PlanOpts {
   scope?: Scope;
-  prior?: Step[];
+  prior?: Iterable<Step>;
   /** Directories to remove only when empty (those a selective undo put back only because a path
    *  it selected was below them: other undos may have put things there since). */
   keepIfFull?: Set<BPath>;
+  /** Where a plan of many steps keeps them (the state dir's run/; src/plan/steplog.ts). */
+  spill?: string;
 }
 
 const RENAME_EXCHANGE = 2;
@@ -89,8 +92,8 @@ export function noop(e: Pick<EventRow, "op" | "pre" | "pre2">): boolean {
 }
 
 /** The inverse steps of one command's events, in the order they must run. */
-export function inverseSteps(input: EventRow[] | Events): { steps: Step[]; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat> } {
-  const steps: Step[] = [];
+export function inverseSteps(input: EventRow[] | Events, spill?: string): { steps: StepLog; cannot: Plan["cannot"]; firstStat: Map<BPath, Stat> } {
+  const steps = new StepLog(spill);
   const cannot: Plan["cannot"] = [];
   // each directory's state before the command touched it, from its earliest record: read
   // backward, the last one seen (one pass over the events, not two). Its raw stat and its place
@@ -216,19 +219,36 @@ function scoped(all: ReturnType<typeof inverseSteps>, scope?: Scope) {
     return !scope?.only || scope.only.some((o) => p === o || isUnder(p, o));
   };
   if (!scope) return { ...all, inScope, partial: false, needed: [] as BPath[] };
-  const picked = all.steps.filter((s) => inScope(s.path) || (s.path2 !== undefined && inScope(s.path2)));
+  // two passes over the log: which steps are picked (by their place in it), then those and the
+  // directories above them
+  const picked = new Uint8Array(all.steps.length);
   const above = new Set<BPath>();
-  for (const s of picked)
-    for (const p of s.path2 !== undefined ? [s.path, s.path2] : [s.path]) for (let d = dirname(p); d !== "/"; d = dirname(d)) above.add(d);
+  let i = 0;
+  for (const s of all.steps) {
+    if (inScope(s.path) || (s.path2 !== undefined && inScope(s.path2))) {
+      picked[i] = 1;
+      for (const p of s.path2 !== undefined ? [s.path, s.path2] : [s.path]) for (let d = dirname(p); d !== "/"; d = dirname(d)) above.add(d);
+    }
+    i++;
+  }
   const isNeeded = (s: Step) =>
     !scope.except?.has(s.path) &&
     ((s.kind === "place" && !!s.pre && typeOf(s.pre.mode) === C.S_IFDIR && above.has(s.path)) || (s.kind === "rename" && above.has(s.path2!)));
-  const pickedSet = new Set(picked);
-  const steps = all.steps.filter((s) => pickedSet.has(s) || isNeeded(s));
+  const steps = all.steps.like();
+  const needed: BPath[] = [];
+  let left = 0; // the steps of what is left of the command
+  i = 0;
+  for (const s of all.steps) {
+    if (!scope.except?.has(s.path)) left++;
+    if (picked[i] || isNeeded(s)) {
+      steps.push(s);
+      if (!picked[i]) needed.push(s.path2 ?? s.path);
+    }
+    i++;
+  }
   const firstStat = new Map([...all.firstStat].filter(([p]) => !scope.only || above.has(p) || inScope(p)));
   // less than all that is left of the command: its target stays partly undone
-  const partial = !!scope.only && steps.length < all.steps.filter((s) => !scope.except?.has(s.path)).length;
-  const needed = steps.filter((s) => !pickedSet.has(s)).map((s) => s.path2 ?? s.path);
+  const partial = !!scope.only && steps.length < left;
   return { steps, cannot: all.cannot.filter((c) => inScope(c.path)), firstStat, inScope, partial, needed };
 }
 
@@ -255,7 +275,7 @@ function differs(want: VNode | null, have: VNode | null): string | null {
 export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = {}): Plan {
   const cmd = input.cmd;
   const events = asEvents(input.events);
-  const all = inverseSteps(events);
+  const all = inverseSteps(events, opts.spill);
   const { steps: inverse, cannot, firstStat, inScope, partial, needed } = scoped(all, opts.scope);
   // what the watcher tier saw change while it ran is named, never acted on (src/plan/untracked.ts)
   const untracked = untrackedUndo(input.untracked);
@@ -284,12 +304,23 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
       if (e.path2) touch(fromBuf(e.path2), e);
     }
   // a selective undo checks only the paths it acts on
-  const acted = opts.scope ? new Set(inverse.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path]))) : null;
+  let acted: Set<BPath> | null = null;
+  if (opts.scope) {
+    acted = new Set();
+    for (const s of inverse) {
+      acted.add(s.path);
+      if (s.path2 !== undefined) acted.add(s.path2);
+    }
+  }
   // in a cascade the tree this plan meets is the present one as the reversals before it leave it
   const prior = opts.prior ?? [];
-  const priorPaths = new Set(prior.flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path])));
+  const priorPaths = new Set<BPath>();
+  for (const s of prior) {
+    priorPaths.add(s.path);
+    if (s.path2 !== undefined) priorPaths.add(s.path2);
+  }
   const start = (v: VFS) => {
-    if (prior.length) simulate(v, prior, new Map(), mode === "force", () => []);
+    if (priorPaths.size) simulate(v, prior, new Map(), mode === "force", () => [], undefined, inverse.like());
     return v;
   };
   // read only when a hard link is put back: a pass over the related command's events (10k for
@@ -304,7 +335,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
 
   // 1. Is each path as the command left it?
   const real = new VFS();
-  const before = prior.length ? start(real.fresh()) : null;
+  const before = priorPaths.size ? start(real.fresh()) : null;
   const conflicts: Conflict[] = [];
   const conflicted = new Set<BPath>();
   // the paths whose end scan stands (not stale, acted on), each compared as it is read
@@ -344,17 +375,18 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
     conflicted.add(s.path);
   }
 
-  // 2. Simulate; with "skip", leave out the steps on conflicting paths until the rest is clean.
-  // (by Set: a linear includes() per step was quadratic, ~50M comparisons for 10k steps)
-  const leftOut = (kept: Step[]) => {
-    if (kept.length === inverse.length) return [];
-    const k = new Set(kept);
-    return inverse.filter((s) => !k.has(s));
+  // 2. Simulate; with "skip", leave out the steps on conflicting paths until the rest is clean
+  // (the conflicts only grow: each round splits the whole log again, in its order)
+  const split = () => {
+    const steps = inverse.like(),
+      skipped = inverse.like();
+    if (mode !== "skip") return { steps: inverse, skipped };
+    for (const s of inverse) (touches(s, conflicted) ? skipped : steps).push(s);
+    return { steps, skipped };
   };
-  let steps = mode === "skip" ? inverse.filter((s) => !touches(s, conflicted)) : inverse;
-  let skipped = leftOut(steps);
+  let { steps, skipped } = split();
   for (let round = 0; round < 50; round++) {
-    const sim = simulate(start(real.fresh()), steps, firstStat, mode === "force", near, opts.keepIfFull);
+    const sim = simulate(start(real.fresh()), steps, firstStat, mode === "force", near, opts.keepIfFull, inverse.like());
     if (!sim.conflicts.length || mode !== "skip") {
       for (const c of sim.conflicts) if (!conflicted.has(c.path)) conflicts.push(c);
       return {
@@ -374,8 +406,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
       if (!conflicted.has(c.path)) conflicts.push(c);
       conflicted.add(c.path);
     }
-    steps = steps.filter((s) => !touches(s, conflicted));
-    skipped = leftOut(steps);
+    ({ steps, skipped } = split());
   }
   throw new Error("planning did not settle");
 }
@@ -398,8 +429,16 @@ function nodeOf(s: Stat, ino: bigint | null = null): VNode {
   return { type: typeOf(s.mode), ino, dev: ino === null ? null : s.dev, size: s.size, mtimeNs: s.mtimeNs, orig: idOf(s) };
 }
 
-function simulate(vfs: VFS, input: Step[], firstStat: Map<BPath, Stat>, force: boolean, near: () => BPath[], keepIfFull?: Set<BPath>) {
-  const out: Step[] = [];
+/** Each step of input checked against vfs (and made there) in order, those that can run into out. */
+function simulate(
+  vfs: VFS,
+  input: Iterable<Step>,
+  firstStat: Map<BPath, Stat>,
+  force: boolean,
+  near: () => BPath[],
+  keepIfFull: Set<BPath> | undefined,
+  out: StepLog,
+) {
   const conflicts: Conflict[] = [];
   const expect = new Map<BPath, VNode | null>();
   // not below a directory expected absent (needed() would drop it: nothing can be there), so

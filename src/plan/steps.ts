@@ -3,6 +3,7 @@
 import type { BPath } from "../paths/bytes.js";
 import type { Stat } from "../spool/records.js";
 import type { VNode } from "./vfs.js";
+import type { StepLog } from "./steplog.js";
 
 export type StepKind = "remove" | "rename" | "place" | "rewrite" | "truncate" | "link" | "meta" | "xattr";
 
@@ -30,9 +31,9 @@ export interface Conflict {
 
 export interface Plan {
   cmd: string;
-  steps: Step[];
+  steps: StepLog; // read a pass at a time: past a few 10k, from a file (src/plan/steplog.ts)
   conflicts: Conflict[];
-  skipped: Step[]; // left out by --on-conflict skip
+  skipped: StepLog; // left out by --on-conflict skip
   cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
   expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
   outside: BPath[]; // changed outside capture (the watcher tier saw it): cannot be restored

@@ -35,10 +35,15 @@ export interface PlanView {
 /** The target command's changes the plan undoes (those its steps touch); and its steps that
  *  belong to no change (--force clearing a path), but not those on the command's passing paths
  *  (a temp file it made and renamed away: the undo of its rename names it). */
-export function changesOf(plan: Plan, changes: Change[], events: Iterable<Pick<NetRow, "path" | "path2">>): { undone: Change[]; other: Step[] } {
-  const visible = plan.steps.filter((s) => s.seq >= 0);
+export function changesOf(
+  plan: Plan,
+  changes: Change[],
+  events: Iterable<Pick<NetRow, "path" | "path2">>,
+  most = Infinity,
+): { undone: Change[]; other: Step[]; others: number } {
   const touched = new Set<BPath>();
-  for (const s of visible) {
+  for (const s of plan.steps) {
+    if (s.seq < 0) continue;
     touched.add(s.path);
     if (s.path2 !== undefined) touched.add(s.path2);
   }
@@ -51,14 +56,18 @@ export function changesOf(plan: Plan, changes: Change[], events: Iterable<Pick<N
   const unnamed = (s: Step) => !named.has(s.path) && !(s.path2 !== undefined && named.has(s.path2));
   // the paths with no net change are looked for only when some step is not named yet (an undo
   // of an rm -rf of 10k files names every step: its events are not read a second time)
-  if (!visible.some(unnamed)) return { undone, other: [] };
+  if (!plan.steps.some((s) => s.seq >= 0 && unnamed(s))) return { undone, other: [], others: 0 };
   const net = new Set(changes.flatMap((c) => (c.to !== undefined ? [c.path, c.to] : [c.path])));
   for (const e of events) for (const p of [e.path, e.path2]) if (p && !net.has(fromBuf(p))) named.add(fromBuf(p));
-  return { undone, other: visible.filter(unnamed) };
+  // the first `most` of them, and how many in all
+  const other: Step[] = [];
+  let others = 0;
+  for (const s of plan.steps) if (s.seq >= 0 && unnamed(s) && others++ < most) other.push(s);
+  return { undone, other, others };
 }
 
 export function planView(plan: Plan, changes: Change[], events: Iterable<Pick<NetRow, "path" | "path2">>): PlanView {
-  const { undone, other } = changesOf(plan, changes, events);
+  const { undone, other, others } = changesOf(plan, changes, events, SHOWN);
   const folded = fold(undone);
   const entries: PlanView["entries"] = [];
   for (const f of folded) {
@@ -69,10 +78,10 @@ export function planView(plan: Plan, changes: Change[], events: Iterable<Pick<Ne
     if (entries.length >= SHOWN) break;
     entries.push({ step: s });
   }
-  return { entries, total: folded.length + other.length, counts: countSteps(plan.steps), common: commonDir(plan.steps), steps: plan.steps.length };
+  return { entries, total: folded.length + others, counts: countSteps(plan.steps), common: commonDir(plan.steps), steps: plan.steps.length };
 }
 
-export function countSteps(steps: Step[]): StepCounts {
+export function countSteps(steps: Iterable<Step>): StepCounts {
   const n: StepCounts = { files: 0, dirs: 0, links: 0, other: 0, remove: 0, move: 0, bytes: 0, meta: 0 };
   for (const s of steps) {
     if (s.kind === "place" || s.kind === "link") {
@@ -90,7 +99,7 @@ export function countSteps(steps: Step[]): StepCounts {
 }
 
 /** The deepest directory every visible step's path is under, when there are two or more. */
-function commonDir(steps: Step[]): BPath {
+function commonDir(steps: Iterable<Step>): BPath {
   let common: BPath | null = null;
   let n = 0;
   for (const s of steps) {

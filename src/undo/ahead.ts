@@ -44,6 +44,7 @@ import { scopeFor } from "./scope.js";
 import { shellPart } from "./shell.js";
 import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
+import { StepLog } from "../plan/steplog.js";
 
 /** Larger commands are planned when asked. Planning ahead the undo of an rm -rf of 100k files in
  *  dirs of 1000 (100,101 events) and then the redo of that undo, shitd peaks at 225 and 240 MiB
@@ -73,7 +74,7 @@ interface Saved {
   v: number;
   target: string;
   kind: "undo" | "redo";
-  plan: Omit<UndoPlan, "events">; // without steps and expects (in the plan file) and events (a pass over the index)
+  plan: Omit<UndoPlan, "events" | "steps" | "skipped"> & { steps: never[]; skipped: never[] }; // without steps and expects (in the plan file), skipped (none) and events (a pass over the index)
   view: PlanView;
   moved: string[];
   keeps: string[];
@@ -188,7 +189,7 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   // with the plan, what its text shows (view), not the 10k steps and events it is made from:
   // reading those back (7 MB) cost more than planning a small command
   const { events: _, ...rest } = planned; // a pass over the index, not data
-  const plan = { ...rest, steps: [], expect: [] };
+  const plan = { ...rest, steps: [], skipped: [], expect: [] }; // (no conflicts: none skipped)
   const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view: view!, moved: written.moved, keeps, stored: written.stored };
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
@@ -223,7 +224,16 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     rmSync(file, { force: true });
     return null;
   }
-  const taken: Ahead = { plan: sealed(saved.plan), view: saved.view, id, file, base, moved: saved.moved, keeps: saved.keeps, materialised: [] };
+  const taken: Ahead = {
+    plan: sealed({ ...saved.plan, skipped: new StepLog() }),
+    view: saved.view,
+    id,
+    file,
+    base,
+    moved: saved.moved,
+    keeps: saved.keeps,
+    materialised: [],
+  };
   // the pre-images in the store, written out to their staging names as preparePlan does (each
   // verified against its hash as it is read): one that cannot be is for the plan made now to name
   if (saved.stored.length) store.preload(saved.plan.cmd); // an rm -rf's 10k are all kept whole: none to read
@@ -243,14 +253,14 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
 
 /** A plan made ahead as the CLI holds it: reading its steps, expects or events is a bug (they are
  *  in its file), said loudly rather than taken as "none". */
-function sealed(p: Omit<UndoPlan, "events">): UndoPlan {
+function sealed(p: Omit<UndoPlan, "events" | "steps"> & { steps: never[] }): UndoPlan {
   for (const k of ["steps", "expect", "events"] as const)
     Object.defineProperty(p, k, {
       get() {
         throw new Error(`the ${k} of a plan made ahead are in its plan file, not in memory`);
       },
     });
-  return p as UndoPlan;
+  return p as unknown as UndoPlan;
 }
 
 const strings = (x: unknown) => Array.isArray(x) && x.every((y) => typeof y === "string");

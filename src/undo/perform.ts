@@ -74,12 +74,12 @@ export function planWithLost(
   h: History,
   target: CommandRow,
   mode: ConflictMode,
-  prior: Step[] = [],
+  prior: Iterable<Step> = [],
   only?: BPath[],
   opts: { view?: boolean } = {},
 ): { planned: UndoPlan; lost: Lost[]; view: PlanView | null } {
   const { scope, keepIfFull } = scopeFor(store.index, h, target, only);
-  const planned = planFor(store.index, target, mode, store.paths.staging, { prior, scope, keepIfFull });
+  const planned = planFor(store.index, target, mode, store.paths.staging, { prior, scope, keepIfFull, spill: store.paths.run });
   const view = opts.view ? viewOf(planned) : null;
   return { planned, lost: lostPreimages(store, planned, mode === "force"), view };
 }
@@ -108,6 +108,15 @@ function concurrentWriters(ix: Index, target: CommandRow, evs: CommandEvents): M
     if (others.length) out.set(p, others);
   }
   return out;
+}
+
+/** The paths of the steps that undo an event (not the closing pass over directories' times). */
+function* stepPaths(steps: Iterable<Step>): Generator<BPath> {
+  for (const s of steps) {
+    if (s.seq < 0) continue;
+    yield s.path;
+    if (s.path2 !== undefined) yield s.path2;
+  }
 }
 
 /** Said when an apply that is done could not be recorded in the index (the disk full even with
@@ -201,13 +210,7 @@ export function perform(
     if (how.session) commands.setSession(ix, prepared.id, how.session);
     if (how.parent) commands.setParent(ix, prepared.id, how.parent);
     if (how.group) commands.setGroup(store.index, prepared.id, how.group);
-    if (plan.partial)
-      scopes.set(
-        store.index,
-        prepared.id,
-        plan.steps.filter((s) => s.seq >= 0).flatMap((s) => (s.path2 !== undefined ? [s.path, s.path2] : [s.path])),
-        new Set(plan.needed ?? []),
-      );
+    if (plan.partial) scopes.set(store.index, prepared.id, stepPaths(plan.steps), new Set(plan.needed ?? []));
   });
   phase("write plan");
   const later = !!how.daemon || (!!how.leave && roomy(store.paths));

@@ -9,20 +9,23 @@ export interface Lost {
   path: BPath;
   reason: string; // the store's word for it: "pre-image … was freed by `shit gc`", "… is missing (ENOENT)"
   step: Step;
+  at: number; // its place in plan.steps (a spilled plan's steps are read anew at each pass: no identity)
 }
 
 /** The steps of plan whose pre-image cannot be used, each with why. `force`: a kept inode changed
  *  since it was kept is not lost (the apply restores it as it is now, and says so). */
 export function lostPreimages(store: Store, plan: Plan, force = false): Lost[] {
   const lost: Lost[] = [];
+  let at = 0;
   for (const win of keepWindows(store, plan.steps)) {
     for (const s of win) {
+      at++;
       if (!s.keep) continue;
       try {
         store.source(plan.cmd, s.keep, s.pre, { force, path: s.path });
       } catch (e) {
         if (!(e instanceof BlobError)) throw e;
-        lost.push({ path: s.path, reason: e.message, step: s });
+        lost.push({ path: s.path, reason: e.message, step: s, at: at - 1 });
       }
     }
   }
@@ -32,6 +35,9 @@ export function lostPreimages(store: Store, plan: Plan, force = false): Lost[] {
 /** plan without the steps that lost their pre-image. */
 export function withoutLost(plan: Plan, lost: Lost[]): Plan {
   if (!lost.length) return plan;
-  const drop = new Set(lost.map((l) => l.step));
-  return { ...plan, steps: plan.steps.filter((s) => !drop.has(s)) };
+  const drop = new Set(lost.map((l) => l.at));
+  const steps = plan.steps.like();
+  let at = 0;
+  for (const s of plan.steps) if (!drop.has(at++)) steps.push(s);
+  return { ...plan, steps };
 }

@@ -38,7 +38,7 @@ test("inverse steps: each effect undone, last first", () => {
     ev(Op.OPEN, "/w/x", { flags: C.O_WRONLY | C.O_TRUNC, pre: encodeStat(f) }), // bytes not kept
   ]);
   assert.deepEqual(
-    steps.map((s) => [s.kind, s.path, s.path2 ?? null]),
+    [...steps].map((s) => [s.kind, s.path, s.path2 ?? null]),
     [
       ["remove", "/w/d", null],
       ["remove", "/w/b", null],
@@ -54,7 +54,7 @@ test("inverse steps: each effect undone, last first", () => {
 
 test("failed calls are not undone; NOTCAPTURED is named, not guessed", () => {
   const { steps, cannot } = inverseSteps([ev(Op.UNLINK, "/w/a", { err: 2 }), ev(Op.NOTCAPTURED, "/w/s", { note: "static binary" })]);
-  assert.deepEqual(steps, []);
+  assert.deepEqual([...steps], []);
   assert.deepEqual(cannot, [{ path: "/w/s", reason: "static binary" }]);
 });
 
@@ -63,7 +63,7 @@ test("a device node is placed with its number; one recorded without it is named,
   const without = stat(C.S_IFBLK | 0o660);
   const { steps, cannot } = inverseSteps([ev(Op.UNLINK, "/w/null", { pre: encodeStat(withRdev) }), ev(Op.UNLINK, "/w/loop", { pre: encodeStat(without) })]);
   assert.deepEqual(
-    steps.map((s) => [s.kind, s.path, s.rdev]),
+    [...steps].map((s) => [s.kind, s.path, s.rdev]),
     [["place", "/w/null", 0x103n]],
   );
   assert.deepEqual(
@@ -79,7 +79,7 @@ test("appends are truncated back; a kept tail is written back from its offset", 
     ev(Op.TRUNCATE, "/w/big", { arg: 4, pre: encodeStat(f), keep: "c0ffee/1-9.tail4", keep_how: "T" }),
   ]);
   assert.deepEqual(
-    steps.map((s) => [s.kind, s.path, s.length, s.tailOf]),
+    [...steps].map((s) => [s.kind, s.path, s.length, s.tailOf]),
     [
       ["rewrite", "/w/big", -1n, 4n],
       ["truncate", "/w/log", 10n, undefined],
@@ -99,7 +99,7 @@ test("plan: a file the command created and left as it was is removed, with its p
   );
   assert.deepEqual(plan.conflicts, []);
   assert.deepEqual(
-    plan.steps.map((s) => [s.kind, s.path]),
+    [...plan.steps].map((s) => [s.kind, s.path]),
     [["remove", join(d, "new")]],
   );
   assert.ok(plan.expect.some((e) => e.path === join(d, "new") && e.node?.type === C.S_IFREG));
@@ -149,7 +149,7 @@ test("plan: a record after the end scan in the spool (a background process of th
   const plan = planUndo({ ...input([first, later], [post]), ended: now }, "stop");
   assert.deepEqual(plan.conflicts, [], "the job's own write is the command's change, not a later one");
   assert.deepEqual(
-    plan.steps.map((s) => [s.kind, s.path]),
+    [...plan.steps].map((s) => [s.kind, s.path]),
     [["remove", f]],
   );
 });
@@ -181,7 +181,7 @@ test("plan: the end scan read a row at a time (a function giving a one-pass iter
     [[changed, "it was modified since the command"]],
   );
   assert.deepEqual(streamed.conflicts, whole.conflicts);
-  assert.deepEqual(streamed.steps, whole.steps);
+  assert.deepEqual([...streamed.steps], [...whole.steps]);
   assert.deepEqual(streamed.expect, whole.expect);
   assert.ok(calls >= 2, "read again for each pass, not held");
 });
@@ -196,17 +196,17 @@ test("plan: restoring over something new conflicts; skip leaves it out, force re
   assert.match(stop.conflicts[0].reason, /would be replaced/);
   const skip = planUndo(input(events), "skip");
   assert.deepEqual(
-    skip.steps.filter((s) => s.seq >= 0),
+    [...skip.steps].filter((s) => s.seq >= 0),
     [],
   );
   assert.deepEqual(
-    skip.skipped.map((s) => s.path),
+    [...skip.skipped].map((s) => s.path),
     [p],
   );
   const force = planUndo(input(events), "force");
   assert.deepEqual(force.conflicts, []);
   assert.deepEqual(
-    force.steps.filter((s) => s.seq >= 0).map((s) => [s.kind, s.path]),
+    [...force.steps].filter((s) => s.seq >= 0).map((s) => [s.kind, s.path]),
     [
       ["remove", p],
       ["place", p],
@@ -230,7 +230,7 @@ test("plan: directories the command touched get their first-recorded mode and ti
     input([ev(Op.OPEN, join(d, "gone"), { flags: C.O_WRONLY | C.O_CREAT, parent: encodeStat({ ...dir, mode: C.S_IFDIR | 0o700 }) })]),
     "stop",
   );
-  const last = plan.steps[plan.steps.length - 1];
+  const last = [...plan.steps].at(-1)!;
   assert.equal(last.kind, "meta");
   assert.equal(last.path, d);
   assert.equal(last.seq, -1);
@@ -251,14 +251,14 @@ test("plan: each directory's earliest record wins, a path first met as no direct
     ev(Op.OPEN, join(d, "f/c"), { flags: C.O_WRONLY | C.O_CREAT, parent: at("f", 0o700) }), // f was a file first
   ];
   const plan = planUndo(input(events), "stop");
-  const closing = plan.steps.filter((s) => s.seq === -1).map((s) => [s.path, s.pre!.mode & 0o777]);
+  const closing = [...plan.steps].filter((s) => s.seq === -1).map((s) => [s.path, s.pre!.mode & 0o777]);
   assert.deepEqual(closing, [
     [join(d, "y"), 0o711],
     [join(d, "x"), 0o701],
   ]);
   // read from a source of passes as from an array: the same plan
   const passes = planUndo({ ...input([]), events: { forward: () => events, backward: () => [...events].reverse() } }, "stop");
-  assert.deepEqual(passes.steps, plan.steps);
+  assert.deepEqual([...passes.steps], [...plan.steps]);
 });
 
 test("plan: a directory the command removed that is a file now is a conflict, not a crash (ENOTDIR below it)", (t) => {
@@ -282,7 +282,7 @@ test("a file another command wrote while this one ran is a conflict (its bytes m
   const clean = planUndo(input(events), "stop");
   assert.deepEqual(clean.conflicts, []);
   assert.deepEqual(
-    clean.steps.map((s) => [s.kind, s.length]),
+    [...clean.steps].map((s) => [s.kind, s.length]),
     [["truncate", 5n]],
   );
   const both = { ...input(events), concurrent: new Map([[log, ["beefcafe"]]]) };
@@ -292,9 +292,9 @@ test("a file another command wrote while this one ran is a conflict (its bytes m
     [log],
   );
   assert.match(stop.conflicts[0].reason, /another command \(beefcafe\) wrote to it while this one ran/);
-  assert.deepEqual(planUndo(both, "skip").steps, []);
+  assert.deepEqual([...planUndo(both, "skip").steps], []);
   assert.deepEqual(
-    planUndo(both, "force").steps.map((s) => s.kind),
+    [...planUndo(both, "force").steps].map((s) => s.kind),
     ["truncate"],
   );
 });
@@ -312,7 +312,7 @@ test("plan: the undo of an rm -rf expects its top directory absent, not every pa
   ];
   const plan = planUndo(input(events), "stop");
   assert.deepEqual(plan.conflicts, []);
-  assert.equal(plan.steps.filter((s) => s.kind === "place").length, 5);
+  assert.equal([...plan.steps].filter((s) => s.kind === "place").length, 5);
   assert.deepEqual(
     plan.expect.map((e) => [e.path, e.node]),
     [[top, null]],

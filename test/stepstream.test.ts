@@ -1,0 +1,147 @@
+// A plan's steps spilled to a file (src/plan/steplog.ts, SHIT_STEPS_HELD=0: every plan past no
+// step) give the same plan as steps held in memory, record for record: for each command of the
+// case matrix (and the undo of each, which its redo plans), in every conflict mode and as a
+// selective undo, its steps, skipped steps, view, lost pre-images and plan file, and what `shit
+// undo --dry-run` prints (text, --raw, --json); then the undo and redo run from spilled plans.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, rmSync } from "node:fs";
+import { cases, runCase, skipOf } from "./cases.ts";
+import { sandbox, out, type Sandbox } from "./helpers.ts";
+import { Index } from "../dist/index/db.js";
+import * as commands from "../dist/index/commands.js";
+import { ingest } from "../dist/ingest/ingest.js";
+import { planFor } from "../dist/undo/perform.js";
+import { planView } from "../dist/plan/view.js";
+import { lostPreimages, withoutLost } from "../dist/undo/preimages.js";
+import { preparePlan } from "../dist/apply/apply.js";
+import { statePaths } from "../dist/paths/state.js";
+import { Store } from "../dist/store/store.js";
+import { readRecords } from "../dist/spool/records.js";
+
+const text = (v: unknown) =>
+  JSON.stringify(v, (_k, x) =>
+    typeof x === "bigint"
+      ? `${x}n`
+      : x instanceof Uint8Array
+        ? `hex:${Buffer.from(x).toString("hex")}`
+        : x instanceof Map
+          ? { map: [...x.entries()] }
+          : x instanceof Set
+            ? { set: [...x] }
+            : x?.type === "Buffer" && Array.isArray(x.data)
+              ? `hex:${Buffer.from(x.data).toString("hex")}`
+              : x && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype
+                ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) // a step read back has its fields in one order
+                : x,
+  );
+
+/** A plan file's records as text, less the time and pid of the process that wrote each. */
+const records = (file: string) => text(readRecords(readFileSync(file)).records.map(({ timeNs: _, pid: __, ...r }) => r));
+
+/** With SHIT_STEPS_HELD set to `held` (undefined: the default) while f runs. */
+function withHeld<T>(held: string | undefined, f: () => T): T {
+  const was = process.env.SHIT_STEPS_HELD;
+  if (held === undefined) delete process.env.SHIT_STEPS_HELD;
+  else process.env.SHIT_STEPS_HELD = held;
+  try {
+    return f();
+  } finally {
+    if (was === undefined) delete process.env.SHIT_STEPS_HELD;
+    else process.env.SHIT_STEPS_HELD = was;
+  }
+}
+
+/** Every command's plan in each mode (and scoped to its first step's path), as text. */
+function plans(s: Sandbox, spill: boolean): Map<string, string> {
+  const paths = statePaths(s.state);
+  const ix = new Index(paths.index);
+  const got = new Map<string, string>();
+  try {
+    ingest(paths, ix);
+    for (const c of commands.newestFirst(ix, null, -1)) {
+      let first: string | undefined;
+      for (const mode of ["stop", "skip", "force", "scoped"] as const) {
+        if (mode === "scoped" && !first) continue;
+        const store = new Store(paths, ix);
+        const opts = mode === "scoped" ? { scope: { only: [first!] }, spill: paths.run } : { spill: paths.run };
+        const planned = withHeld(spill ? "0" : undefined, () => planFor(ix, c, mode === "scoped" ? "stop" : mode, paths.staging, opts));
+        if (spill && planned.steps.length) assert.ok(planned.steps.spilled, `${c.id} ${mode}: its ${planned.steps.length} steps were not spilled`);
+        if (!spill) assert.ok(!planned.steps.spilled, `${c.id} ${mode}: spilled by default`);
+        if (mode === "stop") first = [...planned.steps].find((x) => x.seq >= 0)?.path;
+        const lost = lostPreimages(store, planned, mode === "force");
+        const plan = withoutLost(planned, lost);
+        let file: string;
+        try {
+          const w = preparePlan(store, plan, { force: mode === "force", checked: true });
+          file = text({ ...w, id: null, file: null, records: records(w.file) });
+          rmSync(w.file);
+        } catch (e) {
+          file = `throws ${(e as Error).message}`;
+        }
+        const { events: _, ...rest } = planned;
+        got.set(
+          `${c.id} ${mode}`,
+          text({
+            plan: rest,
+            view: planView(planned, planned.events.changes(), planned.events.net()),
+            lost: lost.map((l) => [l.path, l.reason, l.at, l.step]),
+            without: [...plan.steps],
+            file,
+          }),
+        );
+      }
+    }
+  } finally {
+    ix.close();
+  }
+  return got;
+}
+
+/** What `shit undo --dry-run` prints, in each form, spilled or held ("Ns ago" as the clock says). */
+function printed(s: Sandbox, spill: boolean, only: string | undefined): string {
+  const env: NodeJS.ProcessEnv = { ...s.env, SHIT_STEPS_HELD: "0" };
+  if (!spill) delete env.SHIT_STEPS_HELD;
+  const forms = [[], ["--raw"], ["--json"], ["--on-conflict", "skip"], ["--json", "--on-conflict", "skip"], ["--json", "--force"], ["--force"]];
+  if (only) forms.push(["--", only], ["--json", "--", only]);
+  return forms
+    .map((f) => {
+      const r = s.shit(["undo", "--dry-run", ...f], { env });
+      return `${f.join(" ")}: ${r.status}\n${r.stdout}\n${r.stderr}`.replace(/\b\d+[smhd] ago\b/g, "T ago");
+    })
+    .join("\n");
+}
+
+function same(a: Map<string, string>, b: Map<string, string>): void {
+  assert.deepEqual([...b.keys()], [...a.keys()]);
+  for (const [k, v] of a) {
+    const w = b.get(k)!;
+    let i = 0;
+    while (i < v.length && v[i] === w[i]) i++;
+    assert.ok(
+      v === w,
+      `${k}: differs at ${i}: spilled ${JSON.stringify(w.slice(Math.max(0, i - 100), i + 100))}, held ${JSON.stringify(v.slice(Math.max(0, i - 100), i + 100))}`,
+    );
+  }
+}
+
+for (const c of cases) {
+  const skip = skipOf(c);
+  test(`spilled steps = held: ${c.name}`, { skip }, async (t) => {
+    const s = sandbox(t);
+    await runCase(s, c);
+    const held = plans(s, false);
+    same(held, plans(s, true));
+    const stop = [...held.entries()].find(([k]) => k.endsWith(" stop"));
+    const only = stop && (JSON.parse(stop[1]).plan.steps as Array<{ seq: number; path: string }>).find((x) => x.seq >= 0)?.path;
+    assert.equal(printed(s, true, only), printed(s, false, only));
+    // the undo performed from a spilled plan, then its redo (which plans the undo's records)
+    const env = { ...s.env, SHIT_STEPS_HELD: "0" };
+    const undo = s.shit(["undo", "--yes"], { env });
+    assert.equal(undo.status, c.expect.summary === null ? 1 : c.expect.exit, out(undo)); // changed nothing: nothing to undo
+    if (undo.status !== 0) return;
+    same(plans(s, false), plans(s, true));
+    const redo = s.shit(["redo", "--yes"], { env });
+    assert.equal(redo.status, 0, out(redo));
+  });
+}
