@@ -37,9 +37,104 @@ export function lstatNode(p: BPath): VNode | null {
   return { type: typeOf(Number(st.mode)), ino: st.ino, dev: st.dev, size: st.size, mtimeNs: st.mtimeNs, orig: `${st.dev}:${st.ino}` };
 }
 
+/** The overlay's nodes packed in typed arrays, a slot each (~60 bytes): the undo of an rm -rf of
+ *  1M files places 1M of them, which as VNode objects keyed by their whole paths took ~310 bytes a
+ *  path (issue 15, Scale). */
+class Nodes {
+  private n = 0;
+  private cap = 0;
+  private type = new Uint16Array(0);
+  private known = new Uint8Array(0); // which of ino, dev, size, mtime, orig are known (bits)
+  private big = new BigInt64Array(0); // ino, dev, size, mtime, orig's dev, orig's ino: six a slot
+  private order = new Float64Array(0); // when its path was put in the overlay (findOrig: the first)
+  private odd = new Map<number, string>(); // an orig that is not "dev:ino"
+  private dirs = new Map<number, VNode>(); // directories, as they are (few; asked for at every step below them)
+
+  add(): number {
+    if (this.n === this.cap) {
+      this.cap = Math.max(1024, this.cap * 2);
+      const grow = <T extends { length: number; set(a: T): void }>(a: T, make: (n: number) => T, per = 1) => {
+        const b = make(this.cap * per);
+        b.set(a);
+        return b;
+      };
+      this.type = grow(this.type, (n) => new Uint16Array(n));
+      this.known = grow(this.known, (n) => new Uint8Array(n));
+      this.big = grow(this.big, (n) => new BigInt64Array(n), 6);
+      this.order = grow(this.order, (n) => new Float64Array(n));
+    }
+    return this.n++;
+  }
+
+  put(i: number, v: VNode, order: number): void {
+    this.type[i] = v.type;
+    this.order[i] = order;
+    this.dirs.delete(i);
+    if (v.type === C.S_IFDIR) {
+      this.dirs.set(i, v);
+      this.known[i] = 0;
+      return;
+    }
+    let k = 0;
+    const b = this.big,
+      o = i * 6;
+    if (v.ino !== null) ((k |= 1), (b[o] = BigInt.asIntN(64, v.ino)));
+    if (v.dev !== null) ((k |= 2), (b[o + 1] = BigInt.asIntN(64, v.dev)));
+    if (v.size !== null) ((k |= 4), (b[o + 2] = v.size));
+    if (v.mtimeNs !== null) ((k |= 8), (b[o + 3] = v.mtimeNs));
+    this.odd.delete(i);
+    if (v.orig !== null) {
+      k |= 16;
+      const m = /^(\d+):(\d+)$/.exec(v.orig);
+      if (m) {
+        b[o + 4] = BigInt.asIntN(64, BigInt(m[1]));
+        b[o + 5] = BigInt.asIntN(64, BigInt(m[2]));
+      } else this.odd.set(i, v.orig);
+    }
+    this.known[i] = k;
+  }
+
+  get(i: number): VNode {
+    const dir = this.dirs.get(i);
+    if (dir) return dir;
+    const k = this.known[i],
+      b = this.big,
+      o = i * 6;
+    const u = (x: bigint) => BigInt.asUintN(64, x);
+    return {
+      type: this.type[i],
+      ino: k & 1 ? u(b[o]) : null,
+      dev: k & 2 ? u(b[o + 1]) : null,
+      size: k & 4 ? b[o + 2] : null,
+      mtimeNs: k & 8 ? b[o + 3] : null,
+      orig: k & 16 ? (this.odd.get(i) ?? `${u(b[o + 4])}:${u(b[o + 5])}`) : null,
+    };
+  }
+
+  orderOf(i: number): number {
+    return this.order[i];
+  }
+
+  isOrig(i: number, orig: string): boolean {
+    const dir = this.dirs.get(i);
+    if (dir) return dir.orig === orig;
+    if (!(this.known[i] & 16)) return false;
+    const odd = this.odd.get(i);
+    if (odd !== undefined) return odd === orig;
+    const cut = orig.indexOf(":");
+    const o = i * 6;
+    return `${BigInt.asUintN(64, this.big[o + 4])}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[o + 5])}` === orig.slice(cut + 1);
+  }
+}
+
+// a name the overlay says is not there: -1 - its order (a name set again keeps its place)
+const gone = (order: number) => -1 - order;
+
 export class VFS {
-  private over = new Map<BPath, VNode | null>();
-  private kids = new Map<BPath, Set<BPath>>(); // names set in the overlay, per directory
+  // the overlay: per directory, its names set by planned steps, each a node's slot or gone()
+  private kids = new Map<BPath, Map<BPath, number>>();
+  private nodes = new Nodes();
+  private placed = 0; // the order of the next path put in the overlay
   private mounts = new Map<BPath, BPath | null>(); // virtual dir → real dir (null: nothing real below)
   /** lstat results of the real tree, shareable between views planned over the same present */
   constructor(private readonly cache = new Map<BPath, VNode | null>()) {}
@@ -47,6 +142,11 @@ export class VFS {
   /** A new, empty overlay over the same (cached) real tree. */
   fresh(): VFS {
     return new VFS(this.cache);
+  }
+
+  /** The overlay's entry for p: a slot, gone (< 0), or undefined when the overlay says nothing of it. */
+  private entry(p: BPath): number | undefined {
+    return this.kids.get(dirname(p))?.get(basename(p));
   }
 
   /** The real path that holds what the virtual path p shows, or null when nothing real does. */
@@ -74,18 +174,29 @@ export class VFS {
   }
 
   get(p: BPath): VNode | null {
-    if (this.over.has(p)) return this.over.get(p)!;
+    const at = this.entry(p);
+    if (at !== undefined) return at < 0 ? null : this.nodes.get(at);
     // a parent that is gone or not a directory hides everything below it
     const rp = this.real(p);
     return rp === null ? null : this.realNode(rp);
   }
 
   set(p: BPath, n: VNode | null): void {
-    this.over.set(p, n);
-    const d = dirname(p);
-    let s = this.kids.get(d);
-    if (!s) this.kids.set(d, (s = new Set()));
-    s.add(basename(p));
+    const d = dirname(p),
+      name = basename(p);
+    let names = this.kids.get(d);
+    if (!names) this.kids.set(d, (names = new Map()));
+    const was = names.get(name);
+    // a path set again keeps its place in the order (as a Map's key does); one set after it was
+    // dropped comes last
+    const order = was === undefined ? this.placed++ : was < 0 ? -1 - was : this.nodes.orderOf(was);
+    if (n === null) {
+      names.set(name, gone(order));
+      return;
+    }
+    const at = was !== undefined && was >= 0 ? was : this.nodes.add();
+    this.nodes.put(at, n, order);
+    names.set(name, at);
   }
 
   /** A directory that starts empty (a new one): nothing real shows through below it. */
@@ -109,8 +220,12 @@ export class VFS {
     if (n?.type === C.S_IFDIR) {
       const realA = this.real(a);
       // move the overlay and mounts below a to below b
-      const moved: Array<[BPath, VNode | null]> = [];
-      for (const [k, v] of this.over) if (isUnder(k, a)) moved.push([b + k.slice(a.length), v]);
+      const moved: Array<[BPath, VNode | null, number]> = [];
+      for (const [d, names] of this.kids)
+        if (d === a || isUnder(d, a))
+          for (const [name, at] of names)
+            moved.push([b + join(d, name).slice(a.length), at < 0 ? null : this.nodes.get(at), at < 0 ? -1 - at : this.nodes.orderOf(at)]);
+      moved.sort((x, y) => x[2] - y[2]); // in the order they were put in the overlay
       const movedMounts: Array<[BPath, BPath | null]> = [];
       for (const [k, v] of this.mounts) if (isUnder(k, a)) movedMounts.push([b + k.slice(a.length), v]);
       this.dropBelow(a);
@@ -118,6 +233,7 @@ export class VFS {
       this.mounts.set(b, realA);
       for (const [k, v] of movedMounts) this.mounts.set(k, v);
       for (const [k, v] of moved) this.set(k, v);
+      moved.length = 0;
       this.mounts.set(a, null);
     }
     this.set(b, n);
@@ -129,11 +245,7 @@ export class VFS {
     const names = this.kids.get(p);
     if (names) {
       this.kids.delete(p);
-      for (const n of names) {
-        const c = join(p, n);
-        this.over.delete(c);
-        this.dropBelow(c);
-      }
+      for (const n of names.keys()) this.dropBelow(join(p, n));
     }
     if (this.mounts.size) for (const k of [...this.mounts.keys()]) if (isUnder(k, p)) this.mounts.delete(k);
   }
@@ -154,13 +266,22 @@ export class VFS {
         // not a readable directory: nothing real below
       }
     }
-    for (const k of this.kids.get(p) ?? []) names.add(k);
+    for (const k of this.kids.get(p)?.keys() ?? []) names.add(k);
     return [...names].filter((n) => this.get(join(p, n)) !== null);
   }
 
   /** A path whose object is (or copies) inode `orig`: in the overlay, else among the entries of `near`. */
   findOrig(orig: string, near: BPath[]): BPath | null {
-    for (const [k, v] of this.over) if (v?.orig === orig) return k;
+    // the first put in the overlay (as a Map of paths gave them)
+    let first: BPath | null = null;
+    let order = Infinity;
+    for (const [d, names] of this.kids)
+      for (const [name, at] of names)
+        if (at >= 0 && this.nodes.orderOf(at) < order && this.nodes.isOrig(at, orig)) {
+          first = join(d, name);
+          order = this.nodes.orderOf(at);
+        }
+    if (first !== null) return first;
     for (const d of near)
       for (const n of this.children(d)) {
         const p = join(d, n);
