@@ -288,7 +288,7 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => !!a && !!b && Buffer.compare(a, b) === 0;
 
 /** Path order (inPathOrder's) of two paths: byte order with "/" below every other byte. */
-function keyCompare(a: BPath, b: BPath): number {
+export function keyCompare(a: BPath, b: BPath): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     let x = a.charCodeAt(i);

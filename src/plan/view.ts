@@ -8,7 +8,7 @@ import { type BPath, dirname, fromBuf, isUnder } from "../paths/bytes.js";
 import type { NetRow } from "../index/rows.js";
 import type { Plan, Step } from "./plan.js";
 import { typeOf } from "./vfs.js";
-import { type Change, type Folded, fold } from "./net.js";
+import type { Change, Contents, Folded } from "./net.js";
 
 /** A plan's text shows up to 40 entries whole, else the first 30 and how many more. */
 export const SHOWN = 40;
@@ -32,58 +32,182 @@ export interface PlanView {
   steps: number; // the plan's steps, the closing pass over directories' times among them
 }
 
-/** The target command's changes the plan undoes (those its steps touch); and its steps that
- *  belong to no change (--force clearing a path), but not those on the command's passing paths
- *  (a temp file it made and renamed away: the undo of its rename names it). */
-export function changesOf(
+/** Changes as planView reads them: an array, or a pass in path order read again for each use
+ *  (past a few 10k events, folded path by path from the index in bounded memory:
+ *  src/undo/events.ts). */
+export type Changes = Change[] | (() => Iterable<Change>);
+const passOf = (c: Changes): Iterable<Change> => (Array.isArray(c) ? c : c());
+
+/** The target command's changes the plan undoes (those its steps touch), each shown to `undone`
+ *  in path order; and its steps that belong to no change (--force clearing a path), but not those
+ *  on the command's passing paths (a temp file it made and renamed away: the undo of its rename
+ *  names it): the first `most`, and how many. `each` is shown every step, in the first pass. */
+function undoneOf(
   plan: Plan,
-  changes: Change[],
+  changes: Changes,
   events: Iterable<Pick<NetRow, "path" | "path2">>,
-  most = Infinity,
-): { undone: Change[]; other: Step[]; others: number } {
-  const touched = new Set<BPath>();
+  undone: (c: Change) => void,
+  most: number,
+  each?: (s: Step) => void,
+): { other: Step[]; others: number } {
+  const touched = new PathSet();
   for (const s of plan.steps) {
+    each?.(s); // (the view counts the steps in the same pass: a spilled plan's steps are decoded at each)
     if (s.seq < 0) continue;
     touched.add(s.path);
     if (s.path2 !== undefined) touched.add(s.path2);
   }
-  const undone = changes.filter((c) => touched.has(c.path) || (c.to !== undefined && touched.has(c.to)));
-  const named = new Set<BPath>(); // (a loop, not a flatMap: an array a change for 10k changes)
-  for (const c of undone) {
-    named.add(c.path);
-    if (c.to !== undefined) named.add(c.to);
-  }
+  const named = new PathSet();
+  for (const c of passOf(changes))
+    if (touched.has(c.path) || (c.to !== undefined && touched.has(c.to))) {
+      named.add(c.path);
+      if (c.to !== undefined) named.add(c.to);
+      undone(c);
+    }
+  touched.clear();
   const unnamed = (s: Step) => !named.has(s.path) && !(s.path2 !== undefined && named.has(s.path2));
   // the paths with no net change are looked for only when some step is not named yet (an undo
   // of an rm -rf of 10k files names every step: its events are not read a second time)
-  if (!plan.steps.some((s) => s.seq >= 0 && unnamed(s))) return { undone, other: [], others: 0 };
-  const net = new Set(changes.flatMap((c) => (c.to !== undefined ? [c.path, c.to] : [c.path])));
+  if (!plan.steps.some((s) => s.seq >= 0 && unnamed(s))) return { other: [], others: 0 };
+  const net = new PathSet();
+  for (const c of passOf(changes)) {
+    net.add(c.path);
+    if (c.to !== undefined) net.add(c.to);
+  }
   for (const e of events) for (const p of [e.path, e.path2]) if (p && !net.has(fromBuf(p))) named.add(fromBuf(p));
-  // the first `most` of them, and how many in all
   const other: Step[] = [];
   let others = 0;
   for (const s of plan.steps) if (s.seq >= 0 && unnamed(s) && others++ < most) other.push(s);
-  return { undone, other, others };
+  return { other, others };
 }
 
-export function planView(plan: Plan, changes: Change[], events: Iterable<Pick<NetRow, "path" | "path2">>): PlanView {
-  const { undone, other, others } = changesOf(plan, changes, events, SHOWN);
-  const folded = fold(undone);
+/** changesOf for `shit undo --patch`: the changes the plan undoes, and its steps no change names. */
+export function changesOf(plan: Plan, changes: Changes, events: Iterable<Pick<NetRow, "path" | "path2">>): { undone: Change[]; other: Step[] } {
+  const undone: Change[] = [];
+  const { other } = undoneOf(plan, changes, events, (c) => undone.push(c), Infinity);
+  return { undone, other };
+}
+
+export function planView(plan: Plan, changes: Changes, events: Iterable<Pick<NetRow, "path" | "path2">>): PlanView {
+  const counts = stepCounter();
+  const common = commonDir();
+  // the undone changes folded as they come (fold's one state: the created or deleted directory
+  // it folds into), the first SHOWN entries kept, the rest counted
   const entries: PlanView["entries"] = [];
-  for (const f of folded) {
-    if (entries.length >= SHOWN) break;
-    entries.push({ folded: { change: f.change, contents: f.contents } }); // not what is folded under it
-  }
+  let total = 0;
+  let top: { change: Change; contents: Contents } | null = null;
+  const entry = (f: Folded) => {
+    if (entries.length < SHOWN) entries.push({ folded: f });
+    total++;
+  };
+  const { other, others } = undoneOf(
+    plan,
+    changes,
+    events,
+    (c) => {
+      if (top && isUnder(c.path, top.change.path) && c.effect === top.change.effect) {
+        const n = top.contents;
+        if (c.type === C.S_IFDIR) n.dirs++;
+        else if (c.type === C.S_IFLNK) n.links++;
+        else if (c.type === C.S_IFREG || c.type === null) n.files++;
+        else n.other++;
+        return;
+      }
+      if ((c.effect === "deleted" || c.effect === "created") && c.type === C.S_IFDIR) {
+        top = { change: c, contents: { files: 0, dirs: 0, links: 0, other: 0 } };
+        entry({ change: c, contents: top.contents });
+      } else {
+        if (top && !isUnder(c.path, top.change.path)) top = null;
+        entry({ change: c, contents: undefined });
+      }
+    },
+    SHOWN,
+    (s) => {
+      counts.add(s);
+      common.add(s);
+    },
+  );
   for (const s of other) {
     if (entries.length >= SHOWN) break;
     entries.push({ step: s });
   }
-  return { entries, total: folded.length + others, counts: countSteps(plan.steps), common: commonDir(plan.steps), steps: plan.steps.length };
+  return { entries, total: total + others, counts: counts.n, common: common.dir(), steps: plan.steps.length };
 }
 
-export function countSteps(steps: Iterable<Step>): StepCounts {
+/** A set of paths: exact up to EXACT of them, then by a 53-bit hash of each in a typed table
+ *  (8 bytes a path, not ~100 for the string and its entry): what a plan's text shows of 1M steps
+ *  (a collision, ~1 in 10^9 at 1M paths, could only name a change as undone in the text). */
+const EXACT = 1 << 17;
+class PathSet {
+  private exact: Set<BPath> | null = new Set();
+  private table = new Float64Array(0);
+  private n = 0;
+
+  add(p: BPath): void {
+    if (this.exact) {
+      this.exact.add(p);
+      if (this.exact.size <= EXACT) return;
+      const all = this.exact;
+      this.exact = null;
+      for (const q of all) this.put(hash(q));
+      return;
+    }
+    this.put(hash(p));
+  }
+
+  has(p: BPath): boolean {
+    if (this.exact) return this.exact.has(p);
+    const h = hash(p);
+    const mask = this.table.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const x = this.table[i];
+      if (x === 0) return false;
+      if (x === h) return true;
+    }
+  }
+
+  clear(): void {
+    this.exact = new Set();
+    this.table = new Float64Array(0);
+    this.n = 0;
+  }
+
+  private put(h: number): void {
+    if (2 * (this.n + 1) > this.table.length) {
+      const old = this.table;
+      this.table = new Float64Array(Math.max(1 << 16, old.length * 2));
+      this.n = 0;
+      for (const x of old) if (x !== 0) this.put(x);
+    }
+    const mask = this.table.length - 1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const x = this.table[i];
+      if (x === h) return;
+      if (x === 0) {
+        this.table[i] = h;
+        this.n++;
+        return;
+      }
+    }
+  }
+}
+
+/** Two FNV-1a hashes of a path's bytes in one positive 53-bit number (never 0). */
+function hash(p: BPath): number {
+  let a = 0x811c9dc5,
+    b = 0x01000193 ^ p.length;
+  for (let i = 0; i < p.length; i++) {
+    const c = p.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  return (a >>> 0) * 0x200000 + (b & 0x1fffff) + 1;
+}
+
+/** How many steps of each kind, added one at a time. */
+function stepCounter(): { n: StepCounts; add(s: Step): void } {
   const n: StepCounts = { files: 0, dirs: 0, links: 0, other: 0, remove: 0, move: 0, bytes: 0, meta: 0 };
-  for (const s of steps) {
+  const add = (s: Step) => {
     if (s.kind === "place" || s.kind === "link") {
       const t = s.pre ? typeOf(s.pre.mode) : C.S_IFREG;
       if (t === C.S_IFREG) n.files++;
@@ -94,19 +218,21 @@ export function countSteps(steps: Iterable<Step>): StepCounts {
     else if (s.kind === "rename") n.move++;
     else if (s.kind === "rewrite" || s.kind === "truncate") n.bytes++;
     else if (s.seq >= 0) n.meta++;
-  }
-  return n;
+  };
+  return { n, add };
 }
 
 /** The deepest directory every visible step's path is under, when there are two or more. */
-function commonDir(steps: Iterable<Step>): BPath {
+function commonDir(): { add(s: Step): void; dir(): BPath } {
   let common: BPath | null = null;
   let n = 0;
-  for (const s of steps) {
-    if (s.seq < 0) continue;
-    n++;
-    if (common === null) common = dirname(s.path);
-    while (common !== "/" && s.path !== common && !isUnder(s.path, common)) common = dirname(common);
-  }
-  return n > 1 && common ? common : "";
+  return {
+    add(s) {
+      if (s.seq < 0) return;
+      n++;
+      if (common === null) common = dirname(s.path);
+      while (common !== "/" && s.path !== common && !isUnder(s.path, common)) common = dirname(common);
+    },
+    dir: () => (n > 1 && common ? common : ""),
+  };
 }

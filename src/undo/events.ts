@@ -11,6 +11,9 @@ import type { Events } from "../plan/plan.js";
 import { inHand, netChangesOf } from "../ingest/hand.js";
 import { type Change, netChanges } from "../plan/net.js";
 import { unhappened } from "./unhappened.js";
+import { keyCompare } from "../ingest/view.js";
+import { Op } from "../spool/records.js";
+import { fromBuf } from "../paths/bytes.js";
 
 export interface CommandEvents extends Events {
   /** How many records were left out as calls that never happened. */
@@ -23,6 +26,9 @@ export interface CommandEvents extends Events {
   ofOps(ops: readonly number[]): Iterable<EventRow>;
   /** netChanges of net(): the plan text's. */
   changes(): Change[];
+  /** The same changes, in the same (path) order, a pass at a time: past HOLD_MAX events folded
+   *  path by path from the index (changesByPath), never all held. */
+  inOrder(): Iterable<Change>;
 }
 
 /** The events of cmd (as events.of, then happened() with `staging`), read again for each pass. */
@@ -40,6 +46,9 @@ export function commandEvents(ix: Index, cmd: string, staging: string | undefine
     net: () => without(events.iterateTo(ix, cmd, last), dropped),
     ofOps: (ops) => events.ofOps(ix, cmd, ops, last),
     changes: () => netChanges(without(events.iterateTo(ix, cmd, last), dropped)),
+    // (below BY_PATH events one fold in memory is quicker than SQLite's sort)
+    inOrder: () =>
+      events.atLeast(ix, cmd, BY_PATH + 1) ? changesByPath(ix, cmd, last, dropped) : netChanges(without(events.iterateTo(ix, cmd, last), dropped)),
   };
 }
 
@@ -55,6 +64,7 @@ function heldEvents(rows: EventRow[], staging: string | undefined): CommandEvent
     net: () => kept,
     ofOps: (ops) => rows.filter((e) => ops.includes(e.op)),
     changes: () => netChangesOf(kept), // those of the stored view when nothing was left out
+    inOrder: () => netChangesOf(kept),
   };
 }
 
@@ -64,6 +74,48 @@ export function recordedEvents(ix: Index, cmd: string): Events {
   if (held) return { forward: () => held, backward: () => backward(held) };
   const last = events.lastSeq(ix, cmd);
   return { forward: () => events.stream(ix, cmd, last), backward: () => events.stream(ix, cmd, last, true) };
+}
+
+/**
+ * netChanges of cmd's events up to `last`, less those `dropped`, in path order, in bounded memory
+ * (as the ingest's stored view folds them: src/ingest/view.ts, storeBounded): each path's events
+ * as SQLite hands them over grouped by path in path order (events.byPath), folded alone, but the
+ * paths renames name, whose changes depend on each other: folded together in memory (as many as
+ * those) and merged in path order. The undo of an rm -rf of 1M files held 1M changes, sorted.
+ */
+const BY_PATH = 50_000;
+function* changesByPath(ix: Index, cmd: string, last: number, dropped: Set<number>): Generator<Change> {
+  const ours = <T extends { seq: number }>(evs: Iterable<T>) => without(upTo(evs, last), dropped);
+  const renamed = events.renamed(ix, cmd);
+  const fromRenames = renamed.size ? netChanges(ours(events.ofRenamed(ix, cmd))) : [];
+  let r = 0; // the next of fromRenames
+  let group: NetRow[] = [];
+  let key: Uint8Array | null = null;
+  const rows = ours(events.byPath(ix, cmd))[Symbol.iterator]();
+  for (;;) {
+    const next = rows.next();
+    const e = next.done ? null : next.value;
+    if (e && e.op === Op.NOTCAPTURED) continue;
+    const k = e && (e.op === Op.LINK ? e.path2 : e.path);
+    if (e && !k) continue; // changes nothing (a note on a link's path)
+    if (key && (!k || Buffer.compare(k, key) !== 0)) {
+      const p = fromBuf(key);
+      if (!renamed.has(p)) {
+        const cs = netChanges(group);
+        if (cs.length) for (; r < fromRenames.length && keyCompare(fromRenames[r].path, p) < 0; r++) yield fromRenames[r];
+        yield* cs;
+      }
+      group = [];
+    }
+    if (!e) break;
+    key = k;
+    group.push(e);
+  }
+  for (; r < fromRenames.length; r++) yield fromRenames[r];
+}
+
+function* upTo<T extends { seq: number }>(evs: Iterable<T>, last: number): Generator<T> {
+  for (const e of evs) if (e.seq <= last) yield e;
 }
 
 function* without<T extends { seq: number }>(evs: Iterable<T>, dropped: Set<number>): Generator<T> {

@@ -86,7 +86,7 @@ export function planWithLost(
 
 /** What the text of an undo's plan shows (src/plan/view.ts): from its steps and the target's net changes. */
 export function viewOf(plan: Plan, events: CommandEvents = (plan as UndoPlan).events): PlanView {
-  return planView(plan, events.changes(), events.net());
+  return planView(plan, () => events.inOrder(), events.net());
 }
 
 /** For each existing file whose bytes target changed, the other commands that wrote to it while
