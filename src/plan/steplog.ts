@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeStat, encodeStat } from "../spool/records.js";
-import type { Step, StepKind } from "./steps.js";
+import type { Step, StepKind, Steps } from "./steps.js";
 
 const KINDS: StepKind[] = ["remove", "rename", "place", "rewrite", "truncate", "link", "meta", "xattr"];
 const KIND_AT = new Map(KINDS.map((k, i) => [k, i]));
@@ -31,7 +31,7 @@ const files = new FinalizationRegistry<number>((fd) => {
   }
 });
 
-export class StepLog implements Iterable<Step> {
+export class StepLog implements Steps {
   length = 0;
   private held: Step[] | null = [];
   private fd = -1;

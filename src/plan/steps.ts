@@ -3,7 +3,6 @@
 import type { BPath } from "../paths/bytes.js";
 import type { Stat } from "../spool/records.js";
 import type { VNode } from "./vfs.js";
-import type { StepLog } from "./steplog.js";
 
 export type StepKind = "remove" | "rename" | "place" | "rewrite" | "truncate" | "link" | "meta" | "xattr";
 
@@ -22,6 +21,18 @@ export interface Step {
   seq: number; // the event it undoes (-1: the final metadata pass)
 }
 
+/** A plan's steps in order, read a pass at a time (src/plan/steplog.ts, StepLog: past a few 10k
+ *  from a file); a step read back is a new object, so a step is known by its place in it. */
+export interface Steps extends Iterable<Step> {
+  readonly length: number;
+  readonly spilled: boolean; // its steps are in a file
+  push(s: Step): void;
+  /** A log of the same spill settings, empty. */
+  like(): Steps;
+  /** Whether a step is f's (read until one is). */
+  some(f: (s: Step) => boolean): boolean;
+}
+
 export interface Conflict {
   path: BPath;
   reason: string;
@@ -31,9 +42,9 @@ export interface Conflict {
 
 export interface Plan {
   cmd: string;
-  steps: StepLog; // read a pass at a time: past a few 10k, from a file (src/plan/steplog.ts)
+  steps: Steps; // read a pass at a time: past a few 10k, from a file (src/plan/steplog.ts)
   conflicts: Conflict[];
-  skipped: StepLog; // left out by --on-conflict skip
+  skipped: Steps; // left out by --on-conflict skip
   cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
   expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
   outside: BPath[]; // changed outside capture (the watcher tier saw it): cannot be restored
