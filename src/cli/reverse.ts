@@ -17,7 +17,7 @@ import { type BPath, display, fromBuf, isUnder } from "../paths/bytes.js";
 import { BlobError } from "../store/store.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { liveProcesses, type LiveProcess } from "../procs/running.js";
-import { isUndone, pickRedo, pickUndo, resolveRef, reversalKind, type History } from "../undo/chain.js";
+import { isUndone, pickRedo, pickUndo, resolveRef, reversalKind, undoneBy, type History } from "../undo/chain.js";
 import { dependents, rootOf } from "../undo/depends.js";
 import { partlyUndoneBy, scopeFor } from "../undo/scope.js";
 import * as commands from "../index/commands.js";
@@ -237,8 +237,9 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   // `shit undo ID --restart` of a command already undone without it: only the restarts are left
   if (verb === "undo" && opts.restart && ref) {
     const named = resolveRef(h, ref, session, thisCommand() ?? undefined);
-    const gone = named.kind === "run" && isUndone(h, named) ? kills.of(ctx.index, named.id) : [];
-    if (gone.length) return restartOnly(ctx, named, gone, opts, report, say);
+    const by = named.kind === "run" ? undoneBy(h, named) : undefined;
+    const gone = by ? kills.of(ctx.index, named.id) : [];
+    if (by && gone.length) return restartOnly(ctx, named, by, gone, opts, report, say);
   }
   const target = verb === "undo" ? pickUndo(h, ref, session, thisCommand() ?? undefined) : pickRedo(h, ref, session, thisCommand() ?? undefined);
   const only = selection(ctx, target, opts);
@@ -621,12 +622,20 @@ const killedEntry = (k: kills.KillRow): Report["killed"][number] => ({
 
 /** `shit undo ID --restart` of a command already undone (its files are back): start again what
  *  it killed and stopped, nothing else. 0 when all of it runs again, else 10 (each named). */
-async function restartOnly(ctx: Ctx, c: CommandRow, gone: kills.KillRow[], opts: ReverseOpts, report: Report, say: (t: string) => unknown): Promise<number> {
+async function restartOnly(
+  ctx: Ctx,
+  c: CommandRow,
+  by: CommandRow,
+  gone: kills.KillRow[],
+  opts: ReverseOpts,
+  report: Report,
+  say: (t: string) => unknown,
+): Promise<number> {
   report.kind = "undo";
   report.target = { id: c.id, argv: argvOf(c), cwd: display(c.cwd ? fromBuf(c.cwd) : process.cwd()) };
   report.original = { id: c.id, argv: argvOf(c) };
   report.killed = gone.map(killedEntry);
-  say(`${id8(c)} (${commandLine(c)}) is already undone (by ${c.undone_by!.slice(0, 8)}); what it ended is started again:\n`);
+  say(`${id8(c)} (${commandLine(c)}) is already undone (by ${id8(by)}); what it ended is started again:\n`);
   say(endedLines(gone, true).join("\n") + "\n");
   if (opts.dryRun) {
     report.outcome = "planned";

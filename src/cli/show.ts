@@ -157,7 +157,7 @@ function headLines(ctx: Ctx, c: CommandRow, j: ReturnType<typeof commandJson>, b
   const partly = j.partlyUndoneBy.map((id) => commands.shortId(ctx.index, id)).join(", ");
   out.push(
     paint("yellow", `command ${c.id}`) +
-      (j.undone ? `  (undone by ${commands.shortId(ctx.index, c.undone_by!)})` : partly ? `  (partly undone by ${partly})` : ""),
+      (j.undoneBy ? `  (undone by ${commands.shortId(ctx.index, j.undoneBy)})` : partly ? `  (partly undone by ${partly})` : ""),
   );
   out.push(`    ${paint("bold", commandLine(c))}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);
