@@ -302,6 +302,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       report.as = pending.row.id;
+      if (r.interrupted) return interruptedApply(verb, pending.row.kind, r.id, ended);
       if (r.code === 4) stepFailed(verb, pending.row.kind, r.id);
       if (r.code === 5) return ended("lost", EXIT.BLOB);
       return r.code === 0 ? ended("done", EXIT.OK) : r.code === 3 ? ended("conflict", EXIT.CONFLICT) : ended("stopped", EXIT.INTERNAL);
@@ -519,6 +520,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
         process.stderr.write("a kept pre-image changed while planning (named above); nothing was changed.\n");
         return ended("lost", EXIT.BLOB);
       }
+      if (r.interrupted) return interruptedApply(verb, q.kind, r.id, ended);
       if (r.code === 4) stepFailed(verb, q.kind, r.id);
       else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
       return ended("stopped", EXIT.INTERNAL);
@@ -691,6 +693,12 @@ function progressTo(kind: string, c: CommandRow, of = ""): Progress | undefined 
 
 /** A step of the apply failed (shit-apply exit 4, its line above names the path and the cause):
  *  running it again as things are fails the same way, so say what to do instead. */
+/** Ctrl-C while shit-apply ran: what it journaled is done and recorded; the next verb finishes it. */
+function interruptedApply(verb: string, kind: string, id: string, ended: (outcome: Report["outcome"], code: number) => number): number {
+  process.stderr.write(`shit: interrupted: the ${kind} ${id.slice(0, 8)} stopped part-way; the steps done are recorded, and \`shit ${verb}\` finishes it\n`);
+  return ended("stopped", EXIT.INTERRUPTED);
+}
+
 function stepFailed(verb: string, kind: string, id: string): void {
   process.stderr.write(
     `shit: the ${kind} ${id.slice(0, 8)} stopped at the step above; the steps before it are done. Remove the cause, then \`shit ${verb}\` resumes this ${kind} at that step (it will fail the same way until then)\n`,
