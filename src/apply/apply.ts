@@ -132,6 +132,7 @@ function writeRecords(
       if (s.xname !== undefined) recs.utf8(Tag.XNAME, s.xname);
       if (s.xvalue) recs.bytes(Tag.XVALUE, s.xvalue);
       if (keep) recs.keep(Tag.KEEP, keep[0], keep[1]);
+      if (whole && src!.row.ctime !== null) recs.int(Tag.KEPT_CTIME, BigInt(src!.row.ctime));
       recs.end();
     }
   recs.flush();
