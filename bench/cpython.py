@@ -56,7 +56,11 @@ def main():
         print("bench cpython: skipped: the python3 test suite is not installed (libpython3-testsuite)")
         row(NAME, "-", "<= %.2fx" % TARGET, "skipped: libpython3-testsuite not installed")
         return 0
-    w = tempfile.mkdtemp(prefix="shit-bench-cpython.", dir=os.environ.get("SHIT_BENCH_DIR") or None)
+    try:
+        w = tempfile.mkdtemp(prefix="shit-bench-cpython.", dir=os.environ.get("SHIT_BENCH_DIR") or None)
+    except OSError as e:
+        print("bench cpython: cannot make a scratch dir: %s" % e, file=sys.stderr)
+        return 1
     os.mkdir(os.path.join(w, "d"))
     env = dict(os.environ, SHIT_HOME=os.path.join(w, "state"), SHIT_DAEMON="off", TMPDIR=os.path.join(w, "tmp"))
     for k in ("SHIT_CMD", "SHIT_STATE", "SHIT_BENCH_ROWS"):

@@ -99,9 +99,9 @@ row("shit list --grep big-tree", [shit, "list", "--grep", "big-tree"], 100)
 row("shit list --cwd DIR", [shit, "list", "--cwd", cwd], 100)
 row("shit list -n 20", [shit, "list", "-n", "20"], 100)
 if sed:
-    row("shit show (sed -i of 100k files)", [shit, "show", sed[0]], 300, lines=40)
+    row("shit show (sed -i of %s files)" % filled.get("big", "?"), [shit, "show", sed[0]], 300, lines=40)
 if rm:
-    row("shit show (rm -rf of 100k files)", [shit, "show", rm[0]], 300, lines=40)
+    row("shit show (rm -rf of %s files)" % filled.get("big", "?"), [shit, "show", rm[0]], 300, lines=40)
 
 print()
 print("shit history bench — %s commands, %s events in the index (%s); `node -e 0` %.1f ms (cpu %.1f ms)"
