@@ -15,6 +15,8 @@
 #   SHIT_BENCH_ONLY="run cpython"       only these steps (names below)
 #   SHIT_BENCH_LOCK=/tmp/bench.lock     hold this flock around each step only (a shared machine)
 #   SHIT_BENCH_RUNS=N                   rounds for every script (each has its own default)
+#   SHIT_BENCH_TIMEOUT=SECONDS          a step running longer is stopped, a FAILED row (3600;
+#                                       7200 with SHIT_BENCH_FULL)
 # btrfs and XFS (bench/fs.sh) need root; as another user their rows say "skipped: not root".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +25,8 @@ rows=$(mktemp "${TMPDIR:-/tmp}/shit-bench-rows.XXXXXX") || exit 1
 trap 'rm -f "$rows"' EXIT
 export SHIT_BENCH_ROWS=$rows
 full=${SHIT_BENCH_FULL:-}
+limit=${SHIT_BENCH_TIMEOUT:-3600}
+[ -n "$full" ] && limit=${SHIT_BENCH_TIMEOUT:-7200}
 only=" ${SHIT_BENCH_ONLY:-} "
 
 # step NAME CMD...: runs CMD with SHIT_BENCH_STEP=NAME; a failure or no row becomes a FAILED row
@@ -33,13 +37,17 @@ step() {
   echo
   echo "===== bench $name: $* ====="
   before=$(wc -l <"$rows")
+  # a step that hangs is stopped (TERM, then KILL 30 s later) and is a FAILED row like any other
+  local run=(timeout --kill-after=30 "$limit" "$@")
   if [ -n "${SHIT_BENCH_LOCK:-}" ]; then
-    SHIT_BENCH_STEP=$name flock "$SHIT_BENCH_LOCK" "$@"
+    SHIT_BENCH_STEP=$name flock "$SHIT_BENCH_LOCK" "${run[@]}"
   else
-    SHIT_BENCH_STEP=$name "$@"
+    SHIT_BENCH_STEP=$name "${run[@]}"
   fi
   rc=$?
-  if [ "$rc" != 0 ]; then
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    printf '%s\t%s\t-\t-\tFAILED: stopped after %s s (SHIT_BENCH_TIMEOUT)\n' "$name" "$*" "$limit" >>"$rows"
+  elif [ "$rc" != 0 ]; then
     printf '%s\t%s\t-\t-\tFAILED: exited %s (its output is above)\n' "$name" "$*" "$rc" >>"$rows"
   elif [ "$(wc -l <"$rows")" = "$before" ]; then
     printf '%s\t%s\t-\t-\tFAILED: wrote no row (its output is above)\n' "$name" "$*" >>"$rows"

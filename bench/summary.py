@@ -26,7 +26,6 @@ def main():
         rows.append(f)
     heads = ("bench", "row", "measured", "target", "status")
     width = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(heads)]
-    width[1] = min(width[1], 56)
     fmt = lambda r: "  ".join(("%-*s" % (width[i], c)) if i < 4 else c for i, c in enumerate(r))
     print()
     print("shit bench summary — every target row of this run (ratios against the plain command measured")
