@@ -3,15 +3,16 @@
 # then one summary table of every row (name, measured ratio or value, target, ok/MISSED, FAILED or
 # "skipped: why"). Each script still prints its own report and runs alone as before; here each one
 # also appends its rows to $SHIT_BENCH_ROWS (bench/benchrows.py) and bench/summary.py prints them.
-# A script that exits non-zero or writes no row shows as FAILED and the others still run.
+# A script that exits non-zero, writes no row or hangs shows as FAILED and the others still run.
 #
 #   bash bench/all.sh                   default sizes: scale at 10k and 100k files (and a flat dir of
 #                                       100k), history with 100k commands and 1M events
 #   SHIT_BENCH_FULL=1 bash bench/all.sh the full sizes as well: the 1M-file tree (~15 min,
-#                                       ~5 GB of disk) and 10M events in the history (long to build
-#                                       the first time; cached under /tmp after)
+#                                       ~5 GB of disk) and 10M events in the history (~5 min to build
+#                                       the first time, a 3.4 GB index cached under /tmp after)
 #   SHIT_BENCH_SMALL=1 bash bench/all.sh  a check that the chain works, not figures: one round of
-#                                       each, small counts (the rows name their sizes)
+#                                       each, small counts where a script has them (the rows name
+#                                       their sizes)
 #   SHIT_BENCH_ONLY="run cpython"       only these steps (names below)
 #   SHIT_BENCH_LOCK=/tmp/bench.lock     hold this flock around each step only (a shared machine)
 #   SHIT_BENCH_RUNS=N                   rounds for every script (each has its own default)
