@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The seccomp tier's cost (docs/DESIGN.md "seccomp tier"): busybox-static plain vs the same under
-# `shit run` (supervised), measured side by side with hyperfine and printed as ratios:
+# `shit run` (supervised), measured side by side with hyperfine and printed as ratios (medians)
+# against issue 16's targets:
 #
 #   1. busybox rm -rf of 10,000 small files        target <= 1.5x
 #   2. busybox tar xf of a 10,000-file archive      target <= 1.5x
@@ -21,17 +22,28 @@ for i in $(seq 0 99); do mkdir "$dir/src/d$i"; for j in $(seq 0 99); do echo "$i
 tar cf "$dir/src.tar" -C "$dir" src
 prep="rm -rf $dir/t $dir/state; cp -r $dir/src $dir/t"
 
-# hyperfine NAME PREPARE PLAIN SHIT: prints "NAME ratio"
+# pair NAME TARGET PREPARE PLAIN SHIT: prints "NAME plain tier ratio target ok/MISSED" (median of
+# the runs) and writes the row for `npm run bench`'s summary (bench/benchrows.py)
 pair() {
-  hyperfine -N -r "$runs" -w 1 --prepare "sh -c '$2'" --export-json "$dir/$1.json" "$3" "$4" >/dev/null 2>&1 || { echo "$1 failed"; return; }
-  python3 -c '
+  local err=""
+  hyperfine -N -r "$runs" -w 1 --prepare "sh -c '$3'" --export-json "$dir/$1.json" "$4" "$5" >/dev/null 2>"$dir/$1.err" ||
+    err=$(tail -n 1 "$dir/$1.err")
+  PYTHONPATH=$root/bench python3 - "$dir/$1.json" "$1" "$2" "$err" <<'EOF'
 import json, sys
-p, s = (x["median"] for x in json.load(open(sys.argv[1]))["results"])
-print("%-12s plain %8.1f ms   tier %8.1f ms   %.2fx" % (sys.argv[2], p * 1000, s * 1000, s / p))
-' "$dir/$1.json" "$1"
+from benchrows import row, judge
+path, name, target, err = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+label = "seccomp tier (busybox-static): " + name
+if err:
+    print("%-12s FAILED: %s" % (name, err))
+    row(label, "-", "<= %.2fx" % target, "FAILED: hyperfine: " + err)
+    sys.exit(0)
+p, s = (x["median"] for x in json.load(open(path))["results"])
+print("%-12s plain %8.1f ms   tier %8.1f ms   %.2fx   target <= %.2fx   %s" % (name, p * 1000, s * 1000, s / p, target, judge(s / p, target)))
+row(label, "%.2fx" % (s / p), "<= %.2fx" % target, judge(s / p, target))
+EOF
 }
-pair rm-rf-10k "$prep" "$bb rm -rf $dir/t" "$shit run -- $bb rm -rf $dir/t"
-pair tar-x-10k "$prep" "$bb tar xf $dir/src.tar -C $dir/t" "$shit run -- $bb tar xf $dir/src.tar -C $dir/t"
+pair rm-rf-10k 1.5 "$prep" "$bb rm -rf $dir/t" "$shit run -- $bb rm -rf $dir/t"
+pair tar-x-10k 1.5 "$prep" "$bb tar xf $dir/src.tar -C $dir/t" "$shit run -- $bb tar xf $dir/src.tar -C $dir/t"
 # shellcheck disable=SC2016 # expanded by busybox sh, not here
 loop='i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'
-pair cpu-loop "rm -rf $dir/state" "$bb sh -c '$loop'" "$shit run -- $bb sh -c '$loop'"
+pair cpu-loop 1.02 "rm -rf $dir/state" "$bb sh -c '$loop'" "$shit run -- $bb sh -c '$loop'"
