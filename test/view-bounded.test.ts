@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { cases, runCase, skipOf } from "./cases.ts";
-import { sandbox, sameTree, out, shitBin, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, out, shitBin, busybox, noBusybox, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
 import * as views from "../dist/index/views.js";
@@ -130,6 +130,29 @@ test("bounded view = whole view: a sed -i over 3000 files, moves to an earlier d
   const big = seen.find((v) => v.events > 6000);
   assert.ok(big, `no command of over 6000 events: ${JSON.stringify(seen)}`);
   assert.ok(big.entries >= 3205, `its view has ${big.entries} entries`);
+});
+
+test("the view's head keeps the seqs of the calls not captured while few, else their count; show lists them all", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  const cmd = `touch f{1..1100}; for i in $(seq 1 300); do ${busybox} true; done`; // each static program not captured
+  const run = s.shit(["run", "--", "bash", "-c", cmd], { env: { ...s.env, SHIT_SECCOMP: "off" } });
+  assert.equal(run.status, 0, out(run));
+  const paths = statePaths(s.state);
+  const ix = new Index(paths.index);
+  const was = viewLimits({ bounded: 1000 }); // folded path by path
+  try {
+    ingest(paths, ix);
+    const [c] = commands.newestFirst(ix, null, 1);
+    const head = JSON.parse(views.part(ix, c.id, -1) ?? "null") as { uncaptured: unknown } | null;
+    assert.equal(head?.uncaptured, 300, `the head: ${JSON.stringify(head).slice(0, 200)}`);
+  } finally {
+    viewLimits(was);
+    ix.close();
+  }
+  const show = s.shit(["show"]);
+  assert.equal(show.status, 0, out(show));
+  assert.equal(show.stdout.match(/statically linked: changes it makes are not captured/g)?.length, 300, show.stdout.slice(-2000));
+  assert.match(show.stdout, /created\s+f1\n/, "the entries before them");
 });
 
 const userns = spawnSync("unshare", ["-rm", "true"]).status === 0;
