@@ -166,11 +166,9 @@ test(
     // it sorts in memory (the index's cache size) and spill to its temporary directory
     const deep = Array.from({ length: 10 }, (_, i) => String(i).padEnd(250, "d")).join("/");
     s.sh(`mkdir -p t/${deep} && cd t/${deep} && for i in $(seq 1 4000); do printf -v n 'f%0200d' $i; echo $i > $n; done`);
-    const before = s.tree();
-    const run = s.shit(["run", "--", "rm", "-rf", "t"]);
-    assert.equal(run.status, 0, out(run));
-    // SQLite's temporary directory a tmpfs of one page, mounted in a namespace of each shit's own;
-    // the view folded path by path past 1000 events (the ingest of `list` does it, not the undo's,
+    // SQLite's temporary directory a tmpfs of one page, mounted in a namespace of each shit's own
+    // (the same user mapping for all four, so that the owners recorded are the ones restored); the
+    // view folded path by path past 1000 events (the ingest of `list` does it, not the undo's,
     // which holds the rows it reads and folds them whole)
     const tiny = join(s.dir, "tiny");
     mkdirSync(tiny);
@@ -180,6 +178,9 @@ test(
         env: { ...s.env, SQLITE_TMPDIR: tiny, SHIT_VIEW_BOUNDED: "1000" },
         encoding: "utf8",
       });
+    const before = s.tree();
+    const run = full(["run", "--", "rm", "-rf", "t"]);
+    assert.equal(run.status, 0, out(run));
     const list = full(["list"]);
     assert.equal(list.status, 0, `the ingest failed:\n${out(list)}`);
     assert.match(list.stderr, /temporary directory is full or unusable.*sorted in smaller ranges/, "the ranges were not used: nothing spilled");
