@@ -126,8 +126,8 @@ const BY_PATH = `SELECT ${NET_COLS}, 0 AS side, ${KEY(AFFECTED)} AS k FROM event
 /** A row of byPath: a rename seen again in its new name's group is byTarget. */
 export type PathRow = NetRow & { byTarget?: true };
 
-/** The sort of a temporary file SQLite could not write (a full or missing temporary directory:
- *  SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN), where a sort in memory may still go on. */
+/** Whether e is SQLite failing at a file it writes (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN):
+ *  a full or unusable temporary directory among others, where sorts in memory may still go on. */
 export function tempFault(e: unknown): boolean {
   const x = e as { code?: unknown; errcode?: unknown } | null;
   const c = x?.code === "ERR_SQLITE_ERROR" && typeof x.errcode === "number" ? x.errcode & 0xff : 0;
@@ -170,15 +170,17 @@ function pathRowOf(r: unknown[]): PathRow {
   return n;
 }
 
-/** Where byPath's ranges are cut: the keys of about every n/4096th of cmd's events (read in seq
- *  order: no sort) with the size of their rows in the sort, sorted, summed in key order, cut at
- *  each rangeBytes. [from, to): null from is the start (NULL keys too), null to the end. */
+/** Where byPath's ranges are cut: the keys of about every n/4096th of the rows it sorts (renames
+ *  twice: an mv of 100k files puts 100k rows at their new names), read unsorted, with their size
+ *  in the sort, then sorted and summed in key order and cut at each rangeBytes. [from, to): null
+ *  from is the start (NULL keys too), null to the end. */
 function cuts(ix: Index, cmd: string): Array<[Buffer | null, Buffer | null]> {
   const step = Math.max(1, Math.ceil(count(ix, cmd) / 4096));
-  const size = `2 * length(${AFFECTED}) + coalesce(length(path2), 0) * (1 + (${IS_RENAME})) + coalesce(length(pre), 0) + coalesce(length(pre2), 0) + coalesce(length(keep), 0) + coalesce(length(note), 0) + 96`;
+  const len = (c: string) => `coalesce(length(${c}), 0)`;
+  const size = ["k", "path", "path2", "pre", "pre2", "keep", "note"].map(len).join(" + ") + " + 64";
   const sample: Array<{ k: Buffer; n: number }> = [];
   let i = 0;
-  for (const r of ix.iterateArrays(`SELECT ${KEY(AFFECTED)}, ${size} FROM events WHERE cmd = ? ORDER BY seq`, cmd))
+  for (const r of ix.iterateArrays(`SELECT k, ${size} FROM (${BY_PATH})`, cmd))
     if (i++ % step === 0 && r[0] instanceof Uint8Array) sample.push({ k: Buffer.from(r[0]), n: Number(r[1]) * step });
   sample.sort((a, b) => Buffer.compare(a.k, b.k));
   const out: Array<[Buffer | null, Buffer | null]> = [];
