@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { settledSpool, type StatePaths } from "../paths/state.js";
+import { hasRoom } from "../paths/room.js";
 import type { Index } from "../index/db.js";
 import { checkedEvent, type EventRow } from "../index/rows.js";
 import * as commands from "../index/commands.js";
@@ -56,7 +57,8 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
     return ingestAll(paths, index, opts);
   } catch (e) {
     hand.drop(index); // what a failed ingest wrote is unsure: the index alone answers
-    if (!events.tempFault(e)) throw e;
+    // the state dir's disk full: said as before (the reserve, then the CLI's one line)
+    if (!events.tempFault(e) || !hasRoom(paths.root)) throw e;
   }
   // SQLite could not write a temporary file (a full /tmp: the sort of a large command's view,
   // src/ingest/view.ts) and rolled the transaction back: it is made again with sorts that fit in
