@@ -116,7 +116,7 @@ export function* iterateTo(ix: Index, cmd: string, last: number): Generator<NetR
 // its arguments' buffers, freed only by a collection). A rename's two paths are one fold (where an
 // object came from): each rename comes again in its new name's group (byTarget), so that every
 // path a rename names has a group, and the fold of the paths renames join can be made at the first
-// of them in path order (renamesAt, changing).
+// of them in path order (naming).
 const AFFECTED = `CASE WHEN op = ${Op.LINK} THEN path2 ELSE path END`;
 const KEY = (col: string) => `CAST(replace(${col}, '/', x'00') AS BLOB)`;
 const IS_RENAME = `op = ${Op.RENAME} AND err = 0 AND path IS NOT NULL AND path2 IS NOT NULL`;
@@ -205,17 +205,11 @@ function* range(ix: Index, cmd: string, from: Buffer | null, to: Buffer | null):
   for (const r of ix.iterateArrays(`SELECT ${NET_COLS}, side FROM (${BY_PATH}) WHERE ${where} ORDER BY k, seq, side`, ...params)) yield pathRowOf(r);
 }
 
-/** The renames (old name, new name) of cmd that name p (as either): the next step of a walk over
- *  the paths renames join. By the path indexes: not a pass over the command. */
-export function renamesAt(ix: Index, cmd: string, p: Uint8Array): Array<[Uint8Array, Uint8Array]> {
-  const sql = `SELECT path, path2 FROM events WHERE path = ?2 AND cmd = ?1 AND ${IS_RENAME} UNION ALL SELECT path, path2 FROM events WHERE path2 = ?2 AND cmd = ?1 AND ${IS_RENAME}`;
-  return ix.arrays(sql, cmd, p).map((r) => [r[0] as Uint8Array, r[1] as Uint8Array]);
-}
-
-/** cmd's events that change p (byPath's group of p, without the renames by their new name), in
- *  seq order. By the path indexes. */
-export function changing(ix: Index, cmd: string, p: Uint8Array): NetRow[] {
-  const sql = `SELECT ${NET_COLS} FROM events WHERE path = ?2 AND cmd = ?1 AND op != ${Op.LINK} UNION ALL SELECT ${NET_COLS} FROM events WHERE path2 = ?2 AND cmd = ?1 AND op = ${Op.LINK} ORDER BY seq`;
+/** cmd's events that name p: as path, or as the new name of a link or a rename. Both the events
+ *  that change p (byPath's group of p) and the renames that join p to other paths: the next step
+ *  of a walk over the paths renames join. By the path indexes, not a pass over the command. */
+export function naming(ix: Index, cmd: string, p: Uint8Array): NetRow[] {
+  const sql = `SELECT ${NET_COLS} FROM events WHERE path = ?2 AND cmd = ?1 UNION ALL SELECT ${NET_COLS} FROM events WHERE path2 = ?2 AND cmd = ?1 AND op IN (${Op.LINK}, ${Op.RENAME}) AND path IS NOT path2`; // a name to itself: once;
   return ix.arrays(sql, cmd, p).map(netOf);
 }
 

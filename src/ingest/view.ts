@@ -94,10 +94,10 @@ export type Seen = (path: BPath, effect: Effect) => void;
 
 /** Stores the view of a command of viewMin events or more (and drops one stored before: its
  *  events changed), inside the ingest's transaction. Run by recount, which counts the command's
- *  effects from the same pass: `seen` is shown the net effect of each path, and the calls not
- *  captured are returned; null for a smaller command (recount reads its events itself). */
+ *  effects from the same pass: `seen` is shown the net effect of each path, and how many calls
+ *  were not captured is returned; null for a smaller command (recount reads its events itself). */
 /** `rows`: the command's events, when the caller has them all in hand (else read here). */
-export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[]): { uncaptured: number } | null {
+export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[]): { notCaptured: number } | null {
   views.removeOf(ix, cmd);
   doubts.removeOf(ix, cmd);
   if (!events.atLeast(ix, cmd, viewMin)) return null;
@@ -127,7 +127,7 @@ export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[])
     rows && netChangesOf(rows), // did() takes every record as made: the same changes
   );
   for (const [p, e] of net) seen(p, e);
-  if (!sure) return { uncaptured: v.notCaptured };
+  if (!sure) return { notCaptured: v.notCaptured };
   const entries = v.entries as Entry[];
   for (let i = 0; i * PART < entries.length; i++) views.put(ix, cmd, i, JSON.stringify(entries.slice(i * PART, (i + 1) * PART)));
   for (const [d, names] of doubtful) doubts.put(ix, cmd, toBuf(d), toBuf(names.join("\0") + "\0"));
@@ -135,7 +135,7 @@ export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[])
   for (const seq of v.uncaptured) uncaptured.add(seq);
   const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured: uncaptured.stored(), entries: entries.length };
   views.put(ix, cmd, -1, JSON.stringify(made));
-  return { uncaptured: v.notCaptured };
+  return { notCaptured: v.notCaptured };
 }
 
 /** A record written before its call (src/undo/unhappened.ts): the view holds while its name is
@@ -201,7 +201,7 @@ class Doubts {
  * names of the directories on the way to the path, the changes of renames to a path further on
  * (none for a sed -i, one a file for an mv to a later directory), and the links' notes.
  */
-function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number } {
+function storeBounded(ix: Index, cmd: string, seen: Seen): { notCaptured: number } {
   const doubtful = new Doubts(ix, cmd);
 
   // notes said of a path by calls in another path's group: links (path → path2)
@@ -276,11 +276,11 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number 
   if (!doubtful.end()) {
     views.removeOf(ix, cmd);
     doubts.removeOf(ix, cmd);
-    return { uncaptured: uncaptured.n };
+    return { notCaptured: uncaptured.n };
   }
   const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured: uncaptured.stored(), entries: out.entries };
   views.put(ix, cmd, -1, JSON.stringify(made));
-  return { uncaptured: uncaptured.n };
+  return { notCaptured: uncaptured.n };
 }
 
 /** A rename that joins two paths' folds (events.renamed's). */
@@ -301,9 +301,14 @@ function renameFold(ix: Index, cmd: string, key: Uint8Array, p: BPath, group: Pa
     return true;
   };
   for (const e of group) if (isRename(e) && !(visit(e.path!) && visit(e.path2!))) return null;
-  for (let b = todo.pop(); b; b = todo.pop()) for (const [x, y] of events.renamesAt(ix, cmd, b)) if (!(visit(x) && visit(y))) return null;
   const evs: NetRow[] = group.filter((e) => !e.byTarget);
-  for (const [q, b] of joined) if (q !== p) for (const e of events.changing(ix, cmd, b)) evs.push(e);
+  // each path further on read once: its renames to walk on, and its own events to fold
+  for (let b = todo.pop(); b; b = todo.pop()) {
+    for (const e of events.naming(ix, cmd, b)) {
+      if (isRename(e) && !(visit(e.path!) && visit(e.path2!))) return null;
+      if (sameBytes(e.op === Op.LINK ? e.path2 : e.path, b)) evs.push(e);
+    }
+  }
   return evs.sort((a, b) => a.seq - b.seq);
 }
 
