@@ -4,7 +4,8 @@
 // sed -i's temp files renamed over, files created then removed, links, metadata, a directory
 // removed after a file was moved out of it, files past the cap), folded in batches of a few changes, the same rows:
 // the view's parts, its doubts, the effect counts and the command's class. Each also with the
-// events sorted in ranges of a few paths (as when SQLite's temporary directory is full), and a
+// events sorted in ranges of a few paths (as when SQLite's temporary directory is full), with the
+// paths renames join folded again at each of them past two changes waiting for the pass, and a
 // large sed -i (a temp file renamed over each of 3000 files) with moves to an earlier directory
 // and a rotation. Then a real full temporary directory: the ingest goes on, the undo is exact.
 import { test } from "node:test";
@@ -54,6 +55,9 @@ function bothWays(s: Sandbox, batch: number): Array<{ id: string; events: number
       viewLimits({ min: 1, bounded: 0, batch });
       ix.tx(() => recount(ix, [c.id], paths.staging));
       assert.equal(stored(ix, c.id), whole, `${c.id} (${c.argv ? Buffer.from(c.argv).toString() : c.kind}): folded path by path`);
+      viewLimits({ ahead: 2 }); // past two changes waiting, renames folded again at each path
+      ix.tx(() => recount(ix, [c.id], paths.staging));
+      assert.equal(stored(ix, c.id), whole, `${c.id} (${c.argv ? Buffer.from(c.argv).toString() : c.kind}): folded path by path, renames at each path`);
       ix.tx(() => events.sortInRanges(() => recount(ix, [c.id], paths.staging), 2000)); // sorted in ranges of a few paths
       assert.equal(stored(ix, c.id), whole, `${c.id} (${c.argv ? Buffer.from(c.argv).toString() : c.kind}): folded path by path, in ranges`);
       const head = views.part(ix, c.id, -1);

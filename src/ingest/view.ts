@@ -78,14 +78,21 @@ interface Made {
  *  files took shitd to 628 MiB. Below it the whole fold is quicker than SQLite's sort. */
 let bounded = Number(process.env.SHIT_VIEW_BOUNDED) || 50_000; // set low by a test that runs shit (view-bounded.test.ts)
 let batch = 4096; // changes folded at once there
+let aheadMax = 16_384; // changes of renames waiting for the pass (storeBounded), ~120 bytes each
 
-/** Tests set these small (a view for a few events, folded path by path in batches of a few);
- *  returns the ones before. */
-export function viewLimits(set: { min?: number; bounded?: number; batch?: number }): { min: number; bounded: number; batch: number } {
-  const was = { min: viewMin, bounded, batch };
+/** Tests set these small (a view for a few events, folded path by path in batches of a few, a
+ *  few changes waiting); returns the ones before. */
+export function viewLimits(set: { min?: number; bounded?: number; batch?: number; ahead?: number }): {
+  min: number;
+  bounded: number;
+  batch: number;
+  ahead: number;
+} {
+  const was = { min: viewMin, bounded, batch, ahead: aheadMax };
   viewMin = set.min ?? viewMin;
   bounded = set.bounded ?? bounded;
   batch = set.batch ?? batch;
+  aheadMax = set.ahead ?? aheadMax;
   return was;
 }
 
@@ -194,12 +201,14 @@ class Doubts {
  * together, every other path alone, as SQLite hands the events over grouped by path in path order
  * (events.byPath). The paths a rename names each have a group there (the rename comes again by its
  * new name): at the first of them in path order, the rest are found by the path indexes and folded
- * with it; the changes that fold makes at paths further on wait until the pass gets there (a heap).
+ * with it; the changes that fold makes at paths further on wait until the pass gets there (a heap;
+ * past aheadMax of them, the paths renames join are folded again at each of them instead, each
+ * taking its own changes: more queries, nothing more held).
  * The changes are folded into entries in batches (a created or deleted directory still open at a
  * batch's end goes on into the next); the doubts are put directory by directory from the same pass.
  * Held at once: one path's events, the events of the paths one rename joins, a batch, the doubtful
- * names of the directories on the way to the path, the changes of renames to a path further on
- * (none for a sed -i, one a file for an mv to a later directory), and the links' notes.
+ * names of the directories on the way to the path, up to aheadMax changes of renames to a path
+ * further on (none for a sed -i; one a file for an mv to an earlier directory), and the links' notes.
  */
 function storeBounded(ix: Index, cmd: string, seen: Seen): { notCaptured: number } {
   const doubtful = new Doubts(ix, cmd);
@@ -230,6 +239,10 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { notCaptured: number
     if (changes.length >= batch) out.add(changes.splice(0));
   };
   const ahead = new Ahead(); // changes of renames at paths the pass has not reached
+  // from this path on (once aheadMax changes wait), the paths renames join are folded again at
+  // each of them, and each takes its own changes: nothing more waits (an mv of 1M files to an
+  // earlier directory would hold 1M changes)
+  let again: BPath | null = null;
   let group: PathRow[] = [];
   let key: Uint8Array | null = null;
   const close = () => {
@@ -237,11 +250,14 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { notCaptured: number
     const p = fromBuf(key);
     for (let a = ahead.before(p); a; a = ahead.before(p)) take(a.change, a.note);
     if (group.some(isRename)) {
-      const joined = renameFold(ix, cmd, key, p, group);
-      if (joined) {
+      const joined = renameFold(ix, cmd, key, p, group, again !== null);
+      // folded at the first path (again at each, past `again`, for those that begin past it)
+      if (joined && (joined.first === p || keyCompare(joined.first, again!) >= 0)) {
+        if (again === null && ahead.size >= aheadMax) again = p;
         const renameNotes = new Map<BPath, Array<[number, string]>>();
-        for (const e of joined) if (ownNote(e)) noteOn(renameNotes, e);
-        const cs = netChanges(joined);
+        for (const e of joined.evs) if (ownNote(e)) noteOn(renameNotes, e);
+        let cs = netChanges(joined.evs);
+        if (again !== null) cs = cs.filter((c) => c.path === p);
         for (const [q, e] of new Map(cs.map((c) => [c.path, c.effect]))) seen(q, e); // one a path, as netEffects counts them
         for (const c of cs) ahead.add(c, said(c.path, renameNotes.get(c.path)));
       }
@@ -287,15 +303,19 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { notCaptured: number
 const isRename = (e: NetRow) => e.op === Op.RENAME && e.err === 0 && !!e.path && !!e.path2;
 
 /** The events of the paths renames join with p (its group's rows and theirs, by the path indexes),
- *  in seq order, when p is the first of them in path order; else null (folded at that one). A walk
- *  that meets a path before p stops there. */
-function renameFold(ix: Index, cmd: string, key: Uint8Array, p: BPath, group: PathRow[]): NetRow[] | null {
+ *  in seq order, and the first of those paths in path order. Unless `whole`, null when that is
+ *  not p (folded at that one): the walk stops at the first path before p it meets. */
+function renameFold(ix: Index, cmd: string, key: Uint8Array, p: BPath, group: PathRow[], whole: boolean): { evs: NetRow[]; first: BPath } | null {
   const joined = new Map<BPath, Uint8Array>([[p, key]]);
   const todo: Uint8Array[] = [];
+  let first = p;
   const visit = (b: Uint8Array): boolean => {
     const q = fromBuf(b);
     if (joined.has(q)) return true;
-    if (keyCompare(q, p) < 0) return false;
+    if (keyCompare(q, first) < 0) {
+      if (!whole) return false;
+      first = q;
+    }
     joined.set(q, b);
     todo.push(b);
     return true;
@@ -309,7 +329,7 @@ function renameFold(ix: Index, cmd: string, key: Uint8Array, p: BPath, group: Pa
       if (sameBytes(e.op === Op.LINK ? e.path2 : e.path, b)) evs.push(e);
     }
   }
-  return evs.sort((a, b) => a.seq - b.seq);
+  return { evs: evs.sort((a, b) => a.seq - b.seq), first };
 }
 
 /** Changes at paths the pass has not reached, to be taken when it passes them: a heap in path
@@ -317,6 +337,9 @@ function renameFold(ix: Index, cmd: string, key: Uint8Array, p: BPath, group: Pa
 class Ahead {
   private heap: Array<{ change: Change; note: string | undefined; n: number }> = [];
   private n = 0;
+  get size(): number {
+    return this.heap.length;
+  }
   add(change: Change, note: string | undefined): void {
     const h = this.heap;
     h.push({ change, note, n: this.n++ });
