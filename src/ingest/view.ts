@@ -78,7 +78,7 @@ interface Made {
  *  files took shitd to 628 MiB. Below it the whole fold is quicker than SQLite's sort. */
 let bounded = Number(process.env.SHIT_VIEW_BOUNDED) || 50_000; // set low by a test that runs shit (view-bounded.test.ts)
 let batch = 4096; // changes folded at once there
-let aheadMax = 16_384; // changes of renames waiting for the pass (storeBounded), ~120 bytes each
+let aheadMax = 131_072; // changes of renames waiting for the pass (storeBounded): ~120 bytes each, ~15 MiB
 
 /** Tests set these small (a view for a few events, folded path by path in batches of a few, a
  *  few changes waiting); returns the ones before. */
