@@ -5,6 +5,10 @@
 #   1. busybox rm -rf of 10,000 small files        target <= 1.5x
 #   2. busybox tar xf of a 10,000-file archive      target <= 1.5x
 #   3. a static program making no mutating calls    target <= 1.02x (a busybox sh loop)
+#   4. the round trip alone: a busybox sh loop of `: > /dev/null`, each open sent to shit-run,
+#      which captures nothing there and lets it through (two context switches, the receive,
+#      the path's read, the id check, one statx, the answer); no target: printed as us per
+#      call over plain, the part of rows 1-2 that no change to capture can cut
 #
 # Knobs: SHIT_BENCH_RUNS (5), SHIT_BENCH_DIR (default $TMPDIR or /tmp). Not part of the tests.
 set -uo pipefail
@@ -21,17 +25,23 @@ for i in $(seq 0 99); do mkdir "$dir/src/d$i"; for j in $(seq 0 99); do echo "$i
 tar cf "$dir/src.tar" -C "$dir" src
 prep="rm -rf $dir/t $dir/state; cp -r $dir/src $dir/t"
 
-# hyperfine NAME PREPARE PLAIN SHIT: prints "NAME ratio"
+# hyperfine NAME PREPARE PLAIN SHIT [CALLS]: prints "NAME ratio" (and, with CALLS, the us each
+# supervised call adds)
 pair() {
   hyperfine -N -r "$runs" -w 1 --prepare "sh -c '$2'" --export-json "$dir/$1.json" "$3" "$4" >/dev/null 2>&1 || { echo "$1 failed"; return; }
   python3 -c '
 import json, sys
 p, s = (x["median"] for x in json.load(open(sys.argv[1]))["results"])
-print("%-12s plain %8.1f ms   tier %8.1f ms   %.2fx" % (sys.argv[2], p * 1000, s * 1000, s / p))
-' "$dir/$1.json" "$1"
+n = int(sys.argv[3])
+per = "   %.1f us/call" % ((s - p) * 1e6 / n) if n else ""
+print("%-12s plain %8.1f ms   tier %8.1f ms   %.2fx%s" % (sys.argv[2], p * 1000, s * 1000, s / p, per))
+' "$dir/$1.json" "$1" "${5:-0}"
 }
 pair rm-rf-10k "$prep" "$bb rm -rf $dir/t" "$shit run -- $bb rm -rf $dir/t"
 pair tar-x-10k "$prep" "$bb tar xf $dir/src.tar -C $dir/t" "$shit run -- $bb tar xf $dir/src.tar -C $dir/t"
 # shellcheck disable=SC2016 # expanded by busybox sh, not here
 loop='i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'
 pair cpu-loop "rm -rf $dir/state" "$bb sh -c '$loop'" "$shit run -- $bb sh -c '$loop'"
+# shellcheck disable=SC2016
+redir='i=0; while [ $i -lt 20000 ]; do i=$((i+1)); : > /dev/null; done'
+pair round-trip "rm -rf $dir/state" "$bb sh -c '$redir'" "$shit run -- $bb sh -c '$redir'" 20000
