@@ -37,8 +37,80 @@ fss=("$@")
 [ ${#fss[@]} -gt 0 ] || fss=(btrfs xfs)
 
 say() { echo "bench fs: $*" >&2; }
+# report RESULTS SKIPS FS...: the rows (printed, and appended to $SHIT_BENCH_ROWS for the summary of
+# `npm run bench`); a filesystem without timings gets each of its rows as "skipped: why"
+report() {
+  PYTHONPATH=$root/bench python3 - "$@" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+from benchrows import row as summary_row, judge
+res, skipfile, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
+v = defaultdict(list)
+try:
+    for line in open(res):
+        fs, k, s = line.split()
+        v[(fs, k)].append(float(s))
+except OSError:
+    pass
+skips = {}  # fs -> why its rows are skipped; "btrfs-snapper" -> why the snapper rows are
+try:
+    for line in open(skipfile):
+        fs, why = line.rstrip("\n").split(": ", 1)
+        skips[fs] = why.replace("skipped: ", "", 1)
+except (OSError, ValueError):
+    pass
+med = lambda fs, k: statistics.median(v[(fs, k)]) if v.get((fs, k)) else None
+def row(fs, label, a, aw, b, bw, target, skip=None):
+    x, y = med(fs, a), med(fs, b)
+    name = "%s %s" % (fs, label)
+    why = skip or skips.get(fs)
+    if why and (x is None or y is None):
+        summary_row(name, "-", "<= %.2fx" % target, "skipped: " + why)
+        return
+    if x is None or y is None or x <= 0:
+        print("%-36s FAILED (no timing)" % name)
+        summary_row(name, "-", "<= %.2fx" % target, "FAILED: no timing (output above)")
+        return
+    r = y / x
+    print("%-36s %s %7.3f s  %s %7.3f s  ratio %5.2fx   target <= %.2fx   %s" % (
+        name, aw, x, bw, y, r, target, judge(r, target)))
+    summary_row(name, "%.2fx" % r, "<= %.2fx" % target, judge(r, target))
+for fs in wanted:
+    if fs not in ("btrfs", "xfs"):
+        continue
+    row(fs, "rm -rf 10k capture", "rm", "plain", "shit_rm", "shit ", 1.0)
+    row(fs, "undo of rm -rf 10k", "rm", "rm   ", "undo", "undo ", 0.35)
+    row(fs, "undo of rm -rf 10k, shitd", "rm", "rm   ", "undo_d", "undo ", 0.2)
+    if fs == "btrfs":
+        nosnap = None if med(fs, "undochange") is not None else skips.get("btrfs-snapper") or skips.get(fs)
+        row(fs, "undo vs snapper undochange", "undochange", "snap ", "undo", "undo ", 0.5, nosnap)
+        row(fs, "undo (shitd) vs snapper", "undochange", "snap ", "undo_d", "undo ", 0.5, nosnap)
+    if med(fs, "undochange") is not None:
+        pre, post, uc, rm2 = med(fs, "snap_pre"), med(fs, "snap_post"), med(fs, "undochange"), med(fs, "snap_rm")
+        tot = pre + post + uc
+        print("%-36s snapper pre %.3f s + post %.3f s + undochange %.3f s = %.3f s; undo/that %.2fx; rm -rf between the snapshots %.3f s" % (
+            "", pre, post, uc, tot, med(fs, "undo") / tot, rm2))
+    row(fs, "tar xf 10k over its tree", "tar", "plain", "shit_tar", "shit ", 1.0)
+    row(fs, "dd conv=notrunc 100 MB", "dd", "plain", "shit_dd", "shit ", 1.05)
+    row(fs, "sed -i 100 MB", "sed", "plain", "shit_sed", "shit ", 1.05)
+    if med(fs, "shit_rm_other") is not None:
+        row(fs, "rm -rf, state in other subvol", "rm", "plain", "shit_rm_other", "shit ", 1.0)
+    for k, what in (("undo_wrong", "undo"), ("undochange_wrong", "undochange")):
+        if v.get((fs, k)):
+            print("%-36s MISSED: after the %s t/ held %s files, not 10000" % ("", what, ", ".join("%d" % x for x in v[(fs, k)])))
+            summary_row("%s %s of rm -rf 10k, files back" % (fs, what), ", ".join("%d" % x for x in v[(fs, k)]), "10000",
+                        "FAILED: files missing")
+    if v.get((fs, "reflink")):
+        print("%-36s the dd's kept pre-image %s extents with the file (FIEMAP)" % ("", "shares" if v[(fs, "reflink")][0] else "does NOT share"))
+    print()
+EOF
+}
 if [ "$(id -u)" != 0 ]; then
   echo "bench fs: skipped: btrfs and XFS are loop-mounted from images, which needs root (sudo bash bench/fs.sh)"
+  skips=$(mktemp) || exit 1
+  printf '%s: skipped: not root (loop mounts need it)\n' "${fss[@]}" >"$skips"
+  report /dev/null "$skips" "${fss[@]}" >/dev/null
+  rm -f "$skips"
   exit 0
 fi
 if [ ! -x "$root/native/build/shit-run" ] || [ ! -f "$root/dist/cli/main.js" ]; then
@@ -126,11 +198,11 @@ bench_fs() { # bench_fs FS
     if command -v snapper >/dev/null; then
       snapcfg=shitbench$$
       if snapper --no-dbus -c "$snapcfg" create-config -f btrfs "$vol" >/dev/null 2>&1; then snap=1; else
-        echo "btrfs: snapper create-config failed: no snapper rows" >>"$base/skips"
+        echo "btrfs-snapper: snapper create-config failed" >>"$base/skips"
         snapcfg=
       fi
     else
-      echo "btrfs: snapper not found: no snapper rows" >>"$base/skips"
+      echo "btrfs-snapper: snapper not found" >>"$base/skips"
     fi
   else
     mkdir "$vol"
@@ -208,50 +280,7 @@ echo "shit bench (btrfs, XFS) — ratios against the plain command (or snapper),
 echo "(wall clock; the machine may be shared: only the ratios mean anything)"
 echo
 [ -f "$base/skips" ] && sed 's/^/  /' "$base/skips" && echo
-python3 - "$res" <<'EOF'
-import statistics, sys
-from collections import defaultdict
-v = defaultdict(list)
-try:
-    for line in open(sys.argv[1]):
-        fs, k, s = line.split()
-        v[(fs, k)].append(float(s))
-except OSError:
-    pass
-fss = sorted({fs for fs, _ in v}, key=lambda f: ["btrfs", "xfs"].index(f) if f in ["btrfs", "xfs"] else 9)
-med = lambda fs, k: statistics.median(v[(fs, k)]) if v.get((fs, k)) else None
-def row(fs, label, a, aw, b, bw, target):
-    x, y = med(fs, a), med(fs, b)
-    name = "%s %s" % (fs, label)
-    if x is None or y is None or x <= 0:
-        print("%-36s FAILED (no timing)" % name)
-        return
-    r = y / x
-    print("%-36s %s %7.3f s  %s %7.3f s  ratio %5.2fx   target <= %.2fx   %s" % (
-        name, aw, x, bw, y, r, target, "ok" if r <= target else "MISSED"))
-for fs in fss:
-    row(fs, "rm -rf 10k capture", "rm", "plain", "shit_rm", "shit ", 1.0)
-    row(fs, "undo of rm -rf 10k", "rm", "rm   ", "undo", "undo ", 0.35)
-    row(fs, "undo of rm -rf 10k, shitd", "rm", "rm   ", "undo_d", "undo ", 0.2)
-    if med(fs, "undochange") is not None:
-        row(fs, "undo vs snapper undochange", "undochange", "snap ", "undo", "undo ", 0.5)
-        row(fs, "undo (shitd) vs snapper", "undochange", "snap ", "undo_d", "undo ", 0.5)
-        pre, post, uc, rm2 = med(fs, "snap_pre"), med(fs, "snap_post"), med(fs, "undochange"), med(fs, "snap_rm")
-        tot = pre + post + uc
-        print("%-36s snapper pre %.3f s + post %.3f s + undochange %.3f s = %.3f s; undo/that %.2fx; rm -rf between the snapshots %.3f s" % (
-            "", pre, post, uc, tot, med(fs, "undo") / tot, rm2))
-    row(fs, "tar xf 10k over its tree", "tar", "plain", "shit_tar", "shit ", 1.0)
-    row(fs, "dd conv=notrunc 100 MB", "dd", "plain", "shit_dd", "shit ", 1.05)
-    row(fs, "sed -i 100 MB", "sed", "plain", "shit_sed", "shit ", 1.05)
-    if med(fs, "shit_rm_other") is not None:
-        row(fs, "rm -rf, state in other subvol", "rm", "plain", "shit_rm_other", "shit ", 1.0)
-    for k, what in (("undo_wrong", "undo"), ("undochange_wrong", "undochange")):
-        if v.get((fs, k)):
-            print("%-36s MISSED: after the %s t/ held %s files, not 10000" % ("", what, ", ".join("%d" % x for x in v[(fs, k)])))
-    if v.get((fs, "reflink")):
-        print("%-36s the dd's kept pre-image %s extents with the file (FIEMAP)" % ("", "shares" if v[(fs, "reflink")][0] else "does NOT share"))
-    print()
-EOF
+report "$res" "$base/skips" "${fss[@]}"
 if [ -s "$base/placement" ]; then
   echo "Where staging could be (bench/fs-placement.py: the system calls alone, no shim, median of 3):"
   cat "$base/placement"

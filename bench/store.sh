@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # The store's benchmark: a realistic day of edits over a source tree under `shit run`, then what
 # the pre-images take in the store (dedup + zstd) against the sum of the bytes kept, and how fast
 # gc frees them.
@@ -10,8 +10,6 @@
 # Knobs: SHIT_BENCH_CMDS (200), SHIT_BENCH_DIR (where the scratch dir goes; default $TMPDIR or
 # /tmp). No daemon: each verb ingests (and compresses) for itself, so the figures do not depend on
 # when a background pass ran. Prints the report; exits 0 once it is printed.
-
-if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,10 +18,12 @@ cmds=${SHIT_BENCH_CMDS:-200}
 
 die() { echo "bench: $*" >&2; exit 1; }
 command -v python3 >/dev/null || die "python3 not found"
-[ -x "$root/native/build/shit-run" ] && [ -f "$root/dist/cli/main.js" ] ||
+if [ ! -x "$root/native/build/shit-run" ] || [ ! -f "$root/dist/cli/main.js" ]; then
   die "not built: run npm install (or npm run build) first"
+fi
 
 w=$(mktemp -d "${SHIT_BENCH_DIR:-${TMPDIR:-/tmp}}/shit-bench-store.XXXXXX") || die "mktemp failed"
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() { cd / && chmod -R u+rwx "$w" 2>/dev/null; rm -rf "$w"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -41,6 +41,44 @@ test("conflict: --force overwrites, and what it overwrote can be brought back by
   assert.equal(readFileSync(join(s.work, "a"), "utf8"), "later\n");
 });
 
+test("undo, redo, undo, then redo by the command's own id: the undo in effect is reversed, and the chain stays whole", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 'one\\n' > a; mkdir d; printf y > d/y");
+  const before = s.tree();
+  const id = (r: ReturnType<typeof s.shit>) => /\(as ([0-9a-f]{8})/.exec(r.stdout)![1];
+  assert.equal(s.shit(["run", "--", "sh", "-c", "echo two > a; rm -r d; ln -s a link"]).status, 0);
+  const after = s.tree();
+  const run = JSON.parse(s.shit(["list", "--json"]).stdout)[0].id as string;
+  for (const [verb, want] of [
+    ["undo", before],
+    ["redo", after],
+    ["undo", before],
+  ] as const) {
+    const r = s.shit([verb, "--yes"]);
+    assert.equal(r.status, 0, out(r));
+    assert.equal(sameTree(want, s.tree()), "", `after ${verb}`);
+  }
+  const u2 = JSON.parse(s.shit(["list", "--json"]).stdout)[0].id as string;
+  const shown = JSON.parse(s.shit(["show", "--json", run]).stdout);
+  assert.equal(shown.undoneBy, u2, "the undo in effect is the last one");
+  let r = s.shit(["undo", "--yes", run]);
+  assert.equal(r.status, 2, out(r));
+  assert.match(r.stderr, new RegExp(`already undone \\(by ${u2.slice(0, 8)}\\)`));
+  // by the run's id: reverses U2, not U1 (which R1 already reversed)
+  r = s.shit(["redo", "--yes", run]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stdout, new RegExp(`undone by ${u2.slice(0, 8)}`));
+  assert.equal(sameTree(after, s.tree()), "", "redone by id");
+  const r3 = id(r);
+  // and the chain goes on from there: nothing left to redo, the undo reverses that redo
+  r = s.shit(["redo", "--yes"]);
+  assert.equal(r.status, 1, out(r));
+  r = s.shit(["undo", "--yes"]);
+  assert.equal(r.status, 0, out(r));
+  assert.match(r.stdout, new RegExp(`redone by ${r3}`));
+  assert.equal(sameTree(before, s.tree()), "", "undone again");
+});
+
 test("bad input: unknown id, undo twice, nothing to redo, nothing to undo", (t) => {
   const s = sandbox(t);
   let r = s.shit(["undo", "--yes"]);

@@ -3,9 +3,10 @@
 // bad arguments are refused by the parser, an undo that left something undone says so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, sameTree, out, shitBin, stagedFiles } from "./helpers.ts";
+import { sandbox, sameTree, out, shitBin, stagedFiles, noStrace, until } from "./helpers.ts";
 
 test("a state dir under /proc is refused at once with one clear line, not a spin at 100% CPU", (t) => {
   const s = sandbox(t);
@@ -86,6 +87,78 @@ test("Ctrl-C at the y/N question ends quietly with 130 and changes nothing; Ctrl
     assert.equal(sameTree(gone, s.tree()), "", "the undo changed something");
   }
 });
+
+/** The pids below pid (its children, theirs…), from /proc. */
+function descendants(pid: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(d)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  for (let todo = [pid]; todo.length;) for (const k of kids.get(todo.pop()!) ?? []) (out.push(k), todo.push(k));
+  return out;
+}
+/** A process's argv as one string (empty once it is gone). */
+const argvOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+};
+
+test(
+  "Ctrl-C while the undo applies: it says so and exits 130; the steps done stay, the next undo finishes it, tree for tree",
+  { skip: noStrace },
+  async (t) => {
+    const s = sandbox(t);
+    s.sh("mkdir t; for i in $(seq 5); do mkdir t/d$i; for j in $(seq 40); do echo $i$j > t/d$i/f$j; done; done");
+    const before = s.tree();
+    assert.equal(s.shit(["run", "--", "rm", "-rf", "t"]).status, 0);
+    // strace holds shit-apply 2 s at its 30th rename: part of the tree is back when Ctrl-C comes
+    const p = spawn(
+      "strace",
+      ["-f", "-o", "/dev/null", "-e", "trace=renameat2", "-e", "inject=renameat2:delay_enter=2000000:when=3", shitBin, "undo", "--yes"],
+      {
+        cwd: s.work,
+        env: s.env,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stderr = "";
+    p.stderr!.on("data", (d) => (stderr += d));
+    p.stdout!.resume();
+    const exited = new Promise<number | null>((res) => p.on("exit", (code) => res(code)));
+    let cli = 0,
+      apply = 0;
+    await until("shit-apply running under the undo", () => {
+      const below = descendants(p.pid!);
+      cli = below.find((x) => /\/bundle\/main\.cjs undo/.test(argvOf(x))) ?? 0;
+      apply = below.find((x) => /\/shit-apply /.test(argvOf(x))) ?? 0;
+      return cli > 0 && apply > 0;
+    });
+    await new Promise((r) => setTimeout(r, 300)); // at the held rename
+    // what the terminal does at Ctrl-C: SIGINT to every process of the foreground job (not strace)
+    process.kill(cli, "SIGINT");
+    process.kill(apply, "SIGINT");
+    const code = await exited;
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /shit: interrupted: the undo \w{8} stopped part-way; the steps done are recorded, and `shit undo` finishes it/);
+    assert.doesNotMatch(stderr, /\n\s+at /, "a stack trace");
+    const r = s.shit(["undo", "--yes"]);
+    assert.equal(r.status, 0, out(r));
+    assert.match(r.stderr, /finishing the interrupted undo/);
+    assert.equal(sameTree(before, s.tree()), "", "the finished undo");
+  },
+);
 
 test("an undo that restores some paths and not others exits 10 and names each one left, with why", (t) => {
   const s = sandbox(t);

@@ -34,7 +34,13 @@ test("native/**/*.{c,h} are clang-formatted (.clang-format)", () => {
 
 test("the shell scripts are shellcheck-clean", () => {
   tool("shellcheck", "shellcheck");
-  const scripts = [...files(join(root, "scripts"), /\.sh$/), "bin/shit", ...files(join(root, "test", "native"), /\.sh$/), ".ci/run"];
+  const scripts = [
+    ...files(join(root, "scripts"), /\.sh$/),
+    "bin/shit",
+    ...files(join(root, "test", "native"), /\.sh$/),
+    ...files(join(root, "bench"), /\.sh$/),
+    ".ci/run",
+  ];
   const r = spawnSync("shellcheck", ["-f", "gcc", ...scripts], { cwd: root, encoding: "utf8", maxBuffer: 64 << 20 });
   assert.equal(r.status, 0, `shellcheck ${scripts.join(" ")}:\n${r.stdout}${r.stderr}`);
 });

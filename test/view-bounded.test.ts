@@ -3,11 +3,18 @@
 // thousands of events over many directories (renames across directories, chains and a swap,
 // sed -i's temp files renamed over, files created then removed, links, metadata, a directory
 // removed after a file was moved out of it, files past the cap), folded in batches of a few changes, the same rows:
-// the view's parts, its doubts, the effect counts and the command's class.
+// the view's parts, its doubts, the effect counts and the command's class. Each also with the
+// events sorted in ranges of a few paths (as when SQLite's temporary directory is full), with the
+// paths renames join folded again at each of them past two changes waiting for the pass, and a
+// large sed -i (a temp file renamed over each of 3000 files) with moves to an earlier directory
+// and a rotation. Then a real full temporary directory: the ingest goes on, the undo is exact.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { cases, runCase, skipOf } from "./cases.ts";
-import { sandbox, out, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, out, shitBin, busybox, noBusybox, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
 import * as views from "../dist/index/views.js";
@@ -48,6 +55,11 @@ function bothWays(s: Sandbox, batch: number): Array<{ id: string; events: number
       viewLimits({ min: 1, bounded: 0, batch });
       ix.tx(() => recount(ix, [c.id], paths.staging));
       assert.equal(stored(ix, c.id), whole, `${c.id} (${c.argv ? Buffer.from(c.argv).toString() : c.kind}): folded path by path`);
+      viewLimits({ ahead: 2 }); // past two changes waiting, renames folded again at each path
+      ix.tx(() => recount(ix, [c.id], paths.staging));
+      assert.equal(stored(ix, c.id), whole, `${c.id} (${c.argv ? Buffer.from(c.argv).toString() : c.kind}): folded path by path, renames at each path`);
+      ix.tx(() => events.sortInRanges(() => recount(ix, [c.id], paths.staging), 2000)); // sorted in ranges of a few paths
+      assert.equal(stored(ix, c.id), whole, `${c.id} (${c.argv ? Buffer.from(c.argv).toString() : c.kind}): folded path by path, in ranges`);
       const head = views.part(ix, c.id, -1);
       if (head) seen.push({ id: c.id, events: events.count(ix, c.id), entries: (JSON.parse(head) as { entries: number }).entries });
     }
@@ -107,3 +119,81 @@ test("bounded view = whole view: ~900 events in many directories, renames across
     ix.close();
   }
 });
+
+test("bounded view = whole view: a sed -i over 3000 files, moves to an earlier directory, a rotation", (t) => {
+  const s = sandbox(t);
+  s.sh(`mkdir -p t/a t/b t/z && for d in a b; do for i in $(seq 1 1500); do echo "x $d $i" > t/$d/f$i; done; done
+        for i in $(seq 1 200); do echo "z $i" > t/z/m$i; done; for i in 1 2 3 4 5; do echo "r $i" > t/r$i; done`);
+  const cmd = `set -e
+    sed -i s/x/y/ t/a/* t/b/*                                  # a temp file renamed over each
+    for i in $(seq 1 200); do mv t/z/m$i t/a/m$i; done          # to a path before the old one: its change waits
+    mv t/r1 t/tmp; mv t/r2 t/r1; mv t/r3 t/r2; mv t/r4 t/r3; mv t/r5 t/r4; mv t/tmp t/r5  # one fold of six paths`;
+  const run = s.shit(["run", "--", "bash", "-c", cmd]);
+  assert.equal(run.status, 0, out(run));
+  const seen = bothWays(s, 64);
+  const big = seen.find((v) => v.events > 6000);
+  assert.ok(big, `no command of over 6000 events: ${JSON.stringify(seen)}`);
+  assert.ok(big.entries >= 3205, `its view has ${big.entries} entries`);
+});
+
+test("the view's head keeps the seqs of the calls not captured while few, else their count; show lists them all", { skip: noBusybox }, (t) => {
+  const s = sandbox(t);
+  const cmd = `touch f{1..1100}; for i in $(seq 1 300); do ${busybox} true; done`; // each static program not captured
+  const run = s.shit(["run", "--", "bash", "-c", cmd], { env: { ...s.env, SHIT_SECCOMP: "off" } });
+  assert.equal(run.status, 0, out(run));
+  const paths = statePaths(s.state);
+  const ix = new Index(paths.index);
+  const was = viewLimits({ bounded: 1000 }); // folded path by path
+  try {
+    ingest(paths, ix);
+    const [c] = commands.newestFirst(ix, null, 1);
+    const head = JSON.parse(views.part(ix, c.id, -1) ?? "null") as { uncaptured: unknown } | null;
+    assert.equal(head?.uncaptured, 300, `the head: ${JSON.stringify(head).slice(0, 200)}`);
+  } finally {
+    viewLimits(was);
+    ix.close();
+  }
+  const show = s.shit(["show"]);
+  assert.equal(show.status, 0, out(show));
+  assert.equal(show.stdout.match(/statically linked: changes it makes are not captured/g)?.length, 300, show.stdout.slice(-2000));
+  assert.match(show.stdout, /created\s+f1\n/, "the entries before them");
+});
+
+const userns = spawnSync("unshare", ["-rm", "true"]).status === 0;
+
+test(
+  "a full temporary directory: a large command's view is sorted in ranges, and the undo of an mv and rm -rf goes on, tree-exact",
+  { skip: userns ? false : "needs `unshare -rm` (a user and mount namespace) to mount a tiny tmpfs" },
+  (t) => {
+    const s = sandbox(t);
+    // paths of ~2.7 KB: each event's row in SQLite's sort ~5.5 KB, so 4000 of them pass the 16 MiB
+    // it sorts in memory (the index's cache size) and spill to its temporary directory
+    const deep = Array.from({ length: 10 }, (_, i) => String(i).padEnd(250, "d")).join("/");
+    s.sh(`mkdir -p t/${deep} && cd t/${deep} && for i in $(seq 1 4000); do printf -v n 'f%0200d' $i; echo $i > $n; done`);
+    // SQLite's temporary directory a tmpfs of one page, mounted in a namespace of each shit's own
+    // (the same user mapping for all four, so that the owners recorded are the ones restored); the
+    // view folded path by path past 1000 events (the ingest of `list` does it, not the undo's,
+    // which holds the rows it reads and folds them whole)
+    const tiny = join(s.dir, "tiny");
+    mkdirSync(tiny);
+    const full = (args: string[]) =>
+      spawnSync("unshare", ["-rm", "sh", "-c", 'mount -t tmpfs -o size=4k tmpfs "$0" && exec "$@"', tiny, shitBin, ...args], {
+        cwd: s.work,
+        env: { ...s.env, SQLITE_TMPDIR: tiny, SHIT_VIEW_BOUNDED: "1000" },
+        encoding: "utf8",
+      });
+    const before = s.tree();
+    // moved to an earlier directory first: the renames' rows by their new names all sort there
+    const run = full(["run", "--", "sh", "-c", "mkdir a && find t -type f -exec mv -t a {} + && rm -rf t a"]);
+    assert.equal(run.status, 0, out(run));
+    const list = full(["list"]);
+    assert.equal(list.status, 0, `the ingest failed:\n${out(list)}`);
+    assert.match(list.stderr, /temporary directory is full or unusable.*sorted in smaller ranges/, "the ranges were not used: nothing spilled");
+    const show = full(["show"]);
+    assert.equal(show.status, 0, out(show));
+    assert.match(show.stdout, /deleted\s+t\/\s+\(4000 files, 10 dirs\)/, show.stdout);
+    const undo = full(["undo", "--yes"]);
+    assert.equal(undo.status, 0, `undo:\n${out(undo)}`);
+    assert.equal(sameTree(before, s.tree()), "", "after undo the tree differs from before the command");
+  },
+);

@@ -82,10 +82,11 @@ enum sp_tag {
   T_INO,
   T_SIZE,
   T_MTIME,
-  T_KEPT,  /* records: stat_rec of the inode kept whole (R, L) in staging, right after the keep */
-  T_SHELL, /* EXEC: i64 pid of the hooked shell the command was typed in (SHIT_SHELL_PID) */
-  T_ENV,   /* KILL: the target's environment, each entry followed by one NUL (/proc/PID/environ) */
-  T_START, /* KILL: i64 the target's start time, clock ticks after boot (/proc/PID/stat field 22) */
+  T_KEPT,       /* records: stat_rec of the inode kept whole (R, L) in staging, right after the keep */
+  T_SHELL,      /* EXEC: i64 pid of the hooked shell the command was typed in (SHIT_SHELL_PID) */
+  T_ENV,        /* KILL: the target's environment, each entry followed by one NUL (/proc/PID/environ) */
+  T_START,      /* KILL: i64 the target's start time, clock ticks after boot (/proc/PID/stat field 22) */
+  T_KEPT_CTIME, /* plan STEP_F_KEPT_WHOLE: i64 the kept inode's ctime (ns) right after the keep */
   T_MAX
 };
 #define SP_MAGIC 0x5053

@@ -1203,6 +1203,10 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
   cap_on_record = recording;
   cap_on_performed = performed;
   cap_on_staging = staging;
+  /* SHIT_CMD and SHIT_STATE are shit-run's own, set before it started the program: read once,
+   * not at every record (getenv, its compares and the paths made from it were ~1% of the
+   * supervisor's samples on an rm -rf); the watchdog and a background job's keeper are forks */
+  cap_ctx_fixed = 1;
   /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
   ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
   for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = procs[i].status = -1;

@@ -131,6 +131,7 @@ function writeRecords(
       if (s.xname !== undefined) recs.utf8(Tag.XNAME, s.xname);
       if (s.xvalue) recs.bytes(Tag.XVALUE, s.xvalue);
       if (keep) recs.keep(Tag.KEEP, keep[0], keep[1]);
+      if (whole && src!.row.ctime !== null) recs.int(Tag.KEPT_CTIME, BigInt(src!.row.ctime));
       recs.end();
     }
   recs.flush();
@@ -169,6 +170,9 @@ export interface Progress {
 export interface ApplyResult {
   code: number; // shit-apply's exit: 0 done, 3 conflict (nothing changed), 5 a pre-image kept whole gone or changed (nothing changed), 4 a step failed
   stderr: string;
+  /** shit-apply was ended by Ctrl-C (the terminal's SIGINT reaches it and this process alike):
+   *  the steps it journaled are done, the next undo or redo finishes the rest. */
+  interrupted?: boolean;
 }
 
 /** Runs shit-apply on a prepared plan as command `id` (also used to finish a killed one). lockFd,
@@ -183,14 +187,24 @@ export function runApply(store: Store, id: string, file: string, kind: string, o
   // the progress line goes straight to the terminal (fd 4): this process waits in spawnSync and
   // could not relay it; shit-apply rewrites it at most 10 times a second
   if (progress) env.SHIT_PROGRESS = `4:${progress.label}`;
-  const r = spawnSync(bin, [file, kind, of, ...argv], {
-    env,
-    stdio: ["ignore", "inherit", "pipe", lockFd ?? "ignore", progress ? progress.fd : "ignore"],
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
+  // Ctrl-C while it runs ends shit-apply (kill-safe: its journal says what is done); this process
+  // stays to say so and how to finish, rather than dying silently with the undo half-made
+  const onInt = () => {};
+  process.on("SIGINT", onInt);
+  let r;
+  try {
+    r = spawnSync(bin, [file, kind, of, ...argv], {
+      env,
+      stdio: ["ignore", "inherit", "pipe", lockFd ?? "ignore", progress ? progress.fd : "ignore"],
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
+  } finally {
+    process.off("SIGINT", onInt);
+  }
   if (r.error) throw r.error;
-  return { code: r.status ?? 128 + 1, stderr: r.stderr ?? "" };
+  const interrupted = r.signal === "SIGINT";
+  return { code: r.status ?? 128 + (interrupted ? 2 : 1), stderr: r.stderr ?? "", ...(interrupted ? { interrupted } : {}) };
 }
 
 /** After an apply: the pre-images it moved back out are no longer in staging (all of them

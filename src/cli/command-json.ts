@@ -6,7 +6,7 @@ import { argvOf } from "./describe.js";
 import { recount, storedCounts } from "../ingest/effects.js";
 import { display } from "../paths/bytes.js";
 import { liveProcesses, mayRun } from "../procs/running.js";
-import { isUndone } from "../undo/chain.js";
+import { isUndone, undoneBy } from "../undo/chain.js";
 import { partlyUndoneBy } from "../undo/scope.js";
 import { indexHistory } from "../undo/history.js";
 
@@ -36,7 +36,7 @@ export function commandJson(ctx: Ctx, c: CommandRow) {
     class: c.class ?? null, // changes | none | housekeeping (null: not counted yet)
     ...(c.parent ? { parent: c.parent } : {}), // an undo/redo: the command line it was run from
     undone: isUndone(h, c),
-    undoneBy: c.undone_by,
+    undoneBy: undoneBy(h, c)?.id ?? null, // the undo in effect (after undo, redo, undo: the last)
     // selective undos in effect (`shit undo ID -- PATH…`): the rest of it is still in place
     partlyUndoneBy: c.kind === "run" && !isUndone(h, c) ? partlyUndoneBy(ctx.index, h, c).map((r) => r.id) : [],
     ...(c.grp ? { cascade: c.grp } : {}),

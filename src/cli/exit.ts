@@ -21,7 +21,7 @@ export const EXIT = {
   UNHEALTHY: 8, // shit doctor: a check says FAIL
   UNSAFE: 9, // the state dir is another user's or writable by others: refused
   PARTIAL: 10, // an undo or redo that restored some paths and not others; each is named with why
-  INTERRUPTED: 130, // Ctrl-C at the y/N question (128 + SIGINT, as a shell reports it): nothing changed
+  INTERRUPTED: 130, // Ctrl-C (128 + SIGINT, as a shell reports it): at the y/N question nothing changed; while applying, the steps done are recorded and the next undo/redo finishes it
   PIPE: 141, // the output's reader went away (128 + SIGPIPE, as git): the output stops there, quietly
 } as const;
 

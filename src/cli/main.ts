@@ -41,7 +41,9 @@ Exit codes:
      unit, without --restart (or whose restart failed): the files are back, the process is
      not; the command that starts it again is printed (also for a command whose only effect
      was the kill)
-  130  interrupted: Ctrl-C at the y/N question; nothing was changed
+  130  interrupted: Ctrl-C at the y/N question (nothing was changed), or while an undo or
+       redo applied its steps (those done are recorded; the next \`shit undo\` or \`shit redo\`
+       finishes it first)
   141  the reader of the output went away (a closed pipe, as in \`shit show | head -1\`);
        the output stops there, quietly, as git's does
 

@@ -17,7 +17,7 @@ import { type BPath, display, fromBuf, isUnder } from "../paths/bytes.js";
 import { BlobError } from "../store/store.js";
 import { irreversibleOf } from "../irreversible/of-command.js";
 import { liveProcesses, type LiveProcess } from "../procs/running.js";
-import { isUndone, pickRedo, pickUndo, resolveRef, reversalKind, type History } from "../undo/chain.js";
+import { isUndone, pickRedo, pickUndo, resolveRef, reversalKind, undoneBy, type History } from "../undo/chain.js";
 import { dependents, rootOf } from "../undo/depends.js";
 import { partlyUndoneBy, scopeFor } from "../undo/scope.js";
 import * as commands from "../index/commands.js";
@@ -242,8 +242,9 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
   // `shit undo ID --restart` of a command already undone without it: only the restarts are left
   if (verb === "undo" && opts.restart && ref) {
     const named = resolveRef(h, ref, session, thisCommand() ?? undefined);
-    const gone = named.kind === "run" && isUndone(h, named) ? kills.of(ctx.index, named.id) : [];
-    if (gone.length) return restartOnly(ctx, named, gone, opts, report, say);
+    const by = named.kind === "run" ? undoneBy(h, named) : undefined;
+    const gone = by ? kills.of(ctx.index, named.id) : [];
+    if (by && gone.length) return restartOnly(ctx, named, by, gone, opts, report, say);
   }
   const target = verb === "undo" ? pickUndo(h, ref, session, thisCommand() ?? undefined) : pickRedo(h, ref, session, thisCommand() ?? undefined);
   const only = selection(ctx, target, opts);
@@ -306,6 +307,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       report.as = pending.row.id;
+      if (r.interrupted) return interruptedApply(verb, pending.row.kind, r.id, ended);
       if (r.code === 4) stepFailed(verb, pending.row.kind, r.id);
       if (r.code === 5) return ended("lost", EXIT.BLOB);
       return r.code === 0 ? ended("done", EXIT.OK) : r.code === 3 ? ended("conflict", EXIT.CONFLICT) : ended("stopped", EXIT.INTERNAL);
@@ -515,6 +517,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
         process.stderr.write("a kept pre-image changed while planning (named above); nothing was changed.\n");
         return ended("lost", EXIT.BLOB);
       }
+      if (r.interrupted) return interruptedApply(verb, q.kind, r.id, ended);
       if (r.code === 4) stepFailed(verb, q.kind, r.id);
       else process.stderr.write(`shit: the ${verb} stopped part-way (shit-apply exit ${r.code}); run \`shit ${verb}\` again to finish it\n`);
       return ended("stopped", EXIT.INTERNAL);
@@ -618,12 +621,20 @@ const killedEntry = (k: kills.KillRow): Report["killed"][number] => ({
 
 /** `shit undo ID --restart` of a command already undone (its files are back): start again what
  *  it killed and stopped, nothing else. 0 when all of it runs again, else 10 (each named). */
-async function restartOnly(ctx: Ctx, c: CommandRow, gone: kills.KillRow[], opts: ReverseOpts, report: Report, say: (t: string) => unknown): Promise<number> {
+async function restartOnly(
+  ctx: Ctx,
+  c: CommandRow,
+  by: CommandRow,
+  gone: kills.KillRow[],
+  opts: ReverseOpts,
+  report: Report,
+  say: (t: string) => unknown,
+): Promise<number> {
   report.kind = "undo";
   report.target = { id: c.id, argv: argvOf(c), cwd: display(c.cwd ? fromBuf(c.cwd) : process.cwd()) };
   report.original = { id: c.id, argv: argvOf(c) };
   report.killed = gone.map(killedEntry);
-  say(`${id8(c)} (${commandLine(c)}) is already undone (by ${c.undone_by!.slice(0, 8)}); what it ended is started again:\n`);
+  say(`${id8(c)} (${commandLine(c)}) is already undone (by ${id8(by)}); what it ended is started again:\n`);
   say(endedLines(gone, true).join("\n") + "\n");
   if (opts.dryRun) {
     report.outcome = "planned";
@@ -679,6 +690,12 @@ function progressTo(kind: string, c: CommandRow, of = ""): Progress | undefined 
 
 /** A step of the apply failed (shit-apply exit 4, its line above names the path and the cause):
  *  running it again as things are fails the same way, so say what to do instead. */
+/** Ctrl-C while shit-apply ran: what it journaled is done and recorded; the next verb finishes it. */
+function interruptedApply(verb: string, kind: string, id: string, ended: (outcome: Report["outcome"], code: number) => number): number {
+  process.stderr.write(`shit: interrupted: the ${kind} ${id.slice(0, 8)} stopped part-way; the steps done are recorded, and \`shit ${verb}\` finishes it\n`);
+  return ended("stopped", EXIT.INTERRUPTED);
+}
+
 function stepFailed(verb: string, kind: string, id: string): void {
   process.stderr.write(
     `shit: the ${kind} ${id.slice(0, 8)} stopped at the step above; the steps before it are done. Remove the cause, then \`shit ${verb}\` resumes this ${kind} at that step (it will fail the same way until then)\n`,

@@ -101,13 +101,12 @@ async function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[])
   const view =
     (!paths.length && !opts.all && storedView(ctx.index, c.id, ctx.paths.staging)) ||
     netView(events.iterate(ctx.index, c.id), did, opts.all, (changes) => onPaths(changes, paths));
-  const notCaptured = events.bySeq(ctx.index, c.id, view.uncaptured); // whole rows, for their lines
   const j = commandJson(ctx, c);
   const cwd = c.cwd ? fromBuf(c.cwd) : undefined;
   const out = paged();
   const head = headLines(ctx, c, j, irreversibleOf(ctx.index, c), cwd);
   const ended = kills.of(ctx.index, c.id); // processes it killed, units it stopped
-  if (notCaptured.length || ended.length || view.any) head.push("");
+  if (view.notCaptured || ended.length || view.any) head.push("");
   head.push(...killLines(ctx, ended));
   out.write(head.join("\n") + "\n");
   let chunk: string[] = [];
@@ -120,7 +119,13 @@ async function showNet(ctx: Ctx, c: CommandRow, opts: ShowOpts, paths: string[])
     // a 100k-line listing is not made for nobody
     await new Promise((go) => setImmediate(go));
   }
-  for (const e of notCaptured) chunk.push(eventLine(e, j, cwd));
+  for (const seq of view.uncaptured) {
+    const [e] = events.bySeq(ctx.index, c.id, [seq]); // whole rows, for their lines: one at a time
+    chunk.push(eventLine(e, j, cwd));
+    if (chunk.length < 256) continue;
+    out.write(chunk.join("\n") + "\n");
+    chunk = [];
+  }
   chunk.push(...untrackedLines(ctx, c, cwd));
   if (chunk.length) out.write(chunk.join("\n") + "\n");
   out.end();
@@ -157,7 +162,7 @@ function headLines(ctx: Ctx, c: CommandRow, j: ReturnType<typeof commandJson>, b
   const partly = j.partlyUndoneBy.map((id) => commands.shortId(ctx.index, id)).join(", ");
   out.push(
     paint("yellow", `command ${c.id}`) +
-      (j.undone ? `  (undone by ${commands.shortId(ctx.index, c.undone_by!)})` : partly ? `  (partly undone by ${partly})` : ""),
+      (j.undoneBy ? `  (undone by ${commands.shortId(ctx.index, j.undoneBy)})` : partly ? `  (partly undone by ${partly})` : ""),
   );
   out.push(`    ${paint("bold", commandLine(c))}`);
   out.push(`in      ${cwd ? display(cwd) : "?"}`);

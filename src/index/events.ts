@@ -113,27 +113,104 @@ export function* iterateTo(ix: Index, cmd: string, last: number): Generator<NetR
 // than one path's events. Path order (src/plan/net.ts inPathOrder: a directory's contents right
 // after it, names in byte order) is the byte order of the path with its "/"s made NUL, a byte no
 // name holds: replace() works on the bytes (a JS function per row held ~150 MB more at 300k rows:
-// its arguments' buffers, freed only by a collection). A rename's two paths are one fold (where an object came from), so the
-// events of every path a rename names are read apart, in seq order (renamed, ofRenamed).
+// its arguments' buffers, freed only by a collection). A rename's two paths are one fold (where an
+// object came from): each rename comes again in its new name's group (byTarget), so that every
+// path a rename names has a group, and the fold of the paths renames join can be made at the first
+// of them in path order (naming).
 const AFFECTED = `CASE WHEN op = ${Op.LINK} THEN path2 ELSE path END`;
-const RENAMED = `SELECT path FROM events WHERE cmd = ?1 AND op = ${Op.RENAME} AND err = 0 AND path IS NOT NULL AND path2 IS NOT NULL
-  UNION SELECT path2 FROM events WHERE cmd = ?1 AND op = ${Op.RENAME} AND err = 0 AND path IS NOT NULL AND path2 IS NOT NULL`;
+const KEY = (col: string) => `CAST(replace(${col}, '/', x'00') AS BLOB)`;
+const IS_RENAME = `op = ${Op.RENAME} AND err = 0 AND path IS NOT NULL AND path2 IS NOT NULL`;
+const BY_PATH = `SELECT ${NET_COLS}, 0 AS side, ${KEY(AFFECTED)} AS k FROM events WHERE cmd = ?1
+  UNION ALL SELECT ${NET_COLS}, 1, ${KEY("path2")} FROM events WHERE cmd = ?1 AND ${IS_RENAME}`;
 
-/** cmd's events by the path they change, in path order, each path's in seq order. */
-export function* byPath(ix: Index, cmd: string): Generator<NetRow> {
-  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ? ORDER BY replace(${AFFECTED}, '/', x'00'), seq`, cmd)) yield netOf(r);
+/** A row of byPath: a rename seen again in its new name's group is byTarget. */
+export type PathRow = NetRow & { byTarget?: true };
+
+/** Whether e is SQLite failing at a file it writes (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN):
+ *  a full or unusable temporary directory among others, where sorts in memory may still go on. */
+export function tempFault(e: unknown): boolean {
+  const x = e as { code?: unknown; errcode?: unknown } | null;
+  const c = x?.code === "ERR_SQLITE_ERROR" && typeof x.errcode === "number" ? x.errcode & 0xff : 0;
+  return c === 13 || c === 10 || c === 14;
 }
 
-/** The paths cmd's renames name (old and new names), as latin1 byte strings. */
-export function renamed(ix: Index, cmd: string): Set<string> {
-  const out = new Set<string>();
-  for (const r of ix.iterateArrays(RENAMED, cmd)) out.add(Buffer.from(r[0] as Uint8Array).toString("latin1"));
+/** Bytes of rows (as estimated from a sample) a sort of a path range is given: half of what
+ *  SQLite's sorter holds in memory before it spills (the cache size, 16 MiB: src/index/db.ts). */
+let rangeBytes = 8 << 20;
+let ranges = false;
+
+/** Runs fn with byPath reading a command's events in ranges of paths whose sorts fit in memory,
+ *  each range a pass over the command's rows: slower, but no temporary file is written. For when
+ *  one could not be (a full /tmp: tempFault), where SQLite ended the transaction itself, so the
+ *  work of that transaction is done again this way (src/ingest/ingest.ts). */
+export function sortInRanges<T>(fn: () => T, bytes = rangeBytes): T {
+  const was = [ranges, rangeBytes] as const;
+  ranges = true;
+  rangeBytes = bytes; // tests: small, for many ranges
+  try {
+    return fn();
+  } finally {
+    [ranges, rangeBytes] = was;
+  }
+}
+
+/** cmd's events by the path they change, in path order, each path's in seq order (a path's
+ *  renames by their new name after its own events). */
+export function* byPath(ix: Index, cmd: string): Generator<PathRow> {
+  if (ranges) {
+    for (const [from, to] of cuts(ix, cmd)) yield* range(ix, cmd, from, to);
+    return;
+  }
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS}, side FROM (${BY_PATH}) ORDER BY k, seq, side`, cmd)) yield pathRowOf(r);
+}
+
+function pathRowOf(r: unknown[]): PathRow {
+  const n: PathRow = netOf(r);
+  if (r[11] === 1 && n.op === Op.RENAME) n.byTarget = true;
+  return n;
+}
+
+/** Where byPath's ranges are cut: the keys of about every n/4096th of the rows it sorts (renames
+ *  twice: an mv of 100k files puts 100k rows at their new names), read unsorted, with their size
+ *  in the sort, then sorted and summed in key order and cut at each rangeBytes. [from, to): null
+ *  from is the start (NULL keys too), null to the end. */
+function cuts(ix: Index, cmd: string): Array<[Buffer | null, Buffer | null]> {
+  const step = Math.max(1, Math.ceil(count(ix, cmd) / 4096));
+  const len = (c: string) => `coalesce(length(${c}), 0)`;
+  const size = ["k", "path", "path2", "pre", "pre2", "keep", "note"].map(len).join(" + ") + " + 64";
+  const sample: Array<{ k: Buffer; n: number }> = [];
+  let i = 0;
+  for (const r of ix.iterateArrays(`SELECT k, ${size} FROM (${BY_PATH})`, cmd))
+    if (i++ % step === 0 && r[0] instanceof Uint8Array) sample.push({ k: Buffer.from(r[0]), n: Number(r[1]) * step });
+  sample.sort((a, b) => Buffer.compare(a.k, b.k));
+  const out: Array<[Buffer | null, Buffer | null]> = [];
+  let from: Buffer | null = null;
+  let sum = 0;
+  for (const { k, n } of sample) {
+    if (sum + n > rangeBytes && sum > 0 && !(from && k.equals(from))) {
+      out.push([from, k]);
+      from = k;
+      sum = 0;
+    }
+    sum += n;
+  }
+  out.push([from, null]);
   return out;
 }
 
-/** cmd's events that change a path its renames name, in seq order. */
-export function* ofRenamed(ix: Index, cmd: string): Generator<NetRow> {
-  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ?1 AND ${AFFECTED} IN (${RENAMED}) ORDER BY seq`, cmd)) yield netOf(r);
+/** byPath's rows whose key is in [from, to). */
+function* range(ix: Index, cmd: string, from: Buffer | null, to: Buffer | null): Generator<PathRow> {
+  const where = [from ? "k >= ?2" : "", to ? (from ? "k < ?3" : "(k IS NULL OR k < ?3)") : ""].filter(Boolean).join(" AND ") || "1";
+  const params = [cmd, from ?? Buffer.alloc(0), to ?? Buffer.alloc(0)].slice(0, to ? 3 : from ? 2 : 1);
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS}, side FROM (${BY_PATH}) WHERE ${where} ORDER BY k, seq, side`, ...params)) yield pathRowOf(r);
+}
+
+/** cmd's events that name p: as path, or as the new name of a link or a rename. Both the events
+ *  that change p (byPath's group of p) and the renames that join p to other paths: the next step
+ *  of a walk over the paths renames join. By the path indexes, not a pass over the command. */
+export function naming(ix: Index, cmd: string, p: Uint8Array): NetRow[] {
+  const sql = `SELECT ${NET_COLS} FROM events WHERE path = ?2 AND cmd = ?1 UNION ALL SELECT ${NET_COLS} FROM events WHERE path2 = ?2 AND cmd = ?1 AND op IN (${Op.LINK}, ${Op.RENAME}) AND path IS NOT path2`; // a name to itself: once;
+  return ix.arrays(sql, cmd, p).map(netOf);
 }
 
 /** cmd's successful links that have a note, whose note goes with a path (path) other than the one
@@ -152,6 +229,12 @@ export function lastSeq(ix: Index, cmd: string): number {
 /** The command's events on path p (as path). */
 export function atPath(ix: Index, cmd: string, p: Uint8Array): NetRow[] {
   return ix.arrays(`SELECT ${NET_COLS} FROM events WHERE path = ? AND cmd = ? ORDER BY seq`, p, cmd).map(netOf);
+}
+
+/** The seqs of the command's events of one op, in seq order, one at a time (a pass over its
+ *  rows in key order: no sort). */
+export function* seqsOf(ix: Index, cmd: string, op: number): Generator<number> {
+  for (const r of ix.iterateArrays("SELECT seq FROM events WHERE cmd = ? AND op = ? ORDER BY seq", cmd, op)) yield Number(r[0]);
 }
 
 /** Some of the command's events, whole, by seq (a few: those iterate found not captured). */

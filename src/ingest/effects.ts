@@ -66,7 +66,7 @@ export function recount(index: Index, cmds: Iterable<string>, staging?: string, 
     const held = inHand(index, id);
     const tally = new Tally(userHousekeeping());
     const viewed = storeView(index, id, tally.seen, held ?? undefined);
-    let notCaptured = viewed?.uncaptured.length ?? 0;
+    let notCaptured = viewed?.notCaptured ?? 0;
     function* counted() {
       for (const e of held ?? events.forCounting(index, id)) {
         if (e.op === Op.NOTCAPTURED) notCaptured++;

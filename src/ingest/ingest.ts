@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { settledSpool, type StatePaths } from "../paths/state.js";
+import { hasRoom } from "../paths/room.js";
 import type { Index } from "../index/db.js";
 import { checkedEvent, type EventRow } from "../index/rows.js";
 import * as commands from "../index/commands.js";
@@ -56,8 +57,29 @@ export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): 
     return ingestAll(paths, index, opts);
   } catch (e) {
     hand.drop(index); // what a failed ingest wrote is unsure: the index alone answers
+    // the state dir's disk full: said as before (the reserve, then the CLI's one line)
+    if (!events.tempFault(e) || !hasRoom(paths.root)) throw e;
+  }
+  // SQLite could not write a temporary file (a full /tmp: the sort of a large command's view,
+  // src/ingest/view.ts) and rolled the transaction back: it is made again with sorts that fit in
+  // memory (slower), not left until there is room
+  tellRanges();
+  try {
+    return events.sortInRanges(() => ingestAll(paths, index, opts));
+  } catch (e) {
+    hand.drop(index);
     throw e;
   }
+}
+
+/** Said once a process, where whoever runs the ingest sees it (the CLI's stderr, shitd's log). */
+let toldRanges = false;
+function tellRanges(): void {
+  if (toldRanges) return;
+  toldRanges = true;
+  process.stderr.write(
+    "shit: SQLite's temporary directory is full or unusable (SQLITE_TMPDIR, TMPDIR, /var/tmp, /tmp): a large command's view is sorted in smaller ranges (slower)\n",
+  );
 }
 
 function ingestAll(paths: StatePaths, index: Index, opts: IngestOpts): IngestResult {

@@ -12,6 +12,7 @@
 import { readdirSync, statSync } from "node:fs";
 import type { Index } from "../index/db.js";
 import type { EventRow, NetRow } from "../index/rows.js";
+import type { PathRow } from "../index/events.js";
 import * as events from "../index/events.js";
 import * as views from "../index/views.js";
 import * as doubts from "../index/doubts.js";
@@ -36,7 +37,8 @@ export interface Entry {
 export interface NetView {
   entries: Iterable<Entry>; // in path order
   any: boolean; // whether there is an entry
-  uncaptured: number[]; // seqs of the calls capture could not follow (their lines come after the entries)
+  uncaptured: Iterable<number>; // seqs of the calls capture could not follow (their lines come after the entries)
+  notCaptured: number; // how many
 }
 
 /** The view made from these events (in seq order, read one at a time): `did` tells the records
@@ -62,28 +64,35 @@ export function netView(evs: Iterable<NetRow>, did: (e: NetRow) => boolean, all 
     const said = f.contents ? undefined : notes.get(f.change.path);
     return { change: f.change, ...(f.contents ? { contents: f.contents } : {}), ...(said ? { note: [...said].join("; ") } : {}) };
   });
-  return { entries, any: entries.length > 0, uncaptured };
+  return { entries, any: entries.length > 0, uncaptured, notCaptured: uncaptured.length };
 }
 
 interface Made {
   seq: number; // the command's last event's seq when it was made
-  uncaptured: number[];
+  uncaptured: number[] | number; // the seqs of the calls not captured, or how many when many (Uncaptured)
   entries: number;
 }
 
 /** Past this many events (and with its rows not in hand) a command's view is folded path by path
  *  in bounded memory (storeBounded): one whole fold held ~600 bytes a path, and an rm -rf of 1M
  *  files took shitd to 628 MiB. Below it the whole fold is quicker than SQLite's sort. */
-let bounded = 50_000;
+let bounded = Number(process.env.SHIT_VIEW_BOUNDED) || 50_000; // set low by a test that runs shit (view-bounded.test.ts)
 let batch = 4096; // changes folded at once there
+let aheadMax = 131_072; // changes of renames waiting for the pass (storeBounded): ~120 bytes each, ~15 MiB
 
-/** Tests set these small (a view for a few events, folded path by path in batches of a few);
- *  returns the ones before. */
-export function viewLimits(set: { min?: number; bounded?: number; batch?: number }): { min: number; bounded: number; batch: number } {
-  const was = { min: viewMin, bounded, batch };
+/** Tests set these small (a view for a few events, folded path by path in batches of a few, a
+ *  few changes waiting); returns the ones before. */
+export function viewLimits(set: { min?: number; bounded?: number; batch?: number; ahead?: number }): {
+  min: number;
+  bounded: number;
+  batch: number;
+  ahead: number;
+} {
+  const was = { min: viewMin, bounded, batch, ahead: aheadMax };
   viewMin = set.min ?? viewMin;
   bounded = set.bounded ?? bounded;
   batch = set.batch ?? batch;
+  aheadMax = set.ahead ?? aheadMax;
   return was;
 }
 
@@ -92,10 +101,10 @@ export type Seen = (path: BPath, effect: Effect) => void;
 
 /** Stores the view of a command of viewMin events or more (and drops one stored before: its
  *  events changed), inside the ingest's transaction. Run by recount, which counts the command's
- *  effects from the same pass: `seen` is shown the net effect of each path, and the calls not
- *  captured are returned; null for a smaller command (recount reads its events itself). */
+ *  effects from the same pass: `seen` is shown the net effect of each path, and how many calls
+ *  were not captured is returned; null for a smaller command (recount reads its events itself). */
 /** `rows`: the command's events, when the caller has them all in hand (else read here). */
-export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[]): { uncaptured: number[] } | null {
+export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[]): { notCaptured: number } | null {
   views.removeOf(ix, cmd);
   doubts.removeOf(ix, cmd);
   if (!events.atLeast(ix, cmd, viewMin)) return null;
@@ -125,13 +134,15 @@ export function storeView(ix: Index, cmd: string, seen: Seen, rows?: EventRow[])
     rows && netChangesOf(rows), // did() takes every record as made: the same changes
   );
   for (const [p, e] of net) seen(p, e);
-  if (!sure) return { uncaptured: v.uncaptured };
+  if (!sure) return { notCaptured: v.notCaptured };
   const entries = v.entries as Entry[];
   for (let i = 0; i * PART < entries.length; i++) views.put(ix, cmd, i, JSON.stringify(entries.slice(i * PART, (i + 1) * PART)));
   for (const [d, names] of doubtful) doubts.put(ix, cmd, toBuf(d), toBuf(names.join("\0") + "\0"));
-  const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured: v.uncaptured, entries: entries.length };
+  const uncaptured = new Uncaptured();
+  for (const seq of v.uncaptured) uncaptured.add(seq);
+  const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured: uncaptured.stored(), entries: entries.length };
   views.put(ix, cmd, -1, JSON.stringify(made));
-  return { uncaptured: v.uncaptured };
+  return { notCaptured: v.notCaptured };
 }
 
 /** A record written before its call (src/undo/unhappened.ts): the view holds while its name is
@@ -185,16 +196,21 @@ class Doubts {
 
 /**
  * storeView for a command of any size in bounded memory, with the same rows stored. A path's net
- * change depends on its own events only, but for renames (where an object came from): the events
- * of the paths renames name are folded together in memory (as many as those), every other path's
- * alone, as SQLite hands them over grouped by path in path order (events.byPath); the two merge in
- * path order, and the changes are folded into entries in batches (a created or deleted directory
- * still open at a batch's end goes on into the next); the doubts are put directory by directory
- * from the same pass. Held at once: one path's events, a batch, the doubtful names of the
- * directories on the way to the path, and the renames' paths, the calls not captured and the
- * links' notes.
+ * change depends on its own events only, but for renames (where an object came from): the paths
+ * renames join (a sed -i's temp file and the file it is renamed over; a chain, a swap) are folded
+ * together, every other path alone, as SQLite hands the events over grouped by path in path order
+ * (events.byPath). The paths a rename names each have a group there (the rename comes again by its
+ * new name): at the first of them in path order, the rest are found by the path indexes and folded
+ * with it; the changes that fold makes at paths further on wait until the pass gets there (a heap;
+ * past aheadMax of them, the paths renames join are folded again at each of them instead, each
+ * taking its own changes: more queries, nothing more held).
+ * The changes are folded into entries in batches (a created or deleted directory still open at a
+ * batch's end goes on into the next); the doubts are put directory by directory from the same pass.
+ * Held at once: one path's events, the events of the paths one rename joins, a batch, the doubtful
+ * names of the directories on the way to the path, up to aheadMax changes of renames to a path
+ * further on (none for a sed -i; one a file for an mv to an earlier directory), and the links' notes.
  */
-function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[] } {
+function storeBounded(ix: Index, cmd: string, seen: Seen): { notCaptured: number } {
   const doubtful = new Doubts(ix, cmd);
 
   // notes said of a path by calls in another path's group: links (path → path2)
@@ -213,57 +229,56 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[
     return all?.length ? [...new Set(all.map((n) => n[1]))].join("; ") : undefined;
   };
 
-  // the paths renames name, folded together
-  const renamed = events.renamed(ix, cmd);
-  let fromRenames: Change[] = [];
-  const renameNotes = new Map<BPath, Array<[number, string]>>();
-  if (renamed.size) {
-    const evs: NetRow[] = [];
-    for (const e of events.ofRenamed(ix, cmd)) {
-      if (ownNote(e)) noteOn(renameNotes, e);
-      evs.push(e);
-    }
-    fromRenames = netChanges(evs);
-    for (const [p, e] of new Map(fromRenames.map((c) => [c.path, c.effect]))) seen(p, e); // one a path, as netEffects counts them
-  }
-  let r = 0; // the next of fromRenames
-
-  const uncaptured: number[] = [];
+  const uncaptured = new Uncaptured();
   const changes: Change[] = [];
   const notesOf = new Map<BPath, string>();
   const out = new Folding(ix, cmd, notesOf);
-  const take = (c: Change, note: string | undefined, count = true) => {
-    if (count) seen(c.path, c.effect);
+  const take = (c: Change, note: string | undefined) => {
     if (note) notesOf.set(c.path, note);
     changes.push(c);
     if (changes.length >= batch) out.add(changes.splice(0));
   };
-  const upTo = (p: BPath | null) => {
-    for (; r < fromRenames.length && (p === null || keyCompare(fromRenames[r].path, p) < 0); r++) {
-      const c = fromRenames[r];
-      take(c, said(c.path, renameNotes.get(c.path)), false);
-    }
-  };
-  let group: NetRow[] = [];
+  const ahead = new Ahead(); // changes of renames at paths the pass has not reached
+  // from this path on (once aheadMax changes wait), the paths renames join are folded again at
+  // each of them, and each takes its own changes: nothing more waits (an mv of 1M files to an
+  // earlier directory would hold 1M changes)
+  let again: BPath | null = null;
+  let group: PathRow[] = [];
   let key: Uint8Array | null = null;
   const close = () => {
     if (!key) return;
     const p = fromBuf(key);
-    if (!renamed.has(p)) {
+    for (let a = ahead.before(p); a; a = ahead.before(p)) take(a.change, a.note);
+    if (group.some(isRename)) {
+      const joined = renameFold(ix, cmd, key, p, group, again !== null);
+      // folded at the first path (again at each, past `again`, for those that begin past it)
+      if (joined && (joined.first === p || keyCompare(joined.first, again!) >= 0)) {
+        if (again === null && ahead.size >= aheadMax) again = p;
+        const renameNotes = new Map<BPath, Array<[number, string]>>();
+        for (const e of joined.evs) if (ownNote(e)) noteOn(renameNotes, e);
+        let cs = netChanges(joined.evs);
+        if (again !== null) cs = cs.filter((c) => c.path === p);
+        for (const [q, e] of new Map(cs.map((c) => [c.path, c.effect]))) seen(q, e); // one a path, as netEffects counts them
+        for (const c of cs) ahead.add(c, said(c.path, renameNotes.get(c.path)));
+      }
+    } else {
       const own = group.filter(ownNote).map((e): [number, string] => [e.seq, e.note!]);
-      const cs = netChanges(group);
-      if (cs.length) upTo(p);
-      for (const c of cs) take(c, said(c.path, own.length ? own : undefined));
+      for (const c of netChanges(group)) {
+        seen(c.path, c.effect);
+        take(c, said(c.path, own.length ? own : undefined));
+      }
     }
     group = [];
   };
   for (const e of events.byPath(ix, cmd)) {
-    if (doubted(e)) doubtful.add(e);
-    if (e.op === Op.NOTCAPTURED) {
-      uncaptured.push(e.seq);
-      continue;
+    if (!e.byTarget) {
+      if (doubted(e)) doubtful.add(e);
+      if (e.op === Op.NOTCAPTURED) {
+        uncaptured.add(e.seq);
+        continue;
+      }
     }
-    const k = e.op === Op.LINK ? e.path2 : e.path;
+    const k = e.byTarget ? e.path2 : e.op === Op.LINK ? e.path2 : e.path;
     if (!k) continue; // changes nothing (a note on a link's path: linkNotes)
     if (!key || !sameBytes(k, key)) {
       close();
@@ -272,17 +287,111 @@ function storeBounded(ix: Index, cmd: string, seen: Seen): { uncaptured: number[
     group.push(e);
   }
   close();
-  upTo(null);
+  for (let a = ahead.before(null); a; a = ahead.before(null)) take(a.change, a.note);
   out.add(changes.splice(0), true);
-  uncaptured.sort((a, b) => a - b);
   if (!doubtful.end()) {
     views.removeOf(ix, cmd);
     doubts.removeOf(ix, cmd);
-    return { uncaptured };
+    return { notCaptured: uncaptured.n };
   }
-  const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured, entries: out.entries };
+  const made: Made = { seq: events.lastSeq(ix, cmd), uncaptured: uncaptured.stored(), entries: out.entries };
   views.put(ix, cmd, -1, JSON.stringify(made));
-  return { uncaptured };
+  return { notCaptured: uncaptured.n };
+}
+
+/** A rename that joins two paths' folds (events.renamed's). */
+const isRename = (e: NetRow) => e.op === Op.RENAME && e.err === 0 && !!e.path && !!e.path2;
+
+/** The events of the paths renames join with p (its group's rows and theirs, by the path indexes),
+ *  in seq order, and the first of those paths in path order. Unless `whole`, null when that is
+ *  not p (folded at that one): the walk stops at the first path before p it meets. */
+function renameFold(ix: Index, cmd: string, key: Uint8Array, p: BPath, group: PathRow[], whole: boolean): { evs: NetRow[]; first: BPath } | null {
+  const joined = new Map<BPath, Uint8Array>([[p, key]]);
+  const todo: Uint8Array[] = [];
+  let first = p;
+  const visit = (b: Uint8Array): boolean => {
+    const q = fromBuf(b);
+    if (joined.has(q)) return true;
+    if (keyCompare(q, first) < 0) {
+      if (!whole) return false;
+      first = q;
+    }
+    joined.set(q, b);
+    todo.push(b);
+    return true;
+  };
+  for (const e of group) if (isRename(e) && !(visit(e.path!) && visit(e.path2!))) return null;
+  const evs: NetRow[] = group.filter((e) => !e.byTarget);
+  // each path further on read once: its renames to walk on, and its own events to fold
+  for (let b = todo.pop(); b; b = todo.pop()) {
+    for (const e of events.naming(ix, cmd, b)) {
+      if (isRename(e) && !(visit(e.path!) && visit(e.path2!))) return null;
+      if (sameBytes(e.op === Op.LINK ? e.path2 : e.path, b)) evs.push(e);
+    }
+  }
+  return { evs: evs.sort((a, b) => a.seq - b.seq), first };
+}
+
+/** Changes at paths the pass has not reached, to be taken when it passes them: a heap in path
+ *  order, and in the order they were added for one path (as a whole fold lists them). */
+class Ahead {
+  private heap: Array<{ change: Change; note: string | undefined; n: number }> = [];
+  private n = 0;
+  get size(): number {
+    return this.heap.length;
+  }
+  add(change: Change, note: string | undefined): void {
+    const h = this.heap;
+    h.push({ change, note, n: this.n++ });
+    for (let i = h.length - 1; i > 0;) {
+      const up = (i - 1) >> 1;
+      if (this.less(h[up], h[i])) break;
+      [h[up], h[i]] = [h[i], h[up]];
+      i = up;
+    }
+  }
+  /** The first change before path p (null: any), taken off; undefined when there is none. */
+  before(p: BPath | null): { change: Change; note: string | undefined } | undefined {
+    const h = this.heap;
+    if (!h.length || (p !== null && keyCompare(h[0].change.path, p) >= 0)) return undefined;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length) {
+      h[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l], h[m])) m = l;
+        if (r < h.length && this.less(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i], h[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+  private less(a: { change: Change; n: number }, b: { change: Change; n: number }): boolean {
+    const c = keyCompare(a.change.path, b.change.path);
+    return c < 0 || (c === 0 && a.n < b.n);
+  }
+}
+
+/** The calls not captured of a view: counted, their seqs kept while they are few (a command
+ *  of 1M calls not captured would hold them all in its view's head); show reads more from the
+ *  events. */
+const UNCAPTURED_KEPT = 256;
+class Uncaptured {
+  n = 0;
+  private seqs: number[] | null = [];
+  add(seq: number): void {
+    this.n++;
+    if (this.seqs && this.seqs.push(seq) > UNCAPTURED_KEPT) this.seqs = null;
+  }
+  /** As the head keeps them: the seqs in order, or how many when there are too many. */
+  stored(): number[] | number {
+    return this.seqs ? this.seqs.sort((a, b) => a - b) : this.n;
+  }
 }
 
 const sameBytes = (a: Uint8Array | null, b: Uint8Array | null) => !!a && !!b && Buffer.compare(a, b) === 0;
@@ -369,7 +478,8 @@ export function storedView(ix: Index, cmd: string, staging: string): NetView | n
   } catch {
     return null; // damaged: fold the events
   }
-  if (made.seq !== events.lastSeq(ix, cmd) || !Array.isArray(made.uncaptured)) return null;
+  const many = made.uncaptured;
+  if (made.seq !== events.lastSeq(ix, cmd) || !(Array.isArray(many) || (Number.isSafeInteger(many) && many >= 0))) return null;
   const did = didHappen(staging);
   let looked = 0; // names there again (rm -rf node_modules, then npm install): past a few, one fold looks at them all sooner
   for (const dir of doubts.dirsOf(ix, cmd)) {
@@ -399,5 +509,6 @@ export function storedView(ix: Index, cmd: string, staging: string): NetView | n
   function* entries() {
     for (const part of views.parts(ix, cmd)) yield* JSON.parse(part) as Entry[];
   }
-  return { entries: entries(), any: made.entries > 0, uncaptured: made.uncaptured };
+  const uncaptured = Array.isArray(many) ? many : events.seqsOf(ix, cmd, Op.NOTCAPTURED); // read when show gets to them
+  return { entries: entries(), any: made.entries > 0, uncaptured, notCaptured: Array.isArray(many) ? many.length : many };
 }

@@ -11,6 +11,17 @@ export function noSpace(e: unknown): boolean {
   return x?.code === "ENOSPC" || x?.code === "EDQUOT" || (x?.code === "ERR_SQLITE_ERROR" && typeof x.errcode === "number" && (x.errcode & 0xff) === 13);
 }
 
+/** Whether dir's file system has room (1 MiB or more free): a full disk there is not why a write
+ *  elsewhere failed. */
+export function hasRoom(dir: string): boolean {
+  try {
+    const f = statfsSync(dir);
+    return f.bavail * f.bsize >= 1 << 20;
+  } catch {
+    return false;
+  }
+}
+
 /** Empties run/reserve, so its room is free for the next write; false when it held none. Capture
  *  fills it again once the disk has room (cap_reserve_fill). */
 export function giveReserve(paths: StatePaths): boolean {

@@ -95,6 +95,9 @@ export const Tag = {
   // NUL) and its start time in clock ticks after boot (i64: with its pid, which process it was)
   ENV: 31,
   START: 32,
+  // plan steps (i64): a STEP_F_KEPT_WHOLE step's kept inode's ctime right after it was kept (its
+  // KEPT record's): bytes written over it with size and mtime put back still move its ctime
+  KEPT_CTIME: 33,
 } as const;
 
 export const MAGIC = 0x5053;

@@ -57,6 +57,14 @@ export function acting(h: History, c: CommandRow): CommandRow {
   }
 }
 
+/** The undo in effect for an undone command c: the reversal of the command acting for it (after
+ *  A ◀ U1 ◀ R1 ◀ U2, A's is U2, not U1: U1 was redone by R1). Undefined when c is not undone. */
+export function undoneBy(h: History, c: CommandRow): CommandRow | undefined {
+  if (!isUndone(h, c)) return undefined;
+  const by = acting(h, c).undone_by;
+  return by ? h.byId(by) : undefined;
+}
+
 /** The commands `shit undo` would pick, best first: `run`s with effects (not housekeeping only)
  *  that are not undone, newest first — of this shell's session when given. */
 function* undoCandidates(h: History, session: string | null, self?: string): Generator<CommandRow> {
@@ -90,7 +98,8 @@ const nothingToUndo = (session?: string | null) =>
 export function pickUndo(h: History, ref?: string, session?: string | null, self?: string): CommandRow {
   if (ref) {
     const c = resolveRef(h, ref, session, self);
-    if (isUndone(h, c)) throw new ChainError(`${c.id.slice(0, 8)} is already undone (by ${c.undone_by!.slice(0, 8)}); \`shit redo\` puts it back`);
+    const by = undoneBy(h, c);
+    if (by) throw new ChainError(`${c.id.slice(0, 8)} is already undone (by ${by.id.slice(0, 8)}); \`shit redo\` puts it back`);
     return acting(h, c);
   }
   for (const c of undoCandidates(h, session ?? null, self)) return acting(h, c);
@@ -102,8 +111,11 @@ export function pickUndo(h: History, ref?: string, session?: string | null, self
 export function pickRedo(h: History, ref?: string, session?: string | null, self?: string): CommandRow {
   if (ref) {
     const c = resolveRef(h, ref, session, self);
-    if ((c.kind === "undo" || c.kind === "redo") && !isUndone(h, c)) return c;
-    if (isUndone(h, c)) return h.byId(c.undone_by!)!;
+    // the reversal in effect: U1 of A ◀ U1 ◀ R1 ◀ U2 acts through U2 (reversing U1 again would
+    // work from a state R1 and U2 have since replaced, and overwrite U1's link to R1)
+    if ((c.kind === "undo" || c.kind === "redo") && !isUndone(h, c)) return acting(h, c);
+    const by = undoneBy(h, c);
+    if (by) return by;
     throw new ChainError(`${c.id.slice(0, 8)} is not undone: nothing to redo`);
   }
   for (const u of h.newest("undo", session ?? null, true)) if (!isUndone(h, u)) return u;

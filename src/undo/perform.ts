@@ -14,7 +14,7 @@ import { ingest } from "../ingest/ingest.js";
 import { deferMoved } from "../ingest/moved.js";
 import { recount } from "../ingest/effects.js";
 import { postsInHand } from "../ingest/hand.js";
-import { markMoved, preparePlan, runApply, type PreparedPlan, type Progress } from "../apply/apply.js";
+import { markMoved, preparePlan, runApply, type ApplyResult, type PreparedPlan, type Progress } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
 import { planView, type PlanView } from "../plan/view.js";
 import * as scopes from "../index/scopes.js";
@@ -146,10 +146,9 @@ function journalCut(ix: Index, id: string, r: { code: number; stderr: string }):
   r.stderr += "shit: the disk is full: the journal of its changes was cut short (they are made)\n";
 }
 
-export interface Outcome {
+export interface Outcome extends ApplyResult {
   id: string; // the undo/redo command's id
-  code: number; // shit-apply's exit: 0 done, 3 a conflict found at apply time, 5 a pre-image kept whole gone or changed (nothing changed in either), else stopped part-way
-  stderr: string;
+  // code: shit-apply's exit: 0 done, 3 a conflict found at apply time, 5 a pre-image kept whole gone or changed (nothing changed in either), else stopped part-way
   corrupt: string[]; // spools the ingest after it found unreadable bytes in
 }
 

@@ -18,8 +18,8 @@ TAGS = ['', 'PATH', 'PATH2', 'PRE', 'PRE2', 'KEEP', 'KEEP2', 'TARGET', 'NOTE', '
         # plan steps only
         'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME',
         # records again
-        'KEPT', 'SHELL', 'ENV', 'START']
-I64_TAGS = ('ARG', 'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME', 'SHELL', 'START')
+        'KEPT', 'SHELL', 'ENV', 'START', 'KEPT_CTIME']
+I64_TAGS = ('ARG', 'LENGTH', 'TAIL_OF', 'RDEV', 'TYPE', 'DEV', 'INO', 'SIZE', 'MTIME', 'SHELL', 'START', 'KEPT_CTIME')
 TAGNUM = {n: i for i, n in enumerate(TAGS) if n}
 STAT_FIELDS = ('dev', 'ino', 'mode', 'uid', 'gid', 'nlink', 'size', 'mtime_ns', 'ctime_ns', 'atime_ns')
 STAT_FMT = '<QQIIIIqqqq'

@@ -2,7 +2,7 @@
 // acts for a command. No index, no processes (src/undo/chain.ts; docs/DESIGN.md "Undo chain").
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ChainError, NothingToDo, acting, isUndone, pickRedo, pickUndo, reversalKind, type History } from "../../dist/undo/chain.js";
+import { ChainError, NothingToDo, acting, isUndone, pickRedo, pickUndo, reversalKind, undoneBy, type History } from "../../dist/undo/chain.js";
 import type { CommandRow } from "../../dist/index/rows.js";
 
 let clock = 0;
@@ -75,7 +75,21 @@ test("undo, redo, undo: the chain alternates, and acting follows the redo", () =
   assert.equal(isUndone(h, r1), true);
   assert.throws(() => pickUndo(h, "aaaa1"), ChainError);
   assert.equal(pickRedo(h).id, "dddd1");
-  assert.equal(pickRedo(h, "aaaa1").id, "bbbb1", "redo by the run's id: reverse the undo that undid it");
+  assert.equal(pickRedo(h, "aaaa1").id, "dddd1", "redo by the run's id: reverse the undo in effect (U2), not U1, which R1 already reversed");
+  assert.equal(undoneBy(h, a)?.id, "dddd1");
+  assert.equal(pickRedo(h, "bbbb1").id, "dddd1", "redo by U1's id: its effects stand through U2");
+  assert.equal(pickRedo(h, "cccc1").id, "dddd1", "redo by R1's id: the undo that undid it");
+  assert.throws(() => pickUndo(h, "aaaa1"), /already undone \(by dddd1\)/);
+  // one more round: A ◀ U1 ◀ R1 ◀ U2 ◀ R2 ◀ U3
+  const r2 = row("eeee1", "redo", "dddd1");
+  const u3 = row("ffff1", "undo", "eeee1");
+  h = history([a, u1, r1, u2, r2, u3]);
+  for (const ref of ["aaaa1", "bbbb1", "cccc1", "dddd1", "eeee1", "ffff1"]) assert.equal(pickRedo(h, ref).id, "ffff1", `redo by ${ref}`);
+  assert.equal(undoneBy(h, a)?.id, "ffff1");
+  h = history([a, u1, r1, u2, r2]);
+  assert.equal(undoneBy(h, a), undefined, "redone: not undone");
+  assert.equal(pickUndo(h, "aaaa1").id, "eeee1", "undo by the run's id reverses the redo in effect");
+  assert.throws(() => pickRedo(h, "aaaa1"), ChainError);
 });
 
 test("a failed or unfinished undo does not count", () => {
