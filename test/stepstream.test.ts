@@ -100,8 +100,9 @@ function plans(s: Sandbox, spill: boolean): Map<string, string> {
 
 /** What `shit undo --dry-run` prints, in each form, spilled or held ("Ns ago" as the clock says). */
 function printed(s: Sandbox, spill: boolean, only: string | undefined): string {
-  const env: NodeJS.ProcessEnv = { ...s.env, SHIT_STEPS_HELD: "0" };
-  if (!spill) delete env.SHIT_STEPS_HELD;
+  // spilled, the view's changes also come path by path from the index (changesByPath, past 1 event)
+  const env: NodeJS.ProcessEnv = { ...s.env, SHIT_STEPS_HELD: "0", SHIT_VIEW_BOUNDED: "1" };
+  if (!spill) (delete env.SHIT_STEPS_HELD, delete env.SHIT_VIEW_BOUNDED);
   const forms = [[], ["--raw"], ["--json"], ["--on-conflict", "skip"], ["--json", "--on-conflict", "skip"], ["--json", "--force"], ["--force"]];
   if (only) forms.push(["--", only], ["--json", "--", only]);
   return forms

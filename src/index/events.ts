@@ -205,6 +205,27 @@ function* range(ix: Index, cmd: string, from: Buffer | null, to: Buffer | null):
   for (const r of ix.iterateArrays(`SELECT ${NET_COLS}, side FROM (${BY_PATH}) WHERE ${where} ORDER BY k, seq, side`, ...params)) yield pathRowOf(r);
 }
 
+// The paths cmd's renames name, and their events: the plan text's view of a large undo folds
+// those together (src/undo/events.ts changesByPath; as many as the renames name). Neither query
+// sorts (rows by the primary key): no temporary file, which a full /tmp would refuse.
+
+/** The paths cmd's successful renames name (either side). */
+export function renamed(ix: Index, cmd: string): Set<string> {
+  const out = new Set<string>();
+  for (const r of ix.iterateArrays(`SELECT path, path2 FROM events WHERE cmd = ?1 AND ${IS_RENAME} ORDER BY seq`, cmd))
+    for (const b of r) out.add(Buffer.from(b as Uint8Array).toString("latin1"));
+  return out;
+}
+
+/** cmd's events up to seq `last` that change one of the paths `names` (renamed's), in seq order. */
+export function* ofRenamed(ix: Index, cmd: string, names: Set<string>, last: number): Generator<NetRow> {
+  for (const r of ix.iterateArrays(`SELECT ${NET_COLS} FROM events WHERE cmd = ?1 AND seq <= ?2 ORDER BY seq`, cmd, last)) {
+    const e = netOf(r);
+    const p = e.op === Op.LINK ? e.path2 : e.path;
+    if (p && names.has(Buffer.from(p).toString("latin1"))) yield e;
+  }
+}
+
 /** cmd's events that name p: as path, or as the new name of a link or a rename. Both the events
  *  that change p (byPath's group of p) and the renames that join p to other paths: the next step
  *  of a walk over the paths renames join. By the path indexes, not a pass over the command. */

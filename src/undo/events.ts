@@ -83,19 +83,21 @@ export function recordedEvents(ix: Index, cmd: string): Events {
  * paths renames name, whose changes depend on each other: folded together in memory (as many as
  * those) and merged in path order. The undo of an rm -rf of 1M files held 1M changes, sorted.
  */
-const BY_PATH = 50_000;
+const BY_PATH = Number(process.env.SHIT_VIEW_BOUNDED) || 50_000; // as the ingest's stored view (tests set it low)
 function* changesByPath(ix: Index, cmd: string, last: number, dropped: Set<number>): Generator<Change> {
   const ours = <T extends { seq: number }>(evs: Iterable<T>) => without(upTo(evs, last), dropped);
   const renamed = events.renamed(ix, cmd);
-  const fromRenames = renamed.size ? netChanges(ours(events.ofRenamed(ix, cmd))) : [];
+  const fromRenames = renamed.size ? netChanges(ours(events.ofRenamed(ix, cmd, renamed, last))) : [];
   let r = 0; // the next of fromRenames
   let group: NetRow[] = [];
   let key: Uint8Array | null = null;
-  const rows = ours(events.byPath(ix, cmd))[Symbol.iterator]();
+  const rows = ours(pathRows(ix, cmd))[Symbol.iterator]();
   for (;;) {
     const next = rows.next();
     const e = next.done ? null : next.value;
-    if (e && e.op === Op.NOTCAPTURED) continue;
+    // a rename again under its new name (the ingest's fold walks renames by it; here the paths
+    // renames name are folded apart, from ofRenamed)
+    if (e && (e.op === Op.NOTCAPTURED || (e as events.PathRow).byTarget)) continue;
     const k = e && (e.op === Op.LINK ? e.path2 : e.path);
     if (e && !k) continue; // changes nothing (a note on a link's path)
     if (key && (!k || Buffer.compare(k, key) !== 0)) {
@@ -112,6 +114,26 @@ function* changesByPath(ix: Index, cmd: string, last: number, dropped: Set<numbe
     group.push(e);
   }
   for (; r < fromRenames.length; r++) yield fromRenames[r];
+}
+
+/** events.byPath, or sorted in path ranges when SQLite cannot write its sort's temporary file (a
+ *  full /tmp: the ingest does the same, src/ingest/ingest.ts). The sort is made before the first
+ *  row comes, so that is where it fails. */
+function* pathRows(ix: Index, cmd: string): Generator<events.PathRow> {
+  let g = events.byPath(ix, cmd);
+  let first: IteratorResult<events.PathRow>;
+  try {
+    first = g.next();
+  } catch (e) {
+    if (!events.tempFault(e)) throw e;
+    [g, first] = events.sortInRanges(() => {
+      const r = events.byPath(ix, cmd);
+      return [r, r.next()] as const;
+    });
+  }
+  if (first.done) return;
+  yield first.value;
+  yield* g;
 }
 
 function* upTo<T extends { seq: number }>(evs: Iterable<T>, last: number): Generator<T> {
