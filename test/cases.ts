@@ -390,3 +390,40 @@ export async function runCase(s: Sandbox, c: Case): Promise<void> {
   if (c.settle) await new Promise((r) => setTimeout(r, c.settle));
   if (c.later) s.sh(c.later);
 }
+
+/** A plan, its rows or its records as text to compare two ways of making them: blobs as hex,
+ *  bigints, maps and sets as lists (the same bytes in a Buffer or a Uint8Array are the same text);
+ *  with `sorted`, plain objects' fields in name order (a step read back from a spilled log has its
+ *  fields in one order, a step made in another). */
+export function asText(v: unknown, sorted = false): string {
+  return JSON.stringify(v, (_k, x) =>
+    typeof x === "bigint"
+      ? `${x}n`
+      : x instanceof Uint8Array
+        ? `hex:${Buffer.from(x).toString("hex")}`
+        : x instanceof Map
+          ? { map: [...x.entries()] }
+          : x instanceof Set
+            ? { set: [...x] }
+            : x?.type === "Buffer" && Array.isArray(x.data)
+              ? `hex:${Buffer.from(x.data).toString("hex")}`
+              : sorted && x && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype
+                ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+                : x,
+  );
+}
+
+/** Asserts two keyed texts are the same, keys and values: a difference is shown around where it
+ *  starts, each side named (`names`: how `got` and `want` were made). */
+export function assertSameTexts(want: Map<string, string>, got: Map<string, string>, names: [string, string]): void {
+  assert.deepEqual([...got.keys()], [...want.keys()]);
+  for (const [k, v] of want) {
+    const w = got.get(k)!;
+    let i = 0;
+    while (i < v.length && v[i] === w[i]) i++;
+    assert.ok(
+      v === w,
+      `${k}: differs at ${i}: ${names[0]} ${JSON.stringify(w.slice(Math.max(0, i - 100), i + 100))}, ${names[1]} ${JSON.stringify(v.slice(Math.max(0, i - 100), i + 100))}`,
+    );
+  }
+}

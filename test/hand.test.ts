@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { cases, runCase, skipOf } from "./cases.ts";
+import { asText, cases, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
@@ -24,20 +24,7 @@ import { Op, readRecords } from "../dist/spool/records.js";
 
 /** A plan (or rows) as text: blobs as hex, bigints, maps and sets as lists; the same bytes in a
  *  Buffer or a Uint8Array are the same text. */
-const text = (v: unknown) =>
-  JSON.stringify(v, (_k, x) =>
-    typeof x === "bigint"
-      ? `${x}n`
-      : x instanceof Uint8Array
-        ? `hex:${Buffer.from(x).toString("hex")}`
-        : x instanceof Map
-          ? { map: [...x.entries()] }
-          : x instanceof Set
-            ? { set: [...x] }
-            : x?.type === "Buffer" && Array.isArray(x.data)
-              ? `hex:${Buffer.from(x.data).toString("hex")}`
-              : x,
-  );
+const text = (v: unknown) => asText(v);
 
 /** The events a plan was made from, every pass, as text. */
 const passes = (p: ReturnType<typeof planFor>) =>

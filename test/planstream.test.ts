@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cases, runCase, skipOf } from "./cases.ts";
+import { assertSameTexts, cases, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
@@ -79,16 +79,7 @@ function outcomes(s: Sandbox, bounds: { window?: number; verdicts?: number; rows
 function sameWindowed(s: Sandbox): Map<string, string> {
   const whole = outcomes(s, { window: 1 << 30, verdicts: 1 << 30, rows: 1 << 30 });
   const small = outcomes(s, { window: 3, verdicts: 2, rows: 4 });
-  assert.deepEqual([...small.keys()], [...whole.keys()]);
-  for (const [k, v] of whole) {
-    const w = small.get(k)!;
-    let i = 0;
-    while (i < v.length && v[i] === w[i]) i++;
-    assert.ok(
-      v === w,
-      `${k}: differs at ${i}: windowed ${JSON.stringify(w.slice(Math.max(0, i - 80), i + 80))}, whole ${JSON.stringify(v.slice(Math.max(0, i - 80), i + 80))}`,
-    );
-  }
+  assertSameTexts(whole, small, ["windowed", "whole"]);
   return whole;
 }
 

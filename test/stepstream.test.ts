@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
-import { cases, runCase, skipOf } from "./cases.ts";
+import { asText, assertSameTexts, cases, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
 import { Index } from "../dist/index/db.js";
 import * as commands from "../dist/index/commands.js";
@@ -19,22 +19,7 @@ import { statePaths } from "../dist/paths/state.js";
 import { Store } from "../dist/store/store.js";
 import { readRecords } from "../dist/spool/records.js";
 
-const text = (v: unknown) =>
-  JSON.stringify(v, (_k, x) =>
-    typeof x === "bigint"
-      ? `${x}n`
-      : x instanceof Uint8Array
-        ? `hex:${Buffer.from(x).toString("hex")}`
-        : x instanceof Map
-          ? { map: [...x.entries()] }
-          : x instanceof Set
-            ? { set: [...x] }
-            : x?.type === "Buffer" && Array.isArray(x.data)
-              ? `hex:${Buffer.from(x.data).toString("hex")}`
-              : x && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype
-                ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) // a step read back has its fields in one order
-                : x,
-  );
+const text = (v: unknown) => asText(v, true);
 
 /** A plan file's records as text, less the time and pid of the process that wrote each. */
 const records = (file: string) => text(readRecords(readFileSync(file)).records.map(({ timeNs: _, pid: __, ...r }) => r));
@@ -113,18 +98,7 @@ function printed(s: Sandbox, spill: boolean, only: string | undefined): string {
     .join("\n");
 }
 
-function same(a: Map<string, string>, b: Map<string, string>): void {
-  assert.deepEqual([...b.keys()], [...a.keys()]);
-  for (const [k, v] of a) {
-    const w = b.get(k)!;
-    let i = 0;
-    while (i < v.length && v[i] === w[i]) i++;
-    assert.ok(
-      v === w,
-      `${k}: differs at ${i}: spilled ${JSON.stringify(w.slice(Math.max(0, i - 100), i + 100))}, held ${JSON.stringify(v.slice(Math.max(0, i - 100), i + 100))}`,
-    );
-  }
-}
+const same = (held: Map<string, string>, spilled: Map<string, string>) => assertSameTexts(held, spilled, ["spilled", "held"]);
 
 for (const c of cases) {
   const skip = skipOf(c);
