@@ -187,9 +187,16 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
   };
 }
 
-/** The steps of these parts, in order (a pass over each one's log). */
-function* stepsOf(parts: Part[]): Generator<Step> {
-  for (const p of parts) yield* p.plan.steps;
+/** The steps of these parts, in order (a pass over each one's log), as often as asked: the
+ *  planner reads a cascade's prior steps several times (a generator gave them once, and the later
+ *  parts were then checked against the present tree, not the one the parts before leave). */
+function stepsOf(parts: Part[]): Iterable<Step> {
+  const now = [...parts];
+  return {
+    *[Symbol.iterator]() {
+      for (const p of now) yield* p.plan.steps;
+    },
+  };
 }
 
 /** Paths as typed (relative to the cwd), and globs matched against the paths target changed. */
