@@ -160,6 +160,22 @@ test(
   },
 );
 
+test("a lost pre-image with later steps on its path (chmod, then rm): --on-conflict skip leaves the path named and finishes the rest (10), not stopped at the chmod's step", (t) => {
+  const s = sandbox(t);
+  s.sh("printf 1 > a; printf 2 > b");
+  assert.equal(s.shit(["run", "--", "sh", "-c", "chmod 600 a b; rm a b"]).status, 0);
+  s.shit(["list"]); // ingest: the keeps are noted
+  const staged = stagedFiles(join(s.state, "staging"));
+  assert.equal(staged.length, 2);
+  s.sh(`rm "${staged.find((f) => readFileSync(f, "utf8") === "1")}"`); // a's
+  const r = s.shit(["undo", "--yes", "--on-conflict", "skip"]);
+  assert.equal(r.status, 10, out(r));
+  assert.match(r.stdout + r.stderr, /cannot undo: a: pre-image \S+ is missing/);
+  assert.match(r.stderr, /not restored: 1 whose kept pre-image is gone/);
+  assert.equal(s.sh("ls").stdout, "b\n");
+  assert.equal(s.sh("stat -c %a b").stdout, "644\n", "b's mode from before the chmod");
+});
+
 test("an undo that restores some paths and not others exits 10 and names each one left, with why", (t) => {
   const s = sandbox(t);
   // a pre-image deleted from staging: stop (6, nothing changed, how to go on), then skip (10)

@@ -32,12 +32,32 @@ export function lostPreimages(store: Store, plan: Plan, force = false): Lost[] {
   return lost;
 }
 
-/** plan without the steps that lost their pre-image. */
+/** plan without the steps that lost their pre-image, and without the later steps that act on
+ *  what a lost `place` would have put there (the mode a `chmod` before an `rm` changed, a rename
+ *  or link of it, and so on down what those would have made), until a step places it again:
+ *  with nothing there, each would stop the apply. The path is named by its lost pre-image. */
 export function withoutLost(plan: Plan, lost: Lost[]): Plan {
   if (!lost.length) return plan;
   const drop = new Set(lost.map((l) => l.at));
+  const placed = new Map(lost.filter((l) => l.step.kind === "place").map((l) => [l.at, l.step.path]));
+  const absent = new Set<BPath>(); // paths left empty by a lost place (or by a step on one, dropped)
   const steps = plan.steps.like();
   let at = 0;
-  for (const s of plan.steps) if (!drop.has(at++)) steps.push(s);
+  for (const s of plan.steps) {
+    const i = at++;
+    if (drop.has(i)) {
+      const p = placed.get(i);
+      if (p !== undefined) absent.add(p);
+      continue;
+    }
+    if (absent.has(s.path) && s.kind !== "place") {
+      // what a rename or link of it would have made is not there either
+      if ((s.kind === "rename" || s.kind === "link") && s.path2 !== undefined) absent.add(s.path2);
+      continue;
+    }
+    absent.delete(s.path); // placed again: there from here on
+    if (s.path2 !== undefined && (s.kind === "rename" || s.kind === "link")) absent.delete(s.path2);
+    steps.push(s);
+  }
   return { ...plan, steps };
 }
