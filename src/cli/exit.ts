@@ -1,6 +1,5 @@
 // Exit codes: documented in `shit --help`; tests rely on them. Each layer throws its own errors;
 // this is where they become exit codes (exitCodeOf), so nothing below the CLI knows of them.
-import { statfsSync } from "node:fs";
 import { CommandRefError } from "../index/commands.js";
 import { ConfigError } from "../config.js";
 import { BlobError } from "../store/store.js";
@@ -8,7 +7,7 @@ import { ChainError, NothingToDo } from "../undo/chain.js";
 import { Busy } from "../undo/lock.js";
 import { IndexBusy } from "../index/db.js";
 import { UnsafeState } from "../paths/state.js";
-import { noSpace } from "../paths/room.js";
+import { freeBytes, noSpace } from "../paths/room.js";
 export const EXIT = {
   OK: 0,
   NOTHING: 1, // nothing to undo / redo
@@ -45,12 +44,8 @@ export function errorLine(e: unknown): string {
 /** FULL when dir's file system has less than 1 MiB free (SQLite says only "disk I/O error" for
  *  some writes to a full disk), else "". */
 export function fullHint(dir: string): string {
-  try {
-    const f = statfsSync(dir);
-    return f.bavail * f.bsize < 1 << 20 ? FULL : "";
-  } catch {
-    return "";
-  }
+  const free = freeBytes(dir);
+  return free !== null && free < 1 << 20 ? FULL : "";
 }
 
 /** The exit code for an error a layer below the CLI threw, or null for an internal error. */

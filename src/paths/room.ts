@@ -11,15 +11,20 @@ export function noSpace(e: unknown): boolean {
   return x?.code === "ENOSPC" || x?.code === "EDQUOT" || (x?.code === "ERR_SQLITE_ERROR" && typeof x.errcode === "number" && (x.errcode & 0xff) === 13);
 }
 
-/** Whether dir's file system has room (1 MiB or more free): a full disk there is not why a write
- *  elsewhere failed. */
-export function hasRoom(dir: string): boolean {
+/** Bytes free to an unprivileged writer on dir's file system; null when it cannot be asked. */
+export function freeBytes(dir: string): number | null {
   try {
     const f = statfsSync(dir);
-    return f.bavail * f.bsize >= 1 << 20;
+    return f.bavail * f.bsize;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** Whether dir's file system has `bytes` free (1 MiB: a full disk there is not why a write
+ *  elsewhere failed); not when that cannot be asked. */
+export function hasRoom(dir: string, bytes = 1 << 20): boolean {
+  return (freeBytes(dir) ?? -1) >= bytes;
 }
 
 /** Empties run/reserve, so its room is free for the next write; false when it held none. Capture
@@ -56,10 +61,5 @@ export function withReserve<T>(paths: StatePaths, write: () => T): T {
 /** Whether the state dir's filesystem has room to spare (64 MiB): then no write of a moment ago
  *  was cut short by a full disk. */
 export function roomy(paths: StatePaths): boolean {
-  try {
-    const fs = statfsSync(paths.root);
-    return fs.bavail * fs.bsize >= 64 << 20;
-  } catch {
-    return false;
-  }
+  return hasRoom(paths.root, 64 << 20);
 }

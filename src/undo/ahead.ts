@@ -12,20 +12,7 @@
 // never having happened, no later command depending on it, no shell state or processes to put
 // back, at most MAX_EVENTS. The pre-images it reads out of the store are written out when it is
 // taken, not before (nothing is left in staging for a plan never used).
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import type { CommandRow } from "../index/rows.js";
@@ -37,6 +24,7 @@ import { stampOf } from "../index/stamp.js";
 import { newId, planAhead, type PreparedPlan } from "../apply/apply.js";
 import { BlobError, type Store } from "../store/store.js";
 import { checkState, unsafeEntry } from "../paths/state.js";
+import { hasRoom } from "../paths/room.js";
 import { ChainError, NothingToDo, pickRedo, pickUndo, reversalKind, type History } from "./chain.js";
 import { indexHistory } from "./history.js";
 import { dependents } from "./depends.js";
@@ -160,12 +148,7 @@ export function makeAhead(store: Store, tried?: Map<string, number>, session?: s
  *  asked, as without shitd). */
 const MARGIN = 64 << 20;
 function roomFor(store: Store, events: number): boolean {
-  try {
-    const fs = statfsSync(store.paths.run);
-    return fs.bavail * fs.bsize >= MARGIN + events * 512;
-  } catch {
-    return false;
-  }
+  return hasRoom(store.paths.run, MARGIN + events * 512);
 }
 
 /** Plans t ahead into base.plan and base.v8, if it is the plain case. */
