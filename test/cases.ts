@@ -7,7 +7,14 @@
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { out, type Sandbox } from "./helpers.ts";
+import { Index } from "../dist/index/db.js";
+import * as commands from "../dist/index/commands.js";
+import { ingest } from "../dist/ingest/ingest.js";
+import { statePaths, type StatePaths } from "../dist/paths/state.js";
+import { readRecords } from "../dist/spool/records.js";
+import type { CommandRow } from "../dist/index/rows.js";
 
 export interface Case {
   name: string;
@@ -425,5 +432,25 @@ export function assertSameTexts(want: Map<string, string>, got: Map<string, stri
       v === w,
       `${k}: differs at ${i}: ${names[0]} ${JSON.stringify(w.slice(Math.max(0, i - 100), i + 100))}, ${names[1]} ${JSON.stringify(v.slice(Math.max(0, i - 100), i + 100))}`,
     );
+  }
+}
+
+/** A plan file's records as text (asText), less the time and pid of the process that wrote each. */
+export const planRecords = (file: string, sorted = false) =>
+  asText(
+    readRecords(readFileSync(file)).records.map(({ timeNs: _, pid: __, ...r }) => r),
+    sorted,
+  );
+
+/** The sandbox's spools ingested into its index, then f asked of each command, newest first, with
+ *  the index open. */
+export function eachCommand(s: Sandbox, f: (ix: Index, paths: StatePaths, c: CommandRow) => void): void {
+  const paths = statePaths(s.state);
+  const ix = new Index(paths.index);
+  try {
+    ingest(paths, ix);
+    for (const c of commands.newestFirst(ix, null, -1)) f(ix, paths, c);
+  } finally {
+    ix.close();
   }
 }

@@ -5,73 +5,47 @@
 // long with a kept file gone from staging, planned in every conflict mode.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { assertSameTexts, cases, runCase, skipOf } from "./cases.ts";
+import { assertSameTexts, cases, eachCommand, planRecords, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
-import { Index } from "../dist/index/db.js";
-import * as commands from "../dist/index/commands.js";
-import { ingest } from "../dist/ingest/ingest.js";
 import { planFor } from "../dist/undo/perform.js";
 import { lostPreimages, withoutLost } from "../dist/undo/preimages.js";
 import { planAhead, preparePlan } from "../dist/apply/apply.js";
-import { statePaths } from "../dist/paths/state.js";
 import { Store } from "../dist/store/store.js";
-import { readRecords } from "../dist/spool/records.js";
-
-/** A plan file's records as text, less the time and pid of the process that wrote each. */
-const records = (file: string) =>
-  JSON.stringify(
-    readRecords(readFileSync(file)).records.map(({ timeNs: _, pid: __, ...r }) => r),
-    (_k, x) =>
-      typeof x === "bigint"
-        ? `${x}n`
-        : x instanceof Uint8Array
-          ? `hex:${Buffer.from(x).toString("hex")}`
-          : x?.type === "Buffer"
-            ? `hex:${Buffer.from(x.data).toString("hex")}`
-            : x,
-  );
 
 /** What the plan of each command comes to with a store of this window and verdict bound: its lost
  *  pre-images and its plan files (made ahead, and as an undo prepares it), as text. */
 function outcomes(s: Sandbox, bounds: { window?: number; verdicts?: number; rows?: number }): Map<string, string> {
-  const paths = statePaths(s.state);
-  const ix = new Index(paths.index);
   const got = new Map<string, string>();
-  try {
-    ingest(paths, ix);
-    for (const c of commands.newestFirst(ix, null, -1)) {
-      for (const mode of ["stop", "skip", "force"] as const) {
-        const store = new Store(paths, ix);
-        if (bounds.window) store.window = bounds.window;
-        if (bounds.verdicts !== undefined) store.verdicts = bounds.verdicts;
-        if (bounds.rows !== undefined) store.rowsMax = bounds.rows;
-        const planned = planFor(ix, c, mode, paths.staging);
-        const lost = lostPreimages(store, planned, mode === "force");
-        const plan = withoutLost(planned, lost);
-        const file = join(s.dir, `${c.id}.${mode}.plan`);
-        let ahead: string, prepared: string;
-        try {
-          const w = planAhead(store, plan, file);
-          ahead = JSON.stringify({ ...w, file: null, records: records(file) });
-        } catch (e) {
-          ahead = `throws ${(e as Error).message}`;
-        }
-        try {
-          const w = preparePlan(store, plan, { force: mode === "force", checked: true });
-          prepared = JSON.stringify({ ...w, id: null, file: null, records: records(w.file) });
-          rmSync(w.file);
-        } catch (e) {
-          prepared = `throws ${(e as Error).message}`;
-        }
-        const steps = [...plan.steps].filter((x) => x.keep).length;
-        got.set(`${c.id} ${mode}`, JSON.stringify({ lost: lost.map((l) => [l.path, l.reason]), steps, ahead, prepared }));
+  eachCommand(s, (ix, paths, c) => {
+    for (const mode of ["stop", "skip", "force"] as const) {
+      const store = new Store(paths, ix);
+      if (bounds.window) store.window = bounds.window;
+      if (bounds.verdicts !== undefined) store.verdicts = bounds.verdicts;
+      if (bounds.rows !== undefined) store.rowsMax = bounds.rows;
+      const planned = planFor(ix, c, mode, paths.staging);
+      const lost = lostPreimages(store, planned, mode === "force");
+      const plan = withoutLost(planned, lost);
+      const file = join(s.dir, `${c.id}.${mode}.plan`);
+      let ahead: string, prepared: string;
+      try {
+        const w = planAhead(store, plan, file);
+        ahead = JSON.stringify({ ...w, file: null, records: planRecords(file) });
+      } catch (e) {
+        ahead = `throws ${(e as Error).message}`;
       }
+      try {
+        const w = preparePlan(store, plan, { force: mode === "force", checked: true });
+        prepared = JSON.stringify({ ...w, id: null, file: null, records: planRecords(w.file) });
+        rmSync(w.file);
+      } catch (e) {
+        prepared = `throws ${(e as Error).message}`;
+      }
+      const steps = [...plan.steps].filter((x) => x.keep).length;
+      got.set(`${c.id} ${mode}`, JSON.stringify({ lost: lost.map((l) => [l.path, l.reason]), steps, ahead, prepared }));
     }
-  } finally {
-    ix.close();
-  }
+  });
   return got;
 }
 

@@ -5,24 +5,16 @@
 // undo --dry-run` prints (text, --raw, --json); then the undo and redo run from spilled plans.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
-import { asText, assertSameTexts, cases, runCase, skipOf } from "./cases.ts";
+import { rmSync } from "node:fs";
+import { asText, assertSameTexts, cases, eachCommand, planRecords, runCase, skipOf } from "./cases.ts";
 import { sandbox, out, type Sandbox } from "./helpers.ts";
-import { Index } from "../dist/index/db.js";
-import * as commands from "../dist/index/commands.js";
-import { ingest } from "../dist/ingest/ingest.js";
 import { planFor } from "../dist/undo/perform.js";
 import { planView } from "../dist/plan/view.js";
 import { lostPreimages, withoutLost } from "../dist/undo/preimages.js";
 import { preparePlan } from "../dist/apply/apply.js";
-import { statePaths } from "../dist/paths/state.js";
 import { Store } from "../dist/store/store.js";
-import { readRecords } from "../dist/spool/records.js";
 
 const text = (v: unknown) => asText(v, true);
-
-/** A plan file's records as text, less the time and pid of the process that wrote each. */
-const records = (file: string) => text(readRecords(readFileSync(file)).records.map(({ timeNs: _, pid: __, ...r }) => r));
 
 /** With SHIT_STEPS_HELD set to `held` (undefined: the default) while f runs. */
 function withHeld<T>(held: string | undefined, f: () => T): T {
@@ -39,47 +31,40 @@ function withHeld<T>(held: string | undefined, f: () => T): T {
 
 /** Every command's plan in each mode (and scoped to its first step's path), as text. */
 function plans(s: Sandbox, spill: boolean): Map<string, string> {
-  const paths = statePaths(s.state);
-  const ix = new Index(paths.index);
   const got = new Map<string, string>();
-  try {
-    ingest(paths, ix);
-    for (const c of commands.newestFirst(ix, null, -1)) {
-      let first: string | undefined;
-      for (const mode of ["stop", "skip", "force", "scoped"] as const) {
-        if (mode === "scoped" && !first) continue;
-        const store = new Store(paths, ix);
-        const opts = mode === "scoped" ? { scope: { only: [first!] }, spill: paths.run } : { spill: paths.run };
-        const planned = withHeld(spill ? "0" : undefined, () => planFor(ix, c, mode === "scoped" ? "stop" : mode, paths.staging, opts));
-        if (spill && planned.steps.length) assert.ok(planned.steps.spilled, `${c.id} ${mode}: its ${planned.steps.length} steps were not spilled`);
-        if (!spill) assert.ok(!planned.steps.spilled, `${c.id} ${mode}: spilled by default`);
-        if (mode === "stop") first = [...planned.steps].find((x) => x.seq >= 0)?.path;
-        const lost = lostPreimages(store, planned, mode === "force");
-        const plan = withoutLost(planned, lost);
-        let file: string;
-        try {
-          const w = preparePlan(store, plan, { force: mode === "force", checked: true });
-          file = text({ ...w, id: null, file: null, records: records(w.file) });
-          rmSync(w.file);
-        } catch (e) {
-          file = `throws ${(e as Error).message}`;
-        }
-        const { events: _, ...rest } = planned;
-        got.set(
-          `${c.id} ${mode}`,
-          text({
-            plan: rest,
-            view: planView(planned, planned.events.changes(), planned.events.net()),
-            lost: lost.map((l) => [l.path, l.reason, l.at, l.step]),
-            without: [...plan.steps],
-            file,
-          }),
-        );
+  eachCommand(s, (ix, paths, c) => {
+    let first: string | undefined;
+    for (const mode of ["stop", "skip", "force", "scoped"] as const) {
+      if (mode === "scoped" && !first) continue;
+      const store = new Store(paths, ix);
+      const opts = mode === "scoped" ? { scope: { only: [first!] }, spill: paths.run } : { spill: paths.run };
+      const planned = withHeld(spill ? "0" : undefined, () => planFor(ix, c, mode === "scoped" ? "stop" : mode, paths.staging, opts));
+      if (spill && planned.steps.length) assert.ok(planned.steps.spilled, `${c.id} ${mode}: its ${planned.steps.length} steps were not spilled`);
+      if (!spill) assert.ok(!planned.steps.spilled, `${c.id} ${mode}: spilled by default`);
+      if (mode === "stop") first = [...planned.steps].find((x) => x.seq >= 0)?.path;
+      const lost = lostPreimages(store, planned, mode === "force");
+      const plan = withoutLost(planned, lost);
+      let file: string;
+      try {
+        const w = preparePlan(store, plan, { force: mode === "force", checked: true });
+        file = text({ ...w, id: null, file: null, records: planRecords(w.file, true) });
+        rmSync(w.file);
+      } catch (e) {
+        file = `throws ${(e as Error).message}`;
       }
+      const { events: _, ...rest } = planned;
+      got.set(
+        `${c.id} ${mode}`,
+        text({
+          plan: rest,
+          view: planView(planned, planned.events.changes(), planned.events.net()),
+          lost: lost.map((l) => [l.path, l.reason, l.at, l.step]),
+          without: [...plan.steps],
+          file,
+        }),
+      );
     }
-  } finally {
-    ix.close();
-  }
+  });
   return got;
 }
 
