@@ -20,6 +20,7 @@ import * as commands from "../dist/index/commands.js";
 import * as views from "../dist/index/views.js";
 import * as doubts from "../dist/index/doubts.js";
 import * as events from "../dist/index/events.js";
+import * as keeps from "../dist/index/keeps.js";
 import { ingest } from "../dist/ingest/ingest.js";
 import { recount } from "../dist/ingest/effects.js";
 import { viewLimits } from "../dist/ingest/view.js";
@@ -161,6 +162,19 @@ test("the view's head keeps the seqs of the calls not captured while few, else t
 
 const userns = spawnSync("unshare", ["-rm", "true"]).status === 0;
 
+/** Runs shit with SQLite's temporary directory a tmpfs of one page, mounted in a namespace of each
+ *  shit's own (the same user mapping for all, so that the owners recorded are the ones restored). */
+function fullTmp(s: Sandbox, env: NodeJS.ProcessEnv = {}) {
+  const tiny = join(s.dir, "tiny");
+  mkdirSync(tiny, { recursive: true });
+  return (args: string[]) =>
+    spawnSync("unshare", ["-rm", "sh", "-c", 'mount -t tmpfs -o size=4k tmpfs "$0" && exec "$@"', tiny, shitBin, ...args], {
+      cwd: s.work,
+      env: { ...s.env, SQLITE_TMPDIR: tiny, ...env },
+      encoding: "utf8",
+    });
+}
+
 test(
   "a full temporary directory: a large command's view is sorted in ranges, and the undo of an mv and rm -rf goes on, tree-exact",
   { skip: userns ? false : "needs `unshare -rm` (a user and mount namespace) to mount a tiny tmpfs" },
@@ -170,18 +184,9 @@ test(
     // it sorts in memory (the index's cache size) and spill to its temporary directory
     const deep = Array.from({ length: 10 }, (_, i) => String(i).padEnd(250, "d")).join("/");
     s.sh(`mkdir -p t/${deep} && cd t/${deep} && for i in $(seq 1 4000); do printf -v n 'f%0200d' $i; echo $i > $n; done`);
-    // SQLite's temporary directory a tmpfs of one page, mounted in a namespace of each shit's own
-    // (the same user mapping for all four, so that the owners recorded are the ones restored); the
-    // view folded path by path past 1000 events (the ingest of `list` does it, not the undo's,
-    // which holds the rows it reads and folds them whole)
-    const tiny = join(s.dir, "tiny");
-    mkdirSync(tiny);
-    const full = (args: string[]) =>
-      spawnSync("unshare", ["-rm", "sh", "-c", 'mount -t tmpfs -o size=4k tmpfs "$0" && exec "$@"', tiny, shitBin, ...args], {
-        cwd: s.work,
-        env: { ...s.env, SQLITE_TMPDIR: tiny, SHIT_VIEW_BOUNDED: "1000" },
-        encoding: "utf8",
-      });
+    // SQLite's temporary directory full; the view folded path by path past 1000 events (the
+    // ingest of `list` does it, not the undo's, which holds the rows it reads and folds them whole)
+    const full = fullTmp(s, { SHIT_VIEW_BOUNDED: "1000" });
     const before = s.tree();
     // moved to an earlier directory first: the renames' rows by their new names all sort there
     const run = full(["run", "--", "sh", "-c", "mkdir a && find t -type f -exec mv -t a {} + && rm -rf t a"]);
@@ -195,5 +200,55 @@ test(
     const undo = full(["undo", "--yes"]);
     assert.equal(undo.status, 0, `undo:\n${out(undo)}`);
     assert.equal(sameTree(before, s.tree()), "", "after undo the tree differs from before the command");
+  },
+);
+
+test(
+  "a full temporary directory: an undo's 3000 pre-images are marked moved back, gc expires and forget removes a command of 3000 files",
+  { skip: userns ? false : "needs `unshare -rm` (a user and mount namespace) to mount a tiny tmpfs" },
+  (t) => {
+    const s = sandbox(t);
+    const full = fullTmp(s);
+    s.sh("for d in t u; do for i in $(seq 1 20); do mkdir -p $d/d$i; for j in $(seq 1 150); do echo $j > $d/d$i/file-$j; done; done; done");
+    const before = s.tree();
+    for (const d of ["t", "u"]) assert.equal(full(["run", "--", "rm", "-rf", d]).status, 0);
+    const undo = full(["undo", "--yes"]);
+    assert.equal(undo.status, 0, `undo:\n${out(undo)}`);
+    const inU = (es: typeof before) => es.filter((e) => e.path === "u" || e.path.startsWith("u/"));
+    assert.equal(sameTree(inU(s.tree()), inU(before)), "", "u is not back as it was");
+    // the next ingest marks the 3000 names the undo moved back: one UPDATE over all of them spilled
+    // its statement journal to the full directory, and this failed "disk is full" (exit 5)
+    const list = full(["list"]);
+    assert.equal(list.status, 0, `list:\n${out(list)}`);
+    const ix = new Index(statePaths(s.env.SHIT_HOME!).index);
+    const states = (id: string) => {
+      const n = new Map<string, number>();
+      for (const k of keeps.ofCommand(ix, id)) n.set(k.state, (n.get(k.state) ?? 0) + 1);
+      return Object.fromEntries(n);
+    };
+    const [rmU, rmT] = commands
+      .list(ix, { limit: 10, all: true })
+      .rows.filter((c) => c.kind === "run")
+      .map((c) => c.id); // newest first
+    try {
+      assert.deepEqual(states(rmU), { gone: 3000 }, "the undo's pre-images are not marked moved back");
+      // gc frees the other rm's 3000 pre-images (a 1 s age: both are older by then)
+      spawnSync("sleep", ["1.1"]);
+      const gc = full(["gc", "--older-than", "1s"]);
+      assert.equal(gc.status, 0, `gc:\n${out(gc)}`);
+      assert.deepEqual(states(rmT), { expired: 3000 }, "gc did not expire them");
+      assert.ok(events.count(ix, rmT) >= 3000, "its events are there before forget");
+    } finally {
+      ix.close();
+    }
+    const forget = full(["forget", rmT]);
+    assert.equal(forget.status, 0, `forget:\n${out(forget)}`);
+    const after = new Index(statePaths(s.env.SHIT_HOME!).index);
+    try {
+      assert.equal(events.count(after, rmT), 0, "forget left its events");
+      assert.equal(keeps.ofCommand(after, rmT).length, 0, "forget left its keeps");
+    } finally {
+      after.close();
+    }
   },
 );

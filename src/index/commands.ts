@@ -416,11 +416,15 @@ export function reversalsOf(ix: Index, id: string): string[] {
 /** SQLite overwrites what it deletes (a forgotten secret must not linger in free pages), and the
  *  write-ahead log is emptied into the database. Whether the log could be emptied. */
 export function scrub(ix: Index, fn: () => void): boolean {
-  ix.db.exec("PRAGMA secure_delete = ON");
+  // Overwriting writes every page a row held (a view's or doubts' large values too), and inside
+  // the transaction each statement keeps those pages' old bytes in a statement journal, a file in
+  // SQLite's temporary directory past 64 KiB: with that full, forget failed. Held in memory here;
+  // the rows go one a statement (events.removeOf, keeps.removeOf), so each holds a few pages.
+  ix.db.exec("PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY");
   try {
     ix.tx(fn);
   } finally {
-    ix.db.exec("PRAGMA secure_delete = OFF");
+    ix.db.exec("PRAGMA secure_delete = OFF; PRAGMA temp_store = DEFAULT");
   }
   const r = ix.db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number };
   return r.busy === 0;

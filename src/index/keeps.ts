@@ -45,16 +45,34 @@ export function setIdentity(ix: Index, name: string, ino: number, ctime: string)
   ix.q("UPDATE keeps SET ino = ?, ctime = ? WHERE name = ?").run(ino, ctime, name);
 }
 
+// Rows are changed one statement each, never one statement over thousands: inside a transaction
+// SQLite keeps the pages a statement changes in a statement journal, which past 64 KiB is a file
+// in its temporary directory; with that full (a tmpfs /tmp filled by something else) the one
+// UPDATE over an undo's 3000 names failed "database or disk is full", and every later ingest,
+// which marks them, failed with it. One row a statement journals a few pages, in memory; it costs
+// what the one statement did (~4 µs a row).
+
 /** An apply moved these back out of staging. */
 export function markGone(ix: Index, names: Iterable<string>): void {
-  // one statement for all of them (an undo of an rm -rf moves 10k back), not one each
-  const list = [...names];
-  if (list.length) ix.q("UPDATE keeps SET state = 'gone' WHERE name IN (SELECT value FROM json_each(?))").run(JSON.stringify(list));
+  const q = ix.q("UPDATE keeps SET state = 'gone' WHERE name = ?");
+  for (const n of names) q.run(n);
+}
+
+/** The names of a command's keep rows (those `where` allows), a page at a time in name order:
+ *  for changing them one by one (above) without holding a million. */
+function* namesOf(ix: Index, cmd: string, where = ""): Generator<string> {
+  for (let after = cmd + "/"; ;) {
+    const page = ix.arrays(`SELECT name FROM keeps WHERE name > ? AND name < ? ${where} ORDER BY name LIMIT 1024`, after, cmd + "0");
+    for (const r of page) yield r[0] as string;
+    if (page.length < 1024) return;
+    after = page[page.length - 1][0] as string;
+  }
 }
 
 /** gc freed a command's staging: its pre-images that were still there are expired. */
 export function expireOf(ix: Index, cmd: string): void {
-  ix.q("UPDATE keeps SET state = 'expired' WHERE name > ? AND name < ? AND state != 'gone'").run(cmd + "/", cmd + "0");
+  const q = ix.q("UPDATE keeps SET state = 'expired' WHERE name = ?");
+  for (const name of namesOf(ix, cmd, "AND state != 'gone'")) q.run(name);
 }
 
 /** Hashed copies still in staging, not yet moved into the store. */
@@ -76,7 +94,10 @@ export function storedHashes(ix: Index, cmd: string): string[] {
 
 /** shit forget: every keep row of a command. */
 export function removeOf(ix: Index, cmd: string): number {
-  return Number(ix.q("DELETE FROM keeps WHERE name > ? AND name < ?").run(cmd + "/", cmd + "0").changes);
+  const q = ix.q("DELETE FROM keeps WHERE name = ?");
+  let n = 0;
+  for (const name of namesOf(ix, cmd)) n += Number(q.run(name).changes);
+  return n;
 }
 
 /** The stored keeps that hold blob hash. */
