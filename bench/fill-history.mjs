@@ -31,7 +31,7 @@ const force = args.includes("--force");
 // keyed by the index's schema version too: a state migrated by another build's schema is not reused
 const { SCHEMA_VERSION } = await dist("index/db.js");
 const dir = resolve(opt("--dir", `/tmp/shit-history-${N}-${M}-${K}-v${SCHEMA_VERSION}`));
-const VERSION = 2; // of this generator's output (2: the budget refilled past the capped commands): a cached dir of another version is rebuilt
+const VERSION = 3; // of this generator's output (2: the budget refilled past the capped commands; 3: at least --events made): a cached dir of another version is rebuilt
 if (!(N >= 10 && M >= 3 * K && K >= 1)) {
   console.error("fill-history: need --commands >= 10, --big >= 1, --events >= 3 x --big");
   process.exit(2);
@@ -77,7 +77,8 @@ const B = (s) => Buffer.from(s);
 const S_IFREG = 0o100000,
   S_IFDIR = 0o040000;
 let ino = 1000n;
-const stat = (mode, size = 100, tNs) => encodeStat({ dev: 2049n, ino: ino++, mode, uid: 1000, gid: 1000, nlink: 1, size: BigInt(size), mtimeNs: tNs, ctimeNs: tNs, atimeNs: tNs });
+const stat = (mode, size = 100, tNs) =>
+  encodeStat({ dev: 2049n, ino: ino++, mode, uid: 1000, gid: 1000, nlink: 1, size: BigInt(size), mtimeNs: tNs, ctimeNs: tNs, atimeNs: tNs });
 /** One record with this pid and time in its header (encodeRecord writes its own). */
 function rec(op, flags, fields, pid, tNs, err = 0) {
   const b = encodeRecord(op, flags, fields, err);
@@ -101,25 +102,54 @@ function small(cwd, emit, t) {
   if (r < 0.35) {
     // sed -i: a temp file created, renamed over f (f kept whole: linked into staging)
     const tmp = `${dirname(f)}/sed${hex(6)}`;
-    emit(Op.OPEN, 0o1101, [[Tag.PATH, B(tmp)], [Tag.PARENT, parent], [Tag.POST, stat(S_IFREG | 0o600, 0, t)]]);
+    emit(Op.OPEN, 0o1101, [
+      [Tag.PATH, B(tmp)],
+      [Tag.PARENT, parent],
+      [Tag.POST, stat(S_IFREG | 0o600, 0, t)],
+    ]);
     const pre2 = stat(S_IFREG | 0o644, 1200, t);
-    emit(Op.RENAME, 0, [[Tag.PATH, B(tmp)], [Tag.PATH2, B(f)], [Tag.PRE, stat(S_IFREG | 0o644, 1200, t)], [Tag.PRE2, pre2], [Tag.KEEP2, keepField("L", `${cur}/2049-${ino}`)], [Tag.KEPT, pre2], [Tag.PARENT, parent], [Tag.PARENT2, parent]]);
+    emit(Op.RENAME, 0, [
+      [Tag.PATH, B(tmp)],
+      [Tag.PATH2, B(f)],
+      [Tag.PRE, stat(S_IFREG | 0o644, 1200, t)],
+      [Tag.PRE2, pre2],
+      [Tag.KEEP2, keepField("L", `${cur}/2049-${ino}`)],
+      [Tag.KEPT, pre2],
+      [Tag.PARENT, parent],
+      [Tag.PARENT2, parent],
+    ]);
     return ["sed", "-i", `s/${pick(WORDS)}/${pick(WORDS)}/g`, f.slice(cwd.length + 1)];
   }
   if (r < 0.55) {
     const pre = stat(S_IFREG | 0o644, 300, t);
-    emit(Op.UNLINK, 0, [[Tag.PATH, B(f)], [Tag.PRE, pre], [Tag.KEEP, keepField("R", `${cur}/2049-${ino}`)], [Tag.PARENT, parent], [Tag.KEPT, pre]]);
+    emit(Op.UNLINK, 0, [
+      [Tag.PATH, B(f)],
+      [Tag.PRE, pre],
+      [Tag.KEEP, keepField("R", `${cur}/2049-${ino}`)],
+      [Tag.PARENT, parent],
+      [Tag.KEPT, pre],
+    ]);
     return ["rm", f.slice(cwd.length + 1)];
   }
   if (r < 0.8) {
-    emit(Op.OPEN, 0o1101, [[Tag.PATH, B(f)], [Tag.PARENT, parent], [Tag.POST, stat(S_IFREG | 0o644, 20, t)]]);
+    emit(Op.OPEN, 0o1101, [
+      [Tag.PATH, B(f)],
+      [Tag.PARENT, parent],
+      [Tag.POST, stat(S_IFREG | 0o644, 20, t)],
+    ]);
     return ["sh", "-c", `echo ${pick(WORDS)} > ${f.slice(cwd.length + 1)}`];
   }
   if (r < 0.9) {
-    emit(Op.MKDIR, 0o755, [[Tag.PATH, B(`${cwd}/${pick(WORDS)}${hex(3)}`)], [Tag.PARENT, parent]]);
+    emit(Op.MKDIR, 0o755, [
+      [Tag.PATH, B(`${cwd}/${pick(WORDS)}${hex(3)}`)],
+      [Tag.PARENT, parent],
+    ]);
     return ["mkdir", "-p", pick(WORDS)];
   }
-  emit(Op.CHMOD, 0o755, [[Tag.PATH, B(f)], [Tag.PRE, stat(S_IFREG | 0o644, 300, t)]]);
+  emit(Op.CHMOD, 0o755, [
+    [Tag.PATH, B(f)],
+    [Tag.PRE, stat(S_IFREG | 0o644, 300, t)],
+  ]);
   return ["chmod", "+x", f.slice(cwd.length + 1)];
 }
 
@@ -133,8 +163,16 @@ function bulk(cwd, emit, t, n) {
     for (let i = 0; i < n; i++) {
       if (i % (per + 1) === 0) {
         d = i === 0 ? top : `${top}/d${i / (per + 1)}`;
-        emit(Op.MKDIR, 0o755, [[Tag.PATH, B(d)], [Tag.PARENT, parent]]);
-      } else emit(Op.OPEN, 0o1101, [[Tag.PATH, B(`${d}/${file()}${i}`)], [Tag.PARENT, parent], [Tag.POST, stat(S_IFREG | 0o644, 500, t)]]);
+        emit(Op.MKDIR, 0o755, [
+          [Tag.PATH, B(d)],
+          [Tag.PARENT, parent],
+        ]);
+      } else
+        emit(Op.OPEN, 0o1101, [
+          [Tag.PATH, B(`${d}/${file()}${i}`)],
+          [Tag.PARENT, parent],
+          [Tag.POST, stat(S_IFREG | 0o644, 500, t)],
+        ]);
     }
     return rnd() < 0.5 ? ["tar", "xf", `${pick(WORDS)}.tar`] : ["cp", "-r", `../${pick(WORDS)}`, top.slice(cwd.length + 1)];
   }
@@ -152,12 +190,26 @@ function removeTree(top, emit, t, n) {
     const files = Math.min(per, left - 1);
     for (let i = 0; i < files; i++) {
       const pre = stat(S_IFREG | 0o644, 500, t);
-      emit(Op.UNLINK, 0, [[Tag.PATH, B(`${d}/f${i}`)], [Tag.PRE, pre], [Tag.KEEP, keepField("R", `${cur}/2049-${ino}`)], [Tag.PARENT, parent], [Tag.KEPT, pre]]);
+      emit(Op.UNLINK, 0, [
+        [Tag.PATH, B(`${d}/f${i}`)],
+        [Tag.PRE, pre],
+        [Tag.KEEP, keepField("R", `${cur}/2049-${ino}`)],
+        [Tag.PARENT, parent],
+        [Tag.KEPT, pre],
+      ]);
     }
-    emit(Op.RMDIR, 0, [[Tag.PATH, B(d)], [Tag.PRE, stat(S_IFDIR | 0o755, 4096, t)], [Tag.PARENT, parent]]);
+    emit(Op.RMDIR, 0, [
+      [Tag.PATH, B(d)],
+      [Tag.PRE, stat(S_IFDIR | 0o755, 4096, t)],
+      [Tag.PARENT, parent],
+    ]);
     left -= files + 1;
   }
-  emit(Op.RMDIR, 0, [[Tag.PATH, B(top)], [Tag.PRE, stat(S_IFDIR | 0o755, 4096, t)], [Tag.PARENT, parent]]);
+  emit(Op.RMDIR, 0, [
+    [Tag.PATH, B(top)],
+    [Tag.PRE, stat(S_IFDIR | 0o755, 4096, t)],
+    [Tag.PARENT, parent],
+  ]);
 }
 
 /** sed -i over k files: 2 events a file, k "modified" lines in `shit show`. */
@@ -166,9 +218,22 @@ function sedMany(cwd, emit, t, k) {
   for (let i = 0; i < k; i++) {
     const f = `${cwd}/src/m${Math.floor(i / 1000)}/f${i}.c`;
     const tmp = `${cwd}/src/m${Math.floor(i / 1000)}/sed${hex(6)}`;
-    emit(Op.OPEN, 0o1101, [[Tag.PATH, B(tmp)], [Tag.PARENT, parent], [Tag.POST, stat(S_IFREG | 0o600, 0, t)]]);
+    emit(Op.OPEN, 0o1101, [
+      [Tag.PATH, B(tmp)],
+      [Tag.PARENT, parent],
+      [Tag.POST, stat(S_IFREG | 0o600, 0, t)],
+    ]);
     const pre2 = stat(S_IFREG | 0o644, 1200, t);
-    emit(Op.RENAME, 0, [[Tag.PATH, B(tmp)], [Tag.PATH2, B(f)], [Tag.PRE, stat(S_IFREG | 0o644, 1200, t)], [Tag.PRE2, pre2], [Tag.KEEP2, keepField("L", `${cur}/2049-${ino}`)], [Tag.KEPT, pre2], [Tag.PARENT, parent], [Tag.PARENT2, parent]]);
+    emit(Op.RENAME, 0, [
+      [Tag.PATH, B(tmp)],
+      [Tag.PATH2, B(f)],
+      [Tag.PRE, stat(S_IFREG | 0o644, 1200, t)],
+      [Tag.PRE2, pre2],
+      [Tag.KEEP2, keepField("L", `${cur}/2049-${ino}`)],
+      [Tag.KEPT, pre2],
+      [Tag.PARENT, parent],
+      [Tag.PARENT2, parent],
+    ]);
   }
 }
 
@@ -189,7 +254,7 @@ for (let i = 0; i < N; i++) {
   if (r < 0.3) kind[i] = 0;
   else if (r < 0.8) {
     kind[i] = 1;
-    sizes[i] = 2; // at most: sed -i is 2, the others 1 (counted as made)
+    sizes[i] = 1; // at least: sed -i makes 2, the others 1 (what they make past it, `owed` below takes back)
   } else {
     kind[i] = 2;
     bulkIds.push(i);
@@ -201,7 +266,8 @@ const w = bulkIds.map(() => Math.pow(1 - rnd(), -1 / 1.2));
 // what the commands capped at K could not take goes to the others, by their weights, until none is
 // left to give (one pass left ~6% of --events 10000000 out: 9.43M built)
 let open = bulkIds.map((_, j) => j);
-for (let left = Math.max(0, budget), round = 0; left > open.length && open.length && round < 20; round++) {
+let left = Math.max(0, budget);
+for (let round = 0; left > open.length && open.length && round < 20; round++) {
   const wsum = open.reduce((a, j) => a + w[j], 0);
   const next = [];
   let given = 0;
@@ -225,6 +291,11 @@ let cur = "";
 let total = 0;
 let batch = [];
 let ingestMs = 0;
+// events planned and not yet made (what the rounds above could not give, less what small commands
+// made past their 1): each bulk command takes it up to K, so the index holds at least --events
+// (a plan counted sed -i's 2 for every small command and gave the rounds' last events to none:
+// --events 10000000 built 9.95M, and the 10M row said "skipped")
+let owed = left;
 const BATCH = 2000;
 const flush = () => {
   const ti = Date.now();
@@ -250,18 +321,40 @@ for (let i = 0; i < N; i++) {
     if (++count % 8192 === 0) spill();
   };
   let argv;
-  if (kind[i] === 0) argv = pick([["ls", "-la"], ["git", "log", "--oneline"], ["make", "-n"], ["cat", file()], ["grep", "-r", pick(WORDS), "."]]);
+  if (kind[i] === 0)
+    argv = pick([
+      ["ls", "-la"],
+      ["git", "log", "--oneline"],
+      ["make", "-n"],
+      ["cat", file()],
+      ["grep", "-r", pick(WORDS), "."],
+    ]);
   else if (kind[i] === 1) argv = small(cwd, emit, start);
-  else if (kind[i] === 2) argv = bulk(cwd, emit, start, sizes[i]);
-  else if (kind[i] === 3) {
+  else if (kind[i] === 2) {
+    const n = Math.max(3, Math.min(K, sizes[i] + owed));
+    owed -= n - sizes[i];
+    sizes[i] = n;
+    argv = bulk(cwd, emit, start, n);
+  } else if (kind[i] === 3) {
     sedMany(cwd, emit, start, K);
     argv = ["sed", "-i", "s/foo/bar/", "-r", "src"];
   } else {
     removeTree(`${cwd}/big-tree`, emit, start, sizes[i]);
     argv = ["rm", "-rf", "big-tree"];
   }
+  owed += sizes[i] - count;
   // BEGIN comes first in the file: the events were made (and maybe spilled) before argv was known
-  const begin = rec(Op.BEGIN, 0, [[Tag.ARGV, B(argv.map((a) => a + "\0").join(""))], [Tag.CWD, B(cwd)], [Tag.KIND, B("run")]], pid, start);
+  const begin = rec(
+    Op.BEGIN,
+    0,
+    [
+      [Tag.ARGV, B(argv.map((a) => a + "\0").join(""))],
+      [Tag.CWD, B(cwd)],
+      [Tag.KIND, B("run")],
+    ],
+    pid,
+    start,
+  );
   parts.push(rec(Op.END, 0, [], pid, now + 1000000n, i % 40 === 0 ? 1 : 0));
   if (count < 8192) writeFileSync(spool, Buffer.concat([begin, ...parts]), { mode: 0o600 });
   else {
