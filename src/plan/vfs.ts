@@ -115,6 +115,11 @@ class Nodes {
     return this.order[i];
   }
 
+  /** Whether slot i holds a node (not added and left unset: nothing there). */
+  isSet(i: number): boolean {
+    return this.type[i] !== 0;
+  }
+
   isOrig(i: number, orig: string): boolean {
     const dir = this.dirs.get(i);
     if (dir) return dir.orig === orig;
@@ -130,6 +135,107 @@ class Nodes {
 // a name the overlay says is not there: -1 - its order (a name set again keeps its place)
 const gone = (order: number) => -1 - order;
 
+/** The real tree's lstat results, shared by the views planned over the same present, packed as
+ *  the overlay is (per directory its names' slots in a Nodes; an unset slot: nothing there), and
+ *  the expectations of a plan as marks on those slots: the redo of an undo of an rm -rf of 1M
+ *  files looks at 1M files, which as a Map of whole paths to VNodes (and a second Map of the
+ *  plan's expectations) took ~380 bytes a path (issue 15, Scale). A slot knows its path (its
+ *  directory's number and its name). */
+export class RealTree {
+  private names = new Map<BPath, { id: number; slots: Map<BPath, number> }>();
+  private dirPath: BPath[] = [];
+  private dirOf = new Int32Array(0);
+  private nameOf: BPath[] = [];
+  readonly nodes = new Nodes();
+
+  /** p's slot, if p was looked at. */
+  lookup(p: BPath): number | undefined {
+    return this.names.get(dirname(p))?.slots.get(basename(p));
+  }
+
+  /** A slot for p, holding n (null: nothing there). */
+  add(p: BPath, n: VNode | null): number {
+    const d = dirname(p);
+    let dir = this.names.get(d);
+    if (!dir) {
+      this.names.set(d, (dir = { id: this.dirPath.length, slots: new Map() }));
+      this.dirPath.push(d);
+    }
+    const i = this.nodes.add();
+    if (n) this.nodes.put(i, n, 0);
+    if (i >= this.dirOf.length) {
+      const b = new Int32Array(Math.max(1024, this.dirOf.length * 2));
+      b.set(this.dirOf);
+      this.dirOf = b;
+    }
+    this.dirOf[i] = dir.id;
+    const name = basename(p);
+    this.nameOf[i] = name;
+    dir.slots.set(name, i);
+    return i;
+  }
+
+  /** What slot i holds (-1: nothing, not looked at below a parent found absent). */
+  node(i: number): VNode | null {
+    return i >= 0 && this.nodes.isSet(i) ? this.nodes.get(i) : null;
+  }
+
+  pathOf(i: number): BPath {
+    return join(this.dirPath[this.dirOf[i]], this.nameOf[i]);
+  }
+}
+
+/** A plan's expectations: the real state of each path it looks at, as first seen (marks on the
+ *  real tree's slots, in the order they were first seen). */
+export class Expectations implements Iterable<{ path: BPath; node: VNode | null }> {
+  private order = new Int32Array(1024);
+  private n = 0;
+  private marked = new Uint8Array(1024);
+
+  constructor(private readonly real: RealTree) {}
+
+  /** Whether p is expected; `absent`: expected to be nothing. */
+  has(p: BPath, absent = false): boolean {
+    const i = this.real.lookup(p);
+    if (i === undefined || i >= this.marked.length || !this.marked[i]) return false;
+    return !absent || this.real.node(i) === null;
+  }
+
+  add(i: number): void {
+    if (i >= this.marked.length) {
+      const m = new Uint8Array(Math.max(i + 1, this.marked.length * 2));
+      m.set(this.marked);
+      this.marked = m;
+    }
+    if (this.marked[i]) return;
+    this.marked[i] = 1;
+    if (this.n === this.order.length) {
+      const o = new Int32Array(this.n * 2);
+      o.set(this.order);
+      this.order = o;
+    }
+    this.order[this.n++] = i;
+  }
+
+  /** The states apply must find, less each "absent" below a directory expected absent: nothing
+   *  can be below a directory that is not there, and apply checks them all before any step (the
+   *  undo of an rm -rf of 10k files expects its top directory absent, not 10k paths). */
+  *[Symbol.iterator](): Iterator<{ path: BPath; node: VNode | null }> {
+    for (let k = 0; k < this.n; k++) {
+      const i = this.order[k];
+      const path = this.real.pathOf(i);
+      const node = this.real.node(i);
+      let implied = false;
+      if (node === null) for (let d = dirname(path); d !== "/" && !implied; d = dirname(d)) implied = this.has(d, true);
+      if (!implied) yield { path, node };
+    }
+  }
+
+  toJSON(): Array<{ path: BPath; node: VNode | null }> {
+    return [...this];
+  }
+}
+
 export class VFS {
   // the overlay: per directory, its names set by planned steps, each a node's slot or gone()
   private kids = new Map<BPath, Map<BPath, number>>();
@@ -137,7 +243,7 @@ export class VFS {
   private placed = 0; // the order of the next path put in the overlay
   private mounts = new Map<BPath, BPath | null>(); // virtual dir → real dir (null: nothing real below)
   /** lstat results of the real tree, shareable between views planned over the same present */
-  constructor(private readonly cache = new Map<BPath, VNode | null>()) {}
+  constructor(readonly cache = new RealTree()) {}
 
   /** A new, empty overlay over the same (cached) real tree. */
   fresh(): VFS {
@@ -160,17 +266,19 @@ export class VFS {
     }
   }
 
-  /** What is at real path rp now. Below a directory found absent nothing can be: no lstat (the
-   *  undo of an rm -rf of 10k files asks for 10k paths under one absent directory). Its parent
-   *  is asked first, which is one lstat per directory, cached. */
-  private realNode(rp: BPath): VNode | null {
-    const known = this.cache.get(rp);
+  /** The slot of what is at real path rp now. Below a directory found absent nothing can be: no
+   *  lstat (the undo of an rm -rf of 10k files asks for 10k paths under one absent directory), and
+   *  no slot unless `always` (-1). Its parent is asked first, which is one lstat per directory. */
+  private realSlot(rp: BPath, always = false): number {
+    const known = this.cache.lookup(rp);
     if (known !== undefined) return known;
     // not cached below an absent parent: asking it again is one lookup, and 100k entries are not
-    if (rp !== "/" && this.realNode(dirname(rp)) === null) return null;
-    const n = lstatNode(rp);
-    this.cache.set(rp, n);
-    return n;
+    if (rp !== "/" && this.cache.node(this.realSlot(dirname(rp))) === null) return always ? this.cache.add(rp, null) : -1;
+    return this.cache.add(rp, lstatNode(rp));
+  }
+
+  private realNode(rp: BPath): VNode | null {
+    return this.cache.node(this.realSlot(rp));
   }
 
   get(p: BPath): VNode | null {
@@ -253,6 +361,11 @@ export class VFS {
   /** The real object at p now (before any planned step), from the same cache the view uses. */
   realAt(p: BPath): VNode | null {
     return this.realNode(p);
+  }
+
+  /** Expects p as it is now (realAt) in `e`. */
+  expectReal(e: Expectations, p: BPath): void {
+    e.add(this.realSlot(p, true));
   }
 
   /** Names present in directory p. */
