@@ -1,5 +1,5 @@
 // A plan's steps spilled to a file (src/plan/steplog.ts, SHIT_STEPS_HELD=0: every plan past no
-// step), and its sets of paths hashed (src/plan/pathset.ts, SHIT_PATHS_EXACT=0) give the same plan as steps held in memory, record for record: for each command of the
+// step) give the same plan as steps held in memory, record for record: for each command of the
 // case matrix (and the undo of each, which its redo plans), in every conflict mode and as a
 // selective undo, its steps, skipped steps, view, lost pre-images and plan file, and what `shit
 // undo --dry-run` prints (text, --raw, --json); then the undo and redo run from spilled plans.
@@ -16,20 +16,16 @@ import { Store } from "../dist/store/store.js";
 
 const text = (v: unknown) => asText(v, true);
 
-/** The knobs that bound a plan's memory at every size (every step spilled, every path set hashed):
- *  set while f runs when `bounded`, else their defaults. */
-const BOUNDS = { SHIT_STEPS_HELD: "0", SHIT_PATHS_EXACT: "0" };
-function withBounds<T>(bounded: boolean, f: () => T): T {
-  const was = Object.keys(BOUNDS).map((k) => [k, process.env[k]] as const);
-  for (const [k, v] of Object.entries(BOUNDS))
-    if (bounded) process.env[k] = v;
-    else delete process.env[k];
+/** With SHIT_STEPS_HELD set to `held` (undefined: the default) while f runs. */
+function withHeld<T>(held: string | undefined, f: () => T): T {
+  const was = process.env.SHIT_STEPS_HELD;
+  if (held === undefined) delete process.env.SHIT_STEPS_HELD;
+  else process.env.SHIT_STEPS_HELD = held;
   try {
     return f();
   } finally {
-    for (const [k, v] of was)
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+    if (was === undefined) delete process.env.SHIT_STEPS_HELD;
+    else process.env.SHIT_STEPS_HELD = was;
   }
 }
 
@@ -42,7 +38,7 @@ function plans(s: Sandbox, spill: boolean): Map<string, string> {
       if (mode === "scoped" && !first) continue;
       const store = new Store(paths, ix);
       const opts = mode === "scoped" ? { scope: { only: [first!] }, spill: paths.run } : { spill: paths.run };
-      const planned = withBounds(spill, () => planFor(ix, c, mode === "scoped" ? "stop" : mode, paths.staging, opts));
+      const planned = withHeld(spill ? "0" : undefined, () => planFor(ix, c, mode === "scoped" ? "stop" : mode, paths.staging, opts));
       if (spill && planned.steps.length) assert.ok(planned.steps.spilled, `${c.id} ${mode}: its ${planned.steps.length} steps were not spilled`);
       if (!spill) assert.ok(!planned.steps.spilled, `${c.id} ${mode}: spilled by default`);
       if (mode === "stop") first = [...planned.steps].find((x) => x.seq >= 0)?.path;
@@ -75,8 +71,8 @@ function plans(s: Sandbox, spill: boolean): Map<string, string> {
 /** What `shit undo --dry-run` prints, in each form, spilled or held ("Ns ago" as the clock says). */
 function printed(s: Sandbox, spill: boolean, only: string | undefined): string {
   // spilled, the view's changes also come path by path from the index (changesByPath, past 1 event)
-  const env: NodeJS.ProcessEnv = { ...s.env, ...BOUNDS, SHIT_VIEW_BOUNDED: "1" };
-  if (!spill) for (const k of [...Object.keys(BOUNDS), "SHIT_VIEW_BOUNDED"]) delete env[k];
+  const env: NodeJS.ProcessEnv = { ...s.env, SHIT_STEPS_HELD: "0", SHIT_VIEW_BOUNDED: "1" };
+  if (!spill) (delete env.SHIT_STEPS_HELD, delete env.SHIT_VIEW_BOUNDED);
   const forms = [[], ["--raw"], ["--json"], ["--on-conflict", "skip"], ["--json", "--on-conflict", "skip"], ["--json", "--force"], ["--force"]];
   if (only) forms.push(["--", only], ["--json", "--", only]);
   return forms
@@ -100,7 +96,7 @@ for (const c of cases) {
     const only = stop && (JSON.parse(stop[1]).plan.steps as Array<{ seq: number; path: string }>).find((x) => x.seq >= 0)?.path;
     assert.equal(printed(s, true, only), printed(s, false, only));
     // the undo performed from a spilled plan, then its redo (which plans the undo's records)
-    const env = { ...s.env, ...BOUNDS };
+    const env = { ...s.env, SHIT_STEPS_HELD: "0" };
     const undo = s.shit(["undo", "--yes"], { env });
     assert.equal(undo.status, c.expect.summary === null ? 1 : c.expect.exit, out(undo)); // changed nothing: nothing to undo
     if (undo.status !== 0) return;

@@ -10,7 +10,6 @@ import { Expectations, TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
 import type { Conflict, Plan, Step } from "./steps.js";
 import { untrackedUndo } from "./untracked.js";
 import { StepLog } from "./steplog.js";
-import { PathSet } from "./pathset.js";
 
 export type { Conflict, Plan, Step, StepKind } from "./steps.js";
 
@@ -341,14 +340,13 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   const before = priorPaths.size ? start(real.fresh()) : null;
   const conflicts: Conflict[] = [];
   const conflicted = new Set<BPath>();
-  // the paths whose end scan stands (not stale, acted on), each compared as it is read; past 128k
-  // by a 106-bit hash of each (the redo of an undo of an rm -rf of 1M files has 1M)
-  const posts = new PathSet(true);
+  // the paths whose end scan stands (not stale, acted on), each compared as it is read: marked
+  // on the real tree's slot of each (the redo of an undo of an rm -rf of 1M files has 1M)
   for (const r of postRows()) {
     const p = fromBuf(r.path);
     const stale = r.seq !== null ? (lastSeq.get(p) ?? -Infinity) > r.seq : input.ended !== null && (touched.get(p) ?? -Infinity) > input.ended;
-    if (stale || (acted && !acted.has(p)) || posts.has(p)) continue;
-    posts.add(p);
+    if (stale || (acted && !acted.has(p)) || real.marked(p)) continue;
+    real.mark(p);
     const why = differs(postNode(r), before ? before.get(p) : real.realAt(p));
     if (why) {
       conflicts.push({ path: p, reason: why, changedSince: true });
@@ -361,7 +359,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   // was changed by someone since.
   if (input.ended !== null) {
     for (const s of inverse) {
-      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || posts.has(s.path) || conflicted.has(s.path) || priorPaths.has(s.path))
+      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || real.marked(s.path) || conflicted.has(s.path) || priorPaths.has(s.path))
         continue;
       const ctime = changedAt(s.path);
       if (ctime === null || ctime <= Math.max(input.ended, touched.get(s.path) ?? 0) + CTIME_SLACK_MS) continue;

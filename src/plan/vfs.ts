@@ -115,11 +115,6 @@ class Nodes {
     return this.order[i];
   }
 
-  /** Whether slot i holds a node (not added and left unset: nothing there). */
-  isSet(i: number): boolean {
-    return this.type[i] !== 0;
-  }
-
   isOrig(i: number, orig: string): boolean {
     const dir = this.dirs.get(i);
     if (dir) return dir.orig === orig;
@@ -135,54 +130,139 @@ class Nodes {
 // a name the overlay says is not there: -1 - its order (a name set again keeps its place)
 const gone = (order: number) => -1 - order;
 
-/** The real tree's lstat results, shared by the views planned over the same present, packed as
- *  the overlay is (per directory its names' slots in a Nodes; an unset slot: nothing there), and
- *  the expectations of a plan as marks on those slots: the redo of an undo of an rm -rf of 1M
- *  files looks at 1M files, which as a Map of whole paths to VNodes (and a second Map of the
- *  plan's expectations) took ~380 bytes a path (issue 15, Scale). A slot knows its path (its
- *  directory's number and its name). */
+/** The real tree's lstat results, shared by the views planned over the same present, packed in
+ *  typed arrays (a slot a path looked at, found by a hash of its directory and name, its name's
+ *  bytes in one buffer), and the expectations of a plan as marks on those slots: the redo of an
+ *  undo of an rm -rf of 1M files looks at 1M files, which as a Map of whole paths to VNodes (and
+ *  a second Map of the plan's expectations) took ~380 bytes a path (issue 15, Scale). */
 export class RealTree {
-  private names = new Map<BPath, { id: number; slots: Map<BPath, number> }>();
+  private dirIds = new Map<BPath, number>();
   private dirPath: BPath[] = [];
+  private n = 0;
+  private cap = 0;
+  // a slot's columns: its directory's number and its name's end in `names` (latin1 bytes, each
+  // after the one before); its type (0: nothing there), device's number and marks; its inode,
+  // size and mtime (an lstat's orig is always its "dev:ino"): ~45 bytes a slot with its name
   private dirOf = new Int32Array(0);
-  private nameOf: BPath[] = [];
-  readonly nodes = new Nodes();
+  private nameEnd = new Int32Array(0);
+  private type = new Uint16Array(0);
+  private devAt = new Uint16Array(0);
+  private marks = new Uint8Array(0);
+  private big = new BigInt64Array(0);
+  private names = Buffer.alloc(0);
+  private devs: bigint[] = [];
+  private devNums = new Map<bigint, number>();
+  // slot + 1 by a hash of (directory, name), open addressing; 0: empty
+  private table = new Int32Array(0);
 
   /** p's slot, if p was looked at. */
   lookup(p: BPath): number | undefined {
-    return this.names.get(dirname(p))?.slots.get(basename(p));
+    const dir = this.dirIds.get(dirname(p));
+    if (dir === undefined || !this.table.length) return undefined;
+    const name = basename(p);
+    const mask = this.table.length - 1;
+    for (let k = nameHash(dir, name) & mask; ; k = (k + 1) & mask) {
+      const i = this.table[k] - 1;
+      if (i < 0) return undefined;
+      if (this.dirOf[i] === dir && this.nameIs(i, name)) return i;
+    }
   }
 
-  /** A slot for p, holding n (null: nothing there). */
+  /** A slot for p (not looked at yet), holding n as lstatNode made it (null: nothing there). */
   add(p: BPath, n: VNode | null): number {
     const d = dirname(p);
-    let dir = this.names.get(d);
-    if (!dir) {
-      this.names.set(d, (dir = { id: this.dirPath.length, slots: new Map() }));
+    let dir = this.dirIds.get(d);
+    if (dir === undefined) {
+      this.dirIds.set(d, (dir = this.dirPath.length));
       this.dirPath.push(d);
     }
-    const i = this.nodes.add();
-    if (n) this.nodes.put(i, n, 0);
-    if (i >= this.dirOf.length) {
-      const b = new Int32Array(Math.max(1024, this.dirOf.length * 2));
-      b.set(this.dirOf);
-      this.dirOf = b;
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
+    this.dirOf[i] = dir;
+    if (n) {
+      let dev = this.devNums.get(n.dev!);
+      if (dev === undefined) {
+        this.devNums.set(n.dev!, (dev = this.devs.length));
+        this.devs.push(n.dev!);
+      }
+      this.type[i] = n.type;
+      this.devAt[i] = dev;
+      this.big[3 * i] = BigInt.asIntN(64, n.ino!);
+      this.big[3 * i + 1] = n.size!;
+      this.big[3 * i + 2] = n.mtimeNs!;
     }
-    this.dirOf[i] = dir.id;
     const name = basename(p);
-    this.nameOf[i] = name;
-    dir.slots.set(name, i);
+    const start = this.nameStart(i);
+    if (start + name.length > this.names.length) {
+      const b = Buffer.alloc(Math.max(1 << 16, 2 * (start + name.length)));
+      this.names.copy(b, 0, 0, start);
+      this.names = b;
+    }
+    this.nameEnd[i] = start + this.names.write(name, start, "latin1");
+    const mask = this.table.length - 1;
+    let k = nameHash(dir, name) & mask;
+    while (this.table[k]) k = (k + 1) & mask;
+    this.table[k] = i + 1;
     return i;
   }
 
   /** What slot i holds (-1: nothing, not looked at below a parent found absent). */
   node(i: number): VNode | null {
-    return i >= 0 && this.nodes.isSet(i) ? this.nodes.get(i) : null;
+    if (i < 0 || this.type[i] === 0) return null;
+    const ino = BigInt.asUintN(64, this.big[3 * i]),
+      dev = this.devs[this.devAt[i]];
+    return { type: this.type[i], ino, dev, size: this.big[3 * i + 1], mtimeNs: this.big[3 * i + 2], orig: `${dev}:${ino}` };
   }
 
   pathOf(i: number): BPath {
-    return join(this.dirPath[this.dirOf[i]], this.nameOf[i]);
+    return join(this.dirPath[this.dirOf[i]], this.names.toString("latin1", this.nameStart(i), this.nameEnd[i]));
   }
+
+  /** Marks slot i (the planner's: a path whose end scan stands). */
+  mark(i: number): void {
+    this.marks[i] = 1;
+  }
+
+  marked(i: number | undefined): boolean {
+    return i !== undefined && i >= 0 && this.marks[i] === 1;
+  }
+
+  private nameStart(i: number): number {
+    return i ? this.nameEnd[i - 1] : 0;
+  }
+
+  private nameIs(i: number, name: BPath): boolean {
+    const start = this.nameStart(i);
+    if (this.nameEnd[i] - start !== name.length) return false;
+    for (let j = 0; j < name.length; j++) if (this.names[start + j] !== name.charCodeAt(j)) return false;
+    return true;
+  }
+
+  private grow(): void {
+    this.cap = Math.max(1024, this.cap * 2);
+    const more = <T extends { set(a: T): void }>(a: T, b: T) => (b.set(a), b);
+    this.dirOf = more(this.dirOf, new Int32Array(this.cap));
+    this.nameEnd = more(this.nameEnd, new Int32Array(this.cap));
+    this.type = more(this.type, new Uint16Array(this.cap));
+    this.devAt = more(this.devAt, new Uint16Array(this.cap));
+    this.marks = more(this.marks, new Uint8Array(this.cap));
+    this.big = more(this.big, new BigInt64Array(3 * this.cap));
+    // the table at twice the slots: at most half full
+    this.table = new Int32Array(2 * this.cap);
+    const mask = this.table.length - 1;
+    for (let i = 0; i < this.n; i++) {
+      let k = nameHash(this.dirOf[i], this.names.toString("latin1", this.nameStart(i), this.nameEnd[i])) & mask;
+      while (this.table[k]) k = (k + 1) & mask;
+      this.table[k] = i + 1;
+    }
+  }
+}
+
+/** FNV-1a over a name's chars, from its directory's number. */
+function nameHash(dir: number, name: BPath): number {
+  let h = Math.imul(0x811c9dc5 ^ dir, 0x01000193);
+  for (let j = 0; j < name.length; j++) h = Math.imul(h ^ name.charCodeAt(j), 0x01000193);
+  return h >>> 0;
 }
 
 /** A plan's expectations: the real state of each path it looks at, as first seen (marks on the
@@ -366,6 +446,16 @@ export class VFS {
   /** Expects p as it is now (realAt) in `e`. */
   expectReal(e: Expectations, p: BPath): void {
     e.add(this.realSlot(p, true));
+  }
+
+  /** Marks real path p (looking at it now, if not yet), for `marked`: a bit on its cached slot,
+   *  not a set of path strings. */
+  mark(p: BPath): void {
+    this.cache.mark(this.realSlot(p, true));
+  }
+
+  marked(p: BPath): boolean {
+    return this.cache.marked(this.cache.lookup(p));
   }
 
   /** Names present in directory p. */
