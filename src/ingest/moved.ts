@@ -4,7 +4,7 @@
 // (0.1–0.35 s of a 10k-file undo). The list is left in run/moved/<undo id> before shit-apply
 // runs, and taken by the first ingest that finds the undo ended with exit 0 (all of them moved);
 // one that stopped part-way is marked by the CLI, file by file (apply.ts, markMoved).
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
 import * as keeps from "../index/keeps.js";
@@ -19,13 +19,34 @@ export function deferMoved(paths: StatePaths, id: string, names: string[]): bool
   const file = join(dirOf(paths), id);
   try {
     mkdirSync(dirOf(paths), { recursive: true, mode: 0o700 });
-    writeFileSync(`${file}.tmp`, JSON.stringify(names), { mode: 0o600 });
+    writeJson(`${file}.tmp`, names);
     renameSync(`${file}.tmp`, file);
     return true;
   } catch {
     rmSync(`${file}.tmp`, { force: true });
     return false;
   }
+}
+
+/** JSON.stringify(names) into file, 64 KiB at a time: the undo of an rm -rf of 1M files moves 1M
+ *  names back (~50 MB of JSON), which as one string and its bytes were ~100 MB at the undo's peak. */
+function writeJson(file: string, names: string[]): void {
+  const fd = openSync(file, "w", 0o600);
+  try {
+    let out = "[";
+    for (let i = 0; i < names.length; i++) {
+      out += (i ? "," : "") + JSON.stringify(names[i]);
+      if (out.length >= 1 << 16) (writeAll(fd, out), (out = ""));
+    }
+    writeAll(fd, out + "]");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, s: string): void {
+  const b = Buffer.from(s);
+  for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
 }
 
 /** The list of an undo that did not finish: the CLI marks what it moved itself. */
