@@ -47,10 +47,17 @@ export function setIdentity(ix: Index, name: string, ino: number, ctime: string)
 
 /** An apply moved these back out of staging. */
 export function markGone(ix: Index, names: Iterable<string>): void {
-  // one statement for all of them (an undo of an rm -rf moves 10k back), not one each
-  const list = [...names];
-  if (list.length) ix.q("UPDATE keeps SET state = 'gone' WHERE name IN (SELECT value FROM json_each(?))").run(JSON.stringify(list));
+  // one statement for 4096 of them (an undo of an rm -rf moves 10k back), not one each, nor one
+  // for all: 1M names were their JSON, SQLite's copy and parse of it and a set of them at once
+  const q = ix.q("UPDATE keeps SET state = 'gone' WHERE name IN (SELECT value FROM json_each(?))");
+  let batch: string[] = [];
+  for (const n of names) {
+    batch.push(n);
+    if (batch.length === GONE_BATCH) (q.run(JSON.stringify(batch)), (batch = []));
+  }
+  if (batch.length) q.run(JSON.stringify(batch));
 }
+const GONE_BATCH = 4096;
 
 /** gc freed a command's staging: its pre-images that were still there are expired. */
 export function expireOf(ix: Index, cmd: string): void {
