@@ -142,6 +142,7 @@ test("kill: pkill -f of a background server is recorded and shown; undo puts the
   assert.ok(line, out(undo));
   assert.ok(line.includes(`SERVE_TAG=${tag}`) && line.endsWith(` ${py} server.py --tag ${tag}`), line);
   assert.ok(!line.includes("SHIT_HOME="), `only what differs from the undoing environment: ${line}`);
+  assert.ok(!/MALLOC|NODE_COMPILE_CACHE|SHIT_ENV_SET/.test(line), `what bin/shit sets for the CLI itself is not in it: ${line}`);
   assert.equal(alive(srv.pid), false, "nothing was restarted without --restart");
 
   // the printed line, run from the undoing user's environment, starts it as it was

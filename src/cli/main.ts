@@ -18,6 +18,12 @@ import { COMPLETION_SHELLS, completionScript, printIds } from "./completion.js";
 import { manPage } from "./man.js";
 import { KEYS, loadConfig, settingOf, type Key } from "../config.js";
 
+// What bin/shit set for this process alone (Node's compile cache, glibc's mmap threshold for an
+// undo's memory): nothing this process starts or prints gets it (a restart line unsets each
+// variable the killed process did not have: `env -u NODE_COMPILE_CACHE …`)
+for (const name of (process.env.SHIT_ENV_SET ?? "").split(" ")) if (name) delete process.env[name];
+delete process.env.SHIT_ENV_SET;
+
 const EXIT_HELP = `
 Exit codes:
   0  done (or nothing to change)

@@ -6,7 +6,7 @@ import { constants as C, lstatSync } from "node:fs";
 import type { EventRow, PostRow, UntrackedRow } from "../index/rows.js";
 import { Op, decodeStat, modeOf, type Stat } from "../spool/records.js";
 import { type BPath, dirname, fromBuf, isUnder, join, toBuf } from "../paths/bytes.js";
-import { TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
+import { Expectations, TYPE_NAME, VFS, typeOf, type VNode } from "./vfs.js";
 import type { Conflict, Plan, Step } from "./steps.js";
 import { untrackedUndo } from "./untracked.js";
 import { StepLog } from "./steplog.js";
@@ -284,22 +284,24 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   // a record after the path's end scan comes from a background process of it that outlived its
   // line, and makes that scan stale. By place, not by time: a shell's end time is coarse (fish
   // reads /proc/uptime), a spool's order is exact (one file, appended to).
-  // Only of the paths asked below (those with an end scan, those 1a checks): an rm -rf of 100k
-  // files held 200k entries here for a handful of questions.
+  // Only of the records that can make anything stale: those after the earliest end scan (by
+  // place) and those after the command's end (by time; 1a below compares with the later of the
+  // two). Both are few: the scans come at the end of a command's spool. It held an entry per path
+  // asked (1M files removed: 1M paths, two maps and a set of them, ~250 bytes a path) for the
+  // handful of paths written after their scan.
   const postRows = () => (typeof input.posts === "function" ? input.posts() : input.posts);
-  const asked = new Set<BPath>();
-  for (const r of postRows()) asked.add(fromBuf(r.path));
-  if (input.ended !== null) for (const s of inverse) if (s.kind === "remove" || s.kind === "rewrite" || s.kind === "truncate") asked.add(s.path);
+  let firstScan = Infinity;
+  for (const r of postRows()) if (r.seq !== null && r.seq < firstScan) firstScan = r.seq;
+  const ended = input.ended;
   const touched = new Map<BPath, number>();
   const lastSeq = new Map<BPath, number>();
   const touch = (p: BPath, e: EventRow) => {
-    if (!asked.has(p)) return;
-    if (e.time !== null && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
-    if (e.seq > (lastSeq.get(p) ?? -Infinity)) lastSeq.set(p, e.seq);
+    if (ended !== null && e.time !== null && e.time > ended && e.time > (touched.get(p) ?? -Infinity)) touched.set(p, e.time);
+    if (e.seq > firstScan && e.seq > (lastSeq.get(p) ?? -Infinity)) lastSeq.set(p, e.seq);
   };
-  if (asked.size)
+  if (firstScan < Infinity || ended !== null)
     for (const e of events.forward()) {
-      if (e.err !== 0) continue;
+      if (e.err !== 0 || !(e.seq > firstScan || (ended !== null && e.time !== null && e.time > ended))) continue;
       if (e.path) touch(fromBuf(e.path), e);
       if (e.path2) touch(fromBuf(e.path2), e);
     }
@@ -338,13 +340,13 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   const before = priorPaths.size ? start(real.fresh()) : null;
   const conflicts: Conflict[] = [];
   const conflicted = new Set<BPath>();
-  // the paths whose end scan stands (not stale, acted on), each compared as it is read
-  const posts = new Set<BPath>();
+  // the paths whose end scan stands (not stale, acted on), each compared as it is read: marked
+  // on the real tree's slot of each (the redo of an undo of an rm -rf of 1M files has 1M)
   for (const r of postRows()) {
     const p = fromBuf(r.path);
     const stale = r.seq !== null ? (lastSeq.get(p) ?? -Infinity) > r.seq : input.ended !== null && (touched.get(p) ?? -Infinity) > input.ended;
-    if (stale || (acted && !acted.has(p)) || posts.has(p)) continue;
-    posts.add(p);
+    if (stale || (acted && !acted.has(p)) || real.marked(p)) continue;
+    real.mark(p);
     const why = differs(postNode(r), before ? before.get(p) : real.realAt(p));
     if (why) {
       conflicts.push({ path: p, reason: why, changedSince: true });
@@ -357,7 +359,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   // was changed by someone since.
   if (input.ended !== null) {
     for (const s of inverse) {
-      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || posts.has(s.path) || conflicted.has(s.path) || priorPaths.has(s.path))
+      if ((s.kind !== "remove" && s.kind !== "rewrite" && s.kind !== "truncate") || real.marked(s.path) || conflicted.has(s.path) || priorPaths.has(s.path))
         continue;
       const ctime = changedAt(s.path);
       if (ctime === null || ctime <= Math.max(input.ended, touched.get(s.path) ?? 0) + CTIME_SLACK_MS) continue;
@@ -440,13 +442,13 @@ function simulate(
   out: StepLog,
 ) {
   const conflicts: Conflict[] = [];
-  const expect = new Map<BPath, VNode | null>();
-  // not below a directory expected absent (needed() would drop it: nothing can be there), so
+  const expect = new Expectations(vfs.cache);
+  // not below a directory expected absent (its iterator would drop it: nothing can be there), so
   // the undo of an rm -rf of 100k files holds one expectation, not 100k
   const seen = (p: BPath) => {
     if (expect.has(p)) return;
-    for (let d = dirname(p); d !== "/"; d = dirname(d)) if (expect.get(d) === null) return;
-    expect.set(p, vfs.realAt(p));
+    for (let d = dirname(p); d !== "/"; d = dirname(d)) if (expect.has(d, true)) return;
+    vfs.expectReal(expect, p);
   };
   const clash = (path: BPath, reason: string) => conflicts.push({ path, reason });
 
@@ -567,18 +569,5 @@ function simulate(
     seen(p);
     out.push({ kind: "meta", path: p, pre: s, seq: -1 });
   }
-  return { steps: out, conflicts, expect: needed(expect) };
-}
-
-/** The states apply must find, less each "absent" below a directory expected absent: nothing
- *  can be below a directory that is not there, and apply checks them all before any step (the
- *  undo of an rm -rf of 10k files expects its top directory absent, not 10k paths). */
-function needed(expect: Map<BPath, VNode | null>): Plan["expect"] {
-  const out: Plan["expect"] = [];
-  for (const [path, node] of expect) {
-    let implied = false;
-    if (node === null) for (let d = dirname(path); d !== "/" && !implied; d = dirname(d)) implied = expect.get(d) === null;
-    if (!implied) out.push({ path, node });
-  }
-  return out;
+  return { steps: out, conflicts, expect };
 }

@@ -46,7 +46,7 @@ export interface Plan {
   conflicts: Conflict[];
   skipped: Steps; // left out by --on-conflict skip
   cannot: Array<{ path: BPath | null; reason: string }>; // effects that cannot be undone
-  expect: Array<{ path: BPath; node: VNode | null }>; // the present state apply must still find
+  expect: Iterable<{ path: BPath; node: VNode | null }>; // the present state apply must still find (a pass at a time: src/plan/vfs.ts, Expectations)
   outside: BPath[]; // changed outside capture (the watcher tier saw it): cannot be restored
   partial?: boolean; // a selective undo that leaves part of the command as it is
   needed?: BPath[]; // a selective undo: the directories it puts back only for what it selected

@@ -130,6 +130,192 @@ class Nodes {
 // a name the overlay says is not there: -1 - its order (a name set again keeps its place)
 const gone = (order: number) => -1 - order;
 
+/** The real tree's lstat results, shared by the views planned over the same present, packed in
+ *  typed arrays (a slot a path looked at, found by a hash of its directory and name, its name's
+ *  bytes in one buffer), and the expectations of a plan as marks on those slots: the redo of an
+ *  undo of an rm -rf of 1M files looks at 1M files, which as a Map of whole paths to VNodes (and
+ *  a second Map of the plan's expectations) took ~380 bytes a path (issue 15, Scale). */
+export class RealTree {
+  private dirIds = new Map<BPath, number>();
+  private dirPath: BPath[] = [];
+  private n = 0;
+  private cap = 0;
+  // a slot's columns: its directory's number and its name's end in `names` (latin1 bytes, each
+  // after the one before); its type (0: nothing there), device's number and marks; its inode,
+  // size and mtime (an lstat's orig is always its "dev:ino"): ~45 bytes a slot with its name
+  private dirOf = new Int32Array(0);
+  private nameEnd = new Int32Array(0);
+  private type = new Uint16Array(0);
+  private devAt = new Uint16Array(0);
+  private marks = new Uint8Array(0);
+  private big = new BigInt64Array(0);
+  private names = Buffer.alloc(0);
+  private devs: bigint[] = [];
+  private devNums = new Map<bigint, number>();
+  // slot + 1 by a hash of (directory, name), open addressing; 0: empty
+  private table = new Int32Array(0);
+
+  /** p's slot, if p was looked at. */
+  lookup(p: BPath): number | undefined {
+    const dir = this.dirIds.get(dirname(p));
+    if (dir === undefined || !this.table.length) return undefined;
+    const name = basename(p);
+    const mask = this.table.length - 1;
+    for (let k = nameHash(dir, name) & mask; ; k = (k + 1) & mask) {
+      const i = this.table[k] - 1;
+      if (i < 0) return undefined;
+      if (this.dirOf[i] === dir && this.nameIs(i, name)) return i;
+    }
+  }
+
+  /** A slot for p (not looked at yet), holding n as lstatNode made it (null: nothing there). */
+  add(p: BPath, n: VNode | null): number {
+    const d = dirname(p);
+    let dir = this.dirIds.get(d);
+    if (dir === undefined) {
+      this.dirIds.set(d, (dir = this.dirPath.length));
+      this.dirPath.push(d);
+    }
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
+    this.dirOf[i] = dir;
+    if (n) {
+      let dev = this.devNums.get(n.dev!);
+      if (dev === undefined) {
+        this.devNums.set(n.dev!, (dev = this.devs.length));
+        this.devs.push(n.dev!);
+      }
+      this.type[i] = n.type;
+      this.devAt[i] = dev;
+      this.big[3 * i] = BigInt.asIntN(64, n.ino!);
+      this.big[3 * i + 1] = n.size!;
+      this.big[3 * i + 2] = n.mtimeNs!;
+    }
+    const name = basename(p);
+    const start = this.nameStart(i);
+    if (start + name.length > this.names.length) {
+      const b = Buffer.alloc(Math.max(1 << 16, 2 * (start + name.length)));
+      this.names.copy(b, 0, 0, start);
+      this.names = b;
+    }
+    this.nameEnd[i] = start + this.names.write(name, start, "latin1");
+    const mask = this.table.length - 1;
+    let k = nameHash(dir, name) & mask;
+    while (this.table[k]) k = (k + 1) & mask;
+    this.table[k] = i + 1;
+    return i;
+  }
+
+  /** What slot i holds (-1: nothing, not looked at below a parent found absent). */
+  node(i: number): VNode | null {
+    if (i < 0 || this.type[i] === 0) return null;
+    const ino = BigInt.asUintN(64, this.big[3 * i]),
+      dev = this.devs[this.devAt[i]];
+    return { type: this.type[i], ino, dev, size: this.big[3 * i + 1], mtimeNs: this.big[3 * i + 2], orig: `${dev}:${ino}` };
+  }
+
+  pathOf(i: number): BPath {
+    return join(this.dirPath[this.dirOf[i]], this.names.toString("latin1", this.nameStart(i), this.nameEnd[i]));
+  }
+
+  /** Marks slot i (the planner's: a path whose end scan stands). */
+  mark(i: number): void {
+    this.marks[i] = 1;
+  }
+
+  marked(i: number | undefined): boolean {
+    return i !== undefined && i >= 0 && this.marks[i] === 1;
+  }
+
+  private nameStart(i: number): number {
+    return i ? this.nameEnd[i - 1] : 0;
+  }
+
+  private nameIs(i: number, name: BPath): boolean {
+    const start = this.nameStart(i);
+    if (this.nameEnd[i] - start !== name.length) return false;
+    for (let j = 0; j < name.length; j++) if (this.names[start + j] !== name.charCodeAt(j)) return false;
+    return true;
+  }
+
+  private grow(): void {
+    this.cap = Math.max(1024, this.cap * 2);
+    const more = <T extends { set(a: T): void }>(a: T, b: T) => (b.set(a), b);
+    this.dirOf = more(this.dirOf, new Int32Array(this.cap));
+    this.nameEnd = more(this.nameEnd, new Int32Array(this.cap));
+    this.type = more(this.type, new Uint16Array(this.cap));
+    this.devAt = more(this.devAt, new Uint16Array(this.cap));
+    this.marks = more(this.marks, new Uint8Array(this.cap));
+    this.big = more(this.big, new BigInt64Array(3 * this.cap));
+    // the table at twice the slots: at most half full
+    this.table = new Int32Array(2 * this.cap);
+    const mask = this.table.length - 1;
+    for (let i = 0; i < this.n; i++) {
+      let k = nameHash(this.dirOf[i], this.names.toString("latin1", this.nameStart(i), this.nameEnd[i])) & mask;
+      while (this.table[k]) k = (k + 1) & mask;
+      this.table[k] = i + 1;
+    }
+  }
+}
+
+/** FNV-1a over a name's chars, from its directory's number. */
+function nameHash(dir: number, name: BPath): number {
+  let h = Math.imul(0x811c9dc5 ^ dir, 0x01000193);
+  for (let j = 0; j < name.length; j++) h = Math.imul(h ^ name.charCodeAt(j), 0x01000193);
+  return h >>> 0;
+}
+
+/** A plan's expectations: the real state of each path it looks at, as first seen (marks on the
+ *  real tree's slots, in the order they were first seen). */
+export class Expectations implements Iterable<{ path: BPath; node: VNode | null }> {
+  private order = new Int32Array(1024);
+  private n = 0;
+  private marked = new Uint8Array(1024);
+
+  constructor(private readonly real: RealTree) {}
+
+  /** Whether p is expected; `absent`: expected to be nothing. */
+  has(p: BPath, absent = false): boolean {
+    const i = this.real.lookup(p);
+    if (i === undefined || i >= this.marked.length || !this.marked[i]) return false;
+    return !absent || this.real.node(i) === null;
+  }
+
+  add(i: number): void {
+    if (i >= this.marked.length) {
+      const m = new Uint8Array(Math.max(i + 1, this.marked.length * 2));
+      m.set(this.marked);
+      this.marked = m;
+    }
+    if (this.marked[i]) return;
+    this.marked[i] = 1;
+    if (this.n === this.order.length) {
+      const o = new Int32Array(this.n * 2);
+      o.set(this.order);
+      this.order = o;
+    }
+    this.order[this.n++] = i;
+  }
+
+  /** The states apply must find, less each "absent" below a directory expected absent: nothing
+   *  can be below a directory that is not there, and apply checks them all before any step (the
+   *  undo of an rm -rf of 10k files expects its top directory absent, not 10k paths). */
+  *[Symbol.iterator](): Iterator<{ path: BPath; node: VNode | null }> {
+    for (let k = 0; k < this.n; k++) {
+      const i = this.order[k];
+      const path = this.real.pathOf(i);
+      const node = this.real.node(i);
+      let implied = false;
+      if (node === null) for (let d = dirname(path); d !== "/" && !implied; d = dirname(d)) implied = this.has(d, true);
+      if (!implied) yield { path, node };
+    }
+  }
+
+  toJSON(): Array<{ path: BPath; node: VNode | null }> {
+    return [...this];
+  }
+}
+
 export class VFS {
   // the overlay: per directory, its names set by planned steps, each a node's slot or gone()
   private kids = new Map<BPath, Map<BPath, number>>();
@@ -137,7 +323,7 @@ export class VFS {
   private placed = 0; // the order of the next path put in the overlay
   private mounts = new Map<BPath, BPath | null>(); // virtual dir → real dir (null: nothing real below)
   /** lstat results of the real tree, shareable between views planned over the same present */
-  constructor(private readonly cache = new Map<BPath, VNode | null>()) {}
+  constructor(readonly cache = new RealTree()) {}
 
   /** A new, empty overlay over the same (cached) real tree. */
   fresh(): VFS {
@@ -160,17 +346,19 @@ export class VFS {
     }
   }
 
-  /** What is at real path rp now. Below a directory found absent nothing can be: no lstat (the
-   *  undo of an rm -rf of 10k files asks for 10k paths under one absent directory). Its parent
-   *  is asked first, which is one lstat per directory, cached. */
-  private realNode(rp: BPath): VNode | null {
-    const known = this.cache.get(rp);
+  /** The slot of what is at real path rp now. Below a directory found absent nothing can be: no
+   *  lstat (the undo of an rm -rf of 10k files asks for 10k paths under one absent directory), and
+   *  no slot unless `always` (-1). Its parent is asked first, which is one lstat per directory. */
+  private realSlot(rp: BPath, always = false): number {
+    const known = this.cache.lookup(rp);
     if (known !== undefined) return known;
     // not cached below an absent parent: asking it again is one lookup, and 100k entries are not
-    if (rp !== "/" && this.realNode(dirname(rp)) === null) return null;
-    const n = lstatNode(rp);
-    this.cache.set(rp, n);
-    return n;
+    if (rp !== "/" && this.cache.node(this.realSlot(dirname(rp))) === null) return always ? this.cache.add(rp, null) : -1;
+    return this.cache.add(rp, lstatNode(rp));
+  }
+
+  private realNode(rp: BPath): VNode | null {
+    return this.cache.node(this.realSlot(rp));
   }
 
   get(p: BPath): VNode | null {
@@ -253,6 +441,21 @@ export class VFS {
   /** The real object at p now (before any planned step), from the same cache the view uses. */
   realAt(p: BPath): VNode | null {
     return this.realNode(p);
+  }
+
+  /** Expects p as it is now (realAt) in `e`. */
+  expectReal(e: Expectations, p: BPath): void {
+    e.add(this.realSlot(p, true));
+  }
+
+  /** Marks real path p (looking at it now, if not yet), for `marked`: a bit on its cached slot,
+   *  not a set of path strings. */
+  mark(p: BPath): void {
+    this.cache.mark(this.realSlot(p, true));
+  }
+
+  marked(p: BPath): boolean {
+    return this.cache.marked(this.cache.lookup(p));
   }
 
   /** Names present in directory p. */

@@ -92,11 +92,13 @@ interface Verdict {
   changed: Pick<Source, "changed" | "now">;
 }
 
-/** A plain pass, nothing changed: the pre it was checked against (the step's own, no copy), or
- *  NO_PRE. No object of its own per keep: ~100 B a verdict was ~100 MB for 1M kept files. */
-type Plain = Stat | typeof NO_PRE;
-const NO_PRE = Symbol("no pre");
-const isPlain = (v: Verdict | Plain): v is Plain => v === NO_PRE || !("changed" in v);
+/** A plain pass, nothing changed: the inode, size and mtime it was checked against, as a place
+ *  in the store's `pres` (NO_PRE: none). No object of its own per keep: ~100 B a verdict was
+ *  ~100 MB for 1M kept files, and the pre it held (the step's own) is a Stat of its own per step
+ *  of a spilled plan (~185 B: 256k verdicts held ~70 MB, the undo's peak at 200k kept files). */
+type Plain = number;
+const NO_PRE = -1;
+const isPlain = (v: Verdict | Plain): v is Plain => typeof v === "number";
 
 /** Verdicts a store keeps at most: those of a plan of up to 256k kept files. */
 export const VERDICTS = 1 << 18;
@@ -177,17 +179,23 @@ export class Store {
     const samePre = (a: Stat | undefined) => a === pre || (!!a && !!pre && a.ino === pre.ino && a.size === pre.size && a.mtimeNs === pre.mtimeNs);
     // a plain pass (nothing changed) is the same answer whatever the force and path asked with
     // (they change only what a refusal or a change says): held as the pre it was checked against
-    const asked = (c: Verdict | Plain) => (isPlain(c) ? samePre(c === NO_PRE ? undefined : c) : c.force === force && c.path === opts.path && samePre(c.pre));
+    const samePlain = (i: Plain) =>
+      i === NO_PRE
+        ? pre === undefined
+        : !!pre && this.pres[3 * i] === BigInt.asIntN(64, pre.ino) && this.pres[3 * i + 1] === pre.size && this.pres[3 * i + 2] === pre.mtimeNs;
+    const asked = (c: Verdict | Plain) => (isPlain(c) ? samePlain(c) : c.force === force && c.path === opts.path && samePre(c.pre));
     const had = name.startsWith(cmd) && name.charCodeAt(cmd.length) === 47 ? this.checked.get(name) : undefined; // "<cmd>/": else check() refuses it
     const seen = !opts.again || !had ? undefined : Array.isArray(had) ? had.find(asked) : asked(had) ? had : undefined;
     const row = seen && this.keep(name); // read again: its state and hash as when it was checked (nothing waited since)
     if (seen && row) return { path: this.stagedPath(name), row, ...(isPlain(seen) ? {} : seen.changed) };
     const r = this.check(cmd, name, pre, opts);
-    const v: Verdict | Plain = r.changed === undefined ? (pre ?? NO_PRE) : { force, path: opts.path, pre, changed: { changed: r.changed, now: r.now } };
     // an array only from a keep's second question (nearly all are asked once, or again the same)
     // up to VERDICTS of them: past that a second pass checks again (an lstat a keep), so a plan of
     // 1M kept files holds no 1M verdicts; it finds what changed in between, as a first check would
-    if (had || this.checked.size < this.verdicts) this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
+    if (had || this.checked.size < this.verdicts) {
+      const v: Verdict | Plain = r.changed === undefined ? this.plain(pre) : { force, path: opts.path, pre, changed: { changed: r.changed, now: r.now } };
+      this.checked.set(name, !had ? v : Array.isArray(had) ? [...had, v] : [had, v]);
+    }
     return r;
   }
 
@@ -195,6 +203,22 @@ export class Store {
    *  (`again`: nothing waited in between, such as a question to the user) takes the verdict
    *  instead of an lstat per kept file. */
   private checked = new Map<string, Verdict | Plain | Array<Verdict | Plain>>();
+  private pres = new BigInt64Array(0); // the plain passes' inode, size and mtime, three a Plain
+  private plains = 0;
+
+  private plain(pre: Stat | undefined): Plain {
+    if (!pre) return NO_PRE;
+    if (3 * (this.plains + 1) > this.pres.length) {
+      const b = new BigInt64Array(Math.max(3 * 1024, 2 * this.pres.length));
+      b.set(this.pres);
+      this.pres = b;
+    }
+    const i = this.plains++;
+    this.pres[3 * i] = BigInt.asIntN(64, pre.ino);
+    this.pres[3 * i + 1] = pre.size;
+    this.pres[3 * i + 2] = pre.mtimeNs;
+    return i;
+  }
 
   private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string }): Source {
     if (!isKeepName(cmd, name))

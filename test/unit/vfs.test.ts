@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync, constants as C } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { VFS, lstatNode, typeOf, TYPE_NAME, type VNode } from "../../dist/plan/vfs.js";
+import { Expectations, RealTree, VFS, lstatNode, typeOf, TYPE_NAME, type VNode } from "../../dist/plan/vfs.js";
 import type { Ends } from "../helpers.ts";
 
 /** A temp tree: d/{a,b}, d/sub/c, e (file), l -> d; removed when the test ends. Paths as latin1. */
@@ -122,4 +122,53 @@ test("vfs: below a real regular file there is nothing (no throw)", (t) => {
   const v = new VFS();
   assert.equal(v.get(`${T}/e/below-a-file`), null);
   assert.equal(v.realAt(`${T}/e/below-a-file`), null);
+});
+
+// the real tree's cache is packed (slots found by a hash of directory and name): every path
+// added is found again with its node, its own path and its mark, across the table's growths
+test("vfs: the real tree's packed cache gives back each path's node, path and mark", () => {
+  const r = new RealTree();
+  const want = new Map<string, VNode | null>();
+  const devs = [1n, 2n ** 63n + 5n];
+  for (let i = 0; i < 5000; i++) {
+    const p = `/d${i % 7}/${i % 3 ? "f" : "a longer name \xe9 \xff "}${i}`;
+    const n: VNode | null =
+      i % 11
+        ? { type: i % 5 ? C.S_IFREG : C.S_IFDIR, ino: 2n ** 64n - BigInt(i + 1), dev: devs[i % 2], size: BigInt(i), mtimeNs: BigInt(i) * 10n ** 9n, orig: "" }
+        : null;
+    if (n) n.orig = `${n.dev}:${n.ino}`;
+    want.set(p, n);
+    const at = r.add(p, n);
+    if (i % 4 === 0) r.mark(at);
+  }
+  let i = 0;
+  for (const [p, n] of want) {
+    const at = r.lookup(p);
+    assert.equal(at, i, p);
+    assert.equal(r.pathOf(at!), p);
+    assert.deepEqual(r.node(at!), n, p);
+    assert.equal(r.marked(at), i % 4 === 0, p);
+    i++;
+  }
+  assert.equal(r.lookup("/d1/f9999"), undefined);
+  assert.equal(r.lookup("/nowhere/f1"), undefined);
+  assert.equal(r.marked(r.lookup("/d1/f1")), false);
+});
+
+// a plan's expectations: in the order first seen, once each, less what an absent directory implies
+test("vfs: expectations iterate in the order first seen, less paths below a directory expected absent", (t) => {
+  const T = tree(t);
+  const v = new VFS();
+  const e = new Expectations(v.cache);
+  for (const p of [`${T}/d/a`, `${T}/gone`, `${T}/gone/x`, `${T}/d/a`, `${T}/e`, `${T}/e/below`]) v.expectReal(e, p);
+  assert.deepEqual(
+    [...e].map((x) => [x.path.slice(T.length), x.node?.size ?? null]),
+    [
+      ["/d/a", 1n],
+      ["/gone", null],
+      ["/e", 1n],
+      ["/e/below", null],
+    ],
+  );
+  assert.ok(e.has(`${T}/gone`, true) && e.has(`${T}/d/a`) && !e.has(`${T}/d/a`, true) && !e.has(`${T}/d/b`));
 });

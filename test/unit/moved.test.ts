@@ -1,0 +1,25 @@
+// The list of pre-images an undo moves back, left for the ingest of its END (src/ingest/moved.ts):
+// written 64 KiB at a time, one name a line, and read back a MiB at a time, every name once in
+// order (across the reads' edges); a list a version before left as JSON is read too.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { deferMoved, readLines } from "../../dist/ingest/moved.js";
+import type { StatePaths } from "../../dist/paths/state.js";
+
+test("moved: a list of many names is written a line each and read back whole, in order", (t) => {
+  const run = mkdtempSync(join(tmpdir(), "shit-moved-"));
+  t.after(() => rmSync(run, { recursive: true, force: true }));
+  const file = join(run, "moved", "u1");
+  // ~3.5 MB: names cut by the reader's 1 MiB reads and the writer's 64 KiB writes
+  const names = Array.from({ length: 150000 }, (_, i) => `c0ffee${i % 7}/${i % 13 ? `1-${i}` : `d1-2/a name, ${i}`}`);
+  for (const list of [names, [], ["one"]]) {
+    assert.ok(deferMoved({ run } as StatePaths, "u1", list));
+    assert.equal(readFileSync(file, "latin1"), list.map((n) => n + "\n").join(""));
+    assert.deepEqual([...readLines(file)], list);
+  }
+  writeFileSync(file, JSON.stringify(names.slice(0, 5000)));
+  assert.deepEqual([...readLines(file)], names.slice(0, 5000), "a list written as JSON");
+});
