@@ -11,7 +11,8 @@ Shapes: COUNT files in dirs of 1000 (1M: 10^3 dirs x 10^3 files) and a flat dire
 entries (0: none). Each row: one round (SHIT_BENCH_RUNS for more; the best wall time is kept):
 build the tree, plain rm -rf; build it again, `shit run -- rm -rf` (with shitd: caught up with
 it, and its plan of the undo made ahead if it makes one, at most 10 s, as by the time a person
-types the undo); `shit undo --yes`; the files counted back.
+types the undo); `shit undo --yes`; the files counted back; with shitd, its ingest of the undo's
+own records waited for (its peak is one of the process peaks).
 Peak RSS: VmHWM of each process whose environment has this bench's SHIT_HOME, polled from /proc
 every 20 ms (a process shorter than that can be missed). Per-file cost: wall / files. Prints `name value target ok/MISSED` rows;
 always exits 0 once they are printed. Run under `flock /tmp/bench.lock` on a shared machine.
@@ -174,6 +175,10 @@ def one(name, count, per, daemon):
         f["ahead"] = ahead_wait()
     f["undo"], code = timed([shit, "undo", "--yes"])
     f["back"] = count_files(top) if os.path.isdir(top) else 0
+    if daemon:
+        # shitd ingests the undo's own records (one per file put back) after it: its peak counts
+        # too (the 1M undo's took shitd from ~140 to over 400 MiB, which stopping it here hid)
+        shit_cmd("list")
     peaks.poll()
     peaks.stop.set()
     peaks.join()
