@@ -13,7 +13,8 @@
  *  - glibc calls its own internals directly (fopen -> __open_nocancel, remove -> __unlink), so
  *    the outer entry points are wrapped too and nothing is recorded twice.
  *
- * Not covered: statically linked programs, raw `syscall` instructions. Starting a program that
+ * Not covered: statically linked programs, raw `syscall` instructions, requests submitted through
+ * io_uring (named "not captured" where the shim sees the ring: uring.c). Starting a program that
  * runs outside capture (set-ID, static: common/execcheck.c) writes a NOTCAPTURED record (exec
  * family below). Opens done by
  * posix_spawn file actions (glibc performs them in the child with internal calls) are captured
@@ -29,6 +30,7 @@
 #include "../common/execcheck.h"
 #include "../common/killrec.h"
 #include "../common/sys.h"
+#include "uring.h"
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -661,6 +663,12 @@ EXPORT long syscall(long n, ...) {
     else exec_check(X_AT, (int)a, (const char *)b, (int)e, (char *const *)c, (char *const *)d);
     return fn(n, a, b, c, d, e, f);
   }
+  if (n == SYS_io_uring_setup) { /* the ring is remembered, to read its requests (uring.c) */
+    long r = fn(n, a, b, c, d, e, f);
+    if (r >= 0) ur_setup(r, (const struct io_uring_params *)b);
+    return r;
+  }
+  if (n == SYS_io_uring_enter) ur_enter((int)a, (unsigned)b, (unsigned)d);
   int how;
   long who;
   int sig = kr_syscall(n, a, b, c, &how, &who);
@@ -668,6 +676,31 @@ EXPORT long syscall(long n, ...) {
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
   return s_syscall(fn, n, a, b, c, d, e, f);
 }
+
+/* ---------- io_uring through liburing (uring.c) ----------
+ * liburing's own build makes its system calls inline, unseen by syscall(2) above: a ring it sets
+ * up is named "not captured" once set up, and nothing else changes. Its internal calls between
+ * these entry points (queue_init -> queue_init_params) are not noted twice: depth. */
+struct io_uring;
+struct io_uring_params;
+static __thread int uring_depth;
+#define URINGW(name, PARAMS, ARGS)                           \
+  static void *r_##name;                                     \
+  EXPORT int name PARAMS {                                   \
+    REAL_OR(r_##name, #name, int(*) PARAMS, return -ENOSYS;) \
+    unsigned before = ur_seen();                             \
+    uring_depth++;                                           \
+    int r = fn ARGS;                                         \
+    if (--uring_depth == 0 && r >= 0) ur_liburing(before);   \
+    return r;                                                \
+  }
+URINGW(io_uring_setup, (unsigned entries, struct io_uring_params *p), (entries, p))
+URINGW(io_uring_queue_init, (unsigned entries, struct io_uring *ring, unsigned flags), (entries, ring, flags))
+URINGW(io_uring_queue_init_params, (unsigned entries, struct io_uring *ring, struct io_uring_params *p),
+       (entries, ring, p))
+URINGW(io_uring_queue_init_mem,
+       (unsigned entries, struct io_uring *ring, struct io_uring_params *p, void *buf, size_t size),
+       (entries, ring, p, buf, size))
 
 /* ---------- chroot: capture follows the process into its new root (capture.c "after chroot") ----------
  * Wrapped whether or not capture is on now (a hooked shell's next command may be captured). */
