@@ -94,9 +94,10 @@ test(
   "io_uring, a dynamic program (the shim reads its ring): each unlinkat, renameat, openat for writing and rmdir is named not captured, with its path; undo says so and exits 6",
   { skip: noUring },
   (t) => {
-    for (const flags of [[], ["-n"], ["-2"]]) {
+    for (const flags of [[], ["-n"], ["-2"], ["-r"]]) {
       // -n: a ring without an SQ index array (NO_SQARRAY, as libuv sets it up); -2: its pages
-      // mapped twice, so the shim reads it through a mapping of its own
+      // mapped twice, so the shim reads it through a mapping of its own; -r: unmapped and mapped
+      // elsewhere after each request, so the shim looks for it again (munmap)
       const s = twin(t, [dyn!, ...flags, ...ops]);
       const sh = show(s);
       const nc = sh.events.filter((e) => e.op === "notcaptured");

@@ -669,6 +669,7 @@ EXPORT long syscall(long n, ...) {
     return r;
   }
   if (n == SYS_io_uring_enter) ur_enter((int)a, (unsigned)b, (unsigned)d);
+  if (n == SYS_munmap) ur_unmapped((const void *)a, (size_t)b);
   int how;
   long who;
   int sig = kr_syscall(n, a, b, c, &how, &who);
@@ -701,6 +702,14 @@ URINGW(io_uring_queue_init_params, (unsigned entries, struct io_uring *ring, str
 URINGW(io_uring_queue_init_mem,
        (unsigned entries, struct io_uring *ring, struct io_uring_params *p, void *buf, size_t size),
        (entries, ring, p, buf, size))
+
+/* munmap: a ring's pages uring.c reads in place are forgotten before they go (uring.c) */
+static void *r_munmap;
+EXPORT int munmap(void *addr, size_t len) {
+  REAL(r_munmap, "munmap", int (*)(void *, size_t), -1)
+  ur_unmapped(addr, len);
+  return fn(addr, len);
+}
 
 /* ---------- chroot: capture follows the process into its new root (capture.c "after chroot") ----------
  * Wrapped whether or not capture is on now (a hooked shell's next command may be captured). */

@@ -6,14 +6,14 @@
  * How it sees the requests: a ring set up through syscall(2) (libuv, so Node; Rust's io-uring;
  * liburing built with libc) is remembered with its parameters (ur_setup). At each
  * io_uring_enter through syscall(2) that submits, the requests waiting in the ring (from the
- * kernel's head to the program's tail) are read where the program mapped the ring (found once in
- * /proc/self/maps by the ring's inode; read with process_vm_readv, never a fault), or, when that
- * is not one place, through a read-only mapping made for the look and unmade at once (a mapping
- * kept would hold the ring open after the program closes it). Only the requests that change a
- * name or a file's bytes outside an open the shim captured are noted (openat/openat2 for
- * writing, renameat, unlinkat, mkdirat, symlinkat, linkat, setxattr, fsetxattr, ftruncate), with
- * their path where one can be read; a note is written before the kernel runs the request, so a
- * request that then fails is named too. Reads, writes through a descriptor (its open was the
+ * kernel's head to the program's tail) are read in place, where the program mapped the ring
+ * (found once in /proc/self/maps by the ring's inode, and looked for again after the program
+ * unmaps it: munmap is wrapped for that), or, when that is not one place, through a read-only
+ * mapping made for the look and unmade at once (a mapping kept would hold the ring open after the
+ * program closes it). Only the requests that change a name or a file's bytes outside an open the
+ * shim captured are noted (openat/openat2 for writing, renameat, unlinkat, mkdirat, symlinkat,
+ * linkat, setxattr, fsetxattr, ftruncate), with their path where one can be read; a note is
+ * written before the kernel runs the request, so a request that then fails is named too. Reads, writes through a descriptor (its open was the
  * capture point), sockets and epoll_ctl (Node's libuv submits those through a ring in every
  * process) are not noted.
  *
@@ -192,12 +192,6 @@ static void look(const struct io_uring_sqe *q) {
   }
 }
 
-/* Reads len bytes of this process at addr without faulting (the program may have unmapped it). */
-static int rd(uintptr_t addr, void *buf, size_t len) {
-  struct iovec l = {buf, len}, r = {(void *)addr, len};
-  return sys6(SYS_process_vm_readv, sys0(SYS_getpid), (long)&l, 1, (long)&r, 1, 0) == (long)len ? 0 : -1;
-}
-
 /* Where the program mapped the ring with inode ino: its SQ ring (offset 0) and its requests
  * (IORING_OFF_SQES), each mapped once, from /proc/self/maps. 0, or -1 (not found, or found more
  * than once: a kernel that gives every ring one inode, or a ring mapped twice). */
@@ -232,19 +226,39 @@ static int find_maps(unsigned long ino, uintptr_t *sq, uintptr_t *sqes) {
   return nsq == 1 && nsqes == 1 ? 0 : -1;
 }
 
+static int any_found; /* a ring's mapping was found: munmap looks at the table */
+
+static size_t sq_len(const struct ring *r) {
+  return (r->flags & IORING_SETUP_NO_SQARRAY) ? (size_t)r->tail + 4
+                                              : (size_t)r->array + 4 * (size_t)r->entries;
+}
+static size_t sqes_len(const struct ring *r) {
+  return ((r->flags & IORING_SETUP_SQE128) ? 128 : 64) * (size_t)r->entries;
+}
+
+void ur_unmapped(const void *addr, size_t len) {
+  if (!__atomic_load_n(&any_found, __ATOMIC_RELAXED)) return;
+  uintptr_t a = (uintptr_t)addr, b = a + len;
+  lock();
+  for (int i = 0; i < NRINGS; i++) {
+    struct ring *r = &rings[i];
+    if (r->fd < 0 || r->sq == 0 || r->sq == NOWHERE) continue;
+    if ((r->sq < b && a < r->sq + sq_len(r)) || (r->sqes < b && a < r->sqes + sqes_len(r)))
+      r->sq = r->sqes = 0; /* looked for again at its next enter */
+  }
+  unlock();
+}
+
 void ur_enter(int fd, unsigned to_submit, unsigned flags) {
   if (!to_submit || !cap_active()) return;
   int e = errno;
   struct ring r = {.fd = -1};
-  struct stat st;
   int slot = -1;
   lock();
   if (!(flags & IORING_ENTER_REGISTERED_RING))
     for (int i = 0; i < NRINGS; i++)
       if (rings[i].fd == fd) r = rings[i], slot = i;
   unlock();
-  /* the same ring as set up: a number closed and reused by a ring set up unseen is not it */
-  if (r.fd >= 0 && (sys2(SYS_fstat, fd, &st) || (unsigned long)st.st_ino != r.ino)) r.fd = -1;
   if (r.fd < 0) { /* set up unseen (inline system calls, liburing) or entered by its registered index */
     static int said;
     if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
@@ -253,48 +267,51 @@ void ur_enter(int fd, unsigned to_submit, unsigned flags) {
     return;
   }
   size_t sqe_size = (r.flags & IORING_SETUP_SQE128) ? 128 : 64;
-  size_t sq_len =
-      (r.flags & IORING_SETUP_NO_SQARRAY) ? (size_t)r.tail + 4 : (size_t)r.array + 4 * (size_t)r.entries;
-  size_t sqes_len = sqe_size * r.entries;
-  /* read where the program mapped it (found once); else through a mapping made for the look and
-   * unmade at once (slower: a mapping kept would hold the ring open after the program closes it) */
-  long sq = -1, sqes = -1;
-  if (!r.sq) { /* looked for once: found, or NOWHERE (then mapped at each look) */
+  /* read in place where the program mapped it: found in /proc/self/maps, and looked for again
+   * once the program unmaps it (munmap: ur_unmapped); else through a mapping made for the look
+   * and unmade at once (slower: a mapping kept would hold the ring open after the program closes
+   * it) */
+  if (!r.sq) {
     uintptr_t a = 0, b = 0;
     if (find_maps(r.ino, &a, &b)) a = b = NOWHERE;
     lock();
     if (rings[slot].fd == fd && rings[slot].ino == r.ino) rings[slot].sq = a, rings[slot].sqes = b;
     unlock();
     r.sq = a, r.sqes = b;
+    if (a != NOWHERE) __atomic_store_n(&any_found, 1, __ATOMIC_RELAXED);
   }
-  if (r.sq == NOWHERE) {
-    sq = sys6(SYS_mmap, 0, (long)sq_len, PROT_READ, MAP_SHARED, fd, (long)IORING_OFF_SQ_RING);
-    sqes =
-        FAILED(sq) ? -1 : sys6(SYS_mmap, 0, (long)sqes_len, PROT_READ, MAP_SHARED, fd, (long)IORING_OFF_SQES);
-    r.sq = FAILED(sq) ? 0 : (uintptr_t)sq;
-    r.sqes = FAILED(sqes) ? 0 : (uintptr_t)sqes;
+  long sq = -1, sqes = -1;
+  int ok = r.sq != NOWHERE;
+  if (!ok) {
+    sq = sys6(SYS_mmap, 0, (long)sq_len(&r), PROT_READ, MAP_SHARED, fd, (long)IORING_OFF_SQ_RING);
+    sqes = FAILED(sq)
+               ? -1
+               : sys6(SYS_mmap, 0, (long)sqes_len(&r), PROT_READ, MAP_SHARED, fd, (long)IORING_OFF_SQES);
+    r.sq = (uintptr_t)sq, r.sqes = (uintptr_t)sqes;
+    ok = !FAILED(sqes);
   }
-  uint32_t ht[2];
-  if (!r.sq || !r.sqes || rd(r.sq + r.head, &ht[0], 4) || rd(r.sq + r.tail, &ht[1], 4)) {
+  if (!ok) {
     static int said;
     if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
       note("a ring whose requests the shim cannot read: what is submitted through it is not seen", -1, NULL,
            0);
   } else {
+    uint32_t ht[2] = {__atomic_load_n((const uint32_t *)(r.sq + r.head), __ATOMIC_ACQUIRE),
+                      __atomic_load_n((const uint32_t *)(r.sq + r.tail), __ATOMIC_ACQUIRE)};
     uint32_t mask = r.entries - 1, n = ht[1] - ht[0];
     if (n > to_submit) n = to_submit;
     if (n > r.entries) n = r.entries;
     for (uint32_t i = 0; i < n; i++) {
       uint32_t at = (ht[0] + i) & mask, idx = at;
-      union {
-        struct io_uring_sqe q;
-        char big[128];
-      } q;
-      if (!(r.flags & IORING_SETUP_NO_SQARRAY) && rd(r.sq + r.array + 4 * (uintptr_t)at, &idx, 4)) continue;
-      if (idx < r.entries && rd(r.sqes + idx * sqe_size, &q, sizeof q.q) == 0) look(&q.q);
+      if (!(r.flags & IORING_SETUP_NO_SQARRAY))
+        idx = __atomic_load_n((const uint32_t *)(r.sq + r.array) + at, __ATOMIC_RELAXED);
+      struct io_uring_sqe q;
+      if (idx >= r.entries) continue;
+      memcpy(&q, (const void *)(r.sqes + idx * sqe_size), sizeof q);
+      look(&q);
     }
   }
-  if (!FAILED(sqes)) sys2(SYS_munmap, sqes, (long)sqes_len);
-  if (!FAILED(sq)) sys2(SYS_munmap, sq, (long)sq_len);
+  if (!FAILED(sqes)) sys2(SYS_munmap, sqes, (long)sqes_len(&r));
+  if (!FAILED(sq)) sys2(SYS_munmap, sq, (long)sq_len(&r));
   errno = e;
 }

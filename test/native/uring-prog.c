@@ -7,6 +7,7 @@
  *   write PATH TEXT (openat O_WRONLY|O_CREAT|O_TRUNC, a write, a close, all through the ring)
  *   -n: the ring without an SQ index array (IORING_SETUP_NO_SQARRAY, 6.6)
  *   -2: the ring's pages mapped twice (the shim cannot tell which is the ring: it maps its own)
+ *   -r: the ring unmapped and mapped again (elsewhere) after each request
  * Each request is submitted alone and its result printed ("unlink a: 0", "... : -2"). Exit 0
  * when all succeed, 1 when one failed, 77 when io_uring cannot be set up here (ENOSYS, EPERM). */
 #define _GNU_SOURCE
@@ -47,6 +48,28 @@ static int32_t submit(const struct io_uring_sqe *q) {
   return res;
 }
 
+/* The rings mapped (again); the old mappings are left mapped while the new ones are made, so the
+ * new addresses differ, then unmapped. */
+static void map(size_t sqlen, size_t cqlen) {
+  uint8_t *osq = sq, *ocq = cq;
+  struct io_uring_sqe *osqes = sqes;
+  sq = mmap(NULL, sqlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+  cq = (p.features & IORING_FEAT_SINGLE_MMAP)
+           ? sq
+           : mmap(NULL, cqlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+  sqes = mmap(NULL, p.sq_entries * sizeof *sqes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring,
+              IORING_OFF_SQES);
+  if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) {
+    perror("mmap");
+    exit(2);
+  }
+  if (osq) {
+    munmap(osq, sqlen);
+    if (ocq != osq) munmap(ocq, cqlen);
+    munmap(osqes, p.sq_entries * sizeof *sqes);
+  }
+}
+
 static int failed;
 static int32_t report(const char *what, const char *path, int32_t r) {
   printf("%s %s: %d\n", what, path, r);
@@ -55,10 +78,11 @@ static int32_t report(const char *what, const char *path, int32_t r) {
 }
 
 int main(int argc, char **argv) {
-  int i = 1, twice = 0;
+  int i = 1, twice = 0, remap = 0, nops = 0;
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (!strcmp(argv[i], "-n")) p.flags |= IORING_SETUP_NO_SQARRAY;
     else if (!strcmp(argv[i], "-2")) twice = 1;
+    else if (!strcmp(argv[i], "-r")) remap = 1;
   }
   ring = (int)syscall(SYS_io_uring_setup, 8, &p);
   if (ring < 0) {
@@ -70,12 +94,7 @@ int main(int argc, char **argv) {
   size_t cqlen = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
   if (p.flags & IORING_SETUP_NO_SQARRAY) sqlen = p.sq_off.tail + 64;
   if (p.features & IORING_FEAT_SINGLE_MMAP) sqlen = cqlen = sqlen > cqlen ? sqlen : cqlen;
-  sq = mmap(NULL, sqlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
-  cq = (p.features & IORING_FEAT_SINGLE_MMAP)
-           ? sq
-           : mmap(NULL, cqlen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
-  sqes = mmap(NULL, p.sq_entries * sizeof *sqes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring,
-              IORING_OFF_SQES);
+  map(sqlen, cqlen);
   if (twice && mmap(NULL, sqlen, PROT_READ, MAP_SHARED, ring, IORING_OFF_SQ_RING) == MAP_FAILED)
     sq = MAP_FAILED;
   if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) {
@@ -83,6 +102,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   while (i < argc) {
+    if (remap && nops++) map(sqlen, cqlen);
     const char *op = argv[i++];
     int two = !strcmp(op, "rename") || !strcmp(op, "symlink") || !strcmp(op, "link") || !strcmp(op, "write");
     if (i + 1 + two > argc) {
