@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
@@ -669,7 +670,7 @@ EXPORT long syscall(long n, ...) {
     return r;
   }
   if (n == SYS_io_uring_enter) ur_enter((int)a, (unsigned)b, (unsigned)d);
-  if (n == SYS_munmap) ur_unmapped((const void *)a, (size_t)b);
+  if (n == SYS_munmap || n == SYS_mremap) ur_unmapped((const void *)a, (size_t)b);
   int how;
   long who;
   int sig = kr_syscall(n, a, b, c, &how, &who);
@@ -703,12 +704,24 @@ URINGW(io_uring_queue_init_mem,
        (unsigned entries, struct io_uring *ring, struct io_uring_params *p, void *buf, size_t size),
        (entries, ring, p, buf, size))
 
-/* munmap: a ring's pages uring.c reads in place are forgotten before they go (uring.c) */
-static void *r_munmap;
+/* munmap, mremap: a ring's pages uring.c reads in place are forgotten before they go or move */
+static void *r_munmap, *r_mremap;
 EXPORT int munmap(void *addr, size_t len) {
   REAL(r_munmap, "munmap", int (*)(void *, size_t), -1)
   ur_unmapped(addr, len);
   return fn(addr, len);
+}
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+  void *to = NULL;
+  if (flags & MREMAP_FIXED) { /* the new address is an argument only then, as glibc reads it */
+    va_list ap;
+    va_start(ap, flags);
+    to = va_arg(ap, void *);
+    va_end(ap);
+  }
+  REAL_OR(r_mremap, "mremap", void *(*)(void *, size_t, size_t, int, ...), errno = ENOSYS; return MAP_FAILED;)
+  ur_unmapped(old, old_len);
+  return fn(old, old_len, new_len, flags, to);
 }
 
 /* ---------- chroot: capture follows the process into its new root (capture.c "after chroot") ----------
