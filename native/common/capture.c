@@ -1833,6 +1833,15 @@ int cap_note(const char *why, const char *path, int op) {
   return rc;
 }
 
+/* cap_note naming (dirfd, path) by its absolute path, as the call would resolve it (path NULL:
+ * the file dirfd is open on); unnamed when that cannot be made (the note still says why). */
+int cap_note_at(const char *why, int dirfd, const char *path, int op) {
+  char abs[PATH_MAX];
+  const char *w = NULL;
+  int named = (path || dirfd >= 0) && abs_path(dirfd, path, abs, &w) == 0;
+  return cap_note(why, named ? abs : NULL, op);
+}
+
 /* ---------- chroot ---------- */
 
 void cap_chroot_before(struct cap_chroot *c, const char *path) {

@@ -131,6 +131,8 @@ int cap_reserve_give(const char *state, size_t len, long long bytes, int if_shor
 void cap_exec_env(char *const *envp);
 /* A record with no call around it (BEGIN/END/POST/EXEC/NOTCAPTURED from the runner). */
 int cap_note(const char *why, const char *path, int op);
+/* cap_note naming (dirfd, path) by its absolute path (path NULL: the file dirfd is open on). */
+int cap_note_at(const char *why, int dirfd, const char *path, int op);
 
 /* ---- additions (capture.c / shim) ---- */
 

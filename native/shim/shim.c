@@ -13,7 +13,8 @@
  *  - glibc calls its own internals directly (fopen -> __open_nocancel, remove -> __unlink), so
  *    the outer entry points are wrapped too and nothing is recorded twice.
  *
- * Not covered: statically linked programs, raw `syscall` instructions. Starting a program that
+ * Not covered: statically linked programs, raw `syscall` instructions, requests submitted through
+ * io_uring (named "not captured" where the shim sees the ring: uring.c). Starting a program that
  * runs outside capture (set-ID, static: common/execcheck.c) writes a NOTCAPTURED record (exec
  * family below). Opens done by
  * posix_spawn file actions (glibc performs them in the child with internal calls) are captured
@@ -29,6 +30,7 @@
 #include "../common/execcheck.h"
 #include "../common/killrec.h"
 #include "../common/sys.h"
+#include "uring.h"
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
@@ -661,12 +664,64 @@ EXPORT long syscall(long n, ...) {
     else exec_check(X_AT, (int)a, (const char *)b, (int)e, (char *const *)c, (char *const *)d);
     return fn(n, a, b, c, d, e, f);
   }
+  if (n == SYS_io_uring_setup) { /* the ring is remembered, to read its requests (uring.c) */
+    long r = fn(n, a, b, c, d, e, f);
+    if (r >= 0) ur_setup(r, (const struct io_uring_params *)b);
+    return r;
+  }
+  if (n == SYS_io_uring_enter) ur_enter((int)a, (unsigned)b, (unsigned)d);
+  if (n == SYS_munmap || n == SYS_mremap) ur_unmapped((const void *)a, (size_t)b);
   int how;
   long who;
   int sig = kr_syscall(n, a, b, c, &how, &who);
   if (sig > 0 && kr_wants(sig)) return s_syscall_kill(fn, how, who, sig, n, a, b, c, d, e, f);
   if (!sys_captured(n) || !cap_active()) return fn(n, a, b, c, d, e, f);
   return s_syscall(fn, n, a, b, c, d, e, f);
+}
+
+/* ---------- io_uring through liburing (uring.c) ----------
+ * liburing's own build makes its system calls inline, unseen by syscall(2) above: a ring it sets
+ * up is named "not captured" once set up, and nothing else changes. Its internal calls between
+ * these entry points (queue_init -> queue_init_params) are not noted twice: depth. */
+struct io_uring;
+struct io_uring_params;
+static __thread int uring_depth;
+#define URINGW(name, PARAMS, ARGS)                           \
+  static void *r_##name;                                     \
+  EXPORT int name PARAMS {                                   \
+    REAL_OR(r_##name, #name, int(*) PARAMS, return -ENOSYS;) \
+    unsigned before = ur_seen();                             \
+    uring_depth++;                                           \
+    int r = fn ARGS;                                         \
+    if (--uring_depth == 0 && r >= 0) ur_liburing(before);   \
+    return r;                                                \
+  }
+URINGW(io_uring_setup, (unsigned entries, struct io_uring_params *p), (entries, p))
+URINGW(io_uring_queue_init, (unsigned entries, struct io_uring *ring, unsigned flags), (entries, ring, flags))
+URINGW(io_uring_queue_init_params, (unsigned entries, struct io_uring *ring, struct io_uring_params *p),
+       (entries, ring, p))
+URINGW(io_uring_queue_init_mem,
+       (unsigned entries, struct io_uring *ring, struct io_uring_params *p, void *buf, size_t size),
+       (entries, ring, p, buf, size))
+
+/* munmap, mremap: a ring's pages uring.c reads in place are forgotten before they go or move */
+static void *r_munmap, *r_mremap;
+EXPORT int munmap(void *addr, size_t len) {
+  REAL(r_munmap, "munmap", int (*)(void *, size_t), -1)
+  ur_unmapped(addr, len);
+  return fn(addr, len);
+}
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+  void *to = NULL;
+  if (flags & MREMAP_FIXED) { /* the new address is an argument only then, as glibc reads it */
+    va_list ap;
+    va_start(ap, flags);
+    to = va_arg(ap, void *);
+    va_end(ap);
+  }
+  REAL_OR(r_mremap, "mremap", void *(*)(void *, size_t, size_t, int, ...), errno = ENOSYS; return MAP_FAILED;)
+  ur_unmapped(old, old_len);
+  return fn(old, old_len, new_len, flags, to);
 }
 
 /* ---------- chroot: capture follows the process into its new root (capture.c "after chroot") ----------
