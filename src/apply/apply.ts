@@ -2,8 +2,7 @@
 // which acts relative to directory fds with O_NOFOLLOW and captures everything it overwrites
 // into the undo command's own spool: the undo is itself a recorded command.
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
 import { checkState } from "../paths/state.js";
@@ -13,7 +12,23 @@ import { keepWindows, type Store } from "../store/store.js";
 import * as keeps from "../index/keeps.js";
 import { cancelMoved } from "../ingest/moved.js";
 
-export const newId = () => randomBytes(8).toString("hex");
+/** A new command id: 8 random bytes as hex. From /dev/urandom, not node:crypto's randomBytes,
+ *  whose module (loaded for it alone) cost ~8 ms of every undo and redo. */
+export function newId(): string {
+  const b = Buffer.allocUnsafe(8);
+  let fd: number;
+  try {
+    fd = openSync("/dev/urandom", "r");
+  } catch {
+    return process.getBuiltinModule("node:crypto").randomBytes(8).toString("hex"); // no /dev here
+  }
+  try {
+    for (let n = 0; n < 8;) n += readSync(fd, b, n, 8 - n, null);
+  } finally {
+    closeSync(fd);
+  }
+  return b.toString("hex");
+}
 
 export interface PreparedPlan {
   id: string; // the undo/redo command's own id
