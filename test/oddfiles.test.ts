@@ -2,9 +2,10 @@
 // writing when they are deleted, and the like. Each test runs the real CLI in a sandbox.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, openSync, readFileSync, statSync, writeSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, constants, existsSync, openSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, out, stagedFiles } from "./helpers.ts";
+import { sameTree, sandbox, out, shitBin, stagedFiles } from "./helpers.ts";
 
 /** The one file a command kept in staging. */
 function stagedFile(state: string): string {
@@ -33,6 +34,96 @@ test("an inode kept whole whose bytes changed with size and mtime as they were i
   assert.equal(forced.status, 0, out(forced));
   assert.match(forced.stderr, /\/f: restored as it is now, not as it was kept/, out(forced));
   assert.equal(readFileSync(join(s.work, "f"), "utf8"), "PRECIOUS\n");
+});
+
+/** The same number of bytes written over a staged file, its times put back to the ns: only its
+ *  ctime tells. */
+const touchedInPlace = (s: ReturnType<typeof sandbox>, staged: string) =>
+  s.sh(
+    `touch -r '${staged}' '${s.dir}/ref'; printf '%s' '${"X".repeat(statSync(staged).size)}' | dd of='${staged}' conv=notrunc status=none; touch -r '${s.dir}/ref' '${staged}'`,
+  );
+
+test("with --yes an inode moved back whole is checked by shit-apply, not by an lstat in the CLI: one changed since is refused before any step, the plan made again names it (exit 6), nothing changes; a dry run names it with no apply", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir d && for i in 1 2 3; do echo keep $i > d/f$i; done");
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  s.shit(["list"]); // ingested: the keeps are noted
+  const staged = stagedFiles(join(s.state, "staging")).sort();
+  assert.equal(staged.length, 3, staged.join("\n"));
+  touchedInPlace(s, staged[1]);
+  const gone = s.tree();
+
+  const dry = s.shit(["undo", "--dry-run"], { env: { ...s.env, SHIT_TIMES: join(s.dir, "dry") } });
+  assert.match(dry.stdout + dry.stderr, /\/d\/f2 was changed after it was kept: its inode was changed \(its ctime moved\)/, out(dry));
+  assert.doesNotMatch(readFileSync(join(s.dir, "dry"), "utf8"), /^shit-apply /m, "a dry run looks at each file itself");
+
+  const undo = s.shit(["undo", "--yes"], { env: { ...s.env, SHIT_TIMES: join(s.dir, "yes") } });
+  assert.equal(undo.status, 6, out(undo));
+  const phases = readFileSync(join(s.dir, "yes"), "utf8");
+  // planned with the rows only, refused by shit-apply (exit 5, nothing changed), planned again looking at each file
+  assert.match(phases, /^plan [^]*^shit-apply [^]*^plan /m, phases);
+  assert.match(undo.stderr, /a kept pre-image is not as it was kept \(nothing was changed\); checking each one/, out(undo));
+  assert.match(undo.stderr, /cannot undo: [^\n]*\/d\/f2 was changed after it was kept: its inode was changed \(its ctime moved\)/, out(undo));
+  assert.match(undo.stderr, /nothing changed: a kept pre-image is gone/, out(undo));
+  assert.equal(sameTree(gone, s.tree()), "", "nothing changed");
+
+  // the refused undo is a command that changed nothing: the next undo (forced) and its redo go on as ever
+  const forced = s.shit(["undo", "--yes", "--force"]);
+  assert.equal(forced.status, 0, out(forced));
+  assert.equal(readFileSync(join(s.work, "d", "f1"), "utf8"), "keep 1\n");
+  assert.equal(readFileSync(join(s.work, "d", "f2"), "utf8"), "XXXXXXX");
+  const redo = s.shit(["redo", "--yes"]);
+  assert.equal(redo.status, 0, out(redo));
+  assert.equal(sameTree(gone, s.tree()), "", "redone");
+});
+
+test("with --yes, a kept inode changed in place after the plan was made and before shit-apply runs is refused and named, exit 6, nothing changed", async (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir d && for i in 1 2 3; do echo keep $i > d/f$i; done");
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  s.shit(["list"]);
+  const staged = stagedFiles(join(s.state, "staging")).sort();
+  const gone = s.tree();
+  // SHIT_TIMES as a FIFO: each phase's line opens it, so with no reader the undo waits there;
+  // read up to the ingest's line and closed, the undo plans, then waits to write "plan"
+  const fifo = join(s.dir, "times");
+  s.sh(`mkfifo '${fifo}'`);
+  const child = spawn(shitBin, ["undo", "--yes"], { cwd: s.work, env: { ...s.env, SHIT_TIMES: fifo }, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (b) => (stderr += b));
+  child.stdout.resume();
+  const ended = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  let lines = "";
+  const drain = async (until: (l: string) => boolean) => {
+    const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const buf = Buffer.alloc(4096);
+    try {
+      for (let i = 0; i < 3000 && !until(lines); i++) {
+        let n = 0;
+        try {
+          n = readSync(fd, buf);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+        }
+        if (n > 0) lines += buf.toString("latin1", 0, n);
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+  await drain((l) => /^ingest /m.test(l));
+  assert.match(lines, /^ingest /m, lines);
+  await new Promise((r) => setTimeout(r, 300)); // it plans (a few ms), then waits to say so
+  touchedInPlace(s, staged[1]);
+  let code: number | null = null;
+  void ended.then((c) => (code = c));
+  await drain(() => code !== null);
+  assert.equal(await ended, 6, `${lines}\n${stderr}`);
+  assert.match(lines, /^shit-apply /m, "refused by shit-apply, after the plan was made");
+  assert.match(stderr, /\/d\/f2 was changed after it was kept: its inode was changed \(its ctime moved\)/, stderr);
+  assert.equal(sameTree(gone, s.tree()), "", "nothing changed");
+  assert.ok(!existsSync(join(s.work, "d")));
 });
 
 test("a file still open for writing when it was deleted: undo names it and stops; --force restores it with what was written since", (t) => {

@@ -2,8 +2,7 @@
 // which acts relative to directory fds with O_NOFOLLOW and captures everything it overwrites
 // into the undo command's own spool: the undo is itself a recorded command.
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
 import { checkState } from "../paths/state.js";
@@ -13,7 +12,23 @@ import { keepWindows, type Store } from "../store/store.js";
 import * as keeps from "../index/keeps.js";
 import { cancelMoved } from "../ingest/moved.js";
 
-export const newId = () => randomBytes(8).toString("hex");
+/** A new command id: 8 random bytes as hex. From /dev/urandom, not node:crypto's randomBytes,
+ *  whose module (loaded for it alone) cost ~8 ms of every undo and redo. */
+export function newId(): string {
+  const b = Buffer.allocUnsafe(8);
+  let fd: number;
+  try {
+    fd = openSync("/dev/urandom", "r");
+  } catch {
+    return process.getBuiltinModule("node:crypto").randomBytes(8).toString("hex"); // no /dev here
+  }
+  try {
+    for (let n = 0; n < 8;) n += readSync(fd, b, n, 8 - n, null);
+  } finally {
+    closeSync(fd);
+  }
+  return b.toString("hex");
+}
 
 export interface PreparedPlan {
   id: string; // the undo/redo command's own id
@@ -24,12 +39,18 @@ export interface PreparedPlan {
   notes: string[]; // what --force restores other than as it was kept
 }
 
+/** A step that may move its kept inode back whole, which shit-apply then checks is as kept before
+ *  any step (KEPT_WHOLE); a keep more than one step uses is copied instead (writeRecords). */
+export const movedWhole = (s: { kind: string; tailOf?: unknown }) => s.kind === "place" && s.tailOf === undefined;
+
 /** Writes the plan file; checks every pre-image it uses against its hash (throws BlobError), and
  * that no one else can write the command's staging dir (throws UnsafeState).
  *  opts.force: a kept inode changed since it was kept is restored as it is now (and named).
  *  opts.checked: this process checked them for this plan just now (lostPreimages), and nothing
- *  waited since (no question asked): that check stands, no second lstat of every kept file. */
-export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean; checked?: boolean } = {}): PreparedPlan {
+ *  waited since (no question asked): that check stands, no second lstat of every kept file.
+ *  opts.byApply: nor was an inode moved back whole looked at (lostPreimages' byApply): shit-apply's
+ *  KEPT_WHOLE check is the one. */
+export function preparePlan(store: Store, plan: Plan, opts: { force?: boolean; checked?: boolean; byApply?: boolean } = {}): PreparedPlan {
   const id = newId();
   const runDir = store.paths.run;
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -43,7 +64,13 @@ export function planAhead(store: Store, plan: Plan, file: string): PreparedPlan 
   return writePlan(store, plan, "", file, { checked: true, ahead: true });
 }
 
-function writePlan(store: Store, plan: Plan, id: string, file: string, opts: { force?: boolean; checked?: boolean; ahead?: boolean }): PreparedPlan {
+function writePlan(
+  store: Store,
+  plan: Plan,
+  id: string,
+  file: string,
+  opts: { force?: boolean; checked?: boolean; ahead?: boolean; byApply?: boolean },
+): PreparedPlan {
   checkState(store.paths, [join(store.paths.staging, plan.cmd)]); // its pre-images' dir too: others must not write there
   const fd = openSync(file, "w", 0o600);
   try {
@@ -76,7 +103,7 @@ function writeRecords(
   plan: Plan,
   id: string,
   recs: RecordWriter,
-  opts: { force?: boolean; checked?: boolean; ahead?: boolean },
+  opts: { force?: boolean; checked?: boolean; ahead?: boolean; byApply?: boolean },
 ): Omit<PreparedPlan, "file"> {
   const uses = keepUses(plan.steps);
   const moved: string[] = [];
@@ -99,7 +126,10 @@ function writeRecords(
   // the keeps' rows a window of steps at a time (with opts.checked, lostPreimages's verdicts stand)
   for (const win of keepWindows(store, plan.steps))
     for (const s of win) {
-      const src = s.keep ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path, again: opts.checked }) : null;
+      const once = !!s.keep && !uses.has(s.keep); // moved back, not copied
+      const src = s.keep
+        ? store.source(plan.cmd, s.keep, s.pre, { force: opts.force, path: s.path, again: opts.checked, whole: opts.byApply && once && movedWhole(s) })
+        : null;
       if (src?.changed) notes.push(`${s.path}: restored as it is now, not as it was kept: ${src.changed}`);
       let whole = false;
       let keep: [string, string] | null = null; // how, name
@@ -111,7 +141,7 @@ function writeRecords(
           store.materialise(plan.cmd, src.row, s.path);
           materialised.add(src.path);
         }
-        const move = s.kind === "place" && s.tailOf === undefined && !uses.has(s.keep) && src.row.state !== "missing";
+        const move = movedWhole(s) && once && src.row.state !== "missing";
         if (move) moved.push(s.keep);
         // the path's own inode moved back: shit-apply checks it is still as kept before any change
         // (a plan made ahead checked it when it was made: src/undo/ahead.ts)

@@ -147,6 +147,7 @@ interface Part {
   header: string;
   events: Events | null; // the target's, as planned, for --patch (none from a plan made ahead: it is not made for --patch)
   view: PlanView; // what the plan text shows
+  byApply: boolean; // its inodes moved back whole were checked by their rows only: shit-apply checks them
 }
 
 const id8 = (c: CommandRow) => c.id.slice(0, 8);
@@ -155,14 +156,26 @@ const laterBy = (by: CommandRow | undefined) => (by ? `; changed later by ${id8(
 
 /** The plan of one reversal: against the tree as the reversals before it (`prior`) leave it. */
 /** `ahead`: the plan shitd made ahead for it (src/undo/ahead.ts), still good: nothing is planned here. */
-function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, opts: ReverseOpts, prior: Iterable<Step>, only?: BPath[], ahead?: Ahead): Part {
+/** `byApply`: nothing will wait between this plan and its apply: its inodes moved back whole are
+ *  left to shit-apply's check (lostPreimages). */
+function partOf(
+  ctx: Ctx,
+  h: History,
+  target: CommandRow,
+  mode: ConflictMode,
+  opts: ReverseOpts,
+  prior: Iterable<Step>,
+  only?: BPath[],
+  ahead?: Ahead,
+  byApply = false,
+): Part {
   const orig = rootOf(h, target);
   const kind = reversalKind(target);
   const cwd: BPath = orig.cwd ? fromBuf(orig.cwd) : target.cwd ? fromBuf(target.cwd) : process.cwd();
   // a step whose kept bytes are gone (freed by gc, deleted from staging, changed) cannot be done
   // (skip: the view of the plan less the steps whose pre-image is lost, so made after that check)
   const skip = opts.onConflict === "skip";
-  const made = ahead ? { planned: ahead.plan, lost: [], view: ahead.view } : planWithLost(ctx.store, h, target, mode, prior, only, { view: !skip });
+  const made = ahead ? { planned: ahead.plan, lost: [], view: ahead.view } : planWithLost(ctx.store, h, target, mode, prior, only, { view: !skip, byApply });
   const { planned, lost } = made;
   const plan = skip ? { ...withoutLost(planned, lost), changedBy: planned.changedBy, events: planned.events } : planned;
   const view = made.view ?? viewOf(plan, planned.events);
@@ -184,6 +197,7 @@ function partOf(ctx: Ctx, h: History, target: CommandRow, mode: ConflictMode, op
     header: `${kind} of ${id8(orig)}: ${commandLine(orig)}  (${ago(orig.started)}, in ${display(cwd)}${via})`,
     events: ahead ? null : planned.events,
     view,
+    byApply: byApply && !ahead,
   };
 }
 
@@ -223,12 +237,19 @@ function selection(ctx: Ctx, target: CommandRow, opts: ReverseOpts): BPath[] | u
  *  again now, against the tree as it is, which names what changed. */
 async function reverseOrReplan(ctx: Ctx, verb: "undo" | "redo", ref: string | undefined, opts: ReverseOpts, report: Report): Promise<number> {
   const code = await reverseWith(ctx, verb, ref, opts, report);
-  if (code !== REPLAN) return code;
-  process.stderr.write("shit: the tree changed since that plan was made (nothing was changed); planning again:\n");
+  if (code !== REPLAN && code !== RECHECK) return code;
+  process.stderr.write(
+    code === REPLAN
+      ? "shit: the tree changed since that plan was made (nothing was changed); planning again:\n"
+      : "shit: a kept pre-image is not as it was kept (nothing was changed); checking each one:\n",
+  );
   report.as = null;
   return reverseWith(ctx, verb, ref, { ...opts, planNow: true }, report);
 }
 const REPLAN = -1;
+/** shit-apply refused a pre-image moved back whole that only its row was checked for (--yes):
+ *  planned again with every file looked at, which names each one lost and why. */
+const RECHECK = -2;
 
 async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefined, opts: ReverseOpts, report: Report): Promise<number> {
   const mode: ConflictMode = opts.force ? "force" : opts.onConflict === "skip" ? "skip" : "stop";
@@ -321,9 +342,12 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     }
 
     // one plan over all of them, each checked against the tree as the ones before it leave it
+    // with --yes nothing waits before the apply (unless a process still runs: asked below, and
+    // then every file is checked when the plan is written); not for a dry run, which names them
+    const byApply = !!opts.yes && !opts.dryRun && !opts.planNow && mode === "stop" && targets.length === 1;
     const parts: Part[] = [];
     for (const t of targets)
-      parts.push(partOf(ctx, h, t, mode, opts, stepsOf(parts), t === target ? only : undefined, t === target ? (ahead ?? undefined) : undefined));
+      parts.push(partOf(ctx, h, t, mode, opts, stepsOf(parts), t === target ? only : undefined, t === target ? (ahead ?? undefined) : undefined, byApply));
     const main = parts[parts.length - 1];
     phase(ahead ? "plan (made ahead)" : "plan");
     report.kind = main.kind;
@@ -492,6 +516,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
           daemon: ctx.daemon,
           leave: i === parts.length - 1, // a cascade's next part is planned from the index: the last one's records can wait
           checked: !asked || i > 0, // partOf checked them (lostPreimages), a later part's just now
+          byApply: q.byApply && !asked,
           group,
           progress: progressTo(q.kind, q.orig, parts.length > 1 ? `${i + 1}/${parts.length}` : ""),
           prepared,
@@ -503,6 +528,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
       report.as = r.id;
       if (report.cascade?.length) report.cascade[i].as = r.id;
       if ((r.code === 3 || r.code === 5) && prepared) return REPLAN; // the plan made now names its conflicts, or what is lost
+      if (r.code === 5 && q.byApply && !asked) return RECHECK;
       process.stderr.write(r.stderr);
       warnCorrupt(r);
       if (r.code === 0 && q.shell) {

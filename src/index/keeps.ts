@@ -2,6 +2,7 @@
 // at ingest (first sight), by the store (a re-hash), after an apply (moved back), by gc (freed).
 import type { Index } from "./db.js";
 import { checkedKeep, type KeepRow } from "./rows.js";
+import { bump } from "./stamp.js";
 
 export function byName(ix: Index, name: string): KeepRow | undefined {
   const r = ix.q("SELECT * FROM keeps WHERE name = ?").get(name) as KeepRow | undefined;
@@ -54,8 +55,11 @@ export function setIdentity(ix: Index, name: string, ino: number, ctime: string)
 
 /** An apply moved these back out of staging. */
 export function markGone(ix: Index, names: Iterable<string>): void {
-  const q = ix.q("UPDATE keeps SET state = 'gone' WHERE name = ?");
-  for (const n of names) q.run(n);
+  // its trigger leaves out the rows this makes gone (src/index/db.ts): the stamp moves once here
+  const q = ix.q("UPDATE keeps SET state = 'gone' WHERE name = ? AND state != 'gone'");
+  let changed = 0;
+  for (const n of names) changed += Number(q.run(n).changes);
+  if (changed) bump(ix);
 }
 
 /** The names of a command's keep rows (those `where` allows), a page at a time in name order:

@@ -171,8 +171,13 @@ export class Store {
    *
    * An inode kept whole that was changed since (a process that had it open wrote on) is refused,
    * unless `opts.force`: then it is used as it is now, and `changed` says how it differs.
+   *
+   * `opts.whole`: the step moves this inode back kept whole and nothing waits before the apply
+   * (`--yes`), so shit-apply's own check (KEPT_WHOLE, KEPT_CTIME: type, device, inode, size, mtime
+   * and ctime, before any step; exit 5) stands for the lstat here: its row is checked, not the
+   * file. Never kept as a verdict, so a later check without it makes the lstat.
    */
-  source(cmd: string, name: string, pre?: Stat, opts: { force?: boolean; path?: string; again?: boolean } = {}): Source {
+  source(cmd: string, name: string, pre?: Stat, opts: { force?: boolean; path?: string; again?: boolean; whole?: boolean } = {}): Source {
     // keyed by name alone: a keep name is of one command's staging dir (check() refuses the rest);
     // the rest of what was asked is compared below (no bigint made text per keep)
     const force = !!opts.force;
@@ -189,6 +194,7 @@ export class Store {
     const row = seen && this.keep(name); // read again: its state and hash as when it was checked (nothing waited since)
     if (seen && row) return { path: this.stagedPath(name), row, ...(isPlain(seen) ? {} : seen.changed) };
     const r = this.check(cmd, name, pre, opts);
+    if (opts.whole && !force && pre && r.row.state === "inode") return r; // not looked at (check): no verdict
     // an array only from a keep's second question (nearly all are asked once, or again the same)
     // up to VERDICTS of them: past that a second pass checks again (an lstat a keep), so a plan of
     // 1M kept files holds no 1M verdicts; it finds what changed in between, as a first check would
@@ -220,7 +226,7 @@ export class Store {
     return i;
   }
 
-  private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string }): Source {
+  private check(cmd: string, name: string, pre: Stat | undefined, opts: { force?: boolean; path?: string; whole?: boolean }): Source {
     if (!isKeepName(cmd, name))
       throw new BlobError(`pre-image name ${JSON.stringify(name)} is not a file of ${cmd}'s own staging dir: a forged or corrupt record, refused`);
     const row = this.keep(name);
@@ -235,6 +241,7 @@ export class Store {
     }
     if (row.state === "missing") throw new BlobError(`pre-image ${name} was missing when it was ingested`);
     const path = this.stagedPath(name);
+    if (opts.whole && row.state === "inode" && pre && !opts.force) return { path, row }; // shit-apply checks it
     if (row.state === "stored") {
       // its bytes are a blob: checked here, written out as a new file by materialise before an apply
       if (!this.verified.has(row.hash!)) readBlob(this.paths, this.index, row.hash!, null, opts.path ?? `pre-image ${name}`);

@@ -76,12 +76,12 @@ export function planWithLost(
   mode: ConflictMode,
   prior: Iterable<Step> = [],
   only?: BPath[],
-  opts: { view?: boolean } = {},
+  opts: { view?: boolean; byApply?: boolean } = {},
 ): { planned: UndoPlan; lost: Lost[]; view: PlanView | null } {
   const { scope, keepIfFull } = scopeFor(store.index, h, target, only);
   const planned = planFor(store.index, target, mode, store.paths.staging, { prior, scope, keepIfFull, spill: store.paths.run });
   const view = opts.view ? viewOf(planned) : null;
-  return { planned, lost: lostPreimages(store, planned, mode === "force"), view };
+  return { planned, lost: lostPreimages(store, planned, mode === "force", opts.byApply), view };
 }
 
 /** What the text of an undo's plan shows (src/plan/view.ts): from its steps and the target's net changes. */
@@ -186,6 +186,7 @@ export function perform(
     lockFd?: number;
     force?: boolean;
     checked?: boolean; // its pre-images were checked for this plan just now, nothing waited since
+    byApply?: boolean; // and those moved back whole by their rows only: shit-apply checks the files (exit 5)
     group?: string; // a cascade's reversals share it
     progress?: Progress; // a progress line on a terminal
     parent?: string | null; // the recorded command it runs under (the `shit undo` line typed): list shows one row for both
@@ -199,7 +200,7 @@ export function perform(
   },
 ): Outcome {
   phase("show plan");
-  const prepared = how.prepared ?? preparePlan(store, plan, { force: how.force, checked: how.checked });
+  const prepared = how.prepared ?? preparePlan(store, plan, { force: how.force, checked: how.checked, byApply: how.checked && how.byApply });
   // known before it runs, so the ingest of its END already knows: a selective undo leaves its
   // target partly undone, and a cascade's reversals are redone together
   const ix = store.index;

@@ -4,6 +4,7 @@
 import type { BPath } from "../paths/bytes.js";
 import type { Plan, Step } from "../plan/plan.js";
 import { BlobError, keepWindows, type Store } from "../store/store.js";
+import { movedWhole } from "../apply/apply.js";
 
 export interface Lost {
   path: BPath;
@@ -13,8 +14,11 @@ export interface Lost {
 }
 
 /** The steps of plan whose pre-image cannot be used, each with why. `force`: a kept inode changed
- *  since it was kept is not lost (the apply restores it as it is now, and says so). */
-export function lostPreimages(store: Store, plan: Plan, force = false): Lost[] {
+ *  since it was kept is not lost (the apply restores it as it is now, and says so). `byApply`:
+ *  nothing waits between this and the apply (`--yes`): an inode a `place` moves back whole is
+ *  checked by shit-apply before any step (exit 5: the CLI plans again with this check, which
+ *  names it), so only its row is looked at here, not the file (an lstat per kept file). */
+export function lostPreimages(store: Store, plan: Plan, force = false, byApply = false): Lost[] {
   const lost: Lost[] = [];
   let at = 0;
   for (const win of keepWindows(store, plan.steps)) {
@@ -22,7 +26,7 @@ export function lostPreimages(store: Store, plan: Plan, force = false): Lost[] {
       at++;
       if (!s.keep) continue;
       try {
-        store.source(plan.cmd, s.keep, s.pre, { force, path: s.path });
+        store.source(plan.cmd, s.keep, s.pre, { force, path: s.path, whole: byApply && movedWhole(s) });
       } catch (e) {
         if (!(e instanceof BlobError)) throw e;
         lost.push({ path: s.path, reason: e.message, step: s, at: at - 1 });

@@ -226,3 +226,29 @@ test("RecordWriter: each typed field is the bytes of the field encoders, across 
   assert.ok(got.equals(expected), "the same bytes, padding zero");
   assert.equal(readRecords(got).records.length, 3);
 });
+
+test("RecordWriter: bigints at the ends of the 64-bit ranges are encodeStat's and i64's bytes; one past them is refused, not wrapped", () => {
+  const st: Stat = {
+    dev: 0xffffffffffffffffn,
+    ino: 0n,
+    mode: 0o100600,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    size: 0x7fffffffffffffffn,
+    mtimeNs: -0x8000000000000000n,
+    ctimeNs: -1n,
+    atimeNs: 1n,
+    rdev: 0xffffffffffffffffn,
+  };
+  const w = new RecordWriter(64);
+  w.begin(Op.RENAME, 0).stat(Tag.PRE, st).int(Tag.LENGTH, -0x8000000000000000n).int(Tag.TAIL_OF, 0x7fffffffffffffffn).end();
+  const recs = readRecords(w.take()).records;
+  assert.equal(recs.length, 1);
+  assert.ok(recs[0].fields.get(Tag.PRE)!.equals(encodeStat(st)));
+  assert.ok(recs[0].fields.get(Tag.LENGTH)!.equals(i64(-0x8000000000000000n)));
+  assert.ok(recs[0].fields.get(Tag.TAIL_OF)!.equals(i64(0x7fffffffffffffffn)));
+  assert.throws(() => new RecordWriter(64).begin(Op.RENAME, 0).int(Tag.LENGTH, 1n << 63n), RangeError);
+  assert.throws(() => new RecordWriter(64).begin(Op.RENAME, 0).stat(Tag.PRE, { ...st, ino: 1n << 64n }), RangeError);
+  assert.throws(() => new RecordWriter(64).begin(Op.RENAME, 0).stat(Tag.PRE, { ...st, dev: -1n }), RangeError);
+});

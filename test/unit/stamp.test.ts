@@ -55,3 +55,28 @@ test("stamp: a command's row written, a keep marked gone, and the ingest's bump 
     ix.close();
   }
 });
+
+test("stamp: marking an undo's keeps gone moves it once for all of them, not once a row; any other write of a keep, a gone one's included, still moves it", (t) => {
+  const d = mkdtempSync(join(tmpdir(), "shit-stamp-"));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  const ix = new Index(join(d, "index.sqlite"));
+  try {
+    const names = ["c0ffee0000000002/1-1", "c0ffee0000000002/1-2", "c0ffee0000000002/1-3"];
+    ix.tx(() => {
+      for (const name of names) keeps.insert(ix, { name, hash: null, size: null, ino: null, ctime: null, state: "inode" });
+    });
+    const before = stamp.stampOf(ix);
+    ix.tx(() => keeps.markGone(ix, names));
+    assert.equal(stamp.stampOf(ix), before + 1, "one move for the three rows");
+    assert.deepEqual(
+      names.map((n) => keeps.byName(ix, n)?.state),
+      ["gone", "gone", "gone"],
+    );
+    ix.tx(() => keeps.markGone(ix, names));
+    assert.equal(stamp.stampOf(ix), before + 1, "nothing left to mark: nothing written");
+    ix.tx(() => keeps.setIdentity(ix, names[0], 7, "123"));
+    assert.ok(stamp.stampOf(ix) > before + 1, "a gone keep's row written again moves it (its trigger)");
+  } finally {
+    ix.close();
+  }
+});
