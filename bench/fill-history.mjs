@@ -94,6 +94,26 @@ const WORDS = ["main", "util", "index", "config", "parser", "server", "client", 
 const EXT = [".ts", ".c", ".h", ".py", ".md", ".json", ".txt"];
 const file = () => `${pick(WORDS)}${Math.floor(rnd() * 50)}${pick(EXT)}`;
 
+/** sed -i of one file f: its temp file created, renamed over f (f kept whole: linked into staging). */
+function sedOne(emit, f, tmp, parent, t) {
+  emit(Op.OPEN, 0o1101, [
+    [Tag.PATH, B(tmp)],
+    [Tag.PARENT, parent],
+    [Tag.POST, stat(S_IFREG | 0o600, 0, t)],
+  ]);
+  const pre2 = stat(S_IFREG | 0o644, 1200, t);
+  emit(Op.RENAME, 0, [
+    [Tag.PATH, B(tmp)],
+    [Tag.PATH2, B(f)],
+    [Tag.PRE, stat(S_IFREG | 0o644, 1200, t)],
+    [Tag.PRE2, pre2],
+    [Tag.KEEP2, keepField("L", `${cur}/2049-${ino}`)],
+    [Tag.KEPT, pre2],
+    [Tag.PARENT, parent],
+    [Tag.PARENT2, parent],
+  ]);
+}
+
 /** The events of one command kind: [argv words, records-maker(emit) ] */
 function small(cwd, emit, t) {
   const f = `${cwd}/${file()}`;
@@ -102,22 +122,7 @@ function small(cwd, emit, t) {
   if (r < 0.35) {
     // sed -i: a temp file created, renamed over f (f kept whole: linked into staging)
     const tmp = `${dirname(f)}/sed${hex(6)}`;
-    emit(Op.OPEN, 0o1101, [
-      [Tag.PATH, B(tmp)],
-      [Tag.PARENT, parent],
-      [Tag.POST, stat(S_IFREG | 0o600, 0, t)],
-    ]);
-    const pre2 = stat(S_IFREG | 0o644, 1200, t);
-    emit(Op.RENAME, 0, [
-      [Tag.PATH, B(tmp)],
-      [Tag.PATH2, B(f)],
-      [Tag.PRE, stat(S_IFREG | 0o644, 1200, t)],
-      [Tag.PRE2, pre2],
-      [Tag.KEEP2, keepField("L", `${cur}/2049-${ino}`)],
-      [Tag.KEPT, pre2],
-      [Tag.PARENT, parent],
-      [Tag.PARENT2, parent],
-    ]);
+    sedOne(emit, f, tmp, parent, t);
     return ["sed", "-i", `s/${pick(WORDS)}/${pick(WORDS)}/g`, f.slice(cwd.length + 1)];
   }
   if (r < 0.55) {
@@ -218,22 +223,7 @@ function sedMany(cwd, emit, t, k) {
   for (let i = 0; i < k; i++) {
     const f = `${cwd}/src/m${Math.floor(i / 1000)}/f${i}.c`;
     const tmp = `${cwd}/src/m${Math.floor(i / 1000)}/sed${hex(6)}`;
-    emit(Op.OPEN, 0o1101, [
-      [Tag.PATH, B(tmp)],
-      [Tag.PARENT, parent],
-      [Tag.POST, stat(S_IFREG | 0o600, 0, t)],
-    ]);
-    const pre2 = stat(S_IFREG | 0o644, 1200, t);
-    emit(Op.RENAME, 0, [
-      [Tag.PATH, B(tmp)],
-      [Tag.PATH2, B(f)],
-      [Tag.PRE, stat(S_IFREG | 0o644, 1200, t)],
-      [Tag.PRE2, pre2],
-      [Tag.KEEP2, keepField("L", `${cur}/2049-${ino}`)],
-      [Tag.KEPT, pre2],
-      [Tag.PARENT, parent],
-      [Tag.PARENT2, parent],
-    ]);
+    sedOne(emit, f, tmp, parent, t);
   }
 }
 
