@@ -186,6 +186,31 @@ test("untracked: a static program's changes in a recorded command are listed, na
   assert.deepEqual(sorted(showJson(s, id4).untracked), ["create " + join(work, "late.txt")]);
 });
 
+test("untracked: a burst of changes past what shitd holds to match pauses its reading, and every change is still listed", async (t) => {
+  // SHIT_WATCH_HELD_MAX=50: past 50 events waiting to be matched shitd stops reading the helper
+  // (an undo putting 1M files back sent 433k of them and shitd reached 465 MiB); the helper waits,
+  // and once they are matched reading goes on: none is lost
+  const s = daemonBox(t, { SHIT_CONFIG: "/nonexistent/shit-config.json", SHIT_SECCOMP: "off", SHIT_WATCH_HELD_MAX: "50" });
+  const w = staticWriter(join(s.dir, "bin"));
+  if ("why" in w) return void t.skip(w.why);
+  const work = realpathSync(s.work);
+  let r = s.shit(["daemon", "start"]);
+  assert.equal(r.status, 0, out(r));
+  assert.equal(s.shit(["run", "--", "true"]).status, 0);
+  const log = join(s.state, "run", "shitd.log");
+  await until(`the daemon to watch ${work}`, () => existsSync(log) && readFileSync(log, "utf8").includes(`watcher tier: watching ${work}\n`));
+  const names = Array.from({ length: 2000 }, (_, i) => `burst-${i}.txt`);
+  r = s.shit(["run", "--", "sh", "-c", `${w.bin} ${names.map((n) => "c:" + n).join(" ")} && sleep 3`]);
+  assert.equal(r.status, 0, out(r));
+  const id = latest(s);
+  let j = showJson(s, id);
+  await until("2000 untracked changes", () => (j = showJson(s, id)).untracked.length >= 2000, 60000);
+  assert.deepEqual(sorted(j.untracked), names.map((n) => "create " + join(work, n)).sort());
+  const said = readFileSync(log, "utf8");
+  assert.match(said, /watcher tier: \d+ changes waiting to be matched: reading paused until they are\n/, said.slice(-2000));
+  assert.match(said, /watcher tier: reading again\n/);
+});
+
 test("untracked: config.json's watch roots (recent off): only those are watched, / never", async (t) => {
   const s = daemonBox(t, { SHIT_SECCOMP: "off" }); // the static writer stands for one nothing captures
   const w = staticWriter(join(s.dir, "bin"));

@@ -33,6 +33,11 @@ import { pidExists } from "../procs/procfs.js";
 export const MAX_ROOTS = 8;
 export const RECENT_MS = 60 * 60 * 1000;
 const HOLD_MS = 150;
+/** Events held to be matched at most (~530 B each): past it the helper's events are not read until
+ *  they are (DirWatcher.pause). An undo putting 1M files back under a watched root sent 433k of
+ *  them while shitd ingested its records, and shitd reached 465 MiB; now the kernel's queue takes
+ *  the excess, and its overflow a re-listing, as for any burst. */
+const HELD_MAX = Number(process.env.SHIT_WATCH_HELD_MAX ?? 65536);
 const END_SLACK_MS = 100; // the helper stamps an event when it reads it, a little after the change
 const RESTART_MS = 5000;
 const RETRY_MS = 60 * 1000;
@@ -107,6 +112,7 @@ export class UntrackedTier {
   private watcher: DirWatcher | null = null;
   private watched: string[] = [];
   private held: Held[] = [];
+  private paused = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing = false;
   private evaluating = false;
@@ -215,6 +221,7 @@ export class UntrackedTier {
       this.deps.log(`watcher tier: shit-watch exited (${signal ?? `status ${code}`}); starting it again at the next ingest`);
       if (this.watcher === w) {
         this.watcher = null;
+        this.paused = false; // a new helper is read from the start
         this.watched = [];
         this.restartAt = Date.now() + RESTART_MS;
       }
@@ -235,6 +242,11 @@ export class UntrackedTier {
     }
     if (under(ev.pathStr, this.state) && (!ev.fromStr || under(ev.fromStr, this.state))) return;
     this.held.push({ ev, at: Date.now() });
+    if (this.held.length >= HELD_MAX && !this.paused && this.watcher) {
+      this.paused = true;
+      this.watcher.pause();
+      this.deps.log(`watcher tier: ${this.held.length} changes waiting to be matched: reading paused until they are`);
+    }
     if (!this.flushTimer && !this.flushing) this.flushTimer = setTimeout(() => void this.flush(), HOLD_MS);
   }
 
@@ -250,6 +262,11 @@ export class UntrackedTier {
         const err = await this.deps.sync();
         if (err) this.deps.log(`watcher tier: ingest before matching failed: ${err}; matching with what is in the index`);
         if (!this.closed) this.attach(take.map((h) => h.ev));
+      }
+      if (this.paused && this.held.length < HELD_MAX / 2) {
+        this.paused = false;
+        this.watcher?.resume();
+        this.deps.log("watcher tier: reading again");
       }
     } catch (e) {
       this.deps.log(`watcher tier: matching failed: ${(e as Error).message}`);

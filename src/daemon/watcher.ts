@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { createInterface, type Interface } from "node:readline";
 import { nativeFile } from "../paths/native.js";
 
 export type WatchKind = "create" | "delete" | "modify" | "attrib" | "move" | "overflow" | "rescan" | "error" | "limit";
@@ -49,6 +49,7 @@ export class DirWatcher extends EventEmitter {
   private seq = 0;
   private exited: Promise<void>;
   private gone: Error | null = null;
+  private lines: Interface;
 
   private constructor(opts: WatcherOptions) {
     super();
@@ -56,7 +57,8 @@ export class DirWatcher extends EventEmitter {
     if (opts.maxWatches !== undefined) env.SHIT_WATCH_MAX = String(opts.maxWatches);
     this.child = spawn(opts.helper ?? nativeFile("shit-watch"), [], { stdio: ["pipe", "pipe", "inherit"], env });
     this.child.stdin!.on("error", () => {}); // a dead helper is reported by "exit"
-    createInterface({ input: this.child.stdout! }).on("line", (l) => this.line(l));
+    this.lines = createInterface({ input: this.child.stdout! });
+    this.lines.on("line", (l) => this.line(l));
     this.exited = new Promise((done) => {
       const end = (code: number | null, signal: NodeJS.Signals | null) => {
         this.gone = new Error(`shit-watch exited (${signal ?? `status ${code}`})`);
@@ -90,6 +92,17 @@ export class DirWatcher extends EventEmitter {
   /** Stops watching root (as given to add). */
   async remove(root: string): Promise<void> {
     await this.send("remove", resolve(root));
+  }
+
+  /** Stops reading the helper's events (a line or a pipe's worth already read still comes): the
+   *  helper then waits to write, the kernel's queue fills, and past its limit an overflow makes
+   *  the helper re-list everything and report what changed (with the time of that listing). */
+  pause(): void {
+    this.lines.pause();
+  }
+
+  resume(): void {
+    this.lines.resume();
   }
 
   /** Re-lists root (or every root) and reports the differences from what was known. */
