@@ -47,17 +47,32 @@ export interface GcReport {
   budget: number;
 }
 
-function du(dir: string): { files: number; bytes: number } {
+/** The files under dir and their bytes. A directory gone meanwhile counts as empty: an undo moves
+ *  staged directories back while shitd's upkeep sums staging (readdir's recursive walk threw
+ *  ENOENT for the whole sum: "store upkeep failed"). */
+export function du(dir: string): { files: number; bytes: number } {
   let files = 0,
     bytes = 0;
-  if (!existsSync(dir)) return { files, bytes };
-  for (const d of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (d.isDirectory()) continue;
-    files++;
+  for (const todo = [dir]; todo.length;) {
+    const d = todo.pop()!;
+    let entries;
     try {
-      bytes += lstatSync(join(d.parentPath, d.name)).size;
-    } catch {
-      // gone meanwhile
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ENOTDIR") continue; // gone (or replaced) meanwhile
+      throw e;
+    }
+    for (const x of entries) {
+      if (x.isDirectory()) {
+        todo.push(join(d, x.name));
+        continue;
+      }
+      files++;
+      try {
+        bytes += lstatSync(join(d, x.name)).size;
+      } catch {
+        // gone meanwhile
+      }
     }
   }
   return { files, bytes };
