@@ -187,6 +187,8 @@ function stampTriggers(tables = ["commands", "events", "posts", "keeps", "procs"
   return out.join("\n   ");
 }
 
+const KEY_PAGE = 1024;
+
 /** The index stayed locked by another process longer than any wait. */
 export class IndexBusy extends Error {}
 
@@ -266,6 +268,19 @@ export class Index {
    *  end: a statement left stepping holds a read snapshot that fails this process's next write. */
   *iterateArrays(sql: string, ...params: SQLInputValue[]): Generator<unknown[]> {
     for (const r of this.arrayStatement(sql).iterate(...params) as Iterable<unknown>) yield Array.isArray(r) ? r : Object.values(r as object);
+  }
+
+  /** The first column of `sql` a page of KEY_PAGE rows at a time: `sql` selects the keys past ?1
+   *  (from `after` on) in key order, its other parameters ?2, ?3…. For changing many rows a
+   *  statement each without holding them all, nor a statement stepping meanwhile (keeps.ts says
+   *  why one statement over all of them is not made). */
+  *keysAfter(sql: string, after: SQLInputValue, ...params: SQLInputValue[]): Generator<SQLInputValue> {
+    for (;;) {
+      const page = this.arrays(`${sql} LIMIT ${KEY_PAGE}`, after, ...params);
+      for (const r of page) yield r[0] as SQLInputValue;
+      if (page.length < KEY_PAGE) return;
+      after = page[page.length - 1][0] as SQLInputValue;
+    }
   }
 
   private arrayStatement(sql: string): StatementSync {

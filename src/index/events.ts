@@ -466,21 +466,11 @@ export function removeOf(ix: Index, cmd: string): number {
   // a row a statement, a page of keys at a time: one DELETE over a command's 100k rows inside the
   // transaction journals every page it changes in SQLite's temporary directory, and with that
   // full forget failed (keeps.ts says more)
+  // (from -Infinity: below every value of any type but NULL, which neither key holds)
   const post = ix.q("DELETE FROM posts WHERE cmd = ? AND path = ?");
-  for (let after: Uint8Array | null = null; ;) {
-    const page = after
-      ? ix.arrays("SELECT path FROM posts WHERE cmd = ? AND path > ? ORDER BY path LIMIT 1024", cmd, after)
-      : ix.arrays("SELECT path FROM posts WHERE cmd = ? ORDER BY path LIMIT 1024", cmd);
-    for (const r of page) post.run(cmd, r[0] as Uint8Array);
-    if (page.length < 1024) break;
-    after = page[page.length - 1][0] as Uint8Array;
-  }
+  for (const path of ix.keysAfter("SELECT path FROM posts WHERE cmd = ?2 AND path > ?1 ORDER BY path", -Infinity, cmd)) post.run(cmd, path);
   const event = ix.q("DELETE FROM events WHERE cmd = ? AND seq = ?");
   let n = 0;
-  for (let after = -1; ;) {
-    const page = ix.arrays("SELECT seq FROM events WHERE cmd = ? AND seq > ? ORDER BY seq LIMIT 1024", cmd, after);
-    for (const r of page) n += Number(event.run(cmd, r[0] as number).changes);
-    if (page.length < 1024) return n;
-    after = page[page.length - 1][0] as number;
-  }
+  for (const seq of ix.keysAfter("SELECT seq FROM events WHERE cmd = ?2 AND seq > ?1 ORDER BY seq", -Infinity, cmd)) n += Number(event.run(cmd, seq).changes);
+  return n;
 }

@@ -64,14 +64,8 @@ export function markGone(ix: Index, names: Iterable<string>): void {
 
 /** The names of a command's keep rows (those `where` allows), a page at a time in name order:
  *  for changing them one by one (above) without holding a million. */
-function* namesOf(ix: Index, cmd: string, where = ""): Generator<string> {
-  for (let after = cmd + "/"; ;) {
-    const page = ix.arrays(`SELECT name FROM keeps WHERE name > ? AND name < ? ${where} ORDER BY name LIMIT 1024`, after, cmd + "0");
-    for (const r of page) yield r[0] as string;
-    if (page.length < 1024) return;
-    after = page[page.length - 1][0] as string;
-  }
-}
+const namesOf = (ix: Index, cmd: string, where = "") =>
+  ix.keysAfter(`SELECT name FROM keeps WHERE name > ?1 AND name < ?2 ${where} ORDER BY name`, cmd + "/", cmd + "0") as Generator<string>;
 
 /** gc freed a command's staging: its pre-images that were still there are expired. */
 export function expireOf(ix: Index, cmd: string): void {
