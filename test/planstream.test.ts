@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { assertSameTexts, cases, eachCommand, planRecords, runCase, skipOf } from "./cases.ts";
-import { sandbox, out, type Sandbox } from "./helpers.ts";
+import { sandbox, out, stagedFiles, type Sandbox } from "./helpers.ts";
 import { planFor } from "../dist/undo/perform.js";
 import { lostPreimages, withoutLost } from "../dist/undo/preimages.js";
 import { planAhead, preparePlan } from "../dist/apply/apply.js";
@@ -92,4 +92,39 @@ test("windowed pre-image checks and plan file = whole: a tree of 12 directories 
   const undo = s.shit(["undo", "--yes", "--on-conflict", "skip"]);
   assert.equal(undo.status, 10, out(undo)); // done in part: the lost one is named
   sameWindowed(s);
+});
+
+test("with --yes, a kept inode two steps use (copied, not moved back, so shit-apply does not check it) is looked at before the plan file: changed since it was kept, both are named lost, and the plan file is written without them", (t) => {
+  const s = sandbox(t);
+  s.sh("mkdir d && for i in 1 2 3; do echo keep $i > d/f$i; done");
+  assert.equal(s.shit(["run", "--", "rm", "-rf", "d"]).status, 0);
+  // every staged file written on in place, its size and times as they were: only its ctime tells
+  for (const f of stagedFiles(join(s.state, "staging")))
+    s.sh(`touch -r '${f}' '${s.dir}/ref'; printf 'XXXXXX\\n' | dd of='${f}' conv=notrunc status=none; touch -r '${s.dir}/ref' '${f}'`);
+  let checked = 0;
+  eachCommand(s, (ix, paths, c) => {
+    const store = new Store(paths, ix);
+    const planned = planFor(ix, c, "stop", paths.staging);
+    // the plan with one place doubled: its keep restored at two paths
+    const steps = planned.steps.like();
+    let twice: string | undefined;
+    for (const x of planned.steps) {
+      steps.push(x);
+      if (x.kind === "place" && x.keep && !twice) (steps.push({ ...x, path: `${x.path}-again` as typeof x.path }), (twice = x.keep));
+    }
+    assert.ok(twice, "no place with a keep: the case does not test one");
+    const plan = { ...planned, steps };
+    const lost = lostPreimages(store, plan, false, true);
+    // the three moved back whole are left to shit-apply; the doubled one is looked at here
+    assert.deepEqual(
+      lost.map((l) => l.step.keep),
+      [twice, twice],
+      lost.map((l) => `${l.path}: ${l.reason}`).join("\n"),
+    );
+    assert.match(lost[0].reason, /changed after it was kept/);
+    const w = preparePlan(store, withoutLost(plan, lost), { checked: true, byApply: true });
+    rmSync(w.file);
+    checked++;
+  });
+  assert.equal(checked, 1);
 });

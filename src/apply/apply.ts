@@ -171,7 +171,7 @@ function writeRecords(
 /** The keeps more than one step of the plan uses (copied, not moved back): by a 32-bit hash of
  *  each name first, so a plan of 1M kept files holds 4 MB of hashes, not 1M names in a map;
  *  the names of the hashes seen twice, in a second pass. */
-function keepUses(steps: Iterable<{ keep?: string }>): Set<string> {
+export function keepUses(steps: Iterable<{ keep?: string }>): Set<string> {
   const seen = new Set<number>();
   const twice = new Set<number>();
   const hash = (k: string) => {

@@ -4,7 +4,7 @@
 import type { BPath } from "../paths/bytes.js";
 import type { Plan, Step } from "../plan/plan.js";
 import { BlobError, keepWindows, type Store } from "../store/store.js";
-import { movedWhole } from "../apply/apply.js";
+import { keepUses, movedWhole } from "../apply/apply.js";
 
 export interface Lost {
   path: BPath;
@@ -17,16 +17,18 @@ export interface Lost {
  *  since it was kept is not lost (the apply restores it as it is now, and says so). `byApply`:
  *  nothing waits between this and the apply (`--yes`): an inode a `place` moves back whole is
  *  checked by shit-apply before any step (exit 5: the CLI plans again with this check, which
- *  names it), so only its row is looked at here, not the file (an lstat per kept file). */
+ *  names it), so only its row is looked at here, not the file (an lstat per kept file). A keep two
+ *  steps use is copied, not moved back: shit-apply does not check it, so it is looked at here. */
 export function lostPreimages(store: Store, plan: Plan, force = false, byApply = false): Lost[] {
   const lost: Lost[] = [];
+  const twice = byApply ? keepUses(plan.steps) : new Set<string>();
   let at = 0;
   for (const win of keepWindows(store, plan.steps)) {
     for (const s of win) {
       at++;
       if (!s.keep) continue;
       try {
-        store.source(plan.cmd, s.keep, s.pre, { force, path: s.path, whole: byApply && movedWhole(s) });
+        store.source(plan.cmd, s.keep, s.pre, { force, path: s.path, whole: byApply && !twice.has(s.keep) && movedWhole(s) });
       } catch (e) {
         if (!(e instanceof BlobError)) throw e;
         lost.push({ path: s.path, reason: e.message, step: s, at: at - 1 });
