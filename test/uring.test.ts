@@ -10,11 +10,12 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sandbox, sameTree, out, root, showJson as show, type Sandbox } from "./helpers.ts";
 import type { Entry } from "../dist/manifest.js";
+import { SHELLS, Term } from "./term.ts";
 
 const src = join(root, "test/native/uring-prog.c");
 const bin = mkdtempSync(join(tmpdir(), "shit-uring-"));
@@ -169,3 +170,42 @@ test("io_uring: a ring used for no file operation (Node's libuv batches epoll_ct
   const sh = show(s);
   assert.deepEqual([sh.effects.deleted, sh.effects.notCaptured], [1, 0], JSON.stringify(sh.events));
 });
+
+// The same shim and tier behind a hooked prompt: a line typed at bash, zsh or fish is recorded with
+// no `shit run`, and what its ring did is named just the same.
+for (const shell of SHELLS)
+  test(
+    `io_uring typed at a hooked ${shell} prompt: a dynamic program's unlinkat and a static program's ring are named not captured, the line's libc changes undone, exit 10`,
+    { skip: noStatic },
+    async (t) => {
+      const s = sandbox(t);
+      s.sh(files);
+      const home = join(s.dir, "home");
+      mkdirSync(home);
+      const before = s.tree();
+      const term = await Term.start(shell, { dir: s.dir, home, cwd: s.work, state: s.state });
+      try {
+        await term.run(`rm keep; ${dyn} unlink a; ${stat} unlink b`);
+        assert.equal(term.prompts().at(-1), "p 0", term.screen());
+        const sh = show(s);
+        assert.deepEqual(
+          sh.events.filter((e) => e.op === "notcaptured").map((e) => [e.path ?? "", (e.note ?? "").replace(/ by a program under the seccomp tier.*/, "")]),
+          [
+            [join(s.work, "a"), "not captured: io_uring: unlinkat"],
+            ["", "not captured: io_uring: a ring set up"],
+          ],
+          term.screen(),
+        );
+        await term.run("shit undo --yes");
+        assert.equal(term.prompts().at(-1), "p 10", term.screen());
+        assert.match(term.screen(), /cannot undo: a: not captured: io_uring: unlinkat/);
+        const want = before.filter((e) => e.path !== "a" && e.path !== "b");
+        assert.equal(sameTree(want, s.tree()), "", `keep restored, a and b left as the line left them:\n${term.screen()}`);
+      } catch (e) {
+        (e as Error).message += `\n--- ${shell} ---\n${term.screen()}`;
+        throw e;
+      } finally {
+        term.kill();
+      }
+    },
+  );
