@@ -102,7 +102,13 @@ const HIDDEN = `(c.kind = 'run' AND c.ended IS NOT NULL AND (c.class IS 'houseke
 /** The one query behind `shit list`: the rows the filter selects, newest first, and how many the
  *  default view hid among them (newer than the last row shown when the limit cut the list). */
 export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: number } {
-  const { sql, args } = listQuery(f);
+  // a --grep that few lines hold: the rows its trigrams name, read by rowid and sorted. One that
+  // many hold: commands_find's entries newest first, which reach the limit after a few
+  const text = f.grep === undefined ? null : trigrams(f.grep);
+  const few =
+    text !== null &&
+    Number((ix.q("SELECT count(*) AS n FROM (SELECT 1 FROM command_text WHERE command_text MATCH ? LIMIT ?)").get(text, FEW + 1) as { n: number }).n) <= FEW;
+  const { sql, args } = listQuery(f, few ? text : null);
   if (f.all) return { rows: ix.q(`${sql} LIMIT ?`).all(...args, f.limit) as unknown as CommandRow[], hidden: 0 };
   // One pass, newest first: the rows shown, and the hidden ones among them (down to the time of the
   // last one shown) counted on the way. A second query for the count scanned the table again when
@@ -122,8 +128,23 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
   return { rows, hidden };
 }
 
-/** list's SQL for a filter, newest first (with hidden_ unless f.all) and its arguments. */
-export function listQuery(f: ListFilter): { sql: string; args: Array<string | number | Buffer> } {
+/** At most this many candidates of a --grep's trigrams: read by rowid (a sort of that many is
+ *  ~1 ms); more: the scan of commands_find, which stops at the limit. */
+const FEW = 1000;
+
+/** A --grep as the command_text query every line that holds it matches: each of its trigrams (a
+ *  line may hold them all and not the text: list checks the text itself). null: fewer than 3
+ *  characters, no trigram. */
+export function trigrams(grep: string): string | null {
+  const cs = Array.from(grep); // the tokenizer's characters: code points
+  const terms = new Set<string>();
+  for (let i = 0; i + 3 <= cs.length; i++) terms.add(cs.slice(i, i + 3).join(""));
+  return terms.size ? [...terms].map((t) => `"${t.replaceAll('"', '""')}"`).join(" AND ") : null;
+}
+
+/** list's SQL for a filter, newest first (with hidden_ unless f.all) and its arguments. `text`:
+ *  the grep's trigrams (trigrams()), to read only the rows command_text names. */
+export function listQuery(f: ListFilter, text: string | null = null): { sql: string; args: Array<string | number | Buffer> } {
   const where = ["c.started IS NOT NULL"];
   const args: Array<string | number | Buffer> = [];
   const and = (sql: string, ...a: Array<string | number | Buffer>) => (where.push(sql), args.push(...a));
@@ -155,14 +176,17 @@ export function listQuery(f: ListFilter): { sql: string; args: Array<string | nu
       ...words,
       f.grep,
     );
+    if (text !== null) and("c.rowid IN (SELECT rowid FROM command_text WHERE command_text MATCH ?)", text);
   }
   if (f.exit === "failed") and("c.ended IS NOT NULL AND (c.exit IS NULL OR c.exit != 0 OR c.signal)");
   else if (f.exit !== undefined) and("c.exit = ?", f.exit);
   if (f.effects) and("c.class IS 'changes'");
   const base = where.join(" AND ");
   // --grep and --cwd are checked on commands_find's entries, and only the rows they match are read
-  // (SQLite picks the narrower commands_started, which reads every row it passes)
-  const from = !f.session && (f.grep !== undefined || f.cwds?.length) ? "commands c INDEXED BY commands_find" : "commands c";
+  // (SQLite picks the narrower commands_started, which reads every row it passes); with the
+  // grep's trigrams, the rows they name are read by rowid (NOT INDEXED: by no index but it)
+  const from =
+    text !== null ? "commands c NOT INDEXED" : !f.session && (f.grep !== undefined || f.cwds?.length) ? "commands c INDEXED BY commands_find" : "commands c";
   const hidden = f.all ? "" : `, ${HIDDEN} AS hidden_`;
   return { sql: `SELECT c.*${hidden} FROM ${from} WHERE ${base} ORDER BY c.started DESC, c.rowid DESC`, args };
 }
@@ -313,6 +337,20 @@ export function begin(
   b: { kind: string; of: string | null; argv: Buffer | null; cwd: Buffer | null; started: number; pid: number },
 ): void {
   ix.q("UPDATE commands SET kind = ?, of = ?, argv = ?, cwd = ?, started = ?, pid = ? WHERE id = ?").run(b.kind, b.of, b.argv, b.cwd, b.started, b.pid, id);
+  indexText(ix, id);
+}
+
+/** The row's line in command_text (list's --grep), as the row now has it: its line as typed,
+ *  else its arguments joined by spaces. Every writer of argv or line calls it. */
+function indexText(ix: Index, id: string): void {
+  dropText(ix, id);
+  ix.q(
+    "INSERT INTO command_text(rowid, text) SELECT rowid, coalesce(line, argv_line(argv)) FROM commands WHERE id = ? AND (line IS NOT NULL OR argv IS NOT NULL)",
+  ).run(id);
+}
+
+function dropText(ix: Index, id: string): void {
+  ix.q("DELETE FROM command_text WHERE rowid = (SELECT rowid FROM commands WHERE id = ?)").run(id);
 }
 
 /** END: when and how it ended. A successful undo or redo marks the command it reversed. */
@@ -342,6 +380,7 @@ export function typed(
     `UPDATE commands SET kind = 'run', session = ?, line = ?, shell = ?, cwd = ?, started = ?, ended = ?, exit = ?,
        pid = coalesce(pid, ?) WHERE id = ?`,
   ).run(t.session, t.line, t.shell, t.cwd, t.started, t.ended, t.exit, t.pid, id);
+  indexText(ix, id);
 }
 
 export function shellOf(ix: Index, id: string): string | null | undefined {
@@ -405,6 +444,7 @@ export function setPin(ix: Index, id: string, at: number | null, name: string | 
 
 /** shit forget: the command's row. */
 export function remove(ix: Index, id: string): void {
+  dropText(ix, id);
   ix.q("DELETE FROM commands WHERE id = ?").run(id);
 }
 
