@@ -507,6 +507,17 @@ static int stat_parent(int dirfd, const char *path, struct sp_stat *st);
  * fails the check and is read from /proc again. The table is shared by threads, signal handlers
  * and vfork children without a lock: whatever bytes a reader gets, it uses them only if they
  * pass the check, and reads at most PATH_MAX of them. Not after a chroot (fd_path_rooted). */
+/* The stat of the directory a call on (dirfd, path) acts in, as hint_path took it for op `seq` of
+ * this thread, for that op's own PARENT (stat_parent_of): not stat'ed twice. Any other op begun
+ * since on this thread (a signal handler's) has another number. */
+static __thread unsigned op_seq;
+static __thread struct {
+  unsigned seq;
+  int dirfd;
+  const char *path;
+  struct sp_stat st;
+} parent_taken;
+
 #define HINTS 4
 static struct {
   int fd;
@@ -534,7 +545,13 @@ static int hint_path(int dirfd, const char *path, char *out) {
   part[k] = 0;
   if (push_path(cand, sizeof cand, &m, part)) return -1;
   struct sp_stat a, b;
-  if (stat_parent(dirfd, path, &a) || sp_statat(AT_FDCWD, cand, 0, &b)) return -1;
+  if (stat_parent(dirfd, path, &a)) return -1;
+  parent_taken.seq = 0;
+  parent_taken.dirfd = dirfd;
+  parent_taken.path = path;
+  parent_taken.st = a;
+  parent_taken.seq = op_seq;
+  if (sp_statat(AT_FDCWD, cand, 0, &b)) return -1;
   return S_ISDIR(a.mode) && a.dev == b.dev && a.ino == b.ino ? 0 : -1;
 }
 
@@ -673,9 +690,18 @@ static int stat_parent(int dirfd, const char *path, struct sp_stat *st) {
   return sp_statat(dirfd, p, 0, st);
 }
 
+/* stat_parent for op o, taken once: hint_path may have stat'ed the same (dirfd, path) for it. */
+static int stat_parent_of(const struct cap_op *o, int dirfd, const char *path, struct sp_stat *st) {
+  if (o->seq && parent_taken.seq == o->seq && parent_taken.dirfd == dirfd && parent_taken.path == path) {
+    *st = parent_taken.st;
+    return 0;
+  }
+  return stat_parent(dirfd, path, st);
+}
+
 static void add_parent(struct cap_op *o, int tag, int dirfd, const char *path) {
   struct sp_stat st;
-  if (stat_parent(dirfd, path, &st) == 0) sp_add_stat(&o->rec, tag, &st);
+  if (stat_parent_of(o, dirfd, path, &st) == 0) sp_add_stat(&o->rec, tag, &st);
 }
 
 static void add_target(struct cap_op *o, int tag, int dirfd, const char *path) {
@@ -778,6 +804,7 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->replaced = NULL;
   o->np_path = NULL;
   o->staged_later = 0;
+  o->seq = ++op_seq ? op_seq : ++op_seq; /* never 0: 0 matches nothing */
   if (!cap_ctx_load(&o->ctx)) return 0;
   sp_start(&o->rec, op, flags);
   o->on = 1;
@@ -1344,7 +1371,8 @@ static int unlink_fields(struct cap_op *o, int dirfd, const char *path, const st
                          struct sp_stat *parent) {
   sp_add_str(&o->rec, T_PATH, o->path);
   sp_add_stat(&o->rec, T_PRE, pre);
-  int have = cap_parent_known ? (*parent = *cap_parent_known, 1) : stat_parent(dirfd, path, parent) == 0;
+  int have =
+      cap_parent_known ? (*parent = *cap_parent_known, 1) : stat_parent_of(o, dirfd, path, parent) == 0;
   if (have) sp_add_stat(&o->rec, T_PARENT, parent);
   if (S_ISLNK(pre->mode)) add_target(o, T_TARGET, dirfd, path);
   return have;
