@@ -1,6 +1,6 @@
 // The commands table: one row per recorded command (run, undo, redo). Written by ingest (BEGIN,
 // END, a shell journal record), by the undo that finishes its own row, and by effect counting.
-import type { Index } from "./db.js";
+import { IndexBusy, type Index } from "./db.js";
 import type { CommandRow } from "./rows.js";
 
 /** A reference that names no command, or more than one: bad input. */
@@ -106,6 +106,13 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
   // many hold: commands_find's entries newest first, which reach the limit after a few
   const text = f.grep === undefined ? null : trigrams(f.grep);
   const most = fewest(f.limit);
+  if (text !== null && !catchUp(ix)) return scan(ix, f, null);
+  return scan(ix, f, text, most);
+}
+
+/** list's one pass over listQuery's rows; text: the grep's trigrams, used while they name at most
+ *  `most` rows. */
+function scan(ix: Index, f: ListFilter, text: string | null, most = 0): { rows: CommandRow[]; hidden: number } {
   const few =
     text !== null &&
     Number((ix.q("SELECT count(*) AS n FROM (SELECT 1 FROM command_text WHERE command_text MATCH ? LIMIT ?)").get(text, most + 1) as { n: number }).n) <= most;
@@ -127,6 +134,30 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
     }
   }
   return { rows, hidden };
+}
+
+/** command_text brought up to the last command (the rows past command_text_upto that have a
+ *  line), for a grep about to ask it; after the first grep, only the commands recorded since.
+ *  false: it could not be written (a full disk, the index busy): the grep walks commands_find. */
+function catchUp(ix: Index): boolean {
+  const upto = () => Number((ix.q("SELECT n FROM command_text_upto").get() as { n: number | bigint }).n);
+  const last = () => Number((ix.q("SELECT coalesce(max(rowid), 0) AS n FROM commands").get() as { n: number | bigint }).n);
+  if (upto() >= last()) return true;
+  try {
+    ix.tx(() => {
+      const from = upto(), // again, under the write lock
+        to = last();
+      if (from >= to) return;
+      ix.q(
+        "INSERT INTO command_text(rowid, text) SELECT rowid, coalesce(line, argv_line(argv)) FROM commands WHERE rowid > ? AND rowid <= ? AND (line IS NOT NULL OR argv IS NOT NULL)",
+      ).run(from, to);
+      ix.q("UPDATE command_text_upto SET n = ?").run(to);
+    });
+    return true;
+  } catch (e) {
+    if (e instanceof IndexBusy || typeof (e as { errcode?: unknown }).errcode === "number") return false; // SQLite's own error
+    throw e;
+  }
 }
 
 /** At most how many candidates of a --grep's trigrams are read by rowid; more: the scan of
@@ -347,8 +378,11 @@ export function begin(
 }
 
 /** The row's line in command_text (list's --grep), as the row now has it: its line as typed,
- *  else its arguments joined by spaces. Every writer of argv or line calls it. */
+ *  else its arguments joined by spaces, when a grep's catchUp has passed the row already. Every
+ *  writer of argv or line calls it. */
 function indexText(ix: Index, id: string): void {
+  // past command_text_upto, the next grep's catchUp writes it
+  if (!ix.q("SELECT 1 FROM commands WHERE id = ? AND rowid <= (SELECT n FROM command_text_upto)").get(id)) return;
   dropText(ix, id);
   ix.q(
     "INSERT INTO command_text(rowid, text) SELECT rowid, coalesce(line, argv_line(argv)) FROM commands WHERE id = ? AND (line IS NOT NULL OR argv IS NOT NULL)",

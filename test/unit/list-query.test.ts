@@ -31,7 +31,7 @@ function fill(ix: Index): void {
   });
 }
 
-const text = (c: CommandRow) => c.line ?? Buffer.from(c.argv!).toString().replace(/\0$/, "").replaceAll("\0", " ");
+const text = (c: CommandRow) => c.line ?? (c.argv ? Buffer.from(c.argv).toString().replace(/\0$/, "").replaceAll("\0", " ") : "");
 const under = (c: CommandRow, d: string) => {
   const cwd = Buffer.from(c.cwd!).toString();
   return cwd === d || cwd.startsWith(d + "/");
@@ -153,7 +153,7 @@ test("list --grep: a text few lines hold is looked up by its trigrams in command
     assert.equal((ix.db.prepare("SELECT count(*) AS n FROM command_text WHERE command_text MATCH ?").get(commands.trigrams(line)) as { n: number }).n, 0);
     // an index made before command_text: the migration puts every line there
     const before = every().map((c) => c.id);
-    ix.db.exec("DROP TABLE command_text; PRAGMA user_version = 16");
+    ix.db.exec("DROP TABLE command_text; DROP TABLE command_text_upto; PRAGMA user_version = 16");
     ix.close();
     ix = new Index(file);
     assert.deepEqual(
@@ -162,6 +162,33 @@ test("list --grep: a text few lines hold is looked up by its trigrams in command
     );
     assert.equal(check("rm -x f1", "migrated").length, 22);
     assert.equal(check("grüße", "migrated").length, 1);
+    // a row the last grep passed before it had a line (a typed command's journal record comes at its
+    // end), and one recorded after that grep: each found by the next
+    ix.tx(() => commands.ensure(ix, "b000000000000001", 3_000_000));
+    assert.equal(check("late-line", "before its line").length, 0);
+    ix.tx(() => {
+      commands.typed(ix, "b000000000000001", {
+        session: "s1",
+        line: "echo late-line",
+        shell: "{}",
+        cwd: Buffer.from("/q"),
+        started: 3_000_000,
+        ended: 3_000_001,
+        exit: 0,
+        pid: 1,
+      });
+      commands.ensure(ix, "b000000000000002", 3_000_002);
+      commands.begin(ix, "b000000000000002", {
+        kind: "run",
+        of: null,
+        argv: Buffer.from("echo\0after-grep\0"),
+        cwd: Buffer.from("/q"),
+        started: 3_000_002,
+        pid: 1,
+      });
+    });
+    assert.deepEqual(check("late-line", "its line after the grep"), ["b000000000000001"]);
+    assert.deepEqual(check("after-grep", "recorded after the grep"), ["b000000000000002"]);
   } finally {
     ix.close();
   }
