@@ -184,11 +184,17 @@ fi
 
 # ---- report ------------------------------------------------------------------------------------
 discard=$(findmnt -no OPTIONS -T "$w" 2>/dev/null | tr , '\n' | grep -x discard | head -n 1)
+# an ext4 with no journal (its jbd2 task "<none>" in /sys/fs/ext4/DEV): see the note below
+nojournal=
+if [ "$(findmnt -no FSTYPE -T "$w" 2>/dev/null)" = ext4 ]; then
+  dev=$(findmnt -no SOURCE -T "$w" 2>/dev/null)
+  [ "$(cat "/sys/fs/ext4/${dev##*/}/journal_task" 2>/dev/null)" = "<none>" ] && nojournal=1
+fi
 PYTHONPATH=$root/bench python3 - "$w" "$restored" "$p_ingest" "$p_node" "$p_plan" "$p_undo" "${p_spool:-?}" "$p_split" \
-  "$discard" <<'EOF'
+  "$discard" "$nojournal" <<'EOF'
 import json, os, sys
 from benchrows import row, judge
-w, restored, p_ingest, p_node, p_plan, p_undo, p_spool, p_split, discard = sys.argv[1:]
+w, restored, p_ingest, p_node, p_plan, p_undo, p_spool, p_split, discard, nojournal = sys.argv[1:]
 
 def load(name):
     try:
@@ -270,5 +276,13 @@ if discard:
     print("  note: this filesystem is mounted with `discard`: freeing blocks (plain rm, tar over files)")
     print("  is slow and noisy here; under shit the freeing is deferred to when staging is purged,")
     print("  which the untimed prepare does.")
+if nojournal:
+    print()
+    print("  note: this ext4 has no journal. There each file created skips every free inode of its group")
+    print("  freed in the last 60 s (300 s while its inode table block is unwritten; ext4's ialloc.c")
+    print("  recently_deleted), one buffer lookup each: 70-85% of tar xf's time on both sides (perf), and")
+    print("  it grows with whatever this machine deleted in the last minutes (the prepares, the other side's")
+    print("  runs, other work). The tar row moves with that (0.6x-1.1x in one day), not with capture;")
+    print("  on a journaled ext4 (mkfs.ext4's default) the same row is a measure of capture.")
 EOF
 exit 0

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The install step (npm's `prepare`): C build, TypeScript build, and the choice of Node runtime
-# that bin/shit will use (a system Node >= 22.15, else the one the `node` npm package brought).
+# that bin/shit will use (a system Node >= 22.15 whose node:sqlite has FTS5, else the one the `node`
+# npm package brought).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -45,12 +46,16 @@ else
   echo "build: no esbuild at $esbuild (npm install brings it): bin/shit runs dist/cli/main.js, ~50 ms slower to start" >&2
 fi
 mkdir -p build
+# node:sqlite with FTS5's trigram tokenizer (the index's command_text, for list --grep): Node's
+# own builds have FTS5 from 22.16 on Linux; some others (Windows, some Homebrew builds) not at all
+sqlite_ok='const{DatabaseSync}=require("node:sqlite");new DatabaseSync(":memory:").exec("CREATE VIRTUAL TABLE t USING fts5(x, tokenize = \x27trigram\x27)")'
 pick=""
 if sys=$(PATH=$(printf %s "$PATH" | tr ':' '\n' | grep -v "$root/node_modules" | paste -sd: -) command -v node 2>/dev/null); then
-  if "$sys" -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=15)?0:1)' 2>/dev/null; then pick=$sys; fi
+  if "$sys" -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=15)?0:1)' 2>/dev/null &&
+    "$sys" -e "$sqlite_ok" 2>/dev/null; then pick=$sys; fi
 fi
 [ -n "$pick" ] || pick="$root/node_modules/node/bin/node"
-"$pick" -e 'require("node:sqlite")' || { echo "build: $pick lacks node:sqlite" >&2; exit 1; }
+"$pick" -e "$sqlite_ok" || { echo "build: $pick lacks node:sqlite with FTS5's trigram tokenizer" >&2; exit 1; }
 # a runtime inside the checkout is written relative to it, so a copied checkout keeps working
 case $pick in "$root"/*) printf '%s\n' "${pick#"$root"/}" > build/node ;; *) printf '%s\n' "$pick" > build/node ;; esac
 # made by the CLI from its own definitions: the completion scripts the `shit init` hooks load,

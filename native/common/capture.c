@@ -495,6 +495,89 @@ static int fd_path(int fd, char *out) {
   return 0;
 }
 
+static int stat_parent(int dirfd, const char *path, struct sp_stat *st);
+
+/* A directory descriptor's path without reading /proc (fd_path: a readlink of /proc/self/fd/N,
+ * ~4 µs, once or twice for each call on (dirfd, name): tar xf -C DIR, rm -rf's walk): the path
+ * read last for that descriptor number, used only while it still names the directory a call on
+ * (dirfd, path) acts in — the directory part of path stat'ed from dirfd and from that path are
+ * one inode (dev, ino): a directory has one name, so at this instant that path is its name, as
+ * a readlink would say then (either may be stale a moment later, before the call is made). Two
+ * statx, ~2.5 µs. A descriptor closed and reused for another directory, or a directory renamed,
+ * fails the check and is read from /proc again. The table is shared by threads, signal handlers
+ * and vfork children without a lock: whatever bytes a reader gets, it uses them only if they
+ * pass the check, and reads at most PATH_MAX of them. Not after a chroot (fd_path_rooted). */
+/* The stat of the directory a call on (dirfd, path) acts in, as hint_path took it for op `seq` of
+ * this thread, for that op's own PARENT (stat_parent_of): not stat'ed twice. Any other op begun
+ * since on this thread (a signal handler's) has another number. */
+static __thread unsigned op_seq;
+static __thread struct {
+  unsigned seq;
+  int dirfd;
+  const char *path;
+  struct sp_stat st;
+} parent_taken;
+
+#define HINTS 4
+static struct {
+  int fd;
+  char path[PATH_MAX];
+} hint[HINTS] = {{-1, ""}, {-1, ""}, {-1, ""}, {-1, ""}};
+static unsigned hint_next;
+
+static int hint_path(int dirfd, const char *path, char *out) {
+  int i;
+  for (i = 0; i < HINTS && __atomic_load_n(&hint[i].fd, __ATOMIC_RELAXED) != dirfd; i++) {}
+  if (i == HINTS) return -1;
+  size_t n = 0;
+  while (n < PATH_MAX - 1 && (out[n] = __atomic_load_n(&hint[i].path[n], __ATOMIC_RELAXED)) != 0) n++;
+  out[n] = 0;
+  if (out[0] != '/' || __atomic_load_n(&hint[i].fd, __ATOMIC_RELAXED) != dirfd) return -1;
+  /* path's directory part (all but its last name), from dirfd and from the hinted path */
+  size_t k = strlen(path);
+  while (k > 1 && path[k - 1] == '/') k--;
+  while (k > 0 && path[k - 1] != '/') k--;
+  char cand[PATH_MAX], part[PATH_MAX];
+  size_t m = n;
+  if (k >= sizeof part) return -1;
+  memcpy(cand, out, n + 1);
+  memcpy(part, path, k);
+  part[k] = 0;
+  if (push_path(cand, sizeof cand, &m, part)) return -1;
+  struct sp_stat a, b;
+  if (stat_parent(dirfd, path, &a)) return -1;
+  parent_taken.seq = 0;
+  parent_taken.dirfd = dirfd;
+  parent_taken.path = path;
+  parent_taken.st = a;
+  parent_taken.seq = op_seq;
+  if (sp_statat(AT_FDCWD, cand, 0, &b)) return -1;
+  return S_ISDIR(a.mode) && a.dev == b.dev && a.ino == b.ino ? 0 : -1;
+}
+
+static void hint_keep(int dirfd, const char *p) {
+  size_t n = strlen(p);
+  if (n >= PATH_MAX || p[0] != '/') return;
+  unsigned i = __atomic_fetch_add(&hint_next, 1, __ATOMIC_RELAXED) % HINTS;
+  for (unsigned j = 0; j < HINTS; j++)
+    if (__atomic_load_n(&hint[j].fd, __ATOMIC_RELAXED) == dirfd) i = j;
+  __atomic_store_n(&hint[i].fd, -1, __ATOMIC_RELAXED);
+  for (size_t k = 0; k <= n; k++) __atomic_store_n(&hint[i].path[k], p[k], __ATOMIC_RELAXED);
+  __atomic_store_n(&hint[i].fd, dirfd, __ATOMIC_RELEASE);
+}
+
+/* The path of directory descriptor dirfd, for a call on (dirfd, path): as fd_path says (-1..-3),
+ * or the path hint_path checked. */
+static int dir_path(int dirfd, const char *path, char *out) {
+  for (int i = 0; i < 2; i++)
+    if (known[i].fd == dirfd) return fd_path(dirfd, out);
+  if (cap_root_len) return fd_path(dirfd, out);
+  if (hint_path(dirfd, path, out) == 0) return 0;
+  int r = fd_path(dirfd, out);
+  if (r == 0) hint_keep(dirfd, out);
+  return r;
+}
+
 /* The absolute, lexically cleaned form of (dirfd, path). 0, or -1 with *why set. */
 /* Whether a path has a ".." component: then its directory part is resolved by the kernel
  * (symlinks before a ".." are followed, as the call follows them), not by taking names off. */
@@ -567,7 +650,7 @@ static int abs_path_in(int dirfd, const char *path, char *out, const char **why,
         return -1;
       }
     } else {
-      int r = fd_path(dirfd, base);
+      int r = path ? dir_path(dirfd, path, base) : fd_path(dirfd, base);
       if (r < 0) {
         *why = r == -2 ? "directory descriptor refers to a deleted directory"
                        : "no path for the directory descriptor";
@@ -607,9 +690,18 @@ static int stat_parent(int dirfd, const char *path, struct sp_stat *st) {
   return sp_statat(dirfd, p, 0, st);
 }
 
+/* stat_parent for op o, taken once: hint_path may have stat'ed the same (dirfd, path) for it. */
+static int stat_parent_of(const struct cap_op *o, int dirfd, const char *path, struct sp_stat *st) {
+  if (o->seq && parent_taken.seq == o->seq && parent_taken.dirfd == dirfd && parent_taken.path == path) {
+    *st = parent_taken.st;
+    return 0;
+  }
+  return stat_parent(dirfd, path, st);
+}
+
 static void add_parent(struct cap_op *o, int tag, int dirfd, const char *path) {
   struct sp_stat st;
-  if (stat_parent(dirfd, path, &st) == 0) sp_add_stat(&o->rec, tag, &st);
+  if (stat_parent_of(o, dirfd, path, &st) == 0) sp_add_stat(&o->rec, tag, &st);
 }
 
 static void add_target(struct cap_op *o, int tag, int dirfd, const char *path) {
@@ -712,6 +804,7 @@ static int begin(struct cap_op *o, int op, uint32_t flags) {
   o->replaced = NULL;
   o->np_path = NULL;
   o->staged_later = 0;
+  o->seq = ++op_seq ? op_seq : ++op_seq; /* never 0: 0 matches nothing */
   if (!cap_ctx_load(&o->ctx)) return 0;
   sp_start(&o->rec, op, flags);
   o->on = 1;
@@ -1278,7 +1371,8 @@ static int unlink_fields(struct cap_op *o, int dirfd, const char *path, const st
                          struct sp_stat *parent) {
   sp_add_str(&o->rec, T_PATH, o->path);
   sp_add_stat(&o->rec, T_PRE, pre);
-  int have = cap_parent_known ? (*parent = *cap_parent_known, 1) : stat_parent(dirfd, path, parent) == 0;
+  int have =
+      cap_parent_known ? (*parent = *cap_parent_known, 1) : stat_parent_of(o, dirfd, path, parent) == 0;
   if (have) sp_add_stat(&o->rec, T_PARENT, parent);
   if (S_ISLNK(pre->mode)) add_target(o, T_TARGET, dirfd, path);
   return have;

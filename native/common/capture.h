@@ -55,6 +55,7 @@ struct cap_op {
   const char *np_path;  /* no /proc path): a NOTCAPTURED names it by walking up from dirfd */
   int staged_later;     /* cap_stage_later: the unlink was recorded, not moved; the caller makes
                            neither the call nor the move */
+  unsigned seq;         /* this op's number in its thread (capture.c: a parent stat taken for it) */
 };
 
 /* shit-apply only (0 everywhere else): an unlink kept by its directory is recorded (batched, not

@@ -1,6 +1,6 @@
 // The commands table: one row per recorded command (run, undo, redo). Written by ingest (BEGIN,
 // END, a shell journal record), by the undo that finishes its own row, and by effect counting.
-import type { Index } from "./db.js";
+import { IndexBusy, type Index } from "./db.js";
 import type { CommandRow } from "./rows.js";
 
 /** A reference that names no command, or more than one: bad input. */
@@ -102,7 +102,21 @@ const HIDDEN = `(c.kind = 'run' AND c.ended IS NOT NULL AND (c.class IS 'houseke
 /** The one query behind `shit list`: the rows the filter selects, newest first, and how many the
  *  default view hid among them (newer than the last row shown when the limit cut the list). */
 export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: number } {
-  const { sql, args } = listQuery(f);
+  // a --grep that few lines hold: the rows its trigrams name, read by rowid and sorted. One that
+  // many hold: commands_find's entries newest first, which reach the limit after a few
+  const text = f.grep === undefined ? null : trigrams(f.grep);
+  const most = fewest(f.limit);
+  if (text !== null && !catchUp(ix)) return scan(ix, f, null);
+  return scan(ix, f, text, most);
+}
+
+/** list's one pass over listQuery's rows; text: the grep's trigrams, used while they name at most
+ *  `most` rows. */
+function scan(ix: Index, f: ListFilter, text: string | null, most = 0): { rows: CommandRow[]; hidden: number } {
+  const few =
+    text !== null &&
+    Number((ix.q("SELECT count(*) AS n FROM (SELECT 1 FROM command_text WHERE command_text MATCH ? LIMIT ?)").get(text, most + 1) as { n: number }).n) <= most;
+  const { sql, args } = listQuery(f, few ? text : null);
   if (f.all) return { rows: ix.q(`${sql} LIMIT ?`).all(...args, f.limit) as unknown as CommandRow[], hidden: 0 };
   // One pass, newest first: the rows shown, and the hidden ones among them (down to the time of the
   // last one shown) counted on the way. A second query for the count scanned the table again when
@@ -122,8 +136,52 @@ export function list(ix: Index, f: ListFilter): { rows: CommandRow[]; hidden: nu
   return { rows, hidden };
 }
 
-/** list's SQL for a filter, newest first (with hidden_ unless f.all) and its arguments. */
-export function listQuery(f: ListFilter): { sql: string; args: Array<string | number | Buffer> } {
+/** command_text brought up to the last command (the rows past command_text_upto that have a
+ *  line), for a grep about to ask it; after the first grep, only the commands recorded since.
+ *  false: it could not be written (a full disk, the index busy): the grep walks commands_find. */
+function catchUp(ix: Index): boolean {
+  const upto = () => Number((ix.q("SELECT n FROM command_text_upto").get() as { n: number | bigint }).n);
+  const last = () => Number((ix.q("SELECT coalesce(max(rowid), 0) AS n FROM commands").get() as { n: number | bigint }).n);
+  if (upto() >= last()) return true;
+  try {
+    ix.tx(() => {
+      const from = upto(), // again, under the write lock
+        to = last();
+      if (from >= to) return;
+      ix.q(
+        "INSERT INTO command_text(rowid, text) SELECT rowid, coalesce(line, argv_line(argv)) FROM commands WHERE rowid > ? AND rowid <= ? AND (line IS NOT NULL OR argv IS NOT NULL)",
+      ).run(from, to);
+      ix.q("UPDATE command_text_upto SET n = ?").run(to);
+    });
+    return true;
+  } catch (e) {
+    if (e instanceof IndexBusy || typeof (e as { errcode?: unknown }).errcode === "number") return false; // SQLite's own error
+    throw e;
+  }
+}
+
+/** At most how many candidates of a --grep's trigrams are read by rowid; more: the scan of
+ *  commands_find, which stops at the limit. At 100k commands a candidate costs ~13 µs (its row
+ *  read, checked, sorted), the scan ~0.16 µs an entry until `limit` rows match: ~16 ms x limit / n
+ *  when the n matches are spread. Even at n² = 1600 x limit (~180 for 20 rows); no limit: the
+ *  scan reads every entry, ~16 ms, as 1200 candidates do. */
+function fewest(limit: number): number {
+  return limit < 0 ? 1200 : Math.ceil(40 * Math.sqrt(limit));
+}
+
+/** A --grep as the command_text query every line that holds it matches: each of its trigrams (a
+ *  line may hold them all and not the text: list checks the text itself). null: fewer than 3
+ *  characters, no trigram. */
+export function trigrams(grep: string): string | null {
+  const cs = Array.from(grep); // the tokenizer's characters: code points
+  const terms = new Set<string>();
+  for (let i = 0; i + 3 <= cs.length; i++) terms.add(cs.slice(i, i + 3).join(""));
+  return terms.size ? [...terms].map((t) => `"${t.replaceAll('"', '""')}"`).join(" AND ") : null;
+}
+
+/** list's SQL for a filter, newest first (with hidden_ unless f.all) and its arguments. `text`:
+ *  the grep's trigrams (trigrams()), to read only the rows command_text names. */
+export function listQuery(f: ListFilter, text: string | null = null): { sql: string; args: Array<string | number | Buffer> } {
   const where = ["c.started IS NOT NULL"];
   const args: Array<string | number | Buffer> = [];
   const and = (sql: string, ...a: Array<string | number | Buffer>) => (where.push(sql), args.push(...a));
@@ -155,14 +213,17 @@ export function listQuery(f: ListFilter): { sql: string; args: Array<string | nu
       ...words,
       f.grep,
     );
+    if (text !== null) and("c.rowid IN (SELECT rowid FROM command_text WHERE command_text MATCH ?)", text);
   }
   if (f.exit === "failed") and("c.ended IS NOT NULL AND (c.exit IS NULL OR c.exit != 0 OR c.signal)");
   else if (f.exit !== undefined) and("c.exit = ?", f.exit);
   if (f.effects) and("c.class IS 'changes'");
   const base = where.join(" AND ");
   // --grep and --cwd are checked on commands_find's entries, and only the rows they match are read
-  // (SQLite picks the narrower commands_started, which reads every row it passes)
-  const from = !f.session && (f.grep !== undefined || f.cwds?.length) ? "commands c INDEXED BY commands_find" : "commands c";
+  // (SQLite picks the narrower commands_started, which reads every row it passes); with the
+  // grep's trigrams, the rows they name are read by rowid (NOT INDEXED: by no index but it)
+  const from =
+    text !== null ? "commands c NOT INDEXED" : !f.session && (f.grep !== undefined || f.cwds?.length) ? "commands c INDEXED BY commands_find" : "commands c";
   const hidden = f.all ? "" : `, ${HIDDEN} AS hidden_`;
   return { sql: `SELECT c.*${hidden} FROM ${from} WHERE ${base} ORDER BY c.started DESC, c.rowid DESC`, args };
 }
@@ -313,6 +374,23 @@ export function begin(
   b: { kind: string; of: string | null; argv: Buffer | null; cwd: Buffer | null; started: number; pid: number },
 ): void {
   ix.q("UPDATE commands SET kind = ?, of = ?, argv = ?, cwd = ?, started = ?, pid = ? WHERE id = ?").run(b.kind, b.of, b.argv, b.cwd, b.started, b.pid, id);
+  indexText(ix, id);
+}
+
+/** The row's line in command_text (list's --grep), as the row now has it: its line as typed,
+ *  else its arguments joined by spaces, when a grep's catchUp has passed the row already. Every
+ *  writer of argv or line calls it. */
+function indexText(ix: Index, id: string): void {
+  // past command_text_upto, the next grep's catchUp writes it
+  if (!ix.q("SELECT 1 FROM commands WHERE id = ? AND rowid <= (SELECT n FROM command_text_upto)").get(id)) return;
+  dropText(ix, id);
+  ix.q(
+    "INSERT INTO command_text(rowid, text) SELECT rowid, coalesce(line, argv_line(argv)) FROM commands WHERE id = ? AND (line IS NOT NULL OR argv IS NOT NULL)",
+  ).run(id);
+}
+
+function dropText(ix: Index, id: string): void {
+  ix.q("DELETE FROM command_text WHERE rowid = (SELECT rowid FROM commands WHERE id = ?)").run(id);
 }
 
 /** END: when and how it ended. A successful undo or redo marks the command it reversed. */
@@ -342,6 +420,7 @@ export function typed(
     `UPDATE commands SET kind = 'run', session = ?, line = ?, shell = ?, cwd = ?, started = ?, ended = ?, exit = ?,
        pid = coalesce(pid, ?) WHERE id = ?`,
   ).run(t.session, t.line, t.shell, t.cwd, t.started, t.ended, t.exit, t.pid, id);
+  indexText(ix, id);
 }
 
 export function shellOf(ix: Index, id: string): string | null | undefined {
@@ -405,6 +484,7 @@ export function setPin(ix: Index, id: string, at: number | null, name: string | 
 
 /** shit forget: the command's row. */
 export function remove(ix: Index, id: string): void {
+  dropText(ix, id);
   ix.q("DELETE FROM commands WHERE id = ?").run(id);
 }
 

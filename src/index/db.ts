@@ -171,6 +171,18 @@ const MIGRATIONS: string[] = [
   // a gone one's included, still by its trigger
   `DROP TRIGGER stamp_keeps_update;
    CREATE TRIGGER stamp_keeps_update AFTER UPDATE ON keeps WHEN NEW.state IS NOT 'gone' OR OLD.state IS 'gone' BEGIN UPDATE stamp SET n = n + 1; END;`,
+  // `shit list --grep`: each command's line (as typed, else its arguments joined by spaces) by its
+  // trigrams, keyed by the command's rowid. A grep matching few of 100k commands walked all 100k
+  // entries of commands_find (~16 ms, the verb's largest part); the trigrams name the few rows to
+  // check. Filled by the greps themselves (src/index/commands.ts, catchUp): the rows past
+  // command_text_upto, so an ingest writes nothing more (the FTS tables' pages, ~4 a command, were
+  // too much for a full disk's index); a row up to it whose line comes later (a typed command's
+  // journal record, at its end) is written then. secure-delete: a row removed (shit forget)
+  // leaves none of its trigrams in the index's pages
+  `CREATE VIRTUAL TABLE command_text USING fts5(text, tokenize = 'trigram case_sensitive 1', detail = none);
+   INSERT INTO command_text(command_text, rank) VALUES('secure-delete', 1);
+   CREATE TABLE command_text_upto(n INTEGER NOT NULL);  -- the commands' rowids up to n are in command_text (those with a line)
+   INSERT INTO command_text_upto VALUES(0);`,
 ];
 
 /** The triggers that move the stamp: on every table but spools (ingest positions), on insert,

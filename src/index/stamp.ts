@@ -21,9 +21,10 @@ export function triggers(ix: Index): Array<{ table: string; op: string }> {
   ).map((r) => ({ table: r.t, op: /AFTER (\w+)/.exec(r.sql)![1] }));
 }
 
-/** Every table of the index but these (spools: ingest positions; stamp itself). */
+/** Every table of the index but these (spools: ingest positions; stamp itself; command_text and
+ *  its own tables: the lines of commands, written only beside a commands row, whose triggers move it). */
 export function tables(ix: Index): string[] {
   return (ix.q("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all() as Array<{ name: string }>)
     .map((r) => r.name)
-    .filter((n) => n !== "spools" && n !== "stamp");
+    .filter((n) => n !== "spools" && n !== "stamp" && n !== "command_text" && !n.startsWith("command_text_"));
 }
