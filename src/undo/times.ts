@@ -1,6 +1,8 @@
-// SHIT_TIMES=FILE: the phases of an undo or redo, each appended to FILE as "NAME WALL CPU HWM"
-// (seconds; CPU is user+sys of this process and of the children it waited for, such as
-// shit-apply; HWM this process's peak resident MiB so far, VmHWM: which phase made the peak), for
+// SHIT_TIMES=FILE: the phases of an undo or redo, each appended to FILE as
+// "NAME WALL CPU HWM rss=R heap=H/T ext=E ab=A" (seconds; CPU is user+sys of this process and of the
+// children it waited for, such as shit-apply; HWM this process's peak resident MiB so far, VmHWM:
+// which phase made the peak; then MiB resident now, of V8's heap in use and held, of memory outside it
+// (external) and of that in ArrayBuffers: who holds the resident set at the phase's end), for
 // bench/undo.sh. Off (one env lookup) otherwise.
 import { appendFileSync, readFileSync } from "node:fs";
 
@@ -35,7 +37,10 @@ let last = file ? { wall: 0, cpu: 0 } : null; // the first phase counts from the
 export function phase(name: string): void {
   if (!file || !last) return;
   const now = { wall: performance.now() / 1000, cpu: cpu() };
-  appendFileSync(file, `${name.replace(/\s/g, "_")} ${(now.wall - last.wall).toFixed(3)} ${(now.cpu - last.cpu).toFixed(3)} ${hwm()}\n`);
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round(n / 1048576);
+  const mem = `rss=${mib(m.rss)} heap=${mib(m.heapUsed)}/${mib(m.heapTotal)} ext=${mib(m.external)} ab=${mib(m.arrayBuffers)}`;
+  appendFileSync(file, `${name.replace(/\s/g, "_")} ${(now.wall - last.wall).toFixed(3)} ${(now.cpu - last.cpu).toFixed(3)} ${hwm()} ${mem}\n`);
   last = { wall: performance.now() / 1000, cpu: cpu() };
 }
 
