@@ -33,6 +33,7 @@ import { shellPart } from "./shell.js";
 import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
 import { StepLog } from "../plan/steplog.js";
+import { NameList } from "../store/names.js";
 
 /** Larger commands are planned when asked. Planning ahead the undo of an rm -rf of 100k files in
  *  dirs of 1000 (100,101 events) and then the redo of that undo, shitd peaks at 225 and 240 MiB
@@ -50,13 +51,13 @@ export interface Ahead {
   id: string;
   file: string;
   base: string; // where it was made ahead: <run>/ahead/<target>-<stamp>(.plan|.v8)
-  moved: string[]; // the pre-images it moves back out of staging (PreparedPlan.moved)
-  keeps: string[]; // the pre-images it reads from staging
+  moved: NameList; // the pre-images it moves back out of staging (PreparedPlan.moved)
+  keeps: NameList; // the pre-images it reads from staging (one a step: a name may come twice)
   materialised: string[]; // written out of the store when it was taken (PreparedPlan.materialised)
 }
 
 /** The saved file's format: a file of another (an older shitd's, after an upgrade) is not used. */
-const FORMAT = 2;
+const FORMAT = 3;
 
 interface Saved {
   v: number;
@@ -64,8 +65,8 @@ interface Saved {
   kind: "undo" | "redo";
   plan: Omit<UndoPlan, "events" | "steps" | "skipped"> & { steps: never[]; skipped: never[] }; // without steps and expects (in the plan file), skipped (none) and events (a pass over the index)
   view: PlanView;
-  moved: string[];
-  keeps: string[];
+  moved: Uint8Array[]; // NameList.bytes: 1M names packed, not 1M strings in shitd, the file and the CLI
+  keeps: Uint8Array[];
   stored: Array<{ name: string; what: string }>; // pre-images in the store: written out when taken
 }
 
@@ -166,14 +167,22 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   if (!planned.steps.some((s) => s.seq >= 0)) return false;
   const written = planAhead(store, planned, `${base}.plan`);
   const inStore = new Set(written.stored.map((x) => x.name));
-  const kept = new Set<string>();
-  for (const s of planned.steps) if (s.keep && !inStore.has(s.keep)) kept.add(s.keep);
-  const keeps = [...kept];
+  const keeps = new NameList();
+  for (const s of planned.steps) if (s.keep && !inStore.has(s.keep)) keeps.push(s.keep);
   // with the plan, what its text shows (view), not the 10k steps and events it is made from:
   // reading those back (7 MB) cost more than planning a small command
   const { events: _, ...rest } = planned; // a pass over the index, not data
   const plan = { ...rest, steps: [], skipped: [], expect: [] }; // (no conflicts: none skipped)
-  const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view: view!, moved: written.moved, keeps, stored: written.stored };
+  const saved: Saved = {
+    v: FORMAT,
+    target: t.id,
+    kind: reversalKind(t),
+    plan,
+    view: view!,
+    moved: written.moved.bytes(),
+    keeps: keeps.bytes(),
+    stored: written.stored,
+  };
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
   return true;
@@ -193,7 +202,9 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     return null; // none made for it at this stamp (or not whole: then it is planned now)
   }
   if (!isSaved(saved) || saved.target !== target.id || saved.kind !== reversalKind(target)) return null;
-  if (!stillStaged(store, saved.keeps)) return null;
+  const moved = NameList.fromBytes(saved.moved)!,
+    keeps = NameList.fromBytes(saved.keeps)!;
+  if (!stillStaged(store, keeps)) return null;
   checkState(store.paths, [join(store.paths.staging, saved.plan.cmd)]); // as preparePlan: others must not write there
   const id = newId();
   const file = join(store.paths.run, `${id}.plan`);
@@ -213,8 +224,8 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     id,
     file,
     base,
-    moved: saved.moved,
-    keeps: saved.keeps,
+    moved,
+    keeps,
     materialised: [],
   };
   // the pre-images in the store, written out to their staging names as preparePlan does (each
@@ -246,14 +257,13 @@ function sealed(p: Omit<UndoPlan, "events" | "steps"> & { steps: never[] }): Und
   return p as unknown as UndoPlan;
 }
 
-const strings = (x: unknown) => Array.isArray(x) && x.every((y) => typeof y === "string");
 /** Whether a file read back is one this build writes (an older shitd's may not be). */
 function isSaved(x: Saved): boolean {
   const p = x?.plan as Partial<Saved["plan"]> | undefined;
   return (
     x?.v === FORMAT &&
-    strings(x.moved) &&
-    strings(x.keeps) &&
+    NameList.fromBytes(x.moved) !== null &&
+    NameList.fromBytes(x.keeps) !== null &&
     Array.isArray(x.stored) &&
     !!p &&
     !!x.view &&
@@ -288,7 +298,8 @@ export const stillGood = (store: Store, a: Ahead): boolean => stillStaged(store,
 
 /** Whether every one of these pre-images is still in staging (by name: one listing per command
  *  dir, not an lstat each). */
-function stillStaged(store: Store, keeps: string[]): boolean {
+function stillStaged(store: Store, keeps: Iterable<string>): boolean {
   const staged = inStaging(store.paths.staging);
-  return keeps.every(staged);
+  for (const k of keeps) if (!staged(k)) return false;
+  return true;
 }
