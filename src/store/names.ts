@@ -42,6 +42,11 @@ export class NameList implements Iterable<string> {
     }
   }
 
+  /** The names, for JSON (tests compare plans made two ways). */
+  toJSON(): string[] {
+    return [...this];
+  }
+
   /** Its bytes, for v8.serialize (a plan made ahead: src/undo/ahead.ts); `fromBytes` reads them back. */
   bytes(): Uint8Array[] {
     return this.chunks.map((b, c) => (c === this.chunks.length - 1 ? b.subarray(0, this.used) : b));
