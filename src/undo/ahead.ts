@@ -16,6 +16,7 @@ import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFi
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import type { CommandRow } from "../index/rows.js";
+import { PLAN_CACHE } from "../index/db.js";
 import type { PlanView } from "../plan/view.js";
 import * as events from "../index/events.js";
 import * as kills from "../index/kills.js";
@@ -161,6 +162,7 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const scoped = scopeFor(ix, h, t);
   if (scoped.first.length || scoped.scope || scoped.keepIfFull) return false;
   if (dependents(ix, h, t).length) return false;
+  ix.pageCache(PLAN_CACHE); // until shitd's next ingest
   const { planned, lost, view } = planWithLost(store, h, t, "stop", [], undefined, { view: true });
   const dropped = planned.events.dropped > 0; // records of calls that never ran: the tree decided
   if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
