@@ -1,13 +1,16 @@
-// Many keep names (printable ASCII: isKeepName) held packed, one after another in 1 MiB chunks,
-// each ended by a newline: not a JS string each (~70 bytes of V8 heap a name). The undo of an
-// rm -rf of 1M files moves 1M pre-images back out of staging, and held their names from the
-// plan's writing to the apply's end (~70 MB of its peak); a plan made ahead saved them too.
+// Many keep names (printable ASCII: isKeepName) held packed in 1 MiB chunks: each name as how
+// many of its first bytes it shares with the name before it in its chunk (one byte, at most 255;
+// 0 for a chunk's first), the rest of its bytes and a newline. Not a JS string each (~70 bytes of
+// V8 heap a name): the undo of an rm -rf of 1M files moves 1M pre-images back out of staging,
+// <cmd>/<dev>-<ino> each, and held their names from the plan's writing to the apply's end (~70 MB
+// of its peak); a plan made ahead saved them and the keeps it reads too. ~15 bytes a name here.
 const CHUNK = 1 << 20;
 
 export class NameList implements Iterable<string> {
   length = 0;
   private chunks: Buffer[] = [];
   private used = 0; // bytes in the last chunk (the others are cut to theirs)
+  private prev = ""; // the last name pushed
 
   static of(names: Iterable<string>): NameList {
     const l = new NameList();
@@ -16,16 +19,21 @@ export class NameList implements Iterable<string> {
   }
 
   push(name: string): void {
-    const need = name.length + 1;
     let last = this.chunks[this.chunks.length - 1];
-    if (!last || this.used + need > last.length) {
+    let shared = 0;
+    if (last)
+      for (const most = Math.min(255, name.length, this.prev.length); shared < most && name.charCodeAt(shared) === this.prev.charCodeAt(shared);) shared++;
+    if (!last || this.used + name.length - shared + 2 > last.length) {
       if (last) this.chunks[this.chunks.length - 1] = last.subarray(0, this.used); // a full chunk ends at its last name
-      last = Buffer.allocUnsafe(Math.max(CHUNK, need));
+      last = Buffer.allocUnsafe(Math.max(CHUNK, name.length + 2));
       this.chunks.push(last);
       this.used = 0;
+      shared = 0;
     }
-    this.used += last.write(name, this.used, "latin1");
+    last[this.used++] = shared;
+    this.used += last.write(name.slice(shared), this.used, "latin1");
     last[this.used++] = 10;
+    this.prev = name;
     this.length++;
   }
 
@@ -33,10 +41,11 @@ export class NameList implements Iterable<string> {
     for (let c = 0; c < this.chunks.length; c++) {
       const b = this.chunks[c],
         end = c === this.chunks.length - 1 ? this.used : b.length;
+      let prev = "";
       for (let at = 0; at < end;) {
-        const nl = b.indexOf(10, at);
-        if (nl < 0 || nl >= end) break;
-        yield b.toString("latin1", at, nl);
+        const nl = b.indexOf(10, at + 1);
+        prev = prev.slice(0, b[at]) + b.toString("latin1", at + 1, nl);
+        yield prev;
         at = nl + 1;
       }
     }
@@ -54,14 +63,22 @@ export class NameList implements Iterable<string> {
 
   /** A list of the names in these bytes (NameList.bytes); null when they are not that. */
   static fromBytes(x: unknown): NameList | null {
-    if (!Array.isArray(x) || !x.every((b) => b instanceof Uint8Array && (b.length === 0 || b[b.length - 1] === 10))) return null;
+    if (!Array.isArray(x) || !x.every((b) => b instanceof Uint8Array)) return null;
     const l = new NameList();
     for (const b of x as Uint8Array[]) {
       const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      // each name: a shared length no longer than the name before (0 first), then its newline
+      let prevLen = 0;
+      for (let at = 0; at < buf.length;) {
+        const nl = buf.indexOf(10, at + 1);
+        if (nl < 0 || buf[at] > prevLen) return null;
+        prevLen = buf[at] + nl - at - 1;
+        at = nl + 1;
+        l.length++;
+      }
       l.chunks.push(buf);
       l.used = buf.length;
-      for (let at = 0; (at = buf.indexOf(10, at) + 1) > 0;) l.length++;
     }
-    return l;
+    return l; // (the next name pushed shares nothing with the one before: l.prev "")
   }
 }

@@ -30,7 +30,9 @@ test("moved: a list of many names is written a line each and read back whole, in
 test("moved: names held packed come back each once, in order, across chunks, and through v8's serialize", () => {
   // ~3.5 MB: names across the 1 MiB chunks' edges
   const names = Array.from({ length: 150000 }, (_, i) => `c0ffee${i % 7}/${i % 13 ? `1-${i}` : `d1-2/a name, ${i}`}`);
-  for (const list of [names, [], ["one"], ["x".repeat(3 << 20), "y"]]) {
+  // names sharing more than 255 bytes with the one before, one that is the start of the one before, the same twice
+  const long = ["p".repeat(300) + "a", "p".repeat(300) + "b", "p".repeat(300), "p".repeat(300), "q"];
+  for (const list of [names, [], ["one"], ["x".repeat(3 << 20), "y"], long]) {
     const l = NameList.of(list);
     assert.equal(l.length, list.length);
     assert.deepEqual([...l], list);
@@ -40,5 +42,11 @@ test("moved: names held packed come back each once, in order, across chunks, and
     back!.push("after");
     assert.deepEqual([...back!].slice(-2), [...list.slice(-1), "after"]);
   }
-  for (const bad of [["a\n"], [new Uint8Array([97])], "a\n", null]) assert.equal(NameList.fromBytes(bad), null);
+  for (const bad of [["a\n"], [new Uint8Array([97])], [new Uint8Array([1, 97, 10])], "a\n", null]) assert.equal(NameList.fromBytes(bad), null);
+  // packed: an rm -rf's names (<cmd>/<dev>-<ino>), 41 bytes each as text, take ~7 a name
+  const rm = Array.from({ length: 100000 }, (_, i) => `01JABCDEFGHJKMNPQRSTVWXYZ0/2049-${1000000 + 3 * i}`);
+  const packed = NameList.of(rm);
+  assert.deepEqual([...packed], rm);
+  const bytes = packed.bytes().reduce((n, b) => n + b.length, 0);
+  assert.ok(bytes < 10 * rm.length, `${bytes} bytes`);
 });
