@@ -36,12 +36,15 @@ import { inStaging } from "./unhappened.js";
 import { StepLog } from "../plan/steplog.js";
 import { NameList } from "../store/names.js";
 
-/** Larger commands are planned when asked. Planning ahead the undo of an rm -rf of 100k files in
- *  dirs of 1000 (100,101 events) and then the redo of that undo, shitd peaks at 225 and 240 MiB
- *  resident (its old generation grown by a quarter: src/daemon/client.ts; it was 363 MiB with
- *  V8's own growth and the end scan's rows held whole), under the issue's 256 MiB a process:
- *  the planner still holds a plan's steps (~0.5 KB each), so 110k, not more. */
-const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 110000);
+/** Larger commands are planned when asked. An undo and a redo of an undo (which removes again
+ *  what the undo put back: it looks at each of those files, and the undo's end scan names them
+ *  all) have limits of their own. An rm -rf of 300k files in dirs of 1000 (300,301 events): shitd
+ *  peaks at 206 MiB resident planning its undo ahead (260 before its staging listing and paths
+ *  were packed), 241 ingesting the undo's records, but 272 planning the redo of that undo ahead,
+ *  over the issue's 256 MiB a process: undos up to 300k, redos up to 110k (at 100k: 225 and 240
+ *  MiB, its old generation grown by a quarter: src/daemon/client.ts). */
+const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 300000);
+const MAX_REDO_EVENTS = Number(process.env.SHIT_AHEAD_MAX_REDO_EVENTS ?? 110000);
 
 /** What the CLI takes: the plan's outcome (conflicts, what it cannot do), what its text shows
  *  (src/plan/view.ts), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
@@ -157,7 +160,7 @@ function roomFor(store: Store, events: number): boolean {
 function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const ix = store.index;
   const n = t.ended == null || t.grp ? Infinity : events.count(ix, t.id);
-  if (n > MAX_EVENTS || !roomFor(store, n)) return false;
+  if (n > (reversalKind(t) === "redo" ? MAX_REDO_EVENTS : MAX_EVENTS) || !roomFor(store, n)) return false;
   if (interrupted(ix, store.paths, t) || shellPart(ix, t) || kills.of(ix, t.id).length) return false;
   const scoped = scopeFor(ix, h, t);
   if (scoped.first.length || scoped.scope || scoped.keepIfFull) return false;
