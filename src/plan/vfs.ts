@@ -43,7 +43,7 @@ export function lstatNode(p: BPath): VNode | null {
  *  and its node, or type 0: nothing there. Found by a hash of (directory, name), as RealTree's
  *  slots are. The undo of an rm -rf of 1M files places 1M files, which as a Map of names per
  *  directory (~50 bytes a name) and a node's columns (~60) made the largest part of its peak
- *  (issue 15, Scale): ~70 bytes a name here. A directory dropped (dropBelow) gets a new number,
+ *  (issue 15, Scale): ~60 bytes a name here. A directory dropped (dropBelow) gets a new number,
  *  and the slots of the old one are left, unreachable. */
 class Overlay {
   private dirIds = new Map<BPath, number>(); // the directories with names set, each its number now
@@ -59,8 +59,9 @@ class Overlay {
   private type = new Uint16Array(0); // 0: nothing there
   private known = new Uint8Array(0); // which of ino, dev, size, mtime, orig are known (bits)
   private order = new Int32Array(0);
-  private big = new BigInt64Array(0); // ino, size, mtime, orig's ino: four a slot
-  private devAt = new Uint32Array(0); // dev's and orig's dev's numbers in devs: two a slot
+  private big = new BigInt64Array(0); // size, mtime, orig's ino: three a slot
+  private inos: BigInt64Array | null = null; // its own inode: made when one is known (a placed file has none)
+  private devAt: Uint16Array | Uint32Array = new Uint16Array(0); // dev's and orig's dev's numbers in devs: two a slot
   private devs: bigint[] = [];
   private devNums = new Map<bigint, number>();
   private odd = new Map<number, string>(); // an orig that is not "dev:ino"
@@ -129,17 +130,22 @@ class Overlay {
     }
     let k = 0;
     const b = this.big,
-      o = i * 4;
-    if (v.ino !== null) ((k |= 1), (b[o] = BigInt.asIntN(64, v.ino)));
-    if (v.dev !== null) ((k |= 2), (this.devAt[2 * i] = this.devNum(v.dev)));
-    if (v.size !== null) ((k |= 4), (b[o + 1] = v.size));
-    if (v.mtimeNs !== null) ((k |= 8), (b[o + 2] = v.mtimeNs));
+      o = i * 3;
+    if (v.ino !== null) ((k |= 1), ((this.inos ??= new BigInt64Array(this.cap))[i] = BigInt.asIntN(64, v.ino)));
+    if (v.dev !== null) {
+      k |= 2;
+      const d = this.devNum(v.dev);
+      this.devAt[2 * i] = d;
+    }
+    if (v.size !== null) ((k |= 4), (b[o] = v.size));
+    if (v.mtimeNs !== null) ((k |= 8), (b[o + 1] = v.mtimeNs));
     if (v.orig !== null) {
       k |= 16;
       const m = /^(\d+):(\d+)$/.exec(v.orig);
       if (m) {
-        this.devAt[2 * i + 1] = this.devNum(BigInt(m[1]));
-        b[o + 3] = BigInt.asIntN(64, BigInt(m[2]));
+        const d = this.devNum(BigInt(m[1]));
+        this.devAt[2 * i + 1] = d;
+        b[o + 2] = BigInt.asIntN(64, BigInt(m[2]));
       } else this.odd.set(i, v.orig);
     }
     this.known[i] = k;
@@ -152,15 +158,15 @@ class Overlay {
     if (dir) return dir;
     const k = this.known[i],
       b = this.big,
-      o = i * 4;
+      o = i * 3;
     const u = (x: bigint) => BigInt.asUintN(64, x);
     return {
       type: this.type[i],
-      ino: k & 1 ? u(b[o]) : null,
+      ino: k & 1 ? u(this.inos![i]) : null,
       dev: k & 2 ? this.devs[this.devAt[2 * i]] : null,
-      size: k & 4 ? b[o + 1] : null,
-      mtimeNs: k & 8 ? b[o + 2] : null,
-      orig: k & 16 ? (this.odd.get(i) ?? `${this.devs[this.devAt[2 * i + 1]]}:${u(b[o + 3])}`) : null,
+      size: k & 4 ? b[o] : null,
+      mtimeNs: k & 8 ? b[o + 1] : null,
+      orig: k & 16 ? (this.odd.get(i) ?? `${this.devs[this.devAt[2 * i + 1]]}:${u(b[o + 2])}`) : null,
     };
   }
 
@@ -180,7 +186,7 @@ class Overlay {
     const odd = this.odd.get(i);
     if (odd !== undefined) return odd === orig;
     const cut = orig.indexOf(":");
-    return `${this.devs[this.devAt[2 * i + 1]]}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[i * 4 + 3])}` === orig.slice(cut + 1);
+    return `${this.devs[this.devAt[2 * i + 1]]}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[i * 3 + 2])}` === orig.slice(cut + 1);
   }
 
   /** Whether directory p has names set. */
@@ -209,11 +215,13 @@ class Overlay {
     this.dirIds.delete(p);
   }
 
+  /** dev's number in devs (past 65536 devices the numbers' column widens to 32 bits). */
   private devNum(dev: bigint): number {
     let d = this.devNums.get(dev);
     if (d === undefined) {
       this.devNums.set(dev, (d = this.devs.length));
       this.devs.push(dev);
+      if (d > 0xffff && this.devAt instanceof Uint16Array) this.devAt = Uint32Array.from(this.devAt);
     }
     return d;
   }
@@ -238,8 +246,11 @@ class Overlay {
     this.type = more(this.type, new Uint16Array(this.cap));
     this.known = more(this.known, new Uint8Array(this.cap));
     this.order = more(this.order, new Int32Array(this.cap));
-    this.big = more(this.big, new BigInt64Array(4 * this.cap));
-    this.devAt = more(this.devAt, new Uint32Array(2 * this.cap));
+    this.big = more(this.big, new BigInt64Array(3 * this.cap));
+    if (this.inos) this.inos = more(this.inos, new BigInt64Array(this.cap));
+    const devAt = this.devAt instanceof Uint16Array ? new Uint16Array(2 * this.cap) : new Uint32Array(2 * this.cap);
+    devAt.set(this.devAt);
+    this.devAt = devAt;
     // the table at twice the slots or more (a power of two): at most half full; the slots of
     // live directories only
     this.table = new Int32Array(2 ** Math.ceil(Math.log2(2 * this.cap)));

@@ -208,4 +208,17 @@ test("vfs: the overlay keeps every name through growth, dropped directories and 
   assert.equal(v.get(`${T}/m5/${name(7)}`)?.orig, "7:5007");
   assert.equal(v.findOrig("7:5007", []), `${T}/m5/${name(7)}`);
   assert.equal(v.findOrig("7:4007", []), null);
+  // nodes with an inode and a device of their own, of more devices than 16 bits number
+  const w = new VFS(undefined, 16);
+  const real = (j: number): VNode => ({
+    type: C.S_IFREG,
+    ino: 2n ** 64n - BigInt(j + 1),
+    dev: BigInt(j),
+    size: 1n,
+    mtimeNs: 2n,
+    orig: `${j}:${2n ** 64n - BigInt(j + 1)}`,
+  });
+  for (let j = 0; j < 70000; j++) w.set(`${T}/r/f${j}`, real(j));
+  for (let j = 0; j < 70000; j += 7) assert.deepEqual(w.get(`${T}/r/f${j}`), real(j));
+  assert.equal(w.findOrig(real(69999).orig!, []), `${T}/r/f69999`);
 });
