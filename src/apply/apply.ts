@@ -11,6 +11,7 @@ import type { Plan } from "../plan/plan.js";
 import { keepWindows, type Store } from "../store/store.js";
 import * as keeps from "../index/keeps.js";
 import { cancelMoved } from "../ingest/moved.js";
+import { NameList } from "../store/names.js";
 
 /** A new command id: 8 random bytes as hex. From /dev/urandom, not node:crypto's randomBytes,
  *  whose module (loaded for it alone) cost ~8 ms of every undo and redo. */
@@ -33,7 +34,7 @@ export function newId(): string {
 export interface PreparedPlan {
   id: string; // the undo/redo command's own id
   file: string;
-  moved: string[]; // keeps that the apply moves back out of staging/store
+  moved: NameList; // keeps that the apply moves back out of staging/store (1M for the undo of an rm -rf of 1M files: packed)
   materialised: string[]; // files written from the store for this apply (removed after it, unless moved)
   stored: Array<{ name: string; what: string }>; // planned ahead: the keeps to write out of the store when it is used
   notes: string[]; // what --force restores other than as it was kept
@@ -106,7 +107,7 @@ function writeRecords(
   opts: { force?: boolean; checked?: boolean; ahead?: boolean; byApply?: boolean },
 ): Omit<PreparedPlan, "file"> {
   const uses = keepUses(plan.steps);
-  const moved: string[] = [];
+  const moved = new NameList();
   const materialised = new Set<string>();
   const stored: PreparedPlan["stored"] = [];
   const storedNames = new Set<string>();
@@ -247,7 +248,9 @@ export function markMoved(store: Store, prepared: PreparedPlan, code: number, de
   if (deferred && !finished) cancelMoved(store.paths, prepared.id);
   // none (a redo moves nothing back): no write, which with shitd ingesting the apply's records
   // would wait behind them (0.03-0.17 s of a 10k-file redo)
-  const gone = !deferred || !finished ? (finished ? moved : moved.filter((k) => !existsSync(store.stagedPath(k)))) : [];
-  if (gone.length) store.index.tx(() => keeps.markGone(store.index, gone));
+  const notStaged = function* () {
+    for (const k of moved) if (!existsSync(store.stagedPath(k))) yield k;
+  };
+  if ((!deferred || !finished) && moved.length) store.index.tx(() => keeps.markGone(store.index, finished ? moved : notStaged()));
   if (code === 0 || code === 3 || code === 5) for (const f of prepared.materialised) rmSync(f, { force: true });
 }

@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { matchesGlob, resolve } from "node:path";
 import type { CommandRow } from "../index/rows.js";
+import { PLAN_CACHE } from "../index/db.js";
 import { lockFresh, type Ctx } from "./context.js";
 import { argvOf, commandLine, ago } from "./describe.js";
 import { CliError, EXIT, exitCodeOf } from "./exit.js";
@@ -346,6 +347,7 @@ async function reverseWith(ctx: Ctx, verb: "undo" | "redo", ref: string | undefi
     // then every file is checked when the plan is written); not for a dry run, which names them
     const byApply = !!opts.yes && !opts.dryRun && !opts.planNow && mode === "stop" && targets.length === 1;
     const parts: Part[] = [];
+    ctx.index.pageCache(PLAN_CACHE); // until the ingest of the apply (a plan reads each page once)
     for (const t of targets)
       parts.push(partOf(ctx, h, t, mode, opts, stepsOf(parts), t === target ? only : undefined, t === target ? (ahead ?? undefined) : undefined, byApply));
     const main = parts[parts.length - 1];

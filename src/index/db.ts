@@ -207,9 +207,27 @@ export class IndexBusy extends Error {}
 /** The schema version this build makes and reads (bench/fill-history.mjs keys its cache by it). */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** KiB of SQLite's page cache for an ingest: 16 MiB, not 2: its transaction of 2 MiB of spool
+ *  (TX_BYTES) touches ~3 MB of pages, which at 2 MiB were read back from the log and the file
+ *  (6k preads an undo). A plan, which reads a command's events a pass at a time, sets PLAN_CACHE. */
+export const INGEST_CACHE = 16384;
+/** KiB of it while a large undo is planned: its passes over 1M events read each page once, and a
+ *  sort's in memory is as large as the cache (the plan text's events by path: 16 MiB sorted and
+ *  16 MiB of pages at once, of the undo of an rm -rf of 1M files; ~30 MB less at 2 MiB) */
+export const PLAN_CACHE = 2048;
+
 export class Index {
   readonly db: DatabaseSync;
   private cache = new Map<string, StatementSync>();
+  /** Bytes a sort holds in memory before it writes a temporary file (the page cache's size). */
+  sortBytes = 0;
+
+  /** SQLite's page cache, KiB (and with it what a sort holds in memory). */
+  pageCache(kib: number): void {
+    if (this.sortBytes === kib * 1024) return;
+    this.db.exec(`PRAGMA cache_size=-${Math.trunc(kib)}`);
+    this.sortBytes = kib * 1024;
+  }
 
   /** `timeoutMs`: how long a write waits for another writer before begin() retries (tests make it short). */
   constructor(file: string, timeoutMs = 10000) {
@@ -230,9 +248,8 @@ export class Index {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + (i % 10));
       }
     }
-    // a page cache of 16 MiB, not 2: an ingest's transaction of 2 MiB of spool (TX_BYTES) touches
-    // ~3 MB of pages, which at 2 MiB were read back from the log and the file (6k preads an undo)
-    this.db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=256; PRAGMA cache_size=-16384;");
+    this.db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=256;");
+    this.pageCache(INGEST_CACHE);
     // a command's arguments (NUL-separated) as one line, for `shit list --grep`
     this.db.function("argv_line", { deterministic: true }, (b) =>
       b instanceof Uint8Array ? Buffer.from(b).toString("utf8").replace(/\0$/, "").replaceAll("\0", " ") : null,

@@ -134,8 +134,8 @@ export function tempFault(e: unknown): boolean {
   return c === 13 || c === 10 || c === 14;
 }
 
-/** Bytes of rows (as estimated from a sample) a sort of a path range is given: half of what
- *  SQLite's sorter holds in memory before it spills (the cache size, 16 MiB: src/index/db.ts). */
+/** Bytes of rows (as estimated from a sample) a sort of a path range is given: at most half of
+ *  what SQLite's sorter holds in memory before it spills (the cache size: Index.sortBytes). */
 let rangeBytes = 8 << 20;
 let ranges = false;
 
@@ -178,6 +178,7 @@ function cuts(ix: Index, cmd: string): Array<[Buffer | null, Buffer | null]> {
   const step = Math.max(1, Math.ceil(count(ix, cmd) / 4096));
   const len = (c: string) => `coalesce(length(${c}), 0)`;
   const size = ["k", "path", "path2", "pre", "pre2", "keep", "note"].map(len).join(" + ") + " + 64";
+  const most = Math.min(rangeBytes, ix.sortBytes / 2);
   const sample: Array<{ k: Buffer; n: number }> = [];
   let i = 0;
   for (const r of ix.iterateArrays(`SELECT k, ${size} FROM (${BY_PATH})`, cmd))
@@ -187,7 +188,7 @@ function cuts(ix: Index, cmd: string): Array<[Buffer | null, Buffer | null]> {
   let from: Buffer | null = null;
   let sum = 0;
   for (const { k, n } of sample) {
-    if (sum + n > rangeBytes && sum > 0 && !(from && k.equals(from))) {
+    if (sum + n > most && sum > 0 && !(from && k.equals(from))) {
       out.push([from, k]);
       from = k;
       sum = 0;

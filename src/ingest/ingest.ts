@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:f
 import { join } from "node:path";
 import { settledSpool, type StatePaths } from "../paths/state.js";
 import { hasRoom } from "../paths/room.js";
-import type { Index } from "../index/db.js";
+import { INGEST_CACHE, type Index } from "../index/db.js";
 import { checkedEvent, type EventRow } from "../index/rows.js";
 import * as commands from "../index/commands.js";
 import * as events from "../index/events.js";
@@ -53,6 +53,7 @@ const ms = (ns: bigint) => Number(ns / 1000000n);
 const text = (b: Buffer | undefined) => (b ? b.toString("utf8") : null);
 
 export function ingest(paths: StatePaths, index: Index, opts: IngestOpts = {}): IngestResult {
+  index.pageCache(INGEST_CACHE); // (a plan made before may have set a smaller one)
   try {
     return ingestAll(paths, index, opts);
   } catch (e) {

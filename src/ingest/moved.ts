@@ -15,7 +15,7 @@ const dirOf = (paths: StatePaths) => join(paths.run, "moved");
 
 /** Leaves the names for the next ingest to mark gone; false when it cannot (a full disk): the
  *  CLI marks them itself then. */
-export function deferMoved(paths: StatePaths, id: string, names: string[]): boolean {
+export function deferMoved(paths: StatePaths, id: string, names: Iterable<string>): boolean {
   const file = join(dirOf(paths), id);
   try {
     mkdirSync(dirOf(paths), { recursive: true, mode: 0o700 });
@@ -31,7 +31,7 @@ export function deferMoved(paths: StatePaths, id: string, names: string[]): bool
 /** The names into file, one a line (a keep name is printable ASCII: isKeepName), 64 KiB at a
  *  time: the undo of an rm -rf of 1M files moves 1M names back (~45 MB), which as one JSON string
  *  and its bytes were ~100 MB at the undo's peak. */
-function writeLines(file: string, names: string[]): void {
+function writeLines(file: string, names: Iterable<string>): void {
   const fd = openSync(file, "w", 0o600);
   try {
     let out = "";

@@ -388,7 +388,7 @@ export function planUndo(input: PlanInput, mode: ConflictMode, opts: PlanOpts = 
   };
   let { steps, skipped } = split();
   for (let round = 0; round < 50; round++) {
-    const sim = simulate(start(real.fresh()), steps, firstStat, mode === "force", near, opts.keepIfFull, inverse.like());
+    const sim = simulate(start(real.fresh(steps.length)), steps, firstStat, mode === "force", near, opts.keepIfFull, inverse.like());
     if (!sim.conflicts.length || mode !== "skip") {
       for (const c of sim.conflicts) if (!conflicted.has(c.path)) conflicts.push(c);
       return {

@@ -37,78 +37,141 @@ export function lstatNode(p: BPath): VNode | null {
   return { type: typeOf(Number(st.mode)), ino: st.ino, dev: st.dev, size: st.size, mtimeNs: st.mtimeNs, orig: `${st.dev}:${st.ino}` };
 }
 
-/** The overlay's nodes packed in typed arrays, a slot each (~60 bytes): the undo of an rm -rf of
- *  1M files places 1M of them, which as VNode objects keyed by their whole paths took ~310 bytes a
- *  path (issue 15, Scale). */
-class Nodes {
+/** The overlay: per directory, the names planned steps set, each a slot whose columns hold its
+ *  directory's number, its name (latin1 bytes in one buffer, each after the one before), the next
+ *  slot of its directory (in the order set), when it was put in the overlay (findOrig: the first)
+ *  and its node, or type 0: nothing there. Found by a hash of (directory, name), as RealTree's
+ *  slots are. The undo of an rm -rf of 1M files places 1M files, which as a Map of names per
+ *  directory (~50 bytes a name) and a node's columns (~60) made the largest part of its peak
+ *  (issue 15, Scale): ~60 bytes a name here. A directory dropped (dropBelow) gets a new number,
+ *  and the slots of the old one are left, unreachable. */
+class Overlay {
+  private dirIds = new Map<BPath, number>(); // the directories with names set, each its number now
+  private head: number[] = []; // per directory number: its first and last slot (-1: none)
+  private tail: number[] = [];
   private n = 0;
   private cap = 0;
-  private type = new Uint16Array(0);
+  private dirOf = new Int32Array(0);
+  private nameEnd = new Int32Array(0);
+  private next = new Int32Array(0);
+  private names = Buffer.alloc(0);
+  private table = new Int32Array(0); // slot + 1 by hash; 0: empty (live directories' slots only)
+  private type = new Uint16Array(0); // 0: nothing there
   private known = new Uint8Array(0); // which of ino, dev, size, mtime, orig are known (bits)
-  private big = new BigInt64Array(0); // ino, dev, size, mtime, orig's dev, orig's ino: six a slot
-  private order = new Float64Array(0); // when its path was put in the overlay (findOrig: the first)
+  private order = new Int32Array(0);
+  private big = new BigInt64Array(0); // size, mtime, orig's ino: three a slot
+  private inos: BigInt64Array | null = null; // its own inode: made when one is known (a placed file has none)
+  private devAt: Uint16Array | Uint32Array = new Uint16Array(0); // dev's and orig's dev's numbers in devs: two a slot
+  private devs: bigint[] = [];
+  private devNums = new Map<bigint, number>();
   private odd = new Map<number, string>(); // an orig that is not "dev:ino"
   private dirs = new Map<number, VNode>(); // directories, as they are (few; asked for at every step below them)
 
-  add(): number {
-    if (this.n === this.cap) {
-      this.cap = Math.max(1024, this.cap * 2);
-      const grow = <T extends { length: number; set(a: T): void }>(a: T, make: (n: number) => T, per = 1) => {
-        const b = make(this.cap * per);
-        b.set(a);
-        return b;
-      };
-      this.type = grow(this.type, (n) => new Uint16Array(n));
-      this.known = grow(this.known, (n) => new Uint8Array(n));
-      this.big = grow(this.big, (n) => new BigInt64Array(n), 6);
-      this.order = grow(this.order, (n) => new Float64Array(n));
-    }
-    return this.n++;
+  constructor(slots: number) {
+    if (slots > 0) this.grow(slots);
   }
 
-  put(i: number, v: VNode, order: number): void {
-    this.type[i] = v.type;
+  /** p's slot, if the overlay has p. */
+  find(p: BPath): number | undefined {
+    const dir = this.dirIds.get(dirname(p));
+    if (dir === undefined) return undefined;
+    const name = basename(p);
+    const mask = this.table.length - 1;
+    for (let k = nameHash(dir, name) & mask; ; k = (k + 1) & mask) {
+      const i = this.table[k] - 1;
+      if (i < 0) return undefined;
+      if (this.dirOf[i] === dir && this.nameIs(i, name)) return i;
+    }
+  }
+
+  /** A new slot for p (not in the overlay yet), at `order`, holding n (null: nothing there). */
+  add(p: BPath, n: VNode | null, order: number): number {
+    const d = dirname(p);
+    let dir = this.dirIds.get(d);
+    if (dir === undefined) {
+      this.dirIds.set(d, (dir = this.head.length));
+      this.head.push(-1);
+      this.tail.push(-1);
+    }
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
+    this.dirOf[i] = dir;
+    this.next[i] = -1;
+    if (this.tail[dir] < 0) this.head[dir] = i;
+    else this.next[this.tail[dir]] = i;
+    this.tail[dir] = i;
+    const name = basename(p);
+    const start = this.nameStart(i);
+    if (start + name.length > this.names.length) {
+      const b = Buffer.alloc(Math.max(1 << 16, 2 * (start + name.length)));
+      this.names.copy(b, 0, 0, start);
+      this.names = b;
+    }
+    this.nameEnd[i] = start + this.names.write(name, start, "latin1");
+    const mask = this.table.length - 1;
+    let k = nameHash(dir, name) & mask;
+    while (this.table[k]) k = (k + 1) & mask;
+    this.table[k] = i + 1;
+    this.put(i, n, order);
+    return i;
+  }
+
+  /** Slot i now holds n (null: nothing there), at `order`. */
+  put(i: number, v: VNode | null, order: number): void {
     this.order[i] = order;
     this.dirs.delete(i);
+    this.odd.delete(i);
+    this.known[i] = 0;
+    this.type[i] = v ? v.type : 0;
+    if (!v) return;
     if (v.type === C.S_IFDIR) {
       this.dirs.set(i, v);
-      this.known[i] = 0;
       return;
     }
     let k = 0;
     const b = this.big,
-      o = i * 6;
-    if (v.ino !== null) ((k |= 1), (b[o] = BigInt.asIntN(64, v.ino)));
-    if (v.dev !== null) ((k |= 2), (b[o + 1] = BigInt.asIntN(64, v.dev)));
-    if (v.size !== null) ((k |= 4), (b[o + 2] = v.size));
-    if (v.mtimeNs !== null) ((k |= 8), (b[o + 3] = v.mtimeNs));
-    this.odd.delete(i);
+      o = i * 3;
+    if (v.ino !== null) ((k |= 1), ((this.inos ??= new BigInt64Array(this.cap))[i] = BigInt.asIntN(64, v.ino)));
+    if (v.dev !== null) {
+      k |= 2;
+      const d = this.devNum(v.dev);
+      this.devAt[2 * i] = d;
+    }
+    if (v.size !== null) ((k |= 4), (b[o] = v.size));
+    if (v.mtimeNs !== null) ((k |= 8), (b[o + 1] = v.mtimeNs));
     if (v.orig !== null) {
       k |= 16;
       const m = /^(\d+):(\d+)$/.exec(v.orig);
       if (m) {
-        b[o + 4] = BigInt.asIntN(64, BigInt(m[1]));
-        b[o + 5] = BigInt.asIntN(64, BigInt(m[2]));
+        const d = this.devNum(BigInt(m[1]));
+        this.devAt[2 * i + 1] = d;
+        b[o + 2] = BigInt.asIntN(64, BigInt(m[2]));
       } else this.odd.set(i, v.orig);
     }
     this.known[i] = k;
   }
 
-  get(i: number): VNode {
+  /** What slot i holds (null: nothing there). */
+  get(i: number): VNode | null {
+    if (this.type[i] === 0) return null;
     const dir = this.dirs.get(i);
     if (dir) return dir;
     const k = this.known[i],
       b = this.big,
-      o = i * 6;
+      o = i * 3;
     const u = (x: bigint) => BigInt.asUintN(64, x);
     return {
       type: this.type[i],
-      ino: k & 1 ? u(b[o]) : null,
-      dev: k & 2 ? u(b[o + 1]) : null,
-      size: k & 4 ? b[o + 2] : null,
-      mtimeNs: k & 8 ? b[o + 3] : null,
-      orig: k & 16 ? (this.odd.get(i) ?? `${u(b[o + 4])}:${u(b[o + 5])}`) : null,
+      ino: k & 1 ? u(this.inos![i]) : null,
+      dev: k & 2 ? this.devs[this.devAt[2 * i]] : null,
+      size: k & 4 ? b[o] : null,
+      mtimeNs: k & 8 ? b[o + 1] : null,
+      orig: k & 16 ? (this.odd.get(i) ?? `${this.devs[this.devAt[2 * i + 1]]}:${u(b[o + 2])}`) : null,
     };
+  }
+
+  present(i: number): boolean {
+    return this.type[i] !== 0;
   }
 
   orderOf(i: number): number {
@@ -116,19 +179,90 @@ class Nodes {
   }
 
   isOrig(i: number, orig: string): boolean {
+    if (this.type[i] === 0) return false;
     const dir = this.dirs.get(i);
     if (dir) return dir.orig === orig;
     if (!(this.known[i] & 16)) return false;
     const odd = this.odd.get(i);
     if (odd !== undefined) return odd === orig;
     const cut = orig.indexOf(":");
-    const o = i * 6;
-    return `${BigInt.asUintN(64, this.big[o + 4])}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[o + 5])}` === orig.slice(cut + 1);
+    return `${this.devs[this.devAt[2 * i + 1]]}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[i * 3 + 2])}` === orig.slice(cut + 1);
+  }
+
+  /** Whether directory p has names set. */
+  hasDir(p: BPath): boolean {
+    return this.dirIds.has(p);
+  }
+
+  /** The directories with names set. */
+  dirPaths(): IterableIterator<BPath> {
+    return this.dirIds.keys();
+  }
+
+  /** The slots of directory p, in the order first set. */
+  *slots(p: BPath): Generator<number> {
+    const dir = this.dirIds.get(p);
+    if (dir === undefined) return;
+    for (let i = this.head[dir]; i >= 0; i = this.next[i]) yield i;
+  }
+
+  nameOf(i: number): BPath {
+    return this.names.toString("latin1", this.nameStart(i), this.nameEnd[i]);
+  }
+
+  /** Forgets the names set in directory p (not below it): its slots are left, unreachable. */
+  forget(p: BPath): void {
+    this.dirIds.delete(p);
+  }
+
+  /** dev's number in devs (past 65536 devices the numbers' column widens to 32 bits). */
+  private devNum(dev: bigint): number {
+    let d = this.devNums.get(dev);
+    if (d === undefined) {
+      this.devNums.set(dev, (d = this.devs.length));
+      this.devs.push(dev);
+      if (d > 0xffff && this.devAt instanceof Uint16Array) this.devAt = Uint32Array.from(this.devAt);
+    }
+    return d;
+  }
+
+  private nameStart(i: number): number {
+    return i ? this.nameEnd[i - 1] : 0;
+  }
+
+  private nameIs(i: number, name: BPath): boolean {
+    const start = this.nameStart(i);
+    if (this.nameEnd[i] - start !== name.length) return false;
+    for (let j = 0; j < name.length; j++) if (this.names[start + j] !== name.charCodeAt(j)) return false;
+    return true;
+  }
+
+  private grow(least = 0): void {
+    this.cap = Math.max(1024, this.cap * 2, least);
+    const more = <T extends { set(a: T): void }>(a: T, b: T) => (b.set(a), b);
+    this.dirOf = more(this.dirOf, new Int32Array(this.cap));
+    this.nameEnd = more(this.nameEnd, new Int32Array(this.cap));
+    this.next = more(this.next, new Int32Array(this.cap));
+    this.type = more(this.type, new Uint16Array(this.cap));
+    this.known = more(this.known, new Uint8Array(this.cap));
+    this.order = more(this.order, new Int32Array(this.cap));
+    this.big = more(this.big, new BigInt64Array(3 * this.cap));
+    if (this.inos) this.inos = more(this.inos, new BigInt64Array(this.cap));
+    const devAt = this.devAt instanceof Uint16Array ? new Uint16Array(2 * this.cap) : new Uint32Array(2 * this.cap);
+    devAt.set(this.devAt);
+    this.devAt = devAt;
+    // the table at twice the slots or more (a power of two): at most half full; the slots of
+    // live directories only
+    this.table = new Int32Array(2 ** Math.ceil(Math.log2(2 * this.cap)));
+    const mask = this.table.length - 1;
+    for (const dir of this.dirIds.values())
+      for (let i = this.head[dir]; i >= 0; i = this.next[i]) {
+        let k = nameHash(dir, this.names.toString("latin1", this.nameStart(i), this.nameEnd[i])) & mask;
+        while (this.table[k]) k = (k + 1) & mask;
+        this.table[k] = i + 1;
+      }
   }
 }
-
-// a name the overlay says is not there: -1 - its order (a name set again keeps its place)
-const gone = (order: number) => -1 - order;
 
 /** The real tree's lstat results, shared by the views planned over the same present, packed in
  *  typed arrays (a slot a path looked at, found by a hash of its directory and name, its name's
@@ -317,22 +451,23 @@ export class Expectations implements Iterable<{ path: BPath; node: VNode | null 
 }
 
 export class VFS {
-  // the overlay: per directory, its names set by planned steps, each a node's slot or gone()
-  private kids = new Map<BPath, Map<BPath, number>>();
-  private nodes = new Nodes();
+  // the overlay: per directory, its names set by planned steps, each a slot (Overlay)
+  private over: Overlay;
   private placed = 0; // the order of the next path put in the overlay
   private mounts = new Map<BPath, BPath | null>(); // virtual dir → real dir (null: nothing real below)
   /** lstat results of the real tree, shareable between views planned over the same present */
-  constructor(readonly cache = new RealTree()) {}
-
-  /** A new, empty overlay over the same (cached) real tree. */
-  fresh(): VFS {
-    return new VFS(this.cache);
+  /** `slots`: the names the plan is likely to set (its steps), room made for them at once: grown
+   *  by doubling, 1M slots were 1.5M at once while the last copy was made */
+  constructor(
+    readonly cache = new RealTree(),
+    slots = 0,
+  ) {
+    this.over = new Overlay(slots);
   }
 
-  /** The overlay's entry for p: a slot, gone (< 0), or undefined when the overlay says nothing of it. */
-  private entry(p: BPath): number | undefined {
-    return this.kids.get(dirname(p))?.get(basename(p));
+  /** A new, empty overlay over the same (cached) real tree (room for `slots` names set). */
+  fresh(slots = 0): VFS {
+    return new VFS(this.cache, slots);
   }
 
   /** The real path that holds what the virtual path p shows, or null when nothing real does. */
@@ -362,29 +497,19 @@ export class VFS {
   }
 
   get(p: BPath): VNode | null {
-    const at = this.entry(p);
-    if (at !== undefined) return at < 0 ? null : this.nodes.get(at);
+    const at = this.over.find(p);
+    if (at !== undefined) return this.over.get(at);
     // a parent that is gone or not a directory hides everything below it
     const rp = this.real(p);
     return rp === null ? null : this.realNode(rp);
   }
 
   set(p: BPath, n: VNode | null): void {
-    const d = dirname(p),
-      name = basename(p);
-    let names = this.kids.get(d);
-    if (!names) this.kids.set(d, (names = new Map()));
-    const was = names.get(name);
-    // a path set again keeps its place in the order (as a Map's key does); one set after it was
-    // dropped comes last
-    const order = was === undefined ? this.placed++ : was < 0 ? -1 - was : this.nodes.orderOf(was);
-    if (n === null) {
-      names.set(name, gone(order));
-      return;
-    }
-    const at = was !== undefined && was >= 0 ? was : this.nodes.add();
-    this.nodes.put(at, n, order);
-    names.set(name, at);
+    // a path set again keeps its place in the order (and among its directory's names); one set
+    // after it was dropped comes last
+    const at = this.over.find(p);
+    if (at === undefined) this.over.add(p, n, this.placed++);
+    else this.over.put(at, n, this.over.orderOf(at));
   }
 
   /** A directory that starts empty (a new one): nothing real shows through below it. */
@@ -409,10 +534,9 @@ export class VFS {
       const realA = this.real(a);
       // move the overlay and mounts below a to below b
       const moved: Array<[BPath, VNode | null, number]> = [];
-      for (const [d, names] of this.kids)
+      for (const d of this.over.dirPaths())
         if (d === a || isUnder(d, a))
-          for (const [name, at] of names)
-            moved.push([b + join(d, name).slice(a.length), at < 0 ? null : this.nodes.get(at), at < 0 ? -1 - at : this.nodes.orderOf(at)]);
+          for (const at of this.over.slots(d)) moved.push([b + join(d, this.over.nameOf(at)).slice(a.length), this.over.get(at), this.over.orderOf(at)]);
       moved.sort((x, y) => x[2] - y[2]); // in the order they were put in the overlay
       const movedMounts: Array<[BPath, BPath | null]> = [];
       for (const [k, v] of this.mounts) if (isUnder(k, a)) movedMounts.push([b + k.slice(a.length), v]);
@@ -430,10 +554,10 @@ export class VFS {
 
   /** Forgets the overlay below p (walking the overlay's own children, not every entry). */
   private dropBelow(p: BPath): void {
-    const names = this.kids.get(p);
-    if (names) {
-      this.kids.delete(p);
-      for (const n of names.keys()) this.dropBelow(join(p, n));
+    if (this.over.hasDir(p)) {
+      const names = Array.from(this.over.slots(p), (i) => this.over.nameOf(i));
+      this.over.forget(p);
+      for (const n of names) this.dropBelow(join(p, n));
     }
     if (this.mounts.size) for (const k of [...this.mounts.keys()]) if (isUnder(k, p)) this.mounts.delete(k);
   }
@@ -469,7 +593,7 @@ export class VFS {
         // not a readable directory: nothing real below
       }
     }
-    for (const k of this.kids.get(p)?.keys() ?? []) names.add(k);
+    for (const i of this.over.slots(p)) names.add(this.over.nameOf(i));
     return [...names].filter((n) => this.get(join(p, n)) !== null);
   }
 
@@ -478,11 +602,11 @@ export class VFS {
     // the first put in the overlay (as a Map of paths gave them)
     let first: BPath | null = null;
     let order = Infinity;
-    for (const [d, names] of this.kids)
-      for (const [name, at] of names)
-        if (at >= 0 && this.nodes.orderOf(at) < order && this.nodes.isOrig(at, orig)) {
-          first = join(d, name);
-          order = this.nodes.orderOf(at);
+    for (const d of this.over.dirPaths())
+      for (const at of this.over.slots(d))
+        if (this.over.orderOf(at) < order && this.over.isOrig(at, orig)) {
+          first = join(d, this.over.nameOf(at));
+          order = this.over.orderOf(at);
         }
     if (first !== null) return first;
     for (const d of near)

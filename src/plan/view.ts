@@ -50,31 +50,33 @@ function undoneOf(
   most: number,
   each?: (s: Step) => void,
 ): { other: Step[]; others: number } {
-  const touched = new PathSet();
+  // the steps' paths (TOUCHED), then of them and the changes' other names, those a change the
+  // plan undoes names (NAMED): one set with a mark each, not two sets of 1M paths at once
+  const paths = new PathSet();
   for (const s of plan.steps) {
     each?.(s); // (the view counts the steps in the same pass: a spilled plan's steps are decoded at each)
     if (s.seq < 0) continue;
-    touched.add(s.path);
-    if (s.path2 !== undefined) touched.add(s.path2);
+    paths.mark(s.path, TOUCHED);
+    if (s.path2 !== undefined) paths.mark(s.path2, TOUCHED);
   }
-  const named = new PathSet();
+  const touched = (p: BPath) => (paths.marks(p) & TOUCHED) !== 0;
   for (const c of passOf(changes))
-    if (touched.has(c.path) || (c.to !== undefined && touched.has(c.to))) {
-      named.add(c.path);
-      if (c.to !== undefined) named.add(c.to);
+    if (touched(c.path) || (c.to !== undefined && touched(c.to))) {
+      paths.mark(c.path, NAMED);
+      if (c.to !== undefined) paths.mark(c.to, NAMED);
       undone(c);
     }
-  touched.clear();
-  const unnamed = (s: Step) => !named.has(s.path) && !(s.path2 !== undefined && named.has(s.path2));
+  const named = (p: BPath) => (paths.marks(p) & NAMED) !== 0;
+  const unnamed = (s: Step) => !named(s.path) && !(s.path2 !== undefined && named(s.path2));
   // the paths with no net change are looked for only when some step is not named yet (an undo
   // of an rm -rf of 10k files names every step: its events are not read a second time)
   if (!plan.steps.some((s) => s.seq >= 0 && unnamed(s))) return { other: [], others: 0 };
   const net = new PathSet();
   for (const c of passOf(changes)) {
-    net.add(c.path);
-    if (c.to !== undefined) net.add(c.to);
+    net.mark(c.path, TOUCHED);
+    if (c.to !== undefined) net.mark(c.to, TOUCHED);
   }
-  for (const e of events) for (const p of [e.path, e.path2]) if (p && !net.has(fromBuf(p))) named.add(fromBuf(p));
+  for (const e of events) for (const p of [e.path, e.path2]) if (p && !net.marks(fromBuf(p))) paths.mark(fromBuf(p), NAMED);
   const other: Step[] = [];
   let others = 0;
   for (const s of plan.steps) if (s.seq >= 0 && unnamed(s) && others++ < most) other.push(s);
@@ -134,57 +136,63 @@ export function planView(plan: Plan, changes: Changes, events: Iterable<Pick<Net
   return { entries, total: total + others, counts: counts.n, common: common.dir(), steps: plan.steps.length };
 }
 
-/** A set of paths: exact up to EXACT of them, then by a 53-bit hash of each in a typed table
- *  (8 bytes a path, not ~100 for the string and its entry): what a plan's text shows of 1M steps
- *  (a collision, ~1 in 10^9 at 1M paths, could only name a change as undone in the text). */
+/** A set of paths, each with marks (bits): exact up to EXACT of them, then by a 53-bit hash of
+ *  each in a typed table (9 bytes a path, not ~100 for the string and its entry): what a plan's
+ *  text shows of 1M steps (a collision, ~1 in 10^9 at 1M paths, could only name a change as
+ *  undone in the text). */
 const EXACT = 1 << 17;
+const TOUCHED = 1,
+  NAMED = 2;
 class PathSet {
-  private exact: Set<BPath> | null = new Set();
+  private exact: Map<BPath, number> | null = new Map();
   private table = new Float64Array(0);
+  private bits = new Uint8Array(0);
   private n = 0;
 
-  add(p: BPath): void {
+  /** Adds p (if it is not in yet) with `bits` among its marks. */
+  mark(p: BPath, bits: number): void {
     if (this.exact) {
-      this.exact.add(p);
+      this.exact.set(p, (this.exact.get(p) ?? 0) | bits);
       if (this.exact.size <= EXACT) return;
       const all = this.exact;
       this.exact = null;
-      for (const q of all) this.put(hash(q));
+      for (const [q, b] of all) this.put(hash(q), b);
       return;
     }
-    this.put(hash(p));
+    this.put(hash(p), bits);
   }
 
-  has(p: BPath): boolean {
-    if (this.exact) return this.exact.has(p);
+  /** p's marks; 0: not in it. */
+  marks(p: BPath): number {
+    if (this.exact) return this.exact.get(p) ?? 0;
     const h = hash(p);
     const mask = this.table.length - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const x = this.table[i];
-      if (x === 0) return false;
-      if (x === h) return true;
+      if (x === 0) return 0;
+      if (x === h) return this.bits[i];
     }
   }
 
-  clear(): void {
-    this.exact = new Set();
-    this.table = new Float64Array(0);
-    this.n = 0;
-  }
-
-  private put(h: number): void {
+  private put(h: number, bits: number): void {
     if (2 * (this.n + 1) > this.table.length) {
-      const old = this.table;
+      const old = this.table,
+        oldBits = this.bits;
       this.table = new Float64Array(Math.max(1 << 16, old.length * 2));
+      this.bits = new Uint8Array(this.table.length);
       this.n = 0;
-      for (const x of old) if (x !== 0) this.put(x);
+      for (let i = 0; i < old.length; i++) if (old[i] !== 0) this.put(old[i], oldBits[i]);
     }
     const mask = this.table.length - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const x = this.table[i];
-      if (x === h) return;
+      if (x === h) {
+        this.bits[i] |= bits;
+        return;
+      }
       if (x === 0) {
         this.table[i] = h;
+        this.bits[i] = bits;
         this.n++;
         return;
       }

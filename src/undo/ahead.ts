@@ -16,6 +16,7 @@ import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFi
 import { join } from "node:path";
 import { deserialize, serialize } from "node:v8";
 import type { CommandRow } from "../index/rows.js";
+import { PLAN_CACHE } from "../index/db.js";
 import type { PlanView } from "../plan/view.js";
 import * as events from "../index/events.js";
 import * as kills from "../index/kills.js";
@@ -33,13 +34,17 @@ import { shellPart } from "./shell.js";
 import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
 import { StepLog } from "../plan/steplog.js";
+import { NameList } from "../store/names.js";
 
-/** Larger commands are planned when asked. Planning ahead the undo of an rm -rf of 100k files in
- *  dirs of 1000 (100,101 events) and then the redo of that undo, shitd peaks at 225 and 240 MiB
- *  resident (its old generation grown by a quarter: src/daemon/client.ts; it was 363 MiB with
- *  V8's own growth and the end scan's rows held whole), under the issue's 256 MiB a process:
- *  the planner still holds a plan's steps (~0.5 KB each), so 110k, not more. */
-const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 110000);
+/** Larger commands are planned when asked. An undo and a redo of an undo (which removes again
+ *  what the undo put back: it looks at each of those files, and the undo's end scan names them
+ *  all) have limits of their own. An rm -rf of 300k files in dirs of 1000 (300,301 events): shitd
+ *  peaks at 206 MiB resident planning its undo ahead (260 before its staging listing and paths
+ *  were packed), 241 ingesting the undo's records, but 272 planning the redo of that undo ahead,
+ *  over the issue's 256 MiB a process: undos up to 300k, redos up to 110k (at 100k: 225 and 240
+ *  MiB, its old generation grown by a quarter: src/daemon/client.ts). */
+const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 300000);
+const MAX_REDO_EVENTS = Number(process.env.SHIT_AHEAD_MAX_REDO_EVENTS ?? 110000);
 
 /** What the CLI takes: the plan's outcome (conflicts, what it cannot do), what its text shows
  *  (src/plan/view.ts), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing
@@ -50,13 +55,13 @@ export interface Ahead {
   id: string;
   file: string;
   base: string; // where it was made ahead: <run>/ahead/<target>-<stamp>(.plan|.v8)
-  moved: string[]; // the pre-images it moves back out of staging (PreparedPlan.moved)
-  keeps: string[]; // the pre-images it reads from staging
+  moved: NameList; // the pre-images it moves back out of staging (PreparedPlan.moved)
+  keeps: NameList; // the pre-images it reads from staging (one a step: a name may come twice)
   materialised: string[]; // written out of the store when it was taken (PreparedPlan.materialised)
 }
 
 /** The saved file's format: a file of another (an older shitd's, after an upgrade) is not used. */
-const FORMAT = 2;
+const FORMAT = 3;
 
 interface Saved {
   v: number;
@@ -64,8 +69,8 @@ interface Saved {
   kind: "undo" | "redo";
   plan: Omit<UndoPlan, "events" | "steps" | "skipped"> & { steps: never[]; skipped: never[] }; // without steps and expects (in the plan file), skipped (none) and events (a pass over the index)
   view: PlanView;
-  moved: string[];
-  keeps: string[];
+  moved: Uint8Array[]; // NameList.bytes: 1M names packed, not 1M strings in shitd, the file and the CLI
+  keeps: Uint8Array[];
   stored: Array<{ name: string; what: string }>; // pre-images in the store: written out when taken
 }
 
@@ -155,25 +160,34 @@ function roomFor(store: Store, events: number): boolean {
 function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   const ix = store.index;
   const n = t.ended == null || t.grp ? Infinity : events.count(ix, t.id);
-  if (n > MAX_EVENTS || !roomFor(store, n)) return false;
+  if (n > (reversalKind(t) === "redo" ? MAX_REDO_EVENTS : MAX_EVENTS) || !roomFor(store, n)) return false;
   if (interrupted(ix, store.paths, t) || shellPart(ix, t) || kills.of(ix, t.id).length) return false;
   const scoped = scopeFor(ix, h, t);
   if (scoped.first.length || scoped.scope || scoped.keepIfFull) return false;
   if (dependents(ix, h, t).length) return false;
+  ix.pageCache(PLAN_CACHE); // until shitd's next ingest
   const { planned, lost, view } = planWithLost(store, h, t, "stop", [], undefined, { view: true });
   const dropped = planned.events.dropped > 0; // records of calls that never ran: the tree decided
   if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
   if (!planned.steps.some((s) => s.seq >= 0)) return false;
   const written = planAhead(store, planned, `${base}.plan`);
   const inStore = new Set(written.stored.map((x) => x.name));
-  const kept = new Set<string>();
-  for (const s of planned.steps) if (s.keep && !inStore.has(s.keep)) kept.add(s.keep);
-  const keeps = [...kept];
+  const keeps = new NameList();
+  for (const s of planned.steps) if (s.keep && !inStore.has(s.keep)) keeps.push(s.keep);
   // with the plan, what its text shows (view), not the 10k steps and events it is made from:
   // reading those back (7 MB) cost more than planning a small command
   const { events: _, ...rest } = planned; // a pass over the index, not data
   const plan = { ...rest, steps: [], skipped: [], expect: [] }; // (no conflicts: none skipped)
-  const saved: Saved = { v: FORMAT, target: t.id, kind: reversalKind(t), plan, view: view!, moved: written.moved, keeps, stored: written.stored };
+  const saved: Saved = {
+    v: FORMAT,
+    target: t.id,
+    kind: reversalKind(t),
+    plan,
+    view: view!,
+    moved: written.moved.bytes(),
+    keeps: keeps.bytes(),
+    stored: written.stored,
+  };
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
   return true;
@@ -193,7 +207,9 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     return null; // none made for it at this stamp (or not whole: then it is planned now)
   }
   if (!isSaved(saved) || saved.target !== target.id || saved.kind !== reversalKind(target)) return null;
-  if (!stillStaged(store, saved.keeps)) return null;
+  const moved = NameList.fromBytes(saved.moved)!,
+    keeps = NameList.fromBytes(saved.keeps)!;
+  if (!stillStaged(store, keeps)) return null;
   checkState(store.paths, [join(store.paths.staging, saved.plan.cmd)]); // as preparePlan: others must not write there
   const id = newId();
   const file = join(store.paths.run, `${id}.plan`);
@@ -213,8 +229,8 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     id,
     file,
     base,
-    moved: saved.moved,
-    keeps: saved.keeps,
+    moved,
+    keeps,
     materialised: [],
   };
   // the pre-images in the store, written out to their staging names as preparePlan does (each
@@ -246,14 +262,13 @@ function sealed(p: Omit<UndoPlan, "events" | "steps"> & { steps: never[] }): Und
   return p as unknown as UndoPlan;
 }
 
-const strings = (x: unknown) => Array.isArray(x) && x.every((y) => typeof y === "string");
 /** Whether a file read back is one this build writes (an older shitd's may not be). */
 function isSaved(x: Saved): boolean {
   const p = x?.plan as Partial<Saved["plan"]> | undefined;
   return (
     x?.v === FORMAT &&
-    strings(x.moved) &&
-    strings(x.keeps) &&
+    NameList.fromBytes(x.moved) !== null &&
+    NameList.fromBytes(x.keeps) !== null &&
     Array.isArray(x.stored) &&
     !!p &&
     !!x.view &&
@@ -288,7 +303,8 @@ export const stillGood = (store: Store, a: Ahead): boolean => stillStaged(store,
 
 /** Whether every one of these pre-images is still in staging (by name: one listing per command
  *  dir, not an lstat each). */
-function stillStaged(store: Store, keeps: string[]): boolean {
+function stillStaged(store: Store, keeps: Iterable<string>): boolean {
   const staged = inStaging(store.paths.staging);
-  return keeps.every(staged);
+  for (const k of keeps) if (!staged(k)) return false;
+  return true;
 }

@@ -80,8 +80,12 @@ export function planWithLost(
 ): { planned: UndoPlan; lost: Lost[]; view: PlanView | null } {
   const { scope, keepIfFull } = scopeFor(store.index, h, target, only);
   const planned = planFor(store.index, target, mode, store.paths.staging, { prior, scope, keepIfFull, spill: store.paths.run });
+  phase("plan: steps");
   const view = opts.view ? viewOf(planned) : null;
-  return { planned, lost: lostPreimages(store, planned, mode === "force", opts.byApply), view };
+  phase("plan: view");
+  const lost = lostPreimages(store, planned, mode === "force", opts.byApply);
+  phase("plan: pre-images");
+  return { planned, lost, view };
 }
 
 /** What the text of an undo's plan shows (src/plan/view.ts): from its steps and the target's net changes. */

@@ -1,6 +1,8 @@
-// SHIT_TIMES=FILE: the phases of an undo or redo, each appended to FILE as "NAME WALL CPU HWM"
-// (seconds; CPU is user+sys of this process and of the children it waited for, such as
-// shit-apply; HWM this process's peak resident MiB so far, VmHWM: which phase made the peak), for
+// SHIT_TIMES=FILE: the phases of an undo or redo, each appended to FILE as
+// "NAME WALL CPU HWM rss=R anon=A file=F heap=H/T ext=E ab=A" (seconds; CPU is user+sys of this process and of the
+// children it waited for, such as shit-apply; HWM this process's peak resident MiB so far, VmHWM:
+// which phase made the peak; then MiB resident now, of it anonymous and of files, of V8's heap in use and held, of memory outside it
+// (external) and of that in ArrayBuffers: who holds the resident set at the phase's end), for
 // bench/undo.sh. Off (one env lookup) otherwise.
 import { appendFileSync, readFileSync } from "node:fs";
 
@@ -19,13 +21,18 @@ function cpu(): number {
   return (own.user + own.system) / 1e6 + kids;
 }
 
-/** This process's peak resident set so far, MiB (VmHWM of /proc/self/status); 0 when not known. */
-function hwm(): number {
+/** MiB of a field of /proc/self/status (VmHWM: the peak resident set so far; RssAnon, RssFile:
+ *  of it now, the process's own memory and files' pages mapped, such as its code); 0 when not known. */
+function status(field: string, text: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(text);
+  return m ? Math.round(Number(m[1]) / 1024) : 0;
+}
+
+function statusText(): string {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
-    return m ? Math.round(Number(m[1]) / 1024) : 0;
+    return readFileSync("/proc/self/status", "utf8");
   } catch {
-    return 0;
+    return "";
   }
 }
 
@@ -35,7 +42,11 @@ let last = file ? { wall: 0, cpu: 0 } : null; // the first phase counts from the
 export function phase(name: string): void {
   if (!file || !last) return;
   const now = { wall: performance.now() / 1000, cpu: cpu() };
-  appendFileSync(file, `${name.replace(/\s/g, "_")} ${(now.wall - last.wall).toFixed(3)} ${(now.cpu - last.cpu).toFixed(3)} ${hwm()}\n`);
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round(n / 1048576);
+  const st = statusText();
+  const mem = `rss=${mib(m.rss)} anon=${status("RssAnon", st)} file=${status("RssFile", st)} heap=${mib(m.heapUsed)}/${mib(m.heapTotal)} ext=${mib(m.external)} ab=${mib(m.arrayBuffers)}`;
+  appendFileSync(file, `${name.replace(/\s/g, "_")} ${(now.wall - last.wall).toFixed(3)} ${(now.cpu - last.cpu).toFixed(3)} ${status("VmHWM", st)} ${mem}\n`);
   last = { wall: performance.now() / 1000, cpu: cpu() };
 }
 

@@ -3,11 +3,11 @@
 // at any point leaves no staged file without its record. A process killed between such a record
 // and its call leaves a record of something that did not happen: those are dropped here, from
 // what the present tree shows, before planning.
-import { lstatSync, readdirSync } from "node:fs";
+import { type Dir, lstatSync, opendirSync } from "node:fs";
 import { join } from "node:path";
 import type { EventRow } from "../index/rows.js";
 import { Op, decodeStat } from "../spool/records.js";
-import { fromBuf } from "../paths/bytes.js";
+import { ByHash, NameSet, bytesHash } from "../paths/names.js";
 import { looksLikeKeepName } from "../store/store.js";
 
 const S_IFMT = 0o170000,
@@ -20,16 +20,24 @@ const lstatB = (p: string | Buffer) => lstatSync(p, { bigint: true, throwIfNoEnt
  *  dir instead of an lstat per kept file (an rm -rf of 10k files keeps 10k); an lstat where a dir
  *  cannot be listed. */
 export function inStaging(staging: string): (name: string) => boolean {
-  const listed = new Map<string, Set<string> | null>();
+  const listed = new Map<string, NameSet | null>();
   return (name) => {
     const slash = name.lastIndexOf("/");
     const dir = name.slice(0, slash);
     if (!listed.has(dir)) {
+      // an entry at a time into a packed set: an rm -rf of 1M files stages 1M names in one
+      // directory, which as readdir's array and a Set were ~100 MB at the undo's peak
+      let names: NameSet | null = new NameSet();
+      let d: Dir | null = null;
       try {
-        listed.set(dir, new Set(readdirSync(join(staging, dir))));
+        d = opendirSync(join(staging, dir), { encoding: "latin1", bufferSize: 1024 });
+        for (let e; (e = d.readSync());) names.add(e.name);
       } catch {
-        listed.set(dir, null);
+        names = null;
+      } finally {
+        d?.closeSync();
       }
+      listed.set(dir, names);
     }
     const names = listed.get(dir);
     return names ? names.has(name.slice(slash + 1)) : !!lstatB(join(staging, name));
@@ -66,26 +74,25 @@ type Rule = Pick<EventRow, "seq" | "op" | "err" | "path" | "pre" | "keep" | "kee
 export function unhappened(events: Iterable<Rule>, staging: string | undefined, whole: (seq: number) => EventRow): Set<number> {
   // by path first: a path unlinked once (nearly all of them) has no earlier record to compare
   // (its seq, an array only from a path's second)
-  const byPath = new Map<string, number | number[]>();
+  // the seqs of the UNLINK and RMDIR records by a hash of their path (an rm -rf of 1M files has
+  // 1M: as a Map of path strings ~90 MB at the undo's peak); those of a hash that are of another
+  // path are told apart by their rows' paths, read only then
+  const byPath = new ByHash();
   const dropped = new Set<number>();
   const did = didHappen(staging);
   for (const e of events) {
     if (!did(e) && !did(whole(e.seq))) dropped.add(e.seq);
     if (!((e.op === Op.UNLINK || e.op === Op.RMDIR) && e.err === 0 && e.path && e.pre)) continue;
-    const p = fromBuf(e.path);
-    const before = byPath.get(p);
-    if (before === undefined) {
-      byPath.set(p, e.seq);
-      continue;
-    }
-    const list = typeof before === "number" ? [before] : before;
+    const h = bytesHash(e.path);
+    const before = byPath.get(h);
+    byPath.add(h, e.seq);
+    if (!before.length) continue;
     const w = whole(e.seq);
-    for (const seq of list) {
+    for (const seq of before) {
       const x = whole(seq);
+      if (!x.path || Buffer.compare(x.path, e.path) !== 0) continue; // another path of the same hash
       if (x.op === w.op && w.op === e.op && x.keep === w.keep && x.pre && w.pre && sameObject(x.pre, w.pre)) dropped.add(seq);
     }
-    list.push(e.seq);
-    byPath.set(p, list);
   }
   return dropped;
 }

@@ -7,6 +7,7 @@ import { lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { happened } from "../../dist/undo/unhappened.js";
+import { bytesHash } from "../../dist/paths/names.js";
 import { Op, encodeStat, type Stat } from "../../dist/spool/records.js";
 import type { EventRow } from "../../dist/index/rows.js";
 
@@ -72,4 +73,31 @@ test("happened: a keep name bent by a damaged record (NUL bytes, '..', no slash)
       JSON.stringify(keep),
     );
   }
+});
+
+test("happened: a repeated record is known by its path, not by its path's hash: two paths of one hash are both kept", () => {
+  // two names whose paths share an FNV-1a hash (a birthday search: ~80k names for 32 bits)
+  const seen = new Map<number, string>();
+  let pair: [string, string] | null = null;
+  for (let i = 0; !pair; i++) {
+    const p = `/nonexistent-shit-test/f${i}`;
+    const h = bytesHash(Buffer.from(p));
+    const other = seen.get(h);
+    if (other !== undefined) pair = [other, p];
+    else seen.set(h, p);
+  }
+  const pre: Stat = { dev: 1n, ino: 9n, mode: 0o100644, uid: 0, gid: 0, nlink: 2, size: 1n, mtimeNs: 0n, ctimeNs: 5n, atimeNs: 0n };
+  const same = { keep: "c0ffee/1-9", keep_how: "R" };
+  const a = ev(Op.UNLINK, pair[0], pre, same);
+  const b = ev(Op.UNLINK, pair[1], pre, same);
+  assert.deepEqual(
+    happened([a, b], undefined).map((e) => e.seq),
+    [a.seq, b.seq],
+  );
+  // the same path's record again (a resumed apply) drops the first
+  const again = ev(Op.UNLINK, pair[0], pre, same);
+  assert.deepEqual(
+    happened([a, b, again], undefined).map((e) => e.seq),
+    [b.seq, again.seq],
+  );
 });

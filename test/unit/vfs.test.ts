@@ -172,3 +172,53 @@ test("vfs: expectations iterate in the order first seen, less paths below a dire
   );
   assert.ok(e.has(`${T}/gone`, true) && e.has(`${T}/d/a`) && !e.has(`${T}/d/a`, true) && !e.has(`${T}/d/b`));
 });
+
+// the overlay's packed slots (src/plan/vfs.ts, Overlay): grown from a few slots, with dropped
+// directories' slots left behind, names that are not ASCII, names set again keeping their place
+test("vfs: the overlay keeps every name through growth, dropped directories and renames", (t) => {
+  const T = tree(t);
+  const v = new VFS(undefined, 16);
+  const name = (f: number) => `f\xe9\xff${f}`;
+  for (let d = 0; d < 10; d++) {
+    v.setEmptyDir(`${T}/n${d}`, dirNode());
+    for (let f = 0; f < 300; f++) v.set(`${T}/n${d}/${name(f)}`, { ...file(f, `7:${d * 1000 + f}`), mtimeNs: BigInt(f) * 10n ** 9n });
+  }
+  v.remove(`${T}/n4`);
+  v.setEmptyDir(`${T}/n4`, dirNode());
+  v.set(`${T}/n4/x`, file(1));
+  // more names after the drop: the table grows again past n4's old slots
+  for (let f = 0; f < 3000; f++) v.set(`${T}/n9/g${f}`, file(f));
+  for (let d = 0; d < 10; d++)
+    for (let f = 0; f < 300; f++) {
+      const n = v.get(`${T}/n${d}/${name(f)}`);
+      if (d === 4) assert.equal(n, null);
+      else assert.deepEqual([n?.size, n?.mtimeNs, n?.orig], [BigInt(f), BigInt(f) * 10n ** 9n, `7:${d * 1000 + f}`]);
+    }
+  assert.equal(v.get(`${T}/n9/g2999`)?.size, 2999n);
+  assert.deepEqual(v.children(`${T}/n4`), ["x"]);
+  // in the order set; one removed and set again keeps its place
+  v.remove(`${T}/n3/${name(1)}`);
+  assert.deepEqual(v.children(`${T}/n3`).slice(0, 3), [name(0), name(2), name(3)]);
+  v.set(`${T}/n3/${name(1)}`, file(5));
+  assert.deepEqual(v.children(`${T}/n3`).slice(0, 3), [name(0), name(1), name(2)]);
+  assert.equal(v.children(`${T}/n3`).length, 300);
+  assert.equal(v.findOrig("7:2010", []), `${T}/n2/${name(10)}`);
+  v.rename(`${T}/n5`, `${T}/m5`);
+  assert.equal(v.get(`${T}/n5/${name(7)}`), null);
+  assert.equal(v.get(`${T}/m5/${name(7)}`)?.orig, "7:5007");
+  assert.equal(v.findOrig("7:5007", []), `${T}/m5/${name(7)}`);
+  assert.equal(v.findOrig("7:4007", []), null);
+  // nodes with an inode and a device of their own, of more devices than 16 bits number
+  const w = new VFS(undefined, 16);
+  const real = (j: number): VNode => ({
+    type: C.S_IFREG,
+    ino: 2n ** 64n - BigInt(j + 1),
+    dev: BigInt(j),
+    size: 1n,
+    mtimeNs: 2n,
+    orig: `${j}:${2n ** 64n - BigInt(j + 1)}`,
+  });
+  for (let j = 0; j < 70000; j++) w.set(`${T}/r/f${j}`, real(j));
+  for (let j = 0; j < 70000; j += 7) assert.deepEqual(w.get(`${T}/r/f${j}`), real(j));
+  assert.equal(w.findOrig(real(69999).orig!, []), `${T}/r/f69999`);
+});
