@@ -37,6 +37,107 @@ export function lstatNode(p: BPath): VNode | null {
   return { type: typeOf(Number(st.mode)), ino: st.ino, dev: st.dev, size: st.size, mtimeNs: st.mtimeNs, orig: `${st.dev}:${st.ino}` };
 }
 
+/** Slots named by (a directory's number, a name): each slot's directory and its name (latin1
+ *  bytes in one buffer, each after the one before), found by a hash of both (open addressing, at
+ *  most half full). What the overlay and the real tree share; each keeps its own columns beside
+ *  these, grown by `onGrow` to the new capacity. */
+class NamedSlots {
+  n = 0;
+  cap = 0;
+  dirOf = new Int32Array(0);
+  private nameEnd = new Int32Array(0);
+  private names = Buffer.alloc(0);
+  private table = new Int32Array(0); // slot + 1; 0: empty
+
+  /** indexed(dir): whether a directory's slots are still to be found (the overlay's dropped ones are not). */
+  constructor(
+    private onGrow: (cap: number) => void,
+    private indexed: (dir: number) => boolean = () => true,
+  ) {}
+
+  /** The slot of name in directory dir, if there is one. */
+  find(dir: number, name: BPath): number | undefined {
+    if (!this.table.length) return undefined;
+    const mask = this.table.length - 1;
+    for (let k = nameHash(dir, name) & mask; ; k = (k + 1) & mask) {
+      const i = this.table[k] - 1;
+      if (i < 0) return undefined;
+      if (this.dirOf[i] === dir && this.nameIs(i, name)) return i;
+    }
+  }
+
+  /** A new slot for name in directory dir (not there yet). */
+  add(dir: number, name: BPath): number {
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
+    this.dirOf[i] = dir;
+    const start = this.nameStart(i);
+    if (start + name.length > this.names.length) {
+      const b = Buffer.alloc(Math.max(1 << 16, 2 * (start + name.length)));
+      this.names.copy(b, 0, 0, start);
+      this.names = b;
+    }
+    this.nameEnd[i] = start + this.names.write(name, start, "latin1");
+    this.index(i, this.table.length - 1);
+    return i;
+  }
+
+  nameOf(i: number): BPath {
+    return this.names.toString("latin1", this.nameStart(i), this.nameEnd[i]);
+  }
+
+  /** Room for `least` slots or twice as many as now, the table made again for it. */
+  grow(least = 0): void {
+    this.cap = Math.max(1024, this.cap * 2, least);
+    this.dirOf = more(this.dirOf, new Int32Array(this.cap));
+    this.nameEnd = more(this.nameEnd, new Int32Array(this.cap));
+    this.onGrow(this.cap);
+    this.table = new Int32Array(2 ** Math.ceil(Math.log2(2 * this.cap)));
+    const mask = this.table.length - 1;
+    for (let i = 0; i < this.n; i++) if (this.indexed(this.dirOf[i])) this.index(i, mask);
+  }
+
+  private index(i: number, mask: number): void {
+    let k = nameHash(this.dirOf[i], this.nameOf(i)) & mask;
+    while (this.table[k]) k = (k + 1) & mask;
+    this.table[k] = i + 1;
+  }
+
+  private nameStart(i: number): number {
+    return i ? this.nameEnd[i - 1] : 0;
+  }
+
+  private nameIs(i: number, name: BPath): boolean {
+    const start = this.nameStart(i);
+    if (this.nameEnd[i] - start !== name.length) return false;
+    for (let j = 0; j < name.length; j++) if (this.names[start + j] !== name.charCodeAt(j)) return false;
+    return true;
+  }
+}
+
+/** a's values at the start of b, which is returned. */
+const more = <T extends { set(a: T): void }>(a: T, b: T) => (b.set(a), b);
+
+/** Devices by number: a slot keeps a 16-bit number, widened to 32 bits past 65536 devices. */
+class Devices {
+  readonly devs: bigint[] = [];
+  private nums = new Map<bigint, number>();
+
+  /** dev's number; col, the column that will hold it, widened if it must be (the column to keep). */
+  num<C extends Uint16Array | Uint32Array>(dev: bigint, col: C): { d: number; col: Uint16Array | Uint32Array } {
+    let d = this.nums.get(dev);
+    if (d === undefined) {
+      this.nums.set(dev, (d = this.devs.length));
+      this.devs.push(dev);
+    }
+    return { d, col: d > 0xffff && col instanceof Uint16Array ? Uint32Array.from(col) : col };
+  }
+}
+
+/** A column of device numbers of `len` entries, as wide as col is, with col's values first. */
+const devColumn = (col: Uint16Array | Uint32Array, len: number) =>
+  more<Uint16Array | Uint32Array>(col, col instanceof Uint16Array ? new Uint16Array(len) : new Uint32Array(len));
+
 /** The overlay: per directory, the names planned steps set, each a slot whose columns hold its
  *  directory's number, its name (latin1 bytes in one buffer, each after the one before), the next
  *  slot of its directory (in the order set), when it was put in the overlay (findOrig: the first)
@@ -47,41 +148,32 @@ export function lstatNode(p: BPath): VNode | null {
  *  and the slots of the old one are left, unreachable. */
 class Overlay {
   private dirIds = new Map<BPath, number>(); // the directories with names set, each its number now
+  private gone: boolean[] = []; // per directory number: dropped (its slots no longer found)
   private head: number[] = []; // per directory number: its first and last slot (-1: none)
   private tail: number[] = [];
-  private n = 0;
-  private cap = 0;
-  private dirOf = new Int32Array(0);
-  private nameEnd = new Int32Array(0);
   private next = new Int32Array(0);
-  private names = Buffer.alloc(0);
-  private table = new Int32Array(0); // slot + 1 by hash; 0: empty (live directories' slots only)
   private type = new Uint16Array(0); // 0: nothing there
   private known = new Uint8Array(0); // which of ino, dev, size, mtime, orig are known (bits)
   private order = new Int32Array(0);
   private big = new BigInt64Array(0); // size, mtime, orig's ino: three a slot
   private inos: BigInt64Array | null = null; // its own inode: made when one is known (a placed file has none)
-  private devAt: Uint16Array | Uint32Array = new Uint16Array(0); // dev's and orig's dev's numbers in devs: two a slot
-  private devs: bigint[] = [];
-  private devNums = new Map<bigint, number>();
+  private devAt: Uint16Array | Uint32Array = new Uint16Array(0); // dev's and orig's dev's numbers: two a slot
+  private devices = new Devices();
   private odd = new Map<number, string>(); // an orig that is not "dev:ino"
   private dirs = new Map<number, VNode>(); // directories, as they are (few; asked for at every step below them)
+  private s = new NamedSlots(
+    (cap) => this.grow(cap),
+    (dir) => !this.gone[dir],
+  );
 
   constructor(slots: number) {
-    if (slots > 0) this.grow(slots);
+    if (slots > 0) this.s.grow(slots);
   }
 
   /** p's slot, if the overlay has p. */
   find(p: BPath): number | undefined {
     const dir = this.dirIds.get(dirname(p));
-    if (dir === undefined) return undefined;
-    const name = basename(p);
-    const mask = this.table.length - 1;
-    for (let k = nameHash(dir, name) & mask; ; k = (k + 1) & mask) {
-      const i = this.table[k] - 1;
-      if (i < 0) return undefined;
-      if (this.dirOf[i] === dir && this.nameIs(i, name)) return i;
-    }
+    return dir === undefined ? undefined : this.s.find(dir, basename(p));
   }
 
   /** A new slot for p (not in the overlay yet), at `order`, holding n (null: nothing there). */
@@ -93,25 +185,11 @@ class Overlay {
       this.head.push(-1);
       this.tail.push(-1);
     }
-    if (this.n === this.cap) this.grow();
-    const i = this.n++;
-    this.dirOf[i] = dir;
+    const i = this.s.add(dir, basename(p));
     this.next[i] = -1;
     if (this.tail[dir] < 0) this.head[dir] = i;
     else this.next[this.tail[dir]] = i;
     this.tail[dir] = i;
-    const name = basename(p);
-    const start = this.nameStart(i);
-    if (start + name.length > this.names.length) {
-      const b = Buffer.alloc(Math.max(1 << 16, 2 * (start + name.length)));
-      this.names.copy(b, 0, 0, start);
-      this.names = b;
-    }
-    this.nameEnd[i] = start + this.names.write(name, start, "latin1");
-    const mask = this.table.length - 1;
-    let k = nameHash(dir, name) & mask;
-    while (this.table[k]) k = (k + 1) & mask;
-    this.table[k] = i + 1;
     this.put(i, n, order);
     return i;
   }
@@ -131,7 +209,7 @@ class Overlay {
     let k = 0;
     const b = this.big,
       o = i * 3;
-    if (v.ino !== null) ((k |= 1), ((this.inos ??= new BigInt64Array(this.cap))[i] = BigInt.asIntN(64, v.ino)));
+    if (v.ino !== null) ((k |= 1), ((this.inos ??= new BigInt64Array(this.s.cap))[i] = BigInt.asIntN(64, v.ino)));
     if (v.dev !== null) {
       k |= 2;
       const d = this.devNum(v.dev);
@@ -163,10 +241,10 @@ class Overlay {
     return {
       type: this.type[i],
       ino: k & 1 ? u(this.inos![i]) : null,
-      dev: k & 2 ? this.devs[this.devAt[2 * i]] : null,
+      dev: k & 2 ? this.devices.devs[this.devAt[2 * i]] : null,
       size: k & 4 ? b[o] : null,
       mtimeNs: k & 8 ? b[o + 1] : null,
-      orig: k & 16 ? (this.odd.get(i) ?? `${this.devs[this.devAt[2 * i + 1]]}:${u(b[o + 2])}`) : null,
+      orig: k & 16 ? (this.odd.get(i) ?? `${this.devices.devs[this.devAt[2 * i + 1]]}:${u(b[o + 2])}`) : null,
     };
   }
 
@@ -186,7 +264,7 @@ class Overlay {
     const odd = this.odd.get(i);
     if (odd !== undefined) return odd === orig;
     const cut = orig.indexOf(":");
-    return `${this.devs[this.devAt[2 * i + 1]]}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[i * 3 + 2])}` === orig.slice(cut + 1);
+    return `${this.devices.devs[this.devAt[2 * i + 1]]}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[i * 3 + 2])}` === orig.slice(cut + 1);
   }
 
   /** Whether directory p has names set. */
@@ -207,60 +285,32 @@ class Overlay {
   }
 
   nameOf(i: number): BPath {
-    return this.names.toString("latin1", this.nameStart(i), this.nameEnd[i]);
+    return this.s.nameOf(i);
   }
 
   /** Forgets the names set in directory p (not below it): its slots are left, unreachable. */
   forget(p: BPath): void {
+    const dir = this.dirIds.get(p);
+    if (dir !== undefined) this.gone[dir] = true;
     this.dirIds.delete(p);
   }
 
-  /** dev's number in devs (past 65536 devices the numbers' column widens to 32 bits). */
+  /** dev's number in devices (past 65536 devices the numbers' column widens to 32 bits). */
   private devNum(dev: bigint): number {
-    let d = this.devNums.get(dev);
-    if (d === undefined) {
-      this.devNums.set(dev, (d = this.devs.length));
-      this.devs.push(dev);
-      if (d > 0xffff && this.devAt instanceof Uint16Array) this.devAt = Uint32Array.from(this.devAt);
-    }
+    const { d, col } = this.devices.num(dev, this.devAt);
+    this.devAt = col;
     return d;
   }
 
-  private nameStart(i: number): number {
-    return i ? this.nameEnd[i - 1] : 0;
-  }
-
-  private nameIs(i: number, name: BPath): boolean {
-    const start = this.nameStart(i);
-    if (this.nameEnd[i] - start !== name.length) return false;
-    for (let j = 0; j < name.length; j++) if (this.names[start + j] !== name.charCodeAt(j)) return false;
-    return true;
-  }
-
-  private grow(least = 0): void {
-    this.cap = Math.max(1024, this.cap * 2, least);
-    const more = <T extends { set(a: T): void }>(a: T, b: T) => (b.set(a), b);
-    this.dirOf = more(this.dirOf, new Int32Array(this.cap));
-    this.nameEnd = more(this.nameEnd, new Int32Array(this.cap));
-    this.next = more(this.next, new Int32Array(this.cap));
-    this.type = more(this.type, new Uint16Array(this.cap));
-    this.known = more(this.known, new Uint8Array(this.cap));
-    this.order = more(this.order, new Int32Array(this.cap));
-    this.big = more(this.big, new BigInt64Array(3 * this.cap));
-    if (this.inos) this.inos = more(this.inos, new BigInt64Array(this.cap));
-    const devAt = this.devAt instanceof Uint16Array ? new Uint16Array(2 * this.cap) : new Uint32Array(2 * this.cap);
-    devAt.set(this.devAt);
-    this.devAt = devAt;
-    // the table at twice the slots or more (a power of two): at most half full; the slots of
-    // live directories only
-    this.table = new Int32Array(2 ** Math.ceil(Math.log2(2 * this.cap)));
-    const mask = this.table.length - 1;
-    for (const dir of this.dirIds.values())
-      for (let i = this.head[dir]; i >= 0; i = this.next[i]) {
-        let k = nameHash(dir, this.names.toString("latin1", this.nameStart(i), this.nameEnd[i])) & mask;
-        while (this.table[k]) k = (k + 1) & mask;
-        this.table[k] = i + 1;
-      }
+  /** The columns at cap slots. */
+  private grow(cap: number): void {
+    this.next = more(this.next, new Int32Array(cap));
+    this.type = more(this.type, new Uint16Array(cap));
+    this.known = more(this.known, new Uint8Array(cap));
+    this.order = more(this.order, new Int32Array(cap));
+    this.big = more(this.big, new BigInt64Array(3 * cap));
+    if (this.inos) this.inos = more(this.inos, new BigInt64Array(cap));
+    this.devAt = devColumn(this.devAt, 2 * cap);
   }
 }
 
@@ -272,34 +322,20 @@ class Overlay {
 export class RealTree {
   private dirIds = new Map<BPath, number>();
   private dirPath: BPath[] = [];
-  private n = 0;
-  private cap = 0;
-  // a slot's columns: its directory's number and its name's end in `names` (latin1 bytes, each
-  // after the one before); its type (0: nothing there), device's number and marks; its inode,
-  // size and mtime (an lstat's orig is always its "dev:ino"): ~45 bytes a slot with its name
-  private dirOf = new Int32Array(0);
-  private nameEnd = new Int32Array(0);
+  // a slot's columns besides its directory and name (NamedSlots): its type (0: nothing there),
+  // device's number and marks; its inode, size and mtime (an lstat's orig is always its
+  // "dev:ino"): ~45 bytes a slot with its name
   private type = new Uint16Array(0);
-  private devAt = new Uint16Array(0);
+  private devAt: Uint16Array | Uint32Array = new Uint16Array(0);
   private marks = new Uint8Array(0);
   private big = new BigInt64Array(0);
-  private names = Buffer.alloc(0);
-  private devs: bigint[] = [];
-  private devNums = new Map<bigint, number>();
-  // slot + 1 by a hash of (directory, name), open addressing; 0: empty
-  private table = new Int32Array(0);
+  private devices = new Devices();
+  private s = new NamedSlots((cap) => this.grow(cap));
 
   /** p's slot, if p was looked at. */
   lookup(p: BPath): number | undefined {
     const dir = this.dirIds.get(dirname(p));
-    if (dir === undefined || !this.table.length) return undefined;
-    const name = basename(p);
-    const mask = this.table.length - 1;
-    for (let k = nameHash(dir, name) & mask; ; k = (k + 1) & mask) {
-      const i = this.table[k] - 1;
-      if (i < 0) return undefined;
-      if (this.dirOf[i] === dir && this.nameIs(i, name)) return i;
-    }
+    return dir === undefined ? undefined : this.s.find(dir, basename(p));
   }
 
   /** A slot for p (not looked at yet), holding n as lstatNode made it (null: nothing there). */
@@ -310,33 +346,16 @@ export class RealTree {
       this.dirIds.set(d, (dir = this.dirPath.length));
       this.dirPath.push(d);
     }
-    if (this.n === this.cap) this.grow();
-    const i = this.n++;
-    this.dirOf[i] = dir;
+    const i = this.s.add(dir, basename(p));
     if (n) {
-      let dev = this.devNums.get(n.dev!);
-      if (dev === undefined) {
-        this.devNums.set(n.dev!, (dev = this.devs.length));
-        this.devs.push(n.dev!);
-      }
+      const { d: dev, col } = this.devices.num(n.dev!, this.devAt);
+      this.devAt = col;
       this.type[i] = n.type;
       this.devAt[i] = dev;
       this.big[3 * i] = BigInt.asIntN(64, n.ino!);
       this.big[3 * i + 1] = n.size!;
       this.big[3 * i + 2] = n.mtimeNs!;
     }
-    const name = basename(p);
-    const start = this.nameStart(i);
-    if (start + name.length > this.names.length) {
-      const b = Buffer.alloc(Math.max(1 << 16, 2 * (start + name.length)));
-      this.names.copy(b, 0, 0, start);
-      this.names = b;
-    }
-    this.nameEnd[i] = start + this.names.write(name, start, "latin1");
-    const mask = this.table.length - 1;
-    let k = nameHash(dir, name) & mask;
-    while (this.table[k]) k = (k + 1) & mask;
-    this.table[k] = i + 1;
     return i;
   }
 
@@ -344,12 +363,12 @@ export class RealTree {
   node(i: number): VNode | null {
     if (i < 0 || this.type[i] === 0) return null;
     const ino = BigInt.asUintN(64, this.big[3 * i]),
-      dev = this.devs[this.devAt[i]];
+      dev = this.devices.devs[this.devAt[i]];
     return { type: this.type[i], ino, dev, size: this.big[3 * i + 1], mtimeNs: this.big[3 * i + 2], orig: `${dev}:${ino}` };
   }
 
   pathOf(i: number): BPath {
-    return join(this.dirPath[this.dirOf[i]], this.names.toString("latin1", this.nameStart(i), this.nameEnd[i]));
+    return join(this.dirPath[this.s.dirOf[i]], this.s.nameOf(i));
   }
 
   /** Marks slot i (the planner's: a path whose end scan stands). */
@@ -361,34 +380,12 @@ export class RealTree {
     return i !== undefined && i >= 0 && this.marks[i] === 1;
   }
 
-  private nameStart(i: number): number {
-    return i ? this.nameEnd[i - 1] : 0;
-  }
-
-  private nameIs(i: number, name: BPath): boolean {
-    const start = this.nameStart(i);
-    if (this.nameEnd[i] - start !== name.length) return false;
-    for (let j = 0; j < name.length; j++) if (this.names[start + j] !== name.charCodeAt(j)) return false;
-    return true;
-  }
-
-  private grow(): void {
-    this.cap = Math.max(1024, this.cap * 2);
-    const more = <T extends { set(a: T): void }>(a: T, b: T) => (b.set(a), b);
-    this.dirOf = more(this.dirOf, new Int32Array(this.cap));
-    this.nameEnd = more(this.nameEnd, new Int32Array(this.cap));
-    this.type = more(this.type, new Uint16Array(this.cap));
-    this.devAt = more(this.devAt, new Uint16Array(this.cap));
-    this.marks = more(this.marks, new Uint8Array(this.cap));
-    this.big = more(this.big, new BigInt64Array(3 * this.cap));
-    // the table at twice the slots: at most half full
-    this.table = new Int32Array(2 * this.cap);
-    const mask = this.table.length - 1;
-    for (let i = 0; i < this.n; i++) {
-      let k = nameHash(this.dirOf[i], this.names.toString("latin1", this.nameStart(i), this.nameEnd[i])) & mask;
-      while (this.table[k]) k = (k + 1) & mask;
-      this.table[k] = i + 1;
-    }
+  /** The columns at cap slots. */
+  private grow(cap: number): void {
+    this.type = more(this.type, new Uint16Array(cap));
+    this.devAt = devColumn(this.devAt, cap);
+    this.marks = more(this.marks, new Uint8Array(cap));
+    this.big = more(this.big, new BigInt64Array(3 * cap));
   }
 }
 

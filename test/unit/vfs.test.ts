@@ -155,6 +155,14 @@ test("vfs: the real tree's packed cache gives back each path's node, path and ma
   assert.equal(r.marked(r.lookup("/d1/f1")), false);
 });
 
+test("vfs: the real tree keeps each path's device past 65536 devices (its column widens)", () => {
+  const r = new RealTree();
+  const n = 70000;
+  const node = (i: number): VNode => ({ type: C.S_IFREG, ino: BigInt(i), dev: BigInt(1000 + i), size: 1n, mtimeNs: 2n, orig: `${1000 + i}:${i}` });
+  for (let i = 0; i < n; i++) r.add(`/d${i % 13}/f${i}`, node(i));
+  for (const i of [0, 1, 65535, 65536, 65537, n - 1]) assert.deepEqual(r.node(r.lookup(`/d${i % 13}/f${i}`)!), node(i), `${i}`);
+});
+
 // a plan's expectations: in the order first seen, once each, less what an absent directory implies
 test("vfs: expectations iterate in the order first seen, less paths below a directory expected absent", (t) => {
   const T = tree(t);
