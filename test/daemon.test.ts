@@ -82,6 +82,37 @@ test("daemon: of several started at the same moment exactly one stays; a kill -9
   assert.equal(readFileSync(join(s.state, "run", "shitd.pid"), "utf8").trim(), String(next));
 });
 
+/** A process's environment, as it was exec'd, name -> value. */
+const environOf = (pid: number) =>
+  new Map(
+    readFileSync(`/proc/${pid}/environ`, "utf8")
+      .split("\0")
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
+const childrenOf = (pid: number) =>
+  readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number));
+
+test("daemon: shitd runs with glibc's mmap threshold fixed at 128 KiB (a user's own setting kept) and hands the CLI's to nothing it starts", async (t) => {
+  for (const own of [undefined, "65536"]) {
+    const s = daemonBox(t, own ? { MALLOC_MMAP_THRESHOLD_: own } : {});
+    const r = s.shit(["daemon", "start"]);
+    assert.equal(r.status, 0, out(r));
+    const pid = Number(/pid (\d+)/.exec(r.stdout)![1]);
+    assert.equal(environOf(pid).get("MALLOC_MMAP_THRESHOLD_"), own ?? "131072");
+    // the working directory of a command becomes a watched root: shit-watch runs, started by shitd
+    assert.equal(s.shit(["run", "--", "true"]).status, 0);
+    let kids: number[] = [];
+    await until("shitd to start shit-watch", () => (kids = childrenOf(pid)).length > 0);
+    for (const k of kids) {
+      const env = environOf(k);
+      assert.equal(env.get("MALLOC_MMAP_THRESHOLD_"), own, `pid ${k}: the user's own, or none`);
+      assert.equal(env.get("SHIT_ENV_SET"), undefined);
+    }
+    await s.kill();
+  }
+});
+
 test("daemon: ingests in the background when a spool changes, and `sync` answers when the index is current", async (t) => {
   const s = daemonBox(t);
   assert.equal(s.shit(["daemon", "start"]).status, 0);
@@ -197,6 +228,7 @@ test("daemon: install writes a systemd user unit that runs this runtime on this 
   // not the bundle the CLI ran from: a later build without esbuild removes dist/bundle
   assert.equal(exec[2], join(root, "dist", "daemon", "shitd.js"));
   assert.match(text, new RegExp(`^Environment=SHIT_HOME=${s.state}$`, "m"));
+  assert.match(text, /^Environment=MALLOC_MMAP_THRESHOLD_=131072\nEnvironment=SHIT_ENV_SET=MALLOC_MMAP_THRESHOLD_$/m);
   assert.match(r.stdout, /systemctl --user enable --now shitd\.service/);
   r = s.shit(["daemon", "uninstall"], { env });
   assert.equal(r.status, 0, out(r));

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { checkState, statePaths } from "../paths/state.js";
-import { DaemonDown, daemonCommand, durableDaemonEntry, request, startDaemon, stopDaemon } from "../daemon/client.js";
+import { DaemonDown, daemonCommand, daemonEnv, durableDaemonEntry, request, startDaemon, stopDaemon } from "../daemon/client.js";
 import { socketPath } from "../daemon/protocol.js";
 import { CliError, EXIT } from "./exit.js";
 
@@ -21,7 +21,9 @@ Description=shit daemon: background ingest of recorded commands (state ${state})
 Type=simple
 ExecStart=${daemonCommand(durableDaemonEntry).map(quote).join(" ")}
 Environment=${quote(`SHIT_HOME=${state}`)}
-Environment=SHIT_DAEMON_IDLE_MS=0
+${Object.entries(daemonEnv())
+  .map(([k, v]) => `Environment=${quote(`${k}=${v}`)}\n`)
+  .join("")}Environment=SHIT_DAEMON_IDLE_MS=0
 Restart=on-failure
 
 [Install]

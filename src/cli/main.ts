@@ -17,12 +17,9 @@ import { configEdit, configGet, configList, configSet, configUnset, CONFIG_HELP 
 import { COMPLETION_SHELLS, completionScript, printIds } from "./completion.js";
 import { manPage } from "./man.js";
 import { KEYS, loadConfig, settingOf, type Key } from "../config.js";
+import { dropLauncherEnv } from "../procs/launcher-env.js";
 
-// What bin/shit set for this process alone (Node's compile cache, glibc's mmap threshold for an
-// undo's memory): nothing this process starts or prints gets it (a restart line unsets each
-// variable the killed process did not have: `env -u NODE_COMPILE_CACHE …`)
-for (const name of (process.env.SHIT_ENV_SET ?? "").split(" ")) if (name) delete process.env[name];
-delete process.env.SHIT_ENV_SET;
+dropLauncherEnv(); // what bin/shit set for this process alone
 
 const EXIT_HELP = `
 Exit codes:

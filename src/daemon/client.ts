@@ -28,6 +28,24 @@ export const daemonCommand = (entry = daemonEntry): string[] => [
   entry,
 ];
 
+/** What shitd's environment has that the CLI's has not: glibc's malloc keeps its mmap threshold at
+ *  128 KiB (as bin/shit has it for undo and redo), not raising it to each large block freed (up to
+ *  32 MiB), which left the planner's buffers and SQLite's in the brk heap after their use. Planning
+ *  ahead the undo of an rm -rf of 1M files, a shitd started fresh peaked at 267 MiB resident, 236-242
+ *  with it (its brk heap 104 -> 79 MB); MALLOC_ARENA_MAX=2, MALLOC_TRIM_THRESHOLD_=131072 and
+ *  --max-old-space-size=128 on top changed nothing (docs/DESIGN.md). A user's own setting stays.
+ *  Named in SHIT_ENV_SET: shitd takes it out of what it hands on (shit-watch). */
+const DAEMON_ENV: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: "131072" };
+
+/** The environment shitd is started with, from base (the CLI's, or none for a systemd unit). */
+export function daemonEnv(base: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  const set = Object.keys(DAEMON_ENV).filter((k) => base[k] === undefined);
+  for (const k of set) env[k] = DAEMON_ENV[k];
+  if (set.length) env.SHIT_ENV_SET = set.join(" ");
+  return env;
+}
+
 export class DaemonDown extends Error {}
 
 /** One request, one reply. Throws DaemonDown when nothing listens on the socket. */
@@ -120,7 +138,7 @@ export function spawnDaemon(paths: StatePaths): number | undefined {
   closeSync(openSync(startingPath(paths), "w", 0o600)); // fresh mtime: launched now
   const log = openSync(logPath(paths), "a", 0o600);
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, SHIT_HOME: paths.root };
+    const env = daemonEnv({ ...process.env, SHIT_HOME: paths.root });
     delete env.SHIT_CMD;
     const [exe, ...args] = daemonCommand();
     const child = spawn(exe, args, { detached: true, stdio: ["ignore", log, log], cwd: "/", env });

@@ -23,7 +23,10 @@ import { Tidy } from "./tidy.js";
 import { makeAhead } from "../undo/ahead.js";
 import { Store } from "../store/store.js";
 import { stampOf } from "../index/stamp.js";
+import { dropLauncherEnv } from "../procs/launcher-env.js";
 import { logPath, parseRequest, pidPath, socketPath, startingPath, type Reply, type Request, type Status } from "./protocol.js";
+
+dropLauncherEnv(); // what the CLI set for shitd alone (daemonEnv): not for shit-watch
 
 const envMs = (name: string, dflt: number) => {
   const v = Number(process.env[name]);
