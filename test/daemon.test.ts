@@ -93,13 +93,13 @@ const environOf = (pid: number) =>
 const childrenOf = (pid: number) =>
   readdirSync(`/proc/${pid}/task`).flatMap((t) => readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").split(" ").filter(Boolean).map(Number));
 
-test("daemon: shitd runs with glibc's mmap threshold fixed at 128 KiB (a user's own setting kept) and hands the CLI's to nothing it starts", async (t) => {
+test("daemon: shitd runs with glibc's mmap threshold fixed at 32 KiB (a user's own setting kept) and hands the CLI's to nothing it starts", async (t) => {
   for (const own of [undefined, "65536"]) {
     const s = daemonBox(t, own ? { MALLOC_MMAP_THRESHOLD_: own } : {});
     const r = s.shit(["daemon", "start"]);
     assert.equal(r.status, 0, out(r));
     const pid = Number(/pid (\d+)/.exec(r.stdout)![1]);
-    assert.equal(environOf(pid).get("MALLOC_MMAP_THRESHOLD_"), own ?? "131072");
+    assert.equal(environOf(pid).get("MALLOC_MMAP_THRESHOLD_"), own ?? "32768");
     // the working directory of a command becomes a watched root: shit-watch runs, started by shitd
     assert.equal(s.shit(["run", "--", "true"]).status, 0);
     let kids: number[] = [];
@@ -228,7 +228,7 @@ test("daemon: install writes a systemd user unit that runs this runtime on this 
   // not the bundle the CLI ran from: a later build without esbuild removes dist/bundle
   assert.equal(exec[2], join(root, "dist", "daemon", "shitd.js"));
   assert.match(text, new RegExp(`^Environment=SHIT_HOME=${s.state}$`, "m"));
-  assert.match(text, /^Environment=MALLOC_MMAP_THRESHOLD_=131072\nEnvironment=SHIT_ENV_SET=MALLOC_MMAP_THRESHOLD_$/m);
+  assert.match(text, /^Environment=MALLOC_MMAP_THRESHOLD_=32768\nEnvironment=SHIT_ENV_SET=MALLOC_MMAP_THRESHOLD_$/m);
   assert.match(r.stdout, /systemctl --user enable --now shitd\.service/);
   r = s.shit(["daemon", "uninstall"], { env });
   assert.equal(r.status, 0, out(r));

@@ -29,13 +29,13 @@ export const daemonCommand = (entry = daemonEntry): string[] => [
 ];
 
 /** What shitd's environment has that the CLI's has not: glibc's malloc keeps its mmap threshold at
- *  128 KiB (as bin/shit has it for undo and redo), not raising it to each large block freed (up to
- *  32 MiB), which left the planner's buffers and SQLite's in the brk heap after their use. Planning
- *  ahead the undo of an rm -rf of 1M files after its ingest, shitd peaked at 290 MiB resident,
- *  249-253 with it (its brk heap 114 -> 82 MB); MALLOC_ARENA_MAX=2, MALLOC_TRIM_THRESHOLD_=131072
- *  and --max-old-space-size=128 on top changed nothing (docs/DESIGN.md). A user's own setting stays.
- *  Named in SHIT_ENV_SET: shitd takes it out of what it hands on (shit-watch). */
-const DAEMON_ENV: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: "131072" };
+ *  32 KiB, not raising it to each large block freed (up to 32 MiB), which left the planner's
+ *  buffers and SQLite's in the brk heap after their use. Planning ahead the undo of an rm -rf of
+ *  1M files after its ingest, shitd peaked at 290 MiB resident; 249-253 at bin/shit's 128 KiB (brk
+ *  heap 114 -> 82 MB), 204 at 32 KiB (37 MB), its plan no slower; MALLOC_ARENA_MAX=2,
+ *  MALLOC_TRIM_THRESHOLD_ and --max-old-space-size=128 changed nothing (docs/DESIGN.md). A user's
+ *  own setting stays. Named in SHIT_ENV_SET: shitd takes it out of what it hands on (shit-watch). */
+const DAEMON_ENV: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: "32768" };
 
 /** The environment shitd is started with, from base (the CLI's, or none for a systemd unit). */
 export function daemonEnv(base: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

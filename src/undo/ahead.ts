@@ -39,9 +39,9 @@ import { NameList } from "../store/names.js";
 /** Larger commands are planned when asked. An undo and a redo of an undo (which removes again
  *  what the undo put back: it looks at each of those files, and the undo's end scan names them
  *  all) have limits of their own. An rm -rf of 1M files in dirs of 1000 (1,001,001 events): shitd
- *  peaks at 249-253 MiB resident planning its undo ahead after ingesting the rm (290 before
- *  glibc's mmap threshold was fixed for it: src/daemon/client.ts), 211 ingesting the undo's
- *  records; the undo from that plan took 6-14 s against ~45 s planned when asked. Of 300k (300,301 events)
+ *  peaks at 204 MiB resident planning its undo ahead after ingesting the rm (290 before glibc's
+ *  mmap threshold was fixed for it at 32 KiB, 249-253 at 128 KiB: src/daemon/client.ts), 175
+ *  ingesting the undo's records; the undo from that plan took 6-14 s against ~45 s when asked. Of 300k (300,301 events)
  *  shitd peaks at 272 MiB planning the redo of its undo ahead, over the issue's 256 MiB a
  *  process: undos up to 1.01M events, redos up to 110k (at 100k: 225 and 240 MiB, its old
  *  generation grown by a quarter: src/daemon/client.ts). */
