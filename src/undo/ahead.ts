@@ -209,9 +209,10 @@ export function takeAhead(store: Store, target: CommandRow): Ahead | null {
     return null; // none made for it at this stamp (or not whole: then it is planned now)
   }
   if (!isSaved(saved) || saved.target !== target.id || saved.kind !== reversalKind(target)) return null;
-  const moved = NameList.fromBytes(saved.moved)!,
-    keeps = NameList.fromBytes(saved.keeps)!;
-  if (!stillStaged(store, keeps)) return null;
+  // its lists read once, here (1M names each for a 1M-file rm -rf), not also to check them
+  const moved = NameList.fromBytes(saved.moved),
+    keeps = NameList.fromBytes(saved.keeps);
+  if (!moved || !keeps || !stillStaged(store, keeps)) return null;
   checkState(store.paths, [join(store.paths.staging, saved.plan.cmd)]); // as preparePlan: others must not write there
   const id = newId();
   const file = join(store.paths.run, `${id}.plan`);
@@ -269,8 +270,8 @@ function isSaved(x: Saved): boolean {
   const p = x?.plan as Partial<Saved["plan"]> | undefined;
   return (
     x?.v === FORMAT &&
-    NameList.fromBytes(x.moved) !== null &&
-    NameList.fromBytes(x.keeps) !== null &&
+    Array.isArray(x.moved) && // each a NameList's bytes: read (and checked) by takeAhead
+    Array.isArray(x.keeps) &&
     Array.isArray(x.stored) &&
     !!p &&
     !!x.view &&
