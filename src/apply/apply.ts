@@ -12,6 +12,7 @@ import { keepWindows, type Store } from "../store/store.js";
 import * as keeps from "../index/keeps.js";
 import { cancelMoved } from "../ingest/moved.js";
 import { NameList } from "../store/names.js";
+import { nameHash } from "../paths/names.js";
 
 /** A new command id: 8 random bytes as hex. From /dev/urandom, not node:crypto's randomBytes,
  *  whose module (loaded for it alone) cost ~8 ms of every undo and redo. */
@@ -175,20 +176,15 @@ function writeRecords(
 export function keepUses(steps: Iterable<{ keep?: string }>): Set<string> {
   const seen = new Set<number>();
   const twice = new Set<number>();
-  const hash = (k: string) => {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
-    return h | 0;
-  };
   for (const s of steps)
     if (s.keep) {
-      const h = hash(s.keep);
+      const h = nameHash(s.keep);
       if (seen.has(h)) twice.add(h);
       else seen.add(h);
     }
   seen.clear();
   const uses = new Map<string, number>();
-  if (twice.size) for (const s of steps) if (s.keep && twice.has(hash(s.keep))) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
+  if (twice.size) for (const s of steps) if (s.keep && twice.has(nameHash(s.keep))) uses.set(s.keep, (uses.get(s.keep) ?? 0) + 1);
   return new Set([...uses].filter(([, n]) => n > 1).map(([k]) => k));
 }
 

@@ -3,6 +3,7 @@
 // runs, so a conflict is found while nothing has been changed yet.
 import { lstatSync, readdirSync, constants as C } from "node:fs";
 import { type BPath, dirname, basename, join, isUnder, toBuf } from "../paths/bytes.js";
+import { NamedSlots, more } from "../paths/names.js";
 
 export interface VNode {
   type: number; // S_IFMT bits
@@ -36,87 +37,6 @@ export function lstatNode(p: BPath): VNode | null {
   if (!st) return null;
   return { type: typeOf(Number(st.mode)), ino: st.ino, dev: st.dev, size: st.size, mtimeNs: st.mtimeNs, orig: `${st.dev}:${st.ino}` };
 }
-
-/** Slots named by (a directory's number, a name): each slot's directory and its name (latin1
- *  bytes in one buffer, each after the one before), found by a hash of both (open addressing, at
- *  most half full). What the overlay and the real tree share; each keeps its own columns beside
- *  these, grown by `onGrow` to the new capacity. */
-class NamedSlots {
-  n = 0;
-  cap = 0;
-  dirOf = new Int32Array(0);
-  private nameEnd = new Int32Array(0);
-  private names = Buffer.alloc(0);
-  private table = new Int32Array(0); // slot + 1; 0: empty
-
-  /** indexed(dir): whether a directory's slots are still to be found (the overlay's dropped ones are not). */
-  constructor(
-    private onGrow: (cap: number) => void,
-    private indexed: (dir: number) => boolean = () => true,
-  ) {}
-
-  /** The slot of name in directory dir, if there is one. */
-  find(dir: number, name: BPath): number | undefined {
-    if (!this.table.length) return undefined;
-    const mask = this.table.length - 1;
-    for (let k = nameHash(dir, name) & mask; ; k = (k + 1) & mask) {
-      const i = this.table[k] - 1;
-      if (i < 0) return undefined;
-      if (this.dirOf[i] === dir && this.nameIs(i, name)) return i;
-    }
-  }
-
-  /** A new slot for name in directory dir (not there yet). */
-  add(dir: number, name: BPath): number {
-    if (this.n === this.cap) this.grow();
-    const i = this.n++;
-    this.dirOf[i] = dir;
-    const start = this.nameStart(i);
-    if (start + name.length > this.names.length) {
-      const b = Buffer.alloc(Math.max(1 << 16, 2 * (start + name.length)));
-      this.names.copy(b, 0, 0, start);
-      this.names = b;
-    }
-    this.nameEnd[i] = start + this.names.write(name, start, "latin1");
-    this.index(i, this.table.length - 1);
-    return i;
-  }
-
-  nameOf(i: number): BPath {
-    return this.names.toString("latin1", this.nameStart(i), this.nameEnd[i]);
-  }
-
-  /** Room for `least` slots or twice as many as now, the table made again for it. */
-  grow(least = 0): void {
-    this.cap = Math.max(1024, this.cap * 2, least);
-    this.dirOf = more(this.dirOf, new Int32Array(this.cap));
-    this.nameEnd = more(this.nameEnd, new Int32Array(this.cap));
-    this.onGrow(this.cap);
-    this.table = new Int32Array(2 ** Math.ceil(Math.log2(2 * this.cap)));
-    const mask = this.table.length - 1;
-    for (let i = 0; i < this.n; i++) if (this.indexed(this.dirOf[i])) this.index(i, mask);
-  }
-
-  private index(i: number, mask: number): void {
-    let k = nameHash(this.dirOf[i], this.nameOf(i)) & mask;
-    while (this.table[k]) k = (k + 1) & mask;
-    this.table[k] = i + 1;
-  }
-
-  private nameStart(i: number): number {
-    return i ? this.nameEnd[i - 1] : 0;
-  }
-
-  private nameIs(i: number, name: BPath): boolean {
-    const start = this.nameStart(i);
-    if (this.nameEnd[i] - start !== name.length) return false;
-    for (let j = 0; j < name.length; j++) if (this.names[start + j] !== name.charCodeAt(j)) return false;
-    return true;
-  }
-}
-
-/** a's values at the start of b, which is returned. */
-const more = <T extends { set(a: T): void }>(a: T, b: T) => (b.set(a), b);
 
 /** Devices by number: a slot keeps a 16-bit number, widened to 32 bits past 65536 devices. */
 class Devices {
@@ -387,13 +307,6 @@ export class RealTree {
     this.marks = more(this.marks, new Uint8Array(cap));
     this.big = more(this.big, new BigInt64Array(3 * cap));
   }
-}
-
-/** FNV-1a over a name's chars, from its directory's number. */
-function nameHash(dir: number, name: BPath): number {
-  let h = Math.imul(0x811c9dc5 ^ dir, 0x01000193);
-  for (let j = 0; j < name.length; j++) h = Math.imul(h ^ name.charCodeAt(j), 0x01000193);
-  return h >>> 0;
 }
 
 /** A plan's expectations: the real state of each path it looks at, as first seen (marks on the
