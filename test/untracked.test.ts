@@ -8,12 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { out, root, sameTree } from "./helpers.ts";
 import { daemonBox, until, type DaemonBox } from "./daemon-box.ts";
 import { chooseRoots, watchConfig } from "../dist/daemon/untracked.js";
+import { ping } from "../dist/daemon/client.js";
 import type { Entry } from "../dist/manifest.js";
 
 // c:NAME creates NAME (it must not exist), w:NAME overwrites it, d:NAME deletes it
@@ -72,6 +73,21 @@ const rowsFor = (state: string, path: string): number => {
     db.close();
   }
 };
+/** The pid of the daemon's shit-watch. */
+async function watchPid(s: DaemonBox): Promise<number> {
+  const daemon = await ping(s.paths, 1000);
+  assert.ok(daemon, "shitd answers");
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/status`, "utf8");
+      if (/^Name:\s+shit-watch$/m.test(st) && new RegExp(`^PPid:\\s+${daemon}$`, "m").test(st)) return Number(d);
+    } catch {
+      /* gone */
+    }
+  }
+  throw new Error(`no shit-watch under shitd ${daemon}`);
+}
 const endedOf = (state: string, id: string): number => {
   const db = new DatabaseSync(join(state, "index.sqlite"), { readOnly: true, timeout: 10000 });
   try {
@@ -136,12 +152,20 @@ test("untracked: a static program's changes in a recorded command are listed, na
   // a change while no command runs is attached to nothing: a later command's rows prove it was seen
   const ended = endedOf(s.state, id);
   await until("the command to be well over", () => Date.now() > ended + 1000, 5000);
-  writeFileSync(join(work, "outside.txt"), "no command ran\n");
-  // well before the next command: an event read late carries its read time (DESIGN.md "Weak"), and
-  // on a loaded machine shit-watch's read of it could fall after the next command's start
-  await new Promise((res) => setTimeout(res, 1000));
-  r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:second.txt && sleep 0.3`]);
-  assert.equal(r.status, 0, out(r));
+  // shit-watch reads it only after the next command has run: an event is timed by its change
+  // (ctime), not by its read, so it still belongs to no command, and the next command's own
+  // change, read after that command ended, is still that command's
+  const watcher = await watchPid(s);
+  process.kill(watcher, "SIGSTOP");
+  try {
+    writeFileSync(join(work, "outside.txt"), "no command ran\n");
+    await new Promise((res) => setTimeout(res, 300));
+    r = s.shit(["run", "--", "sh", "-c", `${w.bin} c:second.txt && sleep 0.3`]);
+    assert.equal(r.status, 0, out(r));
+    await new Promise((res) => setTimeout(res, 500));
+  } finally {
+    process.kill(watcher, "SIGCONT");
+  }
   const id2 = showJson(s).id;
   await until("the second command's untracked create", () => showJson(s, id2).untracked.length >= 1);
   assert.deepEqual(sorted(showJson(s, id2).untracked), ["create " + join(work, "second.txt")]);

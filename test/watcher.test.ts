@@ -231,6 +231,44 @@ test("a listing that fails keeps the previous baseline: no false deletes, no fal
   await r.waitFor("still watched", is("create", join(r.T, "d/sub/still")));
 });
 
+test("events read late are timed by the change, not the read: creates, writes, attributes, moves, deletes, a new directory's files", async (t) => {
+  const r = await rig(t, (T) => {
+    writeFileSync(join(T, "old"), "x");
+    writeFileSync(join(T, "gone"), "x");
+    writeFileSync(join(T, "moved"), "x");
+    writeFileSync(join(T, "quiet"), "x");
+  });
+  await r.barrier();
+  const i = r.evs.length;
+  const ms = (ns: bigint) => Number(ns / 1_000_000n);
+  // the helper is stopped while the changes are made, and reads them 1.5 s later
+  process.kill(r.w.pid, "SIGSTOP");
+  const made = Date.now();
+  try {
+    sh("echo new > new; echo more >> old; chmod 600 old; mv moved moved2; rm gone; mkdir dir; echo in > dir/inside", r.T);
+    await new Promise((res) => setTimeout(res, 1500));
+  } finally {
+    process.kill(r.w.pid, "SIGCONT");
+  }
+  const read = Date.now();
+  await r.barrier();
+  const evs = r.since(i);
+  for (const [kind, name] of [
+    ["create", "new"],
+    ["modify", "old"],
+    ["attrib", "old"],
+    ["move", "moved2"],
+    ["delete", "gone"],
+    ["create", "dir"],
+    ["create", "dir/inside"],
+  ]) {
+    const e = evs.find(is(kind, join(r.T, name)));
+    assert.ok(e, `${kind} ${name} in:\n${evs.map(show).join("\n")}`);
+    // within the ctime's tick and the slack (20 ms) of when it was made, not at the read
+    assert.ok(ms(e.timeNs) >= made - 1000 && ms(e.timeNs) < read - 1000, `${kind} ${name}: made at ${made}, read at ${read}, timed ${ms(e.timeNs)}`);
+  }
+});
+
 test("queue overflow: the helper reports it, rescans, and the diff names what was missed", async (t) => {
   const maxq = Number(readFileSync("/proc/sys/fs/inotify/max_queued_events", "utf8"));
   const r = await rig(t, (T) => {
@@ -239,19 +277,24 @@ test("queue overflow: the helper reports it, rescans, and the diff names what wa
   });
   process.kill(r.w.pid, "SIGSTOP");
   const n = Math.ceil(maxq / 2) + 2000; // each `: > f` queues IN_CREATE + IN_CLOSE_WRITE
+  let made = 0;
   try {
     sh(
       `i=0; while [ $i -lt ${n} ]; do : > n$i; i=$((i+1)); done; rm keep/del*; for f in keep/mod*; do echo more >> $f; done; mv keep/moved keep/renamed; : > keep/renamed/inside`,
       r.T,
     );
+    made = Date.now();
+    await new Promise((res) => setTimeout(res, 1500)); // read well after the changes
   } finally {
     process.kill(r.w.pid, "SIGCONT");
   }
+  const read = Date.now();
   await r.waitFor("overflow", (e) => e.kind === "overflow");
   await r.waitFor("rescan done", (e) => e.kind === "rescan" && e.root === r.T);
   for (let i = 0; i < 20; i++) {
-    await r.waitFor(`del${i}`, is("delete", join(r.T, `keep/del${i}`)));
-    await r.waitFor(`mod${i}`, is("modify", join(r.T, `keep/mod${i}`)));
+    // the rescan's diff is timed by each change (the file's ctime, its directory's for a delete), not the rescan
+    for (const e of [await r.waitFor(`del${i}`, is("delete", join(r.T, `keep/del${i}`))), await r.waitFor(`mod${i}`, is("modify", join(r.T, `keep/mod${i}`)))])
+      assert.ok(Number(e.timeNs / 1_000_000n) < read - 1000, `${e.kind} ${e.pathStr}: changed by ${made}, read after ${read}, timed ${e.timeNs / 1_000_000n}`);
   }
   await r.waitFor("last new file", is("create", join(r.T, `n${n - 1}`)));
   await r.waitFor("renamed dir", (e) => e.kind === "move" && e.pathStr === join(r.T, "keep/renamed") && e.fromStr === join(r.T, "keep/moved"));

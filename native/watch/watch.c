@@ -26,6 +26,7 @@
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,8 +46,9 @@ struct Entry {
   uint64_t dev, ino; /* ino 0: not known (it was gone when stat'ed) */
   uint32_t mode;     /* st_mode (type + bits); 0 if unknown */
   int64_t size, mtime_ns;
-  unsigned long seen;     /* the listing generation that last saw it */
-  unsigned long modbatch; /* the read batch that last reported it modified (coalescing) */
+  int64_t ctime_ns, ctime_at; /* st_ctim, and the evtime it was stat'ed under (see event_time) */
+  unsigned long seen;         /* the listing generation that last saw it */
+  unsigned long modbatch;     /* the read batch that last reported it modified (coalescing) */
 };
 
 typedef struct {
@@ -60,6 +62,7 @@ struct Node {
   Entry *self; /* the entry naming this directory; NULL for a root's top */
   Root *root;  /* set only on a root's top */
   Table kids;
+  int clock; /* its filesystem's ctimes come from this machine's clock: 0 not known, 1 yes, 2 no */
 };
 
 struct Root {
@@ -331,11 +334,12 @@ typedef struct {
   Root *root;
   const char *msg;
   long long count, max;
+  int64_t t; /* when the change happened at the latest; 0: evtime */
 } Ev;
 
 static void emit(const Ev *ev) {
   puts_(&out, ev->kind);
-  put_num(&out, "t", evtime);
+  put_num(&out, "t", ev->t ? ev->t : evtime);
   if (ev->path) put_hex(&out, "path", ev->path->b, ev->path->n);
   if (ev->from) put_hex(&out, "from", ev->from->b, ev->from->n);
   if (ev->isdir) puts_(&out, " dir=1");
@@ -349,7 +353,55 @@ static void emit(const Ev *ev) {
 
 static Buf pa, pb; /* scratch paths */
 
+static int node_fd(Node *n);
+
+/* Filesystems whose ctimes this kernel stamps from its own clock (NFS, CIFS, FUSE take the
+ * server's or the daemon's, which may be skewed). */
+static int local_clock(Node *n) {
+  if (!n->clock) {
+    int fd = node_fd(n);
+    struct statfs sf;
+    if (fd < 0 || fstatfs(fd, &sf) < 0) return 0; /* not known now: asked again next time */
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53:     /* ext2/3/4 */
+    case 0x58465342: /* XFS */
+    case 0x9123683E: /* btrfs */
+    case 0x01021994: /* tmpfs */
+    case 0xF2F52010: /* f2fs */
+    case 0xCA451A4E: /* bcachefs */
+    case 0x2FC12FC1: /* ZFS */
+    case 0x794C7630: /* overlayfs */ n->clock = 1; break;
+    default: n->clock = 2;
+    }
+  }
+  return n->clock == 1;
+}
+
+/* When the change an event reports happened, at the latest. inotify carries no time, and the
+ * time of the read (evtime) can be long after the change when this process or shitd is slow:
+ * a change made just before a command started would then fall inside the command. Every change
+ * sets the ctime of what it changed (a create, delete or rename that of the directory it was
+ * made in), so a stat taken after the read, i.e. under this evtime, bounds it. ctime is the
+ * kernel's coarse clock (up to a tick behind: 20 ms covers HZ=100), and a ctime with no fraction
+ * may be a filesystem keeping whole seconds. */
+static int64_t event_time(const char *kind, Entry *e) {
+  int64_t c = 0;
+  if (!e->parent || !local_clock(e->parent)) return evtime;
+  if (!strcmp(kind, "delete")) {
+    struct stat st;
+    int fd = node_fd(e->parent);
+    if (fd < 0 || fstat(fd, &st) < 0) return evtime;
+    c = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  } else if (e->ctime_at == evtime) {
+    c = e->ctime_ns;
+  }
+  if (c <= 0) return evtime;
+  c += c % 1000000000 ? 20000000 : 1020000000;
+  return c < evtime ? c : evtime;
+}
+
 static void emit_entry(const char *kind, Entry *e, const Buf *from) {
+  int64_t t = event_time(kind, e);
   Root *r = entry_path(e, &pa);
   if (!r) return;
   Ev ev = {.kind = kind,
@@ -358,7 +410,8 @@ static void emit_entry(const char *kind, Entry *e, const Buf *from) {
            .isdir = S_ISDIR(e->mode),
            .dev = e->dev,
            .ino = e->ino,
-           .root = r};
+           .root = r,
+           .t = t};
   emit(&ev);
 }
 
@@ -412,6 +465,8 @@ static void set_stat(Entry *e, const struct stat *st) {
   e->mode = st->st_mode;
   e->size = S_ISDIR(st->st_mode) ? 0 : st->st_size;
   e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+  e->ctime_at = evtime;
 }
 
 /* A small cache of open directory descriptors for the current read batch: an fd is the
@@ -616,6 +671,8 @@ static void reconcile(Node *n, int dfd, const char *name, size_t nlen, const str
     if (S_ISDIR(st->st_mode)) {
       uint32_t old = e->mode;
       e->mode = st->st_mode;
+      e->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+      e->ctime_at = evtime;
       if ((mode == DIFF || mode == RESCAN) && old != st->st_mode) emit_entry("attrib", e, NULL);
       if (!e->node) watch_entry(e, dfd, QUIET, 0); /* unwatched before (limit, no access): try again */
       else if (mode == RESCAN) {

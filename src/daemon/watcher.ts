@@ -17,7 +17,7 @@ export interface WatchEvent {
   from?: Buffer; // move: the path before
   fromStr?: string;
   isDir: boolean;
-  timeNs: bigint; // CLOCK_REALTIME when the helper read the event (or listed the directory)
+  timeNs: bigint; // CLOCK_REALTIME: when the change happened at the latest (its ctime, or the read; WATCH.md)
   dev?: bigint;
   ino?: bigint; // the child's identity, where known
   message?: string; // error, limit
