@@ -18,7 +18,7 @@
 #   SHIT_BENCH_RUNS=N                   rounds for every script (each has its own default)
 #   SHIT_BENCH_TIMEOUT=SECONDS          a step running longer is stopped, a FAILED row (3600;
 #                                       7200 with SHIT_BENCH_FULL)
-# btrfs and XFS (bench/fs.sh) need root; as another user their rows say "skipped: not root".
+# ext4, btrfs and XFS images (bench/fs.sh) need root; as another user their rows say "skipped: not root".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
