@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import type { TestContext } from "node:test";
 import { manifest, diffManifests, type Entry } from "../dist/manifest.js";
 import type { Stat } from "../dist/spool/records.js";
+import { DatabaseSync } from "node:sqlite";
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const shitBin = join(root, "bin", "shit");
@@ -162,3 +163,14 @@ export const busybox = ["/bin/busybox", "/usr/bin/busybox"].find(
 );
 export const noBusybox = busybox ? false : "no busybox-static (apt-get install busybox-static)";
 export const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";
+
+/** cmd's keeps rows that say kept (inode) whose staged file is gone. */
+export function strayKeeps(s: Sandbox, cmd: string): string[] {
+  const db = new DatabaseSync(join(s.state, "index.sqlite"), { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT name FROM keeps WHERE name > ? AND name < ? AND state = 'inode'").all(`${cmd}/`, `${cmd}0`) as { name: string }[];
+    return rows.map((r) => r.name).filter((n) => !lstatSync(join(s.state, "staging", n), { throwIfNoEntry: false })); // (a staged symlink dangles)
+  } finally {
+    db.close();
+  }
+}
