@@ -232,10 +232,12 @@ export class Index {
   /** `timeoutMs`: how long a write waits for another writer before begin() retries (tests make it short). */
   constructor(file: string, timeoutMs = 10000) {
     this.db = new DatabaseSync(file, { timeout: timeoutMs });
-    // the write-ahead log checkpointed at 1 MiB, not SQLite's 4 MiB: on a disk with little room
+    // the write-ahead log checkpointed at 512 KiB, not SQLite's 4 MiB: on a disk with little room
     // (the full-disk tests' 2 MiB state dir, shitd and the CLI both writing) a log grown toward
-    // 4 MiB made an undo fail with "database or disk is full" 3 times in 8. Its file is never cut
-    // back (no journal_size_limit): the room it has is what a later write on a full disk reuses.
+    // 4 MiB made an undo fail with "database or disk is full" 3 times in 8, and one of 1 MiB (its
+    // file then held half the disk) still 1 time in 3 on a loaded machine (shell.test, root). Its
+    // file is never cut back (no journal_size_limit): the room it has is what a later write on a
+    // full disk reuses. Checkpoints more often cost nothing measurable (DESIGN.md, seventh pass).
     // a new index opened by several processes at once (shitd and a CLI, eight tests): the switch to
     // WAL takes the file's exclusive lock, and SQLite says "database is locked" at once rather than
     // wait for it (its busy handler is not called there): tried again, a few ms apart
@@ -248,7 +250,7 @@ export class Index {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + (i % 10));
       }
     }
-    this.db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=256;");
+    this.db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; PRAGMA wal_autocheckpoint=128;");
     this.pageCache(INGEST_CACHE);
     // a command's arguments (NUL-separated) as one line, for `shit list --grep`
     this.db.function("argv_line", { deterministic: true }, (b) =>
