@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { sandbox, out, until } from "./helpers.ts";
+import { sandbox, out, until, addContext } from "./helpers.ts";
 import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
 
 const keys = (t: Term, ...k: string[]) => {
@@ -102,7 +102,7 @@ for (const shell of SHELLS) {
       }
       keys(t, "C-u");
     } catch (e) {
-      (e as Error).message += `\n--- ${shell} screen ---\n${t.screen()}`;
+      addContext(e, `\n--- ${shell} screen ---\n${t.screen()}`);
       throw e;
     }
   });

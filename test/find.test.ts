@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { spawnSync } from "node:child_process";
-import { sandbox, out, type Sandbox } from "./helpers.ts";
+import { sandbox, out, type Sandbox, addContext } from "./helpers.ts";
 import { Term } from "./term.ts";
 
 interface Listed {
@@ -273,7 +273,7 @@ test("hooked bash: undo passes over git status (an index refresh) and a cache wr
     const pick = JSON.parse(s.shit(["show", "--json"]).stdout).id as string;
     assert.equal(pick, rows.find((c) => c.line === "echo one > h.txt")!.id);
   } catch (e) {
-    if (t) (e as Error).message += `\n--- screen ---\n${t.screen()}`;
+    if (t) addContext(e, `\n--- screen ---\n${t.screen()}`);
     throw e;
   } finally {
     t?.kill();

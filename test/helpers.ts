@@ -62,6 +62,15 @@ export function sandbox(t: Ends): Sandbox {
   return s;
 }
 
+/** Adds text (a terminal's screen, the disk's use) to an error a test rethrows: to its message and
+ *  to its stack, which is what the test runner prints (a message changed after the error was made
+ *  is not in it). */
+export function addContext(e: unknown, text: string): void {
+  if (!(e instanceof Error)) return;
+  e.message += text;
+  e.stack = `${e.stack ?? ""}${text}`;
+}
+
 /** Mounts a tmpfs of `size` (mount's size=, "2m") on dir, made here, for a root-only test: unmounted
  * when the test ends, before the sandbox s is removed. False, or why it cannot (the skip reason). */
 export function mountTmpfs(s: Sandbox, dir: string, size: string): string | false {

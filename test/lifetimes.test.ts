@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { sandbox, out, sameTree, shitBin, root, until, type Sandbox } from "./helpers.ts";
+import { sandbox, out, sameTree, shitBin, root, until, type Sandbox, addContext } from "./helpers.ts";
 import { Term, userRc } from "./term.ts";
 import { daemonBox } from "./daemon-box.ts";
 import { SLACK_MS, environHas, procStat, ticksToMs, whose } from "../dist/procs/procfs.js";
@@ -250,7 +250,7 @@ test("lifetimes: a background job typed in a hooked bash keeps its line running;
     line = listJson(s).find((c) => c.line === "sleep 30 &")!;
     assert.equal(line.running, false);
   } catch (e) {
-    if (t) (e as Error).message += `\n--- screen ---\n${t.screen()}`;
+    if (t) addContext(e, `\n--- screen ---\n${t.screen()}`);
     throw e;
   } finally {
     for (const p of pids) kill(p);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { sandbox, sameTree, root, until, mountTmpfs, fill, busybox, type Ends, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, root, until, mountTmpfs, fill, busybox, type Ends, type Sandbox, addContext } from "./helpers.ts";
 import { manifest } from "../dist/manifest.js";
 import { SHELLS, Term, userRc, type ShellName } from "./term.ts";
 import { Op, Tag, readRecords } from "../dist/spool/records.js";
@@ -44,7 +44,7 @@ async function withShell(
     t = await Term.start(shell, { dir: s.dir, home, cwd: s.work, state: s.state, rc: o.rc?.("@PROMPTLOG@"), env: o.env });
     await fn(t, s, home);
   } catch (e) {
-    if (t) (e as Error).message += `\n--- ${shell} screen ---\n${t.screen()}`;
+    if (t) addContext(e, `\n--- ${shell} screen ---\n${t.screen()}`);
     throw e;
   } finally {
     t?.kill();
@@ -383,7 +383,7 @@ test("two shells side by side: shit undo in one leaves the other's command alone
     await a.run("shit redo --yes");
     assert.equal(readFileSync(join(s.work, "fa"), "utf8"), "a-new\n");
   } catch (e) {
-    (e as Error).message += `\n--- a ---\n${a?.screen()}\n--- b ---\n${b?.screen()}`;
+    addContext(e, `\n--- a ---\n${a?.screen()}\n--- b ---\n${b?.screen()}`);
     throw e;
   } finally {
     a?.kill();
@@ -510,7 +510,7 @@ for (const shell of SHELLS)
         assert.equal(b.prompts().at(-1), "p 0", said);
         assert.equal(sameTree(before, s.tree()), "", said);
       } catch (e) {
-        (e as Error).message += `\n--- ${shell} screens ---\n${a?.screen() ?? ""}\n---\n${b?.screen() ?? ""}`;
+        addContext(e, `\n--- ${shell} screens ---\n${a?.screen() ?? ""}\n---\n${b?.screen() ?? ""}`);
         throw e;
       } finally {
         a?.kill();
@@ -579,7 +579,11 @@ for (const { shell, daemon } of fullDiskShells)
         assert.match(ping.stdout, /^shitd is running \(pid \d+/m, "the daemon ran meanwhile");
       }
     } catch (e) {
-      (e as Error).message += `\n--- ${shell} without the hook ---\n${a?.screen() ?? ""}\n--- hooked ---\n${b?.screen() ?? ""}`;
+      addContext(
+        e,
+        `\n--- ${shell} without the hook ---\n${a?.screen() ?? ""}\n--- hooked ---\n${b?.screen() ?? ""}` +
+          `\n--- the hooked side's disk ---\n${spawnSync("sh", ["-c", `df -k ${hooked}; du -ak ${hooked} | sort -n | tail -15`], { encoding: "utf8" }).stdout}`,
+      );
       throw e;
     } finally {
       a?.kill();
@@ -626,7 +630,7 @@ for (const shell of SHELLS)
         }
       tc.diagnostic(`${named} files named, the rest restored`);
     } catch (e) {
-      (e as Error).message += `\n--- ${shell} ---\n${t.screen()}`;
+      addContext(e, `\n--- ${shell} ---\n${t.screen()}`);
       throw e;
     } finally {
       t.kill();

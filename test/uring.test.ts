@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sandbox, sameTree, out, root, showJson as show, type Sandbox } from "./helpers.ts";
+import { sandbox, sameTree, out, root, showJson as show, type Sandbox, addContext } from "./helpers.ts";
 import type { Entry } from "../dist/manifest.js";
 import { SHELLS, Term } from "./term.ts";
 
@@ -202,7 +202,7 @@ for (const shell of SHELLS)
         const want = before.filter((e) => e.path !== "a" && e.path !== "b");
         assert.equal(sameTree(want, s.tree()), "", `keep restored, a and b left as the line left them:\n${term.screen()}`);
       } catch (e) {
-        (e as Error).message += `\n--- ${shell} ---\n${term.screen()}`;
+        addContext(e, `\n--- ${shell} ---\n${term.screen()}`);
         throw e;
       } finally {
         term.kill();
