@@ -89,6 +89,24 @@ test("start: the bundled CLI starts the bundled shitd beside it", (t) => {
   assert.equal(st.status, 0, out(st));
 });
 
+test("start: undo and redo run with glibc's mmap threshold at 32 KiB, as shitd does (a user's own value kept); other verbs with none", (t) => {
+  const s = sandbox(t);
+  // printed by a module Node loads before the CLI: the environment bin/shit started it with
+  const env: NodeJS.ProcessEnv = { ...s.env, NODE_OPTIONS: "--import=data:text/javascript,console.error('mmap:'+process.env.MALLOC_MMAP_THRESHOLD_)" };
+  delete env.MALLOC_MMAP_THRESHOLD_;
+  const mmap = (verb: string, own?: string) => {
+    const r = s.shit([verb, "--help"], { env: own ? { ...env, MALLOC_MMAP_THRESHOLD_: own } : env });
+    assert.equal(r.status, 0, out(r));
+    return /^mmap:(.*)$/m.exec(r.stderr)?.[1];
+  };
+  for (const verb of ["undo", "redo"]) {
+    assert.equal(mmap(verb), "32768", verb);
+    assert.equal(mmap(verb, "65536"), "65536", `${verb}: the user's own`);
+  }
+  assert.equal(mmap("list"), "undefined");
+  assert.equal(mmap("list", "65536"), "65536");
+});
+
 test("start: with no bundle, or one older than dist/cli/main.js, bin/shit runs dist/cli/main.js", (t) => {
   const s = sandbox(t);
   // a copy of the package whose dist/ the test may change: bin/shit finds its root from its own path

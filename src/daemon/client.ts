@@ -28,8 +28,8 @@ export const daemonCommand = (entry = daemonEntry): string[] => [
   entry,
 ];
 
-/** What shitd's environment has that the CLI's has not: glibc's malloc keeps its mmap threshold at
- *  32 KiB, not raising it to each large block freed (up to 32 MiB), which left the planner's
+/** What shitd's environment has that the CLI's has not (bin/shit gives undo and redo the same):
+ *  glibc's malloc keeps its mmap threshold at 32 KiB, not raising it to each large block freed (up to 32 MiB), which left the planner's
  *  buffers and SQLite's in the brk heap after their use. Planning ahead the undo of an rm -rf of
  *  1M files after its ingest, shitd peaked at 290 MiB resident; 249-253 at bin/shit's 128 KiB (brk
  *  heap 114 -> 82 MB), 204 at 32 KiB (37 MB), its plan no slower; MALLOC_ARENA_MAX=2,

@@ -64,8 +64,8 @@ const devColumn = (col: Uint16Array | Uint32Array, len: number) =>
  *  and its node, or type 0: nothing there. Found by a hash of (directory, name), as RealTree's
  *  slots are. The undo of an rm -rf of 1M files places 1M files, which as a Map of names per
  *  directory (~50 bytes a name) and a node's columns (~60) made the largest part of its peak
- *  (issue 15, Scale): ~60 bytes a name here. A directory dropped (dropBelow) gets a new number,
- *  and the slots of the old one are left, unreachable. */
+ *  (issue 15, Scale): ~60 bytes a name here, ~35 for a name set to nothing. A directory dropped
+ *  (dropBelow) gets a new number, and the slots of the old one are left, unreachable. */
 class Overlay {
   private dirIds = new Map<BPath, number>(); // the directories with names set, each its number now
   private gone: boolean[] = []; // per directory number: dropped (its slots no longer found)
@@ -75,9 +75,11 @@ class Overlay {
   private type = new Uint16Array(0); // 0: nothing there
   private known = new Uint8Array(0); // which of ino, dev, size, mtime, orig are known (bits)
   private order = new Int32Array(0);
-  private big = new BigInt64Array(0); // size, mtime, orig's ino: three a slot
+  // a node's columns, made when the first node that is not a directory is put: the redo of an
+  // undo of an rm -rf of 1M files puts 1M slots of nothing there, which held them all (~28 MB)
+  private big: BigInt64Array | null = null; // size, mtime, orig's ino: three a slot
   private inos: BigInt64Array | null = null; // its own inode: made when one is known (a placed file has none)
-  private devAt: Uint16Array | Uint32Array = new Uint16Array(0); // dev's and orig's dev's numbers: two a slot
+  private devAt: Uint16Array | Uint32Array | null = null; // dev's and orig's dev's numbers: two a slot
   private devices = new Devices();
   private odd = new Map<number, string>(); // an orig that is not "dev:ino"
   private dirs = new Map<number, VNode>(); // directories, as they are (few; asked for at every step below them)
@@ -127,13 +129,14 @@ class Overlay {
       return;
     }
     let k = 0;
-    const b = this.big,
+    const b = (this.big ??= new BigInt64Array(3 * this.s.cap)),
       o = i * 3;
+    this.devAt ??= new Uint16Array(2 * this.s.cap);
     if (v.ino !== null) ((k |= 1), ((this.inos ??= new BigInt64Array(this.s.cap))[i] = BigInt.asIntN(64, v.ino)));
     if (v.dev !== null) {
       k |= 2;
       const d = this.devNum(v.dev);
-      this.devAt[2 * i] = d;
+      this.devAt![2 * i] = d;
     }
     if (v.size !== null) ((k |= 4), (b[o] = v.size));
     if (v.mtimeNs !== null) ((k |= 8), (b[o + 1] = v.mtimeNs));
@@ -142,7 +145,7 @@ class Overlay {
       const m = /^(\d+):(\d+)$/.exec(v.orig);
       if (m) {
         const d = this.devNum(BigInt(m[1]));
-        this.devAt[2 * i + 1] = d;
+        this.devAt![2 * i + 1] = d;
         b[o + 2] = BigInt.asIntN(64, BigInt(m[2]));
       } else this.odd.set(i, v.orig);
     }
@@ -155,16 +158,17 @@ class Overlay {
     const dir = this.dirs.get(i);
     if (dir) return dir;
     const k = this.known[i],
-      b = this.big,
+      b = this.big!, // known bits: a node was put, so the columns are made
       o = i * 3;
+    const devAt = this.devAt!;
     const u = (x: bigint) => BigInt.asUintN(64, x);
     return {
       type: this.type[i],
       ino: k & 1 ? u(this.inos![i]) : null,
-      dev: k & 2 ? this.devices.devs[this.devAt[2 * i]] : null,
+      dev: k & 2 ? this.devices.devs[devAt[2 * i]] : null,
       size: k & 4 ? b[o] : null,
       mtimeNs: k & 8 ? b[o + 1] : null,
-      orig: k & 16 ? (this.odd.get(i) ?? `${this.devices.devs[this.devAt[2 * i + 1]]}:${u(b[o + 2])}`) : null,
+      orig: k & 16 ? (this.odd.get(i) ?? `${this.devices.devs[devAt[2 * i + 1]]}:${u(b[o + 2])}`) : null,
     };
   }
 
@@ -184,7 +188,7 @@ class Overlay {
     const odd = this.odd.get(i);
     if (odd !== undefined) return odd === orig;
     const cut = orig.indexOf(":");
-    return `${this.devices.devs[this.devAt[2 * i + 1]]}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big[i * 3 + 2])}` === orig.slice(cut + 1);
+    return `${this.devices.devs[this.devAt![2 * i + 1]]}` === orig.slice(0, cut) && `${BigInt.asUintN(64, this.big![i * 3 + 2])}` === orig.slice(cut + 1);
   }
 
   /** Whether directory p has names set. */
@@ -217,7 +221,7 @@ class Overlay {
 
   /** dev's number in devices (past 65536 devices the numbers' column widens to 32 bits). */
   private devNum(dev: bigint): number {
-    const { d, col } = this.devices.num(dev, this.devAt);
+    const { d, col } = this.devices.num(dev, this.devAt!);
     this.devAt = col;
     return d;
   }
@@ -228,9 +232,9 @@ class Overlay {
     this.type = more(this.type, new Uint16Array(cap));
     this.known = more(this.known, new Uint8Array(cap));
     this.order = more(this.order, new Int32Array(cap));
-    this.big = more(this.big, new BigInt64Array(3 * cap));
+    if (this.big) this.big = more(this.big, new BigInt64Array(3 * cap));
     if (this.inos) this.inos = more(this.inos, new BigInt64Array(cap));
-    this.devAt = devColumn(this.devAt, 2 * cap);
+    if (this.devAt) this.devAt = devColumn(this.devAt, 2 * cap);
   }
 }
 

@@ -41,12 +41,14 @@ import { NameList } from "../store/names.js";
  *  all) have limits of their own. An rm -rf of 1M files in dirs of 1000 (1,001,001 events): shitd
  *  peaks at 204 MiB resident planning its undo ahead after ingesting the rm (290 before glibc's
  *  mmap threshold was fixed for it at 32 KiB, 249-253 at 128 KiB: src/daemon/client.ts), 175
- *  ingesting the undo's records; the undo from that plan took 6-14 s against ~45 s when asked. Of 300k (300,301 events)
- *  shitd peaks at 272 MiB planning the redo of its undo ahead, over the issue's 256 MiB a
- *  process: undos up to 1.01M events, redos up to 110k (at 100k: 225 and 240 MiB, its old
- *  generation grown by a quarter: src/daemon/client.ts). */
+ *  ingesting the undo's records; the undo from that plan took 6-14 s against ~45 s when asked.
+ *  Planning the redo of that undo ahead, shitd peaks at 230 MiB for 700k files and 245 for 1M
+ *  (248 before the overlay's node columns were made only for files: src/plan/vfs.ts; the redo
+ *  from it 7.4 s against ~55 s when asked): under the issue's 256 MiB a
+ *  process, but at 1M by less than a run with its CPU taken by others added (~20 MiB); redos up
+ *  to 710k events (an rm -rf of 700k files in dirs of 1000 is 700,701). */
 const MAX_EVENTS = Number(process.env.SHIT_AHEAD_MAX_EVENTS ?? 1010000);
-const MAX_REDO_EVENTS = Number(process.env.SHIT_AHEAD_MAX_REDO_EVENTS ?? 110000);
+const MAX_REDO_EVENTS = Number(process.env.SHIT_AHEAD_MAX_REDO_EVENTS ?? 710000);
 
 /** What the CLI takes: the plan's outcome (conflicts, what it cannot do), what its text shows
  *  (src/plan/view.ts), and its file, renamed to the reversal's own id (run/<id>.plan) so nothing

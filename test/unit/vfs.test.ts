@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync, constants as C } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Expectations, RealTree, VFS, lstatNode, typeOf, TYPE_NAME, type VNode } from "../../dist/plan/vfs.js";
 import type { Ends } from "../helpers.ts";
 
@@ -229,4 +231,27 @@ test("vfs: the overlay keeps every name through growth, dropped directories and 
   for (let j = 0; j < 70000; j++) w.set(`${T}/r/f${j}`, real(j));
   for (let j = 0; j < 70000; j += 7) assert.deepEqual(w.get(`${T}/r/f${j}`), real(j));
   assert.equal(w.findOrig(real(69999).orig!, []), `${T}/r/f69999`);
+});
+
+test("vfs: an overlay of paths set to nothing holds no node columns (the redo of an undo of an rm -rf of 1M files sets 1M), and a node put after them keeps all it has", () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const n = 200_000;
+  const under = "/nonexistent-shit-vfs-test/d"; // no lstat below an absent directory: the real tree stays small
+  gc();
+  const base = process.memoryUsage().arrayBuffers;
+  const v = new VFS(undefined, n);
+  for (let f = 0; f < n; f++) v.remove(`${under}/f${f}`);
+  gc();
+  const perSlot = (process.memoryUsage().arrayBuffers - base) / n;
+  // a slot's directory, name end, next, type, known bits and order, the hash table and the names'
+  // bytes: ~41 bytes; with the size, mtime, orig and device columns made for every slot, ~69
+  assert.ok(perSlot < 50, `${perSlot.toFixed(1)} bytes of typed arrays a slot`);
+  const real: VNode = { type: C.S_IFREG, ino: 2n ** 64n - 3n, dev: 70000n, size: 5n, mtimeNs: 6n, orig: `70000:${2n ** 64n - 3n}` };
+  v.set(`${under}/x`, real);
+  for (let f = 0; f < 300_000; f++) v.set(`${under}/g${f}`, file(f, `9:${f}`)); // grown past them, columns and all
+  assert.deepEqual(v.get(`${under}/x`), real);
+  assert.equal(v.get(`${under}/f7`), null);
+  assert.deepEqual([v.get(`${under}/g299999`)?.size, v.get(`${under}/g299999`)?.orig], [299999n, "9:299999"]);
+  assert.equal(v.findOrig("9:123", []), `${under}/g123`);
 });
