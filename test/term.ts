@@ -32,6 +32,9 @@ export function userRc(shell: ShellName, promptLog: string, extra = "", initLine
   return (
     [
       `function fish_greeting; end`,
+      // no grey suggestion after the cursor: a screen taken before fish repaints the line it ran
+      // showed one (\`rm -rf u\` as \`rm -rf u/\`) on one terminal and not the other
+      `set -g fish_autosuggestion_enabled 0`,
       `function fish_prompt; echo -n '> '; end`,
       `function my_prompt --on-event fish_prompt; echo "p $status" >> "${promptLog}"; end`,
       `function my_preexec --on-event fish_preexec; echo "x $argv[1]" >> "${promptLog}.pre"; end`,
