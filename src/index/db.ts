@@ -237,7 +237,7 @@ export class Index {
     // 4 MiB made an undo fail with "database or disk is full" 3 times in 8, and one of 1 MiB (its
     // file then held half the disk) still 1 time in 3 on a loaded machine (shell.test, root). Its
     // file is never cut back (no journal_size_limit): the room it has is what a later write on a
-    // full disk reuses. Checkpoints more often cost nothing measurable (DESIGN.md, seventh pass).
+    // full disk reuses. The undo with no checkpoint at all was no faster (DESIGN.md, eighth pass).
     // a new index opened by several processes at once (shitd and a CLI, eight tests): the switch to
     // WAL takes the file's exclusive lock, and SQLite says "database is locked" at once rather than
     // wait for it (its busy handler is not called there): tried again, a few ms apart
