@@ -62,6 +62,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -262,7 +263,8 @@ struct proc {
 static struct proc procs[NPROC];
 static pid_t recorded[NPROC]; /* by tgid: its EXEC record is written for the program it runs now */
 static const char *shim_lib;
-static int ep = -1; /* serve's epoll: the listener, the child's pidfd, each entry's pidfd */
+static int ep = -1;      /* serve's epoll: the listener, the child's pidfd, each entry's pidfd */
+static int serving_fast; /* serve waits in the listener's receive, not in epoll (serve_fast) */
 #define EV_LISTENER (~0ULL)
 #define EV_CHILD (~1ULL)
 static int can_addfd = 1; /* SECCOMP_ADDFD_FLAG_SEND (5.14): opens are performed here */
@@ -378,7 +380,7 @@ static void mem_open(struct proc *p) {
 static struct proc *proc_get(pid_t tid) {
   struct proc *p = &procs[(unsigned)tid % NPROC];
   if (p->tid == tid && tid > 0) {
-    if (ep >= 0 || p->pidfd < 0) return p; /* its death would have dropped it (serve) */
+    if ((ep >= 0 && !serving_fast) || p->pidfd < 0) return p; /* its death would have dropped it (serve) */
     struct pollfd pf = {p->pidfd, POLLIN, 0};
     if (poll(&pf, 1, 0) == 0) return p; /* still the same live process */
   }
@@ -578,7 +580,14 @@ static void performed(long r) {
 
 static int listener;
 
-static int id_valid(uint64_t id) { return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
+/* The listener's ioctls take a lock that a signal interrupts (mutex_lock_interruptible: EINTR,
+ * which SA_RESTART does not restart) before they do anything: asked again, so a signal forwarded
+ * to the program never leaves a call unanswered or taken for one no longer waiting. */
+static int id_valid(uint64_t id) {
+  int r;
+  while ((r = ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id)) < 0 && errno == EINTR) {}
+  return r == 0;
+}
 
 static void send_resp(uint64_t id, long r, int cont) {
   struct seccomp_notif_resp resp = {0};
@@ -586,7 +595,7 @@ static void send_resp(uint64_t id, long r, int cont) {
   if (cont) resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
   else if (r < 0) resp.error = (int32_t)r;
   else resp.val = r;
-  ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+  while (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno == EINTR) {}
 }
 
 /* The caller's umask (mkdir, mknod and a creating open are performed here, with umask 0). */
@@ -1141,6 +1150,83 @@ static void watchdog(int rfd) {
   _exit(0);
 }
 
+/* Serving fast. A call sent here wakes the supervisor on the caller's CPU when it waits in the
+ * listener's receive (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, 6.6): the caller, which then waits for
+ * the answer, hands its CPU straight over, and back with the answer. Waiting in epoll_wait, the
+ * wake-up goes through epoll's queue as an ordinary one, to whichever CPU: on a loaded 2-core
+ * machine a round trip took 6.9 us against 3.1 (busybox rm -rf of 10k files under two busy
+ * loops: 1.71x plain against 1.49x). So while calls keep coming serve waits in the receive, and
+ * a tick (a timer every 5 ms, its signal unblocked only around the receive, no SA_RESTART) brings
+ * it back to epoll_wait, which sees the rest: records held back, the child's exit, the exits of
+ * the processes served (proc_get polls each caller's pidfd meanwhile, so a reused tid never meets
+ * a dead one's entry). A receive with no process left on the filter returns at once on 6.6 and
+ * later (ENOENT); the tick bounds it anywhere. With no timer, or before 6.6, serve waits in epoll. */
+static int tick_sig;   /* 0: no tick in this process (serve_fast off) */
+static pid_t tick_pid; /* the process whose timer tick_timer is: a fork has none */
+static timer_t tick_timer;
+static volatile sig_atomic_t ticked;
+static int sync_wake; /* the listener hands the CPU over (SET_FLAGS took) */
+
+static void on_tick(int sig) {
+  (void)sig;
+  ticked = 1;
+}
+
+static void tick_setup(void) {
+  if (tick_pid == getpid()) return;
+  tick_pid = getpid();
+  tick_sig = 0;
+  if (!sync_wake) return;
+  int sig = SIGRTMIN + 2;
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  sigprocmask(SIG_BLOCK, &one, NULL); /* delivered only inside the receive */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_tick; /* no SA_RESTART: the receive returns EINTR */
+  sigfillset(&sa.sa_mask);
+  if (sigaction(sig, &sa, NULL)) return;
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = sig;
+  if (timer_create(CLOCK_MONOTONIC, &ev, &tick_timer)) return;
+  tick_sig = sig;
+}
+
+static void tick_arm(int on) {
+  struct itimerspec it;
+  memset(&it, 0, sizeof it);
+  if (on) it.it_value.tv_nsec = it.it_interval.tv_nsec = 5 * 1000 * 1000;
+  timer_settime(tick_timer, 0, &it, NULL);
+}
+
+/* Receives and handles calls until a tick or an error: serve_fast above. */
+static void serve_fast(struct seccomp_notif *n, size_t size) {
+  sigset_t open_;
+  sigprocmask(SIG_SETMASK, NULL, &open_);
+  sigdelset(&open_, tick_sig);
+  sigset_t shut = open_;
+  sigaddset(&shut, tick_sig);
+  serving_fast = 1;
+  ticked = 0;
+  tick_arm(1);
+  for (;;) {
+    memset(n, 0, size);
+    if (inflight) inflight->phase = PH_RECEIVED;
+    sigprocmask(SIG_SETMASK, &open_, NULL);
+    int r = ticked ? -1 : ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n);
+    sigprocmask(SIG_SETMASK, &shut, NULL);
+    if (r != 0) break;
+    handle(n);
+    n->id = 0;
+  }
+  n->id = 0;
+  tick_arm(0);
+  serving_fast = 0;
+}
+
 /* Serves until no process uses the filter (POLLHUP), or, child > 0, until it exits. 1: the
  * child exited with processes still using the filter. */
 static int serve(pid_t child) {
@@ -1151,6 +1237,7 @@ static int serve(pid_t child) {
     char space[4096];
   } req;
   if (sz.seccomp_notif > sizeof inflight->req) return 0; /* room in the shared page too */
+  tick_setup();
   int pidfd = child > 0 ? (int)syscall(SYS_pidfd_open, child, 0) : -1;
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep >= 0) {
@@ -1191,7 +1278,12 @@ static int serve(pid_t child) {
       struct seccomp_notif *n = inflight ? &inflight->req.n : &req.n;
       memset(n, 0, sz.seccomp_notif);
       if (inflight) inflight->phase = PH_RECEIVED;
-      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) == 0) handle(n);
+      if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) == 0) {
+        handle(n);
+        n->id = 0;
+        /* calls are coming: wait for the next in the receive until a tick */
+        if (tick_sig && ep >= 0) serve_fast(n, sz.seccomp_notif);
+      }
       n->id = 0;
       continue; /* drain what is waiting before looking at the child */
     }
@@ -1229,7 +1321,7 @@ void sv_serve(int lfd, pid_t child, const char *lib) {
    * supervisor's samples on an rm -rf); the watchdog and a background job's keeper are forks */
   cap_ctx_fixed = 1;
   /* 6.6: the caller and the supervisor hand the CPU to each other (no cross-CPU wake-up per call) */
-  ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+  sync_wake = ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
   for (int i = 0; i < NPROC; i++) procs[i].mem = procs[i].pidfd = procs[i].cwd = procs[i].status = -1;
   /* every record goes to the command's one spool: held open, not opened and closed per record */
   struct cap_ctx ctx;
