@@ -100,6 +100,7 @@ static int set_grow(struct set *s) {
   uint32_t *nt = es_alloc(ncap * sizeof *nt);
   if (!nt) return -1;
   for (size_t i = 0; i < s->n; i++) {
+    es_tick();
     size_t j = s->e[i].h & (ncap - 1);
     while (nt[j]) j = (j + 1) & (ncap - 1);
     nt[j] = (uint32_t)i + 1;
