@@ -213,7 +213,7 @@ static void map_free(struct mapped *m) {
  * They live in an unlinked file in <state>/run, mapped shared, whose pages are let go with the
  * plan's (map_touch, spill_tick: MADV_DONTNEED once the file pages resident pass the window): the
  * kernel writes them back and reads them again when they are touched, so the resident memory does
- * not grow with the step count. Only for a plan of SPILL_MIN bytes or more (~80k steps; a smaller
+ * not grow with the step count. Only for a plan of SPILL_MIN bytes or more (~80-130k steps; a smaller
  * one's ~100 bytes a step are held as before), and only while the file system keeps its free space:
  * each block is fallocate'd before it is handed out (a full disk is a failed allocation, never a
  * SIGBUS later), and only when twice its size and SPILL_FREE would still be free after (the undo's
@@ -761,8 +761,8 @@ static void spill_tick(void) {
  * a fault maps the 64 KiB around it from the page cache, so a lookup is charged that per page it
  * may touch, and statm is asked every eighth of the window (~1 µs). The undo of an rm -rf of 1.2M
  * files peaked at 63 MiB with its 32 MiB window while only the passes over the steps asked: the
- * members read whole when grouped, the merge sort's copy of a run's rest, the end scan's tables
- * copied when they grew. */
+ * end scan's tables, copied whole when they grew, took it there (find_moves still rises to
+ * ~55 MiB: DESIGN.md "Scale"). */
 static void spill_charge(size_t n) {
   if (!spill.p) return;
   spill_charged += n;
