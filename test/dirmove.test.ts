@@ -250,11 +250,13 @@ test("shit-apply stats each file of an rm -rf's undo once and of its redo twice;
   assert.equal(sameTree(before, s.tree()), "", "the undo of the redo exact");
 });
 
-test("a plan read with its mapping's pages let go at every record (SHIT_APPLY_WINDOW=1): undo, redo and undo again exact, directories moved whole both ways", (t) => {
+test("a plan read with its mapping's pages let go at every record (SHIT_APPLY_WINDOW=1), what is kept per step written out (SHIT_APPLY_SPILL=1): undo, redo and undo again exact, directories moved whole both ways", (t) => {
   // shit-apply keeps no copy of the plan: each step's strings are read from the mapped plan file when
   // they are used (the step, the directory moves found before the steps, the REMOVEs by path, the
   // end scan's POSTs), while its pages are let go behind the read. With a window of one byte, every
   // record read lets go of all of them: any string read before a release and used after must still be right.
+  // What it keeps per step (the slots, the journal's marks, the tables by path, the end scan's paths)
+  // is in a file it maps, let go with the plan's pages (for a plan of 16 MiB or more; here forced).
   const s = sandbox(t);
   tree(s);
   // names long enough that a record spans pages; 3 dirs of 150 files (more records than one page holds)
@@ -263,7 +265,7 @@ test("a plan read with its mapping's pages let go at every record (SHIT_APPLY_WI
   let r = s.shit(["run", "--", "rm", "-rf", "t"]);
   assert.equal(r.status, 0, out(r));
   const kept = keptDirs(s);
-  const env = { ...s.env, SHIT_APPLY_WINDOW: "1" };
+  const env = { ...s.env, SHIT_APPLY_WINDOW: "1", SHIT_APPLY_SPILL: "1" };
   r = s.shit(["undo", "--yes"], { env });
   assert.equal(r.status, 0, out(r));
   assert.equal(sameTree(before, s.tree()), "", "undo exact");

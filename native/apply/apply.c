@@ -34,6 +34,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -179,20 +180,224 @@ static size_t file_resident(void) {
  * and every 64 reads what is really mapped is asked (known_prepare's reads of ~300 directory
  * steps over a 300k-step plan left 52 MiB of it mapped where a page a record was counted). */
 #define FAULT_AROUND ((size_t)64 << 10)
+static void spill_let_go(void);
+static void spill_tick(void);
+static size_t spill_charged; /* bytes of spilled pages read at random since statm was last asked */
 static void map_touch(struct mapped *m, const uint8_t *q, size_t n) {
   size_t b = (size_t)(q - m->p) / FAULT_AROUND, e = ((size_t)(q - m->p) + n) / FAULT_AROUND;
   m->touched += n;
   for (; b <= e; b++)
     if (b + 1 != m->block) m->touched += FAULT_AROUND, m->block = b + 1;
-  if (!m->mapped) return;
-  if (m->touched < map_window && (++m->reads % 64 || file_resident() < map_window)) return;
+  if (!m->mapped) {
+    spill_tick();
+    return;
+  }
+  if (m->touched < map_window && (++m->reads % 64 || file_resident() < map_window) &&
+      spill_charged < map_window / 8)
+    return;
+  spill_charged = 0;
   m->touched = 0;
   madvise(m->p, m->len, MADV_DONTNEED);
+  spill_let_go();
 }
 static void map_free(struct mapped *m) {
   if (m->mapped) munmap(m->p, m->len);
   else free(m->p);
   m->p = NULL;
+}
+
+/* ---- what is kept per step, written out ----
+ * Per step shit-apply keeps a slot (what the passes before the steps learn of it), the journal's
+ * and its own spool's marks, and tables of steps by the hash of a path: ~100 bytes a step, 154 MB
+ * of slots alone for the 2.4M steps of the redo of an rm -rf of 1.2M files (issue 15, Scale).
+ * They live in an unlinked file in <state>/run, mapped shared, whose pages are let go with the
+ * plan's (map_touch, spill_tick: MADV_DONTNEED once the file pages resident pass the window): the
+ * kernel writes them back and reads them again when they are touched, so the resident memory does
+ * not grow with the step count. Only for a plan of SPILL_MIN bytes or more (~80-130k steps; a smaller
+ * one's ~100 bytes a step are held as before), and only while the file system keeps its free space:
+ * each block is fallocate'd before it is handed out (a full disk is a failed allocation, never a
+ * SIGBUS later), and only when twice its size and SPILL_FREE would still be free after (the undo's
+ * own files come first); else, and where the file cannot be made, malloc as before.
+ * SHIT_APPLY_SPILL=1 spills any plan, =0 none (tests). Blocks are handed out zeroed, in order,
+ * after a header with their size; the last one can grow in place (the slots while the plan is
+ * read); one freed has its range punched out (its pages and disk space go). */
+#define SPILL_VIRT ((size_t)1 << 40) /* address space reserved: the file grows within it */
+#define SPILL_HDR ((size_t)64)
+#define SPILL_MIN ((size_t)16 << 20)
+#define SPILL_FREE ((unsigned long long)256 << 20)
+static struct {
+  uint8_t *p;         /* the mapping, NULL: not (yet) made */
+  size_t used, alloc; /* bytes handed out (headers included); bytes fallocate'd */
+  size_t last;        /* the offset of the last block's header */
+  int fd, off;        /* off: malloc only (a small plan, SHIT_APPLY_SPILL=0, or the file failed) */
+} spill = {NULL, 0, 0, 0, -1, 0};
+
+/* whether a plan of len bytes spills */
+static void spill_plan(size_t len) {
+  const char *e = getenv("SHIT_APPLY_SPILL");
+  spill.off = e && *e ? strcmp(e, "1") != 0 : len < SPILL_MIN;
+}
+
+static void spill_open(void) {
+  if (spill.p || spill.off) return;
+  char dir[PATH_MAX + 16];
+  snprintf(dir, sizeof dir, "%s/run", state);
+  mkdir(state, 0700); /* (mkdirs makes them too, after the plan is read) */
+  mkdir(dir, 0700);
+  spill.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  void *p = spill.fd < 0
+                ? MAP_FAILED
+                : mmap(NULL, SPILL_VIRT, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, spill.fd, 0);
+  if (p == MAP_FAILED) {
+    if (spill.fd >= 0) close(spill.fd);
+    spill.fd = -1;
+    spill.off = 1;
+    return;
+  }
+  spill.p = p;
+}
+
+/* The file's first `to` bytes backed by blocks: 0, or -1 (then nothing more is handed out of it) */
+static int spill_room(size_t to) {
+  if (to <= spill.alloc) return 0;
+  if (to > SPILL_VIRT) return -1;
+  size_t want = to + (to >> 3) + ((size_t)1 << 20); /* ahead: fewer fallocate calls */
+  want = (want + 4095) & ~(size_t)4095;
+  if (want > SPILL_VIRT) want = SPILL_VIRT;
+  struct statfs fs;
+  if (fstatfs(spill.fd, &fs) < 0 || (unsigned long long)fs.f_bavail * (unsigned long long)fs.f_bsize <
+                                        2ULL * (want - spill.alloc) + SPILL_FREE)
+    return -1;
+  if (fallocate(spill.fd, 0, (off_t)spill.alloc, (off_t)(want - spill.alloc)) < 0) return -1;
+  spill.alloc = want;
+  return 0;
+}
+
+static int in_spill(const void *q) {
+  return spill.p && (const uint8_t *)q >= spill.p && (const uint8_t *)q < spill.p + SPILL_VIRT;
+}
+
+/* n zeroed bytes, 64-aligned; NULL: out of memory */
+static void *spill_alloc(size_t n) {
+  spill_open();
+  size_t at = spill.used, end = at + SPILL_HDR + ((n + 63) & ~(size_t)63);
+  if (!spill.p || spill_room(end) < 0) return calloc(n ? n : 1, 1);
+  memcpy(spill.p + at, &n, sizeof n);
+  spill.last = at;
+  spill.used = end;
+  return spill.p + at + SPILL_HDR;
+}
+
+static void spill_free(void *q) {
+  if (!q) return;
+  if (!in_spill(q)) {
+    free(q);
+    return;
+  }
+  size_t at = (size_t)((uint8_t *)q - spill.p) - SPILL_HDR, n;
+  memcpy(&n, spill.p + at, sizeof n);
+  size_t end = at + SPILL_HDR + ((n + 63) & ~(size_t)63);
+  /* its pages and blocks go (a hole reads as zeros); the page holding a neighbour's bytes stays */
+  size_t a = (at + SPILL_HDR + 4095) & ~(size_t)4095, b = end & ~(size_t)4095;
+  if (b > a) fallocate(spill.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)a, (off_t)(b - a));
+  if (at == spill.last && end == spill.used) { /* handed out again: zeroed */
+    if (b > a) {
+      memset(spill.p + at, 0, a - at);
+      memset(spill.p + b, 0, end - b);
+    } else memset(spill.p + at, 0, end - at);
+    spill.used = at;
+  }
+}
+
+/* memcpy a MiB at a time, statm asked between (a table of 1M paths is ~20 MB, read and written
+ * whole when it moves) */
+static void spill_charge(size_t n);
+static void spill_copy(void *d, const void *q, size_t n) {
+  for (size_t at = 0, k; at < n; at += k) {
+    k = n - at < ((size_t)1 << 20) ? n - at : (size_t)1 << 20;
+    memcpy((uint8_t *)d + at, (const uint8_t *)q + at, k);
+    spill_charge(2 * k);
+  }
+}
+
+/* q (n bytes, from spill_alloc) grown to nn bytes, as realloc (past n: zeros in the file, anything
+ * when malloc'd); NULL: out of memory (q stays) */
+static void *spill_grow(void *q, size_t n, size_t nn) {
+  if (!q) return spill_alloc(nn);
+  if (!in_spill(q)) return realloc(q, nn);
+  size_t at = (size_t)((uint8_t *)q - spill.p) - SPILL_HDR;
+  if (at == spill.last) { /* the last block: in place */
+    size_t end = at + SPILL_HDR + ((nn + 63) & ~(size_t)63);
+    if (spill_room(end) == 0) {
+      memcpy(spill.p + at, &nn, sizeof nn);
+      if (end > spill.used) spill.used = end;
+      return q;
+    }
+  }
+  uint8_t *r = spill_alloc(nn); /* (calloc'd when the file has no more room) */
+  if (!r) return NULL;
+  spill_copy(r, q, n < nn ? n : nn);
+  spill_free(q);
+  return r;
+}
+
+/* as realloc, for the end scan's tables (end_scan_mem) */
+static void *spill_realloc(void *q, size_t nn) {
+  size_t n = 0;
+  if (in_spill(q)) memcpy(&n, (uint8_t *)q - SPILL_HDR, sizeof n);
+  else if (q) return realloc(q, nn);
+  return spill_grow(q, n, nn);
+}
+
+/* the end scan's call at each record or path: a lookup in its table of paths (a slot of the hash
+ * table, read away from the last; its entries and bytes are mostly read in order) */
+static void spill_charge(size_t n);
+static void end_scan_charge(void) { spill_charge(FAULT_AROUND); }
+
+/* the spilled pages let go (they stay in the file: touched again, they are read back) */
+static void spill_let_go(void) {
+  if (spill.p && spill.used) madvise(spill.p, spill.used, MADV_DONTNEED);
+}
+
+/* An array of n elements of sz bytes sorted by cmp: a merge sort whose scratch is spilled too
+ * (glibc's qsort mallocs a copy of the array: 24 MB for 1M members). Stable. */
+static void spill_tick(void);
+static void sort_big(void *base, size_t n, size_t sz, int (*cmp)(const void *, const void *)) {
+  if (n < 2) return;
+  uint8_t *tmp = n > 4096 && sz <= 64 ? spill_alloc(n * sz) : NULL;
+  if (!tmp) {
+    qsort(base, n, sz, cmp);
+    return;
+  }
+  uint8_t *a = base, *b = tmp, x[64];
+  /* runs of 16 by insertion */
+  for (size_t s = 0; s < n; s += 16) {
+    size_t e = s + 16 < n ? s + 16 : n;
+    for (size_t i = s + 1; i < e; i++) {
+      memcpy(x, a + i * sz, sz);
+      size_t j = i;
+      for (; j > s && cmp(a + (j - 1) * sz, x) > 0; j--) memcpy(a + j * sz, a + (j - 1) * sz, sz);
+      memcpy(a + j * sz, x, sz);
+    }
+    spill_tick();
+  }
+  for (size_t w = 16; w < n; w *= 2) {
+    for (size_t s = 0; s < n; s += 2 * w) {
+      size_t m = s + w < n ? s + w : n, e = s + 2 * w < n ? s + 2 * w : n, i = s, j = m, k = s;
+      while (i < m && j < e) {
+        if (cmp(a + j * sz, a + i * sz) < 0) memcpy(b + k++ * sz, a + j++ * sz, sz);
+        else memcpy(b + k++ * sz, a + i++ * sz, sz);
+        spill_tick();
+      }
+      spill_copy(b + k * sz, a + i * sz, (m - i) * sz), k += m - i; /* a run's rest: up to half */
+      spill_copy(b + k * sz, a + j * sz, (e - j) * sz);
+      spill_tick();
+    }
+    uint8_t *t = a;
+    a = b, b = t;
+  }
+  if (a != base) spill_copy(base, a, n * sz);
+  spill_free(tmp);
 }
 
 static uint64_t hash64(const char *p, size_t n) {
@@ -538,6 +743,32 @@ static struct dmove *dmoves;
 static size_t ndmoves;
 static struct mapped plan;
 
+/* Called in each pass over the steps that reads no record (map_touch asks in the others): every
+ * 4096 calls, the file pages resident asked, and past the window the plan's and the spilled ones
+ * let go. */
+static void spill_look(void) {
+  spill_charged = 0;
+  if (file_resident() < map_window) return;
+  if (plan.mapped) madvise(plan.p, plan.len, MADV_DONTNEED);
+  plan.touched = 0;
+  spill_let_go();
+}
+static void spill_tick(void) {
+  static unsigned n;
+  if (++n % 4096 == 0) spill_look();
+}
+/* n bytes of spilled memory read or written with no record read (a lookup by path hash, a copy):
+ * a fault maps the 64 KiB around it from the page cache, so a lookup is charged that per page it
+ * may touch, and statm is asked every eighth of the window (~1 µs). The undo of an rm -rf of 1.2M
+ * files peaked at 63 MiB with its 32 MiB window while only the passes over the steps asked: the
+ * end scan's tables, copied whole when they grew, took it there (find_moves still rises to
+ * ~55 MiB: DESIGN.md "Scale"). */
+static void spill_charge(size_t n) {
+  if (!spill.p) return;
+  spill_charged += n;
+  if (spill_charged >= map_window / 8) spill_look();
+}
+
 struct step {
   int idx, op;
   uint32_t flags;
@@ -689,6 +920,7 @@ static int by_hidx(const void *a, const void *b) {
 static int hidx_find(const struct hidx *t, size_t n, const char *p, size_t pl, size_t *from) {
   uint64_t h = hash64(p, pl);
   size_t lo = 0, hi = n;
+  spill_charge(2 * FAULT_AROUND); /* its probes' last levels (the first ones stay mapped) */
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
     if (t[mid].h < h) lo = mid + 1;
@@ -1069,8 +1301,8 @@ static int in_order(int d, const struct member *mm, size_t n, const char *dir, s
  * members are grouped by their staging dir's hash (no copy of it), the groups then taken in the
  * order of their staging dirs' names. */
 static void find_moves(void) {
-  struct member *m = malloc(all_n * sizeof *m);
-  struct hidx *dirs = malloc(all_n * sizeof *dirs);
+  struct member *m = spill_alloc(all_n * sizeof *m);
+  struct hidx *dirs = spill_alloc(all_n * sizeof *dirs);
   size_t nm = 0, nd = 0, ng = 0;
   struct group {
     size_t a, b;
@@ -1078,6 +1310,7 @@ static void find_moves(void) {
   static struct step s0;
   if (!m || !dirs) goto out;
   for (size_t i = 0; i < all_n; i++) {
+    spill_tick();
     if (all_done[i] || slots[i].op != STEP_PLACE) continue;
     struct step *s = &s0;
     step_load(i, s);
@@ -1096,14 +1329,14 @@ static void find_moves(void) {
     size_t mlen = (size_t)(leaf - 1 - s->keep);
     m[nm++] = (struct member){hash64(s->keep, mlen), mlen, (int)i};
   }
-  qsort(m, nm, sizeof *m, by_hash);
-  qsort(dirs, nd, sizeof *dirs, by_hidx);
+  sort_big(m, nm, sizeof *m, by_hash);
+  sort_big(dirs, nd, sizeof *dirs, by_hidx);
   /* the groups: members of one staging dir (a run of one hash holds two only by a collision) */
-  g = malloc((nm + 1) * sizeof *g);
+  g = spill_alloc((nm + 1) * sizeof *g);
   if (!g) goto out;
   for (size_t a = 0, b; a < nm; a = b) {
     int one = 1;
-    for (b = a + 1; b < nm && m[b].h == m[a].h && m[b].mlen == m[a].mlen; b++)
+    for (b = a + 1; b < nm && (spill_tick(), m[b].h == m[a].h && m[b].mlen == m[a].mlen); b++)
       if (one && !same_mdir(&m[a], &m[b])) one = 0;
     if (!one) qsort(m + a, b - a, sizeof *m, by_mdir);
     for (size_t x = a, y; x < b; x = y) {
@@ -1113,19 +1346,19 @@ static void find_moves(void) {
   }
   /* in the order of their staging dirs (the first of two groups for one directory wins) */
   {
-    struct member *firsts = malloc((ng + 1) * sizeof *firsts);
-    struct group *gs = malloc((ng + 1) * sizeof *gs);
+    struct member *firsts = spill_alloc((ng + 1) * sizeof *firsts);
+    struct group *gs = spill_alloc((ng + 1) * sizeof *gs);
     if (!firsts || !gs) {
-      free(firsts);
-      free(gs);
+      spill_free(firsts);
+      spill_free(gs);
       goto out;
     }
     for (size_t x = 0; x < ng; x++) firsts[x] = (struct member){x, 0, m[g[x].a].idx};
     /* by_mdir compares idx last: the first members are distinct steps, their names distinct */
     qsort(firsts, ng, sizeof *firsts, by_mdir);
     for (size_t x = 0; x < ng; x++) gs[x] = g[firsts[x].h];
-    free(firsts);
-    free(g);
+    spill_free(firsts);
+    spill_free(g);
     g = gs;
   }
   for (size_t x = 0; x < ng; x++) {
@@ -1148,14 +1381,14 @@ static void find_moves(void) {
     if (!in_order(d, m + a, b - a, parent, pl)) continue;
     size_t mn;
     const char *md = mdir_of(m[a].idx, &mn);
-    struct dmove dm = {strndup(md, mn), malloc((b - a) * sizeof(int)), (int)(b - a)};
+    struct dmove dm = {strndup(md, mn), spill_alloc((b - a) * sizeof(int)), (int)(b - a)};
     static size_t dcap;
     size_t ncap = ndmoves < dcap ? dcap : dcap * 2 + 16;
     struct dmove *nds = ncap == dcap ? dmoves : realloc(dmoves, ncap * sizeof *dmoves);
     if (nds) dmoves = nds, dcap = ncap;
     if (!dm.from || !dm.members || !nds) {
       free(dm.from);
-      free(dm.members);
+      spill_free(dm.members);
       continue;
     }
     for (size_t k = a; k < b; k++) dm.members[k - a] = m[k].idx;
@@ -1163,9 +1396,9 @@ static void find_moves(void) {
     slots[d].dm = (int)ndmoves;
   }
 out:
-  free(m);
-  free(dirs);
-  free(g);
+  spill_free(g);
+  spill_free(dirs);
+  spill_free(m);
 }
 
 /* How many entries the directory at path holds (-1: cannot be read). */
@@ -1267,15 +1500,15 @@ static char failed_dir[PATH_MAX]; /* the last directory found not to be taken wh
 /* The REMOVE step of path (not done, after step after), or -1. */
 static int remove_of(const char *path, size_t len, int after) {
   if (!removes) {
-    removes = malloc((all_n + 1) * sizeof *removes);
+    removes = spill_alloc((all_n + 1) * sizeof *removes);
     if (!removes) return -1;
     for (size_t i = 0; i < all_n; i++)
-      if (slots[i].op == STEP_REMOVE) {
+      if (spill_tick(), slots[i].op == STEP_REMOVE) {
         size_t pn;
         const char *p = rec_str(i, T_PATH, &pn);
         removes[nremoves++] = (struct hidx){hash64(p, pn), (int)i};
       }
-    qsort(removes, nremoves, sizeof *removes, by_hidx);
+    sort_big(removes, nremoves, sizeof *removes, by_hidx);
   }
   size_t from = 0;
   for (int r; (r = hidx_find(removes, nremoves, path, len, &from)) >= 0;)
@@ -1495,10 +1728,12 @@ static int is_above(const char *a, const char *p, size_t pn) {
 static void known_prepare(void) {
   size_t n = 0, nd = 0;
   for (size_t i = 0; i < all_n; i++) {
+    spill_tick();
     n += slots[i].whole_of != 0;
     nd += slots[i].moved_whole != 0;
   }
-  if (!n || (all_n - n) * nd > 4000000 || !(known_m = malloc(n * sizeof *known_m))) return; /* statx each */
+  if (!n || (all_n - n) * nd > 4000000 || !(known_m = spill_alloc(n * sizeof *known_m)))
+    return; /* statx each */
   int *dirs = malloc((nd + 1) * sizeof *dirs);
   char **dpath = malloc((nd + 1) * sizeof *dpath);
   if (!dirs || !dpath) {
@@ -1508,14 +1743,16 @@ static void known_prepare(void) {
   }
   nd = 0;
   for (size_t i = 0; i < all_n; i++) {
+    spill_tick();
     if (!slots[i].whole_of && !slots[i].moved_whole) continue;
     size_t pn;
     const char *p = rec_str(i, T_PATH, &pn);
     if (slots[i].whole_of) known_m[known_n++] = (struct hidx){hash64(p, pn), (int)i};
     if (slots[i].moved_whole && (dpath[nd] = strndup(p, pn))) dirs[nd++] = (int)i;
   }
-  qsort(known_m, known_n, sizeof *known_m, by_hidx);
+  sort_big(known_m, known_n, sizeof *known_m, by_hidx);
   for (size_t j = 0; j < all_n; j++) {
+    spill_tick();
     const struct slot *t = &slots[j];
     if (t->whole_of || t->op == STEP_EXPECT) continue;
     struct sp_view v;
@@ -1541,6 +1778,7 @@ static void known_prepare(void) {
 static const struct sp_stat *known_post(const char *path) {
   static struct sp_stat k;
   int m = known_member(path, strlen(path));
+  spill_charge(2 * FAULT_AROUND); /* its slot and its directory's */
   if (m < 0 || slots[m].acted_on || slots[slots[m].whole_of - 1].whole_bad) return NULL;
   struct sp_view v;
   struct sp_stat pre;
@@ -2108,15 +2346,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "shit-apply: %s: %s\n", argv[1], strerror(err));
     return 2;
   }
+  spill_plan(plan.len);
 
   /* read the plan through: each step checked, its record's place kept */
   size_t nsteps = 0, cap = 64, off = 0, at = 0;
-  slots = malloc(cap * sizeof *slots);
+  slots = spill_alloc(cap * sizeof *slots);
   struct sp_view v;
   struct arena kb = {0};
   int r;
   while ((r = sp_next(plan.p, plan.len, &off, &v)) == 1) {
-    if (nsteps == cap) slots = realloc(slots, (cap *= 2) * sizeof *slots);
+    if (nsteps == cap) slots = spill_grow(slots, cap * sizeof *slots, cap * 2 * sizeof *slots), cap *= 2;
     if (!slots) {
       fprintf(stderr, "shit-apply: out of memory\n");
       return 2;
@@ -2163,21 +2402,33 @@ int main(int argc, char **argv) {
   snprintf(journal_path, sizeof journal_path, "%s/run/%s.journal", state, cmd_id);
 
   /* the journal and our own spool (a re-run of an interrupted apply) */
-  uint8_t *done = calloc(nsteps + 1, 1);
-  touched = calloc(nsteps + 1, 1);
-  size_t jlen = 0;
-  uint8_t *j = read_file(journal_path, &jlen, &err);
+  uint8_t *done = spill_alloc(nsteps + 1);
+  touched = spill_alloc(nsteps + 1);
+  /* the journal read a piece at a time (4 bytes a step done: 40 MB for 10M) */
   size_t ndone = 0;
-  if (j) {
-    for (size_t i = 0; i + 4 <= jlen; i += 4) {
-      uint32_t x;
-      memcpy(&x, j + i, 4);
-      if (x < nsteps && !done[x]) {
-        done[x] = 1;
-        ndone++;
+  int jfd = open(journal_path, O_RDONLY | O_CLOEXEC);
+  if (jfd >= 0) {
+    static uint8_t jb[65536];
+    size_t have = 0; /* bytes in jb, a part of an entry left from the last read first */
+    for (;;) {
+      ssize_t got = read(jfd, jb + have, sizeof jb - have);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break; /* a part of an entry at the end (a torn write) is not one */
+      have += (size_t)got;
+      size_t i = 0;
+      for (; i + 4 <= have; i += 4) {
+        spill_tick();
+        uint32_t x;
+        memcpy(&x, jb + i, 4);
+        if (x < nsteps && !done[x]) {
+          done[x] = 1;
+          ndone++;
+        }
       }
+      memmove(jb, jb + i, have - i);
+      have -= i;
     }
-    free(j);
+    close(jfd);
   }
   struct mapped sp;
   /* a run killed between creating its spool and writing BEGIN into it left a spool with no
@@ -2213,6 +2464,7 @@ int main(int argc, char **argv) {
   static struct step cur;
   for (size_t i = 0; i < nsteps; i++) {
     struct step *s = &cur;
+    spill_tick();
     if (slots[i].op != STEP_EXPECT || done[i]) continue;
     step_load(i, s);
     if (!check_expect(s)) {
@@ -2230,6 +2482,7 @@ int main(int argc, char **argv) {
    * path, moved by a run killed before its journal entry), checked before anything changes */
   int lost = 0;
   for (size_t i = 0; i < nsteps; i++) {
+    spill_tick();
     if (slots[i].op != STEP_PLACE || done[i]) continue;
     step_load(i, &cur);
     if ((cur.flags & STEP_F_KEPT_WHOLE) && !kept_ok(&cur)) lost++;
@@ -2249,7 +2502,7 @@ int main(int argc, char **argv) {
    * exit 4, and the re-run checks them again) */
   for (int again = 0;; again++) {
     for (size_t i = 0; i < nsteps; i++)
-      if (slots[i].op == STEP_EXPECT && !done[i]) journal_add((uint32_t)i);
+      if (spill_tick(), slots[i].op == STEP_EXPECT && !done[i]) journal_add((uint32_t)i);
     int je = journal_flush(again == 0);
     if (!je) break;
     if (again || !cap_reserve_give(state, strlen(state), 1 << 16, 0)) {
@@ -2260,13 +2513,14 @@ int main(int argc, char **argv) {
     }
   }
   for (size_t i = 0; i < nsteps; i++)
-    if (slots[i].op == STEP_EXPECT) done[i] = 1;
+    if (spill_tick(), slots[i].op == STEP_EXPECT) done[i] = 1;
 
   size_t todo = 0;
-  for (size_t i = 0; i < nsteps; i++) todo += !done[i] && slots[i].op != STEP_EXPECT;
+  for (size_t i = 0; i < nsteps; i++) todo += (spill_tick(), !done[i] && slots[i].op != STEP_EXPECT);
   progress_start(todo);
   for (size_t i = 0; i < nsteps; i++) {
     struct step *s = &cur;
+    spill_tick();
     if (done[i] || slots[i].op == STEP_EXPECT) continue;
     step_load(i, s);
     int e;
@@ -2327,6 +2581,8 @@ int main(int argc, char **argv) {
   }
   known_prepare();
   end_scan_known = known_post;
+  static const struct end_scan_mem mem = {spill_alloc, spill_realloc, spill_free, end_scan_charge};
+  end_scan_mem = &mem;
   end_scan(spool_path); /* POST records, as shit-run writes them */
   return 0;
 }

@@ -3,8 +3,9 @@
  * records (ops UNLINK..MKNOD), with the path's lstat now (no POST field: it does not exist).
  * Also run by the shim inside a hooked shell's own process when a typed command ends
  * (capture.c, shell_end): so file I/O goes through sys.h (nothing interposed is re-entered, errno
- * is not touched); the only libc calls are calloc/realloc/free and clock_gettime, safe there
- * because the shell is in its own code, not in a signal handler or in malloc. */
+ * is not touched); the only libc calls are calloc/realloc/free (or end_scan_mem's: shit-apply's
+ * own) and clock_gettime, safe there because the shell is in its own code, not in a signal
+ * handler or in malloc. */
 #define _GNU_SOURCE
 #include "endscan.h"
 #include "capture.h"
@@ -22,6 +23,19 @@
 #include <sys/stat.h>
 
 const struct sp_stat *(*end_scan_known)(const char *path);
+const struct end_scan_mem *end_scan_mem;
+
+static void *es_alloc(size_t n) { return end_scan_mem ? end_scan_mem->alloc(n) : calloc(n ? n : 1, 1); }
+static void *es_resize(void *p, size_t n) {
+  return end_scan_mem ? end_scan_mem->resize(p, n) : realloc(p, n);
+}
+static void es_release(void *p) {
+  if (end_scan_mem) end_scan_mem->release(p);
+  else free(p);
+}
+static void es_tick(void) {
+  if (end_scan_mem) end_scan_mem->tick();
+}
 
 /* LEB128 of an unsigned value, and of a signed one zigzagged (small either side of 0: short) */
 static size_t put_uv(uint8_t *p, uint64_t v) {
@@ -83,14 +97,15 @@ static uint32_t hash(const uint8_t *p, size_t n) {
 
 static int set_grow(struct set *s) {
   size_t ncap = s->cap ? s->cap * 2 : 1024;
-  uint32_t *nt = calloc(ncap, sizeof *nt);
+  uint32_t *nt = es_alloc(ncap * sizeof *nt);
   if (!nt) return -1;
   for (size_t i = 0; i < s->n; i++) {
+    es_tick();
     size_t j = s->e[i].h & (ncap - 1);
     while (nt[j]) j = (j + 1) & (ncap - 1);
     nt[j] = (uint32_t)i + 1;
   }
-  free(s->t);
+  es_release(s->t);
   s->t = nt;
   s->cap = ncap;
   return 0;
@@ -139,7 +154,7 @@ static int set_add(struct set *s, const uint8_t *p, uint32_t n) {
   }
   if (s->n == s->ecap) {
     size_t nc = s->ecap ? s->ecap * 2 : 512;
-    struct ent *ne = realloc(s->e, nc * sizeof *ne);
+    struct ent *ne = es_resize(s->e, nc * sizeof *ne);
     if (!ne) return -1;
     s->e = ne;
     s->ecap = nc;
@@ -150,7 +165,7 @@ static int set_add(struct set *s, const uint8_t *p, uint32_t n) {
   if (s->an + 10 + n - shared > s->acap) {
     size_t nc = s->acap ? s->acap * 2 : 65536;
     while (nc < s->an + 10 + n - shared) nc *= 2;
-    uint8_t *na = realloc(s->a, nc);
+    uint8_t *na = es_resize(s->a, nc);
     if (!na) return -1;
     s->a = na;
     s->acap = nc;
@@ -240,7 +255,7 @@ struct kept {
 static int kept_put(struct kept *k, const struct sp_stat *st) {
   if (k->n + NF * 10 > k->cap) {
     size_t nc = k->cap ? k->cap * 2 : 65536;
-    uint8_t *np = nc <= KEEP_BYTES ? realloc(k->p, nc) : NULL;
+    uint8_t *np = nc <= KEEP_BYTES ? es_resize(k->p, nc) : NULL;
     if (!np) return -1;
     k->p = np;
     k->cap = nc;
@@ -302,6 +317,7 @@ void end_scan(const char *spool_path) {
       sys3(SYS_madvise, buf + dropped, to - dropped, MADV_DONTNEED);
       dropped = to;
     }
+    es_tick();
     if ((r = sp_next(buf, len, &off, &v)) == 0) break;
     if (r < 0) { /* a record torn by a killed writer: go on after it */
       size_t n = sp_resync(buf, len, off);
@@ -328,7 +344,7 @@ void end_scan(const char *spool_path) {
    * parent comes after its children in an rm -rf's first-touch order, hence two passes. Kept
    * between them: one byte a path, and the stats of the first KEEP_STATS paths found there, in
    * order (the second pass takes them in the same order). */
-  uint8_t *there = s.n ? calloc(s.n, 1) : NULL;
+  uint8_t *there = s.n ? es_alloc(s.n) : NULL;
   struct kept k = {0};
   size_t nst = 0; /* stats kept */
   int full = 0;
@@ -336,6 +352,7 @@ void end_scan(const char *spool_path) {
   static struct sp_dir dir;     /* each through its directory, opened once for a run of paths in it */
   static uint8_t cur[PATH_MAX]; /* path i, rebuilt entry by entry */
   for (size_t i = 0; i < s.n && !keep_all; i++) {
+    es_tick();
     ent_next(&s, i, cur);
     memcpy(path, cur, s.e[i].n);
     path[s.e[i].n] = 0;
@@ -352,6 +369,7 @@ void end_scan(const char *spool_path) {
   memset(k.prev, 0, sizeof k.prev);
   size_t si = 0;
   for (size_t i = 0; i < s.n; i++) {
+    es_tick();
     ent_next(&s, i, cur);
     const uint8_t *p = cur;
     uint32_t n = s.e[i].n;
@@ -376,8 +394,8 @@ void end_scan(const char *spool_path) {
     sp_release(&b);
   }
   sp_dir_drop(&dir);
-  free(k.p);
-  free(there);
+  es_release(k.p);
+  es_release(there);
   if (oom) {
     sp_start(&b, SP_NOTCAPTURED, SP_POST);
     sp_add_str(&b, T_NOTE, "not captured: out of memory in the end-scan; some POST records are missing");
@@ -386,7 +404,7 @@ void end_scan(const char *spool_path) {
   }
   if (o.n) out_flush(&o, spool_path);
   if (o.fd >= 0) sys1(SYS_close, o.fd);
-  free(s.t);
-  free(s.e);
-  free(s.a);
+  es_release(s.t);
+  es_release(s.e);
+  es_release(s.a);
 }
