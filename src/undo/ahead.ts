@@ -5,7 +5,9 @@
 //
 // A plan made ahead is used only while nothing it was made from has moved:
 //  - the index: its stamp (src/index/stamp.ts) is the one it was made at, in its file name;
-//  - staging: every pre-image it moves back is still there (one listing per command dir);
+//  - staging: every pre-image it reads that shit-apply does not check before any change is still
+//    there (one listing per command dir); an inode moved back whole (an rm -rf's 10k) shit-apply
+//    checks (KEPT_WHOLE: exit 5, nothing changed, and the CLI plans again in full to say what);
 //  - the tree: checked where it always is, by shit-apply's EXPECT steps before any change (a
 //    change since: exit 3, nothing changed, and the CLI plans again in full to say what).
 // Only the plain case is made ahead: the whole command, no conflicts, nothing lost or dropped as
@@ -60,7 +62,7 @@ export interface Ahead {
   file: string;
   base: string; // where it was made ahead: <run>/ahead/<target>-<stamp>(.plan|.v8)
   moved: NameList; // the pre-images it moves back out of staging (PreparedPlan.moved)
-  keeps: NameList; // the pre-images it reads from staging (one a step: a name may come twice)
+  keeps: NameList; // the pre-images it reads from staging that shit-apply does not check first (PreparedPlan.reads)
   materialised: string[]; // written out of the store when it was taken (PreparedPlan.materialised)
 }
 
@@ -175,9 +177,7 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
   if (!planned.steps.some((s) => s.seq >= 0)) return false;
   const written = planAhead(store, planned, `${base}.plan`);
-  const inStore = new Set(written.stored.map((x) => x.name));
-  const keeps = new NameList();
-  for (const s of planned.steps) if (s.keep && !inStore.has(s.keep)) keeps.push(s.keep);
+  const keeps = written.reads ?? new NameList();
   // with the plan, what its text shows (view), not the 10k steps and events it is made from:
   // reading those back (7 MB) cost more than planning a small command
   const { events: _, ...rest } = planned; // a pass over the index, not data
