@@ -38,6 +38,11 @@ const HOLD_MS = 150;
  *  them while shitd ingested its records, and shitd reached 465 MiB; now the kernel's queue takes
  *  the excess, and its overflow a re-listing, as for any burst. */
 const HELD_MAX = Number(process.env.SHIT_WATCH_HELD_MAX ?? 65536);
+/** A command's named paths are read at once (events.namedPaths, a row at a time into two sets)
+ *  only up to this many events: ~100-150 bytes of string and set entry a path, 15-30 MB at most,
+ *  beside shitd's other peaks (planning ahead the undo of 1M files: ~204 MiB); past it a query a
+ *  path, as for a command of more than a few times the batch's events. */
+const NAMED_MAX = 100_000;
 const END_SLACK_MS = 100; // the helper stamps an event when it reads it, a little after the change
 const RESTART_MS = 5000;
 const RETRY_MS = 60 * 1000;
@@ -327,7 +332,7 @@ export class UntrackedTier {
       let v = names.get(k);
       if (v === undefined) {
         let paths = read.get(cmd);
-        if (paths === undefined) read.set(cmd, (paths = events.namedPaths(idx, cmd, SUBTREE_OPS, 4 * evs.length + 1000)));
+        if (paths === undefined) read.set(cmd, (paths = events.namedPaths(idx, cmd, SUBTREE_OPS, Math.min(4 * evs.length + 1000, NAMED_MAX))));
         names.set(k, (v = this.named(cmd, p, paths)));
       }
       return v;

@@ -335,7 +335,7 @@ export function namedPaths(ix: Index, cmd: string, ops: readonly number[], max: 
   const all = new Set<string>(),
     of = new Set<string>();
   const text = (u: unknown) => (u instanceof Uint8Array ? Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("latin1") : null);
-  for (const [path, path2, op] of ix.arrays("SELECT path, path2, op FROM events WHERE cmd = ?", cmd)) {
+  for (const [path, path2, op] of ix.iterateArrays("SELECT path, path2, op FROM events WHERE cmd = ?", cmd)) {
     const sub = want.has(Number(op));
     for (const p of [text(path), text(path2)]) {
       if (p === null) continue;
