@@ -43,6 +43,9 @@ export interface PreparedPlan {
    *  change (copied, or not the path's own inode: not KEPT_WHOLE), whose presence is checked when
    *  the plan is taken (src/undo/ahead.ts); one a step, a name may come twice. */
   reads?: NameList;
+  /** Made ahead: `moved` written already, one name a line (src/ingest/moved.ts), to be moved into
+   *  run/moved/ rather than written by the undo. */
+  movedFile?: string;
   notes: string[]; // what --force restores other than as it was kept
 }
 

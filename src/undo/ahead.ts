@@ -37,6 +37,7 @@ import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
 import { StepLog } from "../plan/steplog.js";
 import { NameList } from "../store/names.js";
+import { writeMoved } from "../ingest/moved.js";
 
 /** Larger commands are planned when asked. An undo and a redo of an undo (which removes again
  *  what the undo put back: it looks at each of those files, and the undo's end scan names them
@@ -150,7 +151,7 @@ export function makeAhead(store: Store, tried?: Map<string, number>, session?: s
     if (ok || t.ended != null) tried?.set(t.id, last); // one still running is tried again once it has ended
   }
   // those of other stamps: stale (those of this one stay: another shell's, planned at its sync)
-  for (const n of readdirSync(dir)) if (!n.replace(/\.(v8|plan|v8\.tmp)$/, "").endsWith(`-${stamp}`)) rmSync(join(dir, n), { force: true });
+  for (const n of readdirSync(dir)) if (!n.replace(/\.(v8|plan|v8\.tmp|moved|moved\.tmp)$/, "").endsWith(`-${stamp}`)) rmSync(join(dir, n), { force: true });
   return ready;
 }
 
@@ -192,6 +193,11 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
     keeps: keeps.bytes(),
     stored: written.stored,
   };
+  if (written.moved.length) {
+    // for the undo to move into run/moved/ (src/ingest/moved.ts): whole, or not there
+    writeMoved(`${base}.moved.tmp`, written.moved);
+    renameSync(`${base}.moved.tmp`, `${base}.moved`);
+  }
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
   return true;
@@ -288,7 +294,8 @@ function isSaved(x: Saved): boolean {
 /** A plan made ahead that is being performed: no longer there to take; as perform() takes it. */
 export function spent(a: Ahead): PreparedPlan {
   rmSync(`${a.base}.v8`, { force: true });
-  return { id: a.id, file: a.file, moved: a.moved, materialised: a.materialised, notes: [], stored: [] };
+  const movedFile = `${a.base}.moved`; // taken by the undo into run/moved/ (perform), or removed there
+  return { id: a.id, file: a.file, moved: a.moved, materialised: a.materialised, notes: [], stored: [], ...(a.moved.length ? { movedFile } : {}) };
 }
 
 /** A plan made ahead that was taken and not performed (a dry run, a question answered no): put
