@@ -39,6 +39,13 @@ export interface PreparedPlan {
   moved: NameList; // keeps that the apply moves back out of staging/store (1M for the undo of an rm -rf of 1M files: packed)
   materialised: string[]; // files written from the store for this apply (removed after it, unless moved)
   stored: Array<{ name: string; what: string }>; // planned ahead: the keeps to write out of the store when it is used
+  /** Planned ahead: the keeps in staging its steps read that shit-apply does not check before any
+   *  change (copied, or not the path's own inode: not KEPT_WHOLE), whose presence is checked when
+   *  the plan is taken (src/undo/ahead.ts); one a step, a name may come twice. */
+  reads?: NameList;
+  /** Made ahead: `moved` written already, one name a line (src/ingest/moved.ts), to be moved into
+   *  run/moved/ rather than written by the undo. */
+  movedFile?: string;
   notes: string[]; // what --force restores other than as it was kept
 }
 
@@ -114,6 +121,7 @@ function writeRecords(
   const stored: PreparedPlan["stored"] = [];
   const storedNames = new Set<string>();
   const notes: string[] = [];
+  const reads = opts.ahead ? new NameList() : undefined;
   for (const e of plan.expect) {
     recs.begin(StepOp.EXPECT, 0).latin1(Tag.PATH, e.path);
     if (e.node) {
@@ -151,6 +159,7 @@ function writeRecords(
         whole = move && src.row.state === "inode" && !src.changed;
         keep = [move ? "R" : "C", src.path];
       }
+      if (reads && s.keep && !whole && src?.row.state !== "stored") reads.push(s.keep);
       const flags = s.kind === "meta" && s.seq < 0 ? StepFlag.FINAL_META : whole ? StepFlag.KEPT_WHOLE : 0;
       recs.begin(STEP_OP[s.kind], flags).latin1(Tag.PATH, s.path);
       if (s.path2 !== undefined) recs.latin1(Tag.PATH2, s.path2);
@@ -168,7 +177,7 @@ function writeRecords(
       recs.end();
     }
   recs.flush();
-  return { id, moved, materialised: [...materialised], notes, stored };
+  return { id, moved, materialised: [...materialised], notes, stored, ...(reads ? { reads } : {}) };
 }
 
 /** The keeps more than one step of the plan uses (copied, not moved back): by a 32-bit hash of

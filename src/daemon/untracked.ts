@@ -38,6 +38,11 @@ const HOLD_MS = 150;
  *  them while shitd ingested its records, and shitd reached 465 MiB; now the kernel's queue takes
  *  the excess, and its overflow a re-listing, as for any burst. */
 const HELD_MAX = Number(process.env.SHIT_WATCH_HELD_MAX ?? 65536);
+/** A command's named paths are read at once (events.namedPaths, a row at a time into two sets)
+ *  only up to this many events: ~100-150 bytes of string and set entry a path, 15-30 MB at most,
+ *  beside shitd's other peaks (planning ahead the undo of 1M files: ~204 MiB); past it a query a
+ *  path, as for a command of more than a few times the batch's events. */
+const NAMED_MAX = 100_000;
 const END_SLACK_MS = 100; // the helper stamps an event when it reads it, a little after the change
 const RESTART_MS = 5000;
 const RETRY_MS = 60 * 1000;
@@ -279,12 +284,17 @@ export class UntrackedTier {
     }
   }
 
-  /** The commands alive at t (ms), of every kind; `strict`: without the end slack. A command
-   *  runs while any of its processes lives (running.ts), also past its END (a background job). */
-  private aliveAt(t: number, live: (id: string, pid: number | null, ended: number | null) => boolean): { id: string; kind: string; strict: boolean }[] {
-    const rows = commands.aliveAround(this.deps.index, t, END_SLACK_MS);
+  /** The commands alive at t (ms), of every kind, out of those alive in the batch's span (rows);
+   *  `strict`: without the end slack. A command runs while any of its processes lives
+   *  (running.ts), also past its END (a background job). */
+  private aliveAt(
+    rows: commands.AliveRow[],
+    t: number,
+    live: (id: string, pid: number | null, ended: number | null) => boolean,
+  ): { id: string; kind: string; strict: boolean }[] {
     const out: { id: string; kind: string; strict: boolean }[] = [];
     for (const c of rows) {
+      if (!commands.aliveAt(c, t, END_SLACK_MS)) continue;
       const end = Math.max(c.ended ?? -Infinity, c.lastExit ?? -Infinity);
       if ((c.ended !== null && c.ended >= t) || end >= t || live(c.id, c.pid, c.ended)) out.push({ id: c.id, kind: c.kind, strict: true });
       else if (end + END_SLACK_MS >= t) out.push({ id: c.id, kind: c.kind, strict: false });
@@ -292,13 +302,14 @@ export class UntrackedTier {
     return out;
   }
 
-  /** Does a command's own record name p (or a directory above p it removed, renamed or put back)? */
-  private named(cmd: string, p: Buffer): boolean {
+  /** Does a command's own record name p (or a directory above p it removed, renamed or put back)?
+   *  `paths`: what events.namedPaths read of it for this batch, if it did (null: too many events). */
+  private named(cmd: string, p: Buffer, paths: { all: Set<string>; of: Set<string> } | null): boolean {
     const idx = this.deps.index;
-    if (events.names(idx, cmd, p)) return true;
     let s = p.toString("latin1");
+    if (paths ? paths.all.has(s) : events.names(idx, cmd, p)) return true;
     for (let d = dirname(s); d !== s; s = d, d = dirname(d)) {
-      if (events.names(idx, cmd, Buffer.from(d, "latin1"), SUBTREE_OPS)) return true;
+      if (paths ? paths.of.has(d) : events.names(idx, cmd, Buffer.from(d, "latin1"), SUBTREE_OPS)) return true;
     }
     return false;
   }
@@ -313,16 +324,30 @@ export class UntrackedTier {
       return v;
     };
     const names = new Map<string, boolean>(); // a path's create and modify come together: look once
+    // each command's named paths read at once when it has no more events than a few times the
+    // batch (a command of 1M events for a handful of changes: a query a path)
+    const read = new Map<string, { all: Set<string>; of: Set<string> } | null>();
     const named = (cmd: string, p: Buffer) => {
       const k = `${cmd}/${p.toString("latin1")}`;
       let v = names.get(k);
-      if (v === undefined) names.set(k, (v = this.named(cmd, p)));
+      if (v === undefined) {
+        let paths = read.get(cmd);
+        if (paths === undefined) read.set(cmd, (paths = events.namedPaths(idx, cmd, SUBTREE_OPS, Math.min(4 * evs.length + 1000, NAMED_MAX))));
+        names.set(k, (v = this.named(cmd, p, paths)));
+      }
       return v;
     };
     const found: { cmd: string; kind: UntrackedKind; path: Buffer; path2: Buffer | null; t: number }[] = [];
-    for (const ev of evs) {
-      const t = Number(ev.timeNs / 1000000n);
-      const cmds = this.aliveAt(t, live);
+    const times = evs.map((ev) => Number(ev.timeNs / 1000000n));
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const t of times) ((lo = Math.min(lo, t)), (hi = Math.max(hi, t)));
+    const rows = evs.length ? commands.aliveBetween(idx, lo, hi, END_SLACK_MS) : [];
+    if (!rows.some((c) => c.kind === "run")) return; // no command ran then: nothing to attach any of them to
+    for (let i = 0; i < evs.length; i++) {
+      const ev = evs[i],
+        t = times[i];
+      const cmds = this.aliveAt(rows, t, live);
       // the commands running at t; those that ended just before only when none was
       let runs = cmds.filter((c) => c.kind === "run" && c.strict);
       if (!runs.length) runs = cmds.filter((c) => c.kind === "run");

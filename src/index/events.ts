@@ -324,6 +324,28 @@ export function names(ix: Index, cmd: string, p: Buffer, ops?: readonly number[]
   );
 }
 
+/** What names() answers for every path, read at once for a command of at most `max` events: the
+ *  paths (and path2s) its events name as latin1 strings, all of them and those of events of
+ *  `ops`; null when it has more (then names() a path at a time). The watcher tier asks names()
+ *  of each change it sees while a command ran: 10k point queries (~23 µs each) for the 10k files
+ *  an undo of an rm -rf puts back, which keep the rm's ctime. */
+export function namedPaths(ix: Index, cmd: string, ops: readonly number[], max: number): { all: Set<string>; of: Set<string> } | null {
+  if (atLeast(ix, cmd, max + 1)) return null;
+  const want = new Set(ops.map(Number));
+  const all = new Set<string>(),
+    of = new Set<string>();
+  const text = (u: unknown) => (u instanceof Uint8Array ? Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("latin1") : null);
+  for (const [path, path2, op] of ix.iterateArrays("SELECT path, path2, op FROM events WHERE cmd = ?", cmd)) {
+    const sub = want.has(Number(op));
+    for (const p of [text(path), text(path2)]) {
+      if (p === null) continue;
+      all.add(p);
+      if (sub) of.add(p);
+    }
+  }
+  return { all, of };
+}
+
 /** Does a command's event name a path below the directory p (p/...)? */
 export function namesUnder(ix: Index, cmd: string, p: Buffer): boolean {
   const lo = Buffer.concat([p, Buffer.from("/")]);

@@ -5,7 +5,9 @@
 //
 // A plan made ahead is used only while nothing it was made from has moved:
 //  - the index: its stamp (src/index/stamp.ts) is the one it was made at, in its file name;
-//  - staging: every pre-image it moves back is still there (one listing per command dir);
+//  - staging: every pre-image it reads that shit-apply does not check before any change is still
+//    there (one listing per command dir); an inode moved back whole (an rm -rf's 10k) shit-apply
+//    checks (KEPT_WHOLE: exit 5, nothing changed, and the CLI plans again in full to say what);
 //  - the tree: checked where it always is, by shit-apply's EXPECT steps before any change (a
 //    change since: exit 3, nothing changed, and the CLI plans again in full to say what).
 // Only the plain case is made ahead: the whole command, no conflicts, nothing lost or dropped as
@@ -35,6 +37,7 @@ import { interrupted, planWithLost, type UndoPlan } from "./perform.js";
 import { inStaging } from "./unhappened.js";
 import { StepLog } from "../plan/steplog.js";
 import { NameList } from "../store/names.js";
+import { writeMoved } from "../ingest/moved.js";
 
 /** Larger commands are planned when asked. An undo and a redo of an undo (which removes again
  *  what the undo put back: it looks at each of those files, and the undo's end scan names them
@@ -60,7 +63,7 @@ export interface Ahead {
   file: string;
   base: string; // where it was made ahead: <run>/ahead/<target>-<stamp>(.plan|.v8)
   moved: NameList; // the pre-images it moves back out of staging (PreparedPlan.moved)
-  keeps: NameList; // the pre-images it reads from staging (one a step: a name may come twice)
+  keeps: NameList; // the pre-images it reads from staging that shit-apply does not check first (PreparedPlan.reads)
   materialised: string[]; // written out of the store when it was taken (PreparedPlan.materialised)
 }
 
@@ -148,7 +151,7 @@ export function makeAhead(store: Store, tried?: Map<string, number>, session?: s
     if (ok || t.ended != null) tried?.set(t.id, last); // one still running is tried again once it has ended
   }
   // those of other stamps: stale (those of this one stay: another shell's, planned at its sync)
-  for (const n of readdirSync(dir)) if (!n.replace(/\.(v8|plan|v8\.tmp)$/, "").endsWith(`-${stamp}`)) rmSync(join(dir, n), { force: true });
+  for (const n of readdirSync(dir)) if (!n.replace(/\.(v8|plan|v8\.tmp|moved|moved\.tmp)$/, "").endsWith(`-${stamp}`)) rmSync(join(dir, n), { force: true });
   return ready;
 }
 
@@ -175,9 +178,7 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   if (lost.length || dropped || planned.conflicts.length || planned.changedBy.size || planned.partial) return false;
   if (!planned.steps.some((s) => s.seq >= 0)) return false;
   const written = planAhead(store, planned, `${base}.plan`);
-  const inStore = new Set(written.stored.map((x) => x.name));
-  const keeps = new NameList();
-  for (const s of planned.steps) if (s.keep && !inStore.has(s.keep)) keeps.push(s.keep);
+  const keeps = written.reads ?? new NameList();
   // with the plan, what its text shows (view), not the 10k steps and events it is made from:
   // reading those back (7 MB) cost more than planning a small command
   const { events: _, ...rest } = planned; // a pass over the index, not data
@@ -192,6 +193,11 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
     keeps: keeps.bytes(),
     stored: written.stored,
   };
+  if (written.moved.length) {
+    // for the undo to move into run/moved/ (src/ingest/moved.ts): whole, or not there
+    writeMoved(`${base}.moved.tmp`, written.moved);
+    renameSync(`${base}.moved.tmp`, `${base}.moved`);
+  }
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan
   return true;
@@ -288,7 +294,8 @@ function isSaved(x: Saved): boolean {
 /** A plan made ahead that is being performed: no longer there to take; as perform() takes it. */
 export function spent(a: Ahead): PreparedPlan {
   rmSync(`${a.base}.v8`, { force: true });
-  return { id: a.id, file: a.file, moved: a.moved, materialised: a.materialised, notes: [], stored: [] };
+  const movedFile = `${a.base}.moved`; // taken by the undo into run/moved/ (perform), or removed there
+  return { id: a.id, file: a.file, moved: a.moved, materialised: a.materialised, notes: [], stored: [], ...(a.moved.length ? { movedFile } : {}) };
 }
 
 /** A plan made ahead that was taken and not performed (a dry run, a question answered no): put

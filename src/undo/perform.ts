@@ -231,7 +231,8 @@ export function perform(
   phase("write plan");
   const later = !!how.daemon || (!!how.leave && roomy(store.paths));
   // with the apply's records left to a later ingest, the ingest of its END marks what it moved back
-  const deferred = later && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved);
+  const deferred = later && prepared.moved.length > 0 && deferMoved(store.paths, prepared.id, prepared.moved, prepared.movedFile);
+  if (prepared.movedFile && !deferred) rmSync(prepared.movedFile, { force: true }); // marked by this process below
   const r = runApply(store, prepared.id, prepared.file, how.kind, target.id, ["shit", how.verb, target.id], how.lockFd, how.progress);
   phase("shit-apply");
   // the apply is done (or stopped): what follows records it in the index, which a full disk
