@@ -174,6 +174,17 @@ export const noBusybox = busybox ? false : "no busybox-static (apt-get install b
 export const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";
 
 /** cmd's keeps rows that say kept (inode) whose staged file is gone. */
+/** A command's keeps marked gone (moved back) whose staged file is still there. */
+export function goneButStaged(s: Sandbox, cmd: string): string[] {
+  const db = new DatabaseSync(join(s.state, "index.sqlite"), { readOnly: true });
+  try {
+    const rows = db.prepare("SELECT name FROM keeps WHERE name > ? AND name < ? AND state = 'gone'").all(`${cmd}/`, `${cmd}0`) as { name: string }[];
+    return rows.map((r) => r.name).filter((n) => lstatSync(join(s.state, "staging", n), { throwIfNoEntry: false })); // (a staged symlink dangles)
+  } finally {
+    db.close();
+  }
+}
+
 export function strayKeeps(s: Sandbox, cmd: string): string[] {
   const db = new DatabaseSync(join(s.state, "index.sqlite"), { readOnly: true });
   try {

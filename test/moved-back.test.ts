@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { noStrace, out, sameTree, sandbox, shitBin, stagedFiles, strayKeeps } from "./helpers.ts";
+import { goneButStaged, noStrace, out, sameTree, sandbox, shitBin, stagedFiles, strayKeeps } from "./helpers.ts";
 
 test("a pre-image deleted from staging, with --yes: shit-apply refuses the plan (exit 5), the undo names it missing (6) and marks nothing moved back: the next undo names it missing again", (t) => {
   const s = sandbox(t);
@@ -43,6 +43,7 @@ test(
       assert.equal(killed.status, 5, out(killed));
       assert.notEqual(sameTree(before, s.tree()), "", `killed at move ${k}: part of it is back`);
       assert.deepEqual(strayKeeps(s, rm), [], `killed at move ${k}: what it moved back is marked so`);
+      assert.deepEqual(goneButStaged(s, rm), [], `killed at move ${k}: and nothing still in staging (a staged symlink dangles)`);
       const r = s.shit(["undo", "--yes"]);
       assert.equal(r.status, 0, out(r));
       assert.match(r.stderr, /finishing the interrupted undo/);

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readRecords, Op, Tag, type Rec } from "../dist/spool/records.js";
-import { sandbox, sameTree, out, shitBin, type Sandbox } from "./helpers.ts";
+import { noStrace, sandbox, sameTree, out, shitBin, type Sandbox } from "./helpers.ts";
 
 /** The records of the newest spool with an unlink in it (the latest command's). */
 function records(s: Sandbox): Rec[] {
@@ -32,8 +32,6 @@ function staged(s: Sandbox, n: number, what: string) {
   assert.equal(count(rs, Op.STAGED), n, `${what}: a STAGED for every kept file, once: ${ops.join(" ")}`);
   assert.ok(ops.lastIndexOf(Op.STAGED) < ops.indexOf(Op.END), `${what}: STAGED before END: ${ops.join(" ")}`);
 }
-
-const noStrace = spawnSync("strace", ["-V"]).status === 0 ? false : "no strace (apt-get install strace)";
 
 test(
   "rm -rf under the shim: one spool append per kept file (its STAGED goes with the next unlink), every STAGED there, the undo exact",

@@ -2,7 +2,7 @@
 // which acts relative to directory fds with O_NOFOLLOW and captures everything it overwrites
 // into the undo command's own spool: the undo is itself a recorded command.
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { nativeFile } from "../paths/native.js";
 import { checkState } from "../paths/state.js";
@@ -261,6 +261,11 @@ export function* movedIn(store: Store, file: string): Generator<string> {
   }
 }
 
+/** The names no longer in staging (lstat: a staged symlink dangles). */
+export function* notStaged(store: Store, names: Iterable<string>): Generator<string> {
+  for (const n of names) if (!lstatSync(store.stagedPath(n), { throwIfNoEntry: false })) yield n;
+}
+
 /** After an apply: the pre-images it moved back out are no longer in staging (all of them
  * when it finished; otherwise those whose staged file is gone). The files written from the store
  * for it and not moved are removed, unless it stopped part-way (finishing it reads them again). */
@@ -271,12 +276,9 @@ export function markMoved(store: Store, prepared: PreparedPlan, code: number, de
   if (deferred && !finished) cancelMoved(store.paths, prepared.id);
   // none (a redo moves nothing back): no write, which with shitd ingesting the apply's records
   // would wait behind them (0.03-0.17 s of a 10k-file redo)
-  const notStaged = function* () {
-    for (const k of moved) if (!existsSync(store.stagedPath(k))) yield k;
-  };
   // a conflict (3) or a changed pre-image (5) is found before any step: nothing was moved, and a
   // pre-image missing from staging (deleted, exit 5) is not one an undo moved back
   const none = code === 3 || code === 5;
-  if ((!deferred || !finished) && moved.length && !none) store.index.tx(() => keeps.markGone(store.index, finished ? moved : notStaged()));
+  if ((!deferred || !finished) && moved.length && !none) store.index.tx(() => keeps.markGone(store.index, finished ? moved : notStaged(store, moved)));
   if (code === 0 || code === 3 || code === 5) for (const f of prepared.materialised) rmSync(f, { force: true });
 }

@@ -2,6 +2,7 @@
 // and posts (each path's state when `shit run` ended, from its end scan). Written by ingest only.
 import type { Index } from "./db.js";
 import { Op } from "../spool/records.js";
+import { fromBuf } from "../paths/bytes.js";
 import { checkedEvent, checkedNet, goodPost, type EventRow, type NetRow, type PostRow } from "./rows.js";
 
 const COLS =
@@ -334,7 +335,7 @@ export function namedPaths(ix: Index, cmd: string, ops: readonly number[], max: 
   const want = new Set(ops.map(Number));
   const all = new Set<string>(),
     of = new Set<string>();
-  const text = (u: unknown) => (u instanceof Uint8Array ? Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("latin1") : null);
+  const text = (u: unknown) => (u instanceof Uint8Array ? fromBuf(u) : null);
   for (const [path, path2, op] of ix.iterateArrays("SELECT path, path2, op FROM events WHERE cmd = ?", cmd)) {
     const sub = want.has(Number(op));
     for (const p of [text(path), text(path2)]) {

@@ -27,8 +27,7 @@ export function deferMoved(paths: StatePaths, id: string, names: Iterable<string
       } catch {
         // gone (or not there to take): written now
       }
-    writeMoved(`${file}.tmp`, names);
-    renameSync(`${file}.tmp`, file);
+    writeMoved(file, names);
     return true;
   } catch {
     rmSync(`${file}.tmp`, { force: true });
@@ -36,9 +35,11 @@ export function deferMoved(paths: StatePaths, id: string, names: Iterable<string
   }
 }
 
-/** The names into file, as deferMoved leaves them (a plan made ahead: src/undo/ahead.ts). */
+/** The names into file, as deferMoved leaves them (also a plan made ahead: src/undo/ahead.ts),
+ *  through FILE.tmp: whole, or not there. */
 export function writeMoved(file: string, names: Iterable<string>): void {
-  writeLines(file, names);
+  writeLines(`${file}.tmp`, names);
+  renameSync(`${file}.tmp`, file);
 }
 
 /** The names into file, one a line (a keep name is printable ASCII: isKeepName), 64 KiB at a

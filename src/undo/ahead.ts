@@ -195,8 +195,7 @@ function ahead(store: Store, h: History, t: CommandRow, base: string): boolean {
   };
   if (written.moved.length) {
     // for the undo to move into run/moved/ (src/ingest/moved.ts): whole, or not there
-    writeMoved(`${base}.moved.tmp`, written.moved);
-    renameSync(`${base}.moved.tmp`, `${base}.moved`);
+    writeMoved(`${base}.moved`, written.moved);
   }
   writeFileSync(`${base}.v8.tmp`, serialize(saved), { mode: 0o600 });
   renameSync(`${base}.v8.tmp`, `${base}.v8`); // the plan file first: a .v8 always has its plan

@@ -1,7 +1,7 @@
 // Performing an undo or redo: plan it from the index, write the plan, run shit-apply on it as a
 // new recorded command, and finish that command's row (its session and shell part, its effect
 // counts) in one transaction once its spool is in. Also finishes an undo that was killed.
-import { existsSync, lstatSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { noSpace, roomy, withReserve } from "../paths/room.js";
 import { join } from "node:path";
 import type { Index } from "../index/db.js";
@@ -15,7 +15,7 @@ import { ingest } from "../ingest/ingest.js";
 import { deferMoved } from "../ingest/moved.js";
 import { recount } from "../ingest/effects.js";
 import { postsInHand } from "../ingest/hand.js";
-import { markMoved, movedIn, preparePlan, runApply, type ApplyResult, type PreparedPlan, type Progress } from "../apply/apply.js";
+import { markMoved, movedIn, notStaged, preparePlan, runApply, type ApplyResult, type PreparedPlan, type Progress } from "../apply/apply.js";
 import { planUndo, type ConflictMode, type Plan, type PlanOpts } from "../plan/plan.js";
 import { planView, type PlanView } from "../plan/view.js";
 import * as scopes from "../index/scopes.js";
@@ -166,11 +166,6 @@ export function interrupted(ix: Index, paths: StatePaths, target: CommandRow): {
   return null;
 }
 
-/** The names no longer in staging. */
-function* notIn(store: Store, names: Iterable<string>): Generator<string> {
-  for (const n of names) if (!lstatSync(store.stagedPath(n), { throwIfNoEntry: false })) yield n;
-}
-
 /** Finishes an interrupted undo or redo from its own plan and journal. */
 export function finish(store: Store, target: CommandRow, p: { row: CommandRow; planFile: string }, lockFd?: number, progress?: Progress): Outcome {
   const r = runApply(store, p.row.id, p.planFile, p.row.kind, target.id, [p.row.kind, target.id], lockFd, progress);
@@ -178,7 +173,7 @@ export function finish(store: Store, target: CommandRow, p: { row: CommandRow; p
     const got = ingest(store.paths, store.index);
     // what it moved back, the killed run's moves too: the killed run marked only those it had
     // made by then (markMoved), and its list for the ingest was cancelled
-    if (r.code === 0) store.index.tx(() => keeps.markGone(store.index, notIn(store, movedIn(store, p.planFile))));
+    if (r.code === 0) store.index.tx(() => keeps.markGone(store.index, notStaged(store, movedIn(store, p.planFile))));
     return got;
   });
   if (done && r.code === 0) journalCut(store.index, p.row.id, r);
